@@ -1,0 +1,182 @@
+//! Typed, lazy access to the headers a proxy, registrar or authenticator
+//! acts on. Nothing here is computed at parse time: each call decodes the
+//! header it reads, borrowing from the message.
+
+use crate::error::{bad, ParseError};
+use crate::header_name::HeaderName;
+use crate::headers::{AuthValue, CSeq, ContactValue, EventValue, MediaType, NameAddr, Via};
+use crate::message::Message;
+use crate::method::Method;
+use crate::scan::{parse_u32, CommaSplit};
+
+impl<'a> Message<'a> {
+    /// Every value of a header: comma-separated values and values on
+    /// several header lines alike, in order. For headers whose grammar has
+    /// commas inside one value (Date, the authentication headers, unknown
+    /// headers) each line is one value.
+    pub fn values(&self, name: HeaderName) -> impl Iterator<Item = &'a str> + '_ {
+        let split = name.is_comma_list();
+        self.headers_named(name).flat_map(move |h| {
+            let mut it = CommaSplit::new(h.value);
+            let mut whole = Some(h.value);
+            std::iter::from_fn(move || if split { it.next() } else { whole.take() })
+        })
+    }
+
+    /// The first value of a header, if present.
+    pub fn value(&self, name: HeaderName) -> Option<&'a str> {
+        self.header(name).map(|h| h.value)
+    }
+
+    fn required(&self, name: HeaderName) -> Result<&'a str, ParseError> {
+        self.value(name)
+            .ok_or(ParseError::MissingHeader(name.as_str()))
+    }
+
+    /// The Call-ID.
+    pub fn call_id(&self) -> Result<&'a str, ParseError> {
+        let v = self.required(HeaderName::CallId)?;
+        if v.is_empty() || v.contains([' ', '\t', '\r', '\n']) {
+            return Err(bad("Call-ID", "invalid value"));
+        }
+        Ok(v)
+    }
+
+    /// The CSeq.
+    pub fn cseq(&self) -> Result<CSeq<'a>, ParseError> {
+        CSeq::parse(self.required(HeaderName::CSeq)?)
+    }
+
+    /// The method of the transaction: the request method, or the CSeq
+    /// method of a reply.
+    pub fn txn_method(&self) -> Result<Method<'a>, ParseError> {
+        match self.method() {
+            Some(m) => Ok(m),
+            None => Ok(self.cseq()?.method),
+        }
+    }
+
+    /// The From header.
+    pub fn from(&self) -> Result<NameAddr<'a>, ParseError> {
+        NameAddr::parse(self.required(HeaderName::From)?, "From")
+    }
+
+    /// The To header.
+    pub fn to(&self) -> Result<NameAddr<'a>, ParseError> {
+        NameAddr::parse(self.required(HeaderName::To)?, "To")
+    }
+
+    /// All Via values, topmost first.
+    pub fn vias(&self) -> impl Iterator<Item = Result<Via<'a>, ParseError>> + '_ {
+        self.values(HeaderName::Via).map(Via::parse)
+    }
+
+    /// The topmost Via.
+    pub fn top_via(&self) -> Result<Via<'a>, ParseError> {
+        self.vias()
+            .next()
+            .unwrap_or(Err(ParseError::MissingHeader("Via")))
+    }
+
+    /// All Contact values.
+    pub fn contacts(&self) -> impl Iterator<Item = Result<ContactValue<'a>, ParseError>> + '_ {
+        self.values(HeaderName::Contact).map(ContactValue::parse)
+    }
+
+    fn name_addrs(
+        &self,
+        name: HeaderName,
+    ) -> impl Iterator<Item = Result<NameAddr<'a>, ParseError>> + '_ {
+        let label = name.as_str();
+        self.values(name).map(move |v| NameAddr::parse(v, label))
+    }
+
+    /// All Route values, in order.
+    pub fn routes(&self) -> impl Iterator<Item = Result<NameAddr<'a>, ParseError>> + '_ {
+        self.name_addrs(HeaderName::Route)
+    }
+
+    /// All Record-Route values, in order.
+    pub fn record_routes(&self) -> impl Iterator<Item = Result<NameAddr<'a>, ParseError>> + '_ {
+        self.name_addrs(HeaderName::RecordRoute)
+    }
+
+    /// All Path values (RFC 3327), in order.
+    pub fn paths(&self) -> impl Iterator<Item = Result<NameAddr<'a>, ParseError>> + '_ {
+        self.name_addrs(HeaderName::Path)
+    }
+
+    fn number(&self, name: HeaderName) -> Result<Option<u32>, ParseError> {
+        match self.value(name) {
+            None => Ok(None),
+            Some(v) => parse_u32(v)
+                .map(Some)
+                .ok_or(bad(name.as_str(), "not a number")),
+        }
+    }
+
+    /// Max-Forwards, if present.
+    pub fn max_forwards(&self) -> Result<Option<u32>, ParseError> {
+        self.number(HeaderName::MaxForwards)
+    }
+
+    /// The Expires header, if present.
+    pub fn expires(&self) -> Result<Option<u32>, ParseError> {
+        self.number(HeaderName::Expires)
+    }
+
+    /// Min-Expires, if present.
+    pub fn min_expires(&self) -> Result<Option<u32>, ParseError> {
+        self.number(HeaderName::MinExpires)
+    }
+
+    /// Content-Length, if present (already checked against the body when
+    /// the message was parsed).
+    pub fn content_length(&self) -> Option<u32> {
+        self.value(HeaderName::ContentLength).and_then(parse_u32)
+    }
+
+    /// Content-Type, if present.
+    pub fn content_type(&self) -> Result<Option<MediaType<'a>>, ParseError> {
+        self.value(HeaderName::ContentType)
+            .map(MediaType::parse)
+            .transpose()
+    }
+
+    /// Event, if present.
+    pub fn event(&self) -> Result<Option<EventValue<'a>>, ParseError> {
+        self.value(HeaderName::Event)
+            .map(EventValue::parse)
+            .transpose()
+    }
+
+    /// Credentials or challenges of one of the four authentication headers.
+    pub fn auth_values(
+        &self,
+        name: HeaderName,
+    ) -> impl Iterator<Item = Result<AuthValue<'a>, ParseError>> + '_ {
+        let label = name.as_str();
+        self.values(name).map(move |v| AuthValue::parse(v, label))
+    }
+
+    /// Option tags or method names of Require, Proxy-Require, Supported,
+    /// Unsupported, Allow (and any other token-list header).
+    pub fn tokens(&self, name: HeaderName) -> impl Iterator<Item = &'a str> + '_ {
+        self.values(name)
+    }
+
+    /// Whether a token-list header contains `token` (case-insensitive).
+    pub fn has_token(&self, name: HeaderName, token: &str) -> bool {
+        self.tokens(name).any(|t| t.eq_ignore_ascii_case(token))
+    }
+
+    /// User-Agent, if present.
+    pub fn user_agent(&self) -> Option<&'a str> {
+        self.value(HeaderName::UserAgent)
+    }
+
+    /// Server, if present.
+    pub fn server(&self) -> Option<&'a str> {
+        self.value(HeaderName::Server)
+    }
+}

@@ -1,0 +1,163 @@
+//! Building new messages from a request: replies (RFC 3261 8.2.6), and the
+//! CANCEL (9.1) and ACK for a non-2xx final response (17.1.1.3) that a
+//! client transaction sends.
+
+use crate::error::ParseError;
+use crate::header_name::HeaderName;
+use crate::message::{Header, Message};
+use crate::scan::find_top_level;
+
+/// What a locally generated reply carries besides the copied headers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReplyOptions<'r> {
+    /// To-tag to add when the request's To has none (ignored for 100).
+    pub to_tag: Option<&'r str>,
+    /// Replacement for the topmost Via value (the received request's top
+    /// Via with `received`/`rport` filled in), if the caller changed it.
+    pub top_via: Option<&'r str>,
+    /// Extra header lines, each ending in CRLF (e.g. `Server: x\r\n`).
+    pub extra_headers: &'r str,
+    /// Body, with its Content-Type.
+    pub body: Option<(&'r str, &'r [u8])>,
+    /// Copy Record-Route headers (a UAS answering a dialog-creating request).
+    pub copy_record_route: bool,
+}
+
+fn raw_line<'m>(msg: &Message<'m>, h: &Header<'_>) -> &'m [u8] {
+    &msg.raw()[h.start as usize..h.end as usize]
+}
+
+fn push_line(out: &mut Vec<u8>, raw: &[u8]) {
+    out.extend_from_slice(raw);
+    if !raw.ends_with(b"\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes the Via lines of `req`, replacing the topmost value if asked.
+fn push_vias(out: &mut Vec<u8>, req: &Message<'_>, top: Option<&str>, only_top: bool) {
+    for (i, h) in req.headers_named(HeaderName::Via).enumerate() {
+        if i == 0 {
+            let comma = find_top_level(h.value, b',');
+            let first = comma.map_or(h.value, |c| h.value[..c].trim_end());
+            if only_top {
+                push_header(out, "Via", top.unwrap_or(first));
+                return;
+            }
+            match (top, comma) {
+                (None, _) => push_line(out, raw_line(req, h)),
+                (Some(t), None) => push_header(out, "Via", t),
+                (Some(t), Some(c)) => {
+                    let rest = h.value[c..].trim_start_matches(',').trim_start();
+                    push_header(out, "Via", &format!("{t}, {rest}"));
+                }
+            }
+        } else {
+            push_line(out, raw_line(req, h));
+        }
+    }
+}
+
+fn push_copies(out: &mut Vec<u8>, req: &Message<'_>, name: HeaderName) {
+    for h in req.headers_named(name) {
+        push_line(out, raw_line(req, h));
+    }
+}
+
+/// Builds a reply to `req`: Via, From, To (with a tag added when asked),
+/// Call-ID, CSeq (and Timestamp for 100) copied from the request.
+pub fn reply(
+    req: &Message<'_>,
+    code: u16,
+    reason: &str,
+    opts: &ReplyOptions<'_>,
+) -> Result<Vec<u8>, ParseError> {
+    req.check_mandatory()?;
+    let mut out = Vec::with_capacity(512 + opts.extra_headers.len());
+    out.extend_from_slice(format!("SIP/2.0 {code} {reason}\r\n").as_bytes());
+    push_vias(&mut out, req, opts.top_via, false);
+    if opts.copy_record_route {
+        push_copies(&mut out, req, HeaderName::RecordRoute);
+    }
+    push_copies(&mut out, req, HeaderName::From);
+    let to = req
+        .header(HeaderName::To)
+        .ok_or(ParseError::MissingHeader("To"))?;
+    match opts.to_tag {
+        Some(tag) if code > 100 && req.to()?.tag().is_none() => {
+            push_header(&mut out, "To", &format!("{};tag={tag}", to.value));
+        }
+        _ => push_line(&mut out, raw_line(req, to)),
+    }
+    push_copies(&mut out, req, HeaderName::CallId);
+    push_copies(&mut out, req, HeaderName::CSeq);
+    if code == 100 {
+        push_copies(&mut out, req, HeaderName::Timestamp);
+    }
+    out.extend_from_slice(opts.extra_headers.as_bytes());
+    match opts.body {
+        Some((ctype, body)) => {
+            push_header(&mut out, "Content-Type", ctype);
+            push_header(&mut out, "Content-Length", &body.len().to_string());
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(body);
+        }
+        None => out.extend_from_slice(b"Content-Length: 0\r\n\r\n"),
+    }
+    Ok(out)
+}
+
+/// Builds the CANCEL for a request this proxy sent (RFC 3261 9.1): same
+/// Request-URI, top Via, Route set, From, To, Call-ID and CSeq number.
+pub fn cancel(sent: &Message<'_>, reason: Option<&str>) -> Result<Vec<u8>, ParseError> {
+    sent.check_mandatory()?;
+    let uri = sent
+        .request_uri()
+        .ok_or(ParseError::BadStartLine("CANCEL needs a request"))?;
+    let cseq = sent.cseq()?;
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(format!("CANCEL {} SIP/2.0\r\n", uri.raw).as_bytes());
+    push_vias(&mut out, sent, None, true);
+    push_copies(&mut out, sent, HeaderName::Route);
+    for name in [HeaderName::From, HeaderName::To, HeaderName::CallId] {
+        push_copies(&mut out, sent, name);
+    }
+    push_header(&mut out, "CSeq", &format!("{} CANCEL", cseq.seq));
+    out.extend_from_slice(b"Max-Forwards: 70\r\n");
+    if let Some(r) = reason {
+        push_header(&mut out, "Reason", r);
+    }
+    out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+    Ok(out)
+}
+
+/// Builds the ACK a client transaction sends for a non-2xx final response
+/// (RFC 3261 17.1.1.3): top Via, Route, From and Call-ID of the request,
+/// To of the response, CSeq number with method ACK.
+pub fn ack_for_non2xx(sent: &Message<'_>, resp: &Message<'_>) -> Result<Vec<u8>, ParseError> {
+    sent.check_mandatory()?;
+    let uri = sent
+        .request_uri()
+        .ok_or(ParseError::BadStartLine("ACK needs a request"))?;
+    let cseq = sent.cseq()?;
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(format!("ACK {} SIP/2.0\r\n", uri.raw).as_bytes());
+    push_vias(&mut out, sent, None, true);
+    push_copies(&mut out, sent, HeaderName::Route);
+    push_copies(&mut out, sent, HeaderName::From);
+    let to = resp
+        .header(HeaderName::To)
+        .ok_or(ParseError::MissingHeader("To"))?;
+    push_line(&mut out, raw_line(resp, to));
+    push_copies(&mut out, sent, HeaderName::CallId);
+    push_header(&mut out, "CSeq", &format!("{} ACK", cseq.seq));
+    out.extend_from_slice(b"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n");
+    Ok(out)
+}

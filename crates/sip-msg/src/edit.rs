@@ -1,0 +1,248 @@
+//! Editing without re-serialising: changes are recorded as edits ("lumps"
+//! in Kamailio) against offsets of the original buffer, and applied in one
+//! pass when the outgoing bytes are built. Headers nobody touched are
+//! copied byte-for-byte.
+
+use crate::header_name::HeaderName;
+use crate::message::{Header, Message, StartLine};
+use std::borrow::Cow;
+
+#[derive(Debug, Clone, Copy)]
+struct Op {
+    at: u32,
+    del: u32,
+    text_start: u32,
+    text_len: u32,
+}
+
+/// A list of edits against one message.
+///
+/// Inserted text lives in one buffer owned by the list, so recording an
+/// edit allocates nothing once the list has grown to its working size
+/// (call [`Edits::clear`] to reuse it for the next message).
+#[derive(Debug, Clone, Default)]
+pub struct Edits {
+    ops: Vec<Op>,
+    text: Vec<u8>,
+    body: Option<(Vec<u8>, Option<String>)>,
+}
+
+/// Options for [`Edits::apply`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApplyOptions {
+    /// Add a Content-Length header when the message has none (required on
+    /// stream transports, RFC 3261 18.3).
+    pub ensure_content_length: bool,
+}
+
+impl Edits {
+    /// An empty edit list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Forgets all edits, keeping the allocated space.
+    pub fn clear(&mut self) {
+        self.ops.clear();
+        self.text.clear();
+        self.body = None;
+    }
+
+    /// Whether no edit was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty() && self.body.is_none()
+    }
+
+    fn push(&mut self, at: u32, del: u32, parts: &[&[u8]]) {
+        let text_start = self.text.len() as u32;
+        for p in parts {
+            self.text.extend_from_slice(p);
+        }
+        self.ops.push(Op {
+            at,
+            del,
+            text_start,
+            text_len: self.text.len() as u32 - text_start,
+        });
+    }
+
+    /// Inserts bytes at an offset of the original message.
+    pub fn insert(&mut self, at: u32, text: &[u8]) {
+        self.push(at, 0, &[text]);
+    }
+
+    /// Deletes the bytes `start..end` of the original message.
+    pub fn delete(&mut self, start: u32, end: u32) {
+        self.push(start, end.saturating_sub(start), &[]);
+    }
+
+    /// Replaces the bytes `start..end` of the original message.
+    pub fn replace(&mut self, start: u32, end: u32, text: &[u8]) {
+        self.push(start, end.saturating_sub(start), &[text]);
+    }
+
+    fn header_line(&mut self, at: u32, name: &str, value: &str) {
+        self.push(at, 0, &[name.as_bytes(), b": ", value.as_bytes(), b"\r\n"]);
+    }
+
+    /// Adds `name: value` as the first header.
+    pub fn add_header_first(&mut self, msg: &Message<'_>, name: &str, value: &str) {
+        self.header_line(msg.headers_start(), name, value);
+    }
+
+    /// Adds `name: value` after the last header.
+    pub fn append_header(&mut self, msg: &Message<'_>, name: &str, value: &str) {
+        self.header_line(msg.headers_end(), name, value);
+    }
+
+    /// Adds raw header text (one or more complete lines ending in CRLF)
+    /// after the last header, as Kamailio's `append_hf` does.
+    pub fn append_raw(&mut self, msg: &Message<'_>, text: &str) {
+        self.insert(msg.headers_end(), text.as_bytes());
+    }
+
+    /// Adds `name: value` just before `before`.
+    pub fn insert_header_before(&mut self, before: &Header<'_>, name: &str, value: &str) {
+        self.header_line(before.start, name, value);
+    }
+
+    /// Adds `name: value` just after `after`.
+    pub fn insert_header_after(&mut self, after: &Header<'_>, name: &str, value: &str) {
+        self.header_line(after.end, name, value);
+    }
+
+    /// Removes a header line (with its continuation lines).
+    pub fn remove_header(&mut self, h: &Header<'_>) {
+        self.delete(h.start, h.end);
+    }
+
+    /// Replaces a header's value, keeping its name as written.
+    pub fn replace_value(&mut self, h: &Header<'_>, value: &str) {
+        self.replace(h.value_start, h.value_end(), value.as_bytes());
+    }
+
+    /// Rewrites the Request-URI of a request (no-op for a reply).
+    pub fn set_request_uri(&mut self, msg: &Message<'_>, uri: &str) {
+        if let StartLine::Request {
+            uri: old,
+            uri_offset,
+            ..
+        } = msg.start_line()
+        {
+            let end = *uri_offset + old.raw.len() as u32;
+            self.replace(*uri_offset, end, uri.as_bytes());
+        }
+    }
+
+    /// Adds a Via above the topmost one (`value` without the header name).
+    pub fn prepend_via(&mut self, msg: &Message<'_>, value: &str) {
+        let at = msg
+            .header(HeaderName::Via)
+            .map_or(msg.headers_start(), |h| h.start);
+        self.header_line(at, "Via", value);
+    }
+
+    /// Removes the topmost Via value: the whole first Via line, or only its
+    /// first value when the line holds several (as a proxy does to a reply).
+    pub fn remove_top_via(&mut self, msg: &Message<'_>) {
+        let Some(h) = msg.header(HeaderName::Via) else {
+            return;
+        };
+        match crate::scan::find_top_level(h.value, b',') {
+            None => self.remove_header(h),
+            Some(comma) => {
+                let rest = &h.value[comma + 1..];
+                let skip = rest.len() - crate::scan::trim_lws(rest).len();
+                let end = h.value_start + (comma + 1 + skip) as u32;
+                self.delete(h.value_start, end);
+            }
+        }
+    }
+
+    /// Replaces the body; Content-Length is fixed when applying, and
+    /// Content-Type set when `content_type` is given.
+    pub fn set_body(&mut self, body: &[u8], content_type: Option<&str>) {
+        self.body = Some((body.to_vec(), content_type.map(str::to_string)));
+    }
+
+    /// Builds the outgoing bytes.
+    pub fn apply(&self, msg: &Message<'_>, opts: ApplyOptions) -> Vec<u8> {
+        let mut out = Vec::with_capacity(msg.raw().len() + self.text.len() + 64);
+        self.apply_into(msg, opts, &mut out);
+        out
+    }
+
+    /// Builds the outgoing bytes into `out` (appended).
+    pub fn apply_into(&self, msg: &Message<'_>, opts: ApplyOptions, out: &mut Vec<u8>) {
+        let raw = msg.raw();
+        let body_start = msg.body_start();
+        let head_end = if self.body.is_some() {
+            body_start as usize
+        } else {
+            raw.len()
+        };
+        let mut ops: Vec<(u32, u32, Cow<'_, [u8]>)> = self
+            .ops
+            .iter()
+            .filter(|o| (o.at as usize) <= head_end)
+            .map(|o| {
+                let t = &self.text[o.text_start as usize..(o.text_start + o.text_len) as usize];
+                (o.at, o.del, Cow::Borrowed(t))
+            })
+            .collect();
+        if let Some((_, Some(ct))) = &self.body {
+            for h in msg.headers_named(HeaderName::ContentType) {
+                ops.push((h.start, h.end - h.start, Cow::Borrowed(&[][..])));
+            }
+            let line = format!("Content-Type: {ct}\r\n");
+            ops.push((msg.headers_end(), 0, Cow::Owned(line.into_bytes())));
+        }
+        let new_len = match &self.body {
+            Some((b, _)) => Some(b.len()),
+            None if opts.ensure_content_length && !msg.has_content_length() => {
+                Some(msg.body().len())
+            }
+            None => None,
+        };
+        if let Some(len) = new_len {
+            let mut any = false;
+            for h in msg.headers_named(HeaderName::ContentLength) {
+                any = true;
+                let v = len.to_string().into_bytes();
+                ops.push((h.value_start, h.value.len() as u32, Cow::Owned(v)));
+            }
+            if !any {
+                let line = format!("Content-Length: {len}\r\n");
+                ops.push((msg.headers_end(), 0, Cow::Owned(line.into_bytes())));
+            }
+        }
+        // Stable sort: edits at one offset keep the order they were made in.
+        ops.sort_by_key(|(at, _, _)| *at);
+        let mut cursor = 0usize;
+        let mut del_start = usize::MAX;
+        for (at, del, text) in &ops {
+            let (at, end) = (*at as usize, (*at + *del) as usize);
+            if at < cursor {
+                // Inside an earlier deletion. Text inserted where that
+                // deletion starts still goes out (remove + insert = replace);
+                // anything else anchored inside it is dropped, and the
+                // deletion grows if this one reaches further.
+                if at == del_start {
+                    out.extend_from_slice(text);
+                }
+                cursor = cursor.max(end.min(head_end));
+                continue;
+            }
+            out.extend_from_slice(&raw[cursor..at]);
+            out.extend_from_slice(text);
+            if end > at {
+                del_start = at;
+            }
+            cursor = end.min(head_end);
+        }
+        out.extend_from_slice(&raw[cursor..head_end]);
+        if let Some((b, _)) = &self.body {
+            out.extend_from_slice(b);
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Cutting SIP messages out of a byte stream (TCP, TLS): RFC 3261 18.3
+//! framing by Content-Length, RFC 5626 CRLF keep-alives, and recovery
+//! after garbage without losing the next good message.
+
+use crate::header_name::HeaderName;
+use crate::scan::parse_u32;
+use bytes::{Bytes, BytesMut};
+
+/// What [`StreamFramer::next_frame`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// One complete message (head and body), ready for
+    /// [`crate::Message::parse`].
+    Message(Bytes),
+    /// A double-CRLF keep-alive ping (RFC 5626 3.5.1); the transport
+    /// answers with a single CRLF pong.
+    Ping,
+    /// A single CRLF (a pong, or padding); nothing to do.
+    Pong,
+}
+
+/// A framing fault. After every error except [`FrameError::TooLarge`], the
+/// framer has skipped the bad bytes and can go on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// Bytes that do not start a SIP message were skipped.
+    Garbage {
+        /// How many bytes were dropped.
+        skipped: usize,
+    },
+    /// A message head has no Content-Length (required on streams). The
+    /// head is returned so a 400 can be sent; a zero-length body is
+    /// assumed so the stream stays in step.
+    MissingContentLength(Bytes),
+    /// Content-Length is not a number; the head is returned as above.
+    BadContentLength(Bytes),
+    /// A message exceeds the size limit: the connection should be closed.
+    TooLarge,
+}
+
+/// Accumulates stream bytes and yields framed messages.
+#[derive(Debug)]
+pub struct StreamFramer {
+    buf: BytesMut,
+    max_size: usize,
+}
+
+impl StreamFramer {
+    /// A framer refusing messages larger than `max_size` bytes.
+    pub fn new(max_size: usize) -> Self {
+        StreamFramer {
+            buf: BytesMut::with_capacity(4096),
+            max_size,
+        }
+    }
+
+    /// Adds bytes read from the stream.
+    pub fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Bytes waiting for the rest of their message.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The next frame, `None` when more bytes are needed.
+    pub fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
+        // Keep-alives: CRLFCRLF is a ping, a lone CRLF a pong.
+        if self.buf.starts_with(b"\r\n\r\n") {
+            let _ = self.buf.split_to(4);
+            return Some(Ok(Frame::Ping));
+        }
+        if self.buf.starts_with(b"\r\n") {
+            if self.buf.len() < 4 && b"\r\n\r\n".starts_with(&self.buf[..]) {
+                // Could still become a ping: wait, unless a message follows.
+                return None;
+            }
+            let _ = self.buf.split_to(2);
+            return Some(Ok(Frame::Pong));
+        }
+        if self.buf.is_empty() {
+            return None;
+        }
+        if !looks_like_start(&self.buf) {
+            return Some(Err(self.skip_garbage()));
+        }
+        let head_end = match memchr::memmem::find(&self.buf, b"\r\n\r\n") {
+            Some(i) => i + 4,
+            None => {
+                if self.buf.len() > self.max_size {
+                    self.buf.clear();
+                    return Some(Err(FrameError::TooLarge));
+                }
+                return None;
+            }
+        };
+        if head_end > self.max_size {
+            self.buf.clear();
+            return Some(Err(FrameError::TooLarge));
+        }
+        let cl = match content_length(&self.buf[..head_end]) {
+            Ok(Some(n)) => n as usize,
+            Ok(None) => {
+                return Some(Err(FrameError::MissingContentLength(
+                    self.buf.split_to(head_end).freeze(),
+                )))
+            }
+            Err(()) => {
+                return Some(Err(FrameError::BadContentLength(
+                    self.buf.split_to(head_end).freeze(),
+                )))
+            }
+        };
+        let total = head_end + cl;
+        if total > self.max_size {
+            self.buf.clear();
+            return Some(Err(FrameError::TooLarge));
+        }
+        if self.buf.len() < total {
+            return None;
+        }
+        Some(Ok(Frame::Message(self.buf.split_to(total).freeze())))
+    }
+
+    /// Drops bytes up to the next line that could start a message.
+    fn skip_garbage(&mut self) -> FrameError {
+        let mut pos = 0;
+        let skip = loop {
+            match memchr::memchr(b'\n', &self.buf[pos..]) {
+                Some(nl) => {
+                    pos += nl + 1;
+                    let rest = &self.buf[pos..];
+                    if rest.starts_with(b"\r\n") || looks_like_start(rest) {
+                        break pos;
+                    }
+                    if rest.len() < 8 && !rest.contains(&b'\n') {
+                        // Not enough to judge the line: keep it for later.
+                        break pos;
+                    }
+                }
+                None => break self.buf.len(),
+            }
+        };
+        let _ = self.buf.split_to(skip);
+        FrameError::Garbage { skipped: skip }
+    }
+}
+
+/// Whether `b` plausibly starts a request or status line: `SIP/` or a
+/// token followed by a space and a URI-ish word, ending its line with
+/// ` SIP/<digit>`. Short input that could still be either counts as yes.
+fn looks_like_start(b: &[u8]) -> bool {
+    if b.len() >= 4 && b[..4].eq_ignore_ascii_case(b"SIP/") {
+        return true;
+    }
+    let line_end = memchr::memchr(b'\n', b);
+    let line = match line_end {
+        Some(e) => &b[..e],
+        None => {
+            // Incomplete line: a token so far is fine.
+            return b
+                .iter()
+                .take(32)
+                .all(|&c| c.is_ascii_graphic() || c == b' ')
+                && b.first().is_some_and(|c| c.is_ascii_alphabetic());
+        }
+    };
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let Some(sp) = line.iter().position(|&c| c == b' ') else {
+        return false;
+    };
+    let method = &line[..sp];
+    !method.is_empty()
+        && method.iter().all(|&c| crate::scan::is_token_byte(c))
+        && line.len() >= 8
+        && line[line.len() - 8..].eq_ignore_ascii_case(b" SIP/2.0")
+}
+
+/// Finds Content-Length (or `l`) in a head. `Err` when it is not a number.
+fn content_length(head: &[u8]) -> Result<Option<u32>, ()> {
+    for line in head.split(|&c| c == b'\n').skip(1) {
+        let Some(colon) = line.iter().position(|&c| c == b':') else {
+            continue;
+        };
+        let name = std::str::from_utf8(&line[..colon]).map_err(|_| ())?;
+        if HeaderName::parse(name.trim_end()) == HeaderName::ContentLength {
+            let v = std::str::from_utf8(&line[colon + 1..]).map_err(|_| ())?;
+            return parse_u32(v.trim()).map(Some).ok_or(());
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,13 @@
+//! Typed views of header values, decoded only when asked for.
+
+pub mod auth;
+pub mod cseq;
+pub mod media;
+pub mod name_addr;
+pub mod via;
+
+pub use auth::AuthValue;
+pub use cseq::CSeq;
+pub use media::{EventValue, MediaType};
+pub use name_addr::{parse_qvalue, ContactValue, NameAddr};
+pub use via::{Via, MAGIC_COOKIE};

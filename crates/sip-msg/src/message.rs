@@ -1,0 +1,462 @@
+//! The message model and the zero-copy parser.
+//!
+//! [`Message::parse`] reads the start line and splits the header section
+//! into [`Header`]s that borrow from the input; no header value is decoded
+//! until something asks for it (see the typed accessors in
+//! [`crate::access`]).
+
+use crate::error::ParseError;
+use crate::header_name::HeaderName;
+use crate::method::Method;
+use crate::scan::{is_token, parse_u32, trim_lws};
+use crate::uri::Uri;
+
+/// The default maximum message size (Kamailio's BUF_SIZE is 64 KiB).
+pub const DEFAULT_MAX_SIZE: usize = 65_535;
+
+/// Limits applied while parsing.
+#[derive(Debug, Clone, Copy)]
+pub struct ParseOptions {
+    /// Largest message accepted, in bytes.
+    pub max_size: usize,
+    /// Largest number of header lines accepted.
+    pub max_headers: usize,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        ParseOptions {
+            max_size: DEFAULT_MAX_SIZE,
+            max_headers: 256,
+        }
+    }
+}
+
+/// The first line of a message.
+#[derive(Debug, Clone, Copy)]
+pub enum StartLine<'a> {
+    /// `Method SP Request-URI SP SIP-Version`
+    Request {
+        /// The method.
+        method: Method<'a>,
+        /// The Request-URI, parsed.
+        uri: Uri<'a>,
+        /// Byte offset of the Request-URI in the message.
+        uri_offset: u32,
+    },
+    /// `SIP-Version SP Status-Code SP Reason-Phrase`
+    Response {
+        /// Status code, 100 to 699.
+        code: u16,
+        /// Reason phrase (may be empty).
+        reason: &'a str,
+    },
+}
+
+/// One header line (with its continuation lines) as received.
+#[derive(Debug, Clone, Copy)]
+pub struct Header<'a> {
+    /// The kind of header, [`HeaderName::Other`] for unknown ones.
+    pub name: HeaderName,
+    /// The name as written (compact forms stay compact).
+    pub name_str: &'a str,
+    /// The value, trimmed; folded line breaks stay inside.
+    pub value: &'a str,
+    /// Offset of the first byte of the header line.
+    pub start: u32,
+    /// Offset just past the line break ending the header.
+    pub end: u32,
+    /// Offset of the first byte of the value.
+    pub value_start: u32,
+}
+
+impl Header<'_> {
+    /// Whether this header has the given name (case-insensitive, compact
+    /// forms recognised).
+    pub fn is(&self, name: &str) -> bool {
+        match HeaderName::parse(name) {
+            HeaderName::Other => {
+                self.name == HeaderName::Other && self.name_str.eq_ignore_ascii_case(name)
+            }
+            k => self.name == k,
+        }
+    }
+
+    /// Offset just past the last byte of the value.
+    pub fn value_end(&self) -> u32 {
+        self.value_start + self.value.len() as u32
+    }
+}
+
+/// A parsed SIP message borrowing from the buffer it was read from.
+#[derive(Debug, Clone)]
+pub struct Message<'a> {
+    raw: &'a [u8],
+    start_line: StartLine<'a>,
+    headers: Vec<Header<'a>>,
+    first: [u16; HeaderName::COUNT],
+    headers_start: u32,
+    headers_end: u32,
+    body_start: u32,
+    has_content_length: bool,
+}
+
+const NONE: u16 = u16::MAX;
+
+/// Where the head ends: (offset of the empty line, offset of the body).
+fn find_head_end(b: &[u8]) -> Option<(usize, usize)> {
+    if let Some(i) = memchr::memmem::find(b, b"\r\n\r\n") {
+        // A bare-LF empty line earlier than this one would end the head first.
+        if let Some(j) = memchr::memmem::find(&b[..i], b"\n\n") {
+            return Some((j + 1, j + 2));
+        }
+        return Some((i + 2, i + 4));
+    }
+    let mut pos = 0;
+    while let Some(nl) = memchr::memchr(b'\n', &b[pos..]) {
+        let at = pos + nl + 1;
+        match b.get(at) {
+            Some(b'\n') => return Some((at, at + 1)),
+            Some(b'\r') if b.get(at + 1) == Some(&b'\n') => return Some((at, at + 2)),
+            _ => pos = at,
+        }
+    }
+    None
+}
+
+fn check_version(v: &str) -> Result<(), ParseError> {
+    if v.eq_ignore_ascii_case("SIP/2.0") {
+        return Ok(());
+    }
+    let well_formed = v.len() > 4
+        && v[..4].eq_ignore_ascii_case("SIP/")
+        && v[4..].split_once('.').is_some_and(|(a, b)| {
+            !a.is_empty()
+                && !b.is_empty()
+                && a.bytes().all(|c| c.is_ascii_digit())
+                && b.bytes().all(|c| c.is_ascii_digit())
+        });
+    if well_formed {
+        Err(ParseError::UnsupportedVersion)
+    } else {
+        Err(ParseError::BadStartLine("invalid SIP version"))
+    }
+}
+
+fn parse_start_line(line: &str, line_offset: usize) -> Result<StartLine<'_>, ParseError> {
+    if line.len() >= 4 && line[..4].eq_ignore_ascii_case("SIP/") {
+        let (version, rest) = line
+            .split_once(' ')
+            .ok_or(ParseError::BadStartLine("no status code"))?;
+        check_version(version)?;
+        let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+        if code.len() != 3 {
+            return Err(ParseError::BadStartLine("status code is not three digits"));
+        }
+        let code = parse_u32(code).ok_or(ParseError::BadStartLine("invalid status code"))?;
+        if !(100..700).contains(&code) {
+            return Err(ParseError::BadStartLine("status code out of range"));
+        }
+        return Ok(StartLine::Response {
+            code: code as u16,
+            reason,
+        });
+    }
+    let (method, rest) = line
+        .split_once(' ')
+        .ok_or(ParseError::BadStartLine("no Request-URI"))?;
+    if !is_token(method) {
+        return Err(ParseError::BadStartLine("invalid method"));
+    }
+    let (uri, version) = rest
+        .rsplit_once(' ')
+        .ok_or(ParseError::BadStartLine("no SIP version"))?;
+    check_version(version)?;
+    if uri.is_empty() || uri.contains([' ', '\t']) {
+        return Err(ParseError::BadStartLine("white space in Request-URI"));
+    }
+    let parsed = Uri::parse(uri)?;
+    Ok(StartLine::Request {
+        method: Method::parse(method),
+        uri: parsed,
+        uri_offset: (line_offset + method.len() + 1) as u32,
+    })
+}
+
+impl<'a> Message<'a> {
+    /// Parses a whole message (a datagram, or a frame cut by the stream
+    /// framer) with the default limits.
+    ///
+    /// A missing Content-Length means the body is the rest of the buffer;
+    /// bytes past Content-Length are ignored.
+    pub fn parse(buf: &'a [u8]) -> Result<Message<'a>, ParseError> {
+        Self::parse_with(buf, &ParseOptions::default())
+    }
+
+    /// Parses with explicit limits.
+    pub fn parse_with(buf: &'a [u8], opts: &ParseOptions) -> Result<Message<'a>, ParseError> {
+        if buf.len() > opts.max_size {
+            return Err(ParseError::TooLarge {
+                limit: opts.max_size,
+            });
+        }
+        let skip = buf
+            .iter()
+            .position(|&b| b != b'\r' && b != b'\n')
+            .ok_or(ParseError::Empty)?;
+        let (empty_line, body_start) = find_head_end(&buf[skip..]).ok_or(ParseError::Truncated)?;
+        let (empty_line, body_start) = (empty_line + skip, body_start + skip);
+        let head = std::str::from_utf8(&buf[..empty_line]).map_err(|_| ParseError::NotUtf8)?;
+
+        let mut lines = LineIter { s: head, pos: skip };
+        let (sl_off, sl, _) = lines.next().ok_or(ParseError::Empty)?;
+        let start_line = parse_start_line(sl, sl_off)?;
+        let headers_start = lines.pos as u32;
+
+        let mut headers: Vec<Header<'a>> = Vec::with_capacity(24);
+        let mut first = [NONE; HeaderName::COUNT];
+        for (off, line, end) in lines {
+            let end = end as u32;
+            let b0 = line.as_bytes()[0];
+            if b0 == b' ' || b0 == b'\t' {
+                let last = headers.last_mut().ok_or(ParseError::BadHeaderLine)?;
+                last.end = end;
+                let vstart = last.value_start as usize;
+                let vend = off + line.trim_end_matches([' ', '\t']).len();
+                if vend > vstart {
+                    let full = &head[vstart..vend];
+                    let value = trim_lws(full);
+                    last.value_start = (vstart
+                        + (full.len()
+                            - full
+                                .trim_start_matches(|c| {
+                                    c == ' ' || c == '\t' || c == '\r' || c == '\n'
+                                })
+                                .len())) as u32;
+                    last.value = value;
+                }
+                continue;
+            }
+            if headers.len() >= opts.max_headers {
+                return Err(ParseError::TooLarge {
+                    limit: opts.max_size,
+                });
+            }
+            let colon = line.find(':').ok_or(ParseError::BadHeaderLine)?;
+            let name_str = line[..colon].trim_end_matches([' ', '\t']);
+            if !is_token(name_str) {
+                return Err(ParseError::BadHeaderLine);
+            }
+            let raw_value = &line[colon + 1..];
+            let value = trim_lws(raw_value);
+            let lead = raw_value.len() - raw_value.trim_start_matches([' ', '\t']).len();
+            let value_start = (off + colon + 1 + lead) as u32;
+            let name = HeaderName::parse(name_str);
+            if name != HeaderName::Other && first[name as usize] == NONE {
+                first[name as usize] = headers.len() as u16;
+            }
+            headers.push(Header {
+                name,
+                name_str,
+                value,
+                start: off as u32,
+                end,
+                value_start,
+            });
+        }
+
+        let mut msg = Message {
+            raw: buf,
+            start_line,
+            headers,
+            first,
+            headers_start,
+            headers_end: empty_line as u32,
+            body_start: body_start as u32,
+            has_content_length: false,
+        };
+        let available = buf.len() - body_start;
+        let mut declared: Option<u32> = None;
+        for h in msg.headers_named(HeaderName::ContentLength) {
+            let n = parse_u32(h.value).ok_or(ParseError::BadHeader {
+                name: "Content-Length",
+                what: "not a number",
+            })?;
+            if declared.is_some_and(|d| d != n) {
+                return Err(ParseError::ConflictingContentLength);
+            }
+            declared = Some(n);
+        }
+        msg.has_content_length = declared.is_some();
+        let body_len = match declared {
+            Some(n) if n as usize > available => {
+                return Err(ParseError::BodyTooShort {
+                    expected: n as usize,
+                    got: available,
+                })
+            }
+            Some(n) => n as usize,
+            None => available,
+        };
+        msg.raw = &buf[..body_start + body_len];
+        Ok(msg)
+    }
+
+    /// The message bytes, up to the end of the body (bytes past
+    /// Content-Length excluded).
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// The start line.
+    pub fn start_line(&self) -> &StartLine<'a> {
+        &self.start_line
+    }
+
+    /// Whether this is a request.
+    pub fn is_request(&self) -> bool {
+        matches!(self.start_line, StartLine::Request { .. })
+    }
+
+    /// The method of a request, `None` for a reply (see [`crate::access`]
+    /// for the CSeq method of replies).
+    pub fn method(&self) -> Option<Method<'a>> {
+        match self.start_line {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The Request-URI of a request.
+    pub fn request_uri(&self) -> Option<&Uri<'a>> {
+        match &self.start_line {
+            StartLine::Request { uri, .. } => Some(uri),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The status code of a reply.
+    pub fn status(&self) -> Option<u16> {
+        match self.start_line {
+            StartLine::Response { code, .. } => Some(code),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    /// The reason phrase of a reply.
+    pub fn reason(&self) -> Option<&'a str> {
+        match self.start_line {
+            StartLine::Response { reason, .. } => Some(reason),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    /// All headers in their original order.
+    pub fn headers(&self) -> &[Header<'a>] {
+        &self.headers
+    }
+
+    /// The first header of a known kind.
+    pub fn header(&self, name: HeaderName) -> Option<&Header<'a>> {
+        if name == HeaderName::Other {
+            return None;
+        }
+        match self.first[name as usize] {
+            NONE => None,
+            i => self.headers.get(i as usize),
+        }
+    }
+
+    /// All headers of a known kind, in order.
+    pub fn headers_named(&self, name: HeaderName) -> impl Iterator<Item = &Header<'a>> + '_ {
+        let from = match (name, self.header(name)) {
+            (HeaderName::Other, _) | (_, None) => self.headers.len(),
+            _ => self.first[name as usize] as usize,
+        };
+        self.headers[from..].iter().filter(move |h| h.name == name)
+    }
+
+    /// All headers with this name (any spelling; unknown names compared
+    /// case-insensitively).
+    pub fn headers_by_name<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s Header<'a>> {
+        let kind = HeaderName::parse(name);
+        self.headers.iter().filter(move |h| match kind {
+            HeaderName::Other => {
+                h.name == HeaderName::Other && h.name_str.eq_ignore_ascii_case(name)
+            }
+            k => h.name == k,
+        })
+    }
+
+    /// The body (empty when there is none).
+    pub fn body(&self) -> &'a [u8] {
+        &self.raw[self.body_start as usize..]
+    }
+
+    /// Whether the message carried a Content-Length header.
+    pub fn has_content_length(&self) -> bool {
+        self.has_content_length
+    }
+
+    /// Offset of the first header line (just after the start line).
+    pub fn headers_start(&self) -> u32 {
+        self.headers_start
+    }
+
+    /// Offset of the empty line that ends the headers: where appended
+    /// headers go.
+    pub fn headers_end(&self) -> u32 {
+        self.headers_end
+    }
+
+    /// Offset of the first body byte.
+    pub fn body_start(&self) -> u32 {
+        self.body_start
+    }
+
+    /// Checks the headers every request (RFC 3261 8.1.1) or reply needs to
+    /// be handled: Via, From, To, Call-ID, CSeq.
+    pub fn check_mandatory(&self) -> Result<(), ParseError> {
+        for h in [
+            HeaderName::Via,
+            HeaderName::From,
+            HeaderName::To,
+            HeaderName::CallId,
+            HeaderName::CSeq,
+        ] {
+            if self.header(h).is_none() {
+                return Err(ParseError::MissingHeader(h.as_str()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Iterates over the lines of the head: (offset, line without its line
+/// break, offset past the line break).
+struct LineIter<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+impl<'a> Iterator for LineIter<'a> {
+    type Item = (usize, &'a str, usize);
+
+    fn next(&mut self) -> Option<(usize, &'a str, usize)> {
+        if self.pos >= self.s.len() {
+            return None;
+        }
+        let rest = &self.s[self.pos..];
+        let (len, adv) = match memchr::memchr(b'\n', rest.as_bytes()) {
+            Some(nl) => (nl, nl + 1),
+            None => (rest.len(), rest.len()),
+        };
+        let line = rest[..len].strip_suffix('\r').unwrap_or(&rest[..len]);
+        let off = self.pos;
+        self.pos += adv;
+        if line.is_empty() {
+            return self.next();
+        }
+        Some((off, line, self.pos))
+    }
+}
