@@ -160,6 +160,7 @@ fn looks_like_start(b: &[u8]) -> bool {
         Some(e) => &b[..e],
         None => {
             // Incomplete line: a token so far is fine.
+            let b = b.strip_suffix(b"\r").unwrap_or(b);
             return b
                 .iter()
                 .take(32)
