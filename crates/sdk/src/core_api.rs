@@ -1,0 +1,145 @@
+//! The services the core offers to modules. A module reaches the core only
+//! through this trait (and the types of this crate): in-tree modules and
+//! modules loaded at run time alike.
+
+use crate::msg::{Dest, Proto, SipMsg};
+use crate::route::RouteType;
+use crate::value::Value;
+use std::any::Any;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why sending, building or resolving failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendError(pub String);
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// A compiled route, as an index into the core's route table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RouteId(pub u32);
+
+/// Where a request goes and with which Request-URI (one branch).
+#[derive(Debug, Clone, Default)]
+pub struct BranchTarget {
+    /// Request-URI to write.
+    pub uri: String,
+    /// Send to this URI instead of the Request-URI (`$du`).
+    pub dst_uri: Option<String>,
+    /// Route headers to add first (a Path vector from `lookup`).
+    pub path: Option<String>,
+    /// Forced local socket (`proto:ip:port`).
+    pub send_socket: Option<String>,
+    /// Via branch parameter for the Via this hop adds.
+    pub via_branch: String,
+}
+
+/// A request built for sending: the bytes and where they go.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The bytes to send.
+    pub data: Vec<u8>,
+    /// Where to send them.
+    pub dest: Dest,
+}
+
+/// The core services a module may use.
+///
+/// All methods are safe to call from any worker thread.
+pub trait Core: Send + Sync {
+    /// The running version, e.g. `siprouter 0.1.0`.
+    fn version(&self) -> &str;
+
+    /// Sends a stateless reply to a request (sl's `sl_send_reply`): Via,
+    /// From, To (with a stateless To-tag for final replies), Call-ID and
+    /// CSeq copied, `received`/`rport` applied, `append_to_reply` headers
+    /// and the Server header added.
+    fn send_reply(&self, msg: &mut SipMsg, code: u16, reason: &str) -> Result<(), SendError>;
+
+    /// Builds a reply without sending it (tm keeps it for retransmission).
+    /// `to_tag` is used when the request's To has no tag.
+    fn build_reply(
+        &self,
+        msg: &SipMsg,
+        code: u16,
+        reason: &str,
+        to_tag: Option<&str>,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<Outgoing, SendError>;
+
+    /// Forwards a request statelessly: to `target` (`host[:port]` or a
+    /// URI), else `$du`, else the Request-URI. Adds a Via with a stateless
+    /// branch and applies the recorded edits.
+    fn forward(&self, msg: &mut SipMsg, target: Option<&str>) -> Result<(), SendError>;
+
+    /// Builds the request for one branch: Request-URI and Via set, the
+    /// message's edits applied, resolved to a destination.
+    fn build_request(&self, msg: &SipMsg, target: &BranchTarget) -> Result<Outgoing, SendError>;
+
+    /// Forwards a reply statelessly by its second Via (top Via removed).
+    fn forward_reply(&self, reply: &mut SipMsg) -> Result<(), SendError>;
+
+    /// Where replies to this request go (Via received/rport, or the
+    /// connection it came on).
+    fn reply_dest(&self, msg: &SipMsg) -> Result<Dest, SendError>;
+
+    /// Sends bytes.
+    fn send(&self, dest: &Dest, data: &[u8]) -> Result<(), SendError>;
+
+    /// Resolves a SIP URI (or `host[:port]`) to a destination (RFC 3263:
+    /// transport, SRV, A/AAAA; literal addresses as they are).
+    fn resolve(&self, uri: &str, proto: Option<Proto>) -> Result<Dest, SendError>;
+
+    /// Whether host (and port, if given) is this server (`myself`).
+    fn is_myself(&self, host: &str, port: Option<u16>) -> bool;
+
+    /// A local socket address to advertise for `proto` (for Via and
+    /// Record-Route): the advertised address if set, else the listen one.
+    fn local_addr(&self, proto: Proto, near: Option<SocketAddr>) -> Option<(String, u16)>;
+
+    /// Looks up a route block by type and name (at fixup time).
+    fn route_id(&self, kind: RouteType, name: &str) -> Option<RouteId>;
+
+    /// Runs a route block on a message; returns its code (Kamailio's
+    /// convention: above 0 true, below 0 false, 0 stop). `drop` in the
+    /// route is reported through [`RunResult::dropped`].
+    fn run_route(&self, id: RouteId, kind: RouteType, msg: &mut SipMsg) -> RunResult;
+
+    /// Reads a pseudo-variable by name (e.g. `$ru`, `$avp(x)`), for
+    /// modules that take a PV name in a parameter.
+    fn pv_get(&self, msg: &mut SipMsg, name: &str) -> Option<Value<'static>>;
+
+    /// Publishes an API other modules can bind by name (as `load_tm_api`).
+    fn register_api(&self, name: &str, api: Arc<dyn Any + Send + Sync>);
+
+    /// Binds an API published by another module.
+    fn get_api(&self, name: &str) -> Option<Arc<dyn Any + Send + Sync>>;
+
+    /// Runs `f` every `interval` on the timer thread (rank -1).
+    fn add_timer(&self, name: &str, interval: Duration, f: Arc<dyn Fn() + Send + Sync>);
+
+    /// Whether the server is shutting down.
+    fn shutting_down(&self) -> bool;
+}
+
+/// The outcome of running a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunResult {
+    /// The route's return code.
+    pub code: i32,
+    /// `drop` was executed.
+    pub dropped: bool,
+}
+
+/// Binds an API by name and type: `bind::<TmApi>(core, "tm")`.
+pub fn bind<T: Any + Send + Sync>(core: &dyn Core, name: &str) -> Option<Arc<T>> {
+    core.get_api(name)?.downcast::<T>().ok()
+}

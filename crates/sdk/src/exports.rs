@@ -1,0 +1,368 @@
+//! What a module exports, as data: the seed's `module_exports` in Rust.
+//!
+//! ```
+//! use sr_sdk::prelude::*;
+//! let hits = Stat::new();
+//! let h = hits.clone();
+//! let def = ModuleDef::new("mymod")
+//!     .cmd("my_func", 1, RouteType::REQUEST | RouteType::FAILURE, Some(fixup::f(fixup::spve)),
+//!          move |ctx, p| { h.inc(); if p[0].str(ctx).is_empty() { -1 } else { 1 } })
+//!     .stat("hits", hits);
+//! assert_eq!(def.cmds[0].params, 1);
+//! ```
+
+use crate::core_api::Core;
+use crate::ctx::Ctx;
+use crate::fixup::{Fixed, FixupFn};
+use crate::rpc::{RpcError, RpcExport};
+use crate::stats::{Stat, StatExport, StatSource};
+use crate::route::RouteType;
+use crate::value::Value;
+use serde_json::Value as Json;
+use std::fmt;
+use std::sync::Arc;
+
+/// A script function handler: the context and the prepared parameters in,
+/// Kamailio's return convention out (above 0 true, below 0 false, 0 stops
+/// the script).
+pub type CmdFn = Arc<dyn Fn(&mut Ctx<'_>, &[Fixed]) -> i32 + Send + Sync>;
+
+/// A script function a module exports.
+#[derive(Clone)]
+pub struct CmdExport {
+    /// The name used in the script.
+    pub name: String,
+    /// Number of parameters. A name may be exported several times with
+    /// different counts (overloading by arity, as Kamailio allows).
+    pub params: usize,
+    /// Prepares each parameter once at load; `None` keeps each parameter
+    /// as a string that may contain pseudo-variables ([`crate::fixup::spve`]).
+    pub fixup: Option<FixupFn>,
+    /// The handler.
+    pub handler: CmdFn,
+    /// Route types it may be called from.
+    pub flags: RouteType,
+}
+
+impl fmt::Debug for CmdExport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{} {:?}", self.name, self.params, self.flags)
+    }
+}
+
+/// A value given with `modparam`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParamValue {
+    /// An integer.
+    Int(i64),
+    /// A string.
+    Str(String),
+}
+
+/// Which values a parameter takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    /// An integer (`PARAM_INT`).
+    Int,
+    /// A string (`PARAM_STRING` / `PARAM_STR`).
+    Str,
+    /// Either.
+    Any,
+}
+
+/// A setter called for each `modparam` of the parameter.
+pub type ParamFn = Arc<dyn Fn(ParamValue) -> Result<(), String> + Send + Sync>;
+
+/// A module parameter.
+#[derive(Clone)]
+pub struct ParamExport {
+    /// Name used in `modparam`.
+    pub name: String,
+    /// Accepted type.
+    pub kind: ParamKind,
+    /// Called for each `modparam` occurrence, in config order; a later
+    /// value replaces an earlier one unless the setter accumulates
+    /// (Kamailio's `PARAM_USE_FUNC` parameters such as htable's `htable`).
+    pub set: ParamFn,
+}
+
+impl fmt::Debug for ParamExport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({:?})", self.name, self.kind)
+    }
+}
+
+/// The name part of a module pseudo-variable: `$name(inner)[index]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PvName {
+    /// The text inside the parentheses, if any.
+    pub inner: Option<String>,
+    /// The index, if any (`None` for no index; `i64::MIN` for `[*]`).
+    pub index: Option<i64>,
+}
+
+/// Reads a module pseudo-variable.
+pub type PvGetFn = Arc<dyn Fn(&mut Ctx<'_>, &PvName) -> Value<'static> + Send + Sync>;
+/// Writes a module pseudo-variable.
+pub type PvSetFn =
+    Arc<dyn Fn(&mut Ctx<'_>, &PvName, Value<'_>) -> Result<(), String> + Send + Sync>;
+
+/// A pseudo-variable class a module exports (`$T_reply_code`, `$ulc(...)`).
+#[derive(Clone)]
+pub struct PvExport {
+    /// Class name without `$`.
+    pub name: String,
+    /// Getter.
+    pub get: PvGetFn,
+    /// Setter, for writable ones.
+    pub set: Option<PvSetFn>,
+}
+
+impl fmt::Debug for PvExport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "${}", self.name)
+    }
+}
+
+/// `mod_init`: runs once, in load order, before the workers start.
+pub type InitFn = Arc<dyn Fn(&dyn Core) -> Result<(), String> + Send + Sync>;
+/// `child_init(rank)`: runs in each worker thread (and for the special
+/// ranks in their threads).
+pub type ChildInitFn = Arc<dyn Fn(&dyn Core, i32) -> Result<(), String> + Send + Sync>;
+/// `destroy`: runs once at shutdown, in reverse load order.
+pub type DestroyFn = Arc<dyn Fn() + Send + Sync>;
+/// The response hook: sees every received reply not dropped by
+/// `reply_route`; returns true when it consumed the reply (the core then
+/// does not forward it statelessly).
+pub type ResponseFn = Arc<dyn Fn(&mut Ctx<'_>) -> bool + Send + Sync>;
+
+/// Everything a module exports (the seed's `struct module_exports`).
+#[derive(Clone, Default)]
+pub struct ModuleDef {
+    /// Module name (used by `modparam`, `MOD_<name>`, statistics group).
+    pub name: String,
+    /// Script functions.
+    pub cmds: Vec<CmdExport>,
+    /// Parameters.
+    pub params: Vec<ParamExport>,
+    /// Statistics (group = module name).
+    pub stats: Vec<StatExport>,
+    /// RPC methods.
+    pub rpcs: Vec<RpcExport>,
+    /// Pseudo-variables.
+    pub pvs: Vec<PvExport>,
+    /// Reply hook.
+    pub response: Option<ResponseFn>,
+    /// `mod_init`.
+    pub init: Option<InitFn>,
+    /// `child_init`.
+    pub child_init: Option<ChildInitFn>,
+    /// `destroy`.
+    pub destroy: Option<DestroyFn>,
+}
+
+impl fmt::Debug for ModuleDef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModuleDef")
+            .field("name", &self.name)
+            .field("cmds", &self.cmds)
+            .field("params", &self.params)
+            .field("stats", &self.stats.len())
+            .field("rpcs", &self.rpcs)
+            .field("pvs", &self.pvs)
+            .finish()
+    }
+}
+
+impl ModuleDef {
+    /// An empty module definition.
+    pub fn new(name: &str) -> ModuleDef {
+        ModuleDef {
+            name: name.to_string(),
+            ..Default::default()
+        }
+    }
+
+    /// Adds a script function.
+    pub fn cmd<F>(
+        mut self,
+        name: &str,
+        params: usize,
+        flags: RouteType,
+        fixup: Option<FixupFn>,
+        handler: F,
+    ) -> ModuleDef
+    where
+        F: Fn(&mut Ctx<'_>, &[Fixed]) -> i32 + Send + Sync + 'static,
+    {
+        self.cmds.push(CmdExport {
+            name: name.to_string(),
+            params,
+            fixup,
+            handler: Arc::new(handler),
+            flags,
+        });
+        self
+    }
+
+    /// Adds a parameter with a setter.
+    pub fn param<F>(mut self, name: &str, kind: ParamKind, set: F) -> ModuleDef
+    where
+        F: Fn(ParamValue) -> Result<(), String> + Send + Sync + 'static,
+    {
+        self.params.push(ParamExport {
+            name: name.to_string(),
+            kind,
+            set: Arc::new(set),
+        });
+        self
+    }
+
+    /// Adds a counter or gauge.
+    pub fn stat(mut self, name: &str, s: Stat) -> ModuleDef {
+        self.stats.push(StatExport {
+            name: name.to_string(),
+            no_reset: false,
+            source: StatSource::Value(s),
+        });
+        self
+    }
+
+    /// Adds a statistic that is never reset (gauges such as
+    /// `inuse_transactions`).
+    pub fn stat_no_reset(mut self, name: &str, s: Stat) -> ModuleDef {
+        self.stats.push(StatExport {
+            name: name.to_string(),
+            no_reset: true,
+            source: StatSource::Value(s),
+        });
+        self
+    }
+
+    /// Adds a statistic computed when read.
+    pub fn stat_fn<F>(mut self, name: &str, f: F) -> ModuleDef
+    where
+        F: Fn() -> i64 + Send + Sync + 'static,
+    {
+        self.stats.push(StatExport {
+            name: name.to_string(),
+            no_reset: true,
+            source: StatSource::Func(Arc::new(f)),
+        });
+        self
+    }
+
+    /// Adds an RPC method.
+    pub fn rpc<F>(mut self, name: &str, doc: &str, handler: F) -> ModuleDef
+    where
+        F: Fn(&[Json]) -> Result<Json, RpcError> + Send + Sync + 'static,
+    {
+        self.rpcs.push(RpcExport {
+            name: name.to_string(),
+            doc: doc.to_string(),
+            handler: Arc::new(handler),
+        });
+        self
+    }
+
+    /// Adds a read-only pseudo-variable class.
+    pub fn pv<F>(mut self, name: &str, get: F) -> ModuleDef
+    where
+        F: Fn(&mut Ctx<'_>, &PvName) -> Value<'static> + Send + Sync + 'static,
+    {
+        self.pvs.push(PvExport {
+            name: name.to_string(),
+            get: Arc::new(get),
+            set: None,
+        });
+        self
+    }
+
+    /// Adds a writable pseudo-variable class.
+    pub fn pv_rw<G, S>(mut self, name: &str, get: G, set: S) -> ModuleDef
+    where
+        G: Fn(&mut Ctx<'_>, &PvName) -> Value<'static> + Send + Sync + 'static,
+        S: Fn(&mut Ctx<'_>, &PvName, Value<'_>) -> Result<(), String> + Send + Sync + 'static,
+    {
+        self.pvs.push(PvExport {
+            name: name.to_string(),
+            get: Arc::new(get),
+            set: Some(Arc::new(set)),
+        });
+        self
+    }
+
+    /// Sets `mod_init`.
+    pub fn on_init<F>(mut self, f: F) -> ModuleDef
+    where
+        F: Fn(&dyn Core) -> Result<(), String> + Send + Sync + 'static,
+    {
+        self.init = Some(Arc::new(f));
+        self
+    }
+
+    /// Sets `child_init`.
+    pub fn on_child_init<F>(mut self, f: F) -> ModuleDef
+    where
+        F: Fn(&dyn Core, i32) -> Result<(), String> + Send + Sync + 'static,
+    {
+        self.child_init = Some(Arc::new(f));
+        self
+    }
+
+    /// Sets `destroy`.
+    pub fn on_destroy<F>(mut self, f: F) -> ModuleDef
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        self.destroy = Some(Arc::new(f));
+        self
+    }
+
+    /// Sets the reply hook.
+    pub fn on_response<F>(mut self, f: F) -> ModuleDef
+    where
+        F: Fn(&mut Ctx<'_>) -> bool + Send + Sync + 'static,
+    {
+        self.response = Some(Arc::new(f));
+        self
+    }
+}
+
+/// Helpers for parameters stored in atomics or mutexes.
+pub mod params {
+    use super::ParamValue;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::{Arc, RwLock};
+
+    /// A setter storing an integer (booleans as 0/1 too).
+    pub fn int(cell: &Arc<AtomicI64>) -> impl Fn(ParamValue) -> Result<(), String> + Send + Sync {
+        let cell = cell.clone();
+        move |v| match v {
+            ParamValue::Int(i) => {
+                cell.store(i, Ordering::Relaxed);
+                Ok(())
+            }
+            ParamValue::Str(s) => s
+                .trim()
+                .parse::<i64>()
+                .map(|i| cell.store(i, Ordering::Relaxed))
+                .map_err(|_| format!("'{s}' is not an integer")),
+        }
+    }
+
+    /// A setter storing a string.
+    pub fn string(
+        cell: &Arc<RwLock<String>>,
+    ) -> impl Fn(ParamValue) -> Result<(), String> + Send + Sync {
+        let cell = cell.clone();
+        move |v| {
+            let s = match v {
+                ParamValue::Str(s) => s,
+                ParamValue::Int(i) => i.to_string(),
+            };
+            *cell.write().map_err(|_| "poisoned".to_string())? = s;
+            Ok(())
+        }
+    }
+}

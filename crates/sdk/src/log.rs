@@ -1,0 +1,102 @@
+//! Logging with Kamailio's levels. The core installs the sink (stderr or
+//! syslog) and sets the level from `debug=`; modules log through the
+//! `lm_*!` macros, which format nothing when the level is off.
+
+use std::fmt;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::OnceLock;
+
+/// Alert.
+pub const L_ALERT: i32 = -5;
+/// Bug.
+pub const L_BUG: i32 = -4;
+/// Critical (no prefix).
+pub const L_CRIT2: i32 = -3;
+/// Critical.
+pub const L_CRIT: i32 = -2;
+/// Error.
+pub const L_ERR: i32 = -1;
+/// Warning (the default level).
+pub const L_WARN: i32 = 0;
+/// Notice.
+pub const L_NOTICE: i32 = 1;
+/// Info.
+pub const L_INFO: i32 = 2;
+/// Debug.
+pub const L_DBG: i32 = 3;
+
+static LEVEL: AtomicI32 = AtomicI32::new(L_WARN);
+
+/// A log sink: level, module or target name, message.
+pub type Sink = Box<dyn Fn(i32, &str, fmt::Arguments<'_>) + Send + Sync>;
+
+static SINK: OnceLock<Sink> = OnceLock::new();
+
+/// Sets the level (`debug=`); messages above it are not formatted.
+pub fn set_level(level: i32) {
+    LEVEL.store(level, Ordering::Relaxed);
+}
+
+/// The current level.
+pub fn level() -> i32 {
+    LEVEL.load(Ordering::Relaxed)
+}
+
+/// Whether a message at `level` would be written.
+pub fn enabled(level: i32) -> bool {
+    level <= LEVEL.load(Ordering::Relaxed)
+}
+
+/// Installs the sink (once; later calls are ignored). Without one,
+/// messages go to stderr.
+pub fn set_sink(sink: Sink) {
+    let _ = SINK.set(sink);
+}
+
+/// The name of a level as Kamailio prints it.
+pub fn level_name(level: i32) -> &'static str {
+    match level {
+        L_ALERT => "ALERT",
+        L_BUG => "BUG",
+        L_CRIT2 | L_CRIT => "CRITICAL",
+        L_ERR => "ERROR",
+        L_WARN => "WARNING",
+        L_NOTICE => "NOTICE",
+        L_INFO => "INFO",
+        _ => "DEBUG",
+    }
+}
+
+/// Writes a message (use the macros instead).
+pub fn write(level: i32, target: &str, args: fmt::Arguments<'_>) {
+    match SINK.get() {
+        Some(s) => s(level, target, args),
+        None => eprintln!("{}: {target}: {args}", level_name(level)),
+    }
+}
+
+/// Logs at a level: `sr_log!(L_INFO, "x={}", x)`.
+#[macro_export]
+macro_rules! sr_log {
+    ($lvl:expr, $($arg:tt)+) => {
+        if $crate::log::enabled($lvl) {
+            $crate::log::write($lvl, module_path!(), format_args!($($arg)+));
+        }
+    };
+}
+
+/// Logs an error (Kamailio's `LM_ERR`).
+#[macro_export]
+macro_rules! lm_err { ($($arg:tt)+) => { $crate::sr_log!($crate::log::L_ERR, $($arg)+) }; }
+/// Logs a warning (`LM_WARN`).
+#[macro_export]
+macro_rules! lm_warn { ($($arg:tt)+) => { $crate::sr_log!($crate::log::L_WARN, $($arg)+) }; }
+/// Logs a notice (`LM_NOTICE`).
+#[macro_export]
+macro_rules! lm_notice { ($($arg:tt)+) => { $crate::sr_log!($crate::log::L_NOTICE, $($arg)+) }; }
+/// Logs info (`LM_INFO`).
+#[macro_export]
+macro_rules! lm_info { ($($arg:tt)+) => { $crate::sr_log!($crate::log::L_INFO, $($arg)+) }; }
+/// Logs debug output (`LM_DBG`).
+#[macro_export]
+macro_rules! lm_dbg { ($($arg:tt)+) => { $crate::sr_log!($crate::log::L_DBG, $($arg)+) }; }

@@ -1,0 +1,314 @@
+//! The message being routed, with what the script changed so far
+//! (Kamailio's `struct sip_msg`): the parsed original, recorded edits, the
+//! new Request-URI, destination URI, flags, branches and AVPs.
+
+use crate::avp::Avps;
+use bytes::Bytes;
+use sip_msg::edit::Edits;
+use sip_msg::{Message, OwnedMessage, ParseError};
+use std::any::{Any, TypeId};
+use std::fmt;
+use std::net::SocketAddr;
+
+/// A transport protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Proto {
+    /// UDP
+    Udp,
+    /// TCP
+    Tcp,
+    /// TLS over TCP
+    Tls,
+    /// WebSocket
+    Ws,
+    /// Secure WebSocket
+    Wss,
+    /// SCTP
+    Sctp,
+}
+
+impl Proto {
+    /// Lower-case name as in `listen=udp:...` and `transport=` params.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Udp => "udp",
+            Proto::Tcp => "tcp",
+            Proto::Tls => "tls",
+            Proto::Ws => "ws",
+            Proto::Wss => "wss",
+            Proto::Sctp => "sctp",
+        }
+    }
+
+    /// Upper-case name as in a Via header.
+    pub fn via_name(self) -> &'static str {
+        match self {
+            Proto::Udp => "UDP",
+            Proto::Tcp => "TCP",
+            Proto::Tls => "TLS",
+            Proto::Ws => "WS",
+            Proto::Wss => "WSS",
+            Proto::Sctp => "SCTP",
+        }
+    }
+
+    /// Parses a protocol name, any case.
+    pub fn parse(s: &str) -> Option<Proto> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "udp" => Proto::Udp,
+            "tcp" => Proto::Tcp,
+            "tls" => Proto::Tls,
+            "ws" => Proto::Ws,
+            "wss" => Proto::Wss,
+            "sctp" => Proto::Sctp,
+            _ => return None,
+        })
+    }
+
+    /// Whether the transport is a byte stream (no retransmissions).
+    pub fn is_reliable(self) -> bool {
+        !matches!(self, Proto::Udp)
+    }
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where and how a message was received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecvInfo {
+    /// The sender's address.
+    pub src: SocketAddr,
+    /// Our local socket address it arrived on.
+    pub dst: SocketAddr,
+    /// Transport.
+    pub proto: Proto,
+    /// Connection id for stream transports (0 for UDP).
+    pub conn_id: u64,
+}
+
+/// Where to send a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dest {
+    /// Transport.
+    pub proto: Proto,
+    /// Remote address.
+    pub addr: SocketAddr,
+    /// Use this existing connection if it is still open (stream transports).
+    pub conn_id: Option<u64>,
+    /// Send from this local socket (`force_send_socket`).
+    pub send_socket: Option<SocketAddr>,
+    /// Do not open a new connection (`set_forward_no_connect`).
+    pub no_connect: bool,
+}
+
+impl Dest {
+    /// A destination with no connection or socket preference.
+    pub fn new(proto: Proto, addr: SocketAddr) -> Dest {
+        Dest {
+            proto,
+            addr,
+            conn_id: None,
+            send_socket: None,
+            no_connect: false,
+        }
+    }
+}
+
+/// A branch of the destination set (`append_branch`, `lookup`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Branch {
+    /// Request-URI of the branch.
+    pub uri: String,
+    /// Destination URI (`$du` of the branch), e.g. a received address or
+    /// the first Path hop.
+    pub dst_uri: Option<String>,
+    /// Path vector to add as Route headers.
+    pub path: Option<String>,
+    /// q-value in thousandths, if known.
+    pub q: Option<u16>,
+    /// Branch flags.
+    pub flags: u32,
+    /// Forced send socket for this branch (`proto:ip:port`).
+    pub socket: Option<String>,
+    /// Unique id of the location record it came from (`$ruid`).
+    pub ruid: Option<String>,
+    /// SIP instance (`+sip.instance`).
+    pub instance: Option<String>,
+}
+
+/// Per-message state the modules keep for themselves (tm keeps the
+/// current transaction here), keyed by type.
+#[derive(Default)]
+pub struct Extensions {
+    items: Vec<(TypeId, Box<dyn Any + Send>)>,
+}
+
+impl Extensions {
+    /// Stores a value, replacing one of the same type.
+    pub fn insert<T: Any + Send>(&mut self, v: T) {
+        let id = TypeId::of::<T>();
+        self.items.retain(|(t, _)| *t != id);
+        self.items.push((id, Box::new(v)));
+    }
+
+    /// The value of this type, if stored.
+    pub fn get<T: Any + Send>(&self) -> Option<&T> {
+        let id = TypeId::of::<T>();
+        self.items
+            .iter()
+            .find(|(t, _)| *t == id)
+            .and_then(|(_, b)| b.downcast_ref())
+    }
+
+    /// The value of this type, mutably.
+    pub fn get_mut<T: Any + Send>(&mut self) -> Option<&mut T> {
+        let id = TypeId::of::<T>();
+        self.items
+            .iter_mut()
+            .find(|(t, _)| *t == id)
+            .and_then(|(_, b)| b.downcast_mut())
+    }
+
+    /// Removes and returns the value of this type.
+    pub fn remove<T: Any + Send>(&mut self) -> Option<T> {
+        let id = TypeId::of::<T>();
+        let i = self.items.iter().position(|(t, _)| *t == id)?;
+        self.items.swap_remove(i).1.downcast().ok().map(|b| *b)
+    }
+}
+
+impl fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Extensions({} items)", self.items.len())
+    }
+}
+
+/// Flags changing how the next send behaves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SendFlags {
+    /// Do not open a new connection (reuse only).
+    pub no_connect: bool,
+    /// Close the connection after sending.
+    pub close: bool,
+}
+
+/// The message being routed and everything the script changed so far.
+#[derive(Debug)]
+pub struct SipMsg {
+    orig: OwnedMessage,
+    /// Edits recorded against the original bytes (Kamailio's lumps).
+    pub edits: Edits,
+    /// Where it came from.
+    pub rcv: RecvInfo,
+    /// New Request-URI (`$ru` after a rewrite), applied when forwarding.
+    pub new_uri: Option<String>,
+    /// Destination URI (`$du`): where to send, not what to put in the
+    /// Request-URI.
+    pub dst_uri: Option<String>,
+    /// Message flags (`setflag`, `$mf`).
+    pub flags: u32,
+    /// Flags of branch 0 (`setbflag`, `$bf`).
+    pub bflags: u32,
+    /// Additional branches (the destination set).
+    pub branches: Vec<Branch>,
+    /// Path vector of branch 0 (set by `lookup`).
+    pub path: Option<String>,
+    /// `force_send_socket` as written (`proto:ip:port`).
+    pub force_send_socket: Option<String>,
+    /// Headers to add to a locally generated reply (`append_to_reply`).
+    pub reply_headers: String,
+    /// A unique id of this message in this process.
+    pub id: u64,
+    /// AVPs (per message; move with the request into a transaction).
+    pub avps: Avps,
+    /// Send flags for forwarded requests.
+    pub fwd_flags: SendFlags,
+    /// Send flags for replies.
+    pub reply_flags: SendFlags,
+    /// `force_rport()` was called: reply to the source port.
+    pub force_rport: bool,
+    /// `set_advertised_address`/`set_advertised_port` for this message.
+    pub advertised: Option<(String, Option<u16>)>,
+    /// The last internal error, for `sl_reply_error`/`send_reply_error`.
+    pub last_error: Option<(u16, String)>,
+    /// Module-private state for this message.
+    pub ext: Extensions,
+}
+
+impl SipMsg {
+    /// Parses received bytes.
+    pub fn parse(buf: Bytes, rcv: RecvInfo, id: u64) -> Result<SipMsg, ParseError> {
+        Ok(Self::from_owned(OwnedMessage::parse(buf)?, rcv, id))
+    }
+
+    /// Wraps an already parsed message.
+    pub fn from_owned(orig: OwnedMessage, rcv: RecvInfo, id: u64) -> SipMsg {
+        SipMsg {
+            orig,
+            edits: Edits::new(),
+            rcv,
+            new_uri: None,
+            dst_uri: None,
+            flags: 0,
+            bflags: 0,
+            branches: Vec::new(),
+            path: None,
+            force_send_socket: None,
+            reply_headers: String::new(),
+            id,
+            avps: Avps::default(),
+            fwd_flags: SendFlags::default(),
+            reply_flags: SendFlags::default(),
+            force_rport: false,
+            advertised: None,
+            last_error: None,
+            ext: Extensions::default(),
+        }
+    }
+
+    /// The message as received (edits are not visible here).
+    pub fn msg(&self) -> &Message<'_> {
+        self.orig.msg()
+    }
+
+    /// The received bytes.
+    pub fn bytes(&self) -> &Bytes {
+        self.orig.bytes()
+    }
+
+    /// The owned original message.
+    pub fn original(&self) -> &OwnedMessage {
+        &self.orig
+    }
+
+    /// Whether this is a request.
+    pub fn is_request(&self) -> bool {
+        self.msg().is_request()
+    }
+
+    /// The current Request-URI: the rewritten one if the script changed
+    /// it, else the received one (empty for replies).
+    pub fn ruri(&self) -> &str {
+        match &self.new_uri {
+            Some(u) => u,
+            None => self.msg().request_uri().map_or("", |u| u.raw),
+        }
+    }
+
+    /// Replaces the original with new bytes (after `msg_apply_changes`):
+    /// recorded edits are dropped, the rest of the state is kept.
+    pub fn reparse(&mut self, buf: Bytes) -> Result<(), ParseError> {
+        self.orig = OwnedMessage::parse(buf)?;
+        self.edits.clear();
+        Ok(())
+    }
+
+    /// Records an internal error code for `sl_reply_error`.
+    pub fn set_error(&mut self, code: u16, reason: impl Into<String>) {
+        self.last_error = Some((code, reason.into()));
+    }
+}
