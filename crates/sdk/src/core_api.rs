@@ -4,6 +4,7 @@
 
 use crate::msg::{Dest, Proto, SipMsg};
 use crate::route::RouteType;
+use crate::rpc::RpcError;
 use crate::value::Value;
 use std::any::Any;
 use std::fmt;
@@ -128,6 +129,28 @@ pub trait Core: Send + Sync {
 
     /// Whether the server is shutting down.
     fn shutting_down(&self) -> bool;
+
+    /// Starts a thread of the module's own (Kamailio's `fork_process`):
+    /// every module's `child_init(rank)` runs in it first, then `f`. Call
+    /// it from `child_init(PROC_MAIN)`. `f` should return soon after
+    /// [`Core::shutting_down`] turns true.
+    fn spawn_process(
+        &self,
+        name: &str,
+        rank: i32,
+        f: Box<dyn FnOnce() + Send + 'static>,
+    ) -> Result<(), String>;
+
+    /// Calls an RPC method by name (what the management transports of
+    /// `jsonrpcs` and `ctl` serve).
+    fn rpc_call(
+        &self,
+        method: &str,
+        params: &[serde_json::Value],
+    ) -> Result<serde_json::Value, RpcError>;
+
+    /// The value of every statistic as `(group, name, value)`.
+    fn statistics(&self) -> Vec<(String, String, i64)>;
 }
 
 /// The outcome of running a route.

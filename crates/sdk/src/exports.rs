@@ -14,9 +14,9 @@
 use crate::core_api::Core;
 use crate::ctx::Ctx;
 use crate::fixup::{Fixed, FixupFn};
+use crate::route::RouteType;
 use crate::rpc::{RpcError, RpcExport};
 use crate::stats::{Stat, StatExport, StatSource};
-use crate::route::RouteType;
 use crate::value::Value;
 use serde_json::Value as Json;
 use std::fmt;

@@ -137,6 +137,9 @@ impl Fixed {
 pub trait FixupEnv {
     /// The core.
     fn core(&self) -> &dyn Core;
+    /// Looks up a route block of the config being compiled (`t_on_failure`
+    /// names a `failure_route`). Ids stay valid across reloads.
+    fn route_id(&self, kind: RouteType, name: &str) -> Option<RouteId>;
     /// Compiles a format string with pseudo-variables (`"sip:$rU@$fd"`).
     fn compile_format(&self, s: &str) -> Result<Arc<dyn Eval>, String>;
     /// Compiles a readable pseudo-variable (`$ru`, `$(hdr(X){s.len})`).
@@ -225,8 +228,7 @@ pub fn pvar(env: &dyn FixupEnv, _i: usize, arg: &Arg) -> Result<Fixed, String> {
 pub fn route(kind: RouteType) -> FixupFn {
     Arc::new(move |env, _i, arg| {
         let name = arg.text();
-        env.core()
-            .route_id(kind, &name)
+        env.route_id(kind, &name)
             .map(Fixed::Route)
             .ok_or_else(|| format!("{} '{}' is not defined", kind.name(), name))
     })

@@ -35,6 +35,7 @@ pub use fixup::{Arg, Fixed};
 pub use msg::{Branch, Dest, Proto, RecvInfo, SipMsg};
 pub use route::{rank, RouteType};
 pub use rpc::RpcError;
+pub use serde_json;
 pub use sip_msg;
 pub use stats::Stat;
 pub use value::Value;
@@ -51,6 +52,6 @@ pub mod prelude {
         bind, lm_dbg, lm_err, lm_info, lm_notice, lm_warn, rank, Branch, Core, Ctx, Dest,
         ModuleDef, ParamKind, ParamValue, Proto, RouteType, RpcError, SipMsg, Stat, Value,
     };
-    pub use serde_json::{json, Value as Json};
+    pub use serde_json::{json, Map as JsonMap, Value as Json};
     pub use sip_msg::{HeaderName, Message, Method};
 }

@@ -62,8 +62,12 @@ pub fn param_str(params: &[Json], i: usize, what: &str) -> Result<String, RpcErr
     match params.get(i) {
         Some(Json::String(s)) => Ok(s.clone()),
         Some(Json::Number(n)) => Ok(n.to_string()),
-        Some(_) => Err(RpcError::invalid_params(format!("{what}: expected a string"))),
-        None => Err(RpcError::invalid_params(format!("missing parameter: {what}"))),
+        Some(_) => Err(RpcError::invalid_params(format!(
+            "{what}: expected a string"
+        ))),
+        None => Err(RpcError::invalid_params(format!(
+            "missing parameter: {what}"
+        ))),
     }
 }
 
@@ -78,7 +82,11 @@ pub fn param_int(params: &[Json], i: usize, what: &str) -> Result<i64, RpcError>
             .trim()
             .parse()
             .map_err(|_| RpcError::invalid_params(format!("{what}: expected an integer"))),
-        Some(_) => Err(RpcError::invalid_params(format!("{what}: expected an integer"))),
-        None => Err(RpcError::invalid_params(format!("missing parameter: {what}"))),
+        Some(_) => Err(RpcError::invalid_params(format!(
+            "{what}: expected an integer"
+        ))),
+        None => Err(RpcError::invalid_params(format!(
+            "missing parameter: {what}"
+        ))),
     }
 }

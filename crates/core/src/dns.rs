@@ -1,0 +1,65 @@
+//! Host name resolution (A/AAAA through the system resolver) with a small
+//! cache. Literal addresses never touch the resolver.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, ToSocketAddrs};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a resolved name is kept.
+const TTL: Duration = Duration::from_secs(60);
+
+/// A resolver cache.
+#[derive(Debug, Default)]
+pub struct Dns {
+    cache: Mutex<HashMap<String, (IpAddr, Instant)>>,
+}
+
+impl Dns {
+    /// The address of `host` (an IP literal, bracketed IPv6 included, or a
+    /// name).
+    pub fn lookup(&self, host: &str) -> Result<IpAddr, String> {
+        let h = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = h.parse::<IpAddr>() {
+            return Ok(ip);
+        }
+        let key = h.to_ascii_lowercase();
+        if let Ok(c) = self.cache.lock() {
+            if let Some((ip, at)) = c.get(&key) {
+                if at.elapsed() < TTL {
+                    return Ok(*ip);
+                }
+            }
+        }
+        let ip = (key.as_str(), 0)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve '{h}': {e}"))?
+            .next()
+            .map(|a| a.ip())
+            .ok_or_else(|| format!("'{h}' has no address"))?;
+        if let Ok(mut c) = self.cache.lock() {
+            if c.len() > 10_000 {
+                c.retain(|_, (_, at)| at.elapsed() < TTL);
+            }
+            c.insert(key, (ip, Instant::now()));
+        }
+        Ok(ip)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_and_localhost() {
+        let d = Dns::default();
+        assert_eq!(d.lookup("[::1]").unwrap(), "::1".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            d.lookup("10.0.0.1").unwrap(),
+            "10.0.0.1".parse::<IpAddr>().unwrap()
+        );
+        assert!(d.lookup("localhost").unwrap().is_loopback());
+        assert!(d.lookup("no-such-host.invalid").is_err());
+    }
+}

@@ -1,0 +1,23 @@
+//! # sr-core: the siprouter runtime
+//!
+//! Loads the modules named by a `kamailio.cfg` (in-tree ones by name, others
+//! from shared libraries), applies their parameters, runs their lifecycle
+//! hooks, compiles the routing script against their exports, and runs it
+//! for every message received on the configured sockets. Implements the
+//! [`sr_sdk::Core`] services modules use.
+
+pub mod core_module;
+pub mod core_stats;
+pub mod dns;
+pub mod myself;
+pub mod outbound;
+pub mod receive;
+pub mod registry;
+pub mod runtime;
+pub mod script;
+pub mod settings;
+pub mod startup;
+pub mod transport;
+
+pub use runtime::Runtime;
+pub use startup::{load, start, ExternalLoader, InTree, Options, Overrides, Server};

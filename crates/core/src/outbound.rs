@@ -1,0 +1,374 @@
+//! Building and addressing what the server sends: forwarded requests
+//! (Via added, stateless branch per RFC 3261 16.11, received/rport on the
+//! previous hop's Via), local replies, replies relayed by Via, and target
+//! resolution (RFC 3263 without NAPTR/SRV for now: transport parameter,
+//! literal addresses, A/AAAA).
+
+use crate::runtime::Runtime;
+use md5::{Digest, Md5};
+use sip_msg::build::{reply, ReplyOptions};
+use sip_msg::edit::{ApplyOptions, Edits};
+use sip_msg::headers::Via;
+use sip_msg::{HeaderName, Message, Scheme, Uri};
+use sr_sdk::{BranchTarget, Dest, Outgoing, Proto, SendError, SipMsg};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+
+fn err(m: impl Into<String>) -> SendError {
+    SendError(m.into())
+}
+
+fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The top Via of a received request with `received`/`rport` filled in as
+/// RFC 3261 18.2.1 and RFC 3581 say: `(value start, value end, new text)`
+/// of the first via-parm, or `None` when nothing changes.
+pub fn top_via_fix(msg: &SipMsg) -> Option<(u32, u32, String)> {
+    let m = msg.msg();
+    let h = m.header(HeaderName::Via)?;
+    let via = Via::parse(h.value.split(',').next().unwrap_or("")).ok()?;
+    let src = msg.rcv.src;
+    let src_ip = src.ip().to_string();
+    let host_differs = match via.host.ip() {
+        Some(ip) => ip != src.ip(),
+        None => true,
+    };
+    let rport = via.rport();
+    let want_rport = matches!(rport, Some(None)) || (msg.force_rport && rport.is_none());
+    if !host_differs && !want_rport {
+        return None;
+    }
+    let mut out = String::with_capacity(via.raw.len() + 48);
+    // Rebuild the params, dropping the ones we set.
+    let head_len = via.raw.len() - via.params.len();
+    let head = via.raw[..head_len].trim_end_matches(';');
+    out.push_str(head);
+    for p in sip_msg::params::Params::new(via.params) {
+        let n = p.name;
+        if n.eq_ignore_ascii_case("received") || (want_rport && n.eq_ignore_ascii_case("rport")) {
+            continue;
+        }
+        out.push(';');
+        out.push_str(n);
+        if let Some(v) = p.value {
+            out.push('=');
+            out.push_str(v);
+        }
+    }
+    if host_differs || want_rport {
+        out.push_str(";received=");
+        out.push_str(&src_ip);
+    }
+    if want_rport {
+        out.push_str(";rport=");
+        out.push_str(&src.port().to_string());
+    }
+    let start = h.value_start;
+    let end = start + via.raw.len() as u32;
+    Some((start, end, out))
+}
+
+/// A stateless To-tag (sl): stable for retransmissions of one request.
+pub fn stateless_to_tag(msg: &SipMsg) -> String {
+    let m = msg.msg();
+    let mut h = Md5::new();
+    h.update(b"siprouter-sl");
+    h.update(m.value(HeaderName::CallId).unwrap_or("").as_bytes());
+    if let Ok(f) = m.from() {
+        h.update(f.tag().unwrap_or("").as_bytes());
+    }
+    if let Ok(v) = m.top_via() {
+        h.update(v.branch().unwrap_or("").as_bytes());
+    }
+    let d = h.finalize();
+    let crc = d[..4]
+        .iter()
+        .fold(0u32, |a, b| a.rotate_left(8) ^ *b as u32);
+    format!("{}.{crc:08x}", hex(&d))
+}
+
+/// The stateless branch for a forwarded request (RFC 3261 16.11): the
+/// same for retransmissions and for a CANCEL of the request.
+pub fn stateless_branch(msg: &SipMsg, target: &str) -> String {
+    let m = msg.msg();
+    let mut h = Md5::new();
+    match m.top_via() {
+        Ok(v) if v.is_rfc3261_branch() => {
+            h.update(v.branch().unwrap_or("").as_bytes());
+            h.update(v.host_str.as_bytes());
+            h.update(v.port.unwrap_or(0).to_be_bytes());
+        }
+        _ => {
+            h.update(m.value(HeaderName::CallId).unwrap_or("").as_bytes());
+            if let Ok(f) = m.from() {
+                h.update(f.tag().unwrap_or("").as_bytes());
+            }
+            if let Ok(c) = m.cseq() {
+                h.update(c.seq.to_be_bytes());
+            }
+            h.update(m.request_uri().map_or("", |u| u.raw).as_bytes());
+        }
+    }
+    h.update(target.as_bytes());
+    format!("z9hG4bKsr{}", &hex(&h.finalize())[..24])
+}
+
+/// Our address for a transport near a destination: advertised address if
+/// set, else the listen socket of that transport and family (for a
+/// wildcard socket, the local address the kernel would use).
+pub fn local_addr(rt: &Runtime, proto: Proto, near: Option<SocketAddr>) -> Option<(String, u16)> {
+    let s = &rt.settings;
+    let v6 = near.is_some_and(|n| n.is_ipv6());
+    let l = s
+        .listen
+        .iter()
+        .find(|l| l.proto == proto && l.addr.is_ipv6() == v6)
+        .or_else(|| s.listen.iter().find(|l| l.proto == proto))
+        .or_else(|| s.listen.first())?;
+    let port = s
+        .advertised_port
+        .or_else(|| l.advertise.as_ref().and_then(|a| a.1))
+        .unwrap_or(l.addr.port());
+    if let Some(a) = &s.advertised_address {
+        return Some((a.clone(), port));
+    }
+    if let Some((h, _)) = &l.advertise {
+        return Some((h.clone(), port));
+    }
+    let ip = if l.addr.ip().is_unspecified() {
+        near.and_then(route_source).unwrap_or(l.addr.ip())
+    } else {
+        l.addr.ip()
+    };
+    Some((host_text(ip), port))
+}
+
+fn host_text(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => format!("[{a}]"),
+    }
+}
+
+/// The local IP the kernel picks to reach `dst`.
+fn route_source(dst: SocketAddr) -> Option<IpAddr> {
+    let any: SocketAddr = if dst.is_ipv6() {
+        "[::]:0".parse().ok()?
+    } else {
+        "0.0.0.0:0".parse().ok()?
+    };
+    let s = UdpSocket::bind(any).ok()?;
+    s.connect(dst).ok()?;
+    s.local_addr().ok().map(|a| a.ip())
+}
+
+/// Resolves a URI (or `[proto:]host[:port]`) to a destination.
+pub fn resolve(rt: &Runtime, target: &str, proto: Option<Proto>) -> Result<Dest, SendError> {
+    let t = target.trim().trim_start_matches('<').trim_end_matches('>');
+    let parsed = Uri::parse(t).ok();
+    let (host, port, mut pr) = match parsed {
+        Some(u) if u.is_sip() => {
+            let pr = match u.transport() {
+                Some(tr) => {
+                    Some(Proto::parse(tr).ok_or_else(|| err(format!("unknown transport '{tr}'")))?)
+                }
+                None if u.scheme == Scheme::Sips => Some(Proto::Tls),
+                None => None,
+            };
+            let host = u.maddr().unwrap_or(u.host_str).to_string();
+            (host, u.port.unwrap_or(u.default_port()), pr)
+        }
+        Some(u) if u.scheme == Scheme::Tel => {
+            return Err(err(format!("cannot route to non-SIP URI '{t}'")))
+        }
+        _ => {
+            let (p, h, port) = crate::settings::split_socket(t).map_err(err)?;
+            (h, port.unwrap_or(5060), p)
+        }
+    };
+    if pr.is_none() {
+        pr = proto;
+    }
+    let pr = pr.unwrap_or(Proto::Udp);
+    let ip = rt.dns.lookup(&host).map_err(err)?;
+    Ok(Dest::new(pr, SocketAddr::new(ip, port)))
+}
+
+/// Where replies to a request go (RFC 3261 18.2.2, RFC 3581).
+pub fn reply_dest(_rt: &Runtime, msg: &SipMsg) -> Result<Dest, SendError> {
+    let rcv = msg.rcv;
+    if rcv.proto.is_reliable() {
+        let mut d = Dest::new(rcv.proto, rcv.src);
+        d.conn_id = Some(rcv.conn_id);
+        d.no_connect = msg.reply_flags.no_connect;
+        return Ok(d);
+    }
+    let via = msg.msg().top_via().map_err(|e| err(e.to_string()))?;
+    if let Some(maddr) = via.maddr() {
+        let ip = maddr
+            .parse::<IpAddr>()
+            .map_err(|_| err(format!("maddr '{maddr}' is not an address")))?;
+        return Ok(Dest::new(
+            Proto::Udp,
+            SocketAddr::new(ip, via.port.unwrap_or(5060)),
+        ));
+    }
+    if via.rport().is_some() || msg.force_rport {
+        return Ok(Dest::new(Proto::Udp, rcv.src));
+    }
+    let ip = via.host.ip().unwrap_or(rcv.src.ip());
+    let ip = if via.host.ip().is_some() {
+        ip
+    } else {
+        rcv.src.ip()
+    };
+    Ok(Dest::new(
+        Proto::Udp,
+        SocketAddr::new(ip, via.port.unwrap_or(5060)),
+    ))
+}
+
+/// Builds a local reply to a request.
+pub fn build_reply(
+    rt: &Runtime,
+    msg: &SipMsg,
+    code: u16,
+    reason: &str,
+    to_tag: Option<&str>,
+    body: Option<(&str, &[u8])>,
+) -> Result<Outgoing, SendError> {
+    let fix = top_via_fix(msg);
+    let mut extra = String::with_capacity(64 + msg.reply_headers.len());
+    extra.push_str(&msg.reply_headers);
+    if rt.settings.server_signature && !rt.settings.server_header.is_empty() {
+        extra.push_str(&rt.settings.server_header);
+        extra.push_str("\r\n");
+    }
+    let opts = ReplyOptions {
+        to_tag,
+        top_via: fix.as_ref().map(|f| f.2.as_str()),
+        extra_headers: &extra,
+        body,
+        copy_record_route: false,
+    };
+    let data = reply(msg.msg(), code, reason, &opts).map_err(|e| err(e.to_string()))?;
+    Ok(Outgoing {
+        data,
+        dest: reply_dest(rt, msg)?,
+    })
+}
+
+/// Builds the request for one branch.
+pub fn build_request(rt: &Runtime, msg: &SipMsg, t: &BranchTarget) -> Result<Outgoing, SendError> {
+    let send_to = t.dst_uri.as_deref().unwrap_or(&t.uri);
+    let mut dest = resolve(rt, send_to, None)?;
+    if let Some(sock) = &t.send_socket {
+        if let Ok((p, h, port)) = crate::settings::split_socket(sock) {
+            if let Ok(ip) = h.parse::<IpAddr>() {
+                dest.send_socket = Some(SocketAddr::new(ip, port.unwrap_or(5060)));
+                if let Some(p) = p {
+                    dest.proto = p;
+                }
+            }
+        }
+    }
+    dest.no_connect = msg.fwd_flags.no_connect;
+    let data = request_bytes(rt, msg, &t.uri, t.path.as_deref(), &t.via_branch, &dest)?;
+    Ok(Outgoing { data, dest })
+}
+
+/// The outgoing bytes of a request: the script's edits, the new
+/// Request-URI, received/rport on the previous Via, our Via on top, the
+/// Path as Route headers, and Content-Length on streams.
+pub fn request_bytes(
+    rt: &Runtime,
+    msg: &SipMsg,
+    uri: &str,
+    path: Option<&str>,
+    branch: &str,
+    dest: &Dest,
+) -> Result<Vec<u8>, SendError> {
+    let m: &Message<'_> = msg.msg();
+    let mut edits: Edits = msg.edits.clone();
+    if m.request_uri().map(|u| u.raw) != Some(uri) {
+        edits.set_request_uri(m, uri);
+    }
+    if let Some((s, e, text)) = top_via_fix(msg) {
+        edits.replace(s, e, text.as_bytes());
+    }
+    let (host, port) = local_addr(rt, dest.proto, Some(dest.addr))
+        .ok_or_else(|| err(format!("no {} socket to send from", dest.proto)))?;
+    let via = format!(
+        "SIP/2.0/{} {host}:{port};branch={branch}",
+        dest.proto.via_name()
+    );
+    edits.prepend_via(m, &via);
+    if let Some(p) = path.filter(|p| !p.is_empty()) {
+        let at = m
+            .header(HeaderName::Route)
+            .map_or(m.headers_start(), |h| h.start);
+        edits.insert(at, format!("Route: {p}\r\n").as_bytes());
+    }
+    Ok(edits.apply(
+        m,
+        ApplyOptions {
+            ensure_content_length: dest.proto.is_reliable(),
+        },
+    ))
+}
+
+/// Stateless forwarding of a request.
+pub fn forward(rt: &Runtime, msg: &mut SipMsg, target: Option<&str>) -> Result<(), SendError> {
+    let ruri = msg.ruri().to_string();
+    let send_to = match target {
+        Some(t) => t.to_string(),
+        None => msg.dst_uri.clone().unwrap_or_else(|| ruri.clone()),
+    };
+    let mut dest = resolve(rt, &send_to, None)?;
+    dest.no_connect = msg.fwd_flags.no_connect;
+    let branch = stateless_branch(msg, &send_to);
+    let data = request_bytes(rt, msg, &ruri, msg.path.as_deref(), &branch, &dest)?;
+    rt.transport()?.send(&dest, &data).map_err(err)
+}
+
+/// Stateless relaying of a reply by its Via: our Via removed, sent to the
+/// next one.
+pub fn forward_reply(rt: &Runtime, reply_msg: &mut SipMsg) -> Result<(), SendError> {
+    use sr_sdk::Core;
+    let m = reply_msg.msg();
+    let mut vias = m.vias();
+    let top = vias
+        .next()
+        .ok_or_else(|| err("reply without Via"))?
+        .map_err(|e| err(e.to_string()))?;
+    if !rt.is_myself(top.host_str, top.port) {
+        return Err(err(format!("reply not for us (Via {})", top.host_str)));
+    }
+    let next = vias
+        .next()
+        .ok_or_else(|| err("reply has no Via to forward to"))?
+        .map_err(|e| err(e.to_string()))?;
+    let proto = Proto::parse(next.transport).unwrap_or(Proto::Udp);
+    let ip = match next.received().and_then(|r| r.parse::<IpAddr>().ok()) {
+        Some(ip) => ip,
+        None => match next.host.ip() {
+            Some(ip) => ip,
+            None => rt.dns.lookup(next.host_str).map_err(err)?,
+        },
+    };
+    let port = match next.rport() {
+        Some(Some(p)) => p,
+        _ => next.port.unwrap_or(next.default_port()),
+    };
+    let dest = Dest::new(proto, SocketAddr::new(ip, port));
+    let mut edits = reply_msg.edits.clone();
+    edits.remove_top_via(m);
+    let data = edits.apply(
+        m,
+        ApplyOptions {
+            ensure_content_length: proto.is_reliable(),
+        },
+    );
+    rt.transport()?.send(&dest, &data).map_err(err)
+}

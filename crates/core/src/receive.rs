@@ -1,0 +1,167 @@
+//! What happens to each received message: parse, core checks, statistics,
+//! then `request_route` for requests; `reply_route`, the modules' reply
+//! hooks and stateless relaying by Via for replies.
+
+use crate::runtime::Runtime;
+use bytes::Bytes;
+use sip_msg::{ParseError, ParseOptions};
+use sr_sdk::{lm_dbg, Core, Ctx, Dest, RecvInfo, RouteType, SipMsg};
+use std::sync::atomic::Ordering;
+
+impl Runtime {
+    /// Handles one received message (a datagram or a framed stream
+    /// message).
+    pub fn receive(&self, buf: Bytes, rcv: RecvInfo) {
+        let id = self.msg_ids.fetch_add(1, Ordering::Relaxed);
+        let opts = ParseOptions {
+            max_size: self.settings.max_msg_size,
+            ..ParseOptions::default()
+        };
+        let parsed = sip_msg::OwnedMessage::parse_with(buf.clone(), &opts);
+        let msg = match parsed {
+            Ok(m) => SipMsg::from_owned(m, rcv, id),
+            Err(e) => {
+                self.stats.bad_msg_hdr.inc();
+                if !buf.starts_with(b"SIP/") {
+                    self.stats.err_requests.inc();
+                }
+                self.reply_unparsable(&buf, &e, rcv);
+                return;
+            }
+        };
+        if msg.is_request() {
+            self.handle_request(msg);
+        } else {
+            self.handle_reply(msg);
+        }
+    }
+
+    fn handle_request(&self, mut msg: SipMsg) {
+        let method = msg.msg().method().map(|m| m.as_str()).unwrap_or("");
+        self.stats.request(method);
+        let check = msg
+            .msg()
+            .check_mandatory()
+            .and_then(|_| msg.msg().top_via().map(|_| ()))
+            .and_then(|_| msg.msg().cseq().map(|_| ()))
+            .and_then(|_| msg.msg().call_id().map(|_| ()));
+        if let Err(e) = check {
+            self.stats.err_requests.inc();
+            lm_dbg!("request from {} rejected: {e}", msg.rcv.src);
+            let raw = msg.bytes().clone();
+            self.reply_unparsable(&raw, &e, msg.rcv);
+            return;
+        }
+        let routes = self.routes();
+        let Some(idx) = routes.request else {
+            self.stats.drop_requests.inc();
+            return;
+        };
+        let out = crate::script::exec::Exec::new(&routes)
+            .run_top(idx, &mut Ctx::new(&mut msg, self, RouteType::REQUEST));
+        if out.dropped {
+            self.stats.drop_requests.inc();
+        }
+    }
+
+    fn handle_reply(&self, mut msg: SipMsg) {
+        let code = msg.msg().status().unwrap_or(0);
+        self.stats.reply(code);
+        if msg.msg().top_via().is_err() || msg.msg().cseq().is_err() {
+            self.stats.err_replies.inc();
+            return;
+        }
+        let routes = self.routes();
+        if let Some(idx) = routes.reply {
+            let out = crate::script::exec::Exec::new(&routes)
+                .run_top(idx, &mut Ctx::new(&mut msg, self, RouteType::CORE_ONREPLY));
+            if out.dropped || out.code <= 0 {
+                self.stats.drop_replies.inc();
+                return;
+            }
+        }
+        let hooks = self.responses.read().map(|h| h.clone()).unwrap_or_default();
+        for h in &hooks {
+            let consumed = h(&mut Ctx::new(&mut msg, self, RouteType::CORE_ONREPLY));
+            if consumed {
+                return;
+            }
+        }
+        if let Err(e) = self.forward_reply(&mut msg) {
+            lm_dbg!("reply dropped: {e}");
+        }
+    }
+
+    /// Answers a request that could not be parsed with the status its
+    /// fault calls for, when enough of it is readable to address a reply.
+    fn reply_unparsable(&self, buf: &[u8], e: &ParseError, rcv: RecvInfo) {
+        if !e.can_reply() || buf.starts_with(b"SIP/") {
+            return;
+        }
+        let Some(data) = error_reply(buf, e.status(), &e.reason()) else {
+            return;
+        };
+        let mut d = Dest::new(rcv.proto, rcv.src);
+        if rcv.proto.is_reliable() {
+            d.conn_id = Some(rcv.conn_id);
+        }
+        let _ = self.send(&d, &data);
+    }
+}
+
+/// Builds an error reply from the raw lines of a message that failed to
+/// parse: Via, From, To, Call-ID and CSeq are copied as they are. `None`
+/// when those lines are missing or the start line is not a request.
+pub fn error_reply(buf: &[u8], code: u16, reason: &str) -> Option<Vec<u8>> {
+    let text = String::from_utf8_lossy(buf);
+    let mut lines = text.split('\n').map(|l| l.trim_end_matches('\r'));
+    let first = lines.find(|l| !l.is_empty())?;
+    if !first.ends_with("SIP/2.0") && !first.to_ascii_uppercase().contains(" SIP/") {
+        return None;
+    }
+    if first.starts_with("ACK ") {
+        return None;
+    }
+    let mut out = format!("SIP/2.0 {code} {reason}\r\n");
+    let mut need = [false; 5];
+    for l in lines {
+        if l.is_empty() {
+            break;
+        }
+        let Some((name, _)) = l.split_once(':') else {
+            continue;
+        };
+        let k = sip_msg::HeaderName::parse(name.trim());
+        let slot = match k {
+            sip_msg::HeaderName::Via => 0,
+            sip_msg::HeaderName::From => 1,
+            sip_msg::HeaderName::To => 2,
+            sip_msg::HeaderName::CallId => 3,
+            sip_msg::HeaderName::CSeq => 4,
+            _ => continue,
+        };
+        need[slot] = true;
+        out.push_str(l);
+        out.push_str("\r\n");
+    }
+    if !need.iter().all(|x| *x) {
+        return None;
+    }
+    out.push_str("Content-Length: 0\r\n\r\n");
+    Some(out.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_reply;
+
+    #[test]
+    fn error_reply_copies_the_addressing_headers() {
+        let raw = b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 99\r\n\r\nshort";
+        let r = String::from_utf8(error_reply(raw, 400, "Bad Request - x").unwrap()).unwrap();
+        assert!(r.starts_with("SIP/2.0 400 Bad Request - x\r\n"));
+        assert!(r.contains("Call-ID: c\r\n"));
+        assert!(error_reply(b"garbage", 400, "x").is_none());
+        assert!(error_reply(b"INVITE sip:a@b SIP/2.0\r\nVia: x\r\n\r\n", 400, "x").is_none());
+    }
+}

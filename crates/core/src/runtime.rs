@@ -1,0 +1,339 @@
+//! The runtime: owns the registry, the compiled routes, the sockets and
+//! the threads, and implements the [`Core`] services modules use.
+
+use crate::core_stats::CoreStats;
+use crate::dns::Dns;
+use crate::myself::Myself;
+use crate::registry::Registry;
+use crate::script::compile::RouteNames;
+use crate::script::exec::Exec;
+use crate::script::ir::{route_type_of, Routes};
+use crate::script::pv::SharedVars;
+use crate::settings::Settings;
+use crate::transport::Transport;
+use arc_swap::ArcSwap;
+use serde_json::Value as Json;
+use sr_sdk::exports::ResponseFn;
+use sr_sdk::{
+    BranchTarget, Core, Ctx, Dest, Outgoing, Proto, RouteId, RouteType, RpcError, RunResult,
+    SendError, SipMsg, Value,
+};
+use std::any::Any;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+/// A periodic timer registered by a module or the core.
+pub struct TimerEntry {
+    /// Name, for messages.
+    pub name: String,
+    /// Period.
+    pub interval: Duration,
+    /// When it runs next.
+    pub next: Instant,
+    /// What it runs.
+    pub f: Arc<dyn Fn() + Send + Sync>,
+}
+
+/// The running server.
+pub struct Runtime {
+    /// Core settings.
+    pub settings: Settings,
+    /// Everything modules export.
+    pub registry: RwLock<Registry>,
+    pub(crate) routes: ArcSwap<Routes>,
+    /// Route names interned across reloads.
+    pub route_names: RouteNames,
+    /// `$shv` storage.
+    pub shv: SharedVars,
+    apis: RwLock<HashMap<String, Arc<dyn Any + Send + Sync>>>,
+    pub(crate) timers: Mutex<Vec<TimerEntry>>,
+    pub(crate) transport: OnceLock<Transport>,
+    pub(crate) myself: RwLock<Myself>,
+    /// Core statistics.
+    pub stats: CoreStats,
+    pub(crate) shutdown: AtomicBool,
+    pub(crate) msg_ids: AtomicU64,
+    pub(crate) dns: Dns,
+    pub(crate) responses: RwLock<Vec<ResponseFn>>,
+    pub(crate) started: Instant,
+    pub(crate) reload: Mutex<Option<crate::startup::ReloadInfo>>,
+    /// Sockets actually bound (ports resolved).
+    pub bound: Mutex<Vec<crate::settings::ListenSpec>>,
+    pub(crate) server_stop: Mutex<Option<Arc<AtomicBool>>>,
+    pub(crate) extra_threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    pub(crate) self_ref: OnceLock<std::sync::Weak<Runtime>>,
+    version: String,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// A runtime with these settings and nothing loaded yet.
+    pub fn new(settings: Settings) -> Runtime {
+        let mut me = Myself::default();
+        for l in &settings.listen {
+            me.add(&l.addr.ip().to_string(), Some(l.addr.port()));
+            if let Some((h, p)) = &l.advertise {
+                me.add(h, Some(p.unwrap_or(l.addr.port())));
+            }
+        }
+        for (h, p) in &settings.aliases {
+            me.add(h, *p);
+        }
+        if let Some(a) = &settings.advertised_address {
+            me.add(a, settings.advertised_port);
+        }
+        Runtime {
+            settings,
+            registry: RwLock::new(Registry::default()),
+            routes: ArcSwap::from_pointee(Routes::default()),
+            route_names: RouteNames::default(),
+            shv: SharedVars::default(),
+            apis: RwLock::new(HashMap::new()),
+            timers: Mutex::new(Vec::new()),
+            transport: OnceLock::new(),
+            myself: RwLock::new(me),
+            stats: CoreStats::default(),
+            shutdown: AtomicBool::new(false),
+            msg_ids: AtomicU64::new(1),
+            dns: Dns::default(),
+            responses: RwLock::new(Vec::new()),
+            started: Instant::now(),
+            reload: Mutex::new(None),
+            bound: Mutex::new(Vec::new()),
+            server_stop: Mutex::new(None),
+            extra_threads: Mutex::new(Vec::new()),
+            self_ref: OnceLock::new(),
+            version: format!("siprouter {}", crate::settings::VERSION),
+        }
+    }
+
+    /// The compiled routes in force.
+    pub fn routes(&self) -> Arc<Routes> {
+        self.routes.load_full()
+    }
+
+    /// Installs compiled routes (atomically; messages in flight keep the
+    /// routes they started with).
+    pub fn set_routes(&self, r: Routes) {
+        self.routes.store(Arc::new(r));
+    }
+
+    /// Adds a local name for `myself` (after a wildcard listen is bound).
+    pub fn add_myself(&self, host: &str, port: Option<u16>) {
+        if let Ok(mut m) = self.myself.write() {
+            m.add(host, port);
+        }
+    }
+
+    pub(crate) fn transport(&self) -> Result<&Transport, SendError> {
+        self.transport
+            .get()
+            .ok_or_else(|| SendError("sockets are not open".to_string()))
+    }
+
+    /// Seconds since start.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Runs a top-level route block on a message.
+    pub fn run_block(&self, idx: usize, rt: RouteType, msg: &mut SipMsg) -> RunResult {
+        let routes = self.routes();
+        let mut ctx = Ctx::new(msg, self, rt);
+        let out = Exec::new(&routes).run_top(idx, &mut ctx);
+        RunResult {
+            code: out.code,
+            dropped: out.dropped,
+        }
+    }
+}
+
+impl Core for Runtime {
+    fn version(&self) -> &str {
+        &self.version
+    }
+
+    fn send_reply(&self, msg: &mut SipMsg, code: u16, reason: &str) -> Result<(), SendError> {
+        let tag = crate::outbound::stateless_to_tag(msg);
+        let out = self.build_reply(msg, code, reason, Some(&tag), None)?;
+        self.send(&out.dest, &out.data)
+    }
+
+    fn build_reply(
+        &self,
+        msg: &SipMsg,
+        code: u16,
+        reason: &str,
+        to_tag: Option<&str>,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<Outgoing, SendError> {
+        crate::outbound::build_reply(self, msg, code, reason, to_tag, body)
+    }
+
+    fn forward(&self, msg: &mut SipMsg, target: Option<&str>) -> Result<(), SendError> {
+        let r = crate::outbound::forward(self, msg, target);
+        match &r {
+            Ok(()) => self.stats.fwd_requests.inc(),
+            Err(_) => self.stats.drop_requests.inc(),
+        }
+        r
+    }
+
+    fn build_request(&self, msg: &SipMsg, target: &BranchTarget) -> Result<Outgoing, SendError> {
+        crate::outbound::build_request(self, msg, target)
+    }
+
+    fn forward_reply(&self, reply: &mut SipMsg) -> Result<(), SendError> {
+        let r = crate::outbound::forward_reply(self, reply);
+        match &r {
+            Ok(()) => self.stats.fwd_replies.inc(),
+            Err(_) => self.stats.drop_replies.inc(),
+        }
+        r
+    }
+
+    fn reply_dest(&self, msg: &SipMsg) -> Result<Dest, SendError> {
+        crate::outbound::reply_dest(self, msg)
+    }
+
+    fn send(&self, dest: &Dest, data: &[u8]) -> Result<(), SendError> {
+        self.transport()?.send(dest, data).map_err(SendError)
+    }
+
+    fn resolve(&self, uri: &str, proto: Option<Proto>) -> Result<Dest, SendError> {
+        crate::outbound::resolve(self, uri, proto)
+    }
+
+    fn is_myself(&self, host: &str, port: Option<u16>) -> bool {
+        self.myself
+            .read()
+            .map(|m| m.matches(host, port))
+            .unwrap_or(false)
+    }
+
+    fn local_addr(&self, proto: Proto, near: Option<SocketAddr>) -> Option<(String, u16)> {
+        crate::outbound::local_addr(self, proto, near)
+    }
+
+    fn route_id(&self, kind: RouteType, name: &str) -> Option<RouteId> {
+        let k = crate::script::ir::kind_of(kind)?;
+        self.routes().find(k, name)?;
+        Some(self.route_names.id(k, name))
+    }
+
+    fn run_route(&self, id: RouteId, kind: RouteType, msg: &mut SipMsg) -> RunResult {
+        let Some((k, name)) = self.route_names.get(id) else {
+            return RunResult {
+                code: -1,
+                dropped: false,
+            };
+        };
+        let routes = self.routes();
+        let Some(idx) = routes.find(k, &name) else {
+            sr_sdk::lm_err!("route {name} no longer exists after a reload");
+            return RunResult {
+                code: -1,
+                dropped: false,
+            };
+        };
+        let rt = if kind == RouteType(0) {
+            route_type_of(k)
+        } else {
+            kind
+        };
+        let mut ctx = Ctx::new(msg, self, rt);
+        let out = Exec::new(&routes).run_top(idx, &mut ctx);
+        RunResult {
+            code: out.code,
+            dropped: out.dropped,
+        }
+    }
+
+    fn pv_get(&self, msg: &mut SipMsg, name: &str) -> Option<Value<'static>> {
+        let spec = sr_cfg::parse_pv(name).ok()?;
+        let reg = self.registry.read().ok()?;
+        let defines = Default::default();
+        let env = crate::script::pv::PvEnv {
+            module_pvs: &reg.pvs,
+            shv: &self.shv,
+            defines: &defines,
+        };
+        let pv = crate::script::pv::resolve(&spec, &env).ok()?;
+        drop(reg);
+        let mut ctx = Ctx::new(msg, self, RouteType::REQUEST);
+        Some(pv.get(&mut ctx, None))
+    }
+
+    fn register_api(&self, name: &str, api: Arc<dyn Any + Send + Sync>) {
+        if let Ok(mut a) = self.apis.write() {
+            a.insert(name.to_string(), api);
+        }
+    }
+
+    fn get_api(&self, name: &str) -> Option<Arc<dyn Any + Send + Sync>> {
+        self.apis.read().ok()?.get(name).cloned()
+    }
+
+    fn add_timer(&self, name: &str, interval: Duration, f: Arc<dyn Fn() + Send + Sync>) {
+        if let Ok(mut t) = self.timers.lock() {
+            t.push(TimerEntry {
+                name: name.to_string(),
+                interval,
+                next: Instant::now() + interval,
+                f,
+            });
+        }
+    }
+
+    fn shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+    }
+
+    fn spawn_process(
+        &self,
+        name: &str,
+        rank: i32,
+        f: Box<dyn FnOnce() + Send + 'static>,
+    ) -> Result<(), String> {
+        let me = self
+            .self_ref
+            .get()
+            .and_then(|w| w.upgrade())
+            .ok_or("the runtime is not running")?;
+        me.spawn_module_thread(name, rank, f)
+    }
+
+    fn rpc_call(&self, method: &str, params: &[Json]) -> Result<Json, RpcError> {
+        let handler = {
+            let reg = self
+                .registry
+                .read()
+                .map_err(|_| RpcError::new(500, "registry unavailable"))?;
+            reg.rpcs.get(method).map(|r| r.handler.clone())
+        };
+        match handler {
+            Some(h) => match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(params))) {
+                Ok(r) => r,
+                Err(_) => Err(RpcError::new(500, format!("{method}: internal error"))),
+            },
+            None => Err(RpcError::new(-32601, format!("Method not found: {method}"))),
+        }
+    }
+
+    fn statistics(&self) -> Vec<(String, String, i64)> {
+        self.registry
+            .read()
+            .map(|r| r.read_stats())
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,489 @@
+//! The interpreter: runs compiled routes with Kamailio's semantics (above 0
+//! is true; a function returning 0 stops the script; `return 0` exits;
+//! `drop`; `$rc` holds the last code; `==` typed by its left operand).
+
+use super::ir::*;
+use super::state;
+use crate::myself;
+use sr_cfg::{AssignOp, BinaryOp, CastKind, CoreVar, RouteKind, UnaryOp};
+use sr_sdk::{lm_err, Ctx, Value};
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+/// Why evaluation stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// `exit`, `return 0`, or a function returning 0.
+    Exit(i32),
+    /// `drop`.
+    Drop,
+}
+
+enum Flow {
+    Next,
+    Return(i32),
+    Break,
+}
+
+/// Maximum nesting of `route()` calls (Kamailio's `max_recursive_level`).
+const MAX_DEPTH: u32 = 256;
+
+/// The interpreter for one message.
+pub struct Exec<'r> {
+    routes: &'r Routes,
+    depth: u32,
+}
+
+/// The result of running a top-level route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// Return code.
+    pub code: i32,
+    /// `drop` was executed.
+    pub dropped: bool,
+    /// The script stopped by `exit` (or an equivalent).
+    pub exited: bool,
+}
+
+fn truthy(v: &Value<'_>) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Int(i) => *i > 0,
+        Value::Str(s) => sr_sdk::value::str_to_int(s) > 0,
+    }
+}
+
+fn b(x: bool) -> Value<'static> {
+    Value::Int(x as i64)
+}
+
+impl<'r> Exec<'r> {
+    /// An interpreter over a compiled script.
+    pub fn new(routes: &'r Routes) -> Exec<'r> {
+        Exec { routes, depth: 0 }
+    }
+
+    /// Runs block `idx` as a top-level route of type `rt`.
+    pub fn run_top(&mut self, idx: usize, ctx: &mut Ctx<'_>) -> Outcome {
+        state::touch_time();
+        match self.run_route(idx, ctx) {
+            Ok(code) => Outcome {
+                code,
+                dropped: false,
+                exited: false,
+            },
+            Err(Stop::Exit(code)) => Outcome {
+                code,
+                dropped: false,
+                exited: true,
+            },
+            Err(Stop::Drop) => Outcome {
+                code: 0,
+                dropped: true,
+                exited: true,
+            },
+        }
+    }
+
+    fn run_route(&mut self, idx: usize, ctx: &mut Ctx<'_>) -> Result<i32, Stop> {
+        let Some(block) = self.routes.blocks.get(idx) else {
+            return Ok(-1);
+        };
+        if self.depth >= MAX_DEPTH {
+            lm_err!("route nesting deeper than {MAX_DEPTH}: stopping the script");
+            return Err(Stop::Exit(-1));
+        }
+        self.depth += 1;
+        let r = self.run_block(&block.body, ctx);
+        self.depth -= 1;
+        let sub = block.kind == RouteKind::Sub;
+        match r? {
+            Flow::Return(0) if sub => Err(Stop::Exit(0)),
+            Flow::Return(0) => Err(Stop::Exit(0)),
+            Flow::Return(v) if sub => Ok(v),
+            Flow::Return(v) => Err(Stop::Exit(v)),
+            Flow::Next | Flow::Break => Ok(state::last_rc()),
+        }
+    }
+
+    fn run_block(&mut self, stmts: &[Stmt], ctx: &mut Ctx<'_>) -> Result<Flow, Stop> {
+        for s in stmts {
+            match self.run_stmt(s, ctx)? {
+                Flow::Next => {}
+                f => return Ok(f),
+            }
+        }
+        Ok(Flow::Next)
+    }
+
+    fn run_stmt(&mut self, s: &Stmt, ctx: &mut Ctx<'_>) -> Result<Flow, Stop> {
+        match s {
+            Stmt::Expr(e) => {
+                let v = self.eval(e, ctx)?;
+                if matches!(e, Expr::Call(_) | Expr::Route(_) | Expr::RouteDyn(_)) {
+                    state::set_last_rc(v.as_int() as i32);
+                }
+            }
+            Stmt::Assign(target, op, e) => {
+                let v = self.eval(e, ctx)?.into_owned();
+                let v = match op {
+                    AssignOp::AddAssign => {
+                        let cur = target.get(ctx);
+                        add(cur, v).into_owned()
+                    }
+                    _ => v,
+                };
+                if let Err(m) = target.pv.set(ctx, v, target.index == Some(i64::MIN)) {
+                    lm_err!("assignment to {}: {m}", target.text);
+                }
+                state::set_last_rc(1);
+            }
+            Stmt::If(c, t, o) => {
+                let v = self.eval(c, ctx)?;
+                let branch = if truthy(&v) { t } else { o };
+                return self.run_block(branch, ctx);
+            }
+            Stmt::Switch {
+                subject,
+                cases,
+                default,
+                body,
+            } => {
+                let v = self.eval(subject, ctx)?.into_owned();
+                let start = cases
+                    .iter()
+                    .find(|(c, _)| case_matches(c, &v))
+                    .map(|(_, i)| *i)
+                    .or(*default);
+                if let Some(i) = start {
+                    match self.run_block(&body[i..], ctx)? {
+                        Flow::Break | Flow::Next => {}
+                        f => return Ok(f),
+                    }
+                }
+            }
+            Stmt::While(c, body) => {
+                let mut n = 0;
+                while truthy(&self.eval(c, ctx)?) {
+                    n += 1;
+                    if n > self.routes.max_while.max(1) {
+                        lm_err!(
+                            "while loop stopped after max_while_loops={} iterations",
+                            self.routes.max_while
+                        );
+                        break;
+                    }
+                    match self.run_block(body, ctx)? {
+                        Flow::Break => break,
+                        Flow::Next => {}
+                        f => return Ok(f),
+                    }
+                }
+            }
+            Stmt::Return(e) => {
+                let v = match e {
+                    Some(e) => self.eval(e, ctx)?.as_int() as i32,
+                    None => 1,
+                };
+                state::set_last_rc(v);
+                return Ok(Flow::Return(v));
+            }
+            Stmt::Exit(e) => {
+                let v = match e {
+                    Some(e) => self.eval(e, ctx)?.as_int() as i32,
+                    None => 0,
+                };
+                return Err(Stop::Exit(v));
+            }
+            Stmt::Drop => return Err(Stop::Drop),
+            Stmt::Break => return Ok(Flow::Break),
+            Stmt::Block(b) => return self.run_block(b, ctx),
+        }
+        Ok(Flow::Next)
+    }
+
+    fn call(&mut self, c: &CallExpr, ctx: &mut Ctx<'_>) -> Result<i32, Stop> {
+        if !c.flags.intersects(ctx.route) {
+            lm_err!(
+                "{}:{}: {}() is not allowed in {}",
+                c.span.line,
+                c.span.col,
+                c.name,
+                ctx.route.name()
+            );
+            return Ok(-1);
+        }
+        let rc = (c.handler)(ctx, &c.params);
+        state::set_last_rc(rc);
+        if rc == 0 {
+            return Err(Stop::Exit(0));
+        }
+        Ok(rc)
+    }
+
+    /// Evaluates an expression.
+    pub fn eval<'e>(&mut self, e: &'e Expr, ctx: &mut Ctx<'_>) -> Result<Value<'e>, Stop> {
+        Ok(match e {
+            Expr::Const(v) => match v {
+                Value::Str(s) => Value::Str(Cow::Borrowed(s.as_ref())),
+                v => v.clone(),
+            },
+            Expr::Pv(p) => p.get(ctx),
+            Expr::Call(c) => Value::Int(self.call(c, ctx)? as i64),
+            Expr::Route(i) => {
+                let rc = self.run_route(*i, ctx)?;
+                state::set_last_rc(rc);
+                Value::Int(rc as i64)
+            }
+            Expr::RouteDyn(x) => {
+                let name = self.eval(x, ctx)?.as_str().into_owned();
+                match self.routes.find(RouteKind::Sub, &name) {
+                    Some(i) => {
+                        let rc = self.run_route(i, ctx)?;
+                        state::set_last_rc(rc);
+                        Value::Int(rc as i64)
+                    }
+                    None => {
+                        lm_err!("route({name}): no such route");
+                        Value::Int(-1)
+                    }
+                }
+            }
+            Expr::CoreVar(v) => core_var(*v, ctx),
+            Expr::CoreCmp(v, op, rhs) => {
+                let r = self.core_cmp(*v, rhs, ctx, *op == BinaryOp::Match)?;
+                b(if *op == BinaryOp::Ne { !r } else { r })
+            }
+            Expr::Unary(op, x) => {
+                let v = self.eval(x, ctx)?;
+                match op {
+                    UnaryOp::Not => b(!truthy(&v)),
+                    UnaryOp::Neg => Value::Int(-v.as_int()),
+                    UnaryOp::BitNot => Value::Int(!v.as_int()),
+                }
+            }
+            Expr::Binary(op, l, r) => self.binary(*op, l, r, ctx)?,
+            Expr::MatchConst(x, re) => {
+                let v = self.eval(x, ctx)?;
+                b(!v.is_null() && re.is_match(&v.as_str()))
+            }
+            Expr::Cast(k, x) => {
+                let v = self.eval(x, ctx)?;
+                match k {
+                    CastKind::Int => Value::Int(v.as_int()),
+                    CastKind::Str => Value::Str(Cow::Owned(v.as_str().into_owned())),
+                }
+            }
+            Expr::Defined(x) => b(!self.eval(x, ctx)?.is_null()),
+            Expr::Strlen(x) => Value::Int(self.eval(x, ctx)?.as_str().len() as i64),
+            Expr::Strempty(x) => b(self.eval(x, ctx)?.as_str().is_empty()),
+        })
+    }
+
+    fn binary<'e>(
+        &mut self,
+        op: BinaryOp,
+        l: &'e Expr,
+        r: &'e Expr,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<Value<'e>, Stop> {
+        use BinaryOp::*;
+        if op == And {
+            return Ok(b(truthy(&self.eval(l, ctx)?) && truthy(&self.eval(r, ctx)?)));
+        }
+        if op == Or {
+            return Ok(b(truthy(&self.eval(l, ctx)?) || truthy(&self.eval(r, ctx)?)));
+        }
+        let lv = self.eval(l, ctx)?;
+        let rv = self.eval(r, ctx)?;
+        Ok(match op {
+            Eq => b(equal(&lv, &rv)),
+            Ne => b(!equal(&lv, &rv)),
+            StrEq => b(lv.as_str() == rv.as_str()),
+            StrNe => b(lv.as_str() != rv.as_str()),
+            IntEq => b(lv.as_int() == rv.as_int()),
+            IntNe => b(lv.as_int() != rv.as_int()),
+            Match => match regex::RegexBuilder::new(&rv.as_str())
+                .case_insensitive(true)
+                .build()
+            {
+                Ok(re) => b(!lv.is_null() && re.is_match(&lv.as_str())),
+                Err(e) => {
+                    lm_err!("bad regular expression '{}': {e}", rv.as_str());
+                    b(false)
+                }
+            },
+            Gt | Lt | Ge | Le => {
+                let ord = match (&lv, &rv) {
+                    (Value::Str(a), Value::Str(c)) => a.as_ref().cmp(c.as_ref()),
+                    _ => lv.as_int().cmp(&rv.as_int()),
+                };
+                b(match op {
+                    Gt => ord.is_gt(),
+                    Lt => ord.is_lt(),
+                    Ge => ord.is_ge(),
+                    _ => ord.is_le(),
+                })
+            }
+            Add => add(lv, rv),
+            Sub => Value::Int(lv.as_int().wrapping_sub(rv.as_int())),
+            Mul => Value::Int(lv.as_int().wrapping_mul(rv.as_int())),
+            Div | Mod => {
+                let d = rv.as_int();
+                if d == 0 {
+                    lm_err!("division by zero in the script");
+                    Value::Int(0)
+                } else if op == Div {
+                    Value::Int(lv.as_int().wrapping_div(d))
+                } else {
+                    Value::Int(lv.as_int().wrapping_rem(d))
+                }
+            }
+            BitOr => Value::Int(lv.as_int() | rv.as_int()),
+            BitAnd => Value::Int(lv.as_int() & rv.as_int()),
+            BitXor => Value::Int(lv.as_int() ^ rv.as_int()),
+            Shl => Value::Int(lv.as_int().wrapping_shl(rv.as_int() as u32)),
+            Shr => Value::Int(lv.as_int().wrapping_shr(rv.as_int() as u32)),
+            // Short-circuited above.
+            And | Or => b(false),
+        })
+    }
+
+    fn core_cmp(
+        &mut self,
+        v: CoreVar,
+        rhs: &CoreRhs,
+        ctx: &mut Ctx<'_>,
+        regex: bool,
+    ) -> Result<bool, Stop> {
+        Ok(match rhs {
+            CoreRhs::Myself => match v {
+                CoreVar::Uri | CoreVar::FromUri | CoreVar::ToUri => {
+                    let u = core_var(v, ctx).as_str().into_owned();
+                    match sip_msg::Uri::parse(&u) {
+                        Ok(uri) => ctx.core.is_myself(uri.host_str, uri.port),
+                        Err(_) => false,
+                    }
+                }
+                CoreVar::SrcIp => ctx.core.is_myself(&ctx.msg.rcv.src.ip().to_string(), None),
+                CoreVar::DstIp => ctx.core.is_myself(&ctx.msg.rcv.dst.ip().to_string(), None),
+                _ => false,
+            },
+            CoreRhs::Net(net, mask) => {
+                let ip = core_var(v, ctx).as_str().parse::<IpAddr>().ok();
+                ip.is_some_and(|ip| myself::in_net(ip, *net, *mask))
+            }
+            CoreRhs::Proto(p) => match v {
+                CoreVar::Proto | CoreVar::SndProto => ctx.msg.rcv.proto == *p,
+                _ => false,
+            },
+            CoreRhs::Af(af) => {
+                let is6 = ctx.msg.rcv.src.is_ipv6();
+                (*af == 6) == is6
+            }
+            CoreRhs::Expr(x) => {
+                let l = core_var(v, ctx);
+                let r = self.eval(x, ctx)?;
+                if regex {
+                    regex::RegexBuilder::new(&r.as_str())
+                        .case_insensitive(true)
+                        .build()
+                        .map(|re| re.is_match(&l.as_str()))
+                        .unwrap_or(false)
+                } else if v == CoreVar::Method {
+                    l.as_str().eq_ignore_ascii_case(&r.as_str())
+                } else if matches!(v, CoreVar::SrcPort | CoreVar::DstPort | CoreVar::Status) {
+                    l.as_int() == r.as_int()
+                } else {
+                    l.as_str() == r.as_str()
+                }
+            }
+        })
+    }
+}
+
+/// `==` with Kamailio's typing: the left operand's type decides; an
+/// undefined left side takes the right side's type.
+fn equal(l: &Value<'_>, r: &Value<'_>) -> bool {
+    match (l, r) {
+        (Value::Null, Value::Null) => true,
+        (Value::Null, Value::Int(i)) => *i == 0,
+        (Value::Null, Value::Str(s)) => s.is_empty(),
+        (Value::Int(a), other) => !other.is_null() && *a == other.as_int(),
+        (Value::Str(a), other) => !other.is_null() && a.as_ref() == other.as_str(),
+    }
+}
+
+/// `+`: concatenation when the left side is a string (or undefined),
+/// addition when it is an integer.
+fn add<'e>(l: Value<'e>, r: Value<'e>) -> Value<'e> {
+    match l {
+        Value::Int(a) => Value::Int(a.wrapping_add(r.as_int())),
+        Value::Null => Value::Str(Cow::Owned(r.as_str().into_owned())),
+        Value::Str(a) => {
+            let mut s = a.into_owned();
+            s.push_str(&r.as_str());
+            Value::Str(Cow::Owned(s))
+        }
+    }
+}
+
+fn case_matches(c: &Case, v: &Value<'_>) -> bool {
+    match c {
+        Case::Int(i) => match v {
+            Value::Int(x) => x == i,
+            Value::Str(s) => s.trim().parse::<i64>() == Ok(*i),
+            Value::Null => false,
+        },
+        Case::Str(s) => v.as_str() == s.as_str(),
+        Case::Regex(r) => r.is_match(&v.as_str()),
+    }
+}
+
+/// The value of a core keyword.
+pub fn core_var(v: CoreVar, ctx: &mut Ctx<'_>) -> Value<'static> {
+    let m = &*ctx.msg;
+    let s = |x: String| Value::Str(Cow::Owned(x));
+    match v {
+        CoreVar::Method => m
+            .msg()
+            .txn_method()
+            .map_or(Value::Null, |x| s(x.as_str().to_string())),
+        CoreVar::Uri => {
+            if m.is_request() {
+                s(m.ruri().to_string())
+            } else {
+                Value::Null
+            }
+        }
+        CoreVar::Status => m
+            .msg()
+            .status()
+            .map_or(Value::Null, |c| Value::Int(c as i64)),
+        CoreVar::FromUri => m
+            .msg()
+            .from()
+            .map_or(Value::Null, |f| s(f.uri_str.to_string())),
+        CoreVar::ToUri => m
+            .msg()
+            .to()
+            .map_or(Value::Null, |t| s(t.uri_str.to_string())),
+        CoreVar::SrcIp => s(m.rcv.src.ip().to_string()),
+        CoreVar::SrcPort => Value::Int(m.rcv.src.port() as i64),
+        CoreVar::DstIp => s(m.rcv.dst.ip().to_string()),
+        CoreVar::DstPort => Value::Int(m.rcv.dst.port() as i64),
+        CoreVar::Proto | CoreVar::SndProto => s(m.rcv.proto.as_str().to_string()),
+        CoreVar::Af | CoreVar::SndAf => {
+            s(if m.rcv.src.is_ipv6() { "INET6" } else { "INET" }.to_string())
+        }
+        CoreVar::MsgLen => Value::Int(m.msg().raw().len() as i64),
+        CoreVar::SndIp | CoreVar::ToIp => Value::Null,
+        CoreVar::SndPort | CoreVar::ToPort => Value::Null,
+    }
+}
+
+/// Runs a route block of the given kind as top level (used by the core's
+/// `run_route` for modules).
+pub fn run(routes: &Routes, idx: usize, ctx: &mut Ctx<'_>) -> Outcome {
+    Exec::new(routes).run_top(idx, ctx)
+}

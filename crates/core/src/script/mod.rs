@@ -1,0 +1,10 @@
+//! The routing script engine: compile (`compile`), run (`exec`), and the
+//! pieces they share (`ir`, pseudo-variables, transformations, per-worker
+//! state).
+
+pub mod compile;
+pub mod exec;
+pub mod ir;
+pub mod pv;
+pub mod state;
+pub mod transform;

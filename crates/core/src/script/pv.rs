@@ -1,0 +1,566 @@
+//! The core pseudo-variables (`$ru`, `$fU`, `$si`, `$hdr(X)`, `$avp(x)`,
+//! `$var(x)`, ...), resolved to an enum at compile time so reading one is
+//! a `match`, not a lookup.
+
+use super::state;
+use sip_msg::headers::NameAddr;
+use sip_msg::{HeaderName, Message};
+use sr_cfg::{PvIndex, PvSpec};
+use sr_sdk::exports::{PvExport, PvName};
+use sr_sdk::{Ctx, SipMsg, Value};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+/// Shared variables (`$shv`), global to all workers.
+pub type SharedVars = Arc<RwLock<HashMap<String, Value<'static>>>>;
+
+/// A header selector: a known kind or an unknown name.
+#[derive(Debug, Clone)]
+pub struct HdrSel {
+    kind: HeaderName,
+    name: String,
+}
+
+impl HdrSel {
+    fn new(name: &str) -> HdrSel {
+        HdrSel {
+            kind: HeaderName::parse(name),
+            name: name.to_string(),
+        }
+    }
+
+    fn values<'m>(&'m self, m: &'m Message<'m>) -> Vec<&'m str> {
+        m.headers()
+            .iter()
+            .filter(|h| match self.kind {
+                HeaderName::Other => {
+                    h.name == HeaderName::Other && h.name_str.eq_ignore_ascii_case(&self.name)
+                }
+                k => h.name == k,
+            })
+            .map(|h| h.value)
+            .collect()
+    }
+}
+
+/// Which part of a name-addr header a PV reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrPart {
+    /// The URI.
+    Uri,
+    /// The URI user.
+    User,
+    /// The URI host.
+    Host,
+    /// The display name.
+    Display,
+    /// The tag parameter.
+    Tag,
+}
+
+/// A core pseudo-variable class with its compiled name.
+#[derive(Clone)]
+pub enum CorePv {
+    /// `$ru` Request-URI (rw).
+    Ru,
+    /// `$rU` R-URI user (rw).
+    RUser,
+    /// `$rd` R-URI host (rw).
+    RDomain,
+    /// `$rp` R-URI port (rw).
+    RPort,
+    /// `$rz` R-URI scheme.
+    RScheme,
+    /// `$ou` original R-URI.
+    OrigUri,
+    /// `$du` destination URI (rw).
+    Du,
+    /// `$fu`, `$fU`, `$fd`, `$fn`, `$ft`.
+    From(AddrPart),
+    /// `$tu`, `$tU`, `$td`, `$tn`, `$tt`.
+    To(AddrPart),
+    /// `$si` source IP.
+    SrcIp,
+    /// `$sp` source port.
+    SrcPort,
+    /// `$Ri` local IP the message arrived on.
+    RcvIp,
+    /// `$Rp` local port.
+    RcvPort,
+    /// `$pr` / `$proto`.
+    Proto,
+    /// `$rm` method (CSeq method for replies).
+    Method,
+    /// `$rs` reply status.
+    Status,
+    /// `$rr` reply reason.
+    Reason,
+    /// `$ci` Call-ID.
+    CallId,
+    /// `$cs` CSeq number.
+    CSeq,
+    /// `$ua` User-Agent.
+    UserAgent,
+    /// `$ct` Contact header.
+    Contact,
+    /// `$cT` Content-Type.
+    ContentType,
+    /// `$cl` Content-Length.
+    ContentLength,
+    /// `$mb` whole message.
+    MsgBuf,
+    /// `$ml`, `$msg(len)` message length.
+    MsgLen,
+    /// `$rb` body.
+    Body,
+    /// `$hdr(name)` (index selects among values; `[*]` joins them).
+    Hdr(HdrSel),
+    /// `$hdrc(name)` number of headers.
+    HdrCount(HdrSel),
+    /// `$avp(name)` (rw).
+    Avp(String),
+    /// `$var(name)` (rw), by slot.
+    Var(usize),
+    /// `$shv(name)` (rw).
+    Shv(SharedVars, String),
+    /// `$rc` / `$retcode` / `$?`.
+    RetCode,
+    /// `$mf` message flags (rw).
+    MsgFlags,
+    /// `$bf` branch flags (rw).
+    BranchFlags,
+    /// `$Ts` current unix time.
+    TimeSecs,
+    /// `$TS` startup time.
+    StartTime,
+    /// `$def(NAME)`, `$env(NAME)`: a value fixed at compile time.
+    Const(Value<'static>),
+    /// `$null`.
+    Null,
+    /// `$au`, `$ar`, `$ad`, `$aU`: from the credentials.
+    Auth(&'static str),
+    /// `$br` first branch URI.
+    BranchUri,
+    /// `$conid` connection id.
+    ConnId,
+    /// `$Tf` / `$TV(s)` wall-clock seconds (not cached).
+    TimeNow,
+    /// A pseudo-variable exported by a module.
+    Module(Arc<PvExport>, PvName),
+}
+
+impl fmt::Debug for CorePv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CorePv::Module(e, n) => write!(f, "${}({:?})", e.name, n.inner),
+            CorePv::Hdr(h) => write!(f, "$hdr({})", h.name),
+            CorePv::Avp(n) => write!(f, "$avp({n})"),
+            CorePv::Var(n) => write!(f, "$var(#{n})"),
+            _ => f.write_str("$core-pv"),
+        }
+    }
+}
+
+/// What compiling a PV needs from the engine.
+pub struct PvEnv<'a> {
+    /// Module PV classes by name.
+    pub module_pvs: &'a HashMap<String, Arc<PvExport>>,
+    /// `$shv` storage.
+    pub shv: &'a SharedVars,
+    /// Preprocessor defines (for `$def`).
+    pub defines: &'a std::collections::BTreeMap<String, Option<String>>,
+}
+
+fn addr_part(letter: char) -> Option<AddrPart> {
+    Some(match letter {
+        'u' => AddrPart::Uri,
+        'U' => AddrPart::User,
+        'd' => AddrPart::Host,
+        'n' => AddrPart::Display,
+        't' => AddrPart::Tag,
+        _ => return None,
+    })
+}
+
+/// Resolves a parsed PV to its class. Errors name the problem.
+pub fn resolve(spec: &PvSpec, env: &PvEnv<'_>) -> Result<CorePv, String> {
+    let inner = spec.inner.as_deref();
+    let need_inner = |what: &str| -> Result<&str, String> {
+        inner
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| format!("${what} needs a name: ${what}(name)"))
+    };
+    let c = spec.class.as_str();
+    Ok(match c {
+        "ru" => CorePv::Ru,
+        "rU" => CorePv::RUser,
+        "rd" => CorePv::RDomain,
+        "rp" => CorePv::RPort,
+        "rz" => CorePv::RScheme,
+        "ou" => CorePv::OrigUri,
+        "du" => CorePv::Du,
+        "fu" | "fU" | "fd" | "fn" | "ft" => {
+            CorePv::From(addr_part(c.chars().nth(1).unwrap_or('u')).unwrap_or(AddrPart::Uri))
+        }
+        "tu" | "tU" | "td" | "tn" | "tt" => {
+            CorePv::To(addr_part(c.chars().nth(1).unwrap_or('u')).unwrap_or(AddrPart::Uri))
+        }
+        "si" => CorePv::SrcIp,
+        "sp" => CorePv::SrcPort,
+        "Ri" => CorePv::RcvIp,
+        "Rp" => CorePv::RcvPort,
+        "pr" | "proto" => CorePv::Proto,
+        "rm" => CorePv::Method,
+        "rs" => CorePv::Status,
+        "rr" => CorePv::Reason,
+        "ci" => CorePv::CallId,
+        "cs" => CorePv::CSeq,
+        "ua" => CorePv::UserAgent,
+        "ct" => CorePv::Contact,
+        "cT" => CorePv::ContentType,
+        "cl" => CorePv::ContentLength,
+        "mb" => CorePv::MsgBuf,
+        "ml" => CorePv::MsgLen,
+        "rb" => CorePv::Body,
+        "msg" => match inner {
+            Some("len") => CorePv::MsgLen,
+            Some("buf") => CorePv::MsgBuf,
+            Some("body") => CorePv::Body,
+            other => return Err(format!("unknown $msg attribute '{}'", other.unwrap_or(""))),
+        },
+        "hdr" => CorePv::Hdr(HdrSel::new(need_inner("hdr")?)),
+        "hdrc" => CorePv::HdrCount(HdrSel::new(need_inner("hdrc")?)),
+        "avp" => CorePv::Avp(need_inner("avp")?.trim_start_matches("s:").to_string()),
+        "var" | "vz" | "vn" => CorePv::Var(state::var_slot(need_inner("var")?)),
+        "shv" => CorePv::Shv(env.shv.clone(), need_inner("shv")?.to_string()),
+        "rc" | "retcode" | "?" => CorePv::RetCode,
+        "mf" | "mF" => CorePv::MsgFlags,
+        "bf" | "bF" => CorePv::BranchFlags,
+        "Ts" => CorePv::TimeSecs,
+        "TS" => CorePv::StartTime,
+        "Tf" => CorePv::TimeNow,
+        "TV" => CorePv::TimeNow,
+        "def" | "defn" => {
+            let n = need_inner("def")?;
+            match env.defines.get(n) {
+                Some(Some(v)) if c == "defn" => {
+                    CorePv::Const(Value::Int(sr_sdk::value::str_to_int(v)))
+                }
+                Some(Some(v)) => CorePv::Const(Value::Str(v.trim_matches('"').to_string().into())),
+                Some(None) => CorePv::Const(Value::Int(1)),
+                None => CorePv::Null,
+            }
+        }
+        "env" => {
+            let n = need_inner("env")?;
+            match std::env::var(n) {
+                Ok(v) => CorePv::Const(Value::Str(v.into())),
+                Err(_) => CorePv::Null,
+            }
+        }
+        "null" => CorePv::Null,
+        "au" => CorePv::Auth("username"),
+        "ar" => CorePv::Auth("realm"),
+        "ad" => CorePv::Auth("domain"),
+        "aU" => CorePv::Auth("user"),
+        "br" => CorePv::BranchUri,
+        "conid" => CorePv::ConnId,
+        other => match env.module_pvs.get(other) {
+            Some(e) => CorePv::Module(
+                e.clone(),
+                PvName {
+                    inner: spec.inner.clone(),
+                    index: match &spec.index {
+                        Some(PvIndex::Int(i)) => Some(*i),
+                        Some(PvIndex::All) => Some(i64::MIN),
+                        _ => None,
+                    },
+                },
+            ),
+            None => return Err(format!("unknown pseudo-variable '${other}'")),
+        },
+    })
+}
+
+fn s(v: impl Into<String>) -> Value<'static> {
+    Value::Str(v.into().into())
+}
+
+fn opt_s(v: Option<impl Into<String>>) -> Value<'static> {
+    v.map_or(Value::Null, s)
+}
+
+fn addr_value(na: Result<NameAddr<'_>, sip_msg::ParseError>, part: AddrPart) -> Value<'static> {
+    let Ok(na) = na else { return Value::Null };
+    match part {
+        AddrPart::Uri => s(na.uri_str),
+        AddrPart::User => opt_s(na.uri.user),
+        AddrPart::Host => s(na.uri.host_str),
+        AddrPart::Display => opt_s(na.display_name().map(|d| d.into_owned())),
+        AddrPart::Tag => opt_s(na.tag()),
+    }
+}
+
+fn ruri_uri(m: &SipMsg) -> Option<sip_msg::Uri<'_>> {
+    sip_msg::Uri::parse(m.ruri()).ok()
+}
+
+/// Index semantics for multi-valued PVs: `None` first, `n` n-th, negative
+/// from the end, `i64::MIN` all (joined with `,`).
+fn pick(vals: &[&str], index: Option<i64>) -> Option<String> {
+    match index {
+        None => vals.first().map(|v| v.to_string()),
+        Some(i64::MIN) => (!vals.is_empty()).then(|| vals.join(",")),
+        Some(i) if i < 0 => {
+            let k = vals.len() as i64 + i;
+            (k >= 0).then(|| vals[k as usize].to_string())
+        }
+        Some(i) => vals.get(i as usize).map(|v| v.to_string()),
+    }
+}
+
+impl CorePv {
+    /// Reads the value for this message. `index` is the compiled `[n]`.
+    pub fn get(&self, ctx: &mut Ctx<'_>, index: Option<i64>) -> Value<'static> {
+        let m = &*ctx.msg;
+        let msg = m.msg();
+        match self {
+            CorePv::Ru => {
+                if m.is_request() {
+                    s(m.ruri())
+                } else {
+                    Value::Null
+                }
+            }
+            CorePv::RUser => ruri_uri(m)
+                .and_then(|u| u.user.map(s))
+                .unwrap_or(Value::Null),
+            CorePv::RDomain => ruri_uri(m).map_or(Value::Null, |u| s(u.host_str)),
+            CorePv::RPort => ruri_uri(m)
+                .and_then(|u| u.port)
+                .map_or(Value::Null, |p| Value::Int(p as i64)),
+            CorePv::RScheme => ruri_uri(m).map_or(Value::Null, |u| {
+                s(u.raw.split(':').next().unwrap_or("").to_ascii_lowercase())
+            }),
+            CorePv::OrigUri => opt_s(msg.request_uri().map(|u| u.raw)),
+            CorePv::Du => opt_s(m.dst_uri.clone()),
+            CorePv::From(p) => addr_value(msg.from(), *p),
+            CorePv::To(p) => addr_value(msg.to(), *p),
+            CorePv::SrcIp => s(m.rcv.src.ip().to_string()),
+            CorePv::SrcPort => Value::Int(m.rcv.src.port() as i64),
+            CorePv::RcvIp => s(m.rcv.dst.ip().to_string()),
+            CorePv::RcvPort => Value::Int(m.rcv.dst.port() as i64),
+            CorePv::Proto => s(m.rcv.proto.as_str()),
+            CorePv::Method => msg.txn_method().map_or(Value::Null, |x| s(x.as_str())),
+            CorePv::Status => msg.status().map_or(Value::Null, |c| Value::Int(c as i64)),
+            CorePv::Reason => opt_s(msg.reason()),
+            CorePv::CallId => opt_s(msg.value(HeaderName::CallId)),
+            CorePv::CSeq => msg.cseq().map_or(Value::Null, |c| Value::Int(c.seq as i64)),
+            CorePv::UserAgent => opt_s(msg.user_agent()),
+            CorePv::Contact => opt_s(msg.value(HeaderName::Contact)),
+            CorePv::ContentType => opt_s(msg.value(HeaderName::ContentType)),
+            CorePv::ContentLength => Value::Int(msg.body().len() as i64),
+            CorePv::MsgBuf => s(String::from_utf8_lossy(msg.raw()).into_owned()),
+            CorePv::MsgLen => Value::Int(msg.raw().len() as i64),
+            CorePv::Body => s(String::from_utf8_lossy(msg.body()).into_owned()),
+            CorePv::Hdr(h) => opt_s(pick(&h.values(msg), index)),
+            CorePv::HdrCount(h) => Value::Int(h.values(msg).len() as i64),
+            CorePv::Avp(n) => match index {
+                Some(i64::MIN) => {
+                    let all: Vec<String> = m.avps.all(n).map(|v| v.as_str().into_owned()).collect();
+                    if all.is_empty() {
+                        Value::Null
+                    } else {
+                        s(all.join(","))
+                    }
+                }
+                Some(i) if i >= 0 => m.avps.get(n, i as usize).cloned().unwrap_or(Value::Null),
+                _ => m.avps.get(n, 0).cloned().unwrap_or(Value::Null),
+            },
+            CorePv::Var(slot) => state::var_get(*slot),
+            CorePv::Shv(map, n) => map
+                .read()
+                .ok()
+                .and_then(|g| g.get(n).cloned())
+                .unwrap_or(Value::Null),
+            CorePv::RetCode => Value::Int(state::last_rc() as i64),
+            CorePv::MsgFlags => Value::Int(m.flags as i64),
+            CorePv::BranchFlags => Value::Int(m.bflags as i64),
+            CorePv::TimeSecs => Value::Int(state::cached_time()),
+            CorePv::StartTime => Value::Int(state::start_time()),
+            CorePv::TimeNow => Value::Int(state::now_secs()),
+            CorePv::Const(v) => v.clone(),
+            CorePv::Null => Value::Null,
+            CorePv::Auth(which) => auth_value(msg, which),
+            CorePv::BranchUri => opt_s(m.branches.first().map(|b| b.uri.clone())),
+            CorePv::ConnId => Value::Int(m.rcv.conn_id as i64),
+            CorePv::Module(e, name) => {
+                let mut name = name.clone();
+                if index.is_some() {
+                    name.index = index;
+                }
+                (e.get)(ctx, &name)
+            }
+        }
+    }
+
+    /// Whether assignment is allowed.
+    pub fn writable(&self) -> bool {
+        match self {
+            CorePv::Ru
+            | CorePv::RUser
+            | CorePv::RDomain
+            | CorePv::RPort
+            | CorePv::Du
+            | CorePv::Avp(_)
+            | CorePv::Var(_)
+            | CorePv::Shv(..)
+            | CorePv::MsgFlags
+            | CorePv::BranchFlags => true,
+            CorePv::Module(e, _) => e.set.is_some(),
+            _ => false,
+        }
+    }
+
+    /// Assigns a value. `all` is true for `$(avp(x)[*]) = v` (replace all).
+    pub fn set(&self, ctx: &mut Ctx<'_>, v: Value<'_>, all: bool) -> Result<(), String> {
+        let m = &mut *ctx.msg;
+        match self {
+            CorePv::Ru => {
+                m.new_uri = match v {
+                    Value::Null => None,
+                    v => Some(v.as_str().into_owned()),
+                };
+            }
+            CorePv::RUser | CorePv::RDomain | CorePv::RPort => {
+                let cur = m.ruri().to_string();
+                let new = rewrite_ruri(&cur, self, &v.as_str())?;
+                m.new_uri = Some(new);
+            }
+            CorePv::Du => {
+                m.dst_uri = match v {
+                    Value::Null => None,
+                    v => Some(v.as_str().into_owned()),
+                }
+            }
+            CorePv::Avp(n) => match v {
+                Value::Null if all => m.avps.remove_all(n),
+                Value::Null => m.avps.remove_newest(n),
+                v => {
+                    if all {
+                        m.avps.remove_all(n);
+                    }
+                    m.avps.push(n, v.into_owned());
+                }
+            },
+            CorePv::Var(slot) => state::var_set(
+                *slot,
+                match v {
+                    Value::Null => Value::Int(0),
+                    v => v.into_owned(),
+                },
+            ),
+            CorePv::Shv(map, n) => {
+                let mut g = map.write().map_err(|_| "shared variables unavailable")?;
+                match v {
+                    Value::Null => {
+                        g.remove(n);
+                    }
+                    v => {
+                        g.insert(n.clone(), v.into_owned());
+                    }
+                }
+            }
+            CorePv::MsgFlags => m.flags = v.as_int() as u32,
+            CorePv::BranchFlags => m.bflags = v.as_int() as u32,
+            CorePv::Module(e, name) => match &e.set {
+                Some(set) => return set(ctx, name, v),
+                None => return Err(format!("${} is read-only", e.name)),
+            },
+            _ => return Err("pseudo-variable is read-only".to_string()),
+        }
+        Ok(())
+    }
+}
+
+fn auth_value(msg: &Message<'_>, which: &str) -> Value<'static> {
+    let creds = msg
+        .auth_values(HeaderName::Authorization)
+        .chain(msg.auth_values(HeaderName::ProxyAuthorization))
+        .flatten()
+        .next();
+    let Some(c) = creds else { return Value::Null };
+    let user = c.get("username").map(|u| u.into_owned());
+    match which {
+        "username" => opt_s(user),
+        "realm" => opt_s(c.get("realm").map(|r| r.into_owned())),
+        "user" => opt_s(user.map(|u| u.split('@').next().unwrap_or("").to_string())),
+        "domain" => match user.as_deref().and_then(|u| u.split_once('@')) {
+            Some((_, d)) => s(d),
+            None => opt_s(c.get("realm").map(|r| r.into_owned())),
+        },
+        _ => Value::Null,
+    }
+}
+
+/// Rewrites one part of a SIP URI (user, host or port).
+pub fn rewrite_ruri(cur: &str, part: &CorePv, val: &str) -> Result<String, String> {
+    let u = sip_msg::Uri::parse(cur).map_err(|e| format!("cannot rewrite R-URI: {e}"))?;
+    let scheme = &cur[..cur.find(':').unwrap_or(0)];
+    let mut user = u.user.map(str::to_string);
+    let mut host = u.host_str.to_string();
+    let mut port = u.port.map(|p| p.to_string());
+    match part {
+        CorePv::RUser => user = (!val.is_empty()).then(|| val.to_string()),
+        CorePv::RDomain => host = val.to_string(),
+        CorePv::RPort => port = (!val.is_empty() && val != "0").then(|| val.to_string()),
+        _ => {}
+    }
+    Ok(build_uri(
+        scheme,
+        user.as_deref(),
+        u.password,
+        &host,
+        port.as_deref(),
+        u.params,
+        u.headers,
+    ))
+}
+
+/// Assembles a SIP URI from parts.
+pub fn build_uri(
+    scheme: &str,
+    user: Option<&str>,
+    password: Option<&str>,
+    host: &str,
+    port: Option<&str>,
+    params: &str,
+    headers: Option<&str>,
+) -> String {
+    let mut out = String::with_capacity(64);
+    out.push_str(scheme);
+    out.push(':');
+    if let Some(u) = user {
+        out.push_str(u);
+        if let Some(p) = password {
+            out.push(':');
+            out.push_str(p);
+        }
+        out.push('@');
+    }
+    out.push_str(host);
+    if let Some(p) = port {
+        out.push(':');
+        out.push_str(p);
+    }
+    if !params.is_empty() {
+        out.push(';');
+        out.push_str(params);
+    }
+    if let Some(h) = headers {
+        out.push('?');
+        out.push_str(h);
+    }
+    out
+}

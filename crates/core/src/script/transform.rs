@@ -1,0 +1,514 @@
+//! Transformations: `{s.len}`, `{uri.user}`, `{param.value,tag}`,
+//! `{nameaddr.uri}`, `{tobody.tag}`, `{re.subst,/a/b/g}`, ... compiled
+//! once, applied to a value in order.
+
+use sip_msg::headers::NameAddr;
+use sip_msg::Uri;
+use sr_cfg::Transform;
+use sr_sdk::fixup::Eval;
+use sr_sdk::{Ctx, Value};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// A transformation argument: constant or evaluated per message.
+#[derive(Debug, Clone)]
+pub enum TrArg {
+    /// Constant text.
+    Const(String),
+    /// A pseudo-variable.
+    Dyn(Arc<dyn Eval>),
+}
+
+impl TrArg {
+    fn get<'a>(&'a self, ctx: &mut Ctx<'_>) -> Cow<'a, str> {
+        match self {
+            TrArg::Const(s) => Cow::Borrowed(s),
+            TrArg::Dyn(e) => Cow::Owned(e.eval(ctx).as_str().into_owned()),
+        }
+    }
+
+    fn int(&self, ctx: &mut Ctx<'_>) -> i64 {
+        sr_sdk::value::str_to_int(&self.get(ctx))
+    }
+}
+
+/// A compiled transformation.
+#[derive(Debug, Clone)]
+pub enum Tr {
+    /// `s.len`
+    Len,
+    /// `s.int`
+    Int,
+    /// `s.md5`
+    Md5,
+    /// `s.tolower`
+    Lower,
+    /// `s.toupper`
+    Upper,
+    /// `s.trim`, `s.rtrim`, `s.ltrim`
+    Trim(u8),
+    /// `s.substr,offset,len`
+    Substr(TrArg, TrArg),
+    /// `s.select,index,sep`
+    Select(TrArg, char),
+    /// `s.strip,n`
+    Strip(TrArg),
+    /// `s.striptail,n`
+    StripTail(TrArg),
+    /// `s.replace,a,b`
+    Replace(TrArg, TrArg),
+    /// `s.before,x`
+    Before(TrArg),
+    /// `s.after,x`
+    After(TrArg),
+    /// `s.rm,x`
+    Rm(TrArg),
+    /// `s.count,c`
+    Count(TrArg),
+    /// `s.unquote`
+    Unquote,
+    /// `s.unbracket`
+    Unbracket,
+    /// `s.numeric`
+    Numeric,
+    /// `s.encode.base64`
+    B64Enc,
+    /// `s.decode.base64`
+    B64Dec,
+    /// `s.encode.hexa`
+    HexEnc,
+    /// `s.decode.hexa`
+    HexDec,
+    /// `uri.<part>`
+    Uri(&'static str),
+    /// `uri.param,name`
+    UriParam(TrArg),
+    /// `param.value,name[,sep]`
+    ParamValue(TrArg, char),
+    /// `param.in,name[,sep]`
+    ParamIn(TrArg, char),
+    /// `param.count[,sep]`
+    ParamCount(char),
+    /// `param.valueat,i[,sep]`
+    ParamValueAt(TrArg, char),
+    /// `param.name,i[,sep]`
+    ParamName(TrArg, char),
+    /// `nameaddr.<part>` and `tobody.<part>`
+    Addr(&'static str),
+    /// `re.subst,/re/repl/flags`
+    Subst(Arc<regex::Regex>, String, bool),
+    /// `line.count`
+    LineCount,
+    /// `line.at,n`
+    LineAt(TrArg),
+}
+
+fn sep_arg(args: &[String], i: usize) -> char {
+    args.get(i).and_then(|s| s.chars().next()).unwrap_or(';')
+}
+
+/// Compiles a transformation. `compile_arg` turns an argument that holds a
+/// pseudo-variable into something evaluated per message.
+pub fn compile(
+    t: &Transform,
+    compile_arg: &dyn Fn(&str) -> Result<TrArg, String>,
+) -> Result<Tr, String> {
+    let a = |i: usize| -> Result<TrArg, String> {
+        match t.args.get(i) {
+            Some(s) => compile_arg(s),
+            None => Err(format!(
+                "transformation {{{}.{}}} needs argument {}",
+                t.class,
+                t.name,
+                i + 1
+            )),
+        }
+    };
+    let name = t.name.as_str();
+    Ok(match (t.class.as_str(), name) {
+        ("s", "len") => Tr::Len,
+        ("s", "int") => Tr::Int,
+        ("s", "md5") => Tr::Md5,
+        ("s", "tolower") => Tr::Lower,
+        ("s", "toupper") => Tr::Upper,
+        ("s", "trim") => Tr::Trim(3),
+        ("s", "ltrim") => Tr::Trim(1),
+        ("s", "rtrim") => Tr::Trim(2),
+        ("s", "substr") => Tr::Substr(a(0)?, a(1)?),
+        ("s", "select") => Tr::Select(a(0)?, sep_arg(&t.args, 1)),
+        ("s", "strip") => Tr::Strip(a(0)?),
+        ("s", "striptail") => Tr::StripTail(a(0)?),
+        ("s", "replace") => Tr::Replace(a(0)?, a(1)?),
+        ("s", "before") => Tr::Before(a(0)?),
+        ("s", "after") => Tr::After(a(0)?),
+        ("s", "rm") => Tr::Rm(a(0)?),
+        ("s", "count") => Tr::Count(a(0)?),
+        ("s", "unquote") => Tr::Unquote,
+        ("s", "unbracket") => Tr::Unbracket,
+        ("s", "numeric") => Tr::Numeric,
+        ("s", "encode.base64") => Tr::B64Enc,
+        ("s", "decode.base64") => Tr::B64Dec,
+        ("s", "encode.hexa") => Tr::HexEnc,
+        ("s", "decode.hexa") => Tr::HexDec,
+        ("uri", "param") => Tr::UriParam(a(0)?),
+        ("uri", p) => Tr::Uri(match p {
+            "user" => "user",
+            "host" | "domain" => "host",
+            "port" => "port",
+            "params" => "params",
+            "passwd" => "passwd",
+            "headers" => "headers",
+            "transport" => "transport",
+            "scheme" => "scheme",
+            "ttl" => "ttl",
+            "maddr" => "maddr",
+            "method" => "method",
+            "lr" => "lr",
+            "r2" => "r2",
+            "duri" => "duri",
+            "saor" => "saor",
+            "suri" => "suri",
+            _ => return Err(format!("unknown transformation {{uri.{p}}}")),
+        }),
+        ("param", "value") => Tr::ParamValue(a(0)?, sep_arg(&t.args, 1)),
+        ("param", "in") => Tr::ParamIn(a(0)?, sep_arg(&t.args, 1)),
+        ("param", "count") => Tr::ParamCount(sep_arg(&t.args, 0)),
+        ("param", "valueat") => Tr::ParamValueAt(a(0)?, sep_arg(&t.args, 1)),
+        ("param", "name") => Tr::ParamName(a(0)?, sep_arg(&t.args, 1)),
+        ("nameaddr" | "tobody", p) => Tr::Addr(match (t.class.as_str(), p) {
+            (_, "uri") => "uri",
+            ("nameaddr", "name") | ("tobody", "display") => "display",
+            ("nameaddr", "len") => "len",
+            ("tobody", "tag") => "tag",
+            ("tobody", "user") => "user",
+            ("tobody", "host") => "host",
+            ("tobody", "params") => "params",
+            _ => return Err(format!("unknown transformation {{{}.{p}}}", t.class)),
+        }),
+        ("re", "subst") => {
+            let expr = t.args.join(",");
+            compile_subst(&expr)?
+        }
+        ("line", "count") => Tr::LineCount,
+        ("line", "at") => Tr::LineAt(a(0)?),
+        (c, n) => return Err(format!("unknown transformation {{{c}.{n}}}")),
+    })
+}
+
+/// Compiles a `/re/repl/flags` substitution (flags `i`, `g`).
+pub fn compile_subst(expr: &str) -> Result<Tr, String> {
+    let (re, repl, flags) = split_subst(expr)?;
+    let r = regex::RegexBuilder::new(&re)
+        .case_insensitive(flags.contains('i'))
+        .build()
+        .map_err(|e| format!("bad regular expression in '{expr}': {e}"))?;
+    Ok(Tr::Subst(
+        Arc::new(r),
+        convert_repl(&repl),
+        flags.contains('g'),
+    ))
+}
+
+/// Splits `/re/repl/flags` on unescaped delimiters (the first character is
+/// the delimiter).
+pub fn split_subst(expr: &str) -> Result<(String, String, String), String> {
+    let mut chars = expr.chars();
+    let delim = chars.next().ok_or("empty substitution")?;
+    let mut parts = vec![String::new()];
+    let mut esc = false;
+    for c in chars {
+        if esc {
+            if c != delim {
+                if let Some(p) = parts.last_mut() {
+                    p.push('\\');
+                }
+            }
+            if let Some(p) = parts.last_mut() {
+                p.push(c);
+            }
+            esc = false;
+        } else if c == '\\' {
+            esc = true;
+        } else if c == delim {
+            parts.push(String::new());
+        } else {
+            if let Some(p) = parts.last_mut() {
+                p.push(c);
+            }
+        }
+    }
+    if parts.len() != 3 {
+        return Err(format!(
+            "substitution '{expr}' must be /regex/replacement/flags"
+        ));
+    }
+    let flags = parts.pop().unwrap_or_default();
+    let repl = parts.pop().unwrap_or_default();
+    let re = parts.pop().unwrap_or_default();
+    Ok((re, repl, flags))
+}
+
+/// Turns `\1` back-references into the regex crate's `${1}`.
+pub fn convert_repl(repl: &str) -> String {
+    let mut out = String::with_capacity(repl.len());
+    let mut it = repl.chars().peekable();
+    while let Some(c) = it.next() {
+        match c {
+            '\\' => match it.peek() {
+                Some(d) if d.is_ascii_digit() => {
+                    out.push_str(&format!("${{{d}}}"));
+                    it.next();
+                }
+                Some(&n) => {
+                    out.push(n);
+                    it.next();
+                }
+                None => out.push('\\'),
+            },
+            '$' => out.push_str("$$"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn sv(s: impl Into<String>) -> Value<'static> {
+    Value::Str(Cow::Owned(s.into()))
+}
+
+fn param_list(s: &str, sep: char) -> Vec<(String, Option<String>)> {
+    s.split(sep)
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((n, v)) => (n.trim().to_string(), Some(v.trim().to_string())),
+            None => (p.to_string(), None),
+        })
+        .collect()
+}
+
+fn md5_hex(s: &str) -> String {
+    use md5::{Digest, Md5};
+    let d = Md5::digest(s.as_bytes());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn uri_part(s: &str, part: &str) -> Value<'static> {
+    let s = s.trim();
+    let s = s
+        .strip_prefix('<')
+        .and_then(|x| x.strip_suffix('>'))
+        .unwrap_or(s);
+    let Ok(u) = Uri::parse(s) else {
+        return Value::Null;
+    };
+    match part {
+        "user" => u.user.map_or(sv(""), sv),
+        "host" => sv(u.host_str),
+        "port" => u.port.map_or(sv(""), |p| sv(p.to_string())),
+        "params" => sv(u.params),
+        "passwd" => u.password.map_or(sv(""), sv),
+        "headers" => u.headers.map_or(sv(""), sv),
+        "scheme" => sv(s.split(':').next().unwrap_or("")),
+        "duri" => sv(format!(
+            "{}:{}{}",
+            s.split(':').next().unwrap_or("sip"),
+            u.host_str,
+            u.port.map(|p| format!(":{p}")).unwrap_or_default()
+        )),
+        "saor" => sv(match u.user {
+            Some(us) => format!(
+                "{}:{us}@{}",
+                s.split(':').next().unwrap_or("sip"),
+                u.host_str
+            ),
+            None => format!("{}:{}", s.split(':').next().unwrap_or("sip"), u.host_str),
+        }),
+        "suri" => sv(match u.user {
+            Some(us) => format!(
+                "{}:{us}@{}{}",
+                s.split(':').next().unwrap_or("sip"),
+                u.host_str,
+                u.port.map(|p| format!(":{p}")).unwrap_or_default()
+            ),
+            None => format!("{}:{}", s.split(':').next().unwrap_or("sip"), u.host_str),
+        }),
+        p => u.param(p).map_or(sv(""), |v| sv(v.unwrap_or(""))),
+    }
+}
+
+impl Tr {
+    /// Applies the transformation. Errors give `$null`, as Kamailio does.
+    pub fn apply(&self, v: Value<'_>, ctx: &mut Ctx<'_>) -> Value<'static> {
+        if v.is_null() && !matches!(self, Tr::Len) {
+            return Value::Null;
+        }
+        let s = v.as_str();
+        let s: &str = &s;
+        match self {
+            Tr::Len => Value::Int(s.len() as i64),
+            Tr::Int => Value::Int(sr_sdk::value::str_to_int(s)),
+            Tr::Md5 => sv(md5_hex(s)),
+            Tr::Lower => sv(s.to_lowercase()),
+            Tr::Upper => sv(s.to_uppercase()),
+            Tr::Trim(m) => sv(match m {
+                1 => s.trim_start(),
+                2 => s.trim_end(),
+                _ => s.trim(),
+            }),
+            Tr::Substr(o, l) => {
+                let (o, l) = (o.int(ctx), l.int(ctx));
+                let n = s.len() as i64;
+                let start = if o < 0 { (n + o).max(0) } else { o.min(n) } as usize;
+                let end = if l <= 0 {
+                    (n + l).max(start as i64) as usize
+                } else {
+                    (start as i64 + l).min(n) as usize
+                };
+                sv(s.get(start..end).unwrap_or(""))
+            }
+            Tr::Select(i, sep) => {
+                let parts: Vec<&str> = s.split(*sep).collect();
+                let i = i.int(ctx);
+                let k = if i < 0 { parts.len() as i64 + i } else { i };
+                if k < 0 {
+                    Value::Null
+                } else {
+                    parts.get(k as usize).map_or(Value::Null, |p| sv(*p))
+                }
+            }
+            Tr::Strip(n) => sv(s.get(n.int(ctx).max(0) as usize..).unwrap_or("")),
+            Tr::StripTail(n) => {
+                let k = s.len().saturating_sub(n.int(ctx).max(0) as usize);
+                sv(s.get(..k).unwrap_or(""))
+            }
+            Tr::Replace(a, b) => sv(s.replace(&*a.get(ctx), &b.get(ctx))),
+            Tr::Before(x) => {
+                let x = x.get(ctx);
+                sv(s.find(&*x).map_or(s, |i| &s[..i]))
+            }
+            Tr::After(x) => {
+                let x = x.get(ctx);
+                sv(s.find(&*x).map_or("", |i| &s[i + x.len()..]))
+            }
+            Tr::Rm(x) => sv(s.replace(&*x.get(ctx), "")),
+            Tr::Count(c) => {
+                let c = c.get(ctx);
+                let ch = c.chars().next().unwrap_or('\0');
+                Value::Int(s.chars().filter(|x| *x == ch).count() as i64)
+            }
+            Tr::Unquote => sv(s
+                .strip_prefix('"')
+                .and_then(|x| x.strip_suffix('"'))
+                .or_else(|| s.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
+                .unwrap_or(s)),
+            Tr::Unbracket => sv(s
+                .strip_prefix('<')
+                .and_then(|x| x.strip_suffix('>'))
+                .unwrap_or(s)),
+            Tr::Numeric => sv(s.chars().filter(char::is_ascii_digit).collect::<String>()),
+            Tr::B64Enc => {
+                use base64::Engine;
+                sv(base64::engine::general_purpose::STANDARD.encode(s))
+            }
+            Tr::B64Dec => {
+                use base64::Engine;
+                match base64::engine::general_purpose::STANDARD.decode(s) {
+                    Ok(b) => sv(String::from_utf8_lossy(&b).into_owned()),
+                    Err(_) => Value::Null,
+                }
+            }
+            Tr::HexEnc => sv(s.bytes().map(|b| format!("{b:02x}")).collect::<String>()),
+            Tr::HexDec => {
+                let b = s.as_bytes();
+                if !b.len().is_multiple_of(2) {
+                    return Value::Null;
+                }
+                let mut out = Vec::with_capacity(b.len() / 2);
+                for c in b.chunks(2) {
+                    match std::str::from_utf8(c)
+                        .ok()
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    {
+                        Some(x) => out.push(x),
+                        None => return Value::Null,
+                    }
+                }
+                sv(String::from_utf8_lossy(&out).into_owned())
+            }
+            Tr::Uri(p) => uri_part(s, p),
+            Tr::UriParam(n) => uri_part(s, &n.get(ctx)),
+            Tr::ParamValue(n, sep) => {
+                let n = n.get(ctx);
+                param_list(s, *sep)
+                    .into_iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&n))
+                    .map_or(sv(""), |(_, v)| sv(v.unwrap_or_default()))
+            }
+            Tr::ParamIn(n, sep) => {
+                let n = n.get(ctx);
+                Value::Int(
+                    param_list(s, *sep)
+                        .iter()
+                        .any(|(k, _)| k.eq_ignore_ascii_case(&n)) as i64,
+                )
+            }
+            Tr::ParamCount(sep) => Value::Int(param_list(s, *sep).len() as i64),
+            Tr::ParamValueAt(i, sep) => param_list(s, *sep)
+                .get(i.int(ctx).max(0) as usize)
+                .map_or(sv(""), |(_, v)| sv(v.clone().unwrap_or_default())),
+            Tr::ParamName(i, sep) => param_list(s, *sep)
+                .get(i.int(ctx).max(0) as usize)
+                .map_or(sv(""), |(k, _)| sv(k.clone())),
+            Tr::Addr(p) => match NameAddr::parse(s, "value") {
+                Ok(na) => match *p {
+                    "uri" => sv(na.uri_str),
+                    "display" => sv(na
+                        .display_name()
+                        .map(|d| d.into_owned())
+                        .unwrap_or_default()),
+                    "len" => Value::Int(s.len() as i64),
+                    "tag" => sv(na.tag().unwrap_or("")),
+                    "user" => sv(na.uri.user.unwrap_or("")),
+                    "host" => sv(na.uri.host_str),
+                    "params" => sv(na.params),
+                    _ => Value::Null,
+                },
+                Err(_) => Value::Null,
+            },
+            Tr::Subst(re, repl, global) => {
+                if *global {
+                    sv(re.replace_all(s, repl.as_str()).into_owned())
+                } else {
+                    sv(re.replace(s, repl.as_str()).into_owned())
+                }
+            }
+            Tr::LineCount => Value::Int(s.lines().count() as i64),
+            Tr::LineAt(n) => {
+                let n = n.int(ctx);
+                let lines: Vec<&str> = s.lines().collect();
+                let k = if n < 0 { lines.len() as i64 + n } else { n };
+                if k < 0 {
+                    Value::Null
+                } else {
+                    lines.get(k as usize).map_or(Value::Null, |l| sv(*l))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subst_parts() {
+        assert_eq!(
+            split_subst("/a\\/b/c/g").unwrap(),
+            ("a/b".into(), "c".into(), "g".into())
+        );
+        assert!(split_subst("/x/").is_err());
+        assert_eq!(convert_repl("\\1-\\2$"), "${1}-${2}$$");
+    }
+}

@@ -1,0 +1,773 @@
+//! Lifecycle as Kamailio does it: read the config; load modules in config
+//! order, applying each `modparam` as it is read; run `mod_init` in load
+//! order; compile the routes (fixups); open the sockets and start the
+//! workers, running `child_init(rank)` in each; on shutdown, `destroy` in
+//! reverse load order. Also the routing-logic reload.
+
+use crate::registry::Registry;
+use crate::runtime::Runtime;
+use crate::script::compile::{compile, CompileEnv};
+use crate::settings::{ListenSpec, Settings};
+use crate::transport::{self, TcpConns, Transport};
+use sr_cfg::{CfgError, Config, ModParamValue, ParseOptions, Span, TopItem};
+use sr_sdk::exports::{ModuleDef, ParamKind, ParamValue};
+use sr_sdk::{lm_err, lm_info, rank, Core, Proto, RecvInfo};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Loads a module from a shared library (provided by the ABI layer).
+pub type ExternalLoader = Arc<dyn Fn(&Path) -> Result<ModuleDef, String> + Send + Sync>;
+
+/// A module compiled into the binary.
+pub type InTree = (&'static str, fn() -> ModuleDef);
+
+/// Command-line values that win over the config.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `-n`
+    pub children: Option<usize>,
+    /// `-l` (replaces the config's `listen`)
+    pub listen: Vec<String>,
+    /// `-L`
+    pub mpath: Vec<String>,
+    /// `-E`
+    pub log_stderr: bool,
+    /// `-d` / `--debug`
+    pub debug: Option<i32>,
+}
+
+/// How to start.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// Config file.
+    pub config: PathBuf,
+    /// `-A` defines.
+    pub defines: Vec<(String, Option<String>)>,
+    /// Modules compiled in.
+    pub in_tree: Vec<InTree>,
+    /// Loader for shared-library modules.
+    pub external: Option<ExternalLoader>,
+    /// Command-line overrides.
+    pub overrides: Overrides,
+    /// The config's text, when it does not come from `config` (the
+    /// built-in default); `config` then only names it in messages.
+    pub config_text: Option<String>,
+}
+
+/// What a reload needs to re-read the config.
+#[derive(Clone)]
+pub struct ReloadInfo {
+    path: PathBuf,
+    text: Option<String>,
+    popts: ParseOptions,
+}
+
+fn parse_config(
+    path: &Path,
+    text: Option<&str>,
+    popts: &ParseOptions,
+) -> Result<Config, Vec<String>> {
+    let r = match text {
+        Some(t) => sr_cfg::parse_str(&path.display().to_string(), t, popts),
+        None => sr_cfg::parse_file(path, popts),
+    };
+    r.map_err(|e| e.iter().map(|x| x.to_string()).collect())
+}
+
+/// The config after preprocessing (`--cfg-print`).
+pub fn preprocess(opts: &Options) -> Result<String, Vec<String>> {
+    let popts = parse_opts(opts);
+    let r = match &opts.config_text {
+        Some(t) => sr_cfg::preprocess_str_to_string(&opts.config.display().to_string(), t, &popts),
+        None => sr_cfg::preprocess_to_string(&opts.config, &popts),
+    };
+    r.map_err(|e| e.iter().map(|x| x.to_string()).collect())
+}
+
+/// The version number define: X*1000000 + Y*1000 + Z.
+fn version_number() -> i64 {
+    let mut it = crate::settings::VERSION
+        .split('.')
+        .map(|p| p.parse::<i64>().unwrap_or(0));
+    let (a, b, c) = (
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+    );
+    a * 1_000_000 + b * 1000 + c
+}
+
+/// The defines siprouter sets itself (besides `MOD_<name>`).
+pub fn builtin_defines() -> Vec<(String, Option<String>)> {
+    let v = crate::settings::VERSION.replace('.', "_");
+    let major = v.split('_').next().unwrap_or("0").to_string();
+    let minor: String = v.split('_').take(2).collect::<Vec<_>>().join("_");
+    vec![
+        ("SIPROUTER".into(), None),
+        (format!("SIPROUTER_{major}"), None),
+        (format!("SIPROUTER_{minor}"), None),
+        (
+            "SIPROUTER_VERSION".into(),
+            Some(version_number().to_string()),
+        ),
+        ("KAMAILIO".into(), None),
+        (
+            "OS_NAME".into(),
+            Some(format!("\"{}\"", std::env::consts::OS)),
+        ),
+    ]
+}
+
+fn parse_opts(opts: &Options) -> ParseOptions {
+    let mut p = ParseOptions::default();
+    for (n, v) in builtin_defines()
+        .into_iter()
+        .chain(opts.defines.iter().cloned())
+    {
+        p = p.define(&n, v.as_deref());
+    }
+    p
+}
+
+fn cfg_err(cfg: &Config, span: Span, msg: String) -> CfgError {
+    CfgError {
+        file: cfg.file_path(span.file).to_path_buf(),
+        line: span.line,
+        col: span.col,
+        message: msg,
+    }
+}
+
+/// Finds a module: in-tree by base name (whatever the path says), else a
+/// shared library on the module path.
+fn locate(
+    name_or_path: &str,
+    opts: &Options,
+    mpath: &[String],
+) -> Result<(ModuleDef, String), String> {
+    let base = name_or_path.rsplit('/').next().unwrap_or(name_or_path);
+    let base = base.strip_suffix(".so").unwrap_or(base);
+    if let Some((_, f)) = opts.in_tree.iter().find(|(n, _)| *n == base) {
+        return Ok((f(), "in-tree".to_string()));
+    }
+    let loader = opts.external.as_ref().ok_or_else(|| {
+        format!("module '{base}' is not part of siprouter and loading shared libraries is disabled")
+    })?;
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if name_or_path.contains('/') {
+        candidates.push(PathBuf::from(name_or_path));
+    } else {
+        let file = if name_or_path.ends_with(".so") {
+            name_or_path.to_string()
+        } else {
+            format!("{name_or_path}.so")
+        };
+        for d in mpath {
+            candidates.push(Path::new(d).join(&file));
+            candidates.push(Path::new(d).join(base).join(&file));
+        }
+        candidates.push(PathBuf::from(&file));
+    }
+    let path = candidates.iter().find(|p| p.is_file()).ok_or_else(|| {
+        let known: Vec<&str> = opts.in_tree.iter().map(|(n, _)| *n).collect();
+        format!(
+            "module '{base}' not found (searched {}); in-tree modules: {}",
+            candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            known.join(", ")
+        )
+    })?;
+    let def = loader(path)?;
+    Ok((def, path.display().to_string()))
+}
+
+/// Applies one `modparam` to every loaded module whose name matches the
+/// module regex (case-insensitive, anchored, as Kamailio matches it).
+fn apply_modparam(
+    reg: &Registry,
+    module: &str,
+    param: &str,
+    v: &ModParamValue,
+) -> Result<(), String> {
+    let re = regex::RegexBuilder::new(&format!("^({module})$"))
+        .case_insensitive(true)
+        .build()
+        .map_err(|e| format!("modparam: bad module name pattern '{module}': {e}"))?;
+    let mut matched = false;
+    for m in &reg.modules {
+        if !re.is_match(&m.def.name) {
+            continue;
+        }
+        matched = true;
+        let p = m
+            .def
+            .params
+            .iter()
+            .find(|p| p.name == param)
+            .ok_or_else(|| {
+                let known: Vec<&str> = m.def.params.iter().map(|p| p.name.as_str()).collect();
+                format!(
+                    "module '{}' has no parameter '{param}' (its parameters: {})",
+                    m.def.name,
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                )
+            })?;
+        let value = match (p.kind, v) {
+            (ParamKind::Int | ParamKind::Any, ModParamValue::Int(i)) => ParamValue::Int(*i),
+            (ParamKind::Str | ParamKind::Any, ModParamValue::Str(s)) => ParamValue::Str(s.clone()),
+            (ParamKind::Int, ModParamValue::Str(s)) => {
+                return Err(format!(
+                    "parameter '{param}' of module '{}' is an integer, got the string \"{s}\"",
+                    m.def.name
+                ))
+            }
+            (ParamKind::Str, ModParamValue::Int(i)) => {
+                return Err(format!(
+                    "parameter '{param}' of module '{}' is a string, got the integer {i}",
+                    m.def.name
+                ))
+            }
+        };
+        (p.set)(value).map_err(|e| format!("modparam {}.{param}: {e}", m.def.name))?;
+    }
+    if matched {
+        Ok(())
+    } else {
+        Err(format!("modparam: no loaded module matches '{module}' (modules must be loaded before their modparam)"))
+    }
+}
+
+/// Reads and checks the config, loads the modules, applies their
+/// parameters and (unless `check_only`) runs `mod_init`; compiles the
+/// routes. Every error is returned, formatted `file:line:col: message`
+/// where it has a location.
+pub fn load(opts: &Options, check_only: bool) -> Result<Arc<Runtime>, Vec<String>> {
+    let popts = parse_opts(opts);
+    let cfg = parse_config(&opts.config, opts.config_text.as_deref(), &popts)?;
+    let mut settings = Settings::from_config(&cfg)
+        .map_err(|e| e.iter().map(|x| x.to_string()).collect::<Vec<_>>())?;
+    apply_overrides(&mut settings, &opts.overrides).map_err(|e| vec![e])?;
+    let rt = Arc::new(Runtime::new(settings));
+    let _ = rt.self_ref.set(Arc::downgrade(&rt));
+    *rt.reload.lock().unwrap_or_else(|e| e.into_inner()) = Some(ReloadInfo {
+        path: opts.config.clone(),
+        text: opts.config_text.clone(),
+        popts,
+    });
+    sr_sdk::log::set_level(rt.settings.debug);
+    let mut errors: Vec<String> = Vec::new();
+    {
+        let mut reg = rt.registry.write().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = reg.add(crate::core_module::module(&rt), "core") {
+            errors.push(e);
+        }
+        reg.add_stats("core", rt.stats.exports());
+        let mpath = rt.settings.mpath.clone();
+        for item in &cfg.items {
+            match item {
+                TopItem::LoadModule(lm) => {
+                    let base = lm.module_name();
+                    if reg.has_module(base) {
+                        continue;
+                    }
+                    match locate(&lm.path, opts, &mpath) {
+                        Ok((def, origin)) => {
+                            if let Err(e) = reg.add(def, &origin) {
+                                errors.push(cfg_err(&cfg, lm.path_span, e).to_string());
+                            }
+                        }
+                        Err(e) => errors.push(cfg_err(&cfg, lm.path_span, e).to_string()),
+                    }
+                }
+                TopItem::ModParam(mp) => {
+                    if let Err(e) = apply_modparam(&reg, &mp.module, &mp.param, &mp.value) {
+                        let span = if e.contains("no loaded module") {
+                            mp.module_span
+                        } else if e.contains("has no parameter") {
+                            mp.param_span
+                        } else {
+                            mp.value_span
+                        };
+                        errors.push(cfg_err(&cfg, span, e).to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    if !check_only {
+        let inits: Vec<_> = rt
+            .registry
+            .read()
+            .map(|r| {
+                r.modules
+                    .iter()
+                    .map(|m| (m.def.name.clone(), m.def.init.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (name, init) in inits {
+            if let Some(f) = init {
+                if let Err(e) = f(&*rt as &dyn Core) {
+                    return Err(vec![format!("module {name}: mod_init failed: {e}")]);
+                }
+            }
+        }
+    }
+    let routes = {
+        let reg = rt.registry.read().unwrap_or_else(|e| e.into_inner());
+        let env = CompileEnv {
+            registry: &reg,
+            core: &*rt,
+            shv: &rt.shv,
+            route_names: &rt.route_names,
+            max_while: rt.settings.max_while_loops,
+        };
+        compile(&cfg, &env).map_err(|e| e.iter().map(|x| x.to_string()).collect::<Vec<_>>())?
+    };
+    rt.set_routes(routes);
+    let hooks = rt
+        .registry
+        .read()
+        .map(|r| {
+            r.modules
+                .iter()
+                .filter_map(|m| m.def.response.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    *rt.responses.write().unwrap_or_else(|e| e.into_inner()) = hooks;
+    Ok(rt)
+}
+
+fn apply_overrides(s: &mut Settings, o: &Overrides) -> Result<(), String> {
+    if let Some(n) = o.children {
+        s.children = n.max(1);
+    }
+    if !o.listen.is_empty() {
+        s.listen.clear();
+        for l in &o.listen {
+            let v = s
+                .listen_entries(l, None, None)
+                .map_err(|e| format!("-l {l}: {e}"))?;
+            s.listen.extend(v);
+        }
+    }
+    s.mpath.extend(o.mpath.iter().cloned());
+    if o.log_stderr {
+        s.log_stderror = true;
+    }
+    if let Some(d) = o.debug {
+        s.debug = d;
+    }
+    if s.listen.is_empty() {
+        let any = format!("0.0.0.0:{}", s.port);
+        s.listen = s.listen_entries(&any, None, None)?;
+    }
+    Ok(())
+}
+
+/// The running threads.
+pub struct Server {
+    rt: Arc<Runtime>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Server")
+    }
+}
+
+fn child_init_all(rt: &Runtime, rank: i32) -> Result<(), String> {
+    let inits: Vec<_> = rt
+        .registry
+        .read()
+        .map(|r| {
+            r.modules
+                .iter()
+                .map(|m| (m.def.name.clone(), m.def.child_init.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (name, f) in inits {
+        if let Some(f) = f {
+            f(rt as &dyn Core, rank)
+                .map_err(|e| format!("module {name}: child_init({rank}) failed: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+impl Runtime {
+    fn spawn_rank(
+        self: &Arc<Self>,
+        name: String,
+        rank: i32,
+        ready: mpsc::Sender<Result<(), String>>,
+        body: Box<dyn FnOnce() + Send>,
+    ) -> std::io::Result<JoinHandle<()>> {
+        let rt = self.clone();
+        std::thread::Builder::new().name(name).spawn(move || {
+            let r = child_init_all(&rt, rank);
+            let ok = r.is_ok();
+            let _ = ready.send(r);
+            if ok {
+                body();
+            }
+        })
+    }
+}
+
+/// Opens the sockets and starts the workers, the TCP threads and the
+/// timer; runs `child_init` for every rank. Fails (with the module named)
+/// when a socket cannot be opened or a `child_init` fails.
+pub fn start(rt: &Arc<Runtime>) -> Result<Server, String> {
+    crate::script::state::mark_start();
+    let stop = Arc::new(AtomicBool::new(false));
+    child_init_all(rt, rank::PROC_INIT)?;
+    let s = &rt.settings;
+    let (tx, rx) = mpsc::channel::<transport::Inbound>();
+    let rx = Arc::new(Mutex::new(rx));
+    let has_tcp = s.listen.iter().any(|l| l.proto == Proto::Tcp);
+    let tcp = has_tcp.then(|| {
+        Arc::new(TcpConns::new(
+            tx.clone(),
+            s.max_msg_size,
+            s.tcp_max_connections,
+            Duration::from_secs(s.tcp_connect_timeout),
+        ))
+    });
+    // UDP: one socket per worker per address.
+    let mut udp_workers: Vec<(ListenSpec, std::net::UdpSocket)> = Vec::new();
+    let mut send_socks = Vec::new();
+    let mut bound: Vec<ListenSpec> = Vec::new();
+    for l in s.listen.iter().filter(|l| l.proto == Proto::Udp) {
+        let mut addr = l.addr;
+        for i in 0..s.children {
+            let sock =
+                transport::udp_socket(addr).map_err(|e| format!("listen udp:{addr}: {e}"))?;
+            if i == 0 {
+                addr = sock.local_addr().map_err(|e| e.to_string())?;
+                let clone = sock.try_clone().map_err(|e| e.to_string())?;
+                send_socks.push((addr, Arc::new(clone)));
+                bound.push(ListenSpec { addr, ..l.clone() });
+            }
+            udp_workers.push((ListenSpec { addr, ..l.clone() }, sock));
+        }
+    }
+    let mut listeners = Vec::new();
+    for l in s.listen.iter().filter(|l| l.proto == Proto::Tcp) {
+        let lst =
+            transport::tcp_listener(l.addr).map_err(|e| format!("listen tcp:{}: {e}", l.addr))?;
+        let addr = lst.local_addr().map_err(|e| e.to_string())?;
+        bound.push(ListenSpec { addr, ..l.clone() });
+        listeners.push(lst);
+    }
+    for b in &bound {
+        rt.add_myself(&b.addr.ip().to_string(), Some(b.addr.port()));
+        if b.addr.ip().is_unspecified() {
+            rt.add_myself("127.0.0.1", Some(b.addr.port()));
+            rt.add_myself("::1", Some(b.addr.port()));
+            rt.add_myself("localhost", Some(b.addr.port()));
+        }
+    }
+    let _ = rt.transport.set(Transport {
+        udp: send_socks,
+        tcp: tcp.clone(),
+    });
+    *rt.bound.lock().unwrap_or_else(|e| e.into_inner()) = bound;
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let mut handles = Vec::new();
+    let mut expected = 0;
+    let mut rank_no = 0;
+    for (l, sock) in udp_workers {
+        rank_no += 1;
+        let (rt2, stop2) = (rt.clone(), stop.clone());
+        let body: Box<dyn FnOnce() + Send> = Box::new(move || udp_loop(&rt2, sock, l.addr, &stop2));
+        handles.push(
+            rt.spawn_rank(format!("udp-{rank_no}"), rank_no, ready_tx.clone(), body)
+                .map_err(|e| e.to_string())?,
+        );
+        expected += 1;
+    }
+    if tcp.is_some() {
+        for _ in 0..s.tcp_workers() {
+            rank_no += 1;
+            let (rt2, rx2, stop2) = (rt.clone(), rx.clone(), stop.clone());
+            let body: Box<dyn FnOnce() + Send> = Box::new(move || tcp_worker(&rt2, &rx2, &stop2));
+            handles.push(
+                rt.spawn_rank(format!("tcp-{rank_no}"), rank_no, ready_tx.clone(), body)
+                    .map_err(|e| e.to_string())?,
+            );
+            expected += 1;
+        }
+    }
+    if let Some(tcp) = &tcp {
+        for lst in listeners {
+            let (t2, stop2) = (tcp.clone(), stop.clone());
+            let body: Box<dyn FnOnce() + Send> = Box::new(move || t2.accept_loop(lst, &stop2));
+            handles.push(
+                rt.spawn_rank(
+                    "tcp-main".into(),
+                    rank::PROC_TCP_MAIN,
+                    ready_tx.clone(),
+                    body,
+                )
+                .map_err(|e| e.to_string())?,
+            );
+            expected += 1;
+        }
+    }
+    {
+        let (rt2, stop2) = (rt.clone(), stop.clone());
+        let body: Box<dyn FnOnce() + Send> = Box::new(move || timer_loop(&rt2, &stop2));
+        handles.push(
+            rt.spawn_rank("timer".into(), rank::PROC_TIMER, ready_tx.clone(), body)
+                .map_err(|e| e.to_string())?,
+        );
+        expected += 1;
+    }
+    drop(ready_tx);
+    let mut first_err = None;
+    for _ in 0..expected {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                first_err.get_or_insert(e);
+            }
+            Err(_) => break,
+        }
+    }
+    let server = Server {
+        rt: rt.clone(),
+        threads: Mutex::new(handles),
+        stop,
+    };
+    *rt.server_stop.lock().unwrap_or_else(|e| e.into_inner()) = Some(server.stop.clone());
+    if let Some(e) = first_err {
+        server.stop_threads();
+        return Err(e);
+    }
+    child_init_all(rt, rank::PROC_MAIN).inspect_err(|_| server.stop_threads())?;
+    lm_info!(
+        "siprouter started: {} UDP workers, {} sockets",
+        rank_no,
+        rt.settings.listen.len()
+    );
+    Ok(server)
+}
+
+fn udp_loop(rt: &Runtime, sock: std::net::UdpSocket, local: SocketAddr, stop: &AtomicBool) {
+    let mut buf = vec![0u8; 65536];
+    while !stop.load(Ordering::Relaxed) {
+        match sock.recv_from(&mut buf) {
+            Ok((n, src)) => {
+                let data = bytes::Bytes::copy_from_slice(&buf[..n]);
+                let rcv = RecvInfo {
+                    src,
+                    dst: local,
+                    proto: Proto::Udp,
+                    conn_id: 0,
+                };
+                rt.receive(data, rcv);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => {
+                lm_err!("udp {local}: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+fn tcp_worker(rt: &Runtime, rx: &Mutex<mpsc::Receiver<transport::Inbound>>, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        let item = match rx.lock() {
+            Ok(r) => r.recv_timeout(Duration::from_millis(200)),
+            Err(_) => return,
+        };
+        match item {
+            Ok((data, rcv)) => rt.receive(data, rcv),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+fn timer_loop(rt: &Runtime, stop: &AtomicBool) {
+    let lifetime = Duration::from_secs(rt.settings.tcp_connection_lifetime.max(1));
+    let mut next_idle = Instant::now() + Duration::from_secs(1);
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        let due: Vec<Arc<dyn Fn() + Send + Sync>> = rt
+            .timers
+            .lock()
+            .map(|mut t| {
+                t.iter_mut()
+                    .filter(|e| e.next <= now)
+                    .map(|e| {
+                        e.next = now + e.interval;
+                        e.f.clone()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for f in due {
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f())).is_err() {
+                lm_err!("a timer function panicked");
+            }
+        }
+        if now >= next_idle {
+            if let Some(tcp) = rt.transport.get().and_then(|t| t.tcp.as_ref()) {
+                tcp.close_idle(lifetime);
+            }
+            next_idle = now + Duration::from_secs(1);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+impl Server {
+    /// The runtime.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.rt
+    }
+
+    fn stop_threads(&self) {
+        self.rt.shutdown.store(true, Ordering::Relaxed);
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(tcp) = self.rt.transport.get().and_then(|t| t.tcp.as_ref()) {
+            tcp.close_all();
+        }
+        let hs: Vec<_> = self
+            .threads
+            .lock()
+            .map(|mut t| t.drain(..).collect())
+            .unwrap_or_default();
+        for h in hs {
+            let _ = h.join();
+        }
+        let extra: Vec<_> = self
+            .rt
+            .extra_threads
+            .lock()
+            .map(|mut t| t.drain(..).collect())
+            .unwrap_or_default();
+        for h in extra {
+            let _ = h.join();
+        }
+    }
+
+    /// Stops every thread, then runs each module's `destroy` in reverse
+    /// load order.
+    pub fn shutdown(&self) {
+        self.stop_threads();
+        let destroys: Vec<_> = self
+            .rt
+            .registry
+            .read()
+            .map(|r| {
+                r.modules
+                    .iter()
+                    .rev()
+                    .filter_map(|m| m.def.destroy.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for d in destroys {
+            d();
+        }
+    }
+}
+
+impl Runtime {
+    /// Re-reads the config and swaps in its routes if they compile; on any
+    /// error the running routes stay and the errors are returned.
+    pub fn reload_routes(&self) -> Result<usize, Vec<String>> {
+        let info = self
+            .reload
+            .lock()
+            .ok()
+            .and_then(|r| r.clone())
+            .ok_or_else(|| vec!["no config file to reload".to_string()])?;
+        let cfg = parse_config(&info.path, info.text.as_deref(), &info.popts)?;
+        let reg = self
+            .registry
+            .read()
+            .map_err(|_| vec!["registry unavailable".to_string()])?;
+        let mut errs = Vec::new();
+        for lm in cfg.loadmodules() {
+            if !reg.has_module(lm.module_name()) {
+                errs.push(
+                    cfg_err(
+                        &cfg,
+                        lm.path_span,
+                        format!(
+                            "module '{}' is not loaded: adding modules needs a restart",
+                            lm.module_name()
+                        ),
+                    )
+                    .to_string(),
+                );
+            }
+        }
+        if !errs.is_empty() {
+            return Err(errs);
+        }
+        let env = CompileEnv {
+            registry: &reg,
+            core: self,
+            shv: &self.shv,
+            route_names: &self.route_names,
+            max_while: self.settings.max_while_loops,
+        };
+        let routes =
+            compile(&cfg, &env).map_err(|e| e.iter().map(|x| x.to_string()).collect::<Vec<_>>())?;
+        let n = routes.blocks.len();
+        drop(reg);
+        self.set_routes(routes);
+        lm_info!(
+            "routing logic reloaded from {}: {n} route blocks",
+            info.path.display()
+        );
+        Ok(n)
+    }
+
+    /// Starts a module thread (see [`Core::spawn_process`]).
+    pub(crate) fn spawn_module_thread(
+        self: &Arc<Self>,
+        name: &str,
+        rank: i32,
+        f: Box<dyn FnOnce() + Send + 'static>,
+    ) -> Result<(), String> {
+        let (tx, rx) = mpsc::channel();
+        let h = self
+            .spawn_rank(name.to_string(), rank, tx, f)
+            .map_err(|e| e.to_string())?;
+        rx.recv().map_err(|e| e.to_string())??;
+        if let Ok(mut t) = self.extra_threads.lock() {
+            t.push(h);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,344 @@
+//! Sockets: UDP (one SO_REUSEPORT socket per worker on each address) and
+//! TCP (an accept thread per address, a reader thread per connection that
+//! frames messages, a shared connection table for replies and reuse).
+
+use bytes::Bytes;
+use sip_msg::framer::{Frame, FrameError, StreamFramer};
+use socket2::{Domain, Protocol, Socket, Type};
+use sr_sdk::{lm_dbg, lm_err, lm_warn, Dest, Proto, RecvInfo};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A message read from a stream, for the TCP workers.
+pub type Inbound = (Bytes, RecvInfo);
+
+/// Opens a UDP socket with SO_REUSEPORT so several workers can bind the
+/// same address and the kernel spreads datagrams over them.
+pub fn udp_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    let _ = s.set_recv_buffer_size(4 << 20);
+    let _ = s.set_send_buffer_size(4 << 20);
+    s.bind(&addr.into())?;
+    let u: UdpSocket = s.into();
+    u.set_read_timeout(Some(Duration::from_millis(200)))?;
+    Ok(u)
+}
+
+/// Opens a TCP listening socket.
+pub fn tcp_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    let l: TcpListener = s.into();
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+/// One TCP connection.
+#[derive(Debug)]
+pub struct Conn {
+    /// Connection id (`$conid`).
+    pub id: u64,
+    /// Remote address.
+    pub peer: SocketAddr,
+    /// Local address.
+    pub local: SocketAddr,
+    writer: Mutex<TcpStream>,
+    last_used: Mutex<Instant>,
+    closed: AtomicBool,
+}
+
+impl Conn {
+    fn touch(&self) {
+        if let Ok(mut t) = self.last_used.lock() {
+            *t = Instant::now();
+        }
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.last_used
+            .lock()
+            .map_or(Duration::ZERO, |t| t.elapsed())
+    }
+
+    /// Writes a whole message.
+    pub fn write(&self, data: &[u8]) -> std::io::Result<()> {
+        let mut w = self
+            .writer
+            .lock()
+            .map_err(|_| std::io::Error::other("connection lock poisoned"))?;
+        w.write_all(data)?;
+        self.touch();
+        Ok(())
+    }
+
+    /// Closes both directions (the reader thread then ends).
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        if let Ok(w) = self.writer.lock() {
+            let _ = w.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// The TCP connection table.
+#[derive(Debug)]
+pub struct TcpConns {
+    next_id: AtomicU64,
+    conns: Mutex<HashMap<u64, Arc<Conn>>>,
+    by_peer: Mutex<HashMap<SocketAddr, u64>>,
+    inbound: Sender<Inbound>,
+    max_size: usize,
+    max_conns: usize,
+    connect_timeout: Duration,
+}
+
+impl TcpConns {
+    /// A table whose readers hand messages to `inbound`.
+    pub fn new(
+        inbound: Sender<Inbound>,
+        max_size: usize,
+        max_conns: usize,
+        connect_timeout: Duration,
+    ) -> TcpConns {
+        TcpConns {
+            next_id: AtomicU64::new(1),
+            conns: Mutex::new(HashMap::new()),
+            by_peer: Mutex::new(HashMap::new()),
+            inbound,
+            max_size,
+            max_conns,
+            connect_timeout,
+        }
+    }
+
+    /// Number of open connections.
+    pub fn len(&self) -> usize {
+        self.conns.lock().map_or(0, |c| c.len())
+    }
+
+    /// Whether no connection is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A connection by id, if open.
+    pub fn get(&self, id: u64) -> Option<Arc<Conn>> {
+        self.conns.lock().ok()?.get(&id).cloned()
+    }
+
+    /// The open connection to a peer, if any.
+    pub fn by_peer(&self, peer: SocketAddr) -> Option<Arc<Conn>> {
+        let id = *self.by_peer.lock().ok()?.get(&peer)?;
+        self.get(id)
+    }
+
+    /// Registers a stream and starts its reader thread.
+    pub fn adopt(self: &Arc<Self>, stream: TcpStream) -> std::io::Result<Arc<Conn>> {
+        if self.len() >= self.max_conns {
+            return Err(std::io::Error::other("too many TCP connections"));
+        }
+        let peer = stream.peer_addr()?;
+        let local = stream.local_addr()?;
+        stream.set_nodelay(true)?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let conn = Arc::new(Conn {
+            id,
+            peer,
+            local,
+            writer: Mutex::new(stream.try_clone()?),
+            last_used: Mutex::new(Instant::now()),
+            closed: AtomicBool::new(false),
+        });
+        if let Ok(mut c) = self.conns.lock() {
+            c.insert(id, conn.clone());
+        }
+        if let Ok(mut p) = self.by_peer.lock() {
+            p.insert(peer, id);
+        }
+        let table = self.clone();
+        let c2 = conn.clone();
+        std::thread::Builder::new()
+            .name(format!("tcp-conn-{id}"))
+            .spawn(move || table.read_loop(stream, c2))?;
+        Ok(conn)
+    }
+
+    fn read_loop(&self, mut stream: TcpStream, conn: Arc<Conn>) {
+        let mut framer = StreamFramer::new(self.max_size);
+        let mut buf = vec![0u8; 65536];
+        let rcv = RecvInfo {
+            src: conn.peer,
+            dst: conn.local,
+            proto: Proto::Tcp,
+            conn_id: conn.id,
+        };
+        loop {
+            let n = match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            conn.touch();
+            framer.push(&buf[..n]);
+            while let Some(f) = framer.next_frame() {
+                match f {
+                    Ok(Frame::Message(b)) => {
+                        if self.inbound.send((b, rcv)).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(Frame::Ping) => {
+                        let _ = conn.write(b"\r\n");
+                    }
+                    Ok(Frame::Pong) => {}
+                    Err(FrameError::TooLarge) => {
+                        lm_warn!("tcp {}: message too large, closing", conn.peer);
+                        conn.close();
+                    }
+                    Err(e) => lm_dbg!("tcp {}: framing: {e:?}", conn.peer),
+                }
+            }
+            if conn.closed.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+        self.remove(conn.id);
+    }
+
+    fn remove(&self, id: u64) {
+        let removed = self.conns.lock().ok().and_then(|mut c| c.remove(&id));
+        if let Some(c) = removed {
+            if let Ok(mut p) = self.by_peer.lock() {
+                if p.get(&c.peer) == Some(&id) {
+                    p.remove(&c.peer);
+                }
+            }
+            c.close();
+        }
+    }
+
+    /// Opens a connection to `addr`.
+    pub fn connect(self: &Arc<Self>, addr: SocketAddr) -> std::io::Result<Arc<Conn>> {
+        let s = TcpStream::connect_timeout(&addr, self.connect_timeout)?;
+        self.adopt(s)
+    }
+
+    /// Closes connections idle for longer than `lifetime`.
+    pub fn close_idle(&self, lifetime: Duration) -> usize {
+        let idle: Vec<u64> = self
+            .conns
+            .lock()
+            .map(|c| {
+                c.values()
+                    .filter(|c| c.idle_for() > lifetime)
+                    .map(|c| c.id)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for id in &idle {
+            self.remove(*id);
+        }
+        idle.len()
+    }
+
+    /// Closes everything (shutdown).
+    pub fn close_all(&self) {
+        let all: Vec<u64> = self
+            .conns
+            .lock()
+            .map(|c| c.keys().copied().collect())
+            .unwrap_or_default();
+        for id in all {
+            self.remove(id);
+        }
+    }
+
+    /// Accept loop for one listener, until `stop`.
+    pub fn accept_loop(self: &Arc<Self>, l: TcpListener, stop: &AtomicBool) {
+        while !stop.load(Ordering::Relaxed) {
+            match l.accept() {
+                Ok((s, _)) => {
+                    let _ = s.set_nonblocking(false);
+                    if let Err(e) = self.adopt(s) {
+                        lm_err!("tcp accept: {e}");
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => {
+                    lm_err!("tcp accept: {e}");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+}
+
+/// The sending side of all sockets.
+#[derive(Debug)]
+pub struct Transport {
+    /// UDP sockets to send from, by local address.
+    pub udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    /// TCP connections.
+    pub tcp: Option<Arc<TcpConns>>,
+}
+
+impl Transport {
+    /// Sends `data` to `dest`.
+    pub fn send(&self, dest: &Dest, data: &[u8]) -> Result<(), String> {
+        match dest.proto {
+            Proto::Udp => {
+                let sock = self
+                    .udp
+                    .iter()
+                    .find(|(a, _)| Some(*a) == dest.send_socket)
+                    .or_else(|| {
+                        self.udp
+                            .iter()
+                            .find(|(a, _)| a.is_ipv6() == dest.addr.is_ipv6())
+                    })
+                    .ok_or_else(|| format!("no UDP socket for {}", dest.addr))?;
+                sock.1
+                    .send_to(data, dest.addr)
+                    .map(|_| ())
+                    .map_err(|e| format!("send to {}: {e}", dest.addr))
+            }
+            Proto::Tcp => {
+                let tcp = self.tcp.as_ref().ok_or("TCP is disabled")?;
+                let conn = dest
+                    .conn_id
+                    .and_then(|id| tcp.get(id))
+                    .or_else(|| tcp.by_peer(dest.addr));
+                let conn = match conn {
+                    Some(c) => c,
+                    None if dest.no_connect => {
+                        return Err(format!("no open connection to {}", dest.addr))
+                    }
+                    None => tcp
+                        .connect(dest.addr)
+                        .map_err(|e| format!("connect to {}: {e}", dest.addr))?,
+                };
+                conn.write(data).map_err(|e| {
+                    conn.close();
+                    format!("write to {}: {e}", dest.addr)
+                })
+            }
+            other => Err(format!("{other} is not supported")),
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! # sl: stateless replies
+//!
+//! Kamailio's `sl` module: `sl_send_reply(code, reason)`,
+//! `send_reply(code, reason)` (stateful when the request has a
+//! transaction, else stateless), `sl_reply_error()` /
+//! `send_reply_error()` (a reply chosen from the last internal error),
+//! and the statistics `sl:1xx_replies` ... `sl:xxx_replies`,
+//! `sent_replies`, `sent_err_replies`, `failures`, `received_ACKs`, with
+//! the RPC `sl.stats`.
+//!
+//! Stateful replies go through the API the `tm` module publishes under the
+//! name `tm` as [`StatefulReply`].
+#![forbid(unsafe_code)]
+
+use sr_sdk::prelude::*;
+use std::sync::{Arc, OnceLock};
+
+/// What `tm` offers `sl` for `send_reply`: reply within the transaction
+/// of this request, if it has one. Returns `None` when there is no
+/// transaction (sl then replies statelessly).
+pub trait StatefulReply: Send + Sync {
+    /// Replies statefully; `Some(rc)` when a transaction took the reply.
+    fn reply_if_transaction(&self, ctx: &mut Ctx<'_>, code: u16, reason: &str) -> Option<i32>;
+}
+
+/// The name under which `tm` publishes its [`StatefulReply`] API.
+pub const STATEFUL_API: &str = "sl.stateful_reply";
+
+/// Codes with a counter of their own, in Kamailio's order.
+const NAMED: [u16; 13] = [
+    200, 202, 300, 301, 302, 400, 401, 403, 404, 407, 408, 483, 500,
+];
+
+struct Stats {
+    named: Vec<(u16, Stat)>,
+    classes: [Stat; 6],
+    xxx: Stat,
+    sent: Stat,
+    sent_err: Stat,
+    failures: Stat,
+    acks: Stat,
+}
+
+impl Stats {
+    fn new() -> Stats {
+        Stats {
+            named: NAMED.iter().map(|c| (*c, Stat::new())).collect(),
+            classes: Default::default(),
+            xxx: Stat::new(),
+            sent: Stat::new(),
+            sent_err: Stat::new(),
+            failures: Stat::new(),
+            acks: Stat::new(),
+        }
+    }
+
+    fn count(&self, code: u16) {
+        self.sent.inc();
+        if code >= 300 {
+            self.sent_err.inc();
+        }
+        if let Some((_, s)) = self.named.iter().find(|(c, _)| *c == code) {
+            s.inc();
+        } else if (100..700).contains(&code) {
+            self.classes[(code / 100 - 1) as usize].inc();
+        } else {
+            self.xxx.inc();
+        }
+    }
+
+    /// The statistics in Kamailio's order: each class after its named codes.
+    fn export(&self, mut def: ModuleDef) -> ModuleDef {
+        for class in 1..=6u16 {
+            for (c, s) in self.named.iter().filter(|(c, _)| c / 100 == class) {
+                def = def.stat(&format!("{c}_replies"), s.clone());
+            }
+            def = def.stat(
+                &format!("{class}xx_replies"),
+                self.classes[class as usize - 1].clone(),
+            );
+        }
+        def.stat("xxx_replies", self.xxx.clone())
+            .stat("sent_replies", self.sent.clone())
+            .stat("sent_err_replies", self.sent_err.clone())
+            .stat("failures", self.failures.clone())
+            .stat("received_ACKs", self.acks.clone())
+    }
+}
+
+fn parse_code(ctx: &mut Ctx<'_>, p: &Fixed) -> Option<u16> {
+    let c = p.int(ctx);
+    (100..700).contains(&c).then_some(c as u16)
+}
+
+fn stateless(ctx: &mut Ctx<'_>, st: &Stats, code: u16, reason: &str) -> i32 {
+    if !ctx.msg.is_request() {
+        lm_err!("sl_send_reply: not a request");
+        return -1;
+    }
+    if ctx.msg.msg().method() == Some(Method::Ack) {
+        return 1;
+    }
+    let core = ctx.core;
+    match core.send_reply(ctx.msg, code, reason) {
+        Ok(()) => {
+            st.count(code);
+            1
+        }
+        Err(e) => {
+            st.failures.inc();
+            lm_err!("sl_send_reply {code}: {e}");
+            -1
+        }
+    }
+}
+
+fn stateful_or_not(
+    ctx: &mut Ctx<'_>,
+    st: &Stats,
+    api: &OnceLock<Option<Arc<dyn StatefulReply>>>,
+    code: u16,
+    reason: &str,
+) -> i32 {
+    let tm = api.get_or_init(|| {
+        ctx.core
+            .get_api(STATEFUL_API)
+            .and_then(|a| a.downcast::<Arc<dyn StatefulReply>>().ok())
+            .map(|a| (*a).clone())
+    });
+    if let Some(tm) = tm {
+        if let Some(rc) = tm.reply_if_transaction(ctx, code, reason) {
+            return rc;
+        }
+    }
+    stateless(ctx, st, code, reason)
+}
+
+fn last_error(ctx: &mut Ctx<'_>) -> (u16, String) {
+    ctx.msg
+        .last_error
+        .clone()
+        .unwrap_or((500, "Server Internal Error".to_string()))
+}
+
+/// The module definition.
+pub fn module() -> ModuleDef {
+    let st = Arc::new(Stats::new());
+    let api: Arc<OnceLock<Option<Arc<dyn StatefulReply>>>> = Arc::new(OnceLock::new());
+    let rt = RouteType::REQUEST | RouteType::FAILURE | RouteType::BRANCH | RouteType::EVENT;
+    let fx = Some(fixup::f(reply_fixup));
+    let (s1, s2, s3, s4, s5) = (st.clone(), st.clone(), st.clone(), st.clone(), st.clone());
+    let (a1, a2) = (api.clone(), api.clone());
+    let mut def = ModuleDef::new("sl")
+        .cmd("sl_send_reply", 2, rt, fx.clone(), move |ctx, p| {
+            let Some(code) = parse_code(ctx, &p[0]) else {
+                lm_err!("sl_send_reply: invalid status code");
+                return -1;
+            };
+            let reason = p[1].str(ctx).into_owned();
+            stateless(ctx, &s1, code, &reason)
+        })
+        .cmd("send_reply", 2, rt, fx, move |ctx, p| {
+            let Some(code) = parse_code(ctx, &p[0]) else {
+                lm_err!("send_reply: invalid status code");
+                return -1;
+            };
+            let reason = p[1].str(ctx).into_owned();
+            stateful_or_not(ctx, &s2, &a1, code, &reason)
+        })
+        .cmd("sl_reply_error", 0, rt, None, move |ctx, _| {
+            let (c, r) = last_error(ctx);
+            stateless(ctx, &s3, c, &r)
+        })
+        .cmd("send_reply_error", 0, rt, None, move |ctx, _| {
+            let (c, r) = last_error(ctx);
+            stateful_or_not(ctx, &s4, &a2, c, &r)
+        });
+    def = st.export(def);
+    def.rpc("sl.stats", "Stateless reply counters.", move |_| {
+        let mut m = JsonMap::new();
+        for (c, s) in &s5.named {
+            m.insert(c.to_string(), json!(s.get()));
+        }
+        m.insert("sent".into(), json!(s5.sent.get()));
+        m.insert("failures".into(), json!(s5.failures.get()));
+        Ok(Json::Object(m))
+    })
+}
+
+/// Code (integer or PV) then reason (string with PVs).
+fn reply_fixup(env: &dyn fixup::FixupEnv, i: usize, a: &Arg) -> Result<Fixed, String> {
+    if i == 0 {
+        let f = fixup::igp(env, i, a)?;
+        if let Fixed::Int(c) = f {
+            if !(100..700).contains(&c) {
+                return Err(format!("{c} is not a status code (100-699)"));
+            }
+        }
+        Ok(f)
+    } else {
+        fixup::spve(env, i, a)
+    }
+}
