@@ -47,6 +47,7 @@ impl Runtime {
             .and_then(|_| msg.msg().call_id().map(|_| ()));
         if let Err(e) = check {
             self.stats.err_requests.inc();
+            self.stats.bad_msg_hdr.inc();
             lm_dbg!("request from {} rejected: {e}", msg.rcv.src);
             let raw = msg.bytes().clone();
             self.reply_unparsable(&raw, &e, msg.rcv);

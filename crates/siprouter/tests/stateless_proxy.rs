@@ -1,0 +1,144 @@
+//! End-to-end: a stateless proxy between a test UAC and a test UAS over
+//! UDP and TCP on 127.0.0.1; Via handling, reply routing, malformed input.
+
+use sr_testkit::{req, TcpPeer, TestServer, UdpPeer};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(3);
+
+fn cfg(uas_port: u16) -> String {
+    format!(
+        r#"
+listen=udp:127.0.0.1:{{PORT}}
+listen=tcp:127.0.0.1:{{PORT}}
+children=2
+loadmodule "sl"
+request_route {{
+    if (method=="OPTIONS" && uri==myself) {{ sl_send_reply("200", "Keepalive"); exit; }}
+    $du = "sip:127.0.0.1:{uas_port}";
+    forward();
+    exit;
+}}
+"#
+    )
+}
+
+#[test]
+fn udp_request_is_forwarded_and_reply_routed_back() {
+    let uas = UdpPeer::new();
+    let srv = TestServer::start(&cfg(uas.addr().port()), siprouter::in_tree());
+    let uac = UdpPeer::new();
+    let m = req(
+        "MESSAGE",
+        "sip:bob@example.com",
+        uac.addr(),
+        "abc1",
+        "call-1",
+        1,
+        &[],
+        "hi",
+    );
+    uac.send(srv.addr(), &m);
+    let got = uas.recv(T).expect("UAS got the request");
+    let vias: Vec<_> = got.msg.msg().vias().map(|v| v.unwrap()).collect();
+    assert_eq!(vias.len(), 2, "{}", got.text());
+    assert_eq!(vias[0].port, Some(srv.port));
+    assert!(vias[0].is_rfc3261_branch());
+    assert_eq!(vias[1].received(), Some("127.0.0.1"));
+    assert_eq!(vias[1].rport(), Some(Some(uac.addr().port())));
+    assert_eq!(
+        got.msg.msg().request_uri().unwrap().raw,
+        "sip:bob@example.com"
+    );
+    assert_eq!(got.msg.msg().body(), b"hi");
+
+    // The UAS answers; the reply goes back through the proxy to the UAC.
+    let reply = format!(
+        "SIP/2.0 200 OK\r\n{}\r\nFrom: <sip:alice@example.com>;tag=from-call-1\r\nTo: <sip:bob@example.com>;tag=b\r\nCall-ID: call-1\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n",
+        got.msg.msg().headers_named(sip_msg::HeaderName::Via).map(|h| format!("Via: {}", h.value)).collect::<Vec<_>>().join("\r\n")
+    );
+    uas.send(got.from, &reply);
+    let back = uac.recv(T).expect("UAC got the reply");
+    assert_eq!(back.status(), Some(200));
+    assert_eq!(back.msg.msg().vias().count(), 1, "proxy Via removed");
+    assert_eq!(srv.wait_stat("core:fwd_requests", 1), Some(1));
+    assert_eq!(srv.wait_stat("core:fwd_replies", 1), Some(1));
+    assert_eq!(srv.stat("core:rcv_requests_message"), Some(1));
+}
+
+#[test]
+fn replies_not_for_us_are_dropped() {
+    let uas = UdpPeer::new();
+    let srv = TestServer::start(&cfg(uas.addr().port()), siprouter::in_tree());
+    let peer = UdpPeer::new();
+    let stray = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bKx\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKy\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: s\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n";
+    peer.send(srv.addr(), stray);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(srv.wait_stat("core:drop_replies", 1), Some(1));
+    assert_eq!(srv.stat("core:fwd_replies"), Some(0));
+}
+
+#[test]
+fn malformed_request_gets_400_and_server_keeps_serving() {
+    let uas = UdpPeer::new();
+    let srv = TestServer::start(&cfg(uas.addr().port()), siprouter::in_tree());
+    let uac = UdpPeer::new();
+    let bad = format!(
+        "OPTIONS sip:127.0.0.1:{} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKm\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: m1\r\nCSeq: x OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        srv.port,
+        uac.addr()
+    );
+    uac.send(srv.addr(), &bad);
+    let r = uac.recv(T).expect("a reply to the malformed request");
+    assert_eq!(r.status(), Some(400));
+    assert!(
+        r.msg.msg().reason().unwrap().contains("CSeq"),
+        "{}",
+        r.text()
+    );
+    // Garbage with no reply possible, then a good request: still served.
+    uac.send(srv.addr(), "\u{0}\u{1}garbage");
+    let ok = req(
+        "OPTIONS",
+        &format!("sip:127.0.0.1:{}", srv.port),
+        uac.addr(),
+        "ok1",
+        "m2",
+        1,
+        &[],
+        "",
+    );
+    uac.send(srv.addr(), &ok);
+    let r = uac.recv(T).expect("keepalive reply");
+    assert_eq!(r.status(), Some(200));
+    assert!(srv.stat("core:bad_msg_hdr").unwrap() >= 2);
+}
+
+#[test]
+fn tcp_request_is_answered_on_the_same_connection() {
+    let uas = UdpPeer::new();
+    let srv = TestServer::start(&cfg(uas.addr().port()), siprouter::in_tree());
+    let mut c = TcpPeer::connect(srv.addr());
+    let m = req(
+        "OPTIONS",
+        &format!("sip:127.0.0.1:{}", srv.port),
+        c.addr(),
+        "t1",
+        "tcp-1",
+        1,
+        &[],
+        "",
+    )
+    .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    c.send(&m);
+    let r = c.recv(T).expect("reply on the connection");
+    assert_eq!(r.status(), Some(200));
+    // A second request on the same connection, split in two writes.
+    let m2 = m.replace("tcp-1", "tcp-2");
+    let (a, b) = m2.split_at(40);
+    c.send(a);
+    std::thread::sleep(Duration::from_millis(50));
+    c.send(b);
+    let r = c.recv(T).expect("second reply");
+    assert_eq!(r.header("Call-ID").as_deref(), Some("tcp-2"));
+}

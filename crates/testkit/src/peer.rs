@@ -1,0 +1,171 @@
+//! Test user agents: they send real SIP over real sockets and parse what
+//! comes back.
+
+use sip_msg::OwnedMessage;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+/// A received message, parsed, with its text for assertions.
+#[derive(Debug)]
+pub struct Reply {
+    /// The parsed message.
+    pub msg: OwnedMessage,
+    /// Where it came from.
+    pub from: SocketAddr,
+}
+
+impl Reply {
+    /// The text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(self.msg.msg().raw()).into_owned()
+    }
+
+    /// The status code (replies).
+    pub fn status(&self) -> Option<u16> {
+        self.msg.msg().status()
+    }
+
+    /// First value of a header by name.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.msg
+            .msg()
+            .headers_by_name(name)
+            .next()
+            .map(|h| h.value.to_string())
+    }
+}
+
+/// Builds a request from its parts. `via` is `host:port` of the sender;
+/// `extra` are header lines without CRLF; the body gets a Content-Length.
+pub fn req(
+    method: &str,
+    ruri: &str,
+    via: SocketAddr,
+    branch: &str,
+    call_id: &str,
+    cseq: u32,
+    extra: &[&str],
+    body: &str,
+) -> String {
+    let mut s = format!(
+        "{method} {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP {via};branch=z9hG4bK{branch};rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=from-{call_id}\r\nTo: <{ruri}>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n"
+    );
+    for h in extra {
+        s.push_str(h);
+        s.push_str("\r\n");
+    }
+    s.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    s
+}
+
+/// A UDP test peer on 127.0.0.1.
+pub struct UdpPeer {
+    /// The socket.
+    pub sock: UdpSocket,
+}
+
+impl Default for UdpPeer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl UdpPeer {
+    /// A peer on a free port.
+    pub fn new() -> UdpPeer {
+        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        UdpPeer { sock }
+    }
+
+    /// Its address.
+    pub fn addr(&self) -> SocketAddr {
+        self.sock.local_addr().expect("addr")
+    }
+
+    /// Sends text to `to`.
+    pub fn send(&self, to: SocketAddr, text: &str) {
+        self.sock.send_to(text.as_bytes(), to).expect("send");
+    }
+
+    /// Waits for one message (up to `timeout`).
+    pub fn recv(&self, timeout: Duration) -> Option<Reply> {
+        let deadline = Instant::now() + timeout;
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            self.sock
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .ok()?;
+            match self.sock.recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    let b = bytes::Bytes::copy_from_slice(&buf[..n]);
+                    if let Ok(msg) = OwnedMessage::parse(b) {
+                        return Some(Reply { msg, from });
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Waits for a message, skipping provisional replies.
+    pub fn recv_final(&self, timeout: Duration) -> Option<Reply> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let r = self.recv(left)?;
+            if r.status().is_none_or(|c| c >= 200) {
+                return Some(r);
+            }
+        }
+    }
+}
+
+/// A TCP test peer connected to the server.
+pub struct TcpPeer {
+    /// The stream.
+    pub stream: TcpStream,
+    framer: sip_msg::framer::StreamFramer,
+}
+
+impl TcpPeer {
+    /// Connects to `to`.
+    pub fn connect(to: SocketAddr) -> TcpPeer {
+        let stream = TcpStream::connect(to).expect("connect");
+        TcpPeer {
+            stream,
+            framer: sip_msg::framer::StreamFramer::new(65535),
+        }
+    }
+
+    /// Its local address.
+    pub fn addr(&self) -> SocketAddr {
+        self.stream.local_addr().expect("addr")
+    }
+
+    /// Sends text.
+    pub fn send(&mut self, text: &str) {
+        self.stream.write_all(text.as_bytes()).expect("write");
+    }
+
+    /// Waits for one framed message.
+    pub fn recv(&mut self, timeout: Duration) -> Option<Reply> {
+        let deadline = Instant::now() + timeout;
+        let mut chunk = vec![0u8; 65536];
+        loop {
+            if let Some(Ok(sip_msg::framer::Frame::Message(b))) = self.framer.next_frame() {
+                let from = self.stream.peer_addr().ok()?;
+                return OwnedMessage::parse(b).ok().map(|msg| Reply { msg, from });
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            self.stream
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .ok()?;
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.framer.push(&chunk[..n]),
+            }
+        }
+    }
+}
