@@ -44,6 +44,9 @@ pub enum FrameError {
 pub struct StreamFramer {
     buf: BytesMut,
     max_size: usize,
+    /// Garbage without a line end was dropped: the bytes up to the next
+    /// LF still belong to that garbage line.
+    in_garbage_line: bool,
 }
 
 impl StreamFramer {
@@ -52,6 +55,7 @@ impl StreamFramer {
         StreamFramer {
             buf: BytesMut::with_capacity(4096),
             max_size,
+            in_garbage_line: false,
         }
     }
 
@@ -67,6 +71,22 @@ impl StreamFramer {
 
     /// The next frame, `None` when more bytes are needed.
     pub fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
+        if self.in_garbage_line {
+            // Finish skipping the garbage line cut by a read boundary, so
+            // that its tail is not taken for a keep-alive or a start line.
+            let skip = match memchr::memchr(b'\n', &self.buf) {
+                Some(nl) => {
+                    self.in_garbage_line = false;
+                    nl + 1
+                }
+                None => self.buf.len(),
+            };
+            if skip == 0 {
+                return None;
+            }
+            let _ = self.buf.split_to(skip);
+            return Some(Err(FrameError::Garbage { skipped: skip }));
+        }
         // Keep-alives: CRLFCRLF is a ping, a lone CRLF a pong.
         if self.buf.starts_with(b"\r\n\r\n") {
             let _ = self.buf.split_to(4);
@@ -80,7 +100,8 @@ impl StreamFramer {
             let _ = self.buf.split_to(2);
             return Some(Ok(Frame::Pong));
         }
-        if self.buf.is_empty() {
+        if self.buf.is_empty() || self.buf[..] == b"\r"[..] {
+            // (A lone CR may be the start of a CRLF keep-alive.)
             return None;
         }
         if !looks_like_start(&self.buf) {
@@ -140,7 +161,10 @@ impl StreamFramer {
                         break pos;
                     }
                 }
-                None => break self.buf.len(),
+                None => {
+                    self.in_garbage_line = true;
+                    break self.buf.len();
+                }
             }
         };
         let _ = self.buf.split_to(skip);
@@ -159,13 +183,15 @@ fn looks_like_start(b: &[u8]) -> bool {
     let line = match line_end {
         Some(e) => &b[..e],
         None => {
-            // Incomplete line: a token so far is fine.
+            // Incomplete line: judge what is there as the check below will
+            // judge the whole line (a non-empty token before the first
+            // space), so that where a read ends changes nothing.
             let b = b.strip_suffix(b"\r").unwrap_or(b);
-            return b
-                .iter()
-                .take(32)
-                .all(|&c| c.is_ascii_graphic() || c == b' ')
-                && b.first().is_some_and(|c| c.is_ascii_alphabetic());
+            let method_end = b.iter().position(|&c| c == b' ').unwrap_or(b.len());
+            return method_end > 0
+                && b[..method_end]
+                    .iter()
+                    .all(|&c| crate::scan::is_token_byte(c));
         }
     };
     let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -192,4 +218,47 @@ fn content_length(head: &[u8]) -> Result<Option<u32>, ()> {
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(chunks: &[&[u8]]) -> Vec<Frame> {
+        let mut f = StreamFramer::new(4096);
+        let mut out = Vec::new();
+        for c in chunks {
+            f.push(c);
+            while let Some(r) = f.next_frame() {
+                if let Ok(fr) = r {
+                    out.push(fr);
+                }
+            }
+        }
+        out
+    }
+
+    /// Found by fuzzing: garbage without a line end was dropped whole, and
+    /// the rest of that line, arriving in the next read, was taken for a
+    /// pong or even for the start of a message.
+    #[test]
+    fn garbage_line_cut_by_a_read_is_skipped_to_its_end() {
+        let msg: &[u8] = b"OPTIONS sip:a@b SIP/2.0\r\nl: 0\r\n\r\n";
+        let whole = [b"\x01junk OPTIONS sip:x@y SIP/2.0\r\n\r\n".as_slice(), msg].concat();
+        let expected = frames(&[&whole]);
+        assert_eq!(
+            expected,
+            vec![Frame::Pong, Frame::Message(Bytes::from(msg))]
+        );
+        // A method that is a token but does not start with a letter.
+        let odd = b"- sip:a@b SIP/2.0\r\nl: 0\r\n\r\n";
+        for cut in 1..odd.len() {
+            let (a, b) = odd.split_at(cut);
+            assert_eq!(frames(&[a, b]), frames(&[odd]), "cut at {cut}");
+        }
+        for cut in 1..whole.len() {
+            let (a, b) = whole.split_at(cut);
+            assert_eq!(frames(&[a, b]), expected, "cut at {cut}");
+        }
+    }
 }

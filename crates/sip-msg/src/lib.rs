@@ -37,6 +37,8 @@ pub mod build;
 pub mod edit;
 pub mod error;
 pub mod framer;
+#[doc(hidden)]
+pub mod fuzz_support;
 pub mod header_name;
 pub mod headers;
 pub mod message;

@@ -129,7 +129,7 @@ fn check_version(v: &str) -> Result<(), ParseError> {
         return Ok(());
     }
     let well_formed = v.len() > 4
-        && v[..4].eq_ignore_ascii_case("SIP/")
+        && v.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/")
         && v[4..].split_once('.').is_some_and(|(a, b)| {
             !a.is_empty()
                 && !b.is_empty()
@@ -144,7 +144,8 @@ fn check_version(v: &str) -> Result<(), ParseError> {
 }
 
 fn parse_start_line(line: &str, line_offset: usize) -> Result<StartLine<'_>, ParseError> {
-    if line.len() >= 4 && line[..4].eq_ignore_ascii_case("SIP/") {
+    // Byte comparisons: `line[..4]` would panic inside a multi-byte char.
+    if line.len() >= 4 && line.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/") {
         let (version, rest) = line
             .split_once(' ')
             .ok_or(ParseError::BadStartLine("no status code"))?;
@@ -249,7 +250,10 @@ impl<'a> Message<'a> {
             }
             let raw_value = &line[colon + 1..];
             let value = trim_lws(raw_value);
-            let lead = raw_value.len() - raw_value.trim_start_matches([' ', '\t']).len();
+            // Same set of characters as `trim_lws`, so that `value_start`
+            // really is where `value` starts (a stray CR included).
+            let lead =
+                raw_value.len() - raw_value.trim_start_matches([' ', '\t', '\r', '\n']).len();
             let value_start = (off + colon + 1 + lead) as u32;
             let name = HeaderName::parse(name_str);
             if name != HeaderName::Other && first[name as usize] == NONE {
@@ -458,5 +462,38 @@ impl<'a> Iterator for LineIter<'a> {
             return self.next();
         }
         Some((off, line, self.pos))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing: a value starting with a stray CR was trimmed by
+    /// `trim_lws` but `value_start` only skipped spaces and tabs, so the
+    /// offsets (used by `Edits::replace_value`) pointed one byte early.
+    #[test]
+    fn value_start_matches_trimmed_value() {
+        let raw = b"OPTIONS sip:a@b SIP/2.0\r\nTo:  \rsip:c@d\r\nX:\t\r \r\n\r\n";
+        let m = Message::parse(raw).unwrap();
+        for h in m.headers() {
+            let (s, e) = (h.value_start as usize, h.value_end() as usize);
+            assert_eq!(&raw[s..e], h.value.as_bytes(), "{}", h.name_str);
+        }
+        assert_eq!(m.headers()[0].value, "sip:c@d");
+        assert_eq!(m.headers()[1].value, "");
+    }
+
+    /// Found by fuzzing: the start line and the version were sliced at
+    /// byte 4 as `str`, which panics when a multi-byte character spans it.
+    #[test]
+    fn multibyte_char_at_byte_four_is_an_error_not_a_panic() {
+        for raw in [
+            "ABC\u{58c} sip:a@b SIP/2.0\r\n\r\n",
+            "INVITE sip:a@b SIP\u{e9}\r\n\r\n",
+            "SIP\u{e9} 200 OK\r\n\r\n",
+        ] {
+            assert!(Message::parse(raw.as_bytes()).is_err(), "{raw:?}");
+        }
     }
 }

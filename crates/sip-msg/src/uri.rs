@@ -376,7 +376,9 @@ fn opt_escaped_eq(a: Option<&str>, b: Option<&str>, ic: bool) -> bool {
 /// RFC 3261 19.1.4 parameter rule: a `special` parameter must match when
 /// present in either URI; any other one only when present in both.
 fn params_eq(a: &str, b: &str, special: &[&str]) -> bool {
-    for p in Params::new(a) {
+    // A repeated parameter counts once, with its first value (what
+    // `Params::get` returns); otherwise a URI could differ from itself.
+    for p in first_occurrences(a, b';') {
         let is_special = special.iter().any(|s| p.name.eq_ignore_ascii_case(s));
         match Params::new(b).get(p.name) {
             Some(v) if !opt_escaped_eq(p.value, v, true) => return false,
@@ -385,7 +387,7 @@ fn params_eq(a: &str, b: &str, special: &[&str]) -> bool {
             None => {}
         }
     }
-    for p in Params::new(b) {
+    for p in first_occurrences(b, b';') {
         if special.iter().any(|s| p.name.eq_ignore_ascii_case(s))
             && Params::new(a).get(p.name).is_none()
         {
@@ -395,11 +397,23 @@ fn params_eq(a: &str, b: &str, special: &[&str]) -> bool {
     true
 }
 
+/// The parameters of `s`, each name only at its first occurrence.
+fn first_occurrences(s: &str, sep: u8) -> impl Iterator<Item = crate::params::Param<'_>> {
+    Params::with_separator(s, sep)
+        .enumerate()
+        .filter(move |(i, p)| {
+            !Params::with_separator(s, sep)
+                .take(*i)
+                .any(|q| q.name.eq_ignore_ascii_case(p.name))
+        })
+        .map(|(_, p)| p)
+}
+
 /// URI headers: every header in either must be in both, with equal values.
 fn headers_eq(a: Option<&str>, b: Option<&str>) -> bool {
     let (a, b) = (a.unwrap_or(""), b.unwrap_or(""));
     let covered = |x: &str, y: &str| {
-        Params::with_separator(x, b'&').all(|p| {
+        first_occurrences(x, b'&').all(|p| {
             Params::with_separator(y, b'&')
                 .get(p.name)
                 .is_some_and(|v| opt_escaped_eq(p.value, v, false))
@@ -524,6 +538,24 @@ mod tests {
             assert!(!p(a).rfc_eq(&p(b)), "{a} != {b}");
             assert!(!p(b).rfc_eq(&p(a)), "{b} != {a}");
         }
+    }
+
+    /// Found by fuzzing: with a repeated parameter (or URI header) the
+    /// second value was compared with the first, so a URI was not equal to
+    /// itself and the comparison was not symmetric.
+    #[test]
+    fn repeated_params_are_reflexive_and_symmetric() {
+        for s in [
+            "sip:10.0.0.1:5060;lr;x=1;x=2",
+            "tel:+1-212-555-0101;phone-context=a;phone-context=b",
+            "sip:h?a=1&a=2",
+        ] {
+            assert!(p(s).rfc_eq(&p(s)), "{s}");
+        }
+        let (a, b) = (p("sip:h;x=1;x=2"), p("sip:h;x=1"));
+        assert_eq!(a.rfc_eq(&b), b.rfc_eq(&a));
+        assert!(a.rfc_eq(&b));
+        assert!(!p("sip:h;transport=tcp;transport=udp").rfc_eq(&p("sip:h;transport=udp")));
     }
 
     #[test]
