@@ -155,7 +155,7 @@ fn locate(
         return Ok((f(), "in-tree".to_string()));
     }
     let loader = opts.external.as_ref().ok_or_else(|| {
-        format!("module '{base}' is not part of siprouter and loading shared libraries is disabled")
+        format!("module '{base}' not found: it is not part of siprouter, and this build loads no shared-library modules")
     })?;
     let mut candidates: Vec<PathBuf> = Vec::new();
     if name_or_path.contains('/') {
@@ -274,6 +274,7 @@ pub fn load(opts: &Options, check_only: bool) -> Result<Arc<Runtime>, Vec<String
         }
         reg.add_stats("core", rt.stats.exports());
         let mpath = rt.settings.mpath.clone();
+        let mut failed: Vec<String> = Vec::new();
         for item in &cfg.items {
             match item {
                 TopItem::LoadModule(lm) => {
@@ -287,10 +288,21 @@ pub fn load(opts: &Options, check_only: bool) -> Result<Arc<Runtime>, Vec<String
                                 errors.push(cfg_err(&cfg, lm.path_span, e).to_string());
                             }
                         }
-                        Err(e) => errors.push(cfg_err(&cfg, lm.path_span, e).to_string()),
+                        Err(e) => {
+                            failed.push(base.to_string());
+                            errors.push(cfg_err(&cfg, lm.path_span, e).to_string());
+                        }
                     }
                 }
                 TopItem::ModParam(mp) => {
+                    let for_failed = regex::RegexBuilder::new(&format!("^({})$", mp.module))
+                        .case_insensitive(true)
+                        .build()
+                        .is_ok_and(|re| failed.iter().any(|f| re.is_match(f)));
+                    if for_failed {
+                        // The missing module was reported at its loadmodule.
+                        continue;
+                    }
                     if let Err(e) = apply_modparam(&reg, &mp.module, &mp.param, &mp.value) {
                         let span = if e.contains("no loaded module") {
                             mp.module_span
@@ -306,10 +318,7 @@ pub fn load(opts: &Options, check_only: bool) -> Result<Arc<Runtime>, Vec<String
             }
         }
     }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    if !check_only {
+    if !check_only && errors.is_empty() {
         let inits: Vec<_> = rt
             .registry
             .read()
@@ -337,7 +346,14 @@ pub fn load(opts: &Options, check_only: bool) -> Result<Arc<Runtime>, Vec<String
             route_names: &rt.route_names,
             max_while: rt.settings.max_while_loops,
         };
-        compile(&cfg, &env).map_err(|e| e.iter().map(|x| x.to_string()).collect::<Vec<_>>())?
+        match compile(&cfg, &env) {
+            Ok(r) if errors.is_empty() => r,
+            Ok(_) => return Err(errors),
+            Err(e) => {
+                errors.extend(e.iter().map(|x| x.to_string()));
+                return Err(errors);
+            }
+        }
     };
     rt.set_routes(routes);
     let hooks = rt

@@ -243,7 +243,9 @@ impl<'a> Compiler<'a> {
         match regex::RegexBuilder::new(s).case_insensitive(true).build() {
             Ok(r) => Some(Arc::new(r)),
             Err(e) => {
-                self.err(span, format!("bad regular expression '{s}': {e}"));
+                let why = e.to_string();
+                let why = why.lines().last().unwrap_or("").trim_start_matches("error: ");
+                self.err(span, format!("bad regular expression '{s}': {why}"));
                 None
             }
         }

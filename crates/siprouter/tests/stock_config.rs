@@ -1,0 +1,188 @@
+//! The stock Kamailio configuration (`/etc/kamailio/kamailio.cfg` from
+//! Debian's `kamailio` package, installed by `.ci/run`) checked by
+//! siprouter: no syntax error with or without the WITH_* defines, and the
+//! check reports exactly the modules siprouter lacks and the functions and
+//! pseudo-variables of those modules, nothing else.
+
+use sr_cfg::{ExprKind, StmtKind};
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+const STOCK: &str = "/etc/kamailio/kamailio.cfg";
+
+/// Kamailio functions (and PV classes, with `$`) of the modules the stock
+/// config loads, by module. Used to tell which module a missing name
+/// belongs to.
+fn known() -> HashMap<&'static str, &'static str> {
+    let table: &[(&str, &[&str])] = &[
+        ("tm", &["t_check_trans", "t_is_set", "t_on_branch", "t_on_reply", "t_on_failure", "t_relay", "t_newtran", "t_is_canceled", "t_check_status", "t_reply", "t_release", "t_relay_to", "t_on_branch_failure", "t_reply_error", "t_send_reply"]),
+        ("tmx", &["t_precheck_trans", "t_is_branch_route", "t_is_failure_route", "t_is_reply_route", "$T_branch_idx", "$T_reply_code", "$T_reply_reason", "$T_req", "$T_rpl"]),
+        ("sl", &["sl_send_reply", "send_reply", "send_reply_error", "sl_reply_error"]),
+        ("rr", &["record_route", "loose_route", "check_route_param", "add_rr_param", "record_route_preset", "is_direction"]),
+        ("maxfwd", &["mf_process_maxfwd_header", "is_maxfwd_lt"]),
+        ("sanity", &["sanity_check"]),
+        ("siputils", &["has_totag", "is_first_hop", "is_request", "is_reply", "is_uri_user_e164"]),
+        ("textops", &["is_method", "remove_hf", "append_hf", "starts_with", "is_present_hf", "search", "subst"]),
+        ("textopsx", &["msg_apply_changes", "remove_hf_value"]),
+        ("kex", &["setbflag", "isbflagset", "resetbflag", "setsflag", "issflagset"]),
+        ("registrar", &["save", "lookup", "registered", "unregister"]),
+        ("xlog", &["xlog", "xdbg", "xalert", "xerr", "xinfo", "xnotice", "xwarn", "xcrit"]),
+        ("auth", &["auth_challenge", "consume_credentials", "www_challenge", "proxy_challenge", "has_credentials"]),
+        ("auth_db", &["auth_check", "www_authorize", "proxy_authorize", "www_authenticate", "proxy_authenticate"]),
+        ("permissions", &["allow_source_address", "allow_trusted"]),
+        ("nathelper", &["nat_uac_test", "fix_nated_register", "set_contact_alias", "handle_ruri_alias", "add_contact_alias", "fix_nated_contact"]),
+        ("rtpproxy", &["rtpproxy_manage", "rtpproxy_offer", "rtpproxy_answer"]),
+        ("rtpengine", &["rtpengine_manage", "rtpengine_offer", "rtpengine_answer"]),
+        ("pike", &["pike_check_req"]),
+        ("htable", &["$sht", "sht_rm", "sht_setxi"]),
+        ("presence", &["handle_publish", "handle_subscribe"]),
+        ("presence_xml", &[]),
+        ("speeddial", &["sd_lookup"]),
+        ("alias_db", &["alias_db_lookup"]),
+        ("xhttp", &["xhttp_reply"]),
+        ("jsonrpcs", &["jsonrpc_dispatch", "jsonrpc_exec"]),
+        ("dlgs", &["dlgs_init", "dlgs_update"]),
+        ("debugger", &["dbg_breakpoint"]),
+        ("domain", &["is_from_local", "is_uri_host_local", "is_domain_local"]),
+        ("usrloc", &[]),
+        ("acc", &[]),
+    ];
+    let mut m = HashMap::new();
+    for (module, names) in table {
+        for n in *names {
+            m.insert(*n, *module);
+        }
+    }
+    m
+}
+
+fn calls(stmts: &[sr_cfg::Stmt], out: &mut BTreeSet<String>, pvs: &mut BTreeSet<String>) {
+    fn expr(e: &sr_cfg::Expr, out: &mut BTreeSet<String>, pvs: &mut BTreeSet<String>) {
+        match &e.kind {
+            ExprKind::Call(c) => {
+                if c.name != "route" {
+                    out.insert(c.name.clone());
+                }
+                c.args.iter().for_each(|a| expr(a, out, pvs));
+            }
+            ExprKind::Pv(p) => {
+                pvs.insert(p.spec.class.clone());
+            }
+            ExprKind::Str(s) => {
+                for part in sr_cfg::parse_format(s).unwrap_or_default() {
+                    if let sr_cfg::FormatPart::Pv(p) = part {
+                        pvs.insert(p.spec.class.clone());
+                    }
+                }
+            }
+            ExprKind::Unary(_, x) | ExprKind::Cast(_, x) | ExprKind::Defined(x) | ExprKind::Strlen(x) | ExprKind::Strempty(x) => expr(x, out, pvs),
+            ExprKind::Binary(_, l, r) => {
+                expr(l, out, pvs);
+                expr(r, out, pvs);
+            }
+            _ => {}
+        }
+    }
+    for s in stmts {
+        match &s.kind {
+            StmtKind::Expr(e) => expr(e, out, pvs),
+            StmtKind::Assign { target, value, .. } => {
+                pvs.insert(target.spec.class.clone());
+                expr(value, out, pvs);
+            }
+            StmtKind::If { cond, then, otherwise } => {
+                expr(cond, out, pvs);
+                calls(&then.stmts, out, pvs);
+                if let Some(o) = otherwise {
+                    calls(&o.stmts, out, pvs);
+                }
+            }
+            StmtKind::Switch { subject, cases } => {
+                expr(subject, out, pvs);
+                cases.iter().for_each(|c| calls(&c.body, out, pvs));
+            }
+            StmtKind::While { cond, body } => {
+                expr(cond, out, pvs);
+                calls(&body.stmts, out, pvs);
+            }
+            StmtKind::Return(Some(e)) | StmtKind::Exit(Some(e)) | StmtKind::Drop(Some(e)) => expr(e, out, pvs),
+            StmtKind::Block(b) => calls(&b.stmts, out, pvs),
+            _ => {}
+        }
+    }
+}
+
+fn quoted(line: &str, after: &str) -> Option<String> {
+    let rest = &line[line.find(after)? + after.len()..];
+    Some(rest[..rest.find('\'')?].to_string())
+}
+
+fn check_with(defines: &[&str]) {
+    let mut opts = siprouter::options(STOCK);
+    opts.defines = defines.iter().map(|d| (d.to_string(), None)).collect();
+    let in_tree: BTreeSet<&str> = opts.in_tree.iter().map(|(n, _)| *n).collect();
+    let mut popts = sr_cfg::ParseOptions::default();
+    for d in defines {
+        popts = popts.define(d, None);
+    }
+    let cfg = sr_cfg::parse_file(Path::new(STOCK), &popts).expect("the stock config parses");
+    let missing_modules: BTreeSet<String> = cfg
+        .loadmodules()
+        .map(|l| l.module_name().to_string())
+        .filter(|m| !in_tree.contains(m.as_str()))
+        .collect();
+    let mut all_calls = BTreeSet::new();
+    let mut all_pvs = BTreeSet::new();
+    for r in cfg.routes() {
+        calls(&r.body.stmts, &mut all_calls, &mut all_pvs);
+    }
+    let known = known();
+    let expected_fns: BTreeSet<String> = all_calls
+        .iter()
+        .filter(|c| known.get(c.as_str()).is_some_and(|m| missing_modules.contains(*m)))
+        .cloned()
+        .collect();
+    let expected_pvs: BTreeSet<String> = all_pvs
+        .iter()
+        .filter(|p| known.get(format!("${p}").as_str()).is_some_and(|m| missing_modules.contains(*m)))
+        .cloned()
+        .collect();
+
+    let errors = match sr_core::load(&opts, true) {
+        Ok(_) => Vec::new(),
+        Err(e) => e,
+    };
+    let (mut got_mods, mut got_fns, mut got_pvs) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    for e in &errors {
+        assert!(e.starts_with(STOCK), "error without the stock file location: {e}");
+        if let Some(m) = quoted(e, "module '").filter(|_| e.contains("not found")) {
+            got_mods.insert(m);
+        } else if let Some(f) = quoted(e, "unknown function '") {
+            let module = known.get(f.as_str()).unwrap_or_else(|| panic!("'{f}' is reported missing but is not a known function of a Kamailio module: {e}"));
+            assert!(missing_modules.contains(*module), "'{f}' belongs to {module}, which siprouter has: {e}");
+            got_fns.insert(f);
+        } else if let Some(p) = quoted(e, "unknown pseudo-variable '$") {
+            got_pvs.insert(p);
+        } else {
+            panic!("unexpected error for defines {defines:?}: {e}");
+        }
+    }
+    assert_eq!(got_mods, missing_modules, "defines {defines:?}: missing modules");
+    assert_eq!(got_fns, expected_fns, "defines {defines:?}: missing functions");
+    assert_eq!(got_pvs, expected_pvs, "defines {defines:?}: missing pseudo-variables");
+    eprintln!("defines {defines:?}: {} missing modules, {} missing functions: {:?}", got_mods.len(), got_fns.len(), got_fns);
+}
+
+#[test]
+fn stock_config_reports_only_what_siprouter_lacks() {
+    if !Path::new(STOCK).exists() {
+        eprintln!("skipped: {STOCK} is not installed (apt-get install kamailio)");
+        return;
+    }
+    check_with(&[]);
+    check_with(&["WITH_MYSQL", "WITH_AUTH"]);
+    check_with(&["WITH_MYSQL", "WITH_USRLOCDB"]);
+    check_with(&["WITH_NAT"]);
+    check_with(&["WITH_ANTIFLOOD"]);
+    check_with(&["WITH_MYSQL", "WITH_AUTH", "WITH_USRLOCDB", "WITH_NAT", "WITH_ANTIFLOOD"]);
+}
