@@ -165,6 +165,14 @@ impl Edits {
         self.body = Some((body.to_vec(), content_type.map(str::to_string)));
     }
 
+    /// The body set by [`Edits::set_body`], with its Content-Type if one
+    /// was given (`None` when the body was not replaced).
+    pub fn body(&self) -> Option<(&[u8], Option<&str>)> {
+        self.body
+            .as_ref()
+            .map(|(b, ct)| (b.as_slice(), ct.as_deref()))
+    }
+
     /// Builds the outgoing bytes.
     pub fn apply(&self, msg: &Message<'_>, opts: ApplyOptions) -> Vec<u8> {
         let mut out = Vec::with_capacity(msg.raw().len() + self.text.len() + 64);

@@ -54,9 +54,10 @@ mod tests {
             );
             OwnedMessage::parse(buf).unwrap()
         };
-        let moved = std::thread::spawn(move || m.msg().top_via().unwrap().branch().map(str::to_string))
-            .join()
-            .unwrap();
+        let moved =
+            std::thread::spawn(move || m.msg().top_via().unwrap().branch().map(str::to_string))
+                .join()
+                .unwrap();
         assert_eq!(moved.as_deref(), Some("z9hG4bK1"));
         assert!(OwnedMessage::parse(Bytes::from_static(b"junk")).is_err());
     }

@@ -8,9 +8,7 @@ use std::time::Duration;
 const T: Duration = Duration::from_secs(3);
 
 fn server(body: &str) -> TestServer {
-    let cfg = format!(
-        "listen=udp:127.0.0.1:{{PORT}}\nchildren=1\nloadmodule \"sl\"\n{body}\n"
-    );
+    let cfg = format!("listen=udp:127.0.0.1:{{PORT}}\nchildren=1\nloadmodule \"sl\"\n{body}\n");
     TestServer::start(&cfg, siprouter::in_tree())
 }
 
@@ -19,7 +17,14 @@ fn ask(srv: &TestServer, uac: &UdpPeer, method: &str, ruri: &str, extra: &[&str]
     ask_n(srv, uac, method, ruri, extra, "c")
 }
 
-fn ask_n(srv: &TestServer, uac: &UdpPeer, method: &str, ruri: &str, extra: &[&str], cid: &str) -> String {
+fn ask_n(
+    srv: &TestServer,
+    uac: &UdpPeer,
+    method: &str,
+    ruri: &str,
+    extra: &[&str],
+    cid: &str,
+) -> String {
     let m = req(method, ruri, uac.addr(), cid, cid, 1, extra, "");
     uac.send(srv.addr(), &m);
     let r = uac.recv(T).expect("a reply");
@@ -56,8 +61,14 @@ fn return_zero_in_a_subroute_exits_the_script() {
         }"#,
     );
     let uac = UdpPeer::new();
-    assert_eq!(ask_n(&srv, &uac, "OPTIONS", "sip:stop@b", &[], "1"), "stopped");
-    assert_eq!(ask_n(&srv, &uac, "OPTIONS", "sip:go@b", &[], "2"), "after route");
+    assert_eq!(
+        ask_n(&srv, &uac, "OPTIONS", "sip:stop@b", &[], "1"),
+        "stopped"
+    );
+    assert_eq!(
+        ask_n(&srv, &uac, "OPTIONS", "sip:go@b", &[], "2"),
+        "after route"
+    );
 }
 
 #[test]
@@ -94,7 +105,10 @@ fn rc_holds_the_last_code_and_route_value() {
         route[NEG] { return -2; }"#,
     );
     let uac = UdpPeer::new();
-    assert_eq!(ask(&srv, &uac, "OPTIONS", "sip:a@b", &[]), "rc=-2 cond=false");
+    assert_eq!(
+        ask(&srv, &uac, "OPTIONS", "sip:a@b", &[]),
+        "rc=-2 cond=false"
+    );
 }
 
 #[test]
@@ -159,7 +173,13 @@ fn regex_match_is_case_insensitive_and_casts_work() {
         }"#,
     );
     let uac = UdpPeer::new();
-    let r = ask(&srv, &uac, "OPTIONS", "sip:alice@b", &["User-Agent: FRIENDLY-scanner 1.0"]);
+    let r = ask(
+        &srv,
+        &uac,
+        "OPTIONS",
+        "sip:alice@b",
+        &["User-Agent: FRIENDLY-scanner 1.0"],
+    );
     assert_eq!(r, "scanner+int+str+len+def");
 }
 
@@ -173,13 +193,34 @@ fn pseudo_variables_and_transformations() {
         }"#,
     );
     let uac = UdpPeer::new();
-    let r = ask(&srv, &uac, "MESSAGE", "sip:bobby@example.org:5070", &["X-Test: hello", "X-P: a=1;b=two"]);
+    let r = ask(
+        &srv,
+        &uac,
+        "MESSAGE",
+        "sip:bobby@example.org:5070",
+        &["X-Test: hello", "X-P: a=1;b=two"],
+    );
     let parts: Vec<&str> = r.split('|').collect();
     assert_eq!(
         parts,
         [
-            "MESSAGE", "bobby", "example.org", "alice", "example.com", "from-c", "bobby", "c", "1",
-            "26", "HELLO", "one", "alice", "two", "obb", "32", "heLo"
+            "MESSAGE",
+            "bobby",
+            "example.org",
+            "alice",
+            "example.com",
+            "from-c",
+            "bobby",
+            "c",
+            "1",
+            "26",
+            "HELLO",
+            "one",
+            "alice",
+            "two",
+            "obb",
+            "32",
+            "heLo"
         ]
     );
 }
@@ -198,7 +239,16 @@ fn assignments_to_request_uri_parts_and_flags() {
         }"#,
     );
     let uac = UdpPeer::new();
-    assert_eq!(ask(&srv, &uac, "OPTIONS", "sip:bob@example.com;transport=udp", &[]), "sip:carol@example.net;transport=udp set+reset 0");
+    assert_eq!(
+        ask(
+            &srv,
+            &uac,
+            "OPTIONS",
+            "sip:bob@example.com;transport=udp",
+            &[]
+        ),
+        "sip:carol@example.net;transport=udp set+reset 0"
+    );
 }
 
 #[test]
@@ -217,8 +267,14 @@ fn core_conditions() {
     );
     let uac = UdpPeer::new();
     let me = format!("sip:127.0.0.1:{}", srv.port);
-    assert_eq!(ask(&srv, &uac, "OPTIONS", &me, &[]), "me+lo+udp+v4+opt+from");
-    assert_eq!(ask_n(&srv, &uac, "OPTIONS", "sip:x@192.0.2.1", &[], "2"), "+lo+udp+v4+opt+from");
+    assert_eq!(
+        ask(&srv, &uac, "OPTIONS", &me, &[]),
+        "me+lo+udp+v4+opt+from"
+    );
+    assert_eq!(
+        ask_n(&srv, &uac, "OPTIONS", "sip:x@192.0.2.1", &[], "2"),
+        "+lo+udp+v4+opt+from"
+    );
 }
 
 #[test]
@@ -232,9 +288,21 @@ fn drop_and_exit_stop_without_a_reply() {
     );
     let uac = UdpPeer::new();
     for who in ["drop", "exit"] {
-        let m = req("OPTIONS", &format!("sip:{who}@b"), uac.addr(), who, who, 1, &[], "");
+        let m = req(
+            "OPTIONS",
+            &format!("sip:{who}@b"),
+            uac.addr(),
+            who,
+            who,
+            1,
+            &[],
+            "",
+        );
         uac.send(srv.addr(), &m);
-        assert!(uac.recv(Duration::from_millis(400)).is_none(), "{who} must not reply");
+        assert!(
+            uac.recv(Duration::from_millis(400)).is_none(),
+            "{who} must not reply"
+        );
     }
     assert_eq!(ask(&srv, &uac, "OPTIONS", "sip:x@b", &[]), "reached");
 }
@@ -243,18 +311,31 @@ fn drop_and_exit_stop_without_a_reply() {
 fn reload_swaps_routes_and_keeps_old_ones_on_error() {
     let srv = server(r#"request_route { sl_send_reply("200", "version one"); }"#);
     let uac = UdpPeer::new();
-    assert_eq!(ask_n(&srv, &uac, "OPTIONS", "sip:a@b", &[], "1"), "version one");
+    assert_eq!(
+        ask_n(&srv, &uac, "OPTIONS", "sip:a@b", &[], "1"),
+        "version one"
+    );
     let path = srv.dir.join("test.cfg");
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, text.replace("version one", "version two")).unwrap();
     let r = srv.rpc("cfg.reload", &[]).expect("reload accepted");
     assert_eq!(r["reloaded"], true);
-    assert_eq!(ask_n(&srv, &uac, "OPTIONS", "sip:a@b", &[], "2"), "version two");
+    assert_eq!(
+        ask_n(&srv, &uac, "OPTIONS", "sip:a@b", &[], "2"),
+        "version two"
+    );
     // A broken config is refused and the running routes stay.
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, text.replace("sl_send_reply(", "no_such_function(")).unwrap();
     let e = srv.rpc("cfg.reload", &[]).expect_err("reload refused");
-    assert!(e.message.contains("unknown function 'no_such_function'"), "{}", e.message);
+    assert!(
+        e.message.contains("unknown function 'no_such_function'"),
+        "{}",
+        e.message
+    );
     assert!(e.message.contains("test.cfg:"), "{}", e.message);
-    assert_eq!(ask_n(&srv, &uac, "OPTIONS", "sip:a@b", &[], "3"), "version two");
+    assert_eq!(
+        ask_n(&srv, &uac, "OPTIONS", "sip:a@b", &[], "3"),
+        "version two"
+    );
 }

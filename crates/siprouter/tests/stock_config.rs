@@ -15,24 +15,142 @@ const STOCK: &str = "/etc/kamailio/kamailio.cfg";
 /// belongs to.
 fn known() -> HashMap<&'static str, &'static str> {
     let table: &[(&str, &[&str])] = &[
-        ("tm", &["t_check_trans", "t_is_set", "t_on_branch", "t_on_reply", "t_on_failure", "t_relay", "t_newtran", "t_is_canceled", "t_check_status", "t_reply", "t_release", "t_relay_to", "t_on_branch_failure", "t_reply_error", "t_send_reply"]),
-        ("tmx", &["t_precheck_trans", "t_is_branch_route", "t_is_failure_route", "t_is_reply_route", "$T_branch_idx", "$T_reply_code", "$T_reply_reason", "$T_req", "$T_rpl"]),
-        ("sl", &["sl_send_reply", "send_reply", "send_reply_error", "sl_reply_error"]),
-        ("rr", &["record_route", "loose_route", "check_route_param", "add_rr_param", "record_route_preset", "is_direction"]),
+        (
+            "tm",
+            &[
+                "t_check_trans",
+                "t_is_set",
+                "t_on_branch",
+                "t_on_reply",
+                "t_on_failure",
+                "t_relay",
+                "t_newtran",
+                "t_is_canceled",
+                "t_check_status",
+                "t_reply",
+                "t_release",
+                "t_relay_to",
+                "t_on_branch_failure",
+                "t_reply_error",
+                "t_send_reply",
+            ],
+        ),
+        (
+            "tmx",
+            &[
+                "t_precheck_trans",
+                "t_is_branch_route",
+                "t_is_failure_route",
+                "t_is_reply_route",
+                "$T_branch_idx",
+                "$T_reply_code",
+                "$T_reply_reason",
+                "$T_req",
+                "$T_rpl",
+            ],
+        ),
+        (
+            "sl",
+            &[
+                "sl_send_reply",
+                "send_reply",
+                "send_reply_error",
+                "sl_reply_error",
+            ],
+        ),
+        (
+            "rr",
+            &[
+                "record_route",
+                "loose_route",
+                "check_route_param",
+                "add_rr_param",
+                "record_route_preset",
+                "is_direction",
+            ],
+        ),
         ("maxfwd", &["mf_process_maxfwd_header", "is_maxfwd_lt"]),
         ("sanity", &["sanity_check"]),
-        ("siputils", &["has_totag", "is_first_hop", "is_request", "is_reply", "is_uri_user_e164"]),
-        ("textops", &["is_method", "remove_hf", "append_hf", "starts_with", "is_present_hf", "search", "subst"]),
+        (
+            "siputils",
+            &[
+                "has_totag",
+                "is_first_hop",
+                "is_request",
+                "is_reply",
+                "is_uri_user_e164",
+            ],
+        ),
+        (
+            "textops",
+            &[
+                "is_method",
+                "remove_hf",
+                "append_hf",
+                "starts_with",
+                "is_present_hf",
+                "search",
+                "subst",
+            ],
+        ),
         ("textopsx", &["msg_apply_changes", "remove_hf_value"]),
-        ("kex", &["setbflag", "isbflagset", "resetbflag", "setsflag", "issflagset"]),
+        (
+            "kex",
+            &[
+                "setbflag",
+                "isbflagset",
+                "resetbflag",
+                "setsflag",
+                "issflagset",
+            ],
+        ),
         ("registrar", &["save", "lookup", "registered", "unregister"]),
-        ("xlog", &["xlog", "xdbg", "xalert", "xerr", "xinfo", "xnotice", "xwarn", "xcrit"]),
-        ("auth", &["auth_challenge", "consume_credentials", "www_challenge", "proxy_challenge", "has_credentials"]),
-        ("auth_db", &["auth_check", "www_authorize", "proxy_authorize", "www_authenticate", "proxy_authenticate"]),
+        (
+            "xlog",
+            &[
+                "xlog", "xdbg", "xalert", "xerr", "xinfo", "xnotice", "xwarn", "xcrit",
+            ],
+        ),
+        (
+            "auth",
+            &[
+                "auth_challenge",
+                "consume_credentials",
+                "www_challenge",
+                "proxy_challenge",
+                "has_credentials",
+            ],
+        ),
+        (
+            "auth_db",
+            &[
+                "auth_check",
+                "www_authorize",
+                "proxy_authorize",
+                "www_authenticate",
+                "proxy_authenticate",
+            ],
+        ),
         ("permissions", &["allow_source_address", "allow_trusted"]),
-        ("nathelper", &["nat_uac_test", "fix_nated_register", "set_contact_alias", "handle_ruri_alias", "add_contact_alias", "fix_nated_contact"]),
-        ("rtpproxy", &["rtpproxy_manage", "rtpproxy_offer", "rtpproxy_answer"]),
-        ("rtpengine", &["rtpengine_manage", "rtpengine_offer", "rtpengine_answer"]),
+        (
+            "nathelper",
+            &[
+                "nat_uac_test",
+                "fix_nated_register",
+                "set_contact_alias",
+                "handle_ruri_alias",
+                "add_contact_alias",
+                "fix_nated_contact",
+            ],
+        ),
+        (
+            "rtpproxy",
+            &["rtpproxy_manage", "rtpproxy_offer", "rtpproxy_answer"],
+        ),
+        (
+            "rtpengine",
+            &["rtpengine_manage", "rtpengine_offer", "rtpengine_answer"],
+        ),
         ("pike", &["pike_check_req"]),
         ("htable", &["$sht", "sht_rm", "sht_setxi"]),
         ("presence", &["handle_publish", "handle_subscribe"]),
@@ -43,7 +161,10 @@ fn known() -> HashMap<&'static str, &'static str> {
         ("jsonrpcs", &["jsonrpc_dispatch", "jsonrpc_exec"]),
         ("dlgs", &["dlgs_init", "dlgs_update"]),
         ("debugger", &["dbg_breakpoint"]),
-        ("domain", &["is_from_local", "is_uri_host_local", "is_domain_local"]),
+        (
+            "domain",
+            &["is_from_local", "is_uri_host_local", "is_domain_local"],
+        ),
         ("usrloc", &[]),
         ("acc", &[]),
     ];
@@ -56,58 +177,82 @@ fn known() -> HashMap<&'static str, &'static str> {
     m
 }
 
-fn calls(stmts: &[sr_cfg::Stmt], out: &mut BTreeSet<String>, pvs: &mut BTreeSet<String>) {
-    fn expr(e: &sr_cfg::Expr, out: &mut BTreeSet<String>, pvs: &mut BTreeSet<String>) {
+/// Collects function names and the PV classes the compiler will resolve:
+/// bare PVs anywhere, and PVs inside string arguments of functions that
+/// exist (arguments of a missing function are not compiled).
+struct Walk<'a> {
+    missing: &'a dyn Fn(&str) -> bool,
+    calls: BTreeSet<String>,
+    pvs: BTreeSet<String>,
+}
+
+impl Walk<'_> {
+    fn expr(&mut self, e: &sr_cfg::Expr, call_arg: bool) {
         match &e.kind {
             ExprKind::Call(c) => {
                 if c.name != "route" {
-                    out.insert(c.name.clone());
+                    self.calls.insert(c.name.clone());
                 }
-                c.args.iter().for_each(|a| expr(a, out, pvs));
+                if !(self.missing)(&c.name) {
+                    c.args.iter().for_each(|a| self.expr(a, true));
+                }
             }
             ExprKind::Pv(p) => {
-                pvs.insert(p.spec.class.clone());
+                self.pvs.insert(p.spec.class.clone());
             }
-            ExprKind::Str(s) => {
+            ExprKind::Str(s) if call_arg => {
                 for part in sr_cfg::parse_format(s).unwrap_or_default() {
                     if let sr_cfg::FormatPart::Pv(p) = part {
-                        pvs.insert(p.spec.class.clone());
+                        self.pvs.insert(p.spec.class.clone());
                     }
                 }
             }
-            ExprKind::Unary(_, x) | ExprKind::Cast(_, x) | ExprKind::Defined(x) | ExprKind::Strlen(x) | ExprKind::Strempty(x) => expr(x, out, pvs),
+            ExprKind::Unary(_, x)
+            | ExprKind::Cast(_, x)
+            | ExprKind::Defined(x)
+            | ExprKind::Strlen(x)
+            | ExprKind::Strempty(x) => self.expr(x, false),
             ExprKind::Binary(_, l, r) => {
-                expr(l, out, pvs);
-                expr(r, out, pvs);
+                self.expr(l, false);
+                self.expr(r, false);
             }
             _ => {}
         }
     }
-    for s in stmts {
-        match &s.kind {
-            StmtKind::Expr(e) => expr(e, out, pvs),
-            StmtKind::Assign { target, value, .. } => {
-                pvs.insert(target.spec.class.clone());
-                expr(value, out, pvs);
-            }
-            StmtKind::If { cond, then, otherwise } => {
-                expr(cond, out, pvs);
-                calls(&then.stmts, out, pvs);
-                if let Some(o) = otherwise {
-                    calls(&o.stmts, out, pvs);
+
+    fn stmts(&mut self, stmts: &[sr_cfg::Stmt]) {
+        for s in stmts {
+            match &s.kind {
+                StmtKind::Expr(e) => self.expr(e, false),
+                StmtKind::Assign { target, value, .. } => {
+                    self.pvs.insert(target.spec.class.clone());
+                    self.expr(value, false);
                 }
+                StmtKind::If {
+                    cond,
+                    then,
+                    otherwise,
+                } => {
+                    self.expr(cond, false);
+                    self.stmts(&then.stmts);
+                    if let Some(o) = otherwise {
+                        self.stmts(&o.stmts);
+                    }
+                }
+                StmtKind::Switch { subject, cases } => {
+                    self.expr(subject, false);
+                    cases.iter().for_each(|c| self.stmts(&c.body));
+                }
+                StmtKind::While { cond, body } => {
+                    self.expr(cond, false);
+                    self.stmts(&body.stmts);
+                }
+                StmtKind::Return(Some(e)) | StmtKind::Exit(Some(e)) | StmtKind::Drop(Some(e)) => {
+                    self.expr(e, false)
+                }
+                StmtKind::Block(b) => self.stmts(&b.stmts),
+                _ => {}
             }
-            StmtKind::Switch { subject, cases } => {
-                expr(subject, out, pvs);
-                cases.iter().for_each(|c| calls(&c.body, out, pvs));
-            }
-            StmtKind::While { cond, body } => {
-                expr(cond, out, pvs);
-                calls(&body.stmts, out, pvs);
-            }
-            StmtKind::Return(Some(e)) | StmtKind::Exit(Some(e)) | StmtKind::Drop(Some(e)) => expr(e, out, pvs),
-            StmtKind::Block(b) => calls(&b.stmts, out, pvs),
-            _ => {}
         }
     }
 }
@@ -131,20 +276,33 @@ fn check_with(defines: &[&str]) {
         .map(|l| l.module_name().to_string())
         .filter(|m| !in_tree.contains(m.as_str()))
         .collect();
-    let mut all_calls = BTreeSet::new();
-    let mut all_pvs = BTreeSet::new();
-    for r in cfg.routes() {
-        calls(&r.body.stmts, &mut all_calls, &mut all_pvs);
-    }
     let known = known();
+    let is_missing = |f: &str| known.get(f).is_some_and(|m| missing_modules.contains(*m));
+    let mut walk = Walk {
+        missing: &is_missing,
+        calls: BTreeSet::new(),
+        pvs: BTreeSet::new(),
+    };
+    for r in cfg.routes() {
+        walk.stmts(&r.body.stmts);
+    }
+    let (all_calls, all_pvs) = (walk.calls, walk.pvs);
     let expected_fns: BTreeSet<String> = all_calls
         .iter()
-        .filter(|c| known.get(c.as_str()).is_some_and(|m| missing_modules.contains(*m)))
+        .filter(|c| {
+            known
+                .get(c.as_str())
+                .is_some_and(|m| missing_modules.contains(*m))
+        })
         .cloned()
         .collect();
     let expected_pvs: BTreeSet<String> = all_pvs
         .iter()
-        .filter(|p| known.get(format!("${p}").as_str()).is_some_and(|m| missing_modules.contains(*m)))
+        .filter(|p| {
+            known
+                .get(format!("${p}").as_str())
+                .is_some_and(|m| missing_modules.contains(*m))
+        })
         .cloned()
         .collect();
 
@@ -152,14 +310,21 @@ fn check_with(defines: &[&str]) {
         Ok(_) => Vec::new(),
         Err(e) => e,
     };
-    let (mut got_mods, mut got_fns, mut got_pvs) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    let (mut got_mods, mut got_fns, mut got_pvs) =
+        (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
     for e in &errors {
-        assert!(e.starts_with(STOCK), "error without the stock file location: {e}");
+        assert!(
+            e.starts_with(STOCK),
+            "error without the stock file location: {e}"
+        );
         if let Some(m) = quoted(e, "module '").filter(|_| e.contains("not found")) {
             got_mods.insert(m);
         } else if let Some(f) = quoted(e, "unknown function '") {
             let module = known.get(f.as_str()).unwrap_or_else(|| panic!("'{f}' is reported missing but is not a known function of a Kamailio module: {e}"));
-            assert!(missing_modules.contains(*module), "'{f}' belongs to {module}, which siprouter has: {e}");
+            assert!(
+                missing_modules.contains(*module),
+                "'{f}' belongs to {module}, which siprouter has: {e}"
+            );
             got_fns.insert(f);
         } else if let Some(p) = quoted(e, "unknown pseudo-variable '$") {
             got_pvs.insert(p);
@@ -167,10 +332,24 @@ fn check_with(defines: &[&str]) {
             panic!("unexpected error for defines {defines:?}: {e}");
         }
     }
-    assert_eq!(got_mods, missing_modules, "defines {defines:?}: missing modules");
-    assert_eq!(got_fns, expected_fns, "defines {defines:?}: missing functions");
-    assert_eq!(got_pvs, expected_pvs, "defines {defines:?}: missing pseudo-variables");
-    eprintln!("defines {defines:?}: {} missing modules, {} missing functions: {:?}", got_mods.len(), got_fns.len(), got_fns);
+    assert_eq!(
+        got_mods, missing_modules,
+        "defines {defines:?}: missing modules"
+    );
+    assert_eq!(
+        got_fns, expected_fns,
+        "defines {defines:?}: missing functions"
+    );
+    assert_eq!(
+        got_pvs, expected_pvs,
+        "defines {defines:?}: missing pseudo-variables"
+    );
+    eprintln!(
+        "defines {defines:?}: {} missing modules, {} missing functions: {:?}",
+        got_mods.len(),
+        got_fns.len(),
+        got_fns
+    );
 }
 
 #[test]
@@ -184,5 +363,11 @@ fn stock_config_reports_only_what_siprouter_lacks() {
     check_with(&["WITH_MYSQL", "WITH_USRLOCDB"]);
     check_with(&["WITH_NAT"]);
     check_with(&["WITH_ANTIFLOOD"]);
-    check_with(&["WITH_MYSQL", "WITH_AUTH", "WITH_USRLOCDB", "WITH_NAT", "WITH_ANTIFLOOD"]);
+    check_with(&[
+        "WITH_MYSQL",
+        "WITH_AUTH",
+        "WITH_USRLOCDB",
+        "WITH_NAT",
+        "WITH_ANTIFLOOD",
+    ]);
 }

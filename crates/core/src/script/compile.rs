@@ -244,7 +244,11 @@ impl<'a> Compiler<'a> {
             Ok(r) => Some(Arc::new(r)),
             Err(e) => {
                 let why = e.to_string();
-                let why = why.lines().last().unwrap_or("").trim_start_matches("error: ");
+                let why = why
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .trim_start_matches("error: ");
                 self.err(span, format!("bad regular expression '{s}': {why}"));
                 None
             }

@@ -1,0 +1,316 @@
+//! # siputils: SIP utilities
+//!
+//! Kamailio's `siputils` module:
+//!
+//! - `has_totag()`, `is_request()`, `is_reply()`;
+//! - `is_first_hop()`: a request with a single Via, a reply with exactly
+//!   one Via (it reached the UAC);
+//! - `uri_param(name[, value])` on the Request-URI, `add_uri_param(p)`;
+//! - `is_uri_user_e164(uri)`, `is_e164(s)` (`+` and 2 to 15 digits),
+//!   `is_tel_number(s)` (optional `+`, digits), `is_numeric(s)`;
+//! - `is_user(name)`: the username of the first digest credentials;
+//! - `is_uri(s)`: `s` parses as a URI;
+//! - `cmp_uri(a, b)` (RFC 3261 19.1.4) and `cmp_aor(a, b)` (user, host
+//!   and port only);
+//! - `options_reply()`: answers an OPTIONS without a user part in the
+//!   Request-URI with 200 and Allow, Accept, Accept-Encoding,
+//!   Accept-Language and Supported headers (parameters `options_accept`,
+//!   `options_accept_encoding`, `options_accept_language`,
+//!   `options_support`, `options_allow`).
+//!
+//! Not here: `tel2sip`, the contact encoding functions, `is_gruu`,
+//! `append_rpid_hf`.
+#![forbid(unsafe_code)]
+
+use sr_sdk::prelude::*;
+use sr_sdk::sip_msg::{Scheme, Uri};
+use std::sync::{Arc, RwLock};
+
+fn rc(b: bool) -> i32 {
+    if b {
+        1
+    } else {
+        -1
+    }
+}
+
+/// `+` followed by 2 to 15 digits.
+pub fn is_e164(s: &str) -> bool {
+    match s.strip_prefix('+') {
+        Some(d) => (2..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()),
+        None => false,
+    }
+}
+
+/// Optional `+`, then one or more digits.
+pub fn is_tel_number(s: &str) -> bool {
+    let d = s.strip_prefix('+').unwrap_or(s);
+    !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// One or more digits.
+pub fn is_numeric(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Compares user, host and port of two SIP URIs (an absent port equals
+/// the scheme's default one).
+pub fn cmp_aor(a: &str, b: &str) -> Option<bool> {
+    let (ua, ub) = (Uri::parse(a.trim()).ok()?, Uri::parse(b.trim()).ok()?);
+    if !ua.is_sip() || !ub.is_sip() {
+        return Some(ua.rfc_eq(&ub));
+    }
+    let port = |u: &Uri<'_>| u.port.unwrap_or(u.default_port());
+    Some(ua.user == ub.user && ua.host.eq_host(&ub.host) && port(&ua) == port(&ub))
+}
+
+/// `cmp_uri`: RFC 3261 comparison; `None` when one does not parse.
+pub fn cmp_uri(a: &str, b: &str) -> Option<bool> {
+    let (ua, ub) = (Uri::parse(a.trim()).ok()?, Uri::parse(b.trim()).ok()?);
+    Some(ua.rfc_eq(&ub))
+}
+
+/// Adds `;param` to a URI, before its headers if it has any.
+pub fn add_param(uri: &str, param: &str) -> String {
+    let param = param.trim_start_matches(';');
+    match uri.find('?') {
+        Some(q) => format!("{};{}{}", &uri[..q], param, &uri[q..]),
+        None => format!("{uri};{param}"),
+    }
+}
+
+struct OptionsParams {
+    accept: RwLock<String>,
+    encoding: RwLock<String>,
+    language: RwLock<String>,
+    support: RwLock<String>,
+    allow: RwLock<String>,
+}
+
+fn options_reply(ctx: &mut Ctx<'_>, o: &OptionsParams) -> i32 {
+    let m = ctx.msg.msg();
+    if m.method() != Some(Method::Options) {
+        lm_err!("options_reply: not an OPTIONS request");
+        return -1;
+    }
+    match Uri::parse(ctx.msg.ruri()) {
+        Ok(u) if u.user.is_none() => {}
+        _ => {
+            lm_err!("options_reply: the Request-URI has a user part");
+            return -1;
+        }
+    }
+    let get = |l: &RwLock<String>| l.read().map(|s| s.clone()).unwrap_or_default();
+    let mut h = String::new();
+    for (name, v) in [
+        ("Allow", get(&o.allow)),
+        ("Accept", get(&o.accept)),
+        ("Accept-Encoding", get(&o.encoding)),
+        ("Accept-Language", get(&o.language)),
+        ("Supported", get(&o.support)),
+    ] {
+        h.push_str(name);
+        h.push_str(": ");
+        h.push_str(&v);
+        h.push_str("\r\n");
+    }
+    ctx.msg.reply_headers.push_str(&h);
+    let core = ctx.core;
+    match core.send_reply(ctx.msg, 200, "OK") {
+        Ok(()) => 1,
+        Err(e) => {
+            lm_err!("options_reply: {e}");
+            -1
+        }
+    }
+}
+
+/// The module definition.
+pub fn module() -> ModuleDef {
+    let o = Arc::new(OptionsParams {
+        accept: RwLock::new("*/*".into()),
+        encoding: RwLock::new(String::new()),
+        language: RwLock::new("en".into()),
+        support: RwLock::new(String::new()),
+        allow: RwLock::new(
+            "INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, SUBSCRIBE, NOTIFY, INFO, PUBLISH, MESSAGE, PRACK, UPDATE"
+                .into(),
+        ),
+    });
+    let str_param = |o: &Arc<OptionsParams>, f: fn(&OptionsParams) -> &RwLock<String>| {
+        let o = o.clone();
+        move |v: ParamValue| {
+            let s = match v {
+                ParamValue::Str(s) => s,
+                ParamValue::Int(i) => i.to_string(),
+            };
+            *f(&o).write().map_err(|_| "poisoned".to_string())? = s;
+            Ok(())
+        }
+    };
+    let any = RouteType::ANY;
+    let req = RouteType::REQUEST | RouteType::FAILURE | RouteType::BRANCH;
+    let o2 = o.clone();
+    ModuleDef::new("siputils")
+        .param(
+            "options_accept",
+            ParamKind::Str,
+            str_param(&o, |o| &o.accept),
+        )
+        .param(
+            "options_accept_encoding",
+            ParamKind::Str,
+            str_param(&o, |o| &o.encoding),
+        )
+        .param(
+            "options_accept_language",
+            ParamKind::Str,
+            str_param(&o, |o| &o.language),
+        )
+        .param(
+            "options_support",
+            ParamKind::Str,
+            str_param(&o, |o| &o.support),
+        )
+        .param("options_allow", ParamKind::Str, str_param(&o, |o| &o.allow))
+        .cmd("has_totag", 0, any, None, |ctx, _| {
+            rc(ctx.msg.msg().to().is_ok_and(|t| t.tag().is_some()))
+        })
+        .cmd("is_request", 0, any, None, |ctx, _| {
+            rc(ctx.msg.is_request())
+        })
+        .cmd("is_reply", 0, any, None, |ctx, _| rc(!ctx.msg.is_request()))
+        .cmd("is_first_hop", 0, any, None, |ctx, _| {
+            let vias = ctx.msg.msg().vias().count();
+            rc(vias == 1)
+        })
+        .cmd("uri_param", 1, req, None, |ctx, p| {
+            let name = p[0].str(ctx).into_owned();
+            let Ok(u) = Uri::parse(ctx.msg.ruri()) else {
+                return -1;
+            };
+            rc(u.param(&name).is_some())
+        })
+        .cmd("uri_param", 2, req, None, |ctx, p| {
+            let name = p[0].str(ctx).into_owned();
+            let value = p[1].str(ctx).into_owned();
+            let Ok(u) = Uri::parse(ctx.msg.ruri()) else {
+                return -1;
+            };
+            rc(u.param(&name).flatten() == Some(value.as_str()))
+        })
+        .cmd("add_uri_param", 1, RouteType::REQUEST, None, |ctx, p| {
+            let param = p[0].str(ctx).into_owned();
+            if param.is_empty() || !ctx.msg.is_request() {
+                return -1;
+            }
+            let new = add_param(ctx.msg.ruri(), &param);
+            ctx.msg.new_uri = Some(new);
+            1
+        })
+        .cmd("is_uri_user_e164", 1, any, None, |ctx, p| {
+            let s = p[0].str(ctx).into_owned();
+            match Uri::parse(s.trim()) {
+                Ok(u) if matches!(u.scheme, Scheme::Sip | Scheme::Sips | Scheme::Tel) => {
+                    rc(u.user.is_some_and(is_e164))
+                }
+                _ => -1,
+            }
+        })
+        .cmd("is_e164", 1, any, None, |ctx, p| {
+            rc(is_e164(p[0].str(ctx).trim()))
+        })
+        .cmd("is_tel_number", 1, any, None, |ctx, p| {
+            rc(is_tel_number(p[0].str(ctx).trim()))
+        })
+        .cmd("is_numeric", 1, any, None, |ctx, p| {
+            rc(is_numeric(&p[0].str(ctx)))
+        })
+        .cmd("is_uri", 1, any, None, |ctx, p| {
+            rc(Uri::parse(p[0].str(ctx).trim()).is_ok())
+        })
+        .cmd("is_user", 1, req, None, |ctx, p| {
+            let want = p[0].str(ctx).into_owned();
+            let m = ctx.msg.msg();
+            let user = [HeaderName::Authorization, HeaderName::ProxyAuthorization]
+                .into_iter()
+                .find_map(|h| m.auth_values(h).next())
+                .and_then(|a| a.ok())
+                .and_then(|a| a.get("username").map(|u| u.into_owned()));
+            rc(user.as_deref() == Some(want.as_str()))
+        })
+        .cmd("cmp_uri", 2, any, None, |ctx, p| {
+            let a = p[0].str(ctx).into_owned();
+            let b = p[1].str(ctx).into_owned();
+            match cmp_uri(&a, &b) {
+                Some(true) => 1,
+                Some(false) => -1,
+                None => -2,
+            }
+        })
+        .cmd("cmp_aor", 2, any, None, |ctx, p| {
+            let a = p[0].str(ctx).into_owned();
+            let b = p[1].str(ctx).into_owned();
+            match cmp_aor(&a, &b) {
+                Some(true) => 1,
+                Some(false) => -1,
+                None => -2,
+            }
+        })
+        .cmd(
+            "options_reply",
+            0,
+            RouteType::REQUEST,
+            None,
+            move |ctx, _| options_reply(ctx, &o2),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers() {
+        assert!(is_e164("+4912345"));
+        assert!(!is_e164("4912345"));
+        assert!(!is_e164("+1"));
+        assert!(!is_e164("+1234567890123456"));
+        assert!(is_tel_number("+123") && is_tel_number("123"));
+        assert!(!is_tel_number("+") && !is_tel_number("12a"));
+        assert!(is_numeric("007") && !is_numeric("") && !is_numeric("-1"));
+    }
+
+    #[test]
+    fn uri_comparisons() {
+        assert_eq!(
+            cmp_uri(
+                "sip:alice@EXAMPLE.com;transport=udp",
+                "sip:alice@example.com;transport=UDP"
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            cmp_uri("sip:alice@example.com", "sip:Alice@example.com"),
+            Some(false)
+        );
+        assert_eq!(cmp_uri("sip:alice@example.com", "x"), None);
+        assert_eq!(
+            cmp_aor(
+                "sip:alice@example.com;transport=tcp",
+                "sip:alice@example.com:5060"
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            cmp_aor("sip:alice@example.com", "sip:bob@example.com"),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn adds_params_before_headers() {
+        assert_eq!(add_param("sip:a@b", "x=1"), "sip:a@b;x=1");
+        assert_eq!(add_param("sip:a@b?h=v", ";x"), "sip:a@b;x?h=v");
+    }
+}
