@@ -142,3 +142,60 @@ fn tcp_request_is_answered_on_the_same_connection() {
     let r = c.recv(T).expect("second reply");
     assert_eq!(r.header("Call-ID").as_deref(), Some("tcp-2"));
 }
+
+/// IPv6: a proxy on [::1] forwards to a UAS on [::1] and routes the reply
+/// back; Via carries the bracketed address.
+#[test]
+fn ipv6_forwarding_on_loopback() {
+    use std::net::UdpSocket;
+    let Ok(uas) = UdpSocket::bind("[::1]:0") else {
+        eprintln!("skipped: no IPv6 loopback on this machine");
+        return;
+    };
+    let uas_port = uas.local_addr().unwrap().port();
+    let cfg = format!(
+        "listen=udp:[::1]:{{PORT}}\nchildren=1\nloadmodule \"sl\"\nrequest_route {{\n  $du = \"sip:[::1]:{uas_port}\";\n  forward();\n}}\n"
+    );
+    let srv = TestServer::start(&cfg, siprouter::in_tree());
+    let uac = UdpSocket::bind("[::1]:0").unwrap();
+    let uac_addr = uac.local_addr().unwrap();
+    let srv_addr: std::net::SocketAddr = format!("[::1]:{}", srv.port).parse().unwrap();
+    let m = req(
+        "MESSAGE",
+        "sip:bob@[2001:db8::1]",
+        uac_addr,
+        "v6",
+        "v6-call",
+        1,
+        &[],
+        "",
+    );
+    uac.send_to(m.as_bytes(), srv_addr).unwrap();
+    uas.set_read_timeout(Some(T)).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let (n, from) = uas
+        .recv_from(&mut buf)
+        .expect("UAS got the request over IPv6");
+    let text = String::from_utf8_lossy(&buf[..n]).to_string();
+    let top = text
+        .lines()
+        .find(|l| l.starts_with("Via:"))
+        .unwrap()
+        .to_string();
+    assert!(top.contains(&format!("[::1]:{}", srv.port)), "{top}");
+    let msg = sip_msg::Message::parse(&buf[..n]).unwrap();
+    let vias: Vec<String> = msg
+        .headers_named(sip_msg::HeaderName::Via)
+        .map(|h| format!("Via: {}", h.value))
+        .collect();
+    let reply = format!(
+        "SIP/2.0 200 OK\r\n{}\r\nFrom: <sip:alice@example.com>;tag=from-v6-call\r\nTo: <sip:bob@[2001:db8::1]>;tag=x\r\nCall-ID: v6-call\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n",
+        vias.join("\r\n")
+    );
+    uas.send_to(reply.as_bytes(), from).unwrap();
+    uac.set_read_timeout(Some(T)).unwrap();
+    let (n, _) = uac
+        .recv_from(&mut buf)
+        .expect("UAC got the reply over IPv6");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("SIP/2.0 200 OK"));
+}
