@@ -9,10 +9,14 @@ use std::time::{Duration, Instant};
 /// How long a resolved name is kept.
 const TTL: Duration = Duration::from_secs(60);
 
+/// A cached SRV answer: the best target (if any) and when it expires.
+type SrvEntry = (Option<(String, u16)>, Instant);
+
 /// A resolver cache.
 #[derive(Debug, Default)]
 pub struct Dns {
     cache: Mutex<HashMap<String, (IpAddr, Instant)>>,
+    srv: Mutex<HashMap<String, SrvEntry>>,
 }
 
 impl Dns {
@@ -44,6 +48,36 @@ impl Dns {
             c.insert(key, (ip, Instant::now()));
         }
         Ok(ip)
+    }
+}
+
+impl Dns {
+    /// The best SRV target of `name` (`_sip._udp.example.com`), if any,
+    /// cached for the record's TTL (or 60 s when there is none).
+    pub fn srv(&self, name: &str) -> Option<(String, u16)> {
+        let key = name.to_ascii_lowercase();
+        if let Ok(c) = self.srv.lock() {
+            if let Some((v, until)) = c.get(&key) {
+                if Instant::now() < *until {
+                    return v.clone();
+                }
+            }
+        }
+        let records = crate::dns_srv::lookup_srv(&key);
+        let ttl = records
+            .first()
+            .map_or(60, |r| u64::from(r.ttl).clamp(1, 3600));
+        let best = records
+            .into_iter()
+            .find(|r| r.port != 0 && r.target != ".")
+            .map(|r| (r.target, r.port));
+        if let Ok(mut c) = self.srv.lock() {
+            c.insert(
+                key,
+                (best.clone(), Instant::now() + Duration::from_secs(ttl)),
+            );
+        }
+        best
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod core_module;
 pub mod core_stats;
 pub mod dns;
+pub mod dns_srv;
 pub mod myself;
 pub mod outbound;
 pub mod receive;

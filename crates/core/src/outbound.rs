@@ -167,7 +167,7 @@ fn route_source(dst: SocketAddr) -> Option<IpAddr> {
 pub fn resolve(rt: &Runtime, target: &str, proto: Option<Proto>) -> Result<Dest, SendError> {
     let t = target.trim().trim_start_matches('<').trim_end_matches('>');
     let parsed = Uri::parse(t).ok();
-    let (host, port, mut pr) = match parsed {
+    match parsed {
         Some(u) if u.is_sip() => {
             let pr = match u.transport() {
                 Some(tr) => {
@@ -177,20 +177,50 @@ pub fn resolve(rt: &Runtime, target: &str, proto: Option<Proto>) -> Result<Dest,
                 None => None,
             };
             let host = u.maddr().unwrap_or(u.host_str).to_string();
-            (host, u.port.unwrap_or(u.default_port()), pr)
+            let port = u.port.or_else(|| u.maddr().map(|_| u.default_port()));
+            let default = u.default_port();
+            finish(rt, host, port, default, pr.or(proto))
         }
         Some(u) if u.scheme == Scheme::Tel => {
-            return Err(err(format!("cannot route to non-SIP URI '{t}'")))
+            Err(err(format!("cannot route to non-SIP URI '{t}'")))
         }
         _ => {
             let (p, h, port) = crate::settings::split_socket(t).map_err(err)?;
-            (h, port.unwrap_or(5060), p)
+            finish(rt, h, port, 5060, p.or(proto))
+        }
+    }
+}
+
+/// RFC 3263 for a known host: a name without a port is looked up as SRV
+/// (`_sip._udp`, `_sip._tcp`, `_sips._tcp`) first, then as A/AAAA.
+fn finish(
+    rt: &Runtime,
+    host: String,
+    port: Option<u16>,
+    default: u16,
+    proto: Option<Proto>,
+) -> Result<Dest, SendError> {
+    let pr = proto.unwrap_or(Proto::Udp);
+    let literal = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .is_ok();
+    let (host, port) = match port {
+        Some(p) => (host, p),
+        None if literal => (host, default),
+        None => {
+            let service = match pr {
+                Proto::Tls | Proto::Wss => "_sips._tcp",
+                Proto::Udp => "_sip._udp",
+                _ => "_sip._tcp",
+            };
+            match rt.dns.srv(&format!("{service}.{host}")) {
+                Some((target, p)) => (target, p),
+                None => (host, default),
+            }
         }
     };
-    if pr.is_none() {
-        pr = proto;
-    }
-    let pr = pr.unwrap_or(Proto::Udp);
     let ip = rt.dns.lookup(&host).map_err(err)?;
     Ok(Dest::new(pr, SocketAddr::new(ip, port)))
 }
