@@ -41,7 +41,7 @@ fn fake_dns(port: u16) -> (UdpSocket, std::thread::JoinHandle<Vec<String>>) {
             r.extend_from_slice(&(rd.len() as u16).to_be_bytes());
             r.extend_from_slice(&rd);
             let _ = s2.send_to(&r, from);
-            if asked.len() >= 1 {
+            if !asked.is_empty() {
                 break;
             }
         }
