@@ -336,4 +336,61 @@ impl Core for Runtime {
             .map(|r| r.read_stats())
             .unwrap_or_default()
     }
+
+    fn handle(&self) -> Option<std::sync::Weak<dyn Core>> {
+        let w: std::sync::Weak<dyn Core> = self.self_ref.get()?.clone();
+        Some(w)
+    }
+
+    fn pv_set(&self, msg: &mut SipMsg, name: &str, v: Value<'_>) -> Result<(), String> {
+        let spec = sr_cfg::parse_pv(name).map_err(|e| format!("{name}: {e:?}"))?;
+        let pv = {
+            let reg = self.registry.read().map_err(|_| "registry unavailable")?;
+            let defines = Default::default();
+            let env = crate::script::pv::PvEnv {
+                module_pvs: &reg.pvs,
+                shv: &self.shv,
+                defines: &defines,
+            };
+            crate::script::pv::resolve(&spec, &env)?
+        };
+        if !pv.writable() {
+            return Err(format!("{name} is read-only"));
+        }
+        let all = matches!(spec.index, Some(sr_cfg::PvIndex::All));
+        let mut ctx = Ctx::new(msg, self, RouteType::REQUEST);
+        pv.set(&mut ctx, v, all)
+    }
+
+    fn shared_vars(&self) -> Vec<(String, Value<'static>)> {
+        let mut v: Vec<_> = self
+            .shv
+            .read()
+            .map(|m| m.iter().map(|(k, x)| (k.clone(), x.clone())).collect())
+            .unwrap_or_default();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    fn register_stats(
+        &self,
+        group: &str,
+        stats: Vec<sr_sdk::stats::StatExport>,
+    ) -> Result<(), String> {
+        let mut reg = self.registry.write().map_err(|_| "registry unavailable")?;
+        if let Some(g) = reg.stats.iter().find(|g| g.name == group) {
+            if let Some(d) = stats
+                .iter()
+                .find(|s| g.stats.iter().any(|x| x.name == s.name))
+            {
+                return Err(format!("statistic {group}:{} already exists", d.name));
+            }
+        }
+        reg.add_stats(group, stats);
+        Ok(())
+    }
+
+    fn aliases(&self) -> Vec<(String, Option<u16>)> {
+        self.settings.aliases.clone()
+    }
 }

@@ -5,11 +5,12 @@
 use crate::msg::{Dest, Proto, SipMsg};
 use crate::route::RouteType;
 use crate::rpc::RpcError;
+use crate::stats::StatExport;
 use crate::value::Value;
 use std::any::Any;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// Why sending, building or resolving failed.
@@ -151,6 +152,39 @@ pub trait Core: Send + Sync {
 
     /// The value of every statistic as `(group, name, value)`.
     fn statistics(&self) -> Vec<(String, String, i64)>;
+
+    /// A weak handle to the core, for threads and RPC handlers that run
+    /// outside the call they were set up in (a listener thread started
+    /// from `child_init`). `None` when the core cannot give one.
+    fn handle(&self) -> Option<Weak<dyn Core>> {
+        None
+    }
+
+    /// Writes a pseudo-variable by name (the sibling of
+    /// [`Core::pv_get`]): `$var(x)`, `$shv(x)`, `$avp(x)`, ... `$null`
+    /// deletes where the PV allows it.
+    fn pv_set(&self, _msg: &mut SipMsg, name: &str, _v: Value<'_>) -> Result<(), String> {
+        Err(format!("cannot set {name}: not supported by this core"))
+    }
+
+    /// Every shared variable (`$shv`) with its value, sorted by name.
+    fn shared_vars(&self) -> Vec<(String, Value<'static>)> {
+        Vec::new()
+    }
+
+    /// Adds statistics to a group (created if new) after load, for
+    /// modules whose statistics are only known from their parameters
+    /// (call it from `mod_init`). Duplicate names are refused.
+    fn register_stats(&self, group: &str, _stats: Vec<StatExport>) -> Result<(), String> {
+        Err(format!(
+            "cannot register statistics in group {group}: not supported by this core"
+        ))
+    }
+
+    /// The configured host aliases (`alias=`), with their port if given.
+    fn aliases(&self) -> Vec<(String, Option<u16>)> {
+        Vec::new()
+    }
 }
 
 /// The outcome of running a route.

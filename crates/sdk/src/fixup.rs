@@ -140,6 +140,11 @@ pub trait FixupEnv {
     /// Looks up a route block of the config being compiled (`t_on_failure`
     /// names a `failure_route`). Ids stay valid across reloads.
     fn route_id(&self, kind: RouteType, name: &str) -> Option<RouteId>;
+    /// Whether a module of this name is loaded. During `siprouter -c` no
+    /// `mod_init` runs, so an API a module publishes there is missing even
+    /// when the module is loaded: a fixup that binds one can use this to
+    /// tell a missing module from a check run.
+    fn is_loaded(&self, module: &str) -> bool;
     /// Compiles a format string with pseudo-variables (`"sip:$rU@$fd"`).
     fn compile_format(&self, s: &str) -> Result<Arc<dyn Eval>, String>;
     /// Compiles a readable pseudo-variable (`$ru`, `$(hdr(X){s.len})`).

@@ -19,6 +19,7 @@
 pub mod avp;
 pub mod core_api;
 pub mod ctx;
+pub mod db;
 pub mod exports;
 pub mod fixup;
 pub mod log;
@@ -27,6 +28,7 @@ pub mod route;
 pub mod rpc;
 pub mod stats;
 pub mod value;
+pub mod xavp;
 
 pub use core_api::{bind, BranchTarget, Core, Outgoing, RouteId, RunResult, SendError};
 pub use ctx::Ctx;

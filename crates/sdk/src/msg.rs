@@ -3,6 +3,7 @@
 //! new Request-URI, destination URI, flags, branches and AVPs.
 
 use crate::avp::Avps;
+use crate::xavp::Xavps;
 use bytes::Bytes;
 use sip_msg::edit::Edits;
 use sip_msg::{Message, OwnedMessage, ParseError};
@@ -237,6 +238,11 @@ pub struct SipMsg {
     pub last_error: Option<(u16, String)>,
     /// Module-private state for this message.
     pub ext: Extensions,
+    /// XAVPs (`$xavp(root=>field)`), per message.
+    pub xavps: Xavps,
+    /// A faked message (made by [`SipMsg::faked`] for running script
+    /// code or PV accessors without a received message).
+    pub faked: bool,
 }
 
 impl SipMsg {
@@ -267,7 +273,28 @@ impl SipMsg {
             advertised: None,
             last_error: None,
             ext: Extensions::default(),
+            xavps: Xavps::default(),
+            faked: false,
         }
+    }
+
+    /// A faked request (Kamailio's `faked_msg`): an `OPTIONS` from and to
+    /// `127.0.0.1`, for running PV accessors or routes when no message was
+    /// received (RPC, timers, startup). [`SipMsg::faked`] is set on it.
+    pub fn faked() -> SipMsg {
+        const FAKED: &[u8] = b"OPTIONS sip:you@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKfaked\r\nFrom: <sip:me@127.0.0.1>;tag=faked\r\nTo: <sip:you@127.0.0.1>\r\nCall-ID: faked\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        let local = SocketAddr::from(([127, 0, 0, 1], 9));
+        let rcv = RecvInfo {
+            src: local,
+            dst: local,
+            proto: Proto::Udp,
+            conn_id: 0,
+        };
+        let orig = OwnedMessage::parse(Bytes::from_static(FAKED))
+            .unwrap_or_else(|_| unreachable!("the faked message is well-formed"));
+        let mut m = Self::from_owned(orig, rcv, 0);
+        m.faked = true;
+        m
     }
 
     /// The message as received (edits are not visible here).
@@ -310,5 +337,19 @@ impl SipMsg {
     /// Records an internal error code for `sl_reply_error`.
     pub fn set_error(&mut self, code: u16, reason: impl Into<String>) {
         self.last_error = Some((code, reason.into()));
+    }
+}
+
+#[cfg(test)]
+mod faked_tests {
+    use super::*;
+
+    #[test]
+    fn faked_message_parses() {
+        let m = SipMsg::faked();
+        assert!(m.faked);
+        assert!(m.is_request());
+        assert_eq!(m.ruri(), "sip:you@127.0.0.1");
+        assert!(m.xavps.is_empty());
     }
 }

@@ -173,6 +173,46 @@ impl Edits {
             .map(|(b, ct)| (b.as_slice(), ct.as_deref()))
     }
 
+    /// Index of the last edit whose inserted text starts with `prefix`
+    /// (e.g. a Record-Route a module inserted earlier), for
+    /// [`Edits::text`] and [`Edits::set_text`].
+    pub fn find_text(&self, prefix: &[u8]) -> Option<usize> {
+        self.ops.iter().rposition(|o| {
+            let t = &self.text[o.text_start as usize..(o.text_start + o.text_len) as usize];
+            t.starts_with(prefix)
+        })
+    }
+
+    /// The text the edit at `index` inserts.
+    pub fn text(&self, index: usize) -> Option<&[u8]> {
+        let o = self.ops.get(index)?;
+        self.text
+            .get(o.text_start as usize..(o.text_start + o.text_len) as usize)
+    }
+
+    /// Replaces the text the edit at `index` inserts (its position and
+    /// deletion stay). False when there is no such edit.
+    pub fn set_text(&mut self, index: usize, text: &[u8]) -> bool {
+        let start = self.text.len() as u32;
+        let Some(o) = self.ops.get_mut(index) else {
+            return false;
+        };
+        o.text_start = start;
+        o.text_len = text.len() as u32;
+        self.text.extend_from_slice(text);
+        true
+    }
+
+    /// The recorded edits in the order they were made, as `(start, end,
+    /// text)` against the original bytes (an insertion has `start == end`).
+    /// The body set by [`Edits::set_body`] is not among them.
+    pub fn ops(&self) -> impl Iterator<Item = (u32, u32, &[u8])> + '_ {
+        self.ops.iter().map(|o| {
+            let t = &self.text[o.text_start as usize..(o.text_start + o.text_len) as usize];
+            (o.at, o.at + o.del, t)
+        })
+    }
+
     /// Builds the outgoing bytes.
     pub fn apply(&self, msg: &Message<'_>, opts: ApplyOptions) -> Vec<u8> {
         let mut out = Vec::with_capacity(msg.raw().len() + self.text.len() + 64);

@@ -60,6 +60,7 @@ Usage: siprouter [options]
   -h             this help
 Subcommands:
   siprouter ctl ...   management client (JSON-RPC), see `siprouter ctl -h`
+  siprouter db ...    database tables and subscribers, see `siprouter db -h`
 ";
 
 fn value(args: &[String], i: &mut usize, flag: &str) -> Result<String, String> {
@@ -159,6 +160,9 @@ fn daemonize() -> Result<(), String> {
 pub fn run(args: &[String]) -> i32 {
     if args.first().map(String::as_str) == Some("ctl") {
         return crate::ctl::main(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("db") {
+        return crate::db_cmd::main(&args[1..]);
     }
     let a = match parse(args) {
         Ok(a) => a,

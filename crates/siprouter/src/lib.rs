@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod ctl;
+pub mod db_cmd;
 pub mod logging;
 pub mod modules;
 
@@ -18,6 +19,7 @@ pub fn options(config: impl Into<PathBuf>) -> sr_core::Options {
     sr_core::Options {
         config: config.into(),
         in_tree: in_tree(),
+        external: Some(sr_abi::loader()),
         ..Default::default()
     }
 }

@@ -39,6 +39,19 @@ impl TestServer {
 
     /// Like [`TestServer::start`], returning the errors instead.
     pub fn try_start(cfg: &str, modules: Vec<InTree>) -> Result<TestServer, Vec<String>> {
+        Self::try_start_with(
+            cfg,
+            Options {
+                in_tree: modules,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Like [`TestServer::try_start`], with the rest of the options given
+    /// (the shared-library loader, defines); `opts.config` is replaced by
+    /// the written `test.cfg`.
+    pub fn try_start_with(cfg: &str, opts: Options) -> Result<TestServer, Vec<String>> {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!(
             "siprouter-test-{}-{}-{port}",
@@ -55,8 +68,7 @@ impl TestServer {
         std::fs::write(&path, text).map_err(|e| vec![e.to_string()])?;
         let opts = Options {
             config: path,
-            in_tree: modules,
-            ..Default::default()
+            ..opts
         };
         let rt = sr_core::load(&opts, false)?;
         let server = sr_core::start(&rt).map_err(|e| vec![e])?;

@@ -474,6 +474,10 @@ impl FixupEnv for Compiler<'_> {
         Some(self.env.route_names.id(k, name))
     }
 
+    fn is_loaded(&self, module: &str) -> bool {
+        self.env.registry.has_module(module)
+    }
+
     fn compile_format(&self, s: &str) -> Result<Arc<dyn Eval>, String> {
         Ok(Arc::new(self.compile_format_text(s)?))
     }

@@ -1,0 +1,193 @@
+//! Kamailio's table definitions, driver-neutral, with the version numbers
+//! Kamailio writes in its `version` table, so that a database made by
+//! Kamailio's tools and one made by `siprouter db init` line up.
+
+/// A column type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColType {
+    /// Auto-increment integer primary key (`id`).
+    Id,
+    /// 32-bit integer.
+    Int,
+    /// 64-bit integer.
+    BigInt,
+    /// Floating point.
+    Double,
+    /// Text of at most this many characters.
+    Varchar(u32),
+    /// Long text.
+    Text,
+    /// Date and time.
+    DateTime,
+    /// Bytes.
+    Blob,
+}
+
+/// A column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnDef {
+    /// Name.
+    pub name: &'static str,
+    /// Type.
+    pub ty: ColType,
+    /// Whether NULL is allowed.
+    pub nullable: bool,
+    /// Default value as an SQL literal, if any.
+    pub default: Option<&'static str>,
+}
+
+/// A table: columns, unique keys and indexes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableDef {
+    /// Name.
+    pub name: &'static str,
+    /// Version written in the `version` table.
+    pub version: i64,
+    /// Columns in order.
+    pub columns: Vec<ColumnDef>,
+    /// Unique constraints: (name, columns).
+    pub unique: Vec<(&'static str, Vec<&'static str>)>,
+    /// Indexes: (name, columns).
+    pub indexes: Vec<(&'static str, Vec<&'static str>)>,
+}
+
+const fn col(
+    name: &'static str,
+    ty: ColType,
+    nullable: bool,
+    default: Option<&'static str>,
+) -> ColumnDef {
+    ColumnDef {
+        name,
+        ty,
+        nullable,
+        default,
+    }
+}
+
+/// Version of the `version` table itself.
+pub const VERSION_VERSION: i64 = 1;
+/// Version of `location` (usrloc) in Kamailio 5.x/6.x.
+pub const LOCATION_VERSION: i64 = 9;
+/// Version of `location_attrs`.
+pub const LOCATION_ATTRS_VERSION: i64 = 1;
+/// Version of `subscriber` (auth_db).
+pub const SUBSCRIBER_VERSION: i64 = 7;
+
+/// `version (table_name, table_version)`.
+pub fn version() -> TableDef {
+    use ColType::*;
+    TableDef {
+        name: "version",
+        version: VERSION_VERSION,
+        columns: vec![
+            col("table_name", Varchar(32), false, None),
+            col("table_version", Int, false, Some("0")),
+        ],
+        unique: vec![("version_table_name_idx", vec!["table_name"])],
+        indexes: vec![],
+    }
+}
+
+/// A usrloc table (`location`, or another name given to `save()`).
+pub fn location(name: &'static str) -> TableDef {
+    use ColType::*;
+    TableDef {
+        name,
+        version: LOCATION_VERSION,
+        columns: vec![
+            col("id", Id, false, None),
+            col("ruid", Varchar(64), false, Some("''")),
+            col("username", Varchar(64), false, Some("''")),
+            col("domain", Varchar(64), true, None),
+            col("contact", Varchar(512), false, Some("''")),
+            col("received", Varchar(128), true, None),
+            col("path", Varchar(512), true, None),
+            col("expires", DateTime, false, Some("'2030-05-28 21:32:15'")),
+            col("q", Double, false, Some("1.0")),
+            col("callid", Varchar(255), false, Some("'Default-Call-ID'")),
+            col("cseq", Int, false, Some("1")),
+            col(
+                "last_modified",
+                DateTime,
+                false,
+                Some("'2000-01-01 00:00:01'"),
+            ),
+            col("flags", Int, false, Some("0")),
+            col("cflags", Int, false, Some("0")),
+            col("user_agent", Varchar(255), false, Some("''")),
+            col("socket", Varchar(64), true, None),
+            col("methods", Int, true, None),
+            col("instance", Varchar(255), true, None),
+            col("reg_id", Int, false, Some("0")),
+            col("server_id", Int, false, Some("0")),
+            col("connection_id", Int, false, Some("0")),
+            col("keepalive", Int, false, Some("0")),
+            col("partition", Int, false, Some("0")),
+        ],
+        unique: vec![("ruid_idx", vec!["ruid"])],
+        indexes: vec![
+            ("account_contact_idx", vec!["username", "domain", "contact"]),
+            ("expires_idx", vec!["expires"]),
+            ("connection_idx", vec!["server_id", "connection_id"]),
+        ],
+    }
+}
+
+/// `location_attrs` (per-contact attributes; created for compatibility).
+pub fn location_attrs() -> TableDef {
+    use ColType::*;
+    TableDef {
+        name: "location_attrs",
+        version: LOCATION_ATTRS_VERSION,
+        columns: vec![
+            col("id", Id, false, None),
+            col("ruid", Varchar(64), false, Some("''")),
+            col("username", Varchar(64), false, Some("''")),
+            col("domain", Varchar(64), true, None),
+            col("aname", Varchar(64), false, Some("''")),
+            col("atype", Int, false, Some("0")),
+            col("avalue", Varchar(512), false, Some("''")),
+            col(
+                "last_modified",
+                DateTime,
+                false,
+                Some("'2000-01-01 00:00:01'"),
+            ),
+        ],
+        unique: vec![],
+        indexes: vec![
+            ("account_record_idx", vec!["username", "domain", "ruid"]),
+            ("last_modified_idx", vec!["last_modified"]),
+        ],
+    }
+}
+
+/// `subscriber` (auth_db credentials).
+pub fn subscriber() -> TableDef {
+    use ColType::*;
+    TableDef {
+        name: "subscriber",
+        version: SUBSCRIBER_VERSION,
+        columns: vec![
+            col("id", Id, false, None),
+            col("username", Varchar(64), false, Some("''")),
+            col("domain", Varchar(64), false, Some("''")),
+            col("password", Varchar(64), false, Some("''")),
+            col("ha1", Varchar(128), false, Some("''")),
+            col("ha1b", Varchar(128), false, Some("''")),
+        ],
+        unique: vec![("account_idx", vec!["username", "domain"])],
+        indexes: vec![("username_idx", vec!["username"])],
+    }
+}
+
+/// Every table `siprouter db init` creates, `version` first.
+pub fn standard() -> Vec<TableDef> {
+    vec![
+        version(),
+        location("location"),
+        location_attrs(),
+        subscriber(),
+    ]
+}

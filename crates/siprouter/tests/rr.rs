@@ -1,0 +1,149 @@
+//! End-to-end: the rr module (`loose_route` with our own, double and
+//! strict-router route sets; `check_route_param`, `is_direction`,
+//! `$route_uri`) seen on the wire.
+
+use sr_testkit::{req, TestServer, UdpPeer};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(3);
+
+fn cfg(uas: std::net::SocketAddr) -> String {
+    format!(
+        r#"
+listen=udp:127.0.0.1:{{PORT}}
+children=1
+loadmodule "sl"
+loadmodule "textops"
+loadmodule "rr"
+request_route {{
+    $var(ru) = $route_uri;
+    loose_route();
+    $var(rc) = $rc;
+    append_hf("X-RC: $var(rc)\r\n");
+    append_hf("X-Route-Uri: $var(ru)\r\n");
+    if (check_route_param("nat=yes")) {{ append_hf("X-Nat: yes\r\n"); }}
+    if (is_direction("downstream")) {{ append_hf("X-Dir: down\r\n"); }}
+    if (is_direction("upstream")) {{ append_hf("X-Dir: up\r\n"); }}
+    if ($du == $null) {{ $du = "sip:{uas}"; }}
+    forward();
+    exit;
+}}
+"#
+    )
+}
+
+fn in_dialog(method: &str, ruri: &str, uac: &UdpPeer, routes: &[&str], from_tag: &str) -> String {
+    let extra: Vec<String> = routes.iter().map(|r| format!("Route: {r}")).collect();
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    req(method, ruri, uac.addr(), "d1", "dlg-1", 2, &extra, "")
+        .replace("To: <", "To: <sip:bob@example.com>;tag=totag\r\nX-To: <")
+        .replace("tag=from-dlg-1", &format!("tag={from_tag}"))
+}
+
+#[test]
+fn our_route_removed_next_loose_hop_in_du() {
+    let uas = UdpPeer::new();
+    let srv = TestServer::start(&cfg(uas.addr()), siprouter::in_tree());
+    let uac = UdpPeer::new();
+    let me = format!("<sip:127.0.0.1:{};lr;ftag=abc;nat=yes>", srv.port);
+    let next = format!("<sip:{};lr>", uas.addr());
+    let m = in_dialog("BYE", "sip:bob@192.0.2.1", &uac, &[&me, &next], "abc");
+    uac.send(srv.addr(), &m);
+    let got = uas.recv(T).expect("sent to the next Route hop");
+    assert_eq!(got.header("X-RC").as_deref(), Some("1"));
+    assert_eq!(got.header("X-Nat").as_deref(), Some("yes"));
+    assert_eq!(got.header("X-Dir").as_deref(), Some("down"));
+    assert!(got.header("X-Route-Uri").unwrap().contains("ftag=abc"));
+    let routes: Vec<_> = got
+        .msg
+        .msg()
+        .routes()
+        .map(|r| r.unwrap().uri_str.to_string())
+        .collect();
+    assert_eq!(routes, [format!("sip:{};lr", uas.addr())]);
+    assert_eq!(
+        got.msg.msg().request_uri().unwrap().raw,
+        "sip:bob@192.0.2.1"
+    );
+}
+
+#[test]
+fn double_record_route_pair_removed_and_upstream_direction() {
+    let uas = UdpPeer::new();
+    let srv = TestServer::start(&cfg(uas.addr()), siprouter::in_tree());
+    let uac = UdpPeer::new();
+    let a = format!("<sip:127.0.0.1:{};r2=on;lr;ftag=abc>", srv.port);
+    let b = format!(
+        "<sip:127.0.0.1:{};transport=tcp;r2=on;lr;ftag=abc>",
+        srv.port
+    );
+    let ruri = format!("sip:bob@{}", uas.addr());
+    // Both values in one header line: the whole line goes.
+    let m = in_dialog("BYE", &ruri, &uac, &[&format!("{a}, {b}")], "other");
+    uac.send(srv.addr(), &m);
+    let got = uas.recv(T).expect("to the R-URI");
+    assert_eq!(got.header("X-RC").as_deref(), Some("1"));
+    assert_eq!(got.header("X-Dir").as_deref(), Some("up"));
+    assert!(got.header("Route").is_none(), "{}", got.text());
+}
+
+#[test]
+fn strict_router_before_us_and_after_us() {
+    let uas = UdpPeer::new();
+    let srv = TestServer::start(&cfg(uas.addr()), siprouter::in_tree());
+    let uac = UdpPeer::new();
+    // The previous hop was a strict router: the R-URI is our RR URI, the
+    // last Route the real target.
+    let ruri = format!("sip:127.0.0.1:{};lr;ftag=abc", srv.port);
+    let target = format!("<sip:bob@{}>", uas.addr());
+    let m = in_dialog("BYE", &ruri, &uac, &[&target], "abc");
+    uac.send(srv.addr(), &m);
+    let got = uas.recv(T).expect("to the last Route");
+    assert_eq!(got.header("X-RC").as_deref(), Some("1"));
+    assert_eq!(
+        got.msg.msg().request_uri().unwrap().raw,
+        format!("sip:bob@{}", uas.addr())
+    );
+    assert!(got.header("Route").is_none());
+
+    // The next hop is a strict router (no lr): it goes into the R-URI and
+    // the R-URI to the end of the route set.
+    let me = format!("<sip:127.0.0.1:{};lr;ftag=abc>", srv.port);
+    let strict = format!("<sip:{}>", uas.addr());
+    let m = in_dialog("INFO", "sip:bob@192.0.2.7", &uac, &[&me, &strict], "abc");
+    uac.send(srv.addr(), &m);
+    let got = uas.recv(T).expect("to the strict router");
+    assert_eq!(
+        got.msg.msg().request_uri().unwrap().raw,
+        format!("sip:{}", uas.addr())
+    );
+    let routes: Vec<_> = got
+        .msg
+        .msg()
+        .routes()
+        .map(|r| r.unwrap().uri_str.to_string())
+        .collect();
+    assert_eq!(routes, ["sip:bob@192.0.2.7"]);
+}
+
+#[test]
+fn out_of_dialog_with_only_our_route_is_false_and_route_removed() {
+    let uas = UdpPeer::new();
+    let srv = TestServer::start(&cfg(uas.addr()), siprouter::in_tree());
+    let uac = UdpPeer::new();
+    let me = format!("Route: <sip:127.0.0.1:{};lr>", srv.port);
+    let m = req(
+        "OPTIONS",
+        "sip:bob@example.com",
+        uac.addr(),
+        "o1",
+        "ood-1",
+        1,
+        &[&me],
+        "",
+    );
+    uac.send(srv.addr(), &m);
+    let got = uas.recv(T).expect("forwarded");
+    assert_eq!(got.header("X-RC").as_deref(), Some("-1"));
+    assert!(got.header("Route").is_none());
+}

@@ -1,0 +1,407 @@
+//! The auth API (Kamailio's `auth_api_s`): the steps every credentials
+//! check shares, used by this module's `pv_*` functions and bound by
+//! `auth_db` under the name [`AUTH_API`].
+
+use crate::digest::{ct_eq, ha1, response, Alg, ResponseInput};
+use crate::nonce::{NonceError, Nonces};
+use sr_mod_sl::{StatefulReply, STATEFUL_API};
+use sr_sdk::prelude::*;
+use sr_sdk::sip_msg::headers::AuthValue;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// The name the API is published under.
+pub const AUTH_API: &str = "auth";
+
+/// Kamailio's return codes of the authentication functions.
+pub mod rc {
+    /// Authenticated.
+    pub const OK: i32 = 1;
+    /// Generic error (malformed credentials, foreign nonce...).
+    pub const ERROR: i32 = -1;
+    /// Wrong password.
+    pub const INVALID_PASSWORD: i32 = -2;
+    /// No such user.
+    pub const USER_UNKNOWN: i32 = -3;
+    /// The nonce expired: challenge again with `stale=true`.
+    pub const STALE_NONCE: i32 = -4;
+    /// No credentials for the realm.
+    pub const NO_CREDENTIALS: i32 = -5;
+    /// The nonce (with this nonce-count) was used already.
+    pub const NONCE_REUSED: i32 = -6;
+    /// The authentication user is not the From/To user.
+    pub const AUTH_USER_MISMATCH: i32 = -8;
+}
+
+/// Which header pair: 401 with Authorization, or 407 with
+/// Proxy-Authorization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HdrType {
+    /// `WWW-Authenticate` / `Authorization` (401).
+    Www,
+    /// `Proxy-Authenticate` / `Proxy-Authorization` (407).
+    Proxy,
+}
+
+impl HdrType {
+    /// The credentials header.
+    pub fn credentials(self) -> HeaderName {
+        match self {
+            HdrType::Www => HeaderName::Authorization,
+            HdrType::Proxy => HeaderName::ProxyAuthorization,
+        }
+    }
+}
+
+/// Credentials that passed the format and nonce checks.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// `username` as sent.
+    pub username: String,
+    /// The user part (before `@`, if the username has a domain).
+    pub user: String,
+    /// The domain part, if the username is `user@domain`.
+    pub domain: Option<String>,
+    /// `realm`.
+    pub realm: String,
+    /// Algorithm.
+    pub alg: Alg,
+    nonce: String,
+    nc: String,
+    cnonce: String,
+    qop: String,
+    uri: String,
+    response: String,
+    nonce_expires: i64,
+    nonce_index: u32,
+    hdr: HdrType,
+    hdr_index: usize,
+}
+
+/// Which credentials header authorized the request (for
+/// `consume_credentials`), kept with the message.
+#[derive(Debug, Clone, Copy)]
+pub struct Authorized {
+    /// Header type.
+    pub hdr: HdrType,
+    /// Index among the headers of that name.
+    pub index: usize,
+}
+
+/// Set on the message when a check found a stale nonce (the next
+/// challenge then says `stale=true`).
+#[derive(Debug, Clone, Copy)]
+pub struct StaleNonce;
+
+/// Settings and state shared by auth and auth_db.
+pub struct AuthApi {
+    pub(crate) nonces: RwLock<Arc<Nonces>>,
+    pub(crate) nonce_expire: Arc<AtomicI64>,
+    pub(crate) nonce_count: Arc<AtomicI64>,
+    pub(crate) one_time_nonce: Arc<AtomicI64>,
+    pub(crate) algorithm: Arc<RwLock<String>>,
+    pub(crate) secret: Arc<RwLock<String>>,
+    clock: RwLock<Option<Arc<dyn Fn() -> i64 + Send + Sync>>>,
+}
+
+impl std::fmt::Debug for AuthApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuthApi")
+    }
+}
+
+impl Default for AuthApi {
+    fn default() -> Self {
+        AuthApi {
+            nonces: RwLock::new(Arc::new(Nonces::new(&crate::nonce::random_bytes(32)))),
+            nonce_expire: Arc::new(AtomicI64::new(300)),
+            nonce_count: Arc::new(AtomicI64::new(0)),
+            one_time_nonce: Arc::new(AtomicI64::new(0)),
+            algorithm: Arc::new(RwLock::new("MD5".into())),
+            secret: Arc::new(RwLock::new(String::new())),
+            clock: RwLock::new(None),
+        }
+    }
+}
+
+fn owned(v: Option<std::borrow::Cow<'_, str>>) -> String {
+    v.map(|c| c.into_owned()).unwrap_or_default()
+}
+
+impl AuthApi {
+    /// Unix seconds now (a test may install a virtual clock).
+    pub fn now(&self) -> i64 {
+        match self.clock.read().ok().and_then(|c| c.clone()) {
+            Some(f) => f(),
+            None => sr_sdk::db::now(),
+        }
+    }
+
+    /// Replaces the clock (tests).
+    pub fn set_clock(&self, f: Arc<dyn Fn() -> i64 + Send + Sync>) {
+        if let Ok(mut c) = self.clock.write() {
+            *c = Some(f);
+        }
+    }
+
+    fn nonces(&self) -> Arc<Nonces> {
+        self.nonces
+            .read()
+            .map(|n| n.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// Applies the `secret` parameter (at mod_init).
+    pub(crate) fn apply_secret(&self) {
+        let s = self.secret.read().map(|s| s.clone()).unwrap_or_default();
+        if !s.is_empty() {
+            if let Ok(mut n) = self.nonces.write() {
+                *n = Arc::new(Nonces::new(s.as_bytes()));
+            }
+        }
+    }
+
+    /// The algorithm challenges use (`algorithm` parameter).
+    pub fn algorithm(&self) -> Alg {
+        self.algorithm
+            .read()
+            .ok()
+            .and_then(|a| Alg::parse(&a))
+            .unwrap_or(Alg::Md5)
+    }
+
+    /// The realm to use when the script gives an empty one: the To host
+    /// for REGISTER, else the From host.
+    pub fn default_realm(msg: &SipMsg) -> String {
+        let m = msg.msg();
+        let na = if m.method() == Some(Method::Register) {
+            m.to()
+        } else {
+            m.from()
+        };
+        na.map(|n| n.uri.host_str.to_string()).unwrap_or_default()
+    }
+
+    /// Finds the credentials for `realm` (Kamailio's `pre_auth`): checks
+    /// their fields and the nonce's mac and expiry. Errors are the return
+    /// codes of [`rc`].
+    pub fn pre_auth(
+        &self,
+        ctx: &mut Ctx<'_>,
+        realm: &str,
+        hdr: HdrType,
+    ) -> Result<Credentials, i32> {
+        let realm = if realm.is_empty() {
+            Self::default_realm(ctx.msg)
+        } else {
+            realm.to_string()
+        };
+        let m = ctx.msg.msg();
+        let found: Option<(usize, AuthValue<'_>)> = m
+            .auth_values(hdr.credentials())
+            .enumerate()
+            .filter_map(|(i, v)| v.ok().map(|v| (i, v)))
+            .find(|(_, v)| v.is_digest() && v.get("realm").is_some_and(|r| r == realm.as_str()));
+        let Some((hdr_index, v)) = found else {
+            return Err(rc::NO_CREDENTIALS);
+        };
+        let username = owned(v.get("username"));
+        let nonce = owned(v.get("nonce"));
+        let uri = owned(v.get("uri"));
+        let resp = owned(v.get("response"));
+        if username.is_empty() || nonce.is_empty() || uri.is_empty() || resp.is_empty() {
+            lm_err!("auth: credentials without username, nonce, uri or response");
+            return Err(rc::ERROR);
+        }
+        let alg = match v.get("algorithm") {
+            None => Alg::Md5,
+            Some(a) => match Alg::parse(&a) {
+                Some(x) => x,
+                None => {
+                    lm_err!("auth: unsupported algorithm '{a}'");
+                    return Err(rc::ERROR);
+                }
+            },
+        };
+        let qop = owned(v.get("qop"));
+        let nc = owned(v.get("nc"));
+        let cnonce = owned(v.get("cnonce"));
+        if !qop.is_empty()
+            && (!qop.eq_ignore_ascii_case("auth") || nc.is_empty() || cnonce.is_empty())
+        {
+            lm_err!("auth: unsupported qop '{qop}' or missing nc/cnonce");
+            return Err(rc::ERROR);
+        }
+        let (user, domain) = match username.split_once('@') {
+            Some((u, d)) => (u.to_string(), Some(d.to_string())),
+            None => (username.clone(), None),
+        };
+        let now = self.now();
+        let (nonce_expires, nonce_index) = match self.nonces().check(&nonce, now) {
+            Ok(x) => x,
+            Err(NonceError::Expired) => {
+                ctx.msg.ext.insert(StaleNonce);
+                return Err(rc::STALE_NONCE);
+            }
+            Err(_) => {
+                lm_info!("auth: nonce not issued here (or with another secret): '{nonce}'");
+                return Err(rc::ERROR);
+            }
+        };
+        Ok(Credentials {
+            username,
+            user,
+            domain,
+            realm,
+            alg,
+            nonce,
+            nc,
+            cnonce,
+            qop,
+            uri,
+            response: resp,
+            nonce_expires,
+            nonce_index,
+            hdr,
+            hdr_index,
+        })
+    }
+
+    /// HA1 of a plain-text password for these credentials.
+    pub fn calc_ha1(&self, c: &Credentials, password: &str) -> String {
+        ha1(c.alg, &c.username, &c.realm, password)
+    }
+
+    /// Checks the response against `ha1` (Kamailio's `post_auth`), then
+    /// the nonce-count replay protection; on success marks the
+    /// credentials as used by this message.
+    pub fn post_auth(&self, ctx: &mut Ctx<'_>, c: &Credentials, ha1: &str) -> i32 {
+        let method = ctx
+            .msg
+            .msg()
+            .method()
+            .map(|m| m.as_str().to_string())
+            .unwrap_or_default();
+        let want = response(
+            c.alg,
+            &ha1.to_ascii_lowercase(),
+            &ResponseInput {
+                nonce: &c.nonce,
+                nc: &c.nc,
+                cnonce: &c.cnonce,
+                qop: &c.qop,
+                method: &method,
+                uri: &c.uri,
+            },
+        );
+        if !ct_eq(want.as_bytes(), c.response.to_ascii_lowercase().as_bytes()) {
+            return rc::INVALID_PASSWORD;
+        }
+        let now = self.now();
+        let nc = if !c.qop.is_empty() && self.nonce_count.load(Ordering::Relaxed) != 0 {
+            match u32::from_str_radix(&c.nc, 16) {
+                Ok(n) if n > 0 => Some(n),
+                _ => return rc::ERROR,
+            }
+        } else if c.qop.is_empty() && self.one_time_nonce.load(Ordering::Relaxed) != 0 {
+            Some(1)
+        } else {
+            None
+        };
+        if let Some(nc) = nc {
+            if self
+                .nonces()
+                .use_nc(c.nonce_index, c.nonce_expires, nc, now)
+                .is_err()
+            {
+                return rc::NONCE_REUSED;
+            }
+        }
+        ctx.msg.ext.insert(Authorized {
+            hdr: c.hdr,
+            index: c.hdr_index,
+        });
+        rc::OK
+    }
+
+    /// The challenge header value for `realm` (`flags`: 1 qop=auth, 2
+    /// qop=auth-int is offered as auth, 16 stale=true).
+    pub fn challenge_value(&self, ctx: &mut Ctx<'_>, realm: &str, flags: i64, alg: Alg) -> String {
+        let realm = if realm.is_empty() {
+            Self::default_realm(ctx.msg)
+        } else {
+            realm.to_string()
+        };
+        let nonce = self
+            .nonces()
+            .make(self.now(), self.nonce_expire.load(Ordering::Relaxed));
+        let mut s = format!("Digest realm=\"{realm}\", nonce=\"{nonce}\"");
+        if flags & 3 != 0 {
+            s.push_str(", qop=\"auth\"");
+        }
+        if flags & 16 != 0 || ctx.msg.ext.get::<StaleNonce>().is_some() {
+            s.push_str(", stale=true");
+        }
+        s.push_str(", algorithm=");
+        s.push_str(alg.name());
+        s
+    }
+
+    /// Sends the 401 or 407 challenge (statefully when tm has a
+    /// transaction): 1 when sent, -1 when the reply could not be sent.
+    pub fn challenge(&self, ctx: &mut Ctx<'_>, realm: &str, flags: i64, hdr: HdrType) -> i32 {
+        let value = self.challenge_value(ctx, realm, flags, self.algorithm());
+        let (code, reason, name) = match hdr {
+            HdrType::Www => (401, "Unauthorized", "WWW-Authenticate"),
+            HdrType::Proxy => (407, "Proxy Authentication Required", "Proxy-Authenticate"),
+        };
+        let saved = ctx.msg.reply_headers.clone();
+        ctx.msg
+            .reply_headers
+            .push_str(&format!("{name}: {value}\r\n"));
+        let ok = send_reply(ctx, code, reason);
+        ctx.msg.reply_headers = saved;
+        if ok {
+            1
+        } else {
+            -1
+        }
+    }
+}
+
+/// Replies statefully when tm has a transaction, else statelessly.
+pub fn send_reply(ctx: &mut Ctx<'_>, code: u16, reason: &str) -> bool {
+    let tm = ctx
+        .core
+        .get_api(STATEFUL_API)
+        .and_then(|a| a.downcast::<Arc<dyn StatefulReply>>().ok())
+        .map(|a| (*a).clone());
+    if let Some(tm) = tm {
+        if let Some(rc) = tm.reply_if_transaction(ctx, code, reason) {
+            return rc > 0;
+        }
+    }
+    let core = ctx.core;
+    match core.send_reply(ctx.msg, code, reason) {
+        Ok(()) => true,
+        Err(e) => {
+            lm_err!("auth: cannot send {code}: {e}");
+            false
+        }
+    }
+}
+
+/// The identity check of `auth_check` (flag 1): the authentication user
+/// must be the From user (and the To user for REGISTER).
+pub fn identity_matches(msg: &SipMsg, c: &Credentials) -> bool {
+    let m = msg.msg();
+    let user_of = |r: Result<sr_sdk::sip_msg::headers::NameAddr<'_>, _>| {
+        r.ok().and_then(|n| n.uri.user.map(str::to_string))
+    };
+    let from_ok = user_of(m.from()).is_some_and(|u| u == c.user);
+    if m.method() == Some(Method::Register) {
+        from_ok && user_of(m.to()).is_some_and(|u| u == c.user)
+    } else {
+        from_ok
+    }
+}

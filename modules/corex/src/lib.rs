@@ -1,0 +1,193 @@
+//! # corex: core extensions
+//!
+//! - `send_data(uri, data)`: sends raw bytes to a SIP URI (UDP, or TCP
+//!   with `;transport=tcp`), outside any transaction;
+//! - extended flags, 64 per message: `setxflag(n)`, `resetxflag(n)`,
+//!   `isxflagset(n)` (0..63);
+//! - `is_faked_msg()`: true for messages the server made up (RPC,
+//!   timers), false for received ones;
+//! - internal message flags by name: `msg_iflag_set(name)`,
+//!   `msg_iflag_reset(name)`, `msg_iflag_is_set(name)`;
+//! - RPCs `corex.debug [level]`, `corex.list_sockets`,
+//!   `corex.list_aliases`.
+//!
+//! `append_branch()` / `append_branch(uri[, q])` are core actions in
+//! siprouter already; corex does not define them again.
+#![forbid(unsafe_code)]
+
+pub mod rpcs;
+
+use sr_sdk::prelude::*;
+use std::sync::{Arc, OnceLock, Weak};
+
+/// The extended flags of a message (kept in its extensions).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct XFlags(pub u64);
+
+/// The internal flags of a message, by name (upper case).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IFlags(pub Vec<String>);
+
+/// Kamailio's internal message flag names.
+pub const IFLAG_NAMES: [&str; 8] = [
+    "USE_UAC_FROM",
+    "USE_UAC_TO",
+    "UAC_AUTH",
+    "UA_CONTACT",
+    "UAC_CSEQ",
+    "UAC_TRACK",
+    "FAKED",
+    "KSR_ROUTING",
+];
+
+fn xbit(n: i64) -> Option<u64> {
+    if (0..64).contains(&n) {
+        Some(1u64 << n)
+    } else {
+        lm_err!("extended flag {n} out of range (0..63)");
+        None
+    }
+}
+
+fn xflags(msg: &mut SipMsg) -> &mut XFlags {
+    if msg.ext.get::<XFlags>().is_none() {
+        msg.ext.insert(XFlags::default());
+    }
+    match msg.ext.get_mut::<XFlags>() {
+        Some(x) => x,
+        None => unreachable!("inserted above"),
+    }
+}
+
+fn iflag_fixup(_env: &dyn fixup::FixupEnv, _i: usize, arg: &Arg) -> Result<Fixed, String> {
+    let n = arg.text().trim().to_ascii_uppercase();
+    if IFLAG_NAMES.contains(&n.as_str()) {
+        Ok(Fixed::Str(n))
+    } else {
+        Err(format!(
+            "unknown message flag '{}' (known: {})",
+            arg.text(),
+            IFLAG_NAMES.join(", ")
+        ))
+    }
+}
+
+fn iflag_is_set(msg: &SipMsg, name: &str) -> bool {
+    (name == "FAKED" && msg.faked)
+        || msg
+            .ext
+            .get::<IFlags>()
+            .is_some_and(|f| f.0.iter().any(|x| x == name))
+}
+
+/// Sends `data` to `uri` (resolved as a SIP URI).
+fn send_data(ctx: &mut Ctx<'_>, uri: &str, data: &str) -> i32 {
+    let dest = match ctx.core.resolve(uri, None) {
+        Ok(d) => d,
+        Err(e) => {
+            lm_err!("send_data: cannot resolve {uri}: {e}");
+            return -1;
+        }
+    };
+    match ctx.core.send(&dest, data.as_bytes()) {
+        Ok(()) => 1,
+        Err(e) => {
+            lm_err!("send_data to {uri}: {e}");
+            -1
+        }
+    }
+}
+
+/// The `corex` module.
+pub fn module() -> ModuleDef {
+    let any = RouteType::ANY;
+    let int = Some(fixup::f(fixup::igp));
+    let ifl = Some(fixup::f(iflag_fixup));
+    let core: Arc<OnceLock<Weak<dyn Core>>> = Arc::new(OnceLock::new());
+    let c1 = core.clone();
+    let def = ModuleDef::new("corex")
+        .cmd("send_data", 2, any, None, |ctx, p| {
+            let uri = p[0].str(ctx).into_owned();
+            let data = p[1].str(ctx).into_owned();
+            send_data(ctx, &uri, &data)
+        })
+        .cmd("setxflag", 1, any, int.clone(), |ctx, p| {
+            xbit(p[0].int(ctx)).map_or(-1, |b| {
+                xflags(ctx.msg).0 |= b;
+                1
+            })
+        })
+        .cmd("resetxflag", 1, any, int.clone(), |ctx, p| {
+            xbit(p[0].int(ctx)).map_or(-1, |b| {
+                xflags(ctx.msg).0 &= !b;
+                1
+            })
+        })
+        .cmd("isxflagset", 1, any, int, |ctx, p| {
+            xbit(p[0].int(ctx)).map_or(-1, |b| {
+                let set = ctx.msg.ext.get::<XFlags>().is_some_and(|x| x.0 & b != 0);
+                if set {
+                    1
+                } else {
+                    -1
+                }
+            })
+        })
+        .cmd("is_faked_msg", 0, any, None, |ctx, _| {
+            if ctx.msg.faked {
+                1
+            } else {
+                -1
+            }
+        })
+        .cmd("msg_iflag_set", 1, any, ifl.clone(), |ctx, p| {
+            let n = p[0].str(ctx).into_owned();
+            if ctx.msg.ext.get::<IFlags>().is_none() {
+                ctx.msg.ext.insert(IFlags::default());
+            }
+            if let Some(f) = ctx.msg.ext.get_mut::<IFlags>() {
+                if !f.0.contains(&n) {
+                    f.0.push(n);
+                }
+            }
+            1
+        })
+        .cmd("msg_iflag_reset", 1, any, ifl.clone(), |ctx, p| {
+            let n = p[0].str(ctx).into_owned();
+            if let Some(f) = ctx.msg.ext.get_mut::<IFlags>() {
+                f.0.retain(|x| *x != n);
+            }
+            1
+        })
+        .cmd("msg_iflag_is_set", 1, any, ifl, |ctx, p| {
+            let n = p[0].str(ctx).into_owned();
+            if iflag_is_set(ctx.msg, &n) {
+                1
+            } else {
+                -1
+            }
+        })
+        .on_init(move |c| {
+            if let Some(h) = c.handle() {
+                let _ = c1.set(h);
+            }
+            Ok(())
+        });
+    rpcs::add(def, core)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_on_a_message() {
+        let mut m = SipMsg::faked();
+        assert_eq!(xbit(63), Some(1 << 63));
+        assert_eq!(xbit(64), None);
+        xflags(&mut m).0 |= 1 << 40;
+        assert_eq!(m.ext.get::<XFlags>(), Some(&XFlags(1 << 40)));
+        assert!(iflag_is_set(&m, "FAKED"));
+        assert!(!iflag_is_set(&m, "UAC_AUTH"));
+    }
+}

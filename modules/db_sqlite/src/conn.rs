@@ -1,0 +1,417 @@
+//! One SQLite connection implementing `DbConn`.
+
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::{params_from_iter, Connection, OpenFlags};
+use sr_sdk::db::schema::{ColType, TableDef};
+use sr_sdk::db::{
+    format_datetime, parse_datetime, Cond, DbConn, DbError, DbResult, DbValue, Order, Rows,
+};
+use std::time::Duration;
+
+/// A connection to one SQLite file.
+pub struct SqliteConn {
+    conn: Connection,
+}
+
+impl std::fmt::Debug for SqliteConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteConn")
+    }
+}
+
+/// The file path of a `sqlite://` URL: `sqlite:///abs.db` is `/abs.db`,
+/// `sqlite://rel.db` is `rel.db`.
+pub fn path_of_url(url: &str) -> DbResult<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("SQLITE://"))
+        .ok_or_else(|| DbError(format!("'{url}' is not a sqlite:// URL")))?;
+    let path = rest.split(['?', '#']).next().unwrap_or("");
+    if path.is_empty() {
+        return Err(DbError(format!("'{url}' names no database file")));
+    }
+    Ok(path.to_string())
+}
+
+fn err(e: rusqlite::Error) -> DbError {
+    DbError(format!("sqlite: {e}"))
+}
+
+/// Quotes an identifier (table or column name).
+fn ident(name: &str) -> DbResult<String> {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+    {
+        return Err(DbError(format!("invalid identifier '{name}'")));
+    }
+    Ok(format!("\"{name}\""))
+}
+
+fn to_sql(v: &DbValue) -> SqlValue {
+    match v {
+        DbValue::Null => SqlValue::Null,
+        DbValue::Int(i) => SqlValue::Integer(*i as i64),
+        DbValue::BigInt(i) => SqlValue::Integer(*i),
+        DbValue::Double(d) => SqlValue::Real(*d),
+        DbValue::Str(s) => SqlValue::Text(s.clone()),
+        DbValue::DateTime(t) => SqlValue::Text(format_datetime(*t)),
+        DbValue::Blob(b) => SqlValue::Blob(b.clone()),
+    }
+}
+
+fn from_sql(v: ValueRef<'_>, decl: Option<&str>) -> DbValue {
+    let is_time = decl.is_some_and(|d| {
+        let d = d.to_ascii_uppercase();
+        d.contains("TIMESTAMP") || d.contains("DATETIME") || d == "DATE"
+    });
+    match v {
+        ValueRef::Null => DbValue::Null,
+        ValueRef::Integer(i) if is_time => DbValue::DateTime(i),
+        ValueRef::Integer(i) => match i32::try_from(i) {
+            Ok(n) => DbValue::Int(n),
+            Err(_) => DbValue::BigInt(i),
+        },
+        ValueRef::Real(d) => DbValue::Double(d),
+        ValueRef::Text(t) => {
+            let s = String::from_utf8_lossy(t).into_owned();
+            match is_time.then(|| parse_datetime(&s)).flatten() {
+                Some(t) => DbValue::DateTime(t),
+                None => DbValue::Str(s),
+            }
+        }
+        ValueRef::Blob(b) => DbValue::Blob(b.to_vec()),
+    }
+}
+
+fn where_clause(conds: &[Cond], args: &mut Vec<SqlValue>) -> DbResult<String> {
+    let mut s = String::new();
+    for (i, c) in conds.iter().enumerate() {
+        s.push_str(if i == 0 { " WHERE " } else { " AND " });
+        let col = ident(&c.col)?;
+        match (&c.val, c.op) {
+            (DbValue::Null, sr_sdk::db::DbOp::Eq) => s.push_str(&format!("{col} IS NULL")),
+            (DbValue::Null, sr_sdk::db::DbOp::Ne) => s.push_str(&format!("{col} IS NOT NULL")),
+            (v, op) => {
+                args.push(to_sql(v));
+                s.push_str(&format!("{col} {} ?{}", op.sql(), args.len()));
+            }
+        }
+    }
+    Ok(s)
+}
+
+fn sql_type(t: ColType) -> String {
+    match t {
+        ColType::Id => "INTEGER PRIMARY KEY".into(),
+        ColType::Int => "INTEGER".into(),
+        ColType::BigInt => "BIGINT".into(),
+        ColType::Double => "REAL".into(),
+        ColType::Varchar(n) => format!("VARCHAR({n})"),
+        ColType::Text => "TEXT".into(),
+        ColType::DateTime => "TIMESTAMP WITHOUT TIME ZONE".into(),
+        ColType::Blob => "BLOB".into(),
+    }
+}
+
+impl SqliteConn {
+    /// Opens (creating if needed) the file of a `sqlite://` URL, in WAL
+    /// mode with the given busy timeout.
+    pub fn open(url: &str, busy_timeout_ms: u64) -> DbResult<SqliteConn> {
+        let path = path_of_url(url)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(&path, flags)
+            .map_err(|e| DbError(format!("cannot open sqlite database '{path}': {e}")))?;
+        conn.busy_timeout(Duration::from_millis(busy_timeout_ms))
+            .map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
+        Ok(SqliteConn { conn })
+    }
+
+    /// Runs SQL text with no result (for tools).
+    pub fn execute_batch(&mut self, sql: &str) -> DbResult<()> {
+        self.conn.execute_batch(sql).map_err(err)
+    }
+
+    fn write(&mut self, verb: &str, table: &str, values: &[(&str, DbValue)]) -> DbResult<()> {
+        if values.is_empty() {
+            return Err(DbError(format!("{verb}: no values for table '{table}'")));
+        }
+        let cols = values
+            .iter()
+            .map(|(c, _)| ident(c))
+            .collect::<DbResult<Vec<_>>>()?;
+        let marks: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!(
+            "{verb} INTO {} ({}) VALUES ({})",
+            ident(table)?,
+            cols.join(","),
+            marks.join(",")
+        );
+        let args: Vec<SqlValue> = values.iter().map(|(_, v)| to_sql(v)).collect();
+        self.conn
+            .prepare_cached(&sql)
+            .and_then(|mut st| st.execute(params_from_iter(args)))
+            .map(|_| ())
+            .map_err(err)
+    }
+}
+
+impl DbConn for SqliteConn {
+    fn query(
+        &mut self,
+        table: &str,
+        conds: &[Cond],
+        columns: &[&str],
+        order: Option<&Order>,
+    ) -> DbResult<Rows> {
+        let cols = if columns.is_empty() {
+            "*".to_string()
+        } else {
+            columns
+                .iter()
+                .map(|c| ident(c))
+                .collect::<DbResult<Vec<_>>>()?
+                .join(",")
+        };
+        let mut args = Vec::new();
+        let mut sql = format!("SELECT {cols} FROM {}", ident(table)?);
+        sql.push_str(&where_clause(conds, &mut args)?);
+        if let Some(o) = order {
+            sql.push_str(&format!(
+                " ORDER BY {}{}",
+                ident(&o.col)?,
+                if o.desc { " DESC" } else { "" }
+            ));
+        }
+        let mut st = self.conn.prepare_cached(&sql).map_err(err)?;
+        let names: Vec<String> = st.column_names().iter().map(|s| s.to_string()).collect();
+        let decls: Vec<Option<String>> = st
+            .columns()
+            .iter()
+            .map(|c| c.decl_type().map(str::to_string))
+            .collect();
+        let mut rows = st.query(params_from_iter(args)).map_err(err)?;
+        let mut out = Rows {
+            columns: names,
+            rows: Vec::new(),
+        };
+        while let Some(r) = rows.next().map_err(err)? {
+            let mut row = Vec::with_capacity(decls.len());
+            for (i, d) in decls.iter().enumerate() {
+                row.push(from_sql(r.get_ref(i).map_err(err)?, d.as_deref()));
+            }
+            out.rows.push(row);
+        }
+        Ok(out)
+    }
+
+    fn insert(&mut self, table: &str, values: &[(&str, DbValue)]) -> DbResult<()> {
+        self.write("INSERT", table, values)
+    }
+
+    fn update(&mut self, table: &str, conds: &[Cond], values: &[(&str, DbValue)]) -> DbResult<u64> {
+        if values.is_empty() {
+            return Ok(0);
+        }
+        let mut args: Vec<SqlValue> = Vec::new();
+        let mut sets = Vec::new();
+        for (c, v) in values {
+            args.push(to_sql(v));
+            sets.push(format!("{}=?{}", ident(c)?, args.len()));
+        }
+        let sql = format!(
+            "UPDATE {} SET {}{}",
+            ident(table)?,
+            sets.join(","),
+            where_clause(conds, &mut args)?
+        );
+        self.conn
+            .prepare_cached(&sql)
+            .and_then(|mut st| st.execute(params_from_iter(args)))
+            .map(|n| n as u64)
+            .map_err(err)
+    }
+
+    fn delete(&mut self, table: &str, conds: &[Cond]) -> DbResult<u64> {
+        let mut args = Vec::new();
+        let sql = format!(
+            "DELETE FROM {}{}",
+            ident(table)?,
+            where_clause(conds, &mut args)?
+        );
+        self.conn
+            .prepare_cached(&sql)
+            .and_then(|mut st| st.execute(params_from_iter(args)))
+            .map(|n| n as u64)
+            .map_err(err)
+    }
+
+    fn replace(&mut self, table: &str, values: &[(&str, DbValue)]) -> DbResult<()> {
+        self.write("INSERT OR REPLACE", table, values)
+    }
+
+    fn create_table(&mut self, def: &TableDef) -> DbResult<()> {
+        let mut cols = Vec::new();
+        for c in &def.columns {
+            let mut s = format!("{} {}", ident(c.name)?, sql_type(c.ty));
+            if let Some(d) = c.default {
+                s.push_str(" DEFAULT ");
+                s.push_str(d);
+            }
+            if !c.nullable && c.ty != ColType::Id {
+                s.push_str(" NOT NULL");
+            }
+            cols.push(s);
+        }
+        for (name, uc) in &def.unique {
+            let list = uc.iter().map(|c| ident(c)).collect::<DbResult<Vec<_>>>()?;
+            cols.push(format!(
+                "CONSTRAINT {} UNIQUE ({})",
+                ident(&format!("{}_{name}", def.name))?,
+                list.join(", ")
+            ));
+        }
+        let mut sql = format!(
+            "CREATE TABLE IF NOT EXISTS {} (\n    {}\n);\n",
+            ident(def.name)?,
+            cols.join(",\n    ")
+        );
+        for (name, ic) in &def.indexes {
+            let list = ic.iter().map(|c| ident(c)).collect::<DbResult<Vec<_>>>()?;
+            sql.push_str(&format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {} ({});\n",
+                ident(&format!("{}_{name}", def.name))?,
+                ident(def.name)?,
+                list.join(", ")
+            ));
+        }
+        self.conn.execute_batch(&sql).map_err(err)
+    }
+
+    fn table_exists(&mut self, table: &str) -> DbResult<bool> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?1")
+            .and_then(|mut st| st.exists([table]))
+            .map_err(err)
+    }
+
+    fn transaction(&mut self, f: &mut dyn FnMut(&mut dyn DbConn) -> DbResult<()>) -> DbResult<()> {
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
+        match f(self) {
+            Ok(()) => self.conn.execute_batch("COMMIT").map_err(err),
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sr_sdk::db::{check_version, schema, DbOp};
+
+    fn temp_url(name: &str) -> (String, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "sr-sqlite-{}-{name}-{}",
+            std::process::id(),
+            sr_sdk::db::now()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("t.db");
+        (format!("sqlite://{}", p.display()), dir)
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(path_of_url("sqlite:///var/x.db").unwrap(), "/var/x.db");
+        assert_eq!(path_of_url("sqlite://x.db").unwrap(), "x.db");
+        assert!(path_of_url("sqlite://").is_err());
+        assert!(path_of_url("mysql://a/b").is_err());
+    }
+
+    #[test]
+    fn crud_and_versions() {
+        let (url, dir) = temp_url("crud");
+        let mut c = SqliteConn::open(&url, 1000).unwrap();
+        for t in schema::standard() {
+            c.create_table(&t).unwrap();
+            c.insert(
+                "version",
+                &[
+                    ("table_name", DbValue::str(t.name)),
+                    ("table_version", DbValue::Int(t.version as i32)),
+                ],
+            )
+            .unwrap();
+        }
+        assert!(c.table_exists("location").unwrap());
+        check_version(&mut c, "location", 9).unwrap();
+        let e = check_version(&mut c, "subscriber", 6).unwrap_err();
+        assert!(e.0.contains("expected 6"), "{e}");
+        assert!(check_version(&mut c, "nope", 1)
+            .unwrap_err()
+            .0
+            .contains("db init"));
+        c.insert(
+            "location",
+            &[
+                ("ruid", DbValue::str("r1")),
+                ("username", DbValue::str("alice")),
+                ("contact", DbValue::str("sip:a@1.2.3.4")),
+                ("expires", DbValue::DateTime(2_000_000_000)),
+                ("q", DbValue::Double(0.5)),
+                ("methods", DbValue::Null),
+            ],
+        )
+        .unwrap();
+        let r = c
+            .query(
+                "location",
+                &[Cond::new("expires", DbOp::Gt, DbValue::DateTime(1_000))],
+                &["ruid", "expires", "q", "methods", "domain"],
+                None,
+            )
+            .unwrap();
+        assert_eq!(r.len(), 1);
+        assert_eq!(r.get(0, "expires"), &DbValue::DateTime(2_000_000_000));
+        assert_eq!(r.get(0, "q"), &DbValue::Double(0.5));
+        assert!(r.get(0, "methods").is_null());
+        let n = c
+            .update(
+                "location",
+                &[Cond::eq("ruid", DbValue::str("r1"))],
+                &[("cseq", DbValue::Int(7))],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+        c.replace(
+            "location",
+            &[
+                ("ruid", DbValue::str("r1")),
+                ("username", DbValue::str("bob")),
+            ],
+        )
+        .unwrap();
+        let r = c.query("location", &[], &[], None).unwrap();
+        assert_eq!(r.len(), 1);
+        assert_eq!(r.get(0, "username"), &DbValue::str("bob"));
+        assert_eq!(
+            c.delete("location", &[Cond::eq("domain", DbValue::Null)])
+                .unwrap(),
+            1
+        );
+        assert!(c.query("bad name", &[], &[], None).is_err());
+        assert!(c.query("missing", &[], &[], None).is_err());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,359 @@
+//! # jsonrpcs (and ctl): the management endpoint
+//!
+//! JSON-RPC 2.0 compatible with Kamailio's `jsonrpcs`: every RPC method
+//! any module exports (`system.listMethods`, `core.uptime`,
+//! `stats.get_statistics`, ...) is reachable, dispatched through
+//! [`Core::rpc_call`]. Batches and notifications are supported; bad JSON,
+//! unknown methods and bad parameters come back as JSON-RPC error objects.
+//!
+//! Transports:
+//! - a UNIX stream socket (parameter `socket`, default
+//!   `/run/siprouter/siprouter_rpc.sock`): one JSON document per line in,
+//!   one per line out, what `siprouter ctl` speaks;
+//! - HTTP (parameter `http_listen`, e.g. `"127.0.0.1:5080"`, off by
+//!   default): `POST` any path with a JSON-RPC body; `GET /metrics` gives
+//!   every statistic in Prometheus text format as
+//!   `siprouter_<group>_<name>`.
+//!
+//! Kamailio's FIFO and datagram transports are not built: their
+//! parameters are accepted, and asking for them through `transport` is a
+//! `mod_init` error. The same module is also available under the name
+//! `ctl` (Kamailio's binrpc module name; see [`ctl_module`]), so that
+//! `loadmodule "ctl.so"` gives an RPC endpoint too: it speaks JSON-RPC,
+//! not binrpc.
+//!
+//! The sockets are bound in `mod_init` (so a busy socket fails the start),
+//! served by threads started from `child_init(PROC_MAIN)` with rank
+//! `PROC_RPC`, which stop when the server shuts down; `destroy` removes
+//! the socket file.
+#![forbid(unsafe_code)]
+
+pub mod dispatch;
+pub mod http;
+pub mod metrics;
+pub mod unix;
+
+use sr_sdk::prelude::*;
+use std::collections::HashSet;
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The default UNIX socket (what `siprouter ctl` connects to).
+pub const DEFAULT_SOCKET: &str = "/run/siprouter/siprouter_rpc.sock";
+
+/// Limits shared by the transports.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Concurrent connections per transport.
+    pub max_conns: usize,
+    /// Largest request document, in bytes.
+    pub max_request: usize,
+    /// Pretty-print HTTP responses (`pretty_format`).
+    pub pretty: bool,
+}
+
+#[derive(Debug, Default)]
+struct Settings {
+    /// `None`: the default path; `Some("")`: no UNIX socket.
+    socket: Option<String>,
+    http_listen: Option<String>,
+    transport: Option<i64>,
+    fifo: Option<String>,
+    dgram: Option<String>,
+    pretty: bool,
+    mode: Option<u32>,
+}
+
+#[derive(Default)]
+struct State {
+    name: &'static str,
+    cfg: Mutex<Settings>,
+    unix: Mutex<Option<UnixListener>>,
+    http: Mutex<Option<TcpListener>>,
+    bound: Mutex<Option<PathBuf>>,
+}
+
+/// Socket paths served in this process (two modules on one path is a
+/// configuration error).
+fn claims() -> &'static Mutex<HashSet<PathBuf>> {
+    static C: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
+    C.get_or_init(Default::default)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn text(v: ParamValue) -> String {
+    match v {
+        ParamValue::Str(s) => s,
+        ParamValue::Int(i) => i.to_string(),
+    }
+}
+
+fn int(v: &ParamValue) -> Result<i64, String> {
+    match v {
+        ParamValue::Int(i) => Ok(*i),
+        ParamValue::Str(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{s}' is not an integer")),
+    }
+}
+
+/// Binds the UNIX socket: a stale file is removed, a live server is an
+/// error.
+fn bind_unix(path: &Path, mode: Option<u32>) -> Result<UnixListener, String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            return Err(format!(
+                "{}: another server is answering on this socket",
+                path.display()
+            ));
+        }
+        std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let l = UnixListener::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
+    if let Some(m) = mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(m))
+            .map_err(|e| format!("{}: cannot set mode {m:o}: {e}", path.display()))?;
+    }
+    Ok(l)
+}
+
+fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    let t = s.trim();
+    let t = t.strip_prefix("tcp:").unwrap_or(t);
+    let t = t.strip_prefix("http://").unwrap_or(t);
+    t.parse()
+        .map_err(|_| format!("http_listen '{s}': expected ip:port, e.g. 127.0.0.1:5080"))
+}
+
+impl State {
+    fn init(&self) -> Result<(), String> {
+        let cfg = lock(&self.cfg);
+        if let Some(t) = cfg.transport {
+            let missing: Vec<&str> = [(2, "FIFO"), (4, "datagram"), (8, "TCP")]
+                .iter()
+                .filter(|(bit, _)| t & bit != 0)
+                .map(|(_, n)| *n)
+                .collect();
+            if !missing.is_empty() {
+                return Err(format!(
+                    "transport {t} asks for {}: not built into siprouter; use the UNIX stream socket (socket) and HTTP (http_listen)",
+                    missing.join(" and ")
+                ));
+            }
+            if t & 1 != 0 && cfg.http_listen.is_none() {
+                lm_warn!(
+                    "{}: transport 1 (HTTP) needs http_listen to be set; HTTP is off",
+                    self.name
+                );
+            }
+        }
+        if let Some(f) = &cfg.fifo {
+            lm_notice!(
+                "{}: FIFO '{f}' ignored: the FIFO transport is not built",
+                self.name
+            );
+        }
+        if let Some(d) = &cfg.dgram {
+            lm_notice!("{}: datagram socket '{d}' ignored: not built", self.name);
+        }
+        let path = match cfg.socket.as_deref() {
+            None => Some(PathBuf::from(DEFAULT_SOCKET)),
+            Some("") => None,
+            Some(p) => Some(PathBuf::from(p)),
+        };
+        if let Some(path) = path {
+            if !lock(claims()).insert(path.clone()) {
+                return Err(format!(
+                    "{} is already served by another RPC module (jsonrpcs and ctl): give them different sockets or load one",
+                    path.display()
+                ));
+            }
+            match bind_unix(&path, cfg.mode) {
+                Ok(l) => {
+                    *lock(&self.unix) = Some(l);
+                    *lock(&self.bound) = Some(path);
+                }
+                Err(e) => {
+                    lock(claims()).remove(&path);
+                    return Err(e);
+                }
+            }
+        }
+        if let Some(h) = &cfg.http_listen {
+            let addr = parse_listen(h)?;
+            let l = TcpListener::bind(addr).map_err(|e| format!("http_listen {addr}: {e}"))?;
+            *lock(&self.http) = Some(l);
+        }
+        Ok(())
+    }
+
+    fn child_init(&self, core: &dyn Core, r: i32) -> Result<(), String> {
+        if r != rank::PROC_MAIN {
+            return Ok(());
+        }
+        let handle = core
+            .handle()
+            .ok_or("the core gives no handle for the RPC threads")?;
+        let limits = Arc::new(Limits {
+            max_conns: 32,
+            max_request: 16 * 1024 * 1024,
+            pretty: lock(&self.cfg).pretty,
+        });
+        if let Some(l) = lock(&self.unix).take() {
+            let (h, lim) = (handle.clone(), limits.clone());
+            core.spawn_process(
+                &format!("{}-unix", self.name),
+                rank::PROC_RPC,
+                Box::new(move || unix::serve(l, h, lim)),
+            )?;
+        }
+        if let Some(l) = lock(&self.http).take() {
+            core.spawn_process(
+                &format!("{}-http", self.name),
+                rank::PROC_RPC,
+                Box::new(move || http::serve(l, handle, limits)),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn destroy(&self) {
+        lock(&self.unix).take();
+        lock(&self.http).take();
+        if let Some(p) = lock(&self.bound).take() {
+            let _ = std::fs::remove_file(&p);
+            lock(claims()).remove(&p);
+        }
+    }
+}
+
+fn base(name: &'static str) -> (ModuleDef, Arc<State>) {
+    let st = Arc::new(State {
+        name,
+        ..Default::default()
+    });
+    let (s1, s2, s3) = (st.clone(), st.clone(), st.clone());
+    let def = ModuleDef::new(name)
+        .on_init(move |_| s1.init())
+        .on_child_init(move |core, r| s2.child_init(core, r))
+        .on_destroy(move || s3.destroy());
+    (def, st)
+}
+
+/// The `jsonrpcs` module.
+pub fn module() -> ModuleDef {
+    let (def, st) = base("jsonrpcs");
+    let (a, b, c, d, e, f) = (
+        st.clone(),
+        st.clone(),
+        st.clone(),
+        st.clone(),
+        st.clone(),
+        st,
+    );
+    def.param("socket", ParamKind::Str, move |v| {
+        lock(&a.cfg).socket = Some(text(v));
+        Ok(())
+    })
+    .param("http_listen", ParamKind::Str, move |v| {
+        let s = text(v);
+        parse_listen(&s)?;
+        lock(&b.cfg).http_listen = Some(s);
+        Ok(())
+    })
+    .param("transport", ParamKind::Int, move |v| {
+        lock(&c.cfg).transport = Some(int(&v)?);
+        Ok(())
+    })
+    .param("fifo_name", ParamKind::Str, move |v| {
+        lock(&d.cfg).fifo = Some(text(v));
+        Ok(())
+    })
+    .param("dgram_socket", ParamKind::Str, move |v| {
+        lock(&e.cfg).dgram = Some(text(v));
+        Ok(())
+    })
+    .param("pretty_format", ParamKind::Int, move |v| {
+        lock(&f.cfg).pretty = int(&v)? != 0;
+        Ok(())
+    })
+    .param("fifo_mode", ParamKind::Int, |_| Ok(()))
+    .param("fifo_group", ParamKind::Any, |_| Ok(()))
+    .param("fifo_user", ParamKind::Any, |_| Ok(()))
+    .param("fifo_reply_dir", ParamKind::Str, |_| Ok(()))
+    .param("dgram_mode", ParamKind::Int, |_| Ok(()))
+    .param("dgram_group", ParamKind::Any, |_| Ok(()))
+    .param("dgram_user", ParamKind::Any, |_| Ok(()))
+}
+
+/// The `ctl` module: the same endpoint under Kamailio's binrpc module
+/// name. `binrpc` takes `unix:/path` (or `unixs:/path`, or a bare path);
+/// UDP/TCP binrpc sockets and `fifo` are not built (a `mod_init` error).
+pub fn ctl_module() -> ModuleDef {
+    let (def, st) = base("ctl");
+    let (a, b, c) = (st.clone(), st.clone(), st);
+    def.param("binrpc", ParamKind::Str, move |v| {
+        let s = text(v);
+        let path = s
+            .strip_prefix("unixs:")
+            .or_else(|| s.strip_prefix("unix:"))
+            .unwrap_or(&s);
+        if s.starts_with("udp:") || s.starts_with("tcp:") || s.contains("://") {
+            return Err(format!(
+                "binrpc '{s}': only UNIX stream sockets are built (unix:/path)"
+            ));
+        }
+        lock(&a.cfg).socket = Some(path.to_string());
+        Ok(())
+    })
+    .param("fifo", ParamKind::Str, move |v| {
+        let s = text(v);
+        if !s.is_empty() {
+            return Err(format!("fifo '{s}': the FIFO transport is not built"));
+        }
+        lock(&b.cfg).fifo = None;
+        Ok(())
+    })
+    .param("mode", ParamKind::Int, move |v| {
+        let m = int(&v)?;
+        let m = u32::try_from(m).map_err(|_| format!("mode {m} out of range"))?;
+        lock(&c.cfg).mode = Some(m);
+        Ok(())
+    })
+    .param("user", ParamKind::Any, |_| Ok(()))
+    .param("group", ParamKind::Any, |_| Ok(()))
+    .param("binrpc_max_body_size", ParamKind::Int, |_| Ok(()))
+    .param("binrpc_struct_max_body_size", ParamKind::Int, |_| Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses() {
+        assert!(parse_listen("127.0.0.1:5080").is_ok());
+        assert!(parse_listen("tcp:127.0.0.1:5080").is_ok());
+        assert!(parse_listen("nohost").is_err());
+    }
+
+    #[test]
+    fn fifo_transport_is_refused() {
+        let st = State::default();
+        lock(&st.cfg).transport = Some(2);
+        lock(&st.cfg).socket = Some(String::new());
+        assert!(st.init().unwrap_err().contains("FIFO"));
+        lock(&st.cfg).transport = Some(0);
+        assert!(st.init().is_ok());
+    }
+}

@@ -1,0 +1,173 @@
+//! `$xavp(root=>field)`: reading and writing the message's XAVPs
+//! ([`sr_sdk::xavp::Xavps`]) with Kamailio's semantics.
+//!
+//! - `$xavp(r=>f) = v` adds a new root `r` holding field `f`;
+//! - `$xavp(r[i]=>f) = v` adds field `f` to the i-th root `r` (a new root
+//!   when `i` is 0 and there is none);
+//! - `$xavp(r[i]=>f[j]) = v` replaces the j-th value of `f`;
+//! - `$xavp(r) = v` adds a new root holding a single value;
+//! - assigning `$null` removes (the field, or the root; `[*]` all).
+
+use sr_sdk::exports::PvName;
+use sr_sdk::prelude::*;
+use sr_sdk::xavp::XavpValue;
+
+/// An index in a name: none, a position, or `*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idx {
+    /// No index written.
+    None,
+    /// `[n]`.
+    At(usize),
+    /// `[*]`.
+    All,
+}
+
+/// A parsed `$xavp` name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XName {
+    /// Root name.
+    pub root: String,
+    /// Root index.
+    pub ridx: Idx,
+    /// Field name and index.
+    pub field: Option<(String, Idx)>,
+}
+
+fn name_idx(s: &str) -> Result<(String, Idx), String> {
+    let s = s.trim();
+    match s.find('[') {
+        None => Ok((s.to_string(), Idx::None)),
+        Some(i) => {
+            let inner = s[i + 1..]
+                .strip_suffix(']')
+                .ok_or_else(|| format!("bad index in '{s}'"))?;
+            let idx = match inner.trim() {
+                "*" => Idx::All,
+                n => Idx::At(
+                    n.parse::<usize>()
+                        .map_err(|_| format!("bad index '{n}' in '{s}'"))?,
+                ),
+            };
+            Ok((s[..i].trim().to_string(), idx))
+        }
+    }
+}
+
+/// Parses `root[i]=>field[j]` (indexes optional).
+pub fn parse(inner: &str) -> Result<XName, String> {
+    let (r, f) = match inner.split_once("=>") {
+        Some((r, f)) => (r, Some(f)),
+        None => (inner, None),
+    };
+    let (root, ridx) = name_idx(r)?;
+    if root.is_empty() {
+        return Err("$xavp needs a name: $xavp(root=>field)".to_string());
+    }
+    let field = match f {
+        Some(f) => {
+            let (n, i) = name_idx(f)?;
+            if n.is_empty() {
+                return Err(format!("$xavp({inner}): empty field name"));
+            }
+            Some((n, i))
+        }
+        None => None,
+    };
+    Ok(XName { root, ridx, field })
+}
+
+fn at(i: Idx) -> usize {
+    match i {
+        Idx::At(n) => n,
+        _ => 0,
+    }
+}
+
+/// Reads `$xavp(...)`. A root holding fields reads as `<<xavp>>`.
+pub fn get(ctx: &mut Ctx<'_>, name: &PvName) -> Value<'static> {
+    let Some(x) = name.inner.as_deref().and_then(|i| parse(i).ok()) else {
+        return Value::Null;
+    };
+    let xs = &ctx.msg.xavps;
+    match &x.field {
+        Some((f, fi)) => xs
+            .field(&x.root, at(x.ridx), f, at(*fi))
+            .cloned()
+            .unwrap_or(Value::Null),
+        None => match xs.get(&x.root, at(x.ridx)) {
+            Some(XavpValue::Value(v)) => v.clone(),
+            Some(XavpValue::Fields(_)) => Value::from("<<xavp>>"),
+            None => Value::Null,
+        },
+    }
+}
+
+/// Writes `$xavp(...)`.
+pub fn set(ctx: &mut Ctx<'_>, name: &PvName, v: Value<'_>) -> Result<(), String> {
+    let x = parse(name.inner.as_deref().unwrap_or(""))?;
+    let xs = &mut ctx.msg.xavps;
+    let v = v.into_owned();
+    match (&x.field, v) {
+        (None, Value::Null) => {
+            let which = match x.ridx {
+                Idx::All => None,
+                i => Some(at(i)),
+            };
+            xs.remove(&x.root, which);
+        }
+        (None, v) => xs.push(&x.root, XavpValue::Value(v)),
+        (Some((f, fi)), Value::Null) => {
+            let which = match fi {
+                Idx::All | Idx::None => None,
+                i => Some(at(*i)),
+            };
+            xs.remove_field(&x.root, at(x.ridx), f, which);
+        }
+        (Some((f, Idx::None)), v) if x.ridx == Idx::None => {
+            xs.push(&x.root, XavpValue::Fields(vec![(f.clone(), v)]));
+        }
+        (Some((f, Idx::None)), v) => {
+            let r = at(x.ridx);
+            if !xs.add_field(&x.root, r, f, v.clone()) {
+                if r == 0 && xs.count(&x.root) == 0 {
+                    xs.push(&x.root, XavpValue::Fields(vec![(f.clone(), v)]));
+                } else {
+                    return Err(format!("$xavp({}[{r}]) does not exist", x.root));
+                }
+            }
+        }
+        (Some((f, fi)), v) => {
+            if !xs.set_field(&x.root, at(x.ridx), f, at(*fi), v) {
+                return Err(format!(
+                    "$xavp({}[{}]=>{f}[{}]) does not exist",
+                    x.root,
+                    at(x.ridx),
+                    at(*fi)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            parse("r[1]=>f[*]"),
+            Ok(XName {
+                root: "r".into(),
+                ridx: Idx::At(1),
+                field: Some(("f".into(), Idx::All))
+            })
+        );
+        assert_eq!(parse("r").map(|x| x.field), Ok(None));
+        assert!(parse("=>f").is_err());
+        assert!(parse("r[x]").is_err());
+        assert!(parse("r=>").is_err());
+    }
+}

@@ -1,0 +1,171 @@
+//! `lookup()`, `lookup_branches()`, `registered()`, `unregister()`.
+
+use crate::util::{aor_of, first_path_uri};
+use crate::Registrar;
+use sr_mod_usrloc::contact::method_bit;
+use sr_mod_usrloc::{Contact, Domain};
+use sr_sdk::db::now;
+use sr_sdk::prelude::*;
+use std::sync::atomic::Ordering;
+
+/// `lookup` return codes (Kamailio's).
+pub mod rc {
+    /// Found.
+    pub const FOUND: i32 = 1;
+    /// Not found.
+    pub const NOT_FOUND: i32 = -1;
+    /// Found, but no contact allows the method.
+    pub const METHOD_NOT_ALLOWED: i32 = -2;
+    /// Error.
+    pub const ERROR: i32 = -3;
+}
+
+/// The valid contacts of `uri`'s AoR that accept the request's method,
+/// best first.
+fn contacts_for(
+    ctx: &mut Ctx<'_>,
+    reg: &Registrar,
+    dom: &Domain,
+    uri: &str,
+) -> Result<Vec<Contact>, i32> {
+    let aor = aor_of(uri, reg.ul().use_domain()).ok_or(rc::ERROR)?;
+    let mut cs = dom.lookup(&aor, now()).map_err(|e| {
+        lm_err!("registrar: lookup: {e}");
+        rc::ERROR
+    })?;
+    if cs.is_empty() {
+        return Err(rc::NOT_FOUND);
+    }
+    if reg.cfg.method_filtering.load(Ordering::Relaxed) != 0 {
+        if let Some(m) = ctx.msg.msg().method() {
+            let bit = method_bit(m.as_str());
+            cs.retain(|c| c.methods & bit != 0);
+            if cs.is_empty() {
+                return Err(rc::METHOD_NOT_ALLOWED);
+            }
+        }
+    }
+    Ok(cs)
+}
+
+/// Where to send for a contact: the first Path hop, else received.
+fn dst_of(c: &Contact) -> Option<String> {
+    c.path
+        .as_deref()
+        .and_then(first_path_uri)
+        .or_else(|| c.received.clone())
+}
+
+fn branch_of(c: &Contact) -> Branch {
+    Branch {
+        uri: c.contact.clone(),
+        dst_uri: dst_of(c),
+        path: c.path.clone(),
+        q: u16::try_from(c.q).ok(),
+        flags: c.cflags,
+        socket: c.socket.clone(),
+        ruid: Some(c.ruid.clone()),
+        instance: c.instance.clone(),
+    }
+}
+
+/// Makes the best contact the Request-URI (with `$du`, Path, branch
+/// flags and socket) and, with `append_branches`, the others branches.
+fn set_targets(ctx: &mut Ctx<'_>, reg: &Registrar, cs: &[Contact]) {
+    let Some(first) = cs.first() else { return };
+    let m = &mut *ctx.msg;
+    m.new_uri = Some(first.contact.clone());
+    m.dst_uri = dst_of(first);
+    m.path = first.path.clone();
+    m.bflags = first.cflags;
+    if first.socket.is_some() {
+        m.force_send_socket = first.socket.clone();
+    }
+    if reg.cfg.append_branches.load(Ordering::Relaxed) != 0 {
+        m.branches.extend(cs[1..].iter().map(branch_of));
+    }
+}
+
+/// `lookup(table[, uri])`.
+pub fn lookup(ctx: &mut Ctx<'_>, reg: &Registrar, dom: &Domain, uri: Option<&str>) -> i32 {
+    let uri = uri.map_or_else(|| ctx.msg.ruri().to_string(), str::to_string);
+    match contacts_for(ctx, reg, dom, &uri) {
+        Ok(cs) => {
+            set_targets(ctx, reg, &cs);
+            rc::FOUND
+        }
+        Err(code) => code,
+    }
+}
+
+/// `lookup_branches(table)`: the Request-URI and every branch whose URI
+/// is a registered AoR is replaced by that AoR's contacts.
+pub fn lookup_branches(ctx: &mut Ctx<'_>, reg: &Registrar, dom: &Domain) -> i32 {
+    let old = std::mem::take(&mut ctx.msg.branches);
+    let mut found = false;
+    let ruri = ctx.msg.ruri().to_string();
+    match contacts_for(ctx, reg, dom, &ruri) {
+        Ok(cs) => {
+            found = true;
+            set_targets(ctx, reg, &cs);
+        }
+        Err(rc::ERROR) => {}
+        Err(_) => {}
+    }
+    for b in old {
+        match contacts_for(ctx, reg, dom, &b.uri) {
+            Ok(cs) => {
+                found = true;
+                ctx.msg.branches.extend(cs.iter().map(|c| Branch {
+                    flags: c.cflags | b.flags,
+                    ..branch_of(c)
+                }));
+            }
+            Err(_) => ctx.msg.branches.push(b),
+        }
+    }
+    if found {
+        rc::FOUND
+    } else {
+        rc::NOT_FOUND
+    }
+}
+
+/// `registered(table[, uri])`: 1 when the AoR has a valid contact.
+pub fn registered(ctx: &mut Ctx<'_>, reg: &Registrar, dom: &Domain, uri: Option<&str>) -> i32 {
+    let uri = uri.map_or_else(|| ctx.msg.ruri().to_string(), str::to_string);
+    let Some(aor) = aor_of(&uri, reg.ul().use_domain()) else {
+        return -1;
+    };
+    match dom.lookup(&aor, now()) {
+        Ok(cs) if !cs.is_empty() => 1,
+        Ok(_) => -1,
+        Err(e) => {
+            lm_err!("registrar: registered: {e}");
+            -1
+        }
+    }
+}
+
+/// `unregister(table, uri[, ruid])`: removes every contact of the AoR, or
+/// the one with this ruid.
+pub fn unregister(reg: &Registrar, dom: &Domain, uri: &str, ruid: Option<&str>) -> i32 {
+    let Some(aor) = aor_of(uri, reg.ul().use_domain()) else {
+        lm_err!("registrar: unregister: bad URI '{uri}'");
+        return -1;
+    };
+    let r = dom.with_record(&aor, now(), |rec| {
+        Ok(match ruid.filter(|r| !r.is_empty()) {
+            Some(r) => usize::from(rec.remove(r)),
+            None => rec.clear(),
+        })
+    });
+    match r {
+        Ok(n) if n > 0 => 1,
+        Ok(_) => -1,
+        Err(e) => {
+            lm_err!("registrar: unregister: {e}");
+            -1
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Helpers: address-of-record extraction and local replies with extra
+//! headers.
+
+use sr_mod_sl::{StatefulReply, STATEFUL_API};
+use sr_sdk::prelude::*;
+use sr_sdk::sip_msg;
+use std::sync::Arc;
+
+/// Decodes `%xx` escapes in a URI user part.
+pub fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The address-of-record of a URI: `user@host` (host lower-cased) with
+/// `use_domain`, else `user`. `None` when the URI does not parse or has
+/// no user part.
+pub fn aor_of(uri: &str, use_domain: bool) -> Option<String> {
+    let u = sip_msg::Uri::parse(uri.trim().trim_start_matches('<').trim_end_matches('>')).ok()?;
+    let user = unescape(u.user.filter(|x| !x.is_empty())?);
+    if use_domain {
+        Some(format!("{user}@{}", u.host_str.to_ascii_lowercase()))
+    } else {
+        Some(user)
+    }
+}
+
+/// Sends a reply with `extra` header lines (each ending in CRLF),
+/// statefully when `tm` has a transaction for the request, else
+/// statelessly. The message's own reply headers are restored after.
+pub fn reply(ctx: &mut Ctx<'_>, code: u16, reason: &str, extra: &str) -> bool {
+    let saved = ctx.msg.reply_headers.clone();
+    ctx.msg.reply_headers.push_str(extra);
+    let tm = ctx
+        .core
+        .get_api(STATEFUL_API)
+        .and_then(|a| a.downcast::<Arc<dyn StatefulReply>>().ok())
+        .map(|a| (*a).clone());
+    let mut done = None;
+    if let Some(tm) = tm {
+        done = tm.reply_if_transaction(ctx, code, reason).map(|rc| rc > 0);
+    }
+    let ok = match done {
+        Some(ok) => ok,
+        None => {
+            let core = ctx.core;
+            match core.send_reply(ctx.msg, code, reason) {
+                Ok(()) => true,
+                Err(e) => {
+                    lm_err!("registrar: cannot send {code} reply: {e}");
+                    false
+                }
+            }
+        }
+    };
+    ctx.msg.reply_headers = saved;
+    ok
+}
+
+/// The first URI of a Path vector (`<sip:p1;lr>,<sip:p2;lr>` gives
+/// `sip:p1;lr`).
+pub fn first_path_uri(path: &str) -> Option<String> {
+    let first = path.split(',').next()?.trim();
+    let na = sip_msg::headers::NameAddr::parse(first, "Path").ok()?;
+    Some(na.uri_str.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aors() {
+        assert_eq!(
+            aor_of("sip:alice@Example.COM;transport=udp", true).unwrap(),
+            "alice@example.com"
+        );
+        assert_eq!(aor_of("<sip:al%69ce@h>", false).unwrap(), "alice");
+        assert!(aor_of("sip:example.com", true).is_none());
+        assert!(aor_of("junk", true).is_none());
+        assert_eq!(unescape("a%2"), "a%2");
+        assert_eq!(
+            first_path_uri("<sip:p1.example.com;lr>, <sip:p2;lr>").unwrap(),
+            "sip:p1.example.com;lr"
+        );
+    }
+}

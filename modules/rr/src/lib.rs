@@ -1,0 +1,178 @@
+//! # rr: record routing
+//!
+//! Kamailio's `rr` module: `record_route([params])`,
+//! `record_route_preset(addr[, addr2])` (two Record-Route headers when the
+//! request changes transport, `enable_double_rr`), `add_rr_param`,
+//! `loose_route()` (RFC 3261 §16.4 and strict-router handling of
+//! §16.12), `check_route_param(re)`, `is_direction(dir)` (needs
+//! `append_fromtag`) and `$route_uri`.
+#![forbid(unsafe_code)]
+
+pub mod loose;
+pub mod record;
+pub mod route_set;
+
+use sr_sdk::prelude::*;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+/// rr's per-message state.
+#[derive(Debug, Default)]
+pub struct RrCtx {
+    /// `add_rr_param` text waiting for `record_route`.
+    pub pending: String,
+    /// Parameters of our Route entry that `loose_route` processed.
+    pub route_params: Option<String>,
+}
+
+/// The module parameters.
+#[derive(Debug, Clone)]
+pub struct Params {
+    append_fromtag: Arc<AtomicI64>,
+    enable_full_lr: Arc<AtomicI64>,
+    enable_double_rr: Arc<AtomicI64>,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            append_fromtag: Arc::new(AtomicI64::new(1)),
+            enable_full_lr: Arc::new(AtomicI64::new(0)),
+            enable_double_rr: Arc::new(AtomicI64::new(1)),
+        }
+    }
+}
+
+impl Params {
+    /// `append_fromtag`.
+    pub fn append_fromtag(&self) -> bool {
+        self.append_fromtag.load(Ordering::Relaxed) != 0
+    }
+    /// `enable_full_lr`.
+    pub fn full_lr(&self) -> bool {
+        self.enable_full_lr.load(Ordering::Relaxed) != 0
+    }
+    /// `enable_double_rr` (0, 1 or 2).
+    pub fn double_rr(&self) -> i64 {
+        self.enable_double_rr.load(Ordering::Relaxed)
+    }
+}
+
+fn route_params(ctx: &Ctx<'_>) -> Option<String> {
+    ctx.msg
+        .ext
+        .get::<RrCtx>()
+        .and_then(|r| r.route_params.clone())
+}
+
+/// The module definition.
+pub fn module() -> ModuleDef {
+    let p = Params::default();
+    let req = RouteType::REQUEST | RouteType::FAILURE | RouteType::BRANCH;
+    let spve = Some(fixup::f(fixup::spve));
+    let (p1, p2, p3, p4, p5) = (p.clone(), p.clone(), p.clone(), p.clone(), p.clone());
+    ModuleDef::new("rr")
+        .param(
+            "append_fromtag",
+            ParamKind::Int,
+            params::int(&p.append_fromtag),
+        )
+        .param(
+            "enable_full_lr",
+            ParamKind::Int,
+            params::int(&p.enable_full_lr),
+        )
+        .param(
+            "enable_double_rr",
+            ParamKind::Int,
+            params::int(&p.enable_double_rr),
+        )
+        .cmd("record_route", 0, req, None, move |ctx, _| {
+            record::record_route(ctx, &p1, "")
+        })
+        .cmd("record_route", 1, req, spve.clone(), move |ctx, a| {
+            let s = a[0].str(ctx).into_owned();
+            record::record_route(ctx, &p2, &s)
+        })
+        .cmd(
+            "record_route_preset",
+            1,
+            req,
+            spve.clone(),
+            move |ctx, a| {
+                let s = a[0].str(ctx).into_owned();
+                record::record_route_preset(ctx, &p3, &s, None)
+            },
+        )
+        .cmd(
+            "record_route_preset",
+            2,
+            req,
+            spve.clone(),
+            move |ctx, a| {
+                let s = a[0].str(ctx).into_owned();
+                let t = a[1].str(ctx).into_owned();
+                record::record_route_preset(ctx, &p4, &s, Some(&t))
+            },
+        )
+        .cmd("add_rr_param", 1, req, spve, |ctx, a| {
+            let s = a[0].str(ctx).into_owned();
+            record::add_rr_param(ctx, &s)
+        })
+        .cmd("loose_route", 0, RouteType::REQUEST, None, move |ctx, _| {
+            loose::loose_route(ctx, &p5)
+        })
+        .cmd(
+            "check_route_param",
+            1,
+            RouteType::REQUEST,
+            Some(fixup::f(fixup::regexp)),
+            |ctx, a| {
+                let Some(ps) = route_params(ctx) else {
+                    return -1;
+                };
+                match &a[0] {
+                    Fixed::Regex(r) if r.is_match(&ps) => 1,
+                    _ => -1,
+                }
+            },
+        )
+        .cmd(
+            "is_direction",
+            1,
+            RouteType::REQUEST,
+            Some(fixup::f(fixup::const_str)),
+            |ctx, a| {
+                let dir = a[0].str(ctx).into_owned();
+                let Some(ps) = route_params(ctx) else {
+                    return -1;
+                };
+                let ftag = ps
+                    .split(';')
+                    .find_map(|x| x.strip_prefix("ftag="))
+                    .map(str::to_string);
+                let Some(ftag) = ftag else {
+                    return -1;
+                };
+                let from = ctx
+                    .msg
+                    .msg()
+                    .from()
+                    .ok()
+                    .and_then(|f| f.tag())
+                    .unwrap_or("");
+                let downstream = ftag == from;
+                match dir.as_str() {
+                    "downstream" if downstream => 1,
+                    "upstream" if !downstream => 1,
+                    _ => -1,
+                }
+            },
+        )
+        .pv("route_uri", |ctx, _| {
+            match crate::route_set::entries(ctx.msg.msg()).first() {
+                Some(e) => Value::from(e.uri.clone()),
+                None => Value::Null,
+            }
+        })
+}

@@ -1,0 +1,190 @@
+//! `record_route`, `record_route_preset` and `add_rr_param`: the
+//! Record-Route header(s) this proxy inserts, as an edit of the request.
+
+use crate::{Params, RrCtx};
+use sr_sdk::prelude::*;
+use sr_sdk::sip_msg::Uri;
+
+/// The text every Record-Route edit of ours starts with.
+pub const RR_PREFIX: &[u8] = b"Record-Route: <";
+
+fn rr_ctx(msg: &mut SipMsg) -> &mut RrCtx {
+    if msg.ext.get::<RrCtx>().is_none() {
+        msg.ext.insert(RrCtx::default());
+    }
+    msg.ext
+        .get_mut::<RrCtx>()
+        .unwrap_or_else(|| unreachable!("inserted just above"))
+}
+
+/// The transport the request will most likely leave on: the `transport`
+/// parameter of `$du` or the Request-URI, else UDP (`sips:` means TLS).
+fn outbound_proto(msg: &SipMsg) -> Proto {
+    let target = msg
+        .dst_uri
+        .clone()
+        .unwrap_or_else(|| msg.ruri().to_string());
+    match Uri::parse(&target) {
+        Ok(u) => match u.transport().and_then(Proto::parse) {
+            Some(p) => p,
+            None if target.starts_with("sips:") => Proto::Tls,
+            None => Proto::Udp,
+        },
+        Err(_) => Proto::Udp,
+    }
+}
+
+/// Our address on the socket the request came in on.
+fn inbound_addr(ctx: &Ctx<'_>) -> Option<(String, u16)> {
+    if let Some((h, p)) = &ctx.msg.advertised {
+        let port = p.unwrap_or(ctx.msg.rcv.dst.port());
+        return Some((h.clone(), port));
+    }
+    let dst = ctx.msg.rcv.dst;
+    if dst.ip().is_unspecified() {
+        return ctx
+            .core
+            .local_addr(ctx.msg.rcv.proto, Some(ctx.msg.rcv.src));
+    }
+    let host = match dst.ip() {
+        std::net::IpAddr::V4(a) => a.to_string(),
+        std::net::IpAddr::V6(a) => format!("[{a}]"),
+    };
+    Some((host, dst.port()))
+}
+
+/// The parameters after the host part: transport, r2, lr, ftag, extra.
+fn uri_params(p: &Params, msg: &SipMsg, proto: Option<Proto>, r2: bool, extra: &str) -> String {
+    let mut s = String::new();
+    if let Some(pr) = proto.filter(|p| *p != Proto::Udp) {
+        s.push_str(";transport=");
+        s.push_str(pr.as_str());
+    }
+    if r2 {
+        s.push_str(";r2=on");
+    }
+    s.push_str(if p.full_lr() { ";lr=on" } else { ";lr" });
+    if p.append_fromtag() {
+        if let Some(tag) = msg.msg().from().ok().and_then(|f| f.tag()) {
+            s.push_str(";ftag=");
+            s.push_str(tag);
+        }
+    }
+    s.push_str(extra);
+    s
+}
+
+fn insert(ctx: &mut Ctx<'_>, lines: &[String]) -> i32 {
+    let mut text = String::new();
+    for l in lines {
+        text.push_str("Record-Route: <");
+        text.push_str(l);
+        text.push_str(">\r\n");
+    }
+    let m = ctx.msg.msg();
+    let at = m
+        .header(sr_sdk::sip_msg::HeaderName::RecordRoute)
+        .map_or(m.headers_start(), |h| h.start);
+    ctx.msg.edits.insert(at, text.as_bytes());
+    1
+}
+
+/// `record_route([params])`.
+pub fn record_route(ctx: &mut Ctx<'_>, p: &Params, params: &str) -> i32 {
+    if !ctx.msg.is_request() {
+        return -1;
+    }
+    if ctx.msg.edits.find_text(RR_PREFIX).is_some() {
+        lm_err!("record_route: a Record-Route was already added to this request");
+        return -1;
+    }
+    let pending = std::mem::take(&mut rr_ctx(ctx.msg).pending);
+    let extra = format!("{params}{pending}");
+    let Some((ih, ip)) = inbound_addr(ctx) else {
+        lm_err!("record_route: no local address");
+        return -1;
+    };
+    let in_proto = ctx.msg.rcv.proto;
+    let out_proto = outbound_proto(ctx.msg);
+    let double = match p.double_rr() {
+        0 => false,
+        2 => true,
+        _ => out_proto != in_proto,
+    };
+    if !double {
+        let ps = uri_params(p, ctx.msg, Some(in_proto), false, &extra);
+        return insert(ctx, &[format!("sip:{ih}:{ip}{ps}")]);
+    }
+    let (oh, op) = ctx
+        .core
+        .local_addr(out_proto, None)
+        .unwrap_or((ih.clone(), ip));
+    let explicit = p.double_rr() == 2;
+    let op_proto = if explicit || out_proto != Proto::Udp {
+        Some(out_proto)
+    } else {
+        None
+    };
+    let ip_proto = if explicit || in_proto != Proto::Udp {
+        Some(in_proto)
+    } else {
+        None
+    };
+    let out = format!(
+        "sip:{oh}:{op}{}",
+        uri_params(p, ctx.msg, op_proto, true, &extra)
+    );
+    let inn = format!(
+        "sip:{ih}:{ip}{}",
+        uri_params(p, ctx.msg, ip_proto, true, &extra)
+    );
+    insert(ctx, &[out, inn])
+}
+
+/// `record_route_preset(addr[, addr2])`.
+pub fn record_route_preset(ctx: &mut Ctx<'_>, p: &Params, a: &str, b: Option<&str>) -> i32 {
+    if !ctx.msg.is_request() || a.is_empty() {
+        return -1;
+    }
+    let pending = std::mem::take(&mut rr_ctx(ctx.msg).pending);
+    let uri = |x: &str| {
+        if x.starts_with("sip:") || x.starts_with("sips:") {
+            x.to_string()
+        } else {
+            format!("sip:{x}")
+        }
+    };
+    match b {
+        None => {
+            let ps = uri_params(p, ctx.msg, None, false, &pending);
+            insert(ctx, &[format!("{}{ps}", uri(a))])
+        }
+        Some(b) => {
+            let ps = uri_params(p, ctx.msg, None, true, &pending);
+            insert(ctx, &[format!("{}{ps}", uri(a)), format!("{}{ps}", uri(b))])
+        }
+    }
+}
+
+/// `add_rr_param(params)`: to the Record-Route already added (also from
+/// branch_route, on the copy of the request), else kept for the next
+/// `record_route`.
+pub fn add_rr_param(ctx: &mut Ctx<'_>, params: &str) -> i32 {
+    if let Some(i) = ctx.msg.edits.find_text(RR_PREFIX) {
+        let Some(old) = ctx.msg.edits.text(i) else {
+            return -1;
+        };
+        let text = String::from_utf8_lossy(old).into_owned();
+        let new: String = text
+            .split_inclusive("\r\n")
+            .map(|line| match line.rfind('>') {
+                Some(gt) => format!("{}{params}{}", &line[..gt], &line[gt..]),
+                None => line.to_string(),
+            })
+            .collect();
+        ctx.msg.edits.set_text(i, new.as_bytes());
+        return 1;
+    }
+    rr_ctx(ctx.msg).pending.push_str(params);
+    1
+}

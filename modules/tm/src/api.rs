@@ -1,0 +1,132 @@
+//! What tm offers other modules: sl's [`StatefulReply`] (so
+//! `send_reply` replies within a transaction) and [`TmApi`] (tmx's
+//! pseudo-variables and checks, and any module that needs to reply
+//! statefully).
+
+use crate::ctx::{has_cell, with_cell, TxCtx};
+use crate::engine::Engine;
+use crate::relay::NewTran;
+use sr_mod_sl::StatefulReply;
+use sr_sdk::prelude::*;
+use std::sync::Arc;
+
+/// The name tm publishes [`TmApi`] under.
+pub const TM_API: &str = "tm";
+
+/// tm's API for other modules (Kamailio's `load_tm_api`).
+#[derive(Debug, Clone)]
+pub struct TmApi {
+    e: Arc<Engine>,
+}
+
+impl TmApi {
+    /// The API over an engine.
+    pub fn new(e: Arc<Engine>) -> TmApi {
+        TmApi { e }
+    }
+
+    /// `t_newtran`: 1 created (or already there), 0 retransmission, -1 error.
+    pub fn t_newtran(&self, ctx: &mut Ctx<'_>) -> i32 {
+        match self.e.newtran(ctx) {
+            NewTran::Created(_) | NewTran::Own(_) => 1,
+            NewTran::Retransmission => 0,
+            NewTran::Error => -1,
+        }
+    }
+
+    /// `t_reply`.
+    pub fn t_reply(&self, ctx: &mut Ctx<'_>, code: u16, reason: &str) -> i32 {
+        self.e.t_reply(ctx, code, reason)
+    }
+
+    /// Whether the message has a transaction.
+    pub fn has_transaction(&self, msg: &SipMsg) -> bool {
+        has_cell(msg)
+    }
+
+    /// `$T_branch_idx`: the branch in branch_route / onreply_route, else
+    /// the number of branches (Kamailio's value in failure_route is the
+    /// index the next branch will get).
+    pub fn branch_idx(&self, ctx: &mut Ctx<'_>) -> Option<i64> {
+        if let Some(i) = ctx.msg.ext.get::<TxCtx>().and_then(|t| t.branch) {
+            return Some(i as i64);
+        }
+        with_cell(ctx, |c| c.proxy.branches().len() as i64)
+    }
+
+    /// `$T_reply_code`.
+    pub fn reply_code(&self, ctx: &mut Ctx<'_>) -> Option<u16> {
+        crate::funcs::current_reply_code(ctx)
+    }
+
+    /// `$T_reply_reason`.
+    pub fn reply_reason(&self, ctx: &mut Ctx<'_>) -> Option<String> {
+        if let Some(r) = ctx.msg.ext.get::<TxCtx>().and_then(|t| t.reply.as_ref()) {
+            return Some(r.reason.clone());
+        }
+        if !ctx.msg.is_request() {
+            return ctx.msg.msg().reason().map(str::to_string);
+        }
+        None
+    }
+
+    /// `$T_req(pv)`: a pseudo-variable of the transaction's request.
+    pub fn t_req(&self, ctx: &mut Ctx<'_>, pv: &str) -> Option<Value<'static>> {
+        let mut m = with_cell(ctx, |c| crate::cell::clone_msg(&c.req, c.req.id)).flatten()?;
+        ctx.core.pv_get(&mut m, pv)
+    }
+
+    /// `$T_rpl(pv)`: a pseudo-variable of the reply (winning reply in
+    /// failure_route, current one in onreply_route).
+    pub fn t_rpl(&self, ctx: &mut Ctx<'_>, pv: &str) -> Option<Value<'static>> {
+        let bytes = ctx
+            .msg
+            .ext
+            .get::<TxCtx>()
+            .and_then(|t| t.reply.as_ref())
+            .and_then(|r| r.bytes.clone())?;
+        let mut m = SipMsg::parse(bytes, ctx.msg.rcv, ctx.msg.id).ok()?;
+        ctx.core.pv_get(&mut m, pv)
+    }
+
+    /// `$T(id_index)` / `$T(id_label)` and friends: the cell id split as
+    /// Kamailio's hash index and label.
+    pub fn t_ids(&self, ctx: &mut Ctx<'_>) -> Option<(u64, u64)> {
+        with_cell(ctx, |c| (c.id >> 16, c.id & 0xffff))
+    }
+
+    /// `t_flush_flags`: copies the message flags into the transaction.
+    pub fn flush_flags(&self, ctx: &mut Ctx<'_>) -> bool {
+        let f = ctx.msg.flags;
+        with_cell(ctx, |c| c.req.flags = f).is_some()
+    }
+
+    /// Whether the current route is failure_route.
+    pub fn in_failure(&self, ctx: &Ctx<'_>) -> bool {
+        ctx.msg.ext.get::<TxCtx>().is_some_and(|t| t.in_failure)
+    }
+
+    /// Whether a transaction with this request's key exists (used by
+    /// `t_precheck_trans` as a second line).
+    pub fn exists(&self, msg: &SipMsg) -> bool {
+        crate::table::server_key(msg.msg()).is_some_and(|k| self.e.tables.by_key(&k).is_some())
+    }
+
+    /// Cells in the table.
+    pub fn inuse(&self) -> usize {
+        self.e.inuse()
+    }
+}
+
+/// The bridge sl uses for `send_reply`.
+#[derive(Debug)]
+pub struct SlBridge(pub Arc<Engine>);
+
+impl StatefulReply for SlBridge {
+    fn reply_if_transaction(&self, ctx: &mut Ctx<'_>, code: u16, reason: &str) -> Option<i32> {
+        if !has_cell(ctx.msg) {
+            return None;
+        }
+        Some(self.0.t_reply(ctx, code, reason))
+    }
+}

@@ -1,0 +1,271 @@
+//! A transaction ("cell"): the proxy state, the request cloned at relay
+//! time (with the script's edits, flags and AVPs), where replies go and
+//! where each branch went, and the routes armed for it.
+//!
+//! A cell is owned by one thread at a time: [`CellBox::take`] checks it
+//! out (others wait), and the [`CellGuard`] puts it back when dropped. A
+//! route run while the cell is checked out finds it in the message's
+//! extensions ([`crate::ctx::TxCtx`]), so `t_relay` in failure_route or
+//! `$T_reply_code` in onreply_route reach it without locking again.
+
+use crate::proxy::Proxy;
+use bytes::Bytes;
+use sip_txn::{Instant, Timed, TxKey};
+use sr_sdk::sip_msg::OwnedMessage;
+use sr_sdk::{Dest, RouteId, SipMsg};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+/// The routes armed for a transaction (`t_on_failure` and friends).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Armed {
+    /// `failure_route`.
+    pub failure: Option<RouteId>,
+    /// `onreply_route`.
+    pub reply: Option<RouteId>,
+    /// `branch_route`.
+    pub branch: Option<RouteId>,
+    /// `event_route[tm:branch-failure:...]`.
+    pub branch_failure: Option<RouteId>,
+}
+
+/// One outgoing branch as the module sees it.
+#[derive(Debug, Clone)]
+pub struct BranchOut {
+    /// Where its requests go.
+    pub dest: Dest,
+    /// Its Request-URI.
+    pub uri: String,
+}
+
+/// The transaction data.
+#[derive(Debug)]
+pub struct Cell {
+    /// Unique id (also in our Via branches).
+    pub id: u64,
+    /// The server transaction key.
+    pub key: TxKey,
+    /// The request method.
+    pub method: String,
+    /// The proxy state machine.
+    pub proxy: Proxy,
+    /// The request as cloned into the transaction.
+    pub req: SipMsg,
+    /// Where replies go.
+    pub up: Dest,
+    /// The branches' destinations, by index.
+    pub out: Vec<BranchOut>,
+    /// Armed routes.
+    pub armed: Armed,
+    /// Our To-tag for local replies.
+    pub to_tag: String,
+    /// The final reply was counted in the statistics.
+    pub counted: bool,
+    /// Created at.
+    pub created: std::time::Instant,
+    /// `t_relay` was called (branches exist or were tried).
+    pub relayed: bool,
+    /// `t_set_auto_inv_100` override.
+    pub auto_inv_100: Option<bool>,
+}
+
+/// Copies a message's routing state (everything but module extensions)
+/// into a new message over the same bytes.
+pub fn clone_msg(m: &SipMsg, id: u64) -> Option<SipMsg> {
+    let orig = OwnedMessage::parse(m.bytes().clone()).ok()?;
+    let mut n = SipMsg::from_owned(orig, m.rcv, id);
+    n.edits = m.edits.clone();
+    n.new_uri = m.new_uri.clone();
+    n.dst_uri = m.dst_uri.clone();
+    n.flags = m.flags;
+    n.bflags = m.bflags;
+    n.branches = m.branches.clone();
+    n.path = m.path.clone();
+    n.force_send_socket = m.force_send_socket.clone();
+    n.reply_headers = m.reply_headers.clone();
+    n.avps = m.avps.clone();
+    n.xavps = m.xavps.clone();
+    n.fwd_flags = m.fwd_flags;
+    n.reply_flags = m.reply_flags;
+    n.force_rport = m.force_rport;
+    n.advertised = m.advertised.clone();
+    n.last_error = m.last_error.clone();
+    Some(n)
+}
+
+/// The shared box a cell lives in.
+#[derive(Debug)]
+pub struct CellBox {
+    /// Cell id.
+    pub id: u64,
+    slot: Mutex<Option<Box<Cell>>>,
+    cv: Condvar,
+    /// Next deadline in ms of the tm clock (0: none), for the table.
+    deadline: AtomicU64,
+    /// Over: remove from the table.
+    done: AtomicBool,
+    /// Still counted in `active_transactions`.
+    active: AtomicBool,
+    key: TxKey,
+}
+
+/// A shared reference to a cell.
+pub type CellRef = Arc<CellBox>;
+
+impl CellBox {
+    /// A box holding `cell`.
+    pub fn new(cell: Cell) -> CellRef {
+        let id = cell.id;
+        let b = Arc::new(CellBox {
+            id,
+            key: cell.key.clone(),
+            active: AtomicBool::new(true),
+            slot: Mutex::new(None),
+            cv: Condvar::new(),
+            deadline: AtomicU64::new(0),
+            done: AtomicBool::new(false),
+        });
+        let mut c = Box::new(cell);
+        b.sync(&mut c);
+        *b.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(c);
+        b
+    }
+
+    /// Checks the cell out, waiting while another thread has it. `None`
+    /// when the cell is gone (freed) or stayed busy for seconds.
+    pub fn take(self: &Arc<Self>) -> Option<CellGuard> {
+        let mut g = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        let mut waited = 0;
+        loop {
+            if let Some(c) = g.take() {
+                return Some(CellGuard {
+                    owner: self.clone(),
+                    cell: Some(c),
+                });
+            }
+            if self.done.load(Ordering::Acquire) || waited > 100 {
+                return None;
+            }
+            let (ng, _) = self
+                .cv
+                .wait_timeout(g, Duration::from_millis(50))
+                .unwrap_or_else(|e| e.into_inner());
+            g = ng;
+            waited += 1;
+        }
+    }
+
+    fn put(&self, c: Box<Cell>) {
+        let mut g = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        *g = Some(c);
+        drop(g);
+        self.cv.notify_all();
+    }
+
+    /// Copies the cell's deadline and end into the atomics the table reads.
+    pub fn sync(&self, c: &mut Cell) {
+        let d = c.proxy.poll_timeout().map_or(0, |d| d.as_millis().max(1));
+        self.deadline.store(d, Ordering::Release);
+        if c.proxy.is_done() {
+            self.done.store(true, Ordering::Release);
+        }
+    }
+
+    /// The server key of the cell.
+    pub fn key(&self) -> Option<&TxKey> {
+        Some(&self.key)
+    }
+
+    /// Stops counting the cell as active; true the first time.
+    pub fn clear_active(&self) -> bool {
+        self.active.swap(false, Ordering::AcqRel)
+    }
+
+    /// Whether the transaction is over.
+    pub fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+}
+
+/// A cell as stored in the cells table (deadline and end read from the
+/// box's atomics, so the table never waits for a cell).
+#[derive(Debug, Clone)]
+pub struct CellEntry(pub CellRef);
+
+impl Timed for CellEntry {
+    fn poll_timeout(&self) -> Option<Instant> {
+        match self.0.deadline.load(Ordering::Acquire) {
+            0 => None,
+            d => Some(Instant::from_millis(d)),
+        }
+    }
+    fn is_terminated(&self) -> bool {
+        self.0.is_done()
+    }
+}
+
+/// A checked-out cell; returned to its box on drop.
+#[derive(Debug)]
+pub struct CellGuard {
+    owner: CellRef,
+    cell: Option<Box<Cell>>,
+}
+
+impl CellGuard {
+    /// The box.
+    pub fn owner(&self) -> &CellRef {
+        &self.owner
+    }
+}
+
+impl std::ops::Deref for CellGuard {
+    type Target = Cell;
+    fn deref(&self) -> &Cell {
+        self.cell
+            .as_deref()
+            .unwrap_or_else(|| unreachable!("a guard always holds its cell until dropped"))
+    }
+}
+
+impl std::ops::DerefMut for CellGuard {
+    fn deref_mut(&mut self) -> &mut Cell {
+        self.cell
+            .as_deref_mut()
+            .unwrap_or_else(|| unreachable!("a guard always holds its cell until dropped"))
+    }
+}
+
+impl Drop for CellGuard {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.cell.take() {
+            self.owner.sync(&mut c);
+            self.owner.put(c);
+        }
+    }
+}
+
+/// A key entry in the server-key index: which cell.
+#[derive(Debug, Clone)]
+pub struct KeyEntry(pub CellRef);
+
+impl Timed for KeyEntry {
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+    fn is_terminated(&self) -> bool {
+        false
+    }
+}
+
+/// A received reply kept for `$T_rpl` and `t_check_status` in
+/// failure_route.
+#[derive(Debug, Clone)]
+pub struct WinningReply {
+    /// Status code.
+    pub code: u16,
+    /// Reason phrase.
+    pub reason: String,
+    /// The reply bytes, when one was received (not for a local 408).
+    pub bytes: Option<Bytes>,
+}

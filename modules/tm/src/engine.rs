@@ -1,0 +1,296 @@
+//! The module's engine: drives the sans-IO [`Proxy`](crate::proxy::Proxy)
+//! of each cell with the real clock and the core's services: sends what
+//! it asks for, runs failure_route, frees finished cells, and runs the
+//! timer.
+
+use crate::cell::{clone_msg, Cell, CellGuard, CellRef, WinningReply};
+use crate::ctx::{tx, TxCtx};
+use crate::params::Params;
+use crate::proxy::{Effect, ReplyFactory};
+use crate::stats::Stats;
+use crate::table::Tables;
+use bytes::Bytes;
+use sip_txn::{Clock, Instant};
+use sr_sdk::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+
+/// The tm state shared by every worker and the timer.
+pub struct Engine {
+    /// Parameters.
+    pub params: Params,
+    /// Counters.
+    pub stats: Stats,
+    /// The tables.
+    pub tables: Tables,
+    next_id: AtomicU64,
+    clock: Clock,
+    core: OnceLock<Weak<dyn Core>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("cells", &self.tables.cells.len())
+            .finish()
+    }
+}
+
+/// Local replies to a cell's request.
+pub struct LocalReplies<'a> {
+    /// The core.
+    pub core: &'a dyn Core,
+    /// The request.
+    pub req: &'a SipMsg,
+    /// Our To-tag.
+    pub tag: &'a str,
+    /// Counters.
+    pub stats: &'a Stats,
+}
+
+impl ReplyFactory for LocalReplies<'_> {
+    fn local_reply(&self, code: u16, reason: &str) -> Option<Bytes> {
+        self.stats.rpl_generated.inc();
+        self.core
+            .build_reply(self.req, code, reason, Some(self.tag), None)
+            .ok()
+            .map(|o| Bytes::from(o.data))
+    }
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Engine {
+    /// A fresh engine.
+    pub fn new() -> Engine {
+        let seed = std::collections::hash_map::RandomState::new();
+        let start = std::hash::BuildHasher::hash_one(&seed, std::process::id()) & 0xffff_ffff;
+        Engine {
+            params: Params::default(),
+            stats: Stats::default(),
+            tables: Tables::new(),
+            next_id: AtomicU64::new(start << 16),
+            clock: Clock::new(),
+            core: OnceLock::new(),
+        }
+    }
+
+    /// Remembers the core (from `mod_init`) for the timer.
+    pub fn set_core(&self, core: &dyn Core) {
+        if let Some(w) = core.handle() {
+            let _ = self.core.set(w);
+        }
+    }
+
+    /// The current time on the transaction clock.
+    pub fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// A new cell id.
+    pub fn new_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Number of cells in the table.
+    pub fn inuse(&self) -> usize {
+        self.tables.cells.len()
+    }
+
+    /// Re-reads a cell's deadline into the table and frees it if it ended.
+    pub fn touch(&self, c: &CellRef) {
+        self.tables.cells.with(&c.id, |_| ());
+        if c.is_done() {
+            self.free(c);
+        }
+    }
+
+    fn free(&self, c: &CellRef) {
+        self.tables.cells.remove(&c.id);
+        if let Some(k) = c.key() {
+            if self.tables.keys.get(k).is_some_and(|e| e.0.id == c.id) {
+                self.tables.keys.remove(k);
+            }
+        }
+        if c.clear_active() {
+            self.stats.active.dec();
+        }
+    }
+
+    /// Sends what the proxy asked for; runs failure_route when asked,
+    /// as often as it takes; counts the final reply.
+    pub fn run_effects(
+        &self,
+        core: &dyn Core,
+        mut g: CellGuard,
+        effects: Vec<Effect>,
+    ) -> CellGuard {
+        let mut effects = effects;
+        loop {
+            let mut failure = false;
+            for e in effects.drain(..) {
+                match e {
+                    Effect::Upstream(b) => {
+                        self.stats.rpl_sent.inc();
+                        if let Err(e) = core.send(&g.up, &b) {
+                            lm_dbg!("tm: reply not sent: {e}");
+                        }
+                    }
+                    Effect::Downstream(i, b) => {
+                        if let Some(o) = g.out.get(i) {
+                            if let Err(e) = core.send(&o.dest, &b) {
+                                lm_dbg!("tm: request to branch {i} not sent: {e}");
+                            }
+                        }
+                    }
+                    Effect::RunFailure => failure = true,
+                }
+            }
+            if !failure {
+                break;
+            }
+            let (ng, more) = self.run_failure(core, g);
+            g = ng;
+            effects = more;
+        }
+        self.account(&mut g);
+        g
+    }
+
+    fn account(&self, g: &mut CellGuard) {
+        let code = g.proxy.final_sent();
+        if code >= 200 && !g.counted {
+            g.counted = true;
+            self.stats.final_code(code);
+            if g.owner().clear_active() {
+                self.stats.active.dec();
+            }
+        }
+    }
+
+    /// The winning reply of a cell, for failure_route.
+    pub fn winning_reply(cell: &Cell) -> Option<WinningReply> {
+        let w = cell.proxy.winner()?;
+        let b = cell.proxy.branches().get(w)?;
+        let (reason, bytes) = match (&b.final_reply, b.faked) {
+            (Some(r), false) => {
+                let reason = sr_sdk::sip_msg::Message::parse(r)
+                    .ok()
+                    .and_then(|m| m.reason().map(str::to_string))
+                    .unwrap_or_default();
+                (reason, Some(r.clone()))
+            }
+            _ => (cell.proxy.config().reason_408.clone(), None),
+        };
+        Some(WinningReply {
+            code: b.final_code,
+            reason,
+            bytes,
+        })
+    }
+
+    /// Runs failure_route on a copy of the request with the cell held,
+    /// then lets the proxy decide what follows.
+    fn run_failure(&self, core: &dyn Core, mut g: CellGuard) -> (CellGuard, Vec<Effect>) {
+        let route = g.armed.failure.take();
+        g.proxy.set_failure_armed(false);
+        let reply = Self::winning_reply(&g);
+        let Some(mut msg) = clone_msg(&g.req, g.req.id) else {
+            let now = self.now();
+            let e = self.failure_done(core, &mut g, now);
+            return (g, e);
+        };
+        msg.branches.clear();
+        msg.dst_uri = None;
+        {
+            let t = tx(&mut msg);
+            t.held = Some(g);
+            t.reply = reply;
+            t.in_failure = true;
+        }
+        if let Some(r) = route {
+            core.run_route(r, RouteType::FAILURE, &mut msg);
+        }
+        let Some(mut t) = msg.ext.remove::<TxCtx>() else {
+            unreachable!("the failure route message keeps its tm state")
+        };
+        let Some(mut g) = t.held.take() else {
+            unreachable!("only this function puts the cell back")
+        };
+        g.req.avps = msg.avps.clone();
+        g.req.xavps = msg.xavps.clone();
+        g.req.flags = msg.flags;
+        let now = self.now();
+        let e = self.failure_done(core, &mut g, now);
+        (g, e)
+    }
+
+    fn failure_done(&self, core: &dyn Core, g: &mut Cell, now: Instant) -> Vec<Effect> {
+        let Cell {
+            proxy, req, to_tag, ..
+        } = g;
+        let rf = LocalReplies {
+            core,
+            req,
+            tag: to_tag,
+            stats: &self.stats,
+        };
+        proxy.failure_done(now, &rf)
+    }
+
+    /// One timer tick: every cell whose deadline passed.
+    pub fn tick(&self) {
+        let Some(core) = self.core.get().and_then(|w| w.upgrade()) else {
+            return;
+        };
+        let now = self.now();
+        let mut due: Vec<CellRef> = Vec::new();
+        self.tables
+            .cells
+            .poll_expired(now, |_, c| due.push(c.0.clone()));
+        for c in due {
+            if let Some(mut g) = c.take() {
+                let eff = {
+                    let Cell {
+                        proxy, req, to_tag, ..
+                    } = &mut *g;
+                    let rf = LocalReplies {
+                        core: &*core,
+                        req,
+                        tag: to_tag,
+                        stats: &self.stats,
+                    };
+                    proxy.on_timeout(now, &rf)
+                };
+                let g = self.run_effects(&*core, g, eff);
+                drop(g);
+            }
+            self.touch(&c);
+        }
+    }
+
+    /// Runs `f` with the cell checked out, runs the effects it returns,
+    /// puts the cell back and updates the table.
+    pub fn with_guard(
+        &self,
+        core: &dyn Core,
+        c: &CellRef,
+        f: impl FnOnce(&mut Cell) -> Vec<Effect>,
+    ) -> bool {
+        let Some(mut g) = c.take() else {
+            return false;
+        };
+        let eff = f(&mut g);
+        let g = self.run_effects(core, g, eff);
+        drop(g);
+        self.touch(c);
+        true
+    }
+}
+
+/// Shared engine.
+pub type EngineRef = Arc<Engine>;

@@ -1,0 +1,170 @@
+//! The module parameters, with Kamailio's names and defaults.
+
+use crate::proxy::ProxyConfig;
+use sr_sdk::prelude::*;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Every `modparam("tm", ...)` value.
+#[derive(Debug)]
+pub struct Params {
+    /// `fr_timer` (ms).
+    pub fr_timer: Arc<AtomicI64>,
+    /// `fr_inv_timer` (ms).
+    pub fr_inv_timer: Arc<AtomicI64>,
+    /// `retr_timer1` (ms).
+    pub retr_timer1: Arc<AtomicI64>,
+    /// `retr_timer2` (ms).
+    pub retr_timer2: Arc<AtomicI64>,
+    /// `wt_timer` (ms).
+    pub wt_timer: Arc<AtomicI64>,
+    /// `max_inv_lifetime` (ms).
+    pub max_inv_lifetime: Arc<AtomicI64>,
+    /// `max_noninv_lifetime` (ms).
+    pub max_noninv_lifetime: Arc<AtomicI64>,
+    /// `failure_reply_mode`.
+    pub failure_reply_mode: Arc<AtomicI64>,
+    /// `restart_fr_on_each_reply`.
+    pub restart_fr_on_each_reply: Arc<AtomicI64>,
+    /// `auto_inv_100`.
+    pub auto_inv_100: Arc<AtomicI64>,
+    /// `auto_inv_100_reason`.
+    pub auto_inv_100_reason: Arc<RwLock<String>>,
+    /// `noisy_ctimer`.
+    pub noisy_ctimer: Arc<AtomicI64>,
+    /// `unmatched_cancel`: 0 forward statefully, 1 statelessly, 2 drop.
+    pub unmatched_cancel: Arc<AtomicI64>,
+    /// `e2e_cancel_reason`.
+    pub e2e_cancel_reason: Arc<AtomicI64>,
+    /// `aggregate_challenges`.
+    pub aggregate_challenges: Arc<AtomicI64>,
+    /// `reply_408_reason`.
+    pub reply_408_reason: Arc<RwLock<String>>,
+}
+
+fn int(v: i64) -> Arc<AtomicI64> {
+    Arc::new(AtomicI64::new(v))
+}
+
+fn text(s: &str) -> Arc<RwLock<String>> {
+    Arc::new(RwLock::new(s.to_string()))
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            fr_timer: int(30_000),
+            fr_inv_timer: int(120_000),
+            retr_timer1: int(500),
+            retr_timer2: int(4_000),
+            wt_timer: int(5_000),
+            max_inv_lifetime: int(180_000),
+            max_noninv_lifetime: int(32_000),
+            failure_reply_mode: int(3),
+            restart_fr_on_each_reply: int(1),
+            auto_inv_100: int(1),
+            auto_inv_100_reason: text("trying -- your call is important to us"),
+            noisy_ctimer: int(1),
+            unmatched_cancel: int(0),
+            e2e_cancel_reason: int(1),
+            aggregate_challenges: int(1),
+            reply_408_reason: text("Request Timeout"),
+        }
+    }
+}
+
+/// Per-transaction overrides (`t_set_fr`, `t_set_retr`,
+/// `t_set_max_lifetime`), in milliseconds; 0 keeps the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `fr_inv_timer`.
+    pub fr_inv: u64,
+    /// `fr_timer`.
+    pub fr: u64,
+    /// `retr_timer1`.
+    pub t1: u64,
+    /// `retr_timer2`.
+    pub t2: u64,
+    /// `max_inv_lifetime`.
+    pub max_inv: u64,
+    /// `max_noninv_lifetime`.
+    pub max_noninv: u64,
+}
+
+fn ms(a: &AtomicI64, over: u64) -> Duration {
+    if over > 0 {
+        Duration::from_millis(over)
+    } else {
+        Duration::from_millis(a.load(Ordering::Relaxed).max(1) as u64)
+    }
+}
+
+impl Params {
+    /// Reads a flag parameter.
+    pub fn flag(a: &AtomicI64) -> bool {
+        a.load(Ordering::Relaxed) != 0
+    }
+
+    /// Reads a string parameter.
+    pub fn text(s: &RwLock<String>) -> String {
+        s.read().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    /// The proxy settings for a new transaction.
+    pub fn proxy_config(&self, invite: bool, o: &Overrides, stream_up: bool) -> ProxyConfig {
+        let mut c = ProxyConfig::kamailio(
+            ms(&self.fr_timer, o.fr),
+            ms(&self.fr_inv_timer, o.fr_inv),
+            ms(&self.retr_timer1, o.t1),
+            ms(&self.retr_timer2, o.t2),
+            ms(&self.wt_timer, 0),
+        );
+        c.restart_fr = Self::flag(&self.restart_fr_on_each_reply);
+        c.max_lifetime = if invite {
+            ms(&self.max_inv_lifetime, o.max_inv)
+        } else {
+            ms(&self.max_noninv_lifetime, o.max_noninv)
+        };
+        c.failure_reply_mode = self.failure_reply_mode.load(Ordering::Relaxed).clamp(0, 3) as u8;
+        c.aggregate_challenges = Self::flag(&self.aggregate_challenges);
+        c.noisy_ctimer = Self::flag(&self.noisy_ctimer);
+        c.reason_408 = Self::text(&self.reply_408_reason);
+        c.upstream_stream = stream_up;
+        c
+    }
+
+    /// Adds the parameters to the module definition.
+    pub fn export(&self, def: ModuleDef) -> ModuleDef {
+        let ints: [(&str, &Arc<AtomicI64>); 14] = [
+            ("fr_timer", &self.fr_timer),
+            ("fr_inv_timer", &self.fr_inv_timer),
+            ("retr_timer1", &self.retr_timer1),
+            ("retr_timer2", &self.retr_timer2),
+            ("wt_timer", &self.wt_timer),
+            ("max_inv_lifetime", &self.max_inv_lifetime),
+            ("max_noninv_lifetime", &self.max_noninv_lifetime),
+            ("failure_reply_mode", &self.failure_reply_mode),
+            ("restart_fr_on_each_reply", &self.restart_fr_on_each_reply),
+            ("auto_inv_100", &self.auto_inv_100),
+            ("noisy_ctimer", &self.noisy_ctimer),
+            ("unmatched_cancel", &self.unmatched_cancel),
+            ("e2e_cancel_reason", &self.e2e_cancel_reason),
+            ("aggregate_challenges", &self.aggregate_challenges),
+        ];
+        let mut def = def;
+        for (name, cell) in ints {
+            def = def.param(name, ParamKind::Int, params::int(cell));
+        }
+        def.param(
+            "auto_inv_100_reason",
+            ParamKind::Str,
+            params::string(&self.auto_inv_100_reason),
+        )
+        .param(
+            "reply_408_reason",
+            ParamKind::Str,
+            params::string(&self.reply_408_reason),
+        )
+    }
+}

@@ -1,0 +1,517 @@
+//! Requests: creating transactions (`t_newtran`), relaying them over one
+//! or more branches (`t_relay`, with branch_route), ACK and CANCEL
+//! handling, and the lookups (`t_check_trans`, `t_lookup_*`).
+
+use crate::cell::{clone_msg, Armed, BranchOut, Cell, CellBox, CellRef, KeyEntry};
+use crate::ctx::{tx, with_cell, TxCtx};
+use crate::engine::Engine;
+use crate::params::Params;
+use crate::proxy::{Effect, Proxy};
+use crate::table::{branch_id, server_key};
+use bytes::Bytes;
+use sr_sdk::prelude::*;
+use sr_sdk::BranchTarget;
+use std::hash::BuildHasher;
+
+/// The result of `t_newtran`.
+#[derive(Debug)]
+pub enum NewTran {
+    /// A new transaction.
+    Created(CellRef),
+    /// This message already has one.
+    Own(CellRef),
+    /// A retransmission of a request with a transaction (handled).
+    Retransmission,
+    /// Could not create one.
+    Error,
+}
+
+/// An explicit next hop (`t_relay(host, port)`, `t_relay_to_udp`...).
+#[derive(Debug, Clone, Default)]
+pub struct NextHop {
+    /// Host, if given.
+    pub host: Option<String>,
+    /// Port, if given.
+    pub port: Option<String>,
+    /// Forced transport.
+    pub proto: Option<Proto>,
+}
+
+fn method_of(msg: &SipMsg) -> String {
+    msg.msg()
+        .method()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_default()
+}
+
+fn to_tag(msg: &SipMsg, id: u64) -> String {
+    let s = std::collections::hash_map::RandomState::new();
+    let m = msg.msg();
+    let a = s.hash_one((m.call_id().unwrap_or(""), id));
+    let b = s.hash_one((m.from().ok().and_then(|f| f.tag()).unwrap_or(""), id, 7u8));
+    format!("{a:016x}{b:016x}-{id:x}")
+}
+
+impl Engine {
+    /// `t_newtran`: the transaction of this request, created if needed.
+    pub fn newtran(&self, ctx: &mut Ctx<'_>) -> NewTran {
+        if let Some(c) = ctx.msg.ext.get::<TxCtx>().and_then(|t| t.cell.clone()) {
+            return NewTran::Own(c);
+        }
+        let Some(key) = server_key(ctx.msg.msg()) else {
+            return NewTran::Error;
+        };
+        let now = self.now();
+        if let Some(c) = self.tables.by_key(&key) {
+            self.with_guard(ctx.core, &c, |cell| cell.proxy.on_retransmission(now));
+            return NewTran::Retransmission;
+        }
+        let Ok(up) = ctx.core.reply_dest(ctx.msg) else {
+            return NewTran::Error;
+        };
+        let id = self.new_id();
+        let Some(req) = clone_msg(ctx.msg, ctx.msg.id) else {
+            return NewTran::Error;
+        };
+        let method = method_of(ctx.msg);
+        let invite = method == "INVITE";
+        let reliable = ctx.msg.rcv.proto.is_reliable();
+        let ov = ctx
+            .msg
+            .ext
+            .get::<TxCtx>()
+            .map(|t| t.overrides)
+            .unwrap_or_default();
+        let cfg = self.params.proxy_config(invite, &ov, reliable);
+        let cell = Cell {
+            id,
+            key: key.clone(),
+            method,
+            proxy: Proxy::new(cfg, invite, reliable, now),
+            req,
+            up,
+            out: Vec::new(),
+            armed: Armed::default(),
+            to_tag: to_tag(ctx.msg, id),
+            counted: false,
+            created: std::time::Instant::now(),
+            relayed: false,
+            auto_inv_100: None,
+        };
+        let mut fresh: Option<CellRef> = None;
+        let got = self.tables.keys.with_or_insert(
+            &key,
+            || KeyEntry(CellBox::new(cell)),
+            |e, new| {
+                if new {
+                    fresh = Some(e.0.clone());
+                }
+                e.0.clone()
+            },
+        );
+        match fresh {
+            Some(c) => {
+                self.tables
+                    .cells
+                    .insert(c.id, crate::cell::CellEntry(c.clone()));
+                self.stats.uas.inc();
+                self.stats.active.inc();
+                tx(ctx.msg).cell = Some(c.clone());
+                NewTran::Created(c)
+            }
+            None => {
+                // Another worker created it a moment ago.
+                self.with_guard(ctx.core, &got, |cell| cell.proxy.on_retransmission(now));
+                NewTran::Retransmission
+            }
+        }
+    }
+
+    /// `t_relay` and its variants.
+    pub fn relay(&self, ctx: &mut Ctx<'_>, hop: &NextHop) -> i32 {
+        let method = method_of(ctx.msg);
+        if ctx.msg.ext.get::<TxCtx>().is_some_and(|t| t.held.is_some()) {
+            return self.relay_in_failure(ctx, hop);
+        }
+        match method.as_str() {
+            "ACK" => return self.relay_ack(ctx, hop),
+            "CANCEL" => {
+                let rc = self.relay_cancel(ctx, false);
+                if rc != 2 {
+                    return rc;
+                }
+            }
+            _ => {}
+        }
+        let c = match self.newtran(ctx) {
+            NewTran::Created(c) | NewTran::Own(c) => c,
+            NewTran::Retransmission => return 1,
+            NewTran::Error => {
+                ctx.msg.set_error(500, "Server Internal Error");
+                return -1;
+            }
+        };
+        let Some(mut g) = c.take() else {
+            return -1;
+        };
+        let now = self.now();
+        if let Some(r) = clone_msg(ctx.msg, ctx.msg.id) {
+            g.req = r;
+        }
+        let t = tx(ctx.msg);
+        merge_armed(&mut g, &t.armed);
+        if t.overrides != Default::default() {
+            let invite = g.proxy.is_invite();
+            let stream = g.req.rcv.proto.is_reliable();
+            *g.proxy.config_mut() = self.params.proxy_config(invite, &t.overrides, stream);
+        }
+        let auto100 = t
+            .auto_inv_100
+            .unwrap_or_else(|| Params::flag(&self.params.auto_inv_100));
+        let mut effects = Vec::new();
+        if g.proxy.is_invite() && auto100 && !g.proxy.has_reply() && g.proxy.branches().is_empty() {
+            let reason = Params::text(&self.params.auto_inv_100_reason);
+            if let Ok(o) = ctx.core.build_reply(ctx.msg, 100, &reason, None, None) {
+                self.stats.rpl_generated.inc();
+                effects.extend(g.proxy.reply(now, 100, Bytes::from(o.data)));
+            }
+        }
+        g.relayed = true;
+        let n = self.add_branches(ctx.core, &mut g, ctx.msg, hop);
+        let g = self.run_effects(ctx.core, g, effects);
+        drop(g);
+        self.touch(&c);
+        if n == 0 {
+            ctx.msg.set_error(500, "Forwarding failed");
+            return -1;
+        }
+        1
+    }
+
+    fn relay_in_failure(&self, ctx: &mut Ctx<'_>, hop: &NextHop) -> i32 {
+        let t = tx(ctx.msg);
+        let Some(mut g) = t.held.take() else {
+            return -1;
+        };
+        if !t.leg_started {
+            g.proxy.new_leg();
+            t.leg_started = true;
+        }
+        let armed = std::mem::take(&mut t.armed);
+        merge_armed(&mut g, &armed);
+        let n = self.add_branches(ctx.core, &mut g, ctx.msg, hop);
+        tx(ctx.msg).held = Some(g);
+        if n == 0 {
+            ctx.msg.set_error(500, "Forwarding failed");
+            return -1;
+        }
+        1
+    }
+
+    /// Sends one branch per target of the destination set (R-URI first,
+    /// then the appended branches), each through branch_route. Returns
+    /// how many were sent.
+    fn add_branches(&self, core: &dyn Core, g: &mut Cell, msg: &SipMsg, hop: &NextHop) -> usize {
+        let now = self.now();
+        let mut targets = vec![Branch {
+            uri: msg.ruri().to_string(),
+            dst_uri: msg.dst_uri.clone(),
+            path: msg.path.clone(),
+            flags: msg.bflags,
+            socket: msg.force_send_socket.clone(),
+            ..Default::default()
+        }];
+        targets.extend(msg.branches.iter().cloned());
+        let mut sent = 0;
+        for (n, b) in targets.into_iter().enumerate() {
+            let idx = g.proxy.branches().len();
+            let Some(mut bm) = clone_msg(msg, msg.id) else {
+                continue;
+            };
+            bm.branches.clear();
+            bm.new_uri = Some(b.uri.clone());
+            bm.dst_uri = b.dst_uri.clone();
+            bm.path = b.path.clone();
+            bm.bflags = b.flags;
+            if b.socket.is_some() {
+                bm.force_send_socket = b.socket.clone();
+            }
+            if n == 0 {
+                if let Some(d) = explicit_dst(&bm, hop) {
+                    bm.dst_uri = Some(d);
+                }
+            }
+            if let Some(r) = g.armed.branch {
+                let t = tx(&mut bm);
+                t.branch = Some(idx);
+                let res = core.run_route(r, RouteType::BRANCH, &mut bm);
+                if res.dropped {
+                    lm_dbg!("tm: branch {idx} dropped in branch_route");
+                    continue;
+                }
+            }
+            let target = BranchTarget {
+                uri: bm.ruri().to_string(),
+                dst_uri: bm.dst_uri.clone(),
+                path: bm.path.clone(),
+                send_socket: bm.force_send_socket.clone(),
+                via_branch: branch_id(g.id, idx),
+            };
+            let out = match core.build_request(&bm, &target) {
+                Ok(o) => o,
+                Err(e) => {
+                    lm_err!("tm: cannot relay to {}: {e}", target.uri);
+                    continue;
+                }
+            };
+            let reliable = out.dest.proto.is_reliable();
+            let Some((i, effects)) = g.proxy.add_branch(now, Bytes::from(out.data), reliable)
+            else {
+                break;
+            };
+            g.out.push(BranchOut {
+                dest: out.dest,
+                uri: target.uri,
+            });
+            for e in effects {
+                if let Effect::Downstream(_, data) = e {
+                    if let Err(e) = core.send(&out.dest, &data) {
+                        lm_err!("tm: sending branch {i} failed: {e}");
+                    }
+                }
+            }
+            sent += 1;
+        }
+        sent
+    }
+
+    fn relay_ack(&self, ctx: &mut Ctx<'_>, hop: &NextHop) -> i32 {
+        if let Some(c) = server_key(ctx.msg.msg()).and_then(|k| self.tables.by_key(&k)) {
+            let now = self.now();
+            let ack = ctx.msg.bytes().clone();
+            let mut absorbed = false;
+            self.with_guard(ctx.core, &c, |cell| {
+                if cell.proxy.final_sent() >= 300 {
+                    absorbed = true;
+                    cell.proxy.on_ack(now, ack)
+                } else {
+                    Vec::new()
+                }
+            });
+            if absorbed {
+                return 0;
+            }
+        }
+        let target = explicit_dst(ctx.msg, hop);
+        let core = ctx.core;
+        match core.forward(ctx.msg, target.as_deref()) {
+            Ok(()) => 1,
+            Err(e) => {
+                lm_err!("tm: ACK not forwarded: {e}");
+                -1
+            }
+        }
+    }
+
+    /// The INVITE transaction a CANCEL targets.
+    pub fn cancel_target(&self, msg: &SipMsg) -> Option<CellRef> {
+        let k = server_key(msg.msg())?.for_cancel_target();
+        self.tables.by_key(&k)
+    }
+
+    /// A CANCEL: answered 200 and passed to the INVITE's pending branches.
+    /// Returns 1 (t_relay) or 0 (`t_relay_cancel`) when an INVITE was
+    /// found; otherwise per `unmatched_cancel`, with 2 meaning "relay it
+    /// as any other request".
+    pub fn relay_cancel(&self, ctx: &mut Ctx<'_>, only: bool) -> i32 {
+        let Some(c) = self.cancel_target(ctx.msg) else {
+            if only {
+                return 1;
+            }
+            return match self
+                .params
+                .unmatched_cancel
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                1 => {
+                    let core = ctx.core;
+                    if core.forward(ctx.msg, None).is_ok() {
+                        1
+                    } else {
+                        -1
+                    }
+                }
+                2 => 0,
+                _ => 2,
+            };
+        };
+        let tag = to_tag(ctx.msg, c.id);
+        if let Ok(o) = ctx
+            .core
+            .build_reply(ctx.msg, 200, "canceling", Some(&tag), None)
+        {
+            self.stats.rpl_generated.inc();
+            self.stats.rpl_sent.inc();
+            let _ = ctx.core.send(&o.dest, &o.data);
+        }
+        let reason = if Params::flag(&self.params.e2e_cancel_reason) {
+            ctx.msg
+                .msg()
+                .value(sr_sdk::sip_msg::HeaderName::Reason)
+                .map(str::to_string)
+        } else {
+            None
+        };
+        let now = self.now();
+        self.with_guard(ctx.core, &c, |cell| {
+            if reason.is_some() {
+                cell.proxy.set_cancel_reason(reason);
+            }
+            cell.proxy.on_cancel(now)
+        });
+        if only {
+            0
+        } else {
+            1
+        }
+    }
+
+    /// `t_check_trans`.
+    pub fn check_trans(&self, ctx: &mut Ctx<'_>) -> i32 {
+        if !ctx.msg.is_request() {
+            return if crate::reply::reply_cell(self, ctx.msg).is_some() {
+                1
+            } else {
+                -1
+            };
+        }
+        let method = method_of(ctx.msg);
+        if method == "CANCEL" {
+            return if self.cancel_target(ctx.msg).is_some() {
+                1
+            } else {
+                -1
+            };
+        }
+        let Some(c) = server_key(ctx.msg.msg()).and_then(|k| self.tables.by_key(&k)) else {
+            return -1;
+        };
+        let now = self.now();
+        if method == "ACK" {
+            let ack = ctx.msg.bytes().clone();
+            let mut negative = false;
+            self.with_guard(ctx.core, &c, |cell| {
+                if cell.proxy.final_sent() >= 300 {
+                    negative = true;
+                    cell.proxy.on_ack(now, ack)
+                } else {
+                    Vec::new()
+                }
+            });
+            return if negative { 0 } else { 1 };
+        }
+        self.with_guard(ctx.core, &c, |cell| cell.proxy.on_retransmission(now));
+        0
+    }
+
+    /// `t_reply`: a stateful reply within the message's transaction.
+    pub fn t_reply(&self, ctx: &mut Ctx<'_>, code: u16, reason: &str) -> i32 {
+        if !crate::ctx::has_cell(ctx.msg) {
+            lm_err!("t_reply: no transaction for this request (call t_newtran first)");
+            return -1;
+        }
+        let tag = with_cell(ctx, |c| c.to_tag.clone()).unwrap_or_default();
+        let out = match ctx
+            .core
+            .build_reply(ctx.msg, code, reason, Some(&tag), None)
+        {
+            Ok(o) => o,
+            Err(e) => {
+                lm_err!("t_reply {code}: {e}");
+                return -1;
+            }
+        };
+        self.stats.rpl_generated.inc();
+        let now = self.now();
+        let data = Bytes::from(out.data);
+        let held = ctx.msg.ext.get::<TxCtx>().is_some_and(|t| t.held.is_some());
+        if held {
+            // Inside a tm route: send now, the route runner finishes up.
+            let effects = with_cell(ctx, |c| {
+                let e = c.proxy.reply(now, code, data);
+                (e, c.up, c.out.iter().map(|o| o.dest).collect::<Vec<_>>())
+            });
+            if let Some((effects, up, outs)) = effects {
+                for e in effects {
+                    match e {
+                        Effect::Upstream(b) => {
+                            self.stats.rpl_sent.inc();
+                            let _ = ctx.core.send(&up, &b);
+                        }
+                        Effect::Downstream(i, b) => {
+                            if let Some(d) = outs.get(i) {
+                                let _ = ctx.core.send(d, &b);
+                            }
+                        }
+                        Effect::RunFailure => {}
+                    }
+                }
+            }
+            return 1;
+        }
+        let Some(c) = ctx.msg.ext.get::<TxCtx>().and_then(|t| t.cell.clone()) else {
+            return -1;
+        };
+        let ok = self.with_guard(ctx.core, &c, |cell| cell.proxy.reply(now, code, data));
+        if ok {
+            1
+        } else {
+            -1
+        }
+    }
+}
+
+/// Copies the routes armed on the message into the cell.
+fn merge_armed(g: &mut Cell, a: &Armed) {
+    if a.failure.is_some() {
+        g.armed.failure = a.failure;
+    }
+    if a.reply.is_some() {
+        g.armed.reply = a.reply;
+    }
+    if a.branch.is_some() {
+        g.armed.branch = a.branch;
+    }
+    if a.branch_failure.is_some() {
+        g.armed.branch_failure = a.branch_failure;
+    }
+    g.proxy.set_failure_armed(g.armed.failure.is_some());
+}
+
+/// The `$du` an explicit next hop stands for.
+fn explicit_dst(msg: &SipMsg, hop: &NextHop) -> Option<String> {
+    if hop.host.is_none() && hop.proto.is_none() {
+        return None;
+    }
+    let (host, port) = match &hop.host {
+        Some(h) => (h.clone(), hop.port.clone().filter(|p| !p.is_empty())),
+        None => {
+            let cur = msg
+                .dst_uri
+                .clone()
+                .unwrap_or_else(|| msg.ruri().to_string());
+            let u = sr_sdk::sip_msg::Uri::parse(&cur).ok()?;
+            (u.host_str.to_string(), u.port.map(|p| p.to_string()))
+        }
+    };
+    let mut s = format!("sip:{host}");
+    if let Some(p) = port {
+        s.push(':');
+        s.push_str(&p);
+    }
+    if let Some(pr) = hop.proto {
+        s.push_str(";transport=");
+        s.push_str(pr.as_str());
+    }
+    Some(s)
+}

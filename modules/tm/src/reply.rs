@@ -1,0 +1,141 @@
+//! Replies from downstream: matched to a cell and branch by our Via
+//! branch, run through onreply_route, fed to the proxy, relayed.
+
+use crate::cell::{Cell, CellRef, WinningReply};
+use crate::ctx::{tx, TxCtx};
+use crate::engine::{Engine, LocalReplies};
+use crate::table::parse_branch;
+use bytes::Bytes;
+use sr_sdk::prelude::*;
+use sr_sdk::sip_msg::edit::ApplyOptions;
+use sr_sdk::RouteId;
+
+/// The cell and branch index a reply belongs to.
+pub fn reply_cell(e: &Engine, msg: &SipMsg) -> Option<(CellRef, usize)> {
+    let via = msg.msg().top_via().ok()?;
+    let (id, idx) = parse_branch(via.branch()?)?;
+    Some((e.tables.by_id(id)?, idx))
+}
+
+impl Engine {
+    /// The response hook: true when the reply belonged to a transaction
+    /// (consumed).
+    pub fn on_response(&self, ctx: &mut Ctx<'_>) -> bool {
+        let Some((c, idx)) = reply_cell(self, ctx.msg) else {
+            return false;
+        };
+        let Some(code) = ctx.msg.msg().status() else {
+            return true;
+        };
+        self.stats.rpl_received.inc();
+        let cseq_method = ctx
+            .msg
+            .msg()
+            .cseq()
+            .map(|c| c.method.as_str().to_string())
+            .unwrap_or_default();
+        let Some(mut g) = c.take() else {
+            self.stats.rpl_absorbed.inc();
+            return true;
+        };
+        let now = self.now();
+        let raw = ctx.msg.bytes().clone();
+        if cseq_method == "CANCEL" {
+            g.proxy.on_cancel_reply(now, idx, code, raw);
+            self.stats.rpl_absorbed.inc();
+            drop(g);
+            self.touch(&c);
+            return true;
+        }
+        if cseq_method != g.method || idx >= g.proxy.branches().len() {
+            self.stats.rpl_absorbed.inc();
+            drop(g);
+            self.touch(&c);
+            return true;
+        }
+        // onreply_route, with the cell held for $T_* and t_* functions.
+        if let Some(r) = g.armed.reply {
+            let reason = ctx.msg.msg().reason().unwrap_or("").to_string();
+            let t = tx(ctx.msg);
+            t.held = Some(g);
+            t.branch = Some(idx);
+            t.reply = Some(WinningReply {
+                code,
+                reason,
+                bytes: Some(raw.clone()),
+            });
+            let res = ctx.core.run_route(r, RouteType::TM_ONREPLY, ctx.msg);
+            let held = ctx
+                .msg
+                .ext
+                .remove::<TxCtx>()
+                .and_then(|mut t| t.held.take());
+            let Some(ng) = held else {
+                return true;
+            };
+            g = ng;
+            if res.dropped && code < 200 {
+                self.stats.rpl_absorbed.inc();
+                drop(g);
+                self.touch(&c);
+                return true;
+            }
+        }
+        let relayed = {
+            let m = ctx.msg.msg();
+            let mut edits = ctx.msg.edits.clone();
+            edits.remove_top_via(m);
+            Bytes::from(edits.apply(
+                m,
+                ApplyOptions {
+                    ensure_content_length: g.up.proto.is_reliable(),
+                },
+            ))
+        };
+        let (effects, new) = {
+            let Cell {
+                proxy, req, to_tag, ..
+            } = &mut *g;
+            let rf = LocalReplies {
+                core: ctx.core,
+                req,
+                tag: to_tag,
+                stats: &self.stats,
+            };
+            proxy.on_reply(now, idx, code, raw, relayed, &rf)
+        };
+        if !new {
+            self.stats.rpl_absorbed.inc();
+        } else if code >= 300 {
+            if let Some(r) = g.armed.branch_failure {
+                self.branch_failure(ctx, &mut g, r, idx, code);
+            }
+        }
+        let relayed_any = effects
+            .iter()
+            .any(|e| matches!(e, crate::proxy::Effect::Upstream(_)));
+        if relayed_any && new {
+            self.stats.rpl_relayed.inc();
+        }
+        let g = self.run_effects(ctx.core, g, effects);
+        drop(g);
+        self.touch(&c);
+        true
+    }
+
+    /// `event_route[tm:branch-failure:NAME]` for a negative reply.
+    fn branch_failure(&self, ctx: &mut Ctx<'_>, g: &mut Cell, r: RouteId, idx: usize, code: u16) {
+        let Some(mut m) = crate::cell::clone_msg(&g.req, g.req.id) else {
+            return;
+        };
+        let reason = ctx.msg.msg().reason().unwrap_or("").to_string();
+        let t = tx(&mut m);
+        t.branch = Some(idx);
+        t.reply = Some(WinningReply {
+            code,
+            reason,
+            bytes: Some(ctx.msg.bytes().clone()),
+        });
+        ctx.core.run_route(r, RouteType::BRANCH_FAILURE, &mut m);
+    }
+}

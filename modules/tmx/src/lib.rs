@@ -1,0 +1,137 @@
+//! # tmx: tm extensions
+//!
+//! Kamailio's `tmx` module over tm's [`TmApi`]: `t_precheck_trans()`,
+//! `t_flush_flags()`, `t_is_branch_route()`, `t_is_failure_route()`,
+//! `t_is_reply_route()`, and the pseudo-variables `$T_branch_idx`,
+//! `$T_reply_code`, `$T_reply_reason`, `$T_req(pv)`, `$T_rpl(pv)` and
+//! `$T(name)`. The transaction statistics Kamailio shows under `tmx:`
+//! are registered by tm under that group.
+#![forbid(unsafe_code)]
+
+mod precheck;
+
+use sr_mod_tm::{TmApi, TM_API};
+use sr_sdk::prelude::*;
+use std::sync::{Arc, OnceLock};
+
+type Api = Arc<OnceLock<Arc<TmApi>>>;
+
+fn api(a: &Api, core: &dyn Core) -> Option<Arc<TmApi>> {
+    if let Some(x) = a.get() {
+        return Some(x.clone());
+    }
+    let x = bind::<TmApi>(core, TM_API)?;
+    let _ = a.set(x.clone());
+    Some(x)
+}
+
+fn b(v: bool) -> i32 {
+    if v {
+        1
+    } else {
+        -1
+    }
+}
+
+fn int_or_null(v: Option<i64>) -> Value<'static> {
+    v.map_or(Value::Null, Value::Int)
+}
+
+/// The module definition.
+pub fn module() -> ModuleDef {
+    let a: Api = Arc::new(OnceLock::new());
+    let pre = Arc::new(precheck::Precheck::default());
+    let any = RouteType::ANY;
+    let (a0, a1, a2, a3, a4, a5, a6) = (
+        a.clone(),
+        a.clone(),
+        a.clone(),
+        a.clone(),
+        a.clone(),
+        a.clone(),
+        a.clone(),
+    );
+    let (pre1, a7) = (pre.clone(), a.clone());
+    ModuleDef::new("tmx")
+        .on_init(move |core| {
+            if api(&a0, core).is_none() {
+                return Err("tmx needs the tm module (load tm before tmx)".into());
+            }
+            Ok(())
+        })
+        .cmd("t_is_branch_route", 0, any, None, |ctx, _| {
+            b(ctx.route == RouteType::BRANCH)
+        })
+        .cmd("t_is_failure_route", 0, any, None, |ctx, _| {
+            b(ctx.route == RouteType::FAILURE)
+        })
+        .cmd("t_is_reply_route", 0, any, None, |ctx, _| {
+            b(ctx.route == RouteType::TM_ONREPLY)
+        })
+        .cmd(
+            "t_flush_flags",
+            0,
+            RouteType::REQUEST,
+            None,
+            move |ctx, _| match api(&a1, ctx.core) {
+                Some(t) => b(t.flush_flags(ctx)),
+                None => -1,
+            },
+        )
+        .cmd(
+            "t_precheck_trans",
+            0,
+            RouteType::REQUEST,
+            None,
+            move |ctx, _| {
+                let exists = api(&a7, ctx.core).is_some_and(|t| t.exists(ctx.msg));
+                b(pre1.check(ctx.msg) || exists)
+            },
+        )
+        .pv("T_branch_idx", move |ctx, _| {
+            int_or_null(api(&a2, ctx.core).and_then(|t| t.branch_idx(ctx)))
+        })
+        .pv("T_reply_code", move |ctx, _| {
+            int_or_null(
+                api(&a3, ctx.core)
+                    .and_then(|t| t.reply_code(ctx))
+                    .map(i64::from),
+            )
+        })
+        .pv("T_reply_reason", move |ctx, _| {
+            api(&a4, ctx.core)
+                .and_then(|t| t.reply_reason(ctx))
+                .map_or(Value::Null, Value::from)
+        })
+        .pv("T_req", move |ctx, n| {
+            let Some(pv) = n.inner.clone() else {
+                return Value::Null;
+            };
+            api(&a5, ctx.core)
+                .and_then(|t| t.t_req(ctx, &pv))
+                .unwrap_or(Value::Null)
+        })
+        .pv("T_rpl", move |ctx, n| {
+            let Some(pv) = n.inner.clone() else {
+                return Value::Null;
+            };
+            api(&a6, ctx.core)
+                .and_then(|t| t.t_rpl(ctx, &pv))
+                .unwrap_or(Value::Null)
+        })
+        .pv("T", move |ctx, n| {
+            let Some(t) = api(&a, ctx.core) else {
+                return Value::Null;
+            };
+            let ids = t.t_ids(ctx);
+            match n.inner.as_deref() {
+                Some("id_index") => int_or_null(ids.map(|x| x.0 as i64)),
+                Some("id_label") => int_or_null(ids.map(|x| x.1 as i64)),
+                Some("reply_code") => int_or_null(t.reply_code(ctx).map(i64::from)),
+                Some("reply_reason") => t.reply_reason(ctx).map_or(Value::Null, Value::from),
+                Some("branch_index") => int_or_null(t.branch_idx(ctx)),
+                _ => Value::Null,
+            }
+        })
+        .on_destroy(move || drop(pre.clone()))
+}

@@ -1,0 +1,204 @@
+//! A stored contact (Kamailio's `ucontact_t`) and the helpers around it:
+//! method bitmasks, AoR splitting, unique record ids.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Contact flag: the UA is behind NAT (set from `nat_bflag`).
+pub const FL_NAT: u32 = 1 << 0;
+/// Contact flag: kept in memory only, never written to the database.
+pub const FL_MEM: u32 = 1 << 1;
+
+/// `q` when the Contact had none (Kamailio's `Q_UNSPECIFIED`).
+pub const Q_UNSPECIFIED: i32 = -1;
+
+/// One binding of an address-of-record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contact {
+    /// The address-of-record (`user@domain`, or `user` without `use_domain`).
+    pub aor: String,
+    /// Unique record id.
+    pub ruid: String,
+    /// The contact URI.
+    pub contact: String,
+    /// Where the REGISTER really came from (`received_avp`), as a URI.
+    pub received: Option<String>,
+    /// The Path vector (RFC 3327) as `<uri>,<uri>`.
+    pub path: Option<String>,
+    /// Absolute expiry in unix seconds; 0 never expires.
+    pub expires: i64,
+    /// q in thousandths, or [`Q_UNSPECIFIED`].
+    pub q: i32,
+    /// Call-ID of the last REGISTER.
+    pub callid: String,
+    /// CSeq of the last REGISTER.
+    pub cseq: u32,
+    /// Last change, unix seconds.
+    pub last_modified: i64,
+    /// usrloc flags ([`FL_NAT`], ...).
+    pub flags: u32,
+    /// Branch flags to restore on lookup.
+    pub cflags: u32,
+    /// User-Agent.
+    pub user_agent: String,
+    /// The local socket it registered through (`udp:ip:port`).
+    pub socket: Option<String>,
+    /// Methods it accepts (bitmask of `METHOD_*`; all when it sent no Allow).
+    pub methods: u32,
+    /// `+sip.instance`.
+    pub instance: Option<String>,
+    /// `reg-id` (RFC 5626).
+    pub reg_id: u32,
+    /// Connection id for stream transports.
+    pub connection_id: i64,
+    /// Keepalive flag.
+    pub keepalive: i32,
+}
+
+impl Contact {
+    /// A contact with everything else at its default.
+    pub fn new(aor: &str, contact: &str) -> Contact {
+        Contact {
+            aor: aor.to_string(),
+            ruid: new_ruid(),
+            contact: contact.to_string(),
+            received: None,
+            path: None,
+            expires: 0,
+            q: Q_UNSPECIFIED,
+            callid: "Default-Call-ID".to_string(),
+            cseq: 1,
+            last_modified: 0,
+            flags: 0,
+            cflags: 0,
+            user_agent: String::new(),
+            socket: None,
+            methods: METHODS_ALL,
+            instance: None,
+            reg_id: 0,
+            connection_id: 0,
+            keepalive: 0,
+        }
+    }
+
+    /// Whether it is still valid at `now` (Kamailio's `VALID_CONTACT`).
+    pub fn is_valid(&self, now: i64) -> bool {
+        self.expires == 0 || self.expires > now
+    }
+
+    /// Seconds left at `now` (0 for permanent or expired ones).
+    pub fn remaining(&self, now: i64) -> i64 {
+        if self.expires == 0 {
+            0
+        } else {
+            (self.expires - now).max(0)
+        }
+    }
+
+    /// q as Kamailio writes it (`0.5`), `None` when unspecified.
+    pub fn q_str(&self) -> Option<String> {
+        if self.q < 0 {
+            return None;
+        }
+        let (i, f) = (self.q / 1000, self.q % 1000);
+        let mut s = format!("{i}.{f:03}");
+        while s.ends_with('0') && !s.ends_with(".0") {
+            s.pop();
+        }
+        Some(s)
+    }
+}
+
+/// Every method (no `Allow` header).
+pub const METHODS_ALL: u32 = u32::MAX;
+
+/// Kamailio's method bits, by name.
+const METHOD_BITS: [(&str, u32); 15] = [
+    ("INVITE", 1),
+    ("CANCEL", 2),
+    ("ACK", 4),
+    ("BYE", 8),
+    ("INFO", 16),
+    ("REGISTER", 32),
+    ("SUBSCRIBE", 64),
+    ("NOTIFY", 128),
+    ("MESSAGE", 256),
+    ("OPTIONS", 512),
+    ("PRACK", 1024),
+    ("UPDATE", 2048),
+    ("REFER", 4096),
+    ("PUBLISH", 8192),
+    ("KDMQ", 16384),
+];
+
+/// Bit for any method not in Kamailio's list (`METHOD_OTHER`).
+pub const METHOD_OTHER: u32 = 1 << 15;
+
+/// The bit of a method name.
+pub fn method_bit(name: &str) -> u32 {
+    METHOD_BITS
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map_or(METHOD_OTHER, |(_, b)| *b)
+}
+
+/// The bitmask of an `Allow` list (method names).
+pub fn methods_mask<'a>(names: impl IntoIterator<Item = &'a str>) -> u32 {
+    names
+        .into_iter()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .fold(0, |m, n| m | method_bit(n))
+}
+
+/// Splits an AoR into (username, domain).
+pub fn split_aor(aor: &str, use_domain: bool) -> (&str, Option<&str>) {
+    if use_domain {
+        match aor.rsplit_once('@') {
+            Some((u, d)) => (u, Some(d)),
+            None => (aor, None),
+        }
+    } else {
+        (aor, None)
+    }
+}
+
+static RUID_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A new unique record id: `uloc-<start time>-<pid>-<counter>`.
+pub fn new_ruid() -> String {
+    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    });
+    let n = RUID_SEQ.fetch_add(1, Ordering::Relaxed) + 1;
+    format!("uloc-{start:x}-{:x}-{n}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers() {
+        assert_eq!(
+            methods_mask(["INVITE", " bye", "FOO"]),
+            1 | 8 | METHOD_OTHER
+        );
+        assert_eq!(split_aor("a@b@c", true), ("a@b", Some("c")));
+        assert_eq!(split_aor("a@b", false), ("a@b", None));
+        let mut c = Contact::new("a", "sip:a@h");
+        assert_eq!(c.q_str(), None);
+        c.q = 500;
+        assert_eq!(c.q_str().unwrap(), "0.5");
+        c.q = 1000;
+        assert_eq!(c.q_str().unwrap(), "1.0");
+        c.q = 125;
+        assert_eq!(c.q_str().unwrap(), "0.125");
+        assert_ne!(new_ruid(), new_ruid());
+        c.expires = 100;
+        assert!(c.is_valid(99) && !c.is_valid(100));
+        assert_eq!(c.remaining(40), 60);
+    }
+}

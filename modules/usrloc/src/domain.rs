@@ -1,0 +1,501 @@
+//! A usrloc domain (one table, such as `location`): address-of-records
+//! and their contacts in sharded memory, kept in step with the database
+//! as `db_mode` says.
+
+use crate::contact::{Contact, FL_MEM};
+use crate::dbrow;
+use sr_sdk::db::{DbConn, DbPool, DbResult};
+use sr_sdk::lm_err;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// How contacts are kept (Kamailio's usrloc `db_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbMode {
+    /// 0: memory only.
+    NoDb,
+    /// 1: every change written to the database before it is acknowledged.
+    WriteThrough,
+    /// 2: changes written by the timer and at shutdown.
+    WriteBack,
+    /// 3: the database only, no memory cache.
+    DbOnly,
+    /// 4: loaded from the database at start, then memory only.
+    ReadOnly,
+}
+
+impl DbMode {
+    /// From the `db_mode` number.
+    pub fn from_int(i: i64) -> Option<DbMode> {
+        Some(match i {
+            0 => DbMode::NoDb,
+            1 => DbMode::WriteThrough,
+            2 => DbMode::WriteBack,
+            3 => DbMode::DbOnly,
+            4 => DbMode::ReadOnly,
+            _ => return None,
+        })
+    }
+
+    /// Whether a database is used at all.
+    pub fn uses_db(self) -> bool {
+        self != DbMode::NoDb
+    }
+}
+
+/// The contacts of one AoR being changed under its lock (see
+/// [`Domain::with_record`]); changes are recorded and written to the
+/// database as the mode says when the closure returns `Ok`.
+#[derive(Debug, Clone, Default)]
+pub struct Record {
+    aor: String,
+    contacts: Vec<Contact>,
+    changed: Vec<String>,
+    removed: Vec<String>,
+}
+
+impl Record {
+    /// The AoR.
+    pub fn aor(&self) -> &str {
+        &self.aor
+    }
+
+    /// Every stored contact (possibly some already expired).
+    pub fn contacts(&self) -> &[Contact] {
+        &self.contacts
+    }
+
+    /// The contacts valid at `now`.
+    pub fn valid(&self, now: i64) -> impl Iterator<Item = &Contact> {
+        self.contacts.iter().filter(move |c| c.is_valid(now))
+    }
+
+    /// Adds a contact (its ruid must be new).
+    pub fn insert(&mut self, c: Contact) {
+        self.changed.push(c.ruid.clone());
+        self.contacts.push(c);
+    }
+
+    /// Replaces the contact with the same ruid (adds it if there is none).
+    pub fn update(&mut self, c: Contact) {
+        self.changed.push(c.ruid.clone());
+        match self.contacts.iter_mut().find(|x| x.ruid == c.ruid) {
+            Some(x) => *x = c,
+            None => self.contacts.push(c),
+        }
+    }
+
+    /// Removes a contact by ruid; whether it was there.
+    pub fn remove(&mut self, ruid: &str) -> bool {
+        let before = self.contacts.len();
+        self.contacts.retain(|c| c.ruid != ruid);
+        if self.contacts.len() != before {
+            self.changed.retain(|r| r != ruid);
+            self.removed.push(ruid.to_string());
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Removes every contact; how many there were.
+    pub fn clear(&mut self) -> usize {
+        let ruids: Vec<String> = self.contacts.iter().map(|c| c.ruid.clone()).collect();
+        ruids.iter().for_each(|r| {
+            self.remove(r);
+        });
+        ruids.len()
+    }
+}
+
+#[derive(Default)]
+struct Shard {
+    records: HashMap<String, Vec<Contact>>,
+    /// db_mode 2: ruid -> AoR of contacts to write.
+    dirty: HashMap<String, String>,
+    /// db_mode 2: ruids to delete.
+    deleted: HashSet<String>,
+}
+
+/// One usrloc table.
+pub struct Domain {
+    name: String,
+    mode: DbMode,
+    use_domain: bool,
+    db: Option<Arc<DbPool>>,
+    shards: Vec<Mutex<Shard>>,
+    expired: AtomicI64,
+}
+
+impl std::fmt::Debug for Domain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Domain({}, {:?})", self.name, self.mode)
+    }
+}
+
+fn hash(s: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+impl Domain {
+    /// A domain with `2^hash_bits` shards.
+    pub fn new(
+        name: &str,
+        mode: DbMode,
+        use_domain: bool,
+        db: Option<Arc<DbPool>>,
+        hash_bits: u32,
+    ) -> Domain {
+        let n = 1usize << hash_bits.clamp(0, 16);
+        Domain {
+            name: name.to_string(),
+            mode,
+            use_domain,
+            db,
+            shards: (0..n).map(|_| Mutex::new(Shard::default())).collect(),
+            expired: AtomicI64::new(0),
+        }
+    }
+
+    /// The table name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> DbMode {
+        self.mode
+    }
+
+    fn shard(&self, aor: &str) -> MutexGuard<'_, Shard> {
+        let i = (hash(aor) as usize) % self.shards.len();
+        self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn with_db<T>(&self, f: impl FnOnce(&mut dyn DbConn) -> DbResult<T>) -> Result<T, String> {
+        match &self.db {
+            Some(p) => p.with(f).map_err(|e| format!("usrloc {}: {e}", self.name)),
+            None => Err(format!("usrloc {}: no database", self.name)),
+        }
+    }
+
+    /// Loads every valid contact from the database into memory (start of
+    /// db_mode 1, 2 and 4).
+    pub fn preload(&self, now: i64) -> Result<usize, String> {
+        let name = self.name.clone();
+        let ud = self.use_domain;
+        let all = self.with_db(|c| dbrow::load_all(c, &name, ud, now))?;
+        let n = all.len();
+        for c in all {
+            self.shard(&c.aor)
+                .records
+                .entry(c.aor.clone())
+                .or_default()
+                .push(c);
+        }
+        Ok(n)
+    }
+
+    /// The contacts of an AoR valid at `now`, highest q first (most
+    /// recent first among equal q).
+    pub fn lookup(&self, aor: &str, now: i64) -> Result<Vec<Contact>, String> {
+        let mut v: Vec<Contact> = if self.mode == DbMode::DbOnly {
+            let name = self.name.clone();
+            let ud = self.use_domain;
+            self.with_db(|c| dbrow::load_aor(c, &name, aor, ud, now))?
+        } else {
+            self.shard(aor)
+                .records
+                .get(aor)
+                .map(|cs| cs.iter().filter(|c| c.is_valid(now)).cloned().collect())
+                .unwrap_or_default()
+        };
+        sort_contacts(&mut v);
+        Ok(v)
+    }
+
+    /// Runs `f` on the record of an AoR under its lock. When `f` returns
+    /// `Ok`, its changes are written to the database first (db_mode 1 and
+    /// 3; a database error then fails the call and memory is unchanged),
+    /// then kept in memory.
+    pub fn with_record<T>(
+        &self,
+        aor: &str,
+        now: i64,
+        f: impl FnOnce(&mut Record) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let mut shard = self.shard(aor);
+        let current = if self.mode == DbMode::DbOnly {
+            let name = self.name.clone();
+            let ud = self.use_domain;
+            self.with_db(|c| dbrow::load_aor(c, &name, aor, ud, now))?
+        } else {
+            shard.records.get(aor).cloned().unwrap_or_default()
+        };
+        let mut rec = Record {
+            aor: aor.to_string(),
+            contacts: current,
+            changed: Vec::new(),
+            removed: Vec::new(),
+        };
+        let out = f(&mut rec)?;
+        if rec.changed.is_empty() && rec.removed.is_empty() {
+            return Ok(out);
+        }
+        match self.mode {
+            DbMode::WriteThrough | DbMode::DbOnly => self.write_through(&rec)?,
+            DbMode::WriteBack => {
+                for r in &rec.changed {
+                    let mem_only = rec
+                        .contacts
+                        .iter()
+                        .any(|c| &c.ruid == r && c.flags & FL_MEM != 0);
+                    if !mem_only {
+                        shard.deleted.remove(r);
+                        shard.dirty.insert(r.clone(), aor.to_string());
+                    }
+                }
+                for r in &rec.removed {
+                    shard.dirty.remove(r);
+                    shard.deleted.insert(r.clone());
+                }
+            }
+            DbMode::NoDb | DbMode::ReadOnly => {}
+        }
+        if self.mode != DbMode::DbOnly {
+            if rec.contacts.is_empty() {
+                shard.records.remove(aor);
+            } else {
+                shard.records.insert(aor.to_string(), rec.contacts);
+            }
+        }
+        Ok(out)
+    }
+
+    fn write_through(&self, rec: &Record) -> Result<(), String> {
+        let name = self.name.clone();
+        let ud = self.use_domain;
+        self.with_db(|conn| {
+            conn.transaction(&mut |c: &mut dyn DbConn| {
+                for r in &rec.removed {
+                    dbrow::delete(c, &name, r)?;
+                }
+                let mut seen = HashSet::new();
+                for r in &rec.changed {
+                    if !seen.insert(r) {
+                        continue;
+                    }
+                    if let Some(ct) = rec.contacts.iter().find(|x| &x.ruid == r) {
+                        if ct.flags & FL_MEM == 0 {
+                            dbrow::upsert(c, &name, ct, ud)?;
+                        }
+                    }
+                }
+                Ok(())
+            })
+        })
+    }
+
+    /// Every AoR with its contacts (valid or not yet removed).
+    pub fn dump(&self) -> Result<Vec<(String, Vec<Contact>)>, String> {
+        let mut out: Vec<(String, Vec<Contact>)> = if self.mode == DbMode::DbOnly {
+            let name = self.name.clone();
+            let ud = self.use_domain;
+            let all = self.with_db(|c| dbrow::load_all(c, &name, ud, sr_sdk::db::now()))?;
+            let mut m: HashMap<String, Vec<Contact>> = HashMap::new();
+            for c in all {
+                m.entry(c.aor.clone()).or_default().push(c);
+            }
+            m.into_iter().collect()
+        } else {
+            let mut v = Vec::new();
+            for s in &self.shards {
+                let s = s.lock().unwrap_or_else(|e| e.into_inner());
+                v.extend(s.records.iter().map(|(a, c)| (a.clone(), c.clone())));
+            }
+            v
+        };
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, cs) in &mut out {
+            sort_contacts(cs);
+        }
+        Ok(out)
+    }
+
+    /// Number of AoRs and of contacts in memory.
+    pub fn counts(&self) -> (i64, i64) {
+        let mut users = 0;
+        let mut contacts = 0;
+        for s in &self.shards {
+            let s = s.lock().unwrap_or_else(|e| e.into_inner());
+            users += s.records.len() as i64;
+            contacts += s.records.values().map(|v| v.len() as i64).sum::<i64>();
+        }
+        (users, contacts)
+    }
+
+    /// Number of contacts removed because they expired.
+    pub fn expired_count(&self) -> i64 {
+        self.expired.load(Ordering::Relaxed)
+    }
+
+    /// The timer's work: drops contacts expired at `now` (from the
+    /// database too in db_mode 1 and 3) and, in db_mode 2, writes the
+    /// changes made since the last run.
+    pub fn timer(&self, now: i64) {
+        if self.mode == DbMode::DbOnly {
+            let name = self.name.clone();
+            match self.with_db(|c| dbrow::delete_expired(c, &name, now)) {
+                Ok(n) => {
+                    self.expired.fetch_add(n as i64, Ordering::Relaxed);
+                }
+                Err(e) => lm_err!("{e}"),
+            }
+            return;
+        }
+        for s in &self.shards {
+            let mut gone = Vec::new();
+            {
+                let mut s = s.lock().unwrap_or_else(|e| e.into_inner());
+                let shard = &mut *s;
+                shard.records.retain(|_, cs| {
+                    cs.retain(|c| {
+                        let keep = c.is_valid(now);
+                        if !keep {
+                            gone.push(c.ruid.clone());
+                        }
+                        keep
+                    });
+                    !cs.is_empty()
+                });
+                if self.mode == DbMode::WriteBack {
+                    for r in &gone {
+                        shard.dirty.remove(r);
+                        shard.deleted.insert(r.clone());
+                    }
+                }
+            }
+            self.expired.fetch_add(gone.len() as i64, Ordering::Relaxed);
+            if self.mode == DbMode::WriteThrough && !gone.is_empty() {
+                let name = self.name.clone();
+                if let Err(e) =
+                    self.with_db(|c| gone.iter().try_for_each(|r| dbrow::delete(c, &name, r)))
+                {
+                    lm_err!("{e}");
+                }
+            }
+        }
+        if self.mode == DbMode::WriteBack {
+            if let Err(e) = self.flush() {
+                lm_err!("{e}");
+            }
+        }
+    }
+
+    /// db_mode 2: writes every pending change now. Other modes: nothing
+    /// to do.
+    pub fn flush(&self) -> Result<usize, String> {
+        if self.mode != DbMode::WriteBack {
+            return Ok(0);
+        }
+        let mut total = 0;
+        for s in &self.shards {
+            let (writes, deletes) = {
+                let mut s = s.lock().unwrap_or_else(|e| e.into_inner());
+                let dirty = std::mem::take(&mut s.dirty);
+                let deleted = std::mem::take(&mut s.deleted);
+                let writes: Vec<Contact> = dirty
+                    .iter()
+                    .filter_map(|(ruid, aor)| {
+                        s.records
+                            .get(aor)
+                            .and_then(|cs| cs.iter().find(|c| &c.ruid == ruid))
+                            .cloned()
+                    })
+                    .collect();
+                (writes, deleted)
+            };
+            if writes.is_empty() && deletes.is_empty() {
+                continue;
+            }
+            let name = self.name.clone();
+            let ud = self.use_domain;
+            let r = self.with_db(|conn| {
+                conn.transaction(&mut |c: &mut dyn DbConn| {
+                    for r in &deletes {
+                        dbrow::delete(c, &name, r)?;
+                    }
+                    for w in &writes {
+                        dbrow::upsert(c, &name, w, ud)?;
+                    }
+                    Ok(())
+                })
+            });
+            match r {
+                Ok(()) => total += writes.len() + deletes.len(),
+                Err(e) => {
+                    // Keep them pending for the next run.
+                    let mut s = s.lock().unwrap_or_else(|e| e.into_inner());
+                    for w in writes {
+                        s.dirty.entry(w.ruid.clone()).or_insert(w.aor.clone());
+                    }
+                    s.deleted.extend(deletes);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// Kamailio's order: higher q first; among equal q the most recently
+/// changed first.
+pub fn sort_contacts(v: &mut [Contact]) {
+    v.sort_by(|a, b| {
+        b.q.cmp(&a.q)
+            .then_with(|| b.last_modified.cmp(&a.last_modified))
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_domain_and_expiry() {
+        let d = Domain::new("location", DbMode::NoDb, true, None, 4);
+        d.with_record("a@x", 100, |r| {
+            let mut c = Contact::new("a@x", "sip:a@1.1.1.1");
+            c.expires = 160;
+            r.insert(c);
+            let mut c = Contact::new("a@x", "sip:a@2.2.2.2");
+            c.expires = 200;
+            c.q = 900;
+            r.insert(c);
+            Ok(())
+        })
+        .unwrap();
+        let v = d.lookup("a@x", 100).unwrap();
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].contact, "sip:a@2.2.2.2");
+        assert_eq!(d.counts(), (1, 2));
+        assert_eq!(d.lookup("a@x", 170).unwrap().len(), 1);
+        d.timer(170);
+        assert_eq!(d.counts(), (1, 1));
+        assert_eq!(d.expired_count(), 1);
+        d.timer(200);
+        assert_eq!(d.counts(), (0, 0));
+        assert!(d.lookup("a@x", 100).unwrap().is_empty());
+        let e: Result<(), String> = d.with_record("b@x", 0, |r| {
+            r.insert(Contact::new("b@x", "sip:b@h"));
+            Err("no".into())
+        });
+        assert!(e.is_err());
+        assert_eq!(d.counts(), (0, 0));
+    }
+}

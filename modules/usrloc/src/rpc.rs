@@ -1,0 +1,197 @@
+//! The `ul.*` RPC methods.
+
+use crate::contact::{Contact, FL_MEM};
+use crate::domain::Domain;
+use crate::Usrloc;
+use sr_sdk::db::now;
+use sr_sdk::prelude::*;
+use sr_sdk::rpc::{param_int, param_str};
+use std::sync::Arc;
+
+fn contact_json(c: &Contact, now: i64) -> Json {
+    let expires = if c.expires == 0 {
+        json!("permanent")
+    } else {
+        json!(c.expires - now)
+    };
+    json!({
+        "Address": c.contact,
+        "Expires": expires,
+        "Q": c.q as f64 / 1000.0,
+        "Call-ID": c.callid,
+        "CSeq": c.cseq,
+        "User-Agent": c.user_agent,
+        "Received": c.received.clone().unwrap_or_else(|| "[not set]".into()),
+        "Path": c.path.clone().unwrap_or_else(|| "[not set]".into()),
+        "State": if c.flags & FL_MEM != 0 { "CS_NEW" } else { "CS_SYNC" },
+        "Flags": c.flags,
+        "CFlags": c.cflags,
+        "Socket": c.socket.clone().unwrap_or_else(|| "[not set]".into()),
+        "Methods": c.methods,
+        "Ruid": c.ruid,
+        "Instance": c.instance.clone().unwrap_or_else(|| "[not set]".into()),
+        "Reg-Id": c.reg_id,
+        "Server-Id": 0,
+        "Tcpconn-Id": c.connection_id,
+        "Keepalive": c.keepalive,
+        "Last-Modified": c.last_modified,
+    })
+}
+
+fn aor_json(aor: &str, cs: &[Contact], now: i64) -> Json {
+    json!({
+        "AoR": aor,
+        "Contacts": cs.iter().map(|c| json!({"Contact": contact_json(c, now)})).collect::<Vec<_>>(),
+    })
+}
+
+fn table(ul: &Usrloc, p: &[Json]) -> Result<Arc<Domain>, RpcError> {
+    let name = param_str(p, 0, "table")?;
+    ul.domain(&name)
+        .ok_or_else(|| RpcError::new(500, format!("table '{name}' not found")))
+}
+
+fn internal(e: String) -> RpcError {
+    RpcError::new(500, e)
+}
+
+/// Parses a q value given as `0.5` (or `-1` for none) into thousandths.
+fn parse_q(s: &str) -> Result<i32, RpcError> {
+    let f: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| RpcError::invalid_params("q: expected a number"))?;
+    if f < 0.0 {
+        Ok(crate::Q_UNSPECIFIED)
+    } else if f <= 1.0 {
+        Ok((f * 1000.0).round() as i32)
+    } else {
+        Err(RpcError::invalid_params("q: 0..1"))
+    }
+}
+
+/// Adds the RPC methods to the definition.
+pub fn export(def: ModuleDef, ul: Arc<Usrloc>) -> ModuleDef {
+    let (a, b, c, d, e, f) = (
+        ul.clone(),
+        ul.clone(),
+        ul.clone(),
+        ul.clone(),
+        ul.clone(),
+        ul,
+    );
+    def.rpc("ul.dump", "Every table, AoR and contact.", move |p| {
+        let brief = matches!(p.first(), Some(Json::String(s)) if s == "brief");
+        let t = now();
+        let mut domains = Vec::new();
+        for dom in a.domains() {
+            let all = dom.dump().map_err(internal)?;
+            let aors: Vec<Json> = all
+                .iter()
+                .map(|(aor, cs)| {
+                    if brief {
+                        json!({"Info": {"AoR": aor, "Contacts": cs.iter().map(|c| json!({"Address": c.contact, "Expires": c.remaining(t)})).collect::<Vec<_>>()}})
+                    } else {
+                        json!({"Info": aor_json(aor, cs, t)})
+                    }
+                })
+                .collect();
+            domains.push(json!({"Domain": {"Domain": dom.name(), "Size": all.len(), "AoRs": aors}}));
+        }
+        Ok(json!({"Domains": domains}))
+    })
+    .rpc("ul.lookup", "Contacts of an AoR: ul.lookup table aor.", move |p| {
+        let dom = table(&b, p)?;
+        let aor = param_str(p, 1, "aor")?;
+        let t = now();
+        let cs = dom.lookup(&aor, t).map_err(internal)?;
+        if cs.is_empty() {
+            return Err(RpcError::new(404, "AOR not found"));
+        }
+        Ok(aor_json(&aor, &cs, t))
+    })
+    .rpc("ul.rm", "Removes an AoR: ul.rm table aor.", move |p| {
+        let dom = table(&c, p)?;
+        let aor = param_str(p, 1, "aor")?;
+        let n = dom
+            .with_record(&aor, now(), |r| Ok(r.clear()))
+            .map_err(internal)?;
+        if n == 0 {
+            return Err(RpcError::new(404, "AOR not found"));
+        }
+        Ok(json!({"Removed": n}))
+    })
+    .rpc(
+        "ul.rm_contact",
+        "Removes one contact: ul.rm_contact table aor contact.",
+        move |p| {
+            let dom = table(&d, p)?;
+            let aor = param_str(p, 1, "aor")?;
+            let uri = param_str(p, 2, "contact")?;
+            let found = dom
+                .with_record(&aor, now(), |r| {
+                    let ruids: Vec<String> = r
+                        .contacts()
+                        .iter()
+                        .filter(|c| c.contact == uri)
+                        .map(|c| c.ruid.clone())
+                        .collect();
+                    ruids.iter().for_each(|x| {
+                        r.remove(x);
+                    });
+                    Ok(!ruids.is_empty())
+                })
+                .map_err(internal)?;
+            if !found {
+                return Err(RpcError::new(404, "Contact not found"));
+            }
+            Ok(json!({"Removed": 1}))
+        },
+    )
+    .rpc(
+        "ul.add",
+        "Adds a contact: ul.add table aor contact expires q path flags cflags methods.",
+        move |p| {
+            let dom = table(&e, p)?;
+            let aor = param_str(p, 1, "aor")?;
+            let uri = param_str(p, 2, "contact")?;
+            let expires = param_int(p, 3, "expires")?;
+            let q = match p.get(4) {
+                Some(_) => parse_q(&param_str(p, 4, "q")?)?,
+                None => crate::Q_UNSPECIFIED,
+            };
+            let path = p.get(5).and_then(|v| v.as_str()).filter(|s| !s.is_empty() && *s != "0");
+            let flags = param_int(p, 6, "flags").unwrap_or(0) as u32;
+            let cflags = param_int(p, 7, "cflags").unwrap_or(0) as u32;
+            let methods = param_int(p, 8, "methods").map_or(crate::METHODS_ALL, |m| m as u32);
+            let t = now();
+            let mut ct = Contact::new(&aor, &uri);
+            ct.expires = if expires > 0 { t + expires } else { 0 };
+            ct.q = q;
+            ct.path = path.map(str::to_string);
+            ct.flags = flags;
+            ct.cflags = cflags;
+            ct.methods = methods;
+            ct.last_modified = t;
+            ct.callid = "dfjrewr12386fd6-343@kamailio.mi".into();
+            ct.user_agent = "SIP Router MI Server".into();
+            dom.with_record(&aor, t, |r| {
+                match r.contacts().iter().find(|c| c.contact == uri).cloned() {
+                    Some(old) => {
+                        ct.ruid = old.ruid;
+                        r.update(ct);
+                    }
+                    None => r.insert(ct),
+                }
+                Ok(())
+            })
+            .map_err(internal)?;
+            Ok(json!({}))
+        },
+    )
+    .rpc("ul.flush", "Writes pending changes (db_mode 2) and drops expired contacts.", move |_| {
+        f.timer(now());
+        let n = f.flush().map_err(internal)?;
+        Ok(json!({"Flushed": n}))
+    })
+}
