@@ -388,6 +388,30 @@ impl DbPool {
     }
 }
 
+/// Creates every standard Kamailio table that is missing (`version`,
+/// `location`, `location_attrs`, `subscriber`) with its `version` row;
+/// returns the names of the tables created.
+pub fn init_standard_tables(conn: &mut dyn DbConn) -> DbResult<Vec<String>> {
+    let mut created = Vec::new();
+    for t in schema::standard() {
+        if conn.table_exists(t.name)? {
+            continue;
+        }
+        conn.create_table(&t)?;
+        if table_version(conn, t.name)?.is_none() {
+            conn.insert(
+                "version",
+                &[
+                    ("table_name", DbValue::str(t.name)),
+                    ("table_version", DbValue::Int(t.version as i32)),
+                ],
+            )?;
+        }
+        created.push(t.name.to_string());
+    }
+    Ok(created)
+}
+
 /// The version a table has in the `version` table, if it has a row.
 pub fn table_version(conn: &mut dyn DbConn, table: &str) -> DbResult<Option<i64>> {
     let rows = conn.query(

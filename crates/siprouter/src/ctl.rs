@@ -11,10 +11,28 @@ use std::time::Duration;
 /// The default RPC socket (the `jsonrpcs` module's `socket` parameter).
 pub const DEFAULT_SOCKET: &str = "/run/siprouter/siprouter_rpc.sock";
 
+/// The socket of the built-in default configuration.
+pub const DEFAULT_CONFIG_SOCKET: &str = "/tmp/siprouter/siprouter_rpc.sock";
+
+/// The socket to use without `-s`: `$SIPROUTER_CTL`, else the module's
+/// default when it exists, else the default configuration's.
+fn default_target() -> String {
+    if let Ok(s) = std::env::var("SIPROUTER_CTL") {
+        return s;
+    }
+    if !std::path::Path::new(DEFAULT_SOCKET).exists()
+        && std::path::Path::new(DEFAULT_CONFIG_SOCKET).exists()
+    {
+        return DEFAULT_CONFIG_SOCKET.to_string();
+    }
+    DEFAULT_SOCKET.to_string()
+}
+
 const USAGE: &str = "\
 Usage: siprouter ctl [-s SOCKET|URL] [--json] METHOD [PARAM...]
-  -s SOCKET   UNIX socket path (default /run/siprouter/siprouter_rpc.sock,
-              or $SIPROUTER_CTL) or http://host:port/RPC
+  -s SOCKET   UNIX socket path or http://host:port/RPC (default: $SIPROUTER_CTL,
+              else /run/siprouter/siprouter_rpc.sock, else the default
+              config's /tmp/siprouter/siprouter_rpc.sock)
   --json      print the raw JSON-RPC result
 Parameters that look like integers are sent as numbers, others as strings.
 Examples:
@@ -112,7 +130,7 @@ fn scalar(v: &Json) -> String {
 
 /// Entry point of `siprouter ctl`; returns the exit code.
 pub fn main(args: &[String]) -> i32 {
-    let mut target = std::env::var("SIPROUTER_CTL").unwrap_or_else(|_| DEFAULT_SOCKET.to_string());
+    let mut target = default_target();
     let mut raw = false;
     let mut i = 0;
     while i < args.len() {

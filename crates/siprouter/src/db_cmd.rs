@@ -38,26 +38,7 @@ fn open(url: &str) -> Result<Box<dyn DbConn>, String> {
 
 /// Creates every standard table that is missing and its version row.
 pub fn init(conn: &mut dyn DbConn) -> Result<Vec<String>, String> {
-    let mut created = Vec::new();
-    for t in schema::standard() {
-        if conn.table_exists(t.name).map_err(|e| e.0)? {
-            continue;
-        }
-        conn.create_table(&t).map_err(|e| e.0)?;
-        let have = db::table_version(conn, t.name).map_err(|e| e.0)?;
-        if have.is_none() {
-            conn.insert(
-                "version",
-                &[
-                    ("table_name", DbValue::str(t.name)),
-                    ("table_version", DbValue::Int(t.version as i32)),
-                ],
-            )
-            .map_err(|e| e.0)?;
-        }
-        created.push(t.name.to_string());
-    }
-    Ok(created)
+    db::init_standard_tables(conn).map_err(|e| e.0)
 }
 
 fn split_user(s: &str) -> Result<(&str, &str), String> {

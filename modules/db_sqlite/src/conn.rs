@@ -118,8 +118,22 @@ fn sql_type(t: ColType) -> String {
 impl SqliteConn {
     /// Opens (creating if needed) the file of a `sqlite://` URL, in WAL
     /// mode with the given busy timeout.
+    ///
+    /// A database file that does not exist yet is created with Kamailio's
+    /// standard tables (as `siprouter db init` makes them), so a server on
+    /// a fresh machine needs no setup step.
     pub fn open(url: &str, busy_timeout_ms: u64) -> DbResult<SqliteConn> {
         let path = path_of_url(url)?;
+        let fresh = !path.starts_with("file:") && !std::path::Path::new(&path).exists();
+        if fresh {
+            if let Some(dir) = std::path::Path::new(&path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| DbError(format!("cannot create the folder of '{path}': {e}")))?;
+            }
+        }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -132,7 +146,11 @@ impl SqliteConn {
             .map_err(err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(err)?;
-        Ok(SqliteConn { conn })
+        let mut c = SqliteConn { conn };
+        if fresh {
+            sr_sdk::db::init_standard_tables(&mut c)?;
+        }
+        Ok(c)
     }
 
     /// Runs SQL text with no result (for tools).
