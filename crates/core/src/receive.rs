@@ -9,6 +9,20 @@ use sr_sdk::{lm_dbg, Core, Ctx, Dest, RecvInfo, RouteType, SipMsg};
 use std::sync::atomic::Ordering;
 
 impl Runtime {
+    /// [`Runtime::receive`] with a panic contained: a bug in a module
+    /// costs that one message (logged and counted in
+    /// [`Runtime::panics`]), never the worker thread.
+    pub fn receive_guarded(&self, buf: Bytes, rcv: RecvInfo) {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.receive(buf, rcv)));
+        if r.is_err() {
+            self.panics.fetch_add(1, Ordering::Relaxed);
+            sr_sdk::lm_err!(
+                "a message from {} caused a panic; the worker goes on",
+                rcv.src
+            );
+        }
+    }
+
     /// Handles one received message (a datagram or a framed stream
     /// message).
     pub fn receive(&self, buf: Bytes, rcv: RecvInfo) {

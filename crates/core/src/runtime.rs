@@ -65,6 +65,9 @@ pub struct Runtime {
     pub(crate) server_stop: Mutex<Option<Arc<AtomicBool>>>,
     pub(crate) extra_threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     pub(crate) self_ref: OnceLock<std::sync::Weak<Runtime>>,
+    /// Messages whose handling panicked (contained; see
+    /// [`Runtime::receive_guarded`]). Zero unless there is a bug.
+    pub panics: AtomicU64,
     version: String,
 }
 
@@ -113,6 +116,7 @@ impl Runtime {
             server_stop: Mutex::new(None),
             extra_threads: Mutex::new(Vec::new()),
             self_ref: OnceLock::new(),
+            panics: AtomicU64::new(0),
             version: format!("siprouter {}", crate::settings::VERSION),
         }
     }

@@ -601,7 +601,7 @@ fn udp_loop(rt: &Runtime, sock: std::net::UdpSocket, local: SocketAddr, stop: &A
                     proto: Proto::Udp,
                     conn_id: 0,
                 };
-                rt.receive(data, rcv);
+                rt.receive_guarded(data, rcv);
             }
             Err(e)
                 if matches!(
@@ -623,7 +623,7 @@ fn tcp_worker(rt: &Runtime, rx: &Mutex<mpsc::Receiver<transport::Inbound>>, stop
             Err(_) => return,
         };
         match item {
-            Ok((data, rcv)) => rt.receive(data, rcv),
+            Ok((data, rcv)) => rt.receive_guarded(data, rcv),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
