@@ -8,7 +8,7 @@
 use crate::error::ParseError;
 use crate::header_name::HeaderName;
 use crate::method::Method;
-use crate::scan::{is_token, parse_u32, trim_lws};
+use crate::scan::{is_token, lws_trimmed_range, parse_u32, trim_lws};
 use crate::uri::Uri;
 
 /// The default maximum message size (Kamailio's BUF_SIZE is 64 KiB).
@@ -104,14 +104,11 @@ pub struct Message<'a> {
 const NONE: u16 = u16::MAX;
 
 /// Where the head ends: (offset of the empty line, offset of the body).
+///
+/// The first empty line ends the head, whether its line break and the one
+/// before it are CRLF or bare LF. (One `memchr` per header line: cheaper
+/// than building a substring searcher for every message.)
 fn find_head_end(b: &[u8]) -> Option<(usize, usize)> {
-    if let Some(i) = memchr::memmem::find(b, b"\r\n\r\n") {
-        // A bare-LF empty line earlier than this one would end the head first.
-        if let Some(j) = memchr::memmem::find(&b[..i], b"\n\n") {
-            return Some((j + 1, j + 2));
-        }
-        return Some((i + 2, i + 4));
-    }
     let mut pos = 0;
     while let Some(nl) = memchr::memchr(b'\n', &b[pos..]) {
         let at = pos + nl + 1;
@@ -173,7 +170,7 @@ fn parse_start_line(line: &str, line_offset: usize) -> Result<StartLine<'_>, Par
         .rsplit_once(' ')
         .ok_or(ParseError::BadStartLine("no SIP version"))?;
     check_version(version)?;
-    if uri.is_empty() || uri.contains([' ', '\t']) {
+    if uri.is_empty() || uri.bytes().any(|b| b == b' ' || b == b'\t') {
         return Err(ParseError::BadStartLine("white space in Request-URI"));
     }
     let parsed = Uri::parse(uri)?;
@@ -243,17 +240,24 @@ impl<'a> Message<'a> {
                     limit: opts.max_size,
                 });
             }
-            let colon = line.find(':').ok_or(ParseError::BadHeaderLine)?;
-            let name_str = line[..colon].trim_end_matches([' ', '\t']);
+            let colon = line
+                .bytes()
+                .position(|b| b == b':')
+                .ok_or(ParseError::BadHeaderLine)?;
+            let lb = line.as_bytes();
+            let mut name_end = colon;
+            while name_end > 0 && (lb[name_end - 1] == b' ' || lb[name_end - 1] == b'\t') {
+                name_end -= 1;
+            }
+            let name_str = &line[..name_end];
             if !is_token(name_str) {
                 return Err(ParseError::BadHeaderLine);
             }
             let raw_value = &line[colon + 1..];
-            let value = trim_lws(raw_value);
-            // Same set of characters as `trim_lws`, so that `value_start`
-            // really is where `value` starts (a stray CR included).
-            let lead =
-                raw_value.len() - raw_value.trim_start_matches([' ', '\t', '\r', '\n']).len();
+            // The same trim as `trim_lws`, so that `value_start` really is
+            // where `value` starts (a stray CR included).
+            let (lead, vend) = lws_trimmed_range(raw_value);
+            let value = &raw_value[lead..vend];
             let value_start = (off + colon + 1 + lead) as u32;
             let name = HeaderName::parse(name_str);
             if name != HeaderName::Other && first[name as usize] == NONE {
@@ -482,6 +486,21 @@ mod tests {
         }
         assert_eq!(m.headers()[0].value, "sip:c@d");
         assert_eq!(m.headers()[1].value, "");
+    }
+
+    #[test]
+    fn first_empty_line_ends_the_head() {
+        // A bare-LF line break followed by a CRLF empty line ends the head
+        // even when a CRLFCRLF comes later (it is then body).
+        let m = Message::parse(b"OPTIONS sip:a@b SIP/2.0\nX: 1\n\r\nY: 2\r\n\r\n").unwrap();
+        assert_eq!(m.headers().len(), 1);
+        assert_eq!(m.body(), b"Y: 2\r\n\r\n");
+        let m = Message::parse(b"OPTIONS sip:a@b SIP/2.0\r\nX: 1\r\n\r\nbody").unwrap();
+        assert_eq!((m.headers_end(), m.body_start()), (31, 33));
+        assert_eq!(
+            Message::parse(b"OPTIONS sip:a@b SIP/2.0\r\nX: 1\r\n").unwrap_err(),
+            ParseError::Truncated
+        );
     }
 
     /// Found by fuzzing: the start line and the version were sliced at

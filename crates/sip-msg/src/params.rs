@@ -1,6 +1,6 @@
 //! Generic `;name=value` parameter lists (URI, Via, name-addr, Event...).
 
-use crate::scan::{find_top_level, trim_lws};
+use crate::scan::{find_byte, find_top_level, trim_lws};
 
 /// One parameter: its name and raw value (quotes kept, if any).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +61,7 @@ impl<'a> Iterator for Params<'a> {
             if item.is_empty() {
                 continue;
             }
-            return Some(match item.find('=') {
+            return Some(match find_byte(item, b'=') {
                 Some(eq) => Param {
                     name: trim_lws(&item[..eq]),
                     value: Some(trim_lws(&item[eq + 1..])),

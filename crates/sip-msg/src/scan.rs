@@ -1,17 +1,44 @@
 //! Small byte-level helpers shared by the header parsers.
 
+/// Token bytes, as a table: one load per byte instead of a chain of
+/// comparisons (token checks run on every header name and many values).
+static TOKEN_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        i += 1;
+    }
+    t
+};
+
 /// Whether `b` may appear in an RFC 3261 `token`.
+#[inline]
 pub fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    TOKEN_BYTES[b as usize]
 }
 
 /// Whether `s` is a non-empty RFC 3261 `token`.
 pub fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_token_byte)
+}
+
+/// Index of the first `b` in `s` (memchr; a plain `str::find(char)` has
+/// more setup cost than these short header strings are worth).
+#[inline]
+pub fn find_byte(s: &str, b: u8) -> Option<usize> {
+    memchr::memchr(b, s.as_bytes())
+}
+
+/// Index of the first linear white space byte in `s`.
+#[inline]
+pub fn find_lws(s: &str) -> Option<usize> {
+    s.bytes().position(is_lws)
 }
 
 /// Whether `b` is linear white space (folding included).
@@ -21,31 +48,56 @@ pub fn is_lws(b: u8) -> bool {
 
 /// Trims linear white space (including folded line breaks) on both ends.
 pub fn trim_lws(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_ascii() && is_lws(c as u8))
+    let (start, end) = lws_trimmed_range(s);
+    &s[start..end]
+}
+
+/// The byte range of `s` left after trimming linear white space on both
+/// ends. Byte-wise: LWS is ASCII, so the ends are char boundaries.
+#[inline]
+pub fn lws_trimmed_range(s: &str) -> (usize, usize) {
+    let b = s.as_bytes();
+    let mut start = 0;
+    let mut end = b.len();
+    while start < end && is_lws(b[start]) {
+        start += 1;
+    }
+    while end > start && is_lws(b[end - 1]) {
+        end -= 1;
+    }
+    (start, end)
 }
 
 /// Finds `needle` outside quoted strings and angle brackets.
 pub fn find_top_level(s: &str, needle: u8) -> Option<usize> {
+    // Jump from one interesting byte to the next with memchr rather than
+    // looking at every byte: values are mostly plain text.
     let b = s.as_bytes();
     let mut i = 0;
-    let mut in_quote = false;
     let mut angle = 0u32;
     while i < b.len() {
-        let c = b[i];
-        if in_quote {
-            match c {
-                b'\\' => i += 1,
-                b'"' => in_quote = false,
-                _ => {}
-            }
+        let rest = &b[i..];
+        i += if angle == 0 {
+            memchr::memchr3(needle, b'"', b'<', rest)?
         } else {
-            match c {
-                b'"' => in_quote = true,
-                b'<' => angle += 1,
-                b'>' => angle = angle.saturating_sub(1),
-                _ if c == needle && angle == 0 => return Some(i),
-                _ => {}
+            memchr::memchr3(b'"', b'<', b'>', rest)?
+        };
+        match b[i] {
+            b'"' => {
+                // Skip the quoted string, backslash escapes included.
+                i += 1;
+                loop {
+                    let k = memchr::memchr2(b'"', b'\\', b.get(i..).unwrap_or(&[]))?;
+                    i += k;
+                    if b[i] == b'"' {
+                        break;
+                    }
+                    i += 2;
+                }
             }
+            b'<' => angle += 1,
+            b'>' => angle = angle.saturating_sub(1),
+            _ => return Some(i),
         }
         i += 1;
     }
@@ -130,6 +182,19 @@ mod tests {
         assert_eq!(v, [r#""a, b" <sip:x@y;p=1,2>"#, "<sip:z>", "sip:w"]);
         let v: Vec<_> = CommaSplit::new(r#""q\", x", y"#).collect();
         assert_eq!(v, [r#""q\", x""#, "y"]);
+    }
+
+    #[test]
+    fn find_top_level_skips_quotes_escapes_and_angles() {
+        assert_eq!(find_top_level(r#"a,b"#, b','), Some(1));
+        assert_eq!(find_top_level(r#""x,\",y",z"#, b','), Some(8));
+        assert_eq!(find_top_level(r#"<a,b>,c"#, b','), Some(5));
+        assert_eq!(find_top_level(r#"<a<b>,>,c"#, b','), Some(7));
+        assert_eq!(find_top_level(r#""unterminated,"#, b','), None);
+        assert_eq!(find_top_level(r#""esc at end\"#, b','), None);
+        assert_eq!(find_top_level(r#">,"#, b','), Some(1));
+        assert_eq!(find_top_level(r#"<"a>,",>;"#, b';'), Some(8));
+        assert_eq!(find_top_level("", b','), None);
     }
 
     #[test]

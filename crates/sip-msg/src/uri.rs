@@ -95,10 +95,36 @@ fn bad(what: &'static str) -> ParseError {
     ParseError::BadUri(what)
 }
 
-/// Characters never allowed unescaped anywhere in a URI.
-fn forbidden(b: u8) -> bool {
-    b <= b' ' || b == 0x7f || matches!(b, b'<' | b'>' | b'"')
-}
+/// Characters never allowed unescaped anywhere in a URI, as a table.
+static FORBIDDEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b <= b' ' || b == 0x7f || matches!(b, b'<' | b'>' | b'"');
+        i += 1;
+    }
+    t
+};
+
+/// Host bytes: 1 for digits and dots (could be IPv4), 2 for the other
+/// host-name bytes, 0 for anything else.
+static HOST_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = if b.is_ascii_digit() || b == b'.' {
+            1
+        } else if b.is_ascii_alphabetic() || b == b'-' || b == b'_' {
+            2
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
 
 /// Parses a host (name, IPv4 or bracketed IPv6).
 pub fn parse_host(s: &str) -> Result<Host<'_>, ParseError> {
@@ -114,18 +140,21 @@ pub fn parse_host(s: &str) -> Result<Host<'_>, ParseError> {
     if s.is_empty() {
         return Err(bad("empty host"));
     }
-    let b = s.as_bytes();
-    if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+    // One pass: is every byte a host-name byte, and are they all digits
+    // or dots (an IPv4 address)?
+    let mut numeric = true;
+    for &c in s.as_bytes() {
+        match HOST_CLASS[c as usize] {
+            1 => {}
+            2 => numeric = false,
+            _ => return Err(bad("invalid character in host")),
+        }
+    }
+    if numeric {
         return s
             .parse::<Ipv4Addr>()
             .map(Host::V4)
             .map_err(|_| bad("invalid IPv4 address"));
-    }
-    if !b
-        .iter()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
-    {
-        return Err(bad("invalid character in host"));
     }
     Ok(Host::Name(s))
 }
@@ -145,7 +174,7 @@ pub fn split_host_port(s: &str) -> Result<(&str, Option<u16>), ParseError> {
             None => return Err(bad("unclosed IPv6 reference")),
         }
     } else {
-        match s.rfind(':') {
+        match s.bytes().rposition(|b| b == b':') {
             Some(i) => (&s[..i], Some(&s[i + 1..])),
             None => (s, None),
         }
@@ -165,7 +194,7 @@ pub fn split_host_port(s: &str) -> Result<(&str, Option<u16>), ParseError> {
 impl<'a> Uri<'a> {
     /// Parses an absolute URI.
     pub fn parse(s: &'a str) -> Result<Uri<'a>, ParseError> {
-        let colon = s.find(':').ok_or(bad("no scheme"))?;
+        let colon = s.bytes().position(|b| b == b':').ok_or(bad("no scheme"))?;
         let scheme_str = &s[..colon];
         if scheme_str.is_empty()
             || !scheme_str.as_bytes()[0].is_ascii_alphabetic()
@@ -179,7 +208,7 @@ impl<'a> Uri<'a> {
         if rest.is_empty() {
             return Err(bad("nothing after the scheme"));
         }
-        if rest.bytes().any(forbidden) {
+        if rest.bytes().any(|b| FORBIDDEN[b as usize]) {
             return Err(bad("invalid character"));
         }
         let scheme = if scheme_str.eq_ignore_ascii_case("sip") {
@@ -222,10 +251,12 @@ impl<'a> Uri<'a> {
     }
 
     fn parse_sip(&mut self, rest: &'a str) -> Result<(), ParseError> {
-        let hostpart = match rest.find('@') {
+        // Byte searches: these strings are short, where a plain loop beats
+        // the setup cost of `str::find`.
+        let hostpart = match memchr::memchr(b'@', rest.as_bytes()) {
             Some(at) => {
                 let userinfo = &rest[..at];
-                let (user, pass) = match userinfo.find(':') {
+                let (user, pass) = match userinfo.bytes().position(|b| b == b':') {
                     Some(c) => (&userinfo[..c], Some(&userinfo[c + 1..])),
                     None => (userinfo, None),
                 };
@@ -238,7 +269,7 @@ impl<'a> Uri<'a> {
             }
             None => rest,
         };
-        let (hostport, after) = match hostpart.find([';', '?']) {
+        let (hostport, after) = match hostpart.bytes().position(|b| b == b';' || b == b'?') {
             Some(i) => (&hostpart[..i], &hostpart[i..]),
             None => (hostpart, ""),
         };
@@ -246,7 +277,7 @@ impl<'a> Uri<'a> {
         self.host = parse_host(host_str)?;
         self.host_str = host_str;
         self.port = port;
-        let (params, headers) = match after.find('?') {
+        let (params, headers) = match after.bytes().position(|b| b == b'?') {
             Some(q) => (&after[..q], Some(&after[q + 1..])),
             None => (after, None),
         };

@@ -2,7 +2,7 @@
 
 use crate::error::{bad, ParseError};
 use crate::method::Method;
-use crate::scan::{is_token, parse_u32, trim_lws};
+use crate::scan::{find_lws, is_token, parse_u32, trim_lws};
 
 /// `CSeq: 4711 INVITE`
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,9 +17,7 @@ impl<'a> CSeq<'a> {
     /// Parses a CSeq value.
     pub fn parse(s: &'a str) -> Result<CSeq<'a>, ParseError> {
         let s = trim_lws(s);
-        let sp = s
-            .find([' ', '\t', '\r', '\n'])
-            .ok_or(bad("CSeq", "no method"))?;
+        let sp = find_lws(s).ok_or(bad("CSeq", "no method"))?;
         let seq = parse_u32(&s[..sp]).ok_or(bad("CSeq", "invalid sequence number"))?;
         let m = trim_lws(&s[sp..]);
         if !is_token(m) {

@@ -3,7 +3,7 @@
 
 use crate::error::{bad, ParseError};
 use crate::params::Params;
-use crate::scan::{trim_lws, unquote};
+use crate::scan::{find_byte, trim_lws, unquote};
 use crate::uri::Uri;
 use std::borrow::Cow;
 
@@ -38,7 +38,7 @@ impl<'a> NameAddr<'a> {
             let end = closing_quote(raw).ok_or(bad(header, "unterminated display name"))?;
             (Some(&raw[..=end]), trim_lws(&raw[end + 1..]))
         } else {
-            match raw.find('<') {
+            match find_laquot(raw) {
                 Some(lt) => {
                     let d = trim_lws(&raw[..lt]);
                     (if d.is_empty() { None } else { Some(d) }, &raw[lt..])
@@ -47,7 +47,7 @@ impl<'a> NameAddr<'a> {
             }
         };
         if let Some(inner) = rest.strip_prefix('<') {
-            let gt = inner.find('>').ok_or(bad(header, "missing '>'"))?;
+            let gt = find_byte(inner, b'>').ok_or(bad(header, "missing '>'"))?;
             let uri_str = trim_lws(&inner[..gt]);
             let after = trim_lws(&inner[gt + 1..]);
             let params = match after.strip_prefix(';') {
@@ -68,11 +68,11 @@ impl<'a> NameAddr<'a> {
         if display.is_some() {
             return Err(bad(header, "display name without '<URI>'"));
         }
-        let (uri_str, params) = match rest.find(';') {
+        let (uri_str, params) = match find_byte(rest, b';') {
             Some(i) => (trim_lws(&rest[..i]), &rest[i + 1..]),
             None => (rest, ""),
         };
-        if uri_str.contains([' ', '\t']) {
+        if uri_str.bytes().any(|b| b == b' ' || b == b'\t') {
             return Err(bad(header, "white space in URI"));
         }
         let uri = Uri::parse(uri_str).map_err(|_| bad(header, "invalid URI"))?;
@@ -130,6 +130,24 @@ pub fn parse_qvalue(s: &str) -> Option<u16> {
     }
     let v = whole + f;
     (v <= 1000).then_some(v)
+}
+
+/// Index of the first `<` outside quoted strings: a header parameter of an
+/// addr-spec may have a quoted value holding `<` (`sip:a@b;x="<"`).
+fn find_laquot(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut quoted = false;
+    while i < b.len() {
+        match (quoted, b[i]) {
+            (true, b'\\') => i += 1,
+            (_, b'"') => quoted = !quoted,
+            (false, b'<') => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Index of the quote closing a quoted string that starts at 0.
@@ -217,6 +235,20 @@ mod tests {
         ] {
             assert!(NameAddr::parse(s, "To").is_err(), "{s}");
         }
+    }
+
+    /// Found by the round-trip property test: a `<` inside a quoted
+    /// parameter value of an addr-spec was taken for the start of
+    /// `<URI>`.
+    #[test]
+    fn angle_bracket_inside_quoted_param_of_addr_spec() {
+        let n = NameAddr::parse(r#"sip:a@b;x="<";tag=1"#, "To").unwrap();
+        assert!(!n.bracketed);
+        assert_eq!(n.uri.host_str, "b");
+        assert_eq!(n.param("x"), Some(Some(r#""<""#)));
+        assert_eq!(n.tag(), Some("1"));
+        let n = NameAddr::parse(r#""a<b" <sip:c@d>;y="<>""#, "To").unwrap();
+        assert_eq!(n.uri.host_str, "d");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use crate::error::{bad, ParseError};
 use crate::params::Params;
-use crate::scan::trim_lws;
+use crate::scan::{find_byte, trim_lws};
 use crate::uri::{parse_host, split_host_port, Host};
 
 /// The RFC 3261 branch magic cookie.
@@ -44,9 +44,9 @@ impl<'a> Via<'a> {
         if name.is_empty() || version.is_empty() || transport.is_empty() {
             return Err(e("incomplete sent-protocol"));
         }
-        let protocol = &proto_part[..proto_part.rfind('/').unwrap_or(0)];
+        let protocol = &proto_part[..memchr::memrchr(b'/', proto_part.as_bytes()).unwrap_or(0)];
         let rest = trim_lws(rest);
-        let (sent_by, params) = match rest.find(';') {
+        let (sent_by, params) = match find_byte(rest, b';') {
             Some(i) => (trim_lws(&rest[..i]), &rest[i + 1..]),
             None => (rest, ""),
         };
