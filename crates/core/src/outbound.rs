@@ -293,19 +293,70 @@ pub fn build_reply(
 pub fn build_request(rt: &Runtime, msg: &SipMsg, t: &BranchTarget) -> Result<Outgoing, SendError> {
     let send_to = t.dst_uri.as_deref().unwrap_or(&t.uri);
     let mut dest = resolve(rt, send_to, None)?;
-    if let Some(sock) = &t.send_socket {
-        if let Ok((p, h, port)) = crate::settings::split_socket(sock) {
-            if let Ok(ip) = h.parse::<IpAddr>() {
-                dest.send_socket = Some(SocketAddr::new(ip, port.unwrap_or(5060)));
-                if let Some(p) = p {
-                    dest.proto = p;
-                }
+    let socket = t
+        .send_socket
+        .as_deref()
+        .or(msg.force_send_socket.as_deref());
+    apply_send_socket(&mut dest, socket);
+    dest.no_connect = msg.fwd_flags.no_connect;
+    if !onsend_allows(rt, msg, &dest) {
+        return Err(err("dropped by onsend_route"));
+    }
+    let data = request_bytes(rt, msg, &t.uri, t.path.as_deref(), &t.via_branch, &dest)?;
+    Ok(Outgoing { data, dest })
+}
+
+/// `force_send_socket("proto:ip:port")`: send from that local socket.
+fn apply_send_socket(dest: &mut Dest, socket: Option<&str>) {
+    let Some(sock) = socket else { return };
+    if let Ok((p, h, port)) = crate::settings::split_socket(sock) {
+        if let Ok(ip) = h.parse::<IpAddr>() {
+            dest.send_socket = Some(SocketAddr::new(ip, port.unwrap_or(5060)));
+            if let Some(p) = p {
+                dest.proto = p;
             }
         }
     }
-    dest.no_connect = msg.fwd_flags.no_connect;
-    let data = request_bytes(rt, msg, &t.uri, t.path.as_deref(), &t.via_branch, &dest)?;
-    Ok(Outgoing { data, dest })
+}
+
+/// Runs `onsend_route`, if the config has one, for a request about to be
+/// sent to `dest`; false when it executed `drop`. The route sees the
+/// message (with its new Request-URI, `$du` and flags) and the
+/// destination through `snd_ip`, `snd_port`, `snd_proto`, `to_ip`,
+/// `to_port`.
+pub fn onsend_allows(rt: &Runtime, msg: &SipMsg, dest: &Dest) -> bool {
+    let routes = rt.routes();
+    let Some(idx) = routes.onsend else {
+        return true;
+    };
+    let Ok(orig) = sip_msg::OwnedMessage::parse(msg.bytes().clone()) else {
+        return true;
+    };
+    let mut m = SipMsg::from_owned(orig, msg.rcv, msg.id);
+    m.new_uri = msg.new_uri.clone();
+    m.dst_uri = msg.dst_uri.clone();
+    m.flags = msg.flags;
+    m.bflags = msg.bflags;
+    m.avps = msg.avps.clone();
+    let local = dest.send_socket.or_else(|| {
+        local_addr(rt, dest.proto, Some(dest.addr)).and_then(|(h, p)| {
+            h.trim_matches(['[', ']'])
+                .parse::<IpAddr>()
+                .ok()
+                .map(|ip| SocketAddr::new(ip, p))
+        })
+    });
+    crate::script::state::set_send_dest(Some(crate::script::state::SendDest {
+        local,
+        to: dest.addr,
+        proto: dest.proto,
+    }));
+    let out = crate::script::exec::Exec::new(&routes).run_top(
+        idx,
+        &mut sr_sdk::Ctx::new(&mut m, rt, sr_sdk::RouteType::ONSEND),
+    );
+    crate::script::state::set_send_dest(None);
+    !out.dropped
 }
 
 /// The outgoing bytes of a request: the script's edits, the new
@@ -327,8 +378,16 @@ pub fn request_bytes(
     if let Some((s, e, text)) = top_via_fix(msg) {
         edits.replace(s, e, text.as_bytes());
     }
-    let (host, port) = local_addr(rt, dest.proto, Some(dest.addr))
+    let (mut host, mut port) = local_addr(rt, dest.proto, Some(dest.addr))
         .ok_or_else(|| err(format!("no {} socket to send from", dest.proto)))?;
+    if let Some((h, p)) = &msg.advertised {
+        if !h.is_empty() {
+            host = h.clone();
+        }
+        if let Some(p) = p {
+            port = *p;
+        }
+    }
     let via = format!(
         "SIP/2.0/{} {host}:{port};branch={branch}",
         dest.proto.via_name()
@@ -356,7 +415,11 @@ pub fn forward(rt: &Runtime, msg: &mut SipMsg, target: Option<&str>) -> Result<(
         None => msg.dst_uri.clone().unwrap_or_else(|| ruri.clone()),
     };
     let mut dest = resolve(rt, &send_to, None)?;
+    apply_send_socket(&mut dest, msg.force_send_socket.as_deref());
     dest.no_connect = msg.fwd_flags.no_connect;
+    if !onsend_allows(rt, msg, &dest) {
+        return Err(err("dropped by onsend_route"));
+    }
     let branch = stateless_branch(msg, &send_to);
     let data = request_bytes(rt, msg, &ruri, msg.path.as_deref(), &branch, &dest)?;
     rt.transport()?.send(&dest, &data).map_err(err)

@@ -36,6 +36,9 @@ impl Runtime {
             Ok(m) => SipMsg::from_owned(m, rcv, id),
             Err(e) => {
                 self.stats.bad_msg_hdr.inc();
+                if matches!(e, ParseError::BadUri(_)) {
+                    self.stats.bad_uris_rcvd.inc();
+                }
                 if !buf.starts_with(b"SIP/") {
                     self.stats.err_requests.inc();
                 }

@@ -150,6 +150,15 @@ impl Runtime {
         self.started.elapsed()
     }
 
+    /// Runs `event_route[name]`, if the config has it, on a faked message
+    /// (Kamailio's `faked_msg`), as Kamailio runs core events such as
+    /// `core:worker-one-init`.
+    pub fn run_event(&self, name: &str) -> Option<RunResult> {
+        let idx = self.routes().event(name)?;
+        let mut msg = SipMsg::faked();
+        Some(self.run_block(idx, RouteType::EVENT, &mut msg))
+    }
+
     /// Runs a top-level route block on a message.
     pub fn run_block(&self, idx: usize, rt: RouteType, msg: &mut SipMsg) -> RunResult {
         let routes = self.routes();

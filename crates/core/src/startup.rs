@@ -442,6 +442,9 @@ impl Runtime {
         std::thread::Builder::new().name(name).spawn(move || {
             let r = child_init_all(&rt, rank);
             let ok = r.is_ok();
+            if ok && rank == rank::PROC_SIPINIT {
+                rt.run_event("core:worker-one-init");
+            }
             let _ = ready.send(r);
             if ok {
                 body();

@@ -51,7 +51,7 @@ request_route {{
     if (is_maxfwd_lt("5")) {{
         append_hf("X-Low-Maxfwd: yes\r\n");
     }}
-    if (maxfwd_at_least("15")) {{
+    if (!maxfwd_at_least("15")) {{
         append_hf("X-High-Maxfwd: yes\r\n");
     }}
     $var(n) = remove_hf("User-Agent");
@@ -198,9 +198,9 @@ fn missing_max_forwards_is_added() {
 #[test]
 fn max_forwards_is_capped_and_decremented() {
     let e = env();
-    // 70 is capped at max_limit 20, then decremented.
+    // 70 is decremented, then lowered to max_limit 20.
     let got = e.forwarded(&e.request("MESSAGE", "bob", "mf2", &[], ""));
-    assert_eq!(got.header("Max-Forwards").as_deref(), Some("19"));
+    assert_eq!(got.header("Max-Forwards").as_deref(), Some("20"));
     assert_eq!(got.header("X-High-Maxfwd").as_deref(), Some("yes"));
     assert!(got.header("X-Low-Maxfwd").is_none());
     let m = e

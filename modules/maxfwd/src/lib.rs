@@ -2,16 +2,16 @@
 //!
 //! Kamailio's `maxfwd` module.
 //!
-//! - `mf_process_maxfwd_header(n)` (alias `maxfwd_process(n)`): a request
-//!   without Max-Forwards gets `Max-Forwards: n` (returns 2); a value above
-//!   0 is decremented, after capping it at the `max_limit` parameter
-//!   (returns 1); a value of 0 returns -1 (the script then answers 483);
-//!   an unparsable value returns -2.
-//! - `is_maxfwd_lt(n)`: 1 when the value (the new one, if this proxy set
-//!   or decremented it) is below `n`, -1 when not, -2 with no header, -3
-//!   on a parse error.
-//! - `maxfwd_at_least(n)`: the opposite test (a siprouter addition): 1
-//!   when the value is `n` or more, -1 when below, -2 / -3 as above.
+//! - `mf_process_maxfwd_header(n)` (aliases `maxfwd_process(n)`,
+//!   `process_maxfwd(n)`): a request without Max-Forwards gets
+//!   `Max-Forwards: n` (returns 2); a value above 0 is decremented, and
+//!   the result lowered to the `max_limit` parameter if above it (returns
+//!   1); a value of 0 returns -1 (the script then answers 483); an
+//!   unparsable value returns -2.
+//! - `is_maxfwd_lt(n)` (aliases `maxfwd_at_least(n)` and `mf_lowlimit(n)`,
+//!   which Kamailio exports with the same handler): 1 when the value (the
+//!   new one, if this proxy set or decremented it) is below `n`, -1 when
+//!   not, -2 with no header, -3 on a parse error.
 //!
 //! Parameter: `max_limit` (default 70; 0 disables the cap).
 #![forbid(unsafe_code)]
@@ -61,12 +61,13 @@ fn process(ctx: &mut Ctx<'_>, n: i64, limit: i64) -> i32 {
                 ctx.msg.ext.insert(Processed { value: 0, rc: -1 });
                 return -1;
             }
-            let capped = if limit > 0 && v as i64 > limit {
+            let next = v - 1;
+            let capped = if limit > 0 && next as i64 > limit {
                 limit as u32
             } else {
-                v
+                next
             };
-            (capped - 1, 1, h.value_start, Some(h.value_end()))
+            (capped, 1, h.value_start, Some(h.value_end()))
         }
     };
     match end {
@@ -88,53 +89,37 @@ fn current(ctx: &Ctx<'_>) -> Result<Option<u32>, ()> {
     ctx.msg.msg().max_forwards().map_err(|_| ())
 }
 
-fn compare(ctx: &mut Ctx<'_>, n: i64, less: bool) -> i32 {
+fn is_lt(ctx: &mut Ctx<'_>, n: i64) -> i32 {
     match current(ctx) {
         Err(()) => -3,
         Ok(None) => -2,
-        Ok(Some(v)) => {
-            if ((v as i64) < n) == less {
-                1
-            } else {
-                -1
-            }
-        }
+        Ok(Some(v)) if (v as i64) < n => 1,
+        Ok(Some(_)) => -1,
     }
 }
 
 /// The module definition.
 pub fn module() -> ModuleDef {
     let limit = Arc::new(AtomicI64::new(70));
-    let (l1, l2) = (limit.clone(), limit.clone());
     let int = Some(fixup::f(fixup::igp));
-    ModuleDef::new("maxfwd")
-        .param("max_limit", ParamKind::Int, params::int(&limit))
-        .cmd(
-            "mf_process_maxfwd_header",
-            1,
-            RouteType::REQUEST,
-            int.clone(),
-            move |ctx, p| {
-                let n = p[0].int(ctx);
-                process(ctx, n, l1.load(Ordering::Relaxed))
-            },
-        )
-        .cmd(
-            "maxfwd_process",
-            1,
-            RouteType::REQUEST,
-            int.clone(),
-            move |ctx, p| {
-                let n = p[0].int(ctx);
-                process(ctx, n, l2.load(Ordering::Relaxed))
-            },
-        )
-        .cmd("is_maxfwd_lt", 1, RouteType::ANY, int.clone(), |ctx, p| {
+    let route = RouteType::REQUEST | RouteType::FAILURE | RouteType::BRANCH;
+    let mut def = ModuleDef::new("maxfwd").param("max_limit", ParamKind::Int, params::int(&limit));
+    for name in [
+        "mf_process_maxfwd_header",
+        "maxfwd_process",
+        "process_maxfwd",
+    ] {
+        let l = limit.clone();
+        def = def.cmd(name, 1, RouteType::REQUEST, int.clone(), move |ctx, p| {
             let n = p[0].int(ctx);
-            compare(ctx, n, true)
-        })
-        .cmd("maxfwd_at_least", 1, RouteType::ANY, int, |ctx, p| {
+            process(ctx, n, l.load(Ordering::Relaxed))
+        });
+    }
+    for name in ["is_maxfwd_lt", "maxfwd_at_least", "mf_lowlimit"] {
+        def = def.cmd(name, 1, route, int.clone(), |ctx, p| {
             let n = p[0].int(ctx);
-            compare(ctx, n, false)
-        })
+            is_lt(ctx, n)
+        });
+    }
+    def
 }

@@ -56,8 +56,10 @@ pub fn module() -> ModuleDef {
             .list()
             .into_iter()
             .map(|(name, s)| StatExport {
+                // A gauge of transactions in progress: a reset would
+                // make it wrong (and negative once they end).
+                no_reset: name == "active_transactions",
                 name,
-                no_reset: false,
                 source: StatSource::Value(s),
             })
             .collect();

@@ -374,7 +374,8 @@ impl<'r> Exec<'r> {
                 ip.is_some_and(|ip| myself::in_net(ip, *net, *mask))
             }
             CoreRhs::Proto(p) => match v {
-                CoreVar::Proto | CoreVar::SndProto => ctx.msg.rcv.proto == *p,
+                CoreVar::Proto => ctx.msg.rcv.proto == *p,
+                CoreVar::SndProto => state::send_dest().is_some_and(|d| d.proto == *p),
                 _ => false,
             },
             CoreRhs::Af(af) => {
@@ -472,13 +473,25 @@ pub fn core_var(v: CoreVar, ctx: &mut Ctx<'_>) -> Value<'static> {
         CoreVar::SrcPort => Value::Int(m.rcv.src.port() as i64),
         CoreVar::DstIp => s(m.rcv.dst.ip().to_string()),
         CoreVar::DstPort => Value::Int(m.rcv.dst.port() as i64),
-        CoreVar::Proto | CoreVar::SndProto => s(m.rcv.proto.as_str().to_string()),
-        CoreVar::Af | CoreVar::SndAf => {
-            s(if m.rcv.src.is_ipv6() { "INET6" } else { "INET" }.to_string())
-        }
+        CoreVar::Proto => s(m.rcv.proto.as_str().to_string()),
+        CoreVar::Af => s(if m.rcv.src.is_ipv6() { "INET6" } else { "INET" }.to_string()),
         CoreVar::MsgLen => Value::Int(m.msg().raw().len() as i64),
-        CoreVar::SndIp | CoreVar::ToIp => Value::Null,
-        CoreVar::SndPort | CoreVar::ToPort => Value::Null,
+        CoreVar::SndProto => {
+            state::send_dest().map_or(Value::Null, |d| s(d.proto.as_str().to_string()))
+        }
+        CoreVar::SndAf => state::send_dest().map_or(Value::Null, |d| {
+            s(if d.to.is_ipv6() { "INET6" } else { "INET" }.to_string())
+        }),
+        CoreVar::SndIp => state::send_dest()
+            .and_then(|d| d.local)
+            .map_or(Value::Null, |a| s(a.ip().to_string())),
+        CoreVar::SndPort => state::send_dest()
+            .and_then(|d| d.local)
+            .map_or(Value::Null, |a| Value::Int(a.port() as i64)),
+        CoreVar::ToIp => state::send_dest().map_or(Value::Null, |d| s(d.to.ip().to_string())),
+        CoreVar::ToPort => {
+            state::send_dest().map_or(Value::Null, |d| Value::Int(d.to.port() as i64))
+        }
     }
 }
 

@@ -21,7 +21,19 @@ pub fn var_slot(name: &str) -> usize {
     *m.entry(name.to_string()).or_insert(n)
 }
 
+/// Where the request an `onsend_route` runs for is going.
+#[derive(Debug, Clone, Copy)]
+pub struct SendDest {
+    /// The local socket it leaves from, if known.
+    pub local: Option<std::net::SocketAddr>,
+    /// Its destination.
+    pub to: std::net::SocketAddr,
+    /// Transport.
+    pub proto: sr_sdk::Proto,
+}
+
 thread_local! {
+    static SEND_DEST: Cell<Option<SendDest>> = const { Cell::new(None) };
     static VARS: RefCell<Vec<Value<'static>>> = const { RefCell::new(Vec::new()) };
     static LAST_RC: Cell<i32> = const { Cell::new(1) };
 }
@@ -40,6 +52,16 @@ pub fn var_set(slot: usize, val: Value<'static>) {
         }
         v[slot] = val;
     })
+}
+
+/// Sets (or clears) the destination `onsend_route` reports.
+pub fn set_send_dest(d: Option<SendDest>) {
+    SEND_DEST.with(|c| c.set(d));
+}
+
+/// The destination of the request `onsend_route` runs for.
+pub fn send_dest() -> Option<SendDest> {
+    SEND_DEST.with(Cell::get)
 }
 
 /// The last return code (`$rc`).
