@@ -119,7 +119,10 @@ pub fn module(rt: &Arc<Runtime>) -> ModuleDef {
             ctx.msg.force_rport = true;
             1
         })
-        .cmd("add_local_rport", 0, REQ, None, |_ctx, _| 1)
+        .cmd("add_local_rport", 0, REQ, None, |ctx, _| {
+            ctx.msg.local_rport = true;
+            1
+        })
         .cmd("strip", 1, REQ, int.clone(), |ctx, p| {
             let n = p[0].int(ctx).max(0) as usize;
             user_edit(ctx, |u| u.get(n..).unwrap_or("").to_string())
@@ -458,12 +461,18 @@ fn more_rpcs(def: ModuleDef, w: Weak<Runtime>) -> ModuleDef {
         "cfg.get",
         "Reads a runtime setting: cfg.get core debug.",
         move |p| {
-            let _ = rt_of(&w3)?;
             let group = param_str(p, 0, "group")?;
             let name = param_str(p, 1, "name")?;
-            match (group.as_str(), name.as_str()) {
-                ("core", "debug") => Ok(json!(sr_sdk::log::level())),
-                _ => Err(RpcError::new(
+            if (group.as_str(), name.as_str()) == ("core", "debug") {
+                return Ok(json!(sr_sdk::log::level()));
+            }
+            let rt = rt_of(&w3)?;
+            let key = format!("{group}.{name}");
+            let v = rt.cfg_vars.read().ok().and_then(|m| m.get(&key).cloned());
+            match v {
+                Some(sr_sdk::Value::Int(i)) => Ok(json!(i)),
+                Some(v) => Ok(json!(v.as_str())),
+                None => Err(RpcError::new(
                     404,
                     format!("no runtime setting {group}.{name}"),
                 )),
@@ -474,20 +483,32 @@ fn more_rpcs(def: ModuleDef, w: Weak<Runtime>) -> ModuleDef {
         "cfg.set",
         "Changes a runtime setting: cfg.set core debug 3.",
         move |p| {
-            let _ = rt_of(&w4)?;
+            let rt = rt_of(&w4)?;
             let group = param_str(p, 0, "group")?;
             let name = param_str(p, 1, "name")?;
-            let v = param_int(p, 2, "value")?;
-            match (group.as_str(), name.as_str()) {
-                ("core", "debug") => {
-                    sr_sdk::log::set_level(v as i32);
-                    Ok(json!(0))
-                }
-                _ => Err(RpcError::new(
-                    404,
-                    format!("no runtime setting {group}.{name}"),
-                )),
+            if (group.as_str(), name.as_str()) == ("core", "debug") {
+                let v = param_int(p, 2, "value")?;
+                sr_sdk::log::set_level(v as i32);
+                return Ok(json!(0));
             }
+            // A custom config variable keeps the type it was declared with.
+            let key = format!("{group}.{name}");
+            let mut m = rt
+                .cfg_vars
+                .write()
+                .map_err(|_| RpcError::new(500, "busy"))?;
+            let new = match m.get(&key) {
+                Some(sr_sdk::Value::Int(_)) => sr_sdk::Value::Int(param_int(p, 2, "value")?),
+                Some(_) => sr_sdk::Value::Str(param_str(p, 2, "value")?.into()),
+                None => {
+                    return Err(RpcError::new(
+                        404,
+                        format!("no runtime setting {group}.{name}"),
+                    ))
+                }
+            };
+            m.insert(key, new);
+            Ok(json!(0))
         },
     )
     .pipe(|d| {

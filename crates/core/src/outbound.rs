@@ -388,8 +388,9 @@ pub fn request_bytes(
             port = *p;
         }
     }
+    let rport = if msg.local_rport { ";rport" } else { "" };
     let via = format!(
-        "SIP/2.0/{} {host}:{port};branch={branch}",
+        "SIP/2.0/{} {host}:{port};branch={branch}{rport}",
         dest.proto.via_name()
     );
     edits.prepend_via(m, &via);

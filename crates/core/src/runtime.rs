@@ -48,6 +48,9 @@ pub struct Runtime {
     pub route_names: RouteNames,
     /// `$shv` storage.
     pub shv: SharedVars,
+    /// Custom config variables (`group.var = value`), by `group.var`;
+    /// read with `$sel(cfg_get.group.var)`, changed with `cfg.set`.
+    pub cfg_vars: SharedVars,
     apis: RwLock<HashMap<String, Arc<dyn Any + Send + Sync>>>,
     pub(crate) timers: Mutex<Vec<TimerEntry>>,
     pub(crate) transport: OnceLock<Transport>,
@@ -82,6 +85,20 @@ impl std::fmt::Debug for Runtime {
 impl Runtime {
     /// A runtime with these settings and nothing loaded yet.
     pub fn new(settings: Settings) -> Runtime {
+        let cfg_vars = SharedVars::default();
+        if let Ok(mut m) = cfg_vars.write() {
+            for (g, n, v) in &settings.cfg_vars {
+                let v = match v {
+                    sr_cfg::GlobalValue::Int(i) => Value::Int(*i),
+                    sr_cfg::GlobalValue::Bool(b) => Value::Int(*b as i64),
+                    sr_cfg::GlobalValue::Str(s) | sr_cfg::GlobalValue::Word(s) => {
+                        Value::Str(s.clone().into())
+                    }
+                    _ => Value::Null,
+                };
+                m.insert(format!("{g}.{n}"), v);
+            }
+        }
         let mut me = Myself::default();
         for l in &settings.listen {
             me.add(&l.addr.ip().to_string(), Some(l.addr.port()));
@@ -101,6 +118,7 @@ impl Runtime {
             routes: ArcSwap::from_pointee(Routes::default()),
             route_names: RouteNames::default(),
             shv: SharedVars::default(),
+            cfg_vars,
             apis: RwLock::new(HashMap::new()),
             timers: Mutex::new(Vec::new()),
             transport: OnceLock::new(),
@@ -279,6 +297,7 @@ impl Core for Runtime {
         let env = crate::script::pv::PvEnv {
             module_pvs: &reg.pvs,
             shv: &self.shv,
+            cfg: &self.cfg_vars,
             defines: &defines,
         };
         let pv = crate::script::pv::resolve(&spec, &env).ok()?;
@@ -363,6 +382,7 @@ impl Core for Runtime {
             let env = crate::script::pv::PvEnv {
                 module_pvs: &reg.pvs,
                 shv: &self.shv,
+                cfg: &self.cfg_vars,
                 defines: &defines,
             };
             crate::script::pv::resolve(&spec, &env)?

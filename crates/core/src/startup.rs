@@ -343,6 +343,7 @@ pub fn load(opts: &Options, check_only: bool) -> Result<Arc<Runtime>, Vec<String
             registry: &reg,
             core: &*rt,
             shv: &rt.shv,
+            cfg: &rt.cfg_vars,
             route_names: &rt.route_names,
             max_while: rt.settings.max_while_loops,
         };
@@ -757,6 +758,7 @@ impl Runtime {
             registry: &reg,
             core: self,
             shv: &self.shv,
+            cfg: &self.cfg_vars,
             route_names: &self.route_names,
             max_while: self.settings.max_while_loops,
         };

@@ -232,6 +232,9 @@ pub struct SipMsg {
     pub reply_flags: SendFlags,
     /// `force_rport()` was called: reply to the source port.
     pub force_rport: bool,
+    /// `add_local_rport()` was called: the Via this hop adds carries
+    /// `;rport` (RFC 3581), asking the next hop to reply to our port.
+    pub local_rport: bool,
     /// `set_advertised_address`/`set_advertised_port` for this message.
     pub advertised: Option<(String, Option<u16>)>,
     /// The last internal error, for `sl_reply_error`/`send_reply_error`.
@@ -270,6 +273,7 @@ impl SipMsg {
             fwd_flags: SendFlags::default(),
             reply_flags: SendFlags::default(),
             force_rport: false,
+            local_rport: false,
             advertised: None,
             last_error: None,
             ext: Extensions::default(),

@@ -125,3 +125,112 @@ request_route {{
     assert_eq!(top.host_str, "proxy.example.com");
     assert_eq!(top.port, Some(5099));
 }
+
+#[test]
+fn custom_config_variables_are_read_and_changed_at_run_time() {
+    let cfg = r#"
+listen=udp:127.0.0.1:{PORT}
+children=1
+pstn.gw_ip = "192.0.2.1" desc "PSTN gateway"
+pstn.enabled = 1
+loadmodule "sl"
+request_route {
+    sl_send_reply("200", "gw=$sel(cfg_get.pstn.gw_ip) on=$sel(cfg_get.pstn.enabled)");
+}
+"#;
+    let srv = TestServer::start(cfg, siprouter::in_tree());
+    let uac = UdpPeer::new();
+    let ask = |cid: &str| {
+        uac.send(
+            srv.addr(),
+            &req("OPTIONS", "sip:x@y", uac.addr(), cid, cid, 1, &[], ""),
+        );
+        uac.recv(T).unwrap().msg.msg().reason().unwrap().to_string()
+    };
+    assert_eq!(ask("cv1"), "gw=192.0.2.1 on=1");
+    use sr_sdk::serde_json::json;
+    assert_eq!(
+        srv.rpc("cfg.get", &[json!("pstn"), json!("gw_ip")])
+            .unwrap(),
+        json!("192.0.2.1")
+    );
+    srv.rpc(
+        "cfg.set",
+        &[json!("pstn"), json!("gw_ip"), json!("198.51.100.7")],
+    )
+    .unwrap();
+    srv.rpc("cfg.set", &[json!("pstn"), json!("enabled"), json!(0)])
+        .unwrap();
+    assert!(
+        srv.rpc("cfg.set", &[json!("pstn"), json!("enabled"), json!("x")])
+            .is_err(),
+        "keeps its int type"
+    );
+    assert!(srv.rpc("cfg.get", &[json!("pstn"), json!("nope")]).is_err());
+    assert_eq!(ask("cv2"), "gw=198.51.100.7 on=0");
+}
+
+#[test]
+fn add_local_rport_and_set_recv_socket() {
+    let uas = UdpPeer::new();
+    let cfg = format!(
+        r#"
+listen=udp:127.0.0.1:{{PORT}}
+listen=udp:127.0.0.2:{{PORT}}
+children=1
+loadmodule "sl"
+loadmodule "corex"
+request_route {{
+    if ($rU == "sock") {{
+        set_recv_socket("udp:127.0.0.2:{{PORT}}");
+        sl_send_reply("200", "$Ri:$Rp");
+        exit;
+    }}
+    add_local_rport();
+    $du = "sip:127.0.0.1:{uas}";
+    forward();
+}}
+"#,
+        uas = uas.addr().port()
+    );
+    let srv = TestServer::start(&cfg, siprouter::in_tree());
+    let uac = UdpPeer::new();
+    uac.send(
+        srv.addr(),
+        &req(
+            "MESSAGE",
+            "sip:a@example.com",
+            uac.addr(),
+            "lr",
+            "lr1",
+            1,
+            &[],
+            "",
+        ),
+    );
+    let got = uas.recv(T).expect("forwarded");
+    assert_eq!(
+        got.msg.msg().top_via().unwrap().rport(),
+        Some(None),
+        "{}",
+        got.text()
+    );
+    uac.send(
+        srv.addr(),
+        &req(
+            "OPTIONS",
+            "sip:sock@example.com",
+            uac.addr(),
+            "rs",
+            "rs1",
+            1,
+            &[],
+            "",
+        ),
+    );
+    let r = uac.recv(T).expect("reply");
+    assert_eq!(
+        r.msg.msg().reason(),
+        Some(format!("127.0.0.2:{}", srv.port).as_str())
+    );
+}

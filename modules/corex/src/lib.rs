@@ -98,6 +98,35 @@ fn send_data(ctx: &mut Ctx<'_>, uri: &str, data: &str) -> i32 {
     }
 }
 
+/// `set_recv_socket("proto:ip:port")`: handle the message as if it had
+/// arrived on that local socket (which must be one of ours): replies,
+/// Record-Route and `$Ri`/`$Rp` follow it.
+fn set_recv_socket(ctx: &mut Ctx<'_>, spec: &str) -> i32 {
+    let (proto, rest) = match spec.split_once(':') {
+        Some((p, r)) if Proto::parse(p).is_some() => (Proto::parse(p), r),
+        _ => (None, spec),
+    };
+    let addr = rest
+        .parse::<std::net::SocketAddr>()
+        .or_else(|_| format!("{rest}:5060").parse::<std::net::SocketAddr>());
+    let Ok(addr) = addr else {
+        lm_err!("set_recv_socket: '{spec}' is not proto:ip:port");
+        return -1;
+    };
+    if !ctx
+        .core
+        .is_myself(&addr.ip().to_string(), Some(addr.port()))
+    {
+        lm_err!("set_recv_socket: {addr} is not a local socket");
+        return -1;
+    }
+    ctx.msg.rcv.dst = addr;
+    if let Some(p) = proto {
+        ctx.msg.rcv.proto = p;
+    }
+    1
+}
+
 /// The `corex` module.
 pub fn module() -> ModuleDef {
     let any = RouteType::ANY;
@@ -111,6 +140,16 @@ pub fn module() -> ModuleDef {
             let data = p[1].str(ctx).into_owned();
             send_data(ctx, &uri, &data)
         })
+        .cmd(
+            "set_recv_socket",
+            1,
+            RouteType::REQUEST | RouteType::FAILURE | RouteType::BRANCH,
+            None,
+            |ctx, p| {
+                let spec = p[0].str(ctx).into_owned();
+                set_recv_socket(ctx, &spec)
+            },
+        )
         .cmd("setxflag", 1, any, int.clone(), |ctx, p| {
             xbit(p[0].int(ctx)).map_or(-1, |b| {
                 xflags(ctx.msg).0 |= b;

@@ -52,6 +52,8 @@ pub struct CompileEnv<'a> {
     pub core: &'a dyn Core,
     /// `$shv` storage.
     pub shv: &'a SharedVars,
+    /// Custom config variables.
+    pub cfg: &'a SharedVars,
     /// Interned route names.
     pub route_names: &'a RouteNames,
     /// `max_while_loops`.
@@ -589,6 +591,7 @@ pub fn compile(cfg: &Config, env: &CompileEnv<'_>) -> Result<Routes, Vec<CfgErro
         pv_env: PvEnv {
             module_pvs: &env.registry.pvs,
             shv: env.shv,
+            cfg: env.cfg,
             defines: if cfg.defines.is_empty() {
                 &empty
             } else {

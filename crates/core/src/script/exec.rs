@@ -358,6 +358,13 @@ impl<'r> Exec<'r> {
     ) -> Result<bool, Stop> {
         Ok(match rhs {
             CoreRhs::Myself => match v {
+                CoreVar::Uri if ctx.msg.new_uri.is_none() => {
+                    // The Request-URI as received was parsed with the message.
+                    let m = &*ctx.msg;
+                    m.msg()
+                        .request_uri()
+                        .is_some_and(|u| ctx.core.is_myself(u.host_str, u.port))
+                }
                 CoreVar::Uri | CoreVar::FromUri | CoreVar::ToUri => {
                     let u = core_var(v, ctx).as_str().into_owned();
                     match sip_msg::Uri::parse(&u) {

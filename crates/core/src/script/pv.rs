@@ -138,6 +138,8 @@ pub enum CorePv {
     Const(Value<'static>),
     /// `$null`.
     Null,
+    /// `$sel(cfg_get.group.var)`: a custom config variable.
+    CfgGet(SharedVars, String),
     /// `$au`, `$ar`, `$ad`, `$aU`: from the credentials.
     Auth(&'static str),
     /// `$br` first branch URI.
@@ -168,6 +170,8 @@ pub struct PvEnv<'a> {
     pub module_pvs: &'a HashMap<String, Arc<PvExport>>,
     /// `$shv` storage.
     pub shv: &'a SharedVars,
+    /// Custom config variables (`group.var = value`), by `group.var`.
+    pub cfg: &'a SharedVars,
     /// Preprocessor defines (for `$def`).
     pub defines: &'a std::collections::BTreeMap<String, Option<String>>,
 }
@@ -260,6 +264,22 @@ pub fn resolve(spec: &PvSpec, env: &PvEnv<'_>) -> Result<CorePv, String> {
             }
         }
         "null" => CorePv::Null,
+        "sel" => {
+            let sel = need_inner("sel")?;
+            match sel.strip_prefix("cfg_get.") {
+                Some(key) if env.cfg.read().is_ok_and(|m| m.contains_key(key)) => {
+                    CorePv::CfgGet(env.cfg.clone(), key.to_string())
+                }
+                Some(key) => {
+                    return Err(format!(
+                        "no config variable '{key}' (declare it as {key} = value)"
+                    ))
+                }
+                None => return Err(format!(
+                    "selects are not supported ('$sel({sel})'); only $sel(cfg_get.group.var) is"
+                )),
+            }
+        }
         "au" => CorePv::Auth("username"),
         "ar" => CorePv::Auth("realm"),
         "ad" => CorePv::Auth("domain"),
@@ -302,8 +322,13 @@ fn addr_value(na: Result<NameAddr<'_>, sip_msg::ParseError>, part: AddrPart) -> 
     }
 }
 
+/// The current Request-URI, parsed: the one parsed with the message when
+/// the script has not rewritten it (no second parse), else the new one.
 fn ruri_uri(m: &SipMsg) -> Option<sip_msg::Uri<'_>> {
-    sip_msg::Uri::parse(m.ruri()).ok()
+    match &m.new_uri {
+        None => m.msg().request_uri().copied(),
+        Some(u) => sip_msg::Uri::parse(u).ok(),
+    }
 }
 
 /// Index semantics for multi-valued PVs: `None` first, `n` n-th, negative
@@ -392,6 +417,11 @@ impl CorePv {
             CorePv::TimeNow => Value::Int(state::now_secs()),
             CorePv::Const(v) => v.clone(),
             CorePv::Null => Value::Null,
+            CorePv::CfgGet(map, key) => map
+                .read()
+                .ok()
+                .and_then(|g| g.get(key).cloned())
+                .unwrap_or(Value::Null),
             CorePv::Auth(which) => auth_value(msg, which),
             CorePv::BranchUri => opt_s(m.branches.first().map(|b| b.uri.clone())),
             CorePv::ConnId => Value::Int(m.rcv.conn_id as i64),
