@@ -70,6 +70,15 @@ impl Runtime {
             self.reply_unparsable(&raw, &e, msg.rcv);
             return;
         }
+        // Modules' request hooks (sl absorbs the ACKs of its own replies).
+        let consumed = self.requests.read().is_ok_and(|hooks| {
+            hooks
+                .iter()
+                .any(|h| h(&mut Ctx::new(&mut msg, self, RouteType::REQUEST)))
+        });
+        if consumed {
+            return;
+        }
         let routes = self.routes();
         let Some(idx) = routes.request else {
             self.stats.drop_requests.inc();

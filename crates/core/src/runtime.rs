@@ -13,7 +13,7 @@ use crate::settings::Settings;
 use crate::transport::Transport;
 use arc_swap::ArcSwap;
 use serde_json::Value as Json;
-use sr_sdk::exports::ResponseFn;
+use sr_sdk::exports::{RequestFn, ResponseFn};
 use sr_sdk::{
     BranchTarget, Core, Ctx, Dest, Outgoing, Proto, RouteId, RouteType, RpcError, RunResult,
     SendError, SipMsg, Value,
@@ -61,6 +61,7 @@ pub struct Runtime {
     pub(crate) msg_ids: AtomicU64,
     pub(crate) dns: Dns,
     pub(crate) responses: RwLock<Vec<ResponseFn>>,
+    pub(crate) requests: RwLock<Vec<RequestFn>>,
     pub(crate) started: Instant,
     pub(crate) reload: Mutex<Option<crate::startup::ReloadInfo>>,
     /// Sockets actually bound (ports resolved).
@@ -128,6 +129,7 @@ impl Runtime {
             msg_ids: AtomicU64::new(1),
             dns: Dns::default(),
             responses: RwLock::new(Vec::new()),
+            requests: RwLock::new(Vec::new()),
             started: Instant::now(),
             reload: Mutex::new(None),
             bound: Mutex::new(Vec::new()),
@@ -243,6 +245,16 @@ impl Core for Runtime {
 
     fn resolve(&self, uri: &str, proto: Option<Proto>) -> Result<Dest, SendError> {
         crate::outbound::resolve(self, uri, proto)
+    }
+
+    fn is_local_ack(&self, msg: &SipMsg) -> bool {
+        let m = msg.msg();
+        if m.method() != Some(sr_sdk::sip_msg::Method::Ack) {
+            return false;
+        }
+        let Ok(to) = m.to() else { return false };
+        to.tag()
+            .is_some_and(|t| t == crate::outbound::stateless_to_tag(msg))
     }
 
     fn is_myself(&self, host: &str, port: Option<u16>) -> bool {

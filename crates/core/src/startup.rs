@@ -368,6 +368,17 @@ pub fn load(opts: &Options, check_only: bool) -> Result<Arc<Runtime>, Vec<String
         })
         .unwrap_or_default();
     *rt.responses.write().unwrap_or_else(|e| e.into_inner()) = hooks;
+    let hooks = rt
+        .registry
+        .read()
+        .map(|r| {
+            r.modules
+                .iter()
+                .filter_map(|m| m.def.request.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    *rt.requests.write().unwrap_or_else(|e| e.into_inner()) = hooks;
     Ok(rt)
 }
 

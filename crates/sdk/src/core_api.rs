@@ -103,6 +103,16 @@ pub trait Core: Send + Sync {
     /// Whether host (and port, if given) is this server (`myself`).
     fn is_myself(&self, host: &str, port: Option<u16>) -> bool;
 
+    /// Whether `msg` is the ACK of a negative final reply this server sent
+    /// statelessly with [`Core::send_reply`]: such an ACK repeats the
+    /// request's Call-ID, From tag and top Via branch (RFC 3261 17.1.1.3),
+    /// so its To-tag is the one `send_reply` derived from them. sl absorbs
+    /// these before the script, as Kamailio's does.
+    fn is_local_ack(&self, msg: &SipMsg) -> bool {
+        let _ = msg;
+        false
+    }
+
     /// A local socket address to advertise for `proto` (for Via and
     /// Record-Route): the advertised address if set, else the listen one.
     fn local_addr(&self, proto: Proto, near: Option<SocketAddr>) -> Option<(String, u16)>;

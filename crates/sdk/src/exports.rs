@@ -135,6 +135,10 @@ pub type DestroyFn = Arc<dyn Fn() + Send + Sync>;
 /// `reply_route`; returns true when it consumed the reply (the core then
 /// does not forward it statelessly).
 pub type ResponseFn = Arc<dyn Fn(&mut Ctx<'_>) -> bool + Send + Sync>;
+/// The request hook (Kamailio's pre-script callback): sees every received
+/// request that passed the core's checks, before `request_route`; returns
+/// true when it consumed the request (the script does not run).
+pub type RequestFn = Arc<dyn Fn(&mut Ctx<'_>) -> bool + Send + Sync>;
 
 /// Everything a module exports (the seed's `struct module_exports`).
 #[derive(Clone, Default)]
@@ -153,6 +157,8 @@ pub struct ModuleDef {
     pub pvs: Vec<PvExport>,
     /// Reply hook.
     pub response: Option<ResponseFn>,
+    /// Request hook (in-tree Rust modules; not carried over the C ABI).
+    pub request: Option<RequestFn>,
     /// `mod_init`.
     pub init: Option<InitFn>,
     /// `child_init`.
@@ -325,6 +331,16 @@ impl ModuleDef {
         F: Fn(&mut Ctx<'_>) -> bool + Send + Sync + 'static,
     {
         self.response = Some(Arc::new(f));
+        self
+    }
+
+    /// Sets the request hook, run before `request_route` (see
+    /// [`RequestFn`]).
+    pub fn on_request<F>(mut self, f: F) -> ModuleDef
+    where
+        F: Fn(&mut Ctx<'_>) -> bool + Send + Sync + 'static,
+    {
+        self.request = Some(Arc::new(f));
         self
     }
 }

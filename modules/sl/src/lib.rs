@@ -6,7 +6,8 @@
 //! `send_reply_error()` (a reply chosen from the last internal error),
 //! and the statistics `sl:1xx_replies` ... `sl:xxx_replies`,
 //! `sent_replies`, `sent_err_replies`, `failures`, `received_ACKs`, with
-//! the RPC `sl.stats`.
+//! the RPC `sl.stats`. Like Kamailio's, it absorbs the ACK of a negative
+//! reply it sent statelessly before the script runs.
 //!
 //! Stateful replies go through the API the `tm` module publishes under the
 //! name `tm` as [`StatefulReply`].
@@ -149,6 +150,7 @@ pub fn module() -> ModuleDef {
     let rt = RouteType::REQUEST | RouteType::FAILURE | RouteType::BRANCH | RouteType::EVENT;
     let fx = Some(fixup::f(reply_fixup));
     let (s1, s2, s3, s4, s5) = (st.clone(), st.clone(), st.clone(), st.clone(), st.clone());
+    let s6 = st.clone();
     let (a1, a2) = (api.clone(), api.clone());
     let mut def = ModuleDef::new("sl")
         .cmd("sl_send_reply", 2, rt, fx.clone(), move |ctx, p| {
@@ -175,6 +177,17 @@ pub fn module() -> ModuleDef {
             let (c, r) = last_error(ctx);
             stateful_or_not(ctx, &s4, &a2, c, &r)
         });
+    // Kamailio's sl_filter_ACK: the ACK of a negative reply sent
+    // statelessly ends there (the reply has no transaction to absorb it),
+    // before the script could relay it to the Request-URI.
+    def = def.on_request(move |ctx| {
+        if ctx.msg.msg().method() != Some(Method::Ack) || !ctx.core.is_local_ack(ctx.msg) {
+            return false;
+        }
+        s6.acks.inc();
+        lm_dbg!("sl: ACK of a local stateless reply absorbed");
+        true
+    });
     def = st.export(def);
     def.rpc("sl.stats", "Stateless reply counters.", move |_| {
         let mut m = JsonMap::new();

@@ -275,9 +275,11 @@ pub fn resolve(spec: &PvSpec, env: &PvEnv<'_>) -> Result<CorePv, String> {
                         "no config variable '{key}' (declare it as {key} = value)"
                     ))
                 }
-                None => return Err(format!(
+                None => {
+                    return Err(format!(
                     "selects are not supported ('$sel({sel})'); only $sel(cfg_get.group.var) is"
-                )),
+                ))
+                }
             }
         }
         "au" => CorePv::Auth("username"),
