@@ -1,13 +1,14 @@
 //! What tm offers other modules: sl's [`StatefulReply`] (so
 //! `send_reply` replies within a transaction) and [`TmApi`] (tmx's
-//! pseudo-variables and checks, and any module that needs to reply
-//! statefully).
+//! pseudo-variables and checks, `t_suspend`/`t_continue`, transaction
+//! callbacks for acc, and any module that needs to reply statefully).
 
 use crate::ctx::{has_cell, with_cell, TxCtx};
 use crate::engine::Engine;
 use crate::relay::NewTran;
 use sr_mod_sl::StatefulReply;
 use sr_sdk::prelude::*;
+use sr_sdk::RouteId;
 use std::sync::Arc;
 
 /// The name tm publishes [`TmApi`] under.
@@ -92,7 +93,29 @@ impl TmApi {
     /// `$T(id_index)` / `$T(id_label)` and friends: the cell id split as
     /// Kamailio's hash index and label.
     pub fn t_ids(&self, ctx: &mut Ctx<'_>) -> Option<(u64, u64)> {
-        with_cell(ctx, |c| (c.id >> 16, c.id & 0xffff))
+        with_cell(ctx, |c| crate::suspend::split_id(c.id))
+    }
+
+    /// Registers a transaction callback (Kamailio's `register_tmcb` for
+    /// every transaction): called when a reply goes upstream and before
+    /// failure_route runs; see [`crate::callbacks`].
+    pub fn register_callback(&self, cb: crate::callbacks::TmCallback) {
+        self.e.register_callback(cb);
+    }
+
+    /// `t_suspend()`: 1 suspended (or already cancelled), -3 after a
+    /// final reply, -1 error.
+    pub fn t_suspend(&self, ctx: &mut Ctx<'_>) -> i32 {
+        self.e.suspend(ctx)
+    }
+
+    /// `t_continue(index, label, route)`: 1 done, -1 no such
+    /// transaction, -2 not suspended.
+    pub fn t_continue(&self, core: &dyn Core, index: u64, label: u64, route: RouteId) -> i32 {
+        match crate::suspend::join_id(index, label) {
+            Some(id) => self.e.t_continue(core, id, route),
+            None => -1,
+        }
     }
 
     /// `t_flush_flags`: copies the message flags into the transaction.

@@ -68,6 +68,8 @@ pub struct Cell {
     pub relayed: bool,
     /// `t_set_auto_inv_100` override.
     pub auto_inv_100: Option<bool>,
+    /// The first final reply was reported to the callbacks.
+    pub final_reported: bool,
 }
 
 /// Copies a message's routing state (everything but module extensions)

@@ -3,6 +3,7 @@
 //! it asks for, runs failure_route, frees finished cells, and runs the
 //! timer.
 
+use crate::callbacks::TmCallback;
 use crate::cell::{clone_msg, Cell, CellGuard, CellRef, WinningReply};
 use crate::ctx::{tx, TxCtx};
 use crate::params::Params;
@@ -12,8 +13,8 @@ use crate::table::Tables;
 use bytes::Bytes;
 use sip_txn::{Clock, Instant};
 use sr_sdk::prelude::*;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock, Weak};
 
 /// The tm state shared by every worker and the timer.
 pub struct Engine {
@@ -26,6 +27,10 @@ pub struct Engine {
     next_id: AtomicU64,
     clock: Clock,
     core: OnceLock<Weak<dyn Core>>,
+    /// Callbacks of other modules ([`crate::callbacks`]).
+    pub(crate) callbacks: RwLock<Vec<TmCallback>>,
+    /// Whether any callback is registered (checked without locking).
+    pub(crate) has_callbacks: AtomicBool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -76,6 +81,8 @@ impl Engine {
             next_id: AtomicU64::new(start << 16),
             clock: Clock::new(),
             core: OnceLock::new(),
+            callbacks: RwLock::new(Vec::new()),
+            has_callbacks: AtomicBool::new(false),
         }
     }
 
@@ -139,6 +146,7 @@ impl Engine {
                         if let Err(e) = core.send(&g.up, &b) {
                             lm_dbg!("tm: reply not sent: {e}");
                         }
+                        self.reply_out(core, &mut g, &b, false);
                     }
                     Effect::Downstream(i, b) => {
                         if let Some(o) = g.out.get(i) {
@@ -153,6 +161,7 @@ impl Engine {
             if !failure {
                 break;
             }
+            self.on_failure_event(core, &mut g);
             let (ng, more) = self.run_failure(core, g);
             g = ng;
             effects = more;
@@ -229,7 +238,7 @@ impl Engine {
         (g, e)
     }
 
-    fn failure_done(&self, core: &dyn Core, g: &mut Cell, now: Instant) -> Vec<Effect> {
+    pub(crate) fn failure_done(&self, core: &dyn Core, g: &mut Cell, now: Instant) -> Vec<Effect> {
         let Cell {
             proxy, req, to_tag, ..
         } = g;

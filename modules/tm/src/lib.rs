@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod callbacks;
 pub mod cell;
 pub mod contacts;
 pub mod ctx;
@@ -28,9 +29,11 @@ pub mod relay;
 pub mod reply;
 pub mod rpc;
 pub mod stats;
+pub mod suspend;
 pub mod table;
 
 pub use api::{TmApi, TM_API};
+pub use callbacks::{TmCallback, TmEvent, TmEventKind};
 
 use engine::Engine;
 use sr_sdk::prelude::*;

@@ -97,6 +97,7 @@ impl Engine {
             created: std::time::Instant::now(),
             relayed: false,
             auto_inv_100: None,
+            final_reported: false,
         };
         let mut fresh: Option<CellRef> = None;
         let got = self.tables.keys.with_or_insert(
@@ -437,8 +438,14 @@ impl Engine {
         let held = ctx.msg.ext.get::<TxCtx>().is_some_and(|t| t.held.is_some());
         if held {
             // Inside a tm route: send now, the route runner finishes up.
+            let core = ctx.core;
             let effects = with_cell(ctx, |c| {
                 let e = c.proxy.reply(now, code, data);
+                for x in &e {
+                    if let Effect::Upstream(b) = x {
+                        self.reply_out(core, c, b, false);
+                    }
+                }
                 (e, c.up, c.out.iter().map(|o| o.dest).collect::<Vec<_>>())
             });
             if let Some((effects, up, outs)) = effects {
@@ -472,7 +479,7 @@ impl Engine {
 }
 
 /// Copies the routes armed on the message into the cell.
-fn merge_armed(g: &mut Cell, a: &Armed) {
+pub(crate) fn merge_armed(g: &mut Cell, a: &Armed) {
     if a.failure.is_some() {
         g.armed.failure = a.failure;
     }

@@ -111,6 +111,13 @@ impl Engine {
                 self.branch_failure(ctx, &mut g, r, idx, code);
             }
         }
+        if new && code < 200 {
+            for e in &effects {
+                if let crate::proxy::Effect::Upstream(b) = e {
+                    self.reply_out(ctx.core, &mut g, b, true);
+                }
+            }
+        }
         let relayed_any = effects
             .iter()
             .any(|e| matches!(e, crate::proxy::Effect::Upstream(_)));

@@ -2,7 +2,8 @@
 //!
 //! Kamailio's `tmx` module over tm's [`TmApi`]: `t_precheck_trans()`,
 //! `t_flush_flags()`, `t_is_branch_route()`, `t_is_failure_route()`,
-//! `t_is_reply_route()`, and the pseudo-variables `$T_branch_idx`,
+//! `t_is_reply_route()`, `t_suspend()`, `t_continue(index, label,
+//! route)`, and the pseudo-variables `$T_branch_idx`,
 //! `$T_reply_code`, `$T_reply_reason`, `$T_req(pv)`, `$T_rpl(pv)` and
 //! `$T(name)`. The transaction statistics Kamailio shows under `tmx:`
 //! are registered by tm under that group.
@@ -51,7 +52,14 @@ pub fn module() -> ModuleDef {
         a.clone(),
         a.clone(),
     );
-    let (pre1, a7) = (pre.clone(), a.clone());
+    let (pre1, a7, a8, a9) = (pre.clone(), a.clone(), a.clone(), a.clone());
+    let continue_fixup: fixup::FixupFn = Arc::new(|env: &dyn fixup::FixupEnv, i, arg: &Arg| {
+        if i == 2 {
+            fixup::route(RouteType::REQUEST)(env, i, arg)
+        } else {
+            fixup::igp(env, i, arg)
+        }
+    });
     ModuleDef::new("tmx")
         .on_init(move |core| {
             if api(&a0, core).is_none() {
@@ -88,6 +96,30 @@ pub fn module() -> ModuleDef {
                 b(pre1.check(ctx.msg) || exists)
             },
         )
+        .cmd(
+            "t_suspend",
+            0,
+            RouteType::REQUEST,
+            None,
+            move |ctx, _| match api(&a8, ctx.core) {
+                Some(t) => t.t_suspend(ctx),
+                None => -1,
+            },
+        )
+        .cmd("t_continue", 3, any, Some(continue_fixup), move |ctx, p| {
+            let (Ok(index), Ok(label)) =
+                (u64::try_from(p[0].int(ctx)), u64::try_from(p[1].int(ctx)))
+            else {
+                return -1;
+            };
+            let Fixed::Route(r) = &p[2] else {
+                return -1;
+            };
+            match api(&a9, ctx.core) {
+                Some(t) => t.t_continue(ctx.core, index, label, *r),
+                None => -1,
+            }
+        })
         .pv("T_branch_idx", move |ctx, _| {
             int_or_null(api(&a2, ctx.core).and_then(|t| t.branch_idx(ctx)))
         })

@@ -73,6 +73,10 @@ pub const LOCATION_VERSION: i64 = 9;
 pub const LOCATION_ATTRS_VERSION: i64 = 1;
 /// Version of `subscriber` (auth_db).
 pub const SUBSCRIBER_VERSION: i64 = 7;
+/// Version of `acc` (accounted transactions).
+pub const ACC_VERSION: i64 = 5;
+/// Version of `missed_calls` (acc).
+pub const MISSED_CALLS_VERSION: i64 = 4;
 
 /// `version (table_name, table_version)`.
 pub fn version() -> TableDef {
@@ -182,6 +186,38 @@ pub fn subscriber() -> TableDef {
     }
 }
 
+/// An acc table: `acc` (version 5) or `missed_calls` (version 4), the
+/// same columns with an index on the Call-ID.
+pub fn acc_table(name: &'static str, version: i64) -> TableDef {
+    use ColType::*;
+    TableDef {
+        name,
+        version,
+        columns: vec![
+            col("id", Id, false, None),
+            col("method", Varchar(16), false, Some("''")),
+            col("from_tag", Varchar(64), false, Some("''")),
+            col("to_tag", Varchar(64), false, Some("''")),
+            col("callid", Varchar(255), false, Some("''")),
+            col("sip_code", Varchar(3), false, Some("''")),
+            col("sip_reason", Varchar(128), false, Some("''")),
+            col("time", DateTime, false, None),
+        ],
+        unique: vec![],
+        indexes: vec![("callid_idx", vec!["callid"])],
+    }
+}
+
+/// `acc` (the acc module's accounted transactions).
+pub fn acc() -> TableDef {
+    acc_table("acc", ACC_VERSION)
+}
+
+/// `missed_calls` (the acc module's missed calls).
+pub fn missed_calls() -> TableDef {
+    acc_table("missed_calls", MISSED_CALLS_VERSION)
+}
+
 /// Every table `siprouter db init` creates, `version` first.
 pub fn standard() -> Vec<TableDef> {
     vec![
@@ -189,5 +225,7 @@ pub fn standard() -> Vec<TableDef> {
         location("location"),
         location_attrs(),
         subscriber(),
+        acc(),
+        missed_calls(),
     ]
 }

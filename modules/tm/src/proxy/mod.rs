@@ -12,6 +12,7 @@
 //! real clock; the tests with a counter.
 
 pub mod pick;
+mod suspend;
 #[cfg(test)]
 mod tests;
 
@@ -124,6 +125,9 @@ pub struct BranchState {
     cancel: Cancel,
     /// After a CANCEL: give up on the INVITE if no final reply came by then.
     kill_at: Option<Instant>,
+    /// A blind branch (`t_suspend`): nothing was sent; it ends with a
+    /// local 408 at this instant unless `t_continue` ends it first.
+    blind_until: Option<Instant>,
     /// Highest status received on the branch (0: nothing yet).
     pub last_received: u16,
     /// Final status of the branch (0: pending), received or faked.
@@ -173,6 +177,7 @@ pub struct Proxy {
     winner: Option<usize>,
     end_of_life: Instant,
     expired: bool,
+    blind: Option<usize>,
 }
 
 fn up(acts: Actions<Bytes>, out: &mut Vec<Effect>) {
@@ -207,6 +212,7 @@ impl Proxy {
             winner: None,
             end_of_life,
             expired: false,
+            blind: None,
         }
     }
 
@@ -296,6 +302,9 @@ impl Proxy {
             }
             if let Cancel::Sent(c) = &b.cancel {
                 min(c.poll_timeout());
+            }
+            if b.final_code == 0 {
+                min(b.blind_until);
             }
         }
         if self.final_sent == 0 && !self.uas.is_terminated() && !self.in_failure {
@@ -388,6 +397,7 @@ impl Proxy {
             timer_c: None,
             cancel: Cancel::No,
             kill_at: None,
+            blind_until: None,
             last_received: 0,
             final_code: 0,
             faked: false,
@@ -493,6 +503,12 @@ impl Proxy {
         if self.invite && self.final_sent == 0 {
             self.canceled = true;
             self.cancel_pending(now, &mut out);
+            // A suspended request ends (487) at the next timer run.
+            if let Some(b) = self.blind.and_then(|i| self.branches.get_mut(i)) {
+                if b.final_code == 0 {
+                    b.blind_until = Some(now);
+                }
+            }
         }
         out
     }
@@ -558,6 +574,13 @@ impl Proxy {
                 b.timed_out = true;
                 any_final = true;
                 send_cancel(b, idx, reason.as_deref(), &timers, now, &mut out);
+            }
+            if b.final_code == 0 && b.blind_until.is_some_and(|t| t <= now) {
+                b.blind_until = None;
+                b.final_code = if self.canceled { 487 } else { 408 };
+                b.faked = true;
+                b.timed_out = !self.canceled;
+                any_final = true;
             }
             if b.kill_at.is_some_and(|k| k <= now) {
                 b.kill_at = None;
@@ -688,6 +711,7 @@ impl Proxy {
         let b = &self.branches[w];
         let code = b.final_code;
         if b.faked
+            && self.blind != Some(w)
             && !self.cfg.noisy_ctimer
             && self.invite
             && self.branches.len() == 1
@@ -720,10 +744,10 @@ impl Proxy {
                 Some(r)
             }
             _ => {
-                let reason = if code == 408 {
-                    self.cfg.reason_408.clone()
-                } else {
-                    "Server Internal Error".to_string()
+                let reason = match code {
+                    408 => self.cfg.reason_408.clone(),
+                    487 => "Request Terminated".to_string(),
+                    _ => "Server Internal Error".to_string(),
                 };
                 rf.local_reply(code, &reason)
             }

@@ -394,3 +394,53 @@ fn aggregated_challenges_from_two_branches() {
         .collect();
     assert_eq!(realms.len(), 2, "{realms:?}");
 }
+
+#[test]
+fn suspended_request_times_out_with_408_on_fr_timer() {
+    let mut p = Proxy::new(cfg(), true, false, t(0));
+    assert_eq!(p.suspend(t(0)), Some(0));
+    assert!(p.is_suspended());
+    assert_eq!(p.poll_timeout(), Some(t(30_000)));
+    assert!(ups(&p.on_timeout(t(29_999), &Rf)).is_empty());
+    assert_eq!(ups(&p.on_timeout(t(30_000), &Rf)), vec![408]);
+    assert!(!p.is_suspended());
+    assert!(!p.resume(), "a timed-out request is not continued");
+}
+
+#[test]
+fn continued_request_relays_or_ends_with_500() {
+    let mut p = Proxy::new(cfg(), true, false, t(0));
+    p.suspend(t(0));
+    assert!(p.resume());
+    assert!(!p.resume(), "continued once only");
+    p.new_leg();
+    let (i, _) = p
+        .add_branch(t(10), request("INVITE", "z9hG4bK1"), false)
+        .unwrap();
+    let (e, _) = p.on_reply(
+        t(20),
+        i,
+        486,
+        reply(486, "INVITE", "z9hG4bK1", "u"),
+        reply(486, "INVITE", "z9hG4bK1", "u"),
+        &Rf,
+    );
+    assert_eq!(
+        ups(&e),
+        vec![486],
+        "the real reply wins over the blind branch"
+    );
+    let mut q = Proxy::new(cfg(), true, false, t(0));
+    q.suspend(t(0));
+    assert!(q.resume());
+    assert_eq!(ups(&q.failure_done(t(5), &Rf)), vec![500]);
+}
+
+#[test]
+fn cancelled_suspended_request_ends_with_487() {
+    let mut p = Proxy::new(cfg(), true, false, t(0));
+    p.suspend(t(0));
+    assert!(p.on_cancel(t(100)).is_empty());
+    assert_eq!(p.poll_timeout(), Some(t(100)));
+    assert_eq!(ups(&p.on_timeout(t(100), &Rf)), vec![487]);
+}

@@ -1,0 +1,150 @@
+//! `t_suspend` and `t_continue` (Kamailio's async request processing):
+//! the request_route suspends the transaction (no reply, no relay; the
+//! script then exits), and later the script of any message resumes it by
+//! transaction id, running a `route[...]` block on the transaction's
+//! request, where `t_reply()` or `t_relay()` finish it.
+
+use crate::cell::{clone_msg, BranchOut};
+use crate::ctx::{tx, TxCtx};
+use crate::engine::Engine;
+use crate::params::Params;
+use crate::relay::NewTran;
+use bytes::Bytes;
+use sr_sdk::prelude::*;
+use sr_sdk::RouteId;
+
+/// The transaction id as `$T(id_index)` and `$T(id_label)` show it.
+pub fn split_id(id: u64) -> (u64, u64) {
+    (id >> 16, id & 0xffff)
+}
+
+/// The transaction id of `$T(id_index)` and `$T(id_label)`; `None` for
+/// a label out of range.
+pub fn join_id(index: u64, label: u64) -> Option<u64> {
+    if label > 0xffff || index > (u64::MAX >> 16) {
+        return None;
+    }
+    Some((index << 16) | label)
+}
+
+impl Engine {
+    /// `t_suspend()`: creates the transaction if needed, sends `100
+    /// Trying` for an INVITE (`auto_inv_100`), saves the request as it
+    /// is now (edits, flags, AVPs, armed routes) and starts the blind
+    /// branch whose `fr_timer` ends a request nobody continues. Returns
+    /// 1 suspended, 1 without suspending when the caller already
+    /// cancelled, -3 after a final reply, -1 on error.
+    pub fn suspend(&self, ctx: &mut Ctx<'_>) -> i32 {
+        if ctx.msg.ext.get::<TxCtx>().is_some_and(|t| t.held.is_some()) {
+            lm_err!("t_suspend: only in request_route");
+            return -1;
+        }
+        let c = match self.newtran(ctx) {
+            NewTran::Created(c) | NewTran::Own(c) => c,
+            NewTran::Retransmission => return 0,
+            NewTran::Error => return -1,
+        };
+        let Some(mut g) = c.take() else {
+            return -1;
+        };
+        if g.proxy.is_canceled() {
+            return 1;
+        }
+        if g.proxy.final_sent() >= 200 {
+            return -3;
+        }
+        let now = self.now();
+        let t = tx(ctx.msg);
+        let armed = t.armed;
+        let auto100 = t
+            .auto_inv_100
+            .unwrap_or_else(|| Params::flag(&self.params.auto_inv_100));
+        let mut effects = Vec::new();
+        if g.proxy.is_invite() && auto100 && !g.proxy.has_reply() {
+            let reason = Params::text(&self.params.auto_inv_100_reason);
+            if let Ok(o) = ctx.core.build_reply(ctx.msg, 100, &reason, None, None) {
+                self.stats.rpl_generated.inc();
+                effects.extend(g.proxy.reply(now, 100, Bytes::from(o.data)));
+            }
+        }
+        if let Some(r) = clone_msg(ctx.msg, ctx.msg.id) {
+            g.req = r;
+        }
+        crate::relay::merge_armed(&mut g, &armed);
+        if g.proxy.suspend(now).is_none() {
+            return -1;
+        }
+        let up = g.up;
+        g.out.push(BranchOut {
+            dest: up,
+            uri: String::new(),
+        });
+        let g = self.run_effects(ctx.core, g, effects);
+        drop(g);
+        self.touch(&c);
+        1
+    }
+
+    /// `t_continue(index, label, route)`: runs `route` on the request of
+    /// the suspended transaction (as a failure_route: `t_reply`,
+    /// `t_relay`, `t_on_failure` work there). When the route neither
+    /// replied nor started a branch, the transaction ends with a 500.
+    /// Returns 1 done (also when the transaction was cancelled or timed
+    /// out meanwhile: nothing runs), -1 no such transaction, -2 not
+    /// suspended.
+    pub fn t_continue(&self, core: &dyn Core, id: u64, route: RouteId) -> i32 {
+        let Some(c) = self.tables.by_id(id) else {
+            lm_warn!("t_continue: active transaction not found");
+            return -1;
+        };
+        let Some(mut g) = c.take() else {
+            return -1;
+        };
+        if !g.proxy.was_suspended() {
+            lm_warn!("t_continue: transaction is not suspended");
+            return -2;
+        }
+        if g.proxy.is_canceled() || !g.proxy.resume() {
+            return 1;
+        }
+        let Some(mut msg) = clone_msg(&g.req, g.req.id) else {
+            let now = self.now();
+            let e = self.failure_done(core, &mut g, now);
+            let g = self.run_effects(core, g, e);
+            drop(g);
+            self.touch(&c);
+            return -1;
+        };
+        tx(&mut msg).held = Some(g);
+        core.run_route(route, RouteType::FAILURE, &mut msg);
+        let Some(mut t) = msg.ext.remove::<TxCtx>() else {
+            unreachable!("the continued message keeps its tm state")
+        };
+        let Some(mut g) = t.held.take() else {
+            unreachable!("only this function puts the cell back")
+        };
+        g.req.avps = msg.avps.clone();
+        g.req.xavps = msg.xavps.clone();
+        g.req.flags = msg.flags;
+        let now = self.now();
+        let e = self.failure_done(core, &mut g, now);
+        let g = self.run_effects(core, g, e);
+        drop(g);
+        self.touch(&c);
+        1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip() {
+        let id = (0x1234_5678u64 << 16) | 0x9abc;
+        let (i, l) = split_id(id);
+        assert_eq!(join_id(i, l), Some(id));
+        assert_eq!(join_id(1, 0x10000), None);
+        assert_eq!(join_id(u64::MAX, 1), None);
+    }
+}
