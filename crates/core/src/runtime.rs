@@ -170,6 +170,23 @@ impl Runtime {
         self.started.elapsed()
     }
 
+    /// A hook of every loaded module that has it, in load order, with the
+    /// module's name (`mod_init`, `child_init`, reply hooks, ...).
+    pub fn module_hooks<T>(
+        &self,
+        pick: impl Fn(&sr_sdk::ModuleDef) -> Option<T>,
+    ) -> Vec<(String, T)> {
+        self.registry
+            .read()
+            .map(|r| {
+                r.modules
+                    .iter()
+                    .filter_map(|m| pick(&m.def).map(|h| (m.def.name.clone(), h)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Runs `event_route[name]`, if the config has it, on a faked message
     /// (Kamailio's `faked_msg`), as Kamailio runs core events such as
     /// `core:worker-one-init`.

@@ -319,21 +319,9 @@ pub fn load(opts: &Options, check_only: bool) -> Result<Arc<Runtime>, Vec<String
         }
     }
     if !check_only && errors.is_empty() {
-        let inits: Vec<_> = rt
-            .registry
-            .read()
-            .map(|r| {
-                r.modules
-                    .iter()
-                    .map(|m| (m.def.name.clone(), m.def.init.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for (name, init) in inits {
-            if let Some(f) = init {
-                if let Err(e) = f(&*rt as &dyn Core) {
-                    return Err(vec![format!("module {name}: mod_init failed: {e}")]);
-                }
+        for (name, init) in rt.module_hooks(|d| d.init.clone()) {
+            if let Err(e) = init(&*rt as &dyn Core) {
+                return Err(vec![format!("module {name}: mod_init failed: {e}")]);
             }
         }
     }
@@ -357,28 +345,12 @@ pub fn load(opts: &Options, check_only: bool) -> Result<Arc<Runtime>, Vec<String
         }
     };
     rt.set_routes(routes);
-    let hooks = rt
-        .registry
-        .read()
-        .map(|r| {
-            r.modules
-                .iter()
-                .filter_map(|m| m.def.response.clone())
-                .collect()
-        })
-        .unwrap_or_default();
-    *rt.responses.write().unwrap_or_else(|e| e.into_inner()) = hooks;
-    let hooks = rt
-        .registry
-        .read()
-        .map(|r| {
-            r.modules
-                .iter()
-                .filter_map(|m| m.def.request.clone())
-                .collect()
-        })
-        .unwrap_or_default();
-    *rt.requests.write().unwrap_or_else(|e| e.into_inner()) = hooks;
+    let responses = rt.module_hooks(|d| d.response.clone());
+    *rt.responses.write().unwrap_or_else(|e| e.into_inner()) =
+        responses.into_iter().map(|(_, h)| h).collect();
+    let requests = rt.module_hooks(|d| d.request.clone());
+    *rt.requests.write().unwrap_or_else(|e| e.into_inner()) =
+        requests.into_iter().map(|(_, h)| h).collect();
     Ok(rt)
 }
 
@@ -423,21 +395,9 @@ impl std::fmt::Debug for Server {
 }
 
 fn child_init_all(rt: &Runtime, rank: i32) -> Result<(), String> {
-    let inits: Vec<_> = rt
-        .registry
-        .read()
-        .map(|r| {
-            r.modules
-                .iter()
-                .map(|m| (m.def.name.clone(), m.def.child_init.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
-    for (name, f) in inits {
-        if let Some(f) = f {
-            f(rt as &dyn Core, rank)
-                .map_err(|e| format!("module {name}: child_init({rank}) failed: {e}"))?;
-        }
+    for (name, f) in rt.module_hooks(|d| d.child_init.clone()) {
+        f(rt as &dyn Core, rank)
+            .map_err(|e| format!("module {name}: child_init({rank}) failed: {e}"))?;
     }
     Ok(())
 }
@@ -715,16 +675,11 @@ impl Server {
         self.stop_threads();
         let destroys: Vec<_> = self
             .rt
-            .registry
-            .read()
-            .map(|r| {
-                r.modules
-                    .iter()
-                    .rev()
-                    .filter_map(|m| m.def.destroy.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
+            .module_hooks(|d| d.destroy.clone())
+            .into_iter()
+            .rev()
+            .map(|(_, d)| d)
+            .collect();
         for d in destroys {
             d();
         }

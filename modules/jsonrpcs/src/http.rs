@@ -7,7 +7,6 @@ use crate::{dispatch, metrics, Limits};
 use sr_sdk::prelude::*;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -21,34 +20,8 @@ pub fn serve(lst: TcpListener, core: Weak<dyn Core>, limits: Arc<Limits>) {
         lm_err!("jsonrpcs: http: {e}");
         return;
     }
-    let active = Arc::new(AtomicUsize::new(0));
-    while !stopping(&core) {
-        match lst.accept() {
-            Ok((s, _)) => {
-                if active.load(Ordering::Relaxed) >= limits.max_conns {
-                    lm_warn!("jsonrpcs: too many HTTP connections, refusing one");
-                    continue;
-                }
-                active.fetch_add(1, Ordering::Relaxed);
-                let (core2, active2, limits2) = (core.clone(), active.clone(), limits.clone());
-                let spawned = std::thread::Builder::new()
-                    .name("rpc-http-conn".into())
-                    .spawn(move || {
-                        connection(s, &core2, &limits2);
-                        active2.fetch_sub(1, Ordering::Relaxed);
-                    });
-                if let Err(e) = spawned {
-                    active.fetch_sub(1, Ordering::Relaxed);
-                    lm_err!("jsonrpcs: cannot start a connection thread: {e}");
-                }
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(POLL / 2),
-            Err(e) => {
-                lm_err!("jsonrpcs: http accept: {e}");
-                std::thread::sleep(POLL);
-            }
-        }
-    }
+    let accept = || lst.accept().map(|(s, _)| s);
+    crate::accept::accept_loop("HTTP", "rpc-http-conn", accept, core, limits, connection);
 }
 
 /// A parsed request head.

@@ -28,6 +28,7 @@
 //! the socket file.
 #![forbid(unsafe_code)]
 
+pub mod accept;
 pub mod dispatch;
 pub mod http;
 pub mod metrics;

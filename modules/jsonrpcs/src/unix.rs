@@ -6,17 +6,9 @@ use crate::Limits;
 use sr_sdk::prelude::*;
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 
-/// How often blocked threads look at the shutdown flag.
-pub const POLL: Duration = Duration::from_millis(100);
-
-/// Whether the server is going away (or gone).
-pub fn stopping(core: &Weak<dyn Core>) -> bool {
-    core.upgrade().is_none_or(|c| c.shutting_down())
-}
+pub use crate::accept::{stopping, POLL};
 
 /// Accepts connections until shutdown; each is served on its own thread.
 pub fn serve(lst: UnixListener, core: Weak<dyn Core>, limits: Arc<Limits>) {
@@ -24,34 +16,8 @@ pub fn serve(lst: UnixListener, core: Weak<dyn Core>, limits: Arc<Limits>) {
         lm_err!("jsonrpcs: unix socket: {e}");
         return;
     }
-    let active = Arc::new(AtomicUsize::new(0));
-    while !stopping(&core) {
-        match lst.accept() {
-            Ok((s, _)) => {
-                if active.load(Ordering::Relaxed) >= limits.max_conns {
-                    lm_warn!("jsonrpcs: too many RPC connections, refusing one");
-                    continue;
-                }
-                active.fetch_add(1, Ordering::Relaxed);
-                let (core2, active2, limits2) = (core.clone(), active.clone(), limits.clone());
-                let spawned = std::thread::Builder::new()
-                    .name("rpc-unix-conn".into())
-                    .spawn(move || {
-                        connection(s, &core2, &limits2);
-                        active2.fetch_sub(1, Ordering::Relaxed);
-                    });
-                if let Err(e) = spawned {
-                    active.fetch_sub(1, Ordering::Relaxed);
-                    lm_err!("jsonrpcs: cannot start a connection thread: {e}");
-                }
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(POLL / 2),
-            Err(e) => {
-                lm_err!("jsonrpcs: accept: {e}");
-                std::thread::sleep(POLL);
-            }
-        }
-    }
+    let accept = || lst.accept().map(|(s, _)| s);
+    crate::accept::accept_loop("RPC", "rpc-unix-conn", accept, core, limits, connection);
 }
 
 fn connection(s: UnixStream, core: &Weak<dyn Core>, limits: &Limits) {
