@@ -67,8 +67,7 @@ impl CoreStats {
     /// Counts a received request.
     pub fn request(&self, method: &str) {
         self.rcv_requests.inc();
-        let low = method.to_ascii_lowercase();
-        match METHODS.iter().position(|m| *m == low) {
+        match METHODS.iter().position(|m| m.eq_ignore_ascii_case(method)) {
             Some(i) => self.rcv_by_method[i].inc(),
             None => self.unsupported_methods.inc(),
         }

@@ -8,6 +8,8 @@ use std::net::IpAddr;
 pub struct Alias {
     /// Host name or IP text (lower-case, IPv6 without brackets).
     pub host: String,
+    /// The address, when the host is one (parsed once, when added).
+    pub ip: Option<IpAddr>,
     /// Port, `None` for any.
     pub port: Option<u16>,
 }
@@ -27,8 +29,10 @@ fn norm(host: &str) -> String {
 impl Myself {
     /// Adds a name or address.
     pub fn add(&mut self, host: &str, port: Option<u16>) {
+        let host = norm(host);
         let a = Alias {
-            host: norm(host),
+            ip: host.parse().ok(),
+            host,
             port,
         };
         if !self.entries.contains(&a) {
@@ -40,12 +44,13 @@ impl Myself {
     /// port matches any of our ports, as in Kamailio's `check_self` with
     /// port 0.
     pub fn matches(&self, host: &str, port: Option<u16>) -> bool {
-        let h = norm(host);
+        let h = host.trim_start_matches('[').trim_end_matches(']');
         let ip = h.parse::<IpAddr>().ok();
         self.entries.iter().any(|a| {
-            let host_ok = match (ip, a.host.parse::<IpAddr>().ok()) {
+            let host_ok = match (ip, a.ip) {
                 (Some(x), Some(y)) => x == y,
-                _ => a.host == h,
+                (None, None) => a.host.eq_ignore_ascii_case(h),
+                _ => false,
             };
             host_ok
                 && match (port, a.port) {

@@ -107,12 +107,15 @@ impl Runtime {
                 return;
             }
         }
-        let hooks = self.responses.read().map(|h| h.clone()).unwrap_or_default();
-        for h in &hooks {
-            let consumed = h(&mut Ctx::new(&mut msg, self, RouteType::CORE_ONREPLY));
-            if consumed {
-                return;
-            }
+        // The modules' reply hooks (tm matches its transactions here), run
+        // under the read lock: the list only changes at startup.
+        let consumed = self.responses.read().is_ok_and(|hooks| {
+            hooks
+                .iter()
+                .any(|h| h(&mut Ctx::new(&mut msg, self, RouteType::CORE_ONREPLY)))
+        });
+        if consumed {
+            return;
         }
         if let Err(e) = self.forward_reply(&mut msg) {
             lm_dbg!("reply dropped: {e}");
