@@ -47,6 +47,7 @@ pub mod owned;
 pub mod params;
 pub mod scan;
 pub mod uri;
+mod uri_scan;
 
 pub use error::ParseError;
 pub use header_name::HeaderName;

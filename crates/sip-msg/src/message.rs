@@ -6,9 +6,9 @@
 //! [`crate::access`]).
 
 use crate::error::ParseError;
-use crate::header_name::HeaderName;
+use crate::header_name::{known_name_at, HeaderName};
 use crate::method::Method;
-use crate::scan::{is_token, lws_trimmed_range, parse_u32, trim_lws};
+use crate::scan::{is_token, is_token_byte, lws_trimmed_bytes, lws_trimmed_range, parse_u32};
 use crate::uri::Uri;
 
 /// The default maximum message size (Kamailio's BUF_SIZE is 64 KiB).
@@ -140,14 +140,20 @@ fn check_version(v: &str) -> Result<(), ParseError> {
     }
 }
 
+/// Splits `s` at its first space (a short byte loop: the method and the
+/// version are a few bytes long).
+fn split_at_space(s: &str) -> Option<(&str, &str)> {
+    let i = s.bytes().position(|b| b == b' ')?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
 fn parse_start_line(line: &str, line_offset: usize) -> Result<StartLine<'_>, ParseError> {
     // Byte comparisons: `line[..4]` would panic inside a multi-byte char.
     if line.len() >= 4 && line.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/") {
-        let (version, rest) = line
-            .split_once(' ')
-            .ok_or(ParseError::BadStartLine("no status code"))?;
+        let (version, rest) =
+            split_at_space(line).ok_or(ParseError::BadStartLine("no status code"))?;
         check_version(version)?;
-        let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+        let (code, reason) = split_at_space(rest).unwrap_or((rest, ""));
         if code.len() != 3 {
             return Err(ParseError::BadStartLine("status code is not three digits"));
         }
@@ -160,25 +166,139 @@ fn parse_start_line(line: &str, line_offset: usize) -> Result<StartLine<'_>, Par
             reason,
         });
     }
-    let (method, rest) = line
-        .split_once(' ')
-        .ok_or(ParseError::BadStartLine("no Request-URI"))?;
+    let (method, rest) = split_at_space(line).ok_or(ParseError::BadStartLine("no Request-URI"))?;
     if !is_token(method) {
         return Err(ParseError::BadStartLine("invalid method"));
     }
-    let (uri, version) = rest
-        .rsplit_once(' ')
+    let sp = rest
+        .bytes()
+        .rposition(|b| b == b' ')
         .ok_or(ParseError::BadStartLine("no SIP version"))?;
+    let (uri, version) = (&rest[..sp], &rest[sp + 1..]);
     check_version(version)?;
-    if uri.is_empty() || uri.bytes().any(|b| b == b' ' || b == b'\t') {
-        return Err(ParseError::BadStartLine("white space in Request-URI"));
-    }
-    let parsed = Uri::parse(uri)?;
+    // White space in the URI always makes `Uri::parse` fail: look for it
+    // only then, to give the more precise reason.
+    let parsed = Uri::parse(uri).map_err(|e| {
+        if uri.is_empty() || uri.bytes().any(|b| b == b' ' || b == b'\t') {
+            ParseError::BadStartLine("white space in Request-URI")
+        } else {
+            e
+        }
+    })?;
     Ok(StartLine::Request {
         method: Method::parse(method),
         uri: parsed,
         uri_offset: (line_offset + method.len() + 1) as u32,
     })
+}
+
+/// Reads the start line's end and the header lines in one pass over the
+/// head: each line is scanned once, the name through the token table up to
+/// the colon, then `memchr` to the line end. Returns (end of the start line,
+/// offset of the empty line, offset of the body).
+///
+/// An error here is only provisional: [`head_error`] decides which fault
+/// to report, in the order the checks are documented to run.
+fn scan_head<'a>(
+    text: &'a str,
+    skip: usize,
+    opts: &ParseOptions,
+    headers: &mut Vec<Header<'a>>,
+    first: &mut [u16; HeaderName::COUNT],
+) -> Result<(usize, usize, usize), ParseError> {
+    let b = text.as_bytes();
+    let line_end = |from: usize| memchr::memchr(b'\n', &b[from..]).map(|n| from + n);
+    let sl_end = line_end(skip).ok_or(ParseError::Truncated)?;
+    let mut pos = sl_end + 1;
+    loop {
+        match b.get(pos).copied() {
+            None => return Err(ParseError::Truncated),
+            Some(b'\n') => return Ok((sl_end, pos, pos + 1)),
+            Some(b'\r') if b.get(pos + 1) == Some(&b'\n') => return Ok((sl_end, pos, pos + 2)),
+            Some(b' ' | b'\t') => {
+                // A continuation line: extend the previous header's value.
+                let nl = line_end(pos).ok_or(ParseError::Truncated)?;
+                let last = headers.last_mut().ok_or(ParseError::BadHeaderLine)?;
+                last.end = nl as u32 + 1;
+                let line = &text[pos..nl];
+                let line = line.strip_suffix('\r').unwrap_or(line);
+                let vstart = last.value_start as usize;
+                let vend = pos + line.trim_end_matches([' ', '\t']).len();
+                if vend > vstart {
+                    let (lead, end) = lws_trimmed_range(&text[vstart..vend]);
+                    last.value_start = (vstart + lead) as u32;
+                    last.value = &text[vstart + lead..vstart + end];
+                }
+                pos = nl + 1;
+            }
+            Some(_) => {
+                if headers.len() >= opts.max_headers {
+                    return Err(ParseError::TooLarge {
+                        limit: opts.max_size,
+                    });
+                }
+                // token *(SP / HTAB) ":", a known name found directly
+                // when it can be.
+                let (name, name_end, colon) = match known_name_at(b, pos) {
+                    Some((name, colon)) => (name, colon, colon),
+                    None => {
+                        let mut i = pos;
+                        while i < b.len() && is_token_byte(b[i]) {
+                            i += 1;
+                        }
+                        let name_end = i;
+                        while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
+                            i += 1;
+                        }
+                        if name_end == pos || b.get(i) != Some(&b':') {
+                            return Err(ParseError::BadHeaderLine);
+                        }
+                        (HeaderName::parse(&text[pos..name_end]), name_end, i)
+                    }
+                };
+                let nl = line_end(colon + 1).ok_or(ParseError::Truncated)?;
+                // The value: without the CR of the line break, then the
+                // same trim as `trim_lws` (a stray CR included), so that
+                // `value_start` really is where `value` starts.
+                let raw_end = if nl > colon + 1 && b[nl - 1] == b'\r' {
+                    nl - 1
+                } else {
+                    nl
+                };
+                let (lead, vend) = lws_trimmed_bytes(&b[colon + 1..raw_end]);
+                let name_str = &text[pos..name_end];
+                if name != HeaderName::Other && first[name as usize] == NONE {
+                    first[name as usize] = headers.len() as u16;
+                }
+                headers.push(Header {
+                    name,
+                    name_str,
+                    value: &text[colon + 1 + lead..colon + 1 + vend],
+                    start: pos as u32,
+                    end: nl as u32 + 1,
+                    value_start: (colon + 1 + lead) as u32,
+                });
+                pos = nl + 1;
+            }
+        }
+    }
+}
+
+/// The fault to report when [`scan_head`] stopped at `err`, in the order
+/// the checks are documented: no end of head, head not UTF-8, bad start
+/// line, then the header fault itself.
+fn head_error(buf: &[u8], skip: usize, err: ParseError) -> ParseError {
+    let Some((empty_line, _)) = find_head_end(&buf[skip..]) else {
+        return ParseError::Truncated;
+    };
+    let Ok(head) = std::str::from_utf8(&buf[..skip + empty_line]) else {
+        return ParseError::NotUtf8;
+    };
+    let sl = head[skip..].split('\n').next().unwrap_or("");
+    match parse_start_line(sl.strip_suffix('\r').unwrap_or(sl), skip) {
+        Err(e) => e,
+        Ok(_) => err,
+    }
 }
 
 impl<'a> Message<'a> {
@@ -202,76 +322,23 @@ impl<'a> Message<'a> {
             .iter()
             .position(|&b| b != b'\r' && b != b'\n')
             .ok_or(ParseError::Empty)?;
-        let (empty_line, body_start) = find_head_end(&buf[skip..]).ok_or(ParseError::Truncated)?;
-        let (empty_line, body_start) = (empty_line + skip, body_start + skip);
-        let head = std::str::from_utf8(&buf[..empty_line]).map_err(|_| ParseError::NotUtf8)?;
-
-        let mut lines = LineIter { s: head, pos: skip };
-        let (sl_off, sl, _) = lines.next().ok_or(ParseError::Empty)?;
-        let start_line = parse_start_line(sl, sl_off)?;
-        let headers_start = lines.pos as u32;
-
+        // The head must be UTF-8, the body need not be: validate as far as
+        // the buffer is valid (a single pass, fast on ASCII) and let the
+        // header scan fail if the head runs past that.
+        let text = match std::str::from_utf8(buf) {
+            Ok(t) => t,
+            Err(e) => std::str::from_utf8(&buf[..e.valid_up_to()]).unwrap_or_default(),
+        };
         let mut headers: Vec<Header<'a>> = Vec::with_capacity(24);
         let mut first = [NONE; HeaderName::COUNT];
-        for (off, line, end) in lines {
-            let end = end as u32;
-            let b0 = line.as_bytes()[0];
-            if b0 == b' ' || b0 == b'\t' {
-                let last = headers.last_mut().ok_or(ParseError::BadHeaderLine)?;
-                last.end = end;
-                let vstart = last.value_start as usize;
-                let vend = off + line.trim_end_matches([' ', '\t']).len();
-                if vend > vstart {
-                    let full = &head[vstart..vend];
-                    let value = trim_lws(full);
-                    last.value_start = (vstart
-                        + (full.len()
-                            - full
-                                .trim_start_matches(|c| {
-                                    c == ' ' || c == '\t' || c == '\r' || c == '\n'
-                                })
-                                .len())) as u32;
-                    last.value = value;
-                }
-                continue;
-            }
-            if headers.len() >= opts.max_headers {
-                return Err(ParseError::TooLarge {
-                    limit: opts.max_size,
-                });
-            }
-            let colon = line
-                .bytes()
-                .position(|b| b == b':')
-                .ok_or(ParseError::BadHeaderLine)?;
-            let lb = line.as_bytes();
-            let mut name_end = colon;
-            while name_end > 0 && (lb[name_end - 1] == b' ' || lb[name_end - 1] == b'\t') {
-                name_end -= 1;
-            }
-            let name_str = &line[..name_end];
-            if !is_token(name_str) {
-                return Err(ParseError::BadHeaderLine);
-            }
-            let raw_value = &line[colon + 1..];
-            // The same trim as `trim_lws`, so that `value_start` really is
-            // where `value` starts (a stray CR included).
-            let (lead, vend) = lws_trimmed_range(raw_value);
-            let value = &raw_value[lead..vend];
-            let value_start = (off + colon + 1 + lead) as u32;
-            let name = HeaderName::parse(name_str);
-            if name != HeaderName::Other && first[name as usize] == NONE {
-                first[name as usize] = headers.len() as u16;
-            }
-            headers.push(Header {
-                name,
-                name_str,
-                value,
-                start: off as u32,
-                end,
-                value_start,
-            });
-        }
+        let scanned = scan_head(text, skip, opts, &mut headers, &mut first);
+        let (sl_end, empty_line, body_start) = match scanned {
+            Ok(ends) => ends,
+            Err(e) => return Err(head_error(buf, skip, e)),
+        };
+        let sl = &text[skip..sl_end];
+        let start_line = parse_start_line(sl.strip_suffix('\r').unwrap_or(sl), skip)?;
+        let headers_start = sl_end as u32 + 1;
 
         let mut msg = Message {
             raw: buf,
@@ -437,35 +504,6 @@ impl<'a> Message<'a> {
             }
         }
         Ok(())
-    }
-}
-
-/// Iterates over the lines of the head: (offset, line without its line
-/// break, offset past the line break).
-struct LineIter<'a> {
-    s: &'a str,
-    pos: usize,
-}
-
-impl<'a> Iterator for LineIter<'a> {
-    type Item = (usize, &'a str, usize);
-
-    fn next(&mut self) -> Option<(usize, &'a str, usize)> {
-        if self.pos >= self.s.len() {
-            return None;
-        }
-        let rest = &self.s[self.pos..];
-        let (len, adv) = match memchr::memchr(b'\n', rest.as_bytes()) {
-            Some(nl) => (nl, nl + 1),
-            None => (rest.len(), rest.len()),
-        };
-        let line = rest[..len].strip_suffix('\r').unwrap_or(&rest[..len]);
-        let off = self.pos;
-        self.pos += adv;
-        if line.is_empty() {
-            return self.next();
-        }
-        Some((off, line, self.pos))
     }
 }
 

@@ -1,6 +1,6 @@
 //! Generic `;name=value` parameter lists (URI, Via, name-addr, Event...).
 
-use crate::scan::{find_byte, find_top_level, trim_lws};
+use crate::scan::{eq_no_case, find_byte, find_top_level, trim_lws};
 
 /// One parameter: its name and raw value (quotes kept, if any).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,11 +37,69 @@ impl<'a> Params<'a> {
     ///
     /// `Some(None)` means present without a value.
     pub fn get(self, name: &str) -> Option<Option<&'a str>> {
-        self.into_iter()
-            .find(|p| p.name.eq_ignore_ascii_case(name))
-            .map(|p| p.value)
+        // One pass over the bytes, each item checked when its separator is
+        // reached, rather than a search per item. A quote or angle bracket
+        // (rare in parameters) changes where items end: from there the
+        // general iterator takes over, from the start (the items before
+        // were not a match, and it splits them the same way).
+        let general = |p: Params<'a>| {
+            p.into_iter()
+                .find(|p| p.name.eq_ignore_ascii_case(name))
+                .map(|p| p.value)
+        };
+        if matches!(self.sep, b'=' | b'"' | b'<' | b'>') {
+            return general(self);
+        }
+        let (s, b) = (self.rest, self.rest.as_bytes());
+        let (mut start, mut eq, mut i) = (0, None, 0);
+        loop {
+            // Skip to the next separator, `=`, quote or angle bracket.
+            while i < b.len() && b[i] != self.sep && !SPECIAL[b[i] as usize] {
+                i += 1;
+            }
+            match b.get(i).copied() {
+                Some(b'=') => {
+                    eq = eq.or(Some(i));
+                    i += 1;
+                    continue;
+                }
+                Some(c) if c != self.sep => return general(self),
+                _ => {}
+            }
+            // `s[start..i]` is one item.
+            let p = match eq {
+                Some(e) => Param {
+                    name: trim_lws(&s[start..e]),
+                    value: Some(trim_lws(&s[e + 1..i])),
+                },
+                None => Param {
+                    name: trim_lws(&s[start..i]),
+                    value: None,
+                },
+            };
+            // The iterator skips an empty item; an item with `=` has a
+            // name, even empty.
+            if eq_no_case(p.name, name) && (eq.is_some() || !p.name.is_empty()) {
+                return Some(p.value);
+            }
+            if i >= b.len() {
+                return None;
+            }
+            (start, eq, i) = (i + 1, None, i + 1);
+        }
     }
 }
+
+/// Bytes that stop [`Params::get`]'s skip besides the separator: `=`, and
+/// the quote and angle brackets that send it to the general iterator.
+static SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'=' as usize] = true;
+    t[b'"' as usize] = true;
+    t[b'<' as usize] = true;
+    t[b'>' as usize] = true;
+    t
+};
 
 impl<'a> Iterator for Params<'a> {
     type Item = Param<'a>;
@@ -89,5 +147,30 @@ mod tests {
         assert_eq!(p[2].value, Some("\"a;b\""));
         assert_eq!(Params::new(";RPORT").get("rport"), Some(None));
         assert_eq!(Params::new("a=1").get("b"), None);
+    }
+
+    /// `get` scans once; it must find what the iterator finds, quotes,
+    /// angle brackets, empty items and unusual separators included.
+    #[test]
+    fn get_agrees_with_the_iterator() {
+        let lists = [
+            ";branch=z9hG4bK1 ; rport ;x = \"a;b\";tag=2",
+            "tag=1;;tag=2; =3;=4",
+            "a=<x;tag=1>;tag=2",
+            "x=\"q\\\";tag=1\";tag=3",
+            "lr",
+            "",
+            " ; ",
+            "a=b=c;d",
+        ];
+        for list in lists {
+            for sep in [b';', b'&', b'=', b'"'] {
+                for name in ["tag", "TAG", "lr", "x", "a", "", "d", "rport"] {
+                    let p = Params::with_separator(list, sep);
+                    let want = p.clone().find(|q| q.name.eq_ignore_ascii_case(name));
+                    assert_eq!(p.get(name), want.map(|q| q.value), "{list:?} {sep} {name}");
+                }
+            }
+        }
     }
 }

@@ -28,6 +28,17 @@ pub fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_token_byte)
 }
 
+/// `a.eq_ignore_ascii_case(b)`, cheaper on the usual short, equal or
+/// nearly equal names: bytes equal, or the same letter in the other case
+/// (they differ only in bit 0x20, and one of them is a lowercase letter).
+#[inline]
+pub fn eq_no_case(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .all(|(x, y)| x == y || (x ^ y == 0x20 && (x | 0x20).is_ascii_lowercase()))
+}
+
 /// Index of the first `b` in `s` (memchr; a plain `str::find(char)` has
 /// more setup cost than these short header strings are worth).
 #[inline]
@@ -42,11 +53,14 @@ pub fn find_lws(s: &str) -> Option<usize> {
 }
 
 /// Whether `b` is linear white space (folding included).
+#[inline]
 pub fn is_lws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
 /// Trims linear white space (including folded line breaks) on both ends.
+/// (Inlined: it runs on nearly every value and usually trims one space.)
+#[inline]
 pub fn trim_lws(s: &str) -> &str {
     let (start, end) = lws_trimmed_range(s);
     &s[start..end]
@@ -56,7 +70,12 @@ pub fn trim_lws(s: &str) -> &str {
 /// ends. Byte-wise: LWS is ASCII, so the ends are char boundaries.
 #[inline]
 pub fn lws_trimmed_range(s: &str) -> (usize, usize) {
-    let b = s.as_bytes();
+    lws_trimmed_bytes(s.as_bytes())
+}
+
+/// [`lws_trimmed_range`] on bytes.
+#[inline]
+pub fn lws_trimmed_bytes(b: &[u8]) -> (usize, usize) {
     let mut start = 0;
     let mut end = b.len();
     while start < end && is_lws(b[start]) {
@@ -73,6 +92,12 @@ pub fn find_top_level(s: &str, needle: u8) -> Option<usize> {
     // Jump from one interesting byte to the next with memchr rather than
     // looking at every byte: values are mostly plain text.
     let b = s.as_bytes();
+    // Most values hold no `needle` at all (one Via, one Contact, one
+    // Route): one single-byte search settles those.
+    let first = memchr::memchr(needle, b)?;
+    if memchr::memchr3(b'"', b'<', b'>', &b[..first]).is_none() {
+        return Some(first);
+    }
     let mut i = 0;
     let mut angle = 0u32;
     while i < b.len() {
@@ -166,10 +191,18 @@ pub fn unquote(s: &str) -> std::borrow::Cow<'_, str> {
 
 /// Parses a decimal number that fits in `u32`, with no sign and no spaces.
 pub fn parse_u32(s: &str) -> Option<u32> {
-    if s.is_empty() || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() || s.len() > 10 {
         return None;
     }
-    s.parse().ok()
+    // Ten digits fit in a u64: check the range once at the end.
+    let mut v = 0u64;
+    for b in s.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u64::from(b - b'0');
+    }
+    u32::try_from(v).ok()
 }
 
 #[cfg(test)]
@@ -205,10 +238,27 @@ mod tests {
     }
 
     #[test]
+    fn eq_no_case_is_eq_ignore_ascii_case() {
+        let bytes: Vec<u8> = (0u8..=127).collect();
+        for &x in &bytes {
+            for &y in &bytes {
+                let (a, b) = ((x as char).to_string(), (y as char).to_string());
+                assert_eq!(eq_no_case(&a, &b), a.eq_ignore_ascii_case(&b), "{x} {y}");
+            }
+        }
+        assert!(eq_no_case("Branch", "bRANCH"));
+        assert!(!eq_no_case("tag", "tags"));
+    }
+
+    #[test]
     fn numbers() {
         assert_eq!(parse_u32("0042"), Some(42));
         assert_eq!(parse_u32("4294967296"), None);
         assert_eq!(parse_u32("-1"), None);
         assert_eq!(parse_u32(""), None);
+        assert_eq!(parse_u32("4294967295"), Some(u32::MAX));
+        assert_eq!(parse_u32("9999999999"), None);
+        assert_eq!(parse_u32("12a"), None);
+        assert_eq!(parse_u32("+1"), None);
     }
 }

@@ -6,6 +6,7 @@
 
 use crate::error::ParseError;
 use crate::params::Params;
+use crate::uri_scan::{fast_hostport, scan_rest, RestScan};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -95,17 +96,12 @@ fn bad(what: &'static str) -> ParseError {
     ParseError::BadUri(what)
 }
 
-/// Characters never allowed unescaped anywhere in a URI, as a table.
-static FORBIDDEN: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        t[i] = b <= b' ' || b == 0x7f || matches!(b, b'<' | b'>' | b'"');
-        i += 1;
-    }
-    t
-};
+/// Whether `b` may appear in a scheme (`ALPHA *( ALPHA / DIGIT / "+" /
+/// "-" / "." )`).
+#[inline]
+fn is_scheme_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')
+}
 
 /// Host bytes: 1 for digits and dots (could be IPv4), 2 for the other
 /// host-name bytes, 0 for anything else.
@@ -194,96 +190,141 @@ pub fn split_host_port(s: &str) -> Result<(&str, Option<u16>), ParseError> {
 impl<'a> Uri<'a> {
     /// Parses an absolute URI.
     pub fn parse(s: &'a str) -> Result<Uri<'a>, ParseError> {
-        let colon = s.bytes().position(|b| b == b':').ok_or(bad("no scheme"))?;
-        let scheme_str = &s[..colon];
-        if scheme_str.is_empty()
-            || !scheme_str.as_bytes()[0].is_ascii_alphabetic()
-            || !scheme_str
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-        {
+        let b = s.as_bytes();
+        // `sip:` is by far the most common start: skip the scheme scan.
+        // (`| 0x20` also maps 0x1a to `:`; the check of `b[3]` below
+        // sends that case down the general path.)
+        let first4 = b.get(..4).and_then(|f| <[u8; 4]>::try_from(f).ok());
+        let sip = first4
+            .is_some_and(|f| u32::from_le_bytes(f) | 0x2020_2020 == u32::from_le_bytes(*b"sip:"));
+        let colon = if sip {
+            Some(3)
+        } else {
+            b.iter().position(|&c| !is_scheme_byte(c))
+        };
+        let colon =
+            colon
+                .filter(|&i| b[i] == b':')
+                .ok_or_else(|| match memchr::memchr(b':', b) {
+                    None => bad("no scheme"),
+                    Some(_) => bad("invalid scheme"),
+                })?;
+        if colon == 0 || !b[0].is_ascii_alphabetic() {
             return Err(bad("invalid scheme"));
         }
         let rest = &s[colon + 1..];
         if rest.is_empty() {
             return Err(bad("nothing after the scheme"));
         }
-        if rest.bytes().any(|b| FORBIDDEN[b as usize]) {
-            return Err(bad("invalid character"));
-        }
-        let scheme = if scheme_str.eq_ignore_ascii_case("sip") {
-            Scheme::Sip
-        } else if scheme_str.eq_ignore_ascii_case("sips") {
-            Scheme::Sips
-        } else if scheme_str.eq_ignore_ascii_case("tel") {
-            Scheme::Tel
-        } else {
-            Scheme::Other
+        // One pass over the rest: forbidden bytes, first `@`, first `?`.
+        let scan = scan_rest(rest.as_bytes()).ok_or(bad("invalid character"))?;
+        // Scheme bytes are alphanumeric or `+-.`, which `| 0x20` leaves
+        // alone: it only lowers letters.
+        let low = |i: usize| b.get(i).map_or(0, |c| c | 0x20);
+        let scheme = match (colon, low(0), low(1), low(2), low(3)) {
+            (3, b's', b'i', b'p', _) => Scheme::Sip,
+            (4, b's', b'i', b'p', b's') => Scheme::Sips,
+            (3, b't', b'e', b'l', _) => Scheme::Tel,
+            _ => Scheme::Other,
         };
-        let mut uri = Uri {
+        // Each arm builds the `Uri` where it is returned (no copy of the
+        // whole struct at the end).
+        let uri = |user, params| Uri {
             raw: s,
             scheme,
-            user: None,
+            user,
             password: None,
             host_str: "",
             host: Host::Name(""),
             port: None,
-            params: "",
+            params,
             headers: None,
             opaque: rest,
         };
         match scheme {
-            Scheme::Sip | Scheme::Sips => uri.parse_sip(rest)?,
+            Scheme::Sip | Scheme::Sips => Self::parse_sip(s, scheme, rest, &scan),
             Scheme::Tel => {
-                let (num, params) = match rest.find(';') {
+                let (num, params) = match memchr::memchr(b';', rest.as_bytes()) {
                     Some(i) => (&rest[..i], &rest[i + 1..]),
                     None => (rest, ""),
                 };
                 if num.is_empty() {
                     return Err(bad("empty telephone number"));
                 }
-                uri.user = Some(num);
-                uri.params = params;
+                Ok(uri(Some(num), params))
             }
-            Scheme::Other => {}
+            Scheme::Other => Ok(uri(None, "")),
         }
-        Ok(uri)
     }
 
-    fn parse_sip(&mut self, rest: &'a str) -> Result<(), ParseError> {
-        // Byte searches: these strings are short, where a plain loop beats
-        // the setup cost of `str::find`.
-        let hostpart = match memchr::memchr(b'@', rest.as_bytes()) {
+    /// `[userinfo@]hostport[;params][?headers]` (`rest`, after `scheme:`),
+    /// with the positions of the first `@` and of the first `?` after it
+    /// already known.
+    fn parse_sip(
+        raw: &'a str,
+        scheme: Scheme,
+        rest: &'a str,
+        scan: &RestScan,
+    ) -> Result<Uri<'a>, ParseError> {
+        let (mut user, mut password) = (None, None);
+        let hostpart = match scan.at {
             Some(at) => {
                 let userinfo = &rest[..at];
-                let (user, pass) = match userinfo.bytes().position(|b| b == b':') {
+                // A plain loop: the user part is a few bytes long.
+                let (u, pass) = match userinfo.bytes().position(|b| b == b':') {
                     Some(c) => (&userinfo[..c], Some(&userinfo[c + 1..])),
                     None => (userinfo, None),
                 };
-                if user.is_empty() {
+                if u.is_empty() {
                     return Err(bad("empty user part"));
                 }
-                self.user = Some(user);
-                self.password = pass;
-                &rest[at + 1..]
+                (user, password) = (Some(u), pass);
+                at + 1
             }
-            None => rest,
+            None => 0,
         };
-        let (hostport, after) = match hostpart.bytes().position(|b| b == b';' || b == b'?') {
-            Some(i) => (&hostpart[..i], &hostpart[i..]),
-            None => (hostpart, ""),
+        let hp = &rest[hostpart..];
+        let (host_str, host, port, end) = match fast_hostport(hp.as_bytes()) {
+            // The usual case: a host name or IPv4 address, then maybe a
+            // port, checked in one pass.
+            Some((host_end, v4, port, end)) => {
+                let host_str = &hp[..host_end];
+                (
+                    host_str,
+                    v4.map_or(Host::Name(host_str), Host::V4),
+                    port,
+                    end,
+                )
+            }
+            // IPv6 references and anything invalid: the general path,
+            // which also names the fault.
+            None => {
+                let end = hp.bytes().position(|b| b == b';' || b == b'?');
+                let (host_str, port) = split_host_port(&hp[..end.unwrap_or(hp.len())])?;
+                (
+                    host_str,
+                    parse_host(host_str)?,
+                    port,
+                    end.unwrap_or(hp.len()),
+                )
+            }
         };
-        let (host_str, port) = split_host_port(hostport)?;
-        self.host = parse_host(host_str)?;
-        self.host_str = host_str;
-        self.port = port;
-        let (params, headers) = match after.bytes().position(|b| b == b'?') {
-            Some(q) => (&after[..q], Some(&after[q + 1..])),
-            None => (after, None),
-        };
-        self.params = params.strip_prefix(';').unwrap_or(params);
-        self.headers = headers;
-        Ok(())
+        // `?` cannot come before `end` (the host part stops at the first
+        // `;` or `?`), so the first `?` after `@` is the one that starts
+        // the headers.
+        let params = &rest[hostpart + end..scan.question.unwrap_or(rest.len())];
+        Ok(Uri {
+            raw,
+            scheme,
+            user,
+            password,
+            host_str,
+            host,
+            port,
+            params: params.strip_prefix(';').unwrap_or(params),
+            headers: scan.question.map(|q| &rest[q + 1..]),
+            opaque: rest,
+        })
     }
 
     /// Whether this is a `sip:` or `sips:` URI.

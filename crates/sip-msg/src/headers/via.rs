@@ -4,6 +4,7 @@ use crate::error::{bad, ParseError};
 use crate::params::Params;
 use crate::scan::{find_byte, trim_lws};
 use crate::uri::{parse_host, split_host_port, Host};
+use crate::uri_scan::fast_hostport;
 
 /// The RFC 3261 branch magic cookie.
 pub const MAGIC_COOKIE: &str = "z9hG4bK";
@@ -37,24 +38,51 @@ impl<'a> Via<'a> {
     pub fn parse(s: &'a str) -> Result<Via<'a>, ParseError> {
         let raw = trim_lws(s);
         let (proto_part, rest) = split_sent_protocol(raw)?;
-        let mut it = proto_part.splitn(3, '/');
-        let name = trim_lws(it.next().unwrap_or(""));
-        let version = trim_lws(it.next().ok_or(e("no protocol version"))?);
-        let transport = trim_lws(it.next().ok_or(e("no transport"))?);
+        // `proto_part` holds exactly two slashes (see `split_sent_protocol`).
+        let pb = proto_part.as_bytes();
+        let s1 = pb
+            .iter()
+            .position(|&c| c == b'/')
+            .ok_or(e("no protocol version"))?;
+        let s2 = pb[s1 + 1..]
+            .iter()
+            .position(|&c| c == b'/')
+            .map(|k| s1 + 1 + k)
+            .ok_or(e("no transport"))?;
+        let name = trim_lws(&proto_part[..s1]);
+        let version = trim_lws(&proto_part[s1 + 1..s2]);
+        let transport = trim_lws(&proto_part[s2 + 1..]);
         if name.is_empty() || version.is_empty() || transport.is_empty() {
             return Err(e("incomplete sent-protocol"));
         }
-        let protocol = &proto_part[..memchr::memrchr(b'/', proto_part.as_bytes()).unwrap_or(0)];
+        let protocol = &proto_part[..s2];
         let rest = trim_lws(rest);
-        let (sent_by, params) = match find_byte(rest, b';') {
-            Some(i) => (trim_lws(&rest[..i]), &rest[i + 1..]),
-            None => (rest, ""),
+        let (sent_by, params, fast) = match fast_hostport(rest.as_bytes()) {
+            // The usual `host[:port]`, up to the first `;`, checked in one
+            // pass.
+            Some((host_end, v4, port, end))
+                if rest.as_bytes().get(end).is_none_or(|&c| c == b';') =>
+            {
+                let h = &rest[..host_end];
+                let fast = (h, v4.map_or(Host::Name(h), Host::V4), port);
+                (&rest[..end], rest.get(end + 1..).unwrap_or(""), Some(fast))
+            }
+            _ => match find_byte(rest, b';') {
+                Some(i) => (trim_lws(&rest[..i]), &rest[i + 1..], None),
+                None => (rest, "", None),
+            },
         };
         if sent_by.is_empty() {
             return Err(e("no sent-by"));
         }
-        let (host_str, port) = split_host_port(sent_by).map_err(|_| e("invalid sent-by"))?;
-        let host = parse_host(host_str).map_err(|_| e("invalid sent-by host"))?;
+        let (host_str, host, port) = match fast {
+            Some(hp) => hp,
+            None => {
+                let (host_str, port) = split_sent_by(sent_by)?;
+                let host = parse_host(host_str).map_err(|_| e("invalid sent-by host"))?;
+                (host_str, host, port)
+            }
+        };
         Ok(Via {
             raw,
             protocol: trim_lws(protocol),
@@ -123,6 +151,36 @@ impl<'a> Via<'a> {
     }
 }
 
+/// Splits a sent-by into host and port: `host [ COLON port ]`, where RFC
+/// 3261's COLON allows white space on both sides (`host : 5060`).
+fn split_sent_by(s: &str) -> Result<(&str, Option<u16>), ParseError> {
+    // The colon before the port: the last one, or the first after the `]`
+    // of an IPv6 reference.
+    let colon = match s.bytes().rposition(|b| b == b']') {
+        Some(close) => s[close..].find(':').map(|c| close + c),
+        None => s.bytes().rposition(|b| b == b':'),
+    };
+    if let Some(c) = colon {
+        if s[..c].ends_with(is_lws_char) || s[c + 1..].starts_with(is_lws_char) {
+            let (host, port) = (trim_lws(&s[..c]), trim_lws(&s[c + 1..]));
+            let port_ok =
+                !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit());
+            let host_ok = !host.bytes().any(|b| is_lws_char(b as char))
+                && matches!(split_host_port(host), Ok((_, None)))
+                && parse_host(host).is_ok();
+            if let (true, true, Ok(p)) = (port_ok, host_ok, port.parse::<u16>()) {
+                return Ok((host, Some(p)));
+            }
+        }
+    }
+    // Anything else is judged (and its fault named) as before.
+    split_host_port(s).map_err(|_| e("invalid sent-by"))
+}
+
+fn is_lws_char(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
+}
+
 /// Splits `SIP / 2.0 / UDP host...` after the transport token, allowing
 /// white space around the slashes.
 fn split_sent_protocol(s: &str) -> Result<(&str, &str), ParseError> {
@@ -178,6 +236,36 @@ mod tests {
         assert_eq!(v.rport(), Some(None));
         assert_eq!(v.branch(), Some("z9hG4bKx"));
         assert!(v.is_reliable());
+    }
+
+    /// RFC 3261 25.1: `COLON = SWS ":" SWS`, so a sent-by may have white
+    /// space around the colon before the port.
+    #[test]
+    fn white_space_around_the_sent_by_colon() {
+        for s in [
+            "SIP/2.0/UDP host : 5060;branch=z9hG4bK1",
+            "SIP/2.0/UDP host:\t5060 ;branch=z9hG4bK1",
+            "SIP/2.0/UDP host :5060;branch=z9hG4bK1",
+        ] {
+            let v = Via::parse(s).unwrap_or_else(|err| panic!("{s}: {err}"));
+            assert_eq!((v.host_str, v.port), ("host", Some(5060)), "{s}");
+            assert_eq!(v.branch(), Some("z9hG4bK1"));
+        }
+        let v = Via::parse("SIP/2.0/TCP [2001:db8::9] : 5061").unwrap();
+        assert_eq!(v.host, Host::V6("2001:db8::9".parse().unwrap()));
+        assert_eq!(v.port, Some(5061));
+        let v = Via::parse("SIP/2.0/UDP 192.0.2.1 : 5062").unwrap();
+        assert_eq!(v.host, Host::V4([192, 0, 2, 1].into()));
+        for bad in [
+            "SIP/2.0/UDP host : ",
+            "SIP/2.0/UDP host : 99999",
+            "SIP/2.0/UDP host : 50 60",
+            "SIP/2.0/UDP a:b : 5060",
+            "SIP/2.0/UDP : 5060",
+            "SIP/2.0/UDP host : +506",
+        ] {
+            assert!(Via::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
