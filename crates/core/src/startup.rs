@@ -433,12 +433,16 @@ pub fn start(rt: &Arc<Runtime>) -> Result<Server, String> {
     let stop = Arc::new(AtomicBool::new(false));
     child_init_all(rt, rank::PROC_INIT)?;
     let s = &rt.settings;
-    let (tx, rx) = mpsc::channel::<transport::Inbound>();
-    let rx = Arc::new(Mutex::new(rx));
+    // One queue per TCP worker: a connection's messages always go to the
+    // same worker, so they are handled in the order they arrived (an ACK
+    // never overtakes the BYE sent after it on the same connection).
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..s.tcp_workers())
+        .map(|_| mpsc::channel::<transport::Inbound>())
+        .unzip();
     let has_tcp = s.listen.iter().any(|l| l.proto == Proto::Tcp);
     let tcp = has_tcp.then(|| {
         Arc::new(TcpConns::new(
-            tx.clone(),
+            txs,
             s.max_msg_size,
             s.tcp_max_connections,
             Duration::from_secs(s.tcp_connect_timeout),
@@ -498,10 +502,10 @@ pub fn start(rt: &Arc<Runtime>) -> Result<Server, String> {
         expected += 1;
     }
     if tcp.is_some() {
-        for _ in 0..s.tcp_workers() {
+        for rx in rxs {
             rank_no += 1;
-            let (rt2, rx2, stop2) = (rt.clone(), rx.clone(), stop.clone());
-            let body: Box<dyn FnOnce() + Send> = Box::new(move || tcp_worker(&rt2, &rx2, &stop2));
+            let (rt2, stop2) = (rt.clone(), stop.clone());
+            let body: Box<dyn FnOnce() + Send> = Box::new(move || tcp_worker(&rt2, &rx, &stop2));
             handles.push(
                 rt.spawn_rank(format!("tcp-{rank_no}"), rank_no, ready_tx.clone(), body)
                     .map_err(|e| e.to_string())?,
@@ -591,13 +595,9 @@ fn udp_loop(rt: &Runtime, sock: std::net::UdpSocket, local: SocketAddr, stop: &A
     }
 }
 
-fn tcp_worker(rt: &Runtime, rx: &Mutex<mpsc::Receiver<transport::Inbound>>, stop: &AtomicBool) {
+fn tcp_worker(rt: &Runtime, rx: &mpsc::Receiver<transport::Inbound>, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
-        let item = match rx.lock() {
-            Ok(r) => r.recv_timeout(Duration::from_millis(200)),
-            Err(_) => return,
-        };
-        match item {
+        match rx.recv_timeout(Duration::from_millis(200)) {
             Ok((data, rcv)) => rt.receive_guarded(data, rcv),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return,

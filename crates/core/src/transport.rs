@@ -101,16 +101,18 @@ pub struct TcpConns {
     next_id: AtomicU64,
     conns: Mutex<HashMap<u64, Arc<Conn>>>,
     by_peer: Mutex<HashMap<SocketAddr, u64>>,
-    inbound: Sender<Inbound>,
+    /// One queue per TCP worker; a connection always uses the same one.
+    inbound: Vec<Sender<Inbound>>,
     max_size: usize,
     max_conns: usize,
     connect_timeout: Duration,
 }
 
 impl TcpConns {
-    /// A table whose readers hand messages to `inbound`.
+    /// A table whose readers hand messages to the workers' queues
+    /// (connection `id` to queue `id % n`, keeping each connection's order).
     pub fn new(
-        inbound: Sender<Inbound>,
+        inbound: Vec<Sender<Inbound>>,
         max_size: usize,
         max_conns: usize,
         connect_timeout: Duration,
@@ -197,7 +199,10 @@ impl TcpConns {
             while let Some(f) = framer.next_frame() {
                 match f {
                     Ok(Frame::Message(b)) => {
-                        if self.inbound.send((b, rcv)).is_err() {
+                        let q = self
+                            .inbound
+                            .get((conn.id as usize) % self.inbound.len().max(1));
+                        if q.is_none_or(|q| q.send((b, rcv)).is_err()) {
                             return;
                         }
                     }

@@ -199,3 +199,42 @@ fn ipv6_forwarding_on_loopback() {
         .expect("UAC got the reply over IPv6");
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("SIP/2.0 200 OK"));
 }
+
+/// Messages on one TCP connection are handled in the order they arrived,
+/// whatever the number of TCP workers (an ACK must not overtake the BYE
+/// sent after it).
+#[test]
+fn tcp_messages_of_one_connection_keep_their_order() {
+    let uas = UdpPeer::new();
+    let cfg = format!(
+        "listen=tcp:127.0.0.1:{{PORT}}\nlisten=udp:127.0.0.1:{{PORT}}\nchildren=1\ntcp_children=4\nmax_while_loops=1000000\nloadmodule \"sl\"\nrequest_route {{\n  # Every other message takes longer, so that a free worker could overtake it.\n  if ($cs mod 2 == 1) {{ $var(i) = 0; while ($var(i) < 20000) {{ $var(i) = $var(i) + 1; }} }}\n  $du = \"sip:127.0.0.1:{}\";\n  forward();\n}}\n",
+        uas.addr().port()
+    );
+    let srv = TestServer::start(&cfg, siprouter::in_tree());
+    let mut c = TcpPeer::connect(srv.addr());
+    let mut burst = String::new();
+    for n in 1..=60 {
+        burst.push_str(
+            &req(
+                "MESSAGE",
+                "sip:bob@example.com",
+                c.addr(),
+                &format!("o{n}"),
+                "order",
+                n,
+                &[],
+                "x",
+            )
+            .replace("SIP/2.0/UDP", "SIP/2.0/TCP"),
+        );
+    }
+    c.send(&burst);
+    let mut seen = Vec::new();
+    while let Some(r) = uas.recv(T) {
+        seen.push(r.msg.msg().cseq().unwrap().seq);
+        if seen.len() == 60 {
+            break;
+        }
+    }
+    assert_eq!(seen, (1..=60).collect::<Vec<u32>>());
+}
