@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Summarises a bench/run.sh result folder as Markdown tables:
+#   bench/summary.sh bench/results/<run>
+set -euo pipefail
+DIR=${1:?result folder}
+sed 's/^/    /' "$DIR/machine.txt"
+echo
+awk -F'\t' '
+function med(list,   n, a, i, j, t) {
+    n = split(list, a, " ")
+    if (n == 0) return ""
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+FNR == 1 && FILENAME !~ /skipped/ { next }
+FILENAME ~ /memory.tsv$/ {
+    k = $1 SUBSEP $2 SUBSEP $4
+    if ($5 > 0) memc[k] = memc[k] " " sprintf("%.0f", ($7 - $6) * 1024 / $5)
+    next
+}
+FILENAME ~ /skipped.tsv$/ { next }
+{
+    # scenario workers rep server rate achieved failed_pct completed us srv% sb% p50 p99 retrans pss
+    k = $1 SUBSEP $2 SUBSEP $4; r = k SUBSEP $3
+    if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
+    if (!(($1 SUBSEP $2) in kseen)) { kseen[$1 SUBSEP $2] = 1; korder[++nn] = $1 SUBSEP $2 }
+    if (!((k SUBSEP $3) in repseen)) { repseen[k SUBSEP $3] = 1; reps[k] = reps[k] " " $3; nrep[$1 SUBSEP $2 SUBSEP $3] = 1 }
+    if (!(r in first)) { first[r] = $5; fixed_us[k] = fixed_us[k] " " $9; fixed_rate[k] = $5 }
+    pass = ($7 < 0.1 && $6 >= 0.97 * $5)
+    if (pass) { best[r] = $5; best_us[r] = $9; ok[$1, $2, $3, $4, $5] = $9; rates[$1, $2, $3] = rates[$1, $2, $3] " " $5 }
+    else if (!(r in limit)) {
+        if ($11 >= 90) why = "load generator (sipbench " $11 "% of a core)"
+        else if ($10 + $11 >= 180) why = "machine: both cores busy (server " $10 "%, sipbench " $11 "%)"
+        else if ($10 >= 90 * ($2 < 2 ? $2 : 2)) why = "server CPU (" $10 "%)"
+        else why = sprintf("packet loss at %s%% server CPU (%.2f%% failed, %s retransmissions)", $10, $7, $14)
+        limit[r] = why
+    }
+    if ($15 > pss[k]) pss[k] = $15
+}
+END {
+    print "| scenario | workers | server | max rate, <0.1 % failed (per round) | CPU µs/op at max | CPU µs/op at the fixed rate | first failing point limited by | PSS max, kB | memory per contact |"
+    print "|---|---|---|---|---|---|---|---|---|"
+    for (i = 1; i <= nk; i++) {
+        k = order[i]; split(k, p, SUBSEP)
+        n = split(reps[k], rr, " "); mr = ""; mu = ""; lim = ""; top = 0; topus = ""
+        for (j = 1; j <= n; j++) {
+            r = k SUBSEP rr[j]
+            v = (r in best) ? best[r] : 0
+            mr = mr (j > 1 ? ", " : "") v
+            if (v > top) { top = v; topus = best_us[r] }
+            if (lim == "") lim = (r in limit) ? limit[r] : "none: top of the rate list passed"
+        }
+        mc = med(memc[k])
+        printf "| %s | %s | %s | %s/s (%s) | %s | %s at %s/s | %s | %s | %s |\n", p[1], p[2], p[3], top, mr, topus, med(fixed_us[k]), fixed_rate[k], lim, pss[k], (mc == "" ? "" : mc " B")
+        fx[p[1] SUBSEP p[2], p[3]] = med(fixed_us[k]); mx[p[1] SUBSEP p[2], p[3]] = top; mem[p[1] SUBSEP p[2], p[3]] = mc
+    }
+    print ""
+    print "| scenario | workers | siprouter / Kamailio CPU per op at the fixed rate | at the highest rate both passed (per round) | the bar: ≤ 0.5 | max rate, siprouter / Kamailio | memory per contact, siprouter / Kamailio (bar ≤ 1) |"
+    print "|---|---|---|---|---|---|---|"
+    for (i = 1; i <= nn; i++) {
+        key = korder[i]; split(key, p, SUBSEP)
+        a = fx[key, "kamailio"]; b = fx[key, "siprouter"]
+        if (a == "" || b == "" || a == 0) { printf "| %s | %s | n/a | n/a | n/a | n/a | n/a |\n", p[1], p[2]; continue }
+        ratio = b / a
+        common = ""; cr = ""
+        for (rep = 1; rep <= 20; rep++) {
+            if (!((p[1] SUBSEP p[2] SUBSEP rep) in nrep)) continue
+            m = split(rates[p[1], p[2], rep], rl, " "); hi = 0
+            for (j = 1; j <= m; j++) if (((p[1], p[2], rep, "kamailio", rl[j]) in ok) && ((p[1], p[2], rep, "siprouter", rl[j]) in ok) && rl[j] + 0 > hi) hi = rl[j] + 0
+            if (hi > 0) { q = ok[p[1], p[2], rep, "siprouter", hi] / ok[p[1], p[2], rep, "kamailio", hi]; common = common (common == "" ? "" : ", ") sprintf("%.2f at %s/s", q, hi); cr = cr " " q }
+        }
+        worst = ratio; if (cr != "" && med(cr) > worst) worst = med(cr)
+        bar = (worst <= 0.5) ? "met" : sprintf("missed: %.2fx the allowed CPU", worst / 0.5)
+        mr2 = (mx[key, "kamailio"] > 0) ? sprintf("%.2f", mx[key, "siprouter"] / mx[key, "kamailio"]) : "n/a"
+        mm = (mem[key, "kamailio"] > 0 && mem[key, "siprouter"] != "") ? sprintf("%.2f", mem[key, "siprouter"] / mem[key, "kamailio"]) : "n/a"
+        printf "| %s | %s | %.2f | %s | %s | %s | %s |\n", p[1], p[2], ratio, (common == "" ? "n/a" : common), bar, mr2, mm
+    }
+}' "$DIR/memory.tsv" "$DIR/skipped.tsv" "$DIR/points.tsv"
+if [ -s "$DIR/skipped.tsv" ]; then
+    echo
+    echo "Not measured:"
+    sed 's/^/- /; s/\t/: /' "$DIR/skipped.tsv"
+fi
