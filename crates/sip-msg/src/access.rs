@@ -36,7 +36,7 @@ impl<'a> Message<'a> {
     /// The Call-ID.
     pub fn call_id(&self) -> Result<&'a str, ParseError> {
         let v = self.required(HeaderName::CallId)?;
-        if v.is_empty() || v.bytes().any(crate::scan::is_lws) {
+        if v.is_empty() || crate::scan::has_lws(v) {
             return Err(bad("Call-ID", "invalid value"));
         }
         Ok(v)

@@ -122,7 +122,8 @@ fn find_head_end(b: &[u8]) -> Option<(usize, usize)> {
 }
 
 fn check_version(v: &str) -> Result<(), ParseError> {
-    if v.eq_ignore_ascii_case("SIP/2.0") {
+    // (Exact bytes first: a fixed-size comparison, no case folding.)
+    if v.as_bytes() == b"SIP/2.0" || v.eq_ignore_ascii_case("SIP/2.0") {
         return Ok(());
     }
     let well_formed = v.len() > 4

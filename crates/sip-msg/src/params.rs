@@ -47,6 +47,9 @@ impl<'a> Params<'a> {
                 .find(|p| p.name.eq_ignore_ascii_case(name))
                 .map(|p| p.value)
         };
+        if self.rest.is_empty() {
+            return None;
+        }
         if matches!(self.sep, b'=' | b'"' | b'<' | b'>') {
             return general(self);
         }
@@ -54,8 +57,16 @@ impl<'a> Params<'a> {
         let (mut start, mut eq, mut i) = (0, None, 0);
         loop {
             // Skip to the next separator, `=`, quote or angle bracket.
-            while i < b.len() && b[i] != self.sep && !SPECIAL[b[i] as usize] {
-                i += 1;
+            // (`;`, the usual separator, is in its own table: one test
+            // per byte.)
+            if self.sep == b';' {
+                while i < b.len() && !STOP_SEMI[b[i] as usize] {
+                    i += 1;
+                }
+            } else {
+                while i < b.len() && b[i] != self.sep && !SPECIAL[b[i] as usize] {
+                    i += 1;
+                }
             }
             match b.get(i).copied() {
                 Some(b'=') => {
@@ -98,6 +109,13 @@ static SPECIAL: [bool; 256] = {
     t[b'"' as usize] = true;
     t[b'<' as usize] = true;
     t[b'>' as usize] = true;
+    t
+};
+
+/// [`SPECIAL`] and `;`.
+static STOP_SEMI: [bool; 256] = {
+    let mut t = SPECIAL;
+    t[b';' as usize] = true;
     t
 };
 

@@ -52,6 +52,26 @@ pub fn find_lws(s: &str) -> Option<usize> {
     s.bytes().position(is_lws)
 }
 
+/// Whether `s` holds a linear white space byte: eight bytes at a time,
+/// the bytes of a word looked at one by one only when one of them is below
+/// 0x21 (white space and control bytes).
+#[inline]
+pub fn has_lws(s: &str) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = LO << 7;
+    let mut chunks = s.as_bytes().chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().unwrap_or_default());
+        // The high bit of each byte below 0x21 (no carry between bytes:
+        // 0x7f + 0x5f < 0x100).
+        let low = !(((w & !HI) + LO * 0x5f) | w) & HI;
+        if low != 0 && c.iter().any(|&x| is_lws(x)) {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&x| is_lws(x))
+}
+
 /// Whether `b` is linear white space (folding included).
 #[inline]
 pub fn is_lws(b: u8) -> bool {
@@ -95,8 +115,18 @@ pub fn find_top_level(s: &str, needle: u8) -> Option<usize> {
     // Most values hold no `needle` at all (one Via, one Contact, one
     // Route): one single-byte search settles those.
     let first = memchr::memchr(needle, b)?;
-    if memchr::memchr3(b'"', b'<', b'>', &b[..first]).is_none() {
-        return Some(first);
+    match memchr::memchr3(b'"', b'<', b'>', &b[..first]) {
+        None => return Some(first),
+        // The usual shape of a Route or Contact list, `<URI>` then plain
+        // bytes up to the first needle: that needle is at the top level.
+        Some(0) if b[0] == b'<' => {
+            if let Some(p) = memchr::memchr3(b'"', b'<', b'>', &b[1..first]) {
+                if b[p + 1] == b'>' && !b[p + 2..first].iter().any(|c| b"\"<>".contains(c)) {
+                    return Some(first);
+                }
+            }
+        }
+        Some(_) => {}
     }
     let mut i = 0;
     let mut angle = 0u32;
@@ -228,6 +258,12 @@ mod tests {
         assert_eq!(find_top_level(r#">,"#, b','), Some(1));
         assert_eq!(find_top_level(r#"<"a>,",>;"#, b';'), Some(8));
         assert_eq!(find_top_level("", b','), None);
+        // `<...>` then plain bytes before the first needle.
+        assert_eq!(find_top_level(r#"<a;b>,c"#, b','), Some(5));
+        assert_eq!(find_top_level(r#"<a> x,c"#, b','), Some(5));
+        assert_eq!(find_top_level(r#"<a>"x,y",z"#, b','), Some(8));
+        assert_eq!(find_top_level(r#"<a<b>,>,c"#, b','), Some(7));
+        assert_eq!(find_top_level(r#"<a>>,c"#, b','), Some(4));
     }
 
     #[test]
@@ -248,6 +284,22 @@ mod tests {
         }
         assert!(eq_no_case("Branch", "bRANCH"));
         assert!(!eq_no_case("tag", "tags"));
+    }
+
+    #[test]
+    fn has_lws_agrees_with_bytes() {
+        for c in 0..=127u8 {
+            for len in 1..20 {
+                for at in 0..len {
+                    let mut v = vec![b'a'; len];
+                    v[at] = c;
+                    let s = String::from_utf8(v).unwrap();
+                    assert_eq!(has_lws(&s), s.bytes().any(is_lws), "{s:?}");
+                }
+            }
+        }
+        assert!(!has_lws("é\u{7f}ü€abcdefgh"));
+        assert!(has_lws("éüabcdefgh\u{80}\t"));
     }
 
     #[test]

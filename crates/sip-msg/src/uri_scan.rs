@@ -1,9 +1,9 @@
 //! The single-pass fast path of [`crate::uri::Uri::parse`] for `sip:` and
 //! `sips:` URIs.
 //!
-//! [`scan_rest`] looks at every byte after the scheme once, through a
-//! 256-entry table and eight bytes at a time: it rejects forbidden bytes and notes the first `@` and
-//! the first `?` after it. [`fast_hostport`] then reads `host[:port]` in
+//! [`scan_rest`] looks at every byte after the scheme once, eight bytes
+//! at a time as a 64-bit word: it rejects forbidden bytes and notes the
+//! first `@` and the first `?` after it. [`fast_hostport`] then reads `host[:port]` in
 //! one more pass over those few bytes, validating the host as it goes. Any
 //! input it is not sure about (an IPv6 reference, a bad byte, an empty
 //! host, a bad port...) is handed back to the general code in `uri.rs`,
@@ -54,17 +54,31 @@ pub(crate) struct RestScan {
     pub question: Option<usize>,
 }
 
-/// Scans the text after the scheme; `None` when it holds a forbidden byte.
-/// Eight bytes at a time, byte by byte only in chunks that hold a flagged
-/// byte.
-#[inline]
-pub(crate) fn scan_rest(rest: &[u8]) -> Option<RestScan> {
-    let mut scan = RestScan {
-        at: None,
-        question: None,
-    };
-    let mut bytes = |chunk: &[u8], base: usize| {
-        for (k, &c) in chunk.iter().enumerate() {
+/// 0x01 in every byte of a word.
+pub(crate) const LO: u64 = 0x0101_0101_0101_0101;
+/// 0x80 in every byte of a word.
+pub(crate) const HI: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `w` that equals `c`. Exact (no borrow
+/// from one byte to the next) as every byte of `w` and `c` is ASCII.
+#[inline(always)]
+pub(crate) fn eq_mask(w: u64, c: u8) -> u64 {
+    let t = w ^ (LO * u64::from(c));
+    !((t + LO * 0x7f) | t) & HI
+}
+
+/// One eight-byte word of the text after the scheme, its bytes at
+/// `base..base + 8`; only the bytes whose high bit is set in `keep` count.
+/// `false` when one of them is forbidden.
+#[inline(always)]
+fn scan_word(w: u64, base: usize, keep: u64, scan: &mut RestScan) -> bool {
+    if w & HI != 0 {
+        // A non-ASCII byte (rare): byte by byte, through the table.
+        let bytes = w.to_le_bytes();
+        for (k, &c) in bytes.iter().enumerate() {
+            if keep & (0x80 << (8 * k)) == 0 {
+                continue;
+            }
             match REST_FLAGS[c as usize] {
                 0 => {}
                 FORBIDDEN => return false,
@@ -76,16 +90,74 @@ pub(crate) fn scan_rest(rest: &[u8]) -> Option<RestScan> {
                 _ => {}
             }
         }
-        true
+        return true;
+    }
+    // All ASCII. First a cheap test for a superset of the interesting
+    // bytes (below 0x21, `"`, `<` to `@`, DEL), false for most words.
+    let y = w | (LO * 0x02);
+    let maybe = (!(w + LO * 0x5f) | (w + LO) | ((w + LO * 0x44) & !(w + LO * 0x3f))) & HI
+        | eq_mask(y, b'"');
+    if maybe & keep == 0 {
+        return true;
+    }
+    // The flags of the eight bytes at once. Forbidden: below 0x21, DEL,
+    // and `"`, `<`, `>` (with bit 1 set, `"` and space become 0x22, `<`
+    // and `>` 0x3e, and nothing else does).
+    let forbidden = (!(w + LO * 0x5f) | (w + LO)) & HI | eq_mask(y, b'"') | eq_mask(y, b'>');
+    let at = eq_mask(w, b'@') & keep;
+    let mut question = eq_mask(w, b'?') & keep;
+    if (forbidden & keep) | at | question == 0 {
+        return true;
+    }
+    if forbidden & keep != 0 {
+        return false;
+    }
+    if at != 0 && scan.at.is_none() {
+        let bit = at.trailing_zeros();
+        scan.at = Some(base + bit as usize / 8);
+        scan.question = None;
+        // Only a `?` after the `@` counts.
+        question &= !(2u64 << bit).wrapping_sub(1);
+    }
+    if question != 0 && scan.question.is_none() {
+        scan.question = Some(base + question.trailing_zeros() as usize / 8);
+    }
+    true
+}
+
+/// Scans the text after the scheme; `None` when it holds a forbidden byte.
+/// Eight bytes at a time, as 64-bit words.
+#[inline]
+pub(crate) fn scan_rest(rest: &[u8]) -> Option<RestScan> {
+    let mut scan = RestScan {
+        at: None,
+        question: None,
     };
-    let mut chunks = rest.chunks_exact(8);
-    for (n, chunk) in chunks.by_ref().enumerate() {
-        if chunk_flags(&REST_FLAGS, chunk) != 0 && !bytes(chunk, n * 8) {
+    let n = rest.len();
+    let word = |i: usize| word_at(rest, i);
+    if n == 0 {
+        return Some(scan);
+    }
+    if n < 8 {
+        // Padded with a plain byte.
+        let mut c = [b'a'; 8];
+        c[..n].copy_from_slice(rest);
+        let keep = HI >> (8 * (8 - n));
+        return scan_word(u64::from_le_bytes(c), 0, keep, &mut scan).then_some(scan);
+    }
+    let mut i = 0;
+    while i + 8 <= n {
+        if !scan_word(word(i), i, HI, &mut scan) {
             return None;
         }
+        i += 8;
     }
-    if !bytes(chunks.remainder(), rest.len() & !7) {
-        return None;
+    if i < n {
+        // The last eight bytes, counting only those not seen yet.
+        let keep = HI << (8 * (8 - (n - i)));
+        if !scan_word(word(n - 8), n - 8, keep, &mut scan) {
+            return None;
+        }
     }
     Some(scan)
 }
@@ -110,6 +182,13 @@ static HOST_FLAGS: [u8; 256] = {
     }
     t
 };
+
+/// The eight bytes of `s` at `i` as a little-endian word.
+#[inline(always)]
+pub(crate) fn word_at(s: &[u8], i: usize) -> u64 {
+    let c: [u8; 8] = s[i..i + 8].try_into().unwrap_or_default();
+    u64::from_le_bytes(c)
+}
 
 /// The host (name or IPv4) and port at the start of `s`, ending at the end
 /// of `s` or at its first `;` or `?`: `(host end, host, port, hostport
@@ -169,28 +248,32 @@ pub(crate) fn fast_hostport(s: &[u8]) -> Option<(usize, Option<Ipv4Addr>, Option
 /// `s` holds only digits and dots.
 pub(crate) fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
-    let (mut part, mut value, mut digits) = (0, 0u16, 0);
-    for &c in s {
-        if c == b'.' {
-            if digits == 0 || part == 3 {
+    let mut i = 0;
+    for (k, octet) in octets.iter_mut().enumerate() {
+        if k > 0 {
+            if s.get(i) != Some(&b'.') {
                 return None;
             }
-            octets[part] = u8::try_from(value).ok()?;
-            (part, value, digits) = (part + 1, 0, 0);
-        } else {
-            // A leading zero is only allowed alone ("0", not "01").
-            if digits == 3 || (digits == 1 && value == 0) {
-                return None;
-            }
-            value = value * 10 + u16::from(c - b'0');
-            digits += 1;
+            i += 1;
         }
+        // The first digit; more only if it is not a zero ("0", not "01").
+        let first = *s.get(i).filter(|&&c| c != b'.')?;
+        let mut value = u16::from(first - b'0');
+        i += 1;
+        if value != 0 {
+            for _ in 0..2 {
+                match s.get(i) {
+                    Some(&c) if c != b'.' => {
+                        value = value * 10 + u16::from(c - b'0');
+                        i += 1;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        *octet = u8::try_from(value).ok()?;
     }
-    if digits == 0 || part != 3 {
-        return None;
-    }
-    octets[3] = u8::try_from(value).ok()?;
-    Some(Ipv4Addr::from(octets))
+    (i == s.len()).then_some(Ipv4Addr::from(octets))
 }
 
 #[cfg(test)]
@@ -218,6 +301,45 @@ mod tests {
         }
         for s in &inputs {
             assert_eq!(parse_ipv4(s.as_bytes()), s.parse().ok(), "{s:?}");
+        }
+    }
+
+    /// The word-at-a-time scan finds what a byte-by-byte one finds.
+    #[test]
+    fn scan_rest_agrees_with_bytes() {
+        fn slow(b: &[u8]) -> Option<(Option<usize>, Option<usize>)> {
+            let (mut at, mut q) = (None, None);
+            for (k, &c) in b.iter().enumerate() {
+                match REST_FLAGS[c as usize] {
+                    FORBIDDEN => return None,
+                    AT if at.is_none() => (at, q) = (Some(k), None),
+                    QUESTION if q.is_none() => q = Some(k),
+                    _ => {}
+                }
+            }
+            Some((at, q))
+        }
+        let alphabet: &[u8] = b"a@?=;<>\" \x7f\x80\xc3\xa9\x1f!~";
+        let mut seed = 0x1234_5678_9abc_def0u64;
+        for _ in 0..200_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 21) as usize;
+            let mut r = seed;
+            let s: Vec<u8> = (0..len)
+                .map(|_| {
+                    r = r.rotate_left(5).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                    // Mostly plain bytes, a few interesting ones.
+                    if r.is_multiple_of(3) {
+                        alphabet[(r >> 8) as usize % alphabet.len()]
+                    } else {
+                        b'a' + (r >> 16) as u8 % 26
+                    }
+                })
+                .collect();
+            let fast = scan_rest(&s).map(|x| (x.at, x.question));
+            assert_eq!(fast, slow(&s), "{s:?}");
         }
     }
 

@@ -17,6 +17,23 @@ impl<'a> CSeq<'a> {
     /// Parses a CSeq value.
     pub fn parse(s: &'a str) -> Result<CSeq<'a>, ParseError> {
         let s = trim_lws(s);
+        // The usual `digits SP token`, read in one pass; anything else
+        // (and any fault) goes through the general path below.
+        let b = s.as_bytes();
+        let (mut i, mut seq) = (0, 0u64);
+        while i < b.len() && i <= 10 && b[i].is_ascii_digit() {
+            seq = seq * 10 + u64::from(b[i] - b'0');
+            i += 1;
+        }
+        if (1..=10).contains(&i) && b.get(i) == Some(&b' ') && seq <= u64::from(u32::MAX) {
+            let m = &s[i + 1..];
+            if is_token(m) {
+                return Ok(CSeq {
+                    seq: seq as u32,
+                    method: Method::parse(m),
+                });
+            }
+        }
         let sp = find_lws(s).ok_or(bad("CSeq", "no method"))?;
         let seq = parse_u32(&s[..sp]).ok_or(bad("CSeq", "invalid sequence number"))?;
         let m = trim_lws(&s[sp..]);

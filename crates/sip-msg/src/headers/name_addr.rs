@@ -154,14 +154,13 @@ fn find_laquot(s: &str) -> Option<usize> {
 fn closing_quote(s: &str) -> Option<usize> {
     let b = s.as_bytes();
     let mut i = 1;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 2,
-            b'"' => return Some(i),
-            _ => i += 1,
+    loop {
+        i += memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
+        if b[i] == b'"' {
+            return Some(i);
         }
+        i += 2;
     }
-    None
 }
 
 /// One Contact value: `*` or a name-addr.

@@ -37,6 +37,19 @@ impl<'a> Via<'a> {
     /// Parses one via-parm (one element of a comma-separated Via value).
     pub fn parse(s: &'a str) -> Result<Via<'a>, ParseError> {
         let raw = trim_lws(s);
+        let rb = raw.as_bytes();
+        // The usual `SIP/2.0/TRANSPORT ` read directly: the same result as
+        // the general path below, which also allows white space around
+        // the slashes.
+        if rb.len() > 8 && rb[..8].eq_ignore_ascii_case(b"SIP/2.0/") {
+            let mut i = 8;
+            while i < rb.len() && !matches!(rb[i], b'/' | b' ' | b'\t' | b'\r' | b'\n') {
+                i += 1;
+            }
+            if i > 8 && i < rb.len() && rb[i] != b'/' {
+                return Self::parse_sent_by(raw, &raw[..7], &raw[8..i], &raw[i..]);
+            }
+        }
         let (proto_part, rest) = split_sent_protocol(raw)?;
         // `proto_part` holds exactly two slashes (see `split_sent_protocol`).
         let pb = proto_part.as_bytes();
@@ -55,7 +68,17 @@ impl<'a> Via<'a> {
         if name.is_empty() || version.is_empty() || transport.is_empty() {
             return Err(e("incomplete sent-protocol"));
         }
-        let protocol = &proto_part[..s2];
+        let protocol = trim_lws(&proto_part[..s2]);
+        Self::parse_sent_by(raw, protocol, transport, rest)
+    }
+
+    /// The sent-by and parameters (`rest`, after the sent-protocol).
+    fn parse_sent_by(
+        raw: &'a str,
+        protocol: &'a str,
+        transport: &'a str,
+        rest: &'a str,
+    ) -> Result<Via<'a>, ParseError> {
         let rest = trim_lws(rest);
         let (sent_by, params, fast) = match fast_hostport(rest.as_bytes()) {
             // The usual `host[:port]`, up to the first `;`, checked in one
@@ -85,7 +108,7 @@ impl<'a> Via<'a> {
         };
         Ok(Via {
             raw,
-            protocol: trim_lws(protocol),
+            protocol,
             transport,
             host_str,
             host,
