@@ -17,8 +17,14 @@ fn err(m: impl Into<String>) -> SendError {
     SendError(m.into())
 }
 
-fn hex(d: &[u8]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
+/// Appends the lower-case hex digits of `d` (no formatting machinery: this
+/// runs for every stateless reply and forwarded request).
+fn push_hex(out: &mut String, d: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in d {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
 }
 
 /// The top Via of a received request with `received`/`rport` filled in as
@@ -85,7 +91,11 @@ pub fn stateless_to_tag(msg: &SipMsg) -> String {
     let crc = d[..4]
         .iter()
         .fold(0u32, |a, b| a.rotate_left(8) ^ *b as u32);
-    format!("{}.{crc:08x}", hex(&d))
+    let mut tag = String::with_capacity(41);
+    push_hex(&mut tag, &d);
+    tag.push('.');
+    push_hex(&mut tag, &crc.to_be_bytes());
+    tag
 }
 
 /// The stateless branch for a forwarded request (RFC 3261 16.11): the
@@ -111,7 +121,10 @@ pub fn stateless_branch(msg: &SipMsg, target: &str) -> String {
         }
     }
     h.update(target.as_bytes());
-    format!("z9hG4bKsr{}", &hex(&h.finalize())[..24])
+    let mut branch = String::with_capacity(33);
+    branch.push_str("z9hG4bKsr");
+    push_hex(&mut branch, &h.finalize()[..12]);
+    branch
 }
 
 /// Our address for a transport near a destination: advertised address if
@@ -465,4 +478,21 @@ pub fn forward_reply(rt: &Runtime, reply_msg: &mut SipMsg) -> Result<(), SendErr
         },
     );
     rt.transport()?.send(&dest, &data).map_err(err)
+}
+
+#[cfg(test)]
+mod hex_tests {
+    use super::push_hex;
+
+    #[test]
+    fn hex_digits_match_format() {
+        let d = [0u8, 1, 0x0f, 0x10, 0xab, 0xff, 0x7e];
+        let mut s = String::new();
+        push_hex(&mut s, &d);
+        let want: String = d.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(s, want);
+        let mut c = String::new();
+        push_hex(&mut c, &0x0a0b_0c0du32.to_be_bytes());
+        assert_eq!(c, format!("{:08x}", 0x0a0b_0c0du32));
+    }
 }
