@@ -11,6 +11,7 @@ use sip_msg::edit::{ApplyOptions, Edits};
 use sip_msg::headers::Via;
 use sip_msg::{HeaderName, Message, Scheme, Uri};
 use sr_sdk::{BranchTarget, Dest, Outgoing, Proto, SendError, SipMsg};
+use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
 fn err(m: impl Into<String>) -> SendError {
@@ -35,7 +36,6 @@ pub fn top_via_fix(msg: &SipMsg) -> Option<(u32, u32, String)> {
     let h = m.header(HeaderName::Via)?;
     let via = Via::parse(h.value.split(',').next().unwrap_or("")).ok()?;
     let src = msg.rcv.src;
-    let src_ip = src.ip().to_string();
     let host_differs = match via.host.ip() {
         Some(ip) => ip != src.ip(),
         None => true,
@@ -63,12 +63,11 @@ pub fn top_via_fix(msg: &SipMsg) -> Option<(u32, u32, String)> {
         }
     }
     if host_differs || want_rport {
-        out.push_str(";received=");
-        out.push_str(&src_ip);
+        // Writing into a String cannot fail.
+        let _ = write!(out, ";received={}", src.ip());
     }
     if want_rport {
-        out.push_str(";rport=");
-        out.push_str(&src.port().to_string());
+        let _ = write!(out, ";rport={}", src.port());
     }
     let start = h.value_start;
     let end = start + via.raw.len() as u32;
