@@ -493,6 +493,60 @@ impl Call {
     }
 }
 
+/// Calls `f` on every function call in `stmts`, in source order, descending
+/// into nested blocks, conditions, `switch` cases and call arguments.
+pub fn for_each_call<'a>(stmts: &'a [Stmt], f: &mut impl FnMut(&'a Call)) {
+    fn expr<'a>(e: &'a Expr, f: &mut impl FnMut(&'a Call)) {
+        match &e.kind {
+            ExprKind::Call(c) => {
+                f(c);
+                c.args.iter().for_each(|a| expr(a, f));
+            }
+            ExprKind::Unary(_, x)
+            | ExprKind::Cast(_, x)
+            | ExprKind::Defined(x)
+            | ExprKind::Strlen(x)
+            | ExprKind::Strempty(x) => expr(x, f),
+            ExprKind::Binary(_, l, r) => {
+                expr(l, f);
+                expr(r, f);
+            }
+            _ => {}
+        }
+    }
+    for s in stmts {
+        match &s.kind {
+            StmtKind::Expr(e) | StmtKind::Assign { value: e, .. } => expr(e, f),
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                expr(cond, f);
+                for_each_call(&then.stmts, f);
+                if let Some(o) = otherwise {
+                    for_each_call(&o.stmts, f);
+                }
+            }
+            StmtKind::Switch { subject, cases } => {
+                expr(subject, f);
+                for c in cases {
+                    for_each_call(&c.body, f);
+                }
+            }
+            StmtKind::While { cond, body } => {
+                expr(cond, f);
+                for_each_call(&body.stmts, f);
+            }
+            StmtKind::Return(Some(e)) | StmtKind::Exit(Some(e)) | StmtKind::Drop(Some(e)) => {
+                expr(e, f)
+            }
+            StmtKind::Block(b) => for_each_call(&b.stmts, f),
+            _ => {}
+        }
+    }
+}
+
 /// Core condition keywords usable on the left of `==`, `!=`, `=~`, ...
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CoreVar {

@@ -37,66 +37,12 @@ fn parse_stock(defines: &[&str]) -> Config {
     }
 }
 
-/// Names of all functions called anywhere in a list of statements.
-fn calls(stmts: &[Stmt], out: &mut Vec<String>) {
-    fn expr(e: &Expr, out: &mut Vec<String>) {
-        match &e.kind {
-            ExprKind::Call(c) => {
-                out.push(c.name.clone());
-                c.args.iter().for_each(|a| expr(a, out));
-            }
-            ExprKind::Unary(_, a)
-            | ExprKind::Cast(_, a)
-            | ExprKind::Defined(a)
-            | ExprKind::Strlen(a)
-            | ExprKind::Strempty(a) => expr(a, out),
-            ExprKind::Binary(_, a, b) => {
-                expr(a, out);
-                expr(b, out);
-            }
-            _ => {}
-        }
-    }
-    for s in stmts {
-        match &s.kind {
-            StmtKind::Expr(e) => expr(e, out),
-            StmtKind::Assign { value, .. } => expr(value, out),
-            StmtKind::If {
-                cond,
-                then,
-                otherwise,
-            } => {
-                expr(cond, out);
-                calls(&then.stmts, out);
-                if let Some(o) = otherwise {
-                    calls(&o.stmts, out);
-                }
-            }
-            StmtKind::Switch { subject, cases } => {
-                expr(subject, out);
-                for c in cases {
-                    calls(&c.body, out);
-                }
-            }
-            StmtKind::While { cond, body } => {
-                expr(cond, out);
-                calls(&body.stmts, out);
-            }
-            StmtKind::Return(Some(e)) | StmtKind::Exit(Some(e)) | StmtKind::Drop(Some(e)) => {
-                expr(e, out)
-            }
-            StmtKind::Block(b) => calls(&b.stmts, out),
-            _ => {}
-        }
-    }
-}
-
 fn route_calls(cfg: &Config, kind: RouteKind, name: Option<&str>) -> Vec<String> {
     let r = cfg
         .route(kind, name)
         .unwrap_or_else(|| panic!("missing route {kind:?} {name:?}"));
     let mut out = Vec::new();
-    calls(&r.body.stmts, &mut out);
+    for_each_call(&r.body.stmts, &mut |c| out.push(c.name.clone()));
     out
 }
 

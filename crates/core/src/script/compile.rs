@@ -511,61 +511,6 @@ impl Eval for ExprEval {
     }
 }
 
-/// Collects route calls of a block (for reachability).
-fn calls_in(stmts: &[sr_cfg::Stmt], out: &mut Vec<String>) {
-    fn expr(e: &sr_cfg::Expr, out: &mut Vec<String>) {
-        match &e.kind {
-            ExprKind::Call(c) => {
-                if let Some(sr_cfg::RouteTarget::Name(n)) = c.route_target() {
-                    out.push(n);
-                }
-                c.args.iter().for_each(|a| expr(a, out));
-            }
-            ExprKind::Unary(_, x)
-            | ExprKind::Cast(_, x)
-            | ExprKind::Defined(x)
-            | ExprKind::Strlen(x)
-            | ExprKind::Strempty(x) => expr(x, out),
-            ExprKind::Binary(_, l, r) => {
-                expr(l, out);
-                expr(r, out);
-            }
-            _ => {}
-        }
-    }
-    for s in stmts {
-        match &s.kind {
-            StmtKind::Expr(e) | StmtKind::Assign { value: e, .. } => expr(e, out),
-            StmtKind::If {
-                cond,
-                then,
-                otherwise,
-            } => {
-                expr(cond, out);
-                calls_in(&then.stmts, out);
-                if let Some(o) = otherwise {
-                    calls_in(&o.stmts, out);
-                }
-            }
-            StmtKind::Switch { subject, cases } => {
-                expr(subject, out);
-                for c in cases {
-                    calls_in(&c.body, out);
-                }
-            }
-            StmtKind::While { cond, body } => {
-                expr(cond, out);
-                calls_in(&body.stmts, out);
-            }
-            StmtKind::Return(Some(e)) | StmtKind::Exit(Some(e)) | StmtKind::Drop(Some(e)) => {
-                expr(e, out)
-            }
-            StmtKind::Block(b) => calls_in(&b.stmts, out),
-            _ => {}
-        }
-    }
-}
-
 /// Named flags declared with `flags NAME:bit, ...`.
 fn named_flags(cfg: &Config) -> HashMap<String, i64> {
     let mut out = HashMap::new();
@@ -647,12 +592,13 @@ pub fn compile(cfg: &Config, env: &CompileEnv<'_>) -> Result<Routes, Vec<CfgErro
     let callees: Vec<Vec<usize>> = blocks
         .iter()
         .map(|b| {
-            let mut names = Vec::new();
-            calls_in(&b.body.stmts, &mut names);
-            names
-                .iter()
-                .filter_map(|n| c.routes.find(RouteKind::Sub, n))
-                .collect()
+            let mut callees = Vec::new();
+            sr_cfg::for_each_call(&b.body.stmts, &mut |call| {
+                if let Some(sr_cfg::RouteTarget::Name(n)) = call.route_target() {
+                    callees.extend(c.routes.find(RouteKind::Sub, &n));
+                }
+            });
+            callees
         })
         .collect();
     let mut changed = true;
