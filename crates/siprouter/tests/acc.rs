@@ -108,28 +108,6 @@ fn answer(r: &Reply, code: u16, reason: &str, tag: &str) -> String {
     s
 }
 
-fn recv_method(p: &UdpPeer, method: &str) -> Option<Reply> {
-    let deadline = Instant::now() + T;
-    loop {
-        let left = deadline.checked_duration_since(Instant::now())?;
-        let r = p.recv(left)?;
-        if r.msg.msg().method().map(|m| m.as_str() == method) == Some(true) {
-            return Some(r);
-        }
-    }
-}
-
-fn recv_final(p: &UdpPeer) -> Option<Reply> {
-    let deadline = Instant::now() + T;
-    loop {
-        let left = deadline.checked_duration_since(Instant::now())?;
-        let r = p.recv(left)?;
-        if r.status().is_some_and(|c| c >= 200) {
-            return Some(r);
-        }
-    }
-}
-
 fn cfg(uas: SocketAddr, url: &str) -> String {
     format!(
         r#"
@@ -200,10 +178,10 @@ fn invite(uac: &UdpPeer, call: &str, extra: &[&str]) -> String {
 fn call(srv: &TestServer, uas: &UdpPeer, call: &str, code: u16, extra: &[&str]) -> u16 {
     let uac = UdpPeer::new();
     uac.send(srv.addr(), &invite(&uac, call, extra));
-    let got = recv_method(uas, "INVITE").expect("UAS got the INVITE");
+    let got = uas.recv_method("INVITE", T).expect("UAS got the INVITE");
     let reason = if code == 200 { "OK" } else { "Busy Here" };
     uas.send(got.from, &answer(&got, code, reason, "uas-tag"));
-    let r = recv_final(&uac).expect("final reply");
+    let r = uac.recv_final(T).expect("final reply");
     r.status().unwrap_or(0)
 }
 
@@ -300,10 +278,10 @@ fn serial_forking_reports_each_missed_attempt() {
     let uac = UdpPeer::new();
     uac.send(srv.addr(), &invite(&uac, "acc-serial", &["X-Again: 1"]));
     for n in 0..2 {
-        let got = recv_method(&uas, "INVITE").expect("attempt");
+        let got = uas.recv_method("INVITE", T).expect("attempt");
         uas.send(got.from, &answer(&got, 486, "Busy Here", &format!("u{n}")));
     }
-    assert_eq!(recv_final(&uac).and_then(|r| r.status()), Some(486));
+    assert_eq!(uac.recv_final(T).and_then(|r| r.status()), Some(486));
     wait_lines("acc-serial", 2);
     std::thread::sleep(Duration::from_millis(200));
     let lines = acc_lines("acc-serial");

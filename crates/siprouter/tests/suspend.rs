@@ -55,17 +55,6 @@ route[RESUME] {{
     )
 }
 
-fn recv_status(p: &UdpPeer, code: u16, t: Duration) -> Option<Reply> {
-    let deadline = Instant::now() + t;
-    loop {
-        let left = deadline.checked_duration_since(Instant::now())?;
-        let r = p.recv(left)?;
-        if r.status() == Some(code) {
-            return Some(r);
-        }
-    }
-}
-
 fn invite(uac: &UdpPeer, call: &str, extra: &[&str]) -> String {
     req(
         "INVITE",
@@ -82,7 +71,7 @@ fn invite(uac: &UdpPeer, call: &str, extra: &[&str]) -> String {
 /// Sends an INVITE and returns the ids the 100 Trying carries.
 fn suspend(srv: &TestServer, uac: &UdpPeer, call: &str, extra: &[&str]) -> (String, String) {
     uac.send(srv.addr(), &invite(uac, call, extra));
-    let trying = recv_status(uac, 100, T).expect("100 Trying of t_suspend");
+    let trying = uac.recv_status(100, T).expect("100 Trying of t_suspend");
     let idx = trying.header("X-Idx").expect("X-Idx");
     let lbl = trying.header("X-Lbl").expect("X-Lbl");
     assert!(
@@ -138,7 +127,7 @@ fn suspended_invite_is_answered_by_t_continue_from_another_request() {
         "nothing while suspended"
     );
     assert_eq!(resume(&srv, &ids), 200);
-    let ok = recv_status(&uac, 200, T).expect("200 from route[RESUME]");
+    let ok = uac.recv_status(200, T).expect("200 from route[RESUME]");
     assert!(
         ok.text().starts_with("SIP/2.0 200 Resumed"),
         "{}",
@@ -165,7 +154,7 @@ fn continued_invite_is_relayed_by_t_relay() {
     let got = uas.recv(T).expect("INVITE relayed after t_continue");
     assert_eq!(got.msg.msg().call_id().ok(), Some("susp-relay"));
     uas.send(got.from, &answer(&got, 200, "OK"));
-    let ok = recv_status(&uac, 200, T).expect("200 relayed to the caller");
+    let ok = uac.recv_status(200, T).expect("200 relayed to the caller");
     assert_eq!(ok.header("To").map(|t| t.contains("tag=uas")), Some(true));
 }
 
@@ -175,7 +164,9 @@ fn never_continued_invite_times_out_with_408() {
     let uac = UdpPeer::new();
     let start = Instant::now();
     let ids = suspend(&srv, &uac, "susp-timeout", &[]);
-    let r = recv_status(&uac, 408, Duration::from_secs(4)).expect("408 on fr_timer");
+    let r = uac
+        .recv_status(408, Duration::from_secs(4))
+        .expect("408 on fr_timer");
     let took = start.elapsed();
     assert!(took >= Duration::from_millis(900), "{took:?}");
     assert!(

@@ -36,30 +36,6 @@ fn answer(r: &Reply, code: u16, reason: &str, tag: &str, extra: &[&str]) -> Stri
     s
 }
 
-/// Waits for a request with this method, skipping others (e.g.
-/// retransmissions of something else).
-fn recv_method(p: &UdpPeer, method: &str, t: Duration) -> Option<Reply> {
-    let deadline = Instant::now() + t;
-    loop {
-        let left = deadline.checked_duration_since(Instant::now())?;
-        let r = p.recv(left)?;
-        if r.msg.msg().method().map(|m| m.as_str() == method) == Some(true) {
-            return Some(r);
-        }
-    }
-}
-
-fn recv_status(p: &UdpPeer, code: u16, t: Duration) -> Option<Reply> {
-    let deadline = Instant::now() + t;
-    loop {
-        let left = deadline.checked_duration_since(Instant::now())?;
-        let r = p.recv(left)?;
-        if r.status() == Some(code) {
-            return Some(r);
-        }
-    }
-}
-
 const BASE: &str = r#"
 listen=udp:127.0.0.1:{PORT}
 listen=tcp:127.0.0.1:{PORT}
@@ -142,7 +118,7 @@ fn call_with_record_route_and_bye_by_loose_route() {
     );
     let trying = uac.recv(T).expect("100 Trying");
     assert_eq!(trying.status(), Some(100));
-    let got = recv_method(&uas, "INVITE", T).expect("UAS got the INVITE");
+    let got = uas.recv_method("INVITE", T).expect("UAS got the INVITE");
     let rr = got.header("Record-Route").expect("Record-Route added");
     assert!(rr.contains(&format!("127.0.0.1:{}", srv.port)), "{rr}");
     assert!(rr.contains(";lr"), "{rr}");
@@ -174,7 +150,7 @@ fn call_with_record_route_and_bye_by_loose_route() {
     )
     .replace("To: <", "To: <sip:bob@example.com>;tag=uas1\r\nX-Old-To: <");
     uac.send(srv.addr(), &ack);
-    let a = recv_method(&uas, "ACK", T).expect("ACK relayed statelessly");
+    let a = uas.recv_method("ACK", T).expect("ACK relayed statelessly");
     assert!(
         a.header("Route").is_none(),
         "our Route removed: {}",
@@ -192,7 +168,7 @@ fn call_with_record_route_and_bye_by_loose_route() {
     )
     .replace("To: <", "To: <sip:bob@example.com>;tag=uas1\r\nX-Old-To: <");
     uac.send(srv.addr(), &bye);
-    let b = recv_method(&uas, "BYE", T).expect("BYE by loose_route");
+    let b = uas.recv_method("BYE", T).expect("BYE by loose_route");
     assert!(b.header("Route").is_none());
     assert_eq!(b.msg.msg().request_uri().unwrap().raw, uas_uri);
     uas.send(b.from, &answer(&b, 200, "OK", "uas1", &[]));
@@ -220,22 +196,24 @@ failure_route[FAIL2] {{
         srv.addr(),
         &invite(&uac, "sip:bob@example.com", "s1", "call-s"),
     );
-    let a = recv_method(&uas1, "INVITE", T).expect("first UAS");
+    let a = uas1.recv_method("INVITE", T).expect("first UAS");
     uas1.send(a.from, &answer(&a, 486, "Busy Here", "u1", &[]));
     // tm ACKs the 486 itself.
-    let ack = recv_method(&uas1, "ACK", T).expect("ACK for the 486");
+    let ack = uas1.recv_method("ACK", T).expect("ACK for the 486");
     assert_eq!(ack.header("CSeq").as_deref(), Some("1 ACK"));
     assert_eq!(
         ack.msg.msg().top_via().unwrap().branch(),
         a.msg.msg().top_via().unwrap().branch()
     );
-    let b = recv_method(&uas2, "INVITE", T).expect("second UAS after failure_route");
+    let b = uas2
+        .recv_method("INVITE", T)
+        .expect("second UAS after failure_route");
     assert!(
         b.header("Record-Route").is_some(),
         "edits kept for new branches"
     );
     uas2.send(b.from, &answer(&b, 200, "OK", "u2", &[]));
-    let ok = recv_status(&uac, 200, T).expect("200 from the second UAS");
+    let ok = uac.recv_status(200, T).expect("200 from the second UAS");
     assert!(ok.header("To").unwrap().contains("tag=u2"));
     // No 486 ever reached the caller.
     assert_eq!(srv.stat("tmx:4xx_transactions"), Some(0));
@@ -258,9 +236,9 @@ failure_route[FAIL2] {{
         srv.addr(),
         &invite(&uac, "sip:bob@example.com", "s2", "call-s2"),
     );
-    let a = recv_method(&uas1, "INVITE", T).unwrap();
+    let a = uas1.recv_method("INVITE", T).unwrap();
     uas1.send(a.from, &answer(&a, 486, "Busy Here", "u1", &[]));
-    let b = recv_method(&uas2, "INVITE", T).unwrap();
+    let b = uas2.recv_method("INVITE", T).unwrap();
     uas2.send(b.from, &answer(&b, 503, "Unavailable", "u2", &[]));
     let r = uac.recv_final(T).expect("final");
     assert_eq!(r.status(), Some(404));
@@ -284,20 +262,19 @@ fn parallel_fork_one_answers_other_gets_cancel() {
         srv.addr(),
         &invite(&uac, "sip:bob@example.com", "p1", "call-p"),
     );
-    let a = recv_method(&uas1, "INVITE", T).expect("branch 1");
-    let b = recv_method(&uas2, "INVITE", T).expect("branch 2");
+    let a = uas1.recv_method("INVITE", T).expect("branch 1");
+    let b = uas2.recv_method("INVITE", T).expect("branch 2");
     assert_ne!(
         a.msg.msg().top_via().unwrap().branch(),
         b.msg.msg().top_via().unwrap().branch()
     );
     uas2.send(b.from, &answer(&b, 180, "Ringing", "u2", &[]));
-    assert_eq!(
-        recv_status(&uac, 180, T).map(|r| r.status()),
-        Some(Some(180))
-    );
+    assert_eq!(uac.recv_status(180, T).map(|r| r.status()), Some(Some(180)));
     uas1.send(a.from, &answer(&a, 200, "OK", "u1", &[]));
-    assert!(recv_status(&uac, 200, T).is_some());
-    let c = recv_method(&uas2, "CANCEL", T).expect("CANCEL to the other branch");
+    assert!(uac.recv_status(200, T).is_some());
+    let c = uas2
+        .recv_method("CANCEL", T)
+        .expect("CANCEL to the other branch");
     assert_eq!(
         c.msg.msg().top_via().unwrap().branch(),
         b.msg.msg().top_via().unwrap().branch()
@@ -305,9 +282,9 @@ fn parallel_fork_one_answers_other_gets_cancel() {
     assert!(c.header("Reason").unwrap().contains("cause=200"));
     uas2.send(c.from, &answer(&c, 200, "OK", "u2", &[]));
     uas2.send(b.from, &answer(&b, 487, "Request Terminated", "u2", &[]));
-    assert!(recv_method(&uas2, "ACK", T).is_some(), "487 ACKed by tm");
+    assert!(uas2.recv_method("ACK", T).is_some(), "487 ACKed by tm");
     // The caller never sees the 487.
-    assert!(recv_status(&uac, 487, Duration::from_millis(300)).is_none());
+    assert!(uac.recv_status(487, Duration::from_millis(300)).is_none());
     assert_eq!(srv.wait_stat("tmx:inuse_transactions", 0), Some(0));
 }
 
@@ -329,9 +306,9 @@ fn silent_uas_gives_408_through_failure_route() {
         srv.addr(),
         &invite(&uac, "sip:bob@example.com", "t1", "call-t"),
     );
-    let first = recv_method(&uas, "INVITE", T).expect("INVITE");
+    let first = uas.recv_method("INVITE", T).expect("INVITE");
     // Retransmitted over UDP (Timer A) while nobody answers.
-    let again = recv_method(&uas, "INVITE", T).expect("retransmission");
+    let again = uas.recv_method("INVITE", T).expect("retransmission");
     assert_eq!(
         first.msg.msg().top_via().unwrap().branch(),
         again.msg.msg().top_via().unwrap().branch()
@@ -354,7 +331,7 @@ fn silent_uas_gives_408_through_failure_route() {
     )
     .replace("To: <sip:bob@example.com>", &format!("To: {to}"));
     uac.send(srv.addr(), &ack);
-    assert!(recv_method(&uas, "ACK", Duration::from_millis(300)).is_none());
+    assert!(uas.recv_method("ACK", Duration::from_millis(300)).is_none());
     assert_eq!(srv.wait_stat("tmx:inuse_transactions", 0), Some(0));
 }
 
@@ -407,8 +384,8 @@ fn challenges_from_two_branches_are_aggregated() {
         srv.addr(),
         &invite(&uac, "sip:bob@example.com", "a1", "call-a"),
     );
-    let a = recv_method(&uas1, "INVITE", T).unwrap();
-    let b = recv_method(&uas2, "INVITE", T).unwrap();
+    let a = uas1.recv_method("INVITE", T).unwrap();
+    let b = uas2.recv_method("INVITE", T).unwrap();
     uas1.send(
         a.from,
         &answer(
@@ -469,14 +446,14 @@ onreply_route[RPL] {{
         srv.addr(),
         &invite(&uac, "sip:bob@example.com", "o1", "call-o"),
     );
-    let a = recv_method(&uas, "INVITE", T).unwrap();
+    let a = uas.recv_method("INVITE", T).unwrap();
     assert_eq!(a.header("X-Branch").as_deref(), Some("0"), "{}", a.text());
     uas.send(a.from, &answer(&a, 183, "Progress", "u", &[]));
     uas.send(a.from, &answer(&a, 180, "Ringing", "u", &[]));
-    let r = recv_status(&uac, 180, T).expect("180 relayed");
+    let r = uac.recv_status(180, T).expect("180 relayed");
     assert_eq!(r.header("X-Reply").as_deref(), Some("seen 180"));
     uas.send(a.from, &answer(&a, 200, "OK", "u", &[]));
-    let ok = recv_status(&uac, 200, T).unwrap();
+    let ok = uac.recv_status(200, T).unwrap();
     assert_eq!(ok.header("X-Reply").as_deref(), Some("seen 200"));
     assert!(srv.stat("tmx:rpl_absorbed").unwrap() >= 1, "dropped 183");
 }
@@ -488,14 +465,16 @@ fn retransmitted_invite_is_absorbed() {
     let uac = UdpPeer::new();
     let inv = invite(&uac, "sip:bob@example.com", "r1", "call-r");
     uac.send(srv.addr(), &inv);
-    let a = recv_method(&uas, "INVITE", T).unwrap();
+    let a = uas.recv_method("INVITE", T).unwrap();
     assert_eq!(uac.recv(T).unwrap().status(), Some(100));
     uas.send(a.from, &answer(&a, 180, "Ringing", "u", &[]));
-    assert_eq!(recv_status(&uac, 180, T).map(|_| ()), Some(()));
+    assert_eq!(uac.recv_status(180, T).map(|_| ()), Some(()));
     uac.send(srv.addr(), &inv);
     // The retransmission is not forwarded; the caller gets the 180 again.
-    assert_eq!(recv_status(&uac, 180, T).map(|_| ()), Some(()));
-    assert!(recv_method(&uas, "INVITE", Duration::from_millis(300)).is_none());
+    assert_eq!(uac.recv_status(180, T).map(|_| ()), Some(()));
+    assert!(uas
+        .recv_method("INVITE", Duration::from_millis(300))
+        .is_none());
     assert_eq!(srv.stat("tmx:UAS_transactions"), Some(1));
 }
 
@@ -506,9 +485,9 @@ fn cancel_from_the_caller_reaches_the_uas() {
     let uac = UdpPeer::new();
     let inv = invite(&uac, "sip:bob@example.com", "x1", "call-x");
     uac.send(srv.addr(), &inv);
-    let a = recv_method(&uas, "INVITE", T).unwrap();
+    let a = uas.recv_method("INVITE", T).unwrap();
     uas.send(a.from, &answer(&a, 180, "Ringing", "u", &[]));
-    recv_status(&uac, 180, T).unwrap();
+    uac.recv_status(180, T).unwrap();
     let cancel = req(
         "CANCEL",
         "sip:bob@example.com",
@@ -520,12 +499,12 @@ fn cancel_from_the_caller_reaches_the_uas() {
         "",
     );
     uac.send(srv.addr(), &cancel);
-    let ok = recv_status(&uac, 200, T).expect("200 for the CANCEL");
+    let ok = uac.recv_status(200, T).expect("200 for the CANCEL");
     assert_eq!(ok.header("CSeq").as_deref(), Some("1 CANCEL"));
-    let c = recv_method(&uas, "CANCEL", T).expect("CANCEL downstream");
+    let c = uas.recv_method("CANCEL", T).expect("CANCEL downstream");
     uas.send(c.from, &answer(&c, 200, "OK", "u", &[]));
     uas.send(a.from, &answer(&a, 487, "Request Terminated", "u", &[]));
-    let r = recv_status(&uac, 487, T).expect("487 relayed");
+    let r = uac.recv_status(487, T).expect("487 relayed");
     assert_eq!(r.header("CSeq").as_deref(), Some("1 INVITE"));
 }
 
@@ -546,7 +525,7 @@ fn tcp_caller_udp_callee_with_double_record_route() {
     )
     .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
     c.send(&inv);
-    let a = recv_method(&uas, "INVITE", T).expect("INVITE over UDP");
+    let a = uas.recv_method("INVITE", T).expect("INVITE over UDP");
     let rrs: Vec<_> = a
         .msg
         .msg()

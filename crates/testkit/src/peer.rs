@@ -110,16 +110,38 @@ impl UdpPeer {
         }
     }
 
-    /// Waits for a message, skipping provisional replies.
-    pub fn recv_final(&self, timeout: Duration) -> Option<Reply> {
+    /// Waits for the first message `want` accepts, dropping the others
+    /// (up to `timeout` in all).
+    pub fn recv_matching(
+        &self,
+        timeout: Duration,
+        mut want: impl FnMut(&Reply) -> bool,
+    ) -> Option<Reply> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.checked_duration_since(Instant::now())?;
             let r = self.recv(left)?;
-            if r.status().is_none_or(|c| c >= 200) {
+            if want(&r) {
                 return Some(r);
             }
         }
+    }
+
+    /// Waits for a message, skipping provisional replies.
+    pub fn recv_final(&self, timeout: Duration) -> Option<Reply> {
+        self.recv_matching(timeout, |r| r.status().is_none_or(|c| c >= 200))
+    }
+
+    /// Waits for a request with this method, dropping other messages.
+    pub fn recv_method(&self, method: &str, timeout: Duration) -> Option<Reply> {
+        self.recv_matching(timeout, |r| {
+            r.msg.msg().method().is_some_and(|m| m.as_str() == method)
+        })
+    }
+
+    /// Waits for a reply with this status code, dropping other messages.
+    pub fn recv_status(&self, code: u16, timeout: Duration) -> Option<Reply> {
+        self.recv_matching(timeout, |r| r.status() == Some(code))
     }
 }
 
