@@ -3,9 +3,8 @@
 //! `missed_calls` tables, for answered, failed and missed calls and for
 //! `acc_log_request`.
 
-use sip_msg::HeaderName;
 use sr_sdk::db::{Cond, DbValue, Rows};
-use sr_testkit::{req, Reply, TestServer, UdpPeer};
+use sr_testkit::{answer, req, TestServer, UdpPeer};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
@@ -91,23 +90,6 @@ fn wait_rows(url: &str, table: &str, call: &str, n: usize) -> Rows {
     }
 }
 
-fn answer(r: &Reply, code: u16, reason: &str, tag: &str) -> String {
-    let m = r.msg.msg();
-    let mut s = format!("SIP/2.0 {code} {reason}\r\n");
-    for h in m.headers_named(HeaderName::Via) {
-        s.push_str(&format!("Via: {}\r\n", h.value));
-    }
-    s.push_str(&format!("From: {}\r\n", m.value(HeaderName::From).unwrap()));
-    s.push_str(&format!(
-        "To: {};tag={tag}\r\n",
-        m.value(HeaderName::To).unwrap()
-    ));
-    s.push_str(&format!("Call-ID: {}\r\n", m.call_id().unwrap()));
-    s.push_str(&format!("CSeq: {}\r\n", m.value(HeaderName::CSeq).unwrap()));
-    s.push_str("Content-Length: 0\r\n\r\n");
-    s
-}
-
 fn cfg(uas: SocketAddr, url: &str) -> String {
     format!(
         r#"
@@ -180,7 +162,7 @@ fn call(srv: &TestServer, uas: &UdpPeer, call: &str, code: u16, extra: &[&str]) 
     uac.send(srv.addr(), &invite(&uac, call, extra));
     let got = uas.recv_method("INVITE", T).expect("UAS got the INVITE");
     let reason = if code == 200 { "OK" } else { "Busy Here" };
-    uas.send(got.from, &answer(&got, code, reason, "uas-tag"));
+    uas.send(got.from, &answer(&got, code, reason, "uas-tag", &[]));
     let r = uac.recv_final(T).expect("final reply");
     r.status().unwrap_or(0)
 }
@@ -279,7 +261,10 @@ fn serial_forking_reports_each_missed_attempt() {
     uac.send(srv.addr(), &invite(&uac, "acc-serial", &["X-Again: 1"]));
     for n in 0..2 {
         let got = uas.recv_method("INVITE", T).expect("attempt");
-        uas.send(got.from, &answer(&got, 486, "Busy Here", &format!("u{n}")));
+        uas.send(
+            got.from,
+            &answer(&got, 486, "Busy Here", &format!("u{n}"), &[]),
+        );
     }
     assert_eq!(uac.recv_final(T).and_then(|r| r.status()), Some(486));
     wait_lines("acc-serial", 2);

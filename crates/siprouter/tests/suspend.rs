@@ -3,8 +3,7 @@
 //! later MESSAGE carrying those ids resumes it in `route[RESUME]`, which
 //! replies or relays; a request never continued ends on `fr_timer`.
 
-use sip_msg::HeaderName;
-use sr_testkit::{req, Reply, TestServer, UdpPeer};
+use sr_testkit::{answer, req, TestServer, UdpPeer};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -100,23 +99,6 @@ fn resume(srv: &TestServer, ids: &(String, String)) -> u16 {
     ua.recv(T).and_then(|r| r.status()).unwrap_or(0)
 }
 
-fn answer(r: &Reply, code: u16, reason: &str) -> String {
-    let m = r.msg.msg();
-    let mut s = format!("SIP/2.0 {code} {reason}\r\n");
-    for h in m.headers_named(HeaderName::Via) {
-        s.push_str(&format!("Via: {}\r\n", h.value));
-    }
-    s.push_str(&format!("From: {}\r\n", m.value(HeaderName::From).unwrap()));
-    s.push_str(&format!(
-        "To: {};tag=uas\r\n",
-        m.value(HeaderName::To).unwrap()
-    ));
-    s.push_str(&format!("Call-ID: {}\r\n", m.call_id().unwrap()));
-    s.push_str(&format!("CSeq: {}\r\n", m.value(HeaderName::CSeq).unwrap()));
-    s.push_str("Content-Length: 0\r\n\r\n");
-    s
-}
-
 #[test]
 fn suspended_invite_is_answered_by_t_continue_from_another_request() {
     let srv = TestServer::start(&cfg(UdpPeer::new().addr()), siprouter::in_tree());
@@ -153,7 +135,7 @@ fn continued_invite_is_relayed_by_t_relay() {
     assert_eq!(resume(&srv, &ids), 200);
     let got = uas.recv(T).expect("INVITE relayed after t_continue");
     assert_eq!(got.msg.msg().call_id().ok(), Some("susp-relay"));
-    uas.send(got.from, &answer(&got, 200, "OK"));
+    uas.send(got.from, &answer(&got, 200, "OK", "uas", &[]));
     let ok = uac.recv_status(200, T).expect("200 relayed to the caller");
     assert_eq!(ok.header("To").map(|t| t.contains("tag=uas")), Some(true));
 }

@@ -2,39 +2,11 @@
 //! UACs and UASs on 127.0.0.1 over UDP and TCP.
 
 use sip_msg::HeaderName;
-use sr_testkit::{req, Reply, TcpPeer, TestServer, UdpPeer};
+use sr_testkit::{answer, req, TcpPeer, TestServer, UdpPeer};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(3);
-
-/// A reply to a received request: its Vias, From, To (with `tag`),
-/// Call-ID and CSeq, plus `extra` header lines.
-fn answer(r: &Reply, code: u16, reason: &str, tag: &str, extra: &[&str]) -> String {
-    let m = r.msg.msg();
-    let mut s = format!("SIP/2.0 {code} {reason}\r\n");
-    for h in m.headers_named(HeaderName::Via) {
-        s.push_str(&format!("Via: {}\r\n", h.value));
-    }
-    for h in m.headers_named(HeaderName::RecordRoute) {
-        s.push_str(&format!("Record-Route: {}\r\n", h.value));
-    }
-    s.push_str(&format!("From: {}\r\n", m.value(HeaderName::From).unwrap()));
-    let to = m.value(HeaderName::To).unwrap();
-    if to.contains("tag=") {
-        s.push_str(&format!("To: {to}\r\n"));
-    } else {
-        s.push_str(&format!("To: {to};tag={tag}\r\n"));
-    }
-    s.push_str(&format!("Call-ID: {}\r\n", m.call_id().unwrap()));
-    s.push_str(&format!("CSeq: {}\r\n", m.value(HeaderName::CSeq).unwrap()));
-    for e in extra {
-        s.push_str(e);
-        s.push_str("\r\n");
-    }
-    s.push_str("Content-Length: 0\r\n\r\n");
-    s
-}
 
 const BASE: &str = r#"
 listen=udp:127.0.0.1:{PORT}

@@ -9,5 +9,5 @@
 mod peer;
 mod server;
 
-pub use peer::{req, Reply, TcpPeer, UdpPeer};
+pub use peer::{answer, req, Reply, TcpPeer, UdpPeer};
 pub use server::{free_port, TestServer};

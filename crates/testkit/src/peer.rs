@@ -1,7 +1,7 @@
 //! Test user agents: they send real SIP over real sockets and parse what
 //! comes back.
 
-use sip_msg::OwnedMessage;
+use sip_msg::{HeaderName, OwnedMessage};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
@@ -57,6 +57,35 @@ pub fn req(
         s.push_str("\r\n");
     }
     s.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    s
+}
+
+/// The reply a UAS sends to request `r`: its Vias and Record-Routes,
+/// From, To (with `tag` added unless it already has one), Call-ID and
+/// CSeq, plus `extra` header lines (without CRLF) and no body.
+pub fn answer(r: &Reply, code: u16, reason: &str, tag: &str, extra: &[&str]) -> String {
+    let m = r.msg.msg();
+    let mut s = format!("SIP/2.0 {code} {reason}\r\n");
+    for h in m.headers_named(HeaderName::Via) {
+        s.push_str(&format!("Via: {}\r\n", h.value));
+    }
+    for h in m.headers_named(HeaderName::RecordRoute) {
+        s.push_str(&format!("Record-Route: {}\r\n", h.value));
+    }
+    s.push_str(&format!("From: {}\r\n", m.value(HeaderName::From).unwrap()));
+    let to = m.value(HeaderName::To).unwrap();
+    if to.contains("tag=") {
+        s.push_str(&format!("To: {to}\r\n"));
+    } else {
+        s.push_str(&format!("To: {to};tag={tag}\r\n"));
+    }
+    s.push_str(&format!("Call-ID: {}\r\n", m.call_id().unwrap()));
+    s.push_str(&format!("CSeq: {}\r\n", m.value(HeaderName::CSeq).unwrap()));
+    for e in extra {
+        s.push_str(e);
+        s.push_str("\r\n");
+    }
+    s.push_str("Content-Length: 0\r\n\r\n");
     s
 }
 
