@@ -5,27 +5,15 @@
 //! literal addresses, A/AAAA).
 
 use crate::runtime::Runtime;
-use md5::{Digest, Md5};
 use sip_msg::build::{reply, ReplyOptions};
 use sip_msg::edit::{ApplyOptions, Edits};
 use sip_msg::headers::Via;
-use sip_msg::{HeaderName, Message, Scheme, Uri};
-use sr_sdk::{BranchTarget, Dest, Outgoing, Proto, SendError, SipMsg};
-use std::fmt::Write as _;
+use sip_msg::{text, HeaderName, Message, Scheme, Uri};
+use sr_sdk::{tag, BranchTarget, Dest, Outgoing, Proto, SendError, SipMsg};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
 fn err(m: impl Into<String>) -> SendError {
     SendError(m.into())
-}
-
-/// Appends the lower-case hex digits of `d` (no formatting machinery: this
-/// runs for every stateless reply and forwarded request).
-fn push_hex(out: &mut String, d: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for b in d {
-        out.push(DIGITS[(b >> 4) as usize] as char);
-        out.push(DIGITS[(b & 15) as usize] as char);
-    }
 }
 
 /// The top Via of a received request with `received`/`rport` filled in as
@@ -63,66 +51,68 @@ pub fn top_via_fix(msg: &SipMsg) -> Option<(u32, u32, String)> {
         }
     }
     if host_differs || want_rport {
-        // Writing into a String cannot fail.
-        let _ = write!(out, ";received={}", src.ip());
+        out.push_str(";received=");
+        text::push_ip(&mut out, src.ip());
     }
     if want_rport {
-        let _ = write!(out, ";rport={}", src.port());
+        out.push_str(";rport=");
+        text::push_dec(&mut out, u64::from(src.port()));
     }
     let start = h.value_start;
     let end = start + via.raw.len() as u32;
     Some((start, end, out))
 }
 
-/// A stateless To-tag (sl): stable for retransmissions of one request.
+/// A stateless To-tag (sl): stable for retransmissions of one request
+/// (and for the ACK of a negative reply, which has the same Call-ID, From
+/// tag and branch), a keyed hash of those three.
 pub fn stateless_to_tag(msg: &SipMsg) -> String {
     let m = msg.msg();
-    let mut h = Md5::new();
-    h.update(b"siprouter-sl");
-    h.update(m.value(HeaderName::CallId).unwrap_or("").as_bytes());
-    if let Ok(f) = m.from() {
-        h.update(f.tag().unwrap_or("").as_bytes());
-    }
-    if let Ok(v) = m.top_via() {
-        h.update(v.branch().unwrap_or("").as_bytes());
-    }
-    let d = h.finalize();
-    let crc = d[..4]
-        .iter()
-        .fold(0u32, |a, b| a.rotate_left(8) ^ *b as u32);
-    let mut tag = String::with_capacity(41);
-    push_hex(&mut tag, &d);
-    tag.push('.');
-    push_hex(&mut tag, &crc.to_be_bytes());
-    tag
+    let call_id = m.value(HeaderName::CallId).unwrap_or("");
+    let from_tag = m.from_tag().ok().flatten().unwrap_or("");
+    let via = m.top_via().ok();
+    let branch = via.as_ref().and_then(|v| v.branch()).unwrap_or("");
+    let h = tag::hash64(
+        b's',
+        &[call_id.as_bytes(), from_tag.as_bytes(), branch.as_bytes()],
+    );
+    let mut out = String::with_capacity(19);
+    out.push_str("sl.");
+    tag::push_hex64(&mut out, h);
+    out
 }
 
 /// The stateless branch for a forwarded request (RFC 3261 16.11): the
 /// same for retransmissions and for a CANCEL of the request.
 pub fn stateless_branch(msg: &SipMsg, target: &str) -> String {
     let m = msg.msg();
-    let mut h = Md5::new();
-    match m.top_via() {
+    let (a, b) = match m.top_via() {
         Ok(v) if v.is_rfc3261_branch() => {
-            h.update(v.branch().unwrap_or("").as_bytes());
-            h.update(v.host_str.as_bytes());
-            h.update(v.port.unwrap_or(0).to_be_bytes());
+            let port = v.port.unwrap_or(0).to_be_bytes();
+            let parts: [&[u8]; 4] = [
+                v.branch().unwrap_or("").as_bytes(),
+                v.host_str.as_bytes(),
+                &port,
+                target.as_bytes(),
+            ];
+            (tag::hash64(b'b', &parts), tag::hash64(b'B', &parts))
         }
         _ => {
-            h.update(m.value(HeaderName::CallId).unwrap_or("").as_bytes());
-            if let Ok(f) = m.from() {
-                h.update(f.tag().unwrap_or("").as_bytes());
-            }
-            if let Ok(c) = m.cseq() {
-                h.update(c.seq.to_be_bytes());
-            }
-            h.update(m.request_uri().map_or("", |u| u.raw).as_bytes());
+            let cseq = m.cseq().map_or(0, |c| c.seq).to_be_bytes();
+            let parts: [&[u8]; 5] = [
+                m.value(HeaderName::CallId).unwrap_or("").as_bytes(),
+                m.from_tag().ok().flatten().unwrap_or("").as_bytes(),
+                &cseq,
+                m.request_uri().map_or("", |u| u.raw).as_bytes(),
+                target.as_bytes(),
+            ];
+            (tag::hash64(b'b', &parts), tag::hash64(b'B', &parts))
         }
-    }
-    h.update(target.as_bytes());
-    let mut branch = String::with_capacity(33);
+    };
+    let mut branch = String::with_capacity(41);
     branch.push_str("z9hG4bKsr");
-    push_hex(&mut branch, &h.finalize()[..12]);
+    tag::push_hex64(&mut branch, a);
+    tag::push_hex64(&mut branch, b);
     branch
 }
 
@@ -130,6 +120,18 @@ pub fn stateless_branch(msg: &SipMsg, target: &str) -> String {
 /// set, else the listen socket of that transport and family (for a
 /// wildcard socket, the local address the kernel would use).
 pub fn local_addr(rt: &Runtime, proto: Proto, near: Option<SocketAddr>) -> Option<(String, u16)> {
+    let mut host = String::new();
+    let port = push_local_host(rt, proto, near, &mut host)?;
+    Some((host, port))
+}
+
+/// [`local_addr`] appending the host to `out`; returns the port.
+fn push_local_host(
+    rt: &Runtime,
+    proto: Proto,
+    near: Option<SocketAddr>,
+    out: &mut String,
+) -> Option<u16> {
     let s = &rt.settings;
     let v6 = near.is_some_and(|n| n.is_ipv6());
     let l = s
@@ -143,24 +145,20 @@ pub fn local_addr(rt: &Runtime, proto: Proto, near: Option<SocketAddr>) -> Optio
         .or_else(|| l.advertise.as_ref().and_then(|a| a.1))
         .unwrap_or(l.addr.port());
     if let Some(a) = &s.advertised_address {
-        return Some((a.clone(), port));
+        out.push_str(a);
+        return Some(port);
     }
     if let Some((h, _)) = &l.advertise {
-        return Some((h.clone(), port));
+        out.push_str(h);
+        return Some(port);
     }
     let ip = if l.addr.ip().is_unspecified() {
         near.and_then(route_source).unwrap_or(l.addr.ip())
     } else {
         l.addr.ip()
     };
-    Some((host_text(ip), port))
-}
-
-fn host_text(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(a) => a.to_string(),
-        IpAddr::V6(a) => format!("[{a}]"),
-    }
+    text::push_ip_host(out, ip);
+    Some(port)
 }
 
 /// The local IP the kernel picks to reach `dst`.
@@ -341,7 +339,7 @@ pub fn onsend_allows(rt: &Runtime, msg: &SipMsg, dest: &Dest) -> bool {
     let Some(idx) = routes.onsend else {
         return true;
     };
-    let Ok(orig) = sip_msg::OwnedMessage::parse(msg.bytes().clone()) else {
+    let Ok(orig) = msg.original().try_clone() else {
         return true;
     };
     let mut m = SipMsg::from_owned(orig, msg.rcv, msg.id);
@@ -390,27 +388,40 @@ pub fn request_bytes(
     if let Some((s, e, text)) = top_via_fix(msg) {
         edits.replace(s, e, text.as_bytes());
     }
-    let (mut host, mut port) = local_addr(rt, dest.proto, Some(dest.addr))
-        .ok_or_else(|| err(format!("no {} socket to send from", dest.proto)))?;
-    if let Some((h, p)) = &msg.advertised {
-        if !h.is_empty() {
-            host = h.clone();
+    let mut via = String::with_capacity(96);
+    via.push_str("SIP/2.0/");
+    via.push_str(dest.proto.via_name());
+    via.push(' ');
+    let adv = msg.advertised.as_ref();
+    let adv_host = adv.map(|a| a.0.as_str()).filter(|h| !h.is_empty());
+    let mut port = match adv_host {
+        Some(h) => {
+            via.push_str(h);
+            local_addr(rt, dest.proto, Some(dest.addr)).map(|(_, p)| p)
         }
-        if let Some(p) = p {
-            port = *p;
-        }
+        None => push_local_host(rt, dest.proto, Some(dest.addr), &mut via),
     }
-    let rport = if msg.local_rport { ";rport" } else { "" };
-    let via = format!(
-        "SIP/2.0/{} {host}:{port};branch={branch}{rport}",
-        dest.proto.via_name()
-    );
+    .ok_or_else(|| err(format!("no {} socket to send from", dest.proto)))?;
+    if let Some(p) = adv.and_then(|a| a.1) {
+        port = p;
+    }
+    via.push(':');
+    text::push_dec(&mut via, u64::from(port));
+    via.push_str(";branch=");
+    via.push_str(branch);
+    if msg.local_rport {
+        via.push_str(";rport");
+    }
     edits.prepend_via(m, &via);
     if let Some(p) = path.filter(|p| !p.is_empty()) {
         let at = m
             .header(HeaderName::Route)
             .map_or(m.headers_start(), |h| h.start);
-        edits.insert(at, format!("Route: {p}\r\n").as_bytes());
+        let mut line = Vec::with_capacity(p.len() + 9);
+        line.extend_from_slice(b"Route: ");
+        line.extend_from_slice(p.as_bytes());
+        line.extend_from_slice(b"\r\n");
+        edits.insert(at, &line);
     }
     Ok(edits.apply(
         m,
@@ -477,21 +488,4 @@ pub fn forward_reply(rt: &Runtime, reply_msg: &mut SipMsg) -> Result<(), SendErr
         },
     );
     rt.transport()?.send(&dest, &data).map_err(err)
-}
-
-#[cfg(test)]
-mod hex_tests {
-    use super::push_hex;
-
-    #[test]
-    fn hex_digits_match_format() {
-        let d = [0u8, 1, 0x0f, 0x10, 0xab, 0xff, 0x7e];
-        let mut s = String::new();
-        push_hex(&mut s, &d);
-        let want: String = d.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(s, want);
-        let mut c = String::new();
-        push_hex(&mut c, &0x0a0b_0c0du32.to_be_bytes());
-        assert_eq!(c, format!("{:08x}", 0x0a0b_0c0du32));
-    }
 }

@@ -269,9 +269,10 @@ impl Core for Runtime {
         if m.method() != Some(sr_sdk::sip_msg::Method::Ack) {
             return false;
         }
-        let Ok(to) = m.to() else { return false };
-        to.tag()
-            .is_some_and(|t| t == crate::outbound::stateless_to_tag(msg))
+        let Ok(Some(tag)) = m.to_tag() else {
+            return false;
+        };
+        tag == crate::outbound::stateless_to_tag(msg)
     }
 
     fn is_myself(&self, host: &str, port: Option<u16>) -> bool {

@@ -27,6 +27,7 @@ pub mod msg;
 pub mod route;
 pub mod rpc;
 pub mod stats;
+pub mod tag;
 pub mod value;
 pub mod xavp;
 

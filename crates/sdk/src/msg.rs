@@ -330,6 +330,15 @@ impl SipMsg {
         }
     }
 
+    /// The current Request-URI, parsed: the one parsed with the message
+    /// when the script did not rewrite it (no second parse).
+    pub fn ruri_parsed(&self) -> Result<sip_msg::Uri<'_>, sip_msg::ParseError> {
+        match (&self.new_uri, self.msg().request_uri()) {
+            (None, Some(u)) => Ok(*u),
+            _ => sip_msg::Uri::parse(self.ruri()),
+        }
+    }
+
     /// Replaces the original with new bytes (after `msg_apply_changes`):
     /// recorded edits are dropped, the rest of the state is kept.
     pub fn reparse(&mut self, buf: Bytes) -> Result<(), ParseError> {

@@ -2,6 +2,7 @@
 //! acts on. Nothing here is computed at parse time: each call decodes the
 //! header it reads, borrowing from the message.
 
+use crate::decoded::Tag;
 use crate::error::{bad, ParseError};
 use crate::header_name::HeaderName;
 use crate::headers::{AuthValue, CSeq, ContactValue, EventValue, MediaType, NameAddr, Via};
@@ -56,14 +57,32 @@ impl<'a> Message<'a> {
         }
     }
 
-    /// The From header.
+    /// The From header (decoded once per message).
     pub fn from(&self) -> Result<NameAddr<'a>, ParseError> {
-        NameAddr::parse(self.required(HeaderName::From)?, "From")
+        let base = self.value(HeaderName::From).unwrap_or("");
+        self.decoded.name_addr(Tag::From, base, || {
+            NameAddr::parse(self.required(HeaderName::From)?, "From")
+        })
     }
 
-    /// The To header.
+    /// The To header (decoded once per message).
     pub fn to(&self) -> Result<NameAddr<'a>, ParseError> {
-        NameAddr::parse(self.required(HeaderName::To)?, "To")
+        let base = self.value(HeaderName::To).unwrap_or("");
+        self.decoded.name_addr(Tag::To, base, || {
+            NameAddr::parse(self.required(HeaderName::To)?, "To")
+        })
+    }
+
+    /// The From tag (decoded once per message); `Ok(None)` without one.
+    pub fn from_tag(&self) -> Result<Option<&'a str>, ParseError> {
+        let base = self.value(HeaderName::From).unwrap_or("");
+        self.decoded.tag(Tag::From, base, || Ok(self.from()?.tag()))
+    }
+
+    /// The To tag (decoded once per message); `Ok(None)` without one.
+    pub fn to_tag(&self) -> Result<Option<&'a str>, ParseError> {
+        let base = self.value(HeaderName::To).unwrap_or("");
+        self.decoded.tag(Tag::To, base, || Ok(self.to()?.tag()))
     }
 
     /// All Via values, topmost first.
@@ -71,11 +90,14 @@ impl<'a> Message<'a> {
         self.values(HeaderName::Via).map(Via::parse)
     }
 
-    /// The topmost Via.
+    /// The topmost Via (decoded once per message).
     pub fn top_via(&self) -> Result<Via<'a>, ParseError> {
-        self.vias()
-            .next()
-            .unwrap_or(Err(ParseError::MissingHeader("Via")))
+        let base = self.value(HeaderName::Via).unwrap_or("");
+        self.decoded.top_via(base, || {
+            self.vias()
+                .next()
+                .unwrap_or(Err(ParseError::MissingHeader("Via")))
+        })
     }
 
     /// All Contact values.
@@ -178,5 +200,50 @@ impl<'a> Message<'a> {
     /// Server, if present.
     pub fn server(&self) -> Option<&'a str> {
         self.value(HeaderName::Server)
+    }
+}
+
+#[cfg(test)]
+mod cached_tests {
+    use crate::headers::NameAddr;
+    use crate::{HeaderName, Message, ParseError};
+
+    /// The cached accessors give what decoding the header gives, on every
+    /// shape of From/To/Via.
+    #[test]
+    fn cached_reads_equal_fresh_decodes() {
+        let cases: [&[u8]; 4] = [
+            b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4:5;branch=z9hG4bK1, SIP/2.0/TCP x\r\nFrom: \"a>;tag=no\" <sips:u:pw@[::1]:5061;tag=uri?h=v>;tag=f1\r\nTo: sip:b@c;tag=\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n",
+            b"BYE sip:a@b SIP/2.0\r\nv: SIP/2.0/UDP [::1];rport\r\nf: <sip:x@y>\r\nt: <sip:b@c>;tag=T\r\ni: c\r\nCSeq: 2 BYE\r\n\r\n",
+            b"OPTIONS sip:a@b SIP/2.0\r\nFrom: bad <\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n",
+            b"SIP/2.0 200 OK\r\nVia: garbage\r\nVia: SIP/2.0/UDP h\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:x@y>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n",
+        ];
+        for raw in cases {
+            let m = Message::parse(raw).unwrap();
+            for _ in 0..2 {
+                let fresh = m.vias().next();
+                match (m.top_via(), fresh) {
+                    (Ok(a), Some(Ok(b))) => {
+                        assert_eq!(
+                            (a.raw, a.transport, a.host_str, a.port, a.params),
+                            (b.raw, b.transport, b.host_str, b.port, b.params)
+                        );
+                        assert_eq!(a.host.ip(), b.host.ip());
+                    }
+                    (Err(a), Some(Err(b))) => assert_eq!(a, b),
+                    (Err(_), None) => {}
+                    (a, b) => panic!("top_via {a:?} vs {b:?}"),
+                }
+                for (h, cached) in [(HeaderName::From, m.from()), (HeaderName::To, m.to())] {
+                    let fresh = m
+                        .value(h)
+                        .ok_or(ParseError::MissingHeader(h.as_str()))
+                        .and_then(|v| NameAddr::parse(v, h.as_str()));
+                    assert_eq!(format!("{cached:?}"), format!("{fresh:?}"));
+                }
+                assert_eq!(m.from_tag(), m.from().map(|f| f.tag()));
+                assert_eq!(m.to_tag(), m.to().map(|t| t.tag()));
+            }
+        }
     }
 }

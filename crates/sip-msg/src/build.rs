@@ -6,6 +6,7 @@ use crate::error::ParseError;
 use crate::header_name::HeaderName;
 use crate::message::{Header, Message};
 use crate::scan::find_top_level;
+use crate::text::push_dec_bytes;
 
 /// What a locally generated reply carries besides the copied headers.
 #[derive(Debug, Clone, Copy, Default)]
@@ -56,7 +57,11 @@ fn push_vias(out: &mut Vec<u8>, req: &Message<'_>, top: Option<&str>, only_top: 
                 (Some(t), None) => push_header(out, "Via", t),
                 (Some(t), Some(c)) => {
                     let rest = h.value[c..].trim_start_matches(',').trim_start();
-                    push_header(out, "Via", &format!("{t}, {rest}"));
+                    out.extend_from_slice(b"Via: ");
+                    out.extend_from_slice(t.as_bytes());
+                    out.extend_from_slice(b", ");
+                    out.extend_from_slice(rest.as_bytes());
+                    out.extend_from_slice(b"\r\n");
                 }
             }
         } else {
@@ -81,7 +86,11 @@ pub fn reply(
 ) -> Result<Vec<u8>, ParseError> {
     req.check_mandatory()?;
     let mut out = Vec::with_capacity(512 + opts.extra_headers.len());
-    out.extend_from_slice(format!("SIP/2.0 {code} {reason}\r\n").as_bytes());
+    out.extend_from_slice(b"SIP/2.0 ");
+    push_dec_bytes(&mut out, u64::from(code));
+    out.push(b' ');
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
     push_vias(&mut out, req, opts.top_via, false);
     if opts.copy_record_route {
         push_copies(&mut out, req, HeaderName::RecordRoute);
@@ -91,8 +100,12 @@ pub fn reply(
         .header(HeaderName::To)
         .ok_or(ParseError::MissingHeader("To"))?;
     match opts.to_tag {
-        Some(tag) if code > 100 && req.to()?.tag().is_none() => {
-            push_header(&mut out, "To", &format!("{};tag={tag}", to.value));
+        Some(tag) if code > 100 && req.to_tag()?.is_none() => {
+            out.extend_from_slice(b"To: ");
+            out.extend_from_slice(to.value.as_bytes());
+            out.extend_from_slice(b";tag=");
+            out.extend_from_slice(tag.as_bytes());
+            out.extend_from_slice(b"\r\n");
         }
         _ => push_line(&mut out, raw_line(req, to)),
     }
@@ -105,8 +118,9 @@ pub fn reply(
     match opts.body {
         Some((ctype, body)) => {
             push_header(&mut out, "Content-Type", ctype);
-            push_header(&mut out, "Content-Length", &body.len().to_string());
-            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(b"Content-Length: ");
+            push_dec_bytes(&mut out, body.len() as u64);
+            out.extend_from_slice(b"\r\n\r\n");
             out.extend_from_slice(body);
         }
         None => out.extend_from_slice(b"Content-Length: 0\r\n\r\n"),

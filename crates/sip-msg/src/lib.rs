@@ -34,6 +34,7 @@
 
 pub mod access;
 pub mod build;
+mod decoded;
 pub mod edit;
 pub mod error;
 pub mod framer;
@@ -45,7 +46,9 @@ pub mod message;
 pub mod method;
 pub mod owned;
 pub mod params;
+mod rebase;
 pub mod scan;
+pub mod text;
 pub mod uri;
 mod uri_scan;
 

@@ -99,6 +99,8 @@ pub struct Message<'a> {
     headers_end: u32,
     body_start: u32,
     has_content_length: bool,
+    /// Headers decoded on first read (see [`crate::decoded`]).
+    pub(crate) decoded: crate::decoded::Decoded,
 }
 
 const NONE: u16 = u16::MAX;
@@ -350,6 +352,7 @@ impl<'a> Message<'a> {
             headers_end: empty_line as u32,
             body_start: body_start as u32,
             has_content_length: false,
+            decoded: Default::default(),
         };
         let available = buf.len() - body_start;
         let mut declared: Option<u32> = None;
@@ -488,6 +491,27 @@ impl<'a> Message<'a> {
     /// Offset of the first body byte.
     pub fn body_start(&self) -> u32 {
         self.body_start
+    }
+
+    /// A message with the parts of this one moved to `raw` (see
+    /// [`Message::rebased`]).
+    pub(crate) fn with_parts<'b>(
+        &self,
+        raw: &'b [u8],
+        start_line: StartLine<'b>,
+        headers: Vec<Header<'b>>,
+    ) -> Message<'b> {
+        Message {
+            raw,
+            start_line,
+            headers,
+            first: self.first,
+            headers_start: self.headers_start,
+            headers_end: self.headers_end,
+            body_start: self.body_start,
+            has_content_length: self.has_content_length,
+            decoded: self.decoded.clone(),
+        }
     }
 
     /// Checks the headers every request (RFC 3261 8.1.1) or reply needs to

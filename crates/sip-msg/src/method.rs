@@ -39,6 +39,31 @@ pub enum Method<'a> {
 }
 
 impl<'a> Method<'a> {
+    /// The same method with its extension name (if any) mapped by `f`,
+    /// for moving a message to another borrow of its bytes.
+    pub(crate) fn map_name<'b>(
+        self,
+        f: impl FnOnce(&'a str) -> Option<&'b str>,
+    ) -> Option<Method<'b>> {
+        Some(match self {
+            Method::Invite => Method::Invite,
+            Method::Ack => Method::Ack,
+            Method::Bye => Method::Bye,
+            Method::Cancel => Method::Cancel,
+            Method::Register => Method::Register,
+            Method::Options => Method::Options,
+            Method::Info => Method::Info,
+            Method::Prack => Method::Prack,
+            Method::Update => Method::Update,
+            Method::Subscribe => Method::Subscribe,
+            Method::Notify => Method::Notify,
+            Method::Publish => Method::Publish,
+            Method::Message => Method::Message,
+            Method::Refer => Method::Refer,
+            Method::Other(s) => Method::Other(f(s)?),
+        })
+    }
+
     /// Recognises a method token.
     pub fn parse(s: &'a str) -> Method<'a> {
         match s {

@@ -36,6 +36,16 @@ impl OwnedMessage {
         self.borrow_dependent()
     }
 
+    /// A copy sharing the bytes, without parsing them again (the parse
+    /// result is moved over by offsets: see [`Message::rebased`]).
+    pub fn try_clone(&self) -> Result<OwnedMessage, ParseError> {
+        OwnedMessage::try_new(self.bytes().clone(), |b| match self.msg().rebased(b) {
+            Some(m) => Ok(m),
+            // Not reached (the bytes are the same); parse to be safe.
+            None => Message::parse(b),
+        })
+    }
+
     /// The buffer (as received, possibly longer than the message).
     pub fn bytes(&self) -> &Bytes {
         self.borrow_owner()
@@ -60,5 +70,40 @@ mod tests {
                 .unwrap();
         assert_eq!(moved.as_deref(), Some("z9hG4bK1"));
         assert!(OwnedMessage::parse(Bytes::from_static(b"junk")).is_err());
+    }
+
+    /// A copy made without parsing reads exactly as a fresh parse, for
+    /// requests (known and extension methods, URI parts) and replies.
+    #[test]
+    fn try_clone_reads_as_a_fresh_parse() {
+        let msgs: [&[u8]; 3] = [
+            b"INVITE sips:u:pw@[::1]:5061;transport=tls?h=v SIP/2.0\r\nVia: SIP/2.0/TLS a;branch=z9hG4bK1\r\nf: <sip:x@y>;tag=1\r\nTo: sip:b@c\r\nContent-Length: 3\r\n\r\nabc",
+            b"FOO sip:host.example SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4\r\nX-Custom:  v  \r\n\r\n",
+            b"SIP/2.0 486 Busy Here\r\nVia: SIP/2.0/UDP h\r\nCSeq: 1 INVITE\r\n\r\n",
+        ];
+        for raw in msgs {
+            let a = OwnedMessage::parse(Bytes::from_static(raw)).unwrap();
+            // Fill the decoded cache first: it must come along unchanged.
+            let _ = a.msg().top_via();
+            assert!(a.msg().rebased(a.bytes()).is_some());
+            let b = a.try_clone().unwrap();
+            let fresh = OwnedMessage::parse(Bytes::from_static(raw)).unwrap();
+            for m in [b.msg(), fresh.msg()] {
+                assert_eq!(
+                    format!("{:?}", m.start_line()),
+                    format!("{:?}", a.msg().start_line())
+                );
+                assert_eq!(
+                    format!("{:?}", m.headers()),
+                    format!("{:?}", a.msg().headers())
+                );
+                assert_eq!(m.body(), a.msg().body());
+                assert_eq!(m.body_start(), a.msg().body_start());
+                assert_eq!(m.top_via().map(|v| v.raw), a.msg().top_via().map(|v| v.raw));
+            }
+        }
+        // Different bytes are refused.
+        let a = Message::parse(msgs[1]).unwrap();
+        assert!(a.rebased(msgs[2]).is_none());
     }
 }

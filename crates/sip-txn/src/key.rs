@@ -204,6 +204,39 @@ impl TxKey {
         ))
     }
 
+    /// [`TxKey::server`] with the sent-by given as the Via's host and port
+    /// (the port the Via implies when it has none): the same key, without
+    /// formatting `host:port` first.
+    pub fn server_via(branch: &str, host: &str, port: u16, method: Method) -> Option<TxKey> {
+        if !is_rfc3261_branch(branch) {
+            return None;
+        }
+        let mut digits = [0u8; 6];
+        let mut at = digits.len();
+        let mut n = port;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        digits[at - 1] = b':';
+        let suffix = std::str::from_utf8(&digits[at - 1..]).unwrap_or(":");
+        let mut key = Self::build(
+            KeyKind::Server,
+            method.server_key_method(),
+            0,
+            &[branch, host, suffix],
+            true,
+        );
+        // Parts 1 and 2 are one part, the sent-by: the suffix is digits and
+        // `:` only, so lower-casing the host alone lower-cased all of it.
+        key.ends[1] = key.ends[2];
+        Some(key)
+    }
+
     /// Key of a server transaction under the RFC 2543 fallback rules.
     pub fn server_rfc2543(parts: &Rfc2543Parts<'_>, method: Method) -> TxKey {
         let method = method.server_key_method();
@@ -301,10 +334,12 @@ impl TxKey {
         let mut buf = String::with_capacity(parts.iter().map(|p| p.len()).sum());
         let mut ends = [0u32; 5];
         for (i, p) in parts.iter().take(5).enumerate() {
+            let at = buf.len();
+            buf.push_str(p);
             if lower_second && i == 1 {
-                buf.extend(p.chars().map(|c| c.to_ascii_lowercase()));
-            } else {
-                buf.push_str(p);
+                if let Some(part) = buf.get_mut(at..) {
+                    part.make_ascii_lowercase();
+                }
             }
             // Keys longer than 4 GiB are not a thing; saturate rather than panic.
             ends[i] = u32::try_from(buf.len()).unwrap_or(u32::MAX);
@@ -350,6 +385,19 @@ mod tests {
     use super::*;
 
     const B: &str = "z9hG4bK776asdhds";
+
+    #[test]
+    fn server_via_is_the_server_key_of_host_and_port() {
+        for port in [0u16, 7, 5060, 65535] {
+            let text = format!("pc33.atlanta.com:{port}");
+            let a = TxKey::server(B, &text, Method::Invite).unwrap();
+            let b = TxKey::server_via(B, "PC33.Atlanta.COM", port, Method::Ack).unwrap();
+            assert_eq!(a, b);
+            assert_eq!(b.sent_by(), Some(text.as_str()));
+            assert_eq!(b.branch(), Some(B));
+        }
+        assert!(TxKey::server_via("1234", "h", 5060, Method::Invite).is_none());
+    }
 
     #[test]
     fn ack_matches_invite_server_transaction() {

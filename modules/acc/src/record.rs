@@ -27,7 +27,7 @@ pub struct Record {
 /// The To tag of reply bytes.
 pub fn reply_to_tag(reply: &[u8]) -> Option<String> {
     let m = Message::parse(reply).ok()?;
-    let t = m.to().ok()?.tag()?.to_string();
+    let t = m.to_tag().ok()??.to_string();
     Some(t)
 }
 
@@ -41,7 +41,7 @@ pub fn is_upstream(m: &Message<'_>) -> bool {
     let Some(Some(ftag)) = first.uri.param("ftag") else {
         return false;
     };
-    let from = m.from().ok().and_then(|f| f.tag()).unwrap_or("");
+    let from = m.from_tag().ok().flatten().unwrap_or("");
     ftag != from
 }
 
@@ -62,12 +62,13 @@ impl Record {
             .map(|c| c.method.as_str().to_string())
             .unwrap_or_default();
         let from_tag = m
-            .from()
+            .from_tag()
             .ok()
-            .and_then(|f| f.tag().map(str::to_string))
+            .flatten()
+            .map(str::to_string)
             .unwrap_or_default();
         let to_tag = to_tag
-            .or_else(|| m.to().ok().and_then(|t| t.tag().map(str::to_string)))
+            .or_else(|| m.to_tag().ok().flatten().map(str::to_string))
             .unwrap_or_default();
         let (from_tag, to_tag) = if swap {
             (to_tag, from_tag)

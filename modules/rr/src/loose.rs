@@ -64,7 +64,7 @@ pub fn loose_route(ctx: &mut Ctx<'_>, p: &Params) -> i32 {
         return NOT_RR_DRIVEN;
     };
     let core = ctx.core;
-    let in_dialog = ctx.msg.msg().to().ok().and_then(|t| t.tag()).is_some();
+    let in_dialog = matches!(ctx.msg.msg().to_tag(), Ok(Some(_)));
     let ruri = ctx.msg.ruri().to_string();
     let ruri_mine = is_me(core, &ruri) && Uri::parse(&ruri).is_ok_and(|u| u.user.is_none());
     if ruri_mine && !is_me(core, &first.uri) {

@@ -65,7 +65,7 @@ fn uri_params(p: &Params, msg: &SipMsg, proto: Option<Proto>, r2: bool, extra: &
     }
     s.push_str(if p.full_lr() { ";lr=on" } else { ";lr" });
     if p.append_fromtag() {
-        if let Some(tag) = msg.msg().from().ok().and_then(|f| f.tag()) {
+        if let Ok(Some(tag)) = msg.msg().from_tag() {
             s.push_str(";ftag=");
             s.push_str(tag);
         }

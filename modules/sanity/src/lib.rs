@@ -40,7 +40,6 @@
 #![forbid(unsafe_code)]
 
 use sr_sdk::prelude::*;
-use sr_sdk::sip_msg::headers::NameAddr;
 use sr_sdk::sip_msg::params::Params;
 use sr_sdk::sip_msg::{Scheme, Uri};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -218,7 +217,7 @@ pub fn check(msg: &SipMsg, msg_checks: i64, uri_checks: i64, cfg: &Config) -> Re
         }
     }
     if req && msg_checks & RURI_SCHEME != 0 {
-        match Uri::parse(msg.ruri()) {
+        match msg.ruri_parsed() {
             Err(_) => return Err(reply(400, "Bad Request URI")),
             Ok(u) if !uri_scheme_ok(&u) => {
                 return Err(reply(416, "Unsupported URI Scheme in Request URI"))
@@ -331,10 +330,15 @@ pub fn check(msg: &SipMsg, msg_checks: i64, uri_checks: i64, cfg: &Config) -> Re
             (HeaderName::From, "Many From Tag Params"),
             (HeaderName::To, "Many To Tag Params"),
         ] {
-            let Some(v) = m.value(h) else {
+            if m.value(h).is_none() {
                 return Err(silent());
+            }
+            let parsed = if h == HeaderName::From {
+                m.from()
+            } else {
+                m.to()
             };
-            let Ok(na) = NameAddr::parse(v, h.as_str()) else {
+            let Ok(na) = parsed else {
                 return Err(silent());
             };
             let tags = Params::new(na.params)
@@ -352,7 +356,7 @@ fn check_uris(msg: &SipMsg, uri_checks: i64) -> Result<(), Fault> {
     use checks::*;
     let m = msg.msg();
     if m.is_request() && uri_checks & URI_RURI != 0 {
-        match Uri::parse(msg.ruri()) {
+        match msg.ruri_parsed() {
             Ok(u) if uri_scheme_ok(&u) => {}
             _ => return Err(reply(400, "Bad Request URI")),
         }
@@ -364,10 +368,15 @@ fn check_uris(msg: &SipMsg, uri_checks: i64) -> Result<(), Fault> {
         if uri_checks & bit == 0 {
             continue;
         }
-        let Some(v) = m.value(h) else {
+        if m.value(h).is_none() {
             return Err(silent());
+        }
+        let na = if h == HeaderName::From {
+            m.from()
+        } else {
+            m.to()
         };
-        match NameAddr::parse(v, h.as_str()) {
+        match na {
             Ok(na) if uri_scheme_ok(&na.uri) => {}
             _ => return Err(reply(400, reason)),
         }

@@ -93,7 +93,7 @@ fn options_reply(ctx: &mut Ctx<'_>, o: &OptionsParams) -> i32 {
         lm_err!("options_reply: not an OPTIONS request");
         return -1;
     }
-    match Uri::parse(ctx.msg.ruri()) {
+    match ctx.msg.ruri_parsed() {
         Ok(u) if u.user.is_none() => {}
         _ => {
             lm_err!("options_reply: the Request-URI has a user part");
@@ -174,7 +174,7 @@ pub fn module() -> ModuleDef {
         )
         .param("options_allow", ParamKind::Str, str_param(&o, |o| &o.allow))
         .cmd("has_totag", 0, any, None, |ctx, _| {
-            rc(ctx.msg.msg().to().is_ok_and(|t| t.tag().is_some()))
+            rc(matches!(ctx.msg.msg().to_tag(), Ok(Some(_))))
         })
         .cmd("is_request", 0, any, None, |ctx, _| {
             rc(ctx.msg.is_request())
@@ -186,7 +186,7 @@ pub fn module() -> ModuleDef {
         })
         .cmd("uri_param", 1, req, None, |ctx, p| {
             let name = p[0].str(ctx).into_owned();
-            let Ok(u) = Uri::parse(ctx.msg.ruri()) else {
+            let Ok(u) = ctx.msg.ruri_parsed() else {
                 return -1;
             };
             rc(u.param(&name).is_some())
@@ -194,7 +194,7 @@ pub fn module() -> ModuleDef {
         .cmd("uri_param", 2, req, None, |ctx, p| {
             let name = p[0].str(ctx).into_owned();
             let value = p[1].str(ctx).into_owned();
-            let Ok(u) = Uri::parse(ctx.msg.ruri()) else {
+            let Ok(u) = ctx.msg.ruri_parsed() else {
                 return -1;
             };
             rc(u.param(&name).flatten() == Some(value.as_str()))

@@ -11,7 +11,6 @@
 use crate::proxy::Proxy;
 use bytes::Bytes;
 use sip_txn::{Instant, Timed, TxKey};
-use sr_sdk::sip_msg::OwnedMessage;
 use sr_sdk::{Dest, RouteId, SipMsg};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -75,7 +74,7 @@ pub struct Cell {
 /// Copies a message's routing state (everything but module extensions)
 /// into a new message over the same bytes.
 pub fn clone_msg(m: &SipMsg, id: u64) -> Option<SipMsg> {
-    let orig = OwnedMessage::parse(m.bytes().clone()).ok()?;
+    let orig = m.original().try_clone().ok()?;
     let mut n = SipMsg::from_owned(orig, m.rcv, id);
     n.edits = m.edits.clone();
     n.new_uri = m.new_uri.clone();

@@ -11,7 +11,6 @@ use crate::table::{branch_id, server_key};
 use bytes::Bytes;
 use sr_sdk::prelude::*;
 use sr_sdk::BranchTarget;
-use std::hash::BuildHasher;
 
 /// The result of `t_newtran`.
 #[derive(Debug)]
@@ -45,11 +44,18 @@ fn method_of(msg: &SipMsg) -> String {
 }
 
 fn to_tag(msg: &SipMsg, id: u64) -> String {
-    let s = std::collections::hash_map::RandomState::new();
     let m = msg.msg();
-    let a = s.hash_one((m.call_id().unwrap_or(""), id));
-    let b = s.hash_one((m.from().ok().and_then(|f| f.tag()).unwrap_or(""), id, 7u8));
-    format!("{a:016x}{b:016x}-{id:x}")
+    let idb = id.to_be_bytes();
+    let call_id = m.call_id().unwrap_or("").as_bytes();
+    let from_tag = m.from_tag().ok().flatten().unwrap_or("").as_bytes();
+    let a = sr_sdk::tag::hash64(b't', &[call_id, &idb]);
+    let b = sr_sdk::tag::hash64(b'T', &[from_tag, &idb]);
+    let mut out = String::with_capacity(50);
+    sr_sdk::tag::push_hex64(&mut out, a);
+    sr_sdk::tag::push_hex64(&mut out, b);
+    out.push('-');
+    sr_sdk::sip_msg::text::push_hex_num(&mut out, id);
+    out
 }
 
 impl Engine {
@@ -144,8 +150,12 @@ impl Engine {
             }
             _ => {}
         }
-        let c = match self.newtran(ctx) {
-            NewTran::Created(c) | NewTran::Own(c) => c,
+        // A transaction created by this call holds a copy of the request
+        // as it is now; one made earlier by t_newtran gets the script's
+        // changes since.
+        let (c, just_created) = match self.newtran(ctx) {
+            NewTran::Created(c) => (c, true),
+            NewTran::Own(c) => (c, false),
             NewTran::Retransmission => return 1,
             NewTran::Error => {
                 ctx.msg.set_error(500, "Server Internal Error");
@@ -156,8 +166,10 @@ impl Engine {
             return -1;
         };
         let now = self.now();
-        if let Some(r) = clone_msg(ctx.msg, ctx.msg.id) {
-            g.req = r;
+        if !just_created {
+            if let Some(r) = clone_msg(ctx.msg, ctx.msg.id) {
+                g.req = r;
+            }
         }
         let t = tx(ctx.msg);
         merge_armed(&mut g, &t.armed);
@@ -226,39 +238,35 @@ impl Engine {
         let mut sent = 0;
         for (n, b) in targets.into_iter().enumerate() {
             let idx = g.proxy.branches().len();
-            let Some(mut bm) = clone_msg(msg, msg.id) else {
-                continue;
+            // The first branch, with no branch_route to change it and no
+            // next hop but the message's own, is the request as it is:
+            // built from it directly instead of from a copy.
+            let first_as_is =
+                n == 0 && g.armed.branch.is_none() && explicit_dst(msg, hop).is_none();
+            let copy;
+            let bm: &SipMsg = if first_as_is {
+                msg
+            } else {
+                match self.branch_msg(core, g, msg, hop, n, idx, &b) {
+                    Some(m) => {
+                        copy = m;
+                        &copy
+                    }
+                    None => continue,
+                }
             };
-            bm.branches.clear();
-            bm.new_uri = Some(b.uri.clone());
-            bm.dst_uri = b.dst_uri.clone();
-            bm.path = b.path.clone();
-            bm.bflags = b.flags;
-            if b.socket.is_some() {
-                bm.force_send_socket = b.socket.clone();
-            }
-            if n == 0 {
-                if let Some(d) = explicit_dst(&bm, hop) {
-                    bm.dst_uri = Some(d);
-                }
-            }
-            if let Some(r) = g.armed.branch {
-                let t = tx(&mut bm);
-                t.branch = Some(idx);
-                let res = core.run_route(r, RouteType::BRANCH, &mut bm);
-                if res.dropped {
-                    lm_dbg!("tm: branch {idx} dropped in branch_route");
-                    continue;
-                }
-            }
             let target = BranchTarget {
-                uri: bm.ruri().to_string(),
+                uri: if first_as_is {
+                    b.uri.clone()
+                } else {
+                    bm.ruri().to_string()
+                },
                 dst_uri: bm.dst_uri.clone(),
                 path: bm.path.clone(),
                 send_socket: bm.force_send_socket.clone(),
                 via_branch: branch_id(g.id, idx),
             };
-            let out = match core.build_request(&bm, &target) {
+            let out = match core.build_request(bm, &target) {
                 Ok(o) => o,
                 Err(e) => {
                     lm_err!("tm: cannot relay to {}: {e}", target.uri);
@@ -284,6 +292,46 @@ impl Engine {
             sent += 1;
         }
         sent
+    }
+
+    /// The message of branch `n` (index `idx` in the cell): a copy of the
+    /// request with the branch's target, through branch_route if armed;
+    /// `None` when the copy fails or branch_route drops it.
+    #[allow(clippy::too_many_arguments)]
+    fn branch_msg(
+        &self,
+        core: &dyn Core,
+        g: &Cell,
+        msg: &SipMsg,
+        hop: &NextHop,
+        n: usize,
+        idx: usize,
+        b: &Branch,
+    ) -> Option<SipMsg> {
+        let mut bm = clone_msg(msg, msg.id)?;
+        bm.branches.clear();
+        bm.new_uri = Some(b.uri.clone());
+        bm.dst_uri = b.dst_uri.clone();
+        bm.path = b.path.clone();
+        bm.bflags = b.flags;
+        if b.socket.is_some() {
+            bm.force_send_socket = b.socket.clone();
+        }
+        if n == 0 {
+            if let Some(d) = explicit_dst(&bm, hop) {
+                bm.dst_uri = Some(d);
+            }
+        }
+        if let Some(r) = g.armed.branch {
+            let t = tx(&mut bm);
+            t.branch = Some(idx);
+            let res = core.run_route(r, RouteType::BRANCH, &mut bm);
+            if res.dropped {
+                lm_dbg!("tm: branch {idx} dropped in branch_route");
+                return None;
+            }
+        }
+        Some(bm)
     }
 
     fn relay_ack(&self, ctx: &mut Ctx<'_>, hop: &NextHop) -> i32 {

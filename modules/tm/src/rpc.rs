@@ -47,7 +47,7 @@ pub fn export(def: ModuleDef, e: &Arc<Engine>) -> ModuleDef {
                     "method": g.method,
                     "ruri": g.req.ruri(),
                     "call_id": m.call_id().unwrap_or(""),
-                    "from_tag": m.from().ok().and_then(|f| f.tag()).unwrap_or(""),
+                    "from_tag": m.from_tag().ok().flatten().unwrap_or(""),
                     "cseq": m.cseq().map(|c| c.seq).unwrap_or(0),
                     "branches": g.proxy.branches().len(),
                     "final": g.proxy.final_sent(),

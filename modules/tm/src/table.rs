@@ -10,7 +10,12 @@ pub const BRANCH_PREFIX: &str = "z9hG4bKT";
 
 /// The Via branch of branch `idx` of cell `id`.
 pub fn branch_id(id: u64, idx: usize) -> String {
-    format!("{BRANCH_PREFIX}{id:x}.{idx}")
+    let mut b = String::with_capacity(BRANCH_PREFIX.len() + 20);
+    b.push_str(BRANCH_PREFIX);
+    sr_sdk::sip_msg::text::push_hex_num(&mut b, id);
+    b.push('.');
+    sr_sdk::sip_msg::text::push_dec(&mut b, idx as u64);
+    b
 }
 
 /// The cell id and branch index in one of our Via branches.
@@ -26,15 +31,14 @@ pub fn server_key(m: &Message<'_>) -> Option<TxKey> {
     let via = m.top_via().ok()?;
     let method = TxMethod::parse(m.method()?.as_str());
     let port = via.port.unwrap_or(via.default_port());
-    let sent_by = format!("{}:{port}", via.host_str);
     let branch = via.branch().unwrap_or("");
-    if let Some(k) = TxKey::server(branch, &sent_by, method.clone()) {
+    if let Some(k) = TxKey::server_via(branch, via.host_str, port, method.clone()) {
         return Some(k);
     }
     let parts = Rfc2543Parts {
         request_uri: m.request_uri()?.raw,
-        to_tag: m.to().ok()?.tag(),
-        from_tag: m.from().ok()?.tag(),
+        to_tag: m.to_tag().ok()?,
+        from_tag: m.from_tag().ok()?,
         call_id: m.call_id().ok()?,
         cseq: m.cseq().ok()?.seq,
         top_via: via.raw,

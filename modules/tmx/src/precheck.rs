@@ -36,7 +36,7 @@ fn key(msg: &SipMsg) -> Option<String> {
     Some(format!(
         "{}|{}|{}|{}|{}",
         m.call_id().ok()?,
-        m.from().ok()?.tag().unwrap_or(""),
+        m.from_tag().ok()?.unwrap_or(""),
         cseq.seq,
         cseq.method.as_str(),
         via.branch().unwrap_or("")

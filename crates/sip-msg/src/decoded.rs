@@ -1,0 +1,295 @@
+//! Headers decoded once per message, on first read.
+//!
+//! The top Via is read by the script (`sanity_check`, `$hdr`), the
+//! transaction layer (keys, matching), the reply builder and the stateless
+//! To-tag: decoding it again for each of them cost more than everything
+//! else they did with it. [`Decoded`] keeps the first decode as byte
+//! offsets into the header value (no lifetime, so [`crate::Message`] stays
+//! covariant, as [`crate::OwnedMessage`] needs) and rebuilds the borrowed
+//! [`Via`] from them, which is a few slice operations.
+
+use crate::error::ParseError;
+use crate::headers::{NameAddr, Via};
+use crate::uri::{Host, Scheme, Uri};
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::OnceLock;
+
+/// Start and end offset of a substring in the value it came from.
+type Span = (u32, u32);
+
+/// Where `sub` lies in `base` (`sub` is a slice of `base`; an empty `sub`
+/// may be a literal from elsewhere and is recorded as empty).
+fn span(base: &str, sub: &str) -> Span {
+    if sub.is_empty() {
+        return (0, 0);
+    }
+    let off = (sub.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+    match (u32::try_from(off), u32::try_from(off + sub.len())) {
+        (Ok(a), Ok(b)) if (b as usize) <= base.len() => (a, b),
+        _ => (0, 0),
+    }
+}
+
+fn at(base: &str, s: Span) -> &str {
+    base.get(s.0 as usize..s.1 as usize).unwrap_or("")
+}
+
+fn opt_span(base: &str, sub: Option<&str>) -> Option<Span> {
+    sub.map(|s| span(base, s))
+}
+
+fn opt_at(base: &str, s: Option<Span>) -> Option<&str> {
+    s.map(|s| at(base, s))
+}
+
+#[derive(Debug, Clone, Copy)]
+enum HostKind {
+    Name,
+    V4(Ipv4Addr),
+    V6(Ipv6Addr),
+}
+
+impl HostKind {
+    fn of(h: &Host<'_>) -> HostKind {
+        match *h {
+            Host::Name(_) => HostKind::Name,
+            Host::V4(a) => HostKind::V4(a),
+            Host::V6(a) => HostKind::V6(a),
+        }
+    }
+
+    fn host(self, name: &str) -> Host<'_> {
+        match self {
+            HostKind::Name => Host::Name(name),
+            HostKind::V4(a) => Host::V4(a),
+            HostKind::V6(a) => Host::V6(a),
+        }
+    }
+}
+
+/// A decoded [`Uri`] as offsets.
+#[derive(Debug, Clone, Copy)]
+struct UriSpans {
+    raw: Span,
+    scheme: Scheme,
+    user: Option<Span>,
+    password: Option<Span>,
+    host_str: Span,
+    host: HostKind,
+    port: Option<u16>,
+    params: Span,
+    headers: Option<Span>,
+    opaque: Span,
+}
+
+impl UriSpans {
+    fn of(base: &str, u: &Uri<'_>) -> UriSpans {
+        UriSpans {
+            raw: span(base, u.raw),
+            scheme: u.scheme,
+            user: opt_span(base, u.user),
+            password: opt_span(base, u.password),
+            host_str: span(base, u.host_str),
+            host: HostKind::of(&u.host),
+            port: u.port,
+            params: span(base, u.params),
+            headers: opt_span(base, u.headers),
+            opaque: span(base, u.opaque),
+        }
+    }
+
+    fn uri<'a>(&self, base: &'a str) -> Uri<'a> {
+        let host_str = at(base, self.host_str);
+        Uri {
+            raw: at(base, self.raw),
+            scheme: self.scheme,
+            user: opt_at(base, self.user),
+            password: opt_at(base, self.password),
+            host_str,
+            host: self.host.host(host_str),
+            port: self.port,
+            params: at(base, self.params),
+            headers: opt_at(base, self.headers),
+            opaque: at(base, self.opaque),
+        }
+    }
+}
+
+/// A decoded [`NameAddr`] as offsets.
+#[derive(Debug, Clone, Copy)]
+struct NameAddrSpans {
+    raw: Span,
+    display: Option<Span>,
+    uri_str: Span,
+    uri: UriSpans,
+    params: Span,
+    bracketed: bool,
+}
+
+impl NameAddrSpans {
+    fn of(base: &str, n: &NameAddr<'_>) -> NameAddrSpans {
+        NameAddrSpans {
+            raw: span(base, n.raw),
+            display: opt_span(base, n.display),
+            uri_str: span(base, n.uri_str),
+            uri: UriSpans::of(base, &n.uri),
+            params: span(base, n.params),
+            bracketed: n.bracketed,
+        }
+    }
+
+    fn name_addr<'a>(&self, base: &'a str) -> NameAddr<'a> {
+        NameAddr {
+            raw: at(base, self.raw),
+            display: opt_at(base, self.display),
+            uri_str: at(base, self.uri_str),
+            uri: self.uri.uri(base),
+            params: at(base, self.params),
+            bracketed: self.bracketed,
+        }
+    }
+}
+
+/// A decoded [`Via`] as offsets into its header value.
+#[derive(Debug, Clone, Copy)]
+struct ViaSpans {
+    raw: Span,
+    protocol: Span,
+    transport: Span,
+    host_str: Span,
+    host: HostKind,
+    port: Option<u16>,
+    params: Span,
+}
+
+impl ViaSpans {
+    fn of(base: &str, v: &Via<'_>) -> ViaSpans {
+        ViaSpans {
+            raw: span(base, v.raw),
+            protocol: span(base, v.protocol),
+            transport: span(base, v.transport),
+            host_str: span(base, v.host_str),
+            host: HostKind::of(&v.host),
+            port: v.port,
+            params: span(base, v.params),
+        }
+    }
+
+    fn via<'a>(&self, base: &'a str) -> Via<'a> {
+        let host_str = at(base, self.host_str);
+        Via {
+            raw: at(base, self.raw),
+            protocol: at(base, self.protocol),
+            transport: at(base, self.transport),
+            host_str,
+            host: self.host.host(host_str),
+            port: self.port,
+            params: at(base, self.params),
+        }
+    }
+}
+
+/// The per-message cache (part of every [`crate::Message`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Decoded {
+    top_via: OnceLock<Result<ViaSpans, ParseError>>,
+    from: OnceLock<Result<NameAddrSpans, ParseError>>,
+    to: OnceLock<Result<NameAddrSpans, ParseError>>,
+    from_tag: OnceLock<Result<Option<Span>, ParseError>>,
+    to_tag: OnceLock<Result<Option<Span>, ParseError>>,
+}
+
+/// Which tag: From's or To's.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Tag {
+    From,
+    To,
+}
+
+impl Decoded {
+    /// The top Via: `base` is the value of the first Via header line and
+    /// `decode` decodes the top via-parm from it (called once).
+    pub(crate) fn top_via<'a>(
+        &self,
+        base: &'a str,
+        decode: impl FnOnce() -> Result<Via<'a>, ParseError>,
+    ) -> Result<Via<'a>, ParseError> {
+        match self
+            .top_via
+            .get_or_init(|| decode().map(|v| ViaSpans::of(base, &v)))
+        {
+            Ok(s) => Ok(s.via(base)),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// From or To: `base` is the header's value and `decode` decodes it
+    /// (called once).
+    pub(crate) fn name_addr<'a>(
+        &self,
+        which: Tag,
+        base: &'a str,
+        decode: impl FnOnce() -> Result<NameAddr<'a>, ParseError>,
+    ) -> Result<NameAddr<'a>, ParseError> {
+        let cell = match which {
+            Tag::From => &self.from,
+            Tag::To => &self.to,
+        };
+        match cell.get_or_init(|| decode().map(|n| NameAddrSpans::of(base, &n))) {
+            Ok(s) => Ok(s.name_addr(base)),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// The `tag` parameter of From or To: `base` is the header's value and
+    /// `decode` decodes the tag from it (called once).
+    pub(crate) fn tag<'a>(
+        &self,
+        which: Tag,
+        base: &'a str,
+        decode: impl FnOnce() -> Result<Option<&'a str>, ParseError>,
+    ) -> Result<Option<&'a str>, ParseError> {
+        let cell = match which {
+            Tag::From => &self.from_tag,
+            Tag::To => &self.to_tag,
+        };
+        // An empty tag (`tag=`) is recorded as the empty span (0, 0) and
+        // comes back as "", as the decode gave it.
+        match cell.get_or_init(|| decode().map(|t| t.map(|t| span(base, t)))) {
+            Ok(Some(s)) => Ok(Some(at(base, *s))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_rebuild_the_same_via() {
+        let value = "SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK1;rport, SIP/2.0/TCP h";
+        let v = Via::parse(value.split(',').next().unwrap()).unwrap();
+        let back = ViaSpans::of(value, &v).via(value);
+        assert_eq!(back.raw, v.raw);
+        assert_eq!(back.protocol, "SIP/2.0");
+        assert_eq!(back.transport, "UDP");
+        assert_eq!(back.host_str, "10.0.0.1");
+        assert_eq!(back.host.ip(), v.host.ip());
+        assert_eq!(back.port, Some(5070));
+        assert_eq!(back.params, "branch=z9hG4bK1;rport");
+        let d = Decoded::default();
+        let to = "<sip:b@h;tag=uri>;x=1;tag=abc";
+        assert_eq!(
+            d.tag(Tag::To, to, || Ok(Some(&to[to.len() - 3..]))),
+            Ok(Some("abc"))
+        );
+        // Cached: the second decode is not run.
+        assert_eq!(d.tag(Tag::To, to, || unreachable!()), Ok(Some("abc")));
+        assert_eq!(d.tag(Tag::From, to, || Ok(Some(""))), Ok(Some("")));
+        // Empty parts that are literals from elsewhere come back empty.
+        assert_eq!(span(value, ""), (0, 0));
+        assert_eq!(span(value, "elsewhere"), (0, 0));
+    }
+}
