@@ -63,6 +63,9 @@ pub fn top_via_fix(msg: &SipMsg) -> Option<(u32, u32, String)> {
     Some((start, end, out))
 }
 
+/// How every stateless To-tag starts.
+pub const STATELESS_TAG_PREFIX: &str = "sl.";
+
 /// A stateless To-tag (sl): stable for retransmissions of one request
 /// (and for the ACK of a negative reply, which has the same Call-ID, From
 /// tag and branch), a keyed hash of those three.
@@ -77,7 +80,7 @@ pub fn stateless_to_tag(msg: &SipMsg) -> String {
         &[call_id.as_bytes(), from_tag.as_bytes(), branch.as_bytes()],
     );
     let mut out = String::with_capacity(19);
-    out.push_str("sl.");
+    out.push_str(STATELESS_TAG_PREFIX);
     tag::push_hex64(&mut out, h);
     out
 }

@@ -272,7 +272,10 @@ impl Core for Runtime {
         let Ok(Some(tag)) = m.to_tag() else {
             return false;
         };
-        tag == crate::outbound::stateless_to_tag(msg)
+        // Our stateless tags all start so: any other tag (a UAS's, on the
+        // ACK of a 2xx) is not ours without hashing anything.
+        tag.starts_with(crate::outbound::STATELESS_TAG_PREFIX)
+            && tag == crate::outbound::stateless_to_tag(msg)
     }
 
     fn is_myself(&self, host: &str, port: Option<u16>) -> bool {

@@ -386,6 +386,9 @@ pub struct Server {
     rt: Arc<Runtime>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     stop: Arc<AtomicBool>,
+    /// A handle on each UDP worker's socket, to wake the worker from its
+    /// blocking receive at shutdown.
+    udp_wake: Vec<std::net::UdpSocket>,
 }
 
 impl std::fmt::Debug for Server {
@@ -491,7 +494,11 @@ pub fn start(rt: &Arc<Runtime>) -> Result<Server, String> {
     let mut handles = Vec::new();
     let mut expected = 0;
     let mut rank_no = 0;
+    let mut udp_wake = Vec::new();
     for (l, sock) in udp_workers {
+        if let Ok(w) = sock.try_clone() {
+            udp_wake.push(w);
+        }
         rank_no += 1;
         let (rt2, stop2) = (rt.clone(), stop.clone());
         let body: Box<dyn FnOnce() + Send> = Box::new(move || udp_loop(&rt2, sock, l.addr, &stop2));
@@ -553,6 +560,7 @@ pub fn start(rt: &Arc<Runtime>) -> Result<Server, String> {
         rt: rt.clone(),
         threads: Mutex::new(handles),
         stop,
+        udp_wake,
     };
     *rt.server_stop.lock().unwrap_or_else(|e| e.into_inner()) = Some(server.stop.clone());
     if let Some(e) = first_err {
@@ -568,10 +576,17 @@ pub fn start(rt: &Arc<Runtime>) -> Result<Server, String> {
     Ok(server)
 }
 
+/// One UDP worker: blocks in `recv_from` (no timeout: arming a timer on
+/// every sleep cost system time per message) until a datagram comes or
+/// [`Server`] shuts the socket down for reading at stop.
 fn udp_loop(rt: &Runtime, sock: std::net::UdpSocket, local: SocketAddr, stop: &AtomicBool) {
     let mut buf = vec![0u8; 65536];
-    while !stop.load(Ordering::Relaxed) {
-        match sock.recv_from(&mut buf) {
+    loop {
+        let got = sock.recv_from(&mut buf);
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        match got {
             Ok((n, src)) => {
                 let data = bytes::Bytes::copy_from_slice(&buf[..n]);
                 let rcv = RecvInfo {
@@ -647,6 +662,12 @@ impl Server {
     fn stop_threads(&self) {
         self.rt.shutdown.store(true, Ordering::Relaxed);
         self.stop.store(true, Ordering::Relaxed);
+        for s in &self.udp_wake {
+            // Wakes a worker blocked in recv_from on this socket: Linux
+            // does so even for unconnected UDP sockets, while returning
+            // ENOTCONN, which is expected here.
+            let _ = socket2::SockRef::from(s).shutdown(std::net::Shutdown::Read);
+        }
         if let Some(tcp) = self.rt.transport.get().and_then(|t| t.tcp.as_ref()) {
             tcp.close_all();
         }

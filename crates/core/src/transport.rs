@@ -29,9 +29,7 @@ pub fn udp_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     let _ = s.set_recv_buffer_size(4 << 20);
     let _ = s.set_send_buffer_size(4 << 20);
     s.bind(&addr.into())?;
-    let u: UdpSocket = s.into();
-    u.set_read_timeout(Some(Duration::from_millis(200)))?;
-    Ok(u)
+    Ok(s.into())
 }
 
 /// Opens a TCP listening socket.

@@ -14,37 +14,31 @@ pub const NOT_RR_DRIVEN: i32 = -1;
 /// The first Route is not ours (a preloaded route set): `$du` set to it.
 pub const RR_PRELOADED: i32 = -3;
 
+fn is_me_uri(core: &dyn Core, u: &Uri<'_>) -> bool {
+    core.is_myself(u.host_str, Some(u.port.unwrap_or(u.default_port())))
+        || (u.port.is_none() && core.is_myself(u.host_str, None))
+}
+
 fn is_me(core: &dyn Core, uri: &str) -> bool {
-    match Uri::parse(uri) {
-        Ok(u) => {
-            core.is_myself(u.host_str, Some(u.port.unwrap_or(u.default_port())))
-                || (u.port.is_none() && core.is_myself(u.host_str, None))
+    Uri::parse(uri).is_ok_and(|u| is_me_uri(core, &u))
+}
+
+/// The URI's parameters as `;name=value...` (the route parameters rr's
+/// `check_route_param` and `$route_uri` read later).
+fn params_of(u: Option<&Uri<'_>>) -> String {
+    let mut s = String::new();
+    for p in u.into_iter().flat_map(|u| u.param_iter()) {
+        s.push(';');
+        s.push_str(p.name);
+        if let Some(v) = p.value {
+            s.push('=');
+            s.push_str(v);
         }
-        Err(_) => false,
     }
+    s
 }
 
-fn params_of(uri: &str) -> String {
-    Uri::parse(uri)
-        .ok()
-        .map(|u| {
-            u.param_iter()
-                .map(|p| match p.value {
-                    Some(v) => format!(";{}={v}", p.name),
-                    None => format!(";{}", p.name),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn has_param(uri: &str, name: &str) -> bool {
-    Uri::parse(uri)
-        .ok()
-        .is_some_and(|u| u.param(name).is_some())
-}
-
-fn remember(ctx: &mut Ctx<'_>, uri: &str) {
+fn remember(ctx: &mut Ctx<'_>, uri: Option<&Uri<'_>>) {
     let ps = params_of(uri);
     if ctx.msg.ext.get::<RrCtx>().is_none() {
         ctx.msg.ext.insert(RrCtx::default());
@@ -66,11 +60,16 @@ pub fn loose_route(ctx: &mut Ctx<'_>, p: &Params) -> i32 {
     let core = ctx.core;
     let in_dialog = matches!(ctx.msg.msg().to_tag(), Ok(Some(_)));
     let ruri = ctx.msg.ruri().to_string();
-    let ruri_mine = is_me(core, &ruri) && Uri::parse(&ruri).is_ok_and(|u| u.user.is_none());
-    if ruri_mine && !is_me(core, &first.uri) {
+    let first_uri = Uri::parse(&first.uri).ok();
+    let first_mine = first_uri.as_ref().is_some_and(|u| is_me_uri(core, u));
+    let ruri_mine = ctx
+        .msg
+        .ruri_parsed()
+        .is_ok_and(|u| u.user.is_none() && is_me_uri(core, &u));
+    if ruri_mine && !first_mine {
         // The previous hop is a strict router: the R-URI is the
         // Record-Route we put there, the real target is the last Route.
-        remember(ctx, &ruri);
+        remember(ctx, Uri::parse(&ruri).ok().as_ref());
         let Some(last) = all.last() else {
             return NOT_RR_DRIVEN;
         };
@@ -82,13 +81,13 @@ pub fn loose_route(ctx: &mut Ctx<'_>, p: &Params) -> i32 {
         ctx.msg.new_uri = Some(target);
         return RR_DRIVEN;
     }
-    if !is_me(core, &first.uri) {
+    if !first_mine {
         ctx.msg.dst_uri = Some(first.uri.clone());
         return if in_dialog { RR_DRIVEN } else { RR_PRELOADED };
     }
-    remember(ctx, &first.uri.clone());
+    remember(ctx, first_uri.as_ref());
     let mut gone = vec![0usize];
-    if p.double_rr() > 0 && has_param(&first.uri, "r2") {
+    if p.double_rr() > 0 && first_uri.as_ref().is_some_and(|u| u.param("r2").is_some()) {
         if let Some(second) = all.get(1) {
             if is_me(core, &second.uri) {
                 gone.push(1);
