@@ -4,6 +4,7 @@
 
 use crate::contact::{Contact, FL_MEM};
 use crate::dbrow;
+use crate::stored::StoredContact;
 use sr_sdk::db::{DbConn, DbPool, DbResult};
 use sr_sdk::lm_err;
 use std::collections::hash_map::DefaultHasher;
@@ -111,9 +112,13 @@ impl Record {
     }
 }
 
+/// The contacts of one AoR as kept in memory: exact size, never empty.
+type Stored = Box<[StoredContact]>;
+
 #[derive(Default)]
 struct Shard {
-    records: HashMap<String, Vec<Contact>>,
+    /// AoR -> its contacts.
+    records: HashMap<Box<str>, Stored>,
     /// db_mode 2: ruid -> AoR of contacts to write.
     dirty: HashMap<String, String>,
     /// db_mode 2: ruids to delete.
@@ -192,11 +197,20 @@ impl Domain {
         let all = self.with_db(|c| dbrow::load_all(c, &name, ud, now))?;
         let n = all.len();
         for c in all {
-            self.shard(&c.aor)
-                .records
-                .entry(c.aor.clone())
-                .or_default()
-                .push(c);
+            let mut shard = self.shard(&c.aor);
+            let packed = StoredContact::pack(&c);
+            match shard.records.get_mut(c.aor.as_str()) {
+                Some(cs) => {
+                    let mut v = std::mem::take(cs).into_vec();
+                    v.push(packed);
+                    *cs = v.into_boxed_slice();
+                }
+                None => {
+                    shard
+                        .records
+                        .insert(c.aor.into_boxed_str(), Box::new([packed]));
+                }
+            }
         }
         Ok(n)
     }
@@ -212,7 +226,12 @@ impl Domain {
             self.shard(aor)
                 .records
                 .get(aor)
-                .map(|cs| cs.iter().filter(|c| c.is_valid(now)).cloned().collect())
+                .map(|cs| {
+                    cs.iter()
+                        .filter(|c| c.is_valid(now))
+                        .map(|c| c.unpack(aor))
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         sort_contacts(&mut v);
@@ -235,7 +254,7 @@ impl Domain {
             let ud = self.use_domain;
             self.with_db(|c| dbrow::load_aor(c, &name, aor, ud, now))?
         } else {
-            shard.records.get(aor).cloned().unwrap_or_default()
+            unpack(aor, shard.records.get(aor))
         };
         let mut rec = Record {
             aor: aor.to_string(),
@@ -271,7 +290,13 @@ impl Domain {
             if rec.contacts.is_empty() {
                 shard.records.remove(aor);
             } else {
-                shard.records.insert(aor.to_string(), rec.contacts);
+                let packed: Stored = rec.contacts.iter().map(StoredContact::pack).collect();
+                match shard.records.get_mut(aor) {
+                    Some(cs) => *cs = packed,
+                    None => {
+                        shard.records.insert(aor.into(), packed);
+                    }
+                }
             }
         }
         Ok(out)
@@ -316,7 +341,11 @@ impl Domain {
             let mut v = Vec::new();
             for s in &self.shards {
                 let s = s.lock().unwrap_or_else(|e| e.into_inner());
-                v.extend(s.records.iter().map(|(a, c)| (a.clone(), c.clone())));
+                v.extend(
+                    s.records
+                        .iter()
+                        .map(|(a, cs)| (a.to_string(), unpack(a, Some(cs)))),
+                );
             }
             v
         };
@@ -364,13 +393,18 @@ impl Domain {
                 let mut s = s.lock().unwrap_or_else(|e| e.into_inner());
                 let shard = &mut *s;
                 shard.records.retain(|_, cs| {
-                    cs.retain(|c| {
+                    if cs.iter().all(|c| c.is_valid(now)) {
+                        return true;
+                    }
+                    let mut v = std::mem::take(cs).into_vec();
+                    v.retain(|c| {
                         let keep = c.is_valid(now);
                         if !keep {
-                            gone.push(c.ruid.clone());
+                            gone.push(c.ruid().to_string());
                         }
                         keep
                     });
+                    *cs = v.into_boxed_slice();
                     !cs.is_empty()
                 });
                 if self.mode == DbMode::WriteBack {
@@ -413,9 +447,9 @@ impl Domain {
                     .iter()
                     .filter_map(|(ruid, aor)| {
                         s.records
-                            .get(aor)
-                            .and_then(|cs| cs.iter().find(|c| &c.ruid == ruid))
-                            .cloned()
+                            .get(aor.as_str())
+                            .and_then(|cs| cs.iter().find(|c| c.ruid() == ruid))
+                            .map(|c| c.unpack(aor))
                     })
                     .collect();
                 (writes, deleted)
@@ -451,6 +485,11 @@ impl Domain {
         }
         Ok(total)
     }
+}
+
+/// The full contacts of `aor` from their stored form.
+fn unpack(aor: &str, cs: Option<&Stored>) -> Vec<Contact> {
+    cs.map_or_else(Vec::new, |cs| cs.iter().map(|c| c.unpack(aor)).collect())
 }
 
 /// Kamailio's order: higher q first; among equal q the most recently
