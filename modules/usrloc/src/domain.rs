@@ -125,6 +125,14 @@ struct Shard {
     deleted: HashSet<String>,
 }
 
+/// The most shards a domain has, as a power of two, whatever `hash_size`
+/// asks for. Kamailio's slots are linked lists, so it needs many of them
+/// to keep each short; a shard here is a hash map that stays fast at any
+/// size and only needs to be one of enough locks for the workers not to
+/// wait on each other. Every shard's map has its own table and slack, so
+/// 2^16 of them would cost more than the contacts themselves.
+pub const MAX_SHARD_BITS: u32 = 10;
+
 /// One usrloc table.
 pub struct Domain {
     name: String,
@@ -148,7 +156,7 @@ fn hash(s: &str) -> u64 {
 }
 
 impl Domain {
-    /// A domain with `2^hash_bits` shards.
+    /// A domain with `2^hash_bits` shards, at most `2^`[`MAX_SHARD_BITS`].
     pub fn new(
         name: &str,
         mode: DbMode,
@@ -156,7 +164,7 @@ impl Domain {
         db: Option<Arc<DbPool>>,
         hash_bits: u32,
     ) -> Domain {
-        let n = 1usize << hash_bits.clamp(0, 16);
+        let n = 1usize << hash_bits.min(MAX_SHARD_BITS);
         Domain {
             name: name.to_string(),
             mode,
