@@ -256,13 +256,51 @@ impl Domain {
         now: i64,
         f: impl FnOnce(&mut Record) -> Result<T, String>,
     ) -> Result<T, String> {
-        let mut shard = self.shard(aor);
+        self.change(aor, now, f).map(|(out, _)| out)
+    }
+
+    /// As [`Domain::with_record`], also returning what [`Domain::lookup`]
+    /// would right after: the AoR's contacts valid at `now`, best first.
+    /// Outside db_mode 3 they are the record's own, already at hand, so
+    /// no second look-up is needed.
+    pub fn with_record_lookup<T>(
+        &self,
+        aor: &str,
+        now: i64,
+        f: impl FnOnce(&mut Record) -> Result<T, String>,
+    ) -> Result<(T, Vec<Contact>), String> {
+        let (out, rec) = self.change(aor, now, f)?;
+        if self.mode == DbMode::DbOnly {
+            return Ok((out, self.lookup(aor, now)?));
+        }
+        let mut v = rec.contacts;
+        v.retain(|c| c.is_valid(now));
+        sort_contacts(&mut v);
+        Ok((out, v))
+    }
+
+    /// [`Domain::with_record`]'s work; also gives back the record as it
+    /// was stored.
+    fn change<T>(
+        &self,
+        aor: &str,
+        now: i64,
+        f: impl FnOnce(&mut Record) -> Result<T, String>,
+    ) -> Result<(T, Record), String> {
+        let mut guard = self.shard(aor);
+        let Shard {
+            records,
+            dirty,
+            deleted,
+        } = &mut *guard;
+        // Found once: replaced in place below, or inserted when new.
+        let mut slot = records.get_mut(aor);
         let current = if self.mode == DbMode::DbOnly {
             let name = self.name.clone();
             let ud = self.use_domain;
             self.with_db(|c| dbrow::load_aor(c, &name, aor, ud, now))?
         } else {
-            unpack(aor, shard.records.get(aor))
+            unpack(aor, slot.as_deref())
         };
         let mut rec = Record {
             aor: aor.to_string(),
@@ -272,7 +310,7 @@ impl Domain {
         };
         let out = f(&mut rec)?;
         if rec.changed.is_empty() && rec.removed.is_empty() {
-            return Ok(out);
+            return Ok((out, rec));
         }
         match self.mode {
             DbMode::WriteThrough | DbMode::DbOnly => self.write_through(&rec)?,
@@ -283,31 +321,33 @@ impl Domain {
                         .iter()
                         .any(|c| &c.ruid == r && c.flags & FL_MEM != 0);
                     if !mem_only {
-                        shard.deleted.remove(r);
-                        shard.dirty.insert(r.clone(), aor.to_string());
+                        deleted.remove(r);
+                        dirty.insert(r.clone(), aor.to_string());
                     }
                 }
                 for r in &rec.removed {
-                    shard.dirty.remove(r);
-                    shard.deleted.insert(r.clone());
+                    dirty.remove(r);
+                    deleted.insert(r.clone());
                 }
             }
             DbMode::NoDb | DbMode::ReadOnly => {}
         }
         if self.mode != DbMode::DbOnly {
             if rec.contacts.is_empty() {
-                shard.records.remove(aor);
+                if slot.is_some() {
+                    records.remove(aor);
+                }
             } else {
                 let packed: Stored = rec.contacts.iter().map(StoredContact::pack).collect();
-                match shard.records.get_mut(aor) {
+                match slot.take() {
                     Some(cs) => *cs = packed,
                     None => {
-                        shard.records.insert(aor.into(), packed);
+                        records.insert(aor.into(), packed);
                     }
                 }
             }
         }
-        Ok(out)
+        Ok((out, rec))
     }
 
     fn write_through(&self, rec: &Record) -> Result<(), String> {
@@ -544,5 +584,29 @@ mod tests {
         });
         assert!(e.is_err());
         assert_eq!(d.counts(), (0, 0));
+    }
+
+    #[test]
+    fn with_record_lookup_matches_lookup() {
+        let d = Domain::new("location", DbMode::NoDb, false, None, 16);
+        assert_eq!(d.shards.len(), 1 << MAX_SHARD_BITS);
+        let (n, cs) = d
+            .with_record_lookup("a", 100, |r| {
+                for (uri, expires, q) in [("sip:a@1", 50, 100), ("sip:a@2", 200, 900)] {
+                    let mut c = Contact::new("a", uri);
+                    c.expires = expires;
+                    c.q = q;
+                    r.insert(c);
+                }
+                Ok(r.contacts().len())
+            })
+            .unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(cs, d.lookup("a", 100).unwrap());
+        assert_eq!(cs.len(), 1);
+        assert_eq!(cs[0].contact, "sip:a@2");
+        // No change: the stored contacts all the same.
+        let (_, again) = d.with_record_lookup("a", 100, |_| Ok(())).unwrap();
+        assert_eq!(again, cs);
     }
 }
