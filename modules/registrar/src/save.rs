@@ -219,7 +219,7 @@ fn apply(
         .ul()
         .nat_bflag()
         .is_some_and(|b| r.bflags & (1 << b) != 0);
-    let res = dom.with_record(&r.aor, t, |rec| {
+    let res = dom.with_record_lookup(&r.aor, t, |rec| {
         let mut out = Outcome::default();
         if r.star {
             out.deleted = rec.clear() > 0;
@@ -294,19 +294,14 @@ fn apply(
         }
         Ok(Ok(out))
     });
-    let out = match res {
-        Ok(Ok(o)) => o,
-        Ok(Err(rej)) => return Err(rej),
+    match res {
+        Ok((Ok(o), now_contacts)) => Ok((o, now_contacts)),
+        Ok((Err(rej), _)) => Err(rej),
         Err(e) => {
             lm_err!("registrar: save: {e}");
-            return Err(Reject(500, "Server Internal Error", String::new(), -1));
+            Err(Reject(500, "Server Internal Error", String::new(), -1))
         }
-    };
-    let now_contacts = dom.lookup(&r.aor, t).map_err(|e| {
-        lm_err!("registrar: save: {e}");
-        Reject(500, "Server Internal Error", String::new(), -1)
-    })?;
-    Ok((out, now_contacts))
+    }
 }
 
 /// The 200 OK's header lines: every current contact with its expires,

@@ -4,6 +4,7 @@
 
 use crate::contact::{Contact, FL_MEM};
 use crate::dbrow;
+use crate::stored::StoredContact;
 use sr_sdk::db::{DbConn, DbPool, DbResult};
 use sr_sdk::lm_err;
 use std::collections::hash_map::DefaultHasher;
@@ -111,14 +112,26 @@ impl Record {
     }
 }
 
+/// The contacts of one AoR as kept in memory: exact size, never empty.
+type Stored = Box<[StoredContact]>;
+
 #[derive(Default)]
 struct Shard {
-    records: HashMap<String, Vec<Contact>>,
+    /// AoR -> its contacts.
+    records: HashMap<Box<str>, Stored>,
     /// db_mode 2: ruid -> AoR of contacts to write.
     dirty: HashMap<String, String>,
     /// db_mode 2: ruids to delete.
     deleted: HashSet<String>,
 }
+
+/// The most shards a domain has, as a power of two, whatever `hash_size`
+/// asks for. Kamailio's slots are linked lists, so it needs many of them
+/// to keep each short; a shard here is a hash map that stays fast at any
+/// size and only needs to be one of enough locks for the workers not to
+/// wait on each other. Every shard's map has its own table and slack, so
+/// 2^16 of them would cost more than the contacts themselves.
+pub const MAX_SHARD_BITS: u32 = 10;
 
 /// One usrloc table.
 pub struct Domain {
@@ -143,7 +156,7 @@ fn hash(s: &str) -> u64 {
 }
 
 impl Domain {
-    /// A domain with `2^hash_bits` shards.
+    /// A domain with `2^hash_bits` shards, at most `2^`[`MAX_SHARD_BITS`].
     pub fn new(
         name: &str,
         mode: DbMode,
@@ -151,7 +164,7 @@ impl Domain {
         db: Option<Arc<DbPool>>,
         hash_bits: u32,
     ) -> Domain {
-        let n = 1usize << hash_bits.clamp(0, 16);
+        let n = 1usize << hash_bits.min(MAX_SHARD_BITS);
         Domain {
             name: name.to_string(),
             mode,
@@ -192,11 +205,20 @@ impl Domain {
         let all = self.with_db(|c| dbrow::load_all(c, &name, ud, now))?;
         let n = all.len();
         for c in all {
-            self.shard(&c.aor)
-                .records
-                .entry(c.aor.clone())
-                .or_default()
-                .push(c);
+            let mut shard = self.shard(&c.aor);
+            let packed = StoredContact::pack(&c);
+            match shard.records.get_mut(c.aor.as_str()) {
+                Some(cs) => {
+                    let mut v = std::mem::take(cs).into_vec();
+                    v.push(packed);
+                    *cs = v.into_boxed_slice();
+                }
+                None => {
+                    shard
+                        .records
+                        .insert(c.aor.into_boxed_str(), Box::new([packed]));
+                }
+            }
         }
         Ok(n)
     }
@@ -212,7 +234,12 @@ impl Domain {
             self.shard(aor)
                 .records
                 .get(aor)
-                .map(|cs| cs.iter().filter(|c| c.is_valid(now)).cloned().collect())
+                .map(|cs| {
+                    cs.iter()
+                        .filter(|c| c.is_valid(now))
+                        .map(|c| c.unpack(aor))
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         sort_contacts(&mut v);
@@ -229,13 +256,51 @@ impl Domain {
         now: i64,
         f: impl FnOnce(&mut Record) -> Result<T, String>,
     ) -> Result<T, String> {
-        let mut shard = self.shard(aor);
+        self.change(aor, now, f).map(|(out, _)| out)
+    }
+
+    /// As [`Domain::with_record`], also returning what [`Domain::lookup`]
+    /// would right after: the AoR's contacts valid at `now`, best first.
+    /// Outside db_mode 3 they are the record's own, already at hand, so
+    /// no second look-up is needed.
+    pub fn with_record_lookup<T>(
+        &self,
+        aor: &str,
+        now: i64,
+        f: impl FnOnce(&mut Record) -> Result<T, String>,
+    ) -> Result<(T, Vec<Contact>), String> {
+        let (out, rec) = self.change(aor, now, f)?;
+        if self.mode == DbMode::DbOnly {
+            return Ok((out, self.lookup(aor, now)?));
+        }
+        let mut v = rec.contacts;
+        v.retain(|c| c.is_valid(now));
+        sort_contacts(&mut v);
+        Ok((out, v))
+    }
+
+    /// [`Domain::with_record`]'s work; also gives back the record as it
+    /// was stored.
+    fn change<T>(
+        &self,
+        aor: &str,
+        now: i64,
+        f: impl FnOnce(&mut Record) -> Result<T, String>,
+    ) -> Result<(T, Record), String> {
+        let mut guard = self.shard(aor);
+        let Shard {
+            records,
+            dirty,
+            deleted,
+        } = &mut *guard;
+        // Found once: replaced in place below, or inserted when new.
+        let mut slot = records.get_mut(aor);
         let current = if self.mode == DbMode::DbOnly {
             let name = self.name.clone();
             let ud = self.use_domain;
             self.with_db(|c| dbrow::load_aor(c, &name, aor, ud, now))?
         } else {
-            shard.records.get(aor).cloned().unwrap_or_default()
+            unpack(aor, slot.as_deref())
         };
         let mut rec = Record {
             aor: aor.to_string(),
@@ -245,7 +310,7 @@ impl Domain {
         };
         let out = f(&mut rec)?;
         if rec.changed.is_empty() && rec.removed.is_empty() {
-            return Ok(out);
+            return Ok((out, rec));
         }
         match self.mode {
             DbMode::WriteThrough | DbMode::DbOnly => self.write_through(&rec)?,
@@ -256,25 +321,33 @@ impl Domain {
                         .iter()
                         .any(|c| &c.ruid == r && c.flags & FL_MEM != 0);
                     if !mem_only {
-                        shard.deleted.remove(r);
-                        shard.dirty.insert(r.clone(), aor.to_string());
+                        deleted.remove(r);
+                        dirty.insert(r.clone(), aor.to_string());
                     }
                 }
                 for r in &rec.removed {
-                    shard.dirty.remove(r);
-                    shard.deleted.insert(r.clone());
+                    dirty.remove(r);
+                    deleted.insert(r.clone());
                 }
             }
             DbMode::NoDb | DbMode::ReadOnly => {}
         }
         if self.mode != DbMode::DbOnly {
             if rec.contacts.is_empty() {
-                shard.records.remove(aor);
+                if slot.is_some() {
+                    records.remove(aor);
+                }
             } else {
-                shard.records.insert(aor.to_string(), rec.contacts);
+                let packed: Stored = rec.contacts.iter().map(StoredContact::pack).collect();
+                match slot.take() {
+                    Some(cs) => *cs = packed,
+                    None => {
+                        records.insert(aor.into(), packed);
+                    }
+                }
             }
         }
-        Ok(out)
+        Ok((out, rec))
     }
 
     fn write_through(&self, rec: &Record) -> Result<(), String> {
@@ -316,7 +389,11 @@ impl Domain {
             let mut v = Vec::new();
             for s in &self.shards {
                 let s = s.lock().unwrap_or_else(|e| e.into_inner());
-                v.extend(s.records.iter().map(|(a, c)| (a.clone(), c.clone())));
+                v.extend(
+                    s.records
+                        .iter()
+                        .map(|(a, cs)| (a.to_string(), unpack(a, Some(cs)))),
+                );
             }
             v
         };
@@ -364,13 +441,18 @@ impl Domain {
                 let mut s = s.lock().unwrap_or_else(|e| e.into_inner());
                 let shard = &mut *s;
                 shard.records.retain(|_, cs| {
-                    cs.retain(|c| {
+                    if cs.iter().all(|c| c.is_valid(now)) {
+                        return true;
+                    }
+                    let mut v = std::mem::take(cs).into_vec();
+                    v.retain(|c| {
                         let keep = c.is_valid(now);
                         if !keep {
-                            gone.push(c.ruid.clone());
+                            gone.push(c.ruid().to_string());
                         }
                         keep
                     });
+                    *cs = v.into_boxed_slice();
                     !cs.is_empty()
                 });
                 if self.mode == DbMode::WriteBack {
@@ -413,9 +495,9 @@ impl Domain {
                     .iter()
                     .filter_map(|(ruid, aor)| {
                         s.records
-                            .get(aor)
-                            .and_then(|cs| cs.iter().find(|c| &c.ruid == ruid))
-                            .cloned()
+                            .get(aor.as_str())
+                            .and_then(|cs| cs.iter().find(|c| c.ruid() == ruid))
+                            .map(|c| c.unpack(aor))
                     })
                     .collect();
                 (writes, deleted)
@@ -451,6 +533,11 @@ impl Domain {
         }
         Ok(total)
     }
+}
+
+/// The full contacts of `aor` from their stored form.
+fn unpack(aor: &str, cs: Option<&Stored>) -> Vec<Contact> {
+    cs.map_or_else(Vec::new, |cs| cs.iter().map(|c| c.unpack(aor)).collect())
 }
 
 /// Kamailio's order: higher q first; among equal q the most recently
@@ -497,5 +584,29 @@ mod tests {
         });
         assert!(e.is_err());
         assert_eq!(d.counts(), (0, 0));
+    }
+
+    #[test]
+    fn with_record_lookup_matches_lookup() {
+        let d = Domain::new("location", DbMode::NoDb, false, None, 16);
+        assert_eq!(d.shards.len(), 1 << MAX_SHARD_BITS);
+        let (n, cs) = d
+            .with_record_lookup("a", 100, |r| {
+                for (uri, expires, q) in [("sip:a@1", 50, 100), ("sip:a@2", 200, 900)] {
+                    let mut c = Contact::new("a", uri);
+                    c.expires = expires;
+                    c.q = q;
+                    r.insert(c);
+                }
+                Ok(r.contacts().len())
+            })
+            .unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(cs, d.lookup("a", 100).unwrap());
+        assert_eq!(cs.len(), 1);
+        assert_eq!(cs[0].contact, "sip:a@2");
+        // No change: the stored contacts all the same.
+        let (_, again) = d.with_record_lookup("a", 100, |_| Ok(())).unwrap();
+        assert_eq!(again, cs);
     }
 }

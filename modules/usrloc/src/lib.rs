@@ -22,6 +22,8 @@ pub mod contact;
 mod dbrow;
 pub mod domain;
 mod rpc;
+mod stored;
+mod textpack;
 
 pub use contact::{Contact, FL_MEM, FL_NAT, METHODS_ALL, Q_UNSPECIFIED};
 pub use domain::{DbMode, Domain, Record};
