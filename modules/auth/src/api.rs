@@ -205,6 +205,7 @@ impl AuthApi {
         let Some((hdr_index, v)) = found else {
             return Err(rc::NO_CREDENTIALS);
         };
+        let v = v.split();
         let username = owned(v.get("username"));
         let nonce = owned(v.get("nonce"));
         let uri = owned(v.get("uri"));

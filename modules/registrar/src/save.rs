@@ -7,6 +7,7 @@ use sr_mod_usrloc::{
 };
 use sr_sdk::db::now;
 use sr_sdk::prelude::*;
+use sr_sdk::sip_msg;
 use sr_sdk::sip_msg::headers::ContactValue;
 use std::sync::atomic::Ordering;
 
@@ -145,7 +146,12 @@ fn parse_request(ctx: &mut Ctx<'_>, reg: &Registrar, uri: Option<&str>) -> Resul
     };
     let ua = m.user_agent().unwrap_or("").to_string();
     let rcv = ctx.msg.rcv;
-    let socket = format!("{}:{}:{}", rcv.proto, rcv.dst.ip(), rcv.dst.port());
+    let mut socket = String::with_capacity(32);
+    socket.push_str(rcv.proto.as_str());
+    socket.push(':');
+    sip_msg::text::push_ip(&mut socket, rcv.dst.ip());
+    socket.push(':');
+    sip_msg::text::push_dec(&mut socket, u64::from(rcv.dst.port()));
     let received = reg.received_avp().and_then(|name| {
         let v = ctx.msg.avps.get(&name, 0)?.as_str().into_owned();
         (!v.is_empty()).then_some(v)
@@ -312,7 +318,7 @@ fn contact_lines(reg: &Registrar, r: &Request, cs: &[Contact], t: i64) -> String
         s.push_str("Contact: <");
         s.push_str(&c.contact);
         s.push_str(">;expires=");
-        s.push_str(&c.remaining(t).to_string());
+        sip_msg::text::push_dec(&mut s, c.remaining(t).max(0) as u64);
         if let Some(q) = c.q_str() {
             s.push_str(";q=");
             s.push_str(&q);

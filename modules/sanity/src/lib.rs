@@ -410,7 +410,9 @@ fn check_digest(msg: &SipMsg, strict: bool) -> Result<(), Fault> {
             let Ok(a) = v else {
                 return Err(reply(400, "Bad Auth Header"));
             };
-            if !a.is_digest() {
+            let digest = a.is_digest();
+            let a = a.split();
+            if !digest {
                 return if strict { Err(silent()) } else { Ok(()) };
             }
             let present = |p: &str| a.get_raw(p).is_some();

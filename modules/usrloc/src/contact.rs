@@ -166,14 +166,19 @@ static RUID_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// A new unique record id: `uloc-<start time>-<pid>-<counter>`.
 pub fn new_ruid() -> String {
-    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    let start = *START.get_or_init(|| {
-        std::time::SystemTime::now()
+    // `uloc-<start time>-<pid>-`, formatted once.
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let prefix = PREFIX.get_or_init(|| {
+        let start = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64)
+            .map_or(0, |d| d.as_nanos() as u64);
+        format!("uloc-{start:x}-{:x}-", std::process::id())
     });
     let n = RUID_SEQ.fetch_add(1, Ordering::Relaxed) + 1;
-    format!("uloc-{start:x}-{:x}-{n}", std::process::id())
+    let mut ruid = String::with_capacity(prefix.len() + 20);
+    ruid.push_str(prefix);
+    sr_sdk::sip_msg::text::push_dec(&mut ruid, n);
+    ruid
 }
 
 #[cfg(test)]
@@ -197,6 +202,15 @@ mod tests {
         c.q = 125;
         assert_eq!(c.q_str().unwrap(), "0.125");
         assert_ne!(new_ruid(), new_ruid());
+        // uloc-<hex start>-<hex pid>-<decimal counter>, as Kamailio's.
+        let r = new_ruid();
+        let parts: Vec<&str> = r.split('-').collect();
+        assert_eq!(parts.len(), 4, "{r}");
+        assert_eq!(parts[0], "uloc");
+        assert!(
+            u64::from_str_radix(parts[1], 16).is_ok() && u32::from_str_radix(parts[2], 16).is_ok()
+        );
+        assert!(parts[3].parse::<u64>().is_ok_and(|n| n > 0), "{r}");
         c.expires = 100;
         assert!(c.is_valid(99) && !c.is_valid(100));
         assert_eq!(c.remaining(40), 60);

@@ -7,9 +7,7 @@ use crate::dbrow;
 use crate::stored::StoredContact;
 use sr_sdk::db::{DbConn, DbPool, DbResult};
 use sr_sdk::lm_err;
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -117,8 +115,9 @@ type Stored = Box<[StoredContact]>;
 
 #[derive(Default)]
 struct Shard {
-    /// AoR -> its contacts.
-    records: HashMap<Box<str>, Stored>,
+    /// AoR -> its contacts (foldhash with a random seed: AoRs come from
+    /// the network, and SipHash cost more than the lookup around it).
+    records: HashMap<Box<str>, Stored, foldhash::fast::RandomState>,
     /// db_mode 2: ruid -> AoR of contacts to write.
     dirty: HashMap<String, String>,
     /// db_mode 2: ruids to delete.
@@ -149,10 +148,10 @@ impl std::fmt::Debug for Domain {
     }
 }
 
+/// The shard hash of an AoR: keyed per process, so the shard an AoR
+/// lands in cannot be chosen from outside.
 fn hash(s: &str) -> u64 {
-    let mut h = DefaultHasher::new();
-    s.hash(&mut h);
-    h.finish()
+    sr_sdk::tag::hash64(b'u', &[s.as_bytes()])
 }
 
 impl Domain {

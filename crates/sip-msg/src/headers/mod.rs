@@ -6,7 +6,7 @@ pub mod media;
 pub mod name_addr;
 pub mod via;
 
-pub use auth::AuthValue;
+pub use auth::{AuthParams, AuthValue};
 pub use cseq::CSeq;
 pub use media::{EventValue, MediaType};
 pub use name_addr::{parse_qvalue, ContactValue, NameAddr};
