@@ -39,6 +39,14 @@ fn err(e: rusqlite::Error) -> DbError {
 
 /// Quotes an identifier (table or column name).
 fn ident(name: &str) -> DbResult<String> {
+    let mut s = String::with_capacity(name.len() + 2);
+    push_ident(&mut s, name)?;
+    Ok(s)
+}
+
+/// Appends a quoted identifier (SQL text is built by appending: this runs
+/// for every write of usrloc's write-through mode).
+fn push_ident(s: &mut String, name: &str) -> DbResult<()> {
     if name.is_empty()
         || !name
             .bytes()
@@ -46,7 +54,16 @@ fn ident(name: &str) -> DbResult<String> {
     {
         return Err(DbError(format!("invalid identifier '{name}'")));
     }
-    Ok(format!("\"{name}\""))
+    s.push('"');
+    s.push_str(name);
+    s.push('"');
+    Ok(())
+}
+
+/// Appends the placeholder `?n`.
+fn push_mark(s: &mut String, n: usize) {
+    s.push('?');
+    sr_sdk::sip_msg::text::push_dec(s, n as u64);
 }
 
 fn to_sql(v: &DbValue) -> SqlValue {
@@ -85,21 +102,24 @@ fn from_sql(v: ValueRef<'_>, decl: Option<&str>) -> DbValue {
     }
 }
 
-fn where_clause(conds: &[Cond], args: &mut Vec<SqlValue>) -> DbResult<String> {
-    let mut s = String::new();
+/// Appends ` WHERE a = ?n AND ...` for `conds`, their values to `args`.
+fn push_where(s: &mut String, conds: &[Cond], args: &mut Vec<SqlValue>) -> DbResult<()> {
     for (i, c) in conds.iter().enumerate() {
         s.push_str(if i == 0 { " WHERE " } else { " AND " });
-        let col = ident(&c.col)?;
+        push_ident(s, &c.col)?;
         match (&c.val, c.op) {
-            (DbValue::Null, sr_sdk::db::DbOp::Eq) => s.push_str(&format!("{col} IS NULL")),
-            (DbValue::Null, sr_sdk::db::DbOp::Ne) => s.push_str(&format!("{col} IS NOT NULL")),
+            (DbValue::Null, sr_sdk::db::DbOp::Eq) => s.push_str(" IS NULL"),
+            (DbValue::Null, sr_sdk::db::DbOp::Ne) => s.push_str(" IS NOT NULL"),
             (v, op) => {
                 args.push(to_sql(v));
-                s.push_str(&format!("{col} {} ?{}", op.sql(), args.len()));
+                s.push(' ');
+                s.push_str(op.sql());
+                s.push(' ');
+                push_mark(s, args.len());
             }
         }
     }
-    Ok(s)
+    Ok(())
 }
 
 fn sql_type(t: ColType) -> String {
@@ -158,21 +178,37 @@ impl SqliteConn {
         self.conn.execute_batch(sql).map_err(err)
     }
 
+    fn run_cached(&mut self, sql: &str) -> DbResult<()> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut st| st.execute([]))
+            .map(|_| ())
+            .map_err(err)
+    }
+
     fn write(&mut self, verb: &str, table: &str, values: &[(&str, DbValue)]) -> DbResult<()> {
         if values.is_empty() {
             return Err(DbError(format!("{verb}: no values for table '{table}'")));
         }
-        let cols = values
-            .iter()
-            .map(|(c, _)| ident(c))
-            .collect::<DbResult<Vec<_>>>()?;
-        let marks: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
-        let sql = format!(
-            "{verb} INTO {} ({}) VALUES ({})",
-            ident(table)?,
-            cols.join(","),
-            marks.join(",")
-        );
+        let mut sql = String::with_capacity(64 + values.len() * 24);
+        sql.push_str(verb);
+        sql.push_str(" INTO ");
+        push_ident(&mut sql, table)?;
+        sql.push_str(" (");
+        for (i, (c, _)) in values.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            push_ident(&mut sql, c)?;
+        }
+        sql.push_str(") VALUES (");
+        for i in 1..=values.len() {
+            if i > 1 {
+                sql.push(',');
+            }
+            push_mark(&mut sql, i);
+        }
+        sql.push(')');
         let args: Vec<SqlValue> = values.iter().map(|(_, v)| to_sql(v)).collect();
         self.conn
             .prepare_cached(&sql)
@@ -200,8 +236,12 @@ impl DbConn for SqliteConn {
                 .join(",")
         };
         let mut args = Vec::new();
-        let mut sql = format!("SELECT {cols} FROM {}", ident(table)?);
-        sql.push_str(&where_clause(conds, &mut args)?);
+        let mut sql = String::with_capacity(64 + cols.len());
+        sql.push_str("SELECT ");
+        sql.push_str(&cols);
+        sql.push_str(" FROM ");
+        push_ident(&mut sql, table)?;
+        push_where(&mut sql, conds, &mut args)?;
         if let Some(o) = order {
             sql.push_str(&format!(
                 " ORDER BY {}{}",
@@ -239,18 +279,21 @@ impl DbConn for SqliteConn {
         if values.is_empty() {
             return Ok(0);
         }
-        let mut args: Vec<SqlValue> = Vec::new();
-        let mut sets = Vec::new();
-        for (c, v) in values {
+        let mut args: Vec<SqlValue> = Vec::with_capacity(values.len() + conds.len());
+        let mut sql = String::with_capacity(64 + values.len() * 24);
+        sql.push_str("UPDATE ");
+        push_ident(&mut sql, table)?;
+        sql.push_str(" SET ");
+        for (i, (c, v)) in values.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
             args.push(to_sql(v));
-            sets.push(format!("{}=?{}", ident(c)?, args.len()));
+            push_ident(&mut sql, c)?;
+            sql.push('=');
+            push_mark(&mut sql, args.len());
         }
-        let sql = format!(
-            "UPDATE {} SET {}{}",
-            ident(table)?,
-            sets.join(","),
-            where_clause(conds, &mut args)?
-        );
+        push_where(&mut sql, conds, &mut args)?;
         self.conn
             .prepare_cached(&sql)
             .and_then(|mut st| st.execute(params_from_iter(args)))
@@ -260,11 +303,10 @@ impl DbConn for SqliteConn {
 
     fn delete(&mut self, table: &str, conds: &[Cond]) -> DbResult<u64> {
         let mut args = Vec::new();
-        let sql = format!(
-            "DELETE FROM {}{}",
-            ident(table)?,
-            where_clause(conds, &mut args)?
-        );
+        let mut sql = String::with_capacity(64);
+        sql.push_str("DELETE FROM ");
+        push_ident(&mut sql, table)?;
+        push_where(&mut sql, conds, &mut args)?;
         self.conn
             .prepare_cached(&sql)
             .and_then(|mut st| st.execute(params_from_iter(args)))
@@ -322,11 +364,13 @@ impl DbConn for SqliteConn {
     }
 
     fn transaction(&mut self, f: &mut dyn FnMut(&mut dyn DbConn) -> DbResult<()>) -> DbResult<()> {
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
+        // Prepared once and cached, as the other statements: parsing the
+        // text again cost as much as the write it wraps.
+        self.run_cached("BEGIN IMMEDIATE")?;
         match f(self) {
-            Ok(()) => self.conn.execute_batch("COMMIT").map_err(err),
+            Ok(()) => self.run_cached("COMMIT"),
             Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
+                let _ = self.run_cached("ROLLBACK");
                 Err(e)
             }
         }

@@ -140,6 +140,17 @@ pub fn upsert(conn: &mut dyn DbConn, table: &str, c: &Contact, use_domain: bool)
     Ok(())
 }
 
+/// Writes a contact usrloc has just added: INSERT, as Kamailio does for a
+/// new contact (an UPDATE first would find no row), falling back to
+/// [`upsert`] should a row with its ruid exist after all.
+pub fn insert(conn: &mut dyn DbConn, table: &str, c: &Contact, use_domain: bool) -> DbResult<()> {
+    let vals = values(c, use_domain);
+    match conn.insert(table, &vals) {
+        Ok(()) => Ok(()),
+        Err(_) => upsert(conn, table, c, use_domain),
+    }
+}
+
 /// Deletes a contact by ruid.
 pub fn delete(conn: &mut dyn DbConn, table: &str, ruid: &str) -> DbResult<()> {
     conn.delete(table, &[Cond::eq("ruid", DbValue::str(ruid))])

@@ -53,6 +53,9 @@ pub struct Record {
     aor: String,
     contacts: Vec<Contact>,
     changed: Vec<String>,
+    /// The ruids of `changed` that [`Record::insert`] added: not in the
+    /// database yet, so written with INSERT rather than UPDATE first.
+    added: Vec<String>,
     removed: Vec<String>,
 }
 
@@ -75,6 +78,7 @@ impl Record {
     /// Adds a contact (its ruid must be new).
     pub fn insert(&mut self, c: Contact) {
         self.changed.push(c.ruid.clone());
+        self.added.push(c.ruid.clone());
         self.contacts.push(c);
     }
 
@@ -93,6 +97,7 @@ impl Record {
         self.contacts.retain(|c| c.ruid != ruid);
         if self.contacts.len() != before {
             self.changed.retain(|r| r != ruid);
+            self.added.retain(|r| r != ruid);
             self.removed.push(ruid.to_string());
             true
         } else {
@@ -305,6 +310,7 @@ impl Domain {
             aor: aor.to_string(),
             contacts: current,
             changed: Vec::new(),
+            added: Vec::new(),
             removed: Vec::new(),
         };
         let out = f(&mut rec)?;
@@ -364,7 +370,11 @@ impl Domain {
                     }
                     if let Some(ct) = rec.contacts.iter().find(|x| &x.ruid == r) {
                         if ct.flags & FL_MEM == 0 {
-                            dbrow::upsert(c, &name, ct, ud)?;
+                            if rec.added.contains(r) {
+                                dbrow::insert(c, &name, ct, ud)?;
+                            } else {
+                                dbrow::upsert(c, &name, ct, ud)?;
+                            }
                         }
                     }
                 }
