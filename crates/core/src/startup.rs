@@ -496,9 +496,11 @@ pub fn start(rt: &Arc<Runtime>) -> Result<Server, String> {
     let mut rank_no = 0;
     let mut udp_wake = Vec::new();
     for (l, sock) in udp_workers {
-        if let Ok(w) = sock.try_clone() {
-            udp_wake.push(w);
-        }
+        // Without this handle the worker could not be woken at stop.
+        udp_wake.push(
+            sock.try_clone()
+                .map_err(|e| format!("udp {}: cannot duplicate the socket: {e}", l.addr))?,
+        );
         rank_no += 1;
         let (rt2, stop2) = (rt.clone(), stop.clone());
         let body: Box<dyn FnOnce() + Send> = Box::new(move || udp_loop(&rt2, sock, l.addr, &stop2));

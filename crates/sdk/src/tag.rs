@@ -1,23 +1,25 @@
 //! Tags and branches the server makes up: To-tags of local replies,
-//! stateless branches. Each is a 64-bit keyed hash of the request's
-//! identifying parts, written in hex: the same request (a retransmission,
-//! handled by any worker of this process) gets the same text, different
-//! requests different ones. The key is chosen at random when the process
-//! starts, so the values cannot be predicted from the parts.
+//! stateless branches. Each is a 64-bit hash of the request's identifying
+//! parts, written in hex: the same request gets the same text, different
+//! requests different ones.
+//!
+//! The hash has a fixed seed, as Kamailio's MD5-based values are fixed:
+//! after a restart, or on another instance sharing the address, a CANCEL
+//! forwarded statelessly still gets its INVITE's branch and the ACK of a
+//! stateless negative reply still matches its To-tag. These values are
+//! identifiers, never hash-table keys, so a fixed seed opens no
+//! hash-flooding door; like Kamailio's they are not secrets.
 //!
 //! This replaced MD5 and `format!` (about a sixth of a stateless reply's
 //! instructions).
 
 use std::hash::{BuildHasher, Hasher};
-use std::sync::OnceLock;
 
-fn state() -> &'static foldhash::quality::FixedState {
-    static STATE: OnceLock<foldhash::quality::FixedState> = OnceLock::new();
-    STATE.get_or_init(|| {
-        // std's RandomState is seeded from the OS's random source.
-        let seed = std::collections::hash_map::RandomState::new().hash_one(0x5e1f_u64);
-        foldhash::quality::FixedState::with_seed(seed)
-    })
+/// The seed (any constant; changing it changes every tag and branch).
+const SEED: u64 = 0x7369_7072_6f75_7465;
+
+fn state() -> foldhash::quality::FixedState {
+    foldhash::quality::FixedState::with_seed(SEED)
 }
 
 /// The keyed hash of `parts` (with `domain` keeping different uses of the

@@ -90,14 +90,24 @@ impl<'a> Message<'a> {
         self.values(HeaderName::Via).map(Via::parse)
     }
 
-    /// The topmost Via (decoded once per message).
+    /// The topmost Via (decoded once per message): the first value of
+    /// the first Via line that has one, as [`Message::vias`] gives it.
     pub fn top_via(&self) -> Result<Via<'a>, ParseError> {
-        let base = self.value(HeaderName::Via).unwrap_or("");
-        self.decoded.top_via(base, || {
-            self.vias()
-                .next()
-                .unwrap_or(Err(ParseError::MissingHeader("Via")))
-        })
+        let headers = self.headers();
+        self.decoded.top_via(
+            |line| headers.get(line).map_or("", |h| h.value),
+            || {
+                for (line, h) in headers.iter().enumerate() {
+                    if h.name != HeaderName::Via {
+                        continue;
+                    }
+                    if let Some(item) = CommaSplit::new(h.value).next() {
+                        return Via::parse(item).map(|v| (line, v));
+                    }
+                }
+                Err(ParseError::MissingHeader("Via"))
+            },
+        )
     }
 
     /// All Contact values.
@@ -212,10 +222,11 @@ mod cached_tests {
     /// shape of From/To/Via.
     #[test]
     fn cached_reads_equal_fresh_decodes() {
-        let cases: [&[u8]; 4] = [
+        let cases: [&[u8]; 5] = [
             b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4:5;branch=z9hG4bK1, SIP/2.0/TCP x\r\nFrom: \"a>;tag=no\" <sips:u:pw@[::1]:5061;tag=uri?h=v>;tag=f1\r\nTo: sip:b@c;tag=\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n",
             b"BYE sip:a@b SIP/2.0\r\nv: SIP/2.0/UDP [::1];rport\r\nf: <sip:x@y>\r\nt: <sip:b@c>;tag=T\r\ni: c\r\nCSeq: 2 BYE\r\n\r\n",
             b"OPTIONS sip:a@b SIP/2.0\r\nFrom: bad <\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n",
+            b"OPTIONS sip:a@b SIP/2.0\r\nVia:\r\nVia: ,SIP/2.0/UDP 1.2.3.4;branch=z9hG4bKx;rport\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n",
             b"SIP/2.0 200 OK\r\nVia: garbage\r\nVia: SIP/2.0/UDP h\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:x@y>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\r\n",
         ];
         for raw in cases {
@@ -233,6 +244,9 @@ mod cached_tests {
                     (Err(a), Some(Err(b))) => assert_eq!(a, b),
                     (Err(_), None) => {}
                     (a, b) => panic!("top_via {a:?} vs {b:?}"),
+                }
+                if let Ok(v) = m.top_via() {
+                    assert!(!v.raw.is_empty() && !v.host_str.is_empty());
                 }
                 for (h, cached) in [(HeaderName::From, m.from()), (HeaderName::To, m.to())] {
                     let fresh = m

@@ -20,14 +20,21 @@ type Span = (u32, u32);
 /// Where `sub` lies in `base` (`sub` is a slice of `base`; an empty `sub`
 /// may be a literal from elsewhere and is recorded as empty).
 fn span(base: &str, sub: &str) -> Span {
-    if sub.is_empty() {
-        return (0, 0);
-    }
-    let off = (sub.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
-    match (u32::try_from(off), u32::try_from(off + sub.len())) {
-        (Ok(a), Ok(b)) if (b as usize) <= base.len() => (a, b),
+    match offset_in(base.as_bytes(), sub) {
+        Some((a, b)) if !sub.is_empty() => match (u32::try_from(a), u32::try_from(b)) {
+            (Ok(a), Ok(b)) => (a, b),
+            _ => (0, 0),
+        },
         _ => (0, 0),
     }
+}
+
+/// Where `sub` lies in `base` as (start, end) byte offsets, if it is a
+/// slice of it (shared with [`crate::rebase`]).
+pub(crate) fn offset_in(base: &[u8], sub: &str) -> Option<(usize, usize)> {
+    let off = (sub.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+    let end = off.checked_add(sub.len())?;
+    (end <= base.len()).then_some((off, end))
 }
 
 fn at(base: &str, s: Span) -> &str {
@@ -192,7 +199,9 @@ impl ViaSpans {
 /// The per-message cache (part of every [`crate::Message`]).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Decoded {
-    top_via: OnceLock<Result<ViaSpans, ParseError>>,
+    /// The index of the header line holding the top Via, and the Via as
+    /// offsets into that line's value.
+    top_via: OnceLock<Result<(usize, ViaSpans), ParseError>>,
     from: OnceLock<Result<NameAddrSpans, ParseError>>,
     to: OnceLock<Result<NameAddrSpans, ParseError>>,
     from_tag: OnceLock<Result<Option<Span>, ParseError>>,
@@ -207,18 +216,18 @@ pub(crate) enum Tag {
 }
 
 impl Decoded {
-    /// The top Via: `base` is the value of the first Via header line and
-    /// `decode` decodes the top via-parm from it (called once).
+    /// The top Via: `decode` finds it (called once) and says which header
+    /// line's value holds it; `value` gives a header line's value by index.
     pub(crate) fn top_via<'a>(
         &self,
-        base: &'a str,
-        decode: impl FnOnce() -> Result<Via<'a>, ParseError>,
+        value: impl Fn(usize) -> &'a str,
+        decode: impl FnOnce() -> Result<(usize, Via<'a>), ParseError>,
     ) -> Result<Via<'a>, ParseError> {
-        match self
+        let cached = self
             .top_via
-            .get_or_init(|| decode().map(|v| ViaSpans::of(base, &v)))
-        {
-            Ok(s) => Ok(s.via(base)),
+            .get_or_init(|| decode().map(|(line, v)| (line, ViaSpans::of(value(line), &v))));
+        match cached {
+            Ok((line, s)) => Ok(s.via(value(*line))),
             Err(e) => Err(e.clone()),
         }
     }

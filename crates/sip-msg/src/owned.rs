@@ -41,7 +41,8 @@ impl OwnedMessage {
     pub fn try_clone(&self) -> Result<OwnedMessage, ParseError> {
         OwnedMessage::try_new(self.bytes().clone(), |b| match self.msg().rebased(b) {
             Some(m) => Ok(m),
-            // Not reached (the bytes are the same); parse to be safe.
+            // Only when `bytes()` no longer starts with the message, which
+            // a message over shared bytes cannot do; parse to be safe.
             None => Message::parse(b),
         })
     }
@@ -105,5 +106,18 @@ mod tests {
         // Different bytes are refused.
         let a = Message::parse(msgs[1]).unwrap();
         assert!(a.rebased(msgs[2]).is_none());
+        // Bytes past Content-Length (a datagram with trailing garbage):
+        // the message is moved over without parsing, the extra bytes stay
+        // out of it, and the From/To cache comes along.
+        let long = Bytes::from_static(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h\r\nFrom: <sip:a@b>;tag=9\r\nContent-Length: 0\r\n\r\ntrailing");
+        let o = OwnedMessage::parse(long).unwrap();
+        assert_eq!(o.msg().from_tag(), Ok(Some("9")));
+        let m = o
+            .msg()
+            .rebased(o.bytes())
+            .expect("rebased over the longer buffer");
+        assert_eq!(m.raw(), o.msg().raw());
+        assert_eq!(m.from_tag(), Ok(Some("9")));
+        assert_eq!(m.from().map(|f| f.uri_str), Ok("sip:a@b"));
     }
 }

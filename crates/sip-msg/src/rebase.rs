@@ -24,8 +24,8 @@ impl<'b> Rebase<'_, 'b> {
         if s.is_empty() {
             return Some("");
         }
-        let off = (s.as_ptr() as usize).wrapping_sub(self.old.as_ptr() as usize);
-        self.new.get(off..off.checked_add(s.len())?)
+        let (a, b) = crate::decoded::offset_in(self.old, s)?;
+        self.new.get(a..b)
     }
 
     fn opt(&self, s: Option<&str>) -> Option<Option<&'b str>> {
@@ -57,12 +57,14 @@ impl<'b> Rebase<'_, 'b> {
 }
 
 impl<'a> Message<'a> {
-    /// This message over `buf`, which must hold the same bytes as the
-    /// buffer it was parsed from (typically a clone of the same `Bytes`);
-    /// `None` when it does not. The decoded-header cache comes along.
+    /// This message over `buf`, which must start with the same bytes as
+    /// the message (typically a clone of the `Bytes` it was parsed from,
+    /// which may run on past Content-Length); `None` when it does not. The
+    /// decoded-header cache comes along.
     pub fn rebased<'b>(&self, buf: &'b [u8]) -> Option<Message<'b>> {
         let old = self.raw();
-        if buf.len() != old.len() || (buf.as_ptr() != old.as_ptr() && buf != old) {
+        let buf = buf.get(..old.len())?;
+        if buf.as_ptr() != old.as_ptr() && buf != old {
             return None;
         }
         // Same bytes: the head is UTF-8 here as it was there.

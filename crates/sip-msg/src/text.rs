@@ -8,6 +8,9 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+/// Lower-case hex digits.
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 /// Room for any `u64` in decimal.
 pub type DecBuf = [u8; 20];
 
@@ -39,19 +42,17 @@ pub fn push_dec_bytes(out: &mut Vec<u8>, n: u64) {
 
 /// Appends the lower-case hex digits of `d`.
 pub fn push_hex(out: &mut String, d: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for b in d {
-        out.push(DIGITS[(b >> 4) as usize] as char);
-        out.push(DIGITS[(b & 15) as usize] as char);
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 15) as usize] as char);
     }
 }
 
 /// Appends `n` in lower-case hex without leading zeros (as `{:x}`).
 pub fn push_hex_num(out: &mut String, n: u64) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
     for i in (0..digits).rev() {
-        out.push(DIGITS[((n >> (i * 4)) & 15) as usize] as char);
+        out.push(HEX[((n >> (i * 4)) & 15) as usize] as char);
     }
 }
 

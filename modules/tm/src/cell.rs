@@ -90,6 +90,7 @@ pub fn clone_msg(m: &SipMsg, id: u64) -> Option<SipMsg> {
     n.fwd_flags = m.fwd_flags;
     n.reply_flags = m.reply_flags;
     n.force_rport = m.force_rport;
+    n.local_rport = m.local_rport;
     n.advertised = m.advertised.clone();
     n.last_error = m.last_error.clone();
     Some(n)

@@ -142,12 +142,13 @@ pub fn upsert(conn: &mut dyn DbConn, table: &str, c: &Contact, use_domain: bool)
 
 /// Writes a contact usrloc has just added: INSERT, as Kamailio does for a
 /// new contact (an UPDATE first would find no row), falling back to
-/// [`upsert`] should a row with its ruid exist after all.
+/// [`upsert`] should a row with its ruid exist after all. When that fails
+/// too, the INSERT's error is the one returned.
 pub fn insert(conn: &mut dyn DbConn, table: &str, c: &Contact, use_domain: bool) -> DbResult<()> {
     let vals = values(c, use_domain);
     match conn.insert(table, &vals) {
         Ok(()) => Ok(()),
-        Err(_) => upsert(conn, table, c, use_domain),
+        Err(first) => upsert(conn, table, c, use_domain).map_err(|_| first),
     }
 }
 
