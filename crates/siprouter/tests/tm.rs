@@ -566,3 +566,83 @@ fn soak_many_calls_table_back_to_zero() {
     assert_eq!(srv.stat("tmx:active_transactions"), Some(0));
     eprintln!("soak: {done} transactions");
 }
+
+/// Replaces every `branch=` value with `branch=*`.
+fn mask_branches(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(i) = rest.find("branch=") {
+        out.push_str(&rest[..i + 7]);
+        out.push('*');
+        rest = &rest[i + 7..];
+        let end = rest.find([';', ',', '\r']).unwrap_or(rest.len());
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// tm builds the first branch from the request itself when no branch_route
+/// can change it, and from a copy of the request otherwise: both must put
+/// the same request on the wire (script edits, add_local_rport,
+/// Record-Route and all), but for the Via branches.
+#[test]
+fn first_branch_is_the_same_with_or_without_branch_route() {
+    let uas = UdpPeer::new();
+    let srv = TestServer::start(
+        &cfg(
+            "loadmodule \"textops\"",
+            &format!(
+                r#"
+request_route {{
+    if (is_present_hf("X-Use-BR")) {{ t_on_branch("BR"); }}
+    append_hf("X-Added: 1\r\n");
+    add_local_rport();
+    record_route();
+    $du = "sip:{}";
+    t_relay();
+    exit;
+}}
+branch_route[BR] {{
+    $var(seen) = 1;
+}}
+"#,
+                uas.addr()
+            ),
+        ),
+        siprouter::in_tree(),
+    );
+    let uac = UdpPeer::new();
+    let mut seen = Vec::new();
+    for (branch, extra) in [("fb1", None), ("fb2", Some("X-Use-BR: 1"))] {
+        let mut hdrs = vec!["Contact: <sip:alice@127.0.0.1>"];
+        hdrs.extend(extra);
+        let inv = req(
+            "INVITE",
+            "sip:bob@example.com",
+            uac.addr(),
+            branch,
+            "call-fb",
+            1,
+            &hdrs,
+            "",
+        );
+        uac.send(srv.addr(), &inv);
+        let a = uas.recv_method("INVITE", T).expect("INVITE relayed");
+        let text: Vec<String> = a
+            .text()
+            .lines()
+            .filter(|l| !l.starts_with("X-Use-BR"))
+            .map(mask_branches)
+            .collect();
+        seen.push(text);
+    }
+    let via = seen[0].iter().find(|l| l.starts_with("Via: ")).cloned();
+    assert!(
+        via.as_deref().is_some_and(|v| v.contains(";rport")),
+        "add_local_rport on our Via: {via:?}"
+    );
+    assert!(seen[0].iter().any(|l| l == "X-Added: 1"));
+    assert!(seen[0].iter().any(|l| l.starts_with("Record-Route: ")));
+    assert_eq!(seen[0], seen[1]);
+}

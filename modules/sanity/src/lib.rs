@@ -330,15 +330,7 @@ pub fn check(msg: &SipMsg, msg_checks: i64, uri_checks: i64, cfg: &Config) -> Re
             (HeaderName::From, "Many From Tag Params"),
             (HeaderName::To, "Many To Tag Params"),
         ] {
-            if m.value(h).is_none() {
-                return Err(silent());
-            }
-            let parsed = if h == HeaderName::From {
-                m.from()
-            } else {
-                m.to()
-            };
-            let Ok(na) = parsed else {
+            let Some(Ok(na)) = from_or_to(m, h) else {
                 return Err(silent());
             };
             let tags = Params::new(na.params)
@@ -350,6 +342,20 @@ pub fn check(msg: &SipMsg, msg_checks: i64, uri_checks: i64, cfg: &Config) -> Re
         }
     }
     Ok(())
+}
+
+/// From or To (decoded once per message); `None` when the header is
+/// missing.
+fn from_or_to<'a>(
+    m: &sr_sdk::sip_msg::Message<'a>,
+    h: HeaderName,
+) -> Option<Result<sr_sdk::sip_msg::headers::NameAddr<'a>, sr_sdk::sip_msg::ParseError>> {
+    m.value(h)?;
+    Some(if h == HeaderName::From {
+        m.from()
+    } else {
+        m.to()
+    })
 }
 
 fn check_uris(msg: &SipMsg, uri_checks: i64) -> Result<(), Fault> {
@@ -368,13 +374,8 @@ fn check_uris(msg: &SipMsg, uri_checks: i64) -> Result<(), Fault> {
         if uri_checks & bit == 0 {
             continue;
         }
-        if m.value(h).is_none() {
+        let Some(na) = from_or_to(m, h) else {
             return Err(silent());
-        }
-        let na = if h == HeaderName::From {
-            m.from()
-        } else {
-            m.to()
         };
         match na {
             Ok(na) if uri_scheme_ok(&na.uri) => {}
