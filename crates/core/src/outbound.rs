@@ -189,9 +189,18 @@ pub fn resolve(rt: &Runtime, target: &str, proto: Option<Proto>) -> Result<Dest,
                 None if u.scheme == Scheme::Sips => Some(Proto::Tls),
                 None => None,
             };
+            let default = u.default_port();
+            if let (None, Some(ip)) = (u.maddr(), u.host.ip()) {
+                // An address literal: no lookup, no SRV (what `finish`
+                // would do, without making a String of the host first).
+                let pr = pr.or(proto).unwrap_or(Proto::Udp);
+                return Ok(Dest::new(
+                    pr,
+                    SocketAddr::new(ip, u.port.unwrap_or(default)),
+                ));
+            }
             let host = u.maddr().unwrap_or(u.host_str).to_string();
             let port = u.port.or_else(|| u.maddr().map(|_| u.default_port()));
-            let default = u.default_port();
             finish(rt, host, port, default, pr.or(proto))
         }
         Some(u) if u.scheme == Scheme::Tel => {

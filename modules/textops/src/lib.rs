@@ -326,8 +326,17 @@ pub fn method_in(msg: &SipMsg, list: &str) -> bool {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .any(|item| {
-            let upper = item.to_ascii_uppercase();
-            match Method::parse(&upper) {
+            // Upper-cased on the stack: every known method name is short.
+            let mut buf = [0u8; 16];
+            let upper = match buf.get_mut(..item.len()) {
+                Some(b) => {
+                    b.copy_from_slice(item.as_bytes());
+                    b.make_ascii_uppercase();
+                    std::str::from_utf8(b).unwrap_or(item)
+                }
+                None => item,
+            };
+            match Method::parse(upper) {
                 // Known methods: compared as methods (the message's name is
                 // case-sensitive, the list's is not).
                 Method::Other(_) => method.as_str().eq_ignore_ascii_case(item),
@@ -741,6 +750,44 @@ mod tests {
         assert_eq!(&u[s..e], "alice");
         let u = "sip:example.com";
         assert_eq!(user_range(u), Some((4, 4)));
+    }
+
+    fn msg(method: &str) -> SipMsg {
+        use sr_sdk::{Proto, RecvInfo};
+        let a = "127.0.0.1:5060".parse().unwrap();
+        let rcv = RecvInfo {
+            src: a,
+            dst: a,
+            proto: Proto::Udp,
+            conn_id: 0,
+        };
+        let text = format!(
+            "{method} sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n"
+        );
+        SipMsg::parse(bytes::Bytes::from(text), rcv, 1).unwrap()
+    }
+
+    /// is_method: list items are case-insensitive; the request's own method
+    /// name is case-sensitive for the standard methods (`invite` is an
+    /// extension method, not INVITE); extension methods compare without case.
+    #[test]
+    fn method_lists() {
+        let inv = msg("INVITE");
+        assert!(method_in(&inv, "INVITE"));
+        assert!(method_in(&inv, "bye|invite"));
+        assert!(method_in(&inv, " Bye , InViTe "));
+        assert!(!method_in(
+            &inv,
+            "BYE|ACK|SUBSCRIBE|a-method-name-longer-than-sixteen"
+        ));
+        let lower = msg("invite");
+        assert!(!method_in(&lower, "INVITE"));
+        let ext = msg("FOO");
+        assert!(method_in(&ext, "foo"));
+        assert!(method_in(&ext, "BAR|Foo"));
+        let long = msg("AVERYLONGEXTENSIONMETHOD");
+        assert!(method_in(&long, "averylongextensionmethod"));
+        assert!(!method_in(&long, "INVITE"));
     }
 
     #[test]
