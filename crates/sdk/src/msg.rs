@@ -91,6 +91,20 @@ pub struct RecvInfo {
     pub conn_id: u64,
 }
 
+impl RecvInfo {
+    /// A UDP datagram from and to 127.0.0.1:5060: for messages built
+    /// locally and in tests.
+    pub fn loopback() -> RecvInfo {
+        let a = SocketAddr::from(([127, 0, 0, 1], 5060));
+        RecvInfo {
+            src: a,
+            dst: a,
+            proto: Proto::Udp,
+            conn_id: 0,
+        }
+    }
+}
+
 /// Where to send a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dest {

@@ -195,18 +195,8 @@ fn split_field(s: &str) -> Result<Option<(&str, Field, &str)>, String> {
 }
 
 /// Appends a decimal number without going through `fmt`.
-pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
+pub fn push_u64(out: &mut Vec<u8>, v: u64) {
+    sip_msg::text::push_dec_bytes(out, v);
 }
 
 #[cfg(test)]

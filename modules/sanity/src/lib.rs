@@ -690,17 +690,15 @@ pub fn module() -> ModuleDef {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sr_sdk::{Proto, RecvInfo};
+    use sr_sdk::RecvInfo;
 
     fn msg(text: &str) -> SipMsg {
-        let a = "127.0.0.1:5060".parse().unwrap();
-        let rcv = RecvInfo {
-            src: a,
-            dst: a,
-            proto: Proto::Udp,
-            conn_id: 0,
-        };
-        SipMsg::parse(bytes::Bytes::from(text.to_string()), rcv, 1).unwrap()
+        SipMsg::parse(
+            bytes::Bytes::from(text.to_string()),
+            RecvInfo::loopback(),
+            1,
+        )
+        .unwrap()
     }
 
     fn req(extra: &str, body: &str) -> String {

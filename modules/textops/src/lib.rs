@@ -753,14 +753,7 @@ mod tests {
     }
 
     fn msg(method: &str) -> SipMsg {
-        use sr_sdk::{Proto, RecvInfo};
-        let a = "127.0.0.1:5060".parse().unwrap();
-        let rcv = RecvInfo {
-            src: a,
-            dst: a,
-            proto: Proto::Udp,
-            conn_id: 0,
-        };
+        let rcv = sr_sdk::RecvInfo::loopback();
         let text = format!(
             "{method} sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n"
         );

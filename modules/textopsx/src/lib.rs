@@ -372,17 +372,10 @@ pub fn module() -> ModuleDef {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sr_sdk::{Proto, RecvInfo};
+    use sr_sdk::RecvInfo;
 
     fn msg(text: &str) -> SipMsg {
-        let a = "127.0.0.1:5060".parse().unwrap();
-        let rcv = RecvInfo {
-            src: a,
-            dst: a,
-            proto: Proto::Udp,
-            conn_id: 0,
-        };
-        SipMsg::parse(Bytes::from(text.to_string()), rcv, 1).unwrap()
+        SipMsg::parse(Bytes::from(text.to_string()), RecvInfo::loopback(), 1).unwrap()
     }
 
     const REQ: &str = "INVITE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nSupported: a, b\r\nSupported: c\r\nX-Foo: 1\r\nContent-Length: 0\r\n\r\n";
