@@ -66,13 +66,31 @@ pub fn top_via_fix(msg: &SipMsg) -> Option<(u32, u32, String)> {
 /// How every stateless To-tag starts.
 pub const STATELESS_TAG_PREFIX: &str = "sl.";
 
+/// The `tag` parameter of a From value, found without decoding its URI
+/// (which a stateless reply has no other use for): the header parameters
+/// are what follows the last `>` of a name-addr (a URI cannot hold one),
+/// or the first `;` of a bare addr-spec. The same as the decoded From's tag
+/// for every well-formed value; on a malformed one it still gives the same
+/// text for the same value, which is all the To-tag needs.
+fn from_tag_text(value: &str) -> &str {
+    let params = match value.rfind('>') {
+        Some(i) => &value[i + 1..],
+        None if value.contains('<') => "",
+        None => value.find(';').map_or("", |i| &value[i..]),
+    };
+    sip_msg::params::Params::new(params)
+        .get("tag")
+        .flatten()
+        .unwrap_or("")
+}
+
 /// A stateless To-tag (sl): stable for retransmissions of one request
 /// (and for the ACK of a negative reply, which has the same Call-ID, From
 /// tag and branch), a keyed hash of those three.
 pub fn stateless_to_tag(msg: &SipMsg) -> String {
     let m = msg.msg();
     let call_id = m.value(HeaderName::CallId).unwrap_or("");
-    let from_tag = m.from_tag().ok().flatten().unwrap_or("");
+    let from_tag = from_tag_text(m.value(HeaderName::From).unwrap_or(""));
     let via = m.top_via().ok();
     let branch = via.as_ref().and_then(|v| v.branch()).unwrap_or("");
     let h = tag::hash64(
@@ -500,4 +518,29 @@ pub fn forward_reply(rt: &Runtime, reply_msg: &mut SipMsg) -> Result<(), SendErr
         },
     );
     rt.transport()?.send(&dest, &data).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::from_tag_text;
+    use sip_msg::headers::NameAddr;
+
+    #[test]
+    fn from_tag_text_is_the_decoded_tag() {
+        for v in [
+            "<sip:alice@a.example>;tag=1928301774",
+            "\"Alice >;tag=no\" <sip:alice@a.example;tag=uri>;x=1 ; TAG = abc",
+            "Alice <sips:alice@a.example:5061;transport=tls?h=v>",
+            "sip:alice@a.example;tag=bare",
+            "sip:alice@a.example",
+            "<tel:+123;phone-context=x>;tag=t;other",
+            "<sip:a@b>;tag=",
+        ] {
+            let decoded = NameAddr::parse(v, "From").unwrap().tag().unwrap_or("");
+            assert_eq!(from_tag_text(v), decoded, "{v}");
+        }
+        // Malformed values give some text, and always the same.
+        assert_eq!(from_tag_text("<sip:a@b"), from_tag_text("<sip:a@b"));
+        assert_eq!(from_tag_text(""), "");
+    }
 }
