@@ -6,9 +6,9 @@
 
 mod reg_support;
 
-use reg_support::{answer, challenge_of, db, db_dir, Ua, T};
+use reg_support::{answer, challenge_of, db, db_dir, Challenge, Ua, T};
 use sr_mod_auth::digest::Alg;
-use sr_testkit::{TestServer, UdpPeer};
+use sr_testkit::{Reply, TestServer, UdpPeer};
 use std::time::Duration;
 
 fn cfg(url: &str, extra: &str) -> String {
@@ -72,6 +72,13 @@ fn with_auth(ua: &Ua, v: String) -> Vec<String> {
     h
 }
 
+/// REGISTER from `ua` answering challenge `ch` with alice's credentials
+/// (nonce-count 1).
+fn register_as_alice(ua: &Ua, srv: &TestServer, ch: &Challenge) -> Reply {
+    let v = answer("alice", "secret", "REGISTER", "sip:example.com", ch, 1);
+    ua.register(srv.addr(), &with_auth(ua, v))
+}
+
 #[test]
 fn challenge_then_success_then_call() {
     let (dir, _url, srv) = setup("ok", "");
@@ -83,13 +90,7 @@ fn challenge_then_success_then_call() {
     assert_eq!(ch.qop.as_deref(), Some("auth"));
     assert_eq!(ch.alg, Alg::Md5);
     assert!(!ch.stale);
-    let r = ua.register(
-        srv.addr(),
-        &with_auth(
-            &ua,
-            answer("alice", "secret", "REGISTER", "sip:example.com", &ch, 1),
-        ),
-    );
+    let r = register_as_alice(&ua, &srv, &ch);
     assert_eq!(r.status(), Some(200), "{}", r.text());
     assert_eq!(srv.stat("usrloc:location_contacts"), Some(1));
     // Someone calls alice: lookup then forward to her contact.
@@ -139,13 +140,7 @@ fn wrong_password_and_unknown_user() {
     assert_eq!(r.msg.msg().reason(), Some("Forbidden rc=-3"));
     // The From/To user must be the authentication user (flag 1).
     let ch = challenge_of(&eve.register(srv.addr(), &contact_hdrs(&eve)));
-    let r = eve.register(
-        srv.addr(),
-        &with_auth(
-            &eve,
-            answer("alice", "secret", "REGISTER", "sip:example.com", &ch, 1),
-        ),
-    );
+    let r = register_as_alice(&eve, &srv, &ch);
     assert_eq!(r.msg.msg().reason(), Some("Forbidden rc=-8"));
     drop(srv);
     let _ = std::fs::remove_dir_all(dir);
@@ -186,24 +181,12 @@ fn stale_nonce_gets_a_new_challenge_with_stale_true() {
     let ua = Ua::new("alice");
     let ch = challenge_of(&ua.register(srv.addr(), &contact_hdrs(&ua)));
     std::thread::sleep(Duration::from_millis(2100));
-    let r = ua.register(
-        srv.addr(),
-        &with_auth(
-            &ua,
-            answer("alice", "secret", "REGISTER", "sip:example.com", &ch, 1),
-        ),
-    );
+    let r = register_as_alice(&ua, &srv, &ch);
     assert_eq!(r.status(), Some(401), "{}", r.text());
     let ch2 = challenge_of(&r);
     assert!(ch2.stale, "{}", r.text());
     assert_ne!(ch2.nonce, ch.nonce);
-    let r = ua.register(
-        srv.addr(),
-        &with_auth(
-            &ua,
-            answer("alice", "secret", "REGISTER", "sip:example.com", &ch2, 1),
-        ),
-    );
+    let r = register_as_alice(&ua, &srv, &ch2);
     assert_eq!(r.status(), Some(200), "{}", r.text());
     drop(srv);
     let _ = std::fs::remove_dir_all(dir);
@@ -215,13 +198,7 @@ fn forged_nonce_is_refused() {
     let ua = Ua::new("alice");
     let mut ch = challenge_of(&ua.register(srv.addr(), &contact_hdrs(&ua)));
     ch.nonce = format!("ffffffff{}", &ch.nonce[8..]);
-    let r = ua.register(
-        srv.addr(),
-        &with_auth(
-            &ua,
-            answer("alice", "secret", "REGISTER", "sip:example.com", &ch, 1),
-        ),
-    );
+    let r = register_as_alice(&ua, &srv, &ch);
     assert_eq!(
         r.msg.msg().reason(),
         Some("Forbidden rc=-1"),
@@ -240,13 +217,7 @@ modparam("auth_db", "calculate_ha1", 1)"#;
     let ua = Ua::new("alice");
     let ch = challenge_of(&ua.register(srv.addr(), &contact_hdrs(&ua)));
     assert_eq!(ch.alg, Alg::Sha256);
-    let r = ua.register(
-        srv.addr(),
-        &with_auth(
-            &ua,
-            answer("alice", "secret", "REGISTER", "sip:example.com", &ch, 1),
-        ),
-    );
+    let r = register_as_alice(&ua, &srv, &ch);
     assert_eq!(r.status(), Some(200), "{}", r.text());
     drop(srv);
     let _ = std::fs::remove_dir_all(dir);

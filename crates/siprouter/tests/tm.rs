@@ -2,7 +2,7 @@
 //! UACs and UASs on 127.0.0.1 over UDP and TCP.
 
 use sip_msg::HeaderName;
-use sr_testkit::{answer, req, TcpPeer, TestServer, UdpPeer};
+use sr_testkit::{answer, req, Reply, TcpPeer, TestServer, UdpPeer};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -217,8 +217,18 @@ failure_route[FAIL2] {{
     assert_eq!(r.msg.msg().reason(), Some("Nobody Home"));
 }
 
-#[test]
-fn parallel_fork_one_answers_other_gets_cancel() {
+/// A caller's INVITE forked in parallel by relay_cfg (`$du` to the first
+/// UAS, append_branch to the second), as both UASs received it.
+struct Fork {
+    uas1: UdpPeer,
+    uas2: UdpPeer,
+    uac: UdpPeer,
+    srv: TestServer,
+    a: Reply,
+    b: Reply,
+}
+
+fn parallel_fork(branch: &str, call: &str) -> Fork {
     let uas1 = UdpPeer::new();
     let uas2 = UdpPeer::new();
     let srv = TestServer::start(
@@ -232,10 +242,30 @@ fn parallel_fork_one_answers_other_gets_cancel() {
     let uac = UdpPeer::new();
     uac.send(
         srv.addr(),
-        &invite(&uac, "sip:bob@example.com", "p1", "call-p"),
+        &invite(&uac, "sip:bob@example.com", branch, call),
     );
     let a = uas1.recv_method("INVITE", T).expect("branch 1");
     let b = uas2.recv_method("INVITE", T).expect("branch 2");
+    Fork {
+        uas1,
+        uas2,
+        uac,
+        srv,
+        a,
+        b,
+    }
+}
+
+#[test]
+fn parallel_fork_one_answers_other_gets_cancel() {
+    let Fork {
+        uas2,
+        srv,
+        uac,
+        a,
+        b,
+        uas1,
+    } = parallel_fork("p1", "call-p");
     assert_ne!(
         a.msg.msg().top_via().unwrap().branch(),
         b.msg.msg().top_via().unwrap().branch()
@@ -341,23 +371,14 @@ fn timeout_without_failure_route_is_408() {
 
 #[test]
 fn challenges_from_two_branches_are_aggregated() {
-    let uas1 = UdpPeer::new();
-    let uas2 = UdpPeer::new();
-    let srv = TestServer::start(
-        &relay_cfg(
-            uas1.addr(),
-            &format!("append_branch(\"sip:bob@{}\");", uas2.addr()),
-            "",
-        ),
-        siprouter::in_tree(),
-    );
-    let uac = UdpPeer::new();
-    uac.send(
-        srv.addr(),
-        &invite(&uac, "sip:bob@example.com", "a1", "call-a"),
-    );
-    let a = uas1.recv_method("INVITE", T).unwrap();
-    let b = uas2.recv_method("INVITE", T).unwrap();
+    let Fork {
+        uas1,
+        uas2,
+        uac,
+        a,
+        b,
+        srv: _srv,
+    } = parallel_fork("a1", "call-a");
     uas1.send(
         a.from,
         &answer(
