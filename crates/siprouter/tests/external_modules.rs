@@ -209,15 +209,19 @@ fn exercise(srv: &TestServer, uas: &UdpPeer) {
     assert!(ranks >= 5, "child_init ran for every rank: {ranks}");
 }
 
+/// Starts a server with the module loaded by `load` and exercises it
+/// (see [`exercise`]); `what` names the case when it does not start.
+fn start_and_exercise(load: &str, what: &str) {
+    let uas = UdpPeer::new();
+    let srv = start(&config(load, uas.addr().port(), "")).expect(what);
+    exercise(&srv, &uas);
+}
+
 #[test]
 fn c_template_loads_by_path_and_works() {
     let dir = scratch("c-path");
     let so = build_c(&dir.join("mymod.so"), "");
-    let uas = UdpPeer::new();
-    let load = format!("loadmodule \"{}\"", so.display());
-    let srv = start(&config(&load, uas.addr().port(), "")).expect("server starts");
-    exercise(&srv, &uas);
-    drop(srv);
+    start_and_exercise(&format!("loadmodule \"{}\"", so.display()), "server starts");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -225,11 +229,7 @@ fn c_template_loads_by_path_and_works() {
 fn rust_template_loads_by_path_and_works() {
     let dir = scratch("rust-path");
     let so = rust_module(&dir.join("libmymod.so"));
-    let uas = UdpPeer::new();
-    let load = format!("loadmodule \"{}\"", so.display());
-    let srv = start(&config(&load, uas.addr().port(), "")).expect("server starts");
-    exercise(&srv, &uas);
-    drop(srv);
+    start_and_exercise(&format!("loadmodule \"{}\"", so.display()), "server starts");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -238,18 +238,16 @@ fn modules_are_found_by_name_on_mpath() {
     let dir = scratch("mpath");
     // <dir>/c/mymod.so, found as "mymod"
     build_c(&dir.join("c/mymod.so"), "");
-    let uas = UdpPeer::new();
-    let load = format!("mpath=\"{}/c\"\nloadmodule \"mymod\"", dir.display());
-    let srv = start(&config(&load, uas.addr().port(), "")).expect("C module by name");
-    exercise(&srv, &uas);
-    drop(srv);
+    start_and_exercise(
+        &format!("mpath=\"{}/c\"\nloadmodule \"mymod\"", dir.display()),
+        "C module by name",
+    );
     // <dir>/rs/mymod/mymod.so, found as "mymod.so" through loadpath
     rust_module(&dir.join("rs/mymod/mymod.so"));
-    let uas = UdpPeer::new();
-    let load = format!("loadpath \"{}/rs\"\nloadmodule \"mymod.so\"", dir.display());
-    let srv = start(&config(&load, uas.addr().port(), "")).expect("Rust module by name");
-    exercise(&srv, &uas);
-    drop(srv);
+    start_and_exercise(
+        &format!("loadpath \"{}/rs\"\nloadmodule \"mymod.so\"", dir.display()),
+        "Rust module by name",
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
