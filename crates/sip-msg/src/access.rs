@@ -2,7 +2,7 @@
 //! acts on. Nothing here is computed at parse time: each call decodes the
 //! header it reads, borrowing from the message.
 
-use crate::decoded::Tag;
+use crate::decoded::FromTo;
 use crate::error::{bad, ParseError};
 use crate::header_name::HeaderName;
 use crate::headers::{AuthValue, CSeq, ContactValue, EventValue, MediaType, NameAddr, Via};
@@ -60,7 +60,7 @@ impl<'a> Message<'a> {
     /// The From header (decoded once per message).
     pub fn from(&self) -> Result<NameAddr<'a>, ParseError> {
         let base = self.value(HeaderName::From).unwrap_or("");
-        self.decoded.name_addr(Tag::From, base, || {
+        self.decoded.name_addr(FromTo::From, base, || {
             NameAddr::parse(self.required(HeaderName::From)?, "From")
         })
     }
@@ -68,21 +68,21 @@ impl<'a> Message<'a> {
     /// The To header (decoded once per message).
     pub fn to(&self) -> Result<NameAddr<'a>, ParseError> {
         let base = self.value(HeaderName::To).unwrap_or("");
-        self.decoded.name_addr(Tag::To, base, || {
+        self.decoded.name_addr(FromTo::To, base, || {
             NameAddr::parse(self.required(HeaderName::To)?, "To")
         })
     }
 
-    /// The From tag (decoded once per message); `Ok(None)` without one.
+    /// The From tag (of the From decoded once per message); `Ok(None)`
+    /// without one.
     pub fn from_tag(&self) -> Result<Option<&'a str>, ParseError> {
-        let base = self.value(HeaderName::From).unwrap_or("");
-        self.decoded.tag(Tag::From, base, || Ok(self.from()?.tag()))
+        Ok(self.from()?.tag())
     }
 
-    /// The To tag (decoded once per message); `Ok(None)` without one.
+    /// The To tag (of the To decoded once per message); `Ok(None)` without
+    /// one.
     pub fn to_tag(&self) -> Result<Option<&'a str>, ParseError> {
-        let base = self.value(HeaderName::To).unwrap_or("");
-        self.decoded.tag(Tag::To, base, || Ok(self.to()?.tag()))
+        Ok(self.to()?.tag())
     }
 
     /// All Via values, topmost first.

@@ -204,13 +204,11 @@ pub(crate) struct Decoded {
     top_via: OnceLock<Result<(usize, ViaSpans), ParseError>>,
     from: OnceLock<Result<NameAddrSpans, ParseError>>,
     to: OnceLock<Result<NameAddrSpans, ParseError>>,
-    from_tag: OnceLock<Result<Option<Span>, ParseError>>,
-    to_tag: OnceLock<Result<Option<Span>, ParseError>>,
 }
 
-/// Which tag: From's or To's.
+/// Which header: From or To.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Tag {
+pub(crate) enum FromTo {
     From,
     To,
 }
@@ -236,37 +234,16 @@ impl Decoded {
     /// (called once).
     pub(crate) fn name_addr<'a>(
         &self,
-        which: Tag,
+        which: FromTo,
         base: &'a str,
         decode: impl FnOnce() -> Result<NameAddr<'a>, ParseError>,
     ) -> Result<NameAddr<'a>, ParseError> {
         let cell = match which {
-            Tag::From => &self.from,
-            Tag::To => &self.to,
+            FromTo::From => &self.from,
+            FromTo::To => &self.to,
         };
         match cell.get_or_init(|| decode().map(|n| NameAddrSpans::of(base, &n))) {
             Ok(s) => Ok(s.name_addr(base)),
-            Err(e) => Err(e.clone()),
-        }
-    }
-
-    /// The `tag` parameter of From or To: `base` is the header's value and
-    /// `decode` decodes the tag from it (called once).
-    pub(crate) fn tag<'a>(
-        &self,
-        which: Tag,
-        base: &'a str,
-        decode: impl FnOnce() -> Result<Option<&'a str>, ParseError>,
-    ) -> Result<Option<&'a str>, ParseError> {
-        let cell = match which {
-            Tag::From => &self.from_tag,
-            Tag::To => &self.to_tag,
-        };
-        // An empty tag (`tag=`) is recorded as the empty span (0, 0) and
-        // comes back as "", as the decode gave it.
-        match cell.get_or_init(|| decode().map(|t| t.map(|t| span(base, t)))) {
-            Ok(Some(s)) => Ok(Some(at(base, *s))),
-            Ok(None) => Ok(None),
             Err(e) => Err(e.clone()),
         }
     }
@@ -290,13 +267,14 @@ mod tests {
         assert_eq!(back.params, "branch=z9hG4bK1;rport");
         let d = Decoded::default();
         let to = "<sip:b@h;tag=uri>;x=1;tag=abc";
-        assert_eq!(
-            d.tag(Tag::To, to, || Ok(Some(&to[to.len() - 3..]))),
-            Ok(Some("abc"))
-        );
+        let first = d.name_addr(FromTo::To, to, || NameAddr::parse(to, "To"));
+        assert_eq!(first.map(|n| n.tag()), Ok(Some("abc")));
         // Cached: the second decode is not run.
-        assert_eq!(d.tag(Tag::To, to, || unreachable!()), Ok(Some("abc")));
-        assert_eq!(d.tag(Tag::From, to, || Ok(Some(""))), Ok(Some("")));
+        let again = d.name_addr(FromTo::To, to, || unreachable!());
+        assert_eq!(
+            again.map(|n| (n.uri_str, n.tag())),
+            Ok(("sip:b@h;tag=uri", Some("abc")))
+        );
         // Empty parts that are literals from elsewhere come back empty.
         assert_eq!(span(value, ""), (0, 0));
         assert_eq!(span(value, "elsewhere"), (0, 0));
