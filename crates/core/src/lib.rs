@@ -19,6 +19,8 @@ pub mod script;
 pub mod settings;
 pub mod startup;
 pub mod transport;
+pub mod udp_batch;
+pub mod udp_pace;
 
 pub use runtime::Runtime;
 pub use startup::{load, start, ExternalLoader, InTree, Options, Overrides, Server};

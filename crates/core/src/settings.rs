@@ -54,6 +54,10 @@ pub struct Settings {
     pub tcp_connection_lifetime: u64,
     /// Most TCP connections at once.
     pub tcp_max_connections: usize,
+    /// Microseconds a busy UDP worker waits to gather a batch of datagrams
+    /// (`udp_batch_wait`; 0: block after every datagram). See
+    /// [`crate::udp_pace`].
+    pub udp_batch_wait_us: u64,
     /// TCP connect timeout, seconds.
     pub tcp_connect_timeout: u64,
     /// `max_while_loops`.
@@ -95,6 +99,7 @@ impl Default for Settings {
             disable_tcp: false,
             tcp_connection_lifetime: 120,
             tcp_max_connections: 2048,
+            udp_batch_wait_us: 1000,
             tcp_connect_timeout: 10,
             max_while_loops: 100,
             server_signature: true,
@@ -409,6 +414,10 @@ impl Settings {
             "tcp_connection_lifetime" => match val_int(v).filter(|n| *n >= 0) {
                 Some(n) => self.tcp_connection_lifetime = n as u64,
                 None => bad(e, "seconds"),
+            },
+            "udp_batch_wait" => match val_int(v).filter(|n| (0..=100_000).contains(n)) {
+                Some(n) => self.udp_batch_wait_us = n as u64,
+                None => bad(e, "microseconds from 0 to 100000"),
             },
             "tcp_max_connections" => match val_int(v).filter(|n| *n > 0) {
                 Some(n) => self.tcp_max_connections = n as usize,

@@ -578,37 +578,51 @@ pub fn start(rt: &Arc<Runtime>) -> Result<Server, String> {
     Ok(server)
 }
 
-/// One UDP worker: blocks in `recv_from` (no timeout: arming a timer on
-/// every sleep cost system time per message) until a datagram comes or
-/// [`Server`] shuts the socket down for reading at stop.
+/// One UDP worker: receives batches with `recvmmsg` (blocking without a
+/// timeout: arming a timer on every sleep cost system time per message)
+/// until [`Server`] shuts the socket down for reading at stop. Under load it
+/// sleeps up to `udp_batch_wait` between batches instead of blocking after
+/// every datagram ([`crate::udp_pace`]).
 fn udp_loop(rt: &Runtime, sock: std::net::UdpSocket, local: SocketAddr, stop: &AtomicBool) {
-    let mut buf = vec![0u8; 65536];
+    use crate::udp_pace::{Next, Pace};
+    let mut batch = crate::udp_batch::RecvBatch::new();
+    let wait = Duration::from_micros(rt.settings.udp_batch_wait_us);
+    let mut pace = Pace::new(wait, crate::udp_batch::RecvBatch::CAPACITY);
+    let mut next = Next::Block;
     loop {
-        let got = sock.recv_from(&mut buf);
+        let blocking = match next {
+            Next::Block => true,
+            Next::TakeNow => false,
+            Next::SleepThenTake(d) => {
+                std::thread::sleep(d);
+                false
+            }
+        };
+        let got = batch.recv(&sock, !blocking);
         if stop.load(Ordering::Relaxed) {
             return;
         }
-        match got {
-            Ok((n, src)) => {
-                let data = bytes::Bytes::copy_from_slice(&buf[..n]);
-                let rcv = RecvInfo {
-                    src,
-                    dst: local,
-                    proto: Proto::Udp,
-                    conn_id: 0,
-                };
-                rt.receive_guarded(data, rcv);
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
+        let n = match got {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 lm_err!("udp {local}: {e}");
                 std::thread::sleep(Duration::from_millis(10));
+                next = Next::Block;
+                continue;
             }
+        };
+        for (data, src) in batch.iter() {
+            let rcv = RecvInfo {
+                src,
+                dst: local,
+                proto: Proto::Udp,
+                conn_id: 0,
+            };
+            rt.receive_guarded(bytes::Bytes::copy_from_slice(data), rcv);
         }
+        next = pace.after(n, Instant::now());
     }
 }
 

@@ -84,15 +84,19 @@ fn undefined_route_and_duplicate_route() {
 fn unknown_global_and_bad_values() {
     let e = check(
         "globals",
-        "childrn=4\nport=99999\nchildren=2\nrequest_route { exit; }\n",
+        "childrn=4\nport=99999\nchildren=2\nudp_batch_wait=-1\nudp_batch_wait=500\nrequest_route { exit; }\n",
     );
-    assert_eq!(e.len(), 2, "{e:#?}");
+    assert_eq!(e.len(), 3, "{e:#?}");
     assert!(
         e[0].ends_with("globals.cfg:1:1: unknown core parameter 'childrn'"),
         "{e:#?}"
     );
     assert!(
         e[1].contains("globals.cfg:2:6: port: expected a port number"),
+        "{e:#?}"
+    );
+    assert!(
+        e[2].contains("globals.cfg:4:16: udp_batch_wait: expected microseconds from 0 to 100000"),
         "{e:#?}"
     );
 }

@@ -1,0 +1,171 @@
+//! When a UDP worker waits before its next receive, so that under load
+//! each wake-up takes a batch of datagrams instead of one.
+//!
+//! A worker that blocks in the kernel after every datagram pays a sleep and
+//! a wake-up (a task switch, and for the sender an inter-processor wake-up)
+//! per message: on loopback that is most of the CPU a datagram costs. When
+//! datagrams come often enough that at least two are expected within
+//! `udp_batch_wait`, the worker instead sleeps after each batch for the time
+//! [`TARGET_BATCH`] datagrams take to come (at most `udp_batch_wait`), then
+//! takes everything that queued meanwhile in one `recvmmsg` call. A message
+//! that arrives while the worker is in that mode waits at most that long; a
+//! worker whose datagrams come further apart blocks after each, as before,
+//! and adds no delay. This file holds only the decision, without I/O, so it
+//! can be tested with virtual time.
+
+use std::time::{Duration, Instant};
+
+/// The batch size a busy worker's sleep aims at.
+pub const TARGET_BATCH: u32 = 8;
+
+/// What a worker does after handling one batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Block until a datagram comes.
+    Block,
+    /// Take what is queued now, without waiting (the batch was full).
+    TakeNow,
+    /// Sleep this long, then take what queued meanwhile, without waiting.
+    SleepThenTake(Duration),
+}
+
+/// The decision state of one worker: the mean time between its datagrams.
+#[derive(Debug, Clone)]
+pub struct Pace {
+    max_wait: Duration,
+    capacity: usize,
+    last: Option<Instant>,
+    /// Mean gap between datagrams (exponentially weighted, 1/4 per batch).
+    gap: Duration,
+    /// Datagrams of full batches since `last`.
+    run: usize,
+}
+
+impl Pace {
+    /// `max_wait`: the `udp_batch_wait` setting (zero: always block);
+    /// `capacity`: the most datagrams one receive takes.
+    pub fn new(max_wait: Duration, capacity: usize) -> Pace {
+        Pace {
+            max_wait,
+            capacity,
+            last: None,
+            gap: Duration::MAX,
+            run: 0,
+        }
+    }
+
+    /// What to do after `n` datagrams received at `now` were handled.
+    pub fn after(&mut self, n: usize, now: Instant) -> Next {
+        if self.max_wait.is_zero() {
+            return if n >= self.capacity {
+                Next::TakeNow
+            } else {
+                Next::Block
+            };
+        }
+        if n >= self.capacity {
+            // More are queued: take them now; the gap is measured over the
+            // whole run of full batches when it ends.
+            self.run += n;
+            return Next::TakeNow;
+        }
+        let n = n + std::mem::take(&mut self.run);
+        let since = self.last.map(|t| now.saturating_duration_since(t));
+        self.last = Some(now);
+        let sample = match (since, n) {
+            (None, _) => return Next::Block,
+            // Nothing came during a whole wait: the load is gone.
+            (Some(_), 0) => {
+                self.gap = Duration::MAX;
+                return Next::Block;
+            }
+            (Some(d), n) => d / u32::try_from(n).unwrap_or(u32::MAX),
+        };
+        self.gap = if self.gap == Duration::MAX {
+            sample
+        } else {
+            (self.gap * 3 + sample) / 4
+        };
+        if self.gap.saturating_mul(2) > self.max_wait {
+            return Next::Block;
+        }
+        Next::SleepThenTake(self.gap.saturating_mul(TARGET_BATCH).min(self.max_wait))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+    const US: Duration = Duration::from_micros(1);
+
+    #[test]
+    fn sparse_datagrams_block_after_each_and_wait_for_nothing() {
+        let t0 = Instant::now();
+        let mut p = Pace::new(MS, 32);
+        for i in 0..10u32 {
+            // 5 ms apart: not two within the 1 ms wait.
+            assert_eq!(p.after(1, t0 + MS * (5 * i)), Next::Block);
+        }
+    }
+
+    #[test]
+    fn close_datagrams_switch_to_batches_until_a_wait_brings_nothing() {
+        let t0 = Instant::now();
+        let mut p = Pace::new(MS, 32);
+        assert_eq!(p.after(1, t0), Next::Block);
+        // 100 µs later: eight of them take 800 µs.
+        let t1 = t0 + US * 100;
+        assert_eq!(p.after(1, t1), Next::SleepThenTake(US * 800));
+        // Four came in the 800 µs sleep: a 200 µs gap, weighted in by 1/4
+        // (3 × 100 + 200) / 4 = 125 µs, so 1,000 µs (the cap).
+        let t2 = t1 + US * 800;
+        assert_eq!(p.after(4, t2), Next::SleepThenTake(MS));
+        // Faster again: 20 in 1 ms (50 µs) → (3 × 125 + 50) / 4 = 106.25 µs.
+        let t3 = t2 + MS;
+        assert_eq!(p.after(20, t3), Next::SleepThenTake(MS * 85 / 100));
+        // A wait that brings nothing: back to blocking, and the next
+        // datagram after a long pause does not sleep either.
+        assert_eq!(p.after(0, t3 + MS), Next::Block);
+        assert_eq!(p.after(1, t3 + MS * 50), Next::Block);
+    }
+
+    #[test]
+    fn the_wait_never_exceeds_the_setting() {
+        let t0 = Instant::now();
+        let mut p = Pace::new(US * 300, 32);
+        p.after(1, t0);
+        // 140 µs apart: two expected within 300 µs, eight take 1,120 µs.
+        assert_eq!(p.after(1, t0 + US * 140), Next::SleepThenTake(US * 300));
+        // 160 µs apart: fewer than two in 300 µs, no sleep.
+        let mut q = Pace::new(US * 300, 32);
+        q.after(1, t0);
+        assert_eq!(q.after(1, t0 + US * 160), Next::Block);
+    }
+
+    #[test]
+    fn a_full_batch_is_followed_by_an_immediate_take() {
+        let t0 = Instant::now();
+        let mut p = Pace::new(MS, 4);
+        assert_eq!(p.after(4, t0), Next::TakeNow);
+        assert_eq!(p.after(5, t0), Next::TakeNow);
+        // The run of full batches counts in the gap: 4 + 4 + 2 in 600 µs,
+        // 60 µs each, so eight take 480 µs.
+        assert_eq!(p.after(1, t0 + US * 100), Next::Block);
+        assert_eq!(p.after(4, t0 + US * 200), Next::TakeNow);
+        assert_eq!(p.after(4, t0 + US * 200), Next::TakeNow);
+        assert_eq!(p.after(2, t0 + US * 700), Next::SleepThenTake(US * 480));
+        let mut off = Pace::new(Duration::ZERO, 4);
+        assert_eq!(off.after(4, t0), Next::TakeNow);
+    }
+
+    #[test]
+    fn zero_wait_always_blocks() {
+        let t0 = Instant::now();
+        let mut p = Pace::new(Duration::ZERO, 32);
+        for i in 0..5u32 {
+            assert_eq!(p.after(3, t0 + US * i), Next::Block);
+        }
+    }
+}
