@@ -32,7 +32,8 @@ FILENAME ~ /skipped.tsv$/ { next }
     # summed over every passing point of the ramps.
     if (NF >= 16 && $7 < 0.1 && $8 > 0) { tot_ops[k] += $8; tot_cpu[k] += $9 * $8; tot_sys[k] += $16 * $8 }
     pass = ($7 < 0.1 && $6 >= 0.97 * $5)
-    if (pass) { best[r] = $5; best_us[r] = $9; ok[$1, $2, $3, $4, $5] = $9; rates[$1, $2, $3] = rates[$1, $2, $3] " " $5 }
+    if (first[r] == $5) { fixed50[k] = fixed50[k] " " $12; fixed99[k] = fixed99[k] " " $13 }
+    if (pass) { best[r] = $5; best_us[r] = $9; ok[$1, $2, $3, $4, $5] = $9; rates[$1, $2, $3] = rates[$1, $2, $3] " " $5; lat50[$1, $2, $3, $4, $5] = $12; lat99[$1, $2, $3, $4, $5] = $13 }
     else if (!(r in limit)) {
         if ($11 >= 90) why = "load generator (sipbench " $11 "% of a core)"
         else if ($10 + $11 >= 180) why = "machine: both cores busy (server " $10 "%, sipbench " $11 "%)"
@@ -79,6 +80,22 @@ END {
         mr2 = (mx[key, "kamailio"] > 0) ? sprintf("%.2f", mx[key, "siprouter"] / mx[key, "kamailio"]) : "n/a"
         mm = (mem[key, "kamailio"] > 0 && mem[key, "siprouter"] != "") ? sprintf("%.2f", mem[key, "siprouter"] / mem[key, "kamailio"]) : "n/a"
         printf "| %s | %s | %.2f | %s | %s | %s | %s |\n", p[1], p[2], ratio, (common == "" ? "n/a" : common), bar, mr2, mm
+        hic[key] = hi
+    }
+    print ""
+    print "Latency (INVITE→200, or first REGISTER→200), µs, p50 / p99, medians over the rounds:"
+    print ""
+    print "| scenario | workers | Kamailio at the fixed rate | siprouter at the fixed rate | at the highest rate both passed (last round) | Kamailio there | siprouter there |"
+    print "|---|---|---|---|---|---|---|"
+    for (i = 1; i <= nn; i++) {
+        key = korder[i]; split(key, p, SUBSEP)
+        ka = key SUBSEP "kamailio"; sa = key SUBSEP "siprouter"
+        if (fixed50[ka] == "" || fixed50[sa] == "") continue
+        h = hic[key]; lastrep = 0
+        for (rep = 1; rep <= 20; rep++) if (((p[1], p[2], rep, "kamailio", h) in lat50) && ((p[1], p[2], rep, "siprouter", h) in lat50)) lastrep = rep
+        printf "| %s | %s | %s / %s | %s / %s | %s | %s | %s |\n", p[1], p[2], med(fixed50[ka]), med(fixed99[ka]), med(fixed50[sa]), med(fixed99[sa]), \
+            (lastrep ? h "/s" : "n/a"), (lastrep ? lat50[p[1], p[2], lastrep, "kamailio", h] " / " lat99[p[1], p[2], lastrep, "kamailio", h] : ""), \
+            (lastrep ? lat50[p[1], p[2], lastrep, "siprouter", h] " / " lat99[p[1], p[2], lastrep, "siprouter", h] : "")
     }
     print ""
     print "User and system (kernel) CPU µs per op over all passing points of both rounds (operations-weighted):"
