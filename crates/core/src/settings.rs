@@ -55,7 +55,8 @@ pub struct Settings {
     /// Most TCP connections at once.
     pub tcp_max_connections: usize,
     /// Microseconds a busy UDP worker waits to gather a batch of datagrams
-    /// (`udp_batch_wait`; 0: block after every datagram). See
+    /// (`udp_batch_wait`; 0: never wait, block whenever the queue is
+    /// empty). See
     /// [`crate::udp_pace`].
     pub udp_batch_wait_us: u64,
     /// TCP connect timeout, seconds.

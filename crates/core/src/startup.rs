@@ -605,7 +605,11 @@ fn udp_loop(rt: &Runtime, sock: std::net::UdpSocket, local: SocketAddr, stop: &A
         let n = match got {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                // Any sleep was done: take what queued, without a second one.
+                next = Next::TakeNow;
+                continue;
+            }
             Err(e) => {
                 lm_err!("udp {local}: {e}");
                 std::thread::sleep(Duration::from_millis(10));

@@ -12,7 +12,10 @@ const DATAGRAM_MAX: usize = 65536;
 ///
 /// One zeroed allocation holds all the 64 KiB slots; at this size the
 /// allocator maps fresh pages, and the kernel writes only the bytes it
-/// receives, so untouched pages cost address space, not memory.
+/// receives, so untouched pages cost address space, not memory. The
+/// headers' pointers into the slots are set at each call, from pointers
+/// taken together, so none outlives a move or a reborrow of the batch.
+/// It holds raw pointers, so it is not `Send`: each worker makes its own.
 pub struct RecvBatch {
     bufs: Box<[u8]>,
     addrs: Vec<libc::sockaddr_storage>,
@@ -21,10 +24,6 @@ pub struct RecvBatch {
     len: usize,
 }
 
-// SAFETY: the raw pointers in `iovs`/`hdrs` point only into `bufs`,
-// `addrs` and `iovs`, which the batch owns and never shares.
-unsafe impl Send for RecvBatch {}
-
 impl RecvBatch {
     /// Datagrams taken by one call at most.
     pub const CAPACITY: usize = 32;
@@ -32,37 +31,40 @@ impl RecvBatch {
     /// Allocates the buffers.
     pub fn new() -> RecvBatch {
         let n = Self::CAPACITY;
-        let mut b = RecvBatch {
+        RecvBatch {
             bufs: vec![0u8; n * DATAGRAM_MAX].into_boxed_slice(),
-            // SAFETY: sockaddr_storage is plain data; all-zero is valid.
+            // SAFETY: sockaddr_storage, iovec and mmsghdr are plain C data
+            // for which all-zero (null pointers, zero lengths) is valid.
             addrs: vec![unsafe { std::mem::zeroed() }; n],
-            iovs: Vec::with_capacity(n),
-            hdrs: Vec::with_capacity(n),
+            iovs: vec![unsafe { std::mem::zeroed() }; n],
+            hdrs: vec![unsafe { std::mem::zeroed() }; n],
             len: 0,
-        };
-        for slot in b.bufs.chunks_exact_mut(DATAGRAM_MAX) {
-            b.iovs.push(libc::iovec {
-                iov_base: slot.as_mut_ptr().cast(),
-                iov_len: slot.len(),
-            });
         }
-        for i in 0..n {
-            // SAFETY: mmsghdr is plain data; all-zero is valid.
-            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            h.msg_hdr.msg_name = (&mut b.addrs[i] as *mut libc::sockaddr_storage).cast();
-            h.msg_hdr.msg_iov = &mut b.iovs[i];
-            h.msg_hdr.msg_iovlen = 1;
-            b.hdrs.push(h);
-        }
-        b
     }
 
     /// Receives into the batch: blocks until one datagram is there, then
     /// takes the others already queued without waiting (`MSG_WAITFORONE`),
     /// or, with `nonblocking`, returns at once. Returns how many came.
     pub fn recv(&mut self, sock: &impl AsRawFd, nonblocking: bool) -> io::Result<usize> {
-        for (h, _) in self.hdrs.iter_mut().zip(&self.addrs) {
+        let n = Self::CAPACITY;
+        let buf = self.bufs.as_mut_ptr();
+        let addrs = self.addrs.as_mut_ptr();
+        let iovs = self.iovs.as_mut_ptr();
+        for (i, h) in self.hdrs.iter_mut().enumerate().take(n) {
+            // SAFETY: i < CAPACITY, the length of `addrs` and `iovs`, and
+            // i * DATAGRAM_MAX + DATAGRAM_MAX <= the length of `bufs`.
+            unsafe {
+                iovs.add(i).write(libc::iovec {
+                    iov_base: buf.add(i * DATAGRAM_MAX).cast(),
+                    iov_len: DATAGRAM_MAX,
+                });
+                h.msg_hdr.msg_name = addrs.add(i).cast();
+                h.msg_hdr.msg_iov = iovs.add(i);
+            }
+            h.msg_hdr.msg_iovlen = 1;
             h.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as u32;
+            h.msg_hdr.msg_control = std::ptr::null_mut();
+            h.msg_hdr.msg_controllen = 0;
             h.msg_hdr.msg_flags = 0;
             h.msg_len = 0;
         }
@@ -109,6 +111,10 @@ impl Default for RecvBatch {
     }
 }
 
+/// The source address, or `None` when the kernel gave none that is long
+/// enough: after `shutdown(SHUT_RD)` a blocking `recvmmsg` returns one
+/// empty "message" with `msg_namelen` 0, whose stale family must not be
+/// read as a datagram.
 fn sockaddr_to_std(ss: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
     match ss.ss_family as libc::c_int {
         libc::AF_INET if len as usize >= std::mem::size_of::<libc::sockaddr_in>() => {
@@ -203,6 +209,24 @@ mod tests {
         let (data, src) = batch.iter().next().unwrap();
         assert_eq!(data, b"v6");
         assert_eq!(src, tx.local_addr().unwrap());
+    }
+
+    #[test]
+    fn a_socket_shut_down_for_reading_yields_no_datagram() {
+        // How the server stops a worker: the blocked receive returns, and
+        // what it returns (one empty entry without an address on Linux)
+        // must not be taken for a datagram.
+        let rx = bound("127.0.0.1:0");
+        let tx = bound("127.0.0.1:0");
+        tx.send_to(b"before", rx.local_addr().unwrap()).unwrap();
+        let mut batch = RecvBatch::new();
+        assert_eq!(batch.recv(&rx, false).unwrap(), 1);
+        assert_eq!(batch.iter().count(), 1);
+        socket2::SockRef::from(&rx)
+            .shutdown(std::net::Shutdown::Read)
+            .ok();
+        let _ = batch.recv(&rx, false);
+        assert_eq!(batch.iter().count(), 0);
     }
 
     #[test]

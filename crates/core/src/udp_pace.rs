@@ -42,7 +42,7 @@ pub struct Pace {
 }
 
 impl Pace {
-    /// `max_wait`: the `udp_batch_wait` setting (zero: always block);
+    /// `max_wait`: the `udp_batch_wait` setting (zero: never sleep);
     /// `capacity`: the most datagrams one receive takes.
     pub fn new(max_wait: Duration, capacity: usize) -> Pace {
         Pace {
@@ -84,7 +84,7 @@ impl Pace {
         self.gap = if self.gap == Duration::MAX {
             sample
         } else {
-            (self.gap * 3 + sample) / 4
+            (self.gap.saturating_mul(3).saturating_add(sample)) / 4
         };
         if self.gap.saturating_mul(2) > self.max_wait {
             return Next::Block;
@@ -150,9 +150,10 @@ mod tests {
         let mut p = Pace::new(MS, 4);
         assert_eq!(p.after(4, t0), Next::TakeNow);
         assert_eq!(p.after(5, t0), Next::TakeNow);
+        // The first datagrams only start the clock (no gap yet).
+        assert_eq!(p.after(1, t0 + US * 100), Next::Block);
         // The run of full batches counts in the gap: 4 + 4 + 2 in 600 µs,
         // 60 µs each, so eight take 480 µs.
-        assert_eq!(p.after(1, t0 + US * 100), Next::Block);
         assert_eq!(p.after(4, t0 + US * 200), Next::TakeNow);
         assert_eq!(p.after(4, t0 + US * 200), Next::TakeNow);
         assert_eq!(p.after(2, t0 + US * 700), Next::SleepThenTake(US * 480));
