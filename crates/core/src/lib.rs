@@ -21,6 +21,7 @@ pub mod startup;
 pub mod transport;
 pub mod udp_batch;
 pub mod udp_pace;
+pub mod udp_send_queue;
 
 pub use runtime::Runtime;
 pub use startup::{load, start, ExternalLoader, InTree, Options, Overrides, Server};

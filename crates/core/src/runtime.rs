@@ -260,6 +260,13 @@ impl Core for Runtime {
         self.transport()?.send(dest, data).map_err(SendError)
     }
 
+    fn send_batched(&self, dest: &Dest, data: &[u8]) {
+        match self.transport() {
+            Ok(t) => t.send_batched(dest, data),
+            Err(e) => sr_sdk::lm_err!("send to {}: {e}", dest.addr),
+        }
+    }
+
     fn resolve(&self, uri: &str, proto: Option<Proto>) -> Result<Dest, SendError> {
         crate::outbound::resolve(self, uri, proto)
     }

@@ -302,20 +302,28 @@ pub struct Transport {
 }
 
 impl Transport {
-    /// Sends `data` to `dest`.
+    /// The UDP socket (index into `udp`) to send to `dest` from: the one
+    /// `force_send_socket` named, else the first of the address's family.
+    fn udp_for(&self, dest: &Dest) -> Result<usize, String> {
+        self.udp
+            .iter()
+            .position(|(a, _)| Some(*a) == dest.send_socket)
+            .or_else(|| {
+                self.udp
+                    .iter()
+                    .position(|(a, _)| a.is_ipv6() == dest.addr.is_ipv6())
+            })
+            .ok_or_else(|| format!("no UDP socket for {}", dest.addr))
+    }
+
+    /// Sends `data` to `dest` now. On a UDP worker, what it holds from
+    /// [`Transport::send_batched`] goes first, so its datagrams keep their
+    /// order.
     pub fn send(&self, dest: &Dest, data: &[u8]) -> Result<(), String> {
         match dest.proto {
             Proto::Udp => {
-                let sock = self
-                    .udp
-                    .iter()
-                    .find(|(a, _)| Some(*a) == dest.send_socket)
-                    .or_else(|| {
-                        self.udp
-                            .iter()
-                            .find(|(a, _)| a.is_ipv6() == dest.addr.is_ipv6())
-                    })
-                    .ok_or_else(|| format!("no UDP socket for {}", dest.addr))?;
+                crate::udp_send_queue::flush(&self.udp);
+                let sock = &self.udp[self.udp_for(dest)?];
                 sock.1
                     .send_to(data, dest.addr)
                     .map(|_| ())
@@ -343,5 +351,26 @@ impl Transport {
             }
             other => Err(format!("{other} is not supported")),
         }
+    }
+
+    /// Sends `data` to `dest`; a UDP worker may hold a UDP datagram until
+    /// the end of its batch ([`crate::udp_send_queue`]). A failure is
+    /// logged, not returned.
+    pub fn send_batched(&self, dest: &Dest, data: &[u8]) {
+        if dest.proto == Proto::Udp {
+            if let Ok(i) = self.udp_for(dest) {
+                if crate::udp_send_queue::hold(i, dest.addr, data) {
+                    return;
+                }
+            }
+        }
+        if let Err(e) = self.send(dest, data) {
+            lm_err!("{e}");
+        }
+    }
+
+    /// Sends what this thread holds (a UDP worker, after a batch).
+    pub fn flush_held(&self) {
+        crate::udp_send_queue::flush(&self.udp);
     }
 }

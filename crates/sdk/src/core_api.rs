@@ -96,6 +96,18 @@ pub trait Core: Send + Sync {
     /// Sends bytes.
     fn send(&self, dest: &Dest, data: &[u8]) -> Result<(), SendError>;
 
+    /// Sends bytes when the caller would only log a failure (relayed
+    /// replies, branch requests, retransmissions): a UDP worker may hold
+    /// the datagram until it has handled its current batch of received
+    /// messages (at most a fraction of a millisecond) and send the batch's
+    /// datagrams with one system call. Failures are logged here. The
+    /// default sends at once.
+    fn send_batched(&self, dest: &Dest, data: &[u8]) {
+        if let Err(e) = self.send(dest, data) {
+            crate::lm_err!("send to {}: {e}", dest.addr);
+        }
+    }
+
     /// Resolves a SIP URI (or `host[:port]`) to a destination (RFC 3263:
     /// transport, SRV, A/AAAA; literal addresses as they are).
     fn resolve(&self, uri: &str, proto: Option<Proto>) -> Result<Dest, SendError>;

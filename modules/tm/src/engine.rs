@@ -143,16 +143,12 @@ impl Engine {
                 match e {
                     Effect::Upstream(b) => {
                         self.stats.rpl_sent.inc();
-                        if let Err(e) = core.send(&g.up, &b) {
-                            lm_dbg!("tm: reply not sent: {e}");
-                        }
+                        core.send_batched(&g.up, &b);
                         self.reply_out(core, &mut g, &b, false);
                     }
                     Effect::Downstream(i, b) => {
                         if let Some(o) = g.out.get(i) {
-                            if let Err(e) = core.send(&o.dest, &b) {
-                                lm_dbg!("tm: request to branch {i} not sent: {e}");
-                            }
+                            core.send_batched(&o.dest, &b);
                         }
                     }
                     Effect::RunFailure => failure = true,

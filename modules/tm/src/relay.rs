@@ -274,7 +274,7 @@ impl Engine {
                 }
             };
             let reliable = out.dest.proto.is_reliable();
-            let Some((i, effects)) = g.proxy.add_branch(now, Bytes::from(out.data), reliable)
+            let Some((_, effects)) = g.proxy.add_branch(now, Bytes::from(out.data), reliable)
             else {
                 break;
             };
@@ -284,9 +284,7 @@ impl Engine {
             });
             for e in effects {
                 if let Effect::Downstream(_, data) = e {
-                    if let Err(e) = core.send(&out.dest, &data) {
-                        lm_err!("tm: sending branch {i} failed: {e}");
-                    }
+                    core.send_batched(&out.dest, &data);
                 }
             }
             sent += 1;
@@ -501,11 +499,11 @@ impl Engine {
                     match e {
                         Effect::Upstream(b) => {
                             self.stats.rpl_sent.inc();
-                            let _ = ctx.core.send(&up, &b);
+                            ctx.core.send_batched(&up, &b);
                         }
                         Effect::Downstream(i, b) => {
                             if let Some(d) = outs.get(i) {
-                                let _ = ctx.core.send(d, &b);
+                                ctx.core.send_batched(d, &b);
                             }
                         }
                         Effect::RunFailure => {}

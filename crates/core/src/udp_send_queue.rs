@@ -1,0 +1,246 @@
+//! Sends a UDP worker holds back while it handles a batch, then sends
+//! together with one `sendmmsg` per socket.
+//!
+//! Only sends whose failure the caller would just log go through here
+//! ([`sr_sdk::Core::send_batched`]: tm's branch requests, relayed replies
+//! and retransmissions); `forward()`, `sl_send_reply()` and stateless
+//! reply forwarding send at once, because the script or a statistic sees
+//! their result, and they first send whatever is held so that a worker's
+//! datagrams leave in the order they were produced. A worker sends what it
+//! holds after each batch, and sooner when the oldest held datagram has
+//! waited [`MAX_HOLD`] (a slow script between two messages). Other threads
+//! (timer, TCP workers, RPC) never hold anything. On loopback every
+//! datagram sent wakes the receiver's thread if it sleeps: sent together,
+//! a batch's datagrams wake each receiver once.
+
+use sr_sdk::lm_err;
+use std::cell::RefCell;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The longest a datagram is held before the worker sends it.
+pub const MAX_HOLD: Duration = Duration::from_micros(200);
+
+/// One held datagram: the socket (index into the transport's UDP
+/// sockets), where to, and its bytes in [`Queue::bytes`].
+struct Held {
+    sock: usize,
+    to: socket2::SockAddr,
+    start: usize,
+    len: usize,
+}
+
+/// A worker's held datagrams, and scratch space for sending them.
+#[derive(Default)]
+struct Queue {
+    held: Vec<Held>,
+    bytes: Vec<u8>,
+    oldest: Option<Instant>,
+    iovs: Vec<libc::iovec>,
+    hdrs: Vec<libc::mmsghdr>,
+}
+
+thread_local! {
+    static QUEUE: RefCell<Option<Queue>> = const { RefCell::new(None) };
+}
+
+/// Makes this thread (a UDP worker) hold batched sends until [`flush`].
+pub fn hold_on_this_thread() {
+    QUEUE.with(|q| *q.borrow_mut() = Some(Queue::default()));
+}
+
+/// Holds a copy of `data` for socket `sock` to `to`. `false` when this
+/// thread does not hold sends (the caller sends at once).
+pub fn hold(sock: usize, to: SocketAddr, data: &[u8]) -> bool {
+    QUEUE.with(|q| {
+        let mut q = q.borrow_mut();
+        let Some(q) = q.as_mut() else {
+            return false;
+        };
+        q.held.push(Held {
+            sock,
+            to: to.into(),
+            start: q.bytes.len(),
+            len: data.len(),
+        });
+        q.bytes.extend_from_slice(data);
+        q.oldest.get_or_insert_with(Instant::now);
+        true
+    })
+}
+
+/// How long the oldest held datagram has waited (`None`: nothing held).
+pub fn held_for(now: Instant) -> Option<Duration> {
+    QUEUE.with(|q| {
+        q.borrow()
+            .as_ref()
+            .and_then(|q| q.oldest)
+            .map(|t| now.saturating_duration_since(t))
+    })
+}
+
+/// Sends everything this thread holds, in order, over `socks` (the
+/// transport's UDP sockets). A datagram that cannot be sent is logged and
+/// skipped; the others still go.
+pub fn flush(socks: &[(SocketAddr, Arc<UdpSocket>)]) {
+    QUEUE.with(|q| {
+        let mut q = q.borrow_mut();
+        let Some(q) = q.as_mut() else {
+            return;
+        };
+        if q.held.is_empty() {
+            return;
+        }
+        let mut i = 0;
+        while i < q.held.len() {
+            // A run of datagrams for the same socket: one sendmmsg.
+            let sock = q.held[i].sock;
+            let end = q.held[i..]
+                .iter()
+                .position(|h| h.sock != sock)
+                .map_or(q.held.len(), |k| i + k);
+            match socks.get(sock) {
+                Some((_, s)) => send_run(q, i, end, s),
+                None => lm_err!("udp: no socket {sock} for {} held datagrams", end - i),
+            }
+            i = end;
+        }
+        q.held.clear();
+        q.bytes.clear();
+        q.oldest = None;
+    });
+}
+
+fn send_run(q: &mut Queue, from: usize, to: usize, sock: &UdpSocket) {
+    q.iovs.clear();
+    q.hdrs.clear();
+    let base = q.bytes.as_mut_ptr();
+    for h in &q.held[from..to] {
+        q.iovs.push(libc::iovec {
+            // SAFETY: start + len is within `bytes` (pushed together).
+            iov_base: unsafe { base.add(h.start) }.cast(),
+            iov_len: h.len,
+        });
+    }
+    let iovs = q.iovs.as_mut_ptr();
+    for (k, h) in q.held[from..to].iter().enumerate() {
+        // SAFETY: mmsghdr is plain C data; all-zero is valid.
+        let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+        m.msg_hdr.msg_name = h.to.as_ptr() as *mut libc::c_void;
+        m.msg_hdr.msg_namelen = h.to.len();
+        // SAFETY: k < iovs.len(): one iovec per held datagram of the run.
+        m.msg_hdr.msg_iov = unsafe { iovs.add(k) };
+        m.msg_hdr.msg_iovlen = 1;
+        q.hdrs.push(m);
+    }
+    let fd = sock.as_raw_fd();
+    let mut off = 0;
+    while off < q.hdrs.len() {
+        let left = q.hdrs.len() - off;
+        // SAFETY: the headers point at addresses in `held` and bytes in
+        // `bytes`, both alive and unchanged until this function returns.
+        let n = unsafe {
+            libc::sendmmsg(
+                fd,
+                q.hdrs.as_mut_ptr().add(off),
+                u32::try_from(left).unwrap_or(u32::MAX),
+                0,
+            )
+        };
+        if n > 0 {
+            off += n as usize;
+            continue;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        // The first datagram of what is left failed: report it, go on.
+        let h = &q.held[from + off];
+        let dest =
+            h.to.as_socket()
+                .map_or_else(|| "?".to_string(), |a| a.to_string());
+        lm_err!("udp: send to {dest} failed: {e}");
+        off += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sock() -> Arc<UdpSocket> {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        Arc::new(s)
+    }
+
+    fn recv(s: &UdpSocket) -> (Vec<u8>, SocketAddr) {
+        let mut buf = [0u8; 2048];
+        let (n, from) = s.recv_from(&mut buf).expect("a datagram");
+        (buf[..n].to_vec(), from)
+    }
+
+    #[test]
+    fn held_datagrams_leave_in_order_from_their_sockets_at_flush() {
+        let (s0, s1) = (sock(), sock());
+        let socks = vec![
+            (s0.local_addr().unwrap(), s0.clone()),
+            (s1.local_addr().unwrap(), s1.clone()),
+        ];
+        let (a, b) = (sock(), sock());
+        let ta = a.local_addr().unwrap();
+        let tb = b.local_addr().unwrap();
+        std::thread::scope(|sc| {
+            sc.spawn(|| {
+                // Not holding yet: the caller must send itself.
+                assert!(!hold(0, ta, b"x"));
+                assert_eq!(held_for(Instant::now()), None);
+                hold_on_this_thread();
+                assert!(hold(0, ta, b"one"));
+                assert!(hold(0, tb, b"two"));
+                assert!(hold(1, ta, b"three"));
+                assert!(hold(0, ta, b"four"));
+                assert!(held_for(Instant::now()).is_some());
+                a.set_nonblocking(true).unwrap();
+                let mut buf = [0u8; 16];
+                assert!(a.recv_from(&mut buf).is_err(), "nothing sent before flush");
+                a.set_nonblocking(false).unwrap();
+                flush(&socks);
+                assert_eq!(held_for(Instant::now()), None);
+            });
+        });
+        assert_eq!(recv(&a), (b"one".to_vec(), socks[0].0));
+        assert_eq!(recv(&a), (b"three".to_vec(), socks[1].0));
+        assert_eq!(recv(&a), (b"four".to_vec(), socks[0].0));
+        assert_eq!(recv(&b), (b"two".to_vec(), socks[0].0));
+    }
+
+    #[test]
+    fn a_datagram_that_cannot_be_sent_does_not_stop_the_others() {
+        let s0 = sock();
+        let socks = vec![(s0.local_addr().unwrap(), s0.clone())];
+        let a = sock();
+        let ta = a.local_addr().unwrap();
+        std::thread::scope(|sc| {
+            sc.spawn(|| {
+                hold_on_this_thread();
+                hold(0, ta, b"before");
+                // An IPv6 destination on an IPv4 socket: the kernel refuses it.
+                hold(0, "[::1]:9".parse().unwrap(), b"refused");
+                hold(0, ta, b"after");
+                // No such socket: logged, nothing sent.
+                hold(7, ta, b"nowhere");
+                flush(&socks);
+            });
+        });
+        assert_eq!(recv(&a).0, b"before");
+        assert_eq!(recv(&a).0, b"after");
+        a.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        assert!(a.recv_from(&mut buf).is_err(), "nothing else arrives");
+    }
+}
