@@ -35,6 +35,8 @@ impl Dns {
                 }
             }
         }
+        // A query can take seconds: send what this worker holds first.
+        crate::udp_send_queue::flush();
         let ip = (key.as_str(), 0)
             .to_socket_addrs()
             .map_err(|e| format!("cannot resolve '{h}': {e}"))?
@@ -63,6 +65,7 @@ impl Dns {
                 }
             }
         }
+        crate::udp_send_queue::flush();
         let records = crate::dns_srv::lookup_srv(&key);
         let ttl = records
             .first()

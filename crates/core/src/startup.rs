@@ -589,7 +589,9 @@ fn udp_loop(rt: &Runtime, sock: std::net::UdpSocket, local: SocketAddr, stop: &A
     let wait = Duration::from_micros(rt.settings.udp_batch_wait_us);
     let mut pace = Pace::new(wait, crate::udp_batch::RecvBatch::CAPACITY);
     let mut next = Next::Block;
-    crate::udp_send_queue::hold_on_this_thread();
+    if let Ok(t) = rt.transport() {
+        crate::udp_send_queue::hold_on_this_thread(t.udp.clone());
+    }
     loop {
         let blocking = match next {
             Next::Block => true,
@@ -627,17 +629,13 @@ fn udp_loop(rt: &Runtime, sock: std::net::UdpSocket, local: SocketAddr, stop: &A
             };
             rt.receive_guarded(bytes::Bytes::copy_from_slice(data), rcv);
             // A slow message must not hold earlier messages' sends long.
-            if crate::udp_send_queue::held_for(Instant::now())
-                .is_some_and(|d| d >= crate::udp_send_queue::MAX_HOLD)
+            if crate::udp_send_queue::held_since()
+                .is_some_and(|t| t.elapsed() >= crate::udp_send_queue::MAX_HOLD)
             {
-                if let Ok(t) = rt.transport() {
-                    t.flush_held();
-                }
+                crate::udp_send_queue::flush();
             }
         }
-        if let Ok(t) = rt.transport() {
-            t.flush_held();
-        }
+        crate::udp_send_queue::flush();
         next = pace.after(n, Instant::now());
     }
 }

@@ -3,15 +3,24 @@
 //!
 //! Only sends whose failure the caller would just log go through here
 //! ([`sr_sdk::Core::send_batched`]: tm's branch requests, relayed replies
-//! and retransmissions); `forward()`, `sl_send_reply()` and stateless
-//! reply forwarding send at once, because the script or a statistic sees
-//! their result, and they first send whatever is held so that a worker's
-//! datagrams leave in the order they were produced. A worker sends what it
-//! holds after each batch, and sooner when the oldest held datagram has
-//! waited [`MAX_HOLD`] (a slow script between two messages). Other threads
-//! (timer, TCP workers, RPC) never hold anything. On loopback every
-//! datagram sent wakes the receiver's thread if it sleeps: sent together,
-//! a batch's datagrams wake each receiver once.
+//! and retransmissions). Everything else sends at once — `forward()`,
+//! `sl_send_reply()`, stateless reply forwarding (the script or a
+//! statistic sees their result), any TCP send — and first sends whatever
+//! is held, so that a worker's datagrams leave in the order it produced
+//! them; so does a DNS query that has to go to the network. A worker sends
+//! what it holds after each batch, and after any message once the oldest
+//! held datagram has waited [`MAX_HOLD`]. So a datagram waits at most
+//! `MAX_HOLD` plus the handling of one message; work that blocks inside a
+//! module (a database query, a slow script) while sends are held delays
+//! them by that long. Other threads (timer, TCP workers, RPC) never hold
+//! anything. On loopback every datagram sent wakes the receiver's thread if
+//! it sleeps: sent together, a batch's datagrams wake each receiver once.
+//!
+//! tm releases a transaction before its held replies leave: with several
+//! workers, a provisional reply held by one worker can leave after a final
+//! reply another worker relayed for the same transaction (possible only
+//! when the replies come in on different workers, e.g. from two forked
+//! branches; a UAC ignores a provisional after the final reply).
 
 use sr_sdk::lm_err;
 use std::cell::RefCell;
@@ -32,9 +41,10 @@ struct Held {
     len: usize,
 }
 
-/// A worker's held datagrams, and scratch space for sending them.
+/// A worker's held datagrams, its sockets, and scratch space for sending.
 #[derive(Default)]
 struct Queue {
+    socks: Vec<(SocketAddr, Arc<UdpSocket>)>,
     held: Vec<Held>,
     bytes: Vec<u8>,
     oldest: Option<Instant>,
@@ -46,9 +56,15 @@ thread_local! {
     static QUEUE: RefCell<Option<Queue>> = const { RefCell::new(None) };
 }
 
-/// Makes this thread (a UDP worker) hold batched sends until [`flush`].
-pub fn hold_on_this_thread() {
-    QUEUE.with(|q| *q.borrow_mut() = Some(Queue::default()));
+/// Makes this thread (a UDP worker) hold batched sends until [`flush`];
+/// `socks` are the transport's UDP sockets, by index.
+pub fn hold_on_this_thread(socks: Vec<(SocketAddr, Arc<UdpSocket>)>) {
+    QUEUE.with(|q| {
+        *q.borrow_mut() = Some(Queue {
+            socks,
+            ..Queue::default()
+        })
+    });
 }
 
 /// Holds a copy of `data` for socket `sock` to `to`. `false` when this
@@ -71,20 +87,15 @@ pub fn hold(sock: usize, to: SocketAddr, data: &[u8]) -> bool {
     })
 }
 
-/// How long the oldest held datagram has waited (`None`: nothing held).
-pub fn held_for(now: Instant) -> Option<Duration> {
-    QUEUE.with(|q| {
-        q.borrow()
-            .as_ref()
-            .and_then(|q| q.oldest)
-            .map(|t| now.saturating_duration_since(t))
-    })
+/// When the oldest held datagram was held (`None`: nothing held).
+pub fn held_since() -> Option<Instant> {
+    QUEUE.with(|q| q.borrow().as_ref().and_then(|q| q.oldest))
 }
 
-/// Sends everything this thread holds, in order, over `socks` (the
-/// transport's UDP sockets). A datagram that cannot be sent is logged and
-/// skipped; the others still go.
-pub fn flush(socks: &[(SocketAddr, Arc<UdpSocket>)]) {
+/// Sends everything this thread holds, in order. A datagram that cannot be
+/// sent is logged and skipped; the others still go. Does nothing on a
+/// thread that does not hold sends.
+pub fn flush() {
     QUEUE.with(|q| {
         let mut q = q.borrow_mut();
         let Some(q) = q.as_mut() else {
@@ -101,8 +112,8 @@ pub fn flush(socks: &[(SocketAddr, Arc<UdpSocket>)]) {
                 .iter()
                 .position(|h| h.sock != sock)
                 .map_or(q.held.len(), |k| i + k);
-            match socks.get(sock) {
-                Some((_, s)) => send_run(q, i, end, s),
+            match q.socks.get(sock).map(|(_, s)| s.clone()) {
+                Some(s) => send_run(q, i, end, &s),
                 None => lm_err!("udp: no socket {sock} for {} held datagrams", end - i),
             }
             i = end;
@@ -197,25 +208,50 @@ mod tests {
             sc.spawn(|| {
                 // Not holding yet: the caller must send itself.
                 assert!(!hold(0, ta, b"x"));
-                assert_eq!(held_for(Instant::now()), None);
-                hold_on_this_thread();
+                assert_eq!(held_since(), None);
+                hold_on_this_thread(socks.clone());
                 assert!(hold(0, ta, b"one"));
                 assert!(hold(0, tb, b"two"));
                 assert!(hold(1, ta, b"three"));
                 assert!(hold(0, ta, b"four"));
-                assert!(held_for(Instant::now()).is_some());
+                assert!(held_since().is_some());
                 a.set_nonblocking(true).unwrap();
                 let mut buf = [0u8; 16];
                 assert!(a.recv_from(&mut buf).is_err(), "nothing sent before flush");
                 a.set_nonblocking(false).unwrap();
-                flush(&socks);
-                assert_eq!(held_for(Instant::now()), None);
+                flush();
+                assert_eq!(held_since(), None);
             });
         });
         assert_eq!(recv(&a), (b"one".to_vec(), socks[0].0));
         assert_eq!(recv(&a), (b"three".to_vec(), socks[1].0));
         assert_eq!(recv(&a), (b"four".to_vec(), socks[0].0));
         assert_eq!(recv(&b), (b"two".to_vec(), socks[0].0));
+    }
+
+    #[test]
+    fn an_immediate_send_lets_what_is_held_go_first() {
+        let s0 = sock();
+        let socks = vec![(s0.local_addr().unwrap(), s0.clone())];
+        let t = crate::transport::Transport {
+            udp: socks.clone(),
+            tcp: None,
+        };
+        let a = sock();
+        let to = sr_sdk::Dest::new(sr_sdk::Proto::Udp, a.local_addr().unwrap());
+        std::thread::scope(|sc| {
+            sc.spawn(|| {
+                hold_on_this_thread(socks.clone());
+                t.send_batched(&to, b"held one");
+                t.send_batched(&to, b"held two");
+                assert!(held_since().is_some());
+                t.send(&to, b"now").unwrap();
+                assert_eq!(held_since(), None, "sent by the immediate send");
+            });
+        });
+        assert_eq!(recv(&a).0, b"held one");
+        assert_eq!(recv(&a).0, b"held two");
+        assert_eq!(recv(&a).0, b"now");
     }
 
     #[test]
@@ -226,14 +262,14 @@ mod tests {
         let ta = a.local_addr().unwrap();
         std::thread::scope(|sc| {
             sc.spawn(|| {
-                hold_on_this_thread();
+                hold_on_this_thread(socks.clone());
                 hold(0, ta, b"before");
                 // An IPv6 destination on an IPv4 socket: the kernel refuses it.
                 hold(0, "[::1]:9".parse().unwrap(), b"refused");
-                hold(0, ta, b"after");
                 // No such socket: logged, nothing sent.
                 hold(7, ta, b"nowhere");
-                flush(&socks);
+                hold(0, ta, b"after");
+                flush();
             });
         });
         assert_eq!(recv(&a).0, b"before");

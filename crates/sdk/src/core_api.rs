@@ -99,9 +99,10 @@ pub trait Core: Send + Sync {
     /// Sends bytes when the caller would only log a failure (relayed
     /// replies, branch requests, retransmissions): a UDP worker may hold
     /// the datagram until it has handled its current batch of received
-    /// messages (at most a fraction of a millisecond) and send the batch's
-    /// datagrams with one system call. Failures are logged here. The
-    /// default sends at once.
+    /// messages (or 200 µs after the oldest held one, checked between
+    /// messages) and send the batch's datagrams with one system call; any
+    /// [`Core::send`] on that thread sends them first. Failures are logged
+    /// here. The default sends at once.
     fn send_batched(&self, dest: &Dest, data: &[u8]) {
         if let Err(e) = self.send(dest, data) {
             crate::lm_err!("send to {}: {e}", dest.addr);
