@@ -46,11 +46,10 @@ impl RecvBatch {
     /// takes the others already queued without waiting (`MSG_WAITFORONE`),
     /// or, with `nonblocking`, returns at once. Returns how many came.
     pub fn recv(&mut self, sock: &impl AsRawFd, nonblocking: bool) -> io::Result<usize> {
-        let n = Self::CAPACITY;
         let buf = self.bufs.as_mut_ptr();
         let addrs = self.addrs.as_mut_ptr();
         let iovs = self.iovs.as_mut_ptr();
-        for (i, h) in self.hdrs.iter_mut().enumerate().take(n) {
+        for (i, h) in self.hdrs.iter_mut().enumerate() {
             // SAFETY: i < CAPACITY, the length of `addrs` and `iovs`, and
             // i * DATAGRAM_MAX + DATAGRAM_MAX <= the length of `bufs`.
             unsafe {

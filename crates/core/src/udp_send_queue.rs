@@ -112,8 +112,8 @@ pub fn flush() {
                 .iter()
                 .position(|h| h.sock != sock)
                 .map_or(q.held.len(), |k| i + k);
-            match q.socks.get(sock).map(|(_, s)| s.clone()) {
-                Some(s) => send_run(q, i, end, &s),
+            match q.socks.get(sock).map(|(_, s)| s.as_raw_fd()) {
+                Some(fd) => send_run(q, i, end, fd),
                 None => lm_err!("udp: no socket {sock} for {} held datagrams", end - i),
             }
             i = end;
@@ -124,7 +124,7 @@ pub fn flush() {
     });
 }
 
-fn send_run(q: &mut Queue, from: usize, to: usize, sock: &UdpSocket) {
+fn send_run(q: &mut Queue, from: usize, to: usize, fd: std::os::fd::RawFd) {
     q.iovs.clear();
     q.hdrs.clear();
     let base = q.bytes.as_mut_ptr();
@@ -146,7 +146,6 @@ fn send_run(q: &mut Queue, from: usize, to: usize, sock: &UdpSocket) {
         m.msg_hdr.msg_iovlen = 1;
         q.hdrs.push(m);
     }
-    let fd = sock.as_raw_fd();
     let mut off = 0;
     while off < q.hdrs.len() {
         let left = q.hdrs.len() - off;

@@ -3,8 +3,9 @@
 //! (`sendmmsg`) still handle every datagram of a burst exactly once, with
 //! the right source and destination, whether they wait for batches or not.
 
-use sr_testkit::{answer, req, TestServer, UdpPeer};
+use sr_testkit::{answer, req, Reply, TestServer, UdpPeer};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(5);
@@ -32,6 +33,66 @@ request_route {{
     )
 }
 
+/// Each client sends `n` requests without waiting, Call-IDs
+/// `{prefix}-{client}-{i}`.
+fn send_bursts(
+    clients: &[UdpPeer],
+    to: SocketAddr,
+    method: &str,
+    ruri: &str,
+    prefix: &str,
+    n: usize,
+) {
+    let body = if method == "OPTIONS" { "" } else { "x" };
+    for (c, peer) in clients.iter().enumerate() {
+        for i in 0..n {
+            let ci = format!("{prefix}-{c}-{i}");
+            peer.send(to, &req(method, ruri, peer.addr(), &ci, &ci, 1, &[], body));
+        }
+    }
+}
+
+/// Every client gets one 200 for each of its `n` requests, none for
+/// another client's.
+fn each_client_answered_once(clients: &[UdpPeer], prefix: &str, n: usize) {
+    for (c, peer) in clients.iter().enumerate() {
+        let mut seen = HashMap::new();
+        while seen.len() < n {
+            let r = peer
+                .recv(T)
+                .unwrap_or_else(|| panic!("client {c}: {} of {n} answers", seen.len()));
+            assert_eq!(r.status(), Some(200));
+            let ci = r.msg.msg().call_id().unwrap().to_string();
+            assert!(
+                ci.starts_with(&format!("{prefix}-{c}-")),
+                "{ci} went to client {c}"
+            );
+            *seen.entry(ci).or_insert(0) += 1;
+        }
+        assert!(seen.values().all(|n| *n == 1), "answered twice: {seen:?}");
+    }
+}
+
+/// The UAS gets `n` distinct requests, each once; returns them.
+fn uas_gets_each_once(uas: &UdpPeer, n: usize) -> Vec<Reply> {
+    let mut got = HashMap::new();
+    let mut requests = Vec::new();
+    while got.len() < n {
+        let r = uas
+            .recv(T)
+            .unwrap_or_else(|| panic!("UAS: {} of {n} requests", got.len()));
+        let k = got
+            .entry(r.msg.msg().call_id().unwrap().to_string())
+            .or_insert(0);
+        *k += 1;
+        if *k == 1 {
+            requests.push(r);
+        }
+    }
+    assert!(got.values().all(|k| *k == 1), "forwarded twice: {got:?}");
+    requests
+}
+
 /// Three clients each send a burst of OPTIONS, then a burst of MESSAGEs that
 /// the proxy forwards to one UAS: every OPTIONS is answered once, to the
 /// client that sent it, and every MESSAGE reaches the UAS once.
@@ -39,64 +100,27 @@ fn burst_is_handled_exactly_once(wait: &str) {
     let uas = UdpPeer::new();
     let srv = TestServer::start(&cfg(wait, uas.addr().port()), siprouter::in_tree());
     let clients: Vec<UdpPeer> = (0..3).map(|_| UdpPeer::new()).collect();
-    for (c, peer) in clients.iter().enumerate() {
-        for i in 0..BURST {
-            let ci = format!("opt-{c}-{i}");
-            let m = req(
-                "OPTIONS",
-                "sip:127.0.0.1",
-                peer.addr(),
-                &ci,
-                &ci,
-                1,
-                &[],
-                "",
-            );
-            peer.send(srv.addr(), &m);
-        }
-    }
-    for (c, peer) in clients.iter().enumerate() {
-        let mut seen = HashMap::new();
-        while seen.len() < BURST {
-            let r = peer
-                .recv(T)
-                .unwrap_or_else(|| panic!("client {c}: {} of {BURST} answers", seen.len()));
-            assert_eq!(r.status(), Some(200));
-            let ci = r.msg.msg().call_id().unwrap().to_string();
-            assert!(
-                ci.starts_with(&format!("opt-{c}-")),
-                "{ci} went to client {c}"
-            );
-            *seen.entry(ci).or_insert(0) += 1;
-        }
-        assert!(seen.values().all(|n| *n == 1), "answered twice: {seen:?}");
+    send_bursts(
+        &clients,
+        srv.addr(),
+        "OPTIONS",
+        "sip:127.0.0.1",
+        "opt",
+        BURST,
+    );
+    each_client_answered_once(&clients, "opt", BURST);
+    for peer in &clients {
         assert!(peer.recv(Duration::from_millis(200)).is_none());
     }
-    for (c, peer) in clients.iter().enumerate() {
-        for i in 0..FORWARDED {
-            let ci = format!("msg-{c}-{i}");
-            let m = req(
-                "MESSAGE",
-                "sip:bob@example.com",
-                peer.addr(),
-                &ci,
-                &ci,
-                1,
-                &[],
-                "x",
-            );
-            peer.send(srv.addr(), &m);
-        }
-    }
-    let mut got = HashMap::new();
-    while got.len() < 3 * FORWARDED {
-        let r = uas
-            .recv(T)
-            .unwrap_or_else(|| panic!("UAS: {} of {} requests", got.len(), 3 * FORWARDED));
-        *got.entry(r.msg.msg().call_id().unwrap().to_string())
-            .or_insert(0) += 1;
-    }
-    assert!(got.values().all(|n| *n == 1), "forwarded twice: {got:?}");
+    send_bursts(
+        &clients,
+        srv.addr(),
+        "MESSAGE",
+        "sip:bob@example.com",
+        "msg",
+        FORWARDED,
+    );
+    uas_gets_each_once(&uas, 3 * FORWARDED);
     assert!(uas.recv(Duration::from_millis(200)).is_none());
     assert_eq!(
         srv.wait_stat("core:fwd_requests", 3 * FORWARDED as i64),
@@ -137,56 +161,18 @@ request_route {{
     );
     let srv = TestServer::start(&cfg, siprouter::in_tree());
     let clients: Vec<UdpPeer> = (0..3).map(|_| UdpPeer::new()).collect();
-    for (c, peer) in clients.iter().enumerate() {
-        for i in 0..FORWARDED {
-            let ci = format!("tm-{c}-{i}");
-            let m = req(
-                "MESSAGE",
-                "sip:bob@example.com",
-                peer.addr(),
-                &ci,
-                &ci,
-                1,
-                &[],
-                "x",
-            );
-            peer.send(srv.addr(), &m);
-        }
-    }
-    let mut got = HashMap::new();
-    let mut requests = Vec::new();
-    while got.len() < 3 * FORWARDED {
-        let r = uas
-            .recv(T)
-            .unwrap_or_else(|| panic!("UAS: {} of {} requests", got.len(), 3 * FORWARDED));
-        let n = got
-            .entry(r.msg.msg().call_id().unwrap().to_string())
-            .or_insert(0);
-        *n += 1;
-        if *n == 1 {
-            requests.push(r);
-        }
-    }
-    assert!(got.values().all(|n| *n == 1), "relayed twice: {got:?}");
-    for r in &requests {
+    send_bursts(
+        &clients,
+        srv.addr(),
+        "MESSAGE",
+        "sip:bob@example.com",
+        "tm",
+        FORWARDED,
+    );
+    for r in &uas_gets_each_once(&uas, 3 * FORWARDED) {
         uas.send(r.from, &answer(r, 200, "OK", "uas", &[]));
     }
-    for (c, peer) in clients.iter().enumerate() {
-        let mut seen = HashMap::new();
-        while seen.len() < FORWARDED {
-            let r = peer
-                .recv(T)
-                .unwrap_or_else(|| panic!("client {c}: {} of {FORWARDED} answers", seen.len()));
-            assert_eq!(r.status(), Some(200));
-            let ci = r.msg.msg().call_id().unwrap().to_string();
-            assert!(
-                ci.starts_with(&format!("tm-{c}-")),
-                "{ci} went to client {c}"
-            );
-            *seen.entry(ci).or_insert(0) += 1;
-        }
-        assert!(seen.values().all(|n| *n == 1), "answered twice: {seen:?}");
-    }
+    each_client_answered_once(&clients, "tm", FORWARDED);
     assert_eq!(
         srv.wait_stat("tmx:rpl_relayed", 3 * FORWARDED as i64),
         Some(3 * FORWARDED as i64)
