@@ -463,6 +463,17 @@ pub fn request_bytes(
 
 /// Stateless forwarding of a request.
 pub fn forward(rt: &Runtime, msg: &mut SipMsg, target: Option<&str>) -> Result<(), SendError> {
+    forward_as(rt, msg, target, false)
+}
+
+/// [`forward`], with the datagram held when `batched` (see
+/// [`sr_sdk::Core::forward_batched`]).
+pub fn forward_as(
+    rt: &Runtime,
+    msg: &mut SipMsg,
+    target: Option<&str>,
+    batched: bool,
+) -> Result<(), SendError> {
     let ruri = msg.ruri().to_string();
     let send_to = match target {
         Some(t) => t.to_string(),
@@ -476,7 +487,12 @@ pub fn forward(rt: &Runtime, msg: &mut SipMsg, target: Option<&str>) -> Result<(
     }
     let branch = stateless_branch(msg, &send_to);
     let data = request_bytes(rt, msg, &ruri, msg.path.as_deref(), &branch, &dest)?;
-    rt.transport()?.send(&dest, &data).map_err(err)
+    let transport = rt.transport()?;
+    if batched {
+        transport.send_batched(&dest, &data);
+        return Ok(());
+    }
+    transport.send(&dest, &data).map_err(err)
 }
 
 /// Stateless relaying of a reply by its Via: our Via removed, sent to the

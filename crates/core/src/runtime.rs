@@ -159,6 +159,15 @@ impl Runtime {
         }
     }
 
+    /// Counts a stateless forward in `fwd_requests` or `drop_requests`.
+    fn count_forward(&self, r: Result<(), SendError>) -> Result<(), SendError> {
+        match &r {
+            Ok(()) => self.stats.fwd_requests.inc(),
+            Err(_) => self.stats.drop_requests.inc(),
+        }
+        r
+    }
+
     pub(crate) fn transport(&self) -> Result<&Transport, SendError> {
         self.transport
             .get()
@@ -231,12 +240,11 @@ impl Core for Runtime {
     }
 
     fn forward(&self, msg: &mut SipMsg, target: Option<&str>) -> Result<(), SendError> {
-        let r = crate::outbound::forward(self, msg, target);
-        match &r {
-            Ok(()) => self.stats.fwd_requests.inc(),
-            Err(_) => self.stats.drop_requests.inc(),
-        }
-        r
+        self.count_forward(crate::outbound::forward_as(self, msg, target, false))
+    }
+
+    fn forward_batched(&self, msg: &mut SipMsg, target: Option<&str>) -> Result<(), SendError> {
+        self.count_forward(crate::outbound::forward_as(self, msg, target, true))
     }
 
     fn build_request(&self, msg: &SipMsg, target: &BranchTarget) -> Result<Outgoing, SendError> {

@@ -82,6 +82,15 @@ pub trait Core: Send + Sync {
     /// branch and applies the recorded edits.
     fn forward(&self, msg: &mut SipMsg, target: Option<&str>) -> Result<(), SendError>;
 
+    /// [`Core::forward`] for a caller that would only log a failed send
+    /// (tm relaying an ACK for a 2xx): resolution, `onsend_route` and
+    /// building are checked and reported as by `forward`, and the datagram
+    /// goes out through [`Core::send_batched`], which logs a send failure.
+    /// The default is `forward`.
+    fn forward_batched(&self, msg: &mut SipMsg, target: Option<&str>) -> Result<(), SendError> {
+        self.forward(msg, target)
+    }
+
     /// Builds the request for one branch: Request-URI and Via set, the
     /// message's edits applied, resolved to a destination.
     fn build_request(&self, msg: &SipMsg, target: &BranchTarget) -> Result<Outgoing, SendError>;

@@ -2,7 +2,7 @@
 //! or more branches (`t_relay`, with branch_route), ACK and CANCEL
 //! handling, and the lookups (`t_check_trans`, `t_lookup_*`).
 
-use crate::cell::{clone_msg, Armed, BranchOut, Cell, CellBox, CellRef, KeyEntry};
+use crate::cell::{clone_msg, push_tight, Armed, BranchOut, Cell, CellBox, CellRef, KeyEntry};
 use crate::ctx::{tx, with_cell, TxCtx};
 use crate::engine::Engine;
 use crate::params::Params;
@@ -278,10 +278,13 @@ impl Engine {
             else {
                 break;
             };
-            g.out.push(BranchOut {
-                dest: out.dest,
-                uri: target.uri,
-            });
+            push_tight(
+                &mut g.out,
+                BranchOut {
+                    dest: out.dest,
+                    uri: target.uri,
+                },
+            );
             for e in effects {
                 if let Effect::Downstream(_, data) = e {
                     core.send_batched(&out.dest, &data);
@@ -351,7 +354,7 @@ impl Engine {
         }
         let target = explicit_dst(ctx.msg, hop);
         let core = ctx.core;
-        match core.forward(ctx.msg, target.as_deref()) {
+        match core.forward_batched(ctx.msg, target.as_deref()) {
             Ok(()) => 1,
             Err(e) => {
                 lm_err!("tm: ACK not forwarded: {e}");

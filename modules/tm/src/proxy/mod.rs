@@ -391,21 +391,24 @@ impl Proxy {
                 out.push(Effect::Downstream(idx, b));
             }
         }
-        self.branches.push(BranchState {
-            uac: Some(uac),
-            request,
-            timer_c: None,
-            cancel: Cancel::No,
-            kill_at: None,
-            blind_until: None,
-            last_received: 0,
-            final_code: 0,
-            faked: false,
-            timed_out: false,
-            final_reply: None,
-            leg: self.leg,
-            dropped: false,
-        });
+        crate::cell::push_tight(
+            &mut self.branches,
+            BranchState {
+                uac: Some(uac),
+                request,
+                timer_c: None,
+                cancel: Cancel::No,
+                kill_at: None,
+                blind_until: None,
+                last_received: 0,
+                final_code: 0,
+                faked: false,
+                timed_out: false,
+                final_reply: None,
+                leg: self.leg,
+                dropped: false,
+            },
+        );
         self.end_of_life = self.end_of_life.max(now);
         Some((idx, out))
     }
