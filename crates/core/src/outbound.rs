@@ -533,7 +533,9 @@ pub fn forward_reply(rt: &Runtime, reply_msg: &mut SipMsg) -> Result<(), SendErr
             ensure_content_length: proto.is_reliable(),
         },
     );
-    rt.transport()?.send(&dest, &data).map_err(err)
+    rt.transport()?
+        .send_reply_batched(&dest, &data)
+        .map_err(err)
 }
 
 #[cfg(test)]

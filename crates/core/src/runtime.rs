@@ -168,6 +168,16 @@ impl Runtime {
         r
     }
 
+    /// Moves the stateless replies this thread held and then failed to
+    /// send from `fwd_replies` to `drop_replies`.
+    pub(crate) fn settle_held_replies(&self) {
+        let n = i64::try_from(crate::udp_send_queue::take_failed_replies()).unwrap_or(i64::MAX);
+        if n > 0 {
+            self.stats.fwd_replies.add(-n);
+            self.stats.drop_replies.add(n);
+        }
+    }
+
     pub(crate) fn transport(&self) -> Result<&Transport, SendError> {
         self.transport
             .get()

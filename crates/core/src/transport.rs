@@ -2,6 +2,7 @@
 //! TCP (an accept thread per address, a reader thread per connection that
 //! frames messages, a shared connection table for replies and reuse).
 
+use crate::udp_send_queue::HeldKind;
 use bytes::Bytes;
 use sip_msg::framer::{Frame, FrameError, StreamFramer};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -318,18 +319,24 @@ impl Transport {
 
     /// Sends `data` to `dest` now. On a UDP worker, what it holds from
     /// [`Transport::send_batched`] goes first, so its datagrams keep their
-    /// order and none waits behind a TCP connect.
+    /// order and none waits behind a TCP connect; a UDP datagram goes in
+    /// the same system call as the held ones.
     pub fn send(&self, dest: &Dest, data: &[u8]) -> Result<(), String> {
-        crate::udp_send_queue::flush();
+        let failed = |e: std::io::Error| format!("send to {}: {e}", dest.addr);
         match dest.proto {
             Proto::Udp => {
-                let sock = &self.udp[self.udp_for(dest)?];
-                sock.1
+                let i = self.udp_for(dest)?;
+                if let Some(r) = crate::udp_send_queue::send_after_held(i, dest.addr, data) {
+                    return r.map_err(failed);
+                }
+                self.udp[i]
+                    .1
                     .send_to(data, dest.addr)
                     .map(|_| ())
-                    .map_err(|e| format!("send to {}: {e}", dest.addr))
+                    .map_err(failed)
             }
             Proto::Tcp => {
+                crate::udp_send_queue::flush();
                 let tcp = self.tcp.as_ref().ok_or("TCP is disabled")?;
                 let conn = dest
                     .conn_id
@@ -359,15 +366,30 @@ impl Transport {
     /// over a TCP connection that is gone is common), as an error when a
     /// held datagram fails.
     pub fn send_batched(&self, dest: &Dest, data: &[u8]) {
-        if dest.proto == Proto::Udp {
-            if let Ok(i) = self.udp_for(dest) {
-                if crate::udp_send_queue::hold(i, dest.addr, data) {
-                    return;
-                }
-            }
+        if self.hold(dest, data, HeldKind::Logged) {
+            return;
         }
         if let Err(e) = self.send(dest, data) {
             lm_dbg!("not sent: {e}");
         }
+    }
+
+    /// Sends a reply forwarded statelessly: a UDP worker may hold it like
+    /// [`Transport::send_batched`], and one that fails when it goes out is
+    /// counted by [`crate::udp_send_queue::take_failed_replies`]. Other
+    /// sends happen now and return their result.
+    pub fn send_reply_batched(&self, dest: &Dest, data: &[u8]) -> Result<(), String> {
+        if self.hold(dest, data, HeldKind::Reply) {
+            return Ok(());
+        }
+        self.send(dest, data)
+    }
+
+    /// Holds a UDP datagram on a UDP worker; `false` when not held.
+    fn hold(&self, dest: &Dest, data: &[u8], kind: HeldKind) -> bool {
+        dest.proto == Proto::Udp
+            && self
+                .udp_for(dest)
+                .is_ok_and(|i| crate::udp_send_queue::hold(i, dest.addr, data, kind))
     }
 }

@@ -1,13 +1,17 @@
 //! Sends a UDP worker holds back while it handles a batch, then sends
 //! together with one `sendmmsg` per socket.
 //!
-//! Only sends whose failure the caller would just log go through here
-//! ([`sr_sdk::Core::send_batched`]: tm's branch requests, relayed replies
-//! and retransmissions). Everything else sends at once — `forward()`,
-//! `sl_send_reply()`, stateless reply forwarding (the script or a
-//! statistic sees their result), any TCP send — and first sends whatever
-//! is held, so that a worker's datagrams leave in the order it produced
-//! them; so does a DNS query that has to go to the network. A worker sends
+//! Only sends whose failure the caller would just log or count go through
+//! here: [`sr_sdk::Core::send_batched`] (tm's branch requests, relayed
+//! replies, retransmissions and ACKs for 2xx) and stateless reply
+//! forwarding ([`HeldKind::Reply`]: one that fails when the batch is sent
+//! moves from `fwd_replies` to `drop_replies`, see
+//! [`take_failed_replies`]). Everything else sends at once — `forward()`,
+//! `sl_send_reply()` (the script sees their result), any TCP send — and
+//! first sends whatever is held, so that a worker's datagrams leave in the
+//! order it produced them; a UDP one goes out in the same `sendmmsg` as
+//! the held datagrams ([`send_after_held`]). So does a DNS query that has
+//! to go to the network. A worker sends
 //! what it holds after each batch, and after any message once the oldest
 //! held datagram has waited [`MAX_HOLD`]. So a datagram waits at most
 //! `MAX_HOLD` plus the handling of one message; work that blocks inside a
@@ -32,13 +36,27 @@ use std::time::{Duration, Instant};
 /// The longest a datagram is held before the worker sends it.
 pub const MAX_HOLD: Duration = Duration::from_micros(200);
 
+/// What a failure to send a held datagram means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldKind {
+    /// It is logged.
+    Logged,
+    /// A reply forwarded statelessly: logged and counted for
+    /// [`take_failed_replies`].
+    Reply,
+    /// Sent by [`send_after_held`], whose caller gets the result.
+    Caller,
+}
+
 /// One held datagram: the socket (index into the transport's UDP
-/// sockets), where to, and its bytes in [`Queue::bytes`].
+/// sockets), where to, its bytes in [`Queue::bytes`], and what a failure
+/// means.
 struct Held {
     sock: usize,
     to: socket2::SockAddr,
     start: usize,
     len: usize,
+    kind: HeldKind,
 }
 
 /// A worker's held datagrams, its sockets, and scratch space for sending.
@@ -50,6 +68,10 @@ struct Queue {
     oldest: Option<Instant>,
     iovs: Vec<libc::iovec>,
     hdrs: Vec<libc::mmsghdr>,
+    /// Held [`HeldKind::Reply`] datagrams that failed, not yet taken.
+    failed_replies: u64,
+    /// The failure of the [`HeldKind::Caller`] datagram, if it failed.
+    caller_err: Option<std::io::Error>,
 }
 
 thread_local! {
@@ -67,23 +89,56 @@ pub fn hold_on_this_thread(socks: Vec<(SocketAddr, Arc<UdpSocket>)>) {
     });
 }
 
-/// Holds a copy of `data` for socket `sock` to `to`. `false` when this
-/// thread does not hold sends (the caller sends at once).
-pub fn hold(sock: usize, to: SocketAddr, data: &[u8]) -> bool {
+/// Holds a copy of `data` for socket `sock` to `to`; `kind` says what a
+/// failure to send it means. `false` when this thread does not hold sends
+/// (the caller sends at once).
+pub fn hold(sock: usize, to: SocketAddr, data: &[u8], kind: HeldKind) -> bool {
     QUEUE.with(|q| {
         let mut q = q.borrow_mut();
         let Some(q) = q.as_mut() else {
             return false;
         };
-        q.held.push(Held {
-            sock,
-            to: to.into(),
-            start: q.bytes.len(),
-            len: data.len(),
-        });
-        q.bytes.extend_from_slice(data);
-        q.oldest.get_or_insert_with(Instant::now);
+        push(q, sock, to, data, kind);
         true
+    })
+}
+
+fn push(q: &mut Queue, sock: usize, to: SocketAddr, data: &[u8], kind: HeldKind) {
+    q.held.push(Held {
+        sock,
+        to: to.into(),
+        start: q.bytes.len(),
+        len: data.len(),
+        kind,
+    });
+    q.bytes.extend_from_slice(data);
+    q.oldest.get_or_insert_with(Instant::now);
+}
+
+/// Sends `data` on socket `sock` to `to` now, behind what this thread
+/// holds: the held datagrams for the same socket that come last and `data`
+/// go in one `sendmmsg`. Returns the result for `data`, or `None` when
+/// nothing is held (the caller sends it itself).
+pub fn send_after_held(sock: usize, to: SocketAddr, data: &[u8]) -> Option<std::io::Result<()>> {
+    QUEUE.with(|q| {
+        let mut q = q.borrow_mut();
+        let q = q.as_mut()?;
+        if q.held.is_empty() {
+            return None;
+        }
+        push(q, sock, to, data, HeldKind::Caller);
+        send_all(q);
+        Some(q.caller_err.take().map_or(Ok(()), Err))
+    })
+}
+
+/// How many held [`HeldKind::Reply`] datagrams failed since the last call
+/// (the caller moves them from `fwd_replies` to `drop_replies`).
+pub fn take_failed_replies() -> u64 {
+    QUEUE.with(|q| {
+        q.borrow_mut()
+            .as_mut()
+            .map_or(0, |q| std::mem::take(&mut q.failed_replies))
     })
 }
 
@@ -98,30 +153,52 @@ pub fn held_since() -> Option<Instant> {
 pub fn flush() {
     QUEUE.with(|q| {
         let mut q = q.borrow_mut();
-        let Some(q) = q.as_mut() else {
-            return;
-        };
-        if q.held.is_empty() {
-            return;
+        if let Some(q) = q.as_mut() {
+            send_all(q);
         }
-        let mut i = 0;
-        while i < q.held.len() {
-            // A run of datagrams for the same socket: one sendmmsg.
-            let sock = q.held[i].sock;
-            let end = q.held[i..]
-                .iter()
-                .position(|h| h.sock != sock)
-                .map_or(q.held.len(), |k| i + k);
-            match q.socks.get(sock).map(|(_, s)| s.as_raw_fd()) {
-                Some(fd) => send_run(q, i, end, fd),
-                None => lm_err!("udp: no socket {sock} for {} held datagrams", end - i),
-            }
-            i = end;
-        }
-        q.held.clear();
-        q.bytes.clear();
-        q.oldest = None;
     });
+}
+
+fn send_all(q: &mut Queue) {
+    let mut i = 0;
+    while i < q.held.len() {
+        // A run of datagrams for the same socket: one sendmmsg.
+        let sock = q.held[i].sock;
+        let end = q.held[i..]
+            .iter()
+            .position(|h| h.sock != sock)
+            .map_or(q.held.len(), |k| i + k);
+        match q.socks.get(sock).map(|(_, s)| s.as_raw_fd()) {
+            Some(fd) => send_run(q, i, end, fd),
+            None => {
+                for k in i..end {
+                    let e = std::io::Error::other(format!("no UDP socket {sock}"));
+                    failed(q, k, e);
+                }
+            }
+        }
+        i = end;
+    }
+    q.held.clear();
+    q.bytes.clear();
+    q.oldest = None;
+}
+
+/// Held datagram `k` could not be sent: logged, counted or kept for the
+/// caller, by its kind.
+fn failed(q: &mut Queue, k: usize, e: std::io::Error) {
+    let h = &q.held[k];
+    if h.kind == HeldKind::Caller {
+        q.caller_err = Some(e);
+        return;
+    }
+    if h.kind == HeldKind::Reply {
+        q.failed_replies += 1;
+    }
+    let dest =
+        h.to.as_socket()
+            .map_or_else(|| "?".to_string(), |a| a.to_string());
+    lm_err!("udp: send to {dest} failed: {e}");
 }
 
 fn send_run(q: &mut Queue, from: usize, to: usize, fd: std::os::fd::RawFd) {
@@ -168,11 +245,7 @@ fn send_run(q: &mut Queue, from: usize, to: usize, fd: std::os::fd::RawFd) {
             continue;
         }
         // The first datagram of what is left failed: report it, go on.
-        let h = &q.held[from + off];
-        let dest =
-            h.to.as_socket()
-                .map_or_else(|| "?".to_string(), |a| a.to_string());
-        lm_err!("udp: send to {dest} failed: {e}");
+        failed(q, from + off, e);
         off += 1;
     }
 }
@@ -206,13 +279,13 @@ mod tests {
         std::thread::scope(|sc| {
             sc.spawn(|| {
                 // Not holding yet: the caller must send itself.
-                assert!(!hold(0, ta, b"x"));
+                assert!(!hold(0, ta, b"x", HeldKind::Logged));
                 assert_eq!(held_since(), None);
                 hold_on_this_thread(socks.clone());
-                assert!(hold(0, ta, b"one"));
-                assert!(hold(0, tb, b"two"));
-                assert!(hold(1, ta, b"three"));
-                assert!(hold(0, ta, b"four"));
+                assert!(hold(0, ta, b"one", HeldKind::Logged));
+                assert!(hold(0, tb, b"two", HeldKind::Logged));
+                assert!(hold(1, ta, b"three", HeldKind::Logged));
+                assert!(hold(0, ta, b"four", HeldKind::Logged));
                 assert!(held_since().is_some());
                 a.set_nonblocking(true).unwrap();
                 let mut buf = [0u8; 16];
@@ -262,12 +335,12 @@ mod tests {
         std::thread::scope(|sc| {
             sc.spawn(|| {
                 hold_on_this_thread(socks.clone());
-                hold(0, ta, b"before");
+                hold(0, ta, b"before", HeldKind::Logged);
                 // An IPv6 destination on an IPv4 socket: the kernel refuses it.
-                hold(0, "[::1]:9".parse().unwrap(), b"refused");
+                hold(0, "[::1]:9".parse().unwrap(), b"refused", HeldKind::Logged);
                 // No such socket: logged, nothing sent.
-                hold(7, ta, b"nowhere");
-                hold(0, ta, b"after");
+                hold(7, ta, b"nowhere", HeldKind::Logged);
+                hold(0, ta, b"after", HeldKind::Logged);
                 flush();
             });
         });
@@ -277,5 +350,55 @@ mod tests {
             .unwrap();
         let mut buf = [0u8; 16];
         assert!(a.recv_from(&mut buf).is_err(), "nothing else arrives");
+    }
+
+    #[test]
+    fn a_send_after_held_datagrams_reports_its_own_result() {
+        let s0 = sock();
+        let socks = vec![(s0.local_addr().unwrap(), s0.clone())];
+        let a = sock();
+        let ta = a.local_addr().unwrap();
+        let v6: SocketAddr = "[::1]:9".parse().unwrap();
+        std::thread::scope(|sc| {
+            sc.spawn(|| {
+                hold_on_this_thread(socks.clone());
+                assert!(send_after_held(0, ta, b"alone").is_none(), "nothing held");
+                hold(0, ta, b"held", HeldKind::Logged);
+                assert!(send_after_held(0, ta, b"mine").unwrap().is_ok());
+                assert_eq!(held_since(), None, "everything went");
+                // A held datagram failing is not the caller's failure ...
+                hold(0, v6, b"refused", HeldKind::Logged);
+                assert!(send_after_held(0, ta, b"fine").unwrap().is_ok());
+                // ... and the caller's own failure is returned.
+                hold(0, ta, b"held again", HeldKind::Logged);
+                assert!(send_after_held(0, v6, b"mine, refused").unwrap().is_err());
+            });
+        });
+        for want in [&b"held"[..], b"mine", b"fine", b"held again"] {
+            assert_eq!(recv(&a).0, want);
+        }
+    }
+
+    #[test]
+    fn failed_held_replies_are_counted_once() {
+        let s0 = sock();
+        let socks = vec![(s0.local_addr().unwrap(), s0.clone())];
+        let a = sock();
+        let ta = a.local_addr().unwrap();
+        let v6: SocketAddr = "[::1]:9".parse().unwrap();
+        std::thread::scope(|sc| {
+            sc.spawn(|| {
+                assert_eq!(take_failed_replies(), 0, "a thread that holds nothing");
+                hold_on_this_thread(socks.clone());
+                hold(0, v6, b"reply, refused", HeldKind::Reply);
+                hold(0, v6, b"logged, refused", HeldKind::Logged);
+                hold(0, ta, b"reply", HeldKind::Reply);
+                hold(7, ta, b"reply, no socket", HeldKind::Reply);
+                flush();
+                assert_eq!(take_failed_replies(), 2);
+                assert_eq!(take_failed_replies(), 0, "taken");
+            });
+        });
+        assert_eq!(recv(&a).0, b"reply");
     }
 }

@@ -238,3 +238,20 @@ fn tcp_messages_of_one_connection_keep_their_order() {
     }
     assert_eq!(seen, (1..=60).collect::<Vec<u32>>());
 }
+
+/// A reply the kernel refuses to send (the broadcast address, on a socket
+/// without SO_BROADCAST) fails after it was held for the batch: it is
+/// counted as dropped, not forwarded.
+#[test]
+fn a_held_reply_the_kernel_refuses_counts_as_dropped() {
+    let uas = UdpPeer::new();
+    let srv = TestServer::start(&cfg(uas.addr().port()), siprouter::in_tree());
+    let peer = UdpPeer::new();
+    let reply = format!(
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKx\r\nVia: SIP/2.0/UDP 255.255.255.255:5060;branch=z9hG4bKy\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: b\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n",
+        srv.addr()
+    );
+    peer.send(srv.addr(), &reply);
+    assert_eq!(srv.wait_stat("core:drop_replies", 1), Some(1));
+    assert_eq!(srv.stat("core:fwd_replies"), Some(0));
+}
