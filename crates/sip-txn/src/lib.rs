@@ -98,6 +98,7 @@ mod table;
 mod time;
 mod timers;
 mod transaction;
+mod wheel;
 
 pub use action::{Action, Actions};
 pub use client_invite::{InviteClient, InviteClientState};

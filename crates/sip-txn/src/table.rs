@@ -1,8 +1,8 @@
-//! A sharded transaction table with an integrated deadline heap.
+//! A sharded transaction table with an integrated deadline index.
 //!
 //! [`TxTable`] splits its entries over N shards (a power of two), each a
-//! `std::sync::Mutex` around a hash map, a slab of entries and a binary
-//! heap of `(deadline, sequence, slot)`. Worker threads (handling incoming
+//! `std::sync::Mutex` around a hash map, a slab of entries and a timing
+//! wheel of `(deadline, sequence, slot)` (8 ms buckets, see `wheel.rs`). Worker threads (handling incoming
 //! messages) and a timer thread share one table; they only contend when
 //! they touch the same shard.
 //!
@@ -10,14 +10,14 @@
 //! ([`insert`](TxTable::insert), [`with`](TxTable::with),
 //! [`with_or_insert`](TxTable::with_or_insert),
 //! [`poll_expired`](TxTable::poll_expired)) the table re-reads the value's
-//! deadline: a changed deadline pushes a new heap entry (older entries for
-//! that slot become stale and are skipped when popped: lazy cancellation),
+//! deadline: a changed deadline adds a new wheel entry (older entries for
+//! that slot become stale and are dropped when read: lazy cancellation),
 //! and a terminated value is removed on the spot. So a transaction leaves
-//! the table the moment it reaches Terminated, and the heap is compacted
+//! the table the moment it reaches Terminated, and the wheel is compacted
 //! when stale entries pile up.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use crate::wheel::{Entry, Wheel};
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 use std::sync::{Mutex, MutexGuard};
 
@@ -40,14 +40,15 @@ pub trait Timed {
 /// tracking.
 ///
 /// Entries are split over N shards (a power of two), each a
-/// `std::sync::Mutex` around a hash map, a slab of entries and a binary heap
-/// of `(deadline, sequence, slot)`, so worker threads and a timer thread
-/// only contend when they touch the same shard. After every access through
-/// the table the value's [`Timed::poll_timeout`] is re-read: a changed
-/// deadline pushes a new heap entry (the old one goes stale and is skipped
-/// when popped: lazy cancellation) and a [`Timed::is_terminated`] value is
-/// removed on the spot. The heap is compacted when stale entries pile up,
-/// and a shard that becomes empty releases its slab and heap.
+/// `std::sync::Mutex` around a hash map, a slab of entries and a timing
+/// wheel of `(deadline, sequence, slot)` in 8 ms buckets, so worker threads
+/// and a timer thread only contend when they touch the same shard. After
+/// every access through the table the value's [`Timed::poll_timeout`] is
+/// re-read: a changed deadline adds a new wheel entry (the old one goes
+/// stale and is dropped when read: lazy cancellation) and a
+/// [`Timed::is_terminated`] value is removed on the spot. The wheel is
+/// compacted when stale entries pile up, and a shard that becomes empty
+/// releases its slab and wheel.
 ///
 /// ```
 /// use sip_txn::{Instant, NonInviteClient, TimerConfig, TxKey, TxTable, Method, Transaction};
@@ -73,9 +74,9 @@ pub struct TxTable<K, V, S = RandomState> {
 struct Slot<K, V> {
     key: K,
     value: V,
-    /// Deadline currently represented in the heap (if any).
+    /// Deadline currently represented in the wheel (if any).
     deadline: Option<Instant>,
-    /// Sequence number of the heap entry that represents `deadline`.
+    /// Sequence number of the wheel entry that represents `deadline`.
     seq: u64,
 }
 
@@ -84,7 +85,7 @@ struct Shard<K, V> {
     map: HashMap<K, usize, RandomState>,
     slots: Vec<Option<Slot<K, V>>>,
     free: Vec<usize>,
-    heap: BinaryHeap<Reverse<(Instant, u64, usize)>>,
+    wheel: Wheel,
     next_seq: u64,
 }
 
@@ -94,7 +95,7 @@ impl<K: Hash + Eq + Clone, V: Timed> Shard<K, V> {
             map: HashMap::with_hasher(RandomState::default()),
             slots: Vec::new(),
             free: Vec::new(),
-            heap: BinaryHeap::new(),
+            wheel: Wheel::default(),
             next_seq: 0,
         }
     }
@@ -131,7 +132,11 @@ impl<K: Hash + Eq + Clone, V: Timed> Shard<K, V> {
             if let Some(d) = d {
                 self.next_seq += 1;
                 slot.seq = self.next_seq;
-                self.heap.push(Reverse((d, self.next_seq, idx)));
+                self.wheel.push(Entry {
+                    at: d,
+                    seq: self.next_seq,
+                    idx,
+                });
             }
         }
         None
@@ -144,7 +149,7 @@ impl<K: Hash + Eq + Clone, V: Timed> Shard<K, V> {
             // Everything is gone: release the slab and any stale timers.
             self.slots.clear();
             self.free.clear();
-            self.heap.clear();
+            self.wheel.clear();
         } else {
             self.free.push(idx);
             self.maybe_compact();
@@ -157,10 +162,10 @@ impl<K: Hash + Eq + Clone, V: Timed> Shard<K, V> {
     }
 
     fn maybe_compact(&mut self) {
-        if self.heap.len() > 64 && self.heap.len() > 4 * self.map.len() {
+        if self.wheel.len() > 64 && self.wheel.len() > 4 * self.map.len() {
             let slots = &self.slots;
-            self.heap
-                .retain(|Reverse((d, seq, idx))| Self::is_live(slots, *d, *seq, *idx));
+            self.wheel
+                .retain(|e| Self::is_live(slots, e.at, e.seq, e.idx));
         }
     }
 }
@@ -277,19 +282,19 @@ impl<K: Hash + Eq + Clone, V: Timed, S: BuildHasher> TxTable<K, V, S> {
         self.shards.iter().all(|s| lock(s).map.is_empty())
     }
 
-    /// Number of heap entries, stale ones included (for leak checks and
+    /// Number of timer entries, stale ones included (for leak checks and
     /// metrics). Zero once the table is empty.
     pub fn timer_len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).heap.len()).sum()
+        self.shards.iter().map(|s| lock(s).wheel.len()).sum()
     }
 
     /// The earliest deadline in any shard (possibly of a stale entry, so
-    /// waking up then may find nothing to do). For sizing the timer
-    /// thread's sleep.
+    /// waking up then may find nothing to do). It reads every timer entry:
+    /// for tests and occasional use, not for every tick.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.shards
             .iter()
-            .filter_map(|s| lock(s).heap.peek().map(|Reverse((d, _, _))| *d))
+            .filter_map(|s| lock(s).wheel.earliest())
             .min()
     }
 
@@ -298,36 +303,45 @@ impl<K: Hash + Eq + Clone, V: Timed, S: BuildHasher> TxTable<K, V, S> {
     /// typically calls `handle_timeout(now)` and queues the actions for
     /// sending after the call. Returns how many values were visited.
     ///
-    /// Each value is visited at most once per call even if `f` leaves it
-    /// with a deadline still `<= now`.
+    /// Within a shard, deadlines in earlier 8 ms buckets come first; within
+    /// a bucket, in the order they were set. Each value is visited at most
+    /// once per call even if `f` leaves it with a deadline still `<= now`.
     pub fn poll_expired(&self, now: Instant, mut f: impl FnMut(&K, &mut V)) -> usize {
         let mut fired = 0;
         for shard in self.shards.iter() {
             let mut sh = lock(shard);
-            // Entries pushed during this call (seq > start) are deferred so
-            // that each value is visited at most once per call.
-            let start_seq = sh.next_seq;
-            let mut deferred = Vec::new();
-            while let Some(&Reverse((d, seq, idx))) = sh.heap.peek() {
-                if d > now {
-                    break;
-                }
-                sh.heap.pop();
-                if seq > start_seq {
-                    deferred.push(Reverse((d, seq, idx)));
-                    continue;
-                }
-                if !Shard::is_live(&sh.slots, d, seq, idx) {
-                    continue; // lazily cancelled
-                }
-                if let Some(Some(slot)) = sh.slots.get_mut(idx) {
-                    slot.deadline = None; // consumed
-                    f(&slot.key, &mut slot.value);
-                    fired += 1;
-                }
-                sh.sync(idx);
+            if sh.wheel.len() == 0 {
+                continue;
             }
-            sh.heap.extend(deferred);
+            // Entries added during this call (seq > start) wait for the
+            // next one, so that each value is visited at most once per call.
+            let start_seq = sh.next_seq;
+            let (first, count) = sh.wheel.begin_poll(now);
+            for tick in first..first + count {
+                let b = Wheel::bucket_at(tick);
+                let mut entries = sh.wheel.take(b);
+                let mut kept = 0;
+                for k in 0..entries.len() {
+                    let e = entries[k];
+                    let live = Shard::is_live(&sh.slots, e.at, e.seq, e.idx);
+                    if e.seq > start_seq || (live && e.at > now) {
+                        entries[kept] = e;
+                        kept += 1;
+                        continue;
+                    }
+                    if !live {
+                        continue; // lazily cancelled
+                    }
+                    if let Some(Some(slot)) = sh.slots.get_mut(e.idx) {
+                        slot.deadline = None; // consumed
+                        f(&slot.key, &mut slot.value);
+                        fired += 1;
+                    }
+                    sh.sync(e.idx);
+                }
+                entries.truncate(kept);
+                sh.wheel.put_back(b, entries);
+            }
         }
         fired
     }

@@ -71,7 +71,7 @@ fn expired_in_order_with_lazy_cancellation() {
     for k in 0..10 {
         table.insert(k, dummy(100 * (k + 1)));
     }
-    // Reschedule 3 later and 4 to never: their old heap entries go stale.
+    // Reschedule 3 later and 4 to never: their old timer entries go stale.
     table.with(&3, |d| d.at = Some(t(5000)));
     table.with(&4, |d| d.at = None);
     assert_eq!(table.next_deadline(), Some(t(100)));
@@ -93,7 +93,7 @@ fn expired_in_order_with_lazy_cancellation() {
     let mut visits = 0;
     table.poll_expired(t(900), |_, _| visits += 1);
     assert_eq!(visits, 3);
-    // Finish everything; nothing remains, the heap included.
+    // Finish everything; nothing remains, the timer entries included.
     table.poll_expired(t(10_000), |_, d| d.done = true);
     assert_eq!(table.len(), 1); // key 4 has no deadline
     table.with(&4, |d| d.done = true);
@@ -121,7 +121,7 @@ fn with_or_insert_creates_once() {
 }
 
 #[test]
-fn heap_is_compacted_when_stale_entries_pile_up() {
+fn timer_entries_are_compacted_when_stale_ones_pile_up() {
     let table: TxTable<u64, Dummy> = TxTable::new(1);
     table.insert(0, dummy(1_000_000)); // keeps the shard non-empty
     for k in 1..10_000 {
@@ -130,7 +130,7 @@ fn heap_is_compacted_when_stale_entries_pile_up() {
     }
     assert!(
         table.timer_len() < 1_000,
-        "heap not compacted: {}",
+        "timer entries not compacted: {}",
         table.timer_len()
     );
 }
@@ -264,7 +264,7 @@ fn million_short_transactions_leave_nothing_behind() {
 }
 
 /// A million minimal transactions (u64 keys, one timer each, half
-/// terminated by a "response", half by their timer) through table + heap:
+/// terminated by a "response", half by their timer) through table + timer wheel:
 /// cheap enough to always run in debug builds.
 #[test]
 fn million_simple_transactions_leave_nothing_behind() {
@@ -275,7 +275,7 @@ fn million_simple_transactions_leave_nothing_behind() {
             let k = ms * 100 + j;
             table.insert(k, dummy(ms + 32));
             if k % 2 == 0 {
-                // Answered at once: terminates, its heap entry goes stale.
+                // Answered at once: terminates, its timer entry goes stale.
                 table.with(&k, |d| d.done = true);
             }
         }
