@@ -111,7 +111,7 @@ pub fn clone_msg(m: &SipMsg, id: u64) -> Option<SipMsg> {
 pub struct CellBox {
     /// Cell id.
     pub id: u64,
-    slot: Mutex<Option<Box<Cell>>>,
+    slot: Mutex<Slot>,
     cv: Condvar,
     /// Next deadline in ms of the tm clock (0: none), for the table.
     deadline: AtomicU64,
@@ -125,6 +125,15 @@ pub struct CellBox {
 /// A shared reference to a cell.
 pub type CellRef = Arc<CellBox>;
 
+/// The cell when nobody has it checked out, and how many threads wait for
+/// it (so that putting it back wakes someone only when someone waits: a
+/// condition variable's notify is a system call even with no waiter).
+#[derive(Debug, Default)]
+struct Slot {
+    cell: Option<Box<Cell>>,
+    waiters: u32,
+}
+
 impl CellBox {
     /// A box holding `cell`.
     pub fn new(cell: Cell) -> CellRef {
@@ -133,14 +142,14 @@ impl CellBox {
             id,
             key: cell.key.clone(),
             active: AtomicBool::new(true),
-            slot: Mutex::new(None),
+            slot: Mutex::new(Slot::default()),
             cv: Condvar::new(),
             deadline: AtomicU64::new(0),
             done: AtomicBool::new(false),
         });
         let mut c = Box::new(cell);
         b.sync(&mut c);
-        *b.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(c);
+        b.slot.lock().unwrap_or_else(|e| e.into_inner()).cell = Some(c);
         b
     }
 
@@ -150,7 +159,7 @@ impl CellBox {
         let mut g = self.slot.lock().unwrap_or_else(|e| e.into_inner());
         let mut waited = 0;
         loop {
-            if let Some(c) = g.take() {
+            if let Some(c) = g.cell.take() {
                 return Some(CellGuard {
                     owner: self.clone(),
                     cell: Some(c),
@@ -159,20 +168,25 @@ impl CellBox {
             if self.done.load(Ordering::Acquire) || waited > 100 {
                 return None;
             }
+            g.waiters += 1;
             let (ng, _) = self
                 .cv
                 .wait_timeout(g, Duration::from_millis(50))
                 .unwrap_or_else(|e| e.into_inner());
             g = ng;
+            g.waiters -= 1;
             waited += 1;
         }
     }
 
     fn put(&self, c: Box<Cell>) {
         let mut g = self.slot.lock().unwrap_or_else(|e| e.into_inner());
-        *g = Some(c);
+        g.cell = Some(c);
+        let waiting = g.waiters > 0;
         drop(g);
-        self.cv.notify_all();
+        if waiting {
+            self.cv.notify_all();
+        }
     }
 
     /// Copies the cell's deadline and end into the atomics the table reads.
@@ -284,7 +298,48 @@ pub struct WinningReply {
 
 #[cfg(test)]
 mod tests {
-    use super::push_tight;
+    use super::*;
+    use crate::proxy::ProxyConfig;
+
+    fn cell(id: u64) -> Cell {
+        let ms = Duration::from_millis;
+        let cfg = ProxyConfig::kamailio(ms(5000), ms(30000), ms(500), ms(4000), ms(5000));
+        let raw = "OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:b@127.0.0.1>;tag=1\r\nTo: <sip:a@127.0.0.1>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        let rcv = sr_sdk::RecvInfo::loopback();
+        Cell {
+            id,
+            key: TxKey::client("z9hG4bK1", sip_txn::Method::Options),
+            method: "OPTIONS".into(),
+            proxy: Proxy::new(cfg, false, false, Instant::ZERO),
+            req: SipMsg::parse(Bytes::from_static(raw.as_bytes()), rcv, id).expect("parses"),
+            up: Dest::new(sr_sdk::Proto::Udp, rcv.src),
+            out: Vec::new(),
+            armed: Armed::default(),
+            to_tag: String::new(),
+            counted: false,
+            created: std::time::Instant::now(),
+            relayed: false,
+            auto_inv_100: None,
+            final_reported: false,
+        }
+    }
+
+    #[test]
+    fn a_waiting_thread_gets_the_cell_when_it_is_put_back() {
+        let b = CellBox::new(cell(7));
+        let g = b.take().expect("free");
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| b.take().map(|g| g.id));
+            // Until the waiter waits, putting back needs no wake-up.
+            while b.slot.lock().map(|s| s.waiters).unwrap_or(0) == 0 {
+                std::thread::yield_now();
+            }
+            drop(g);
+            assert_eq!(waiter.join().expect("waiter"), Some(7));
+        });
+        assert_eq!(b.slot.lock().map(|s| s.waiters).unwrap_or(9), 0);
+        assert!(b.take().is_some(), "back in its box");
+    }
 
     #[test]
     fn push_tight_grows_one_two_four() {
