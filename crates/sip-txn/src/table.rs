@@ -319,7 +319,9 @@ impl<K: Hash + Eq + Clone, V: Timed, S: BuildHasher> TxTable<K, V, S> {
             let (first, count) = sh.wheel.begin_poll(now);
             for tick in first..first + count {
                 let b = Wheel::bucket_at(tick);
-                let mut entries = sh.wheel.take(b);
+                let Some(mut entries) = sh.wheel.take(b) else {
+                    continue;
+                };
                 let mut kept = 0;
                 for k in 0..entries.len() {
                     let e = entries[k];

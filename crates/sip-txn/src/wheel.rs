@@ -96,14 +96,12 @@ impl Wheel {
         bucket_of(tick)
     }
 
-    /// Takes bucket `b`'s entries out for reading.
-    pub fn take(&mut self, b: usize) -> Vec<Entry> {
-        let Some(bucket) = self.buckets.get_mut(b) else {
-            return Vec::new();
-        };
+    /// Takes bucket `b`'s entries out for reading (`None`: it has none).
+    pub fn take(&mut self, b: usize) -> Option<Vec<Entry>> {
+        let bucket = self.buckets.get_mut(b).filter(|b| !b.is_empty())?;
         let taken = std::mem::take(bucket);
         self.len -= taken.len();
-        taken
+        Some(taken)
     }
 
     /// Puts back what a reader of bucket `b` keeps, in front of anything
@@ -137,9 +135,10 @@ mod tests {
         let mut seen = Vec::new();
         for t in first..first + count {
             let b = Wheel::bucket_at(t);
-            let got = w.take(b);
-            seen.extend(got.iter().map(|x| x.seq));
-            w.put_back(b, got);
+            if let Some(got) = w.take(b) {
+                seen.extend(got.iter().map(|x| x.seq));
+                w.put_back(b, got);
+            }
         }
         seen
     }
@@ -196,8 +195,9 @@ mod tests {
         w.push(e(0, 2));
         let (first, _) = w.begin_poll(Instant::from_millis(0));
         let b = Wheel::bucket_at(first);
-        let got = w.take(b);
+        let got = w.take(b).expect("two entries");
         assert_eq!(w.len(), 0);
+        assert!(w.take(b).is_none(), "taken");
         w.push(e(0, 3)); // added while the bucket is out
         w.put_back(b, vec![got[1]]);
         assert_eq!(w.len(), 2);
