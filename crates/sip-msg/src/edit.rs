@@ -20,11 +20,35 @@ struct Op {
 /// Inserted text lives in one buffer owned by the list, so recording an
 /// edit allocates nothing once the list has grown to its working size
 /// (call [`Edits::clear`] to reuse it for the next message).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Edits {
     ops: Vec<Op>,
     text: Vec<u8>,
     body: Option<(Vec<u8>, Option<String>)>,
+}
+
+impl Clone for Edits {
+    /// A copy with room for a few more edits: a copy is usually made to
+    /// add a branch's own (its Via, its Request-URI). An empty list copies
+    /// without allocating.
+    fn clone(&self) -> Self {
+        if self.ops.is_empty() {
+            return Edits {
+                ops: Vec::new(),
+                text: Vec::new(),
+                body: self.body.clone(),
+            };
+        }
+        let mut ops = Vec::with_capacity(self.ops.len() + 4);
+        ops.extend_from_slice(&self.ops);
+        let mut text = Vec::with_capacity(self.text.len() + 256);
+        text.extend_from_slice(&self.text);
+        Edits {
+            ops,
+            text,
+            body: self.body.clone(),
+        }
+    }
 }
 
 /// Options for [`Edits::apply`].
@@ -54,6 +78,15 @@ impl Edits {
     }
 
     fn push(&mut self, at: u32, del: u32, parts: &[&[u8]]) {
+        // One reservation for all the parts, and room for a few more edits
+        // at the first one: a relayed request gets several.
+        let need: usize = parts.iter().map(|p| p.len()).sum();
+        if self.text.capacity() - self.text.len() < need {
+            self.text.reserve(need.max(256));
+        }
+        if self.ops.capacity() == 0 {
+            self.ops.reserve(4);
+        }
         let text_start = self.text.len() as u32;
         for p in parts {
             self.text.extend_from_slice(p);

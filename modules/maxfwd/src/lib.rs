@@ -75,7 +75,11 @@ fn process(ctx: &mut Ctx<'_>, n: i64, limit: i64) -> i32 {
             let line = format!("Max-Forwards: {value}\r\n");
             ctx.msg.edits.insert(at, line.as_bytes());
         }
-        Some(end) => ctx.msg.edits.replace(at, end, value.to_string().as_bytes()),
+        Some(end) => {
+            let mut buf = [0; 20];
+            let digits = sr_sdk::sip_msg::text::dec(u64::from(value), &mut buf);
+            ctx.msg.edits.replace(at, end, digits.as_bytes());
+        }
     }
     ctx.msg.ext.insert(Processed { value, rc });
     rc

@@ -3,6 +3,7 @@
 
 use crate::{Params, RrCtx};
 use sr_sdk::prelude::*;
+use sr_sdk::sip_msg::text::push_dec;
 use sr_sdk::sip_msg::Uri;
 
 /// The text every Record-Route edit of ours starts with.
@@ -15,6 +16,14 @@ fn rr_ctx(msg: &mut SipMsg) -> &mut RrCtx {
     msg.ext
         .get_mut::<RrCtx>()
         .unwrap_or_else(|| unreachable!("inserted just above"))
+}
+
+/// The parameters `add_rr_param` kept for the next Record-Route (taken).
+fn take_pending(msg: &mut SipMsg) -> String {
+    msg.ext
+        .get_mut::<RrCtx>()
+        .map(|c| std::mem::take(&mut c.pending))
+        .unwrap_or_default()
 }
 
 /// The transport the request will most likely leave on: the `transport`
@@ -46,11 +55,35 @@ fn inbound_addr(ctx: &Ctx<'_>) -> Option<(String, u16)> {
             .core
             .local_addr(ctx.msg.rcv.proto, Some(ctx.msg.rcv.src));
     }
-    let host = match dst.ip() {
-        std::net::IpAddr::V4(a) => a.to_string(),
+    Some((host_text(dst.ip()), dst.port()))
+}
+
+/// An address as a URI host: dotted quad, or bracketed IPv6.
+fn host_text(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(a) => {
+            let mut s = String::with_capacity(15);
+            for (i, o) in a.octets().into_iter().enumerate() {
+                if i > 0 {
+                    s.push('.');
+                }
+                push_dec(&mut s, u64::from(o));
+            }
+            s
+        }
         std::net::IpAddr::V6(a) => format!("[{a}]"),
-    };
-    Some((host, dst.port()))
+    }
+}
+
+/// `sip:host:port` followed by `params`.
+fn sip_uri(host: &str, port: u16, params: &str) -> String {
+    let mut s = String::with_capacity(host.len() + params.len() + 10);
+    s.push_str("sip:");
+    s.push_str(host);
+    s.push(':');
+    push_dec(&mut s, u64::from(port));
+    s.push_str(params);
+    s
 }
 
 /// The parameters after the host part: transport, r2, lr, ftag, extra.
@@ -98,8 +131,10 @@ pub fn record_route(ctx: &mut Ctx<'_>, p: &Params, params: &str) -> i32 {
         lm_err!("record_route: a Record-Route was already added to this request");
         return -1;
     }
-    let pending = std::mem::take(&mut rr_ctx(ctx.msg).pending);
-    let extra = format!("{params}{pending}");
+    let pending = take_pending(ctx.msg);
+    let mut extra = String::with_capacity(params.len() + pending.len());
+    extra.push_str(params);
+    extra.push_str(&pending);
     let Some((ih, ip)) = inbound_addr(ctx) else {
         lm_err!("record_route: no local address");
         return -1;
@@ -113,7 +148,7 @@ pub fn record_route(ctx: &mut Ctx<'_>, p: &Params, params: &str) -> i32 {
     };
     if !double {
         let ps = uri_params(p, ctx.msg, Some(in_proto), false, &extra);
-        return insert(ctx, &[format!("sip:{ih}:{ip}{ps}")]);
+        return insert(ctx, &[sip_uri(&ih, ip, &ps)]);
     }
     let (oh, op) = ctx
         .core
@@ -130,14 +165,8 @@ pub fn record_route(ctx: &mut Ctx<'_>, p: &Params, params: &str) -> i32 {
     } else {
         None
     };
-    let out = format!(
-        "sip:{oh}:{op}{}",
-        uri_params(p, ctx.msg, op_proto, true, &extra)
-    );
-    let inn = format!(
-        "sip:{ih}:{ip}{}",
-        uri_params(p, ctx.msg, ip_proto, true, &extra)
-    );
+    let out = sip_uri(&oh, op, &uri_params(p, ctx.msg, op_proto, true, &extra));
+    let inn = sip_uri(&ih, ip, &uri_params(p, ctx.msg, ip_proto, true, &extra));
     insert(ctx, &[out, inn])
 }
 
@@ -146,7 +175,7 @@ pub fn record_route_preset(ctx: &mut Ctx<'_>, p: &Params, a: &str, b: Option<&st
     if !ctx.msg.is_request() || a.is_empty() {
         return -1;
     }
-    let pending = std::mem::take(&mut rr_ctx(ctx.msg).pending);
+    let pending = take_pending(ctx.msg);
     let uri = |x: &str| {
         if x.starts_with("sip:") || x.starts_with("sips:") {
             x.to_string()
@@ -187,4 +216,18 @@ pub fn add_rr_param(ctx: &mut Ctx<'_>, params: &str) -> i32 {
     }
     rr_ctx(ctx.msg).pending.push_str(params);
     1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{host_text, sip_uri};
+
+    #[test]
+    fn hosts_and_uris_are_written_as_in_a_uri() {
+        assert_eq!(host_text("10.0.255.1".parse().unwrap()), "10.0.255.1");
+        assert_eq!(host_text("0.0.0.0".parse().unwrap()), "0.0.0.0");
+        assert_eq!(host_text("::1".parse().unwrap()), "[::1]");
+        assert_eq!(sip_uri("10.0.0.1", 5060, ";lr"), "sip:10.0.0.1:5060;lr");
+        assert_eq!(sip_uri("[::1]", 0, ""), "sip:[::1]:0");
+    }
 }

@@ -255,16 +255,24 @@ impl Engine {
                     None => continue,
                 }
             };
-            let target = BranchTarget {
-                uri: if first_as_is {
-                    b.uri.clone()
-                } else {
-                    bm.ruri().to_string()
-                },
-                dst_uri: bm.dst_uri.clone(),
-                path: bm.path.clone(),
-                send_socket: bm.force_send_socket.clone(),
-                via_branch: branch_id(g.id, idx),
+            let via_branch = branch_id(g.id, idx);
+            let target = if first_as_is {
+                // `b` was made from this very message.
+                BranchTarget {
+                    uri: b.uri,
+                    dst_uri: b.dst_uri,
+                    path: b.path,
+                    send_socket: b.socket,
+                    via_branch,
+                }
+            } else {
+                BranchTarget {
+                    uri: bm.ruri().to_string(),
+                    dst_uri: bm.dst_uri.clone(),
+                    path: bm.path.clone(),
+                    send_socket: bm.force_send_socket.clone(),
+                    via_branch,
+                }
             };
             let out = match core.build_request(bm, &target) {
                 Ok(o) => o,

@@ -3,11 +3,12 @@
 //! is recognised. Entries live while their message is routed (a guard in
 //! the message's extensions removes them when the message is dropped).
 
+use sr_sdk::sip_msg::text::push_dec;
 use sr_sdk::SipMsg;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-type Set = Arc<Mutex<HashSet<String>>>;
+type Set = Arc<Mutex<HashSet<String, foldhash::fast::RandomState>>>;
 
 /// The set of requests in progress.
 #[derive(Debug, Default)]
@@ -29,18 +30,28 @@ impl Drop for Entry {
     }
 }
 
+/// `call-id|from-tag|cseq|method|branch`.
 fn key(msg: &SipMsg) -> Option<String> {
     let m = msg.msg();
     let via = m.top_via().ok()?;
     let cseq = m.cseq().ok()?;
-    Some(format!(
-        "{}|{}|{}|{}|{}",
+    let parts = [
         m.call_id().ok()?,
         m.from_tag().ok()?.unwrap_or(""),
-        cseq.seq,
         cseq.method.as_str(),
-        via.branch().unwrap_or("")
-    ))
+        via.branch().unwrap_or(""),
+    ];
+    let mut k = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum::<usize>() + 20);
+    k.push_str(parts[0]);
+    k.push('|');
+    k.push_str(parts[1]);
+    k.push('|');
+    push_dec(&mut k, u64::from(cseq.seq));
+    for p in &parts[2..] {
+        k.push('|');
+        k.push_str(p);
+    }
+    Some(k)
 }
 
 impl Precheck {
