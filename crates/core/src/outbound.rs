@@ -7,7 +7,6 @@
 use crate::runtime::Runtime;
 use sip_msg::build::{reply, ReplyOptions};
 use sip_msg::edit::{ApplyOptions, Edits};
-use sip_msg::headers::Via;
 use sip_msg::{text, HeaderName, Message, Scheme, Uri};
 use sr_sdk::{tag, BranchTarget, Dest, Outgoing, Proto, SendError, SipMsg};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -22,7 +21,7 @@ fn err(m: impl Into<String>) -> SendError {
 pub fn top_via_fix(msg: &SipMsg) -> Option<(u32, u32, String)> {
     let m = msg.msg();
     let h = m.header(HeaderName::Via)?;
-    let via = Via::parse(h.value.split(',').next().unwrap_or("")).ok()?;
+    let via = m.top_via().ok()?;
     let src = msg.rcv.src;
     let host_differs = match via.host.ip() {
         Some(ip) => ip != src.ip(),

@@ -9,7 +9,7 @@
 //! [`Via`] from them, which is a few slice operations.
 
 use crate::error::ParseError;
-use crate::headers::{NameAddr, Via};
+use crate::headers::{KnownParams, NameAddr, Via};
 use crate::uri::{Host, Scheme, Uri};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::OnceLock;
@@ -167,6 +167,8 @@ struct ViaSpans {
     host: HostKind,
     port: Option<u16>,
     params: Span,
+    /// `branch`, `received`, `rport`, `maddr` (see [`KnownParams`]).
+    known: [Option<Option<Span>>; 4],
 }
 
 impl ViaSpans {
@@ -179,6 +181,13 @@ impl ViaSpans {
             host: HostKind::of(&v.host),
             port: v.port,
             params: span(base, v.params),
+            known: [
+                v.known.branch,
+                v.known.received,
+                v.known.rport,
+                v.known.maddr,
+            ]
+            .map(|p| p.map(|v| opt_span(base, v))),
         }
     }
 
@@ -192,6 +201,16 @@ impl ViaSpans {
             host: self.host.host(host_str),
             port: self.port,
             params: at(base, self.params),
+            known: {
+                let [branch, received, rport, maddr] =
+                    self.known.map(|p| p.map(|v| opt_at(base, v)));
+                KnownParams {
+                    branch,
+                    received,
+                    rport,
+                    maddr,
+                }
+            },
         }
     }
 }
@@ -262,6 +281,11 @@ mod tests {
         assert_eq!(back.protocol, "SIP/2.0");
         assert_eq!(back.transport, "UDP");
         assert_eq!(back.host_str, "10.0.0.1");
+        assert_eq!(back.known, v.known);
+        assert_eq!(
+            (back.branch(), back.rport()),
+            (Some("z9hG4bK1"), Some(None))
+        );
         assert_eq!(back.host.ip(), v.host.ip());
         assert_eq!(back.port, Some(5070));
         assert_eq!(back.params, "branch=z9hG4bK1;rport");

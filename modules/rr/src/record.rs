@@ -3,7 +3,7 @@
 
 use crate::{Params, RrCtx};
 use sr_sdk::prelude::*;
-use sr_sdk::sip_msg::text::push_dec;
+use sr_sdk::sip_msg::text::{push_dec, push_ip_host};
 use sr_sdk::sip_msg::Uri;
 
 /// The text every Record-Route edit of ours starts with.
@@ -60,19 +60,9 @@ fn inbound_addr(ctx: &Ctx<'_>) -> Option<(String, u16)> {
 
 /// An address as a URI host: dotted quad, or bracketed IPv6.
 fn host_text(ip: std::net::IpAddr) -> String {
-    match ip {
-        std::net::IpAddr::V4(a) => {
-            let mut s = String::with_capacity(15);
-            for (i, o) in a.octets().into_iter().enumerate() {
-                if i > 0 {
-                    s.push('.');
-                }
-                push_dec(&mut s, u64::from(o));
-            }
-            s
-        }
-        std::net::IpAddr::V6(a) => format!("[{a}]"),
-    }
+    let mut s = String::with_capacity(15);
+    push_ip_host(&mut s, ip);
+    s
 }
 
 /// `sip:host:port` followed by `params`.

@@ -10,4 +10,4 @@ pub use auth::{AuthParams, AuthValue};
 pub use cseq::CSeq;
 pub use media::{EventValue, MediaType};
 pub use name_addr::{parse_qvalue, ContactValue, NameAddr};
-pub use via::{Via, MAGIC_COOKIE};
+pub use via::{KnownParams, Via, MAGIC_COOKIE};

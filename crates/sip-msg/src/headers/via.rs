@@ -27,6 +27,52 @@ pub struct Via<'a> {
     pub port: Option<u16>,
     /// The parameters after the first `;` (without it).
     pub params: &'a str,
+    /// `branch`, `received`, `rport` and `maddr` as found in `params` when
+    /// parsed.
+    pub known: KnownParams<'a>,
+}
+
+/// The Via parameters a proxy reads for every message, found in one pass
+/// over the parameters when the Via is parsed: `None` absent, `Some(None)`
+/// present without a value. The first of a repeated name counts, as in
+/// [`Params::get`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KnownParams<'a> {
+    /// `branch`.
+    pub branch: Option<Option<&'a str>>,
+    /// `received`.
+    pub received: Option<Option<&'a str>>,
+    /// `rport`.
+    pub rport: Option<Option<&'a str>>,
+    /// `maddr`.
+    pub maddr: Option<Option<&'a str>>,
+}
+
+impl<'a> KnownParams<'a> {
+    /// Looks for them in a parameter list.
+    pub fn find(params: &'a str) -> KnownParams<'a> {
+        let mut k = KnownParams::default();
+        if params.is_empty() {
+            return k;
+        }
+        for p in Params::new(params) {
+            let slot = if p.name.eq_ignore_ascii_case("branch") {
+                &mut k.branch
+            } else if p.name.eq_ignore_ascii_case("received") {
+                &mut k.received
+            } else if p.name.eq_ignore_ascii_case("rport") {
+                &mut k.rport
+            } else if p.name.eq_ignore_ascii_case("maddr") {
+                &mut k.maddr
+            } else {
+                continue;
+            };
+            if slot.is_none() {
+                *slot = Some(p.value);
+            }
+        }
+        k
+    }
 }
 
 fn e(what: &'static str) -> ParseError {
@@ -114,6 +160,7 @@ impl<'a> Via<'a> {
             host,
             port,
             params,
+            known: KnownParams::find(params),
         })
     }
 
@@ -124,7 +171,7 @@ impl<'a> Via<'a> {
 
     /// The `branch` parameter.
     pub fn branch(&self) -> Option<&'a str> {
-        self.param("branch").flatten()
+        self.known.branch.flatten()
     }
 
     /// Whether the branch starts with the RFC 3261 magic cookie.
@@ -134,18 +181,18 @@ impl<'a> Via<'a> {
 
     /// The `received` parameter.
     pub fn received(&self) -> Option<&'a str> {
-        self.param("received").flatten()
+        self.known.received.flatten()
     }
 
     /// The `rport` parameter: `None` absent, `Some(None)` present without a
     /// value (a request asking for it), `Some(Some(p))` filled in.
     pub fn rport(&self) -> Option<Option<u16>> {
-        self.param("rport").map(|v| v.and_then(|p| p.parse().ok()))
+        self.known.rport.map(|v| v.and_then(|p| p.parse().ok()))
     }
 
     /// The `maddr` parameter.
     pub fn maddr(&self) -> Option<&'a str> {
-        self.param("maddr").flatten()
+        self.known.maddr.flatten()
     }
 
     /// The `ttl` parameter.
@@ -231,6 +278,34 @@ fn split_sent_protocol(s: &str) -> Result<(&str, &str), ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn known_params_are_found_once_and_agree_with_a_lookup() {
+        for params in [
+            "branch=z9hG4bK1;rport",
+            "RPORT=5070;Branch=z9hG4bKa;received=10.0.0.9",
+            "branch=first;branch=second;rport=;received",
+            "x=\"a;rport=1\";rport=2",
+            "ttl=3;maddr=h",
+            "",
+        ] {
+            let k = KnownParams::find(params);
+            let get = |name| Params::new(params).get(name);
+            assert_eq!(k.branch, get("branch"), "{params}");
+            assert_eq!(k.received, get("received"), "{params}");
+            assert_eq!(k.rport, get("rport"), "{params}");
+            assert_eq!(k.maddr, get("maddr"), "{params}");
+        }
+        let v = Via::parse("SIP/2.0/UDP h;branch=z9hG4bKx;rport=7;received=1.2.3.4").unwrap();
+        assert_eq!(v.branch(), Some("z9hG4bKx"));
+        assert_eq!(v.rport(), Some(Some(7)));
+        assert_eq!(v.received(), Some("1.2.3.4"));
+        let v = Via::parse("SIP/2.0/UDP h;rport").unwrap();
+        assert_eq!(
+            (v.branch(), v.rport(), v.received()),
+            (None, Some(None), None)
+        );
+    }
 
     #[test]
     fn parses_all_params() {
