@@ -112,14 +112,16 @@ impl Engine {
             .and_then(|i| cell.out.get(i))
             .map(|o| o.uri.clone())
             .filter(|u| !u.is_empty());
-        let Cell { req, to_tag, .. } = cell;
+        let Cell {
+            req, to_tag, id, ..
+        } = cell;
         let mut ev = TmEvent {
             kind: TmEventKind::ReplyOut,
+            local_to_tag: to_tag.get(req, *id),
             req,
             code,
             reason,
             reply: Some(bytes.clone()),
-            local_to_tag: to_tag,
             branch_uri,
         };
         self.fire(core, &mut ev);
@@ -139,14 +141,16 @@ impl Engine {
             .and_then(|i| cell.out.get(i))
             .map(|o| o.uri.clone())
             .filter(|u| !u.is_empty());
-        let Cell { req, to_tag, .. } = cell;
+        let Cell {
+            req, to_tag, id, ..
+        } = cell;
         let mut ev = TmEvent {
             kind: TmEventKind::Failure,
+            local_to_tag: to_tag.get(req, *id),
             req,
             code: w.code,
             reason: w.reason,
             reply: w.bytes,
-            local_to_tag: to_tag,
             branch_uri,
         };
         self.fire(core, &mut ev);

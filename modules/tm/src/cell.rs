@@ -58,7 +58,7 @@ pub struct Cell {
     /// Armed routes.
     pub armed: Armed,
     /// Our To-tag for local replies.
-    pub to_tag: String,
+    pub to_tag: LocalTag,
     /// The final reply was counted in the statistics.
     pub counted: bool,
     /// Created at.
@@ -69,6 +69,18 @@ pub struct Cell {
     pub auto_inv_100: Option<bool>,
     /// The first final reply was reported to the callbacks.
     pub final_reported: bool,
+}
+
+/// Our To-tag for the replies a transaction makes itself, computed from
+/// its request the first time one needs it (most transactions never do).
+#[derive(Debug, Default)]
+pub struct LocalTag(std::cell::OnceCell<String>);
+
+impl LocalTag {
+    /// The tag for the transaction `id` of request `req`.
+    pub fn get(&self, req: &SipMsg, id: u64) -> &str {
+        self.0.get_or_init(|| crate::relay::to_tag(req, id))
+    }
 }
 
 /// Pushes onto a per-transaction vector, growing it 1, 2, 4, ... instead of
@@ -315,7 +327,7 @@ mod tests {
             up: Dest::new(sr_sdk::Proto::Udp, rcv.src),
             out: Vec::new(),
             armed: Armed::default(),
-            to_tag: String::new(),
+            to_tag: LocalTag::default(),
             counted: false,
             created: std::time::Instant::now(),
             relayed: false,

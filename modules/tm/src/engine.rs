@@ -4,7 +4,7 @@
 //! timer.
 
 use crate::callbacks::TmCallback;
-use crate::cell::{clone_msg, Cell, CellGuard, CellRef, WinningReply};
+use crate::cell::{clone_msg, Cell, CellGuard, CellRef, LocalTag, WinningReply};
 use crate::ctx::{tx, TxCtx};
 use crate::params::Params;
 use crate::proxy::{Effect, ReplyFactory};
@@ -47,8 +47,10 @@ pub struct LocalReplies<'a> {
     pub core: &'a dyn Core,
     /// The request.
     pub req: &'a SipMsg,
-    /// Our To-tag.
-    pub tag: &'a str,
+    /// Our To-tag (made when first needed).
+    pub tag: &'a LocalTag,
+    /// The transaction id (for the tag).
+    pub id: u64,
     /// Counters.
     pub stats: &'a Stats,
 }
@@ -57,7 +59,13 @@ impl ReplyFactory for LocalReplies<'_> {
     fn local_reply(&self, code: u16, reason: &str) -> Option<Bytes> {
         self.stats.rpl_generated.inc();
         self.core
-            .build_reply(self.req, code, reason, Some(self.tag), None)
+            .build_reply(
+                self.req,
+                code,
+                reason,
+                Some(self.tag.get(self.req, self.id)),
+                None,
+            )
             .ok()
             .map(|o| Bytes::from(o.data))
     }
@@ -236,12 +244,17 @@ impl Engine {
 
     pub(crate) fn failure_done(&self, core: &dyn Core, g: &mut Cell, now: Instant) -> Vec<Effect> {
         let Cell {
-            proxy, req, to_tag, ..
+            proxy,
+            req,
+            to_tag,
+            id,
+            ..
         } = g;
         let rf = LocalReplies {
             core,
             req,
             tag: to_tag,
+            id: *id,
             stats: &self.stats,
         };
         proxy.failure_done(now, &rf)
@@ -261,12 +274,17 @@ impl Engine {
             if let Some(mut g) = c.take() {
                 let eff = {
                     let Cell {
-                        proxy, req, to_tag, ..
+                        proxy,
+                        req,
+                        to_tag,
+                        id,
+                        ..
                     } = &mut *g;
                     let rf = LocalReplies {
                         core: &*core,
                         req,
                         tag: to_tag,
+                        id: *id,
                         stats: &self.stats,
                     };
                     proxy.on_timeout(now, &rf)

@@ -2,7 +2,9 @@
 //! or more branches (`t_relay`, with branch_route), ACK and CANCEL
 //! handling, and the lookups (`t_check_trans`, `t_lookup_*`).
 
-use crate::cell::{clone_msg, push_tight, Armed, BranchOut, Cell, CellBox, CellRef, KeyEntry};
+use crate::cell::{
+    clone_msg, push_tight, Armed, BranchOut, Cell, CellBox, CellRef, KeyEntry, LocalTag,
+};
 use crate::ctx::{tx, with_cell, TxCtx};
 use crate::engine::Engine;
 use crate::params::Params;
@@ -43,7 +45,7 @@ fn method_of(msg: &SipMsg) -> String {
         .unwrap_or_default()
 }
 
-fn to_tag(msg: &SipMsg, id: u64) -> String {
+pub(crate) fn to_tag(msg: &SipMsg, id: u64) -> String {
     let m = msg.msg();
     let idb = id.to_be_bytes();
     let call_id = m.call_id().unwrap_or("").as_bytes();
@@ -98,7 +100,7 @@ impl Engine {
             up,
             out: Vec::new(),
             armed: Armed::default(),
-            to_tag: to_tag(ctx.msg, id),
+            to_tag: LocalTag::default(),
             counted: false,
             created: std::time::Instant::now(),
             relayed: false,
@@ -478,7 +480,7 @@ impl Engine {
             lm_err!("t_reply: no transaction for this request (call t_newtran first)");
             return -1;
         }
-        let tag = with_cell(ctx, |c| c.to_tag.clone()).unwrap_or_default();
+        let tag = with_cell(ctx, |c| c.to_tag.get(&c.req, c.id).to_string()).unwrap_or_default();
         let out = match ctx
             .core
             .build_reply(ctx.msg, code, reason, Some(&tag), None)

@@ -94,12 +94,17 @@ impl Engine {
         };
         let (effects, new) = {
             let Cell {
-                proxy, req, to_tag, ..
+                proxy,
+                req,
+                to_tag,
+                id,
+                ..
             } = &mut *g;
             let rf = LocalReplies {
                 core: ctx.core,
                 req,
                 tag: to_tag,
+                id: *id,
                 stats: &self.stats,
             };
             proxy.on_reply(now, idx, code, raw, relayed, &rf)
