@@ -210,9 +210,9 @@ pub fn check(msg: &SipMsg, msg_checks: i64, uri_checks: i64, cfg: &Config) -> Re
             .unwrap_or(0);
         let raw = &raw[skip..];
         let line_end = raw.iter().position(|&b| b == b'\n').unwrap_or(raw.len());
-        let line = String::from_utf8_lossy(&raw[..line_end]);
-        let version = line.trim_end().rsplit(' ').next().unwrap_or("");
-        if !version.eq_ignore_ascii_case("SIP/2.0") {
+        let line = raw[..line_end].trim_ascii_end();
+        let version = line.rsplit(|&b| b == b' ').next().unwrap_or(b"");
+        if !version.eq_ignore_ascii_case(b"SIP/2.0") {
             return Err(reply(505, "Version Not Supported (R-URI)"));
         }
     }
