@@ -31,10 +31,9 @@ impl Runtime {
             max_size: self.settings.max_msg_size,
             ..ParseOptions::default()
         };
-        let parsed = sip_msg::OwnedMessage::parse_with(buf.clone(), &opts);
-        let msg = match parsed {
+        let msg = match sip_msg::OwnedMessage::parse_or_return(buf, &opts) {
             Ok(m) => SipMsg::from_owned(m, rcv, id),
-            Err(e) => {
+            Err((e, buf)) => {
                 self.stats.bad_msg_hdr.inc();
                 if matches!(e, ParseError::BadUri(_)) {
                     self.stats.bad_uris_rcvd.inc();

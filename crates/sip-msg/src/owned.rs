@@ -31,6 +31,17 @@ impl OwnedMessage {
         OwnedMessage::try_new(buf, |b| Message::parse_with(b, opts))
     }
 
+    /// [`OwnedMessage::parse_with`] that gives the bytes back with the
+    /// error, for a caller that still needs them (to answer a message it
+    /// cannot parse) without keeping a second reference while parsing.
+    pub fn parse_or_return(
+        buf: Bytes,
+        opts: &ParseOptions,
+    ) -> Result<OwnedMessage, (ParseError, Bytes)> {
+        OwnedMessage::try_new_or_recover(buf, |b| Message::parse_with(b, opts))
+            .map_err(|(buf, e)| (e, buf))
+    }
+
     /// The parsed message.
     pub fn msg(&self) -> &Message<'_> {
         self.borrow_dependent()
@@ -56,6 +67,22 @@ impl OwnedMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_or_return_gives_the_bytes_back_on_error() {
+        let bad = Bytes::from_static(b"NOT SIP AT ALL\r\n\r\n");
+        let Err((e, back)) = OwnedMessage::parse_or_return(bad.clone(), &ParseOptions::default())
+        else {
+            panic!("not an error");
+        };
+        assert_eq!(back, bad);
+        assert!(!e.to_string().is_empty());
+        let good = Bytes::from_static(
+            b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nContent-Length: 0\r\n\r\n",
+        );
+        let m = OwnedMessage::parse_or_return(good, &ParseOptions::default()).expect("parses");
+        assert_eq!(m.msg().call_id().ok(), Some("c"));
+    }
 
     #[test]
     fn owns_and_moves() {

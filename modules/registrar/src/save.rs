@@ -313,7 +313,12 @@ fn apply(
 /// The 200 OK's header lines: every current contact with its expires,
 /// and the Path when the mode says so.
 fn contact_lines(reg: &Registrar, r: &Request, cs: &[Contact], t: i64) -> String {
-    let mut s = String::new();
+    let mut s = String::with_capacity(
+        cs.iter()
+            .map(|c| c.contact.len() + c.received.as_ref().map_or(0, |r| r.len() + 12) + 40)
+            .sum::<usize>()
+            + r.path.as_ref().map_or(0, |p| p.len() + 8),
+    );
     for c in cs {
         s.push_str("Contact: <");
         s.push_str(&c.contact);
