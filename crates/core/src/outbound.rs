@@ -5,6 +5,7 @@
 //! literal addresses, A/AAAA).
 
 use crate::runtime::Runtime;
+use crate::udp_send_queue::HeldKind;
 use sip_msg::build::{reply, ReplyOptions};
 use sip_msg::edit::{ApplyOptions, Edits};
 use sip_msg::{text, HeaderName, Message, Scheme, Uri};
@@ -20,8 +21,13 @@ fn err(m: impl Into<String>) -> SendError {
 /// of the first via-parm, or `None` when nothing changes.
 pub fn top_via_fix(msg: &SipMsg) -> Option<(u32, u32, String)> {
     let m = msg.msg();
-    let h = m.header(HeaderName::Via)?;
     let via = m.top_via().ok()?;
+    // Where the top via-parm is in the message: the Via line holding it
+    // (an empty first Via line or a leading comma put it elsewhere than
+    // at the start of the first line's value).
+    let (h, at) = m
+        .headers_named(HeaderName::Via)
+        .find_map(|h| Some((h, offset_in(h.value, via.raw)?)))?;
     let src = msg.rcv.src;
     let host_differs = match via.host.ip() {
         Some(ip) => ip != src.ip(),
@@ -57,9 +63,15 @@ pub fn top_via_fix(msg: &SipMsg) -> Option<(u32, u32, String)> {
         out.push_str(";rport=");
         text::push_dec(&mut out, u64::from(src.port()));
     }
-    let start = h.value_start;
-    let end = start + via.raw.len() as u32;
+    let start = h.value_start + u32::try_from(at).ok()?;
+    let end = start + u32::try_from(via.raw.len()).ok()?;
     Some((start, end, out))
+}
+
+/// Where `sub` starts in `whole`, when it is a slice of it.
+fn offset_in(whole: &str, sub: &str) -> Option<usize> {
+    let start = (sub.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    (start + sub.len() <= whole.len()).then_some(start)
 }
 
 /// How every stateless To-tag starts.
@@ -488,8 +500,9 @@ pub fn forward_as(
     let data = request_bytes(rt, msg, &ruri, msg.path.as_deref(), &branch, &dest)?;
     let transport = rt.transport()?;
     if batched {
-        transport.send_batched(&dest, &data);
-        return Ok(());
+        return transport
+            .send_counted_batched(&dest, &data, HeldKind::Request)
+            .map_err(err);
     }
     transport.send(&dest, &data).map_err(err)
 }
@@ -533,14 +546,53 @@ pub fn forward_reply(rt: &Runtime, reply_msg: &mut SipMsg) -> Result<(), SendErr
         },
     );
     rt.transport()?
-        .send_reply_batched(&dest, &data)
+        .send_counted_batched(&dest, &data, HeldKind::Reply)
         .map_err(err)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::from_tag_text;
+    use super::{from_tag_text, top_via_fix};
     use sip_msg::headers::NameAddr;
+
+    /// The request with `vias` as its Via lines, received from
+    /// 127.0.0.1:5070, after top_via_fix's edit.
+    fn fixed(vias: &str) -> String {
+        let raw = format!(
+            "OPTIONS sip:a@b SIP/2.0\r\n{vias}From: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        );
+        let rcv = sr_sdk::RecvInfo {
+            src: "127.0.0.1:5070".parse().unwrap(),
+            ..sr_sdk::RecvInfo::loopback()
+        };
+        let msg = sr_sdk::SipMsg::parse(bytes::Bytes::from(raw), rcv, 1).expect("parses");
+        let mut edits = sip_msg::edit::Edits::new();
+        if let Some((s, e, text)) = top_via_fix(&msg) {
+            edits.replace(s, e, text.as_bytes());
+        }
+        let out = edits.apply(msg.msg(), sip_msg::edit::ApplyOptions::default());
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_top_via_gets_received_and_rport_where_it_is() {
+        assert!(fixed("Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport\r\n").contains(
+            "\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;received=127.0.0.1;rport=5070\r\nFrom:"
+        ));
+        // Sent from where it says, no rport asked: unchanged.
+        let same = "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n";
+        assert!(fixed(same).contains(same));
+        // A leading comma: the via-parm after it is the one rewritten.
+        assert!(
+            fixed("Via: , SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\n").contains(
+                "\r\nVia: , SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1;received=127.0.0.1\r\nFrom:"
+            )
+        );
+        // Two via-parms on one line: only the first changes.
+        assert!(fixed("Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1, SIP/2.0/UDP h2\r\n").contains(
+            "\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1;received=127.0.0.1, SIP/2.0/UDP h2\r\n"
+        ));
+    }
 
     #[test]
     fn from_tag_text_is_the_decoded_tag() {

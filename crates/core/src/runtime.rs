@@ -168,13 +168,24 @@ impl Runtime {
         r
     }
 
-    /// Moves the stateless replies this thread held and then failed to
-    /// send from `fwd_replies` to `drop_replies`.
-    pub(crate) fn settle_held_replies(&self) {
-        let n = i64::try_from(crate::udp_send_queue::take_failed_replies()).unwrap_or(i64::MAX);
-        if n > 0 {
-            self.stats.fwd_replies.add(-n);
-            self.stats.drop_replies.add(n);
+    /// Moves the stateless forwards this thread held and then failed to
+    /// send from `fwd_replies`/`fwd_requests` to `drop_replies`/
+    /// `drop_requests`.
+    pub(crate) fn settle_held_sends(&self) {
+        let f = crate::udp_send_queue::take_failed();
+        for (n, fwd, drop) in [
+            (f.replies, &self.stats.fwd_replies, &self.stats.drop_replies),
+            (
+                f.requests,
+                &self.stats.fwd_requests,
+                &self.stats.drop_requests,
+            ),
+        ] {
+            let n = i64::try_from(n).unwrap_or(i64::MAX);
+            if n > 0 {
+                fwd.add(-n);
+                drop.add(n);
+            }
         }
     }
 

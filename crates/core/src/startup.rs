@@ -636,7 +636,7 @@ fn udp_loop(rt: &Runtime, sock: std::net::UdpSocket, local: SocketAddr, stop: &A
             }
         }
         crate::udp_send_queue::flush();
-        rt.settle_held_replies();
+        rt.settle_held_sends();
         next = pace.after(n, Instant::now());
     }
 }

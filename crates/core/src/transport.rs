@@ -374,12 +374,18 @@ impl Transport {
         }
     }
 
-    /// Sends a reply forwarded statelessly: a UDP worker may hold it like
-    /// [`Transport::send_batched`], and one that fails when it goes out is
-    /// counted by [`crate::udp_send_queue::take_failed_replies`]. Other
-    /// sends happen now and return their result.
-    pub fn send_reply_batched(&self, dest: &Dest, data: &[u8]) -> Result<(), String> {
-        if self.hold(dest, data, HeldKind::Reply) {
+    /// Sends a message forwarded statelessly (`kind`: a reply or a
+    /// request): a UDP worker may hold it like [`Transport::send_batched`],
+    /// and one that fails when it goes out is counted by
+    /// [`crate::udp_send_queue::take_failed`]. Other sends happen now and
+    /// return their result.
+    pub fn send_counted_batched(
+        &self,
+        dest: &Dest,
+        data: &[u8],
+        kind: HeldKind,
+    ) -> Result<(), String> {
+        if self.hold(dest, data, kind) {
             return Ok(());
         }
         self.send(dest, data)

@@ -3,10 +3,11 @@
 //!
 //! Only sends whose failure the caller would just log or count go through
 //! here: [`sr_sdk::Core::send_batched`] (tm's branch requests, relayed
-//! replies, retransmissions and ACKs for 2xx) and stateless reply
-//! forwarding ([`HeldKind::Reply`]: one that fails when the batch is sent
-//! moves from `fwd_replies` to `drop_replies`, see
-//! [`take_failed_replies`]). Everything else sends at once — `forward()`,
+//! replies and retransmissions), stateless reply forwarding
+//! ([`HeldKind::Reply`]: one that fails when the batch is sent moves from
+//! `fwd_replies` to `drop_replies`) and [`sr_sdk::Core::forward_batched`]
+//! (tm's ACKs for 2xx, [`HeldKind::Request`]: from `fwd_requests` to
+//! `drop_requests`), see [`take_failed`]. Everything else sends at once — `forward()`,
 //! `sl_send_reply()` (the script sees their result), any TCP send — and
 //! first sends whatever is held, so that a worker's datagrams leave in the
 //! order it produced them; a UDP one goes out in the same `sendmmsg` as
@@ -26,7 +27,7 @@
 //! when the replies come in on different workers, e.g. from two forked
 //! branches; a UAC ignores a provisional after the final reply).
 
-use sr_sdk::lm_err;
+use sr_sdk::{lm_dbg, lm_err};
 use std::cell::RefCell;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -41,9 +42,12 @@ pub const MAX_HOLD: Duration = Duration::from_micros(200);
 pub enum HeldKind {
     /// It is logged.
     Logged,
-    /// A reply forwarded statelessly: logged and counted for
-    /// [`take_failed_replies`].
+    /// A reply forwarded statelessly: logged at debug level (anyone can
+    /// address a reply anywhere) and counted for [`take_failed`].
     Reply,
+    /// A request forwarded statelessly: logged and counted for
+    /// [`take_failed`].
+    Request,
     /// Sent by [`send_after_held`], whose caller gets the result.
     Caller,
 }
@@ -68,8 +72,8 @@ struct Queue {
     oldest: Option<Instant>,
     iovs: Vec<libc::iovec>,
     hdrs: Vec<libc::mmsghdr>,
-    /// Held [`HeldKind::Reply`] datagrams that failed, not yet taken.
-    failed_replies: u64,
+    /// Held datagrams counted as forwarded that failed, not yet taken.
+    failed: Failed,
     /// The failure of the [`HeldKind::Caller`] datagram, if it failed.
     caller_err: Option<std::io::Error>,
 }
@@ -132,13 +136,22 @@ pub fn send_after_held(sock: usize, to: SocketAddr, data: &[u8]) -> Option<std::
     })
 }
 
-/// How many held [`HeldKind::Reply`] datagrams failed since the last call
-/// (the caller moves them from `fwd_replies` to `drop_replies`).
-pub fn take_failed_replies() -> u64 {
+/// Held stateless forwards that failed when sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Failed {
+    /// [`HeldKind::Reply`] datagrams.
+    pub replies: u64,
+    /// [`HeldKind::Request`] datagrams.
+    pub requests: u64,
+}
+
+/// The held stateless forwards that failed since the last call (the caller
+/// moves them from the forwarded to the dropped statistics).
+pub fn take_failed() -> Failed {
     QUEUE.with(|q| {
         q.borrow_mut()
             .as_mut()
-            .map_or(0, |q| std::mem::take(&mut q.failed_replies))
+            .map_or(Failed::default(), |q| std::mem::take(&mut q.failed))
     })
 }
 
@@ -192,13 +205,20 @@ fn failed(q: &mut Queue, k: usize, e: std::io::Error) {
         q.caller_err = Some(e);
         return;
     }
-    if h.kind == HeldKind::Reply {
-        q.failed_replies += 1;
-    }
     let dest =
         h.to.as_socket()
             .map_or_else(|| "?".to_string(), |a| a.to_string());
-    lm_err!("udp: send to {dest} failed: {e}");
+    match h.kind {
+        HeldKind::Reply => {
+            q.failed.replies += 1;
+            lm_dbg!("udp: reply to {dest} not sent: {e}");
+        }
+        HeldKind::Request => {
+            q.failed.requests += 1;
+            lm_err!("udp: send to {dest} failed: {e}");
+        }
+        _ => lm_err!("udp: send to {dest} failed: {e}"),
+    }
 }
 
 fn send_run(q: &mut Queue, from: usize, to: usize, fd: std::os::fd::RawFd) {
@@ -388,17 +408,28 @@ mod tests {
         let v6: SocketAddr = "[::1]:9".parse().unwrap();
         std::thread::scope(|sc| {
             sc.spawn(|| {
-                assert_eq!(take_failed_replies(), 0, "a thread that holds nothing");
+                assert_eq!(
+                    take_failed(),
+                    Failed::default(),
+                    "a thread that holds nothing"
+                );
                 hold_on_this_thread(socks.clone());
                 hold(0, v6, b"reply, refused", HeldKind::Reply);
                 hold(0, v6, b"logged, refused", HeldKind::Logged);
                 hold(0, ta, b"reply", HeldKind::Reply);
                 hold(7, ta, b"reply, no socket", HeldKind::Reply);
+                hold(0, v6, b"request, refused", HeldKind::Request);
+                hold(0, ta, b"request", HeldKind::Request);
                 flush();
-                assert_eq!(take_failed_replies(), 2);
-                assert_eq!(take_failed_replies(), 0, "taken");
+                let want = Failed {
+                    replies: 2,
+                    requests: 1,
+                };
+                assert_eq!(take_failed(), want);
+                assert_eq!(take_failed(), Failed::default(), "taken");
             });
         });
         assert_eq!(recv(&a).0, b"reply");
+        assert_eq!(recv(&a).0, b"request");
     }
 }

@@ -84,9 +84,11 @@ pub trait Core: Send + Sync {
 
     /// [`Core::forward`] for a caller that would only log a failed send
     /// (tm relaying an ACK for a 2xx): resolution, `onsend_route` and
-    /// building are checked and reported as by `forward`, and the datagram
-    /// goes out through [`Core::send_batched`], which logs a send failure.
-    /// The default is `forward`.
+    /// building are checked and reported as by `forward`; on a UDP worker
+    /// the datagram may be held like [`Core::send_batched`], and if it then
+    /// fails it is logged and moves from `fwd_requests` to `drop_requests`.
+    /// Other sends happen at once and return their result. The default is
+    /// `forward`.
     fn forward_batched(&self, msg: &mut SipMsg, target: Option<&str>) -> Result<(), SendError> {
         self.forward(msg, target)
     }

@@ -48,7 +48,7 @@ pub trait Timed {
 /// stale and is dropped when read: lazy cancellation) and a
 /// [`Timed::is_terminated`] value is removed on the spot. The wheel is
 /// compacted when stale entries pile up, and a shard that becomes empty
-/// releases its slab and wheel.
+/// empties its slab and wheel (keeping their room).
 ///
 /// ```
 /// use sip_txn::{Instant, NonInviteClient, TimerConfig, TxKey, TxTable, Method, Transaction};
@@ -303,9 +303,14 @@ impl<K: Hash + Eq + Clone, V: Timed, S: BuildHasher> TxTable<K, V, S> {
     /// typically calls `handle_timeout(now)` and queues the actions for
     /// sending after the call. Returns how many values were visited.
     ///
-    /// Within a shard, deadlines in earlier 8 ms buckets come first; within
-    /// a bucket, in the order they were set. Each value is visited at most
-    /// once per call even if `f` leaves it with a deadline still `<= now`.
+    /// The order is only roughly that of the deadlines: 8 ms buckets from
+    /// the oldest unread one to `now`'s, each in the order its deadlines
+    /// were set (a deadline already past when set, or a gap of more than
+    /// one 4 s turn between polls, mixes them). Each value is visited at
+    /// most once per call even if `f` leaves it with a deadline still
+    /// `<= now`. `now` must come from a monotonic clock: a poll far in the
+    /// future makes the shard read all its entries at every poll until it
+    /// is empty again (use [`TxTable::for_each`] to list them).
     pub fn poll_expired(&self, now: Instant, mut f: impl FnMut(&K, &mut V)) -> usize {
         let mut fired = 0;
         for shard in self.shards.iter() {
@@ -319,6 +324,7 @@ impl<K: Hash + Eq + Clone, V: Timed, S: BuildHasher> TxTable<K, V, S> {
             let (first, count) = sh.wheel.begin_poll(now);
             for tick in first..first + count {
                 let b = Wheel::bucket_at(tick);
+                let mark = sh.wheel.clears();
                 let Some(mut entries) = sh.wheel.take(b) else {
                     continue;
                 };
@@ -342,7 +348,7 @@ impl<K: Hash + Eq + Clone, V: Timed, S: BuildHasher> TxTable<K, V, S> {
                     sh.sync(e.idx);
                 }
                 entries.truncate(kept);
-                sh.wheel.put_back(b, entries);
+                sh.wheel.put_back(b, entries, mark);
             }
         }
         fired

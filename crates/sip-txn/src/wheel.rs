@@ -35,6 +35,8 @@ pub(crate) struct Wheel {
     /// The first tick the next poll reads; earlier deadlines go there.
     next_tick: u64,
     len: usize,
+    /// How many times [`Wheel::clear`] ran (see [`Wheel::put_back`]).
+    clears: u64,
 }
 
 fn bucket_of(tick: u64) -> usize {
@@ -58,10 +60,22 @@ impl Wheel {
         self.len += 1;
     }
 
-    /// Drops every entry and the buckets themselves.
+    /// Drops every entry (the buckets keep their room: a shard empties
+    /// often at low load) and starts over from tick 0, so that a poll with
+    /// a `now` far ahead (a misuse) cannot leave the wheel reading one
+    /// bucket for ever once the shard is empty again.
     pub fn clear(&mut self) {
-        self.buckets = Vec::new();
+        for b in &mut self.buckets {
+            b.clear();
+        }
         self.len = 0;
+        self.next_tick = 0;
+        self.clears += 1;
+    }
+
+    /// A mark to give [`Wheel::put_back`]: taken before reading a bucket.
+    pub fn clears(&self) -> u64 {
+        self.clears
     }
 
     /// Keeps the entries for which `keep` says so.
@@ -105,12 +119,16 @@ impl Wheel {
     }
 
     /// Puts back what a reader of bucket `b` keeps, in front of anything
-    /// added to the bucket meanwhile. After a [`Wheel::clear`] meanwhile
-    /// (the table emptied, so every kept entry is stale) they are dropped.
-    pub fn put_back(&mut self, b: usize, mut kept: Vec<Entry>) {
+    /// added to the bucket meanwhile. `mark` is [`Wheel::clears`] from
+    /// before the read: after a [`Wheel::clear`] meanwhile (the table
+    /// emptied, so every kept entry is stale) they are dropped.
+    pub fn put_back(&mut self, b: usize, mut kept: Vec<Entry>, mark: u64) {
         let Some(bucket) = self.buckets.get_mut(b) else {
             return;
         };
+        if mark != self.clears {
+            kept.clear();
+        }
         self.len += kept.len();
         kept.append(bucket);
         *bucket = kept;
@@ -135,9 +153,10 @@ mod tests {
         let mut seen = Vec::new();
         for t in first..first + count {
             let b = Wheel::bucket_at(t);
+            let mark = w.clears();
             if let Some(got) = w.take(b) {
                 seen.extend(got.iter().map(|x| x.seq));
-                w.put_back(b, got);
+                w.put_back(b, got, mark);
             }
         }
         seen
@@ -179,6 +198,26 @@ mod tests {
     }
 
     #[test]
+    fn a_poll_far_ahead_is_forgotten_at_the_next_clear() {
+        let mut w = Wheel::default();
+        w.push(e(10, 1));
+        assert_eq!(read(&mut w, u64::MAX), [1]);
+        w.clear();
+        w.push(e(100, 2));
+        assert!(read(&mut w, 50).is_empty());
+        assert_eq!(read(&mut w, 100), [2]);
+    }
+
+    #[test]
+    fn a_poll_with_an_earlier_now_rereads_only_the_current_bucket() {
+        let mut w = Wheel::default();
+        w.push(e(100, 1));
+        w.push(e(20, 2));
+        assert_eq!(read(&mut w, 100), [2, 1]);
+        assert_eq!(read(&mut w, 30), [1], "tick 12 again, nothing older");
+    }
+
+    #[test]
     fn a_long_gap_reads_each_bucket_once() {
         let mut w = Wheel::default();
         for i in 0..BUCKETS as u64 {
@@ -195,18 +234,21 @@ mod tests {
         w.push(e(0, 2));
         let (first, _) = w.begin_poll(Instant::from_millis(0));
         let b = Wheel::bucket_at(first);
+        let mark = w.clears();
         let got = w.take(b).expect("two entries");
         assert_eq!(w.len(), 0);
         assert!(w.take(b).is_none(), "taken");
         w.push(e(0, 3)); // added while the bucket is out
-        w.put_back(b, vec![got[1]]);
+        w.put_back(b, vec![got[1]], mark);
         assert_eq!(w.len(), 2);
         assert_eq!(read(&mut w, 0), [2, 3]);
         w.retain(|x| x.seq != 2);
         assert_eq!(w.len(), 1);
         w.clear();
         assert_eq!((w.len(), w.earliest()), (0, None));
-        w.put_back(b, vec![got[0]]);
+        w.put_back(b, vec![got[0]], mark);
         assert_eq!(w.len(), 0, "dropped after a clear");
+        w.push(e(0, 4));
+        assert_eq!(read(&mut w, 0), [4], "the buckets still work after a clear");
     }
 }

@@ -667,3 +667,35 @@ branch_route[BR] {{
     assert!(seen[0].iter().any(|l| l.starts_with("Record-Route: ")));
     assert_eq!(seen[0], seen[1]);
 }
+
+/// An ACK for a 2xx is relayed statelessly and held for the end of the
+/// batch; when its send then fails (the broadcast address, on a socket
+/// without SO_BROADCAST) it counts as dropped, not forwarded. One sent to
+/// a reachable address counts as forwarded.
+#[test]
+fn a_held_ack_that_cannot_be_sent_counts_as_dropped() {
+    let uas = UdpPeer::new();
+    let body = format!(
+        r#"request_route {{
+    if ($rU == "bcast") {{ $du = "sip:255.255.255.255:5090"; }} else {{ $du = "sip:{}"; }}
+    t_relay();
+    exit;
+}}"#,
+        uas.addr()
+    );
+    let srv = TestServer::start(&cfg("", &body), siprouter::in_tree());
+    let uac = UdpPeer::new();
+    let ack = |user: &str, call: &str| {
+        format!(
+            "ACK sip:{user}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK-{call}\r\nMax-Forwards: 70\r\nFrom: <sip:a@127.0.0.1>;tag=caller\r\nTo: <sip:b@127.0.0.1>;tag=callee\r\nCall-ID: {call}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+            uac.addr()
+        )
+    };
+    uac.send(srv.addr(), &ack("bcast", "ack-1"));
+    assert_eq!(srv.wait_stat("core:drop_requests", 1), Some(1));
+    assert_eq!(srv.stat("core:fwd_requests"), Some(0));
+    uac.send(srv.addr(), &ack("bob", "ack-2"));
+    assert!(uas.recv_method("ACK", T).is_some(), "the other ACK arrives");
+    assert_eq!(srv.wait_stat("core:fwd_requests", 1), Some(1));
+    assert_eq!(srv.stat("core:drop_requests"), Some(1));
+}
