@@ -46,6 +46,9 @@ pub fn server_key(m: &Message<'_>) -> Option<TxKey> {
     Some(TxKey::server_rfc2543(&parts, method))
 }
 
+/// Shards per table.
+const SHARDS: usize = 16;
+
 /// Both tables.
 #[derive(Debug)]
 pub struct Tables {
@@ -56,11 +59,14 @@ pub struct Tables {
 }
 
 impl Tables {
-    /// Empty tables.
+    /// Empty tables. 16 shards each: a few times the worker threads of a
+    /// usual configuration, and the timer thread visits every shard of
+    /// `cells` at each tick (64 shards cost about 2 % more user-space
+    /// instructions per stateful call at 200 calls/s).
     pub fn new() -> Tables {
         Tables {
-            cells: TxTable::new(64),
-            keys: TxTable::new(64),
+            cells: TxTable::new(SHARDS),
+            keys: TxTable::new(SHARDS),
         }
     }
 
