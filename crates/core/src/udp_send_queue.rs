@@ -280,6 +280,22 @@ mod tests {
         Arc::new(s)
     }
 
+    /// A worker's UDP sockets, by index.
+    type Socks = Vec<(SocketAddr, Arc<UdpSocket>)>;
+
+    /// The worker's one socket, and a peer socket with its address.
+    fn one_socket_and_a_peer() -> (Socks, Arc<UdpSocket>, SocketAddr) {
+        let s0 = sock();
+        let a = sock();
+        let ta = a.local_addr().unwrap();
+        (vec![(s0.local_addr().unwrap(), s0)], a, ta)
+    }
+
+    /// An IPv6 destination, which the kernel refuses on an IPv4 socket.
+    fn refused_v6() -> SocketAddr {
+        "[::1]:9".parse().unwrap()
+    }
+
     fn recv(s: &UdpSocket) -> (Vec<u8>, SocketAddr) {
         let mut buf = [0u8; 2048];
         let (n, from) = s.recv_from(&mut buf).expect("a datagram");
@@ -348,10 +364,7 @@ mod tests {
 
     #[test]
     fn a_datagram_that_cannot_be_sent_does_not_stop_the_others() {
-        let s0 = sock();
-        let socks = vec![(s0.local_addr().unwrap(), s0.clone())];
-        let a = sock();
-        let ta = a.local_addr().unwrap();
+        let (socks, a, ta) = one_socket_and_a_peer();
         std::thread::scope(|sc| {
             sc.spawn(|| {
                 hold_on_this_thread(socks.clone());
@@ -374,11 +387,8 @@ mod tests {
 
     #[test]
     fn a_send_after_held_datagrams_reports_its_own_result() {
-        let s0 = sock();
-        let socks = vec![(s0.local_addr().unwrap(), s0.clone())];
-        let a = sock();
-        let ta = a.local_addr().unwrap();
-        let v6: SocketAddr = "[::1]:9".parse().unwrap();
+        let (socks, a, ta) = one_socket_and_a_peer();
+        let v6 = refused_v6();
         std::thread::scope(|sc| {
             sc.spawn(|| {
                 hold_on_this_thread(socks.clone());
@@ -401,11 +411,8 @@ mod tests {
 
     #[test]
     fn failed_held_replies_are_counted_once() {
-        let s0 = sock();
-        let socks = vec![(s0.local_addr().unwrap(), s0.clone())];
-        let a = sock();
-        let ta = a.local_addr().unwrap();
-        let v6: SocketAddr = "[::1]:9".parse().unwrap();
+        let (socks, a, ta) = one_socket_and_a_peer();
+        let v6 = refused_v6();
         std::thread::scope(|sc| {
             sc.spawn(|| {
                 assert_eq!(

@@ -145,6 +145,30 @@ pub struct BranchState {
 }
 
 impl BranchState {
+    /// A branch of round `leg` that nothing was received on yet.
+    fn new(
+        uac: Option<Transaction<Bytes>>,
+        request: Bytes,
+        blind_until: Option<Instant>,
+        leg: u32,
+    ) -> BranchState {
+        BranchState {
+            uac,
+            request,
+            timer_c: None,
+            cancel: Cancel::No,
+            kill_at: None,
+            blind_until,
+            last_received: 0,
+            final_code: 0,
+            faked: false,
+            timed_out: false,
+            final_reply: None,
+            leg,
+            dropped: false,
+        }
+    }
+
     /// Whether the branch still waits for a final reply.
     pub fn pending(&self) -> bool {
         self.final_code == 0
@@ -391,24 +415,8 @@ impl Proxy {
                 out.push(Effect::Downstream(idx, b));
             }
         }
-        crate::cell::push_tight(
-            &mut self.branches,
-            BranchState {
-                uac: Some(uac),
-                request,
-                timer_c: None,
-                cancel: Cancel::No,
-                kill_at: None,
-                blind_until: None,
-                last_received: 0,
-                final_code: 0,
-                faked: false,
-                timed_out: false,
-                final_reply: None,
-                leg: self.leg,
-                dropped: false,
-            },
-        );
+        let b = BranchState::new(Some(uac), request, None, self.leg);
+        crate::cell::push_tight(&mut self.branches, b);
         self.end_of_life = self.end_of_life.max(now);
         Some((idx, out))
     }

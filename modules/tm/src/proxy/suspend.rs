@@ -2,7 +2,7 @@
 //! whose `fr_timer` ends a request nobody continues, and which
 //! `t_continue` ends so that it never wins over a real reply.
 
-use super::{BranchState, Cancel, Proxy};
+use super::{BranchState, Proxy};
 use bytes::Bytes;
 use sip_txn::Instant;
 
@@ -16,21 +16,9 @@ impl Proxy {
             return None;
         }
         let idx = self.branches.len();
-        self.branches.push(BranchState {
-            uac: None,
-            request: Bytes::new(),
-            timer_c: None,
-            cancel: Cancel::No,
-            kill_at: None,
-            blind_until: Some(now + self.cfg.timers.timer_b),
-            last_received: 0,
-            final_code: 0,
-            faked: false,
-            timed_out: false,
-            final_reply: None,
-            leg: self.leg,
-            dropped: false,
-        });
+        let blind_until = Some(now + self.cfg.timers.timer_b);
+        let b = BranchState::new(None, Bytes::new(), blind_until, self.leg);
+        crate::cell::push_tight(&mut self.branches, b);
         self.blind = Some(idx);
         self.end_of_life = self.end_of_life.max(now);
         Some(idx)
