@@ -59,6 +59,12 @@ pub struct CoreStats {
     pub unsupported_methods: Stat,
     /// `bad_msg_hdr`
     pub bad_msg_hdr: Stat,
+    /// `udp_recv_batches` (siprouter's own): receive calls of the UDP
+    /// workers that returned datagrams.
+    pub udp_recv_batches: Stat,
+    /// `udp_batch_waits` (siprouter's own): times a UDP worker slept
+    /// between batches under load (`udp_batch_wait`).
+    pub udp_batch_waits: Stat,
 }
 
 const CODES: [u16; 5] = [401, 404, 407, 480, 486];
@@ -119,6 +125,8 @@ impl CoreStats {
         add("bad_URIs_rcvd".into(), &self.bad_uris_rcvd);
         add("unsupported_methods".into(), &self.unsupported_methods);
         add("bad_msg_hdr".into(), &self.bad_msg_hdr);
+        add("udp_recv_batches".into(), &self.udp_recv_batches);
+        add("udp_batch_waits".into(), &self.udp_batch_waits);
         v
     }
 }

@@ -597,6 +597,7 @@ fn udp_loop(rt: &Runtime, sock: std::net::UdpSocket, local: SocketAddr, stop: &A
             Next::Block => true,
             Next::TakeNow => false,
             Next::SleepThenTake(d) => {
+                rt.stats.udp_batch_waits.inc();
                 std::thread::sleep(d);
                 false
             }
@@ -620,6 +621,9 @@ fn udp_loop(rt: &Runtime, sock: std::net::UdpSocket, local: SocketAddr, stop: &A
                 continue;
             }
         };
+        if n > 0 {
+            rt.stats.udp_recv_batches.inc();
+        }
         for (data, src) in batch.iter() {
             let rcv = RecvInfo {
                 src,
