@@ -111,6 +111,14 @@ impl Params {
         s.read().map(|g| g.clone()).unwrap_or_default()
     }
 
+    /// Runs `f` on a string parameter without copying it.
+    pub fn with_text<R>(s: &RwLock<String>, f: impl FnOnce(&str) -> R) -> R {
+        match s.read() {
+            Ok(g) => f(&g),
+            Err(_) => f(""),
+        }
+    }
+
     /// The proxy settings for a new transaction.
     pub fn proxy_config(&self, invite: bool, o: &Overrides, stream_up: bool) -> ProxyConfig {
         let mut c = ProxyConfig::kamailio(

@@ -138,13 +138,12 @@ impl Engine {
 
     /// `t_relay` and its variants.
     pub fn relay(&self, ctx: &mut Ctx<'_>, hop: &NextHop) -> i32 {
-        let method = method_of(ctx.msg);
         if ctx.msg.ext.get::<TxCtx>().is_some_and(|t| t.held.is_some()) {
             return self.relay_in_failure(ctx, hop);
         }
-        match method.as_str() {
-            "ACK" => return self.relay_ack(ctx, hop),
-            "CANCEL" => {
+        match ctx.msg.msg().method() {
+            Some(Method::Ack) => return self.relay_ack(ctx, hop),
+            Some(Method::Cancel) => {
                 let rc = self.relay_cancel(ctx, false);
                 if rc != 2 {
                     return rc;
@@ -185,8 +184,10 @@ impl Engine {
             .unwrap_or_else(|| Params::flag(&self.params.auto_inv_100));
         let mut effects = Vec::new();
         if g.proxy.is_invite() && auto100 && !g.proxy.has_reply() && g.proxy.branches().is_empty() {
-            let reason = Params::text(&self.params.auto_inv_100_reason);
-            if let Ok(o) = ctx.core.build_reply(ctx.msg, 100, &reason, None, None) {
+            let built = Params::with_text(&self.params.auto_inv_100_reason, |reason| {
+                ctx.core.build_reply(ctx.msg, 100, reason, None, None)
+            });
+            if let Ok(o) = built {
                 self.stats.rpl_generated.inc();
                 effects.extend(g.proxy.reply(now, 100, Bytes::from(o.data)));
             }
@@ -445,8 +446,9 @@ impl Engine {
                 -1
             };
         }
-        let method = method_of(ctx.msg);
-        if method == "CANCEL" {
+        let method = ctx.msg.msg().method();
+        let is_ack = method == Some(Method::Ack);
+        if method == Some(Method::Cancel) {
             return if self.cancel_target(ctx.msg).is_some() {
                 1
             } else {
@@ -457,7 +459,7 @@ impl Engine {
             return -1;
         };
         let now = self.now();
-        if method == "ACK" {
+        if is_ack {
             let ack = ctx.msg.bytes().clone();
             let mut negative = false;
             self.with_guard(ctx.core, &c, |cell| {

@@ -28,26 +28,30 @@ impl Engine {
             return true;
         };
         self.stats.rpl_received.inc();
-        let cseq_method = ctx
+        let cseq_is_cancel = ctx
             .msg
             .msg()
             .cseq()
-            .map(|c| c.method.as_str().to_string())
-            .unwrap_or_default();
+            .is_ok_and(|c| c.method.as_str() == "CANCEL");
         let Some(mut g) = c.take() else {
             self.stats.rpl_absorbed.inc();
             return true;
         };
         let now = self.now();
         let raw = ctx.msg.bytes().clone();
-        if cseq_method == "CANCEL" {
+        if cseq_is_cancel {
             g.proxy.on_cancel_reply(now, idx, code, raw);
             self.stats.rpl_absorbed.inc();
             drop(g);
             self.touch(&c);
             return true;
         }
-        if cseq_method != g.method || idx >= g.proxy.branches().len() {
+        let same_method = ctx
+            .msg
+            .msg()
+            .cseq()
+            .is_ok_and(|c| c.method.as_str() == g.method);
+        if !same_method || idx >= g.proxy.branches().len() {
             self.stats.rpl_absorbed.inc();
             drop(g);
             self.touch(&c);

@@ -61,8 +61,10 @@ impl Engine {
             .unwrap_or_else(|| Params::flag(&self.params.auto_inv_100));
         let mut effects = Vec::new();
         if g.proxy.is_invite() && auto100 && !g.proxy.has_reply() {
-            let reason = Params::text(&self.params.auto_inv_100_reason);
-            if let Ok(o) = ctx.core.build_reply(ctx.msg, 100, &reason, None, None) {
+            let built = Params::with_text(&self.params.auto_inv_100_reason, |reason| {
+                ctx.core.build_reply(ctx.msg, 100, reason, None, None)
+            });
+            if let Ok(o) = built {
                 self.stats.rpl_generated.inc();
                 effects.extend(g.proxy.reply(now, 100, Bytes::from(o.data)));
             }
