@@ -370,7 +370,7 @@ mod tests {
                 hold_on_this_thread(socks.clone());
                 hold(0, ta, b"before", HeldKind::Logged);
                 // An IPv6 destination on an IPv4 socket: the kernel refuses it.
-                hold(0, "[::1]:9".parse().unwrap(), b"refused", HeldKind::Logged);
+                hold(0, refused_v6(), b"refused", HeldKind::Logged);
                 // No such socket: logged, nothing sent.
                 hold(7, ta, b"nowhere", HeldKind::Logged);
                 hold(0, ta, b"after", HeldKind::Logged);

@@ -136,6 +136,7 @@ fn burst_is_handled_exactly_once(wait: &str, waits: bool) {
     let slept = srv.stat("core:udp_batch_waits").unwrap_or(-1);
     if waits {
         assert!(slept > 0, "no wait between batches of a burst");
+        assert!(batches < received, "{batches} batches for {received}");
     } else {
         assert_eq!(slept, 0, "waited with udp_batch_wait=0");
     }

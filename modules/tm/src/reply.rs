@@ -28,11 +28,9 @@ impl Engine {
             return true;
         };
         self.stats.rpl_received.inc();
-        let cseq_is_cancel = ctx
-            .msg
-            .msg()
-            .cseq()
-            .is_ok_and(|c| c.method.as_str() == "CANCEL");
+        // The CSeq method, parsed once (an unparsable CSeq matches nothing).
+        let cseq_method = ctx.msg.msg().cseq().ok().map(|c| c.method);
+        let cseq_is_cancel = cseq_method == Some(Method::Cancel);
         let Some(mut g) = c.take() else {
             self.stats.rpl_absorbed.inc();
             return true;
@@ -46,11 +44,7 @@ impl Engine {
             self.touch(&c);
             return true;
         }
-        let same_method = ctx
-            .msg
-            .msg()
-            .cseq()
-            .is_ok_and(|c| c.method.as_str() == g.method);
+        let same_method = cseq_method.is_some_and(|m| m.as_str() == g.method);
         if !same_method || idx >= g.proxy.branches().len() {
             self.stats.rpl_absorbed.inc();
             drop(g);
