@@ -27,7 +27,7 @@ pub fn top_via_fix(msg: &SipMsg) -> Option<(u32, u32, String)> {
     // at the start of the first line's value).
     let (h, at) = m
         .headers_named(HeaderName::Via)
-        .find_map(|h| Some((h, offset_in(h.value, via.raw)?)))?;
+        .find_map(|h| Some((h, sip_msg::scan::offset_in(h.value.as_bytes(), via.raw)?.0)))?;
     let src = msg.rcv.src;
     let host_differs = match via.host.ip() {
         Some(ip) => ip != src.ip(),
@@ -66,12 +66,6 @@ pub fn top_via_fix(msg: &SipMsg) -> Option<(u32, u32, String)> {
     let start = h.value_start + u32::try_from(at).ok()?;
     let end = start + u32::try_from(via.raw.len()).ok()?;
     Some((start, end, out))
-}
-
-/// Where `sub` starts in `whole`, when it is a slice of it.
-fn offset_in(whole: &str, sub: &str) -> Option<usize> {
-    let start = (sub.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
-    (start + sub.len() <= whole.len()).then_some(start)
 }
 
 /// How every stateless To-tag starts.

@@ -366,18 +366,15 @@ impl Transport {
     /// over a TCP connection that is gone is common), as an error when a
     /// held datagram fails.
     pub fn send_batched(&self, dest: &Dest, data: &[u8]) {
-        if self.hold(dest, data, HeldKind::Logged) {
-            return;
-        }
-        if let Err(e) = self.send(dest, data) {
+        if let Err(e) = self.send_counted_batched(dest, data, HeldKind::Logged) {
             lm_dbg!("not sent: {e}");
         }
     }
 
-    /// Sends a message forwarded statelessly (`kind`: a reply or a
-    /// request): a UDP worker may hold it like [`Transport::send_batched`],
-    /// and one that fails when it goes out is counted by
-    /// [`crate::udp_send_queue::take_failed`]. Other sends happen now and
+    /// Sends `data` to `dest`, held on a UDP worker until the end of its
+    /// batch; `kind` says what a failure then means (a reply or a request
+    /// forwarded statelessly is counted by
+    /// [`crate::udp_send_queue::take_failed`]). Other sends happen now and
     /// return their result.
     pub fn send_counted_batched(
         &self,

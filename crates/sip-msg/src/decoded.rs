@@ -20,21 +20,13 @@ type Span = (u32, u32);
 /// Where `sub` lies in `base` (`sub` is a slice of `base`; an empty `sub`
 /// may be a literal from elsewhere and is recorded as empty).
 fn span(base: &str, sub: &str) -> Span {
-    match offset_in(base.as_bytes(), sub) {
+    match crate::scan::offset_in(base.as_bytes(), sub) {
         Some((a, b)) if !sub.is_empty() => match (u32::try_from(a), u32::try_from(b)) {
             (Ok(a), Ok(b)) => (a, b),
             _ => (0, 0),
         },
         _ => (0, 0),
     }
-}
-
-/// Where `sub` lies in `base` as (start, end) byte offsets, if it is a
-/// slice of it (shared with [`crate::rebase`]).
-pub(crate) fn offset_in(base: &[u8], sub: &str) -> Option<(usize, usize)> {
-    let off = (sub.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
-    let end = off.checked_add(sub.len())?;
-    (end <= base.len()).then_some((off, end))
 }
 
 fn at(base: &str, s: Span) -> &str {

@@ -24,7 +24,7 @@ impl<'b> Rebase<'_, 'b> {
         if s.is_empty() {
             return Some("");
         }
-        let (a, b) = crate::decoded::offset_in(self.old, s)?;
+        let (a, b) = crate::scan::offset_in(self.old, s)?;
         self.new.get(a..b)
     }
 

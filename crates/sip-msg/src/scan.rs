@@ -235,6 +235,15 @@ pub fn parse_u32(s: &str) -> Option<u32> {
     u32::try_from(v).ok()
 }
 
+/// Where `sub` lies in `base` as (start, end) byte offsets, if it is a
+/// slice of it (a value borrowed from a message, located in the message or
+/// in one of its header values).
+pub fn offset_in(base: &[u8], sub: &str) -> Option<(usize, usize)> {
+    let off = (sub.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+    let end = off.checked_add(sub.len())?;
+    (end <= base.len()).then_some((off, end))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

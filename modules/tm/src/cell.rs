@@ -71,6 +71,29 @@ pub struct Cell {
     pub final_reported: bool,
 }
 
+impl Cell {
+    /// A new transaction for request `req` (key `key`), relaying nothing
+    /// yet, its replies going to `up`.
+    pub fn new(id: u64, key: TxKey, method: String, proxy: Proxy, req: SipMsg, up: Dest) -> Cell {
+        Cell {
+            id,
+            key,
+            method,
+            proxy,
+            req,
+            up,
+            out: Vec::new(),
+            armed: Armed::default(),
+            to_tag: LocalTag::default(),
+            counted: false,
+            created: std::time::Instant::now(),
+            relayed: false,
+            auto_inv_100: None,
+            final_reported: false,
+        }
+    }
+}
+
 /// Our To-tag for the replies a transaction makes itself, computed from
 /// its request the first time one needs it (most transactions never do).
 #[derive(Debug, Default)]
@@ -318,22 +341,14 @@ mod tests {
         let cfg = ProxyConfig::kamailio(ms(5000), ms(30000), ms(500), ms(4000), ms(5000));
         let raw = "OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:b@127.0.0.1>;tag=1\r\nTo: <sip:a@127.0.0.1>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
         let rcv = sr_sdk::RecvInfo::loopback();
-        Cell {
+        Cell::new(
             id,
-            key: TxKey::client("z9hG4bK1", sip_txn::Method::Options),
-            method: "OPTIONS".into(),
-            proxy: Proxy::new(cfg, false, false, Instant::ZERO),
-            req: SipMsg::parse(Bytes::from_static(raw.as_bytes()), rcv, id).expect("parses"),
-            up: Dest::new(sr_sdk::Proto::Udp, rcv.src),
-            out: Vec::new(),
-            armed: Armed::default(),
-            to_tag: LocalTag::default(),
-            counted: false,
-            created: std::time::Instant::now(),
-            relayed: false,
-            auto_inv_100: None,
-            final_reported: false,
-        }
+            TxKey::client("z9hG4bK1", sip_txn::Method::Options),
+            "OPTIONS".into(),
+            Proxy::new(cfg, false, false, Instant::ZERO),
+            SipMsg::parse(Bytes::from_static(raw.as_bytes()), rcv, id).expect("parses"),
+            Dest::new(sr_sdk::Proto::Udp, rcv.src),
+        )
     }
 
     #[test]

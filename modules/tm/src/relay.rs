@@ -2,9 +2,7 @@
 //! or more branches (`t_relay`, with branch_route), ACK and CANCEL
 //! handling, and the lookups (`t_check_trans`, `t_lookup_*`).
 
-use crate::cell::{
-    clone_msg, push_tight, Armed, BranchOut, Cell, CellBox, CellRef, KeyEntry, LocalTag,
-};
+use crate::cell::{clone_msg, push_tight, Armed, BranchOut, Cell, CellBox, CellRef, KeyEntry};
 use crate::ctx::{tx, with_cell, TxCtx};
 use crate::engine::Engine;
 use crate::params::Params;
@@ -91,22 +89,8 @@ impl Engine {
             .map(|t| t.overrides)
             .unwrap_or_default();
         let cfg = self.params.proxy_config(invite, &ov, reliable);
-        let cell = Cell {
-            id,
-            key: key.clone(),
-            method,
-            proxy: Proxy::new(cfg, invite, reliable, now),
-            req,
-            up,
-            out: Vec::new(),
-            armed: Armed::default(),
-            to_tag: LocalTag::default(),
-            counted: false,
-            created: std::time::Instant::now(),
-            relayed: false,
-            auto_inv_100: None,
-            final_reported: false,
-        };
+        let proxy = Proxy::new(cfg, invite, reliable, now);
+        let cell = Cell::new(id, key.clone(), method, proxy, req, up);
         let mut fresh: Option<CellRef> = None;
         let got = self.tables.keys.with_or_insert(
             &key,
