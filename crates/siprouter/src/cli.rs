@@ -210,6 +210,7 @@ pub fn run(args: &[String]) -> i32 {
             }
         };
     }
+    crate::malloc_tuning::apply();
     let rt = match sr_core::load(&opts, false) {
         Ok(rt) => rt,
         Err(errs) => {

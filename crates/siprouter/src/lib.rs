@@ -8,6 +8,7 @@ pub mod cli;
 pub mod ctl;
 pub mod db_cmd;
 pub mod logging;
+pub mod malloc_tuning;
 pub mod modules;
 
 pub use modules::in_tree;
