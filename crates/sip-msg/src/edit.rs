@@ -51,6 +51,18 @@ impl Clone for Edits {
     }
 }
 
+impl Edits {
+    /// A copy without room to spare, for a list that is kept rather than
+    /// added to (a transaction's copy of its request, alive for seconds).
+    pub fn clone_exact(&self) -> Self {
+        Edits {
+            ops: self.ops.to_vec(),
+            text: self.text.to_vec(),
+            body: self.body.clone(),
+        }
+    }
+}
+
 /// Options for [`Edits::apply`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApplyOptions {

@@ -152,3 +152,25 @@ fn edits_inside_a_deleted_header_are_dropped_and_reuse_works() {
     assert!(e.is_empty());
     assert_eq!(apply(&m, &e), REQ);
 }
+
+#[test]
+fn an_exact_copy_applies_like_the_original_and_takes_more_edits() {
+    let m = Message::parse(REQ.as_bytes()).unwrap();
+    let mut e = Edits::new();
+    e.add_header_first(&m, "Record-Route", "<sip:10.0.0.1;lr>");
+    e.replace_value(m.header(HeaderName::MaxForwards).unwrap(), "69");
+    e.set_body(b"new body", Some("text/plain"));
+    let mut c = e.clone_exact();
+    assert_eq!(apply(&m, &c), apply(&m, &e));
+    c.prepend_via(&m, "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKcopy");
+    let out = apply(&m, &c);
+    let o = Message::parse(out.as_bytes()).unwrap();
+    assert_eq!(o.top_via().unwrap().branch(), Some("z9hG4bKcopy"));
+    assert_eq!(o.record_routes().count(), 1);
+    assert_eq!(o.max_forwards().unwrap(), Some(69));
+    assert!(out.ends_with("\r\n\r\nnew body"));
+    assert!(
+        !apply(&m, &e).contains("z9hG4bKcopy"),
+        "the original is untouched"
+    );
+}

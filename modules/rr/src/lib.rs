@@ -171,7 +171,7 @@ pub fn module() -> ModuleDef {
         )
         .pv("route_uri", |ctx, _| {
             match crate::route_set::entries(ctx.msg.msg()).first() {
-                Some(e) => Value::from(e.uri.clone()),
+                Some(e) => Value::from(e.uri(ctx.msg.msg()).to_string()),
                 None => Value::Null,
             }
         })

@@ -38,8 +38,7 @@ fn params_of(u: Option<&Uri<'_>>) -> String {
     s
 }
 
-fn remember(ctx: &mut Ctx<'_>, uri: Option<&Uri<'_>>) {
-    let ps = params_of(uri);
+fn remember(ctx: &mut Ctx<'_>, ps: String) {
     if ctx.msg.ext.get::<RrCtx>().is_none() {
         ctx.msg.ext.insert(RrCtx::default());
     }
@@ -54,13 +53,13 @@ pub fn loose_route(ctx: &mut Ctx<'_>, p: &Params) -> i32 {
         return NOT_RR_DRIVEN;
     }
     let all = entries(ctx.msg.msg());
-    let Some(first) = all.first() else {
+    let Some(first) = all.first().copied() else {
         return NOT_RR_DRIVEN;
     };
     let core = ctx.core;
-    let in_dialog = matches!(ctx.msg.msg().to_tag(), Ok(Some(_)));
-    let ruri = ctx.msg.ruri().to_string();
-    let first_uri = Uri::parse(&first.uri).ok();
+    let m = ctx.msg.msg();
+    let in_dialog = matches!(m.to_tag(), Ok(Some(_)));
+    let first_uri = Uri::parse(first.uri(m)).ok();
     let first_mine = first_uri.as_ref().is_some_and(|u| is_me_uri(core, u));
     let ruri_mine = ctx
         .msg
@@ -69,53 +68,51 @@ pub fn loose_route(ctx: &mut Ctx<'_>, p: &Params) -> i32 {
     if ruri_mine && !first_mine {
         // The previous hop is a strict router: the R-URI is the
         // Record-Route we put there, the real target is the last Route.
-        remember(ctx, Uri::parse(&ruri).ok().as_ref());
+        let ps = params_of(ctx.msg.ruri_parsed().ok().as_ref());
+        remember(ctx, ps);
         let Some(last) = all.last() else {
             return NOT_RR_DRIVEN;
         };
-        let target = last.uri.clone();
-        let gone = [all.len() - 1];
+        let target = last.uri(ctx.msg.msg()).to_string();
         let mut edits = std::mem::take(&mut ctx.msg.edits);
-        remove(&mut edits, &all, &gone);
+        remove(&mut edits, &all, &[all.len() - 1]);
         ctx.msg.edits = edits;
         ctx.msg.new_uri = Some(target);
         return RR_DRIVEN;
     }
     if !first_mine {
-        ctx.msg.dst_uri = Some(first.uri.clone());
+        ctx.msg.dst_uri = Some(first.uri(m).to_string());
         return if in_dialog { RR_DRIVEN } else { RR_PRELOADED };
     }
-    remember(ctx, first_uri.as_ref());
-    let mut gone = vec![0usize];
-    if p.double_rr() > 0 && first_uri.as_ref().is_some_and(|u| u.param("r2").is_some()) {
-        if let Some(second) = all.get(1) {
-            if is_me(core, &second.uri) {
-                gone.push(1);
-            }
-        }
-    }
-    let next = all.get(gone.len()).cloned();
+    let double = p.double_rr() > 0
+        && first_uri.as_ref().is_some_and(|u| u.param("r2").is_some())
+        && all.get(1).is_some_and(|s| is_me(core, s.uri(m)));
+    let ps = params_of(first_uri.as_ref());
+    let gone: &[usize] = if double { &[0, 1] } else { &[0] };
+    let next = all.get(gone.len()).copied();
+    let next_lr = next.map(|n| Uri::parse(n.uri(m)).is_ok_and(|u| u.is_lr()));
+    remember(ctx, ps);
     let mut edits = std::mem::take(&mut ctx.msg.edits);
-    remove(&mut edits, &all, &gone);
-    let rc = match next {
-        None if !in_dialog => NOT_RR_DRIVEN,
-        None => RR_DRIVEN,
-        Some(n) if Uri::parse(&n.uri).is_ok_and(|u| u.is_lr()) => {
-            ctx.msg.dst_uri = Some(n.uri.clone());
+    remove(&mut edits, &all, gone);
+    let rc = match (next, next_lr) {
+        (None, _) if !in_dialog => NOT_RR_DRIVEN,
+        (None, _) => RR_DRIVEN,
+        (Some(n), Some(true)) => {
+            ctx.msg.dst_uri = Some(n.uri(ctx.msg.msg()).to_string());
             RR_DRIVEN
         }
-        Some(n) => {
+        (Some(n), _) => {
             // The next hop is a strict router: it goes into the R-URI and
             // the R-URI to the end of the route set (RFC 3261 §16.12).
-            let idx = gone.len();
-            remove(&mut edits, &all, &[idx]);
+            remove(&mut edits, &all, &[gone.len()]);
             let m = ctx.msg.msg();
             let at = m
                 .headers_named(HeaderName::Route)
                 .last()
                 .map_or(m.headers_end(), |h| h.end);
-            edits.insert(at, format!("Route: <{ruri}>\r\n").as_bytes());
-            ctx.msg.new_uri = Some(n.uri.clone());
+            let line = format!("Route: <{}>\r\n", ctx.msg.ruri());
+            edits.insert(at, line.as_bytes());
+            ctx.msg.new_uri = Some(n.uri(ctx.msg.msg()).to_string());
             RR_DRIVEN
         }
     };

@@ -6,10 +6,10 @@ use sr_sdk::sip_msg::scan::find_top_level;
 use sr_sdk::sip_msg::{HeaderName, Message};
 
 /// One Route value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct RouteEntry {
-    /// The URI (without angle brackets).
-    pub uri: String,
+    /// Byte range of the URI (without angle brackets) in the message.
+    pub uri: (u32, u32),
     /// Byte range to delete to remove this value (with its comma, or the
     /// whole header line when it is the header's only value).
     pub del: (u32, u32),
@@ -21,31 +21,38 @@ pub struct RouteEntry {
     pub of: usize,
 }
 
-/// Removes a set of Route values: whole lines when every value of a line
-/// goes, else the values one by one.
+impl RouteEntry {
+    /// The URI, read from the message the entry was taken from.
+    pub fn uri<'m>(&self, m: &Message<'m>) -> &'m str {
+        m.raw()
+            .get(self.uri.0 as usize..self.uri.1 as usize)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+}
+
+/// Removes a set of Route values (`gone`: indexes into `all`, ascending):
+/// whole lines when every value of a line goes, else the values one by
+/// one.
 pub fn remove(edits: &mut sr_sdk::sip_msg::edit::Edits, all: &[RouteEntry], gone: &[usize]) {
-    let mut lines: Vec<usize> = gone
-        .iter()
-        .filter_map(|i| all.get(*i))
-        .map(|e| e.hdr)
-        .collect();
-    lines.dedup();
-    for hdr in lines {
-        let in_line: Vec<&RouteEntry> = gone
-            .iter()
-            .filter_map(|i| all.get(*i))
-            .filter(|e| e.hdr == hdr)
-            .collect();
-        let Some(first) = in_line.first() else {
+    let mut i = 0;
+    while i < gone.len() {
+        let Some(first) = all.get(gone[i]) else {
+            i += 1;
             continue;
         };
-        if in_line.len() >= first.of {
+        let same_line = gone[i..]
+            .iter()
+            .take_while(|g| all.get(**g).is_some_and(|e| e.hdr == first.hdr))
+            .count();
+        if same_line >= first.of {
             edits.delete(first.line.0, first.line.1);
         } else {
-            for e in in_line {
+            for e in gone[i..i + same_line].iter().filter_map(|g| all.get(*g)) {
                 edits.delete(e.del.0, e.del.1);
             }
         }
+        i += same_line.max(1);
     }
 }
 
@@ -58,39 +65,34 @@ pub fn entries(m: &Message<'_>) -> Vec<RouteEntry> {
     let raw = m.raw();
     let mut out = Vec::new();
     for (hdr, h) in m.headers_named(HeaderName::Route).enumerate() {
-        let mut parts: Vec<(u32, u32, &str)> = Vec::new();
+        let n = 1 + count_top_level(h.value, b',');
         let mut rest = h.value;
-        loop {
+        for i in 0..n {
             let start = offset(raw, rest);
-            match find_top_level(rest, b',') {
-                Some(i) => {
-                    parts.push((start, start + i as u32 + 1, &rest[..i]));
-                    rest = &rest[i + 1..];
+            let (text, e) = match find_top_level(rest, b',') {
+                Some(c) if i + 1 < n => {
+                    let t = &rest[..c];
+                    rest = &rest[c + 1..];
+                    (t, start + c as u32 + 1)
                 }
-                None => {
-                    parts.push((start, start + rest.len() as u32, rest));
-                    break;
-                }
-            }
-        }
-        let single = parts.len() == 1;
-        let n = parts.len();
-        for (i, (s, e, text)) in parts.into_iter().enumerate() {
+                _ => (rest, start + rest.len() as u32),
+            };
             let Ok(na) = NameAddr::parse(text, "Route") else {
                 continue;
             };
-            let del = if single {
+            let del = if n == 1 {
                 (h.start, h.end)
             } else if i + 1 == n {
                 // The last value: remove it with the comma before it.
-                let before = &raw[h.value_start as usize..s as usize];
+                let before = &raw[h.value_start as usize..start as usize];
                 let comma = before.iter().rposition(|b| *b == b',').unwrap_or(0) as u32;
                 (h.value_start + comma, e)
             } else {
-                (s, e)
+                (start, e)
             };
+            let u = offset(raw, na.uri_str);
             out.push(RouteEntry {
-                uri: na.uri_str.to_string(),
+                uri: (u, u + na.uri_str.len() as u32),
                 del,
                 hdr,
                 line: (h.start, h.end),
@@ -99,6 +101,16 @@ pub fn entries(m: &Message<'_>) -> Vec<RouteEntry> {
         }
     }
     out
+}
+
+/// How many times `sep` occurs outside quotes and angle brackets.
+fn count_top_level(mut s: &str, sep: u8) -> usize {
+    let mut n = 0;
+    while let Some(i) = find_top_level(s, sep) {
+        n += 1;
+        s = &s[i + 1..];
+    }
+    n
 }
 
 #[cfg(test)]
@@ -111,11 +123,36 @@ mod tests {
         let m = Message::parse(text).unwrap();
         let e = entries(&m);
         assert_eq!(e.len(), 3);
-        assert_eq!(e[0].uri, "sip:p1;lr");
+        assert_eq!(e[0].uri(&m), "sip:p1;lr");
+        assert_eq!(e[2].uri(&m), "sip:p3");
         let s =
             |r: (u32, u32)| String::from_utf8_lossy(&text[r.0 as usize..r.1 as usize]).to_string();
         assert_eq!(s(e[0].del), "<sip:p1;lr>,");
         assert_eq!(s(e[1].del), ", <sip:p2;lr>");
         assert_eq!(s(e[2].del), "Route: <sip:p3>\r\n");
+    }
+
+    #[test]
+    fn removal_takes_whole_lines_or_single_values() {
+        let text = b"BYE sip:b@h SIP/2.0\r\nRoute: <sip:p1;lr>, <sip:p2;lr>\r\nRoute: <sip:p3>\r\nCall-ID: c\r\n\r\n";
+        let m = Message::parse(text).unwrap();
+        let all = entries(&m);
+        let after = |gone: &[usize]| {
+            let mut e = sr_sdk::sip_msg::edit::Edits::new();
+            remove(&mut e, &all, gone);
+            String::from_utf8(e.apply(&m, Default::default())).unwrap()
+        };
+        let head = "BYE sip:b@h SIP/2.0\r\n";
+        let tail = "Call-ID: c\r\n\r\n";
+        assert_eq!(
+            after(&[0]),
+            format!("{head}Route:  <sip:p2;lr>\r\nRoute: <sip:p3>\r\n{tail}")
+        );
+        assert_eq!(after(&[0, 1]), format!("{head}Route: <sip:p3>\r\n{tail}"));
+        assert_eq!(
+            after(&[1, 2]),
+            format!("{head}Route: <sip:p1;lr>\r\n{tail}")
+        );
+        assert_eq!(after(&[0, 1, 2]), format!("{head}{tail}"));
     }
 }

@@ -577,25 +577,25 @@ pub fn module() -> ModuleDef {
     let cs = Some(fixup::f(fixup::const_str));
     ModuleDef::new("textops")
         .cmd("is_method", 1, rt, cs.clone(), |ctx, p| {
-            let list = p[0].str(ctx).into_owned();
+            let list = p[0].str(ctx);
             bool_rc(method_in(ctx.msg, &list))
         })
         .cmd("append_hf", 1, rt, None, |ctx, p| {
-            let t = p[0].str(ctx).into_owned();
+            let t = p[0].str(ctx);
             append_hf(ctx, &t, None)
         })
         .cmd("append_hf", 2, rt, None, |ctx, p| {
-            let t = p[0].str(ctx).into_owned();
-            let h = p[1].str(ctx).into_owned();
+            let t = p[0].str(ctx);
+            let h = p[1].str(ctx);
             append_hf(ctx, &t, Some(&h))
         })
         .cmd("insert_hf", 1, rt, None, |ctx, p| {
-            let t = p[0].str(ctx).into_owned();
+            let t = p[0].str(ctx);
             insert_hf(ctx, &t, None)
         })
         .cmd("insert_hf", 2, rt, None, |ctx, p| {
-            let t = p[0].str(ctx).into_owned();
-            let h = p[1].str(ctx).into_owned();
+            let t = p[0].str(ctx);
+            let h = p[1].str(ctx);
             insert_hf(ctx, &t, Some(&h))
         })
         .cmd("remove_hf", 1, RouteType::ANY, cs.clone(), |ctx, p| {
@@ -633,27 +633,27 @@ pub fn module() -> ModuleDef {
             bool_rc(!body.is_empty() && regex_of(&p[0]).is_match(&body))
         })
         .cmd("search_append", 2, rt, re_txt.clone(), |ctx, p| {
-            let t = p[1].str(ctx).into_owned();
+            let t = p[1].str(ctx);
             search_append(ctx, regex_of(&p[0]), &t, false)
         })
         .cmd("search_append_body", 2, rt, re_txt.clone(), |ctx, p| {
-            let t = p[1].str(ctx).into_owned();
+            let t = p[1].str(ctx);
             search_append(ctx, regex_of(&p[0]), &t, true)
         })
         .cmd("replace", 2, rt, re_txt.clone(), |ctx, p| {
-            let t = p[1].str(ctx).into_owned();
+            let t = p[1].str(ctx);
             replace(ctx, regex_of(&p[0]), &t, false)
         })
         .cmd("replace_all", 2, rt, re_txt.clone(), |ctx, p| {
-            let t = p[1].str(ctx).into_owned();
+            let t = p[1].str(ctx);
             replace(ctx, regex_of(&p[0]), &t, true)
         })
         .cmd("replace_body", 2, rt, re_txt.clone(), |ctx, p| {
-            let t = p[1].str(ctx).into_owned();
+            let t = p[1].str(ctx);
             replace_body(ctx, regex_of(&p[0]), &t, false)
         })
         .cmd("replace_body_all", 2, rt, re_txt, |ctx, p| {
-            let t = p[1].str(ctx).into_owned();
+            let t = p[1].str(ctx);
             replace_body(ctx, regex_of(&p[0]), &t, true)
         })
         .cmd("subst", 1, rt, Some(subst_fixup(true)), |ctx, p| {
@@ -676,12 +676,12 @@ pub fn module() -> ModuleDef {
             bool_rc(has_body(ctx.msg, None))
         })
         .cmd("has_body", 1, rt, None, |ctx, p| {
-            let mime = p[0].str(ctx).into_owned();
+            let mime = p[0].str(ctx);
             bool_rc(has_body(ctx.msg, Some(&mime)))
         })
         .cmd("set_body", 2, rt, None, |ctx, p| {
-            let body = p[0].str(ctx).into_owned();
-            let ct = p[1].str(ctx).into_owned();
+            let body = p[0].str(ctx);
+            let ct = p[1].str(ctx);
             let ct = ct.trim();
             ctx.msg
                 .edits
@@ -700,25 +700,25 @@ pub fn module() -> ModuleDef {
             },
         )
         .cmd("starts_with", 2, RouteType::ANY, None, |ctx, p| {
-            let s = p[0].str(ctx).into_owned();
+            let s = p[0].str(ctx);
             bool_rc(s.starts_with(p[1].str(ctx).as_ref()))
         })
         .cmd("ends_with", 2, RouteType::ANY, None, |ctx, p| {
-            let s = p[0].str(ctx).into_owned();
+            let s = p[0].str(ctx);
             bool_rc(s.ends_with(p[1].str(ctx).as_ref()))
         })
         .cmd("cmp_str", 2, RouteType::ANY, None, |ctx, p| {
-            let a = p[0].str(ctx).into_owned();
+            let a = p[0].str(ctx);
             bool_rc(a == p[1].str(ctx))
         })
         .cmd("cmp_istr", 2, RouteType::ANY, None, |ctx, p| {
-            let a = p[0].str(ctx).into_owned();
+            let a = p[0].str(ctx);
             bool_rc(a.eq_ignore_ascii_case(&p[1].str(ctx)))
         })
         .cmd("in_list", 3, RouteType::ANY, None, |ctx, p| {
-            let subject = p[0].str(ctx).into_owned();
-            let list = p[1].str(ctx).into_owned();
-            let sep = p[2].str(ctx).into_owned();
+            let subject = p[0].str(ctx);
+            let list = p[1].str(ctx);
+            let sep = p[2].str(ctx);
             let Some(sep) = sep.chars().next() else {
                 return -1;
             };

@@ -121,7 +121,7 @@ pub(crate) fn push_tight<T>(v: &mut Vec<T>, item: T) {
 pub fn clone_msg(m: &SipMsg, id: u64) -> Option<SipMsg> {
     let orig = m.original().try_clone().ok()?;
     let mut n = SipMsg::from_owned(orig, m.rcv, id);
-    n.edits = m.edits.clone();
+    n.edits = m.edits.clone_exact();
     n.new_uri = m.new_uri.clone();
     n.dst_uri = m.dst_uri.clone();
     n.flags = m.flags;
