@@ -374,10 +374,9 @@ pub fn onsend_allows(rt: &Runtime, msg: &SipMsg, dest: &Dest) -> bool {
     let Some(idx) = routes.onsend else {
         return true;
     };
-    let Ok(orig) = msg.original().try_clone() else {
+    let Some(mut m) = msg.over_same_original(msg.id) else {
         return true;
     };
-    let mut m = SipMsg::from_owned(orig, msg.rcv, msg.id);
     m.new_uri = msg.new_uri.clone();
     m.dst_uri = msg.dst_uri.clone();
     m.flags = msg.flags;

@@ -10,6 +10,7 @@ use sip_msg::{Message, OwnedMessage, ParseError};
 use std::any::{Any, TypeId};
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// A transport protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -211,10 +212,36 @@ pub struct SendFlags {
     pub close: bool,
 }
 
+/// The parsed original of a [`SipMsg`]: its own, or shared with copies
+/// of the message (a transaction's copy of its request, the copies its
+/// failure routes run on), which then cost a reference count instead of
+/// a copy of the parse result.
+#[derive(Debug)]
+enum Orig {
+    Own(OwnedMessage),
+    Shared(Arc<OwnedMessage>),
+}
+
+impl Orig {
+    fn get(&self) -> &OwnedMessage {
+        match self {
+            Orig::Own(o) => o,
+            Orig::Shared(a) => a,
+        }
+    }
+}
+
+/// The parsed `OPTIONS` of [`SipMsg::faked`].
+fn faked_original() -> OwnedMessage {
+    const FAKED: &[u8] = b"OPTIONS sip:you@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKfaked\r\nFrom: <sip:me@127.0.0.1>;tag=faked\r\nTo: <sip:you@127.0.0.1>\r\nCall-ID: faked\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    OwnedMessage::parse(Bytes::from_static(FAKED))
+        .unwrap_or_else(|_| unreachable!("the faked message is well-formed"))
+}
+
 /// The message being routed and everything the script changed so far.
 #[derive(Debug)]
 pub struct SipMsg {
-    orig: OwnedMessage,
+    orig: Orig,
     /// Edits recorded against the original bytes (Kamailio's lumps).
     pub edits: Edits,
     /// Where it came from.
@@ -270,6 +297,10 @@ impl SipMsg {
 
     /// Wraps an already parsed message.
     pub fn from_owned(orig: OwnedMessage, rcv: RecvInfo, id: u64) -> SipMsg {
+        Self::with_orig(Orig::Own(orig), rcv, id)
+    }
+
+    fn with_orig(orig: Orig, rcv: RecvInfo, id: u64) -> SipMsg {
         SipMsg {
             orig,
             edits: Edits::new(),
@@ -300,7 +331,6 @@ impl SipMsg {
     /// `127.0.0.1`, for running PV accessors or routes when no message was
     /// received (RPC, timers, startup). [`SipMsg::faked`] is set on it.
     pub fn faked() -> SipMsg {
-        const FAKED: &[u8] = b"OPTIONS sip:you@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKfaked\r\nFrom: <sip:me@127.0.0.1>;tag=faked\r\nTo: <sip:you@127.0.0.1>\r\nCall-ID: faked\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
         let local = SocketAddr::from(([127, 0, 0, 1], 9));
         let rcv = RecvInfo {
             src: local,
@@ -308,26 +338,58 @@ impl SipMsg {
             proto: Proto::Udp,
             conn_id: 0,
         };
-        let orig = OwnedMessage::parse(Bytes::from_static(FAKED))
-            .unwrap_or_else(|_| unreachable!("the faked message is well-formed"));
-        let mut m = Self::from_owned(orig, rcv, 0);
+        let mut m = Self::from_owned(faked_original(), rcv, 0);
         m.faked = true;
         m
     }
 
     /// The message as received (edits are not visible here).
     pub fn msg(&self) -> &Message<'_> {
-        self.orig.msg()
+        self.orig.get().msg()
     }
 
     /// The received bytes.
     pub fn bytes(&self) -> &Bytes {
-        self.orig.bytes()
+        self.orig.get().bytes()
     }
 
     /// The owned original message.
     pub fn original(&self) -> &OwnedMessage {
-        &self.orig
+        self.orig.get()
+    }
+
+    /// The original, made shareable (once; later calls only count a
+    /// reference), so that copies made by [`SipMsg::over_same_original`]
+    /// share it instead of copying it.
+    pub fn share(&mut self) -> Arc<OwnedMessage> {
+        if let Orig::Shared(a) = &self.orig {
+            return Arc::clone(a);
+        }
+        // Only while moving the original into its Arc, a stand-in that
+        // costs a reference count.
+        static STAND_IN: std::sync::OnceLock<Arc<OwnedMessage>> = std::sync::OnceLock::new();
+        let stand_in = Arc::clone(STAND_IN.get_or_init(|| Arc::new(faked_original())));
+        let own = std::mem::replace(&mut self.orig, Orig::Shared(stand_in));
+        let a = match own {
+            Orig::Own(mut o) => {
+                o.shrink_to_fit();
+                Arc::new(o)
+            }
+            Orig::Shared(a) => a,
+        };
+        self.orig = Orig::Shared(Arc::clone(&a));
+        a
+    }
+
+    /// A new message over the same original (shared when this one's is,
+    /// else a copy of the parse result), received the same way, with none
+    /// of this message's routing state; `None` only when the copy fails.
+    pub fn over_same_original(&self, id: u64) -> Option<SipMsg> {
+        let orig = match &self.orig {
+            Orig::Shared(a) => Orig::Shared(Arc::clone(a)),
+            Orig::Own(o) => Orig::Own(o.try_clone().ok()?),
+        };
+        Some(Self::with_orig(orig, self.rcv, id))
     }
 
     /// Whether this is a request.
@@ -356,7 +418,7 @@ impl SipMsg {
     /// Replaces the original with new bytes (after `msg_apply_changes`):
     /// recorded edits are dropped, the rest of the state is kept.
     pub fn reparse(&mut self, buf: Bytes) -> Result<(), ParseError> {
-        self.orig = OwnedMessage::parse(buf)?;
+        self.orig = Orig::Own(OwnedMessage::parse(buf)?);
         self.edits.clear();
         Ok(())
     }
@@ -378,5 +440,52 @@ mod faked_tests {
         assert!(m.is_request());
         assert_eq!(m.ruri(), "sip:you@127.0.0.1");
         assert!(m.xavps.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REQ: &[u8] = b"INVITE sip:b@example.org SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\nFrom: <sip:a@example.org>;tag=1\r\nTo: <sip:b@example.org>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+
+    fn msg() -> SipMsg {
+        SipMsg::parse(Bytes::from_static(REQ), RecvInfo::loopback(), 7).unwrap()
+    }
+
+    #[test]
+    fn copies_share_a_shared_original_and_copy_an_own_one() {
+        let mut m = msg();
+        m.flags = 5;
+        let copied = m.over_same_original(8).unwrap();
+        assert!(!std::ptr::eq(copied.original(), m.original()));
+        assert_eq!(copied.msg().raw(), m.msg().raw());
+        m.share();
+        let a = m.over_same_original(9).unwrap();
+        let b = a.over_same_original(10).unwrap();
+        assert!(std::ptr::eq(a.original(), m.original()));
+        assert!(std::ptr::eq(b.original(), m.original()));
+        assert_eq!(
+            (a.id, a.flags, b.id),
+            (9, 0, 10),
+            "no routing state is copied"
+        );
+        assert_eq!(a.msg().call_id().unwrap(), "c1");
+    }
+
+    #[test]
+    fn reparsing_after_sharing_leaves_the_copies_alone() {
+        let mut m = msg();
+        m.share();
+        let copy = m.over_same_original(2).unwrap();
+        let other = REQ
+            .to_vec()
+            .iter()
+            .map(|&c| if c == b'1' { b'2' } else { c })
+            .collect::<Vec<_>>();
+        m.reparse(Bytes::from(other)).unwrap();
+        assert_eq!(m.msg().call_id().unwrap(), "c2");
+        assert_eq!(copy.msg().call_id().unwrap(), "c1");
+        assert!(m.over_same_original(3).is_some());
     }
 }

@@ -105,6 +105,13 @@ pub struct Message<'a> {
 
 const NONE: u16 = u16::MAX;
 
+impl Message<'_> {
+    /// Gives back the header index's spare room.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.headers.shrink_to_fit();
+    }
+}
+
 /// Where the head ends: (offset of the empty line, offset of the body).
 ///
 /// The first empty line ends the head, whether its line break and the one

@@ -58,6 +58,12 @@ impl OwnedMessage {
         })
     }
 
+    /// Gives back the spare room of the header index (made for a typical
+    /// message at parse time), for a message kept for long.
+    pub fn shrink_to_fit(&mut self) {
+        self.with_dependent_mut(|_, m| m.shrink_to_fit());
+    }
+
     /// The buffer (as received, possibly longer than the message).
     pub fn bytes(&self) -> &Bytes {
         self.borrow_owner()
@@ -146,5 +152,29 @@ mod tests {
         assert_eq!(m.raw(), o.msg().raw());
         assert_eq!(m.from_tag(), Ok(Some("9")));
         assert_eq!(m.from().map(|f| f.uri_str), Ok("sip:a@b"));
+    }
+
+    #[test]
+    fn shrinking_keeps_the_parse_result() {
+        let mut m = OwnedMessage::parse(Bytes::from_static(
+            b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: x\r\nCSeq: 2 OPTIONS\r\n\r\n",
+        ))
+        .unwrap();
+        let before: Vec<String> = m
+            .msg()
+            .headers()
+            .iter()
+            .map(|h| format!("{}={}", h.name_str, h.value))
+            .collect();
+        m.shrink_to_fit();
+        let after: Vec<String> = m
+            .msg()
+            .headers()
+            .iter()
+            .map(|h| format!("{}={}", h.name_str, h.value))
+            .collect();
+        assert_eq!(before, after);
+        assert_eq!(m.msg().call_id().unwrap(), "x");
+        assert_eq!(m.msg().top_via().unwrap().branch(), Some("z9hG4bK1"));
     }
 }

@@ -119,8 +119,7 @@ pub(crate) fn push_tight<T>(v: &mut Vec<T>, item: T) {
 /// Copies a message's routing state (everything but module extensions)
 /// into a new message over the same bytes.
 pub fn clone_msg(m: &SipMsg, id: u64) -> Option<SipMsg> {
-    let orig = m.original().try_clone().ok()?;
-    let mut n = SipMsg::from_owned(orig, m.rcv, id);
+    let mut n = m.over_same_original(id)?;
     n.edits = m.edits.clone_exact();
     n.new_uri = m.new_uri.clone();
     n.dst_uri = m.dst_uri.clone();

@@ -76,6 +76,9 @@ impl Engine {
             return NewTran::Error;
         };
         let id = self.new_id();
+        // The transaction shares the parsed request with the message the
+        // script goes on with.
+        ctx.msg.share();
         let Some(req) = clone_msg(ctx.msg, ctx.msg.id) else {
             return NewTran::Error;
         };
@@ -152,6 +155,7 @@ impl Engine {
         };
         let now = self.now();
         if !just_created {
+            ctx.msg.share();
             if let Some(r) = clone_msg(ctx.msg, ctx.msg.id) {
                 g.req = r;
             }

@@ -69,6 +69,7 @@ impl Engine {
                 effects.extend(g.proxy.reply(now, 100, Bytes::from(o.data)));
             }
         }
+        ctx.msg.share();
         if let Some(r) = clone_msg(ctx.msg, ctx.msg.id) {
             g.req = r;
         }
