@@ -41,7 +41,23 @@ pub struct Params {
     pub aggregate_challenges: Arc<AtomicI64>,
     /// `reply_408_reason`.
     pub reply_408_reason: Arc<RwLock<String>>,
+    /// Proxy settings already made, shared by the transactions they suit.
+    proxy_configs: RwLock<Vec<(ConfigKey, Arc<ProxyConfig>)>>,
 }
+
+/// What a transaction's proxy settings are made from, but the 408 reason
+/// (compared separately, without copying it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ConfigKey {
+    invite: bool,
+    stream_up: bool,
+    overrides: Overrides,
+    params: [i64; 11],
+}
+
+/// How many different settings are kept at most (more only with many
+/// different per-transaction overrides; then the list starts again).
+const CONFIGS_KEPT: usize = 16;
 
 fn int(v: i64) -> Arc<AtomicI64> {
     Arc::new(AtomicI64::new(v))
@@ -70,6 +86,7 @@ impl Default for Params {
             e2e_cancel_reason: int(1),
             aggregate_challenges: int(1),
             reply_408_reason: text("Request Timeout"),
+            proxy_configs: RwLock::new(Vec::new()),
         }
     }
 }
@@ -119,8 +136,48 @@ impl Params {
         }
     }
 
-    /// The proxy settings for a new transaction.
-    pub fn proxy_config(&self, invite: bool, o: &Overrides, stream_up: bool) -> ProxyConfig {
+    /// The proxy settings for a new transaction: one shared copy for all
+    /// transactions made under the same parameters and overrides.
+    pub fn proxy_config(&self, invite: bool, o: &Overrides, stream_up: bool) -> Arc<ProxyConfig> {
+        let key = ConfigKey {
+            invite,
+            stream_up,
+            overrides: *o,
+            params: [
+                &self.fr_timer,
+                &self.fr_inv_timer,
+                &self.retr_timer1,
+                &self.retr_timer2,
+                &self.wt_timer,
+                &self.max_inv_lifetime,
+                &self.max_noninv_lifetime,
+                &self.restart_fr_on_each_reply,
+                &self.failure_reply_mode,
+                &self.aggregate_challenges,
+                &self.noisy_ctimer,
+            ]
+            .map(|a| a.load(Ordering::Relaxed)),
+        };
+        if let Ok(kept) = self.proxy_configs.read() {
+            let found = kept.iter().find(|(k, c)| {
+                *k == key && Self::with_text(&self.reply_408_reason, |r| r == c.reason_408)
+            });
+            if let Some((_, c)) = found {
+                return Arc::clone(c);
+            }
+        }
+        let c = Arc::new(self.make_proxy_config(invite, o, stream_up));
+        if let Ok(mut kept) = self.proxy_configs.write() {
+            kept.retain(|(k, _)| *k != key);
+            if kept.len() >= CONFIGS_KEPT {
+                kept.clear();
+            }
+            kept.push((key, Arc::clone(&c)));
+        }
+        c
+    }
+
+    fn make_proxy_config(&self, invite: bool, o: &Overrides, stream_up: bool) -> ProxyConfig {
         let mut c = ProxyConfig::kamailio(
             ms(&self.fr_timer, o.fr),
             ms(&self.fr_inv_timer, o.fr_inv),
@@ -174,5 +231,55 @@ impl Params {
             ParamKind::Str,
             params::string(&self.reply_408_reason),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transactions_share_settings_until_a_parameter_changes() {
+        let p = Params::default();
+        let none = Overrides::default();
+        let a = p.proxy_config(true, &none, false);
+        let b = p.proxy_config(true, &none, false);
+        assert!(Arc::ptr_eq(&a, &b), "same parameters: one shared copy");
+        assert!(!Arc::ptr_eq(&a, &p.proxy_config(false, &none, false)));
+        assert!(!Arc::ptr_eq(&a, &p.proxy_config(true, &none, true)));
+        let fr = Overrides {
+            fr_inv: 7_000,
+            ..none
+        };
+        let c = p.proxy_config(true, &fr, false);
+        assert_eq!(c.fr_inv, Duration::from_millis(7_000));
+        assert_eq!(a.fr_inv, Duration::from_millis(120_000));
+
+        p.fr_timer.store(1_500, Ordering::Relaxed);
+        let d = p.proxy_config(true, &none, false);
+        assert!(!Arc::ptr_eq(&a, &d));
+        assert_eq!(d.timers.timer_b, Duration::from_millis(1_500));
+
+        *p.reply_408_reason.write().unwrap() = "Nobody Home".into();
+        let e = p.proxy_config(true, &none, false);
+        assert_eq!(e.reason_408, "Nobody Home");
+        assert_eq!(d.reason_408, "Request Timeout");
+        assert!(Arc::ptr_eq(&e, &p.proxy_config(true, &none, false)));
+    }
+
+    #[test]
+    fn many_different_overrides_keep_a_bounded_list() {
+        let p = Params::default();
+        for i in 1..=100u64 {
+            let o = Overrides {
+                fr: i,
+                ..Overrides::default()
+            };
+            assert_eq!(
+                p.proxy_config(false, &o, false).timers.timer_f,
+                Duration::from_millis(i)
+            );
+        }
+        assert!(p.proxy_configs.read().unwrap().len() <= CONFIGS_KEPT);
     }
 }

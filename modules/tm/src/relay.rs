@@ -165,7 +165,8 @@ impl Engine {
         if t.overrides != Default::default() {
             let invite = g.proxy.is_invite();
             let stream = g.req.rcv.proto.is_reliable();
-            *g.proxy.config_mut() = self.params.proxy_config(invite, &t.overrides, stream);
+            g.proxy
+                .set_config(self.params.proxy_config(invite, &t.overrides, stream));
         }
         let auto100 = t
             .auto_inv_100

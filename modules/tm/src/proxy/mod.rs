@@ -22,6 +22,7 @@ use sip_txn::{
     ProxyInviteTimer, TimerConfig, Transaction,
 };
 use sr_sdk::sip_msg::{build, Message};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Builds local replies to the transaction's request (a 408 on timeout,
@@ -188,7 +189,7 @@ impl BranchState {
 /// The proxy state of one transaction.
 #[derive(Debug, Clone)]
 pub struct Proxy {
-    cfg: ProxyConfig,
+    cfg: Arc<ProxyConfig>,
     invite: bool,
     uas: Transaction<Bytes>,
     branches: Vec<BranchState>,
@@ -215,7 +216,13 @@ fn up(acts: Actions<Bytes>, out: &mut Vec<Effect>) {
 impl Proxy {
     /// A new transaction for a request just received (`invite`: it is an
     /// INVITE; `reliable`: it came over a stream).
-    pub fn new(cfg: ProxyConfig, invite: bool, reliable: bool, now: Instant) -> Proxy {
+    pub fn new(
+        cfg: impl Into<Arc<ProxyConfig>>,
+        invite: bool,
+        reliable: bool,
+        now: Instant,
+    ) -> Proxy {
+        let cfg: Arc<ProxyConfig> = cfg.into();
         let uas = if invite {
             Transaction::InviteServer(InviteServer::new(reliable, &cfg.timers, now))
         } else {
@@ -248,7 +255,12 @@ impl Proxy {
     /// Changes the settings for branches created from now on (`t_set_fr`
     /// and friends after the transaction exists).
     pub fn config_mut(&mut self) -> &mut ProxyConfig {
-        &mut self.cfg
+        Arc::make_mut(&mut self.cfg)
+    }
+
+    /// Replaces the settings (shared with other transactions).
+    pub fn set_config(&mut self, cfg: Arc<ProxyConfig>) {
+        self.cfg = cfg;
     }
 
     /// Whether this is an INVITE transaction.
