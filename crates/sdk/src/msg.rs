@@ -365,10 +365,15 @@ impl SipMsg {
         if let Orig::Shared(a) = &self.orig {
             return Arc::clone(a);
         }
-        // Only while moving the original into its Arc, a stand-in that
-        // costs a reference count.
-        static STAND_IN: std::sync::OnceLock<Arc<OwnedMessage>> = std::sync::OnceLock::new();
-        let stand_in = Arc::clone(STAND_IN.get_or_init(|| Arc::new(faked_original())));
+        thread_local! {
+            // Only while the original moves into its Arc: a stand-in that
+            // costs a reference count (per thread, so that workers do not
+            // share the count's cache line).
+            static STAND_IN: Arc<OwnedMessage> = Arc::new(faked_original());
+        }
+        let stand_in = STAND_IN
+            .try_with(Arc::clone)
+            .unwrap_or_else(|_| Arc::new(faked_original()));
         let own = std::mem::replace(&mut self.orig, Orig::Shared(stand_in));
         let a = match own {
             Orig::Own(mut o) => {

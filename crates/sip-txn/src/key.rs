@@ -8,6 +8,7 @@
 //! up.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// The RFC 3261 magic cookie every RFC 3261 branch starts with.
 pub const MAGIC_COOKIE: &str = "z9hG4bK";
@@ -176,7 +177,9 @@ pub struct TxKey {
     method: Method,
     cseq: u32,
     /// All string parts concatenated; `ends[i]` is where part `i` ends.
-    buf: Box<str>,
+    /// Shared: a transaction keeps its key in the table, in its cell and
+    /// in the cell's box, and copies cost a reference count.
+    buf: Arc<str>,
     ends: [u32; 5],
 }
 
@@ -331,19 +334,33 @@ impl TxKey {
         parts: &[&str],
         lower_second: bool,
     ) -> TxKey {
-        let mut buf = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-        let mut ends = [0u32; 5];
-        for (i, p) in parts.iter().take(5).enumerate() {
-            let at = buf.len();
-            buf.push_str(p);
-            if lower_second && i == 1 {
-                if let Some(part) = buf.get_mut(at..) {
-                    part.make_ascii_lowercase();
-                }
-            }
-            // Keys longer than 4 GiB are not a thing; saturate rather than panic.
-            ends[i] = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+        thread_local! {
+            // Where the parts are joined before the one allocation of the
+            // key's text.
+            static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
         }
+        let mut ends = [0u32; 5];
+        let mut join = |buf: &mut String| {
+            buf.clear();
+            for (i, p) in parts.iter().take(5).enumerate() {
+                let at = buf.len();
+                buf.push_str(p);
+                if lower_second && i == 1 {
+                    if let Some(part) = buf.get_mut(at..) {
+                        part.make_ascii_lowercase();
+                    }
+                }
+                // Keys longer than 4 GiB are not a thing; saturate rather than panic.
+                ends[i] = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+            }
+            Arc::<str>::from(buf.as_str())
+        };
+        let buf = SCRATCH
+            .try_with(|s| match s.try_borrow_mut() {
+                Ok(mut b) => join(&mut b),
+                Err(_) => join(&mut String::new()),
+            })
+            .unwrap_or_else(|_| join(&mut String::new()));
         let n = parts.len().min(5);
         let last = if n == 0 { 0 } else { ends[n - 1] };
         for e in ends.iter_mut().skip(n) {
@@ -353,7 +370,7 @@ impl TxKey {
             kind,
             method,
             cseq,
-            buf: buf.into_boxed_str(),
+            buf,
             ends,
         }
     }
@@ -397,6 +414,19 @@ mod tests {
             assert_eq!(b.branch(), Some(B));
         }
         assert!(TxKey::server_via("1234", "h", 5060, Method::Invite).is_none());
+    }
+
+    #[test]
+    fn copies_share_the_text_and_keys_built_apart_are_equal() {
+        let a = TxKey::server(B, "pc33.atlanta.com:5060", Method::Invite).unwrap();
+        let copy = a.clone();
+        assert!(Arc::ptr_eq(&a.buf, &copy.buf));
+        let again = TxKey::server(B, "PC33.atlanta.com:5060", Method::Invite).unwrap();
+        assert!(!Arc::ptr_eq(&a.buf, &again.buf));
+        assert_eq!(a, again);
+        let client = TxKey::client(B, Method::Invite);
+        assert_ne!(a, client);
+        assert_eq!(client.branch(), Some(B));
     }
 
     #[test]

@@ -10,9 +10,12 @@
 //!
 //! With `M_TOP_PAD` at the arena size, glibc makes a new arena readable in
 //! full when it creates it, so growing costs no system call. Pages are
-//! still only backed by memory when first written, so the resident size
-//! does not change; what changes is that up to 64 MiB of free space at the
-//! top of an arena is kept instead of handed back to the kernel.
+//! still only backed by memory when first written; what changes is that up
+//! to 64 MiB of free space at the top of an arena stays resident after a
+//! load peak instead of being handed back to the kernel, and (as with any
+//! malloc parameter set) glibc's adaptive mmap threshold is off, so every
+//! allocation of 128 KiB or more is its own `mmap` (siprouter makes those
+//! only at start and for very large messages).
 //!
 //! An operator who sets glibc's own knobs (`MALLOC_TOP_PAD_`, or
 //! `glibc.malloc.top_pad` in `GLIBC_TUNABLES`) keeps them: siprouter then

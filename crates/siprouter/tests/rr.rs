@@ -147,3 +147,50 @@ fn out_of_dialog_with_only_our_route_is_false_and_route_removed() {
     assert_eq!(got.header("X-RC").as_deref(), Some("-1"));
     assert!(got.header("Route").is_none());
 }
+
+/// The Route values as received, one entry per value.
+fn route_values(got: &sr_testkit::Reply) -> Vec<String> {
+    got.msg
+        .msg()
+        .routes()
+        .map(|r| r.unwrap().uri_str.to_string())
+        .collect()
+}
+
+#[test]
+fn several_values_on_one_route_line() {
+    let uas = UdpPeer::new();
+    let srv = TestServer::start(&cfg(uas.addr()), siprouter::in_tree());
+    let uac = UdpPeer::new();
+    let me = format!("<sip:127.0.0.1:{};lr;ftag=abc>", srv.port);
+
+    // Ours first, a loose next hop after it on the same line: only our
+    // value goes, the line stays with the next hop.
+    let line = format!("{me}, <sip:{};lr>, <sip:far.example.com;lr>", uas.addr());
+    let m = in_dialog("BYE", "sip:bob@192.0.2.1", &uac, &[&line], "abc");
+    uac.send(srv.addr(), &m);
+    let got = uas.recv(T).expect("sent to the next Route hop");
+    assert_eq!(got.header("X-RC").as_deref(), Some("1"));
+    assert_eq!(
+        route_values(&got),
+        [
+            format!("sip:{};lr", uas.addr()),
+            "sip:far.example.com;lr".to_string()
+        ]
+    );
+
+    // Ours and a strict next hop make the whole line: it goes, the strict
+    // hop becomes the R-URI and the R-URI the last Route, with no empty
+    // Route header left behind.
+    let line = format!("{me}, <sip:{}>", uas.addr());
+    let m = in_dialog("INFO", "sip:bob@192.0.2.7", &uac, &[&line], "abc");
+    uac.send(srv.addr(), &m);
+    let got = uas.recv(T).expect("to the strict router");
+    assert_eq!(
+        got.msg.msg().request_uri().unwrap().raw,
+        format!("sip:{}", uas.addr())
+    );
+    assert_eq!(route_values(&got), ["sip:bob@192.0.2.7"]);
+    let raw = String::from_utf8_lossy(got.msg.bytes()).to_string();
+    assert_eq!(raw.matches("Route:").count(), 1, "one Route line: {raw}");
+}

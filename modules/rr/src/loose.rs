@@ -88,10 +88,18 @@ pub fn loose_route(ctx: &mut Ctx<'_>, p: &Params) -> i32 {
         && first_uri.as_ref().is_some_and(|u| u.param("r2").is_some())
         && all.get(1).is_some_and(|s| is_me(core, s.uri(m)));
     let ps = params_of(first_uri.as_ref());
-    let gone: &[usize] = if double { &[0, 1] } else { &[0] };
-    let next = all.get(gone.len()).copied();
+    let ours = if double { 2 } else { 1 };
+    let next = all.get(ours).copied();
     let next_lr = next.map(|n| Uri::parse(n.uri(m)).is_ok_and(|u| u.is_lr()));
     remember(ctx, ps);
+    // Our entries go; so does a strict next hop, which moves into the
+    // R-URI (one removal, so that a line holding all of them goes whole).
+    let gone: &[usize] = match (ours, next_lr) {
+        (1, Some(false)) => &[0, 1],
+        (2, Some(false)) => &[0, 1, 2],
+        (1, _) => &[0],
+        _ => &[0, 1],
+    };
     let mut edits = std::mem::take(&mut ctx.msg.edits);
     remove(&mut edits, &all, gone);
     let rc = match (next, next_lr) {
@@ -104,7 +112,6 @@ pub fn loose_route(ctx: &mut Ctx<'_>, p: &Params) -> i32 {
         (Some(n), _) => {
             // The next hop is a strict router: it goes into the R-URI and
             // the R-URI to the end of the route set (RFC 3261 §16.12).
-            remove(&mut edits, &all, &[gone.len()]);
             let m = ctx.msg.msg();
             let at = m
                 .headers_named(HeaderName::Route)

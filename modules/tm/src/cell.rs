@@ -117,10 +117,25 @@ pub(crate) fn push_tight<T>(v: &mut Vec<T>, item: T) {
 }
 
 /// Copies a message's routing state (everything but module extensions)
-/// into a new message over the same bytes.
+/// into a new message over the same original, with room for more edits
+/// (a branch's, a failure route's).
 pub fn clone_msg(m: &SipMsg, id: u64) -> Option<SipMsg> {
+    copy_msg(m, id, false)
+}
+
+/// [`clone_msg`] for the copy a transaction keeps (alive for seconds, not
+/// edited again): its edits take no spare room.
+pub fn keep_msg(m: &SipMsg, id: u64) -> Option<SipMsg> {
+    copy_msg(m, id, true)
+}
+
+fn copy_msg(m: &SipMsg, id: u64, exact: bool) -> Option<SipMsg> {
     let mut n = m.over_same_original(id)?;
-    n.edits = m.edits.clone_exact();
+    n.edits = if exact {
+        m.edits.clone_exact()
+    } else {
+        m.edits.clone()
+    };
     n.new_uri = m.new_uri.clone();
     n.dst_uri = m.dst_uri.clone();
     n.flags = m.flags;

@@ -109,14 +109,6 @@ pub struct Overrides {
     pub max_noninv: u64,
 }
 
-fn ms(a: &AtomicI64, over: u64) -> Duration {
-    if over > 0 {
-        Duration::from_millis(over)
-    } else {
-        Duration::from_millis(a.load(Ordering::Relaxed).max(1) as u64)
-    }
-}
-
 impl Params {
     /// Reads a flag parameter.
     pub fn flag(a: &AtomicI64) -> bool {
@@ -166,7 +158,7 @@ impl Params {
                 return Arc::clone(c);
             }
         }
-        let c = Arc::new(self.make_proxy_config(invite, o, stream_up));
+        let c = Arc::new(self.make_proxy_config(&key));
         if let Ok(mut kept) = self.proxy_configs.write() {
             kept.retain(|(k, _)| *k != key);
             if kept.len() >= CONFIGS_KEPT {
@@ -177,25 +169,33 @@ impl Params {
         c
     }
 
-    fn make_proxy_config(&self, invite: bool, o: &Overrides, stream_up: bool) -> ProxyConfig {
-        let mut c = ProxyConfig::kamailio(
-            ms(&self.fr_timer, o.fr),
-            ms(&self.fr_inv_timer, o.fr_inv),
-            ms(&self.retr_timer1, o.t1),
-            ms(&self.retr_timer2, o.t2),
-            ms(&self.wt_timer, 0),
-        );
-        c.restart_fr = Self::flag(&self.restart_fr_on_each_reply);
-        c.max_lifetime = if invite {
-            ms(&self.max_inv_lifetime, o.max_inv)
-        } else {
-            ms(&self.max_noninv_lifetime, o.max_noninv)
+    /// The settings from the values in `k` (read once, so that what is
+    /// kept under a key is what that key says).
+    fn make_proxy_config(&self, k: &ConfigKey) -> ProxyConfig {
+        let [fr, fr_inv, t1, t2, wt, max_inv, max_noninv, restart, frm, aggregate, noisy] =
+            k.params;
+        let ms = |v: i64, over: u64| {
+            Duration::from_millis(if over > 0 { over } else { v.max(1) as u64 })
         };
-        c.failure_reply_mode = self.failure_reply_mode.load(Ordering::Relaxed).clamp(0, 3) as u8;
-        c.aggregate_challenges = Self::flag(&self.aggregate_challenges);
-        c.noisy_ctimer = Self::flag(&self.noisy_ctimer);
+        let o = &k.overrides;
+        let mut c = ProxyConfig::kamailio(
+            ms(fr, o.fr),
+            ms(fr_inv, o.fr_inv),
+            ms(t1, o.t1),
+            ms(t2, o.t2),
+            ms(wt, 0),
+        );
+        c.restart_fr = restart != 0;
+        c.max_lifetime = if k.invite {
+            ms(max_inv, o.max_inv)
+        } else {
+            ms(max_noninv, o.max_noninv)
+        };
+        c.failure_reply_mode = frm.clamp(0, 3) as u8;
+        c.aggregate_challenges = aggregate != 0;
+        c.noisy_ctimer = noisy != 0;
         c.reason_408 = Self::text(&self.reply_408_reason);
-        c.upstream_stream = stream_up;
+        c.upstream_stream = k.stream_up;
         c
     }
 

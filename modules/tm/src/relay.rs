@@ -2,7 +2,9 @@
 //! or more branches (`t_relay`, with branch_route), ACK and CANCEL
 //! handling, and the lookups (`t_check_trans`, `t_lookup_*`).
 
-use crate::cell::{clone_msg, push_tight, Armed, BranchOut, Cell, CellBox, CellRef, KeyEntry};
+use crate::cell::{
+    clone_msg, keep_msg, push_tight, Armed, BranchOut, Cell, CellBox, CellRef, KeyEntry,
+};
 use crate::ctx::{tx, with_cell, TxCtx};
 use crate::engine::Engine;
 use crate::params::Params;
@@ -79,7 +81,7 @@ impl Engine {
         // The transaction shares the parsed request with the message the
         // script goes on with.
         ctx.msg.share();
-        let Some(req) = clone_msg(ctx.msg, ctx.msg.id) else {
+        let Some(req) = keep_msg(ctx.msg, ctx.msg.id) else {
             return NewTran::Error;
         };
         let method = method_of(ctx.msg);
@@ -156,7 +158,7 @@ impl Engine {
         let now = self.now();
         if !just_created {
             ctx.msg.share();
-            if let Some(r) = clone_msg(ctx.msg, ctx.msg.id) {
+            if let Some(r) = keep_msg(ctx.msg, ctx.msg.id) {
                 g.req = r;
             }
         }

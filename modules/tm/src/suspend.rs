@@ -4,7 +4,7 @@
 //! transaction id, running a `route[...]` block on the transaction's
 //! request, where `t_reply()` or `t_relay()` finish it.
 
-use crate::cell::{clone_msg, BranchOut};
+use crate::cell::{clone_msg, keep_msg, BranchOut};
 use crate::ctx::{tx, TxCtx};
 use crate::engine::Engine;
 use crate::params::Params;
@@ -70,7 +70,7 @@ impl Engine {
             }
         }
         ctx.msg.share();
-        if let Some(r) = clone_msg(ctx.msg, ctx.msg.id) {
+        if let Some(r) = keep_msg(ctx.msg, ctx.msg.id) {
             g.req = r;
         }
         crate::relay::merge_armed(&mut g, &armed);
