@@ -29,11 +29,8 @@ fn take_pending(msg: &mut SipMsg) -> String {
 /// The transport the request will most likely leave on: the `transport`
 /// parameter of `$du` or the Request-URI, else UDP (`sips:` means TLS).
 fn outbound_proto(msg: &SipMsg) -> Proto {
-    let target = msg
-        .dst_uri
-        .clone()
-        .unwrap_or_else(|| msg.ruri().to_string());
-    match Uri::parse(&target) {
+    let target = msg.dst_uri.as_deref().unwrap_or_else(|| msg.ruri());
+    match Uri::parse(target) {
         Ok(u) => match u.transport().and_then(Proto::parse) {
             Some(p) => p,
             None if target.starts_with("sips:") => Proto::Tls,
