@@ -91,6 +91,25 @@ impl<M: Clone> InviteClient<M> {
         &self.request
     }
 
+    /// Lets go of the request (an empty one takes its place) once nothing
+    /// will send it again: after a final response, while the transaction
+    /// only absorbs retransmissions. Returns whether it did.
+    pub fn release_request(&mut self) -> bool
+    where
+        M: Default,
+    {
+        if matches!(
+            self.state,
+            InviteClientState::Completed
+                | InviteClientState::Accepted
+                | InviteClientState::Terminated
+        ) {
+            self.request = M::default();
+            return true;
+        }
+        false
+    }
+
     /// The next instant at which [`handle_timeout`](Self::handle_timeout)
     /// must be called, if any timer is armed.
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -238,5 +257,29 @@ mod tests {
         assert!(tx.handle_response(ms(1), "x", 0).was_ignored());
         assert!(tx.handle_response(ms(1), "x", 700).was_ignored());
         assert_eq!(tx.state(), InviteClientState::Calling);
+    }
+
+    #[test]
+    fn the_invite_is_let_go_only_after_a_final_response() {
+        let (mut tx, _) = InviteClient::start("INV", false, &TimerConfig::default(), ms(0));
+        assert!(!tx.release_request(), "Calling still retransmits");
+        tx.handle_response(ms(10), "180", 180);
+        assert!(!tx.release_request());
+        assert_eq!(*tx.request(), "INV");
+        let a: Vec<_> = tx.handle_response(ms(20), "486", 486).into_iter().collect();
+        assert!(a.contains(&Action::SendAck("486")));
+        assert!(tx.release_request());
+        assert_eq!(*tx.request(), "");
+        // A retransmitted final still asks the TU for the ACK.
+        let a: Vec<_> = tx.handle_response(ms(30), "486", 486).into_iter().collect();
+        assert_eq!(a, [Action::SendAck("486")]);
+
+        let (mut ok, _) = InviteClient::start("INV", false, &TimerConfig::default(), ms(0));
+        ok.handle_response(ms(5), "200", 200);
+        assert!(ok.release_request());
+        assert!(!ok
+            .handle_timeout(ms(1_000))
+            .iter()
+            .any(|x| matches!(x, Action::Transmit(_))));
     }
 }

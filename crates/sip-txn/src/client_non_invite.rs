@@ -77,6 +77,23 @@ impl<M: Clone> NonInviteClient<M> {
         &self.request
     }
 
+    /// Lets go of the request (an empty one takes its place) once nothing
+    /// will send it again: after a final response, while the transaction
+    /// only absorbs retransmissions. Returns whether it did.
+    pub fn release_request(&mut self) -> bool
+    where
+        M: Default,
+    {
+        if matches!(
+            self.state,
+            NonInviteClientState::Completed | NonInviteClientState::Terminated
+        ) {
+            self.request = M::default();
+            return true;
+        }
+        false
+    }
+
     /// The next instant at which [`handle_timeout`](Self::handle_timeout)
     /// must be called, if any timer is armed.
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -185,5 +202,23 @@ mod tests {
         assert!(a.is_empty() && !a.was_ignored());
         assert_eq!(tx.poll_timeout(), Some(Instant::from_millis(5_100)));
         assert!(tx.handle_timeout(Instant::from_millis(5_100)).terminated());
+    }
+
+    #[test]
+    fn the_request_is_let_go_only_after_a_final_response() {
+        let (mut tx, _) =
+            NonInviteClient::start("BYE", false, &TimerConfig::default(), Instant::ZERO);
+        tx.handle_response(Instant::from_millis(10), "100", 100);
+        assert!(!tx.release_request(), "Proceeding still retransmits");
+        assert_eq!(*tx.request(), "BYE");
+        tx.handle_response(Instant::from_millis(20), "200", 200);
+        assert!(tx.release_request());
+        assert_eq!(*tx.request(), "");
+        // Completed until Timer K: nothing is sent again.
+        for t in [500, 1_000, 4_000] {
+            let a = tx.handle_timeout(Instant::from_millis(t));
+            assert!(!a.iter().any(|x| matches!(x, Action::Transmit(_))));
+        }
+        assert!(tx.handle_timeout(Instant::from_millis(5_020)).terminated());
     }
 }

@@ -180,9 +180,30 @@ impl BranchState {
         matches!(self.cancel, Cancel::Sent(_))
     }
 
-    /// The request sent on this branch.
+    /// The request sent on this branch (empty once a final reply made it
+    /// useless: see [`BranchState::release_request`]).
     pub fn request(&self) -> &Bytes {
         &self.request
+    }
+
+    /// After a final reply the branch's request is sent no more: the
+    /// transaction, kept for its wait time, lets it go. The ACK of a
+    /// negative reply to an INVITE is built from it again for each
+    /// retransmission of that reply, so then (`keep_for_ack`) the branch
+    /// keeps its copy; the client transaction lets its own go either way.
+    fn release_request(&mut self, keep_for_ack: bool) {
+        match self.uac.as_mut() {
+            Some(Transaction::InviteClient(c)) => {
+                c.release_request();
+            }
+            Some(Transaction::NonInviteClient(c)) => {
+                c.release_request();
+            }
+            _ => {}
+        }
+        if !keep_for_ack {
+            self.request = Bytes::new();
+        }
     }
 }
 
@@ -495,6 +516,7 @@ impl Proxy {
         if let Some(c) = b.timer_c.as_mut() {
             c.on_final();
         }
+        b.release_request(self.invite && code >= 300);
         let already_final = b.final_code != 0;
         if code < 300 {
             // Every 2xx goes upstream (RFC 3261 §16.7 step 5), even late ones.

@@ -444,3 +444,36 @@ fn cancelled_suspended_request_ends_with_487() {
     assert_eq!(p.poll_timeout(), Some(t(100)));
     assert_eq!(ups(&p.on_timeout(t(100), &Rf)), vec![487]);
 }
+
+#[test]
+fn a_final_reply_lets_the_branch_request_go_except_to_ack_a_negative_invite_reply() {
+    // A 2xx to an INVITE: that branch's request goes, the other branch's
+    // stays (its CANCEL is built from it).
+    let (mut p, _) = invite(2);
+    assert_eq!(ups(&rx(&mut p, 50, 1, 180, "INVITE", "b1")), [180]);
+    let e = rx(&mut p, 100, 0, 200, "INVITE", "b0");
+    assert_eq!(downs(&e), [(1, "CANCEL".to_string())]);
+    assert!(p.branches()[0].request().is_empty());
+    assert!(!p.branches()[1].request().is_empty());
+
+    // A 486 to an INVITE: kept, and a retransmitted 486 is ACKed again.
+    let (mut p, _) = invite(1);
+    rx(&mut p, 100, 0, 486, "INVITE", "busy");
+    assert!(!p.branches()[0].request().is_empty());
+    assert_eq!(
+        downs(&rx(&mut p, 300, 0, 486, "INVITE", "busy")),
+        [(0, "ACK".to_string())]
+    );
+
+    // A non-INVITE: gone after its final reply; nothing is sent downstream
+    // again while the transaction waits to end.
+    let mut p = Proxy::new(cfg(), false, false, t(0));
+    p.add_branch(t(0), request("BYE", "z9hG4bKb0"), false)
+        .unwrap();
+    assert_eq!(ups(&rx(&mut p, 50, 0, 200, "BYE", "x")), [200]);
+    assert!(p.branches()[0].request().is_empty());
+    while let Some(d) = p.poll_timeout() {
+        assert!(downs(&p.on_timeout(d, &Rf)).is_empty());
+    }
+    assert!(p.is_done());
+}
