@@ -85,8 +85,8 @@ impl<M: Clone> InviteClient<M> {
         self.reliable
     }
 
-    /// The INVITE this transaction sends (needed by the TU to build ACK or
-    /// CANCEL).
+    /// The INVITE this transaction sends (empty after
+    /// [`release_request`](Self::release_request)).
     pub fn request(&self) -> &M {
         &self.request
     }

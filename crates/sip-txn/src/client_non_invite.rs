@@ -72,7 +72,8 @@ impl<M: Clone> NonInviteClient<M> {
         self.reliable
     }
 
-    /// The request this transaction sends.
+    /// The request this transaction sends (empty after
+    /// [`release_request`](Self::release_request)).
     pub fn request(&self) -> &M {
         &self.request
     }

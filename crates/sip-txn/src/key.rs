@@ -357,7 +357,16 @@ impl TxKey {
         };
         let buf = SCRATCH
             .try_with(|s| match s.try_borrow_mut() {
-                Ok(mut b) => join(&mut b),
+                Ok(mut b) => {
+                    let key = join(&mut b);
+                    // A key made of a whole message's worth of text (an
+                    // RFC 2543 key holds the R-URI and the top Via) is not
+                    // kept around for the next one.
+                    if b.capacity() > 1024 {
+                        *b = String::new();
+                    }
+                    key
+                }
                 Err(_) => join(&mut String::new()),
             })
             .unwrap_or_else(|_| join(&mut String::new()));

@@ -189,8 +189,9 @@ impl BranchState {
     /// After a final reply the branch's request is sent no more: the
     /// transaction, kept for its wait time, lets it go. The ACK of a
     /// negative reply to an INVITE is built from it again for each
-    /// retransmission of that reply, so then (`keep_for_ack`) the branch
-    /// keeps its copy; the client transaction lets its own go either way.
+    /// retransmission of that reply (until Timer D ends the client
+    /// transaction), so then (`keep_for_ack`) the branch keeps its copy;
+    /// the client transaction lets its own go either way.
     fn release_request(&mut self, keep_for_ack: bool) {
         match self.uac.as_mut() {
             Some(Transaction::InviteClient(c)) => {
@@ -516,7 +517,10 @@ impl Proxy {
         if let Some(c) = b.timer_c.as_mut() {
             c.on_final();
         }
-        b.release_request(self.invite && code >= 300);
+        let acks_to_come = self.invite
+            && code >= 300
+            && matches!(&b.uac, Some(Transaction::InviteClient(c)) if !c.is_terminated());
+        b.release_request(acks_to_come);
         let already_final = b.final_code != 0;
         if code < 300 {
             // Every 2xx goes upstream (RFC 3261 §16.7 step 5), even late ones.
@@ -610,6 +614,10 @@ impl Proxy {
                             }
                             _ => {}
                         }
+                    }
+                    if b.final_code != 0 && u.is_terminated() {
+                        // Timer D is over: no more ACKs to build from it.
+                        b.request = Bytes::new();
                     }
                 }
             }

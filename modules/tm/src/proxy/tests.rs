@@ -122,10 +122,30 @@ fn provisional_relayed_and_fr_inv_restarts_then_cancel_and_408() {
     // max_inv_lifetime (180 s) and fr_inv coincide: CANCEL + 408.
     assert_eq!(downs(&e), [(0, "CANCEL".to_string())]);
     assert_eq!(ups(&e), [408]);
-    // The 487 that follows is ACKed and absorbed.
+    // The 487 that follows is ACKed and absorbed, and so is its
+    // retransmission (the ACK is built from the branch's request, kept
+    // until Timer D).
     let e = rx(&mut p, 180_050, 0, 487, "INVITE", "x");
     assert_eq!(downs(&e), [(0, "ACK".to_string())]);
     assert!(ups(&e).is_empty());
+    assert!(!p.branches()[0].request().is_empty());
+    let e = rx(&mut p, 180_550, 0, 487, "INVITE", "x");
+    assert_eq!(downs(&e), [(0, "ACK".to_string())]);
+    // Timer D (32 s) ends the client transaction: the copy goes.
+    p.on_timeout(t(212_050), &Rf);
+    assert!(p.branches()[0].request().is_empty());
+}
+
+#[test]
+fn negative_reply_over_a_stream_is_acked_once_and_the_request_goes() {
+    let mut p = Proxy::new(cfg(), true, false, t(0));
+    p.add_branch(t(0), request("INVITE", "z9hG4bKb0"), true)
+        .unwrap();
+    let e = rx(&mut p, 100, 0, 486, "INVITE", "busy");
+    assert_eq!(downs(&e), [(0, "ACK".to_string())]);
+    assert_eq!(ups(&e), [486]);
+    // No Timer D on a stream: nothing will ask for the ACK again.
+    assert!(p.branches()[0].request().is_empty());
 }
 
 #[test]
