@@ -160,20 +160,15 @@ mod tests {
             b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: x\r\nCSeq: 2 OPTIONS\r\n\r\n",
         ))
         .unwrap();
-        let before: Vec<String> = m
-            .msg()
-            .headers()
-            .iter()
-            .map(|h| format!("{}={}", h.name_str, h.value))
-            .collect();
+        let lines = |m: &OwnedMessage| -> Vec<String> {
+            let hs = m.msg().headers();
+            hs.iter()
+                .map(|h| format!("{}={}", h.name_str, h.value))
+                .collect()
+        };
+        let before = lines(&m);
         m.shrink_to_fit();
-        let after: Vec<String> = m
-            .msg()
-            .headers()
-            .iter()
-            .map(|h| format!("{}={}", h.name_str, h.value))
-            .collect();
-        assert_eq!(before, after);
+        assert_eq!(before, lines(&m));
         assert_eq!(m.msg().call_id().unwrap(), "x");
         assert_eq!(m.msg().top_via().unwrap().branch(), Some("z9hG4bK1"));
     }

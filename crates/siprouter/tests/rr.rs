@@ -54,12 +54,7 @@ fn our_route_removed_next_loose_hop_in_du() {
     assert_eq!(got.header("X-Nat").as_deref(), Some("yes"));
     assert_eq!(got.header("X-Dir").as_deref(), Some("down"));
     assert!(got.header("X-Route-Uri").unwrap().contains("ftag=abc"));
-    let routes: Vec<_> = got
-        .msg
-        .msg()
-        .routes()
-        .map(|r| r.unwrap().uri_str.to_string())
-        .collect();
+    let routes = route_values(&got);
     assert_eq!(routes, [format!("sip:{};lr", uas.addr())]);
     assert_eq!(
         got.msg.msg().request_uri().unwrap().raw,
@@ -117,12 +112,7 @@ fn strict_router_before_us_and_after_us() {
         got.msg.msg().request_uri().unwrap().raw,
         format!("sip:{}", uas.addr())
     );
-    let routes: Vec<_> = got
-        .msg
-        .msg()
-        .routes()
-        .map(|r| r.unwrap().uri_str.to_string())
-        .collect();
+    let routes = route_values(&got);
     assert_eq!(routes, ["sip:bob@192.0.2.7"]);
 }
 
