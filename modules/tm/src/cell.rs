@@ -174,6 +174,15 @@ pub struct CellBox {
 /// A shared reference to a cell.
 pub type CellRef = Arc<CellBox>;
 
+/// How long a thread waiting for a busy cell sleeps before it looks again
+/// (a safety net: putting the cell back wakes it). Long in unit tests, so
+/// that a lost wake-up shows as a stall instead of being hidden by it.
+const WAIT_SLICE: Duration = if cfg!(test) {
+    Duration::from_secs(10)
+} else {
+    Duration::from_millis(50)
+};
+
 /// The cell when nobody has it checked out, and how many threads wait for
 /// it (so that putting it back wakes someone only when someone waits: a
 /// condition variable's notify is a system call even with no waiter).
@@ -220,7 +229,7 @@ impl CellBox {
             g.waiters += 1;
             let (ng, _) = self
                 .cv
-                .wait_timeout(g, Duration::from_millis(50))
+                .wait_timeout(g, WAIT_SLICE)
                 .unwrap_or_else(|e| e.into_inner());
             g = ng;
             g.waiters -= 1;
@@ -375,8 +384,11 @@ mod tests {
             while b.slot.lock().map(|s| s.waiters).unwrap_or(0) == 0 {
                 std::thread::yield_now();
             }
+            let put_back = std::time::Instant::now();
             drop(g);
             assert_eq!(waiter.join().expect("waiter"), Some(7));
+            // Woken by the put-back, not by its 10 s wait running out.
+            assert!(put_back.elapsed() < Duration::from_secs(5));
         });
         assert_eq!(b.slot.lock().map(|s| s.waiters).unwrap_or(9), 0);
         assert!(b.take().is_some(), "back in its box");
