@@ -10,8 +10,10 @@
 //! ([`insert`](TxTable::insert), [`with`](TxTable::with),
 //! [`with_or_insert`](TxTable::with_or_insert),
 //! [`poll_expired`](TxTable::poll_expired)) the table re-reads the value's
-//! deadline: a changed deadline adds a new wheel entry (older entries for
-//! that slot become stale and are dropped when read: lazy cancellation),
+//! deadline: an earlier deadline adds a new wheel entry (older entries for
+//! that slot become stale and are dropped when read: lazy cancellation), a
+//! later one keeps the entry it has and is scheduled again when that one
+//! fires,
 //! and a terminated value is removed on the spot. So a transaction leaves
 //! the table the moment it reaches Terminated, and the wheel is compacted
 //! when stale entries pile up.
@@ -127,7 +129,12 @@ impl<K: Hash + Eq + Clone, V: Timed> Shard<K, V> {
             return self.remove_slot(idx);
         }
         let d = slot.value.poll_timeout();
-        if d != slot.deadline {
+        // A deadline that moved later keeps its earlier wheel entry: when
+        // that fires, the value is not due and is scheduled again then
+        // (most changes move a deadline later, and each new entry costs a
+        // push now and a stale read later).
+        let later = matches!((slot.deadline, d), (Some(at), Some(new)) if new > at);
+        if d != slot.deadline && !later {
             slot.deadline = d;
             if let Some(d) = d {
                 self.next_seq += 1;
@@ -342,8 +349,12 @@ impl<K: Hash + Eq + Clone, V: Timed, S: BuildHasher> TxTable<K, V, S> {
                     }
                     if let Some(Some(slot)) = sh.slots.get_mut(e.idx) {
                         slot.deadline = None; // consumed
-                        f(&slot.key, &mut slot.value);
-                        fired += 1;
+                                              // Its deadline moved later since this entry was
+                                              // made: scheduled again below, not visited.
+                        if slot.value.poll_timeout().is_none_or(|d| d <= now) {
+                            f(&slot.key, &mut slot.value);
+                            fired += 1;
+                        }
                     }
                     sh.sync(e.idx);
                 }

@@ -102,6 +102,36 @@ fn expired_in_order_with_lazy_cancellation() {
 }
 
 #[test]
+fn a_deadline_moved_later_keeps_one_timer_entry_and_fires_when_due() {
+    let table: TxTable<u64, Dummy> = TxTable::new(1);
+    table.insert(0, dummy(100));
+    table.insert(1, dummy(100));
+    // Later and later: no new entries, the one at 100 stays.
+    for ms in [200, 300, 5_000] {
+        table.with(&1, |d| d.at = Some(t(ms)));
+    }
+    assert_eq!(table.timer_len(), 2);
+    let mut fired = Vec::new();
+    table.poll_expired(t(150), |k, d| {
+        fired.push(*k);
+        d.done = true;
+    });
+    assert_eq!(fired, [0], "1 is not due at 150, though its entry was");
+    assert_eq!(table.timer_len(), 1, "1 scheduled again, at 5 000");
+    table.poll_expired(t(4_999), |k, _| fired.push(*k));
+    assert_eq!(fired, [0]);
+    // Earlier again: a new entry, and it fires then.
+    table.with(&1, |d| d.at = Some(t(4_000)));
+    table.poll_expired(t(4_000), |k, d| {
+        fired.push(*k);
+        d.done = true;
+    });
+    assert_eq!(fired, [0, 1]);
+    assert!(table.is_empty());
+    assert_eq!(table.timer_len(), 0);
+}
+
+#[test]
 fn with_or_insert_creates_once() {
     let table: TxTable<u64, Dummy> = TxTable::new(2);
     let created = table.with_or_insert(&7, || dummy(10), |_, created| created);
