@@ -73,7 +73,7 @@ impl TmApi {
 
     /// `$T_req(pv)`: a pseudo-variable of the transaction's request.
     pub fn t_req(&self, ctx: &mut Ctx<'_>, pv: &str) -> Option<Value<'static>> {
-        let mut m = with_cell(ctx, |c| crate::cell::keep_msg(&c.req, c.req.id)).flatten()?;
+        let mut m = with_cell(ctx, |c| crate::cell::keep_msg(&mut c.req)).flatten()?;
         ctx.core.pv_get(&mut m, pv)
     }
 

@@ -116,21 +116,23 @@ pub(crate) fn push_tight<T>(v: &mut Vec<T>, item: T) {
     v.push(item);
 }
 
-/// Copies a message's routing state (everything but module extensions)
-/// into a new message over the same original, with room for more edits
+/// Copies a message's routing state (everything but module extensions,
+/// the same message id) into a new message over the same original, with room for more edits
 /// (a branch's, a failure route's).
-pub fn clone_msg(m: &SipMsg, id: u64) -> Option<SipMsg> {
-    copy_msg(m, id, false)
+pub fn clone_msg(m: &SipMsg) -> Option<SipMsg> {
+    copy_msg(m, false)
 }
 
 /// [`clone_msg`] for the copy a transaction keeps (alive for seconds, not
-/// edited again): its edits take no spare room.
-pub fn keep_msg(m: &SipMsg, id: u64) -> Option<SipMsg> {
-    copy_msg(m, id, true)
+/// edited again): `m`'s original is shared first, so the copy costs a
+/// reference count, and its edits take no spare room.
+pub fn keep_msg(m: &mut SipMsg) -> Option<SipMsg> {
+    m.share();
+    copy_msg(m, true)
 }
 
-fn copy_msg(m: &SipMsg, id: u64, exact: bool) -> Option<SipMsg> {
-    let mut n = m.over_same_original(id)?;
+fn copy_msg(m: &SipMsg, exact: bool) -> Option<SipMsg> {
+    let mut n = m.over_same_original(m.id)?;
     n.edits = if exact {
         m.edits.clone_exact()
     } else {

@@ -212,7 +212,7 @@ impl Engine {
         let route = g.armed.failure.take();
         g.proxy.set_failure_armed(false);
         let reply = Self::winning_reply(&g);
-        let Some(mut msg) = clone_msg(&g.req, g.req.id) else {
+        let Some(mut msg) = clone_msg(&g.req) else {
             let now = self.now();
             let e = self.failure_done(core, &mut g, now);
             return (g, e);

@@ -80,8 +80,7 @@ impl Engine {
         let id = self.new_id();
         // The transaction shares the parsed request with the message the
         // script goes on with.
-        ctx.msg.share();
-        let Some(req) = keep_msg(ctx.msg, ctx.msg.id) else {
+        let Some(req) = keep_msg(ctx.msg) else {
             return NewTran::Error;
         };
         let method = method_of(ctx.msg);
@@ -157,8 +156,7 @@ impl Engine {
         };
         let now = self.now();
         if !just_created {
-            ctx.msg.share();
-            if let Some(r) = keep_msg(ctx.msg, ctx.msg.id) {
+            if let Some(r) = keep_msg(ctx.msg) {
                 g.req = r;
             }
         }
@@ -311,7 +309,7 @@ impl Engine {
         idx: usize,
         b: &Branch,
     ) -> Option<SipMsg> {
-        let mut bm = clone_msg(msg, msg.id)?;
+        let mut bm = clone_msg(msg)?;
         bm.branches.clear();
         bm.new_uri = Some(b.uri.clone());
         bm.dst_uri = b.dst_uri.clone();

@@ -135,7 +135,7 @@ impl Engine {
 
     /// `event_route[tm:branch-failure:NAME]` for a negative reply.
     fn branch_failure(&self, ctx: &mut Ctx<'_>, g: &mut Cell, r: RouteId, idx: usize, code: u16) {
-        let Some(mut m) = crate::cell::clone_msg(&g.req, g.req.id) else {
+        let Some(mut m) = crate::cell::clone_msg(&g.req) else {
             return;
         };
         let reason = ctx.msg.msg().reason().unwrap_or("").to_string();

@@ -69,8 +69,7 @@ impl Engine {
                 effects.extend(g.proxy.reply(now, 100, Bytes::from(o.data)));
             }
         }
-        ctx.msg.share();
-        if let Some(r) = keep_msg(ctx.msg, ctx.msg.id) {
+        if let Some(r) = keep_msg(ctx.msg) {
             g.req = r;
         }
         crate::relay::merge_armed(&mut g, &armed);
@@ -110,7 +109,7 @@ impl Engine {
         if g.proxy.is_canceled() || !g.proxy.resume() {
             return 1;
         }
-        let Some(mut msg) = clone_msg(&g.req, g.req.id) else {
+        let Some(mut msg) = clone_msg(&g.req) else {
             let now = self.now();
             let e = self.failure_done(core, &mut g, now);
             let g = self.run_effects(core, g, e);
