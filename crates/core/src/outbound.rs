@@ -465,13 +465,8 @@ pub fn request_bytes(
     ))
 }
 
-/// Stateless forwarding of a request.
-pub fn forward(rt: &Runtime, msg: &mut SipMsg, target: Option<&str>) -> Result<(), SendError> {
-    forward_as(rt, msg, target, false)
-}
-
-/// [`forward`], with the datagram held when `batched` (see
-/// [`sr_sdk::Core::forward_batched`]).
+/// Stateless forwarding of a request, with the datagram held when
+/// `batched` (see [`sr_sdk::Core::forward_batched`]).
 pub fn forward_as(
     rt: &Runtime,
     msg: &mut SipMsg,

@@ -90,14 +90,11 @@ impl Edits {
     }
 
     fn push(&mut self, at: u32, del: u32, parts: &[&[u8]]) {
-        // One reservation for all the parts, and room for a few more edits
-        // at the first one: a relayed request gets several.
+        // One reservation for all the parts, with room for a few more
+        // edits' text at the first one: a relayed request gets several.
         let need: usize = parts.iter().map(|p| p.len()).sum();
         if self.text.capacity() - self.text.len() < need {
             self.text.reserve(need.max(256));
-        }
-        if self.ops.capacity() == 0 {
-            self.ops.reserve(4);
         }
         let text_start = self.text.len() as u32;
         for p in parts {

@@ -348,9 +348,10 @@ impl<K: Hash + Eq + Clone, V: Timed, S: BuildHasher> TxTable<K, V, S> {
                         continue; // lazily cancelled
                     }
                     if let Some(Some(slot)) = sh.slots.get_mut(e.idx) {
-                        slot.deadline = None; // consumed
-                                              // Its deadline moved later since this entry was
-                                              // made: scheduled again below, not visited.
+                        // This entry is consumed. A deadline that moved
+                        // later since it was made is scheduled again below
+                        // instead of visited.
+                        slot.deadline = None;
                         if slot.value.poll_timeout().is_none_or(|d| d <= now) {
                             f(&slot.key, &mut slot.value);
                             fired += 1;

@@ -39,11 +39,6 @@ pub(crate) struct Wheel {
     clears: u64,
 }
 
-fn bucket_of(tick: u64) -> usize {
-    // The remainder is below BUCKETS, so it fits.
-    (tick % BUCKETS as u64) as usize
-}
-
 impl Wheel {
     /// Number of entries, stale ones included.
     pub fn len(&self) -> usize {
@@ -56,7 +51,7 @@ impl Wheel {
             self.buckets = (0..BUCKETS).map(|_| Vec::new()).collect();
         }
         let tick = (e.at.as_millis() / BUCKET_MS).max(self.next_tick);
-        self.buckets[bucket_of(tick)].push(e);
+        self.buckets[Self::bucket_at(tick)].push(e);
         self.len += 1;
     }
 
@@ -107,7 +102,8 @@ impl Wheel {
 
     /// The bucket of `tick`.
     pub fn bucket_at(tick: u64) -> usize {
-        bucket_of(tick)
+        // The remainder is below BUCKETS, so it fits.
+        (tick % BUCKETS as u64) as usize
     }
 
     /// Takes bucket `b`'s entries out for reading (`None`: it has none).
