@@ -465,14 +465,10 @@ pub fn request_bytes(
     ))
 }
 
-/// Stateless forwarding of a request, with the datagram held when
-/// `batched` (see [`sr_sdk::Core::forward_batched`]).
-pub fn forward_as(
-    rt: &Runtime,
-    msg: &mut SipMsg,
-    target: Option<&str>,
-    batched: bool,
-) -> Result<(), SendError> {
+/// Stateless forwarding of a request. On a UDP worker that holds its
+/// sends the datagram leaves at the end of the batch; a failure then moves
+/// it from `fwd_requests` to `drop_requests` (see [`sr_sdk::Core::forward`]).
+pub fn forward(rt: &Runtime, msg: &mut SipMsg, target: Option<&str>) -> Result<(), SendError> {
     let ruri = msg.ruri().to_string();
     let send_to = match target {
         Some(t) => t.to_string(),
@@ -486,13 +482,9 @@ pub fn forward_as(
     }
     let branch = stateless_branch(msg, &send_to);
     let data = request_bytes(rt, msg, &ruri, msg.path.as_deref(), &branch, &dest)?;
-    let transport = rt.transport()?;
-    if batched {
-        return transport
-            .send_counted_batched(&dest, &data, HeldKind::Request)
-            .map_err(err);
-    }
-    transport.send(&dest, &data).map_err(err)
+    rt.transport()?
+        .send_counted_batched(&dest, &data, HeldKind::Request)
+        .map_err(err)
 }
 
 /// Stateless relaying of a reply by its Via: our Via removed, sent to the

@@ -246,7 +246,13 @@ impl Core for Runtime {
     fn send_reply(&self, msg: &mut SipMsg, code: u16, reason: &str) -> Result<(), SendError> {
         let tag = crate::outbound::stateless_to_tag(msg);
         let out = self.build_reply(msg, code, reason, Some(&tag), None)?;
-        self.send(&out.dest, &out.data)
+        self.transport()?
+            .send_counted_batched(
+                &out.dest,
+                &out.data,
+                crate::udp_send_queue::HeldKind::Logged,
+            )
+            .map_err(SendError)
     }
 
     fn build_reply(
@@ -261,11 +267,7 @@ impl Core for Runtime {
     }
 
     fn forward(&self, msg: &mut SipMsg, target: Option<&str>) -> Result<(), SendError> {
-        self.count_forward(crate::outbound::forward_as(self, msg, target, false))
-    }
-
-    fn forward_batched(&self, msg: &mut SipMsg, target: Option<&str>) -> Result<(), SendError> {
-        self.count_forward(crate::outbound::forward_as(self, msg, target, true))
+        self.count_forward(crate::outbound::forward(self, msg, target))
     }
 
     fn build_request(&self, msg: &SipMsg, target: &BranchTarget) -> Result<Outgoing, SendError> {

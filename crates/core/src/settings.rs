@@ -59,6 +59,10 @@ pub struct Settings {
     /// empty). See
     /// [`crate::udp_pace`].
     pub udp_batch_wait_us: u64,
+    /// A UDP worker holds the datagrams it sends while it handles a batch
+    /// and sends them together at its end (`udp_hold_sends`). See
+    /// [`crate::udp_send_queue`].
+    pub udp_hold_sends: bool,
     /// TCP connect timeout, seconds.
     pub tcp_connect_timeout: u64,
     /// `max_while_loops`.
@@ -101,6 +105,7 @@ impl Default for Settings {
             tcp_connection_lifetime: 120,
             tcp_max_connections: 2048,
             udp_batch_wait_us: 1000,
+            udp_hold_sends: true,
             tcp_connect_timeout: 10,
             max_while_loops: 100,
             server_signature: true,
@@ -432,6 +437,10 @@ impl Settings {
                 Some(n) => self.max_while_loops = n as u32,
                 None => bad(e, "a number"),
             },
+            "udp_hold_sends" => match val_bool(v) {
+                Some(b) => self.udp_hold_sends = b,
+                None => bad(e, "yes or no"),
+            },
             "server_signature" => match val_bool(v) {
                 Some(b) => self.server_signature = b,
                 None => bad(e, "yes or no"),
@@ -543,6 +552,23 @@ mod tests {
         assert_eq!(
             errs[0].to_string(),
             "t.cfg:1:1: unknown core parameter 'childrn'"
+        );
+    }
+
+    #[test]
+    fn udp_hold_sends_is_on_unless_turned_off() {
+        let parse = |text: &str| {
+            let cfg = sr_cfg::parse_str("t.cfg", text, &Default::default()).unwrap();
+            Settings::from_config(&cfg)
+        };
+        assert!(parse("debug=2\n").unwrap().udp_hold_sends);
+        assert!(!parse("udp_hold_sends=no\n").unwrap().udp_hold_sends);
+        assert!(!parse("udp_hold_sends=0\n").unwrap().udp_hold_sends);
+        assert!(parse("udp_hold_sends=yes\n").unwrap().udp_hold_sends);
+        let errs = parse("udp_hold_sends=\"maybe\"\n").unwrap_err();
+        assert_eq!(
+            errs[0].to_string(),
+            "t.cfg:1:16: udp_hold_sends: expected yes or no"
         );
     }
 }

@@ -589,7 +589,7 @@ fn udp_loop(rt: &Runtime, sock: std::net::UdpSocket, local: SocketAddr, stop: &A
     let wait = Duration::from_micros(rt.settings.udp_batch_wait_us);
     let mut pace = Pace::new(wait, crate::udp_batch::RecvBatch::CAPACITY);
     let mut next = Next::Block;
-    if let Ok(t) = rt.transport() {
+    if let (true, Ok(t)) = (rt.settings.udp_hold_sends, rt.transport()) {
         crate::udp_send_queue::hold_on_this_thread(t.udp.clone());
     }
     loop {

@@ -1,18 +1,26 @@
 //! Sends a UDP worker holds back while it handles a batch, then sends
 //! together with one `sendmmsg` per socket.
 //!
-//! Only sends whose failure the caller would just log or count go through
-//! here: [`sr_sdk::Core::send_batched`] (tm's branch requests, relayed
-//! replies and retransmissions), stateless reply forwarding
-//! ([`HeldKind::Reply`]: one that fails when the batch is sent moves from
-//! `fwd_replies` to `drop_replies`) and [`sr_sdk::Core::forward_batched`]
-//! (tm's ACKs for 2xx, [`HeldKind::Request`]: from `fwd_requests` to
-//! `drop_requests`), see [`take_failed`]. Everything else sends at once — `forward()`,
-//! `sl_send_reply()` (the script sees their result), any TCP send — and
-//! first sends whatever is held, so that a worker's datagrams leave in the
-//! order it produced them; a UDP one goes out in the same `sendmmsg` as
-//! the held datagrams ([`send_after_held`]). So does a DNS query that has
-//! to go to the network. A worker sends
+//! What goes through here is every UDP send on a worker whose caller does
+//! not need the kernel's answer at once: [`sr_sdk::Core::send_batched`]
+//! (tm's branch requests, relayed replies and retransmissions), stateless
+//! reply forwarding ([`HeldKind::Reply`]: one that fails when the batch is
+//! sent moves from `fwd_replies` to `drop_replies`), `forward()` and tm's
+//! ACKs for 2xx ([`sr_sdk::Core::forward`], [`HeldKind::Request`]: from
+//! `fwd_requests` to `drop_requests`, see [`take_failed`]) and stateless
+//! replies (`sl_send_reply()`, the registrar's and auth's replies: a
+//! failure is logged). Those callers still get every error that can be
+//! known before the send (resolution, no socket for the address family,
+//! `onsend_route`); only the kernel's refusal of the datagram itself
+//! (a firewall, no route, a full buffer) comes after the script moved on,
+//! as with a datagram lost on the way. `udp_hold_sends=no` turns holding
+//! off: every send then happens at once and returns its result.
+//!
+//! Everything else sends at once — [`sr_sdk::Core::send`], any TCP send —
+//! and first sends whatever is held, so that a worker's datagrams leave in
+//! the order it produced them; a UDP one goes out in the same `sendmmsg`
+//! as the held datagrams ([`send_after_held`]). So does a DNS query that
+//! has to go to the network. A worker sends
 //! what it holds after each batch, and after any message once the oldest
 //! held datagram has waited [`MAX_HOLD`]. So a datagram waits at most
 //! `MAX_HOLD` plus the handling of one message; work that blocks inside a

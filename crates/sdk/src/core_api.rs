@@ -63,7 +63,10 @@ pub trait Core: Send + Sync {
     /// Sends a stateless reply to a request (sl's `sl_send_reply`): Via,
     /// From, To (with a stateless To-tag for final replies), Call-ID and
     /// CSeq copied, `received`/`rport` applied, `append_to_reply` headers
-    /// and the Server header added.
+    /// and the Server header added. On a UDP worker (unless
+    /// `udp_hold_sends=no`) the datagram may be held like
+    /// [`Core::send_batched`]: an error then means the reply could not be
+    /// built or addressed, and a failure of the send itself is logged.
     fn send_reply(&self, msg: &mut SipMsg, code: u16, reason: &str) -> Result<(), SendError>;
 
     /// Builds a reply without sending it (tm keeps it for retransmission).
@@ -79,19 +82,13 @@ pub trait Core: Send + Sync {
 
     /// Forwards a request statelessly: to `target` (`host[:port]` or a
     /// URI), else `$du`, else the Request-URI. Adds a Via with a stateless
-    /// branch and applies the recorded edits.
+    /// branch and applies the recorded edits. Resolution, `onsend_route`
+    /// and building are checked and reported here; on a UDP worker (unless
+    /// `udp_hold_sends=no`) the datagram may be held like
+    /// [`Core::send_batched`], and if its send then fails it is logged and
+    /// moves from `fwd_requests` to `drop_requests`. Other sends happen at
+    /// once and return their result.
     fn forward(&self, msg: &mut SipMsg, target: Option<&str>) -> Result<(), SendError>;
-
-    /// [`Core::forward`] for a caller that would only log a failed send
-    /// (tm relaying an ACK for a 2xx): resolution, `onsend_route` and
-    /// building are checked and reported as by `forward`; on a UDP worker
-    /// the datagram may be held like [`Core::send_batched`], and if it then
-    /// fails it is logged and moves from `fwd_requests` to `drop_requests`.
-    /// Other sends happen at once and return their result. The default is
-    /// `forward`.
-    fn forward_batched(&self, msg: &mut SipMsg, target: Option<&str>) -> Result<(), SendError> {
-        self.forward(msg, target)
-    }
 
     /// Builds the request for one branch: Request-URI and Via set, the
     /// message's edits applied, resolved to a destination.

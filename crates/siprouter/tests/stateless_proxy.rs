@@ -255,3 +255,60 @@ fn a_held_reply_the_kernel_refuses_counts_as_dropped() {
     assert_eq!(srv.wait_stat("core:drop_replies", 1), Some(1));
     assert_eq!(srv.stat("core:fwd_replies"), Some(0));
 }
+
+/// `forward()` to an address the kernel refuses (the broadcast address, on
+/// a socket without SO_BROADCAST), with the script's failure branch.
+fn forward_to_broadcast(settings: &str) -> (TestServer, UdpPeer) {
+    let srv = TestServer::start(
+        &format!(
+            r#"
+listen=udp:127.0.0.1:{{PORT}}
+children=1
+{settings}
+loadmodule "sl"
+request_route {{
+    if (!forward("255.255.255.255:5090")) {{ sl_send_reply("500", "Not Sent"); exit; }}
+    sl_send_reply("202", "Forwarded");
+}}
+"#
+        ),
+        siprouter::in_tree(),
+    );
+    let uac = UdpPeer::new();
+    let m = req(
+        "MESSAGE",
+        "sip:bob@example.com",
+        uac.addr(),
+        "t1",
+        "bc-1",
+        1,
+        &[],
+        "",
+    );
+    uac.send(srv.addr(), &m);
+    (srv, uac)
+}
+
+/// By default a UDP worker holds what `forward()` sends until the end of its
+/// batch: the script goes on as forwarded (and its own reply is held too),
+/// and when the kernel then refuses the datagram it is counted as dropped,
+/// not forwarded.
+#[test]
+fn a_held_forward_the_kernel_refuses_counts_as_dropped() {
+    let (srv, uac) = forward_to_broadcast("");
+    let r = uac.recv(T).expect("the script's reply");
+    assert_eq!(r.status(), Some(202));
+    assert_eq!(srv.wait_stat("core:drop_requests", 1), Some(1));
+    assert_eq!(srv.stat("core:fwd_requests"), Some(0));
+}
+
+/// With `udp_hold_sends=no` `forward()` sends at once and returns the
+/// kernel's refusal to the script, which takes its failure branch.
+#[test]
+fn without_held_sends_forward_returns_the_kernels_refusal() {
+    let (srv, uac) = forward_to_broadcast("udp_hold_sends=no");
+    let r = uac.recv(T).expect("the script's reply");
+    assert_eq!(r.status(), Some(500));
+    assert_eq!(srv.wait_stat("core:drop_requests", 1), Some(1));
+    assert_eq!(srv.stat("core:fwd_requests"), Some(0));
+}

@@ -1,6 +1,6 @@
 //! End-to-end: UDP workers that take datagrams in batches (`recvmmsg`,
-//! `udp_batch_wait`) and hold tm's sends until the end of a batch
-//! (`sendmmsg`) still handle every datagram of a burst exactly once, with
+//! `udp_batch_wait`) and hold their sends until the end of a batch
+//! (`sendmmsg`, `udp_hold_sends`) still handle every datagram of a burst exactly once, with
 //! the right source and destination, whether they wait for batches or not;
 //! under steady traffic a worker waits between batches (counted in
 //! `core:udp_batch_waits`) unless `udp_batch_wait=0`.
@@ -138,6 +138,13 @@ fn burst_with_batch_waits_is_handled_exactly_once() {
 #[test]
 fn burst_without_batch_waits_is_handled_exactly_once() {
     burst_is_handled_exactly_once("udp_batch_wait=0");
+}
+
+/// With `udp_hold_sends=no` every reply and forward leaves at once; a
+/// burst is still handled exactly once.
+#[test]
+fn burst_without_held_sends_is_handled_exactly_once() {
+    burst_is_handled_exactly_once("udp_hold_sends=no");
 }
 
 /// A burst of MESSAGEs relayed by tm (whose sends a worker holds until its

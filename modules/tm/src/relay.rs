@@ -354,7 +354,7 @@ impl Engine {
         }
         let target = explicit_dst(ctx.msg, hop);
         let core = ctx.core;
-        match core.forward_batched(ctx.msg, target.as_deref()) {
+        match core.forward(ctx.msg, target.as_deref()) {
             Ok(()) => 1,
             Err(e) => {
                 lm_err!("tm: ACK not forwarded: {e}");
