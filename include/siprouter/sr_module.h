@@ -401,7 +401,9 @@ static inline int sr_msg_set_pv(struct sip_msg *m, const char *name, const char 
 
 /* ---- replying ----------------------------------------------------------- */
 
-/* Sends a stateless reply to the request (sl_send_reply); 1 on success. */
+/* Sends a stateless reply to the request (sl_send_reply); 1 on success. On a
+   UDP worker the datagram may be held for the end of the batch
+   (udp_hold_sends): a refusal by the kernel then is logged, not returned. */
 static inline int sr_send_reply(struct sip_msg *m, int code, const char *reason) { return sr_core->send_reply(m, code, reason); }
 
 /* 1 once the server is shutting down. */

@@ -8,8 +8,9 @@
 //! sent moves from `fwd_replies` to `drop_replies`), `forward()` and tm's
 //! ACKs for 2xx ([`sr_sdk::Core::forward`], [`HeldKind::Request`]: from
 //! `fwd_requests` to `drop_requests`, see [`take_failed`]) and stateless
-//! replies (`sl_send_reply()`, the registrar's and auth's replies: a
-//! failure is logged). Those callers still get every error that can be
+//! replies ([`sr_sdk::Core::send_reply`]: `sl_send_reply()`, sanity's,
+//! siputils' `options_reply()`, the registrar's and auth's replies, C
+//! modules' `sr_send_reply`: a failure is logged). Those callers still get every error that can be
 //! known before the send (resolution, no socket for the address family,
 //! `onsend_route`); only the kernel's refusal of the datagram itself
 //! (a firewall, no route, a full buffer) comes after the script moved on,

@@ -140,8 +140,9 @@ fn burst_without_batch_waits_is_handled_exactly_once() {
     burst_is_handled_exactly_once("udp_batch_wait=0");
 }
 
-/// With `udp_hold_sends=no` every reply and forward leaves at once; a
-/// burst is still handled exactly once.
+/// With holding turned off (`udp_hold_sends=no`) a burst is still handled
+/// exactly once (that the setting really sends at once is checked by
+/// `without_held_sends_forward_returns_the_kernels_refusal`).
 #[test]
 fn burst_without_held_sends_is_handled_exactly_once() {
     burst_is_handled_exactly_once("udp_hold_sends=no");
