@@ -655,24 +655,31 @@ fn tcp_worker(rt: &Runtime, rx: &mpsc::Receiver<transport::Inbound>, stop: &Atom
     }
 }
 
+/// The longest the timer thread sleeps: how late it runs a timer a module
+/// adds while it sleeps (a stop unparks it).
+const TIMER_MAX_SLEEP: Duration = Duration::from_millis(100);
+
+/// The timer thread: runs the modules' periodic timers when due and closes
+/// idle TCP connections once a second. It sleeps until the next of those is
+/// due (at most [`TIMER_MAX_SLEEP`]), so a server whose only timers run
+/// every few seconds wakes about ten times a second, not every few
+/// milliseconds.
 fn timer_loop(rt: &Runtime, stop: &AtomicBool) {
     let lifetime = Duration::from_secs(rt.settings.tcp_connection_lifetime.max(1));
     let mut next_idle = Instant::now() + Duration::from_secs(1);
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
-        let due: Vec<Arc<dyn Fn() + Send + Sync>> = rt
-            .timers
-            .lock()
-            .map(|mut t| {
-                t.iter_mut()
-                    .filter(|e| e.next <= now)
-                    .map(|e| {
-                        e.next = now + e.interval;
-                        e.f.clone()
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut due: Vec<Arc<dyn Fn() + Send + Sync>> = Vec::new();
+        let mut wake = next_idle.min(now + TIMER_MAX_SLEEP);
+        if let Ok(mut t) = rt.timers.lock() {
+            for e in t.iter_mut() {
+                if e.next <= now {
+                    e.next = now + e.interval;
+                    due.push(e.f.clone());
+                }
+                wake = wake.min(e.next);
+            }
+        }
         for f in due {
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f())).is_err() {
                 lm_err!("a timer function panicked");
@@ -683,8 +690,9 @@ fn timer_loop(rt: &Runtime, stop: &AtomicBool) {
                 tcp.close_idle(lifetime);
             }
             next_idle = now + Duration::from_secs(1);
+            wake = wake.min(next_idle);
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::park_timeout(wake.saturating_duration_since(Instant::now()));
     }
 }
 
@@ -711,6 +719,10 @@ impl Server {
             .lock()
             .map(|mut t| t.drain(..).collect())
             .unwrap_or_default();
+        for h in &hs {
+            // The timer thread sleeps parked: wake it to see the stop.
+            h.thread().unpark();
+        }
         for h in hs {
             let _ = h.join();
         }

@@ -82,3 +82,68 @@ request_route {{ xlog("L_INFO", "got $rm\n"); drop; }}
     assert!(!sock.exists(), "destroy removed the socket file");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// How often the process's thread named `name` went to sleep in `d`
+/// (its voluntary context switches), or `None` until it exists.
+fn sleeps_of(pid: u32, name: &str) -> Option<u64> {
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let t = t.ok()?.path();
+        let comm = std::fs::read_to_string(t.join("comm")).unwrap_or_default();
+        if comm.trim() == name {
+            let status = std::fs::read_to_string(t.join("status")).ok()?;
+            return status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse().ok());
+        }
+    }
+    None
+}
+
+/// Starts the binary on `body` (after `listen=`), counts the timer
+/// thread's sleeps over one second, stops it.
+fn timer_sleeps_per_second(body: &str) -> u64 {
+    let dir = std::env::temp_dir().join(format!(
+        "siprouter-timer-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cfg = dir.join("siprouter.cfg");
+    let text = format!("listen=udp:127.0.0.1:{}\nchildren=1\n{body}", free_port());
+    std::fs::write(&cfg, text).expect("write config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_siprouter"))
+        .args(["-DD", "-E", "-f"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start siprouter");
+    let pid = child.id();
+    wait_for("the timer thread", || sleeps_of(pid, "timer").is_some());
+    std::thread::sleep(Duration::from_millis(200));
+    let before = sleeps_of(pid, "timer").expect("timer thread");
+    std::thread::sleep(Duration::from_secs(1));
+    let after = sleeps_of(pid, "timer").expect("timer thread");
+    child.kill().ok();
+    child.wait().ok();
+    std::fs::remove_dir_all(&dir).ok();
+    after - before
+}
+
+/// The timer thread sleeps until its next timer is due (at most 100 ms),
+/// instead of waking every few milliseconds: with only usrloc's 60 s timer
+/// and the once-a-second TCP check it wakes about ten times a second; with
+/// tm's 10 ms tick about a hundred.
+#[test]
+fn the_timer_thread_wakes_only_when_something_is_due() {
+    let idle = timer_sleeps_per_second(
+        "loadmodule \"sl\"\nloadmodule \"usrloc\"\nrequest_route { drop; }\n",
+    );
+    assert!(idle <= 30, "{idle} wake-ups in one second without tm");
+    let tm = timer_sleeps_per_second("loadmodule \"tm\"\nrequest_route { drop; }\n");
+    assert!(
+        (20..=150).contains(&tm),
+        "{tm} wake-ups in one second with tm's 10 ms tick"
+    );
+}
