@@ -76,13 +76,19 @@ impl<'a> Message<'a> {
     /// The From tag (of the From decoded once per message); `Ok(None)`
     /// without one.
     pub fn from_tag(&self) -> Result<Option<&'a str>, ParseError> {
-        Ok(self.from()?.tag())
+        let base = self.value(HeaderName::From).unwrap_or("");
+        self.decoded.tag(FromTo::From, base, || {
+            NameAddr::parse(self.required(HeaderName::From)?, "From")
+        })
     }
 
     /// The To tag (of the To decoded once per message); `Ok(None)` without
     /// one.
     pub fn to_tag(&self) -> Result<Option<&'a str>, ParseError> {
-        Ok(self.to()?.tag())
+        let base = self.value(HeaderName::To).unwrap_or("");
+        self.decoded.tag(FromTo::To, base, || {
+            NameAddr::parse(self.required(HeaderName::To)?, "To")
+        })
     }
 
     /// All Via values, topmost first.

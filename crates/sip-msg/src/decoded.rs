@@ -123,6 +123,9 @@ struct NameAddrSpans {
     uri: UriSpans,
     params: Span,
     bracketed: bool,
+    /// The `tag` parameter's value, read at decode time: the tags are read
+    /// more often than the rest (dialog checks, keys, loose routing).
+    tag: Option<Span>,
 }
 
 impl NameAddrSpans {
@@ -134,6 +137,7 @@ impl NameAddrSpans {
             uri: UriSpans::of(base, &n.uri),
             params: span(base, n.params),
             bracketed: n.bracketed,
+            tag: opt_span(base, n.tag()),
         }
     }
 
@@ -258,6 +262,24 @@ impl Decoded {
             Err(e) => Err(e.clone()),
         }
     }
+
+    /// The `tag` of From or To, as [`Decoded::name_addr`]'s value would
+    /// give it, without rebuilding the whole value.
+    pub(crate) fn tag<'a>(
+        &self,
+        which: FromTo,
+        base: &'a str,
+        decode: impl FnOnce() -> Result<NameAddr<'a>, ParseError>,
+    ) -> Result<Option<&'a str>, ParseError> {
+        let cell = match which {
+            FromTo::From => &self.from,
+            FromTo::To => &self.to,
+        };
+        match cell.get_or_init(|| decode().map(|n| NameAddrSpans::of(base, &n))) {
+            Ok(s) => Ok(opt_at(base, s.tag)),
+            Err(e) => Err(e.clone()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -286,10 +308,29 @@ mod tests {
         let first = d.name_addr(FromTo::To, to, || NameAddr::parse(to, "To"));
         assert_eq!(first.map(|n| n.tag()), Ok(Some("abc")));
         // Cached: the second decode is not run.
+        assert_eq!(d.tag(FromTo::To, to, || unreachable!()), Ok(Some("abc")));
         let again = d.name_addr(FromTo::To, to, || unreachable!());
         assert_eq!(
             again.map(|n| (n.uri_str, n.tag())),
             Ok(("sip:b@h;tag=uri", Some("abc")))
+        );
+        // The tag alone decodes the value once too, and an empty or
+        // missing tag reads as the full decode would give it.
+        let e = Decoded::default();
+        let from = "Alice <sip:a@h>;tag=";
+        assert_eq!(
+            e.tag(FromTo::From, from, || NameAddr::parse(from, "From")),
+            Ok(Some(""))
+        );
+        assert_eq!(
+            e.name_addr(FromTo::From, from, || unreachable!())
+                .map(|n| n.tag()),
+            Ok(Some(""))
+        );
+        let plain = "sip:b@h";
+        assert_eq!(
+            e.tag(FromTo::To, plain, || NameAddr::parse(plain, "To")),
+            Ok(None)
         );
         // Empty parts that are literals from elsewhere come back empty.
         assert_eq!(span(value, ""), (0, 0));

@@ -124,6 +124,11 @@ pub fn exercise_message(msg: &Message<'_>) {
     if let Ok(n) = msg.to() {
         touch_name_addr(&n);
     }
+    // The cached tags are the decoded values' tags, or the same error.
+    assert_eq!(msg.from_tag(), msg.from().map(|n| n.tag()), "From tag");
+    assert_eq!(msg.to_tag(), msg.to().map(|n| n.tag()), "To tag");
+    let fresh = Message::parse(msg.raw()).expect("parsed once");
+    assert_eq!(fresh.to_tag(), msg.to().map(|n| n.tag()), "To tag first");
     for v in msg.vias().flatten() {
         touch_via(&v);
     }
