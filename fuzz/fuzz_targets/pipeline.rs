@@ -79,9 +79,28 @@ failure_route[MISSED] {
 }
 "#;
 
+/// Refuses to run where the fuzzed messages' addresses could be reached:
+/// the network namespace must have no interface but the loopback.
+fn only_loopback() {
+    let dev = std::fs::read_to_string("/proc/self/net/dev").unwrap_or_default();
+    let others: Vec<&str> = dev
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(str::trim)
+        .filter(|n| *n != "lo")
+        .collect();
+    assert!(
+        others.is_empty() && !dev.is_empty(),
+        "pipeline sends where the fuzzed messages say: run it in a network \
+         namespace of its own (`unshare -rn`, see fuzz/README.md); found {others:?}"
+    );
+}
+
 fn server() -> &'static (Arc<Runtime>, Server) {
     static S: OnceLock<(Arc<Runtime>, Server)> = OnceLock::new();
     S.get_or_init(|| {
+        only_loopback();
         let opts = Options {
             config: "fuzz.cfg".into(),
             config_text: Some(CONFIG.to_string()),

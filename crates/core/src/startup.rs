@@ -659,16 +659,27 @@ fn tcp_worker(rt: &Runtime, rx: &mpsc::Receiver<transport::Inbound>, stop: &Atom
 /// adds while it sleeps (a stop unparks it).
 const TIMER_MAX_SLEEP: Duration = Duration::from_millis(100);
 
+/// The shortest: a timer with a zero interval, or one whose function takes
+/// longer than its interval, runs at most once per this (the old loop's
+/// 5 ms sleep gave such a floor too).
+const TIMER_MIN_SLEEP: Duration = Duration::from_millis(1);
+
 /// The timer thread: runs the modules' periodic timers when due and closes
 /// idle TCP connections once a second. It sleeps until the next of those is
-/// due (at most [`TIMER_MAX_SLEEP`]), so a server whose only timers run
-/// every few seconds wakes about ten times a second, not every few
-/// milliseconds.
+/// due (between [`TIMER_MIN_SLEEP`] and [`TIMER_MAX_SLEEP`]), so a server
+/// whose only timers run every few seconds wakes about ten times a second,
+/// not every few milliseconds.
 fn timer_loop(rt: &Runtime, stop: &AtomicBool) {
     let lifetime = Duration::from_secs(rt.settings.tcp_connection_lifetime.max(1));
     let mut next_idle = Instant::now() + Duration::from_secs(1);
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
+        if now >= next_idle {
+            if let Some(tcp) = rt.transport.get().and_then(|t| t.tcp.as_ref()) {
+                tcp.close_idle(lifetime);
+            }
+            next_idle = now + Duration::from_secs(1);
+        }
         let mut due: Vec<Arc<dyn Fn() + Send + Sync>> = Vec::new();
         let mut wake = next_idle.min(now + TIMER_MAX_SLEEP);
         if let Ok(mut t) = rt.timers.lock() {
@@ -685,14 +696,8 @@ fn timer_loop(rt: &Runtime, stop: &AtomicBool) {
                 lm_err!("a timer function panicked");
             }
         }
-        if now >= next_idle {
-            if let Some(tcp) = rt.transport.get().and_then(|t| t.tcp.as_ref()) {
-                tcp.close_idle(lifetime);
-            }
-            next_idle = now + Duration::from_secs(1);
-            wake = wake.min(next_idle);
-        }
-        std::thread::park_timeout(wake.saturating_duration_since(Instant::now()));
+        let sleep = wake.saturating_duration_since(Instant::now());
+        std::thread::park_timeout(sleep.max(TIMER_MIN_SLEEP));
     }
 }
 

@@ -198,3 +198,28 @@ fn modparam_type_mismatch_is_an_error() {
         "{e:#?}"
     );
 }
+
+/// A timer with a zero interval runs on the timer thread, but at most about
+/// once a millisecond: it does not spin the thread.
+#[test]
+fn a_zero_interval_timer_runs_about_once_a_millisecond() {
+    let srv = TestServer::start(
+        "listen=udp:127.0.0.1:{PORT}\nchildren=1\nrequest_route { drop; }\n",
+        siprouter::in_tree(),
+    );
+    let runs = Arc::new(AtomicI64::new(0));
+    let r = runs.clone();
+    srv.rt.add_timer(
+        "zero",
+        Duration::ZERO,
+        Arc::new(move || {
+            r.fetch_add(1, Ordering::Relaxed);
+        }),
+    );
+    let t0 = std::time::Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    let n = runs.load(Ordering::Relaxed);
+    let ms = t0.elapsed().as_millis() as i64;
+    assert!(n >= 1, "the timer never ran");
+    assert!(n <= ms + 50, "{n} runs in {ms} ms: the timer thread spins");
+}

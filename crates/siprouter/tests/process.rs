@@ -83,7 +83,7 @@ request_route {{ xlog("L_INFO", "got $rm\n"); drop; }}
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// How often the process's thread named `name` went to sleep in `d`
+/// How often the process's thread named `name` has gone to sleep so far
 /// (its voluntary context switches), or `None` until it exists.
 fn sleeps_of(pid: u32, name: &str) -> Option<u64> {
     for t in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
@@ -101,7 +101,8 @@ fn sleeps_of(pid: u32, name: &str) -> Option<u64> {
 }
 
 /// Starts the binary on `body` (after `listen=`), counts the timer
-/// thread's sleeps over one second, stops it.
+/// thread's sleeps over about one second, stops it; returns them per
+/// second of the time measured (a loaded machine may oversleep).
 fn timer_sleeps_per_second(body: &str) -> u64 {
     let dir = std::env::temp_dir().join(format!(
         "siprouter-timer-{}-{}",
@@ -123,12 +124,14 @@ fn timer_sleeps_per_second(body: &str) -> u64 {
     wait_for("the timer thread", || sleeps_of(pid, "timer").is_some());
     std::thread::sleep(Duration::from_millis(200));
     let before = sleeps_of(pid, "timer").expect("timer thread");
+    let t0 = Instant::now();
     std::thread::sleep(Duration::from_secs(1));
     let after = sleeps_of(pid, "timer").expect("timer thread");
+    let secs = t0.elapsed().as_secs_f64();
     child.kill().ok();
     child.wait().ok();
     std::fs::remove_dir_all(&dir).ok();
-    after - before
+    ((after - before) as f64 / secs).round() as u64
 }
 
 /// The timer thread sleeps until its next timer is due (at most 100 ms),
