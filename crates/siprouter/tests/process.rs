@@ -15,6 +15,17 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// The binary on `cfg` in the foreground, logging to `stderr`.
+fn run_in_foreground(cfg: &std::path::Path, stderr: Stdio) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_siprouter"))
+        .args(["-DD", "-E", "-f"])
+        .arg(cfg)
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("start siprouter")
+}
+
 #[test]
 fn sigterm_stops_cleanly_and_runs_destroy() {
     let dir = std::env::temp_dir().join(format!("siprouter-process-{}", std::process::id()));
@@ -37,13 +48,7 @@ request_route {{ xlog("L_INFO", "got $rm\n"); drop; }}
         ),
     )
     .expect("write config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_siprouter"))
-        .args(["-DD", "-E", "-f"])
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start siprouter");
+    let mut child = run_in_foreground(&cfg, Stdio::piped());
     let path = sock.display().to_string();
     let req = siprouter::ctl::request("core.version", &[]);
     wait_for("the RPC socket", || {
@@ -113,13 +118,7 @@ fn timer_sleeps_per_second(body: &str) -> u64 {
     let cfg = dir.join("siprouter.cfg");
     let text = format!("listen=udp:127.0.0.1:{}\nchildren=1\n{body}", free_port());
     std::fs::write(&cfg, text).expect("write config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_siprouter"))
-        .args(["-DD", "-E", "-f"])
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start siprouter");
+    let mut child = run_in_foreground(&cfg, Stdio::null());
     let pid = child.id();
     wait_for("the timer thread", || sleeps_of(pid, "timer").is_some());
     std::thread::sleep(Duration::from_millis(200));
