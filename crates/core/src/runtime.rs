@@ -160,6 +160,27 @@ impl Runtime {
     }
 
     /// Counts a stateless forward in `fwd_requests` or `drop_requests`.
+    /// A stateless reply (`Core::send_reply`), held on a UDP worker;
+    /// `late_failure` runs if a held reply then cannot be sent.
+    fn reply_statelessly(
+        &self,
+        msg: &mut SipMsg,
+        code: u16,
+        reason: &str,
+        late_failure: Option<sr_sdk::LateFailure>,
+    ) -> Result<(), SendError> {
+        let tag = crate::outbound::stateless_to_tag(msg);
+        let out = self.build_reply(msg, code, reason, Some(&tag), None)?;
+        self.transport()?
+            .send_counted_batched_then(
+                &out.dest,
+                &out.data,
+                crate::udp_send_queue::HeldKind::Logged,
+                late_failure,
+            )
+            .map_err(SendError)
+    }
+
     fn count_forward(&self, r: Result<(), SendError>) -> Result<(), SendError> {
         match &r {
             Ok(()) => self.stats.fwd_requests.inc(),
@@ -244,15 +265,17 @@ impl Core for Runtime {
     }
 
     fn send_reply(&self, msg: &mut SipMsg, code: u16, reason: &str) -> Result<(), SendError> {
-        let tag = crate::outbound::stateless_to_tag(msg);
-        let out = self.build_reply(msg, code, reason, Some(&tag), None)?;
-        self.transport()?
-            .send_counted_batched(
-                &out.dest,
-                &out.data,
-                crate::udp_send_queue::HeldKind::Logged,
-            )
-            .map_err(SendError)
+        self.reply_statelessly(msg, code, reason, None)
+    }
+
+    fn send_reply_then(
+        &self,
+        msg: &mut SipMsg,
+        code: u16,
+        reason: &str,
+        late_failure: sr_sdk::LateFailure,
+    ) -> Result<(), SendError> {
+        self.reply_statelessly(msg, code, reason, Some(late_failure))
     }
 
     fn build_reply(

@@ -382,17 +382,36 @@ impl Transport {
         data: &[u8],
         kind: HeldKind,
     ) -> Result<(), String> {
-        if self.hold(dest, data, kind) {
+        self.send_counted_batched_then(dest, data, kind, None)
+    }
+
+    /// [`Transport::send_counted_batched`], with `on_fail` run if a held
+    /// datagram then cannot be sent (a send that happens now returns its
+    /// error instead).
+    pub fn send_counted_batched_then(
+        &self,
+        dest: &Dest,
+        data: &[u8],
+        kind: HeldKind,
+        on_fail: Option<sr_sdk::LateFailure>,
+    ) -> Result<(), String> {
+        if self.hold(dest, data, kind, on_fail) {
             return Ok(());
         }
         self.send(dest, data)
     }
 
     /// Holds a UDP datagram on a UDP worker; `false` when not held.
-    fn hold(&self, dest: &Dest, data: &[u8], kind: HeldKind) -> bool {
+    fn hold(
+        &self,
+        dest: &Dest,
+        data: &[u8],
+        kind: HeldKind,
+        on_fail: Option<sr_sdk::LateFailure>,
+    ) -> bool {
         dest.proto == Proto::Udp
             && self
                 .udp_for(dest)
-                .is_ok_and(|i| crate::udp_send_queue::hold(i, dest.addr, data, kind))
+                .is_ok_and(|i| crate::udp_send_queue::hold_then(i, dest.addr, data, kind, on_fail))
     }
 }

@@ -10,7 +10,9 @@
 //! `fwd_requests` to `drop_requests`, see [`take_failed`]) and stateless
 //! replies ([`sr_sdk::Core::send_reply`]: `sl_send_reply()`, sanity's,
 //! siputils' `options_reply()`, the registrar's and auth's replies, C
-//! modules' `sr_send_reply`: a failure is logged). Those callers still get every error that can be
+//! modules' `sr_send_reply`: a failure is logged, and a caller of
+//! [`sr_sdk::Core::send_reply_then`] such as sl has its function run to
+//! count it). Those callers still get every error that can be
 //! known before the send (resolution, no socket for the address family,
 //! `onsend_route`); only the kernel's refusal of the datagram itself
 //! (a firewall, no route, a full buffer) comes after the script moved on,
@@ -70,6 +72,8 @@ struct Held {
     start: usize,
     len: usize,
     kind: HeldKind,
+    /// Run when it fails (after logging).
+    on_fail: Option<sr_sdk::LateFailure>,
 }
 
 /// A worker's held datagrams, its sockets, and scratch space for sending.
@@ -85,6 +89,9 @@ struct Queue {
     failed: Failed,
     /// The failure of the [`HeldKind::Caller`] datagram, if it failed.
     caller_err: Option<std::io::Error>,
+    /// The failed datagrams' `on_fail` functions, run once the queue is
+    /// no longer borrowed (they may send).
+    late: Vec<sr_sdk::LateFailure>,
 }
 
 thread_local! {
@@ -106,12 +113,26 @@ pub fn hold_on_this_thread(socks: Vec<(SocketAddr, Arc<UdpSocket>)>) {
 /// failure to send it means. `false` when this thread does not hold sends
 /// (the caller sends at once).
 pub fn hold(sock: usize, to: SocketAddr, data: &[u8], kind: HeldKind) -> bool {
+    hold_then(sock, to, data, kind, None)
+}
+
+/// [`hold`], with `on_fail` run if the datagram then cannot be sent.
+pub fn hold_then(
+    sock: usize,
+    to: SocketAddr,
+    data: &[u8],
+    kind: HeldKind,
+    on_fail: Option<sr_sdk::LateFailure>,
+) -> bool {
     QUEUE.with(|q| {
         let mut q = q.borrow_mut();
         let Some(q) = q.as_mut() else {
             return false;
         };
         push(q, sock, to, data, kind);
+        if let Some(h) = q.held.last_mut() {
+            h.on_fail = on_fail;
+        }
         true
     })
 }
@@ -123,6 +144,7 @@ fn push(q: &mut Queue, sock: usize, to: SocketAddr, data: &[u8], kind: HeldKind)
         start: q.bytes.len(),
         len: data.len(),
         kind,
+        on_fail: None,
     });
     q.bytes.extend_from_slice(data);
     q.oldest.get_or_insert_with(Instant::now);
@@ -133,7 +155,7 @@ fn push(q: &mut Queue, sock: usize, to: SocketAddr, data: &[u8], kind: HeldKind)
 /// go in one `sendmmsg`. Returns the result for `data`, or `None` when
 /// nothing is held (the caller sends it itself).
 pub fn send_after_held(sock: usize, to: SocketAddr, data: &[u8]) -> Option<std::io::Result<()>> {
-    QUEUE.with(|q| {
+    let (r, late) = QUEUE.with(|q| {
         let mut q = q.borrow_mut();
         let q = q.as_mut()?;
         if q.held.is_empty() {
@@ -141,8 +163,11 @@ pub fn send_after_held(sock: usize, to: SocketAddr, data: &[u8]) -> Option<std::
         }
         push(q, sock, to, data, HeldKind::Caller);
         send_all(q);
-        Some(q.caller_err.take().map_or(Ok(()), Err))
-    })
+        let r = q.caller_err.take().map_or(Ok(()), Err);
+        Some((r, std::mem::take(&mut q.late)))
+    })?;
+    run_late(late);
+    Some(r)
 }
 
 /// Held stateless forwards that failed when sent.
@@ -173,12 +198,14 @@ pub fn held_since() -> Option<Instant> {
 /// sent is logged and skipped; the others still go. Does nothing on a
 /// thread that does not hold sends.
 pub fn flush() {
-    QUEUE.with(|q| {
+    let late = QUEUE.with(|q| {
         let mut q = q.borrow_mut();
-        if let Some(q) = q.as_mut() {
+        q.as_mut().map(|q| {
             send_all(q);
-        }
+            std::mem::take(&mut q.late)
+        })
     });
+    run_late(late.unwrap_or_default());
 }
 
 fn send_all(q: &mut Queue) {
@@ -227,6 +254,16 @@ fn failed(q: &mut Queue, k: usize, e: std::io::Error) {
             lm_err!("udp: send to {dest} failed: {e}");
         }
         _ => lm_err!("udp: send to {dest} failed: {e}"),
+    }
+    if let Some(f) = q.held[k].on_fail.clone() {
+        q.late.push(f);
+    }
+}
+
+/// Runs the `on_fail` functions of the datagrams that failed.
+fn run_late(late: Vec<sr_sdk::LateFailure>) {
+    for f in late {
+        f();
     }
 }
 

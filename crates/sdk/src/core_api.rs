@@ -13,6 +13,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+/// What a caller runs when a datagram it handed over was held for the
+/// end of a batch and the kernel then refused it (see
+/// [`Core::send_reply_then`]).
+pub type LateFailure = Arc<dyn Fn() + Send + Sync>;
+
 /// Why sending, building or resolving failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendError(pub String);
@@ -66,8 +71,24 @@ pub trait Core: Send + Sync {
     /// and the Server header added. On a UDP worker (unless
     /// `udp_hold_sends=no`) the datagram may be held like
     /// [`Core::send_batched`]: an error then means the reply could not be
-    /// built or addressed, and a failure of the send itself is logged.
+    /// built or addressed, and a failure of the send itself is logged
+    /// (use [`Core::send_reply_then`] to count it).
     fn send_reply(&self, msg: &mut SipMsg, code: u16, reason: &str) -> Result<(), SendError>;
+
+    /// [`Core::send_reply`], and if the reply was held and the kernel then
+    /// refuses it, `late_failure` runs (on the worker thread, after the
+    /// failure is logged), so that the caller can count it. The default
+    /// sends at once and never calls it.
+    fn send_reply_then(
+        &self,
+        msg: &mut SipMsg,
+        code: u16,
+        reason: &str,
+        late_failure: LateFailure,
+    ) -> Result<(), SendError> {
+        let _ = late_failure;
+        self.send_reply(msg, code, reason)
+    }
 
     /// Builds a reply without sending it (tm keeps it for retransmission).
     /// `to_tag` is used when the request's To has no tag.

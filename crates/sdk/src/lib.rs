@@ -31,7 +31,9 @@ pub mod tag;
 pub mod value;
 pub mod xavp;
 
-pub use core_api::{bind, BranchTarget, Core, Outgoing, RouteId, RunResult, SendError};
+pub use core_api::{
+    bind, BranchTarget, Core, LateFailure, Outgoing, RouteId, RunResult, SendError,
+};
 pub use ctx::Ctx;
 pub use exports::{CmdExport, ModuleDef, ParamExport, ParamKind, ParamValue, PvExport, PvName};
 pub use fixup::{Arg, Fixed};

@@ -312,3 +312,57 @@ fn without_held_sends_forward_returns_the_kernels_refusal() {
     assert_eq!(srv.wait_stat("core:drop_requests", 1), Some(1));
     assert_eq!(srv.stat("core:fwd_requests"), Some(0));
 }
+
+/// A reply too large for a datagram (`append_to_reply` of 70 kB): the
+/// kernel refuses it when it is sent.
+fn oversized_reply(settings: &str) -> (TestServer, UdpPeer) {
+    let srv = TestServer::start(
+        &format!(
+            r#"
+listen=udp:127.0.0.1:{{PORT}}
+children=1
+max_while_loops=10000
+{settings}
+loadmodule "sl"
+loadmodule "textops"
+request_route {{
+    $var(big) = "";
+    $var(i) = 0;
+    while ($var(i) < 700) {{
+        $var(big) = $var(big) + "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789";
+        $var(i) = $var(i) + 1;
+    }}
+    append_to_reply("X-Big: $var(big)\r\n");
+    if (!sl_send_reply("200", "OK")) {{ remove_hf("X-Nothing"); }}
+}}
+"#
+        ),
+        siprouter::in_tree(),
+    );
+    let uac = UdpPeer::new();
+    let m = req(
+        "OPTIONS",
+        "sip:bob@example.com",
+        uac.addr(),
+        "t2",
+        "big-1",
+        1,
+        &[],
+        "",
+    );
+    uac.send(srv.addr(), &m);
+    (srv, uac)
+}
+
+/// sl counts a held reply the kernel refuses when the batch is sent as a
+/// failure, not as sent, as it does one refused at once.
+#[test]
+fn a_held_reply_the_kernel_refuses_counts_in_sl_failures() {
+    for settings in ["", "udp_hold_sends=no"] {
+        let (srv, uac) = oversized_reply(settings);
+        assert_eq!(srv.wait_stat("sl:failures", 1), Some(1), "{settings}");
+        assert_eq!(srv.stat("sl:sent_replies"), Some(0), "{settings}");
+        assert_eq!(srv.stat("sl:200_replies"), Some(0), "{settings}");
+        assert!(uac.recv(Duration::from_millis(200)).is_none());
+    }
+}

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 use sr_sdk::prelude::*;
+use sr_sdk::LateFailure;
 use std::sync::{Arc, OnceLock};
 
 /// What `tm` offers `sl` for `send_reply`: reply within the transaction
@@ -69,6 +70,23 @@ impl Stats {
         }
     }
 
+    /// Undoes [`Stats::count`] for a reply the kernel refused after it was
+    /// held for the end of a batch, and counts it as a failure.
+    fn failed_late(&self, code: u16) {
+        self.sent.dec();
+        if code >= 300 {
+            self.sent_err.dec();
+        }
+        if let Some((_, s)) = self.named.iter().find(|(c, _)| *c == code) {
+            s.dec();
+        } else if (100..700).contains(&code) {
+            self.classes[(code / 100 - 1) as usize].dec();
+        } else {
+            self.xxx.dec();
+        }
+        self.failures.inc();
+    }
+
     /// The statistics in Kamailio's order: each class after its named codes.
     fn export(&self, mut def: ModuleDef) -> ModuleDef {
         for class in 1..=6u16 {
@@ -93,7 +111,7 @@ fn parse_code(ctx: &mut Ctx<'_>, p: &Fixed) -> Option<u16> {
     (100..700).contains(&c).then_some(c as u16)
 }
 
-fn stateless(ctx: &mut Ctx<'_>, st: &Stats, code: u16, reason: &str) -> i32 {
+fn stateless(ctx: &mut Ctx<'_>, st: &Arc<Stats>, code: u16, reason: &str) -> i32 {
     if !ctx.msg.is_request() {
         lm_err!("sl_send_reply: not a request");
         return -1;
@@ -102,7 +120,9 @@ fn stateless(ctx: &mut Ctx<'_>, st: &Stats, code: u16, reason: &str) -> i32 {
         return 1;
     }
     let core = ctx.core;
-    match core.send_reply(ctx.msg, code, reason) {
+    let late = st.clone();
+    let on_fail: LateFailure = Arc::new(move || late.failed_late(code));
+    match core.send_reply_then(ctx.msg, code, reason, on_fail) {
         Ok(()) => {
             st.count(code);
             1
@@ -117,7 +137,7 @@ fn stateless(ctx: &mut Ctx<'_>, st: &Stats, code: u16, reason: &str) -> i32 {
 
 fn stateful_or_not(
     ctx: &mut Ctx<'_>,
-    st: &Stats,
+    st: &Arc<Stats>,
     api: &OnceLock<Option<Arc<dyn StatefulReply>>>,
     code: u16,
     reason: &str,
