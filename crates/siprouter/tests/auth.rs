@@ -93,6 +93,10 @@ fn challenge_then_success_then_call() {
     let r = register_as_alice(&ua, &srv, &ch);
     assert_eq!(r.status(), Some(200), "{}", r.text());
     assert_eq!(srv.stat("usrloc:location_contacts"), Some(1));
+    // Both replies went through sl (Kamailio's auth and registrar reply
+    // through sl's API), so they count in its statistics.
+    assert_eq!(srv.stat("sl:401_replies"), Some(1));
+    assert_eq!(srv.stat("sl:200_replies"), Some(1));
     // Someone calls alice: lookup then forward to her contact.
     let bob = UdpPeer::new();
     bob.send(

@@ -442,3 +442,19 @@ request_route {
     let got = bob.peer.recv(T).expect("tina gets the MESSAGE through tm");
     assert_eq!(got.msg.msg().request_uri().unwrap().raw, bob.contact());
 }
+
+/// The registrar replies through sl, as Kamailio's does through sl's API:
+/// its replies count in sl's statistics.
+#[test]
+fn registrar_replies_count_in_sl_statistics() {
+    let srv = TestServer::start(&mem_cfg(""), siprouter::in_tree());
+    let ua = Ua::new("carol");
+    assert_eq!(ua.register(srv.addr(), &c(&ua, 600)).status(), Some(200));
+    assert_eq!(ua.register(srv.addr(), &[]).status(), Some(200));
+    let r = ua.register(srv.addr(), &["Contact: *".into(), "Expires: 10".into()]);
+    assert_eq!(r.status(), Some(400));
+    assert_eq!(srv.stat("sl:200_replies"), Some(2));
+    assert_eq!(srv.stat("sl:400_replies"), Some(1));
+    assert_eq!(srv.stat("sl:sent_replies"), Some(3));
+    assert_eq!(srv.stat("sl:sent_err_replies"), Some(1));
+}

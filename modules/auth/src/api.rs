@@ -4,7 +4,6 @@
 
 use crate::digest::{ct_eq, ha1, response, Alg, ResponseInput};
 use crate::nonce::{NonceError, Nonces};
-use sr_mod_sl::{StatefulReply, STATEFUL_API};
 use sr_sdk::prelude::*;
 use sr_sdk::sip_msg::headers::AuthValue;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -372,24 +371,7 @@ impl AuthApi {
 
 /// Replies statefully when tm has a transaction, else statelessly.
 pub fn send_reply(ctx: &mut Ctx<'_>, code: u16, reason: &str) -> bool {
-    let tm = ctx
-        .core
-        .get_api(STATEFUL_API)
-        .and_then(|a| a.downcast::<Arc<dyn StatefulReply>>().ok())
-        .map(|a| (*a).clone());
-    if let Some(tm) = tm {
-        if let Some(rc) = tm.reply_if_transaction(ctx, code, reason) {
-            return rc > 0;
-        }
-    }
-    let core = ctx.core;
-    match core.send_reply(ctx.msg, code, reason) {
-        Ok(()) => true,
-        Err(e) => {
-            lm_err!("auth: cannot send {code}: {e}");
-            false
-        }
-    }
+    sr_mod_sl::send_reply(ctx, code, reason)
 }
 
 /// The identity check of `auth_check` (flag 1): the authentication user

@@ -1,10 +1,8 @@
 //! Helpers: address-of-record extraction and local replies with extra
 //! headers.
 
-use sr_mod_sl::{StatefulReply, STATEFUL_API};
 use sr_sdk::prelude::*;
 use sr_sdk::sip_msg;
-use std::sync::Arc;
 
 /// Decodes `%xx` escapes in a URI user part.
 pub fn unescape(s: &str) -> String {
@@ -45,28 +43,7 @@ pub fn aor_of(uri: &str, use_domain: bool) -> Option<String> {
 pub fn reply(ctx: &mut Ctx<'_>, code: u16, reason: &str, extra: &str) -> bool {
     let saved = ctx.msg.reply_headers.clone();
     ctx.msg.reply_headers.push_str(extra);
-    let tm = ctx
-        .core
-        .get_api(STATEFUL_API)
-        .and_then(|a| a.downcast::<Arc<dyn StatefulReply>>().ok())
-        .map(|a| (*a).clone());
-    let mut done = None;
-    if let Some(tm) = tm {
-        done = tm.reply_if_transaction(ctx, code, reason).map(|rc| rc > 0);
-    }
-    let ok = match done {
-        Some(ok) => ok,
-        None => {
-            let core = ctx.core;
-            match core.send_reply(ctx.msg, code, reason) {
-                Ok(()) => true,
-                Err(e) => {
-                    lm_err!("registrar: cannot send {code} reply: {e}");
-                    false
-                }
-            }
-        }
-    };
+    let ok = sr_mod_sl::send_reply(ctx, code, reason);
     ctx.msg.reply_headers = saved;
     ok
 }

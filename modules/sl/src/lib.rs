@@ -28,11 +28,54 @@ pub trait StatefulReply: Send + Sync {
 /// The name under which `tm` publishes its [`StatefulReply`] API.
 pub const STATEFUL_API: &str = "sl.stateful_reply";
 
+/// The name under which sl publishes [`SlApi`].
+pub const SL_API: &str = "sl";
+
+/// sl's stateless reply for other modules (Kamailio's sl API, which the
+/// registrar and auth reply through): sent and counted as
+/// `sl_send_reply` does.
+pub struct SlApi(Arc<Stats>);
+
+impl SlApi {
+    /// Replies statelessly as `sl_send_reply`: 1 sent, -1 not.
+    pub fn reply(&self, ctx: &mut Ctx<'_>, code: u16, reason: &str) -> i32 {
+        stateless(ctx, &self.0, code, reason)
+    }
+}
+
+/// Replies to the request for another module: within its transaction
+/// when `tm` has one, else statelessly through sl when it is loaded
+/// (counted in sl's statistics, as in Kamailio), else through the core.
+/// `true` when the reply was sent (or handed to the worker's batch).
+pub fn send_reply(ctx: &mut Ctx<'_>, code: u16, reason: &str) -> bool {
+    let core = ctx.core;
+    let tm = core
+        .get_api(STATEFUL_API)
+        .and_then(|a| a.downcast::<Arc<dyn StatefulReply>>().ok());
+    if let Some(rc) = tm.and_then(|tm| tm.reply_if_transaction(ctx, code, reason)) {
+        return rc > 0;
+    }
+    if let Some(sl) = core
+        .get_api(SL_API)
+        .and_then(|a| a.downcast::<SlApi>().ok())
+    {
+        return sl.reply(ctx, code, reason) > 0;
+    }
+    match core.send_reply(ctx.msg, code, reason) {
+        Ok(()) => true,
+        Err(e) => {
+            lm_err!("cannot send {code} reply: {e}");
+            false
+        }
+    }
+}
+
 /// Codes with a counter of their own, in Kamailio's order.
 const NAMED: [u16; 13] = [
     200, 202, 300, 301, 302, 400, 401, 403, 404, 407, 408, 483, 500,
 ];
 
+/// sl's counters.
 struct Stats {
     named: Vec<(u16, Stat)>,
     classes: [Stat; 6],
@@ -209,6 +252,11 @@ pub fn module() -> ModuleDef {
         true
     });
     def = st.export(def);
+    let s7 = st.clone();
+    def = def.on_init(move |core| {
+        core.register_api(SL_API, Arc::new(SlApi(s7.clone())));
+        Ok(())
+    });
     def.rpc("sl.stats", "Stateless reply counters.", move |_| {
         let mut m = JsonMap::new();
         for (c, s) in &s5.named {
