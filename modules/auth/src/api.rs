@@ -101,6 +101,7 @@ pub struct AuthApi {
     pub(crate) algorithm: Arc<RwLock<String>>,
     pub(crate) secret: Arc<RwLock<String>>,
     clock: RwLock<Option<Arc<dyn Fn() -> i64 + Send + Sync>>>,
+    replier: sr_mod_sl::Replier,
 }
 
 impl std::fmt::Debug for AuthApi {
@@ -119,6 +120,7 @@ impl Default for AuthApi {
             algorithm: Arc::new(RwLock::new("MD5".into())),
             secret: Arc::new(RwLock::new(String::new())),
             clock: RwLock::new(None),
+            replier: sr_mod_sl::Replier::default(),
         }
     }
 }
@@ -359,7 +361,7 @@ impl AuthApi {
         ctx.msg
             .reply_headers
             .push_str(&format!("{name}: {value}\r\n"));
-        let ok = send_reply(ctx, code, reason);
+        let ok = self.replier.send(ctx, code, reason);
         ctx.msg.reply_headers = saved;
         if ok {
             1
@@ -367,11 +369,6 @@ impl AuthApi {
             -1
         }
     }
-}
-
-/// Replies statefully when tm has a transaction, else statelessly.
-pub fn send_reply(ctx: &mut Ctx<'_>, code: u16, reason: &str) -> bool {
-    sr_mod_sl::send_reply(ctx, code, reason)
 }
 
 /// The identity check of `auth_check` (flag 1): the authentication user

@@ -85,6 +85,7 @@ pub struct Registrar {
     cfg: Config,
     stats: Stats,
     ul: OnceLock<Arc<Usrloc>>,
+    replier: sr_mod_sl::Replier,
 }
 
 impl Registrar {

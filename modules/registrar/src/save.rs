@@ -375,7 +375,7 @@ pub fn save(
             reg.stats.accepted.inc();
             if flags & SAVE_NOREPLY == 0 {
                 let lines = contact_lines(reg, &r, &cs, t);
-                if !reply(ctx, 200, "OK", &lines) {
+                if !reply(&reg.replier, ctx, 200, "OK", &lines) {
                     return -1;
                 }
             }
@@ -391,7 +391,7 @@ pub fn save(
             }
             ctx.msg.set_error(code, reason);
             if flags & SAVE_NOREPLY == 0 {
-                reply(ctx, code, reason, &extra);
+                reply(&reg.replier, ctx, code, reason, &extra);
             }
             rc
         }

@@ -40,10 +40,16 @@ pub fn aor_of(uri: &str, use_domain: bool) -> Option<String> {
 /// Sends a reply with `extra` header lines (each ending in CRLF),
 /// statefully when `tm` has a transaction for the request, else
 /// statelessly. The message's own reply headers are restored after.
-pub fn reply(ctx: &mut Ctx<'_>, code: u16, reason: &str, extra: &str) -> bool {
+pub fn reply(
+    replier: &sr_mod_sl::Replier,
+    ctx: &mut Ctx<'_>,
+    code: u16,
+    reason: &str,
+    extra: &str,
+) -> bool {
     let saved = ctx.msg.reply_headers.clone();
     ctx.msg.reply_headers.push_str(extra);
-    let ok = sr_mod_sl::send_reply(ctx, code, reason);
+    let ok = replier.send(ctx, code, reason);
     ctx.msg.reply_headers = saved;
     ok
 }

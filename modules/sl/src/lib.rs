@@ -47,25 +47,54 @@ impl SlApi {
 /// when `tm` has one, else statelessly through sl when it is loaded
 /// (counted in sl's statistics, as in Kamailio), else through the core.
 /// `true` when the reply was sent (or handed to the worker's batch).
+/// A module that replies often keeps a [`Replier`] instead, which looks
+/// the APIs up once.
 pub fn send_reply(ctx: &mut Ctx<'_>, code: u16, reason: &str) -> bool {
-    let core = ctx.core;
-    let tm = core
-        .get_api(STATEFUL_API)
-        .and_then(|a| a.downcast::<Arc<dyn StatefulReply>>().ok());
-    if let Some(rc) = tm.and_then(|tm| tm.reply_if_transaction(ctx, code, reason)) {
-        return rc > 0;
+    Replier::default().send(ctx, code, reason)
+}
+
+/// [`send_reply`] with tm's and sl's APIs looked up at the first reply
+/// (when every module's `mod_init` has run) and kept.
+#[derive(Default)]
+pub struct Replier {
+    tm: OnceLock<Option<Arc<dyn StatefulReply>>>,
+    sl: OnceLock<Option<Arc<SlApi>>>,
+}
+
+impl std::fmt::Debug for Replier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Replier")
     }
-    if let Some(sl) = core
-        .get_api(SL_API)
-        .and_then(|a| a.downcast::<SlApi>().ok())
-    {
-        return sl.reply(ctx, code, reason) > 0;
-    }
-    match core.send_reply(ctx.msg, code, reason) {
-        Ok(()) => true,
-        Err(e) => {
-            lm_err!("cannot send {code} reply: {e}");
-            false
+}
+
+impl Replier {
+    /// Replies as [`send_reply`] does.
+    pub fn send(&self, ctx: &mut Ctx<'_>, code: u16, reason: &str) -> bool {
+        let core = ctx.core;
+        let tm = self.tm.get_or_init(|| {
+            core.get_api(STATEFUL_API)
+                .and_then(|a| a.downcast::<Arc<dyn StatefulReply>>().ok())
+                .map(|a| (*a).clone())
+        });
+        if let Some(rc) = tm
+            .as_ref()
+            .and_then(|tm| tm.reply_if_transaction(ctx, code, reason))
+        {
+            return rc > 0;
+        }
+        let sl = self.sl.get_or_init(|| {
+            core.get_api(SL_API)
+                .and_then(|a| a.downcast::<SlApi>().ok())
+        });
+        if let Some(sl) = sl {
+            return sl.reply(ctx, code, reason) > 0;
+        }
+        match core.send_reply(ctx.msg, code, reason) {
+            Ok(()) => true,
+            Err(e) => {
+                lm_err!("cannot send {code} reply: {e}");
+                false
+            }
         }
     }
 }
