@@ -128,35 +128,31 @@ impl Stats {
         }
     }
 
+    /// Counts a reply with `code` as sent.
     fn count(&self, code: u16) {
-        self.sent.inc();
-        if code >= 300 {
-            self.sent_err.inc();
-        }
-        if let Some((_, s)) = self.named.iter().find(|(c, _)| *c == code) {
-            s.inc();
-        } else if (100..700).contains(&code) {
-            self.classes[(code / 100 - 1) as usize].inc();
-        } else {
-            self.xxx.inc();
-        }
+        self.add(code, 1);
     }
 
     /// Undoes [`Stats::count`] for a reply the kernel refused after it was
     /// held for the end of a batch, and counts it as a failure.
     fn failed_late(&self, code: u16) {
-        self.sent.dec();
+        self.add(code, -1);
+        self.failures.inc();
+    }
+
+    /// Adds `n` to the sent-reply counters that `code` belongs to.
+    fn add(&self, code: u16, n: i64) {
+        self.sent.add(n);
         if code >= 300 {
-            self.sent_err.dec();
+            self.sent_err.add(n);
         }
         if let Some((_, s)) = self.named.iter().find(|(c, _)| *c == code) {
-            s.dec();
+            s.add(n);
         } else if (100..700).contains(&code) {
-            self.classes[(code / 100 - 1) as usize].dec();
+            self.classes[(code / 100 - 1) as usize].add(n);
         } else {
-            self.xxx.dec();
+            self.xxx.add(n);
         }
-        self.failures.inc();
     }
 
     /// The statistics in Kamailio's order: each class after its named codes.
