@@ -129,22 +129,26 @@ pub fn hold_then(
         let Some(q) = q.as_mut() else {
             return false;
         };
-        push(q, sock, to, data, kind);
-        if let Some(h) = q.held.last_mut() {
-            h.on_fail = on_fail;
-        }
+        push(q, sock, to, data, kind, on_fail);
         true
     })
 }
 
-fn push(q: &mut Queue, sock: usize, to: SocketAddr, data: &[u8], kind: HeldKind) {
+fn push(
+    q: &mut Queue,
+    sock: usize,
+    to: SocketAddr,
+    data: &[u8],
+    kind: HeldKind,
+    on_fail: Option<sr_sdk::LateFailure>,
+) {
     q.held.push(Held {
         sock,
         to: to.into(),
         start: q.bytes.len(),
         len: data.len(),
         kind,
-        on_fail: None,
+        on_fail,
     });
     q.bytes.extend_from_slice(data);
     q.oldest.get_or_insert_with(Instant::now);
@@ -161,7 +165,7 @@ pub fn send_after_held(sock: usize, to: SocketAddr, data: &[u8]) -> Option<std::
         if q.held.is_empty() {
             return None;
         }
-        push(q, sock, to, data, HeldKind::Caller);
+        push(q, sock, to, data, HeldKind::Caller, None);
         send_all(q);
         let r = q.caller_err.take().map_or(Ok(()), Err);
         Some((r, std::mem::take(&mut q.late)))

@@ -43,18 +43,12 @@ impl SlApi {
     }
 }
 
-/// Replies to the request for another module: within its transaction
-/// when `tm` has one, else statelessly through sl when it is loaded
-/// (counted in sl's statistics, as in Kamailio), else through the core.
-/// `true` when the reply was sent (or handed to the worker's batch).
-/// A module that replies often keeps a [`Replier`] instead, which looks
-/// the APIs up once.
-pub fn send_reply(ctx: &mut Ctx<'_>, code: u16, reason: &str) -> bool {
-    Replier::default().send(ctx, code, reason)
-}
-
-/// [`send_reply`] with tm's and sl's APIs looked up at the first reply
-/// (when every module's `mod_init` has run) and kept.
+/// Replies to a request for a module: within its transaction when `tm`
+/// has one, else statelessly through sl when it is loaded (counted in sl's
+/// statistics, as in Kamailio), else through the core. tm's and sl's APIs
+/// are looked up at the first reply (when every module's `mod_init` has
+/// run) and kept. The registrar and auth keep one; sl's own `send_reply()`
+/// uses one too.
 #[derive(Default)]
 pub struct Replier {
     tm: OnceLock<Option<Arc<dyn StatefulReply>>>,
@@ -68,8 +62,14 @@ impl std::fmt::Debug for Replier {
 }
 
 impl Replier {
-    /// Replies as [`send_reply`] does.
+    /// Replies; `true` when the reply was sent (or handed to the worker's
+    /// batch).
     pub fn send(&self, ctx: &mut Ctx<'_>, code: u16, reason: &str) -> bool {
+        self.reply(ctx, code, reason) > 0
+    }
+
+    /// Replies; the return code of tm's reply or of `sl_send_reply`.
+    fn reply(&self, ctx: &mut Ctx<'_>, code: u16, reason: &str) -> i32 {
         let core = ctx.core;
         let tm = self.tm.get_or_init(|| {
             core.get_api(STATEFUL_API)
@@ -80,20 +80,20 @@ impl Replier {
             .as_ref()
             .and_then(|tm| tm.reply_if_transaction(ctx, code, reason))
         {
-            return rc > 0;
+            return rc;
         }
         let sl = self.sl.get_or_init(|| {
             core.get_api(SL_API)
                 .and_then(|a| a.downcast::<SlApi>().ok())
         });
         if let Some(sl) = sl {
-            return sl.reply(ctx, code, reason) > 0;
+            return sl.reply(ctx, code, reason);
         }
         match core.send_reply(ctx.msg, code, reason) {
-            Ok(()) => true,
+            Ok(()) => 1,
             Err(e) => {
                 lm_err!("cannot send {code} reply: {e}");
-                false
+                -1
             }
         }
     }
@@ -203,27 +203,6 @@ fn stateless(ctx: &mut Ctx<'_>, st: &Arc<Stats>, code: u16, reason: &str) -> i32
     }
 }
 
-fn stateful_or_not(
-    ctx: &mut Ctx<'_>,
-    st: &Arc<Stats>,
-    api: &OnceLock<Option<Arc<dyn StatefulReply>>>,
-    code: u16,
-    reason: &str,
-) -> i32 {
-    let tm = api.get_or_init(|| {
-        ctx.core
-            .get_api(STATEFUL_API)
-            .and_then(|a| a.downcast::<Arc<dyn StatefulReply>>().ok())
-            .map(|a| (*a).clone())
-    });
-    if let Some(tm) = tm {
-        if let Some(rc) = tm.reply_if_transaction(ctx, code, reason) {
-            return rc;
-        }
-    }
-    stateless(ctx, st, code, reason)
-}
-
 fn last_error(ctx: &mut Ctx<'_>) -> (u16, String) {
     ctx.msg
         .last_error
@@ -234,12 +213,16 @@ fn last_error(ctx: &mut Ctx<'_>) -> (u16, String) {
 /// The module definition.
 pub fn module() -> ModuleDef {
     let st = Arc::new(Stats::new());
-    let api: Arc<OnceLock<Option<Arc<dyn StatefulReply>>>> = Arc::new(OnceLock::new());
+    let sl_api = Arc::new(SlApi(st.clone()));
+    // sl's own send_reply(): tm's transaction if any, else this module.
+    let replier = Arc::new(Replier {
+        tm: OnceLock::new(),
+        sl: OnceLock::from(Some(sl_api.clone())),
+    });
     let rt = RouteType::REQUEST | RouteType::FAILURE | RouteType::BRANCH | RouteType::EVENT;
     let fx = Some(fixup::f(reply_fixup));
-    let (s1, s2, s3, s4, s5) = (st.clone(), st.clone(), st.clone(), st.clone(), st.clone());
-    let s6 = st.clone();
-    let (a1, a2) = (api.clone(), api.clone());
+    let (s1, s3, s5, s6) = (st.clone(), st.clone(), st.clone(), st.clone());
+    let (r1, r2) = (replier.clone(), replier);
     let mut def = ModuleDef::new("sl")
         .cmd("sl_send_reply", 2, rt, fx.clone(), move |ctx, p| {
             let Some(code) = parse_code(ctx, &p[0]) else {
@@ -255,7 +238,7 @@ pub fn module() -> ModuleDef {
                 return -1;
             };
             let reason = p[1].str(ctx).into_owned();
-            stateful_or_not(ctx, &s2, &a1, code, &reason)
+            r1.reply(ctx, code, &reason)
         })
         .cmd("sl_reply_error", 0, rt, None, move |ctx, _| {
             let (c, r) = last_error(ctx);
@@ -263,7 +246,7 @@ pub fn module() -> ModuleDef {
         })
         .cmd("send_reply_error", 0, rt, None, move |ctx, _| {
             let (c, r) = last_error(ctx);
-            stateful_or_not(ctx, &s4, &a2, c, &r)
+            r2.reply(ctx, c, &r)
         });
     // Kamailio's sl_filter_ACK: the ACK of a negative reply sent
     // statelessly ends there (the reply has no transaction to absorb it),
@@ -277,9 +260,8 @@ pub fn module() -> ModuleDef {
         true
     });
     def = st.export(def);
-    let s7 = st.clone();
     def = def.on_init(move |core| {
-        core.register_api(SL_API, Arc::new(SlApi(s7.clone())));
+        core.register_api(SL_API, sl_api.clone());
         Ok(())
     });
     def.rpc("sl.stats", "Stateless reply counters.", move |_| {
