@@ -333,7 +333,7 @@ request_route {{
         $var(i) = $var(i) + 1;
     }}
     append_to_reply("X-Big: $var(big)\r\n");
-    if (!sl_send_reply("200", "OK")) {{ remove_hf("X-Nothing"); }}
+    sl_send_reply("200", "OK");
 }}
 "#
         ),
