@@ -65,6 +65,9 @@ pub struct CoreStats {
     /// `udp_batch_waits` (siprouter's own): times a UDP worker slept
     /// between batches under load (`udp_batch_wait`).
     pub udp_batch_waits: Stat,
+    /// `udp_steered` (siprouter's own, a gauge): UDP addresses whose
+    /// datagrams all go to one worker now (`udp_steer_low_load`).
+    pub udp_steered: Stat,
 }
 
 const CODES: [u16; 5] = [401, 404, 407, 480, 486];
@@ -127,6 +130,7 @@ impl CoreStats {
         add("bad_msg_hdr".into(), &self.bad_msg_hdr);
         add("udp_recv_batches".into(), &self.udp_recv_batches);
         add("udp_batch_waits".into(), &self.udp_batch_waits);
+        add("udp_steered".into(), &self.udp_steered);
         v
     }
 }

@@ -22,6 +22,7 @@ pub mod transport;
 pub mod udp_batch;
 pub mod udp_pace;
 pub mod udp_send_queue;
+pub mod udp_steer;
 
 pub use runtime::Runtime;
 pub use startup::{load, start, ExternalLoader, InTree, Options, Overrides, Server};

@@ -63,6 +63,10 @@ pub struct Settings {
     /// and sends them together at its end (`udp_hold_sends`). See
     /// [`crate::udp_send_queue`].
     pub udp_hold_sends: bool,
+    /// At low load every datagram of an address goes to one UDP worker,
+    /// spread over all of them when the load grows (`udp_steer_low_load`).
+    /// See [`crate::udp_steer`].
+    pub udp_steer_low_load: bool,
     /// TCP connect timeout, seconds.
     pub tcp_connect_timeout: u64,
     /// `max_while_loops`.
@@ -106,6 +110,7 @@ impl Default for Settings {
             tcp_max_connections: 2048,
             udp_batch_wait_us: 1000,
             udp_hold_sends: true,
+            udp_steer_low_load: true,
             tcp_connect_timeout: 10,
             max_while_loops: 100,
             server_signature: true,
@@ -441,6 +446,10 @@ impl Settings {
                 Some(b) => self.udp_hold_sends = b,
                 None => bad(e, "yes or no"),
             },
+            "udp_steer_low_load" => match val_bool(v) {
+                Some(b) => self.udp_steer_low_load = b,
+                None => bad(e, "yes or no"),
+            },
             "server_signature" => match val_bool(v) {
                 Some(b) => self.server_signature = b,
                 None => bad(e, "yes or no"),
@@ -569,6 +578,22 @@ mod tests {
         assert_eq!(
             errs[0].to_string(),
             "t.cfg:1:16: udp_hold_sends: expected yes or no"
+        );
+    }
+
+    #[test]
+    fn udp_steer_low_load_is_on_unless_turned_off() {
+        let parse = |text: &str| {
+            let cfg = sr_cfg::parse_str("t.cfg", text, &Default::default()).unwrap();
+            Settings::from_config(&cfg)
+        };
+        assert!(parse("debug=2\n").unwrap().udp_steer_low_load);
+        assert!(!parse("udp_steer_low_load=no\n").unwrap().udp_steer_low_load);
+        assert!(parse("udp_steer_low_load=on\n").unwrap().udp_steer_low_load);
+        let errs = parse("udp_steer_low_load=\"sometimes\"\n").unwrap_err();
+        assert_eq!(
+            errs[0].to_string(),
+            "t.cfg:1:20: udp_steer_low_load: expected yes or no"
         );
     }
 }

@@ -9,9 +9,10 @@ use crate::runtime::Runtime;
 use crate::script::compile::{compile, CompileEnv};
 use crate::settings::{ListenSpec, Settings};
 use crate::transport::{self, TcpConns, Transport};
+use crate::udp_steer;
 use sr_cfg::{CfgError, Config, ModParamValue, ParseOptions, Span, TopItem};
 use sr_sdk::exports::{ModuleDef, ParamKind, ParamValue};
-use sr_sdk::{lm_err, lm_info, rank, Core, Proto, RecvInfo};
+use sr_sdk::{lm_dbg, lm_err, lm_info, lm_warn, rank, Core, Proto, RecvInfo};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -452,11 +453,13 @@ pub fn start(rt: &Arc<Runtime>) -> Result<Server, String> {
         ))
     });
     // UDP: one socket per worker per address.
-    let mut udp_workers: Vec<(ListenSpec, std::net::UdpSocket)> = Vec::new();
+    let mut udp_workers: Vec<UdpWorker> = Vec::new();
     let mut send_socks = Vec::new();
     let mut bound: Vec<ListenSpec> = Vec::new();
+    let mut steer_groups = Vec::new();
     for l in s.listen.iter().filter(|l| l.proto == Proto::Udp) {
         let mut addr = l.addr;
+        let load = Arc::new(udp_steer::Load::new());
         for i in 0..s.children {
             let sock =
                 transport::udp_socket(addr).map_err(|e| format!("listen udp:{addr}: {e}"))?;
@@ -465,8 +468,17 @@ pub fn start(rt: &Arc<Runtime>) -> Result<Server, String> {
                 let clone = sock.try_clone().map_err(|e| e.to_string())?;
                 send_socks.push((addr, Arc::new(clone)));
                 bound.push(ListenSpec { addr, ..l.clone() });
+                if s.udp_steer_low_load && s.children > 1 {
+                    let clone = sock.try_clone().map_err(|e| e.to_string())?;
+                    steer_groups.push(SteerGroup::new(rt, addr, clone, load.clone()));
+                }
             }
-            udp_workers.push((ListenSpec { addr, ..l.clone() }, sock));
+            udp_workers.push(UdpWorker {
+                listen: ListenSpec { addr, ..l.clone() },
+                sock,
+                load: load.clone(),
+                first: i == 0,
+            });
         }
     }
     let mut listeners = Vec::new();
@@ -495,15 +507,16 @@ pub fn start(rt: &Arc<Runtime>) -> Result<Server, String> {
     let mut expected = 0;
     let mut rank_no = 0;
     let mut udp_wake = Vec::new();
-    for (l, sock) in udp_workers {
+    for w in udp_workers {
         // Without this handle the worker could not be woken at stop.
         udp_wake.push(
-            sock.try_clone()
-                .map_err(|e| format!("udp {}: cannot duplicate the socket: {e}", l.addr))?,
+            w.sock
+                .try_clone()
+                .map_err(|e| format!("udp {}: cannot duplicate the socket: {e}", w.listen.addr))?,
         );
         rank_no += 1;
         let (rt2, stop2) = (rt.clone(), stop.clone());
-        let body: Box<dyn FnOnce() + Send> = Box::new(move || udp_loop(&rt2, sock, l.addr, &stop2));
+        let body: Box<dyn FnOnce() + Send> = Box::new(move || udp_loop(&rt2, w, &stop2));
         handles.push(
             rt.spawn_rank(format!("udp-{rank_no}"), rank_no, ready_tx.clone(), body)
                 .map_err(|e| e.to_string())?,
@@ -547,6 +560,15 @@ pub fn start(rt: &Arc<Runtime>) -> Result<Server, String> {
         );
         expected += 1;
     }
+    steer_groups.retain(|g| g.load.enabled.load(Ordering::Relaxed));
+    if !steer_groups.is_empty() {
+        let f: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+            for g in &steer_groups {
+                g.check();
+            }
+        });
+        rt.add_timer("udp steering", udp_steer::CHECK_EVERY, f);
+    }
     drop(ready_tx);
     let mut first_err = None;
     for _ in 0..expected {
@@ -583,8 +605,15 @@ pub fn start(rt: &Arc<Runtime>) -> Result<Server, String> {
 /// until [`Server`] shuts the socket down for reading at stop. Under load it
 /// sleeps up to `udp_batch_wait` between batches instead of blocking after
 /// every datagram ([`crate::udp_pace`]).
-fn udp_loop(rt: &Runtime, sock: std::net::UdpSocket, local: SocketAddr, stop: &AtomicBool) {
+fn udp_loop(rt: &Runtime, w: UdpWorker, stop: &AtomicBool) {
     use crate::udp_pace::{Next, Pace};
+    let UdpWorker {
+        listen,
+        sock,
+        load,
+        first,
+    } = w;
+    let local = listen.addr;
     let mut batch = crate::udp_batch::RecvBatch::new();
     let wait = Duration::from_micros(rt.settings.udp_batch_wait_us);
     let mut pace = Pace::new(wait, crate::udp_batch::RecvBatch::CAPACITY);
@@ -621,8 +650,10 @@ fn udp_loop(rt: &Runtime, sock: std::net::UdpSocket, local: SocketAddr, stop: &A
                 continue;
             }
         };
-        if n > 0 {
+        let started = (n > 0).then(Instant::now);
+        if let Some(t) = started {
             rt.stats.udp_recv_batches.inc();
+            load.batch_started(first, t);
         }
         for (data, src) in batch.iter() {
             let rcv = RecvInfo {
@@ -641,7 +672,93 @@ fn udp_loop(rt: &Runtime, sock: std::net::UdpSocket, local: SocketAddr, stop: &A
         }
         crate::udp_send_queue::flush();
         rt.settle_held_sends();
-        next = pace.after(n, Instant::now());
+        let now = Instant::now();
+        if let Some(t) = started {
+            load.batch_done(first, t, now);
+        }
+        next = pace.after(n, now);
+    }
+}
+
+/// One UDP worker's socket and what it shares with the others of its
+/// address.
+struct UdpWorker {
+    listen: ListenSpec,
+    sock: std::net::UdpSocket,
+    /// The address's busy-time counters, for [`udp_steer`].
+    load: Arc<udp_steer::Load>,
+    /// This worker has the address's first socket (the one steered to).
+    first: bool,
+}
+
+/// The steering of one UDP address ([`udp_steer`]), checked by the timer.
+struct SteerGroup {
+    addr: SocketAddr,
+    /// The address's first socket (any of the group would do).
+    sock: std::net::UdpSocket,
+    load: Arc<udp_steer::Load>,
+    decide: Mutex<udp_steer::Decide>,
+    steered: sr_sdk::Stat,
+}
+
+impl SteerGroup {
+    /// Steers the address's datagrams to its first socket; steering stays
+    /// off (with a warning) where the kernel refuses the program.
+    fn new(
+        rt: &Runtime,
+        addr: SocketAddr,
+        sock: std::net::UdpSocket,
+        load: Arc<udp_steer::Load>,
+    ) -> SteerGroup {
+        use udp_steer::Mode;
+        match udp_steer::attach(&sock, Mode::Steered) {
+            Ok(()) => {
+                load.enabled.store(true, Ordering::Relaxed);
+                rt.stats.udp_steered.inc();
+            }
+            Err(e) => lm_warn!(
+                "udp {addr}: cannot steer datagrams to one worker at low load ({e}); \
+                 the kernel spreads them by flow"
+            ),
+        }
+        SteerGroup {
+            addr,
+            sock,
+            load,
+            decide: Mutex::new(udp_steer::Decide::new(Mode::Steered, Instant::now())),
+            steered: rt.stats.udp_steered.clone(),
+        }
+    }
+
+    /// The timer's check: switches the mode when the load says so.
+    fn check(&self) {
+        use udp_steer::Mode;
+        let now = Instant::now();
+        let (busy, busy_first, stuck) = self.load.read(now);
+        let Ok(mut d) = self.decide.lock() else {
+            return;
+        };
+        let Some(mode) = d.check(now, busy, busy_first, stuck) else {
+            return;
+        };
+        match udp_steer::attach(&self.sock, mode) {
+            Ok(()) => {
+                self.steered.add(if mode == Mode::Steered { 1 } else { -1 });
+                lm_dbg!("udp {}: {mode:?}", self.addr);
+            }
+            Err(e) => {
+                lm_err!("udp {}: cannot switch to {mode:?}: {e}", self.addr);
+                // Try again at the next check.
+                *d = udp_steer::Decide::new(
+                    if mode == Mode::Steered {
+                        Mode::Spread
+                    } else {
+                        Mode::Steered
+                    },
+                    now,
+                );
+            }
+        }
     }
 }
 

@@ -20,6 +20,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("xlog", sr_mod_xlog::module),
         ("kex", sr_mod_kex::module),
         ("corex", sr_mod_corex::module),
+        ("cfgutils", sr_mod_cfgutils::module),
         ("counters", sr_mod_counters::module),
         ("cfg_rpc", sr_mod_cfg_rpc::module),
         ("jsonrpcs", sr_mod_jsonrpcs::module),

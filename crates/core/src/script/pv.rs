@@ -134,6 +134,10 @@ pub enum CorePv {
     TimeSecs,
     /// `$TS` startup time.
     StartTime,
+    /// `$pp`: the worker's id. Kamailio's workers are processes and `$pp`
+    /// is the pid; siprouter's are threads and `$pp` is the thread's id
+    /// (`ps -L`, `/proc/PID/task/`), which tells workers apart the same way.
+    WorkerId,
     /// `$def(NAME)`, `$env(NAME)`: a value fixed at compile time.
     Const(Value<'static>),
     /// `$null`.
@@ -174,6 +178,15 @@ pub struct PvEnv<'a> {
     pub cfg: &'a SharedVars,
     /// Preprocessor defines (for `$def`).
     pub defines: &'a std::collections::BTreeMap<String, Option<String>>,
+}
+
+/// The calling thread's id (`gettid`), looked up once per thread.
+fn worker_id() -> i64 {
+    thread_local! {
+        // SAFETY: gettid has no preconditions.
+        static TID: i64 = i64::from(unsafe { libc::gettid() });
+    }
+    TID.with(|t| *t)
 }
 
 fn addr_part(letter: char) -> Option<AddrPart> {
@@ -243,6 +256,7 @@ pub fn resolve(spec: &PvSpec, env: &PvEnv<'_>) -> Result<CorePv, String> {
         "bf" | "bF" => CorePv::BranchFlags,
         "Ts" => CorePv::TimeSecs,
         "TS" => CorePv::StartTime,
+        "pp" => CorePv::WorkerId,
         "Tf" => CorePv::TimeNow,
         "TV" => CorePv::TimeNow,
         "def" | "defn" => {
@@ -416,6 +430,7 @@ impl CorePv {
             CorePv::BranchFlags => Value::Int(m.bflags as i64),
             CorePv::TimeSecs => Value::Int(state::cached_time()),
             CorePv::StartTime => Value::Int(state::start_time()),
+            CorePv::WorkerId => Value::Int(worker_id()),
             CorePv::TimeNow => Value::Int(state::now_secs()),
             CorePv::Const(v) => v.clone(),
             CorePv::Null => Value::Null,
