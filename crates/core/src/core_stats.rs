@@ -130,7 +130,12 @@ impl CoreStats {
         add("bad_msg_hdr".into(), &self.bad_msg_hdr);
         add("udp_recv_batches".into(), &self.udp_recv_batches);
         add("udp_batch_waits".into(), &self.udp_batch_waits);
-        add("udp_steered".into(), &self.udp_steered);
+        // A gauge: a reset of the statistics must not zero it.
+        v.push(StatExport {
+            name: "udp_steered".into(),
+            no_reset: true,
+            source: StatSource::Value(self.udp_steered.clone()),
+        });
         v
     }
 }

@@ -12,8 +12,7 @@ use crate::transport::{self, TcpConns, Transport};
 use crate::udp_steer;
 use sr_cfg::{CfgError, Config, ModParamValue, ParseOptions, Span, TopItem};
 use sr_sdk::exports::{ModuleDef, ParamKind, ParamValue};
-use sr_sdk::{lm_dbg, lm_err, lm_info, lm_warn, rank, Core, Proto, RecvInfo};
-use std::net::SocketAddr;
+use sr_sdk::{lm_err, lm_info, rank, Core, Proto, RecvInfo};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -459,7 +458,7 @@ pub fn start(rt: &Arc<Runtime>) -> Result<Server, String> {
     let mut steer_groups = Vec::new();
     for l in s.listen.iter().filter(|l| l.proto == Proto::Udp) {
         let mut addr = l.addr;
-        let load = Arc::new(udp_steer::Load::new());
+        let load = Arc::new(udp_steer::Load::new(s.children));
         for i in 0..s.children {
             let sock =
                 transport::udp_socket(addr).map_err(|e| format!("listen udp:{addr}: {e}"))?;
@@ -470,14 +469,20 @@ pub fn start(rt: &Arc<Runtime>) -> Result<Server, String> {
                 bound.push(ListenSpec { addr, ..l.clone() });
                 if s.udp_steer_low_load && s.children > 1 {
                     let clone = sock.try_clone().map_err(|e| e.to_string())?;
-                    steer_groups.push(SteerGroup::new(rt, addr, clone, load.clone()));
+                    let gauge = rt.stats.udp_steered.clone();
+                    steer_groups.extend(udp_steer::Steering::start(
+                        addr,
+                        clone,
+                        load.clone(),
+                        gauge,
+                    ));
                 }
             }
             udp_workers.push(UdpWorker {
                 listen: ListenSpec { addr, ..l.clone() },
                 sock,
                 load: load.clone(),
-                first: i == 0,
+                index: i,
             });
         }
     }
@@ -560,7 +565,6 @@ pub fn start(rt: &Arc<Runtime>) -> Result<Server, String> {
         );
         expected += 1;
     }
-    steer_groups.retain(|g| g.load.enabled.load(Ordering::Relaxed));
     if !steer_groups.is_empty() {
         let f: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
             for g in &steer_groups {
@@ -611,7 +615,7 @@ fn udp_loop(rt: &Runtime, w: UdpWorker, stop: &AtomicBool) {
         listen,
         sock,
         load,
-        first,
+        index,
     } = w;
     let local = listen.addr;
     let mut batch = crate::udp_batch::RecvBatch::new();
@@ -653,7 +657,7 @@ fn udp_loop(rt: &Runtime, w: UdpWorker, stop: &AtomicBool) {
         let started = (n > 0).then(Instant::now);
         if let Some(t) = started {
             rt.stats.udp_recv_batches.inc();
-            load.batch_started(first, t);
+            load.batch_started(index, t);
         }
         for (data, src) in batch.iter() {
             let rcv = RecvInfo {
@@ -674,7 +678,7 @@ fn udp_loop(rt: &Runtime, w: UdpWorker, stop: &AtomicBool) {
         rt.settle_held_sends();
         let now = Instant::now();
         if let Some(t) = started {
-            load.batch_done(first, t, now);
+            load.batch_done(index, t, now);
         }
         next = pace.after(n, now);
     }
@@ -687,79 +691,9 @@ struct UdpWorker {
     sock: std::net::UdpSocket,
     /// The address's busy-time counters, for [`udp_steer`].
     load: Arc<udp_steer::Load>,
-    /// This worker has the address's first socket (the one steered to).
-    first: bool,
-}
-
-/// The steering of one UDP address ([`udp_steer`]), checked by the timer.
-struct SteerGroup {
-    addr: SocketAddr,
-    /// The address's first socket (any of the group would do).
-    sock: std::net::UdpSocket,
-    load: Arc<udp_steer::Load>,
-    decide: Mutex<udp_steer::Decide>,
-    steered: sr_sdk::Stat,
-}
-
-impl SteerGroup {
-    /// Steers the address's datagrams to its first socket; steering stays
-    /// off (with a warning) where the kernel refuses the program.
-    fn new(
-        rt: &Runtime,
-        addr: SocketAddr,
-        sock: std::net::UdpSocket,
-        load: Arc<udp_steer::Load>,
-    ) -> SteerGroup {
-        use udp_steer::Mode;
-        match udp_steer::attach(&sock, Mode::Steered) {
-            Ok(()) => {
-                load.enabled.store(true, Ordering::Relaxed);
-                rt.stats.udp_steered.inc();
-            }
-            Err(e) => lm_warn!(
-                "udp {addr}: cannot steer datagrams to one worker at low load ({e}); \
-                 the kernel spreads them by flow"
-            ),
-        }
-        SteerGroup {
-            addr,
-            sock,
-            load,
-            decide: Mutex::new(udp_steer::Decide::new(Mode::Steered, Instant::now())),
-            steered: rt.stats.udp_steered.clone(),
-        }
-    }
-
-    /// The timer's check: switches the mode when the load says so.
-    fn check(&self) {
-        use udp_steer::Mode;
-        let now = Instant::now();
-        let (busy, busy_first, stuck) = self.load.read(now);
-        let Ok(mut d) = self.decide.lock() else {
-            return;
-        };
-        let Some(mode) = d.check(now, busy, busy_first, stuck) else {
-            return;
-        };
-        match udp_steer::attach(&self.sock, mode) {
-            Ok(()) => {
-                self.steered.add(if mode == Mode::Steered { 1 } else { -1 });
-                lm_dbg!("udp {}: {mode:?}", self.addr);
-            }
-            Err(e) => {
-                lm_err!("udp {}: cannot switch to {mode:?}: {e}", self.addr);
-                // Try again at the next check.
-                *d = udp_steer::Decide::new(
-                    if mode == Mode::Steered {
-                        Mode::Spread
-                    } else {
-                        Mode::Steered
-                    },
-                    now,
-                );
-            }
-        }
-    }
+    /// The worker's number among the address's workers (0: the first
+    /// socket opened on it).
+    index: usize,
 }
 
 fn tcp_worker(rt: &Runtime, rx: &mpsc::Receiver<transport::Inbound>, stop: &AtomicBool) {

@@ -26,7 +26,7 @@ pub struct RecvBatch {
 
 impl RecvBatch {
     /// Datagrams taken by one call at most.
-    pub const CAPACITY: usize = 32;
+    pub const CAPACITY: usize = 64;
 
     /// Allocates the buffers.
     pub fn new() -> RecvBatch {

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 /// more than a small request), so a batch of 32 keeps it a small part of
 /// the cost; 8 gave a quarter more CPU per stateless call at 4,000 calls/s
 /// on loopback, for half the added delay (`udp_batch_wait` bounds both).
+/// Half of [`crate::udp_batch::RecvBatch::CAPACITY`], so that a sleep that
+/// gathers about this many is taken by one receive.
 pub const TARGET_BATCH: u32 = 32;
 
 /// What a worker does after handling one batch.
@@ -149,7 +151,6 @@ mod tests {
             p.after(1, t0 + US * 10),
             Next::SleepThenTake(US * 10 * TARGET_BATCH)
         );
-        assert!(US * 10 * TARGET_BATCH < MS);
     }
 
     #[test]
