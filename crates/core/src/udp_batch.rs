@@ -8,13 +8,20 @@ use std::os::fd::AsRawFd;
 /// Room for one datagram: the largest a UDP/IPv4 or IPv6 payload can be.
 const DATAGRAM_MAX: usize = 65536;
 
+/// The size of an address slot, which the kernel overwrites with the
+/// length of the address it wrote.
+const ADDR_LEN: u32 = std::mem::size_of::<libc::sockaddr_storage>() as u32;
+
 /// Buffers and headers for one `recvmmsg` call, reused for every call.
 ///
 /// One zeroed allocation holds all the 64 KiB slots; at this size the
 /// allocator maps fresh pages, and the kernel writes only the bytes it
 /// receives, so untouched pages cost address space, not memory. The
-/// headers' pointers into the slots are set at each call, from pointers
-/// taken together, so none outlives a move or a reborrow of the batch.
+/// headers point into the slots, the address slots and the `iovec`s: all
+/// heap storage that is never reallocated and does not move with the
+/// batch, so the pointers are set once, at construction. A receive resets
+/// only what the kernel wrote in the headers of the previous one (the
+/// length, the address length, the flags; it does not write `iovec`s).
 /// It holds raw pointers, so it is not `Send`: each worker makes its own.
 pub struct RecvBatch {
     bufs: Box<[u8]>,
@@ -31,7 +38,7 @@ impl RecvBatch {
     /// Allocates the buffers.
     pub fn new() -> RecvBatch {
         let n = Self::CAPACITY;
-        RecvBatch {
+        let mut b = RecvBatch {
             bufs: vec![0u8; n * DATAGRAM_MAX].into_boxed_slice(),
             // SAFETY: sockaddr_storage, iovec and mmsghdr are plain C data
             // for which all-zero (null pointers, zero lengths) is valid.
@@ -39,17 +46,11 @@ impl RecvBatch {
             iovs: vec![unsafe { std::mem::zeroed() }; n],
             hdrs: vec![unsafe { std::mem::zeroed() }; n],
             len: 0,
-        }
-    }
-
-    /// Receives into the batch: blocks until one datagram is there, then
-    /// takes the others already queued without waiting (`MSG_WAITFORONE`),
-    /// or, with `nonblocking`, returns at once. Returns how many came.
-    pub fn recv(&mut self, sock: &impl AsRawFd, nonblocking: bool) -> io::Result<usize> {
-        let buf = self.bufs.as_mut_ptr();
-        let addrs = self.addrs.as_mut_ptr();
-        let iovs = self.iovs.as_mut_ptr();
-        for (i, h) in self.hdrs.iter_mut().enumerate() {
+        };
+        let buf = b.bufs.as_mut_ptr();
+        let addrs = b.addrs.as_mut_ptr();
+        let iovs = b.iovs.as_mut_ptr();
+        for (i, h) in b.hdrs.iter_mut().enumerate() {
             // SAFETY: i < CAPACITY, the length of `addrs` and `iovs`, and
             // i * DATAGRAM_MAX + DATAGRAM_MAX <= the length of `bufs`.
             unsafe {
@@ -61,19 +62,30 @@ impl RecvBatch {
                 h.msg_hdr.msg_iov = iovs.add(i);
             }
             h.msg_hdr.msg_iovlen = 1;
-            h.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as u32;
-            h.msg_hdr.msg_control = std::ptr::null_mut();
-            h.msg_hdr.msg_controllen = 0;
+            h.msg_hdr.msg_namelen = ADDR_LEN;
+        }
+        b
+    }
+
+    /// Receives into the batch: blocks until one datagram is there, then
+    /// takes the others already queued without waiting (`MSG_WAITFORONE`),
+    /// or, with `nonblocking`, returns at once. Returns how many came.
+    pub fn recv(&mut self, sock: &impl AsRawFd, nonblocking: bool) -> io::Result<usize> {
+        // Only the headers the last call filled were written by the kernel.
+        for h in &mut self.hdrs[..self.len] {
+            h.msg_hdr.msg_namelen = ADDR_LEN;
             h.msg_hdr.msg_flags = 0;
             h.msg_len = 0;
         }
+        self.len = 0;
         let flags = if nonblocking {
             libc::MSG_DONTWAIT
         } else {
             libc::MSG_WAITFORONE
         };
         // SAFETY: every header points at a live buffer and address slot of
-        // this batch, with their true sizes; `hdrs.len()` headers exist.
+        // this batch (heap storage that lives and stays put as long as the
+        // batch), with their true sizes; `hdrs.len()` headers exist.
         let n = unsafe {
             libc::recvmmsg(
                 sock.as_raw_fd(),
@@ -84,7 +96,6 @@ impl RecvBatch {
             )
         };
         if n < 0 {
-            self.len = 0;
             return Err(io::Error::last_os_error());
         }
         self.len = n as usize;

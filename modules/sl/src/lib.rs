@@ -113,11 +113,15 @@ struct Stats {
     sent_err: Stat,
     failures: Stat,
     acks: Stat,
+    /// The late-failure hook of each status code 100–699, made on first
+    /// use, so that a stateless reply does not allocate one.
+    hooks: Box<[OnceLock<LateFailure>]>,
 }
 
 impl Stats {
     fn new() -> Stats {
         Stats {
+            hooks: (100..700).map(|_| OnceLock::new()).collect(),
             named: NAMED.iter().map(|c| (*c, Stat::new())).collect(),
             classes: Default::default(),
             xxx: Stat::new(),
@@ -131,6 +135,24 @@ impl Stats {
     /// Counts a reply with `code` as sent.
     fn count(&self, code: u16) {
         self.add(code, 1);
+    }
+
+    /// What the core runs when a reply with `code`, held for the end of
+    /// the batch, is refused by the kernel: [`Stats::failed_late`]. The
+    /// hook holds the statistics weakly (they hold the hook).
+    fn hook(self: &Arc<Self>, code: u16) -> LateFailure {
+        let make = || -> LateFailure {
+            let st = Arc::downgrade(self);
+            Arc::new(move || {
+                if let Some(st) = st.upgrade() {
+                    st.failed_late(code);
+                }
+            })
+        };
+        match self.hooks.get(usize::from(code).wrapping_sub(100)) {
+            Some(h) => h.get_or_init(make).clone(),
+            None => make(),
+        }
     }
 
     /// Undoes [`Stats::count`] for a reply the kernel refused after it was
@@ -188,9 +210,7 @@ fn stateless(ctx: &mut Ctx<'_>, st: &Arc<Stats>, code: u16, reason: &str) -> i32
         return 1;
     }
     let core = ctx.core;
-    let late = st.clone();
-    let on_fail: LateFailure = Arc::new(move || late.failed_late(code));
-    match core.send_reply_then(ctx.msg, code, reason, on_fail) {
+    match core.send_reply_then(ctx.msg, code, reason, st.hook(code)) {
         Ok(()) => {
             st.count(code);
             1
@@ -287,5 +307,28 @@ fn reply_fixup(env: &dyn fixup::FixupEnv, i: usize, a: &Arg) -> Result<Fixed, St
         Ok(f)
     } else {
         fixup::spve(env, i, a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_codes_late_failure_hook_is_made_once_and_undoes_its_count() {
+        let st = Arc::new(Stats::new());
+        let (a, b) = (st.hook(200), st.hook(200));
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &st.hook(404)));
+        st.count(200);
+        st.count(200);
+        a();
+        let named = |code| st.named.iter().find(|(c, _)| *c == code).unwrap().1.get();
+        assert_eq!((named(200), st.sent.get(), st.failures.get()), (1, 1, 1));
+        // A code outside 100-699 (from a module's set_error) still works.
+        let odd = st.hook(99);
+        st.count(99);
+        odd();
+        assert_eq!((st.xxx.get(), st.failures.get()), (0, 2));
     }
 }
