@@ -13,19 +13,23 @@
 //! The steering is a one-instruction classic BPF program attached to the
 //! address's socket group (`SO_ATTACH_REUSEPORT_CBPF`, Linux 4.5, no
 //! privilege needed): "socket 0" when steered, an index out of range when
-//! spread, which makes the kernel fall back to its hash. The first socket
-//! opened on an address is the group's socket 0, so its worker is the one
-//! steered to. Datagrams already queued on a socket stay there for its
+//! spread, which makes the kernel fall back to its hash. In a group of
+//! this process's sockets alone, socket 0 is the first one opened on the
+//! address. Datagrams already queued on a socket stay there for its
 //! worker whatever the mode, so switching loses nothing.
 //!
-//! The timer thread decides every [`CHECK_EVERY`] from the time the
-//! workers spent handling batches ([`Decide`], without I/O so it can be
-//! tested with virtual time): it spreads as soon as the steered worker is
-//! busy half of the time or stuck in one batch for [`STUCK`] (a slow
-//! database query, a DNS timeout: the other workers then take new
-//! datagrams), and steers again once all workers together have been busy
-//! under a fifth of the time for [`CALM`] (and the first is not stuck). The core setting
-//! `udp_steer_low_load` (default yes) turns it on.
+//! The timer thread decides every [`CHECK_EVERY`] from the time each
+//! worker spent handling batches ([`Decide`], without I/O so it can be
+//! tested with virtual time): it spreads as soon as any worker is busy
+//! half of the time or has been in one batch for [`STUCK`] (a slow
+//! database query, a DNS timeout: datagrams of the flows the hash gives
+//! the other workers are then handled), and steers again once all workers
+//! together have been busy under a fifth of the time for [`CALM`], none of
+//! them stuck. Looking at every worker, not only the first, keeps this
+//! right whichever socket the group numbers 0 (another process sharing
+//! the port with `SO_REUSEPORT` joins the group too, and could then be the
+//! one steered to: run one instance per port, or turn steering off). The
+//! core setting `udp_steer_low_load` (default yes) turns it on.
 
 use sr_sdk::{lm_dbg, lm_err, lm_warn, Stat};
 use std::net::{SocketAddr, UdpSocket};
