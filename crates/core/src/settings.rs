@@ -564,36 +564,32 @@ mod tests {
         );
     }
 
-    #[test]
-    fn udp_hold_sends_is_on_unless_turned_off() {
+    /// A yes/no core setting that is on by default: off with `no` or `0`,
+    /// on with `yes` or `on`, and any other word reported at its column.
+    fn on_unless_turned_off(name: &str, get: fn(&Settings) -> bool) {
         let parse = |text: &str| {
             let cfg = sr_cfg::parse_str("t.cfg", text, &Default::default()).unwrap();
             Settings::from_config(&cfg)
         };
-        assert!(parse("debug=2\n").unwrap().udp_hold_sends);
-        assert!(!parse("udp_hold_sends=no\n").unwrap().udp_hold_sends);
-        assert!(!parse("udp_hold_sends=0\n").unwrap().udp_hold_sends);
-        assert!(parse("udp_hold_sends=yes\n").unwrap().udp_hold_sends);
-        let errs = parse("udp_hold_sends=\"maybe\"\n").unwrap_err();
+        assert!(get(&parse("debug=2\n").unwrap()));
+        for (value, want) in [("no", false), ("0", false), ("yes", true), ("on", true)] {
+            let s = parse(&format!("{name}={value}\n")).unwrap();
+            assert_eq!(get(&s), want, "{name}={value}");
+        }
+        let errs = parse(&format!("{name}=\"maybe\"\n")).unwrap_err();
         assert_eq!(
             errs[0].to_string(),
-            "t.cfg:1:16: udp_hold_sends: expected yes or no"
+            format!("t.cfg:1:{}: {name}: expected yes or no", name.len() + 2)
         );
     }
 
     #[test]
+    fn udp_hold_sends_is_on_unless_turned_off() {
+        on_unless_turned_off("udp_hold_sends", |s| s.udp_hold_sends);
+    }
+
+    #[test]
     fn udp_steer_low_load_is_on_unless_turned_off() {
-        let parse = |text: &str| {
-            let cfg = sr_cfg::parse_str("t.cfg", text, &Default::default()).unwrap();
-            Settings::from_config(&cfg)
-        };
-        assert!(parse("debug=2\n").unwrap().udp_steer_low_load);
-        assert!(!parse("udp_steer_low_load=no\n").unwrap().udp_steer_low_load);
-        assert!(parse("udp_steer_low_load=on\n").unwrap().udp_steer_low_load);
-        let errs = parse("udp_steer_low_load=\"sometimes\"\n").unwrap_err();
-        assert_eq!(
-            errs[0].to_string(),
-            "t.cfg:1:20: udp_steer_low_load: expected yes or no"
-        );
+        on_unless_turned_off("udp_steer_low_load", |s| s.udp_steer_low_load);
     }
 }
