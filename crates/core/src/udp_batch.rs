@@ -19,12 +19,14 @@ const ADDR_LEN: u32 = std::mem::size_of::<libc::sockaddr_storage>() as u32;
 /// receives, so untouched pages cost address space, not memory. The
 /// headers point into the slots, the address slots and the `iovec`s: all
 /// heap storage that is never reallocated and does not move with the
-/// batch, so the pointers are set once, at construction. A receive resets
+/// batch, so the pointers are set once, at construction (from
+/// `Vec::as_mut_ptr`, which creates no reference: moving the batch does
+/// not invalidate them, as it would pointers into a moved `Box`). A receive resets
 /// only what the kernel wrote in the headers of the previous one (the
 /// length, the address length, the flags; it does not write `iovec`s).
 /// It holds raw pointers, so it is not `Send`: each worker makes its own.
 pub struct RecvBatch {
-    bufs: Box<[u8]>,
+    bufs: Vec<u8>,
     addrs: Vec<libc::sockaddr_storage>,
     iovs: Vec<libc::iovec>,
     hdrs: Vec<libc::mmsghdr>,
@@ -39,7 +41,7 @@ impl RecvBatch {
     pub fn new() -> RecvBatch {
         let n = Self::CAPACITY;
         let mut b = RecvBatch {
-            bufs: vec![0u8; n * DATAGRAM_MAX].into_boxed_slice(),
+            bufs: vec![0u8; n * DATAGRAM_MAX],
             // SAFETY: sockaddr_storage, iovec and mmsghdr are plain C data
             // for which all-zero (null pointers, zero lengths) is valid.
             addrs: vec![unsafe { std::mem::zeroed() }; n],
@@ -203,6 +205,24 @@ mod tests {
         seen.extend(batch.iter().map(|(d, _)| d.to_vec()));
         let want: Vec<Vec<u8>> = (0..total).map(|i| i.to_string().into_bytes()).collect();
         assert_eq!(seen, want);
+    }
+
+    #[test]
+    fn a_receive_resets_what_the_kernel_wrote_in_the_last_one() {
+        let rx = bound("127.0.0.1:0");
+        let tx = bound("127.0.0.1:0");
+        tx.send_to(b"one", rx.local_addr().unwrap()).unwrap();
+        let mut batch = RecvBatch::new();
+        assert_eq!(batch.recv(&rx, false).unwrap(), 1);
+        // The kernel wrote an IPv4 address's length (16) in the first slot.
+        assert!(batch.hdrs[0].msg_hdr.msg_namelen < ADDR_LEN);
+        let e = batch.recv(&rx, true).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        assert!(batch
+            .hdrs
+            .iter()
+            .all(|h| h.msg_hdr.msg_namelen == ADDR_LEN && h.msg_len == 0));
+        assert_eq!(batch.iter().count(), 0);
     }
 
     #[test]

@@ -41,3 +41,16 @@ pub fn module() -> ModuleDef {
             pause("usleep", p[0].int(ctx), Duration::from_micros)
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pause_blocks_for_its_time_and_a_negative_one_is_an_error() {
+        let t = std::time::Instant::now();
+        assert_eq!(pause("usleep", 20_000, Duration::from_micros), 1);
+        assert!(t.elapsed() >= Duration::from_millis(20));
+        assert_eq!(pause("sleep", -1, Duration::from_secs), -1);
+    }
+}

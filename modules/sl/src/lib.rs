@@ -330,5 +330,12 @@ mod tests {
         st.count(99);
         odd();
         assert_eq!((st.xxx.get(), st.failures.get()), (0, 2));
+        // The last codes with a hook of their own, and the first without.
+        assert!(Arc::ptr_eq(&st.hook(699), &st.hook(699)));
+        assert!(!Arc::ptr_eq(&st.hook(700), &st.hook(700)));
+        // The hooks hold the statistics weakly: no cycle keeps them alive.
+        let w = Arc::downgrade(&st);
+        drop((a, b, odd, st));
+        assert!(w.upgrade().is_none());
     }
 }
