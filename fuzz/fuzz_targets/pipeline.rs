@@ -13,10 +13,11 @@ use sr_sdk::{Proto, RecvInfo};
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
+/// The server's address; the script's `{LISTEN}` stands for it.
 const LISTEN: &str = "127.0.0.1:45060";
 
 const CONFIG: &str = r#"
-listen=udp:127.0.0.1:45060
+listen=udp:{LISTEN}
 children=1
 disable_tcp=yes
 loadmodule "sl"
@@ -64,7 +65,7 @@ request_route {
     if (lookup("location")) { t_on_failure("MISSED"); t_on_reply("SEEN"); t_relay(); exit; }
     # To itself: the request comes back until Max-Forwards runs out, and
     # the 483 travels back through every hop (replies, failure routes).
-    if ($hdr(X-Loop) != $null) { $du = "sip:127.0.0.1:45060"; } else { $du = "sip:127.0.0.1:45070"; }
+    if ($hdr(X-Loop) != $null) { $du = "sip:{LISTEN}"; } else { $du = "sip:127.0.0.1:45070"; }
     if (!t_relay()) { sl_reply_error(); }
 }
 
@@ -103,7 +104,7 @@ fn server() -> &'static (Arc<Runtime>, Server) {
         only_loopback();
         let opts = Options {
             config: "fuzz.cfg".into(),
-            config_text: Some(CONFIG.to_string()),
+            config_text: Some(CONFIG.replace("{LISTEN}", LISTEN)),
             in_tree: siprouter::in_tree(),
             ..Default::default()
         };

@@ -159,7 +159,6 @@ impl Runtime {
         }
     }
 
-    /// Counts a stateless forward in `fwd_requests` or `drop_requests`.
     /// A stateless reply (`Core::send_reply`), held on a UDP worker;
     /// `late_failure` runs if a held reply then cannot be sent.
     fn reply_statelessly(
@@ -181,6 +180,7 @@ impl Runtime {
             .map_err(SendError)
     }
 
+    /// Counts a stateless forward in `fwd_requests` or `drop_requests`.
     fn count_forward(&self, r: Result<(), SendError>) -> Result<(), SendError> {
         match &r {
             Ok(()) => self.stats.fwd_requests.inc(),

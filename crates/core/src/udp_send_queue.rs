@@ -259,7 +259,7 @@ fn failed(q: &mut Queue, k: usize, e: std::io::Error) {
         }
         _ => lm_err!("udp: send to {dest} failed: {e}"),
     }
-    if let Some(f) = q.held[k].on_fail.clone() {
+    if let Some(f) = q.held[k].on_fail.take() {
         q.late.push(f);
     }
 }
