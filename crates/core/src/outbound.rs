@@ -512,6 +512,13 @@ pub fn forward_reply(rt: &Runtime, reply_msg: &mut SipMsg) -> Result<(), SendErr
             None => rt.dns.lookup(next.host_str).map_err(err)?,
         },
     };
+    if !is_unicast(ip) {
+        // RFC 4475 3.3.10: a reply routed by Via to a broadcast address is
+        // an attack on the network behind the proxy, not a client.
+        return Err(err(format!(
+            "reply's next Via points at {ip}, not a unicast address"
+        )));
+    }
     let port = match next.rport() {
         Some(Some(p)) => p,
         _ => next.port.unwrap_or(next.default_port()),
@@ -530,9 +537,28 @@ pub fn forward_reply(rt: &Runtime, reply_msg: &mut SipMsg) -> Result<(), SendErr
         .map_err(err)
 }
 
+/// Whether a reply may be sent to `ip`: not the unspecified address, a
+/// broadcast or a multicast group.
+fn is_unicast(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => !(v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast()),
+        IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{from_tag_text, top_via_fix};
+    use super::{from_tag_text, is_unicast, top_via_fix};
+
+    #[test]
+    fn replies_go_only_to_unicast_addresses() {
+        for bad in ["255.255.255.255", "0.0.0.0", "224.0.0.1", "::", "ff02::1"] {
+            assert!(!is_unicast(bad.parse().unwrap()), "{bad}");
+        }
+        for good in ["127.0.0.1", "192.0.2.7", "::1", "2001:db8::1"] {
+            assert!(is_unicast(good.parse().unwrap()), "{good}");
+        }
+    }
     use sip_msg::headers::NameAddr;
 
     /// The request with `vias` as its Via lines, received from

@@ -153,10 +153,21 @@ pub fn error_reply(buf: &[u8], code: u16, reason: &str) -> Option<Vec<u8>> {
     }
     let mut out = format!("SIP/2.0 {code} {reason}\r\n");
     let mut need = [false; 5];
+    // Whether the header line before was copied: its continuation lines
+    // (folded values, starting with white space) go with it.
+    let mut copying = false;
     for l in lines {
         if l.is_empty() {
             break;
         }
+        if l.starts_with([' ', '\t']) {
+            if copying {
+                out.push_str(l);
+                out.push_str("\r\n");
+            }
+            continue;
+        }
+        copying = false;
         let Some((name, _)) = l.split_once(':') else {
             continue;
         };
@@ -170,6 +181,7 @@ pub fn error_reply(buf: &[u8], code: u16, reason: &str) -> Option<Vec<u8>> {
             _ => continue,
         };
         need[slot] = true;
+        copying = true;
         out.push_str(l);
         out.push_str("\r\n");
     }
@@ -192,5 +204,16 @@ mod tests {
         assert!(r.contains("Call-ID: c\r\n"));
         assert!(error_reply(b"garbage", 400, "x").is_none());
         assert!(error_reply(b"INVITE sip:a@b SIP/2.0\r\nVia: x\r\n\r\n", 400, "x").is_none());
+    }
+
+    #[test]
+    fn error_reply_keeps_folded_lines_with_their_header() {
+        let raw = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n ;branch=z9hG4bK1\r\nX-Other: 1\r\n 2\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 7\r\n\r\n";
+        let r = String::from_utf8(error_reply(raw, 400, "Bad").unwrap()).unwrap();
+        assert!(
+            r.contains("Via: SIP/2.0/UDP h\r\n ;branch=z9hG4bK1\r\nFrom:"),
+            "{r}"
+        );
+        assert!(!r.contains("X-Other") && !r.contains(" 2\r\n"), "{r}");
     }
 }

@@ -99,8 +99,10 @@ pub fn reply(
     let to = req
         .header(HeaderName::To)
         .ok_or(ParseError::MissingHeader("To"))?;
+    // A To that does not parse (a torture test's unterminated quote) is
+    // copied as it came, without a tag: the error reply still goes out.
     match opts.to_tag {
-        Some(tag) if code > 100 && req.to_tag()?.is_none() => {
+        Some(tag) if code > 100 && matches!(req.to_tag(), Ok(None)) => {
             out.extend_from_slice(b"To: ");
             out.extend_from_slice(to.value.as_bytes());
             out.extend_from_slice(b";tag=");

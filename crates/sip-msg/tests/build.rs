@@ -129,3 +129,29 @@ fn builders_refuse_requests_missing_headers() {
     assert!(reply(&req, 200, "OK", &ReplyOptions::default()).is_err());
     assert!(cancel(&req, None).is_err());
 }
+
+#[test]
+fn a_reply_to_a_request_whose_to_does_not_parse_copies_it_as_it_came() {
+    // RFC 4475 3.1.2.6: an unterminated quote in To. The 400 must still be
+    // sent; its To is the request's, untouched and without a tag.
+    let raw = REQ.replace(
+        "To: Bob <sip:bob@biloxi.com>",
+        "To: \"Bob <sip:bob@biloxi.com>",
+    );
+    let req = Message::parse(raw.as_bytes()).unwrap();
+    assert!(req.to_tag().is_err());
+    let opts = ReplyOptions {
+        to_tag: Some("xyz"),
+        ..Default::default()
+    };
+    let out = String::from_utf8(reply(&req, 400, "Invalid To Header", &opts).unwrap()).unwrap();
+    assert!(
+        out.starts_with("SIP/2.0 400 Invalid To Header\r\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\r\nTo: \"Bob <sip:bob@biloxi.com>\r\n"),
+        "{out}"
+    );
+    assert!(!out.contains("tag=xyz"), "{out}");
+}

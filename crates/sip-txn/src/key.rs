@@ -13,10 +13,13 @@ use std::sync::Arc;
 /// The RFC 3261 magic cookie every RFC 3261 branch starts with.
 pub const MAGIC_COOKIE: &str = "z9hG4bK";
 
-/// Whether a Via branch follows RFC 3261 (starts with [`MAGIC_COOKIE`]),
-/// i.e. whether RFC 3261 matching applies instead of the RFC 2543 fallback.
+/// Whether a Via branch follows RFC 3261 (starts with [`MAGIC_COOKIE`]
+/// and has something after it), i.e. whether RFC 3261 matching applies
+/// instead of the RFC 2543 fallback. A bare cookie identifies nothing
+/// (RFC 4475 3.2.1): every request of a client sending it would share
+/// one key, so it falls back, as in Kamailio.
 pub fn is_rfc3261_branch(branch: &str) -> bool {
-    branch.starts_with(MAGIC_COOKIE)
+    branch.len() > MAGIC_COOKIE.len() && branch.starts_with(MAGIC_COOKIE)
 }
 
 /// A SIP method, as far as transaction matching cares. Methods are
@@ -478,6 +481,10 @@ mod tests {
     #[test]
     fn rfc2543_fallback() {
         assert!(TxKey::server("1234", "a", Method::Invite).is_none());
+        // A bare magic cookie (RFC 4475 3.2.1) falls back too.
+        assert!(TxKey::server(MAGIC_COOKIE, "a", Method::Invite).is_none());
+        assert!(TxKey::server_via(MAGIC_COOKIE, "a", 5060, Method::Invite).is_none());
+        assert!(TxKey::server("z9hG4bK1", "a", Method::Invite).is_some());
         let parts = Rfc2543Parts {
             request_uri: "sip:bob@b.com",
             to_tag: None,

@@ -4,37 +4,10 @@
 //! record-routing, keepalive OPTIONS, 404 for unknown users, no open relay,
 //! and contacts kept across a restart.
 
-use sr_testkit::{free_port, req, TestServer, UdpPeer};
-use std::path::PathBuf;
+use sr_testkit::{default_config, free_port, fresh_db, req, TestServer, UdpPeer};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(3);
-
-fn default_cfg(db: &std::path::Path, http: u16) -> String {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../etc/siprouter.cfg"
-    ))
-    .unwrap();
-    text.replace("#!trydef SIP_PORT 5060", "#!trydef SIP_PORT {PORT}")
-        .replace("\"127.0.0.1:5080\"", &format!("\"127.0.0.1:{http}\""))
-        .replace(
-            "\"/tmp/siprouter/siprouter_rpc.sock\"",
-            "\"{DIR}/rpc.sock\"",
-        )
-        .replace(
-            "\"sqlite://siprouter.db\"",
-            &format!("\"sqlite://{}\"", db.display()),
-        )
-}
-
-fn db_path(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("siprouter-default-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    let p = d.join("siprouter.db");
-    let _ = std::fs::remove_file(&p);
-    p
-}
 
 fn register(srv: &TestServer, ua: &UdpPeer, user: &str) -> u16 {
     let contact = format!("Contact: <sip:{user}@{}>;expires=600", ua.addr());
@@ -62,8 +35,8 @@ fn register(srv: &TestServer, ua: &UdpPeer, user: &str) -> u16 {
 
 #[test]
 fn default_config_is_a_working_proxy_and_registrar() {
-    let db = db_path("main");
-    let cfg = default_cfg(&db, free_port());
+    let db = fresh_db("default-main");
+    let cfg = default_config(&db, free_port());
     let srv = TestServer::start(&cfg, siprouter::in_tree());
     assert!(db.exists(), "the SQLite file is created with its tables");
 

@@ -2,7 +2,7 @@
 //! (requests and replies, UDP and TCP) sent to the default configuration
 //! never cause a panic, and the server keeps answering.
 
-use sr_testkit::{free_port, req, TcpPeer, TestServer, UdpPeer};
+use sr_testkit::{default_config, free_port, fresh_db, req, TcpPeer, TestServer, UdpPeer};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -52,27 +52,7 @@ fn mutate(rng: &mut Rng, base: &[u8]) -> Vec<u8> {
 
 #[test]
 fn mutated_messages_never_stop_the_server() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../etc/siprouter.cfg"
-    ))
-    .unwrap();
-    let dbdir = std::env::temp_dir().join(format!("siprouter-robust-{}", std::process::id()));
-    std::fs::create_dir_all(&dbdir).unwrap();
-    let cfg = text
-        .replace("#!trydef SIP_PORT 5060", "#!trydef SIP_PORT {PORT}")
-        .replace(
-            "\"127.0.0.1:5080\"",
-            &format!("\"127.0.0.1:{}\"", free_port()),
-        )
-        .replace(
-            "\"/tmp/siprouter/siprouter_rpc.sock\"",
-            "\"{DIR}/rpc.sock\"",
-        )
-        .replace(
-            "\"sqlite://siprouter.db\"",
-            &format!("\"sqlite://{}/r.db\"", dbdir.display()),
-        );
+    let cfg = default_config(&fresh_db("robust"), free_port());
     let srv = TestServer::start(&cfg, siprouter::in_tree());
     let peer = UdpPeer::new();
     let me = format!("sip:127.0.0.1:{}", srv.port);

@@ -3,11 +3,15 @@
 //! End-to-end test support: [`TestServer`] starts a real siprouter
 //! (in-process, real sockets on 127.0.0.1) from a config text, and
 //! [`UdpPeer`]/[`TcpPeer`] are test user agents that send and receive
-//! real SIP messages. [`req`] builds well-formed requests.
+//! real SIP messages. [`req`] builds well-formed requests;
+//! [`default_config`] gives the shipped default configuration for a test.
 #![forbid(unsafe_code)]
 
+mod default_cfg;
 mod peer;
 mod server;
+
+pub use default_cfg::{default_config, fresh_db};
 
 pub use peer::{answer, req, Reply, TcpPeer, UdpPeer};
 pub use server::{free_port, TestServer};

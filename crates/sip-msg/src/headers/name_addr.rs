@@ -41,6 +41,14 @@ impl<'a> NameAddr<'a> {
             match find_laquot(raw) {
                 Some(lt) => {
                     let d = trim_lws(&raw[..lt]);
+                    // An unquoted display name is tokens and white space
+                    // (RFC 3261 25.1). A comma or semicolon there makes
+                    // the value ambiguous for whoever splits it (RFC 4475
+                    // 3.1.2.15 expects a 400); other stray characters are
+                    // let through, as most parsers do.
+                    if d.bytes().any(|c| c == b',' || c == b';') {
+                        return Err(bad(header, "',' or ';' in an unquoted display name"));
+                    }
                     (if d.is_empty() { None } else { Some(d) }, &raw[lt..])
                 }
                 None => (None, raw),
@@ -198,6 +206,22 @@ mod tests {
         assert_eq!(n.display_name().unwrap(), r#"Bob "the" <Builder>"#);
         assert_eq!(n.uri.user, Some("bob"));
         assert_eq!(n.tag(), Some("a6c85cf"));
+    }
+
+    #[test]
+    fn unquoted_display_names_with_list_separators_are_refused() {
+        for v in [
+            "Doe, Jane <sip:jane@example.com>",
+            "Doe;Jane <sip:jane@example.com>",
+        ] {
+            let e = NameAddr::parse(v, "To").unwrap_err();
+            assert!(e.to_string().contains("unquoted display name"), "{v}: {e}");
+        }
+        // Quoted, the same characters are fine; so are other stray ones.
+        let n = NameAddr::parse(r#""Doe, Jane" <sip:jane@example.com>"#, "To").unwrap();
+        assert_eq!(n.display_name().unwrap(), "Doe, Jane");
+        let n = NameAddr::parse("J.Doe@home <sip:jane@example.com>", "To").unwrap();
+        assert_eq!(n.display, Some("J.Doe@home"));
     }
 
     #[test]

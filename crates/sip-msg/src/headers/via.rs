@@ -144,6 +144,9 @@ impl<'a> Via<'a> {
         if sent_by.is_empty() {
             return Err(e("no sent-by"));
         }
+        if has_empty_param(params) {
+            return Err(e("empty parameter"));
+        }
         let (host_str, host, port) = match fast {
             Some(hp) => hp,
             None => {
@@ -174,9 +177,12 @@ impl<'a> Via<'a> {
         self.known.branch.flatten()
     }
 
-    /// Whether the branch starts with the RFC 3261 magic cookie.
+    /// Whether the branch starts with the RFC 3261 magic cookie and has
+    /// something after it (a bare cookie identifies no transaction, RFC
+    /// 4475 3.2.1).
     pub fn is_rfc3261_branch(&self) -> bool {
-        self.branch().is_some_and(|b| b.starts_with(MAGIC_COOKIE))
+        self.branch()
+            .is_some_and(|b| b.len() > MAGIC_COOKIE.len() && b.starts_with(MAGIC_COOKIE))
     }
 
     /// The `received` parameter.
@@ -245,6 +251,37 @@ fn split_sent_by(s: &str) -> Result<(&str, Option<u16>), ParseError> {
     }
     // Anything else is judged (and its fault named) as before.
     split_host_port(s).map_err(|_| e("invalid sent-by"))
+}
+
+/// Whether a Via's parameter list (after the first `;`) has an empty
+/// parameter: `;;` or `; ;` (RFC 3261's grammar has none; RFC 4475
+/// 3.1.2.1 expects a 400). One `;` at the very end is let through, as
+/// many parsers do.
+fn has_empty_param(params: &str) -> bool {
+    let b = params.as_bytes();
+    let mut i = 0;
+    let mut quoted = false;
+    let mut item_start = true;
+    while i < b.len() {
+        let c = b[i];
+        if quoted {
+            match c {
+                b'\\' => i += 1,
+                b'"' => quoted = false,
+                _ => {}
+            }
+        } else if c == b';' {
+            if item_start {
+                return true;
+            }
+            item_start = true;
+        } else if !matches!(c, b' ' | b'\t' | b'\r' | b'\n') {
+            item_start = false;
+            quoted = c == b'"';
+        }
+        i += 1;
+    }
+    false
 }
 
 fn is_lws_char(c: char) -> bool {
@@ -375,8 +412,22 @@ mod tests {
             "SIP/2.0/UDP ;branch=x",
             "junk host",
             "SIP/2.0/UDP h:99999",
+            "SIP/2.0/UDP h;;",
+            "SIP/2.0/UDP h;branch=z9hG4bK1;;rport",
+            "SIP/2.0/UDP h;branch=z9hG4bK1; ;rport",
         ] {
             assert!(Via::parse(s).is_err(), "{s}");
         }
+    }
+
+    #[test]
+    fn empty_parameters_are_refused_but_a_last_semicolon_is_not() {
+        assert!(Via::parse("SIP/2.0/UDP h;branch=z9hG4bK1;").is_ok());
+        assert!(Via::parse("SIP/2.0/UDP h;").is_ok());
+        // Semicolons inside a quoted value are not separators.
+        let v = Via::parse("SIP/2.0/UDP h;x=\";;\";branch=z9hG4bK2").unwrap();
+        assert_eq!(v.branch(), Some("z9hG4bK2"));
+        let err = Via::parse("SIP/2.0/UDP h;;branch=z9hG4bK3").unwrap_err();
+        assert!(err.to_string().contains("empty parameter"), "{err}");
     }
 }
