@@ -219,6 +219,27 @@ fn valid_but_tortuous_requests_are_relayed_unchanged() {
     p.uas.send(got.from, &answer(&got, 200, "OK", "alice", &[]));
     assert_eq!(uac.recv_final(T).unwrap().status(), Some(200));
 
+    // Invalid or unusual, but harmless to a proxy, so relayed: a Date in
+    // EST (3.1.2.12), spaces inside <> (3.1.2.14), an unknown
+    // Content-Type (3.3.6), an Accept without SDP (3.3.15).
+    for (call_id, extra) in [
+        ("baddate", "Date: Fri, 01 Jan 2010 16:00:00 EST\n"),
+        ("badaspec", "Contact: \"Caller, Esq.\" < sip:caller@{U} >\n"),
+        ("sdp01", "Accept: text/nobodyKnowsThis\n"),
+    ] {
+        let uac = UdpPeer::new();
+        let head = format!("INVITE sip:alice@{{S}} SIP/2.0\nTo: sip:alice@{{S}}\nFrom: sip:caller@{{U}};tag={call_id}\nMax-Forwards: 70\nCall-ID: {call_id}\nCSeq: 1 INVITE\nVia: SIP/2.0/UDP {{U}};branch=z9hG4bK{call_id}\n{extra}Content-Type: application/sdp\n");
+        p.relayed_and_answered(&uac, &with_sdp(&head), call_id, 486);
+    }
+    let uac = UdpPeer::new();
+    p.relayed_and_answered(&uac, "INVITE sip:alice@{S} SIP/2.0\nTo: sip:alice@{S}\nFrom: sip:caller@{U};tag=iu1\nMax-Forwards: 70\nCall-ID: invut\nCSeq: 1 INVITE\nVia: SIP/2.0/UDP {U};branch=z9hG4bKinvut\nContent-Type: application/unknownformat\nContent-Length: 20\n\n<what>is this</what>", "invut", 486);
+    // 3.1.2.11: escaped headers in the Request-URI are not relayed (the
+    // location lookup sets the Request-URI) and never become a Route.
+    let uac = UdpPeer::new();
+    let got = p.relayed_and_answered(&uac, &with_sdp("INVITE sip:alice@{S}?Route=%3Csip:example.com%3E SIP/2.0\nTo: sip:alice@{S}\nFrom: sip:caller@{U};tag=er1\nMax-Forwards: 70\nCall-ID: escruri\nCSeq: 1 INVITE\nVia: SIP/2.0/UDP {U};branch=z9hG4bKescruri\nContent-Type: application/sdp\n"), "escruri", 486);
+    assert!(!got.msg.msg().request_uri().unwrap().raw.contains('?'));
+    assert!(got.header("Route").is_none(), "{}", got.text());
+
     // 3.4.1: RFC 2543 syntax: no branch, no From tag, no Max-Forwards, no
     // Content-Length. Relayed with a Max-Forwards; its retransmission is
     // matched to the transaction the RFC 2543 way and gets the reply
@@ -461,6 +482,30 @@ fn registrations_keep_their_parameters_where_they_were_written() {
         "{:?}",
         contacts(&r)
     );
+    // 3.1.2.13: headers in a Contact URI without <>: the brackets are
+    // inferred, as the RFC allows where nothing is ambiguous.
+    let r = p.exchange(
+        &uac,
+        &register(
+            "rbc",
+            "Contact: sip:rbc@{U}?Route=%3Csip:sip.example.com%3E\n",
+        ),
+    );
+    assert_eq!(r.status(), Some(200), "{}", r.text());
+    assert!(
+        contacts(&r)[0].contains("?Route=%3Csip:sip.example.com%3E>"),
+        "{:?}",
+        contacts(&r)
+    );
+    // 3.1.1.8 under the default configuration: its sanity_check asks for
+    // the Content-Length check (bit 128), which counts the trailing octets
+    // as body and answers 400, as Kamailio's does.
+    let dbl = p.fill(&uac, &register("dbl", "Contact: <sip:dbl@{U}>\n"));
+    let dbl = format!("{dbl}INVITE sip:alice@x SIP/2.0\r\nCall-ID: inner\r\n\r\n");
+    p.send_bytes(&uac, dbl.as_bytes());
+    let r = uac.recv_final(T).unwrap();
+    assert_eq!(r.status(), Some(400), "{}", r.text());
+    assert_eq!(r.msg.msg().reason(), Some("Content-Length mis-match"));
     // 3.3.7: an unknown Authorization scheme, to a registrar that does no
     // authentication: ignored.
     let r = p.exchange(
