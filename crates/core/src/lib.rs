@@ -18,6 +18,7 @@ pub mod runtime;
 pub mod script;
 pub mod settings;
 pub mod startup;
+pub mod tls;
 pub mod transport;
 pub mod udp_batch;
 pub mod udp_pace;

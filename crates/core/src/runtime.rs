@@ -72,6 +72,8 @@ pub struct Runtime {
     /// Messages whose handling panicked (contained; see
     /// [`Runtime::receive_guarded`]). Zero unless there is a bug.
     pub panics: AtomicU64,
+    /// The tls module's parameters (set by `modparam("tls", ...)`).
+    pub tls: Arc<Mutex<crate::tls::TlsParams>>,
     version: String,
 }
 
@@ -133,6 +135,7 @@ impl Runtime {
             started: Instant::now(),
             reload: Mutex::new(None),
             bound: Mutex::new(Vec::new()),
+            tls: Arc::default(),
             server_stop: Mutex::new(None),
             extra_threads: Mutex::new(Vec::new()),
             self_ref: OnceLock::new(),

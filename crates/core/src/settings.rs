@@ -50,6 +50,11 @@ pub struct Settings {
     pub advertised_port: Option<u16>,
     /// `disable_tcp`.
     pub disable_tcp: bool,
+    /// `enable_tls`: listen on TLS where no `listen` names the sockets
+    /// (with explicit `listen=tls:` lines, they decide).
+    pub enable_tls: bool,
+    /// `tls_port_no` (5061): the port of a TLS socket that names none.
+    pub tls_port: u16,
     /// Idle TCP connections are closed after this many seconds.
     pub tcp_connection_lifetime: u64,
     /// Most TCP connections at once.
@@ -106,6 +111,8 @@ impl Default for Settings {
             advertised_address: None,
             advertised_port: None,
             disable_tcp: false,
+            enable_tls: false,
+            tls_port: 5061,
             tcp_connection_lifetime: 120,
             tcp_max_connections: 2048,
             udp_batch_wait_us: 1000,
@@ -211,8 +218,6 @@ const NO_EFFECT: &[&str] = &[
     "http_reply_parse",
     "tls_threads_mode",
     "tls_max_connections",
-    "enable_tls",
-    "tls_port_no",
     "server_id",
     "verbose_startup",
     "ip_free_bind",
@@ -462,10 +467,14 @@ impl Settings {
                     .split(':')
                     .map(str::to_string),
             ),
-            "enable_tls" if val_bool(v) == Some(true) => e.at(
-                g.value_span,
-                "enable_tls: TLS is not supported by this siprouter build yet".to_string(),
-            ),
+            "enable_tls" => match val_bool(v) {
+                Some(b) => self.enable_tls = b,
+                None => bad(e, "yes or no"),
+            },
+            "tls_port_no" => match val_int(v).and_then(|p| u16::try_from(p).ok()) {
+                Some(p) if p > 0 => self.tls_port = p,
+                _ => bad(e, "a port number"),
+            },
             "enable_sctp" if val_bool(v) == Some(true) => e.at(
                 g.value_span,
                 "enable_sctp: SCTP is not supported by siprouter".to_string(),
@@ -485,7 +494,12 @@ impl Settings {
     ) -> Result<Vec<ListenSpec>, String> {
         let (proto, host, port) = split_socket(spec)?;
         let ip = resolve_ip(&host)?;
-        let addr = SocketAddr::new(ip, port.unwrap_or(self.port));
+        let default_port = if proto == Some(Proto::Tls) {
+            self.tls_port
+        } else {
+            self.port
+        };
+        let addr = SocketAddr::new(ip, port.unwrap_or(default_port));
         let adv = match advertise {
             Some(a) => {
                 let (_, h, p) = split_socket(a)?;
@@ -494,7 +508,7 @@ impl Settings {
             None => None,
         };
         let protos = match proto {
-            Some(Proto::Tls) | Some(Proto::Ws) | Some(Proto::Wss) | Some(Proto::Sctp) => {
+            Some(Proto::Ws) | Some(Proto::Wss) | Some(Proto::Sctp) => {
                 return Err(format!(
                     "'{spec}': {} sockets are not supported by this siprouter build yet",
                     proto.map_or("", |p| p.as_str())

@@ -282,6 +282,14 @@ pub fn load(opts: &Options, check_only: bool) -> Result<Arc<Runtime>, Vec<String
                     if reg.has_module(base) {
                         continue;
                     }
+                    if base == "tls" {
+                        // Part of the core (it configures the core's TLS
+                        // sockets); its parameters go to the runtime.
+                        if let Err(e) = reg.add(crate::tls::module(rt.tls.clone()), "core") {
+                            errors.push(cfg_err(&cfg, lm.path_span, e).to_string());
+                        }
+                        continue;
+                    }
                     match locate(&lm.path, opts, &mpath) {
                         Ok((def, origin)) => {
                             if let Err(e) = reg.add(def, &origin) {
@@ -377,8 +385,47 @@ fn apply_overrides(s: &mut Settings, o: &Overrides) -> Result<(), String> {
     if s.listen.is_empty() {
         let any = format!("0.0.0.0:{}", s.port);
         s.listen = s.listen_entries(&any, None, None)?;
+        if s.enable_tls {
+            let tls = format!("tls:0.0.0.0:{}", s.tls_port);
+            let v = s.listen_entries(&tls, None, None)?;
+            s.listen.extend(v);
+        }
     }
     Ok(())
+}
+
+/// The TLS configurations, when the tls module is loaded; an error when
+/// it is not and a `listen=tls:` socket needs it, or when its files are
+/// missing or bad.
+fn tls_configs(rt: &Runtime) -> Result<Option<crate::tls::TlsConfigs>, String> {
+    let loaded = rt
+        .registry
+        .read()
+        .map(|r| r.has_module("tls"))
+        .unwrap_or(false);
+    let tls_socket = rt.settings.listen.iter().find(|l| l.proto == Proto::Tls);
+    if !loaded {
+        return match tls_socket {
+            Some(l) => Err(format!(
+                "listen tls:{}: TLS needs the tls module (loadmodule \"tls.so\") with its certificate and private_key",
+                l.addr
+            )),
+            None => Ok(None),
+        };
+    }
+    let params = rt
+        .tls
+        .lock()
+        .map_err(|_| "tls parameters lock poisoned")?
+        .clone();
+    let cfgs = crate::tls::build(&params).map_err(|e| format!("tls: {e}"))?;
+    if let (Some(l), None) = (tls_socket, &cfgs.server) {
+        return Err(format!(
+            "listen tls:{}: the tls module has no certificate and private_key",
+            l.addr
+        ));
+    }
+    Ok(Some(cfgs))
 }
 
 /// The running threads.
@@ -442,13 +489,20 @@ pub fn start(rt: &Arc<Runtime>) -> Result<Server, String> {
     let (txs, rxs): (Vec<_>, Vec<_>) = (0..s.tcp_workers())
         .map(|_| mpsc::channel::<transport::Inbound>())
         .unzip();
-    let has_tcp = s.listen.iter().any(|l| l.proto == Proto::Tcp);
+    let tls = tls_configs(rt)?;
+    // A connection table (and TCP workers) when there is a stream socket,
+    // or the tls module for connections to TLS destinations.
+    let has_tcp = tls.is_some()
+        || s.listen
+            .iter()
+            .any(|l| matches!(l.proto, Proto::Tcp | Proto::Tls));
     let tcp = has_tcp.then(|| {
         Arc::new(TcpConns::new(
             txs,
             s.max_msg_size,
             s.tcp_max_connections,
             Duration::from_secs(s.tcp_connect_timeout),
+            tls,
         ))
     });
     // UDP: one socket per worker per address.
@@ -487,12 +541,16 @@ pub fn start(rt: &Arc<Runtime>) -> Result<Server, String> {
         }
     }
     let mut listeners = Vec::new();
-    for l in s.listen.iter().filter(|l| l.proto == Proto::Tcp) {
-        let lst =
-            transport::tcp_listener(l.addr).map_err(|e| format!("listen tcp:{}: {e}", l.addr))?;
+    for l in s
+        .listen
+        .iter()
+        .filter(|l| matches!(l.proto, Proto::Tcp | Proto::Tls))
+    {
+        let lst = transport::tcp_listener(l.addr)
+            .map_err(|e| format!("listen {}:{}: {e}", l.proto, l.addr))?;
         let addr = lst.local_addr().map_err(|e| e.to_string())?;
         bound.push(ListenSpec { addr, ..l.clone() });
-        listeners.push(lst);
+        listeners.push((lst, l.proto == Proto::Tls));
     }
     for b in &bound {
         rt.add_myself(&b.addr.ip().to_string(), Some(b.addr.port()));
@@ -541,9 +599,9 @@ pub fn start(rt: &Arc<Runtime>) -> Result<Server, String> {
         }
     }
     if let Some(tcp) = &tcp {
-        for lst in listeners {
+        for (lst, tls) in listeners {
             let (t2, stop2) = (tcp.clone(), stop.clone());
-            let body: Box<dyn FnOnce() + Send> = Box::new(move || t2.accept_loop(lst, &stop2));
+            let body: Box<dyn FnOnce() + Send> = Box::new(move || t2.accept_loop(lst, tls, &stop2));
             handles.push(
                 rt.spawn_rank(
                     "tcp-main".into(),

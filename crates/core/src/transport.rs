@@ -1,6 +1,7 @@
 //! Sockets: UDP (one SO_REUSEPORT socket per worker on each address) and
-//! TCP (an accept thread per address, a reader thread per connection that
-//! frames messages, a shared connection table for replies and reuse).
+//! TCP and TLS (an accept thread per address, a reader thread per
+//! connection that frames messages, a shared connection table for replies
+//! and reuse).
 
 use crate::udp_send_queue::HeldKind;
 use bytes::Bytes;
@@ -47,7 +48,35 @@ pub fn tcp_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
     Ok(l)
 }
 
-/// One TCP connection.
+/// The writing side of a connection: the socket, and for TLS the session
+/// (whose state both directions share, so the reader takes this lock too
+/// while it decrypts what it read).
+#[derive(Debug)]
+enum Wire {
+    Plain(TcpStream),
+    Tls {
+        sock: TcpStream,
+        tls: Box<rustls::Connection>,
+    },
+}
+
+impl Wire {
+    fn sock(&self) -> &TcpStream {
+        match self {
+            Wire::Plain(s) | Wire::Tls { sock: s, .. } => s,
+        }
+    }
+
+    /// Sends what the TLS session has to send (records, handshake).
+    fn flush_tls(sock: &mut TcpStream, tls: &mut rustls::Connection) -> std::io::Result<()> {
+        while tls.wants_write() {
+            tls.write_tls(sock)?;
+        }
+        Ok(())
+    }
+}
+
+/// One TCP or TLS connection.
 #[derive(Debug)]
 pub struct Conn {
     /// Connection id (`$conid`).
@@ -56,7 +85,9 @@ pub struct Conn {
     pub peer: SocketAddr,
     /// Local address.
     pub local: SocketAddr,
-    writer: Mutex<TcpStream>,
+    /// `Tcp` or `Tls`.
+    pub proto: Proto,
+    writer: Mutex<Wire>,
     last_used: Mutex<Instant>,
     closed: AtomicBool,
 }
@@ -74,13 +105,20 @@ impl Conn {
             .map_or(Duration::ZERO, |t| t.elapsed())
     }
 
-    /// Writes a whole message.
+    /// Writes a whole message (on TLS, encrypted; before the handshake is
+    /// over it waits in the session and goes when it is).
     pub fn write(&self, data: &[u8]) -> std::io::Result<()> {
         let mut w = self
             .writer
             .lock()
             .map_err(|_| std::io::Error::other("connection lock poisoned"))?;
-        w.write_all(data)?;
+        match &mut *w {
+            Wire::Plain(s) => s.write_all(data)?,
+            Wire::Tls { sock, tls } => {
+                tls.writer().write_all(data)?;
+                Wire::flush_tls(sock, tls)?;
+            }
+        }
         self.touch();
         Ok(())
     }
@@ -88,13 +126,57 @@ impl Conn {
     /// Closes both directions (the reader thread then ends).
     pub fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
-        if let Ok(w) = self.writer.lock() {
-            let _ = w.shutdown(Shutdown::Both);
+        if let Ok(mut w) = self.writer.lock() {
+            if let Wire::Tls { sock, tls } = &mut *w {
+                tls.send_close_notify();
+                let _ = Wire::flush_tls(sock, tls);
+            }
+            let _ = w.sock().shutdown(Shutdown::Both);
         }
+    }
+
+    /// Feeds bytes read from the socket to the TLS session and appends
+    /// the plaintext to `framer`; sends what the session answers
+    /// (handshake). `Ok(false)` when the peer closed the session.
+    fn decrypt(&self, mut data: &[u8], framer: &mut StreamFramer) -> std::io::Result<bool> {
+        let mut w = self
+            .writer
+            .lock()
+            .map_err(|_| std::io::Error::other("connection lock poisoned"))?;
+        let Wire::Tls { sock, tls } = &mut *w else {
+            framer.push(data);
+            return Ok(true);
+        };
+        let mut open = true;
+        let mut plain = [0u8; 16384];
+        while !data.is_empty() {
+            if tls.read_tls(&mut data)? == 0 {
+                break;
+            }
+            let state = tls.process_new_packets().map_err(|e| {
+                // Tell the peer why (an alert), then give up.
+                let _ = Wire::flush_tls(sock, tls);
+                std::io::Error::other(e)
+            })?;
+            let mut left = state.plaintext_bytes_to_read();
+            while left > 0 {
+                let n = tls.reader().read(&mut plain[..left.min(16384)])?;
+                if n == 0 {
+                    break;
+                }
+                framer.push(&plain[..n]);
+                left -= n;
+            }
+            if state.peer_has_closed() {
+                open = false;
+            }
+        }
+        Wire::flush_tls(sock, tls)?;
+        Ok(open)
     }
 }
 
-/// The TCP connection table.
+/// The TCP and TLS connection table.
 #[derive(Debug)]
 pub struct TcpConns {
     next_id: AtomicU64,
@@ -105,6 +187,8 @@ pub struct TcpConns {
     max_size: usize,
     max_conns: usize,
     connect_timeout: Duration,
+    /// The TLS configurations, when the tls module is loaded.
+    tls: Option<crate::tls::TlsConfigs>,
 }
 
 impl TcpConns {
@@ -115,6 +199,7 @@ impl TcpConns {
         max_size: usize,
         max_conns: usize,
         connect_timeout: Duration,
+        tls: Option<crate::tls::TlsConfigs>,
     ) -> TcpConns {
         TcpConns {
             next_id: AtomicU64::new(1),
@@ -124,6 +209,7 @@ impl TcpConns {
             max_size,
             max_conns,
             connect_timeout,
+            tls,
         }
     }
 
@@ -148,20 +234,63 @@ impl TcpConns {
         self.get(id)
     }
 
-    /// Registers a stream and starts its reader thread.
+    /// Registers a plain TCP stream and starts its reader thread.
     pub fn adopt(self: &Arc<Self>, stream: TcpStream) -> std::io::Result<Arc<Conn>> {
+        self.adopt_as(stream, None)
+    }
+
+    /// Registers a stream accepted on a TLS socket (`server`) or opened
+    /// to a TLS destination (`client`), per `side`.
+    fn adopt_as(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        side: Option<TlsSide>,
+    ) -> std::io::Result<Arc<Conn>> {
         if self.len() >= self.max_conns {
             return Err(std::io::Error::other("too many TCP connections"));
         }
         let peer = stream.peer_addr()?;
         let local = stream.local_addr()?;
         stream.set_nodelay(true)?;
+        let sock = stream.try_clone()?;
+        let (proto, wire) = match side {
+            None => (Proto::Tcp, Wire::Plain(sock)),
+            Some(side) => {
+                let cfgs = self
+                    .tls
+                    .as_ref()
+                    .ok_or_else(|| std::io::Error::other("TLS is not enabled (tls module)"))?;
+                let tls = match side {
+                    TlsSide::Server => {
+                        let cfg = cfgs.server.clone().ok_or_else(|| {
+                            std::io::Error::other("no TLS certificate (tls module)")
+                        })?;
+                        rustls::Connection::Server(
+                            rustls::ServerConnection::new(cfg).map_err(std::io::Error::other)?,
+                        )
+                    }
+                    TlsSide::Client => rustls::Connection::Client(
+                        rustls::ClientConnection::new(
+                            cfgs.client.clone(),
+                            rustls::pki_types::ServerName::IpAddress(peer.ip().into()),
+                        )
+                        .map_err(std::io::Error::other)?,
+                    ),
+                };
+                let mut sock = sock;
+                let mut tls = Box::new(tls);
+                // A client starts the handshake.
+                Wire::flush_tls(&mut sock, &mut tls)?;
+                (Proto::Tls, Wire::Tls { sock, tls })
+            }
+        };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let conn = Arc::new(Conn {
             id,
             peer,
             local,
-            writer: Mutex::new(stream.try_clone()?),
+            proto,
+            writer: Mutex::new(wire),
             last_used: Mutex::new(Instant::now()),
             closed: AtomicBool::new(false),
         });
@@ -185,7 +314,7 @@ impl TcpConns {
         let rcv = RecvInfo {
             src: conn.peer,
             dst: conn.local,
-            proto: Proto::Tcp,
+            proto: conn.proto,
             conn_id: conn.id,
         };
         loop {
@@ -194,7 +323,21 @@ impl TcpConns {
                 Ok(n) => n,
             };
             conn.touch();
-            framer.push(&buf[..n]);
+            if conn.proto == Proto::Tcp {
+                framer.push(&buf[..n]);
+            } else {
+                match conn.decrypt(&buf[..n], &mut framer) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        // close_notify: take what came with it, then end.
+                        conn.closed.store(true, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        lm_dbg!("tls {}: {e}", conn.peer);
+                        break;
+                    }
+                }
+            }
             while let Some(f) = framer.next_frame() {
                 match f {
                     Ok(Frame::Message(b)) => {
@@ -235,10 +378,20 @@ impl TcpConns {
         }
     }
 
-    /// Opens a connection to `addr`.
+    /// Opens a TCP connection to `addr`.
     pub fn connect(self: &Arc<Self>, addr: SocketAddr) -> std::io::Result<Arc<Conn>> {
         let s = TcpStream::connect_timeout(&addr, self.connect_timeout)?;
         self.adopt(s)
+    }
+
+    /// Opens a TLS connection to `addr` (the handshake goes on in its
+    /// reader thread; what is written meanwhile is sent after it).
+    pub fn connect_tls(self: &Arc<Self>, addr: SocketAddr) -> std::io::Result<Arc<Conn>> {
+        if self.tls.is_none() {
+            return Err(std::io::Error::other("TLS is not enabled (tls module)"));
+        }
+        let s = TcpStream::connect_timeout(&addr, self.connect_timeout)?;
+        self.adopt_as(s, Some(TlsSide::Client))
     }
 
     /// Closes connections idle for longer than `lifetime`.
@@ -271,13 +424,15 @@ impl TcpConns {
         }
     }
 
-    /// Accept loop for one listener, until `stop`.
-    pub fn accept_loop(self: &Arc<Self>, l: TcpListener, stop: &AtomicBool) {
+    /// Accept loop for one listener (a TLS socket's when `tls`), until
+    /// `stop`.
+    pub fn accept_loop(self: &Arc<Self>, l: TcpListener, tls: bool, stop: &AtomicBool) {
+        let side = tls.then_some(TlsSide::Server);
         while !stop.load(Ordering::Relaxed) {
             match l.accept() {
                 Ok((s, _)) => {
                     let _ = s.set_nonblocking(false);
-                    if let Err(e) = self.adopt(s) {
+                    if let Err(e) = self.adopt_as(s, side) {
                         lm_err!("tcp accept: {e}");
                     }
                 }
@@ -291,6 +446,13 @@ impl TcpConns {
             }
         }
     }
+}
+
+/// Which end of a TLS session siprouter is.
+#[derive(Debug, Clone, Copy)]
+enum TlsSide {
+    Server,
+    Client,
 }
 
 /// The sending side of all sockets.
@@ -335,18 +497,22 @@ impl Transport {
                     .map(|_| ())
                     .map_err(failed)
             }
-            Proto::Tcp => {
+            Proto::Tcp | Proto::Tls => {
                 crate::udp_send_queue::flush();
                 let tcp = self.tcp.as_ref().ok_or("TCP is disabled")?;
                 let conn = dest
                     .conn_id
                     .and_then(|id| tcp.get(id))
-                    .or_else(|| tcp.by_peer(dest.addr));
+                    .or_else(|| tcp.by_peer(dest.addr))
+                    .filter(|c| c.proto == dest.proto);
                 let conn = match conn {
                     Some(c) => c,
                     None if dest.no_connect => {
                         return Err(format!("no open connection to {}", dest.addr))
                     }
+                    None if dest.proto == Proto::Tls => tcp
+                        .connect_tls(dest.addr)
+                        .map_err(|e| format!("connect to tls:{}: {e}", dest.addr))?,
                     None => tcp
                         .connect(dest.addr)
                         .map_err(|e| format!("connect to {}: {e}", dest.addr))?,

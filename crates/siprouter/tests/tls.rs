@@ -1,0 +1,319 @@
+//! TLS end to end: a client registers over a `listen=tls:` socket and is
+//! called over the same connection; the proxy opens TLS connections to
+//! TLS destinations; a TLS socket without a certificate is refused at
+//! start. Certificates are made for the test (rcgen); the peers are rustls
+//! sessions over real sockets on 127.0.0.1.
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use sip_msg::framer::{Frame, StreamFramer};
+use sip_msg::OwnedMessage;
+use sr_testkit::{answer, free_port, TestServer, UdpPeer};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(5);
+
+/// A self-signed certificate for 127.0.0.1 and localhost, written as PEM
+/// files in a folder of the test's own.
+struct Cert {
+    der: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+    cert_path: PathBuf,
+    key_path: PathBuf,
+}
+
+fn cert(name: &str) -> Cert {
+    let c = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+        .expect("certificate");
+    let dir = std::env::temp_dir().join(format!("siprouter-tls-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, c.cert.pem()).unwrap();
+    std::fs::write(&key_path, c.key_pair.serialize_pem()).unwrap();
+    Cert {
+        der: c.cert.der().clone(),
+        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(c.key_pair.serialize_der())),
+        cert_path,
+        key_path,
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A SIP user agent on a TLS connection.
+struct TlsPeer {
+    conn: rustls::Connection,
+    sock: TcpStream,
+    framer: StreamFramer,
+    local: SocketAddr,
+}
+
+impl TlsPeer {
+    /// Connects to `addr`, trusting only `ca`.
+    fn connect(addr: SocketAddr, ca: &CertificateDer<'static>) -> TlsPeer {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.clone()).unwrap();
+        let cfg = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let conn =
+            rustls::ClientConnection::new(Arc::new(cfg), ServerName::IpAddress(addr.ip().into()))
+                .unwrap();
+        let sock = TcpStream::connect(addr).expect("connect");
+        Self::over(rustls::Connection::Client(conn), sock)
+    }
+
+    fn over(conn: rustls::Connection, sock: TcpStream) -> TlsPeer {
+        let local = sock.local_addr().unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        TlsPeer {
+            conn,
+            sock,
+            framer: StreamFramer::new(65536),
+            local,
+        }
+    }
+
+    fn flush(&mut self) {
+        while self.conn.wants_write() {
+            self.conn.write_tls(&mut self.sock).expect("TLS write");
+        }
+    }
+
+    fn send(&mut self, text: &str) {
+        self.conn.writer().write_all(text.as_bytes()).unwrap();
+        self.flush();
+    }
+
+    /// The next SIP message on the connection.
+    fn recv(&mut self) -> Option<OwnedMessage> {
+        let end = Instant::now() + T;
+        let mut buf = [0u8; 8192];
+        loop {
+            while let Some(f) = self.framer.next_frame() {
+                if let Ok(Frame::Message(b)) = f {
+                    return OwnedMessage::parse(b).ok();
+                }
+            }
+            match self.conn.reader().read(&mut buf) {
+                Ok(0) => return None,
+                Ok(n) => {
+                    self.framer.push(&buf[..n]);
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("TLS read: {e}"),
+            }
+            if Instant::now() > end {
+                return None;
+            }
+            match self.conn.read_tls(&mut self.sock) {
+                Ok(0) => return None,
+                Ok(_) => {
+                    self.conn.process_new_packets().expect("TLS");
+                    self.flush();
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("TLS read: {e}"),
+            }
+        }
+    }
+}
+
+fn text(m: &OwnedMessage) -> String {
+    String::from_utf8_lossy(m.msg().raw()).into_owned()
+}
+
+/// A proxy with a UDP socket and a TLS one, registrar and stateful relay;
+/// its certificate named in a `tls.cfg` file, as Kamailio's stock
+/// configuration does it.
+fn proxy(c: &Cert, tls_port: u16) -> TestServer {
+    let tls_cfg = c.cert_path.with_file_name("tls.cfg");
+    std::fs::write(
+        &tls_cfg,
+        format!(
+            "# as in Kamailio's tls.cfg\n[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\nprivate_key = {}\ncertificate = {}\n\n[client:default]\nverify_certificate = no\nrequire_certificate = no\n",
+            c.key_path.display(),
+            c.cert_path.display()
+        ),
+    )
+    .unwrap();
+    let cfg = format!(
+        r#"listen=udp:127.0.0.1:{{PORT}}
+listen=tls:127.0.0.1:{tls_port}
+loadmodule "sl"
+loadmodule "tm"
+loadmodule "pv"
+loadmodule "textops"
+loadmodule "usrloc"
+loadmodule "registrar"
+loadmodule "tls"
+modparam("tls", "config", "{}")
+request_route {{
+    if (is_method("REGISTER")) {{ save("location"); exit; }}
+    if (!lookup("location")) {{ sl_send_reply("404", "Not Found"); exit; }}
+    t_relay();
+}}
+"#,
+        tls_cfg.display()
+    );
+    TestServer::start(&cfg, siprouter::in_tree())
+}
+
+#[test]
+fn a_tls_client_registers_and_is_called_over_its_connection() {
+    let c = cert("reg");
+    let tls_port = free_port();
+    let srv = proxy(&c, tls_port);
+    let tls_addr: SocketAddr = format!("127.0.0.1:{tls_port}").parse().unwrap();
+    let mut bob = TlsPeer::connect(tls_addr, &c.der);
+    let me = bob.local;
+    bob.send(&format!(
+        "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS {me};branch=z9hG4bKtlsreg\r\nMax-Forwards: 70\r\nFrom: <sip:bob@127.0.0.1>;tag=b1\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: tls-reg\r\nCSeq: 1 REGISTER\r\nContact: <sip:bob@{me};transport=tls>\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n"
+    ));
+    let r = bob.recv().expect("REGISTER answered over TLS");
+    assert_eq!(r.msg().status(), Some(200), "{}", text(&r));
+
+    // A caller on UDP: the INVITE goes to bob over his TLS connection,
+    // with our Via saying TLS, and his answer comes back.
+    let caller = UdpPeer::new();
+    caller.send(
+        srv.addr(),
+        &format!(
+            "INVITE sip:bob@127.0.0.1:{} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKtlsinv\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=a1\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: tls-call\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@{}>\r\nContent-Length: 0\r\n\r\n",
+            srv.port,
+            caller.addr(),
+            caller.addr()
+        ),
+    );
+    let inv = bob.recv().expect("INVITE over TLS");
+    assert_eq!(
+        inv.msg().method().unwrap().as_str(),
+        "INVITE",
+        "{}",
+        text(&inv)
+    );
+    let top = inv.msg().top_via().unwrap();
+    assert_eq!(top.transport, "TLS");
+    assert_eq!(top.port, Some(tls_port));
+    let reply = answer(
+        &sr_testkit::Reply {
+            msg: inv,
+            from: tls_addr,
+        },
+        486,
+        "Busy Here",
+        "bob",
+        &[],
+    );
+    bob.send(&reply);
+    let r = caller.recv_final(T).expect("486 relayed from TLS to UDP");
+    assert_eq!(r.status(), Some(486));
+    // The ACK for the 486 goes back to bob over TLS too.
+    let ack = bob.recv().expect("ACK over TLS");
+    assert_eq!(ack.msg().method().unwrap().as_str(), "ACK");
+    assert_eq!(srv.rt.panics.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
+
+#[test]
+fn the_proxy_opens_tls_connections_to_tls_destinations() {
+    // A TLS UAS the proxy does not know the certificate of (the tls
+    // module's default, as Kamailio's, does not verify servers); the
+    // proxy has no TLS socket of its own, only the client side.
+    let uas_cert = cert("uas");
+    let lst = TcpListener::bind("127.0.0.1:0").unwrap();
+    let uas_addr = lst.local_addr().unwrap();
+    let server_cfg = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![uas_cert.der.clone()], uas_cert.key.clone_key())
+            .unwrap(),
+    );
+    let uas = std::thread::spawn(move || {
+        let (sock, _) = lst.accept().unwrap();
+        let conn = rustls::ServerConnection::new(server_cfg).unwrap();
+        let mut peer = TlsPeer::over(rustls::Connection::Server(conn), sock);
+        let req = peer.recv().expect("OPTIONS over TLS");
+        let seen = text(&req);
+        let from = peer.local;
+        let reply = answer(&sr_testkit::Reply { msg: req, from }, 200, "OK", "uas", &[]);
+        peer.send(&reply);
+        // Stay until the proxy has read the reply.
+        std::thread::sleep(Duration::from_millis(500));
+        seen
+    });
+
+    let c = cert("out");
+    let cfg = format!(
+        r#"listen=udp:127.0.0.1:{{PORT}}
+loadmodule "sl"
+loadmodule "tm"
+loadmodule "pv"
+loadmodule "tls"
+modparam("tls", "certificate", "{}")
+modparam("tls", "private_key", "{}")
+request_route {{
+    $du = "sip:{uas_addr};transport=tls";
+    t_relay();
+}}
+"#,
+        c.cert_path.display(),
+        c.key_path.display()
+    );
+    let srv = TestServer::start(&cfg, siprouter::in_tree());
+    let caller = UdpPeer::new();
+    caller.send(
+        srv.addr(),
+        &format!(
+            "OPTIONS sip:carol@127.0.0.1:{} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKtlsout\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=a2\r\nTo: <sip:carol@127.0.0.1>\r\nCall-ID: tls-out\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+            srv.port,
+            caller.addr()
+        ),
+    );
+    let r = caller.recv_final(T).expect("reply from the TLS UAS");
+    assert_eq!(r.status(), Some(200), "{}", r.text());
+    assert!(r.header("To").unwrap().contains("tag=uas"));
+    let got = uas.join().expect("the UAS saw the request");
+    assert!(got.starts_with("OPTIONS sip:carol@"), "{got}");
+    assert!(got.contains("Via: SIP/2.0/TLS "), "{got}");
+}
+
+#[test]
+fn a_tls_socket_needs_the_tls_module_and_a_certificate() {
+    let port = free_port();
+    let e = TestServer::try_start(
+        &format!("listen=udp:127.0.0.1:{{PORT}}\nlisten=tls:127.0.0.1:{port}\nloadmodule \"sl\"\nrequest_route {{ drop; }}\n"),
+        siprouter::in_tree(),
+    )
+    .err()
+    .expect("refused without the tls module");
+    assert!(e.join("\n").contains("tls module"), "{e:?}");
+    let e = TestServer::try_start(
+        &format!("listen=udp:127.0.0.1:{{PORT}}\nlisten=tls:127.0.0.1:{port}\nloadmodule \"tls\"\nrequest_route {{ drop; }}\n"),
+        siprouter::in_tree(),
+    )
+    .err()
+    .expect("refused without a certificate");
+    assert!(e.join("\n").contains("certificate"), "{e:?}");
+    let e = TestServer::try_start(
+        &format!("listen=udp:127.0.0.1:{{PORT}}\nlisten=tls:127.0.0.1:{port}\nloadmodule \"tls\"\nmodparam(\"tls\", \"certificate\", \"/nonexistent/c.pem\")\nmodparam(\"tls\", \"private_key\", \"/nonexistent/k.pem\")\nrequest_route {{ drop; }}\n"),
+        siprouter::in_tree(),
+    )
+    .err()
+    .expect("refused with a missing file");
+    assert!(e.join("\n").contains("/nonexistent/c.pem"), "{e:?}");
+}
