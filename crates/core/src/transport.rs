@@ -278,6 +278,10 @@ impl TcpConns {
                     ),
                 };
                 let mut sock = sock;
+                // The reader takes the session's lock to decrypt: a write
+                // stuck on a peer that reads nothing must give up (and
+                // close the connection) rather than hold it for ever.
+                sock.set_write_timeout(Some(TLS_SEND_TIMEOUT))?;
                 let mut tls = Box::new(tls);
                 // A client starts the handshake.
                 Wire::flush_tls(&mut sock, &mut tls)?;
@@ -447,6 +451,10 @@ impl TcpConns {
         }
     }
 }
+
+/// How long a write on a TLS connection may block (Kamailio's
+/// `tcp_send_timeout` default).
+const TLS_SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Which end of a TLS session siprouter is.
 #[derive(Debug, Clone, Copy)]

@@ -317,3 +317,36 @@ fn a_tls_socket_needs_the_tls_module_and_a_certificate() {
     .expect("refused with a missing file");
     assert!(e.join("\n").contains("/nonexistent/c.pem"), "{e:?}");
 }
+
+#[test]
+fn plain_text_on_a_tls_socket_closes_that_connection_only() {
+    let c = cert("plain");
+    let tls_port = free_port();
+    let _srv = proxy(&c, tls_port);
+    let addr: SocketAddr = format!("127.0.0.1:{tls_port}").parse().unwrap();
+    let mut plain = TcpStream::connect(addr).unwrap();
+    plain
+        .write_all(b"OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKp\r\nContent-Length: 0\r\n\r\n")
+        .unwrap();
+    plain.set_read_timeout(Some(T)).unwrap();
+    let mut buf = [0u8; 512];
+    // At most a TLS alert, then the end of the connection.
+    let mut total = 0;
+    loop {
+        match plain.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                total += n;
+                assert!(!buf[..n].starts_with(b"SIP/2.0"), "answered in plain text");
+            }
+            Err(e) => panic!("the connection was not closed: {e}"),
+        }
+    }
+    assert!(total < 64, "more than an alert came back: {total} bytes");
+    // A real TLS client is still served.
+    let mut ok = TlsPeer::connect(addr, &c.der);
+    let me = ok.local;
+    ok.send(&format!("OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS {me};branch=z9hG4bKok\r\nMax-Forwards: 70\r\nFrom: <sip:a@127.0.0.1>;tag=o1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: tls-ok\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"));
+    let r = ok.recv().expect("answered over TLS");
+    assert_eq!(r.msg().status(), Some(404), "{}", text(&r));
+}
