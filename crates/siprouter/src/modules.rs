@@ -21,6 +21,8 @@ pub fn in_tree() -> Vec<InTree> {
         ("kex", sr_mod_kex::module),
         ("corex", sr_mod_corex::module),
         ("cfgutils", sr_mod_cfgutils::module),
+        ("htable", sr_mod_htable::module),
+        ("pike", sr_mod_pike::module),
         ("counters", sr_mod_counters::module),
         ("cfg_rpc", sr_mod_cfg_rpc::module),
         ("jsonrpcs", sr_mod_jsonrpcs::module),

@@ -1,0 +1,268 @@
+//! One hash table: items with an optional expiry, in shards that each
+//! have a lock, so workers touching different keys rarely wait. Time is
+//! given by the caller (tested with virtual time).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// An item's value: Kamailio's htable keeps integers and strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Val {
+    /// An integer.
+    Int(i64),
+    /// A string.
+    Str(String),
+}
+
+impl Val {
+    /// The value as text (integers in decimal).
+    pub fn text(&self) -> String {
+        match self {
+            Val::Int(i) => i.to_string(),
+            Val::Str(s) => s.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Item {
+    val: Val,
+    /// When it goes; `None`: never.
+    expires: Option<Instant>,
+}
+
+impl Item {
+    fn alive(&self, now: Instant) -> bool {
+        self.expires.is_none_or(|e| e > now)
+    }
+}
+
+const SHARDS: usize = 16;
+
+/// A table: `autoexpire` is the lifetime of an item after it was last set
+/// (`None`: items stay until removed); `initval` what a missing item
+/// reads as.
+#[derive(Debug)]
+pub struct Table {
+    /// Name.
+    pub name: String,
+    /// `autoexpire`.
+    pub autoexpire: Option<Duration>,
+    /// `initval`.
+    pub initval: Option<Val>,
+    /// `updateexpire` (default yes): setting an item restarts its expiry.
+    pub updateexpire: bool,
+    shards: Vec<Mutex<HashMap<String, Item>>>,
+}
+
+fn shard_of(key: &str) -> usize {
+    // FNV-1a: cheap and spreads short keys (addresses) well.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h as usize) % SHARDS
+}
+
+impl Table {
+    /// An empty table.
+    pub fn new(name: &str, autoexpire: Option<Duration>, initval: Option<Val>) -> Table {
+        Table {
+            name: name.to_string(),
+            autoexpire,
+            initval,
+            updateexpire: true,
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+
+    fn with<R>(&self, key: &str, f: impl FnOnce(&mut HashMap<String, Item>) -> R) -> R {
+        let mut g = self.shards[shard_of(key)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        f(&mut g)
+    }
+
+    /// The value of `key`, if it is there and not expired.
+    pub fn get(&self, key: &str, now: Instant) -> Option<Val> {
+        self.with(key, |m| match m.get(key) {
+            Some(it) if it.alive(now) => Some(it.val.clone()),
+            Some(_) => {
+                m.remove(key);
+                None
+            }
+            None => None,
+        })
+    }
+
+    /// Sets `key`; its expiry is `autoexpire` from now (or `expire`, when
+    /// given: zero for never). An existing item keeps its expiry unless
+    /// `updateexpire` or `expire` says otherwise.
+    pub fn set(&self, key: &str, val: Val, expire: Option<Duration>, now: Instant) {
+        let fresh = |e: Option<Duration>| e.filter(|d| !d.is_zero()).map(|d| now + d);
+        let (auto, update) = (self.autoexpire, self.updateexpire);
+        self.with(key, |m| {
+            let expires = match (expire, m.get(key)) {
+                (Some(e), _) => fresh(Some(e)),
+                (None, Some(old)) if old.alive(now) && !update => old.expires,
+                _ => fresh(auto),
+            };
+            m.insert(key.to_string(), Item { val, expires });
+        });
+    }
+
+    /// Removes `key`; whether it was there.
+    pub fn remove(&self, key: &str, now: Instant) -> bool {
+        self.with(key, |m| m.remove(key).is_some_and(|it| it.alive(now)))
+    }
+
+    /// Adds `delta` to an integer item (a missing one starts at `initval`
+    /// or 0) and returns the new value; `None` when the item is a string.
+    pub fn add(&self, key: &str, delta: i64, now: Instant) -> Option<i64> {
+        let auto = self.autoexpire;
+        let init = match &self.initval {
+            Some(Val::Int(i)) => *i,
+            _ => 0,
+        };
+        let update = self.updateexpire;
+        self.with(key, |m| {
+            let (cur, expires) = match m.get(key) {
+                Some(it) if it.alive(now) => match it.val {
+                    Val::Int(i) => (i, if update { None } else { it.expires }),
+                    Val::Str(_) => return None,
+                },
+                _ => (init, None),
+            };
+            let n = cur.wrapping_add(delta);
+            let expires = expires.or_else(|| auto.map(|d| now + d));
+            m.insert(
+                key.to_string(),
+                Item {
+                    val: Val::Int(n),
+                    expires,
+                },
+            );
+            Some(n)
+        })
+    }
+
+    /// Seconds until `key` expires (0: never), if it is there.
+    pub fn expires_in(&self, key: &str, now: Instant) -> Option<u64> {
+        self.with(key, |m| {
+            m.get(key).filter(|it| it.alive(now)).map(|it| {
+                it.expires
+                    .map_or(0, |e| e.saturating_duration_since(now).as_secs().max(1))
+            })
+        })
+    }
+
+    /// Sets when `key` expires (0: never); whether it was there.
+    pub fn set_expire(&self, key: &str, secs: u64, now: Instant) -> bool {
+        self.with(key, |m| match m.get_mut(key) {
+            Some(it) if it.alive(now) => {
+                it.expires = (secs > 0).then(|| now + Duration::from_secs(secs));
+                true
+            }
+            _ => false,
+        })
+    }
+
+    /// Removes the items `drop` picks by name and value; how many.
+    pub fn remove_where(&self, now: Instant, drop: impl Fn(&str, &Val) -> bool) -> usize {
+        let mut n = 0;
+        for s in &self.shards {
+            let mut g = s.lock().unwrap_or_else(|e| e.into_inner());
+            let before = g.len();
+            g.retain(|k, it| it.alive(now) && !drop(k, &it.val));
+            n += before - g.len();
+        }
+        n
+    }
+
+    /// Removes expired items (the timer); how many.
+    pub fn expire(&self, now: Instant) -> usize {
+        self.remove_where(now, |_, _| false)
+    }
+
+    /// Every live item, sorted by name.
+    pub fn items(&self, now: Instant) -> Vec<(String, Val, Option<u64>)> {
+        let mut v = Vec::new();
+        for s in &self.shards {
+            let g = s.lock().unwrap_or_else(|e| e.into_inner());
+            for (k, it) in g.iter().filter(|(_, it)| it.alive(now)) {
+                let left = it
+                    .expires
+                    .map(|e| e.saturating_duration_since(now).as_secs());
+                v.push((k.clone(), it.val.clone(), left));
+            }
+        }
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Removes everything.
+    pub fn clear(&self) {
+        for s in &self.shards {
+            s.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn items_expire_after_autoexpire_and_setting_restarts_it() {
+        let t0 = Instant::now();
+        let t = Table::new("ipban", Some(S * 300), None);
+        t.set("10.0.0.1", Val::Int(1), None, t0);
+        assert_eq!(t.get("10.0.0.1", t0 + S * 299), Some(Val::Int(1)));
+        assert_eq!(t.expires_in("10.0.0.1", t0 + S * 100), Some(200));
+        t.set("10.0.0.1", Val::Int(2), None, t0 + S * 200);
+        assert_eq!(t.get("10.0.0.1", t0 + S * 450), Some(Val::Int(2)));
+        assert_eq!(t.get("10.0.0.1", t0 + S * 500), None);
+        // Without updateexpire, the first expiry stays.
+        let mut t = Table::new("x", Some(S * 10), None);
+        t.updateexpire = false;
+        t.set("k", Val::Int(1), None, t0);
+        t.set("k", Val::Int(2), None, t0 + S * 5);
+        assert_eq!(t.get("k", t0 + S * 11), None);
+    }
+
+    #[test]
+    fn counters_start_at_initval_and_strings_are_not_counters() {
+        let t0 = Instant::now();
+        let t = Table::new("c", None, Some(Val::Int(10)));
+        assert_eq!(t.add("a", 1, t0), Some(11));
+        assert_eq!(t.add("a", -3, t0), Some(8));
+        t.set("s", Val::Str("x".into()), None, t0);
+        assert_eq!(t.add("s", 1, t0), None);
+        assert_eq!(t.expires_in("a", t0), Some(0), "no autoexpire: never");
+    }
+
+    #[test]
+    fn removal_by_predicate_and_the_expiry_sweep() {
+        let t0 = Instant::now();
+        let t = Table::new("t", None, None);
+        for i in 0..40 {
+            let exp = (i % 2 == 0).then_some(S * 5);
+            t.set(&format!("k{i}"), Val::Int(i), exp, t0);
+        }
+        assert_eq!(t.expire(t0 + S * 6), 20);
+        assert_eq!(t.items(t0 + S * 6).len(), 20);
+        let n = t.remove_where(t0 + S * 6, |k, v| k.starts_with("k1") || *v == Val::Int(21));
+        // k1, k11, k13, ..., k19 (odd ones left) and k21.
+        assert_eq!(n, 7);
+        assert!(t.remove("k23", t0));
+        assert!(!t.remove("k23", t0));
+        assert!(t.set_expire("k25", 1, t0));
+        assert_eq!(t.get("k25", t0 + S * 2), None);
+        t.clear();
+        assert!(t.items(t0).is_empty());
+    }
+}

@@ -1,0 +1,159 @@
+//! The rate of requests per address, without I/O: counts in windows of
+//! `sampling_time_unit`, the rate estimated over the last full window
+//! (the current window's count plus the previous one's in proportion to
+//! how much of it is still within one unit of now). Tested with virtual
+//! time.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    window: Instant,
+    cur: u32,
+    prev: u32,
+    last: Instant,
+    /// Over the limit at the last request.
+    hot: bool,
+}
+
+/// The per-address counters.
+#[derive(Debug)]
+pub struct Rates {
+    unit: Duration,
+    density: u32,
+    keep: Duration,
+    ips: Mutex<HashMap<IpAddr, Counts>>,
+}
+
+/// What one request found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Under the limit.
+    Ok,
+    /// Over it: the address is flooding.
+    Block,
+}
+
+impl Rates {
+    /// `unit`: `sampling_time_unit`; `density`: `reqs_density_per_unit`;
+    /// `keep`: `remove_latency` (how long an address is remembered after
+    /// its last request).
+    pub fn new(unit: Duration, density: u32, keep: Duration) -> Rates {
+        Rates {
+            unit: unit.max(Duration::from_millis(1)),
+            density,
+            keep,
+            ips: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one request from `ip` at `now`.
+    pub fn hit(&self, ip: IpAddr, now: Instant) -> Verdict {
+        let mut m = self.ips.lock().unwrap_or_else(|e| e.into_inner());
+        let c = m.entry(ip).or_insert(Counts {
+            window: now,
+            cur: 0,
+            prev: 0,
+            last: now,
+            hot: false,
+        });
+        let since = now.saturating_duration_since(c.window);
+        if since >= self.unit * 2 {
+            *c = Counts {
+                window: now,
+                cur: 0,
+                prev: 0,
+                last: now,
+                hot: false,
+            };
+        } else if since >= self.unit {
+            c.prev = c.cur;
+            c.cur = 0;
+            c.window += self.unit;
+        }
+        c.cur = c.cur.saturating_add(1);
+        c.last = now;
+        let into = now.saturating_duration_since(c.window).as_secs_f64() / self.unit.as_secs_f64();
+        let rate = f64::from(c.cur) + f64::from(c.prev) * (1.0 - into.min(1.0));
+        c.hot = rate > f64::from(self.density);
+        if c.hot {
+            Verdict::Block
+        } else {
+            Verdict::Ok
+        }
+    }
+
+    /// Forgets addresses quiet for `remove_latency`; how many.
+    pub fn sweep(&self, now: Instant) -> usize {
+        let mut m = self.ips.lock().unwrap_or_else(|e| e.into_inner());
+        let before = m.len();
+        let keep = self.keep.max(self.unit * 2);
+        m.retain(|_, c| now.saturating_duration_since(c.last) < keep);
+        before - m.len()
+    }
+
+    /// The addresses remembered: address, requests in the current window,
+    /// whether over the limit at their last request.
+    pub fn top(&self) -> Vec<(IpAddr, u32, bool)> {
+        let m = self.ips.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<_> = m.iter().map(|(ip, c)| (*ip, c.cur, c.hot)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_flood_is_blocked_and_a_calm_address_is_not() {
+        let t0 = Instant::now();
+        // 16 per 2 s, as the stock configuration sets it.
+        let r = Rates::new(MS * 2000, 16, MS * 4000);
+        let a = ip("192.0.2.1");
+        let b = ip("192.0.2.2");
+        for i in 0..16 {
+            assert_eq!(r.hit(a, t0 + MS * i), Verdict::Ok, "request {i}");
+        }
+        assert_eq!(r.hit(a, t0 + MS * 20), Verdict::Block);
+        // Another address is counted on its own.
+        assert_eq!(r.hit(b, t0 + MS * 21), Verdict::Ok);
+        // Still over the limit early in the next window (the previous one
+        // counts in proportion).
+        assert_eq!(r.hit(a, t0 + MS * 2100), Verdict::Block);
+        // After two quiet units, a clean slate.
+        assert_eq!(r.hit(a, t0 + MS * 6200), Verdict::Ok);
+    }
+
+    #[test]
+    fn a_steady_rate_under_the_limit_passes() {
+        let t0 = Instant::now();
+        let r = Rates::new(MS * 1000, 10, MS * 5000);
+        let a = ip("2001:db8::1");
+        // 8 a second for 10 seconds.
+        for i in 0..80u32 {
+            assert_eq!(r.hit(a, t0 + MS * (125 * i)), Verdict::Ok, "request {i}");
+        }
+    }
+
+    #[test]
+    fn quiet_addresses_are_forgotten() {
+        let t0 = Instant::now();
+        let r = Rates::new(MS * 1000, 10, MS * 3000);
+        r.hit(ip("192.0.2.1"), t0);
+        r.hit(ip("192.0.2.2"), t0 + MS * 2500);
+        assert_eq!(r.sweep(t0 + MS * 3100), 1);
+        assert_eq!(r.top().len(), 1);
+        assert_eq!(r.top()[0].0, ip("192.0.2.2"));
+    }
+}
