@@ -52,6 +52,24 @@ impl TestServer {
     /// (the shared-library loader, defines); `opts.config` is replaced by
     /// the written `test.cfg`.
     pub fn try_start_with(cfg: &str, opts: Options) -> Result<TestServer, Vec<String>> {
+        // The port was free when asked for, but tests run in parallel and
+        // one of them may take it first: then try another.
+        let mut attempt = 0;
+        loop {
+            match Self::start_once(cfg, opts.clone()) {
+                Err(e)
+                    if attempt < 4
+                        && cfg.contains("{PORT}")
+                        && e.iter().any(|m| m.contains("Address already in use")) =>
+                {
+                    attempt += 1;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn start_once(cfg: &str, opts: Options) -> Result<TestServer, Vec<String>> {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!(
             "siprouter-test-{}-{}-{port}",

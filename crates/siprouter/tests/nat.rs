@@ -1,0 +1,182 @@
+//! nathelper end to end, as the stock configuration's WITH_NAT uses it: two
+//! user agents that put private addresses in their Contact and Via (as a
+//! UA behind NAT does) and send from their real sockets. The registration
+//! remembers where it came from (`fix_nated_register`), the INVITE reaches
+//! the callee there, the caller's Contact gets an alias
+//! (`set_contact_alias`), and the callee's BYE comes back to the caller's
+//! real socket through it (`handle_ruri_alias`).
+
+use sr_testkit::{answer, TestServer, UdpPeer};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(3);
+
+fn server() -> TestServer {
+    let cfg = r#"listen=udp:127.0.0.1:{PORT}
+loadmodule "sl"
+loadmodule "tm"
+loadmodule "rr"
+loadmodule "pv"
+loadmodule "textops"
+loadmodule "siputils"
+loadmodule "usrloc"
+loadmodule "registrar"
+loadmodule "kex"
+loadmodule "nathelper"
+modparam("nathelper|registrar", "received_avp", "$avp(RECEIVED)")
+modparam("nathelper", "natping_interval", 30)
+modparam("usrloc", "nat_bflag", 6)
+request_route {
+    force_rport();
+    if (nat_uac_test("19")) {
+        if (is_method("REGISTER")) {
+            fix_nated_register();
+        } else if (is_first_hop()) {
+            set_contact_alias();
+        }
+        setflag(5);
+    }
+    if (has_totag()) {
+        if (loose_route()) {
+            if (!isdsturiset()) {
+                handle_ruri_alias();
+            }
+            t_relay();
+        }
+        exit;
+    }
+    if (is_method("REGISTER")) {
+        if (isflagset(5)) { setbflag(6); }
+        save("location");
+        exit;
+    }
+    record_route();
+    if (!lookup("location")) {
+        sl_send_reply("404", "Not Found");
+        exit;
+    }
+    t_relay();
+}
+"#;
+    TestServer::start(cfg, siprouter::in_tree())
+}
+
+#[test]
+fn a_call_between_user_agents_behind_nat_reaches_both_ends() {
+    let srv = server();
+    let s = format!("127.0.0.1:{}", srv.port);
+    let bob = UdpPeer::new();
+    let alice = UdpPeer::new();
+    let (b, a) = (bob.addr(), alice.addr());
+
+    // bob registers a private address; the registrar keeps where the
+    // REGISTER came from.
+    bob.send(srv.addr(), &format!("REGISTER sip:{s} SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.7:5060;branch=z9hG4bKnreg;rport\r\nMax-Forwards: 70\r\nFrom: <sip:bob@{s}>;tag=nb\r\nTo: <sip:bob@{s}>\r\nCall-ID: nat-reg\r\nCSeq: 1 REGISTER\r\nContact: <sip:bob@10.0.0.7:5060>\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n"));
+    let r = bob
+        .recv(T)
+        .expect("REGISTER answered at bob's real address");
+    assert_eq!(r.status(), Some(200), "{}", r.text());
+    let dump = srv.rpc("ul.dump", &[]).expect("ul.dump").to_string();
+    assert!(
+        dump.contains(&format!("sip:{b}")),
+        "where the REGISTER came from is kept: {dump}"
+    );
+
+    // alice calls bob from behind her NAT.
+    alice.send(srv.addr(), &format!("INVITE sip:bob@{s} SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.9:5062;branch=z9hG4bKninv\r\nMax-Forwards: 70\r\nFrom: <sip:alice@{s}>;tag=na\r\nTo: <sip:bob@{s}>\r\nCall-ID: nat-call\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@192.168.1.9:5062>\r\nContent-Length: 0\r\n\r\n"));
+    let inv = bob
+        .recv_matching(T, |r| {
+            r.msg.msg().method().is_some_and(|m| m.as_str() == "INVITE")
+        })
+        .expect("the INVITE reached bob's real address");
+    assert_eq!(
+        inv.msg.msg().request_uri().unwrap().raw,
+        "sip:bob@10.0.0.7:5060"
+    );
+    let alias = format!(
+        "<sip:alice@192.168.1.9:5062;alias={}~{}~1>",
+        a.ip(),
+        a.port()
+    );
+    assert_eq!(inv.header("Contact").as_deref(), Some(alias.as_str()));
+    bob.send(
+        inv.from,
+        &answer(
+            &inv,
+            200,
+            "OK",
+            "bobtag",
+            &["Contact: <sip:bob@10.0.0.7:5060>"],
+        ),
+    );
+    let ok = alice
+        .recv_status(200, T)
+        .expect("200 at alice's real address");
+    let rr = ok.header("Record-Route").expect("record-routed");
+
+    // bob hangs up: the BYE goes to alice's Contact, which the alias
+    // turns back into her real address.
+    let contact_uri = alias.trim_start_matches('<').trim_end_matches('>');
+    bob.send(srv.addr(), &format!("BYE {contact_uri} SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.7:5060;branch=z9hG4bKnbye;rport\r\nMax-Forwards: 70\r\nRoute: {rr}\r\nFrom: <sip:bob@{s}>;tag=bobtag\r\nTo: <sip:alice@{s}>;tag=na\r\nCall-ID: nat-call\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"));
+    let bye = alice
+        .recv_matching(T, |r| {
+            r.msg.msg().method().is_some_and(|m| m.as_str() == "BYE")
+        })
+        .expect("the BYE reached alice's real address");
+    assert_eq!(
+        bye.msg.msg().request_uri().unwrap().raw,
+        "sip:alice@192.168.1.9:5062",
+        "the alias is taken out"
+    );
+    alice.send(bye.from, &answer(&bye, 200, "OK", "na", &[]));
+    assert_eq!(bob.recv_final(T).unwrap().status(), Some(200));
+}
+
+#[test]
+fn fix_nated_contact_and_sdp_rewrite_what_the_far_end_sees() {
+    let uas = UdpPeer::new();
+    let cfg = format!(
+        r#"listen=udp:127.0.0.1:{{PORT}}
+loadmodule "sl"
+loadmodule "pv"
+loadmodule "nathelper"
+request_route {{
+    if (nat_uac_test("1") && !nat_uac_test("32")) {{
+        fix_nated_contact();
+        fix_nated_sdp("10");
+        add_rcv_param();
+    }}
+    if (is_rfc1918("$si")) {{ sl_send_reply("500", "loopback is not private"); exit; }}
+    forward("{}");
+}}
+"#,
+        uas.addr()
+    );
+    let srv = TestServer::start(&cfg, siprouter::in_tree());
+    let uac = UdpPeer::new();
+    let u = uac.addr();
+    let sdp = "v=0\r\no=- 1 1 IN IP4 192.168.5.5\r\ns=-\r\nc=IN IP4 192.168.5.5\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+    uac.send(srv.addr(), &format!("INVITE sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.5.5:5060;branch=z9hG4bKfix;rport\r\nMax-Forwards: 70\r\nFrom: <sip:a@b>;tag=f\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: fix\r\nCSeq: 1 INVITE\r\nContact: <sip:a@192.168.5.5:5060;transport=udp>;expires=60\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len()));
+    let got = uas.recv(T).expect("forwarded");
+    let text = got.text();
+    assert!(
+        text.contains(&format!(
+            "Contact: <sip:a@{u};transport=udp>;expires=60;received=\"sip:{u}\"\r\n"
+        )),
+        "{text}"
+    );
+    assert!(text.contains(&format!("c=IN IP4 {}\r\n", u.ip())), "{text}");
+    assert!(
+        text.contains(&format!("o=- 1 1 IN IP4 {}\r\n", u.ip())),
+        "{text}"
+    );
+    // The Content-Length follows the new body.
+    let body = got.msg.msg().body();
+    assert_eq!(
+        got.header("Content-Length")
+            .unwrap()
+            .parse::<usize>()
+            .unwrap(),
+        body.len()
+    );
+}

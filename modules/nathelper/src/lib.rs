@@ -1,0 +1,449 @@
+//! # nathelper: SIP signalling through NAT
+//!
+//! Kamailio's `nathelper`, for the signalling: telling whether a user
+//! agent is behind NAT (`nat_uac_test`), remembering where a registration
+//! really came from (`fix_nated_register`, with the registrar's
+//! `received_avp`), and making in-dialog requests reach a user agent
+//! behind NAT (`set_contact_alias` / `add_contact_alias` on the way out,
+//! `handle_ruri_alias` on the way back), as the stock configuration's
+//! WITH_NAT does. Also `fix_nated_contact`, `add_rcv_param`,
+//! `fix_nated_sdp` and `is_rfc1918`.
+//!
+//! The keepalive pinging of NATed contacts (`natping_interval`) is not
+//! built: its parameters are accepted, and a warning at start says so
+//! when `natping_interval` asks for it. Media relaying is the business of
+//! an RTP proxy module, which is not built.
+#![forbid(unsafe_code)]
+
+pub mod nets;
+
+use nets::{address_uri, alias_value, is_private, parse_alias};
+use sr_sdk::prelude::*;
+use sr_sdk::sip_msg::headers::{ContactValue, NameAddr};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// `nat_uac_test` flags, Kamailio's numbers.
+pub mod test {
+    /// The Contact URI's host is a private address.
+    pub const CONTACT_PRIVATE: i64 = 1;
+    /// The top Via's host is not the source address.
+    pub const VIA_NOT_SOURCE: i64 = 2;
+    /// The top Via's host is a private address.
+    pub const VIA_PRIVATE: i64 = 4;
+    /// An SDP connection address is private.
+    pub const SDP_PRIVATE: i64 = 8;
+    /// The source port is not the top Via's port.
+    pub const VIA_PORT: i64 = 16;
+    /// The source address is private.
+    pub const SOURCE_PRIVATE: i64 = 32;
+    /// The message came over WebSocket.
+    pub const WEBSOCKET: i64 = 64;
+    /// The Contact URI's port is not the source port.
+    pub const CONTACT_PORT: i64 = 128;
+    /// An SDP connection address is not the source address.
+    pub const SDP_NOT_SOURCE: i64 = 256;
+}
+
+/// The addresses of the SDP body's `c=` lines.
+fn sdp_addresses(body: &[u8]) -> Vec<IpAddr> {
+    let text = String::from_utf8_lossy(body);
+    text.lines()
+        .filter_map(|l| l.trim_end().strip_prefix("c="))
+        .filter_map(|c| c.split_whitespace().nth(2))
+        .filter_map(|a| a.split('/').next()?.parse().ok())
+        .collect()
+}
+
+/// The first Contact's name-addr and where its URI is in the message:
+/// (header index, URI start, URI end) as byte offsets.
+fn first_contact<'m>(m: &'m Message<'m>) -> Option<(NameAddr<'m>, u32, u32)> {
+    let h = m.headers().iter().find(|h| h.name == HeaderName::Contact)?;
+    let first = sr_sdk::sip_msg::scan::CommaSplit::new(h.value).next()?;
+    let ContactValue::Addr(na) = ContactValue::parse(first).ok()? else {
+        return None;
+    };
+    let off = na.uri_str.as_ptr() as usize - h.value.as_ptr() as usize;
+    let start = h.value_start + off as u32;
+    Some((na, start, start + na.uri_str.len() as u32))
+}
+
+/// `nat_uac_test(flags)`: whether any of the tests `flags` selects holds.
+pub fn uac_test(msg: &SipMsg, flags: i64) -> bool {
+    let m = msg.msg();
+    let src = msg.rcv.src;
+    let has = |f: i64| flags & f != 0;
+    let contact = first_contact(m).map(|(na, _, _)| (na.uri.host.ip(), na.uri.port));
+    if has(test::CONTACT_PRIVATE) && contact.is_some_and(|(ip, _)| ip.is_some_and(is_private)) {
+        return true;
+    }
+    if has(test::CONTACT_PORT) && contact.is_some_and(|(_, p)| p.unwrap_or(5060) != src.port()) {
+        return true;
+    }
+    if let Ok(v) = m.top_via() {
+        let via_ip = v.host.ip();
+        if has(test::VIA_NOT_SOURCE) && via_ip != Some(src.ip()) {
+            return true;
+        }
+        if has(test::VIA_PRIVATE) && via_ip.is_some_and(is_private) {
+            return true;
+        }
+        if has(test::VIA_PORT) && v.port.unwrap_or(v.default_port()) != src.port() {
+            return true;
+        }
+    }
+    if has(test::SOURCE_PRIVATE) && is_private(src.ip()) {
+        return true;
+    }
+    if has(test::WEBSOCKET) && matches!(msg.rcv.proto, Proto::Ws | Proto::Wss) {
+        return true;
+    }
+    if has(test::SDP_PRIVATE | test::SDP_NOT_SOURCE) {
+        let addrs = sdp_addresses(m.body());
+        if has(test::SDP_PRIVATE) && addrs.iter().any(|a| is_private(*a)) {
+            return true;
+        }
+        if has(test::SDP_NOT_SOURCE) && addrs.iter().any(|a| *a != src.ip()) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Adds `;alias=...` to the first Contact's URI (putting the URI in `<>`
+/// when it was not); 1, or -1 without a Contact.
+fn add_alias(msg: &mut SipMsg, ip: IpAddr, port: u16, proto: Proto) -> i32 {
+    let (bracketed, start, end, same) = {
+        let m = msg.msg();
+        let Some((na, start, end)) = first_contact(m) else {
+            return -1;
+        };
+        let same = na.uri.host.ip() == Some(ip)
+            && na.uri.port.unwrap_or(5060) == port
+            && proto == Proto::Udp
+            && na.uri.transport().is_none();
+        let already = sr_sdk::sip_msg::params::Params::new(na.uri.params)
+            .get("alias")
+            .is_some();
+        (na.bracketed, start, end, same || already)
+    };
+    if same {
+        // Already reachable at what it says (or aliased before).
+        return 1;
+    }
+    let alias = format!(";alias={}", alias_value(ip, port, proto));
+    if bracketed {
+        msg.edits.insert(end, alias.as_bytes());
+    } else {
+        msg.edits.insert(start, b"<");
+        msg.edits.insert(end, format!("{alias}>").as_bytes());
+    }
+    1
+}
+
+/// `handle_ruri_alias()`: 1 when the Request-URI had an alias (now `$du`
+/// and removed), 2 when it had none, -1 when it was bad.
+fn handle_alias(msg: &mut SipMsg) -> i32 {
+    let ruri = msg.ruri().to_string();
+    let Ok(u) = sr_sdk::sip_msg::Uri::parse(&ruri) else {
+        return -1;
+    };
+    let Some(Some(value)) = sr_sdk::sip_msg::params::Params::new(u.params).get("alias") else {
+        return 2;
+    };
+    let Some((ip, port, proto)) = parse_alias(value) else {
+        lm_err!("handle_ruri_alias: bad alias '{value}'");
+        return -1;
+    };
+    // Remove `;alias=value` from the parameters (the first one written).
+    let needle = format!(";alias={value}");
+    let Some(at) = ruri.find(&needle) else {
+        return -1;
+    };
+    let mut new = ruri.clone();
+    new.replace_range(at..at + needle.len(), "");
+    msg.dst_uri = Some(address_uri(ip, port, proto));
+    msg.new_uri = Some(new);
+    1
+}
+
+/// `fix_nated_contact()`: the first Contact's host and port become the
+/// source address's.
+fn fix_contact(msg: &mut SipMsg) -> i32 {
+    let (from, to) = {
+        let m = msg.msg();
+        let Some((na, start, _)) = first_contact(m) else {
+            return -1;
+        };
+        let host_off = na.uri.host_str.as_ptr() as usize - na.uri_str.as_ptr() as usize;
+        let mut end = host_off + na.uri.host_str.len();
+        let b = na.uri_str.as_bytes();
+        if b.get(end) == Some(&b':') {
+            end += 1;
+            while b.get(end).is_some_and(u8::is_ascii_digit) {
+                end += 1;
+            }
+        }
+        (start + host_off as u32, start + end as u32)
+    };
+    let src = msg.rcv.src;
+    let hostport = match src.ip() {
+        IpAddr::V4(v4) => format!("{v4}:{}", src.port()),
+        IpAddr::V6(v6) => format!("[{v6}]:{}", src.port()),
+    };
+    msg.edits.replace(from, to, hostport.as_bytes());
+    1
+}
+
+/// `add_rcv_param([flag])`: `;received="sip:ip:port"` as a Contact
+/// parameter (flag 0) or a URI parameter (1).
+fn add_rcv(msg: &mut SipMsg, in_uri: bool) -> i32 {
+    let src = msg.rcv.src;
+    let uri = address_uri(src.ip(), src.port(), msg.rcv.proto);
+    let (bracketed, start, end, value_end) = {
+        let m = msg.msg();
+        let Some((na, start, end)) = first_contact(m) else {
+            return -1;
+        };
+        let raw_end = na.raw.as_ptr() as usize + na.raw.len();
+        let value_end = start + (raw_end - na.uri_str.as_ptr() as usize) as u32;
+        (na.bracketed, start, end, value_end)
+    };
+    if in_uri {
+        let p = format!(";received={uri}");
+        if bracketed {
+            msg.edits.insert(end, p.as_bytes());
+        } else {
+            msg.edits.insert(start, b"<");
+            msg.edits.insert(end, format!("{p}>").as_bytes());
+        }
+    } else {
+        msg.edits
+            .insert(value_end, format!(";received=\"{uri}\"").as_bytes());
+    }
+    1
+}
+
+/// `fix_nated_sdp(flags[, ip])`: 1 adds `a=direction:active`, 2 rewrites
+/// the `c=` addresses, 4 adds `a=nortpproxy:yes`, 8 rewrites the `o=`
+/// address; to `ip` or the source address.
+fn fix_sdp(msg: &mut SipMsg, flags: i64, ip: Option<IpAddr>) -> i32 {
+    let body = msg
+        .edits
+        .body()
+        .map(|(b, _)| b.to_vec())
+        .unwrap_or_else(|| msg.msg().body().to_vec());
+    if body.is_empty() {
+        return -1;
+    }
+    let addr = ip.unwrap_or(msg.rcv.src.ip());
+    let (fam, a) = match addr {
+        IpAddr::V4(v4) => ("IP4", v4.to_string()),
+        IpAddr::V6(v6) => ("IP6", v6.to_string()),
+    };
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.split_inclusive('\n') {
+        let (content, eol) = match line.strip_suffix("\r\n") {
+            Some(c) => (c, "\r\n"),
+            None => match line.strip_suffix('\n') {
+                Some(c) => (c, "\n"),
+                None => (line, ""),
+            },
+        };
+        let rewrite_c = flags & 2 != 0 && content.starts_with("c=IN ");
+        let rewrite_o = flags & 8 != 0 && content.starts_with("o=");
+        if rewrite_c {
+            out.push_str(&format!("c=IN {fam} {a}{eol}"));
+        } else if rewrite_o {
+            let mut f: Vec<&str> = content.split(' ').collect();
+            if f.len() >= 6 {
+                f[4] = fam;
+                f[5] = &a;
+                out.push_str(&f.join(" "));
+            } else {
+                out.push_str(content);
+            }
+            out.push_str(eol);
+        } else {
+            out.push_str(line);
+        }
+    }
+    let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    if flags & 1 != 0 && !text.contains("a=direction:") {
+        out.push_str(&format!("a=direction:active{eol}"));
+    }
+    if flags & 4 != 0 && !text.contains("a=nortpproxy:") {
+        out.push_str(&format!("a=nortpproxy:yes{eol}"));
+    }
+    msg.edits.set_body(out.as_bytes(), None);
+    1
+}
+
+/// The AVP name in `$avp(NAME)` (or `$avp(s:NAME)`).
+fn avp_name(spec: &str) -> Option<String> {
+    let s = spec.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let inner = s
+        .strip_prefix("$avp(")
+        .and_then(|x| x.strip_suffix(')'))
+        .unwrap_or(s);
+    Some(inner.strip_prefix("s:").unwrap_or(inner).to_string())
+}
+
+/// The module definition.
+pub fn module() -> ModuleDef {
+    let received_avp = Arc::new(RwLock::new(String::new()));
+    let natping = Arc::new(AtomicI64::new(0));
+    let int = Some(fixup::f(fixup::igp));
+    let spve = Some(fixup::f(fixup::spve));
+    let (avp, ping) = (received_avp.clone(), natping.clone());
+    let mut def = ModuleDef::new("nathelper")
+        .param(
+            "received_avp",
+            ParamKind::Str,
+            params::string(&received_avp),
+        )
+        .param("natping_interval", ParamKind::Int, params::int(&natping))
+        .on_init(move |_core| {
+            if ping.load(Ordering::Relaxed) > 0 {
+                lm_warn!("nathelper: natping_interval is set, but pinging NATed contacts is not built in siprouter: none are pinged");
+            }
+            Ok(())
+        });
+    for p in [
+        "ping_nated_only",
+        "natping_processes",
+        "natping_socket",
+        "sipping_from",
+        "sipping_method",
+        "sipping_bflag",
+        "keepalive_timeout",
+        "udpping_from_path",
+        "append_sdp_oldmediaip",
+        "force_socket",
+        "nortpproxy_str",
+        "filter_server_id",
+        "natping_disable_bflag",
+        "nat_addr_mode",
+        "alias_name",
+    ] {
+        def = def.param(p, ParamKind::Any, |_| Ok(()));
+    }
+    def.cmd("nat_uac_test", 1, RouteType::ANY, int.clone(), |ctx, p| {
+        let flags = p[0].int(ctx);
+        if uac_test(ctx.msg, flags) {
+            1
+        } else {
+            -1
+        }
+    })
+    .cmd(
+        "fix_nated_register",
+        0,
+        RouteType::REQUEST,
+        None,
+        move |ctx, _| {
+            let Some(name) = avp.read().ok().and_then(|s| avp_name(&s)) else {
+                lm_err!("fix_nated_register: the received_avp parameter is not set");
+                return -1;
+            };
+            let src = ctx.msg.rcv.src;
+            let uri = address_uri(src.ip(), src.port(), ctx.msg.rcv.proto);
+            ctx.msg.avps.push(&name, Value::str(uri));
+            1
+        },
+    )
+    .cmd("fix_nated_contact", 0, RouteType::ANY, None, |ctx, _| {
+        fix_contact(ctx.msg)
+    })
+    .cmd("set_contact_alias", 0, RouteType::ANY, None, |ctx, _| {
+        let (src, proto) = (ctx.msg.rcv.src, ctx.msg.rcv.proto);
+        add_alias(ctx.msg, src.ip(), src.port(), proto)
+    })
+    .cmd("add_contact_alias", 0, RouteType::ANY, None, |ctx, _| {
+        let (src, proto) = (ctx.msg.rcv.src, ctx.msg.rcv.proto);
+        add_alias(ctx.msg, src.ip(), src.port(), proto)
+    })
+    .cmd(
+        "add_contact_alias",
+        3,
+        RouteType::ANY,
+        spve.clone(),
+        |ctx, p| {
+            let ip = p[0].str(ctx).trim().parse::<IpAddr>();
+            let port = p[1].str(ctx).trim().parse::<u16>();
+            let proto = Proto::parse(&p[2].str(ctx).trim().to_ascii_lowercase());
+            match (ip, port, proto) {
+                (Ok(ip), Ok(port), Some(proto)) => add_alias(ctx.msg, ip, port, proto),
+                _ => {
+                    lm_err!("add_contact_alias: bad address, port or transport");
+                    -1
+                }
+            }
+        },
+    )
+    .cmd("handle_ruri_alias", 0, RouteType::ANY, None, |ctx, _| {
+        handle_alias(ctx.msg)
+    })
+    .cmd("add_rcv_param", 0, RouteType::ANY, None, |ctx, _| {
+        add_rcv(ctx.msg, false)
+    })
+    .cmd("add_rcv_param", 1, RouteType::ANY, int.clone(), |ctx, p| {
+        let in_uri = p[0].int(ctx) != 0;
+        add_rcv(ctx.msg, in_uri)
+    })
+    .cmd("fix_nated_sdp", 1, RouteType::ANY, int.clone(), |ctx, p| {
+        let flags = p[0].int(ctx);
+        fix_sdp(ctx.msg, flags, None)
+    })
+    .cmd(
+        "fix_nated_sdp",
+        2,
+        RouteType::ANY,
+        spve.clone(),
+        |ctx, p| {
+            let flags = sr_sdk::value::str_to_int(&p[0].str(ctx));
+            match p[1].str(ctx).trim().parse::<IpAddr>() {
+                Ok(ip) => fix_sdp(ctx.msg, flags, Some(ip)),
+                Err(_) => {
+                    lm_err!("fix_nated_sdp: '{}' is not an address", p[1].str(ctx));
+                    -1
+                }
+            }
+        },
+    )
+    .cmd("is_rfc1918", 1, RouteType::ANY, spve, |ctx, p| {
+        match p[0].str(ctx).trim().parse::<IpAddr>() {
+            Ok(ip) if is_private(ip) => 1,
+            _ => -1,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sdp_connection_addresses() {
+        let b = b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\nc=IN IP4 10.0.0.2\r\nm=audio 4000 RTP/AVP 0\r\nc=IN IP4 224.2.1.1/127\r\n";
+        assert_eq!(
+            sdp_addresses(b),
+            vec![
+                "10.0.0.2".parse::<IpAddr>().unwrap(),
+                "224.2.1.1".parse().unwrap()
+            ]
+        );
+    }
+
+    #[test]
+    fn avp_names() {
+        assert_eq!(avp_name("$avp(RECEIVED)").as_deref(), Some("RECEIVED"));
+        assert_eq!(avp_name("$avp(s:rcv)").as_deref(), Some("rcv"));
+        assert_eq!(avp_name(" "), None);
+    }
+}
