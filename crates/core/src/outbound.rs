@@ -231,7 +231,9 @@ pub fn resolve(rt: &Runtime, target: &str, proto: Option<Proto>) -> Result<Dest,
         }
         _ => {
             let (p, h, port) = crate::settings::split_socket(t).map_err(err)?;
-            finish(rt, h, port, 5060, p.or(proto))
+            let p = p.or(proto);
+            let default = if p == Some(Proto::Tls) { 5061 } else { 5060 };
+            finish(rt, h, port, default, p)
         }
     }
 }
@@ -356,7 +358,8 @@ fn apply_send_socket(dest: &mut Dest, socket: Option<&str>) {
     let Some(sock) = socket else { return };
     if let Ok((p, h, port)) = crate::settings::split_socket(sock) {
         if let Ok(ip) = h.parse::<IpAddr>() {
-            dest.send_socket = Some(SocketAddr::new(ip, port.unwrap_or(5060)));
+            let default = if p == Some(Proto::Tls) { 5061 } else { 5060 };
+            dest.send_socket = Some(SocketAddr::new(ip, port.unwrap_or(default)));
             if let Some(p) = p {
                 dest.proto = p;
             }

@@ -355,7 +355,19 @@ impl Settings {
         for (g, addrs, adv, name) in listens {
             for a in addrs {
                 match s.listen_entries(&a, adv.as_deref(), name.clone()) {
-                    Ok(v) => s.listen.extend(v),
+                    Ok(v) => {
+                        // Several protocol-less sockets on one address
+                        // share its one TLS socket.
+                        for l in v {
+                            if !s
+                                .listen
+                                .iter()
+                                .any(|x| x.proto == l.proto && x.addr == l.addr)
+                            {
+                                s.listen.push(l);
+                            }
+                        }
+                    }
                     Err(m) => e.at(g.value_span, format!("listen: {m}")),
                 }
             }
@@ -518,7 +530,7 @@ impl Settings {
             None if self.disable_tcp => vec![Proto::Udp],
             None => vec![Proto::Udp, Proto::Tcp],
         };
-        Ok(protos
+        let mut out: Vec<ListenSpec> = protos
             .into_iter()
             .map(|p| ListenSpec {
                 proto: p,
@@ -526,7 +538,18 @@ impl Settings {
                 advertise: adv.clone(),
                 name: name.clone(),
             })
-            .collect())
+            .collect();
+        // As Kamailio: a socket without a protocol also listens on TLS
+        // when TLS is enabled, on `tls_port_no`.
+        if proto.is_none() && self.enable_tls {
+            out.push(ListenSpec {
+                proto: Proto::Tls,
+                addr: SocketAddr::new(ip, self.tls_port),
+                advertise: adv,
+                name,
+            });
+        }
+        Ok(out)
     }
 
     /// Workers for TCP.
@@ -554,6 +577,28 @@ mod tests {
             (None, "10.0.0.1".to_string(), None)
         );
         assert!(split_socket("udp:1.2.3.4:x").is_err());
+    }
+
+    #[test]
+    fn tls_sockets() {
+        let cfg = sr_cfg::parse_str(
+            "t.cfg",
+            "listen=127.0.0.1:5070\nlisten=127.0.0.1:5080\nlisten=tls:127.0.0.1\nenable_tls=yes\ntls_port_no=5071\n",
+            &Default::default(),
+        )
+        .unwrap();
+        let s = Settings::from_config(&cfg).unwrap();
+        let tls: Vec<_> = s.listen.iter().filter(|l| l.proto == Proto::Tls).collect();
+        // The explicit one and the one the protocol-less sockets share,
+        // on tls_port_no (set after the listen lines): one socket.
+        assert_eq!(tls.len(), 1, "{:?}", s.listen);
+        assert_eq!(tls[0].addr.port(), 5071);
+        assert_eq!(s.listen.len(), 5);
+        let cfg = sr_cfg::parse_str("t.cfg", "listen=127.0.0.1\n", &Default::default()).unwrap();
+        let s = Settings::from_config(&cfg).unwrap();
+        assert!(s.listen.iter().all(|l| l.proto != Proto::Tls));
+        let cfg = sr_cfg::parse_str("t.cfg", "tls_port_no=0\n", &Default::default()).unwrap();
+        assert!(Settings::from_config(&cfg).is_err());
     }
 
     #[test]

@@ -325,6 +325,15 @@ pub fn load(opts: &Options, check_only: bool) -> Result<Arc<Runtime>, Vec<String
                 _ => {}
             }
         }
+        if let Some(l) = rt.settings.listen.iter().find(|l| l.proto == Proto::Tls) {
+            if !reg.has_module("tls") {
+                errors.push(format!(
+                    "{}: listen tls:{}: TLS needs the tls module (loadmodule \"tls.so\") with its certificate and private_key",
+                    opts.config.display(),
+                    l.addr
+                ));
+            }
+        }
     }
     if !check_only && errors.is_empty() {
         for (name, init) in rt.module_hooks(|d| d.init.clone()) {
@@ -383,13 +392,9 @@ fn apply_overrides(s: &mut Settings, o: &Overrides) -> Result<(), String> {
         s.debug = d;
     }
     if s.listen.is_empty() {
+        // With enable_tls, this adds tls:0.0.0.0:tls_port_no too.
         let any = format!("0.0.0.0:{}", s.port);
         s.listen = s.listen_entries(&any, None, None)?;
-        if s.enable_tls {
-            let tls = format!("tls:0.0.0.0:{}", s.tls_port);
-            let v = s.listen_entries(&tls, None, None)?;
-            s.listen.extend(v);
-        }
     }
     Ok(())
 }

@@ -67,9 +67,22 @@ impl Wire {
         }
     }
 
-    /// Sends what the TLS session has to send (records, handshake).
-    fn flush_tls(sock: &mut TcpStream, tls: &mut rustls::Connection) -> std::io::Result<()> {
+    /// Sends what the TLS session has to send (records, handshake),
+    /// giving up after `limit` in all (a peer that reads slowly could
+    /// otherwise keep the session's lock, and its connection's senders,
+    /// for ever).
+    fn flush_tls(
+        sock: &mut TcpStream,
+        tls: &mut rustls::Connection,
+        limit: Duration,
+    ) -> std::io::Result<()> {
+        let deadline = Instant::now() + limit;
         while tls.wants_write() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(std::io::ErrorKind::TimedOut.into());
+            }
+            sock.set_write_timeout(Some(left))?;
             tls.write_tls(sock)?;
         }
         Ok(())
@@ -90,6 +103,8 @@ pub struct Conn {
     writer: Mutex<Wire>,
     last_used: Mutex<Instant>,
     closed: AtomicBool,
+    /// A write failed: nothing more is sent (no close_notify either).
+    broken: AtomicBool,
 }
 
 impl Conn {
@@ -115,8 +130,13 @@ impl Conn {
         match &mut *w {
             Wire::Plain(s) => s.write_all(data)?,
             Wire::Tls { sock, tls } => {
+                // The session's buffer is unlimited (see `adopt_as`), so
+                // this takes everything; then it goes out.
                 tls.writer().write_all(data)?;
-                Wire::flush_tls(sock, tls)?;
+                if let Err(e) = Wire::flush_tls(sock, tls, TLS_SEND_TIMEOUT) {
+                    self.broken.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
             }
         }
         self.touch();
@@ -128,8 +148,10 @@ impl Conn {
         self.closed.store(true, Ordering::Relaxed);
         if let Ok(mut w) = self.writer.lock() {
             if let Wire::Tls { sock, tls } = &mut *w {
-                tls.send_close_notify();
-                let _ = Wire::flush_tls(sock, tls);
+                if !self.broken.load(Ordering::Relaxed) {
+                    tls.send_close_notify();
+                    let _ = Wire::flush_tls(sock, tls, Duration::from_secs(1));
+                }
             }
             let _ = w.sock().shutdown(Shutdown::Both);
         }
@@ -155,7 +177,7 @@ impl Conn {
             }
             let state = tls.process_new_packets().map_err(|e| {
                 // Tell the peer why (an alert), then give up.
-                let _ = Wire::flush_tls(sock, tls);
+                let _ = Wire::flush_tls(sock, tls, Duration::from_secs(1));
                 std::io::Error::other(e)
             })?;
             let mut left = state.plaintext_bytes_to_read();
@@ -171,7 +193,7 @@ impl Conn {
                 open = false;
             }
         }
-        Wire::flush_tls(sock, tls)?;
+        Wire::flush_tls(sock, tls, TLS_SEND_TIMEOUT)?;
         Ok(open)
     }
 }
@@ -239,8 +261,9 @@ impl TcpConns {
         self.adopt_as(stream, None)
     }
 
-    /// Registers a stream accepted on a TLS socket (`server`) or opened
-    /// to a TLS destination (`client`), per `side`.
+    /// Registers a stream: plain TCP when `side` is `None`, else TLS as
+    /// the server (accepted on a TLS socket) or the client (opened to a
+    /// TLS destination).
     fn adopt_as(
         self: &Arc<Self>,
         stream: TcpStream,
@@ -278,13 +301,14 @@ impl TcpConns {
                     ),
                 };
                 let mut sock = sock;
-                // The reader takes the session's lock to decrypt: a write
-                // stuck on a peer that reads nothing must give up (and
-                // close the connection) rather than hold it for ever.
-                sock.set_write_timeout(Some(TLS_SEND_TIMEOUT))?;
                 let mut tls = Box::new(tls);
+                // What is written before the handshake is over waits in
+                // the session; no limit, so that a burst of requests to a
+                // new TLS destination is not refused (rustls's default
+                // would refuse beyond 64 KiB).
+                tls.set_buffer_limit(None);
                 // A client starts the handshake.
-                Wire::flush_tls(&mut sock, &mut tls)?;
+                Wire::flush_tls(&mut sock, &mut tls, TLS_SEND_TIMEOUT)?;
                 (Proto::Tls, Wire::Tls { sock, tls })
             }
         };
@@ -297,6 +321,7 @@ impl TcpConns {
             writer: Mutex::new(wire),
             last_used: Mutex::new(Instant::now()),
             closed: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
         });
         if let Ok(mut c) = self.conns.lock() {
             c.insert(id, conn.clone());
@@ -337,7 +362,7 @@ impl TcpConns {
                         conn.closed.store(true, Ordering::Relaxed);
                     }
                     Err(e) => {
-                        lm_dbg!("tls {}: {e}", conn.peer);
+                        lm_warn!("tls {}: {e}; closing the connection", conn.peer);
                         break;
                     }
                 }
@@ -452,8 +477,8 @@ impl TcpConns {
     }
 }
 
-/// How long a write on a TLS connection may block (Kamailio's
-/// `tcp_send_timeout` default).
+/// How long sending one message on a TLS connection may take in all
+/// (Kamailio's `tcp_send_timeout` default); then the connection is closed.
 const TLS_SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Which end of a TLS session siprouter is.

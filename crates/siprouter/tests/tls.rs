@@ -350,3 +350,66 @@ fn plain_text_on_a_tls_socket_closes_that_connection_only() {
     let r = ok.recv().expect("answered over TLS");
     assert_eq!(r.msg().status(), Some(404), "{}", text(&r));
 }
+
+#[test]
+fn a_burst_to_a_new_tls_destination_waits_for_the_handshake() {
+    // 120 requests of about 1 kB forwarded at once to a TLS UAS the proxy
+    // has no connection to yet: more than rustls keeps by default before
+    // its handshake is over (64 KiB). All must arrive.
+    const N: usize = 120;
+    let uas_cert = cert("burst-uas");
+    let lst = TcpListener::bind("127.0.0.1:0").unwrap();
+    let uas_addr = lst.local_addr().unwrap();
+    let server_cfg = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![uas_cert.der.clone()], uas_cert.key.clone_key())
+            .unwrap(),
+    );
+    let uas = std::thread::spawn(move || {
+        let (sock, _) = lst.accept().unwrap();
+        // A slow handshake: everything is sent before it is over.
+        std::thread::sleep(Duration::from_millis(500));
+        let conn = rustls::ServerConnection::new(server_cfg).unwrap();
+        let mut peer = TlsPeer::over(rustls::Connection::Server(conn), sock);
+        let mut got = 0;
+        while got < N {
+            let Some(req) = peer.recv() else { break };
+            got += 1;
+            let from = peer.local;
+            let reply = answer(&sr_testkit::Reply { msg: req, from }, 200, "OK", "uas", &[]);
+            peer.send(&reply);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        got
+    });
+    let c = cert("burst");
+    let cfg = format!(
+        "listen=udp:127.0.0.1:{{PORT}}\nloadmodule \"sl\"\nloadmodule \"tls\"\nmodparam(\"tls\", \"certificate\", \"{}\")\nmodparam(\"tls\", \"private_key\", \"{}\")\nrequest_route {{ forward(\"tls:{uas_addr}\"); }}\n",
+        c.cert_path.display(),
+        c.key_path.display()
+    );
+    let srv = TestServer::start(&cfg, siprouter::in_tree());
+    let caller = UdpPeer::new();
+    let pad = "x".repeat(700);
+    for i in 0..N {
+        caller.send(
+            srv.addr(),
+            &format!(
+                "OPTIONS sip:carol@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKburst{i}\r\nMax-Forwards: 70\r\nFrom: <sip:a@127.0.0.1>;tag=b{i}\r\nTo: <sip:carol@127.0.0.1>\r\nCall-ID: burst-{i}\r\nCSeq: 1 OPTIONS\r\nX-Pad: {pad}\r\nContent-Length: 0\r\n\r\n",
+                caller.addr()
+            ),
+        );
+    }
+    let mut replies = 0;
+    while caller.recv(T).is_some_and(|r| r.status() == Some(200)) {
+        replies += 1;
+        if replies == N {
+            break;
+        }
+    }
+    assert_eq!(uas.join().unwrap(), N, "requests that reached the UAS");
+    assert_eq!(replies, N, "replies relayed back");
+}

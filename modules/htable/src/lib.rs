@@ -60,8 +60,12 @@ impl Htable {
         let defs = self.defs.lock().map_err(|_| "htable: lock")?.clone();
         let mut tables = self.tables.write().map_err(|_| "htable: lock")?;
         for d in defs {
+            if tables.contains_key(&d.name) {
+                return Err(format!("htable: table '{}' is defined twice", d.name));
+            }
             let mut t = Table::new(&d.name, lifetime(d.autoexpire), d.initval.clone());
             t.updateexpire = d.updateexpire;
+            t.size = d.size;
             tables.insert(d.name.clone(), Arc::new(t));
         }
         let all: Vec<Arc<Table>> = tables.values().cloned().collect();
@@ -119,14 +123,73 @@ fn resolve(ht: &Htable, ctx: &mut Ctx<'_>, name: &PvNameRef<'_>) -> Option<(Arc<
 /// The inner text of a pseudo-variable's name.
 struct PvNameRef<'a>(Option<&'a str>);
 
-fn matches(op: &str, re_or_text: &str, subject: &str) -> Result<bool, String> {
-    match op {
-        "re" => regex::Regex::new(re_or_text)
-            .map(|r| r.is_match(subject))
-            .map_err(|e| format!("bad regular expression '{re_or_text}': {e}")),
-        "sw" => Ok(subject.starts_with(re_or_text)),
-        "eq" => Ok(subject == re_or_text),
-        other => Err(format!("unknown operator '{other}' (re, sw, eq)")),
+/// How a name or value is matched (Kamailio's operators).
+enum Matcher {
+    Re(regex::Regex),
+    Prefix(String),
+    Suffix(String),
+    Eq(String),
+    Ne(String),
+    All,
+}
+
+impl Matcher {
+    /// `op`: `re` (regular expression, case-insensitive as Kamailio
+    /// compiles them), `sw` (starts with), `eq`, `ne`.
+    fn new(op: &str, v: &str) -> Result<Matcher, String> {
+        Ok(match op {
+            "re" => Matcher::Re(
+                regex::RegexBuilder::new(v)
+                    .case_insensitive(true)
+                    .build()
+                    .map_err(|e| format!("bad regular expression '{v}': {e}"))?,
+            ),
+            "sw" => Matcher::Prefix(v.to_string()),
+            "eq" => Matcher::Eq(v.to_string()),
+            "ne" => Matcher::Ne(v.to_string()),
+            other => return Err(format!("unknown operator '{other}' (re, sw, eq, ne)")),
+        })
+    }
+
+    /// The `$shtcn`/`$shtcv` forms: `**` (all), `~~re`, `~%prefix`,
+    /// `%~suffix`, `==text`, `eqtext`, else a regular expression.
+    fn counting(v: &str) -> Result<Matcher, String> {
+        if v == "**" {
+            Ok(Matcher::All)
+        } else if let Some(r) = v.strip_prefix("~~") {
+            Matcher::new("re", r)
+        } else if let Some(r) = v.strip_prefix("~%") {
+            Ok(Matcher::Prefix(r.to_string()))
+        } else if let Some(r) = v.strip_prefix("%~") {
+            Ok(Matcher::Suffix(r.to_string()))
+        } else if let Some(r) = v.strip_prefix("==").or_else(|| v.strip_prefix("eq")) {
+            Ok(Matcher::Eq(r.to_string()))
+        } else {
+            Matcher::new("re", v)
+        }
+    }
+
+    fn matches(&self, s: &str) -> bool {
+        match self {
+            Matcher::Re(r) => r.is_match(s),
+            Matcher::Prefix(p) => s.starts_with(p.as_str()),
+            Matcher::Suffix(p) => s.ends_with(p.as_str()),
+            Matcher::Eq(p) => s == p,
+            Matcher::Ne(p) => s != p,
+            Matcher::All => true,
+        }
+    }
+
+    /// An item by its name, or by its value (only string values match a
+    /// value test, as in Kamailio).
+    fn item(&self, on_value: bool, name: &str, val: &Val) -> bool {
+        if !on_value {
+            return self.matches(name);
+        }
+        match val {
+            Val::Str(s) => self.matches(s),
+            Val::Int(_) => matches!(self, Matcher::All),
+        }
     }
 }
 
@@ -137,24 +200,22 @@ fn by_match(ht: &Htable, t: &str, op: &str, v: &str, on_value: bool, only_test: 
         lm_err!("htable: no table '{t}'");
         return -1;
     };
-    let now = Instant::now();
-    let pred = |name: &str, val: &Val| {
-        let subject = if on_value {
-            val.text()
-        } else {
-            name.to_string()
-        };
-        matches(op, v, &subject).unwrap_or(false)
+    let m = match Matcher::new(op, v) {
+        Ok(m) => m,
+        Err(e) => {
+            lm_err!("htable: {e}");
+            return -1;
+        }
     };
-    if let Err(e) = matches(op, v, "") {
-        lm_err!("htable: {e}");
-        return -1;
-    }
+    let now = Instant::now();
     if only_test {
-        let found = table.items(now).iter().any(|(n, v, _)| pred(n, v));
-        return if found { 1 } else { -1 };
+        return if table.any(now, |n, val| m.item(on_value, n, val)) {
+            1
+        } else {
+            -1
+        };
     }
-    table.remove_where(now, pred);
+    table.remove_where(now, |n, val| m.item(on_value, n, val));
     1
 }
 
@@ -236,8 +297,8 @@ pub fn module() -> ModuleDef {
             let Some((t, k)) = resolve(&h, ctx, &PvNameRef(n.inner.as_deref())) else {
                 return Value::Null;
             };
-            t.expires_in(&k, Instant::now())
-                .map_or(Value::Null, |s| Value::Int(s as i64))
+            // 0 for a missing item too, as Kamailio.
+            Value::Int(t.expires_in(&k, Instant::now()).unwrap_or(0) as i64)
         },
         {
             let h = ht.clone();
@@ -265,21 +326,14 @@ pub fn module() -> ModuleDef {
             let Some((t, re)) = resolve(&h, ctx, &PvNameRef(n.inner.as_deref())) else {
                 return Value::Null;
             };
-            let Ok(re) = regex::Regex::new(&re) else {
-                lm_err!("htable: bad regular expression '{re}'");
-                return Value::Null;
+            let m = match Matcher::counting(&re) {
+                Ok(m) => m,
+                Err(e) => {
+                    lm_err!("htable: {e}");
+                    return Value::Null;
+                }
             };
-            let n = t
-                .items(Instant::now())
-                .iter()
-                .filter(|(k, v, _)| {
-                    if on_value {
-                        re.is_match(&v.text())
-                    } else {
-                        re.is_match(k)
-                    }
-                })
-                .count();
+            let n = t.count(Instant::now(), |k, v| m.item(on_value, k, v));
             Value::Int(n as i64)
         });
     }
@@ -346,11 +400,11 @@ pub fn module() -> ModuleDef {
             } else {
                 Val::Str(p[2].str(ctx).into_owned())
             };
+            // 0 or less: the table's autoexpire, as in Kamailio.
             let exp = u64::try_from(p[3].int(ctx)).unwrap_or(0);
             match h.table(&t) {
                 Some(table) => {
-                    // 0: never expires (not the table's autoexpire).
-                    let e = Some(Duration::from_secs(exp));
+                    let e = (exp > 0).then(|| Duration::from_secs(exp));
                     table.set(&k, val, e, Instant::now());
                     1
                 }

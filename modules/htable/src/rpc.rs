@@ -1,4 +1,4 @@
-//! The `htable.*` RPC methods.
+//! The `htable.*` RPC methods, with Kamailio's result shapes.
 
 use crate::table::Val;
 use crate::Htable;
@@ -20,101 +20,112 @@ fn item(name: &str, v: &Val) -> Json {
     }
 }
 
+fn get(ht: &Htable, p: &[Json]) -> Result<Json, RpcError> {
+    let t = table(ht, p)?;
+    let k = param_str(p, 1, "key")?;
+    let v = t
+        .get(&k, Instant::now())
+        .ok_or_else(|| RpcError::new(500, "Key name doesn't exist in htable."))?;
+    Ok(json!({ "item": item(&k, &v) }))
+}
+
+fn set(ht: &Htable, p: &[Json], int: bool) -> Result<Json, RpcError> {
+    let t = table(ht, p)?;
+    let k = param_str(p, 1, "key")?;
+    let v = if int {
+        Val::Int(param_int(p, 2, "value")?)
+    } else {
+        Val::Str(param_str(p, 2, "value")?)
+    };
+    t.set(&k, v, None, Instant::now());
+    Ok(Json::Null)
+}
+
+fn delete(ht: &Htable, p: &[Json]) -> Result<Json, RpcError> {
+    let t = table(ht, p)?;
+    let k = param_str(p, 1, "key")?;
+    // As in Kamailio, a key that is not there is no error.
+    t.remove(&k, Instant::now());
+    Ok(Json::Null)
+}
+
+fn dump(ht: &Htable, p: &[Json]) -> Result<Json, RpcError> {
+    let t = table(ht, p)?;
+    let slots: Vec<Json> = t
+        .shards(Instant::now())
+        .iter()
+        .enumerate()
+        .filter(|(_, items)| !items.is_empty())
+        .map(|(i, items)| {
+            json!({
+                "entry": i,
+                "size": items.len(),
+                "slot": items.iter().map(|(k, v)| item(k, v)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(json!(slots))
+}
+
+fn list(ht: &Htable) -> Result<Json, RpcError> {
+    let tables = ht.tables.read().map_err(|_| RpcError::new(500, "lock"))?;
+    let mut v: Vec<Json> = tables
+        .values()
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "dbtable": "",
+                "dbmode": 0,
+                "expire": t.autoexpire.map_or(0, |d| d.as_secs()),
+                "updateexpire": u8::from(t.updateexpire),
+                "size": t.size,
+                "dmqreplicate": 0,
+            })
+        })
+        .collect();
+    v.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    Ok(json!(v))
+}
+
 /// Adds the RPC methods to the module.
 pub fn add(def: ModuleDef, ht: Arc<Htable>) -> ModuleDef {
-    let (a, b, c, d, e, f, g) = (
-        ht.clone(),
-        ht.clone(),
-        ht.clone(),
-        ht.clone(),
-        ht.clone(),
-        ht.clone(),
-        ht,
-    );
-    def.rpc("htable.get", "An item: htable.get table key.", move |p| {
-        let t = table(&a, p)?;
-        let k = param_str(p, 1, "key")?;
-        let v = t
-            .get(&k, Instant::now())
-            .ok_or_else(|| RpcError::new(404, "key not found"))?;
-        Ok(json!({ "item": item(&k, &v) }))
-    })
-    .rpc(
-        "htable.sets",
-        "Sets a string: htable.sets table key value.",
-        move |p| {
-            let t = table(&b, p)?;
-            let k = param_str(p, 1, "key")?;
-            let v = param_str(p, 2, "value")?;
-            t.set(&k, Val::Str(v), None, Instant::now());
-            Ok(json!("Ok"))
-        },
-    )
-    .rpc(
-        "htable.seti",
-        "Sets an integer: htable.seti table key value.",
-        move |p| {
-            let t = table(&c, p)?;
-            let k = param_str(p, 1, "key")?;
-            let v = param_int(p, 2, "value")?;
-            t.set(&k, Val::Int(v), None, Instant::now());
-            Ok(json!("Ok"))
-        },
-    )
-    .rpc(
-        "htable.delete",
-        "Removes an item: htable.delete table key.",
-        move |p| {
-            let t = table(&d, p)?;
-            let k = param_str(p, 1, "key")?;
-            if !t.remove(&k, Instant::now()) {
-                return Err(RpcError::new(404, "key not found"));
-            }
-            Ok(json!("Ok"))
-        },
-    )
-    .rpc(
-        "htable.dump",
-        "Every item of a table: htable.dump table.",
-        move |p| {
-            let t = table(&e, p)?;
-            let items: Vec<Json> = t
-                .items(Instant::now())
-                .iter()
-                .map(|(k, v, left)| {
-                    let mut j = item(k, v);
-                    j["expires"] = json!(left.unwrap_or(0));
-                    j
-                })
-                .collect();
-            Ok(json!(items))
-        },
-    )
-    .rpc(
-        "htable.flush",
-        "Removes every item: htable.flush table.",
-        move |p| {
-            table(&f, p)?.clear();
-            Ok(json!("Ok"))
-        },
-    )
-    .rpc(
-        "htable.listTables",
-        "The tables and their settings.",
-        move |_| {
-            let tables = g.tables.read().map_err(|_| RpcError::new(500, "lock"))?;
-            let mut v: Vec<Json> = tables
-                .values()
-                .map(|t| {
-                    json!({
-                        "name": t.name,
-                        "autoexpire": t.autoexpire.map_or(0, |d| d.as_secs()),
-                        "updateexpire": u8::from(t.updateexpire),
-                    })
-                })
-                .collect();
-            v.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-            Ok(json!(v))
-        },
-    )
+    let h = |f: fn(&Htable, &[Json]) -> Result<Json, RpcError>| {
+        let ht = ht.clone();
+        move |p: &[Json]| f(&ht, p)
+    };
+    let (l, flush) = (ht.clone(), ht.clone());
+    def.rpc("htable.get", "An item: htable.get table key.", h(get))
+        .rpc(
+            "htable.sets",
+            "Sets a string: htable.sets table key value.",
+            h(|ht, p| set(ht, p, false)),
+        )
+        .rpc(
+            "htable.seti",
+            "Sets an integer: htable.seti table key value.",
+            h(|ht, p| set(ht, p, true)),
+        )
+        .rpc(
+            "htable.delete",
+            "Removes an item: htable.delete table key.",
+            h(delete),
+        )
+        .rpc(
+            "htable.dump",
+            "Every item of a table, by slot: htable.dump table.",
+            h(dump),
+        )
+        .rpc(
+            "htable.flush",
+            "Removes every item: htable.flush table.",
+            move |p| {
+                table(&flush, p)?.clear();
+                Ok(Json::Null)
+            },
+        )
+        .rpc(
+            "htable.listTables",
+            "The tables and their settings.",
+            move |_| list(&l),
+        )
 }

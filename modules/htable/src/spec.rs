@@ -16,6 +16,8 @@ pub struct Def {
     pub initval: Option<Val>,
     /// `updateexpire` (1).
     pub updateexpire: bool,
+    /// `size` (the number of slots is 2^size in Kamailio; reported only).
+    pub size: u32,
 }
 
 /// Parses `name=>size=8;autoexpire=300;initval=0;...`. `size` and the
@@ -35,6 +37,7 @@ pub fn parse_def(s: &str) -> Result<Def, String> {
         autoexpire: 0,
         initval: None,
         updateexpire: true,
+        size: 4,
     };
     for attr in opts.split(';').map(str::trim).filter(|a| !a.is_empty()) {
         let (k, v) = attr.split_once('=').unwrap_or((attr, ""));
@@ -45,19 +48,15 @@ pub fn parse_def(s: &str) -> Result<Def, String> {
         };
         match k {
             "autoexpire" => d.autoexpire = u64::try_from(num()?).unwrap_or(0),
-            "initval" => {
-                d.initval = Some(match v.parse::<i64>() {
-                    Ok(i) => Val::Int(i),
-                    Err(_) => Val::Str(v.to_string()),
-                })
-            }
+            "initval" => d.initval = Some(Val::Int(num()?)),
             "updateexpire" => d.updateexpire = num()? != 0,
             "dbtable" => {
                 return Err(format!(
                     "htable {name}: dbtable (loading from a database) is not supported by siprouter"
                 ))
             }
-            "size" | "dbmode" | "cols" | "colnull" | "dmqreplicate" | "coldelim" | "colnull "
+            "size" => d.size = u32::try_from(num()?).unwrap_or(4).clamp(2, 31),
+            "dbmode" | "cols" | "colnull" | "dmqreplicate" | "coldelim" | "colnull "
             | "no_clone" => {}
             other => return Err(format!("htable {name}: unknown attribute '{other}'")),
         }
@@ -83,7 +82,12 @@ pub fn expand(ctx: &mut Ctx<'_>, s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] != b'$' || i + 1 >= b.len() {
-            let next = s[i + 1..].find('$').map_or(b.len(), |k| i + 1 + k);
+            // Up to the next `$` (a byte search: `$` is never inside a
+            // multi-byte character, so the cut is a character boundary).
+            let next = b[i + 1..]
+                .iter()
+                .position(|&c| c == b'$')
+                .map_or(b.len(), |k| i + 1 + k);
             out.push_str(&s[i..next]);
             i = next;
             continue;
@@ -150,6 +154,10 @@ mod tests {
             .unwrap_err()
             .contains("not supported"));
         assert!(parse_def("x=>colour=blue").is_err());
+        assert!(
+            parse_def("x=>initval=abc").is_err(),
+            "initval is an integer"
+        );
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub struct Table {
     pub initval: Option<Val>,
     /// `updateexpire` (default yes): setting an item restarts its expiry.
     pub updateexpire: bool,
+    /// `size` as defined (reported by `htable.listTables`).
+    pub size: u32,
     shards: Vec<Mutex<HashMap<String, Item>>>,
 }
 
@@ -74,6 +76,7 @@ impl Table {
             autoexpire,
             initval,
             updateexpire: true,
+            size: 4,
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         }
     }
@@ -118,13 +121,14 @@ impl Table {
         self.with(key, |m| m.remove(key).is_some_and(|it| it.alive(now)))
     }
 
-    /// Adds `delta` to an integer item (a missing one starts at `initval`
-    /// or 0) and returns the new value; `None` when the item is a string.
+    /// Adds `delta` to an integer item and returns the new value; a
+    /// missing one starts at `initval`, and without one (as in Kamailio)
+    /// nothing is made and the result is `None`, as for a string item.
     pub fn add(&self, key: &str, delta: i64, now: Instant) -> Option<i64> {
         let auto = self.autoexpire;
         let init = match &self.initval {
-            Some(Val::Int(i)) => *i,
-            _ => 0,
+            Some(Val::Int(i)) => Some(*i),
+            _ => None,
         };
         let update = self.updateexpire;
         self.with(key, |m| {
@@ -133,7 +137,7 @@ impl Table {
                     Val::Int(i) => (i, if update { None } else { it.expires }),
                     Val::Str(_) => return None,
                 },
-                _ => (init, None),
+                _ => (init?, None),
             };
             let n = cur.wrapping_add(delta);
             let expires = expires.or_else(|| auto.map(|d| now + d));
@@ -179,6 +183,44 @@ impl Table {
             n += before - g.len();
         }
         n
+    }
+
+    /// Whether a live item satisfies `f`.
+    pub fn any(&self, now: Instant, f: impl Fn(&str, &Val) -> bool) -> bool {
+        self.shards.iter().any(|s| {
+            let g = s.lock().unwrap_or_else(|e| e.into_inner());
+            g.iter().any(|(k, it)| it.alive(now) && f(k, &it.val))
+        })
+    }
+
+    /// How many live items satisfy `f`.
+    pub fn count(&self, now: Instant, f: impl Fn(&str, &Val) -> bool) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                let g = s.lock().unwrap_or_else(|e| e.into_inner());
+                g.iter()
+                    .filter(|(k, it)| it.alive(now) && f(k, &it.val))
+                    .count()
+            })
+            .sum()
+    }
+
+    /// The live items of each shard, by name (Kamailio dumps by slot).
+    pub fn shards(&self, now: Instant) -> Vec<Vec<(String, Val)>> {
+        self.shards
+            .iter()
+            .map(|s| {
+                let g = s.lock().unwrap_or_else(|e| e.into_inner());
+                let mut v: Vec<_> = g
+                    .iter()
+                    .filter(|(_, it)| it.alive(now))
+                    .map(|(k, it)| (k.clone(), it.val.clone()))
+                    .collect();
+                v.sort_by(|a, b| a.0.cmp(&b.0));
+                v
+            })
+            .collect()
     }
 
     /// Removes expired items (the timer); how many.
@@ -239,6 +281,11 @@ mod tests {
         let t0 = Instant::now();
         let t = Table::new("c", None, Some(Val::Int(10)));
         assert_eq!(t.add("a", 1, t0), Some(11));
+        let bare = Table::new("b", None, None);
+        assert_eq!(bare.add("a", 1, t0), None, "no initval: nothing made");
+        assert_eq!(bare.get("a", t0), None);
+        bare.set("n", Val::Int(4), None, t0);
+        assert_eq!(bare.add("n", 1, t0), Some(5));
         assert_eq!(t.add("a", -3, t0), Some(8));
         t.set("s", Val::Str("x".into()), None, t0);
         assert_eq!(t.add("s", 1, t0), None);

@@ -7,12 +7,13 @@
 //! htable).
 //!
 //! - `pike_check_req()`: counts the request's source address; **1** under
-//!   the limit, **-1** over it.
+//!   the limit, **-2** when it goes over it, **-1** while it stays over.
 //! - `pike_check_ip(ip)`: the same for an address given as text.
 //! - Parameters: `sampling_time_unit` (2 s), `reqs_density_per_unit` (30),
 //!   `remove_latency` (120 s: an address is forgotten after this long
 //!   without requests), `pike_log_level` (accepted).
-//! - RPC `pike.top`: the addresses remembered, busiest first.
+//! - RPC `pike.top [ALL|HOT|WARM]`: the addresses remembered, busiest
+//!   first (the ones over the limit by default), as Kamailio shows them.
 //!
 //! The rate is estimated over the last `sampling_time_unit` (the current
 //! window's count and, in proportion, the previous one's), per address;
@@ -44,10 +45,11 @@ impl Pike {
         };
         match r.hit(ip, Instant::now()) {
             Verdict::Ok => 1,
-            Verdict::Block => {
+            Verdict::Started => {
                 lm_notice!("pike: {ip} is over the limit");
-                -1
+                -2
             }
+            Verdict::Block => -1,
         }
     }
 }
@@ -69,7 +71,11 @@ pub fn module() -> ModuleDef {
     let (pi, pr, pc, pt) = (p.clone(), p.clone(), p.clone(), p.clone());
     ModuleDef::new("pike")
         .param("sampling_time_unit", ParamKind::Int, params::int(&p.unit))
-        .param("reqs_density_per_unit", ParamKind::Int, params::int(&p.density))
+        .param(
+            "reqs_density_per_unit",
+            ParamKind::Int,
+            params::int(&p.density),
+        )
         .param("remove_latency", ParamKind::Int, params::int(&p.latency))
         .param("pike_log_level", ParamKind::Int, params::int(&p.log_level))
         .on_init(move |core| {
@@ -91,9 +97,13 @@ pub fn module() -> ModuleDef {
             let _ = pi.rates.set(rates);
             Ok(())
         })
-        .cmd("pike_check_req", 0, RouteType::REQUEST, None, move |ctx, _| {
-            pr.check(ctx.msg.rcv.src.ip())
-        })
+        .cmd(
+            "pike_check_req",
+            0,
+            RouteType::REQUEST,
+            None,
+            move |ctx, _| pr.check(ctx.msg.rcv.src.ip()),
+        )
         .cmd(
             "pike_check_ip",
             1,
@@ -107,17 +117,42 @@ pub fn module() -> ModuleDef {
                 }
             },
         )
-        .rpc("pike.top", "The addresses counted, busiest first.", move |_| {
-            let v: Vec<Json> = pt
-                .rates
-                .get()
-                .map(|r| r.top())
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(ip, n, hot)| {
-                    json!({"ip_addr": ip.to_string(), "hits": n, "status": if hot { "HOT" } else { "WARM" }})
-                })
-                .collect();
-            Ok(json!(v))
-        })
+        .rpc(
+            "pike.top",
+            "The addresses counted, busiest first: pike.top [ALL|HOT|WARM] (HOT by default).",
+            move |p| {
+                let which = p
+                    .first()
+                    .and_then(Json::as_str)
+                    .unwrap_or("HOT")
+                    .to_ascii_uppercase();
+                let list: Vec<Json> = pt
+                    .rates
+                    .get()
+                    .map(|r| r.top(Instant::now()))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|e| match which.as_str() {
+                        "ALL" => true,
+                        "WARM" => !e.hot,
+                        _ => e.hot,
+                    })
+                    .map(|e| {
+                        json!({
+                            "ip_addr": e.ip.to_string(),
+                            "leaf_hits_prev": e.prev,
+                            "leaf_hits_curr": e.cur,
+                            "expires": e.expires,
+                            "status": if e.hot { "HOT" } else { "WARM" },
+                        })
+                    })
+                    .collect();
+                let n = list.len();
+                Ok(json!({
+                    "max_hits": pt.density.load(Ordering::Relaxed),
+                    "list": list,
+                    "number_of_rows": n,
+                }))
+            },
+        )
 }

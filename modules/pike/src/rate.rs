@@ -33,7 +33,9 @@ pub struct Rates {
 pub enum Verdict {
     /// Under the limit.
     Ok,
-    /// Over it: the address is flooding.
+    /// Over it, for the first time since it was under it.
+    Started,
+    /// Over it, still.
     Block,
 }
 
@@ -78,11 +80,12 @@ impl Rates {
         c.last = now;
         let into = now.saturating_duration_since(c.window).as_secs_f64() / self.unit.as_secs_f64();
         let rate = f64::from(c.cur) + f64::from(c.prev) * (1.0 - into.min(1.0));
+        let was = c.hot;
         c.hot = rate > f64::from(self.density);
-        if c.hot {
-            Verdict::Block
-        } else {
-            Verdict::Ok
+        match (was, c.hot) {
+            (_, false) => Verdict::Ok,
+            (false, true) => Verdict::Started,
+            (true, true) => Verdict::Block,
         }
     }
 
@@ -95,14 +98,40 @@ impl Rates {
         before - m.len()
     }
 
-    /// The addresses remembered: address, requests in the current window,
-    /// whether over the limit at their last request.
-    pub fn top(&self) -> Vec<(IpAddr, u32, bool)> {
+    /// The addresses remembered, busiest first.
+    pub fn top(&self, now: Instant) -> Vec<Entry> {
         let m = self.ips.lock().unwrap_or_else(|e| e.into_inner());
-        let mut v: Vec<_> = m.iter().map(|(ip, c)| (*ip, c.cur, c.hot)).collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let keep = self.keep.max(self.unit * 2);
+        let mut v: Vec<Entry> = m
+            .iter()
+            .map(|(ip, c)| Entry {
+                ip: *ip,
+                prev: c.prev,
+                cur: c.cur,
+                expires: keep
+                    .saturating_sub(now.saturating_duration_since(c.last))
+                    .as_secs(),
+                hot: c.hot,
+            })
+            .collect();
+        v.sort_by(|a, b| b.cur.cmp(&a.cur).then(a.ip.cmp(&b.ip)));
         v
     }
+}
+
+/// One address as `pike.top` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    /// The address.
+    pub ip: IpAddr,
+    /// Requests in the previous window.
+    pub prev: u32,
+    /// Requests in the current window.
+    pub cur: u32,
+    /// Seconds until it is forgotten if it sends nothing more.
+    pub expires: u64,
+    /// Over the limit at its last request.
+    pub hot: bool,
 }
 
 #[cfg(test)]
@@ -125,7 +154,8 @@ mod tests {
         for i in 0..16 {
             assert_eq!(r.hit(a, t0 + MS * i), Verdict::Ok, "request {i}");
         }
-        assert_eq!(r.hit(a, t0 + MS * 20), Verdict::Block);
+        assert_eq!(r.hit(a, t0 + MS * 20), Verdict::Started);
+        assert_eq!(r.hit(a, t0 + MS * 30), Verdict::Block);
         // Another address is counted on its own.
         assert_eq!(r.hit(b, t0 + MS * 21), Verdict::Ok);
         // Still over the limit early in the next window (the previous one
@@ -153,7 +183,9 @@ mod tests {
         r.hit(ip("192.0.2.1"), t0);
         r.hit(ip("192.0.2.2"), t0 + MS * 2500);
         assert_eq!(r.sweep(t0 + MS * 3100), 1);
-        assert_eq!(r.top().len(), 1);
-        assert_eq!(r.top()[0].0, ip("192.0.2.2"));
+        let top = r.top(t0 + MS * 3100);
+        assert_eq!(top.len(), 1);
+        assert_eq!(top[0].ip, ip("192.0.2.2"));
+        assert_eq!(top[0].expires, 2, "4 s after its last request at 2.5 s");
     }
 }
