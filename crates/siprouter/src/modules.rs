@@ -24,6 +24,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("htable", sr_mod_htable::module),
         ("pike", sr_mod_pike::module),
         ("nathelper", sr_mod_nathelper::module),
+        ("rtpengine", sr_mod_rtpengine::module),
         ("counters", sr_mod_counters::module),
         ("cfg_rpc", sr_mod_cfg_rpc::module),
         ("jsonrpcs", sr_mod_jsonrpcs::module),

@@ -366,6 +366,7 @@ fn stock_config_reports_only_what_siprouter_lacks() {
     check_with(&["WITH_NAT"]);
     check_with(&["WITH_ANTIFLOOD"]);
     check_with(&["WITH_TLS"]);
+    check_with(&["WITH_NAT", "WITH_RTPENGINE"]);
     check_with(&[
         "WITH_TLS",
         "WITH_MYSQL",

@@ -1,0 +1,254 @@
+//! rtpengine end to end, with the real daemon (Debian's
+//! `rtpengine-daemon`, in user space; `.ci/run` installs it): a call's
+//! SDP is rewritten both ways so the media goes through the daemon, an RTP
+//! packet sent by the caller reaches the callee through it, and the BYE
+//! deletes the call in the daemon. Without the daemon installed the test
+//! says so and passes, unless `SR_RTPENGINE_REQUIRED` is set (as in CI).
+
+use sr_testkit::{answer, TestServer, UdpPeer};
+use std::net::UdpSocket;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(3);
+
+struct Daemon {
+    child: Child,
+    ng: u16,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free UDP port.
+fn udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One ng exchange, from the test (bencode written by hand). Each has
+/// its own cookie: the daemon answers a cookie it knows from its cache.
+fn ng(port: u16, body: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let cookie = format!("t{}", N.fetch_add(1, Ordering::Relaxed));
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut buf = [0u8; 65536];
+    for _ in 0..10 {
+        s.send_to(format!("{cookie} {body}").as_bytes(), ("127.0.0.1", port))
+            .unwrap();
+        if let Ok((n, _)) = s.recv_from(&mut buf) {
+            return String::from_utf8_lossy(&buf[..n]).into_owned();
+        }
+    }
+    String::new()
+}
+
+fn start_daemon() -> Option<Daemon> {
+    let bin = ["/usr/bin/rtpengine", "/usr/sbin/rtpengine"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(bin) = bin else {
+        assert!(
+            std::env::var_os("SR_RTPENGINE_REQUIRED").is_none(),
+            "rtpengine is required (SR_RTPENGINE_REQUIRED) but not installed"
+        );
+        eprintln!("skipped: rtpengine is not installed (apt-get install rtpengine-daemon)");
+        return None;
+    };
+    let ng_port = udp_port();
+    // Media ports near the top of the range the kernel does not hand out
+    // to clients, chosen from the ng port so parallel runs differ.
+    let base = 20000 + (ng_port % 100) * 100;
+    let child = Command::new(bin)
+        .args([
+            "--foreground",
+            "--log-stderr",
+            "--interface=127.0.0.1",
+            &format!("--listen-ng=127.0.0.1:{ng_port}"),
+            &format!("--port-min={base}"),
+            &format!("--port-max={}", base + 99),
+            "--table=-1",
+            "--no-fallback",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start rtpengine");
+    let d = Daemon { child, ng: ng_port };
+    let end = Instant::now() + Duration::from_secs(10);
+    while !ng(d.ng, "d7:command4:pinge").contains("pong") {
+        assert!(Instant::now() < end, "rtpengine did not answer a ping");
+    }
+    Some(d)
+}
+
+fn sdp(port: u16) -> String {
+    format!("v=0\r\no=- 7 7 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+}
+
+/// The `m=audio` port and `c=` address of an SDP body.
+fn media(body: &[u8]) -> (String, u16) {
+    let t = String::from_utf8_lossy(body);
+    let c = t
+        .lines()
+        .find_map(|l| l.strip_prefix("c=IN IP4 "))
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let port = t
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|r| r.split(' ').next()?.parse().ok())
+        .unwrap_or(0);
+    (c, port)
+}
+
+#[test]
+fn a_call_s_media_goes_through_rtpengine() {
+    let Some(daemon) = start_daemon() else { return };
+    let uas = UdpPeer::new();
+    let cfg = format!(
+        r#"listen=udp:127.0.0.1:{{PORT}}
+loadmodule "sl"
+loadmodule "tm"
+loadmodule "rr"
+loadmodule "pv"
+loadmodule "siputils"
+loadmodule "rtpengine"
+modparam("rtpengine", "rtpengine_sock", "udp:127.0.0.1:{}")
+request_route {{
+    if (has_totag()) {{
+        if (loose_route()) {{
+            rtpengine_manage();
+            t_relay();
+        }}
+        exit;
+    }}
+    record_route();
+    rtpengine_manage("replace-origin replace-session-connection");
+    t_on_reply("MEDIA");
+    $du = "sip:{}";
+    t_relay();
+}}
+onreply_route[MEDIA] {{
+    rtpengine_manage("replace-origin replace-session-connection");
+}}
+"#,
+        daemon.ng,
+        uas.addr()
+    );
+    let srv = TestServer::start(&cfg, siprouter::in_tree());
+    let uac = UdpPeer::new();
+    let (uac_media, uas_media) = (
+        UdpSocket::bind("127.0.0.1:0").unwrap(),
+        UdpSocket::bind("127.0.0.1:0").unwrap(),
+    );
+    let (um, am) = (
+        uac_media.local_addr().unwrap().port(),
+        uas_media.local_addr().unwrap().port(),
+    );
+    let offer = sdp(um);
+    uac.send(
+        srv.addr(),
+        &format!(
+            "INVITE sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKrtpe;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=ra\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: rtpe-call\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@{}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{offer}",
+            uac.addr(),
+            uac.addr(),
+            offer.len()
+        ),
+    );
+    let inv = uas
+        .recv_matching(T, |r| {
+            r.msg.msg().method().is_some_and(|m| m.as_str() == "INVITE")
+        })
+        .expect("INVITE relayed");
+    let (c, p_offer) = media(inv.msg.msg().body());
+    assert_eq!(c, "127.0.0.1");
+    assert_ne!(
+        p_offer, um,
+        "the offer's port is rtpengine's, not the caller's"
+    );
+    assert!(p_offer != 0);
+
+    let ans = sdp(am);
+    let contact = format!("Contact: <sip:bob@{}>", uas.addr());
+    let ok = answer(
+        &inv,
+        200,
+        "OK",
+        "rb",
+        &[&contact, "Content-Type: application/sdp"],
+    )
+    .replace(
+        "Content-Length: 0\r\n\r\n",
+        &format!("Content-Length: {}\r\n\r\n{ans}", ans.len()),
+    );
+    uas.send(inv.from, &ok);
+    let r = uac.recv_status(200, T).expect("200 relayed");
+    let (_, p_answer) = media(r.msg.msg().body());
+    assert!(
+        p_answer != 0 && p_answer != am,
+        "the answer's port is rtpengine's"
+    );
+    assert_eq!(
+        r.header("Content-Length")
+            .unwrap()
+            .parse::<usize>()
+            .unwrap(),
+        r.msg.msg().body().len()
+    );
+
+    // RTP from the caller to the port in its answer reaches the callee.
+    let mut rtp = vec![
+        0x80u8, 0x00, 0x00, 0x01, 0, 0, 0, 160, 0x12, 0x34, 0x56, 0x78,
+    ];
+    rtp.extend_from_slice(&[0xffu8; 160]);
+    uas_media
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut got = None;
+    let mut buf = [0u8; 2048];
+    for i in 0..15u8 {
+        rtp[3] = i + 1;
+        uac_media.send_to(&rtp, ("127.0.0.1", p_answer)).unwrap();
+        if let Ok((n, from)) = uas_media.recv_from(&mut buf) {
+            got = Some((n, from));
+            break;
+        }
+    }
+    let (n, from) = got.expect("RTP relayed by rtpengine");
+    assert_eq!(n, rtp.len());
+    assert_eq!(
+        from.port(),
+        p_offer,
+        "it comes from rtpengine's side of the callee"
+    );
+
+    // ACK and BYE; the BYE deletes the call in the daemon.
+    let rr = r.header("Record-Route").unwrap();
+    let dialog = |method: &str, cseq: u32| {
+        format!("{method} sip:bob@{} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKrtpe{method};rport\r\nMax-Forwards: 70\r\nRoute: {rr}\r\nFrom: <sip:alice@127.0.0.1>;tag=ra\r\nTo: <sip:bob@127.0.0.1>;tag=rb\r\nCall-ID: rtpe-call\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n", uas.addr(), uac.addr())
+    };
+    assert!(ng(daemon.ng, "d7:call-id9:rtpe-call7:command5:querye").contains("result2:ok"));
+    uac.send(srv.addr(), &dialog("ACK", 1));
+    uac.send(srv.addr(), &dialog("BYE", 2));
+    let bye = uas
+        .recv_matching(T, |r| {
+            r.msg.msg().method().is_some_and(|m| m.as_str() == "BYE")
+        })
+        .expect("BYE relayed");
+    uas.send(bye.from, &answer(&bye, 200, "OK", "rb", &[]));
+    assert_eq!(uac.recv_final(T).unwrap().status(), Some(200));
+    let q = ng(daemon.ng, "d7:call-id9:rtpe-call7:command5:querye");
+    assert!(q.contains("error"), "the call is gone after the BYE: {q}");
+}

@@ -1,0 +1,292 @@
+//! # rtpengine: media through an rtpengine daemon
+//!
+//! Kamailio's `rtpengine` module: asks an rtpengine daemon (Sipwise's
+//! media proxy, its "ng" control protocol over UDP) to relay a call's
+//! media, and puts the daemon's SDP in the message, so that both ends send
+//! their media to it (the stock configuration's WITH_NAT with
+//! WITH_RTPENGINE).
+//!
+//! - `rtpengine_offer([flags])`, `rtpengine_answer([flags])`,
+//!   `rtpengine_delete([flags])`, `rtpengine_query([flags])`: one ng
+//!   command each.
+//! - `rtpengine_manage([flags])`: the command the message calls for: an
+//!   INVITE (or UPDATE) with SDP is an offer, an ACK with SDP or a 1xx/2xx
+//!   reply to an INVITE with SDP an answer, a BYE or CANCEL or a reply of
+//!   300 or more to an INVITE a delete; anything else does nothing.
+//! - Flags are Kamailio's strings (`replace-origin
+//!   replace-session-connection`, `trust-address`, `ICE=remove`,
+//!   `RTP/AVP`, `direction=...`, ...), passed on as the ng protocol has
+//!   them (see [`ng::add_flags`]).
+//! - Parameters: `rtpengine_sock` (`udp:host:port`, several separated by
+//!   spaces: tried in order), `rtpengine_tout_ms` (1000),
+//!   `rtpengine_retr` (5); the others are accepted with no effect.
+//! - RPC `rtpengine.ping`: pings every daemon.
+//!
+//! A reply whose offer was in the reply (the INVITE had no SDP) is not
+//! told apart by `rtpengine_manage`: use `rtpengine_offer` and
+//! `rtpengine_answer` for such calls.
+#![forbid(unsafe_code)]
+
+pub mod bencode;
+pub mod ng;
+
+use bencode::Ben;
+use sr_sdk::prelude::*;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
+
+#[derive(Default)]
+struct Rtpe {
+    socks: Arc<RwLock<String>>,
+    tout_ms: Arc<AtomicI64>,
+    retr: Arc<AtomicI64>,
+    daemons: OnceLock<Vec<SocketAddr>>,
+}
+
+impl Rtpe {
+    fn call(&self, req: &Ben) -> Result<Ben, String> {
+        let daemons = self.daemons.get().map(Vec::as_slice).unwrap_or(&[]);
+        let tout = Duration::from_millis(
+            u64::try_from(self.tout_ms.load(Ordering::Relaxed)).unwrap_or(1000),
+        );
+        let tries = u32::try_from(self.retr.load(Ordering::Relaxed)).unwrap_or(5);
+        let r = ng::exchange(daemons, req, tout, tries)?;
+        match r.get("result").and_then(Ben::as_str) {
+            Some("ok") | Some("pong") => Ok(r),
+            Some(other) => Err(format!(
+                "{other}: {}",
+                r.get("error-reason").and_then(Ben::as_str).unwrap_or("")
+            )),
+            None => Err("an answer without a result".into()),
+        }
+    }
+}
+
+/// What an ng command needs from the message.
+struct Call {
+    call_id: String,
+    from_tag: String,
+    to_tag: Option<String>,
+    source: IpAddr,
+}
+
+fn call_of(msg: &SipMsg) -> Option<Call> {
+    let m = msg.msg();
+    Some(Call {
+        call_id: m.call_id().ok()?.to_string(),
+        from_tag: m.from_tag().ok().flatten()?.to_string(),
+        to_tag: m.to_tag().ok().flatten().map(str::to_string),
+        source: msg.rcv.src.ip(),
+    })
+}
+
+/// The body the message has now (a body set by an earlier function, else
+/// the received one).
+fn body(msg: &SipMsg) -> Vec<u8> {
+    match msg.edits.body() {
+        Some((b, _)) => b.to_vec(),
+        None => msg.msg().body().to_vec(),
+    }
+}
+
+fn has_sdp(msg: &SipMsg) -> bool {
+    let m = msg.msg();
+    let ct = m
+        .value(HeaderName::ContentType)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    !body(msg).is_empty() && (ct.is_empty() || ct.starts_with("application/sdp"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cmd {
+    Offer,
+    Answer,
+    Delete,
+    Query,
+}
+
+impl Cmd {
+    fn name(self) -> &'static str {
+        match self {
+            Cmd::Offer => "offer",
+            Cmd::Answer => "answer",
+            Cmd::Delete => "delete",
+            Cmd::Query => "query",
+        }
+    }
+}
+
+/// Runs one command for the message; 1 or -1.
+fn run(rt: &Rtpe, msg: &mut SipMsg, cmd: Cmd, flags: &str) -> i32 {
+    let Some(call) = call_of(msg) else {
+        lm_err!("rtpengine: no Call-ID or From tag");
+        return -1;
+    };
+    let sdp = String::from_utf8_lossy(&body(msg)).into_owned();
+    if matches!(cmd, Cmd::Offer | Cmd::Answer) && sdp.is_empty() {
+        lm_err!("rtpengine_{}: the message has no SDP", cmd.name());
+        return -1;
+    }
+    let family = if call.source.is_ipv6() { "IP6" } else { "IP4" };
+    let src = call.source.to_string();
+    let mut entries: Vec<(&str, &str)> =
+        vec![("call-id", &call.call_id), ("from-tag", &call.from_tag)];
+    if let Some(t) = &call.to_tag {
+        entries.push(("to-tag", t));
+    }
+    if matches!(cmd, Cmd::Offer | Cmd::Answer) {
+        entries.push(("sdp", &sdp));
+    }
+    let mut req = ng::request(cmd.name(), &entries, flags);
+    if let Ben::Dict(d) = &mut req {
+        d.insert(
+            b"received-from".to_vec(),
+            Ben::List(vec![Ben::str(family), Ben::str(&src)]),
+        );
+    }
+    match rt.call(&req) {
+        Ok(r) => {
+            if matches!(cmd, Cmd::Offer | Cmd::Answer) {
+                let Some(new) = r.get("sdp").and_then(Ben::as_str) else {
+                    lm_err!("rtpengine_{}: no SDP in the answer", cmd.name());
+                    return -1;
+                };
+                msg.edits.set_body(new.as_bytes(), None);
+            }
+            1
+        }
+        Err(e) => {
+            lm_err!("rtpengine_{}: {e}", cmd.name());
+            -1
+        }
+    }
+}
+
+/// The command `rtpengine_manage` picks for the message, if any.
+fn manage_cmd(msg: &SipMsg) -> Option<Cmd> {
+    let m = msg.msg();
+    if let Some(method) = m.method() {
+        return match method.as_str() {
+            "INVITE" | "UPDATE" if has_sdp(msg) => Some(Cmd::Offer),
+            "ACK" if has_sdp(msg) => Some(Cmd::Answer),
+            "BYE" | "CANCEL" => Some(Cmd::Delete),
+            _ => None,
+        };
+    }
+    let code = m.status()?;
+    let invite = m.cseq().ok().is_some_and(|c| c.method.as_str() == "INVITE");
+    if !invite {
+        return None;
+    }
+    match code {
+        100 => None,
+        101..=299 if has_sdp(msg) => Some(Cmd::Answer),
+        300.. => Some(Cmd::Delete),
+        _ => None,
+    }
+}
+
+/// The module definition.
+pub fn module() -> ModuleDef {
+    let rt = Arc::new(Rtpe::default());
+    rt.tout_ms.store(1000, Ordering::Relaxed);
+    rt.retr.store(5, Ordering::Relaxed);
+    let spve = Some(fixup::f(fixup::spve));
+    let init = rt.clone();
+    let mut def = ModuleDef::new("rtpengine")
+        .param("rtpengine_sock", ParamKind::Str, params::string(&rt.socks))
+        .param(
+            "rtpengine_tout_ms",
+            ParamKind::Int,
+            params::int(&rt.tout_ms),
+        )
+        .param("rtpengine_retr", ParamKind::Int, params::int(&rt.retr))
+        .on_init(move |_core| {
+            let s = init
+                .socks
+                .read()
+                .map_err(|_| "rtpengine: lock".to_string())?
+                .clone();
+            let v = ng::parse_socks(&s).map_err(|e| format!("rtpengine: {e}"))?;
+            if v.is_empty() {
+                return Err("rtpengine: rtpengine_sock is not set".into());
+            }
+            let _ = init.daemons.set(v);
+            Ok(())
+        });
+    for p in [
+        "rtpengine_disable_tout",
+        "aggressive_redetection",
+        "queried_nodes_limit",
+        "extra_id_pv",
+        "setid_avp",
+        "setid_default",
+        "write_sdp_pv",
+        "read_sdp_pv",
+        "force_send_interface",
+        "hash_table_size",
+        "hash_table_tout",
+        "rtp_inst_pvar",
+        "db_url",
+        "table_name",
+        "mos_min_pv",
+        "mos_max_pv",
+        "mos_average_pv",
+        "control_cmd_tos",
+        "rtpengine_allow_op",
+        "ping_mode",
+        "ping_interval",
+    ] {
+        def = def.param(p, ParamKind::Any, |_| Ok(()));
+    }
+    for (name, cmd) in [
+        ("rtpengine_offer", Some(Cmd::Offer)),
+        ("rtpengine_answer", Some(Cmd::Answer)),
+        ("rtpengine_delete", Some(Cmd::Delete)),
+        ("rtpengine_query", Some(Cmd::Query)),
+        ("rtpengine_manage", None),
+    ] {
+        for nargs in [0usize, 1] {
+            let r = rt.clone();
+            let fix = if nargs == 1 { spve.clone() } else { None };
+            def = def.cmd(name, nargs, RouteType::ANY, fix, move |ctx, p| {
+                let flags = p
+                    .first()
+                    .map(|f| f.str(ctx).into_owned())
+                    .unwrap_or_default();
+                let cmd = match cmd {
+                    Some(c) => c,
+                    None => match manage_cmd(ctx.msg) {
+                        Some(c) => c,
+                        None => return 1,
+                    },
+                };
+                run(&r, ctx.msg, cmd, &flags)
+            });
+        }
+    }
+    let r = rt.clone();
+    def.rpc("rtpengine.ping", "Pings every rtpengine daemon.", move |_| {
+        let daemons = r.daemons.get().cloned().unwrap_or_default();
+        let mut out = Vec::new();
+        for d in daemons {
+            let ok = r
+                .call_one(d, &ng::request("ping", &[], ""))
+                .is_ok();
+            out.push(json!({"url": format!("udp:{d}"), "status": if ok { "success" } else { "fail" }}));
+        }
+        Ok(json!(out))
+    })
+}
+
+impl Rtpe {
+    fn call_one(&self, d: SocketAddr, req: &Ben) -> Result<Ben, String> {
+        let tout = Duration::from_millis(
+            u64::try_from(self.tout_ms.load(Ordering::Relaxed)).unwrap_or(1000),
+        );
+        ng::exchange(&[d], req, tout, 1)
+    }
+}
