@@ -10,6 +10,25 @@ pub struct Avps {
     items: Vec<(String, Value<'static>)>,
 }
 
+/// The AVP name a module parameter such as `received_avp` names:
+/// `$avp(NAME)`, `$avp(s:NAME)`, `$avp(i:N)` or the bare name; `None`
+/// when empty.
+pub fn spec_name(spec: &str) -> Option<String> {
+    let s = spec.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let inner = s
+        .strip_prefix("$avp(")
+        .and_then(|x| x.strip_suffix(')'))
+        .unwrap_or(s);
+    let inner = inner
+        .strip_prefix("s:")
+        .or_else(|| inner.strip_prefix("i:"))
+        .unwrap_or(inner);
+    Some(inner.to_string())
+}
+
 impl Avps {
     /// Pushes a value on top of the named stack.
     pub fn push(&mut self, name: &str, v: Value<'static>) {
@@ -76,5 +95,19 @@ mod tests {
         a.remove_all("x");
         assert!(a.get("x", 0).is_none());
         assert_eq!(a.len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod spec_tests {
+    use super::spec_name;
+
+    #[test]
+    fn avp_specs() {
+        assert_eq!(spec_name("$avp(RECEIVED)").as_deref(), Some("RECEIVED"));
+        assert_eq!(spec_name("$avp(s:rcv)").as_deref(), Some("rcv"));
+        assert_eq!(spec_name("$avp(i:42)").as_deref(), Some("42"));
+        assert_eq!(spec_name("plain").as_deref(), Some("plain"));
+        assert_eq!(spec_name("  "), None);
     }
 }

@@ -85,9 +85,7 @@ fn a_call_between_user_agents_behind_nat_reaches_both_ends() {
     // alice calls bob from behind her NAT.
     alice.send(srv.addr(), &format!("INVITE sip:bob@{s} SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.9:5062;branch=z9hG4bKninv\r\nMax-Forwards: 70\r\nFrom: <sip:alice@{s}>;tag=na\r\nTo: <sip:bob@{s}>\r\nCall-ID: nat-call\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@192.168.1.9:5062>\r\nContent-Length: 0\r\n\r\n"));
     let inv = bob
-        .recv_matching(T, |r| {
-            r.msg.msg().method().is_some_and(|m| m.as_str() == "INVITE")
-        })
+        .recv_method("INVITE", T)
         .expect("the INVITE reached bob's real address");
     assert_eq!(
         inv.msg.msg().request_uri().unwrap().raw,
@@ -119,9 +117,7 @@ fn a_call_between_user_agents_behind_nat_reaches_both_ends() {
     let contact_uri = alias.trim_start_matches('<').trim_end_matches('>');
     bob.send(srv.addr(), &format!("BYE {contact_uri} SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.7:5060;branch=z9hG4bKnbye;rport\r\nMax-Forwards: 70\r\nRoute: {rr}\r\nFrom: <sip:bob@{s}>;tag=bobtag\r\nTo: <sip:alice@{s}>;tag=na\r\nCall-ID: nat-call\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"));
     let bye = alice
-        .recv_matching(T, |r| {
-            r.msg.msg().method().is_some_and(|m| m.as_str() == "BYE")
-        })
+        .recv_method("BYE", T)
         .expect("the BYE reached alice's real address");
     assert_eq!(
         bye.msg.msg().request_uri().unwrap().raw,

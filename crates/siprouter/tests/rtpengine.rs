@@ -137,11 +137,17 @@ request_route {{
     record_route();
     rtpengine_manage("replace-origin replace-session-connection");
     t_on_reply("MEDIA");
+    t_on_failure("FAILED");
     $du = "sip:{}";
     t_relay();
 }}
 onreply_route[MEDIA] {{
-    rtpengine_manage("replace-origin replace-session-connection");
+    if (status =~ "^[12][0-9][0-9]$") {{
+        rtpengine_manage("replace-origin replace-session-connection");
+    }}
+}}
+failure_route[FAILED] {{
+    rtpengine_manage();
 }}
 "#,
         daemon.ng,
@@ -167,11 +173,7 @@ onreply_route[MEDIA] {{
             offer.len()
         ),
     );
-    let inv = uas
-        .recv_matching(T, |r| {
-            r.msg.msg().method().is_some_and(|m| m.as_str() == "INVITE")
-        })
-        .expect("INVITE relayed");
+    let inv = uas.recv_method("INVITE", T).expect("INVITE relayed");
     let (c, p_offer) = media(inv.msg.msg().body());
     assert_eq!(c, "127.0.0.1");
     assert_ne!(
@@ -242,13 +244,29 @@ onreply_route[MEDIA] {{
     assert!(ng(daemon.ng, "d7:call-id9:rtpe-call7:command5:querye").contains("result2:ok"));
     uac.send(srv.addr(), &dialog("ACK", 1));
     uac.send(srv.addr(), &dialog("BYE", 2));
-    let bye = uas
-        .recv_matching(T, |r| {
-            r.msg.msg().method().is_some_and(|m| m.as_str() == "BYE")
-        })
-        .expect("BYE relayed");
+    let bye = uas.recv_method("BYE", T).expect("BYE relayed");
     uas.send(bye.from, &answer(&bye, 200, "OK", "rb", &[]));
     assert_eq!(uac.recv_final(T).unwrap().status(), Some(200));
     let q = ng(daemon.ng, "d7:call-id9:rtpe-call7:command5:querye");
     assert!(q.contains("error"), "the call is gone after the BYE: {q}");
+
+    // A call the callee refuses: failure_route's rtpengine_manage()
+    // deletes it (the onreply route only handles 1xx and 2xx, as the
+    // stock configuration's does).
+    let offer = sdp(um);
+    uac.send(
+        srv.addr(),
+        &format!(
+            "INVITE sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKrtpe2;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=rf\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: rtpe-fail\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@{}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{offer}",
+            uac.addr(),
+            uac.addr(),
+            offer.len()
+        ),
+    );
+    let inv = uas.recv_method("INVITE", T).expect("second INVITE relayed");
+    assert!(ng(daemon.ng, "d7:call-id9:rtpe-fail7:command5:querye").contains("result2:ok"));
+    uas.send(inv.from, &answer(&inv, 486, "Busy Here", "rb2", &[]));
+    assert_eq!(uac.recv_final(T).unwrap().status(), Some(486));
+    let q = ng(daemon.ng, "d7:call-id9:rtpe-fail7:command5:querye");
+    assert!(q.contains("error"), "the refused call is gone: {q}");
 }

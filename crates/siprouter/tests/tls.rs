@@ -132,6 +132,21 @@ impl TlsPeer {
     }
 }
 
+/// A TLS user agent's listening socket and server configuration, with a
+/// certificate of its own that the proxy does not know.
+fn tls_uas(name: &str) -> (TcpListener, SocketAddr, Arc<rustls::ServerConfig>) {
+    let c = cert(name);
+    let lst = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = lst.local_addr().unwrap();
+    let cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![c.der.clone()], c.key.clone_key())
+        .unwrap();
+    (lst, addr, Arc::new(cfg))
+}
+
 fn text(m: &OwnedMessage) -> String {
     String::from_utf8_lossy(m.msg().raw()).into_owned()
 }
@@ -232,17 +247,7 @@ fn the_proxy_opens_tls_connections_to_tls_destinations() {
     // A TLS UAS the proxy does not know the certificate of (the tls
     // module's default, as Kamailio's, does not verify servers); the
     // proxy has no TLS socket of its own, only the client side.
-    let uas_cert = cert("uas");
-    let lst = TcpListener::bind("127.0.0.1:0").unwrap();
-    let uas_addr = lst.local_addr().unwrap();
-    let server_cfg = Arc::new(
-        rustls::ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![uas_cert.der.clone()], uas_cert.key.clone_key())
-            .unwrap(),
-    );
+    let (lst, uas_addr, server_cfg) = tls_uas("uas");
     let uas = std::thread::spawn(move || {
         let (sock, _) = lst.accept().unwrap();
         let conn = rustls::ServerConnection::new(server_cfg).unwrap();
@@ -295,27 +300,22 @@ request_route {{
 #[test]
 fn a_tls_socket_needs_the_tls_module_and_a_certificate() {
     let port = free_port();
-    let e = TestServer::try_start(
-        &format!("listen=udp:127.0.0.1:{{PORT}}\nlisten=tls:127.0.0.1:{port}\nloadmodule \"sl\"\nrequest_route {{ drop; }}\n"),
-        siprouter::in_tree(),
-    )
-    .err()
-    .expect("refused without the tls module");
-    assert!(e.join("\n").contains("tls module"), "{e:?}");
-    let e = TestServer::try_start(
-        &format!("listen=udp:127.0.0.1:{{PORT}}\nlisten=tls:127.0.0.1:{port}\nloadmodule \"tls\"\nrequest_route {{ drop; }}\n"),
-        siprouter::in_tree(),
-    )
-    .err()
-    .expect("refused without a certificate");
-    assert!(e.join("\n").contains("certificate"), "{e:?}");
-    let e = TestServer::try_start(
-        &format!("listen=udp:127.0.0.1:{{PORT}}\nlisten=tls:127.0.0.1:{port}\nloadmodule \"tls\"\nmodparam(\"tls\", \"certificate\", \"/nonexistent/c.pem\")\nmodparam(\"tls\", \"private_key\", \"/nonexistent/k.pem\")\nrequest_route {{ drop; }}\n"),
-        siprouter::in_tree(),
-    )
-    .err()
-    .expect("refused with a missing file");
-    assert!(e.join("\n").contains("/nonexistent/c.pem"), "{e:?}");
+    for (modules, why) in [
+        ("loadmodule \"sl\"\n", "tls module"),
+        ("loadmodule \"tls\"\n", "certificate"),
+        (
+            "loadmodule \"tls\"\nmodparam(\"tls\", \"certificate\", \"/nonexistent/c.pem\")\nmodparam(\"tls\", \"private_key\", \"/nonexistent/k.pem\")\n",
+            "/nonexistent/c.pem",
+        ),
+    ] {
+        let e = TestServer::try_start(
+            &format!("listen=udp:127.0.0.1:{{PORT}}\nlisten=tls:127.0.0.1:{port}\n{modules}request_route {{ drop; }}\n"),
+            siprouter::in_tree(),
+        )
+        .err()
+        .unwrap_or_else(|| panic!("started without {why}"));
+        assert!(e.join("\n").contains(why), "{e:?}");
+    }
 }
 
 #[test]
@@ -357,17 +357,7 @@ fn a_burst_to_a_new_tls_destination_waits_for_the_handshake() {
     // has no connection to yet: more than rustls keeps by default before
     // its handshake is over (64 KiB). All must arrive.
     const N: usize = 120;
-    let uas_cert = cert("burst-uas");
-    let lst = TcpListener::bind("127.0.0.1:0").unwrap();
-    let uas_addr = lst.local_addr().unwrap();
-    let server_cfg = Arc::new(
-        rustls::ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![uas_cert.der.clone()], uas_cert.key.clone_key())
-            .unwrap(),
-    );
+    let (lst, uas_addr, server_cfg) = tls_uas("burst-uas");
     let uas = std::thread::spawn(move || {
         let (sock, _) = lst.accept().unwrap();
         // A slow handshake: everything is sent before it is over.

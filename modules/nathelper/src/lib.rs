@@ -64,9 +64,30 @@ fn first_contact<'m>(m: &'m Message<'m>) -> Option<(NameAddr<'m>, u32, u32)> {
     let ContactValue::Addr(na) = ContactValue::parse(first).ok()? else {
         return None;
     };
-    let off = na.uri_str.as_ptr() as usize - h.value.as_ptr() as usize;
-    let start = h.value_start + off as u32;
-    Some((na, start, start + na.uri_str.len() as u32))
+    // Only SIP URIs have the host and port these functions change (a
+    // `tel:` Contact has none).
+    if !na.uri.is_sip() {
+        return None;
+    }
+    let off = offset_in(h.value, na.uri_str)?;
+    let start = h.value_start + u32::try_from(off).ok()?;
+    Some((na, start, start + u32::try_from(na.uri_str.len()).ok()?))
+}
+
+/// Where `part` starts within `whole`, when it is a slice of it.
+fn offset_in(whole: &str, part: &str) -> Option<usize> {
+    let (w, p) = (whole.as_ptr() as usize, part.as_ptr() as usize);
+    (p >= w && p + part.len() <= w + whole.len()).then(|| p - w)
+}
+
+/// Whether an earlier function already put an alias or a received
+/// parameter into this message's Contact.
+fn edited(msg: &SipMsg, marker: &[u8]) -> bool {
+    msg.edits.find_text(marker).is_some()
+        || msg
+            .edits
+            .ops()
+            .any(|(_, _, t)| t.windows(marker.len()).any(|w| w == marker))
 }
 
 /// `nat_uac_test(flags)`: whether any of the tests `flags` selects holds.
@@ -112,8 +133,13 @@ pub fn uac_test(msg: &SipMsg, flags: i64) -> bool {
 }
 
 /// Adds `;alias=...` to the first Contact's URI (putting the URI in `<>`
-/// when it was not); 1, or -1 without a Contact.
+/// when it was not): 1; 2 when it is not needed (the Contact is the
+/// address already, or has an alias); -1 without a SIP Contact or when a
+/// function already added one to this message.
 fn add_alias(msg: &mut SipMsg, ip: IpAddr, port: u16, proto: Proto) -> i32 {
+    if edited(msg, b";alias=") {
+        return -1;
+    }
     let (bracketed, start, end, same) = {
         let m = msg.msg();
         let Some((na, start, end)) = first_contact(m) else {
@@ -130,7 +156,7 @@ fn add_alias(msg: &mut SipMsg, ip: IpAddr, port: u16, proto: Proto) -> i32 {
     };
     if same {
         // Already reachable at what it says (or aliased before).
-        return 1;
+        return 2;
     }
     let alias = format!(";alias={}", alias_value(ip, port, proto));
     if bracketed {
@@ -156,9 +182,15 @@ fn handle_alias(msg: &mut SipMsg) -> i32 {
         lm_err!("handle_ruri_alias: bad alias '{value}'");
         return -1;
     };
-    // Remove `;alias=value` from the parameters (the first one written).
+    // Remove `;alias=value` from the URI's parameters (not from a user
+    // part that happens to hold the same text).
     let needle = format!(";alias={value}");
-    let Some(at) = ruri.find(&needle) else {
+    let Some(params_at) = offset_in(&ruri, u.params) else {
+        return -1;
+    };
+    // `u.params` starts after its first `;`.
+    let from = params_at.saturating_sub(1);
+    let Some(at) = ruri[from..].find(&needle).map(|i| from + i) else {
         return -1;
     };
     let mut new = ruri.clone();
@@ -176,7 +208,9 @@ fn fix_contact(msg: &mut SipMsg) -> i32 {
         let Some((na, start, _)) = first_contact(m) else {
             return -1;
         };
-        let host_off = na.uri.host_str.as_ptr() as usize - na.uri_str.as_ptr() as usize;
+        let Some(host_off) = offset_in(na.uri_str, na.uri.host_str) else {
+            return -1;
+        };
         let mut end = host_off + na.uri.host_str.len();
         let b = na.uri_str.as_bytes();
         if b.get(end) == Some(&b':') {
@@ -199,6 +233,9 @@ fn fix_contact(msg: &mut SipMsg) -> i32 {
 /// `add_rcv_param([flag])`: `;received="sip:ip:port"` as a Contact
 /// parameter (flag 0) or a URI parameter (1).
 fn add_rcv(msg: &mut SipMsg, in_uri: bool) -> i32 {
+    if edited(msg, b";received=") {
+        return -1;
+    }
     let src = msg.rcv.src;
     let uri = address_uri(src.ip(), src.port(), msg.rcv.proto);
     let (bracketed, start, end, value_end) = {
@@ -206,9 +243,13 @@ fn add_rcv(msg: &mut SipMsg, in_uri: bool) -> i32 {
         let Some((na, start, end)) = first_contact(m) else {
             return -1;
         };
-        let raw_end = na.raw.as_ptr() as usize + na.raw.len();
-        let value_end = start + (raw_end - na.uri_str.as_ptr() as usize) as u32;
-        (na.bracketed, start, end, value_end)
+        let Some(uri_in_raw) = offset_in(na.raw, na.uri_str) else {
+            return -1;
+        };
+        let Ok(tail) = u32::try_from(na.raw.len() - uri_in_raw) else {
+            return -1;
+        };
+        (na.bracketed, start, end, start + tail)
     };
     if in_uri {
         let p = format!(";received={uri}");
@@ -281,19 +322,6 @@ fn fix_sdp(msg: &mut SipMsg, flags: i64, ip: Option<IpAddr>) -> i32 {
     1
 }
 
-/// The AVP name in `$avp(NAME)` (or `$avp(s:NAME)`).
-fn avp_name(spec: &str) -> Option<String> {
-    let s = spec.trim();
-    if s.is_empty() {
-        return None;
-    }
-    let inner = s
-        .strip_prefix("$avp(")
-        .and_then(|x| x.strip_suffix(')'))
-        .unwrap_or(s);
-    Some(inner.strip_prefix("s:").unwrap_or(inner).to_string())
-}
-
 /// The module definition.
 pub fn module() -> ModuleDef {
     let received_avp = Arc::new(RwLock::new(String::new()));
@@ -347,7 +375,7 @@ pub fn module() -> ModuleDef {
         RouteType::REQUEST,
         None,
         move |ctx, _| {
-            let Some(name) = avp.read().ok().and_then(|s| avp_name(&s)) else {
+            let Some(name) = avp.read().ok().and_then(|s| sr_sdk::avp::spec_name(&s)) else {
                 lm_err!("fix_nated_register: the received_avp parameter is not set");
                 return -1;
             };
@@ -440,10 +468,63 @@ mod tests {
         );
     }
 
+    fn msg(text: &str) -> SipMsg {
+        let owned = sr_sdk::sip_msg::OwnedMessage::parse(bytes_of(text)).unwrap();
+        SipMsg::from_owned(owned, sr_sdk::RecvInfo::loopback(), 1)
+    }
+
+    fn bytes_of(text: &str) -> bytes::Bytes {
+        bytes::Bytes::copy_from_slice(text.replace('\n', "\r\n").as_bytes())
+    }
+
+    fn sent(m: &SipMsg) -> String {
+        let out = m.edits.apply(m.msg(), Default::default());
+        String::from_utf8(out).unwrap()
+    }
+
+    const REQ: &str = "INVITE sip:b@example.com SIP/2.0\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1\nFrom: <sip:a@example.com>;tag=1\nTo: <sip:b@example.com>\nCall-ID: c\nCSeq: 1 INVITE\nCONTACT_LINE\nContent-Length: 0\n\n";
+
     #[test]
-    fn avp_names() {
-        assert_eq!(avp_name("$avp(RECEIVED)").as_deref(), Some("RECEIVED"));
-        assert_eq!(avp_name("$avp(s:rcv)").as_deref(), Some("rcv"));
-        assert_eq!(avp_name(" "), None);
+    fn a_tel_contact_is_left_alone() {
+        let mut m = msg(&REQ.replace("CONTACT_LINE", "Contact: <tel:+15551234>"));
+        assert_eq!(fix_contact(&mut m), -1);
+        assert_eq!(
+            add_alias(&mut m, "192.0.2.1".parse().unwrap(), 5060, Proto::Udp),
+            -1
+        );
+        assert_eq!(add_rcv(&mut m, false), -1);
+        assert!(m.edits.is_empty());
+    }
+
+    #[test]
+    fn an_alias_is_added_once_and_brackets_a_bare_uri() {
+        let mut m = msg(&REQ.replace("CONTACT_LINE", "Contact: sip:a@10.0.0.1:5060;expires=60"));
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(add_alias(&mut m, ip, 5062, Proto::Udp), 1);
+        assert_eq!(add_alias(&mut m, ip, 5062, Proto::Udp), -1, "a second call");
+        assert!(
+            sent(&m)
+                .contains("Contact: <sip:a@10.0.0.1:5060;alias=192.0.2.1~5062~1>;expires=60\r\n"),
+            "{}",
+            sent(&m)
+        );
+        // Not needed when the Contact is the address already.
+        let mut m = msg(&REQ.replace("CONTACT_LINE", "Contact: <sip:a@192.0.2.1:5062>"));
+        assert_eq!(add_alias(&mut m, ip, 5062, Proto::Udp), 2);
+    }
+
+    #[test]
+    fn the_alias_is_taken_from_the_uri_parameters_only() {
+        let mut m = msg("BYE sip:a;alias=192.0.2.9~1~1@10.0.0.1:5060;alias=192.0.2.1~5062~2 SIP/2.0\nVia: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bK2\nFrom: <sip:b@x>;tag=2\nTo: <sip:a@x>;tag=1\nCall-ID: c\nCSeq: 2 BYE\nContent-Length: 0\n\n");
+        assert_eq!(handle_alias(&mut m), 1);
+        assert_eq!(
+            m.dst_uri.as_deref(),
+            Some("sip:192.0.2.1:5062;transport=tcp")
+        );
+        assert_eq!(
+            m.new_uri.as_deref(),
+            Some("sip:a;alias=192.0.2.9~1~1@10.0.0.1:5060")
+        );
+        assert_eq!(handle_alias(&mut m), 2, "no alias left");
     }
 }

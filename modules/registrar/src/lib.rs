@@ -95,19 +95,7 @@ impl Registrar {
 
     /// The AVP name of `received_avp` (`$avp(RECEIVED)` gives `RECEIVED`).
     fn received_avp(&self) -> Option<String> {
-        let s = self.cfg.received_avp.read().ok()?.trim().to_string();
-        if s.is_empty() {
-            return None;
-        }
-        let inner = s
-            .strip_prefix("$avp(")
-            .and_then(|x| x.strip_suffix(')'))
-            .unwrap_or(&s);
-        let inner = inner
-            .strip_prefix("s:")
-            .or_else(|| inner.strip_prefix("i:"))
-            .unwrap_or(inner);
-        Some(inner.to_string())
+        sr_sdk::avp::spec_name(&self.cfg.received_avp.read().ok()?)
     }
 }
 

@@ -32,27 +32,63 @@ pub mod ng;
 
 use bencode::Ben;
 use sr_sdk::prelude::*;
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 #[derive(Default)]
 struct Rtpe {
     socks: Arc<RwLock<String>>,
     tout_ms: Arc<AtomicI64>,
     retr: Arc<AtomicI64>,
+    disable_tout: Arc<AtomicI64>,
     daemons: OnceLock<Vec<SocketAddr>>,
+    /// Daemons that did not answer, and until when they are skipped.
+    down: Mutex<HashMap<SocketAddr, Instant>>,
 }
 
 impl Rtpe {
+    /// The daemons to ask: those not marked down (all, when all are).
+    fn up(&self) -> Vec<SocketAddr> {
+        let all = self.daemons.get().cloned().unwrap_or_default();
+        let now = Instant::now();
+        let down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+        let up: Vec<SocketAddr> = all
+            .iter()
+            .copied()
+            .filter(|d| down.get(d).is_none_or(|t| *t <= now))
+            .collect();
+        if up.is_empty() {
+            all
+        } else {
+            up
+        }
+    }
+
     fn call(&self, req: &Ben) -> Result<Ben, String> {
-        let daemons = self.daemons.get().map(Vec::as_slice).unwrap_or(&[]);
         let tout = Duration::from_millis(
             u64::try_from(self.tout_ms.load(Ordering::Relaxed)).unwrap_or(1000),
         );
         let tries = u32::try_from(self.retr.load(Ordering::Relaxed)).unwrap_or(5);
-        let r = ng::exchange(daemons, req, tout, tries)?;
+        let r = match ng::exchange(&self.up(), req, tout, tries) {
+            Ok(r) => {
+                // Whoever answered is up again.
+                self.down.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                r
+            }
+            Err((e, dead)) => {
+                let secs = u64::try_from(self.disable_tout.load(Ordering::Relaxed)).unwrap_or(60);
+                let until = Instant::now() + Duration::from_secs(secs);
+                let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+                for d in dead {
+                    lm_warn!("rtpengine: {d} does not answer; skipped for {secs} s");
+                    down.insert(d, until);
+                }
+                return Err(e);
+            }
+        };
         match r.get("result").and_then(Ben::as_str) {
             Some("ok") | Some("pong") => Ok(r),
             Some(other) => Err(format!(
@@ -125,36 +161,51 @@ fn run(rt: &Rtpe, msg: &mut SipMsg, cmd: Cmd, flags: &str) -> i32 {
         lm_err!("rtpengine: no Call-ID or From tag");
         return -1;
     };
-    let sdp = String::from_utf8_lossy(&body(msg)).into_owned();
+    // The body goes as it is (bytes, not text: SDP may carry any octet).
+    let sdp = body(msg);
     if matches!(cmd, Cmd::Offer | Cmd::Answer) && sdp.is_empty() {
         lm_err!("rtpengine_{}: the message has no SDP", cmd.name());
         return -1;
     }
     let family = if call.source.is_ipv6() { "IP6" } else { "IP4" };
     let src = call.source.to_string();
-    let mut entries: Vec<(&str, &str)> =
-        vec![("call-id", &call.call_id), ("from-tag", &call.from_tag)];
-    if let Some(t) = &call.to_tag {
+    // `from-tag` is always the offerer's (as Kamailio sends them): the
+    // tags swap for an answer in a request (the ACK of a late offer) and
+    // an offer in a reply.
+    let is_request = msg.msg().is_request();
+    let swap = (cmd == Cmd::Answer && is_request) || (cmd == Cmd::Offer && !is_request);
+    let (from_tag, to_tag) = match (&call.to_tag, swap) {
+        (Some(t), true) => (t.as_str(), Some(call.from_tag.as_str())),
+        _ => (call.from_tag.as_str(), call.to_tag.as_deref()),
+    };
+    let mut entries: Vec<(&str, &str)> = vec![("call-id", &call.call_id), ("from-tag", from_tag)];
+    // A delete names the whole call unless the `to-tag` flag asks for one
+    // side.
+    let word = |w: &str| flags.split_whitespace().any(|f| f == w);
+    if let Some(t) = to_tag.filter(|_| cmd != Cmd::Delete || word("to-tag")) {
         entries.push(("to-tag", t));
     }
-    if matches!(cmd, Cmd::Offer | Cmd::Answer) {
-        entries.push(("sdp", &sdp));
-    }
-    let mut req = ng::request(cmd.name(), &entries, flags);
+    let flags = flags
+        .split_whitespace()
+        .filter(|w| *w != "to-tag")
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut req = ng::request(cmd.name(), &entries, &flags);
     if let Ben::Dict(d) = &mut req {
-        d.insert(
-            b"received-from".to_vec(),
-            Ben::List(vec![Ben::str(family), Ben::str(&src)]),
-        );
+        if matches!(cmd, Cmd::Offer | Cmd::Answer) {
+            d.insert(b"sdp".to_vec(), Ben::Bytes(sdp));
+        }
+        d.entry(b"received-from".to_vec())
+            .or_insert_with(|| Ben::List(vec![Ben::str(family), Ben::str(&src)]));
     }
     match rt.call(&req) {
         Ok(r) => {
             if matches!(cmd, Cmd::Offer | Cmd::Answer) {
-                let Some(new) = r.get("sdp").and_then(Ben::as_str) else {
+                let Some(Ben::Bytes(new)) = r.get("sdp") else {
                     lm_err!("rtpengine_{}: no SDP in the answer", cmd.name());
                     return -1;
                 };
-                msg.edits.set_body(new.as_bytes(), None);
+                msg.edits.set_body(new, None);
             }
             1
         }
@@ -165,8 +216,17 @@ fn run(rt: &Rtpe, msg: &mut SipMsg, cmd: Cmd, flags: &str) -> i32 {
     }
 }
 
-/// The command `rtpengine_manage` picks for the message, if any.
-fn manage_cmd(msg: &SipMsg) -> Option<Cmd> {
+/// The command `rtpengine_manage` picks for the message in a route of
+/// kind `route`, if any.
+fn manage_cmd(msg: &SipMsg, route: RouteType) -> Option<Cmd> {
+    // As Kamailio: in failure_route the call failed (the message is the
+    // INVITE); a branch's failure alone changes nothing.
+    if route == RouteType::FAILURE {
+        return Some(Cmd::Delete);
+    }
+    if route == RouteType::BRANCH_FAILURE {
+        return None;
+    }
     let m = msg.msg();
     if let Some(method) = m.method() {
         return match method.as_str() {
@@ -177,14 +237,11 @@ fn manage_cmd(msg: &SipMsg) -> Option<Cmd> {
         };
     }
     let code = m.status()?;
-    let invite = m.cseq().ok().is_some_and(|c| c.method.as_str() == "INVITE");
-    if !invite {
-        return None;
-    }
-    match code {
-        100 => None,
-        101..=299 if has_sdp(msg) => Some(Cmd::Answer),
-        300.. => Some(Cmd::Delete),
+    let method = m.cseq().ok().map(|c| c.method.as_str().to_string())?;
+    match (method.as_str(), code) {
+        (_, 100) => None,
+        ("INVITE" | "UPDATE" | "PRACK", 101..=299) if has_sdp(msg) => Some(Cmd::Answer),
+        ("INVITE", 300..) => Some(Cmd::Delete),
         _ => None,
     }
 }
@@ -194,6 +251,7 @@ pub fn module() -> ModuleDef {
     let rt = Arc::new(Rtpe::default());
     rt.tout_ms.store(1000, Ordering::Relaxed);
     rt.retr.store(5, Ordering::Relaxed);
+    rt.disable_tout.store(60, Ordering::Relaxed);
     let spve = Some(fixup::f(fixup::spve));
     let init = rt.clone();
     let mut def = ModuleDef::new("rtpengine")
@@ -204,6 +262,11 @@ pub fn module() -> ModuleDef {
             params::int(&rt.tout_ms),
         )
         .param("rtpengine_retr", ParamKind::Int, params::int(&rt.retr))
+        .param(
+            "rtpengine_disable_tout",
+            ParamKind::Int,
+            params::int(&rt.disable_tout),
+        )
         .on_init(move |_core| {
             let s = init
                 .socks
@@ -218,7 +281,6 @@ pub fn module() -> ModuleDef {
             Ok(())
         });
     for p in [
-        "rtpengine_disable_tout",
         "aggressive_redetection",
         "queried_nodes_limit",
         "extra_id_pv",
@@ -259,7 +321,7 @@ pub fn module() -> ModuleDef {
                     .unwrap_or_default();
                 let cmd = match cmd {
                     Some(c) => c,
-                    None => match manage_cmd(ctx.msg) {
+                    None => match manage_cmd(ctx.msg, ctx.route) {
                         Some(c) => c,
                         None => return 1,
                     },
@@ -287,6 +349,6 @@ impl Rtpe {
         let tout = Duration::from_millis(
             u64::try_from(self.tout_ms.load(Ordering::Relaxed)).unwrap_or(1000),
         );
-        ng::exchange(&[d], req, tout, 1)
+        ng::exchange(&[d], req, tout, 1).map_err(|(e, _)| e)
     }
 }

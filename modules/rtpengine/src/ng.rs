@@ -6,7 +6,7 @@ use crate::bencode::Ben;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Adds Kamailio's flag string (space-separated words) to a request:
 /// `replace-X` → `replace: [X]`, `rtcp-mux-X` → `rtcp-mux: [X]`, `SDES-X`
@@ -67,54 +67,99 @@ pub fn request(command: &str, entries: &[(&str, &str)], flags: &str) -> Ben {
 
 static COOKIE: AtomicU64 = AtomicU64::new(1);
 
-/// Sends `req` to the daemons in turn until one answers: `timeout` per
-/// try, `tries` tries each. The answer's dictionary, or why there is none.
+/// A prefix for this process's cookies: the daemon answers a cookie it
+/// has seen from its cache, so two instances (containers often have the
+/// same small pid) or a restart must not reuse one.
+fn cookie_prefix() -> &'static str {
+    static P: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    P.get_or_init(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("{:x}{:x}", std::process::id(), t as u64)
+    })
+}
+
+/// Sends `req` to the daemons in turn until one answers: `tries` tries
+/// each, `timeout` per try (junk arriving meanwhile does not extend it).
+/// The answer's dictionary, or why there is none and which daemons did
+/// not answer.
 pub fn exchange(
     daemons: &[SocketAddr],
     req: &Ben,
     timeout: Duration,
     tries: u32,
-) -> Result<Ben, String> {
+) -> Result<Ben, (String, Vec<SocketAddr>)> {
     let cookie = format!(
         "{}_{}",
-        std::process::id(),
+        cookie_prefix(),
         COOKIE.fetch_add(1, Ordering::Relaxed)
     );
     let mut out = cookie.clone().into_bytes();
     out.push(b' ');
     req.encode(&mut out);
     let mut last = "no rtpengine_sock set".to_string();
+    let mut dead = Vec::new();
     for d in daemons {
-        let bind = if d.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
-        let sock = UdpSocket::bind(bind).map_err(|e| e.to_string())?;
-        sock.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
-            .map_err(|e| e.to_string())?;
-        let mut buf = vec![0u8; 65536];
-        for _ in 0..tries.max(1) {
-            if let Err(e) = sock.send_to(&out, d) {
-                last = format!("{d}: {e}");
+        match ask(*d, &cookie, &out, timeout, tries) {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                last = e;
+                dead.push(*d);
+            }
+        }
+    }
+    Err((last, dead))
+}
+
+/// One daemon: a connected socket (a closed port fails at once), `tries`
+/// sends, each waiting until its own deadline.
+fn ask(
+    d: SocketAddr,
+    cookie: &str,
+    out: &[u8],
+    timeout: Duration,
+    tries: u32,
+) -> Result<Ben, String> {
+    let bind = if d.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
+    let sock = UdpSocket::bind(bind).map_err(|e| e.to_string())?;
+    sock.connect(d).map_err(|e| format!("{d}: {e}"))?;
+    let mut buf = vec![0u8; 65536];
+    let mut last = format!("{d}: no answer");
+    for _ in 0..tries.max(1) {
+        sock.send(out).map_err(|e| format!("{d}: {e}"))?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
                 break;
             }
-            loop {
-                match sock.recv_from(&mut buf) {
-                    Ok((n, from)) if from == *d => {
-                        let b = &buf[..n];
-                        // Only the answer to this request (a late answer
-                        // to an earlier try has the same cookie: fine).
-                        let Some(rest) = b.strip_prefix(cookie.as_bytes()) else {
-                            continue;
-                        };
-                        let rest = rest.strip_prefix(b" ").unwrap_or(rest);
-                        return Ben::decode(rest)
-                            .map(|(v, _)| v)
-                            .ok_or_else(|| format!("{d}: an answer that does not decode"));
-                    }
-                    Ok(_) => continue,
-                    Err(e) => {
-                        last = format!("{d}: no answer ({e})");
-                        break;
-                    }
+            sock.set_read_timeout(Some(left))
+                .map_err(|e| e.to_string())?;
+            match sock.recv(&mut buf) {
+                Ok(n) => {
+                    let b = &buf[..n];
+                    // Only the answer to this request (a late answer to
+                    // an earlier try has the same cookie: fine).
+                    let Some(rest) = b.strip_prefix(cookie.as_bytes()) else {
+                        continue;
+                    };
+                    let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+                    return Ben::decode(rest)
+                        .map(|(v, _)| v)
+                        .ok_or_else(|| format!("{d}: an answer that does not decode"));
                 }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    last = format!("{d}: no answer");
+                    break;
+                }
+                // Nobody at the port (ICMP): no point in trying again.
+                Err(e) => return Err(format!("{d}: {e}")),
             }
         }
     }
@@ -176,13 +221,21 @@ mod tests {
         let s = UdpSocket::bind("127.0.0.1:0").unwrap();
         let addr = s.local_addr().unwrap();
         drop(s);
-        let e = exchange(
+        let t = Instant::now();
+        let (e, dead) = exchange(
             &[addr],
             &request("ping", &[], ""),
-            Duration::from_millis(20),
-            2,
+            Duration::from_millis(500),
+            5,
         )
         .unwrap_err();
         assert!(e.contains(&addr.to_string()), "{e}");
+        assert_eq!(dead, vec![addr]);
+        // Connection refused ends it at once, not after 5 × 500 ms.
+        assert!(
+            t.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            t.elapsed()
+        );
     }
 }
