@@ -157,6 +157,14 @@ impl Conn {
         }
     }
 
+    /// Whether a TLS session's handshake is still going on.
+    fn handshaking(&self) -> bool {
+        match self.writer.lock().as_deref() {
+            Ok(Wire::Tls { tls, .. }) => tls.is_handshaking(),
+            _ => false,
+        }
+    }
+
     /// Feeds bytes read from the socket to the TLS session and appends
     /// the plaintext to `framer`; sends what the session answers
     /// (handshake). `Ok(false)` when the peer closed the session.
@@ -346,10 +354,33 @@ impl TcpConns {
             proto: conn.proto,
             conn_id: conn.id,
         };
+        // A TLS handshake must be over within the connect timeout (an
+        // idle connection would otherwise hold its slot for the whole
+        // connection lifetime).
+        let mut handshake = conn.proto == Proto::Tls;
+        if handshake {
+            let _ =
+                stream.set_read_timeout(Some(self.connect_timeout.max(Duration::from_millis(1))));
+        }
         loop {
             let n = match stream.read(&mut buf) {
-                Ok(0) | Err(_) => break,
+                Ok(0) => break,
                 Ok(n) => n,
+                Err(e)
+                    if handshake
+                        && matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) =>
+                {
+                    lm_warn!(
+                        "tls {}: no handshake within {:?}; closing the connection",
+                        conn.peer,
+                        self.connect_timeout
+                    );
+                    break;
+                }
+                Err(_) => break,
             };
             conn.touch();
             if conn.proto == Proto::Tcp {
@@ -365,6 +396,10 @@ impl TcpConns {
                         lm_warn!("tls {}: {e}; closing the connection", conn.peer);
                         break;
                     }
+                }
+                if handshake && !conn.handshaking() {
+                    handshake = false;
+                    let _ = stream.set_read_timeout(None);
                 }
             }
             while let Some(f) = framer.next_frame() {

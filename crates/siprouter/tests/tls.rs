@@ -403,3 +403,42 @@ fn a_burst_to_a_new_tls_destination_waits_for_the_handshake() {
     assert_eq!(uas.join().unwrap(), N, "requests that reached the UAS");
     assert_eq!(replies, N, "replies relayed back");
 }
+
+#[test]
+fn a_connection_that_never_shakes_hands_is_closed() {
+    let c = cert("idle");
+    let tls_port = free_port();
+    let tls_cfg = c.cert_path.with_file_name("tls.cfg");
+    std::fs::write(
+        &tls_cfg,
+        format!(
+            "[server:default]\nprivate_key = {}\ncertificate = {}\n",
+            c.key_path.display(),
+            c.cert_path.display()
+        ),
+    )
+    .unwrap();
+    let _srv = TestServer::start(
+        &format!("listen=udp:127.0.0.1:{{PORT}}\nlisten=tls:127.0.0.1:{tls_port}\ntcp_connect_timeout=1\nloadmodule \"sl\"\nloadmodule \"tls\"\nmodparam(\"tls\", \"config\", \"{}\")\nrequest_route {{ drop; }}\n", tls_cfg.display()),
+        siprouter::in_tree(),
+    );
+    let mut idle = TcpStream::connect(("127.0.0.1", tls_port)).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let t = Instant::now();
+    let mut b = [0u8; 64];
+    // At most an alert, then the end of the connection.
+    let mut total = 0;
+    loop {
+        match idle.read(&mut b) {
+            Ok(0) => break,
+            Ok(n) => total += n,
+            Err(e) => panic!("not closed: {e}"),
+        }
+    }
+    assert!(total <= 16, "{total} bytes before the close");
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(800) && waited < Duration::from_secs(4),
+        "closed after {waited:?} (tcp_connect_timeout=1)"
+    );
+}
