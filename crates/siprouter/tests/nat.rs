@@ -176,3 +176,77 @@ request_route {{
         body.len()
     );
 }
+
+#[test]
+fn registered_user_agents_behind_nat_get_keepalives() {
+    let cfg = r#"listen=udp:127.0.0.1:{PORT}
+loadmodule "sl"
+loadmodule "pv"
+loadmodule "kex"
+loadmodule "textops"
+loadmodule "usrloc"
+loadmodule "registrar"
+loadmodule "nathelper"
+modparam("nathelper|registrar", "received_avp", "$avp(RECEIVED)")
+modparam("nathelper", "natping_interval", 1)
+modparam("nathelper", "ping_nated_only", 1)
+modparam("nathelper", "sipping_bflag", 7)
+modparam("nathelper", "sipping_from", "sip:pinger@example.com")
+modparam("usrloc", "nat_bflag", 6)
+request_route {
+    if (is_method("REGISTER")) {
+        if (nat_uac_test("19")) {
+            fix_nated_register();
+            setbflag(6);
+            if ($tU == "bob") { setbflag(7); }
+        }
+        save("location");
+    }
+    exit;
+}
+"#;
+    let srv = TestServer::start(cfg, siprouter::in_tree());
+    let s = format!("127.0.0.1:{}", srv.port);
+    let register = |ua: &UdpPeer, user: &str, contact: &str| {
+        ua.send(srv.addr(), &format!("REGISTER sip:{s} SIP/2.0\r\nVia: SIP/2.0/UDP {contact};branch=z9hG4bKka{user};rport\r\nMax-Forwards: 70\r\nFrom: <sip:{user}@{s}>;tag=k{user}\r\nTo: <sip:{user}@{s}>\r\nCall-ID: ka-{user}\r\nCSeq: 1 REGISTER\r\nContact: <sip:{user}@{contact}>\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n"));
+        assert_eq!(ua.recv(T).unwrap().status(), Some(200), "{user}");
+    };
+    // bob and carol behind NAT (private Contact), bob with SIP pings;
+    // dave reachable at what his Contact says.
+    let (bob, carol, dave) = (UdpPeer::new(), UdpPeer::new(), UdpPeer::new());
+    register(&bob, "bob", "10.0.0.7:5060");
+    register(&carol, "carol", "10.0.0.8:5060");
+    register(&dave, "dave", &dave.addr().to_string());
+
+    let ping = bob
+        .recv_method("OPTIONS", Duration::from_millis(3500))
+        .expect("bob gets an OPTIONS at his real address");
+    assert_eq!(
+        ping.msg.msg().request_uri().unwrap().raw,
+        "sip:bob@10.0.0.7:5060"
+    );
+    assert!(ping
+        .header("From")
+        .unwrap()
+        .starts_with("<sip:pinger@example.com>"));
+
+    carol
+        .sock
+        .set_read_timeout(Some(Duration::from_millis(3500)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let (n, from) = carol
+        .sock
+        .recv_from(&mut buf)
+        .expect("carol gets a UDP ping");
+    assert_eq!(&buf[..n], &[0u8; 4]);
+    assert_eq!(from, srv.addr());
+
+    dave.sock
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    assert!(
+        dave.sock.recv_from(&mut buf).is_err(),
+        "dave is not behind NAT: nothing comes"
+    );
+}

@@ -9,12 +9,12 @@
 //! WITH_NAT does. Also `fix_nated_contact`, `add_rcv_param`,
 //! `fix_nated_sdp` and `is_rfc1918`.
 //!
-//! The keepalive pinging of NATed contacts (`natping_interval`) is not
-//! built: its parameters are accepted, and a warning at start says so
-//! when `natping_interval` asks for it. Media relaying is the business of
-//! an RTP proxy module, which is not built.
+//! With `natping_interval`, registered user agents behind NAT get
+//! keepalives (see [`natping`]). Media relaying is the rtpengine module's
+//! business.
 #![forbid(unsafe_code)]
 
+pub mod natping;
 pub mod nets;
 
 use nets::{address_uri, alias_value, is_private, parse_alias};
@@ -326,9 +326,19 @@ fn fix_sdp(msg: &mut SipMsg, flags: i64, ip: Option<IpAddr>) -> i32 {
 pub fn module() -> ModuleDef {
     let received_avp = Arc::new(RwLock::new(String::new()));
     let natping = Arc::new(AtomicI64::new(0));
+    let nated_only = Arc::new(AtomicI64::new(0));
+    let sipping_bflag = Arc::new(AtomicI64::new(-1));
+    let sipping_from = Arc::new(RwLock::new(String::from("sip:pinger@localhost")));
+    let sipping_method = Arc::new(RwLock::new(String::from("OPTIONS")));
     let int = Some(fixup::f(fixup::igp));
     let spve = Some(fixup::f(fixup::spve));
     let (avp, ping) = (received_avp.clone(), natping.clone());
+    let (only, bflag, from, method) = (
+        nated_only.clone(),
+        sipping_bflag.clone(),
+        sipping_from.clone(),
+        sipping_method.clone(),
+    );
     let mut def = ModuleDef::new("nathelper")
         .param(
             "received_avp",
@@ -336,19 +346,40 @@ pub fn module() -> ModuleDef {
             params::string(&received_avp),
         )
         .param("natping_interval", ParamKind::Int, params::int(&natping))
-        .on_init(move |_core| {
-            if ping.load(Ordering::Relaxed) > 0 {
-                lm_warn!("nathelper: natping_interval is set, but pinging NATed contacts is not built in siprouter: none are pinged");
+        .param("ping_nated_only", ParamKind::Int, params::int(&nated_only))
+        .param("sipping_bflag", ParamKind::Int, params::int(&sipping_bflag))
+        .param(
+            "sipping_from",
+            ParamKind::Str,
+            params::string(&sipping_from),
+        )
+        .param(
+            "sipping_method",
+            ParamKind::Str,
+            params::string(&sipping_method),
+        )
+        .on_init(move |core| {
+            let every = ping.load(Ordering::Relaxed);
+            if every <= 0 {
+                return Ok(());
             }
-            Ok(())
+            let read = |l: &RwLock<String>| l.read().map(|s| s.clone()).unwrap_or_default();
+            let b = bflag.load(Ordering::Relaxed);
+            let p = natping::Pinger {
+                nated_only: only.load(Ordering::Relaxed) != 0,
+                sipping_bflag: (0..32).contains(&b).then_some(b as u32),
+                sipping_from: read(&from),
+                sipping_method: read(&method),
+            };
+            natping::start(
+                core,
+                std::time::Duration::from_secs(every.unsigned_abs()),
+                p,
+            )
         });
     for p in [
-        "ping_nated_only",
         "natping_processes",
         "natping_socket",
-        "sipping_from",
-        "sipping_method",
-        "sipping_bflag",
         "keepalive_timeout",
         "udpping_from_path",
         "append_sdp_oldmediaip",
