@@ -314,12 +314,15 @@ fn acc_log_request_writes_at_once() {
 
 #[test]
 fn bad_parameters_are_refused_at_startup() {
-    let bad = "listen=udp:127.0.0.1:{PORT}\nloadmodule \"tm\"\nloadmodule \"acc\"\nmodparam(\"acc\", \"log_flag\", 40)\nrequest_route { exit; }\n";
+    // debug=2 as the other tests' servers: the log level is one for the
+    // whole process, and a server loaded at the default (warnings) would
+    // hide the notice-level ACC lines another test is waiting for.
+    let bad = "listen=udp:127.0.0.1:{PORT}\ndebug=2\nloadmodule \"tm\"\nloadmodule \"acc\"\nmodparam(\"acc\", \"log_flag\", 40)\nrequest_route { exit; }\n";
     let e = TestServer::try_start(bad, siprouter::in_tree())
         .err()
         .expect("refused");
     assert!(e.join("\n").contains("log_flag 40"), "{e:?}");
-    let nodb = "listen=udp:127.0.0.1:{PORT}\nloadmodule \"tm\"\nloadmodule \"acc\"\nmodparam(\"acc\", \"db_flag\", 1)\nrequest_route { exit; }\n";
+    let nodb = "listen=udp:127.0.0.1:{PORT}\ndebug=2\nloadmodule \"tm\"\nloadmodule \"acc\"\nmodparam(\"acc\", \"db_flag\", 1)\nrequest_route { exit; }\n";
     let e = TestServer::try_start(nodb, siprouter::in_tree())
         .err()
         .expect("refused");
