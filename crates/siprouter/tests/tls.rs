@@ -56,13 +56,26 @@ struct TlsPeer {
 impl TlsPeer {
     /// Connects to `addr`, trusting only `ca`.
     fn connect(addr: SocketAddr, ca: &CertificateDer<'static>) -> TlsPeer {
+        Self::connect_as(addr, ca, None)
+    }
+
+    /// Connects to `addr`, trusting only `ca`, presenting `client` (a
+    /// certificate chain and its key) when given.
+    fn connect_as(
+        addr: SocketAddr,
+        ca: &CertificateDer<'static>,
+        client: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    ) -> TlsPeer {
         let mut roots = rustls::RootCertStore::empty();
         roots.add(ca.clone()).unwrap();
-        let cfg = rustls::ClientConfig::builder_with_provider(provider())
+        let b = rustls::ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_root_certificates(roots);
+        let cfg = match client {
+            Some((chain, key)) => b.with_client_auth_cert(chain, key).unwrap(),
+            None => b.with_no_client_auth(),
+        };
         let conn =
             rustls::ClientConnection::new(Arc::new(cfg), ServerName::IpAddress(addr.ip().into()))
                 .unwrap();
@@ -441,4 +454,80 @@ fn a_connection_that_never_shakes_hands_is_closed() {
         waited >= Duration::from_millis(800) && waited < Duration::from_secs(4),
         "closed after {waited:?} (tcp_connect_timeout=1)"
     );
+}
+
+#[test]
+fn require_certificate_admits_only_clients_the_ca_signed() {
+    // A CA, and a client certificate it signed.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "siprouter test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let client_key = rcgen::KeyPair::generate().unwrap();
+    let client = rcgen::CertificateParams::new(vec!["client.example".to_string()])
+        .unwrap()
+        .signed_by(&client_key, &ca, &ca_key)
+        .unwrap();
+    let c = cert("mtls");
+    let ca_path = c.cert_path.with_file_name("ca.pem");
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+    let tls_port = free_port();
+    let _srv = TestServer::start(
+        &format!(
+            "listen=udp:127.0.0.1:{{PORT}}\nlisten=tls:127.0.0.1:{tls_port}\nloadmodule \"sl\"\nloadmodule \"tls\"\nmodparam(\"tls\", \"certificate\", \"{}\")\nmodparam(\"tls\", \"private_key\", \"{}\")\nmodparam(\"tls\", \"ca_list\", \"{}\")\nmodparam(\"tls\", \"verify_certificate\", 1)\nmodparam(\"tls\", \"require_certificate\", 1)\nrequest_route {{ sl_send_reply(\"200\", \"Verified\"); }}\n",
+            c.cert_path.display(),
+            c.key_path.display(),
+            ca_path.display()
+        ),
+        siprouter::in_tree(),
+    );
+    let addr: SocketAddr = format!("127.0.0.1:{tls_port}").parse().unwrap();
+    let options = |p: &TlsPeer| {
+        format!("OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS {};branch=z9hG4bKmtls\r\nMax-Forwards: 70\r\nFrom: <sip:a@127.0.0.1>;tag=m\r\nTo: <sip:127.0.0.1>\r\nCall-ID: mtls\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", p.local)
+    };
+    let chain = vec![client.der().clone()];
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(client_key.serialize_der()));
+    let mut ok = TlsPeer::connect_as(addr, &c.der, Some((chain, key)));
+    let text = options(&ok);
+    ok.send(&text);
+    let r = ok.recv().expect("answered with a client certificate");
+    assert_eq!(r.msg().status(), Some(200));
+
+    // Without one, the handshake fails and nothing is answered.
+    let mut bare = TlsPeer::connect(addr, &c.der);
+    let text = options(&bare);
+    bare.conn.writer().write_all(text.as_bytes()).unwrap();
+    bare.flush();
+    let mut buf = [0u8; 1024];
+    let end = Instant::now() + T;
+    let refused = loop {
+        assert!(Instant::now() < end, "neither answered nor refused");
+        match bare.conn.read_tls(&mut bare.sock) {
+            Ok(0) => break true,
+            Ok(_) => {
+                if bare.conn.process_new_packets().is_err() {
+                    break true;
+                }
+                // Our side of the handshake (its empty Certificate).
+                while bare.conn.wants_write() {
+                    if bare.conn.write_tls(&mut bare.sock).is_err() {
+                        break;
+                    }
+                }
+                if let Ok(n) = bare.conn.reader().read(&mut buf) {
+                    assert!(n == 0, "answered without a certificate");
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break true,
+        }
+    };
+    assert!(refused);
 }
