@@ -25,8 +25,13 @@ pub struct Rates {
     unit: Duration,
     density: u32,
     keep: Duration,
-    ips: Mutex<HashMap<IpAddr, Counts>>,
+    /// Shards by address, each with its lock: a flood from many
+    /// (spoofed) addresses does not make every worker wait on one lock,
+    /// and a sweep holds one shard at a time.
+    ips: Vec<Mutex<HashMap<IpAddr, Counts>>>,
 }
+
+const SHARDS: usize = 16;
 
 /// What one request found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,13 +53,13 @@ impl Rates {
             unit: unit.max(Duration::from_millis(1)),
             density,
             keep,
-            ips: Mutex::new(HashMap::new()),
+            ips: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         }
     }
 
     /// Counts one request from `ip` at `now`.
     pub fn hit(&self, ip: IpAddr, now: Instant) -> Verdict {
-        let mut m = self.ips.lock().unwrap_or_else(|e| e.into_inner());
+        let mut m = self.shard(ip).lock().unwrap_or_else(|e| e.into_inner());
         let c = m.entry(ip).or_insert(Counts {
             window: now,
             cur: 0,
@@ -91,29 +96,43 @@ impl Rates {
 
     /// Forgets addresses quiet for `remove_latency`; how many.
     pub fn sweep(&self, now: Instant) -> usize {
-        let mut m = self.ips.lock().unwrap_or_else(|e| e.into_inner());
-        let before = m.len();
         let keep = self.keep.max(self.unit * 2);
-        m.retain(|_, c| now.saturating_duration_since(c.last) < keep);
-        before - m.len()
+        let mut gone = 0;
+        for s in &self.ips {
+            let mut m = s.lock().unwrap_or_else(|e| e.into_inner());
+            let before = m.len();
+            m.retain(|_, c| now.saturating_duration_since(c.last) < keep);
+            gone += before - m.len();
+        }
+        gone
+    }
+
+    fn shard(&self, ip: IpAddr) -> &Mutex<HashMap<IpAddr, Counts>> {
+        let h = match ip {
+            IpAddr::V4(v4) => u32::from(v4).rotate_right(8) as usize,
+            IpAddr::V6(v6) => (u128::from(v6) >> 64) as usize ^ u128::from(v6) as usize,
+        };
+        &self.ips[h % SHARDS]
     }
 
     /// The addresses remembered, busiest first.
     pub fn top(&self, now: Instant) -> Vec<Entry> {
-        let m = self.ips.lock().unwrap_or_else(|e| e.into_inner());
         let keep = self.keep.max(self.unit * 2);
-        let mut v: Vec<Entry> = m
-            .iter()
-            .map(|(ip, c)| Entry {
-                ip: *ip,
-                prev: c.prev,
-                cur: c.cur,
-                expires: keep
-                    .saturating_sub(now.saturating_duration_since(c.last))
-                    .as_secs(),
-                hot: c.hot,
-            })
-            .collect();
+        let mut v: Vec<Entry> = Vec::new();
+        for s in &self.ips {
+            let m = s.lock().unwrap_or_else(|e| e.into_inner());
+            v.extend(m.iter().map(|(ip, c)| {
+                Entry {
+                    ip: *ip,
+                    prev: c.prev,
+                    cur: c.cur,
+                    expires: keep
+                        .saturating_sub(now.saturating_duration_since(c.last))
+                        .as_secs(),
+                    hot: c.hot,
+                }
+            }));
+        }
         v.sort_by(|a, b| b.cur.cmp(&a.cur).then(a.ip.cmp(&b.ip)));
         v
     }
@@ -174,6 +193,27 @@ mod tests {
         for i in 0..80u32 {
             assert_eq!(r.hit(a, t0 + MS * (125 * i)), Verdict::Ok, "request {i}");
         }
+    }
+
+    #[test]
+    fn many_addresses_are_counted_apart() {
+        let t0 = Instant::now();
+        let r = Rates::new(MS * 1000, 3, MS * 5000);
+        // 1,000 addresses, three requests each: none over the limit; a
+        // fourth from each is.
+        let ips: Vec<IpAddr> = (0..1000u32)
+            .map(|i| IpAddr::from(std::net::Ipv4Addr::from(0xc000_0200 + i)))
+            .collect();
+        for _ in 0..3 {
+            for ip in &ips {
+                assert_eq!(r.hit(*ip, t0), Verdict::Ok);
+            }
+        }
+        for ip in &ips {
+            assert_eq!(r.hit(*ip, t0), Verdict::Started);
+        }
+        assert_eq!(r.top(t0).len(), 1000);
+        assert_eq!(r.sweep(t0 + MS * 6000), 1000);
     }
 
     #[test]
