@@ -269,4 +269,57 @@ failure_route[FAILED] {{
     assert_eq!(uac.recv_final(T).unwrap().status(), Some(486));
     let q = ng(daemon.ng, "d7:call-id9:rtpe-fail7:command5:querye");
     assert!(q.contains("error"), "the refused call is gone: {q}");
+
+    // A late offer: the INVITE has no SDP, the 200 carries the offer and
+    // the ACK the answer; both are rewritten.
+    uac.send(
+        srv.addr(),
+        &format!(
+            "INVITE sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKrtpe3;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=rl\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: rtpe-late\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@{}>\r\nContent-Length: 0\r\n\r\n",
+            uac.addr(),
+            uac.addr()
+        ),
+    );
+    let inv = uas
+        .recv_method("INVITE", T)
+        .expect("late-offer INVITE relayed");
+    assert!(inv.msg.msg().body().is_empty());
+    let offer = sdp(am);
+    let ok = answer(
+        &inv,
+        200,
+        "OK",
+        "rb3",
+        &[&contact, "Content-Type: application/sdp"],
+    )
+    .replace(
+        "Content-Length: 0\r\n\r\n",
+        &format!("Content-Length: {}\r\n\r\n{offer}", offer.len()),
+    );
+    uas.send(inv.from, &ok);
+    let r = uac.recv_status(200, T).expect("200 with the offer relayed");
+    let (_, p_offer) = media(r.msg.msg().body());
+    assert!(
+        p_offer != 0 && p_offer != am,
+        "the offer in the 200 is rtpengine's"
+    );
+    let rr = r.header("Record-Route").unwrap();
+    let ans = sdp(um);
+    uac.send(
+        srv.addr(),
+        &format!(
+            "ACK sip:bob@{} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKrtpe3ack;rport\r\nMax-Forwards: 70\r\nRoute: {rr}\r\nFrom: <sip:alice@127.0.0.1>;tag=rl\r\nTo: <sip:bob@127.0.0.1>;tag=rb3\r\nCall-ID: rtpe-late\r\nCSeq: 1 ACK\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{ans}",
+            uas.addr(),
+            uac.addr(),
+            ans.len()
+        ),
+    );
+    let ack = uas
+        .recv_method("ACK", T)
+        .expect("ACK with the answer relayed");
+    let (_, p_answer) = media(ack.msg.msg().body());
+    assert!(
+        p_answer != 0 && p_answer != um,
+        "the answer in the ACK is rtpengine's"
+    );
 }

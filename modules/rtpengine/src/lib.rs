@@ -11,8 +11,10 @@
 //!   command each.
 //! - `rtpengine_manage([flags])`: the command the message calls for: an
 //!   INVITE (or UPDATE) with SDP is an offer, an ACK with SDP or a 1xx/2xx
-//!   reply to an INVITE with SDP an answer, a BYE or CANCEL or a reply of
-//!   300 or more to an INVITE a delete; anything else does nothing.
+//!   reply with SDP an answer (an offer when the INVITE had none: a late
+//!   offer, seen through tm), a BYE or CANCEL or a reply of 300 or more to
+//!   an INVITE a delete, and so is anything in failure_route; anything
+//!   else does nothing.
 //! - Flags are Kamailio's strings (`replace-origin
 //!   replace-session-connection`, `trust-address`, `ICE=remove`,
 //!   `RTP/AVP`, `direction=...`, ...), passed on as the ng protocol has
@@ -21,16 +23,13 @@
 //!   spaces: tried in order), `rtpengine_tout_ms` (1000),
 //!   `rtpengine_retr` (5); the others are accepted with no effect.
 //! - RPC `rtpengine.ping`: pings every daemon.
-//!
-//! A reply whose offer was in the reply (the INVITE had no SDP) is not
-//! told apart by `rtpengine_manage`: use `rtpengine_offer` and
-//! `rtpengine_answer` for such calls.
 #![forbid(unsafe_code)]
 
 pub mod bencode;
 pub mod ng;
 
 use bencode::Ben;
+use sr_mod_tm::api::{TmApi, TM_API};
 use sr_sdk::prelude::*;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -217,8 +216,9 @@ fn run(rt: &Rtpe, msg: &mut SipMsg, cmd: Cmd, flags: &str) -> i32 {
 }
 
 /// The command `rtpengine_manage` picks for the message in a route of
-/// kind `route`, if any.
-fn manage_cmd(msg: &SipMsg, route: RouteType) -> Option<Cmd> {
+/// kind `route`, if any (`late_offer`: the message is a reply to an INVITE
+/// that had no SDP).
+fn manage_cmd(msg: &SipMsg, route: RouteType, late_offer: bool) -> Option<Cmd> {
     // As Kamailio: in failure_route the call failed (the message is the
     // INVITE); a branch's failure alone changes nothing.
     if route == RouteType::FAILURE {
@@ -240,10 +240,27 @@ fn manage_cmd(msg: &SipMsg, route: RouteType) -> Option<Cmd> {
     let method = m.cseq().ok().map(|c| c.method.as_str().to_string())?;
     match (method.as_str(), code) {
         (_, 100) => None,
+        // The offer of a late-offer call (an INVITE without SDP) comes in
+        // the reply; `late_offer` is settled by the caller, which can see
+        // the transaction's request.
+        ("INVITE", 101..=299) if has_sdp(msg) && late_offer => Some(Cmd::Offer),
         ("INVITE" | "UPDATE" | "PRACK", 101..=299) if has_sdp(msg) => Some(Cmd::Answer),
         ("INVITE", 300..) => Some(Cmd::Delete),
         _ => None,
     }
+}
+
+/// Whether the transaction of the reply in `ctx` was an INVITE without
+/// SDP (tm's request, as `$T_req($rb)` reads it); false without tm.
+fn late_offer(tm: &OnceLock<Option<Arc<TmApi>>>, ctx: &mut Ctx<'_>) -> bool {
+    if ctx.msg.is_request() {
+        return false;
+    }
+    let Some(api) = tm.get_or_init(|| bind::<TmApi>(ctx.core, TM_API)) else {
+        return false;
+    };
+    api.t_req(ctx, "$rb")
+        .is_some_and(|v| v.is_null() || v.as_str().trim().is_empty())
 }
 
 /// The module definition.
@@ -313,6 +330,7 @@ pub fn module() -> ModuleDef {
     ] {
         for nargs in [0usize, 1] {
             let r = rt.clone();
+            let tm: OnceLock<Option<Arc<TmApi>>> = OnceLock::new();
             let fix = if nargs == 1 { spve.clone() } else { None };
             def = def.cmd(name, nargs, RouteType::ANY, fix, move |ctx, p| {
                 let flags = p
@@ -320,11 +338,14 @@ pub fn module() -> ModuleDef {
                     .map(|f| f.str(ctx).into_owned())
                     .unwrap_or_default();
                 let cmd = match cmd {
-                    Some(c) => c,
-                    None => match manage_cmd(ctx.msg, ctx.route) {
-                        Some(c) => c,
-                        None => return 1,
-                    },
+                    Some(c) => Some(c),
+                    None => {
+                        let late = late_offer(&tm, ctx);
+                        manage_cmd(ctx.msg, ctx.route, late)
+                    }
+                };
+                let Some(cmd) = cmd else {
+                    return 1;
                 };
                 run(&r, ctx.msg, cmd, &flags)
             });
