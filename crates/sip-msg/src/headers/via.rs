@@ -259,6 +259,24 @@ fn split_sent_by(s: &str) -> Result<(&str, Option<u16>), ParseError> {
 /// many parsers do.
 fn has_empty_param(params: &str) -> bool {
     let b = params.as_bytes();
+    if find_byte(params, b'"').is_none() {
+        // The usual case, without quoted values: look only where each
+        // item starts (the list's start and after each `;`).
+        let mut start = 0;
+        loop {
+            let mut i = start;
+            while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
+                i += 1;
+            }
+            if b.get(i) == Some(&b';') {
+                return true;
+            }
+            match find_byte(&params[i..], b';') {
+                Some(k) => start = i + k + 1,
+                None => return false,
+            }
+        }
+    }
     let mut i = 0;
     let mut quoted = false;
     let mut item_start = true;
@@ -427,6 +445,9 @@ mod tests {
         // Semicolons inside a quoted value are not separators.
         let v = Via::parse("SIP/2.0/UDP h;x=\";;\";branch=z9hG4bK2").unwrap();
         assert_eq!(v.branch(), Some("z9hG4bK2"));
+        // With a quoted value (the general scan) too.
+        assert!(Via::parse("SIP/2.0/UDP h;x=\"a\";;branch=z9hG4bK4").is_err());
+        assert!(Via::parse("SIP/2.0/UDP h;x=\"a\";branch=z9hG4bK4;").is_ok());
         let err = Via::parse("SIP/2.0/UDP h;;branch=z9hG4bK3").unwrap_err();
         assert!(err.to_string().contains("empty parameter"), "{err}");
     }
