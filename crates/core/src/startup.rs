@@ -399,25 +399,19 @@ fn apply_overrides(s: &mut Settings, o: &Overrides) -> Result<(), String> {
     Ok(())
 }
 
-/// The TLS configurations, when the tls module is loaded; an error when
-/// it is not and a `listen=tls:` socket needs it, or when its files are
-/// missing or bad.
+/// The TLS configurations, when the tls module is loaded (`load` refused
+/// a TLS socket without it); an error when its files are missing or bad,
+/// or a TLS socket has no certificate.
 fn tls_configs(rt: &Runtime) -> Result<Option<crate::tls::TlsConfigs>, String> {
     let loaded = rt
         .registry
         .read()
         .map(|r| r.has_module("tls"))
         .unwrap_or(false);
-    let tls_socket = rt.settings.listen.iter().find(|l| l.proto == Proto::Tls);
     if !loaded {
-        return match tls_socket {
-            Some(l) => Err(format!(
-                "listen tls:{}: TLS needs the tls module (loadmodule \"tls.so\") with its certificate and private_key",
-                l.addr
-            )),
-            None => Ok(None),
-        };
+        return Ok(None);
     }
+    let tls_socket = rt.settings.listen.iter().find(|l| l.proto == Proto::Tls);
     let params = rt
         .tls
         .lock()

@@ -402,6 +402,15 @@ impl SipMsg {
         self.msg().is_request()
     }
 
+    /// The body as it will be sent: the one a function set (textops,
+    /// rtpengine, ...), else the received one.
+    pub fn body(&self) -> &[u8] {
+        match self.edits.body() {
+            Some((b, _)) => b,
+            None => self.msg().body(),
+        }
+    }
+
     /// The current Request-URI: the rewritten one if the script changed
     /// it, else the received one (empty for replies).
     pub fn ruri(&self) -> &str {

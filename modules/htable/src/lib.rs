@@ -31,6 +31,7 @@ pub mod table;
 
 use spec::{expand, lifetime, parse_def, split_name, Def};
 use sr_sdk::prelude::*;
+use sr_sdk::PvName;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -103,9 +104,10 @@ fn from_val(v: Val) -> Value<'static> {
     }
 }
 
-/// The table and the expanded key a `table=>key` name points at.
-fn resolve(ht: &Htable, ctx: &mut Ctx<'_>, name: &PvNameRef<'_>) -> Option<(Arc<Table>, String)> {
-    let inner = name.0?;
+/// The table and the expanded key a pseudo-variable's `table=>key` name
+/// points at.
+fn resolve(ht: &Htable, ctx: &mut Ctx<'_>, name: &PvName) -> Option<(Arc<Table>, String)> {
+    let inner = name.inner.as_deref()?;
     let (t, k) = match split_name(inner) {
         Ok(x) => x,
         Err(e) => {
@@ -119,9 +121,6 @@ fn resolve(ht: &Htable, ctx: &mut Ctx<'_>, name: &PvNameRef<'_>) -> Option<(Arc<
     })?;
     Some((table, expand(ctx, k)))
 }
-
-/// The inner text of a pseudo-variable's name.
-struct PvNameRef<'a>(Option<&'a str>);
 
 /// How a name or value is matched (Kamailio's operators).
 enum Matcher {
@@ -266,7 +265,7 @@ pub fn module() -> ModuleDef {
     def = def.pv_rw(
         "sht",
         move |ctx, n| {
-            let Some((t, k)) = resolve(&h, ctx, &PvNameRef(n.inner.as_deref())) else {
+            let Some((t, k)) = resolve(&h, ctx, n) else {
                 return Value::Null;
             };
             let now = Instant::now();
@@ -277,8 +276,7 @@ pub fn module() -> ModuleDef {
         {
             let h = ht.clone();
             move |ctx, n, v| {
-                let (t, k) = resolve(&h, ctx, &PvNameRef(n.inner.as_deref()))
-                    .ok_or("htable: no such table")?;
+                let (t, k) = resolve(&h, ctx, n).ok_or("htable: no such table")?;
                 let now = Instant::now();
                 match to_val(v) {
                     None => {
@@ -294,7 +292,7 @@ pub fn module() -> ModuleDef {
     def = def.pv_rw(
         "shtex",
         move |ctx, n| {
-            let Some((t, k)) = resolve(&h, ctx, &PvNameRef(n.inner.as_deref())) else {
+            let Some((t, k)) = resolve(&h, ctx, n) else {
                 return Value::Null;
             };
             // 0 for a missing item too, as Kamailio.
@@ -303,8 +301,7 @@ pub fn module() -> ModuleDef {
         {
             let h = ht.clone();
             move |ctx, n, v| {
-                let (t, k) = resolve(&h, ctx, &PvNameRef(n.inner.as_deref()))
-                    .ok_or("htable: no such table")?;
+                let (t, k) = resolve(&h, ctx, n).ok_or("htable: no such table")?;
                 t.set_expire(&k, u64::try_from(v.as_int()).unwrap_or(0), Instant::now());
                 Ok(())
             }
@@ -313,7 +310,7 @@ pub fn module() -> ModuleDef {
     for (name, delta) in [("shtinc", 1i64), ("shtdec", -1)] {
         let h = ht.clone();
         def = def.pv(name, move |ctx, n| {
-            let Some((t, k)) = resolve(&h, ctx, &PvNameRef(n.inner.as_deref())) else {
+            let Some((t, k)) = resolve(&h, ctx, n) else {
                 return Value::Null;
             };
             t.add(&k, delta, Instant::now())
@@ -323,7 +320,7 @@ pub fn module() -> ModuleDef {
     for (name, on_value) in [("shtcn", false), ("shtcv", true)] {
         let h = ht.clone();
         def = def.pv(name, move |ctx, n| {
-            let Some((t, re)) = resolve(&h, ctx, &PvNameRef(n.inner.as_deref())) else {
+            let Some((t, re)) = resolve(&h, ctx, n) else {
                 return Value::Null;
             };
             let m = match Matcher::counting(&re) {

@@ -228,22 +228,6 @@ impl Table {
         self.remove_where(now, |_, _| false)
     }
 
-    /// Every live item, sorted by name.
-    pub fn items(&self, now: Instant) -> Vec<(String, Val, Option<u64>)> {
-        let mut v = Vec::new();
-        for s in &self.shards {
-            let g = s.lock().unwrap_or_else(|e| e.into_inner());
-            for (k, it) in g.iter().filter(|(_, it)| it.alive(now)) {
-                let left = it
-                    .expires
-                    .map(|e| e.saturating_duration_since(now).as_secs());
-                v.push((k.clone(), it.val.clone(), left));
-            }
-        }
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v
-    }
-
     /// Removes everything.
     pub fn clear(&self) {
         for s in &self.shards {
@@ -301,7 +285,7 @@ mod tests {
             t.set(&format!("k{i}"), Val::Int(i), exp, t0);
         }
         assert_eq!(t.expire(t0 + S * 6), 20);
-        assert_eq!(t.items(t0 + S * 6).len(), 20);
+        assert_eq!(t.count(t0 + S * 6, |_, _| true), 20);
         let n = t.remove_where(t0 + S * 6, |k, v| k.starts_with("k1") || *v == Val::Int(21));
         // k1, k11, k13, ..., k19 (odd ones left) and k21.
         assert_eq!(n, 7);
@@ -310,6 +294,6 @@ mod tests {
         assert!(t.set_expire("k25", 1, t0));
         assert_eq!(t.get("k25", t0 + S * 2), None);
         t.clear();
-        assert!(t.items(t0).is_empty());
+        assert_eq!(t.count(t0, |_, _| true), 0);
     }
 }

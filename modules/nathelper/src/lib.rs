@@ -17,9 +17,10 @@
 pub mod natping;
 pub mod nets;
 
-use nets::{address_uri, alias_value, is_private, parse_alias};
+use nets::{address_uri, alias_value, host, is_private, parse_alias};
 use sr_sdk::prelude::*;
 use sr_sdk::sip_msg::headers::{ContactValue, NameAddr};
+use sr_sdk::sip_msg::scan::offset_in;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -56,8 +57,8 @@ fn sdp_addresses(body: &[u8]) -> Vec<IpAddr> {
         .collect()
 }
 
-/// The first Contact's name-addr and where its URI is in the message:
-/// (header index, URI start, URI end) as byte offsets.
+/// The first Contact's name-addr and where its URI is in the message
+/// (start and end byte offsets), when it is a SIP URI.
 fn first_contact<'m>(m: &'m Message<'m>) -> Option<(NameAddr<'m>, u32, u32)> {
     let h = m.headers().iter().find(|h| h.name == HeaderName::Contact)?;
     let first = sr_sdk::sip_msg::scan::CommaSplit::new(h.value).next()?;
@@ -69,25 +70,33 @@ fn first_contact<'m>(m: &'m Message<'m>) -> Option<(NameAddr<'m>, u32, u32)> {
     if !na.uri.is_sip() {
         return None;
     }
-    let off = offset_in(h.value, na.uri_str)?;
-    let start = h.value_start + u32::try_from(off).ok()?;
-    Some((na, start, start + u32::try_from(na.uri_str.len()).ok()?))
-}
-
-/// Where `part` starts within `whole`, when it is a slice of it.
-fn offset_in(whole: &str, part: &str) -> Option<usize> {
-    let (w, p) = (whole.as_ptr() as usize, part.as_ptr() as usize);
-    (p >= w && p + part.len() <= w + whole.len()).then(|| p - w)
+    let (off, end) = offset_in(h.value.as_bytes(), na.uri_str)?;
+    let base = h.value_start;
+    Some((
+        na,
+        base + u32::try_from(off).ok()?,
+        base + u32::try_from(end).ok()?,
+    ))
 }
 
 /// Whether an earlier function already put an alias or a received
 /// parameter into this message's Contact.
 fn edited(msg: &SipMsg, marker: &[u8]) -> bool {
-    msg.edits.find_text(marker).is_some()
-        || msg
-            .edits
-            .ops()
-            .any(|(_, _, t)| t.windows(marker.len()).any(|w| w == marker))
+    msg.edits
+        .ops()
+        .any(|(_, _, t)| t.windows(marker.len()).any(|w| w == marker))
+}
+
+/// Adds `param` (`;name=value`) to a Contact URI at `start..end`, putting
+/// the URI in `<>` when it was not (so it is not taken for a Contact
+/// parameter).
+fn insert_uri_param(msg: &mut SipMsg, start: u32, end: u32, bracketed: bool, param: &str) {
+    if bracketed {
+        msg.edits.insert(end, param.as_bytes());
+    } else {
+        msg.edits.insert(start, b"<");
+        msg.edits.insert(end, format!("{param}>").as_bytes());
+    }
 }
 
 /// `nat_uac_test(flags)`: whether any of the tests `flags` selects holds.
@@ -159,12 +168,7 @@ fn add_alias(msg: &mut SipMsg, ip: IpAddr, port: u16, proto: Proto) -> i32 {
         return 2;
     }
     let alias = format!(";alias={}", alias_value(ip, port, proto));
-    if bracketed {
-        msg.edits.insert(end, alias.as_bytes());
-    } else {
-        msg.edits.insert(start, b"<");
-        msg.edits.insert(end, format!("{alias}>").as_bytes());
-    }
+    insert_uri_param(msg, start, end, bracketed, &alias);
     1
 }
 
@@ -185,7 +189,7 @@ fn handle_alias(msg: &mut SipMsg) -> i32 {
     // Remove `;alias=value` from the URI's parameters (not from a user
     // part that happens to hold the same text).
     let needle = format!(";alias={value}");
-    let Some(params_at) = offset_in(&ruri, u.params) else {
+    let Some((params_at, _)) = offset_in(ruri.as_bytes(), u.params) else {
         return -1;
     };
     // `u.params` starts after its first `;`.
@@ -208,7 +212,7 @@ fn fix_contact(msg: &mut SipMsg) -> i32 {
         let Some((na, start, _)) = first_contact(m) else {
             return -1;
         };
-        let Some(host_off) = offset_in(na.uri_str, na.uri.host_str) else {
+        let Some((host_off, _)) = offset_in(na.uri_str.as_bytes(), na.uri.host_str) else {
             return -1;
         };
         let mut end = host_off + na.uri.host_str.len();
@@ -222,10 +226,7 @@ fn fix_contact(msg: &mut SipMsg) -> i32 {
         (start + host_off as u32, start + end as u32)
     };
     let src = msg.rcv.src;
-    let hostport = match src.ip() {
-        IpAddr::V4(v4) => format!("{v4}:{}", src.port()),
-        IpAddr::V6(v6) => format!("[{v6}]:{}", src.port()),
-    };
+    let hostport = format!("{}:{}", host(src.ip()), src.port());
     msg.edits.replace(from, to, hostport.as_bytes());
     1
 }
@@ -243,7 +244,7 @@ fn add_rcv(msg: &mut SipMsg, in_uri: bool) -> i32 {
         let Some((na, start, end)) = first_contact(m) else {
             return -1;
         };
-        let Some(uri_in_raw) = offset_in(na.raw, na.uri_str) else {
+        let Some((uri_in_raw, _)) = offset_in(na.raw.as_bytes(), na.uri_str) else {
             return -1;
         };
         let Ok(tail) = u32::try_from(na.raw.len() - uri_in_raw) else {
@@ -252,13 +253,7 @@ fn add_rcv(msg: &mut SipMsg, in_uri: bool) -> i32 {
         (na.bracketed, start, end, start + tail)
     };
     if in_uri {
-        let p = format!(";received={uri}");
-        if bracketed {
-            msg.edits.insert(end, p.as_bytes());
-        } else {
-            msg.edits.insert(start, b"<");
-            msg.edits.insert(end, format!("{p}>").as_bytes());
-        }
+        insert_uri_param(msg, start, end, bracketed, &format!(";received={uri}"));
     } else {
         msg.edits
             .insert(value_end, format!(";received=\"{uri}\"").as_bytes());
@@ -270,11 +265,7 @@ fn add_rcv(msg: &mut SipMsg, in_uri: bool) -> i32 {
 /// the `c=` addresses, 4 adds `a=nortpproxy:yes`, 8 rewrites the `o=`
 /// address; to `ip` or the source address.
 fn fix_sdp(msg: &mut SipMsg, flags: i64, ip: Option<IpAddr>) -> i32 {
-    let body = msg
-        .edits
-        .body()
-        .map(|(b, _)| b.to_vec())
-        .unwrap_or_else(|| msg.msg().body().to_vec());
+    let body = msg.body().to_vec();
     if body.is_empty() {
         return -1;
     }

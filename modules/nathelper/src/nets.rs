@@ -49,12 +49,17 @@ pub fn proto_of(n: u8) -> Option<Proto> {
     })
 }
 
+/// An address as a URI host: IPv6 in brackets.
+pub fn host(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}
+
 /// `ip~port~proto` (IPv6 in brackets, as Kamailio writes it).
 pub fn alias_value(ip: IpAddr, port: u16, proto: Proto) -> String {
-    match ip {
-        IpAddr::V4(v4) => format!("{v4}~{port}~{}", proto_number(proto)),
-        IpAddr::V6(v6) => format!("[{v6}]~{port}~{}", proto_number(proto)),
-    }
+    format!("{}~{port}~{}", host(ip), proto_number(proto))
 }
 
 /// Reads `ip~port~proto`.
@@ -74,10 +79,7 @@ pub fn parse_alias(v: &str) -> Option<(IpAddr, u16, Proto)> {
 /// A SIP URI for the address: `sip:ip:port` with `;transport=` unless
 /// UDP.
 pub fn address_uri(ip: IpAddr, port: u16, proto: Proto) -> String {
-    let host = match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => format!("[{v6}]"),
-    };
+    let host = host(ip);
     if proto == Proto::Udp {
         format!("sip:{host}:{port}")
     } else {

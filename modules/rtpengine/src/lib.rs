@@ -66,12 +66,19 @@ impl Rtpe {
         }
     }
 
+    /// `rtpengine_tout_ms`.
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(u64::try_from(self.tout_ms.load(Ordering::Relaxed)).unwrap_or(1000))
+    }
+
+    /// One try at daemon `d` (the RPC ping).
+    fn call_one(&self, d: SocketAddr, req: &Ben) -> Result<Ben, String> {
+        ng::exchange(&[d], req, self.timeout(), 1).map_err(|(e, _)| e)
+    }
+
     fn call(&self, req: &Ben) -> Result<Ben, String> {
-        let tout = Duration::from_millis(
-            u64::try_from(self.tout_ms.load(Ordering::Relaxed)).unwrap_or(1000),
-        );
         let tries = u32::try_from(self.retr.load(Ordering::Relaxed)).unwrap_or(5);
-        let r = match ng::exchange(&self.up(), req, tout, tries) {
+        let r = match ng::exchange(&self.up(), req, self.timeout(), tries) {
             Ok(r) => {
                 // Whoever answered is up again.
                 self.down.lock().unwrap_or_else(|e| e.into_inner()).clear();
@@ -117,22 +124,13 @@ fn call_of(msg: &SipMsg) -> Option<Call> {
     })
 }
 
-/// The body the message has now (a body set by an earlier function, else
-/// the received one).
-fn body(msg: &SipMsg) -> Vec<u8> {
-    match msg.edits.body() {
-        Some((b, _)) => b.to_vec(),
-        None => msg.msg().body().to_vec(),
-    }
-}
-
 fn has_sdp(msg: &SipMsg) -> bool {
     let m = msg.msg();
     let ct = m
         .value(HeaderName::ContentType)
         .unwrap_or("")
         .to_ascii_lowercase();
-    !body(msg).is_empty() && (ct.is_empty() || ct.starts_with("application/sdp"))
+    !msg.body().is_empty() && (ct.is_empty() || ct.starts_with("application/sdp"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,7 +159,7 @@ fn run(rt: &Rtpe, msg: &mut SipMsg, cmd: Cmd, flags: &str) -> i32 {
         return -1;
     };
     // The body goes as it is (bytes, not text: SDP may carry any octet).
-    let sdp = body(msg);
+    let sdp = msg.body().to_vec();
     if matches!(cmd, Cmd::Offer | Cmd::Answer) && sdp.is_empty() {
         lm_err!("rtpengine_{}: the message has no SDP", cmd.name());
         return -1;
@@ -363,13 +361,4 @@ pub fn module() -> ModuleDef {
         }
         Ok(json!(out))
     })
-}
-
-impl Rtpe {
-    fn call_one(&self, d: SocketAddr, req: &Ben) -> Result<Ben, String> {
-        let tout = Duration::from_millis(
-            u64::try_from(self.tout_ms.load(Ordering::Relaxed)).unwrap_or(1000),
-        );
-        ng::exchange(&[d], req, tout, 1).map_err(|(e, _)| e)
-    }
 }

@@ -269,10 +269,8 @@ fn header_text(s: &str) -> String {
 /// The body as it will be sent (after an earlier `set_body` or body
 /// substitution), with the Content-Type given then.
 fn current_body(msg: &SipMsg) -> (Vec<u8>, Option<String>) {
-    match msg.edits.body() {
-        Some((b, ct)) => (b.to_vec(), ct.map(str::to_string)),
-        None => (msg.msg().body().to_vec(), None),
-    }
+    let ct = msg.edits.body().and_then(|(_, ct)| ct.map(str::to_string));
+    (msg.body().to_vec(), ct)
 }
 
 /// Records replacements given as ranges of the received message: those in
