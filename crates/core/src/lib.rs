@@ -24,6 +24,8 @@ pub mod udp_batch;
 pub mod udp_pace;
 pub mod udp_send_queue;
 pub mod udp_steer;
+pub mod ws_codec;
+mod ws_conns;
 
 pub use runtime::Runtime;
 pub use startup::{load, start, ExternalLoader, InTree, Options, Overrides, Server};

@@ -160,6 +160,12 @@ fn push_local_host(
 ) -> Option<u16> {
     let s = &rt.settings;
     let v6 = near.is_some_and(|n| n.is_ipv6());
+    // WebSocket connections come in on TCP and TLS sockets.
+    let proto = match proto {
+        Proto::Ws => Proto::Tcp,
+        Proto::Wss => Proto::Tls,
+        p => p,
+    };
     let l = s
         .listen
         .iter()
@@ -450,6 +456,20 @@ pub fn request_bytes(
         via.push_str(";rport");
     }
     edits.prepend_via(m, &via);
+    if !msg.send_fixups.is_empty() {
+        let host = match adv_host {
+            Some(h) => h.to_string(),
+            None => local_addr(rt, dest.proto, Some(dest.addr)).map_or_else(String::new, |a| a.0),
+        };
+        let info = sr_sdk::msg::SendInfo {
+            proto: dest.proto,
+            host: &host,
+            port,
+        };
+        for f in &msg.send_fixups {
+            (f.0)(&mut edits, &info);
+        }
+    }
     if let Some(p) = path.filter(|p| !p.is_empty()) {
         let at = m
             .header(HeaderName::Route)

@@ -5,7 +5,7 @@
 use crate::runtime::Runtime;
 use bytes::Bytes;
 use sip_msg::{ParseError, ParseOptions};
-use sr_sdk::{lm_dbg, Core, Ctx, Dest, RecvInfo, RouteType, SipMsg};
+use sr_sdk::{lm_dbg, Core, Ctx, Dest, Proto, RecvInfo, RouteType, SipMsg};
 use std::sync::atomic::Ordering;
 
 impl Runtime {
@@ -45,7 +45,9 @@ impl Runtime {
                 return;
             }
         };
-        if msg.is_request() {
+        if msg.msg().is_http() {
+            self.handle_nonsip(msg);
+        } else if msg.is_request() {
             self.handle_request(msg);
         } else {
             self.handle_reply(msg);
@@ -87,6 +89,24 @@ impl Runtime {
             .run_top(idx, &mut Ctx::new(&mut msg, self, RouteType::REQUEST));
         if out.dropped {
             self.stats.drop_requests.inc();
+        }
+    }
+
+    /// An HTTP request: offered to the modules' non-SIP hooks (xhttp),
+    /// on stream connections only; dropped when none takes it.
+    fn handle_nonsip(&self, mut msg: SipMsg) {
+        let taken = matches!(msg.rcv.proto, Proto::Tcp | Proto::Tls)
+            && self.nonsip.read().is_ok_and(|hooks| {
+                hooks
+                    .iter()
+                    .any(|h| h(&mut Ctx::new(&mut msg, self, RouteType::EVENT)))
+            });
+        if !taken {
+            lm_dbg!(
+                "HTTP request from {} over {} dropped (no module takes it)",
+                msg.rcv.src,
+                msg.rcv.proto
+            );
         }
     }
 

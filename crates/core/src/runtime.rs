@@ -62,6 +62,7 @@ pub struct Runtime {
     pub(crate) dns: Dns,
     pub(crate) responses: RwLock<Vec<ResponseFn>>,
     pub(crate) requests: RwLock<Vec<RequestFn>>,
+    pub(crate) nonsip: RwLock<Vec<RequestFn>>,
     pub(crate) started: Instant,
     pub(crate) reload: Mutex<Option<crate::startup::ReloadInfo>>,
     /// Sockets actually bound (ports resolved).
@@ -132,6 +133,7 @@ impl Runtime {
             dns: Dns::default(),
             responses: RwLock::new(Vec::new()),
             requests: RwLock::new(Vec::new()),
+            nonsip: RwLock::new(Vec::new()),
             started: Instant::now(),
             reload: Mutex::new(None),
             bound: Mutex::new(Vec::new()),
@@ -518,6 +520,11 @@ impl Core for Runtime {
         }
         reg.add_stats(group, stats);
         Ok(())
+    }
+
+    fn stream_conns(&self) -> Option<Arc<dyn sr_sdk::StreamConns>> {
+        let tcp = self.transport.get()?.tcp.clone()?;
+        Some(tcp)
     }
 
     fn aliases(&self) -> Vec<(String, Option<u16>)> {

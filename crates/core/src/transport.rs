@@ -4,6 +4,7 @@
 //! and reuse).
 
 use crate::udp_send_queue::HeldKind;
+use crate::ws_codec::WsDecoder;
 use bytes::Bytes;
 use sip_msg::framer::{Frame, FrameError, StreamFramer};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -98,8 +99,13 @@ pub struct Conn {
     pub peer: SocketAddr,
     /// Local address.
     pub local: SocketAddr,
-    /// `Tcp` or `Tls`.
+    /// `Tcp` or `Tls`: the stream under any WebSocket (see
+    /// [`Conn::sip_proto`]).
     pub proto: Proto,
+    /// Upgraded to WebSocket (RFC 6455 framing both ways).
+    ws: AtomicBool,
+    /// Frames received and sent on WebSocket connections (the table's).
+    pub(crate) ws_frames: Arc<WsFrames>,
     writer: Mutex<Wire>,
     last_used: Mutex<Instant>,
     closed: AtomicBool,
@@ -107,27 +113,84 @@ pub struct Conn {
     broken: AtomicBool,
 }
 
+/// Counts of WebSocket frames, shared by a table's connections.
+#[derive(Debug, Default)]
+pub(crate) struct WsFrames {
+    pub(crate) received: AtomicU64,
+    pub(crate) sent: AtomicU64,
+}
+
 impl Conn {
+    /// The protocol SIP messages on this connection use: `Ws` or `Wss`
+    /// once upgraded to WebSocket, else `Tcp` or `Tls`.
+    pub fn sip_proto(&self) -> Proto {
+        match (self.is_ws(), self.proto) {
+            (true, Proto::Tls) => Proto::Wss,
+            (true, _) => Proto::Ws,
+            (false, p) => p,
+        }
+    }
+
+    /// Whether the connection was upgraded to WebSocket.
+    pub fn is_ws(&self) -> bool {
+        self.ws.load(Ordering::Acquire)
+    }
+
     fn touch(&self) {
         if let Ok(mut t) = self.last_used.lock() {
             *t = Instant::now();
         }
     }
 
-    fn idle_for(&self) -> Duration {
+    pub(crate) fn idle_for(&self) -> Duration {
         self.last_used
             .lock()
             .map_or(Duration::ZERO, |t| t.elapsed())
     }
 
     /// Writes a whole message (on TLS, encrypted; before the handshake is
-    /// over it waits in the session and goes when it is).
+    /// over it waits in the session and goes when it is; on a WebSocket,
+    /// as one text frame).
     pub fn write(&self, data: &[u8]) -> std::io::Result<()> {
-        let mut w = self
-            .writer
+        if self.is_ws() {
+            return self.write_frame(crate::ws_codec::opcode::TEXT, data);
+        }
+        let mut w = self.lock_writer()?;
+        self.put(&mut w, data)
+    }
+
+    /// Writes one WebSocket frame.
+    pub(crate) fn write_frame(&self, op: u8, payload: &[u8]) -> std::io::Result<()> {
+        let mut frame = Vec::new();
+        crate::ws_codec::encode(op, payload, &mut frame);
+        let mut w = self.lock_writer()?;
+        // (Counted first: the peer may act on the frame before `put`
+        // returns.)
+        self.ws_frames.sent.fetch_add(1, Ordering::Relaxed);
+        self.put(&mut w, &frame)
+    }
+
+    /// Switches to WebSocket, then writes `reply` (the HTTP 101) as it
+    /// is. The switch comes first, under the writer's lock: the client
+    /// sends frames only after it read the reply, and by then the reader
+    /// decodes frames.
+    pub(crate) fn upgrade_ws(&self, reply: &[u8]) -> std::io::Result<()> {
+        let mut w = self.lock_writer()?;
+        if self.ws.swap(true, Ordering::AcqRel) {
+            return Err(std::io::Error::other("already a WebSocket"));
+        }
+        self.put(&mut w, reply)
+    }
+
+    fn lock_writer(&self) -> std::io::Result<std::sync::MutexGuard<'_, Wire>> {
+        self.writer
             .lock()
-            .map_err(|_| std::io::Error::other("connection lock poisoned"))?;
-        match &mut *w {
+            .map_err(|_| std::io::Error::other("connection lock poisoned"))
+    }
+
+    /// Writes bytes as they are (encrypted on TLS).
+    fn put(&self, w: &mut Wire, data: &[u8]) -> std::io::Result<()> {
+        match w {
             Wire::Plain(s) => s.write_all(data)?,
             Wire::Tls { sock, tls } => {
                 // The session's buffer is unlimited (see `adopt_as`), so
@@ -166,16 +229,12 @@ impl Conn {
     }
 
     /// Feeds bytes read from the socket to the TLS session and appends
-    /// the plaintext to `framer`; sends what the session answers
+    /// the plaintext to `out`; sends what the session answers
     /// (handshake). `Ok(false)` when the peer closed the session.
-    fn decrypt(&self, mut data: &[u8], framer: &mut StreamFramer) -> std::io::Result<bool> {
-        let mut w = self
-            .writer
-            .lock()
-            .map_err(|_| std::io::Error::other("connection lock poisoned"))?;
+    fn decrypt(&self, mut data: &[u8], out: &mut Vec<u8>) -> std::io::Result<bool> {
+        let mut w = self.lock_writer()?;
         let Wire::Tls { sock, tls } = &mut *w else {
-            framer.push(data);
-            return Ok(true);
+            return Err(std::io::Error::other("not a TLS connection"));
         };
         let mut open = true;
         let mut plain = [0u8; 16384];
@@ -194,7 +253,7 @@ impl Conn {
                 if n == 0 {
                     break;
                 }
-                framer.push(&plain[..n]);
+                out.extend_from_slice(&plain[..n]);
                 left -= n;
             }
             if state.peer_has_closed() {
@@ -219,6 +278,8 @@ pub struct TcpConns {
     connect_timeout: Duration,
     /// The TLS configurations, when the tls module is loaded.
     tls: Option<crate::tls::TlsConfigs>,
+    /// WebSocket frame counts.
+    pub(crate) ws_frames: Arc<WsFrames>,
 }
 
 impl TcpConns {
@@ -240,6 +301,7 @@ impl TcpConns {
             max_conns,
             connect_timeout,
             tls,
+            ws_frames: Arc::default(),
         }
     }
 
@@ -326,6 +388,8 @@ impl TcpConns {
             peer,
             local,
             proto,
+            ws: AtomicBool::new(false),
+            ws_frames: self.ws_frames.clone(),
             writer: Mutex::new(wire),
             last_used: Mutex::new(Instant::now()),
             closed: AtomicBool::new(false),
@@ -347,13 +411,9 @@ impl TcpConns {
 
     fn read_loop(&self, mut stream: TcpStream, conn: Arc<Conn>) {
         let mut framer = StreamFramer::new(self.max_size);
+        let mut ws: Option<WsDecoder> = None;
         let mut buf = vec![0u8; 65536];
-        let rcv = RecvInfo {
-            src: conn.peer,
-            dst: conn.local,
-            proto: conn.proto,
-            conn_id: conn.id,
-        };
+        let mut plain = Vec::new();
         // A TLS handshake must be over within the connect timeout (an
         // idle connection would otherwise hold its slot for the whole
         // connection lifetime).
@@ -383,10 +443,11 @@ impl TcpConns {
                 Err(_) => break,
             };
             conn.touch();
-            if conn.proto == Proto::Tcp {
-                framer.push(&buf[..n]);
+            let data = if conn.proto == Proto::Tcp {
+                &buf[..n]
             } else {
-                match conn.decrypt(&buf[..n], &mut framer) {
+                plain.clear();
+                match conn.decrypt(&buf[..n], &mut plain) {
                     Ok(true) => {}
                     Ok(false) => {
                         // close_notify: take what came with it, then end.
@@ -401,36 +462,114 @@ impl TcpConns {
                     handshake = false;
                     let _ = stream.set_read_timeout(None);
                 }
-            }
-            while let Some(f) = framer.next_frame() {
-                match f {
-                    Ok(Frame::Message(b)) => {
-                        let q = self
-                            .inbound
-                            .get((conn.id as usize) % self.inbound.len().max(1));
-                        if q.is_none_or(|q| q.send((b, rcv)).is_err()) {
-                            return;
-                        }
-                    }
-                    Ok(Frame::Ping) => {
-                        let _ = conn.write(b"\r\n");
-                    }
-                    Ok(Frame::Pong) => {}
-                    Err(FrameError::TooLarge) => {
-                        lm_warn!("tcp {}: message too large, closing", conn.peer);
-                        conn.close();
-                    }
-                    Err(e) => lm_dbg!("tcp {}: framing: {e:?}", conn.peer),
-                }
-            }
-            if conn.closed.load(Ordering::Relaxed) {
+                &plain[..]
+            };
+            let open = if conn.is_ws() {
+                let dec = ws.get_or_insert_with(|| {
+                    // What followed the handshake request in its read.
+                    let mut d = WsDecoder::new(self.max_size);
+                    d.push(&framer.take_buffered());
+                    d
+                });
+                dec.push(data);
+                self.ws_events(dec, &conn)
+            } else {
+                framer.push(data);
+                self.sip_frames(&mut framer, &conn)
+            };
+            if !open || conn.closed.load(Ordering::Relaxed) {
                 break;
             }
         }
         self.remove(conn.id);
     }
 
-    fn remove(&self, id: u64) {
+    /// Hands a worker the message read on `conn` (`false` when the
+    /// workers are gone).
+    fn hand_over(&self, conn: &Conn, msg: Bytes) -> bool {
+        let rcv = RecvInfo {
+            src: conn.peer,
+            dst: conn.local,
+            proto: conn.sip_proto(),
+            conn_id: conn.id,
+        };
+        let q = self
+            .inbound
+            .get((conn.id as usize) % self.inbound.len().max(1));
+        q.is_some_and(|q| q.send((msg, rcv)).is_ok())
+    }
+
+    /// Takes the SIP (or HTTP) messages framed so far; `false` to stop
+    /// reading. Once a worker upgraded the connection (the answer to an
+    /// HTTP request), what follows is left for the WebSocket decoder: a
+    /// client sends frames only after it read the upgrade, and the flag
+    /// is set before the upgrade is written.
+    fn sip_frames(&self, framer: &mut StreamFramer, conn: &Conn) -> bool {
+        while !conn.is_ws() {
+            let Some(f) = framer.next_frame() else {
+                break;
+            };
+            match f {
+                Ok(Frame::Message(b)) => {
+                    if !self.hand_over(conn, b) {
+                        return false;
+                    }
+                }
+                Ok(Frame::Ping) => {
+                    let _ = conn.write(b"\r\n");
+                }
+                Ok(Frame::Pong) => {}
+                Err(FrameError::TooLarge) => {
+                    lm_warn!("tcp {}: message too large, closing", conn.peer);
+                    conn.close();
+                }
+                Err(e) => lm_dbg!("tcp {}: framing: {e:?}", conn.peer),
+            }
+        }
+        true
+    }
+
+    /// Takes the WebSocket events decoded so far; `false` to stop reading.
+    fn ws_events(&self, dec: &mut WsDecoder, conn: &Conn) -> bool {
+        while let Some(ev) = dec.next_event() {
+            use crate::ws_codec::{close_payload, opcode, status, WsEvent};
+            self.ws_frames.received.fetch_add(1, Ordering::Relaxed);
+            match ev {
+                Ok(WsEvent::Message(b)) => {
+                    if !self.hand_over(conn, b) {
+                        return false;
+                    }
+                }
+                Ok(WsEvent::Ping(data)) => {
+                    let _ = conn.write_frame(opcode::PONG, &data);
+                }
+                Ok(WsEvent::Pong) => {}
+                Ok(WsEvent::Close(code)) => {
+                    // Echo the status (RFC 6455 5.5.1), then close.
+                    let code = code.unwrap_or(status::NORMAL);
+                    let _ = conn.write_frame(opcode::CLOSE, &code.to_be_bytes());
+                    lm_dbg!("ws {}: closed by the peer ({code})", conn.peer);
+                    return false;
+                }
+                Err(e) => {
+                    lm_warn!("ws {}: {}; closing the connection", conn.peer, e.reason);
+                    let _ = conn.write_frame(opcode::CLOSE, &close_payload(e.status, e.reason));
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Every open connection.
+    pub(crate) fn all(&self) -> Vec<Arc<Conn>> {
+        self.conns
+            .lock()
+            .map(|c| c.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn remove(&self, id: u64) {
         let removed = self.conns.lock().ok().and_then(|mut c| c.remove(&id));
         if let Some(c) = removed {
             if let Ok(mut p) = self.by_peer.lock() {
@@ -565,16 +704,26 @@ impl Transport {
                     .map(|_| ())
                     .map_err(failed)
             }
-            Proto::Tcp | Proto::Tls => {
+            Proto::Tcp | Proto::Tls | Proto::Ws | Proto::Wss => {
                 crate::udp_send_queue::flush();
                 let tcp = self.tcp.as_ref().ok_or("TCP is disabled")?;
                 let conn = dest
                     .conn_id
                     .and_then(|id| tcp.get(id))
-                    .or_else(|| tcp.by_peer(dest.addr))
-                    .filter(|c| c.proto == dest.proto);
+                    .filter(|c| c.sip_proto() == dest.proto)
+                    .or_else(|| {
+                        tcp.by_peer(dest.addr)
+                            .filter(|c| c.sip_proto() == dest.proto)
+                    });
                 let conn = match conn {
                     Some(c) => c,
+                    // Only clients open WebSocket connections.
+                    None if matches!(dest.proto, Proto::Ws | Proto::Wss) => {
+                        return Err(format!(
+                            "no open {} connection to {}",
+                            dest.proto, dest.addr
+                        ))
+                    }
                     None if dest.no_connect => {
                         return Err(format!("no open connection to {}", dest.addr))
                     }

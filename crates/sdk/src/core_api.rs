@@ -237,6 +237,47 @@ pub trait Core: Send + Sync {
     fn aliases(&self) -> Vec<(String, Option<u16>)> {
         Vec::new()
     }
+
+    /// The core's TCP/TLS connections, for the websocket module; `None`
+    /// when TCP is disabled (or for modules loaded over the C ABI).
+    fn stream_conns(&self) -> Option<Arc<dyn StreamConns>> {
+        None
+    }
+}
+
+/// What the websocket module may do with the core's stream connections.
+pub trait StreamConns: Send + Sync {
+    /// Writes `reply` (the HTTP `101 Switching Protocols`) on connection
+    /// `conn_id` and from then on frames what is read and written on it as
+    /// WebSocket (RFC 6455); the connection carries `ws` (or `wss` over
+    /// TLS) from then on.
+    fn upgrade_ws(&self, conn_id: u64, reply: &[u8]) -> Result<(), SendError>;
+    /// Sends a Close frame with `status` and `reason`, then closes.
+    fn ws_close(&self, conn_id: u64, status: u16, reason: &str) -> Result<(), SendError>;
+    /// Sends a Ping (or, when `pong`, an unsolicited Pong) frame with
+    /// `data` (at most 125 bytes are sent).
+    fn ws_ping(&self, conn_id: u64, pong: bool, data: &[u8]) -> Result<(), SendError>;
+    /// Closes a connection (after an HTTP reply with `Connection: close`).
+    fn close(&self, conn_id: u64);
+    /// The WebSocket connections now open.
+    fn ws_conns(&self) -> Vec<WsConnInfo>;
+    /// Frames received and sent on WebSocket connections since start.
+    fn ws_frames(&self) -> (u64, u64);
+}
+
+/// One open WebSocket connection (`ws.dump`).
+#[derive(Debug, Clone)]
+pub struct WsConnInfo {
+    /// Connection id (`$conid`).
+    pub id: u64,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The local address it connected to.
+    pub local: SocketAddr,
+    /// `Ws` or `Wss`.
+    pub proto: Proto,
+    /// Time since anything was read or written on it.
+    pub idle: Duration,
 }
 
 /// The outcome of running a route.

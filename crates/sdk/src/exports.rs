@@ -159,6 +159,11 @@ pub struct ModuleDef {
     pub response: Option<ResponseFn>,
     /// Request hook (in-tree Rust modules; not carried over the C ABI).
     pub request: Option<RequestFn>,
+    /// Non-SIP message hook (Kamailio's `nonsip_msg_run_hooks`): an HTTP
+    /// request received on a TCP or TLS connection is offered to each
+    /// module's hook in load order until one returns true (xhttp). In-tree
+    /// Rust modules only, like `request`.
+    pub nonsip: Option<RequestFn>,
     /// `mod_init`.
     pub init: Option<InitFn>,
     /// `child_init`.
@@ -341,6 +346,15 @@ impl ModuleDef {
         F: Fn(&mut Ctx<'_>) -> bool + Send + Sync + 'static,
     {
         self.request = Some(Arc::new(f));
+        self
+    }
+
+    /// Sets the non-SIP message hook (see [`ModuleDef::nonsip`]).
+    pub fn on_nonsip<F>(mut self, f: F) -> ModuleDef
+    where
+        F: Fn(&mut Ctx<'_>) -> bool + Send + Sync + 'static,
+    {
+        self.nonsip = Some(Arc::new(f));
         self
     }
 }

@@ -22,6 +22,7 @@ pub mod ctx;
 pub mod db;
 pub mod exports;
 pub mod fixup;
+pub mod http;
 pub mod log;
 pub mod msg;
 pub mod route;
@@ -32,12 +33,13 @@ pub mod value;
 pub mod xavp;
 
 pub use core_api::{
-    bind, BranchTarget, Core, LateFailure, Outgoing, RouteId, RunResult, SendError,
+    bind, BranchTarget, Core, LateFailure, Outgoing, RouteId, RunResult, SendError, StreamConns,
+    WsConnInfo,
 };
 pub use ctx::Ctx;
 pub use exports::{CmdExport, ModuleDef, ParamExport, ParamKind, ParamValue, PvExport, PvName};
 pub use fixup::{Arg, Fixed};
-pub use msg::{Branch, Dest, Proto, RecvInfo, SipMsg};
+pub use msg::{Branch, Dest, Proto, RecvInfo, SendFixup, SendInfo, SipMsg};
 pub use route::{rank, RouteType};
 pub use rpc::RpcError;
 pub use serde_json;

@@ -238,6 +238,34 @@ fn faked_original() -> OwnedMessage {
         .unwrap_or_else(|_| unreachable!("the faked message is well-formed"))
 }
 
+/// Where a request is about to go, for [`SendFixup`]s.
+#[derive(Debug, Clone, Copy)]
+pub struct SendInfo<'a> {
+    /// The transport it leaves on.
+    pub proto: Proto,
+    /// Our host (address or advertised name) on the socket it leaves from.
+    pub host: &'a str,
+    /// Our port on that socket.
+    pub port: u16,
+}
+
+/// A change made to a request when it is sent, once its transport and
+/// socket are known (Kamailio's conditional lumps): rr's second
+/// Record-Route when the request leaves on another transport or socket
+/// than it came in on. Runs on the edits of each copy sent.
+#[derive(Clone)]
+pub struct SendFixup(pub Arc<SendFixupFn>);
+
+/// The function of a [`SendFixup`]: changes the edits of a copy about to
+/// be sent.
+pub type SendFixupFn = dyn Fn(&mut Edits, &SendInfo<'_>) + Send + Sync;
+
+impl fmt::Debug for SendFixup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SendFixup")
+    }
+}
+
 /// The message being routed and everything the script changed so far.
 #[derive(Debug)]
 pub struct SipMsg {
@@ -287,6 +315,8 @@ pub struct SipMsg {
     /// A faked message (made by [`SipMsg::faked`] for running script
     /// code or PV accessors without a received message).
     pub faked: bool,
+    /// Changes to make when the request is sent (see [`SendFixup`]).
+    pub send_fixups: Vec<SendFixup>,
 }
 
 impl SipMsg {
@@ -324,6 +354,7 @@ impl SipMsg {
             ext: Extensions::default(),
             xavps: Xavps::default(),
             faked: false,
+            send_fixups: Vec::new(),
         }
     }
 

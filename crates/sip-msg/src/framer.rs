@@ -69,6 +69,13 @@ impl StreamFramer {
         self.buf.len()
     }
 
+    /// Takes the bytes not framed yet (the stream changes protocol, as
+    /// after a WebSocket upgrade).
+    pub fn take_buffered(&mut self) -> BytesMut {
+        self.in_garbage_line = false;
+        self.buf.split()
+    }
+
     /// The next frame, `None` when more bytes are needed.
     pub fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
         if self.in_garbage_line {
@@ -123,6 +130,8 @@ impl StreamFramer {
         }
         let cl = match content_length(&self.buf[..head_end]) {
             Ok(Some(n)) => n as usize,
+            // An HTTP request without Content-Length has no body.
+            Ok(None) if is_http_head(&self.buf) => 0,
             Ok(None) => {
                 return Some(Err(FrameError::MissingContentLength(
                     self.buf.split_to(head_end).freeze(),
@@ -201,8 +210,22 @@ fn looks_like_start(b: &[u8]) -> bool {
     let method = &line[..sp];
     !method.is_empty()
         && method.iter().all(|&c| crate::scan::is_token_byte(c))
-        && line.len() >= 8
-        && line[line.len() - 8..].eq_ignore_ascii_case(b" SIP/2.0")
+        && line.len() >= 9
+        && (line[line.len() - 8..].eq_ignore_ascii_case(b" SIP/2.0") || http_line(line))
+}
+
+/// Whether a request line ends with ` HTTP/1.0` or ` HTTP/1.1` (an HTTP
+/// request on a SIP stream: a WebSocket handshake).
+fn http_line(line: &[u8]) -> bool {
+    line.len() >= 9
+        && line[line.len() - 9..line.len() - 1].eq_ignore_ascii_case(b" HTTP/1.")
+        && matches!(line[line.len() - 1], b'0' | b'1')
+}
+
+/// Whether the head in `b` starts with an HTTP request line.
+fn is_http_head(b: &[u8]) -> bool {
+    let line = memchr::memchr(b'\n', b).map_or(b, |e| &b[..e]);
+    http_line(line.strip_suffix(b"\r").unwrap_or(line))
 }
 
 /// Finds Content-Length (or `l`) in a head. `Err` when it is not a number.
@@ -223,6 +246,31 @@ fn content_length(head: &[u8]) -> Result<Option<u32>, ()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_requests_frame_without_content_length() {
+        let get: &[u8] = b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n";
+        let sip: &[u8] = b"OPTIONS sip:a@b SIP/2.0\r\nl: 0\r\n\r\n";
+        assert_eq!(
+            frames(&[get, sip]),
+            vec![
+                Frame::Message(Bytes::from_static(get)),
+                Frame::Message(Bytes::from_static(sip))
+            ]
+        );
+        let post: &[u8] = b"POST /rpc HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}";
+        assert_eq!(
+            frames(&[post]),
+            vec![Frame::Message(Bytes::from_static(post))]
+        );
+        // HTTP/2 is not HTTP/1.x: garbage on a SIP stream.
+        let mut f = StreamFramer::new(4096);
+        f.push(b"GET / HTTP/2.0\r\n\r\n");
+        assert!(matches!(
+            f.next_frame(),
+            Some(Err(FrameError::Garbage { .. }))
+        ));
+    }
 
     fn frames(chunks: &[&[u8]]) -> Vec<Frame> {
         let mut f = StreamFramer::new(4096);

@@ -86,6 +86,14 @@ pub fn exercise_message(msg: &Message<'_>) {
                 "uri_offset does not point at the Request-URI"
             );
         }
+        StartLine::Http {
+            method,
+            target,
+            version,
+        } => {
+            let _ = method.as_str();
+            assert!(!target.is_empty() && version.len() == 8);
+        }
         StartLine::Response { code, reason } => {
             assert!((100..700).contains(code));
             let _ = reason;

@@ -44,6 +44,17 @@ pub enum StartLine<'a> {
         /// Byte offset of the Request-URI in the message.
         uri_offset: u32,
     },
+    /// `Method SP Request-Target SP HTTP-Version`: an HTTP/1.x request on
+    /// a SIP stream (a WebSocket handshake, an HTTP API call), which the
+    /// core hands to the modules' non-SIP hooks (Kamailio's xhttp).
+    Http {
+        /// The method (`GET`, `POST`, ...).
+        method: Method<'a>,
+        /// The request target as written (`/`, `/ws?x=1`).
+        target: &'a str,
+        /// The version as written (`HTTP/1.1`).
+        version: &'a str,
+    },
     /// `SIP-Version SP Status-Code SP Reason-Phrase`
     Response {
         /// Status code, 100 to 699.
@@ -150,6 +161,13 @@ fn check_version(v: &str) -> Result<(), ParseError> {
     }
 }
 
+/// Whether a request line's version is HTTP/1.0 or HTTP/1.1.
+fn is_http_version(v: &str) -> bool {
+    v.len() == 8
+        && v.as_bytes()[..7].eq_ignore_ascii_case(b"HTTP/1.")
+        && matches!(v.as_bytes()[7], b'0' | b'1')
+}
+
 /// Splits `s` at its first space (a short byte loop: the method and the
 /// version are a few bytes long).
 fn split_at_space(s: &str) -> Option<(&str, &str)> {
@@ -185,6 +203,13 @@ fn parse_start_line(line: &str, line_offset: usize) -> Result<StartLine<'_>, Par
         .rposition(|b| b == b' ')
         .ok_or(ParseError::BadStartLine("no SIP version"))?;
     let (uri, version) = (&rest[..sp], &rest[sp + 1..]);
+    if is_http_version(version) && !uri.is_empty() {
+        return Ok(StartLine::Http {
+            method: Method::parse(method),
+            target: uri,
+            version,
+        });
+    }
     check_version(version)?;
     // White space in the URI always makes `Uri::parse` fail: look for it
     // only then, to give the more precise reason.
@@ -399,17 +424,30 @@ impl<'a> Message<'a> {
         &self.start_line
     }
 
-    /// Whether this is a request.
+    /// Whether this is a SIP request.
     pub fn is_request(&self) -> bool {
         matches!(self.start_line, StartLine::Request { .. })
     }
 
-    /// The method of a request, `None` for a reply (see [`crate::access`]
-    /// for the CSeq method of replies).
+    /// Whether this is an HTTP request ([`StartLine::Http`]).
+    pub fn is_http(&self) -> bool {
+        matches!(self.start_line, StartLine::Http { .. })
+    }
+
+    /// The method of a SIP or HTTP request, `None` for a reply (see
+    /// [`crate::access`] for the CSeq method of replies).
     pub fn method(&self) -> Option<Method<'a>> {
         match self.start_line {
-            StartLine::Request { method, .. } => Some(method),
+            StartLine::Request { method, .. } | StartLine::Http { method, .. } => Some(method),
             StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The request target of an HTTP request (`/path?query`).
+    pub fn http_target(&self) -> Option<&'a str> {
+        match self.start_line {
+            StartLine::Http { target, .. } => Some(target),
+            _ => None,
         }
     }
 
@@ -417,7 +455,7 @@ impl<'a> Message<'a> {
     pub fn request_uri(&self) -> Option<&Uri<'a>> {
         match &self.start_line {
             StartLine::Request { uri, .. } => Some(uri),
-            StartLine::Response { .. } => None,
+            StartLine::Http { .. } | StartLine::Response { .. } => None,
         }
     }
 
@@ -425,7 +463,7 @@ impl<'a> Message<'a> {
     pub fn status(&self) -> Option<u16> {
         match self.start_line {
             StartLine::Response { code, .. } => Some(code),
-            StartLine::Request { .. } => None,
+            _ => None,
         }
     }
 
@@ -433,7 +471,7 @@ impl<'a> Message<'a> {
     pub fn reason(&self) -> Option<&'a str> {
         match self.start_line {
             StartLine::Response { reason, .. } => Some(reason),
-            StartLine::Request { .. } => None,
+            _ => None,
         }
     }
 
@@ -541,6 +579,29 @@ impl<'a> Message<'a> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn http_requests_parse_as_http() {
+        let m = Message::parse(b"GET /ws?a=1 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n")
+            .unwrap();
+        assert!(m.is_http() && !m.is_request());
+        assert_eq!(m.method().unwrap().as_str(), "GET");
+        assert_eq!(m.http_target(), Some("/ws?a=1"));
+        assert!(m.request_uri().is_none() && m.status().is_none());
+        assert_eq!(
+            m.headers_by_name("upgrade").next().unwrap().value,
+            "websocket"
+        );
+        // Other versions stay SIP's business.
+        assert!(matches!(
+            Message::parse(b"GET / HTTP/2.0\r\n\r\n"),
+            Err(ParseError::BadStartLine(_))
+        ));
+        assert!(Message::parse(b"GET sip:a@b SIP/2.0\r\n\r\n")
+            .unwrap()
+            .is_request());
+    }
+
     use super::*;
 
     /// Found by fuzzing: a value starting with a stray CR was trimmed by

@@ -81,6 +81,15 @@ impl<'a> Message<'a> {
                 uri: r.uri(uri)?,
                 uri_offset: *uri_offset,
             },
+            StartLine::Http {
+                method,
+                target,
+                version,
+            } => StartLine::Http {
+                method: method.map_name(|s| r.str(s))?,
+                target: r.str(target)?,
+                version: r.str(version)?,
+            },
             StartLine::Response { code, reason } => StartLine::Response {
                 code: *code,
                 reason: r.str(reason)?,

@@ -23,6 +23,8 @@ pub fn in_tree() -> Vec<InTree> {
         ("cfgutils", sr_mod_cfgutils::module),
         ("htable", sr_mod_htable::module),
         ("pike", sr_mod_pike::module),
+        ("xhttp", sr_mod_xhttp::module),
+        ("websocket", sr_mod_websocket::module),
         ("nathelper", sr_mod_nathelper::module),
         ("rtpengine", sr_mod_rtpengine::module),
         ("counters", sr_mod_counters::module),

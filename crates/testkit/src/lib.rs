@@ -10,8 +10,10 @@
 mod default_cfg;
 mod peer;
 mod server;
+mod ws_peer;
 
 pub use default_cfg::{default_config, fresh_db};
 
 pub use peer::{answer, req, Reply, TcpPeer, UdpPeer};
 pub use server::{free_port, TestServer};
+pub use ws_peer::{WsPeer, WS_KEY};

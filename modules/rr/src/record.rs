@@ -5,6 +5,7 @@ use crate::{Params, RrCtx};
 use sr_sdk::prelude::*;
 use sr_sdk::sip_msg::text::{push_dec, push_ip_host};
 use sr_sdk::sip_msg::Uri;
+use sr_sdk::SendFixup;
 
 /// The text every Record-Route edit of ours starts with.
 pub const RR_PREFIX: &[u8] = b"Record-Route: <";
@@ -135,7 +136,14 @@ pub fn record_route(ctx: &mut Ctx<'_>, p: &Params, params: &str) -> i32 {
     };
     if !double {
         let ps = uri_params(p, ctx.msg, Some(in_proto), false, &extra);
-        return insert(ctx, &[sip_uri(&ih, ip, &ps)]);
+        let r = insert(ctx, &[sip_uri(&ih, ip, &ps)]);
+        if p.double_rr() == 1 {
+            // The destination may still change (`lookup` after
+            // `record_route`, as the stock configuration does): look again
+            // when the request is sent.
+            ctx.msg.send_fixups.push(double_at_send(in_proto, ih, ip));
+        }
+        return r;
     }
     let (oh, op) = ctx
         .core
@@ -155,6 +163,52 @@ pub fn record_route(ctx: &mut Ctx<'_>, p: &Params, params: &str) -> i32 {
     let out = sip_uri(&oh, op, &uri_params(p, ctx.msg, op_proto, true, &extra));
     let inn = sip_uri(&ih, ip, &uri_params(p, ctx.msg, ip_proto, true, &extra));
     insert(ctx, &[out, inn])
+}
+
+/// A send-time fix-up turning our single Record-Route into two when the
+/// request leaves on another transport or socket than it came in on
+/// (`enable_double_rr` 1): the outbound one on top, both with `r2=on`,
+/// keeping every other parameter (also those `add_rr_param` added).
+fn double_at_send(in_proto: Proto, in_host: String, in_port: u16) -> SendFixup {
+    SendFixup(std::sync::Arc::new(move |edits, to| {
+        if to.proto == in_proto && to.host == in_host && to.port == in_port {
+            return;
+        }
+        let Some(i) = edits.find_text(RR_PREFIX) else {
+            return;
+        };
+        let Some(text) = edits
+            .text(i)
+            .map(|t| String::from_utf8_lossy(t).into_owned())
+        else {
+            return;
+        };
+        let Some(uri) = text
+            .strip_prefix("Record-Route: <")
+            .and_then(|t| t.strip_suffix(">\r\n"))
+            .filter(|u| !u.contains('>'))
+        else {
+            return;
+        };
+        let rest: String = uri
+            .split(';')
+            .skip(1)
+            .filter(|p| !p.to_ascii_lowercase().starts_with("transport="))
+            .flat_map(|p| [";", p])
+            .collect();
+        let line = |host: &str, port: u16, proto: Proto| {
+            let mut ps = String::new();
+            if proto != Proto::Udp {
+                ps.push_str(";transport=");
+                ps.push_str(proto.as_str());
+            }
+            ps.push_str(";r2=on");
+            ps.push_str(&rest);
+            format!("Record-Route: <{}>\r\n", sip_uri(host, port, &ps))
+        };
+        let new = line(to.host, to.port, to.proto) + &line(&in_host, in_port, in_proto);
+        edits.set_text(i, new.as_bytes());
+    }))
 }
 
 /// `record_route_preset(addr[, addr2])`.

@@ -182,12 +182,20 @@ impl Engine {
             }
         }
         g.relayed = true;
-        let n = self.add_branches(ctx.core, &mut g, ctx.msg, hop);
+        let (n, why) = self.add_branches(ctx.core, &mut g, ctx.msg, hop);
+        let replied = g.proxy.final_sent() != 0;
         let g = self.run_effects(ctx.core, g, effects);
         drop(g);
         self.touch(&c);
         if n == 0 {
-            ctx.msg.set_error(500, "Forwarding failed");
+            let (code, reason) = why.unwrap_or((500, "Forwarding failed"));
+            ctx.msg.set_error(code, reason);
+            // As Kamailio's tm: the transaction answers the failure itself,
+            // so the caller is not left waiting and its retransmissions get
+            // the same answer.
+            if !replied {
+                self.t_reply(ctx, code, reason);
+            }
             return -1;
         }
         1
@@ -204,7 +212,7 @@ impl Engine {
         }
         let armed = std::mem::take(&mut t.armed);
         merge_armed(&mut g, &armed);
-        let n = self.add_branches(ctx.core, &mut g, ctx.msg, hop);
+        let (n, _) = self.add_branches(ctx.core, &mut g, ctx.msg, hop);
         tx(ctx.msg).held = Some(g);
         if n == 0 {
             ctx.msg.set_error(500, "Forwarding failed");
@@ -215,8 +223,17 @@ impl Engine {
 
     /// Sends one branch per target of the destination set (R-URI first,
     /// then the appended branches), each through branch_route. Returns
-    /// how many were sent.
-    fn add_branches(&self, core: &dyn Core, g: &mut Cell, msg: &SipMsg, hop: &NextHop) -> usize {
+    /// how many were sent, and the status for the last failure: 478
+    /// (Kamailio's E_BAD_ADDRESS) when a request could not be built for its
+    /// destination, 477 (E_SEND) when a stream send failed.
+    fn add_branches(
+        &self,
+        core: &dyn Core,
+        g: &mut Cell,
+        msg: &SipMsg,
+        hop: &NextHop,
+    ) -> (usize, Option<(u16, &'static str)>) {
+        let mut why = None;
         let now = self.now();
         let mut targets = vec![Branch {
             uri: msg.ruri().to_string(),
@@ -270,12 +287,23 @@ impl Engine {
                 Ok(o) => o,
                 Err(e) => {
                     lm_err!("tm: cannot relay to {}: {e}", target.uri);
+                    why = Some((478, "Unresolvable destination"));
                     continue;
                 }
             };
             let reliable = out.dest.proto.is_reliable();
-            let Some((_, effects)) = g.proxy.add_branch(now, Bytes::from(out.data), reliable)
-            else {
+            let data = Bytes::from(out.data);
+            if reliable {
+                // A stream send happens now: a failure (no connection to a
+                // WebSocket client, a refused connect) fails the branch
+                // before it starts.
+                if let Err(e) = core.send(&out.dest, &data) {
+                    lm_err!("tm: cannot send to {}: {e}", target.uri);
+                    why = Some((477, "Unfortunately error on sending to next hop occurred"));
+                    continue;
+                }
+            }
+            let Some((_, effects)) = g.proxy.add_branch(now, data, reliable) else {
                 break;
             };
             push_tight(
@@ -286,13 +314,16 @@ impl Engine {
                 },
             );
             for e in effects {
-                if let Effect::Downstream(_, data) = e {
-                    core.send_batched(&out.dest, &data);
+                match e {
+                    // (Sent above.)
+                    Effect::Downstream(..) if reliable => {}
+                    Effect::Downstream(_, data) => core.send_batched(&out.dest, &data),
+                    _ => {}
                 }
             }
             sent += 1;
         }
-        sent
+        (sent, why)
     }
 
     /// The message of branch `n` (index `idx` in the cell): a copy of the
