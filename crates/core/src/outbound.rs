@@ -435,6 +435,7 @@ pub fn request_bytes(
     via.push_str("SIP/2.0/");
     via.push_str(dest.proto.via_name());
     via.push(' ');
+    let host_at = via.len();
     let adv = msg.advertised.as_ref();
     let adv_host = adv.map(|a| a.0.as_str()).filter(|h| !h.is_empty());
     let mut port = match adv_host {
@@ -448,6 +449,7 @@ pub fn request_bytes(
     if let Some(p) = adv.and_then(|a| a.1) {
         port = p;
     }
+    let host_end = via.len();
     via.push(':');
     text::push_dec(&mut via, u64::from(port));
     via.push_str(";branch=");
@@ -457,13 +459,10 @@ pub fn request_bytes(
     }
     edits.prepend_via(m, &via);
     if !msg.send_fixups.is_empty() {
-        let host = match adv_host {
-            Some(h) => h.to_string(),
-            None => local_addr(rt, dest.proto, Some(dest.addr)).map_or_else(String::new, |a| a.0),
-        };
         let info = sr_sdk::msg::SendInfo {
             proto: dest.proto,
-            host: &host,
+            // (The host as the Via just written has it.)
+            host: &via[host_at..host_end],
             port,
         };
         for f in &msg.send_fixups {

@@ -7,7 +7,7 @@
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use sip_msg::framer::{Frame, StreamFramer};
 use sip_msg::OwnedMessage;
-use sr_testkit::{answer, free_port, TestServer, UdpPeer};
+use sr_testkit::{answer, free_port, TestServer, UdpPeer, WsPeer};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -164,9 +164,9 @@ fn text(m: &OwnedMessage) -> String {
     String::from_utf8_lossy(m.msg().raw()).into_owned()
 }
 
-/// A proxy with a UDP socket and a TLS one, registrar and stateful relay;
-/// its certificate named in a `tls.cfg` file, as Kamailio's stock
-/// configuration does it.
+/// A proxy with a UDP socket and a TLS one, registrar and stateful relay,
+/// WebSocket (wss) on the TLS socket; its certificate named in a `tls.cfg`
+/// file, as Kamailio's stock configuration does it.
 fn proxy(c: &Cert, tls_port: u16) -> TestServer {
     let tls_cfg = c.cert_path.with_file_name("tls.cfg");
     std::fs::write(
@@ -188,11 +188,16 @@ loadmodule "textops"
 loadmodule "usrloc"
 loadmodule "registrar"
 loadmodule "tls"
+loadmodule "xhttp"
+loadmodule "websocket"
 modparam("tls", "config", "{}")
 request_route {{
     if (is_method("REGISTER")) {{ save("location"); exit; }}
     if (!lookup("location")) {{ sl_send_reply("404", "Not Found"); exit; }}
     t_relay();
+}}
+event_route[xhttp:request] {{
+    if (ws_handle_handshake()) {{ exit; }}
 }}
 "#,
         tls_cfg.display()
@@ -253,6 +258,49 @@ fn a_tls_client_registers_and_is_called_over_its_connection() {
     let ack = bob.recv().expect("ACK over TLS");
     assert_eq!(ack.msg().method().unwrap().as_str(), "ACK");
     assert_eq!(srv.rt.panics.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
+
+#[test]
+fn a_secure_websocket_client_registers_and_is_called() {
+    let c = cert("wss");
+    let tls_port = free_port();
+    let srv = proxy(&c, tls_port);
+    let tls_addr: SocketAddr = format!("127.0.0.1:{tls_port}").parse().unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(c.der.clone()).unwrap();
+    let cfg = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let session =
+        rustls::ClientConnection::new(Arc::new(cfg), ServerName::IpAddress(tls_addr.ip().into()))
+            .unwrap();
+    let sock = TcpStream::connect(tls_addr).expect("connect");
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let me = sock.local_addr().unwrap();
+    let mut ws = WsPeer::over(rustls::StreamOwned::new(session, sock), tls_addr);
+    let (code, head) = ws.handshake("").expect("handshake over TLS");
+    assert_eq!(code, 101, "{head}");
+
+    ws.send(&format!("REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/WSS q1w2e3.invalid;branch=z9hG4bKwssreg\r\nMax-Forwards: 70\r\nFrom: <sip:carol@127.0.0.1>;tag=c1\r\nTo: <sip:carol@127.0.0.1>\r\nCall-ID: wss-reg\r\nCSeq: 1 REGISTER\r\nContact: <sip:carol@{me};transport=wss>\r\nExpires: 600\r\n\r\n"));
+    let r = ws.recv(T).expect("REGISTER answered over wss");
+    assert_eq!(r.status(), Some(200), "{}", r.text());
+    let dump = srv.rpc("ws.dump", &[]).expect("ws.dump");
+    assert_eq!(dump["connections"][0]["proto"], "wss", "{dump}");
+
+    // A UDP caller reaches carol on her secure WebSocket (her Contact
+    // names the address she connected from).
+    let caller = UdpPeer::new();
+    let a = caller.addr();
+    caller.send(srv.addr(), &format!("INVITE sip:carol@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKwssinv\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=a1\r\nTo: <sip:carol@127.0.0.1>\r\nCall-ID: wss-call\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@{a}>\r\nContent-Length: 0\r\n\r\n"));
+    let inv = ws.recv(T).expect("INVITE over wss");
+    let top = inv.msg.msg().top_via().unwrap();
+    assert_eq!((top.transport, top.port), ("WSS", Some(tls_port)));
+    ws.send(&answer(&inv, 486, "Busy Here", "carol", &[]));
+    let r = caller.recv_final(T).expect("486 relayed from wss to UDP");
+    assert_eq!(r.status(), Some(486));
 }
 
 #[test]

@@ -261,7 +261,51 @@ pub fn add_rr_param(ctx: &mut Ctx<'_>, params: &str) -> i32 {
 
 #[cfg(test)]
 mod tests {
-    use super::{host_text, sip_uri};
+    use super::{double_at_send, host_text, sip_uri, RR_PREFIX};
+    use sr_sdk::sip_msg::edit::Edits;
+    use sr_sdk::{Proto, SendInfo};
+
+    /// Runs the send-time fix-up of a single Record-Route (in on TCP
+    /// 10.0.0.1:5060) for a request leaving to `to`; the edit's text after.
+    fn fixed(rr: &str, to: SendInfo<'_>) -> String {
+        let mut e = Edits::new();
+        e.insert(0, rr.as_bytes());
+        let f = double_at_send(Proto::Tcp, "10.0.0.1".into(), 5060);
+        (f.0)(&mut e, &to);
+        let i = e.find_text(RR_PREFIX).unwrap();
+        String::from_utf8(e.text(i).unwrap().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn a_second_record_route_when_the_request_leaves_elsewhere() {
+        let rr = "Record-Route: <sip:10.0.0.1:5060;transport=tcp;lr;ftag=a;nat=yes>\r\n";
+        let same = SendInfo {
+            proto: Proto::Tcp,
+            host: "10.0.0.1",
+            port: 5060,
+        };
+        assert_eq!(fixed(rr, same), rr);
+        let udp = SendInfo {
+            proto: Proto::Udp,
+            ..same
+        };
+        assert_eq!(
+            fixed(rr, udp),
+            "Record-Route: <sip:10.0.0.1:5060;r2=on;lr;ftag=a;nat=yes>\r\n\
+             Record-Route: <sip:10.0.0.1:5060;transport=tcp;r2=on;lr;ftag=a;nat=yes>\r\n"
+        );
+        let ws_elsewhere = SendInfo {
+            proto: Proto::Ws,
+            host: "[::1]",
+            port: 8080,
+        };
+        assert!(fixed(rr, ws_elsewhere).starts_with(
+            "Record-Route: <sip:[::1]:8080;transport=ws;r2=on;lr;ftag=a;nat=yes>\r\n"
+        ));
+        // Already two (record_route saw the destination): left alone.
+        let two = "Record-Route: <sip:a;r2=on;lr>\r\nRecord-Route: <sip:b;r2=on;lr>\r\n";
+        assert_eq!(fixed(two, udp), two);
+    }
 
     #[test]
     fn hosts_and_uris_are_written_as_in_a_uri() {
