@@ -23,7 +23,6 @@ use sr_testkit::TestServer;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 const DOMAIN: &str = "sip.test";
 
@@ -226,7 +225,7 @@ fn jssip_registers_and_exchanges_requests_over_websocket() {
     // received address (fix_nated_register) says where it really is.
     assert_eq!(dump.matches(".invalid;transport=ws").count(), 2, "{dump}");
     assert_eq!(
-        dump.matches(&format!("sip:127.0.0.1:")).count(),
+        dump.matches("sip:127.0.0.1:").count(),
         2,
         "received addresses: {dump}"
     );
