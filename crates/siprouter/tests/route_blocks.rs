@@ -234,3 +234,58 @@ request_route {{
         Some(format!("127.0.0.2:{}", srv.port).as_str())
     );
 }
+
+#[test]
+fn core_onreply_route_drops_only_on_drop_or_a_failing_last_call() {
+    let uas = UdpPeer::new();
+    let cfg = format!(
+        r#"
+listen=udp:127.0.0.1:{{PORT}}
+children=1
+loadmodule "sl"
+loadmodule "textops"
+request_route {{
+    $du = "sip:127.0.0.1:{uas}";
+    forward();
+    exit;
+}}
+onreply_route {{
+    if ($rs == 180) {{ drop; }}
+    if ($rs == 183) {{
+        is_present_hf("X-Not-There");
+    }} else if (is_present_hf("X-Not-There")) {{
+        append_hf("X-Never: 1\r\n");
+    }}
+}}
+"#,
+        uas = uas.addr().port()
+    );
+    let srv = TestServer::start(&cfg, siprouter::in_tree());
+    let uac = UdpPeer::new();
+    uac.send(
+        srv.addr(),
+        &req(
+            "INVITE",
+            "sip:x@example.com",
+            uac.addr(),
+            "a",
+            "orr1",
+            1,
+            &[],
+            "",
+        ),
+    );
+    let inv = uas.recv(T).expect("INVITE forwarded");
+    for code in [180, 183, 200] {
+        let reply = sr_testkit::answer(&inv, code, "Whatever", "t", &[]);
+        uas.send(srv.addr(), &reply);
+    }
+    // 180: `drop`. 183: the route's last statement is a call that failed
+    // (-1), which drops the reply in Kamailio too. 200: the route ends
+    // with an `if` whose condition failed and whose branch did not run:
+    // that ends the route with 1, and the reply goes on.
+    let r = uac.recv(T).expect("a reply relayed");
+    assert_eq!(r.status(), Some(200), "{}", r.text());
+    assert!(uac.recv(Duration::from_millis(300)).is_none());
+    assert_eq!(srv.stat("core:drop_replies"), Some(2));
+}

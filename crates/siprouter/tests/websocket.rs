@@ -64,6 +64,11 @@ request_route {
     }
     t_relay();
 }
+onreply_route {
+    if (nat_uac_test("64")) {
+        add_contact_alias();
+    }
+}
 event_route[xhttp:request] {
     set_reply_close();
     set_reply_no_connect();
@@ -150,6 +155,39 @@ fn a_call_between_a_websocket_client_and_a_udp_one() {
     alice.send(&ok);
     let r = bob.recv_status(200, T).expect("200 back to bob over UDP");
     assert_eq!(r.header("call-id").as_deref(), Some("ws-call"));
+    // The callee's made-up Contact got an alias for where she really is
+    // (onreply_route's add_contact_alias), so bob's in-dialog requests find
+    // her WebSocket: his ACK goes through the route set to it.
+    let contact = r.header("contact").unwrap();
+    assert!(
+        contact.starts_with("<sip:alice@df7jal23ls0d.invalid;transport=ws;alias=127.0.0.1~"),
+        "{contact}"
+    );
+    let target = contact
+        .trim_start_matches('<')
+        .split('>')
+        .next()
+        .unwrap()
+        .to_string();
+    let routes_back = rr
+        .iter()
+        .rev()
+        .map(|r| format!("Route: {r}\r\n"))
+        .collect::<String>();
+    bob.send(srv.addr(), &format!("ACK {target} SIP/2.0\r\nVia: SIP/2.0/UDP {b};branch=z9hG4bKwsack;rport\r\nMax-Forwards: 70\r\n{routes_back}From: <sip:bob@{s}>;tag=wb\r\nTo: <sip:alice@{s}>;tag=wa2\r\nCall-ID: ws-call\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"));
+    let ack = alice.recv(T).expect("ACK over the WebSocket");
+    assert_eq!(
+        ack.msg.msg().method().unwrap().as_str(),
+        "ACK",
+        "{}",
+        ack.text()
+    );
+    assert_eq!(
+        ack.msg.msg().request_uri().unwrap().raw,
+        "sip:alice@df7jal23ls0d.invalid;transport=ws",
+        "{}",
+        ack.text()
+    );
 
     // alice hangs up: her BYE follows the route set to bob over UDP.
     let routes = rr

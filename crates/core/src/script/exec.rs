@@ -32,6 +32,13 @@ const MAX_DEPTH: u32 = 256;
 pub struct Exec<'r> {
     routes: &'r Routes,
     depth: u32,
+    /// The value of the last statement run, as Kamailio's actions have
+    /// one (a route that ends without `return` gives it): a call's or
+    /// route's return code; 1 for an `if` whose branch ran nothing, an
+    /// assignment, a loop. Unlike `$rc`, a condition's call does not set
+    /// it, so a core `onreply_route` ending with a false `if` keeps its
+    /// reply, as in Kamailio.
+    ret: i32,
 }
 
 /// The result of running a top-level route.
@@ -60,7 +67,11 @@ fn b(x: bool) -> Value<'static> {
 impl<'r> Exec<'r> {
     /// An interpreter over a compiled script.
     pub fn new(routes: &'r Routes) -> Exec<'r> {
-        Exec { routes, depth: 0 }
+        Exec {
+            routes,
+            depth: 0,
+            ret: 1,
+        }
     }
 
     /// Runs block `idx` as a top-level route of type `rt`.
@@ -102,7 +113,7 @@ impl<'r> Exec<'r> {
             Flow::Return(0) => Err(Stop::Exit(0)),
             Flow::Return(v) if sub => Ok(v),
             Flow::Return(v) => Err(Stop::Exit(v)),
-            Flow::Next | Flow::Break => Ok(state::last_rc()),
+            Flow::Next | Flow::Break => Ok(self.ret),
         }
     }
 
@@ -120,8 +131,10 @@ impl<'r> Exec<'r> {
         match s {
             Stmt::Expr(e) => {
                 let v = self.eval(e, ctx)?;
+                self.ret = 1;
                 if matches!(e, Expr::Call(_) | Expr::Route(_) | Expr::RouteDyn(_)) {
-                    state::set_last_rc(v.as_int() as i32);
+                    self.ret = v.as_int() as i32;
+                    state::set_last_rc(self.ret);
                 }
             }
             Stmt::Assign(target, op, e) => {
@@ -137,10 +150,12 @@ impl<'r> Exec<'r> {
                     lm_err!("assignment to {}: {m}", target.text);
                 }
                 state::set_last_rc(1);
+                self.ret = 1;
             }
             Stmt::If(c, t, o) => {
                 let v = self.eval(c, ctx)?;
                 let branch = if truthy(&v) { t } else { o };
+                self.ret = 1;
                 return self.run_block(branch, ctx);
             }
             Stmt::Switch {
@@ -150,6 +165,7 @@ impl<'r> Exec<'r> {
                 body,
             } => {
                 let v = self.eval(subject, ctx)?.into_owned();
+                self.ret = 1;
                 let start = cases
                     .iter()
                     .find(|(c, _)| case_matches(c, &v))
@@ -163,6 +179,7 @@ impl<'r> Exec<'r> {
                 }
             }
             Stmt::While(c, body) => {
+                self.ret = 1;
                 let mut n = 0;
                 while truthy(&self.eval(c, ctx)?) {
                     n += 1;
