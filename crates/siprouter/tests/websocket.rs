@@ -317,3 +317,50 @@ fn a_request_to_a_websocket_client_that_left_fails() {
     assert_eq!(r.status(), Some(477), "{}", r.text());
     assert!(r.header("to").unwrap().contains(";tag="), "{}", r.text());
 }
+
+#[test]
+fn xhttp_answers_keeps_connections_and_skips_urls() {
+    let srv = TestServer::start(
+        r#"listen=tcp:127.0.0.1:{PORT}
+loadmodule "xhttp"
+loadmodule "textops"
+modparam("xhttp", "url_skip", "^/hidden")
+event_route[xhttp:request] {
+    xhttp_reply("200", "OK", "text/plain", "$rm $hu from $si body=[$rb]");
+}
+"#,
+        siprouter::in_tree(),
+    );
+    // HTTP/1.1: the connection stays for the next request.
+    let mut c = WsPeer::connect(srv.addr());
+    let (code, text) = c
+        .http("GET /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\n", T)
+        .expect("answer");
+    assert_eq!(code, 200, "{text}");
+    assert!(
+        text.ends_with("\r\n\r\nGET /a?b=1 from 127.0.0.1 body=[]"),
+        "{text}"
+    );
+    let (code, text) = c
+        .http(
+            "POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\n{\"a\":1}",
+            T,
+        )
+        .expect("second answer on the same connection");
+    assert_eq!(code, 200, "{text}");
+    assert!(text.ends_with("body=[{\"a\":1}]"), "{text}");
+    // url_skip: no route, no answer.
+    assert!(c
+        .http(
+            "GET /hidden/x HTTP/1.1\r\nHost: x\r\n\r\n",
+            Duration::from_millis(400)
+        )
+        .is_none());
+    // HTTP/1.0 (no keep-alive): answered, then closed.
+    let mut c = WsPeer::connect(srv.addr());
+    let (code, _) = c.http("GET / HTTP/1.0\r\n\r\n", T).expect("answer");
+    assert_eq!(code, 200);
+    assert!(c
+        .http("GET / HTTP/1.0\r\n\r\n", Duration::from_millis(400))
+        .is_none());
+}
