@@ -147,50 +147,90 @@ pub fn stateless_branch(msg: &SipMsg, target: &str) -> String {
 /// wildcard socket, the local address the kernel would use).
 pub fn local_addr(rt: &Runtime, proto: Proto, near: Option<SocketAddr>) -> Option<(String, u16)> {
     let mut host = String::new();
-    let port = push_local_host(rt, proto, near, &mut host)?;
+    let (port, _) = push_local_host(rt, proto, near, None, &mut host)?;
     Some((host, port))
 }
 
-/// [`local_addr`] appending the host to `out`; returns the port.
+/// Our address on the listen socket a message came in on (advertised
+/// if it has one); `None` when no listen socket is at `rcv.dst`.
+pub fn received_on(rt: &Runtime, rcv: &sr_sdk::RecvInfo) -> Option<(String, u16)> {
+    listen_of(rt, rcv.proto, rcv.dst)?;
+    let mut host = String::new();
+    let (port, _) = push_local_host(rt, rcv.proto, Some(rcv.src), Some(rcv.dst), &mut host)?;
+    Some((host, port))
+}
+
+/// The transport of the socket a protocol uses: WebSocket connections
+/// come in on TCP and TLS sockets.
+fn socket_proto(proto: Proto) -> Proto {
+    match proto {
+        Proto::Ws => Proto::Tcp,
+        Proto::Wss => Proto::Tls,
+        p => p,
+    }
+}
+
+/// Whether listen socket `l` is the one at local address `a` for `proto`.
+fn listen_is(l: &crate::settings::ListenSpec, proto: Proto, a: SocketAddr) -> bool {
+    l.proto == socket_proto(proto)
+        && l.addr.port() == a.port()
+        && (l.addr.ip() == a.ip()
+            || (l.addr.ip().is_unspecified() && l.addr.is_ipv6() == a.is_ipv6()))
+}
+
+/// The listen socket (index in `listen`) a message of `proto` arrived on
+/// at local address `at`.
+pub(crate) fn listen_of(rt: &Runtime, proto: Proto, at: SocketAddr) -> Option<usize> {
+    rt.settings
+        .listen
+        .iter()
+        .position(|l| listen_is(l, proto, at))
+}
+
+/// [`local_addr`] appending the host to `out`; returns the port and the
+/// listen socket's index. `local` is the local address the message will
+/// leave from when known (an open connection's, a forced send socket):
+/// its listen socket is named, else the first of the transport and family.
 fn push_local_host(
     rt: &Runtime,
     proto: Proto,
     near: Option<SocketAddr>,
+    local: Option<SocketAddr>,
     out: &mut String,
-) -> Option<u16> {
+) -> Option<(u16, usize)> {
     let s = &rt.settings;
     let v6 = near.is_some_and(|n| n.is_ipv6());
-    // WebSocket connections come in on TCP and TLS sockets.
-    let proto = match proto {
-        Proto::Ws => Proto::Tcp,
-        Proto::Wss => Proto::Tls,
-        p => p,
-    };
-    let l = s
-        .listen
-        .iter()
-        .find(|l| l.proto == proto && l.addr.is_ipv6() == v6)
-        .or_else(|| s.listen.iter().find(|l| l.proto == proto))
-        .or_else(|| s.listen.first())?;
+    let sp = socket_proto(proto);
+    let at = |f: &dyn Fn(&crate::settings::ListenSpec) -> bool| s.listen.iter().position(f);
+    let i = local
+        .and_then(|a| at(&|l| listen_is(l, proto, a)))
+        .or_else(|| at(&|l| l.proto == sp && l.addr.is_ipv6() == v6))
+        .or_else(|| at(&|l| l.proto == sp))
+        .or_else(|| (!s.listen.is_empty()).then_some(0))?;
+    let l = &s.listen[i];
     let port = s
         .advertised_port
         .or_else(|| l.advertise.as_ref().and_then(|a| a.1))
         .unwrap_or(l.addr.port());
     if let Some(a) = &s.advertised_address {
         out.push_str(a);
-        return Some(port);
+        return Some((port, i));
     }
     if let Some((h, _)) = &l.advertise {
         out.push_str(h);
-        return Some(port);
+        return Some((port, i));
     }
     let ip = if l.addr.ip().is_unspecified() {
-        near.and_then(route_source).unwrap_or(l.addr.ip())
+        local
+            .filter(|a| !a.ip().is_unspecified() && listen_is(l, proto, *a))
+            .map(|a| a.ip())
+            .or_else(|| near.and_then(route_source))
+            .unwrap_or(l.addr.ip())
     } else {
         l.addr.ip()
     };
     text::push_ip_host(out, ip);
-    Some(port)
+    Some((port, i))
 }
 
 /// The local IP the kernel picks to reach `dst`.
@@ -438,12 +478,17 @@ pub fn request_bytes(
     let host_at = via.len();
     let adv = msg.advertised.as_ref();
     let adv_host = adv.map(|a| a.0.as_str()).filter(|h| !h.is_empty());
-    let mut port = match adv_host {
+    // The local address it leaves from, when known: a forced socket, or
+    // the open connection to the destination.
+    let local = dest
+        .send_socket
+        .or_else(|| rt.transport.get().and_then(|t| t.stream_local(dest)));
+    let (mut port, out_socket) = match adv_host {
         Some(h) => {
             via.push_str(h);
-            local_addr(rt, dest.proto, Some(dest.addr)).map(|(_, p)| p)
+            push_local_host(rt, dest.proto, Some(dest.addr), local, &mut String::new())
         }
-        None => push_local_host(rt, dest.proto, Some(dest.addr), &mut via),
+        None => push_local_host(rt, dest.proto, Some(dest.addr), local, &mut via),
     }
     .ok_or_else(|| err(format!("no {} socket to send from", dest.proto)))?;
     if let Some(p) = adv.and_then(|a| a.1) {
@@ -459,11 +504,14 @@ pub fn request_bytes(
     }
     edits.prepend_via(m, &via);
     if !msg.send_fixups.is_empty() {
+        let rcv = msg.rcv;
         let info = sr_sdk::msg::SendInfo {
             proto: dest.proto,
             // (The host as the Via just written has it.)
             host: &via[host_at..host_end],
             port,
+            same_socket: dest.proto == rcv.proto
+                && listen_of(rt, rcv.proto, rcv.dst) == Some(out_socket),
         };
         for f in &msg.send_fixups {
             (f.0)(&mut edits, &info);

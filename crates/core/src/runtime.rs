@@ -355,6 +355,10 @@ impl Core for Runtime {
         crate::outbound::local_addr(self, proto, near)
     }
 
+    fn received_on(&self, rcv: &sr_sdk::RecvInfo) -> Option<(String, u16)> {
+        crate::outbound::received_on(self, rcv)
+    }
+
     fn route_id(&self, kind: RouteType, name: &str) -> Option<RouteId> {
         let k = crate::script::ir::kind_of(kind)?;
         self.routes().find(k, name)?;

@@ -105,19 +105,22 @@ pub struct Conn {
     /// Upgraded to WebSocket (RFC 6455 framing both ways).
     ws: AtomicBool,
     /// Frames received and sent on WebSocket connections (the table's).
-    pub(crate) ws_frames: Arc<WsFrames>,
+    pub(crate) ws_counters: Arc<WsCounters>,
     writer: Mutex<Wire>,
     last_used: Mutex<Instant>,
+    last_read: Mutex<Instant>,
     closed: AtomicBool,
     /// A write failed: nothing more is sent (no close_notify either).
     broken: AtomicBool,
 }
 
-/// Counts of WebSocket frames, shared by a table's connections.
+/// WebSocket counts, shared by a table's connections.
 #[derive(Debug, Default)]
-pub(crate) struct WsFrames {
+pub(crate) struct WsCounters {
     pub(crate) received: AtomicU64,
     pub(crate) sent: AtomicU64,
+    pub(crate) remote_closed: AtomicU64,
+    pub(crate) failed: AtomicU64,
 }
 
 impl Conn {
@@ -142,6 +145,21 @@ impl Conn {
         }
     }
 
+    /// Something was read: the connection is used, and the peer alive.
+    fn touch_read(&self) {
+        self.touch();
+        if let Ok(mut t) = self.last_read.lock() {
+            *t = Instant::now();
+        }
+    }
+
+    /// Time since anything was read.
+    pub(crate) fn silent_for(&self) -> Duration {
+        self.last_read
+            .lock()
+            .map_or(Duration::ZERO, |t| t.elapsed())
+    }
+
     pub(crate) fn idle_for(&self) -> Duration {
         self.last_used
             .lock()
@@ -150,10 +168,16 @@ impl Conn {
 
     /// Writes a whole message (on TLS, encrypted; before the handshake is
     /// over it waits in the session and goes when it is; on a WebSocket,
-    /// as one text frame).
+    /// as one text frame, or a binary one when it is not UTF-8, which a
+    /// text frame must be).
     pub fn write(&self, data: &[u8]) -> std::io::Result<()> {
         if self.is_ws() {
-            return self.write_frame(crate::ws_codec::opcode::TEXT, data);
+            let op = if std::str::from_utf8(data).is_ok() {
+                crate::ws_codec::opcode::TEXT
+            } else {
+                crate::ws_codec::opcode::BINARY
+            };
+            return self.write_frame(op, data);
         }
         let mut w = self.lock_writer()?;
         self.put(&mut w, data)
@@ -166,7 +190,7 @@ impl Conn {
         let mut w = self.lock_writer()?;
         // (Counted first: the peer may act on the frame before `put`
         // returns.)
-        self.ws_frames.sent.fetch_add(1, Ordering::Relaxed);
+        self.ws_counters.sent.fetch_add(1, Ordering::Relaxed);
         self.put(&mut w, &frame)
     }
 
@@ -191,12 +215,17 @@ impl Conn {
     /// Writes bytes as they are (encrypted on TLS).
     fn put(&self, w: &mut Wire, data: &[u8]) -> std::io::Result<()> {
         match w {
-            Wire::Plain(s) => s.write_all(data)?,
+            Wire::Plain(s) => {
+                if let Err(e) = s.write_all(data) {
+                    self.broken.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
             Wire::Tls { sock, tls } => {
                 // The session's buffer is unlimited (see `adopt_as`), so
                 // this takes everything; then it goes out.
                 tls.writer().write_all(data)?;
-                if let Err(e) = Wire::flush_tls(sock, tls, TLS_SEND_TIMEOUT) {
+                if let Err(e) = Wire::flush_tls(sock, tls, SEND_TIMEOUT) {
                     self.broken.store(true, Ordering::Relaxed);
                     return Err(e);
                 }
@@ -260,7 +289,7 @@ impl Conn {
                 open = false;
             }
         }
-        Wire::flush_tls(sock, tls, TLS_SEND_TIMEOUT)?;
+        Wire::flush_tls(sock, tls, SEND_TIMEOUT)?;
         Ok(open)
     }
 }
@@ -279,7 +308,7 @@ pub struct TcpConns {
     /// The TLS configurations, when the tls module is loaded.
     tls: Option<crate::tls::TlsConfigs>,
     /// WebSocket frame counts.
-    pub(crate) ws_frames: Arc<WsFrames>,
+    pub(crate) ws_counters: Arc<WsCounters>,
 }
 
 impl TcpConns {
@@ -301,7 +330,7 @@ impl TcpConns {
             max_conns,
             connect_timeout,
             tls,
-            ws_frames: Arc::default(),
+            ws_counters: Arc::default(),
         }
     }
 
@@ -326,6 +355,19 @@ impl TcpConns {
         self.get(id)
     }
 
+    /// The open connection a message to `dest` goes on: the one it names
+    /// (`conn_id`), else the one to its address, if it carries the
+    /// destination's protocol.
+    pub fn open_for(&self, dest: &Dest) -> Option<Arc<Conn>> {
+        dest.conn_id
+            .and_then(|id| self.get(id))
+            .filter(|c| c.sip_proto() == dest.proto)
+            .or_else(|| {
+                self.by_peer(dest.addr)
+                    .filter(|c| c.sip_proto() == dest.proto)
+            })
+    }
+
     /// Registers a plain TCP stream and starts its reader thread.
     pub fn adopt(self: &Arc<Self>, stream: TcpStream) -> std::io::Result<Arc<Conn>> {
         self.adopt_as(stream, None)
@@ -347,7 +389,12 @@ impl TcpConns {
         stream.set_nodelay(true)?;
         let sock = stream.try_clone()?;
         let (proto, wire) = match side {
-            None => (Proto::Tcp, Wire::Plain(sock)),
+            None => {
+                // A peer that stops reading fails the write after this
+                // long, instead of holding a worker for ever.
+                sock.set_write_timeout(Some(SEND_TIMEOUT))?;
+                (Proto::Tcp, Wire::Plain(sock))
+            }
             Some(side) => {
                 let cfgs = self
                     .tls
@@ -378,7 +425,7 @@ impl TcpConns {
                 // would refuse beyond 64 KiB).
                 tls.set_buffer_limit(None);
                 // A client starts the handshake.
-                Wire::flush_tls(&mut sock, &mut tls, TLS_SEND_TIMEOUT)?;
+                Wire::flush_tls(&mut sock, &mut tls, SEND_TIMEOUT)?;
                 (Proto::Tls, Wire::Tls { sock, tls })
             }
         };
@@ -389,9 +436,10 @@ impl TcpConns {
             local,
             proto,
             ws: AtomicBool::new(false),
-            ws_frames: self.ws_frames.clone(),
+            ws_counters: self.ws_counters.clone(),
             writer: Mutex::new(wire),
             last_used: Mutex::new(Instant::now()),
+            last_read: Mutex::new(Instant::now()),
             closed: AtomicBool::new(false),
             broken: AtomicBool::new(false),
         });
@@ -424,7 +472,15 @@ impl TcpConns {
         }
         loop {
             let n = match stream.read(&mut buf) {
-                Ok(0) => break,
+                Ok(0) => {
+                    // (Not when our side closed it.)
+                    if conn.is_ws() && !conn.closed.load(Ordering::Relaxed) {
+                        self.ws_counters
+                            .remote_closed
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                    break;
+                }
                 Ok(n) => n,
                 Err(e)
                     if handshake
@@ -442,7 +498,7 @@ impl TcpConns {
                 }
                 Err(_) => break,
             };
-            conn.touch();
+            conn.touch_read();
             let data = if conn.proto == Proto::Tcp {
                 &buf[..n]
             } else {
@@ -486,7 +542,7 @@ impl TcpConns {
 
     /// Hands a worker the message read on `conn` (`false` when the
     /// workers are gone).
-    fn hand_over(&self, conn: &Conn, msg: Bytes) -> bool {
+    pub(crate) fn hand_over(&self, conn: &Conn, msg: Bytes) -> bool {
         let rcv = RecvInfo {
             src: conn.peer,
             dst: conn.local,
@@ -524,38 +580,6 @@ impl TcpConns {
                     conn.close();
                 }
                 Err(e) => lm_dbg!("tcp {}: framing: {e:?}", conn.peer),
-            }
-        }
-        true
-    }
-
-    /// Takes the WebSocket events decoded so far; `false` to stop reading.
-    fn ws_events(&self, dec: &mut WsDecoder, conn: &Conn) -> bool {
-        while let Some(ev) = dec.next_event() {
-            use crate::ws_codec::{close_payload, opcode, status, WsEvent};
-            self.ws_frames.received.fetch_add(1, Ordering::Relaxed);
-            match ev {
-                Ok(WsEvent::Message(b)) => {
-                    if !self.hand_over(conn, b) {
-                        return false;
-                    }
-                }
-                Ok(WsEvent::Ping(data)) => {
-                    let _ = conn.write_frame(opcode::PONG, &data);
-                }
-                Ok(WsEvent::Pong) => {}
-                Ok(WsEvent::Close(code)) => {
-                    // Echo the status (RFC 6455 5.5.1), then close.
-                    let code = code.unwrap_or(status::NORMAL);
-                    let _ = conn.write_frame(opcode::CLOSE, &code.to_be_bytes());
-                    lm_dbg!("ws {}: closed by the peer ({code})", conn.peer);
-                    return false;
-                }
-                Err(e) => {
-                    lm_warn!("ws {}: {}; closing the connection", conn.peer, e.reason);
-                    let _ = conn.write_frame(opcode::CLOSE, &close_payload(e.status, e.reason));
-                    return false;
-                }
             }
         }
         true
@@ -651,9 +675,9 @@ impl TcpConns {
     }
 }
 
-/// How long sending one message on a TLS connection may take in all
+/// How long sending one message on a TCP or TLS connection may take in all
 /// (Kamailio's `tcp_send_timeout` default); then the connection is closed.
-const TLS_SEND_TIMEOUT: Duration = Duration::from_secs(10);
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Which end of a TLS session siprouter is.
 #[derive(Debug, Clone, Copy)]
@@ -686,6 +710,15 @@ impl Transport {
             .ok_or_else(|| format!("no UDP socket for {}", dest.addr))
     }
 
+    /// The local address of the open connection a message to `dest`
+    /// would use (stream transports), without opening one.
+    pub fn stream_local(&self, dest: &Dest) -> Option<SocketAddr> {
+        if !dest.proto.is_reliable() {
+            return None;
+        }
+        self.tcp.as_ref()?.open_for(dest).map(|c| c.local)
+    }
+
     /// Sends `data` to `dest` now. On a UDP worker, what it holds from
     /// [`Transport::send_batched`] goes first, so its datagrams keep their
     /// order and none waits behind a TCP connect; a UDP datagram goes in
@@ -707,15 +740,7 @@ impl Transport {
             Proto::Tcp | Proto::Tls | Proto::Ws | Proto::Wss => {
                 crate::udp_send_queue::flush();
                 let tcp = self.tcp.as_ref().ok_or("TCP is disabled")?;
-                let conn = dest
-                    .conn_id
-                    .and_then(|id| tcp.get(id))
-                    .filter(|c| c.sip_proto() == dest.proto)
-                    .or_else(|| {
-                        tcp.by_peer(dest.addr)
-                            .filter(|c| c.sip_proto() == dest.proto)
-                    });
-                let conn = match conn {
+                let conn = match tcp.open_for(dest) {
                     Some(c) => c,
                     // Only clients open WebSocket connections.
                     None if matches!(dest.proto, Proto::Ws | Proto::Wss) => {
@@ -735,6 +760,9 @@ impl Transport {
                         .map_err(|e| format!("connect to {}: {e}", dest.addr))?,
                 };
                 conn.write(data).map_err(|e| {
+                    if conn.is_ws() {
+                        tcp.ws_counters.failed.fetch_add(1, Ordering::Relaxed);
+                    }
                     conn.close();
                     format!("write to {}: {e}", dest.addr)
                 })

@@ -70,6 +70,7 @@ pub struct WsDecoder {
     /// what came so far.
     partial: Option<(u8, BytesMut)>,
     max_size: usize,
+    frames: u64,
 }
 
 impl WsDecoder {
@@ -79,7 +80,13 @@ impl WsDecoder {
             buf: BytesMut::new(),
             partial: None,
             max_size,
+            frames: 0,
         }
+    }
+
+    /// Frames cut so far (fragments and control frames included).
+    pub fn frames(&self) -> u64 {
+        self.frames
     }
 
     /// Adds bytes read from the connection.
@@ -102,6 +109,15 @@ impl WsDecoder {
                     }
                     let code =
                         (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
+                    if code.is_some_and(|c| !valid_close_status(c)) {
+                        return Some(Err(fault(status::PROTOCOL_ERROR, "invalid close status")));
+                    }
+                    if std::str::from_utf8(payload.get(2..).unwrap_or_default()).is_err() {
+                        return Some(Err(fault(
+                            status::INVALID_DATA,
+                            "close reason is not UTF-8",
+                        )));
+                    }
                     WsEvent::Close(code)
                 }
                 opcode::PING => WsEvent::Ping(payload.freeze()),
@@ -193,8 +209,15 @@ impl WsDecoder {
         for (i, byte) in payload.iter_mut().enumerate() {
             *byte ^= key[i & 3];
         }
+        self.frames += 1;
         Some(Ok((fin, op, payload)))
     }
+}
+
+/// Whether a peer may send this Close status (RFC 6455 7.4: 1004-1006
+/// and 1015 are reserved, below 1000 and 1012-2999 unassigned).
+fn valid_close_status(c: u16) -> bool {
+    matches!(c, 1000..=1003 | 1007..=1011 | 3000..=4999)
 }
 
 /// A whole data message: text must be UTF-8 (RFC 6455 8.1).
@@ -344,8 +367,16 @@ mod tests {
         assert_eq!(err(&b, 100), status::TOO_BIG);
         // Text that is not UTF-8.
         assert_eq!(err(&client(0x81, &[0xff]), 100), status::INVALID_DATA);
-        // A one-byte close payload.
+        // A one-byte close payload; a reserved status; a reason not UTF-8.
         assert_eq!(err(&client(0x88, &[3]), 100), status::PROTOCOL_ERROR);
+        assert_eq!(
+            err(&client(0x88, &1005u16.to_be_bytes()), 100),
+            status::PROTOCOL_ERROR
+        );
+        assert_eq!(
+            err(&client(0x88, &[0x03, 0xE8, 0xff]), 100),
+            status::INVALID_DATA
+        );
     }
 
     #[test]

@@ -1,10 +1,11 @@
-//! The WebSocket side of the connection table, as the websocket module
-//! sees it ([`StreamConns`]): upgrading a connection after its handshake,
-//! closing, pinging, listing.
+//! The WebSocket side of the connection table: what a reader does with
+//! decoded frames, and what the websocket module may do
+//! ([`StreamConns`]): upgrade a connection after its handshake, close,
+//! ping, list, count.
 
-use crate::transport::TcpConns;
-use crate::ws_codec::{close_payload, opcode};
-use sr_sdk::{SendError, StreamConns, WsConnInfo};
+use crate::transport::{Conn, TcpConns};
+use crate::ws_codec::{close_payload, opcode, status, WsDecoder, WsEvent};
+use sr_sdk::{lm_dbg, lm_warn, SendError, StreamConns, WsConnInfo, WsCounts};
 use std::sync::atomic::Ordering;
 
 fn no_conn(id: u64) -> SendError {
@@ -60,16 +61,74 @@ impl StreamConns for TcpConns {
                 local: c.local,
                 proto: c.sip_proto(),
                 idle: c.idle_for(),
+                silent: c.silent_for(),
             })
             .collect();
         v.sort_by_key(|c| c.id);
         v
     }
 
-    fn ws_frames(&self) -> (u64, u64) {
-        (
-            self.ws_frames.received.load(Ordering::Relaxed),
-            self.ws_frames.sent.load(Ordering::Relaxed),
-        )
+    fn ws_counts(&self) -> WsCounts {
+        let c = &self.ws_counters;
+        WsCounts {
+            received: c.received.load(Ordering::Relaxed),
+            sent: c.sent.load(Ordering::Relaxed),
+            remote_closed: c.remote_closed.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+        }
     }
+}
+
+impl TcpConns {
+    /// Takes the WebSocket events decoded so far on `conn`; `false` to
+    /// stop reading (the connection is then removed).
+    pub(crate) fn ws_events(&self, dec: &mut WsDecoder, conn: &Conn) -> bool {
+        let counters = &self.ws_counters;
+        let before = dec.frames();
+        let open = loop {
+            let Some(ev) = dec.next_event() else {
+                break true;
+            };
+            match ev {
+                Ok(WsEvent::Message(b)) => {
+                    if is_crlf_keepalive(&b) {
+                        // RFC 5626 keep-alives inside messages, as SIP.js
+                        // sends them: a double CRLF is answered with one.
+                        if &b[..] == b"\r\n\r\n" {
+                            let _ = conn.write_frame(opcode::TEXT, b"\r\n");
+                        }
+                    } else if !self.hand_over(conn, b) {
+                        break false;
+                    }
+                }
+                Ok(WsEvent::Ping(data)) => {
+                    let _ = conn.write_frame(opcode::PONG, &data);
+                }
+                Ok(WsEvent::Pong) => {}
+                Ok(WsEvent::Close(code)) => {
+                    // Echo the status (RFC 6455 5.5.1), then close.
+                    let code = code.unwrap_or(status::NORMAL);
+                    let _ = conn.write_frame(opcode::CLOSE, &code.to_be_bytes());
+                    lm_dbg!("ws {}: closed by the peer ({code})", conn.peer);
+                    counters.remote_closed.fetch_add(1, Ordering::Relaxed);
+                    break false;
+                }
+                Err(e) => {
+                    lm_warn!("ws {}: {}; closing the connection", conn.peer, e.reason);
+                    let _ = conn.write_frame(opcode::CLOSE, &close_payload(e.status, e.reason));
+                    counters.failed.fetch_add(1, Ordering::Relaxed);
+                    break false;
+                }
+            }
+        };
+        counters
+            .received
+            .fetch_add(dec.frames() - before, Ordering::Relaxed);
+        open
+    }
+}
+
+/// A message of line ends only: a CRLF keep-alive, not SIP.
+fn is_crlf_keepalive(b: &[u8]) -> bool {
+    !b.is_empty() && b.iter().all(|&c| c == b'\r' || c == b'\n')
 }

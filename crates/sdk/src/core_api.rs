@@ -159,6 +159,14 @@ pub trait Core: Send + Sync {
     /// Record-Route): the advertised address if set, else the listen one.
     fn local_addr(&self, proto: Proto, near: Option<SocketAddr>) -> Option<(String, u16)>;
 
+    /// Our address on the socket a message came in on (`rcv.dst` for
+    /// `rcv.proto`): its advertised address and port if it has them, else
+    /// the one it listens on. `None` when the core cannot tell.
+    fn received_on(&self, rcv: &crate::msg::RecvInfo) -> Option<(String, u16)> {
+        let _ = rcv;
+        None
+    }
+
     /// Looks up a route block by type and name (at fixup time).
     fn route_id(&self, kind: RouteType, name: &str) -> Option<RouteId>;
 
@@ -261,8 +269,22 @@ pub trait StreamConns: Send + Sync {
     fn close(&self, conn_id: u64);
     /// The WebSocket connections now open.
     fn ws_conns(&self) -> Vec<WsConnInfo>;
-    /// Frames received and sent on WebSocket connections since start.
-    fn ws_frames(&self) -> (u64, u64);
+    /// WebSocket frame and connection counts since start.
+    fn ws_counts(&self) -> WsCounts;
+}
+
+/// WebSocket counts (the websocket module's statistics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WsCounts {
+    /// Frames received (control frames and fragments included).
+    pub received: u64,
+    /// Frames sent.
+    pub sent: u64,
+    /// Connections the client closed (a Close frame, or the connection
+    /// ended).
+    pub remote_closed: u64,
+    /// Connections closed on a protocol fault or a failed write.
+    pub failed: u64,
 }
 
 /// One open WebSocket connection (`ws.dump`).
@@ -278,6 +300,8 @@ pub struct WsConnInfo {
     pub proto: Proto,
     /// Time since anything was read or written on it.
     pub idle: Duration,
+    /// Time since anything was read on it (a Pong answers a Ping).
+    pub silent: Duration,
 }
 
 /// The outcome of running a route.

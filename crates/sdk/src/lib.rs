@@ -34,7 +34,7 @@ pub mod xavp;
 
 pub use core_api::{
     bind, BranchTarget, Core, LateFailure, Outgoing, RouteId, RunResult, SendError, StreamConns,
-    WsConnInfo,
+    WsConnInfo, WsCounts,
 };
 pub use ctx::Ctx;
 pub use exports::{CmdExport, ModuleDef, ParamExport, ParamKind, ParamValue, PvExport, PvName};

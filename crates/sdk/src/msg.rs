@@ -247,6 +247,9 @@ pub struct SendInfo<'a> {
     pub host: &'a str,
     /// Our port on that socket.
     pub port: u16,
+    /// It leaves from the socket the message came in on, with the same
+    /// protocol (one Record-Route does for both sides).
+    pub same_socket: bool,
 }
 
 /// A change made to a request when it is sent, once its transport and

@@ -184,3 +184,107 @@ fn several_values_on_one_route_line() {
     let raw = String::from_utf8_lossy(got.msg.bytes()).to_string();
     assert_eq!(raw.matches("Route:").count(), 1, "one Route line: {raw}");
 }
+
+/// Record-Route headers of a request, as written.
+fn record_routes(m: &sr_testkit::Reply) -> Vec<String> {
+    m.msg
+        .msg()
+        .headers_by_name("record-route")
+        .map(|h| h.value.to_string())
+        .collect()
+}
+
+#[test]
+fn one_record_route_on_one_socket_two_when_the_request_changes_transport() {
+    // record_route() before the destination is known, as the stock
+    // configuration does: the second Record-Route is decided when the
+    // request is sent. An advertised address names the socket, and does
+    // not make it another one.
+    let uas = UdpPeer::new();
+    let tcp_uas = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let cfg = format!(
+        r#"
+listen=udp:127.0.0.1:{{PORT}} advertise 192.0.2.10:5070
+listen=tcp:127.0.0.1:{{PORT}}
+children=1
+loadmodule "sl"
+loadmodule "tm"
+loadmodule "rr"
+loadmodule "pv"
+request_route {{
+    record_route();
+    if ($rU == "tcp") {{
+        $du = "sip:{tcp};transport=tcp";
+    }} else {{
+        $du = "sip:{udp}";
+    }}
+    t_relay();
+}}
+"#,
+        udp = uas.addr(),
+        tcp = tcp_uas.local_addr().unwrap()
+    );
+    let srv = TestServer::start(&cfg, siprouter::in_tree());
+    let uac = UdpPeer::new();
+    uac.send(
+        srv.addr(),
+        &req(
+            "MESSAGE",
+            "sip:udp@example.com",
+            uac.addr(),
+            "a",
+            "rr-one",
+            1,
+            &[],
+            "",
+        ),
+    );
+    let got = uas.recv(T).expect("relayed over UDP");
+    assert_eq!(
+        record_routes(&got),
+        ["<sip:192.0.2.10:5070;lr;ftag=from-rr-one>"],
+        "{}",
+        got.text()
+    );
+    uac.send(
+        srv.addr(),
+        &req(
+            "MESSAGE",
+            "sip:tcp@example.com",
+            uac.addr(),
+            "b",
+            "rr-two",
+            1,
+            &[],
+            "",
+        ),
+    );
+    let (mut s, _) = tcp_uas.accept().expect("relayed over TCP");
+    s.set_read_timeout(Some(T)).unwrap();
+    let mut framer = sip_msg::framer::StreamFramer::new(65535);
+    let mut buf = [0u8; 8192];
+    let msg = loop {
+        if let Some(Ok(sip_msg::framer::Frame::Message(b))) = framer.next_frame() {
+            break sip_msg::OwnedMessage::parse(b).unwrap();
+        }
+        let n = std::io::Read::read(&mut s, &mut buf).expect("read");
+        assert!(n > 0, "TCP closed");
+        framer.push(&buf[..n]);
+    };
+    let got = sr_testkit::Reply {
+        msg,
+        from: srv.addr(),
+    };
+    assert_eq!(
+        record_routes(&got),
+        [
+            format!(
+                "<sip:127.0.0.1:{};transport=tcp;r2=on;lr;ftag=from-rr-two>",
+                srv.port
+            ),
+            "<sip:192.0.2.10:5070;r2=on;lr;ftag=from-rr-two>".to_string(),
+        ],
+        "{}",
+        got.text()
+    );
+}

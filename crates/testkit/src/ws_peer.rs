@@ -159,6 +159,30 @@ impl<S: Read + Write> WsPeer<S> {
         }
     }
 
+    /// Whether the server closed the connection within `timeout` (frames
+    /// still arriving are read and dropped).
+    pub fn closed(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut chunk = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if Instant::now() > deadline {
+                        return false;
+                    }
+                }
+                Err(_) => return true,
+            }
+        }
+    }
+
     /// The next SIP message (text or binary frame), skipping control
     /// frames.
     pub fn recv(&mut self, timeout: Duration) -> Option<Reply> {

@@ -152,7 +152,13 @@ fn add_alias(msg: &mut SipMsg, ip: IpAddr, port: u16, proto: Proto) -> i32 {
     let (bracketed, start, end, same) = {
         let m = msg.msg();
         let Some((na, start, end)) = first_contact(m) else {
-            return -1;
+            // No Contact (a reply to BYE, MESSAGE, OPTIONS): nothing to
+            // do, as in Kamailio (2), or `*`/unparsable: -1.
+            return if m.header(sr_sdk::sip_msg::HeaderName::Contact).is_none() {
+                2
+            } else {
+                -1
+            };
         };
         let same = na.uri.host.ip() == Some(ip)
             && na.uri.port.unwrap_or(5060) == port

@@ -47,6 +47,9 @@ fn inbound_addr(ctx: &Ctx<'_>) -> Option<(String, u16)> {
         let port = p.unwrap_or(ctx.msg.rcv.dst.port());
         return Some((h.clone(), port));
     }
+    if let Some(a) = ctx.core.received_on(&ctx.msg.rcv) {
+        return Some(a);
+    }
     let dst = ctx.msg.rcv.dst;
     if dst.ip().is_unspecified() {
         return ctx
@@ -171,7 +174,7 @@ pub fn record_route(ctx: &mut Ctx<'_>, p: &Params, params: &str) -> i32 {
 /// keeping every other parameter (also those `add_rr_param` added).
 fn double_at_send(in_proto: Proto, in_host: String, in_port: u16) -> SendFixup {
     SendFixup(std::sync::Arc::new(move |edits, to| {
-        if to.proto == in_proto && to.host == in_host && to.port == in_port {
+        if to.same_socket {
             return;
         }
         let Some(i) = edits.find_text(RR_PREFIX) else {
@@ -283,10 +286,12 @@ mod tests {
             proto: Proto::Tcp,
             host: "10.0.0.1",
             port: 5060,
+            same_socket: true,
         };
         assert_eq!(fixed(rr, same), rr);
         let udp = SendInfo {
             proto: Proto::Udp,
+            same_socket: false,
             ..same
         };
         assert_eq!(
@@ -298,6 +303,7 @@ mod tests {
             proto: Proto::Ws,
             host: "[::1]",
             port: 8080,
+            same_socket: false,
         };
         assert!(fixed(rr, ws_elsewhere).starts_with(
             "Record-Route: <sip:[::1]:8080;transport=ws;r2=on;lr;ftag=a;nat=yes>\r\n"

@@ -115,8 +115,12 @@ pub fn export(def: ModuleDef, e: &Arc<Engine>) -> ModuleDef {
     def = def.cmd("t_replicate", 1, REQ, spve.clone(), move |ctx, p| {
         let uri = p[0].str(ctx).into_owned();
         let saved = ctx.msg.dst_uri.replace(uri);
-        tx(ctx.msg).auto_inv_100 = Some(false);
+        let t = tx(ctx.msg);
+        t.auto_inv_100 = Some(false);
+        // A failed copy is the script's business, not the caller's.
+        let no_reply = std::mem::replace(&mut t.no_internal_reply, true);
         let rc = e1.relay(ctx, &NextHop::default());
+        tx(ctx.msg).no_internal_reply = no_reply;
         ctx.msg.dst_uri = saved;
         rc
     });
@@ -410,6 +414,16 @@ pub fn export(def: ModuleDef, e: &Arc<Engine>) -> ModuleDef {
             tx(ctx.msg).auto_inv_100 = Some(on);
             1
         })
+        .cmd(
+            "t_set_disable_internal_reply",
+            1,
+            ANY_TM,
+            int.clone(),
+            |ctx, p| {
+                tx(ctx.msg).no_internal_reply = p[0].int(ctx) != 0;
+                1
+            },
+        )
         .cmd("t_drop_replies", 0, RouteType::FAILURE, None, |ctx, _| {
             with_cell(ctx, |c| c.proxy.drop_replies(true));
             1

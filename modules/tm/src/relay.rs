@@ -193,7 +193,7 @@ impl Engine {
             // As Kamailio's tm: the transaction answers the failure itself,
             // so the caller is not left waiting and its retransmissions get
             // the same answer.
-            if !replied {
+            if !replied && !tx(ctx.msg).no_internal_reply {
                 self.t_reply(ctx, code, reason);
             }
             return -1;
@@ -293,6 +293,10 @@ impl Engine {
             };
             let reliable = out.dest.proto.is_reliable();
             let data = Bytes::from(out.data);
+            if g.proxy.is_canceled() || g.proxy.final_sent() != 0 {
+                // (What add_branch refuses: nothing may go out.)
+                break;
+            }
             if reliable {
                 // A stream send happens now: a failure (no connection to a
                 // WebSocket client, a refused connect) fails the branch

@@ -40,16 +40,17 @@
 #![forbid(unsafe_code)]
 
 pub mod handshake;
+mod rpc;
 
 use handshake::{Cors, SUB_SIP};
 use sr_sdk::prelude::*;
-use sr_sdk::{StreamConns, WsConnInfo};
+use sr_sdk::{StreamConns, WsCounts};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 #[derive(Default)]
-struct Ws {
+pub(crate) struct Ws {
     mechanism: Arc<AtomicI64>,
     timeout: Arc<AtomicI64>,
     interval: Arc<AtomicI64>,
@@ -58,7 +59,7 @@ struct Ws {
     sub_protocols: Arc<AtomicI64>,
     cors: Arc<AtomicI64>,
     verbose: Arc<AtomicI64>,
-    disabled: AtomicBool,
+    pub(crate) disabled: AtomicBool,
     core: OnceLock<Weak<dyn Core>>,
     ok: Stat,
     failed: Stat,
@@ -67,7 +68,7 @@ struct Ws {
 }
 
 impl Ws {
-    fn conns(&self) -> Option<Arc<dyn StreamConns>> {
+    pub(crate) fn conns(&self) -> Option<Arc<dyn StreamConns>> {
         self.core.get()?.upgrade()?.stream_conns()
     }
 
@@ -83,7 +84,10 @@ impl Ws {
         self.conns().map_or(0, |c| c.ws_conns().len() as i64)
     }
 
-    /// Sends Pings (or Pongs) on connections idle for `keepalive_timeout`.
+    /// One keepalive round: a Ping (or Pong) to each connection idle for
+    /// `keepalive_timeout`; with Pings, a connection from which nothing
+    /// came for twice that (its Ping went unanswered) is closed, as
+    /// Kamailio closes one still awaiting its Pong.
     fn keepalive(&self) {
         let pong = match self.mechanism.load(Ordering::Relaxed) {
             1 => false,
@@ -95,9 +99,15 @@ impl Ws {
         };
         let limit = Duration::from_secs(self.timeout.load(Ordering::Relaxed).max(1) as u64);
         let data = self.ping_data.read().map(|d| d.clone()).unwrap_or_default();
-        for w in c.ws_conns().into_iter().filter(|w| w.idle >= limit) {
-            if let Err(e) = c.ws_ping(w.id, pong, data.as_bytes()) {
-                lm_dbg!("websocket: keepalive to {}: {e}", w.peer);
+        for w in c.ws_conns() {
+            if !pong && w.silent >= limit * 2 {
+                lm_warn!("websocket: {} did not answer its Ping; closing", w.peer);
+                c.close(w.id);
+                self.local_closed.inc();
+            } else if w.idle >= limit {
+                if let Err(e) = c.ws_ping(w.id, pong, data.as_bytes()) {
+                    lm_dbg!("websocket: keepalive to {}: {e}", w.peer);
+                }
             }
         }
     }
@@ -151,39 +161,36 @@ impl Ws {
         }
     }
 
+    /// Runs [`Ws::keepalive`] every `keepalive_interval` until shutdown.
+    fn keepalive_loop(&self, core: Weak<dyn Core>) {
+        let every = Duration::from_secs(self.interval.load(Ordering::Relaxed).max(1) as u64);
+        let mut next = std::time::Instant::now() + every;
+        loop {
+            match core.upgrade() {
+                Some(c) if !c.shutting_down() => {}
+                _ => return,
+            }
+            let now = std::time::Instant::now();
+            if now >= next {
+                self.keepalive();
+                next = now + every;
+            }
+            std::thread::sleep(Duration::from_millis(100).min(every));
+        }
+    }
+
     /// Closes connection `id` with a Close frame.
-    fn close(&self, c: &dyn StreamConns, id: u64, status: u16, reason: &str) -> Result<(), String> {
+    pub(crate) fn close(
+        &self,
+        c: &dyn StreamConns,
+        id: u64,
+        status: u16,
+        reason: &str,
+    ) -> Result<(), String> {
         c.ws_close(id, status, reason).map_err(|e| e.0)?;
         self.local_closed.inc();
         Ok(())
     }
-}
-
-fn dump(list: &[WsConnInfo]) -> Json {
-    let conns: Vec<Json> = list
-        .iter()
-        .map(|w| {
-            json!({
-                "id": w.id,
-                "proto": w.proto.as_str(),
-                "src": {"ip": w.peer.ip().to_string(), "port": w.peer.port()},
-                "dst": {"ip": w.local.ip().to_string(), "port": w.local.port()},
-                "state": "OPEN",
-                "last_used": w.idle.as_secs(),
-                "sub_protocol": "sip",
-            })
-        })
-        .collect();
-    json!({
-        "connections": conns,
-        "info": {"wscounter": list.len(), "truncated": false},
-    })
-}
-
-fn rpc_id(p: &[Json]) -> Result<u64, RpcError> {
-    p.first()
-        .and_then(|v| v.as_u64().or_else(|| v.as_str()?.trim().parse().ok()))
-        .ok_or_else(|| RpcError::invalid_params("a connection id is required"))
 }
 
 /// The module definition.
@@ -240,10 +247,25 @@ pub fn module() -> ModuleDef {
         if let Some(h) = core.handle() {
             let _ = wi.core.set(h);
         }
-        let every = Duration::from_secs(wi.interval.load(Ordering::Relaxed).max(1) as u64);
-        let wt = wi.clone();
-        core.add_timer("ws-keepalive", every, Arc::new(move || wt.keepalive()));
         Ok(())
+    });
+    let wk = w.clone();
+    m = m.on_child_init(move |core, rank| {
+        if rank != sr_sdk::rank::PROC_MAIN {
+            return Ok(());
+        }
+        // A thread of its own, not the shared timer's: a ping to a client
+        // that stopped reading may wait on its connection (tm's timers
+        // must not).
+        let Some(h) = core.handle() else {
+            return Ok(());
+        };
+        let w = wk.clone();
+        core.spawn_process(
+            "ws-keepalive",
+            sr_sdk::rank::PROC_NOCHLDINIT,
+            Box::new(move || w.keepalive_loop(h)),
+        )
     });
     let wh = w.clone();
     m = m.cmd(
@@ -281,73 +303,10 @@ pub fn module() -> ModuleDef {
             }
         });
     }
-    let (wd, wc, wp, wq, we, wf) = (
-        w.clone(),
-        w.clone(),
-        w.clone(),
-        w.clone(),
-        w.clone(),
-        w.clone(),
-    );
-    m = m
-        .rpc("ws.dump", "The open WebSocket connections.", move |_| {
-            Ok(dump(&wd.conns().map(|c| c.ws_conns()).unwrap_or_default()))
-        })
-        .rpc(
-            "ws.close",
-            "Closes a WebSocket connection: ws.close <id>.",
-            move |p| {
-                let id = rpc_id(p)?;
-                let c = wc
-                    .conns()
-                    .ok_or_else(|| RpcError::new(500, "no connections"))?;
-                wc.close(c.as_ref(), id, 1000, "Normal closure")
-                    .map_err(|e| RpcError::new(404, e))?;
-                Ok(Json::Null)
-            },
-        )
-        .rpc("ws.ping", "Sends a Ping frame: ws.ping <id>.", move |p| {
-            let id = rpc_id(p)?;
-            let c = wp
-                .conns()
-                .ok_or_else(|| RpcError::new(500, "no connections"))?;
-            c.ws_ping(id, false, b"")
-                .map_err(|e| RpcError::new(404, e.0))?;
-            Ok(Json::Null)
-        })
-        .rpc("ws.pong", "Sends a Pong frame: ws.pong <id>.", move |p| {
-            let id = rpc_id(p)?;
-            let c = wq
-                .conns()
-                .ok_or_else(|| RpcError::new(500, "no connections"))?;
-            c.ws_ping(id, true, b"")
-                .map_err(|e| RpcError::new(404, e.0))?;
-            Ok(Json::Null)
-        })
-        .rpc(
-            "ws.disable",
-            "Refuses new WebSocket handshakes (503).",
-            move |_| {
-                we.disabled.store(true, Ordering::Relaxed);
-                Ok(Json::Null)
-            },
-        )
-        .rpc(
-            "ws.enable",
-            "Accepts WebSocket handshakes again.",
-            move |_| {
-                wf.disabled.store(false, Ordering::Relaxed);
-                Ok(Json::Null)
-            },
-        );
-    let frames = |w: &Arc<Ws>, sent: bool| {
+    m = rpc::add(m, &w);
+    let count = |w: &Arc<Ws>, f: fn(&WsCounts) -> u64| {
         let w = w.clone();
-        move || {
-            w.conns().map_or(0, |c| {
-                let (r, s) = c.ws_frames();
-                (if sent { s } else { r }) as i64
-            })
-        }
+        move || w.conns().map_or(0, |c| f(&c.ws_counts()) as i64)
     };
     let current = |w: &Arc<Ws>| {
         let w = w.clone();
@@ -357,14 +316,34 @@ pub fn module() -> ModuleDef {
         let w = w.clone();
         move || w.max_conns.load(Ordering::Relaxed).max(w.open_now())
     };
+    let local = |w: &Arc<Ws>| {
+        let w = w.clone();
+        move || w.local_closed.get()
+    };
+    // Every connection carries SIP: the ws_sip_* statistics are the same
+    // counts under Kamailio's other names.
     for prefix in ["ws", "ws_sip"] {
         m = m
             .stat_fn(&format!("{prefix}_current_connections"), current(&w))
             .stat_fn(&format!("{prefix}_max_concurrent_connections"), max(&w))
-            .stat_fn(&format!("{prefix}_received_frames"), frames(&w, false))
-            .stat_fn(&format!("{prefix}_transmitted_frames"), frames(&w, true));
+            .stat_fn(
+                &format!("{prefix}_received_frames"),
+                count(&w, |c| c.received),
+            )
+            .stat_fn(
+                &format!("{prefix}_transmitted_frames"),
+                count(&w, |c| c.sent),
+            )
+            .stat_fn(
+                &format!("{prefix}_remote_closed_connections"),
+                count(&w, |c| c.remote_closed),
+            )
+            .stat_fn(
+                &format!("{prefix}_failed_connections"),
+                count(&w, |c| c.failed),
+            )
+            .stat_fn(&format!("{prefix}_local_closed_connections"), local(&w));
     }
     m.stat("ws_successful_handshakes", w.ok.clone())
         .stat("ws_failed_handshakes", w.failed.clone())
-        .stat("ws_local_closed_connections", w.local_closed.clone())
 }
