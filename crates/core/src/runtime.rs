@@ -252,6 +252,15 @@ impl Runtime {
         Some(self.run_block(idx, RouteType::EVENT, &mut msg))
     }
 
+    /// Runs `event_route[name]`, if the config has it, on a faked message
+    /// received as `rcv` says (an event about a connection).
+    pub fn run_event_from(&self, name: &str, rcv: sr_sdk::RecvInfo) -> Option<RunResult> {
+        let idx = self.routes().event(name)?;
+        let mut msg = SipMsg::faked();
+        msg.rcv = rcv;
+        Some(self.run_block(idx, RouteType::EVENT, &mut msg))
+    }
+
     /// Runs a top-level route block on a message.
     pub fn run_block(&self, idx: usize, rt: RouteType, msg: &mut SipMsg) -> RunResult {
         let routes = self.routes();

@@ -499,13 +499,22 @@ pub fn start(rt: &Arc<Runtime>) -> Result<Server, String> {
             .iter()
             .any(|l| matches!(l.proto, Proto::Tcp | Proto::Tls));
     let tcp = has_tcp.then(|| {
-        Arc::new(TcpConns::new(
+        let t = Arc::new(TcpConns::new(
             txs,
             s.max_msg_size,
             s.tcp_max_connections,
             Duration::from_secs(s.tcp_connect_timeout),
             tls,
-        ))
+        ));
+        // event_route[websocket:closed], with the connection as the
+        // faked message's source (`$si`, `$sp`, `$conid`), as Kamailio.
+        let weak = Arc::downgrade(rt);
+        t.on_ws_closed(Arc::new(move |rcv| {
+            if let Some(rt) = weak.upgrade() {
+                rt.run_event_from("websocket:closed", rcv);
+            }
+        }));
+        t
     });
     // UDP: one socket per worker per address.
     let mut udp_workers: Vec<UdpWorker> = Vec::new();

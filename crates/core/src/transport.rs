@@ -309,6 +309,20 @@ pub struct TcpConns {
     tls: Option<crate::tls::TlsConfigs>,
     /// WebSocket frame counts.
     pub(crate) ws_counters: Arc<WsCounters>,
+    /// Told when a WebSocket connection is gone.
+    ws_closed: std::sync::OnceLock<WsClosedHook>,
+}
+
+/// What runs when a WebSocket connection is gone (given the connection
+/// as a message received on it would see it).
+pub type WsClosedFn = Arc<dyn Fn(RecvInfo) + Send + Sync>;
+
+struct WsClosedHook(WsClosedFn);
+
+impl std::fmt::Debug for WsClosedHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WsClosedHook")
+    }
 }
 
 impl TcpConns {
@@ -331,7 +345,13 @@ impl TcpConns {
             connect_timeout,
             tls,
             ws_counters: Arc::default(),
+            ws_closed: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Sets what runs when a WebSocket connection is gone (once).
+    pub fn on_ws_closed(&self, f: WsClosedFn) {
+        let _ = self.ws_closed.set(WsClosedHook(f));
     }
 
     /// Number of open connections.
@@ -602,6 +622,20 @@ impl TcpConns {
                 }
             }
             c.close();
+            if let Some(hook) = self.ws_closed.get().filter(|_| c.is_ws()) {
+                let rcv = RecvInfo {
+                    src: c.peer,
+                    dst: c.local,
+                    proto: c.sip_proto(),
+                    conn_id: c.id,
+                };
+                // On a thread of its own: this may be a worker in the
+                // middle of a script (ws_close), or a reader.
+                let f = hook.0.clone();
+                let _ = std::thread::Builder::new()
+                    .name("ws-closed".into())
+                    .spawn(move || f(rcv));
+            }
         }
     }
 

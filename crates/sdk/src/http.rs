@@ -7,7 +7,8 @@ use crate::SendError;
 
 /// Builds an HTTP/1.1 reply: the status line, `extra` headers (each
 /// without its line end), `Content-Type` when `ctype` is not empty,
-/// `Server` and `Content-Length`, then `body`.
+/// `Server` and `Content-Length` (not on 1xx and 204 replies, which have
+/// no body, RFC 7230 3.3.2), then `body`.
 pub fn reply(
     code: u16,
     reason: &str,
@@ -23,12 +24,16 @@ pub fn reply(
     if !ctype.is_empty() {
         out.push_str(&format!("Content-Type: {ctype}\r\n"));
     }
-    out.push_str(&format!(
-        "Server: {server}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    ));
+    out.push_str(&format!("Server: {server}\r\n"));
+    let bodiless = code < 200 || code == 204;
+    if !bodiless {
+        out.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    out.push_str("\r\n");
     let mut out = out.into_bytes();
-    out.extend_from_slice(body);
+    if !bodiless {
+        out.extend_from_slice(body);
+    }
     out
 }
 
@@ -65,4 +70,25 @@ pub fn send(ctx: &mut Ctx<'_>, data: &[u8]) -> Result<(), SendError> {
         }
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reply;
+
+    #[test]
+    fn replies_with_and_without_bodies() {
+        let r = reply(200, "OK", &[("X-A", "1")], "text/plain", b"hi", "sr");
+        assert_eq!(
+            r,
+            b"HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Type: text/plain\r\nServer: sr\r\nContent-Length: 2\r\n\r\nhi"
+        );
+        let r = reply(101, "Switching Protocols", &[], "", b"", "sr");
+        assert_eq!(r, b"HTTP/1.1 101 Switching Protocols\r\nServer: sr\r\n\r\n");
+        assert!(
+            !String::from_utf8(reply(204, "No Content", &[], "", b"x", "sr"))
+                .unwrap()
+                .contains("Content-Length")
+        );
+    }
 }

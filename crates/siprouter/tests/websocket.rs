@@ -69,6 +69,9 @@ onreply_route {
         add_contact_alias();
     }
 }
+event_route[websocket:closed] {
+    $shv(closed) = $proto + ":" + $si + ":" + $sp + " " + $conid;
+}
 event_route[xhttp:request] {
     set_reply_close();
     set_reply_no_connect();
@@ -309,6 +312,20 @@ fn fragments_pings_and_closes() {
     let (first, data) = c.recv_frame(T).expect("close");
     assert_eq!((first, &data[..2]), (0x88, &1000u16.to_be_bytes()[..]));
     assert!(c.closed(T));
+    // event_route[websocket:closed] ran for it, seeing the connection.
+    let want = format!("ws:{}:{} {id}", me.ip(), me.port());
+    let mut seen = String::new();
+    for _ in 0..50 {
+        seen = srv
+            .rpc("pv.shvGet", &["closed".into()])
+            .unwrap()
+            .to_string();
+        if seen.contains(&want) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(seen.contains(&want), "{seen} (want {want})");
     let err = srv.rpc("ws.close", &[id.into()]).unwrap_err();
     assert!(
         format!("{err:?}").contains("Unknown connection ID"),

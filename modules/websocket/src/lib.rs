@@ -146,14 +146,17 @@ impl Ws {
         let Some(c) = ctx.core.stream_conns() else {
             return 0;
         };
+        // (Counted first: the client may act on the 101 before the write
+        // returns.)
+        self.ok.inc();
         match c.upgrade_ws(ctx.msg.rcv.conn_id, &data) {
             Ok(()) => {
-                self.ok.inc();
                 self.max_conns
                     .fetch_max(c.ws_conns().len() as i64, Ordering::Relaxed);
                 1
             }
             Err(e) => {
+                self.ok.dec();
                 self.failed.inc();
                 lm_err!("ws_handle_handshake: {e}");
                 0

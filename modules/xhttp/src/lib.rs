@@ -69,7 +69,9 @@ fn reply(ctx: &mut Ctx<'_>, code: &str, reason: &str, ctype: &str, body: &str) -
         lm_err!("xhttp_reply: status code {code} out of range");
         return -1;
     }
-    let data = sr_sdk::http::reply(
+    // A HEAD is answered with the headers a GET would get, no body.
+    let head = ctx.msg.msg().method().is_some_and(|m| m.as_str() == "HEAD");
+    let mut data = sr_sdk::http::reply(
         code,
         reason,
         &[],
@@ -77,6 +79,9 @@ fn reply(ctx: &mut Ctx<'_>, code: &str, reason: &str, ctype: &str, body: &str) -
         body.as_bytes(),
         ctx.core.version(),
     );
+    if head {
+        data.truncate(data.len() - body.len());
+    }
     match sr_sdk::http::send(ctx, &data) {
         Ok(()) => 1,
         Err(e) => {

@@ -105,6 +105,8 @@ impl<'r> Exec<'r> {
             return Err(Stop::Exit(-1));
         }
         self.depth += 1;
+        // (An empty route gives 1.)
+        self.ret = 1;
         let r = self.run_block(&block.body, ctx);
         self.depth -= 1;
         let sub = block.kind == RouteKind::Sub;
