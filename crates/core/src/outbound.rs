@@ -513,8 +513,8 @@ pub fn request_bytes(
             same_socket: dest.proto == rcv.proto
                 && listen_of(rt, rcv.proto, rcv.dst) == Some(out_socket),
         };
-        for f in &msg.send_fixups {
-            (f.0)(&mut edits, &info);
+        for f in msg.send_fixups.iter() {
+            f(&mut edits, &info);
         }
     }
     if let Some(p) = path.filter(|p| !p.is_empty()) {

@@ -255,17 +255,41 @@ pub struct SendInfo<'a> {
 /// A change made to a request when it is sent, once its transport and
 /// socket are known (Kamailio's conditional lumps): rr's second
 /// Record-Route when the request leaves on another transport or socket
-/// than it came in on. Runs on the edits of each copy sent.
-#[derive(Clone)]
-pub struct SendFixup(pub Arc<SendFixupFn>);
+/// than it came in on. Runs on the edits of each copy sent; a plain
+/// function, so that carrying one costs nothing (what it needs is in the
+/// edits).
+pub type SendFixup = fn(&mut Edits, &SendInfo<'_>);
 
-/// The function of a [`SendFixup`]: changes the edits of a copy about to
-/// be sent.
-pub type SendFixupFn = dyn Fn(&mut Edits, &SendInfo<'_>) + Send + Sync;
+/// The [`SendFixup`]s of a message (at most [`SendFixups::MAX`]; no
+/// allocation).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SendFixups {
+    list: [Option<SendFixup>; SendFixups::MAX],
+}
 
-impl fmt::Debug for SendFixup {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SendFixup")
+impl SendFixups {
+    /// How many a message can carry.
+    pub const MAX: usize = 4;
+
+    /// Adds one; false when full.
+    pub fn push(&mut self, f: SendFixup) -> bool {
+        match self.list.iter_mut().find(|x| x.is_none()) {
+            Some(slot) => {
+                *slot = Some(f);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.list[0].is_none()
+    }
+
+    /// The fix-ups, in the order they were added.
+    pub fn iter(&self) -> impl Iterator<Item = SendFixup> + '_ {
+        self.list.iter().map_while(|x| *x)
     }
 }
 
@@ -319,7 +343,7 @@ pub struct SipMsg {
     /// code or PV accessors without a received message).
     pub faked: bool,
     /// Changes to make when the request is sent (see [`SendFixup`]).
-    pub send_fixups: Vec<SendFixup>,
+    pub send_fixups: SendFixups,
 }
 
 impl SipMsg {
@@ -357,7 +381,7 @@ impl SipMsg {
             ext: Extensions::default(),
             xavps: Xavps::default(),
             faked: false,
-            send_fixups: Vec::new(),
+            send_fixups: SendFixups::default(),
         }
     }
 

@@ -3,9 +3,10 @@
 
 use crate::{Params, RrCtx};
 use sr_sdk::prelude::*;
+use sr_sdk::sip_msg::edit::Edits;
 use sr_sdk::sip_msg::text::{push_dec, push_ip_host};
 use sr_sdk::sip_msg::Uri;
-use sr_sdk::SendFixup;
+use sr_sdk::SendInfo;
 
 /// The text every Record-Route edit of ours starts with.
 pub const RR_PREFIX: &[u8] = b"Record-Route: <";
@@ -144,7 +145,7 @@ pub fn record_route(ctx: &mut Ctx<'_>, p: &Params, params: &str) -> i32 {
             // The destination may still change (`lookup` after
             // `record_route`, as the stock configuration does): look again
             // when the request is sent.
-            ctx.msg.send_fixups.push(double_at_send(in_proto, ih, ip));
+            ctx.msg.send_fixups.push(double_at_send);
         }
         return r;
     }
@@ -171,47 +172,56 @@ pub fn record_route(ctx: &mut Ctx<'_>, p: &Params, params: &str) -> i32 {
 /// A send-time fix-up turning our single Record-Route into two when the
 /// request leaves on another transport or socket than it came in on
 /// (`enable_double_rr` 1): the outbound one on top, both with `r2=on`,
-/// keeping every other parameter (also those `add_rr_param` added).
-fn double_at_send(in_proto: Proto, in_host: String, in_port: u16) -> SendFixup {
-    SendFixup(std::sync::Arc::new(move |edits, to| {
-        if to.same_socket {
-            return;
-        }
-        let Some(i) = edits.find_text(RR_PREFIX) else {
-            return;
-        };
-        let Some(text) = edits
-            .text(i)
-            .map(|t| String::from_utf8_lossy(t).into_owned())
-        else {
-            return;
-        };
-        let Some(uri) = text
-            .strip_prefix("Record-Route: <")
-            .and_then(|t| t.strip_suffix(">\r\n"))
-            .filter(|u| !u.contains('>'))
-        else {
-            return;
-        };
-        let rest: String = uri
-            .split(';')
-            .skip(1)
-            .filter(|p| !p.to_ascii_lowercase().starts_with("transport="))
-            .flat_map(|p| [";", p])
-            .collect();
-        let line = |host: &str, port: u16, proto: Proto| {
-            let mut ps = String::new();
-            if proto != Proto::Udp {
-                ps.push_str(";transport=");
-                ps.push_str(proto.as_str());
+/// keeping every other parameter (also those `add_rr_param` added). The
+/// inbound side is read back from the single one (its host, port and
+/// `transport`).
+fn double_at_send(edits: &mut Edits, to: &SendInfo<'_>) {
+    if to.same_socket {
+        return;
+    }
+    let Some(i) = edits.find_text(RR_PREFIX) else {
+        return;
+    };
+    let Some(text) = edits
+        .text(i)
+        .map(|t| String::from_utf8_lossy(t).into_owned())
+    else {
+        return;
+    };
+    let Some(uri) = text
+        .strip_prefix("Record-Route: <sip:")
+        .and_then(|t| t.strip_suffix(">\r\n"))
+        .filter(|u| !u.contains('>'))
+    else {
+        return;
+    };
+    let (hostport, params) = uri.split_once(';').unwrap_or((uri, ""));
+    let mut in_proto = Proto::Udp;
+    let rest: String = params
+        .split(';')
+        .filter(|p| match p.split_once('=') {
+            Some((k, v)) if k.eq_ignore_ascii_case("transport") => {
+                in_proto = Proto::parse(v).unwrap_or(Proto::Udp);
+                false
             }
-            ps.push_str(";r2=on");
-            ps.push_str(&rest);
-            format!("Record-Route: <{}>\r\n", sip_uri(host, port, &ps))
-        };
-        let new = line(to.host, to.port, to.proto) + &line(&in_host, in_port, in_proto);
-        edits.set_text(i, new.as_bytes());
-    }))
+            _ => !p.is_empty(),
+        })
+        .flat_map(|p| [";", p])
+        .collect();
+    let line = |hostport: &str, proto: Proto| {
+        let mut s = format!("Record-Route: <sip:{hostport}");
+        if proto != Proto::Udp {
+            s.push_str(";transport=");
+            s.push_str(proto.as_str());
+        }
+        s.push_str(";r2=on");
+        s.push_str(&rest);
+        s.push_str(">\r\n");
+        s
+    };
+    let out = sip_uri(to.host, to.port, "");
+    let new = line(&out["sip:".len()..], to.proto) + &line(hostport, in_proto);
+    edits.set_text(i, new.as_bytes());
 }
 
 /// `record_route_preset(addr[, addr2])`.
@@ -273,8 +283,7 @@ mod tests {
     fn fixed(rr: &str, to: SendInfo<'_>) -> String {
         let mut e = Edits::new();
         e.insert(0, rr.as_bytes());
-        let f = double_at_send(Proto::Tcp, "10.0.0.1".into(), 5060);
-        (f.0)(&mut e, &to);
+        double_at_send(&mut e, &to);
         let i = e.find_text(RR_PREFIX).unwrap();
         String::from_utf8(e.text(i).unwrap().to_vec()).unwrap()
     }

@@ -154,7 +154,7 @@ fn copy_msg(m: &SipMsg, exact: bool) -> Option<SipMsg> {
     n.local_rport = m.local_rport;
     n.advertised = m.advertised.clone();
     n.last_error = m.last_error.clone();
-    n.send_fixups = m.send_fixups.clone();
+    n.send_fixups = m.send_fixups;
     Some(n)
 }
 
