@@ -396,3 +396,75 @@ request_route { drop; }
     let errs = fifo.err().expect("FIFO transport refused");
     assert!(errs.join("\n").contains("FIFO"), "{errs:?}");
 }
+
+#[test]
+fn jsonrpc_over_xhttp_as_the_stock_configuration_does_it() {
+    // WITH_JSONRPC of Kamailio's stock configuration: jsonrpcs with
+    // transport 7 (FIFO and datagram are not built: a warning), RPC over
+    // HTTP on the SIP TCP socket through xhttp and jsonrpc_dispatch().
+    let srv = TestServer::start(
+        r#"
+listen=udp:127.0.0.1:{PORT}
+listen=tcp:127.0.0.1:{PORT}
+tcp_accept_no_cl=yes
+loadmodule "sl"
+loadmodule "pv"
+loadmodule "xhttp"
+loadmodule "jsonrpcs"
+modparam("jsonrpcs", "pretty_format", 1)
+modparam("jsonrpcs", "transport", 7)
+modparam("jsonrpcs", "socket", "")
+request_route { sl_send_reply("404", "Not here"); }
+event_route[xhttp:request] {
+    set_reply_close();
+    set_reply_no_connect();
+    if (src_ip != 127.0.0.1) {
+        xhttp_reply("403", "Forbidden", "text/html", "<html><body>Not allowed from $si</body></html>");
+        exit;
+    }
+    if ($hu =~ "^/RPC") {
+        jsonrpc_dispatch();
+        exit;
+    }
+    xhttp_reply("200", "OK", "text/html", "<html><body>Wrong URL $hu</body></html>");
+    exit;
+}
+"#,
+        siprouter::in_tree(),
+    );
+    let post = |path: &str, body: &str| {
+        let mut c = sr_testkit::WsPeer::connect(srv.addr());
+        c.http(
+            &format!(
+                "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+            T,
+        )
+        .expect("an HTTP answer")
+    };
+    let (code, text) = post(
+        "/RPC",
+        r#"{"jsonrpc":"2.0","method":"core.version","id":1}"#,
+    );
+    assert_eq!(code, 200, "{text}");
+    assert!(
+        text.contains("Content-Type: application/json\r\n"),
+        "{text}"
+    );
+    let body = text.split("\r\n\r\n").nth(1).unwrap();
+    let doc: Json = serde_json::from_str(body).expect("JSON");
+    assert_eq!(doc["id"], 1);
+    assert!(doc["result"].to_string().contains("siprouter"), "{doc}");
+    // A bad document: a JSON-RPC error, still 200.
+    let (code, text) = post("/RPC", "{not json");
+    assert_eq!(code, 200);
+    assert!(text.contains("-32700"), "{text}");
+    // Another URL: the route's own page.
+    let (code, text) = post("/x", "{}");
+    assert_eq!(code, 200);
+    assert!(
+        text.ends_with("<html><body>Wrong URL /x</body></html>"),
+        "{text}"
+    );
+}

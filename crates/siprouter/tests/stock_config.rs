@@ -367,7 +367,9 @@ fn stock_config_reports_only_what_siprouter_lacks() {
     check_with(&["WITH_ANTIFLOOD"]);
     check_with(&["WITH_TLS"]);
     check_with(&["WITH_NAT", "WITH_RTPENGINE"]);
+    check_with(&["WITH_JSONRPC"]);
     check_with(&[
+        "WITH_JSONRPC",
         "WITH_TLS",
         "WITH_MYSQL",
         "WITH_AUTH",

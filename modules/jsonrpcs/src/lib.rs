@@ -15,9 +15,14 @@
 //!   every statistic in Prometheus text format as
 //!   `siprouter_<group>_<name>`.
 //!
+//! - HTTP through the xhttp module, as Kamailio's stock configuration
+//!   does it: `jsonrpc_dispatch()` in `event_route[xhttp:request]`
+//!   answers the JSON-RPC document in the request's body.
+//!
 //! Kamailio's FIFO and datagram transports are not built: their
-//! parameters are accepted, and asking for them through `transport` is a
-//! `mod_init` error. The same module is also available under the name
+//! parameters are accepted; asking for them through `transport` is a
+//! `mod_init` error, unless HTTP (1) is asked for too (the stock
+//! configuration's 7), which gives a warning. The same module is also available under the name
 //! `ctl` (Kamailio's binrpc module name; see [`ctl_module`]), so that
 //! `loadmodule "ctl.so"` gives an RPC endpoint too: it speaks JSON-RPC,
 //! not binrpc.
@@ -145,16 +150,18 @@ impl State {
                 .filter(|(bit, _)| t & bit != 0)
                 .map(|(_, n)| *n)
                 .collect();
-            if !missing.is_empty() {
+            if !missing.is_empty() && t & 1 == 0 {
                 return Err(format!(
-                    "transport {t} asks for {}: not built into siprouter; use the UNIX stream socket (socket) and HTTP (http_listen)",
+                    "transport {t} asks for {}: not built into siprouter; use the UNIX stream socket (socket) and HTTP (transport 1: jsonrpc_dispatch from xhttp, or http_listen)",
                     missing.join(" and ")
                 ));
             }
-            if t & 1 != 0 && cfg.http_listen.is_none() {
+            if !missing.is_empty() {
+                // (The stock configuration's 7: HTTP is there.)
                 lm_warn!(
-                    "{}: transport 1 (HTTP) needs http_listen to be set; HTTP is off",
-                    self.name
+                    "{}: transport {t}: {} not built; HTTP (jsonrpc_dispatch) and the UNIX socket serve",
+                    self.name,
+                    missing.join(" and ")
                 );
             }
         }
@@ -251,10 +258,48 @@ fn base(name: &'static str) -> (ModuleDef, Arc<State>) {
     (def, st)
 }
 
+/// `jsonrpc_dispatch()`: answers the JSON-RPC document in the body of the
+/// HTTP request being handled (in `event_route[xhttp:request]`), on its
+/// connection: 200 with the response, 204 when it held only
+/// notifications (as on `http_listen`). -1 when the message is not an
+/// HTTP request.
+fn dispatch_http(ctx: &mut Ctx<'_>, pretty: bool) -> i32 {
+    if !ctx.msg.msg().is_http() {
+        lm_err!("jsonrpc_dispatch: not an HTTP request");
+        return -1;
+    }
+    let body = String::from_utf8_lossy(ctx.msg.body()).into_owned();
+    let (code, reason, text) = match dispatch::handle(ctx.core, &body) {
+        Some(resp) if pretty => (
+            200,
+            "OK",
+            sr_sdk::serde_json::to_string_pretty(&resp).unwrap_or_default(),
+        ),
+        Some(resp) => (200, "OK", resp.to_string()),
+        None => (204, "No Content", String::new()),
+    };
+    let data = sr_sdk::http::reply(
+        code,
+        reason,
+        &[],
+        "application/json",
+        text.as_bytes(),
+        ctx.core.version(),
+    );
+    match sr_sdk::http::send(ctx, &data) {
+        Ok(()) => 1,
+        Err(e) => {
+            lm_err!("jsonrpc_dispatch: {e}");
+            -1
+        }
+    }
+}
+
 /// The `jsonrpcs` module.
 pub fn module() -> ModuleDef {
     let (def, st) = base("jsonrpcs");
-    let (a, b, c, d, e, f) = (
+    let (a, b, c, d, e, f, g) = (
+        st.clone(),
         st.clone(),
         st.clone(),
         st.clone(),
@@ -272,6 +317,13 @@ pub fn module() -> ModuleDef {
         lock(&b.cfg).http_listen = Some(s);
         Ok(())
     })
+    .cmd(
+        "jsonrpc_dispatch",
+        0,
+        RouteType::REQUEST | RouteType::EVENT,
+        None,
+        move |ctx, _| dispatch_http(ctx, lock(&g.cfg).pretty),
+    )
     .param("transport", ParamKind::Int, move |v| {
         lock(&c.cfg).transport = Some(int(&v)?);
         Ok(())
@@ -355,6 +407,10 @@ mod tests {
         lock(&st.cfg).socket = Some(String::new());
         assert!(st.init().unwrap_err().contains("FIFO"));
         lock(&st.cfg).transport = Some(0);
+        assert!(st.init().is_ok());
+        // The stock configuration's 7: HTTP with FIFO and datagram (not
+        // built, a warning).
+        lock(&st.cfg).transport = Some(7);
         assert!(st.init().is_ok());
     }
 }
