@@ -378,3 +378,65 @@ fn stock_config_reports_only_what_siprouter_lacks() {
         "WITH_ANTIFLOOD",
     ]);
 }
+
+/// Starts the stock configuration with `defines`, on UDP and TCP at
+/// 127.0.0.1:`port` (as `-l` would), for real: modules' mod_init and
+/// child_init run.
+fn start_stock(defines: &[&str], port: u16) -> sr_core::Server {
+    let mut opts = siprouter::options(STOCK);
+    opts.defines = defines.iter().map(|d| (d.to_string(), None)).collect();
+    opts.overrides.listen = vec![
+        format!("udp:127.0.0.1:{port}"),
+        format!("tcp:127.0.0.1:{port}"),
+    ];
+    opts.overrides.children = Some(2);
+    let rt = sr_core::load(&opts, false)
+        .unwrap_or_else(|e| panic!("the stock config loads with {defines:?}:\n{}", e.join("\n")));
+    sr_core::start(&rt).unwrap_or_else(|e| panic!("the stock config starts: {e}"))
+}
+
+#[test]
+fn the_stock_config_runs_as_a_registrar_and_answers_rpc_over_http() {
+    if !Path::new(STOCK).exists() {
+        eprintln!("skipped: {STOCK} is not installed (apt-get install kamailio)");
+        return;
+    }
+    // jsonrpcs and ctl both load, on the default RPC socket in /run.
+    if std::fs::create_dir_all("/run/siprouter").is_err() {
+        eprintln!("skipped: /run/siprouter cannot be created here (not root)");
+        return;
+    }
+    let port = sr_testkit::free_port();
+    let srv = start_stock(&["WITH_JSONRPC"], port);
+    let to: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let ua = sr_testkit::UdpPeer::new();
+    let a = ua.addr();
+    let t = std::time::Duration::from_secs(3);
+    // Its keepalive answer to OPTIONS, then a registration.
+    ua.send(to, &format!("OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKstk1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:a@127.0.0.1>;tag=s1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: stock-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"));
+    let r = ua.recv(t).expect("OPTIONS answered");
+    assert_eq!(
+        (r.status(), r.msg.msg().reason()),
+        (Some(200), Some("Keepalive")),
+        "{}",
+        r.text()
+    );
+    ua.send(to, &format!("REGISTER sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKstk2;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=s2\r\nTo: <sip:alice@127.0.0.1>\r\nCall-ID: stock-2\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@{a}>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n"));
+    let r = ua.recv(t).expect("REGISTER answered");
+    assert_eq!(r.status(), Some(200), "{}", r.text());
+    // WITH_JSONRPC: JSON-RPC over HTTP on the SIP TCP socket.
+    let mut c = sr_testkit::WsPeer::connect(to);
+    let body = r#"{"jsonrpc":"2.0","method":"ul.dump","id":1}"#;
+    let (code, text) = c
+        .http(
+            &format!(
+                "POST /RPC HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+            t,
+        )
+        .expect("HTTP answer");
+    assert_eq!(code, 200, "{text}");
+    assert!(text.contains("alice"), "{text}");
+    srv.shutdown();
+}

@@ -179,7 +179,19 @@ impl State {
             Some("") => None,
             Some(p) => Some(PathBuf::from(p)),
         };
+        let default = cfg.socket.is_none();
         if let Some(path) = path {
+            if default && lock(claims()).contains(&path) {
+                // Kamailio's stock configuration loads both jsonrpcs and
+                // ctl; here they speak the same JSON-RPC, so the second
+                // on the default socket has nothing to add.
+                lm_notice!(
+                    "{}: {} is served by the other RPC module already (jsonrpcs and ctl speak the same JSON-RPC)",
+                    self.name,
+                    path.display()
+                );
+                return self.bind_http(&cfg);
+            }
             if !lock(claims()).insert(path.clone()) {
                 return Err(format!(
                     "{} is already served by another RPC module (jsonrpcs and ctl): give them different sockets or load one",
@@ -197,6 +209,11 @@ impl State {
                 }
             }
         }
+        self.bind_http(&cfg)
+    }
+
+    /// Binds `http_listen`, if set.
+    fn bind_http(&self, cfg: &Settings) -> Result<(), String> {
         if let Some(h) = &cfg.http_listen {
             let addr = parse_listen(h)?;
             let l = TcpListener::bind(addr).map_err(|e| format!("http_listen {addr}: {e}"))?;
