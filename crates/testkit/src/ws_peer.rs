@@ -48,16 +48,15 @@ impl<S: Read + Write> WsPeer<S> {
         self.stream.flush().expect("flush");
     }
 
-    /// Reads more bytes into the buffer; `false` on end of stream or
-    /// after `deadline`.
-    fn fill(&mut self, deadline: Instant) -> bool {
+    /// Reads more bytes into the buffer, waiting until `deadline`.
+    fn read_more(&mut self, deadline: Instant) -> Got {
         let mut chunk = [0u8; 16384];
         loop {
             match self.stream.read(&mut chunk) {
-                Ok(0) => return false,
+                Ok(0) => return Got::Closed,
                 Ok(n) => {
                     self.buf.extend_from_slice(&chunk[..n]);
-                    return true;
+                    return Got::Bytes;
                 }
                 Err(e)
                     if matches!(
@@ -66,12 +65,18 @@ impl<S: Read + Write> WsPeer<S> {
                     ) =>
                 {
                     if Instant::now() > deadline {
-                        return false;
+                        return Got::Nothing;
                     }
                 }
-                Err(_) => return false,
+                Err(_) => return Got::Closed,
             }
         }
+    }
+
+    /// Reads more bytes into the buffer; `false` on end of stream or
+    /// after `deadline`.
+    fn fill(&mut self, deadline: Instant) -> bool {
+        matches!(self.read_more(deadline), Got::Bytes)
     }
 
     /// Sends an HTTP request as written and reads the reply's head:
@@ -163,22 +168,11 @@ impl<S: Read + Write> WsPeer<S> {
     /// still arriving are read and dropped).
     pub fn closed(&mut self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        let mut chunk = [0u8; 4096];
         loop {
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return true,
-                Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    if Instant::now() > deadline {
-                        return false;
-                    }
-                }
-                Err(_) => return true,
+            match self.read_more(deadline) {
+                Got::Bytes => self.buf.clear(),
+                Got::Closed => return true,
+                Got::Nothing => return false,
             }
         }
     }
@@ -198,6 +192,13 @@ impl<S: Read + Write> WsPeer<S> {
             }
         }
     }
+}
+
+/// What a read brought.
+enum Got {
+    Bytes,
+    Closed,
+    Nothing,
 }
 
 /// One whole frame at the start of `b`: (first byte, payload, bytes used).
