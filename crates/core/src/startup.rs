@@ -508,11 +508,24 @@ pub fn start(rt: &Arc<Runtime>) -> Result<Server, String> {
         ));
         // event_route[websocket:closed], with the connection as the
         // faked message's source (`$si`, `$sp`, `$conid`), as Kamailio.
+        // It runs on a thread of its own: the caller may be a worker in
+        // the middle of a script (ws_close), or a connection's reader.
         let weak = Arc::downgrade(rt);
         t.on_ws_closed(Arc::new(move |rcv| {
-            if let Some(rt) = weak.upgrade() {
-                rt.run_event_from("websocket:closed", rcv);
+            let has_route = weak
+                .upgrade()
+                .is_some_and(|rt| rt.routes().event("websocket:closed").is_some());
+            if !has_route {
+                return;
             }
+            let weak = weak.clone();
+            let _ = std::thread::Builder::new()
+                .name("ws-closed".into())
+                .spawn(move || {
+                    if let Some(rt) = weak.upgrade() {
+                        rt.run_event_from("websocket:closed", rcv);
+                    }
+                });
         }));
         t
     });

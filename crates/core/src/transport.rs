@@ -629,12 +629,7 @@ impl TcpConns {
                     proto: c.sip_proto(),
                     conn_id: c.id,
                 };
-                // On a thread of its own: this may be a worker in the
-                // middle of a script (ws_close), or a reader.
-                let f = hook.0.clone();
-                let _ = std::thread::Builder::new()
-                    .name("ws-closed".into())
-                    .spawn(move || f(rcv));
+                (hook.0)(rcv);
             }
         }
     }
