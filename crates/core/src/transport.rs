@@ -134,6 +134,18 @@ impl Conn {
         }
     }
 
+    /// Marks the connection as closing on our side (before a Close frame
+    /// goes, so that the client's answering Close is not taken for one of
+    /// its own).
+    pub(crate) fn mark_closing(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether our side is closing the connection.
+    pub(crate) fn closing(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
     /// Whether the connection was upgraded to WebSocket.
     pub fn is_ws(&self) -> bool {
         self.ws.load(Ordering::Acquire)
@@ -212,8 +224,13 @@ impl Conn {
             .map_err(|_| std::io::Error::other("connection lock poisoned"))
     }
 
-    /// Writes bytes as they are (encrypted on TLS).
+    /// Writes bytes as they are (encrypted on TLS). Nothing more goes on
+    /// a connection after a write on it failed (a frame or message may
+    /// have been cut).
     fn put(&self, w: &mut Wire, data: &[u8]) -> std::io::Result<()> {
+        if self.broken.load(Ordering::Relaxed) {
+            return Err(std::io::Error::other("an earlier write failed"));
+        }
         match w {
             Wire::Plain(s) => {
                 if let Err(e) = s.write_all(data) {

@@ -214,10 +214,11 @@ impl WsDecoder {
     }
 }
 
-/// Whether a peer may send this Close status (RFC 6455 7.4: 1004-1006
-/// and 1015 are reserved, below 1000 and 1012-2999 unassigned).
+/// Whether a peer may send this Close status (RFC 6455 7.4 and the IANA
+/// registry: 1004-1006 and 1015 are reserved, below 1000 and 1016-2999
+/// not for use).
 fn valid_close_status(c: u16) -> bool {
-    matches!(c, 1000..=1003 | 1007..=1011 | 3000..=4999)
+    matches!(c, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
 /// A whole data message: text must be UTF-8 (RFC 6455 8.1).

@@ -28,6 +28,7 @@ impl StreamConns for TcpConns {
             .get(conn_id)
             .filter(|c| c.is_ws())
             .ok_or_else(|| no_conn(conn_id))?;
+        c.mark_closing();
         let r = c.write_frame(opcode::CLOSE, &close_payload(status, reason));
         self.remove(conn_id);
         r.map_err(|e| SendError(e.to_string()))
@@ -105,6 +106,10 @@ impl TcpConns {
                     let _ = conn.write_frame(opcode::PONG, &data);
                 }
                 Ok(WsEvent::Pong) => {}
+                Ok(WsEvent::Close(_)) if conn.closing() => {
+                    // The answer to our own Close.
+                    break false;
+                }
                 Ok(WsEvent::Close(code)) => {
                     // Echo the status (RFC 6455 5.5.1), then close.
                     let code = code.unwrap_or(status::NORMAL);

@@ -397,12 +397,16 @@ fn start_stock(defines: &[&str], port: u16) -> sr_core::Server {
 
 #[test]
 fn the_stock_config_runs_as_a_registrar_and_answers_rpc_over_http() {
+    // In CI (which installs kamailio and runs as root) this must run.
+    let required = std::env::var("SR_INTEROP_REQUIRED").as_deref() == Ok("1");
     if !Path::new(STOCK).exists() {
+        assert!(!required, "{STOCK} is missing");
         eprintln!("skipped: {STOCK} is not installed (apt-get install kamailio)");
         return;
     }
     // jsonrpcs and ctl both load, on the default RPC socket in /run.
     if std::fs::create_dir_all("/run/siprouter").is_err() {
+        assert!(!required, "/run/siprouter cannot be created");
         eprintln!("skipped: /run/siprouter cannot be created here (not root)");
         return;
     }

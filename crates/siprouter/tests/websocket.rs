@@ -453,3 +453,29 @@ fn binary_bodies_go_in_binary_frames_and_contactless_replies_pass() {
     let r = bob.recv_final(T).expect("200 to the MESSAGE");
     assert_eq!(r.status(), Some(200), "{}", r.text());
 }
+
+#[test]
+fn a_call_between_two_websocket_clients_has_one_record_route() {
+    // Both on the same socket and protocol: one Record-Route, as Kamailio
+    // (record_route() runs before lookup() knows where the call goes).
+    let srv = server();
+    let s = format!("127.0.0.1:{}", srv.port);
+    let mut alice = ws_client(&srv);
+    alice.send(&format!("REGISTER sip:{s} SIP/2.0\r\nVia: SIP/2.0/WS a11ce.invalid;branch=z9hG4bKww1\r\nMax-Forwards: 70\r\nFrom: <sip:erin@{s}>;tag=e\r\nTo: <sip:erin@{s}>\r\nCall-ID: ww-reg\r\nCSeq: 1 REGISTER\r\nContact: <sip:erin@a11ce.invalid;transport=ws>\r\nExpires: 600\r\n\r\n"));
+    assert_eq!(alice.recv(T).and_then(|r| r.status()), Some(200));
+    let mut bob = ws_client(&srv);
+    bob.send(&format!("INVITE sip:erin@{s} SIP/2.0\r\nVia: SIP/2.0/WS b0b.invalid;branch=z9hG4bKww2\r\nMax-Forwards: 70\r\nFrom: <sip:frank@{s}>;tag=f\r\nTo: <sip:erin@{s}>\r\nCall-ID: ww-call\r\nCSeq: 1 INVITE\r\nContact: <sip:frank@b0b.invalid;transport=ws>\r\nContent-Length: 0\r\n\r\n"));
+    let inv = alice.recv(T).expect("INVITE to the other WebSocket client");
+    let rr: Vec<String> = inv
+        .msg
+        .msg()
+        .headers_by_name("record-route")
+        .map(|h| h.value.to_string())
+        .collect();
+    assert_eq!(
+        rr,
+        [format!("<sip:{s};transport=ws;lr;ftag=f>")],
+        "{}",
+        inv.text()
+    );
+}

@@ -178,12 +178,15 @@ impl<S: Read + Write> WsPeer<S> {
     }
 
     /// The next SIP message (text or binary frame), skipping control
-    /// frames.
+    /// frames (a Ping is answered, as a live client does).
     pub fn recv(&mut self, timeout: Duration) -> Option<Reply> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.checked_duration_since(Instant::now())?;
             let (first, payload) = self.recv_frame(left)?;
+            if first & 0x0F == 9 {
+                self.send_frame(0x8A, &payload);
+            }
             if matches!(first & 0x0F, 1 | 2) {
                 return OwnedMessage::parse(payload.into()).ok().map(|msg| Reply {
                     msg,

@@ -132,40 +132,34 @@ pub fn record_route(ctx: &mut Ctx<'_>, p: &Params, params: &str) -> i32 {
         return -1;
     };
     let in_proto = ctx.msg.rcv.proto;
-    let out_proto = outbound_proto(ctx.msg);
-    let double = match p.double_rr() {
-        0 => false,
-        2 => true,
-        _ => out_proto != in_proto,
-    };
-    if !double {
+    if p.double_rr() != 2 {
         let ps = uri_params(p, ctx.msg, Some(in_proto), false, &extra);
         let r = insert(ctx, &[sip_uri(&ih, ip, &ps)]);
         if p.double_rr() == 1 {
-            // The destination may still change (`lookup` after
-            // `record_route`, as the stock configuration does): look again
-            // when the request is sent.
+            // Whether a second one is needed is known when the request is
+            // sent (a `lookup` may come after `record_route`, as in the
+            // stock configuration): see `double_at_send`.
             ctx.msg.send_fixups.push(double_at_send);
         }
         return r;
     }
+    // enable_double_rr=2: always two, the outgoing transport guessed from
+    // `$du`/the Request-URI.
+    let out_proto = outbound_proto(ctx.msg);
     let (oh, op) = ctx
         .core
         .local_addr(out_proto, None)
         .unwrap_or((ih.clone(), ip));
-    let explicit = p.double_rr() == 2;
-    let op_proto = if explicit || out_proto != Proto::Udp {
-        Some(out_proto)
-    } else {
-        None
-    };
-    let ip_proto = if explicit || in_proto != Proto::Udp {
-        Some(in_proto)
-    } else {
-        None
-    };
-    let out = sip_uri(&oh, op, &uri_params(p, ctx.msg, op_proto, true, &extra));
-    let inn = sip_uri(&ih, ip, &uri_params(p, ctx.msg, ip_proto, true, &extra));
+    let out = sip_uri(
+        &oh,
+        op,
+        &uri_params(p, ctx.msg, Some(out_proto), true, &extra),
+    );
+    let inn = sip_uri(
+        &ih,
+        ip,
+        &uri_params(p, ctx.msg, Some(in_proto), true, &extra),
+    );
     insert(ctx, &[out, inn])
 }
 

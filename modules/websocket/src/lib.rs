@@ -65,6 +65,8 @@ pub(crate) struct Ws {
     failed: Stat,
     local_closed: Stat,
     max_conns: AtomicI64,
+    /// Connections pinged and not heard from since: when the Ping went.
+    awaiting_pong: std::sync::Mutex<std::collections::HashMap<u64, std::time::Instant>>,
 }
 
 impl Ws {
@@ -86,8 +88,8 @@ impl Ws {
 
     /// One keepalive round: a Ping (or Pong) to each connection idle for
     /// `keepalive_timeout`; with Pings, a connection from which nothing
-    /// came for twice that (its Ping went unanswered) is closed, as
-    /// Kamailio closes one still awaiting its Pong.
+    /// came within `keepalive_timeout` of its Ping is closed, as Kamailio
+    /// closes one still awaiting its Pong.
     fn keepalive(&self) {
         let pong = match self.mechanism.load(Ordering::Relaxed) {
             1 => false,
@@ -99,14 +101,33 @@ impl Ws {
         };
         let limit = Duration::from_secs(self.timeout.load(Ordering::Relaxed).max(1) as u64);
         let data = self.ping_data.read().map(|d| d.clone()).unwrap_or_default();
-        for w in c.ws_conns() {
-            if !pong && w.silent >= limit * 2 {
-                lm_warn!("websocket: {} did not answer its Ping; closing", w.peer);
-                c.close(w.id);
-                self.local_closed.inc();
-            } else if w.idle >= limit {
-                if let Err(e) = c.ws_ping(w.id, pong, data.as_bytes()) {
-                    lm_dbg!("websocket: keepalive to {}: {e}", w.peer);
+        let Ok(mut waiting) = self.awaiting_pong.lock() else {
+            return;
+        };
+        let conns = c.ws_conns();
+        waiting.retain(|id, _| conns.iter().any(|w| w.id == *id));
+        for w in conns {
+            if let Some(sent) = waiting.get(&w.id).copied() {
+                if w.silent < sent.elapsed() {
+                    // Heard from since the Ping.
+                    waiting.remove(&w.id);
+                } else if sent.elapsed() >= limit {
+                    lm_warn!("websocket: {} did not answer its Ping; closing", w.peer);
+                    waiting.remove(&w.id);
+                    c.close(w.id);
+                    self.local_closed.inc();
+                    continue;
+                } else {
+                    continue;
+                }
+            }
+            if w.idle >= limit {
+                match c.ws_ping(w.id, pong, data.as_bytes()) {
+                    Ok(()) if !pong => {
+                        waiting.insert(w.id, std::time::Instant::now());
+                    }
+                    Ok(()) => {}
+                    Err(e) => lm_dbg!("websocket: keepalive to {}: {e}", w.peer),
                 }
             }
         }

@@ -79,8 +79,8 @@ fn reply(ctx: &mut Ctx<'_>, code: &str, reason: &str, ctype: &str, body: &str) -
         body.as_bytes(),
         ctx.core.version(),
     );
-    if head {
-        data.truncate(data.len() - body.len());
+    if head && code >= 200 && code != 204 {
+        data.truncate(data.len().saturating_sub(body.len()));
     }
     match sr_sdk::http::send(ctx, &data) {
         Ok(()) => 1,
