@@ -154,9 +154,10 @@ pub fn local_addr(rt: &Runtime, proto: Proto, near: Option<SocketAddr>) -> Optio
 /// Our address on the listen socket a message came in on (advertised
 /// if it has one); `None` when no listen socket is at `rcv.dst`.
 pub fn received_on(rt: &Runtime, rcv: &sr_sdk::RecvInfo) -> Option<(String, u16)> {
-    listen_of(rt, rcv.proto, rcv.dst)?;
+    let i = listen_of(rt, rcv.proto, rcv.dst)?;
+    let at = rt.settings.listen[i].addr;
     let mut host = String::new();
-    let (port, _) = push_local_host(rt, rcv.proto, Some(rcv.src), Some(rcv.dst), &mut host)?;
+    let (port, _) = push_local_host(rt, rcv.proto, Some(rcv.src), Some(at), &mut host)?;
     Some((host, port))
 }
 
@@ -179,12 +180,22 @@ fn listen_is(l: &crate::settings::ListenSpec, proto: Proto, a: SocketAddr) -> bo
 }
 
 /// The listen socket (index in `listen`) a message of `proto` arrived on
-/// at local address `at`.
+/// at local address `at`. A connection siprouter opened has a local port
+/// of its own: it belongs to the first socket of its transport on its
+/// address.
 pub(crate) fn listen_of(rt: &Runtime, proto: Proto, at: SocketAddr) -> Option<usize> {
-    rt.settings
-        .listen
-        .iter()
-        .position(|l| listen_is(l, proto, at))
+    let l = &rt.settings.listen;
+    l.iter().position(|l| listen_is(l, proto, at)).or_else(|| {
+        let sp = socket_proto(proto);
+        if sp == Proto::Udp {
+            return None;
+        }
+        l.iter().position(|l| {
+            l.proto == sp
+                && (l.addr.ip() == at.ip()
+                    || (l.addr.ip().is_unspecified() && l.addr.is_ipv6() == at.is_ipv6()))
+        })
+    })
 }
 
 /// [`local_addr`] appending the host to `out`; returns the port and the
