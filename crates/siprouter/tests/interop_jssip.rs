@@ -1,22 +1,23 @@
-//! Interoperability with a real WebSocket SIP client: JsSIP (the browser
-//! SIP library, npm package `jssip`) run in Node.js by
-//! `tests/interop/jssip_ua.js`, its own `WebSocketInterface` over the `ws`
-//! package's WebSocket.
+//! Interoperability with real WebSocket SIP clients: JsSIP and SIP.js
+//! (the browser SIP libraries, npm packages `jssip` and `sip.js`) run in
+//! Node.js by `tests/interop/jssip_ua.js` and `tests/interop/sipjs_ua.js`,
+//! their own WebSocket transports over the `ws` package's WebSocket.
 //!
-//! Two JsSIP user agents, alice and bob, connect to siprouter's TCP socket
-//! with `ws://`, register with their passwords (digest: 401, then 200;
-//! subscribers in a real SQLite file made with `siprouter db add`); alice
-//! sends bob a MESSAGE (407, then again with credentials), which siprouter
-//! finds with `lookup()` and relays over bob's WebSocket; bob sends alice an
-//! OPTIONS the same way; both unregister. The configuration is the one
-//! Kamailio's WebSocket example uses: `event_route[xhttp:request]` with
-//! `ws_handle_handshake()`, `nat_uac_test("64")`, `fix_nated_register()`,
-//! `add_contact_alias()`. Calls are not tried: JsSIP needs WebRTC
-//! (`RTCPeerConnection`) for them, which Node.js does not have.
+//! In each test two user agents, alice and bob, connect to siprouter's TCP
+//! socket with `ws://` and register with their passwords (digest: 401,
+//! then 200; subscribers in a real SQLite file made with `siprouter db
+//! add`); alice sends bob a MESSAGE (407, then again with credentials),
+//! which siprouter finds with `lookup()` and relays over bob's WebSocket;
+//! with JsSIP, bob also sends alice an OPTIONS; both unregister. The
+//! configuration is the one Kamailio's WebSocket example uses:
+//! `event_route[xhttp:request]` with `ws_handle_handshake()`,
+//! `nat_uac_test("64")`, `fix_nated_register()`, `add_contact_alias()`.
+//! Calls are not tried: both libraries need WebRTC (`RTCPeerConnection`)
+//! for them, which Node.js does not have.
 //!
 //! Without `node` and the packages installed in `tests/interop/node_modules`
-//! (`npm install --prefix crates/siprouter/tests/interop`) the test prints a
-//! skip notice and passes, unless `SR_INTEROP_REQUIRED=1`, which `.ci/run`
+//! (`npm install --prefix crates/siprouter/tests/interop`) the tests print
+//! a skip notice and pass, unless `SR_INTEROP_REQUIRED=1`, which `.ci/run`
 //! sets after installing them.
 
 use sr_testkit::TestServer;
@@ -114,19 +115,21 @@ fn interop_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop"))
 }
 
-/// `Some(version)` when JsSIP can be run here.
-fn jssip_version() -> Option<String> {
+/// `Some(versions)` when JsSIP and SIP.js can be run here.
+fn libraries() -> Option<String> {
     let out = Command::new("node")
         .arg("-e")
-        .arg("console.log(require('jssip/package.json').version, require('ws/package.json').version)")
+        .arg("for (const p of ['jssip', 'sip.js', 'ws']) console.log(p, require(p + '/package.json').version)")
         .current_dir(interop_dir())
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output()
         .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .replace('\n', ", ")
+    })
 }
 
 fn db(url: &str, args: &[&str]) {
@@ -142,33 +145,38 @@ fn db(url: &str, args: &[&str]) {
     );
 }
 
-#[test]
-fn jssip_registers_and_exchanges_requests_over_websocket() {
-    let Some(version) = jssip_version() else {
+/// A server with alice and bob as subscribers in a fresh SQLite file;
+/// `None` (after a skip notice) when the libraries are not installed.
+fn server(name: &str) -> Option<TestServer> {
+    let Some(versions) = libraries() else {
         assert!(
             std::env::var("SR_INTEROP_REQUIRED").as_deref() != Ok("1"),
-            "SR_INTEROP_REQUIRED=1 but JsSIP is not installed in {}",
+            "SR_INTEROP_REQUIRED=1 but JsSIP and SIP.js are not installed in {}",
             interop_dir().display()
         );
         eprintln!(
-            "SKIPPED: node with jssip and ws in {} is needed (npm install --prefix {})",
+            "SKIPPED: node with jssip, sip.js and ws in {} is needed (npm install --prefix {})",
             interop_dir().display(),
             interop_dir().display()
         );
-        return;
+        return None;
     };
-    eprintln!("JsSIP and ws: {version}");
-    let dir = std::env::temp_dir().join(format!("siprouter-jssip-{}", std::process::id()));
+    eprintln!("{versions}");
+    let dir = std::env::temp_dir().join(format!("siprouter-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}/sr.db", dir.display());
     let _ = std::fs::remove_file(dir.join("sr.db"));
     db(&url, &["init"]);
     db(&url, &["add", &format!("alice@{DOMAIN}"), "alice-secret"]);
     db(&url, &["add", &format!("bob@{DOMAIN}"), "bob-secret"]);
-    let srv = TestServer::start(&cfg(&url), siprouter::in_tree());
+    Some(TestServer::start(&cfg(&url), siprouter::in_tree()))
+}
 
+/// Runs a client script against `srv`: its event lines, and `ul.dump`
+/// taken while both users were registered (at "EVENT READY").
+fn drive(srv: &TestServer, script: &str) -> (String, String) {
     let mut child = Command::new("node")
-        .arg("jssip_ua.js")
+        .arg(script)
         .arg(format!("ws://127.0.0.1:{}", srv.port))
         .arg(DOMAIN)
         .current_dir(interop_dir())
@@ -178,8 +186,7 @@ fn jssip_registers_and_exchanges_requests_over_websocket() {
         .spawn()
         .expect("run node");
     // Up to READY (both registered; the script gives up by itself after
-    // 15 s), then a look at the location table: their WebSocket contacts,
-    // with where they came from.
+    // 15 s), then a look at the location table.
     let mut early = String::new();
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     for l in lines.by_ref().map_while(Result::ok) {
@@ -202,37 +209,76 @@ fn jssip_registers_and_exchanges_requests_over_websocket() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "{report}");
-    for want in [
-        "EVENT REGISTERED bob 200",
-        "EVENT REGISTERED alice 200",
-        "EVENT BOB_GOT_MESSAGE hello bob, over WebSocket",
-        "EVENT MESSAGE_ANSWERED 200",
-        "EVENT ALICE_GOT_OPTIONS bob",
-        "EVENT OPTIONS_ANSWERED 200",
-        "EVENT UNREGISTERED alice",
-        "EVENT UNREGISTERED bob",
-        "EVENT DONE",
-    ] {
-        assert!(
-            stdout.lines().any(|l| l == want),
-            "missing {want:?}\n{report}"
-        );
-    }
+    (report, dump)
+}
+
+/// The location table while both were registered: their WebSocket
+/// contacts (a made-up .invalid host with transport=ws) with where they
+/// really are (`fix_nated_register`).
+fn assert_ws_contacts(dump: &str) {
     for user in ["alice", "bob"] {
         assert!(dump.contains(&format!("{user}@{DOMAIN}")), "{dump}");
     }
-    // Each contact is a made-up .invalid host with transport=ws, and its
-    // received address (fix_nated_register) says where it really is.
     assert_eq!(dump.matches(".invalid;transport=ws").count(), 2, "{dump}");
     assert_eq!(
         dump.matches("sip:127.0.0.1:").count(),
         2,
         "received addresses: {dump}"
     );
+}
+
+fn assert_events(report: &str, want: &[&str]) {
+    for w in want {
+        assert!(report.lines().any(|l| l == *w), "missing {w:?}\n{report}");
+    }
+}
+
+#[test]
+fn jssip_registers_and_exchanges_requests_over_websocket() {
+    let Some(srv) = server("jssip") else {
+        return;
+    };
+    let (report, dump) = drive(&srv, "jssip_ua.js");
+    assert_events(
+        &report,
+        &[
+            "EVENT REGISTERED bob 200",
+            "EVENT REGISTERED alice 200",
+            "EVENT BOB_GOT_MESSAGE hello bob, over WebSocket",
+            "EVENT MESSAGE_ANSWERED 200",
+            "EVENT ALICE_GOT_OPTIONS bob",
+            "EVENT OPTIONS_ANSWERED 200",
+            "EVENT UNREGISTERED alice",
+            "EVENT UNREGISTERED bob",
+            "EVENT DONE",
+        ],
+    );
+    assert_ws_contacts(&dump);
     assert!(srv.stat("websocket:ws_successful_handshakes").unwrap() >= 2);
     // Digest: every REGISTER was challenged once (401, then again).
     assert!(
         srv.stat("core:rcv_requests_register").unwrap() >= 4,
         "{report}"
     );
+}
+
+#[test]
+fn sipjs_registers_and_sends_a_message_over_websocket() {
+    let Some(srv) = server("sipjs") else {
+        return;
+    };
+    let (report, dump) = drive(&srv, "sipjs_ua.js");
+    assert_events(
+        &report,
+        &[
+            "EVENT REGISTERED bob 200",
+            "EVENT REGISTERED alice 200",
+            "EVENT BOB_GOT_MESSAGE hello bob, from SIP.js",
+            "EVENT MESSAGE_ANSWERED 200",
+            "EVENT UNREGISTERED alice",
+            "EVENT UNREGISTERED bob",
+            "EVENT DONE",
+        ],
+    );
+    assert_ws_contacts(&dump);
 }
