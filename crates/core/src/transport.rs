@@ -612,6 +612,10 @@ impl TcpConns {
                     let _ = conn.write(b"\r\n");
                 }
                 Ok(Frame::Pong) => {}
+                Err(FrameError::BadChunked) => {
+                    lm_warn!("tcp {}: bad chunked HTTP body, closing", conn.peer);
+                    conn.close();
+                }
                 Err(FrameError::TooLarge) => {
                     lm_warn!("tcp {}: message too large, closing", conn.peer);
                     conn.close();

@@ -19,8 +19,9 @@ pub enum Frame {
     Pong,
 }
 
-/// A framing fault. After every error except [`FrameError::TooLarge`], the
-/// framer has skipped the bad bytes and can go on.
+/// A framing fault. After every error except [`FrameError::TooLarge`] and
+/// [`FrameError::BadChunked`], the framer has skipped the bad bytes and
+/// can go on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FrameError {
@@ -37,6 +38,9 @@ pub enum FrameError {
     BadContentLength(Bytes),
     /// A message exceeds the size limit: the connection should be closed.
     TooLarge,
+    /// An HTTP request's chunked body is malformed: the stream is out of
+    /// step, the connection should be closed.
+    BadChunked,
 }
 
 /// Accumulates stream bytes and yields framed messages.
@@ -128,6 +132,9 @@ impl StreamFramer {
             self.buf.clear();
             return Some(Err(FrameError::TooLarge));
         }
+        if is_http_head(&self.buf) && chunked(&self.buf[..head_end]) {
+            return self.chunked_frame(head_end);
+        }
         let cl = match content_length(&self.buf[..head_end]) {
             Ok(Some(n)) => n as usize,
             // An HTTP request without Content-Length has no body.
@@ -152,6 +159,75 @@ impl StreamFramer {
             return None;
         }
         Some(Ok(Frame::Message(self.buf.split_to(total).freeze())))
+    }
+
+    /// An HTTP request whose body comes in chunks (RFC 7230 4.1): the head
+    /// followed by the body put back together, once the last chunk (and
+    /// any trailer) is in.
+    fn chunked_frame(&mut self, head_end: usize) -> Option<Result<Frame, FrameError>> {
+        let mut body = Vec::new();
+        let mut pos = head_end;
+        let b = &self.buf[..];
+        loop {
+            let Some(nl) = memchr::memchr(b'\n', &b[pos..]) else {
+                return self.need_more();
+            };
+            let line = &b[pos..pos + nl];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let hex = line.split(|&c| c == b';').next().unwrap_or_default();
+            let size = std::str::from_utf8(hex)
+                .ok()
+                .and_then(|h| usize::from_str_radix(h.trim(), 16).ok());
+            let Some(size) = size else {
+                self.buf.clear();
+                return Some(Err(FrameError::BadChunked));
+            };
+            pos += nl + 1;
+            if size == 0 {
+                // Trailer lines up to an empty one.
+                loop {
+                    let Some(nl) = memchr::memchr(b'\n', &b[pos..]) else {
+                        return self.need_more();
+                    };
+                    let empty = nl == 0 || (nl == 1 && b[pos] == b'\r');
+                    pos += nl + 1;
+                    if empty {
+                        break;
+                    }
+                }
+                let mut msg = BytesMut::with_capacity(head_end + body.len());
+                msg.extend_from_slice(&b[..head_end]);
+                msg.extend_from_slice(&body);
+                let _ = self.buf.split_to(pos);
+                return Some(Ok(Frame::Message(msg.freeze())));
+            }
+            if head_end + body.len() + size > self.max_size {
+                self.buf.clear();
+                return Some(Err(FrameError::TooLarge));
+            }
+            if b.len() < pos + size + 2 {
+                return self.need_more();
+            }
+            body.extend_from_slice(&b[pos..pos + size]);
+            pos += size;
+            match &b[pos..pos + 2] {
+                b"\r\n" => pos += 2,
+                _ => {
+                    self.buf.clear();
+                    return Some(Err(FrameError::BadChunked));
+                }
+            }
+        }
+    }
+
+    /// More bytes are needed, unless the buffer already holds more than a
+    /// message may.
+    fn need_more(&mut self) -> Option<Result<Frame, FrameError>> {
+        if self.buf.len() > self.max_size * 2 {
+            self.buf.clear();
+            return Some(Err(FrameError::TooLarge));
+        }
+        None
     }
 
     /// Drops bytes up to the next line that could start a message.
@@ -228,6 +304,21 @@ fn is_http_head(b: &[u8]) -> bool {
     http_line(line.strip_suffix(b"\r").unwrap_or(line))
 }
 
+/// Whether a head says `Transfer-Encoding: chunked`.
+fn chunked(head: &[u8]) -> bool {
+    head.split(|&c| c == b'\n').skip(1).any(|line| {
+        let Some(colon) = line.iter().position(|&c| c == b':') else {
+            return false;
+        };
+        line[..colon]
+            .trim_ascii()
+            .eq_ignore_ascii_case(b"transfer-encoding")
+            && line[colon + 1..]
+                .split(|&c| c == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+    })
+}
+
 /// Finds Content-Length (or `l`) in a head. `Err` when it is not a number.
 fn content_length(head: &[u8]) -> Result<Option<u32>, ()> {
     for line in head.split(|&c| c == b'\n').skip(1) {
@@ -263,6 +354,30 @@ mod tests {
             frames(&[post]),
             vec![Frame::Message(Bytes::from_static(post))]
         );
+        // A chunked body, cut anywhere, comes out whole after the head.
+        let head: &[u8] = b"POST /RPC HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let wire = [
+            head,
+            b"4;x=y\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\nX-T: 1\r\n\r\n",
+            sip,
+        ]
+        .concat();
+        for cut in 1..wire.len() {
+            let (a, b) = wire.split_at(cut);
+            assert_eq!(
+                frames(&[a, b]),
+                vec![
+                    Frame::Message(Bytes::from([head, b"{\"a\":1}"].concat())),
+                    Frame::Message(Bytes::from_static(sip))
+                ],
+                "cut at {cut}"
+            );
+        }
+        let mut f = StreamFramer::new(4096);
+        f.push(head);
+        f.push(b"zz\r\n");
+        assert_eq!(f.next_frame(), Some(Err(FrameError::BadChunked)));
+        assert_eq!(f.buffered(), 0);
         // HTTP/2 is not HTTP/1.x: garbage on a SIP stream.
         let mut f = StreamFramer::new(4096);
         f.push(b"GET / HTTP/2.0\r\n\r\n");

@@ -299,7 +299,7 @@ fn run_framer(stream: &[u8], sizes: &[usize], max: usize) -> Vec<Event> {
                     events.push(Event::NoLength(h.to_vec()))
                 }
                 Err(FrameError::BadContentLength(h)) => events.push(Event::BadLength(h.to_vec())),
-                Err(FrameError::TooLarge) => return events,
+                Err(FrameError::TooLarge | FrameError::BadChunked) => return events,
             }
         }
         assert!(f.buffered() <= stream.len());

@@ -456,6 +456,19 @@ event_route[xhttp:request] {
     let doc: Json = serde_json::from_str(body).expect("JSON");
     assert_eq!(doc["id"], 1);
     assert!(doc["result"].to_string().contains("siprouter"), "{doc}");
+    // The same with the body in chunks (curl sends them so at times).
+    let mut c = sr_testkit::WsPeer::connect(srv.addr());
+    let (code, text) = c
+        .http(
+            "POST /RPC HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n18\r\n{\"jsonrpc\":\"2.0\",\"id\":2,\r\n17\r\n\"method\":\"core.uptime\"}\r\n0\r\n\r\n",
+            T,
+        )
+        .expect("an HTTP answer to a chunked request");
+    assert_eq!(code, 200, "{text}");
+    assert!(
+        text.contains("\"id\": 2") && text.contains("uptime"),
+        "{text}"
+    );
     // A bad document: a JSON-RPC error, still 200.
     let (code, text) = post("/RPC", "{not json");
     assert_eq!(code, 200);
