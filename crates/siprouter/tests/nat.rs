@@ -250,3 +250,63 @@ request_route {
         "dave is not behind NAT: nothing comes"
     );
 }
+
+#[test]
+fn a_contact_that_stops_answering_sip_pings_is_removed() {
+    // keepalive_timeout 2: erin answers her pings for a while and stays;
+    // then she stops, and within a few rounds her contact is gone.
+    let cfg = r#"listen=udp:127.0.0.1:{PORT}
+loadmodule "sl"
+loadmodule "pv"
+loadmodule "kex"
+loadmodule "textops"
+loadmodule "usrloc"
+loadmodule "registrar"
+loadmodule "nathelper"
+modparam("nathelper|registrar", "received_avp", "$avp(RECEIVED)")
+modparam("nathelper", "natping_interval", 1)
+modparam("nathelper", "sipping_bflag", 7)
+modparam("nathelper", "keepalive_timeout", 2)
+modparam("usrloc", "nat_bflag", 6)
+request_route {
+    if (is_method("REGISTER")) {
+        fix_nated_register();
+        setbflag(6);
+        setbflag(7);
+        save("location");
+    }
+    exit;
+}
+"#;
+    let srv = TestServer::start(cfg, siprouter::in_tree());
+    let s = format!("127.0.0.1:{}", srv.port);
+    let erin = UdpPeer::new();
+    erin.send(srv.addr(), &format!("REGISTER sip:{s} SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bKkt1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:erin@{s}>;tag=kt\r\nTo: <sip:erin@{s}>\r\nCall-ID: kt-reg\r\nCSeq: 1 REGISTER\r\nContact: <sip:erin@10.0.0.9:5060>\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n"));
+    assert_eq!(erin.recv(T).unwrap().status(), Some(200));
+    let registered = || {
+        srv.rpc("ul.dump", &[])
+            .map(|d| d.to_string().contains("erin"))
+            .unwrap_or(false)
+    };
+    // Answer every ping for 4.5 s (more than twice the timeout).
+    let until = std::time::Instant::now() + Duration::from_millis(4500);
+    let mut answered = 0;
+    while std::time::Instant::now() < until {
+        if let Some(p) = erin.recv_method("OPTIONS", Duration::from_millis(300)) {
+            erin.send(srv.addr(), &answer(&p, 200, "OK", "erin", &[]));
+            answered += 1;
+        }
+    }
+    assert!(answered >= 3, "pinged every second ({answered})");
+    assert!(registered(), "still registered while answering");
+    // Silence: gone within the timeout and a couple of rounds.
+    let mut gone = false;
+    for _ in 0..60 {
+        if !registered() {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(gone, "removed after not answering");
+}

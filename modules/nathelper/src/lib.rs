@@ -327,14 +327,18 @@ pub fn module() -> ModuleDef {
     let sipping_bflag = Arc::new(AtomicI64::new(-1));
     let sipping_from = Arc::new(RwLock::new(String::from("sip:pinger@localhost")));
     let sipping_method = Arc::new(RwLock::new(String::from("OPTIONS")));
+    let keepalive_timeout = Arc::new(AtomicI64::new(0));
+    let answers = Arc::new(natping::Answers::default());
     let int = Some(fixup::f(fixup::igp));
     let spve = Some(fixup::f(fixup::spve));
     let (avp, ping) = (received_avp.clone(), natping.clone());
-    let (only, bflag, from, method) = (
+    let (only, bflag, from, method, kt, ans) = (
         nated_only.clone(),
         sipping_bflag.clone(),
         sipping_from.clone(),
         sipping_method.clone(),
+        keepalive_timeout.clone(),
+        answers.clone(),
     );
     let mut def = ModuleDef::new("nathelper")
         .param(
@@ -367,17 +371,33 @@ pub fn module() -> ModuleDef {
                 sipping_bflag: (0..32).contains(&b).then_some(b as u32),
                 sipping_from: read(&from),
                 sipping_method: read(&method),
+                keepalive_timeout: kt.load(Ordering::Relaxed),
+                answers: ans.clone(),
             };
             natping::start(
                 core,
                 std::time::Duration::from_secs(every.unsigned_abs()),
                 p,
             )
+        })
+        .param(
+            "keepalive_timeout",
+            ParamKind::Int,
+            params::int(&keepalive_timeout),
+        )
+        .on_response(move |ctx| {
+            // Replies to our SIP pings end here.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            ctx.msg
+                .msg()
+                .call_id()
+                .is_ok_and(|id| answers.answer(id, now))
         });
     for p in [
         "natping_processes",
         "natping_socket",
-        "keepalive_timeout",
         "udpping_from_path",
         "append_sdp_oldmediaip",
         "force_socket",
