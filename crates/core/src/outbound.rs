@@ -155,7 +155,9 @@ pub fn local_addr(rt: &Runtime, proto: Proto, near: Option<SocketAddr>) -> Optio
 /// if it has one); `None` when no listen socket is at `rcv.dst`.
 pub fn received_on(rt: &Runtime, rcv: &sr_sdk::RecvInfo) -> Option<(String, u16)> {
     let i = listen_of(rt, rcv.proto, rcv.dst)?;
-    let at = rt.settings.listen[i].addr;
+    // The address it came to, with the listen socket's port (a connection
+    // siprouter opened has a port of its own).
+    let at = SocketAddr::new(rcv.dst.ip(), rt.settings.listen[i].addr.port());
     let mut host = String::new();
     let (port, _) = push_local_host(rt, rcv.proto, Some(rcv.src), Some(at), &mut host)?;
     Some((host, port))

@@ -510,39 +510,40 @@ pub fn start(rt: &Arc<Runtime>) -> Result<Server, String> {
         // faked message's source (`$si`, `$sp`, `$conid`), as Kamailio.
         // It runs on a thread of its own, one event after the other: the
         // caller may be a worker in the middle of a script (ws_close), or
-        // a connection's reader; none at shutdown.
-        let weak = Arc::downgrade(rt);
-        let (tx, rx) = mpsc::channel::<sr_sdk::RecvInfo>();
-        let events = Mutex::new(tx);
-        t.on_ws_closed(Arc::new(move |rcv| {
-            let wanted = weak.upgrade().is_some_and(|rt| {
-                !rt.shutting_down() && rt.routes().event("websocket:closed").is_some()
-            });
-            if wanted {
-                if let Ok(tx) = events.lock() {
-                    let _ = tx.send(rcv);
+        // a connection's reader; none at shutdown. Only when the config
+        // (as loaded at start) has the route; events beyond 1024 waiting
+        // are dropped with a warning.
+        if rt.routes().event("websocket:closed").is_some() {
+            let weak = Arc::downgrade(rt);
+            let (tx, rx) = mpsc::sync_channel::<sr_sdk::RecvInfo>(1024);
+            t.on_ws_closed(Arc::new(move |rcv| {
+                if weak.upgrade().is_some_and(|rt| !rt.shutting_down()) && tx.try_send(rcv).is_err()
+                {
+                    sr_sdk::lm_warn!(
+                        "event_route[websocket:closed]: too many waiting; one skipped"
+                    );
                 }
-            }
-        }));
-        let weak = Arc::downgrade(rt);
-        let _ = std::thread::Builder::new()
-            .name("ws-closed".into())
-            .spawn(move || loop {
-                match rx.recv_timeout(Duration::from_millis(500)) {
-                    Ok(rcv) => match weak.upgrade() {
-                        Some(rt) if !rt.shutting_down() => {
-                            rt.run_event_from("websocket:closed", rcv);
+            }));
+            let weak = Arc::downgrade(rt);
+            let _ = std::thread::Builder::new()
+                .name("ws-closed".into())
+                .spawn(move || loop {
+                    match rx.recv_timeout(Duration::from_millis(500)) {
+                        Ok(rcv) => match weak.upgrade() {
+                            Some(rt) if !rt.shutting_down() => {
+                                rt.run_event_from("websocket:closed", rcv);
+                            }
+                            _ => return,
+                        },
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            if weak.upgrade().is_none_or(|rt| rt.shutting_down()) {
+                                return;
+                            }
                         }
-                        _ => return,
-                    },
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        if weak.upgrade().is_none_or(|rt| rt.shutting_down()) {
-                            return;
-                        }
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return,
                     }
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
-                }
-            });
+                });
+        }
         t
     });
     // UDP: one socket per worker per address.

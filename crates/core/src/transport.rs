@@ -490,7 +490,17 @@ impl TcpConns {
         let c2 = conn.clone();
         std::thread::Builder::new()
             .name(format!("tcp-conn-{id}"))
-            .spawn(move || table.read_loop(stream, c2))?;
+            .spawn(move || {
+                // A bug met while reading costs this connection only, and
+                // it is removed all the same.
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    table.read_loop(stream, c2)
+                }));
+                if r.is_err() {
+                    lm_err!("connection {id}: its reader panicked; closing it");
+                    table.remove(id);
+                }
+            })?;
         Ok(conn)
     }
 

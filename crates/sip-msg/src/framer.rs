@@ -47,6 +47,9 @@ pub enum FrameError {
 #[derive(Debug)]
 pub struct StreamFramer {
     buf: BytesMut,
+    /// A chunked HTTP body being read: where the next chunk starts in
+    /// `buf`, and the body so far.
+    chunked: Option<(usize, Vec<u8>)>,
     max_size: usize,
     /// Garbage without a line end was dropped: the bytes up to the next
     /// LF still belong to that garbage line.
@@ -58,6 +61,7 @@ impl StreamFramer {
     pub fn new(max_size: usize) -> Self {
         StreamFramer {
             buf: BytesMut::with_capacity(4096),
+            chunked: None,
             max_size,
             in_garbage_line: false,
         }
@@ -77,6 +81,7 @@ impl StreamFramer {
     /// after a WebSocket upgrade).
     pub fn take_buffered(&mut self) -> BytesMut {
         self.in_garbage_line = false;
+        self.chunked = None;
         self.buf.split()
     }
 
@@ -163,14 +168,18 @@ impl StreamFramer {
 
     /// An HTTP request whose body comes in chunks (RFC 7230 4.1): the head
     /// followed by the body put back together, once the last chunk (and
-    /// any trailer) is in.
+    /// any trailer) is in. Where it got to is kept between calls, so each
+    /// byte is looked at once however the stream is cut.
     fn chunked_frame(&mut self, head_end: usize) -> Option<Result<Frame, FrameError>> {
-        let mut body = Vec::new();
-        let mut pos = head_end;
-        let b = &self.buf[..];
+        let (mut pos, mut body) = match self.chunked.take() {
+            Some(state) => state,
+            None => (head_end, Vec::new()),
+        };
+        let room = self.max_size.saturating_sub(head_end);
         loop {
+            let b = &self.buf[..];
             let Some(nl) = memchr::memchr(b'\n', &b[pos..]) else {
-                return self.need_more();
+                return self.need_more(pos, body);
             };
             let line = &b[pos..pos + nl];
             let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -179,18 +188,21 @@ impl StreamFramer {
                 .ok()
                 .and_then(|h| usize::from_str_radix(h.trim(), 16).ok());
             let Some(size) = size else {
-                self.buf.clear();
-                return Some(Err(FrameError::BadChunked));
+                return self.fail(FrameError::BadChunked);
             };
-            pos += nl + 1;
+            if size > room.saturating_sub(body.len()) {
+                return self.fail(FrameError::TooLarge);
+            }
+            let start = pos + nl + 1;
             if size == 0 {
                 // Trailer lines up to an empty one.
+                let mut at = start;
                 loop {
-                    let Some(nl) = memchr::memchr(b'\n', &b[pos..]) else {
-                        return self.need_more();
+                    let Some(nl) = memchr::memchr(b'\n', &b[at..]) else {
+                        return self.need_more(pos, body);
                     };
-                    let empty = nl == 0 || (nl == 1 && b[pos] == b'\r');
-                    pos += nl + 1;
+                    let empty = nl == 0 || (nl == 1 && b[at] == b'\r');
+                    at += nl + 1;
                     if empty {
                         break;
                     }
@@ -198,36 +210,37 @@ impl StreamFramer {
                 let mut msg = BytesMut::with_capacity(head_end + body.len());
                 msg.extend_from_slice(&b[..head_end]);
                 msg.extend_from_slice(&body);
-                let _ = self.buf.split_to(pos);
+                let _ = self.buf.split_to(at);
                 return Some(Ok(Frame::Message(msg.freeze())));
             }
-            if head_end + body.len() + size > self.max_size {
-                self.buf.clear();
-                return Some(Err(FrameError::TooLarge));
+            // (size <= room, so this does not overflow.)
+            let end = start + size;
+            if b.len() < end + 2 {
+                return self.need_more(pos, body);
             }
-            if b.len() < pos + size + 2 {
-                return self.need_more();
+            if &b[end..end + 2] != b"\r\n" {
+                return self.fail(FrameError::BadChunked);
             }
-            body.extend_from_slice(&b[pos..pos + size]);
-            pos += size;
-            match &b[pos..pos + 2] {
-                b"\r\n" => pos += 2,
-                _ => {
-                    self.buf.clear();
-                    return Some(Err(FrameError::BadChunked));
-                }
-            }
+            body.extend_from_slice(&b[start..end]);
+            pos = end + 2;
         }
     }
 
-    /// More bytes are needed, unless the buffer already holds more than a
-    /// message may.
-    fn need_more(&mut self) -> Option<Result<Frame, FrameError>> {
+    /// More bytes are needed to go on from `pos` with `body` so far;
+    /// unless the buffer already holds more than a message may.
+    fn need_more(&mut self, pos: usize, body: Vec<u8>) -> Option<Result<Frame, FrameError>> {
         if self.buf.len() > self.max_size * 2 {
-            self.buf.clear();
-            return Some(Err(FrameError::TooLarge));
+            return self.fail(FrameError::TooLarge);
         }
+        self.chunked = Some((pos, body));
         None
+    }
+
+    /// A fault that ends the stream: what is buffered is dropped.
+    fn fail(&mut self, e: FrameError) -> Option<Result<Frame, FrameError>> {
+        self.buf.clear();
+        self.chunked = None;
+        Some(Err(e))
     }
 
     /// Drops bytes up to the next line that could start a message.
@@ -378,6 +391,13 @@ mod tests {
         f.push(b"zz\r\n");
         assert_eq!(f.next_frame(), Some(Err(FrameError::BadChunked)));
         assert_eq!(f.buffered(), 0);
+        // A chunk size that would overflow: refused, no panic.
+        for size in ["ffffffffffffffff", "1001"] {
+            let mut f = StreamFramer::new(4096);
+            f.push(head);
+            f.push(format!("{size}\r\nabc").as_bytes());
+            assert_eq!(f.next_frame(), Some(Err(FrameError::TooLarge)), "{size}");
+        }
         // HTTP/2 is not HTTP/1.x: garbage on a SIP stream.
         let mut f = StreamFramer::new(4096);
         f.push(b"GET / HTTP/2.0\r\n\r\n");

@@ -30,7 +30,7 @@ impl Answers {
     /// (the contact is then alive as of `now`).
     pub fn answer(&self, call_id: &str, now: i64) -> bool {
         let Some(n) = call_id
-            .strip_prefix("natping-")
+            .strip_prefix(call_id_prefix())
             .and_then(|r| r.split('@').next())
             .and_then(|n| n.parse::<u64>().ok())
         else {
@@ -63,6 +63,18 @@ pub struct Pinger {
 
 static SEQ: AtomicU64 = AtomicU64::new(1);
 
+/// The start of our pings' Call-IDs: `natping-` and a key drawn at start,
+/// so that only answers to this process's pings are taken for them.
+fn call_id_prefix() -> &'static str {
+    static P: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    P.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(std::process::id().into());
+        format!("natping-{:016x}-", h.finish())
+    })
+}
+
 impl Pinger {
     /// Whether `c` is pinged.
     pub fn wanted(&self, c: &Contact, now: i64) -> bool {
@@ -80,9 +92,10 @@ impl Pinger {
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
         let m = &self.sipping_method;
         let text = format!(
-            "{m} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKnatping{n}\r\nFrom: <{from}>;tag=natping{n}\r\nTo: <{uri}>\r\nCall-ID: natping-{n}@{local}\r\nCSeq: 1 {m}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            "{m} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKnatping{n}\r\nFrom: <{from}>;tag=natping{n}\r\nTo: <{uri}>\r\nCall-ID: {prefix}{n}@{local}\r\nCSeq: 1 {m}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
             uri = c.contact,
             from = self.sipping_from,
+            prefix = call_id_prefix(),
         );
         (n, text)
     }
@@ -96,12 +109,14 @@ impl Pinger {
         let Ok(mut seen) = self.answers.seen.lock() else {
             return false;
         };
-        let last = *seen.entry(c.ruid.clone()).or_insert(now);
-        now - last > self.keepalive_timeout
+        // A registration refresh counts as a sign of life, as in Kamailio.
+        let last = seen.entry(c.ruid.clone()).or_insert(now);
+        *last = (*last).max(c.last_modified);
+        now - *last > self.keepalive_timeout
     }
 
     /// Forgets pings never answered long ago and contacts no longer there.
-    fn prune(&self, live: &[String], now: i64) {
+    fn prune(&self, live: &std::collections::HashSet<String>, now: i64) {
         let keep_for = self.keepalive_timeout.max(1) * 2;
         if let Ok(mut s) = self.answers.sent.lock() {
             s.retain(|_, (_, at)| now - *at <= keep_for);
@@ -114,7 +129,7 @@ impl Pinger {
     /// One round: pings every contact it wants; how many were sent.
     pub fn round(&self, core: &dyn Core, ul: &Usrloc, now: i64) -> usize {
         let mut sent = 0;
-        let mut live = Vec::new();
+        let mut live = std::collections::HashSet::new();
         for d in ul.domains() {
             let Ok(all) = d.dump() else { continue };
             for c in all.iter().flat_map(|(_, cs)| cs.iter()) {
@@ -131,7 +146,7 @@ impl Pinger {
                     let _ = d.with_record(&c.aor, now, |r| Ok(r.remove(&c.ruid)));
                     continue;
                 }
-                live.push(c.ruid.clone());
+                live.insert(c.ruid.clone());
                 let target = c.received.as_deref().unwrap_or(&c.contact);
                 let Ok(dest) = core.resolve(target, None) else {
                     continue;
@@ -208,8 +223,10 @@ mod tests {
         c.cflags |= 1 << 7;
         assert!(p.sipping(&c));
         let (n, r) = p.request(&c, "192.0.2.1:5060");
-        assert!(r.contains(&format!("Call-ID: natping-{n}@192.0.2.1:5060\r\n")));
-        assert!(p.answers.answer(&format!("natping-{n}@192.0.2.1:5060"), 5));
+        let id = format!("{}{n}@192.0.2.1:5060", call_id_prefix());
+        assert!(r.contains(&format!("Call-ID: {id}\r\n")));
+        assert!(p.answers.answer(&id, 5));
+        assert!(!p.answers.answer(&format!("natping-{n}@192.0.2.1:5060"), 5));
         assert!(!p.answers.answer("a84b4c76e66710@pc33", 5));
         assert!(r.starts_with("OPTIONS sip:bob@10.0.0.7:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKnatping"), "{r}");
         assert!(r.contains("From: <sip:pinger@example.com>;tag=natping"));
