@@ -105,7 +105,8 @@ impl Ws {
             return;
         };
         let conns = c.ws_conns();
-        waiting.retain(|id, _| conns.iter().any(|w| w.id == *id));
+        // (ws_conns is sorted by id.)
+        waiting.retain(|id, _| conns.binary_search_by_key(id, |w| w.id).is_ok());
         for w in conns {
             if let Some(sent) = waiting.get(&w.id).copied() {
                 if w.silent < sent.elapsed() {
