@@ -99,6 +99,14 @@ fn ws_client(srv: &TestServer) -> WsPeer<TcpStream> {
     ws
 }
 
+/// Registers `user` over the WebSocket with a made-up `host` in Via and
+/// Contact (as browser clients do) and expects a 200.
+fn ws_register(ws: &mut WsPeer<TcpStream>, s: &str, user: &str, host: &str) {
+    ws.send(&format!("REGISTER sip:{s} SIP/2.0\r\nVia: SIP/2.0/WS {host};branch=z9hG4bKreg{user}\r\nMax-Forwards: 70\r\nFrom: <sip:{user}@{s}>;tag={user}\r\nTo: <sip:{user}@{s}>\r\nCall-ID: reg-{user}\r\nCSeq: 1 REGISTER\r\nContact: <sip:{user}@{host};transport=ws>\r\nExpires: 600\r\n\r\n"));
+    let r = ws.recv(T).expect("REGISTER answered");
+    assert_eq!(r.status(), Some(200), "{}", r.text());
+}
+
 fn options(s: &str, branch: &str) -> String {
     format!("OPTIONS sip:{s} SIP/2.0\r\nVia: SIP/2.0/WS df7jal23ls0d.invalid;branch=z9hG4bK{branch}\r\nMax-Forwards: 70\r\nFrom: <sip:ws@example.com>;tag=o1\r\nTo: <sip:{s}>\r\nCall-ID: {branch}\r\nCSeq: 1 OPTIONS\r\n\r\n")
 }
@@ -345,8 +353,7 @@ fn a_request_to_a_websocket_client_that_left_fails() {
     let srv = server();
     let s = format!("127.0.0.1:{}", srv.port);
     let mut alice = ws_client(&srv);
-    alice.send(&format!("REGISTER sip:{s} SIP/2.0\r\nVia: SIP/2.0/WS x.invalid;branch=z9hG4bKgone\r\nMax-Forwards: 70\r\nFrom: <sip:carol@{s}>;tag=g\r\nTo: <sip:carol@{s}>\r\nCall-ID: gone-reg\r\nCSeq: 1 REGISTER\r\nContact: <sip:carol@x.invalid;transport=ws>\r\nExpires: 600\r\n\r\n"));
-    assert_eq!(alice.recv(T).and_then(|r| r.status()), Some(200));
+    ws_register(&mut alice, &s, "carol", "x.invalid");
     drop(alice);
     std::thread::sleep(Duration::from_millis(200));
     // siprouter never opens a WebSocket connection: the INVITE fails.
@@ -423,8 +430,7 @@ fn binary_bodies_go_in_binary_frames_and_contactless_replies_pass() {
     let srv = server();
     let s = format!("127.0.0.1:{}", srv.port);
     let mut alice = ws_client(&srv);
-    alice.send(&format!("REGISTER sip:{s} SIP/2.0\r\nVia: SIP/2.0/WS b1n.invalid;branch=z9hG4bKbinreg\r\nMax-Forwards: 70\r\nFrom: <sip:dave@{s}>;tag=d\r\nTo: <sip:dave@{s}>\r\nCall-ID: bin-reg\r\nCSeq: 1 REGISTER\r\nContact: <sip:dave@b1n.invalid;transport=ws>\r\nExpires: 600\r\n\r\n"));
-    assert_eq!(alice.recv(T).and_then(|r| r.status()), Some(200));
+    ws_register(&mut alice, &s, "dave", "b1n.invalid");
     // A MESSAGE whose body is not UTF-8 (a text frame must be): the
     // WebSocket client gets it in a binary frame.
     let bob = UdpPeer::new();
@@ -461,8 +467,7 @@ fn a_call_between_two_websocket_clients_has_one_record_route() {
     let srv = server();
     let s = format!("127.0.0.1:{}", srv.port);
     let mut alice = ws_client(&srv);
-    alice.send(&format!("REGISTER sip:{s} SIP/2.0\r\nVia: SIP/2.0/WS a11ce.invalid;branch=z9hG4bKww1\r\nMax-Forwards: 70\r\nFrom: <sip:erin@{s}>;tag=e\r\nTo: <sip:erin@{s}>\r\nCall-ID: ww-reg\r\nCSeq: 1 REGISTER\r\nContact: <sip:erin@a11ce.invalid;transport=ws>\r\nExpires: 600\r\n\r\n"));
-    assert_eq!(alice.recv(T).and_then(|r| r.status()), Some(200));
+    ws_register(&mut alice, &s, "erin", "a11ce.invalid");
     let mut bob = ws_client(&srv);
     bob.send(&format!("INVITE sip:erin@{s} SIP/2.0\r\nVia: SIP/2.0/WS b0b.invalid;branch=z9hG4bKww2\r\nMax-Forwards: 70\r\nFrom: <sip:frank@{s}>;tag=f\r\nTo: <sip:erin@{s}>\r\nCall-ID: ww-call\r\nCSeq: 1 INVITE\r\nContact: <sip:frank@b0b.invalid;transport=ws>\r\nContent-Length: 0\r\n\r\n"));
     let inv = alice.recv(T).expect("INVITE to the other WebSocket client");
