@@ -75,6 +75,25 @@ fn one<C: Caller + ?Sized>(c: &C, req: &Json) -> Option<Json> {
     id.is_some().then_some(out)
 }
 
+/// [`handle`] for HTTP: the status, reason and body to answer with (200
+/// with the response, as written with `pretty`; 204 when the document
+/// held only notifications).
+pub fn http_answer<C: Caller + ?Sized>(
+    c: &C,
+    text: &str,
+    pretty: bool,
+) -> (u16, &'static str, String) {
+    match handle(c, text) {
+        Some(resp) if pretty => (
+            200,
+            "OK",
+            sr_sdk::serde_json::to_string_pretty(&resp).unwrap_or_default(),
+        ),
+        Some(resp) => (200, "OK", resp.to_string()),
+        None => (204, "No Content", String::new()),
+    }
+}
+
 /// Handles a JSON-RPC document (text). Returns the response document, or
 /// `None` when there is nothing to answer (only notifications).
 pub fn handle<C: Caller + ?Sized>(c: &C, text: &str) -> Option<Json> {

@@ -56,13 +56,16 @@ fn find_end(buf: &[u8]) -> Option<usize> {
     buf.windows(4).position(|w| w == b"\r\n\r\n")
 }
 
-fn respond(s: &mut TcpStream, status: &str, ctype: &str, body: &[u8]) {
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
+fn respond(s: &mut TcpStream, code: u16, reason: &str, ctype: &str, body: &[u8]) {
+    let data = sr_sdk::http::reply(
+        code,
+        reason,
+        &[("Connection", "close")],
+        ctype,
+        body,
+        "siprouter",
     );
-    let _ = s.write_all(head.as_bytes());
-    let _ = s.write_all(body);
+    let _ = s.write_all(&data);
     let _ = s.flush();
 }
 
@@ -113,7 +116,8 @@ fn connection(mut s: TcpStream, core: &Weak<dyn Core>, limits: &Limits) {
         if buf.len() > MAX_HEAD {
             respond(
                 &mut s,
-                "431 Request Header Fields Too Large",
+                431,
+                "Request Header Fields Too Large",
                 "text/plain",
                 b"",
             );
@@ -122,14 +126,14 @@ fn connection(mut s: TcpStream, core: &Weak<dyn Core>, limits: &Limits) {
     }
     let end = find_end(&buf).unwrap_or(0);
     let Some(head) = parse_head(&String::from_utf8_lossy(&buf[..end])) else {
-        respond(&mut s, "400 Bad Request", "text/plain", b"bad request\n");
+        respond(&mut s, 400, "Bad Request", "text/plain", b"bad request\n");
         return;
     };
     let Some(c) = core.upgrade() else { return };
     match head.method.as_str() {
         "GET" | "HEAD" => {
             if head.path.split('?').next() != Some("/metrics") {
-                respond(&mut s, "404 Not Found", "text/plain", b"not found\n");
+                respond(&mut s, 404, "Not Found", "text/plain", b"not found\n");
                 return;
             }
             let text = metrics::render(&c.statistics());
@@ -138,11 +142,11 @@ fn connection(mut s: TcpStream, core: &Weak<dyn Core>, limits: &Limits) {
             } else {
                 text.as_bytes()
             };
-            respond(&mut s, "200 OK", "text/plain; version=0.0.4", body);
+            respond(&mut s, 200, "OK", "text/plain; version=0.0.4", body);
         }
         "POST" => {
             if head.content_length > limits.max_request {
-                respond(&mut s, "413 Payload Too Large", "text/plain", b"");
+                respond(&mut s, 413, "Payload Too Large", "text/plain", b"");
                 return;
             }
             let want = end + 4 + head.content_length;
@@ -150,19 +154,10 @@ fn connection(mut s: TcpStream, core: &Weak<dyn Core>, limits: &Limits) {
                 return;
             }
             let body = String::from_utf8_lossy(&buf[end + 4..want]);
-            match dispatch::handle(&*c, &body) {
-                Some(resp) => {
-                    let text = if limits.pretty {
-                        sr_sdk::serde_json::to_string_pretty(&resp).unwrap_or_default()
-                    } else {
-                        resp.to_string()
-                    };
-                    respond(&mut s, "200 OK", "application/json", text.as_bytes());
-                }
-                None => respond(&mut s, "204 No Content", "application/json", b""),
-            }
+            let (code, reason, text) = dispatch::http_answer(&*c, &body, limits.pretty);
+            respond(&mut s, code, reason, "application/json", text.as_bytes());
         }
-        _ => respond(&mut s, "405 Method Not Allowed", "text/plain", b""),
+        _ => respond(&mut s, 405, "Method Not Allowed", "text/plain", b""),
     }
 }
 

@@ -286,15 +286,7 @@ fn dispatch_http(ctx: &mut Ctx<'_>, pretty: bool) -> i32 {
         return -1;
     }
     let body = String::from_utf8_lossy(ctx.msg.body()).into_owned();
-    let (code, reason, text) = match dispatch::handle(ctx.core, &body) {
-        Some(resp) if pretty => (
-            200,
-            "OK",
-            sr_sdk::serde_json::to_string_pretty(&resp).unwrap_or_default(),
-        ),
-        Some(resp) => (200, "OK", resp.to_string()),
-        None => (204, "No Content", String::new()),
-    };
+    let (code, reason, text) = dispatch::http_answer(ctx.core, &body, pretty);
     let data = sr_sdk::http::reply(
         code,
         reason,
