@@ -683,31 +683,18 @@ impl TcpConns {
 
     /// Closes connections idle for longer than `lifetime`.
     pub fn close_idle(&self, lifetime: Duration) -> usize {
-        let idle: Vec<u64> = self
-            .conns
-            .lock()
-            .map(|c| {
-                c.values()
-                    .filter(|c| c.idle_for() > lifetime)
-                    .map(|c| c.id)
-                    .collect()
-            })
-            .unwrap_or_default();
-        for id in &idle {
-            self.remove(*id);
+        let mut n = 0;
+        for c in self.all().into_iter().filter(|c| c.idle_for() > lifetime) {
+            self.remove(c.id);
+            n += 1;
         }
-        idle.len()
+        n
     }
 
     /// Closes everything (shutdown).
     pub fn close_all(&self) {
-        let all: Vec<u64> = self
-            .conns
-            .lock()
-            .map(|c| c.keys().copied().collect())
-            .unwrap_or_default();
-        for id in all {
-            self.remove(id);
+        for c in self.all() {
+            self.remove(c.id);
         }
     }
 

@@ -7,9 +7,15 @@ use crate::transport::{Conn, TcpConns};
 use crate::ws_codec::{close_payload, opcode, status, WsDecoder, WsEvent};
 use sr_sdk::{lm_dbg, lm_warn, SendError, StreamConns, WsConnInfo, WsCounts};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-fn no_conn(id: u64) -> SendError {
-    SendError(format!("no WebSocket connection {id}"))
+impl TcpConns {
+    /// Connection `id` if it is a WebSocket.
+    fn ws_conn(&self, id: u64) -> Result<Arc<Conn>, SendError> {
+        self.get(id)
+            .filter(|c| c.is_ws())
+            .ok_or_else(|| SendError(format!("no WebSocket connection {id}")))
+    }
 }
 
 impl StreamConns for TcpConns {
@@ -24,10 +30,7 @@ impl StreamConns for TcpConns {
     }
 
     fn ws_close(&self, conn_id: u64, status: u16, reason: &str) -> Result<(), SendError> {
-        let c = self
-            .get(conn_id)
-            .filter(|c| c.is_ws())
-            .ok_or_else(|| no_conn(conn_id))?;
+        let c = self.ws_conn(conn_id)?;
         c.mark_closing();
         let r = c.write_frame(opcode::CLOSE, &close_payload(status, reason));
         self.remove(conn_id);
@@ -39,13 +42,11 @@ impl StreamConns for TcpConns {
     }
 
     fn ws_ping(&self, conn_id: u64, pong: bool, data: &[u8]) -> Result<(), SendError> {
-        let c = self
-            .get(conn_id)
-            .filter(|c| c.is_ws())
-            .ok_or_else(|| no_conn(conn_id))?;
+        let c = self.ws_conn(conn_id)?;
         let op = if pong { opcode::PONG } else { opcode::PING };
         c.write_frame(op, &data[..data.len().min(125)])
             .map_err(|e| {
+                self.ws_counters.failed.fetch_add(1, Ordering::Relaxed);
                 c.close();
                 SendError(e.to_string())
             })

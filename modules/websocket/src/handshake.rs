@@ -43,7 +43,8 @@ pub struct Answer {
     pub headers: Vec<(&'static str, String)>,
 }
 
-fn refuse(code: u16, reason: &'static str) -> Answer {
+/// A refusal with no extra header.
+pub fn refuse(code: u16, reason: &'static str) -> Answer {
     Answer {
         code,
         reason,

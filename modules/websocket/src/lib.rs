@@ -137,11 +137,7 @@ impl Ws {
     /// `ws_handle_handshake()`.
     fn handshake(&self, ctx: &mut Ctx<'_>) -> i32 {
         let a = if self.disabled.load(Ordering::Relaxed) {
-            handshake::Answer {
-                code: 503,
-                reason: "Service Unavailable",
-                headers: Vec::new(),
-            }
+            handshake::refuse(503, "Service Unavailable")
         } else if !matches!(ctx.msg.rcv.proto, Proto::Tcp | Proto::Tls) {
             lm_err!("ws_handle_handshake: not an HTTP request on a TCP or TLS connection");
             return 0;
