@@ -218,6 +218,29 @@ pub fn missed_calls() -> TableDef {
     acc_table("missed_calls", MISSED_CALLS_VERSION)
 }
 
+/// Version of `dispatcher`.
+pub const DISPATCHER_VERSION: i64 = 4;
+
+/// `dispatcher` (the dispatcher module's destination sets).
+pub fn dispatcher() -> TableDef {
+    use ColType::*;
+    TableDef {
+        name: "dispatcher",
+        version: DISPATCHER_VERSION,
+        columns: vec![
+            col("id", Id, false, None),
+            col("setid", Int, false, Some("0")),
+            col("destination", Varchar(192), false, Some("''")),
+            col("flags", Int, false, Some("0")),
+            col("priority", Int, false, Some("0")),
+            col("attrs", Varchar(128), false, Some("''")),
+            col("description", Varchar(64), false, Some("''")),
+        ],
+        unique: vec![],
+        indexes: vec![],
+    }
+}
+
 /// Every table `siprouter db init` creates, `version` first.
 pub fn standard() -> Vec<TableDef> {
     vec![
@@ -227,5 +250,6 @@ pub fn standard() -> Vec<TableDef> {
         subscriber(),
         acc(),
         missed_calls(),
+        dispatcher(),
     ]
 }

@@ -1,0 +1,374 @@
+//! Probing (Kamailio's `ds_check_timer` and `ds_options_callback`): every
+//! `ds_ping_interval` the destinations `ds_probing_mode` selects get a
+//! `ds_ping_method` request; each is a non-INVITE client transaction of
+//! its own (sip-txn: retransmitted over UDP at tm's `retr_timer1`/
+//! `retr_timer2`, given up after tm's `fr_timer` as a 408). A 2xx, or a
+//! code of `ds_ping_reply_codes`, is a success, anything else a failure;
+//! the state then changes with the thresholds (see [`crate::state`]).
+
+use crate::dest::{Dest, DISABLED, INACTIVE, NODNS, NOPING, PROBING, TRYING};
+use sip_txn::{Action, Instant, NonInviteClient, TimerConfig};
+use sr_sdk::prelude::*;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// `ds_probing_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// 0: only destinations flagged probing, once.
+    Flagged,
+    /// 1: every destination, always.
+    All,
+    /// 2: only inactive destinations flagged probing.
+    Inactive,
+    /// 3: destinations flagged probing, for as long as they are.
+    OnlyFlagged,
+}
+
+impl Mode {
+    /// From the parameter's value.
+    pub fn from_int(v: i64) -> Mode {
+        match v {
+            1 => Mode::All,
+            2 => Mode::Inactive,
+            3 => Mode::OnlyFlagged,
+            _ => Mode::Flagged,
+        }
+    }
+
+    /// Whether a destination with `flags` is pinged.
+    pub fn wants(self, flags: u32) -> bool {
+        if flags & (DISABLED | NODNS | NOPING) != 0 {
+            return false;
+        }
+        match self {
+            Mode::All => true,
+            Mode::Flagged | Mode::OnlyFlagged => flags & PROBING != 0,
+            Mode::Inactive => flags & PROBING != 0 && flags & INACTIVE != 0,
+        }
+    }
+
+    /// The state a ping's result asks for, given the destination's flags
+    /// now; `None` when the result is to be ignored (mode 3 with the
+    /// probing flag cleared meanwhile).
+    pub fn result_state(self, ok: bool, flags: u32) -> Option<u32> {
+        if self == Mode::OnlyFlagged && flags & PROBING == 0 {
+            return None;
+        }
+        Some(if ok {
+            match self {
+                Mode::All | Mode::OnlyFlagged => PROBING,
+                _ => 0,
+            }
+        } else if self == Mode::Flagged {
+            TRYING
+        } else {
+            TRYING | PROBING
+        })
+    }
+}
+
+/// `ds_ping_reply_codes`: classes and codes that count as an answer
+/// besides 2xx (`class=2;code=403;code=488`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplyCodes {
+    classes: Vec<u16>,
+    codes: Vec<u16>,
+}
+
+impl ReplyCodes {
+    /// Parses the parameter (items split by `;` or `:`).
+    pub fn parse(s: &str) -> Result<ReplyCodes, String> {
+        let mut r = ReplyCodes::default();
+        for item in s.split([';', ':']).map(str::trim).filter(|i| !i.is_empty()) {
+            let (k, v) = item
+                .split_once('=')
+                .ok_or_else(|| format!("ds_ping_reply_codes: '{item}' is not class=N or code=N"))?;
+            let n: u16 = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("ds_ping_reply_codes: '{v}' is not a number"))?;
+            match k.trim().to_ascii_lowercase().as_str() {
+                "class" if (1..=6).contains(&n) => r.classes.push(n),
+                "code" if (100..=699).contains(&n) => r.codes.push(n),
+                _ => return Err(format!("ds_ping_reply_codes: '{item}' is out of range")),
+            }
+        }
+        Ok(r)
+    }
+
+    /// Whether `code` is a success.
+    pub fn ok(&self, code: u16) -> bool {
+        (200..300).contains(&code)
+            || self.codes.contains(&code)
+            || self.classes.contains(&(code / 100))
+    }
+}
+
+/// A ping's outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The destination's set.
+    pub setid: i32,
+    /// The destination's URI.
+    pub uri: String,
+    /// The reply code (408 when none came, 500 when sending failed).
+    pub code: u16,
+    /// The reason phrase.
+    pub reason: String,
+    /// Whether a real reply came.
+    pub replied: bool,
+    /// The request that was sent (for the event route's message).
+    pub request: Vec<u8>,
+}
+
+struct Pending {
+    txn: NonInviteClient<Vec<u8>>,
+    setid: i32,
+    uri: String,
+    to: Target,
+}
+
+/// The pings in flight.
+pub struct Pinger {
+    key: String,
+    seq: AtomicU64,
+    epoch: std::time::Instant,
+    pending: Mutex<HashMap<u64, Pending>>,
+}
+
+impl Default for Pinger {
+    fn default() -> Self {
+        Pinger::new()
+    }
+}
+
+impl Pinger {
+    /// A pinger with a key of its own in its branches, so that only
+    /// replies to its requests are taken.
+    pub fn new() -> Pinger {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(u64::from(std::process::id()));
+        Pinger {
+            key: format!("{:012x}", h.finish() & 0xffff_ffff_ffff),
+            seq: AtomicU64::new(1),
+            epoch: std::time::Instant::now(),
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Now, on the transactions' clock.
+    pub fn now(&self) -> Instant {
+        Instant::from_millis(self.epoch.elapsed().as_millis() as u64)
+    }
+
+    fn branch_prefix(&self) -> String {
+        format!("z9hG4bKds{}.", self.key)
+    }
+
+    /// Pings in flight.
+    pub fn in_flight(&self) -> usize {
+        self.pending.lock().map_or(0, |p| p.len())
+    }
+
+    /// The request for `d`: `method` from `from`, sent from `local`
+    /// (`host:port`) over `proto`; its number.
+    pub fn request(
+        &self,
+        d: &Dest,
+        method: &str,
+        from: &str,
+        proto: Proto,
+        local: &str,
+    ) -> (u64, Vec<u8>) {
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let key = &self.key;
+        let text = format!(
+            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/{via} {local};branch={b}{n}\r\nTo: <{uri}>\r\nFrom: <{from}>;tag={key}.{n}\r\nCall-ID: ds{key}.{n}@{local}\r\nCSeq: 10 {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            uri = d.uri,
+            via = proto.via_name(),
+            b = self.branch_prefix(),
+        );
+        (n, text.into_bytes())
+    }
+
+    /// Starts a ping: sends it and keeps its transaction; the outcome at
+    /// once when the send fails.
+    pub fn start(
+        &self,
+        core: &dyn Core,
+        d: &Dest,
+        n: u64,
+        data: Vec<u8>,
+        to: Target,
+        timers: &TimerConfig,
+    ) -> Option<Outcome> {
+        let (txn, actions) =
+            NonInviteClient::start(data.clone(), to.proto.is_reliable(), timers, self.now());
+        for a in actions {
+            if let Action::Transmit(bytes) = a {
+                if let Err(e) = core.send(&to, &bytes) {
+                    lm_warn!("dispatcher: keepalive to {}: {e}", d.uri);
+                    return Some(Outcome {
+                        setid: d.setid,
+                        uri: d.uri.clone(),
+                        code: 500,
+                        reason: "Sending keepalive failed".into(),
+                        replied: false,
+                        request: data,
+                    });
+                }
+            }
+        }
+        if let Ok(mut p) = self.pending.lock() {
+            p.insert(
+                n,
+                Pending {
+                    txn,
+                    setid: d.setid,
+                    uri: d.uri.clone(),
+                    to,
+                },
+            );
+        }
+        None
+    }
+
+    /// A reply with top Via branch `branch`: `None` when it is not for a
+    /// ping of ours; else the outcome when it is final (`Some(None)` for a
+    /// provisional or a retransmission).
+    pub fn reply(&self, branch: &str, code: u16, reason: &str) -> Option<Option<Outcome>> {
+        let n: u64 = branch.strip_prefix(&self.branch_prefix())?.parse().ok()?;
+        let now = self.now();
+        let mut pending = self.pending.lock().ok()?;
+        let Some(p) = pending.get_mut(&n) else {
+            return Some(None);
+        };
+        let actions = p.txn.handle_response(now, Vec::new(), code);
+        let fin = code >= 200 && actions.iter().any(|a| matches!(a, Action::PassToTu(_)));
+        let out = fin.then(|| Outcome {
+            setid: p.setid,
+            uri: p.uri.clone(),
+            code,
+            reason: reason.to_string(),
+            replied: true,
+            request: p.txn.request().clone(),
+        });
+        if fin {
+            pending.remove(&n);
+        }
+        Some(out)
+    }
+
+    /// Runs the transactions' timers: retransmits, and gives the pings
+    /// that got no final reply in time (408).
+    pub fn tick(&self, core: &dyn Core) -> Vec<Outcome> {
+        let now = self.now();
+        let mut out = Vec::new();
+        let mut resend = Vec::new();
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.retain(|_, p| {
+                if p.txn.poll_timeout().is_none_or(|t| t > now) {
+                    return true;
+                }
+                let actions = p.txn.handle_timeout(now);
+                for a in actions.iter() {
+                    match a {
+                        Action::Transmit(b) => resend.push((p.to, b.clone())),
+                        Action::Timeout => out.push(Outcome {
+                            setid: p.setid,
+                            uri: p.uri.clone(),
+                            code: 408,
+                            reason: "Request Timeout".into(),
+                            replied: false,
+                            request: p.txn.request().clone(),
+                        }),
+                        _ => {}
+                    }
+                }
+                !actions.terminated()
+            });
+        }
+        for (to, b) in resend {
+            core.send_batched(&to, &b);
+        }
+        out
+    }
+}
+
+/// Where a ping goes (the core's destination type).
+pub type Target = sr_sdk::Dest;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn who_is_pinged() {
+        assert!(Mode::All.wants(0));
+        assert!(!Mode::All.wants(DISABLED));
+        assert!(!Mode::All.wants(NOPING));
+        assert!(!Mode::Flagged.wants(0));
+        assert!(Mode::Flagged.wants(PROBING));
+        assert!(!Mode::Inactive.wants(PROBING));
+        assert!(Mode::Inactive.wants(PROBING | INACTIVE));
+        assert!(Mode::OnlyFlagged.wants(PROBING | TRYING));
+    }
+
+    #[test]
+    fn results_to_states() {
+        assert_eq!(Mode::All.result_state(true, 0), Some(PROBING));
+        assert_eq!(
+            Mode::Flagged.result_state(true, PROBING),
+            Some(0),
+            "mode 0: pinged once"
+        );
+        assert_eq!(Mode::Flagged.result_state(false, PROBING), Some(TRYING));
+        assert_eq!(Mode::All.result_state(false, 0), Some(TRYING | PROBING));
+        assert_eq!(Mode::OnlyFlagged.result_state(true, 0), None);
+        assert_eq!(
+            Mode::Inactive.result_state(true, INACTIVE | PROBING),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn reply_codes() {
+        let r = ReplyCodes::parse("class=6;code=503").unwrap();
+        assert!(r.ok(200) && r.ok(603) && r.ok(503));
+        assert!(!r.ok(500) && !r.ok(408) && !r.ok(100));
+        assert!(ReplyCodes::parse("class=9").is_err());
+        assert!(ReplyCodes::parse("code").is_err());
+        assert_eq!(ReplyCodes::parse("").unwrap(), ReplyCodes::default());
+    }
+
+    #[test]
+    fn replies_end_their_pings() {
+        let p = Pinger::new();
+        let (n, req) = (7, b"OPTIONS sip:a SIP/2.0\r\n\r\n".to_vec());
+        let to = sr_sdk::Dest::new(Proto::Udp, "127.0.0.1:5060".parse().unwrap());
+        let (txn, _) = NonInviteClient::start(req, false, &TimerConfig::rfc3261(), p.now());
+        p.pending.lock().unwrap().insert(
+            n,
+            Pending {
+                txn,
+                setid: 1,
+                uri: "sip:a".into(),
+                to,
+            },
+        );
+        let b = format!("{}7", p.branch_prefix());
+        assert_eq!(p.reply("z9hG4bKother", 200, "OK"), None, "not ours");
+        assert_eq!(p.reply(&b, 100, "Trying"), Some(None));
+        let o = p.reply(&b, 503, "Busy").unwrap().unwrap();
+        assert_eq!((o.setid, o.code, o.replied), (1, 503, true));
+        assert_eq!(p.in_flight(), 0);
+        assert_eq!(
+            p.reply(&b, 503, "Busy"),
+            Some(None),
+            "late retransmission taken, ignored"
+        );
+    }
+}

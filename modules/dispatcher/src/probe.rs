@@ -1,0 +1,259 @@
+//! The glue between the pings, the states and the event routes: starting
+//! the probing timers, taking the replies to pings, and applying a new
+//! state (from a ping's result or `ds_mark_dst`) with the thresholds,
+//! running `event_route[dispatcher:dst-down]` / `[dispatcher:dst-up]`
+//! when a destination turns.
+
+use crate::dest::{Dest, DISABLED};
+use crate::ping::{Mode, Outcome};
+use crate::state::{self, Thresholds, Turn};
+use crate::{text, Dispatcher};
+use sr_mod_tm::api::{TmApi, TM_API};
+use sr_sdk::prelude::*;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What `$dsv(...)` reads in the event routes.
+#[derive(Debug, Clone)]
+pub struct Dsv {
+    /// `$dsv(code)`.
+    pub code: u16,
+    /// `$dsv(reason)`.
+    pub reason: Option<String>,
+    /// `$dsv(flags)`: 1 when a real reply was received.
+    pub flags: i64,
+}
+
+/// Serialises state changes (they read and write two fields).
+static STATE_LOCK: Mutex<()> = Mutex::new(());
+
+/// The probing mode.
+pub fn mode(ds: &Dispatcher) -> Mode {
+    Mode::from_int(ds.p.probing_mode.load(Ordering::Relaxed))
+}
+
+fn thresholds(ds: &Dispatcher) -> Thresholds {
+    let t = |a: &std::sync::atomic::AtomicI64| a.load(Ordering::Relaxed).max(1) as u32;
+    Thresholds {
+        probing: t(&ds.p.probing_threshold),
+        inactive: t(&ds.p.inactive_threshold),
+    }
+}
+
+/// Applies `new` (state bits) to `d` with the thresholds; when `d` turns
+/// down or up, runs the event route on `msg` with `$dsv` set to `dsv`.
+pub fn apply(
+    ds: &Dispatcher,
+    core: &dyn Core,
+    d: &Dest,
+    new: u32,
+    dsv: Dsv,
+    msg: &mut SipMsg,
+) -> Turn {
+    let turn = {
+        let _g = STATE_LOCK.lock();
+        let (flags, count, turn) = state::update(
+            d.flags(),
+            d.count.load(Ordering::Relaxed),
+            new,
+            thresholds(ds),
+        );
+        d.flags.store(flags, Ordering::Relaxed);
+        d.count.store(count, Ordering::Relaxed);
+        turn
+    };
+    // Looked up now: the routes are compiled after mod_init (and a
+    // reload may add or remove them).
+    let route = match turn {
+        Turn::Down => core.route_id(RouteType::EVENT, "dispatcher:dst-down"),
+        Turn::Up => core.route_id(RouteType::EVENT, "dispatcher:dst-up"),
+        Turn::Same => None,
+    };
+    match turn {
+        Turn::Down => lm_info!("dispatcher: {} (set {}) is down now", d.uri, d.setid),
+        Turn::Up => lm_info!("dispatcher: {} (set {}) is up now", d.uri, d.setid),
+        Turn::Same => {}
+    }
+    if let Some(id) = route {
+        msg.ext.insert(dsv);
+        core.run_route(id, RouteType::EVENT, msg);
+        msg.ext.remove::<Dsv>();
+    }
+    turn
+}
+
+/// A ping's result.
+fn outcome(ds: &Dispatcher, core: &dyn Core, o: Outcome) {
+    let lists = ds.lists();
+    let Some(d) = lists
+        .set(o.setid)
+        .and_then(|s| s.dests.iter().find(|d| d.uri == o.uri))
+    else {
+        return; // reloaded meanwhile
+    };
+    if d.flags() & DISABLED != 0 {
+        return;
+    }
+    let ok = ds.replies.get().is_some_and(|r| r.ok(o.code));
+    let Some(new) = mode(ds).result_state(ok, d.flags()) else {
+        return;
+    };
+    let dsv = Dsv {
+        code: o.code,
+        reason: Some(o.reason.clone()),
+        flags: i64::from(o.replied),
+    };
+    let mut msg = match SipMsg::parse(
+        bytes::Bytes::from(o.request),
+        sr_sdk::RecvInfo::loopback(),
+        0,
+    ) {
+        Ok(m) => m,
+        Err(_) => SipMsg::faked(),
+    };
+    apply(ds, core, d, new, dsv, &mut msg);
+}
+
+/// A socket written `proto:ip:port` (or `ip:port`), as an address.
+pub fn socket_addr(s: &str) -> Option<std::net::SocketAddr> {
+    let rest = s
+        .split_once(':')
+        .filter(|(p, _)| Proto::parse(p).is_some())
+        .map_or(s, |(_, r)| r);
+    rest.parse().ok()
+}
+
+/// One probing round.
+fn round(ds: &Dispatcher, core: &dyn Core) {
+    if !ds.ping_active.load(Ordering::Relaxed) {
+        return;
+    }
+    let Some(timers) = ds.timers.get() else {
+        return;
+    };
+    let m = mode(ds);
+    let method = text(&ds.p.ping_method);
+    let (default_from, proxy, default_socket) = (
+        text(&ds.p.ping_from),
+        text(&ds.p.outbound_proxy),
+        text(&ds.p.default_socket),
+    );
+    let lists = ds.lists();
+    for d in lists.sets.iter().flat_map(|s| s.dests.iter()) {
+        if !m.wants(d.flags()) {
+            continue;
+        }
+        let via = [d.attrs.obproxy.as_str(), proxy.as_str()]
+            .into_iter()
+            .find(|p| !p.is_empty())
+            .map_or_else(|| d.uri.clone(), crate::dest::with_scheme);
+        let mut to = match core.resolve(&via, None) {
+            Ok(t) => t,
+            Err(e) => {
+                lm_warn!("dispatcher: keepalive to {}: {e}", d.uri);
+                let (_, data) =
+                    ds.pinger
+                        .request(d, &method, &default_from, Proto::Udp, "127.0.0.1");
+                outcome(ds, core, failed_send(d, data));
+                continue;
+            }
+        };
+        let sock = [d.attrs.socket.as_str(), default_socket.as_str()]
+            .into_iter()
+            .find(|s| !s.is_empty());
+        to.send_socket = sock.and_then(socket_addr);
+        let local = to
+            .send_socket
+            .map(|a| (a.ip().to_string(), a.port()))
+            .or_else(|| core.local_addr(to.proto, Some(to.addr)))
+            .map(|(h, p)| {
+                if h.contains(':') {
+                    format!("[{h}]:{p}")
+                } else {
+                    format!("{h}:{p}")
+                }
+            })
+            .unwrap_or_default();
+        let from = if d.attrs.ping_from.is_empty() {
+            default_from.as_str()
+        } else {
+            d.attrs.ping_from.as_str()
+        };
+        let (n, data) = ds.pinger.request(d, &method, from, to.proto, &local);
+        if let Some(o) = ds.pinger.start(core, d, n, data, to, timers) {
+            outcome(ds, core, o);
+        }
+    }
+}
+
+fn failed_send(d: &Dest, request: Vec<u8>) -> Outcome {
+    Outcome {
+        setid: d.setid,
+        uri: d.uri.clone(),
+        code: 500,
+        reason: "Sending keepalive failed".into(),
+        replied: false,
+        request,
+    }
+}
+
+/// Starts probing when `ds_ping_interval` is set (it needs tm, for its
+/// timers, as in Kamailio).
+pub fn start(ds: &Arc<Dispatcher>, core: &dyn Core) -> Result<(), String> {
+    let every = ds.p.ping_interval.load(Ordering::Relaxed);
+    if every <= 0 {
+        return Ok(());
+    }
+    let tm = bind::<TmApi>(core, TM_API)
+        .ok_or("dispatcher: ds_ping_interval needs the tm module (load it before dispatcher)")?;
+    let _ = ds.timers.set(tm.uac_timers());
+    let handle = core
+        .handle()
+        .ok_or("dispatcher: no core handle for probing")?;
+    let (d, h) = (ds.clone(), handle.clone());
+    core.add_timer(
+        "dispatcher-ping",
+        Duration::from_secs(every as u64),
+        Arc::new(move || {
+            if let Some(core) = h.upgrade() {
+                round(&d, &*core);
+            }
+        }),
+    );
+    let d = ds.clone();
+    core.add_timer(
+        "dispatcher-ping-retransmit",
+        Duration::from_millis(100),
+        Arc::new(move || {
+            if let Some(core) = handle.upgrade() {
+                for o in d.pinger.tick(&*core) {
+                    outcome(&d, &*core, o);
+                }
+            }
+        }),
+    );
+    Ok(())
+}
+
+/// A reply: true when it answers one of our pings (it goes no further).
+pub fn on_reply(ds: &Dispatcher, ctx: &mut Ctx<'_>) -> bool {
+    let m = ctx.msg.msg();
+    let Some(branch) = m.top_via().ok().and_then(|v| v.branch()) else {
+        return false;
+    };
+    if !branch.starts_with("z9hG4bKds") {
+        return false;
+    }
+    let code = m.status().unwrap_or(0);
+    let reason = m.reason().unwrap_or("").to_string();
+    let branch = branch.to_string();
+    match ds.pinger.reply(&branch, code, &reason) {
+        None => false,
+        Some(None) => true,
+        Some(Some(o)) => {
+            outcome(ds, ctx.core, o);
+            true
+        }
+    }
+}
