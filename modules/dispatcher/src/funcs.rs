@@ -236,17 +236,31 @@ fn select(ds: &Dispatcher, ctx: &mut Ctx<'_>, set: i64, alg: i64, limit: i64, op
     let flags: Vec<u32> = s.dests.iter().map(|d| d.flags()).collect();
     let usable = |i: usize| !skipped(flags[i]);
     let use_default = int(&ds.p.use_default) != 0;
-    let Some(hash) = hash_for(ds, ctx, s, alg, &flags) else {
-        return -1;
-    };
     let limit = usize::try_from(limit).unwrap_or(0);
-    let Some(c) = select::choose(n, hash, &usable, use_default, limit) else {
+    let c = if alg == 13 {
+        let start = s.rr.load(Ordering::Relaxed) as usize;
+        let prio = |i: usize| s.dests[i].priority;
+        let c = select::latency(n, start, &prio, &usable, use_default, limit);
+        if let Some(c) = &c {
+            s.rr.store(((c.chosen + 1) % n) as u32, Ordering::Relaxed);
+        }
+        c
+    } else {
+        let Some(hash) = hash_for(ds, ctx, s, alg, &flags) else {
+            return -1;
+        };
+        let c = select::choose(n, hash, &usable, use_default, limit);
+        if let Some(c) = &c {
+            if alg == 4 || (alg == 5 && auth_user(ctx.msg.msg()).is_none()) {
+                s.rr.store(((c.chosen + 1) % n) as u32, Ordering::Relaxed);
+            }
+        }
+        c
+    };
+    let Some(c) = c else {
         lm_err!("dispatcher: no active destination in set {set}");
         return -1;
     };
-    if alg == 4 || (alg == 5 && auth_user(ctx.msg.msg()).is_none()) {
-        s.rr.store(((c.chosen + 1) % n) as u32, Ordering::Relaxed);
-    }
     let d = &s.dests[c.chosen];
     if !write(ds, ctx, op, &d.uri, &d.attrs.socket) {
         return -1;
@@ -362,16 +376,14 @@ fn mark(ds: &Dispatcher, ctx: &mut Ctx<'_>, state: Option<&str>) -> i32 {
 }
 
 /// Where a message (or the URI given) comes from: address, port,
-/// transport.
-fn source(ctx: &mut Ctx<'_>, uri: Option<&str>) -> Option<(IpAddr, u16, Proto)> {
+/// transport (none for a URI that names none, as Kamailio's parsed URI).
+fn source(ctx: &mut Ctx<'_>, uri: Option<&str>) -> Option<(IpAddr, u16, Option<Proto>)> {
     let Some(uri) = uri else {
         let r = &ctx.msg.rcv;
-        return Some((r.src.ip(), r.src.port(), r.proto));
+        return Some((r.src.ip(), r.src.port(), Some(r.proto)));
     };
     let u = Uri::parse(uri).ok()?;
-    let proto = crate::params_value(u.params, "transport")
-        .and_then(Proto::parse)
-        .unwrap_or(Proto::Udp);
+    let proto = crate::params_value(u.params, "transport").and_then(Proto::parse);
     let ip = match u.host.ip() {
         Some(ip) => ip,
         None => ctx.core.resolve(uri, None).ok()?.addr.ip(),
@@ -408,7 +420,7 @@ fn is_from_list(
                 continue;
             }
             let port_ok = mode & 1 != 0 || a.port.is_none_or(|p| p == port);
-            let proto_ok = mode & 2 != 0 || a.proto == Some(proto);
+            let proto_ok = mode & 2 != 0 || a.proto == proto;
             let active_ok = mode & 4 == 0 || !skipped(d.flags());
             let sock =
                 (!d.attrs.socket.is_empty()).then(|| crate::probe::socket_addr(&d.attrs.socket));
@@ -418,7 +430,7 @@ fn is_from_list(
             }
             let score = 1
                 + if a.port == Some(port) { 2 } else { 0 }
-                + if a.proto == Some(proto) { 4 } else { 0 }
+                + if a.proto == proto { 4 } else { 0 }
                 + if sock.is_some_and(|s| s == Some(local)) {
                     8
                 } else {

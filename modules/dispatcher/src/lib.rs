@@ -13,7 +13,8 @@
 //!   round robin, 5 authentication user name (round robin without
 //!   credentials), 6 random, 7 `hash_pvar`, 8 priority order, 9 weight,
 //!   11 relative weight, 12 parallel forking to every destination, 13
-//!   latency (without latency statistics: priority order). 10 (call load)
+//!   latency-optimised round robin (without latency statistics: priority
+//!   first, round robin among equal ones). 10 (call load)
 //!   is not built: it logs an error and returns -1. The hash is
 //!   Kamailio's, so a message goes where Kamailio would send it.
 //! - Functions: `ds_select_dst`, `ds_select_domain`, `ds_select`,

@@ -64,10 +64,56 @@ pub fn failover(
             }
         }
     }
-    if use_default && n > 1 && chosen != n - 1 && order.len() < limit && usable(n - 1) {
+    with_default(&mut order, n, chosen, use_default, limit);
+    order
+}
+
+/// With `use_default`, the default (last) destination goes at the end of
+/// the failover order when it was not chosen and there is room (as
+/// Kamailio, whatever its state).
+fn with_default(order: &mut Vec<usize>, n: usize, chosen: usize, use_default: bool, limit: usize) {
+    if use_default && n > 1 && chosen != n - 1 && order.len() < limit {
         order.push(n - 1);
     }
-    order
+}
+
+/// Algorithm 13 (latency-optimised round robin; here without latency
+/// figures, so each destination's priority as it is): the destinations
+/// in turn from the round-robin position `start`, stably sorted by
+/// priority (highest first, unusable ones last). The first is chosen and
+/// the order is the failover list; `None` when nothing is usable. The
+/// caller moves the round-robin position past `order[0]`'s index.
+pub fn latency(
+    n: usize,
+    start: usize,
+    priority: &dyn Fn(usize) -> i32,
+    usable: &dyn Fn(usize) -> bool,
+    use_default: bool,
+    limit: usize,
+) -> Option<Choice> {
+    if n == 0 {
+        return None;
+    }
+    let limit = if limit == 0 { usize::MAX } else { limit };
+    let m = if use_default && n > 1 { n - 1 } else { n };
+    let mut z = start % n;
+    let mut turn: Vec<Option<(usize, i32)>> = Vec::with_capacity(n);
+    for _ in 0..n {
+        turn.push(usable(z).then(|| (z, priority(z))));
+        z = (z + 1) % m;
+    }
+    turn.sort_by_key(|e| std::cmp::Reverse(e.map_or(-1, |(_, p)| p)));
+    let first = turn.first().copied().flatten()?.0;
+    let mut order: Vec<usize> = turn
+        .iter()
+        .flatten()
+        .map(|&(i, _)| i)
+        .filter(|&i| !(use_default && i == n - 1))
+        .take(limit)
+        .collect();
+    let chosen = first % m;
+    with_default(&mut order, n, chosen, use_default, limit);
+    Some(Choice { chosen, order })
 }
 
 /// Both at once.
@@ -113,8 +159,33 @@ mod tests {
         assert_eq!(choose(3, 1, &all, true, 0).unwrap().order, vec![1, 0, 2]);
         assert_eq!(pick(3, h, &|i| i == 2, true), Some(2));
         assert_eq!(choose(3, h, &|i| i == 2, true, 0).unwrap().order, vec![2]);
+        assert_eq!(
+            choose(3, h, &|i| i != 2, true, 0).unwrap().order,
+            vec![0, 1, 2],
+            "the default is listed whatever its state"
+        );
         assert_eq!(pick(3, h, &|i| i != 2 && i != 0 && i != 1, true), None);
         assert_eq!(pick(1, h, &all, true), Some(0));
+    }
+
+    #[test]
+    fn latency_without_figures_is_priority_then_turn() {
+        // Priorities 5, 0, 0, 0 (as loaded, highest first); round robin
+        // among the equal ones from the position given.
+        let prio = |i: usize| [5, 0, 0, 0][i];
+        let c = latency(4, 0, &prio, &all, false, 0).unwrap();
+        assert_eq!((c.chosen, c.order.clone()), (0, vec![0, 1, 2, 3]));
+        let c = latency(4, 2, &prio, &all, false, 0).unwrap();
+        assert_eq!((c.chosen, c.order.clone()), (0, vec![0, 2, 3, 1]));
+        let c = latency(4, 2, &prio, &|i| i != 0, false, 2).unwrap();
+        assert_eq!((c.chosen, c.order.clone()), (2, vec![2, 3]));
+        assert!(latency(4, 1, &prio, &|_| false, false, 0).is_none());
+        let one = latency(1, 0, &prio, &all, false, 0).unwrap();
+        assert_eq!((one.chosen, one.order), (0, vec![0]));
+        // With use_default the only destination is the default: Kamailio
+        // lists nothing.
+        let one = latency(1, 0, &prio, &all, true, 0).unwrap();
+        assert_eq!((one.chosen, one.order), (0, vec![]));
     }
 
     #[test]

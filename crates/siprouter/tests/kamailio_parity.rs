@@ -1,0 +1,223 @@
+//! Differential test against Kamailio itself: the same configuration and
+//! the same dispatcher list run on Kamailio (the Debian package's binary
+//! and modules) and on siprouter, the same requests go to both, and every
+//! answer must be the same: the destination chosen (`$du`), the failover
+//! records (`$xavp(_dsdst_)`), their count (`$xavp(_dsctx_=>cnt)`), what
+//! `ds_next_dst` moves to, `ds_is_from_list` with each mode for a URI and
+//! for the real source, and `ds_is_active` — for the hash algorithms,
+//! round robin, priority and latency order, an unknown algorithm, with
+//! and without a limit, with `use_default` and with user-only hashing.
+//!
+//! Without Kamailio installed the test prints a notice and passes, unless
+//! `SR_KAMAILIO_REQUIRED=1` (which `.ci/run` sets, after installing it).
+
+use sr_testkit::{free_port, TestServer, UdpPeer};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const KAMAILIO: &str = "/usr/sbin/kamailio";
+const MPATH: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
+
+const LIST: &str = "\
+1 sip:127.0.0.1:5081 0 0 duid=a;weight=50
+1 sip:127.0.0.1:5082 0 0 duid=b;weight=30
+1 sip:127.0.0.1:5083 8 5
+1 sip:127.0.0.1:5085 0 0
+2 sip:127.0.0.1:5084;transport=udp 0 3 x=1
+2 sip:gw.example.com:5090 16 2
+3 sip:127.0.0.1
+";
+
+/// The configuration both servers run (`__PORT__`, `__LIST__`,
+/// `__FLAGS__`, `__DEF__` filled in).
+const CFG: &str = r#"#!KAMAILIO
+children=1
+listen=udp:127.0.0.1:__PORT__
+mpath="__MPATH__"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "textops.so"
+loadmodule "dispatcher.so"
+modparam("dispatcher", "list_file", "__LIST__")
+modparam("dispatcher", "flags", __FLAGS__)
+modparam("dispatcher", "use_default", __DEF__)
+request_route {
+    $var(r) = ds_select_dst("$(hdr(X-Set){s.int})", "$(hdr(X-Alg){s.int})", "$(hdr(X-Limit){s.int})");
+    append_to_reply("X-Sel: r=$var(r) du=$du x=$xavp(_dsdst_[0]=>uri),$xavp(_dsdst_[1]=>uri),$xavp(_dsdst_[2]=>uri),$xavp(_dsdst_[3]=>uri),$xavp(_dsdst_[4]=>uri) g=$xavp(_dsdst_[0]=>grp) a=$xavp(_dsdst_[0]=>attrs) cnt=$xavp(_dsctx_=>cnt)\r\n");
+    $var(n) = "no";
+    if (ds_next_dst()) { $var(n) = $du; }
+    $var(f) = "no";
+    if (ds_is_from_list("-1", "$(hdr(X-Mode){s.int})", "$hdr(X-From)")) { $var(f) = "yes"; }
+    $var(s) = "no";
+    if (ds_is_from_list("-1", "$(hdr(X-Mode){s.int})")) { $var(s) = "yes"; }
+    $var(a) = "no";
+    if (ds_is_active("$(hdr(X-Set){s.int})")) { $var(a) = "yes"; }
+    append_to_reply("X-Rest: next=$var(n) from=$var(f) src=$var(s) active=$var(a)\r\n");
+    sl_send_reply("200", "ok");
+}
+"#;
+
+fn config(port: u16, list: &Path, flags: u32, use_default: u32) -> String {
+    CFG.replace("__PORT__", &port.to_string())
+        .replace("__MPATH__", MPATH)
+        .replace("__LIST__", &list.display().to_string())
+        .replace("__FLAGS__", &flags.to_string())
+        .replace("__DEF__", &use_default.to_string())
+}
+
+/// Kamailio in the foreground, stopped when dropped.
+struct Kamailio(Child);
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_kamailio(dir: &Path, cfg: &str) -> Kamailio {
+    let path = dir.join("kamailio.cfg");
+    std::fs::write(&path, cfg).unwrap();
+    let child = Command::new(KAMAILIO)
+        .args(["-f", path.to_str().unwrap(), "-DD", "-E", "-w"])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("kamailio.log")).expect("log file"))
+        .spawn()
+        .expect("start kamailio");
+    Kamailio(child)
+}
+
+/// The requests: every combination the matrix below makes, with its
+/// headers.
+fn requests() -> Vec<(String, String)> {
+    let froms = [
+        "sip:alice@atlanta.com",
+        "sip:bob@biloxi.com:5070",
+        "sips:carol@chicago.com:5061",
+        "sip:+4930123@10.0.0.1",
+    ];
+    let tos = ["sip:bob@biloxi.com", "sip:x@y.z:5080"];
+    let ruris = ["sip:bob@example.com", "sip:123@gw.net:5070;user=phone"];
+    let sources = [
+        "sip:127.0.0.1:5081",
+        "sip:127.0.0.1:5084;transport=udp",
+        "sip:127.0.0.1:9999",
+        "sip:127.0.0.1:5084",
+        "sip:127.0.0.1",
+        "sip:127.0.0.1:5060;transport=tcp",
+    ];
+    let modes = [0, 1, 2, 3, 4, 16, 5, 6];
+    let mut out = Vec::new();
+    let mut i = 0;
+    for set in [1, 2, 3] {
+        for alg in [0, 1, 2, 3, 4, 4, 4, 8, 13, 99] {
+            for limit in [0, 2] {
+                for k in 0..3 {
+                    i += 1;
+                    let call = format!("c{i}-{alg}@h");
+                    let head = format!(
+                        "X-Set: {set}\r\nX-Alg: {alg}\r\nX-Limit: {limit}\r\nX-Mode: {}\r\nX-From: {}\r\n",
+                        modes[i % modes.len()],
+                        sources[i % sources.len()]
+                    );
+                    let text = format!(
+                        "INVITE {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP __VIA__;branch=z9hG4bKp{i}\r\nFrom: <{from}>;tag=1\r\nTo: <{to}>\r\nCall-ID: {call}\r\nCSeq: 1 INVITE\r\n{head}Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+                        ruri = ruris[(k / 2) % 2],
+                        from = froms[k % 4],
+                        to = tos[k % 2],
+                    );
+                    out.push((call, text));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Sends every request to `to` from `peer`; the X-Sel and X-Rest answers.
+fn answers(peer: &UdpPeer, to: SocketAddr, reqs: &[(String, String)]) -> Vec<String> {
+    let via = peer.addr().to_string();
+    reqs.iter()
+        .map(|(call, text)| {
+            peer.send(to, &text.replace("__VIA__", &via));
+            let r = peer
+                .recv_status(200, Duration::from_secs(3))
+                .unwrap_or_else(|| panic!("{call}: no answer from {to}"));
+            format!(
+                "{call}: {} | {}",
+                r.header("X-Sel").unwrap_or_default(),
+                r.header("X-Rest").unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+/// Waits until the server at `to` answers; `log` is shown if it never
+/// does.
+fn wait_until_up(peer: &UdpPeer, to: SocketAddr, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let probe = "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP __VIA__;branch=z9hG4bKup\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: up\r\nCSeq: 1 OPTIONS\r\nX-Set: 1\r\nX-Alg: 8\r\nX-Limit: 0\r\nX-Mode: 0\r\nX-From: sip:127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+        .replace("__VIA__", &peer.addr().to_string());
+    while Instant::now() < deadline {
+        peer.send(to, &probe);
+        if peer.recv(Duration::from_millis(200)).is_some() {
+            return;
+        }
+    }
+    panic!(
+        "no answer on {to}; log:\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+#[test]
+fn dispatcher_selection_matches_kamailio() {
+    if !Path::new(KAMAILIO).exists() || !Path::new(MPATH).join("dispatcher.so").exists() {
+        assert!(
+            std::env::var("SR_KAMAILIO_REQUIRED").as_deref() != Ok("1"),
+            "SR_KAMAILIO_REQUIRED=1 but {KAMAILIO} or its dispatcher module is missing"
+        );
+        eprintln!("SKIPPED: Kamailio is not installed ({KAMAILIO})");
+        return;
+    }
+    let dir: PathBuf = std::env::temp_dir().join(format!("sr-kparity-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let list = dir.join("dispatcher.list");
+    std::fs::write(&list, LIST).unwrap();
+    let reqs = requests();
+    for (flags, use_default) in [(2, 0), (2, 1), (3, 1)] {
+        let kport = free_port();
+        let kam = start_kamailio(&dir, &config(kport, &list, flags, use_default));
+        let kaddr: SocketAddr = ([127, 0, 0, 1], kport).into();
+        let peer = UdpPeer::new();
+        wait_until_up(&peer, kaddr, &dir.join("kamailio.log"));
+        // The probe (algorithm 8) moves no round-robin position, and
+        // siprouter gets it too: both start the matrix from the same state.
+        let want = answers(&peer, kaddr, &reqs);
+        drop(kam);
+        let srv = TestServer::start(
+            &config(0, &list, flags, use_default).replace("127.0.0.1:0", "127.0.0.1:{PORT}"),
+            siprouter::in_tree(),
+        );
+        wait_until_up(&peer, srv.addr(), Path::new("/dev/null"));
+        let got = answers(&peer, srv.addr(), &reqs);
+        let diff: Vec<String> = want
+            .iter()
+            .zip(&got)
+            .filter(|(w, g)| w != g)
+            .map(|(w, g)| format!("kamailio:  {w}\nsiprouter: {g}"))
+            .collect();
+        assert!(
+            diff.is_empty(),
+            "flags={flags} use_default={use_default}: {} of {} answers differ:\n{}",
+            diff.len(),
+            want.len(),
+            diff.join("\n")
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
