@@ -55,7 +55,14 @@ request_route {
     if (ds_is_from_list("-1", "$(hdr(X-Mode){s.int})")) { $var(s) = "yes"; }
     $var(a) = "no";
     if (ds_is_active("$(hdr(X-Set){s.int})")) { $var(a) = "yes"; }
-    append_to_reply("X-Rest: next=$var(n) from=$var(f) src=$var(s) active=$var(a)\r\n");
+    $var(m) = "none";
+    if ($hdr(X-Mark) == "i") {
+        $var(m) = ds_mark_dst("i");
+    } else if ($hdr(X-Mark) == "a") {
+        $var(m) = ds_mark_dst("a");
+    }
+    $var(d) = ds_select_domain("$(hdr(X-Set){s.int})", "$(hdr(X-Alg){s.int})");
+    append_to_reply("X-Rest: next=$var(n) from=$var(f) src=$var(s) active=$var(a) mark=$var(m) dom=$var(d) ru=$ru\r\n");
     sl_send_reply("200", "ok");
 }
 "#;
@@ -119,11 +126,17 @@ fn requests() -> Vec<(String, String)> {
                 for k in 0..3 {
                     i += 1;
                     let call = format!("c{i}-{alg}@h");
-                    let head = format!(
+                    let mut head = format!(
                         "X-Set: {set}\r\nX-Alg: {alg}\r\nX-Limit: {limit}\r\nX-Mode: {}\r\nX-From: {}\r\n",
                         modes[i % modes.len()],
                         sources[i % sources.len()]
                     );
+                    // Now and then a destination is marked down, or up.
+                    if i % 29 == 0 {
+                        head.push_str("X-Mark: i\r\n");
+                    } else if i % 13 == 0 {
+                        head.push_str("X-Mark: a\r\n");
+                    }
                     let text = format!(
                         "INVITE {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP __VIA__;branch=z9hG4bKp{i}\r\nFrom: <{from}>;tag=1\r\nTo: <{to}>\r\nCall-ID: {call}\r\nCSeq: 1 INVITE\r\n{head}Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
                         ruri = ruris[(k / 2) % 2],
@@ -199,6 +212,10 @@ fn dispatcher_selection_matches_kamailio() {
         // siprouter gets it too: both start the matrix from the same state.
         let want = answers(&peer, kaddr, &reqs);
         drop(kam);
+        // The matrix reaches what it is meant to: marks that took, and
+        // selections after destinations went down.
+        assert!(want.iter().any(|a| a.contains("mark=1 ")), "{want:?}");
+        assert!(want.iter().any(|a| a.contains("dom=1 ru=sip:123@")));
         let srv = TestServer::start(
             &config(0, &list, flags, use_default).replace("127.0.0.1:0", "127.0.0.1:{PORT}"),
             siprouter::in_tree(),

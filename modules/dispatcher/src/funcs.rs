@@ -241,10 +241,10 @@ fn select(ds: &Dispatcher, ctx: &mut Ctx<'_>, set: i64, alg: i64, limit: i64, op
         let start = s.rr.load(Ordering::Relaxed) as usize;
         let prio = |i: usize| s.dests[i].priority;
         let c = select::latency(n, start, &prio, &usable, use_default, limit);
-        if let Some(c) = &c {
-            s.rr.store(((c.chosen + 1) % n) as u32, Ordering::Relaxed);
-        }
-        c
+        c.map(|(c, first)| {
+            s.rr.store(((first + 1) % n) as u32, Ordering::Relaxed);
+            c
+        })
     } else {
         let Some(hash) = hash_for(ds, ctx, s, alg, &flags) else {
             return -1;

@@ -81,8 +81,10 @@ fn with_default(order: &mut Vec<usize>, n: usize, chosen: usize, use_default: bo
 /// figures, so each destination's priority as it is): the destinations
 /// in turn from the round-robin position `start`, stably sorted by
 /// priority (highest first, unusable ones last). The first is chosen and
-/// the order is the failover list; `None` when nothing is usable. The
-/// caller moves the round-robin position past `order[0]`'s index.
+/// the order is the failover list; `None` when nothing is usable. Also
+/// the index the walk put first, which the round-robin position moves
+/// past (Kamailio's `last`; with `use_default` it can differ from the
+/// chosen one).
 pub fn latency(
     n: usize,
     start: usize,
@@ -90,12 +92,15 @@ pub fn latency(
     usable: &dyn Fn(usize) -> bool,
     use_default: bool,
     limit: usize,
-) -> Option<Choice> {
+) -> Option<(Choice, usize)> {
     if n == 0 {
         return None;
     }
     let limit = if limit == 0 { usize::MAX } else { limit };
     let m = if use_default && n > 1 { n - 1 } else { n };
+    // n steps from `start`, wrapping before the default with use_default
+    // (so one destination may come twice, and the default only when the
+    // walk starts on it), as Kamailio 5.6 walks.
     let mut z = start % n;
     let mut turn: Vec<Option<(usize, i32)>> = Vec::with_capacity(n);
     for _ in 0..n {
@@ -113,7 +118,7 @@ pub fn latency(
         .collect();
     let chosen = first % m;
     with_default(&mut order, n, chosen, use_default, limit);
-    Some(Choice { chosen, order })
+    Some((Choice { chosen, order }, first))
 }
 
 /// Both at once.
@@ -173,18 +178,27 @@ mod tests {
         // Priorities 5, 0, 0, 0 (as loaded, highest first); round robin
         // among the equal ones from the position given.
         let prio = |i: usize| [5, 0, 0, 0][i];
-        let c = latency(4, 0, &prio, &all, false, 0).unwrap();
-        assert_eq!((c.chosen, c.order.clone()), (0, vec![0, 1, 2, 3]));
-        let c = latency(4, 2, &prio, &all, false, 0).unwrap();
-        assert_eq!((c.chosen, c.order.clone()), (0, vec![0, 2, 3, 1]));
-        let c = latency(4, 2, &prio, &|i| i != 0, false, 2).unwrap();
-        assert_eq!((c.chosen, c.order.clone()), (2, vec![2, 3]));
+        let run = |start, usable: &dyn Fn(usize) -> bool, def, limit| {
+            let (c, first) = latency(4, start, &prio, usable, def, limit).unwrap();
+            (c.chosen, c.order, first)
+        };
+        assert_eq!(run(0, &all, false, 0), (0, vec![0, 1, 2, 3], 0));
+        assert_eq!(run(2, &all, false, 0), (0, vec![0, 2, 3, 1], 0));
+        assert_eq!(run(2, &|i| i != 0, false, 2), (2, vec![2, 3], 2));
         assert!(latency(4, 1, &prio, &|_| false, false, 0).is_none());
-        let one = latency(1, 0, &prio, &all, false, 0).unwrap();
+        // Kamailio 5.6.3 with use_default and the first inactive, three
+        // calls in a row (positions 0, 2, 3): a destination listed twice,
+        // then the walk starting on the default, which makes the chosen
+        // index 3 % 3 = 0, the inactive one.
+        let up = |i: usize| i != 0;
+        assert_eq!(run(0, &up, true, 0), (1, vec![1, 2, 3], 1));
+        assert_eq!(run(2, &up, true, 0), (2, vec![2, 1, 2, 3], 2));
+        assert_eq!(run(3, &up, true, 0), (0, vec![1, 2, 3], 3));
+        let (one, _) = latency(1, 0, &prio, &all, false, 0).unwrap();
         assert_eq!((one.chosen, one.order), (0, vec![0]));
         // With use_default the only destination is the default: Kamailio
         // lists nothing.
-        let one = latency(1, 0, &prio, &all, true, 0).unwrap();
+        let (one, _) = latency(1, 0, &prio, &all, true, 0).unwrap();
         assert_eq!((one.chosen, one.order), (0, vec![]));
     }
 
