@@ -28,6 +28,8 @@ const LIST: &str = "\
 2 sip:127.0.0.1:5084;transport=udp 0 3 x=1
 2 sip:gw.example.com:5090 16 2
 3 sip:127.0.0.1
+4 sip:127.0.0.2:5070 0 0 where=four
+2 sip:127.0.0.2:5071 0 0 where=two
 ";
 
 /// The configuration both servers run (`__PORT__`, `__LIST__`,
@@ -44,13 +46,17 @@ loadmodule "dispatcher.so"
 modparam("dispatcher", "list_file", "__LIST__")
 modparam("dispatcher", "flags", __FLAGS__)
 modparam("dispatcher", "use_default", __DEF__)
+modparam("dispatcher", "setid_pvname", "$var(setid)")
+modparam("dispatcher", "attrs_pvname", "$var(attrs)")
 request_route {
     $var(r) = ds_select_dst("$(hdr(X-Set){s.int})", "$(hdr(X-Alg){s.int})", "$(hdr(X-Limit){s.int})");
     append_to_reply("X-Sel: r=$var(r) du=$du x=$xavp(_dsdst_[0]=>uri),$xavp(_dsdst_[1]=>uri),$xavp(_dsdst_[2]=>uri),$xavp(_dsdst_[3]=>uri),$xavp(_dsdst_[4]=>uri) g=$xavp(_dsdst_[0]=>grp) a=$xavp(_dsdst_[0]=>attrs) cnt=$xavp(_dsctx_=>cnt)\r\n");
     $var(n) = "no";
     if (ds_next_dst()) { $var(n) = $du; }
     $var(f) = "no";
-    if (ds_is_from_list("-1", "$(hdr(X-Mode){s.int})", "$hdr(X-From)")) { $var(f) = "yes"; }
+    $var(setid) = 0;
+    $var(attrs) = "";
+    if (ds_is_from_list("-1", "$(hdr(X-Mode){s.int})", "$hdr(X-From)")) { $var(f) = "yes " + $var(setid) + " " + $var(attrs); }
     $var(s) = "no";
     if (ds_is_from_list("-1", "$(hdr(X-Mode){s.int})")) { $var(s) = "yes"; }
     $var(a) = "no";
@@ -116,6 +122,7 @@ fn requests() -> Vec<(String, String)> {
         "sip:127.0.0.1:5084",
         "sip:127.0.0.1",
         "sip:127.0.0.1:5060;transport=tcp",
+        "sip:127.0.0.2:5070",
     ];
     let modes = [0, 1, 2, 3, 4, 16, 5, 6];
     let mut out = Vec::new();
@@ -216,6 +223,9 @@ fn dispatcher_selection_matches_kamailio() {
         // selections after destinations went down.
         assert!(want.iter().any(|a| a.contains("mark=1 ")), "{want:?}");
         assert!(want.iter().any(|a| a.contains("dom=1 ru=sip:123@")));
+        // 127.0.0.2 is in sets 2 and 4: with the port ignored, Kamailio's
+        // walk meets set 4 first.
+        assert!(want.iter().any(|a| a.contains("from=yes 4 where=four")));
         let srv = TestServer::start(
             &config(0, &list, flags, use_default).replace("127.0.0.1:0", "127.0.0.1:{PORT}"),
             siprouter::in_tree(),

@@ -129,6 +129,8 @@ pub struct Dest {
     pub count: AtomicU32,
     /// Its address, when resolved.
     pub addr: Option<Addr>,
+    /// Its `socket` attribute as an address, when it has one.
+    pub socket_addr: Option<std::net::SocketAddr>,
 }
 
 impl Dest {
@@ -136,6 +138,15 @@ impl Dest {
     pub fn flags(&self) -> u32 {
         self.flags.load(Ordering::Relaxed)
     }
+}
+
+/// A socket written `proto:ip:port` (or `ip:port`), as an address.
+pub fn socket_addr(s: &str) -> Option<std::net::SocketAddr> {
+    let rest = s
+        .split_once(':')
+        .filter(|(p, _)| sr_sdk::Proto::parse(p).is_some())
+        .map_or(s, |(_, r)| r);
+    rest.parse().ok()
 }
 
 /// One line (or row), before resolution.
@@ -204,12 +215,12 @@ pub struct Set {
     /// Round-robin position (algorithms 4 and 5).
     pub rr: AtomicU32,
     /// The weight slots (algorithm 9): 100 destination indexes.
-    pub wlist: Vec<u16>,
+    pub wlist: Vec<u32>,
     /// Next weight slot.
     pub wlast: AtomicU32,
-    /// The relative weight slots (algorithm 11), with the states they
-    /// were made for, and the next slot.
-    pub rwlist: Mutex<(Vec<u32>, Vec<u16>, usize)>,
+    /// The relative weight slots (algorithm 11), with which destinations
+    /// were usable when they were made, and the next slot.
+    pub rwlist: Mutex<(Vec<bool>, Vec<u32>, usize)>,
 }
 
 impl Set {
@@ -256,28 +267,24 @@ impl Shuffle {
 }
 
 /// Fills 100 slots with destination indexes, each taking `share(i)`
-/// slots (those past 100 dropped, the last one filling any gap), then
-/// shuffles them.
-pub fn fill_slots(n: usize, share: impl Fn(usize) -> usize, seed: u64) -> Vec<u16> {
+/// slots (those past 100 dropped; any gap filled with the last index
+/// written, or the last destination when none was), then shuffles them
+/// (Kamailio's weight and relative-weight lists).
+pub fn fill_slots(n: usize, share: impl Fn(usize) -> usize, seed: u64) -> Vec<u32> {
     let mut slots = Vec::with_capacity(100);
     for i in 0..n {
-        for _ in 0..share(i) {
-            if slots.len() < 100 {
-                slots.push(i as u16);
-            }
-        }
+        let room = 100 - slots.len();
+        slots.extend(std::iter::repeat_n(i as u32, share(i).min(room)));
     }
-    let last = n.saturating_sub(1) as u16;
-    while slots.len() < 100 {
-        slots.push(last);
-    }
+    let last = slots.last().copied().unwrap_or(n.saturating_sub(1) as u32);
+    slots.resize(100, last);
     Shuffle::new(seed).shuffle(&mut slots);
     slots
 }
 
 /// The weight slots of algorithm 9: made only when the first destination
 /// has a weight (else every slot is the first destination).
-fn weight_slots(dests: &[Arc<Dest>], seed: u64) -> Vec<u16> {
+fn weight_slots(dests: &[Arc<Dest>], seed: u64) -> Vec<u32> {
     if dests.first().is_none_or(|d| d.attrs.weight == 0) {
         return vec![0; 100];
     }
@@ -289,12 +296,34 @@ fn weight_slots(dests: &[Arc<Dest>], seed: u64) -> Vec<u16> {
 pub struct Lists {
     /// The sets, by id.
     pub sets: Vec<Set>,
+    /// The sets in the order Kamailio walks them (`dispatcher.list`,
+    /// `ds_is_from_list`): indexes into `sets`.
+    pub walk: Vec<usize>,
 }
 
 impl Lists {
+    /// Sets made from `sets` (any order) whose ids were first seen in the
+    /// order `seen`.
+    pub fn new(mut sets: Vec<Set>, seen: &[i32]) -> Lists {
+        sets.sort_by_key(|s| s.id);
+        let walk = crate::order::avl_post_order(seen)
+            .into_iter()
+            .filter_map(|id| sets.binary_search_by_key(&id, |s| s.id).ok())
+            .collect();
+        Lists { sets, walk }
+    }
+
     /// A set by id.
     pub fn set(&self, id: i32) -> Option<&Set> {
-        self.sets.iter().find(|s| s.id == id)
+        self.sets
+            .binary_search_by_key(&id, |s| s.id)
+            .ok()
+            .map(|i| &self.sets[i])
+    }
+
+    /// The sets in Kamailio's order.
+    pub fn walk(&self) -> impl Iterator<Item = &Set> + '_ {
+        self.walk.iter().filter_map(|&i| self.sets.get(i))
     }
 }
 
@@ -364,5 +393,11 @@ mod tests {
         );
         let t = fill_slots(2, |_| 80, 7);
         assert_eq!(t.iter().filter(|&&x| x == 0).count(), 80, "excess dropped");
+        // The gap goes to the last destination that has slots, not to one
+        // with none (weights 50, 30 and nothing).
+        let u = fill_slots(3, |i| [50, 30, 0][i], 7);
+        assert_eq!(u.iter().filter(|&&x| x == 1).count(), 50);
+        assert_eq!(u.iter().filter(|&&x| x == 2).count(), 0);
+        assert!(fill_slots(2, |_| 0, 7).iter().all(|&x| x == 1));
     }
 }

@@ -11,7 +11,6 @@ use sr_sdk::prelude::*;
 use sr_sdk::sip_msg::Uri;
 use sr_sdk::xavp::XavpValue;
 use sr_sdk::PvName;
-use std::cell::Cell;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -28,79 +27,139 @@ enum Op {
 }
 
 thread_local! {
-    static RNG: Cell<u64> = Cell::new({
+    static RNG: std::cell::RefCell<crate::dest::Shuffle> = std::cell::RefCell::new({
         use std::hash::{BuildHasher, Hasher};
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u8(1);
-        h.finish() | 1
+        crate::dest::Shuffle::new(h.finish())
     });
 }
 
 fn random() -> u32 {
-    RNG.with(|r| {
-        let mut x = r.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        r.set(x);
-        (x >> 16) as u32
+    RNG.with(|r| (r.borrow_mut().draw() >> 16) as u32)
+}
+
+/// The items of a comma-separated list, commas inside quoted strings kept.
+fn split_params(s: &str) -> impl Iterator<Item = &str> + '_ {
+    let mut quoted = false;
+    let mut escaped = false;
+    s.split(move |c: char| {
+        if escaped {
+            escaped = false;
+        } else if quoted && c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            quoted = !quoted;
+        } else if c == ',' && !quoted {
+            return true;
+        }
+        false
     })
 }
 
-/// The user name of the first Proxy-Authorization, else Authorization,
-/// header.
+/// The user part of the user name (before any `@`) of the first
+/// Proxy-Authorization, else Authorization, header: what algorithm 5
+/// hashes, as Kamailio's `username.user`.
 fn auth_user(m: &Message<'_>) -> Option<String> {
-    [HeaderName::ProxyAuthorization, HeaderName::Authorization]
+    let h = [HeaderName::ProxyAuthorization, HeaderName::Authorization]
         .into_iter()
-        .find_map(|n| m.header(n))
-        .and_then(|h| {
-            let v = h.value;
-            let start = v.to_ascii_lowercase().find("username")?;
-            let rest = v[start + 8..].trim_start().strip_prefix('=')?.trim_start();
-            let val = match rest.strip_prefix('"') {
-                Some(q) => q.split('"').next()?,
-                None => rest.split([',', ' ']).next()?,
-            };
-            Some(val.to_string())
-        })
+        .find_map(|n| m.header(n))?;
+    let (_scheme, params) = h.value.trim_start().split_once(char::is_whitespace)?;
+    split_params(params).find_map(|item| {
+        let (k, v) = item.split_once('=')?;
+        if !k.trim().eq_ignore_ascii_case("username") {
+            return None;
+        }
+        let v = v.trim();
+        let v = v
+            .strip_prefix('"')
+            .and_then(|x| x.strip_suffix('"'))
+            .unwrap_or(v);
+        Some(v.split('@').next().unwrap_or("").trim().to_string())
+    })
 }
 
 /// The relative-weight slot for set `s` with states `flags`
-/// (algorithm 11): rebuilt when the states changed.
+/// (algorithm 11): the slots are made again when the usable
+/// destinations change.
 fn rweight_slot(s: &Set, flags: &[u32]) -> u32 {
     let Ok(mut g) = s.rwlist.lock() else { return 0 };
     let (made_for, slots, next) = &mut *g;
-    if made_for.as_slice() != flags {
-        let active: Vec<usize> = (0..flags.len()).filter(|&i| !skipped(flags[i])).collect();
-        let sum: u32 = active.iter().map(|&i| s.dests[i].attrs.rweight).sum();
-        slots.clear();
-        if sum > 0 && flags.len() >= 2 {
-            for &i in &active {
-                let share = s.dests[i].attrs.rweight * 100 / sum;
-                slots.extend(std::iter::repeat_n(i as u16, share as usize));
-            }
-            let last = active.last().copied().unwrap_or(0) as u16;
-            slots.resize(100, last);
-            crate::dest::Shuffle::new(u64::from(random()) << 1).shuffle(slots);
-        }
-        *made_for = flags.to_vec();
+    let usable: Vec<bool> = flags.iter().map(|&f| !skipped(f)).collect();
+    if *made_for != usable || slots.is_empty() {
+        let sum: u32 = (0..flags.len())
+            .filter(|&i| usable[i])
+            .map(|i| s.dests[i].attrs.rweight)
+            .sum();
+        *slots = if sum > 0 && flags.len() >= 2 {
+            let share = |i: usize| {
+                if usable[i] {
+                    (s.dests[i].attrs.rweight * 100 / sum) as usize
+                } else {
+                    0
+                }
+            };
+            crate::dest::fill_slots(flags.len(), share, u64::from(random()))
+        } else {
+            vec![0; 100]
+        };
+        *made_for = usable;
         *next = 0;
-    }
-    if slots.is_empty() {
-        return 0;
     }
     let v = slots[*next % slots.len()];
     *next = (*next + 1) % slots.len();
-    u32::from(v)
+    v
+}
+
+/// Takes the set's round-robin turn: the position now, moved on by one.
+fn rr_take(s: &Set, n: usize) -> u32 {
+    let n = n.max(1) as u32;
+    s.rr.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some((v + 1) % n))
+        .unwrap_or(0)
+}
+
+/// After a round-robin selection: the position goes past the chosen
+/// destination, unless another selection moved it meanwhile (Kamailio's
+/// rule).
+fn rr_settle(s: &Set, taken: u32, n: usize, chosen: usize) {
+    let n = n.max(1) as u32;
+    let _ = s.rr.compare_exchange(
+        (taken + 1) % n,
+        (chosen as u32 + 1) % n,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+}
+
+/// What a hash algorithm gave: the hash, and the round-robin position it
+/// took, if it took one.
+struct Hashed {
+    hash: u32,
+    rr: Option<u32>,
 }
 
 /// The hash algorithm `alg` gives for this message; `None` (after
 /// logging why) when it cannot be computed.
-fn hash_for(ds: &Dispatcher, ctx: &mut Ctx<'_>, s: &Set, alg: i64, flags: &[u32]) -> Option<u32> {
+fn hash_for(
+    ds: &Dispatcher,
+    ctx: &mut Ctx<'_>,
+    s: &Set,
+    alg: i64,
+    flags: &[u32],
+) -> Option<Hashed> {
+    let n = s.dests.len();
+    let plain = |hash| Some(Hashed { hash, rr: None });
+    let turn = || {
+        let t = rr_take(s, n);
+        Some(Hashed {
+            hash: t,
+            rr: Some(t),
+        })
+    };
     let user_only = int(&ds.p.flags) & FLAG_USER_ONLY != 0;
     let m = ctx.msg.msg();
     let uri_of = |r: Result<Uri<'_>, sr_sdk::sip_msg::ParseError>, what: &str| match r {
-        Ok(u) => Some(uri_hash(&u, user_only)),
+        Ok(u) => plain(uri_hash(&u, user_only)),
         Err(e) => {
             lm_err!("dispatcher: cannot hash the {what}: {e}");
             None
@@ -108,7 +167,7 @@ fn hash_for(ds: &Dispatcher, ctx: &mut Ctx<'_>, s: &Set, alg: i64, flags: &[u32]
     };
     match alg {
         0 => match m.call_id() {
-            Ok(id) => Some(ds_hash(id.trim().as_bytes(), None)),
+            Ok(id) => plain(ds_hash(id.trim().as_bytes(), None)),
             Err(e) => {
                 lm_err!("dispatcher: cannot hash the Call-ID: {e}");
                 None
@@ -120,12 +179,12 @@ fn hash_for(ds: &Dispatcher, ctx: &mut Ctx<'_>, s: &Set, alg: i64, flags: &[u32]
             let r = ctx.msg.ruri_parsed();
             uri_of(r, "Request-URI")
         }
-        4 => Some(s.rr.load(Ordering::Relaxed)),
+        4 => turn(),
         5 => match auth_user(m) {
-            Some(u) => Some(ds_hash(u.as_bytes(), None)),
-            None => Some(s.rr.load(Ordering::Relaxed)),
+            Some(u) => plain(ds_hash(u.as_bytes(), None)),
+            None => turn(),
         },
-        6 => Some(random()),
+        6 => plain(random()),
         7 => {
             let Some(f) = ds.hash_fmt.get() else {
                 lm_err!("dispatcher: algorithm 7 needs the hash_pvar parameter");
@@ -136,18 +195,18 @@ fn hash_for(ds: &Dispatcher, ctx: &mut Ctx<'_>, s: &Set, alg: i64, flags: &[u32]
                 lm_err!("dispatcher: hash_pvar is empty");
                 return None;
             }
-            Some(ds_hash(v.as_bytes(), None))
+            plain(ds_hash(v.as_bytes(), None))
         }
         9 => {
             let k = s.wlast.fetch_add(1, Ordering::Relaxed) as usize % 100;
-            Some(u32::from(s.wlist.get(k).copied().unwrap_or(0)))
+            plain(s.wlist.get(k).copied().unwrap_or(0))
         }
         10 => {
             lm_err!("dispatcher: algorithm 10 (call load) is not supported by siprouter");
             None
         }
-        11 => Some(rweight_slot(s, flags)),
-        _ => Some(0),
+        11 => plain(rweight_slot(s, flags)),
+        _ => plain(0),
     }
 }
 
@@ -167,7 +226,7 @@ fn write(ds: &Dispatcher, ctx: &mut Ctx<'_>, op: Op, uri: &str, socket: &str) ->
             }
         }
     }
-    let default = text(&ds.p.default_socket);
+    let default = &ds.names().default_socket;
     let sock = if socket.is_empty() {
         default.as_str()
     } else {
@@ -238,22 +297,32 @@ fn select(ds: &Dispatcher, ctx: &mut Ctx<'_>, set: i64, alg: i64, limit: i64, op
     let use_default = int(&ds.p.use_default) != 0;
     let limit = usize::try_from(limit).unwrap_or(0);
     let c = if alg == 13 {
-        let start = s.rr.load(Ordering::Relaxed) as usize;
+        // The walk starts at the round-robin position and moves it past
+        // its first index; retried if another worker moved it meanwhile.
         let prio = |i: usize| s.dests[i].priority;
-        let c = select::latency(n, start, &prio, &usable, use_default, limit);
-        c.map(|(c, first)| {
-            s.rr.store(((first + 1) % n) as u32, Ordering::Relaxed);
-            c
-        })
+        let mut tries = 0;
+        loop {
+            let start = s.rr.load(Ordering::Relaxed);
+            let Some((c, first)) =
+                select::latency(n, start as usize, &prio, &usable, use_default, limit)
+            else {
+                break None;
+            };
+            let to = ((first + 1) % n) as u32;
+            tries += 1;
+            let moved =
+                s.rr.compare_exchange(start, to, Ordering::Relaxed, Ordering::Relaxed);
+            if moved.is_ok() || tries >= 8 {
+                break Some(c);
+            }
+        }
     } else {
-        let Some(hash) = hash_for(ds, ctx, s, alg, &flags) else {
+        let Some(h) = hash_for(ds, ctx, s, alg, &flags) else {
             return -1;
         };
-        let c = select::choose(n, hash, &usable, use_default, limit);
-        if let Some(c) = &c {
-            if alg == 4 || (alg == 5 && auth_user(ctx.msg.msg()).is_none()) {
-                s.rr.store(((c.chosen + 1) % n) as u32, Ordering::Relaxed);
-            }
+        let c = select::choose(n, h.hash, &usable, use_default, limit);
+        if let (Some(c), Some(taken)) = (&c, h.rr) {
+            rr_settle(s, taken, n, c.chosen);
         }
         c
     };
@@ -268,38 +337,72 @@ fn select(ds: &Dispatcher, ctx: &mut Ctx<'_>, set: i64, alg: i64, limit: i64, op
     let dst_mode = int(&ds.p.xavp_dst_mode);
     let mut cnt = 0;
     if alg == 12 {
-        // Parallel: a branch to each later usable destination.
-        let ruri = ctx.msg.ruri().to_string();
-        for i in (c.chosen + 1..n).filter(|&i| usable(i)) {
-            let b = &s.dests[i];
-            ctx.msg.branches.push(Branch {
-                uri: ruri.clone(),
-                dst_uri: Some(b.uri.clone()),
-                socket: (!b.attrs.socket.is_empty()).then(|| b.attrs.socket.clone()),
-                ..Branch::default()
-            });
-        }
+        parallel(ds, ctx, s, c.chosen, op);
     } else if int(&ds.p.flags) & FLAG_FAILOVER != 0 {
-        let name = text(&ds.p.xavp_dst);
+        let name = &ds.names().xavp_dst;
         for &i in c.order.iter().rev() {
-            ctx.msg.xavps.push(&name, record(&s.dests[i], dst_mode));
+            ctx.msg.xavps.push(name, record(&s.dests[i], dst_mode));
         }
         cnt = c.order.len();
     }
     if int(&ds.p.xavp_ctx_mode) & 1 == 0 {
-        let ctx_name = text(&ds.p.xavp_ctx);
         ctx.msg.xavps.push(
-            &ctx_name,
+            &ds.names().xavp_ctx,
             XavpValue::Fields(vec![("cnt".into(), Value::Int(cnt as i64))]),
         );
     }
     1
 }
 
+/// Algorithm 12: a branch to every destination after the chosen one
+/// (from the chosen one with `ds_select`), whatever its state, as
+/// Kamailio's `ds_add_branches`: with `ds_select_domain` the branch's
+/// Request-URI is the user part with the destination's host part; else it
+/// is the Request-URI, sent to the destination.
+fn parallel(ds: &Dispatcher, ctx: &mut Ctx<'_>, s: &Set, chosen: usize, op: Op) {
+    let from = if op == Op::Xavp { chosen } else { chosen + 1 };
+    let ruri = ctx.msg.ruri().to_string();
+    let user = Uri::parse(&ruri)
+        .ok()
+        .and_then(|u| u.user.map(str::to_string))
+        .filter(|u| !u.is_empty());
+    let default = &ds.names().default_socket;
+    for b in s.dests.iter().skip(from) {
+        let sock = if b.attrs.socket.is_empty() {
+            default
+        } else {
+            &b.attrs.socket
+        };
+        let socket = (!sock.is_empty()).then(|| sock.clone());
+        let branch = match (op, &user) {
+            (Op::Domain, Some(u)) => {
+                let (scheme, rest) = b.uri.split_once(':').unwrap_or(("sip", &b.uri));
+                Branch {
+                    uri: format!("{scheme}:{u}@{rest}"),
+                    socket,
+                    ..Branch::default()
+                }
+            }
+            (Op::Domain, None) => Branch {
+                uri: b.uri.clone(),
+                socket,
+                ..Branch::default()
+            },
+            _ => Branch {
+                uri: ruri.clone(),
+                dst_uri: Some(b.uri.clone()),
+                socket,
+                ..Branch::default()
+            },
+        };
+        ctx.msg.branches.push(branch);
+    }
+}
+
 /// The `uri` and `sock` of the first XAVP record.
 fn first_record(ds: &Dispatcher, msg: &SipMsg) -> Option<(String, String, i64)> {
-    let name = text(&ds.p.xavp_dst);
-    let field = |f: &str| msg.xavps.field(&name, 0, f, 0).cloned();
+    let name = &ds.names().xavp_dst;
+    let field = |f: &str| msg.xavps.field(name, 0, f, 0).cloned();
     let uri = field("uri")?.as_str().into_owned();
     let sock = field("sock")
         .map(|v| v.as_str().into_owned())
@@ -315,11 +418,8 @@ fn next(ds: &Dispatcher, ctx: &mut Ctx<'_>, op: Op, drop_first: bool) -> i32 {
         lm_err!("dispatcher: failover is off (flags parameter without 2)");
         return -1;
     }
-    if drop_first {
-        let name = text(&ds.p.xavp_dst);
-        if ctx.msg.xavps.remove(&name, Some(0)) == 0 {
-            return -1;
-        }
+    if drop_first && ctx.msg.xavps.remove(&ds.names().xavp_dst, Some(0)) == 0 {
+        return -1;
     }
     let Some((uri, sock, _)) = first_record(ds, ctx.msg) else {
         return -1;
@@ -361,24 +461,29 @@ fn mark(ds: &Dispatcher, ctx: &mut Ctx<'_>, state: Option<&str>) -> i32 {
         return -1;
     };
     let m = ctx.msg.msg();
-    let code = if m.is_request() {
-        820
+    // As Kamailio's: a reply gives its code and reason (flags 1), a
+    // request 820.
+    let dsv = if m.is_request() {
+        Dsv {
+            code: 820,
+            reason: None,
+            flags: 0,
+        }
     } else {
-        m.status().unwrap_or(800)
+        Dsv {
+            code: m.status().unwrap_or(800),
+            reason: m.reason().map(str::to_string),
+            flags: 1,
+        }
     };
-    let dsv = Dsv {
-        code,
-        reason: None,
-        flags: 0,
-    };
-    probe::apply(ds, ctx.core, d, new, dsv, ctx.msg);
+    probe::apply(ds, ctx.core, d, |_| Some(new), dsv, ctx.msg);
     1
 }
 
 /// Where a message (or the URI given) comes from: address, port,
 /// transport (none for a URI that names none, as Kamailio's parsed URI).
 fn source(ctx: &mut Ctx<'_>, uri: Option<&str>) -> Option<(IpAddr, u16, Option<Proto>)> {
-    let Some(uri) = uri else {
+    let Some(uri) = uri.filter(|u| !u.is_empty()) else {
         let r = &ctx.msg.rcv;
         return Some((r.src.ip(), r.src.port(), Some(r.proto)));
     };
@@ -409,10 +514,11 @@ fn is_from_list(
     let local = ctx.msg.rcv.dst;
     let lists = ds.lists();
     let mut best: Option<(u32, &Dest)> = None;
+    // In Kamailio's order of the sets: it decides which set an address in
+    // several is reported in.
     for s in lists
-        .sets
-        .iter()
-        .filter(|s| group < 0 || i64::from(s.id) == group)
+        .walk()
+        .filter(|s| group == -1 || i64::from(s.id) == group)
     {
         for d in &s.dests {
             let Some(a) = d.addr else { continue };
@@ -422,8 +528,7 @@ fn is_from_list(
             let port_ok = mode & 1 != 0 || a.port.is_none_or(|p| p == port);
             let proto_ok = mode & 2 != 0 || a.proto == proto;
             let active_ok = mode & 4 == 0 || !skipped(d.flags());
-            let sock =
-                (!d.attrs.socket.is_empty()).then(|| crate::probe::socket_addr(&d.attrs.socket));
+            let sock = (!d.attrs.socket.is_empty()).then_some(d.socket_addr);
             let sock_ok = mode & 8 == 0 || sock.is_none_or(|s| s == Some(local));
             if !(port_ok && proto_ok && active_ok && sock_ok) {
                 continue;
@@ -449,15 +554,15 @@ fn is_from_list(
     }
     let Some((_, d)) = best else { return -1 };
     let core = ctx.core;
-    let setid_pv = text(&ds.p.setid_pvname);
-    if group < 0 && !setid_pv.is_empty() {
-        if let Err(e) = core.pv_set(ctx.msg, &setid_pv, Value::Int(i64::from(d.setid))) {
+    let names = ds.names();
+    if group == -1 && !names.setid_pv.is_empty() {
+        if let Err(e) = core.pv_set(ctx.msg, &names.setid_pv, Value::Int(i64::from(d.setid))) {
             lm_err!("dispatcher: setid_pvname: {e}");
         }
     }
-    let attrs_pv = text(&ds.p.attrs_pvname);
-    if !attrs_pv.is_empty() && !d.attrs.body.is_empty() {
-        if let Err(e) = core.pv_set(ctx.msg, &attrs_pv, Value::str(d.attrs.body.clone())) {
+    if !names.attrs_pv.is_empty() && !d.attrs.body.is_empty() {
+        let attrs = Value::str(d.attrs.body.clone());
+        if let Err(e) = core.pv_set(ctx.msg, &names.attrs_pv, attrs) {
             lm_err!("dispatcher: attrs_pvname: {e}");
         }
     }

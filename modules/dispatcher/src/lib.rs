@@ -31,6 +31,7 @@ pub mod dest;
 mod funcs;
 pub mod hash;
 pub mod load;
+pub mod order;
 pub mod ping;
 mod probe;
 mod rpc;
@@ -180,6 +181,21 @@ pub fn params_value<'a>(params: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+/// The parameters read on every call, fixed once the module is up.
+#[derive(Debug, Clone)]
+pub struct Names {
+    /// `xavp_dst`.
+    pub xavp_dst: String,
+    /// `xavp_ctx`.
+    pub xavp_ctx: String,
+    /// `ds_default_socket`.
+    pub default_socket: String,
+    /// `setid_pvname`.
+    pub setid_pv: String,
+    /// `attrs_pvname`.
+    pub attrs_pv: String,
+}
+
 /// The module's state.
 pub struct Dispatcher {
     /// Parameters.
@@ -190,7 +206,8 @@ pub struct Dispatcher {
     pinger: ping::Pinger,
     ping_active: AtomicBool,
     replies: OnceLock<ping::ReplyCodes>,
-    timers: OnceLock<sip_txn::TimerConfig>,
+    names: OnceLock<Names>,
+    tm: OnceLock<std::sync::Arc<sr_mod_tm::api::TmApi>>,
     core: OnceLock<Weak<dyn Core>>,
 }
 
@@ -204,7 +221,8 @@ impl Default for Dispatcher {
             pinger: ping::Pinger::new(),
             ping_active: AtomicBool::new(true),
             replies: OnceLock::new(),
-            timers: OnceLock::new(),
+            names: OnceLock::new(),
+            tm: OnceLock::new(),
             core: OnceLock::new(),
         }
     }
@@ -214,6 +232,18 @@ impl Dispatcher {
     /// The sets now.
     pub fn lists(&self) -> Arc<Lists> {
         self.lists.read().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// The names and values read on every call (taken from the
+    /// parameters on first use, after `modparam`).
+    pub fn names(&self) -> &Names {
+        self.names.get_or_init(|| Names {
+            xavp_dst: text(&self.p.xavp_dst),
+            xavp_ctx: text(&self.p.xavp_ctx),
+            default_socket: text(&self.p.default_socket),
+            setid_pv: text(&self.p.setid_pvname),
+            attrs_pv: text(&self.p.attrs_pvname),
+        })
     }
 
     fn source(&self) -> load::Source {
@@ -278,10 +308,9 @@ impl Dispatcher {
             let _ = self.core.set(h);
         }
         let entries = load::read(core, &self.source())?;
+        // The load at start does not count for reload_delta: the first
+        // reload is always taken, as in Kamailio.
         self.install(core, &entries, None)?;
-        if let Ok(mut last) = self.last_reload.lock() {
-            *last = Some(std::time::Instant::now());
-        }
         probe::start(self, core)
     }
 }

@@ -155,11 +155,12 @@ pub fn build(
             uri: e.uri.clone(),
             setid: e.setid,
             priority: e.priority,
-            attrs,
             load_flags: e.flags,
             flags: AtomicU32::new(flags),
             count: AtomicU32::new(count),
             addr,
+            socket_addr: crate::dest::socket_addr(&attrs.socket),
+            attrs,
         });
         match by_set.iter_mut().find(|(id, _)| *id == e.setid) {
             Some((_, v)) => v.push(d),
@@ -169,14 +170,13 @@ pub fn build(
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(7, |d| d.as_nanos() as u64);
-    by_set.sort_by_key(|(id, _)| *id);
-    Ok(Lists {
-        sets: by_set
-            .into_iter()
-            .enumerate()
-            .map(|(k, (id, v))| Set::new(id, v, seed.wrapping_add(k as u64)))
-            .collect(),
-    })
+    let seen: Vec<i32> = by_set.iter().map(|(id, _)| *id).collect();
+    let sets = by_set
+        .into_iter()
+        .enumerate()
+        .map(|(k, (id, v))| Set::new(id, v, seed.wrapping_add(k as u64)))
+        .collect();
+    Ok(Lists::new(sets, &seen))
 }
 
 /// Every entry of the lists now (for RPC add and remove), in load order

@@ -123,6 +123,20 @@ pub struct Outcome {
     pub request: Vec<u8>,
 }
 
+impl Outcome {
+    /// A ping that could not be sent (code 500, as Kamailio's).
+    pub fn send_failed(d: &Dest, request: Vec<u8>) -> Outcome {
+        Outcome {
+            setid: d.setid,
+            uri: d.uri.clone(),
+            code: 500,
+            reason: "Sending keepalive failed".into(),
+            replied: false,
+            request,
+        }
+    }
+}
+
 struct Pending {
     txn: NonInviteClient<Vec<u8>>,
     setid: i32,
@@ -194,7 +208,8 @@ impl Pinger {
         (n, text.into_bytes())
     }
 
-    /// Starts a ping: sends it and keeps its transaction; the outcome at
+    /// Starts a ping: keeps its transaction, then sends it (kept first,
+    /// so that a reply quicker than this thread finds it); the outcome at
     /// once when the send fails.
     pub fn start(
         &self,
@@ -207,31 +222,25 @@ impl Pinger {
     ) -> Option<Outcome> {
         let (txn, actions) =
             NonInviteClient::start(data.clone(), to.proto.is_reliable(), timers, self.now());
+        let pending = Pending {
+            txn,
+            setid: d.setid,
+            uri: d.uri.clone(),
+            to,
+        };
+        if let Ok(mut p) = self.pending.lock() {
+            p.insert(n, pending);
+        }
         for a in actions {
             if let Action::Transmit(bytes) = a {
                 if let Err(e) = core.send(&to, &bytes) {
                     lm_warn!("dispatcher: keepalive to {}: {e}", d.uri);
-                    return Some(Outcome {
-                        setid: d.setid,
-                        uri: d.uri.clone(),
-                        code: 500,
-                        reason: "Sending keepalive failed".into(),
-                        replied: false,
-                        request: data,
-                    });
+                    if let Ok(mut p) = self.pending.lock() {
+                        p.remove(&n);
+                    }
+                    return Some(Outcome::send_failed(d, data));
                 }
             }
-        }
-        if let Ok(mut p) = self.pending.lock() {
-            p.insert(
-                n,
-                Pending {
-                    txn,
-                    setid: d.setid,
-                    uri: d.uri.clone(),
-                    to,
-                },
-            );
         }
         None
     }

@@ -41,18 +41,23 @@ fn thresholds(ds: &Dispatcher) -> Thresholds {
     }
 }
 
-/// Applies `new` (state bits) to `d` with the thresholds; when `d` turns
-/// down or up, runs the event route on `msg` with `$dsv` set to `dsv`.
+/// Applies the state `new` gives for `d`'s flags now (`None`: leave it),
+/// with the thresholds, in one step under the state lock; when `d` turns
+/// down or up, runs the event route on `msg` with `$dsv` set to `dsv`
+/// (after the lock is released).
 pub fn apply(
     ds: &Dispatcher,
     core: &dyn Core,
     d: &Dest,
-    new: u32,
+    new: impl FnOnce(u32) -> Option<u32>,
     dsv: Dsv,
     msg: &mut SipMsg,
 ) -> Turn {
     let turn = {
         let _g = STATE_LOCK.lock();
+        let Some(new) = new(d.flags()) else {
+            return Turn::Same;
+        };
         let (flags, count, turn) = state::update(
             d.flags(),
             d.count.load(Ordering::Relaxed),
@@ -83,6 +88,15 @@ pub fn apply(
     turn
 }
 
+/// Sets `d`'s state bits to `new` directly (`dispatcher.set_state`: no
+/// thresholds, no event routes), under the state lock.
+pub fn set_direct(d: &Dest, new: u32) {
+    let _g = STATE_LOCK.lock();
+    d.flags
+        .store((d.flags() & !crate::dest::STATES) | new, Ordering::Relaxed);
+    d.count.store(0, Ordering::Relaxed);
+}
+
 /// A ping's result.
 fn outcome(ds: &Dispatcher, core: &dyn Core, o: Outcome) {
     let lists = ds.lists();
@@ -92,13 +106,8 @@ fn outcome(ds: &Dispatcher, core: &dyn Core, o: Outcome) {
     else {
         return; // reloaded meanwhile
     };
-    if d.flags() & DISABLED != 0 {
-        return;
-    }
     let ok = ds.replies.get().is_some_and(|r| r.ok(o.code));
-    let Some(new) = mode(ds).result_state(ok, d.flags()) else {
-        return;
-    };
+    let m = mode(ds);
     let dsv = Dsv {
         code: o.code,
         reason: Some(o.reason.clone()),
@@ -112,16 +121,39 @@ fn outcome(ds: &Dispatcher, core: &dyn Core, o: Outcome) {
         Ok(m) => m,
         Err(_) => SipMsg::faked(),
     };
+    // A disabled destination is never changed by a ping.
+    let new = |flags: u32| {
+        if flags & DISABLED != 0 {
+            None
+        } else {
+            m.result_state(ok, flags)
+        }
+    };
     apply(ds, core, d, new, dsv, &mut msg);
 }
 
-/// A socket written `proto:ip:port` (or `ip:port`), as an address.
-pub fn socket_addr(s: &str) -> Option<std::net::SocketAddr> {
-    let rest = s
-        .split_once(':')
-        .filter(|(p, _)| Proto::parse(p).is_some())
-        .map_or(s, |(_, r)| r);
-    rest.parse().ok()
+/// Where `d`'s ping goes: its `obproxy`, else `outbound_proxy`, else
+/// itself (its address resolved when the list was loaded, no lookup on
+/// the timer thread).
+fn ping_target(core: &dyn Core, d: &Dest, proxy: &str) -> Result<sr_sdk::Dest, String> {
+    let via = [d.attrs.obproxy.as_str(), proxy]
+        .into_iter()
+        .find(|p| !p.is_empty());
+    if let (None, Some(a)) = (via, d.addr) {
+        let sips = d
+            .uri
+            .get(..5)
+            .is_some_and(|s| s.eq_ignore_ascii_case("sips:"));
+        let proto = a
+            .proto
+            .unwrap_or(if sips { Proto::Tls } else { Proto::Udp });
+        let port = a
+            .port
+            .unwrap_or(if proto == Proto::Tls { 5061 } else { 5060 });
+        return Ok(sr_sdk::Dest::new(proto, (a.ip, port).into()));
+    }
+    let target = via.map_or_else(|| d.uri.clone(), crate::dest::with_scheme);
+    core.resolve(&target, None).map_err(|e| e.to_string())
 }
 
 /// One probing round.
@@ -129,40 +161,38 @@ fn round(ds: &Dispatcher, core: &dyn Core) {
     if !ds.ping_active.load(Ordering::Relaxed) {
         return;
     }
-    let Some(timers) = ds.timers.get() else {
+    let Some(tm) = ds.tm.get() else {
         return;
     };
+    let timers = tm.uac_timers();
     let m = mode(ds);
     let method = text(&ds.p.ping_method);
-    let (default_from, proxy, default_socket) = (
-        text(&ds.p.ping_from),
-        text(&ds.p.outbound_proxy),
-        text(&ds.p.default_socket),
-    );
+    let (default_from, proxy) = (text(&ds.p.ping_from), text(&ds.p.outbound_proxy));
+    let default_socket = &ds.names().default_socket;
     let lists = ds.lists();
     for d in lists.sets.iter().flat_map(|s| s.dests.iter()) {
         if !m.wants(d.flags()) {
             continue;
         }
-        let via = [d.attrs.obproxy.as_str(), proxy.as_str()]
-            .into_iter()
-            .find(|p| !p.is_empty())
-            .map_or_else(|| d.uri.clone(), crate::dest::with_scheme);
-        let mut to = match core.resolve(&via, None) {
+        let from = if d.attrs.ping_from.is_empty() {
+            default_from.as_str()
+        } else {
+            d.attrs.ping_from.as_str()
+        };
+        let mut to = match ping_target(core, d, &proxy) {
             Ok(t) => t,
             Err(e) => {
                 lm_warn!("dispatcher: keepalive to {}: {e}", d.uri);
-                let (_, data) =
-                    ds.pinger
-                        .request(d, &method, &default_from, Proto::Udp, "127.0.0.1");
-                outcome(ds, core, failed_send(d, data));
+                let (_, data) = ds.pinger.request(d, &method, from, Proto::Udp, "127.0.0.1");
+                outcome(ds, core, Outcome::send_failed(d, data));
                 continue;
             }
         };
-        let sock = [d.attrs.socket.as_str(), default_socket.as_str()]
-            .into_iter()
-            .find(|s| !s.is_empty());
-        to.send_socket = sock.and_then(socket_addr);
+        to.send_socket = if d.attrs.socket.is_empty() {
+            crate::dest::socket_addr(default_socket)
+        } else {
+            d.socket_addr
+        };
         let local = to
             .send_socket
             .map(|a| (a.ip().to_string(), a.port()))
@@ -175,26 +205,10 @@ fn round(ds: &Dispatcher, core: &dyn Core) {
                 }
             })
             .unwrap_or_default();
-        let from = if d.attrs.ping_from.is_empty() {
-            default_from.as_str()
-        } else {
-            d.attrs.ping_from.as_str()
-        };
         let (n, data) = ds.pinger.request(d, &method, from, to.proto, &local);
-        if let Some(o) = ds.pinger.start(core, d, n, data, to, timers) {
+        if let Some(o) = ds.pinger.start(core, d, n, data, to, &timers) {
             outcome(ds, core, o);
         }
-    }
-}
-
-fn failed_send(d: &Dest, request: Vec<u8>) -> Outcome {
-    Outcome {
-        setid: d.setid,
-        uri: d.uri.clone(),
-        code: 500,
-        reason: "Sending keepalive failed".into(),
-        replied: false,
-        request,
     }
 }
 
@@ -207,7 +221,8 @@ pub fn start(ds: &Arc<Dispatcher>, core: &dyn Core) -> Result<(), String> {
     }
     let tm = bind::<TmApi>(core, TM_API)
         .ok_or("dispatcher: ds_ping_interval needs the tm module (load it before dispatcher)")?;
-    let _ = ds.timers.set(tm.uac_timers());
+    // Its timers are read each round (cfg changes reach the pings).
+    let _ = ds.tm.set(tm);
     let handle = core
         .handle()
         .ok_or("dispatcher: no core handle for probing")?;

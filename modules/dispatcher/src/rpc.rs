@@ -3,7 +3,7 @@
 //! `dispatcher.remove`, `dispatcher.hash`, with Kamailio's parameters
 //! and result shapes.
 
-use crate::dest::{state_letters, Dest, Lists, STATES};
+use crate::dest::{state_letters, Dest, Lists};
 use crate::load::{self, Entry};
 use crate::Dispatcher;
 use sr_sdk::prelude::*;
@@ -17,6 +17,9 @@ fn dest_json(d: &Dest, full: bool, short: bool) -> Json {
     o.insert("FLAGS".into(), json!(state_letters(d.flags())));
     o.insert("PRIORITY".into(), json!(d.priority));
     if full {
+        if let Ok(u) = sr_sdk::sip_msg::Uri::parse(&d.uri) {
+            o.insert("HOST".into(), json!(u.host_str));
+        }
         if let Some(a) = d.addr {
             o.insert("IPADDR".into(), json!(a.ip.to_string()));
             o.insert("PORT".into(), json!(a.port.unwrap_or(0)));
@@ -54,12 +57,13 @@ fn proto_id(p: Proto) -> u8 {
     }
 }
 
-/// `dispatcher.list`'s result.
+/// `dispatcher.list`'s result (`mode`: `short`, `full`, any case), the
+/// sets in Kamailio's order.
 pub fn list(l: &Lists, mode: &str) -> Json {
-    let (full, short) = (mode == "full", mode == "short");
+    let full = mode.eq_ignore_ascii_case("full");
+    let short = mode.eq_ignore_ascii_case("short");
     let records: Vec<Json> = l
-        .sets
-        .iter()
+        .walk()
         .map(|s| {
             let targets: Vec<Json> = s.dests.iter().map(|d| dest_json(d, full, short)).collect();
             json!({ "SET": { "ID": s.id, "TARGETS": targets } })
@@ -83,14 +87,13 @@ fn core_of(ds: &Dispatcher) -> Result<Arc<dyn Core>, RpcError> {
 fn change(
     ds: &Dispatcher,
     f: impl FnOnce(&mut Vec<Entry>) -> Result<(), RpcError>,
-) -> Result<Json, RpcError> {
+) -> Result<(), RpcError> {
     let core = core_of(ds)?;
     ds.rate_limit().map_err(fault)?;
     let cur = ds.lists();
     let mut entries = load::entries_of(&cur);
     f(&mut entries)?;
-    ds.install(&*core, &entries, Some(&cur)).map_err(fault)?;
-    Ok(Json::Null)
+    ds.install(&*core, &entries, Some(&cur)).map_err(fault)
 }
 
 /// Adds the RPC methods to the module.
@@ -101,7 +104,11 @@ pub fn export(ds: &Arc<Dispatcher>, def: ModuleDef) -> ModuleDef {
         "Lists the destination sets with their states ([short|full]).",
         move |p| {
             let mode = param_str(p, 0, "mode").unwrap_or_default();
-            Ok(list(&d.lists(), &mode))
+            let l = d.lists();
+            if l.sets.is_empty() {
+                return Err(fault("No Destination Sets"));
+            }
+            Ok(list(&l, &mode))
         },
     );
     let d = ds.clone();
@@ -122,24 +129,24 @@ pub fn export(ds: &Arc<Dispatcher>, def: ModuleDef) -> ModuleDef {
             let st = param_str(p, 0, "state")?;
             let group = param_int(p, 1, "group")?;
             let addr = param_str(p, 2, "address")?;
-            let new = crate::state::from_rpc(&st)
-                .ok_or_else(|| RpcError::invalid_params(format!("bad state '{st}'")))?;
+            let new = crate::state::from_rpc(&st).ok_or_else(|| fault("Unknown State Value"))?;
             let l = d.lists();
-            let set = i32::try_from(group)
-                .ok()
-                .and_then(|g| l.set(g))
-                .ok_or_else(|| fault(format!("group {group} not found")))?;
             let mut hit = false;
-            for x in set.dests.iter().filter(|x| addr == "all" || x.uri == addr) {
-                let f = x.flags();
-                x.flags.store((f & !STATES) | new, Ordering::Relaxed);
-                x.count.store(0, Ordering::Relaxed);
-                hit = true;
+            if let Some(set) = i32::try_from(group).ok().and_then(|g| l.set(g)) {
+                let all = addr.eq_ignore_ascii_case("all");
+                for x in set
+                    .dests
+                    .iter()
+                    .filter(|x| all || x.uri.eq_ignore_ascii_case(&addr))
+                {
+                    crate::probe::set_direct(x, new);
+                    hit = true;
+                }
             }
             if hit {
-                Ok(Json::Null)
+                Ok(json!("Ok. Dispatcher state updated."))
             } else {
-                Err(fault(format!("destination {addr} not found in group {group}")))
+                Err(fault("State Update Failed"))
             }
         },
     );
@@ -196,7 +203,8 @@ pub fn export(ds: &Arc<Dispatcher>, def: ModuleDef) -> ModuleDef {
                     attrs,
                 });
                 Ok(())
-            })
+            })?;
+            Ok(json!("Ok. Dispatcher destination added."))
         },
     );
     let d = ds.clone();
@@ -205,17 +213,14 @@ pub fn export(ds: &Arc<Dispatcher>, def: ModuleDef) -> ModuleDef {
         "Removes a destination: GROUP ADDRESS.",
         move |p| {
             let group = param_int(p, 0, "group")?;
-            let uri = param_str(p, 1, "address")?;
+            // Exact (case-sensitive) match, as Kamailio; nothing to
+            // remove is no fault.
+            let uri = crate::dest::with_scheme(&param_str(p, 1, "address")?);
             change(&d, |e| {
-                let before = e.len();
                 e.retain(|x| !(i64::from(x.setid) == group && x.uri == uri));
-                if e.len() == before {
-                    return Err(fault(format!(
-                        "destination {uri} not found in group {group}"
-                    )));
-                }
                 Ok(())
-            })
+            })?;
+            Ok(json!("Ok. Dispatcher destination removed."))
         },
     );
     def.rpc(

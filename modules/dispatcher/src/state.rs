@@ -68,7 +68,7 @@ pub fn from_letters(s: &str) -> Option<u32> {
     let mut state = 0;
     for c in s.chars() {
         match c.to_ascii_lowercase() {
-            'a' => state &= !(INACTIVE | TRYING | crate::dest::DISABLED),
+            'a' => state &= !STATES,
             'i' => state |= INACTIVE,
             't' => state |= TRYING,
             'd' => state |= crate::dest::DISABLED,
@@ -79,22 +79,20 @@ pub fn from_letters(s: &str) -> Option<u32> {
     Some(state)
 }
 
-/// The state `dispatcher.set_state` asks for: `0`/`i`, `1`/`a`, `2`/`d`
-/// or `3`/`t`, then an optional `p`.
+/// The state `dispatcher.set_state` asks for, as Kamailio reads it: the
+/// first character `0`/`i`, `1`/`a`, `2`/`d` or `3`/`t` (any case), then
+/// `p` for probing (not with `d`); anything after is ignored.
 pub fn from_rpc(s: &str) -> Option<u32> {
-    let mut chars = s.chars();
-    let base = match chars.next()?.to_ascii_lowercase() {
-        '0' | 'i' => INACTIVE,
-        '1' | 'a' => 0,
-        '2' | 'd' => crate::dest::DISABLED,
-        '3' | 't' => TRYING,
+    let mut chars = s.chars().map(|c| c.to_ascii_lowercase());
+    let (base, may_probe) = match chars.next()? {
+        '0' | 'i' => (INACTIVE, true),
+        '1' | 'a' => (0, true),
+        '2' | 'd' => (crate::dest::DISABLED, false),
+        '3' | 't' => (TRYING, true),
         _ => return None,
     };
-    match chars.next().map(|c| c.to_ascii_lowercase()) {
-        None => Some(base),
-        Some('p') if chars.next().is_none() => Some(base | PROBING),
-        _ => None,
-    }
+    let probing = may_probe && chars.next() == Some('p');
+    Some(if probing { base | PROBING } else { base })
 }
 
 #[cfg(test)]
@@ -164,6 +162,12 @@ mod tests {
         assert_eq!(from_rpc("2"), Some(DISABLED));
         assert_eq!(from_rpc("tp"), Some(TRYING | PROBING));
         assert_eq!(from_rpc("q"), None);
-        assert_eq!(from_rpc("ipp"), None);
+        assert_eq!(
+            from_rpc("ipx"),
+            Some(INACTIVE | PROBING),
+            "the rest ignored"
+        );
+        assert_eq!(from_rpc("dp"), Some(DISABLED), "no probing with d");
+        assert_eq!(from_letters("pa"), Some(0), "a clears probing too");
     }
 }

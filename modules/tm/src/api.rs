@@ -141,22 +141,23 @@ impl TmApi {
     }
 
     /// The timers of a non-INVITE request another module sends on its own
-    /// (dispatcher's keepalives), as tm's: T1 `retr_timer1`, T2
-    /// `retr_timer2`, Timer F `fr_timer`, Timer K `wt_timer`.
+    /// (dispatcher's keepalives): those of tm's own transactions, from its
+    /// parameters as they are now (`retr_timer1`, `retr_timer2`,
+    /// `fr_timer`, `wt_timer`).
     pub fn uac_timers(&self) -> sip_txn::TimerConfig {
         use std::sync::atomic::{AtomicI64, Ordering};
         let p = &self.e.params;
         let ms = |a: &AtomicI64| {
             std::time::Duration::from_millis(a.load(Ordering::Relaxed).max(1) as u64)
         };
-        let mut c = sip_txn::TimerConfig::from_base(
+        crate::proxy::ProxyConfig::kamailio(
+            ms(&p.fr_timer),
+            ms(&p.fr_inv_timer),
             ms(&p.retr_timer1),
             ms(&p.retr_timer2),
-            std::time::Duration::from_secs(5),
-        );
-        c.timer_f = ms(&p.fr_timer);
-        c.timer_k = ms(&p.wt_timer);
-        c
+            ms(&p.wt_timer),
+        )
+        .timers
     }
 }
 

@@ -54,6 +54,11 @@ impl Engine {
         // onreply_route, with the cell held for $T_* and t_* functions.
         if let Some(r) = g.armed.reply {
             let reason = ctx.msg.msg().reason().unwrap_or("").to_string();
+            // The transaction's XAVPs are the reply's while the route runs
+            // (dispatcher's ds_mark_dst reads its records there), and what
+            // the route leaves in them goes back to the transaction, as in
+            // Kamailio.
+            ctx.msg.xavps = std::mem::take(&mut g.req.xavps);
             let t = tx(ctx.msg);
             t.held = Some(g);
             t.branch = Some(idx);
@@ -68,9 +73,10 @@ impl Engine {
                 .ext
                 .remove::<TxCtx>()
                 .and_then(|mut t| t.held.take());
-            let Some(ng) = held else {
+            let Some(mut ng) = held else {
                 return true;
             };
+            ng.req.xavps = std::mem::take(&mut ctx.msg.xavps);
             g = ng;
             if res.dropped && code < 200 {
                 self.stats.rpl_absorbed.inc();
