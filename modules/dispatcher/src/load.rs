@@ -46,6 +46,8 @@ pub fn read_file(path: &str, strict: bool) -> Result<Vec<Entry>, String> {
 /// Reads the table.
 pub fn read_db(core: &dyn Core, src: &Source) -> Result<Vec<Entry>, String> {
     let mut conn = db::open(core, &src.db_url).map_err(|e| format!("dispatcher: {e}"))?;
+    db::check_version(&mut *conn, &src.table, db::schema::DISPATCHER_VERSION)
+        .map_err(|e| format!("dispatcher: {e}"))?;
     let cols: Vec<&str> = src.cols.iter().map(String::as_str).collect();
     let rows = conn
         .query(&src.table, &[], &cols, None)
