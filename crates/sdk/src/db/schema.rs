@@ -241,6 +241,51 @@ pub fn dispatcher() -> TableDef {
     }
 }
 
+/// Version of `address`.
+pub const ADDRESS_VERSION: i64 = 6;
+
+/// Version of `trusted`.
+pub const TRUSTED_VERSION: i64 = 6;
+
+/// `address` (the permissions module's address groups).
+pub fn address() -> TableDef {
+    use ColType::*;
+    TableDef {
+        name: "address",
+        version: ADDRESS_VERSION,
+        columns: vec![
+            col("id", Id, false, None),
+            col("grp", Int, false, Some("1")),
+            col("ip_addr", Varchar(50), false, None),
+            col("mask", Int, false, Some("32")),
+            col("port", Int, false, Some("0")),
+            col("tag", Varchar(64), true, None),
+        ],
+        unique: vec![],
+        indexes: vec![],
+    }
+}
+
+/// `trusted` (the permissions module's trusted peers).
+pub fn trusted() -> TableDef {
+    use ColType::*;
+    TableDef {
+        name: "trusted",
+        version: TRUSTED_VERSION,
+        columns: vec![
+            col("id", Id, false, None),
+            col("src_ip", Varchar(50), false, None),
+            col("proto", Varchar(4), false, None),
+            col("from_pattern", Varchar(64), true, None),
+            col("ruri_pattern", Varchar(64), true, None),
+            col("tag", Varchar(64), true, None),
+            col("priority", Int, false, Some("0")),
+        ],
+        unique: vec![],
+        indexes: vec![("trusted_peer_idx", vec!["src_ip"])],
+    }
+}
+
 /// Every table `siprouter db init` creates, `version` first.
 pub fn standard() -> Vec<TableDef> {
     vec![
@@ -251,5 +296,7 @@ pub fn standard() -> Vec<TableDef> {
         acc(),
         missed_calls(),
         dispatcher(),
+        address(),
+        trusted(),
     ]
 }

@@ -1,0 +1,120 @@
+//! The RPC methods: `permissions.addressReload`, `addressDump`,
+//! `subnetDump`, `domainDump`, `trustedReload`, `trustedDump`, with
+//! Kamailio's names, answers and errors.
+
+use crate::trusted::proto_number;
+use crate::Permissions;
+use sr_sdk::prelude::*;
+use std::sync::Arc;
+
+fn fault(m: &str) -> RpcError {
+    RpcError::new(500, m)
+}
+
+fn core_of(pm: &Permissions) -> Result<Arc<dyn Core>, RpcError> {
+    pm.core
+        .get()
+        .and_then(|w| w.upgrade())
+        .ok_or_else(|| fault("Not ready for reload"))
+}
+
+fn or_null(s: &Option<String>) -> Json {
+    json!(s.as_deref().unwrap_or("NULL"))
+}
+
+/// Adds the RPC methods to the module.
+pub fn export(pm: &Arc<Permissions>, def: ModuleDef) -> ModuleDef {
+    let d = pm.clone();
+    let def = def.rpc(
+        "permissions.addressReload",
+        "Reloads the address table.",
+        move |_| {
+            let core = core_of(&d)?;
+            d.rate_limit().map_err(|e| fault(&e))?;
+            d.load_address(&*core).map_err(|e| {
+                lm_err!("{e}");
+                fault("Reload failed.")
+            })?;
+            Ok(json!("Reload OK"))
+        },
+    );
+    let d = pm.clone();
+    let def = def.rpc(
+        "permissions.trustedReload",
+        "Reloads the trusted table.",
+        move |_| {
+            let core = core_of(&d)?;
+            if d.trusted().is_none() {
+                return Err(fault("Reload failed."));
+            }
+            d.rate_limit().map_err(|e| fault(&e))?;
+            d.load_trusted(&*core).map_err(|e| {
+                lm_err!("{e}");
+                fault("Reload failed.")
+            })?;
+            Ok(json!("Reload OK"))
+        },
+    );
+    let d = pm.clone();
+    let def = def.rpc("permissions.addressDump", "Lists the addresses of the address table.", move |_| {
+        let t = d.address().ok_or_else(|| fault("No address table"))?;
+        Ok(Json::Array(
+            t.hosts
+                .iter()
+                .map(|e| {
+                    json!({ "group": e.grp, "item": { "ip": e.ip.to_string(), "port": e.port, "tag": or_null(&e.tag) } })
+                })
+                .collect(),
+        ))
+    });
+    let d = pm.clone();
+    let def = def.rpc("permissions.subnetDump", "Lists the subnets of the address table.", move |_| {
+        let t = d.address().ok_or_else(|| fault("No subnet table"))?;
+        Ok(Json::Array(
+            t.subnets
+                .iter()
+                .enumerate()
+                .map(|(k, e)| {
+                    json!({ "id": k, "group": e.grp, "item": { "ip": e.ip.to_string(), "mask": e.mask, "port": e.port, "tag": e.tag.as_deref().unwrap_or("") } })
+                })
+                .collect(),
+        ))
+    });
+    let d = pm.clone();
+    let def = def.rpc("permissions.domainDump", "Lists the names of the address table.", move |_| {
+        let t = d.address().ok_or_else(|| fault("No domain list table"))?;
+        Ok(Json::Array(
+            t.names
+                .iter()
+                .map(|n| {
+                    json!({ "group": n.grp, "item": { "domain_name": n.name, "port": n.port, "tag": or_null(&n.tag) } })
+                })
+                .collect(),
+        ))
+    });
+    let d = pm.clone();
+    def.rpc(
+        "permissions.trustedDump",
+        "Lists the trusted table (db_mode=1).",
+        move |_| {
+            let rows = d.trusted().ok_or_else(|| fault("No trusted table"))?;
+            Ok(Json::Array(
+                rows.iter()
+                    .map(|r| {
+                        let pat = |re: &Option<regex::Regex>| {
+                            re.as_ref().map_or(json!("NULL"), |r| json!(r.as_str()))
+                        };
+                        json!({ "item": {
+                        "ip": r.src_ip,
+                        "proto": proto_number(r.proto),
+                        "pattern": pat(&r.from),
+                        "ruri_pattern": pat(&r.ruri),
+                        "tag": or_null(&r.tag),
+                        "priority": r.priority,
+                    } })
+                    })
+                    .collect(),
+            ))
+        },
+    )
+}
