@@ -363,6 +363,7 @@ fn stock_config_reports_only_what_siprouter_lacks() {
     check_with(&[]);
     check_with(&["WITH_MYSQL", "WITH_AUTH"]);
     check_with(&["WITH_MYSQL", "WITH_USRLOCDB"]);
+    check_with(&["WITH_MYSQL", "WITH_AUTH", "WITH_IPAUTH"]);
     check_with(&["WITH_NAT"]);
     check_with(&["WITH_ANTIFLOOD"]);
     check_with(&["WITH_TLS"]);
@@ -374,6 +375,7 @@ fn stock_config_reports_only_what_siprouter_lacks() {
         "WITH_MYSQL",
         "WITH_AUTH",
         "WITH_USRLOCDB",
+        "WITH_IPAUTH",
         "WITH_NAT",
         "WITH_ANTIFLOOD",
     ]);
@@ -443,4 +445,84 @@ fn the_stock_config_runs_as_a_registrar_and_answers_rpc_over_http() {
     assert_eq!(code, 200, "{text}");
     assert!(text.contains("alice"), "{text}");
     srv.shutdown();
+}
+
+/// An INVITE for bob from alice at `a`, without credentials.
+fn unauthenticated_invite(port: u16, a: std::net::SocketAddr, branch: &str, call: &str) -> String {
+    format!("INVITE sip:bob@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bK{branch};rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag={call}\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: {call}\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@{a}>\r\nContent-Length: 0\r\n\r\n")
+}
+
+#[test]
+fn the_stock_config_with_ipauth_lets_known_addresses_call_without_credentials() {
+    let required = std::env::var("SR_INTEROP_REQUIRED").as_deref() == Ok("1");
+    if !Path::new(STOCK).exists() {
+        assert!(!required, "{STOCK} is missing");
+        eprintln!("skipped: {STOCK} is not installed (apt-get install kamailio)");
+        return;
+    }
+    // The stock file with SQLite in place of MySQL, as docs/migrating.md
+    // tells: everything else as shipped.
+    let db = sr_testkit::fresh_db("stock-ipauth");
+    let url = format!("sqlite://{}", db.display());
+    let text = std::fs::read_to_string(STOCK)
+        .unwrap()
+        .replace("loadmodule \"db_mysql.so\"", "loadmodule \"db_sqlite.so\"")
+        .replace(
+            "#!trydef DBURL \"mysql://kamailio:kamailiorw@localhost/kamailio\"",
+            &format!("#!trydef DBURL \"{url}\""),
+        );
+    let cfg = db.with_file_name("kamailio.cfg");
+    std::fs::write(&cfg, text).unwrap();
+    {
+        use sr_sdk::db::{DbConn, DbValue};
+        let mut c = sr_mod_db_sqlite::SqliteConn::open(&url, 1000).unwrap();
+        c.insert(
+            "address",
+            &[
+                ("grp", DbValue::Int(1)),
+                ("ip_addr", DbValue::str("127.0.0.1")),
+                ("tag", DbValue::str("lab")),
+            ],
+        )
+        .unwrap();
+    }
+    let port = sr_testkit::free_port();
+    let mut opts = siprouter::options(cfg.to_str().unwrap());
+    opts.defines = ["WITH_MYSQL", "WITH_AUTH", "WITH_IPAUTH"]
+        .iter()
+        .map(|d| (d.to_string(), None))
+        .collect();
+    opts.overrides.listen = vec![format!("udp:127.0.0.1:{port}")];
+    opts.overrides.children = Some(2);
+    let rt = sr_core::load(&opts, false)
+        .unwrap_or_else(|e| panic!("the stock config loads:\n{}", e.join("\n")));
+    let srv = sr_core::start(&rt).unwrap_or_else(|e| panic!("the stock config starts: {e}"));
+    let to: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let ua = sr_testkit::UdpPeer::new();
+    let a = ua.addr();
+    let t = std::time::Duration::from_secs(3);
+    // 127.0.0.1 is in group 1: no challenge; bob is not registered, so the
+    // stock config's location lookup answers 404.
+    ua.send(to, &unauthenticated_invite(port, a, "ipa1", "stock-ip-1"));
+    let r = ua.recv_final(t).expect("an answer");
+    assert_eq!(r.status(), Some(404), "{}", r.text());
+    // Without the address row, the same INVITE is challenged.
+    srv.shutdown();
+    drop(rt);
+    {
+        use sr_sdk::db::DbConn;
+        let mut c = sr_mod_db_sqlite::SqliteConn::open(&url, 1000).unwrap();
+        c.delete("address", &[]).unwrap();
+    }
+    // Started again (on a port of its own) to read the table again.
+    let port = sr_testkit::free_port();
+    opts.overrides.listen = vec![format!("udp:127.0.0.1:{port}")];
+    let to: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let rt = sr_core::load(&opts, false).unwrap();
+    let srv = sr_core::start(&rt).unwrap();
+    ua.send(to, &unauthenticated_invite(port, a, "ipa2", "stock-ip-2"));
+    let r = ua.recv_final(t).expect("an answer");
+    assert_eq!(r.status(), Some(407), "{}", r.text());
+    srv.shutdown();
+    let _ = std::fs::remove_file(&cfg);
 }
