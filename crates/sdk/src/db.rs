@@ -379,9 +379,13 @@ impl DbPool {
             None => self.driver.open(&self.url)?,
         };
         let r = f(conn.as_mut());
-        if let Ok(mut v) = self.idle.lock() {
-            if v.len() < self.max_idle {
-                v.push(conn);
+        // A connection that failed is not kept: the next call opens a new
+        // one (the server may have restarted).
+        if r.is_ok() {
+            if let Ok(mut v) = self.idle.lock() {
+                if v.len() < self.max_idle {
+                    v.push(conn);
+                }
             }
         }
         r

@@ -10,15 +10,11 @@
 //!
 //! Without Kamailio installed the test prints a notice and passes, unless
 //! `SR_KAMAILIO_REQUIRED=1` (which `.ci/run` sets, after installing it).
+//! Kamailio runs in a process group of its own, stopped whole afterwards.
 
-use sr_testkit::{free_port, TestServer, UdpPeer};
-use std::net::SocketAddr;
+use sr_testkit::kamailio::{self, answers, differences, wait_until_up, Kamailio, MPATH};
+use sr_testkit::{TestServer, UdpPeer};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-const KAMAILIO: &str = "/usr/sbin/kamailio";
-const MPATH: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
 
 const LIST: &str = "\
 1 sip:127.0.0.1:5081 0 0 duid=a;weight=50
@@ -73,35 +69,12 @@ request_route {
 }
 "#;
 
-fn config(port: u16, list: &Path, flags: u32, use_default: u32) -> String {
-    CFG.replace("__PORT__", &port.to_string())
+fn config(port: &str, list: &Path, flags: u32, use_default: u32) -> String {
+    CFG.replace("__PORT__", port)
         .replace("__MPATH__", MPATH)
         .replace("__LIST__", &list.display().to_string())
         .replace("__FLAGS__", &flags.to_string())
         .replace("__DEF__", &use_default.to_string())
-}
-
-/// Kamailio in the foreground, stopped when dropped.
-struct Kamailio(Child);
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_kamailio(dir: &Path, cfg: &str) -> Kamailio {
-    let path = dir.join("kamailio.cfg");
-    std::fs::write(&path, cfg).unwrap();
-    let child = Command::new(KAMAILIO)
-        .args(["-f", path.to_str().unwrap(), "-DD", "-E", "-w"])
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("kamailio.log")).expect("log file"))
-        .spawn()
-        .expect("start kamailio");
-    Kamailio(child)
 }
 
 /// The requests: every combination the matrix below makes, with its
@@ -158,50 +131,11 @@ fn requests() -> Vec<(String, String)> {
     out
 }
 
-/// Sends every request to `to` from `peer`; the X-Sel and X-Rest answers.
-fn answers(peer: &UdpPeer, to: SocketAddr, reqs: &[(String, String)]) -> Vec<String> {
-    let via = peer.addr().to_string();
-    reqs.iter()
-        .map(|(call, text)| {
-            peer.send(to, &text.replace("__VIA__", &via));
-            let r = peer
-                .recv_status(200, Duration::from_secs(3))
-                .unwrap_or_else(|| panic!("{call}: no answer from {to}"));
-            format!(
-                "{call}: {} | {}",
-                r.header("X-Sel").unwrap_or_default(),
-                r.header("X-Rest").unwrap_or_default()
-            )
-        })
-        .collect()
-}
-
-/// Waits until the server at `to` answers; `log` is shown if it never
-/// does.
-fn wait_until_up(peer: &UdpPeer, to: SocketAddr, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let probe = "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP __VIA__;branch=z9hG4bKup\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: up\r\nCSeq: 1 OPTIONS\r\nX-Set: 1\r\nX-Alg: 8\r\nX-Limit: 0\r\nX-Mode: 0\r\nX-From: sip:127.0.0.1\r\nContent-Length: 0\r\n\r\n"
-        .replace("__VIA__", &peer.addr().to_string());
-    while Instant::now() < deadline {
-        peer.send(to, &probe);
-        if peer.recv(Duration::from_millis(200)).is_some() {
-            return;
-        }
-    }
-    panic!(
-        "no answer on {to}; log:\n{}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
-}
+const PROBE: &str = "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP __VIA__;branch=z9hG4bKup\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: up\r\nCSeq: 1 OPTIONS\r\nX-Set: 1\r\nX-Alg: 8\r\nX-Limit: 0\r\nX-Mode: 0\r\nX-From: sip:127.0.0.1\r\nContent-Length: 0\r\n\r\n";
 
 #[test]
 fn dispatcher_selection_matches_kamailio() {
-    if !Path::new(KAMAILIO).exists() || !Path::new(MPATH).join("dispatcher.so").exists() {
-        assert!(
-            std::env::var("SR_KAMAILIO_REQUIRED").as_deref() != Ok("1"),
-            "SR_KAMAILIO_REQUIRED=1 but {KAMAILIO} or its dispatcher module is missing"
-        );
-        eprintln!("SKIPPED: Kamailio is not installed ({KAMAILIO})");
+    if !kamailio::available(&["dispatcher", "tm", "sl", "pv", "textops"]) {
         return;
     }
     let dir: PathBuf = std::env::temp_dir().join(format!("sr-kparity-{}", std::process::id()));
@@ -210,14 +144,12 @@ fn dispatcher_selection_matches_kamailio() {
     std::fs::write(&list, LIST).unwrap();
     let reqs = requests();
     for (flags, use_default) in [(2, 0), (2, 1), (3, 1)] {
-        let kport = free_port();
-        let kam = start_kamailio(&dir, &config(kport, &list, flags, use_default));
-        let kaddr: SocketAddr = ([127, 0, 0, 1], kport).into();
+        let kam = Kamailio::start(&dir, &config("__PORT__", &list, flags, use_default));
         let peer = UdpPeer::new();
-        wait_until_up(&peer, kaddr, &dir.join("kamailio.log"));
+        wait_until_up(&peer, kam.addr, PROBE, Some(&kam.log));
         // The probe (algorithm 8) moves no round-robin position, and
         // siprouter gets it too: both start the matrix from the same state.
-        let want = answers(&peer, kaddr, &reqs);
+        let want = answers(&peer, kam.addr, &reqs, &["X-Sel", "X-Rest"]);
         drop(kam);
         // The matrix reaches what it is meant to: marks that took, and
         // selections after destinations went down.
@@ -227,17 +159,12 @@ fn dispatcher_selection_matches_kamailio() {
         // walk meets set 4 first.
         assert!(want.iter().any(|a| a.contains("from=yes 4 where=four")));
         let srv = TestServer::start(
-            &config(0, &list, flags, use_default).replace("127.0.0.1:0", "127.0.0.1:{PORT}"),
+            &config("{PORT}", &list, flags, use_default),
             siprouter::in_tree(),
         );
-        wait_until_up(&peer, srv.addr(), Path::new("/dev/null"));
-        let got = answers(&peer, srv.addr(), &reqs);
-        let diff: Vec<String> = want
-            .iter()
-            .zip(&got)
-            .filter(|(w, g)| w != g)
-            .map(|(w, g)| format!("kamailio:  {w}\nsiprouter: {g}"))
-            .collect();
+        wait_until_up(&peer, srv.addr(), PROBE, None);
+        let got = answers(&peer, srv.addr(), &reqs, &["X-Sel", "X-Rest"]);
+        let diff = differences(&want, &got);
         assert!(
             diff.is_empty(),
             "flags={flags} use_default={use_default}: {} of {} answers differ:\n{}",

@@ -12,14 +12,9 @@
 //! notice and passes, unless `SR_KAMAILIO_REQUIRED=1` (`.ci/run` sets it).
 
 use sr_sdk::db::{DbConn, DbValue};
-use sr_testkit::{free_port, TestServer, UdpPeer};
-use std::net::SocketAddr;
+use sr_testkit::kamailio::{self, answers, differences, wait_until_up, Kamailio, MPATH};
+use sr_testkit::{TestServer, UdpPeer};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-const KAMAILIO: &str = "/usr/sbin/kamailio";
-const MPATH: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
 
 const CFG: &str = r#"#!KAMAILIO
 children=1
@@ -42,19 +37,10 @@ request_route {
     $var(t) = allow_trusted("$hdr(X-Ip)", "$hdr(X-Proto)", "$hdr(X-Furi)");
     $var(t2) = allow_trusted("$hdr(X-Ip)", "$hdr(X-Proto)");
     $var(t0) = allow_trusted();
-    append_to_reply("X-P: a=$var(a) g=$var(g) s=$var(s) sg=$var(sg) t=$var(t) t2=$var(t2) t0=$var(t0) tags=$(avp(tag)[0]),$(avp(tag)[1]),$(avp(tag)[2]),$(avp(tag)[3]),$(avp(tag)[4]),$(avp(tag)[5])\r\n");
+    append_to_reply("X-P: a=$var(a) g=$var(g) s=$var(s) sg=$var(sg) t=$var(t) t2=$var(t2) t0=$var(t0) tags=$(avp(tag)[0]),$(avp(tag)[1]),$(avp(tag)[2]),$(avp(tag)[3]),$(avp(tag)[4]),$(avp(tag)[5]),$(avp(tag)[6]),$(avp(tag)[7]),$(avp(tag)[8]),$(avp(tag)[9]),$(avp(tag)[10]),$(avp(tag)[11])\r\n");
     sl_send_reply("200", "ok");
 }
 "#;
-
-struct Kamailio(Child);
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn fill(db: &Path) {
     let url = format!("sqlite://{}", db.display());
@@ -102,6 +88,17 @@ fn fill(db: &Path) {
         ("10.0.0.1", "UDP", None, None, None, 3),
         ("10.0.0.2", "none", None, None, Some("none"), 0),
         ("10.0.0.3", "tls", None, None, Some("tls"), 2),
+        // A literal + in a basic expression: matches +49 numbers.
+        ("10.0.0.3", "any", None, Some("^sip:+49"), Some("de-lit"), 7),
+        (
+            "10.0.0.3",
+            "udp",
+            Some("\\(alice\\|bob\\)@"),
+            None,
+            Some("alt"),
+            4,
+        ),
+        ("10.0.0.3", "any", Some("a$b"), None, Some("mid-dollar"), 1),
     ] {
         c.insert(
             "trusted",
@@ -136,7 +133,7 @@ fn requests() -> Vec<(String, String)> {
         "10.0.0.0",
     ];
     let protos = ["any", "udp", "tcp", "tls", "UDP"];
-    let furis = ["sip:a@carrier.net", "sip:a@other.net"];
+    let furis = ["sip:a@carrier.net", "sip:alice@other.net"];
     let ruris = ["sip:+4930123@example.com", "sip:bob@example.com"];
     let mut out = Vec::new();
     let mut i = 0;
@@ -163,46 +160,11 @@ fn requests() -> Vec<(String, String)> {
     out
 }
 
-fn answers(peer: &UdpPeer, to: SocketAddr, reqs: &[(String, String)]) -> Vec<String> {
-    let via = peer.addr().to_string();
-    reqs.iter()
-        .map(|(call, text)| {
-            peer.send(to, &text.replace("__VIA__", &via));
-            let r = peer
-                .recv_status(200, Duration::from_secs(3))
-                .unwrap_or_else(|| panic!("{call}: no answer from {to}"));
-            format!("{call}: {}", r.header("X-P").unwrap_or_default())
-        })
-        .collect()
-}
-
-fn wait_until_up(peer: &UdpPeer, to: SocketAddr, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let probe = "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP __VIA__;branch=z9hG4bKup\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: up\r\nCSeq: 1 OPTIONS\r\nX-Ip: 1.1.1.1\r\nX-Port: 0\r\nX-Grp: 1\r\nX-Proto: any\r\nX-Furi: sip:a@b\r\nContent-Length: 0\r\n\r\n"
-        .replace("__VIA__", &peer.addr().to_string());
-    while Instant::now() < deadline {
-        peer.send(to, &probe);
-        if peer.recv(Duration::from_millis(200)).is_some() {
-            return;
-        }
-    }
-    panic!(
-        "no answer on {to}; log:\n{}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
-}
+const PROBE: &str = "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP __VIA__;branch=z9hG4bKup\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: up\r\nCSeq: 1 OPTIONS\r\nX-Ip: 1.1.1.1\r\nX-Port: 0\r\nX-Grp: 1\r\nX-Proto: any\r\nX-Furi: sip:a@b\r\nContent-Length: 0\r\n\r\n";
 
 #[test]
 fn permissions_match_kamailio() {
-    let have = Path::new(KAMAILIO).exists()
-        && Path::new(MPATH).join("permissions.so").exists()
-        && Path::new(MPATH).join("db_sqlite.so").exists();
-    if !have {
-        assert!(
-            std::env::var("SR_KAMAILIO_REQUIRED").as_deref() != Ok("1"),
-            "SR_KAMAILIO_REQUIRED=1 but Kamailio, its permissions or db_sqlite module is missing"
-        );
-        eprintln!("SKIPPED: Kamailio with db_sqlite is not installed");
+    if !kamailio::available(&["permissions", "db_sqlite", "sl", "pv", "textops"]) {
         return;
     }
     let dir = std::env::temp_dir().join(format!("sr-kperm-{}", std::process::id()));
@@ -222,34 +184,18 @@ fn permissions_match_kamailio() {
                 .replace("__MODE__", &mode.to_string())
                 .replace("__TAGMODE__", &tag_mode.to_string())
         };
-        let kport = free_port();
-        let path = dir.join("kamailio.cfg");
-        std::fs::write(&path, cfg(&kport.to_string())).unwrap();
-        let log = dir.join("kamailio.log");
-        let child = Command::new(KAMAILIO)
-            .args(["-f", path.to_str().unwrap(), "-DD", "-E", "-w"])
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start kamailio");
-        let kam = Kamailio(child);
-        let kaddr: SocketAddr = ([127, 0, 0, 1], kport).into();
+        let kam = Kamailio::start(&dir, &cfg("__PORT__"));
         let peer = UdpPeer::new();
-        wait_until_up(&peer, kaddr, &log);
-        let want = answers(&peer, kaddr, &reqs);
+        wait_until_up(&peer, kam.addr, PROBE, Some(&kam.log));
+        let want = answers(&peer, kam.addr, &reqs, &["X-P"]);
         drop(kam);
         assert!(want.iter().any(|a| a.contains("g=6")), "{want:?}");
         assert!(want.iter().any(|a| a.contains("t=1")), "{want:?}");
+        assert!(want.iter().any(|a| a.contains("de-lit")), "{want:?}");
         let srv = TestServer::start(&cfg("{PORT}"), siprouter::in_tree());
-        wait_until_up(&peer, srv.addr(), Path::new("/dev/null"));
-        let got = answers(&peer, srv.addr(), &reqs);
-        let diff: Vec<String> = want
-            .iter()
-            .zip(&got)
-            .filter(|(w, g)| w != g)
-            .map(|(w, g)| format!("kamailio:  {w}\nsiprouter: {g}"))
-            .collect();
+        wait_until_up(&peer, srv.addr(), PROBE, None);
+        let got = answers(&peer, srv.addr(), &reqs, &["X-P"]);
+        let diff = differences(&want, &got);
         assert!(
             diff.is_empty(),
             "db_mode={mode} peer_tag_mode={tag_mode}: {} of {} answers differ:\n{}",

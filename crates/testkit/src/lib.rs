@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod default_cfg;
+pub mod kamailio;
 mod peer;
 mod server;
 mod ws_peer;

@@ -5,7 +5,8 @@
 //! order); names (rows whose address is not an IP) only by
 //! `allow_address` given a name.
 
-use std::net::IpAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// One row as loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,23 +56,37 @@ pub struct Named {
 pub struct Table {
     /// Exact addresses, newest row first.
     pub hosts: Vec<Entry>,
+    /// Where each address is in `hosts`, in that order.
+    by_ip: HashMap<IpAddr, Vec<usize>>,
     /// Subnets, by group (rows of a group in load order).
     pub subnets: Vec<Entry>,
     /// Names, newest row first.
     pub names: Vec<Named>,
 }
 
-/// An IP written `1.2.3.4`, `::1` or `[::1]`.
+/// An IP written `1.2.3.4` (an octet may have leading zeros, as
+/// Kamailio's parser takes), `::1` or `[::1]`; as written, no spaces.
 pub fn parse_ip(s: &str) -> Option<IpAddr> {
-    let t = s.trim();
-    if t.starts_with('[') || t.contains(':') {
-        let inner = t
+    if s.starts_with('[') || s.contains(':') {
+        let inner = s
             .strip_prefix('[')
             .and_then(|x| x.strip_suffix(']'))
-            .unwrap_or(t);
+            .unwrap_or(s);
         return inner.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6);
     }
-    t.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)
+    let mut octets = [0u8; 4];
+    let mut parts = s.split('.');
+    for o in &mut octets {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        *o = p.parse().ok()?;
+    }
+    parts
+        .next()
+        .is_none()
+        .then(|| IpAddr::V4(Ipv4Addr::from(octets)))
 }
 
 fn bits(ip: IpAddr) -> (u128, u8) {
@@ -138,6 +153,9 @@ impl Table {
             }
         }
         t.hosts.reverse();
+        for (k, e) in t.hosts.iter().enumerate() {
+            t.by_ip.entry(e.ip).or_default().push(k);
+        }
         t.names.reverse();
         t.subnets.sort_by_key(|e| e.grp);
         Ok(t)
@@ -147,10 +165,12 @@ impl Table {
     /// and `port` match: exact addresses first, then subnets.
     pub fn find(&self, grp: Option<u32>, ip: IpAddr, port: u16) -> Option<&Entry> {
         let wanted = |e: &&Entry| grp.is_none_or(|g| g == e.grp) && (e.port == 0 || e.port == port);
-        self.hosts
-            .iter()
-            .filter(wanted)
-            .find(|e| e.ip == ip)
+        self.by_ip
+            .get(&ip)
+            .into_iter()
+            .flatten()
+            .filter_map(|&k| self.hosts.get(k))
+            .find(|e| wanted(e))
             .or_else(|| {
                 self.subnets
                     .iter()
@@ -298,6 +318,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(full.subnets.len(), 1, "max_subnets");
+    }
+
+    #[test]
+    fn addresses_as_kamailio_reads_them() {
+        assert_eq!(parse_ip("10.0.0.01"), Some(ip("10.0.0.1")), "leading zeros");
+        assert_eq!(parse_ip(" 10.0.0.1"), None, "no spaces");
+        assert_eq!(parse_ip("10.0.0"), None);
+        assert_eq!(parse_ip("10.0.0.256"), None);
+        assert_eq!(parse_ip("10.0.0.1.2"), None);
+        assert_eq!(parse_ip("[2001:db8::1]"), Some(ip("2001:db8::1")));
+        assert_eq!(parse_ip("gw.example.com"), None);
     }
 
     #[test]

@@ -13,15 +13,48 @@
 #![forbid(unsafe_code)]
 
 pub mod address;
+pub mod bre;
+mod funcs;
 mod load;
 mod rpc;
 pub mod trusted;
 
-use address::parse_ip;
 use sr_sdk::db::DbPool;
 use sr_sdk::prelude::*;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+/// Column names of the address table (`tag_col` also names the trusted
+/// table's tag column, as in Kamailio).
+#[derive(Debug)]
+pub struct AddressCols {
+    /// `grp_col`.
+    pub grp: Arc<RwLock<String>>,
+    /// `ip_addr_col`.
+    pub ip_addr: Arc<RwLock<String>>,
+    /// `mask_col`.
+    pub mask: Arc<RwLock<String>>,
+    /// `port_col`.
+    pub port: Arc<RwLock<String>>,
+    /// `tag_col`.
+    pub tag: Arc<RwLock<String>>,
+}
+
+/// Column names of the trusted table.
+#[derive(Debug)]
+pub struct TrustedCols {
+    /// `source_col`.
+    pub source: Arc<RwLock<String>>,
+    /// `proto_col`.
+    pub proto: Arc<RwLock<String>>,
+    /// `from_col`.
+    pub from: Arc<RwLock<String>>,
+    /// `ruri_col`.
+    pub ruri: Arc<RwLock<String>>,
+    /// `priority_col`.
+    pub priority: Arc<RwLock<String>>,
+}
 
 /// The module parameters.
 #[derive(Debug)]
@@ -30,13 +63,12 @@ pub struct Params {
     pub db_url: Arc<RwLock<String>>,
     /// `address_table`.
     pub address_table: Arc<RwLock<String>>,
-    /// `grp_col`, `ip_addr_col`, `mask_col`, `port_col`, `tag_col`.
-    pub address_cols: [Arc<RwLock<String>>; 5],
+    /// The address table's columns.
+    pub address_cols: AddressCols,
     /// `trusted_table`.
     pub trusted_table: Arc<RwLock<String>>,
-    /// `source_col`, `proto_col`, `from_col`, `ruri_col`, `priority_col`
-    /// (the tag column is `tag_col`).
-    pub trusted_cols: [Arc<RwLock<String>>; 5],
+    /// The trusted table's columns.
+    pub trusted_cols: TrustedCols,
     /// `db_mode` (trusted: 0 reads the table on every call, 1 caches it).
     pub db_mode: Arc<AtomicI64>,
     /// `peer_tag_avp`.
@@ -47,7 +79,7 @@ pub struct Params {
     pub max_subnets: Arc<AtomicI64>,
     /// `address_file`.
     pub address_file: Arc<RwLock<String>>,
-    /// `load_backends`.
+    /// `load_backends` (1: the address table, 2: the trusted table).
     pub load_backends: Arc<AtomicI64>,
     /// `reload_delta` (s).
     pub reload_delta: Arc<AtomicI64>,
@@ -66,15 +98,21 @@ impl Default for Params {
         Params {
             db_url: s(""),
             address_table: s("address"),
-            address_cols: [s("grp"), s("ip_addr"), s("mask"), s("port"), s("tag")],
+            address_cols: AddressCols {
+                grp: s("grp"),
+                ip_addr: s("ip_addr"),
+                mask: s("mask"),
+                port: s("port"),
+                tag: s("tag"),
+            },
             trusted_table: s("trusted"),
-            trusted_cols: [
-                s("src_ip"),
-                s("proto"),
-                s("from_pattern"),
-                s("ruri_pattern"),
-                s("priority"),
-            ],
+            trusted_cols: TrustedCols {
+                source: s("src_ip"),
+                proto: s("proto"),
+                from: s("from_pattern"),
+                ruri: s("ruri_pattern"),
+                priority: s("priority"),
+            },
             db_mode: i(0),
             peer_tag_avp: s(""),
             peer_tag_mode: i(0),
@@ -95,16 +133,45 @@ fn int(a: &AtomicI64) -> i64 {
     a.load(Ordering::Relaxed)
 }
 
+/// The trusted table as cached: rows by priority (highest first) and
+/// where each source address's rows are.
+#[derive(Debug, Default)]
+pub struct TrustedCache {
+    /// The rows.
+    pub rows: Vec<trusted::Row>,
+    by_ip: HashMap<String, Vec<usize>>,
+}
+
+impl TrustedCache {
+    /// The cache of `rows` (already in priority order).
+    pub fn new(rows: Vec<trusted::Row>) -> TrustedCache {
+        let mut by_ip: HashMap<String, Vec<usize>> = HashMap::new();
+        for (k, r) in rows.iter().enumerate() {
+            by_ip.entry(r.src_ip.clone()).or_default().push(k);
+        }
+        TrustedCache { rows, by_ip }
+    }
+
+    /// The rows for a source address, in order.
+    pub fn for_ip<'a>(&'a self, ip: &str) -> impl Iterator<Item = &'a trusted::Row> + 'a {
+        self.by_ip
+            .get(ip)
+            .into_iter()
+            .flatten()
+            .filter_map(|&k| self.rows.get(k))
+    }
+}
+
 /// The module's state.
 #[derive(Default)]
 pub struct Permissions {
     /// Parameters.
     pub p: Params,
     address: RwLock<Option<Arc<address::Table>>>,
-    trusted: RwLock<Option<Arc<Vec<trusted::Row>>>>,
+    trusted: RwLock<Option<Arc<TrustedCache>>>,
     pool: OnceLock<DbPool>,
     last_reload: Mutex<Option<std::time::Instant>>,
-    core: OnceLock<Weak<dyn Core>>,
+    ready: AtomicBool,
     tag_avp: OnceLock<Option<String>>,
 }
 
@@ -115,7 +182,7 @@ impl Permissions {
     }
 
     /// The cached trusted table, when there is one.
-    pub fn trusted(&self) -> Option<Arc<Vec<trusted::Row>>> {
+    pub fn trusted(&self) -> Option<Arc<TrustedCache>> {
         self.trusted.read().ok()?.clone()
     }
 
@@ -136,9 +203,12 @@ impl Permissions {
         }
     }
 
-    /// Refuses a reload within `reload_delta` of the last one (address
-    /// and trusted share the clock, as in Kamailio).
+    /// Refuses a reload before start, or within `reload_delta` of the
+    /// last one (address and trusted share the clock, as in Kamailio).
     fn rate_limit(&self) -> Result<(), String> {
+        if !self.ready.load(Ordering::Relaxed) {
+            return Err("Not ready for reload".into());
+        }
         let delta = int(&self.p.reload_delta);
         let mut last = self.last_reload.lock().map_err(|_| "lock")?;
         let now = std::time::Instant::now();
@@ -150,21 +220,20 @@ impl Permissions {
     }
 
     /// Loads the address table again (from `address_file` or the
-    /// database).
-    pub fn load_address(&self, core: &dyn Core) -> Result<(), String> {
-        let t = load::address(self, core)?;
-        if let Ok(mut a) = self.address.write() {
-            *a = t.map(Arc::new);
-        }
+    /// database); an error when there is no source.
+    pub fn load_address(&self) -> Result<(), String> {
+        let t = load::address(self)?.ok_or("permissions: no address table to load")?;
+        let mut a = self.address.write().map_err(|_| "permissions: lock")?;
+        *a = Some(Arc::new(t));
         Ok(())
     }
 
-    /// Loads the trusted table again (cached mode).
-    pub fn load_trusted(&self, core: &dyn Core) -> Result<(), String> {
-        let t = load::trusted(self, core)?;
-        if let Ok(mut a) = self.trusted.write() {
-            *a = t.map(Arc::new);
-        }
+    /// Loads the trusted table again (cached mode); an error when there
+    /// is no source.
+    pub fn load_trusted(&self) -> Result<(), String> {
+        let t = load::trusted(self)?.ok_or("permissions: no trusted table to load")?;
+        let mut a = self.trusted.write().map_err(|_| "permissions: lock")?;
+        *a = Some(Arc::new(TrustedCache::new(t)));
         Ok(())
     }
 
@@ -182,9 +251,6 @@ impl Permissions {
                 "permissions: peer_tag_avp '{avp}' is not an $avp(...)"
             ));
         }
-        if let Some(h) = core.handle() {
-            let _ = self.core.set(h);
-        }
         let url = text(&self.p.db_url);
         if !url.is_empty() {
             let driver =
@@ -192,19 +258,35 @@ impl Permissions {
             let pool = DbPool::new(driver, &url).map_err(|e| format!("permissions: {e}"))?;
             let _ = self.pool.set(pool);
         }
-        self.load_address(core)?;
+        // Without a source a table is simply absent (its functions fail).
+        if let Some(t) = load::address(self)? {
+            if let Ok(mut a) = self.address.write() {
+                *a = Some(Arc::new(t));
+            }
+        }
         if mode == 1 {
-            self.load_trusted(core)?;
-        } else if self.uses(2) && self.pool.get().is_some() {
+            if let Some(t) = load::trusted(self)? {
+                if let Ok(mut a) = self.trusted.write() {
+                    *a = Some(Arc::new(TrustedCache::new(t)));
+                }
+            }
+        } else if self.trusted_per_call() {
             // Read on every call: only the version is checked now.
             load::check_trusted(self)?;
         }
+        self.ready.store(true, Ordering::Relaxed);
         Ok(())
     }
 
-    /// `allow_trusted`: the rows for `ip` matching, in order (cached: by
-    /// priority, highest first; else as the database orders them by
-    /// priority).
+    /// Whether the trusted table is read on every call (`db_mode=0`, a
+    /// database, and `load_backends` with the trusted table).
+    fn trusted_per_call(&self) -> bool {
+        int(&self.p.db_mode) == 0 && self.uses(2) && self.pool.get().is_some()
+    }
+
+    /// `allow_trusted`: the tags of the rows for `ip` that match, in order
+    /// (cached: by priority, highest first; else as the database orders
+    /// them by priority).
     fn trusted_matches(
         &self,
         ip: &str,
@@ -212,123 +294,38 @@ impl Permissions {
         from: Option<&str>,
         ruri: Option<&str>,
     ) -> Result<Vec<Option<String>>, String> {
-        let matched = |rows: &[trusted::Row]| {
-            rows.iter()
-                .filter(|r| r.matches(ip, proto, from, ruri))
-                .map(|r| r.tag.clone())
-                .collect::<Vec<_>>()
-        };
+        let keep = |r: &trusted::Row| r.matches(ip, proto, from, ruri).then(|| r.tag.clone());
         if int(&self.p.db_mode) == 1 {
-            let rows = self.trusted().ok_or("no trusted table")?;
-            return Ok(matched(&rows));
+            let cache = self.trusted().ok_or("no trusted table")?;
+            return Ok(cache.for_ip(ip).filter_map(keep).collect());
+        }
+        if !self.trusted_per_call() {
+            return Err("no trusted table".into());
         }
         let rows = load::trusted_for(self, ip)?;
-        Ok(matched(&rows))
+        Ok(rows.iter().filter_map(keep).collect())
     }
-}
-
-/// Where a message comes from, as `allow_trusted` compares it.
-fn source_of(msg: &SipMsg) -> (String, trusted::Proto) {
-    let proto = trusted::parse_proto(msg.rcv.proto.as_str()).unwrap_or(trusted::Proto::Any);
-    (msg.rcv.src.ip().to_string(), proto)
-}
-
-/// `allow_trusted` with the address, transport and From URI given (or
-/// the message's).
-fn allow_trusted(
-    pm: &Permissions,
-    ctx: &mut Ctx<'_>,
-    args: Option<(String, String, Option<String>)>,
-) -> i32 {
-    let (ip, proto, from) = match args {
-        None => {
-            let (ip, proto) = source_of(ctx.msg);
-            let from = ctx.msg.msg().from().ok().map(|f| f.uri.raw.to_string());
-            (ip, proto, from)
-        }
-        Some((ip, p, furi)) => {
-            let Some(proto) = trusted::parse_proto(&p) else {
-                lm_err!("permissions: allow_trusted: unknown protocol '{p}'");
-                return -1;
-            };
-            let from = furi.or_else(|| ctx.msg.msg().from().ok().map(|f| f.uri.raw.to_string()));
-            (ip, proto, from)
-        }
-    };
-    let m = ctx.msg.msg();
-    let sip = m.is_request() || m.status().is_some();
-    let ruri = m.request_uri().map(|u| u.raw.to_string());
-    let (from, ruri) = if sip && !m.is_http() {
-        (from, ruri)
-    } else {
-        (None, None)
-    };
-    let tags = match pm.trusted_matches(&ip, proto, from.as_deref(), ruri.as_deref()) {
-        Ok(t) => t,
-        Err(e) => {
-            lm_err!("permissions: allow_trusted: {e}");
-            return -1;
-        }
-    };
-    if tags.is_empty() {
-        return -1;
-    }
-    if int(&pm.p.peer_tag_mode) == 0 {
-        pm.push_tag(ctx.msg, tags[0].as_deref());
-        return 1;
-    }
-    for t in &tags {
-        pm.push_tag(ctx.msg, t.as_deref());
-    }
-    tags.len() as i32
-}
-
-/// `allow_address` and `allow_source_address`: the group's entry for the
-/// address (an IP, or a name) and port; its tag pushed.
-fn allow(
-    pm: &Permissions,
-    ctx: &mut Ctx<'_>,
-    grp: Option<u32>,
-    addr: &str,
-    port: u16,
-) -> Option<u32> {
-    let table = pm.address()?;
-    let (g, tag) = match parse_ip(addr) {
-        Some(ip) => table.find(grp, ip, port).map(|e| (e.grp, e.tag.clone()))?,
-        None => table
-            .find_name(grp, addr, port)
-            .map(|n| (n.grp, n.tag.clone()))?,
-    };
-    pm.push_tag(ctx.msg, tag.as_deref());
-    Some(g)
-}
-
-fn group_arg(v: i64) -> Option<u32> {
-    u32::try_from(v).ok().filter(|&g| g > 0)
-}
-
-fn port_arg(v: i64) -> u16 {
-    u16::try_from(v).unwrap_or(0)
 }
 
 /// The module definition.
 pub fn module() -> ModuleDef {
     let pm = Arc::new(Permissions::default());
     let p = &pm.p;
+    let (a, t) = (&p.address_cols, &p.trusted_cols);
     let strs: [(&str, &Arc<RwLock<String>>); 15] = [
         ("db_url", &p.db_url),
         ("address_table", &p.address_table),
-        ("grp_col", &p.address_cols[0]),
-        ("ip_addr_col", &p.address_cols[1]),
-        ("mask_col", &p.address_cols[2]),
-        ("port_col", &p.address_cols[3]),
-        ("tag_col", &p.address_cols[4]),
+        ("grp_col", &a.grp),
+        ("ip_addr_col", &a.ip_addr),
+        ("mask_col", &a.mask),
+        ("port_col", &a.port),
+        ("tag_col", &a.tag),
         ("trusted_table", &p.trusted_table),
-        ("source_col", &p.trusted_cols[0]),
-        ("proto_col", &p.trusted_cols[1]),
-        ("from_col", &p.trusted_cols[2]),
-        ("ruri_col", &p.trusted_cols[3]),
-        ("priority_col", &p.trusted_cols[4]),
+        ("source_col", &t.source),
+        ("proto_col", &t.proto),
+        ("from_col", &t.from),
+        ("ruri_col", &t.ruri),
+        ("priority_col", &t.priority),
         ("peer_tag_avp", &p.peer_tag_avp),
         ("address_file", &p.address_file),
     ];
@@ -360,123 +357,6 @@ pub fn module() -> ModuleDef {
     }
     let d = pm.clone();
     def = def.on_init(move |core| d.init(core));
-    let igp = Some(fixup::f(fixup::igp));
-    // allow_address(group, addr, port): the address is a string.
-    let addr_fx: fixup::FixupFn = Arc::new(|env, i, arg| {
-        if i == 1 {
-            fixup::spve(env, i, arg)
-        } else {
-            fixup::igp(env, i, arg)
-        }
-    });
-    let d = pm.clone();
-    def = def.cmd(
-        "allow_source_address",
-        0,
-        RouteType::ANY,
-        None,
-        move |ctx, _| {
-            let (ip, port) = (ctx.msg.rcv.src.ip().to_string(), ctx.msg.rcv.src.port());
-            if allow(&d, ctx, Some(1), &ip, port).is_some() {
-                1
-            } else {
-                -1
-            }
-        },
-    );
-    let d = pm.clone();
-    def = def.cmd(
-        "allow_source_address",
-        1,
-        RouteType::ANY,
-        igp.clone(),
-        move |ctx, p| {
-            let Some(g) = group_arg(p[0].int(ctx)) else {
-                return -1;
-            };
-            let (ip, port) = (ctx.msg.rcv.src.ip().to_string(), ctx.msg.rcv.src.port());
-            if allow(&d, ctx, Some(g), &ip, port).is_some() {
-                1
-            } else {
-                -1
-            }
-        },
-    );
-    let d = pm.clone();
-    def = def.cmd(
-        "allow_source_address_group",
-        0,
-        RouteType::ANY,
-        None,
-        move |ctx, _| {
-            let (ip, port) = (ctx.msg.rcv.src.ip().to_string(), ctx.msg.rcv.src.port());
-            allow(&d, ctx, None, &ip, port).map_or(-1, |g| g as i32)
-        },
-    );
-    let d = pm.clone();
-    def = def.cmd(
-        "allow_address",
-        3,
-        RouteType::ANY,
-        Some(addr_fx.clone()),
-        move |ctx, p| {
-            let Some(g) = group_arg(p[0].int(ctx)) else {
-                return -1;
-            };
-            let addr = p[1].str(ctx).into_owned();
-            let port = port_arg(p[2].int(ctx));
-            if allow(&d, ctx, Some(g), &addr, port).is_some() {
-                1
-            } else {
-                -1
-            }
-        },
-    );
-    let d = pm.clone();
-    let group_fx: fixup::FixupFn = Arc::new(|env, i, arg| {
-        if i == 0 {
-            fixup::spve(env, i, arg)
-        } else {
-            fixup::igp(env, i, arg)
-        }
-    });
-    def = def.cmd(
-        "allow_address_group",
-        2,
-        RouteType::ANY,
-        Some(group_fx),
-        move |ctx, p| {
-            let addr = p[0].str(ctx).into_owned();
-            let port = port_arg(p[1].int(ctx));
-            let Some(table) = d.address() else { return -1 };
-            match parse_ip(&addr) {
-                Some(_) => allow(&d, ctx, None, &addr, port).map_or(-1, |g| g as i32),
-                // A name's group, without its tag (as Kamailio).
-                None => table
-                    .find_name(None, &addr, port)
-                    .map_or(-1, |n| n.grp as i32),
-            }
-        },
-    );
-    let spve = Some(fixup::f(fixup::spve));
-    let d = pm.clone();
-    def = def.cmd("allow_trusted", 0, RouteType::ANY, None, move |ctx, _| {
-        allow_trusted(&d, ctx, None)
-    });
-    for n in [2, 3] {
-        let d = pm.clone();
-        def = def.cmd(
-            "allow_trusted",
-            n,
-            RouteType::ANY,
-            spve.clone(),
-            move |ctx, p| {
-                let ip = p[0].str(ctx).into_owned();
-                let proto = p[1].str(ctx).into_owned();
-                let from = p.get(2).map(|f| f.str(ctx).into_owned());
-                allow_trusted(&d, ctx, Some((ip, proto, from)))
-            },
-        );
-    }
+    let def = funcs::export(&pm, def);
     rpc::export(&pm, def)
 }

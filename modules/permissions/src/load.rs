@@ -4,26 +4,26 @@
 use crate::address::{self, Row, Table};
 use crate::trusted::{self, RawRow};
 use crate::{int, text, Permissions};
-use sr_sdk::db::{self, schema, Cond, DbConn, DbValue, Order};
+use sr_sdk::db::{self, schema, Cond, DbConn, DbError, DbValue, Order};
 use sr_sdk::prelude::*;
 
+/// Runs `f` on a pooled connection, its faults as text.
 fn with_conn<T>(
     pm: &Permissions,
     f: impl FnOnce(&mut dyn DbConn) -> Result<T, String>,
 ) -> Result<T, String> {
     let pool = pm.pool.get().ok_or("no db_url")?;
-    let mut out = Err(String::new());
-    pool.with(|c| {
-        out = f(c);
-        Ok(())
-    })
-    .map_err(|e| e.to_string())?;
-    out
+    pool.with(|c| f(c).map_err(DbError)).map_err(|e| e.0)
+}
+
+/// A fault in row `r` of `table`.
+fn invalid(table: &str, r: usize) -> String {
+    format!("table {table}: invalid record {}", r + 1)
 }
 
 /// The address table: from `address_file` when set, else the database;
 /// `None` when there is neither (or `load_backends` leaves it out).
-pub fn address(pm: &Permissions, _core: &dyn Core) -> Result<Option<Table>, String> {
+pub fn address(pm: &Permissions) -> Result<Option<Table>, String> {
     if !pm.uses(1) {
         return Ok(None);
     }
@@ -45,30 +45,27 @@ pub fn address(pm: &Permissions, _core: &dyn Core) -> Result<Option<Table>, Stri
 
 fn address_rows(pm: &Permissions) -> Result<Vec<Row>, String> {
     let table = text(&pm.p.address_table);
-    let cols: Vec<String> = pm.p.address_cols.iter().map(|c| text(c)).collect();
-    with_conn(pm, |c| {
-        db::check_version(c, &table, schema::ADDRESS_VERSION).map_err(|e| e.to_string())?;
-        let names: Vec<&str> = cols.iter().map(String::as_str).collect();
-        let rows = c
-            .query(&table, &[], &names, None)
+    let c = &pm.p.address_cols;
+    let [grp, ip, mask, port, tag] =
+        [&c.grp, &c.ip_addr, &c.mask, &c.port, &c.tag].map(|l| text(l));
+    with_conn(pm, |conn| {
+        db::check_version(conn, &table, schema::ADDRESS_VERSION).map_err(|e| e.to_string())?;
+        let rows = conn
+            .query(&table, &[], &[&grp, &ip, &mask, &port, &tag], None)
             .map_err(|e| format!("reading table {table}: {e}"))?;
         let mut out = Vec::with_capacity(rows.len());
         for r in 0..rows.len() {
-            let bad = || format!("table {table}: invalid record {}", r + 1);
-            let grp = rows
-                .get(r, &cols[0])
-                .as_i64()
-                .filter(|&g| g > 0)
-                .ok_or_else(bad)?;
-            let addr = rows.get(r, &cols[1]).as_string().ok_or_else(bad)?;
-            let mask = rows.get(r, &cols[2]).as_i64().ok_or_else(bad)?;
-            let port = rows.get(r, &cols[3]).as_i64().ok_or_else(bad)?;
+            let bad = || invalid(&table, r);
+            let int = |col: &str| rows.get(r, col).as_i64().ok_or_else(bad);
             out.push(Row {
-                grp: u32::try_from(grp).map_err(|_| bad())?,
-                addr,
-                mask: u32::try_from(mask).map_err(|_| bad())?,
-                port: u16::try_from(port).map_err(|_| bad())?,
-                tag: rows.get(r, &cols[4]).as_string(),
+                grp: u32::try_from(int(&grp)?)
+                    .ok()
+                    .filter(|&g| g > 0)
+                    .ok_or_else(bad)?,
+                addr: rows.get(r, &ip).as_string().ok_or_else(bad)?,
+                mask: u32::try_from(int(&mask)?).map_err(|_| bad())?,
+                port: u16::try_from(int(&port)?).map_err(|_| bad())?,
+                tag: rows.get(r, &tag).as_string(),
             });
         }
         Ok(out)
@@ -82,23 +79,29 @@ fn trusted_rows(
     order: Option<&Order>,
 ) -> Result<Vec<RawRow>, String> {
     let table = text(&pm.p.trusted_table);
-    let mut cols: Vec<String> = pm.p.trusted_cols.iter().map(|c| text(c)).collect();
-    cols.push(text(&pm.p.address_cols[4]));
-    with_conn(pm, |c| {
-        let names: Vec<&str> = cols.iter().map(String::as_str).collect();
-        let rows = c
-            .query(&table, conds, &names, order)
+    let c = &pm.p.trusted_cols;
+    let [src, proto, from, ruri, prio] =
+        [&c.source, &c.proto, &c.from, &c.ruri, &c.priority].map(|l| text(l));
+    let tag = text(&pm.p.address_cols.tag);
+    with_conn(pm, |conn| {
+        let rows = conn
+            .query(
+                &table,
+                conds,
+                &[&src, &proto, &from, &ruri, &prio, &tag],
+                order,
+            )
             .map_err(|e| format!("reading table {table}: {e}"))?;
         let mut out = Vec::with_capacity(rows.len());
         for r in 0..rows.len() {
-            let bad = || format!("table {table}: invalid record {}", r + 1);
+            let bad = || invalid(&table, r);
             out.push(RawRow {
-                src_ip: rows.get(r, &cols[0]).as_string().ok_or_else(bad)?,
-                proto: rows.get(r, &cols[1]).as_string().ok_or_else(bad)?,
-                from_pattern: rows.get(r, &cols[2]).as_string(),
-                ruri_pattern: rows.get(r, &cols[3]).as_string(),
-                priority: rows.get(r, &cols[4]).as_i64().unwrap_or(0),
-                tag: rows.get(r, &cols[5]).as_string(),
+                src_ip: rows.get(r, &src).as_string().ok_or_else(bad)?,
+                proto: rows.get(r, &proto).as_string().ok_or_else(bad)?,
+                from_pattern: rows.get(r, &from).as_string(),
+                ruri_pattern: rows.get(r, &ruri).as_string(),
+                priority: rows.get(r, &prio).as_i64().unwrap_or(0),
+                tag: rows.get(r, &tag).as_string(),
             });
         }
         Ok(out)
@@ -115,7 +118,7 @@ pub fn check_trusted(pm: &Permissions) -> Result<(), String> {
 }
 
 /// The trusted table, cached (`db_mode=1`); `None` without a database.
-pub fn trusted(pm: &Permissions, _core: &dyn Core) -> Result<Option<Vec<trusted::Row>>, String> {
+pub fn trusted(pm: &Permissions) -> Result<Option<Vec<trusted::Row>>, String> {
     if !pm.uses(2) || pm.pool.get().is_none() {
         return Ok(None);
     }
@@ -129,9 +132,9 @@ pub fn trusted(pm: &Permissions, _core: &dyn Core) -> Result<Option<Vec<trusted:
 /// The rows for `ip`, read now (`db_mode=0`), in the database's priority
 /// order.
 pub fn trusted_for(pm: &Permissions, ip: &str) -> Result<Vec<trusted::Row>, String> {
-    let src = text(&pm.p.trusted_cols[0]);
+    let src = text(&pm.p.trusted_cols.source);
     let order = Order {
-        col: text(&pm.p.trusted_cols[4]),
+        col: text(&pm.p.trusted_cols.priority),
         desc: false,
     };
     let raw = trusted_rows(pm, &[Cond::eq(&src, DbValue::str(ip))], Some(&order))?;

@@ -11,13 +11,6 @@ fn fault(m: &str) -> RpcError {
     RpcError::new(500, m)
 }
 
-fn core_of(pm: &Permissions) -> Result<Arc<dyn Core>, RpcError> {
-    pm.core
-        .get()
-        .and_then(|w| w.upgrade())
-        .ok_or_else(|| fault("Not ready for reload"))
-}
-
 fn or_null(s: &Option<String>) -> Json {
     json!(s.as_deref().unwrap_or("NULL"))
 }
@@ -29,9 +22,8 @@ pub fn export(pm: &Arc<Permissions>, def: ModuleDef) -> ModuleDef {
         "permissions.addressReload",
         "Reloads the address table.",
         move |_| {
-            let core = core_of(&d)?;
             d.rate_limit().map_err(|e| fault(&e))?;
-            d.load_address(&*core).map_err(|e| {
+            d.load_address().map_err(|e| {
                 lm_err!("{e}");
                 fault("Reload failed.")
             })?;
@@ -43,12 +35,11 @@ pub fn export(pm: &Arc<Permissions>, def: ModuleDef) -> ModuleDef {
         "permissions.trustedReload",
         "Reloads the trusted table.",
         move |_| {
-            let core = core_of(&d)?;
             if d.trusted().is_none() {
                 return Err(fault("Reload failed."));
             }
             d.rate_limit().map_err(|e| fault(&e))?;
-            d.load_trusted(&*core).map_err(|e| {
+            d.load_trusted().map_err(|e| {
                 lm_err!("{e}");
                 fault("Reload failed.")
             })?;
@@ -97,12 +88,14 @@ pub fn export(pm: &Arc<Permissions>, def: ModuleDef) -> ModuleDef {
         "permissions.trustedDump",
         "Lists the trusted table (db_mode=1).",
         move |_| {
-            let rows = d.trusted().ok_or_else(|| fault("No trusted table"))?;
+            let cache = d.trusted().ok_or_else(|| fault("No trusted table"))?;
+            let rows = &cache.rows;
             Ok(Json::Array(
                 rows.iter()
                     .map(|r| {
-                        let pat = |re: &Option<regex::Regex>| {
-                            re.as_ref().map_or(json!("NULL"), |r| json!(r.as_str()))
+                        // The patterns as stored.
+                        let pat = |p: &Option<crate::trusted::Pattern>| {
+                            p.as_ref().map_or(json!("NULL"), |p| json!(p.text))
                         };
                         json!({ "item": {
                         "ip": r.src_ip,

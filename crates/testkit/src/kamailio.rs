@@ -1,0 +1,147 @@
+//! The real Kamailio (the Debian package's binary and modules) run next to
+//! siprouter for differential tests: the same configuration and requests
+//! to both, the answers compared.
+
+use crate::peer::UdpPeer;
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kamailio's binary.
+pub const KAMAILIO: &str = "/usr/sbin/kamailio";
+/// Where the package installs its modules.
+pub const MPATH: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
+
+/// Whether Kamailio and these modules (`name.so`) are installed. When they
+/// are not, a notice is printed, unless `SR_KAMAILIO_REQUIRED=1` (set by
+/// `.ci/run`), which makes it a failure.
+pub fn available(modules: &[&str]) -> bool {
+    let missing: Vec<String> = std::iter::once(KAMAILIO.to_string())
+        .chain(modules.iter().map(|m| format!("{MPATH}{m}.so")))
+        .filter(|p| !Path::new(p).exists())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var("SR_KAMAILIO_REQUIRED").as_deref() != Ok("1"),
+        "SR_KAMAILIO_REQUIRED=1 but these are missing: {missing:?}"
+    );
+    eprintln!("SKIPPED: Kamailio is not installed here (missing {missing:?})");
+    false
+}
+
+/// A running Kamailio, in a process group of its own: dropping it stops
+/// the main process and every worker it forked.
+pub struct Kamailio {
+    child: Child,
+    /// Where it listens (UDP).
+    pub addr: SocketAddr,
+    /// Its log (standard error).
+    pub log: PathBuf,
+}
+
+impl Kamailio {
+    /// Starts Kamailio in `dir` on `cfg`, whose `__PORT__` becomes a free
+    /// port.
+    pub fn start(dir: &Path, cfg: &str) -> Kamailio {
+        let port = crate::free_port();
+        let path = dir.join("kamailio.cfg");
+        std::fs::write(&path, cfg.replace("__PORT__", &port.to_string())).expect("write cfg");
+        let log = dir.join("kamailio.log");
+        let child = Command::new(KAMAILIO)
+            .arg("-f")
+            .arg(&path)
+            .args(["-DD", "-E", "-w"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .process_group(0)
+            .spawn()
+            .expect("start kamailio");
+        Kamailio {
+            child,
+            addr: ([127, 0, 0, 1], port).into(),
+            log,
+        }
+    }
+
+    fn signal_group(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .args([sig, "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        self.signal_group("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.signal_group("-KILL");
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends `probe` (a request whose Via names `__VIA__`) until the server at
+/// `to` answers, then drains whatever else comes; panics with `log` when
+/// it never answers.
+pub fn wait_until_up(peer: &UdpPeer, to: SocketAddr, probe: &str, log: Option<&Path>) {
+    let probe = probe.replace("__VIA__", &peer.addr().to_string());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        peer.send(to, &probe);
+        if peer.recv(Duration::from_millis(200)).is_some() {
+            while peer.recv(Duration::from_millis(100)).is_some() {}
+            return;
+        }
+    }
+    let text = log
+        .map(|l| std::fs::read_to_string(l).unwrap_or_default())
+        .unwrap_or_default();
+    panic!("no answer on {to}; log:\n{text}");
+}
+
+/// Sends each request (`(call_id, text)`, the text's Via naming
+/// `__VIA__`) and gives, for each, `call_id: ` and the values of
+/// `headers` in the 200 with that Call-ID.
+pub fn answers(
+    peer: &UdpPeer,
+    to: SocketAddr,
+    reqs: &[(String, String)],
+    headers: &[&str],
+) -> Vec<String> {
+    let via = peer.addr().to_string();
+    reqs.iter()
+        .map(|(call, text)| {
+            peer.send(to, &text.replace("__VIA__", &via));
+            let r = peer
+                .recv_matching(Duration::from_secs(3), |r| {
+                    r.status() == Some(200) && r.msg.msg().call_id().ok() == Some(call.as_str())
+                })
+                .unwrap_or_else(|| panic!("{call}: no answer from {to}"));
+            let values: Vec<String> = headers
+                .iter()
+                .map(|h| r.header(h).unwrap_or_default())
+                .collect();
+            format!("{call}: {}", values.join(" | "))
+        })
+        .collect()
+}
+
+/// The answers that differ, side by side (empty when none do).
+pub fn differences(want: &[String], got: &[String]) -> Vec<String> {
+    want.iter()
+        .zip(got)
+        .filter(|(w, g)| w != g)
+        .map(|(w, g)| format!("kamailio:  {w}\nsiprouter: {g}"))
+        .collect()
+}
