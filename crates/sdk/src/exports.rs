@@ -395,4 +395,24 @@ pub mod params {
             Ok(())
         }
     }
+
+    /// A string parameter's cell, holding its default.
+    pub fn str_cell(default: &str) -> Arc<RwLock<String>> {
+        Arc::new(RwLock::new(default.to_string()))
+    }
+
+    /// An integer parameter's cell, holding its default.
+    pub fn int_cell(default: i64) -> Arc<AtomicI64> {
+        Arc::new(AtomicI64::new(default))
+    }
+
+    /// A string parameter's value now.
+    pub fn get_str(cell: &RwLock<String>) -> String {
+        cell.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// An integer parameter's value now.
+    pub fn get_int(cell: &AtomicI64) -> i64 {
+        cell.load(Ordering::Relaxed)
+    }
 }

@@ -39,9 +39,12 @@ pub mod select;
 pub mod state;
 
 use dest::Lists;
+/// Reads a string parameter (`sr_sdk`'s `params::get_str`).
+pub use params::get_str as text;
+use params::{get_int as int, int_cell as i, str_cell as s};
 use sr_sdk::fixup::Eval;
 use sr_sdk::prelude::*;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
 /// `flags` bit: hash only the user part of URIs.
@@ -113,14 +116,6 @@ pub struct Params {
     pub event_callback: Arc<RwLock<String>>,
 }
 
-fn s(v: &str) -> Arc<RwLock<String>> {
-    Arc::new(RwLock::new(v.to_string()))
-}
-
-fn i(v: i64) -> Arc<AtomicI64> {
-    Arc::new(AtomicI64::new(v))
-}
-
 impl Default for Params {
     fn default() -> Self {
         Params {
@@ -161,15 +156,6 @@ impl Default for Params {
             event_callback: s(""),
         }
     }
-}
-
-/// Reads a string parameter.
-pub fn text(l: &RwLock<String>) -> String {
-    l.read().map(|s| s.clone()).unwrap_or_default()
-}
-
-fn int(a: &AtomicI64) -> i64 {
-    a.load(Ordering::Relaxed)
 }
 
 /// The value of parameter `name` in `;a=b;name=v` (case-insensitive

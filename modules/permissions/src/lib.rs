@@ -19,6 +19,9 @@ mod load;
 mod rpc;
 pub mod trusted;
 
+/// Reads a string parameter (`sr_sdk`'s `params::get_str`).
+pub use params::get_str as text;
+use params::{get_int as int, int_cell as i, str_cell as s};
 use sr_sdk::db::DbPool;
 use sr_sdk::prelude::*;
 use std::collections::HashMap;
@@ -85,14 +88,6 @@ pub struct Params {
     pub reload_delta: Arc<AtomicI64>,
 }
 
-fn s(v: &str) -> Arc<RwLock<String>> {
-    Arc::new(RwLock::new(v.to_string()))
-}
-
-fn i(v: i64) -> Arc<AtomicI64> {
-    Arc::new(AtomicI64::new(v))
-}
-
 impl Default for Params {
     fn default() -> Self {
         Params {
@@ -122,15 +117,6 @@ impl Default for Params {
             reload_delta: i(5),
         }
     }
-}
-
-/// Reads a string parameter.
-pub fn text(l: &RwLock<String>) -> String {
-    l.read().map(|s| s.clone()).unwrap_or_default()
-}
-
-fn int(a: &AtomicI64) -> i64 {
-    a.load(Ordering::Relaxed)
 }
 
 /// The trusted table as cached: rows by priority (highest first) and
