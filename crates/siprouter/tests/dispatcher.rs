@@ -696,3 +696,52 @@ event_route[dispatcher:dst-down] {
     got.sort_unstable();
     assert_eq!(got, vec![1, 2], "from the chosen one on");
 }
+
+#[test]
+fn a_socket_attribute_must_be_the_servers() {
+    let (a, b) = (UdpPeer::new(), UdpPeer::new());
+    let routes = r#"
+request_route {
+    if (!ds_select_dst("1", "8")) { sl_send_reply("503", "No gateway"); exit; }
+    t_relay();
+}
+"#;
+    // The server's own socket is taken; another address's is not (the
+    // line is skipped, as Kamailio skips it).
+    let list = format!(
+        "1 sip:{} 0 9 socket=udp:192.0.2.1:5060\n1 sip:{} 0 1 socket=udp:127.0.0.1:{{PORT}}\n",
+        a.addr(),
+        b.addr()
+    );
+    let dir = std::env::temp_dir().join(format!("sr-ds-sock-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dispatcher.list");
+    let port = sr_testkit::free_port();
+    std::fs::write(&path, list.replace("{PORT}", &port.to_string())).unwrap();
+    let cfg = format!("{HEAD}\n{routes}")
+        .replace("{DIR}/dispatcher.list", &path.display().to_string())
+        .replace(
+            "listen=udp:127.0.0.1:{PORT}",
+            &format!("listen=udp:127.0.0.1:{port}"),
+        );
+    let srv = TestServer::start(&cfg, siprouter::in_tree());
+    let l = srv.rpc("dispatcher.list", &[]).unwrap();
+    let targets = l["RECORDS"][0]["SET"]["TARGETS"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(targets.len(), 1, "{l}");
+    assert_eq!(targets[0]["DEST"]["URI"], format!("sip:{}", b.addr()));
+    // The server listens where the list says (not on the testkit's port).
+    let to: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let uac = UdpPeer::new();
+    uac.send(to, &invite(&uac, "sock1"));
+    let r = b
+        .recv_method("INVITE", T)
+        .expect("sent from the socket named");
+    assert_eq!(r.from.port(), port, "from the forced socket");
+    b.send(r.from, &answer(&r, 200, "OK", "b", &[]));
+    assert!(uac.recv_status(200, T).is_some());
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -149,6 +149,22 @@ pub fn build(
         } else {
             Attrs::parse(&e.attrs)
         };
+        // A socket must be one of the server's, as in Kamailio.
+        if !attrs.socket.is_empty() {
+            let local = crate::dest::socket_addr(&attrs.socket)
+                .is_some_and(|a| core.is_myself(&a.ip().to_string(), Some(a.port())));
+            if !local {
+                let m = format!(
+                    "{}: socket {} is not one of the server's",
+                    e.uri, attrs.socket
+                );
+                if strict {
+                    return Err(format!("dispatcher: {m}"));
+                }
+                lm_err!("dispatcher: {m}: destination skipped");
+                continue;
+            }
+        }
         let (flags, count) = match old.get(&(e.setid, e.uri.as_str())) {
             Some(d) => (d.flags(), d.count.load(Ordering::Relaxed)),
             None => (e.flags, 0),
