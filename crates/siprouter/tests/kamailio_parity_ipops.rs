@@ -92,6 +92,14 @@ fn requests() -> Vec<(String, String)> {
         "2001:db8::1%eth0",
         "example.com",
         "",
+        // Untidy input, as scripts pass it.
+        "10.0.0.1:5060",
+        "192.168.1.1abc",
+        "10.0.0.256",
+        "10.0.0.9999",
+        "10.0.0.01",
+        "172.31.0.5x",
+        "[::1",
     ];
     let others = ["10.1.2.3", "::1", "[::1]", "2001:DB8::1", "8.8.8.8"];
     let nets = [
@@ -102,6 +110,10 @@ fn requests() -> Vec<(String, String)> {
         "0.0.0.0/0",
         "1.2.3.0/33",
         "::/0",
+        "10.0.0.0/",
+        "10.0.0.0/8x",
+        "10.0.0.0/8 , 192.168.0.0/16",
+        "10.0.0.5/-1",
     ];
     let mut out = Vec::new();
     for (i, a) in addrs.iter().enumerate() {

@@ -87,6 +87,11 @@ impl Drop for Kamailio {
             std::thread::sleep(Duration::from_millis(20));
         }
         self.signal_group("-KILL");
+        // Without a working `kill`, at least the main process goes (the
+        // wait must not hang).
+        if !matches!(self.child.try_wait(), Ok(Some(_))) {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }

@@ -55,11 +55,41 @@ pub fn kind(s: &str) -> Option<Kind> {
     s.parse::<Ipv6Addr>().ok().map(Kind::V6)
 }
 
-/// Whether `ip` is in `subnet` (`address/bits`, or an address alone for
-/// its full length), same family.
+/// A number as C's `atoi` reads it: leading blanks, a sign, the digits
+/// that follow (none: 0).
+fn atoi(s: &str) -> i64 {
+    let t = s.trim_start();
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let n = t.bytes().take_while(u8::is_ascii_digit).fold(0i64, |n, d| {
+        n.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+    });
+    if neg {
+        -n
+    } else {
+        n
+    }
+}
+
+/// Whether `ip` is in `subnet` (`address/bits`, the bits read as Kamailio
+/// reads them, `atoi`: `10.0.0.0/` is /0, a negative length or none means
+/// the address alone), same family; `None` for a subnet that is not one.
 pub fn in_subnet(ip: IpAddr, subnet: &str) -> Option<bool> {
-    let (net, bits) = match subnet.split_once('/') {
-        Some((n, b)) => (n, Some(b.parse::<u8>().ok()?)),
+    let (net, bits) = match subnet.rsplit_once('/') {
+        Some((n, b)) => {
+            let v = atoi(b);
+            (
+                n,
+                if v < 0 {
+                    None
+                } else {
+                    Some(u8::try_from(v).ok()?)
+                },
+            )
+        }
         None => (subnet, None),
     };
     let net = match kind(net)? {
@@ -106,6 +136,30 @@ fn truth(b: bool) -> i32 {
     }
 }
 
+/// `is_ip_rfc1918`, as Kamailio's parser decides it: three octets of a
+/// private network and a digit (what follows is not read, so
+/// `10.0.0.1:5060` is private too).
+pub fn rfc1918(s: &str) -> bool {
+    let octet = |t: &str| -> Option<u16> {
+        let ok = !t.is_empty()
+            && t.len() <= 3
+            && t.bytes().all(|b| b.is_ascii_digit())
+            && !(t.len() > 1 && t.starts_with('0'));
+        ok.then(|| t.parse().ok()).flatten().filter(|&v| v <= 255)
+    };
+    let mut parts = s.splitn(4, '.');
+    let (Some(a), Some(b), Some(_c), Some(rest)) = (
+        parts.next().and_then(octet),
+        parts.next().and_then(octet),
+        parts.next().and_then(octet),
+        parts.next(),
+    ) else {
+        return false;
+    };
+    let private = a == 10 || (a == 172 && (16..=31).contains(&b)) || (a == 192 && b == 168);
+    private && rest.bytes().next().is_some_and(|d| d.is_ascii_digit())
+}
+
 /// `compare_ips` / `compare_pure_ips`: the same address (references
 /// allowed unless `pure`).
 fn compare(a: &str, b: &str, pure: bool) -> bool {
@@ -122,10 +176,30 @@ fn compare(a: &str, b: &str, pure: bool) -> bool {
 /// (`want`: which families are taken).
 fn detailed(ctx: &mut Ctx<'_>, p: &[Fixed], v4: bool, v6: bool) -> i32 {
     let ip = p[0].str(ctx).into_owned();
-    let t = match kind(&ip) {
-        Some(Kind::V4(a)) if v4 => kinds::v4(a),
-        Some(Kind::V6(a) | Kind::V6Ref(a)) if v6 => kinds::v6(a),
-        _ => return -1,
+    let t = if v4 && v6 {
+        match kind(&ip) {
+            Some(Kind::V4(a)) => kinds::v4(a),
+            Some(Kind::V6(a) | Kind::V6Ref(a)) => kinds::v6(a),
+            None => return -1,
+        }
+    } else {
+        // The one-family forms read the address as Kamailio does: blanks
+        // trimmed, and for IPv6 a leading `[` and the last character
+        // dropped.
+        let t = ip.trim();
+        let parsed = if v4 {
+            t.parse::<Ipv4Addr>().ok().map(kinds::v4)
+        } else {
+            let inner = match t.strip_prefix('[') {
+                Some(r) => r.get(..r.len().saturating_sub(1)).unwrap_or(""),
+                None => t,
+            };
+            inner.parse::<Ipv6Addr>().ok().map(kinds::v6)
+        };
+        match parsed {
+            Some(t) => t,
+            None => return -1,
+        }
     };
     let Fixed::Pv(pv) = &p[1] else { return -1 };
     match pv.assign(ctx, Value::str(t)) {
@@ -169,13 +243,7 @@ pub fn module() -> ModuleDef {
             truth(compare(&a, &b, true))
         })
         .cmd("is_ip_rfc1918", 1, any, spve(), |ctx, p| {
-            let private = match kind(&p[0].str(ctx)) {
-                Some(Kind::V4(a)) => ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
-                    .iter()
-                    .any(|n| in_subnet(IpAddr::V4(a), n) == Some(true)),
-                _ => false,
-            };
-            truth(private)
+            truth(rfc1918(&p[0].str(ctx)))
         })
         .cmd("is_in_subnet", 2, any, spve(), |ctx, p| {
             let ip = p[0].str(ctx).into_owned();
@@ -187,7 +255,7 @@ pub fn module() -> ModuleDef {
             // A list of subnets: the first that holds the address counts.
             let hit = nets
                 .split(',')
-                .map(str::trim)
+                .map(|n| n.trim_matches(' '))
                 .any(|n| in_subnet(k.ip(), n) == Some(true));
             truth(hit)
         });
@@ -235,6 +303,24 @@ mod tests {
         assert_eq!(in_subnet(ip("2001:db8::1"), "10.0.0.0/8"), Some(false));
         assert_eq!(in_subnet(ip("10.1.2.3"), "10.0.0.0/33"), None);
         assert_eq!(in_subnet(ip("10.1.2.3"), "nonsense/8"), None);
+        assert_eq!(
+            in_subnet(ip("11.1.2.3"), "10.0.0.0/"),
+            Some(true),
+            "atoi: /0"
+        );
+        assert_eq!(in_subnet(ip("10.1.2.3"), "10.0.0.0/8x"), Some(true));
+        assert_eq!(
+            in_subnet(ip("10.0.0.5"), "10.0.0.5/-1"),
+            Some(true),
+            "the address alone"
+        );
+        assert_eq!(in_subnet(ip("10.0.0.6"), "10.0.0.5/-1"), Some(false));
+        assert!(rfc1918("10.0.0.1:5060"));
+        assert!(rfc1918("172.31.0.5x"));
+        assert!(!rfc1918("172.32.0.5"));
+        assert!(!rfc1918("010.1.2.3"));
+        assert!(!rfc1918("10.0.0."));
+        assert!(!rfc1918("8.8.8.8"));
         assert!(compare("::1", "[::1]", false));
         assert!(!compare("::1", "[::1]", true));
         assert!(compare("2001:db8::1", "2001:DB8:0::1", true));

@@ -74,6 +74,8 @@ impl Engine {
                 .remove::<TxCtx>()
                 .and_then(|mut t| t.held.take());
             let Some(mut ng) = held else {
+                // The cell was taken by the route (not done today): its
+                // XAVPs stay on the reply, which ends here.
                 return true;
             };
             ng.req.xavps = std::mem::take(&mut ctx.msg.xavps);
