@@ -55,6 +55,10 @@ pub struct Runtime {
     pub(crate) timers: Mutex<Vec<TimerEntry>>,
     pub(crate) transport: OnceLock<Transport>,
     pub(crate) myself: RwLock<Myself>,
+    /// Tests modules added to `myself` (the domain module's table).
+    myself_checks: RwLock<Vec<sr_sdk::MyselfCheck>>,
+    /// Whether there are any (read without the lock on every `myself`).
+    has_myself_checks: AtomicBool,
     /// Core statistics.
     pub stats: CoreStats,
     pub(crate) shutdown: AtomicBool,
@@ -127,6 +131,8 @@ impl Runtime {
             timers: Mutex::new(Vec::new()),
             transport: OnceLock::new(),
             myself: RwLock::new(me),
+            myself_checks: RwLock::new(Vec::new()),
+            has_myself_checks: AtomicBool::new(false),
             stats: CoreStats::default(),
             shutdown: AtomicBool::new(false),
             msg_ids: AtomicU64::new(1),
@@ -358,6 +364,11 @@ impl Core for Runtime {
             .read()
             .map(|m| m.matches(host, port))
             .unwrap_or(false)
+            || (self.has_myself_checks.load(Ordering::Relaxed)
+                && self
+                    .myself_checks
+                    .read()
+                    .is_ok_and(|c| c.iter().any(|f| f(host, port))))
     }
 
     fn local_addr(&self, proto: Proto, near: Option<SocketAddr>) -> Option<(String, u16)> {
@@ -542,5 +553,14 @@ impl Core for Runtime {
 
     fn aliases(&self) -> Vec<(String, Option<u16>)> {
         self.settings.aliases.clone()
+    }
+
+    fn add_myself_check(&self, check: sr_sdk::MyselfCheck) -> Result<(), String> {
+        self.myself_checks
+            .write()
+            .map_err(|_| "lock".to_string())?
+            .push(check);
+        self.has_myself_checks.store(true, Ordering::Relaxed);
+        Ok(())
     }
 }

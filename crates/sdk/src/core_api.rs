@@ -251,7 +251,20 @@ pub trait Core: Send + Sync {
     fn stream_conns(&self) -> Option<Arc<dyn StreamConns>> {
         None
     }
+
+    /// Adds a test to `myself` (Kamailio's `register_check_self_func`): a
+    /// host (and port) any added test accepts is this server too, for the
+    /// script's `myself` and every module that asks
+    /// [`Core::is_myself`]. The domain module adds its table so.
+    fn add_myself_check(&self, check: MyselfCheck) -> Result<(), String> {
+        let _ = check;
+        Err("this core takes no myself checks".into())
+    }
 }
+
+/// A test added to `myself`: host (lower or upper case, IPv6 without
+/// brackets or with), port when known.
+pub type MyselfCheck = Arc<dyn Fn(&str, Option<u16>) -> bool + Send + Sync>;
 
 /// What the websocket module may do with the core's stream connections.
 pub trait StreamConns: Send + Sync {

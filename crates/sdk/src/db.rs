@@ -394,7 +394,7 @@ impl DbPool {
 
 /// Creates every standard Kamailio table that is missing (`version`,
 /// `location`, `location_attrs`, `subscriber`, `acc`, `missed_calls`,
-/// `dispatcher`, `address`, `trusted`)
+/// `dispatcher`, `address`, `trusted`, `domain`, `domain_attrs`)
 /// with its `version` row;
 /// returns the names of the tables created.
 pub fn init_standard_tables(conn: &mut dyn DbConn) -> DbResult<Vec<String>> {

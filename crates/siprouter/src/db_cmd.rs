@@ -15,8 +15,8 @@ pub const USAGE: &str = "\
 Usage: siprouter db [-u URL] COMMAND
   init [URL]                 create the version, location, location_attrs,
                              subscriber, acc, missed_calls, dispatcher,
-                             address and trusted tables (Kamailio's
-                             schema) if missing
+                             address, trusted, domain and domain_attrs
+                             tables (Kamailio's schema) if missing
   add USER@DOMAIN PASSWORD   add a subscriber (password, ha1 and ha1b stored)
   passwd USER@DOMAIN PASS    change a subscriber's password
   rm USER@DOMAIN             remove a subscriber

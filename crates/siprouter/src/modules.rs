@@ -30,6 +30,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("dispatcher", sr_mod_dispatcher::module),
         ("permissions", sr_mod_permissions::module),
         ("ipops", sr_mod_ipops::module),
+        ("domain", sr_mod_domain::module),
         ("counters", sr_mod_counters::module),
         ("cfg_rpc", sr_mod_cfg_rpc::module),
         ("jsonrpcs", sr_mod_jsonrpcs::module),

@@ -364,6 +364,7 @@ fn stock_config_reports_only_what_siprouter_lacks() {
     check_with(&["WITH_MYSQL", "WITH_AUTH"]);
     check_with(&["WITH_MYSQL", "WITH_USRLOCDB"]);
     check_with(&["WITH_MYSQL", "WITH_AUTH", "WITH_IPAUTH"]);
+    check_with(&["WITH_MYSQL", "WITH_AUTH", "WITH_MULTIDOMAIN"]);
     check_with(&["WITH_NAT"]);
     check_with(&["WITH_ANTIFLOOD"]);
     check_with(&["WITH_TLS"]);

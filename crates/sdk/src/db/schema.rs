@@ -286,6 +286,58 @@ pub fn trusted() -> TableDef {
     }
 }
 
+/// Version of `domain`.
+pub const DOMAIN_VERSION: i64 = 2;
+
+/// Version of `domain_attrs`.
+pub const DOMAIN_ATTRS_VERSION: i64 = 1;
+
+/// `domain` (the domain module's domains).
+pub fn domain() -> TableDef {
+    use ColType::*;
+    TableDef {
+        name: "domain",
+        version: DOMAIN_VERSION,
+        columns: vec![
+            col("id", Id, false, None),
+            col("domain", Varchar(64), false, None),
+            col("did", Varchar(64), true, None),
+            col(
+                "last_modified",
+                DateTime,
+                false,
+                Some("'2000-01-01 00:00:01'"),
+            ),
+        ],
+        unique: vec![("domain_idx", vec!["domain"])],
+        indexes: vec![],
+    }
+}
+
+/// `domain_attrs` (the domain module's attributes per did).
+pub fn domain_attrs() -> TableDef {
+    use ColType::*;
+    TableDef {
+        name: "domain_attrs",
+        version: DOMAIN_ATTRS_VERSION,
+        columns: vec![
+            col("id", Id, false, None),
+            col("did", Varchar(64), false, None),
+            col("name", Varchar(32), false, None),
+            col("type", Int, false, None),
+            col("value", Varchar(255), false, None),
+            col(
+                "last_modified",
+                DateTime,
+                false,
+                Some("'2000-01-01 00:00:01'"),
+            ),
+        ],
+        unique: vec![],
+        indexes: vec![("domain_attrs_idx", vec!["did", "name"])],
+    }
+}
+
 /// Every table `siprouter db init` creates, `version` first.
 pub fn standard() -> Vec<TableDef> {
     vec![
@@ -298,5 +350,7 @@ pub fn standard() -> Vec<TableDef> {
         dispatcher(),
         address(),
         trusted(),
+        domain(),
+        domain_attrs(),
     ]
 }
