@@ -12,8 +12,7 @@
 //! `SR_KAMAILIO_REQUIRED=1` (which `.ci/run` sets, after installing it).
 //! Kamailio runs in a process group of its own, stopped whole afterwards.
 
-use sr_testkit::kamailio::{self, answers, differences, wait_until_up, Kamailio, MPATH};
-use sr_testkit::{TestServer, UdpPeer};
+use sr_testkit::kamailio::{self, assert_same, run_both, MPATH};
 use std::path::{Path, PathBuf};
 
 const LIST: &str = "\
@@ -144,13 +143,11 @@ fn dispatcher_selection_matches_kamailio() {
     std::fs::write(&list, LIST).unwrap();
     let reqs = requests();
     for (flags, use_default) in [(2, 0), (2, 1), (3, 1)] {
-        let kam = Kamailio::start(&dir, &config("__PORT__", &list, flags, use_default));
-        let peer = UdpPeer::new();
-        wait_until_up(&peer, kam.addr, PROBE, Some(&kam.log));
-        // The probe (algorithm 8) moves no round-robin position, and
-        // siprouter gets it too: both start the matrix from the same state.
-        let want = answers(&peer, kam.addr, &reqs, &["X-Sel", "X-Rest"]);
-        drop(kam);
+        // The probe (algorithm 8) moves no round-robin position, and both
+        // servers get it: both start the matrix from the same state.
+        let cfg = |port: &str| config(port, &list, flags, use_default);
+        let headers = ["X-Sel", "X-Rest"];
+        let (want, got) = run_both(&dir, &cfg, PROBE, &reqs, &headers, siprouter::in_tree());
         // The matrix reaches what it is meant to: marks that took, and
         // selections after destinations went down.
         assert!(want.iter().any(|a| a.contains("mark=1 ")), "{want:?}");
@@ -158,19 +155,10 @@ fn dispatcher_selection_matches_kamailio() {
         // 127.0.0.2 is in sets 2 and 4: with the port ignored, Kamailio's
         // walk meets set 4 first.
         assert!(want.iter().any(|a| a.contains("from=yes 4 where=four")));
-        let srv = TestServer::start(
-            &config("{PORT}", &list, flags, use_default),
-            siprouter::in_tree(),
-        );
-        wait_until_up(&peer, srv.addr(), PROBE, None);
-        let got = answers(&peer, srv.addr(), &reqs, &["X-Sel", "X-Rest"]);
-        let diff = differences(&want, &got);
-        assert!(
-            diff.is_empty(),
-            "flags={flags} use_default={use_default}: {} of {} answers differ:\n{}",
-            diff.len(),
-            want.len(),
-            diff.join("\n")
+        assert_same(
+            &want,
+            &got,
+            &format!("flags={flags} use_default={use_default}"),
         );
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -10,8 +10,7 @@
 //! notice and passes, unless `SR_KAMAILIO_REQUIRED=1` (`.ci/run` sets it).
 
 use sr_sdk::db::{DbConn, DbValue};
-use sr_testkit::kamailio::{self, answers, differences, wait_until_up, Kamailio, MPATH};
-use sr_testkit::{TestServer, UdpPeer};
+use sr_testkit::kamailio::{self, assert_same, run_both, MPATH};
 
 const CFG: &str = r#"#!KAMAILIO
 children=1
@@ -124,23 +123,15 @@ fn domain_matches_kamailio() {
             .replace("__MPATH__", MPATH)
             .replace("__DB__", &url)
     };
-    let reqs = requests();
-    let kam = Kamailio::start(&dir, &cfg("__PORT__"));
-    let peer = UdpPeer::new();
-    wait_until_up(&peer, kam.addr, PROBE, Some(&kam.log));
-    let want = answers(&peer, kam.addr, &reqs, &["X-R"]);
-    drop(kam);
-    assert!(want.iter().any(|a| a.contains("xtier=3")), "{want:?}");
-    let srv = TestServer::start(&cfg("{PORT}"), siprouter::in_tree());
-    wait_until_up(&peer, srv.addr(), PROBE, None);
-    let got = answers(&peer, srv.addr(), &reqs, &["X-R"]);
-    let diff = differences(&want, &got);
-    assert!(
-        diff.is_empty(),
-        "{} of {} answers differ:\n{}",
-        diff.len(),
-        want.len(),
-        diff.join("\n")
+    let (want, got) = run_both(
+        &dir,
+        &cfg,
+        PROBE,
+        &requests(),
+        &["X-R"],
+        siprouter::in_tree(),
     );
+    assert!(want.iter().any(|a| a.contains("xtier=3")), "{want:?}");
+    assert_same(&want, &got, "domain");
     let _ = std::fs::remove_dir_all(&dir);
 }

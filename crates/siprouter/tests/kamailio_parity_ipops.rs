@@ -8,8 +8,7 @@
 //! Without Kamailio installed the test prints a notice and passes, unless
 //! `SR_KAMAILIO_REQUIRED=1` (`.ci/run` sets it).
 
-use sr_testkit::kamailio::{self, answers, differences, wait_until_up, Kamailio, MPATH};
-use sr_testkit::{TestServer, UdpPeer};
+use sr_testkit::kamailio::{self, assert_same, run_both, MPATH};
 
 const CFG: &str = r#"#!KAMAILIO
 children=1
@@ -140,22 +139,14 @@ fn ipops_match_kamailio() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = |port: &str| CFG.replace("__PORT__", port).replace("__MPATH__", MPATH);
-    let reqs = requests();
-    let kam = Kamailio::start(&dir, &cfg("__PORT__"));
-    let peer = UdpPeer::new();
-    wait_until_up(&peer, kam.addr, PROBE, Some(&kam.log));
-    let want = answers(&peer, kam.addr, &reqs, &["X-R"]);
-    drop(kam);
-    let srv = TestServer::start(&cfg("{PORT}"), siprouter::in_tree());
-    wait_until_up(&peer, srv.addr(), PROBE, None);
-    let got = answers(&peer, srv.addr(), &reqs, &["X-R"]);
-    let diff = differences(&want, &got);
-    assert!(
-        diff.is_empty(),
-        "{} of {} answers differ:\n{}",
-        diff.len(),
-        want.len(),
-        diff.join("\n")
+    let (want, got) = run_both(
+        &dir,
+        &cfg,
+        PROBE,
+        &requests(),
+        &["X-R"],
+        siprouter::in_tree(),
     );
+    assert_same(&want, &got, "ipops");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -12,8 +12,7 @@
 //! notice and passes, unless `SR_KAMAILIO_REQUIRED=1` (`.ci/run` sets it).
 
 use sr_sdk::db::{DbConn, DbValue};
-use sr_testkit::kamailio::{self, answers, differences, wait_until_up, Kamailio, MPATH};
-use sr_testkit::{TestServer, UdpPeer};
+use sr_testkit::kamailio::{self, assert_same, run_both, MPATH};
 use std::path::Path;
 
 const CFG: &str = r#"#!KAMAILIO
@@ -184,24 +183,14 @@ fn permissions_match_kamailio() {
                 .replace("__MODE__", &mode.to_string())
                 .replace("__TAGMODE__", &tag_mode.to_string())
         };
-        let kam = Kamailio::start(&dir, &cfg("__PORT__"));
-        let peer = UdpPeer::new();
-        wait_until_up(&peer, kam.addr, PROBE, Some(&kam.log));
-        let want = answers(&peer, kam.addr, &reqs, &["X-P"]);
-        drop(kam);
+        let (want, got) = run_both(&dir, &cfg, PROBE, &reqs, &["X-P"], siprouter::in_tree());
         assert!(want.iter().any(|a| a.contains("g=6")), "{want:?}");
         assert!(want.iter().any(|a| a.contains("t=1")), "{want:?}");
         assert!(want.iter().any(|a| a.contains("de-lit")), "{want:?}");
-        let srv = TestServer::start(&cfg("{PORT}"), siprouter::in_tree());
-        wait_until_up(&peer, srv.addr(), PROBE, None);
-        let got = answers(&peer, srv.addr(), &reqs, &["X-P"]);
-        let diff = differences(&want, &got);
-        assert!(
-            diff.is_empty(),
-            "db_mode={mode} peer_tag_mode={tag_mode}: {} of {} answers differ:\n{}",
-            diff.len(),
-            want.len(),
-            diff.join("\n")
+        assert_same(
+            &want,
+            &got,
+            &format!("db_mode={mode} peer_tag_mode={tag_mode}"),
         );
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -142,6 +142,41 @@ pub fn answers(
         .collect()
 }
 
+/// Sends the same requests to Kamailio (started in `dir` on `cfg("__PORT__")`)
+/// and then to siprouter (on `cfg("{PORT}")`), and gives both servers'
+/// answers (see [`answers`]): Kamailio's first.
+pub fn run_both(
+    dir: &Path,
+    cfg: &dyn Fn(&str) -> String,
+    probe: &str,
+    reqs: &[(String, String)],
+    headers: &[&str],
+    modules: Vec<sr_core::InTree>,
+) -> (Vec<String>, Vec<String>) {
+    let kam = Kamailio::start(dir, &cfg("__PORT__"));
+    let peer = UdpPeer::new();
+    wait_until_up(&peer, kam.addr, probe, Some(&kam.log));
+    let want = answers(&peer, kam.addr, reqs, headers);
+    drop(kam);
+    let srv = crate::TestServer::start(&cfg("{PORT}"), modules);
+    wait_until_up(&peer, srv.addr(), probe, None);
+    let got = answers(&peer, srv.addr(), reqs, headers);
+    (want, got)
+}
+
+/// Fails, listing the answers that differ side by side, unless all are
+/// the same (`what` names the setting).
+pub fn assert_same(want: &[String], got: &[String], what: &str) {
+    let diff = differences(want, got);
+    assert!(
+        diff.is_empty(),
+        "{what}: {} of {} answers differ:\n{}",
+        diff.len(),
+        want.len(),
+        diff.join("\n")
+    );
+}
+
 /// The answers that differ, side by side (empty when none do).
 pub fn differences(want: &[String], got: &[String]) -> Vec<String> {
     want.iter()
