@@ -527,3 +527,94 @@ fn the_stock_config_with_ipauth_lets_known_addresses_call_without_credentials() 
     srv.shutdown();
     let _ = std::fs::remove_file(&cfg);
 }
+
+/// An SDP offering audio at `ip`:`port`.
+fn stock_sdp(ip: &str, port: u16) -> String {
+    format!("v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\n")
+}
+
+#[test]
+fn the_stock_config_with_nat_relays_media_through_rtpproxy() {
+    let required = std::env::var("SR_INTEROP_REQUIRED").as_deref() == Ok("1");
+    if !Path::new(STOCK).exists() {
+        assert!(!required, "{STOCK} is missing");
+        eprintln!("skipped: {STOCK} is not installed (apt-get install kamailio)");
+        return;
+    }
+    if std::fs::create_dir_all("/run/siprouter").is_err() {
+        assert!(!required, "/run/siprouter cannot be created");
+        eprintln!("skipped: /run/siprouter cannot be created here (not root)");
+        return;
+    }
+    // The stock configuration's RTPProxy address.
+    let Some(rtpp) = sr_testkit::rtpproxy::start(Some(7722)) else {
+        return;
+    };
+    let port = sr_testkit::free_port();
+    let srv = start_stock(&["WITH_NAT"], port);
+    let to: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let t = std::time::Duration::from_secs(3);
+    let (alice, bob) = (sr_testkit::UdpPeer::new(), sr_testkit::UdpPeer::new());
+    let (a, b) = (alice.addr(), bob.addr());
+    // Bob registers from behind a NAT: his Contact is a private address.
+    bob.send(to, &format!("REGISTER sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.7:5060;branch=z9hG4bKnat1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:bob@127.0.0.1>;tag=n1\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: nat-reg\r\nCSeq: 1 REGISTER\r\nContact: <sip:bob@10.0.0.7:5060>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n"));
+    let r = bob.recv(t).expect("REGISTER answered");
+    assert_eq!(r.status(), Some(200), "{}", r.text());
+    // Alice, behind a NAT too, calls him with her private media address.
+    let offer = stock_sdp("192.168.1.5", 4000);
+    alice.send(to, &format!("INVITE sip:bob@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.5:5060;branch=z9hG4bKnat2;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=n2\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: nat-call\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@192.168.1.5:5060>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{offer}", offer.len()));
+    let inv = bob
+        .recv_method("INVITE", t)
+        .expect("INVITE reaches bob's public address");
+    let body = String::from_utf8_lossy(inv.msg.msg().body()).into_owned();
+    assert!(body.contains("c=IN IP4 127.0.0.1\r\n"), "{body}");
+    assert!(
+        !body.contains("m=audio 4000 "),
+        "the port is RTPProxy's: {body}"
+    );
+    assert!(body.ends_with("a=nortpproxy:yes\r\n"), "{body}");
+    // RTPProxy has the session (created from the INVITE's source address:
+    // flag `co` of the stock route, alice's SDP address being private).
+    let q = rtpp.command("Q nat-call n2;1");
+    assert!(!q.starts_with('E'), "{q}");
+    // Bob answers with his private media address: the 200 to alice
+    // carries RTPProxy's.
+    let ans = stock_sdp("10.0.0.7", 5000);
+    let contact = "Contact: <sip:bob@10.0.0.7:5060>".to_string();
+    let ok = sr_testkit::answer(
+        &inv,
+        200,
+        "OK",
+        "n3",
+        &[&contact, "Content-Type: application/sdp"],
+    )
+    .replace(
+        "Content-Length: 0\r\n\r\n",
+        &format!("Content-Length: {}\r\n\r\n{ans}", ans.len()),
+    );
+    bob.send(inv.from, &ok);
+    let r = alice.recv_status(200, t).expect("200 relayed to alice");
+    let body = String::from_utf8_lossy(r.msg.msg().body()).into_owned();
+    assert!(body.contains("c=IN IP4 127.0.0.1\r\n"), "{body}");
+    assert!(!body.contains("m=audio 5000 "), "{body}");
+    assert!(!rtpp.command("Q nat-call n2;1 n3").starts_with('E'));
+    let _ = b;
+    // A caller with no NAT calls bob, who is busy: the INVITE got its
+    // media relayed for bob's sake (his branch flag, in branch_route),
+    // and failure_route deletes the session (the branch flag again).
+    let offer = stock_sdp("127.0.0.1", 4100);
+    alice.send(to, &format!("INVITE sip:bob@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKnat4;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=n4\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: nat-busy\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@{a}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{offer}", offer.len()));
+    let inv = bob.recv_method("INVITE", t).expect("INVITE reaches bob");
+    let body = String::from_utf8_lossy(inv.msg.msg().body()).into_owned();
+    assert!(!body.contains("m=audio 4100 "), "relayed for bob: {body}");
+    assert!(!rtpp.command("Q nat-busy n4;1").starts_with('E'));
+    bob.send(
+        inv.from,
+        &sr_testkit::answer(&inv, 486, "Busy Here", "n5", &[]),
+    );
+    let r = alice.recv_final(t).expect("486 relayed");
+    assert_eq!(r.status(), Some(486));
+    let q = rtpp.command("Q nat-busy n4;1");
+    assert!(q.starts_with('E'), "failure_route deleted the session: {q}");
+    srv.shutdown();
+}

@@ -411,11 +411,13 @@ fn onreply_and_branch_route_effects_on_the_wire() {
     let uas = UdpPeer::new();
     let srv = TestServer::start(
         &cfg(
-            "loadmodule \"textops\"\nmodparam(\"tm\", \"wt_timer\", 100)",
+            "loadmodule \"textops\"\nloadmodule \"kex\"\nmodparam(\"tm\", \"wt_timer\", 100)",
             &format!(
                 r#"
 request_route {{
     $du = "sip:{}";
+    setflag(5);
+    setbflag(6);
     t_on_branch("BR");
     t_on_reply("RPL");
     t_relay();
@@ -427,6 +429,11 @@ branch_route[BR] {{
 onreply_route[RPL] {{
     if (t_check_status("183")) {{ drop; }}
     append_hf("X-Reply: seen $T_reply_code\r\n");
+    # The transaction's flags and the branch's, kept across replies.
+    if (isflagset(5) && isbflagset(6)) {{ append_hf("X-Flags: request and branch\r\n"); }}
+    if (isflagset(7) && isbflagset(8)) {{ append_hf("X-Kept: 7 8\r\n"); }}
+    setflag(7);
+    setbflag(8);
 }}
 "#,
                 uas.addr()
@@ -445,9 +452,12 @@ onreply_route[RPL] {{
     uas.send(a.from, &answer(&a, 180, "Ringing", "u", &[]));
     let r = uac.recv_status(180, T).expect("180 relayed");
     assert_eq!(r.header("X-Reply").as_deref(), Some("seen 180"));
+    assert_eq!(r.header("X-Flags").as_deref(), Some("request and branch"));
+    assert_eq!(r.header("X-Kept"), None);
     uas.send(a.from, &answer(&a, 200, "OK", "u", &[]));
     let ok = uac.recv_status(200, T).unwrap();
     assert_eq!(ok.header("X-Reply").as_deref(), Some("seen 200"));
+    assert_eq!(ok.header("X-Kept").as_deref(), Some("7 8"), "{}", ok.text());
     assert!(srv.stat("tmx:rpl_absorbed").unwrap() >= 1, "dropped 183");
 }
 
@@ -698,4 +708,40 @@ fn a_held_ack_that_cannot_be_sent_counts_as_dropped() {
     assert!(uas.recv_method("ACK", T).is_some(), "the other ACK arrives");
     assert_eq!(srv.wait_stat("core:fwd_requests", 1), Some(1));
     assert_eq!(srv.stat("core:drop_requests"), Some(1));
+}
+
+#[test]
+fn failure_route_sees_the_branch_flags_of_the_winning_branch() {
+    let uas1 = UdpPeer::new();
+    let uas2 = UdpPeer::new();
+    // Branch 1 (the appended one) gets branch flag 3 in branch_route; its
+    // 486 beats branch 0's 500, so failure_route sees flag 3.
+    let srv = TestServer::start(
+        &relay_cfg(
+            uas1.addr(),
+            &format!(
+                "append_branch(\"sip:bob@{}\"); t_on_branch(\"BR\");",
+                uas2.addr()
+            ),
+            "if (isbflagset(3)) { t_reply(\"486\", \"Flag 3\"); } else { t_reply(\"486\", \"No flag\"); }\n}\nbranch_route[BR] {\n    if ($T_branch_idx == 1) { setbflag(3); }",
+        )
+        .replace("loadmodule \"tm\"", "loadmodule \"tm\"\nloadmodule \"kex\""),
+        siprouter::in_tree(),
+    );
+    let uac = UdpPeer::new();
+    uac.send(
+        srv.addr(),
+        &invite(&uac, "sip:bob@example.com", "bf1", "call-bf"),
+    );
+    let a = uas1.recv_method("INVITE", T).expect("branch 0");
+    let b = uas2.recv_method("INVITE", T).expect("branch 1");
+    uas1.send(a.from, &answer(&a, 500, "Error", "u1", &[]));
+    uas2.send(b.from, &answer(&b, 486, "Busy Here", "u2", &[]));
+    let r = uac.recv_final(T).expect("final reply");
+    assert_eq!(
+        (r.status(), r.msg.msg().reason()),
+        (Some(486), Some("Flag 3")),
+        "{}",
+        r.text()
+    );
 }

@@ -10,6 +10,7 @@
 mod default_cfg;
 pub mod kamailio;
 mod peer;
+pub mod rtpproxy;
 mod server;
 mod ws_peer;
 

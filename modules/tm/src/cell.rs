@@ -36,6 +36,9 @@ pub struct BranchOut {
     pub dest: Dest,
     /// Its Request-URI.
     pub uri: String,
+    /// Its branch flags (`$bf`) as it left; onreply_route sees and
+    /// changes them, as in Kamailio.
+    pub flags: u32,
 }
 
 /// The transaction data.

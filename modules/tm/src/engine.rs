@@ -219,6 +219,12 @@ impl Engine {
         };
         msg.branches.clear();
         msg.dst_uri = None;
+        // As in Kamailio, the route sees the branch flags of the branch
+        // whose reply won (the stock configuration's NAT handling tests
+        // them there).
+        if let Some(b) = g.proxy.winner().and_then(|w| g.out.get(w)) {
+            msg.bflags = b.flags;
+        }
         {
             let t = tx(&mut msg);
             t.held = Some(g);

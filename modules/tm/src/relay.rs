@@ -292,6 +292,7 @@ impl Engine {
                 }
             };
             let reliable = out.dest.proto.is_reliable();
+            let bflags = bm.bflags;
             let data = Bytes::from(out.data);
             if g.proxy.is_canceled() || g.proxy.final_sent() != 0 {
                 // (What add_branch refuses: nothing may go out.)
@@ -315,6 +316,7 @@ impl Engine {
                 BranchOut {
                     dest: out.dest,
                     uri: target.uri,
+                    flags: bflags,
                 },
             );
             for e in effects {

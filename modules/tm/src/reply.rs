@@ -59,6 +59,10 @@ impl Engine {
             // the route leaves in them goes back to the transaction, as in
             // Kamailio.
             ctx.msg.xavps = std::mem::take(&mut g.req.xavps);
+            // So are the request's flags and the branch's flags (the
+            // stock configuration's NAT handling reads both there).
+            ctx.msg.flags = g.req.flags;
+            ctx.msg.bflags = g.out.get(idx).map_or(0, |b| b.flags);
             let t = tx(ctx.msg);
             t.held = Some(g);
             t.branch = Some(idx);
@@ -79,6 +83,10 @@ impl Engine {
                 return true;
             };
             ng.req.xavps = std::mem::take(&mut ctx.msg.xavps);
+            ng.req.flags = ctx.msg.flags;
+            if let Some(b) = ng.out.get_mut(idx) {
+                b.flags = ctx.msg.bflags;
+            }
             g = ng;
             if res.dropped && code < 200 {
                 self.stats.rpl_absorbed.inc();

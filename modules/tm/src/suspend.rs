@@ -80,6 +80,7 @@ impl Engine {
         g.out.push(BranchOut {
             dest: up,
             uri: String::new(),
+            flags: 0,
         });
         let g = self.run_effects(ctx.core, g, effects);
         drop(g);
