@@ -10,6 +10,7 @@ use std::time::Duration;
 /// A running RTPProxy; dropping it stops it.
 pub struct RtpProxy {
     child: Child,
+    dir: std::path::PathBuf,
     /// Its control port (`udp:127.0.0.1:ctl`).
     pub ctl: u16,
 }
@@ -18,6 +19,7 @@ impl Drop for RtpProxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -47,7 +49,12 @@ pub fn start(ctl: Option<u16>) -> Option<RtpProxy> {
     });
     let base = 30000 + (ctl % 100) * 100;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/rtpproxy_rtpio.py");
+    // RTPProxy writes its accounting file (rtpproxy_acct.csv) where it
+    // runs: a directory of its own.
+    let dir = std::env::temp_dir().join(format!("sr-rtpproxy-{}-{ctl}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("rtpproxy's directory");
     let mut child = Command::new("python3")
+        .current_dir(&dir)
         .args([
             script,
             &ctl.to_string(),
@@ -64,7 +71,7 @@ pub fn start(ctl: Option<u16>) -> Option<RtpProxy> {
         .read_line(&mut line)
         .expect("rtpproxy's first line");
     assert_eq!(line.trim(), "ready", "rtpproxy did not start");
-    Some(RtpProxy { child, ctl })
+    Some(RtpProxy { child, dir, ctl })
 }
 
 impl RtpProxy {
