@@ -34,7 +34,7 @@ loadmodule "rtpproxy.so"
 modparam("rtpproxy", "rtpproxy_sock", "udp:127.0.0.1:__RTPP1__")
 modparam("rtpproxy", "rtpproxy_sock", "2 == udp:127.0.0.1:__RTPP1__=1 udp:127.0.0.1:__RTPP2__=2")
 modparam("rtpproxy", "ice_candidate_priority_avp", "$avp(ice)")
-modparam("rtpproxy", "extra_id_pv", "$hdr(X-Extra)")
+modparam("rtpproxy", "extra_id_pv", "x$hdr(X-Extra)-$(ci{s.len})")
 modparam("rtpproxy", "timeout_socket", "udp:127.0.0.1:9999")
 request_route {
     if (is_method("OPTIONS")) { sl_send_reply("200", "up"); exit; }
@@ -58,6 +58,7 @@ route[MEDIA] {
     if ($hdr(X-Ice) != $null) { $avp(ice) = $(hdr(X-Ice){s.int}); }
     if ($hdr(X-Set) != $null) {
         $var(s) = $(hdr(X-Set){s.int});
+        if ($hdr(X-Set) == "str") { $var(s) = "two"; }
         if (!set_rtp_proxy_set("$var(s)")) { append_hf("X-Set-Failed: 1\r\n"); }
     }
     $var(f) = "";
@@ -175,6 +176,7 @@ const V6: &str = "v=0\r\no=- 1 1 IN IP6 2001:db8::10\r\ns=-\r\nc=IN IP6 2001:db8
 const LF: &str =
     "v=0\no=- 1 1 IN IP4 192.168.1.10\ns=-\nc=IN IP4 192.168.1.10\nt=0 0\nm=audio 4000 RTP/AVP 0\n";
 const NO_O: &str = "v=0\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+const ODD: &str = "x=junk before v\r\nv=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=rtcp:\r\nm=audio 4002 RTP/AVP\r\na=candidate:1 1 UDP 1 192.168.1.10 4002 typ host\r\nv=0\r\no=- 2 2 IN IP4 192.168.1.20\r\nc=IN IP4 192.168.1.20\r\nm=audio 4004 RTP/AVP 8\r\n";
 const TRAILING: &str = "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n\r\n\r\n";
 
 /// One step of a call: a request from the caller (forwarded to the
@@ -278,6 +280,7 @@ fn calls() -> Vec<Call> {
         managed("trailing", "", TRAILING),
         managed("noo", "", NO_O),
         managed("ice", "", ICE),
+        managed("odd", "", ODD),
         managed("e8call", "", OFFER),
         managed("zerocall", "", OFFER),
         managed("portonly", "", OFFER),
@@ -349,6 +352,10 @@ fn calls() -> Vec<Call> {
             req("BYE", true, None, &["X-Set: 2", "X-F: t"]),
         ],
     ));
+    v.push(call(
+        "setstr",
+        vec![req("INVITE", false, Some(OFFER), &["X-Set: str"])],
+    ));
     for id in ["set2a", "set2b", "set2c", "set2d", "set2e", "set2f"] {
         v.push(call(
             id,
@@ -399,7 +406,7 @@ fn calls() -> Vec<Call> {
             Step::Req {
                 method: "INVITE",
                 to_tag: false,
-                body: Some(("multipart/mixed;boundary=zz", "--zz\r\nContent-Type: text/plain\r\n\r\nhello\r\n--zz\r\nContent-Type: application/sdp\r\n\r\nv=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n\r\n--zz--\r\n")),
+                body: Some(("multipart/mixed;boundary=zz", "--zz\r\nContent-Type: text/plain\r\n\r\nhello\r\n--zz\r\nContent-Type: text/plain\r\n--zz\r\nContent-Type: application/sdp\r\n\r\nv=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n\r\n--zz--\r\n")),
                 hdrs: vec![],
             },
             req("INVITE", false, None, &[]),

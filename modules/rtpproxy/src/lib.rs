@@ -45,6 +45,9 @@ struct Rtpp {
     db_url: Arc<RwLock<String>>,
     sets: OnceLock<Sets>,
     tm: OnceLock<Option<Arc<TmApi>>>,
+    /// `extra_id_pv` compiled (by the first fixup of a function with
+    /// flags; the flag that uses it comes with them).
+    extra_fmt: OnceLock<Option<Arc<dyn fixup::Eval>>>,
 }
 
 /// The set `set_rtp_proxy_set` chose for this message.
@@ -123,6 +126,12 @@ struct Ids {
 }
 
 fn ids(msg: &SipMsg) -> Result<Ids, &'static str> {
+    ids_with(msg, true)
+}
+
+/// [`ids`], reading the To header only when `to` (a destroy with flag
+/// `t` does not).
+fn ids_with(msg: &SipMsg, to: bool) -> Result<Ids, &'static str> {
     let m = msg.msg();
     let call_id = m
         .call_id()
@@ -135,10 +144,14 @@ fn ids(msg: &SipMsg) -> Result<Ids, &'static str> {
     if from_tag.is_empty() {
         return Err("can't get From tag");
     }
-    if m.value(HeaderName::To).is_none() {
+    if to && m.value(HeaderName::To).is_none() {
         return Err("can't get To tag");
     }
-    let to_tag = m.to_tag().ok().flatten().unwrap_or("").to_string();
+    let to_tag = if to {
+        m.to_tag().ok().flatten().unwrap_or("").to_string()
+    } else {
+        String::new()
+    };
     Ok(Ids {
         call_id,
         from_tag,
@@ -168,17 +181,10 @@ fn call_id_with_suffix(rt: &Rtpp, ctx: &mut Ctx<'_>, f: &Flags, bare: &str) -> O
         };
         return Some(format!("{bare};{b}"));
     }
-    let pv = params::get_str(&rt.extra_id_pv);
-    if f.extra && !pv.is_empty() {
-        let v = if pv.starts_with('$') {
-            ctx.core
-                .pv_get(ctx.msg, &pv)
-                .map(|v| v.as_str().into_owned())
-        } else {
-            Some(pv)
-        };
-        if let Some(v) = v {
-            return Some(format!("{bare};{v}"));
+    if f.extra {
+        if let Some(Some(fmt)) = rt.extra_fmt.get() {
+            let v = fmt.eval(ctx);
+            return Some(format!("{bare};{}", v.as_str()));
         }
     }
     Some(bare.to_string())
@@ -228,9 +234,10 @@ fn sdp_range(msg: &SipMsg) -> Option<Range<usize>> {
             part_end -= 1;
         }
         let part = &text[part_start.min(part_end)..part_end];
-        let (head_len, sep) = match find(part, b"\r\n\r\n") {
-            Some(p) => (p, 4),
-            None => (find(part, b"\n\n")?, 2),
+        let (head_len, sep) = match (find(part, b"\r\n\r\n"), find(part, b"\n\n")) {
+            (Some(p), _) => (p, 4),
+            (None, Some(p)) => (p, 2),
+            (None, None) => continue,
         };
         let head = String::from_utf8_lossy(&part[..head_len]).to_ascii_lowercase();
         let is_sdp = head.lines().any(|l| {
@@ -356,8 +363,14 @@ fn force(rt: &Rtpp, ctx: &mut Ctx<'_>, flags: &str, ip: Option<&str>, offer: boo
             }
             let port = String::from_utf8_lossy(&body[st.port.clone()]).into_owned();
             let payloads = sdp::payload_list(&body[st.formats.clone()]);
+            // Each failure disables the proxy it went to; a bound on the
+            // tries keeps a proxy that answers its tests but not its
+            // commands (with rtpproxy_disable_tout 0) from holding the
+            // worker for ever.
+            let mut tries = 0;
             let reply = loop {
-                let Some(node) = rt.node(ctx, &ids.call_id) else {
+                tries += 1;
+                let Some(node) = rt.node(ctx, &ids.call_id).filter(|_| tries <= 8) else {
                     return NO_PROXY;
                 };
                 let caps = node.state();
@@ -411,13 +424,14 @@ fn force(rt: &Rtpp, ctx: &mut Ctx<'_>, flags: &str, ip: Option<&str>, offer: boo
                     rw.replace(st.port.clone(), p.as_bytes());
                 }
             }
-            if let Some(r) = &st.rtcp {
+            if let Some(r) = st.rtcp.as_ref().filter(|r| !r.is_empty()) {
                 rw.replace(
                     r.clone(),
                     (u32::from(alloc.port) + 1).to_string().as_bytes(),
                 );
             }
-            if let (Some(prio), Some(at)) = (ice, st.last_candidate) {
+            let has_formats = !st.formats.is_empty();
+            if let (Some(prio), Some(at), true) = (ice, st.last_candidate, has_formats) {
                 let (p2, p1) = if prio == 1 {
                     (2197815294u64, 2197815295u64)
                 } else {
@@ -481,7 +495,7 @@ fn destroy(rt: &Rtpp, ctx: &mut Ctx<'_>, flags: &str) -> i32 {
             return ERR;
         }
     };
-    let ids = match ids(ctx.msg) {
+    let ids = match ids_with(ctx.msg, !f.no_to_tag) {
         Ok(i) => i,
         Err(e) => {
             lm_err!("rtpproxy: {e}");
@@ -666,10 +680,10 @@ pub fn module() -> ModuleDef {
         db_url: params::str_cell(""),
         sets: OnceLock::new(),
         tm: OnceLock::new(),
+        extra_fmt: OnceLock::new(),
     });
     let socks = rt.socks.clone();
     let init = rt.clone();
-    let child = rt.clone();
     let mut def = ModuleDef::new("rtpproxy")
         .param("rtpproxy_sock", ParamKind::Str, move |v| {
             let s = match v {
@@ -736,21 +750,35 @@ pub fn module() -> ModuleDef {
                     "rtpproxy: rtp_inst_pvar '{pv}' must be an $avp, $xavp or $var"
                 ));
             }
-            let _ = init.sets.set(sets);
             nodes::ticks();
-            Ok(())
-        })
-        .on_child_init(move |_core, rank| {
-            if rank == sr_sdk::rank::PROC_MAIN {
-                if let Some(sets) = child.sets.get() {
-                    for n in sets.sets.iter().flat_map(|s| s.1.iter()) {
-                        nodes::test(n, child.timing(), true);
-                    }
-                }
+            // Each proxy is tested before the workers take calls (as
+            // Kamailio's children do before theirs).
+            for n in sets.sets.iter().flat_map(|s| s.1.iter()) {
+                nodes::test(n, init.timing(), true);
             }
+            let _ = init.sets.set(sets);
             Ok(())
         });
-    let spve = Some(fixup::f(fixup::spve));
+    // The flags' fixup also compiles `extra_id_pv` (a format, as in
+    // Kamailio: text and pseudo-variables).
+    let spve: Option<fixup::FixupFn> = {
+        let r = rt.clone();
+        Some(Arc::new(move |env, i, arg| {
+            if r.extra_fmt.get().is_none() {
+                let fmt = params::get_str(&r.extra_id_pv);
+                let compiled = if fmt.is_empty() {
+                    None
+                } else {
+                    Some(
+                        env.compile_format(&fmt)
+                            .map_err(|e| format!("rtpproxy: extra_id_pv '{fmt}': {e}"))?,
+                    )
+                };
+                let _ = r.extra_fmt.set(compiled);
+            }
+            fixup::spve(env, i, arg)
+        }))
+    };
     for (name, offer) in [
         ("rtpproxy_offer", Some(true)),
         ("rtpproxy_answer", Some(false)),
@@ -833,8 +861,11 @@ pub fn module() -> ModuleDef {
         let r = rt.clone();
         Arc::new(move |env, i, arg| {
             let fixed = fixup::igp(env, i, arg)?;
-            if let (Fixed::Int(id), Some(sets)) = (&fixed, r.sets.get()) {
-                if !sets.sets.iter().any(|s| i64::from(s.0) == *id) {
+            if let Fixed::Int(id) = &fixed {
+                // The set ids as configured (mod_init, which builds the
+                // sets, does not run in a check with -c).
+                let socks = r.socks.read().map(|v| v.clone()).unwrap_or_default();
+                if !nodes::set_ids(&socks).contains(id) {
                     return Err(format!("rtpproxy set {id} is not configured"));
                 }
             }
@@ -847,7 +878,15 @@ pub fn module() -> ModuleDef {
         RouteType::ANY,
         Some(set_fix),
         move |ctx, p| {
-            let id = p[0].int(ctx);
+            let v = match &p[0] {
+                Fixed::Dyn(e) => e.eval(ctx),
+                Fixed::Pv(e) => e.eval(ctx),
+                other => Value::Int(other.int(ctx)),
+            };
+            let Value::Int(id) = v else {
+                lm_err!("rtpproxy: set_rtp_proxy_set: the value must be an integer");
+                return ERR;
+            };
             let known = r
                 .sets
                 .get()

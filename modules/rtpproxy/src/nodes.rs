@@ -140,6 +140,19 @@ pub fn add_sock(sets: &mut Sets, value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The set ids the `rtpproxy_sock` values name (0 for a value without
+/// `==`), without resolving anything.
+pub fn set_ids(values: &[String]) -> Vec<i64> {
+    values
+        .iter()
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| match v.split_once("==") {
+            Some((id, _)) => id.trim().parse().unwrap_or(-1),
+            None => 0,
+        })
+        .collect()
+}
+
 /// Where `url` listens: `udp:` and `udp6:` with the port after the last
 /// colon (22222 when there is none), anything else a UNIX socket path.
 fn target_of(url: &str) -> Result<Target, String> {
@@ -238,7 +251,7 @@ fn send_udp(to: SocketAddr, cmd: &str, t: Timing) -> Result<String, String> {
         SEQ.fetch_add(1, Ordering::Relaxed)
     );
     let out = format!("{cookie} {cmd}");
-    let wait = Duration::from_secs(t.tout.max(1));
+    let wait = Duration::from_secs(t.tout.clamp(1, 3600));
     for _ in 0..t.retr {
         sock.send(out.as_bytes()).map_err(|e| e.to_string())?;
         let deadline = Instant::now() + wait;
@@ -274,7 +287,7 @@ fn send_udp(to: SocketAddr, cmd: &str, t: Timing) -> Result<String, String> {
 
 fn send_unix(path: &str, cmd: &str, t: Timing) -> Result<String, String> {
     let mut s = UnixStream::connect(path).map_err(|e| format!("{path}: {e}"))?;
-    let wait = Some(Duration::from_secs(t.tout.max(1)));
+    let wait = Some(Duration::from_secs(t.tout.clamp(1, 3600)));
     s.set_read_timeout(wait).map_err(|e| e.to_string())?;
     s.set_write_timeout(wait).map_err(|e| e.to_string())?;
     s.write_all(cmd.as_bytes()).map_err(|e| e.to_string())?;

@@ -146,11 +146,14 @@ pub fn parse(body: &[u8]) -> Result<Sdp, String> {
         }
         let val = s + 2..e;
         match line[0] {
-            b'v' => {
+            // As Kamailio: one body is one session (a second v= is a line
+            // of the last stream), and what comes before v= is skipped.
+            b'v' if !seen_v => {
                 seen_v = true;
                 sdp.sessions.push(Session::default());
             }
-            _ if !seen_v => return Err("the SDP does not start with v=".into()),
+            _ if !seen_v => continue,
+            b'v' => {}
             b'o' => {
                 let toks = tokens(body, val);
                 let sess = sdp.sessions.last_mut().expect("a session after v=");
@@ -367,6 +370,7 @@ mod tests {
     #[test]
     fn what_kamailio_refuses_is_refused() {
         assert!(parse(b"").is_err());
+        assert!(parse(b"x=1\r\n").is_err());
         assert!(parse(b"v=0\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nm=audio 1 RTP/AVP 0\r\n").is_err());
         assert!(parse(b"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\n").is_err());
         assert!(parse(b"v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nm=audio 1 RTP/AVP 0\r\n").is_err());
@@ -378,6 +382,21 @@ mod tests {
         // Bare LF line ends are read too.
         assert!(
             parse(b"v=0\no=- 1 1 IN IP4 1.2.3.4\nc=IN IP4 1.2.3.4\nm=audio 1 RTP/AVP 0\n").is_ok()
+        );
+    }
+
+    #[test]
+    fn one_body_is_one_session_as_kamailio_reads_it() {
+        let b = b"junk\r\nv=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nc=IN IP4 1.2.3.4\r\nm=audio 1 RTP/AVP 0\r\nv=0\r\no=- 2 2 IN IP4 5.6.7.8\r\nc=IN IP4 5.6.7.8\r\nm=audio 2 RTP/AVP 0\r\n";
+        let sdp = parse(b).unwrap();
+        assert_eq!(sdp.sessions.len(), 1);
+        let s = &sdp.sessions[0];
+        assert_eq!(s.streams.len(), 2);
+        // The second o= is not the session's; its c= is the first stream's.
+        assert_eq!(&b[s.origin.as_ref().unwrap().addr.clone()], b"1.2.3.4");
+        assert_eq!(
+            &b[s.streams[0].conn.as_ref().unwrap().addr.clone()],
+            b"5.6.7.8"
         );
     }
 
