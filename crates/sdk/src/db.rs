@@ -285,6 +285,25 @@ pub trait DbConn: Send {
     /// a transaction that is committed when it returns `Ok`, rolled back
     /// otherwise. Drivers without transactions just run `f`.
     fn transaction(&mut self, f: &mut dyn FnMut(&mut dyn DbConn) -> DbResult<()>) -> DbResult<()>;
+
+    /// Runs one SQL statement as written (sqlops' `sql_query`): a query's
+    /// rows, or for anything else no rows and the number of rows it
+    /// changed. Drivers without raw SQL refuse it (the default).
+    fn raw(&mut self, sql: &str) -> DbResult<RawResult> {
+        let _ = sql;
+        Err(DbError::new("this database driver does not run raw SQL"))
+    }
+}
+
+/// What [`DbConn::raw`] gives.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawResult {
+    /// The statement returns rows (a query), even none.
+    pub has_rows: bool,
+    /// The rows, with their column names.
+    pub rows: Rows,
+    /// Rows changed (inserted, updated, deleted), for other statements.
+    pub affected: u64,
 }
 
 /// A database driver: opens connections for URLs of its scheme.

@@ -28,6 +28,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("nathelper", sr_mod_nathelper::module),
         ("rtpengine", sr_mod_rtpengine::module),
         ("rtpproxy", sr_mod_rtpproxy::module),
+        ("sqlops", sr_mod_sqlops::module),
         ("dispatcher", sr_mod_dispatcher::module),
         ("permissions", sr_mod_permissions::module),
         ("ipops", sr_mod_ipops::module),

@@ -363,6 +363,10 @@ impl DbConn for SqliteConn {
             .map_err(err)
     }
 
+    fn raw(&mut self, sql: &str) -> DbResult<sr_sdk::db::RawResult> {
+        crate::raw::run(&self.conn, sql)
+    }
+
     fn transaction(&mut self, f: &mut dyn FnMut(&mut dyn DbConn) -> DbResult<()>) -> DbResult<()> {
         // Prepared once and cached, as the other statements: parsing the
         // text again cost as much as the write it wraps.

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod conn;
+pub mod raw;
 
 pub use conn::{path_of_url, SqliteConn};
 

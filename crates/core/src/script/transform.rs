@@ -101,6 +101,9 @@ pub enum Tr {
     LineCount,
     /// `line.at,n`
     LineAt(TrArg),
+    /// sqlops' `sql.val` (0), `sql.val.int` (1), `sql.val.str` (2): a value
+    /// as an SQL literal.
+    SqlVal(u8),
 }
 
 fn sep_arg(args: &[String], i: usize) -> char {
@@ -191,8 +194,41 @@ pub fn compile(
         }
         ("line", "count") => Tr::LineCount,
         ("line", "at") => Tr::LineAt(a(0)?),
+        ("sql", n) if n.eq_ignore_ascii_case("val") => Tr::SqlVal(0),
+        ("sql", n) if n.eq_ignore_ascii_case("val.int") => Tr::SqlVal(1),
+        ("sql", n) if n.eq_ignore_ascii_case("val.str") => Tr::SqlVal(2),
         (c, n) => return Err(format!("unknown transformation {{{c}.{n}}}")),
     })
+}
+
+/// A value as an SQL literal, as sqlops writes it: NULL as `NULL`, `0` or
+/// `''` (by `kind`), an integer as it is, a string quoted with `'`, `"`,
+/// `\` and NUL escaped by a backslash.
+fn sql_val(v: &Value<'_>, kind: u8) -> Value<'static> {
+    match v {
+        Value::Null => sv(match kind {
+            0 => "NULL",
+            1 => "0",
+            _ => "''",
+        }),
+        Value::Int(i) => sv(i.to_string()),
+        Value::Str(s) => {
+            let mut out = String::with_capacity(s.len() + 2);
+            out.push('\'');
+            for c in s.chars() {
+                match c {
+                    '\'' | '"' | '\\' => {
+                        out.push('\\');
+                        out.push(c);
+                    }
+                    '\0' => out.push_str("\\0"),
+                    c => out.push(c),
+                }
+            }
+            out.push('\'');
+            sv(out)
+        }
+    }
 }
 
 /// Compiles a `/re/repl/flags` substitution (flags `i`, `g`).
@@ -340,6 +376,9 @@ fn uri_part(s: &str, part: &str) -> Value<'static> {
 impl Tr {
     /// Applies the transformation. Errors give `$null`, as Kamailio does.
     pub fn apply(&self, v: Value<'_>, ctx: &mut Ctx<'_>) -> Value<'static> {
+        if let Tr::SqlVal(kind) = self {
+            return sql_val(&v, *kind);
+        }
         if v.is_null() && !matches!(self, Tr::Len) {
             return Value::Null;
         }
@@ -494,6 +533,8 @@ impl Tr {
                     lines.get(k as usize).map_or(Value::Null, |l| sv(*l))
                 }
             }
+            // (Applied above, before the `$null` check.)
+            Tr::SqlVal(kind) => sql_val(&v, *kind),
         }
     }
 }
