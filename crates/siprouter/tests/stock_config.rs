@@ -365,6 +365,7 @@ fn stock_config_reports_only_what_siprouter_lacks() {
     check_with(&["WITH_MYSQL", "WITH_USRLOCDB"]);
     check_with(&["WITH_MYSQL", "WITH_AUTH", "WITH_IPAUTH"]);
     check_with(&["WITH_MYSQL", "WITH_AUTH", "WITH_MULTIDOMAIN"]);
+    check_with(&["WITH_MYSQL", "WITH_AUTH", "WITH_ALIASDB", "WITH_SPEEDDIAL"]);
     check_with(&["WITH_NAT"]);
     check_with(&["WITH_ANTIFLOOD"]);
     check_with(&["WITH_TLS"]);
@@ -617,4 +618,88 @@ fn the_stock_config_with_nat_relays_media_through_rtpproxy() {
     let q = rtpp.command("Q nat-busy n4;1");
     assert!(q.starts_with('E'), "failure_route deleted the session: {q}");
     srv.shutdown();
+}
+
+#[test]
+fn the_stock_config_with_aliasdb_and_speeddial_routes_aliases_and_short_numbers() {
+    let required = std::env::var("SR_INTEROP_REQUIRED").as_deref() == Ok("1");
+    if !Path::new(STOCK).exists() {
+        assert!(!required, "{STOCK} is missing");
+        eprintln!("skipped: {STOCK} is not installed (apt-get install kamailio)");
+        return;
+    }
+    // SQLite in place of MySQL, as docs/migrating.md tells.
+    let db = sr_testkit::fresh_db("stock-alias");
+    let url = format!("sqlite://{}", db.display());
+    let text = std::fs::read_to_string(STOCK)
+        .unwrap()
+        .replace("loadmodule \"db_mysql.so\"", "loadmodule \"db_sqlite.so\"")
+        .replace(
+            "#!trydef DBURL \"mysql://kamailio:kamailiorw@localhost/kamailio\"",
+            &format!("#!trydef DBURL \"{url}\""),
+        );
+    let cfg = db.with_file_name("kamailio-alias.cfg");
+    std::fs::write(&cfg, text).unwrap();
+    {
+        use sr_sdk::db::{DbConn, DbValue};
+        let mut c = sr_mod_db_sqlite::SqliteConn::open(&url, 1000).unwrap();
+        let s = DbValue::str;
+        c.insert(
+            "dbaliases",
+            &[
+                ("alias_username", s("sales")),
+                ("alias_domain", s("127.0.0.1")),
+                ("username", s("bob")),
+                ("domain", s("127.0.0.1")),
+            ],
+        )
+        .unwrap();
+        c.insert(
+            "speed_dial",
+            &[
+                ("username", s("alice")),
+                ("domain", s("127.0.0.1")),
+                ("sd_username", s("11")),
+                ("sd_domain", s("127.0.0.1")),
+                ("new_uri", s("sip:bob@127.0.0.1")),
+            ],
+        )
+        .unwrap();
+    }
+    let port = sr_testkit::free_port();
+    let mut opts = siprouter::options(cfg.to_str().unwrap());
+    opts.defines = ["WITH_MYSQL", "WITH_ALIASDB", "WITH_SPEEDDIAL"]
+        .iter()
+        .map(|d| (d.to_string(), None))
+        .collect();
+    opts.overrides.listen = vec![format!("udp:127.0.0.1:{port}")];
+    opts.overrides.children = Some(2);
+    let rt = sr_core::load(&opts, false)
+        .unwrap_or_else(|e| panic!("the stock config loads:\n{}", e.join("\n")));
+    let srv = sr_core::start(&rt).unwrap_or_else(|e| panic!("the stock config starts: {e}"));
+    let to: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let t = std::time::Duration::from_secs(3);
+    let (alice, bob) = (sr_testkit::UdpPeer::new(), sr_testkit::UdpPeer::new());
+    let (a, b) = (alice.addr(), bob.addr());
+    bob.send(to, &format!("REGISTER sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {b};branch=z9hG4bKal1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:bob@127.0.0.1>;tag=b1\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: al-reg\r\nCSeq: 1 REGISTER\r\nContact: <sip:bob@{b}>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n"));
+    assert_eq!(bob.recv(t).expect("REGISTER answered").status(), Some(200));
+    // The alias sales reaches bob, and so does alice's short number 11.
+    for (n, user) in [(1, "sales"), (2, "11")] {
+        alice.send(to, &format!("INVITE sip:{user}@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKal{n}x;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=a{n}\r\nTo: <sip:{user}@127.0.0.1>\r\nCall-ID: al-call-{n}\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@{a}>\r\nContent-Length: 0\r\n\r\n"));
+        let inv = bob
+            .recv_method("INVITE", t)
+            .unwrap_or_else(|| panic!("{user}: the INVITE reaches bob"));
+        assert!(
+            inv.text().starts_with(&format!("INVITE sip:bob@{b} ")),
+            "{}",
+            inv.text()
+        );
+        bob.send(
+            inv.from,
+            &sr_testkit::answer(&inv, 486, "Busy Here", "bb", &[]),
+        );
+        assert_eq!(alice.recv_final(t).map(|r| r.status()), Some(Some(486)));
+    }
+    srv.shutdown();
+    let _ = std::fs::remove_file(&cfg);
 }

@@ -148,6 +148,9 @@ pub enum CorePv {
     Auth(&'static str),
     /// `$br` first branch URI.
     BranchUri,
+    /// `$branch(uri|dst_uri|path|q|send_socket|count|flags|ruid|instance)`:
+    /// the destination set's branches (`[n]` picks one, the first without).
+    Branch(&'static str),
     /// `$conid` connection id.
     ConnId,
     /// `$Tf` / `$TV(s)` wall-clock seconds (not cached).
@@ -301,6 +304,21 @@ pub fn resolve(spec: &PvSpec, env: &PvEnv<'_>) -> Result<CorePv, String> {
         "ad" => CorePv::Auth("domain"),
         "aU" => CorePv::Auth("user"),
         "br" => CorePv::BranchUri,
+        "branch" => {
+            let f = need_inner("branch")?;
+            CorePv::Branch(match f {
+                "uri" => "uri",
+                "dst_uri" => "dst_uri",
+                "path" => "path",
+                "q" => "q",
+                "send_socket" => "send_socket",
+                "count" => "count",
+                "flags" => "flags",
+                "ruid" => "ruid",
+                "instance" => "instance",
+                other => return Err(format!("unknown $branch({other})")),
+            })
+        }
         "conid" => CorePv::ConnId,
         other => match env.module_pvs.get(other) {
             Some(e) => CorePv::Module(
@@ -367,8 +385,10 @@ impl CorePv {
         let m = &*ctx.msg;
         let msg = m.msg();
         match self {
+            // As Kamailio: `$null` when the Request-URI does not parse
+            // (e.g. rewritten to `sip:tel:+1`).
             CorePv::Ru => {
-                if m.is_request() {
+                if m.is_request() && ruri_uri(m).is_some() {
                     s(m.ruri())
                 } else {
                     Value::Null
@@ -441,6 +461,31 @@ impl CorePv {
                 .unwrap_or(Value::Null),
             CorePv::Auth(which) => auth_value(msg, which),
             CorePv::BranchUri => opt_s(m.branches.first().map(|b| b.uri.clone())),
+            // (Kamailio gives no count for an empty destination set.)
+            CorePv::Branch("count") if m.branches.is_empty() => Value::Null,
+            CorePv::Branch("count") => Value::Int(m.branches.len() as i64),
+            CorePv::Branch(field) => {
+                let i = match index {
+                    None => 0,
+                    Some(i) if i < 0 => m.branches.len() as i64 + i,
+                    Some(i) => i,
+                };
+                let Some(b) = usize::try_from(i).ok().and_then(|i| m.branches.get(i)) else {
+                    return Value::Null;
+                };
+                match *field {
+                    "uri" => s(b.uri.clone()),
+                    "dst_uri" => opt_s(b.dst_uri.clone()),
+                    "path" => opt_s(b.path.clone()),
+                    // As Kamailio prints a q-value: -1 when none, else
+                    // thousandths.
+                    "q" => Value::Int(b.q.map_or(-1, i64::from)),
+                    "send_socket" => opt_s(b.socket.clone()),
+                    "flags" => Value::Int(i64::from(b.flags)),
+                    "ruid" => opt_s(b.ruid.clone()),
+                    _ => opt_s(b.instance.clone()),
+                }
+            }
             CorePv::ConnId => Value::Int(m.rcv.conn_id as i64),
             CorePv::Module(e, name) => {
                 let mut name = name.clone();

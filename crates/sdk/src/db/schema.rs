@@ -338,6 +338,104 @@ pub fn domain_attrs() -> TableDef {
     }
 }
 
+/// Version of `dbaliases` (alias_db).
+pub const DBALIASES_VERSION: i64 = 1;
+/// Version of `grp` (group).
+pub const GRP_VERSION: i64 = 2;
+/// Version of `re_grp` (group's regular expressions).
+pub const RE_GRP_VERSION: i64 = 1;
+/// Version of `speed_dial` (speeddial).
+pub const SPEED_DIAL_VERSION: i64 = 2;
+
+/// `dbaliases` (alias_db: alias user/domain → user/domain).
+pub fn dbaliases() -> TableDef {
+    use ColType::*;
+    TableDef {
+        name: "dbaliases",
+        version: DBALIASES_VERSION,
+        columns: vec![
+            col("id", Id, false, None),
+            col("alias_username", Varchar(64), false, Some("''")),
+            col("alias_domain", Varchar(64), false, Some("''")),
+            col("username", Varchar(64), false, Some("''")),
+            col("domain", Varchar(64), false, Some("''")),
+        ],
+        unique: vec![],
+        indexes: vec![
+            ("dbaliases_alias_user_idx", vec!["alias_username"]),
+            (
+                "dbaliases_alias_idx",
+                vec!["alias_username", "alias_domain"],
+            ),
+            ("dbaliases_target_idx", vec!["username", "domain"]),
+        ],
+    }
+}
+
+/// `grp` (group: user/domain members of named groups).
+pub fn grp() -> TableDef {
+    use ColType::*;
+    TableDef {
+        name: "grp",
+        version: GRP_VERSION,
+        columns: vec![
+            col("id", Id, false, None),
+            col("username", Varchar(64), false, Some("''")),
+            col("domain", Varchar(64), false, Some("''")),
+            col("grp", Varchar(64), false, Some("''")),
+            col(
+                "last_modified",
+                DateTime,
+                false,
+                Some("'2000-01-01 00:00:01'"),
+            ),
+        ],
+        unique: vec![("grp_account_group_idx", vec!["username", "domain", "grp"])],
+        indexes: vec![],
+    }
+}
+
+/// `re_grp` (group: regular expressions → group ids).
+pub fn re_grp() -> TableDef {
+    use ColType::*;
+    TableDef {
+        name: "re_grp",
+        version: RE_GRP_VERSION,
+        columns: vec![
+            col("id", Id, false, None),
+            col("reg_exp", Varchar(128), false, Some("''")),
+            col("group_id", Int, false, Some("0")),
+        ],
+        unique: vec![],
+        indexes: vec![("re_grp_group_idx", vec!["group_id"])],
+    }
+}
+
+/// `speed_dial` (speeddial: owner + short number → URI).
+pub fn speed_dial() -> TableDef {
+    use ColType::*;
+    TableDef {
+        name: "speed_dial",
+        version: SPEED_DIAL_VERSION,
+        columns: vec![
+            col("id", Id, false, None),
+            col("username", Varchar(64), false, Some("''")),
+            col("domain", Varchar(64), false, Some("''")),
+            col("sd_username", Varchar(64), false, Some("''")),
+            col("sd_domain", Varchar(64), false, Some("''")),
+            col("new_uri", Varchar(255), false, Some("''")),
+            col("fname", Varchar(64), false, Some("''")),
+            col("lname", Varchar(64), false, Some("''")),
+            col("description", Varchar(64), false, Some("''")),
+        ],
+        unique: vec![(
+            "speed_dial_speed_dial_idx",
+            vec!["username", "domain", "sd_domain", "sd_username"],
+        )],
+        indexes: vec![],
+    }
+}
+
 /// Every table `siprouter db init` creates, `version` first.
 pub fn standard() -> Vec<TableDef> {
     vec![
@@ -352,5 +450,9 @@ pub fn standard() -> Vec<TableDef> {
         trusted(),
         domain(),
         domain_attrs(),
+        dbaliases(),
+        grp(),
+        re_grp(),
+        speed_dial(),
     ]
 }
