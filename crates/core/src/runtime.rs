@@ -359,6 +359,16 @@ impl Core for Runtime {
             && tag == crate::outbound::stateless_to_tag(msg)
     }
 
+    fn config_path(&self) -> Option<std::path::PathBuf> {
+        let r = self.reload.lock().unwrap_or_else(|e| e.into_inner());
+        let p = r.as_ref()?.config_path().to_path_buf();
+        if p.is_absolute() {
+            Some(p)
+        } else {
+            std::env::current_dir().ok().map(|d| d.join(p))
+        }
+    }
+
     fn is_myself(&self, host: &str, port: Option<u16>) -> bool {
         self.myself
             .read()

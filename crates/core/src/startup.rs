@@ -66,6 +66,13 @@ pub struct ReloadInfo {
     popts: ParseOptions,
 }
 
+impl ReloadInfo {
+    /// The configuration file as given.
+    pub fn config_path(&self) -> &Path {
+        &self.path
+    }
+}
+
 fn parse_config(
     path: &Path,
     text: Option<&str>,

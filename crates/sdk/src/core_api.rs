@@ -246,6 +246,13 @@ pub trait Core: Send + Sync {
         Vec::new()
     }
 
+    /// The main configuration file, made absolute (modules resolve the
+    /// file names they are given next to it, as Kamailio's do); `None`
+    /// when unknown.
+    fn config_path(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
     /// The core's TCP/TLS connections, for the websocket module; `None`
     /// when TCP is disabled (or for modules loaded over the C ABI).
     fn stream_conns(&self) -> Option<Arc<dyn StreamConns>> {

@@ -5,6 +5,7 @@
 
 use sr_sdk::db::{DbConn, DbValue};
 use sr_sdk::serde_json::json;
+use sr_sdk::Core;
 use sr_testkit::{req, TestServer, UdpPeer};
 use std::time::Duration;
 
@@ -220,4 +221,93 @@ fn faults_are_refused_at_start() {
             .expect("refused");
         assert!(e.join("\n").contains(want), "{want}: {e:?}");
     }
+}
+
+#[test]
+fn rule_files_next_to_the_config_route_and_answer_test_uri() {
+    let dir = TempDir::new("rules");
+    let d = &dir.0;
+    std::fs::write(d.join("permissions.allow"), "\"^sip:alice@\" : ALL\n").unwrap();
+    std::fs::write(d.join("permissions.deny"), "ALL : ALL\n").unwrap();
+    std::fs::write(d.join("register.deny"), "ALL : \"^sip:.*1\\.2\\.3\\.4$\"\n").unwrap();
+    let port = sr_testkit::free_port();
+    let cfg = d.join("site.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"listen=udp:127.0.0.1:{port}
+loadmodule "sl"
+loadmodule "pv"
+loadmodule "textops"
+loadmodule "permissions"
+request_route {{
+    if (is_method("REGISTER")) {{
+        if (!allow_register("register")) {{ sl_send_reply("403", "Contact refused"); exit; }}
+        sl_send_reply("200", "ok");
+        exit;
+    }}
+    if (!allow_routing()) {{ sl_send_reply("403", "Not allowed"); exit; }}
+    sl_send_reply("200", "ok");
+}}
+"#
+        ),
+    )
+    .unwrap();
+    // From another folder: the relative names are the config's folder's.
+    let opts = siprouter::options(cfg.to_str().unwrap());
+    let rt = sr_core::load(&opts, false).unwrap_or_else(|e| panic!("{}", e.join("\n")));
+    let srv = sr_core::start(&rt).unwrap();
+    let to: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let ua = UdpPeer::new();
+    let ask = |method: &str, from: &str, contact: &str, n: u32| {
+        let extra = format!("Contact: <{contact}>");
+        let mut m = req(
+            method,
+            "sip:bob@b.com",
+            ua.addr(),
+            &format!("ru{n}"),
+            &format!("ru-{n}"),
+            1,
+            &[&extra],
+            "",
+        );
+        m = m.replace("From: <sip:alice@example.com>", &format!("From: <{from}>"));
+        ua.send(to, &m);
+        ua.recv_final(T).expect("an answer").status()
+    };
+    assert_eq!(
+        ask("OPTIONS", "sip:alice@example.com", "sip:a@h", 1),
+        Some(200)
+    );
+    assert_eq!(
+        ask("OPTIONS", "sip:eve@example.com", "sip:a@h", 2),
+        Some(403)
+    );
+    assert_eq!(ask("REGISTER", "sip:x@y", "sip:a@5.6.7.8", 3), Some(200));
+    assert_eq!(
+        ask("REGISTER", "sip:x@y", "sip:a@1.2.3.4:5060", 4),
+        Some(403)
+    );
+    // The RPC tests a pair of strings against a loaded basename.
+    let t = |base: &str, uri: &str, contact: &str| {
+        rt.rpc_call(
+            "permissions.testUri",
+            &[json!(base), json!(uri), json!(contact)],
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        t("permissions", "sip:alice@a.com", "sip:bob@b.com"),
+        json!("Allowed")
+    );
+    assert_eq!(
+        t("permissions", "sip:eve@a.com", "sip:bob@b.com"),
+        json!("Denied")
+    );
+    assert_eq!(t("register", "sip:x@y", "sip:a@1.2.3.4"), json!("Denied"));
+    assert_eq!(t("nosuch", "sip:x@y", "sip:a@b"), json!("Denied"));
+    assert!(rt
+        .rpc_call("permissions.allowUri", &[json!("permissions")])
+        .is_err());
+    srv.shutdown();
 }

@@ -2,9 +2,9 @@
 //! `*_group` forms, and `allow_trusted`.
 
 use crate::address::parse_ip;
-use crate::{int, trusted, Permissions};
+use crate::{files, int, text, trusted, Permissions};
 use sr_sdk::prelude::*;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The first matching row's group for an address (an IP, or a name) and
 /// port, in group `grp` (any with `None`); its tag pushed when `tag`.
@@ -195,5 +195,100 @@ pub fn export(pm: &Arc<Permissions>, mut def: ModuleDef) -> ModuleDef {
             },
         );
     }
-    def
+    export_rule_files(pm, def)
+}
+
+/// The pair of rule files a call site names, read by its fixup.
+#[derive(Debug)]
+struct PairRef(Arc<files::Pair>);
+
+/// The fixup of a rule-file function's names: `basename` (its
+/// `allow_suffix`/`deny_suffix` files, `names` 1) or `allow, deny`
+/// (`names` 2). The files are read here, at load, as Kamailio reads them.
+fn rule_fixup(pm: &Arc<Permissions>, names: usize) -> fixup::FixupFn {
+    let d = pm.clone();
+    let first: Mutex<Option<String>> = Mutex::new(None);
+    Arc::new(move |env, i, arg| {
+        let f = fixup::const_str(env, i, arg)?;
+        let name = f.as_const_str().unwrap_or_default().to_string();
+        let dir = files::config_dir(env.core());
+        let (allow, deny) = match (names, i) {
+            (2, 0) => {
+                *first.lock().unwrap_or_else(|e| e.into_inner()) = Some(name);
+                return Ok(f);
+            }
+            (2, _) => {
+                let allow = first
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take()
+                    .unwrap_or_default();
+                (allow, name)
+            }
+            _ => (
+                format!("{name}{}", text(&d.rule_params.allow_suffix)),
+                format!("{name}{}", text(&d.rule_params.deny_suffix)),
+            ),
+        };
+        let pair = files::pair(
+            &d,
+            files::resolve(dir.as_deref(), &allow),
+            files::resolve(dir.as_deref(), &deny),
+        );
+        Ok(Fixed::Custom(Arc::new(PairRef(pair))))
+    })
+}
+
+/// The pair a call's fixup read.
+fn pair_of(p: &[Fixed]) -> Arc<files::Pair> {
+    p.iter()
+        .find_map(|f| f.custom::<PairRef>())
+        .map_or_else(|| Arc::new(files::Pair::empty()), |r| r.0.clone())
+}
+
+fn export_rule_files(pm: &Arc<Permissions>, mut def: ModuleDef) -> ModuleDef {
+    let d = pm.clone();
+    def = def.cmd("allow_routing", 0, RouteType::ANY, None, move |ctx, _| {
+        let pair = d
+            .default_rules
+            .get()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(files::Pair::empty()));
+        files::routing(&d, &pair, ctx)
+    });
+    let req = RouteType::REQUEST | RouteType::FAILURE;
+    for (name, n, rt) in [
+        ("allow_routing", 1usize, RouteType::ANY),
+        ("allow_routing", 2, RouteType::ANY),
+        ("allow_register", 1, req),
+        ("allow_register", 2, req),
+    ] {
+        let d = pm.clone();
+        let register = name == "allow_register";
+        def = def.cmd(name, n, rt, Some(rule_fixup(pm, n)), move |ctx, p| {
+            let pair = pair_of(p);
+            if register {
+                files::register(&d, &pair, ctx)
+            } else {
+                files::routing(&d, &pair, ctx)
+            }
+        });
+    }
+    let base = rule_fixup(pm, 1);
+    let fix: fixup::FixupFn = Arc::new(move |env, i, arg| {
+        if i == 0 {
+            base(env, i, arg)
+        } else {
+            fixup::pvar(env, i, arg).or_else(|_| fixup::spve(env, i, arg))
+        }
+    });
+    def.cmd("allow_uri", 2, req, Some(fix), move |ctx, p| {
+        let pair = pair_of(&p[..1]);
+        let v = match &p[1] {
+            Fixed::Pv(e) => e.eval(ctx),
+            Fixed::Dyn(e) => e.eval(ctx),
+            other => Value::Str(other.str(ctx).into_owned().into()),
+        };
+        files::uri(&pair, ctx, v)
+    })
 }

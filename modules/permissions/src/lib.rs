@@ -7,16 +7,18 @@
 //! give the group; peers from the `trusted` table (source address,
 //! transport, From and Request-URI patterns) checked by
 //! `allow_trusted()`; the matched row's tag into `peer_tag_avp`; reload
-//! and dump over RPC. The hosts.allow-style files (`allow_routing`,
-//! `allow_register`, `allow_uri`) are not built. See
+//! and dump over RPC; the hosts.allow-style rule files of `allow_routing`,
+//! `allow_register` and `allow_uri` ([`rules`], [`files`]). See
 //! `docs/modules/permissions.md`.
 #![forbid(unsafe_code)]
 
 pub mod address;
 pub mod bre;
+pub mod files;
 mod funcs;
 mod load;
 mod rpc;
+pub mod rules;
 pub mod trusted;
 
 /// Reads a string parameter (`sr_sdk`'s `params::get_str`).
@@ -148,11 +150,46 @@ impl TrustedCache {
     }
 }
 
+/// The rule files' parameters.
+#[derive(Debug)]
+pub struct RuleParams {
+    /// `default_allow_file`.
+    pub default_allow_file: Arc<RwLock<String>>,
+    /// `default_deny_file`.
+    pub default_deny_file: Arc<RwLock<String>>,
+    /// `check_all_branches`.
+    pub check_all_branches: Arc<AtomicI64>,
+    /// `allow_suffix`.
+    pub allow_suffix: Arc<RwLock<String>>,
+    /// `deny_suffix`.
+    pub deny_suffix: Arc<RwLock<String>>,
+}
+
+impl Default for RuleParams {
+    fn default() -> Self {
+        RuleParams {
+            default_allow_file: s("permissions.allow"),
+            default_deny_file: s("permissions.deny"),
+            check_all_branches: i(1),
+            allow_suffix: s(".allow"),
+            deny_suffix: s(".deny"),
+        }
+    }
+}
+
 /// The module's state.
 #[derive(Default)]
 pub struct Permissions {
     /// Parameters.
     pub p: Params,
+    /// The rule files' parameters.
+    pub rule_params: RuleParams,
+    /// The rule file pairs read so far.
+    pub(crate) rule_files: Mutex<Vec<Arc<files::Pair>>>,
+    /// The default pair (`allow_routing()`).
+    pub(crate) default_rules: OnceLock<Arc<files::Pair>>,
+    /// The configuration file's folder (rule files without a folder).
+    pub(crate) config_dir: OnceLock<Option<std::path::PathBuf>>,
     address: RwLock<Option<Arc<address::Table>>>,
     trusted: RwLock<Option<Arc<TrustedCache>>>,
     pool: OnceLock<DbPool>,
@@ -231,6 +268,23 @@ impl Permissions {
         if mode != 0 && mode != 1 {
             return Err(format!("permissions: db_mode {mode} (0 or 1)"));
         }
+        // The default rule files (load_backends 4 and 8), next to the
+        // configuration file unless named with a folder.
+        let dir = files::config_dir(core);
+        let _ = self.config_dir.set(dir.clone());
+        let name = |cell: &RwLock<String>, bit: i64| {
+            if self.uses(bit) {
+                files::resolve(dir.as_deref(), &text(cell))
+            } else {
+                String::new()
+            }
+        };
+        let pair = files::pair(
+            self,
+            name(&self.rule_params.default_allow_file, 4),
+            name(&self.rule_params.default_deny_file, 8),
+        );
+        let _ = self.default_rules.set(pair);
         let avp = text(&self.p.peer_tag_avp);
         if !avp.is_empty() && !avp.trim_start().starts_with("$avp(") {
             return Err(format!(
@@ -329,18 +383,35 @@ pub fn module() -> ModuleDef {
     for (name, cell) in ints {
         def = def.param(name, ParamKind::Int, params::int(cell));
     }
-    // The hosts.allow-style files are not built; their parameters are
-    // accepted with no effect.
-    for name in [
-        "default_allow_file",
-        "default_deny_file",
-        "check_all_branches",
-        "allow_suffix",
-        "deny_suffix",
-        "trusted_cleanup_interval",
-    ] {
-        def = def.param(name, ParamKind::Any, |_| Ok(()));
-    }
+    let r = &pm.rule_params;
+    def = def
+        .param(
+            "default_allow_file",
+            ParamKind::Str,
+            params::string(&r.default_allow_file),
+        )
+        .param(
+            "default_deny_file",
+            ParamKind::Str,
+            params::string(&r.default_deny_file),
+        )
+        .param(
+            "check_all_branches",
+            ParamKind::Int,
+            params::int(&r.check_all_branches),
+        )
+        .param(
+            "allow_suffix",
+            ParamKind::Str,
+            params::string(&r.allow_suffix),
+        )
+        .param(
+            "deny_suffix",
+            ParamKind::Str,
+            params::string(&r.deny_suffix),
+        )
+        // Expired trusted rows are not kept in memory: nothing to clean.
+        .param("trusted_cleanup_interval", ParamKind::Any, |_| Ok(()));
     let d = pm.clone();
     def = def.on_init(move |core| d.init(core));
     let def = funcs::export(&pm, def);

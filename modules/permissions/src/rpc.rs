@@ -18,6 +18,33 @@ fn or_null(s: &Option<String>) -> Json {
 /// Adds the RPC methods to the module.
 pub fn export(pm: &Arc<Permissions>, def: ModuleDef) -> ModuleDef {
     let d = pm.clone();
+    let def = {
+        let mut def = def;
+        for name in ["permissions.testUri", "permissions.allowUri"] {
+            let d = d.clone();
+            def = def.rpc(
+                name,
+                "Tests a URI and a contact against a basename's rule files: Allowed or Denied.",
+                move |p| {
+                    if p.len() < 3 {
+                        return Err(RpcError::new(
+                            500,
+                            "Not enough parameters (basename, URI and contact)",
+                        ));
+                    }
+                    let base = sr_sdk::rpc::param_str(p, 0, "basename")?;
+                    let uri = sr_sdk::rpc::param_str(p, 1, "uri")?;
+                    let contact = sr_sdk::rpc::param_str(p, 2, "contact")?;
+                    if contact.len() > 1024 {
+                        return Err(RpcError::new(500, "Contact is too long"));
+                    }
+                    Ok(json!(crate::files::test_uri(&d, &base, &uri, &contact)))
+                },
+            );
+        }
+        def
+    };
+    let d = pm.clone();
     let def = def.rpc(
         "permissions.addressReload",
         "Reloads the address table.",
