@@ -6,11 +6,12 @@
 //! hold pseudo-variables: `$sht(ipban=>$si)`), managed over RPC.
 //!
 //! - Parameters: `htable` (repeatable: `name=>size=8;autoexpire=300;
-//!   initval=0;updateexpire=1`), `timer_interval` (20 s: how often expired
-//!   items are removed; they never read after their time). Loading tables
-//!   from a database (`dbtable`) and DMQ replication are not built: a
-//!   `dbtable` or `enable_dmq=1` is refused at start; the other database
-//!   parameters are accepted with no effect.
+//!   initval=0;updateexpire=1;dbtable=htable;dbmode=1`), `timer_interval`
+//!   (20 s: how often expired items are removed; they never read after
+//!   their time), `db_url` and the column parameters: tables loaded from a
+//!   database at start and written back at shutdown ([`db`]). DMQ
+//!   replication is not built: `enable_dmq=1` is refused at start.
+//! - Iterators and slot locks ([`iter`]); `event_route[htable:mod-init]`.
 //! - Pseudo-variables: `$sht(t=>k)` (assign `$null` to remove),
 //!   `$shtex(t=>k)` (seconds to expiry, 0 for never; assign to change),
 //!   `$shtinc(t=>k)` / `$shtdec(t=>k)` (add or take one and read the new
@@ -23,9 +24,12 @@
 //!   n, exp)`, `sht_setxs(t, k, s, exp)`.
 //! - RPC: `htable.get t k`, `htable.sets t k v`, `htable.seti t k n`,
 //!   `htable.delete t k`, `htable.dump t`, `htable.flush t`,
-//!   `htable.listTables`.
+//!   `htable.listTables`, `htable.reload t`, `htable.store t`,
+//!   `htable.stats`.
 #![forbid(unsafe_code)]
 
+pub mod db;
+pub mod iter;
 pub mod spec;
 pub mod table;
 
@@ -46,12 +50,70 @@ pub struct Htable {
     tables: RwLock<HashMap<String, Arc<Table>>>,
     timer_interval: Arc<AtomicI64>,
     dmq: Arc<AtomicI64>,
+    db_url: Arc<RwLock<String>>,
+    cols: db::Cols,
+    pool: std::sync::OnceLock<sr_sdk::db::DbPool>,
+    /// Tables whose load gave rows (or were reloaded): written back at
+    /// shutdown with `dbmode=1`, as Kamailio's `dbload` flag.
+    dbload: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Htable {
     /// A table by name.
     pub fn table(&self, name: &str) -> Option<Arc<Table>> {
         self.tables.read().ok()?.get(name).cloned()
+    }
+
+    /// A table's definition.
+    pub fn def(&self, name: &str) -> Option<Def> {
+        self.defs
+            .lock()
+            .ok()?
+            .iter()
+            .find(|d| d.name == name)
+            .cloned()
+    }
+
+    /// Loads table `d` from its database table (replacing what it holds);
+    /// how many items.
+    pub fn load_db(&self, d: &Def) -> Result<usize, String> {
+        let pool = self.pool.get().ok_or("No htable db_url")?;
+        let t = self.table(&d.name).ok_or("No such htable")?;
+        let items = pool
+            .with(|c| db::load(c, &self.cols, d, Instant::now()))
+            .map_err(|e| format!("htable {}: {e}", d.name))?;
+        let n = items.len();
+        t.replace_all(items);
+        Ok(n)
+    }
+
+    /// Writes table `d` back to its database table.
+    pub fn store_db(&self, d: &Def) -> Result<usize, String> {
+        let pool = self.pool.get().ok_or("No htable db_url")?;
+        let t = self.table(&d.name).ok_or("No such htable")?;
+        pool.with(|c| db::store(c, &self.cols, d, &t))
+            .map_err(|e| format!("htable {}: {e}", d.name))
+    }
+
+    fn mark_loaded(&self, name: &str) {
+        self.dbload
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string());
+    }
+
+    /// At shutdown: the `dbmode=1` tables that were loaded, written back.
+    fn destroy(&self) {
+        let defs = self.defs.lock().map(|d| d.clone()).unwrap_or_default();
+        let loaded = self.dbload.lock().map(|s| s.clone()).unwrap_or_default();
+        for d in defs {
+            if d.dbtable.is_some() && d.dbmode != 0 && d.cols.is_empty() && loaded.contains(&d.name)
+            {
+                if let Err(e) = self.store_db(&d) {
+                    lm_err!("{e}");
+                }
+            }
+        }
     }
 
     fn init(&self, core: &dyn Core) -> Result<(), String> {
@@ -69,7 +131,27 @@ impl Htable {
             t.size = d.size;
             tables.insert(d.name.clone(), Arc::new(t));
         }
-        let all: Vec<Arc<Table>> = tables.values().cloned().collect();
+        drop(tables);
+        // Tables from a database (without db_url, dbtable is ignored, as
+        // in Kamailio).
+        let url = params::get_str(&self.db_url);
+        let defs = self.defs.lock().map_err(|_| "htable: lock")?.clone();
+        if !url.is_empty() && defs.iter().any(|d| d.dbtable.is_some()) {
+            let pool = sr_sdk::db::DbPool::open(core, &url).map_err(|e| format!("htable: {e}"))?;
+            let _ = self.pool.set(pool);
+            for d in defs.iter().filter(|d| d.dbtable.is_some()) {
+                if self.load_db(d)? > 0 {
+                    self.mark_loaded(&d.name);
+                }
+            }
+        }
+        let all: Vec<Arc<Table>> = self
+            .tables
+            .read()
+            .map_err(|_| "htable: lock")?
+            .values()
+            .cloned()
+            .collect();
         let every = Duration::from_secs(
             u64::try_from(self.timer_interval.load(Ordering::Relaxed))
                 .unwrap_or(20)
@@ -243,20 +325,61 @@ pub fn module() -> ModuleDef {
             params::int(&ht.timer_interval),
         )
         .param("enable_dmq", ParamKind::Int, params::int(&ht.dmq))
+        .param("db_url", ParamKind::Str, params::string(&ht.db_url))
+        .param(
+            "key_name_column",
+            ParamKind::Str,
+            params::string(&ht.cols.key_name),
+        )
+        .param(
+            "key_type_column",
+            ParamKind::Str,
+            params::string(&ht.cols.key_type),
+        )
+        .param(
+            "value_type_column",
+            ParamKind::Str,
+            params::string(&ht.cols.value_type),
+        )
+        .param(
+            "key_value_column",
+            ParamKind::Str,
+            params::string(&ht.cols.key_value),
+        )
+        .param(
+            "expires_column",
+            ParamKind::Str,
+            params::string(&ht.cols.expires),
+        )
+        .param(
+            "array_size_suffix",
+            ParamKind::Str,
+            params::string(&ht.cols.array_size_suffix),
+        )
+        .param(
+            "db_expires",
+            ParamKind::Int,
+            params::int(&ht.cols.db_expires),
+        )
         .on_init(move |core| h_init.init(core));
+    let h_destroy = ht.clone();
+    def = def.on_destroy(move || h_destroy.destroy());
+    // event_route[htable:mod-init]: once, before the workers take
+    // messages.
+    def = def.on_child_init(|core, rank| {
+        if rank == sr_sdk::rank::PROC_MAIN {
+            if let Some(id) = core.route_id(RouteType::EVENT, "htable:mod-init") {
+                let mut msg = SipMsg::faked();
+                core.run_route(id, RouteType::EVENT, &mut msg);
+            }
+        }
+        Ok(())
+    });
     for p in [
-        "db_url",
-        "key_name_column",
-        "key_type_column",
-        "value_type_column",
-        "key_value_column",
-        "expires_column",
-        "array_size_suffix",
         "fetch_rows",
         "timer_procs",
         "event_callback",
         "event_callback_mode",
-        "db_expires",
         "dmq_init_sync",
     ] {
         def = def.param(p, ParamKind::Any, |_| Ok(()));
@@ -409,7 +532,76 @@ pub fn module() -> ModuleDef {
             }
         });
     }
+    def = iter_functions(&ht, def, &spve);
     rpc::add(def, ht)
 }
 
 mod rpc;
+
+/// The iterator and lock functions and `$shtitkey`/`$shtitval`.
+fn iter_functions(
+    ht: &Arc<Htable>,
+    mut def: ModuleDef,
+    spve: &Option<fixup::FixupFn>,
+) -> ModuleDef {
+    let h = ht.clone();
+    def = def.cmd(
+        "sht_iterator_start",
+        2,
+        RouteType::ANY,
+        spve.clone(),
+        move |ctx, p| {
+            let (n, t) = (p[0].str(ctx).into_owned(), p[1].str(ctx).into_owned());
+            iter::start(&h, &n, &t)
+        },
+    );
+    type One = fn(&Htable, &str) -> i32;
+    for (name, f) in [
+        ("sht_iterator_next", iter::next as One),
+        ("sht_iterator_end", iter::end as One),
+        ("sht_iterator_rm", iter::rm as One),
+    ] {
+        let h = ht.clone();
+        def = def.cmd(name, 1, RouteType::ANY, spve.clone(), move |ctx, p| {
+            let n = p[0].str(ctx).into_owned();
+            f(&h, &n)
+        });
+    }
+    for name in [
+        "sht_iterator_sets",
+        "sht_iterator_seti",
+        "sht_iterator_setex",
+    ] {
+        let h = ht.clone();
+        def = def.cmd(name, 2, RouteType::ANY, spve.clone(), move |ctx, p| {
+            let n = p[0].str(ctx).into_owned();
+            let what = match name {
+                "sht_iterator_sets" => iter::Set::Val(Val::Str(p[1].str(ctx).into_owned())),
+                "sht_iterator_seti" => iter::Set::Val(Val::Int(p[1].int(ctx))),
+                _ => iter::Set::Expire(u64::try_from(p[1].int(ctx)).unwrap_or(0)),
+            };
+            iter::set(&h, &n, what)
+        });
+    }
+    for (name, lock) in [("sht_lock", true), ("sht_unlock", false)] {
+        let h = ht.clone();
+        def = def.cmd(
+            name,
+            1,
+            RouteType::ANY,
+            Some(fixup::f(fixup::const_str)),
+            move |ctx, p| {
+                let spec = p[0].as_const_str().unwrap_or_default().to_string();
+                iter::lock(&h, ctx, &spec, lock)
+            },
+        );
+    }
+    let h = ht.clone();
+    def = def.pv("shtitkey", move |_ctx, n| {
+        iter::key(&h, n.inner.as_deref().unwrap_or(""))
+    });
+    let h = ht.clone();
+    def.pv("shtitval", move |_ctx, n| {
+        iter::val(&h, n.inner.as_deref().unwrap_or(""))
+    })
+}

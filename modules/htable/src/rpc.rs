@@ -49,13 +49,22 @@ fn delete(ht: &Htable, p: &[Json]) -> Result<Json, RpcError> {
     Ok(Json::Null)
 }
 
+/// A table's items by Kamailio slot (only slots with items).
+fn by_slot(t: &crate::table::Table) -> Vec<(usize, Vec<(String, Val)>)> {
+    let mut out: Vec<(usize, Vec<(String, Val)>)> = Vec::new();
+    for (slot, k, v, _) in t.entries(Instant::now()) {
+        match out.last_mut() {
+            Some((s, items)) if *s == slot => items.push((k, v)),
+            _ => out.push((slot, vec![(k, v)])),
+        }
+    }
+    out
+}
+
 fn dump(ht: &Htable, p: &[Json]) -> Result<Json, RpcError> {
     let t = table(ht, p)?;
-    let slots: Vec<Json> = t
-        .shards(Instant::now())
+    let slots: Vec<Json> = by_slot(&t)
         .iter()
-        .enumerate()
-        .filter(|(_, items)| !items.is_empty())
         .map(|(i, items)| {
             json!({
                 "entry": i,
@@ -67,23 +76,111 @@ fn dump(ht: &Htable, p: &[Json]) -> Result<Json, RpcError> {
     Ok(json!(slots))
 }
 
+/// `htable.stats`: per table, its slots, items, and the fewest and most
+/// items in a slot.
+fn stats(ht: &Htable) -> Result<Json, RpcError> {
+    let defs = ht
+        .defs
+        .lock()
+        .map_err(|_| RpcError::new(500, "lock"))?
+        .clone();
+    if defs.is_empty() {
+        return Err(RpcError::new(500, "No htables"));
+    }
+    let mut out = Vec::new();
+    // In reverse order of definition, as Kamailio lists them.
+    for d in defs.iter().rev() {
+        let Some(t) = ht.table(&d.name) else { continue };
+        let slots = crate::table::slot_count(t.size);
+        let mut counts = vec![0usize; slots.min(1 << 20)];
+        let mut all = 0;
+        for (slot, ..) in t.entries(Instant::now()) {
+            if let Some(c) = counts.get_mut(slot) {
+                *c += 1;
+            }
+            all += 1;
+        }
+        let min = if counts.len() < slots {
+            0
+        } else {
+            counts.iter().copied().min().unwrap_or(0)
+        };
+        out.push(json!({
+            "name": t.name,
+            "slots": slots,
+            "all": all,
+            "min": min,
+            "max": counts.iter().copied().max().unwrap_or(0),
+        }));
+    }
+    Ok(json!(out))
+}
+
+/// `htable.reload table`: the table's items replaced by its database
+/// table's rows.
+fn reload(ht: &Htable, p: &[Json]) -> Result<Json, RpcError> {
+    if ht.pool.get().is_none() {
+        return Err(RpcError::new(500, "No htable db_url"));
+    }
+    let name =
+        param_str(p, 0, "htable name").map_err(|_| RpcError::new(500, "No htable name given"))?;
+    let d = ht
+        .def(&name)
+        .ok_or_else(|| RpcError::new(500, "No such htable"))?;
+    if d.dbtable.is_none() {
+        return Err(RpcError::new(500, "No database htable"));
+    }
+    ht.load_db(&d).map_err(|e| {
+        lm_err!("{e}");
+        RpcError::new(500, "Htable reload failed")
+    })?;
+    ht.mark_loaded(&d.name);
+    Ok(json!("Ok. Htable reloaded."))
+}
+
+/// `htable.store table`: the table's items written to its database table.
+fn store(ht: &Htable, p: &[Json]) -> Result<Json, RpcError> {
+    if ht.pool.get().is_none() {
+        return Err(RpcError::new(500, "No htable db_url"));
+    }
+    let name =
+        param_str(p, 0, "htable name").map_err(|_| RpcError::new(500, "No htable name given"))?;
+    let d = ht
+        .def(&name)
+        .ok_or_else(|| RpcError::new(500, "No such htable"))?;
+    if d.dbtable.is_none() {
+        return Err(RpcError::new(500, "No database htable"));
+    }
+    ht.store_db(&d).map_err(|e| {
+        lm_err!("{e}");
+        RpcError::new(500, "Htable store failed")
+    })?;
+    Ok(json!("Ok. Htable successfully stored to DB."))
+}
+
 fn list(ht: &Htable) -> Result<Json, RpcError> {
-    let tables = ht.tables.read().map_err(|_| RpcError::new(500, "lock"))?;
-    let mut v: Vec<Json> = tables
-        .values()
-        .map(|t| {
-            json!({
+    let defs = ht
+        .defs
+        .lock()
+        .map_err(|_| RpcError::new(500, "lock"))?
+        .clone();
+    // In reverse order of definition, as Kamailio lists them.
+    let v: Vec<Json> = defs
+        .iter()
+        .rev()
+        .filter_map(|d| {
+            let t = ht.table(&d.name)?;
+            Some(json!({
                 "name": t.name,
-                "dbtable": "",
-                "dbmode": 0,
+                "dbtable": d.dbtable.clone().unwrap_or_default(),
+                "dbmode": d.dbmode,
                 "expire": t.autoexpire.map_or(0, |d| d.as_secs()),
                 "updateexpire": u8::from(t.updateexpire),
-                "size": t.size,
+                "size": crate::table::slot_count(t.size),
                 "dmqreplicate": 0,
-            })
+            }))
         })
         .collect();
-    v.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     Ok(json!(v))
 }
 
@@ -93,7 +190,7 @@ pub fn add(def: ModuleDef, ht: Arc<Htable>) -> ModuleDef {
         let ht = ht.clone();
         move |p: &[Json]| f(&ht, p)
     };
-    let (l, flush) = (ht.clone(), ht.clone());
+    let (l, flush, st) = (ht.clone(), ht.clone(), ht.clone());
     def.rpc("htable.get", "An item: htable.get table key.", h(get))
         .rpc(
             "htable.sets",
@@ -127,5 +224,20 @@ pub fn add(def: ModuleDef, ht: Arc<Htable>) -> ModuleDef {
             "htable.listTables",
             "The tables and their settings.",
             move |_| list(&l),
+        )
+        .rpc(
+            "htable.reload",
+            "Loads a table from its database table again: htable.reload table.",
+            h(reload),
+        )
+        .rpc(
+            "htable.store",
+            "Writes a table to its database table: htable.store table.",
+            h(store),
+        )
+        .rpc(
+            "htable.stats",
+            "Per table: slots, items, fewest and most items in a slot.",
+            move |_| stats(&st),
         )
 }

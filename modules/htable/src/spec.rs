@@ -18,12 +18,17 @@ pub struct Def {
     pub updateexpire: bool,
     /// `size` (the number of slots is 2^size in Kamailio; reported only).
     pub size: u32,
+    /// `dbtable`: the database table it is loaded from.
+    pub dbtable: Option<String>,
+    /// `dbmode` 1: written back to `dbtable` at shutdown.
+    pub dbmode: i64,
+    /// `cols`: the columns loaded (the first is the key, the others are
+    /// joined by commas into a text value).
+    pub cols: Vec<String>,
 }
 
-/// Parses `name=>size=8;autoexpire=300;initval=0;...`. `size` and the
-/// options of tables loaded from a database or replicated (`dbtable`,
-/// `dbmode`, `dmqreplicate`, ...) are accepted; a `dbtable` is refused,
-/// loading tables from a database is not built.
+/// Parses `name=>size=8;autoexpire=300;initval=0;dbtable=htable;...`.
+/// `dmqreplicate` and the other replication options are accepted.
 pub fn parse_def(s: &str) -> Result<Def, String> {
     let (name, opts) = s
         .split_once("=>")
@@ -38,6 +43,9 @@ pub fn parse_def(s: &str) -> Result<Def, String> {
         initval: None,
         updateexpire: true,
         size: 4,
+        dbtable: None,
+        dbmode: 0,
+        cols: Vec::new(),
     };
     for attr in opts.split(';').map(str::trim).filter(|a| !a.is_empty()) {
         let (k, v) = attr.split_once('=').unwrap_or((attr, ""));
@@ -50,14 +58,17 @@ pub fn parse_def(s: &str) -> Result<Def, String> {
             "autoexpire" => d.autoexpire = u64::try_from(num()?).unwrap_or(0),
             "initval" => d.initval = Some(Val::Int(num()?)),
             "updateexpire" => d.updateexpire = num()? != 0,
-            "dbtable" => {
-                return Err(format!(
-                    "htable {name}: dbtable (loading from a database) is not supported by siprouter"
-                ))
+            "dbtable" => d.dbtable = Some(v.to_string()).filter(|t| !t.is_empty()),
+            "dbmode" => d.dbmode = num()?,
+            "size" => d.size = u32::try_from(num()?).unwrap_or(4),
+            "cols" => {
+                let list = v.trim_matches(['\'', '"']);
+                d.cols = list.split(',').map(|c| c.trim().to_string()).collect();
+                if d.cols.len() < 2 || d.cols.len() > 8 || d.cols.iter().any(String::is_empty) {
+                    return Err(format!("htable {name}: cols needs 2 to 8 column names"));
+                }
             }
-            "size" => d.size = u32::try_from(num()?).unwrap_or(4).clamp(2, 31),
-            "dbmode" | "cols" | "colnull" | "dmqreplicate" | "coldelim" | "colnull "
-            | "no_clone" => {}
+            "colnull" | "dmqreplicate" | "coldelim" | "no_clone" => {}
             other => return Err(format!("htable {name}: unknown attribute '{other}'")),
         }
     }
@@ -150,9 +161,10 @@ mod tests {
         assert!(!d.updateexpire);
         assert!(parse_def("noarrow").is_err());
         assert!(parse_def("x=>autoexpire=soon").is_err());
-        assert!(parse_def("x=>dbtable=htable")
-            .unwrap_err()
-            .contains("not supported"));
+        let d = parse_def("x=>dbtable=htable;dbmode=1;cols='k,a,b'").unwrap();
+        assert_eq!(d.dbtable.as_deref(), Some("htable"));
+        assert_eq!((d.dbmode, d.cols.len()), (1, 3));
+        assert!(parse_def("x=>cols='k'").is_err());
         assert!(parse_def("x=>colour=blue").is_err());
         assert!(
             parse_def("x=>initval=abc").is_err(),

@@ -30,6 +30,9 @@ struct Item {
     val: Val,
     /// When it goes; `None`: never.
     expires: Option<Instant>,
+    /// When it was made (Kamailio keeps items of equal hash in the order
+    /// they came; an update keeps the place).
+    seq: u64,
 }
 
 impl Item {
@@ -39,6 +42,48 @@ impl Item {
 }
 
 const SHARDS: usize = 16;
+
+/// Kamailio's `core_case_hash` of a key (case-insensitive, bytes as C's
+/// signed `char`s): its slot is the hash modulo the slot count, and within
+/// a slot items are kept by increasing hash.
+pub fn kamailio_hash(key: &str) -> u32 {
+    let b = key.as_bytes();
+    let lower = |c: u8| -> u32 { (c.to_ascii_lowercase() as i8) as i32 as u32 };
+    let mut h: u32 = 0;
+    let mut chunks = b.chunks_exact(4);
+    for c in &mut chunks {
+        let v = (lower(c[0]) << 24)
+            .wrapping_add(lower(c[1]) << 16)
+            .wrapping_add(lower(c[2]) << 8)
+            .wrapping_add(lower(c[3]));
+        h = h.wrapping_add(v ^ (v >> 3));
+    }
+    let mut v: u32 = 0;
+    for &c in chunks.remainder() {
+        v = (v << 8).wrapping_add(lower(c));
+    }
+    h = h.wrapping_add(v ^ (v >> 3));
+    h.wrapping_add(h >> 11)
+        .wrapping_add((h >> 13).wrapping_add(h >> 23))
+}
+
+/// How many slots Kamailio gives a table of `size` (2^size; 8 below 2,
+/// 16384 above 31).
+pub fn slot_count(size: u32) -> usize {
+    match size {
+        0 | 1 => 8,
+        s if s > 31 => 16384,
+        s => 1usize << s,
+    }
+}
+
+/// A slot's lock taken by `sht_lock` (re-entrant per thread, as
+/// Kamailio's per process).
+#[derive(Debug, Default)]
+struct SlotLock {
+    owner: Mutex<Option<(std::thread::ThreadId, u32)>>,
+    freed: std::sync::Condvar,
+}
 
 /// A table: `autoexpire` is the lifetime of an item after it was last set
 /// (`None`: items stay until removed); `initval` what a missing item
@@ -56,6 +101,12 @@ pub struct Table {
     /// `size` as defined (reported by `htable.listTables`).
     pub size: u32,
     shards: Vec<Mutex<HashMap<String, Item>>>,
+    /// `sht_lock`'s locks, by shard.
+    locks: Vec<SlotLock>,
+    /// How many of them are held (0: no access waits).
+    held: std::sync::atomic::AtomicUsize,
+    /// The next item's `seq`.
+    next_seq: std::sync::atomic::AtomicU64,
 }
 
 fn shard_of(key: &str) -> usize {
@@ -78,14 +129,113 @@ impl Table {
             updateexpire: true,
             size: 4,
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            locks: (0..SHARDS).map(|_| SlotLock::default()).collect(),
+            held: std::sync::atomic::AtomicUsize::new(0),
+            next_seq: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// The place of `key`: its own when it is there, else a new one.
+    fn seq_of(&self, m: &HashMap<String, Item>, key: &str, now: Instant) -> u64 {
+        match m.get(key) {
+            Some(it) if it.alive(now) => it.seq,
+            _ => self
+                .next_seq
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
     fn with<R>(&self, key: &str, f: impl FnOnce(&mut HashMap<String, Item>) -> R) -> R {
-        let mut g = self.shards[shard_of(key)]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let shard = shard_of(key);
+        if self.held.load(std::sync::atomic::Ordering::Acquire) != 0 {
+            self.wait_unlocked(shard);
+        }
+        let mut g = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
         f(&mut g)
+    }
+
+    /// Waits while another thread holds `sht_lock` on this shard.
+    fn wait_unlocked(&self, shard: usize) {
+        let me = std::thread::current().id();
+        let l = &self.locks[shard];
+        let mut o = l.owner.lock().unwrap_or_else(|e| e.into_inner());
+        while o.is_some_and(|(t, _)| t != me) {
+            o = l.freed.wait(o).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// `sht_lock`: takes the lock of `key`'s slot (again, when this
+    /// thread holds it already).
+    pub fn lock(&self, key: &str) {
+        let me = std::thread::current().id();
+        let l = &self.locks[shard_of(key)];
+        let mut o = l.owner.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            match *o {
+                None => {
+                    *o = Some((me, 1));
+                    self.held.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                    return;
+                }
+                Some((t, n)) if t == me => {
+                    *o = Some((me, n + 1));
+                    return;
+                }
+                Some(_) => o = l.freed.wait(o).unwrap_or_else(|e| e.into_inner()),
+            }
+        }
+    }
+
+    /// `sht_unlock`: gives back one hold of `key`'s slot (as Kamailio,
+    /// whoever holds it).
+    pub fn unlock(&self, key: &str) {
+        let l = &self.locks[shard_of(key)];
+        let mut o = l.owner.lock().unwrap_or_else(|e| e.into_inner());
+        match *o {
+            Some((t, n)) if n > 1 => *o = Some((t, n - 1)),
+            Some(_) => {
+                *o = None;
+                self.held.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                l.freed.notify_all();
+            }
+            None => {}
+        }
+    }
+
+    /// Every live item with its expiry, in Kamailio's order (by slot of
+    /// `slot_count(size)`, then by hash), with its slot.
+    pub fn entries(&self, now: Instant) -> Vec<(usize, String, Val, Option<Instant>)> {
+        let slots = slot_count(self.size);
+        let mut all: Vec<(usize, u32, u64, String, Val, Option<Instant>)> = Vec::new();
+        for s in &self.shards {
+            let g = s.lock().unwrap_or_else(|e| e.into_inner());
+            for (k, it) in g.iter().filter(|(_, it)| it.alive(now)) {
+                let h = kamailio_hash(k);
+                all.push((
+                    h as usize % slots,
+                    h,
+                    it.seq,
+                    k.clone(),
+                    it.val.clone(),
+                    it.expires,
+                ));
+            }
+        }
+        all.sort_by_key(|a| (a.0, a.1, a.2));
+        all.into_iter()
+            .map(|(s, _, _, k, v, e)| (s, k, v, e))
+            .collect()
+    }
+
+    /// Replaces every item with `items` (key, value, expiry).
+    pub fn replace_all(&self, items: Vec<(String, Val, Option<Instant>)>) {
+        self.clear();
+        for (k, val, expires) in items {
+            self.with(&k, |m| {
+                let seq = self.seq_of(m, &k, Instant::now());
+                m.insert(k.clone(), Item { val, expires, seq });
+            });
+        }
     }
 
     /// The value of `key`, if it is there and not expired.
@@ -112,7 +262,8 @@ impl Table {
                 (None, Some(old)) if old.alive(now) && !update => old.expires,
                 _ => fresh(auto),
             };
-            m.insert(key.to_string(), Item { val, expires });
+            let seq = self.seq_of(m, key, now);
+            m.insert(key.to_string(), Item { val, expires, seq });
         });
     }
 
@@ -141,11 +292,13 @@ impl Table {
             };
             let n = cur.wrapping_add(delta);
             let expires = expires.or_else(|| auto.map(|d| now + d));
+            let seq = self.seq_of(m, key, now);
             m.insert(
                 key.to_string(),
                 Item {
                     val: Val::Int(n),
                     expires,
+                    seq,
                 },
             );
             Some(n)

@@ -436,6 +436,28 @@ pub fn speed_dial() -> TableDef {
     }
 }
 
+/// Version of `htable` (htable's `dbtable`).
+pub const HTABLE_VERSION: i64 = 2;
+
+/// `htable` (htable: items of tables loaded from the database).
+pub fn htable() -> TableDef {
+    use ColType::*;
+    TableDef {
+        name: "htable",
+        version: HTABLE_VERSION,
+        columns: vec![
+            col("id", Id, false, None),
+            col("key_name", Varchar(64), false, Some("''")),
+            col("key_type", Int, false, Some("0")),
+            col("value_type", Int, false, Some("0")),
+            col("key_value", Varchar(128), false, Some("''")),
+            col("expires", Int, false, Some("0")),
+        ],
+        unique: vec![],
+        indexes: vec![],
+    }
+}
+
 /// Every table `siprouter db init` creates, `version` first.
 pub fn standard() -> Vec<TableDef> {
     vec![
@@ -454,5 +476,6 @@ pub fn standard() -> Vec<TableDef> {
         grp(),
         re_grp(),
         speed_dial(),
+        htable(),
     ]
 }
