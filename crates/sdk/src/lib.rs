@@ -22,6 +22,7 @@ pub mod ctx;
 pub mod db;
 pub mod exports;
 pub mod fixup;
+pub mod hash;
 pub mod http;
 pub mod log;
 pub mod msg;

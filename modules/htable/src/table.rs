@@ -43,28 +43,11 @@ impl Item {
 
 const SHARDS: usize = 16;
 
-/// Kamailio's `core_case_hash` of a key (case-insensitive, bytes as C's
-/// signed `char`s): its slot is the hash modulo the slot count, and within
-/// a slot items are kept by increasing hash.
+/// Kamailio's `core_case_hash` of a key (case-insensitive): its slot is
+/// the hash modulo the slot count, and within a slot items are kept by
+/// increasing hash.
 pub fn kamailio_hash(key: &str) -> u32 {
-    let b = key.as_bytes();
-    let lower = |c: u8| -> u32 { (c.to_ascii_lowercase() as i8) as i32 as u32 };
-    let mut h: u32 = 0;
-    let mut chunks = b.chunks_exact(4);
-    for c in &mut chunks {
-        let v = (lower(c[0]) << 24)
-            .wrapping_add(lower(c[1]) << 16)
-            .wrapping_add(lower(c[2]) << 8)
-            .wrapping_add(lower(c[3]));
-        h = h.wrapping_add(v ^ (v >> 3));
-    }
-    let mut v: u32 = 0;
-    for &c in chunks.remainder() {
-        v = (v << 8).wrapping_add(lower(c));
-    }
-    h = h.wrapping_add(v ^ (v >> 3));
-    h.wrapping_add(h >> 11)
-        .wrapping_add((h >> 13).wrapping_add(h >> 23))
+    sr_sdk::hash::core_hash(key.as_bytes(), None, true)
 }
 
 /// How many slots Kamailio gives a table of `size` (2^size; 8 below 2,
