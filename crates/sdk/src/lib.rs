@@ -30,6 +30,7 @@ pub mod route;
 pub mod rpc;
 pub mod stats;
 pub mod tag;
+pub mod text;
 pub mod value;
 pub mod xavp;
 

@@ -8,17 +8,10 @@
 //! Without Kamailio installed the test prints a notice and passes, unless
 //! `SR_KAMAILIO_REQUIRED=1` (`.ci/run` sets it).
 
-use sr_testkit::kamailio::{self, assert_same, run_both, MPATH};
+use sr_testkit::kamailio;
 
-const CFG: &str = r#"#!KAMAILIO
-children=1
-listen=udp:127.0.0.1:__PORT__
-mpath="__MPATH__"
-loadmodule "sl.so"
-loadmodule "pv.so"
-loadmodule "textops.so"
-loadmodule "cfgutils.so"
-modparam("cfgutils", "initial_probability", 100)
+/// The configuration after its head (`kamailio::head`).
+const BODY: &str = r#"modparam("cfgutils", "initial_probability", 100)
 modparam("cfgutils", "initial_gflags", 5)
 modparam("cfgutils", "lock_set_size", 4)
 request_route {
@@ -106,8 +99,6 @@ route[NEG] { return -3; }
 route[PLAIN] { $var(z) = 1; }
 "#;
 
-const PROBE: &str = "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP __VIA__;branch=z9hG4bKup\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: up\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
-
 fn requests() -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut n = 0;
@@ -116,9 +107,7 @@ fn requests() -> Vec<(String, String)> {
         let call = format!("cu{n}-{t}");
         out.push((
             call.clone(),
-            format!(
-                "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP __VIA__;branch=z9hG4bKcu{n}\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: {call}\r\nCSeq: 1 OPTIONS\r\nX-T: {t}\r\n{h}Content-Length: 0\r\n\r\n"
-            ),
+            kamailio::options(&call, &format!("X-T: {t}\r\n{h}")),
         ));
     };
     for (a, b) in [
@@ -153,25 +142,16 @@ fn cfgutils_matches_kamailio() {
     if !kamailio::available(&["cfgutils", "sl", "pv", "textops"]) {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("sr-kcfgutils-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let cfg = |port: &str| CFG.replace("__PORT__", port).replace("__MPATH__", MPATH);
-    let (want, got) = run_both(
+    let dir = kamailio::fresh_dir("cfgutils");
+    let (want, got) = kamailio::run_parity(
         &dir,
-        &cfg,
-        PROBE,
+        &["sl", "pv", "textops", "cfgutils"],
+        BODY,
+        &[],
         &requests(),
         &["X-R"],
         siprouter::in_tree(),
     );
-    if std::env::var("SR_KEEP").is_ok() {
-        std::fs::write(dir.join("kamailio.txt"), want.join("\n")).unwrap();
-        std::fs::write(dir.join("siprouter.txt"), got.join("\n")).unwrap();
-    }
     assert!(want.iter().any(|a| a.ends_with(": 71")), "{want:?}");
-    assert_same(&want, &got, "cfgutils");
-    if std::env::var("SR_KEEP").is_err() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+    kamailio::conclude(&dir, &want, &got, "cfgutils");
 }

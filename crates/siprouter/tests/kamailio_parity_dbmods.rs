@@ -12,20 +12,10 @@
 //! notice and passes, unless `SR_KAMAILIO_REQUIRED=1` (`.ci/run` sets it).
 
 use sr_sdk::db::{DbConn, DbValue};
-use sr_testkit::kamailio::{self, assert_same, run_both, MPATH};
+use sr_testkit::kamailio;
 
-const CFG: &str = r#"#!KAMAILIO
-children=1
-listen=udp:127.0.0.1:__PORT__
-mpath="__MPATH__"
-loadmodule "sl.so"
-loadmodule "pv.so"
-loadmodule "textops.so"
-loadmodule "db_sqlite.so"
-loadmodule "alias_db.so"
-loadmodule "speeddial.so"
-loadmodule "group.so"
-modparam("alias_db", "db_url", "__DB__")
+/// The configuration after its head (`kamailio::head`).
+const BODY: &str = r#"modparam("alias_db", "db_url", "__DB__")
 modparam("speeddial", "db_url", "__DB__")
 modparam("group", "db_url", "__DB__")
 modparam("group", "re_table", "re_grp")
@@ -61,8 +51,6 @@ request_route {
     sl_send_reply("200", "ok");
 }
 "#;
-
-const PROBE: &str = "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP __VIA__;branch=z9hG4bKup\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: up\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
 
 fn fill(url: &str) {
     let mut c = sr_mod_db_sqlite::SqliteConn::open(url, 1000).unwrap();
@@ -239,38 +227,32 @@ fn requests() -> Vec<(String, String)> {
 }
 
 fn check(setting: &str, params: &str) {
-    let dir = std::env::temp_dir().join(format!("sr-kdbmods-{}-{setting}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = kamailio::fresh_dir(&format!("dbmods-{setting}"));
     // Four slashes: an absolute path for Kamailio's db_sqlite too.
     let url = format!("sqlite:///{}", dir.join("dbmods.db").display());
     fill(&url);
-    let cfg = |port: &str| {
-        CFG.replace("__PORT__", port)
-            .replace("__MPATH__", MPATH)
-            .replace("__DB__", &url)
-            .replace("__PARAMS__", params)
-    };
-    let (want, got) = run_both(
+    let (want, got) = kamailio::run_parity(
         &dir,
-        &cfg,
-        PROBE,
+        &[
+            "sl",
+            "pv",
+            "textops",
+            "db_sqlite",
+            "alias_db",
+            "speeddial",
+            "group",
+        ],
+        BODY,
+        &[("__DB__", &url), ("__PARAMS__", &params)],
         &requests(),
         &["X-R", "X-F", "X-G"],
         siprouter::in_tree(),
     );
-    if std::env::var("SR_KEEP").is_ok() {
-        std::fs::write(dir.join("kamailio.txt"), want.join("\n")).unwrap();
-        std::fs::write(dir.join("siprouter.txt"), got.join("\n")).unwrap();
-    }
     assert!(
         want.iter().any(|a| a.contains("r=1")),
         "{setting}: {want:?}"
     );
-    assert_same(&want, &got, setting);
-    if std::env::var("SR_KEEP").is_err() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+    kamailio::conclude(&dir, &want, &got, setting);
 }
 
 #[test]

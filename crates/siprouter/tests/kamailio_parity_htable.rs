@@ -11,18 +11,10 @@
 //! notice and passes, unless `SR_KAMAILIO_REQUIRED=1` (`.ci/run` sets it).
 
 use sr_sdk::db::{DbConn, DbValue};
-use sr_testkit::kamailio::{self, assert_same, run_both, MPATH};
+use sr_testkit::kamailio;
 
-const CFG: &str = r#"#!KAMAILIO
-children=1
-listen=udp:127.0.0.1:__PORT__
-mpath="__MPATH__"
-loadmodule "sl.so"
-loadmodule "pv.so"
-loadmodule "textops.so"
-loadmodule "db_sqlite.so"
-loadmodule "htable.so"
-modparam("htable", "db_url", "__DB__")
+/// The configuration after its head (`kamailio::head`).
+const BODY: &str = r#"modparam("htable", "db_url", "__DB__")
 modparam("htable", "db_expires", 1)
 modparam("htable", "htable", "a=>size=4;dbtable=htable;")
 modparam("htable", "htable", "e=>size=3;autoexpire=3600;dbtable=htable;")
@@ -100,8 +92,6 @@ request_route {
 }
 "#;
 
-const PROBE: &str = "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP __VIA__;branch=z9hG4bKup\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: up\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
-
 fn fill(url: &str) {
     let mut c = sr_mod_db_sqlite::SqliteConn::open(url, 1000).unwrap();
     let now = std::time::SystemTime::now()
@@ -147,9 +137,7 @@ fn requests() -> Vec<(String, String)> {
         let call = format!("ht{n}-{t}");
         out.push((
             call.clone(),
-            format!(
-                "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP __VIA__;branch=z9hG4bKht{n}\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: {call}\r\nCSeq: 1 OPTIONS\r\nX-T: {t}\r\nX-K: {k}\r\nContent-Length: 0\r\n\r\n"
-            ),
+            kamailio::options(&call, &format!("X-T: {t}\r\nX-K: {k}\r\n")),
         ));
     };
     for k in [
@@ -190,32 +178,19 @@ fn htable_database_iterators_and_locks_match_kamailio() {
     if !kamailio::available(&["htable", "db_sqlite", "sl", "pv", "textops"]) {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("sr-khtable-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = kamailio::fresh_dir("htable");
     // Four slashes: an absolute path for Kamailio's db_sqlite too.
     let url = format!("sqlite:///{}", dir.join("htable.db").display());
     fill(&url);
-    let cfg = |port: &str| {
-        CFG.replace("__PORT__", port)
-            .replace("__MPATH__", MPATH)
-            .replace("__DB__", &url)
-    };
-    let (want, got) = run_both(
+    let (want, got) = kamailio::run_parity(
         &dir,
-        &cfg,
-        PROBE,
+        &["sl", "pv", "textops", "db_sqlite", "htable"],
+        BODY,
+        &[("__DB__", &url)],
         &requests(),
         &["X-R"],
         siprouter::in_tree(),
     );
-    if std::env::var("SR_KEEP").is_ok() {
-        std::fs::write(dir.join("kamailio.txt"), want.join("\n")).unwrap();
-        std::fs::write(dir.join("siprouter.txt"), got.join("\n")).unwrap();
-    }
     assert!(want.iter().any(|a| a.contains("a=hello")), "{want:?}");
-    assert_same(&want, &got, "htable");
-    if std::env::var("SR_KEEP").is_err() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+    kamailio::conclude(&dir, &want, &got, "htable");
 }

@@ -9,19 +9,11 @@
 //! Without Kamailio installed the test prints a notice and passes, unless
 //! `SR_KAMAILIO_REQUIRED=1` (`.ci/run` sets it).
 
-use sr_testkit::kamailio::{self, assert_same, run_both, MPATH};
+use sr_testkit::kamailio;
 use std::path::Path;
 
-const CFG: &str = r#"#!KAMAILIO
-children=1
-listen=udp:127.0.0.1:__PORT__
-mpath="__MPATH__"
-loadmodule "sl.so"
-loadmodule "pv.so"
-loadmodule "textops.so"
-loadmodule "corex.so"
-loadmodule "permissions.so"
-modparam("permissions", "default_allow_file", "__DIR__/permissions.allow")
+/// The configuration after its head (`kamailio::head`).
+const BODY: &str = r#"modparam("permissions", "default_allow_file", "__DIR__/permissions.allow")
 modparam("permissions", "default_deny_file", "__DIR__/permissions.deny")
 modparam("permissions", "check_all_branches", __CAB__)
 request_route {
@@ -41,8 +33,6 @@ request_route {
     sl_send_reply("200", "ok");
 }
 "#;
-
-const PROBE: &str = "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP __VIA__;branch=z9hG4bKup\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: up\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
 
 fn files(dir: &Path) {
     let w = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
@@ -179,35 +169,21 @@ fn requests() -> Vec<(String, String)> {
 }
 
 fn check(cab: &str) {
-    let dir = std::env::temp_dir().join(format!("sr-kpermrules-{}-{cab}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = kamailio::fresh_dir(&format!("permrules-{cab}"));
     files(&dir);
     let d = dir.display().to_string();
-    let cfg = |port: &str| {
-        CFG.replace("__PORT__", port)
-            .replace("__MPATH__", MPATH)
-            .replace("__DIR__", &d)
-            .replace("__CAB__", cab)
-    };
-    let (want, got) = run_both(
+    let (want, got) = kamailio::run_parity(
         &dir,
-        &cfg,
-        PROBE,
+        &["sl", "pv", "textops", "corex", "permissions"],
+        BODY,
+        &[("__DIR__", &d), ("__CAB__", &cab)],
         &requests(),
         &["X-R"],
         siprouter::in_tree(),
     );
-    if std::env::var("SR_KEEP").is_ok() {
-        std::fs::write(dir.join("kamailio.txt"), want.join("\n")).unwrap();
-        std::fs::write(dir.join("siprouter.txt"), got.join("\n")).unwrap();
-    }
     assert!(want.iter().any(|a| a.ends_with(": -1")), "{want:?}");
     assert!(want.iter().any(|a| a.ends_with(": 1")), "{want:?}");
-    assert_same(&want, &got, &format!("check_all_branches {cab}"));
-    if std::env::var("SR_KEEP").is_err() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+    kamailio::conclude(&dir, &want, &got, &format!("check_all_branches {cab}"));
 }
 
 #[test]

@@ -13,18 +13,10 @@
 //! Without Kamailio and its SQLite module installed the test prints a
 //! notice and passes, unless `SR_KAMAILIO_REQUIRED=1` (`.ci/run` sets it).
 
-use sr_testkit::kamailio::{self, assert_same, run_both, MPATH};
+use sr_testkit::kamailio;
 
-const CFG: &str = r#"#!KAMAILIO
-children=1
-listen=udp:127.0.0.1:__PORT__
-mpath="__MPATH__"
-loadmodule "sl.so"
-loadmodule "pv.so"
-loadmodule "textops.so"
-loadmodule "db_sqlite.so"
-loadmodule "sqlops.so"
-modparam("sqlops", "sqlcon", "ca=>__DB__")
+/// The configuration after its head (`kamailio::head`).
+const BODY: &str = r#"modparam("sqlops", "sqlcon", "ca=>__DB__")
 modparam("sqlops", "sqlres", "ra")
 request_route {
     if ($hdr(X-Q) == $null) { sl_send_reply("200", "up"); exit; }
@@ -55,8 +47,6 @@ request_route {
     sl_send_reply("200", "ok");
 }
 "#;
-
-const PROBE: &str = "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP __VIA__;branch=z9hG4bKup\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: up\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
 
 fn fill(path: &std::path::Path) {
     let sql = "CREATE TABLE t (id INTEGER, name VARCHAR(32), big BIGINT, note TEXT, ts DATETIME, num NUMERIC, u);
@@ -177,9 +167,7 @@ fn requests() -> Vec<(String, String)> {
                 h.push_str(e);
                 h.push_str("\r\n");
             }
-            let text = format!(
-                "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP __VIA__;branch=z9hG4bKq{n}\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: {call}\r\nCSeq: 1 OPTIONS\r\nX-Q: {q}\r\n{h}Content-Length: 0\r\n\r\n"
-            );
+            let text = kamailio::options(&call, &format!("X-Q: {q}\r\n{h}"));
             (call, text)
         })
         .collect()
@@ -190,34 +178,20 @@ fn sqlops_matches_kamailio() {
     if !kamailio::available(&["sqlops", "db_sqlite", "sl", "pv", "textops"]) {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("sr-ksqlops-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = kamailio::fresh_dir("sqlops");
     let db = dir.join("sqlops.db");
     fill(&db);
     // Four slashes: an absolute path for Kamailio's db_sqlite too.
     let url = format!("sqlite:///{}", db.display());
-    let cfg = |port: &str| {
-        CFG.replace("__PORT__", port)
-            .replace("__MPATH__", MPATH)
-            .replace("__DB__", &url)
-    };
-    let (want, got) = run_both(
+    let (want, got) = kamailio::run_parity(
         &dir,
-        &cfg,
-        PROBE,
+        &["sl", "pv", "textops", "db_sqlite", "sqlops"],
+        BODY,
+        &[("__DB__", &url)],
         &requests(),
         &["X-R", "X-Two", "X-Free", "X-P", "X-X", "X-T"],
         siprouter::in_tree(),
     );
-    // `SR_KEEP=1` keeps both servers' answers for reading.
-    if std::env::var("SR_KEEP").is_ok() {
-        std::fs::write(dir.join("kamailio.txt"), want.join("\n")).unwrap();
-        std::fs::write(dir.join("siprouter.txt"), got.join("\n")).unwrap();
-    }
     assert!(want.iter().any(|a| a.contains("v00='alice'")), "{want:?}");
-    assert_same(&want, &got, "sqlops");
-    if std::env::var("SR_KEEP").is_err() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+    kamailio::conclude(&dir, &want, &got, "sqlops");
 }

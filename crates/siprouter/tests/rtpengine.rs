@@ -5,6 +5,7 @@
 //! deletes the call in the daemon. Without the daemon installed the test
 //! says so and passes, unless `SR_RTPENGINE_REQUIRED` is set (as in CI).
 
+use sr_testkit::media::{media, relay_rtp, sdp, RTP_LEN};
 use sr_testkit::{answer, TestServer, UdpPeer};
 use std::net::UdpSocket;
 use std::process::{Child, Command, Stdio};
@@ -90,27 +91,6 @@ fn start_daemon() -> Option<Daemon> {
         assert!(Instant::now() < end, "rtpengine did not answer a ping");
     }
     Some(d)
-}
-
-fn sdp(port: u16) -> String {
-    format!("v=0\r\no=- 7 7 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
-}
-
-/// The `m=audio` port and `c=` address of an SDP body.
-fn media(body: &[u8]) -> (String, u16) {
-    let t = String::from_utf8_lossy(body);
-    let c = t
-        .lines()
-        .find_map(|l| l.strip_prefix("c=IN IP4 "))
-        .unwrap_or("")
-        .trim()
-        .to_string();
-    let port = t
-        .lines()
-        .find_map(|l| l.strip_prefix("m=audio "))
-        .and_then(|r| r.split(' ').next()?.parse().ok())
-        .unwrap_or(0);
-    (c, port)
 }
 
 #[test]
@@ -211,25 +191,8 @@ failure_route[FAILED] {{
     );
 
     // RTP from the caller to the port in its answer reaches the callee.
-    let mut rtp = vec![
-        0x80u8, 0x00, 0x00, 0x01, 0, 0, 0, 160, 0x12, 0x34, 0x56, 0x78,
-    ];
-    rtp.extend_from_slice(&[0xffu8; 160]);
-    uas_media
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let mut got = None;
-    let mut buf = [0u8; 2048];
-    for i in 0..15u8 {
-        rtp[3] = i + 1;
-        uac_media.send_to(&rtp, ("127.0.0.1", p_answer)).unwrap();
-        if let Ok((n, from)) = uas_media.recv_from(&mut buf) {
-            got = Some((n, from));
-            break;
-        }
-    }
-    let (n, from) = got.expect("RTP relayed by rtpengine");
-    assert_eq!(n, rtp.len());
+    let (n, from) = relay_rtp(&uac_media, &uas_media, p_answer).expect("RTP relayed by rtpengine");
+    assert_eq!(n, RTP_LEN);
     assert_eq!(
         from.port(),
         p_offer,

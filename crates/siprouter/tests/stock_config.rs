@@ -449,6 +449,40 @@ fn the_stock_config_runs_as_a_registrar_and_answers_rpc_over_http() {
     srv.shutdown();
 }
 
+/// The stock file with SQLite in place of MySQL, as docs/migrating.md
+/// tells (everything else as shipped), written next to a fresh database
+/// `name`: the file and the database's URL.
+fn stock_on_sqlite(name: &str) -> (std::path::PathBuf, String) {
+    let db = sr_testkit::fresh_db(name);
+    let url = format!("sqlite://{}", db.display());
+    let text = std::fs::read_to_string(STOCK)
+        .unwrap()
+        .replace("loadmodule \"db_mysql.so\"", "loadmodule \"db_sqlite.so\"")
+        .replace(
+            "#!trydef DBURL \"mysql://kamailio:kamailiorw@localhost/kamailio\"",
+            &format!("#!trydef DBURL \"{url}\""),
+        );
+    let cfg = db.with_file_name(format!("{name}.cfg"));
+    std::fs::write(&cfg, text).unwrap();
+    (cfg, url)
+}
+
+/// The stock configuration `cfg` started with `defines` on UDP at `port`.
+fn start_stock_file(
+    cfg: &std::path::Path,
+    defines: &[&str],
+    port: u16,
+) -> (std::sync::Arc<sr_core::Runtime>, sr_core::Server) {
+    let mut opts = siprouter::options(cfg.to_str().unwrap());
+    opts.defines = defines.iter().map(|d| (d.to_string(), None)).collect();
+    opts.overrides.listen = vec![format!("udp:127.0.0.1:{port}")];
+    opts.overrides.children = Some(2);
+    let rt = sr_core::load(&opts, false)
+        .unwrap_or_else(|e| panic!("the stock config loads:\n{}", e.join("\n")));
+    let srv = sr_core::start(&rt).unwrap_or_else(|e| panic!("the stock config starts: {e}"));
+    (rt, srv)
+}
+
 /// An INVITE for bob from alice at `a`, without credentials.
 fn unauthenticated_invite(port: u16, a: std::net::SocketAddr, branch: &str, call: &str) -> String {
     format!("INVITE sip:bob@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bK{branch};rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag={call}\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: {call}\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@{a}>\r\nContent-Length: 0\r\n\r\n")
@@ -462,19 +496,7 @@ fn the_stock_config_with_ipauth_lets_known_addresses_call_without_credentials() 
         eprintln!("skipped: {STOCK} is not installed (apt-get install kamailio)");
         return;
     }
-    // The stock file with SQLite in place of MySQL, as docs/migrating.md
-    // tells: everything else as shipped.
-    let db = sr_testkit::fresh_db("stock-ipauth");
-    let url = format!("sqlite://{}", db.display());
-    let text = std::fs::read_to_string(STOCK)
-        .unwrap()
-        .replace("loadmodule \"db_mysql.so\"", "loadmodule \"db_sqlite.so\"")
-        .replace(
-            "#!trydef DBURL \"mysql://kamailio:kamailiorw@localhost/kamailio\"",
-            &format!("#!trydef DBURL \"{url}\""),
-        );
-    let cfg = db.with_file_name("kamailio.cfg");
-    std::fs::write(&cfg, text).unwrap();
+    let (cfg, url) = stock_on_sqlite("stock-ipauth");
     {
         use sr_sdk::db::{DbConn, DbValue};
         let mut c = sr_mod_db_sqlite::SqliteConn::open(&url, 1000).unwrap();
@@ -628,18 +650,7 @@ fn the_stock_config_with_aliasdb_and_speeddial_routes_aliases_and_short_numbers(
         eprintln!("skipped: {STOCK} is not installed (apt-get install kamailio)");
         return;
     }
-    // SQLite in place of MySQL, as docs/migrating.md tells.
-    let db = sr_testkit::fresh_db("stock-alias");
-    let url = format!("sqlite://{}", db.display());
-    let text = std::fs::read_to_string(STOCK)
-        .unwrap()
-        .replace("loadmodule \"db_mysql.so\"", "loadmodule \"db_sqlite.so\"")
-        .replace(
-            "#!trydef DBURL \"mysql://kamailio:kamailiorw@localhost/kamailio\"",
-            &format!("#!trydef DBURL \"{url}\""),
-        );
-    let cfg = db.with_file_name("kamailio-alias.cfg");
-    std::fs::write(&cfg, text).unwrap();
+    let (cfg, url) = stock_on_sqlite("stock-alias");
     {
         use sr_sdk::db::{DbConn, DbValue};
         let mut c = sr_mod_db_sqlite::SqliteConn::open(&url, 1000).unwrap();
@@ -667,16 +678,11 @@ fn the_stock_config_with_aliasdb_and_speeddial_routes_aliases_and_short_numbers(
         .unwrap();
     }
     let port = sr_testkit::free_port();
-    let mut opts = siprouter::options(cfg.to_str().unwrap());
-    opts.defines = ["WITH_MYSQL", "WITH_ALIASDB", "WITH_SPEEDDIAL"]
-        .iter()
-        .map(|d| (d.to_string(), None))
-        .collect();
-    opts.overrides.listen = vec![format!("udp:127.0.0.1:{port}")];
-    opts.overrides.children = Some(2);
-    let rt = sr_core::load(&opts, false)
-        .unwrap_or_else(|e| panic!("the stock config loads:\n{}", e.join("\n")));
-    let srv = sr_core::start(&rt).unwrap_or_else(|e| panic!("the stock config starts: {e}"));
+    let (_rt, srv) = start_stock_file(
+        &cfg,
+        &["WITH_MYSQL", "WITH_ALIASDB", "WITH_SPEEDDIAL"],
+        port,
+    );
     let to: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let t = std::time::Duration::from_secs(3);
     let (alice, bob) = (sr_testkit::UdpPeer::new(), sr_testkit::UdpPeer::new());

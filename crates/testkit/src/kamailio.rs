@@ -164,6 +164,75 @@ pub fn run_both(
     (want, got)
 }
 
+/// The request every parity test waits with until a server answers
+/// (its Via names `__VIA__`): an OPTIONS without test headers.
+pub const PROBE: &str = "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP __VIA__;branch=z9hG4bKup\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: up\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+
+/// The head of a parity configuration: one worker, UDP at `__PORT__`,
+/// Kamailio's module folder, and `modules` loaded in order.
+pub fn head(modules: &[&str]) -> String {
+    let mut s =
+        format!("#!KAMAILIO\nchildren=1\nlisten=udp:127.0.0.1:__PORT__\nmpath=\"{MPATH}\"\n");
+    for m in modules {
+        s.push_str(&format!("loadmodule \"{m}.so\"\n"));
+    }
+    s
+}
+
+/// An OPTIONS request with Call-ID `call` (which also makes its branch),
+/// its Via naming `__VIA__`, and `extra` header lines (each ending in
+/// CRLF).
+pub fn options(call: &str, extra: &str) -> String {
+    format!(
+        "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP __VIA__;branch=z9hG4bK{call}\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: {call}\r\nCSeq: 1 OPTIONS\r\n{extra}Content-Length: 0\r\n\r\n"
+    )
+}
+
+/// [`run_both`] on the configuration [`head`]`(modules)` + `body`, with
+/// `__PORT__` and each `(from, to)` of `subst` replaced, waiting with
+/// [`PROBE`].
+pub fn run_parity(
+    dir: &Path,
+    modules: &[&str],
+    body: &str,
+    subst: &[(&str, &str)],
+    reqs: &[(String, String)],
+    headers: &[&str],
+    in_tree: Vec<sr_core::InTree>,
+) -> (Vec<String>, Vec<String>) {
+    let cfg = |port: &str| {
+        let mut c = (head(modules) + body).replace("__PORT__", port);
+        for (from, to) in subst {
+            c = c.replace(from, to);
+        }
+        c
+    };
+    run_both(dir, &cfg, PROBE, reqs, headers, in_tree)
+}
+
+/// A fresh folder for a parity test's files (`name` and the process id).
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sr-k{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a folder for the test");
+    dir
+}
+
+/// Compares both servers' answers ([`assert_same`]). With `SR_KEEP=1` both
+/// lists are written to `dir` (kamailio.txt, siprouter.txt) and it is
+/// kept; else it is removed.
+pub fn conclude(dir: &Path, want: &[String], got: &[String], what: &str) {
+    let keep = std::env::var("SR_KEEP").is_ok();
+    if keep {
+        let _ = std::fs::write(dir.join("kamailio.txt"), want.join("\n"));
+        let _ = std::fs::write(dir.join("siprouter.txt"), got.join("\n"));
+    }
+    assert_same(want, got, what);
+    if !keep {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 /// Fails, listing the answers that differ side by side, unless all are
 /// the same (`what` names the setting).
 pub fn assert_same(want: &[String], got: &[String], what: &str) {

@@ -48,19 +48,6 @@ fn parse_flags(s: &str) -> Result<(Option<bool>, bool), char> {
     Ok((domain, reverse))
 }
 
-/// `host` without `prefix` (case-insensitive, only when the host is
-/// longer), as Kamailio strips `domain_prefix`.
-pub fn strip_prefix<'a>(host: &'a str, prefix: &str) -> &'a str {
-    if !prefix.is_empty()
-        && host.len() > prefix.len()
-        && host.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
-    {
-        &host[prefix.len()..]
-    } else {
-        host
-    }
-}
-
 impl AliasDb {
     /// The flags for a call: the fixed letters over `use_domain`.
     fn flags(&self, f: Option<&str>) -> u8 {
@@ -113,7 +100,7 @@ impl AliasDb {
             let host = if flags & REVERSE != 0 {
                 host.as_str()
             } else {
-                strip_prefix(&host, &prefix)
+                sr_sdk::text::strip_domain_prefix(&host, &prefix)
             };
             conds.push(Cond::eq(&key_dom, DbValue::str(host)));
         }
@@ -175,29 +162,7 @@ pub fn module() -> ModuleDef {
     });
     let init = s.clone();
     let mut def = ModuleDef::new("alias_db")
-        .param("db_url", ParamKind::Str, params::string(&s.db_url))
-        .param("user_column", ParamKind::Str, params::string(&s.user_col))
-        .param(
-            "domain_column",
-            ParamKind::Str,
-            params::string(&s.domain_col),
-        )
-        .param(
-            "alias_user_column",
-            ParamKind::Str,
-            params::string(&s.alias_user_col),
-        )
-        .param(
-            "alias_domain_column",
-            ParamKind::Str,
-            params::string(&s.alias_domain_col),
-        )
         .param("use_domain", ParamKind::Int, params::int(&s.use_domain))
-        .param(
-            "domain_prefix",
-            ParamKind::Str,
-            params::string(&s.domain_prefix),
-        )
         .param(
             "append_branches",
             ParamKind::Int,
@@ -209,6 +174,16 @@ pub fn module() -> ModuleDef {
             let _ = init.pool.set(pool);
             Ok(())
         });
+    for (name, cell) in [
+        ("db_url", &s.db_url),
+        ("user_column", &s.user_col),
+        ("domain_column", &s.domain_col),
+        ("alias_user_column", &s.alias_user_col),
+        ("alias_domain_column", &s.alias_domain_col),
+        ("domain_prefix", &s.domain_prefix),
+    ] {
+        def = def.param(name, ParamKind::Str, params::string(cell));
+    }
     let lookup_rt = RouteType::REQUEST | RouteType::FAILURE;
     for nargs in [1usize, 2] {
         let r = s.clone();
@@ -312,13 +287,5 @@ mod tests {
         assert_eq!(parse_flags("r"), Ok((None, true)));
         assert_eq!(parse_flags(""), Ok((None, false)));
         assert_eq!(parse_flags("x"), Err('x'));
-    }
-
-    #[test]
-    fn the_prefix_goes_when_shorter_than_the_host() {
-        assert_eq!(strip_prefix("sip.other.com", "sip."), "other.com");
-        assert_eq!(strip_prefix("SIP.other.com", "sip."), "other.com");
-        assert_eq!(strip_prefix("sip.", "sip."), "sip.");
-        assert_eq!(strip_prefix("other.com", ""), "other.com");
     }
 }

@@ -116,9 +116,9 @@ fn stats(ht: &Htable) -> Result<Json, RpcError> {
     Ok(json!(out))
 }
 
-/// `htable.reload table`: the table's items replaced by its database
-/// table's rows.
-fn reload(ht: &Htable, p: &[Json]) -> Result<Json, RpcError> {
+/// The definition of the database table the first parameter names, with
+/// Kamailio's faults for what is missing.
+fn db_def(ht: &Htable, p: &[Json]) -> Result<crate::spec::Def, RpcError> {
     if ht.pool.get().is_none() {
         return Err(RpcError::new(500, "No htable db_url"));
     }
@@ -130,6 +130,13 @@ fn reload(ht: &Htable, p: &[Json]) -> Result<Json, RpcError> {
     if d.dbtable.is_none() {
         return Err(RpcError::new(500, "No database htable"));
     }
+    Ok(d)
+}
+
+/// `htable.reload table`: the table's items replaced by its database
+/// table's rows.
+fn reload(ht: &Htable, p: &[Json]) -> Result<Json, RpcError> {
+    let d = db_def(ht, p)?;
     ht.load_db(&d).map_err(|e| {
         lm_err!("{e}");
         RpcError::new(500, "Htable reload failed")
@@ -140,17 +147,7 @@ fn reload(ht: &Htable, p: &[Json]) -> Result<Json, RpcError> {
 
 /// `htable.store table`: the table's items written to its database table.
 fn store(ht: &Htable, p: &[Json]) -> Result<Json, RpcError> {
-    if ht.pool.get().is_none() {
-        return Err(RpcError::new(500, "No htable db_url"));
-    }
-    let name =
-        param_str(p, 0, "htable name").map_err(|_| RpcError::new(500, "No htable name given"))?;
-    let d = ht
-        .def(&name)
-        .ok_or_else(|| RpcError::new(500, "No such htable"))?;
-    if d.dbtable.is_none() {
-        return Err(RpcError::new(500, "No database htable"));
-    }
+    let d = db_def(ht, p)?;
     ht.store_db(&d).map_err(|e| {
         lm_err!("{e}");
         RpcError::new(500, "Htable store failed")

@@ -24,19 +24,6 @@ struct Speeddial {
     pool: OnceLock<DbPool>,
 }
 
-/// `host` without `prefix` (case-insensitive, only when the host is
-/// longer), as Kamailio strips `domain_prefix`.
-fn strip_prefix<'a>(host: &'a str, prefix: &str) -> &'a str {
-    if !prefix.is_empty()
-        && host.len() > prefix.len()
-        && host.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
-    {
-        &host[prefix.len()..]
-    } else {
-        host
-    }
-}
-
 /// The new Request-URI for a row's value: as it is when it starts with
 /// `sip:` (exactly), else with `sip:` in front, as Kamailio writes it.
 pub fn new_ruri(v: &str) -> String {
@@ -81,14 +68,14 @@ impl Speeddial {
         if use_domain >= 1 {
             conds.push(Cond::eq(
                 &dc,
-                DbValue::str(strip_prefix(owner.host_str, &prefix)),
+                DbValue::str(sr_sdk::text::strip_domain_prefix(owner.host_str, &prefix)),
             ));
         }
         conds.push(Cond::eq(&suc, DbValue::str(r.user.unwrap_or(""))));
         if use_domain >= 2 {
             conds.push(Cond::eq(
                 &sdc,
-                DbValue::str(strip_prefix(r.host_str, &prefix)),
+                DbValue::str(sr_sdk::text::strip_domain_prefix(r.host_str, &prefix)),
             ));
         }
         let Some(pool) = self.pool.get() else {
@@ -129,40 +116,24 @@ pub fn module() -> ModuleDef {
     });
     let init = s.clone();
     let mut def = ModuleDef::new("speeddial")
-        .param("db_url", ParamKind::Str, params::string(&s.db_url))
-        .param("user_column", ParamKind::Str, params::string(&s.user_col))
-        .param(
-            "domain_column",
-            ParamKind::Str,
-            params::string(&s.domain_col),
-        )
-        .param(
-            "sd_user_column",
-            ParamKind::Str,
-            params::string(&s.sd_user_col),
-        )
-        .param(
-            "sd_domain_column",
-            ParamKind::Str,
-            params::string(&s.sd_domain_col),
-        )
-        .param(
-            "new_uri_column",
-            ParamKind::Str,
-            params::string(&s.new_uri_col),
-        )
         .param("use_domain", ParamKind::Int, params::int(&s.use_domain))
-        .param(
-            "domain_prefix",
-            ParamKind::Str,
-            params::string(&s.domain_prefix),
-        )
         .on_init(move |core| {
             let url = params::get_str(&init.db_url);
             let pool = DbPool::open(core, &url).map_err(|e| format!("speeddial: {e}"))?;
             let _ = init.pool.set(pool);
             Ok(())
         });
+    for (name, cell) in [
+        ("db_url", &s.db_url),
+        ("user_column", &s.user_col),
+        ("domain_column", &s.domain_col),
+        ("sd_user_column", &s.sd_user_col),
+        ("sd_domain_column", &s.sd_domain_col),
+        ("new_uri_column", &s.new_uri_col),
+        ("domain_prefix", &s.domain_prefix),
+    ] {
+        def = def.param(name, ParamKind::Str, params::string(cell));
+    }
     for nargs in [1usize, 2] {
         let r = s.clone();
         def = def.cmd(
@@ -194,11 +165,5 @@ mod tests {
         assert_eq!(new_ruri("tel:+123"), "sip:tel:+123");
         assert_eq!(new_ruri("SIP:u@u.com"), "sip:SIP:u@u.com");
         assert_eq!(new_ruri(""), "sip:");
-    }
-
-    #[test]
-    fn the_prefix_goes_when_shorter_than_the_host() {
-        assert_eq!(strip_prefix("sip.other.com", "sip."), "other.com");
-        assert_eq!(strip_prefix("sip.", "sip."), "sip.");
     }
 }
