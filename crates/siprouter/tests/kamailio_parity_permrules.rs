@@ -176,7 +176,7 @@ fn check(cab: &str) {
         &dir,
         &["sl", "pv", "textops", "corex", "permissions"],
         BODY,
-        &[("__DIR__", &d), ("__CAB__", &cab)],
+        &[("__DIR__", &d), ("__CAB__", cab)],
         &requests(),
         &["X-R"],
         siprouter::in_tree(),
