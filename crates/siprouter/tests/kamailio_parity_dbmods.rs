@@ -243,7 +243,7 @@ fn check(setting: &str, params: &str) {
             "group",
         ],
         BODY,
-        &[("__DB__", &url), ("__PARAMS__", &params)],
+        &[("__DB__", &url), ("__PARAMS__", params)],
         &requests(),
         &["X-R", "X-F", "X-G"],
         siprouter::in_tree(),
