@@ -66,6 +66,14 @@ impl Xavps {
         self.items.insert(0, (root.to_string(), v));
     }
 
+    /// Adds entries named `root` at the head of the list, the first of
+    /// `vs` first (as many [`Xavps::push`] calls from the last to the
+    /// first, in one move).
+    pub fn push_all(&mut self, root: &str, vs: Vec<XavpValue>) {
+        self.items
+            .splice(0..0, vs.into_iter().map(|v| (root.to_string(), v)));
+    }
+
     /// Adds a field value at the head of the `ridx`-th entry `root`'s
     /// fields. Returns false when there is no such entry or it holds a
     /// single value.

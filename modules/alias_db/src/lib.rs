@@ -96,12 +96,9 @@ impl AliasDb {
         };
         let mut conds = vec![Cond::eq(&key_user, DbValue::str(user))];
         if flags & DOMAIN != 0 {
+            // Stripped in both directions, as Kamailio does.
             let prefix = params::get_str(&self.domain_prefix);
-            let host = if flags & REVERSE != 0 {
-                host.as_str()
-            } else {
-                sr_sdk::text::strip_domain_prefix(&host, &prefix)
-            };
+            let host = sr_sdk::text::strip_domain_prefix(&host, &prefix);
             conds.push(Cond::eq(&key_dom, DbValue::str(host)));
         }
         let rows = self
@@ -211,7 +208,7 @@ pub fn module() -> ModuleDef {
                 if let Some(first) = it.next() {
                     ctx.msg.new_uri = Some(first);
                 }
-                if params::get_int(&r.append_branches) == 1 {
+                if params::get_int(&r.append_branches) != 0 {
                     for uri in it {
                         ctx.msg.branches.push(Branch {
                             uri,
@@ -260,7 +257,7 @@ pub fn module() -> ModuleDef {
             let Some(found) = r.find(&table, &input, flags) else {
                 return -1;
             };
-            let all = params::get_int(&r.append_branches) == 1;
+            let all = params::get_int(&r.append_branches) != 0;
             for (n, uri) in found.into_iter().enumerate() {
                 if n > 0 && !all {
                     break;

@@ -98,7 +98,7 @@ pub fn module() -> ModuleDef {
             ParamKind::Int,
             params::int(&u.lock_set_size),
         )
-        .on_init(move |_core| init.init())
+        .on_init(move |core| init.init(Some(core)))
         .cmd(
             "sleep",
             1,
@@ -210,7 +210,11 @@ pub fn module() -> ModuleDef {
     def = def.cmd("core_hash", 3, RouteType::ANY, Some(fix3), |ctx, p| {
         let s1 = p[0].str(ctx).into_owned();
         let s2 = p[1].str(ctx).into_owned();
-        let size = p[2].int(ctx);
+        // A size that is not an integer is an error, as Kamailio's.
+        let Some(size) = int_arg(ctx, &p[2]) else {
+            lm_err!("core_hash: invalid size parameter");
+            return -1;
+        };
         state::core_hash_value(&s1, &s2, size)
     });
     def = def.cmd(

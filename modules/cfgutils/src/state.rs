@@ -31,6 +31,9 @@ pub struct Utils {
     pub gflags: AtomicU32,
     slots: OnceLock<Vec<Slot>>,
     hash: OnceLock<Option<String>>,
+    /// The server, to see it stopping (a worker waiting for a lock gives
+    /// up then).
+    core: OnceLock<Option<std::sync::Weak<dyn Core>>>,
 }
 
 impl Default for Utils {
@@ -44,6 +47,7 @@ impl Default for Utils {
             gflags: AtomicU32::new(0),
             slots: OnceLock::new(),
             hash: OnceLock::new(),
+            core: OnceLock::new(),
         }
     }
 }
@@ -73,7 +77,8 @@ thread_local! {
 impl Utils {
     /// mod_init: the probability and flags, the lock slots, the file's
     /// hash.
-    pub fn init(&self) -> Result<(), String> {
+    pub fn init(&self, core: Option<&dyn Core>) -> Result<(), String> {
+        let _ = self.core.set(core.and_then(|c| c.handle()));
         let p = params::get_int(&self.initial_probability);
         if p > 100 {
             return Err(format!("cfgutils: invalid probability <{p}>"));
@@ -139,6 +144,13 @@ impl Utils {
         }
     }
 
+    fn stopping(&self) -> bool {
+        match self.core.get() {
+            Some(Some(w)) => w.upgrade().is_none_or(|c| c.shutting_down()),
+            _ => false,
+        }
+    }
+
     /// `lock` (0), `unlock` (1), `trylock` (2) on `key`'s slot.
     pub fn lock_op(&self, key: &str, op: u8) -> i32 {
         let Some(slots) = self.slots.get().filter(|s| !s.is_empty()) else {
@@ -153,7 +165,14 @@ impl Utils {
         match op {
             0 => {
                 while *taken {
-                    taken = s.freed.wait(taken).unwrap_or_else(|e| e.into_inner());
+                    if self.stopping() {
+                        return -1;
+                    }
+                    taken = s
+                        .freed
+                        .wait_timeout(taken, std::time::Duration::from_millis(200))
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
                 }
                 *taken = true;
                 1
@@ -203,17 +222,15 @@ pub fn memory_report(what: &str) {
     lm_info!("cfgutils: {what}: {}", lines.join(", "));
 }
 
+/// A 32-bit integer parameter (Kamailio's "d").
 fn int_param(p: &[Json]) -> Result<i64, RpcError> {
-    match p.first() {
-        Some(Json::Number(n)) => n
-            .as_i64()
-            .ok_or_else(|| RpcError::new(500, "Invalid Parameters")),
-        Some(Json::String(s)) => s
-            .trim()
-            .parse()
-            .map_err(|_| RpcError::new(500, "Invalid Parameters")),
-        _ => Err(RpcError::new(500, "Invalid Parameters")),
-    }
+    let bad = || RpcError::new(500, "Invalid Parameters");
+    let n = match p.first() {
+        Some(Json::Number(n)) => n.as_i64().ok_or_else(bad)?,
+        Some(Json::String(s)) => s.trim().parse().map_err(|_| bad())?,
+        _ => return Err(bad()),
+    };
+    i32::try_from(n).map(i64::from).map_err(|_| bad())
 }
 
 /// The `cfgutils.*` RPC methods, with Kamailio's answers.
@@ -341,7 +358,7 @@ mod tests {
     fn locks_block_trylock_fails_and_anyone_unlocks() {
         let u = Utils::default();
         u.lock_set_size.store(4, Ordering::Relaxed);
-        u.init().unwrap();
+        u.init(None).unwrap();
         assert_eq!(u.lock_op("alice", 0), 1);
         // Same slot (case-insensitive), even from the same worker.
         assert_eq!(u.lock_op("ALICE", 2), -1);
@@ -349,7 +366,7 @@ mod tests {
         assert_eq!(u.lock_op("alice", 1), 1, "unlocking a free slot is fine");
         assert_eq!(u.lock_op("ALICE", 2), 1);
         let none = Utils::default();
-        none.init().unwrap();
+        none.init(None).unwrap();
         assert_eq!(none.lock_op("x", 0), -1);
     }
 

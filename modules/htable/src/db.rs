@@ -118,6 +118,9 @@ pub fn load(
         suffix = "::size".into();
     }
     let auto = (d.autoexpire > 0).then(|| Duration::from_secs(d.autoexpire));
+    // What an item gets without a time of its own (the `::size` items
+    // too, as Kamailio sets them like any other).
+    let auto_at = auto.and_then(|a| now.checked_add(a));
     let unix = unix_now();
     let mut out: Vec<(String, Val, Option<Instant>)> = Vec::new();
     // Kamailio's array walk: a counter and the previous row's name and
@@ -145,7 +148,7 @@ pub fn load(
             .ok_or_else(|| DbError::new(format!("htable {}: {name} has no value", d.name)))?;
         if let Some((pname, 1)) = &prev {
             if *pname != name {
-                out.push((format!("{pname}{suffix}"), Val::Int(n), None));
+                out.push((format!("{pname}{suffix}"), Val::Int(n), auto_at));
                 n = 0;
             }
         }
@@ -166,17 +169,17 @@ pub fn load(
             Val::Str(value)
         };
         let expiry = if expires_at > unix {
-            Some(now + Duration::from_secs((expires_at - unix) as u64))
+            now.checked_add(Duration::from_secs((expires_at - unix) as u64))
         } else if expires_at == unix && with_expires {
             None
         } else {
-            auto.map(|a| now + a)
+            auto_at
         };
         out.push((key, val, expiry));
         prev = Some((name, ktype));
     }
     if let Some((pname, 1)) = prev {
-        out.push((format!("{pname}{suffix}"), Val::Int(n), None));
+        out.push((format!("{pname}{suffix}"), Val::Int(n), auto_at));
     }
     Ok(out)
 }
@@ -194,6 +197,9 @@ fn load_cols(
         desc: false,
     };
     let rows = conn.query(table, &[], &cols, Some(&order))?;
+    let auto = (d.autoexpire > 0)
+        .then(|| Instant::now().checked_add(Duration::from_secs(d.autoexpire)))
+        .flatten();
     let mut out = Vec::new();
     for row in &rows.rows {
         let key = row
@@ -205,7 +211,7 @@ fn load_cols(
             .map(|v| text_of(v).unwrap_or_else(|| "*".into()))
             .collect::<Vec<_>>()
             .join(",");
-        out.push((key, Val::Str(val), None));
+        out.push((key, Val::Str(val), auto));
     }
     Ok(out)
 }

@@ -37,7 +37,7 @@ const MAX_ITERS: usize = 4;
 const MAX_NAME: usize = 31;
 
 fn inst(ht: &Htable) -> usize {
-    ht as *const Htable as usize
+    ht.id
 }
 
 fn snapshot(t: &Table) -> Vec<String> {
@@ -218,7 +218,10 @@ pub fn lock(ht: &Htable, ctx: &mut Ctx<'_>, spec: &str, lock: bool) -> i32 {
     };
     let key = expand(ctx, k);
     if lock {
-        table.lock(&key);
+        // (Not taken only when the server stops while it waits.)
+        if !table.lock(&key) {
+            return -1;
+        }
     } else {
         table.unlock(&key);
     }

@@ -56,7 +56,11 @@ pub struct Htable {
     /// Tables whose load gave rows (or were reloaded): written back at
     /// shutdown with `dbmode=1`, as Kamailio's `dbload` flag.
     dbload: Mutex<std::collections::HashSet<String>>,
+    /// This instance's number (its workers' iterators are keyed by it).
+    pub(crate) id: usize,
 }
+
+static NEXT_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
 
 impl Htable {
     /// A table by name.
@@ -129,6 +133,12 @@ impl Htable {
             let mut t = Table::new(&d.name, lifetime(d.autoexpire), d.initval.clone());
             t.updateexpire = d.updateexpire;
             t.size = d.size;
+            let h = core.handle();
+            let _ = t.stopping.set(table::Stopping(Arc::new(move || {
+                h.as_ref()
+                    .and_then(std::sync::Weak::upgrade)
+                    .is_none_or(|c| c.shutting_down())
+            })));
             tables.insert(d.name.clone(), Arc::new(t));
         }
         drop(tables);
@@ -153,9 +163,11 @@ impl Htable {
             .cloned()
             .collect();
         let every = Duration::from_secs(
+            // (0 or less is Kamailio's 20.)
             u64::try_from(self.timer_interval.load(Ordering::Relaxed))
-                .unwrap_or(20)
-                .max(1),
+                .ok()
+                .filter(|&n| n > 0)
+                .unwrap_or(20),
         );
         core.add_timer(
             "htable-expire",
@@ -212,6 +224,10 @@ enum Matcher {
     Eq(String),
     Ne(String),
     All,
+    /// `eqN` of `$shtcv`: integer values equal to N.
+    IntEq(i64),
+    /// An empty pattern.
+    Nothing,
 }
 
 impl Matcher {
@@ -232,19 +248,31 @@ impl Matcher {
         })
     }
 
-    /// The `$shtcn`/`$shtcv` forms: `**` (all), `~~re`, `~%prefix`,
-    /// `%~suffix`, `==text`, `eqtext`, else a regular expression.
+    /// The `$shtcn`/`$shtcv` forms, as Kamailio reads them: `**` (all),
+    /// `~~re`, `~%suffix` (ends with), `%~prefix` (starts with), `==text`,
+    /// `eqN` (an integer value equal to N; never a name), else a regular
+    /// expression; an empty pattern after an operator matches nothing.
     fn counting(v: &str) -> Result<Matcher, String> {
         if v == "**" {
             Ok(Matcher::All)
+        } else if let Some(r) = v
+            .strip_prefix("~~")
+            .or_else(|| v.strip_prefix("~%"))
+            .or_else(|| v.strip_prefix("%~"))
+            .filter(|r| r.is_empty())
+        {
+            let _ = r;
+            Ok(Matcher::Nothing)
         } else if let Some(r) = v.strip_prefix("~~") {
             Matcher::new("re", r)
         } else if let Some(r) = v.strip_prefix("~%") {
-            Ok(Matcher::Prefix(r.to_string()))
-        } else if let Some(r) = v.strip_prefix("%~") {
             Ok(Matcher::Suffix(r.to_string()))
-        } else if let Some(r) = v.strip_prefix("==").or_else(|| v.strip_prefix("eq")) {
+        } else if let Some(r) = v.strip_prefix("%~") {
+            Ok(Matcher::Prefix(r.to_string()))
+        } else if let Some(r) = v.strip_prefix("==") {
             Ok(Matcher::Eq(r.to_string()))
+        } else if let Some(r) = v.strip_prefix("eq") {
+            Ok(Matcher::IntEq(r.trim().parse().unwrap_or(0)))
         } else {
             Matcher::new("re", v)
         }
@@ -258,6 +286,7 @@ impl Matcher {
             Matcher::Eq(p) => s == p,
             Matcher::Ne(p) => s != p,
             Matcher::All => true,
+            Matcher::IntEq(_) | Matcher::Nothing => false,
         }
     }
 
@@ -267,9 +296,10 @@ impl Matcher {
         if !on_value {
             return self.matches(name);
         }
-        match val {
-            Val::Str(s) => self.matches(s),
-            Val::Int(_) => matches!(self, Matcher::All),
+        match (self, val) {
+            (Matcher::IntEq(n), Val::Int(i)) => n == i,
+            (_, Val::Str(s)) => self.matches(s),
+            (_, Val::Int(_)) => matches!(self, Matcher::All),
         }
     }
 }
@@ -281,6 +311,11 @@ fn by_match(ht: &Htable, t: &str, op: &str, v: &str, on_value: bool, only_test: 
         lm_err!("htable: no table '{t}'");
         return -1;
     };
+    // Kamailio removes by `re` and `sw` only.
+    if !only_test && !matches!(op, "re" | "sw") {
+        lm_err!("htable: unsupported match operator '{op}' (re or sw)");
+        return -1;
+    }
     let m = match Matcher::new(op, v) {
         Ok(m) => m,
         Err(e) => {
@@ -306,7 +341,10 @@ fn split_re(s: &str) -> Option<(&str, &str)> {
 
 /// The module definition.
 pub fn module() -> ModuleDef {
-    let ht = Arc::new(Htable::default());
+    let ht = Arc::new(Htable {
+        id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        ..Htable::default()
+    });
     ht.timer_interval.store(20, Ordering::Relaxed);
     let spve = Some(fixup::f(fixup::spve));
     let (h_def, h_init) = (ht.clone(), ht.clone());
@@ -367,7 +405,7 @@ pub fn module() -> ModuleDef {
     // event_route[htable:mod-init]: once, before the workers take
     // messages.
     def = def.on_child_init(|core, rank| {
-        if rank == sr_sdk::rank::PROC_MAIN {
+        if rank == sr_sdk::rank::PROC_INIT {
             if let Some(id) = core.route_id(RouteType::EVENT, "htable:mod-init") {
                 let mut msg = SipMsg::faked();
                 core.run_route(id, RouteType::EVENT, &mut msg);

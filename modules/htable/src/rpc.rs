@@ -92,25 +92,24 @@ fn stats(ht: &Htable) -> Result<Json, RpcError> {
     for d in defs.iter().rev() {
         let Some(t) = ht.table(&d.name) else { continue };
         let slots = crate::table::slot_count(t.size);
-        let mut counts = vec![0usize; slots.min(1 << 20)];
+        let mut counts: std::collections::HashMap<usize, usize> = Default::default();
         let mut all = 0;
         for (slot, ..) in t.entries(Instant::now()) {
-            if let Some(c) = counts.get_mut(slot) {
-                *c += 1;
-            }
+            *counts.entry(slot).or_default() += 1;
             all += 1;
         }
+        // A slot with no item counts 0.
         let min = if counts.len() < slots {
             0
         } else {
-            counts.iter().copied().min().unwrap_or(0)
+            counts.values().copied().min().unwrap_or(0)
         };
         out.push(json!({
             "name": t.name,
             "slots": slots,
             "all": all,
             "min": min,
-            "max": counts.iter().copied().max().unwrap_or(0),
+            "max": counts.values().copied().max().unwrap_or(0),
         }));
     }
     Ok(json!(out))
@@ -119,7 +118,7 @@ fn stats(ht: &Htable) -> Result<Json, RpcError> {
 /// The definition of the database table the first parameter names, with
 /// Kamailio's faults for what is missing.
 fn db_def(ht: &Htable, p: &[Json]) -> Result<crate::spec::Def, RpcError> {
-    if ht.pool.get().is_none() {
+    if params::get_str(&ht.db_url).is_empty() {
         return Err(RpcError::new(500, "No htable db_url"));
     }
     let name =

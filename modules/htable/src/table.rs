@@ -3,7 +3,7 @@
 //! given by the caller (tested with virtual time).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// An item's value: Kamailio's htable keeps integers and strings.
@@ -60,12 +60,22 @@ pub fn slot_count(size: u32) -> usize {
     }
 }
 
-/// A slot's lock taken by `sht_lock` (re-entrant per thread, as
-/// Kamailio's per process).
+/// The slots `sht_lock` holds: Kamailio slot → (holder, times taken).
+/// Re-entrant per thread, as Kamailio's per process.
 #[derive(Debug, Default)]
-struct SlotLock {
-    owner: Mutex<Option<(std::thread::ThreadId, u32)>>,
+struct SlotLocks {
+    held: Mutex<HashMap<usize, (std::thread::ThreadId, u32)>>,
     freed: std::sync::Condvar,
+}
+
+/// Tells a waiting worker to give up (the server is stopping).
+#[derive(Clone)]
+pub struct Stopping(pub Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Stopping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stopping")
+    }
 }
 
 /// A table: `autoexpire` is the lifetime of an item after it was last set
@@ -84,10 +94,12 @@ pub struct Table {
     /// `size` as defined (reported by `htable.listTables`).
     pub size: u32,
     shards: Vec<Mutex<HashMap<String, Item>>>,
-    /// `sht_lock`'s locks, by shard.
-    locks: Vec<SlotLock>,
-    /// How many of them are held (0: no access waits).
+    /// `sht_lock`'s locks, by Kamailio slot.
+    locks: SlotLocks,
+    /// How many slots are held (0: no access waits).
     held: std::sync::atomic::AtomicUsize,
+    /// Whether the server is stopping (a waiting worker gives up).
+    pub stopping: OnceLock<Stopping>,
     /// The next item's `seq`.
     next_seq: std::sync::atomic::AtomicU64,
 }
@@ -112,8 +124,9 @@ impl Table {
             updateexpire: true,
             size: 4,
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            locks: (0..SHARDS).map(|_| SlotLock::default()).collect(),
+            locks: SlotLocks::default(),
             held: std::sync::atomic::AtomicUsize::new(0),
+            stopping: OnceLock::new(),
             next_seq: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -130,41 +143,60 @@ impl Table {
 
     fn with<R>(&self, key: &str, f: impl FnOnce(&mut HashMap<String, Item>) -> R) -> R {
         let shard = shard_of(key);
-        if self.held.load(std::sync::atomic::Ordering::Acquire) != 0 {
-            self.wait_unlocked(shard);
+        if self.held.load(std::sync::atomic::Ordering::Acquire) == 0 {
+            let mut g = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
+            return f(&mut g);
+        }
+        // Some slot is locked: wait while another worker holds this key's,
+        // and take the item's shard before letting go of the lock state,
+        // so no lock can be taken between the check and the access.
+        let slot = kamailio_hash(key) as usize % slot_count(self.size);
+        let me = std::thread::current().id();
+        let mut held = self.locks.held.lock().unwrap_or_else(|e| e.into_inner());
+        while held.get(&slot).is_some_and(|(t, _)| *t != me) && !self.is_stopping() {
+            held = self
+                .locks
+                .freed
+                .wait_timeout(held, Duration::from_millis(200))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
         let mut g = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
+        drop(held);
         f(&mut g)
     }
 
-    /// Waits while another thread holds `sht_lock` on this shard.
-    fn wait_unlocked(&self, shard: usize) {
-        let me = std::thread::current().id();
-        let l = &self.locks[shard];
-        let mut o = l.owner.lock().unwrap_or_else(|e| e.into_inner());
-        while o.is_some_and(|(t, _)| t != me) {
-            o = l.freed.wait(o).unwrap_or_else(|e| e.into_inner());
-        }
+    fn is_stopping(&self) -> bool {
+        self.stopping.get().is_some_and(|f| (f.0)())
     }
 
-    /// `sht_lock`: takes the lock of `key`'s slot (again, when this
-    /// thread holds it already).
-    pub fn lock(&self, key: &str) {
+    /// `sht_lock`: takes the lock of `key`'s Kamailio slot (again, when
+    /// this thread holds it already); false when the server stopped while
+    /// it waited.
+    pub fn lock(&self, key: &str) -> bool {
+        let slot = kamailio_hash(key) as usize % slot_count(self.size);
         let me = std::thread::current().id();
-        let l = &self.locks[shard_of(key)];
-        let mut o = l.owner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.locks.held.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            match *o {
+            match held.get_mut(&slot) {
                 None => {
-                    *o = Some((me, 1));
+                    held.insert(slot, (me, 1));
                     self.held.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-                    return;
+                    return true;
                 }
-                Some((t, n)) if t == me => {
-                    *o = Some((me, n + 1));
-                    return;
+                Some((t, n)) if *t == me => {
+                    *n += 1;
+                    return true;
                 }
-                Some(_) => o = l.freed.wait(o).unwrap_or_else(|e| e.into_inner()),
+                Some(_) if self.is_stopping() => return false,
+                Some(_) => {
+                    held = self
+                        .locks
+                        .freed
+                        .wait_timeout(held, Duration::from_millis(200))
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
             }
         }
     }
@@ -172,14 +204,14 @@ impl Table {
     /// `sht_unlock`: gives back one hold of `key`'s slot (as Kamailio,
     /// whoever holds it).
     pub fn unlock(&self, key: &str) {
-        let l = &self.locks[shard_of(key)];
-        let mut o = l.owner.lock().unwrap_or_else(|e| e.into_inner());
-        match *o {
-            Some((t, n)) if n > 1 => *o = Some((t, n - 1)),
+        let slot = kamailio_hash(key) as usize % slot_count(self.size);
+        let mut held = self.locks.held.lock().unwrap_or_else(|e| e.into_inner());
+        match held.get_mut(&slot) {
+            Some((_, n)) if *n > 1 => *n -= 1,
             Some(_) => {
-                *o = None;
+                held.remove(&slot);
                 self.held.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-                l.freed.notify_all();
+                self.locks.freed.notify_all();
             }
             None => {}
         }
@@ -210,14 +242,18 @@ impl Table {
             .collect()
     }
 
-    /// Replaces every item with `items` (key, value, expiry).
+    /// Replaces every item with `items` (key, value, expiry), shard by
+    /// shard: a key reads as old or new, never as missing meanwhile.
     pub fn replace_all(&self, items: Vec<(String, Val, Option<Instant>)>) {
-        self.clear();
+        let mut fresh: Vec<HashMap<String, Item>> = (0..SHARDS).map(|_| HashMap::new()).collect();
         for (k, val, expires) in items {
-            self.with(&k, |m| {
-                let seq = self.seq_of(m, &k, Instant::now());
-                m.insert(k.clone(), Item { val, expires, seq });
-            });
+            let seq = self
+                .next_seq
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            fresh[shard_of(&k)].insert(k, Item { val, expires, seq });
+        }
+        for (shard, m) in self.shards.iter().zip(fresh) {
+            *shard.lock().unwrap_or_else(|e| e.into_inner()) = m;
         }
     }
 
@@ -237,10 +273,15 @@ impl Table {
     /// given: zero for never). An existing item keeps its expiry unless
     /// `updateexpire` or `expire` says otherwise.
     pub fn set(&self, key: &str, val: Val, expire: Option<Duration>, now: Instant) {
-        let fresh = |e: Option<Duration>| e.filter(|d| !d.is_zero()).map(|d| now + d);
+        // (A lifetime too long for the clock is "never".)
+        let fresh =
+            |e: Option<Duration>| e.filter(|d| !d.is_zero()).and_then(|d| now.checked_add(d));
         let (auto, update) = (self.autoexpire, self.updateexpire);
         self.with(key, |m| {
             let expires = match (expire, m.get(key)) {
+                // As Kamailio: items of a table without autoexpire never
+                // expire, whatever lifetime a function gives them.
+                _ if auto.is_none() => None,
                 (Some(e), _) => fresh(Some(e)),
                 (None, Some(old)) if old.alive(now) && !update => old.expires,
                 _ => fresh(auto),
@@ -274,7 +315,7 @@ impl Table {
                 _ => (init?, None),
             };
             let n = cur.wrapping_add(delta);
-            let expires = expires.or_else(|| auto.map(|d| now + d));
+            let expires = expires.or_else(|| auto.and_then(|d| now.checked_add(d)));
             let seq = self.seq_of(m, key, now);
             m.insert(
                 key.to_string(),
@@ -298,11 +339,17 @@ impl Table {
         })
     }
 
-    /// Sets when `key` expires (0: never); whether it was there.
+    /// Sets when `key` expires (0: never; no effect in a table without
+    /// autoexpire, as in Kamailio); whether it was there.
     pub fn set_expire(&self, key: &str, secs: u64, now: Instant) -> bool {
+        let auto = self.autoexpire.is_some();
         self.with(key, |m| match m.get_mut(key) {
             Some(it) if it.alive(now) => {
-                it.expires = (secs > 0).then(|| now + Duration::from_secs(secs));
+                if auto {
+                    it.expires = (secs > 0)
+                        .then(|| now.checked_add(Duration::from_secs(secs)))
+                        .flatten();
+                }
                 true
             }
             _ => false,
@@ -415,7 +462,15 @@ mod tests {
     #[test]
     fn removal_by_predicate_and_the_expiry_sweep() {
         let t0 = Instant::now();
-        let t = Table::new("t", None, None);
+        // As Kamailio: without autoexpire nothing expires, whatever the
+        // lifetime given.
+        let never = Table::new("n", None, None);
+        never.set("k", Val::Int(1), Some(S * 5), t0);
+        assert!(!never.set_expire("missing", 1, t0));
+        assert!(never.set_expire("k", 1, t0));
+        assert_eq!(never.get("k", t0 + S * 60), Some(Val::Int(1)));
+        assert_eq!(never.expires_in("k", t0), Some(0));
+        let t = Table::new("t", Some(S * 1000), None);
         for i in 0..40 {
             let exp = (i % 2 == 0).then_some(S * 5);
             t.set(&format!("k{i}"), Val::Int(i), exp, t0);

@@ -44,10 +44,12 @@ fn read(path: &str) -> Vec<Rule> {
     if path.is_empty() {
         return Vec::new();
     }
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(_) => {
-            lm_info!("permissions: file not found: {path}");
+    // Bytes, as Kamailio reads them: a byte that is not UTF-8 (a Latin-1
+    // comment) does not make the file unreadable.
+    let text = match std::fs::read(path) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) => {
+            lm_info!("permissions: file not found: {path} ({e})");
             return Vec::new();
         }
     };
@@ -153,9 +155,6 @@ pub fn register(pm: &Permissions, pair: &Pair, ctx: &mut Ctx<'_>) -> i32 {
     let Ok(to) = m.to().map(|t| t.uri_str.to_string()) else {
         return -1;
     };
-    if to.len() > MAX_URI {
-        return -1;
-    }
     let all = crate::int(&pm.rule_params.check_all_branches) != 0;
     for (i, c) in m.contacts().enumerate() {
         let c = match c {
@@ -164,6 +163,10 @@ pub fn register(pm: &Permissions, pair: &Pair, ctx: &mut Ctx<'_>) -> i32 {
             Ok(ContactValue::Addr(na)) => na.uri_str.to_string(),
             Err(_) => return -1,
         };
+        // (Checked once there is a Contact to check, as Kamailio does.)
+        if to.len() > MAX_URI {
+            return -1;
+        }
         let Some(p) = plain(&c).filter(|p| p.len() <= MAX_URI) else {
             return -1;
         };
@@ -182,8 +185,12 @@ pub fn uri(pair: &Pair, ctx: &mut Ctx<'_>, value: Value<'_>) -> i32 {
     if pair.is_empty() {
         return 1;
     }
-    let Value::Str(v) = value else {
-        return -1;
+    // An integer counts as its decimal text, as Kamailio's integer
+    // pseudo-variables carry one.
+    let v = match value {
+        Value::Str(v) => v.into_owned(),
+        Value::Int(i) => i.to_string(),
+        Value::Null => return -1,
     };
     if v.len() > MAX_URI {
         return -1;
@@ -250,6 +257,16 @@ mod tests {
             Some("sip:hostonly.com")
         );
         assert_eq!(plain("not a uri"), None);
+    }
+
+    #[test]
+    fn a_file_with_a_latin1_comment_is_read() {
+        let path = std::env::temp_dir().join(format!("sr-perm-latin1-{}.deny", std::process::id()));
+        std::fs::write(&path, b"# M\xfcller\r\nALL : \"^sip:eve@\"\r\n").unwrap();
+        let rules = read(path.to_str().unwrap());
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(rules.len(), 1);
+        assert!(rules[0].right.matches("sip:eve@x"));
     }
 
     #[test]

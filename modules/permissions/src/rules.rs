@@ -94,14 +94,15 @@ fn side(s: &str) -> Result<Side, String> {
         Some(i) => (&s[..i], Some(&s[i + " EXCEPT ".len()..])),
         None => (s, None),
     };
+    // Trimmed as Kamailio trims (`isspace`: a CR of a CRLF file goes).
     let main_t = main.trim();
     let (all, items) = if main_t == "ALL" {
         (true, Vec::new())
     } else {
-        (false, list(main)?)
+        (false, list(main_t)?)
     };
     let except = match except {
-        Some(e) => list(e)?,
+        Some(e) => list(e.trim_end())?,
         None => Vec::new(),
     };
     Ok(Side { all, items, except })
@@ -218,6 +219,17 @@ mod tests {
         assert_eq!(parse(&long).0.len(), 0);
         let ok = format!("\"{}\" : ALL", "a".repeat(255));
         assert_eq!(parse(&ok).0.len(), 1);
+    }
+
+    #[test]
+    fn crlf_files_read_as_lf_ones() {
+        let (r, e) = parse(
+            "ALL : \"^sip:.*1\\.2\\.3\\.4$\"\r\n\"^a\" EXCEPT \"^ab\" : ALL EXCEPT \"x\"\r\n",
+        );
+        assert!(e.is_empty(), "{e:?}");
+        assert!(r[0].right.matches("sip:u@1.2.3.4"));
+        assert!(r[1].left.matches("ac") && !r[1].left.matches("abc"));
+        assert!(!r[1].right.matches("x"));
     }
 
     #[test]

@@ -14,7 +14,7 @@
 pub mod results;
 
 use results::{Key, SqlResult};
-use sr_sdk::db::{self, DbDriver, DbPool, RawResult};
+use sr_sdk::db::{self, DbDriver, RawResult};
 use sr_sdk::fixup::Assign;
 use sr_sdk::prelude::*;
 use sr_sdk::xavp::XavpValue;
@@ -23,12 +23,12 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-/// One named connection.
+/// One named connection: each worker opens its own (as each Kamailio
+/// process has its own), so a script's statements run on one connection
+/// (`BEGIN`/`COMMIT`, `last_insert_rowid()`).
 struct Con {
     url: String,
     driver: Arc<dyn DbDriver>,
-    /// Open, or `None` after a failed connect (`connect_mode` 1).
-    pool: Mutex<Option<Arc<DbPool>>>,
 }
 
 /// The module's state.
@@ -41,13 +41,21 @@ struct Sqlops {
     cons: OnceLock<HashMap<String, Con>>,
     /// Result container names known (for `results_maxsize`).
     containers: Mutex<Vec<String>>,
+    /// This instance's number (see [`NEXT_ID`]).
+    id: usize,
 }
 
 thread_local! {
     /// Rows changed by the last statement, per (module, connection), per
     /// worker (`$sqlrows`).
     static AFFECTED: RefCell<HashMap<(usize, String), u64>> = RefCell::new(HashMap::new());
+    /// This worker's connections, per (module, connection name).
+    static CONNS: RefCell<HashMap<(usize, String), Box<dyn db::DbConn>>> =
+        RefCell::new(HashMap::new());
 }
+
+/// A number per module instance (its thread-local state is keyed by it).
+static NEXT_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
 
 /// A container name, as the functions' fixups resolve it.
 #[derive(Debug)]
@@ -89,7 +97,7 @@ enum Outcome {
 
 impl Sqlops {
     fn inst(&self) -> usize {
-        self as *const Sqlops as usize
+        self.id
     }
 
     /// Declares a result container; an error past `results_maxsize`.
@@ -113,23 +121,26 @@ impl Sqlops {
         let Some(c) = self.cons.get().and_then(|m| m.get(con)) else {
             return Outcome::NoCon;
         };
-        let pool = {
-            let mut p = c.pool.lock().unwrap_or_else(|e| e.into_inner());
-            if p.is_none() {
-                match DbPool::new(c.driver.clone(), &c.url) {
-                    Ok(np) => *p = Some(Arc::new(np)),
+        let key = (self.inst(), con.to_string());
+        let r = CONNS.with(|m| {
+            let mut m = m.borrow_mut();
+            if !m.contains_key(&key) {
+                match c.driver.open(&c.url) {
+                    Ok(conn) => {
+                        m.insert(key.clone(), conn);
+                    }
                     Err(e) => {
                         lm_err!("sqlops: no connection to [{con}]: {e}");
-                        return Outcome::NoCon;
+                        return None;
                     }
                 }
             }
-            p.clone()
-        };
-        let Some(pool) = pool else {
+            m.get_mut(&key).map(|conn| conn.raw(sql))
+        });
+        let Some(r) = r else {
             return Outcome::NoCon;
         };
-        match pool.with(|conn| conn.raw(sql)) {
+        match r {
             Ok(r) => {
                 AFFECTED.with(|a| {
                     a.borrow_mut()
@@ -243,16 +254,23 @@ fn sql_xquery(s: &Sqlops, ctx: &mut Ctx<'_>, p: &[Fixed]) -> i32 {
             if name.is_empty() {
                 return 1;
             }
-            for row in r.rows.rows.iter().rev() {
-                let fields = r
-                    .rows
-                    .columns
-                    .iter()
-                    .zip(row)
-                    .map(|(c, v)| (c.clone(), results::to_value(v)))
-                    .collect();
-                ctx.msg.xavps.push(&name, XavpValue::Fields(fields));
-            }
+            let rows = r
+                .rows
+                .rows
+                .iter()
+                .map(|row| {
+                    XavpValue::Fields(
+                        r.rows
+                            .columns
+                            .iter()
+                            .zip(row)
+                            .map(|(c, v)| (c.clone(), results::to_value(v)))
+                            .collect(),
+                    )
+                })
+                .collect();
+            // Row 0 first, before what was there.
+            ctx.msg.xavps.push_all(&name, rows);
             1
         }
     }
@@ -351,6 +369,7 @@ pub fn module() -> ModuleDef {
         tr_buf_size: params::int_cell(2048),
         cons: OnceLock::new(),
         containers: Mutex::new(Vec::new()),
+        id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
     });
     let (c1, c2, init) = (s.clone(), s.clone(), s.clone());
     let mut def = ModuleDef::new("sqlops")
@@ -400,22 +419,16 @@ pub fn module() -> ModuleDef {
                 let (name, url) = parse_sqlcon(c)?;
                 let driver =
                     db::driver_for(core, &url).map_err(|e| format!("sqlops: [{name}]: {e}"))?;
-                let pool = match DbPool::new(driver.clone(), &url) {
-                    Ok(p) => Some(Arc::new(p)),
+                // A first connection now, so that a bad database stops
+                // the start (each worker then opens its own).
+                match driver.open(&url) {
+                    Ok(_) => {}
                     Err(e) if lazy => {
-                        lm_info!("sqlops: failed to connect [{name}]: {e} - trying later");
-                        None
+                        lm_info!("sqlops: failed to connect [{name}]: {e} - trying later")
                     }
                     Err(e) => return Err(format!("sqlops: failed to connect [{name}]: {e}")),
-                };
-                cons.insert(
-                    name,
-                    Con {
-                        url,
-                        driver,
-                        pool: Mutex::new(pool),
-                    },
-                );
+                }
+                cons.insert(name, Con { url, driver });
             }
             let _ = init.cons.set(cons);
             Ok(())
