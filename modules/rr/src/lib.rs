@@ -8,10 +8,12 @@
 //! `append_fromtag`) and `$route_uri`.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod loose;
 pub mod record;
 pub mod route_set;
 
+pub use api::{RrApi, RrCallback, RR_API};
 use sr_sdk::prelude::*;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -71,7 +73,13 @@ pub fn module() -> ModuleDef {
     let req = RouteType::REQUEST | RouteType::FAILURE | RouteType::BRANCH;
     let spve = Some(fixup::f(fixup::spve));
     let (p1, p2, p3, p4, p5) = (p.clone(), p.clone(), p.clone(), p.clone(), p.clone());
+    let api = RrApi::default();
+    let published = Arc::new(api.clone());
     ModuleDef::new("rr")
+        .on_init(move |core| {
+            core.register_api(RR_API, published.clone());
+            Ok(())
+        })
         .param(
             "append_fromtag",
             ParamKind::Int,
@@ -120,7 +128,7 @@ pub fn module() -> ModuleDef {
             record::add_rr_param(ctx, &s)
         })
         .cmd("loose_route", 0, RouteType::REQUEST, None, move |ctx, _| {
-            loose::loose_route(ctx, &p5)
+            loose::loose_route(ctx, &p5, &api)
         })
         .cmd(
             "check_route_param",

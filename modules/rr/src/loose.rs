@@ -3,7 +3,7 @@
 //! either side), with Kamailio's return codes.
 
 use crate::route_set::{entries, remove};
-use crate::{Params, RrCtx};
+use crate::{Params, RrApi, RrCtx};
 use sr_sdk::prelude::*;
 use sr_sdk::sip_msg::{HeaderName, Uri};
 
@@ -47,8 +47,24 @@ fn remember(ctx: &mut Ctx<'_>, ps: String) {
     }
 }
 
-/// `loose_route()`.
-pub fn loose_route(ctx: &mut Ctx<'_>, p: &Params) -> i32 {
+/// `loose_route()`, then the callbacks of other modules when the route
+/// set started with our own entry.
+pub fn loose_route(ctx: &mut Ctx<'_>, p: &Params, api: &RrApi) -> i32 {
+    let rc = route(ctx, p);
+    if rc == RR_DRIVEN || rc == NOT_RR_DRIVEN {
+        let params = ctx
+            .msg
+            .ext
+            .get::<RrCtx>()
+            .and_then(|r| r.route_params.clone());
+        if let Some(ps) = params {
+            api.run(ctx, &ps);
+        }
+    }
+    rc
+}
+
+fn route(ctx: &mut Ctx<'_>, p: &Params) -> i32 {
     if !ctx.msg.is_request() {
         return NOT_RR_DRIVEN;
     }

@@ -15,6 +15,9 @@ use std::sync::Arc;
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TmEventKind {
+    /// A transaction was created for a request (`TMCB_REQUEST_IN`); no
+    /// reply yet (code 0).
+    RequestIn,
     /// A reply went upstream (`TMCB_RESPONSE_OUT`): the first final
     /// reply of the transaction, or a provisional relayed from
     /// downstream. Retransmissions are not reported.
@@ -123,6 +126,26 @@ impl Engine {
             reason,
             reply: Some(bytes.clone()),
             branch_uri,
+        };
+        self.fire(core, &mut ev);
+    }
+
+    /// Reports a transaction just created for its request.
+    pub fn request_in(&self, core: &dyn Core, cell: &mut Cell) {
+        if !self.has_callbacks.load(Ordering::Acquire) {
+            return;
+        }
+        let Cell {
+            req, to_tag, id, ..
+        } = cell;
+        let mut ev = TmEvent {
+            kind: TmEventKind::RequestIn,
+            local_to_tag: to_tag.get(req, *id),
+            req,
+            code: 0,
+            reason: String::new(),
+            reply: None,
+            branch_uri: None,
         };
         self.fire(core, &mut ev);
     }

@@ -23,6 +23,7 @@ pub mod contacts;
 pub mod ctx;
 pub mod engine;
 pub mod funcs;
+pub mod local;
 pub mod params;
 pub mod proxy;
 pub mod relay;

@@ -114,6 +114,9 @@ impl Engine {
                 self.stats.uas.inc();
                 self.stats.active.inc();
                 tx(ctx.msg).cell = Some(c.clone());
+                if let Some(mut g) = c.take() {
+                    self.request_in(ctx.core, &mut g);
+                }
                 NewTran::Created(c)
             }
             None => {

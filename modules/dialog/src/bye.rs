@@ -1,0 +1,265 @@
+//! The BYEs the module sends (timeout with `send_bye`, `dlg_bye`,
+//! `dlg.end_dlg`): one per side, built from what the dialog recorded of
+//! the other side — Request-URI its Contact, Route its route set, From/To
+//! with the tags of the side we speak for, CSeq one above its last — each
+//! a client transaction of tm's [`sr_mod_tm::local::LocalRequests`].
+
+use crate::dlg::{Dialog, Leg};
+use crate::Dlg;
+use sr_mod_tm::local::Ended;
+use sr_sdk::prelude::*;
+
+/// Which side(s) get a BYE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The caller (From side).
+    Caller,
+    /// The callee (To side).
+    Callee,
+    /// Both.
+    Both,
+}
+
+impl Side {
+    /// From `dlg_bye`'s parameter.
+    pub fn parse(s: &str) -> Option<Side> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "all" => Some(Side::Both),
+            "caller" => Some(Side::Caller),
+            "callee" => Some(Side::Callee),
+            _ => None,
+        }
+    }
+}
+
+/// What a BYE in flight belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ByeTag {
+    /// The dialog's Call-ID.
+    pub callid: String,
+    /// The side it went to.
+    pub to_caller: bool,
+}
+
+/// The text of a BYE towards `to` (the other leg `from`), with `via` as
+/// the top Via's sent-by and `branch`; and the URI to send it to (the
+/// first Route, else the Contact).
+pub fn build(
+    dlg: &Dialog,
+    to_caller: bool,
+    via: (&str, &str),
+    branch: &str,
+    extra: &str,
+) -> (String, String) {
+    let (to, from): (&Leg, &Leg) = if to_caller {
+        (&dlg.caller, &dlg.callee)
+    } else {
+        (&dlg.callee, &dlg.caller)
+    };
+    let (to_uri, from_uri) = if to_caller {
+        (&dlg.from_uri, &dlg.to_uri)
+    } else {
+        (&dlg.to_uri, &dlg.from_uri)
+    };
+    let ruri = if to.contact.is_empty() {
+        to_uri.as_str()
+    } else {
+        to.contact.as_str()
+    };
+    let mut s = format!(
+        "BYE {ruri} SIP/2.0\r\nVia: SIP/2.0/{} {};branch={branch}\r\n",
+        via.0, via.1
+    );
+    for r in &to.route_set {
+        s.push_str(&format!("Route: {r}\r\n"));
+    }
+    s.push_str(&format!(
+        "From: <{from_uri}>;tag={}\r\nTo: <{to_uri}>;tag={}\r\nCall-ID: {}\r\nCSeq: {} BYE\r\nMax-Forwards: 70\r\n",
+        from.tag,
+        to.tag,
+        dlg.callid,
+        from.cseq.wrapping_add(1)
+    ));
+    for line in extra.split("\r\n").map(str::trim).filter(|l| !l.is_empty()) {
+        s.push_str(line);
+        s.push_str("\r\n");
+    }
+    s.push_str("Content-Length: 0\r\n\r\n");
+    let next = to
+        .route_set
+        .first()
+        .map(|r| r.trim_start_matches('<').trim_end_matches('>').to_string())
+        .unwrap_or_else(|| ruri.to_string());
+    (s, next)
+}
+
+/// Sends the BYEs of an answered dialog to `side`.
+pub fn send(d: &Dlg, core: &dyn Core, dlg: &Dialog, side: Side) {
+    let Some(tm) = d.tm() else {
+        return;
+    };
+    let timers = tm.uac_timers();
+    let extra = params::get_str(&d.p.extra_hdrs).replace("\\r\\n", "\r\n");
+    for to_caller in [true, false] {
+        match (side, to_caller) {
+            (Side::Caller, false) | (Side::Callee, true) => continue,
+            _ => {}
+        }
+        let (n, branch) = d.byes.next_branch();
+        let probe = build(dlg, to_caller, ("UDP", "0.0.0.0"), &branch, &extra).1;
+        let dest = match core.resolve(&probe, None) {
+            Ok(x) => x,
+            Err(e) => {
+                lm_warn!("dialog: BYE for {} to {probe}: {e}", dlg.callid);
+                continue;
+            }
+        };
+        let local = core
+            .local_addr(dest.proto, Some(dest.addr))
+            .map(|(h, p)| {
+                if h.contains(':') {
+                    format!("[{h}]:{p}")
+                } else {
+                    format!("{h}:{p}")
+                }
+            })
+            .unwrap_or_default();
+        let (text, _) = build(
+            dlg,
+            to_caller,
+            (dest.proto.via_name(), &local),
+            &branch,
+            &extra,
+        );
+        let tag = ByeTag {
+            callid: dlg.callid.clone(),
+            to_caller,
+        };
+        if let Some(e) = d.byes.start(core, n, text.into_bytes(), dest, &timers, tag) {
+            ended(d, core, e);
+        }
+    }
+}
+
+/// A BYE's outcome: logged when it failed.
+pub fn ended(_d: &Dlg, _core: &dyn Core, e: Ended<ByeTag>) {
+    if e.code >= 300 {
+        lm_notice!(
+            "dialog: BYE to the {} of {} ended with {}",
+            if e.tag.to_caller { "caller" } else { "callee" },
+            e.tag.callid,
+            e.code
+        );
+    }
+}
+
+/// A reply: true when it answers one of our BYEs (it goes no further).
+pub fn on_reply(d: &Dlg, ctx: &mut Ctx<'_>) -> bool {
+    let m = ctx.msg.msg();
+    let Some(branch) = m.top_via().ok().and_then(|v| v.branch()) else {
+        return false;
+    };
+    if !branch.starts_with("z9hG4bKdlg") {
+        return false;
+    }
+    let code = m.status().unwrap_or(0);
+    let branch = branch.to_string();
+    match d.byes.reply(&branch, code) {
+        None => false,
+        Some(None) => true,
+        Some(Some(e)) => {
+            ended(d, ctx.core, e);
+            true
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dlg::State;
+    use std::collections::BTreeMap;
+    use std::time::Instant;
+
+    fn answered() -> Dialog {
+        Dialog {
+            h_entry: 1,
+            h_id: 2,
+            state: State::Confirmed,
+            callid: "c1@a".into(),
+            from_uri: "sip:alice@a.example".into(),
+            to_uri: "sip:bob@b.example".into(),
+            req_uri: "sip:bob@b.example".into(),
+            caller: Leg {
+                tag: "ft".into(),
+                contact: "sip:alice@10.0.0.1:5070".into(),
+                cseq: 10,
+                route_set: vec!["<sip:p1.example;lr>".into()],
+                socket: String::new(),
+            },
+            callee: Leg {
+                tag: "tt".into(),
+                contact: "sip:bob@10.0.0.2:5080".into(),
+                cseq: 10,
+                route_set: Vec::new(),
+                socket: String::new(),
+            },
+            init_ts: 0,
+            start_ts: 0,
+            end_ts: 0,
+            lifetime: 1,
+            deadline: None,
+            created: Instant::now(),
+            ended: None,
+            sflags: 0,
+            dflags: 0,
+            toroute: String::new(),
+            profiles: Vec::new(),
+            vars: BTreeMap::new(),
+            tm_bound: true,
+        }
+    }
+
+    #[test]
+    fn bye_to_the_callee_speaks_for_the_caller() {
+        let (text, next) = build(
+            &answered(),
+            false,
+            ("UDP", "127.0.0.1:5060"),
+            "z9hG4bKdlgx",
+            "",
+        );
+        assert!(text.starts_with("BYE sip:bob@10.0.0.2:5080 SIP/2.0\r\n"));
+        assert!(text.contains("From: <sip:alice@a.example>;tag=ft\r\n"));
+        assert!(text.contains("To: <sip:bob@b.example>;tag=tt\r\n"));
+        assert!(text.contains("CSeq: 11 BYE\r\n"));
+        assert!(!text.contains("Route:"));
+        assert_eq!(next, "sip:bob@10.0.0.2:5080");
+        assert!(sr_sdk::sip_msg::Message::parse(text.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn bye_to_the_caller_follows_its_route_set() {
+        let (text, next) = build(
+            &answered(),
+            true,
+            ("UDP", "127.0.0.1:5060"),
+            "z9hG4bKdlgx",
+            "X-Reason: timeout\r\n",
+        );
+        assert!(text.starts_with("BYE sip:alice@10.0.0.1:5070 SIP/2.0\r\n"));
+        assert!(text.contains("Route: <sip:p1.example;lr>\r\n"));
+        assert!(text.contains("From: <sip:bob@b.example>;tag=tt\r\n"));
+        assert!(text.contains("To: <sip:alice@a.example>;tag=ft\r\n"));
+        assert!(text.contains("X-Reason: timeout\r\n"));
+        assert_eq!(next, "sip:p1.example;lr");
+    }
+
+    #[test]
+    fn sides() {
+        assert_eq!(Side::parse("ALL"), Some(Side::Both));
+        assert_eq!(Side::parse("caller"), Some(Side::Caller));
+        assert_eq!(Side::parse("callee"), Some(Side::Callee));
+        assert_eq!(Side::parse("x"), None);
+    }
+}

@@ -1,0 +1,478 @@
+//! The dialogs: their state machine (Kamailio's states 1 to 5), the two
+//! legs as the proxy saw them, and the table that holds them, found by
+//! `h_entry`/`h_id` (the `did` Route parameter) or by Call-ID and tags.
+
+use crate::profile::{Counts, Link};
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A dialog's state, numbered as Kamailio's `$dlg(state)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// 1: the INVITE went out, no reply yet.
+    Unconfirmed = 1,
+    /// 2: a provisional reply came.
+    Early = 2,
+    /// 3: a 2xx came, no ACK yet.
+    ConfirmedNa = 3,
+    /// 4: the ACK came.
+    Confirmed = 4,
+    /// 5: ended (BYE, timeout, failure).
+    Deleted = 5,
+}
+
+impl State {
+    /// The number Kamailio shows.
+    pub fn num(self) -> i64 {
+        self as i64
+    }
+
+    /// Whether the dialog was answered (2xx) and not ended.
+    pub fn answered(self) -> bool {
+        matches!(self, State::ConfirmedNa | State::Confirmed)
+    }
+}
+
+/// One side of the dialog.
+#[derive(Debug, Clone, Default)]
+pub struct Leg {
+    /// Its tag (From-tag of the caller, To-tag of the callee).
+    pub tag: String,
+    /// Its Contact URI.
+    pub contact: String,
+    /// The CSeq number of its last request.
+    pub cseq: u32,
+    /// The route set towards it (Route header values, nearest first).
+    pub route_set: Vec<String>,
+    /// The local socket its messages came in on (`proto:ip:port`).
+    pub socket: String,
+}
+
+/// A dialog.
+#[derive(Debug, Clone)]
+pub struct Dialog {
+    /// Hash entry (of the Call-ID).
+    pub h_entry: u32,
+    /// Id within the entry.
+    pub h_id: u32,
+    /// State.
+    pub state: State,
+    /// Call-ID.
+    pub callid: String,
+    /// From URI.
+    pub from_uri: String,
+    /// To URI.
+    pub to_uri: String,
+    /// The initial INVITE's Request-URI.
+    pub req_uri: String,
+    /// Caller's side.
+    pub caller: Leg,
+    /// Callee's side (empty until a reply with a To-tag).
+    pub callee: Leg,
+    /// Created (unix seconds).
+    pub init_ts: u64,
+    /// Answered (unix seconds; 0 before).
+    pub start_ts: u64,
+    /// Ended (unix seconds; 0 before).
+    pub end_ts: u64,
+    /// Lifetime after the 2xx, seconds (`default_timeout`, `dlg_set_timeout`).
+    pub lifetime: u32,
+    /// When it times out (set once answered).
+    pub deadline: Option<Instant>,
+    /// Created (monotonic), for the early timeout.
+    pub created: Instant,
+    /// Ended (monotonic), to remove it a little later.
+    pub ended: Option<Instant>,
+    /// Script flags (`dlg_setflag`).
+    pub sflags: u32,
+    /// Internal flags (`dflags`: BYE on timeout, no reset of the timeout).
+    pub dflags: u32,
+    /// Route run on timeout (`$dlg_ctx(timeout_route)`).
+    pub toroute: String,
+    /// The profiles it is in.
+    pub profiles: Vec<Link>,
+    /// Its variables (`$dlg_var`).
+    pub vars: BTreeMap<String, String>,
+    /// Whether a transaction carries its INVITE.
+    pub tm_bound: bool,
+}
+
+/// `dflags`: send BYE to both sides on timeout.
+pub const DFLAG_TIMEOUT_BYE: u32 = 1 << 7;
+/// `dflags`: in-dialog requests do not restart the timeout.
+pub const DFLAG_NORESET: u32 = 1 << 8;
+
+/// Seconds since the epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Dialog {
+    /// The `did` Route parameter's value: `h_entry` and `h_id` as
+    /// Kamailio writes them (hex, least significant digit first) joined
+    /// by a dot.
+    pub fn did(&self) -> String {
+        format!("{}.{}", reverse_hex(self.h_entry), reverse_hex(self.h_id))
+    }
+
+    /// Seconds left before it times out (0 when not running).
+    pub fn timeout_left(&self, now: Instant) -> u64 {
+        self.deadline
+            .map_or(0, |d| d.saturating_duration_since(now).as_secs())
+    }
+}
+
+/// Hex digits, least significant first (Kamailio's `int2reverse_hex`).
+pub fn reverse_hex(mut n: u32) -> String {
+    let mut s = String::new();
+    loop {
+        s.push(char::from_digit(n & 0xf, 16).unwrap_or('0'));
+        n >>= 4;
+        if n == 0 {
+            return s;
+        }
+    }
+}
+
+/// The inverse of [`reverse_hex`].
+pub fn parse_reverse_hex(s: &str) -> Option<u32> {
+    if s.is_empty() || s.len() > 8 {
+        return None;
+    }
+    let mut n: u32 = 0;
+    for c in s.chars().rev() {
+        n = (n << 4) | c.to_digit(16)?;
+    }
+    Some(n)
+}
+
+/// A `did` value split into `h_entry` and `h_id`.
+pub fn parse_did(s: &str) -> Option<(u32, u32)> {
+    let (e, i) = s.split_once('.')?;
+    Some((parse_reverse_hex(e)?, parse_reverse_hex(i)?))
+}
+
+/// The dialog table.
+#[derive(Debug)]
+pub struct Table {
+    size: u32,
+    next_id: Vec<u32>,
+    step: u32,
+    dialogs: HashMap<(u32, u32), Dialog>,
+    by_callid: HashMap<String, Vec<(u32, u32)>>,
+    /// Profile counts.
+    pub counts: Counts,
+}
+
+impl Table {
+    /// A table of `size` entries whose ids start at `start` (a per-entry
+    /// pseudo-random start when negative) and grow by `step`.
+    pub fn new(size: u32, start: i64, step: u32) -> Table {
+        let size = size.max(1);
+        let seed = unix_now() as u32 ^ std::process::id().rotate_left(16);
+        let next_id = (0..size)
+            .map(|i| {
+                if start >= 0 {
+                    start as u32
+                } else {
+                    (seed
+                        .wrapping_mul(2_654_435_761)
+                        .wrapping_add(i.wrapping_mul(40_503)))
+                        % 2048
+                }
+            })
+            .collect();
+        Table {
+            size,
+            next_id,
+            step: step.max(1),
+            dialogs: HashMap::new(),
+            by_callid: HashMap::new(),
+            counts: Counts::default(),
+        }
+    }
+
+    /// The entry of a Call-ID.
+    pub fn entry_of(&self, callid: &str) -> u32 {
+        sr_sdk::hash::core_hash(callid.as_bytes(), None, false) % self.size
+    }
+
+    /// Adds a dialog, giving it its `h_entry` and `h_id`.
+    pub fn insert(&mut self, mut d: Dialog) -> (u32, u32) {
+        let e = self.entry_of(&d.callid);
+        let slot = &mut self.next_id[e as usize];
+        let id = *slot;
+        *slot = slot.wrapping_add(self.step);
+        d.h_entry = e;
+        d.h_id = id;
+        self.by_callid
+            .entry(d.callid.clone())
+            .or_default()
+            .push((e, id));
+        for l in &d.profiles {
+            self.counts.add(l);
+        }
+        self.dialogs.insert((e, id), d);
+        (e, id)
+    }
+
+    /// A dialog by its ids.
+    pub fn get(&self, key: (u32, u32)) -> Option<&Dialog> {
+        self.dialogs.get(&key)
+    }
+
+    /// A dialog by its ids, to change.
+    pub fn get_mut(&mut self, key: (u32, u32)) -> Option<&mut Dialog> {
+        self.dialogs.get_mut(&key)
+    }
+
+    /// The dialogs of a Call-ID.
+    pub fn by_callid(&self, callid: &str) -> Vec<(u32, u32)> {
+        self.by_callid.get(callid).cloned().unwrap_or_default()
+    }
+
+    /// The dialog of a message: Call-ID, From-tag and To-tag (either way
+    /// round); the direction is `true` when the From-tag is the caller's.
+    /// A dialog without a callee yet matches any To-tag or none.
+    pub fn find(&self, callid: &str, ftag: &str, ttag: &str) -> Option<((u32, u32), bool)> {
+        for k in self.by_callid.get(callid)? {
+            let Some(d) = self.dialogs.get(k) else {
+                continue;
+            };
+            if d.caller.tag == ftag
+                && (d.callee.tag.is_empty() || d.callee.tag == ttag || ttag.is_empty())
+            {
+                return Some((*k, true));
+            }
+            if !d.callee.tag.is_empty() && d.callee.tag == ftag && d.caller.tag == ttag {
+                return Some((*k, false));
+            }
+        }
+        None
+    }
+
+    /// Adds `d` to a profile (once per profile and value).
+    pub fn link(&mut self, key: (u32, u32), l: Link) -> bool {
+        let Some(d) = self.dialogs.get_mut(&key) else {
+            return false;
+        };
+        if !d.profiles.contains(&l) {
+            self.counts.add(&l);
+            d.profiles.push(l);
+        }
+        true
+    }
+
+    /// Takes `d` out of a profile (every value when `value` is `None`);
+    /// whether it was in.
+    pub fn unlink(&mut self, key: (u32, u32), profile: &str, value: Option<&str>) -> bool {
+        let Some(d) = self.dialogs.get_mut(&key) else {
+            return false;
+        };
+        let mut found = false;
+        let counts = &mut self.counts;
+        d.profiles.retain(|l| {
+            let hit = l.profile == profile && value.is_none_or(|v| v == l.value);
+            if hit {
+                counts.remove(l);
+                found = true;
+            }
+            !hit
+        });
+        found
+    }
+
+    /// Ends a dialog: state 5, out of its profiles; removed from the table
+    /// a little later ([`Table::sweep`]), so that the last requests still
+    /// find it.
+    pub fn end(&mut self, key: (u32, u32), now: Instant) {
+        let Some(d) = self.dialogs.get_mut(&key) else {
+            return;
+        };
+        d.state = State::Deleted;
+        d.end_ts = unix_now();
+        d.deadline = None;
+        d.ended = Some(now);
+        for l in d.profiles.drain(..) {
+            self.counts.remove(&l);
+        }
+    }
+
+    /// Removes a dialog now.
+    pub fn remove(&mut self, key: (u32, u32)) -> Option<Dialog> {
+        let mut d = self.dialogs.remove(&key)?;
+        for l in d.profiles.drain(..) {
+            self.counts.remove(&l);
+        }
+        if let Some(v) = self.by_callid.get_mut(&d.callid) {
+            v.retain(|k| *k != key);
+            if v.is_empty() {
+                self.by_callid.remove(&d.callid);
+            }
+        }
+        Some(d)
+    }
+
+    /// The dialogs due: answered ones past their deadline, and ones never
+    /// answered after `early` (those never relayed after `unbound`).
+    pub fn due(&self, now: Instant, early: Duration, unbound: Duration) -> Vec<(u32, u32)> {
+        self.dialogs
+            .iter()
+            .filter(|(_, d)| match d.state {
+                State::ConfirmedNa | State::Confirmed => d.deadline.is_some_and(|t| t <= now),
+                State::Unconfirmed | State::Early => {
+                    let age = now.saturating_duration_since(d.created);
+                    age >= early || (!d.tm_bound && age >= unbound)
+                }
+                State::Deleted => false,
+            })
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
+    /// Removes the dialogs ended more than `keep` ago.
+    pub fn sweep(&mut self, now: Instant, keep: Duration) {
+        let old: Vec<(u32, u32)> = self
+            .dialogs
+            .iter()
+            .filter(|(_, d)| {
+                d.ended
+                    .is_some_and(|t| now.saturating_duration_since(t) >= keep)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for k in old {
+            self.remove(k);
+        }
+    }
+
+    /// Every dialog, in `h_entry`/`h_id` order.
+    pub fn all(&self) -> Vec<&Dialog> {
+        let mut v: Vec<&Dialog> = self.dialogs.values().collect();
+        v.sort_by_key(|d| (d.h_entry, d.h_id));
+        v
+    }
+
+    /// How many dialogs are in a state.
+    pub fn count(&self, f: impl Fn(State) -> bool) -> usize {
+        self.dialogs.values().filter(|d| f(d.state)).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dialog(callid: &str, ftag: &str) -> Dialog {
+        Dialog {
+            h_entry: 0,
+            h_id: 0,
+            state: State::Unconfirmed,
+            callid: callid.into(),
+            from_uri: "sip:a@x".into(),
+            to_uri: "sip:b@x".into(),
+            req_uri: "sip:b@x".into(),
+            caller: Leg {
+                tag: ftag.into(),
+                ..Leg::default()
+            },
+            callee: Leg::default(),
+            init_ts: 0,
+            start_ts: 0,
+            end_ts: 0,
+            lifetime: 10,
+            deadline: None,
+            created: Instant::now(),
+            ended: None,
+            sflags: 0,
+            dflags: 0,
+            toroute: String::new(),
+            profiles: Vec::new(),
+            vars: BTreeMap::new(),
+            tm_bound: true,
+        }
+    }
+
+    #[test]
+    fn did_is_reversed_hex() {
+        assert_eq!(reverse_hex(0), "0");
+        assert_eq!(reverse_hex(0x1a3), "3a1");
+        assert_eq!(parse_reverse_hex("3a1"), Some(0x1a3));
+        assert_eq!(parse_did("3a1.0f"), Some((0x1a3, 0xf0)));
+        assert_eq!(parse_did("3a1"), None);
+        assert_eq!(parse_did("zz.1"), None);
+        assert_eq!(parse_reverse_hex("123456789"), None);
+        for n in [0u32, 1, 15, 16, 4095, u32::MAX] {
+            assert_eq!(parse_reverse_hex(&reverse_hex(n)), Some(n));
+        }
+    }
+
+    #[test]
+    fn ids_and_lookup() {
+        let mut t = Table::new(16, 5, 2);
+        let k1 = t.insert(dialog("c1", "f1"));
+        let k2 = t.insert(dialog("c1", "f2"));
+        assert_eq!(k1.0, t.entry_of("c1"));
+        assert_eq!((k1.1, k2.1), (5, 7), "h_id_start, then h_id_step");
+        assert_eq!(t.find("c1", "f2", ""), Some((k2, true)));
+        t.get_mut(k1).unwrap().callee.tag = "t1".into();
+        assert_eq!(
+            t.find("c1", "t1", "f1"),
+            Some((k1, false)),
+            "from the callee"
+        );
+        assert_eq!(t.find("c1", "f1", "t1"), Some((k1, true)));
+        assert_eq!(t.find("c1", "f1", "other"), None);
+        assert_eq!(t.find("c9", "f1", ""), None);
+    }
+
+    #[test]
+    fn profiles_follow_the_dialog() {
+        let mut t = Table::new(4, 0, 1);
+        let k = t.insert(dialog("c", "f"));
+        let l = |v: &str| Link {
+            profile: "p".into(),
+            value: v.into(),
+        };
+        assert!(t.link(k, l("a")));
+        assert!(t.link(k, l("a")), "twice is once");
+        assert!(t.link(k, l("b")));
+        assert_eq!(t.counts.size("p", None), 2);
+        assert!(t.unlink(k, "p", Some("a")));
+        assert!(!t.unlink(k, "p", Some("a")));
+        assert_eq!(t.counts.size("p", None), 1);
+        let now = Instant::now();
+        t.end(k, now);
+        assert_eq!(t.counts.size("p", None), 0);
+        assert_eq!(t.get(k).unwrap().state, State::Deleted);
+        t.sweep(now, Duration::from_secs(1));
+        assert!(t.get(k).is_some(), "kept a moment");
+        t.sweep(now + Duration::from_secs(2), Duration::from_secs(1));
+        assert!(t.get(k).is_none());
+        assert!(t.by_callid("c").is_empty());
+    }
+
+    #[test]
+    fn timeouts() {
+        let mut t = Table::new(4, 0, 1);
+        let now = Instant::now();
+        let k1 = t.insert(dialog("c1", "f"));
+        let mut d = dialog("c2", "f");
+        d.tm_bound = false;
+        let k2 = t.insert(d);
+        let mut d = dialog("c3", "f");
+        d.state = State::Confirmed;
+        d.deadline = Some(now + Duration::from_secs(5));
+        let k3 = t.insert(d);
+        let (e, u) = (Duration::from_secs(100), Duration::from_secs(3));
+        assert!(t.due(now, e, u).is_empty());
+        assert_eq!(t.due(now + Duration::from_secs(4), e, u), vec![k2]);
+        let mut due = t.due(now + Duration::from_secs(200), e, u);
+        due.sort();
+        let mut want = vec![k1, k2, k3];
+        want.sort();
+        assert_eq!(due, want);
+    }
+}

@@ -1,0 +1,369 @@
+//! The script functions: `dlg_manage`, the profile functions, the dialog
+//! flags, `is_known_dlg`, `dlg_bye`, `dlg_set_timeout`,
+//! `dlg_set_property`/`dlg_reset_property` and `dlg_get`.
+
+use crate::bye::Side;
+use crate::dlg::DFLAG_NORESET;
+use crate::profile::Link;
+use crate::track::{self, dctx};
+use crate::Dlg;
+use sr_sdk::fixup::FixupFn;
+use sr_sdk::prelude::*;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A fixup for profile functions: parameter 0 a declared profile (with
+/// values when `value` says so), later ones strings with variables, the
+/// one at `out` a writable variable.
+fn profile_fixup(d: &Arc<Dlg>, value: Option<bool>, out: Option<usize>) -> FixupFn {
+    let d = d.clone();
+    Arc::new(move |env, i, arg| {
+        if Some(i) == out {
+            return fixup::pvar(env, i, arg);
+        }
+        if i > 0 {
+            return fixup::spve(env, i, arg);
+        }
+        let name = arg.text().trim().to_string();
+        let profiles = d.p.profiles()?;
+        match (profiles.get(&name), value) {
+            (None, _) => Err(format!("dialog: profile '{name}' is not declared (profiles_with_value or profiles_no_value)")),
+            (Some(false), Some(true)) => Err(format!("dialog: profile '{name}' is declared without values and takes none")),
+            (Some(true), Some(false)) => Err(format!("dialog: profile '{name}' is declared with values and needs one")),
+            _ => Ok(Fixed::Str(name)),
+        }
+    })
+}
+
+/// 1 for true, -1 for false (the script's convention).
+fn rc(b: bool) -> i32 {
+    if b {
+        1
+    } else {
+        -1
+    }
+}
+
+fn text(ctx: &mut Ctx<'_>, a: &Fixed) -> String {
+    a.str(ctx).into_owned()
+}
+
+/// `set_dlg_profile`: the current dialog joins; before `dlg_manage` the
+/// membership waits for the dialog.
+fn set_profile(d: &Dlg, ctx: &mut Ctx<'_>, profile: String, value: String) -> i32 {
+    let l = Link { profile, value };
+    match track::current(d, ctx.msg) {
+        Some(k) => rc(d.table().link(k, l)),
+        None if ctx.msg.is_request() && !ctx.msg.faked => {
+            let c = dctx(ctx.msg);
+            if !c.pending.contains(&l) {
+                c.pending.push(l);
+            }
+            1
+        }
+        None => -1,
+    }
+}
+
+fn unset_profile(d: &Dlg, ctx: &mut Ctx<'_>, profile: &str, value: Option<&str>) -> i32 {
+    match track::current(d, ctx.msg) {
+        Some(k) if d.table().unlink(k, profile, value) => 1,
+        Some(_) => -1,
+        None => {
+            let Some(c) = ctx.msg.ext.get_mut::<crate::DlgCtx>() else {
+                return -1;
+            };
+            let n = c.pending.len();
+            c.pending
+                .retain(|l| !(l.profile == profile && value.is_none_or(|v| v == l.value)));
+            rc(c.pending.len() < n)
+        }
+    }
+}
+
+fn in_profile(d: &Dlg, ctx: &mut Ctx<'_>, profile: &str, value: Option<&str>) -> i32 {
+    let hit = |l: &Link| l.profile == profile && value.is_none_or(|v| v == l.value);
+    match track::current(d, ctx.msg) {
+        Some(k) => rc(d.table().get(k).is_some_and(|x| x.profiles.iter().any(hit))),
+        None => {
+            let pending = ctx.msg.ext.get::<crate::DlgCtx>();
+            rc(pending.is_some_and(|c| c.pending.iter().any(hit)))
+        }
+    }
+}
+
+fn profile_size(
+    d: &Dlg,
+    ctx: &mut Ctx<'_>,
+    profile: &str,
+    value: Option<&str>,
+    out: &Fixed,
+) -> i32 {
+    let n = d.table().counts.size(profile, value) as i64;
+    let Fixed::Pv(pv) = out else {
+        return -1;
+    };
+    match pv.assign(ctx, Value::Int(n)) {
+        Ok(()) => 1,
+        Err(e) => {
+            lm_err!("get_profile_size: {e}");
+            -1
+        }
+    }
+}
+
+fn flag_op(d: &Dlg, ctx: &mut Ctx<'_>, bit: i64, op: u8) -> i32 {
+    if !(0..32).contains(&bit) {
+        lm_err!("dialog: flag {bit} is out of range (0..31)");
+        return -1;
+    }
+    let mask = 1u32 << bit;
+    let apply = |flags: &mut u32| -> i32 {
+        match op {
+            b's' => {
+                *flags |= mask;
+                1
+            }
+            b'r' => {
+                *flags &= !mask;
+                1
+            }
+            _ => rc(*flags & mask != 0),
+        }
+    };
+    match track::current(d, ctx.msg) {
+        Some(k) => d.table().get_mut(k).map_or(-1, |x| apply(&mut x.sflags)),
+        None if ctx.msg.is_request() && !ctx.msg.faked => apply(&mut dctx(ctx.msg).flags),
+        None => -1,
+    }
+}
+
+/// Changes the lifetime of a dialog: the deadline restarts from now when
+/// it is running.
+pub fn set_timeout(d: &Dlg, key: (u32, u32), secs: u32) -> bool {
+    let mut t = d.table();
+    let Some(x) = t.get_mut(key) else {
+        return false;
+    };
+    x.lifetime = secs;
+    if x.deadline.is_some() {
+        x.deadline = Some(Instant::now() + Duration::from_secs(u64::from(secs)));
+    }
+    true
+}
+
+fn timeout_cmd(d: &Dlg, ctx: &mut Ctx<'_>, secs: i64, key: Option<(u32, u32)>) -> i32 {
+    if secs <= 0 || secs > i64::from(u32::MAX) {
+        lm_err!("dlg_set_timeout: {secs} is not a valid timeout");
+        return -1;
+    }
+    let key = match key {
+        Some(k) => Some(k),
+        None => track::current(d, ctx.msg),
+    };
+    match key {
+        Some(k) => rc(set_timeout(d, k, secs as u32)),
+        None if ctx.msg.is_request() && !ctx.msg.faked => {
+            dctx(ctx.msg).timeout = Some(secs as u32);
+            1
+        }
+        None => -1,
+    }
+}
+
+fn property(d: &Dlg, ctx: &mut Ctx<'_>, name: &str, on: bool) -> i32 {
+    let bit = match name {
+        "timeout-noreset" => DFLAG_NORESET,
+        "ka-src" | "ka-dst" => {
+            lm_err!("dlg_set_property: '{name}' (keepalives) is not supported");
+            return -1;
+        }
+        _ => {
+            lm_err!("dlg_set_property: unknown property '{name}'");
+            return -1;
+        }
+    };
+    let Some(k) = track::current(d, ctx.msg) else {
+        return -1;
+    };
+    d.table().get_mut(k).map_or(-1, |x| {
+        if on {
+            x.dflags |= bit;
+        } else {
+            x.dflags &= !bit;
+        }
+        1
+    })
+}
+
+fn bye_cmd(d: &Dlg, ctx: &mut Ctx<'_>, side: &str) -> i32 {
+    let Some(side) = Side::parse(side) else {
+        lm_err!("dlg_bye: '{side}' is not all, caller or callee");
+        return -1;
+    };
+    let Some(k) = track::current(d, ctx.msg) else {
+        return -1;
+    };
+    let answered = d.table().get(k).is_some_and(|x| x.state.answered());
+    if !answered {
+        return -1;
+    }
+    track::terminate(d, ctx.core, k, Some(side), false);
+    1
+}
+
+fn get_cmd(d: &Dlg, ctx: &mut Ctx<'_>, callid: &str, ftag: &str, ttag: &str) -> i32 {
+    match d.table().find(callid, ftag, ttag) {
+        Some((k, down)) => {
+            let c = dctx(ctx.msg);
+            c.key = Some(k);
+            c.downstream = down;
+            1
+        }
+        None => -1,
+    }
+}
+
+/// Adds the functions to the module.
+pub fn export(def: ModuleDef, d: &Arc<Dlg>) -> ModuleDef {
+    let any = RouteType::ANY;
+    let req = RouteType::REQUEST | RouteType::BRANCH;
+    let set_routes =
+        RouteType::REQUEST | RouteType::FAILURE | RouteType::ONREPLY | RouteType::BRANCH;
+    let spve = Some(fixup::f(fixup::spve));
+    let igp = Some(fixup::f(fixup::igp));
+    let c = |d: &Arc<Dlg>| d.clone();
+    let (d1, d2, d3, d4, d5, d6) = (c(d), c(d), c(d), c(d), c(d), c(d));
+    let (d7, d8, d9, d10, d11, d12) = (c(d), c(d), c(d), c(d), c(d), c(d));
+    let (d13, d14, d15, d16, d17, d18) = (c(d), c(d), c(d), c(d), c(d), c(d));
+    let mut def = def
+        .cmd("dlg_manage", 0, req, None, move |ctx, _| {
+            if ctx.msg.msg().to_tag().ok().flatten().is_some() {
+                track::manage_within(&d1, ctx)
+            } else {
+                track::create(&d1, ctx)
+            }
+        })
+        .cmd(
+            "set_dlg_profile",
+            1,
+            set_routes,
+            Some(profile_fixup(d, Some(false), None)),
+            move |ctx, a| {
+                let p = text(ctx, &a[0]);
+                set_profile(&d2, ctx, p, String::new())
+            },
+        )
+        .cmd(
+            "set_dlg_profile",
+            2,
+            set_routes,
+            Some(profile_fixup(d, Some(true), None)),
+            move |ctx, a| {
+                let (p, v) = (text(ctx, &a[0]), text(ctx, &a[1]));
+                set_profile(&d3, ctx, p, v)
+            },
+        )
+        .cmd(
+            "unset_dlg_profile",
+            1,
+            set_routes,
+            Some(profile_fixup(d, Some(false), None)),
+            move |ctx, a| {
+                let p = text(ctx, &a[0]);
+                unset_profile(&d4, ctx, &p, None)
+            },
+        )
+        .cmd(
+            "unset_dlg_profile",
+            2,
+            set_routes,
+            Some(profile_fixup(d, Some(true), None)),
+            move |ctx, a| {
+                let (p, v) = (text(ctx, &a[0]), text(ctx, &a[1]));
+                unset_profile(&d5, ctx, &p, Some(&v))
+            },
+        )
+        .cmd(
+            "is_in_profile",
+            1,
+            any,
+            Some(profile_fixup(d, None, None)),
+            move |ctx, a| {
+                let p = text(ctx, &a[0]);
+                in_profile(&d6, ctx, &p, None)
+            },
+        )
+        .cmd(
+            "is_in_profile",
+            2,
+            any,
+            Some(profile_fixup(d, Some(true), None)),
+            move |ctx, a| {
+                let (p, v) = (text(ctx, &a[0]), text(ctx, &a[1]));
+                in_profile(&d7, ctx, &p, Some(&v))
+            },
+        )
+        .cmd(
+            "get_profile_size",
+            2,
+            any,
+            Some(profile_fixup(d, None, Some(1))),
+            move |ctx, a| {
+                let p = text(ctx, &a[0]);
+                profile_size(&d8, ctx, &p, None, &a[1])
+            },
+        )
+        .cmd(
+            "get_profile_size",
+            3,
+            any,
+            Some(profile_fixup(d, Some(true), Some(2))),
+            move |ctx, a| {
+                let (p, v) = (text(ctx, &a[0]), text(ctx, &a[1]));
+                profile_size(&d9, ctx, &p, Some(&v), &a[2])
+            },
+        )
+        .cmd("is_known_dlg", 0, any, None, move |ctx, _| {
+            rc(track::current(&d10, ctx.msg).is_some())
+        })
+        .cmd("dlg_bye", 1, any, spve.clone(), move |ctx, a| {
+            let s = text(ctx, &a[0]);
+            bye_cmd(&d11, ctx, &s)
+        })
+        .cmd("dlg_set_timeout", 1, any, igp.clone(), move |ctx, a| {
+            let t = a[0].int(ctx);
+            timeout_cmd(&d12, ctx, t, None)
+        })
+        .cmd("dlg_set_timeout", 3, any, igp.clone(), move |ctx, a| {
+            let (t, e, i) = (a[0].int(ctx), a[1].int(ctx), a[2].int(ctx));
+            let key = (
+                u32::try_from(e).unwrap_or(u32::MAX),
+                u32::try_from(i).unwrap_or(u32::MAX),
+            );
+            timeout_cmd(&d13, ctx, t, Some(key))
+        })
+        .cmd("dlg_set_property", 1, any, spve.clone(), move |ctx, a| {
+            let p = text(ctx, &a[0]);
+            property(&d14, ctx, &p, true)
+        })
+        .cmd("dlg_reset_property", 1, any, spve.clone(), move |ctx, a| {
+            let p = text(ctx, &a[0]);
+            property(&d15, ctx, &p, false)
+        })
+        .cmd("dlg_get", 3, any, spve.clone(), move |ctx, a| {
+            let (c, f, t) = (text(ctx, &a[0]), text(ctx, &a[1]), text(ctx, &a[2]));
+            get_cmd(&d16, ctx, &c, &f, &t)
+        });
+    for (name, op, dd) in [
+        ("dlg_setflag", b's', d17),
+        ("dlg_resetflag", b'r', d18),
+        ("dlg_isflagset", b'i', c(d)),
+    ] {
+        def = def.cmd(name, 1, any, igp.clone(), move |ctx, a| {
+            let n = a[0].int(ctx);
+            flag_op(&dd, ctx, n, op)
+        });
+    }
+    def
+}

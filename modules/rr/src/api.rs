@@ -1,0 +1,53 @@
+//! What rr offers other modules (Kamailio's `load_rr_api`): callbacks run
+//! by `loose_route()` when the request's route set starts with our own
+//! Route entry (Kamailio's `register_rrcb`), with that entry's
+//! parameters — the dialog module finds its `did` there.
+
+use sr_sdk::prelude::*;
+use std::sync::{Arc, RwLock};
+
+/// The name rr publishes [`RrApi`] under.
+pub const RR_API: &str = "rr";
+
+/// A loose_route callback: the request and our Route entry's parameters
+/// (`;name=value...`, as `check_route_param` reads them).
+pub type RrCallback = Arc<dyn Fn(&mut Ctx<'_>, &str) + Send + Sync>;
+
+/// rr's API for other modules.
+#[derive(Clone, Default)]
+pub struct RrApi {
+    callbacks: Arc<RwLock<Vec<RrCallback>>>,
+}
+
+impl std::fmt::Debug for RrApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.callbacks.read().map_or(0, |v| v.len());
+        write!(f, "RrApi({n} callbacks)")
+    }
+}
+
+impl RrApi {
+    /// Adds a callback (from another module's `mod_init`).
+    pub fn register_callback(&self, cb: RrCallback) {
+        if let Ok(mut v) = self.callbacks.write() {
+            v.push(cb);
+        }
+    }
+
+    /// Runs the callbacks, in the order they were added.
+    pub fn run(&self, ctx: &mut Ctx<'_>, params: &str) {
+        let cbs: Vec<RrCallback> = match self.callbacks.read() {
+            Ok(v) if !v.is_empty() => v.clone(),
+            _ => return,
+        };
+        for cb in cbs {
+            cb(ctx, params);
+        }
+    }
+
+    /// `add_rr_param(params)` for another module: to the Record-Route
+    /// already added, else kept for the next `record_route`.
+    pub fn add_rr_param(&self, ctx: &mut Ctx<'_>, params: &str) -> i32 {
+        crate::record::add_rr_param(ctx, params)
+    }
+}

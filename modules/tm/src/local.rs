@@ -1,0 +1,187 @@
+//! Requests a module sends on its own (the dialog module's BYEs): each a
+//! non-INVITE client transaction of sip-txn — retransmitted over UDP at
+//! tm's timers, given up after `fr_timer` — whose final reply, or timeout,
+//! is handed back with the value the sender attached. Replies are told
+//! apart by a branch prefix of the sender's own (`z9hG4bK<tag><key>.`).
+
+use sip_txn::{Action, Instant, NonInviteClient, TimerConfig};
+use sr_sdk::prelude::*;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+struct Pending<T> {
+    txn: NonInviteClient<Vec<u8>>,
+    to: Dest,
+    tag: T,
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended<T> {
+    /// What the sender attached to it.
+    pub tag: T,
+    /// The final reply's code (408 when none came in time, 477 when it
+    /// could not be sent).
+    pub code: u16,
+}
+
+/// Requests in flight, of one sender.
+pub struct LocalRequests<T> {
+    prefix: String,
+    seq: AtomicU64,
+    epoch: std::time::Instant,
+    pending: Mutex<HashMap<u64, Pending<T>>>,
+}
+
+impl<T: Clone> LocalRequests<T> {
+    /// A sender whose branches start `z9hG4bK{tag}` and a key of this
+    /// process, so that only replies to its own requests are taken.
+    pub fn new(tag: &str) -> LocalRequests<T> {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(u64::from(std::process::id()));
+        LocalRequests {
+            prefix: format!("z9hG4bK{tag}{:08x}.", h.finish() & 0xffff_ffff),
+            seq: AtomicU64::new(1),
+            epoch: std::time::Instant::now(),
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_millis(self.epoch.elapsed().as_millis() as u64)
+    }
+
+    /// A fresh branch for the next request's Via, and its number.
+    pub fn next_branch(&self) -> (u64, String) {
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        (n, format!("{}{n}", self.prefix))
+    }
+
+    /// Requests in flight.
+    pub fn in_flight(&self) -> usize {
+        self.pending.lock().map_or(0, |p| p.len())
+    }
+
+    /// Sends request `n` (whose Via has [`Self::next_branch`]'s branch)
+    /// to `to` and keeps its transaction; when the send fails, the
+    /// request ends at once (477).
+    pub fn start(
+        &self,
+        core: &dyn Core,
+        n: u64,
+        data: Vec<u8>,
+        to: Dest,
+        timers: &TimerConfig,
+        tag: T,
+    ) -> Option<Ended<T>> {
+        let (txn, actions) =
+            NonInviteClient::start(data, to.proto.is_reliable(), timers, self.now());
+        if let Ok(mut p) = self.pending.lock() {
+            p.insert(
+                n,
+                Pending {
+                    txn,
+                    to,
+                    tag: tag.clone(),
+                },
+            );
+        }
+        for a in actions {
+            if let Action::Transmit(bytes) = a {
+                if core.send(&to, &bytes).is_err() {
+                    if let Ok(mut p) = self.pending.lock() {
+                        p.remove(&n);
+                    }
+                    return Some(Ended { tag, code: 477 });
+                }
+            }
+        }
+        None
+    }
+
+    /// A reply whose top Via has `branch`: `None` when it is not for one
+    /// of our requests; `Some(Some(ended))` when it is the final reply,
+    /// `Some(None)` for a provisional one or a retransmission.
+    pub fn reply(&self, branch: &str, code: u16) -> Option<Option<Ended<T>>> {
+        let n: u64 = branch.strip_prefix(&self.prefix)?.parse().ok()?;
+        let now = self.now();
+        let mut pending = self.pending.lock().ok()?;
+        let Some(p) = pending.get_mut(&n) else {
+            return Some(None);
+        };
+        let actions = p.txn.handle_response(now, Vec::new(), code);
+        let fin = code >= 200 && actions.iter().any(|a| matches!(a, Action::PassToTu(_)));
+        if !fin {
+            return Some(None);
+        }
+        let p = pending.remove(&n)?;
+        Some(Some(Ended { tag: p.tag, code }))
+    }
+
+    /// Runs the timers: retransmits, and gives the requests that got no
+    /// final reply in time (408).
+    pub fn tick(&self, core: &dyn Core) -> Vec<Ended<T>> {
+        let now = self.now();
+        let mut out = Vec::new();
+        let mut resend = Vec::new();
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.retain(|_, p| {
+                if p.txn.poll_timeout().is_none_or(|t| t > now) {
+                    return true;
+                }
+                let actions = p.txn.handle_timeout(now);
+                for a in actions.iter() {
+                    match a {
+                        Action::Transmit(b) => resend.push((p.to, b.clone())),
+                        Action::Timeout => out.push(Ended {
+                            tag: p.tag.clone(),
+                            code: 408,
+                        }),
+                        _ => {}
+                    }
+                }
+                !actions.terminated()
+            });
+        }
+        for (to, b) in resend {
+            core.send_batched(&to, &b);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_end_requests() {
+        let l: LocalRequests<&str> = LocalRequests::new("dlg");
+        let (n, branch) = l.next_branch();
+        assert!(branch.starts_with("z9hG4bKdlg"));
+        let (txn, _) = NonInviteClient::start(
+            b"BYE sip:a SIP/2.0\r\n\r\n".to_vec(),
+            false,
+            &TimerConfig::rfc3261(),
+            l.now(),
+        );
+        let to = Dest::new(Proto::Udp, "127.0.0.1:5060".parse().unwrap());
+        l.pending
+            .lock()
+            .unwrap()
+            .insert(n, Pending { txn, to, tag: "x" });
+        assert_eq!(l.reply("z9hG4bKother", 200), None, "not ours");
+        assert_eq!(l.reply(&branch, 100), Some(None));
+        assert_eq!(
+            l.reply(&branch, 481),
+            Some(Some(Ended {
+                tag: "x",
+                code: 481
+            }))
+        );
+        assert_eq!(l.in_flight(), 0);
+        assert_eq!(l.reply(&branch, 481), Some(None), "a late retransmission");
+    }
+}
