@@ -565,6 +565,11 @@ impl Core for Runtime {
         self.settings.aliases.clone()
     }
 
+    fn user_agent_header(&self) -> Option<String> {
+        let h = self.settings.user_agent_header.trim();
+        (!h.is_empty()).then(|| h.to_string())
+    }
+
     fn add_myself_check(&self, check: sr_sdk::MyselfCheck) -> Result<(), String> {
         self.myself_checks
             .write()

@@ -241,6 +241,12 @@ pub trait Core: Send + Sync {
         ))
     }
 
+    /// The User-Agent header line of requests the server makes itself
+    /// (`user_agent_header`, without CRLF); `None` when there is none.
+    fn user_agent_header(&self) -> Option<String> {
+        None
+    }
+
     /// The configured host aliases (`alias=`), with their port if given.
     fn aliases(&self) -> Vec<(String, Option<u16>)> {
         Vec::new()

@@ -41,15 +41,18 @@ pub struct ByeTag {
     pub to_caller: bool,
 }
 
-/// The text of a BYE towards `to` (the other leg `from`), with `via` as
-/// the top Via's sent-by and `branch`; and the URI to send it to (the
-/// first Route, else the Contact).
+/// The text of a BYE towards one side (`to_caller`), speaking for the
+/// other, with `via` (transport, sent-by) and `branch` in its Via; and the
+/// URI it goes to (the first Route, else the Contact). Its headers come in
+/// the order of Kamailio's tm: Via, Route, To, From, CSeq, Call-ID,
+/// Content-Length, User-Agent (`ua`), Max-Forwards, `dlg_extra_hdrs`.
 pub fn build(
     dlg: &Dialog,
     to_caller: bool,
     via: (&str, &str),
     branch: &str,
     extra: &str,
+    ua: Option<&str>,
 ) -> (String, String) {
     let (to, from): (&Leg, &Leg) = if to_caller {
         (&dlg.caller, &dlg.callee)
@@ -74,17 +77,22 @@ pub fn build(
         s.push_str(&format!("Route: {r}\r\n"));
     }
     s.push_str(&format!(
-        "From: <{from_uri}>;tag={}\r\nTo: <{to_uri}>;tag={}\r\nCall-ID: {}\r\nCSeq: {} BYE\r\nMax-Forwards: 70\r\n",
-        from.tag,
+        "To: <{to_uri}>;tag={}\r\nFrom: <{from_uri}>;tag={}\r\nCSeq: {} BYE\r\nCall-ID: {}\r\nContent-Length: 0\r\n",
         to.tag,
+        from.tag,
+        from.cseq.wrapping_add(1),
         dlg.callid,
-        from.cseq.wrapping_add(1)
     ));
+    if let Some(ua) = ua {
+        s.push_str(ua);
+        s.push_str("\r\n");
+    }
+    s.push_str("Max-Forwards: 70\r\n");
     for line in extra.split("\r\n").map(str::trim).filter(|l| !l.is_empty()) {
         s.push_str(line);
         s.push_str("\r\n");
     }
-    s.push_str("Content-Length: 0\r\n\r\n");
+    s.push_str("\r\n");
     let next = to
         .route_set
         .first()
@@ -93,20 +101,25 @@ pub fn build(
     (s, next)
 }
 
-/// Sends the BYEs of an answered dialog to `side`.
-pub fn send(d: &Dlg, core: &dyn Core, dlg: &Dialog, side: Side) {
+/// Sends the BYEs of an answered dialog to `side`, with `dlg_extra_hdrs`
+/// and `more` (header lines) after Max-Forwards.
+pub fn send(d: &Dlg, core: &dyn Core, dlg: &Dialog, side: Side, more: &str) {
     let Some(tm) = d.tm() else {
         return;
     };
     let timers = tm.uac_timers();
-    let extra = params::get_str(&d.p.extra_hdrs).replace("\\r\\n", "\r\n");
+    let extra = format!(
+        "{}\r\n{more}",
+        params::get_str(&d.p.extra_hdrs).replace("\\r\\n", "\r\n")
+    );
+    let ua = core.user_agent_header();
     for to_caller in [true, false] {
         match (side, to_caller) {
             (Side::Caller, false) | (Side::Callee, true) => continue,
             _ => {}
         }
         let (n, branch) = d.byes.next_branch();
-        let probe = build(dlg, to_caller, ("UDP", "0.0.0.0"), &branch, &extra).1;
+        let probe = build(dlg, to_caller, ("UDP", "0.0.0.0"), &branch, &extra, None).1;
         let dest = match core.resolve(&probe, None) {
             Ok(x) => x,
             Err(e) => {
@@ -130,6 +143,7 @@ pub fn send(d: &Dlg, core: &dyn Core, dlg: &Dialog, side: Side) {
             (dest.proto.via_name(), &local),
             &branch,
             &extra,
+            ua.as_deref(),
         );
         let tag = ByeTag {
             callid: dlg.callid.clone(),
@@ -200,7 +214,7 @@ mod tests {
             callee: Leg {
                 tag: "tt".into(),
                 contact: "sip:bob@10.0.0.2:5080".into(),
-                cseq: 10,
+                cseq: 0,
                 route_set: Vec::new(),
                 socket: String::new(),
             },
@@ -228,12 +242,14 @@ mod tests {
             ("UDP", "127.0.0.1:5060"),
             "z9hG4bKdlgx",
             "",
+            Some("User-Agent: t"),
         );
         assert!(text.starts_with("BYE sip:bob@10.0.0.2:5080 SIP/2.0\r\n"));
         assert!(text.contains("From: <sip:alice@a.example>;tag=ft\r\n"));
         assert!(text.contains("To: <sip:bob@b.example>;tag=tt\r\n"));
         assert!(text.contains("CSeq: 11 BYE\r\n"));
         assert!(!text.contains("Route:"));
+        assert!(text.ends_with("Content-Length: 0\r\nUser-Agent: t\r\nMax-Forwards: 70\r\n\r\n"));
         assert_eq!(next, "sip:bob@10.0.0.2:5080");
         assert!(sr_sdk::sip_msg::Message::parse(text.as_bytes()).is_ok());
     }
@@ -246,12 +262,17 @@ mod tests {
             ("UDP", "127.0.0.1:5060"),
             "z9hG4bKdlgx",
             "X-Reason: timeout\r\n",
+            None,
         );
         assert!(text.starts_with("BYE sip:alice@10.0.0.1:5070 SIP/2.0\r\n"));
         assert!(text.contains("Route: <sip:p1.example;lr>\r\n"));
         assert!(text.contains("From: <sip:bob@b.example>;tag=tt\r\n"));
         assert!(text.contains("To: <sip:alice@a.example>;tag=ft\r\n"));
-        assert!(text.contains("X-Reason: timeout\r\n"));
+        assert!(
+            text.contains("CSeq: 1 BYE\r\n"),
+            "the callee's first request"
+        );
+        assert!(text.ends_with("Max-Forwards: 70\r\nX-Reason: timeout\r\n\r\n"));
         assert_eq!(next, "sip:p1.example;lr");
     }
 

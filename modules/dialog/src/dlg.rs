@@ -167,27 +167,32 @@ pub struct Table {
 }
 
 impl Table {
-    /// A table of `size` entries whose ids start at `start` (a per-entry
-    /// pseudo-random start when negative) and grow by `step`.
+    /// A table of `size` entries. Each entry's ids start at a
+    /// pseudo-random point and grow by `step`; with `start` 0 or more they
+    /// stay `start` plus a multiple of `step` (Kamailio's `h_id_start` and
+    /// `h_id_step`, which split the ids between servers).
     pub fn new(size: u32, start: i64, step: u32) -> Table {
         let size = size.max(1);
+        let step = step.max(1);
         let seed = unix_now() as u32 ^ std::process::id().rotate_left(16);
         let next_id = (0..size)
             .map(|i| {
+                let r = seed
+                    .wrapping_mul(2_654_435_761)
+                    .wrapping_add(i.wrapping_mul(40_503))
+                    .rotate_left(i % 31)
+                    % size.saturating_mul(3).max(1);
                 if start >= 0 {
-                    start as u32
+                    (start as u32).wrapping_add(r.wrapping_mul(step))
                 } else {
-                    (seed
-                        .wrapping_mul(2_654_435_761)
-                        .wrapping_add(i.wrapping_mul(40_503)))
-                        % 2048
+                    r
                 }
             })
             .collect();
         Table {
             size,
             next_id,
-            step: step.max(1),
+            step,
             dialogs: HashMap::new(),
             by_callid: HashMap::new(),
             counts: Counts::default(),
@@ -415,7 +420,8 @@ mod tests {
         let k1 = t.insert(dialog("c1", "f1"));
         let k2 = t.insert(dialog("c1", "f2"));
         assert_eq!(k1.0, t.entry_of("c1"));
-        assert_eq!((k1.1, k2.1), (5, 7), "h_id_start, then h_id_step");
+        assert_eq!(k1.1 % 2, 1, "h_id_start plus a multiple of h_id_step");
+        assert_eq!(k2.1, k1.1 + 2, "then h_id_step more");
         assert_eq!(t.find("c1", "f2", ""), Some((k2, true)));
         t.get_mut(k1).unwrap().callee.tag = "t1".into();
         assert_eq!(

@@ -12,10 +12,11 @@ use sr_sdk::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A fixup for profile functions: parameter 0 a declared profile (with
-/// values when `value` says so), later ones strings with variables, the
-/// one at `out` a writable variable.
-fn profile_fixup(d: &Arc<Dlg>, value: Option<bool>, out: Option<usize>) -> FixupFn {
+/// A fixup for profile functions: parameter 0 a declared profile (else
+/// the configuration is refused, as Kamailio's `profile <x> not defined`),
+/// later ones strings with variables, the one at `out` a writable
+/// variable.
+fn profile_fixup(d: &Arc<Dlg>, out: Option<usize>) -> FixupFn {
     let d = d.clone();
     Arc::new(move |env, i, arg| {
         if Some(i) == out {
@@ -25,12 +26,11 @@ fn profile_fixup(d: &Arc<Dlg>, value: Option<bool>, out: Option<usize>) -> Fixup
             return fixup::spve(env, i, arg);
         }
         let name = arg.text().trim().to_string();
-        let profiles = d.p.profiles()?;
-        match (profiles.get(&name), value) {
-            (None, _) => Err(format!("dialog: profile '{name}' is not declared (profiles_with_value or profiles_no_value)")),
-            (Some(false), Some(true)) => Err(format!("dialog: profile '{name}' is declared without values and takes none")),
-            (Some(true), Some(false)) => Err(format!("dialog: profile '{name}' is declared with values and needs one")),
-            _ => Ok(Fixed::Str(name)),
+        match d.p.profiles()?.get(&name) {
+            None => Err(format!(
+                "dialog: profile <{name}> not defined (profiles_with_value or profiles_no_value)"
+            )),
+            Some(_) => Ok(Fixed::Str(name)),
         }
     })
 }
@@ -48,13 +48,33 @@ fn text(ctx: &mut Ctx<'_>, a: &Fixed) -> String {
     a.str(ctx).into_owned()
 }
 
-/// `set_dlg_profile`: the current dialog joins; before `dlg_manage` the
-/// membership waits for the dialog.
-fn set_profile(d: &Dlg, ctx: &mut Ctx<'_>, profile: String, value: String) -> i32 {
-    let l = Link { profile, value };
+/// The membership a profile function names: a profile with values needs
+/// a non-empty one (`None` otherwise); one without values ignores it.
+fn link_of(d: &Dlg, profile: &str, value: Option<String>) -> Option<(Link, bool)> {
+    let with_value = d.profiles().get(profile)?;
+    let value = if with_value {
+        value.filter(|v| !v.is_empty())?
+    } else {
+        String::new()
+    };
+    Some((
+        Link {
+            profile: profile.to_string(),
+            value,
+        },
+        with_value,
+    ))
+}
+
+/// `set_dlg_profile`: the current dialog joins; in request_route before
+/// the dialog is made, the membership waits for it.
+fn set_profile(d: &Dlg, ctx: &mut Ctx<'_>, profile: &str, value: Option<String>) -> i32 {
+    let Some((l, _)) = link_of(d, profile, value) else {
+        return -1;
+    };
     match track::current(d, ctx.msg) {
         Some(k) => rc(d.table().link(k, l)),
-        None if ctx.msg.is_request() && !ctx.msg.faked => {
+        None if ctx.route == RouteType::REQUEST && !ctx.msg.faked => {
             let c = dctx(ctx.msg);
             if !c.pending.contains(&l) {
                 c.pending.push(l);
@@ -65,33 +85,37 @@ fn set_profile(d: &Dlg, ctx: &mut Ctx<'_>, profile: String, value: String) -> i3
     }
 }
 
-fn unset_profile(d: &Dlg, ctx: &mut Ctx<'_>, profile: &str, value: Option<&str>) -> i32 {
+/// `unset_dlg_profile`: -1 in request_route, as Kamailio 5.6's (which
+/// lists the route but refuses it when called).
+fn unset_profile(d: &Dlg, ctx: &mut Ctx<'_>, profile: &str, value: Option<String>) -> i32 {
+    if ctx.route == RouteType::REQUEST {
+        return -1;
+    }
+    let Some((l, with_value)) = link_of(d, profile, value) else {
+        return -1;
+    };
+    let value = with_value.then_some(l.value.as_str());
     match track::current(d, ctx.msg) {
-        Some(k) if d.table().unlink(k, profile, value) => 1,
-        Some(_) => -1,
-        None => {
-            let Some(c) = ctx.msg.ext.get_mut::<crate::DlgCtx>() else {
-                return -1;
-            };
-            let n = c.pending.len();
-            c.pending
-                .retain(|l| !(l.profile == profile && value.is_none_or(|v| v == l.value)));
-            rc(c.pending.len() < n)
-        }
+        Some(k) => rc(d.table().unlink(k, profile, value)),
+        None => -1,
     }
 }
 
-fn in_profile(d: &Dlg, ctx: &mut Ctx<'_>, profile: &str, value: Option<&str>) -> i32 {
-    let hit = |l: &Link| l.profile == profile && value.is_none_or(|v| v == l.value);
+/// `is_in_profile`: memberships waiting for the dialog do not count yet
+/// (as Kamailio's).
+fn in_profile(d: &Dlg, ctx: &mut Ctx<'_>, profile: &str, value: Option<String>) -> i32 {
+    let Some((l, with_value)) = link_of(d, profile, value) else {
+        return -1;
+    };
+    let hit = |x: &Link| x.profile == l.profile && (!with_value || x.value == l.value);
     match track::current(d, ctx.msg) {
         Some(k) => rc(d.table().get(k).is_some_and(|x| x.profiles.iter().any(hit))),
-        None => {
-            let pending = ctx.msg.ext.get::<crate::DlgCtx>();
-            rc(pending.is_some_and(|c| c.pending.iter().any(hit)))
-        }
+        None => -1,
     }
 }
 
+/// `get_profile_size`: without a value (or for a profile without values)
+/// every member counts.
 fn profile_size(
     d: &Dlg,
     ctx: &mut Ctx<'_>,
@@ -99,6 +123,7 @@ fn profile_size(
     value: Option<&str>,
     out: &Fixed,
 ) -> i32 {
+    let value = value.filter(|_| d.profiles().get(profile) == Some(true));
     let n = d.table().counts.size(profile, value) as i64;
     let Fixed::Pv(pv) = out else {
         return -1;
@@ -163,10 +188,6 @@ fn timeout_cmd(d: &Dlg, ctx: &mut Ctx<'_>, secs: i64, key: Option<(u32, u32)>) -
     };
     match key {
         Some(k) => rc(set_timeout(d, k, secs as u32)),
-        None if ctx.msg.is_request() && !ctx.msg.faked => {
-            dctx(ctx.msg).timeout = Some(secs as u32);
-            1
-        }
         None => -1,
     }
 }
@@ -208,7 +229,7 @@ fn bye_cmd(d: &Dlg, ctx: &mut Ctx<'_>, side: &str) -> i32 {
     if !answered {
         return -1;
     }
-    track::terminate(d, ctx.core, k, Some(side), false);
+    track::terminate(d, ctx.core, k, Some((side, "")), false);
     1
 }
 
@@ -218,6 +239,7 @@ fn get_cmd(d: &Dlg, ctx: &mut Ctx<'_>, callid: &str, ftag: &str, ttag: &str) -> 
             let c = dctx(ctx.msg);
             c.key = Some(k);
             c.downstream = down;
+            c.dir = if down { 1 } else { 2 };
             1
         }
         None => -1,
@@ -248,27 +270,27 @@ pub fn export(def: ModuleDef, d: &Arc<Dlg>) -> ModuleDef {
             "set_dlg_profile",
             1,
             set_routes,
-            Some(profile_fixup(d, Some(false), None)),
+            Some(profile_fixup(d, None)),
             move |ctx, a| {
                 let p = text(ctx, &a[0]);
-                set_profile(&d2, ctx, p, String::new())
+                set_profile(&d2, ctx, &p, None)
             },
         )
         .cmd(
             "set_dlg_profile",
             2,
             set_routes,
-            Some(profile_fixup(d, Some(true), None)),
+            Some(profile_fixup(d, None)),
             move |ctx, a| {
                 let (p, v) = (text(ctx, &a[0]), text(ctx, &a[1]));
-                set_profile(&d3, ctx, p, v)
+                set_profile(&d3, ctx, &p, Some(v))
             },
         )
         .cmd(
             "unset_dlg_profile",
             1,
             set_routes,
-            Some(profile_fixup(d, Some(false), None)),
+            Some(profile_fixup(d, None)),
             move |ctx, a| {
                 let p = text(ctx, &a[0]);
                 unset_profile(&d4, ctx, &p, None)
@@ -278,17 +300,17 @@ pub fn export(def: ModuleDef, d: &Arc<Dlg>) -> ModuleDef {
             "unset_dlg_profile",
             2,
             set_routes,
-            Some(profile_fixup(d, Some(true), None)),
+            Some(profile_fixup(d, None)),
             move |ctx, a| {
                 let (p, v) = (text(ctx, &a[0]), text(ctx, &a[1]));
-                unset_profile(&d5, ctx, &p, Some(&v))
+                unset_profile(&d5, ctx, &p, Some(v))
             },
         )
         .cmd(
             "is_in_profile",
             1,
             any,
-            Some(profile_fixup(d, None, None)),
+            Some(profile_fixup(d, None)),
             move |ctx, a| {
                 let p = text(ctx, &a[0]);
                 in_profile(&d6, ctx, &p, None)
@@ -298,17 +320,17 @@ pub fn export(def: ModuleDef, d: &Arc<Dlg>) -> ModuleDef {
             "is_in_profile",
             2,
             any,
-            Some(profile_fixup(d, Some(true), None)),
+            Some(profile_fixup(d, None)),
             move |ctx, a| {
                 let (p, v) = (text(ctx, &a[0]), text(ctx, &a[1]));
-                in_profile(&d7, ctx, &p, Some(&v))
+                in_profile(&d7, ctx, &p, Some(v))
             },
         )
         .cmd(
             "get_profile_size",
             2,
             any,
-            Some(profile_fixup(d, None, Some(1))),
+            Some(profile_fixup(d, Some(1))),
             move |ctx, a| {
                 let p = text(ctx, &a[0]);
                 profile_size(&d8, ctx, &p, None, &a[1])
@@ -318,7 +340,7 @@ pub fn export(def: ModuleDef, d: &Arc<Dlg>) -> ModuleDef {
             "get_profile_size",
             3,
             any,
-            Some(profile_fixup(d, Some(true), Some(2))),
+            Some(profile_fixup(d, Some(2))),
             move |ctx, a| {
                 let (p, v) = (text(ctx, &a[0]), text(ctx, &a[1]));
                 profile_size(&d9, ctx, &p, Some(&v), &a[2])

@@ -138,14 +138,22 @@ pub struct Stats {
 pub struct DlgCtx {
     /// The dialog (`h_entry`, `h_id`).
     pub key: Option<(u32, u32)>,
-    /// Whether the message goes from caller to callee.
+    /// Whether the message goes from caller to callee (as the module found
+    /// it).
     pub downstream: bool,
+    /// `$dlg_ctx(dir)`: 1 downstream, 2 upstream, 0 unknown — set by
+    /// `dlg_get`, as in Kamailio.
+    pub dir: u8,
+    /// `$dlg_var` set before the dialog was made (`None`: removed).
+    pub vars: std::collections::BTreeMap<String, Option<String>>,
     /// Profiles set before the dialog was made.
     pub pending: Vec<Link>,
     /// `dlg_setflag` before the dialog was made.
     pub flags: u32,
-    /// `$dlg_ctx(timeout_bye)`.
+    /// `$dlg_ctx(timeout_bye)`: read when the dialog is made.
     pub timeout_bye: Option<bool>,
+    /// `$dlg_ctx(on)`.
+    pub on: i64,
     /// `$dlg_ctx(timeout_route)`.
     pub timeout_route: Option<String>,
     /// `dlg_set_timeout` / `$dlg_ctx(timeout)` before the dialog was made.
@@ -192,7 +200,9 @@ impl Dlg {
     /// The table, locked.
     pub fn table(&self) -> MutexGuard<'_, Table> {
         let t = self.table.get_or_init(|| {
+            // Rounded down to a power of two, as Kamailio's.
             let size = params::get_int(&self.p.hash_size).clamp(1, 1 << 20) as u32;
+            let size = 1u32 << (31 - size.leading_zeros());
             Mutex::new(Table::new(
                 size,
                 params::get_int(&self.p.h_id_start),
@@ -242,9 +252,15 @@ impl Dlg {
         if params::get_int(&self.p.track_cseq) != 0 {
             return Err("dialog: track_cseq_updates is not supported".into());
         }
-        let hs = params::get_int(&self.p.hash_size);
-        if hs < 1 {
-            return Err(format!("dialog: hash_size {hs} must be at least 1"));
+        let mm = params::get_int(&self.p.match_mode);
+        if !(0..=2).contains(&mm) {
+            return Err(format!("dialog: dlg_match_mode {mm} is not 0, 1 or 2"));
+        }
+        if params::get_int(&self.p.default_timeout) <= 0 {
+            return Err("dialog: default_timeout must be above 0".into());
+        }
+        if params::get_str(&self.p.rr_param).is_empty() {
+            return Err("dialog: rr_param is empty".into());
         }
         let _ = self.profiles.set(self.p.profiles()?);
         drop(self.table());
@@ -254,6 +270,7 @@ impl Dlg {
             .ok_or("dialog needs the rr module (load rr before dialog)")?;
         let d = self.clone();
         tm.register_callback(Arc::new(move |core, ev| track::on_tm(&d, core, ev)));
+        tm.want_request_in();
         let d = self.clone();
         rr.register_callback(Arc::new(move |ctx, params| {
             track::on_route(&d, ctx, params)

@@ -16,18 +16,20 @@ pub struct Profiles {
 impl Profiles {
     /// Adds the profiles of a `profiles_with_value` (`with_value`) or
     /// `profiles_no_value` parameter: names separated by `;`, blanks
-    /// around them ignored, a `/s` (shared over DMQ) or `/b` suffix
-    /// refused (not built here). A name declared twice is an error, as in
-    /// Kamailio.
+    /// around them ignored, each of letters, digits and `_` only (as
+    /// Kamailio's). A name declared twice is an error, as in Kamailio.
     pub fn declare(&mut self, list: &str, with_value: bool) -> Result<(), String> {
         for name in list.split(';').map(str::trim).filter(|n| !n.is_empty()) {
-            if let Some((_, flag)) = name.split_once('/') {
+            if let Some(c) = name
+                .chars()
+                .find(|c| !c.is_ascii_alphanumeric() && *c != '_')
+            {
                 return Err(format!(
-                    "dialog: profile '{name}': the '/{flag}' flag (profiles shared over DMQ) is not supported"
+                    "dialog: bad profile name <{name}>, char {c} - use only alphanumerical characters or '_'"
                 ));
             }
             if self.by_name.insert(name.to_string(), with_value).is_some() {
-                return Err(format!("dialog: profile '{name}' is declared twice"));
+                return Err(format!("dialog: duplicate dialog profile <{name}>"));
             }
         }
         Ok(())
@@ -110,8 +112,11 @@ mod tests {
         assert_eq!(p.get("caller"), Some(true));
         assert_eq!(p.get("total"), Some(false));
         assert_eq!(p.get("other"), None);
-        assert!(p.declare("total", true).unwrap_err().contains("twice"));
-        assert!(p.declare("x/s", true).unwrap_err().contains("DMQ"));
+        assert!(p.declare("total", true).unwrap_err().contains("duplicate"));
+        assert!(p
+            .declare("x/s", true)
+            .unwrap_err()
+            .contains("bad profile name <x/s>, char /"));
         assert_eq!(p.names(), ["callee", "caller", "total"]);
     }
 

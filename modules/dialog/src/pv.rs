@@ -2,16 +2,20 @@
 //! `$dlg_ctx(attr)` (what the script set for it) and `$dlg_var(name)`
 //! (the dialog's variables, kept for its later requests).
 
-use crate::dlg::{Dialog, DFLAG_TIMEOUT_BYE};
+use crate::dlg::Dialog;
 use crate::track::{self, dctx};
 use crate::{Dlg, DlgCtx};
 use sr_sdk::exports::PvName;
 use sr_sdk::prelude::*;
 use std::sync::Arc;
-use std::time::Instant;
 
+/// A string, `$null` when empty (as Kamailio shows a missing To-tag).
 fn s(v: &str) -> Value<'static> {
-    Value::Str(v.to_string().into())
+    if v.is_empty() {
+        Value::Null
+    } else {
+        Value::Str(v.to_string().into())
+    }
 }
 
 /// `$dlg(attr)` of a dialog; `None` for an unknown attribute.
@@ -36,11 +40,9 @@ pub fn dlg_attr(x: &Dialog, attr: &str) -> Option<Value<'static>> {
         "to_tag" => s(&x.callee.tag),
         "from_uri" => s(&x.from_uri),
         "from_tag" => s(&x.caller.tag),
-        "toroute" | "toroute_name" => s(&x.toroute),
+        "toroute" => s(&x.toroute),
         "lifetime" => Value::Int(i64::from(x.lifetime)),
         "start_ts" => Value::Int(x.start_ts as i64),
-        "init_ts" => Value::Int(x.init_ts as i64),
-        "end_ts" => Value::Int(x.end_ts as i64),
         "to_cseq" => s(&x.callee.cseq.to_string()),
         "from_cseq" => s(&x.caller.cseq.to_string()),
         "to_contact" => s(&x.callee.contact),
@@ -92,30 +94,23 @@ fn get_dlg(d: &Dlg, ctx: &mut Ctx<'_>, name: &PvName) -> Value<'static> {
         .unwrap_or(Value::Null)
 }
 
-fn get_ctx(d: &Dlg, ctx: &mut Ctx<'_>, name: &PvName) -> Value<'static> {
+/// `$dlg_ctx(attr)`: the message's dialog context — what the script set
+/// for the dialog to be made (read when it is made), whether there is a
+/// dialog (`set`), the direction `dlg_get` found (`dir`).
+fn get_ctx(ctx: &mut Ctx<'_>, name: &PvName) -> Value<'static> {
     let attr = name.inner.as_deref().unwrap_or("").trim().to_string();
-    let key = track::current(d, ctx.msg);
     let c = ctx.msg.ext.get::<DlgCtx>().cloned().unwrap_or_default();
-    let t = d.table();
-    let x = key.and_then(|k| t.get(k));
     match attr.as_str() {
-        "set" => Value::Int(i64::from(x.is_some())),
-        "flags" => Value::Int(i64::from(x.map_or(c.flags, |x| x.sflags))),
-        "timeout_route" => match x.map(|x| x.toroute.clone()).or(c.timeout_route) {
-            Some(r) if !r.is_empty() => s(&r),
-            _ => Value::Null,
+        "set" => Value::Int(i64::from(c.key.is_some())),
+        "flags" => Value::Int(i64::from(c.flags)),
+        "timeout_route" => match c.timeout_route {
+            Some(r) if !r.is_empty() => Value::Str(r.into()),
+            _ => Value::Int(0),
         },
-        "timeout_bye" => Value::Int(i64::from(x.map_or(c.timeout_bye.unwrap_or(false), |x| {
-            x.dflags & DFLAG_TIMEOUT_BYE != 0
-        }))),
-        "timeout" => Value::Int(i64::from(x.map_or(c.timeout.unwrap_or(0), |x| x.lifetime))),
-        "timeout_left" => Value::Int(x.map_or(0, |x| x.timeout_left(Instant::now()) as i64)),
-        "on" => Value::Int(i64::from(x.is_some())),
-        "dir" => match x {
-            Some(_) if c.downstream => Value::Int(1),
-            Some(_) => Value::Int(2),
-            None => Value::Int(0),
-        },
+        "timeout_bye" => Value::Int(i64::from(c.timeout_bye.unwrap_or(false))),
+        "timeout" => Value::Int(i64::from(c.timeout.unwrap_or(0))),
+        "on" => Value::Int(c.on),
+        "dir" => Value::Int(i64::from(c.dir)),
         _ => Value::Null,
     }
 }
@@ -131,94 +126,87 @@ fn int_of(v: &Value<'_>) -> Result<i64, String> {
     }
 }
 
+/// Sets the context. `timeout_route` also changes the message's dialog
+/// when there is one; `flags` and `timeout_bye` are read when the dialog
+/// is made (setting them after `dlg_manage` changes nothing), `timeout`
+/// and `on` are only kept — all as in Kamailio 5.6.
 fn set_ctx(d: &Dlg, ctx: &mut Ctx<'_>, name: &PvName, v: Value<'_>) -> Result<(), String> {
     let attr = name.inner.as_deref().unwrap_or("").trim().to_string();
     let key = track::current(d, ctx.msg);
     match attr.as_str() {
-        "flags" => {
-            let n = int_of(&v)? as u32;
-            match key {
-                Some(k) => {
-                    if let Some(x) = d.table().get_mut(k) {
-                        x.sflags = n;
-                    }
-                }
-                None => dctx(ctx.msg).flags = n,
-            }
-        }
+        "flags" => dctx(ctx.msg).flags = int_of(&v)? as u32,
+        "timeout_bye" => dctx(ctx.msg).timeout_bye = Some(int_of(&v)? != 0),
+        // As Kamailio 5.6's: any other name writes `on`.
+        "on" | "set" | "dir" | "timeout_route_id" => dctx(ctx.msg).on = int_of(&v)?,
         "timeout_route" => {
             let r = match &v {
                 Value::Null => String::new(),
                 other => other.as_str().into_owned(),
             };
-            match key {
-                Some(k) => {
-                    if let Some(x) = d.table().get_mut(k) {
-                        x.toroute = r;
-                    }
+            if let Some(k) = key {
+                if let Some(x) = d.table().get_mut(k) {
+                    x.toroute = r.clone();
                 }
-                None => dctx(ctx.msg).timeout_route = Some(r),
             }
-        }
-        "timeout_bye" => {
-            let on = int_of(&v)? != 0;
-            match key {
-                Some(k) => {
-                    if let Some(x) = d.table().get_mut(k) {
-                        if on {
-                            x.dflags |= DFLAG_TIMEOUT_BYE;
-                        } else {
-                            x.dflags &= !DFLAG_TIMEOUT_BYE;
-                        }
-                    }
-                }
-                None => dctx(ctx.msg).timeout_bye = Some(on),
-            }
+            dctx(ctx.msg).timeout_route = Some(r);
         }
         "timeout" => {
             let n = int_of(&v)?;
             if n <= 0 || n > i64::from(u32::MAX) {
                 return Err(format!("$dlg_ctx(timeout): {n} is not a valid timeout"));
             }
-            match key {
-                Some(k) => {
-                    crate::funcs::set_timeout(d, k, n as u32);
-                }
-                None => dctx(ctx.msg).timeout = Some(n as u32),
-            }
+            // Kept, and used by nothing (as in Kamailio 5.6): the lifetime
+            // comes from `timeout_avp` or `dlg_set_timeout`.
+            dctx(ctx.msg).timeout = Some(n as u32);
         }
-        "on" => {}
         other => return Err(format!("$dlg_ctx({other}) cannot be set")),
     }
     Ok(())
 }
 
+/// `$dlg_var(name)`: of the message's dialog, else as set before it
+/// was made.
 fn get_var(d: &Dlg, ctx: &mut Ctx<'_>, name: &PvName) -> Value<'static> {
     let var = name.inner.as_deref().unwrap_or("").trim();
-    let Some(k) = track::current(d, ctx.msg) else {
-        return Value::Null;
-    };
-    let t = d.table();
-    t.get(k)
-        .and_then(|x| x.vars.get(var))
-        .map_or(Value::Null, |v| s(v))
+    match track::current(d, ctx.msg) {
+        Some(k) => {
+            let t = d.table();
+            t.get(k)
+                .and_then(|x| x.vars.get(var))
+                .map_or(Value::Null, |v| Value::Str(v.clone().into()))
+        }
+        None => ctx
+            .msg
+            .ext
+            .get::<DlgCtx>()
+            .and_then(|c| c.vars.get(var).cloned().flatten())
+            .map_or(Value::Null, |v| Value::Str(v.into())),
+    }
 }
 
 fn set_var(d: &Dlg, ctx: &mut Ctx<'_>, name: &PvName, v: Value<'_>) -> Result<(), String> {
     let var = name.inner.as_deref().unwrap_or("").trim().to_string();
-    let Some(k) = track::current(d, ctx.msg) else {
-        return Err(format!("$dlg_var({var}): no dialog for this message"));
+    let val = match v {
+        Value::Null => None,
+        other => Some(other.as_str().into_owned()),
     };
-    let mut t = d.table();
-    let Some(x) = t.get_mut(k) else {
-        return Err(format!("$dlg_var({var}): the dialog is gone"));
-    };
-    match v {
-        Value::Null => {
-            x.vars.remove(&var);
+    match track::current(d, ctx.msg) {
+        Some(k) => {
+            let mut t = d.table();
+            let Some(x) = t.get_mut(k) else {
+                return Err(format!("$dlg_var({var}): the dialog is gone"));
+            };
+            match val {
+                None => {
+                    x.vars.remove(&var);
+                }
+                Some(v) => {
+                    x.vars.insert(var, v);
+                }
+            }
         }
-        other => {
-            x.vars.insert(var, other.as_str().into_owned());
+        None => {
+            dctx(ctx.msg).vars.insert(var, val);
         }
     }
     Ok(())
@@ -226,11 +214,11 @@ fn set_var(d: &Dlg, ctx: &mut Ctx<'_>, name: &PvName, v: Value<'_>) -> Result<()
 
 /// Adds the pseudo-variables to the module.
 pub fn export(def: ModuleDef, d: &Arc<Dlg>) -> ModuleDef {
-    let (d1, d2, d3, d4, d5) = (d.clone(), d.clone(), d.clone(), d.clone(), d.clone());
+    let (d1, d3, d4, d5) = (d.clone(), d.clone(), d.clone(), d.clone());
     def.pv("dlg", move |ctx, n| get_dlg(&d1, ctx, n))
         .pv_rw(
             "dlg_ctx",
-            move |ctx, n| get_ctx(&d2, ctx, n),
+            move |ctx, n| get_ctx(ctx, n),
             move |ctx, n, v| set_ctx(&d3, ctx, n, v),
         )
         .pv_rw(

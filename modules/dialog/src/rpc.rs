@@ -1,14 +1,24 @@
 //! The `dlg.*` RPC methods: listing dialogs, ending them, profile sizes
-//! and members, the count of dialogs by state.
+//! and members, the count of dialogs by state — with Kamailio's result
+//! shapes and error codes.
 
 use crate::bye::Side;
-use crate::dlg::{Dialog, Leg, State};
+use crate::dlg::{Dialog, Leg, State, DFLAG_TIMEOUT_BYE};
 use crate::{track, Dlg};
 use sr_sdk::prelude::*;
 use std::sync::Arc;
 use std::time::Instant;
 
-fn leg(l: &Leg) -> Json {
+fn leg(l: &Leg, known: bool) -> Json {
+    if !known {
+        return json!({
+            "tag": Json::Null,
+            "contact": Json::Null,
+            "cseq": Json::Null,
+            "route_set": Json::Null,
+            "socket": Json::Null,
+        });
+    }
     json!({
         "tag": l.tag,
         "contact": l.contact,
@@ -18,9 +28,24 @@ fn leg(l: &Leg) -> Json {
     })
 }
 
-/// One dialog as `dlg.list` shows it.
-pub fn dialog_json(x: &Dialog, with_ctx: bool) -> Json {
+/// One dialog as `dlg.list` shows it (Kamailio's fields, in its order):
+/// the callee's fields are null until a 2xx; a profile without values is
+/// a bare name, one with values `{name: value}`.
+pub fn dialog_json(d: &Dlg, x: &Dialog, with_ctx: bool) -> Json {
     let now = Instant::now();
+    let profiles: Vec<Json> = x
+        .profiles
+        .iter()
+        .map(|l| match d.profiles().get(&l.profile) {
+            Some(true) => json!({ l.profile.clone(): l.value }),
+            _ => json!(l.profile),
+        })
+        .collect();
+    let timeout = if x.deadline.is_some() {
+        crate::dlg::unix_now() + x.timeout_left(now)
+    } else {
+        0
+    };
     let mut o = json!({
         "h_entry": x.h_entry,
         "h_id": x.h_id,
@@ -32,20 +57,19 @@ pub fn dialog_json(x: &Dialog, with_ctx: bool) -> Json {
         "start_ts": x.start_ts,
         "init_ts": x.init_ts,
         "end_ts": x.end_ts,
-        "timeout": if x.deadline.is_some() { crate::dlg::unix_now() + x.timeout_left(now) } else { 0 },
+        "duration": x.end_ts.saturating_sub(x.start_ts),
+        "timeout": timeout,
         "lifetime": x.lifetime,
         "dflags": x.dflags,
         "sflags": x.sflags,
-        "iflags": 0,
-        "caller": leg(&x.caller),
-        "callee": leg(&x.callee),
-        "profiles": x.profiles.iter().map(|l| json!({ l.profile.clone(): l.value })).collect::<Vec<_>>(),
+        "iflags": u32::from(x.dflags & DFLAG_TIMEOUT_BYE != 0),
+        "caller": leg(&x.caller, true),
+        "callee": leg(&x.callee, x.start_ts != 0),
+        "profiles": profiles,
         "variables": x.vars.iter().map(|(k, v)| json!({ k.clone(): v })).collect::<Vec<_>>(),
     });
     if with_ctx {
-        o["context"] = json!({
-            "on_timeout": x.toroute,
-        });
+        o["context"] = json!({ "on_timeout": x.toroute });
     }
     o
 }
@@ -56,6 +80,10 @@ fn str_param(p: &[Json], i: usize, what: &str) -> Result<String, RpcError> {
         Some(Json::Number(n)) => Ok(n.to_string()),
         _ => Err(RpcError::invalid_params(format!("missing {what}"))),
     }
+}
+
+fn opt_param(p: &[Json], i: usize, what: &str) -> Result<Option<String>, RpcError> {
+    p.get(i).map(|_| str_param(p, i, what)).transpose()
 }
 
 fn u32_param(p: &[Json], i: usize, what: &str) -> Result<u32, RpcError> {
@@ -70,142 +98,195 @@ fn u32_param(p: &[Json], i: usize, what: &str) -> Result<u32, RpcError> {
 
 fn list(d: &Dlg, ctx: bool, filter: Option<(&str, Option<&str>)>) -> Json {
     let t = d.table();
-    Json::Array(
-        t.all()
-            .into_iter()
-            .filter(|x| {
-                filter.is_none_or(|(c, f)| x.callid == c && f.is_none_or(|f| f == x.caller.tag))
-            })
-            .map(|x| dialog_json(x, ctx))
-            .collect(),
-    )
+    let v: Vec<Json> = t
+        .all()
+        .into_iter()
+        .filter(|x| {
+            filter.is_none_or(|(c, f)| x.callid == c && f.is_none_or(|f| f == x.caller.tag))
+        })
+        .map(|x| dialog_json(d, x, ctx))
+        .collect();
+    // Kamailio answers a Call-ID it does not know with an empty result.
+    if v.is_empty() && filter.is_some() {
+        return json!({});
+    }
+    Json::Array(v)
 }
 
+/// `profile [value]`: a declared profile (404 otherwise); the value only
+/// counts for a profile with values.
 fn check_profile(d: &Dlg, p: &[Json]) -> Result<(String, Option<String>), RpcError> {
     let name = str_param(p, 0, "profile name")?;
     let Some(with_value) = d.profiles().get(&name) else {
-        return Err(RpcError::new(500, format!("Non existing profile: {name}")));
+        return Err(RpcError::new(404, format!("Profile not found: {name}")));
     };
-    let value = if with_value {
-        p.get(1).map(|_| str_param(p, 1, "value")).transpose()?
-    } else {
-        None
-    };
+    let value = opt_param(p, 1, "value")?.filter(|_| with_value);
     Ok((name, value))
 }
 
-fn end(d: &Dlg, key: (u32, u32)) -> Result<Json, RpcError> {
-    let answered = d.table().get(key).map(|x| x.state);
-    match answered {
+fn end(d: &Dlg, key: (u32, u32), extra: &str) -> Result<Json, RpcError> {
+    let state = d.table().get(key).map(|x| x.state);
+    match state {
         Some(s) if s.answered() => {
             let core = d
                 .core()
                 .ok_or_else(|| RpcError::new(500, "server is stopping"))?;
-            track::terminate(d, &*core, key, Some(Side::Both), false);
+            track::terminate(d, &*core, key, Some((Side::Both, extra)), false);
             Ok(Json::Null)
         }
-        Some(State::Deleted) | None => Err(RpcError::new(404, "Requested Dialog not found")),
-        Some(_) => Err(RpcError::new(500, "Dialog is not answered yet")),
+        Some(State::Deleted) | None => Err(RpcError::new(404, "Dialog not found")),
+        Some(_) => Err(RpcError::new(
+            500,
+            "terminating non-confirmed dialogs not supported",
+        )),
     }
+}
+
+/// `callid from_tag to_tag`: the dialog, if any (400 with fewer
+/// parameters).
+fn by_ids(d: &Dlg, p: &[Json]) -> Result<Option<(u32, u32)>, RpcError> {
+    if p.len() < 3 {
+        return Err(RpcError::new(400, "Too few parameters"));
+    }
+    let (callid, ftag, ttag) = (
+        str_param(p, 0, "Call-ID")?,
+        str_param(p, 1, "From-tag")?,
+        str_param(p, 2, "To-tag")?,
+    );
+    Ok(d.table().find(&callid, &ftag, &ttag).map(|(k, _)| k))
+}
+
+fn stats_active(d: &Dlg) -> Json {
+    let t = d.table();
+    let n = |s: State| t.count(|x| x == s);
+    let (s, e, c, a) = (
+        n(State::Unconfirmed),
+        n(State::Early),
+        n(State::ConfirmedNa),
+        n(State::Confirmed),
+    );
+    json!({
+        "starting": s,
+        "connecting": e,
+        "answering": c,
+        "ongoing": a,
+        "all": s + e + c + a,
+    })
+}
+
+fn is_alive(d: &Dlg, p: &[Json]) -> Result<Json, RpcError> {
+    let key = by_ids(d, p)?.ok_or_else(|| RpcError::new(404, "Dialog not found"))?;
+    match d.table().get(key).map(|x| x.state) {
+        Some(State::Confirmed) | Some(State::ConfirmedNa) => Ok(json!("Alive")),
+        Some(State::Deleted) | None => Err(RpcError::new(404, "Dialog not found")),
+        Some(_) => Err(RpcError::new(500, "Dialog not in confirmed state")),
+    }
+}
+
+fn profile_list(d: &Dlg, p: &[Json]) -> Result<Json, RpcError> {
+    let (name, value) = check_profile(d, p)?;
+    let t = d.table();
+    let v: Vec<Json> = t
+        .all()
+        .into_iter()
+        .filter(|x| {
+            x.profiles
+                .iter()
+                .any(|l| l.profile == name && value.as_deref().is_none_or(|v| v == l.value))
+        })
+        .map(|x| dialog_json(d, x, false))
+        .collect();
+    Ok(Json::Array(v))
 }
 
 /// Adds the RPC methods to the module.
 pub fn export(def: ModuleDef, d: &Arc<Dlg>) -> ModuleDef {
-    let c = |d: &Arc<Dlg>| d.clone();
-    let (d1, d2, d3, d4, d5, d6, d7, d8, d9) =
-        (c(d), c(d), c(d), c(d), c(d), c(d), c(d), c(d), c(d));
-    def.rpc("dlg.list", "List the dialogs.", move |_| {
-        Ok(list(&d1, false, None))
-    })
-    .rpc(
-        "dlg.list_ctx",
-        "List the dialogs, with their context.",
-        move |_| Ok(list(&d2, true, None)),
-    )
-    .rpc(
-        "dlg.dlg_list",
-        "The dialogs of a Call-ID (and From-tag).",
-        move |p| {
-            let callid = str_param(p, 0, "Call-ID")?;
-            let ftag = p.get(1).map(|_| str_param(p, 1, "From-tag")).transpose()?;
-            Ok(list(&d3, false, Some((&callid, ftag.as_deref()))))
-        },
-    )
-    .rpc(
-        "dlg.dlg_list_ctx",
-        "The dialogs of a Call-ID (and From-tag), with their context.",
-        move |p| {
-            let callid = str_param(p, 0, "Call-ID")?;
-            let ftag = p.get(1).map(|_| str_param(p, 1, "From-tag")).transpose()?;
-            Ok(list(&d4, true, Some((&callid, ftag.as_deref()))))
-        },
-    )
-    .rpc(
-        "dlg.end_dlg",
-        "End an answered dialog (h_entry h_id): BYE to both sides.",
-        move |p| {
-            let key = (u32_param(p, 0, "h_entry")?, u32_param(p, 1, "h_id")?);
-            end(&d5, key)
-        },
-    )
-    .rpc(
-        "dlg.terminate_dlg",
-        "End an answered dialog (Call-ID From-tag To-tag): BYE to both sides.",
-        move |p| {
-            let (callid, ftag, ttag) = (
-                str_param(p, 0, "Call-ID")?,
-                str_param(p, 1, "From-tag")?,
-                str_param(p, 2, "To-tag")?,
-            );
-            let key = d6.table().find(&callid, &ftag, &ttag).map(|(k, _)| k);
-            match key {
-                Some(k) => end(&d6, k),
-                None => Err(RpcError::new(404, "Requested Dialog not found")),
-            }
-        },
-    )
-    .rpc(
-        "dlg.profile_get_size",
-        "The number of dialogs in a profile (with a value).",
-        move |p| {
-            let (name, value) = check_profile(&d7, p)?;
-            let n = d7.table().counts.size(&name, value.as_deref());
-            Ok(json!({ "profile": name, "value": value.unwrap_or_default(), "count": n }))
-        },
-    )
-    .rpc(
-        "dlg.profile_list",
-        "The dialogs in a profile (with a value).",
-        move |p| {
-            let (name, value) = check_profile(&d8, p)?;
-            let t = d8.table();
+    type Handler = fn(&Dlg, &[Json]) -> Result<Json, RpcError>;
+    let methods: [(&str, &str, Handler); 11] = [
+        ("dlg.list", "List the dialogs.", |d, _| {
+            Ok(list(d, false, None))
+        }),
+        (
+            "dlg.list_ctx",
+            "List the dialogs, with their context.",
+            |d, _| Ok(list(d, true, None)),
+        ),
+        (
+            "dlg.dlg_list",
+            "The dialogs of a Call-ID (and From-tag).",
+            |d, p| {
+                let (c, f) = (str_param(p, 0, "Call-ID")?, opt_param(p, 1, "From-tag")?);
+                Ok(list(d, false, Some((&c, f.as_deref()))))
+            },
+        ),
+        (
+            "dlg.dlg_list_ctx",
+            "The dialogs of a Call-ID (and From-tag), with their context.",
+            |d, p| {
+                let (c, f) = (str_param(p, 0, "Call-ID")?, opt_param(p, 1, "From-tag")?);
+                Ok(list(d, true, Some((&c, f.as_deref()))))
+            },
+        ),
+        (
+            "dlg.end_dlg",
+            "End an answered dialog (h_entry h_id [extra headers]): BYE to both sides.",
+            |d, p| {
+                let key = (u32_param(p, 0, "h_entry")?, u32_param(p, 1, "h_id")?);
+                let extra = opt_param(p, 2, "extra headers")?.unwrap_or_default();
+                end(d, key, &extra)
+            },
+        ),
+        (
+            "dlg.terminate_dlg",
+            "End an answered dialog (Call-ID From-tag To-tag): BYE to both sides.",
+            |d, p| match by_ids(d, p)? {
+                Some(k) => end(d, k, ""),
+                None => Err(RpcError::new(500, "Couldnt find callid in dialog")),
+            },
+        ),
+        (
+            "dlg.is_alive",
+            "Whether a dialog (Call-ID From-tag To-tag) is answered.",
+            is_alive,
+        ),
+        (
+            "dlg.profile_get_size",
+            "The number of dialogs in a profile (with a value).",
+            |d, p| {
+                let (name, value) = check_profile(d, p)?;
+                Ok(json!(d.table().counts.size(&name, value.as_deref())))
+            },
+        ),
+        (
+            "dlg.profile_list",
+            "The dialogs in a profile (with a value).",
+            profile_list,
+        ),
+        ("dlg.stats_active", "The dialogs by state.", |d, _| {
+            Ok(stats_active(d))
+        }),
+        ("dlg.briefing", "The dialogs, briefly.", |d, _| {
+            let t = d.table();
             let v: Vec<Json> = t
                 .all()
                 .into_iter()
-                .filter(|x| {
-                    x.profiles
-                        .iter()
-                        .any(|l| l.profile == name && value.as_deref().is_none_or(|v| v == l.value))
+                .map(|x| {
+                    json!({
+                        "from_uri": x.from_uri,
+                        "to_uri": x.to_uri,
+                        "call-id": x.callid,
+                        "from_tag": x.caller.tag,
+                        "to_tag": x.callee.tag,
+                    })
                 })
-                .map(|x| dialog_json(x, false))
                 .collect();
             Ok(Json::Array(v))
-        },
-    )
-    .rpc("dlg.stats_active", "The dialogs by state.", move |_| {
-        let t = d9.table();
-        let (s, e, c, a) = (
-            t.count(|s| s == State::Unconfirmed),
-            t.count(|s| s == State::Early),
-            t.count(|s| s == State::ConfirmedNa),
-            t.count(|s| s == State::Confirmed),
-        );
-        Ok(json!({
-            "starting": s,
-            "connecting": e + c,
-            "answering": 0,
-            "ongoing": a,
-            "all": s + e + c + a,
-        }))
-    })
+        }),
+    ];
+    let mut def = def;
+    for (name, doc, f) in methods {
+        let d = d.clone();
+        def = def.rpc(name, doc, move |p| f(&d, p));
+    }
+    def
 }

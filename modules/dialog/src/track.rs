@@ -33,8 +33,9 @@ fn ids(m: &Message<'_>) -> Option<(String, String, String)> {
     Some((callid, ftag, ttag))
 }
 
-/// The dialog of the message: the one the script or `loose_route` found,
-/// else the one of its Call-ID and tags (replies, requests within).
+/// The dialog of the message: the one `dlg_manage`, `loose_route` or
+/// `dlg_get` found, else the one of its Call-ID and tags (replies,
+/// requests within before `loose_route`), looked up each time.
 pub fn current(d: &Dlg, msg: &mut SipMsg) -> Option<(u32, u32)> {
     if let Some(k) = msg.ext.get::<DlgCtx>().and_then(|c| c.key) {
         return Some(k);
@@ -43,11 +44,7 @@ pub fn current(d: &Dlg, msg: &mut SipMsg) -> Option<(u32, u32)> {
         return None;
     }
     let (callid, ftag, ttag) = ids(msg.msg())?;
-    let (k, down) = d.table().find(&callid, &ftag, &ttag)?;
-    let c = dctx(msg);
-    c.key = Some(k);
-    c.downstream = down;
-    Some(k)
+    d.table().find(&callid, &ftag, &ttag).map(|(k, _)| k)
 }
 
 /// The dialog's route set as written in Record-Route, each entry a
@@ -79,10 +76,7 @@ fn socket(rcv: &sr_sdk::RecvInfo) -> String {
     format!("{}:{}", rcv.proto.as_str().to_ascii_lowercase(), rcv.dst)
 }
 
-fn lifetime(d: &Dlg, core: &dyn Core, msg: &mut SipMsg, set: Option<u32>) -> u32 {
-    if let Some(t) = set {
-        return t;
-    }
+fn lifetime(d: &Dlg, core: &dyn Core, msg: &mut SipMsg) -> u32 {
     let avp = params::get_str(&d.p.timeout_avp);
     if !avp.is_empty() {
         if let Some(Value::Int(n)) = core.pv_get(msg, &avp) {
@@ -137,7 +131,7 @@ pub fn create(d: &Dlg, ctx: &mut Ctx<'_>) -> i32 {
         }
     }
     let pending = ctx.msg.ext.get::<DlgCtx>().cloned().unwrap_or_default();
-    let life = lifetime(d, ctx.core, ctx.msg, pending.timeout);
+    let life = lifetime(d, ctx.core, ctx.msg);
     let m = ctx.msg.msg();
     let (from_uri, to_uri) = (
         m.from().map(|f| f.uri_str.to_string()).unwrap_or_default(),
@@ -180,7 +174,11 @@ pub fn create(d: &Dlg, ctx: &mut Ctx<'_>) -> i32 {
         dflags,
         toroute: pending.timeout_route.clone().unwrap_or_default(),
         profiles: pending.pending.clone(),
-        vars: BTreeMap::new(),
+        vars: pending
+            .vars
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+            .collect::<BTreeMap<_, _>>(),
         tm_bound: bound,
     };
     let key = d.table().insert(dialog);
@@ -192,13 +190,14 @@ pub fn create(d: &Dlg, ctx: &mut Ctx<'_>) -> i32 {
         t.get(key).map(Dialog::did).unwrap_or_default()
     };
     let param = format!(";{}={did}", params::get_str(&d.p.rr_param));
-    if let Some(rr) = d.rr() {
+    if let (Some(rr), false) = (d.rr(), params::get_int(&d.p.match_mode) == 2) {
         rr.add_rr_param(ctx, &param);
     }
     let c = dctx(ctx.msg);
     c.key = Some(key);
     c.downstream = true;
     c.pending.clear();
+    c.vars.clear();
     1
 }
 
@@ -274,11 +273,7 @@ fn reply(d: &Dlg, core: &dyn Core, ev: &mut TmEvent<'_>, key: (u32, u32)) {
     let m = rpl.msg();
     let tag = m.to_tag().ok().flatten().unwrap_or("").to_string();
     let rr_name = params::get_str(&d.p.rr_param);
-    let (rs, ct, cseq) = (
-        callee_route_set(m, &rr_name),
-        contact(m),
-        m.cseq().map_or(0, |c| c.seq),
-    );
+    let (rs, ct) = (callee_route_set(m, &rr_name), contact(m));
     let on = d.stats_on();
     let event = {
         let mut t = d.table();
@@ -289,9 +284,8 @@ fn reply(d: &Dlg, core: &dyn Core, ev: &mut TmEvent<'_>, key: (u32, u32)) {
         if code < 200 {
             if x.state == State::Unconfirmed {
                 x.state = State::Early;
-                if !tag.is_empty() {
-                    x.callee.tag = tag;
-                }
+                // The callee's tag is kept from the 2xx only (as
+                // Kamailio's: `$dlg(to_tag)` is $null while early).
                 if on {
                     d.stats.early.inc();
                 }
@@ -299,10 +293,12 @@ fn reply(d: &Dlg, core: &dyn Core, ev: &mut TmEvent<'_>, key: (u32, u32)) {
             None
         } else if code < 300 {
             x.state = State::ConfirmedNa;
+            // The callee has sent no request yet: its CSeq counts from 0
+            // (its first BYE from us is 1, as Kamailio's).
             x.callee = Leg {
                 tag,
                 contact: ct,
-                cseq,
+                cseq: 0,
                 route_set: rs,
                 socket: x.caller.socket.clone(),
             };
@@ -401,8 +397,14 @@ pub fn within(d: &Dlg, ctx: &mut Ctx<'_>, key: (u32, u32), downstream: bool) {
     let m = ctx.msg.msg();
     let method = m.method();
     let cseq = m.cseq().map_or(0, |c| c.seq);
+    let new_contact = (method == Some(Method::Invite)).then(|| contact(m));
     let on = d.stats_on();
-    let ended = {
+    let restart = |x: &mut Dialog| {
+        if x.dflags & DFLAG_NORESET == 0 {
+            x.deadline = Some(Instant::now() + Duration::from_secs(u64::from(x.lifetime)));
+        }
+    };
+    let (ended, again) = {
         let mut t = d.table();
         let Some(x) = t.get_mut(key) else {
             return;
@@ -414,19 +416,16 @@ pub fn within(d: &Dlg, ctx: &mut Ctx<'_>, key: (u32, u32), downstream: bool) {
             Some(Method::Ack) => {
                 if x.state == State::ConfirmedNa {
                     x.state = State::Confirmed;
+                    restart(x);
                 }
-                false
+                (false, false)
             }
-            Some(Method::Bye) => {
+            Some(Method::Bye) if x.state.answered() => {
                 if on {
-                    match x.state {
-                        State::Early => d.stats.early.dec(),
-                        State::ConfirmedNa | State::Confirmed => d.stats.active.dec(),
-                        _ => {}
-                    }
+                    d.stats.active.dec();
                 }
                 t.end(key, Instant::now());
-                true
+                (true, false)
             }
             _ => {
                 let leg = if downstream {
@@ -435,13 +434,25 @@ pub fn within(d: &Dlg, ctx: &mut Ctx<'_>, key: (u32, u32), downstream: bool) {
                     &mut x.callee
                 };
                 leg.cseq = leg.cseq.max(cseq);
-                if x.state.answered() && x.dflags & DFLAG_NORESET == 0 {
-                    x.deadline = Some(Instant::now() + Duration::from_secs(u64::from(x.lifetime)));
+                if let Some(ct) = new_contact.filter(|c| !c.is_empty()) {
+                    leg.contact = ct;
                 }
-                false
+                if x.state == State::Confirmed {
+                    restart(x);
+                }
+                (false, true)
             }
         }
     };
+    // As Kamailio's: the did goes on the Record-Route of the requests
+    // within the dialog too (when the script record-routes them).
+    if again && params::get_int(&d.p.match_mode) != 2 {
+        let did = d.table().get(key).map(Dialog::did);
+        if let (Some(rr), Some(did)) = (d.rr(), did) {
+            let param = format!(";{}={did}", params::get_str(&d.p.rr_param));
+            rr.add_rr_param(ctx, &param);
+        }
+    }
     if ended {
         run_event(ctx.core, "dialog:end", ctx.msg, key);
     }
@@ -469,7 +480,7 @@ pub fn terminate(
     d: &Dlg,
     core: &dyn Core,
     key: (u32, u32),
-    sides: Option<bye::Side>,
+    sides: Option<(bye::Side, &str)>,
     expired: bool,
 ) {
     let snap = {
@@ -494,11 +505,7 @@ pub fn terminate(
         t.end(key, Instant::now());
         snap
     };
-    if let Some(s) = sides {
-        if snap.state.answered() {
-            bye::send(d, core, &snap, s);
-        }
-    }
+    // As Kamailio's: the timeout route first, then the BYEs.
     let mut msg = SipMsg::faked();
     if expired && !snap.toroute.is_empty() {
         if let Some(id) = core.route_id(RouteType::REQUEST, &snap.toroute) {
@@ -506,6 +513,11 @@ pub fn terminate(
             c.key = Some(key);
             core.run_route(id, RouteType::REQUEST, &mut msg);
             msg.ext.remove::<DlgCtx>();
+        }
+    }
+    if let Some((s, extra)) = sides {
+        if snap.state.answered() {
+            bye::send(d, core, &snap, s, extra);
         }
     }
     run_event(core, "dialog:end", &mut msg, key);
@@ -528,7 +540,7 @@ pub fn tick(d: &Dlg, core: &dyn Core) {
         };
         if answered {
             lm_info!("dialog: dialog {}:{} timed out", key.0, key.1);
-            terminate(d, core, key, bye.then_some(bye::Side::Both), true);
+            terminate(d, core, key, bye.then_some((bye::Side::Both, "")), true);
         } else {
             let mut t = d.table();
             let early = t.get(key).is_some_and(|x| x.state == State::Early);

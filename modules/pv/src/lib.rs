@@ -9,7 +9,9 @@
 //!   initial `$shv` values) and `varset` (same syntax: initial `$var`
 //!   values, set in every worker);
 //! - RPC `pv.shvSet name type value` and `pv.shvGet [name]`;
-//! - the pseudo-variable `$xavp(root=>field)` (see [`xavp`]).
+//! - the pseudo-variable `$xavp(root=>field)` (see [`xavp`]);
+//! - `$stat(name)`: a statistic's value by name (any group), `$null`
+//!   for an unknown one.
 #![forbid(unsafe_code)]
 
 pub mod xavp;
@@ -198,6 +200,14 @@ pub fn module() -> ModuleDef {
             Ok(())
         })
         .pv_rw("xavp", xavp::get, xavp::set)
+        .pv("stat", |ctx, n| {
+            let name = n.inner.as_deref().unwrap_or("").trim();
+            ctx.core
+                .statistics()
+                .into_iter()
+                .find(|(_, s, _)| s == name)
+                .map_or(Value::Null, |(_, _, v)| Value::Int(v))
+        })
         .on_init(move |core| {
             if let Some(h) = core.handle() {
                 let _ = s3.core.set(h);

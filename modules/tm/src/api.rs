@@ -103,6 +103,15 @@ impl TmApi {
         self.e.register_callback(cb);
     }
 
+    /// Asks for `RequestIn` events (transactions being created) too: they
+    /// cost a copy of each new transaction's request, so they are sent
+    /// only to modules that want them (the dialog module).
+    pub fn want_request_in(&self) {
+        self.e
+            .wants_request_in
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
     /// `t_suspend()`: 1 suspended (or already cancelled), -3 after a
     /// final reply, -1 error.
     pub fn t_suspend(&self, ctx: &mut Ctx<'_>) -> i32 {

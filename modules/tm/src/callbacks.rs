@@ -15,8 +15,10 @@ use std::sync::Arc;
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TmEventKind {
-    /// A transaction was created for a request (`TMCB_REQUEST_IN`); no
-    /// reply yet (code 0).
+    /// A transaction was created for a request (`TMCB_REQUEST_IN`; only
+    /// after a module called [`crate::TmApi::want_request_in`]); no reply
+    /// yet (code 0). `req` is then the request the script is
+    /// routing (changes to it reach the transaction and its branches).
     RequestIn,
     /// A reply went upstream (`TMCB_RESPONSE_OUT`): the first final
     /// reply of the transaction, or a provisional relayed from
@@ -130,24 +132,26 @@ impl Engine {
         self.fire(core, &mut ev);
     }
 
-    /// Reports a transaction just created for its request.
-    pub fn request_in(&self, core: &dyn Core, cell: &mut Cell) {
-        if !self.has_callbacks.load(Ordering::Acquire) {
-            return;
+    /// Reports a transaction just created for the request the script
+    /// routes (`msg`, which the callbacks may change: the dialog module
+    /// adds its Record-Route parameter); whether any callback ran.
+    /// Nothing (and no cost) unless a module asked for these events with
+    /// [`crate::TmApi::want_request_in`].
+    pub fn request_in(&self, core: &dyn Core, msg: &mut SipMsg) -> bool {
+        if !self.wants_request_in.load(Ordering::Acquire) {
+            return false;
         }
-        let Cell {
-            req, to_tag, id, ..
-        } = cell;
         let mut ev = TmEvent {
             kind: TmEventKind::RequestIn,
-            local_to_tag: to_tag.get(req, *id),
-            req,
+            local_to_tag: "",
+            req: msg,
             code: 0,
             reason: String::new(),
             reply: None,
             branch_uri: None,
         };
         self.fire(core, &mut ev);
+        true
     }
 
     /// Reports that failure_route is about to run.

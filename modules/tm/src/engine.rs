@@ -31,6 +31,8 @@ pub struct Engine {
     pub(crate) callbacks: RwLock<Vec<TmCallback>>,
     /// Whether any callback is registered (checked without locking).
     pub(crate) has_callbacks: AtomicBool,
+    /// Whether a callback asked for `RequestIn` events.
+    pub(crate) wants_request_in: AtomicBool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -91,6 +93,7 @@ impl Engine {
             core: OnceLock::new(),
             callbacks: RwLock::new(Vec::new()),
             has_callbacks: AtomicBool::new(false),
+            wants_request_in: AtomicBool::new(false),
         }
     }
 

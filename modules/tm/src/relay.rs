@@ -114,8 +114,12 @@ impl Engine {
                 self.stats.uas.inc();
                 self.stats.active.inc();
                 tx(ctx.msg).cell = Some(c.clone());
-                if let Some(mut g) = c.take() {
-                    self.request_in(ctx.core, &mut g);
+                if self.request_in(ctx.core, ctx.msg) {
+                    // The transaction keeps the request as the callbacks
+                    // left it.
+                    if let (Some(mut g), Some(r)) = (c.take(), keep_msg(ctx.msg)) {
+                        g.req = r;
+                    }
                 }
                 NewTran::Created(c)
             }

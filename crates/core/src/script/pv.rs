@@ -440,11 +440,13 @@ impl CorePv {
                 _ => m.avps.get(n, 0).cloned().unwrap_or(Value::Null),
             },
             CorePv::Var(slot) => state::var_get(*slot),
+            // As Kamailio's: a shared variable the script names exists
+            // from the start, holding the integer 0.
             CorePv::Shv(map, n) => map
                 .read()
                 .ok()
                 .and_then(|g| g.get(n).cloned())
-                .unwrap_or(Value::Null),
+                .unwrap_or(Value::Int(0)),
             CorePv::RetCode => Value::Int(state::last_rc() as i64),
             CorePv::MsgFlags => Value::Int(m.flags as i64),
             CorePv::BranchFlags => Value::Int(m.bflags as i64),
