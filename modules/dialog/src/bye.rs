@@ -177,8 +177,9 @@ pub fn on_reply(d: &Dlg, ctx: &mut Ctx<'_>) -> bool {
         return false;
     }
     let code = m.status().unwrap_or(0);
+    let reason = m.reason().unwrap_or("").to_string();
     let branch = branch.to_string();
-    match d.byes.reply(&branch, code) {
+    match d.byes.reply(&branch, code, &reason) {
         None => false,
         Some(None) => true,
         Some(Some(e)) => {
@@ -192,46 +193,23 @@ pub fn on_reply(d: &Dlg, ctx: &mut Ctx<'_>) -> bool {
 mod tests {
     use super::*;
     use crate::dlg::State;
-    use std::collections::BTreeMap;
-    use std::time::Instant;
 
     fn answered() -> Dialog {
-        Dialog {
-            h_entry: 1,
-            h_id: 2,
-            state: State::Confirmed,
-            callid: "c1@a".into(),
-            from_uri: "sip:alice@a.example".into(),
-            to_uri: "sip:bob@b.example".into(),
-            req_uri: "sip:bob@b.example".into(),
-            caller: Leg {
-                tag: "ft".into(),
-                contact: "sip:alice@10.0.0.1:5070".into(),
-                cseq: 10,
-                route_set: vec!["<sip:p1.example;lr>".into()],
-                socket: String::new(),
-            },
-            callee: Leg {
-                tag: "tt".into(),
-                contact: "sip:bob@10.0.0.2:5080".into(),
-                cseq: 0,
-                route_set: Vec::new(),
-                socket: String::new(),
-            },
-            init_ts: 0,
-            start_ts: 0,
-            end_ts: 0,
-            lifetime: 1,
-            deadline: None,
-            created: Instant::now(),
-            ended: None,
-            sflags: 0,
-            dflags: 0,
-            toroute: String::new(),
-            profiles: Vec::new(),
-            vars: BTreeMap::new(),
-            tm_bound: true,
-        }
+        let mut d = crate::dlg::sample("c1@a", "ft");
+        d.state = State::Confirmed;
+        d.from_uri = "sip:alice@a.example".into();
+        d.to_uri = "sip:bob@b.example".into();
+        d.caller.contact = "sip:alice@10.0.0.1:5070".into();
+        d.caller.cseq = 10;
+        d.caller.route_set = vec!["<sip:p1.example;lr>".into()];
+        d.callee = Leg {
+            tag: "tt".into(),
+            contact: "sip:bob@10.0.0.2:5080".into(),
+            cseq: 0,
+            route_set: Vec::new(),
+            socket: String::new(),
+        };
+        d
     }
 
     #[test]

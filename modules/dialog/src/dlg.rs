@@ -366,38 +366,44 @@ impl Table {
     }
 }
 
+/// A dialog for tests: made, caller tag `ftag`, nothing else known.
+#[cfg(test)]
+pub(crate) fn sample(callid: &str, ftag: &str) -> Dialog {
+    Dialog {
+        h_entry: 0,
+        h_id: 0,
+        state: State::Unconfirmed,
+        callid: callid.into(),
+        from_uri: "sip:a@x".into(),
+        to_uri: "sip:b@x".into(),
+        req_uri: "sip:b@x".into(),
+        caller: Leg {
+            tag: ftag.into(),
+            ..Leg::default()
+        },
+        callee: Leg::default(),
+        init_ts: 0,
+        start_ts: 0,
+        end_ts: 0,
+        lifetime: 10,
+        deadline: None,
+        created: Instant::now(),
+        ended: None,
+        sflags: 0,
+        dflags: 0,
+        toroute: String::new(),
+        profiles: Vec::new(),
+        vars: BTreeMap::new(),
+        tm_bound: true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn dialog(callid: &str, ftag: &str) -> Dialog {
-        Dialog {
-            h_entry: 0,
-            h_id: 0,
-            state: State::Unconfirmed,
-            callid: callid.into(),
-            from_uri: "sip:a@x".into(),
-            to_uri: "sip:b@x".into(),
-            req_uri: "sip:b@x".into(),
-            caller: Leg {
-                tag: ftag.into(),
-                ..Leg::default()
-            },
-            callee: Leg::default(),
-            init_ts: 0,
-            start_ts: 0,
-            end_ts: 0,
-            lifetime: 10,
-            deadline: None,
-            created: Instant::now(),
-            ended: None,
-            sflags: 0,
-            dflags: 0,
-            toroute: String::new(),
-            profiles: Vec::new(),
-            vars: BTreeMap::new(),
-            tm_bound: true,
-        }
+        sample(callid, ftag)
     }
 
     #[test]

@@ -7,11 +7,9 @@
 //! the state then changes with the thresholds (see [`crate::state`]).
 
 use crate::dest::{Dest, DISABLED, INACTIVE, NODNS, NOPING, PROBING, TRYING};
-use sip_txn::{Action, Instant, NonInviteClient, TimerConfig};
+use sip_txn::TimerConfig;
+use sr_mod_tm::local::{Ended, LocalRequests};
 use sr_sdk::prelude::*;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 /// `ds_probing_mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,19 +135,18 @@ impl Outcome {
     }
 }
 
-struct Pending {
-    txn: NonInviteClient<Vec<u8>>,
-    setid: i32,
-    uri: String,
-    to: Target,
+/// What a ping in flight is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PingTag {
+    /// The destination's set.
+    pub setid: i32,
+    /// The destination's URI.
+    pub uri: String,
 }
 
-/// The pings in flight.
+/// The pings in flight: tm's requests of a module's own.
 pub struct Pinger {
-    key: String,
-    seq: AtomicU64,
-    epoch: std::time::Instant,
-    pending: Mutex<HashMap<u64, Pending>>,
+    reqs: LocalRequests<PingTag>,
 }
 
 impl Default for Pinger {
@@ -158,33 +155,31 @@ impl Default for Pinger {
     }
 }
 
+impl From<Ended<PingTag>> for Outcome {
+    fn from(e: Ended<PingTag>) -> Outcome {
+        Outcome {
+            setid: e.tag.setid,
+            uri: e.tag.uri,
+            code: e.code,
+            reason: e.reason,
+            replied: e.replied,
+            request: e.request,
+        }
+    }
+}
+
 impl Pinger {
     /// A pinger with a key of its own in its branches, so that only
     /// replies to its requests are taken.
     pub fn new() -> Pinger {
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(u64::from(std::process::id()));
         Pinger {
-            key: format!("{:012x}", h.finish() & 0xffff_ffff_ffff),
-            seq: AtomicU64::new(1),
-            epoch: std::time::Instant::now(),
-            pending: Mutex::new(HashMap::new()),
+            reqs: LocalRequests::new("ds"),
         }
-    }
-
-    /// Now, on the transactions' clock.
-    pub fn now(&self) -> Instant {
-        Instant::from_millis(self.epoch.elapsed().as_millis() as u64)
-    }
-
-    fn branch_prefix(&self) -> String {
-        format!("z9hG4bKds{}.", self.key)
     }
 
     /// Pings in flight.
     pub fn in_flight(&self) -> usize {
-        self.pending.lock().map_or(0, |p| p.len())
+        self.reqs.in_flight()
     }
 
     /// The request for `d`: `method` from `from`, sent from `local`
@@ -197,20 +192,18 @@ impl Pinger {
         proto: Proto,
         local: &str,
     ) -> (u64, Vec<u8>) {
-        let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        let key = &self.key;
+        let (n, branch) = self.reqs.next_branch();
+        let key = self.reqs.key();
         let text = format!(
-            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/{via} {local};branch={b}{n}\r\nTo: <{uri}>\r\nFrom: <{from}>;tag={key}.{n}\r\nCall-ID: ds{key}.{n}@{local}\r\nCSeq: 10 {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/{via} {local};branch={branch}\r\nTo: <{uri}>\r\nFrom: <{from}>;tag={key}.{n}\r\nCall-ID: ds{key}.{n}@{local}\r\nCSeq: 10 {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
             uri = d.uri,
             via = proto.via_name(),
-            b = self.branch_prefix(),
         );
         (n, text.into_bytes())
     }
 
-    /// Starts a ping: keeps its transaction, then sends it (kept first,
-    /// so that a reply quicker than this thread finds it); the outcome at
-    /// once when the send fails.
+    /// Starts a ping; the outcome at once when the send fails (500, as
+    /// Kamailio's).
     pub fn start(
         &self,
         core: &dyn Core,
@@ -220,90 +213,30 @@ impl Pinger {
         to: Target,
         timers: &TimerConfig,
     ) -> Option<Outcome> {
-        let (txn, actions) =
-            NonInviteClient::start(data.clone(), to.proto.is_reliable(), timers, self.now());
-        let pending = Pending {
-            txn,
+        let tag = PingTag {
             setid: d.setid,
             uri: d.uri.clone(),
-            to,
         };
-        if let Ok(mut p) = self.pending.lock() {
-            p.insert(n, pending);
-        }
-        for a in actions {
-            if let Action::Transmit(bytes) = a {
-                if let Err(e) = core.send(&to, &bytes) {
-                    lm_warn!("dispatcher: keepalive to {}: {e}", d.uri);
-                    if let Ok(mut p) = self.pending.lock() {
-                        p.remove(&n);
-                    }
-                    return Some(Outcome::send_failed(d, data));
-                }
-            }
-        }
-        None
+        self.reqs
+            .start(core, n, data, to, timers, tag)
+            .map(|e| Outcome::send_failed(d, e.request))
     }
 
     /// A reply with top Via branch `branch`: `None` when it is not for a
     /// ping of ours; else the outcome when it is final (`Some(None)` for a
     /// provisional or a retransmission).
     pub fn reply(&self, branch: &str, code: u16, reason: &str) -> Option<Option<Outcome>> {
-        let n: u64 = branch.strip_prefix(&self.branch_prefix())?.parse().ok()?;
-        let now = self.now();
-        let mut pending = self.pending.lock().ok()?;
-        let Some(p) = pending.get_mut(&n) else {
-            return Some(None);
-        };
-        let actions = p.txn.handle_response(now, Vec::new(), code);
-        let fin = code >= 200 && actions.iter().any(|a| matches!(a, Action::PassToTu(_)));
-        let out = fin.then(|| Outcome {
-            setid: p.setid,
-            uri: p.uri.clone(),
-            code,
-            reason: reason.to_string(),
-            replied: true,
-            request: p.txn.request().clone(),
-        });
-        if fin {
-            pending.remove(&n);
-        }
-        Some(out)
+        Some(self.reqs.reply(branch, code, reason)?.map(Outcome::from))
     }
 
     /// Runs the transactions' timers: retransmits, and gives the pings
     /// that got no final reply in time (408).
     pub fn tick(&self, core: &dyn Core) -> Vec<Outcome> {
-        let now = self.now();
-        let mut out = Vec::new();
-        let mut resend = Vec::new();
-        if let Ok(mut pending) = self.pending.lock() {
-            pending.retain(|_, p| {
-                if p.txn.poll_timeout().is_none_or(|t| t > now) {
-                    return true;
-                }
-                let actions = p.txn.handle_timeout(now);
-                for a in actions.iter() {
-                    match a {
-                        Action::Transmit(b) => resend.push((p.to, b.clone())),
-                        Action::Timeout => out.push(Outcome {
-                            setid: p.setid,
-                            uri: p.uri.clone(),
-                            code: 408,
-                            reason: "Request Timeout".into(),
-                            replied: false,
-                            request: p.txn.request().clone(),
-                        }),
-                        _ => {}
-                    }
-                }
-                !actions.terminated()
-            });
-        }
-        for (to, b) in resend {
-            core.send_batched(&to, &b);
-        }
-        out
+        self.reqs
+            .tick(core)
+            .into_iter()
+            .map(Outcome::from)
+            .collect()
     }
 }
 
@@ -356,28 +289,27 @@ mod tests {
     #[test]
     fn replies_end_their_pings() {
         let p = Pinger::new();
-        let (n, req) = (7, b"OPTIONS sip:a SIP/2.0\r\n\r\n".to_vec());
-        let to = sr_sdk::Dest::new(Proto::Udp, "127.0.0.1:5060".parse().unwrap());
-        let (txn, _) = NonInviteClient::start(req, false, &TimerConfig::rfc3261(), p.now());
-        p.pending.lock().unwrap().insert(
-            n,
-            Pending {
-                txn,
-                setid: 1,
-                uri: "sip:a".into(),
-                to,
-            },
-        );
-        let b = format!("{}7", p.branch_prefix());
+        let d = Dest {
+            uri: "sip:a".into(),
+            setid: 1,
+            priority: 0,
+            attrs: Default::default(),
+            load_flags: 0,
+            flags: Default::default(),
+            count: Default::default(),
+            addr: None,
+            socket_addr: None,
+        };
+        let (n, req) = p.request(&d, "OPTIONS", "sip:ds@x", Proto::Udp, "127.0.0.1:5060");
+        let text = String::from_utf8(req).unwrap();
+        let branch = text
+            .split("branch=")
+            .nth(1)
+            .and_then(|b| b.split("\r\n").next())
+            .unwrap()
+            .to_string();
+        assert!(branch.starts_with("z9hG4bKds") && branch.ends_with(&format!(".{n}")));
         assert_eq!(p.reply("z9hG4bKother", 200, "OK"), None, "not ours");
-        assert_eq!(p.reply(&b, 100, "Trying"), Some(None));
-        let o = p.reply(&b, 503, "Busy").unwrap().unwrap();
-        assert_eq!((o.setid, o.code, o.replied), (1, 503, true));
-        assert_eq!(p.in_flight(), 0);
-        assert_eq!(
-            p.reply(&b, 503, "Busy"),
-            Some(None),
-            "late retransmission taken, ignored"
-        );
+        assert_eq!(p.reply(&branch, 503, "Busy"), Some(None), "not in flight");
     }
 }

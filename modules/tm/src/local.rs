@@ -1,8 +1,9 @@
-//! Requests a module sends on its own (the dialog module's BYEs): each a
-//! non-INVITE client transaction of sip-txn — retransmitted over UDP at
-//! tm's timers, given up after `fr_timer` — whose final reply, or timeout,
-//! is handed back with the value the sender attached. Replies are told
-//! apart by a branch prefix of the sender's own (`z9hG4bK<tag><key>.`).
+//! Requests a module sends on its own (the dialog module's BYEs, the
+//! dispatcher's keepalives): each a non-INVITE client transaction of
+//! sip-txn — retransmitted over UDP at tm's timers, given up after
+//! `fr_timer` — whose final reply, or timeout, is handed back with the
+//! value the sender attached. Replies are told apart by a branch prefix of
+//! the sender's own (`z9hG4bK<tag><key>.<n>`).
 
 use sip_txn::{Action, Instant, NonInviteClient, TimerConfig};
 use sr_sdk::prelude::*;
@@ -24,10 +25,18 @@ pub struct Ended<T> {
     /// The final reply's code (408 when none came in time, 477 when it
     /// could not be sent).
     pub code: u16,
+    /// The reply's reason phrase (`Request Timeout`, `Unfortunately error
+    /// on sending to next hop occurred` for those two).
+    pub reason: String,
+    /// Whether a reply came.
+    pub replied: bool,
+    /// The request as it was sent.
+    pub request: Vec<u8>,
 }
 
 /// Requests in flight, of one sender.
 pub struct LocalRequests<T> {
+    key: String,
     prefix: String,
     seq: AtomicU64,
     epoch: std::time::Instant,
@@ -41,15 +50,23 @@ impl<T: Clone> LocalRequests<T> {
         use std::hash::{BuildHasher, Hasher};
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u64(u64::from(std::process::id()));
+        let key = format!("{:012x}", h.finish() & 0xffff_ffff_ffff);
         LocalRequests {
-            prefix: format!("z9hG4bK{tag}{:08x}.", h.finish() & 0xffff_ffff),
+            prefix: format!("z9hG4bK{tag}{key}."),
+            key,
             seq: AtomicU64::new(1),
             epoch: std::time::Instant::now(),
             pending: Mutex::new(HashMap::new()),
         }
     }
 
-    fn now(&self) -> Instant {
+    /// The sender's key (hex), for tags and Call-IDs of its own.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Now, on the transactions' clock.
+    pub fn now(&self) -> Instant {
         Instant::from_millis(self.epoch.elapsed().as_millis() as u64)
     }
 
@@ -65,7 +82,8 @@ impl<T: Clone> LocalRequests<T> {
     }
 
     /// Sends request `n` (whose Via has [`Self::next_branch`]'s branch)
-    /// to `to` and keeps its transaction; when the send fails, the
+    /// to `to` and keeps its transaction (kept first, so that a reply
+    /// quicker than this thread finds it); when the send fails, the
     /// request ends at once (477).
     pub fn start(
         &self,
@@ -77,7 +95,7 @@ impl<T: Clone> LocalRequests<T> {
         tag: T,
     ) -> Option<Ended<T>> {
         let (txn, actions) =
-            NonInviteClient::start(data, to.proto.is_reliable(), timers, self.now());
+            NonInviteClient::start(data.clone(), to.proto.is_reliable(), timers, self.now());
         if let Ok(mut p) = self.pending.lock() {
             p.insert(
                 n,
@@ -90,11 +108,18 @@ impl<T: Clone> LocalRequests<T> {
         }
         for a in actions {
             if let Action::Transmit(bytes) = a {
-                if core.send(&to, &bytes).is_err() {
+                if let Err(e) = core.send(&to, &bytes) {
+                    lm_warn!("request to {}: {e}", to.addr);
                     if let Ok(mut p) = self.pending.lock() {
                         p.remove(&n);
                     }
-                    return Some(Ended { tag, code: 477 });
+                    return Some(Ended {
+                        tag,
+                        code: 477,
+                        reason: "Unfortunately error on sending to next hop occurred".into(),
+                        replied: false,
+                        request: data,
+                    });
                 }
             }
         }
@@ -104,7 +129,7 @@ impl<T: Clone> LocalRequests<T> {
     /// A reply whose top Via has `branch`: `None` when it is not for one
     /// of our requests; `Some(Some(ended))` when it is the final reply,
     /// `Some(None)` for a provisional one or a retransmission.
-    pub fn reply(&self, branch: &str, code: u16) -> Option<Option<Ended<T>>> {
+    pub fn reply(&self, branch: &str, code: u16, reason: &str) -> Option<Option<Ended<T>>> {
         let n: u64 = branch.strip_prefix(&self.prefix)?.parse().ok()?;
         let now = self.now();
         let mut pending = self.pending.lock().ok()?;
@@ -117,7 +142,13 @@ impl<T: Clone> LocalRequests<T> {
             return Some(None);
         }
         let p = pending.remove(&n)?;
-        Some(Some(Ended { tag: p.tag, code }))
+        Some(Some(Ended {
+            tag: p.tag,
+            code,
+            reason: reason.to_string(),
+            replied: true,
+            request: p.txn.request().clone(),
+        }))
     }
 
     /// Runs the timers: retransmits, and gives the requests that got no
@@ -138,6 +169,9 @@ impl<T: Clone> LocalRequests<T> {
                         Action::Timeout => out.push(Ended {
                             tag: p.tag.clone(),
                             code: 408,
+                            reason: "Request Timeout".into(),
+                            replied: false,
+                            request: p.txn.request().clone(),
                         }),
                         _ => {}
                     }
@@ -160,28 +194,31 @@ mod tests {
     fn replies_end_requests() {
         let l: LocalRequests<&str> = LocalRequests::new("dlg");
         let (n, branch) = l.next_branch();
-        assert!(branch.starts_with("z9hG4bKdlg"));
-        let (txn, _) = NonInviteClient::start(
-            b"BYE sip:a SIP/2.0\r\n\r\n".to_vec(),
-            false,
-            &TimerConfig::rfc3261(),
-            l.now(),
-        );
+        assert!(branch.starts_with(&format!("z9hG4bKdlg{}.", l.key())));
+        let req = b"BYE sip:a SIP/2.0\r\n\r\n".to_vec();
+        let (txn, _) = NonInviteClient::start(req.clone(), false, &TimerConfig::rfc3261(), l.now());
         let to = Dest::new(Proto::Udp, "127.0.0.1:5060".parse().unwrap());
         l.pending
             .lock()
             .unwrap()
             .insert(n, Pending { txn, to, tag: "x" });
-        assert_eq!(l.reply("z9hG4bKother", 200), None, "not ours");
-        assert_eq!(l.reply(&branch, 100), Some(None));
+        assert_eq!(l.reply("z9hG4bKother", 200, "OK"), None, "not ours");
+        assert_eq!(l.reply(&branch, 100, "Trying"), Some(None));
         assert_eq!(
-            l.reply(&branch, 481),
+            l.reply(&branch, 481, "Gone"),
             Some(Some(Ended {
                 tag: "x",
-                code: 481
+                code: 481,
+                reason: "Gone".into(),
+                replied: true,
+                request: req,
             }))
         );
         assert_eq!(l.in_flight(), 0);
-        assert_eq!(l.reply(&branch, 481), Some(None), "a late retransmission");
+        assert_eq!(
+            l.reply(&branch, 481, "Gone"),
+            Some(None),
+            "a late retransmission"
+        );
     }
 }
