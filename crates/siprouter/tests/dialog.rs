@@ -33,6 +33,10 @@ request_route {{
         exit;
     }}
     if (has_totag()) {{
+        if ($hdr(X-Manage) != $null) {{
+            dlg_manage();
+            append_hf("X-Managed: $dlg(state)\r\n");
+        }}
         if (loose_route()) {{
             append_hf("X-State: $dlg(state)\r\nX-Var: $dlg_var(x)\r\nX-Known: $var(k)\r\n");
             if (is_in_profile("caller", "alice")) {{ append_hf("X-In: alice\r\n"); }}
@@ -371,4 +375,45 @@ fn config_errors_are_reported() {
         .err()
         .expect("refused");
     assert!(errs.iter().any(|e| e.contains("db_mode")), "{errs:?}");
+}
+
+#[test]
+fn dlg_manage_within_and_tight_matching() {
+    let srv = TestServer::start(&cfg(""), siprouter::in_tree());
+    let (uac, uas) = (UdpPeer::new(), UdpPeer::new());
+    let (ok, _) = answered(&srv, &uac, &uas, "bob", "call-5");
+    // dlg_manage() on a request within the dialog finds it (before
+    // loose_route, which then leaves it be).
+    let ack = from_caller("ACK", &ok, &uac, uas.addr(), 10, "ack5").replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nX-Manage: 1\r\n",
+    );
+    uac.send(srv.addr(), &ack);
+    let got = uas.recv_method("ACK", T).expect("ACK relayed");
+    assert_eq!(
+        got.header("X-Managed").as_deref(),
+        Some("4"),
+        "{}",
+        got.text()
+    );
+    assert_eq!(got.header("X-State").as_deref(), Some("4"));
+    // A BYE with our did but another callee's tag (a second fork) does
+    // not end this dialog.
+    let bye = from_caller("BYE", &ok, &uac, uas.addr(), 11, "bye5")
+        .replace(";tag=bobtag", ";tag=otherfork");
+    uac.send(srv.addr(), &bye);
+    let got = uas.recv_method("BYE", T).expect("BYE relayed");
+    assert_eq!(
+        got.header("X-State").as_deref(),
+        Some("<null>"),
+        "{}",
+        got.text()
+    );
+    assert_eq!(srv.stat("dialog:active_dialogs"), Some(1));
+    // The real BYE does.
+    let bye = from_caller("BYE", &ok, &uac, uas.addr(), 12, "bye6");
+    uac.send(srv.addr(), &bye);
+    let got = uas.recv_method("BYE", T).expect("BYE relayed");
+    assert_eq!(got.header("X-State").as_deref(), Some("5"));
+    assert_eq!(srv.wait_stat("dialog:active_dialogs", 0), Some(0));
 }

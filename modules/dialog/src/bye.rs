@@ -64,11 +64,18 @@ pub fn build(
     } else {
         (&dlg.to_uri, &dlg.from_uri)
     };
-    let ruri = if to.contact.is_empty() {
+    let contact = if to.contact.is_empty() {
         to_uri.as_str()
     } else {
         to.contact.as_str()
     };
+    // A Contact nathelper marked with `;alias=` (set_contact_alias): the
+    // BYE goes to the address it names, with the Contact as it was, when
+    // there is no route set (as Kamailio's).
+    let alias = (to.route_set.is_empty())
+        .then(|| split_alias(contact))
+        .flatten();
+    let ruri = alias.as_ref().map_or(contact, |(u, _)| u.as_str());
     let mut s = format!(
         "BYE {ruri} SIP/2.0\r\nVia: SIP/2.0/{} {};branch={branch}\r\n",
         via.0, via.1
@@ -93,12 +100,38 @@ pub fn build(
         s.push_str("\r\n");
     }
     s.push_str("\r\n");
-    let next = to
-        .route_set
-        .first()
-        .map(|r| r.trim_start_matches('<').trim_end_matches('>').to_string())
-        .unwrap_or_else(|| ruri.to_string());
+    let next = match (to.route_set.first(), &alias) {
+        (Some(r), _) => r.trim_start_matches('<').trim_end_matches('>').to_string(),
+        (None, Some((_, dst))) => dst.clone(),
+        (None, None) => ruri.to_string(),
+    };
     (s, next)
+}
+
+/// A URI with an `;alias=ip~port~proto` parameter: the URI without it, and
+/// the address it names as a URI (`sip:ip:port;transport=...`).
+pub fn split_alias(uri: &str) -> Option<(String, String)> {
+    let start = uri.find(";alias=")?;
+    let rest = &uri[start + 7..];
+    let end = rest.find([';', '?', '>']).unwrap_or(rest.len());
+    let mut parts = rest[..end].split('~');
+    let (ip, port, proto) = (parts.next()?, parts.next()?, parts.next()?);
+    let port: u16 = port.parse().ok()?;
+    let ip: std::net::IpAddr = ip.trim_matches(['[', ']']).parse().ok()?;
+    let transport = match proto {
+        "1" => "udp",
+        "2" => "tcp",
+        "3" => "tls",
+        "5" => "ws",
+        "6" => "wss",
+        _ => return None,
+    };
+    let host = match ip {
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        v4 => v4.to_string(),
+    };
+    let bare = format!("{}{}", &uri[..start], &rest[end..]);
+    Some((bare, format!("sip:{host}:{port};transport={transport}")))
 }
 
 /// Sends the BYEs of an answered dialog to `side`, with `dlg_extra_hdrs`
@@ -108,10 +141,9 @@ pub fn send(d: &Dlg, core: &dyn Core, dlg: &Dialog, side: Side, more: &str) {
         return;
     };
     let timers = tm.uac_timers();
-    let extra = format!(
-        "{}\r\n{more}",
-        params::get_str(&d.p.extra_hdrs).replace("\\r\\n", "\r\n")
-    );
+    let unescape = |s: String| s.replace("\\r\\n", "\r\n");
+    let extra = format!("{}\r\n{more}", unescape(params::get_str(&d.p.extra_hdrs)));
+    let to_callee = format!("{extra}\r\n{}", unescape(params::get_str(&d.p.callee_hdrs)));
     let ua = core.user_agent_header();
     for to_caller in [true, false] {
         match (side, to_caller) {
@@ -142,7 +174,7 @@ pub fn send(d: &Dlg, core: &dyn Core, dlg: &Dialog, side: Side, more: &str) {
             to_caller,
             (dest.proto.via_name(), &local),
             &branch,
-            &extra,
+            if to_caller { &extra } else { &to_callee },
             ua.as_deref(),
         );
         let tag = ByeTag {
@@ -252,6 +284,28 @@ mod tests {
         );
         assert!(text.ends_with("Max-Forwards: 70\r\nX-Reason: timeout\r\n\r\n"));
         assert_eq!(next, "sip:p1.example;lr");
+    }
+
+    #[test]
+    fn alias_names_where_the_bye_goes() {
+        assert_eq!(
+            split_alias("sip:bob@10.0.0.2:5080;alias=203.0.113.9~40000~1;ob"),
+            Some((
+                "sip:bob@10.0.0.2:5080;ob".into(),
+                "sip:203.0.113.9:40000;transport=udp".into()
+            ))
+        );
+        assert_eq!(
+            split_alias("sip:a@h;alias=::1~5060~2").map(|x| x.1),
+            Some("sip:[::1]:5060;transport=tcp".into())
+        );
+        assert_eq!(split_alias("sip:a@h;alias=bad"), None);
+        assert_eq!(split_alias("sip:a@h"), None);
+        let mut d = answered();
+        d.callee.contact = "sip:bob@10.0.0.2:5080;alias=203.0.113.9~40000~1".into();
+        let (text, next) = build(&d, false, ("UDP", "x"), "b", "", None);
+        assert!(text.starts_with("BYE sip:bob@10.0.0.2:5080 SIP/2.0\r\n"));
+        assert_eq!(next, "sip:203.0.113.9:40000;transport=udp");
     }
 
     #[test]

@@ -93,8 +93,13 @@ pub struct Dialog {
     pub profiles: Vec<Link>,
     /// Its variables (`$dlg_var`).
     pub vars: BTreeMap<String, String>,
-    /// Whether a transaction carries its INVITE.
-    pub tm_bound: bool,
+    /// The transaction carrying its INVITE (tm's cell id), once there is
+    /// one.
+    pub tm_cell: Option<u64>,
+    /// Answered (monotonic), for `noack_timeout`.
+    pub answered_at: Option<Instant>,
+    /// Being ended (BYEs and routes under way): ended once only.
+    pub closing: bool,
 }
 
 /// `dflags`: send BYE to both sides on timeout.
@@ -160,6 +165,7 @@ pub struct Table {
     size: u32,
     next_id: Vec<u32>,
     step: u32,
+    start: u32,
     dialogs: HashMap<(u32, u32), Dialog>,
     by_callid: HashMap<String, Vec<(u32, u32)>>,
     /// Profile counts.
@@ -168,12 +174,14 @@ pub struct Table {
 
 impl Table {
     /// A table of `size` entries. Each entry's ids start at a
-    /// pseudo-random point and grow by `step`; with `start` 0 or more they
-    /// stay `start` plus a multiple of `step` (Kamailio's `h_id_start` and
-    /// `h_id_step`, which split the ids between servers).
+    /// pseudo-random point (below three times the size) and grow by 1;
+    /// with a `step` above 1 they are `start` plus a multiple of `step`
+    /// (Kamailio's `h_id_start` and `h_id_step`, which split the ids
+    /// between servers).
     pub fn new(size: u32, start: i64, step: u32) -> Table {
         let size = size.max(1);
         let step = step.max(1);
+        let start = start.max(0) as u32;
         let seed = unix_now() as u32 ^ std::process::id().rotate_left(16);
         let next_id = (0..size)
             .map(|i| {
@@ -182,10 +190,10 @@ impl Table {
                     .wrapping_add(i.wrapping_mul(40_503))
                     .rotate_left(i % 31)
                     % size.saturating_mul(3).max(1);
-                if start >= 0 {
-                    (start as u32).wrapping_add(r.wrapping_mul(step))
+                if step > 1 {
+                    start.wrapping_add(step.wrapping_mul(r + 1))
                 } else {
-                    r
+                    r + 1
                 }
             })
             .collect();
@@ -193,6 +201,7 @@ impl Table {
             size,
             next_id,
             step,
+            start,
             dialogs: HashMap::new(),
             by_callid: HashMap::new(),
             counts: Counts::default(),
@@ -204,12 +213,23 @@ impl Table {
         sr_sdk::hash::core_hash(callid.as_bytes(), None, false) % self.size
     }
 
-    /// Adds a dialog, giving it its `h_entry` and `h_id`.
+    /// Adds a dialog, giving it its `h_entry` and `h_id` (never 0, never
+    /// one in use: after a wrap the ids start again at `h_id_start` plus a
+    /// step).
     pub fn insert(&mut self, mut d: Dialog) -> (u32, u32) {
         let e = self.entry_of(&d.callid);
-        let slot = &mut self.next_id[e as usize];
-        let id = *slot;
-        *slot = slot.wrapping_add(self.step);
+        let (step, start) = (self.step, self.start);
+        let id = loop {
+            let slot = &mut self.next_id[e as usize];
+            let id = *slot;
+            *slot = match slot.checked_add(step) {
+                Some(n) => n,
+                None => start.wrapping_add(step),
+            };
+            if id != 0 && !self.dialogs.contains_key(&(e, id)) {
+                break id;
+            }
+        };
         d.h_entry = e;
         d.h_id = id;
         self.by_callid
@@ -258,11 +278,15 @@ impl Table {
         None
     }
 
-    /// Adds `d` to a profile (once per profile and value).
+    /// Adds `d` to a profile (once per profile and value); not an ended
+    /// one.
     pub fn link(&mut self, key: (u32, u32), l: Link) -> bool {
         let Some(d) = self.dialogs.get_mut(&key) else {
             return false;
         };
+        if d.state == State::Deleted {
+            return false;
+        }
         if !d.profiles.contains(&l) {
             self.counts.add(&l);
             d.profiles.push(l);
@@ -329,7 +353,7 @@ impl Table {
                 State::ConfirmedNa | State::Confirmed => d.deadline.is_some_and(|t| t <= now),
                 State::Unconfirmed | State::Early => {
                     let age = now.saturating_duration_since(d.created);
-                    age >= early || (!d.tm_bound && age >= unbound)
+                    age >= early || (d.tm_cell.is_none() && age >= unbound)
                 }
                 State::Deleted => false,
             })
@@ -351,6 +375,11 @@ impl Table {
         for k in old {
             self.remove(k);
         }
+    }
+
+    /// Every dialog, to change.
+    pub fn all_mut(&mut self) -> impl Iterator<Item = &mut Dialog> {
+        self.dialogs.values_mut()
     }
 
     /// Every dialog, in `h_entry`/`h_id` order.
@@ -394,7 +423,9 @@ pub(crate) fn sample(callid: &str, ftag: &str) -> Dialog {
         toroute: String::new(),
         profiles: Vec::new(),
         vars: BTreeMap::new(),
-        tm_bound: true,
+        tm_cell: Some(1),
+        answered_at: None,
+        closing: false,
     }
 }
 
@@ -428,6 +459,11 @@ mod tests {
         assert_eq!(k1.0, t.entry_of("c1"));
         assert_eq!(k1.1 % 2, 1, "h_id_start plus a multiple of h_id_step");
         assert_eq!(k2.1, k1.1 + 2, "then h_id_step more");
+        let mut t1 = Table::new(1, 0, 1);
+        let a = t1.insert(dialog("x", "1"));
+        t1.next_id[0] = a.1;
+        let b = t1.insert(dialog("x", "2"));
+        assert_ne!(a, b, "an id in use is skipped");
         assert_eq!(t.find("c1", "f2", ""), Some((k2, true)));
         t.get_mut(k1).unwrap().callee.tag = "t1".into();
         assert_eq!(
@@ -458,6 +494,7 @@ mod tests {
         let now = Instant::now();
         t.end(k, now);
         assert_eq!(t.counts.size("p", None), 0);
+        assert!(!t.link(k, l("c")), "not into an ended dialog");
         assert_eq!(t.get(k).unwrap().state, State::Deleted);
         t.sweep(now, Duration::from_secs(1));
         assert!(t.get(k).is_some(), "kept a moment");
@@ -472,7 +509,7 @@ mod tests {
         let now = Instant::now();
         let k1 = t.insert(dialog("c1", "f"));
         let mut d = dialog("c2", "f");
-        d.tm_bound = false;
+        d.tm_cell = None;
         let k2 = t.insert(d);
         let mut d = dialog("c3", "f");
         d.state = State::Confirmed;

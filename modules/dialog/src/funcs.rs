@@ -217,20 +217,21 @@ fn property(d: &Dlg, ctx: &mut Ctx<'_>, name: &str, on: bool) -> i32 {
     })
 }
 
-fn bye_cmd(d: &Dlg, ctx: &mut Ctx<'_>, side: &str) -> i32 {
-    let Some(side) = Side::parse(side) else {
-        lm_err!("dlg_bye: '{side}' is not all, caller or callee");
+/// `dlg_bye(side)`: the message's own dialog only (not one found by
+/// Call-ID), answered, as Kamailio's.
+fn bye_cmd(d: &Dlg, ctx: &mut Ctx<'_>, side: Side) -> i32 {
+    let Some(k) = track::given(ctx.msg) else {
         return -1;
     };
-    let Some(k) = track::current(d, ctx.msg) else {
-        return -1;
-    };
-    let answered = d.table().get(k).is_some_and(|x| x.state.answered());
-    if !answered {
-        return -1;
-    }
-    track::terminate(d, ctx.core, k, Some((side, "")), false);
-    1
+    rc(track::terminate(d, ctx.core, k, Some((side, "")), false))
+}
+
+/// `dlg_bye`'s side: `all`, `caller` or `callee`, checked at load.
+fn side_fixup(_env: &dyn fixup::FixupEnv, _i: usize, arg: &Arg) -> Result<Fixed, String> {
+    let text = arg.text();
+    Side::parse(&text)
+        .map(|s| Fixed::Custom(Arc::new(s)))
+        .ok_or_else(|| format!("dlg_bye: '{text}' is not all, caller or callee"))
 }
 
 fn get_cmd(d: &Dlg, ctx: &mut Ctx<'_>, callid: &str, ftag: &str, ttag: &str) -> i32 {
@@ -269,7 +270,7 @@ pub fn export(def: ModuleDef, d: &Arc<Dlg>) -> ModuleDef {
         .cmd(
             "set_dlg_profile",
             1,
-            set_routes,
+            any,
             Some(profile_fixup(d, None)),
             move |ctx, a| {
                 let p = text(ctx, &a[0]);
@@ -279,7 +280,7 @@ pub fn export(def: ModuleDef, d: &Arc<Dlg>) -> ModuleDef {
         .cmd(
             "set_dlg_profile",
             2,
-            set_routes,
+            any,
             Some(profile_fixup(d, None)),
             move |ctx, a| {
                 let (p, v) = (text(ctx, &a[0]), text(ctx, &a[1]));
@@ -349,10 +350,16 @@ pub fn export(def: ModuleDef, d: &Arc<Dlg>) -> ModuleDef {
         .cmd("is_known_dlg", 0, any, None, move |ctx, _| {
             rc(track::current(&d10, ctx.msg).is_some())
         })
-        .cmd("dlg_bye", 1, any, spve.clone(), move |ctx, a| {
-            let s = text(ctx, &a[0]);
-            bye_cmd(&d11, ctx, &s)
-        })
+        .cmd(
+            "dlg_bye",
+            1,
+            any,
+            Some(fixup::f(side_fixup)),
+            move |ctx, a| match a[0].custom::<Side>() {
+                Some(s) => bye_cmd(&d11, ctx, *s),
+                None => -1,
+            },
+        )
         .cmd("dlg_set_timeout", 1, any, igp.clone(), move |ctx, a| {
             let t = a[0].int(ctx);
             timeout_cmd(&d12, ctx, t, None)

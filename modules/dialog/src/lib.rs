@@ -50,12 +50,18 @@ pub struct Params {
     pub early_timeout: Arc<AtomicI64>,
     /// `end_timeout`, seconds.
     pub end_timeout: Arc<AtomicI64>,
+    /// `noack_timeout`, seconds.
+    pub noack_timeout: Arc<AtomicI64>,
     /// `send_bye`.
     pub send_bye: Arc<AtomicI64>,
     /// `timeout_noreset`.
     pub timeout_noreset: Arc<AtomicI64>,
     /// `dlg_extra_hdrs`.
     pub extra_hdrs: Arc<RwLock<String>>,
+    /// `lreq_callee_headers`: more header lines for the callee's BYE.
+    pub callee_hdrs: Arc<RwLock<String>>,
+    /// `event_callback` (KEMI): refused when set.
+    pub event_callback: Arc<RwLock<String>>,
     /// `dlg_match_mode`.
     pub match_mode: Arc<AtomicI64>,
     /// `detect_spirals`.
@@ -90,12 +96,15 @@ impl Default for Params {
             default_timeout: i(43200),
             early_timeout: i(300),
             end_timeout: i(300),
+            noack_timeout: i(60),
             send_bye: i(0),
             timeout_noreset: i(0),
             extra_hdrs: s(""),
-            match_mode: i(1),
+            callee_hdrs: s(""),
+            event_callback: s(""),
+            match_mode: i(0),
             detect_spirals: i(1),
-            h_id_start: i(-1),
+            h_id_start: i(0),
             h_id_step: i(1),
             with_value: s(""),
             no_value: s(""),
@@ -249,6 +258,9 @@ impl Dlg {
                 "dialog: ka_timer (keepalive OPTIONS within dialogs) is not supported".into(),
             );
         }
+        if !params::get_str(&self.p.event_callback).is_empty() {
+            return Err("dialog: event_callback (a KEMI function) is not supported; use event_route[dialog:...]".into());
+        }
         if params::get_int(&self.p.track_cseq) != 0 {
             return Err("dialog: track_cseq_updates is not supported".into());
         }
@@ -308,6 +320,54 @@ impl Dlg {
     }
 }
 
+/// Integer parameters of Kamailio's accepted at their default value only
+/// (what they turn on is not built), with that value.
+const IGNORED_INT: &[(&str, i64)] = &[
+    ("ka_interval", 0),
+    ("ka_failed_limit", 1),
+    ("enable_dmq", 0),
+    ("timer_procs", 0),
+    ("keep_proxy_rr", 0),
+    ("dlg_filter_mode", 0),
+];
+
+/// Parameters of Kamailio's that change nothing here: the database ones
+/// (dialogs are kept in memory, `db_mode` 0), the bridge's, and ones for
+/// internals siprouter does not have. Accepted with any value.
+const IGNORED_STR: &[&str] = &[
+    "wait_ack",
+    "initial_cbs_inscript",
+    "db_update_period",
+    "db_fetch_rows",
+    "db_skip_load",
+    "table_name",
+    "call_id_column",
+    "from_uri_column",
+    "from_tag_column",
+    "to_uri_column",
+    "to_tag_column",
+    "h_id_column",
+    "h_entry_column",
+    "state_column",
+    "start_time_column",
+    "timeout_column",
+    "to_cseq_column",
+    "from_cseq_column",
+    "to_route_column",
+    "from_route_column",
+    "to_contact_column",
+    "from_contact_column",
+    "to_sock_column",
+    "from_sock_column",
+    "sflags_column",
+    "toroute_name_column",
+    "vars_table_name",
+    "bridge_controller",
+    "bridge_contact",
+    "ruri_pvar",
+    "xavp_cfg",
+];
+
 /// The module definition.
 pub fn module() -> ModuleDef {
     let d = Arc::new(Dlg::default());
@@ -320,6 +380,7 @@ pub fn module() -> ModuleDef {
         ("default_timeout", &p.default_timeout),
         ("early_timeout", &p.early_timeout),
         ("end_timeout", &p.end_timeout),
+        ("noack_timeout", &p.noack_timeout),
         ("send_bye", &p.send_bye),
         ("timeout_noreset", &p.timeout_noreset),
         ("dlg_match_mode", &p.match_mode),
@@ -336,11 +397,26 @@ pub fn module() -> ModuleDef {
         ("rr_param", &p.rr_param),
         ("timeout_avp", &p.timeout_avp),
         ("dlg_extra_hdrs", &p.extra_hdrs),
+        ("lreq_callee_headers", &p.callee_hdrs),
+        ("event_callback", &p.event_callback),
         ("profiles_with_value", &p.with_value),
         ("profiles_no_value", &p.no_value),
         ("db_url", &p.db_url),
     ] {
         def = def.param(name, ParamKind::Str, params::string(cell));
+    }
+    // Kamailio's parameters for what is not built, or has no use here:
+    // accepted at their defaults, refused otherwise (see the module page).
+    for (name, ok) in IGNORED_INT {
+        let ok = *ok;
+        def = def.param(name, ParamKind::Int, move |v| match v {
+            ParamValue::Int(i) if i == ok => Ok(()),
+            ParamValue::Str(s) if s.trim().parse::<i64>() == Ok(ok) => Ok(()),
+            _ => Err(format!("dialog: '{name}' other than {ok} is not supported")),
+        });
+    }
+    for name in IGNORED_STR {
+        def = def.param(name, ParamKind::Any, |_| Ok(()));
     }
     let s = &d.stats;
     def = def

@@ -54,35 +54,6 @@ pub fn dlg_attr(x: &Dialog, attr: &str) -> Option<Value<'static>> {
     })
 }
 
-/// The attributes `$dlg` knows.
-pub const DLG_ATTRS: &[&str] = &[
-    "h_id",
-    "h_entry",
-    "state",
-    "to_rs",
-    "from_rs",
-    "dflags",
-    "sflags",
-    "callid",
-    "to_uri",
-    "to_tag",
-    "from_uri",
-    "from_tag",
-    "toroute",
-    "toroute_name",
-    "lifetime",
-    "start_ts",
-    "init_ts",
-    "end_ts",
-    "to_cseq",
-    "from_cseq",
-    "to_contact",
-    "from_contact",
-    "to_bindaddr",
-    "from_bindaddr",
-    "ref",
-];
-
 fn get_dlg(d: &Dlg, ctx: &mut Ctx<'_>, name: &PvName) -> Value<'static> {
     let attr = name.inner.as_deref().unwrap_or("").trim();
     let Some(k) = track::current(d, ctx.msg) else {
@@ -105,7 +76,7 @@ fn get_ctx(ctx: &mut Ctx<'_>, name: &PvName) -> Value<'static> {
         "flags" => Value::Int(i64::from(c.flags)),
         "timeout_route" => match c.timeout_route {
             Some(r) if !r.is_empty() => Value::Str(r.into()),
-            _ => Value::Int(0),
+            _ => Value::Null,
         },
         "timeout_bye" => Value::Int(i64::from(c.timeout_bye.unwrap_or(false))),
         "timeout" => Value::Int(i64::from(c.timeout.unwrap_or(0))),

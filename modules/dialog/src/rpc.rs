@@ -66,7 +66,13 @@ pub fn dialog_json(d: &Dlg, x: &Dialog, with_ctx: bool) -> Json {
         "caller": leg(&x.caller, true),
         "callee": leg(&x.callee, x.start_ts != 0),
         "profiles": profiles,
-        "variables": x.vars.iter().map(|(k, v)| json!({ k.clone(): v })).collect::<Vec<_>>(),
+        // As Kamailio's: an ended dialog shows no variables.
+        "variables": x
+            .vars
+            .iter()
+            .filter(|_| x.state != State::Deleted)
+            .map(|(k, v)| json!({ k.clone(): v }))
+            .collect::<Vec<_>>(),
     });
     if with_ctx {
         o["context"] = json!({ "on_timeout": x.toroute });
@@ -131,8 +137,11 @@ fn end(d: &Dlg, key: (u32, u32), extra: &str) -> Result<Json, RpcError> {
             let core = d
                 .core()
                 .ok_or_else(|| RpcError::new(500, "server is stopping"))?;
-            track::terminate(d, &*core, key, Some((Side::Both, extra)), false);
-            Ok(Json::Null)
+            if track::terminate(d, &*core, key, Some((Side::Both, extra)), false) {
+                Ok(Json::Null)
+            } else {
+                Err(RpcError::new(404, "Dialog not found"))
+            }
         }
         Some(State::Deleted) | None => Err(RpcError::new(404, "Dialog not found")),
         Some(_) => Err(RpcError::new(
@@ -177,7 +186,7 @@ fn stats_active(d: &Dlg) -> Json {
 fn is_alive(d: &Dlg, p: &[Json]) -> Result<Json, RpcError> {
     let key = by_ids(d, p)?.ok_or_else(|| RpcError::new(404, "Dialog not found"))?;
     match d.table().get(key).map(|x| x.state) {
-        Some(State::Confirmed) | Some(State::ConfirmedNa) => Ok(json!("Alive")),
+        Some(State::Confirmed) => Ok(json!("Alive")),
         Some(State::Deleted) | None => Err(RpcError::new(404, "Dialog not found")),
         Some(_) => Err(RpcError::new(500, "Dialog not in confirmed state")),
     }

@@ -103,6 +103,20 @@ impl TmApi {
         self.e.register_callback(cb);
     }
 
+    /// The id of the message's transaction, if it has one (stays unique
+    /// for the life of the process).
+    pub fn cell_id(&self, msg: &SipMsg) -> Option<u64> {
+        msg.ext
+            .get::<TxCtx>()
+            .and_then(|t| t.cell.as_ref())
+            .map(|c| c.id)
+    }
+
+    /// Whether the transaction `id` still exists (not ended and freed).
+    pub fn cell_alive(&self, id: u64) -> bool {
+        self.e.tables.by_id(id).is_some()
+    }
+
     /// Asks for `RequestIn` events (transactions being created) too: they
     /// cost a copy of each new transaction's request, so they are sent
     /// only to modules that want them (the dialog module).

@@ -49,6 +49,9 @@ pub struct TmEvent<'a> {
     pub local_to_tag: &'a str,
     /// The Request-URI of the branch the reply belongs to, if known.
     pub branch_uri: Option<String>,
+    /// Set by a `RequestIn` callback that changed the request (the
+    /// transaction then takes a fresh copy of it).
+    pub req_changed: bool,
 }
 
 /// A transaction callback: the core (for pseudo-variables, routes) and
@@ -128,13 +131,14 @@ impl Engine {
             reason,
             reply: Some(bytes.clone()),
             branch_uri,
+            req_changed: false,
         };
         self.fire(core, &mut ev);
     }
 
     /// Reports a transaction just created for the request the script
     /// routes (`msg`, which the callbacks may change: the dialog module
-    /// adds its Record-Route parameter); whether any callback ran.
+    /// adds its Record-Route parameter); whether one changed it.
     /// Nothing (and no cost) unless a module asked for these events with
     /// [`crate::TmApi::want_request_in`].
     pub fn request_in(&self, core: &dyn Core, msg: &mut SipMsg) -> bool {
@@ -149,9 +153,10 @@ impl Engine {
             reason: String::new(),
             reply: None,
             branch_uri: None,
+            req_changed: false,
         };
         self.fire(core, &mut ev);
-        true
+        ev.req_changed
     }
 
     /// Reports that failure_route is about to run.
@@ -179,6 +184,7 @@ impl Engine {
             reason: w.reason,
             reply: w.bytes,
             branch_uri,
+            req_changed: false,
         };
         self.fire(core, &mut ev);
     }
