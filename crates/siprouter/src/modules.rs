@@ -29,6 +29,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("rtpengine", sr_mod_rtpengine::module),
         ("rtpproxy", sr_mod_rtpproxy::module),
         ("dialog", sr_mod_dialog::module),
+        ("uac", sr_mod_uac::module),
         ("sqlops", sr_mod_sqlops::module),
         ("alias_db", sr_mod_alias_db::module),
         ("speeddial", sr_mod_speeddial::module),

@@ -285,7 +285,7 @@ pub fn on_tm(d: &Dlg, core: &dyn Core, ev: &mut TmEvent<'_>) {
                 reply(d, core, ev, k);
             }
         }
-        TmEventKind::Failure => {}
+        TmEventKind::Failure | TmEventKind::ReplyIn => {}
     }
 }
 

@@ -17,6 +17,7 @@ pub type RrCallback = Arc<dyn Fn(&mut Ctx<'_>, &str) + Send + Sync>;
 #[derive(Clone, Default)]
 pub struct RrApi {
     callbacks: Arc<RwLock<Vec<RrCallback>>>,
+    append_fromtag: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for RrApi {
@@ -27,6 +28,19 @@ impl std::fmt::Debug for RrApi {
 }
 
 impl RrApi {
+    /// rr's `append_fromtag` (uac's restore needs the From-tag in our
+    /// Route).
+    pub fn append_fromtag(&self) -> bool {
+        self.append_fromtag
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sets what [`Self::append_fromtag`] says (rr's `mod_init`).
+    pub fn set_append_fromtag(&self, on: bool) {
+        self.append_fromtag
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Adds a callback (from another module's `mod_init`).
     pub fn register_callback(&self, cb: RrCallback) {
         if let Ok(mut v) = self.callbacks.write() {

@@ -75,8 +75,10 @@ pub fn module() -> ModuleDef {
     let (p1, p2, p3, p4, p5) = (p.clone(), p.clone(), p.clone(), p.clone(), p.clone());
     let api = RrApi::default();
     let published = Arc::new(api.clone());
+    let p0 = p.clone();
     ModuleDef::new("rr")
         .on_init(move |core| {
+            published.set_append_fromtag(p0.append_fromtag());
             core.register_api(RR_API, published.clone());
             Ok(())
         })

@@ -126,6 +126,32 @@ impl TmApi {
             .store(true, std::sync::atomic::Ordering::Release);
     }
 
+    /// Asks for `ReplyIn` events (each reply from downstream, before
+    /// onreply_route).
+    pub fn want_reply_in(&self) {
+        self.e
+            .wants_reply_in
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// In failure_route: the winning reply's code, its bytes (`None` for
+    /// a reply tm made itself, such as a timeout's 408) and the
+    /// Request-URI of its branch.
+    pub fn winning_reply(
+        &self,
+        ctx: &mut Ctx<'_>,
+    ) -> Option<(u16, Option<bytes::Bytes>, Option<String>)> {
+        let r = ctx.msg.ext.get::<TxCtx>()?.reply.clone()?;
+        let uri = with_cell(ctx, |c| {
+            c.proxy
+                .winner()
+                .and_then(|i| c.out.get(i))
+                .map(|o| o.uri.clone())
+        })
+        .flatten();
+        Some((r.code, r.bytes, uri))
+    }
+
     /// `t_suspend()`: 1 suspended (or already cancelled), -3 after a
     /// final reply, -1 error.
     pub fn t_suspend(&self, ctx: &mut Ctx<'_>) -> i32 {

@@ -15,6 +15,11 @@ use std::sync::Arc;
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TmEventKind {
+    /// A reply came from downstream for a branch (`TMCB_RESPONSE_IN`; only
+    /// after a module called [`crate::TmApi::want_reply_in`]), before
+    /// onreply_route and before it is relayed: `received` is the reply,
+    /// which the callback may change (uac restores From/To there).
+    ReplyIn,
     /// A transaction was created for a request (`TMCB_REQUEST_IN`; only
     /// after a module called [`crate::TmApi::want_request_in`]); no reply
     /// yet (code 0). `req` is then the request the script is
@@ -52,6 +57,10 @@ pub struct TmEvent<'a> {
     /// Set by a `RequestIn` callback that changed the request (the
     /// transaction then takes a fresh copy of it).
     pub req_changed: bool,
+    /// The transaction's id (as [`crate::TmApi::cell_id`] gives it).
+    pub cell: u64,
+    /// `ReplyIn`: the reply received, as it will be relayed.
+    pub received: Option<&'a mut SipMsg>,
 }
 
 /// A transaction callback: the core (for pseudo-variables, routes) and
@@ -132,6 +141,8 @@ impl Engine {
             reply: Some(bytes.clone()),
             branch_uri,
             req_changed: false,
+            cell: *id,
+            received: None,
         };
         self.fire(core, &mut ev);
     }
@@ -145,6 +156,11 @@ impl Engine {
         if !self.wants_request_in.load(Ordering::Acquire) {
             return false;
         }
+        let cell_id = msg
+            .ext
+            .get::<crate::ctx::TxCtx>()
+            .and_then(|t| t.cell.as_ref())
+            .map_or(0, |c| c.id);
         let mut ev = TmEvent {
             kind: TmEventKind::RequestIn,
             local_to_tag: "",
@@ -154,9 +170,37 @@ impl Engine {
             reply: None,
             branch_uri: None,
             req_changed: false,
+            cell: cell_id,
+            received: None,
         };
         self.fire(core, &mut ev);
         ev.req_changed
+    }
+
+    /// Reports a reply received for a branch of `cell`, before
+    /// onreply_route; the callbacks may change `rpl`. Nothing (and no
+    /// cost) unless a module asked with [`crate::TmApi::want_reply_in`].
+    pub fn reply_in(&self, core: &dyn Core, cell: &mut Cell, rpl: &mut SipMsg, code: u16) {
+        if !self.wants_reply_in.load(Ordering::Acquire) {
+            return;
+        }
+        let reason = rpl.msg().reason().unwrap_or("").to_string();
+        let Cell {
+            req, to_tag, id, ..
+        } = cell;
+        let mut ev = TmEvent {
+            kind: TmEventKind::ReplyIn,
+            local_to_tag: to_tag.get(req, *id),
+            req,
+            code,
+            reason,
+            reply: None,
+            branch_uri: None,
+            req_changed: false,
+            cell: *id,
+            received: Some(rpl),
+        };
+        self.fire(core, &mut ev);
     }
 
     /// Reports that failure_route is about to run.
@@ -185,6 +229,8 @@ impl Engine {
             reply: w.bytes,
             branch_uri,
             req_changed: false,
+            cell: *id,
+            received: None,
         };
         self.fire(core, &mut ev);
     }

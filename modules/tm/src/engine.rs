@@ -33,6 +33,8 @@ pub struct Engine {
     pub(crate) has_callbacks: AtomicBool,
     /// Whether a callback asked for `RequestIn` events.
     pub(crate) wants_request_in: AtomicBool,
+    /// Whether a callback asked for `ReplyIn` events.
+    pub(crate) wants_reply_in: AtomicBool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -94,6 +96,7 @@ impl Engine {
             callbacks: RwLock::new(Vec::new()),
             has_callbacks: AtomicBool::new(false),
             wants_request_in: AtomicBool::new(false),
+            wants_reply_in: AtomicBool::new(false),
         }
     }
 

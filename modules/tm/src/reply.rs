@@ -51,6 +51,8 @@ impl Engine {
             self.touch(&c);
             return true;
         }
+        // Modules' TMCB_RESPONSE_IN (uac restores From/To here).
+        self.reply_in(ctx.core, &mut g, ctx.msg, code);
         // onreply_route, with the cell held for $T_* and t_* functions.
         if let Some(r) = g.armed.reply {
             let reason = ctx.msg.msg().reason().unwrap_or("").to_string();

@@ -1,0 +1,240 @@
+//! End-to-end: the uac module over real UDP — manual restore, no restore,
+//! credentials from AVPs, a request from the script that gets no answer,
+//! and configuration errors. (`kamailio_parity_uac.rs` compares the rest
+//! with Kamailio.)
+
+use sr_testkit::{answer, req, TestServer, UdpPeer};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(3);
+
+fn cfg(extra: &str, route: &str) -> String {
+    format!(
+        r#"
+listen=udp:127.0.0.1:{{PORT}}
+children=1
+loadmodule "sl"
+loadmodule "tm"
+loadmodule "tmx"
+loadmodule "rr"
+loadmodule "pv"
+loadmodule "siputils"
+loadmodule "textops"
+loadmodule "uac"
+modparam("tm", "fr_timer", 1000)
+{extra}
+request_route {{
+{route}
+}}
+"#
+    )
+}
+
+#[test]
+fn manual_mode_restores_only_when_asked() {
+    let route = r#"
+    if (has_totag()) {
+        loose_route();
+        if ($hdr(X-Restore) != $null) { $var(r) = uac_restore_from(); append_hf("X-R: $var(r)\r\n"); }
+        t_relay();
+        exit;
+    }
+    uac_replace_from("sip:bob@new.example.net");
+    record_route();
+    t_relay();
+"#;
+    let srv = TestServer::start(
+        &cfg("modparam(\"uac\", \"restore_mode\", \"manual\")", route),
+        siprouter::in_tree(),
+    );
+    let (uac, uas) = (UdpPeer::new(), UdpPeer::new());
+    let ruri = format!("sip:bob@{}", uas.addr());
+    uac.send(
+        srv.addr(),
+        &req("INVITE", &ruri, uac.addr(), "m1", "man-1", 1, &[], ""),
+    );
+    let inv = uas.recv_method("INVITE", T).expect("INVITE relayed");
+    assert!(inv
+        .header("From")
+        .unwrap()
+        .contains("sip:bob@new.example.net"));
+    let rr = inv.header("Record-Route").unwrap();
+    assert!(rr.contains(";vsf="), "{rr}");
+    uas.send(inv.from, &answer(&inv, 200, "OK", "t1", &[]));
+    let ok = uac.recv_status(200, T).expect("200 relayed");
+    assert!(
+        ok.header("From").unwrap().contains("sip:alice@example.com"),
+        "the initial request's reply is restored: {}",
+        ok.text()
+    );
+    // A BYE within the dialog: restored only with uac_restore_from().
+    let bye = |branch: &str, cseq: u32, extra: &[&str]| {
+        let mut hdrs = vec![format!("Route: {rr}")];
+        hdrs.extend(extra.iter().map(|s| s.to_string()));
+        let hdrs: Vec<&str> = hdrs.iter().map(String::as_str).collect();
+        req("BYE", &ruri, uac.addr(), branch, "man-1", cseq, &hdrs, "")
+            .replace(&format!("To: <{ruri}>"), &format!("To: <{ruri}>;tag=t1"))
+    };
+    uac.send(srv.addr(), &bye("m2", 2, &[]));
+    let b = uas.recv_method("BYE", T).expect("BYE relayed");
+    assert!(b.header("From").unwrap().contains("sip:alice@example.com"));
+    uac.send(srv.addr(), &bye("m3", 3, &["X-Restore: 1"]));
+    let b = uas.recv_method("BYE", T).expect("BYE relayed");
+    assert_eq!(b.header("X-R").as_deref(), Some("1"));
+    assert!(
+        b.header("From")
+            .unwrap()
+            .contains("sip:bob@new.example.net"),
+        "{}",
+        b.text()
+    );
+}
+
+#[test]
+fn mode_none_rewrites_only_and_avps_give_credentials() {
+    let extra = r#"
+modparam("uac", "restore_mode", "none")
+modparam("uac", "auth_realm_avp", "$avp(ar)")
+modparam("uac", "auth_username_avp", "$avp(au)")
+modparam("uac", "auth_password_avp", "$avp(ap)")
+failure_route[AUTH] {
+    $avp(ar) = "";
+    $avp(au) = "carol";
+    $avp(ap) = "pw3";
+    if (uac_auth()) { t_relay(); }
+}
+"#;
+    let route = r#"
+    uac_replace_to("Tom", "sip:tom@to.test");
+    record_route();
+    t_on_failure("AUTH");
+    t_relay();
+"#;
+    let srv = TestServer::start(&cfg(extra, route), siprouter::in_tree());
+    let (uac, uas) = (UdpPeer::new(), UdpPeer::new());
+    let ruri = format!("sip:bob@{}", uas.addr());
+    uac.send(
+        srv.addr(),
+        &req("INVITE", &ruri, uac.addr(), "n1", "none-1", 1, &[], ""),
+    );
+    let inv = uas.recv_method("INVITE", T).expect("INVITE relayed");
+    assert_eq!(
+        inv.header("To").as_deref(),
+        Some("Tom <sip:tom@to.test>"),
+        "{}",
+        inv.text()
+    );
+    assert!(!inv.header("Record-Route").unwrap().contains("vst="));
+    let ch = "WWW-Authenticate: Digest realm=\"any.test\", nonce=\"n1\"";
+    uas.send(inv.from, &answer(&inv, 401, "Unauthorized", "t1", &[ch]));
+    let again = uas
+        .recv_method("INVITE", T)
+        .expect("INVITE with credentials");
+    let auth = again.header("Authorization").expect("Authorization");
+    assert!(
+        auth.starts_with("Digest username=\"carol\", realm=\"any.test\", nonce=\"n1\""),
+        "an empty realm AVP takes the challenge's realm: {auth}"
+    );
+    uas.send(again.from, &answer(&again, 200, "OK", "t2", &[]));
+    let ok = uac.recv_status(200, T).expect("200 relayed");
+    assert!(
+        ok.header("To").unwrap().contains("sip:tom@to.test"),
+        "no restore in mode none: {}",
+        ok.text()
+    );
+}
+
+#[test]
+fn a_request_without_answer_reports_a_timeout() {
+    let extra = r#"
+modparam("pv", "shvset", "ev=s:-")
+event_route[uac:reply] { $shv(ev) = "" + $uac_req(evcode) + "/" + $uac_req(evtype); }
+"#;
+    let route = r#"
+    if ($hdr(X-Send) != $null) {
+        $uac_req(all) = $null;
+        $uac_req(method) = "OPTIONS";
+        $uac_req(ruri) = $hdr(X-Send);
+        $uac_req(evroute) = 1;
+        uac_req_send();
+    }
+    append_to_reply("X-Ev: $shv(ev)\r\n");
+    sl_send_reply("200", "OK");
+"#;
+    let srv = TestServer::start(&cfg(extra, route), siprouter::in_tree());
+    let (uac, silent) = (UdpPeer::new(), UdpPeer::new());
+    let send = format!("X-Send: sip:x@{}", silent.addr());
+    uac.send(
+        srv.addr(),
+        &req(
+            "OPTIONS",
+            "sip:p@x",
+            uac.addr(),
+            "s1",
+            "send-1",
+            1,
+            &[&send],
+            "",
+        ),
+    );
+    uac.recv_status(200, T).expect("answered");
+    let first = silent.recv_method("OPTIONS", T).expect("the request");
+    assert!(first.header("Via").unwrap().contains("branch=z9hG4bKuac"));
+    let again = silent.recv_method("OPTIONS", T).expect("retransmitted");
+    assert_eq!(first.text(), again.text());
+    let mut ev = String::new();
+    for n in 0..40 {
+        std::thread::sleep(Duration::from_millis(100));
+        uac.send(
+            srv.addr(),
+            &req(
+                "OPTIONS",
+                "sip:p@x",
+                uac.addr(),
+                &format!("p{n}"),
+                &format!("probe-{n}"),
+                1,
+                &[],
+                "",
+            ),
+        );
+        ev = uac
+            .recv_status(200, T)
+            .and_then(|r| r.header("X-Ev"))
+            .unwrap_or_default();
+        if ev != "-" {
+            break;
+        }
+    }
+    assert_eq!(ev, "408/2", "no answer: the event route saw a timeout");
+}
+
+#[test]
+fn configuration_errors() {
+    for (extra, want) in [
+        (
+            "modparam(\"uac\", \"credential\", \"nocolons\")",
+            "bad credential",
+        ),
+        (
+            "modparam(\"uac\", \"restore_mode\", \"sometimes\")",
+            "restore_mode",
+        ),
+        (
+            "modparam(\"uac\", \"reg_db_url\", \"sqlite:///tmp/x.db\")",
+            "not supported",
+        ),
+        (
+            "modparam(\"uac\", \"auth_realm_avp\", \"$avp(r)\")",
+            "partial definition",
+        ),
+    ] {
+        let errs = TestServer::try_start(
+            &cfg(extra, "sl_send_reply(\"200\", \"OK\");"),
+            siprouter::in_tree(),
+        )
+        .err()
+        .unwrap_or_else(|| panic!("{extra} refused"));
+        assert!(errs.iter().any(|e| e.contains(want)), "{extra}: {errs:?}");
+    }
+}
