@@ -238,3 +238,51 @@ fn configuration_errors() {
         assert!(errs.iter().any(|e| e.contains(want)), "{extra}: {errs:?}");
     }
 }
+
+#[test]
+fn branch_route_replace_and_calls_that_combine() {
+    let extra = r#"
+modparam("rr", "append_fromtag", 1)
+branch_route[B] {
+    uac_replace_to("sip:carol@branch.test");
+}
+"#;
+    let route = r#"
+    uac_replace_from("Dave", "");
+    $var(r) = uac_replace_from("sip:new@x.test");
+    append_hf("X-R: $var(r)\r\n");
+    record_route();
+    t_on_branch("B");
+    t_relay();
+"#;
+    let srv = TestServer::start(&cfg(extra, route), siprouter::in_tree());
+    let (uac, uas) = (UdpPeer::new(), UdpPeer::new());
+    let ruri = format!("sip:bob@{}", uas.addr());
+    uac.send(
+        srv.addr(),
+        &req("INVITE", &ruri, uac.addr(), "b1", "br-1", 1, &[], ""),
+    );
+    let inv = uas.recv_method("INVITE", T).expect("INVITE relayed");
+    assert_eq!(inv.header("X-R").as_deref(), Some("1"));
+    assert_eq!(
+        inv.header("From").as_deref(),
+        Some("Dave <sip:new@x.test>;tag=from-br-1"),
+        "a display-only call and a URI call combine: {}",
+        inv.text()
+    );
+    assert_eq!(inv.header("To").as_deref(), Some("<sip:carol@branch.test>"));
+    let rr = inv.header("Record-Route").unwrap();
+    assert!(rr.contains(";vsf=") && rr.contains(";vst="), "{rr}");
+    uas.send(inv.from, &answer(&inv, 200, "OK", "t1", &[]));
+    let ok = uac.recv_status(200, T).expect("200 relayed");
+    assert_eq!(
+        ok.header("To").as_deref(),
+        Some(format!("<{ruri}>;tag=t1").as_str()),
+        "replaced in branch_route, restored in the reply: {}",
+        ok.text()
+    );
+    assert_eq!(
+        ok.header("From").as_deref(),
+        Some("<sip:alice@example.com>;tag=from-br-1")
+    );
+}

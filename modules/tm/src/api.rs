@@ -106,10 +106,12 @@ impl TmApi {
     /// The id of the message's transaction, if it has one (stays unique
     /// for the life of the process).
     pub fn cell_id(&self, msg: &SipMsg) -> Option<u64> {
-        msg.ext
-            .get::<TxCtx>()
-            .and_then(|t| t.cell.as_ref())
+        let t = msg.ext.get::<TxCtx>()?;
+        t.cell
+            .as_ref()
             .map(|c| c.id)
+            .or_else(|| t.held.as_ref().map(|g| g.id))
+            .or(t.cell_id)
     }
 
     /// Whether the transaction `id` still exists (not ended and freed).

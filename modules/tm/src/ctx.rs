@@ -33,6 +33,9 @@ pub struct TxCtx {
     pub in_failure: bool,
     /// `t_relay` already started a new leg in this failure_route run.
     pub leg_started: bool,
+    /// The transaction's id, for a branch_route's copy of the request
+    /// (which holds no reference to the cell).
+    pub cell_id: Option<u64>,
 }
 
 /// tm's state of this message, created on first use.

@@ -370,6 +370,7 @@ impl Engine {
         if let Some(r) = g.armed.branch {
             let t = tx(&mut bm);
             t.branch = Some(idx);
+            t.cell_id = Some(g.id);
             let res = core.run_route(r, RouteType::BRANCH, &mut bm);
             if res.dropped {
                 lm_dbg!("tm: branch {idx} dropped in branch_route");

@@ -29,7 +29,13 @@ impl Credential {
         let (user, rest) = s.split_once(':').ok_or_else(bad)?;
         let (realm, password) = rest.split_once(':').ok_or_else(bad)?;
         let (user, realm) = (user.trim(), realm.trim());
-        let password = password.split_whitespace().next().unwrap_or("");
+        let mut words = password.split_whitespace();
+        let password = words.next().unwrap_or("");
+        if words.next().is_some() {
+            return Err(format!(
+                "uac: bad credential '{s}': text after the password"
+            ));
+        }
         let blank = |x: &str| x.is_empty() || x.contains(char::is_whitespace);
         if blank(user) || blank(realm) || password.is_empty() {
             return Err(bad());
@@ -268,6 +274,7 @@ mod tests {
         assert!(parse_challenge("Digest nonce=\"n\"").is_err());
         assert!(parse_challenge("Basic realm=\"r\"").is_err());
         assert!(parse_challenge("Digest realm=\"r\", nonce=\"n\", stale=maybe").is_err());
+        assert!(Credential::parse("u:r:pass word").is_err());
         let c = Credential::parse(" u : r : p:a:ss ").unwrap();
         assert_eq!(
             (c.user.as_str(), c.realm.as_str(), c.password.as_str()),

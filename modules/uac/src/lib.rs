@@ -111,6 +111,10 @@ pub struct UacCtx {
     pub to_done: bool,
     /// Reply restore waiting for the transaction.
     pub restore: Restore,
+    /// The From URI was restored from our Route (once per message).
+    pub restored_from: bool,
+    /// The To URI was restored from our Route.
+    pub restored_to: bool,
 }
 
 /// The message's uac context, made if missing.
@@ -146,6 +150,8 @@ pub struct Uac {
     core: OnceLock<Weak<dyn Core>>,
     /// Reply restores by transaction (tm's cell id).
     restores: Mutex<HashMap<u64, Restore>>,
+    /// How many there are (replies skip the lock when none).
+    pending: std::sync::atomic::AtomicUsize,
     /// Requests of `uac_req_send` in flight.
     pub reqs: LocalRequests<send::Sent>,
 }
@@ -159,6 +165,7 @@ impl Default for Uac {
             rr: OnceLock::new(),
             core: OnceLock::new(),
             restores: Mutex::new(HashMap::new()),
+            pending: std::sync::atomic::AtomicUsize::new(0),
             reqs: LocalRequests::new("uac"),
         }
     }
@@ -221,13 +228,15 @@ impl Uac {
             Some(id) => {
                 if let Ok(mut m) = self.restores.lock() {
                     merge(m.entry(id).or_default(), r);
+                    self.pending
+                        .store(m.len(), std::sync::atomic::Ordering::Relaxed);
                 }
             }
             None => merge(&mut uac_ctx(msg).restore, r),
         }
     }
 
-    fn on_tm(&self, ev: &mut TmEvent<'_>) {
+    fn on_tm(&self, core: &dyn Core, ev: &mut TmEvent<'_>) {
         match ev.kind {
             TmEventKind::RequestIn => {
                 let r = ev
@@ -239,15 +248,35 @@ impl Uac {
                 if !r.is_empty() {
                     if let Ok(mut m) = self.restores.lock() {
                         m.insert(ev.cell, r);
+                        self.pending
+                            .store(m.len(), std::sync::atomic::Ordering::Relaxed);
                     }
                 }
             }
             TmEventKind::ReplyIn => {
+                if self.pending.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+                    return;
+                }
                 let r = self
                     .restores
                     .lock()
                     .ok()
                     .and_then(|m| m.get(&ev.cell).cloned());
+                // With restore_*_avp, what the AVP of the request holds.
+                let r = r.map(|mut r| {
+                    for (slot, cell) in [
+                        (&mut r.from, &self.p.restore_from_avp),
+                        (&mut r.to, &self.p.restore_to_avp),
+                    ] {
+                        let avp = params::get_str(cell);
+                        if slot.is_some() && !avp.is_empty() {
+                            if let Some(v) = core.pv_get(ev.req, &avp).filter(|v| !v.is_null()) {
+                                *slot = Some(v.as_str().into_owned());
+                            }
+                        }
+                    }
+                    r
+                });
                 if let (Some(r), Some(rpl)) = (r, ev.received.as_deref_mut()) {
                     replace::restore_reply(rpl, &r);
                 }
@@ -261,8 +290,17 @@ impl Uac {
         let Some(tm) = self.tm() else {
             return;
         };
+        let ids: Vec<u64> = match self.restores.lock() {
+            Ok(m) => m.keys().copied().collect(),
+            Err(_) => return,
+        };
+        let gone: Vec<u64> = ids.into_iter().filter(|id| !tm.cell_alive(*id)).collect();
         if let Ok(mut m) = self.restores.lock() {
-            m.retain(|id, _| tm.cell_alive(*id));
+            for id in gone {
+                m.remove(&id);
+            }
+            self.pending
+                .store(m.len(), std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -301,13 +339,16 @@ impl Uac {
         let tm =
             bind::<TmApi>(core, TM_API).ok_or("uac needs the tm module (load tm before uac)")?;
         let u = self.clone();
-        tm.register_callback(Arc::new(move |_core, ev| u.on_tm(ev)));
+        tm.register_callback(Arc::new(move |core, ev| u.on_tm(core, ev)));
         if mode != Mode::None {
             tm.want_request_in();
             tm.want_reply_in();
             let rr = bind::<RrApi>(core, RR_API).ok_or(
                 "uac needs the rr module (load rr before uac) for restore_mode manual or auto",
             )?;
+            if mode == Mode::Auto && !rr.append_fromtag() {
+                return Err("uac: restore_mode auto needs rr's append_fromtag set to 1".into());
+            }
             if mode == Mode::Auto {
                 let u = self.clone();
                 rr.register_callback(Arc::new(move |ctx, params| {

@@ -134,53 +134,50 @@ pub fn replace(uac: &Uac, ctx: &mut Ctx<'_>, w: Which, dsp: Option<&str>, uri: &
     let raw = m.raw();
     let old_uri = text(raw, sp.uri.0, sp.uri.1);
     let original = text(raw, sp.value, sp.end);
-    let new_uri = if uri.is_empty() {
+    if uri.len() > MAX_URI || old_uri.len() > MAX_URI {
+        lm_err!("uac: {} URI too long", w.name());
+        return -1;
+    }
+    // As Kamailio's lumps: the display and the URI are separate edits, so
+    // that a display-only call and a URI call combine. A display is
+    // replaced (an empty one removed, leaving the blank before `<`), one
+    // is added before `<`, or a bare URI becomes `display <uri>`.
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    let uri_text = if uri.is_empty() {
         old_uri.clone()
     } else {
         uri.to_string()
     };
-    // The span rewritten and its new text, built as Kamailio changes it:
-    // a display replaced (or removed, leaving the blank before `<`), one
-    // added before `<`, or `display <uri>` made of a bare URI.
-    let (start, end, new) = match (dsp, sp.display) {
-        (Some(d), Some((ds, de))) => {
-            let between = text(raw, de, sp.uri.0);
-            let close = text(raw, sp.uri.1, sp.end);
-            (ds, sp.end, format!("{d}{between}{new_uri}{close}"))
-        }
+    match (dsp, sp.display) {
+        (Some(d), Some((ds, de))) => edits.push((ds, de, d.to_string())),
         (Some(d), None) if !d.is_empty() && sp.bracketed => {
-            let open = text(raw, sp.value, sp.uri.0);
-            let close = text(raw, sp.uri.1, sp.end);
-            (sp.value, sp.end, format!("{d} {open}{new_uri}{close}"))
+            edits.push((sp.value, sp.value, format!("{d} ")));
         }
-        (Some(d), None) if !d.is_empty() => (sp.uri.0, sp.uri.1, format!("{d} <{new_uri}>")),
-        _ => (sp.uri.0, sp.uri.1, new_uri.clone()),
-    };
-    if uri.is_empty() && dsp.is_none() {
+        (Some(d), None) if !d.is_empty() => {
+            // One edit for the whole bare URI: `display <uri>`.
+            edits.push((sp.uri.0, sp.uri.1, format!("{d} <{uri_text}>")));
+        }
+        _ => {}
+    }
+    let bare_done = edits.iter().any(|e| e.0 == sp.uri.0);
+    if !uri.is_empty() && !bare_done {
+        edits.push((sp.uri.0, sp.uri.1, uri.to_string()));
+    }
+    if edits.is_empty() {
         return 1;
     }
-    let (start, end) = (start as u32, end as u32);
-    ctx.msg.edits.replace(start, end, new.as_bytes());
-    let c = crate::uac_ctx(ctx.msg);
-    match w {
-        Which::From => c.from_done = true,
-        Which::To => c.to_done = true,
+    for (a, b, t) in edits {
+        ctx.msg.edits.replace(a as u32, b as u32, t.as_bytes());
     }
     if uri.is_empty() || mode == Mode::None {
         return 1;
     }
+    let new_uri = uri.to_string();
     // The URI goes into our Record-Route, so that requests within the
-    // dialog get it back.
+    // dialog get it back (rr's append_fromtag is checked at startup).
     let Some(rr) = uac.rr() else {
         return -1;
     };
-    if !rr.append_fromtag() {
-        lm_err!(
-            "uac: rr's append_fromtag must be 1 to restore the {} URI",
-            w.name()
-        );
-        return -1;
-    }
     let p = &uac.p;
     let name = match w {
         Which::From => params::get_str(&p.rr_from),
@@ -188,21 +185,35 @@ pub fn replace(uac: &Uac, ctx: &mut Ctx<'_>, w: Which, dsp: Option<&str>, uri: &
     };
     let enc = codec::encode(&old_uri, &new_uri, &params::get_str(&p.restore_passwd));
     rr.add_rr_param(ctx, &format!(";{name}={enc}"));
-    // The replies get the original back.
-    let avp = match w {
-        Which::From => params::get_str(&p.restore_from_avp),
-        Which::To => params::get_str(&p.restore_to_avp),
-    };
-    let original = if avp.is_empty() {
-        original
-    } else {
-        match ctx.core.pv_get(ctx.msg, &avp) {
-            Some(v) if !v.is_null() => v.as_str().into_owned(),
-            _ => original,
-        }
-    };
+    // As Kamailio's: the flag is set once the URI is replaced and kept.
+    let c = crate::uac_ctx(ctx.msg);
+    match w {
+        Which::From => c.from_done = true,
+        Which::To => c.to_done = true,
+    }
+    // The replies get the original back; with `restore_*_avp` the
+    // original is kept in that AVP too and read back from it.
+    store_avp(uac, ctx, w, &original);
     uac.restore_replies(ctx.msg, w, original);
     1
+}
+
+/// The most a URI may be (Kamailio's `MAX_URI_SIZE`).
+pub const MAX_URI: usize = 1023;
+
+/// `restore_from_avp`/`restore_to_avp`: the original display and URI,
+/// kept for the replies (as Kamailio's, the script may read it).
+fn store_avp(uac: &Uac, ctx: &mut Ctx<'_>, w: Which, original: &str) {
+    let avp = match w {
+        Which::From => params::get_str(&uac.p.restore_from_avp),
+        Which::To => params::get_str(&uac.p.restore_to_avp),
+    };
+    if avp.is_empty() {
+        return;
+    }
+    if let Err(e) = ctx.core.pv_set(ctx.msg, &avp, Value::Str(original.into())) {
+        lm_err!("uac: cannot set {avp}: {e}");
+    }
 }
 
 /// Restores the URI of a request within the dialog from our Route's
@@ -238,6 +249,15 @@ pub fn restore_request(
         let Some(value) = params_map.get(&name.to_ascii_lowercase()) else {
             continue;
         };
+        // Once per message and header (loose_route twice, or a manual
+        // restore after the automatic one, would write it twice).
+        let done = ctx.msg.ext.get::<UacCtx>().is_some_and(|c| match w {
+            Which::From => c.restored_from,
+            Which::To => c.restored_to,
+        });
+        if done {
+            continue;
+        }
         // The header the URI goes into.
         let target = match (w, downstream) {
             (Which::From, true) | (Which::To, false) => Which::From,
@@ -258,6 +278,12 @@ pub fn restore_request(
         ctx.msg
             .edits
             .replace(sp.uri.0 as u32, sp.uri.1 as u32, other.as_bytes());
+        let c = crate::uac_ctx(ctx.msg);
+        match w {
+            Which::From => c.restored_from = true,
+            Which::To => c.restored_to = true,
+        }
+        store_avp(uac, ctx, target, &original);
         replies.set(target, original);
         if let Some(rr) = uac.rr() {
             rr.add_rr_param(ctx, &format!(";{name}={value}"));

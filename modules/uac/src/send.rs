@@ -203,9 +203,13 @@ fn build(
         t.push_str(ua);
         t.push_str("\r\n");
     }
-    t.push_str(&r.hdrs);
-    if !r.hdrs.is_empty() && !r.hdrs.ends_with("\r\n") {
-        t.push_str("\r\n");
+    // Each header line ends in CRLF; blank lines (which would end the
+    // header section early) are left out.
+    for line in r.hdrs.split('\n').map(|l| l.trim_end_matches('\r')) {
+        if !line.trim().is_empty() {
+            t.push_str(line);
+            t.push_str("\r\n");
+        }
     }
     if let Some(a) = auth {
         t.push_str(a);
@@ -253,6 +257,10 @@ fn transmit(uac: &Uac, core: &dyn Core, x: Sent, auth: Option<&str>) -> bool {
             }
         })
         .unwrap_or_default();
+    if local.is_empty() {
+        lm_err!("uac_req_send: no local address to send to {next} from");
+        return false;
+    }
     let (n, branch) = uac.reqs.next_branch();
     let ua = core.user_agent_header();
     let text = build(&x, dest.proto, &local, &branch, ua.as_deref(), auth);
@@ -271,6 +279,13 @@ pub fn uac_req_send(uac: &Uac, ctx: &mut Ctx<'_>) -> i32 {
     let req = REQ.with(|r| r.borrow().clone());
     if req.method.is_empty() || req.ruri.is_empty() {
         lm_err!("uac_req_send: $uac_req(method) and $uac_req(ruri) are needed");
+        return -1;
+    }
+    if !(0..=1).contains(&req.evroute) {
+        lm_err!(
+            "uac_req_send: evroute {} is not supported (0 or 1)",
+            req.evroute
+        );
         return -1;
     }
     if ["INVITE", "ACK", "CANCEL"]
@@ -313,13 +328,14 @@ pub fn ended(uac: &Uac, core: &dyn Core, e: Ended<Sent>, rpl: Option<&mut SipMsg
         ev.evtype = if e.replied { 1 } else { 2 };
         if let Some(id) = core.route_id(RouteType::EVENT, "uac:reply") {
             let before = REQ.with(|r| std::mem::replace(&mut *r.borrow_mut(), ev));
+            // Run as a request route, as Kamailio's.
             match rpl.as_deref_mut() {
                 Some(m) => {
-                    core.run_route(id, RouteType::EVENT, m);
+                    core.run_route(id, RouteType::REQUEST, m);
                 }
                 None => {
                     let mut m = SipMsg::faked();
-                    core.run_route(id, RouteType::EVENT, &mut m);
+                    core.run_route(id, RouteType::REQUEST, &mut m);
                 }
             }
             REQ.with(|r| *r.borrow_mut() = before);
