@@ -222,7 +222,7 @@ fn configuration_errors() {
         ),
         (
             "modparam(\"uac\", \"reg_db_url\", \"sqlite:///tmp/x.db\")",
-            "not supported",
+            "reg_contact_addr is needed",
         ),
         (
             "modparam(\"uac\", \"auth_realm_avp\", \"$avp(r)\")",
@@ -285,4 +285,139 @@ branch_route[B] {
         ok.header("From").as_deref(),
         Some("<sip:alice@example.com>;tag=from-br-1")
     );
+}
+
+#[test]
+fn remote_registrations_from_the_uacreg_table() {
+    use sr_sdk::db::{DbConn, DbValue};
+    let dir = std::env::temp_dir().join(format!("sr-uacreg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("r.db").display());
+    let (good, bad) = (UdpPeer::new(), UdpPeer::new());
+    {
+        let mut c = sr_mod_db_sqlite::SqliteConn::open(&url, 1000).unwrap();
+        for (uuid, user, proxy, pw) in [
+            ("acc1", "lu1", good.addr(), "pw1"),
+            ("acc2", "lu2", bad.addr(), "pw2"),
+        ] {
+            let s = DbValue::str;
+            c.insert(
+                "uacreg",
+                &[
+                    ("l_uuid", s(uuid)),
+                    ("l_username", s(user)),
+                    ("l_domain", s("ld.test")),
+                    ("r_username", s(&format!("r{user}"))),
+                    ("r_domain", s("reg.test")),
+                    ("realm", s("reg.test")),
+                    ("auth_username", s(&format!("a{user}"))),
+                    ("auth_password", s(pw)),
+                    ("auth_proxy", s(&format!("sip:{proxy}"))),
+                    ("expires", DbValue::Int(60)),
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let extra = format!(
+        r#"
+modparam("uac", "reg_db_url", "{url}")
+modparam("uac", "reg_contact_addr", "127.0.0.1:5099")
+modparam("uac", "reg_timer_interval", 5)
+"#
+    );
+    let route = r#"
+    $var(s1) = uac_reg_status("acc1");
+    $var(s2) = uac_reg_status("acc2");
+    $var(s3) = uac_reg_status("nobody");
+    uac_reg_lookup("acc1", "$var(l)");
+    append_to_reply("X-Status: $var(s1) $var(s2) $var(s3)\r\nX-Lookup: $var(l)\r\n");
+    sl_send_reply("200", "OK");
+"#;
+    let config = cfg(&extra, route).replace(
+        "loadmodule \"uac\"",
+        "loadmodule \"db_sqlite\"\nloadmodule \"uac\"",
+    );
+    let srv = TestServer::start(&config, siprouter::in_tree());
+    // The registrar challenges, then accepts.
+    let r1 = good.recv_method("REGISTER", T).expect("a REGISTER");
+    let m = r1.msg.msg();
+    assert_eq!(m.request_uri().unwrap().raw, "sip:reg.test");
+    assert_eq!(r1.header("To").as_deref(), Some("<sip:rlu1@reg.test>"));
+    assert_eq!(
+        r1.header("Contact").as_deref(),
+        Some("<sip:acc1@127.0.0.1:5099>")
+    );
+    assert_eq!(r1.header("Expires").as_deref(), Some("60"));
+    let cseq = m.cseq().unwrap().seq;
+    let ch = "WWW-Authenticate: Digest realm=\"reg.test\", nonce=\"regnonce\", qop=\"auth\"";
+    good.send(r1.from, &answer(&r1, 401, "Unauthorized", "r1", &[ch]));
+    let r2 = good.recv_method("REGISTER", T).expect("with credentials");
+    let m2 = r2.msg.msg();
+    assert_eq!(m2.cseq().unwrap().seq, cseq + 1);
+    assert_eq!(m2.call_id().unwrap(), m.call_id().unwrap());
+    let auth = r2.header("Authorization").expect("Authorization");
+    assert!(
+        auth.starts_with("Digest username=\"alu1\", realm=\"reg.test\", nonce=\"regnonce\", uri=\"sip:reg.test\""),
+        "{auth}"
+    );
+    good.send(
+        r2.from,
+        &answer(
+            &r2,
+            200,
+            "OK",
+            "r2",
+            &["Contact: <sip:acc1@127.0.0.1:5099>;expires=60"],
+        ),
+    );
+    // The other one is refused: without reg_retry_interval it is disabled.
+    let b = bad.recv_method("REGISTER", T).expect("a REGISTER");
+    bad.send(b.from, &answer(&b, 403, "Forbidden", "b1", &[]));
+    let uac = UdpPeer::new();
+    let mut status = String::new();
+    for n in 0..40 {
+        uac.send(
+            srv.addr(),
+            &req(
+                "OPTIONS",
+                "sip:p@x",
+                uac.addr(),
+                &format!("q{n}"),
+                &format!("q-{n}"),
+                1,
+                &[],
+                "",
+            ),
+        );
+        let r = uac.recv_status(200, T).expect("probe");
+        status = r.header("X-Status").unwrap_or_default();
+        assert_eq!(r.header("X-Lookup").as_deref(), Some("sip:lu1@ld.test"));
+        if status == "1 -3 -1" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(status, "1 -3 -1", "registered, disabled, unknown");
+    let dump = srv.rpc("uac.reg_dump", &[]).unwrap();
+    let acc1 = dump
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["l_uuid"] == "acc1")
+        .unwrap();
+    assert_eq!(acc1["flags"], 20, "loaded and registered: {acc1}");
+    assert_eq!(srv.stat("uac:regtotal"), Some(2));
+    assert_eq!(srv.stat("uac:regdisabled"), Some(1));
+    assert_eq!(
+        srv.rpc("uac.reg_enable", &["l_domain".into(), "x".into()])
+            .unwrap_err()
+            .code,
+        400
+    );
+    srv.rpc("uac.reg_enable", &["l_uuid".into(), "acc2".into()])
+        .expect("enabled");
+    assert_eq!(srv.stat("uac:regdisabled"), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,12 +3,14 @@
 //! replies and requests within (`uac_replace_from/to`, `restore_mode`),
 //! digest credentials added when downstream challenges (`uac_auth`), and
 //! requests sent from the script (`$uac_req`, `uac_req_send`,
-//! `event_route[uac:reply]`). Remote registrations (`uac_reg`, the
-//! `reg_*` parameters) are not built.
+//! `event_route[uac:reply]`), and remote registrations kept from the
+//! `uacreg` table (`uac_reg`, see [`reg`]).
 #![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod codec;
+pub mod reg;
+pub mod reg_funcs;
 pub mod replace;
 pub mod send;
 
@@ -69,8 +71,6 @@ pub struct Params {
     pub auth_username_avp: Arc<RwLock<String>>,
     /// `auth_password_avp`.
     pub auth_password_avp: Arc<RwLock<String>>,
-    /// `reg_db_url` (refused when set: `uac_reg` is not built).
-    pub reg_db_url: Arc<RwLock<String>>,
     /// `default_socket`.
     pub default_socket: Arc<RwLock<String>>,
     /// `event_callback` (refused when set).
@@ -93,12 +93,63 @@ impl Default for Params {
             auth_realm_avp: s(""),
             auth_username_avp: s(""),
             auth_password_avp: s(""),
-            reg_db_url: s(""),
             default_socket: s(""),
             event_callback: s(""),
             credentials: Arc::new(Mutex::new(Vec::new())),
         }
     }
+}
+
+/// The parameters of remote registrations (`reg_*`).
+#[derive(Debug)]
+pub struct RegParams {
+    /// `reg_db_url`: turns them on.
+    pub db_url: Arc<RwLock<String>>,
+    /// `reg_db_table`.
+    pub db_table: Arc<RwLock<String>>,
+    /// `reg_contact_addr`.
+    pub contact_addr: Arc<RwLock<String>>,
+    /// `reg_timer_interval`, seconds.
+    pub timer_interval: Arc<AtomicI64>,
+    /// `reg_retry_interval`, seconds (0: a failure disables the account).
+    pub retry_interval: Arc<AtomicI64>,
+    /// `reg_keep_callid`.
+    pub keep_callid: Arc<AtomicI64>,
+    /// `reg_random_delay`, seconds.
+    pub random_delay: Arc<AtomicI64>,
+    /// `reg_active` (and `uac.reg_active`).
+    pub active: Arc<AtomicI64>,
+    /// `reg_use_domain`.
+    pub use_domain: Arc<AtomicI64>,
+}
+
+impl Default for RegParams {
+    fn default() -> Self {
+        use params::{int_cell as i, str_cell as s};
+        RegParams {
+            db_url: s(""),
+            db_table: s("uacreg"),
+            contact_addr: s(""),
+            timer_interval: i(90),
+            retry_interval: i(0),
+            keep_callid: i(0),
+            random_delay: i(0),
+            active: i(1),
+            use_domain: i(0),
+        }
+    }
+}
+
+/// The counters of remote registrations (group `uac`).
+#[derive(Debug, Default, Clone)]
+pub struct RegStats {
+    /// `regtotal`: accounts loaded.
+    pub total: Stat,
+    /// `regactive`: as Kamailio's counter (down when a REGISTER goes, up
+    /// when its transaction ends).
+    pub active: Stat,
+    /// `regdisabled`: accounts disabled.
+    pub disabled: Stat,
 }
 
 /// What the message knows of uac: which headers were replaced, and what
@@ -154,6 +205,15 @@ pub struct Uac {
     pending: std::sync::atomic::AtomicUsize,
     /// Requests of `uac_req_send` in flight.
     pub reqs: LocalRequests<send::Sent>,
+    /// Remote registrations' parameters.
+    pub reg: RegParams,
+    /// Remote registrations' counters.
+    pub reg_stats: RegStats,
+    accounts: Mutex<Vec<reg::Account>>,
+    /// REGISTERs in flight.
+    pub regs: LocalRequests<reg::RegTag>,
+    pub(crate) reg_pool: OnceLock<sr_sdk::db::DbPool>,
+    first_round: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Uac {
@@ -167,6 +227,12 @@ impl Default for Uac {
             restores: Mutex::new(HashMap::new()),
             pending: std::sync::atomic::AtomicUsize::new(0),
             reqs: LocalRequests::new("uac"),
+            reg: RegParams::default(),
+            reg_stats: RegStats::default(),
+            accounts: Mutex::new(Vec::new()),
+            regs: LocalRequests::new("ureg"),
+            reg_pool: OnceLock::new(),
+            first_round: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -188,6 +254,11 @@ impl Uac {
     /// tm's API.
     pub fn tm(&self) -> Option<&Arc<TmApi>> {
         self.tm.get()
+    }
+
+    /// The core, for RPC handlers.
+    pub fn core_ref(&self) -> Option<Arc<dyn Core>> {
+        self.core.get()?.upgrade()
     }
 
     /// rr's API.
@@ -313,9 +384,6 @@ impl Uac {
             )
         })?;
         let _ = self.mode.set(mode);
-        if !params::get_str(&p.reg_db_url).is_empty() {
-            return Err("uac: remote registrations (reg_db_url, uac_reg) are not supported".into());
-        }
         if !params::get_str(&p.event_callback).is_empty() {
             return Err("uac: event_callback (a KEMI function) is not supported; use event_route[uac:reply]".into());
         }
@@ -362,6 +430,7 @@ impl Uac {
             let _ = self.rr.set(rr);
         }
         let _ = self.tm.set(tm);
+        reg::start(self, core)?;
         let handle = core.handle().ok_or("uac: no core handle for its timers")?;
         let _ = self.core.set(handle.clone());
         let u = self.clone();
@@ -390,8 +459,12 @@ impl Uac {
         Ok(())
     }
 
-    /// A reply: true when it answers one of `uac_req_send`'s requests.
+    /// A reply: true when it answers one of `uac_req_send`'s requests or
+    /// of the REGISTERs.
     fn on_reply(&self, ctx: &mut Ctx<'_>) -> bool {
+        if self.reg_on() && self.reg_on_reply(ctx) {
+            return true;
+        }
         let m = ctx.msg.msg();
         let Some(branch) = m.top_via().ok().and_then(|v| v.branch()) else {
             return false;
@@ -455,7 +528,6 @@ pub fn module() -> ModuleDef {
         ("auth_realm_avp", &p.auth_realm_avp),
         ("auth_username_avp", &p.auth_username_avp),
         ("auth_password_avp", &p.auth_password_avp),
-        ("reg_db_url", &p.reg_db_url),
         ("default_socket", &p.default_socket),
         ("event_callback", &p.event_callback),
     ] {
@@ -471,22 +543,35 @@ pub fn module() -> ModuleDef {
         creds.lock().map_err(|_| "poisoned")?.insert(0, c);
         Ok(())
     });
-    // The uac_reg parameters: accepted, used by nothing while reg_db_url
-    // is unset (and it is refused when set).
-    for name in [
-        "reg_db_table",
-        "reg_contact_addr",
-        "reg_timer_interval",
-        "reg_retry_interval",
-        "reg_keep_callid",
-        "reg_random_delay",
-        "reg_active",
-        "reg_hash_size",
-        "reg_gc_interval",
-        "reg_use_domain",
+    let r = &u.reg;
+    for (name, cell) in [
+        ("reg_db_url", &r.db_url),
+        ("reg_db_table", &r.db_table),
+        ("reg_contact_addr", &r.contact_addr),
     ] {
+        def = def.param(name, ParamKind::Str, params::string(cell));
+    }
+    for (name, cell) in [
+        ("reg_timer_interval", &r.timer_interval),
+        ("reg_retry_interval", &r.retry_interval),
+        ("reg_keep_callid", &r.keep_callid),
+        ("reg_random_delay", &r.random_delay),
+        ("reg_active", &r.active),
+        ("reg_use_domain", &r.use_domain),
+    ] {
+        def = def.param(name, ParamKind::Int, params::int(cell));
+    }
+    // Table sizing and garbage collection of Kamailio's shared memory:
+    // nothing to size here.
+    for name in ["reg_hash_size", "reg_gc_interval"] {
         def = def.param(name, ParamKind::Any, |_| Ok(()));
     }
+    let st = &u.reg_stats;
+    def = def
+        .stat_no_reset("regtotal", st.total.clone())
+        .stat_no_reset("regactive", st.active.clone())
+        .stat_no_reset("regdisabled", st.disabled.clone());
+    def = reg_funcs::export(def, &u);
     let ui = u.clone();
     def = def.on_init(move |core| ui.init(core));
     let ur = u.clone();

@@ -165,7 +165,8 @@ pub fn set(_ctx: &mut Ctx<'_>, name: &PvName, v: Value<'_>) -> Result<(), String
     })
 }
 
-fn random_hex(n: usize) -> String {
+/// `n` random hex digits.
+pub fn random_hex(n: usize) -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut out = String::new();
     while out.len() < n {

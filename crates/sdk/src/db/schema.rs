@@ -436,6 +436,39 @@ pub fn speed_dial() -> TableDef {
     }
 }
 
+/// Version of `uacreg` (uac's remote registrations).
+pub const UACREG_VERSION: i64 = 5;
+
+/// `uacreg` (uac: registrations the proxy makes to remote registrars).
+pub fn uacreg() -> TableDef {
+    use ColType::*;
+    let text = |name, n| col(name, Varchar(n), false, Some("''"));
+    TableDef {
+        name: "uacreg",
+        version: UACREG_VERSION,
+        columns: vec![
+            col("id", Id, false, None),
+            text("l_uuid", 64),
+            text("l_username", 64),
+            text("l_domain", 64),
+            text("r_username", 64),
+            text("r_domain", 64),
+            text("realm", 64),
+            text("auth_username", 64),
+            text("auth_password", 64),
+            text("auth_ha1", 128),
+            text("auth_proxy", 255),
+            col("expires", Int, false, Some("0")),
+            col("flags", Int, false, Some("0")),
+            col("reg_delay", Int, false, Some("0")),
+            text("contact_addr", 255),
+            text("socket", 128),
+        ],
+        unique: vec![("uacreg_l_uuid_idx", vec!["l_uuid"])],
+        indexes: vec![],
+    }
+}
+
 /// Version of `htable` (htable's `dbtable`).
 pub const HTABLE_VERSION: i64 = 2;
 
@@ -477,5 +510,6 @@ pub fn standard() -> Vec<TableDef> {
         re_grp(),
         speed_dial(),
         htable(),
+        uacreg(),
     ]
 }
