@@ -233,7 +233,8 @@ impl Orig {
 
 /// The parsed `OPTIONS` of [`SipMsg::faked`].
 fn faked_original() -> OwnedMessage {
-    const FAKED: &[u8] = b"OPTIONS sip:you@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKfaked\r\nFrom: <sip:me@127.0.0.1>;tag=faked\r\nTo: <sip:you@127.0.0.1>\r\nCall-ID: faked\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    // Kamailio's (core/fmsg.c), so that routes read the same values.
+    const FAKED: &[u8] = b"OPTIONS sip:you@kamailio.org SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1\r\nFrom: <sip:you@kamailio.org>;tag=123\r\nTo: <sip:you@kamailio.org>\r\nCall-ID: 123\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
     OwnedMessage::parse(Bytes::from_static(FAKED))
         .unwrap_or_else(|_| unreachable!("the faked message is well-formed"))
 }
@@ -510,7 +511,7 @@ mod faked_tests {
         let m = SipMsg::faked();
         assert!(m.faked);
         assert!(m.is_request());
-        assert_eq!(m.ruri(), "sip:you@127.0.0.1");
+        assert_eq!(m.ruri(), "sip:you@kamailio.org");
         assert!(m.xavps.is_empty());
     }
 }
