@@ -31,6 +31,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("dialog", sr_mod_dialog::module),
         ("uac", sr_mod_uac::module),
         ("rtimer", sr_mod_rtimer::module),
+        ("sdpops", sr_mod_sdpops::module),
         ("sqlops", sr_mod_sqlops::module),
         ("alias_db", sr_mod_alias_db::module),
         ("speeddial", sr_mod_speeddial::module),
