@@ -5,8 +5,9 @@
 //! `route[TEST]` on it, as a request route, with a faked OPTIONS request
 //! that each runner keeps from one tick to the next (as Kamailio's: `$ru`,
 //! `$du` and flags set there stay; AVPs are cleared after each route).
-//! Mode 0 runs on the core's timer thread; mode N on N threads of their
-//! own, each running the routes once per interval (`$rtimer_worker` is the
+//! Mode 0 timers run together on one thread of the module's (Kamailio's
+//! "slow timer" process); mode N on N threads of their own, each running
+//! the routes once per interval (`$rtimer_worker` is the
 //! thread's index); an interval ending in `u` is in microseconds and runs
 //! on a thread of its own.
 #![forbid(unsafe_code)]
@@ -70,6 +71,12 @@ pub fn parse_timer(s: &str, default_interval: i64) -> Result<Timer, String> {
                 let n: u64 = digits
                     .parse()
                     .map_err(|_| format!("rtimer: invalid interval: {v}"))?;
+                // At most a year (an instant that far on cannot overflow).
+                let n = n.min(if usec {
+                    365 * 86_400_000_000
+                } else {
+                    365 * 86_400
+                });
                 if usec && n > 0 {
                     interval = Some(Duration::from_micros(n));
                     if mode == 0 {
@@ -180,39 +187,74 @@ fn fire(core: &dyn Core, t: &Timer, msg: &mut SipMsg) {
     }
 }
 
-/// Starts the timers: mode 0 ones on the core's timer thread (from
-/// `mod_init`, `rank` [`ON_CORE_TIMER`]), the others on threads of their
-/// own (from `child_init(PROC_MAIN)`).
+/// Sleeps until `at` in short steps; false when the server stops (or is
+/// gone) meanwhile.
+fn wait_until(h: &std::sync::Weak<dyn Core>, at: std::time::Instant) -> bool {
+    loop {
+        let now = std::time::Instant::now();
+        if h.upgrade().is_none_or(|c| c.shutting_down()) {
+            return false;
+        }
+        if now >= at {
+            return true;
+        }
+        std::thread::sleep((at - now).min(Duration::from_millis(100)));
+    }
+}
+
+/// Starts the timers (from `child_init(PROC_MAIN)`): the mode 0 ones
+/// together on one thread of the module's (Kamailio's "slow timer"
+/// process: a slow route does not hold up tm's timers), the others on
+/// threads of their own, each sleeping a whole interval after each run.
 fn start(rt: &Rtimer, core: &dyn Core, rank: i32) -> Result<(), String> {
+    if rank != rank::PROC_MAIN {
+        return Ok(());
+    }
     let handle = core
         .handle()
         .ok_or("rtimer: no core handle for its timers")?;
-    for t in rt.timers() {
-        if t.routes.is_empty() && t.mode == 0 {
-            continue;
-        }
-        if t.mode == 0 {
-            if rank != ON_CORE_TIMER {
-                continue;
-            }
-            let h = handle.clone();
-            let msg = Arc::new(Mutex::new(None::<SipMsg>));
-            core.add_timer(
-                &format!("rtimer-{}", t.name),
-                t.interval,
-                Arc::new(move || {
-                    if let (Some(core), Ok(mut m)) = (h.upgrade(), msg.lock()) {
-                        let m = m.get_or_insert_with(SipMsg::faked);
-                        WORKER.with(|w| w.set(0));
-                        fire(&*core, &t, m);
+    let timers = rt.timers();
+    let slow: Vec<Timer> = timers
+        .iter()
+        .filter(|t| t.mode == 0 && !t.routes.is_empty())
+        .cloned()
+        .collect();
+    if !slow.is_empty() {
+        let h = handle.clone();
+        core.spawn_process(
+            "rtimer-slow",
+            rank::PROC_TIMER,
+            Box::new(move || {
+                WORKER.with(|w| w.set(0));
+                let start = std::time::Instant::now();
+                let mut runs: Vec<(Timer, SipMsg, std::time::Instant)> = slow
+                    .into_iter()
+                    .map(|t| {
+                        let first = start + t.interval;
+                        (t, SipMsg::faked(), first)
+                    })
+                    .collect();
+                loop {
+                    let Some(next) = runs.iter().map(|r| r.2).min() else {
+                        return;
+                    };
+                    if !wait_until(&h, next) {
+                        return;
                     }
-                }),
-            );
-            continue;
-        }
-        if rank != rank::PROC_MAIN {
-            continue;
-        }
+                    let Some(core) = h.upgrade() else {
+                        return;
+                    };
+                    for (t, msg, at) in runs.iter_mut() {
+                        if *at <= std::time::Instant::now() {
+                            fire(&*core, t, msg);
+                            *at += t.interval;
+                        }
+                    }
+                }
+            }),
+        )?;
+    }
+    for t in timers.into_iter().filter(|t| t.mode > 0) {
         for i in 0..t.mode {
             let (h, t) = (handle.clone(), t.clone());
             core.spawn_process(
@@ -221,26 +263,13 @@ fn start(rt: &Rtimer, core: &dyn Core, rank: i32) -> Result<(), String> {
                 Box::new(move || {
                     WORKER.with(|w| w.set(i64::from(i)));
                     let mut msg = SipMsg::faked();
-                    let mut next = std::time::Instant::now() + t.interval;
                     loop {
-                        // Sleeps in short steps, to notice the shutdown.
-                        loop {
-                            let now = std::time::Instant::now();
-                            if now >= next {
-                                break;
-                            }
-                            if h.upgrade().is_none_or(|c| c.shutting_down()) {
-                                return;
-                            }
-                            std::thread::sleep((next - now).min(Duration::from_millis(100)));
+                        if !wait_until(&h, std::time::Instant::now() + t.interval) {
+                            return;
                         }
-                        next += t.interval;
                         let Some(core) = h.upgrade() else {
                             return;
                         };
-                        if core.shutting_down() {
-                            return;
-                        }
                         fire(&*core, &t, &mut msg);
                     }
                 }),
@@ -250,16 +279,13 @@ fn start(rt: &Rtimer, core: &dyn Core, rank: i32) -> Result<(), String> {
     Ok(())
 }
 
-/// What `mod_init` passes to [`start`] for the mode 0 timers.
-const ON_CORE_TIMER: i32 = i32::MIN;
-
 /// The module definition.
 pub fn module() -> ModuleDef {
     let rt = Arc::new(Rtimer {
         timers: Mutex::new(Vec::new()),
         default_interval: params::int_cell(120),
     });
-    let (r1, r2, r3, r4) = (rt.clone(), rt.clone(), rt.clone(), rt.clone());
+    let (r1, r2, r3) = (rt.clone(), rt.clone(), rt.clone());
     ModuleDef::new("rtimer")
         .param(
             "default_interval",
@@ -274,7 +300,6 @@ pub fn module() -> ModuleDef {
             ParamValue::Str(s) => r2.add_exec(&s),
             ParamValue::Int(i) => r2.add_exec(&i.to_string()),
         })
-        .on_init(move |core| start(&r4, core, ON_CORE_TIMER))
         .on_child_init(move |core, rank| start(&r3, core, rank))
         .pv("rtimer_worker", |_, _| Value::Int(WORKER.with(|w| w.get())))
 }

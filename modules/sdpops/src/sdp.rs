@@ -109,14 +109,16 @@ pub fn parse(body: &[u8]) -> Result<Sdp, String> {
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(0);
             let proto = words.next().unwrap_or("").to_string();
-            // The payload ids and where each lies in the line.
+            // The payload ids and where each lies in the line (counted
+            // on the bytes, not on a lossy copy).
             let mut payloads = Vec::new();
             let mut seen = 0;
             let mut pos = l.text.start;
-            for (i, w) in line.split(' ').enumerate() {
+            for w in t.split(|&c| c == b' ') {
                 if !w.is_empty() {
-                    if seen >= 3 && i > 0 {
-                        payloads.push((w.to_string(), pos..pos + w.len()));
+                    if seen >= 3 {
+                        let id = String::from_utf8_lossy(w).into_owned();
+                        payloads.push((id, pos..pos + w.len()));
                     }
                     seen += 1;
                 }

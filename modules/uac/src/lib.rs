@@ -213,7 +213,7 @@ pub struct Uac {
     /// REGISTERs in flight.
     pub regs: LocalRequests<reg::RegTag>,
     pub(crate) reg_pool: OnceLock<sr_sdk::db::DbPool>,
-    first_round: std::sync::atomic::AtomicBool,
+    pub(crate) first_round: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Uac {
@@ -574,6 +574,13 @@ pub fn module() -> ModuleDef {
     def = reg_funcs::export(def, &u);
     let ui = u.clone();
     def = def.on_init(move |core| ui.init(core));
+    let uc = u.clone();
+    def = def.on_child_init(move |core, r| {
+        if r == rank::PROC_MAIN {
+            reg::start_rounds(&uc, core)?;
+        }
+        Ok(())
+    });
     let ur = u.clone();
     def = def.on_response(move |ctx| ur.on_reply(ctx));
     let req = RouteType::REQUEST | RouteType::BRANCH;

@@ -67,6 +67,9 @@ pub struct Account {
     pub cseq: u32,
     /// When the last REGISTER went.
     pub sent_at: i64,
+    /// The number of the REGISTER transaction in flight (replies to
+    /// older ones are ignored).
+    pub tx: u64,
 }
 
 /// One account from a row (Kamailio's checks: the ids, domains, user
@@ -126,6 +129,7 @@ pub fn from_row(rows: &Rows, i: usize, now: i64) -> Result<Account, String> {
 /// What a REGISTER in flight carries.
 #[derive(Debug, Clone)]
 pub struct RegTag {
+    n: u64,
     uuid: String,
     callid: String,
     from_tag: String,
@@ -214,14 +218,21 @@ impl Uac {
         let Some(tm) = self.tm() else {
             return false;
         };
+        let (n, branch) = self.regs.next_branch();
         let keep = params::get_int(&self.reg.keep_callid) != 0;
         let (a, tag) = {
             let mut list = self.accounts();
             let Some(a) = list.iter_mut().find(|a| a.l_uuid == uuid) else {
                 return false;
             };
-            let tag = match &auth {
+            // Checked again under the lock: disabled, or unregistered,
+            // since the round picked it (an unregister sends Expires 0).
+            if a.flags & DISABLED != 0 && auth.is_none() {
+                return false;
+            }
+            let mut tag = match &auth {
                 Some((t, _)) => RegTag {
+                    n: 0,
                     cseq: t.cseq + 1,
                     authed: true,
                     ..t.clone()
@@ -236,6 +247,7 @@ impl Uac {
                         )
                     };
                     RegTag {
+                        n: 0,
                         uuid: uuid.to_string(),
                         callid,
                         from_tag: crate::send::random_hex(32),
@@ -249,6 +261,8 @@ impl Uac {
                 a.flags |= AUTHSENT;
             }
             a.sent_at = sr_sdk::db::now();
+            a.tx = n;
+            tag.n = n;
             if keep {
                 a.callid = tag.callid.clone();
                 a.cseq = tag.cseq;
@@ -256,11 +270,7 @@ impl Uac {
             (a.clone(), tag)
         };
         self.reg_stats.active.dec();
-        let next = if a.auth_proxy.starts_with("sip:") || a.auth_proxy.starts_with("sips:") {
-            a.auth_proxy.clone()
-        } else {
-            format!("sip:{}", a.auth_proxy)
-        };
+        let next = proxy_uri(&a.auth_proxy);
         let mut dest = match core.resolve(&next, None) {
             Ok(d) => d,
             Err(e) => {
@@ -297,7 +307,6 @@ impl Uac {
         } else {
             a.contact_addr.clone()
         };
-        let (n, branch) = self.regs.next_branch();
         let mut text = format!(
             "REGISTER sip:{rd} SIP/2.0\r\nVia: SIP/2.0/{v} {local};branch={branch}\r\nTo: <sip:{ru}@{rd}>\r\nFrom: <sip:{ru}@{rd}>;tag={tag}\r\nCSeq: {cseq} REGISTER\r\nCall-ID: {ci}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n",
             rd = a.r_domain,
@@ -336,7 +345,10 @@ impl Uac {
         let mut list = self.accounts();
         if let Some(a) = list.iter_mut().find(|a| a.l_uuid == uuid) {
             a.flags &= !(ONGOING | ONLINE | AUTHSENT);
+            // A fresh Call-ID next time (the registrar may hold a higher
+            // CSeq for this one).
             a.cseq = 0;
+            a.callid.clear();
             if retry > 0 {
                 a.timer_expires = sr_sdk::db::now() + retry;
             } else if a.flags & DISABLED == 0 {
@@ -350,7 +362,12 @@ impl Uac {
     pub fn reg_ended(&self, core: &dyn Core, e: Ended<RegTag>, rpl: Option<&mut SipMsg>) {
         self.reg_stats.active.inc();
         let uuid = e.tag.uuid.clone();
-        let acct = self.accounts().iter().find(|a| a.l_uuid == uuid).cloned();
+        let acct = self
+            .accounts()
+            .iter()
+            .find(|a| a.l_uuid == uuid && a.tx == e.tag.n)
+            .cloned();
+        // Gone, or a newer REGISTER replaced this one: a late reply.
         let Some(a) = acct else {
             return;
         };
@@ -568,6 +585,16 @@ impl Uac {
     }
 }
 
+/// `auth_proxy` as a SIP URI (`sip:` added to a bare `host[:port]`).
+pub fn proxy_uri(p: &str) -> String {
+    let lower = p.get(..5).unwrap_or("").to_ascii_lowercase();
+    if lower.starts_with("sip:") || lower.starts_with("sips:") {
+        p.to_string()
+    } else {
+        format!("sip:{p}")
+    }
+}
+
 /// The expiry a 2xx grants our Contact (the one whose user is `uuid`):
 /// its `expires` parameter, else the Expires header, else 0; `None` when
 /// no Contact is ours.
@@ -603,32 +630,50 @@ pub fn start(uac: &std::sync::Arc<Uac>, core: &dyn Core) -> Result<(), String> {
     uac.reg_load(&pool)?;
     let _ = uac.reg_pool.set(pool);
     let handle = core.handle().ok_or("uac: no core handle for its timers")?;
-    let every = params::get_int(&uac.reg.timer_interval).max(1) as u64;
-    let (u, h) = (uac.clone(), handle.clone());
-    // The first round at once, then every reg_timer_interval.
-    core.add_timer(
-        "uac-reg",
-        std::time::Duration::from_secs(every),
-        std::sync::Arc::new(move || {
-            if let Some(core) = h.upgrade() {
-                u.reg_round(&*core);
-            }
-        }),
-    );
-    let (u, h) = (uac.clone(), handle);
+    let u = uac.clone();
     core.add_timer(
         "uac-reg-transactions",
         std::time::Duration::from_millis(100),
         std::sync::Arc::new(move || {
-            if let Some(core) = h.upgrade() {
-                if !u.first_round.swap(true, Ordering::Relaxed) {
-                    u.reg_round(&*core);
-                }
+            if let Some(core) = handle.upgrade() {
                 u.reg_tick(&*core);
             }
         }),
     );
     Ok(())
+}
+
+/// The rounds, on a thread of their own (from `child_init(PROC_MAIN)`),
+/// as Kamailio's timer process: the first at once, then every
+/// `reg_timer_interval` (name lookups and slow registrars do not hold up
+/// tm's timers).
+pub fn start_rounds(uac: &std::sync::Arc<Uac>, core: &dyn Core) -> Result<(), String> {
+    if !uac.reg_on() || uac.first_round.swap(true, Ordering::Relaxed) {
+        return Ok(());
+    }
+    let handle = core.handle().ok_or("uac: no core handle for its timers")?;
+    let u = uac.clone();
+    core.spawn_process(
+        "uac-reg",
+        rank::PROC_TIMER,
+        Box::new(move || loop {
+            let Some(core) = handle.upgrade() else {
+                return;
+            };
+            if core.shutting_down() {
+                return;
+            }
+            u.reg_round(&*core);
+            drop(core);
+            let every = params::get_int(&u.reg.timer_interval).max(1) as u64;
+            for _ in 0..every * 10 {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                if handle.upgrade().is_none_or(|c| c.shutting_down()) {
+                    return;
+                }
+            }
+        }),
+    )
 }
 
 #[cfg(test)]
