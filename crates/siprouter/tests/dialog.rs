@@ -417,3 +417,66 @@ fn dlg_manage_within_and_tight_matching() {
     assert_eq!(got.header("X-State").as_deref(), Some("5"));
     assert_eq!(srv.wait_stat("dialog:active_dialogs", 0), Some(0));
 }
+
+#[test]
+fn dlg_count_status_ruri_timeout_by_profile_and_list_match() {
+    let extra = r#"
+modparam("dialog", "default_timeout", 3600)
+"#;
+    let cfg = cfg(extra).replace(
+        "            append_hf(\"X-State: $dlg(state)",
+        "            if (is_method(\"INFO\")) { dlg_set_ruri(); dlg_set_timeout_by_profile(\"caller\", \"alice\", 7); }\n            append_hf(\"X-Count: $DLG_count $DLG_status $DLG_lifetime\\r\\n\");\n            append_hf(\"X-State: $dlg(state)",
+    );
+    let srv = TestServer::start(&cfg, siprouter::in_tree());
+    let (uac, uas) = (UdpPeer::new(), UdpPeer::new());
+    let (ok, _) = answered(&srv, &uac, &uas, "bob", "call-6");
+    uac.send(
+        srv.addr(),
+        &from_caller("ACK", &ok, &uac, uas.addr(), 10, "ack6"),
+    );
+    let ack = uas.recv_method("ACK", T).expect("ACK relayed");
+    assert_eq!(
+        ack.header("X-Count").as_deref(),
+        Some("1 4 3600"),
+        "{}",
+        ack.text()
+    );
+    // The INFO's Request-URI becomes the callee's Contact, and the
+    // profile's dialogs get 7 s.
+    let info = from_caller("INFO", &ok, &uac, uas.addr(), 11, "info6").replacen(
+        &format!("INFO sip:bob@{}", uas.addr()),
+        "INFO sip:someone@192.0.2.1",
+        1,
+    );
+    uac.send(srv.addr(), &info);
+    let got = uas
+        .recv_method("INFO", T)
+        .expect("INFO relayed to the Contact");
+    assert_eq!(
+        got.msg.msg().request_uri().unwrap().raw,
+        format!("sip:bob@{}", uas.addr())
+    );
+    let list = srv.rpc("dlg.list", &[]).unwrap();
+    assert_eq!(list[0]["lifetime"], 7, "{list}");
+    let m = srv
+        .rpc(
+            "dlg.list_match",
+            &["callid".into(), "sw".into(), "call-".into()],
+        )
+        .unwrap();
+    assert_eq!(m.as_array().unwrap().len(), 1);
+    let e = srv
+        .rpc(
+            "dlg.list_match",
+            &["furi".into(), "eq".into(), "sip:nobody@x".into()],
+        )
+        .unwrap_err();
+    assert_eq!((e.code, e.message.as_str()), (404, "Not found"));
+    let m = srv
+        .rpc(
+            "dlg.list_match",
+            &["furi".into(), "re".into(), "^sip:al.*".into()],
+        )
+        .unwrap();
+    assert_eq!(m.as_array().unwrap().len(), 1);
+}

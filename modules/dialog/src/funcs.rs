@@ -35,6 +35,18 @@ fn profile_fixup(d: &Arc<Dlg>, out: Option<usize>) -> FixupFn {
     })
 }
 
+/// A profile fixup whose parameter `int_at` is an integer.
+fn profile_fixup_int(d: &Arc<Dlg>, int_at: usize) -> FixupFn {
+    let inner = profile_fixup(d, None);
+    Arc::new(move |env, i, arg| {
+        if i == int_at {
+            fixup::igp(env, i, arg)
+        } else {
+            inner(env, i, arg)
+        }
+    })
+}
+
 /// 1 for true, -1 for false (the script's convention).
 fn rc(b: bool) -> i32 {
     if b {
@@ -234,6 +246,55 @@ fn side_fixup(_env: &dyn fixup::FixupEnv, _i: usize, arg: &Arg) -> Result<Fixed,
         .ok_or_else(|| format!("dlg_bye: '{text}' is not all, caller or callee"))
 }
 
+/// `dlg_set_timeout_by_profile(profile, [value,] seconds)`: every dialog
+/// in the profile (with that value) gets the lifetime.
+fn timeout_by_profile(d: &Dlg, profile: &str, value: Option<&str>, secs: i64) -> i32 {
+    if secs <= 0 || secs > i64::from(u32::MAX) {
+        return -1;
+    }
+    let keys: Vec<(u32, u32)> = {
+        let t = d.table();
+        t.all()
+            .into_iter()
+            .filter(|x| {
+                x.profiles
+                    .iter()
+                    .any(|l| l.profile == profile && value.is_none_or(|v| v == l.value))
+            })
+            .map(|x| (x.h_entry, x.h_id))
+            .collect()
+    };
+    for k in keys {
+        set_timeout(d, k, secs as u32);
+    }
+    1
+}
+
+/// `dlg_set_ruri()`: the Request-URI becomes the Contact of the side the
+/// request goes to.
+fn set_ruri(d: &Dlg, ctx: &mut Ctx<'_>) -> i32 {
+    let Some(c) = ctx.msg.ext.get::<crate::DlgCtx>().cloned() else {
+        return -1;
+    };
+    let Some(k) = c.key else {
+        return -1;
+    };
+    let contact = d.table().get(k).map(|x| {
+        if c.downstream {
+            x.callee.contact.clone()
+        } else {
+            x.caller.contact.clone()
+        }
+    });
+    match contact {
+        Some(ct) if !ct.is_empty() => {
+            ctx.msg.new_uri = Some(ct);
+            1
+        }
+        _ => -1,
+    }
+}
+
 fn get_cmd(d: &Dlg, ctx: &mut Ctx<'_>, callid: &str, ftag: &str, ttag: &str) -> i32 {
     match d.table().find(callid, ftag, ttag) {
         Some((k, down)) => {
@@ -380,6 +441,38 @@ pub fn export(def: ModuleDef, d: &Arc<Dlg>) -> ModuleDef {
             let p = text(ctx, &a[0]);
             property(&d15, ctx, &p, false)
         })
+        .cmd("dlg_set_ruri", 0, any, None, {
+            let d = c(d);
+            move |ctx, _| set_ruri(&d, ctx)
+        })
+        .cmd(
+            "dlg_set_timeout_by_profile",
+            2,
+            any,
+            Some(profile_fixup_int(d, 1)),
+            {
+                let d = c(d);
+                move |ctx, a| {
+                    let p = text(ctx, &a[0]);
+                    let t = a[1].int(ctx);
+                    timeout_by_profile(&d, &p, None, t)
+                }
+            },
+        )
+        .cmd(
+            "dlg_set_timeout_by_profile",
+            3,
+            any,
+            Some(profile_fixup_int(d, 2)),
+            {
+                let d = c(d);
+                move |ctx, a| {
+                    let (p, v) = (text(ctx, &a[0]), text(ctx, &a[1]));
+                    let t = a[2].int(ctx);
+                    timeout_by_profile(&d, &p, Some(&v), t)
+                }
+            },
+        )
         .cmd("dlg_get", 3, any, spve.clone(), move |ctx, a| {
             let (c, f, t) = (text(ctx, &a[0]), text(ctx, &a[1]), text(ctx, &a[2]));
             get_cmd(&d16, ctx, &c, &f, &t)

@@ -153,6 +153,9 @@ pub struct DlgCtx {
     /// `$dlg_ctx(dir)`: 1 downstream, 2 upstream, 0 unknown — set by
     /// `dlg_get`, as in Kamailio.
     pub dir: u8,
+    /// Set when `loose_route()` (or `dlg_manage()`) matched the request to
+    /// its dialog (`$DLG_status`, `$DLG_lifetime`).
+    pub routed: bool,
     /// `$dlg_var` set before the dialog was made (`None`: removed).
     pub vars: std::collections::BTreeMap<String, Option<String>>,
     /// Profiles set before the dialog was made.

@@ -186,7 +186,25 @@ fn set_var(d: &Dlg, ctx: &mut Ctx<'_>, name: &PvName, v: Value<'_>) -> Result<()
 /// Adds the pseudo-variables to the module.
 pub fn export(def: ModuleDef, d: &Arc<Dlg>) -> ModuleDef {
     let (d1, d3, d4, d5) = (d.clone(), d.clone(), d.clone(), d.clone());
-    def.pv("dlg", move |ctx, n| get_dlg(&d1, ctx, n))
+    let (d6, d7, d8) = (d.clone(), d.clone(), d.clone());
+    // `$DLG_count`: the answered dialogs; `$DLG_status`/`$DLG_lifetime`:
+    // the state and lifetime of the dialog `loose_route()` matched this
+    // request to ($null otherwise), as Kamailio's.
+    let routed = |d: &Dlg, ctx: &mut Ctx<'_>, f: fn(&Dialog) -> i64| -> Value<'static> {
+        let c = ctx.msg.ext.get::<DlgCtx>();
+        match c.filter(|c| c.routed).and_then(|c| c.key) {
+            Some(k) => d.table().get(k).map_or(Value::Null, |x| Value::Int(f(x))),
+            None => Value::Null,
+        }
+    };
+    def.pv("DLG_count", move |_, _| Value::Int(d6.stats.active.get()))
+        .pv("DLG_status", move |ctx, _| {
+            routed(&d7, ctx, |x| x.state.num())
+        })
+        .pv("DLG_lifetime", move |ctx, _| {
+            routed(&d8, ctx, |x| i64::from(x.lifetime))
+        })
+        .pv("dlg", move |ctx, n| get_dlg(&d1, ctx, n))
         .pv_rw(
             "dlg_ctx",
             move |ctx, n| get_ctx(ctx, n),

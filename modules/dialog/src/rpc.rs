@@ -192,6 +192,71 @@ fn is_alive(d: &Dlg, p: &[Json]) -> Result<Json, RpcError> {
     }
 }
 
+/// `dlg.list_match key op value [limit]`: the dialogs whose `ruri`,
+/// `furi`, `turi`, `callid` or `start_ts` matches (`eq`, `re`, `sw`; `gt`,
+/// `lt` for `start_ts`); 404 when none does.
+fn list_match(d: &Dlg, p: &[Json], ctx: bool) -> Result<Json, RpcError> {
+    let (key, op, val) = (
+        str_param(p, 0, "key")?,
+        str_param(p, 1, "operator")?,
+        str_param(p, 2, "value")?,
+    );
+    let limit = match p.get(3) {
+        Some(_) => u32_param(p, 3, "limit")? as usize,
+        None => usize::MAX,
+    };
+    let bad = || RpcError::new(500, "Unsupported matching operator");
+    let re = if op == "re" {
+        Some(
+            regex::Regex::new(&val)
+                .map_err(|_| RpcError::new(500, "Invalid regular expression"))?,
+        )
+    } else {
+        None
+    };
+    let num: Option<u64> = val.trim().parse().ok();
+    let t = d.table();
+    let mut out = Vec::new();
+    for x in t.all() {
+        let hit = match key.as_str() {
+            "start_ts" => {
+                let n = num.ok_or_else(|| RpcError::new(500, "Invalid value"))?;
+                match op.as_str() {
+                    "eq" => x.start_ts == n,
+                    "gt" => x.start_ts > n,
+                    "lt" => x.start_ts < n,
+                    _ => return Err(bad()),
+                }
+            }
+            "ruri" | "furi" | "turi" | "callid" => {
+                let s = match key.as_str() {
+                    "ruri" => &x.req_uri,
+                    "furi" => &x.from_uri,
+                    "turi" => &x.to_uri,
+                    _ => &x.callid,
+                };
+                match (op.as_str(), &re) {
+                    ("eq", _) => *s == val,
+                    ("sw", _) => s.starts_with(&val),
+                    ("re", Some(r)) => r.is_match(s),
+                    _ => return Err(bad()),
+                }
+            }
+            _ => return Err(RpcError::new(500, "Unsupported matching key")),
+        };
+        if hit {
+            out.push(dialog_json(d, x, ctx));
+            if out.len() >= limit {
+                break;
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(RpcError::new(404, "Not found"));
+    }
+    Ok(Json::Array(out))
+}
+
 fn profile_list(d: &Dlg, p: &[Json]) -> Result<Json, RpcError> {
     let (name, value) = check_profile(d, p)?;
     let t = d.table();
@@ -211,7 +276,17 @@ fn profile_list(d: &Dlg, p: &[Json]) -> Result<Json, RpcError> {
 /// Adds the RPC methods to the module.
 pub fn export(def: ModuleDef, d: &Arc<Dlg>) -> ModuleDef {
     type Handler = fn(&Dlg, &[Json]) -> Result<Json, RpcError>;
-    let methods: [(&str, &str, Handler); 11] = [
+    let methods: [(&str, &str, Handler); 13] = [
+        (
+            "dlg.list_match",
+            "The dialogs matching: key (ruri furi turi callid start_ts) op (eq re sw gt lt) value [limit].",
+            |d, p| list_match(d, p, false),
+        ),
+        (
+            "dlg.list_match_ctx",
+            "dlg.list_match, with the dialogs' context.",
+            |d, p| list_match(d, p, true),
+        ),
         ("dlg.list", "List the dialogs.", |d, _| {
             Ok(list(d, false, None))
         }),

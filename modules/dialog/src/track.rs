@@ -513,6 +513,7 @@ pub fn within(d: &Dlg, ctx: &mut Ctx<'_>, key: (u32, u32), downstream: bool) {
     let c = dctx(ctx.msg);
     c.key = Some(key);
     c.downstream = downstream;
+    c.routed = true;
     // As Kamailio's: the did goes on the Record-Route of the requests
     // within the dialog too (when the script record-routes them).
     if again && params::get_int(&d.p.match_mode) != 2 {
