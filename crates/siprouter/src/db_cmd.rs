@@ -85,7 +85,7 @@ pub fn command(conn: &mut dyn DbConn, cmd: &str, args: &[String]) -> Result<Stri
         "init" => {
             let made = init(conn)?;
             Ok(if made.is_empty() {
-                "all tables exist already\n".into()
+                "all tables are in place (made when the database was opened, or before)\n".into()
             } else {
                 format!("created: {}\n", made.join(", "))
             })

@@ -123,6 +123,31 @@ fn modparam_mistakes() {
 }
 
 #[test]
+fn unsupported_module_settings_are_found_by_the_check() {
+    let e = check(
+        "unsupported",
+        "loadmodule \"tm\"\nloadmodule \"rr\"\nloadmodule \"dialog\"\nloadmodule \"uac\"\nmodparam(\"dialog\", \"db_mode\", 1)\nmodparam(\"dialog\", \"profiles_with_value\", \"trunk/s\")\nmodparam(\"uac\", \"restore_dlg\", 1)\nmodparam(\"uac\", \"restore_mode\", \"often\")\nrequest_route { exit; }\n",
+    );
+    assert_eq!(e.len(), 4, "{e:#?}");
+    assert!(
+        e[0].contains("unsupported.cfg:5:") && e[0].contains("db_mode"),
+        "{e:#?}"
+    );
+    assert!(
+        e[1].contains("unsupported.cfg:6:") && e[1].contains("bad profile name <trunk/s>"),
+        "{e:#?}"
+    );
+    assert!(
+        e[2].contains("unsupported.cfg:7:") && e[2].contains("restore_dlg"),
+        "{e:#?}"
+    );
+    assert!(
+        e[3].contains("unsupported.cfg:8:") && e[3].contains("restore_mode 'often'"),
+        "{e:#?}"
+    );
+}
+
+#[test]
 fn pseudo_variable_and_regex_mistakes() {
     let e = check(
         "pv",

@@ -66,6 +66,9 @@ request_route {
     }
     append_hf("X-R: $var(r)\r\n");
     record_route();
+    # A next hop in $du, as trunk configurations set it: failure_route
+    # sees it again.
+    $du = "sip:" + $rd + ":" + $rp;
     t_on_failure("AUTH");
     t_relay();
 }
@@ -73,7 +76,7 @@ failure_route[AUTH] {
     if (t_check_status("401|407")) {
         $var(a) = uac_auth();
         if ($var(a) == 1) {
-            append_hf("X-Auth: 1\r\n");
+            append_hf("X-Auth: 1\r\nX-Du: $du\r\n");
             t_relay();
         }
     }
@@ -343,7 +346,13 @@ fn challenged(w: &mut World, call: &str, code: u16, challenge: &str) {
     w.note(
         &format!("{call} INVITE again at callee"),
         again.as_ref(),
-        &["CSeq", "Authorization", "Proxy-Authorization", "X-Auth"],
+        &[
+            "CSeq",
+            "Authorization",
+            "Proxy-Authorization",
+            "X-Auth",
+            "X-Du",
+        ],
     );
     match again {
         Some(a) => {

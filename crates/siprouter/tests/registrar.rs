@@ -353,7 +353,10 @@ fn wrong_table_version_is_refused() {
 #[test]
 fn db_init_is_idempotent_and_writes_kamailio_versions() {
     let (dir, url) = db_dir("init");
-    assert_eq!(db(&url, "init", &[]), "all tables exist already\n");
+    assert_eq!(
+        db(&url, "init", &[]),
+        "all tables are in place (made when the database was opened, or before)\n"
+    );
     let v = db(&url, "version", &[]);
     for want in [
         "version 1",

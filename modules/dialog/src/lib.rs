@@ -386,13 +386,9 @@ pub fn module() -> ModuleDef {
         ("noack_timeout", &p.noack_timeout),
         ("send_bye", &p.send_bye),
         ("timeout_noreset", &p.timeout_noreset),
-        ("dlg_match_mode", &p.match_mode),
         ("detect_spirals", &p.detect_spirals),
         ("h_id_start", &p.h_id_start),
         ("h_id_step", &p.h_id_step),
-        ("db_mode", &p.db_mode),
-        ("ka_timer", &p.ka_timer),
-        ("track_cseq_updates", &p.track_cseq),
     ] {
         def = def.param(name, ParamKind::Int, params::int(cell));
     }
@@ -401,9 +397,6 @@ pub fn module() -> ModuleDef {
         ("timeout_avp", &p.timeout_avp),
         ("dlg_extra_hdrs", &p.extra_hdrs),
         ("lreq_callee_headers", &p.callee_hdrs),
-        ("event_callback", &p.event_callback),
-        ("profiles_with_value", &p.with_value),
-        ("profiles_no_value", &p.no_value),
         ("db_url", &p.db_url),
     ] {
         def = def.param(name, ParamKind::Str, params::string(cell));
@@ -421,6 +414,67 @@ pub fn module() -> ModuleDef {
     for name in IGNORED_STR {
         def = def.param(name, ParamKind::Any, |_| Ok(()));
     }
+    // Checked when set, so that `siprouter -c` reports them with their
+    // place in the configuration.
+    type Check = fn(i64) -> Result<(), String>;
+    let checks: [(&str, &Arc<AtomicI64>, Check); 4] = [
+        ("dlg_match_mode", &p.match_mode, |v| {
+            if (0..=2).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("dialog: dlg_match_mode {v} is not 0, 1 or 2"))
+            }
+        }),
+        ("db_mode", &p.db_mode, |v| {
+            if v == 0 {
+                Ok(())
+            } else {
+                Err("dialog: db_mode other than 0 (dialogs stored in a database) is not supported; dialogs are kept in memory".into())
+            }
+        }),
+        ("ka_timer", &p.ka_timer, |v| {
+            if v == 0 {
+                Ok(())
+            } else {
+                Err("dialog: ka_timer (keepalive OPTIONS within dialogs) is not supported".into())
+            }
+        }),
+        ("track_cseq_updates", &p.track_cseq, |v| {
+            if v == 0 {
+                Ok(())
+            } else {
+                Err("dialog: track_cseq_updates is not supported".into())
+            }
+        }),
+    ];
+    for (name, cell, check) in checks {
+        let set = params::int(cell);
+        let cell = cell.clone();
+        def = def.param(name, ParamKind::Int, move |v| {
+            set(v)?;
+            check(params::get_int(&cell))
+        });
+    }
+    for (name, cell, with_value) in [
+        ("profiles_with_value", &p.with_value, true),
+        ("profiles_no_value", &p.no_value, false),
+    ] {
+        let set = params::string(cell);
+        let cell = cell.clone();
+        def = def.param(name, ParamKind::Str, move |v| {
+            set(v)?;
+            profile::Profiles::default().declare(&params::get_str(&cell), with_value)
+        });
+    }
+    let ev = p.event_callback.clone();
+    def = def.param("event_callback", ParamKind::Str, move |v| {
+        params::string(&ev)(v)?;
+        if params::get_str(&ev).is_empty() {
+            Ok(())
+        } else {
+            Err("dialog: event_callback (a KEMI function) is not supported; use event_route[dialog:...]".into())
+        }
+    });
     let s = &d.stats;
     def = def
         .stat_no_reset("active_dialogs", s.active.clone())

@@ -126,7 +126,7 @@ impl Rtimer {
                 t.name
             ));
         }
-        lm_info!(
+        lm_dbg!(
             "rtimer: created rtimer name={} interval={:?} mode={}",
             t.name,
             t.interval,

@@ -224,7 +224,9 @@ impl Engine {
             return (g, e);
         };
         msg.branches.clear();
-        msg.dst_uri = None;
+        // As in Kamailio (checked by kamailio_parity_uac), `$du` stays as
+        // the request route left it: a trunk's next hop is used again by
+        // `uac_auth(); t_relay();`.
         // As in Kamailio, the route sees the branch flags of the branch
         // whose reply won (the stock configuration's NAT handling tests
         // them there).

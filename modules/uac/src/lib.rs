@@ -517,11 +517,20 @@ pub fn module() -> ModuleDef {
     let u = Arc::new(Uac::default());
     let p = &u.p;
     let mut def =
-        ModuleDef::new("uac").param("restore_dlg", ParamKind::Int, params::int(&p.restore_dlg));
+        ModuleDef::new("uac").param("restore_dlg", ParamKind::Int, {
+            let cell = p.restore_dlg.clone();
+            move |v| {
+                params::int(&cell)(v)?;
+                if params::get_int(&cell) == 0 {
+                    Ok(())
+                } else {
+                    Err("uac: restore_dlg (restore through dialog variables) is not supported; the Record-Route parameters are used".into())
+                }
+            }
+        });
     for (name, cell) in [
         ("rr_from_store_param", &p.rr_from),
         ("rr_to_store_param", &p.rr_to),
-        ("restore_mode", &p.restore_mode),
         ("restore_passwd", &p.restore_passwd),
         ("restore_from_avp", &p.restore_from_avp),
         ("restore_to_avp", &p.restore_to_avp),
@@ -529,10 +538,27 @@ pub fn module() -> ModuleDef {
         ("auth_username_avp", &p.auth_username_avp),
         ("auth_password_avp", &p.auth_password_avp),
         ("default_socket", &p.default_socket),
-        ("event_callback", &p.event_callback),
     ] {
         def = def.param(name, ParamKind::Str, params::string(cell));
     }
+    // Checked when set, so that `siprouter -c` reports them in place.
+    let rm = p.restore_mode.clone();
+    def = def.param("restore_mode", ParamKind::Str, move |v| {
+        params::string(&rm)(v)?;
+        let m = params::get_str(&rm);
+        Mode::parse(&m)
+            .map(|_| ())
+            .ok_or_else(|| format!("uac: restore_mode '{m}' is not none, manual or auto"))
+    });
+    let ev = p.event_callback.clone();
+    def = def.param("event_callback", ParamKind::Str, move |v| {
+        params::string(&ev)(v)?;
+        if params::get_str(&ev).is_empty() {
+            Ok(())
+        } else {
+            Err("uac: event_callback (a KEMI function) is not supported; use event_route[uac:reply]".into())
+        }
+    });
     let creds = p.credentials.clone();
     def = def.param("credential", ParamKind::Str, move |v| {
         let s = match v {
