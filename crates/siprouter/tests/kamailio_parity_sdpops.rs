@@ -8,8 +8,8 @@
 //! Without Kamailio and its sdpops module installed the test prints a
 //! notice and passes, unless `SR_KAMAILIO_REQUIRED=1` (`.ci/run` sets it).
 
-use sr_testkit::kamailio::{self, differences, Kamailio};
-use sr_testkit::{TestServer, UdpPeer};
+use sr_testkit::kamailio;
+use sr_testkit::UdpPeer;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -193,29 +193,10 @@ fn sdpops_matches_kamailio() {
     }
     let dir = kamailio::fresh_dir("sdpops");
     let cfg = kamailio::head(MODULES) + BODY;
-    let kam = Kamailio::start(&dir, &cfg);
-    let want = scenario(kam.addr);
-    drop(kam);
-    let srv = TestServer::start(&cfg.replace("__PORT__", "{PORT}"), siprouter::in_tree());
-    let got = scenario(srv.addr());
-    drop(srv);
-    if std::env::var("SR_KEEP").is_ok() {
-        let _ = std::fs::write(dir.join("kamailio.txt"), want.join("\n"));
-        let _ = std::fs::write(dir.join("siprouter.txt"), got.join("\n"));
-    }
+    let (want, got) = kamailio::run_scenario(&dir, &cfg, siprouter::in_tree(), &|| {}, &scenario);
     assert!(
         want.iter().filter(|l| !l.contains("nothing")).count() > 60,
         "{want:#?}"
     );
-    let diff = differences(&want, &got);
-    assert!(
-        diff.is_empty() && want.len() == got.len(),
-        "{} of {} observations differ:\n{}",
-        diff.len(),
-        want.len(),
-        diff.join("\n")
-    );
-    if std::env::var("SR_KEEP").is_err() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+    kamailio::conclude(&dir, &want, &got, "sdpops");
 }

@@ -13,8 +13,8 @@
 //! sets it).
 
 use sr_sdk::db::{DbConn, DbValue};
-use sr_testkit::kamailio::{self, differences, Kamailio};
-use sr_testkit::{answer, Reply, TestServer, UdpPeer};
+use sr_testkit::kamailio;
+use sr_testkit::{answer, Reply, UdpPeer};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -217,31 +217,16 @@ fn uac_reg_matches_kamailio() {
     let regs = [UdpPeer::new(), UdpPeer::new(), UdpPeer::new()];
     let addrs = [regs[0].addr(), regs[1].addr(), regs[2].addr()];
     let cfg = (kamailio::head(MODULES) + BODY).replace("__DB__", &url);
-    fill(&url, &addrs);
-    let kam = Kamailio::start(&dir, &cfg);
-    let want = scenario(kam.addr, &regs);
-    drop(kam);
-    fill(&url, &addrs);
-    let srv = TestServer::start(&cfg.replace("__PORT__", "{PORT}"), siprouter::in_tree());
-    let got = scenario(srv.addr(), &regs);
-    drop(srv);
-    if std::env::var("SR_KEEP").is_ok() {
-        let _ = std::fs::write(dir.join("kamailio.txt"), want.join("\n"));
-        let _ = std::fs::write(dir.join("siprouter.txt"), got.join("\n"));
-    }
+    let (want, got) = kamailio::run_scenario(
+        &dir,
+        &cfg,
+        siprouter::in_tree(),
+        &|| fill(&url, &addrs),
+        &|srv| scenario(srv, &regs),
+    );
     assert!(
         want.iter().any(|l| l.contains("st=1")),
         "Kamailio registered: {want:#?}"
     );
-    let diff = differences(&want, &got);
-    assert!(
-        diff.is_empty() && want.len() == got.len(),
-        "{} of {} observations differ:\n{}\nkamailio: {want:#?}\nsiprouter: {got:#?}",
-        diff.len(),
-        want.len(),
-        diff.join("\n")
-    );
-    if std::env::var("SR_KEEP").is_err() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+    kamailio::conclude(&dir, &want, &got, "uac_reg");
 }

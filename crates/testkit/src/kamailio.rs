@@ -210,6 +210,28 @@ pub fn run_parity(
     run_both(dir, &cfg, PROBE, reqs, headers, in_tree)
 }
 
+/// Runs a scenario against Kamailio (started in `dir` on `cfg`) and then
+/// against siprouter (the same configuration, its `__PORT__` given by
+/// the test server), `prepare` first each time (a database filled again):
+/// both lists of observations, Kamailio's first.
+pub fn run_scenario(
+    dir: &Path,
+    cfg: &str,
+    modules: Vec<sr_core::InTree>,
+    prepare: &dyn Fn(),
+    scenario: &dyn Fn(SocketAddr) -> Vec<String>,
+) -> (Vec<String>, Vec<String>) {
+    prepare();
+    let kam = Kamailio::start(dir, cfg);
+    let want = scenario(kam.addr);
+    drop(kam);
+    prepare();
+    let srv = crate::TestServer::start(&cfg.replace("__PORT__", "{PORT}"), modules);
+    let got = scenario(srv.addr());
+    drop(srv);
+    (want, got)
+}
+
 /// A fresh folder for a parity test's files (`name` and the process id).
 pub fn fresh_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("sr-k{name}-{}", std::process::id()));
@@ -227,6 +249,13 @@ pub fn conclude(dir: &Path, want: &[String], got: &[String], what: &str) {
         let _ = std::fs::write(dir.join("kamailio.txt"), want.join("\n"));
         let _ = std::fs::write(dir.join("siprouter.txt"), got.join("\n"));
     }
+    assert_eq!(
+        want.len(),
+        got.len(),
+        "{what}: {} observations from Kamailio, {} from siprouter",
+        want.len(),
+        got.len()
+    );
     assert_same(want, got, what);
     if !keep {
         let _ = std::fs::remove_dir_all(dir);

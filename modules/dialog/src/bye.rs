@@ -6,7 +6,7 @@
 
 use crate::dlg::{Dialog, Leg};
 use crate::Dlg;
-use sr_mod_tm::local::Ended;
+use sr_mod_tm::local::{Ended, Taken};
 use sr_sdk::prelude::*;
 
 /// Which side(s) get a BYE.
@@ -159,16 +159,7 @@ pub fn send(d: &Dlg, core: &dyn Core, dlg: &Dialog, side: Side, more: &str) {
                 continue;
             }
         };
-        let local = core
-            .local_addr(dest.proto, Some(dest.addr))
-            .map(|(h, p)| {
-                if h.contains(':') {
-                    format!("[{h}]:{p}")
-                } else {
-                    format!("{h}:{p}")
-                }
-            })
-            .unwrap_or_default();
+        let local = sr_mod_tm::local::via_host(core, &dest).unwrap_or_default();
         let (text, _) = build(
             dlg,
             to_caller,
@@ -201,20 +192,10 @@ pub fn ended(_d: &Dlg, _core: &dyn Core, e: Ended<ByeTag>) {
 
 /// A reply: true when it answers one of our BYEs (it goes no further).
 pub fn on_reply(d: &Dlg, ctx: &mut Ctx<'_>) -> bool {
-    let m = ctx.msg.msg();
-    let Some(branch) = m.top_via().ok().and_then(|v| v.branch()) else {
-        return false;
-    };
-    if !branch.starts_with("z9hG4bKdlg") {
-        return false;
-    }
-    let code = m.status().unwrap_or(0);
-    let reason = m.reason().unwrap_or("").to_string();
-    let branch = branch.to_string();
-    match d.byes.reply(&branch, code, &reason) {
-        None => false,
-        Some(None) => true,
-        Some(Some(e)) => {
+    match d.byes.take_reply(ctx.msg) {
+        Taken::NotOurs => false,
+        Taken::Absorbed => true,
+        Taken::Ended(e) => {
             ended(d, ctx.core, e);
             true
         }

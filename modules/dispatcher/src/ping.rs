@@ -229,6 +229,12 @@ impl Pinger {
         Some(self.reqs.reply(branch, code, reason)?.map(Outcome::from))
     }
 
+    /// A reply from the module's reply hook: whether it answers one of
+    /// our pings, and if it ends one, its outcome.
+    pub fn take_reply(&self, msg: &SipMsg) -> sr_mod_tm::local::Taken<PingTag> {
+        self.reqs.take_reply(msg)
+    }
+
     /// Runs the transactions' timers: retransmits, and gives the pings
     /// that got no final reply in time (408).
     pub fn tick(&self, core: &dyn Core) -> Vec<Outcome> {

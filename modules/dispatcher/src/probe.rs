@@ -193,18 +193,7 @@ fn round(ds: &Dispatcher, core: &dyn Core) {
         } else {
             d.socket_addr
         };
-        let local = to
-            .send_socket
-            .map(|a| (a.ip().to_string(), a.port()))
-            .or_else(|| core.local_addr(to.proto, Some(to.addr)))
-            .map(|(h, p)| {
-                if h.contains(':') {
-                    format!("[{h}]:{p}")
-                } else {
-                    format!("{h}:{p}")
-                }
-            })
-            .unwrap_or_default();
+        let local = sr_mod_tm::local::via_host(core, &to).unwrap_or_default();
         let (n, data) = ds.pinger.request(d, &method, from, to.proto, &local);
         if let Some(o) = ds.pinger.start(core, d, n, data, to, &timers) {
             outcome(ds, core, o);
@@ -253,21 +242,11 @@ pub fn start(ds: &Arc<Dispatcher>, core: &dyn Core) -> Result<(), String> {
 
 /// A reply: true when it answers one of our pings (it goes no further).
 pub fn on_reply(ds: &Dispatcher, ctx: &mut Ctx<'_>) -> bool {
-    let m = ctx.msg.msg();
-    let Some(branch) = m.top_via().ok().and_then(|v| v.branch()) else {
-        return false;
-    };
-    if !branch.starts_with("z9hG4bKds") {
-        return false;
-    }
-    let code = m.status().unwrap_or(0);
-    let reason = m.reason().unwrap_or("").to_string();
-    let branch = branch.to_string();
-    match ds.pinger.reply(&branch, code, &reason) {
-        None => false,
-        Some(None) => true,
-        Some(Some(o)) => {
-            outcome(ds, ctx.core, o);
+    match ds.pinger.take_reply(ctx.msg) {
+        sr_mod_tm::local::Taken::NotOurs => false,
+        sr_mod_tm::local::Taken::Absorbed => true,
+        sr_mod_tm::local::Taken::Ended(e) => {
+            outcome(ds, ctx.core, crate::ping::Outcome::from(e));
             true
         }
     }

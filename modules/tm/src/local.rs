@@ -34,6 +34,33 @@ pub struct Ended<T> {
     pub request: Vec<u8>,
 }
 
+/// What became of a reply the core's reply hook offered.
+#[derive(Debug)]
+pub enum Taken<T> {
+    /// Not a reply to one of our requests: let others have it.
+    NotOurs,
+    /// Ours, and nothing more to do (a provisional, a retransmission).
+    Absorbed,
+    /// The final reply of one of our requests.
+    Ended(Ended<T>),
+}
+
+/// Our `sent-by` for a request to `dest`: its forced socket, else the
+/// address the core advertises towards it (IPv6 in brackets); `None` when
+/// there is none.
+pub fn via_host(core: &dyn Core, dest: &Dest) -> Option<String> {
+    dest.send_socket
+        .map(|a| (a.ip().to_string(), a.port()))
+        .or_else(|| core.local_addr(dest.proto, Some(dest.addr)))
+        .map(|(h, p)| {
+            if h.contains(':') {
+                format!("[{h}]:{p}")
+            } else {
+                format!("{h}:{p}")
+            }
+        })
+}
+
 /// Requests in flight, of one sender.
 pub struct LocalRequests<T> {
     key: String,
@@ -149,6 +176,25 @@ impl<T: Clone> LocalRequests<T> {
             replied: true,
             request: p.txn.request().clone(),
         }))
+    }
+
+    /// A reply from a module's `on_response` hook: whether it answers one
+    /// of our requests, and if it ends one, how.
+    pub fn take_reply(&self, msg: &SipMsg) -> Taken<T> {
+        let m = msg.msg();
+        let Some(branch) = m.top_via().ok().and_then(|v| v.branch()) else {
+            return Taken::NotOurs;
+        };
+        if !branch.starts_with(&self.prefix) {
+            return Taken::NotOurs;
+        }
+        let code = m.status().unwrap_or(0);
+        let reason = m.reason().unwrap_or("");
+        match self.reply(branch, code, reason) {
+            None => Taken::NotOurs,
+            Some(None) => Taken::Absorbed,
+            Some(Some(e)) => Taken::Ended(e),
+        }
     }
 
     /// Runs the timers: retransmits, and gives the requests that got no

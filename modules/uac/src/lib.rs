@@ -465,20 +465,10 @@ impl Uac {
         if self.reg_on() && self.reg_on_reply(ctx) {
             return true;
         }
-        let m = ctx.msg.msg();
-        let Some(branch) = m.top_via().ok().and_then(|v| v.branch()) else {
-            return false;
-        };
-        if !branch.starts_with("z9hG4bKuac") {
-            return false;
-        }
-        let code = m.status().unwrap_or(0);
-        let reason = m.reason().unwrap_or("").to_string();
-        let branch = branch.to_string();
-        match self.reqs.reply(&branch, code, &reason) {
-            None => false,
-            Some(None) => true,
-            Some(Some(e)) => {
+        match self.reqs.take_reply(ctx.msg) {
+            sr_mod_tm::local::Taken::NotOurs => false,
+            sr_mod_tm::local::Taken::Absorbed => true,
+            sr_mod_tm::local::Taken::Ended(e) => {
                 send::ended(self, ctx.core, e, Some(ctx.msg));
                 true
             }

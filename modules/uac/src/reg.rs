@@ -8,7 +8,7 @@
 
 use crate::auth::{authorization, parse_challenge, Credential};
 use crate::Uac;
-use sr_mod_tm::local::Ended;
+use sr_mod_tm::local::{Ended, Taken};
 use sr_sdk::db::{Cond, DbPool, DbValue, Rows};
 use sr_sdk::prelude::*;
 use std::sync::atomic::Ordering;
@@ -287,18 +287,7 @@ impl Uac {
         if let Some(s) = crate::socket_addr(&sock) {
             dest.send_socket = Some(s);
         }
-        let Some(local) = dest
-            .send_socket
-            .map(|s| (s.ip().to_string(), s.port()))
-            .or_else(|| core.local_addr(dest.proto, Some(dest.addr)))
-            .map(|(h, p)| {
-                if h.contains(':') {
-                    format!("[{h}]:{p}")
-                } else {
-                    format!("{h}:{p}")
-                }
-            })
-        else {
+        let Some(local) = sr_mod_tm::local::via_host(core, &dest) else {
             self.reg_failed(uuid);
             return false;
         };
@@ -522,20 +511,10 @@ impl Uac {
 
     /// Handles a reply to one of the REGISTERs: true when it was ours.
     pub fn reg_on_reply(&self, ctx: &mut Ctx<'_>) -> bool {
-        let m = ctx.msg.msg();
-        let Some(branch) = m.top_via().ok().and_then(|v| v.branch()) else {
-            return false;
-        };
-        if !branch.starts_with("z9hG4bKureg") {
-            return false;
-        }
-        let code = m.status().unwrap_or(0);
-        let reason = m.reason().unwrap_or("").to_string();
-        let branch = branch.to_string();
-        match self.regs.reply(&branch, code, &reason) {
-            None => false,
-            Some(None) => true,
-            Some(Some(e)) => {
+        match self.regs.take_reply(ctx.msg) {
+            Taken::NotOurs => false,
+            Taken::Absorbed => true,
+            Taken::Ended(e) => {
                 self.reg_ended(ctx.core, e, Some(ctx.msg));
                 true
             }

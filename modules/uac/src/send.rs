@@ -246,18 +246,7 @@ fn transmit(uac: &Uac, core: &dyn Core, x: Sent, auth: Option<&str>) -> bool {
     if let Some(a) = crate::socket_addr(&sock) {
         dest.send_socket = Some(a);
     }
-    let local = dest
-        .send_socket
-        .map(|a| (a.ip().to_string(), a.port()))
-        .or_else(|| core.local_addr(dest.proto, Some(dest.addr)))
-        .map(|(h, p)| {
-            if h.contains(':') {
-                format!("[{h}]:{p}")
-            } else {
-                format!("{h}:{p}")
-            }
-        })
-        .unwrap_or_default();
+    let local = sr_mod_tm::local::via_host(core, &dest).unwrap_or_default();
     if local.is_empty() {
         lm_err!("uac_req_send: no local address to send to {next} from");
         return false;
