@@ -5,14 +5,26 @@ use sr_sdk::log;
 use std::ffi::CString;
 use std::io::Write;
 
+/// The calling thread's id (`gettid`, what `$pp` gives), looked up once
+/// per thread: Kamailio's lines carry the pid of the process that wrote
+/// them, siprouter's the thread's, so that workers can be told apart.
+fn thread_id() -> i64 {
+    thread_local! {
+        // SAFETY: gettid has no preconditions.
+        #[allow(unsafe_code)]
+        static TID: i64 = i64::from(unsafe { libc::gettid() });
+    }
+    TID.with(|t| *t)
+}
+
 /// Installs the sink.
 pub fn install(stderr: bool, facility: &str, name: Option<&str>) {
-    let pid = std::process::id();
     if stderr {
         log::set_sink(Box::new(move |lvl, target, args| {
             let t = target.rsplit("::").next().unwrap_or(target);
+            let tid = thread_id();
             let mut e = std::io::stderr().lock();
-            let _ = writeln!(e, " 0({pid}) {}: {t}: {args}", log::level_name(lvl));
+            let _ = writeln!(e, " 0({tid}) {}: {t}: {args}", log::level_name(lvl));
         }));
         return;
     }
@@ -61,5 +73,19 @@ fn facility_code(f: &str) -> libc::c_int {
         "LOG_LOCAL7" => libc::LOG_LOCAL7,
         "LOG_USER" => libc::LOG_USER,
         _ => libc::LOG_DAEMON,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thread_id;
+
+    #[test]
+    fn each_thread_logs_its_own_id() {
+        let here = thread_id();
+        assert_eq!(here, thread_id(), "stable within a thread");
+        let there = std::thread::spawn(thread_id).join().unwrap();
+        assert_ne!(here, there);
+        assert!(here > 0 && there > 0);
     }
 }
