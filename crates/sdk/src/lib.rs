@@ -41,7 +41,9 @@ pub use core_api::{
 pub use ctx::Ctx;
 pub use exports::{CmdExport, ModuleDef, ParamExport, ParamKind, ParamValue, PvExport, PvName};
 pub use fixup::{Arg, Fixed};
-pub use msg::{Branch, Dest, Proto, RecvInfo, SendFixup, SendFixups, SendInfo, SipMsg};
+pub use msg::{
+    socket_addr, Branch, Dest, Proto, RecvInfo, SendFixup, SendFixups, SendInfo, SipMsg,
+};
 pub use route::{rank, RouteType};
 pub use rpc::RpcError;
 pub use serde_json;

@@ -79,6 +79,17 @@ impl fmt::Display for Proto {
     }
 }
 
+/// A local socket written `proto:ip:port` (or `ip:port`; IPv6 in
+/// brackets), as an address; `None` when it is not one.
+pub fn socket_addr(s: &str) -> Option<SocketAddr> {
+    let s = s.trim();
+    let rest = s
+        .split_once(':')
+        .filter(|(p, _)| Proto::parse(p).is_some())
+        .map_or(s, |(_, r)| r);
+    rest.parse().ok()
+}
+
 /// Where and how a message was received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecvInfo {

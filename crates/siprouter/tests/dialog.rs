@@ -301,14 +301,10 @@ fn the_timeout_ends_the_dialog_with_a_bye_to_both_sides() {
     assert_eq!(srv.wait_stat("dialog:expired_dialogs", 1), Some(1));
     assert_eq!(srv.stat("dialog:active_dialogs"), Some(0));
     // dialog:end runs on the timer thread just after the BYEs left.
-    let mut p = probe(&srv, &uac, 1);
-    for n in 2..40 {
-        if p.header("X-End").as_deref() == Some("1") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-        p = probe(&srv, &uac, n);
-    }
+    let p = sr_testkit::probe_until(&uac, srv.addr(), "X-End", 40, |r| {
+        r.header("X-End").as_deref() == Some("1")
+    })
+    .expect("probes answered");
     assert_eq!(p.header("X-End").as_deref(), Some("1"));
     assert_eq!(p.header("X-Total").as_deref(), Some("0"));
     assert_eq!(

@@ -3,8 +3,7 @@
 //! microsecond interval — with Kamailio's faked OPTIONS that keeps what a
 //! route set; and bad parameters refused.
 
-use sr_testkit::{req, TestServer, UdpPeer};
-use std::time::Duration;
+use sr_testkit::{probe_until, TestServer, UdpPeer};
 
 const CFG: &str = r#"
 listen=udp:127.0.0.1:{PORT}
@@ -42,33 +41,15 @@ route[FAST] {
 fn routes_run_on_their_timers() {
     let srv = TestServer::start(CFG, siprouter::in_tree());
     let uac = UdpPeer::new();
-    let mut last = String::new();
-    for n in 0..60 {
-        std::thread::sleep(Duration::from_millis(100));
-        uac.send(
-            srv.addr(),
-            &req(
-                "OPTIONS",
-                "sip:p@x",
-                uac.addr(),
-                &format!("b{n}"),
-                &format!("c-{n}"),
-                1,
-                &[],
-                "",
-            ),
-        );
-        last = uac
-            .recv_status(200, Duration::from_secs(3))
-            .and_then(|r| r.header("X-T"))
-            .unwrap_or_default();
-        let f: Vec<&str> = last.split(' ').collect();
-        let ticks: i64 = f.first().and_then(|x| x.parse().ok()).unwrap_or(0);
-        let fast: i64 = f.get(4).and_then(|x| x.parse().ok()).unwrap_or(0);
-        if ticks >= 2 && fast >= 5 && f.get(2) == Some(&"1") && f.get(3) == Some(&"1") {
-            break;
-        }
-    }
+    let counts = |r: &sr_testkit::Reply| {
+        let t = r.header("X-T").unwrap_or_default();
+        let f: Vec<&str> = t.split(' ').collect();
+        let n = |i: usize| f.get(i).and_then(|x| x.parse::<i64>().ok()).unwrap_or(0);
+        n(0) >= 2 && n(4) >= 5 && f.get(2) == Some(&"1") && f.get(3) == Some(&"1")
+    };
+    let last = probe_until(&uac, srv.addr(), "X-T", 60, counts)
+        .and_then(|r| r.header("X-T"))
+        .unwrap_or_default();
     let f: Vec<&str> = last.split(' ').collect();
     assert!(f[0].parse::<i64>().unwrap() >= 2, "mode 0 ran: {last}");
     assert_eq!(

@@ -3,7 +3,7 @@
 //! and configuration errors. (`kamailio_parity_uac.rs` compares the rest
 //! with Kamailio.)
 
-use sr_testkit::{answer, req, TestServer, UdpPeer};
+use sr_testkit::{answer, probe_until, req, TestServer, UdpPeer};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(3);
@@ -182,30 +182,11 @@ event_route[uac:reply] { $shv(ev) = "" + $uac_req(evcode) + "/" + $uac_req(evtyp
     assert!(first.header("Via").unwrap().contains("branch=z9hG4bKuac"));
     let again = silent.recv_method("OPTIONS", T).expect("retransmitted");
     assert_eq!(first.text(), again.text());
-    let mut ev = String::new();
-    for n in 0..40 {
-        std::thread::sleep(Duration::from_millis(100));
-        uac.send(
-            srv.addr(),
-            &req(
-                "OPTIONS",
-                "sip:p@x",
-                uac.addr(),
-                &format!("p{n}"),
-                &format!("probe-{n}"),
-                1,
-                &[],
-                "",
-            ),
-        );
-        ev = uac
-            .recv_status(200, T)
-            .and_then(|r| r.header("X-Ev"))
-            .unwrap_or_default();
-        if ev != "-" {
-            break;
-        }
-    }
+    let ev = probe_until(&uac, srv.addr(), "X-Ev", 40, |r| {
+        r.header("X-Ev").as_deref() != Some("-")
+    })
+    .and_then(|r| r.header("X-Ev"))
+    .unwrap_or_default();
     assert_eq!(ev, "408/2", "no answer: the event route saw a timeout");
 }
 
@@ -376,29 +357,12 @@ modparam("uac", "reg_timer_interval", 5)
     let b = bad.recv_method("REGISTER", T).expect("a REGISTER");
     bad.send(b.from, &answer(&b, 403, "Forbidden", "b1", &[]));
     let uac = UdpPeer::new();
-    let mut status = String::new();
-    for n in 0..40 {
-        uac.send(
-            srv.addr(),
-            &req(
-                "OPTIONS",
-                "sip:p@x",
-                uac.addr(),
-                &format!("q{n}"),
-                &format!("q-{n}"),
-                1,
-                &[],
-                "",
-            ),
-        );
-        let r = uac.recv_status(200, T).expect("probe");
-        status = r.header("X-Status").unwrap_or_default();
-        assert_eq!(r.header("X-Lookup").as_deref(), Some("sip:lu1@ld.test"));
-        if status == "1 -3 -1" {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let r = probe_until(&uac, srv.addr(), "X-Status", 40, |r| {
+        r.header("X-Status").as_deref() == Some("1 -3 -1")
+    })
+    .expect("probes answered");
+    assert_eq!(r.header("X-Lookup").as_deref(), Some("sip:lu1@ld.test"));
+    let status = r.header("X-Status").unwrap_or_default();
     assert_eq!(status, "1 -3 -1", "registered, disabled, unknown");
     let dump = srv.rpc("uac.reg_dump", &[]).unwrap();
     let acc1 = dump

@@ -174,6 +174,47 @@ impl UdpPeer {
     }
 }
 
+/// Asks the server at `to` with OPTIONS (its own Call-ID each time) until
+/// `done` accepts the reply's `header`, every 100 ms, for at most `tries`
+/// rounds; the last reply (`None` when none came).
+pub fn probe_until(
+    peer: &UdpPeer,
+    to: SocketAddr,
+    header: &str,
+    tries: u32,
+    done: impl Fn(&Reply) -> bool,
+) -> Option<Reply> {
+    let mut last = None;
+    for n in 0..tries {
+        let call = format!("probe-until-{n}");
+        peer.send(
+            to,
+            &req(
+                "OPTIONS",
+                "sip:p@x",
+                peer.addr(),
+                &format!("pu{n}"),
+                &call,
+                1,
+                &[],
+                "",
+            ),
+        );
+        let r = peer.recv_matching(Duration::from_secs(3), |r| {
+            r.msg.msg().call_id().ok() == Some(call.as_str())
+        });
+        if let Some(r) = r {
+            let finished = r.header(header).is_some() && done(&r);
+            last = Some(r);
+            if finished {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    last
+}
+
 /// A TCP test peer connected to the server.
 pub struct TcpPeer {
     /// The stream.

@@ -140,14 +140,7 @@ impl Dest {
     }
 }
 
-/// A socket written `proto:ip:port` (or `ip:port`), as an address.
-pub fn socket_addr(s: &str) -> Option<std::net::SocketAddr> {
-    let rest = s
-        .split_once(':')
-        .filter(|(p, _)| sr_sdk::Proto::parse(p).is_some())
-        .map_or(s, |(_, r)| r);
-    rest.parse().ok()
-}
+pub use sr_sdk::socket_addr;
 
 /// One line (or row), before resolution.
 #[derive(Debug, Clone, PartialEq, Eq)]

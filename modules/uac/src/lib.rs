@@ -178,18 +178,7 @@ pub fn uac_ctx(msg: &mut SipMsg) -> &mut UacCtx {
         .expect("uac context just inserted")
 }
 
-/// A socket written `proto:ip:port` (or `ip:port`), as an address.
-pub fn socket_addr(s: &str) -> Option<std::net::SocketAddr> {
-    let s = s.trim();
-    if s.is_empty() {
-        return None;
-    }
-    if let Ok(a) = s.parse() {
-        return Some(a);
-    }
-    let rest = s.split_once(':').map_or(s, |(_, r)| r);
-    rest.parse().ok()
-}
+pub use sr_sdk::socket_addr;
 
 /// The module's state.
 pub struct Uac {

@@ -165,17 +165,11 @@ pub fn set(_ctx: &mut Ctx<'_>, name: &PvName, v: Value<'_>) -> Result<(), String
     })
 }
 
-/// `n` random hex digits.
+/// `n` random hex digits (auth's random bytes).
 pub fn random_hex(n: usize) -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = String::new();
-    while out.len() < n {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_usize(out.len());
-        out.push_str(&format!("{:016x}", h.finish()));
-    }
-    out.truncate(n);
-    out
+    let mut h = sr_mod_auth::digest::hex(&sr_mod_auth::nonce::random_bytes(n.div_ceil(2)));
+    h.truncate(n);
+    h
 }
 
 /// The request's text, with `branch` and `local` in its Via.
