@@ -16,7 +16,9 @@ pub type RrCallback = Arc<dyn Fn(&mut Ctx<'_>, &str) + Send + Sync>;
 /// rr's API for other modules.
 #[derive(Clone, Default)]
 pub struct RrApi {
-    callbacks: Arc<RwLock<Vec<RrCallback>>>,
+    /// Replaced on registration (at startup): each `loose_route` takes a
+    /// reference count, not a copy of the list.
+    callbacks: Arc<RwLock<Arc<Vec<RrCallback>>>>,
     append_fromtag: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -44,17 +46,19 @@ impl RrApi {
     /// Adds a callback (from another module's `mod_init`).
     pub fn register_callback(&self, cb: RrCallback) {
         if let Ok(mut v) = self.callbacks.write() {
-            v.push(cb);
+            let mut list = v.as_ref().clone();
+            list.push(cb);
+            *v = Arc::new(list);
         }
     }
 
     /// Runs the callbacks, in the order they were added.
     pub fn run(&self, ctx: &mut Ctx<'_>, params: &str) {
-        let cbs: Vec<RrCallback> = match self.callbacks.read() {
-            Ok(v) if !v.is_empty() => v.clone(),
+        let cbs = match self.callbacks.read() {
+            Ok(v) if !v.is_empty() => Arc::clone(&v),
             _ => return,
         };
-        for cb in cbs {
+        for cb in cbs.iter() {
             cb(ctx, params);
         }
     }

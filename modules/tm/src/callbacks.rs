@@ -83,17 +83,19 @@ impl Engine {
     /// Adds a callback (from another module's `mod_init`).
     pub fn register_callback(&self, cb: TmCallback) {
         if let Ok(mut v) = self.callbacks.write() {
-            v.push(cb);
+            let mut list = v.as_ref().clone();
+            list.push(cb);
+            *v = Arc::new(list);
             self.has_callbacks.store(true, Ordering::Release);
         }
     }
 
     fn fire(&self, core: &dyn Core, ev: &mut TmEvent<'_>) {
-        let cbs: Vec<TmCallback> = match self.callbacks.read() {
-            Ok(v) => v.clone(),
+        let cbs = match self.callbacks.read() {
+            Ok(v) => Arc::clone(&v),
             Err(_) => return,
         };
-        for cb in cbs {
+        for cb in cbs.iter() {
             cb(core, ev);
         }
     }

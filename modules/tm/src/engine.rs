@@ -28,7 +28,9 @@ pub struct Engine {
     clock: Clock,
     core: OnceLock<Weak<dyn Core>>,
     /// Callbacks of other modules ([`crate::callbacks`]).
-    pub(crate) callbacks: RwLock<Vec<TmCallback>>,
+    /// Copied on registration (at startup) so that each event takes only
+    /// a reference count, not a copy of the list.
+    pub(crate) callbacks: RwLock<Arc<Vec<TmCallback>>>,
     /// Whether any callback is registered (checked without locking).
     pub(crate) has_callbacks: AtomicBool,
     /// Whether a callback asked for `RequestIn` events.
@@ -93,7 +95,7 @@ impl Engine {
             next_id: AtomicU64::new(start << 16),
             clock: Clock::new(),
             core: OnceLock::new(),
-            callbacks: RwLock::new(Vec::new()),
+            callbacks: RwLock::new(Arc::new(Vec::new())),
             has_callbacks: AtomicBool::new(false),
             wants_request_in: AtomicBool::new(false),
             wants_reply_in: AtomicBool::new(false),
