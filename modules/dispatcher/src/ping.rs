@@ -222,13 +222,6 @@ impl Pinger {
             .map(|e| Outcome::send_failed(d, e.request))
     }
 
-    /// A reply with top Via branch `branch`: `None` when it is not for a
-    /// ping of ours; else the outcome when it is final (`Some(None)` for a
-    /// provisional or a retransmission).
-    pub fn reply(&self, branch: &str, code: u16, reason: &str) -> Option<Option<Outcome>> {
-        Some(self.reqs.reply(branch, code, reason)?.map(Outcome::from))
-    }
-
     /// A reply from the module's reply hook: whether it answers one of
     /// our pings, and if it ends one, its outcome.
     pub fn take_reply(&self, msg: &SipMsg) -> sr_mod_tm::local::Taken<PingTag> {
@@ -315,7 +308,18 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(branch.starts_with("z9hG4bKds") && branch.ends_with(&format!(".{n}")));
-        assert_eq!(p.reply("z9hG4bKother", 200, "OK"), None, "not ours");
-        assert_eq!(p.reply(&branch, 503, "Busy"), Some(None), "not in flight");
+        let reply = |b: &str| {
+            let t = format!("SIP/2.0 503 Busy\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch={b}\r\nFrom: <sip:ds@x>;tag=1\r\nTo: <sip:a>;tag=2\r\nCall-ID: c\r\nCSeq: 10 OPTIONS\r\nContent-Length: 0\r\n\r\n");
+            SipMsg::parse(bytes::Bytes::from(t), sr_sdk::RecvInfo::loopback(), 1).unwrap()
+        };
+        use sr_mod_tm::local::Taken;
+        assert!(
+            matches!(p.take_reply(&reply("z9hG4bKother")), Taken::NotOurs),
+            "not ours"
+        );
+        assert!(
+            matches!(p.take_reply(&reply(&branch)), Taken::Absorbed),
+            "ours, not in flight"
+        );
     }
 }
