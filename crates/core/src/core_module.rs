@@ -193,6 +193,8 @@ pub fn module(rt: &Arc<Runtime>) -> ModuleDef {
                 dst_uri: dst,
                 ..Default::default()
             });
+            // As Kamailio: the R-URI is now a branch; no second one to it.
+            ctx.msg.consume_ruri();
             1
         })
         .cmd("append_branch", 1, REQ, None, |ctx, p| {

@@ -439,6 +439,18 @@ impl Core for Runtime {
         Some(pv.get(&mut ctx, None))
     }
 
+    fn compile_format(&self, s: &str) -> Result<Arc<dyn sr_sdk::fixup::Eval>, String> {
+        let reg = self.registry.read().map_err(|e| e.to_string())?;
+        let defines = Default::default();
+        let env = crate::script::pv::PvEnv {
+            module_pvs: &reg.pvs,
+            shv: &self.shv,
+            cfg: &self.cfg_vars,
+            defines: &defines,
+        };
+        Ok(Arc::new(crate::script::compile::format_text(s, &env)?))
+    }
+
     fn register_api(&self, name: &str, api: Arc<dyn Any + Send + Sync>) {
         if let Ok(mut a) = self.apis.write() {
             a.insert(name.to_string(), api);

@@ -179,6 +179,16 @@ pub trait Core: Send + Sync {
     /// modules that take a PV name in a parameter.
     fn pv_get(&self, msg: &mut SipMsg, name: &str) -> Option<Value<'static>>;
 
+    /// Compiles a format string with pseudo-variables (`"sip:$rU@$fd"`)
+    /// outside a fixup: for text a module reads at run time, such as rows
+    /// of a database table (dialplan's replacements). Compile once, then
+    /// evaluate for each message.
+    fn compile_format(&self, s: &str) -> Result<Arc<dyn crate::fixup::Eval>, String> {
+        Err(format!(
+            "cannot compile '{s}': this core compiles no formats at run time"
+        ))
+    }
+
     /// Publishes an API other modules can bind by name (as `load_tm_api`).
     fn register_api(&self, name: &str, api: Arc<dyn Any + Send + Sync>);
 

@@ -356,6 +356,11 @@ pub struct SipMsg {
     pub faked: bool,
     /// Changes to make when the request is sent (see [`SendFixup`]).
     pub send_fixups: SendFixups,
+    /// The Request-URI as it was when a branch was appended from it
+    /// (`append_branch()` without a URI, dialplan in failure_route): as in
+    /// Kamailio the R-URI is then consumed, and tm sends no second branch
+    /// to it while it is not rewritten. See [`SipMsg::consume_ruri`].
+    pub ruri_consumed: Option<String>,
 }
 
 impl SipMsg {
@@ -394,6 +399,7 @@ impl SipMsg {
             xavps: Xavps::default(),
             faked: false,
             send_fixups: SendFixups::default(),
+            ruri_consumed: None,
         }
     }
 
@@ -488,6 +494,18 @@ impl SipMsg {
             Some(u) => u,
             None => self.msg().request_uri().map_or("", |u| u.raw),
         }
+    }
+
+    /// Marks the Request-URI as taken into the destination set (a branch
+    /// was appended from it), so that forwarding does not send to it twice.
+    pub fn consume_ruri(&mut self) {
+        self.ruri_consumed = Some(self.ruri().to_string());
+    }
+
+    /// Whether the Request-URI was taken into the destination set and
+    /// not rewritten since.
+    pub fn ruri_is_consumed(&self) -> bool {
+        self.ruri_consumed.as_deref() == Some(self.ruri())
     }
 
     /// The current Request-URI, parsed: the one parsed with the message

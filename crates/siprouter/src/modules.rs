@@ -35,6 +35,8 @@ pub fn in_tree() -> Vec<InTree> {
         ("sqlops", sr_mod_sqlops::module),
         ("alias_db", sr_mod_alias_db::module),
         ("speeddial", sr_mod_speeddial::module),
+        ("dialplan", sr_mod_dialplan::module),
+        ("path", sr_mod_path::module),
         ("group", sr_mod_group::module),
         ("dispatcher", sr_mod_dispatcher::module),
         ("permissions", sr_mod_permissions::module),

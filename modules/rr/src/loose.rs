@@ -9,9 +9,9 @@ use sr_sdk::sip_msg::{HeaderName, Uri};
 
 /// The route set was processed (next hop in `$du` or the R-URI).
 pub const RR_DRIVEN: i32 = 1;
-/// No Route header, or only our own on an out-of-dialog request.
+/// No Route header.
 pub const NOT_RR_DRIVEN: i32 = -1;
-/// The first Route is not ours (a preloaded route set): `$du` set to it.
+/// A preloaded route set (out of dialog) whose only entry was ours.
 pub const RR_PRELOADED: i32 = -3;
 
 fn is_me_uri(core: &dyn Core, u: &Uri<'_>) -> bool {
@@ -51,7 +51,7 @@ fn remember(ctx: &mut Ctx<'_>, ps: String) {
 /// set started with our own entry.
 pub fn loose_route(ctx: &mut Ctx<'_>, p: &Params, api: &RrApi) -> i32 {
     let rc = route(ctx, p);
-    if rc == RR_DRIVEN || rc == NOT_RR_DRIVEN {
+    if rc == RR_DRIVEN || rc == NOT_RR_DRIVEN || rc == RR_PRELOADED {
         let params = ctx
             .msg
             .ext
@@ -98,7 +98,8 @@ fn route(ctx: &mut Ctx<'_>, p: &Params) -> i32 {
     }
     if !first_mine {
         ctx.msg.dst_uri = Some(first.uri(m).to_string());
-        return if in_dialog { RR_DRIVEN } else { RR_PRELOADED };
+        // 1 whether preloaded or not (Kamailio 5.6, kamailio_parity_path).
+        return RR_DRIVEN;
     }
     let double = p.double_rr() > 0
         && first_uri.as_ref().is_some_and(|u| u.param("r2").is_some())
@@ -119,7 +120,9 @@ fn route(ctx: &mut Ctx<'_>, p: &Params) -> i32 {
     let mut edits = std::mem::take(&mut ctx.msg.edits);
     remove(&mut edits, &all, gone);
     let rc = match (next, next_lr) {
-        (None, _) if !in_dialog => NOT_RR_DRIVEN,
+        // Kamailio 5.6 (checked by kamailio_parity_path): our entry was
+        // the whole of a preloaded route set.
+        (None, _) if !in_dialog => RR_PRELOADED,
         (None, _) => RR_DRIVEN,
         (Some(n), Some(true)) => {
             ctx.msg.dst_uri = Some(n.uri(ctx.msg.msg()).to_string());

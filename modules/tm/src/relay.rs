@@ -229,7 +229,8 @@ impl Engine {
     }
 
     /// Sends one branch per target of the destination set (R-URI first,
-    /// then the appended branches), each through branch_route. Returns
+    /// unless a branch was appended from it, then the appended branches),
+    /// each through branch_route. Returns
     /// how many were sent, and the status for the last failure: 478
     /// (Kamailio's E_BAD_ADDRESS) when a request could not be built for its
     /// destination, 477 (E_SEND) when a stream send failed.
@@ -242,14 +243,20 @@ impl Engine {
     ) -> (usize, Option<(u16, &'static str)>) {
         let mut why = None;
         let now = self.now();
-        let mut targets = vec![Branch {
-            uri: msg.ruri().to_string(),
-            dst_uri: msg.dst_uri.clone(),
-            path: msg.path.clone(),
-            flags: msg.bflags,
-            socket: msg.force_send_socket.clone(),
-            ..Default::default()
-        }];
+        // A Request-URI a branch was appended from (and not rewritten
+        // since) is not sent to a second time, as in Kamailio.
+        let skip_ruri = msg.ruri_is_consumed() && !msg.branches.is_empty();
+        let mut targets = Vec::with_capacity(1 + msg.branches.len());
+        if !skip_ruri {
+            targets.push(Branch {
+                uri: msg.ruri().to_string(),
+                dst_uri: msg.dst_uri.clone(),
+                path: msg.path.clone(),
+                flags: msg.bflags,
+                socket: msg.force_send_socket.clone(),
+                ..Default::default()
+            });
+        }
         targets.extend(msg.branches.iter().cloned());
         let mut sent = 0;
         for (n, b) in targets.into_iter().enumerate() {
@@ -257,8 +264,10 @@ impl Engine {
             // The first branch, with no branch_route to change it and no
             // next hop but the message's own, is the request as it is:
             // built from it directly instead of from a copy.
-            let first_as_is =
-                n == 0 && g.armed.branch.is_none() && explicit_dst(msg, hop).is_none();
+            let first_as_is = n == 0
+                && !skip_ruri
+                && g.armed.branch.is_none()
+                && explicit_dst(msg, hop).is_none();
             let copy;
             let bm: &SipMsg = if first_as_is {
                 msg

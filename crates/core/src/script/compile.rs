@@ -17,6 +17,65 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+/// Compiles a parsed pseudo-variable reference (index, transformations).
+pub(crate) fn pv_ref(r: &PvRef, env: &PvEnv<'_>) -> Result<PvExpr, String> {
+    let base = pv::resolve(&r.spec, env)?;
+    let (index, dyn_index) = match &r.spec.index {
+        None => (None, None),
+        Some(PvIndex::Int(i)) => (Some(*i), None),
+        Some(PvIndex::All) => (Some(i64::MIN), None),
+        Some(PvIndex::Pv(p)) => (None, Some(Box::new(pv_ref(p, env)?))),
+    };
+    let mut transforms = Vec::new();
+    for t in &r.spec.transforms {
+        let arg = |s: &str| -> Result<TrArg, String> {
+            if s.starts_with('$') {
+                let spec = sr_cfg::parse_pv(s).map_err(|e| e.to_string())?;
+                let pr = PvRef {
+                    text: s.to_string(),
+                    spec,
+                };
+                Ok(TrArg::Dyn(Arc::new(pv_ref(&pr, env)?)))
+            } else {
+                Ok(TrArg::Const(s.to_string()))
+            }
+        };
+        transforms.push(transform::compile(t, &arg)?);
+    }
+    Ok(PvExpr {
+        pv: base,
+        index,
+        dyn_index,
+        transforms,
+        text: r.text.clone(),
+    })
+}
+
+/// Compiles a pseudo-variable from its text (`$ru`, `$(avp(x)[1])`).
+pub(crate) fn pv_text(s: &str, env: &PvEnv<'_>) -> Result<PvExpr, String> {
+    let spec = sr_cfg::parse_pv(s).map_err(|e| format!("bad pseudo-variable '{s}': {e}"))?;
+    pv_ref(
+        &PvRef {
+            text: s.to_string(),
+            spec,
+        },
+        env,
+    )
+}
+
+/// Compiles a format string (text with pseudo-variables).
+pub(crate) fn format_text(s: &str, env: &PvEnv<'_>) -> Result<Format, String> {
+    let parts = sr_cfg::parse_format(s).map_err(|e| format!("bad format '{s}': {e}"))?;
+    let mut out = Vec::with_capacity(parts.len());
+    for p in parts {
+        out.push(match p {
+            FormatPart::Text(t) => FormatPiece::Text(t),
+            FormatPart::Pv(r) => FormatPiece::Pv(pv_ref(&r, env)?),
+        });
+    }
+    Ok(Format { parts: out })
+}
+
 /// Route names interned across reloads, so a [`RouteId`] kept by a module
 /// (tm's armed failure route) stays meaningful after the script changes.
 #[derive(Debug, Default)]
@@ -92,56 +151,15 @@ impl<'a> Compiler<'a> {
     }
 
     fn compile_pv_ref(&self, r: &PvRef) -> Result<PvExpr, String> {
-        let base = pv::resolve(&r.spec, &self.pv_env)?;
-        let (index, dyn_index) = match &r.spec.index {
-            None => (None, None),
-            Some(PvIndex::Int(i)) => (Some(*i), None),
-            Some(PvIndex::All) => (Some(i64::MIN), None),
-            Some(PvIndex::Pv(p)) => (None, Some(Box::new(self.compile_pv_ref(p)?))),
-        };
-        let mut transforms = Vec::new();
-        for t in &r.spec.transforms {
-            let arg = |s: &str| -> Result<TrArg, String> {
-                if s.starts_with('$') {
-                    let spec = sr_cfg::parse_pv(s).map_err(|e| e.to_string())?;
-                    let pr = PvRef {
-                        text: s.to_string(),
-                        spec,
-                    };
-                    Ok(TrArg::Dyn(Arc::new(self.compile_pv_ref(&pr)?)))
-                } else {
-                    Ok(TrArg::Const(s.to_string()))
-                }
-            };
-            transforms.push(transform::compile(t, &arg)?);
-        }
-        Ok(PvExpr {
-            pv: base,
-            index,
-            dyn_index,
-            transforms,
-            text: r.text.clone(),
-        })
+        pv_ref(r, &self.pv_env)
     }
 
     fn compile_pv_text(&self, s: &str) -> Result<PvExpr, String> {
-        let spec = sr_cfg::parse_pv(s).map_err(|e| format!("bad pseudo-variable '{s}': {e}"))?;
-        self.compile_pv_ref(&PvRef {
-            text: s.to_string(),
-            spec,
-        })
+        pv_text(s, &self.pv_env)
     }
 
     fn compile_format_text(&self, s: &str) -> Result<Format, String> {
-        let parts = sr_cfg::parse_format(s).map_err(|e| format!("bad format '{s}': {e}"))?;
-        let mut out = Vec::with_capacity(parts.len());
-        for p in parts {
-            out.push(match p {
-                FormatPart::Text(t) => FormatPiece::Text(t),
-                FormatPart::Pv(r) => FormatPiece::Pv(self.compile_pv_ref(&r)?),
-            });
-        }
-        Ok(Format { parts: out })
+        format_text(s, &self.pv_env)
     }
 
     /// Compiles a string literal: constant, or a format if it holds PVs.

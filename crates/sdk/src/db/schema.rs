@@ -436,6 +436,31 @@ pub fn speed_dial() -> TableDef {
     }
 }
 
+/// Version of `dialplan` (dialplan's translation rules).
+pub const DIALPLAN_VERSION: i64 = 2;
+
+/// `dialplan` (dialplan: match and replacement rules per dialplan id).
+pub fn dialplan() -> TableDef {
+    use ColType::*;
+    TableDef {
+        name: "dialplan",
+        version: DIALPLAN_VERSION,
+        columns: vec![
+            col("id", Id, false, None),
+            col("dpid", Int, false, None),
+            col("pr", Int, false, None),
+            col("match_op", Int, false, None),
+            col("match_exp", Varchar(64), false, None),
+            col("match_len", Int, false, Some("0")),
+            col("subst_exp", Varchar(64), false, Some("''")),
+            col("repl_exp", Varchar(256), false, Some("''")),
+            col("attrs", Varchar(64), false, Some("''")),
+        ],
+        unique: vec![],
+        indexes: vec![],
+    }
+}
+
 /// Version of `uacreg` (uac's remote registrations).
 pub const UACREG_VERSION: i64 = 5;
 
@@ -511,5 +536,6 @@ pub fn standard() -> Vec<TableDef> {
         speed_dial(),
         htable(),
         uacreg(),
+        dialplan(),
     ]
 }
