@@ -37,6 +37,8 @@ pub fn in_tree() -> Vec<InTree> {
         ("speeddial", sr_mod_speeddial::module),
         ("dialplan", sr_mod_dialplan::module),
         ("path", sr_mod_path::module),
+        ("statistics", sr_mod_statistics::module),
+        ("diversion", sr_mod_diversion::module),
         ("group", sr_mod_group::module),
         ("dispatcher", sr_mod_dispatcher::module),
         ("permissions", sr_mod_permissions::module),
