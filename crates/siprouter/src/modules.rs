@@ -39,6 +39,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("path", sr_mod_path::module),
         ("statistics", sr_mod_statistics::module),
         ("diversion", sr_mod_diversion::module),
+        ("uac_redirect", sr_mod_uac_redirect::module),
         ("group", sr_mod_group::module),
         ("dispatcher", sr_mod_dispatcher::module),
         ("permissions", sr_mod_permissions::module),

@@ -154,6 +154,26 @@ impl TmApi {
         Some((r.code, r.bytes, uri))
     }
 
+    /// In failure_route: the branches of the round that failed (in
+    /// Kamailio, those from the last "first branch" on), each with the
+    /// highest status it received and its final reply's bytes (`None`
+    /// when tm made the reply itself, as a timeout's 408).
+    pub fn failed_branches(&self, ctx: &mut Ctx<'_>) -> Vec<(u16, Option<bytes::Bytes>)> {
+        with_cell(ctx, |c| {
+            let branches = c.proxy.branches();
+            let leg = branches.iter().map(|b| b.leg).max().unwrap_or(0);
+            branches
+                .iter()
+                .filter(|b| b.leg == leg)
+                .map(|b| {
+                    let reply = if b.faked { None } else { b.final_reply.clone() };
+                    (b.last_received, reply)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
     /// `t_suspend()`: 1 suspended (or already cancelled), -3 after a
     /// final reply, -1 error.
     pub fn t_suspend(&self, ctx: &mut Ctx<'_>) -> i32 {
