@@ -23,6 +23,8 @@ fn flag_bit(ctx: &mut Ctx<'_>, p: &Fixed) -> Option<u32> {
 
 fn set_ruri(ctx: &mut Ctx<'_>, new: String) -> i32 {
     ctx.msg.new_uri = Some(new);
+    // Usable for forking again (Kamailio's rewrite actions).
+    ctx.msg.renew_ruri();
     1
 }
 
@@ -172,6 +174,7 @@ pub fn module(rt: &Arc<Runtime>) -> ModuleDef {
         })
         .cmd("setdsturi", 1, REQ, None, |ctx, p| {
             ctx.msg.dst_uri = Some(p[0].str(ctx).into_owned());
+            ctx.msg.renew_ruri();
             1
         })
         .cmd("resetdsturi", 0, REQ, None, |ctx, _| {
@@ -186,14 +189,11 @@ pub fn module(rt: &Arc<Runtime>) -> ModuleDef {
             }
         })
         .cmd("append_branch", 0, REQ, None, |ctx, _| {
-            let uri = ctx.msg.ruri().to_string();
-            let dst = ctx.msg.dst_uri.clone();
-            ctx.msg.branches.push(Branch {
-                uri,
-                dst_uri: dst,
-                ..Default::default()
-            });
-            // As Kamailio: the R-URI is now a branch; no second one to it.
+            // The Request-URI's branch as it is (Kamailio passes `$du`,
+            // the path, the branch flags and the forced socket), and, as
+            // Kamailio, the Request-URI counts as used: no second branch.
+            let b = ctx.msg.ruri_branch();
+            ctx.msg.branches.push(b);
             ctx.msg.consume_ruri();
             1
         })

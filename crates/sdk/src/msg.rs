@@ -356,11 +356,13 @@ pub struct SipMsg {
     pub faked: bool,
     /// Changes to make when the request is sent (see [`SendFixup`]).
     pub send_fixups: SendFixups,
-    /// The Request-URI as it was when a branch was appended from it
-    /// (`append_branch()` without a URI, dialplan in failure_route): as in
-    /// Kamailio the R-URI is then consumed, and tm sends no second branch
-    /// to it while it is not rewritten. See [`SipMsg::consume_ruri`].
-    pub ruri_consumed: Option<String>,
+    /// The Request-URI and `$du` as they were when the Request-URI was
+    /// used for forking (Kamailio's `ruri_mark_consumed`): on entering
+    /// failure_route, and when `append_branch()` made a branch of it. tm
+    /// then sends no branch to the Request-URI until the script writes
+    /// `$ru`, `$rU` or `$du` (which Kamailio marks new). See
+    /// [`SipMsg::consume_ruri`].
+    pub ruri_consumed: Option<(String, Option<String>)>,
 }
 
 impl SipMsg {
@@ -496,16 +498,40 @@ impl SipMsg {
         }
     }
 
-    /// Marks the Request-URI as taken into the destination set (a branch
-    /// was appended from it), so that forwarding does not send to it twice.
-    pub fn consume_ruri(&mut self) {
-        self.ruri_consumed = Some(self.ruri().to_string());
+    /// The Request-URI's branch as it stands: the URI with `$du`, the
+    /// path, the branch flags and the forced socket (what `append_branch()`
+    /// copies and tm sends to first).
+    pub fn ruri_branch(&self) -> Branch {
+        Branch {
+            uri: self.ruri().to_string(),
+            dst_uri: self.dst_uri.clone(),
+            path: self.path.clone(),
+            flags: self.bflags,
+            socket: self.force_send_socket.clone(),
+            ..Default::default()
+        }
     }
 
-    /// Whether the Request-URI was taken into the destination set and
-    /// not rewritten since.
+    /// Marks the Request-URI as used for forking (failure_route, a branch
+    /// appended from it), so that tm does not send to it again.
+    pub fn consume_ruri(&mut self) {
+        self.ruri_consumed = Some((self.ruri().to_string(), self.dst_uri.clone()));
+    }
+
+    /// Makes the Request-URI usable again without changing it (Kamailio's
+    /// `ruri_mark_new`, as uac's `uac_auth` does).
+    pub fn renew_ruri(&mut self) {
+        self.ruri_consumed = None;
+    }
+
+    /// Whether the Request-URI was used for forking and neither it nor
+    /// `$du` changed since (the script's `$ru`/`$rU`/`$du` writes also
+    /// renew it with the same value; a module that changes either does by
+    /// changing it).
     pub fn ruri_is_consumed(&self) -> bool {
-        self.ruri_consumed.as_deref() == Some(self.ruri())
+        self.ruri_consumed
+            .as_ref()
+            .is_some_and(|(u, d)| u == self.ruri() && *d == self.dst_uri)
     }
 
     /// The current Request-URI, parsed: the one parsed with the message

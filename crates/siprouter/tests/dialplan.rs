@@ -52,15 +52,24 @@ request_route {{
     )
 }
 
-/// The reason phrase the server answers a call to `user` with.
-fn call(srv: &TestServer, peer: &UdpPeer, user: &str, id: &str) -> String {
+/// The reason phrase the server answers a call to `user` with, and the
+/// attributes it put in `X-Attrs`.
+fn ask(srv: &TestServer, peer: &UdpPeer, user: &str, id: &str) -> (String, Option<String>) {
     let ruri = format!("sip:{user}@example.com");
     peer.send(
         srv.addr(),
         &req("OPTIONS", &ruri, peer.addr(), id, id, 1, &[], ""),
     );
     let r = peer.recv_final(Duration::from_secs(3)).expect("a reply");
-    r.msg.msg().reason().unwrap_or("").to_string()
+    (
+        r.msg.msg().reason().unwrap_or("").to_string(),
+        r.header("X-Attrs"),
+    )
+}
+
+/// The reason phrase the server answers a call to `user` with.
+fn call(srv: &TestServer, peer: &UdpPeer, user: &str, id: &str) -> String {
+    ask(srv, peer, user, id).0
 }
 
 #[test]
@@ -71,8 +80,14 @@ fn rules_translate_over_sip_and_rpc_and_reload() {
     rule(&url, (1, 2, 0, "112", "", "sos", "emergency"));
     let srv = TestServer::start(&config(&url, ""), siprouter::in_tree());
     let peer = UdpPeer::new();
-    assert_eq!(call(&srv, &peer, "0301234", "c1"), "+49301234");
-    assert_eq!(call(&srv, &peer, "112", "c2"), "sos");
+    assert_eq!(
+        ask(&srv, &peer, "0301234", "c1"),
+        ("+49301234".to_string(), Some("nat".to_string()))
+    );
+    assert_eq!(
+        ask(&srv, &peer, "112", "c2"),
+        ("sos".to_string(), Some("emergency".to_string()))
+    );
     assert_eq!(call(&srv, &peer, "999", "c3"), "No rule");
 
     assert_eq!(

@@ -52,8 +52,7 @@ request_route {
 }
 "#;
 
-fn fill(url: &str) {
-    let mut c = sr_mod_db_sqlite::SqliteConn::open(url, 1000).unwrap();
+fn fill(c: &mut dyn DbConn) {
     let s = DbValue::str;
     for (au, ad, u, d) in [
         ("alice", "example.com", "bob", "a.com"),
@@ -230,20 +229,25 @@ fn check(setting: &str, params: &str) {
     let dir = kamailio::fresh_dir(&format!("dbmods-{setting}"));
     // Four slashes: an absolute path for Kamailio's db_sqlite too.
     let url = format!("sqlite:///{}", dir.join("dbmods.db").display());
-    fill(&url);
+    fill(&mut sr_mod_db_sqlite::SqliteConn::open(&url, 1000).unwrap());
+    compare(&dir, "db_sqlite", &url, setting, params);
+}
+
+/// Both servers on the database at `url` through their `driver` module.
+fn compare(dir: &std::path::Path, driver: &str, url: &str, setting: &str, params: &str) {
     let (want, got) = kamailio::run_parity(
-        &dir,
+        dir,
         &[
             "sl",
             "pv",
             "textops",
-            "db_sqlite",
+            driver,
             "alias_db",
             "speeddial",
             "group",
         ],
         BODY,
-        &[("__DB__", &url), ("__PARAMS__", params)],
+        &[("__DB__", url), ("__PARAMS__", params)],
         &requests(),
         &["X-R", "X-F", "X-G"],
         siprouter::in_tree(),
@@ -252,7 +256,7 @@ fn check(setting: &str, params: &str) {
         want.iter().any(|a| a.contains("r=1")),
         "{setting}: {want:?}"
     );
-    kamailio::conclude(&dir, &want, &got, setting);
+    kamailio::conclude(dir, &want, &got, setting);
 }
 
 #[test]
@@ -279,4 +283,32 @@ modparam("speeddial", "domain_prefix", "sip.")
 modparam("group", "use_domain", 1)
 modparam("group", "multiple_gid", 0)"#,
     );
+}
+
+/// The same against MariaDB: tables made by siprouter's db_mysql (as
+/// `siprouter db -u mysql://... init`), read by Kamailio's db_mysql and by
+/// siprouter's.
+#[test]
+fn alias_db_speeddial_and_group_match_kamailio_on_mariadb() {
+    if !kamailio::available(&[
+        "alias_db",
+        "speeddial",
+        "group",
+        "db_mysql",
+        "sl",
+        "pv",
+        "textops",
+    ]) {
+        return;
+    }
+    let Some(server) = sr_testkit::mariadb::start("dbmods") else {
+        return;
+    };
+    let url = server.url();
+    let mut c = sr_mod_db_mysql::MysqlConn::open(&url, std::time::Duration::from_secs(5)).unwrap();
+    sr_sdk::db::init_standard_tables(&mut c).unwrap();
+    fill(&mut c);
+    drop(c);
+    let dir = kamailio::fresh_dir("dbmods-mysql");
+    compare(&dir, "db_mysql", &url, "mysql", "");
 }

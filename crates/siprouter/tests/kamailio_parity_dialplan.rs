@@ -233,9 +233,11 @@ modparam("dialplan", "attrs_pvar", "$var(at)")"#,
     );
 }
 
-/// A stateful proxy: the first branch to `X-First`, and in failure_route
-/// the Request-URI's user translated by dialplan 5 and a new branch to
-/// `X-Second`.
+/// A stateful proxy: the first branch to `X-First` (`$du`), and in
+/// failure_route the Request-URI's user translated by dialplan 5 and
+/// `t_relay()` again, `$du` untouched: the Request-URI (written, so
+/// usable again) goes to `X-First` once more, and the branch dialplan
+/// appends (no `$du`) to the Request-URI's host, the second callee.
 const FAILURE_BODY: &str = r#"modparam("dialplan", "db_url", "__DB__")
 __PARAMS__
 request_route {
@@ -247,41 +249,47 @@ request_route {
     exit;
 }
 failure_route[retry] {
-    $du = $hdr(X-Second);
     $var(r) = dp_translate("5");
     xlog("L_INFO", "dp_translate: $var(r) $ru\n");
     t_relay();
 }
 "#;
 
+/// Every INVITE a callee gets in 1.5 s (after `first`), each answered 486.
+fn invites(uas: &UdpPeer, first: Option<sr_testkit::Reply>) -> Vec<String> {
+    let ruri = |r: &sr_testkit::Reply| r.msg.msg().request_uri().map_or("?", |u| u.raw).to_string();
+    let mut got = Vec::new();
+    let mut next = first;
+    while let Some(r) = next
+        .take()
+        .or_else(|| uas.recv_method("INVITE", Duration::from_millis(1500)))
+    {
+        got.push(ruri(&r));
+        let tag = format!("t{}", got.len());
+        uas.send(r.from, &answer(&r, 486, "Busy Here", &tag, &[]));
+    }
+    got
+}
+
 fn failure_scenario(srv: SocketAddr) -> Vec<String> {
     let (uac, uas1, uas2) = (UdpPeer::new(), UdpPeer::new(), UdpPeer::new());
     kamailio::wait_until_up(&uac, srv, kamailio::PROBE, None);
     let mut out = Vec::new();
-    let ruri = |r: &sr_testkit::Reply| r.msg.msg().request_uri().map_or("?", |u| u.raw).to_string();
     for (n, user) in ["0301", "777"].iter().enumerate() {
         let call = format!("fr-{n}");
         let invite = format!(
-            "INVITE sip:{user}@example.com SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKfr{n}\r\nMax-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:{user}@example.com>\r\nCall-ID: {call}\r\nCSeq: 1 INVITE\r\nX-First: sip:{a1}\r\nX-Second: sip:{a2}\r\nContent-Length: 0\r\n\r\n",
+            "INVITE sip:{user}@{b} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKfr{n}\r\nMax-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:{user}@example.com>\r\nCall-ID: {call}\r\nCSeq: 1 INVITE\r\nX-First: sip:{a1}\r\nContent-Length: 0\r\n\r\n",
             a = uac.addr(),
             a1 = uas1.addr(),
-            a2 = uas2.addr(),
+            b = uas2.addr(),
         );
         uac.send(srv, &invite);
-        match uas1.recv_method("INVITE", Duration::from_secs(3)) {
-            Some(r) => {
-                out.push(format!("{call} first callee: {}", ruri(&r)));
-                uas1.send(r.from, &answer(&r, 486, "Busy Here", "u1", &[]));
-            }
-            None => out.push(format!("{call} first callee: nothing")),
-        }
-        let mut second = Vec::new();
-        while let Some(r) = uas2.recv_method("INVITE", Duration::from_millis(1500)) {
-            second.push(ruri(&r));
-            let tag = format!("u2-{}", second.len());
-            uas2.send(r.from, &answer(&r, 486, "Busy Here", &tag, &[]));
-        }
-        out.push(format!("{call} second callee: {second:?}"));
+        let first = uas1.recv_method("INVITE", Duration::from_secs(3));
+        let at_first = invites(&uas1, first);
+        let at_second = invites(&uas2, None);
+        out.push(format!(
+            "{call} first callee: {at_first:?} second callee: {at_second:?}"
+        ));
         match uac.recv_final(Duration::from_secs(3)) {
             Some(r) => {
                 out.push(format!("{call} caller: {:?}", r.status()));
@@ -289,15 +297,17 @@ fn failure_scenario(srv: SocketAddr) -> Vec<String> {
                 uac.send(
                     srv,
                     &format!(
-                        "ACK sip:{user}@example.com SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKfr{n}\r\nMax-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\nTo: {to}\r\nCall-ID: {call}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
-                        a = uac.addr()
+                        "ACK sip:{user}@{b} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKfr{n}\r\nMax-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\nTo: {to}\r\nCall-ID: {call}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+                        a = uac.addr(),
+                        b = uas2.addr(),
                     ),
                 );
             }
             None => out.push(format!("{call} caller: nothing")),
         }
     }
-    out
+    let c = uas2.addr().to_string();
+    out.into_iter().map(|l| l.replace(&c, "C")).collect()
 }
 
 #[test]
@@ -320,7 +330,7 @@ fn dialplan_in_failure_route_matches_kamailio() {
             kamailio::run_scenario(&dir, &cfg, siprouter::in_tree(), &|| {}, &failure_scenario);
         assert!(
             want.iter()
-                .any(|l| l.contains("second callee: [\"sip:49301@")),
+                .any(|l| l.contains("first callee: [\"sip:0301@C\", \"sip:49301@C\"]")),
             "{setting}: {want:#?}"
         );
         kamailio::conclude(&dir, &want, &got, setting);

@@ -48,6 +48,13 @@ request_route {
         forward();
         exit;
     }
+    else if ($var(t) == "div-hf") {
+        append_hf("Diversion: <sip:script@example.com>;reason=scripted\r\n");
+        $var(r) = add_diversion("time-of-day");
+        $du = $hdr(X-To);
+        forward();
+        exit;
+    }
     else if ($var(t) == "div-uri") {
         $var(r) = add_diversion("unconditional", "sip:$fU@divert.example.com");
         add_diversion("deflection", "sip:second@example.com");
@@ -89,6 +96,13 @@ fn scenario(srv: SocketAddr) -> Vec<String> {
             "",
             "Diversion: <sip:first@example.com>;reason=user-busy\r\n",
         ),
+        (
+            "div-hf",
+            "",
+            "",
+            "Diversion: <sip:first@example.com>;reason=user-busy\r\n",
+        ),
+        ("pv", "dyn", "", ""),
     ];
     for (n, (t, name, value, extra)) in steps.iter().enumerate() {
         let call = format!("st{n}-{t}");

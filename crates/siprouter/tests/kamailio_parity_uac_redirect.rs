@@ -5,7 +5,8 @@
 //! module's deny filter, filters the script adds and resets, a 3xx
 //! without contacts, a non-3xx failure. What the second callee gets (the
 //! Request-URIs in the order sent, the branch q values the script saw)
-//! and the caller's final status are compared.
+//! and the caller's final status are compared; with and without `$du`
+//! written in failure_route (which makes the Request-URI usable again).
 //!
 //! Without Kamailio installed the test prints a notice and passes, unless
 //! `SR_KAMAILIO_REQUIRED=1` (`.ci/run` sets it).
@@ -42,7 +43,7 @@ failure_route[redirect] {
     else if ($var(m) == "3:1") { $var(r) = get_redirects("3:1"); }
     if ($var(r) != 1) { t_reply("480", "No Redirect"); exit; }
     append_hf("X-R: n=$branch(count) q0=$(branch(q)[0]) q1=$(branch(q)[1]) q2=$(branch(q)[2])\r\n");
-    $du = $hdr(X-Second);
+    if ($var(t) != "nodu") { $du = $hdr(X-Second); }
     t_relay();
 }
 "#;
@@ -83,6 +84,8 @@ fn scenario(srv: SocketAddr) -> Vec<String> {
             format!("Contact: <sip:blocked@{c}>, <sip:u1@{c}>, <sip:u2@{c}>\r\n"),
         ),
         ("acc-reset", "*", 302, three.clone()),
+        ("nodu", "*", 302, three.clone()),
+        ("nodu", "2", 302, three.clone()),
         ("plain", "*", 302, String::new()),
         ("plain", "*", 486, three.clone()),
     ];

@@ -9,6 +9,7 @@
 
 mod default_cfg;
 pub mod kamailio;
+pub mod mariadb;
 pub mod media;
 mod peer;
 pub mod rtpproxy;

@@ -165,14 +165,14 @@ impl Dialplan {
                 return -1;
             }
             if d.ruri && ctx.route == RouteType::FAILURE && self.settings.append_branch() {
+                // As Kamailio's dp_update: a branch of the new Request-URI
+                // alone (no `$du`, no flags), the Request-URI itself still
+                // usable (it was just written).
                 let uri = ctx.msg.ruri().to_string();
-                let dst_uri = ctx.msg.dst_uri.clone();
                 ctx.msg.branches.push(Branch {
                     uri,
-                    dst_uri,
                     ..Default::default()
                 });
-                ctx.msg.consume_ruri();
             }
         }
         if attrs {

@@ -14,6 +14,10 @@ pub fn diversion_line(uri: &str, reason: &str) -> String {
     format!("Diversion: <{uri}>;reason={reason}\r\n")
 }
 
+/// The index of the edit holding the Diversion headers this module added
+/// to a message.
+struct OurEdit(usize);
+
 fn add(ctx: &mut Ctx<'_>, reason: &str, uri: Option<&str>) -> i32 {
     let m = ctx.msg.msg();
     let uri = match uri {
@@ -29,8 +33,15 @@ fn add(ctx: &mut Ctx<'_>, reason: &str, uri: Option<&str>) -> i32 {
     };
     let line = diversion_line(&uri, reason);
     // A second call goes on top of the first one's header (the newest
-    // first, as in Kamailio).
-    if let Some(i) = ctx.msg.edits.find_text(b"Diversion: <") {
+    // first, as in Kamailio): the edit this module made, found by the
+    // index it kept (a Diversion header `append_hf` added is not ours).
+    let ours = ctx.msg.ext.get::<OurEdit>().map(|e| e.0).filter(|&i| {
+        ctx.msg
+            .edits
+            .text(i)
+            .is_some_and(|t| t.starts_with(b"Diversion: <"))
+    });
+    if let Some(i) = ours {
         let mut text = line.into_bytes();
         text.extend_from_slice(ctx.msg.edits.text(i).unwrap_or_default());
         ctx.msg.edits.set_text(i, &text);
@@ -41,6 +52,8 @@ fn add(ctx: &mut Ctx<'_>, reason: &str, uri: Option<&str>) -> i32 {
         .next()
         .map_or(m.headers_end(), |h| h.start);
     ctx.msg.edits.insert(at, line.as_bytes());
+    let index = ctx.msg.edits.ops().count() - 1;
+    ctx.msg.ext.insert(OurEdit(index));
     1
 }
 

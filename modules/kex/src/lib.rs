@@ -146,17 +146,11 @@ pub fn module() -> ModuleDef {
         },
     )
     .cmd("km_append_branch", 0, req, None, |ctx, _| {
-        let uri = ctx.msg.ruri().to_string();
-        let dst_uri = ctx.msg.dst_uri.clone();
-        let path = ctx.msg.path.clone();
-        let flags = ctx.msg.bflags;
-        ctx.msg.branches.push(Branch {
-            uri,
-            dst_uri,
-            path,
-            flags,
-            ..Default::default()
-        });
+        // As the core's append_branch(): the Request-URI's branch, and the
+        // Request-URI counts as used.
+        let b = ctx.msg.ruri_branch();
+        ctx.msg.branches.push(b);
+        ctx.msg.consume_ruri();
         1
     })
     .cmd("km_append_branch", 1, req, None, |ctx, p| {

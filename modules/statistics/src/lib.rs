@@ -177,9 +177,16 @@ pub fn module() -> ModuleDef {
             let n = match p[1].custom::<Amount>() {
                 Some(Amount::Fixed(n)) => *n,
                 Some(Amount::Dyn(f)) => {
-                    let v = f.str(ctx).into_owned();
+                    let v = match f {
+                        Fixed::Dyn(e) => e.eval(ctx),
+                        other => Value::str(other.str(ctx).into_owned()),
+                    };
+                    if v.is_null() {
+                        lm_err!("update_stat: failed to get the value");
+                        return -1;
+                    }
                     // As Kamailio: a value that does not read adds 0.
-                    parse_update(&v).unwrap_or(0)
+                    parse_update(&v.as_str()).unwrap_or(0)
                 }
                 None => return -1,
             };

@@ -28,8 +28,26 @@ use sr_sdk::sip_msg::scan::CommaSplit;
 use std::sync::Arc;
 
 /// Applies the edits and parses the result; the rest of the state (new
-/// Request-URI, flags, AVPs) is kept.
-pub fn apply_changes(msg: &mut SipMsg) -> Result<(), String> {
+/// Request-URI, flags, AVPs) is kept. Changes that wait for the socket a
+/// request leaves from (path's address, rr's second Record-Route) are made
+/// now for the socket it came in on (`inbound`: host and port), as
+/// Kamailio's `msg_apply_changes` does.
+pub fn apply_changes(msg: &mut SipMsg, inbound: Option<(String, u16)>) -> Result<(), String> {
+    if !msg.send_fixups.is_empty() {
+        if let Some((host, port)) = &inbound {
+            let info = sr_sdk::SendInfo {
+                proto: msg.rcv.proto,
+                host,
+                port: *port,
+                same_socket: true,
+            };
+            let fixups: Vec<_> = msg.send_fixups.iter().collect();
+            for f in fixups {
+                f(&mut msg.edits, &info);
+            }
+        }
+        msg.send_fixups = Default::default();
+    }
     if msg.edits.is_empty() {
         return Ok(());
     }
@@ -314,7 +332,7 @@ pub fn module() -> ModuleDef {
             0,
             rt,
             None,
-            |ctx, _| match apply_changes(ctx.msg) {
+            |ctx, _| match apply_changes(ctx.msg, ctx.core.received_on(&ctx.msg.rcv)) {
                 Ok(()) => 1,
                 Err(e) => {
                     lm_err!("msg_apply_changes: {e}");
@@ -395,14 +413,14 @@ mod tests {
     fn removes_values_and_applies() {
         let mut m = msg(REQ);
         assert_eq!(remove_hf_value(&mut m, "Supported", &Which::Index(2)), 1);
-        apply_changes(&mut m).unwrap();
+        apply_changes(&mut m, None).unwrap();
         let vals: Vec<_> = m.msg().values(HeaderName::Supported).collect();
         assert_eq!(vals, ["a", "c"]);
         assert_eq!(remove_hf_value(&mut m, "Supported", &Which::Index(-1)), 1);
-        apply_changes(&mut m).unwrap();
+        apply_changes(&mut m, None).unwrap();
         assert_eq!(m.msg().headers_by_name("Supported").count(), 1);
         assert_eq!(remove_hf_value(&mut m, "Supported", &Which::All), 1);
-        apply_changes(&mut m).unwrap();
+        apply_changes(&mut m, None).unwrap();
         assert_eq!(m.msg().headers_by_name("Supported").count(), 0);
         assert_eq!(
             parse_selector("Supported[*]").unwrap(),
@@ -414,7 +432,7 @@ mod tests {
     fn keeps_only_matching_headers() {
         let mut m = msg(REQ);
         assert_eq!(keep_hf(&mut m, &Regex::new("(?i)^x-").unwrap()), 2);
-        apply_changes(&mut m).unwrap();
+        apply_changes(&mut m, None).unwrap();
         assert!(m.msg().headers_by_name("X-Foo").next().is_some());
         assert!(m.msg().headers_by_name("Supported").next().is_none());
         assert!(m.msg().header(HeaderName::CSeq).is_some());
@@ -426,7 +444,7 @@ mod tests {
         let mut m = msg(r);
         assert!(change_reply_status(&mut m, 200, "OK").is_err());
         change_reply_status(&mut m, 603, "Declined Here").unwrap();
-        apply_changes(&mut m).unwrap();
+        apply_changes(&mut m, None).unwrap();
         assert_eq!(m.msg().status(), Some(603));
         assert_eq!(m.msg().reason(), Some("Declined Here"));
     }

@@ -45,16 +45,12 @@ pub fn load(msg: &mut SipMsg) -> i32 {
     if msg.branches.is_empty() {
         return 1;
     }
-    let mut all = vec![(
-        1000u16,
-        Branch {
-            uri: msg.ruri().to_string(),
-            dst_uri: msg.dst_uri.clone(),
-            path: msg.path.clone(),
-            flags: msg.bflags,
-            ..Default::default()
-        },
-    )];
+    // The Request-URI only when it was not used for forking yet (as
+    // Kamailio's t_serial.c: `if (ruri_is_new)`).
+    let mut all = Vec::new();
+    if !msg.ruri_is_consumed() {
+        all.push((1000u16, msg.ruri_branch()));
+    }
     all.extend(msg.branches.drain(..).map(|b| (b.q.unwrap_or(1000), b)));
     // Lowest q pushed first: the top of the stack is the best group.
     all.sort_by_key(|(q, _)| *q);

@@ -226,10 +226,10 @@ impl Engine {
             return (g, e);
         };
         msg.branches.clear();
-        // The Request-URI is used again by t_relay here, also next to
-        // branches get_redirects adds, as in Kamailio 5.6.3
-        // (kamailio_parity_uac_redirect, kamailio_parity_uac); only a
-        // branch appended from it takes its place (append_branch()).
+        // As Kamailio's faked_env: the Request-URI was used; t_relay here
+        // sends to it again only after the script writes `$ru`, `$rU` or
+        // `$du` (or a module renews it, as uac_auth).
+        msg.consume_ruri();
         // As in Kamailio (checked by kamailio_parity_uac), `$du` stays as
         // the request route left it: a trunk's next hop is used again by
         // `uac_auth(); t_relay();`.

@@ -222,6 +222,9 @@ impl Engine {
         let (n, _) = self.add_branches(ctx.core, &mut g, ctx.msg, hop);
         tx(ctx.msg).held = Some(g);
         if n == 0 {
+            // Also when there was nothing to send to: the Request-URI was
+            // used and no branch was added (Kamailio's "no branches for
+            // forwarding").
             ctx.msg.set_error(500, "Forwarding failed");
             return -1;
         }
@@ -229,7 +232,8 @@ impl Engine {
     }
 
     /// Sends one branch per target of the destination set (R-URI first,
-    /// unless a branch was appended from it, then the appended branches),
+    /// unless it was used already and not rewritten, then the appended
+    /// branches),
     /// each through branch_route. Returns
     /// how many were sent, and the status for the last failure: 478
     /// (Kamailio's E_BAD_ADDRESS) when a request could not be built for its
@@ -243,19 +247,13 @@ impl Engine {
     ) -> (usize, Option<(u16, &'static str)>) {
         let mut why = None;
         let now = self.now();
-        // A Request-URI a branch was appended from (and not rewritten
-        // since) is not sent to a second time, as in Kamailio.
-        let skip_ruri = msg.ruri_is_consumed() && !msg.branches.is_empty();
+        // A Request-URI already used for forking (failure_route, a branch
+        // appended from it) and not written since is not sent to, as in
+        // Kamailio (kamailio_parity_dialplan, kamailio_parity_uac_redirect).
+        let skip_ruri = msg.ruri_is_consumed();
         let mut targets = Vec::with_capacity(1 + msg.branches.len());
         if !skip_ruri {
-            targets.push(Branch {
-                uri: msg.ruri().to_string(),
-                dst_uri: msg.dst_uri.clone(),
-                path: msg.path.clone(),
-                flags: msg.bflags,
-                socket: msg.force_send_socket.clone(),
-                ..Default::default()
-            });
+            targets.push(msg.ruri_branch());
         }
         targets.extend(msg.branches.iter().cloned());
         let mut sent = 0;

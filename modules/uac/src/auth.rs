@@ -220,6 +220,9 @@ pub fn uac_auth(uac: &Uac, ctx: &mut Ctx<'_>, mode: i64) -> i32 {
         .edits
         .insert(at, format!("{out}: {value}\r\n").as_bytes());
     ctx.msg.new_uri = Some(uri);
+    // Kamailio's uac_auth makes the Request-URI usable again: the next
+    // t_relay sends the authenticated request.
+    ctx.msg.renew_ruri();
     1
 }
 

@@ -521,22 +521,27 @@ impl CorePv {
     pub fn set(&self, ctx: &mut Ctx<'_>, v: Value<'_>, all: bool) -> Result<(), String> {
         let m = &mut *ctx.msg;
         match self {
+            // Writing these makes the Request-URI usable for forking again
+            // (Kamailio's `ruri_mark_new`), even with the same value.
             CorePv::Ru => {
                 m.new_uri = match v {
                     Value::Null => None,
                     v => Some(v.as_str().into_owned()),
                 };
+                m.renew_ruri();
             }
             CorePv::RUser | CorePv::RDomain | CorePv::RPort => {
                 let cur = m.ruri().to_string();
                 let new = rewrite_ruri(&cur, self, &v.as_str())?;
                 m.new_uri = Some(new);
+                m.renew_ruri();
             }
             CorePv::Du => {
                 m.dst_uri = match v {
                     Value::Null => None,
                     v => Some(v.as_str().into_owned()),
-                }
+                };
+                m.renew_ruri();
             }
             CorePv::Avp(n) => match v {
                 Value::Null if all => m.avps.remove_all(n),
