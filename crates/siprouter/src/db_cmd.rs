@@ -24,7 +24,8 @@ Usage: siprouter db [-u URL] COMMAND
   version                    show the rows of the version table
 The URL comes from -u, else $SIPROUTER_DB_URL, else
   sqlite:///var/lib/siprouter/siprouter.db
-URLs: sqlite:///path/file.db, mysql://user:password@host[:port]/database
+URLs: sqlite:///path/file.db, mysql://user:password@host[:port]/database,
+  postgres://user:password@host[:port]/database
 ";
 
 /// The drivers compiled into the binary, by scheme.
@@ -32,6 +33,7 @@ fn driver(url: &str) -> Result<Arc<dyn DbDriver>, String> {
     match db::url_scheme(url).map_err(|e| e.0)? {
         s if s.eq_ignore_ascii_case("sqlite") => Ok(sr_mod_db_sqlite::driver()),
         s if s.eq_ignore_ascii_case("mysql") => Ok(sr_mod_db_mysql::driver()),
+        s if s.eq_ignore_ascii_case("postgres") => Ok(sr_mod_db_postgres::driver()),
         s => Err(format!("no database driver for '{s}://'")),
     }
 }

@@ -54,6 +54,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("auth_db", sr_mod_auth_db::module),
         ("db_sqlite", sr_mod_db_sqlite::module),
         ("db_mysql", sr_mod_db_mysql::module),
+        ("db_postgres", sr_mod_db_postgres::module),
         ("acc", sr_mod_acc::module),
         ("ctl", sr_mod_jsonrpcs::ctl_module),
     ]

@@ -285,30 +285,55 @@ modparam("group", "multiple_gid", 0)"#,
     );
 }
 
-/// The same against MariaDB: tables made by siprouter's db_mysql (as
-/// `siprouter db -u mysql://... init`), read by Kamailio's db_mysql and by
-/// siprouter's.
-#[test]
-fn alias_db_speeddial_and_group_match_kamailio_on_mariadb() {
-    if !kamailio::available(&[
+/// Kamailio's modules for the servers' tests.
+fn server_modules(driver: &'static str) -> [&'static str; 7] {
+    [
         "alias_db",
         "speeddial",
         "group",
-        "db_mysql",
+        driver,
         "sl",
         "pv",
         "textops",
-    ]) {
+    ]
+}
+
+/// The comparison on a database server: tables made by siprouter's driver
+/// (as `siprouter db -u URL init`), filled, then read by Kamailio's driver
+/// module and by siprouter's.
+fn on_server(driver: &str, url: &str, mut c: Box<dyn DbConn>) {
+    sr_sdk::db::init_standard_tables(&mut *c).unwrap();
+    fill(&mut *c);
+    drop(c);
+    let dir = kamailio::fresh_dir(&format!("dbmods-{driver}"));
+    compare(&dir, driver, url, driver, "");
+}
+
+/// The same against MariaDB (MySQL's default collation ignores case, for
+/// Kamailio and siprouter alike).
+#[test]
+fn alias_db_speeddial_and_group_match_kamailio_on_mariadb() {
+    if !kamailio::available(&server_modules("db_mysql")) {
         return;
     }
     let Some(server) = sr_testkit::mariadb::start("dbmods") else {
         return;
     };
     let url = server.url();
-    let mut c = sr_mod_db_mysql::MysqlConn::open(&url, std::time::Duration::from_secs(5)).unwrap();
-    sr_sdk::db::init_standard_tables(&mut c).unwrap();
-    fill(&mut c);
-    drop(c);
-    let dir = kamailio::fresh_dir("dbmods-mysql");
-    compare(&dir, "db_mysql", &url, "mysql", "");
+    let c = sr_mod_db_mysql::MysqlConn::open(&url, std::time::Duration::from_secs(5)).unwrap();
+    on_server("db_mysql", &url, Box::new(c));
+}
+
+/// The same against PostgreSQL.
+#[test]
+fn alias_db_speeddial_and_group_match_kamailio_on_postgresql() {
+    if !kamailio::available(&server_modules("db_postgres")) {
+        return;
+    }
+    let Some(server) = sr_testkit::postgres::start("dbmods") else {
+        return;
+    };
+    let url = server.url();
+    let c = sr_mod_db_postgres::PgConn::open(&url, std::time::Duration::from_secs(5)).unwrap();
+    on_server("db_postgres", &url, Box::new(c));
 }

@@ -12,6 +12,7 @@ pub mod kamailio;
 pub mod mariadb;
 pub mod media;
 mod peer;
+pub mod postgres;
 pub mod rtpproxy;
 mod server;
 mod ws_peer;

@@ -1,41 +1,42 @@
-//! db_mysql against a real MariaDB server (started by the test, see
-//! `sr_testkit::mariadb`): the driver's reads and writes with Kamailio's
-//! column types, the standard tables `db init` makes, SQL for sqlops, and
-//! Debian's stock kamailio.cfg run as shipped with WITH_MYSQL, WITH_AUTH
-//! and WITH_USRLOCDB (only the database address changed): a digest
-//! REGISTER checked against `subscriber` and the binding written to
-//! `location` in MariaDB, then found by a second server from the table.
+//! db_mysql and db_postgres against real servers (MariaDB and
+//! PostgreSQL, started by the tests: `sr_testkit::mariadb`,
+//! `sr_testkit::postgres`): the drivers' reads and writes with Kamailio's
+//! column types, the standard tables `db init` makes, SQL for sqlops,
+//! transactions and errors; and Debian's stock kamailio.cfg with
+//! WITH_MYSQL, WITH_AUTH and WITH_USRLOCDB — as shipped on MariaDB, with
+//! `db_postgres` loaded in place of `db_mysql` on PostgreSQL: a digest
+//! REGISTER checked against `subscriber`, the binding written to
+//! `location` in the server, then found there by a second server that
+//! routes a call to it.
 //!
-//! Without MariaDB installed the tests print a notice and pass, unless
-//! `SR_MARIADB_REQUIRED=1` (`.ci/run` sets it).
+//! Without the servers installed the tests print a notice and pass, unless
+//! `SR_MARIADB_REQUIRED=1` / `SR_POSTGRES_REQUIRED=1` (`.ci/run` sets them).
 
 use sr_mod_auth::digest::{self, Alg, ResponseInput};
-use sr_mod_db_mysql::MysqlConn;
-use sr_sdk::db::{self, schema, Cond, DbConn, DbOp, DbValue};
+use sr_sdk::db::{self, schema, Cond, DbConn, DbError, DbOp, DbValue};
 use std::path::Path;
 use std::time::Duration;
 
-fn conn(url: &str) -> MysqlConn {
-    MysqlConn::open(url, Duration::from_secs(5)).expect("connected")
+fn mysql(url: &str) -> Box<dyn DbConn> {
+    Box::new(sr_mod_db_mysql::MysqlConn::open(url, Duration::from_secs(5)).expect("connected"))
 }
 
-#[test]
-fn reads_and_writes_with_kamailio_s_types() {
-    let Some(server) = sr_testkit::mariadb::start("types") else {
-        return;
-    };
-    let url = server.url();
-    let mut c = conn(&url);
-    let created = db::init_standard_tables(&mut c).unwrap();
+fn postgres(url: &str) -> Box<dyn DbConn> {
+    Box::new(sr_mod_db_postgres::PgConn::open(url, Duration::from_secs(5)).expect("connected"))
+}
+
+/// What every driver must do the same way.
+fn exercise(c: &mut dyn DbConn) {
+    let created = db::init_standard_tables(c).unwrap();
     assert!(created.contains(&"location".to_string()), "{created:?}");
     for t in schema::standard() {
         assert!(c.table_exists(t.name).unwrap(), "{} created", t.name);
     }
     // A second init creates nothing; versions are Kamailio's.
-    assert!(db::init_standard_tables(&mut c).unwrap().is_empty());
-    db::check_version(&mut c, "location", 9).unwrap();
-    db::check_version(&mut c, "subscriber", 7).unwrap();
-    assert!(db::check_version(&mut c, "subscriber", 6).is_err());
+    assert!(db::init_standard_tables(c).unwrap().is_empty());
+    db::check_version(c, "location", 9).unwrap();
+    db::check_version(c, "subscriber", 7).unwrap();
+    assert!(db::check_version(c, "subscriber", 6).is_err());
     c.insert(
         "location",
         &[
@@ -73,7 +74,7 @@ fn reads_and_writes_with_kamailio_s_types() {
         )
         .unwrap();
     assert_eq!(n, 1);
-    // REPLACE on the unique ruid.
+    // Replaced through the unique ruid.
     c.replace(
         "location",
         &[
@@ -85,7 +86,7 @@ fn reads_and_writes_with_kamailio_s_types() {
     let r = c.query("location", &[], &[], None).unwrap();
     assert_eq!(r.len(), 1);
     assert_eq!(r.get(0, "username"), &DbValue::str("bob"));
-    // Text with quotes and non-ASCII goes through parameters untouched.
+    // Text with quotes and non-ASCII goes through untouched; bytes too.
     let odd = "o'brien \"q\" \\ é";
     c.insert(
         "subscriber",
@@ -110,7 +111,7 @@ fn reads_and_writes_with_kamailio_s_types() {
         .unwrap();
     assert!(raw.has_rows);
     assert_eq!(raw.rows.columns, ["username", "cseq", "expires"]);
-    assert_eq!(raw.rows.get(0, "cseq"), &DbValue::Int(1));
+    assert!(matches!(raw.rows.get(0, "cseq"), DbValue::Int(_)));
     assert!(matches!(raw.rows.get(0, "expires"), DbValue::DateTime(_)));
     let raw = c
         .raw("UPDATE location SET cseq = cseq + 1 WHERE username = 'bob'")
@@ -120,7 +121,7 @@ fn reads_and_writes_with_kamailio_s_types() {
     // A failed transaction leaves nothing behind.
     let e = c.transaction(&mut |t| {
         t.delete("location", &[])?;
-        Err(sr_sdk::db::DbError("stop".into()))
+        Err(DbError("stop".into()))
     });
     assert!(e.is_err());
     assert_eq!(c.query("location", &[], &[], None).unwrap().len(), 1);
@@ -133,22 +134,55 @@ fn reads_and_writes_with_kamailio_s_types() {
     assert!(c.query("bad name", &[], &[], None).is_err());
     let e = c.query("missing", &[], &[], None).unwrap_err();
     assert!(e.0.contains("missing"), "{e}");
-    let e =
-        MysqlConn::open(&url.replace("kamailiorw", "wrong"), Duration::from_secs(5)).unwrap_err();
+}
+
+#[test]
+fn mysql_reads_and_writes_with_kamailio_s_types() {
+    let Some(server) = sr_testkit::mariadb::start("types") else {
+        return;
+    };
+    let url = server.url();
+    exercise(&mut *mysql(&url));
+    let e = sr_mod_db_mysql::MysqlConn::open(
+        &url.replace("kamailiorw", "wrong"),
+        Duration::from_secs(5),
+    )
+    .unwrap_err();
     assert!(
         e.0.contains("cannot connect") && !e.0.contains("wrong"),
         "{e}"
     );
 }
 
+#[test]
+fn postgres_reads_and_writes_with_kamailio_s_types() {
+    let Some(server) = sr_testkit::postgres::start("types") else {
+        return;
+    };
+    let url = server.url();
+    exercise(&mut *postgres(&url));
+    // Bytes survive (BYTEA), and an unknown database is an error.
+    let mut c = postgres(&url);
+    c.raw("CREATE TABLE blobs (b BYTEA)").unwrap();
+    c.insert("blobs", &[("b", DbValue::Blob(vec![0, 1, 0xfe, b'\'']))])
+        .unwrap();
+    let r = c.query("blobs", &[], &["b"], None).unwrap();
+    assert_eq!(r.get(0, "b"), &DbValue::Blob(vec![0, 1, 0xfe, b'\'']));
+    let e = sr_mod_db_postgres::PgConn::open(
+        &url.replace("/kamailio", "/nope"),
+        Duration::from_secs(5),
+    )
+    .unwrap_err();
+    assert!(e.0.contains("cannot connect"), "{e}");
+}
+
 const STOCK: &str = "/etc/kamailio/kamailio.cfg";
 
-/// The digest answer to the 401 `r` for alice's REGISTER of `uri`.
-fn authorization(r: &sr_testkit::Reply, uri: &str) -> String {
-    let h = r.header("WWW-Authenticate").expect("a challenge");
+/// A digest `header` answering the challenge in `challenge` for alice.
+fn digest_answer(challenge: &str, header: &str, method: &str, uri: &str) -> String {
     let param = |name: &str| {
-        let at = h.find(&format!("{name}=\"")).expect(name) + name.len() + 2;
-        h[at..].split('"').next().unwrap().to_string()
+        let at = challenge.find(&format!("{name}=\"")).expect(name) + name.len() + 2;
+        challenge[at..].split('"').next().unwrap().to_string()
     };
     let (realm, nonce) = (param("realm"), param("nonce"));
     let ha1 = digest::ha1(Alg::Md5, "alice", &realm, "secret");
@@ -157,31 +191,22 @@ fn authorization(r: &sr_testkit::Reply, uri: &str) -> String {
         &ha1,
         &ResponseInput {
             nonce: &nonce,
-            method: "REGISTER",
+            method,
             uri,
             ..Default::default()
         },
     );
-    format!("Authorization: Digest username=\"alice\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{resp}\", algorithm=MD5")
+    format!("{header}: Digest username=\"alice\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{resp}\", algorithm=MD5\r\n")
 }
 
-#[test]
-fn the_stock_config_runs_on_mariadb() {
-    if !Path::new(STOCK).exists() {
-        assert!(
-            std::env::var("SR_MARIADB_REQUIRED").as_deref() != Ok("1"),
-            "{STOCK} is missing"
-        );
-        eprintln!("skipped: {STOCK} is not installed (apt-get install kamailio)");
-        return;
-    }
-    let Some(server) = sr_testkit::mariadb::start("stock") else {
-        return;
-    };
-    let url = server.url();
+/// The stock configuration (`text` is the file as it will run) on the
+/// database at `url` (`conn` opens it): alice registers with digest
+/// credentials from `subscriber`, the binding goes to `location` (db_mode
+/// 2: by shutdown), and a second server routes a call to it.
+fn stock_scenario(name: &str, text: &str, url: &str, conn: fn(&str) -> Box<dyn DbConn>) {
     {
-        let mut c = conn(&url);
-        db::init_standard_tables(&mut c).unwrap();
+        let mut c = conn(url);
+        db::init_standard_tables(&mut *c).unwrap();
         let ha1 = digest::ha1(Alg::Md5, "alice", "127.0.0.1", "secret");
         c.insert(
             "subscriber",
@@ -194,12 +219,7 @@ fn the_stock_config_runs_on_mariadb() {
         )
         .unwrap();
     }
-    // The shipped file: db_mysql, DBURL at the test server.
-    let text = std::fs::read_to_string(STOCK).unwrap().replace(
-        "mysql://kamailio:kamailiorw@localhost/kamailio",
-        &url["".len()..],
-    );
-    let dir = std::env::temp_dir().join(format!("sr-stock-mysql-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("sr-stock-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("kamailio.cfg");
     std::fs::write(&cfg, text).unwrap();
@@ -224,21 +244,20 @@ fn the_stock_config_runs_on_mariadb() {
     let t = Duration::from_secs(3);
     let uri = format!("sip:127.0.0.1:{port}");
     let register = |branch: &str, cseq: u32, auth: &str| {
-        format!("REGISTER {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bK{branch};rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=m1\r\nTo: <sip:alice@127.0.0.1>\r\nCall-ID: stock-mysql-1\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:alice@{a}>\r\nExpires: 300\r\n{auth}Content-Length: 0\r\n\r\n")
+        format!("REGISTER {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bK{branch};rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=m1\r\nTo: <sip:alice@127.0.0.1>\r\nCall-ID: stock-{name}-1\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:alice@{a}>\r\nExpires: 300\r\n{auth}Content-Length: 0\r\n\r\n")
     };
-    ua.send(to, &register("my1", 1, ""));
+    ua.send(to, &register("r1", 1, ""));
     let r = ua.recv_final(t).expect("challenged");
     assert_eq!(r.status(), Some(401), "{}", r.text());
-    ua.send(
-        to,
-        &register("my2", 2, &format!("{}\r\n", authorization(&r, &uri))),
-    );
+    let h = r.header("WWW-Authenticate").expect("a challenge");
+    let auth = digest_answer(&h, "Authorization", "REGISTER", &uri);
+    ua.send(to, &register("r2", 2, &auth));
     let r = ua.recv_final(t).expect("registered");
     assert_eq!(r.status(), Some(200), "{}", r.text());
-    // WITH_USRLOCDB (db_mode 2): the binding reaches MariaDB by shutdown.
+    // WITH_USRLOCDB (db_mode 2): the binding reaches the server by shutdown.
     srv.shutdown();
     drop(rt);
-    let rows = conn(&url)
+    let rows = conn(url)
         .query(
             "location",
             &[Cond::eq("username", DbValue::str("alice"))],
@@ -251,49 +270,75 @@ fn the_stock_config_runs_on_mariadb() {
         rows.get(0, "contact"),
         &DbValue::str(format!("sip:alice@{a}"))
     );
-    // A new server loads it: a call to alice reaches the contact.
+    // A new server loads it: alice calls herself (the stock config asks
+    // callers for credentials too) and the call reaches the contact.
     let port = sr_testkit::free_port();
     let (_rt, srv) = start(port);
     let to: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let caller = sr_testkit::UdpPeer::new();
     let c = caller.addr();
-    // The stock config asks callers for credentials too: alice calls
-    // herself, answering the challenge.
+    let ruri = format!("sip:alice@127.0.0.1:{port}");
     let invite = |branch: &str, cseq: u32, auth: &str| {
-        format!("INVITE sip:alice@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {c};branch=z9hG4bK{branch};rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=i1\r\nTo: <sip:alice@127.0.0.1>\r\nCall-ID: stock-mysql-2\r\nCSeq: {cseq} INVITE\r\nContact: <sip:alice@{c}>\r\n{auth}Content-Length: 0\r\n\r\n")
+        format!("INVITE {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP {c};branch=z9hG4bK{branch};rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=i1\r\nTo: <sip:alice@127.0.0.1>\r\nCall-ID: stock-{name}-2\r\nCSeq: {cseq} INVITE\r\nContact: <sip:alice@{c}>\r\n{auth}Content-Length: 0\r\n\r\n")
     };
-    caller.send(to, &invite("mi1", 1, ""));
+    caller.send(to, &invite("i1", 1, ""));
     let r = caller.recv_final(t).expect("challenged");
     assert_eq!(r.status(), Some(407), "{}", r.text());
     let h = r.header("Proxy-Authenticate").expect("a challenge");
-    let nonce = h
-        .split("nonce=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
-    let ruri = format!("sip:alice@127.0.0.1:{port}");
-    let ha1 = digest::ha1(Alg::Md5, "alice", "127.0.0.1", "secret");
-    let resp = digest::response(
-        Alg::Md5,
-        &ha1,
-        &ResponseInput {
-            nonce,
-            method: "INVITE",
-            uri: &ruri,
-            ..Default::default()
-        },
-    );
-    let auth = format!("Proxy-Authorization: Digest username=\"alice\", realm=\"127.0.0.1\", nonce=\"{nonce}\", uri=\"{ruri}\", response=\"{resp}\", algorithm=MD5\r\n");
-    caller.send(to, &invite("mi2", 2, &auth));
+    let auth = digest_answer(&h, "Proxy-Authorization", "INVITE", &ruri);
+    caller.send(to, &invite("i2", 2, &auth));
     let got = ua
         .recv_method("INVITE", t)
-        .expect("the call reaches the contact stored in MariaDB");
+        .expect("the call reaches the contact stored in the database");
     assert_eq!(
         got.msg.msg().request_uri().map(|u| u.raw),
         Some(format!("sip:alice@{a}").as_str())
     );
     srv.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The stock file, or `None` (with a notice) when Kamailio is not
+/// installed.
+fn stock_text(required_var: &str) -> Option<String> {
+    if !Path::new(STOCK).exists() {
+        assert!(
+            std::env::var(required_var).as_deref() != Ok("1"),
+            "{STOCK} is missing"
+        );
+        eprintln!("skipped: {STOCK} is not installed (apt-get install kamailio)");
+        return None;
+    }
+    Some(std::fs::read_to_string(STOCK).unwrap())
+}
+
+const STOCK_URL: &str = "mysql://kamailio:kamailiorw@localhost/kamailio";
+
+#[test]
+fn the_stock_config_runs_on_mariadb_as_shipped() {
+    let Some(text) = stock_text("SR_MARIADB_REQUIRED") else {
+        return;
+    };
+    let Some(server) = sr_testkit::mariadb::start("stock") else {
+        return;
+    };
+    let url = server.url();
+    assert!(text.contains(STOCK_URL));
+    stock_scenario("mysql", &text.replace(STOCK_URL, &url), &url, mysql);
+}
+
+#[test]
+fn the_stock_config_runs_on_postgresql() {
+    let Some(text) = stock_text("SR_POSTGRES_REQUIRED") else {
+        return;
+    };
+    let Some(server) = sr_testkit::postgres::start("stock") else {
+        return;
+    };
+    let url = server.url();
+    let text = text.replace(STOCK_URL, &url).replace(
+        "loadmodule \"db_mysql.so\"",
+        "loadmodule \"db_postgres.so\"",
+    );
+    stock_scenario("postgres", &text, &url, postgres);
 }
