@@ -28,6 +28,7 @@
 //! whose row in `version` is not the expected one.
 
 pub mod schema;
+pub mod sql;
 
 use crate::core_api::Core;
 use std::fmt;

@@ -1,13 +1,13 @@
 //! One MySQL/MariaDB connection implementing `DbConn`.
 
-use crate::url::{self, MysqlUrl};
 use mysql::consts::ColumnType;
 use mysql::prelude::Queryable;
 use mysql::{Column, Conn, OptsBuilder, Params, Value};
 use sr_sdk::db::schema::{ColType, TableDef};
+use sr_sdk::db::sql::{redact, Dialect, Marks, ServerUrl};
 use sr_sdk::db::{
-    format_datetime, parse_datetime, Cond, DbConn, DbError, DbOp, DbResult, DbValue, Order,
-    RawResult, Rows,
+    format_datetime, parse_datetime, Cond, DbConn, DbError, DbResult, DbValue, Order, RawResult,
+    Rows,
 };
 use std::time::Duration;
 
@@ -24,27 +24,6 @@ impl std::fmt::Debug for MysqlConn {
 
 fn err(e: mysql::Error) -> DbError {
     DbError(format!("mysql: {e}"))
-}
-
-/// Appends a quoted identifier (table or column name).
-fn push_ident(s: &mut String, name: &str) -> DbResult<()> {
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
-    {
-        return Err(DbError(format!("invalid identifier '{name}'")));
-    }
-    s.push('`');
-    s.push_str(name);
-    s.push('`');
-    Ok(())
-}
-
-fn ident(name: &str) -> DbResult<String> {
-    let mut s = String::new();
-    push_ident(&mut s, name)?;
-    Ok(s)
 }
 
 fn to_sql(v: &DbValue) -> Value {
@@ -170,22 +149,16 @@ fn from_sql(v: Value, c: &Column) -> DbValue {
     }
 }
 
-fn push_where(s: &mut String, conds: &[Cond], args: &mut Vec<Value>) -> DbResult<()> {
-    for (i, c) in conds.iter().enumerate() {
-        s.push_str(if i == 0 { " WHERE " } else { " AND " });
-        push_ident(s, &c.col)?;
-        match (&c.val, c.op) {
-            (DbValue::Null, DbOp::Eq) => s.push_str(" IS NULL"),
-            (DbValue::Null, DbOp::Ne) => s.push_str(" IS NOT NULL"),
-            (v, op) => {
-                args.push(to_sql(v));
-                s.push(' ');
-                s.push_str(op.sql());
-                s.push_str(" ?");
-            }
-        }
-    }
-    Ok(())
+/// MySQL's SQL (index names are per table there).
+const DIALECT: Dialect = Dialect {
+    quote: '`',
+    marks: Marks::Question,
+    col_type: sql_type,
+    prefix_names: false,
+};
+
+fn args(v: Vec<&DbValue>) -> Vec<Value> {
+    v.into_iter().map(to_sql).collect()
 }
 
 /// Kamailio's MySQL column types (its `*-create.sql` files).
@@ -206,7 +179,7 @@ impl MysqlConn {
     /// Connects to the server of a `mysql://` URL; `timeout` bounds the
     /// connect and each read and write.
     pub fn open(u: &str, timeout: Duration) -> DbResult<MysqlConn> {
-        let p: MysqlUrl = url::parse(u)?;
+        let p = ServerUrl::parse(u, "mysql", 3306)?;
         let opts = OptsBuilder::new()
             .ip_or_hostname(Some(p.host.clone()))
             .tcp_port(p.port)
@@ -217,7 +190,7 @@ impl MysqlConn {
             .read_timeout(Some(timeout))
             .write_timeout(Some(timeout));
         let conn = Conn::new(opts)
-            .map_err(|e| DbError(format!("mysql: cannot connect to {}: {e}", url::redact(u))))?;
+            .map_err(|e| DbError(format!("mysql: cannot connect to {}: {e}", redact(u))))?;
         Ok(MysqlConn { conn })
     }
 
@@ -237,66 +210,14 @@ impl MysqlConn {
     }
 
     fn write(&mut self, verb: &str, table: &str, values: &[(&str, DbValue)]) -> DbResult<()> {
-        if values.is_empty() {
-            return Err(DbError(format!("{verb}: no values for table '{table}'")));
-        }
-        let mut sql = String::with_capacity(64 + values.len() * 24);
-        sql.push_str(verb);
-        sql.push_str(" INTO ");
-        push_ident(&mut sql, table)?;
-        sql.push_str(" (");
-        for (i, (c, _)) in values.iter().enumerate() {
-            if i > 0 {
-                sql.push(',');
-            }
-            push_ident(&mut sql, c)?;
-        }
-        sql.push_str(") VALUES (");
-        for i in 0..values.len() {
-            sql.push_str(if i > 0 { ",?" } else { "?" });
-        }
-        sql.push(')');
+        let sql = DIALECT.insert(verb, table, values)?;
         let args = values.iter().map(|(_, v)| to_sql(v)).collect();
         self.exec(&sql, args).map(|_| ())
     }
-}
 
-impl DbConn for MysqlConn {
-    fn query(
-        &mut self,
-        table: &str,
-        conds: &[Cond],
-        columns: &[&str],
-        order: Option<&Order>,
-    ) -> DbResult<Rows> {
-        let mut sql = String::with_capacity(96);
-        sql.push_str("SELECT ");
-        if columns.is_empty() {
-            sql.push('*');
-        }
-        for (i, c) in columns.iter().enumerate() {
-            if i > 0 {
-                sql.push(',');
-            }
-            push_ident(&mut sql, c)?;
-        }
-        sql.push_str(" FROM ");
-        push_ident(&mut sql, table)?;
-        let mut args = Vec::new();
-        push_where(&mut sql, conds, &mut args)?;
-        if let Some(o) = order {
-            sql.push_str(" ORDER BY ");
-            push_ident(&mut sql, &o.col)?;
-            if o.desc {
-                sql.push_str(" DESC");
-            }
-        }
-        let params = if args.is_empty() {
-            Params::Empty
-        } else {
-            Params::Positional(args)
-        };
-        let mut result = self.conn.exec_iter(sql.as_str(), params).map_err(err)?;
+    /// Rows of a statement, typed by their columns.
+    fn rows(&mut self, sql: &str, params: Params) -> DbResult<Rows> {
+        let mut result = self.conn.exec_iter(sql, params).map_err(err)?;
         let cols: Vec<Column> = result.columns().as_ref().to_vec();
         let mut out = Rows {
             columns: cols.iter().map(|c| c.name_str().into_owned()).collect(),
@@ -313,6 +234,24 @@ impl DbConn for MysqlConn {
         }
         Ok(out)
     }
+}
+
+impl DbConn for MysqlConn {
+    fn query(
+        &mut self,
+        table: &str,
+        conds: &[Cond],
+        columns: &[&str],
+        order: Option<&Order>,
+    ) -> DbResult<Rows> {
+        let (sql, a) = DIALECT.select(table, conds, columns, order)?;
+        let params = if a.is_empty() {
+            Params::Empty
+        } else {
+            Params::Positional(args(a))
+        };
+        self.rows(&sql, params)
+    }
 
     fn insert(&mut self, table: &str, values: &[(&str, DbValue)]) -> DbResult<()> {
         self.write("INSERT", table, values)
@@ -322,30 +261,13 @@ impl DbConn for MysqlConn {
         if values.is_empty() {
             return Ok(0);
         }
-        let mut args = Vec::with_capacity(values.len() + conds.len());
-        let mut sql = String::with_capacity(64 + values.len() * 24);
-        sql.push_str("UPDATE ");
-        push_ident(&mut sql, table)?;
-        sql.push_str(" SET ");
-        for (i, (c, v)) in values.iter().enumerate() {
-            if i > 0 {
-                sql.push(',');
-            }
-            push_ident(&mut sql, c)?;
-            sql.push_str("=?");
-            args.push(to_sql(v));
-        }
-        push_where(&mut sql, conds, &mut args)?;
-        self.exec(&sql, args)
+        let (sql, a) = DIALECT.update(table, conds, values)?;
+        self.exec(&sql, args(a))
     }
 
     fn delete(&mut self, table: &str, conds: &[Cond]) -> DbResult<u64> {
-        let mut args = Vec::new();
-        let mut sql = String::with_capacity(64);
-        sql.push_str("DELETE FROM ");
-        push_ident(&mut sql, table)?;
-        push_where(&mut sql, conds, &mut args)?;
-        self.exec(&sql, args)
+        let (sql, a) = DIALECT.delete(table, conds)?;
+        self.exec(&sql, args(a))
     }
 
     fn replace(&mut self, table: &str, values: &[(&str, DbValue)]) -> DbResult<()> {
@@ -353,40 +275,8 @@ impl DbConn for MysqlConn {
     }
 
     fn create_table(&mut self, def: &TableDef) -> DbResult<()> {
-        let mut cols = Vec::new();
-        for c in &def.columns {
-            let mut s = format!("{} {}", ident(c.name)?, sql_type(c.ty));
-            if let Some(d) = c.default {
-                s.push_str(" DEFAULT ");
-                s.push_str(d);
-            }
-            if !c.nullable {
-                s.push_str(" NOT NULL");
-            }
-            cols.push(s);
-        }
-        for (name, uc) in &def.unique {
-            let list = uc.iter().map(|c| ident(c)).collect::<DbResult<Vec<_>>>()?;
-            cols.push(format!(
-                "CONSTRAINT {} UNIQUE ({})",
-                ident(name)?,
-                list.join(", ")
-            ));
-        }
-        let sql = format!(
-            "CREATE TABLE IF NOT EXISTS {} (\n    {}\n)",
-            ident(def.name)?,
-            cols.join(",\n    ")
-        );
-        self.execute(&sql)?;
-        for (name, ic) in &def.indexes {
-            let list = ic.iter().map(|c| ident(c)).collect::<DbResult<Vec<_>>>()?;
-            self.execute(&format!(
-                "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
-                ident(name)?,
-                ident(def.name)?,
-                list.join(", ")
-            ))?;
+        for st in DIALECT.create_table(def)? {
+            self.execute(&st)?;
         }
         Ok(())
     }
@@ -403,28 +293,11 @@ impl DbConn for MysqlConn {
     }
 
     fn raw(&mut self, sql: &str) -> DbResult<RawResult> {
-        let mut result = self.conn.query_iter(sql).map_err(err)?;
-        let cols: Vec<Column> = result.columns().as_ref().to_vec();
-        let has_rows = !cols.is_empty();
-        let mut rows = Rows {
-            columns: cols.iter().map(|c| c.name_str().into_owned()).collect(),
-            rows: Vec::new(),
-        };
-        for row in result.by_ref() {
-            let row = row.map_err(err)?.unwrap();
-            rows.rows.push(
-                row.into_iter()
-                    .zip(&cols)
-                    .map(|(v, c)| from_sql(v, c))
-                    .collect(),
-            );
-        }
-        drop(result);
-        let affected = self.conn.affected_rows();
+        let rows = self.rows(sql, Params::Empty)?;
         Ok(RawResult {
-            has_rows,
+            has_rows: !rows.columns.is_empty(),
             rows,
-            affected,
+            affected: self.conn.affected_rows(),
         })
     }
 

@@ -12,7 +12,6 @@
 #![forbid(unsafe_code)]
 
 mod conn;
-pub mod url;
 
 pub use conn::MysqlConn;
 

@@ -1,12 +1,12 @@
 //! One PostgreSQL connection implementing `DbConn`.
 
-use crate::url::{self, PgUrl};
 use bytes::BytesMut;
 use postgres::types::{Format, IsNull, ToSql, Type};
 use postgres::{Client, Column, NoTls, Row, Statement};
 use sr_sdk::db::schema::{ColType, TableDef};
+use sr_sdk::db::sql::{redact, Dialect, Marks, ServerUrl};
 use sr_sdk::db::{
-    format_datetime, Cond, DbConn, DbError, DbOp, DbResult, DbValue, Order, RawResult, Rows,
+    format_datetime, Cond, DbConn, DbError, DbResult, DbValue, Order, RawResult, Rows,
 };
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -30,26 +30,6 @@ fn err(e: postgres::Error) -> DbError {
         Some(d) => DbError(format!("postgres: {}: {}", d.severity(), d.message())),
         None => DbError(format!("postgres: {e}")),
     }
-}
-
-fn push_ident(s: &mut String, name: &str) -> DbResult<()> {
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
-    {
-        return Err(DbError(format!("invalid identifier '{name}'")));
-    }
-    s.push('"');
-    s.push_str(name);
-    s.push('"');
-    Ok(())
-}
-
-fn ident(name: &str) -> DbResult<String> {
-    let mut s = String::new();
-    push_ident(&mut s, name)?;
-    Ok(s)
 }
 
 /// A parameter sent as text, for the server to read as the column's
@@ -162,22 +142,17 @@ fn rows_of(result: &[Row], columns: &[Column]) -> Rows {
     }
 }
 
-fn push_where(s: &mut String, conds: &[Cond], args: &mut Vec<Text>) -> DbResult<()> {
-    for (i, c) in conds.iter().enumerate() {
-        s.push_str(if i == 0 { " WHERE " } else { " AND " });
-        push_ident(s, &c.col)?;
-        match (&c.val, c.op) {
-            (DbValue::Null, DbOp::Eq) => s.push_str(" IS NULL"),
-            (DbValue::Null, DbOp::Ne) => s.push_str(" IS NOT NULL"),
-            (v, op) => {
-                args.push(to_text(v));
-                s.push(' ');
-                s.push_str(op.sql());
-                s.push_str(&format!(" ${}", args.len()));
-            }
-        }
-    }
-    Ok(())
+/// PostgreSQL's SQL (constraint and index names share one namespace:
+/// prefixed with the table's, as in Kamailio's schema).
+const DIALECT: Dialect = Dialect {
+    quote: '"',
+    marks: Marks::DollarN,
+    col_type: sql_type,
+    prefix_names: true,
+};
+
+fn texts(v: Vec<&DbValue>) -> Vec<Text> {
+    v.into_iter().map(to_text).collect()
 }
 
 /// Kamailio's PostgreSQL column types (its `postgres/*-create.sql`).
@@ -198,7 +173,7 @@ impl PgConn {
     /// Connects to the server of a `postgres://` URL; `timeout` bounds the
     /// connection.
     pub fn open(u: &str, timeout: Duration) -> DbResult<PgConn> {
-        let p: PgUrl = url::parse(u)?;
+        let p = ServerUrl::parse(u, "postgres", 5432)?;
         let mut cfg = postgres::Config::new();
         cfg.host(&p.host)
             .port(p.port)
@@ -213,7 +188,7 @@ impl PgConn {
         let client = cfg.connect(NoTls).map_err(|e| {
             DbError(format!(
                 "postgres: cannot connect to {}: {}",
-                url::redact(u),
+                redact(u),
                 err(e).0.trim_start_matches("postgres: ")
             ))
         })?;
@@ -254,28 +229,6 @@ impl PgConn {
         Ok(rows_of(&rows, st.columns()))
     }
 
-    fn insert_sql(table: &str, values: &[(&str, DbValue)]) -> DbResult<String> {
-        let mut sql = String::with_capacity(64 + values.len() * 24);
-        sql.push_str("INSERT INTO ");
-        push_ident(&mut sql, table)?;
-        sql.push_str(" (");
-        for (i, (c, _)) in values.iter().enumerate() {
-            if i > 0 {
-                sql.push(',');
-            }
-            push_ident(&mut sql, c)?;
-        }
-        sql.push_str(") VALUES (");
-        for i in 1..=values.len() {
-            if i > 1 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("${i}"));
-        }
-        sql.push(')');
-        Ok(sql)
-    }
-
     /// The table's unique keys (constraints and unique indexes), by column.
     fn keys(&mut self, table: &str) -> DbResult<Vec<Vec<String>>> {
         if let Some(k) = self.unique_keys.get(table) {
@@ -310,36 +263,12 @@ impl DbConn for PgConn {
         columns: &[&str],
         order: Option<&Order>,
     ) -> DbResult<Rows> {
-        let mut sql = String::with_capacity(96);
-        sql.push_str("SELECT ");
-        if columns.is_empty() {
-            sql.push('*');
-        }
-        for (i, c) in columns.iter().enumerate() {
-            if i > 0 {
-                sql.push(',');
-            }
-            push_ident(&mut sql, c)?;
-        }
-        sql.push_str(" FROM ");
-        push_ident(&mut sql, table)?;
-        let mut args = Vec::new();
-        push_where(&mut sql, conds, &mut args)?;
-        if let Some(o) = order {
-            sql.push_str(" ORDER BY ");
-            push_ident(&mut sql, &o.col)?;
-            if o.desc {
-                sql.push_str(" DESC");
-            }
-        }
-        self.select(&sql, &args)
+        let (sql, a) = DIALECT.select(table, conds, columns, order)?;
+        self.select(&sql, &texts(a))
     }
 
     fn insert(&mut self, table: &str, values: &[(&str, DbValue)]) -> DbResult<()> {
-        if values.is_empty() {
-            return Err(DbError(format!("INSERT: no values for table '{table}'")));
-        }
-        let sql = Self::insert_sql(table, values)?;
+        let sql = DIALECT.insert("INSERT", table, values)?;
         let args: Vec<Text> = values.iter().map(|(_, v)| to_text(v)).collect();
         self.run(&sql, &args).map(|_| ())
     }
@@ -348,46 +277,29 @@ impl DbConn for PgConn {
         if values.is_empty() {
             return Ok(0);
         }
-        let mut args = Vec::with_capacity(values.len() + conds.len());
-        let mut sql = String::with_capacity(64 + values.len() * 24);
-        sql.push_str("UPDATE ");
-        push_ident(&mut sql, table)?;
-        sql.push_str(" SET ");
-        for (i, (c, v)) in values.iter().enumerate() {
-            if i > 0 {
-                sql.push(',');
-            }
-            args.push(to_text(v));
-            push_ident(&mut sql, c)?;
-            sql.push_str(&format!("=${}", args.len()));
-        }
-        push_where(&mut sql, conds, &mut args)?;
-        self.run(&sql, &args)
+        let (sql, a) = DIALECT.update(table, conds, values)?;
+        self.run(&sql, &texts(a))
     }
 
     fn delete(&mut self, table: &str, conds: &[Cond]) -> DbResult<u64> {
-        let mut args = Vec::new();
-        let mut sql = String::with_capacity(64);
-        sql.push_str("DELETE FROM ");
-        push_ident(&mut sql, table)?;
-        push_where(&mut sql, conds, &mut args)?;
-        self.run(&sql, &args)
+        let (sql, a) = DIALECT.delete(table, conds)?;
+        self.run(&sql, &texts(a))
     }
 
     /// PostgreSQL has no REPLACE: an insert that updates the row with the
     /// same unique key (the first unique key all given columns cover).
     fn replace(&mut self, table: &str, values: &[(&str, DbValue)]) -> DbResult<()> {
-        if values.is_empty() {
-            return Err(DbError(format!("REPLACE: no values for table '{table}'")));
-        }
+        let mut sql = DIALECT.insert("INSERT", table, values)?;
         let given: Vec<&str> = values.iter().map(|(c, _)| *c).collect();
         let key = self
             .keys(table)?
             .into_iter()
             .find(|k| k.iter().all(|c| given.contains(&c.as_str())));
-        let mut sql = Self::insert_sql(table, values)?;
         if let Some(k) = key {
-            let cols = k.iter().map(|c| ident(c)).collect::<DbResult<Vec<_>>>()?;
+            let cols = k
+                .iter()
+                .map(|c| DIALECT.ident(c))
+                .collect::<DbResult<Vec<_>>>()?;
             sql.push_str(&format!(" ON CONFLICT ({}) DO ", cols.join(",")));
             let rest: Vec<&str> = given
                 .iter()
@@ -402,7 +314,7 @@ impl DbConn for PgConn {
                     if i > 0 {
                         sql.push(',');
                     }
-                    let q = ident(c)?;
+                    let q = DIALECT.ident(c)?;
                     sql.push_str(&format!("{q}=EXCLUDED.{q}"));
                 }
             }
@@ -412,42 +324,11 @@ impl DbConn for PgConn {
     }
 
     fn create_table(&mut self, def: &TableDef) -> DbResult<()> {
-        let mut cols = Vec::new();
-        for c in &def.columns {
-            let mut s = format!("{} {}", ident(c.name)?, sql_type(c.ty));
-            if let Some(d) = c.default {
-                s.push_str(" DEFAULT ");
-                s.push_str(d);
-            }
-            if !c.nullable {
-                s.push_str(" NOT NULL");
-            }
-            cols.push(s);
-        }
-        for (name, uc) in &def.unique {
-            let list = uc.iter().map(|c| ident(c)).collect::<DbResult<Vec<_>>>()?;
-            cols.push(format!(
-                "CONSTRAINT {} UNIQUE ({})",
-                ident(&format!("{}_{name}", def.name))?,
-                list.join(", ")
-            ));
-        }
-        let mut sql = format!(
-            "CREATE TABLE IF NOT EXISTS {} (\n    {}\n);\n",
-            ident(def.name)?,
-            cols.join(",\n    ")
-        );
-        for (name, ic) in &def.indexes {
-            let list = ic.iter().map(|c| ident(c)).collect::<DbResult<Vec<_>>>()?;
-            sql.push_str(&format!(
-                "CREATE INDEX IF NOT EXISTS {} ON {} ({});\n",
-                ident(&format!("{}_{name}", def.name))?,
-                ident(def.name)?,
-                list.join(", ")
-            ));
-        }
         self.unique_keys.remove(def.name);
-        self.execute(&sql)
+        for st in DIALECT.create_table(def)? {
+            self.execute(&st)?;
+        }
+        Ok(())
     }
 
     fn table_exists(&mut self, table: &str) -> DbResult<bool> {

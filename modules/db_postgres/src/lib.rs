@@ -13,7 +13,6 @@
 #![forbid(unsafe_code)]
 
 mod conn;
-pub mod url;
 
 pub use conn::PgConn;
 

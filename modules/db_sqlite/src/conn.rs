@@ -3,6 +3,7 @@
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{params_from_iter, Connection, OpenFlags};
 use sr_sdk::db::schema::{ColType, TableDef};
+use sr_sdk::db::sql::{Dialect, Marks};
 use sr_sdk::db::{
     format_datetime, parse_datetime, Cond, DbConn, DbError, DbResult, DbValue, Order, Rows,
 };
@@ -35,35 +36,6 @@ pub fn path_of_url(url: &str) -> DbResult<String> {
 
 fn err(e: rusqlite::Error) -> DbError {
     DbError(format!("sqlite: {e}"))
-}
-
-/// Quotes an identifier (table or column name).
-fn ident(name: &str) -> DbResult<String> {
-    let mut s = String::with_capacity(name.len() + 2);
-    push_ident(&mut s, name)?;
-    Ok(s)
-}
-
-/// Appends a quoted identifier (SQL text is built by appending: this runs
-/// for every write of usrloc's write-through mode).
-fn push_ident(s: &mut String, name: &str) -> DbResult<()> {
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
-    {
-        return Err(DbError(format!("invalid identifier '{name}'")));
-    }
-    s.push('"');
-    s.push_str(name);
-    s.push('"');
-    Ok(())
-}
-
-/// Appends the placeholder `?n`.
-fn push_mark(s: &mut String, n: usize) {
-    s.push('?');
-    sr_sdk::sip_msg::text::push_dec(s, n as u64);
 }
 
 fn to_sql(v: &DbValue) -> SqlValue {
@@ -102,25 +74,13 @@ fn from_sql(v: ValueRef<'_>, decl: Option<&str>) -> DbValue {
     }
 }
 
-/// Appends ` WHERE a = ?n AND ...` for `conds`, their values to `args`.
-fn push_where(s: &mut String, conds: &[Cond], args: &mut Vec<SqlValue>) -> DbResult<()> {
-    for (i, c) in conds.iter().enumerate() {
-        s.push_str(if i == 0 { " WHERE " } else { " AND " });
-        push_ident(s, &c.col)?;
-        match (&c.val, c.op) {
-            (DbValue::Null, sr_sdk::db::DbOp::Eq) => s.push_str(" IS NULL"),
-            (DbValue::Null, sr_sdk::db::DbOp::Ne) => s.push_str(" IS NOT NULL"),
-            (v, op) => {
-                args.push(to_sql(v));
-                s.push(' ');
-                s.push_str(op.sql());
-                s.push(' ');
-                push_mark(s, args.len());
-            }
-        }
-    }
-    Ok(())
-}
+/// SQLite's SQL.
+const DIALECT: Dialect = Dialect {
+    quote: '"',
+    marks: Marks::QuestionN,
+    col_type: sql_type,
+    prefix_names: true,
+};
 
 fn sql_type(t: ColType) -> String {
     match t {
@@ -187,33 +147,16 @@ impl SqliteConn {
     }
 
     fn write(&mut self, verb: &str, table: &str, values: &[(&str, DbValue)]) -> DbResult<()> {
-        if values.is_empty() {
-            return Err(DbError(format!("{verb}: no values for table '{table}'")));
-        }
-        let mut sql = String::with_capacity(64 + values.len() * 24);
-        sql.push_str(verb);
-        sql.push_str(" INTO ");
-        push_ident(&mut sql, table)?;
-        sql.push_str(" (");
-        for (i, (c, _)) in values.iter().enumerate() {
-            if i > 0 {
-                sql.push(',');
-            }
-            push_ident(&mut sql, c)?;
-        }
-        sql.push_str(") VALUES (");
-        for i in 1..=values.len() {
-            if i > 1 {
-                sql.push(',');
-            }
-            push_mark(&mut sql, i);
-        }
-        sql.push(')');
+        let sql = DIALECT.insert(verb, table, values)?;
         let args: Vec<SqlValue> = values.iter().map(|(_, v)| to_sql(v)).collect();
+        self.exec(&sql, args).map(|_| ())
+    }
+
+    fn exec(&mut self, sql: &str, args: Vec<SqlValue>) -> DbResult<u64> {
         self.conn
-            .prepare_cached(&sql)
+            .prepare_cached(sql)
             .and_then(|mut st| st.execute(params_from_iter(args)))
-            .map(|_| ())
+            .map(|n| n as u64)
             .map_err(err)
     }
 }
@@ -226,29 +169,8 @@ impl DbConn for SqliteConn {
         columns: &[&str],
         order: Option<&Order>,
     ) -> DbResult<Rows> {
-        let cols = if columns.is_empty() {
-            "*".to_string()
-        } else {
-            columns
-                .iter()
-                .map(|c| ident(c))
-                .collect::<DbResult<Vec<_>>>()?
-                .join(",")
-        };
-        let mut args = Vec::new();
-        let mut sql = String::with_capacity(64 + cols.len());
-        sql.push_str("SELECT ");
-        sql.push_str(&cols);
-        sql.push_str(" FROM ");
-        push_ident(&mut sql, table)?;
-        push_where(&mut sql, conds, &mut args)?;
-        if let Some(o) = order {
-            sql.push_str(&format!(
-                " ORDER BY {}{}",
-                ident(&o.col)?,
-                if o.desc { " DESC" } else { "" }
-            ));
-        }
+        let (sql, args) = DIALECT.select(table, conds, columns, order)?;
+        let args: Vec<SqlValue> = args.into_iter().map(to_sql).collect();
         let mut st = self.conn.prepare_cached(&sql).map_err(err)?;
         let names: Vec<String> = st.column_names().iter().map(|s| s.to_string()).collect();
         let decls: Vec<Option<String>> = st
@@ -279,39 +201,13 @@ impl DbConn for SqliteConn {
         if values.is_empty() {
             return Ok(0);
         }
-        let mut args: Vec<SqlValue> = Vec::with_capacity(values.len() + conds.len());
-        let mut sql = String::with_capacity(64 + values.len() * 24);
-        sql.push_str("UPDATE ");
-        push_ident(&mut sql, table)?;
-        sql.push_str(" SET ");
-        for (i, (c, v)) in values.iter().enumerate() {
-            if i > 0 {
-                sql.push(',');
-            }
-            args.push(to_sql(v));
-            push_ident(&mut sql, c)?;
-            sql.push('=');
-            push_mark(&mut sql, args.len());
-        }
-        push_where(&mut sql, conds, &mut args)?;
-        self.conn
-            .prepare_cached(&sql)
-            .and_then(|mut st| st.execute(params_from_iter(args)))
-            .map(|n| n as u64)
-            .map_err(err)
+        let (sql, args) = DIALECT.update(table, conds, values)?;
+        self.exec(&sql, args.into_iter().map(to_sql).collect())
     }
 
     fn delete(&mut self, table: &str, conds: &[Cond]) -> DbResult<u64> {
-        let mut args = Vec::new();
-        let mut sql = String::with_capacity(64);
-        sql.push_str("DELETE FROM ");
-        push_ident(&mut sql, table)?;
-        push_where(&mut sql, conds, &mut args)?;
-        self.conn
-            .prepare_cached(&sql)
-            .and_then(|mut st| st.execute(params_from_iter(args)))
-            .map(|n| n as u64)
-            .map_err(err)
+        let (sql, args) = DIALECT.delete(table, conds)?;
+        self.exec(&sql, args.into_iter().map(to_sql).collect())
     }
 
     fn replace(&mut self, table: &str, values: &[(&str, DbValue)]) -> DbResult<()> {
@@ -319,41 +215,10 @@ impl DbConn for SqliteConn {
     }
 
     fn create_table(&mut self, def: &TableDef) -> DbResult<()> {
-        let mut cols = Vec::new();
-        for c in &def.columns {
-            let mut s = format!("{} {}", ident(c.name)?, sql_type(c.ty));
-            if let Some(d) = c.default {
-                s.push_str(" DEFAULT ");
-                s.push_str(d);
-            }
-            if !c.nullable && c.ty != ColType::Id {
-                s.push_str(" NOT NULL");
-            }
-            cols.push(s);
+        for st in DIALECT.create_table(def)? {
+            self.conn.execute_batch(&st).map_err(err)?;
         }
-        for (name, uc) in &def.unique {
-            let list = uc.iter().map(|c| ident(c)).collect::<DbResult<Vec<_>>>()?;
-            cols.push(format!(
-                "CONSTRAINT {} UNIQUE ({})",
-                ident(&format!("{}_{name}", def.name))?,
-                list.join(", ")
-            ));
-        }
-        let mut sql = format!(
-            "CREATE TABLE IF NOT EXISTS {} (\n    {}\n);\n",
-            ident(def.name)?,
-            cols.join(",\n    ")
-        );
-        for (name, ic) in &def.indexes {
-            let list = ic.iter().map(|c| ident(c)).collect::<DbResult<Vec<_>>>()?;
-            sql.push_str(&format!(
-                "CREATE INDEX IF NOT EXISTS {} ON {} ({});\n",
-                ident(&format!("{}_{name}", def.name))?,
-                ident(def.name)?,
-                list.join(", ")
-            ));
-        }
-        self.conn.execute_batch(&sql).map_err(err)
+        Ok(())
     }
 
     fn table_exists(&mut self, table: &str) -> DbResult<bool> {
