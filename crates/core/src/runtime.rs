@@ -91,6 +91,26 @@ impl std::fmt::Debug for Runtime {
 }
 
 impl Runtime {
+    /// Runs `f` with what resolves pseudo-variables at run time (module
+    /// PVs, `$shv`, config variables; no preprocessor defines).
+    fn with_pv_env<R>(
+        &self,
+        f: impl FnOnce(&crate::script::pv::PvEnv<'_>) -> R,
+    ) -> Result<R, String> {
+        let reg = self
+            .registry
+            .read()
+            .map_err(|_| "registry unavailable".to_string())?;
+        let defines = Default::default();
+        let env = crate::script::pv::PvEnv {
+            module_pvs: &reg.pvs,
+            shv: &self.shv,
+            cfg: &self.cfg_vars,
+            defines: &defines,
+        };
+        Ok(f(&env))
+    }
+
     /// A runtime with these settings and nothing loaded yet.
     pub fn new(settings: Settings) -> Runtime {
         let cfg_vars = SharedVars::default();
@@ -425,30 +445,17 @@ impl Core for Runtime {
 
     fn pv_get(&self, msg: &mut SipMsg, name: &str) -> Option<Value<'static>> {
         let spec = sr_cfg::parse_pv(name).ok()?;
-        let reg = self.registry.read().ok()?;
-        let defines = Default::default();
-        let env = crate::script::pv::PvEnv {
-            module_pvs: &reg.pvs,
-            shv: &self.shv,
-            cfg: &self.cfg_vars,
-            defines: &defines,
-        };
-        let pv = crate::script::pv::resolve(&spec, &env).ok()?;
-        drop(reg);
+        let pv = self
+            .with_pv_env(|env| crate::script::pv::resolve(&spec, env))
+            .ok()?
+            .ok()?;
         let mut ctx = Ctx::new(msg, self, RouteType::REQUEST);
         Some(pv.get(&mut ctx, None))
     }
 
     fn compile_format(&self, s: &str) -> Result<Arc<dyn sr_sdk::fixup::Eval>, String> {
-        let reg = self.registry.read().map_err(|e| e.to_string())?;
-        let defines = Default::default();
-        let env = crate::script::pv::PvEnv {
-            module_pvs: &reg.pvs,
-            shv: &self.shv,
-            cfg: &self.cfg_vars,
-            defines: &defines,
-        };
-        Ok(Arc::new(crate::script::compile::format_text(s, &env)?))
+        let f = self.with_pv_env(|env| crate::script::compile::format_text(s, env))??;
+        Ok(Arc::new(f))
     }
 
     fn register_api(&self, name: &str, api: Arc<dyn Any + Send + Sync>) {
@@ -521,17 +528,7 @@ impl Core for Runtime {
 
     fn pv_set(&self, msg: &mut SipMsg, name: &str, v: Value<'_>) -> Result<(), String> {
         let spec = sr_cfg::parse_pv(name).map_err(|e| format!("{name}: {e:?}"))?;
-        let pv = {
-            let reg = self.registry.read().map_err(|_| "registry unavailable")?;
-            let defines = Default::default();
-            let env = crate::script::pv::PvEnv {
-                module_pvs: &reg.pvs,
-                shv: &self.shv,
-                cfg: &self.cfg_vars,
-                defines: &defines,
-            };
-            crate::script::pv::resolve(&spec, &env)?
-        };
+        let pv = self.with_pv_env(|env| crate::script::pv::resolve(&spec, env))??;
         if !pv.writable() {
             return Err(format!("{name} is read-only"));
         }
