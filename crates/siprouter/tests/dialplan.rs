@@ -108,10 +108,10 @@ fn rules_translate_over_sip_and_rpc_and_reload() {
     assert_eq!(
         srv.rpc("dialplan.dump", &[json!(1)]).unwrap(),
         json!({ "DPID": 1, "ENTRIES": [
-            { "PRIO": 1, "MATCHOP": 1, "MATCHEXP": "^0[1-9]", "MATCHLEN": 0,
-              "SUBSTEXP": "^0(.*)$", "REPLEXP": "+49\\1", "ATTRS": "nat" },
-            { "PRIO": 2, "MATCHOP": 0, "MATCHEXP": "112", "MATCHLEN": 0,
-              "SUBSTEXP": "", "REPLEXP": "sos", "ATTRS": "emergency" },
+            { "ENTRY": { "PRIO": 1, "MATCHOP": 1, "MATCHEXP": "^0[1-9]", "MATCHLEN": 0,
+              "SUBSTEXP": "^0(.*)$", "REPLEXP": "+49\\1", "ATTRS": "nat" } },
+            { "ENTRY": { "PRIO": 2, "MATCHOP": 0, "MATCHEXP": "112", "MATCHLEN": 0,
+              "SUBSTEXP": null, "REPLEXP": "sos", "ATTRS": "emergency" } },
         ]})
     );
 

@@ -406,15 +406,17 @@ pub fn module() -> ModuleDef {
             .flat_map(|i| i.rules.iter())
             .map(|r| {
                 let row = &r.row;
-                json!({
+                // As Kamailio's: each entry named ENTRY, an empty text null.
+                let text = |t: &str| if t.is_empty() { Json::Null } else { json!(t) };
+                json!({ "ENTRY": {
                     "PRIO": row.pr,
                     "MATCHOP": row.match_op,
-                    "MATCHEXP": row.match_exp,
+                    "MATCHEXP": text(&row.match_exp),
                     "MATCHLEN": row.match_len,
-                    "SUBSTEXP": row.subst_exp,
-                    "REPLEXP": row.repl_exp,
-                    "ATTRS": row.attrs,
-                })
+                    "SUBSTEXP": text(&row.subst_exp),
+                    "REPLEXP": text(&row.repl_exp),
+                    "ATTRS": text(&row.attrs),
+                }})
             })
             .collect();
         Ok(json!({ "DPID": dpid, "ENTRIES": entries }))

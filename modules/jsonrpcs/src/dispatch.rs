@@ -68,6 +68,9 @@ fn one<C: Caller + ?Sized>(c: &C, req: &Json) -> Option<Json> {
         }
     };
     let out = match c.call(method, params) {
+        // A method that answers nothing gives `{}`, as Kamailio's jsonrpcs
+        // (checked by kamailio_parity_rpc).
+        Ok(Json::Null) => json!({"jsonrpc": "2.0", "result": {}, "id": reply_id}),
         Ok(result) => json!({"jsonrpc": "2.0", "result": result, "id": reply_id}),
         Err(e) => error(e.code, &e.message, reply_id),
     };

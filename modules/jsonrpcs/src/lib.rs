@@ -17,7 +17,9 @@
 //!
 //! - HTTP through the xhttp module, as Kamailio's stock configuration
 //!   does it: `jsonrpc_dispatch()` in `event_route[xhttp:request]`
-//!   answers the JSON-RPC document in the request's body.
+//!   answers the JSON-RPC document in the request's body;
+//! - the script itself: `jsonrpc_exec(cmd)` runs a document and
+//!   `$jsonrpl(code|text|body)` gives its answer.
 //!
 //! Kamailio's FIFO and datagram transports are not built: their
 //! parameters are accepted; asking for them through `transport` is a
@@ -35,6 +37,7 @@
 
 pub mod accept;
 pub mod dispatch;
+pub mod exec;
 pub mod http;
 pub mod metrics;
 pub mod unix;
@@ -314,8 +317,9 @@ pub fn module() -> ModuleDef {
         st.clone(),
         st.clone(),
         st.clone(),
-        st,
+        st.clone(),
     );
+    let h = st;
     def.param("socket", ParamKind::Str, move |v| {
         lock(&a.cfg).socket = Some(text(v));
         Ok(())
@@ -356,6 +360,18 @@ pub fn module() -> ModuleDef {
     .param("dgram_mode", ParamKind::Int, |_| Ok(()))
     .param("dgram_group", ParamKind::Any, |_| Ok(()))
     .param("dgram_user", ParamKind::Any, |_| Ok(()))
+    .cmd(
+        "jsonrpc_exec",
+        1,
+        RouteType::ANY,
+        Some(fixup::f(fixup::spve)),
+        move |ctx, p| {
+            let cmd = p[0].str(ctx).into_owned();
+            let pretty = lock(&h.cfg).pretty;
+            exec::exec(ctx, &cmd, pretty)
+        },
+    )
+    .pv("jsonrpl", exec::pv)
 }
 
 /// The `ctl` module: the same endpoint under Kamailio's binrpc module
