@@ -96,7 +96,7 @@ fn tables_are_read_written_counted_and_expire() {
         .unwrap();
     assert_eq!(
         srv.rpc("htable.get", &[json!("seen"), json!("x")]).unwrap(),
-        json!({"item": {"name": "x", "value": 7}})
+        json!({"item": {"name": "x", "value": 7, "flags": 0, "expire": "NEVER"}})
     );
     let dump = srv.rpc("htable.dump", &[json!("seen")]).unwrap();
     assert!(dump

@@ -28,17 +28,19 @@ fn dest_json(d: &Dest, full: bool, short: bool) -> Json {
     }
     if !short && !d.attrs.body.is_empty() {
         let a = &d.attrs;
+        // Attributes not given are null, as Kamailio lists them.
+        let text = |t: &str| if t.is_empty() { Json::Null } else { json!(t) };
         o.insert(
             "ATTRS".into(),
             json!({
                 "BODY": a.body,
-                "DUID": a.duid,
+                "DUID": text(&a.duid),
                 "MAXLOAD": a.maxload,
                 "WEIGHT": a.weight,
                 "RWEIGHT": a.rweight,
-                "SOCKET": a.socket,
-                "SOCKNAME": a.sockname,
-                "OBPROXY": a.obproxy,
+                "SOCKET": text(&a.socket),
+                "SOCKNAME": text(&a.sockname),
+                "OBPROXY": text(&a.obproxy),
             }),
         );
     }

@@ -32,6 +32,10 @@ pub struct Domains {
     pub dids: HashMap<String, String>,
     /// did (lower case) → attributes, in table order.
     pub attrs: HashMap<String, Vec<Attr>>,
+    /// The domains (lower case) in table order.
+    pub order: Vec<String>,
+    /// The dids with attributes, in the order first seen.
+    pub attr_dids: Vec<String>,
 }
 
 impl Domains {
@@ -123,7 +127,10 @@ impl Domain {
                     };
                     // A domain without a did is its own did.
                     let id = rows.get(r, &did).as_string().unwrap_or_else(|| d.clone());
-                    t.dids.insert(d.to_ascii_lowercase(), id);
+                    let key = d.to_ascii_lowercase();
+                    if t.dids.insert(key.clone(), id).is_none() {
+                        t.order.push(key);
+                    }
                 }
                 let rows = c.query(&at, &[], &[&did, &name, &ty, &val], None)?;
                 for r in 0..rows.len() {
@@ -140,8 +147,12 @@ impl Domain {
                         Value::str(v)
                     };
                     // dids compare without regard to case, as Kamailio's.
+                    let key = id.to_ascii_lowercase();
+                    if !t.attrs.contains_key(&key) {
+                        t.attr_dids.push(id.clone());
+                    }
                     t.attrs
-                        .entry(id.to_ascii_lowercase())
+                        .entry(key)
                         .or_default()
                         .push(Attr { name: n, value });
                 }
@@ -278,30 +289,49 @@ pub fn module() -> ModuleDef {
     let d = dm.clone();
     def.rpc(
         "domain.dump",
-        "Lists the domains with their dids and attributes.",
-        move |_| {
-            let t = d.domains();
-            let mut domains: Vec<(&String, &String)> = t.dids.iter().collect();
-            domains.sort();
-            let list: Vec<Json> = domains
-                .into_iter()
-                .map(|(dom, did)| {
-                    let attrs: Vec<Json> = t
-                        .attrs
-                        .get(&did.to_ascii_lowercase())
-                        .into_iter()
-                        .flatten()
-                        .map(|a| match &a.value {
-                            Value::Int(i) => json!({ "name": a.name, "type": 0, "value": i }),
-                            v => json!({ "name": a.name, "type": 2, "value": v.as_str() }),
-                        })
-                        .collect();
-                    json!({ "Domain": dom, "Did": did, "Attributes": attrs })
-                })
-                .collect();
-            Ok(Json::Array(list))
-        },
+        "Lists the domains with their dids, and the names of each did's attributes.",
+        move |_| Ok(dump(&d.domains())),
     )
+}
+
+/// Kamailio's domain hash table size.
+const DOM_HASH_SIZE: u32 = 128;
+
+/// `domain.dump` in Kamailio's shape and order: the domains by hash slot
+/// (the last loaded first in one), and for each did with attributes the
+/// attribute names, the last loaded first.
+pub fn dump(t: &Domains) -> Json {
+    let mut doms: Vec<(u32, usize, &String)> = t
+        .order
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let slot = sr_sdk::hash::core_hash(d.as_bytes(), None, true) & (DOM_HASH_SIZE - 1);
+            (slot, i, d)
+        })
+        .collect();
+    doms.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    let domains: Vec<Json> = doms
+        .into_iter()
+        .map(|(_, _, d)| json!({ "domain": d, "did": t.dids.get(d) }))
+        .collect();
+    let attributes: Vec<Json> = t
+        .attr_dids
+        .iter()
+        .rev()
+        .map(|did| {
+            let names: Vec<&str> = t
+                .attrs
+                .get(&did.to_ascii_lowercase())
+                .into_iter()
+                .flatten()
+                .rev()
+                .map(|a| a.name.as_str())
+                .collect();
+            json!({ "did": did, "attrs": names })
+        })
+        .collect();
+    json!({ "domains": domains, "attributes": attributes })
 }
 
 #[cfg(test)]

@@ -10,23 +10,37 @@ use std::time::Instant;
 fn table(ht: &Htable, p: &[Json]) -> Result<Arc<crate::table::Table>, RpcError> {
     let name = param_str(p, 0, "htable name")?;
     ht.table(&name)
-        .ok_or_else(|| RpcError::new(500, format!("no such htable: {name}")))
+        .ok_or_else(|| RpcError::new(500, "No such htable"))
 }
 
+/// An item in `htable.dump`: its name, type and value.
 fn item(name: &str, v: &Val) -> Json {
     match v {
-        Val::Int(i) => json!({"name": name, "value": i}),
-        Val::Str(s) => json!({"name": name, "value": s}),
+        Val::Int(i) => json!({"name": name, "type": "int", "value": i}),
+        Val::Str(s) => json!({"name": name, "type": "str", "value": s}),
     }
 }
+
+/// Kamailio's `AVP_VAL_STR` flag of a string item.
+const FLAG_STR: i64 = 2;
 
 fn get(ht: &Htable, p: &[Json]) -> Result<Json, RpcError> {
     let t = table(ht, p)?;
     let k = param_str(p, 1, "key")?;
+    let now = Instant::now();
     let v = t
-        .get(&k, Instant::now())
+        .get(&k, now)
         .ok_or_else(|| RpcError::new(500, "Key name doesn't exist in htable."))?;
-    Ok(json!({ "item": item(&k, &v) }))
+    // As Kamailio: the flags (string or not) and when it expires.
+    let expire = match t.expires_in(&k, now) {
+        None | Some(0) => json!("NEVER"),
+        Some(secs) => json!(secs),
+    };
+    let (flags, value) = match v {
+        Val::Int(i) => (0, json!(i)),
+        Val::Str(s) => (FLAG_STR, json!(s)),
+    };
+    Ok(json!({ "item": {"name": k, "value": value, "flags": flags, "expire": expire} }))
 }
 
 fn set(ht: &Htable, p: &[Json], int: bool) -> Result<Json, RpcError> {
@@ -38,7 +52,7 @@ fn set(ht: &Htable, p: &[Json], int: bool) -> Result<Json, RpcError> {
         Val::Str(param_str(p, 2, "value")?)
     };
     t.set(&k, v, None, Instant::now());
-    Ok(Json::Null)
+    Ok(json!("Ok. Key set to new value."))
 }
 
 fn delete(ht: &Htable, p: &[Json]) -> Result<Json, RpcError> {
@@ -46,7 +60,7 @@ fn delete(ht: &Htable, p: &[Json]) -> Result<Json, RpcError> {
     let k = param_str(p, 1, "key")?;
     // As in Kamailio, a key that is not there is no error.
     t.remove(&k, Instant::now());
-    Ok(Json::Null)
+    Ok(json!("Ok. Key deleted."))
 }
 
 /// A table's items by Kamailio slot (only slots with items).

@@ -11,8 +11,20 @@ fn fault(m: &str) -> RpcError {
     RpcError::new(500, m)
 }
 
+/// A tag as Kamailio shows it: `"NULL"` when there is none (an empty
+/// one was loaded as none).
 fn or_null(s: &Option<String>) -> Json {
-    json!(s.as_deref().unwrap_or("NULL"))
+    json!(s.as_deref().filter(|t| !t.is_empty()).unwrap_or("NULL"))
+}
+
+/// The slot of Kamailio's address hash table (128 slots, the address's
+/// bytes hashed) an address is listed under.
+fn addr_slot(ip: &std::net::IpAddr) -> u32 {
+    let bytes = match ip {
+        std::net::IpAddr::V4(a) => a.octets().to_vec(),
+        std::net::IpAddr::V6(a) => a.octets().to_vec(),
+    };
+    sr_sdk::hash::core_hash(&bytes, None, false) & 127
 }
 
 /// Adds the RPC methods to the module.
@@ -76,11 +88,19 @@ pub fn export(pm: &Arc<Permissions>, def: ModuleDef) -> ModuleDef {
     let d = pm.clone();
     let def = def.rpc("permissions.addressDump", "Lists the addresses of the address table.", move |_| {
         let t = d.address().ok_or_else(|| fault("No address table"))?;
+        // In Kamailio's order: by hash slot, the last loaded first in one.
+        let mut hosts: Vec<(u32, usize, _)> = t
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (addr_slot(&e.ip), i, e))
+            .collect();
+        hosts.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         Ok(Json::Array(
-            t.hosts
-                .iter()
-                .map(|e| {
-                    json!({ "group": e.grp, "item": { "ip": e.ip.to_string(), "port": e.port, "tag": or_null(&e.tag) } })
+            hosts
+                .into_iter()
+                .map(|(slot, _, e)| {
+                    json!({ "table": slot, "group": e.grp, "item": { "ip": e.ip.to_string(), "port": e.port, "tag": or_null(&e.tag) } })
                 })
                 .collect(),
         ))
