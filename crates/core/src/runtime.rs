@@ -574,6 +574,10 @@ impl Core for Runtime {
         self.settings.aliases.clone()
     }
 
+    fn stateless_to_tag(&self, msg: &SipMsg) -> Option<String> {
+        Some(crate::outbound::stateless_to_tag(msg))
+    }
+
     fn user_agent_header(&self) -> Option<String> {
         let h = self.settings.user_agent_header.trim();
         (!h.is_empty()).then(|| h.to_string())

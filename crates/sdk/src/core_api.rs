@@ -251,6 +251,15 @@ pub trait Core: Send + Sync {
         ))
     }
 
+    /// The To-tag a stateless reply to `msg` gets (sl's tag: the same for
+    /// its retransmissions), for modules that must know it before they
+    /// reply (presence keeps it as its dialog's tag). `None` when the core
+    /// does not say.
+    fn stateless_to_tag(&self, msg: &SipMsg) -> Option<String> {
+        let _ = msg;
+        None
+    }
+
     /// The User-Agent header line of requests the server makes itself
     /// (`user_agent_header`, without CRLF); `None` when there is none.
     fn user_agent_header(&self) -> Option<String> {

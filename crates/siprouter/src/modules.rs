@@ -36,6 +36,8 @@ pub fn in_tree() -> Vec<InTree> {
         ("alias_db", sr_mod_alias_db::module),
         ("speeddial", sr_mod_speeddial::module),
         ("dialplan", sr_mod_dialplan::module),
+        ("presence", sr_mod_presence::module),
+        ("presence_xml", sr_mod_presence_xml::module),
         ("path", sr_mod_path::module),
         ("statistics", sr_mod_statistics::module),
         ("diversion", sr_mod_diversion::module),

@@ -371,6 +371,13 @@ fn stock_config_reports_only_what_siprouter_lacks() {
     check_with(&["WITH_TLS"]);
     check_with(&["WITH_NAT", "WITH_RTPENGINE"]);
     check_with(&["WITH_JSONRPC"]);
+    check_with(&["WITH_MYSQL", "WITH_PRESENCE"]);
+    check_with(&[
+        "WITH_MYSQL",
+        "WITH_AUTH",
+        "WITH_PRESENCE",
+        "WITH_MSGREBUILD",
+    ]);
     check_with(&[
         "WITH_JSONRPC",
         "WITH_TLS",
@@ -705,6 +712,55 @@ fn the_stock_config_with_aliasdb_and_speeddial_routes_aliases_and_short_numbers(
             &sr_testkit::answer(&inv, 486, "Busy Here", "bb", &[]),
         );
         assert_eq!(alice.recv_final(t).map(|r| r.status()), Some(Some(486)));
+    }
+    srv.shutdown();
+    let _ = std::fs::remove_file(&cfg);
+}
+
+#[test]
+fn the_stock_config_with_presence_serves_publish_and_subscribe() {
+    let required = std::env::var("SR_INTEROP_REQUIRED").as_deref() == Ok("1");
+    if !Path::new(STOCK).exists() {
+        assert!(!required, "{STOCK} is missing");
+        eprintln!("skipped: {STOCK} is not installed (apt-get install kamailio)");
+        return;
+    }
+    let (cfg, url) = stock_on_sqlite("stock-presence");
+    let port = sr_testkit::free_port();
+    let (_rt, srv) = start_stock_file(&cfg, &["WITH_MYSQL", "WITH_PRESENCE"], port);
+    let to: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let t = std::time::Duration::from_secs(3);
+    let (alice, bob) = (sr_testkit::UdpPeer::new(), sr_testkit::UdpPeer::new());
+    let (a, b) = (alice.addr(), bob.addr());
+    let pidf = "<?xml version=\"1.0\"?>\n<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"sip:alice@127.0.0.1\">\n<tuple id=\"t1\"><status><basic>open</basic></status></tuple>\n</presence>\n";
+    alice.send(to, &format!("PUBLISH sip:alice@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKsp1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=a1\r\nTo: <sip:alice@127.0.0.1>\r\nCall-ID: sp-pub\r\nCSeq: 1 PUBLISH\r\nEvent: presence\r\nExpires: 600\r\nContent-Type: application/pidf+xml\r\nContent-Length: {}\r\n\r\n{pidf}", pidf.len()));
+    let r = alice.recv_final(t).expect("PUBLISH answered");
+    assert_eq!(r.status(), Some(200), "{}", r.text());
+    assert!(r.header("SIP-ETag").is_some(), "{}", r.text());
+    // bob subscribes (record-routed by the stock route, as Kamailio's):
+    // 200, then a NOTIFY with alice's document.
+    bob.send(to, &format!("SUBSCRIBE sip:alice@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {b};branch=z9hG4bKsp2;rport\r\nMax-Forwards: 70\r\nFrom: <sip:bob@127.0.0.1>;tag=b1\r\nTo: <sip:alice@127.0.0.1>\r\nCall-ID: sp-sub\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:bob@{b}>\r\nEvent: presence\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n"));
+    let ok = bob.recv_final(t).expect("SUBSCRIBE answered");
+    assert_eq!(ok.status(), Some(200), "{}", ok.text());
+    let n = bob.recv_method("NOTIFY", t).expect("a NOTIFY");
+    assert_eq!(
+        n.header("Subscription-State").as_deref(),
+        Some("active;expires=300")
+    );
+    assert!(n.text().contains("<basic>open</basic>"), "{}", n.text());
+    bob.send(n.from, &sr_testkit::answer(&n, 200, "OK", "", &[]));
+    // The publication is in Kamailio's presentity table.
+    {
+        use sr_sdk::db::DbConn;
+        let mut c = sr_mod_db_sqlite::SqliteConn::open(&url, 1000).unwrap();
+        let rows = c
+            .query("presentity", &[], &["username", "event"], None)
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            rows.get(0, "username").as_string().as_deref(),
+            Some("alice")
+        );
     }
     srv.shutdown();
     let _ = std::fs::remove_file(&cfg);

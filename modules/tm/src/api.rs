@@ -40,6 +40,12 @@ impl TmApi {
         self.e.t_reply(ctx, code, reason)
     }
 
+    /// The To-tag tm's replies to this request carry (its transaction's),
+    /// `None` when it has no transaction.
+    pub fn local_to_tag(&self, ctx: &mut Ctx<'_>) -> Option<String> {
+        with_cell(ctx, |c| c.to_tag.get(&c.req, c.id).to_string())
+    }
+
     /// Whether the message has a transaction.
     pub fn has_transaction(&self, msg: &SipMsg) -> bool {
         has_cell(msg)

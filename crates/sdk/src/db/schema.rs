@@ -538,4 +538,7 @@ pub fn standard() -> Vec<TableDef> {
         uacreg(),
         dialplan(),
     ]
+    .into_iter()
+    .chain(super::presence_tables::all())
+    .collect()
 }

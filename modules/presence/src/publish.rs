@@ -1,0 +1,262 @@
+//! `handle_publish([sender_uri])`: a PUBLISH (RFC 3903) makes, refreshes,
+//! changes or removes a publication, answered as Kamailio answers (200
+//! with Expires and SIP-ETag, 400, 412, 415, 489 with Allow-Events, 500),
+//! and the presentity's watchers are told.
+
+use crate::common::{event_of, expires_value, reply, EventCheck};
+use crate::notify;
+use crate::store::Presentity;
+use crate::Presence;
+use sr_sdk::prelude::*;
+
+/// The entity tag of a new publication state: `a.<start>.<pid>.<n>.<count>`
+/// (Kamailio's form; `count` is how many times the publication has been
+/// refreshed or changed).
+pub fn etag(pr: &Presence, count: u64) -> String {
+    let n = pr.next_counter();
+    format!("a.{}.{}.{n}.{count}", pr.startup, std::process::id())
+}
+
+/// The refresh count an entity tag carries (digits after its last dot):
+/// `None` when it has none (Kamailio answers 500 then).
+pub fn etag_count(etag: &str) -> Option<u64> {
+    let (_, tail) = etag.rsplit_once('.')?;
+    if tail.is_empty() || !tail.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    tail.parse().ok()
+}
+
+/// `handle_publish`: 1 when handled (a 412 included), -1 after an error
+/// reply.
+pub fn handle(pr: &Presence, ctx: &mut Ctx<'_>, sender: Option<String>) -> i32 {
+    let now = sr_sdk::db::now();
+    let ev = match event_of(pr, ctx) {
+        EventCheck::Ok(ev) => ev,
+        EventCheck::Replied => return -1,
+    };
+    let m = ctx.msg.msg();
+    let expires = match m.header(HeaderName::Expires) {
+        None => i64::from(ev.default_expires),
+        Some(h) => expires_value(h.value),
+    }
+    .min(pr.p.max_expires());
+    let Ok(ruri) = ctx.msg.ruri_parsed() else {
+        return reply(pr, ctx, 400, "Bad request", "");
+    };
+    let user = ruri.user.unwrap_or("").to_string();
+    let domain = ruri.host_str.to_string();
+    let m = ctx.msg.msg();
+    if !m.has_content_length() {
+        return reply(pr, ctx, 400, "Bad request", "");
+    }
+    let body = String::from_utf8_lossy(m.body()).into_owned();
+    let if_match = m
+        .headers_by_name("SIP-If-Match")
+        .next()
+        .map(|h| h.value.trim().to_string());
+    if body.is_empty() && if_match.is_none() {
+        return reply(pr, ctx, 400, "Invalid request", "");
+    }
+    if let Some(s) = &sender {
+        if sr_sdk::sip_msg::Uri::parse(s).is_err() {
+            return reply(pr, ctx, 400, "Bad request", "");
+        }
+    }
+    if !body.is_empty() {
+        if let Some(check) = &ev.check {
+            if !check(&body) {
+                return reply(pr, ctx, 415, "Unsupported media type", "");
+            }
+        }
+    }
+    let t = pr.tables().clone();
+    let offset = pr.p.expires_offset();
+    let pres_uri = format!("sip:{user}@{domain}");
+    match if_match {
+        None => {
+            let tag = etag(pr, 0);
+            let p = {
+                let mut st = pr.store();
+                let p = Presentity {
+                    user,
+                    domain,
+                    event: ev.name.clone(),
+                    etag: tag.clone(),
+                    expires: now + expires,
+                    received_time: now,
+                    body,
+                    sender: sender.clone().unwrap_or_default(),
+                    seq: st.next_seq(),
+                };
+                st.db_insert_pres(&t, &p);
+                st.pres.push(p.clone());
+                p
+            };
+            let shown = if expires == 0 { 0 } else { expires - offset };
+            reply(
+                pr,
+                ctx,
+                200,
+                "OK",
+                &format!("Expires: {shown}\r\nSIP-ETag: {tag}\r\n"),
+            );
+            tell_watchers(pr, ctx.core, &ev, &p.uri(), None, sender.as_deref(), now);
+            1
+        }
+        Some(old) if expires <= 0 => {
+            let found = {
+                let st = pr.store();
+                st.find_pres(&user, &domain, &ev.name, &old)
+            };
+            if found.is_none() {
+                reply(pr, ctx, 412, "Conditional request failed", "");
+                return 1;
+            }
+            reply(
+                pr,
+                ctx,
+                200,
+                "OK",
+                &format!("Expires: 0\r\nSIP-ETag: {old}\r\n"),
+            );
+            tell_watchers(
+                pr,
+                ctx.core,
+                &ev,
+                &pres_uri,
+                Some(&old),
+                sender.as_deref(),
+                now,
+            );
+            let mut st = pr.store();
+            if let Some(i) = st.find_pres(&user, &domain, &ev.name, &old) {
+                let p = st.pres.remove(i);
+                st.db_delete_pres(&t, &p);
+            }
+            1
+        }
+        Some(old) => {
+            let Some(count) = etag_count(&old) else {
+                return reply(pr, ctx, 500, "Server Internal Error", "");
+            };
+            let tag = etag(pr, count + 1);
+            let updated = {
+                let mut st = pr.store();
+                match st.find_pres(&user, &domain, &ev.name, &old) {
+                    None => false,
+                    Some(i) => {
+                        let p = &mut st.pres[i];
+                        p.etag = tag.clone();
+                        p.expires = now + expires;
+                        p.received_time = now;
+                        if !body.is_empty() {
+                            p.body = body;
+                        }
+                        if let Some(s) = &sender {
+                            p.sender = s.clone();
+                        }
+                        let p = p.clone();
+                        st.db_update_pres(&t, &old, &p);
+                        true
+                    }
+                }
+            };
+            if !updated {
+                reply(pr, ctx, 412, "Conditional request failed", "");
+                return 1;
+            }
+            reply(
+                pr,
+                ctx,
+                200,
+                "OK",
+                &format!("Expires: {}\r\nSIP-ETag: {tag}\r\n", expires - offset),
+            );
+            tell_watchers(pr, ctx.core, &ev, &pres_uri, None, sender.as_deref(), now);
+            1
+        }
+    }
+}
+
+/// Sends the presentity's state to its active watchers of `ev` (not to
+/// one whose Contact is `sender`), the publication `offline` standing as
+/// its offline body.
+pub fn tell_watchers(
+    pr: &Presence,
+    core: &dyn Core,
+    ev: &crate::events::EventDef,
+    pres_uri: &str,
+    offline: Option<&str>,
+    sender: Option<&str>,
+    now: i64,
+) {
+    let (body, subs) = {
+        let st = pr.store();
+        let subs = st.watchers_of(pres_uri, &ev.name);
+        if subs.is_empty() {
+            return;
+        }
+        (
+            notify::state_body(pr, &st, ev, pres_uri, offline, now),
+            subs,
+        )
+    };
+    for s in subs {
+        if s.status != crate::events::Status::Active {
+            continue;
+        }
+        if sender.is_some_and(|x| x == s.contact) {
+            continue;
+        }
+        notify_one(pr, core, ev, &s.key(), body.as_deref(), now, None);
+    }
+}
+
+/// Moves a stored subscription's CSeq and version on and sends it a
+/// NOTIFY with `body` (only when active) and the state it is in, or
+/// `state` when given.
+pub fn notify_one(
+    pr: &Presence,
+    core: &dyn Core,
+    ev: &crate::events::EventDef,
+    key: &crate::store::SubKey,
+    body: Option<&str>,
+    now: i64,
+    state: Option<&str>,
+) {
+    let sub = {
+        let mut st = pr.store();
+        let Some(s) = st.subs.get_mut(key) else {
+            return;
+        };
+        s.local_cseq += 1;
+        s.version += 1;
+        let s = s.clone();
+        st.db_save_sub(pr.tables(), &s);
+        s
+    };
+    let state = state.map_or_else(
+        || notify::state_value(sub.status, sub.expires - now),
+        str::to_string,
+    );
+    let active = sub.status == crate::events::Status::Active;
+    let body = body
+        .filter(|_| active)
+        .map(|b| (ev.content_type.as_str(), b));
+    notify::send(pr, core, &sub, sub.local_cseq + 1, &state, body);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_counts() {
+        assert_eq!(etag_count("a.1795760648.26322.3.1"), Some(1));
+        assert_eq!(etag_count("a.1.2.3.41"), Some(41));
+        assert_eq!(etag_count("nonexist"), None);
+        assert_eq!(etag_count("abc.def"), None);
+        assert_eq!(etag_count("abc."), None);
+    }
+}
