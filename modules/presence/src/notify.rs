@@ -162,14 +162,20 @@ pub fn send(
     };
     let (n, branch) = pr.notifies.next_branch();
     let probe = build(sub, cseq, state, None, ("UDP", "0.0.0.0"), &branch, None).1;
-    let mut dest = match core.resolve(&probe, None) {
+    // The dialog's transport is the SUBSCRIBE's (as tm's send socket
+    // makes it in Kamailio) unless the next hop names one.
+    let socket = parse_socket(&sub.socket);
+    let proto = socket
+        .map(|(p, _)| p)
+        .filter(|p| *p != Proto::Udp && !probe.to_ascii_lowercase().contains(";transport="));
+    let mut dest = match core.resolve(&probe, proto) {
         Ok(d) => d,
         Err(e) => {
             lm_warn!("presence: NOTIFY for {} to {probe}: {e}", sub.callid);
             return;
         }
     };
-    if let Some((proto, addr)) = parse_socket(&sub.socket) {
+    if let Some((proto, addr)) = socket {
         if proto == dest.proto && addr.is_ipv4() == dest.addr.is_ipv4() {
             dest.send_socket = Some(addr);
         }
