@@ -164,6 +164,16 @@ pub fn handle(pr: &Presence, ctx: &mut Ctx<'_>, watcher: Option<String>) -> i32 
                 b,
             );
         } else {
+            // A refresh: the watcher-info subscribers hear of it (partial),
+            // and the subscriber gets the state when there are such
+            // subscribers or with `send_fast_notify`.
+            let winfo = pr.api.winfo_of(&ev);
+            if let Some(w) = &winfo {
+                tell_winfo(pr, ctx.core, w, &sub.pres_uri, Some(&sub), now);
+            }
+            if winfo.is_none() && !pr.p.send_fast_notify() {
+                return 1;
+            }
             let body = current_body(pr, &ev, &sub, now);
             let state = notify::state_value(sub.status, expires);
             notify_one(

@@ -8,7 +8,7 @@ use crate::xml::{self, copy_detached, Document, Element, Node};
 pub const PIDF_NS: &str = "urn:ietf:params:xml:ns:pidf";
 
 fn is_tuple(e: &Element) -> bool {
-    e.local() == "tuple"
+    e.local().eq_ignore_ascii_case("tuple")
 }
 
 /// Whether a body is a well-formed XML document (a PUBLISH whose body is
@@ -19,7 +19,8 @@ pub fn well_formed(body: &str) -> bool {
 
 /// The publications' bodies merged, newest first, as presence_xml's
 /// `agg_nbody`: the newest document is the base; each older one whose
-/// first `<tuple>`'s id is not yet in the result gives all of its root's
+/// first `<tuple>`'s id is not yet in the result (names and ids compared
+/// without case, as libxml2's `xmlStrcasecmp`) gives all of its root's
 /// children (text too), each element declaring the namespaces it uses.
 /// Bodies that do not parse are left out; `None` when none is left.
 pub fn aggregate(bodies: &[&str]) -> Option<String> {
@@ -34,7 +35,7 @@ pub fn aggregate(bodies: &[&str]) -> Option<String> {
     for d in docs {
         let first = d.root.elements().find(|e| is_tuple(e));
         if let Some(id) = first.and_then(|t| t.attr("id")) {
-            if ids.iter().any(|x| x == id) {
+            if ids.iter().any(|x| x.eq_ignore_ascii_case(id)) {
                 continue;
             }
         }
@@ -67,7 +68,9 @@ pub fn offline(body: &str) -> Option<String> {
     let d = xml::parse(body).ok()?;
     let scope = d.root.scope_inside(&Vec::new());
     let tuple = d.root.elements().find(|e| is_tuple(e))?;
-    let status = tuple.elements().find(|e| e.local() == "status")?;
+    let status = tuple
+        .elements()
+        .find(|e| e.local().eq_ignore_ascii_case("status"))?;
     let mut status = copy_detached(status, &tuple.scope_inside(&scope));
     if !close_first_basic(&mut status) {
         return None;
@@ -96,7 +99,7 @@ pub fn offline(body: &str) -> Option<String> {
 fn close_first_basic(e: &mut Element) -> bool {
     for c in e.children.iter_mut() {
         if let Node::Element(c) = c {
-            if c.local() == "basic" {
+            if c.local().eq_ignore_ascii_case("basic") {
                 c.children = vec![Node::Text("closed".into())];
                 return true;
             }
