@@ -28,6 +28,7 @@ const MODULES: &[&str] = &[
     "sl",
     "pv",
     "textops",
+    "htable",
     "db_sqlite",
     "presence",
     "presence_xml",
@@ -40,8 +41,17 @@ modparam("presence", "db_update_period", 1)
 modparam("presence", "min_expires", 30)
 modparam("presence_xml", "db_url", "__DB__")
 modparam("presence_xml", "force_active", 1)
+modparam("tm", "fr_timer", 1000)
+modparam("htable", "htable", "nr=>size=4;")
+modparam("htable", "htable", "hs=>size=4;")
 request_route {
-    if (is_method("OPTIONS")) { sl_send_reply("200", "up"); exit; }
+    if (is_method("OPTIONS")) {
+        if ($hdr(X-Ci) != $null) {
+            append_to_reply("X-NR: $sht(nr=>$hdr(X-Ci))\r\nX-HS: $sht(hs=>$hdr(X-Ci))\r\n");
+        }
+        sl_send_reply("200", "up");
+        exit;
+    }
     if (is_method("PUBLISH|SUBSCRIBE")) {
         if (!t_newtran()) { sl_reply_error(); exit; }
         if (is_method("PUBLISH")) {
@@ -49,11 +59,15 @@ request_route {
             else { handle_publish(); }
         } else {
             handle_subscribe();
+            $sht(hs=>$ci) = "uri=" + $subs(uri) + " ev=" + $subs(event) + " st=" + $subs(status) + " exp=" + $subs(expires) + " lc=" + $subs(local_cseq) + " v=" + $subs(version);
         }
         t_release();
         exit;
     }
     sl_send_reply("404", "Not here");
+}
+event_route[presence:notify-reply] {
+    $sht(nr=>$ci) = "m=" + $rm + " cs=" + $cs + " rs=" + $notify_reply($rs) + " rr=" + $notify_reply($rr) + " rci=" + $notify_reply($ci) + " uri=" + $subs(uri) + " cid=" + $subs(callid) + " st=" + $subs(status) + " lc=" + $subs(local_cseq) + " ev=" + $subs(event);
 }
 "#;
 
@@ -125,7 +139,7 @@ struct Ua {
     n: u32,
     names: Names,
     out: Vec<String>,
-    /// The code NOTIFYs are answered with.
+    /// The code NOTIFYs are answered with (0: not answered).
     notify_code: u16,
 }
 
@@ -147,7 +161,8 @@ impl Ua {
         let mut wait = Duration::from_secs(3);
         while let Some(r) = self.peer.recv(wait) {
             wait = Duration::from_millis(400);
-            if r.msg.msg().method().is_some_and(|m| m.as_str() == "NOTIFY") {
+            if self.notify_code > 0 && r.msg.msg().method().is_some_and(|m| m.as_str() == "NOTIFY")
+            {
                 let answer = sr_testkit::answer(&r, self.notify_code, "OK", "", &[]);
                 let answer = answer.replace(";tag=\r\n", "\r\n");
                 self.peer.send(r.from, &answer);
@@ -455,6 +470,9 @@ fn scenario(srv: SocketAddr) -> Vec<String> {
     let cw: Vec<&str> = cw.iter().map(String::as_str).collect();
     ua.subscribe("winfo alice", "alice", "alice", "winfo1", 1, None, &cw);
     let tf = ua.subscribe("sub frank", "alice", "frank", "sub-frank", 1, None, &cr);
+    // Kamailio writes subscriptions on a 1 s timer: frank's is written
+    // before he leaves, so that its row goes for certain.
+    std::thread::sleep(Duration::from_millis(1500));
     let c0 = contact(&ua, "presence", 0);
     let c0: Vec<&str> = c0.iter().map(String::as_str).collect();
     ua.subscribe(
@@ -510,6 +528,40 @@ fn scenario(srv: SocketAddr) -> Vec<String> {
             "Expires: 0",
         ],
     );
+    // A watcher that never answers: its NOTIFY times out (tm's fr_timer,
+    // 1 s), the route sees Kamailio's faked 408 and the subscription goes.
+    ua.notify_code = 0;
+    ua.subscribe("sub quiet", "alice", "quinn", "sub-quiet", 1, None, &cr);
+    ua.notify_code = 200;
+    std::thread::sleep(Duration::from_millis(2500));
+    while ua.peer.recv(Duration::from_millis(200)).is_some() {}
+    ua.out.push("== what the routes saw".into());
+    for ci in [
+        "sub1",
+        "sub-erin",
+        "sb3",
+        "sub-frank",
+        "winfo1",
+        "sub-quiet",
+    ] {
+        let probe = format!(
+            "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKq{ci}\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: q-{ci}\r\nCSeq: 1 OPTIONS\r\nX-Ci: {ci}\r\nContent-Length: 0\r\n\r\n",
+            ua.peer.addr()
+        );
+        ua.peer.send(srv, &probe);
+        let r = ua.peer.recv_final(Duration::from_secs(3));
+        let nr = r
+            .as_ref()
+            .and_then(|r| r.header("X-NR"))
+            .unwrap_or_default();
+        let hs = r
+            .as_ref()
+            .and_then(|r| r.header("X-HS"))
+            .unwrap_or_default();
+        ua.out.push(ua.names.ports(&format!(
+            "{ci}: notify-reply [{nr}] after handle_subscribe [{hs}]"
+        )));
+    }
     // A short subscription ends by the timer (NOTIFY without body), a
     // short publication expires (its watcher told).
     let c31 = contact(&ua, "presence", 31);
@@ -527,10 +579,15 @@ fn scenario(srv: SocketAddr) -> Vec<String> {
         &ev("presence", 3600),
         &pidf("hank", "h2", "open", "stays"),
     );
-    std::thread::sleep(Duration::from_millis(3500));
     ua.out.push("== hank's short publication expired".into());
     let mut seen = Vec::new();
-    while let Some(r) = ua.peer.recv(Duration::from_millis(300)) {
+    let until = std::time::Instant::now() + Duration::from_millis(3500);
+    loop {
+        let r = match ua.peer.recv(Duration::from_millis(300)) {
+            Some(r) => r,
+            None if std::time::Instant::now() < until => continue,
+            None => break,
+        };
         if r.msg.msg().is_request() {
             let a = sr_testkit::answer(&r, 200, "OK", "", &[]).replace(";tag=\r\n", "\r\n");
             ua.peer.send(r.from, &a);

@@ -16,6 +16,7 @@ pub mod events;
 pub mod funcs;
 pub mod notify;
 pub mod publish;
+pub mod pv;
 pub mod store;
 pub mod subscribe;
 
@@ -279,7 +280,7 @@ impl Presence {
             Arc::new(move || {
                 if let Some(core) = handle.upgrade() {
                     for e in pr.notifies.tick(&*core) {
-                        notify::ended(&pr, &*core, e);
+                        notify::ended(&pr, &*core, e, None);
                     }
                 }
             }),
@@ -379,5 +380,6 @@ pub fn module() -> ModuleDef {
     });
     let pr2 = pr.clone();
     def = def.on_response(move |ctx| notify::on_reply(&pr2, ctx));
+    let def = pv::export(def, &pr);
     funcs::export(def, &pr)
 }

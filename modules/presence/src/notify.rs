@@ -20,6 +20,9 @@ pub struct NotifyTag {
     pub key: SubKey,
     /// Whether it ended the subscription.
     pub terminated: bool,
+    /// The subscription as it was when the NOTIFY went (for `$subs` in
+    /// `event_route[presence:notify-reply]`).
+    pub sub: Box<Subscription>,
 }
 
 /// The `Subscription-State` value for a subscription `left` seconds from
@@ -194,18 +197,61 @@ pub fn send(
     let tag = NotifyTag {
         key: sub.key(),
         terminated: state.starts_with("terminated"),
+        sub: Box::new(Subscription {
+            status: if state.starts_with("terminated") {
+                Status::Terminated
+            } else {
+                sub.status
+            },
+            ..sub.clone()
+        }),
     };
     if let Some(e) = pr
         .notifies
         .start(core, n, text.into_bytes(), dest, &tm.uac_timers(), tag)
     {
-        ended(pr, core, e);
+        ended(pr, core, e, None);
     }
 }
 
-/// A NOTIFY's outcome: with `timeout_rm_subs`, a 404, 481 or 408 ends the
-/// subscription (Kamailio's `p_tm_callback`).
-pub fn ended(pr: &Presence, _core: &dyn Core, e: Ended<NotifyTag>) {
+/// `event_route[presence:notify-reply]` for a NOTIFY's final reply (or
+/// Kamailio's faked 408 when none came): the NOTIFY is the route's
+/// message, `$subs` its subscription, `$notify_reply` reads the reply.
+fn notify_reply_route(core: &dyn Core, e: &Ended<NotifyTag>, reply: Option<&SipMsg>) {
+    let Some(id) = core.route_id(RouteType::EVENT, "presence:notify-reply") else {
+        return;
+    };
+    let req = bytes::Bytes::from(e.request.clone());
+    let Ok(mut m) = SipMsg::parse(req, sr_sdk::msg::RecvInfo::loopback(), 0) else {
+        return;
+    };
+    let rpl = match reply {
+        Some(r) => SipMsg::parse(r.bytes().clone(), r.rcv, 0).ok(),
+        None => None,
+    }
+    .or_else(|| {
+        SipMsg::parse(
+            bytes::Bytes::from_static(crate::pv::FAKED_408.as_bytes()),
+            sr_sdk::msg::RecvInfo::loopback(),
+            0,
+        )
+        .ok()
+    });
+    m.ext.insert(crate::pv::SubsPv {
+        expires: e.tag.sub.expires,
+        sub: (*e.tag.sub).clone(),
+    });
+    if let Some(r) = rpl {
+        m.ext.insert(crate::pv::NotifyReply(r));
+    }
+    core.run_route(id, RouteType::LOCAL, &mut m);
+}
+
+/// A NOTIFY's outcome: `event_route[presence:notify-reply]` runs; with
+/// `timeout_rm_subs`, a 404, 481 or 408 ends the subscription (Kamailio's
+/// `p_tm_callback`).
+pub fn ended(pr: &Presence, core: &dyn Core, e: Ended<NotifyTag>, reply: Option<&SipMsg>) {
+    notify_reply_route(core, &e, reply);
     if e.code < 300 {
         return;
     }
@@ -230,7 +276,7 @@ pub fn on_reply(pr: &Presence, ctx: &mut Ctx<'_>) -> bool {
         Taken::NotOurs => false,
         Taken::Absorbed => true,
         Taken::Ended(e) => {
-            ended(pr, ctx.core, e);
+            ended(pr, ctx.core, e, Some(ctx.msg));
             true
         }
     }

@@ -151,6 +151,7 @@ pub fn handle(pr: &Presence, ctx: &mut Ctx<'_>, watcher: Option<String>) -> i32 
             let body = current_body(pr, &ev, &sub, now);
             let mut s = sub;
             s.local_cseq += 1;
+            s.version += 1;
             let b = body
                 .as_deref()
                 .filter(|_| s.status == Status::Active)
@@ -163,6 +164,8 @@ pub fn handle(pr: &Presence, ctx: &mut Ctx<'_>, watcher: Option<String>) -> i32 
                 "terminated;reason=timeout",
                 b,
             );
+            // `$subs`: the subscription as its last NOTIFY left it.
+            ctx.msg.ext.insert(crate::pv::SubsPv { sub: s, expires });
         } else {
             // A refresh: the watcher-info subscribers hear of it (partial),
             // and the subscriber gets the state when there are such
@@ -171,20 +174,24 @@ pub fn handle(pr: &Presence, ctx: &mut Ctx<'_>, watcher: Option<String>) -> i32 
             if let Some(w) = &winfo {
                 tell_winfo(pr, ctx.core, w, &sub.pres_uri, Some(&sub), now);
             }
-            if winfo.is_none() && !pr.p.send_fast_notify() {
-                return 1;
+            if winfo.is_some() || pr.p.send_fast_notify() {
+                let body = current_body(pr, &ev, &sub, now);
+                let state = notify::state_value(sub.status, expires);
+                notify_one(
+                    pr,
+                    ctx.core,
+                    &ev,
+                    &sub.key(),
+                    body.as_deref(),
+                    now,
+                    Some(&state),
+                );
             }
-            let body = current_body(pr, &ev, &sub, now);
-            let state = notify::state_value(sub.status, expires);
-            notify_one(
-                pr,
-                ctx.core,
-                &ev,
-                &sub.key(),
-                body.as_deref(),
-                now,
-                Some(&state),
-            );
+            let now_sub = pr.store().subs.get(&sub.key()).cloned();
+            ctx.msg.ext.insert(crate::pv::SubsPv {
+                sub: now_sub.unwrap_or(sub),
+                expires,
+            });
         }
         return 1;
     }
@@ -237,6 +244,15 @@ pub fn handle(pr: &Presence, ctx: &mut Ctx<'_>, watcher: Option<String>) -> i32 
         seq: 0,
     };
     pr.counter_tick();
+    // `$subs` after `handle_subscribe()`: the subscription as handled,
+    // before it is stored (Kamailio's version 1, Expires in seconds).
+    ctx.msg.ext.insert(crate::pv::SubsPv {
+        sub: Subscription {
+            version: 1,
+            ..sub.clone()
+        },
+        expires,
+    });
     if expires == 0 {
         // A fetch: the state once, nothing kept.
         reply(pr, ctx, ok_code, "OK", &ok_hdrs);
