@@ -38,6 +38,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("dialplan", sr_mod_dialplan::module),
         ("presence", sr_mod_presence::module),
         ("presence_xml", sr_mod_presence_xml::module),
+        ("presence_mwi", sr_mod_presence_mwi::module),
         ("path", sr_mod_path::module),
         ("statistics", sr_mod_statistics::module),
         ("diversion", sr_mod_diversion::module),

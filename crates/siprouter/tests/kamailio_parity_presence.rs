@@ -32,6 +32,7 @@ const MODULES: &[&str] = &[
     "db_sqlite",
     "presence",
     "presence_xml",
+    "presence_mwi",
 ];
 
 const BODY: &str = r#"
@@ -201,7 +202,10 @@ impl Ua {
             h.push_str(x);
             h.push_str("\r\n");
         }
-        if !body.is_empty() {
+        let typed = headers
+            .iter()
+            .any(|x| x.to_ascii_lowercase().starts_with("content-type:"));
+        if !body.is_empty() && !typed {
             h.push_str("Content-Type: application/pidf+xml\r\n");
         }
         h.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
@@ -463,6 +467,48 @@ fn scenario(srv: SocketAddr) -> Vec<String> {
         ]
         .concat(),
         "",
+    );
+    // message-summary (presence_mwi): bodies checked (500 as Kamailio's),
+    // the newest sent, nothing merged, no body after a removal.
+    let mwi_hdrs = |exp: u32, etag: Option<&str>| {
+        let mut v = vec![
+            "Event: message-summary".to_string(),
+            format!("Expires: {exp}"),
+            "Content-Type: application/simple-message-summary".to_string(),
+        ];
+        if let Some(e) = etag {
+            v.push(format!("SIP-If-Match: {e}"));
+        }
+        v
+    };
+    let m1 = ua.publish(
+        "mwi 1",
+        "vm",
+        &mwi_hdrs(3600, None),
+        "Messages-Waiting: yes\r\nMessage-Account: sip:vm@ex.test\r\nVoice-Message: 2/8 (0/2)\r\n",
+    );
+    ua.publish(
+        "mwi 2",
+        "vm",
+        &mwi_hdrs(3600, None),
+        "Messages-Waiting: no\r\n",
+    );
+    for (label, body) in [
+        ("mwi lower case", "messages-waiting: YES\r\n"),
+        ("mwi without CRLF", "Messages-Waiting:yes"),
+        ("mwi maybe", "Messages-Waiting: maybe\r\n"),
+    ] {
+        ua.publish(label, "vm", &mwi_hdrs(3600, None), body);
+    }
+    let cm = contact(&ua, "message-summary", 600);
+    let cm: Vec<&str> = cm.iter().map(String::as_str).collect();
+    ua.subscribe("sub mwi", "vm", "bob", "sub-mwi", 1, None, &cm);
+    ua.publish("mwi remove 1", "vm", &mwi_hdrs(0, m1.as_deref()), "");
+    ua.publish(
+        "mwi 3",
+        "vm",
+        &mwi_hdrs(3600, None),
+        "Messages-Waiting: yes\r\n",
     );
     // Watcher information: alice watches her watchers; a new watcher and
     // one leaving are reported.

@@ -83,6 +83,9 @@ pub struct EventDef {
     pub offline: Option<BodyFn>,
     /// Checks published bodies.
     pub check: Option<CheckFn>,
+    /// Whether a body the check refuses gets 500 (Kamailio's presence_mwi
+    /// sends no reply of its own) rather than 415 (presence_xml's).
+    pub check_fails_with_500: bool,
     /// Authorises new watchers (when `req_auth`); without it they wait.
     pub auth: Option<AuthFn>,
 }
@@ -109,6 +112,7 @@ impl EventDef {
             agg: None,
             offline: None,
             check: None,
+            check_fails_with_500: false,
             auth: None,
         }
     }

@@ -298,6 +298,12 @@ pub fn state_body(
         let watched = ev.name.strip_suffix(".winfo").unwrap_or(&ev.name);
         return Some(winfo_body(st, pres_uri, watched, None, 0));
     }
+    // A package that merges nothing: the newest body, and none in the
+    // NOTIFY for a removal (as Kamailio's, which sends the removing
+    // PUBLISH's empty body then).
+    if offline_etag.is_some() && ev.agg.is_none() {
+        return None;
+    }
     let (user, domain) = split_pres_uri(pres_uri)?;
     let pubs = st.bodies(user, domain, &ev.name, now, offline_etag);
     let mut bodies: Vec<String> = Vec::new();

@@ -66,6 +66,9 @@ pub fn handle(pr: &Presence, ctx: &mut Ctx<'_>, sender: Option<String>) -> i32 {
     if !body.is_empty() {
         if let Some(check) = &ev.check {
             if !check(&body) {
+                if ev.check_fails_with_500 {
+                    return reply(pr, ctx, 500, "Server Internal Error", "");
+                }
                 return reply(pr, ctx, 415, "Unsupported media type", "");
             }
         }
