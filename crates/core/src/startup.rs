@@ -358,6 +358,10 @@ pub fn load(opts: &Options, check_only: bool) -> Result<Arc<Runtime>, Vec<String
             cfg: &rt.cfg_vars,
             route_names: &rt.route_names,
             max_while: rt.settings.max_while_loops,
+            trace: sr_sdk::bind::<sr_sdk::cfgtrace::CfgTrace>(
+                &*rt as &dyn Core,
+                sr_sdk::cfgtrace::CFG_TRACE_API,
+            ),
         };
         match compile(&cfg, &env) {
             Ok(r) if errors.is_empty() => r,
@@ -957,6 +961,10 @@ impl Runtime {
             cfg: &self.cfg_vars,
             route_names: &self.route_names,
             max_while: self.settings.max_while_loops,
+            trace: sr_sdk::bind::<sr_sdk::cfgtrace::CfgTrace>(
+                self as &dyn Core,
+                sr_sdk::cfgtrace::CFG_TRACE_API,
+            ),
         };
         let routes =
             compile(&cfg, &env).map_err(|e| e.iter().map(|x| x.to_string()).collect::<Vec<_>>())?;

@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod avp;
+pub mod cfgtrace;
 pub mod core_api;
 pub mod ctx;
 pub mod db;

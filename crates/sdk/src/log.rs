@@ -27,6 +27,23 @@ pub const L_DBG: i32 = 3;
 
 static LEVEL: AtomicI32 = AtomicI32::new(L_WARN);
 
+/// A target starting with this names the label a sink writes in place of
+/// the level's name and the target (Kamailio's `log_level_name`, as the
+/// debugger's `exec:`).
+pub const LABEL_MARK: char = '@';
+
+/// What a sink writes before the message: `LEVEL: target` or, for a
+/// target marked with [`LABEL_MARK`], the label alone.
+pub fn head(level: i32, target: &str) -> String {
+    match target.strip_prefix(LABEL_MARK) {
+        Some(label) => label.to_string(),
+        None => {
+            let t = target.rsplit("::").next().unwrap_or(target);
+            format!("{}: {t}", level_name(level))
+        }
+    }
+}
+
 /// A log sink: level, module or target name, message.
 pub type Sink = Box<dyn Fn(i32, &str, fmt::Arguments<'_>) + Send + Sync>;
 
@@ -71,7 +88,7 @@ pub fn level_name(level: i32) -> &'static str {
 pub fn write(level: i32, target: &str, args: fmt::Arguments<'_>) {
     match SINK.get() {
         Some(s) => s(level, target, args),
-        None => eprintln!("{}: {target}: {args}", level_name(level)),
+        None => eprintln!("{}: {args}", head(level, target)),
     }
 }
 

@@ -21,10 +21,9 @@ fn thread_id() -> i64 {
 pub fn install(stderr: bool, facility: &str, name: Option<&str>) {
     if stderr {
         log::set_sink(Box::new(move |lvl, target, args| {
-            let t = target.rsplit("::").next().unwrap_or(target);
             let tid = thread_id();
             let mut e = std::io::stderr().lock();
-            let _ = writeln!(e, " 0({tid}) {}: {t}: {args}", log::level_name(lvl));
+            let _ = writeln!(e, " 0({tid}) {}: {args}", log::head(lvl, target));
         }));
         return;
     }
@@ -39,8 +38,7 @@ pub fn install(stderr: bool, facility: &str, name: Option<&str>) {
         libc::openlog(ident.as_ptr(), libc::LOG_PID, fac);
     }
     log::set_sink(Box::new(move |lvl, target, args| {
-        let t = target.rsplit("::").next().unwrap_or(target);
-        let line = format!("{}: {t}: {args}", log::level_name(lvl));
+        let line = format!("{}: {args}", log::head(lvl, target));
         let Ok(c) = CString::new(line.replace('\0', " ")) else {
             return;
         };

@@ -372,6 +372,7 @@ fn stock_config_reports_only_what_siprouter_lacks() {
     check_with(&["WITH_NAT", "WITH_RTPENGINE"]);
     check_with(&["WITH_JSONRPC"]);
     check_with(&["WITH_MYSQL", "WITH_PRESENCE"]);
+    check_with(&["WITH_DEBUG"]);
     check_with(&[
         "WITH_MYSQL",
         "WITH_AUTH",

@@ -117,6 +117,35 @@ pub struct CompileEnv<'a> {
     pub route_names: &'a RouteNames,
     /// `max_while_loops`.
     pub max_while: u32,
+    /// The debugger's tracing switch: actions are compiled with their
+    /// place when it is published.
+    pub trace: Option<std::sync::Arc<sr_sdk::cfgtrace::CfgTrace>>,
+}
+
+/// Kamailio's action type number and name of a statement, for `cfgtrace`
+/// (`None` for a function call, which the interpreter logs itself).
+fn trace_kind(s: &Stmt) -> Option<(u32, &'static str)> {
+    Some(match s {
+        Stmt::Expr(Expr::Call(_)) => return None,
+        Stmt::Expr(Expr::Route(_) | Expr::RouteDyn(_)) => (5, "route"),
+        Stmt::Expr(_) => (19, "eval"),
+        Stmt::Assign(_, sr_cfg::AssignOp::AddAssign, _) => (64, "assign_add"),
+        Stmt::Assign(..) => (63, "assign"),
+        Stmt::If(..) => (16, "if"),
+        Stmt::Switch { cases, .. } if cases.iter().all(|(c, _)| matches!(c, Case::Int(_))) => {
+            (21, "switch")
+        }
+        // A switch on strings is Kamailio's `match` (MATCH_COND_T).
+        Stmt::Switch { .. } => (22, "case"),
+        Stmt::While(..) => (23, "while"),
+        Stmt::Return(_) => (2, "return"),
+        Stmt::Exit(_) => (2, "exit"),
+        Stmt::Drop => (2, "drop"),
+        // Kamailio's debugger names a `break` so.
+        Stmt::Break => (2, "exit"),
+        Stmt::Block(_) => (18, "block"),
+        Stmt::Trace(..) => return None,
+    })
 }
 
 /// The compiler of one config.
@@ -129,6 +158,8 @@ struct Compiler<'a> {
     errors: Vec<CfgError>,
     /// Route types each block can run as.
     reach: Vec<RouteType>,
+    /// The configuration's files' text, read when tracing needs lines.
+    texts: HashMap<u32, String>,
     /// The route type set of the block being compiled.
     cur_types: RouteType,
 }
@@ -388,6 +419,86 @@ impl<'a> Compiler<'a> {
     }
 
     fn compile_stmt(&mut self, s: &sr_cfg::Stmt) -> Stmt {
+        let st = self.compile_stmt_inner(s);
+        if self.env.trace.is_none() {
+            return st;
+        }
+        match trace_kind(&st) {
+            Some((a, name)) => {
+                let line = self.trace_line(s);
+                Stmt::Trace(
+                    Box::new(TracePoint {
+                        file: s.span.file.0,
+                        line,
+                        a,
+                        name,
+                    }),
+                    Box::new(st),
+                )
+            }
+            None => st,
+        }
+    }
+
+    /// The line Kamailio's debugger gives a statement: where it starts for
+    /// a simple one; for a compound one the line its parser was on when it
+    /// took the statement in — where it ends, or for an `if` without
+    /// `else` the token after it (read to see there is no `else`), and for
+    /// an `else` without braces wherever the statement in it was taken.
+    fn trace_line(&mut self, s: &sr_cfg::Stmt) -> u32 {
+        match &s.kind {
+            StmtKind::If {
+                otherwise: None, ..
+            } => self.line_after(s.span, false),
+            StmtKind::If {
+                otherwise: Some(b), ..
+            } => match b.stmts.as_slice() {
+                [inner] if inner.span == b.span => self.trace_line(inner),
+                _ => self.line_after(s.span, true),
+            },
+            StmtKind::While { .. } | StmtKind::Switch { .. } => self.line_after(s.span, true),
+            _ => s.span.line,
+        }
+    }
+
+    /// The line of the first token after `span` in its file (comments and
+    /// blanks skipped), or with `last` the line of its last character; the
+    /// span's own line when the file cannot be read.
+    fn line_after(&mut self, span: Span, last: bool) -> u32 {
+        let path = self.cfg.file_path(span.file).to_path_buf();
+        let text = self
+            .texts
+            .entry(span.file.0)
+            .or_insert_with(|| std::fs::read_to_string(&path).unwrap_or_default());
+        let b = text.as_bytes();
+        let mut i = span.end as usize;
+        if i > b.len() || i == 0 {
+            return span.line;
+        }
+        if last {
+            return 1 + b[..i - 1].iter().filter(|c| **c == b'\n').count() as u32;
+        }
+        loop {
+            while i < b.len() && b[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            if i < b.len() && (b[i] == b'#' || b[i..].starts_with(b"//")) {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            } else if b[i..].starts_with(b"/*") {
+                i = b[i + 2..]
+                    .windows(2)
+                    .position(|w| w == b"*/")
+                    .map_or(b.len(), |p| i + 2 + p + 2);
+            } else {
+                break;
+            }
+        }
+        1 + b[..i.min(b.len())].iter().filter(|c| **c == b'\n').count() as u32
+    }
+
+    fn compile_stmt_inner(&mut self, s: &sr_cfg::Stmt) -> Stmt {
         match &s.kind {
             StmtKind::Expr(e) => Stmt::Expr(self.compile_expr(e)),
             StmtKind::Assign {
@@ -564,11 +675,23 @@ pub fn compile(cfg: &Config, env: &CompileEnv<'_>) -> Result<Routes, Vec<CfgErro
         flags: named_flags(cfg),
         routes: Routes {
             max_while: env.max_while,
+            trace: env.trace.clone(),
+            files: cfg
+                .files
+                .iter()
+                .map(|f| {
+                    std::fs::canonicalize(f)
+                        .unwrap_or_else(|_| f.clone())
+                        .display()
+                        .to_string()
+                })
+                .collect(),
             ..Default::default()
         },
         errors: Vec::new(),
         reach: Vec::new(),
         cur_types: RouteType::REQUEST,
+        texts: HashMap::new(),
     };
     // Pass 1: the route table.
     let blocks: Vec<&sr_cfg::RouteBlock> = cfg.routes().collect();

@@ -6,7 +6,7 @@ use super::ir::*;
 use super::state;
 use crate::myself;
 use sr_cfg::{AssignOp, BinaryOp, CastKind, CoreVar, RouteKind, UnaryOp};
-use sr_sdk::{lm_err, Ctx, Value};
+use sr_sdk::{lm_err, Ctx, RouteType, Value};
 use std::borrow::Cow;
 use std::net::IpAddr;
 
@@ -39,6 +39,8 @@ pub struct Exec<'r> {
     /// it, so a core `onreply_route` ending with a false `if` keeps its
     /// reply, as in Kamailio.
     ret: i32,
+    /// The block running (for trace lines).
+    block: usize,
 }
 
 /// The result of running a top-level route.
@@ -50,6 +52,22 @@ pub struct Outcome {
     pub dropped: bool,
     /// The script stopped by `exit` (or an equivalent).
     pub exited: bool,
+}
+
+/// The name of a route type in trace lines, as Kamailio's debugger
+/// writes it.
+fn route_type_name(rt: RouteType) -> &'static str {
+    match rt {
+        RouteType::FAILURE => "failure_route",
+        RouteType::TM_ONREPLY | RouteType::CORE_ONREPLY | RouteType::ONREPLY => "onreply_route",
+        RouteType::BRANCH => "branch_route",
+        RouteType::ONSEND => "onsend_route",
+        RouteType::ERROR => "error_route",
+        RouteType::LOCAL => "local_route",
+        RouteType::BRANCH_FAILURE => "branch_failure_route",
+        RouteType::ONEVENT | RouteType::EVENT => "event_route",
+        _ => "request_route",
+    }
 }
 
 fn truthy(v: &Value<'_>) -> bool {
@@ -71,6 +89,7 @@ impl<'r> Exec<'r> {
             routes,
             depth: 0,
             ret: 1,
+            block: 0,
         }
     }
 
@@ -107,7 +126,9 @@ impl<'r> Exec<'r> {
         self.depth += 1;
         // (An empty route gives 1.)
         self.ret = 1;
+        let outer = std::mem::replace(&mut self.block, idx);
         let r = self.run_block(&block.body, ctx);
+        self.block = outer;
         self.depth -= 1;
         let sub = block.kind == RouteKind::Sub;
         match r? {
@@ -217,8 +238,36 @@ impl<'r> Exec<'r> {
             Stmt::Drop => return Err(Stop::Drop),
             Stmt::Break => return Ok(Flow::Break),
             Stmt::Block(b) => return self.run_block(b, ctx),
+            Stmt::Trace(tp, inner) => {
+                self.trace(ctx, tp.file, tp.line, tp.a, tp.name);
+                return self.run_stmt(inner, ctx);
+            }
         }
         Ok(Flow::Next)
+    }
+
+    /// Logs an action when the debugger traces.
+    fn trace(&self, ctx: &Ctx<'_>, file: u32, line: u32, a: u32, name: &str) {
+        let Some(t) = &self.routes.trace else {
+            return;
+        };
+        let block = self.routes.blocks.get(self.block);
+        let name_of_block = block
+            .and_then(|b| b.name.as_deref())
+            .unwrap_or("DEFAULT_ROUTE");
+        let file = self
+            .routes
+            .files
+            .get(file as usize)
+            .map_or("", String::as_str);
+        t.action(
+            route_type_name(ctx.route),
+            name_of_block,
+            file,
+            line,
+            a,
+            name,
+        );
     }
 
     fn call(&mut self, c: &CallExpr, ctx: &mut Ctx<'_>) -> Result<i32, Stop> {
@@ -231,6 +280,11 @@ impl<'r> Exec<'r> {
                 ctx.route.name()
             );
             return Ok(-1);
+        }
+        if self.routes.trace.is_some() {
+            // Kamailio's MODULE0_T .. MODULE6_T, MODULEX_T.
+            let a = 24 + c.params.len().min(7) as u32;
+            self.trace(ctx, c.span.file.0, c.span.line, a, &c.name);
         }
         let rc = (c.handler)(ctx, &c.params);
         state::set_last_rc(rc);

@@ -208,6 +208,23 @@ pub enum Stmt {
     Break,
     /// A nested block.
     Block(Vec<Stmt>),
+    /// An action logged before it runs while the debugger's `cfgtrace`
+    /// is on (compiled only when the debugger is loaded).
+    Trace(Box<TracePoint>, Box<Stmt>),
+}
+
+/// Where an action was written and what Kamailio calls it, for
+/// `cfgtrace`.
+#[derive(Debug, Clone)]
+pub struct TracePoint {
+    /// Index of its file in [`Routes::files`].
+    pub file: u32,
+    /// Its line.
+    pub line: u32,
+    /// Kamailio's action type number (`a=`).
+    pub a: u32,
+    /// Its name (`n=`).
+    pub name: &'static str,
 }
 
 /// One compiled route block.
@@ -236,6 +253,10 @@ pub struct Routes {
     pub by_name: HashMap<(RouteKind, String), usize>,
     /// `max_while_loops`.
     pub max_while: u32,
+    /// The debugger's tracing switch, when the debugger is loaded.
+    pub trace: Option<std::sync::Arc<sr_sdk::cfgtrace::CfgTrace>>,
+    /// The configuration's files, for trace lines.
+    pub files: Vec<String>,
 }
 
 impl Routes {
