@@ -5,7 +5,7 @@
 //! methods.
 
 use crate::events::Status;
-use crate::publish::{notify_one, tell_watchers};
+use crate::publish::{send_state, tell_watchers};
 use crate::Presence;
 use sr_sdk::prelude::*;
 use sr_sdk::rpc::{param_int, param_str};
@@ -20,56 +20,58 @@ pub fn expire_publications(pr: &Presence, core: &dyn Core, now: i64) {
             .into_iter()
             .partition(|p| p.expires < now);
         st.pres = keep;
-        for p in &gone {
-            st.db_delete_pres(pr.tables(), p);
-        }
         gone
     };
+    for p in &gone {
+        pr.db().delete_pres(pr.tables(), p);
+    }
     if params::get_int(&pr.p.force_delete) != 0 {
         return;
     }
-    let mut told: Vec<(String, String)> = Vec::new();
+    let mut told: std::collections::HashSet<(String, String)> = Default::default();
     for p in gone {
         let k = (p.uri(), p.event.clone());
-        if told.contains(&k) {
+        if !told.insert(k.clone()) {
             continue;
         }
         if let Some(ev) = pr.api.find(&p.event) {
             tell_watchers(pr, core, &ev, &k.0, None, None, now);
         }
-        told.push(k);
     }
 }
 
 /// Ends the subscriptions whose time is up (`expires_offset` seconds
-/// after), each with a last NOTIFY `terminated;reason=timeout` when
-/// `notify` is set.
+/// after) — taken out of the tables in one step, so that one refreshed
+/// meanwhile stays — each with a last NOTIFY `terminated;reason=timeout`
+/// without a body when `notify` is set.
 pub fn end_subscriptions(pr: &Presence, core: &dyn Core, now: i64, notify: bool) {
     let off = pr.p.expires_offset();
-    let expired: Vec<crate::store::Subscription> = pr
-        .store()
-        .subs
-        .values()
-        .filter(|s| s.expires < now - off)
-        .cloned()
-        .collect();
-    for s in expired {
+    let gone: Vec<crate::store::Subscription> = {
+        let mut st = pr.store();
+        let keys: Vec<crate::store::SubKey> = st
+            .subs
+            .iter()
+            .filter(|(_, s)| s.expires < now - off)
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.iter().filter_map(|k| st.subs.remove(k)).collect()
+    };
+    for mut s in gone {
+        pr.db().delete_sub(pr.tables(), &s);
         if notify {
             if let Some(ev) = pr.api.find(&s.event) {
-                notify_one(
+                s.local_cseq = s.local_cseq.saturating_add(1);
+                s.version = s.version.saturating_add(1);
+                send_state(
                     pr,
                     core,
                     &ev,
-                    &s.key(),
+                    &s,
                     None,
                     now,
                     Some("terminated;reason=timeout"),
                 );
             }
-        }
-        let mut st = pr.store();
-        if let Some(s) = st.subs.remove(&s.key()) {
-            st.db_delete_sub(pr.tables(), &s);
         }
     }
 }

@@ -28,7 +28,7 @@ use sr_sdk::prelude::*;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, Weak};
 use std::time::Duration;
-use store::{Store, Tables};
+use store::{Db, Store, Tables};
 
 /// The module's parameters (Kamailio's names and defaults).
 #[derive(Debug)]
@@ -143,6 +143,7 @@ pub struct Presence {
     /// The event packages.
     pub api: Arc<PresenceApi>,
     store: Mutex<Store>,
+    db: OnceLock<Db>,
     tables: OnceLock<Tables>,
     tm: OnceLock<Arc<TmApi>>,
     core: OnceLock<Weak<dyn Core>>,
@@ -161,6 +162,7 @@ impl Default for Presence {
             p: Params::default(),
             api: Arc::new(PresenceApi::default()),
             store: Mutex::new(Store::default()),
+            db: OnceLock::new(),
             tables: OnceLock::new(),
             tm: OnceLock::new(),
             core: OnceLock::new(),
@@ -182,6 +184,11 @@ impl Presence {
     /// The tables, locked.
     pub fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The database side (nothing written without `db_url`).
+    pub fn db(&self) -> &Db {
+        self.db.get_or_init(Db::default)
     }
 
     /// The table names.
@@ -232,47 +239,53 @@ impl Presence {
             .ok_or("presence needs the tm module (load tm before presence)")?;
         let _ = self.tm.set(tm);
         let url = params::get_str(&self.p.db_url);
-        {
-            let mut st = self.store();
-            st.subs_db = params::get_int(&self.p.subs_db_mode) != 0;
-            if !url.is_empty() {
-                let pool = sr_sdk::db::DbPool::open(core, &url)
-                    .map_err(|e| format!("presence: db_url: {e}"))?;
-                st.db = Some(Arc::new(pool));
-            }
-            let t = self.tables().clone();
-            st.load(&t, sr_sdk::db::now())?;
+        let mut db = Db {
+            pool: None,
+            subs: params::get_int(&self.p.subs_db_mode) != 0,
+        };
+        if !url.is_empty() {
+            let pool = sr_sdk::db::DbPool::open(core, &url)
+                .map_err(|e| format!("presence: db_url: {e}"))?;
+            db.pool = Some(Arc::new(pool));
         }
+        let t = self.tables().clone();
+        db.load(&mut self.store(), &t, sr_sdk::db::now())?;
+        let _ = self.db.set(db);
         let handle = core
             .handle()
             .ok_or("presence: no core handle for its timers")?;
         let _ = self.core.set(handle.clone());
-        let clean = params::get_int(&self.p.clean_period);
-        if clean > 0 {
-            let pr = self.clone();
-            let h = handle.clone();
-            core.add_timer(
-                "presence-clean",
-                Duration::from_secs(clean as u64),
-                Arc::new(move || {
-                    if let Some(core) = h.upgrade() {
-                        funcs::expire_publications(&pr, &*core, sr_sdk::db::now());
-                    }
-                }),
-            );
-        }
-        let upd = params::get_int(&self.p.db_update_period).max(1);
+        // Expiry runs on a thread of its own, not on the core's timer
+        // thread that tm's retransmissions share: ending a subscription
+        // sends a NOTIFY, which may wait for a TCP connection or the
+        // database.
+        let clean = params::get_int(&self.p.clean_period).max(0) as u64;
+        let upd = params::get_int(&self.p.db_update_period).max(1) as u64;
         let pr = self.clone();
         let h = handle.clone();
-        core.add_timer(
-            "presence-subscriptions",
-            Duration::from_secs(upd as u64),
-            Arc::new(move || {
-                if let Some(core) = h.upgrade() {
-                    funcs::expire_subscriptions(&pr, &*core, sr_sdk::db::now());
+        std::thread::Builder::new()
+            .name("presence-timer".into())
+            .spawn(move || {
+                let mut tick: u64 = 0;
+                loop {
+                    std::thread::sleep(Duration::from_secs(1));
+                    let Some(core) = h.upgrade() else {
+                        break;
+                    };
+                    if core.shutting_down() {
+                        break;
+                    }
+                    tick += 1;
+                    let now = sr_sdk::db::now();
+                    if clean > 0 && tick.is_multiple_of(clean) {
+                        funcs::expire_publications(&pr, &*core, now);
+                    }
+                    if tick.is_multiple_of(upd) {
+                        funcs::expire_subscriptions(&pr, &*core, now);
+                    }
                 }
-            }),
-        );
+            })
+            .map_err(|e| format!("presence: cannot start its timer thread: {e}"))?;
         let pr = self.clone();
         core.add_timer(
             "presence-notify-retransmit",

@@ -37,9 +37,14 @@ pub fn state_value(status: Status, left: i64) -> String {
 /// A record-route set (comma-joined values) as a list of values.
 pub fn split_routes(rr: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let (mut depth, mut quoted, mut start) = (0i32, false, 0usize);
+    let (mut depth, mut quoted, mut start, mut escaped) = (0i32, false, 0usize, false);
     for (i, c) in rr.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
         match c {
+            '\\' if quoted => escaped = true,
             '"' => quoted = !quoted,
             '<' if !quoted => depth += 1,
             '>' if !quoted => depth -= 1,
@@ -53,6 +58,15 @@ pub fn split_routes(rr: &str) -> Vec<String> {
     out.push(rr[start..].trim().to_string());
     out.retain(|r| !r.is_empty());
     out
+}
+
+/// Whether a route URI has the `lr` parameter (in any case).
+fn loose(uri: &str) -> bool {
+    uri.split(';').skip(1).any(|p| {
+        p.split('=')
+            .next()
+            .is_some_and(|n| n.trim().eq_ignore_ascii_case("lr"))
+    })
 }
 
 /// The URI inside a name-addr (`<sip:p;lr>` gives `sip:p;lr`).
@@ -80,7 +94,7 @@ pub fn build(
     } else {
         sub.contact.clone()
     };
-    let strict = routes.first().is_some_and(|r| !uri_of(r).contains(";lr"));
+    let strict = routes.first().is_some_and(|r| !loose(uri_of(r)));
     let (ruri, route_hdrs, next): (String, Vec<String>, String) = if strict {
         let mut rest: Vec<String> = routes[1..].to_vec();
         rest.push(format!("<{target}>"));
@@ -105,8 +119,12 @@ pub fn build(
     let body_len = body.map_or(0, |(_, b)| b.len());
     let _ = write!(
         s,
-        "To: <sip:{}@{}>;tag={}\r\nFrom: <sip:{}@{}>;tag={}\r\nCSeq: {cseq} NOTIFY\r\nCall-ID: {}\r\nContent-Length: {body_len}\r\n",
-        sub.from_user, sub.from_domain, sub.from_tag, sub.to_user, sub.to_domain, sub.to_tag, sub.callid
+        "To: <{}>;tag={}\r\nFrom: <{}>;tag={}\r\nCSeq: {cseq} NOTIFY\r\nCall-ID: {}\r\nContent-Length: {body_len}\r\n",
+        crate::store::uri(&sub.from_user, &sub.from_domain),
+        sub.from_tag,
+        crate::store::uri(&sub.to_user, &sub.to_domain),
+        sub.to_tag,
+        sub.callid
     );
     if let Some(ua) = ua {
         s.push_str(ua);
@@ -263,9 +281,9 @@ pub fn ended(pr: &Presence, core: &dyn Core, e: Ended<NotifyTag>, reply: Option<
     );
     let remove = matches!(e.code, 404 | 481) || (e.code == 408 && !e.tag.terminated);
     if remove && pr.p.timeout_rm_subs() {
-        let mut st = pr.store();
-        if let Some(sub) = st.subs.remove(&e.tag.key) {
-            st.db_delete_sub(pr.tables(), &sub);
+        let gone = pr.store().subs.remove(&e.tag.key);
+        if let Some(sub) = gone {
+            pr.db().delete_sub(pr.tables(), &sub);
         }
     }
 }
@@ -445,6 +463,17 @@ mod tests {
         assert!(t.ends_with("Subscription-State: terminated;reason=timeout\r\n\r\n"));
         assert!(!t.contains("Content-Type"));
         assert_eq!(next, "sip:p1.ex;lr");
+        assert_eq!(
+            split_routes("\"a\\\"b, c\" <sip:p1;LR>, <sip:p2;lr>"),
+            vec![
+                "\"a\\\"b, c\" <sip:p1;LR>".to_string(),
+                "<sip:p2;lr>".to_string()
+            ]
+        );
+        s.record_route = "<sip:edge.ex;LR>".into();
+        let (t, next) = build(&s, 4, "active;expires=1", None, ("UDP", "h"), "b", None);
+        assert!(t.starts_with("NOTIFY sip:bob@10.0.0.2:5070 SIP/2.0"), "{t}");
+        assert_eq!(next, "sip:edge.ex;LR");
         assert_eq!(state_value(Status::Active, 5), "active;expires=5");
         assert_eq!(state_value(Status::Pending, 5), "pending;expires=5");
         assert_eq!(state_value(Status::Active, 0), "terminated;reason=timeout");

@@ -4,22 +4,23 @@
 //! and the presentity's watchers are told.
 
 use crate::common::{event_of, expires_value, reply, EventCheck};
+use crate::events::{EventDef, Status};
 use crate::notify;
-use crate::store::Presentity;
+use crate::store::{Presentity, Store, SubKey, Subscription};
 use crate::Presence;
 use sr_sdk::prelude::*;
 
 /// The entity tag of a new publication state: `a.<start>.<pid>.<n>.<count>`
 /// (Kamailio's form; `count` is how many times the publication has been
 /// refreshed or changed).
-pub fn etag(pr: &Presence, count: u64) -> String {
+pub fn etag(pr: &Presence, count: u32) -> String {
     let n = pr.next_counter();
     format!("a.{}.{}.{n}.{count}", pr.startup, std::process::id())
 }
 
 /// The refresh count an entity tag carries (digits after its last dot):
 /// `None` when it has none (Kamailio answers 500 then).
-pub fn etag_count(etag: &str) -> Option<u64> {
+pub fn etag_count(etag: &str) -> Option<u32> {
     let (_, tail) = etag.rsplit_once('.')?;
     if tail.is_empty() || !tail.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -75,7 +76,7 @@ pub fn handle(pr: &Presence, ctx: &mut Ctx<'_>, sender: Option<String>) -> i32 {
     }
     let t = pr.tables().clone();
     let offset = pr.p.expires_offset();
-    let pres_uri = format!("sip:{user}@{domain}");
+    let pres_uri = crate::store::uri(&user, &domain);
     match if_match {
         None => {
             let tag = etag(pr, 0);
@@ -92,10 +93,10 @@ pub fn handle(pr: &Presence, ctx: &mut Ctx<'_>, sender: Option<String>) -> i32 {
                     sender: sender.clone().unwrap_or_default(),
                     seq: st.next_seq(),
                 };
-                st.db_insert_pres(&t, &p);
                 st.pres.push(p.clone());
                 p
             };
+            pr.db().insert_pres(&t, &p);
             let shown = if expires == 0 { 0 } else { expires - offset };
             reply(
                 pr,
@@ -132,10 +133,13 @@ pub fn handle(pr: &Presence, ctx: &mut Ctx<'_>, sender: Option<String>) -> i32 {
                 sender.as_deref(),
                 now,
             );
-            let mut st = pr.store();
-            if let Some(i) = st.find_pres(&user, &domain, &ev.name, &old) {
-                let p = st.pres.remove(i);
-                st.db_delete_pres(&t, &p);
+            let removed = {
+                let mut st = pr.store();
+                st.find_pres(&user, &domain, &ev.name, &old)
+                    .map(|i| st.pres.remove(i))
+            };
+            if let Some(p) = removed {
+                pr.db().delete_pres(&t, &p);
             }
             1
         }
@@ -143,11 +147,11 @@ pub fn handle(pr: &Presence, ctx: &mut Ctx<'_>, sender: Option<String>) -> i32 {
             let Some(count) = etag_count(&old) else {
                 return reply(pr, ctx, 500, "Server Internal Error", "");
             };
-            let tag = etag(pr, count + 1);
+            let tag = etag(pr, count.wrapping_add(1));
             let updated = {
                 let mut st = pr.store();
                 match st.find_pres(&user, &domain, &ev.name, &old) {
-                    None => false,
+                    None => None,
                     Some(i) => {
                         let p = &mut st.pres[i];
                         p.etag = tag.clone();
@@ -159,16 +163,15 @@ pub fn handle(pr: &Presence, ctx: &mut Ctx<'_>, sender: Option<String>) -> i32 {
                         if let Some(s) = &sender {
                             p.sender = s.clone();
                         }
-                        let p = p.clone();
-                        st.db_update_pres(&t, &old, &p);
-                        true
+                        Some(p.clone())
                     }
                 }
             };
-            if !updated {
+            let Some(updated) = updated else {
                 reply(pr, ctx, 412, "Conditional request failed", "");
                 return 1;
-            }
+            };
+            pr.db().update_pres(&t, &old, &updated);
             reply(
                 pr,
                 ctx,
@@ -184,70 +187,99 @@ pub fn handle(pr: &Presence, ctx: &mut Ctx<'_>, sender: Option<String>) -> i32 {
 
 /// Sends the presentity's state to its active watchers of `ev` (not to
 /// one whose Contact is `sender`), the publication `offline` standing as
-/// its offline body.
+/// its offline body. The body and each NOTIFY's CSeq are taken under one
+/// lock, so that of two changes at once the later CSeq carries the later
+/// state.
 pub fn tell_watchers(
     pr: &Presence,
     core: &dyn Core,
-    ev: &crate::events::EventDef,
+    ev: &EventDef,
     pres_uri: &str,
     offline: Option<&str>,
     sender: Option<&str>,
     now: i64,
 ) {
     let (body, subs) = {
-        let st = pr.store();
-        let subs = st.watchers_of(pres_uri, &ev.name);
-        if subs.is_empty() {
+        let mut st = pr.store();
+        let keys: Vec<SubKey> = st
+            .watchers_of(pres_uri, &ev.name)
+            .into_iter()
+            .filter(|s| s.status == Status::Active)
+            .filter(|s| sender.is_none_or(|x| x != s.contact))
+            .map(|s| s.key())
+            .collect();
+        if keys.is_empty() {
             return;
         }
-        (
-            notify::state_body(pr, &st, ev, pres_uri, offline, now),
-            subs,
-        )
+        let body = notify::state_body(pr, &st, ev, pres_uri, offline, now);
+        let subs: Vec<Subscription> = keys
+            .iter()
+            .filter_map(|k| next_notify(&mut st, k))
+            .collect();
+        (body, subs)
     };
     for s in subs {
-        if s.status != crate::events::Status::Active {
-            continue;
-        }
-        if sender.is_some_and(|x| x == s.contact) {
-            continue;
-        }
-        notify_one(pr, core, ev, &s.key(), body.as_deref(), now, None);
+        send_state(pr, core, ev, &s, body.as_deref(), now, None);
     }
 }
 
-/// Moves a stored subscription's CSeq and version on and sends it a
-/// NOTIFY with `body` (only when active) and the state it is in, or
-/// `state` when given.
-pub fn notify_one(
+/// Moves a stored subscription's CSeq and version on for its next NOTIFY:
+/// the subscription as that NOTIFY goes (`None` when it is gone).
+pub fn next_notify(st: &mut Store, key: &SubKey) -> Option<Subscription> {
+    let s = st.subs.get_mut(key)?;
+    s.local_cseq = s.local_cseq.saturating_add(1);
+    s.version = s.version.saturating_add(1);
+    Some(s.clone())
+}
+
+/// Sends `sub` (moved on by [`next_notify`]) a NOTIFY with `body` (only
+/// when it is active) and the state it is in, or `state` when given.
+pub fn send_state(
     pr: &Presence,
     core: &dyn Core,
-    ev: &crate::events::EventDef,
-    key: &crate::store::SubKey,
+    ev: &EventDef,
+    sub: &Subscription,
     body: Option<&str>,
     now: i64,
     state: Option<&str>,
 ) {
-    let sub = {
-        let mut st = pr.store();
-        let Some(s) = st.subs.get_mut(key) else {
-            return;
-        };
-        s.local_cseq += 1;
-        s.version += 1;
-        let s = s.clone();
-        st.db_save_sub(pr.tables(), &s);
-        s
-    };
     let state = state.map_or_else(
         || notify::state_value(sub.status, sub.expires - now),
         str::to_string,
     );
-    let active = sub.status == crate::events::Status::Active;
     let body = body
-        .filter(|_| active)
+        .filter(|_| sub.status == Status::Active)
         .map(|b| (ev.content_type.as_str(), b));
-    notify::send(pr, core, &sub, sub.local_cseq + 1, &state, body);
+    notify::send(
+        pr,
+        core,
+        sub,
+        sub.local_cseq.saturating_add(1),
+        &state,
+        body,
+    );
+}
+
+/// Moves one subscription on and sends it the body `body` makes from the
+/// tables, both under one lock.
+pub fn notify_one(
+    pr: &Presence,
+    core: &dyn Core,
+    ev: &EventDef,
+    key: &SubKey,
+    body: impl FnOnce(&Store, &Subscription) -> Option<String>,
+    now: i64,
+    state: Option<&str>,
+) {
+    let (sub, body) = {
+        let mut st = pr.store();
+        let Some(sub) = next_notify(&mut st, key) else {
+            return;
+        };
+        let b = body(&st, &sub);
+        (sub, b)
+    };
+    send_state(pr, core, ev, &sub, body.as_deref(), now, state);
 }
 
 #[cfg(test)]
@@ -261,5 +293,6 @@ mod tests {
         assert_eq!(etag_count("nonexist"), None);
         assert_eq!(etag_count("abc.def"), None);
         assert_eq!(etag_count("abc."), None);
+        assert_eq!(etag_count("x.18446744073709551615"), None, "above 32 bits");
     }
 }

@@ -33,10 +33,20 @@ pub struct Presentity {
     pub seq: u64,
 }
 
+/// `sip:user@domain`, or `sip:domain` without a user (Kamailio's
+/// `uandd_to_uri`).
+pub fn uri(user: &str, domain: &str) -> String {
+    if user.is_empty() {
+        format!("sip:{domain}")
+    } else {
+        format!("sip:{user}@{domain}")
+    }
+}
+
 impl Presentity {
     /// `sip:user@domain`.
     pub fn uri(&self) -> String {
-        format!("sip:{}@{}", self.user, self.domain)
+        uri(&self.user, &self.domain)
     }
 }
 
@@ -108,7 +118,7 @@ impl Subscription {
 
     /// The watcher's URI.
     pub fn watcher_uri(&self) -> String {
-        format!("sip:{}@{}", self.watcher_user, self.watcher_domain)
+        uri(&self.watcher_user, &self.watcher_domain)
     }
 }
 
@@ -125,12 +135,23 @@ pub struct Store {
     pub subs: HashMap<SubKey, Subscription>,
     /// Watchers' states: status and the time the row was made.
     pub watchers: HashMap<WatcherKey, (Status, i64)>,
-    /// The database, when `db_url` is set.
-    pub db: Option<Arc<DbPool>>,
-    /// Whether subscriptions are written to the database.
-    pub subs_db: bool,
     seq: u64,
 }
+
+/// The database side (`db_url`): written to after the tables' lock is
+/// released, so that a slow or unreachable server holds up only the
+/// request that writes.
+#[derive(Debug, Default)]
+pub struct Db {
+    /// The connections, when `db_url` is set.
+    pub pool: Option<Arc<DbPool>>,
+    /// Whether subscriptions are written (`subs_db_mode` not 0).
+    pub subs: bool,
+}
+
+/// How far a subscription's CSeq is moved on when it is read back at start
+/// (NOTIFYs do not write it each time; a CSeq must only grow).
+pub const CSEQ_MARGIN_AT_LOAD: u32 = 100;
 
 /// The table names.
 #[derive(Debug, Clone)]
@@ -197,10 +218,12 @@ impl Store {
         v.sort_by_key(|s| s.seq);
         v
     }
+}
 
+impl Db {
     /// Writes a new publication.
-    pub fn db_insert_pres(&self, t: &Tables, p: &Presentity) {
-        let Some(db) = &self.db else { return };
+    pub fn insert_pres(&self, t: &Tables, p: &Presentity) {
+        let Some(db) = &self.pool else { return };
         let r = db.with(|c| {
             c.insert(
                 &t.presentity,
@@ -223,8 +246,8 @@ impl Store {
     }
 
     /// Rewrites a publication known by its old entity tag.
-    pub fn db_update_pres(&self, t: &Tables, old_etag: &str, p: &Presentity) {
-        let Some(db) = &self.db else { return };
+    pub fn update_pres(&self, t: &Tables, old_etag: &str, p: &Presentity) {
+        let Some(db) = &self.pool else { return };
         let r = db.with(|c| {
             c.update(
                 &t.presentity,
@@ -247,8 +270,8 @@ impl Store {
     }
 
     /// Deletes a publication.
-    pub fn db_delete_pres(&self, t: &Tables, p: &Presentity) {
-        let Some(db) = &self.db else { return };
+    pub fn delete_pres(&self, t: &Tables, p: &Presentity) {
+        let Some(db) = &self.pool else { return };
         if let Err(e) = db.with(|c| c.delete(&t.presentity, &pres_conds(p, &p.etag))) {
             sr_sdk::lm_err!(
                 "presence: cannot delete the publication of {}: {e}",
@@ -258,8 +281,8 @@ impl Store {
     }
 
     /// Writes a subscription (inserted, or replaced when it exists).
-    pub fn db_save_sub(&self, t: &Tables, sub: &Subscription) {
-        let Some(db) = self.db.as_ref().filter(|_| self.subs_db) else {
+    pub fn save_sub(&self, t: &Tables, sub: &Subscription) {
+        let Some(db) = self.pool.as_ref().filter(|_| self.subs) else {
             return;
         };
         let keys = sub_conds(sub);
@@ -286,8 +309,8 @@ impl Store {
     }
 
     /// Deletes a subscription.
-    pub fn db_delete_sub(&self, t: &Tables, sub: &Subscription) {
-        let Some(db) = self.db.as_ref().filter(|_| self.subs_db) else {
+    pub fn delete_sub(&self, t: &Tables, sub: &Subscription) {
+        let Some(db) = self.pool.as_ref().filter(|_| self.subs) else {
             return;
         };
         if let Err(e) = db.with(|c| c.delete(&t.active_watchers, &sub_conds(sub))) {
@@ -299,8 +322,8 @@ impl Store {
     }
 
     /// Writes a watcher's state.
-    pub fn db_save_watcher(&self, t: &Tables, k: &WatcherKey, status: Status, at: i64) {
-        let Some(db) = &self.db else { return };
+    pub fn save_watcher(&self, t: &Tables, k: &WatcherKey, status: Status, at: i64) {
+        let Some(db) = &self.pool else { return };
         let r = db.with(|c| {
             c.replace(
                 &t.watchers,
@@ -322,8 +345,8 @@ impl Store {
 
     /// Reads what the database holds: live publications, subscriptions
     /// and watchers' states.
-    pub fn load(&mut self, t: &Tables, now: i64) -> Result<(), String> {
-        let Some(db) = self.db.clone() else {
+    pub fn load(&self, st: &mut Store, t: &Tables, now: i64) -> Result<(), String> {
+        let Some(db) = self.pool.clone() else {
             return Ok(());
         };
         let live = [Cond::new("expires", DbOp::Gt, int(now))];
@@ -348,8 +371,8 @@ impl Store {
             .map_err(|e| format!("presence: cannot read {}: {e}", t.presentity))?;
         for i in 0..rows.len() {
             let g = |n: &str| rows.get(i, n).as_string().unwrap_or_default();
-            let seq = self.next_seq();
-            self.pres.push(Presentity {
+            let seq = st.next_seq();
+            st.pres.push(Presentity {
                 user: g("username"),
                 domain: g("domain"),
                 event: g("event"),
@@ -361,7 +384,7 @@ impl Store {
                 seq,
             });
         }
-        if self.subs_db {
+        if self.subs {
             let cols = SUB_COLS;
             let rows = db
                 .with(|c| c.query(&t.active_watchers, &live, cols, None))
@@ -382,21 +405,22 @@ impl Store {
                     to_tag: g("to_tag"),
                     from_tag: g("from_tag"),
                     callid: g("callid"),
-                    local_cseq: n("local_cseq") as u32,
-                    remote_cseq: n("remote_cseq") as u32,
+                    local_cseq: (n("local_cseq").clamp(0, i64::from(i32::MAX)) as u32)
+                        .saturating_add(CSEQ_MARGIN_AT_LOAD),
+                    remote_cseq: n("remote_cseq").clamp(0, i64::from(u32::MAX)) as u32,
                     contact: g("contact"),
                     record_route: g("record_route"),
                     expires: n("expires"),
                     status: Status::from_i64(n("status")),
                     reason: g("reason"),
-                    version: n("version") as u32,
+                    version: n("version").clamp(0, i64::from(i32::MAX)) as u32,
                     socket: g("socket_info"),
                     local_contact: g("local_contact"),
                     user_agent: g("user_agent"),
                     seq: 0,
                 };
-                let seq = self.next_seq();
-                self.subs.insert(sub.key(), Subscription { seq, ..sub });
+                let seq = st.next_seq();
+                st.subs.insert(sub.key(), Subscription { seq, ..sub });
             }
         }
         let rows = db
@@ -418,7 +442,7 @@ impl Store {
             .map_err(|e| format!("presence: cannot read {}: {e}", t.watchers))?;
         for i in 0..rows.len() {
             let g = |n: &str| rows.get(i, n).as_string().unwrap_or_default();
-            self.watchers.insert(
+            st.watchers.insert(
                 (
                     g("presentity_uri"),
                     g("watcher_username"),

@@ -7,8 +7,8 @@
 use crate::common::{event_of, expires_value, reply, EventCheck};
 use crate::events::{EventDef, Kind, Status};
 use crate::notify;
-use crate::publish::notify_one;
-use crate::store::Subscription;
+use crate::publish::{notify_one, send_state};
+use crate::store::{Store, Subscription};
 use crate::Presence;
 use sr_sdk::msg::RecvInfo;
 use sr_sdk::prelude::*;
@@ -119,50 +119,64 @@ pub fn handle(pr: &Presence, ctx: &mut Ctx<'_>, watcher: Option<String>) -> i32 
     let ok_hdrs = format!("Expires: {expires}\r\nContact: <{lc}>\r\n");
     let t = pr.tables().clone();
     if let Some(to_tag) = to_tag {
-        // Within the dialog: a refresh, or the end.
+        // Within the dialog: a refresh, or the end. A dialog of another
+        // package is not this one.
         let key = (callid.clone(), to_tag, from_tag);
-        let sub = {
+        enum Found {
+            Missing,
+            Stale,
+            Ok(Box<Subscription>),
+        }
+        let found = {
             let mut st = pr.store();
-            let Some(s) = st.subs.get_mut(&key) else {
-                drop(st);
-                return reply(pr, ctx, 481, "Subscription does not exist", "");
-            };
-            if i64::from(cseq) + pr.p.cseq_offset() <= i64::from(s.remote_cseq) {
-                drop(st);
-                return reply(pr, ctx, 400, "Bad request", "");
+            match st.subs.get_mut(&key) {
+                None => Found::Missing,
+                Some(s) if !s.event.eq_ignore_ascii_case(&ev.name) => Found::Missing,
+                Some(s) if i64::from(cseq) + pr.p.cseq_offset() <= i64::from(s.remote_cseq) => {
+                    Found::Stale
+                }
+                Some(s) => {
+                    s.remote_cseq = cseq;
+                    s.contact = contact;
+                    s.expires = now + expires;
+                    let s = s.clone();
+                    if expires == 0 {
+                        st.subs.remove(&key);
+                    }
+                    Found::Ok(Box::new(s))
+                }
             }
-            s.remote_cseq = cseq;
-            s.contact = contact;
-            s.expires = now + expires;
-            let s = s.clone();
-            if expires == 0 {
-                st.subs.remove(&key);
-                st.db_delete_sub(&t, &s);
-            } else {
-                st.db_save_sub(&t, &s);
-            }
-            s
         };
+        let sub = match found {
+            Found::Missing => return reply(pr, ctx, 481, "Subscription does not exist", ""),
+            Found::Stale => return reply(pr, ctx, 400, "Bad request", ""),
+            Found::Ok(s) => *s,
+        };
+        if expires == 0 {
+            pr.db().delete_sub(&t, &sub);
+        } else {
+            pr.db().save_sub(&t, &sub);
+        }
         reply(pr, ctx, ok_code, "OK", &ok_hdrs);
         if expires == 0 {
             if let Some(w) = pr.api.winfo_of(&ev) {
                 tell_winfo(pr, ctx.core, &w, &sub.pres_uri, None, now);
             }
-            let body = current_body(pr, &ev, &sub, now);
             let mut s = sub;
-            s.local_cseq += 1;
-            s.version += 1;
-            let b = body
-                .as_deref()
-                .filter(|_| s.status == Status::Active)
-                .map(|b| (ev.content_type.as_str(), b));
-            notify::send(
+            s.local_cseq = s.local_cseq.saturating_add(1);
+            s.version = s.version.saturating_add(1);
+            let body = {
+                let st = pr.store();
+                current_body(pr, &st, &ev, &s, now)
+            };
+            send_state(
                 pr,
                 ctx.core,
+                &ev,
                 &s,
-                s.local_cseq + 1,
-                "terminated;reason=timeout",
-                b,
+                body.as_deref(),
+                now,
+                Some("terminated;reason=timeout"),
             );
             // `$subs`: the subscription as its last NOTIFY left it.
             ctx.msg.ext.insert(crate::pv::SubsPv { sub: s, expires });
@@ -175,14 +189,13 @@ pub fn handle(pr: &Presence, ctx: &mut Ctx<'_>, watcher: Option<String>) -> i32 
                 tell_winfo(pr, ctx.core, w, &sub.pres_uri, Some(&sub), now);
             }
             if winfo.is_some() || pr.p.send_fast_notify() {
-                let body = current_body(pr, &ev, &sub, now);
                 let state = notify::state_value(sub.status, expires);
                 notify_one(
                     pr,
                     ctx.core,
                     &ev,
                     &sub.key(),
-                    body.as_deref(),
+                    |st, s| current_body(pr, st, &ev, s, now),
                     now,
                     Some(&state),
                 );
@@ -199,7 +212,7 @@ pub fn handle(pr: &Presence, ctx: &mut Ctx<'_>, watcher: Option<String>) -> i32 
     let Ok(ruri) = ctx.msg.ruri_parsed() else {
         return -1;
     };
-    let pres_uri = format!("sip:{}@{}", ruri.user.unwrap_or(""), ruri.host_str);
+    let pres_uri = crate::store::uri(ruri.user.unwrap_or(""), ruri.host_str);
     let (watcher_user, watcher_domain) = match &watcher {
         Some(w) => match user_host(w) {
             Some(x) => x,
@@ -257,36 +270,43 @@ pub fn handle(pr: &Presence, ctx: &mut Ctx<'_>, watcher: Option<String>) -> i32 
         // A fetch: the state once, nothing kept.
         reply(pr, ctx, ok_code, "OK", &ok_hdrs);
         if pr.p.send_fast_notify() {
-            let body = current_body(pr, &ev, &sub, now);
-            let b = body
-                .as_deref()
-                .filter(|_| sub.status == Status::Active)
-                .map(|b| (ev.content_type.as_str(), b));
-            notify::send(pr, ctx.core, &sub, 1, "terminated;reason=timeout", b);
+            let body = {
+                let st = pr.store();
+                current_body(pr, &st, &ev, &sub, now)
+            };
+            send_state(
+                pr,
+                ctx.core,
+                &ev,
+                &sub,
+                body.as_deref(),
+                now,
+                Some("terminated;reason=timeout"),
+            );
         }
         return 1;
     }
-    {
+    let sub = {
         let mut st = pr.store();
         let seq = st.next_seq();
-        let sub = Subscription { seq, ..sub.clone() };
-        st.db_save_sub(&t, &sub);
-        st.subs.insert(sub.key(), sub);
-    }
+        let sub = Subscription { seq, ..sub };
+        st.subs.insert(sub.key(), sub.clone());
+        sub
+    };
+    pr.db().save_sub(&t, &sub);
     reply(pr, ctx, ok_code, "OK", &ok_hdrs);
     let winfo = pr.api.winfo_of(&ev);
     if let Some(w) = &winfo {
         tell_winfo(pr, ctx.core, w, &sub.pres_uri, Some(&sub), now);
     }
     if winfo.is_some() || pr.p.send_fast_notify() {
-        let body = current_body(pr, &ev, &sub, now);
         let state = notify::state_value(sub.status, expires);
         notify_one(
             pr,
             ctx.core,
             &ev,
             &sub.key(),
-            body.as_deref(),
+            |st, s| current_body(pr, st, &ev, s, now),
             now,
             Some(&state),
         );
@@ -294,15 +314,26 @@ pub fn handle(pr: &Presence, ctx: &mut Ctx<'_>, watcher: Option<String>) -> i32 
     1
 }
 
-/// The state a subscription's NOTIFY carries now.
-fn current_body(pr: &Presence, ev: &EventDef, sub: &Subscription, now: i64) -> Option<String> {
-    let st = pr.store();
+/// The state a subscription's NOTIFY carries now (a watcher-info
+/// document numbered with the subscription's version).
+fn current_body(
+    pr: &Presence,
+    st: &Store,
+    ev: &EventDef,
+    sub: &Subscription,
+    now: i64,
+) -> Option<String> {
     if ev.kind == Kind::Winfo {
         let watched = ev.name.strip_suffix(".winfo").unwrap_or(&ev.name);
-        let v = st.subs.get(&sub.key()).map_or(1, |s| s.version + 1);
-        return Some(notify::winfo_body(&st, &sub.pres_uri, watched, None, v));
+        return Some(notify::winfo_body(
+            st,
+            &sub.pres_uri,
+            watched,
+            None,
+            sub.version.max(1),
+        ));
     }
-    notify::state_body(pr, &st, ev, &sub.pres_uri, None, now)
+    notify::state_body(pr, st, ev, &sub.pres_uri, None, now)
 }
 
 /// A new watcher's state: the one recorded for it, else the package's
@@ -324,14 +355,13 @@ fn authorise(
     if let Some((s, _)) = pr.store().watchers.get(&key) {
         return *s;
     }
-    let watcher = format!("sip:{user}@{domain}");
+    let watcher = crate::store::uri(user, domain);
     let status = ev
         .auth
         .as_ref()
         .map_or(Status::Pending, |f| f(&watcher, pres_uri));
-    let mut st = pr.store();
-    st.db_save_watcher(pr.tables(), &key, status, now);
-    st.watchers.insert(key, (status, now));
+    pr.store().watchers.insert(key.clone(), (status, now));
+    pr.db().save_watcher(pr.tables(), &key, status, now);
     status
 }
 
@@ -348,10 +378,22 @@ pub fn tell_winfo(
     let watched = w.name.strip_suffix(".winfo").unwrap_or(&w.name).to_string();
     let subs = pr.store().watchers_of(pres_uri, &w.name);
     for s in subs {
-        let body = {
-            let st = pr.store();
-            notify::winfo_body(&st, pres_uri, &watched, only, s.version + 1)
-        };
-        notify_one(pr, core, w, &s.key(), Some(&body), now, None);
+        notify_one(
+            pr,
+            core,
+            w,
+            &s.key(),
+            |st, sub| {
+                Some(notify::winfo_body(
+                    st,
+                    pres_uri,
+                    &watched,
+                    only,
+                    sub.version,
+                ))
+            },
+            now,
+            None,
+        );
     }
 }
