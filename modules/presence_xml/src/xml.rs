@@ -358,10 +358,10 @@ impl Parser<'_> {
             self.skip_ws();
             let v = self.attr_value()?;
             let known = el.attrs.iter().any(|(a, _)| *a == n)
-                || el
-                    .ns_decls
-                    .iter()
-                    .any(|(p, _)| decl_name(p.as_deref()) == n);
+                || el.ns_decls.iter().any(|(p, _)| match p {
+                    None => n == "xmlns",
+                    Some(p) => n.strip_prefix("xmlns:") == Some(p.as_str()),
+                });
             if known {
                 return err(format!("attribute '{n}' given twice"));
             }
