@@ -36,6 +36,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("alias_db", sr_mod_alias_db::module),
         ("speeddial", sr_mod_speeddial::module),
         ("dialplan", sr_mod_dialplan::module),
+        ("async", sr_mod_async::module),
         ("debugger", sr_mod_debugger::module),
         ("presence", sr_mod_presence::module),
         ("presence_xml", sr_mod_presence_xml::module),
