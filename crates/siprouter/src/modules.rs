@@ -38,6 +38,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("dialplan", sr_mod_dialplan::module),
         ("async", sr_mod_async::module),
         ("debugger", sr_mod_debugger::module),
+        ("exec", sr_mod_exec::module),
         ("presence", sr_mod_presence::module),
         ("presence_xml", sr_mod_presence_xml::module),
         ("presence_mwi", sr_mod_presence_mwi::module),
