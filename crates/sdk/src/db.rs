@@ -27,6 +27,7 @@
 //! creates one in a driver's dialect and [`check_version`] refuses a table
 //! whose row in `version` is not the expected one.
 
+pub mod avpops_tables;
 pub mod presence_tables;
 pub mod schema;
 pub mod sql;

@@ -37,6 +37,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("speeddial", sr_mod_speeddial::module),
         ("dialplan", sr_mod_dialplan::module),
         ("async", sr_mod_async::module),
+        ("avpops", sr_mod_avpops::module),
         ("debugger", sr_mod_debugger::module),
         ("exec", sr_mod_exec::module),
         ("mqueue", sr_mod_mqueue::module),

@@ -433,7 +433,9 @@ impl CorePv {
                     if all.is_empty() {
                         Value::Null
                     } else {
-                        s(all.join(","))
+                        // Kamailio's separator (checked by
+                        // kamailio_parity_avpops.rs).
+                        s(all.join(", "))
                     }
                 }
                 Some(i) if i >= 0 => m.avps.get(n, i as usize).cloned().unwrap_or(Value::Null),

@@ -540,5 +540,6 @@ pub fn standard() -> Vec<TableDef> {
     ]
     .into_iter()
     .chain(super::presence_tables::all())
+    .chain([super::avpops_tables::usr_preferences()])
     .collect()
 }
