@@ -66,6 +66,11 @@ impl Avps {
         self.items.retain(|(n, _)| n != name);
     }
 
+    /// Every AVP, newest first: name and value.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value<'static>)> {
+        self.items.iter().rev().map(|(n, v)| (n.as_str(), v))
+    }
+
     /// Number of values stored (all names).
     pub fn len(&self) -> usize {
         self.items.len()

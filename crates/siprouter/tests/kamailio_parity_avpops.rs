@@ -6,7 +6,9 @@
 //! values; `avp_db_store` (which, with `use_domain` 0, writes a NULL
 //! domain that the table refuses — as in Kamailio) and `avp_db_delete`;
 //! `is_avp_set`, `avp_check` (operators, `g` and `i` flags, AVP operands),
-//! `avp_copy`, `avp_op`, `avp_delete` and `avp_pushto`.
+//! `avp_copy`, `avp_op`, `avp_delete`, `avp_pushto`, `avp_subst` (in
+//! place, to another AVP, all values, back references) and
+//! `avp_db_query` (named and numbered AVPs, integer columns, no rows).
 //!
 //! Without Kamailio and its avpops and db_sqlite modules installed the
 //! test prints a notice and passes, unless `SR_KAMAILIO_REQUIRED=1`
@@ -81,6 +83,23 @@ request_route {
         avp_pushto("$ru/username", "$avp(cx)");
         $var(r) = "a=" + $var(a) + " b=" + $var(b) + " c=" + $var(c) + " d=" + $var(d) + " e=" + $var(e) + " f=" + $var(f) + " g=" + $var(g) + " h=" + $var(h) + " i=" + $var(i) + " j=" + $var(j) + " k=" + $var(k) + " l=" + $var(l) + " m2=" + $var(m2) + " cx=" + $(avp(cx)[*]) + " cgall=" + $var(cg) + " m=" + $var(m) + " n=" + $var(n) + " cg=" + $(avp(cg)[*]) + " ru=" + $ru;
     }
+    if ($hdr(X-T) == "subst") {
+        $avp(s) = "Hello World"; $avp(s) = "hello there";
+        $var(a) = avp_subst("$avp(s)", "/hello/bye/i");
+        $var(sa) = $(avp(s)[*]);
+        $var(b) = avp_subst("$avp(s)/$avp(d)", "/l/L/g");
+        $var(c) = avp_subst("$avp(s)/g", "/e/E/");
+        $var(d) = avp_subst("$avp(nope)", "/a/b/");
+        $var(e) = avp_subst("$avp(s)", "/zzz/y/");
+        $var(f) = avp_subst("$avp(s)/$avp(w)", "/(H)(E)/\\2\\1/");
+        $var(g) = avp_db_query("select attribute, value from usr_preferences where username='alice' order by id", "$avp(qa);$avp(qv)");
+        $var(h) = avp_db_query("select value from usr_preferences where username='nobody'", "$avp(qn)");
+        $var(i) = avp_db_query("select type, value from usr_preferences where attribute='cnt'", "$avp(qt);$avp(qw)");
+        $var(u) = "dom";
+        $var(j) = avp_db_query("select value from usr_preferences where attribute='$var(u)'");
+        avp_print();
+        $var(r) = "a=" + $var(a) + " sa=" + $var(sa) + " b=" + $var(b) + " d1=" + $(avp(d)[*]) + " s1=" + $(avp(s)[*]) + " c=" + $var(c) + " d=" + $var(d) + " e=" + $var(e) + " f=" + $var(f) + " w=" + $avp(w) + " g=" + $var(g) + " qa=" + $(avp(qa)[*]) + " qv=" + $(avp(qv)[*]) + " h=" + $var(h) + " i=" + $var(i) + " qt1=" + ($avp(qt) + 1) + " qw1=" + ($avp(qw) + 1) + " j=" + $var(j) + " i1=" + $avp(i:1);
+    }
     append_to_reply("X-R: $var(r)\r\n");
     sl_send_reply("200", "ok");
 }
@@ -118,7 +137,7 @@ fn fill(url: &str) {
 fn scenario(srv: SocketAddr) -> Vec<String> {
     let peer = UdpPeer::new();
     kamailio::wait_until_up(&peer, srv, kamailio::PROBE, None);
-    ["load", "all", "store", "ops"]
+    ["load", "all", "store", "ops", "subst"]
         .iter()
         .map(|t| {
             peer.send(

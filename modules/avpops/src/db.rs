@@ -190,6 +190,47 @@ pub fn delete(a: &Avpops, ctx: &mut Ctx<'_>, src: &str, name: Option<&str>) -> i
     }
 }
 
+/// `avp_db_query(query[, avps])`: each row's columns into the AVPs named
+/// (`$avp(a);$avp(b)`, else `$avp(i:1)`, `$avp(i:2)`, ...), integers as
+/// integers; the rows pushed last first, so that the first row's values
+/// are the newest (as Kamailio's). 1 with rows, -2 without, -1 on error.
+pub fn query(a: &Avpops, ctx: &mut Ctx<'_>, sql: &str, names: Option<&str>) -> i32 {
+    let Some(pool) = a.pool() else {
+        return -1;
+    };
+    let res = match pool.with(|db| db.raw(sql)) {
+        Ok(r) => r,
+        Err(e) => {
+            lm_err!("avp_db_query: {e}");
+            return -1;
+        }
+    };
+    let names: Vec<String> = match names {
+        Some(list) => list
+            .split([';', ','])
+            .filter_map(|x| crate::names::spec(x).map(|(n, _)| n))
+            .collect(),
+        None => (1..=res.rows.columns.len())
+            .map(|i| format!("i:{i}"))
+            .collect(),
+    };
+    if res.rows.is_empty() {
+        return -2;
+    }
+    for r in (0..res.rows.len()).rev() {
+        for (c, name) in res.rows.columns.iter().zip(&names) {
+            let v = match res.rows.get(r, c) {
+                DbValue::Null => continue,
+                DbValue::Int(i) => Value::Int(i64::from(*i)),
+                DbValue::BigInt(i) => Value::Int(*i),
+                other => Value::str(other.as_string().unwrap_or_default()),
+            };
+            ctx.msg.avps.push(name, v);
+        }
+    }
+    1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,14 +3,15 @@
 //! `avp_db_store` and `avp_db_delete` find a user's rows by a source —
 //! a URI (its user, and its host with `use_domain`), its user or host
 //! alone, or a UUID; `is_avp_set`, `avp_check`, `avp_copy`, `avp_op`,
-//! `avp_delete` and `avp_pushto` work on the message's AVPs.
-//! `avp_db_query`, `avp_printf`, `avp_subst`, `avp_print` and DB schemes
-//! are not built.
+//! `avp_delete`, `avp_pushto` and `avp_subst` work on the message's AVPs;
+//! `avp_db_query` runs SQL into AVPs; `avp_print` logs them. DB schemes
+//! and `avp_insert` are not built.
 #![forbid(unsafe_code)]
 
 pub mod db;
 pub mod names;
 pub mod ops;
+pub mod subst;
 
 use sr_sdk::db::DbPool;
 use sr_sdk::prelude::*;
@@ -85,7 +86,7 @@ pub fn module() -> ModuleDef {
     ];
     let proto = Avpops {
         db_url: cell(""),
-        table: cell("usr_preferences"),
+        table: cell(""),
         use_domain: params::int_cell(0),
         cols: Cols {
             uuid: String::new(),
@@ -132,6 +133,12 @@ pub fn module() -> ModuleDef {
             typ: get("type_column"),
         };
         let url = params::get_str(&a.db_url);
+        if !url.is_empty() && params::get_str(&a.table).is_empty() {
+            return Err(
+                "avpops: db_url is set but avp_table is empty (as Kamailio, it has no default)"
+                    .into(),
+            );
+        }
         let pool = if url.is_empty() {
             None
         } else {
@@ -258,6 +265,44 @@ pub fn module() -> ModuleDef {
             None => -1,
         },
     );
+    def = def.cmd("avp_subst", 2, RouteType::ANY, raw(), |ctx, p| {
+        let (spec, expr) = (p[0].str(ctx).into_owned(), p[1].str(ctx).into_owned());
+        subst::run(ctx, &spec, &expr)
+    });
+    for n in 1..=2 {
+        let h = holder.clone();
+        let fx = fixup::f(|env, i, arg| {
+            if i == 0 {
+                fixup::spve(env, i, arg)
+            } else {
+                fixup::const_str(env, i, arg)
+            }
+        });
+        def = def.cmd(
+            "avp_db_query",
+            n,
+            RouteType::ANY,
+            Some(fx),
+            move |ctx, p| {
+                let Some(a) = get(&h) else { return -1 };
+                let sql = p[0].str(ctx).into_owned();
+                let names = p.get(1).map(|x| x.str(ctx).into_owned());
+                db::query(&a, ctx, &sql, names.as_deref())
+            },
+        );
+    }
+    def = def.cmd("avp_print", 0, RouteType::ANY, None, |ctx, _| {
+        for (name, v) in ctx.msg.avps.iter() {
+            match v {
+                Value::Int(i) => lm_info!("avp_print: name=<{name}> val_int=<{i}>"),
+                other => {
+                    let s = other.as_str();
+                    lm_info!("avp_print: name=<{name}> val_str=<{s} / {}>", s.len())
+                }
+            }
+        }
+        1
+    });
     def.cmd(
         "avp_pushto",
         2,
