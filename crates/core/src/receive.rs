@@ -26,6 +26,12 @@ impl Runtime {
     /// Handles one received message (a datagram or a framed stream
     /// message).
     pub fn receive(&self, buf: Bytes, rcv: RecvInfo) {
+        let buf = match self.net_data_in.get() {
+            Some(hooks) if !hooks.is_empty() => hooks
+                .iter()
+                .fold(buf, |b, h| h(&b, &rcv).map(Bytes::from).unwrap_or(b)),
+            _ => buf,
+        };
         let id = self.msg_ids.fetch_add(1, Ordering::Relaxed);
         let opts = ParseOptions {
             max_size: self.settings.max_msg_size,

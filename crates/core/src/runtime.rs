@@ -67,6 +67,8 @@ pub struct Runtime {
     pub(crate) responses: RwLock<Vec<ResponseFn>>,
     pub(crate) requests: RwLock<Vec<RequestFn>>,
     pub(crate) nonsip: RwLock<Vec<RequestFn>>,
+    /// The modules' received-data hooks, set once after `mod_init`.
+    pub(crate) net_data_in: OnceLock<Vec<sr_sdk::exports::NetDataInFn>>,
     pub(crate) started: Instant,
     pub(crate) reload: Mutex<Option<crate::startup::ReloadInfo>>,
     /// Sockets actually bound (ports resolved).
@@ -160,6 +162,7 @@ impl Runtime {
             responses: RwLock::new(Vec::new()),
             requests: RwLock::new(Vec::new()),
             nonsip: RwLock::new(Vec::new()),
+            net_data_in: OnceLock::new(),
             started: Instant::now(),
             reload: Mutex::new(None),
             bound: Mutex::new(Vec::new()),

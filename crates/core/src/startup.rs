@@ -382,6 +382,10 @@ pub fn load(opts: &Options, check_only: bool) -> Result<Arc<Runtime>, Vec<String
     let nonsip = rt.module_hooks(|d| d.nonsip.clone());
     *rt.nonsip.write().unwrap_or_else(|e| e.into_inner()) =
         nonsip.into_iter().map(|(_, h)| h).collect();
+    let net_in = rt.module_hooks(|d| d.net_data_in.clone());
+    let _ = rt
+        .net_data_in
+        .set(net_in.into_iter().map(|(_, h)| h).collect());
     Ok(rt)
 }
 
@@ -615,6 +619,11 @@ pub fn start(rt: &Arc<Runtime>) -> Result<Server, String> {
     let _ = rt.transport.set(Transport {
         udp: send_socks,
         tcp: tcp.clone(),
+        net_data_out: rt
+            .module_hooks(|d| d.net_data_out.clone())
+            .into_iter()
+            .map(|(_, h)| h)
+            .collect(),
     });
     *rt.bound.lock().unwrap_or_else(|e| e.into_inner()) = bound;
     let (ready_tx, ready_rx) = mpsc::channel();

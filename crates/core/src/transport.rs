@@ -734,12 +734,23 @@ enum TlsSide {
 }
 
 /// The sending side of all sockets.
-#[derive(Debug)]
 pub struct Transport {
     /// UDP sockets to send from, by local address.
     pub udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
     /// TCP connections.
     pub tcp: Option<Arc<TcpConns>>,
+    /// The modules' sent-data hooks (topoh), run on every message sent.
+    pub net_data_out: Vec<sr_sdk::exports::NetDataOutFn>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("udp", &self.udp)
+            .field("tcp", &self.tcp)
+            .field("net_data_out", &self.net_data_out.len())
+            .finish()
+    }
 }
 
 impl Transport {
@@ -771,6 +782,36 @@ impl Transport {
     /// order and none waits behind a TCP connect; a UDP datagram goes in
     /// the same system call as the held ones.
     pub fn send(&self, dest: &Dest, data: &[u8]) -> Result<(), String> {
+        match self.hooked(dest, data) {
+            Some(b) => self.send_now(dest, &b),
+            None => self.send_now(dest, data),
+        }
+    }
+
+    /// What the sent-data hooks make of `data` for `dest`; `None` when
+    /// there are none or none changed it. While they run, `$snd*`/`to_*`
+    /// name the destination.
+    fn hooked(&self, dest: &Dest, data: &[u8]) -> Option<Vec<u8>> {
+        if self.net_data_out.is_empty() {
+            return None;
+        }
+        crate::script::state::set_send_dest(Some(crate::script::state::SendDest {
+            local: dest.send_socket,
+            to: dest.addr,
+            proto: dest.proto,
+        }));
+        let mut out: Option<Vec<u8>> = None;
+        for h in &self.net_data_out {
+            if let Some(b) = h(out.as_deref().unwrap_or(data), dest) {
+                out = Some(b);
+            }
+        }
+        crate::script::state::set_send_dest(None);
+        out
+    }
+
+    /// [`Transport::send`] without the sent-data hooks.
+    fn send_now(&self, dest: &Dest, data: &[u8]) -> Result<(), String> {
         let failed = |e: std::io::Error| format!("send to {}: {e}", dest.addr);
         match dest.proto {
             Proto::Udp => {
@@ -853,10 +894,12 @@ impl Transport {
         kind: HeldKind,
         on_fail: Option<sr_sdk::LateFailure>,
     ) -> Result<(), String> {
+        let hooked = self.hooked(dest, data);
+        let data = hooked.as_deref().unwrap_or(data);
         if self.hold(dest, data, kind, on_fail) {
             return Ok(());
         }
-        self.send(dest, data)
+        self.send_now(dest, data)
     }
 
     /// Holds a UDP datagram on a UDP worker; `false` when not held.

@@ -394,6 +394,7 @@ mod tests {
         let t = crate::transport::Transport {
             udp: socks.clone(),
             tcp: None,
+            net_data_out: Vec::new(),
         };
         let a = sock();
         let to = sr_sdk::Dest::new(sr_sdk::Proto::Udp, a.local_addr().unwrap());

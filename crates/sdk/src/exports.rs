@@ -14,6 +14,7 @@
 use crate::core_api::Core;
 use crate::ctx::Ctx;
 use crate::fixup::{Fixed, FixupFn};
+use crate::msg::{Dest, RecvInfo};
 use crate::route::RouteType;
 use crate::rpc::{RpcError, RpcExport};
 use crate::stats::{Stat, StatExport, StatSource};
@@ -139,6 +140,16 @@ pub type ResponseFn = Arc<dyn Fn(&mut Ctx<'_>) -> bool + Send + Sync>;
 /// request that passed the core's checks, before `request_route`; returns
 /// true when it consumed the request (the script does not run).
 pub type RequestFn = Arc<dyn Fn(&mut Ctx<'_>) -> bool + Send + Sync>;
+/// The received-data hook (Kamailio's `SREV_NET_DATA_IN`): sees every
+/// message as it came off the network (datagram or framed stream message)
+/// before it is parsed; returns the bytes to handle instead, or `None` to
+/// leave them as they are. Topology hiding decodes here.
+pub type NetDataInFn = Arc<dyn Fn(&[u8], &RecvInfo) -> Option<Vec<u8>> + Send + Sync>;
+/// The sent-data hook (Kamailio's `SREV_NET_DATA_OUT`): sees every SIP
+/// message about to be sent (replies, forwarded and local requests,
+/// retransmissions) with its destination; returns the bytes to send
+/// instead, or `None`. Topology hiding encodes here.
+pub type NetDataOutFn = Arc<dyn Fn(&[u8], &Dest) -> Option<Vec<u8>> + Send + Sync>;
 
 /// Everything a module exports (the seed's `struct module_exports`).
 #[derive(Clone, Default)]
@@ -164,6 +175,10 @@ pub struct ModuleDef {
     /// module's hook in load order until one returns true (xhttp). In-tree
     /// Rust modules only, like `request`.
     pub nonsip: Option<RequestFn>,
+    /// Received-data hook ([`NetDataInFn`]), in-tree Rust modules only.
+    pub net_data_in: Option<NetDataInFn>,
+    /// Sent-data hook ([`NetDataOutFn`]), in-tree Rust modules only.
+    pub net_data_out: Option<NetDataOutFn>,
     /// `mod_init`.
     pub init: Option<InitFn>,
     /// `child_init`.
@@ -355,6 +370,24 @@ impl ModuleDef {
         F: Fn(&mut Ctx<'_>) -> bool + Send + Sync + 'static,
     {
         self.nonsip = Some(Arc::new(f));
+        self
+    }
+
+    /// Sets the received-data hook (see [`NetDataInFn`]).
+    pub fn on_net_data_in<F>(mut self, f: F) -> ModuleDef
+    where
+        F: Fn(&[u8], &RecvInfo) -> Option<Vec<u8>> + Send + Sync + 'static,
+    {
+        self.net_data_in = Some(Arc::new(f));
+        self
+    }
+
+    /// Sets the sent-data hook (see [`NetDataOutFn`]).
+    pub fn on_net_data_out<F>(mut self, f: F) -> ModuleDef
+    where
+        F: Fn(&[u8], &Dest) -> Option<Vec<u8>> + Send + Sync + 'static,
+    {
+        self.net_data_out = Some(Arc::new(f));
         self
     }
 }

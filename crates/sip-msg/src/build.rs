@@ -133,47 +133,58 @@ pub fn reply(
 /// Builds the CANCEL for a request this proxy sent (RFC 3261 9.1): same
 /// Request-URI, top Via, Route set, From, To, Call-ID and CSeq number.
 pub fn cancel(sent: &Message<'_>, reason: Option<&str>) -> Result<Vec<u8>, ParseError> {
-    sent.check_mandatory()?;
-    let uri = sent
-        .request_uri()
-        .ok_or(ParseError::BadStartLine("CANCEL needs a request"))?;
-    let cseq = sent.cseq()?;
-    let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(format!("CANCEL {} SIP/2.0\r\n", uri.raw).as_bytes());
-    push_vias(&mut out, sent, None, true);
-    push_copies(&mut out, sent, HeaderName::Route);
-    for name in [HeaderName::From, HeaderName::To, HeaderName::CallId] {
-        push_copies(&mut out, sent, name);
-    }
-    push_header(&mut out, "CSeq", &format!("{} CANCEL", cseq.seq));
-    out.extend_from_slice(b"Max-Forwards: 70\r\n");
-    if let Some(r) = reason {
-        push_header(&mut out, "Reason", r);
-    }
-    out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
-    Ok(out)
+    local_request(sent, "CANCEL", None, reason)
 }
 
 /// Builds the ACK a client transaction sends for a non-2xx final response
 /// (RFC 3261 17.1.1.3): top Via, Route, From and Call-ID of the request,
 /// To of the response, CSeq number with method ACK.
 pub fn ack_for_non2xx(sent: &Message<'_>, resp: &Message<'_>) -> Result<Vec<u8>, ParseError> {
-    sent.check_mandatory()?;
-    let uri = sent
-        .request_uri()
-        .ok_or(ParseError::BadStartLine("ACK needs a request"))?;
-    let cseq = sent.cseq()?;
-    let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(format!("ACK {} SIP/2.0\r\n", uri.raw).as_bytes());
-    push_vias(&mut out, sent, None, true);
-    push_copies(&mut out, sent, HeaderName::Route);
-    push_copies(&mut out, sent, HeaderName::From);
     let to = resp
         .header(HeaderName::To)
         .ok_or(ParseError::MissingHeader("To"))?;
-    push_line(&mut out, raw_line(resp, to));
-    push_copies(&mut out, sent, HeaderName::CallId);
-    push_header(&mut out, "CSeq", &format!("{} ACK", cseq.seq));
-    out.extend_from_slice(b"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n");
+    local_request(sent, "ACK", Some(raw_line(resp, to)), None)
+}
+
+/// A CANCEL or ACK for `sent`: its top Via, then its Max-Forwards, Route,
+/// From, To (or `to`), Call-ID and CSeq (method replaced) in the order
+/// `sent` has them, as Kamailio's tm copies them from the request it sent
+/// (`reparse_invite`); Max-Forwards 70 when `sent` had none.
+fn local_request(
+    sent: &Message<'_>,
+    method: &str,
+    to: Option<&[u8]>,
+    reason: Option<&str>,
+) -> Result<Vec<u8>, ParseError> {
+    sent.check_mandatory()?;
+    let uri = sent
+        .request_uri()
+        .ok_or(ParseError::BadStartLine("CANCEL and ACK answer a request"))?;
+    let cseq = sent.cseq()?;
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(format!("{method} {} SIP/2.0\r\n", uri.raw).as_bytes());
+    push_vias(&mut out, sent, None, true);
+    let mut max_forwards = false;
+    for h in sent.headers() {
+        match h.name {
+            HeaderName::MaxForwards => {
+                max_forwards = true;
+                push_line(&mut out, raw_line(sent, h));
+            }
+            HeaderName::Route | HeaderName::From | HeaderName::CallId => {
+                push_line(&mut out, raw_line(sent, h))
+            }
+            HeaderName::To => push_line(&mut out, to.unwrap_or(raw_line(sent, h))),
+            HeaderName::CSeq => push_header(&mut out, "CSeq", &format!("{} {method}", cseq.seq)),
+            _ => {}
+        }
+    }
+    if !max_forwards {
+        out.extend_from_slice(b"Max-Forwards: 70\r\n");
+    }
+    if let Some(r) = reason {
+        push_header(&mut out, "Reason", r);
+    }
+    out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
     Ok(out)
 }

@@ -41,6 +41,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("debugger", sr_mod_debugger::module),
         ("exec", sr_mod_exec::module),
         ("mqueue", sr_mod_mqueue::module),
+        ("topoh", sr_mod_topoh::module),
         ("presence", sr_mod_presence::module),
         ("presence_xml", sr_mod_presence_xml::module),
         ("presence_mwi", sr_mod_presence_mwi::module),

@@ -106,10 +106,9 @@ fn insert(ctx: &mut Ctx<'_>, lines: &[String]) -> i32 {
         text.push_str(l);
         text.push_str(">\r\n");
     }
-    let m = ctx.msg.msg();
-    let at = m
-        .header(sr_sdk::sip_msg::HeaderName::RecordRoute)
-        .map_or(m.headers_start(), |h| h.start);
+    // Above the first header, whatever is there: Kamailio's `insert_RR`
+    // (checked by kamailio_parity_topoh, with a Record-Route below).
+    let at = ctx.msg.msg().headers_start();
     ctx.msg.edits.insert(at, text.as_bytes());
     1
 }

@@ -72,8 +72,11 @@ pub fn entries(m: &Message<'_>) -> Vec<RouteEntry> {
             let (text, e) = match find_top_level(rest, b',') {
                 Some(c) if i + 1 < n => {
                     let t = &rest[..c];
-                    rest = &rest[c + 1..];
-                    (t, start + c as u32 + 1)
+                    // The white space after the comma goes with the value,
+                    // as Kamailio removes it (`Route: <a>, <b>` leaves
+                    // `Route: <b>`).
+                    rest = rest[c + 1..].trim_start_matches([' ', '\t']);
+                    (t, offset(raw, rest))
                 }
                 _ => (rest, start + rest.len() as u32),
             };
@@ -127,7 +130,7 @@ mod tests {
         assert_eq!(e[2].uri(&m), "sip:p3");
         let s =
             |r: (u32, u32)| String::from_utf8_lossy(&text[r.0 as usize..r.1 as usize]).to_string();
-        assert_eq!(s(e[0].del), "<sip:p1;lr>,");
+        assert_eq!(s(e[0].del), "<sip:p1;lr>, ");
         assert_eq!(s(e[1].del), ", <sip:p2;lr>");
         assert_eq!(s(e[2].del), "Route: <sip:p3>\r\n");
     }
@@ -146,7 +149,7 @@ mod tests {
         let tail = "Call-ID: c\r\n\r\n";
         assert_eq!(
             after(&[0]),
-            format!("{head}Route:  <sip:p2;lr>\r\nRoute: <sip:p3>\r\n{tail}")
+            format!("{head}Route: <sip:p2;lr>\r\nRoute: <sip:p3>\r\n{tail}")
         );
         assert_eq!(after(&[0, 1]), format!("{head}Route: <sip:p3>\r\n{tail}"));
         assert_eq!(
