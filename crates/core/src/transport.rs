@@ -795,8 +795,12 @@ impl Transport {
         if self.net_data_out.is_empty() {
             return None;
         }
+        let local = dest.send_socket.or_else(|| match dest.proto {
+            Proto::Udp => self.udp_for(dest).ok().map(|i| self.udp[i].0),
+            _ => self.stream_local(dest),
+        });
         crate::script::state::set_send_dest(Some(crate::script::state::SendDest {
-            local: dest.send_socket,
+            local,
             to: dest.addr,
             proto: dest.proto,
         }));

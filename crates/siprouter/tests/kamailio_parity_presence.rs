@@ -627,7 +627,9 @@ fn scenario(srv: SocketAddr) -> Vec<String> {
     );
     ua.out.push("== hank's short publication expired".into());
     let mut seen = Vec::new();
-    let until = std::time::Instant::now() + Duration::from_millis(3500);
+    // Expiry at 2 s, then Kamailio's 1 s clean timer: 6 s leaves room
+    // for a loaded machine (3.5 s once missed there).
+    let until = std::time::Instant::now() + Duration::from_millis(6000);
     loop {
         let r = match ua.peer.recv(Duration::from_millis(300)) {
             Some(r) => r,

@@ -1,7 +1,8 @@
 //! topoh on siprouter alone: a call from a TCP caller to a UDP callee
 //! through a record-routing proxy (the callee sees only the mask address,
-//! the caller gets its own Vias back), and what is not built refused at
-//! start. Byte-for-byte agreement with Kamailio is in
+//! the caller gets its own Vias back), `event_route[topoh:msg-outgoing]`
+//! exempting a destination by `$sndto`, and `$snd(buf)` (not built)
+//! refused at load. Byte-for-byte agreement with Kamailio is in
 //! kamailio_parity_topoh.rs.
 
 use sr_testkit::{answer, TcpPeer, TestServer, UdpPeer};
@@ -92,14 +93,47 @@ fn a_tcp_caller_is_hidden_from_a_udp_callee() {
 }
 
 #[test]
-fn event_routes_of_topoh_are_refused_at_start() {
-    let cfg = format!("{CFG}\nevent_route[topoh:msg-outgoing] {{ drop; }}\n");
-    let err = TestServer::try_start(&cfg, siprouter::in_tree())
-        .err()
-        .expect("the event route is refused");
-    let all = err.join("\n");
-    assert!(
-        all.contains("event_route[topoh:msg-outgoing] is not built"),
-        "{all}"
+fn the_outgoing_event_route_exempts_by_destination() {
+    let b = UdpPeer::new();
+    let cfg = format!(
+        "{CFG}\nevent_route[topoh:msg-outgoing] {{ if ($sndto(port) == {} && $sndto(sproto) == \"udp\" && $snd(ip) == \"127.0.0.1\" && $sndto(af) == 2) {{ drop; }} }}\n",
+        b.addr().port()
     );
+    let srv = TestServer::start(&cfg, siprouter::in_tree());
+    let a = UdpPeer::new();
+    let me = a.addr();
+    a.send(
+        srv.addr(),
+        &format!(
+            "INVITE sip:bob@{bb} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKe2e2\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=f2\r\nTo: <sip:bob@example.com>\r\nCall-ID: e2e-two\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@{me}>\r\nX-To: sip:{bb}\r\nContent-Length: 0\r\n\r\n",
+            bb = b.addr()
+        ),
+    );
+    let inv = b
+        .recv_method("INVITE", Duration::from_secs(3))
+        .expect("the callee gets the INVITE");
+    let text = inv.text();
+    // Not hidden, cookie included, as Kamailio leaves an exempted message.
+    assert!(
+        text.contains(&format!("Contact: <sip:alice@{me}>")),
+        "{text}"
+    );
+    assert!(text.contains("Call-ID: e2e-two\r\n"), "{text}");
+    assert!(text.contains("TH: dih\r\n"), "{text}");
+}
+
+#[test]
+fn what_the_sent_message_pvs_cannot_give_is_refused_at_load() {
+    let cfg = format!("{CFG}\nonsend_route {{ xlog(\"$snd(buf)\"); }}\n");
+    let err = TestServer::try_start(
+        &cfg.replace(
+            "loadmodule \"topoh\"",
+            "loadmodule \"topoh\"\nloadmodule \"xlog\"",
+        ),
+        siprouter::in_tree(),
+    )
+    .err()
+    .expect("$snd(buf) is refused");
+    let all = err.join("\n");
+    assert!(all.contains("$snd(buf) is not built"), "{all}");
 }

@@ -252,9 +252,11 @@ pub fn conclude(dir: &Path, want: &[String], got: &[String], what: &str) {
     assert_eq!(
         want.len(),
         got.len(),
-        "{what}: {} observations from Kamailio, {} from siprouter",
+        "{what}: {} observations from Kamailio, {} from siprouter\n--- kamailio:\n{}\n--- siprouter:\n{}",
         want.len(),
-        got.len()
+        got.len(),
+        want.join("\n"),
+        got.join("\n")
     );
     assert_same(want, got, what);
     if !keep {

@@ -38,7 +38,7 @@ pub fn module() -> ModuleDef {
     let event_mode = int_cell(3);
     let use_mode = int_cell(0);
     let state: Arc<OnceLock<th::Th>> = Arc::new(OnceLock::new());
-    let (s_in, s_out) = (state.clone(), state.clone());
+    let (s_in, s_out, s_init) = (state.clone(), state.clone(), state.clone());
     let init = {
         let (key, ip, un, up, vn, vp, cp) = (
             key.clone(),
@@ -49,12 +49,13 @@ pub fn module() -> ModuleDef {
             vparam_prefix.clone(),
             callid_prefix.clone(),
         );
-        let (mc, mm, upc, um, cb) = (
+        let (mc, mm, upc, um, cb, em) = (
             mask_callid.clone(),
             mask_mode.clone(),
             uri_prefix_checks.clone(),
             use_mode.clone(),
             event_callback.clone(),
+            event_mode.clone(),
         );
         move |core: &dyn Core| -> Result<(), String> {
             if !get_str(&cb).is_empty() {
@@ -87,6 +88,8 @@ pub fn module() -> ModuleDef {
                 keep_3xx_contact: get_int(&mm) & 1 != 0,
                 uri_prefix_checks: get_int(&upc) != 0,
                 core: core.handle(),
+                event_mode: get_int(&em),
+                routes: OnceLock::new(),
             };
             if th.addr_myself {
                 sr_sdk::lm_info!("mask address matches myself [{}]", th.ip);
@@ -111,15 +114,14 @@ pub fn module() -> ModuleDef {
         .param("event_mode", ParamKind::Int, int(&event_mode))
         .param("use_mode", ParamKind::Int, int(&use_mode))
         .on_init(init)
-        // The routes are compiled after mod_init: checked here instead.
-        .on_child_init(|core, rank| {
-            for name in ["topoh:msg-outgoing", "topoh:msg-sending"] {
-                if rank == sr_sdk::rank::PROC_INIT
-                    && core.route_id(RouteType::EVENT, name).is_some()
-                {
-                    return Err(format!(
-                        "topoh: event_route[{name}] is not built in siprouter (every message would be hidden); remove it"
-                    ));
+        // The routes are compiled after mod_init: looked up here.
+        .on_child_init(move |core, rank| {
+            if rank == sr_sdk::rank::PROC_INIT {
+                if let Some(th) = s_init.get() {
+                    let _ = th.routes.set(th::EventRoutes {
+                        outgoing: core.route_id(RouteType::EVENT, "topoh:msg-outgoing"),
+                        sending: core.route_id(RouteType::EVENT, "topoh:msg-sending"),
+                    });
                 }
             }
             Ok(())

@@ -14,8 +14,8 @@ use crate::splice::{offset, Splice};
 use sr_sdk::sip_msg::headers::{ContactValue, NameAddr, Via};
 use sr_sdk::sip_msg::params::Params;
 use sr_sdk::sip_msg::{HeaderName, Message, Method, Uri};
-use sr_sdk::Core;
-use std::sync::Weak;
+use sr_sdk::{Core, RouteId, RouteType, SipMsg};
+use std::sync::{OnceLock, Weak};
 
 /// The cookie's name, as header and as Via parameter.
 const COOKIE: &str = "TH";
@@ -48,8 +48,25 @@ pub struct Th {
     pub uri_prefix_checks: bool,
     /// Whether `mask_ip` is one of this server's addresses.
     pub addr_myself: bool,
-    /// The core, for `myself` (none: nothing is this server's).
+    /// The core, for `myself` and the event routes (none: nothing is
+    /// this server's, no route runs).
     pub core: Option<Weak<dyn Core>>,
+    /// `event_mode`: bit 1 runs `event_route[topoh:msg-outgoing]`, bit 2
+    /// `event_route[topoh:msg-sending]`.
+    pub event_mode: i64,
+    /// Those routes, looked up once the script is compiled.
+    pub routes: OnceLock<EventRoutes>,
+}
+
+/// topoh's event routes, when the script has them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EventRoutes {
+    /// `event_route[topoh:msg-outgoing]`: runs on a faked message, before
+    /// the outgoing message is read; `drop` leaves the message as it is.
+    pub outgoing: Option<RouteId>,
+    /// `event_route[topoh:msg-sending]`: runs on the outgoing message
+    /// (its cookie read); `drop` leaves it as it is.
+    pub sending: Option<RouteId>,
 }
 
 /// A message topoh can work on: parsed, with From, To, Call-ID, a Via
@@ -318,9 +335,16 @@ impl Th {
 
     /// Encodes a message about to be sent; `None` when nothing changes.
     pub fn sending(&self, buf: &[u8]) -> Option<Vec<u8>> {
+        let routes = self.routes.get().copied().unwrap_or_default();
+        if self.event_mode & 1 != 0 && self.dropped_by(routes.outgoing, None) {
+            return None;
+        }
         let m = usable(buf)?;
         let mut sp = Splice::default();
         let cookie = self.take_cookie(&m, &mut sp);
+        if self.event_mode & 2 != 0 && self.dropped_by(routes.sending, Some(buf)) {
+            return None;
+        }
         let c = cookie.as_bytes();
         let vs = vias(&m);
         if m.is_request() {
@@ -381,6 +405,26 @@ impl Th {
             return None;
         }
         Some(sp.apply(buf))
+    }
+
+    /// Runs one of topoh's event routes (on a faked message, or on `buf`
+    /// parsed); whether it executed `drop`. While it runs, `$sndto(...)`
+    /// names the destination (set by the core around the hooks).
+    fn dropped_by(&self, route: Option<RouteId>, buf: Option<&[u8]>) -> bool {
+        let (Some(id), Some(core)) = (route, self.core.as_ref().and_then(Weak::upgrade)) else {
+            return false;
+        };
+        let msg = match buf {
+            None => Some(SipMsg::faked()),
+            Some(b) => SipMsg::parse(
+                bytes::Bytes::copy_from_slice(b),
+                sr_sdk::RecvInfo::loopback(),
+                0,
+            )
+            .ok(),
+        };
+        let Some(mut msg) = msg else { return false };
+        core.run_route(id, RouteType::EVENT, &mut msg).dropped
     }
 
     /// The cookie of an outgoing message (`TH` header, else the top Via's
@@ -587,6 +631,8 @@ mod tests {
             uri_prefix_checks: false,
             addr_myself: false,
             core: None,
+            event_mode: 3,
+            routes: OnceLock::new(),
         }
     }
 

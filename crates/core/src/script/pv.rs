@@ -84,6 +84,15 @@ pub enum CorePv {
     SrcIp,
     /// `$sp` source port.
     SrcPort,
+    /// `$snd(name)`/`$sndfrom(name)` (`to` false: the local socket) and
+    /// `$sndto(name)` (the destination) of the message being sent, in
+    /// `onsend_route` and topoh's event routes; `$null` elsewhere.
+    Snd {
+        /// `$sndto` rather than `$snd`/`$sndfrom`.
+        to: bool,
+        /// Which attribute.
+        part: SndPart,
+    },
     /// `$Ri` local IP the message arrived on.
     RcvIp,
     /// `$Rp` local port.
@@ -159,6 +168,47 @@ pub enum CorePv {
     Module(Arc<PvExport>, PvName),
 }
 
+/// An attribute of `$snd`/`$sndto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SndPart {
+    /// `ip`: the address as text.
+    Ip,
+    /// `af`: 2 (IPv4) or 10 (IPv6), Kamailio's numbers.
+    Af,
+    /// `port`.
+    Port,
+    /// `proto`: Kamailio's number (1 UDP, 2 TCP, 3 TLS, 4 SCTP, 5 WS, 6 WSS).
+    Proto,
+    /// `sproto`: the transport's name (`udp`, ...).
+    SProto,
+}
+
+/// Kamailio's number for a transport (`PROTO_UDP` ...).
+fn proto_number(p: sr_sdk::Proto) -> i64 {
+    match p {
+        sr_sdk::Proto::Udp => 1,
+        sr_sdk::Proto::Tcp => 2,
+        sr_sdk::Proto::Tls => 3,
+        sr_sdk::Proto::Sctp => 4,
+        sr_sdk::Proto::Ws => 5,
+        sr_sdk::Proto::Wss => 6,
+    }
+}
+
+fn snd_value(to: bool, part: SndPart) -> Value<'static> {
+    let Some(d) = state::send_dest() else {
+        return Value::Null;
+    };
+    let addr = if to { Some(d.to) } else { d.local };
+    match part {
+        SndPart::Ip => addr.map_or(Value::Null, |a| Value::Str(a.ip().to_string().into())),
+        SndPart::Port => addr.map_or(Value::Null, |a| Value::Int(a.port() as i64)),
+        SndPart::Af => Value::Int(if d.to.is_ipv6() { 10 } else { 2 }),
+        SndPart::Proto => Value::Int(proto_number(d.proto)),
+        SndPart::SProto => Value::Str(d.proto.as_str().into()),
+    }
+}
+
 impl fmt::Debug for CorePv {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -228,6 +278,23 @@ pub fn resolve(spec: &PvSpec, env: &PvEnv<'_>) -> Result<CorePv, String> {
         }
         "si" => CorePv::SrcIp,
         "sp" => CorePv::SrcPort,
+        "snd" | "sndfrom" | "sndto" => CorePv::Snd {
+            to: c == "sndto",
+            part: match need_inner(c)? {
+                "ip" => SndPart::Ip,
+                "af" => SndPart::Af,
+                "port" => SndPart::Port,
+                "proto" => SndPart::Proto,
+                "sproto" => SndPart::SProto,
+                "buf" | "len" => {
+                    return Err(format!(
+                        "${c}({}) is not built: the message being sent is not given to the script",
+                        inner.unwrap_or("")
+                    ))
+                }
+                other => return Err(format!("unknown ${c} attribute '{other}'")),
+            },
+        },
         "Ri" => CorePv::RcvIp,
         "Rp" => CorePv::RcvPort,
         "pr" | "proto" => CorePv::Proto,
@@ -410,6 +477,7 @@ impl CorePv {
             CorePv::To(p) => addr_value(msg.to(), *p),
             CorePv::SrcIp => s(m.rcv.src.ip().to_string()),
             CorePv::SrcPort => Value::Int(m.rcv.src.port() as i64),
+            CorePv::Snd { to, part } => snd_value(*to, *part),
             CorePv::RcvIp => s(m.rcv.dst.ip().to_string()),
             CorePv::RcvPort => Value::Int(m.rcv.dst.port() as i64),
             CorePv::Proto => s(m.rcv.proto.as_str()),
