@@ -19,7 +19,14 @@ fn err(m: impl Into<String>) -> SendError {
 /// The top Via of a received request with `received`/`rport` filled in as
 /// RFC 3261 18.2.1 and RFC 3581 say: `(value start, value end, new text)`
 /// of the first via-parm, or `None` when nothing changes.
-pub fn top_via_fix(msg: &SipMsg) -> Option<(u32, u32, String)> {
+///
+/// Where they go is Kamailio's: on a forwarded request (`reply` false)
+/// `received` goes before the first parameter, or replaces one already
+/// there, and `rport` is rewritten where it is, or added right after
+/// `received`; on a local reply `rport` is rewritten where it is (or
+/// added at the end) and `received` comes last. An `rport` with a value
+/// is rewritten too, as Kamailio does.
+pub fn top_via_fix(msg: &SipMsg, reply: bool) -> Option<(u32, u32, String)> {
     let m = msg.msg();
     let via = m.top_via().ok()?;
     // Where the top via-parm is in the message: the Via line holding it
@@ -33,38 +40,75 @@ pub fn top_via_fix(msg: &SipMsg) -> Option<(u32, u32, String)> {
         Some(ip) => ip != src.ip(),
         None => true,
     };
-    let rport = via.rport();
-    let want_rport = matches!(rport, Some(None)) || (msg.force_rport && rport.is_none());
+    let want_rport = via.known.rport.is_some() || msg.force_rport;
     if !host_differs && !want_rport {
         return None;
     }
-    let mut out = String::with_capacity(via.raw.len() + 48);
-    // Rebuild the params, dropping the ones we set.
-    let head_len = via.raw.len() - via.params.len();
-    let head = via.raw[..head_len].trim_end_matches(';');
-    out.push_str(head);
-    for p in sip_msg::params::Params::new(via.params) {
-        let n = p.name;
-        if n.eq_ignore_ascii_case("received") || (want_rport && n.eq_ignore_ascii_case("rport")) {
+    let raw = via.raw;
+    // Each parameter's span in `raw`, from its `;` to the end of its value.
+    let span = |name: &str| -> Option<(usize, usize)> {
+        sip_msg::params::Params::new(via.params).find_map(|p| {
+            if !p.name.eq_ignore_ascii_case(name) {
+                return None;
+            }
+            let start = sip_msg::scan::offset_in(raw.as_bytes(), p.name)?.0;
+            let end = match p.value {
+                Some(v) => sip_msg::scan::offset_in(raw.as_bytes(), v)?.0 + v.len(),
+                None => start + p.name.len(),
+            };
+            let semi = raw[..start].rfind(';')?;
+            Some((semi, end))
+        })
+    };
+    let mut received = String::from(";received=");
+    text::push_ip(&mut received, src.ip());
+    let mut rport = String::from(";rport=");
+    text::push_dec(&mut rport, u64::from(src.port()));
+    let rport_at = if want_rport { span("rport") } else { None };
+    // (start, end, text) edits of `raw`, in order.
+    let mut edits: Vec<(usize, usize, String)> = Vec::with_capacity(3);
+    let end = raw.trim_end().len();
+    if reply {
+        if let Some((s, e)) = rport_at {
+            edits.push((s, e, rport.clone()));
+        }
+        let mut tail = String::new();
+        if want_rport && rport_at.is_none() {
+            tail.push_str(&rport);
+        }
+        tail.push_str(&received);
+        edits.push((end, end, tail));
+    } else {
+        // The point before the first parameter (after the sent-by when
+        // there are none).
+        let anchor = match sip_msg::scan::offset_in(raw.as_bytes(), via.params) {
+            Some((p, _)) if !via.params.is_empty() => p.saturating_sub(1),
+            _ => raw.find(';').unwrap_or(end),
+        };
+        let (rs, re) = span("received").unwrap_or((anchor, anchor));
+        let mut text = received.clone();
+        if want_rport && rport_at.is_none() {
+            text.push_str(&rport);
+        }
+        edits.push((rs, re, text));
+        if let Some((s, e)) = rport_at {
+            edits.push((s, e, rport.clone()));
+        }
+        edits.sort_by_key(|e| e.0);
+    }
+    let mut out = String::with_capacity(raw.len() + 48);
+    let mut pos = 0;
+    for (s, e, t) in edits {
+        if s < pos {
             continue;
         }
-        out.push(';');
-        out.push_str(n);
-        if let Some(v) = p.value {
-            out.push('=');
-            out.push_str(v);
-        }
+        out.push_str(&raw[pos..s]);
+        out.push_str(&t);
+        pos = e;
     }
-    if host_differs || want_rport {
-        out.push_str(";received=");
-        text::push_ip(&mut out, src.ip());
-    }
-    if want_rport {
-        out.push_str(";rport=");
-        text::push_dec(&mut out, u64::from(src.port()));
-    }
+    out.push_str(&raw[pos..]);
     let start = h.value_start + u32::try_from(at).ok()?;
-    let end = start + u32::try_from(via.raw.len()).ok()?;
+    let end = start + u32::try_from(raw.len()).ok()?;
     Some((start, end, out))
 }
 
@@ -374,7 +418,7 @@ pub fn build_reply(
     to_tag: Option<&str>,
     body: Option<(&str, &[u8])>,
 ) -> Result<Outgoing, SendError> {
-    let fix = top_via_fix(msg);
+    let fix = top_via_fix(msg, true);
     let mut extra = String::with_capacity(64 + msg.reply_headers.len());
     extra.push_str(&msg.reply_headers);
     if rt.settings.server_signature && !rt.settings.server_header.is_empty() {
@@ -481,7 +525,7 @@ pub fn request_bytes(
     if m.request_uri().map(|u| u.raw) != Some(uri) {
         edits.set_request_uri(m, uri);
     }
-    if let Some((s, e, text)) = top_via_fix(msg) {
+    if let Some((s, e, text)) = top_via_fix(msg, false) {
         edits.replace(s, e, text.as_bytes());
     }
     let mut via = String::with_capacity(96);
@@ -645,8 +689,9 @@ mod tests {
     use sip_msg::headers::NameAddr;
 
     /// The request with `vias` as its Via lines, received from
-    /// 127.0.0.1:5070, after top_via_fix's edit.
-    fn fixed(vias: &str) -> String {
+    /// 127.0.0.1:5070, after top_via_fix's edit (for a forwarded request,
+    /// or for a local reply).
+    fn fixed(vias: &str, reply: bool) -> String {
         let raw = format!(
             "OPTIONS sip:a@b SIP/2.0\r\n{vias}From: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
         );
@@ -656,7 +701,7 @@ mod tests {
         };
         let msg = sr_sdk::SipMsg::parse(bytes::Bytes::from(raw), rcv, 1).expect("parses");
         let mut edits = sip_msg::edit::Edits::new();
-        if let Some((s, e, text)) = top_via_fix(&msg) {
+        if let Some((s, e, text)) = top_via_fix(&msg, reply) {
             edits.replace(s, e, text.as_bytes());
         }
         let out = edits.apply(msg.msg(), sip_msg::edit::ApplyOptions::default());
@@ -664,21 +709,44 @@ mod tests {
     }
 
     #[test]
-    fn the_top_via_gets_received_and_rport_where_it_is() {
-        assert!(fixed("Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport\r\n").contains(
-            "\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;received=127.0.0.1;rport=5070\r\nFrom:"
+    fn the_top_via_gets_received_and_rport_where_kamailio_puts_them() {
+        let v = "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport\r\n";
+        // Forwarded: received before the parameters, rport where it is.
+        assert!(fixed(v, false).contains(
+            "\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;received=127.0.0.1;branch=z9hG4bK1;rport=5070\r\nFrom:"
         ));
+        // A reply: rport where it is, received last.
+        assert!(fixed(v, true).contains(
+            "\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport=5070;received=127.0.0.1\r\nFrom:"
+        ));
+        // A received already there is replaced where it is; an rport with
+        // a value is rewritten.
+        assert!(fixed(
+            "Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1;received=1.1.1.1;rport=9\r\n",
+            false
+        )
+        .contains(
+            "\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1;received=127.0.0.1;rport=5070\r\n"
+        ));
+        // No parameters: after the sent-by.
+        assert!(fixed("Via: SIP/2.0/UDP 10.0.0.1\r\n", false)
+            .contains("\r\nVia: SIP/2.0/UDP 10.0.0.1;received=127.0.0.1\r\n"));
         // Sent from where it says, no rport asked: unchanged.
         let same = "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n";
-        assert!(fixed(same).contains(same));
+        assert!(fixed(same, false).contains(same));
+        assert!(fixed(same, true).contains(same));
         // A leading comma: the via-parm after it is the one rewritten.
         assert!(
-            fixed("Via: , SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\n").contains(
-                "\r\nVia: , SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1;received=127.0.0.1\r\nFrom:"
+            fixed("Via: , SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\n", false).contains(
+                "\r\nVia: , SIP/2.0/UDP 10.0.0.1;received=127.0.0.1;branch=z9hG4bK1\r\nFrom:"
             )
         );
         // Two via-parms on one line: only the first changes.
-        assert!(fixed("Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1, SIP/2.0/UDP h2\r\n").contains(
+        assert!(fixed(
+            "Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1, SIP/2.0/UDP h2\r\n",
+            true
+        )
+        .contains(
             "\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1;received=127.0.0.1, SIP/2.0/UDP h2\r\n"
         ));
     }
