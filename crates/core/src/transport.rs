@@ -804,6 +804,11 @@ impl Transport {
             to: dest.addr,
             proto: dest.proto,
         }));
+        // The hooks see the local socket it leaves from.
+        let dest = &Dest {
+            send_socket: local,
+            ..*dest
+        };
         let mut out: Option<Vec<u8>> = None;
         for h in &self.net_data_out {
             if let Some(b) = h(out.as_deref().unwrap_or(data), dest) {

@@ -30,6 +30,7 @@
 pub mod avpops_tables;
 pub mod presence_tables;
 pub mod schema;
+pub mod siptrace_tables;
 pub mod sql;
 
 use crate::core_api::Core;

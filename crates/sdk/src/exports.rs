@@ -147,8 +147,9 @@ pub type RequestFn = Arc<dyn Fn(&mut Ctx<'_>) -> bool + Send + Sync>;
 pub type NetDataInFn = Arc<dyn Fn(&[u8], &RecvInfo) -> Option<Vec<u8>> + Send + Sync>;
 /// The sent-data hook (Kamailio's `SREV_NET_DATA_OUT`): sees every SIP
 /// message about to be sent (replies, forwarded and local requests,
-/// retransmissions) with its destination; returns the bytes to send
-/// instead, or `None`. Topology hiding encodes here.
+/// retransmissions) with its destination (whose `send_socket` is the
+/// local socket it leaves from, when known); returns the bytes to send
+/// instead, or `None`. Topology hiding encodes here, siptrace mirrors.
 pub type NetDataOutFn = Arc<dyn Fn(&[u8], &Dest) -> Option<Vec<u8>> + Send + Sync>;
 
 /// Everything a module exports (the seed's `struct module_exports`).

@@ -42,6 +42,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("exec", sr_mod_exec::module),
         ("mqueue", sr_mod_mqueue::module),
         ("topoh", sr_mod_topoh::module),
+        ("siptrace", sr_mod_siptrace::module),
         ("presence", sr_mod_presence::module),
         ("presence_xml", sr_mod_presence_xml::module),
         ("presence_mwi", sr_mod_presence_mwi::module),

@@ -62,6 +62,10 @@ fn from_sql(v: ValueRef<'_>, decl: Option<&str>) -> DbValue {
             Ok(n) => DbValue::Int(n),
             Err(_) => DbValue::BigInt(i),
         },
+        // Kamailio's db_sqlite writes a DATETIME as a Julian day number.
+        ValueRef::Real(jd) if is_time => {
+            DbValue::DateTime((86400.0 * (jd - 2440587.5)).round() as i64)
+        }
         ValueRef::Real(d) => DbValue::Double(d),
         ValueRef::Text(t) => {
             let s = String::from_utf8_lossy(t).into_owned();
@@ -313,6 +317,11 @@ mod tests {
             .unwrap();
         assert_eq!(r.len(), 1);
         assert_eq!(r.get(0, "expires"), &DbValue::DateTime(2_000_000_000));
+        // As Kamailio's db_sqlite writes it: a Julian day number.
+        assert_eq!(
+            from_sql(ValueRef::Real(2_440_588.5), Some("TIMESTAMP")),
+            DbValue::DateTime(86_400)
+        );
         assert_eq!(r.get(0, "q"), &DbValue::Double(0.5));
         assert!(r.get(0, "methods").is_null());
         let n = c

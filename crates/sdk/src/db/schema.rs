@@ -541,5 +541,6 @@ pub fn standard() -> Vec<TableDef> {
     .into_iter()
     .chain(super::presence_tables::all())
     .chain([super::avpops_tables::usr_preferences()])
+    .chain([super::siptrace_tables::sip_trace()])
     .collect()
 }
