@@ -44,6 +44,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("topoh", sr_mod_topoh::module),
         ("siptrace", sr_mod_siptrace::module),
         ("jansson", sr_mod_jansson::module),
+        ("http_client", sr_mod_http_client::module),
         ("presence", sr_mod_presence::module),
         ("presence_xml", sr_mod_presence_xml::module),
         ("presence_mwi", sr_mod_presence_mwi::module),
