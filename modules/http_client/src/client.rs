@@ -343,6 +343,10 @@ fn read_response(
             if size == 0 {
                 break;
             }
+            // A chunk larger than allowed (or than memory) ends it here.
+            if size > (1 << 30) || too_big(out.len() + size) {
+                return Err(CurlError::WRITE_ERROR);
+            }
             while body.len() < at + size + 2 {
                 if read(s, &mut body)? == 0 {
                     return Err(CurlError::RECV_ERROR);
@@ -359,7 +363,7 @@ fn read_response(
         .header("Content-Length")
         .and_then(|v| v.parse::<usize>().ok())
     {
-        if too_big(n) {
+        if too_big(n) || n > (1 << 30) {
             return Err(CurlError::WRITE_ERROR);
         }
         while body.len() < n {
@@ -404,6 +408,53 @@ mod tests {
         assert_eq!(resolve("http://h:1/a/b?q", "/x"), "http://h:1/x");
         assert_eq!(resolve("http://h:1/a/b?q", "c"), "http://h:1/a/c");
         assert_eq!(resolve("http://h:1/a", "http://o/"), "http://o/");
+    }
+
+    /// Sends `req` to a server that answers `reply` and closes.
+    fn against(reply: &'static [u8]) -> Result<Response, CurlError> {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = l.accept() {
+                let mut b = [0u8; 1024];
+                let _ = s.read(&mut b);
+                let _ = s.write_all(reply);
+            }
+        });
+        send(&Request {
+            method: "GET".into(),
+            url: format!("http://127.0.0.1:{port}/"),
+            body: None,
+            headers: vec![],
+            timeout: Some(Duration::from_secs(2)),
+            user_agent: String::new(),
+            follow: false,
+            max_size: 0,
+        })
+    }
+
+    #[test]
+    fn bad_answers_give_errors_not_panics() {
+        assert_eq!(against(b"garbage\r\n\r\n").err(), Some(CurlError(8)));
+        assert_eq!(against(b"").err(), Some(CurlError::GOT_NOTHING));
+        assert_eq!(
+            against(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\n")
+                .err(),
+            Some(CurlError::WRITE_ERROR)
+        );
+        assert_eq!(
+            against(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").err(),
+            Some(CurlError::RECV_ERROR)
+        );
+        assert_eq!(
+            against(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort").err(),
+            Some(CurlError::RECV_ERROR)
+        );
+        let r = against(b"HTTP/1.1 200 OK\r\nX-A: 1\r\n\r\nuntil close").unwrap();
+        assert_eq!(
+            (r.status, r.body.as_slice(), r.header("x-a")),
+            (200, &b"until close"[..], Some("1"))
+        );
     }
 
     #[test]
