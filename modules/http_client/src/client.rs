@@ -1,10 +1,12 @@
 //! A blocking HTTP/1.1 client for the script's HTTP calls: one request per
-//! connection (`http://` only), redirects followed as curl follows them,
+//! connection (`http://` and `https://`), redirects followed as curl
+//! follows them,
 //! curl's error numbers and texts for what goes wrong (the script reads
 //! them from the return code and `$curlerror`).
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A failure, as curl numbers it.
@@ -28,6 +30,12 @@ impl CurlError {
     pub const TOO_MANY_REDIRECTS: CurlError = CurlError(47);
     /// Nothing came back.
     pub const GOT_NOTHING: CurlError = CurlError(52);
+    /// The TLS handshake failed.
+    pub const SSL_CONNECT_ERROR: CurlError = CurlError(35);
+    /// The server's certificate was not accepted.
+    pub const PEER_FAILED_VERIFICATION: CurlError = CurlError(60);
+    /// The trusted certificates could not be read.
+    pub const SSL_CACERT_BADFILE: CurlError = CurlError(77);
     /// Reading failed.
     pub const RECV_ERROR: CurlError = CurlError(56);
 
@@ -42,6 +50,9 @@ impl CurlError {
             8 => "Weird server reply",
             23 => "Failed writing received data to disk/application",
             28 => "Timeout was reached",
+            35 => "SSL connect error",
+            60 => "SSL peer certificate or SSH remote key was not OK",
+            77 => "Problem with the SSL CA cert (path? access rights?)",
             47 => "Number of redirects hit maximum amount",
             52 => "Server returned nothing (no headers, no data)",
             56 => "Failure when receiving data from the peer",
@@ -69,6 +80,28 @@ pub struct Request {
     pub follow: bool,
     /// Largest body accepted (0: any).
     pub max_size: usize,
+    /// How to talk to `https://` servers (`None`: HTTPS refused, curl's
+    /// error 77).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// A connection: plain, or TLS over it.
+trait Wire: Read + Write {
+    /// Limits the next reads and writes.
+    fn limit(&self, t: Option<Duration>);
+}
+
+impl Wire for TcpStream {
+    fn limit(&self, t: Option<Duration>) {
+        self.set_read_timeout(t).ok();
+        self.set_write_timeout(t).ok();
+    }
+}
+
+impl Wire for rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    fn limit(&self, t: Option<Duration>) {
+        self.sock.limit(t);
+    }
 }
 
 /// A response.
@@ -95,6 +128,7 @@ impl Response {
 }
 
 struct Url {
+    tls: bool,
     host: String,
     port: u16,
     target: String,
@@ -102,9 +136,12 @@ struct Url {
 
 fn parse_url(url: &str) -> Result<Url, CurlError> {
     let (scheme, rest) = url.split_once("://").ok_or(CurlError::URL_MALFORMAT)?;
-    if !scheme.eq_ignore_ascii_case("http") {
-        return Err(CurlError::UNSUPPORTED_PROTOCOL);
-    }
+    let tls = match scheme.to_ascii_lowercase().as_str() {
+        "http" => false,
+        "https" => true,
+        _ => return Err(CurlError::UNSUPPORTED_PROTOCOL),
+    };
+    let default_port = if tls { 443 } else { 80 };
     let (auth, target) = match rest.find(['/', '?']) {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -117,7 +154,7 @@ fn parse_url(url: &str) -> Result<Url, CurlError> {
         let (h, rest) = v6.split_once(']').ok_or(CurlError::URL_MALFORMAT)?;
         let port = match rest.strip_prefix(':') {
             Some(p) => p.parse().map_err(|_| CurlError::URL_MALFORMAT)?,
-            None => 80,
+            None => default_port,
         };
         (format!("[{h}]"), port)
     } else {
@@ -126,7 +163,7 @@ fn parse_url(url: &str) -> Result<Url, CurlError> {
                 h.to_string(),
                 p.parse().map_err(|_| CurlError::URL_MALFORMAT)?,
             ),
-            None => (auth.to_string(), 80),
+            None => (auth.to_string(), default_port),
         }
     };
     let target = if target.starts_with('?') {
@@ -134,7 +171,12 @@ fn parse_url(url: &str) -> Result<Url, CurlError> {
     } else {
         target.to_string()
     };
-    Ok(Url { host, port, target })
+    Ok(Url {
+        tls,
+        host,
+        port,
+        target,
+    })
 }
 
 /// Sends `req`, following redirects when asked.
@@ -209,8 +251,40 @@ fn once(req: &Request, deadline: Option<Instant>) -> Result<Response, CurlError>
             Err(_) => {}
         }
     }
-    let mut s = stream.ok_or(CurlError::COULDNT_CONNECT)?;
-    let host = if u.port == 80 {
+    let tcp = stream.ok_or(CurlError::COULDNT_CONNECT)?;
+    let mut s: Box<dyn Wire> = if u.tls {
+        let cfg = req.tls.clone().ok_or(CurlError::SSL_CACERT_BADFILE)?;
+        let name =
+            rustls::pki_types::ServerName::try_from(u.host.trim_matches(['[', ']']).to_string())
+                .map_err(|_| CurlError::URL_MALFORMAT)?;
+        let conn =
+            rustls::ClientConnection::new(cfg, name).map_err(|_| CurlError::SSL_CONNECT_ERROR)?;
+        let mut t = rustls::StreamOwned::new(conn, tcp);
+        t.limit(left(deadline)?);
+        // The handshake now, so that its failure is told apart.
+        while t.conn.is_handshaking() {
+            if let Err(e) = t.conn.complete_io(&mut t.sock) {
+                let text = e.to_string();
+                return Err(
+                    if text.contains("certificate") || text.contains("Certificate") {
+                        CurlError::PEER_FAILED_VERIFICATION
+                    } else if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) {
+                        CurlError::OPERATION_TIMEDOUT
+                    } else {
+                        CurlError::SSL_CONNECT_ERROR
+                    },
+                );
+            }
+        }
+        Box::new(t)
+    } else {
+        Box::new(tcp)
+    };
+    let default_port = if u.tls { 443 } else { 80 };
+    let host = if u.port == default_port {
         u.host.clone()
     } else {
         format!("{}:{}", u.host, u.port)
@@ -241,7 +315,7 @@ fn once(req: &Request, deadline: Option<Instant>) -> Result<Response, CurlError>
         }
     }
     head.push_str("\r\n");
-    s.set_write_timeout(left(deadline)?).ok();
+    s.limit(left(deadline)?);
     s.write_all(head.as_bytes())
         .and_then(|_| s.write_all(req.body.as_deref().unwrap_or(&[])))
         .map_err(|_| CurlError(55))?;
@@ -252,15 +326,15 @@ fn once(req: &Request, deadline: Option<Instant>) -> Result<Response, CurlError>
 }
 
 fn read_response(
-    s: &mut TcpStream,
+    s: &mut Box<dyn Wire>,
     deadline: Option<Instant>,
     max: usize,
     head_only: bool,
 ) -> Result<Response, CurlError> {
     let mut buf: Vec<u8> = Vec::new();
     let mut chunk = [0u8; 8192];
-    let mut read = |s: &mut TcpStream, buf: &mut Vec<u8>| -> Result<usize, CurlError> {
-        s.set_read_timeout(left(deadline)?).ok();
+    let mut read = |s: &mut Box<dyn Wire>, buf: &mut Vec<u8>| -> Result<usize, CurlError> {
+        s.limit(left(deadline)?);
         match s.read(&mut chunk) {
             Ok(n) => {
                 buf.extend_from_slice(&chunk[..n]);
@@ -430,6 +504,7 @@ mod tests {
             user_agent: String::new(),
             follow: false,
             max_size: 0,
+            tls: None,
         })
     }
 
@@ -471,6 +546,7 @@ mod tests {
             user_agent: String::new(),
             follow: true,
             max_size: 0,
+            tls: None,
         });
         assert_eq!(r.err(), Some(CurlError::COULDNT_CONNECT));
         assert_eq!(CurlError(7).text(), "Couldn't connect to server");

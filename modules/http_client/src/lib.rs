@@ -2,10 +2,13 @@
 //! `http_client_query`, `http_client_get`, `http_connect` on connections
 //! named by `httpcon`, `http_get_redirect` — with the HTTP status as the
 //! return code, curl's error numbers and `$curlerror` when no answer
-//! came, and `$httprhdr` for response headers. Plain `http://` only.
+//! came, and `$httprhdr` for response headers; `http://` and `https://`
+//! (rustls, with curl's `cacert`, `verify_peer`, `verify_host` and client
+//! certificate options).
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod tls;
 
 use client::{CurlError, Request, Response};
 use sr_sdk::exports::params::{get_int, get_str, int, int_cell, str_cell, string};
@@ -94,6 +97,7 @@ struct Settings {
     max_size: usize,
     conns: HashMap<String, Conn>,
     response_headers: bool,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Per worker: the last response's headers and each connection's last
@@ -186,6 +190,7 @@ impl Settings {
                 .unwrap_or_else(|| self.user_agent.clone()),
             follow: conn.and_then(|c| c.redirect).unwrap_or(self.redirect),
             max_size: conn.and_then(|c| c.max_size).unwrap_or(self.max_size),
+            tls: self.tls.clone(),
         }
     }
 }
@@ -268,18 +273,21 @@ pub fn module() -> ModuleDef {
         Ok(())
     });
     // Accepted: TLS settings (no https here) and connection reuse.
-    for p in [
-        "keep_connections",
-        "verify_peer",
-        "verify_host",
-        "tlsversion",
-        "authmethod",
-    ] {
+    for p in ["keep_connections", "tlsversion", "authmethod"] {
         def = def.param(p, ParamKind::Int, |_| Ok(()));
     }
-    for p in ["client_cert", "client_key", "cacert", "cipher_suites"] {
-        def = def.param(p, ParamKind::Str, |_| Ok(()));
-    }
+    def = def.param("cipher_suites", ParamKind::Str, |_| Ok(()));
+    let verify_peer = int_cell(1);
+    let verify_host = int_cell(2);
+    let cacert = str_cell("");
+    let client_cert = str_cell("");
+    let client_key = str_cell("");
+    def = def
+        .param("verify_peer", ParamKind::Int, int(&verify_peer))
+        .param("verify_host", ParamKind::Int, int(&verify_host))
+        .param("cacert", ParamKind::Str, string(&cacert))
+        .param("client_cert", ParamKind::Str, string(&client_cert))
+        .param("client_key", ParamKind::Str, string(&client_key));
     for p in ["httpproxy", "httpproxyport", "config_file", "netinterface"] {
         let r = refused.clone();
         def = def.param(p, ParamKind::Str, move |v| {
@@ -306,6 +314,31 @@ pub fn module() -> ModuleDef {
             u if u.is_empty() => format!("siprouter ({})", core.version()),
             u => u,
         };
+        let ts = tls::TlsSettings {
+            cacert: get_str(&cacert),
+            verify_peer: get_int(&verify_peer) != 0,
+            verify_host: get_int(&verify_host) != 0,
+            client: match (get_str(&client_cert), get_str(&client_key)) {
+                (c, k) if !c.is_empty() && !k.is_empty() => Some((c, k)),
+                (c, k) if !c.is_empty() || !k.is_empty() => {
+                    return Err("http_client: client_cert and client_key go together".into())
+                }
+                _ => None,
+            },
+        };
+        // A CA file that cannot be read makes HTTPS fail (curl's error 77)
+        // rather than the start, as with curl; a client certificate that
+        // cannot be read stops the start.
+        let tls_cfg = match tls::config(&ts) {
+            Ok(c) => Some(Arc::new(c)),
+            Err(e) if ts.client.is_some() && !e.starts_with("cacert") => {
+                return Err(format!("http_client: {e}"))
+            }
+            Err(e) => {
+                lm_warn!("http_client: HTTPS unavailable: {e}");
+                None
+            }
+        };
         let conns = conns
             .lock()
             .map(|c| c.iter().map(|c| (c.name.clone(), c.clone())).collect())
@@ -325,6 +358,7 @@ pub fn module() -> ModuleDef {
             max_size: get_int(&max_size).max(0) as usize,
             conns,
             response_headers: get_int(&resp_headers) != 0,
+            tls: tls_cfg,
         });
         Ok(())
     });
