@@ -542,5 +542,6 @@ pub fn standard() -> Vec<TableDef> {
     .chain(super::presence_tables::all())
     .chain([super::avpops_tables::usr_preferences()])
     .chain([super::siptrace_tables::sip_trace()])
+    .chain([super::pipelimit_tables::pl_pipes()])
     .collect()
 }
