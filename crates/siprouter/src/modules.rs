@@ -47,6 +47,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("http_client", sr_mod_http_client::module),
         ("uuid", sr_mod_uuid::module),
         ("pipelimit", sr_mod_pipelimit::module),
+        ("ratelimit", sr_mod_ratelimit::module),
         ("presence", sr_mod_presence::module),
         ("presence_xml", sr_mod_presence_xml::module),
         ("presence_mwi", sr_mod_presence_mwi::module),
