@@ -5,10 +5,12 @@
 //! (`pl_check(name, algo, limit)`), the `pl_pipes` table or RPC.
 #![forbid(unsafe_code)]
 
+pub mod feedback;
 pub mod load;
 pub mod pipes;
 
-use pipes::{Algo, Pid, Pipes};
+use feedback::{rpc_int, Feedback};
+use pipes::{Algo, Pipes};
 use sr_sdk::exports::params::{get_int, get_str, int, int_cell, str_cell, string};
 use sr_sdk::prelude::*;
 use sr_sdk::serde_json::{json, Value as Json};
@@ -18,8 +20,7 @@ use std::time::Duration;
 /// The module's state.
 struct State {
     pipes: Mutex<Pipes>,
-    pid: Mutex<Pid>,
-    cpu: Mutex<load::CpuSampler>,
+    fb: Arc<Feedback>,
     reply_code: u16,
     reply_reason: String,
 }
@@ -74,6 +75,8 @@ pub fn module() -> ModuleDef {
     let load_fetch = int_cell(1);
     let clean_unused = int_cell(0);
     let state: Arc<OnceLock<State>> = Arc::new(OnceLock::new());
+    let fb = Arc::new(Feedback::default());
+    let fb_init = fb.clone();
     let mut def = ModuleDef::new("pipelimit")
         .param("timer_interval", ParamKind::Int, int(&timer_interval))
         .param("timer_mode", ParamKind::Int, int(&timer_mode))
@@ -106,8 +109,7 @@ pub fn module() -> ModuleDef {
         }
         let _ = s_init.set(State {
             pipes: Mutex::new(pipes),
-            pid: Mutex::new(Pid::default()),
-            cpu: Mutex::new(load::CpuSampler::default()),
+            fb: fb_init.clone(),
             reply_code: get_int(&reply_code).clamp(100, 699) as u16,
             reply_reason: get_str(&reply_reason),
         });
@@ -123,8 +125,7 @@ pub fn module() -> ModuleDef {
                 let Some(st) = tick.get() else { return };
                 let mut net = 0;
                 if fetch {
-                    let cpu = st.cpu.lock().map(|mut c| c.sample()).unwrap_or(0.0);
-                    let rate = st.pid.lock().map(|mut p| p.update(cpu)).unwrap_or(0);
+                    let rate = st.fb.tick();
                     net = load::bytes_waiting();
                     if let Ok(mut p) = st.pipes.lock() {
                         p.drop_rate = rate;
@@ -294,13 +295,7 @@ pub fn module() -> ModuleDef {
             let s = st.get().ok_or_else(|| rpc_err(500, "Internal error"))?;
             let id = sr_sdk::rpc::param_str(params, 0, "pipe id")?;
             let algo = sr_sdk::rpc::param_str(params, 1, "algorithm")?;
-            let limit = params
-                .get(2)
-                .and_then(|v| {
-                    v.as_i64()
-                        .or_else(|| v.as_str().and_then(|x| x.parse().ok()))
-                })
-                .ok_or_else(|| rpc_err(400, "Invalid Parameters"))?;
+            let limit = rpc_int(params, 2)?;
             let a = Algo::parse(&algo).ok_or_else(|| rpc_err(400, "Unknown algorithm"))?;
             let mut p = s.pipes.lock().map_err(|_| rpc_err(500, "Internal error"))?;
             let pipe = p
@@ -319,9 +314,7 @@ pub fn module() -> ModuleDef {
             if fb.iter().any(|l| !(0..=100).contains(l) || *l != fb[0]) {
                 return Err(rpc_err(400, "Feedback limits don't match"));
             }
-            if let Ok(mut pid) = s.pid.lock() {
-                pid.setpoint = fb.first().map_or(-0.01, |l| 0.01 * *l as f64);
-            }
+            s.fb.set_setpoint(fb.first().map_or(-0.01, |l| 0.01 * *l as f64));
             Ok(Json::Null)
         },
     );
@@ -355,62 +348,14 @@ pub fn module() -> ModuleDef {
             .ok_or_else(|| rpc_err(404, format!("Pipe not removed - {id}")))
     });
     let st = state.clone();
-    def = def.rpc(
-        "pl.get_pid",
-        "The FEEDBACK controller's gains.",
-        move |_p| {
-            let s = st.get().ok_or_else(|| rpc_err(500, "Internal error"))?;
-            let p = s.pid.lock().map_err(|_| rpc_err(500, "Internal error"))?;
-            Ok(json!(format!(
-                "ki[{:.6}] kp[{:.6}] kd[{:.6}] ",
-                p.ki, p.kp, p.kd
-            )))
-        },
-    );
-    let st = state.clone();
-    def = def.rpc(
-        "pl.set_pid",
-        "Sets the FEEDBACK controller's gains: ki kp kd.",
-        move |params| {
-            let s = st.get().ok_or_else(|| rpc_err(500, "Internal error"))?;
-            let f = |i: usize| {
-                params
-                    .get(i)
-                    .and_then(|v| {
-                        v.as_f64()
-                            .or_else(|| v.as_str().and_then(|x| x.parse().ok()))
-                    })
-                    .ok_or_else(|| rpc_err(400, "Invalid Parameters"))
-            };
-            let (ki, kp, kd) = (f(0)?, f(1)?, f(2)?);
-            let mut p = s.pid.lock().map_err(|_| rpc_err(500, "Internal error"))?;
-            p.ki = ki;
-            p.kp = kp;
-            p.kd = kd;
-            Ok(Json::Null)
-        },
-    );
-    let st = state.clone();
-    def.rpc(
-        "pl.push_load",
-        "Feeds the FEEDBACK controller a load (0-1).",
-        move |params| {
-            let s = st.get().ok_or_else(|| rpc_err(500, "Internal error"))?;
-            let v = params
-                .first()
-                .and_then(|v| {
-                    v.as_f64()
-                        .or_else(|| v.as_str().and_then(|x| x.parse().ok()))
-                })
-                .ok_or_else(|| rpc_err(400, "Invalid Parameters"))?;
-            if !(0.0..=1.0).contains(&v) {
-                return Err(rpc_err(400, "Value out of range"));
-            }
-            let rate = s.pid.lock().map(|mut p| p.update(v)).unwrap_or(0);
-            if let Ok(mut p) = s.pipes.lock() {
+    feedback::add_rpcs(
+        def,
+        "pl",
+        fb,
+        Arc::new(move |rate| {
+            if let Some(mut p) = st.get().and_then(|s| s.pipes.lock().ok()) {
                 p.drop_rate = rate;
             }
-            Ok(Json::Null)
-        },
+        }),
     )
 }

@@ -7,8 +7,9 @@
 //! pipelimit's.
 #![forbid(unsafe_code)]
 
+use sr_mod_pipelimit::feedback::{self, rpc_int, Feedback};
 use sr_mod_pipelimit::load;
-use sr_mod_pipelimit::pipes::{Algo, Pid};
+use sr_mod_pipelimit::pipes::Algo;
 use sr_sdk::exports::params::{get_int, int, int_cell};
 use sr_sdk::prelude::*;
 use sr_sdk::serde_json::{json, Value as Json};
@@ -195,8 +196,7 @@ type Defs = (Vec<(usize, Algo, i64)>, Vec<(usize, String)>);
 
 struct State {
     limits: Mutex<Limits>,
-    pid: Mutex<Pid>,
-    cpu: Mutex<load::CpuSampler>,
+    fb: Arc<Feedback>,
     dbg: std::sync::atomic::AtomicBool,
 }
 
@@ -209,6 +209,8 @@ pub fn module() -> ModuleDef {
     let interval = int_cell(10);
     let defs: Arc<Mutex<Defs>> = Arc::new(Mutex::new((Vec::new(), Vec::new())));
     let state: Arc<OnceLock<State>> = Arc::new(OnceLock::new());
+    let fb = Arc::new(Feedback::default());
+    let fb_init = fb.clone();
     let (dp, dq) = (defs.clone(), defs.clone());
     let mut def = ModuleDef::new("ratelimit")
         .param("timer_interval", ParamKind::Int, int(&interval))
@@ -249,12 +251,10 @@ pub fn module() -> ModuleDef {
             l.configured[*n] = *a;
         }
         l.queues = d.1.clone();
-        let mut pid = Pid::default();
-        pid.setpoint = l.setpoint().map_err(|e| format!("ratelimit: {e}"))?;
+        fb_init.set_setpoint(l.setpoint().map_err(|e| format!("ratelimit: {e}"))?);
         let _ = s_init.set(State {
             limits: Mutex::new(l),
-            pid: Mutex::new(pid),
-            cpu: Mutex::new(load::CpuSampler::default()),
+            fb: fb_init.clone(),
             dbg: std::sync::atomic::AtomicBool::new(false),
         });
         let tick = s_init.clone();
@@ -263,8 +263,7 @@ pub fn module() -> ModuleDef {
             Duration::from_secs(iv as u64),
             Arc::new(move || {
                 let Some(st) = tick.get() else { return };
-                let cpu = st.cpu.lock().map(|mut c| c.sample()).unwrap_or(0.0);
-                let rate = st.pid.lock().map(|mut p| p.update(cpu)).unwrap_or(0);
+                let rate = st.fb.tick();
                 let net = load::bytes_waiting();
                 if let Ok(mut l) = st.limits.lock() {
                     l.drop_rate = rate;
@@ -405,15 +404,7 @@ pub fn module() -> ModuleDef {
         "Sets a pipe: number algorithm limit.",
         move |params| {
             let s = st.get().ok_or_else(|| rpc_err(500, "Internal error"))?;
-            let num = |i: usize| {
-                params
-                    .get(i)
-                    .and_then(|v| {
-                        v.as_i64()
-                            .or_else(|| v.as_str().and_then(|x| x.parse().ok()))
-                    })
-                    .ok_or_else(|| rpc_err(400, "Invalid Parameters"))
-            };
+            let num = |i: usize| rpc_int(params, i);
             let n = num(0)?;
             let algo = sr_sdk::rpc::param_str(params, 1, "algorithm")?;
             let limit = num(2)?;
@@ -429,9 +420,7 @@ pub fn module() -> ModuleDef {
             l.pipes[n].algo = a;
             l.pipes[n].limit = limit;
             let sp = l.setpoint().map_err(|e| rpc_err(400, &e))?;
-            if let Ok(mut p) = s.pid.lock() {
-                p.setpoint = sp;
-            }
+            s.fb.set_setpoint(sp);
             Ok(Json::Null)
         },
     );
@@ -456,15 +445,7 @@ pub fn module() -> ModuleDef {
         "Changes a queue: number method pipe.",
         move |params| {
             let s = st.get().ok_or_else(|| rpc_err(500, "Internal error"))?;
-            let num = |i: usize| {
-                params
-                    .get(i)
-                    .and_then(|v| {
-                        v.as_i64()
-                            .or_else(|| v.as_str().and_then(|x| x.parse().ok()))
-                    })
-                    .ok_or_else(|| rpc_err(400, "Invalid Parameters"))
-            };
+            let num = |i: usize| rpc_int(params, i);
             let q = num(0)?;
             let method = sr_sdk::rpc::param_str(params, 1, "method")?;
             let pipe = num(2)?;
@@ -484,63 +465,15 @@ pub fn module() -> ModuleDef {
         },
     );
     let st = state.clone();
-    def = def.rpc(
-        "rl.get_pid",
-        "The FEEDBACK controller's gains.",
-        move |_p| {
-            let s = st.get().ok_or_else(|| rpc_err(500, "Internal error"))?;
-            let p = s.pid.lock().map_err(|_| rpc_err(500, "Internal error"))?;
-            Ok(json!(format!(
-                "ki[{:.6}] kp[{:.6}] kd[{:.6}] ",
-                p.ki, p.kp, p.kd
-            )))
-        },
-    );
-    let st = state.clone();
-    def = def.rpc(
-        "rl.set_pid",
-        "Sets the FEEDBACK controller's gains: ki kp kd.",
-        move |params| {
-            let s = st.get().ok_or_else(|| rpc_err(500, "Internal error"))?;
-            let f = |i: usize| {
-                params
-                    .get(i)
-                    .and_then(|v| {
-                        v.as_f64()
-                            .or_else(|| v.as_str().and_then(|x| x.parse().ok()))
-                    })
-                    .ok_or_else(|| rpc_err(400, "Invalid Parameters"))
-            };
-            let (ki, kp, kd) = (f(0)?, f(1)?, f(2)?);
-            let mut p = s.pid.lock().map_err(|_| rpc_err(500, "Internal error"))?;
-            p.ki = ki;
-            p.kp = kp;
-            p.kd = kd;
-            Ok(Json::Null)
-        },
-    );
-    let st = state.clone();
-    def = def.rpc(
-        "rl.push_load",
-        "Feeds the FEEDBACK controller a load (0-1).",
-        move |params| {
-            let s = st.get().ok_or_else(|| rpc_err(500, "Internal error"))?;
-            let v = params
-                .first()
-                .and_then(|v| {
-                    v.as_f64()
-                        .or_else(|| v.as_str().and_then(|x| x.parse().ok()))
-                })
-                .ok_or_else(|| rpc_err(400, "Invalid Parameters"))?;
-            if !(0.0..=1.0).contains(&v) {
-                return Err(rpc_err(400, "Value out of range"));
-            }
-            let rate = s.pid.lock().map(|mut p| p.update(v)).unwrap_or(0);
-            if let Ok(mut l) = s.limits.lock() {
+    def = feedback::add_rpcs(
+        def,
+        "rl",
+        fb,
+        Arc::new(move |rate| {
+            if let Some(mut l) = st.get().and_then(|s| s.limits.lock().ok()) {
                 l.drop_rate = rate;
             }
-            Ok(Json::Null)
-        },
+        }),
     );
     let st = state.clone();
     def.rpc(
@@ -548,13 +481,7 @@ pub fn module() -> ModuleDef {
         "Logs the pipes' counters at each interval (1) or not (0).",
         move |params| {
             let s = st.get().ok_or_else(|| rpc_err(500, "Internal error"))?;
-            let v = params
-                .first()
-                .and_then(|v| {
-                    v.as_i64()
-                        .or_else(|| v.as_str().and_then(|x| x.parse().ok()))
-                })
-                .ok_or_else(|| rpc_err(400, "Invalid Parameters"))?;
+            let v = rpc_int(params, 0)?;
             s.dbg.store(v != 0, std::sync::atomic::Ordering::Relaxed);
             Ok(Json::Null)
         },
