@@ -4,21 +4,7 @@
 //! (`watchers`), XCAP documents (`xcap`) and the presence client's
 //! records (`pua`).
 
-use super::schema::{ColType, ColumnDef, TableDef};
-
-fn col(
-    name: &'static str,
-    ty: ColType,
-    nullable: bool,
-    default: Option<&'static str>,
-) -> ColumnDef {
-    ColumnDef {
-        name,
-        ty,
-        nullable,
-        default,
-    }
-}
+use super::schema::{col, ColType, TableDef};
 
 /// Version of `presentity`.
 pub const PRESENTITY_VERSION: i64 = 5;

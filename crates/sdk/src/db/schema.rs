@@ -51,7 +51,8 @@ pub struct TableDef {
     pub indexes: Vec<(&'static str, Vec<&'static str>)>,
 }
 
-const fn col(
+/// A column (the table files of the modules' schemas build theirs with it).
+pub(crate) const fn col(
     name: &'static str,
     ty: ColType,
     nullable: bool,
