@@ -99,6 +99,29 @@ fn sql_type(t: ColType) -> String {
     }
 }
 
+/// How one database file is opened: Kamailio's `db_set_readonly`,
+/// `db_set_journal_mode` and `db_set_busy_timeout` per file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Milliseconds to wait for a lock held by another connection.
+    pub busy_timeout_ms: u64,
+    /// Open read-only: nothing is created or written.
+    pub readonly: bool,
+    /// The journal mode (`WAL` unless set).
+    pub journal_mode: String,
+}
+
+impl OpenOptions {
+    /// Read-write, WAL, with the given busy timeout.
+    pub fn new(busy_timeout_ms: u64) -> OpenOptions {
+        OpenOptions {
+            busy_timeout_ms,
+            readonly: false,
+            journal_mode: "WAL".into(),
+        }
+    }
+}
+
 impl SqliteConn {
     /// Opens (creating if needed) the file of a `sqlite://` URL, in WAL
     /// mode with the given busy timeout.
@@ -107,8 +130,16 @@ impl SqliteConn {
     /// standard tables (as `siprouter db init` makes them), so a server on
     /// a fresh machine needs no setup step.
     pub fn open(url: &str, busy_timeout_ms: u64) -> DbResult<SqliteConn> {
+        SqliteConn::open_with(url, &OpenOptions::new(busy_timeout_ms))
+    }
+
+    /// Opens the file of a `sqlite://` URL as `opts` say. A read-only
+    /// database must exist; a read-write one is created (with the
+    /// standard tables) when missing.
+    pub fn open_with(url: &str, opts: &OpenOptions) -> DbResult<SqliteConn> {
         let path = path_of_url(url)?;
-        let fresh = !path.starts_with("file:") && !std::path::Path::new(&path).exists();
+        let fresh =
+            !opts.readonly && !path.starts_with("file:") && !std::path::Path::new(&path).exists();
         if fresh {
             if let Some(dir) = std::path::Path::new(&path)
                 .parent()
@@ -118,18 +149,22 @@ impl SqliteConn {
                     .map_err(|e| DbError(format!("cannot create the folder of '{path}': {e}")))?;
             }
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI;
+        let mode = if opts.readonly {
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+        };
+        let flags = mode | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
         let conn = Connection::open_with_flags(&path, flags)
             .map_err(|e| DbError(format!("cannot open sqlite database '{path}': {e}")))?;
-        conn.busy_timeout(Duration::from_millis(busy_timeout_ms))
+        conn.busy_timeout(Duration::from_millis(opts.busy_timeout_ms))
             .map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(err)?;
+        if !opts.readonly {
+            conn.pragma_update(None, "journal_mode", &opts.journal_mode)
+                .map_err(err)?;
+            conn.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(err)?;
+        }
         let mut c = SqliteConn { conn };
         if fresh {
             sr_sdk::db::init_standard_tables(&mut c)?;
@@ -272,6 +307,42 @@ mod tests {
         assert_eq!(path_of_url("sqlite://x.db").unwrap(), "x.db");
         assert!(path_of_url("sqlite://").is_err());
         assert!(path_of_url("mysql://a/b").is_err());
+    }
+
+    #[test]
+    fn readonly_and_journal_mode_are_honoured() {
+        let (url, dir) = temp_url("ro");
+        // A read-only database is not created when missing.
+        let ro = OpenOptions {
+            readonly: true,
+            ..OpenOptions::new(100)
+        };
+        let e = SqliteConn::open_with(&url, &ro).unwrap_err();
+        assert!(e.0.contains("cannot open"), "{e}");
+        let delete = OpenOptions {
+            journal_mode: "DELETE".into(),
+            ..OpenOptions::new(100)
+        };
+        let c = SqliteConn::open_with(&url, &delete).unwrap();
+        let mode: String = c
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "delete");
+        drop(c);
+        let mut c = SqliteConn::open_with(&url, &ro).unwrap();
+        assert!(c.table_exists("location").unwrap(), "read works");
+        let e = c
+            .insert(
+                "version",
+                &[
+                    ("table_name", DbValue::str("x")),
+                    ("table_version", DbValue::Int(1)),
+                ],
+            )
+            .unwrap_err();
+        assert!(e.0.contains("readonly"), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
