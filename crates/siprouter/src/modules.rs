@@ -46,6 +46,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("jansson", sr_mod_jansson::module),
         ("http_client", sr_mod_http_client::module),
         ("uuid", sr_mod_uuid::module),
+        ("tmrec", sr_mod_tmrec::module),
         ("pipelimit", sr_mod_pipelimit::module),
         ("ratelimit", sr_mod_ratelimit::module),
         ("presence", sr_mod_presence::module),

@@ -11,9 +11,12 @@
 //! - RPC `pv.shvSet name type value` and `pv.shvGet [name]`;
 //! - the pseudo-variable `$xavp(root=>field)` (see [`xavp`]);
 //! - `$stat(name)`: a statistic's value by name (any group), `$null`
-//!   for an unknown one.
+//!   for an unknown one;
+//! - `$time(name)`, `$utime(name)`, `$timef(format)`, `$utimef(format)`
+//!   (see [`time`]).
 #![forbid(unsafe_code)]
 
+pub mod time;
 pub mod xavp;
 
 use sr_sdk::prelude::*;
@@ -200,6 +203,10 @@ pub fn module() -> ModuleDef {
             Ok(())
         })
         .pv_rw("xavp", xavp::get, xavp::set)
+        .pv("time", |_, n| time::get(n, false))
+        .pv("utime", |_, n| time::get(n, true))
+        .pv("timef", |_, n| time::format(n, false))
+        .pv("utimef", |_, n| time::format(n, true))
         .pv("stat", |ctx, n| {
             let name = n.inner.as_deref().unwrap_or("").trim();
             ctx.core
