@@ -28,6 +28,7 @@
 //! whose row in `version` is not the expected one.
 
 pub mod avpops_tables;
+pub mod drouting_tables;
 pub mod pipelimit_tables;
 pub mod presence_tables;
 pub mod schema;

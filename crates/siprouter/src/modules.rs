@@ -47,6 +47,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("http_client", sr_mod_http_client::module),
         ("uuid", sr_mod_uuid::module),
         ("tmrec", sr_mod_tmrec::module),
+        ("drouting", sr_mod_drouting::module),
         ("pipelimit", sr_mod_pipelimit::module),
         ("ratelimit", sr_mod_ratelimit::module),
         ("presence", sr_mod_presence::module),

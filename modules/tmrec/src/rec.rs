@@ -35,6 +35,19 @@ pub struct ByList {
     pub items: Vec<(i32, i32)>,
 }
 
+/// Which of Kamailio's two copies of the recurrence code to follow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Dialect {
+    /// The core's (tmrec, and everything but drouting).
+    #[default]
+    Core,
+    /// drouting's own copy: a duration needs no `P` before hours (`10H`)
+    /// and takes no sign; a bad duration or until is 0 (no error); no
+    /// duration means "from the start on, for ever"; a frequency under 5
+    /// characters is none.
+    Drouting,
+}
+
 /// A parsed recurrence.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TmRec {
@@ -53,6 +66,7 @@ pub struct TmRec {
     byyday: Option<ByList>,
     byweekno: Option<ByList>,
     bymonth: Option<ByList>,
+    dialect: Dialect,
 }
 
 fn digit(b: u8) -> i32 {
@@ -109,6 +123,42 @@ fn parse_duration(s: &str) -> i64 {
             b't' | b'T' if date_part => date_part = false,
             _ => return 0,
         }
+    }
+    total
+}
+
+/// drouting's duration: `P` starts the date part (weeks, days), its
+/// absence or `T` the time part (hours, minutes, seconds); 0 when invalid
+/// or shorter than 2 characters.
+fn parse_duration_dr(s: &str) -> i64 {
+    let b = s.as_bytes();
+    if b.len() < 2 {
+        return 0;
+    }
+    let (rest, mut date_part) = match b[0] {
+        b'P' | b'p' => (&b[1..], true),
+        _ => (b, false),
+    };
+    let (mut t, mut total) = (0i64, 0i64);
+    for &c in rest {
+        let unit = match c.to_ascii_lowercase() {
+            d @ b'0'..=b'9' => {
+                t = t.saturating_mul(10).saturating_add(i64::from(d - b'0'));
+                continue;
+            }
+            b't' if date_part => {
+                date_part = false;
+                continue;
+            }
+            b'w' if date_part => 7 * 86400,
+            b'd' if date_part => 86400,
+            b'h' if !date_part => 3600,
+            b'm' if !date_part => 60,
+            b's' if !date_part => 1,
+            _ => return 0,
+        };
+        total = total.saturating_add(t.saturating_mul(unit));
+        t = 0;
     }
     total
 }
@@ -216,10 +266,25 @@ impl TmRec {
     /// field that Kamailio would also refuse (a date-time not 15
     /// characters long, a duration that does not parse or is 0).
     pub fn parse(s: &str, sep: char) -> Result<TmRec, String> {
-        let mut r = TmRec::default();
         if s.is_empty() {
             return Err("empty time recurrence".into());
         }
+        TmRec::parse_as(s, sep, Dialect::Core)
+    }
+
+    /// Parses a `timerec` of drouting's `dr_rules` (`|` between the
+    /// fields): only a start that does not parse is an error; an empty
+    /// text is always active.
+    pub fn parse_drouting(s: &str) -> Result<TmRec, String> {
+        TmRec::parse_as(s, '|', Dialect::Drouting)
+    }
+
+    fn parse_as(s: &str, sep: char, dialect: Dialect) -> Result<TmRec, String> {
+        let dr = dialect == Dialect::Drouting;
+        let mut r = TmRec {
+            dialect,
+            ..TmRec::default()
+        };
         for (i, f) in s.split(sep).enumerate() {
             if f.is_empty() {
                 continue;
@@ -231,13 +296,16 @@ impl TmRec {
                     r.dtstart = t;
                     r.ts = Some(tm);
                 }
+                1 if dr => r.duration = parse_duration_dr(f),
                 1 => {
                     r.duration = parse_duration(f);
                     if r.duration == 0 {
                         return Err(format!("bad duration '{f}' (RFC 2445, e.g. PT8H)"));
                     }
                 }
+                2 if dr && f.len() < 5 => r.freq = FREQ_NONE,
                 2 => r.freq = parse_freq(f),
+                3 if dr => r.until = parse_datetime(f).map_or(0, |(t, _)| t),
                 3 => {
                     r.until = parse_datetime(f)
                         .ok_or_else(|| format!("bad until date-time '{f}' (YYYYMMDDTHHMMSS)"))?
@@ -261,8 +329,11 @@ impl TmRec {
         let Some(ts) = self.ts else {
             return true;
         };
-        if self.duration <= 0 || now < self.dtstart {
+        if now < self.dtstart {
             return false;
+        }
+        if self.duration <= 0 {
+            return self.dialect == Dialect::Drouting;
         }
         if now <= self.dtstart + self.duration {
             return true;
@@ -467,6 +538,33 @@ mod tests {
             TmRec::parse("|PT1H", '|').unwrap().matches(0),
             "no start: always"
         );
+    }
+
+    #[test]
+    fn drouting_reads_its_own_way() {
+        let d = |rec: &str, when: &str| TmRec::parse_drouting(rec).unwrap().matches(at(when));
+        assert_eq!(parse_duration_dr("10H"), 36000);
+        assert_eq!(parse_duration_dr("PT8H30M"), 8 * 3600 + 1800);
+        assert_eq!(parse_duration_dr("P1W2DT3H"), 9 * 86400 + 3 * 3600);
+        assert_eq!(parse_duration_dr("+PT1H"), 0);
+        assert_eq!(parse_duration_dr("H"), 0);
+        assert!(d("", "20261127T120000"), "empty: always");
+        assert!(d(
+            "20040101T083000|10H|weekly|||MO,TU,WE,TH,FR",
+            "20261127T182959"
+        ));
+        assert!(!d(
+            "20040101T083000|10H|weekly|||MO,TU,WE,TH,FR",
+            "20261128T100000"
+        ));
+        // No (or a bad) duration: from the start on, for ever.
+        assert!(d("20261127T100000", "20301127T100000"));
+        assert!(d("20261127T100000|bad|daily", "20301127T100000"));
+        assert!(!d("20261127T100000", "20261127T095959"));
+        // A bad until is no bound; a short frequency is none.
+        assert!(d("20261102T090000|PT1H|daily|2026", "20271102T093000"));
+        assert!(!d("20261102T090000|PT1H|dai", "20261103T093000"));
+        assert!(TmRec::parse_drouting("2026").is_err());
     }
 
     #[test]

@@ -544,5 +544,6 @@ pub fn standard() -> Vec<TableDef> {
     .chain([super::avpops_tables::usr_preferences()])
     .chain([super::siptrace_tables::sip_trace()])
     .chain([super::pipelimit_tables::pl_pipes()])
+    .chain(super::drouting_tables::all())
     .collect()
 }
