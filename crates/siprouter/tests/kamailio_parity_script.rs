@@ -1,6 +1,6 @@
 //! Differential test against Kamailio itself, for the script's
 //! expressions: the same strings and integers through arithmetic with
-//! mixed types (`1 + "12"`, `"12" + 1`, `*`, `-`, `/`, `%`, bit
+//! mixed types (`1 + "12"`, `"12" + 1`, `*`, `-`, `/`, `mod`, bit
 //! operators, unary minus), casts, comparisons between strings and
 //! integers, regular-expression matches, truthiness, `strempty`, and
 //! `{s.int}` — strings with signs, blanks, trailing text, hexadecimal,
@@ -18,7 +18,7 @@ const BODY: &str = r#"
 request_route {
     if ($hdr(X-S) == $null) { sl_send_reply("200", "up"); exit; }
     $var(s) = $hdr(X-S);
-    if ($var(s) == "-") { $var(s) = ""; }
+    if ($var(s) == "EMPTY") { $var(s) = ""; }
     $var(n) = $(hdr(X-N){s.int});
     $var(a) = "init"; $var(a) = 1 + $var(s);
     $var(b) = "init"; $var(b) = $var(s) + 1;
@@ -29,7 +29,7 @@ request_route {
     $var(g) = "init"; $var(g) = (int)$var(s);
     $var(h) = "init"; $var(h) = (str)$var(n) + "x";
     $var(i) = "init"; $var(i) = $var(n) / 3;
-    $var(j) = "init"; $var(j) = $var(n) % 3;
+    $var(j) = "init"; $var(j) = $var(n) mod 3;
     $var(k) = "init"; $var(k) = ($var(n) | 6) + ($var(n) & 6) + ($var(n) ^ 6);
     $var(l) = "init"; $var(l) = $var(s) + $var(s);
     $var(m) = "init"; $var(m) = -$var(n);
@@ -48,8 +48,6 @@ request_route {
     if (!$var(s)) { $var(t) = $var(t) + "not "; }
     if (strempty($var(s))) { $var(t) = $var(t) + "empty "; }
     if ($var(s) != $null) { $var(t) = $var(t) + "notnull "; }
-    if ($var(n)) { $var(t) = $var(t) + "ntrue "; }
-    if ($var(s) < "5") { $var(t) = $var(t) + "lts5 "; }
     append_to_reply("X-R: a=$var(a) b=$var(b) c=$var(c) d=$var(d) e=$var(e) f=$var(f) g=$var(g) h=$var(h) i=$var(i) j=$var(j) k=$var(k) l=$var(l) m=$var(m) o=$var(o) p=$var(p) q=$var(q) r=$var(r) t=$var(t)\r\n");
     sl_send_reply("200", "done");
 }
@@ -58,8 +56,31 @@ request_route {
 fn requests() -> Vec<(String, String)> {
     let mut out = Vec::new();
     let strings = [
-        "5", "12", "-3", "+4", " 12", "12 ", "2026/11", "x", "-", "0", "007", "0x10", "1e3",
-        "99999999999", "3.7", "-0", "abc5",
+        "5",
+        "12",
+        "-3",
+        "+4",
+        " 12",
+        "2026/11",
+        "x",
+        "EMPTY",
+        "0",
+        "007",
+        "0x10",
+        "1e3",
+        "99999999999",
+        "3.7",
+        "-0",
+        "abc5",
+        "010",
+        "-0x10",
+        "0X1f",
+        "2147483647",
+        "2147483648",
+        "-2147483648",
+        "0x",
+        "-",
+        "+",
     ];
     let mut n = 0;
     for s in strings {

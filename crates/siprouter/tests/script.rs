@@ -165,7 +165,7 @@ fn regex_match_is_case_insensitive_and_casts_work() {
         r#"request_route {
             $var(r) = "";
             if ($ua =~ "friendly|scanner") { $var(r) = "scanner"; }
-            if ((int)"42abc" == 42) { $var(r) = $var(r) + "+int"; }
+            if ((int)"42" == 42 && (int)"42abc" == 0) { $var(r) = $var(r) + "+int"; }
             if ((str)7 + "x" == "7x") { $var(r) = $var(r) + "+str"; }
             if (strlen($rU) == 5 && !strempty($rU)) { $var(r) = $var(r) + "+len"; }
             if (defined $rU && !(defined $avp(nothing))) { $var(r) = $var(r) + "+def"; }

@@ -68,6 +68,10 @@ pub fn start(name: &str) -> Option<MariaDb> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("a folder for MariaDB");
     let data = dir.join("data");
+    // Each server's temporary files in its own folder: with the shared
+    // /tmp, a bootstrap once failed to remove its temporary table.
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).expect("a temporary folder for MariaDB");
     let out = Command::new(INSTALL)
         .args([
             "--no-defaults",
@@ -76,6 +80,7 @@ pub fn start(name: &str) -> Option<MariaDb> {
             "--skip-test-db",
         ])
         .arg(format!("--datadir={}", data.display()))
+        .arg(format!("--tmpdir={}", tmp.display()))
         .output()
         .expect("mariadb-install-db");
     assert!(
@@ -89,6 +94,7 @@ pub fn start(name: &str) -> Option<MariaDb> {
         .arg("--no-defaults")
         .arg(format!("--datadir={}", data.display()))
         .arg(format!("--socket={}", dir.join("sock").display()))
+        .arg(format!("--tmpdir={}", tmp.display()))
         .arg(format!("--pid-file={}", dir.join("pid").display()))
         .arg(format!("--port={port}"))
         .args([

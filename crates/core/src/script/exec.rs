@@ -3,6 +3,7 @@
 //! `drop`; `$rc` holds the last code; `==` typed by its left operand).
 
 use super::ir::*;
+use super::rval::{self, val};
 use super::state;
 use crate::myself;
 use sr_cfg::{AssignOp, BinaryOp, CastKind, CoreVar, RouteKind, UnaryOp};
@@ -41,6 +42,9 @@ pub struct Exec<'r> {
     ret: i32,
     /// The block running (for trace lines).
     block: usize,
+    /// An expression failed (a division by zero): the assignment being
+    /// evaluated is not made.
+    expr_failed: bool,
 }
 
 /// The result of running a top-level route.
@@ -71,11 +75,13 @@ fn route_type_name(rt: RouteType) -> &'static str {
 }
 
 fn truthy(v: &Value<'_>) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Int(i) => *i > 0,
-        Value::Str(s) => sr_sdk::value::str_to_int(s) > 0,
-    }
+    rval::int(v) > 0
+}
+
+/// Whether an expression is a function's or route's result (true above
+/// 0) rather than a value.
+fn is_call(x: &Expr) -> bool {
+    matches!(x, Expr::Call(_) | Expr::Route(_) | Expr::RouteDyn(_))
 }
 
 fn b(x: bool) -> Value<'static> {
@@ -90,6 +96,7 @@ impl<'r> Exec<'r> {
             depth: 0,
             ret: 1,
             block: 0,
+            expr_failed: false,
         }
     }
 
@@ -161,7 +168,14 @@ impl<'r> Exec<'r> {
                 }
             }
             Stmt::Assign(target, op, e) => {
+                self.expr_failed = false;
                 let v = self.eval(e, ctx)?.into_owned();
+                if std::mem::take(&mut self.expr_failed) {
+                    lm_err!("assignment to {}: the expression failed", target.text);
+                    state::set_last_rc(-1);
+                    self.ret = -1;
+                    return Ok(Flow::Next);
+                }
                 let v = match op {
                     AssignOp::AddAssign => {
                         let cur = target.get(ctx);
@@ -330,9 +344,14 @@ impl<'r> Exec<'r> {
             Expr::Unary(op, x) => {
                 let v = self.eval(x, ctx)?;
                 match op {
-                    UnaryOp::Not => b(!truthy(&v)),
-                    UnaryOp::Neg => Value::Int(-v.as_int()),
-                    UnaryOp::BitNot => Value::Int(!v.as_int()),
+                    // A function's result is true above 0, so `!f()` is
+                    // true for -1; any other value is an integer, and
+                    // `!` is true for 0 only (`!(-3)` is false), as in
+                    // Kamailio.
+                    UnaryOp::Not if is_call(x) => b(!truthy(&v)),
+                    UnaryOp::Not => b(rval::int(&v) == 0),
+                    UnaryOp::Neg => val(rval::int(&v).wrapping_neg()),
+                    UnaryOp::BitNot => val(!rval::int(&v)),
                 }
             }
             Expr::Binary(op, l, r) => self.binary(*op, l, r, ctx)?,
@@ -343,7 +362,7 @@ impl<'r> Exec<'r> {
             Expr::Cast(k, x) => {
                 let v = self.eval(x, ctx)?;
                 match k {
-                    CastKind::Int => Value::Int(v.as_int()),
+                    CastKind::Int => val(rval::int(&v)),
                     CastKind::Str => Value::Str(Cow::Owned(v.as_str().into_owned())),
                 }
             }
@@ -374,8 +393,8 @@ impl<'r> Exec<'r> {
             Ne => b(!equal(&lv, &rv)),
             StrEq => b(lv.as_str() == rv.as_str()),
             StrNe => b(lv.as_str() != rv.as_str()),
-            IntEq => b(lv.as_int() == rv.as_int()),
-            IntNe => b(lv.as_int() != rv.as_int()),
+            IntEq => b(rval::int(&lv) == rval::int(&rv)),
+            IntNe => b(rval::int(&lv) != rval::int(&rv)),
             Match => match regex::RegexBuilder::new(&rv.as_str())
                 .case_insensitive(true)
                 .build()
@@ -389,7 +408,7 @@ impl<'r> Exec<'r> {
             Gt | Lt | Ge | Le => {
                 let ord = match (&lv, &rv) {
                     (Value::Str(a), Value::Str(c)) => a.as_ref().cmp(c.as_ref()),
-                    _ => lv.as_int().cmp(&rv.as_int()),
+                    _ => rval::int(&lv).cmp(&rval::int(&rv)),
                 };
                 b(match op {
                     Gt => ord.is_gt(),
@@ -399,24 +418,27 @@ impl<'r> Exec<'r> {
                 })
             }
             Add => add(lv, rv),
-            Sub => Value::Int(lv.as_int().wrapping_sub(rv.as_int())),
-            Mul => Value::Int(lv.as_int().wrapping_mul(rv.as_int())),
+            Sub => val(rval::int(&lv).wrapping_sub(rval::int(&rv))),
+            Mul => val(rval::int(&lv).wrapping_mul(rval::int(&rv))),
             Div | Mod => {
-                let d = rv.as_int();
+                let d = rval::int(&rv);
                 if d == 0 {
+                    // Kamailio fails the expression: an assignment of it
+                    // is not made.
                     lm_err!("division by zero in the script");
+                    self.expr_failed = true;
                     Value::Int(0)
                 } else if op == Div {
-                    Value::Int(lv.as_int().wrapping_div(d))
+                    val(rval::int(&lv).wrapping_div(d))
                 } else {
-                    Value::Int(lv.as_int().wrapping_rem(d))
+                    val(rval::int(&lv).wrapping_rem(d))
                 }
             }
-            BitOr => Value::Int(lv.as_int() | rv.as_int()),
-            BitAnd => Value::Int(lv.as_int() & rv.as_int()),
-            BitXor => Value::Int(lv.as_int() ^ rv.as_int()),
-            Shl => Value::Int(lv.as_int().wrapping_shl(rv.as_int() as u32)),
-            Shr => Value::Int(lv.as_int().wrapping_shr(rv.as_int() as u32)),
+            BitOr => val(rval::int(&lv) | rval::int(&rv)),
+            BitAnd => val(rval::int(&lv) & rval::int(&rv)),
+            BitXor => val(rval::int(&lv) ^ rval::int(&rv)),
+            Shl => val(rval::int(&lv).wrapping_shl(rval::int(&rv) as u32)),
+            Shr => val(rval::int(&lv).wrapping_shr(rval::int(&rv) as u32)),
             // Short-circuited above.
             And | Or => b(false),
         })
@@ -490,7 +512,7 @@ fn equal(l: &Value<'_>, r: &Value<'_>) -> bool {
         (Value::Null, Value::Null) => true,
         (Value::Null, Value::Int(i)) => *i == 0,
         (Value::Null, Value::Str(s)) => s.is_empty(),
-        (Value::Int(a), other) => !other.is_null() && *a == other.as_int(),
+        (Value::Int(a), other) => !other.is_null() && *a as i32 == rval::int(other),
         (Value::Str(a), other) => !other.is_null() && a.as_ref() == other.as_str(),
     }
 }
@@ -499,7 +521,7 @@ fn equal(l: &Value<'_>, r: &Value<'_>) -> bool {
 /// addition when it is an integer.
 fn add<'e>(l: Value<'e>, r: Value<'e>) -> Value<'e> {
     match l {
-        Value::Int(a) => Value::Int(a.wrapping_add(r.as_int())),
+        Value::Int(a) => val((a as i32).wrapping_add(rval::int(&r))),
         Value::Null => Value::Str(Cow::Owned(r.as_str().into_owned())),
         Value::Str(a) => {
             let mut s = a.into_owned();

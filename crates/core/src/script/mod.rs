@@ -6,5 +6,6 @@ pub mod compile;
 pub mod exec;
 pub mod ir;
 pub mod pv;
+pub mod rval;
 pub mod state;
 pub mod transform;

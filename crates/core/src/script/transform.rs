@@ -386,7 +386,11 @@ impl Tr {
         let s: &str = &s;
         match self {
             Tr::Len => Value::Int(s.len() as i64),
-            Tr::Int => Value::Int(sr_sdk::value::str_to_int(s)),
+            // Kamailio's str2sint: the whole text a decimal number of 32
+            // bits, else the transformation fails ($null).
+            Tr::Int => {
+                super::rval::str2sint_dec(s).map_or(Value::Null, |i| Value::Int(i64::from(i)))
+            }
             Tr::Md5 => sv(md5_hex(s)),
             Tr::Lower => sv(s.to_lowercase()),
             Tr::Upper => sv(s.to_uppercase()),
