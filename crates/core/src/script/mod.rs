@@ -9,3 +9,5 @@ pub mod pv;
 pub mod rval;
 pub mod state;
 pub mod transform;
+pub mod transform_params;
+pub mod transform_str;

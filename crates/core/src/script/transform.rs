@@ -2,6 +2,8 @@
 //! `{nameaddr.uri}`, `{tobody.tag}`, `{re.subst,/a/b/g}`, ... compiled
 //! once, applied to a value in order.
 
+use super::transform_params as tp;
+use super::transform_str::{self as xs, Esc};
 use sip_msg::headers::NameAddr;
 use sip_msg::Uri;
 use sr_cfg::Transform;
@@ -93,8 +95,10 @@ pub enum Tr {
     ParamValueAt(TrArg, char),
     /// `param.name,i[,sep]`
     ParamName(TrArg, char),
-    /// `nameaddr.<part>` and `tobody.<part>`
+    /// `tobody.<part>`
     Addr(&'static str),
+    /// `nameaddr.<part>`
+    NameAddr(&'static str),
     /// `re.subst,/re/repl/flags`
     Subst(Arc<regex::Regex>, String, bool),
     /// `line.count`
@@ -104,6 +108,34 @@ pub enum Tr {
     /// sqlops' `sql.val` (0), `sql.val.int` (1), `sql.val.str` (2): a value
     /// as an SQL literal.
     SqlVal(u8),
+    /// `s.sha256`, `s.sha384`, `s.sha512`
+    Sha(u16),
+    /// `s.encode.base64t`
+    B64tEnc,
+    /// `s.decode.base64t`
+    B64tDec,
+    /// `s.escape.*`
+    Escape(Esc),
+    /// `s.unescape.*`
+    Unescape(Esc),
+    /// `s.escape.csv`
+    EscapeCsv,
+    /// `s.urlencode.param`
+    UrlEnc,
+    /// `s.urldecode.param`
+    UrlDec,
+    /// `s.prefixes[,max]`, `s.prefixes.quoted[,max]`
+    Prefixes(Option<TrArg>, bool),
+    /// `s.rmws`
+    Rmws,
+    /// `s.corehash[,size]`
+    CoreHash(Option<TrArg>),
+    /// `s.rafter,x` (true) and `s.rbefore,x`
+    RSplit(TrArg, bool),
+    /// `s.ftime,format`
+    FTime(TrArg),
+    /// `line.sw,prefix`
+    LineSw(TrArg),
 }
 
 fn sep_arg(args: &[String], i: usize) -> char {
@@ -127,6 +159,12 @@ pub fn compile(
             )),
         }
     };
+    let opt = |i: usize| -> Result<Option<TrArg>, String> {
+        match t.args.get(i) {
+            Some(s) if !s.is_empty() => compile_arg(s).map(Some),
+            _ => Ok(None),
+        }
+    };
     let name = t.name.as_str();
     Ok(match (t.class.as_str(), name) {
         ("s", "len") => Tr::Len,
@@ -138,6 +176,10 @@ pub fn compile(
         ("s", "ltrim") => Tr::Trim(1),
         ("s", "rtrim") => Tr::Trim(2),
         ("s", "substr") => Tr::Substr(a(0)?, a(1)?),
+        // `{s.select,0,,}`: the separator is the comma itself.
+        ("s", "select") if t.args.len() == 3 && t.args[1].is_empty() && t.args[2].is_empty() => {
+            Tr::Select(a(0)?, ',')
+        }
         ("s", "select") => Tr::Select(a(0)?, sep_arg(&t.args, 1)),
         ("s", "strip") => Tr::Strip(a(0)?),
         ("s", "striptail") => Tr::StripTail(a(0)?),
@@ -152,6 +194,28 @@ pub fn compile(
         ("s", "encode.base64") => Tr::B64Enc,
         ("s", "decode.base64") => Tr::B64Dec,
         ("s", "encode.hexa") => Tr::HexEnc,
+        ("s", "sha256") => Tr::Sha(256),
+        ("s", "sha384") => Tr::Sha(384),
+        ("s", "sha512") => Tr::Sha(512),
+        ("s", "encode.base64t") => Tr::B64tEnc,
+        ("s", "decode.base64t") => Tr::B64tDec,
+        ("s", "escape.common") => Tr::Escape(Esc::Common),
+        ("s", "unescape.common") => Tr::Unescape(Esc::Common),
+        ("s", "escape.user") => Tr::Escape(Esc::User),
+        ("s", "unescape.user") => Tr::Unescape(Esc::User),
+        ("s", "escape.param") => Tr::Escape(Esc::Param),
+        ("s", "unescape.param") => Tr::Unescape(Esc::Param),
+        ("s", "escape.csv") => Tr::EscapeCsv,
+        ("s", "urlencode.param") => Tr::UrlEnc,
+        ("s", "urldecode.param") => Tr::UrlDec,
+        ("s", "prefixes") => Tr::Prefixes(opt(0)?, false),
+        ("s", "prefixes.quoted") => Tr::Prefixes(opt(0)?, true),
+        ("s", "rmws") => Tr::Rmws,
+        ("s", "corehash") => Tr::CoreHash(opt(0)?),
+        ("s", "rafter") => Tr::RSplit(a(0)?, true),
+        ("s", "rbefore") => Tr::RSplit(a(0)?, false),
+        ("s", "ftime") => Tr::FTime(TrArg::Const(t.args.join(","))),
+        ("line", "sw") => Tr::LineSw(a(0)?),
         ("s", "decode.hexa") => Tr::HexDec,
         ("uri", "param") => Tr::UriParam(a(0)?),
         ("uri", p) => Tr::Uri(match p {
@@ -178,7 +242,13 @@ pub fn compile(
         ("param", "count") => Tr::ParamCount(sep_arg(&t.args, 0)),
         ("param", "valueat") => Tr::ParamValueAt(a(0)?, sep_arg(&t.args, 1)),
         ("param", "name") => Tr::ParamName(a(0)?, sep_arg(&t.args, 1)),
-        ("nameaddr" | "tobody", p) => Tr::Addr(match (t.class.as_str(), p) {
+        ("nameaddr", p) => Tr::NameAddr(match p {
+            "name" => "display",
+            "uri" => "uri",
+            "len" => "len",
+            _ => return Err(format!("unknown transformation {{nameaddr.{p}}}")),
+        }),
+        ("tobody", p) => Tr::Addr(match (t.class.as_str(), p) {
             (_, "uri") => "uri",
             ("nameaddr", "name") | ("tobody", "display") => "display",
             ("nameaddr", "len") => "len",
@@ -312,17 +382,6 @@ fn sv(s: impl Into<String>) -> Value<'static> {
     Value::Str(Cow::Owned(s.into()))
 }
 
-fn param_list(s: &str, sep: char) -> Vec<(String, Option<String>)> {
-    s.split(sep)
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((n, v)) => (n.trim().to_string(), Some(v.trim().to_string())),
-            None => (p.to_string(), None),
-        })
-        .collect()
-}
-
 fn md5_hex(s: &str) -> String {
     use md5::{Digest, Md5};
     let d = Md5::digest(s.as_bytes());
@@ -341,34 +400,32 @@ fn uri_part(s: &str, part: &str) -> Value<'static> {
     match part {
         "user" => u.user.map_or(sv(""), sv),
         "host" => sv(u.host_str),
-        "port" => u.port.map_or(sv(""), |p| sv(p.to_string())),
+        "port" => u.port.map_or(Value::Null, |p| sv(p.to_string())),
+        // A tel: URI's parameters belong to its number.
+        "params" if s.get(..4).is_some_and(|x| x.eq_ignore_ascii_case("tel:")) => sv(""),
         "params" => sv(u.params),
         "passwd" => u.password.map_or(sv(""), sv),
         "headers" => u.headers.map_or(sv(""), sv),
         "scheme" => sv(s.split(':').next().unwrap_or("")),
-        "duri" => sv(format!(
-            "{}:{}{}",
-            s.split(':').next().unwrap_or("sip"),
-            u.host_str,
-            u.port.map(|p| format!(":{p}")).unwrap_or_default()
-        )),
-        "saor" => sv(match u.user {
-            Some(us) => format!(
-                "{}:{us}@{}",
-                s.split(':').next().unwrap_or("sip"),
-                u.host_str
-            ),
-            None => format!("{}:{}", s.split(':').next().unwrap_or("sip"), u.host_str),
-        }),
-        "suri" => sv(match u.user {
-            Some(us) => format!(
-                "{}:{us}@{}{}",
-                s.split(':').next().unwrap_or("sip"),
-                u.host_str,
-                u.port.map(|p| format!(":{p}")).unwrap_or_default()
-            ),
-            None => format!("{}:{}", s.split(':').next().unwrap_or("sip"), u.host_str),
-        }),
+        // The destination, the address of record, the address with its
+        // port and transport (as Kamailio builds them).
+        "duri" | "saor" | "suri" => {
+            let scheme = s.split(':').next().unwrap_or("sip");
+            let user = match (part, u.user) {
+                ("duri", _) | (_, None) => String::new(),
+                (_, Some(us)) => format!("{us}@"),
+            };
+            let port = match (part, u.port) {
+                ("saor", _) | (_, None) => String::new(),
+                (_, Some(p)) => format!(":{p}"),
+            };
+            let transport = match (part, u.param("transport")) {
+                ("saor", _) => String::new(),
+                (_, Some(Some(t))) => format!(";transport={t}"),
+                _ => String::new(),
+            };
+            sv(format!("{scheme}:{user}{}{port}{transport}", u.host_str))
+        }
         p => u.param(p).map_or(sv(""), |v| sv(v.unwrap_or(""))),
     }
 }
@@ -392,32 +449,42 @@ impl Tr {
                 super::rval::str2sint_dec(s).map_or(Value::Null, |i| Value::Int(i64::from(i)))
             }
             Tr::Md5 => sv(md5_hex(s)),
-            Tr::Lower => sv(s.to_lowercase()),
-            Tr::Upper => sv(s.to_uppercase()),
+            // ASCII letters only, as Kamailio.
+            Tr::Lower => sv(s.to_ascii_lowercase()),
+            Tr::Upper => sv(s.to_ascii_uppercase()),
             Tr::Trim(m) => sv(match m {
                 1 => s.trim_start(),
                 2 => s.trim_end(),
                 _ => s.trim(),
             }),
+            // An offset outside the text fails; a length of 0 or one
+            // past the end takes the rest (Kamailio's rules).
             Tr::Substr(o, l) => {
-                let (o, l) = (o.int(ctx), l.int(ctx));
+                let (o, l) = (o.int(ctx), l.int(ctx).max(0));
                 let n = s.len() as i64;
-                let start = if o < 0 { (n + o).max(0) } else { o.min(n) } as usize;
-                let end = if l <= 0 {
-                    (n + l).max(start as i64) as usize
+                let start = if o >= 0 { o } else { n + o };
+                if o >= n || start < 0 {
+                    return Value::Null;
+                }
+                let end = if l == 0 || start + l >= n {
+                    n
                 } else {
-                    (start as i64 + l).min(n) as usize
+                    start + l
                 };
-                sv(s.get(start..end).unwrap_or(""))
+                sv(
+                    String::from_utf8_lossy(&s.as_bytes()[start as usize..end as usize])
+                        .into_owned(),
+                )
             }
             Tr::Select(i, sep) => {
                 let parts: Vec<&str> = s.split(*sep).collect();
                 let i = i.int(ctx);
                 let k = if i < 0 { parts.len() as i64 + i } else { i };
+                // Out of range: the empty text (Kamailio).
                 if k < 0 {
-                    Value::Null
+                    sv("")
                 } else {
-                    parts.get(k as usize).map_or(Value::Null, |p| sv(*p))
+                    sv(parts.get(k as usize).copied().unwrap_or(""))
                 }
             }
             Tr::Strip(n) => sv(s.get(n.int(ctx).max(0) as usize..).unwrap_or("")),
@@ -461,14 +528,33 @@ impl Tr {
                     Err(_) => Value::Null,
                 }
             }
+            Tr::Sha(bits) => sv(xs::sha(*bits, s)),
+            Tr::B64tEnc => sv(xs::b64t_enc(s)),
+            Tr::B64tDec => xs::b64t_dec(s).map_or(Value::Null, sv),
+            Tr::Escape(k) => xs::escape(*k, s).map_or(Value::Null, sv),
+            Tr::Unescape(k) => xs::unescape(*k, s).map_or(Value::Null, sv),
+            Tr::EscapeCsv => sv(xs::escape_csv(s)),
+            Tr::UrlEnc => sv(xs::urlencode(s)),
+            Tr::UrlDec => xs::urldecode(s).map_or(Value::Null, sv),
+            Tr::Prefixes(max, quoted) => {
+                let max = max.as_ref().map(|m| m.int(ctx).max(0) as usize);
+                sv(xs::prefixes(s, max, *quoted))
+            }
+            Tr::Rmws => sv(xs::rmws(s)),
+            Tr::CoreHash(size) => {
+                let size = size.as_ref().map(|n| n.int(ctx));
+                xs::corehash(s, size)
+            }
+            Tr::RSplit(x, after) => xs::rsplit(s, &x.get(ctx), *after).map_or(Value::Null, sv),
+            Tr::FTime(f) => xs::ftime(s, &f.get(ctx)).map_or(Value::Null, sv),
+            Tr::LineSw(_) if s.is_empty() => Value::Null,
+            Tr::LineSw(p) => sv(xs::line_starting(s, &p.get(ctx))),
             Tr::HexEnc => sv(s.bytes().map(|b| format!("{b:02x}")).collect::<String>()),
+            // Pairs of digits; a last odd digit is dropped (Kamailio).
             Tr::HexDec => {
                 let b = s.as_bytes();
-                if !b.len().is_multiple_of(2) {
-                    return Value::Null;
-                }
                 let mut out = Vec::with_capacity(b.len() / 2);
-                for c in b.chunks(2) {
+                for c in b.chunks_exact(2) {
                     match std::str::from_utf8(c)
                         .ok()
                         .and_then(|h| u8::from_str_radix(h, 16).ok())
@@ -483,33 +569,46 @@ impl Tr {
             Tr::UriParam(n) => uri_part(s, &n.get(ctx)),
             Tr::ParamValue(n, sep) => {
                 let n = n.get(ctx);
-                param_list(s, *sep)
-                    .into_iter()
+                let Some(list) = tp::params(s, *sep) else {
+                    return Value::Null;
+                };
+                list.into_iter()
                     .find(|(k, _)| k.eq_ignore_ascii_case(&n))
-                    .map_or(sv(""), |(_, v)| sv(v.unwrap_or_default()))
+                    .map_or(sv(""), |(_, v)| sv(v))
             }
             Tr::ParamIn(n, sep) => {
                 let n = n.get(ctx);
-                Value::Int(
-                    param_list(s, *sep)
-                        .iter()
-                        .any(|(k, _)| k.eq_ignore_ascii_case(&n)) as i64,
-                )
+                let list = tp::params(s, *sep).unwrap_or_default();
+                Value::Int(list.iter().any(|(k, _)| k.eq_ignore_ascii_case(&n)) as i64)
             }
-            Tr::ParamCount(sep) => Value::Int(param_list(s, *sep).len() as i64),
-            Tr::ParamValueAt(i, sep) => param_list(s, *sep)
-                .get(i.int(ctx).max(0) as usize)
-                .map_or(sv(""), |(_, v)| sv(v.clone().unwrap_or_default())),
-            Tr::ParamName(i, sep) => param_list(s, *sep)
-                .get(i.int(ctx).max(0) as usize)
-                .map_or(sv(""), |(k, _)| sv(k.clone())),
+            Tr::ParamCount(sep) => Value::Int(tp::params(s, *sep).map_or(0, |l| l.len()) as i64),
+            Tr::ParamValueAt(i, sep) => {
+                let Some(list) = tp::params(s, *sep) else {
+                    return Value::Null;
+                };
+                let i = i.int(ctx).max(0) as usize;
+                list.get(i).map_or(sv(""), |(_, v)| sv(v.clone()))
+            }
+            Tr::ParamName(i, sep) => {
+                let Some(list) = tp::params(s, *sep) else {
+                    return Value::Null;
+                };
+                let i = i.int(ctx).max(0) as usize;
+                list.get(i).map_or(sv(""), |(k, _)| sv(k.clone()))
+            }
+            Tr::NameAddr(p) => match tp::nameaddr(s) {
+                Some((name, uri, len)) => match *p {
+                    "uri" => sv(uri),
+                    "display" => sv(name),
+                    _ => Value::Int(len as i64),
+                },
+                None => Value::Null,
+            },
             Tr::Addr(p) => match NameAddr::parse(s, "value") {
                 Ok(na) => match *p {
                     "uri" => sv(na.uri_str),
-                    "display" => sv(na
-                        .display_name()
-                        .map(|d| d.into_owned())
-                        .unwrap_or_default()),
+                    // tobody.display: as written, quotes kept.
+                    "display" => sv(s[..s.find('<').unwrap_or(0)].trim()),
                     "len" => Value::Int(s.len() as i64),
                     "tag" => sv(na.tag().unwrap_or("")),
                     "user" => sv(na.uri.user.unwrap_or("")),
@@ -519,6 +618,7 @@ impl Tr {
                 },
                 Err(_) => Value::Null,
             },
+            Tr::Subst(..) if s.is_empty() => Value::Null,
             Tr::Subst(re, repl, global) => {
                 if *global {
                     sv(re.replace_all(s, repl.as_str()).into_owned())
@@ -526,6 +626,7 @@ impl Tr {
                     sv(re.replace(s, repl.as_str()).into_owned())
                 }
             }
+            Tr::LineAt(_) if s.is_empty() => Value::Null,
             Tr::LineCount => Value::Int(s.lines().count() as i64),
             Tr::LineAt(n) => {
                 let n = n.int(ctx);
@@ -534,7 +635,7 @@ impl Tr {
                 if k < 0 {
                     Value::Null
                 } else {
-                    lines.get(k as usize).map_or(Value::Null, |l| sv(*l))
+                    sv(lines.get(k as usize).copied().unwrap_or(""))
                 }
             }
             // (Applied above, before the `$null` check.)
@@ -546,6 +647,22 @@ impl Tr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uri_forms() {
+        let u = "sip:alice:pw@example.com:5070;transport=tcp;lr";
+        assert_eq!(
+            uri_part(u, "duri"),
+            sv("sip:example.com:5070;transport=tcp")
+        );
+        assert_eq!(uri_part(u, "saor"), sv("sip:alice@example.com"));
+        assert_eq!(
+            uri_part(u, "suri"),
+            sv("sip:alice@example.com:5070;transport=tcp")
+        );
+        assert_eq!(uri_part("sips:b.com", "suri"), sv("sips:b.com"));
+        assert_eq!(uri_part("sip:b.com", "port"), Value::Null);
+    }
 
     #[test]
     fn subst_parts() {
