@@ -119,7 +119,8 @@ pub fn module() -> ModuleDef {
                 bflag(ctx, p, Op::Test)
             });
     }
-    def.cmd("setsflag", 1, any, int.clone(), |ctx, p| {
+    def.pv("sf", |_, _| Value::Int(i64::from(sflags())))
+        .cmd("setsflag", 1, any, int.clone(), |ctx, p| {
         sflag(ctx, p, Op::Set)
     })
     .cmd("resetsflag", 1, any, int.clone(), |ctx, p| {

@@ -13,9 +13,14 @@
 //! - `$stat(name)`: a statistic's value by name (any group), `$null`
 //!   for an unknown one;
 //! - `$time(name)`, `$utime(name)`, `$timef(format)`, `$utimef(format)`
-//!   (see [`time`]).
+//!   (see [`time`]);
+//! - message pseudo-variables the core does not give: `$rv`, `$rP`,
+//!   `$bs`, `$mt`, `$mi`, `$ds`, `$su`, `$fs`, `$RAi`, `$RAp`, `$di`,
+//!   `$dip`, `$dir`, `$re`, `$rt`, `$ai`, `$pu`, `$pU`, `$pd`, `$pn`
+//!   (see [`msgpv`]).
 #![forbid(unsafe_code)]
 
+pub mod msgpv;
 pub mod time;
 pub mod xavp;
 
@@ -156,135 +161,138 @@ pub fn module() -> ModuleDef {
         st.clone(),
         st,
     );
-    ModuleDef::new("pv")
-        .cmd("pv_isset", 1, any, rd.clone(), |ctx, p| {
-            b(!value_of(ctx, &p[0]).is_null())
-        })
-        .cmd(
-            "pv_unset",
-            1,
-            any,
-            Some(fixup::f(fixup::pvar)),
-            |ctx, p| match &p[0] {
-                Fixed::Pv(pv) => match pv.assign(ctx, Value::Null) {
-                    Ok(()) => 1,
-                    Err(e) => {
-                        lm_err!("pv_unset: {e}");
-                        -1
-                    }
-                },
-                _ => -1,
-            },
-        )
-        .cmd("is_int", 1, any, rd.clone(), |ctx, p| {
-            b(is_int(&value_of(ctx, &p[0])))
-        })
-        .cmd("not_empty", 1, any, rd, |ctx, p| {
-            b(matches!(value_of(ctx, &p[0]), Value::Str(s) if !s.is_empty()))
-        })
-        .cmd("typeof", 2, any, Some(fixup::f(typeof_fixup)), |ctx, p| {
-            let v = value_of(ctx, &p[0]);
-            b(p[1].as_const_str() == Some(type_name(&v)))
-        })
-        .param("shvset", ParamKind::Str, move |v| {
-            let s = match v {
-                ParamValue::Str(s) => s,
-                ParamValue::Int(i) => i.to_string(),
-            };
-            lock(&s1.shv).push(parse_init(&s)?);
-            Ok(())
-        })
-        .param("varset", ParamKind::Str, move |v| {
-            let s = match v {
-                ParamValue::Str(s) => s,
-                ParamValue::Int(i) => i.to_string(),
-            };
-            lock(&s2.var).push(parse_init(&s)?);
-            Ok(())
-        })
-        .pv_rw("xavp", xavp::get, xavp::set)
-        .pv("time", |_, n| time::get(n, false))
-        .pv("utime", |_, n| time::get(n, true))
-        .pv("timef", |_, n| time::format(n, false))
-        .pv("utimef", |_, n| time::format(n, true))
-        .pv("stat", |ctx, n| {
-            let name = n.inner.as_deref().unwrap_or("").trim();
-            ctx.core
-                .statistics()
-                .into_iter()
-                .find(|(_, s, _)| s == name)
-                .map_or(Value::Null, |(_, _, v)| Value::Int(v))
-        })
-        .on_init(move |core| {
-            if let Some(h) = core.handle() {
-                let _ = s3.core.set(h);
-            }
-            let mut fake = SipMsg::faked();
-            for iv in lock(&s3.shv).iter() {
-                core.pv_set(&mut fake, &format!("$shv({})", iv.name), iv.value.clone())
-                    .map_err(|e| format!("shvset {}: {e}", iv.name))?;
-            }
-            Ok(())
-        })
-        .on_child_init(move |core, _rank| {
-            // $var is per thread: every thread that may run script code
-            // starts with the configured values.
-            let vars = lock(&s4.var).clone();
-            if vars.is_empty() {
-                return Ok(());
-            }
-            let mut fake = SipMsg::faked();
-            for iv in vars {
-                core.pv_set(&mut fake, &format!("$var({})", iv.name), iv.value)
-                    .map_err(|e| format!("varset {}: {e}", iv.name))?;
-            }
-            Ok(())
-        })
-        .rpc(
-            "pv.shvSet",
-            "Sets a shared variable: pv.shvSet name int|str value.",
-            move |p| {
-                let core = s5.core()?;
-                let name = param_str(p, 0, "name")?;
-                let ty = param_str(p, 1, "type")?;
-                let raw = param_str(p, 2, "value")?;
-                let t = match ty.as_str() {
-                    "int" | "i" => "i",
-                    "str" | "s" => "s",
-                    _ => {
-                        return Err(RpcError::invalid_params(format!(
-                            "type '{ty}': expected int or str"
-                        )))
-                    }
-                };
-                let v = typed(&format!("{t}:{raw}"), &raw).map_err(RpcError::invalid_params)?;
-                let mut fake = SipMsg::faked();
-                core.pv_set(&mut fake, &format!("$shv({name})"), v)
-                    .map_err(|e| RpcError::new(500, e))?;
-                Ok(json!(0))
-            },
-        )
-        .rpc(
-            "pv.shvGet",
-            "Shows a shared variable (or all): pv.shvGet [name].",
-            move |p| {
-                let core = s6.core()?;
-                if p.is_empty() {
-                    return Ok(Json::Array(
-                        core.shared_vars()
-                            .iter()
-                            .map(|(n, v)| shv_json(n, v))
-                            .collect(),
-                    ));
+    let mut def = ModuleDef::new("pv");
+    for &name in msgpv::NAMES {
+        def = def.pv(name, move |ctx, n| msgpv::get(name, ctx, n));
+    }
+    def.cmd("pv_isset", 1, any, rd.clone(), |ctx, p| {
+        b(!value_of(ctx, &p[0]).is_null())
+    })
+    .cmd(
+        "pv_unset",
+        1,
+        any,
+        Some(fixup::f(fixup::pvar)),
+        |ctx, p| match &p[0] {
+            Fixed::Pv(pv) => match pv.assign(ctx, Value::Null) {
+                Ok(()) => 1,
+                Err(e) => {
+                    lm_err!("pv_unset: {e}");
+                    -1
                 }
-                let name = param_str(p, 0, "name")?;
-                core.shared_vars()
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(n, v)| shv_json(n, v))
-                    .ok_or_else(|| RpcError::new(404, format!("shared variable {name} not found")))
             },
-        )
+            _ => -1,
+        },
+    )
+    .cmd("is_int", 1, any, rd.clone(), |ctx, p| {
+        b(is_int(&value_of(ctx, &p[0])))
+    })
+    .cmd("not_empty", 1, any, rd, |ctx, p| {
+        b(matches!(value_of(ctx, &p[0]), Value::Str(s) if !s.is_empty()))
+    })
+    .cmd("typeof", 2, any, Some(fixup::f(typeof_fixup)), |ctx, p| {
+        let v = value_of(ctx, &p[0]);
+        b(p[1].as_const_str() == Some(type_name(&v)))
+    })
+    .param("shvset", ParamKind::Str, move |v| {
+        let s = match v {
+            ParamValue::Str(s) => s,
+            ParamValue::Int(i) => i.to_string(),
+        };
+        lock(&s1.shv).push(parse_init(&s)?);
+        Ok(())
+    })
+    .param("varset", ParamKind::Str, move |v| {
+        let s = match v {
+            ParamValue::Str(s) => s,
+            ParamValue::Int(i) => i.to_string(),
+        };
+        lock(&s2.var).push(parse_init(&s)?);
+        Ok(())
+    })
+    .pv_rw("xavp", xavp::get, xavp::set)
+    .pv("time", |_, n| time::get(n, false))
+    .pv("utime", |_, n| time::get(n, true))
+    .pv("timef", |_, n| time::format(n, false))
+    .pv("utimef", |_, n| time::format(n, true))
+    .pv("stat", |ctx, n| {
+        let name = n.inner.as_deref().unwrap_or("").trim();
+        ctx.core
+            .statistics()
+            .into_iter()
+            .find(|(_, s, _)| s == name)
+            .map_or(Value::Null, |(_, _, v)| Value::Int(v))
+    })
+    .on_init(move |core| {
+        if let Some(h) = core.handle() {
+            let _ = s3.core.set(h);
+        }
+        let mut fake = SipMsg::faked();
+        for iv in lock(&s3.shv).iter() {
+            core.pv_set(&mut fake, &format!("$shv({})", iv.name), iv.value.clone())
+                .map_err(|e| format!("shvset {}: {e}", iv.name))?;
+        }
+        Ok(())
+    })
+    .on_child_init(move |core, _rank| {
+        // $var is per thread: every thread that may run script code
+        // starts with the configured values.
+        let vars = lock(&s4.var).clone();
+        if vars.is_empty() {
+            return Ok(());
+        }
+        let mut fake = SipMsg::faked();
+        for iv in vars {
+            core.pv_set(&mut fake, &format!("$var({})", iv.name), iv.value)
+                .map_err(|e| format!("varset {}: {e}", iv.name))?;
+        }
+        Ok(())
+    })
+    .rpc(
+        "pv.shvSet",
+        "Sets a shared variable: pv.shvSet name int|str value.",
+        move |p| {
+            let core = s5.core()?;
+            let name = param_str(p, 0, "name")?;
+            let ty = param_str(p, 1, "type")?;
+            let raw = param_str(p, 2, "value")?;
+            let t = match ty.as_str() {
+                "int" | "i" => "i",
+                "str" | "s" => "s",
+                _ => {
+                    return Err(RpcError::invalid_params(format!(
+                        "type '{ty}': expected int or str"
+                    )))
+                }
+            };
+            let v = typed(&format!("{t}:{raw}"), &raw).map_err(RpcError::invalid_params)?;
+            let mut fake = SipMsg::faked();
+            core.pv_set(&mut fake, &format!("$shv({name})"), v)
+                .map_err(|e| RpcError::new(500, e))?;
+            Ok(json!(0))
+        },
+    )
+    .rpc(
+        "pv.shvGet",
+        "Shows a shared variable (or all): pv.shvGet [name].",
+        move |p| {
+            let core = s6.core()?;
+            if p.is_empty() {
+                return Ok(Json::Array(
+                    core.shared_vars()
+                        .iter()
+                        .map(|(n, v)| shv_json(n, v))
+                        .collect(),
+                ));
+            }
+            let name = param_str(p, 0, "name")?;
+            core.shared_vars()
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(n, v)| shv_json(n, v))
+                .ok_or_else(|| RpcError::new(404, format!("shared variable {name} not found")))
+        },
+    )
 }
 
 #[cfg(test)]

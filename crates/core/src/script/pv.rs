@@ -370,6 +370,8 @@ pub fn resolve(spec: &PvSpec, env: &PvEnv<'_>) -> Result<CorePv, String> {
         "ar" => CorePv::Auth("realm"),
         "ad" => CorePv::Auth("domain"),
         "aU" => CorePv::Auth("user"),
+        "adu" => CorePv::Auth("uri"),
+        "aa" => CorePv::Auth("algorithm"),
         "br" => CorePv::BranchUri,
         "branch" => {
             let f = need_inner("branch")?;
@@ -418,7 +420,8 @@ fn addr_value(na: Result<NameAddr<'_>, sip_msg::ParseError>, part: AddrPart) -> 
         AddrPart::Uri => s(na.uri_str),
         AddrPart::User => opt_s(na.uri.user),
         AddrPart::Host => s(na.uri.host_str),
-        AddrPart::Display => opt_s(na.display_name().map(|d| d.into_owned())),
+        // As written: quotes and escapes kept (Kamailio).
+        AddrPart::Display => opt_s(na.display),
         AddrPart::Tag => opt_s(na.tag()),
     }
 }
@@ -465,9 +468,10 @@ impl CorePv {
                 .and_then(|u| u.user.map(s))
                 .unwrap_or(Value::Null),
             CorePv::RDomain => ruri_uri(m).map_or(Value::Null, |u| s(u.host_str)),
-            CorePv::RPort => ruri_uri(m)
-                .and_then(|u| u.port)
-                .map_or(Value::Null, |p| Value::Int(p as i64)),
+            // No port: 5060, as Kamailio gives it.
+            CorePv::RPort => ruri_uri(m).map_or(Value::Null, |u| {
+                Value::Int(i64::from(u.port.unwrap_or(5060)))
+            }),
             CorePv::RScheme => ruri_uri(m).map_or(Value::Null, |u| {
                 s(u.raw.split(':').next().unwrap_or("").to_ascii_lowercase())
             }),
@@ -664,6 +668,8 @@ fn auth_value(msg: &Message<'_>, which: &str) -> Value<'static> {
     match which {
         "username" => opt_s(user),
         "realm" => opt_s(c.get("realm").map(|r| r.into_owned())),
+        // Empty when the credentials do not hold them (Kamailio).
+        "uri" | "algorithm" => s(c.get(which).map(|r| r.into_owned()).unwrap_or_default()),
         "user" => opt_s(user.map(|u| u.split('@').next().unwrap_or("").to_string())),
         "domain" => match user.as_deref().and_then(|u| u.split_once('@')) {
             Some((_, d)) => s(d),
