@@ -25,6 +25,10 @@ pub struct Edits {
     ops: Vec<Op>,
     text: Vec<u8>,
     body: Option<(Vec<u8>, Option<String>)>,
+    /// How many edits came before the body was set: the new Content-Type
+    /// goes where the headers ended then, before later additions there
+    /// (Kamailio's lumps keep that order).
+    body_seq: u32,
 }
 
 impl Clone for Edits {
@@ -37,6 +41,7 @@ impl Clone for Edits {
                 ops: Vec::new(),
                 text: Vec::new(),
                 body: self.body.clone(),
+                body_seq: self.body_seq,
             };
         }
         let mut ops = Vec::with_capacity(self.ops.len() + 4);
@@ -47,6 +52,7 @@ impl Clone for Edits {
             ops,
             text,
             body: self.body.clone(),
+            body_seq: self.body_seq,
         }
     }
 }
@@ -59,6 +65,7 @@ impl Edits {
             ops: self.ops.to_vec(),
             text: self.text.to_vec(),
             body: self.body.clone(),
+            body_seq: self.body_seq,
         }
     }
 }
@@ -82,6 +89,7 @@ impl Edits {
         self.ops.clear();
         self.text.clear();
         self.body = None;
+        self.body_seq = 0;
     }
 
     /// Whether no edit was recorded.
@@ -205,6 +213,7 @@ impl Edits {
     /// Content-Type set when `content_type` is given.
     pub fn set_body(&mut self, body: &[u8], content_type: Option<&str>) {
         self.body = Some((body.to_vec(), content_type.map(str::to_string)));
+        self.body_seq = self.ops.len() as u32;
     }
 
     /// The body set by [`Edits::set_body`], with its Content-Type if one
@@ -271,11 +280,16 @@ impl Edits {
         } else {
             raw.len()
         };
+        let mut before_body = 0;
         let mut ops: Vec<(u32, u32, Cow<'_, [u8]>)> = self
             .ops
             .iter()
-            .filter(|o| (o.at as usize) <= head_end)
-            .map(|o| {
+            .enumerate()
+            .filter(|(_, o)| (o.at as usize) <= head_end)
+            .map(|(i, o)| {
+                if (i as u32) < self.body_seq {
+                    before_body += 1;
+                }
                 let t = &self.text[o.text_start as usize..(o.text_start + o.text_len) as usize];
                 (o.at, o.del, Cow::Borrowed(t))
             })
@@ -285,7 +299,10 @@ impl Edits {
                 ops.push((h.start, h.end - h.start, Cow::Borrowed(&[][..])));
             }
             let line = format!("Content-Type: {ct}\r\n");
-            ops.push((msg.headers_end(), 0, Cow::Owned(line.into_bytes())));
+            ops.insert(
+                before_body,
+                (msg.headers_end(), 0, Cow::Owned(line.into_bytes())),
+            );
         }
         let new_len = match &self.body {
             Some((b, _)) => Some(b.len()),

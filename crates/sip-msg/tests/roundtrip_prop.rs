@@ -962,6 +962,9 @@ fn check_edits(raw: &[u8], edits: &[EditM]) {
     let mut appended = Vec::new();
     let mut new_ruri = None;
     let mut new_body: Option<Vec<u8>> = None;
+    // How many headers were appended when the body was set: its new
+    // Content-Type goes after those, before later ones.
+    let mut body_at = None;
     let mut prepended: Vec<String> = Vec::new();
     for e in edits {
         match e {
@@ -997,6 +1000,7 @@ fn check_edits(raw: &[u8], edits: &[EditM]) {
             EditM::SetBody(b) if new_body.is_none() => {
                 ed.set_body(b, Some("text/plain"));
                 new_body = Some(b.clone());
+                body_at = Some(appended.len());
             }
             _ => {}
         }
@@ -1018,22 +1022,32 @@ fn check_edits(raw: &[u8], edits: &[EditM]) {
     for (k, p) in prepended.iter().enumerate() {
         want.insert(at + k, (None, "Via".into(), p.clone()));
     }
-    for (n, v) in &appended {
+    let k = body_at.unwrap_or(appended.len());
+    for (n, v) in &appended[..k] {
         want.push((None, n.clone(), v.clone()));
     }
+    let mut later: Vec<(Option<usize>, String, String)> = appended[k..]
+        .iter()
+        .map(|(n, v)| (None, n.clone(), v.clone()))
+        .collect();
     if let Some(b) = &new_body {
-        want.retain(|(_, n, _)| HeaderName::parse(n) != HeaderName::ContentType);
         let mut has_cl = false;
-        for w in want.iter_mut() {
-            if HeaderName::parse(&w.1) == HeaderName::ContentLength {
-                w.2 = b.len().to_string();
-                has_cl = true;
+        for part in [&mut want, &mut later] {
+            part.retain(|(_, n, _)| HeaderName::parse(n) != HeaderName::ContentType);
+            for w in part.iter_mut() {
+                if HeaderName::parse(&w.1) == HeaderName::ContentLength {
+                    w.2 = b.len().to_string();
+                    has_cl = true;
+                }
             }
         }
         want.push((None, "Content-Type".into(), "text/plain".into()));
+        want.append(&mut later);
         if !has_cl {
             want.push((None, "Content-Length".into(), b.len().to_string()));
         }
+    } else {
+        want.append(&mut later);
     }
 
     let out = ed.apply(&msg, ApplyOptions::default());

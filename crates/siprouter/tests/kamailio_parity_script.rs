@@ -61,6 +61,7 @@ fn requests() -> Vec<(String, String)> {
         "-3",
         "+4",
         " 12",
+        "12 ",
         "2026/11",
         "x",
         "EMPTY",

@@ -34,6 +34,8 @@ use sr_sdk::fixup::{Arg, FixupEnv};
 use sr_sdk::prelude::*;
 use std::sync::Arc;
 
+mod more;
+
 /// A compiled sed-like substitution `/re/repl/flags`.
 #[derive(Debug)]
 pub struct Subst {
@@ -343,6 +345,16 @@ pub fn method_in(msg: &SipMsg, list: &str) -> bool {
         })
 }
 
+/// Kamailio's comparison codes: 1 equal, -1 when the first is greater,
+/// -2 when it is smaller.
+fn cmp_rc(a: &str, b: &str) -> i32 {
+    match a.cmp(b) {
+        std::cmp::Ordering::Equal => 1,
+        std::cmp::Ordering::Greater => -1,
+        std::cmp::Ordering::Less => -2,
+    }
+}
+
 fn bool_rc(b: bool) -> i32 {
     if b {
         1
@@ -391,11 +403,8 @@ fn remove_where(ctx: &mut Ctx<'_>, pred: impl Fn(&sr_sdk::sip_msg::Header<'_>) -
     for (s, e) in &spans {
         ctx.msg.edits.delete(*s, *e);
     }
-    if spans.is_empty() {
-        -1
-    } else {
-        spans.len() as i32
-    }
+    // 1 however many went, as Kamailio's.
+    bool_rc(!spans.is_empty())
 }
 
 fn search_append(ctx: &mut Ctx<'_>, re: &Regex, txt: &str, body_only: bool) -> i32 {
@@ -573,7 +582,7 @@ pub fn module() -> ModuleDef {
     let re = Some(fixup::f(re_fixup));
     let re_txt = Some(fixup::f(re_txt_fixup));
     let cs = Some(fixup::f(fixup::const_str));
-    ModuleDef::new("textops")
+    more::add(ModuleDef::new("textops"))
         .cmd("is_method", 1, rt, cs.clone(), |ctx, p| {
             let list = p[0].str(ctx);
             bool_rc(method_in(ctx.msg, &list))
@@ -698,20 +707,28 @@ pub fn module() -> ModuleDef {
             },
         )
         .cmd("starts_with", 2, RouteType::ANY, None, |ctx, p| {
-            let s = p[0].str(ctx);
-            bool_rc(s.starts_with(p[1].str(ctx).as_ref()))
+            let (s, x) = (p[0].str(ctx), p[1].str(ctx));
+            // The start compared as cmp_str compares (Kamailio).
+            match s.get(..x.len()) {
+                Some(head) => cmp_rc(head, &x),
+                None => -2,
+            }
         })
         .cmd("ends_with", 2, RouteType::ANY, None, |ctx, p| {
-            let s = p[0].str(ctx);
-            bool_rc(s.ends_with(p[1].str(ctx).as_ref()))
+            let (s, x) = (p[0].str(ctx), p[1].str(ctx));
+            // The end compared as cmp_str compares (Kamailio).
+            match s.len().checked_sub(x.len()).and_then(|i| s.get(i..)) {
+                Some(tail) => cmp_rc(tail, &x),
+                None => -2,
+            }
         })
         .cmd("cmp_str", 2, RouteType::ANY, None, |ctx, p| {
             let a = p[0].str(ctx);
-            bool_rc(a == p[1].str(ctx))
+            cmp_rc(&a, &p[1].str(ctx))
         })
         .cmd("cmp_istr", 2, RouteType::ANY, None, |ctx, p| {
-            let a = p[0].str(ctx);
-            bool_rc(a.eq_ignore_ascii_case(&p[1].str(ctx)))
+            let a = p[0].str(ctx).to_ascii_lowercase();
+            cmp_rc(&a, &p[1].str(ctx).to_ascii_lowercase())
         })
         .cmd("in_list", 3, RouteType::ANY, None, |ctx, p| {
             let subject = p[0].str(ctx);

@@ -39,8 +39,32 @@ impl HdrSel {
                 }
                 k => h.name == k,
             })
-            .map(|h| h.value)
+            .map(|h| value_as_written(m, h))
             .collect()
+    }
+}
+
+/// A header's value as written: trailing blanks kept, as Kamailio's
+/// `$hdr` gives it (only the line break is dropped).
+fn value_as_written<'m>(m: &'m Message<'m>, h: &sip_msg::Header<'m>) -> &'m str {
+    let raw = m.raw();
+    let (s, mut e) = (h.value_start as usize, h.end as usize);
+    if e > raw.len() || s > e {
+        return h.value;
+    }
+    while e > s && matches!(raw[e - 1], b'\r' | b'\n') {
+        e -= 1;
+    }
+    // Only blanks may follow the trimmed value; anything else (a value
+    // rebuilt by the parser) keeps the parsed one.
+    match std::str::from_utf8(&raw[s..e]) {
+        Ok(v)
+            if v.starts_with(h.value)
+                && v[h.value.len()..].bytes().all(|c| c == b' ' || c == b'\t') =>
+        {
+            v
+        }
+        _ => h.value,
     }
 }
 
