@@ -22,6 +22,7 @@
 //! `append_rpid_hf`.
 #![forbid(unsafe_code)]
 
+use sr_sdk::fixup;
 use sr_sdk::prelude::*;
 use sr_sdk::sip_msg::{Scheme, Uri};
 use std::sync::{Arc, RwLock};
@@ -44,8 +45,9 @@ pub fn is_e164(s: &str) -> bool {
 
 /// Optional `+`, then one or more digits.
 pub fn is_tel_number(s: &str) -> bool {
+    // As Kamailio: an optional `+`, then a first digit 1-9, then digits.
     let d = s.strip_prefix('+').unwrap_or(s);
-    !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())
+    matches!(d.as_bytes().first(), Some(b'1'..=b'9')) && d.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// One or more digits.
@@ -53,21 +55,70 @@ pub fn is_numeric(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Compares user, host and port of two SIP URIs (an absent port equals
-/// the scheme's default one).
+/// Compares user, host and port of two SIP URIs, as Kamailio's cmp_aor
+/// (the scheme ignored, an absent port 5060).
 pub fn cmp_aor(a: &str, b: &str) -> Option<bool> {
     let (ua, ub) = (Uri::parse(a.trim()).ok()?, Uri::parse(b.trim()).ok()?);
     if !ua.is_sip() || !ub.is_sip() {
         return Some(ua.rfc_eq(&ub));
     }
-    let port = |u: &Uri<'_>| u.port.unwrap_or(u.default_port());
+    // As Kamailio's cmp_aor: the scheme does not count, and a missing
+    // port is 5060 for sips: too.
+    let port = |u: &Uri<'_>| u.port.unwrap_or(5060);
     Some(ua.user == ub.user && ua.host.eq_host(&ub.host) && port(&ua) == port(&ub))
 }
 
-/// `cmp_uri`: RFC 3261 comparison; `None` when one does not parse.
+/// A URI's parameters as (lower-case name, value).
+fn uri_params(params: &str) -> Vec<(String, String)> {
+    params
+        .split(';')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((n, v)) => (n.trim().to_ascii_lowercase(), v.trim().to_string()),
+            None => (p.to_ascii_lowercase(), String::new()),
+        })
+        .collect()
+}
+
+/// `cmp_uri`, as Kamailio compares: scheme, user and password exactly,
+/// host ignoring case, port as written, and the parameters present in
+/// both (ignoring case); a parameter only one has does not count.
+/// `None` when one does not parse.
 pub fn cmp_uri(a: &str, b: &str) -> Option<bool> {
     let (ua, ub) = (Uri::parse(a.trim()).ok()?, Uri::parse(b.trim()).ok()?);
-    Some(ua.rfc_eq(&ub))
+    if !ua.is_sip() || !ub.is_sip() {
+        return Some(ua.rfc_eq(&ub));
+    }
+    if ua.scheme != ub.scheme
+        || ua.user != ub.user
+        || ua.password != ub.password
+        || !ua.host.eq_host(&ub.host)
+        || ua.port != ub.port
+    {
+        return Some(false);
+    }
+    let pb = uri_params(ub.params);
+    Some(uri_params(ua.params).iter().all(|(n, v)| {
+        pb.iter()
+            .find(|(m, _)| m == n)
+            .is_none_or(|(_, w)| w.eq_ignore_ascii_case(v))
+    }))
+}
+
+/// The Request-URI's parameters as Kamailio's parser gives them: with
+/// `user=phone` the URI is a telephone number whose own parameters (in
+/// the user part, after `;`) replace the URI's.
+fn ruri_params(u: &Uri<'_>) -> Vec<(String, String)> {
+    let all = uri_params(u.params);
+    if all.iter().any(|(n, v)| n == "user" && v == "phone") {
+        let own = u
+            .user
+            .and_then(|x| x.split_once(';'))
+            .map_or("", |(_, p)| p);
+        return uri_params(own);
+    }
+    all
 }
 
 /// Adds `;param` to a URI, before its headers if it has any.
@@ -189,7 +240,8 @@ pub fn module() -> ModuleDef {
             let Ok(u) = ctx.msg.ruri_parsed() else {
                 return -1;
             };
-            rc(u.param(&name).is_some())
+            let name = name.to_ascii_lowercase();
+            rc(ruri_params(&u).iter().any(|(n, _)| *n == name))
         })
         .cmd("uri_param", 2, req, None, |ctx, p| {
             let name = p[0].str(ctx).into_owned();
@@ -197,34 +249,59 @@ pub fn module() -> ModuleDef {
             let Ok(u) = ctx.msg.ruri_parsed() else {
                 return -1;
             };
-            rc(u.param(&name).flatten() == Some(value.as_str()))
+            let name = name.to_ascii_lowercase();
+            rc(ruri_params(&u)
+                .iter()
+                .any(|(n, v)| *n == name && *v == value))
         })
-        .cmd("add_uri_param", 1, RouteType::REQUEST, None, |ctx, p| {
-            let param = p[0].str(ctx).into_owned();
-            if param.is_empty() || !ctx.msg.is_request() {
-                return -1;
-            }
-            let new = add_param(ctx.msg.ruri(), &param);
-            ctx.msg.new_uri = Some(new);
-            1
-        })
+        // The parameter is taken as written (Kamailio does not expand
+        // pseudo-variables in it).
+        .cmd(
+            "add_uri_param",
+            1,
+            RouteType::REQUEST,
+            Some(fixup::f(fixup::const_str)),
+            |ctx, p| {
+                let param = p[0].str(ctx).into_owned();
+                if !ctx.msg.is_request() {
+                    return -1;
+                }
+                let new = add_param(ctx.msg.ruri(), &param);
+                ctx.msg.new_uri = Some(new);
+                1
+            },
+        )
         .cmd("is_uri_user_e164", 1, any, None, |ctx, p| {
             let s = p[0].str(ctx).into_owned();
             match Uri::parse(s.trim()) {
-                Ok(u) if matches!(u.scheme, Scheme::Sip | Scheme::Sips | Scheme::Tel) => {
-                    rc(u.user.is_some_and(is_e164))
+                // The whole user part, its `;` parameters included (a
+                // `+49...;user=phone` user is not a number), as Kamailio.
+                Ok(u) if matches!(u.scheme, Scheme::Sips | Scheme::Sip) => {
+                    let user = u.opaque.split_once('@').map(|(x, _)| x);
+                    let user = user.map(|x| x.split(':').next().unwrap_or(x));
+                    rc(user.is_some_and(is_e164))
                 }
+                // tel: URIs are not taken (Kamailio 5.6).
                 _ => -1,
             }
         })
         .cmd("is_e164", 1, any, None, |ctx, p| {
             rc(is_e164(p[0].str(ctx).trim()))
         })
+        // Kamailio answers -2 for "no" here.
         .cmd("is_tel_number", 1, any, None, |ctx, p| {
-            rc(is_tel_number(p[0].str(ctx).trim()))
+            if is_tel_number(p[0].str(ctx).trim()) {
+                1
+            } else {
+                -2
+            }
         })
         .cmd("is_numeric", 1, any, None, |ctx, p| {
-            rc(is_numeric(&p[0].str(ctx)))
+            if is_numeric(&p[0].str(ctx)) {
+                1
+            } else {
+                -2
+            }
         })
         .cmd("is_uri", 1, any, None, |ctx, p| {
             rc(Uri::parse(p[0].str(ctx).trim()).is_ok())
