@@ -13,9 +13,9 @@
 //! | 32 | CSeq method equals the request method | 400 CSeq method does not match request method |
 //! | 64 | CSeq number is a valid 32-bit unsigned integer | 400 CSeq number is illegal |
 //! | 128 | Content-Length equals the body size | 400 Content-Length mis-match |
-//! | 256 | Expires is a valid unsigned integer | 400 Bad Expires Header / Expires value is illegal / Missing number in Expires header |
-//! | 512 | every Proxy-Require tag is in the `proxy_require` parameter | 420 Bad Extension, with `Unsupported:` listing the tags |
-//! | 1024 | the URIs chosen by `uri_checks` parse | 400 Bad Request URI / Invalid From Header / Invalid To Header / Bad Contact Header / Bad Contact URI |
+//! | 256 | Expires is a valid unsigned integer | 400 Bad Expires Header (empty) / Expires value is illegal |
+//! | 512 | every Proxy-Require tag is in the `proxy_require` parameter | 420 Bad Proxy Require Extension, with `Unsupported:` listing the unknown ones |
+//! | 1024 | the URIs chosen by `uri_checks` parse | 400 Bad Request URI / Invalid From Header / Ivalid To Header (Kamailio's spelling) / Bad Contact Header / Bad Contact URI |
 //! | 2048 | digest credentials complete (other schemes fail, as Kamailio) | 400 Bad Auth Header / Bad Auth Credentials / Auth Empty User / Auth Empty Nonce / Auth Empty Response |
 //! | 4096 | at most one tag in From and in To | 400 Many From Tag Params / Many To Tag Params |
 //! | 8192 | Authorization valid when digest (other schemes pass) | as 2048 |
@@ -219,6 +219,8 @@ pub fn check(msg: &SipMsg, msg_checks: i64, uri_checks: i64, cfg: &Config) -> Re
     if req && msg_checks & RURI_SCHEME != 0 {
         match msg.ruri_parsed() {
             Err(_) => return Err(reply(400, "Bad Request URI")),
+            // RFC 3261 8.2.2.1 / RFC 4475 3.3.9: 416 (Kamailio, whose
+            // parser reads no other scheme, sends 400 here).
             Ok(u) if !uri_scheme_ok(&u) => {
                 return Err(reply(416, "Unsupported URI Scheme in Request URI"))
             }
@@ -291,11 +293,13 @@ pub fn check(msg: &SipMsg, msg_checks: i64, uri_checks: i64, cfg: &Config) -> Re
     if msg_checks & EXPIRES_VALUE != 0 {
         if let Some(h) = m.header(HeaderName::Expires) {
             let v = h.value.trim();
+            // Kamailio's reasons: an empty value is a bad header, a
+            // value that is not a 32-bit number an illegal one.
             if v.is_empty() {
-                return Err(reply(400, "Missing number in Expires header"));
+                return Err(reply(400, "Bad Expires Header"));
             }
             if !v.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(reply(400, "Bad Expires Header"));
+                return Err(reply(400, "Expires value is illegal"));
             }
             if !valid_uint(v) {
                 return Err(reply(400, "Expires value is illegal"));
@@ -309,9 +313,11 @@ pub fn check(msg: &SipMsg, msg_checks: i64, uri_checks: i64, cfg: &Config) -> Re
             .filter(|t| !t.is_empty())
             .filter(|t| !cfg.proxy_require.iter().any(|s| s == t))
             .collect();
+        // Every unknown option listed, as RFC 3261 8.2.2.3 asks (Kamailio
+        // names the first only); Kamailio's reason text.
         if !unsupported.is_empty() {
             return Err(Fault {
-                reply: Some((420, "Bad Extension")),
+                reply: Some((420, "Bad Proxy Require Extension")),
                 headers: Some(format!("Unsupported: {}\r\n", unsupported.join(", "))),
             });
         }
@@ -358,6 +364,15 @@ fn from_or_to<'a>(
     })
 }
 
+/// Whether the first Contact value is `<...>` (so a parse error is the
+/// URI's, not the header's).
+fn contact_bracketed(m: &sr_sdk::sip_msg::Message<'_>) -> bool {
+    m.header(HeaderName::Contact).is_some_and(|h| {
+        let v = h.value.trim();
+        v.find('<').is_some_and(|lt| v[lt..].contains('>'))
+    })
+}
+
 fn check_uris(msg: &SipMsg, uri_checks: i64) -> Result<(), Fault> {
     use checks::*;
     let m = msg.msg();
@@ -369,7 +384,8 @@ fn check_uris(msg: &SipMsg, uri_checks: i64) -> Result<(), Fault> {
     }
     for (bit, h, reason) in [
         (URI_FROM, HeaderName::From, "Invalid From Header"),
-        (URI_TO, HeaderName::To, "Invalid To Header"),
+        // (Kamailio's reason phrase, spelling included.)
+        (URI_TO, HeaderName::To, "Ivalid To Header"),
     ] {
         if uri_checks & bit == 0 {
             continue;
@@ -387,6 +403,9 @@ fn check_uris(msg: &SipMsg, uri_checks: i64) -> Result<(), Fault> {
         let mut first = true;
         for c in m.contacts() {
             match c {
+                // Brackets that hold an unreadable URI: Kamailio's header
+                // parser passes them and its URI check fails.
+                Err(_) if contact_bracketed(m) => return Err(reply(400, "Bad Contact URI")),
                 Err(_) => return Err(reply(400, "Bad Contact Header")),
                 Ok(ContactValue::Star) => {}
                 Ok(ContactValue::Addr(na)) => {
@@ -732,7 +751,7 @@ mod tests {
         );
         assert_eq!(
             fails(&req("Expires: soon\r\n", ""), 256),
-            Some((400, "Bad Expires Header"))
+            Some((400, "Expires value is illegal"))
         );
         assert_eq!(
             fails(&req("Expires: 99999999999\r\n", ""), 256),
@@ -740,7 +759,7 @@ mod tests {
         );
         assert_eq!(
             fails(&req("Proxy-Require: foo, bar\r\n", ""), 512),
-            Some((420, "Bad Extension"))
+            Some((420, "Bad Proxy Require Extension"))
         );
         assert_eq!(fails(&req("Proxy-Require: foo\r\n", ""), 512), None);
         let t = req("", "").replace("sip:bob@example.com SIP", "http://x SIP");
@@ -758,7 +777,7 @@ mod tests {
         assert_eq!(fails(&t, 2048), Some((0, "")), "no reply, as Kamailio");
         assert_eq!(fails(&t, 8192), None);
         let t = req("", "").replace("To: <sip:bob@example.com>", "To: <mailto:bob@example.com>");
-        assert_eq!(fails(&t, 1024), Some((400, "Invalid To Header")));
+        assert_eq!(fails(&t, 1024), Some((400, "Ivalid To Header")));
     }
 
     #[test]
