@@ -22,24 +22,14 @@ fn which<T>(all: Vec<T>, flags: &str) -> Vec<T> {
     }
 }
 
-/// The value spans (start, end) of the headers named `name`.
+/// The value spans (start, end) of the headers named `name` (the parsed
+/// value's place in the message).
 fn value_spans(msg: &SipMsg, name: &str) -> Vec<(usize, usize)> {
-    let m = msg.msg();
-    let raw = m.raw();
-    m.headers_by_name(name)
+    msg.msg()
+        .headers_by_name(name)
         .map(|h| {
-            let (s, e) = (h.start as usize, h.end as usize);
-            let line = &raw[s..e];
-            let colon = line.iter().position(|&c| c == b':').map_or(0, |p| p + 1);
-            let mut vs = s + colon;
-            while vs < e && (raw[vs] == b' ' || raw[vs] == b'\t') {
-                vs += 1;
-            }
-            let mut ve = e;
-            while ve > vs && matches!(raw[ve - 1], b'\r' | b'\n' | b' ' | b'\t') {
-                ve -= 1;
-            }
-            (vs, ve)
+            let vs = h.value_start as usize;
+            (vs, vs + h.value.len())
         })
         .collect()
 }
@@ -223,10 +213,6 @@ fn is_audio_on_hold(ctx: &mut Ctx<'_>) -> i32 {
     result
 }
 
-fn regex_fixup_pv(env: &dyn FixupEnv, i: usize, a: &Arg) -> Result<Fixed, String> {
-    fixup::spve(env, i, a)
-}
-
 /// Adds the functions to the module.
 pub fn add(def: ModuleDef) -> ModuleDef {
     let rt = RouteType::REQUEST | RouteType::ONREPLY | RouteType::FAILURE | RouteType::BRANCH;
@@ -380,7 +366,7 @@ pub fn add(def: ModuleDef) -> ModuleDef {
             if i == 4 {
                 fixup::pvar(env, i, a)
             } else {
-                regex_fixup_pv(env, i, a)
+                fixup::spve(env, i, a)
             }
         })),
         |ctx, p| {
