@@ -34,6 +34,7 @@ pub mod presence_tables;
 pub mod schema;
 pub mod siptrace_tables;
 pub mod sql;
+pub mod topos_tables;
 
 use crate::core_api::Core;
 use std::fmt;

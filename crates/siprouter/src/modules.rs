@@ -42,6 +42,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("exec", sr_mod_exec::module),
         ("mqueue", sr_mod_mqueue::module),
         ("topoh", sr_mod_topoh::module),
+        ("topos", sr_mod_topos::module),
         ("siptrace", sr_mod_siptrace::module),
         ("jansson", sr_mod_jansson::module),
         ("http_client", sr_mod_http_client::module),

@@ -545,5 +545,6 @@ pub fn standard() -> Vec<TableDef> {
     .chain([super::siptrace_tables::sip_trace()])
     .chain([super::pipelimit_tables::pl_pipes()])
     .chain(super::drouting_tables::all())
+    .chain(super::topos_tables::all())
     .collect()
 }
