@@ -429,6 +429,61 @@ fn scenario(p: &Peers, srv: SocketAddr) -> Vec<String> {
             srv,
         ));
     }
+    // A subscription: the NOTIFY comes from B within the new dialog.
+    let subscribe = format!(
+        "SUBSCRIBE sip:bob@{b} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKt6\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=fa6\r\nTo: <sip:bob@example.com>\r\nCall-ID: tps-six@example.com\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:alice@{a}>\r\nEvent: presence\r\nExpires: 60\r\nX-T: call\r\nX-To: sip:{b}\r\nContent-Length: 0\r\n\r\n"
+    );
+    p.a.send(srv, &subscribe);
+    let mut sub_target = None;
+    let sub = p.b.recv_method("SUBSCRIBE", WAIT);
+    out.push(seen(&mut k, "B gets SUBSCRIBE", sub.as_ref(), srv));
+    if let Some(sub) = sub {
+        p.b.send(
+            srv,
+            &answer(&sub, 202, "Accepted", "tb6", &[&contact_b, rr_b]),
+        );
+        let acc = p.a.recv_status(202, WAIT);
+        out.push(seen(&mut k, "A gets 202 SUBSCRIBE", acc.as_ref(), srv));
+        sub_target = acc.as_ref().map(contact_uri);
+        let target = contact_uri(&sub);
+        let routes = values(&sub, "Record-Route");
+        let route = if routes.is_empty() {
+            String::new()
+        } else {
+            format!("Route: {routes}\r\n")
+        };
+        p.b.send(srv, &format!(
+            "NOTIFY {target} SIP/2.0\r\nVia: SIP/2.0/UDP {b};branch=z9hG4bKtn\r\nMax-Forwards: 70\r\n{route}From: <sip:bob@example.com>;tag=tb6\r\nTo: <sip:alice@example.com>;tag=fa6\r\nCall-ID: tps-six@example.com\r\nCSeq: 1 NOTIFY\r\nContact: <sip:bob@{b}>\r\nEvent: presence\r\nSubscription-State: active;expires=60\r\nX-T: dlg\r\nContent-Length: 0\r\n\r\n"
+        ));
+        let n = p.a.recv_method("NOTIFY", WAIT);
+        out.push(seen(&mut k, "A gets NOTIFY", n.as_ref(), srv));
+        if let Some(n) = n {
+            p.a.send(srv, &answer(&n, 200, "OK", "", &[]));
+            out.push(seen(
+                &mut k,
+                "B gets 200 NOTIFY",
+                p.b.recv_status(200, WAIT).as_ref(),
+                srv,
+            ));
+        }
+    }
+    // A refreshes the subscription, to the Contact it got.
+    if let Some(target) = sub_target {
+        p.a.send(srv, &format!(
+            "SUBSCRIBE {target} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKt7\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=fa6\r\nTo: <sip:bob@example.com>;tag=tb6\r\nCall-ID: tps-six@example.com\r\nCSeq: 2 SUBSCRIBE\r\nContact: <sip:alice2@{a}>\r\nEvent: presence\r\nExpires: 60\r\nX-T: dlg\r\nContent-Length: 0\r\n\r\n"
+        ));
+        let re = p.b.recv_method("SUBSCRIBE", WAIT);
+        out.push(seen(&mut k, "B gets re-SUBSCRIBE", re.as_ref(), srv));
+        if let Some(re) = re {
+            p.b.send(srv, &answer(&re, 200, "OK", "", &[&contact_b]));
+            out.push(seen(
+                &mut k,
+                "A gets 200 re-SUBSCRIBE",
+                p.a.recv_status(200, WAIT).as_ref(),
+                srv,
+            ));
+        }
+    }
     // A REGISTER is not touched.
     let register = format!(
         "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKt4, SIP/2.0/UDP 10.0.0.7:5070;branch=z9hG4bKtold4\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=fa4\r\nTo: <sip:alice@example.com>\r\nCall-ID: tps-four@example.com\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@{a}>\r\nX-T: call\r\nX-To: sip:{b}\r\nContent-Length: 0\r\n\r\n"

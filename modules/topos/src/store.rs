@@ -12,8 +12,9 @@ pub const DIALOGS: &str = "topos_d";
 /// The branch table.
 pub const BRANCHES: &str = "topos_t";
 
-/// `iflags` bit: the dialog was confirmed (a 2xx went through).
-const IFLAG_DLGON: i32 = 1;
+/// `iflags` bit: the dialog was confirmed (a 2xx went through); Kamailio's
+/// `TPS_IFLAG_DLGON`.
+const IFLAG_DLGON: i32 = 2;
 
 /// What an update writes (Kamailio's `TPS_DBU_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +24,9 @@ pub struct Update {
     /// What a reply says of the callee: tag, route set
     /// (`TPS_DBU_RPLATTRS`).
     pub reply_attrs: bool,
+    /// The record's time, on a request refreshing a confirmed
+    /// subscription (`TPS_DBU_TIME`).
+    pub time: bool,
 }
 
 fn s(v: &str) -> DbValue {
@@ -299,6 +303,9 @@ pub fn update_dialog(
         }
         vals.push(("iflags", DbValue::Int(IFLAG_DLGON)));
     }
+    if what.time && status.is_none() && !sd.b_tag.is_empty() {
+        vals.push(("rectime", DbValue::DateTime(sr_sdk::db::now())));
+    }
     write(c, DIALOGS, key, &vals)
 }
 
@@ -350,8 +357,8 @@ pub fn clean(
     Ok(n)
 }
 
-/// Whether records are kept for a message's dialog: INVITE only (the
-/// dialog and branch updates of Kamailio 5.6 apply to INVITE dialogs).
-pub fn invite(method: Option<&Method<'_>>) -> bool {
-    matches!(method, Some(Method::Invite))
+/// Whether a message's dialog and branch records are updated from it:
+/// INVITE and SUBSCRIBE dialogs (Kamailio 5.6).
+pub fn tracked(method: Option<&Method<'_>>) -> bool {
+    matches!(method, Some(Method::Invite | Method::Subscribe))
 }

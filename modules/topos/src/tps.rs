@@ -438,6 +438,18 @@ impl Tps {
         };
         reappend_route(m, e, other, !up);
         append(m, e, XUID, &sd.a_uuid);
+        if method == Some(Method::Subscribe) {
+            // A refresh: the subscriber's Contact and the record's time.
+            link_msg(m, &mut md, dir).map_err(|_| "bad request for its dialog")?;
+            md.direction = dir;
+            let what = Update {
+                contact: true,
+                reply_attrs: false,
+                time: true,
+            };
+            let _g = self.lock(call_id);
+            self.db(|c| store::update_dialog(c, &md, &sd, None, what))?;
+        }
         Ok(())
     }
 
@@ -447,7 +459,7 @@ impl Tps {
         let mut md = pack(m, &self.context());
         let call_id = m.call_id().unwrap_or("");
         let status = m.status();
-        let invite = store::invite(cseq_method(m).as_ref());
+        let invite = store::tracked(cseq_method(m).as_ref());
         let bd = {
             let _g = self.lock(call_id);
             let bd = self
@@ -461,6 +473,7 @@ impl Tps {
                 let what = Update {
                     contact: true,
                     reply_attrs: true,
+                    time: false,
                 };
                 self.db(|c| store::update_branch(c, &md, &bd, status, what))?;
             }
@@ -470,6 +483,7 @@ impl Tps {
                 let what = Update {
                     contact: false,
                     reply_attrs: true,
+                    time: false,
                 };
                 self.db(|c| store::update_dialog(c, &md, &sd, status, what))?;
             }
@@ -656,11 +670,12 @@ impl Tps {
             if method == Some(Method::Bye) {
                 self.db(|c| store::end_dialog(c, &p, sr_sdk::db::now()))?;
             }
-            if store::invite(method.as_ref()) {
+            if store::tracked(method.as_ref()) {
                 link_msg(m, &mut md, dir).map_err(|_| "bad request for its dialog")?;
                 let what = Update {
                     contact: true,
                     reply_attrs: false,
+                    time: false,
                 };
                 self.db(|c| store::update_dialog(c, &md, &sd, None, what))?;
             }
@@ -708,11 +723,12 @@ impl Tps {
             }
         }
         append(m, e, "Record-Route", &bd.x_rr);
-        if store::invite(method.as_ref()) {
+        if store::tracked(method.as_ref()) {
             let status = m.status();
             let what = Update {
                 contact: true,
                 reply_attrs: false,
+                time: false,
             };
             if status.is_some_and(|c| (180..200).contains(&c)) {
                 link_msg(m, &mut md, dir).map_err(|_| "bad reply for its dialog")?;
