@@ -362,3 +362,21 @@ pub struct RunResult {
 pub fn bind<T: Any + Send + Sync>(core: &dyn Core, name: &str) -> Option<Arc<T>> {
     core.get_api(name)?.downcast::<T>().ok()
 }
+
+/// Runs an event route of a network hook (topoh's and topos'
+/// `msg-outgoing`, `msg-sending`, ...) on a faked message (`buf` `None`)
+/// or on `buf` parsed; whether the route executed `drop`. A `buf` that
+/// does not parse runs nothing.
+pub fn event_route_drops(core: &dyn Core, id: RouteId, buf: Option<&[u8]>) -> bool {
+    let msg = match buf {
+        None => Some(SipMsg::faked()),
+        Some(b) => SipMsg::parse(
+            bytes::Bytes::copy_from_slice(b),
+            crate::RecvInfo::loopback(),
+            0,
+        )
+        .ok(),
+    };
+    let Some(mut msg) = msg else { return false };
+    core.run_route(id, RouteType::EVENT, &mut msg).dropped
+}

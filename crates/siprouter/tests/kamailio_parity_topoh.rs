@@ -61,21 +61,12 @@ struct Peers {
 /// is made another way).
 const OWN_REPLIES: &[&str] = &["A gets 200 CANCEL", "A gets 403"];
 
-/// A received message as one line: header lines joined, the proxy's port
-/// and (on requests) its own top Via branch named, `Server` and
-/// `User-Agent` left out, the To tag of the proxy's own replies named.
+/// A received message as one line ([`kamailio::message_line`]), the
+/// proxy's own top Via branch (on requests) named.
 fn seen(label: &str, r: Option<&Reply>, srv: SocketAddr) -> String {
-    let Some(r) = r else {
-        return format!("{label}: nothing");
-    };
-    let text = r.text();
-    let mut lines = Vec::new();
-    let mut first_via = r.status().is_none();
-    for l in text.split("\r\n") {
-        if l.starts_with("Server:") || l.starts_with("User-Agent:") {
-            continue;
-        }
-        let mut l = l.replace(&srv.port().to_string(), "PPORT");
+    let mut first_via = r.is_some_and(|r| r.status().is_none());
+    let mut tidy = |l: &str| {
+        let mut l = l.to_string();
         if first_via && l.starts_with("Via:") {
             first_via = false;
             if let Some(i) = l.find(";branch=") {
@@ -83,14 +74,9 @@ fn seen(label: &str, r: Option<&Reply>, srv: SocketAddr) -> String {
                 l.replace_range(i..end, ";branch=BRANCH");
             }
         }
-        if OWN_REPLIES.contains(&label) && l.starts_with("To:") {
-            if let Some(i) = l.find(";tag=") {
-                l.replace_range(i.., ";tag=TOTAG");
-            }
-        }
-        lines.push(l);
-    }
-    format!("{label}: {}", lines.join(" | "))
+        l
+    };
+    kamailio::message_line(label, r, srv, OWN_REPLIES.contains(&label), &mut tidy)
 }
 
 /// A header's values as received.

@@ -100,32 +100,17 @@ impl Keys {
     }
 }
 
-/// A received message as one line: header lines joined, the proxy's port
-/// and (on requests) its own top Via branch named, `Server` and
-/// `User-Agent` left out, the To tag of the proxy's own replies named,
-/// the keys numbered.
+/// A received message as one line ([`kamailio::message_line`]), the
+/// proxy's own branches named and the keys numbered.
 fn seen(keys: &mut Keys, label: &str, r: Option<&Reply>, srv: SocketAddr) -> String {
-    let Some(r) = r else {
-        return format!("{label}: nothing");
-    };
-    let text = r.text();
-    let mut lines = Vec::new();
-    for l in text.split("\r\n") {
-        if l.starts_with("Server:") || l.starts_with("User-Agent:") {
-            continue;
-        }
-        let mut l = l.replace(&srv.port().to_string(), "PPORT");
+    let mut tidy = |l: &str| {
         if l.starts_with("Via:") || l.starts_with("X-Seen:") {
-            l = own_branches(&l);
+            keys.name(&own_branches(l))
+        } else {
+            keys.name(l)
         }
-        if OWN_REPLIES.contains(&label) && l.starts_with("To:") {
-            if let Some(i) = l.find(";tag=") {
-                l.replace_range(i.., ";tag=TOTAG");
-            }
-        }
-        lines.push(keys.name(&l));
-    }
-    format!("{label}: {}", lines.join(" | "))
+    };
+    kamailio::message_line(label, r, srv, OWN_REPLIES.contains(&label), &mut tidy)
 }
 
 /// The proxy's own branches in `l` named (the user agents' start with

@@ -297,3 +297,36 @@ pub fn differences(want: &[String], got: &[String]) -> Vec<String> {
         .map(|(w, g)| format!("kamailio:  {w}\nsiprouter: {g}"))
         .collect()
 }
+
+/// A message a user agent received, as one line for a parity comparison:
+/// `label: ` then its lines joined with ` | `, `Server` and `User-Agent`
+/// left out, the server's port named `PPORT`, the To tag of the server's
+/// own replies (`own_reply`) named `TOTAG`, and every line passed through
+/// `tidy` (for what else differs by nature between the two servers).
+/// `nothing` when no message came.
+pub fn message_line(
+    label: &str,
+    r: Option<&crate::Reply>,
+    srv: SocketAddr,
+    own_reply: bool,
+    tidy: &mut dyn FnMut(&str) -> String,
+) -> String {
+    let Some(r) = r else {
+        return format!("{label}: nothing");
+    };
+    let text = r.text();
+    let mut lines = Vec::new();
+    for l in text.split("\r\n") {
+        if l.starts_with("Server:") || l.starts_with("User-Agent:") {
+            continue;
+        }
+        let mut l = l.replace(&srv.port().to_string(), "PPORT");
+        if own_reply && l.starts_with("To:") {
+            if let Some(i) = l.find(";tag=") {
+                l.replace_range(i.., ";tag=TOTAG");
+            }
+        }
+        lines.push(tidy(&l));
+    }
+    format!("{label}: {}", lines.join(" | "))
+}

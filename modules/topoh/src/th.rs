@@ -14,7 +14,7 @@ use crate::splice::{offset, Splice};
 use sr_sdk::sip_msg::headers::{ContactValue, NameAddr, Via};
 use sr_sdk::sip_msg::params::Params;
 use sr_sdk::sip_msg::{HeaderName, Message, Method, Uri};
-use sr_sdk::{Core, RouteId, RouteType, SipMsg};
+use sr_sdk::{Core, RouteId};
 use std::sync::{OnceLock, Weak};
 
 /// The cookie's name, as header and as Via parameter.
@@ -414,17 +414,7 @@ impl Th {
         let (Some(id), Some(core)) = (route, self.core.as_ref().and_then(Weak::upgrade)) else {
             return false;
         };
-        let msg = match buf {
-            None => Some(SipMsg::faked()),
-            Some(b) => SipMsg::parse(
-                bytes::Bytes::copy_from_slice(b),
-                sr_sdk::RecvInfo::loopback(),
-                0,
-            )
-            .ok(),
-        };
-        let Some(mut msg) = msg else { return false };
-        core.run_route(id, RouteType::EVENT, &mut msg).dropped
+        sr_sdk::core_api::event_route_drops(&*core, id, buf)
     }
 
     /// The cookie of an outgoing message (`TH` header, else the top Via's

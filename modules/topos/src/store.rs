@@ -257,35 +257,23 @@ fn contact_values(md: &TpsData, out: &mut Vec<(&'static str, DbValue)>) {
     }
 }
 
-/// Updates the branches of a dialog from a message (`tps_db_update_branch`):
-/// its Contacts, and from an early-dialog reply (180-199) the callee's tag
-/// and route set when not known yet.
-pub fn update_branch(
-    c: &mut dyn DbConn,
-    md: &TpsData,
-    sd: &TpsData,
-    status: Option<u16>,
-    what: Update,
-) -> Result<(), String> {
-    let key = update_key(sd)?;
-    let mut vals = Vec::new();
-    if what.contact {
-        contact_values(md, &mut vals);
-    }
-    if what.reply_attrs && status.is_some_and(|c| (180..200).contains(&c)) && sd.b_tag.is_empty() {
-        vals.push(("y_rr", s(&md.b_rr)));
-        if !md.b_tag.is_empty() {
-            vals.push(("b_tag", s(&md.b_tag)));
-        }
-    }
-    write(c, BRANCHES, key, &vals)
+/// Which records of a dialog an update writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Records {
+    /// Its branches (`tps_db_update_branch`): the Contacts, and from an
+    /// early-dialog reply (180-199) the callee's tag and route set when
+    /// not known yet.
+    Branches,
+    /// The dialog (`tps_db_update_dialog`): the Contacts, from a 2xx reply
+    /// the callee's tag and route set when not known yet (the dialog is
+    /// then confirmed), and on a refreshing request its time.
+    Dialog,
 }
 
-/// Updates a dialog from a message (`tps_db_update_dialog`): its Contacts,
-/// and from a 2xx reply the callee's tag and route set when not known yet
-/// (the dialog is then confirmed).
-pub fn update_dialog(
+/// Updates a dialog's records from a message (`status` for a reply).
+pub fn update(
     c: &mut dyn DbConn,
+    records: Records,
     md: &TpsData,
     sd: &TpsData,
     status: Option<u16>,
@@ -296,17 +284,31 @@ pub fn update_dialog(
     if what.contact {
         contact_values(md, &mut vals);
     }
-    if what.reply_attrs && status.is_some_and(|c| (200..300).contains(&c)) && sd.b_tag.is_empty() {
-        vals.push(("b_rr", s(&md.b_rr)));
-        if !md.b_tag.is_empty() {
-            vals.push(("b_tag", s(&md.b_tag)));
+    let in_range = |r: std::ops::Range<u16>| status.is_some_and(|c| r.contains(&c));
+    if what.reply_attrs && sd.b_tag.is_empty() {
+        let column = match records {
+            Records::Branches if in_range(180..200) => Some("y_rr"),
+            Records::Dialog if in_range(200..300) => Some("b_rr"),
+            _ => None,
+        };
+        if let Some(column) = column {
+            vals.push((column, s(&md.b_rr)));
+            if !md.b_tag.is_empty() {
+                vals.push(("b_tag", s(&md.b_tag)));
+            }
+            if records == Records::Dialog {
+                vals.push(("iflags", DbValue::Int(IFLAG_DLGON)));
+            }
         }
-        vals.push(("iflags", DbValue::Int(IFLAG_DLGON)));
     }
-    if what.time && status.is_none() && !sd.b_tag.is_empty() {
+    let table = match records {
+        Records::Branches => BRANCHES,
+        Records::Dialog => DIALOGS,
+    };
+    if records == Records::Dialog && what.time && status.is_none() && !sd.b_tag.is_empty() {
         vals.push(("rectime", DbValue::DateTime(sr_sdk::db::now())));
     }
-    write(c, DIALOGS, key, &vals)
+    write(c, table, key, &vals)
 }
 
 /// A BYE went through: the dialog's record is kept for `branch_expire`

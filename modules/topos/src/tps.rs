@@ -12,11 +12,11 @@
 //! out before the message leaves.
 
 use crate::pack::{cseq_method, in_dialog, link_msg, pack, uri_param, Direction, TpsData};
-use crate::store::{self, BranchKey, Update};
+use crate::store::{self, BranchKey, Records, Update};
 use sr_sdk::db::{DbConn, DbPool};
 use sr_sdk::sip_msg::edit::Edits;
 use sr_sdk::sip_msg::{HeaderName, Message, Method, Uri};
-use sr_sdk::{Core, RouteId, RouteType, SipMsg};
+use sr_sdk::{Core, RouteId};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, Weak};
@@ -278,17 +278,7 @@ impl Tps {
         let (Some(id), Some(core)) = (route, self.core.as_ref().and_then(Weak::upgrade)) else {
             return false;
         };
-        let msg = match buf {
-            None => Some(SipMsg::faked()),
-            Some(b) => SipMsg::parse(
-                bytes::Bytes::copy_from_slice(b),
-                sr_sdk::RecvInfo::loopback(),
-                0,
-            )
-            .ok(),
-        };
-        let Some(mut msg) = msg else { return false };
-        core.run_route(id, RouteType::EVENT, &mut msg).dropped
+        sr_sdk::core_api::event_route_drops(&*core, id, buf)
     }
 
     // ---- the hooks ----------------------------------------------------
@@ -448,7 +438,7 @@ impl Tps {
                 time: true,
             };
             let _g = self.lock(call_id);
-            self.db(|c| store::update_dialog(c, &md, &sd, None, what))?;
+            self.db(|c| store::update(c, Records::Dialog, &md, &sd, None, what))?;
         }
         Ok(())
     }
@@ -475,7 +465,7 @@ impl Tps {
                     reply_attrs: true,
                     time: false,
                 };
-                self.db(|c| store::update_branch(c, &md, &bd, status, what))?;
+                self.db(|c| store::update(c, Records::Branches, &md, &bd, status, what))?;
             }
             if invite && status.is_some_and(|c| (200..300).contains(&c)) {
                 let d = md.direction;
@@ -485,7 +475,7 @@ impl Tps {
                     reply_attrs: true,
                     time: false,
                 };
-                self.db(|c| store::update_dialog(c, &md, &sd, status, what))?;
+                self.db(|c| store::update(c, Records::Dialog, &md, &sd, status, what))?;
             }
             bd
         };
@@ -677,7 +667,7 @@ impl Tps {
                     reply_attrs: false,
                     time: false,
                 };
-                self.db(|c| store::update_dialog(c, &md, &sd, None, what))?;
+                self.db(|c| store::update(c, Records::Dialog, &md, &sd, None, what))?;
             }
         }
         Ok(())
@@ -732,11 +722,11 @@ impl Tps {
             };
             if status.is_some_and(|c| (180..200).contains(&c)) {
                 link_msg(m, &mut md, dir).map_err(|_| "bad reply for its dialog")?;
-                self.db(|c| store::update_branch(c, &md, &bd, status, what))?;
+                self.db(|c| store::update(c, Records::Branches, &md, &bd, status, what))?;
             }
             if status.is_some_and(|c| (200..300).contains(&c)) {
                 link_msg(m, &mut md, dir).map_err(|_| "bad reply for its dialog")?;
-                self.db(|c| store::update_dialog(c, &md, &sd, status, what))?;
+                self.db(|c| store::update(c, Records::Dialog, &md, &sd, status, what))?;
             }
         }
         Ok(())
