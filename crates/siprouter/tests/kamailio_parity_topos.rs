@@ -147,363 +147,354 @@ fn values(r: &Reply, name: &str) -> String {
         .join(", ")
 }
 
-/// An in-dialog request from `from_b` (B when true) to `ruri`.
-#[allow(clippy::too_many_arguments)]
-fn in_dialog(
-    method: &str,
-    ruri: &str,
-    via: SocketAddr,
-    branch: &str,
-    routes: &str,
-    from_b: bool,
-    call: &str,
-    cseq: u32,
-    extra: &str,
-) -> String {
-    let (from, to) = if from_b {
-        (
-            "<sip:bob@example.com>;tag=tb1",
-            "\"Alice\" <sip:alice@example.com>;tag=fa1",
-        )
-    } else {
-        (
-            "\"Alice\" <sip:alice@example.com>;tag=fa1",
-            "<sip:bob@example.com>;tag=tb1",
-        )
-    };
-    let route = if routes.is_empty() {
+/// A `Route` header line for a route set (none when it is empty).
+fn route_line(routes: &str) -> String {
+    let routes = routes.trim_matches([',', ' ']);
+    if routes.is_empty() {
         String::new()
     } else {
         format!("Route: {routes}\r\n")
-    };
-    format!(
-        "{method} {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP {via};branch=z9hG4bKt{branch}\r\nMax-Forwards: 70\r\n{route}From: {from}\r\nTo: {to}\r\nCall-ID: {call}\r\nCSeq: {cseq} {method}\r\n{extra}X-T: dlg\r\nContent-Length: 0\r\n\r\n"
-    )
+    }
+}
+
+/// A request within a dialog: `{from}` and `{to}` headers as given,
+/// `extra` header lines before the end.
+#[derive(Clone, Copy)]
+struct Dlg<'a> {
+    call: &'a str,
+    from: &'a str,
+    to: &'a str,
+}
+
+impl Dlg<'_> {
+    /// The same dialog seen from the other side.
+    fn flip(self) -> Self {
+        Dlg {
+            from: self.to,
+            to: self.from,
+            ..self
+        }
+    }
+
+    /// `method` (with its CSeq number) to `ruri` from `via`, with a Route
+    /// set.
+    fn request(
+        &self,
+        (method, cseq): (&str, u32),
+        ruri: &str,
+        via: SocketAddr,
+        branch: &str,
+        routes: &str,
+        extra: &str,
+    ) -> String {
+        let (call, from, to, route) = (self.call, self.from, self.to, route_line(routes));
+        format!(
+            "{method} {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP {via};branch=z9hG4bKt{branch}\r\nMax-Forwards: 70\r\n{route}From: {from}\r\nTo: {to}\r\nCall-ID: {call}\r\nCSeq: {cseq} {method}\r\n{extra}X-T: dlg\r\nContent-Length: 0\r\n\r\n"
+        )
+    }
+}
+
+/// One run of the scenario: the user agents, the server, and what they
+/// received so far (keys numbered across the run).
+struct Run<'p> {
+    p: &'p Peers,
+    srv: SocketAddr,
+    k: Keys,
+    out: Vec<String>,
+}
+
+impl Run<'_> {
+    fn peer(&self, name: char) -> &UdpPeer {
+        if name == 'A' {
+            &self.p.a
+        } else {
+            &self.p.b
+        }
+    }
+
+    /// Notes a received message (or its absence) under `label`.
+    fn note(&mut self, label: &str, r: Option<&Reply>) {
+        let line = seen(&mut self.k, label, r, self.srv);
+        self.out.push(line);
+    }
+
+    /// `from` sends `text`; the other side's `method` is noted.
+    fn request(&mut self, from: char, text: &str, method: &str, label: &str) -> Option<Reply> {
+        let to = if from == 'A' { 'B' } else { 'A' };
+        self.peer(from).send(self.srv, text);
+        let r = self.peer(to).recv_method(method, WAIT);
+        self.note(&format!("{to} gets {label}"), r.as_ref());
+        r
+    }
+
+    /// `by` answers `r` (`tag` added to its To unless it has one, `extra`
+    /// headers); the reply the other side gets is noted.
+    fn answer(
+        &mut self,
+        by: char,
+        r: &Reply,
+        (code, reason): (u16, &str),
+        tag: &str,
+        extra: &[&str],
+        label: &str,
+    ) -> Option<Reply> {
+        let to = if by == 'A' { 'B' } else { 'A' };
+        self.peer(by)
+            .send(self.srv, &answer(r, code, reason, tag, extra));
+        let got = self.peer(to).recv_status(code, WAIT);
+        self.note(&format!("{to} gets {label}"), got.as_ref());
+        got
+    }
+
+    /// A request and its answer, each side's view noted.
+    fn transaction(
+        &mut self,
+        from: char,
+        text: &str,
+        (method, label): (&str, &str),
+        code: u16,
+        tag: &str,
+        extra: &[&str],
+    ) -> Option<Reply> {
+        let to = if from == 'A' { 'B' } else { 'A' };
+        let r = self.request(from, text, method, label)?;
+        self.answer(to, &r, (code, "OK"), tag, extra, &format!("{code} {label}"))
+    }
 }
 
 fn scenario(p: &Peers, srv: SocketAddr) -> Vec<String> {
     let (a, b) = (p.a.addr(), p.b.addr());
     kamailio::wait_until_up(&p.a, srv, kamailio::PROBE, None);
-    let mut k = Keys::default();
-    let mut out = Vec::new();
-    // An initial INVITE with two Vias and an upstream Record-Route.
-    let invite = format!(
-        "INVITE sip:bob@{b} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKt1;rport\r\nVia: SIP/2.0/UDP 10.0.0.7:5070;branch=z9hG4bKtold\r\nMax-Forwards: 70\r\nRecord-Route: <sip:{a};lr>\r\nFrom: \"Alice\" <sip:alice@example.com>;tag=fa1\r\nTo: <sip:bob@example.com>\r\nCall-ID: tps-one@example.com\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@{a};transport=udp>\r\nX-T: call\r\nX-To: sip:{b}\r\nContent-Length: 0\r\n\r\n"
+    let mut run = Run {
+        p,
+        srv,
+        k: Keys::default(),
+        out: Vec::new(),
+    };
+    call(&mut run, a, b);
+    cancelled_call(&mut run, a, b);
+    // A MESSAGE outside a dialog, record-routed, and its answer.
+    let contact_b = format!("Contact: <sip:bob@{b}>");
+    let message = format!(
+        "MESSAGE sip:bob@{b} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKt3, SIP/2.0/UDP 10.0.0.7:5070;branch=z9hG4bKtold3\r\nMax-Forwards: 70\r\nRecord-Route: <sip:{a};lr>\r\nFrom: <sip:alice@example.com>;tag=fa3\r\nTo: <sip:bob@example.com>\r\nCall-ID: tps-three@example.com\r\nCSeq: 1 MESSAGE\r\nContact: <sip:alice@{a}>\r\nX-T: call\r\nX-To: sip:{b}\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi"
     );
-    p.a.send(srv, &invite);
-    let inv = p.b.recv_method("INVITE", WAIT);
-    out.push(seen(&mut k, "B gets INVITE", inv.as_ref(), srv));
-    let Some(inv) = inv else { return out };
-    // B is behind a proxy of its own, which record-routes too.
+    run.transaction(
+        'A',
+        &message,
+        ("MESSAGE", "MESSAGE"),
+        202,
+        "tb3",
+        &[&contact_b],
+    );
+    subscription(&mut run, a, b);
+    // A REGISTER is not touched.
+    let register = format!(
+        "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKt4, SIP/2.0/UDP 10.0.0.7:5070;branch=z9hG4bKtold4\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=fa4\r\nTo: <sip:alice@example.com>\r\nCall-ID: tps-four@example.com\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@{a}>\r\nX-T: call\r\nX-To: sip:{b}\r\nContent-Length: 0\r\n\r\n"
+    );
+    run.transaction(
+        'A',
+        &register,
+        ("REGISTER", "REGISTER"),
+        200,
+        "tb4",
+        &[&contact_b],
+    );
+    // A reply of the proxy's own.
+    let rejected = initial_invite(a, b)
+        .replace("X-T: call", "X-T: reject")
+        .replace("tps-one@", "tps-five@");
+    p.a.send(srv, &rejected);
+    let r = p.a.recv_status(403, WAIT);
+    run.note("A gets 403", r.as_ref());
+    // Nothing else arrives (no stray retransmission of ours).
+    std::thread::sleep(Duration::from_millis(300));
+    if std::env::var("SR_TPS_DEBUG").is_ok() {
+        for l in &run.out {
+            eprintln!("{l}");
+        }
+    }
+    run.out
+}
+
+/// An initial INVITE from behind an upstream proxy (at A's address): two
+/// Vias and its Record-Route.
+fn initial_invite(a: SocketAddr, b: SocketAddr) -> String {
+    format!(
+        "INVITE sip:bob@{b} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKt1;rport\r\nVia: SIP/2.0/UDP 10.0.0.7:5070;branch=z9hG4bKtold\r\nMax-Forwards: 70\r\nRecord-Route: <sip:{a};lr>\r\nFrom: \"Alice\" <sip:alice@example.com>;tag=fa1\r\nTo: <sip:bob@example.com>\r\nCall-ID: tps-one@example.com\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@{a};transport=udp>\r\nX-T: call\r\nX-To: sip:{b}\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+/// A call: INVITE, 180, 200 (B behind a record-routing proxy of its own,
+/// at B's address), ACK, a re-INVITE from A, INFO and BYE from B.
+fn call(run: &mut Run<'_>, a: SocketAddr, b: SocketAddr) {
+    let Some(inv) = run.request('A', &initial_invite(a, b), "INVITE", "INVITE") else {
+        return;
+    };
     let contact_b = format!("Contact: <sip:bob@{b}>");
     let rr_b = &format!("Record-Route: <sip:{b};lr>");
-    p.b.send(
-        srv,
-        &answer(&inv, 180, "Ringing", "tb1", &[&contact_b, rr_b]),
+    run.answer(
+        'B',
+        &inv,
+        (180, "Ringing"),
+        "tb1",
+        &[&contact_b, rr_b],
+        "180",
     );
-    out.push(seen(
-        &mut k,
-        "A gets 180",
-        p.a.recv_status(180, WAIT).as_ref(),
-        srv,
-    ));
-    p.b.send(srv, &answer(&inv, 200, "OK", "tb1", &[&contact_b, rr_b]));
-    let ok = p.a.recv_status(200, WAIT);
-    out.push(seen(&mut k, "A gets 200", ok.as_ref(), srv));
-    let Some(ok) = ok else { return out };
-    // A's requests: to B's Contact as A saw it, with the Route set A got.
+    let Some(ok) = run.answer('B', &inv, (200, "OK"), "tb1", &[&contact_b, rr_b], "200") else {
+        return;
+    };
+    // A's requests: to B's Contact as A saw it, with the Route set A got
+    // (but the upstream proxy's entry, which that proxy takes).
+    let dlg = Dlg {
+        call: "tps-one@example.com",
+        from: "\"Alice\" <sip:alice@example.com>;tag=fa1",
+        to: "<sip:bob@example.com>;tag=tb1",
+    };
     let b_contact = contact_uri(&ok);
-    // (The upstream proxy, at A's address too, took its own entry.)
     let routes_a = values(&ok, "Record-Route").replace(&format!("<sip:{a};lr>"), "");
-    let routes_a = routes_a.trim_matches([',', ' ']).to_string();
-    p.a.send(
-        srv,
-        &in_dialog(
-            "ACK",
-            &b_contact,
-            a,
-            "ack",
-            &routes_a,
-            false,
-            "tps-one@example.com",
-            1,
-            "",
-        ),
-    );
-    out.push(seen(
-        &mut k,
-        "B gets ACK",
-        p.b.recv_method("ACK", WAIT).as_ref(),
-        srv,
-    ));
-    // A re-INVITE from A.
+    let ack = dlg.request(("ACK", 1), &b_contact, a, "ack", &routes_a, "");
+    run.request('A', &ack, "ACK", "ACK");
     let a_contact_hdr = format!("Contact: <sip:alice@{a}>\r\n");
-    p.a.send(
-        srv,
-        &in_dialog(
-            "INVITE",
-            &b_contact,
-            a,
-            "re",
-            &routes_a,
-            false,
-            "tps-one@example.com",
-            2,
-            &a_contact_hdr,
-        ),
+    let re = dlg.request(
+        ("INVITE", 2),
+        &b_contact,
+        a,
+        "re",
+        &routes_a,
+        &a_contact_hdr,
     );
-    let re = p.b.recv_method("INVITE", WAIT);
-    out.push(seen(&mut k, "B gets re-INVITE", re.as_ref(), srv));
-    if let Some(re) = re {
-        p.b.send(srv, &answer(&re, 200, "OK", "", &[&contact_b]));
-        let ok2 = p.a.recv_status(200, WAIT);
-        out.push(seen(&mut k, "A gets 200 re-INVITE", ok2.as_ref(), srv));
-        p.a.send(
-            srv,
-            &in_dialog(
-                "ACK",
-                &b_contact,
-                a,
-                "reack",
-                &routes_a,
-                false,
-                "tps-one@example.com",
-                2,
-                "",
-            ),
-        );
-        out.push(seen(
-            &mut k,
-            "B gets ACK 2",
-            p.b.recv_method("ACK", WAIT).as_ref(),
-            srv,
-        ));
+    if run
+        .transaction('A', &re, ("INVITE", "re-INVITE"), 200, "", &[&contact_b])
+        .is_some()
+    {
+        let ack = dlg.request(("ACK", 2), &b_contact, a, "reack", &routes_a, "");
+        run.request('A', &ack, "ACK", "ACK 2");
     }
     // B's requests: to A's Contact as B saw it, with its Route set.
     let a_contact = contact_uri(&inv);
     let routes_b = values(&inv, "Record-Route");
     let b_contact_hdr = format!("Contact: <sip:bob@{b}>\r\n");
-    p.b.send(
-        srv,
-        &in_dialog(
-            "INFO",
-            &a_contact,
-            b,
-            "info",
-            &routes_b,
-            true,
-            "tps-one@example.com",
-            2,
-            &b_contact_hdr,
-        ),
+    let info = dlg.flip().request(
+        ("INFO", 2),
+        &a_contact,
+        b,
+        "info",
+        &routes_b,
+        &b_contact_hdr,
     );
-    let got = p.a.recv_method("INFO", WAIT);
-    out.push(seen(&mut k, "A gets INFO", got.as_ref(), srv));
-    if let Some(r) = got {
-        p.a.send(srv, &answer(&r, 200, "OK", "", &[]));
-        out.push(seen(
-            &mut k,
-            "B gets 200 INFO",
-            p.b.recv_status(200, WAIT).as_ref(),
-            srv,
-        ));
-    }
-    p.b.send(
-        srv,
-        &in_dialog(
-            "BYE",
-            &a_contact,
-            b,
-            "bye",
-            &routes_b,
-            true,
-            "tps-one@example.com",
-            3,
-            "",
-        ),
-    );
-    let got = p.a.recv_method("BYE", WAIT);
-    out.push(seen(&mut k, "A gets BYE", got.as_ref(), srv));
-    if let Some(r) = got {
-        p.a.send(srv, &answer(&r, 200, "OK", "", &[]));
-        out.push(seen(
-            &mut k,
-            "B gets 200 BYE",
-            p.b.recv_status(200, WAIT).as_ref(),
-            srv,
-        ));
-    }
-    // A second call, cancelled: the CANCEL and the ACK of the 487 are the
-    // proxy's own requests.
-    let invite2 = format!(
+    run.transaction('B', &info, ("INFO", "INFO"), 200, "", &[]);
+    let bye = dlg
+        .flip()
+        .request(("BYE", 3), &a_contact, b, "bye", &routes_b, "");
+    run.transaction('B', &bye, ("BYE", "BYE"), 200, "", &[]);
+}
+
+/// A second call with a reliable 180 and its PRACK, then cancelled: the
+/// CANCEL and the ACK of the 487 are the proxy's own requests.
+fn cancelled_call(run: &mut Run<'_>, a: SocketAddr, b: SocketAddr) {
+    let invite = format!(
         "INVITE sip:bob@{b} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKt2\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=fa2\r\nTo: <sip:bob@example.com>\r\nCall-ID: tps-two@example.com\r\nCSeq: 5 INVITE\r\nContact: sip:alice@{a};expires=60\r\nX-T: call\r\nX-To: sip:{b}\r\nContent-Length: 0\r\n\r\n"
     );
-    p.a.send(srv, &invite2);
-    if let Some(inv2) = p.b.recv_method("INVITE", WAIT) {
-        out.push(seen(&mut k, "B gets INVITE 2", Some(&inv2), srv));
-        let rel = ["Require: 100rel", "RSeq: 1", &contact_b, rr_b];
-        p.b.send(srv, &answer(&inv2, 180, "Ringing", "tb2", &rel));
-        let r180 = p.a.recv_status(180, WAIT);
-        out.push(seen(&mut k, "A gets 180 2", r180.as_ref(), srv));
-        // A acknowledges it reliably, within the early dialog.
-        if let Some(r180) = r180 {
-            let to = r180.header("To").unwrap_or_default();
-            let target = contact_uri(&r180);
-            let routes = values(&r180, "Record-Route").replace(&format!("<sip:{a};lr>"), "");
-            let routes = routes.trim_matches([',', ' ']);
-            let route = if routes.is_empty() {
-                String::new()
-            } else {
-                format!("Route: {routes}\r\n")
-            };
-            p.a.send(srv, &format!(
-                "PRACK {target} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKtpr\r\nMax-Forwards: 70\r\n{route}From: <sip:alice@example.com>;tag=fa2\r\nTo: {to}\r\nCall-ID: tps-two@example.com\r\nCSeq: 6 PRACK\r\nRAck: 1 5 INVITE\r\nX-T: dlg\r\nContent-Length: 0\r\n\r\n"
-            ));
-            let pr = p.b.recv_method("PRACK", WAIT);
-            out.push(seen(&mut k, "B gets PRACK", pr.as_ref(), srv));
-            if let Some(pr) = pr {
-                p.b.send(srv, &answer(&pr, 200, "OK", "", &[]));
-                let ok = p.a.recv_status(200, WAIT);
-                out.push(seen(&mut k, "A gets 200 PRACK", ok.as_ref(), srv));
-            }
-        }
-        let cancel = format!(
-            "CANCEL sip:bob@{b} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKt2\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=fa2\r\nTo: <sip:bob@example.com>\r\nCall-ID: tps-two@example.com\r\nCSeq: 5 CANCEL\r\nX-T: call\r\nContent-Length: 0\r\n\r\n"
+    let Some(inv) = run.request('A', &invite, "INVITE", "INVITE 2") else {
+        return;
+    };
+    let contact_b = format!("Contact: <sip:bob@{b}>");
+    let rr_b = format!("Record-Route: <sip:{b};lr>");
+    let rel = ["Require: 100rel", "RSeq: 1", &contact_b, &rr_b];
+    // A acknowledges the 180 reliably, within the early dialog.
+    if let Some(r180) = run.answer('B', &inv, (180, "Ringing"), "tb2", &rel, "180 2") {
+        let to = r180.header("To").unwrap_or_default();
+        let dlg = Dlg {
+            call: "tps-two@example.com",
+            from: "<sip:alice@example.com>;tag=fa2",
+            to: &to,
+        };
+        let routes = values(&r180, "Record-Route").replace(&format!("<sip:{a};lr>"), "");
+        let prack = dlg.request(
+            ("PRACK", 6),
+            &contact_uri(&r180),
+            a,
+            "pr",
+            &routes,
+            "RAck: 1 5 INVITE\r\n",
         );
-        p.a.send(srv, &cancel);
-        out.push(seen(
-            &mut k,
-            "A gets 200 CANCEL",
-            p.a.recv_status(200, WAIT).as_ref(),
-            srv,
-        ));
-        let c = p.b.recv_method("CANCEL", WAIT);
-        out.push(seen(&mut k, "B gets CANCEL", c.as_ref(), srv));
-        if let Some(c) = c {
-            p.b.send(srv, &answer(&c, 200, "OK", "tb2", &[]));
-        }
-        p.b.send(srv, &answer(&inv2, 487, "Request Terminated", "tb2", &[]));
-        out.push(seen(
-            &mut k,
-            "B gets ACK 487",
-            p.b.recv_method("ACK", WAIT).as_ref(),
-            srv,
-        ));
-        let r = p.a.recv_status(487, WAIT);
-        out.push(seen(&mut k, "A gets 487", r.as_ref(), srv));
-        if let Some(r) = r {
-            let to = r.header("To").unwrap_or_default();
-            p.a.send(srv, &format!(
-                "ACK sip:bob@{b} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKt2\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=fa2\r\nTo: {to}\r\nCall-ID: tps-two@example.com\r\nCSeq: 5 ACK\r\nX-T: call\r\nContent-Length: 0\r\n\r\n"
-            ));
-        }
+        run.transaction('A', &prack, ("PRACK", "PRACK"), 200, "", &[]);
     }
-    // A MESSAGE outside a dialog, record-routed, and its answer.
-    let message = format!(
-        "MESSAGE sip:bob@{b} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKt3, SIP/2.0/UDP 10.0.0.7:5070;branch=z9hG4bKtold3\r\nMax-Forwards: 70\r\nRecord-Route: <sip:{a};lr>\r\nFrom: <sip:alice@example.com>;tag=fa3\r\nTo: <sip:bob@example.com>\r\nCall-ID: tps-three@example.com\r\nCSeq: 1 MESSAGE\r\nContact: <sip:alice@{a}>\r\nX-T: call\r\nX-To: sip:{b}\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi"
+    let cancel = format!(
+        "CANCEL sip:bob@{b} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKt2\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=fa2\r\nTo: <sip:bob@example.com>\r\nCall-ID: tps-two@example.com\r\nCSeq: 5 CANCEL\r\nX-T: call\r\nContent-Length: 0\r\n\r\n"
     );
-    p.a.send(srv, &message);
-    let m = p.b.recv_method("MESSAGE", WAIT);
-    out.push(seen(&mut k, "B gets MESSAGE", m.as_ref(), srv));
-    if let Some(m) = m {
-        p.b.send(srv, &answer(&m, 202, "Accepted", "tb3", &[&contact_b]));
-        out.push(seen(
-            &mut k,
-            "A gets 202",
-            p.a.recv_status(202, WAIT).as_ref(),
-            srv,
+    run.p.a.send(run.srv, &cancel);
+    let r = run.p.a.recv_status(200, WAIT);
+    run.note("A gets 200 CANCEL", r.as_ref());
+    let c = run.p.b.recv_method("CANCEL", WAIT);
+    run.note("B gets CANCEL", c.as_ref());
+    if let Some(c) = c {
+        run.p.b.send(run.srv, &answer(&c, 200, "OK", "tb2", &[]));
+    }
+    run.p.b.send(
+        run.srv,
+        &answer(&inv, 487, "Request Terminated", "tb2", &[]),
+    );
+    let ack = run.p.b.recv_method("ACK", WAIT);
+    run.note("B gets ACK 487", ack.as_ref());
+    let r = run.p.a.recv_status(487, WAIT);
+    run.note("A gets 487", r.as_ref());
+    if let Some(r) = r {
+        let to = r.header("To").unwrap_or_default();
+        run.p.a.send(run.srv, &format!(
+            "ACK sip:bob@{b} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKt2\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=fa2\r\nTo: {to}\r\nCall-ID: tps-two@example.com\r\nCSeq: 5 ACK\r\nX-T: call\r\nContent-Length: 0\r\n\r\n"
         ));
     }
-    // A subscription: the NOTIFY comes from B within the new dialog.
+}
+
+/// A subscription: SUBSCRIBE, 202, a NOTIFY from B within the new dialog,
+/// and a refresh from A to the Contact it got.
+fn subscription(run: &mut Run<'_>, a: SocketAddr, b: SocketAddr) {
     let subscribe = format!(
         "SUBSCRIBE sip:bob@{b} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKt6\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=fa6\r\nTo: <sip:bob@example.com>\r\nCall-ID: tps-six@example.com\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:alice@{a}>\r\nEvent: presence\r\nExpires: 60\r\nX-T: call\r\nX-To: sip:{b}\r\nContent-Length: 0\r\n\r\n"
     );
-    p.a.send(srv, &subscribe);
-    let mut sub_target = None;
-    let sub = p.b.recv_method("SUBSCRIBE", WAIT);
-    out.push(seen(&mut k, "B gets SUBSCRIBE", sub.as_ref(), srv));
-    if let Some(sub) = sub {
-        p.b.send(
-            srv,
-            &answer(&sub, 202, "Accepted", "tb6", &[&contact_b, rr_b]),
-        );
-        let acc = p.a.recv_status(202, WAIT);
-        out.push(seen(&mut k, "A gets 202 SUBSCRIBE", acc.as_ref(), srv));
-        sub_target = acc.as_ref().map(contact_uri);
-        let target = contact_uri(&sub);
-        let routes = values(&sub, "Record-Route");
-        let route = if routes.is_empty() {
-            String::new()
-        } else {
-            format!("Route: {routes}\r\n")
-        };
-        p.b.send(srv, &format!(
-            "NOTIFY {target} SIP/2.0\r\nVia: SIP/2.0/UDP {b};branch=z9hG4bKtn\r\nMax-Forwards: 70\r\n{route}From: <sip:bob@example.com>;tag=tb6\r\nTo: <sip:alice@example.com>;tag=fa6\r\nCall-ID: tps-six@example.com\r\nCSeq: 1 NOTIFY\r\nContact: <sip:bob@{b}>\r\nEvent: presence\r\nSubscription-State: active;expires=60\r\nX-T: dlg\r\nContent-Length: 0\r\n\r\n"
-        ));
-        let n = p.a.recv_method("NOTIFY", WAIT);
-        out.push(seen(&mut k, "A gets NOTIFY", n.as_ref(), srv));
-        if let Some(n) = n {
-            p.a.send(srv, &answer(&n, 200, "OK", "", &[]));
-            out.push(seen(
-                &mut k,
-                "B gets 200 NOTIFY",
-                p.b.recv_status(200, WAIT).as_ref(),
-                srv,
-            ));
-        }
-    }
-    // A refreshes the subscription, to the Contact it got.
-    if let Some(target) = sub_target {
-        p.a.send(srv, &format!(
-            "SUBSCRIBE {target} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKt7\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=fa6\r\nTo: <sip:bob@example.com>;tag=tb6\r\nCall-ID: tps-six@example.com\r\nCSeq: 2 SUBSCRIBE\r\nContact: <sip:alice2@{a}>\r\nEvent: presence\r\nExpires: 60\r\nX-T: dlg\r\nContent-Length: 0\r\n\r\n"
-        ));
-        let re = p.b.recv_method("SUBSCRIBE", WAIT);
-        out.push(seen(&mut k, "B gets re-SUBSCRIBE", re.as_ref(), srv));
-        if let Some(re) = re {
-            p.b.send(srv, &answer(&re, 200, "OK", "", &[&contact_b]));
-            out.push(seen(
-                &mut k,
-                "A gets 200 re-SUBSCRIBE",
-                p.a.recv_status(200, WAIT).as_ref(),
-                srv,
-            ));
-        }
-    }
-    // A REGISTER is not touched.
-    let register = format!(
-        "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKt4, SIP/2.0/UDP 10.0.0.7:5070;branch=z9hG4bKtold4\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=fa4\r\nTo: <sip:alice@example.com>\r\nCall-ID: tps-four@example.com\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@{a}>\r\nX-T: call\r\nX-To: sip:{b}\r\nContent-Length: 0\r\n\r\n"
+    let Some(sub) = run.request('A', &subscribe, "SUBSCRIBE", "SUBSCRIBE") else {
+        return;
+    };
+    let contact_b = format!("Contact: <sip:bob@{b}>");
+    let rr_b = format!("Record-Route: <sip:{b};lr>");
+    let accepted = run.answer(
+        'B',
+        &sub,
+        (202, "Accepted"),
+        "tb6",
+        &[&contact_b, &rr_b],
+        "202 SUBSCRIBE",
     );
-    p.a.send(srv, &register);
-    let r = p.b.recv_method("REGISTER", WAIT);
-    out.push(seen(&mut k, "B gets REGISTER", r.as_ref(), srv));
-    if let Some(r) = r {
-        p.b.send(srv, &answer(&r, 200, "OK", "tb4", &[&contact_b]));
-        out.push(seen(
-            &mut k,
-            "A gets 200 REGISTER",
-            p.a.recv_status(200, WAIT).as_ref(),
-            srv,
-        ));
+    let dlg = Dlg {
+        call: "tps-six@example.com",
+        from: "<sip:alice@example.com>;tag=fa6",
+        to: "<sip:bob@example.com>;tag=tb6",
+    };
+    let notify_hdrs = format!(
+        "Contact: <sip:bob@{b}>\r\nEvent: presence\r\nSubscription-State: active;expires=60\r\n"
+    );
+    let notify = dlg.flip().request(
+        ("NOTIFY", 1),
+        &contact_uri(&sub),
+        b,
+        "n",
+        &values(&sub, "Record-Route"),
+        &notify_hdrs,
+    );
+    run.transaction('B', &notify, ("NOTIFY", "NOTIFY"), 200, "", &[]);
+    if let Some(accepted) = accepted {
+        let hdrs = format!("Contact: <sip:alice2@{a}>\r\nEvent: presence\r\nExpires: 60\r\n");
+        let refresh = dlg.request(("SUBSCRIBE", 2), &contact_uri(&accepted), a, "7", "", &hdrs);
+        run.transaction(
+            'A',
+            &refresh,
+            ("SUBSCRIBE", "re-SUBSCRIBE"),
+            200,
+            "",
+            &[&contact_b],
+        );
     }
-    // A reply of the proxy's own.
-    let rejected = invite
-        .replace("X-T: call", "X-T: reject")
-        .replace("tps-one@", "tps-five@");
-    p.a.send(srv, &rejected);
-    out.push(seen(
-        &mut k,
-        "A gets 403",
-        p.a.recv_status(403, WAIT).as_ref(),
-        srv,
-    ));
-    // Nothing else arrives (no stray retransmission of ours).
-    std::thread::sleep(Duration::from_millis(300));
-    if std::env::var("SR_TPS_DEBUG").is_ok() {
-        for l in &out {
-            eprintln!("{l}");
-        }
-    }
-    out
 }
 
 /// The rows of the topos tables, times and ids left out, keys numbered.
