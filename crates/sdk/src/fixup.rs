@@ -115,6 +115,23 @@ impl Fixed {
         }
     }
 
+    /// The integer value for this call as Kamailio's `get_int_fparam`
+    /// reads it: a constant integer, or a pseudo-variable holding an
+    /// integer; `None` for a pseudo-variable holding a string (even of
+    /// digits) or nothing.
+    pub fn int_strict(&self, ctx: &mut Ctx<'_>) -> Option<i64> {
+        let v = match self {
+            Fixed::Int(i) => return Some(*i),
+            Fixed::Dyn(e) => e.eval(ctx),
+            Fixed::Pv(p) => p.eval(ctx),
+            _ => return None,
+        };
+        match v {
+            Value::Int(i) => Some(i),
+            _ => None,
+        }
+    }
+
     /// A module's own prepared value, by type.
     pub fn custom<T: Any + Send + Sync>(&self) -> Option<&T> {
         match self {

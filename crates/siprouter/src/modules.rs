@@ -24,6 +24,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("htable", sr_mod_htable::module),
         ("pike", sr_mod_pike::module),
         ("xhttp", sr_mod_xhttp::module),
+        ("xhttp_prom", sr_mod_xhttp_prom::module),
         ("websocket", sr_mod_websocket::module),
         ("nathelper", sr_mod_nathelper::module),
         ("rtpengine", sr_mod_rtpengine::module),

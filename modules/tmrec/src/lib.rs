@@ -32,24 +32,10 @@ fn str_then_int(env: &dyn fixup::FixupEnv, i: usize, arg: &Arg) -> Result<Fixed,
     }
 }
 
-/// An integer parameter as Kamailio's `fixup_get_ivalue` reads it: a
-/// pseudo-variable must hold an integer (a string, even of digits, is an
-/// error there).
-fn int_param(ctx: &mut Ctx<'_>, f: &Fixed) -> Option<i64> {
-    match f {
-        Fixed::Int(i) => Some(*i),
-        Fixed::Dyn(e) => match e.eval(ctx) {
-            Value::Int(i) => Some(i),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 /// The timestamp argument, or now; `None` when it is not an integer.
 fn when(ctx: &mut Ctx<'_>, p: &[Fixed]) -> Option<i64> {
     match p.get(1) {
-        Some(f) => int_param(ctx, f),
+        Some(f) => f.int_strict(ctx),
         None => Some(now()),
     }
 }
@@ -115,7 +101,7 @@ pub fn module() -> ModuleDef {
         1,
         any,
         Some(fixup::f(fixup::igp)),
-        |ctx, p| match int_param(ctx, &p[0]) {
+        |ctx, p| match p[0].int_strict(ctx) {
             Some(y) => b(localtime::is_leap_year(y)),
             None => {
                 sr_sdk::lm_err!("invalid time parameter value");

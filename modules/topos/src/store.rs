@@ -33,65 +33,53 @@ fn s(v: &str) -> DbValue {
     DbValue::str(v)
 }
 
+/// The columns both tables have, for a new row.
+fn shared_columns(d: &TpsData, now: i64) -> Vec<(&'static str, DbValue)> {
+    vec![
+        ("rectime", DbValue::DateTime(now)),
+        ("x_context", s(&d.x_context)),
+        ("a_callid", s(&d.a_callid)),
+        ("a_uuid", s(&d.a_uuid)),
+        ("b_uuid", s(&d.b_uuid)),
+        ("a_contact", s(&d.a_contact)),
+        ("b_contact", s(&d.b_contact)),
+        ("as_contact", s(&d.as_contact)),
+        ("bs_contact", s(&d.bs_contact)),
+        ("a_tag", s(&d.a_tag)),
+        ("b_tag", s(&d.b_tag)),
+        ("s_rr", s(&d.s_rr)),
+        ("s_method", s(&d.s_method)),
+        ("s_cseq", s(&d.s_cseq)),
+    ]
+}
+
 /// `topos_d` row for a new dialog.
 pub fn insert_dialog(c: &mut dyn DbConn, d: &TpsData, now: i64) -> DbResult<()> {
-    c.insert(
-        DIALOGS,
-        &[
-            ("rectime", DbValue::DateTime(now)),
-            ("x_context", s(&d.x_context)),
-            ("a_callid", s(&d.a_callid)),
-            ("a_uuid", s(&d.a_uuid)),
-            ("b_uuid", s(&d.b_uuid)),
-            ("a_contact", s(&d.a_contact)),
-            ("b_contact", s(&d.b_contact)),
-            ("as_contact", s(&d.as_contact)),
-            ("bs_contact", s(&d.bs_contact)),
-            ("a_tag", s(&d.a_tag)),
-            ("b_tag", s(&d.b_tag)),
-            ("a_rr", s(&d.a_rr)),
-            ("b_rr", s(&d.b_rr)),
-            ("s_rr", s(&d.s_rr)),
-            ("iflags", DbValue::Int(0)),
-            ("a_uri", s("")),
-            ("b_uri", s("")),
-            ("r_uri", s("")),
-            ("a_srcaddr", s("")),
-            ("b_srcaddr", s("")),
-            ("s_method", s(&d.s_method)),
-            ("s_cseq", s(&d.s_cseq)),
-        ],
-    )
+    let mut row = shared_columns(d, now);
+    row.extend([
+        ("a_rr", s(&d.a_rr)),
+        ("b_rr", s(&d.b_rr)),
+        ("iflags", DbValue::Int(0)),
+    ]);
+    for unused in ["a_uri", "b_uri", "r_uri", "a_srcaddr", "b_srcaddr"] {
+        row.push((unused, s("")));
+    }
+    c.insert(DIALOGS, &row)
 }
 
 /// `topos_t` row for a new branch.
 pub fn insert_branch(c: &mut dyn DbConn, d: &TpsData, now: i64) -> DbResult<()> {
-    c.insert(
-        BRANCHES,
-        &[
-            ("rectime", DbValue::DateTime(now)),
-            ("x_context", s(&d.x_context)),
-            ("a_callid", s(&d.a_callid)),
-            ("a_uuid", s(&d.a_uuid)),
-            ("b_uuid", s(&d.b_uuid)),
-            ("direction", DbValue::Int(d.direction.code())),
-            ("x_via", s(&d.x_via)),
-            ("x_vbranch", s(&d.x_vbranch1)),
-            ("x_rr", s(&d.x_rr)),
-            ("y_rr", s(&d.y_rr)),
-            ("s_rr", s(&d.s_rr)),
-            ("x_uri", s(&d.x_uri)),
-            ("x_tag", s(&d.x_tag)),
-            ("s_method", s(&d.s_method)),
-            ("s_cseq", s(&d.s_cseq)),
-            ("a_contact", s(&d.a_contact)),
-            ("b_contact", s(&d.b_contact)),
-            ("as_contact", s(&d.as_contact)),
-            ("bs_contact", s(&d.bs_contact)),
-            ("a_tag", s(&d.a_tag)),
-            ("b_tag", s(&d.b_tag)),
-        ],
-    )
+    let mut row = shared_columns(d, now);
+    row.extend([
+        ("direction", DbValue::Int(d.direction.code())),
+        ("x_via", s(&d.x_via)),
+        ("x_vbranch", s(&d.x_vbranch1)),
+        ("x_rr", s(&d.x_rr)),
+        ("y_rr", s(&d.y_rr)),
+        ("x_uri", s(&d.x_uri)),
+        ("x_tag", s(&d.x_tag)),
+    ]);
+    c.insert(BRANCHES, &row)
 }
 
 /// A column of the first row as text ("" for NULL or absent).

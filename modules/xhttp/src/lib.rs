@@ -59,8 +59,9 @@ fn compile(name: &str, text: &RwLock<String>) -> Result<Option<Regex>, String> {
         .map_err(|e| format!("xhttp: {name} '{t}': {e}"))
 }
 
-/// Answers the HTTP request in `ctx` (for `xhttp_reply`).
-fn reply(ctx: &mut Ctx<'_>, code: &str, reason: &str, ctype: &str, body: &str) -> i32 {
+/// Answers the HTTP request in `ctx` (`xhttp_reply`, and the modules
+/// that answer HTTP requests through xhttp, as xhttp_prom).
+pub fn reply(ctx: &mut Ctx<'_>, code: &str, reason: &str, ctype: &str, body: &str) -> i32 {
     let Ok(code) = code.trim().parse::<u16>() else {
         lm_err!("xhttp_reply: '{code}' is not a status code");
         return -1;
