@@ -347,7 +347,9 @@ fn rpcs(def: ModuleDef, w: Weak<Runtime>) -> ModuleDef {
     .rpc("core.uptime", "Start time and uptime in seconds.", move |_| {
         let rt = rt_of(&w4)?;
         let up = rt.uptime().as_secs();
-        Ok(json!({"now": crate::script::state::now_secs(), "up_since": crate::script::state::start_time(), "uptime": up}))
+        // As Kamailio's: both times as C's ctime() writes them.
+        let ctime = |t: i64| sr_sdk::localtime::strftime("%a %b %e %H:%M:%S %Y", t, false).unwrap_or_default();
+        Ok(json!({"now": ctime(crate::script::state::now_secs()), "up_since": ctime(crate::script::state::start_time()), "uptime": up}))
     })
     .rpc("core.psx", "The threads (Kamailio's processes).", move |_| {
         let rt = rt_of(&w5)?;
@@ -363,9 +365,15 @@ fn rpcs(def: ModuleDef, w: Weak<Runtime>) -> ModuleDef {
         out.push(json!({"IDX": i, "PID": std::process::id(), "DSC": "timer"}));
         Ok(Json::Array(out))
     })
-    .rpc("core.ps", "The threads.", move |p| {
+    .rpc("core.ps", "The threads: id and description of each, in turn.", move |p| {
         let rt = rt_of(&w6)?;
-        rt.rpc_call("core.psx", p)
+        // Kamailio's core.ps: a flat list of pid, description, pid, ...
+        let x = rt.rpc_call("core.psx", p)?;
+        let flat = x
+            .as_array()
+            .map(|a| a.iter().flat_map(|t| [t["PID"].clone(), t["DSC"].clone()]).collect())
+            .unwrap_or_default();
+        Ok(Json::Array(flat))
     })
     .rpc("core.modules", "Loaded modules.", move |_| {
         let rt = rt_of(&w7)?;
@@ -399,8 +407,10 @@ fn rpcs(def: ModuleDef, w: Weak<Runtime>) -> ModuleDef {
             } else {
                 (0..p.len()).map(|i| param_str(p, i, "statistic")).collect::<Result<_, _>>()?
             };
-            let lines: Vec<Json> = rt
-                .statistics()
+            let mut all = rt.statistics();
+            // Kamailio lists them by group, then name.
+            all.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+            let lines: Vec<Json> = all
                 .into_iter()
                 .filter(|(g, n, _)| filters.iter().any(|f| stat_matches(f, g, n)))
                 .map(|(g, n, v)| json!(format!("{g}:{n} = {v}")))
@@ -422,8 +432,9 @@ fn rpcs(def: ModuleDef, w: Weak<Runtime>) -> ModuleDef {
     .rpc("stats.reset_statistics", "Resets statistics (all, group: or name).", move |p| {
         let rt = rt_of(&w11)?;
         let which = if p.is_empty() { "all".to_string() } else { param_str(p, 0, "statistic")? };
-        let n = rt.registry.read().map_err(|_| RpcError::new(500, "busy"))?.reset_stats(&which);
-        Ok(json!({"reset": n}))
+        rt.registry.read().map_err(|_| RpcError::new(500, "busy"))?.reset_stats(&which);
+        // Kamailio answers nothing.
+        Ok(Json::Null)
     })
     .pipe(|d| more_rpcs(d, w))
 }

@@ -155,7 +155,14 @@ fn core_methods_over_the_unix_socket() {
     );
     let up = t.result("core.uptime", json!([]));
     assert!(up["uptime"].as_u64().is_some(), "{up}");
-    assert!(up["now"].as_i64().unwrap_or(0) > 1_600_000_000, "{up}");
+    // Kamailio's ctime() text, e.g. "Fri Nov 27 14:56:27 2026".
+    let now = up["now"].as_str().unwrap_or("");
+    assert_eq!(now.split_whitespace().count(), 5, "{up}");
+    let year = now
+        .split_whitespace()
+        .last()
+        .and_then(|y| y.parse::<u32>().ok());
+    assert!(year.is_some_and(|y| y > 2000), "{up}");
     let mods = t.result("core.modules", json!([]));
     let mods: Vec<&str> = mods
         .as_array()
@@ -201,7 +208,7 @@ fn statistics_over_the_unix_socket() {
         "stats.reset_statistics",
         json!(["core:rcv_requests_options"]),
     );
-    assert_eq!(r["reset"], json!(1));
+    assert_eq!(r, json!(null));
     assert_eq!(t.srv.stat("core:rcv_requests_options"), Some(0));
     assert_eq!(t.srv.stat("core:rcv_requests"), Some(1));
 }

@@ -16,8 +16,8 @@ fn table(ht: &Htable, p: &[Json]) -> Result<Arc<crate::table::Table>, RpcError> 
 /// An item in `htable.dump`: its name, type and value.
 fn item(name: &str, v: &Val) -> Json {
     match v {
-        Val::Int(i) => json!({"name": name, "type": "int", "value": i}),
-        Val::Str(s) => json!({"name": name, "type": "str", "value": s}),
+        Val::Int(i) => json!({"name": name, "value": i, "type": "int"}),
+        Val::Str(s) => json!({"name": name, "value": s, "type": "str"}),
     }
 }
 
@@ -227,7 +227,7 @@ pub fn add(def: ModuleDef, ht: Arc<Htable>) -> ModuleDef {
             "Removes every item: htable.flush table.",
             move |p| {
                 table(&flush, p)?.clear();
-                Ok(Json::Null)
+                Ok(json!("Ok. Htable flushed."))
             },
         )
         .rpc(

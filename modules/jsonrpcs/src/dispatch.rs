@@ -11,6 +11,8 @@ pub const PARSE_ERROR: i64 = -32700;
 pub const INVALID_REQUEST: i64 = -32600;
 /// Invalid parameters.
 pub const INVALID_PARAMS: i64 = -32602;
+/// No such method.
+pub const METHOD_NOT_FOUND: i64 = -32601;
 
 /// Something that runs RPC methods (the core, or a test double).
 pub trait Caller {

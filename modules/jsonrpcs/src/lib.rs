@@ -36,6 +36,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accept;
+pub mod binrpc;
 pub mod dispatch;
 pub mod exec;
 pub mod http;

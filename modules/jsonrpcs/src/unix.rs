@@ -1,10 +1,13 @@
 //! The UNIX stream socket transport: one JSON-RPC document per line in,
-//! one response per line out, many requests per connection.
+//! one response per line out, many requests per connection — or, when a
+//! connection starts with a BINRPC packet (`kamcmd`), BINRPC packets in
+//! and out on it.
 
+use crate::binrpc;
 use crate::dispatch;
 use crate::Limits;
 use sr_sdk::prelude::*;
-use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::{Arc, Weak};
 
@@ -26,6 +29,23 @@ fn connection(s: UnixStream, core: &Weak<dyn Core>, limits: &Limits) {
     }
     let Ok(mut w) = s.try_clone() else { return };
     let mut r = BufReader::new(s);
+    // The first byte says which protocol the connection speaks.
+    loop {
+        if stopping(core) {
+            return;
+        }
+        match r.fill_buf() {
+            Ok([]) => return,
+            Ok(b) if b[0] == binrpc::MAGIC_VERS => return binrpc_connection(r, w, core, limits),
+            Ok(_) => break,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
+            Err(_) => return,
+        }
+    }
     let mut line: Vec<u8> = Vec::new();
     loop {
         if stopping(core) {
@@ -79,5 +99,90 @@ fn answer(
             w.write_all(out.as_bytes())
         }
         None => Ok(()),
+    }
+}
+
+/// A connection speaking BINRPC: packets read whole, each request run
+/// and answered (a reply with the result's values, or a fault with the
+/// error's code and message), the request's cookie echoed.
+fn binrpc_connection(
+    mut r: BufReader<UnixStream>,
+    mut w: UnixStream,
+    core: &Weak<dyn Core>,
+    limits: &Limits,
+) {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if stopping(core) {
+            return;
+        }
+        // Whole packets first.
+        loop {
+            let h = match binrpc::header(&buf) {
+                Ok(Some(h)) => h,
+                Ok(None) => break,
+                Err(e) => {
+                    let f = binrpc::packet(binrpc::FAULT, 0, &binrpc::fault_body(400, e.0));
+                    let _ = w.write_all(&f);
+                    return;
+                }
+            };
+            if h.body_len > limits.max_request {
+                let f = binrpc::packet(
+                    binrpc::FAULT,
+                    h.cookie,
+                    &binrpc::fault_body(400, "request too large"),
+                );
+                let _ = w.write_all(&f);
+                return;
+            }
+            let total = h.header_len + h.body_len;
+            if buf.len() < total {
+                break;
+            }
+            let out = binrpc_answer(core, h, &buf[h.header_len..total]);
+            buf.drain(..total);
+            if w.write_all(&out).is_err() {
+                return;
+            }
+        }
+        match r.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// The answer to one BINRPC packet.
+fn binrpc_answer(core: &Weak<dyn Core>, h: binrpc::Header, body: &[u8]) -> Vec<u8> {
+    let fault = |code: i64, msg: &str| {
+        binrpc::packet(binrpc::FAULT, h.cookie, &binrpc::fault_body(code, msg))
+    };
+    if h.kind != binrpc::REQ {
+        return fault(400, "not a request");
+    }
+    let (method, params) = match binrpc::request(body) {
+        Ok(x) => x,
+        Err(e) => return fault(400, e.0),
+    };
+    let Some(c) = core.upgrade() else {
+        return fault(500, "shutting down");
+    };
+    match dispatch::Caller::call(&*c, &method, &params) {
+        Ok(v) => binrpc::packet(binrpc::REPL, h.cookie, &binrpc::reply_body(&v)),
+        // Kamailio's binrpc words an unknown method so, with 500.
+        Err(e) if e.code == dispatch::METHOD_NOT_FOUND => {
+            fault(500, &format!("command {method} not found"))
+        }
+        // JSON-RPC's own (negative) codes mean nothing to binrpc clients.
+        Err(e) if e.code < 0 => fault(500, &e.message),
+        Err(e) => fault(e.code, &e.message),
     }
 }

@@ -165,9 +165,6 @@ impl Stats {
     /// Adds `n` to the sent-reply counters that `code` belongs to.
     fn add(&self, code: u16, n: i64) {
         self.sent.add(n);
-        if code >= 300 {
-            self.sent_err.add(n);
-        }
         if let Some((_, s)) = self.named.iter().find(|(c, _)| *c == code) {
             s.add(n);
         } else if (100..700).contains(&code) {
@@ -262,7 +259,13 @@ pub fn module() -> ModuleDef {
         })
         .cmd("sl_reply_error", 0, rt, None, move |ctx, _| {
             let (c, r) = last_error(ctx);
-            stateless(ctx, &s3, c, &r)
+            let rc = stateless(ctx, &s3, c, &r);
+            // Kamailio counts in sent_err_replies the replies of
+            // sl_reply_error only (not every reply of 300 and above).
+            if rc > 0 {
+                s3.sent_err.inc();
+            }
+            rc
         })
         .cmd("send_reply_error", 0, rt, None, move |ctx, _| {
             let (c, r) = last_error(ctx);
@@ -285,12 +288,19 @@ pub fn module() -> ModuleDef {
         Ok(())
     });
     def.rpc("sl.stats", "Stateless reply counters.", move |_| {
+        // Kamailio's fields and order: from 2xx on, each class's named
+        // codes then the class, then the codes outside them.
         let mut m = JsonMap::new();
-        for (c, s) in &s5.named {
-            m.insert(c.to_string(), json!(s.get()));
+        for class in 2..=6u16 {
+            for (c, s) in s5.named.iter().filter(|(c, _)| c / 100 == class) {
+                m.insert(c.to_string(), json!(s.get()));
+            }
+            m.insert(
+                format!("{class}xx"),
+                json!(s5.classes[class as usize - 1].get()),
+            );
         }
-        m.insert("sent".into(), json!(s5.sent.get()));
-        m.insert("failures".into(), json!(s5.failures.get()));
+        m.insert("xxx".into(), json!(s5.xxx.get()));
         Ok(Json::Object(m))
     })
 }
