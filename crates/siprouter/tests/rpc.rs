@@ -208,7 +208,8 @@ fn statistics_over_the_unix_socket() {
         "stats.reset_statistics",
         json!(["core:rcv_requests_options"]),
     );
-    assert_eq!(r, json!(null));
+    // Nothing to answer: an empty result, as Kamailio's JSON-RPC gives.
+    assert_eq!(r, json!({}));
     assert_eq!(t.srv.stat("core:rcv_requests_options"), Some(0));
     assert_eq!(t.srv.stat("core:rcv_requests"), Some(1));
 }

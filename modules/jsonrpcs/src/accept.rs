@@ -16,6 +16,15 @@ pub fn stopping(core: &Weak<dyn Core>) -> bool {
     core.upgrade().is_none_or(|c| c.shutting_down())
 }
 
+/// A connection's place among `max_conns`, given back when dropped.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Accepts with `accept` (a non-blocking listener) until shutdown and
 /// serves each connection with `serve` on a thread named `thread`.
 pub fn accept_loop<S, A, F>(
@@ -44,8 +53,9 @@ pub fn accept_loop<S, A, F>(
                     std::thread::Builder::new()
                         .name(thread.to_string())
                         .spawn(move || {
+                            // Counted out even if serving panics.
+                            let _slot = Slot(active2);
                             serve(s, &core2, &limits2);
-                            active2.fetch_sub(1, Ordering::Relaxed);
                         });
                 if let Err(e) = spawned {
                     active.fetch_sub(1, Ordering::Relaxed);

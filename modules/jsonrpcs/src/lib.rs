@@ -54,6 +54,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// The default UNIX socket (what `siprouter ctl` connects to).
 pub const DEFAULT_SOCKET: &str = "/run/siprouter/siprouter_rpc.sock";
 
+/// The `ctl` module's default socket: Kamailio's, which `kamcmd` connects
+/// to when given no `-s`.
+pub const CTL_DEFAULT_SOCKET: &str = "/run/kamailio/kamailio_ctl";
+
 /// Limits shared by the transports.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -178,8 +182,13 @@ impl State {
         if let Some(d) = &cfg.dgram {
             lm_notice!("{}: datagram socket '{d}' ignored: not built", self.name);
         }
+        let default_path = if self.name == "ctl" {
+            CTL_DEFAULT_SOCKET
+        } else {
+            DEFAULT_SOCKET
+        };
         let path = match cfg.socket.as_deref() {
-            None => Some(PathBuf::from(DEFAULT_SOCKET)),
+            None => Some(PathBuf::from(default_path)),
             Some("") => None,
             Some(p) => Some(PathBuf::from(p)),
         };

@@ -13,6 +13,9 @@ use std::sync::{Arc, Weak};
 
 pub use crate::accept::{stopping, POLL};
 
+/// How long an answer may wait for a client that does not read it.
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Accepts connections until shutdown; each is served on its own thread.
 pub fn serve(lst: UnixListener, core: Weak<dyn Core>, limits: Arc<Limits>) {
     if let Err(e) = lst.set_nonblocking(true) {
@@ -24,7 +27,10 @@ pub fn serve(lst: UnixListener, core: Weak<dyn Core>, limits: Arc<Limits>) {
 }
 
 fn connection(s: UnixStream, core: &Weak<dyn Core>, limits: &Limits) {
-    if s.set_nonblocking(false).is_err() || s.set_read_timeout(Some(POLL)).is_err() {
+    if s.set_nonblocking(false).is_err()
+        || s.set_read_timeout(Some(POLL)).is_err()
+        || s.set_write_timeout(Some(WRITE_TIMEOUT)).is_err()
+    {
         return;
     }
     let Ok(mut w) = s.try_clone() else { return };
@@ -51,7 +57,9 @@ fn connection(s: UnixStream, core: &Weak<dyn Core>, limits: &Limits) {
         if stopping(core) {
             return;
         }
-        match r.read_until(b'\n', &mut line) {
+        // At most one byte past the limit is read into a line.
+        let room = (limits.max_request + 1).saturating_sub(line.len()) as u64;
+        match (&mut r).take(room).read_until(b'\n', &mut line) {
             Ok(0) => return,
             Ok(_) if line.last() != Some(&b'\n') => {
                 // EOF without a final newline: answer what came, then close.

@@ -255,16 +255,12 @@ impl Tps {
         l.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Runs `f` on a pooled connection; a connection whose work failed is
+    /// not kept (the pool opens a new one next time).
     fn db<T>(&self, f: impl FnOnce(&mut dyn DbConn) -> Result<T, String>) -> Result<T, String> {
-        let mut out = None;
-        let r = self.pool.with(|c| {
-            out = Some(f(c));
-            Ok(())
-        });
-        if let Err(e) = r {
-            return Err(e.to_string());
-        }
-        out.unwrap_or_else(|| Err("no database connection".into()))
+        self.pool
+            .with(|c| f(c).map_err(sr_sdk::db::DbError::new))
+            .map_err(|e| e.to_string())
     }
 
     // ---- event routes -------------------------------------------------
@@ -295,13 +291,19 @@ impl Tps {
             return None;
         }
         let mut e = Edits::new();
-        let r = if m.is_request() {
-            if !in_dialog(&m) {
-                return None;
+        // The state headers are this server's own: any that came from
+        // outside go (so no one can pick another dialog's records).
+        for h in m.headers() {
+            if h.name_str.eq_ignore_ascii_case(XUID) || h.name_str.eq_ignore_ascii_case(XBRANCH) {
+                e.remove_header(h);
             }
+        }
+        let r = if !m.is_request() {
+            self.response_received(&m, &mut e)
+        } else if in_dialog(&m) {
             self.request_received(&m, &mut e)
         } else {
-            self.response_received(&m, &mut e)
+            Ok(())
         };
         if let Err(err) = r {
             sr_sdk::lm_dbg!("topos: received message left as it is: {err}");
@@ -577,12 +579,16 @@ impl Tps {
         dialog: bool,
         dir: Direction,
     ) -> Result<(), String> {
+        // A stored key: its side's letter, then the uid.
+        let uid_of = |k: &str| {
+            k.get(1..)
+                .filter(|u| u.starts_with("tpsh-"))
+                .map(str::to_string)
+        };
         let uid = if !dialog {
             self.uids.next(&md.x_context)
-        } else if md.a_uuid.len() > 1 {
-            md.a_uuid[1..].to_string()
-        } else if md.b_uuid.len() > 1 {
-            md.b_uuid[1..].to_string()
+        } else if let Some(u) = uid_of(&md.a_uuid).or_else(|| uid_of(&md.b_uuid)) {
+            u
         } else {
             return Err("no dialog key to store the branch with".into());
         };

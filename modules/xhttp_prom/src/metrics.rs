@@ -121,17 +121,27 @@ fn hex_float(s: &str) -> Option<f64> {
     let mut i = 2;
     let mut mant = 0f64;
     let mut any = false;
+    let mut scale = 0i32;
+    // Digits past what a double holds only move the exponent.
+    let digit = |d: u32, frac: bool, mant: &mut f64, scale: &mut i32| {
+        if *mant < 9.007_199_254_740_992e15 {
+            *mant = *mant * 16.0 + f64::from(d);
+            if frac {
+                *scale = scale.saturating_sub(4);
+            }
+        } else if !frac {
+            *scale = scale.saturating_add(4);
+        }
+    };
     while i < b.len() && b[i].is_ascii_hexdigit() {
-        mant = mant * 16.0 + f64::from((b[i] as char).to_digit(16)?);
+        digit((b[i] as char).to_digit(16)?, false, &mut mant, &mut scale);
         i += 1;
         any = true;
     }
-    let mut scale = 0i32;
     if i < b.len() && b[i] == b'.' {
         i += 1;
         while i < b.len() && b[i].is_ascii_hexdigit() {
-            mant = mant * 16.0 + f64::from((b[i] as char).to_digit(16)?);
-            scale -= 4;
+            digit((b[i] as char).to_digit(16)?, true, &mut mant, &mut scale);
             i += 1;
             any = true;
         }
@@ -155,7 +165,23 @@ fn hex_float(s: &str) -> Option<f64> {
             scale = scale.saturating_add(if neg { -e } else { e });
         }
     }
-    Some(mant * 2f64.powi(scale))
+    // Two steps, so that a large mantissa with a small scale does not
+    // overflow or underflow on the way.
+    let half = scale / 2;
+    Some(mant * 2f64.powi(half) * 2f64.powi(scale - half))
+}
+
+/// A label value as the text format requires: `\\`, `\"` and `\n`
+/// escaped (Kamailio prints them as they are, which breaks the format).
+fn escape(v: &str) -> std::borrow::Cow<'_, str> {
+    if !v.contains(['\\', '"', '\n']) {
+        return std::borrow::Cow::Borrowed(v);
+    }
+    std::borrow::Cow::Owned(
+        v.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n"),
+    )
 }
 
 /// A number as C's `%f` prints it.
@@ -394,7 +420,7 @@ impl Registry {
                     .labels
                     .iter()
                     .zip(&v.labels)
-                    .map(|(n, l)| format!("{n}=\"{l}\""))
+                    .map(|(n, l)| format!("{n}=\"{}\"", escape(l)))
                     .collect();
                 let braces = if pairs.is_empty() {
                     String::new()
@@ -463,6 +489,11 @@ mod tests {
         ] {
             assert_eq!(atof(s), want, "{s:?}");
         }
+        let long = format!("0x1.{}", "0".repeat(400));
+        assert_eq!(atof(&long), 1.0);
+        let big = format!("0x1{}", "0".repeat(20));
+        assert_eq!(atof(&big), 2f64.powi(80));
+        assert_eq!(atof("0x10"), 16.0);
         assert!(atof("inf").is_infinite() && atof("-Infinity") < 0.0);
         assert!(atof("nan").is_nan());
     }
@@ -512,6 +543,18 @@ mod tests {
         assert_eq!(
             r.print("k_", 7),
             "# User defined metrics\nk_c{m=\"b\"} 5 7\nk_c{m=\"a\"} 1 7\nk_h_bucket{le=\"1.000000\"} 0 7\nk_h_bucket{le=\"2.000000\"} 1 7\nk_h_bucket{le=\"+Inf\"} 1 7\nk_h_sum 2.000000 7\nk_h_count 1 7\n"
+        );
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut r = Registry::new(0);
+        r.declare(parse_declaration(Kind::Counter, "name=c; label=v").unwrap())
+            .unwrap();
+        r.apply("c", &["a\"b\\c\nd"], Change::Add(1), 1).unwrap();
+        assert_eq!(
+            r.print("", 2),
+            "# User defined metrics\nc{v=\"a\\\"b\\\\c\\nd\"} 1 2\n"
         );
     }
 
