@@ -39,6 +39,7 @@ pub mod accept;
 pub mod binrpc;
 pub mod dispatch;
 pub mod exec;
+pub mod fifo;
 pub mod http;
 pub mod metrics;
 pub mod unix;
@@ -53,6 +54,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 /// The default UNIX socket (what `siprouter ctl` connects to).
 pub const DEFAULT_SOCKET: &str = "/run/siprouter/siprouter_rpc.sock";
+
+/// The FIFO's default path (Kamailio's, where `kamctl` writes).
+pub const DEFAULT_FIFO: &str = "/run/kamailio/kamailio_rpc.fifo";
 
 /// The `ctl` module's default socket: Kamailio's, which `kamcmd` connects
 /// to when given no `-s`.
@@ -76,6 +80,8 @@ struct Settings {
     http_listen: Option<String>,
     transport: Option<i64>,
     fifo: Option<String>,
+    fifo_reply_dir: Option<String>,
+    fifo_mode: Option<u32>,
     dgram: Option<String>,
     pretty: bool,
     mode: Option<u32>,
@@ -87,6 +93,8 @@ struct State {
     cfg: Mutex<Settings>,
     unix: Mutex<Option<UnixListener>>,
     http: Mutex<Option<TcpListener>>,
+    /// The FIFO made at start: its path and the reply folder.
+    fifo: Mutex<Option<(PathBuf, PathBuf)>>,
     bound: Mutex<Option<PathBuf>>,
 }
 
@@ -152,15 +160,34 @@ fn parse_listen(s: &str) -> Result<SocketAddr, String> {
 impl State {
     fn init(&self) -> Result<(), String> {
         let cfg = lock(&self.cfg);
-        if let Some(t) = cfg.transport {
-            let missing: Vec<&str> = [(2, "FIFO"), (4, "datagram"), (8, "TCP")]
+        // The FIFO (jsonrpcs only; ctl's FIFO speaks another protocol):
+        // served when named, or when `transport` asks for it (0 is all).
+        let fifo_wanted = self.name == "jsonrpcs"
+            && (cfg.fifo.is_some() || cfg.transport.is_some_and(|t| t == 0 || t & 2 != 0));
+        if fifo_wanted {
+            let path = PathBuf::from(cfg.fifo.as_deref().unwrap_or(DEFAULT_FIFO));
+            let reply = PathBuf::from(cfg.fifo_reply_dir.as_deref().unwrap_or("/tmp/"));
+            if lock(claims()).insert(path.clone()) {
+                match fifo::create(&path, cfg.fifo_mode.unwrap_or(0o660)) {
+                    Ok(()) => *lock(&self.fifo) = Some((path, reply)),
+                    Err(e) if cfg.fifo.is_some() => return Err(e),
+                    // Kamailio's default place may not be writable here.
+                    Err(e) => {
+                        lock(claims()).remove(&path);
+                        lm_warn!("{}: {e}: the FIFO transport is not served", self.name);
+                    }
+                }
+            }
+        }
+        if let Some(t) = cfg.transport.filter(|&t| t != 0) {
+            let missing: Vec<&str> = [(4, "datagram"), (8, "TCP")]
                 .iter()
                 .filter(|(bit, _)| t & bit != 0)
                 .map(|(_, n)| *n)
                 .collect();
-            if !missing.is_empty() && t & 1 == 0 {
+            if !missing.is_empty() && t & 3 == 0 {
                 return Err(format!(
-                    "transport {t} asks for {}: not built into siprouter; use the UNIX stream socket (socket) and HTTP (transport 1: jsonrpc_dispatch from xhttp, or http_listen)",
+                    "transport {t} asks for {}: not built into siprouter; use the UNIX stream socket (socket), the FIFO (transport 2) and HTTP (transport 1: jsonrpc_dispatch from xhttp, or http_listen)",
                     missing.join(" and ")
                 ));
             }
@@ -172,12 +199,6 @@ impl State {
                     missing.join(" and ")
                 );
             }
-        }
-        if let Some(f) = &cfg.fifo {
-            lm_notice!(
-                "{}: FIFO '{f}' ignored: the FIFO transport is not built",
-                self.name
-            );
         }
         if let Some(d) = &cfg.dgram {
             lm_notice!("{}: datagram socket '{d}' ignored: not built", self.name);
@@ -255,6 +276,14 @@ impl State {
                 Box::new(move || unix::serve(l, h, lim)),
             )?;
         }
+        if let Some((path, reply)) = lock(&self.fifo).clone() {
+            let (h, lim) = (handle.clone(), limits.clone());
+            core.spawn_process(
+                &format!("{}-fifo", self.name),
+                rank::PROC_RPC,
+                Box::new(move || fifo::serve(path, reply, h, lim)),
+            )?;
+        }
         if let Some(l) = lock(&self.http).take() {
             core.spawn_process(
                 &format!("{}-http", self.name),
@@ -269,6 +298,10 @@ impl State {
         lock(&self.unix).take();
         lock(&self.http).take();
         if let Some(p) = lock(&self.bound).take() {
+            let _ = std::fs::remove_file(&p);
+            lock(claims()).remove(&p);
+        }
+        if let Some((p, _)) = lock(&self.fifo).take() {
             let _ = std::fs::remove_file(&p);
             lock(claims()).remove(&p);
         }
@@ -355,6 +388,24 @@ pub fn module() -> ModuleDef {
         lock(&d.cfg).fifo = Some(text(v));
         Ok(())
     })
+    .param("fifo_reply_dir", ParamKind::Str, {
+        let st = e.clone();
+        move |v| {
+            lock(&st.cfg).fifo_reply_dir = Some(text(v));
+            Ok(())
+        }
+    })
+    .param("fifo_mode", ParamKind::Int, {
+        let st = e.clone();
+        move |v| {
+            let m = int(&v)?;
+            lock(&st.cfg).fifo_mode =
+                Some(u32::try_from(m).map_err(|_| format!("fifo_mode {m} out of range"))?);
+            Ok(())
+        }
+    })
+    .param("fifo_user", ParamKind::Any, |_| Ok(()))
+    .param("fifo_group", ParamKind::Any, |_| Ok(()))
     .param("dgram_socket", ParamKind::Str, move |v| {
         lock(&e.cfg).dgram = Some(text(v));
         Ok(())
@@ -436,16 +487,28 @@ mod tests {
     }
 
     #[test]
-    fn fifo_transport_is_refused() {
+    fn transports_not_built_are_refused_and_the_fifo_is_made() {
         let st = State::default();
-        lock(&st.cfg).transport = Some(2);
+        lock(&st.cfg).transport = Some(4);
         lock(&st.cfg).socket = Some(String::new());
-        assert!(st.init().unwrap_err().contains("FIFO"));
-        lock(&st.cfg).transport = Some(0);
-        assert!(st.init().is_ok());
-        // The stock configuration's 7: HTTP with FIFO and datagram (not
+        assert!(st.init().unwrap_err().contains("datagram"));
+        // The stock configuration's 7: HTTP and FIFO with datagram (not
         // built, a warning).
         lock(&st.cfg).transport = Some(7);
         assert!(st.init().is_ok());
+        let st = State {
+            name: "jsonrpcs",
+            ..Default::default()
+        };
+        let dir = std::env::temp_dir().join(format!("sr-fifo-unit-{}", std::process::id()));
+        let path = dir.join("rpc.fifo");
+        lock(&st.cfg).socket = Some(String::new());
+        lock(&st.cfg).fifo = Some(path.display().to_string());
+        assert!(st.init().is_ok());
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::metadata(&path).unwrap().file_type().is_fifo());
+        st.destroy();
+        assert!(!path.exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
