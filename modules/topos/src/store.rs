@@ -95,6 +95,34 @@ fn col(rows: &Rows, name: &str) -> String {
     }
 }
 
+/// The first row of a query as a record: every column asked for, the
+/// others empty.
+fn from_row(r: &Rows) -> TpsData {
+    TpsData {
+        a_callid: col(r, "a_callid"),
+        a_uuid: col(r, "a_uuid"),
+        b_uuid: col(r, "b_uuid"),
+        x_via: col(r, "x_via"),
+        x_vbranch1: col(r, "x_vbranch"),
+        x_rr: col(r, "x_rr"),
+        y_rr: col(r, "y_rr"),
+        s_rr: col(r, "s_rr"),
+        a_rr: col(r, "a_rr"),
+        b_rr: col(r, "b_rr"),
+        x_uri: col(r, "x_uri"),
+        x_tag: col(r, "x_tag"),
+        s_method: col(r, "s_method"),
+        s_cseq: col(r, "s_cseq"),
+        a_contact: col(r, "a_contact"),
+        b_contact: col(r, "b_contact"),
+        as_contact: col(r, "as_contact"),
+        bs_contact: col(r, "bs_contact"),
+        a_tag: col(r, "a_tag"),
+        b_tag: col(r, "b_tag"),
+        ..TpsData::default()
+    }
+}
+
 /// How a branch is found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BranchKey {
@@ -139,27 +167,7 @@ pub fn load_branch(c: &mut dyn DbConn, md: &TpsData, key: BranchKey) -> DbResult
     if r.rows.is_empty() {
         return Ok(None);
     }
-    Ok(Some(TpsData {
-        a_callid: col(&r, "a_callid"),
-        a_uuid: col(&r, "a_uuid"),
-        b_uuid: col(&r, "b_uuid"),
-        x_via: col(&r, "x_via"),
-        x_vbranch1: col(&r, "x_vbranch"),
-        x_rr: col(&r, "x_rr"),
-        y_rr: col(&r, "y_rr"),
-        s_rr: col(&r, "s_rr"),
-        x_uri: col(&r, "x_uri"),
-        x_tag: col(&r, "x_tag"),
-        s_method: col(&r, "s_method"),
-        s_cseq: col(&r, "s_cseq"),
-        a_contact: col(&r, "a_contact"),
-        b_contact: col(&r, "b_contact"),
-        as_contact: col(&r, "as_contact"),
-        bs_contact: col(&r, "bs_contact"),
-        a_tag: col(&r, "a_tag"),
-        b_tag: col(&r, "b_tag"),
-        ..TpsData::default()
-    }))
+    Ok(Some(from_row(&r)))
 }
 
 /// The column and key a dialog is looked up by: `a_uuid` for a key that
@@ -204,23 +212,7 @@ pub fn load_dialog(c: &mut dyn DbConn, md: &TpsData) -> Result<Option<TpsData>, 
     if r.rows.is_empty() {
         return Ok(None);
     }
-    Ok(Some(TpsData {
-        a_callid: col(&r, "a_callid"),
-        a_uuid: col(&r, "a_uuid"),
-        b_uuid: col(&r, "b_uuid"),
-        a_contact: col(&r, "a_contact"),
-        b_contact: col(&r, "b_contact"),
-        as_contact: col(&r, "as_contact"),
-        bs_contact: col(&r, "bs_contact"),
-        a_tag: col(&r, "a_tag"),
-        b_tag: col(&r, "b_tag"),
-        a_rr: col(&r, "a_rr"),
-        b_rr: col(&r, "b_rr"),
-        s_rr: col(&r, "s_rr"),
-        s_method: col(&r, "s_method"),
-        s_cseq: col(&r, "s_cseq"),
-        ..TpsData::default()
-    }))
+    Ok(Some(from_row(&r)))
 }
 
 /// The condition an update or end of a dialog's records uses: column

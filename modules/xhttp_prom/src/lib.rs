@@ -150,6 +150,17 @@ fn script_change(st: &Prom, ctx: &mut Ctx<'_>, p: &[Fixed], first_label: usize, 
     }
 }
 
+/// A change with a number read as `atof` (second parameter; empty is an
+/// error), labels from the third.
+fn float_change(st: &Prom, ctx: &mut Ctx<'_>, p: &[Fixed], c: fn(f64) -> Change) -> i32 {
+    let v = p[1].str(ctx).into_owned();
+    if v.is_empty() {
+        lm_err!("xhttp_prom: invalid number string");
+        return -1;
+    }
+    script_change(st, ctx, p, 2, c(atof(&v)))
+}
+
 /// An RPC's label values (parameters from `first` on).
 fn rpc_labels(p: &[Json], first: usize) -> Result<Vec<String>, RpcError> {
     (first..p.len())
@@ -305,28 +316,14 @@ pub fn module() -> ModuleDef {
                 n,
                 any,
                 Some(fixup::f(fixup::spve)),
-                move |ctx, p| {
-                    let v = p[1].str(ctx).into_owned();
-                    if v.is_empty() {
-                        lm_err!("xhttp_prom: invalid number string");
-                        return -1;
-                    }
-                    script_change(&s2, ctx, p, 2, Change::Set(atof(&v)))
-                },
+                move |ctx, p| float_change(&s2, ctx, p, Change::Set),
             )
             .cmd(
                 "prom_histogram_observe",
                 n,
                 any,
                 Some(fixup::f(fixup::spve)),
-                move |ctx, p| {
-                    let v = p[1].str(ctx).into_owned();
-                    if v.is_empty() {
-                        lm_err!("xhttp_prom: invalid number string");
-                        return -1;
-                    }
-                    script_change(&s3, ctx, p, 2, Change::Observe(atof(&v)))
-                },
+                move |ctx, p| float_change(&s3, ctx, p, Change::Observe),
             );
     }
     let (r1, r2, r3, r4, r5, r6) = (
