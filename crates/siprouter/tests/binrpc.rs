@@ -138,3 +138,39 @@ fn garbage_on_the_socket_is_answered_or_dropped_without_harm() {
     assert_eq!(h.kind, binrpc::REPL);
     assert!(!v.is_empty());
 }
+
+#[test]
+fn kamcmd_over_tcp_and_udp() {
+    const KAMCMD: &str = "/usr/sbin/kamcmd";
+    if !std::path::Path::new(KAMCMD).exists() {
+        assert!(
+            std::env::var("SR_KAMAILIO_REQUIRED").as_deref() != Ok("1"),
+            "SR_KAMAILIO_REQUIRED=1 but {KAMCMD} is missing"
+        );
+        eprintln!("SKIPPED: kamcmd is not installed");
+        return;
+    }
+    let (tcp, udp) = (sr_testkit::free_port(), sr_testkit::free_port());
+    let cfg = format!(
+        "listen=udp:127.0.0.1:{{PORT}}\nloadmodule \"sl\"\nloadmodule \"htable\"\nloadmodule \"ctl\"\nmodparam(\"ctl\", \"binrpc\", \"tcp:127.0.0.1:{tcp}\")\nmodparam(\"ctl\", \"binrpc\", \"udp:127.0.0.1:{udp}\")\nmodparam(\"htable\", \"htable\", \"t=>size=4;\")\nrequest_route {{ sl_send_reply(\"200\", \"OK\"); }}\n"
+    );
+    let _srv = TestServer::start(&cfg, siprouter::in_tree());
+    let run = |sock: String, args: &[&str]| {
+        let out = std::process::Command::new(KAMCMD)
+            .arg("-s")
+            .arg(sock)
+            .args(args)
+            .output()
+            .expect("kamcmd runs");
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let set = run(
+        format!("tcp:127.0.0.1:{tcp}"),
+        &["htable.seti", "t", "a", "3"],
+    );
+    assert_eq!(set.trim(), "Ok. Key set to new value.");
+    let got = run(format!("udp:127.0.0.1:{udp}"), &["htable.get", "t", "a"]);
+    assert!(got.contains("\t\tvalue: 3"), "{got}");
+    let bad = run(format!("tcp:127.0.0.1:{tcp}"), &["no.such"]);
+    assert_eq!(bad.trim(), "error: 500 - command no.such not found");
+}

@@ -42,6 +42,7 @@ pub mod exec;
 pub mod fifo;
 pub mod http;
 pub mod metrics;
+pub mod net;
 pub mod unix;
 
 use sr_sdk::prelude::*;
@@ -82,6 +83,8 @@ struct Settings {
     fifo: Option<String>,
     fifo_reply_dir: Option<String>,
     fifo_mode: Option<u32>,
+    /// `ctl`'s `binrpc` network sockets (TCP when `true`).
+    net: Vec<(bool, SocketAddr)>,
     dgram: Option<String>,
     pretty: bool,
     mode: Option<u32>,
@@ -95,6 +98,9 @@ struct State {
     http: Mutex<Option<TcpListener>>,
     /// The FIFO made at start: its path and the reply folder.
     fifo: Mutex<Option<(PathBuf, PathBuf)>>,
+    /// BINRPC network sockets bound at start.
+    tcp: Mutex<Vec<TcpListener>>,
+    udp: Mutex<Vec<std::net::UdpSocket>>,
     bound: Mutex<Option<PathBuf>>,
 }
 
@@ -177,6 +183,16 @@ impl State {
                         lm_warn!("{}: {e}: the FIFO transport is not served", self.name);
                     }
                 }
+            }
+        }
+        for &(tcp, addr) in &cfg.net {
+            if tcp {
+                let l = TcpListener::bind(addr).map_err(|e| format!("binrpc tcp:{addr}: {e}"))?;
+                lock(&self.tcp).push(l);
+            } else {
+                let u = std::net::UdpSocket::bind(addr)
+                    .map_err(|e| format!("binrpc udp:{addr}: {e}"))?;
+                lock(&self.udp).push(u);
             }
         }
         if let Some(t) = cfg.transport.filter(|&t| t != 0) {
@@ -274,6 +290,22 @@ impl State {
                 &format!("{}-unix", self.name),
                 rank::PROC_RPC,
                 Box::new(move || unix::serve(l, h, lim)),
+            )?;
+        }
+        for (i, l) in lock(&self.tcp).drain(..).enumerate() {
+            let (h, lim) = (handle.clone(), limits.clone());
+            core.spawn_process(
+                &format!("{}-tcp{i}", self.name),
+                rank::PROC_RPC,
+                Box::new(move || net::serve_tcp(l, h, lim)),
+            )?;
+        }
+        for (i, u) in lock(&self.udp).drain(..).enumerate() {
+            let (h, lim) = (handle.clone(), limits.clone());
+            core.spawn_process(
+                &format!("{}-udp{i}", self.name),
+                rank::PROC_RPC,
+                Box::new(move || net::serve_udp(u, h, lim)),
             )?;
         }
         if let Some((path, reply)) = lock(&self.fifo).clone() {
@@ -436,20 +468,30 @@ pub fn module() -> ModuleDef {
 }
 
 /// The `ctl` module: the same endpoint under Kamailio's binrpc module
-/// name. `binrpc` takes `unix:/path` (or `unixs:/path`, or a bare path);
-/// UDP/TCP binrpc sockets and `fifo` are not built (a `mod_init` error).
+/// name. `binrpc` takes `unix:/path` (or `unixs:/path`, or a bare path),
+/// `tcp:host:port` or `udp:host:port` (BINRPC only); `fifo` is not built
+/// (a `mod_init` error).
 pub fn ctl_module() -> ModuleDef {
     let (def, st) = base("ctl");
     let (a, b, c) = (st.clone(), st.clone(), st);
     def.param("binrpc", ParamKind::Str, move |v| {
         let s = text(v);
+        if let Some(net) = net::parse(&s) {
+            let mut cfg = lock(&a.cfg);
+            cfg.net.push(net?);
+            // As Kamailio: sockets named replace the default one.
+            if cfg.socket.is_none() {
+                cfg.socket = Some(String::new());
+            }
+            return Ok(());
+        }
         let path = s
             .strip_prefix("unixs:")
             .or_else(|| s.strip_prefix("unix:"))
             .unwrap_or(&s);
-        if s.starts_with("udp:") || s.starts_with("tcp:") || s.contains("://") {
+        if s.contains("://") || s.starts_with("unixd:") {
             return Err(format!(
-                "binrpc '{s}': only UNIX stream sockets are built (unix:/path)"
+                "binrpc '{s}': give unix:/path, tcp:host:port or udp:host:port"
             ));
         }
         lock(&a.cfg).socket = Some(path.to_string());

@@ -113,9 +113,9 @@ fn answer(
 /// A connection speaking BINRPC: packets read whole, each request run
 /// and answered (a reply with the result's values, or a fault with the
 /// error's code and message), the request's cookie echoed.
-fn binrpc_connection(
-    mut r: BufReader<UnixStream>,
-    mut w: UnixStream,
+pub(crate) fn binrpc_connection<R: Read, W: Write>(
+    mut r: R,
+    mut w: W,
     core: &Weak<dyn Core>,
     limits: &Limits,
 ) {
@@ -169,7 +169,7 @@ fn binrpc_connection(
 }
 
 /// The answer to one BINRPC packet.
-fn binrpc_answer(core: &Weak<dyn Core>, h: binrpc::Header, body: &[u8]) -> Vec<u8> {
+pub(crate) fn binrpc_answer(core: &Weak<dyn Core>, h: binrpc::Header, body: &[u8]) -> Vec<u8> {
     let fault = |code: i64, msg: &str| {
         binrpc::packet(binrpc::FAULT, h.cookie, &binrpc::fault_body(code, msg))
     };
