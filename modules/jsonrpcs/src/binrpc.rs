@@ -146,6 +146,11 @@ fn put_value(out: &mut Vec<u8>, v: &Json) {
         Json::Number(n) => match (n.as_i64(), n.as_f64()) {
             (Some(i), _) => match i32::try_from(i) {
                 Ok(i) => put_int(out, T_INT, i),
+                // An unsigned 32-bit value goes as its bits, as C's "d"
+                // of an unsigned int (-1 for all ones).
+                Err(_) if (0..=i64::from(u32::MAX)).contains(&i) => {
+                    put_int(out, T_INT, i as u32 as i32)
+                }
                 Err(_) => put_str(out, T_STR, &i.to_string()),
             },
             (None, Some(_)) if n.is_u64() => put_str(out, T_STR, &n.to_string()),

@@ -78,6 +78,12 @@ impl Usrloc {
         DbMode::from_int(self.cfg.db_mode.load(Ordering::Relaxed)).unwrap_or(DbMode::NoDb)
     }
 
+    /// `hash_size`: the bits of Kamailio's hash table (its size is 2 to
+    /// this power).
+    pub fn hash_bits(&self) -> u32 {
+        self.cfg.hash_size.load(Ordering::Relaxed).clamp(0, 16) as u32
+    }
+
     /// Whether AoRs are `user@domain` (else `user`).
     pub fn use_domain(&self) -> bool {
         self.cfg.use_domain.load(Ordering::Relaxed) != 0
@@ -134,7 +140,7 @@ impl Usrloc {
         } else {
             None
         };
-        let bits = self.cfg.hash_size.load(Ordering::Relaxed).clamp(0, 16) as u32;
+        let bits = self.hash_bits();
         let d = Arc::new(Domain::new(name, mode, self.use_domain(), db, bits));
         if matches!(
             mode,

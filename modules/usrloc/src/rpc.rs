@@ -8,7 +8,10 @@ use sr_sdk::prelude::*;
 use sr_sdk::rpc::{param_int, param_str};
 use std::sync::Arc;
 
-fn contact_json(c: &Contact, now: i64) -> Json {
+/// A contact as Kamailio's `ul.dump` shows it; `no_db`: the contacts
+/// are never written to a database (they stay CS_NEW, as in Kamailio's
+/// db_mode 0).
+fn contact_json(c: &Contact, now: i64, no_db: bool) -> Json {
     let expires = if c.expires == 0 {
         json!("permanent")
     } else {
@@ -17,13 +20,14 @@ fn contact_json(c: &Contact, now: i64) -> Json {
     json!({
         "Address": c.contact,
         "Expires": expires,
-        "Q": c.q as f64 / 1000.0,
+        // Kamailio's raw q (thousandths, -1 unspecified).
+        "Q": c.q,
         "Call-ID": c.callid,
         "CSeq": c.cseq,
         "User-Agent": c.user_agent,
         "Received": c.received.clone().unwrap_or_else(|| "[not set]".into()),
         "Path": c.path.clone().unwrap_or_else(|| "[not set]".into()),
-        "State": if c.flags & FL_MEM != 0 { "CS_NEW" } else { "CS_SYNC" },
+        "State": if no_db || c.flags & FL_MEM != 0 { "CS_NEW" } else { "CS_SYNC" },
         "Flags": c.flags,
         "CFlags": c.cflags,
         "Socket": c.socket.clone().unwrap_or_else(|| "[not set]".into()),
@@ -32,17 +36,31 @@ fn contact_json(c: &Contact, now: i64) -> Json {
         "Instance": c.instance.clone().unwrap_or_else(|| "[not set]".into()),
         "Reg-Id": c.reg_id,
         "Server-Id": 0,
-        "Tcpconn-Id": c.connection_id,
+        // -1 without a stream connection, as in Kamailio.
+        "Tcpconn-Id": if c.connection_id == 0 { -1 } else { c.connection_id },
         "Keepalive": c.keepalive,
+        "Last-Keepalive": c.last_modified,
+        "KA-Roundtrip": 0,
         "Last-Modified": c.last_modified,
     })
 }
 
-fn aor_json(aor: &str, cs: &[Contact], now: i64) -> Json {
-    json!({
-        "AoR": aor,
-        "Contacts": cs.iter().map(|c| json!({"Contact": contact_json(c, now)})).collect::<Vec<_>>(),
-    })
+/// An AoR's hash as Kamailio's usrloc computes it (`HashID`).
+fn aor_hash(aor: &str) -> u32 {
+    sr_sdk::hash::core_hash(aor.as_bytes(), None, false)
+}
+
+/// An AoR and its contacts (`ul.dump` adds its `HashID`).
+fn aor_json(aor: &str, cs: &[Contact], now: i64, no_db: bool, hash: bool) -> Json {
+    let contacts: Vec<Json> = cs
+        .iter()
+        .map(|c| json!({"Contact": contact_json(c, now, no_db)}))
+        .collect();
+    if hash {
+        json!({"AoR": aor, "HashID": aor_hash(aor), "Contacts": contacts})
+    } else {
+        json!({"AoR": aor, "Contacts": contacts})
+    }
 }
 
 fn table(ul: &Usrloc, p: &[Json]) -> Result<Arc<Domain>, RpcError> {
@@ -82,6 +100,7 @@ pub fn export(def: ModuleDef, ul: Arc<Usrloc>) -> ModuleDef {
     );
     def.rpc("ul.dump", "Every table, AoR and contact.", move |p| {
         let brief = matches!(p.first(), Some(Json::String(s)) if s == "brief");
+        let no_db = a.db_mode() == crate::DbMode::NoDb;
         let t = now();
         let mut domains = Vec::new();
         for dom in a.domains() {
@@ -92,23 +111,43 @@ pub fn export(def: ModuleDef, ul: Arc<Usrloc>) -> ModuleDef {
                     if brief {
                         json!({"Info": {"AoR": aor, "Contacts": cs.iter().map(|c| json!({"Address": c.contact, "Expires": c.remaining(t)})).collect::<Vec<_>>()}})
                     } else {
-                        json!({"Info": aor_json(aor, cs, t)})
+                        json!({"Info": aor_json(aor, cs, t, no_db, true)})
                     }
                 })
                 .collect();
-            domains.push(json!({"Domain": {"Domain": dom.name(), "Size": all.len(), "AoRs": aors}}));
+            // Kamailio's hash table: its size, and the records and the
+            // most of them in one slot.
+            let size = 1u32 << a.hash_bits();
+            let mut per_slot = std::collections::HashMap::new();
+            for (aor, _) in &all {
+                *per_slot.entry(aor_hash(aor) & (size - 1)).or_insert(0u32) += 1;
+            }
+            let max_slots = per_slot.values().copied().max().unwrap_or(0);
+            domains.push(json!({"Domain": {
+                "Domain": dom.name(),
+                "Size": size,
+                "AoRs": aors,
+                "Stats": {"Records": all.len(), "Max-Slots": max_slots},
+            }}));
         }
         Ok(json!({"Domains": domains}))
     })
     .rpc("ul.lookup", "Contacts of an AoR: ul.lookup table aor.", move |p| {
         let dom = table(&b, p)?;
-        let aor = param_str(p, 1, "aor")?;
+        let mut aor = param_str(p, 1, "aor")?;
+        // Without use_domain the AoR is its user part, as in Kamailio.
+        if !b.use_domain() {
+            if let Some(i) = aor.find('@') {
+                aor.truncate(i);
+            }
+        }
         let t = now();
         let cs = dom.lookup(&aor, t).map_err(internal)?;
         if cs.is_empty() {
-            return Err(RpcError::new(404, "AOR not found"));
+            // Kamailio's words and code.
+            return Err(RpcError::new(500, format!("AOR not found in {} table", dom.name())));
         }
-        Ok(aor_json(&aor, &cs, t))
+        Ok(aor_json(&aor, &cs, t, b.db_mode() == crate::DbMode::NoDb, false))
     })
     .rpc("ul.rm", "Removes an AoR: ul.rm table aor.", move |p| {
         let dom = table(&c, p)?;
