@@ -38,6 +38,22 @@ pub fn core_hash(s1: &[u8], s2: Option<&[u8]>, case_insensitive: bool) -> u32 {
         .wrapping_add((h >> 13).wrapping_add(h >> 23))
 }
 
+/// A random number, cheap and good enough for spreading values (not for
+/// secrets): the standard library's per-process random hash keys over a
+/// counter and the time.
+pub fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -462,3 +462,49 @@ fn registrar_replies_count_in_sl_statistics() {
     // As in Kamailio, only sl_reply_error() counts in sent_err_replies.
     assert_eq!(srv.stat("sl:sent_err_replies"), Some(0));
 }
+
+/// `expires_range` and `default_expires_range` spread the expiries over
+/// `[expires - range%, expires]`, as Kamailio does; more than 100 is
+/// refused at start.
+#[test]
+fn expires_ranges_spread_the_expiries() {
+    let srv = TestServer::start(
+        &mem_cfg(
+            "modparam(\"registrar\", \"expires_range\", 50)\nmodparam(\"registrar\", \"default_expires_range\", 30)",
+        ),
+        siprouter::in_tree(),
+    );
+    let mut asked = std::collections::HashSet::new();
+    let mut defaulted = std::collections::HashSet::new();
+    for i in 0..12 {
+        let ua = Ua::new(&format!("range{i}"));
+        let r = ua.register(srv.addr(), &c(&ua, 3600));
+        let e = expires_of(&r, &ua.contact()).expect("an expiry");
+        assert!((1800..=3600).contains(&e), "{e}");
+        asked.insert(e);
+        // No expiry asked for: the default (3600) spread by 30%.
+        let r = ua.register(srv.addr(), &[format!("Contact: <{}>", ua.contact())]);
+        let e = expires_of(&r, &ua.contact()).expect("an expiry");
+        assert!((2520..=3600).contains(&e), "{e}");
+        defaulted.insert(e);
+    }
+    assert!(
+        asked.len() > 2 && defaulted.len() > 2,
+        "{asked:?} {defaulted:?}"
+    );
+    // Removal stays removal.
+    let ua = Ua::new("range-gone");
+    ua.register(srv.addr(), &c(&ua, 3600));
+    let r = ua.register(srv.addr(), &c(&ua, 0));
+    assert_eq!(r.status(), Some(200));
+    assert!(contacts(&r).is_empty(), "{:?}", contacts(&r));
+    assert_eq!(srv.stat("registrar:expires_range"), Some(50));
+    assert_eq!(srv.stat("registrar:default_expires_range"), Some(30));
+    let e = TestServer::try_start(
+        &mem_cfg("modparam(\"registrar\", \"expires_range\", 150)"),
+        siprouter::in_tree(),
+    )
+    .err()
+    .expect("refused");
+    assert!(e.join("\n").contains("between 0 and 100"), "{e:?}");
+}

@@ -36,6 +36,8 @@ use std::sync::{Arc, OnceLock, RwLock};
 #[derive(Debug)]
 pub struct Config {
     default_expires: Arc<AtomicI64>,
+    default_expires_range: Arc<AtomicI64>,
+    expires_range: Arc<AtomicI64>,
     min_expires: Arc<AtomicI64>,
     max_expires: Arc<AtomicI64>,
     max_contacts: Arc<AtomicI64>,
@@ -57,6 +59,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             default_expires: int(3600),
+            default_expires_range: int(0),
+            expires_range: int(0),
             min_expires: int(60),
             max_expires: int(0),
             max_contacts: int(0),
@@ -136,6 +140,16 @@ pub fn module() -> ModuleDef {
             ParamKind::Int,
             params::int(&c.default_expires),
         )
+        .param(
+            "default_expires_range",
+            ParamKind::Int,
+            params::int(&c.default_expires_range),
+        )
+        .param(
+            "expires_range",
+            ParamKind::Int,
+            params::int(&c.expires_range),
+        )
         .param("min_expires", ParamKind::Int, params::int(&c.min_expires))
         .param("max_expires", ParamKind::Int, params::int(&c.max_expires))
         .param("max_contacts", ParamKind::Int, params::int(&c.max_contacts))
@@ -170,10 +184,16 @@ pub fn module() -> ModuleDef {
         reg.stats.accepted.clone(),
         reg.stats.rejected.clone(),
     );
+    let (r6, r7) = (
+        reg.cfg.default_expires_range.clone(),
+        reg.cfg.expires_range.clone(),
+    );
     def = def
         .stat_fn("max_expires", move || r1.load(Ordering::Relaxed))
         .stat_fn("max_contacts", move || r2.load(Ordering::Relaxed))
         .stat_fn("default_expire", move || r3.load(Ordering::Relaxed))
+        .stat_fn("default_expires_range", move || r6.load(Ordering::Relaxed))
+        .stat_fn("expires_range", move || r7.load(Ordering::Relaxed))
         .stat("accepted_regs", r4)
         .stat("rejected_regs", r5);
     for n in 1..=3usize {
@@ -248,6 +268,17 @@ pub fn module() -> ModuleDef {
         let ul = bind::<Usrloc>(core, USRLOC_API)
             .ok_or("registrar needs the usrloc module (load it before registrar)")?;
         let _ = r8.ul.set(ul);
+        for (name, v) in [
+            ("default_expires_range", &r8.cfg.default_expires_range),
+            ("expires_range", &r8.cfg.expires_range),
+        ] {
+            let v = v.load(Ordering::Relaxed);
+            if !(0..=100).contains(&v) {
+                return Err(format!(
+                    "registrar: {name} must be between 0 and 100 (a percentage), not {v}"
+                ));
+            }
+        }
         if r8.cfg.gruu_enabled.load(Ordering::Relaxed) != 0 {
             lm_warn!(
                 "registrar: gruu_enabled is set but GRUU (RFC 5627) is not implemented: ignored"

@@ -173,6 +173,17 @@ fn parse_request(ctx: &mut Ctx<'_>, reg: &Registrar, uri: Option<&str>) -> Resul
     })
 }
 
+/// Kamailio's `randomize_expires`: a value in `[expires - range%, expires]`
+/// (in whole hundredths of the interval), `expires` itself for range 0.
+fn spread(expires: i64, range: i64) -> i64 {
+    if range <= 0 || expires <= 0 {
+        return expires;
+    }
+    let min = (expires as f64 - range.min(100) as f64 / 100.0 * expires as f64) as i64;
+    let step = (sr_sdk::hash::random_u64() % 100) as f64 / 100.0;
+    min + (step * (expires - min) as f64) as i64
+}
+
 /// The expiry a contact asks for after the module's limits: `Ok(0)` to
 /// remove it, `Err` when below `min_expires` with `min_expires_mode=1`.
 fn effective_expires(
@@ -182,10 +193,16 @@ fn effective_expires(
     flags: i64,
 ) -> Result<i64, Reject> {
     let cfg = &reg.cfg;
-    let e = c
-        .expires
-        .or(hdr)
-        .map_or(cfg.default_expires.load(Ordering::Relaxed), i64::from);
+    // The expiry asked for (or the default), spread over its range as
+    // Kamailio's expires_range (default_expires_range) says.
+    let e = match c.expires.or(hdr) {
+        Some(0) => 0,
+        Some(e) => spread(i64::from(e), cfg.expires_range.load(Ordering::Relaxed)),
+        None => spread(
+            cfg.default_expires.load(Ordering::Relaxed),
+            cfg.default_expires_range.load(Ordering::Relaxed),
+        ),
+    };
     if e == 0 || flags & SAVE_NO_RANGE != 0 {
         return Ok(e);
     }
@@ -395,5 +412,18 @@ pub fn save(
             }
             rc
         }
+    }
+}
+
+#[cfg(test)]
+mod spread_tests {
+    #[test]
+    fn spread_stays_within_the_range() {
+        assert_eq!(super::spread(3600, 0), 3600);
+        assert_eq!(super::spread(0, 50), 0);
+        let seen: std::collections::HashSet<i64> =
+            (0..200).map(|_| super::spread(3600, 30)).collect();
+        assert!(seen.iter().all(|e| (2520..=3600).contains(e)), "{seen:?}");
+        assert!(seen.len() > 5, "spread: {seen:?}");
     }
 }
