@@ -13,6 +13,7 @@ pub mod mariadb;
 pub mod media;
 mod peer;
 pub mod postgres;
+pub mod redis;
 pub mod rtpproxy;
 mod server;
 mod ws_peer;
