@@ -108,6 +108,10 @@ pub type PvGetFn = Arc<dyn Fn(&mut Ctx<'_>, &PvName) -> Value<'static> + Send + 
 pub type PvSetFn =
     Arc<dyn Fn(&mut Ctx<'_>, &PvName, Value<'_>) -> Result<(), String> + Send + Sync>;
 
+/// Checks a module pseudo-variable's name when the script is loaded (a
+/// Kamailio module's `parse_name`): an error refuses the configuration.
+pub type PvCheckFn = Arc<dyn Fn(&PvName) -> Result<(), String> + Send + Sync>;
+
 /// A pseudo-variable class a module exports (`$T_reply_code`, `$ulc(...)`).
 #[derive(Clone)]
 pub struct PvExport {
@@ -117,6 +121,8 @@ pub struct PvExport {
     pub get: PvGetFn,
     /// Setter, for writable ones.
     pub set: Option<PvSetFn>,
+    /// Name check at load, if any.
+    pub check: Option<PvCheckFn>,
 }
 
 impl fmt::Debug for PvExport {
@@ -301,6 +307,23 @@ impl ModuleDef {
             name: name.to_string(),
             get: Arc::new(get),
             set: None,
+            check: None,
+        });
+        self
+    }
+
+    /// Adds a read-only pseudo-variable class whose names `check` reads
+    /// when the script is loaded (a name it refuses stops the start).
+    pub fn pv_checked<C, F>(mut self, name: &str, check: C, get: F) -> ModuleDef
+    where
+        C: Fn(&PvName) -> Result<(), String> + Send + Sync + 'static,
+        F: Fn(&mut Ctx<'_>, &PvName) -> Value<'static> + Send + Sync + 'static,
+    {
+        self.pvs.push(PvExport {
+            name: name.to_string(),
+            get: Arc::new(get),
+            set: None,
+            check: Some(Arc::new(check)),
         });
         self
     }
@@ -315,6 +338,7 @@ impl ModuleDef {
             name: name.to_string(),
             get: Arc::new(get),
             set: Some(Arc::new(set)),
+            check: None,
         });
         self
     }

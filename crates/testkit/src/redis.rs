@@ -79,17 +79,33 @@ pub fn available() -> bool {
 }
 
 /// Starts a Redis server (`pass` as `requirepass`, `extra` more
-/// `redis-server` options). `None` when Redis is not installed (see
+/// `redis-server` options; a first one `sentinel monitor ...` makes it a
+/// Sentinel with that line in its configuration file). `None` when Redis is not installed (see
 /// [`available`]).
 pub fn start(name: &str, pass: Option<&str>, extra: &[&str]) -> Option<Redis> {
+    start_at(name, crate::free_port(), pass, extra)
+}
+
+/// [`start`] on a given port (a server started again where it was).
+pub fn start_at(name: &str, port: u16, pass: Option<&str>, extra: &[&str]) -> Option<Redis> {
     if !available() {
         return None;
     }
     let dir = std::env::temp_dir().join(format!("sr-redis-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("a folder for Redis");
-    let port = crate::free_port();
     let mut cmd = Command::new(SERVER);
+    // A Sentinel reads its configuration file first (written here).
+    if let Some(conf) = extra.first().filter(|e| e.starts_with("sentinel monitor")) {
+        let path = dir.join("sentinel.conf");
+        std::fs::write(&path, format!("{conf}\n")).expect("the sentinel configuration");
+        cmd.arg(&path).arg("--sentinel");
+    }
+    let extra: Vec<&str> = extra
+        .iter()
+        .copied()
+        .filter(|e| !e.starts_with("sentinel monitor"))
+        .collect();
     cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .args(["--port", &port.to_string()])
         .arg("--unixsocket")
@@ -101,7 +117,7 @@ pub fn start(name: &str, pass: Option<&str>, extra: &[&str]) -> Option<Redis> {
     }
     let log = std::fs::File::create(dir.join("server.log")).expect("the server log");
     let child = cmd
-        .args(extra)
+        .args(&extra)
         .stdout(log)
         .stderr(Stdio::null())
         .spawn()

@@ -490,7 +490,15 @@ pub fn module() -> ModuleDef {
         },
     );
     let c = r.clone();
-    def = def.pv("redis", move |ctx, name| {
+    let check = |name: &sr_sdk::PvName| {
+        replies::parse_spec(name.inner.as_deref().unwrap_or(""))
+            .map(|_| ())
+            .ok_or_else(|| {
+                "invalid key spec (name=>type|value|info|size, type[n], value[n], value[n]=>...)"
+                    .to_string()
+            })
+    };
+    def = def.pv_checked("redis", check, move |ctx, name| {
         let Some(spec) = replies::parse_spec(name.inner.as_deref().unwrap_or("")) else {
             return Value::Null;
         };
@@ -499,5 +507,12 @@ pub fn module() -> ModuleDef {
         })
         .unwrap_or(Value::Null)
     });
-    def.pv("redisd", |_ctx, name| redisd(name))
+    let known = |name: &sr_sdk::PvName| match redisd(name) {
+        Value::Null => Err(
+            "unknown redisd name (rpl_str, rpl_arr, rpl_int, rpl_nil, rpl_sts, rpl_err)"
+                .to_string(),
+        ),
+        _ => Ok(()),
+    };
+    def.pv_checked("redisd", known, |_ctx, name| redisd(name))
 }

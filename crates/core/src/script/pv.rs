@@ -414,17 +414,25 @@ pub fn resolve(spec: &PvSpec, env: &PvEnv<'_>) -> Result<CorePv, String> {
         }
         "conid" => CorePv::ConnId,
         other => match env.module_pvs.get(other) {
-            Some(e) => CorePv::Module(
-                e.clone(),
-                PvName {
+            Some(e) => {
+                let name = PvName {
                     inner: spec.inner.clone(),
                     index: match &spec.index {
                         Some(PvIndex::Int(i)) => Some(*i),
                         Some(PvIndex::All) => Some(i64::MIN),
                         _ => None,
                     },
-                },
-            ),
+                };
+                if let Some(check) = &e.check {
+                    check(&name).map_err(|m| {
+                        format!(
+                            "invalid ${other}({}): {m}",
+                            name.inner.as_deref().unwrap_or("")
+                        )
+                    })?;
+                }
+                CorePv::Module(e.clone(), name)
+            }
             None => return Err(format!("unknown pseudo-variable '${other}'")),
         },
     })
