@@ -57,9 +57,12 @@ fn a_server_down_at_the_start_is_used_once_up_and_disabled_after_failures() {
     let server = format!("name=late;addr=127.0.0.1;port={port}");
     // Without init_without_redis, a server that cannot be reached stops
     // the start.
-    let e = TestServer::try_start(&cfg(&[server.clone()], ""), siprouter::in_tree())
-        .err()
-        .expect("an unreachable server is refused");
+    let e = TestServer::try_start(
+        &cfg(std::slice::from_ref(&server), ""),
+        siprouter::in_tree(),
+    )
+    .err()
+    .expect("an unreachable server is refused");
     assert!(
         e.iter()
             .any(|l| l.contains("failed to connect to server [late]")),
