@@ -255,17 +255,28 @@ failure_route[retry] {
 }
 "#;
 
-/// Every INVITE a callee gets in 1.5 s (after `first`), each answered 486.
+/// Every INVITE a callee gets in 1.5 s (after `first`), each answered 486;
+/// a retransmission (the same Via, sent again when the machine was slow to
+/// answer within T1) is answered again but not counted.
 fn invites(uas: &UdpPeer, first: Option<sr_testkit::Reply>) -> Vec<String> {
     let ruri = |r: &sr_testkit::Reply| r.msg.msg().request_uri().map_or("?", |u| u.raw).to_string();
     let mut got = Vec::new();
+    let mut seen: Vec<(String, String)> = Vec::new();
     let mut next = first;
     while let Some(r) = next
         .take()
         .or_else(|| uas.recv_method("INVITE", Duration::from_millis(1500)))
     {
-        got.push(ruri(&r));
-        let tag = format!("t{}", got.len());
+        let via = r.header("Via").unwrap_or_default();
+        let tag = match seen.iter().find(|(v, _)| *v == via) {
+            Some((_, tag)) => tag.clone(),
+            None => {
+                got.push(ruri(&r));
+                let tag = format!("t{}", got.len());
+                seen.push((via, tag.clone()));
+                tag
+            }
+        };
         uas.send(r.from, &answer(&r, 486, "Busy Here", &tag, &[]));
     }
     got

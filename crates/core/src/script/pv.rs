@@ -153,6 +153,10 @@ pub enum CorePv {
     HdrCount(HdrSel),
     /// `$avp(name)` (rw).
     Avp(String),
+    /// `$cnt($avp(name))`: how many values the AVP has.
+    CntAvp(String),
+    /// `$cnt($xavp(name))`: how many XAVPs have this name.
+    CntXavp(String),
     /// `$var(name)` (rw), by slot.
     Var(usize),
     /// `$shv(name)` (rw).
@@ -343,6 +347,7 @@ pub fn resolve(spec: &PvSpec, env: &PvEnv<'_>) -> Result<CorePv, String> {
         "hdr" => CorePv::Hdr(HdrSel::new(need_inner("hdr")?)),
         "hdrc" => CorePv::HdrCount(HdrSel::new(need_inner("hdrc")?)),
         "avp" => CorePv::Avp(need_inner("avp")?.trim_start_matches("s:").to_string()),
+        "cnt" => cnt_target(need_inner("cnt")?)?,
         "var" | "vz" | "vn" => CorePv::Var(state::var_slot(need_inner("var")?)),
         "shv" => CorePv::Shv(env.shv.clone(), need_inner("shv")?.to_string()),
         "rc" | "retcode" | "?" => CorePv::RetCode,
@@ -438,6 +443,35 @@ pub fn resolve(spec: &PvSpec, env: &PvEnv<'_>) -> Result<CorePv, String> {
     })
 }
 
+/// `$cnt(...)`'s argument: `$avp(name)`, `$(avp(name)[*])` or
+/// `$xavp(name)` (Kamailio's pv module counts these).
+fn cnt_target(arg: &str) -> Result<CorePv, String> {
+    let a = arg.trim();
+    let a = a.strip_prefix('$').unwrap_or(a);
+    let a = a
+        .strip_prefix('(')
+        .and_then(|x| x.strip_suffix(')'))
+        .map(|x| x.strip_suffix("[*]").unwrap_or(x))
+        .unwrap_or(a);
+    let inner = |class: &str| {
+        a.strip_prefix(class)
+            .and_then(|x| x.strip_prefix('('))
+            .and_then(|x| x.strip_suffix(')'))
+            .filter(|x| !x.is_empty() && !x.contains(['(', ')', '[']))
+    };
+    if let Some(n) = inner("avp") {
+        return Ok(CorePv::CntAvp(n.trim_start_matches("s:").to_string()));
+    }
+    if let Some(n) = inner("xavp") {
+        if !n.contains("=>") {
+            return Ok(CorePv::CntXavp(n.to_string()));
+        }
+    }
+    Err(format!(
+        "$cnt({arg}): only $avp(name) and $xavp(name) can be counted"
+    ))
+}
+
 fn s(v: impl Into<String>) -> Value<'static> {
     Value::Str(v.into().into())
 }
@@ -531,6 +565,8 @@ impl CorePv {
             CorePv::Body => s(String::from_utf8_lossy(msg.body()).into_owned()),
             CorePv::Hdr(h) => opt_s(pick(&h.values(msg), index)),
             CorePv::HdrCount(h) => Value::Int(h.values(msg).len() as i64),
+            CorePv::CntAvp(n) => Value::Int(m.avps.all(n).count() as i64),
+            CorePv::CntXavp(n) => Value::Int(m.xavps.count(n) as i64),
             CorePv::Avp(n) => match index {
                 Some(i64::MIN) => {
                     let all: Vec<String> = m.avps.all(n).map(|v| v.as_str().into_owned()).collect();

@@ -546,5 +546,6 @@ pub fn standard() -> Vec<TableDef> {
     .chain([super::pipelimit_tables::pl_pipes()])
     .chain(super::drouting_tables::all())
     .chain(super::topos_tables::all())
+    .chain(super::mtree_tables::all())
     .collect()
 }
