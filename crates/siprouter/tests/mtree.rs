@@ -188,6 +188,10 @@ INSERT INTO mtrees (tname, tprefix, tvalue) VALUES ('x', '1a', 'v'), ('i', '1', 
         ),
         ("", "no mtree defined"),
         (
+            "modparam(\"mtree\", \"db_table\", \"mtrees\")\nmodparam(\"mtree\", \"mt_tree_type\", 3)",
+            "unknown mt_tree_type <3>",
+        ),
+        (
             r#"modparam("mtree", "mtree", "name=m")"#,
             "prefix already allocated [1/b]",
         ),

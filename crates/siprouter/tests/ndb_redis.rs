@@ -124,6 +124,19 @@ fn a_command_past_cmd_timeout_fails_and_the_next_one_gets_its_own_reply() {
         ask(&uac, &srv, 2, "t", "GET a"),
         "rc=1 type=1 value=1 info=1"
     );
+    // Commands that answer with a stream are refused: their later
+    // messages would be read as other commands' replies.
+    for (n, cmd) in [(3, "SUBSCRIBE ch"), (4, "monitor")] {
+        assert_eq!(
+            ask(&uac, &srv, n, "t", cmd),
+            "rc=-1 type=1 value=1 info=1",
+            "{cmd}: the container keeps the last reply"
+        );
+    }
+    assert_eq!(
+        ask(&uac, &srv, 5, "t", "PING"),
+        "rc=1 type=5 value=<null> info=PONG"
+    );
 }
 
 #[test]

@@ -48,6 +48,9 @@ struct Mtree {
     value_pv: OnceLock<Arc<dyn Assign>>,
     /// `pv_count`, likewise (any writable pseudo-variable).
     count_pv: OnceLock<Arc<dyn Assign>>,
+    /// One reload at a time (two could each put back what the other
+    /// replaced).
+    reloading: std::sync::Mutex<()>,
 }
 
 fn now() -> u64 {
@@ -120,7 +123,8 @@ impl Mtree {
         for row in &rows.rows {
             let prefix = row.first().and_then(DbValue::as_string).unwrap_or_default();
             let value = if cols.len() > 2 {
-                row[1..]
+                row.get(1..)
+                    .unwrap_or(&[])
                     .iter()
                     .map(|v| v.as_string().unwrap_or_else(|| "*".to_string()))
                     .collect::<Vec<_>>()
@@ -356,6 +360,7 @@ fn rpc_list(m: &Mtree, params: &[Json]) -> Result<Json, RpcError> {
 }
 
 fn rpc_reload(m: &Mtree, params: &[Json]) -> Result<Json, RpcError> {
+    let _one = m.reloading.lock().unwrap_or_else(|e| e.into_inner());
     if m.uses_table() {
         let t = m.load_table().map_err(|e| {
             lm_err!("mtree: RPC failed: cannot reload mtrees from database: {e}");
@@ -469,6 +474,7 @@ pub fn module() -> ModuleDef {
         trees: RwLock::new(Arc::new(Vec::new())),
         value_pv: OnceLock::new(),
         count_pv: OnceLock::new(),
+        reloading: std::sync::Mutex::new(()),
     });
     let (sp, init) = (m.clone(), m.clone());
     let mut def = ModuleDef::new("mtree").param("mtree", ParamKind::Str, move |v| {
@@ -515,6 +521,10 @@ pub fn module() -> ModuleDef {
             (&init.pv_weight, "pv_weight"),
         ] {
             avp_param(cell, what).map_err(|e| format!("mtree: {e}"))?;
+        }
+        let ty = params::get_int(&init.tree_type);
+        if !(0..=2).contains(&ty) {
+            return Err(format!("mtree: unknown mt_tree_type <{ty}> (0, 1 or 2)"));
         }
         if init.specs.read().map_err(|_| "poisoned")?.is_empty()
             && params::get_str(&init.db_table).is_empty()

@@ -45,10 +45,14 @@ fn opt(d: Duration) -> Option<Duration> {
     (!d.is_zero()).then_some(d)
 }
 
+/// Most bytes one reply may take (Redis' largest string and its framing).
+const MAX_BUFFER: usize = 513 * 1024 * 1024;
+
 /// A connection.
 pub struct Conn {
     stream: Stream,
     buf: Vec<u8>,
+    cmd_timeout: Duration,
 }
 
 fn tcp(host: &str, port: u16, t: Timeouts) -> Result<TcpStream, String> {
@@ -95,6 +99,7 @@ fn ask_sentinel(at: &str, group: &str, master: bool, t: Timeouts) -> Result<(Str
     let mut c = Conn {
         stream: Stream::Tcp(tcp(&h, p, t)?),
         buf: Vec::new(),
+        cmd_timeout: t.cmd,
     };
     let bad = || format!("sentinel {at}: no address for group [{group}]");
     let r = if master {
@@ -180,6 +185,7 @@ impl Conn {
         let mut c = Conn {
             stream,
             buf: Vec::new(),
+            cmd_timeout: t.cmd,
         };
         if let Some(pass) = &srv.pass {
             if let Reply::Error(e) = c.command(&[b"AUTH".to_vec(), pass.as_bytes().to_vec()])? {
@@ -214,13 +220,41 @@ impl Conn {
         Ok(replies)
     }
 
+    /// Whether nothing beyond the replies read has come (else the
+    /// connection is out of step and must not be used again).
+    pub fn in_step(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    fn set_read_timeout(&mut self, d: Option<Duration>) {
+        let _ = match &self.stream {
+            Stream::Tcp(s) => s.set_read_timeout(d),
+            Stream::Unix(s) => s.set_read_timeout(d),
+        };
+    }
+
+    /// Reads one reply, within `cmd_timeout` for all of it.
     fn read_reply(&mut self) -> Result<Reply, String> {
+        let deadline = opt(self.cmd_timeout).and_then(|d| std::time::Instant::now().checked_add(d));
+        let mut scan = resp::Scan::default();
+        let mut chunk = vec![0u8; 65536];
         loop {
-            if let Some((r, n)) = resp::parse(&self.buf)? {
-                self.buf.drain(..n);
+            if let Some(n) = scan.end(&self.buf)? {
+                let (r, used) =
+                    resp::parse(&self.buf[..n])?.ok_or_else(|| "reply cut short".to_string())?;
+                self.buf.drain(..used);
                 return Ok(r);
             }
-            let mut chunk = [0u8; 16384];
+            if self.buf.len() > MAX_BUFFER {
+                return Err(format!("reply larger than {MAX_BUFFER} bytes"));
+            }
+            if let Some(d) = deadline {
+                let left = d.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return Err("timeout waiting for the reply".into());
+                }
+                self.set_read_timeout(Some(left));
+            }
             match self.stream.read(&mut chunk) {
                 Ok(0) => return Err("connection closed by the server".into()),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),

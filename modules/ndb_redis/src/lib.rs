@@ -135,7 +135,12 @@ impl Redis {
                 "ndb_redis: server [{srv}] disabled for {secs} s after {} failed commands",
                 link.errors
             );
-            link.disabled_until = Some(Instant::now() + Duration::from_secs(secs));
+            let now = Instant::now();
+            // A time too far to add means "for good" (about 30 years).
+            link.disabled_until = Some(
+                now.checked_add(Duration::from_secs(secs))
+                    .unwrap_or_else(|| now + Duration::from_secs(1 << 30)),
+            );
         }
     }
 
@@ -169,6 +174,13 @@ impl Redis {
                 match r {
                     Ok(replies) => {
                         link.errors = 0;
+                        if !link.conn.as_ref().is_some_and(Conn::in_step) {
+                            lm_warn!(
+                                "ndb_redis: server [{}] sent more than the replies: connection dropped",
+                                srv.name
+                            );
+                            link.conn = None;
+                        }
                         return Ok(replies);
                     }
                     Err(e) => {
@@ -314,12 +326,33 @@ fn read_args(ctx: &mut Ctx<'_>, p: &[Fixed]) -> Option<(String, Vec<Vec<u8>>, St
     let (cmd, vals) = rest.split_first()?;
     let vals: Vec<&str> = vals.iter().map(String::as_str).collect();
     match format::format(cmd, &vals) {
+        Ok(args) if streams(&args) => {
+            lm_err!("ndb_redis: [{cmd}] answers with a stream of replies: not supported");
+            None
+        }
         Ok(args) => Some((srv.clone(), args, res.clone())),
         Err(e) => {
             lm_err!("ndb_redis: cannot make the command: {e}");
             None
         }
     }
+}
+
+/// Commands after which Redis keeps sending (subscriptions, `MONITOR`):
+/// their later messages would be read as the next commands' replies.
+fn streams(args: &[Vec<u8>]) -> bool {
+    args.first().is_some_and(|c| {
+        [
+            "SUBSCRIBE",
+            "PSUBSCRIBE",
+            "SSUBSCRIBE",
+            "MONITOR",
+            "SYNC",
+            "PSYNC",
+        ]
+        .iter()
+        .any(|s| c.eq_ignore_ascii_case(s.as_bytes()))
+    })
 }
 
 fn redisd(name: &sr_sdk::PvName) -> Value<'static> {

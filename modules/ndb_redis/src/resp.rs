@@ -159,6 +159,83 @@ fn parse_at(buf: &[u8], pos: &mut usize, depth: usize) -> Result<Option<Reply>, 
     }
 }
 
+/// Finds where one reply ends without building it, resuming where the
+/// last call stopped: a reply that comes in many reads is scanned once,
+/// not again from its start on every read.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pos: usize,
+    /// Elements still to come in each open array, outermost first.
+    open: Vec<i64>,
+}
+
+impl Scan {
+    /// The length of the first reply in `buf` once all of it is there
+    /// (`buf` only grows between calls; start a new `Scan` per reply).
+    pub fn end(&mut self, buf: &[u8]) -> Result<Option<usize>, String> {
+        loop {
+            let Some(&kind) = buf.get(self.pos) else {
+                return Ok(None);
+            };
+            let mut at = self.pos + 1;
+            let Some(l) = line(buf, &mut at) else {
+                return Ok(None);
+            };
+            match kind {
+                b'+' | b'-' => {}
+                b':' => {
+                    number(l)?;
+                }
+                b'$' => {
+                    let n = number(l)?;
+                    if n > MAX_LEN {
+                        return Err(format!("bulk string of {n} bytes"));
+                    }
+                    if n >= 0 {
+                        let end = at + n as usize;
+                        if buf.len() < end + 2 {
+                            return Ok(None);
+                        }
+                        if &buf[end..end + 2] != b"\r\n" {
+                            return Err("bulk string without its CRLF".into());
+                        }
+                        at = end + 2;
+                    }
+                }
+                b'*' => {
+                    let n = number(l)?;
+                    if n > MAX_LEN {
+                        return Err(format!("array of {n} elements"));
+                    }
+                    if n > 0 {
+                        if self.open.len() >= MAX_DEPTH {
+                            return Err("reply nested too deep".into());
+                        }
+                        self.pos = at;
+                        self.open.push(n);
+                        continue;
+                    }
+                }
+                other => return Err(format!("unknown reply type byte 0x{other:02x}")),
+            }
+            self.pos = at;
+            // One element done: close every array it completes.
+            loop {
+                match self.open.last_mut() {
+                    None => return Ok(Some(self.pos)),
+                    Some(left) => {
+                        *left -= 1;
+                        if *left > 0 {
+                            break;
+                        }
+                        self.open.pop();
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +290,21 @@ mod tests {
         assert!(parse(deep.as_bytes()).is_err());
         // A huge announced array with no elements yet only waits.
         assert_eq!(parse(b"*100000000\r\n").unwrap(), None);
+    }
+
+    #[test]
+    fn the_scanner_finds_the_end_across_reads() {
+        let full = b"*3\r\n$5\r\nhello\r\n*2\r\n:1\r\n*0\r\n$-1\r\n+OK\r\n";
+        let one = full.len() - 5;
+        let mut scan = Scan::default();
+        for cut in 0..one {
+            assert_eq!(scan.end(&full[..cut]).unwrap(), None, "cut at {cut}");
+        }
+        assert_eq!(scan.end(full).unwrap(), Some(one));
+        assert_eq!(Scan::default().end(b"+OK\r\n").unwrap(), Some(5));
+        assert!(Scan::default().end(b"?\r\n").is_err());
+        let deep = "*1\r\n".repeat(40) + ":1\r\n";
+        assert!(Scan::default().end(deep.as_bytes()).is_err());
     }
 
     #[test]
