@@ -36,6 +36,7 @@ pub mod schema;
 pub mod siptrace_tables;
 pub mod sql;
 pub mod topos_tables;
+pub mod userblocklist_tables;
 
 use crate::core_api::Core;
 use std::fmt;

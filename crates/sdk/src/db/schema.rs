@@ -547,5 +547,6 @@ pub fn standard() -> Vec<TableDef> {
     .chain(super::drouting_tables::all())
     .chain(super::topos_tables::all())
     .chain(super::mtree_tables::all())
+    .chain(super::userblocklist_tables::all())
     .collect()
 }
