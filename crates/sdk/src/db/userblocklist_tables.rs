@@ -1,7 +1,8 @@
-//! The userblocklist module's tables, as Kamailio's
-//! `userblocklist-create.sql` makes them: per-user prefixes
-//! (`userblocklist`) and global ones (`globalblocklist`), each marked
-//! blocked (`allowlist` 0) or allowed (1).
+//! The tables of the modules that block and allow callers, as Kamailio's
+//! `userblocklist-create.sql` and `secfilter-create.sql` make them:
+//! per-user prefixes (`userblocklist`) and global ones
+//! (`globalblocklist`), each marked blocked (`allowlist` 0) or allowed
+//! (1); secfilter's lists (`secfilter`).
 
 use super::schema::{col, ColType, ColumnDef, TableDef};
 
@@ -48,7 +49,28 @@ pub fn globalblocklist() -> TableDef {
     }
 }
 
-/// The two tables.
+/// The three tables.
 pub fn all() -> Vec<TableDef> {
-    vec![userblocklist(), globalblocklist()]
+    vec![userblocklist(), globalblocklist(), secfilter()]
+}
+
+/// Version of `secfilter`.
+pub const SECFILTER_VERSION: i64 = 1;
+
+/// `secfilter`: the secfilter module's lists (`action` 0 blocked, 1
+/// allowed, 2 blocked destination; `type` 0 user agent or destination,
+/// 1 country, 2 domain, 3 IP address, 4 user).
+pub fn secfilter() -> TableDef {
+    TableDef {
+        name: "secfilter",
+        version: SECFILTER_VERSION,
+        columns: vec![
+            col("id", ColType::Id, false, None),
+            col("action", ColType::Int, false, Some("0")),
+            col("type", ColType::Int, false, Some("0")),
+            s("data", 64),
+        ],
+        unique: vec![],
+        indexes: vec![("secfilter_secfilter_idx", vec!["action", "type", "data"])],
+    }
 }
