@@ -137,3 +137,16 @@ fn the_table_version_and_bad_rows_stop_the_start() {
         "{e:?}"
     );
 }
+
+#[test]
+fn a_row_with_an_empty_value_is_left_out() {
+    // Kept, the empty allowed user agent would match every user agent.
+    let path = db(
+        "empty",
+        "INSERT INTO secfilter (action, type, data) VALUES (1, 0, ''), (0, 0, 'friendly');",
+        true,
+    );
+    let srv = TestServer::start(&cfg(&path), siprouter::in_tree());
+    let uac = UdpPeer::new();
+    assert_eq!(ask(&uac, &srv, 1), "d=1 u=-2");
+}

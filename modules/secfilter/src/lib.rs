@@ -78,6 +78,8 @@ struct Secf {
     pool: OnceLock<DbPool>,
     lists: RwLock<Arc<Lists>>,
     counters: [AtomicU64; COUNTERS],
+    /// One reload or addition at a time (two could undo each other).
+    writing: std::sync::Mutex<()>,
 }
 
 /// A parameter kept as written (Kamailio 5.6 gives these functions the
@@ -97,6 +99,7 @@ impl Secf {
     }
 
     fn edit(&self, f: impl FnOnce(&mut Lists) -> Result<(), String>) -> Result<(), String> {
+        let _one = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         let mut g = self.lists.write().map_err(|_| "poisoned")?;
         let mut l = (**g).clone();
         f(&mut l)?;
@@ -119,9 +122,25 @@ impl Secf {
             .map_err(|e| format!("cannot read {table}: {e}"))?;
         let mut l = Lists::default();
         for row in &rows.rows {
-            let int = |i: usize| row.get(i).and_then(DbValue::as_i64).unwrap_or(0);
-            let data = row.get(2).and_then(DbValue::as_string).unwrap_or_default();
-            l.add_row(int(0), int(1), &data)?;
+            let int = |i: usize, what: &str| {
+                row.get(i)
+                    .and_then(DbValue::as_i64)
+                    .ok_or_else(|| format!("a row without a readable {what}"))
+            };
+            let (action, ty) = (int(0, "action")?, int(1, "type")?);
+            // An empty value would match everything: such a row is left
+            // out (Kamailio would keep it).
+            let Some(data) = row
+                .get(2)
+                .and_then(DbValue::as_string)
+                .filter(|d| !d.is_empty())
+            else {
+                lm_err!(
+                    "secfilter: a row with an empty value (action {action}, type {ty}) - skipped"
+                );
+                continue;
+            };
+            l.add_row(action, ty, &data)?;
         }
         Ok(l)
     }
@@ -439,6 +458,7 @@ pub fn module() -> ModuleDef {
         pool: OnceLock::new(),
         lists: RwLock::new(Arc::new(Lists::default())),
         counters: std::array::from_fn(|_| AtomicU64::new(0)),
+        writing: std::sync::Mutex::new(()),
     });
     let mut def = ModuleDef::new("secfilter");
     for (name, cell) in [
@@ -556,6 +576,7 @@ pub fn module() -> ModuleDef {
     );
     let r = s.clone();
     def = def.rpc("secfilter.reload", "Reload data from database", move |_| {
+        let _one = r.writing.lock().unwrap_or_else(|e| e.into_inner());
         let l = r.load().map_err(|e| {
             lm_err!("secfilter: {e}");
             RpcError::new(500, "Error loading data from database")

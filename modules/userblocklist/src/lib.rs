@@ -33,6 +33,8 @@ struct Ubl {
     pool: OnceLock<DbPool>,
     /// The in-memory lists, per table (the global one first once loaded).
     sources: RwLock<Vec<(String, Arc<Trie>)>>,
+    /// One reload at a time (two could put back what the other replaced).
+    reloading: std::sync::Mutex<()>,
 }
 
 /// A table name fixed up for `check_blocklist(table)`.
@@ -116,6 +118,7 @@ impl Ubl {
 
     /// Loads every in-memory list again; an error when one cannot be.
     fn reload(&self) -> Result<(), String> {
+        let _one = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
         let names: Vec<String> = self
             .sources
             .read()
@@ -128,7 +131,14 @@ impl Ubl {
             let t = self.load(&n)?;
             fresh.push((n, Arc::new(t)));
         }
-        *self.sources.write().map_err(|_| "poisoned")? = fresh;
+        let mut s = self.sources.write().map_err(|_| "poisoned")?;
+        // Tables added meanwhile (a first check of a new table) stay.
+        for (n, t) in s.iter() {
+            if !fresh.iter().any(|(f, _)| f == n) {
+                fresh.push((n.clone(), t.clone()));
+            }
+        }
+        *s = fresh;
         Ok(())
     }
 
@@ -311,6 +321,7 @@ pub fn module() -> ModuleDef {
         match_mode: params::int_cell(10),
         pool: OnceLock::new(),
         sources: RwLock::new(Vec::new()),
+        reloading: std::sync::Mutex::new(()),
     });
     let mut def = ModuleDef::new("userblocklist");
     let unused = params::str_cell("");
