@@ -20,6 +20,7 @@
 //!   (see [`msgpv`]).
 #![forbid(unsafe_code)]
 
+pub mod more;
 pub mod msgpv;
 pub mod time;
 pub mod xavp;
@@ -165,6 +166,9 @@ pub fn module() -> ModuleDef {
     for &name in msgpv::NAMES {
         def = def.pv(name, move |ctx, n| msgpv::get(name, ctx, n));
     }
+    for &name in more::NAMES {
+        def = def.pv(name, move |ctx, n| more::get(name, ctx, n));
+    }
     def.cmd("pv_isset", 1, any, rd.clone(), |ctx, p| {
         b(!value_of(ctx, &p[0]).is_null())
     })
@@ -224,6 +228,7 @@ pub fn module() -> ModuleDef {
             .map_or(Value::Null, |(_, _, v)| Value::Int(v))
     })
     .on_init(move |core| {
+        more::start_time();
         if let Some(h) = core.handle() {
             let _ = s3.core.set(h);
         }
