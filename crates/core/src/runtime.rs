@@ -109,6 +109,7 @@ impl Runtime {
             shv: &self.shv,
             cfg: &self.cfg_vars,
             defines: &defines,
+            here: Default::default(),
         };
         Ok(f(&env))
     }

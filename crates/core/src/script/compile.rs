@@ -419,6 +419,17 @@ impl<'a> Compiler<'a> {
     }
 
     fn compile_stmt(&mut self, s: &sr_cfg::Stmt) -> Stmt {
+        {
+            // Where the statement is, for `$cfg(...)` in it.
+            let file = self.cfg.file_path(s.span.file).display().to_string();
+            let mut here = self.pv_env.here.borrow_mut();
+            let route = here.as_ref().map(|h| h.route.clone()).unwrap_or_default();
+            *here = Some(crate::script::pv::CfgHere {
+                file,
+                line: s.span.line,
+                route,
+            });
+        }
         let st = self.compile_stmt_inner(s);
         if self.env.trace.is_none() {
             return st;
@@ -671,6 +682,7 @@ pub fn compile(cfg: &Config, env: &CompileEnv<'_>) -> Result<Routes, Vec<CfgErro
             } else {
                 &cfg.defines
             },
+            here: Default::default(),
         },
         flags: named_flags(cfg),
         routes: Routes {
@@ -762,6 +774,11 @@ pub fn compile(cfg: &Config, env: &CompileEnv<'_>) -> Result<Routes, Vec<CfgErro
             RouteType(0) => RouteType::REQUEST,
             t => t,
         };
+        *c.pv_env.here.borrow_mut() = Some(crate::script::pv::CfgHere {
+            // Unnamed blocks as Kamailio names them (its debugger too).
+            route: b.name.clone().unwrap_or_else(|| "DEFAULT_ROUTE".into()),
+            ..Default::default()
+        });
         let body = c.compile_block(&b.body.stmts);
         c.routes.blocks[i].body = body;
     }

@@ -259,6 +259,20 @@ pub struct PvEnv<'a> {
     pub cfg: &'a SharedVars,
     /// Preprocessor defines (for `$def`).
     pub defines: &'a std::collections::BTreeMap<String, Option<String>>,
+    /// Where the PV is written, when compiling the script (for `$cfg`):
+    /// the file, the statement's line and the route block's name.
+    pub here: std::cell::RefCell<Option<CfgHere>>,
+}
+
+/// A place in the configuration (`$cfg(file|name|line|route)`).
+#[derive(Debug, Clone, Default)]
+pub struct CfgHere {
+    /// The configuration file (as given).
+    pub file: String,
+    /// The statement's line.
+    pub line: u32,
+    /// The route block's name (empty for an unnamed one).
+    pub route: String,
 }
 
 /// The calling thread's id (`gettid`), looked up once per thread.
@@ -367,6 +381,17 @@ pub fn resolve(spec: &PvSpec, env: &PvEnv<'_>) -> Result<CorePv, String> {
                 Some(Some(v)) => CorePv::Const(Value::Str(v.trim_matches('"').to_string().into())),
                 Some(None) => CorePv::Const(Value::Int(1)),
                 None => CorePv::Null,
+            }
+        }
+        "cfg" => {
+            let here = env.here.borrow().clone();
+            match (need_inner("cfg")?, here) {
+                ("line", Some(h)) => CorePv::Const(Value::Int(i64::from(h.line))),
+                ("name" | "file", Some(h)) => CorePv::Const(Value::Str(h.file.into())),
+                ("route", Some(h)) if h.route.is_empty() => CorePv::Null,
+                ("route", Some(h)) => CorePv::Const(Value::Str(h.route.into())),
+                ("line" | "name" | "file" | "route", None) => CorePv::Null,
+                (other, _) => return Err(format!("unknown $cfg({other})")),
             }
         }
         "env" => {
