@@ -4,11 +4,12 @@
 //! IPv4 address, an IPv6 address or an IPv6 reference (`[...]`), their
 //! comparison, subnet membership (`is_in_subnet`, RFC 1918), and the
 //! address type from the IANA special-purpose ranges
-//! (`detailed_ip_type`). The DNS functions (`dns_query`, `srv_query`,
-//! `naptr_query`, `dns_sys_match_ip`, `dns_int_match_ip`) are not built.
-//! See `docs/modules/ipops.md`.
+//! (`detailed_ip_type`), and host names resolved (`dns_sys_match_ip`,
+//! `dns_int_match_ip`, `dns_query` with `$dns`, dns.rs). `srv_query` and
+//! `naptr_query` are not built. See `docs/modules/ipops.md`.
 #![forbid(unsafe_code)]
 
+pub mod dns;
 pub mod kinds;
 
 use sr_sdk::prelude::*;
@@ -275,7 +276,19 @@ pub fn module() -> ModuleDef {
             detailed(ctx, p, v4, v6)
         });
     }
-    def
+    for name in ["dns_sys_match_ip", "dns_int_match_ip"] {
+        def = def.cmd(name, 2, any, spve(), |ctx, p| {
+            let host = p[0].str(ctx).into_owned();
+            let ip = p[1].str(ctx).into_owned();
+            dns::match_ip(&host, &ip)
+        });
+    }
+    def.cmd("dns_query", 2, any, spve(), |ctx, p| {
+        let host = p[0].str(ctx).into_owned();
+        let id = p[1].str(ctx).into_owned();
+        dns::query(&host, &id)
+    })
+    .pv("dns", dns::get)
 }
 
 #[cfg(test)]
