@@ -24,7 +24,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-const KAMCMD: &str = "/usr/sbin/kamcmd";
 const SCHEMA: &str = "/usr/share/kamailio/db_sqlite/secfilter-create.sql";
 
 const MODULES: &[&str] = &["sl", "pv", "textops", "db_sqlite", "ctl", "secfilter"];
@@ -188,20 +187,6 @@ const RPC: &[&[&str]] = &[
     &["secfilter.print", "user"],
 ];
 
-fn kamcmd(sock: &Path, args: &[&str]) -> Vec<String> {
-    let out = Command::new(KAMCMD)
-        .arg("-s")
-        .arg(format!("unix:{}", sock.display()))
-        .args(args)
-        .output()
-        .expect("kamcmd runs");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    let mut lines = vec![format!("$ kamcmd {}", args.join(" "))];
-    lines.extend(text.lines().map(|l| l.trim_end().to_string()));
-    lines
-}
-
 fn scenario(srv: SocketAddr, sock: &Path) -> Vec<String> {
     let peer = UdpPeer::new();
     kamailio::wait_until_up(&peer, srv, kamailio::PROBE, None);
@@ -235,7 +220,10 @@ fn scenario(srv: SocketAddr, sock: &Path) -> Vec<String> {
             None => format!("{call}: no answer (dropped)"),
         });
     }
-    out.extend(RPC.iter().flat_map(|c| kamcmd(sock, c)));
+    out.extend(
+        RPC.iter()
+            .flat_map(|c| kamailio::kamcmd(sock, c, &str::to_string)),
+    );
     out
 }
 
@@ -244,12 +232,7 @@ fn secfilter_matches_kamailio() {
     if !kamailio::available(MODULES) {
         return;
     }
-    if !Path::new(KAMCMD).exists() || !Path::new(SCHEMA).exists() {
-        assert!(
-            std::env::var("SR_KAMAILIO_REQUIRED").as_deref() != Ok("1"),
-            "SR_KAMAILIO_REQUIRED=1 but {KAMCMD} or {SCHEMA} is missing"
-        );
-        eprintln!("SKIPPED: {KAMCMD} or {SCHEMA} is not installed");
+    if !kamailio::kamcmd_available(&[SCHEMA]) {
         return;
     }
     for (setting, params) in [

@@ -22,7 +22,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-const KAMCMD: &str = "/usr/sbin/kamcmd";
 const SCHEMA: &str = "/usr/share/kamailio/db_sqlite/userblocklist-create.sql";
 
 const MODULES: &[&str] = &["sl", "pv", "textops", "db_sqlite", "ctl", "userblocklist"];
@@ -139,20 +138,6 @@ const RPC_AFTER: &[&[&str]] = &[
     &["userblocklist.dump_blocklist"],
 ];
 
-fn kamcmd(sock: &Path, args: &[&str]) -> Vec<String> {
-    let out = Command::new(KAMCMD)
-        .arg("-s")
-        .arg(format!("unix:{}", sock.display()))
-        .args(args)
-        .output()
-        .expect("kamcmd runs");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    let mut lines = vec![format!("$ kamcmd {}", args.join(" "))];
-    lines.extend(text.lines().map(|l| l.trim_end().to_string()));
-    lines
-}
-
 fn checks(peer: &UdpPeer, srv: SocketAddr, tag: &str) -> Vec<String> {
     let via = peer.addr().to_string();
     CHECKS
@@ -185,14 +170,22 @@ fn scenario(srv: SocketAddr, sock: &Path, db: &Path) -> Vec<String> {
     let peer = UdpPeer::new();
     kamailio::wait_until_up(&peer, srv, kamailio::PROBE, None);
     let mut out = checks(&peer, srv, "a");
-    out.extend(RPC_BEFORE.iter().flat_map(|c| kamcmd(sock, c)));
+    out.extend(
+        RPC_BEFORE
+            .iter()
+            .flat_map(|c| kamailio::kamcmd(sock, c, &str::to_string)),
+    );
     let st = Command::new("sqlite3")
         .arg(db)
         .arg("INSERT INTO globalblocklist (prefix, allowlist) VALUES ('08', 0); DELETE FROM globalblocklist WHERE prefix = '00';")
         .status()
         .expect("sqlite3");
     assert!(st.success());
-    out.extend(RPC_AFTER.iter().flat_map(|c| kamcmd(sock, c)));
+    out.extend(
+        RPC_AFTER
+            .iter()
+            .flat_map(|c| kamailio::kamcmd(sock, c, &str::to_string)),
+    );
     out
 }
 
@@ -201,12 +194,7 @@ fn userblocklist_matches_kamailio() {
     if !kamailio::available(MODULES) {
         return;
     }
-    if !Path::new(KAMCMD).exists() || !Path::new(SCHEMA).exists() {
-        assert!(
-            std::env::var("SR_KAMAILIO_REQUIRED").as_deref() != Ok("1"),
-            "SR_KAMAILIO_REQUIRED=1 but {KAMCMD} or {SCHEMA} is missing"
-        );
-        eprintln!("SKIPPED: {KAMCMD} or {SCHEMA} is not installed");
+    if !kamailio::kamcmd_available(&[SCHEMA]) {
         return;
     }
     for (setting, params) in [

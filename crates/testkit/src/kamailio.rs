@@ -330,3 +330,42 @@ pub fn message_line(
     }
     format!("{label}: {}", lines.join(" | "))
 }
+
+/// Kamailio's command-line RPC client.
+pub const KAMCMD: &str = "/usr/sbin/kamcmd";
+
+/// Whether `kamcmd` and these files (a schema, ...) are installed; when
+/// not, a notice is printed, unless `SR_KAMAILIO_REQUIRED=1`, which makes
+/// it a failure.
+pub fn kamcmd_available(files: &[&str]) -> bool {
+    let missing: Vec<&str> = std::iter::once(KAMCMD)
+        .chain(files.iter().copied())
+        .filter(|p| !Path::new(p).exists())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var("SR_KAMAILIO_REQUIRED").as_deref() != Ok("1"),
+        "SR_KAMAILIO_REQUIRED=1 but these are missing: {missing:?}"
+    );
+    eprintln!("SKIPPED: not installed: {missing:?}");
+    false
+}
+
+/// Runs `kamcmd` on the control socket `sock` with `args`: the command
+/// line, then every line it printed (standard output, then errors), each
+/// passed through `tidy` (what differs by nature between servers).
+pub fn kamcmd(sock: &Path, args: &[&str], tidy: &dyn Fn(&str) -> String) -> Vec<String> {
+    let out = Command::new(KAMCMD)
+        .arg("-s")
+        .arg(format!("unix:{}", sock.display()))
+        .args(args)
+        .output()
+        .expect("kamcmd runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let mut lines = vec![format!("$ kamcmd {}", args.join(" "))];
+    lines.extend(text.lines().map(|l| tidy(l.trim_end())));
+    lines
+}
