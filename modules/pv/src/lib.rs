@@ -215,6 +215,16 @@ pub fn module() -> ModuleDef {
         Ok(())
     })
     .pv_rw("xavp", xavp::get, xavp::set)
+    .pv_rw(
+        "xavi",
+        |ctx, n| xavp::get_flavor(xavp::Flavor::Xavi, ctx, n),
+        |ctx, n, v| xavp::set_flavor(xavp::Flavor::Xavi, ctx, n, v),
+    )
+    .pv_rw(
+        "xavu",
+        |ctx, n| xavp::get_flavor(xavp::Flavor::Xavu, ctx, n),
+        |ctx, n, v| xavp::set_flavor(xavp::Flavor::Xavu, ctx, n, v),
+    )
     .pv("time", |_, n| time::get(n, false))
     .pv("utime", |_, n| time::get(n, true))
     .pv("timef", |_, n| time::format(n, false))

@@ -7,6 +7,12 @@
 //! - `$xavp(r[i]=>f[j]) = v` replaces the j-th value of `f`;
 //! - `$xavp(r) = v` adds a new root holding a single value;
 //! - assigning `$null` removes (the field, or the root; `[*]` all).
+//!
+//! `$xavi(...)` is the same with names compared ignoring case, `$xavu(...)`
+//! keeps one value per name (an assignment replaces; no indexes). Both
+//! live in the message's XAVP list under names a script cannot write
+//! (`\u{1}xavi:` / `\u{1}xavu:` and the name), so that whatever carries
+//! XAVPs (tm's transactions) carries them too.
 
 use sr_sdk::exports::PvName;
 use sr_sdk::prelude::*;
@@ -84,11 +90,98 @@ fn at(i: Idx) -> usize {
     }
 }
 
+/// Which class: `$xavp`, `$xavi` (names ignoring case) or `$xavu` (one
+/// value per name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// `$xavp`.
+    Xavp,
+    /// `$xavi`.
+    Xavi,
+    /// `$xavu`.
+    Xavu,
+}
+
+/// The name as stored for `flavor`.
+fn stored(flavor: Flavor, mut x: XName) -> Result<XName, String> {
+    match flavor {
+        Flavor::Xavp => {}
+        Flavor::Xavi => {
+            x.root = format!("\u{1}xavi:{}", x.root.to_ascii_lowercase());
+            if let Some((f, _)) = &mut x.field {
+                *f = f.to_ascii_lowercase();
+            }
+        }
+        Flavor::Xavu => {
+            if x.ridx != Idx::None || x.field.as_ref().is_some_and(|(_, i)| *i != Idx::None) {
+                return Err("$xavu takes no index".into());
+            }
+            x.root = format!("\u{1}xavu:{}", x.root);
+        }
+    }
+    Ok(x)
+}
+
+/// Parses a name of `flavor` as stored.
+pub fn parse_as(flavor: Flavor, inner: &str) -> Result<XName, String> {
+    stored(flavor, parse(inner)?)
+}
+
+/// Reads `$xavi(...)` / `$xavu(...)`.
+pub fn get_flavor(flavor: Flavor, ctx: &mut Ctx<'_>, name: &PvName) -> Value<'static> {
+    match name.inner.as_deref().map(|i| parse_as(flavor, i)) {
+        Some(Ok(x)) => read(ctx, &x),
+        _ => Value::Null,
+    }
+}
+
+/// Writes `$xavi(...)` / `$xavu(...)`.
+pub fn set_flavor(
+    flavor: Flavor,
+    ctx: &mut Ctx<'_>,
+    name: &PvName,
+    v: Value<'_>,
+) -> Result<(), String> {
+    let x = parse_as(flavor, name.inner.as_deref().unwrap_or(""))?;
+    if flavor != Flavor::Xavu {
+        return write(ctx, &x, v);
+    }
+    // One value per name: the old one goes first.
+    let xs = &mut ctx.msg.xavps;
+    let v = v.into_owned();
+    match &x.field {
+        None => {
+            xs.remove(&x.root, None);
+            if !v.is_null() {
+                xs.push(&x.root, XavpValue::Value(v));
+            }
+        }
+        Some((f, _)) => {
+            if !matches!(xs.get(&x.root, 0), Some(XavpValue::Fields(_))) {
+                xs.remove(&x.root, None);
+                if !v.is_null() {
+                    xs.push(&x.root, XavpValue::Fields(vec![(f.clone(), v)]));
+                }
+                return Ok(());
+            }
+            xs.remove_field(&x.root, 0, f, None);
+            if !v.is_null() {
+                xs.add_field(&x.root, 0, f, v);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Reads `$xavp(...)`. A root holding fields reads as `<<xavp>>`.
 pub fn get(ctx: &mut Ctx<'_>, name: &PvName) -> Value<'static> {
     let Some(x) = name.inner.as_deref().and_then(|i| parse(i).ok()) else {
         return Value::Null;
     };
+    read(ctx, &x)
+}
+
+fn read(ctx: &mut Ctx<'_>, x: &XName) -> Value<'static> {
     let xs = &ctx.msg.xavps;
     match &x.field {
         Some((f, fi)) => xs
@@ -106,6 +199,10 @@ pub fn get(ctx: &mut Ctx<'_>, name: &PvName) -> Value<'static> {
 /// Writes `$xavp(...)`.
 pub fn set(ctx: &mut Ctx<'_>, name: &PvName, v: Value<'_>) -> Result<(), String> {
     let x = parse(name.inner.as_deref().unwrap_or(""))?;
+    write(ctx, &x, v)
+}
+
+fn write(ctx: &mut Ctx<'_>, x: &XName, v: Value<'_>) -> Result<(), String> {
     let xs = &mut ctx.msg.xavps;
     let v = v.into_owned();
     match (&x.field, v) {
