@@ -103,7 +103,9 @@ fn is_name_byte(b: u8) -> bool {
 }
 
 /// Find the end of the parenthesised group opening at `open` (which must be `(`).
-/// Returns the index just past the matching `)`. Stops with an error at a newline.
+/// Returns the index just past the matching `)`. A newline inside is
+/// part of it (a transformation's parameter may be one, as in Kamailio:
+/// `$(var(m){s.select,0,\n})`).
 fn balanced_end(b: &[u8], open: usize, what: &str) -> Result<usize, PvError> {
     let mut depth = 0usize;
     let mut i = open;
@@ -116,7 +118,6 @@ fn balanced_end(b: &[u8], open: usize, what: &str) -> Result<usize, PvError> {
                     return Ok(i + 1);
                 }
             }
-            b'\n' => break,
             _ => {}
         }
         i += 1;

@@ -578,6 +578,15 @@ impl Core for Runtime {
         self.settings.aliases.clone()
     }
 
+    fn socket_name(&self, rcv: &sr_sdk::RecvInfo) -> Option<String> {
+        let i = crate::outbound::listen_of(self, rcv.proto, rcv.dst)?;
+        self.settings.listen.get(i)?.name.clone()
+    }
+
+    fn server_id(&self) -> i64 {
+        self.settings.server_id
+    }
+
     fn stateless_to_tag(&self, msg: &SipMsg) -> Option<String> {
         Some(crate::outbound::stateless_to_tag(msg))
     }

@@ -76,6 +76,8 @@ pub struct Settings {
     pub tcp_connect_timeout: u64,
     /// `max_while_loops`.
     pub max_while_loops: u32,
+    /// `server_id` (`$sid`).
+    pub server_id: i64,
     /// Add a Server header to local replies (`server_signature`).
     pub server_signature: bool,
     /// The Server header (`server_header`).
@@ -120,6 +122,7 @@ impl Default for Settings {
             udp_steer_low_load: true,
             tcp_connect_timeout: 10,
             max_while_loops: 100,
+            server_id: 0,
             server_signature: true,
             server_header: format!("Server: siprouter ({VERSION})"),
             user_agent_header: format!("User-Agent: siprouter ({VERSION})"),
@@ -218,7 +221,6 @@ const NO_EFFECT: &[&str] = &[
     "http_reply_parse",
     "tls_threads_mode",
     "tls_max_connections",
-    "server_id",
     "verbose_startup",
     "ip_free_bind",
     "tos",
@@ -454,6 +456,10 @@ impl Settings {
             "tcp_connect_timeout" => match val_int(v).filter(|n| *n > 0) {
                 Some(n) => self.tcp_connect_timeout = n as u64,
                 None => bad(e, "seconds"),
+            },
+            "server_id" => match val_int(v) {
+                Some(n) => self.server_id = n,
+                None => bad(e, "a number"),
             },
             "max_while_loops" => match val_int(v).filter(|n| *n > 0) {
                 Some(n) => self.max_while_loops = n as u32,

@@ -292,6 +292,18 @@ pub trait Core: Send + Sync {
         let _ = check;
         Err("this core takes no myself checks".into())
     }
+
+    /// The `name` the `listen` line of the socket a message came in on
+    /// gave it (`$Rn`); `None` when it has none.
+    fn socket_name(&self, rcv: &crate::msg::RecvInfo) -> Option<String> {
+        let _ = rcv;
+        None
+    }
+
+    /// The `server_id` core parameter (`$sid`; 0 when not set).
+    fn server_id(&self) -> i64 {
+        0
+    }
 }
 
 /// A test added to `myself`: host (lower or upper case, IPv6 without

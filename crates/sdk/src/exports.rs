@@ -328,6 +328,23 @@ impl ModuleDef {
         self
     }
 
+    /// Adds a writable pseudo-variable class whose names `check` reads
+    /// when the script is loaded.
+    pub fn pv_rw_checked<C, G, S>(mut self, name: &str, check: C, get: G, set: S) -> ModuleDef
+    where
+        C: Fn(&PvName) -> Result<(), String> + Send + Sync + 'static,
+        G: Fn(&mut Ctx<'_>, &PvName) -> Value<'static> + Send + Sync + 'static,
+        S: Fn(&mut Ctx<'_>, &PvName, Value<'_>) -> Result<(), String> + Send + Sync + 'static,
+    {
+        self.pvs.push(PvExport {
+            name: name.to_string(),
+            get: Arc::new(get),
+            set: Some(Arc::new(set)),
+            check: Some(Arc::new(check)),
+        });
+        self
+    }
+
     /// Adds a writable pseudo-variable class.
     pub fn pv_rw<G, S>(mut self, name: &str, get: G, set: S) -> ModuleDef
     where

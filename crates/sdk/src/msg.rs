@@ -165,6 +165,8 @@ pub struct Branch {
     pub ruid: Option<String>,
     /// SIP instance (`+sip.instance`).
     pub instance: Option<String>,
+    /// User-Agent of the registration it came from (`$branch(location_ua)`).
+    pub location_ua: Option<String>,
 }
 
 /// Per-message state the modules keep for themselves (tm keeps the

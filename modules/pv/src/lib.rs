@@ -22,6 +22,8 @@
 
 pub mod more;
 pub mod msgpv;
+pub mod sbranch;
+pub mod server;
 pub mod time;
 pub mod xavp;
 
@@ -169,6 +171,22 @@ pub fn module() -> ModuleDef {
     for &name in more::NAMES {
         def = def.pv(name, move |ctx, n| more::get(name, ctx, n));
     }
+    for &name in server::NAMES {
+        def = def.pv(name, move |ctx, n| server::get(name, ctx, n));
+    }
+    def = def
+        .pv_checked("version", server::version_check, |_, n| server::version(n))
+        .pv_checked("msgbuf", server::msgbuf_check, |ctx, n| {
+            server::get("msgbuf", ctx, n)
+        })
+        .pv_rw_checked("sbranch", sbranch::check, sbranch::get, sbranch::set)
+        .cmd("sbranch_set_ruri", 0, any, None, |ctx, _| {
+            sbranch::set_ruri(ctx)
+        })
+        .cmd("sbranch_append", 0, any, None, |ctx, _| {
+            sbranch::append(ctx)
+        })
+        .cmd("sbranch_reset", 0, any, None, |_, _| sbranch::reset());
     def.cmd("pv_isset", 1, any, rd.clone(), |ctx, p| {
         b(!value_of(ctx, &p[0]).is_null())
     })

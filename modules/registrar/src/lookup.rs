@@ -66,6 +66,7 @@ fn branch_of(c: &Contact) -> Branch {
         socket: c.socket.clone(),
         ruid: Some(c.ruid.clone()),
         instance: c.instance.clone(),
+        location_ua: (!c.user_agent.is_empty()).then(|| c.user_agent.clone()),
     }
 }
 

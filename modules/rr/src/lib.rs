@@ -5,7 +5,8 @@
 //! request changes transport, `enable_double_rr`), `add_rr_param`,
 //! `loose_route()` (RFC 3261 §16.4 and strict-router handling of
 //! §16.12), `check_route_param(re)`, `is_direction(dir)` (needs
-//! `append_fromtag`) and `$route_uri`.
+//! `append_fromtag`), `$route_uri` and the dialog's initial tags `$fti`,
+//! `$tti` (From and To tags as the first request had them).
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -65,6 +66,41 @@ fn route_params(ctx: &Ctx<'_>) -> Option<String> {
         .ext
         .get::<RrCtx>()
         .and_then(|r| r.route_params.clone())
+}
+
+/// Whether the request goes the way the dialog's first request went:
+/// the `ftag` parameter of the Route `loose_route()` took is the From
+/// tag. `None` when there is no such parameter.
+fn downstream(ctx: &Ctx<'_>) -> Option<bool> {
+    let ps = route_params(ctx)?;
+    let ftag = ps
+        .split(';')
+        .find_map(|x| x.strip_prefix("ftag="))
+        .map(str::to_string)?;
+    let from = ctx
+        .msg
+        .msg()
+        .from()
+        .ok()
+        .and_then(|f| f.tag())
+        .unwrap_or("");
+    Some(ftag == from)
+}
+
+/// `$fti` (`from`) / `$tti`: the From / To tag of the dialog's first
+/// request: the To / From tag of an upstream request, the message's own
+/// otherwise.
+fn initial_tag(ctx: &Ctx<'_>, from: bool) -> Value<'static> {
+    let upstream = downstream(ctx) == Some(false);
+    let msg = ctx.msg.msg();
+    let hdr = if from != upstream {
+        msg.from()
+    } else {
+        msg.to()
+    };
+    hdr.ok()
+        .and_then(|h| h.tag())
+        .map_or(Value::Null, |t| Value::Str(t.to_string().into()))
 }
 
 /// The module definition.
@@ -154,24 +190,9 @@ pub fn module() -> ModuleDef {
             Some(fixup::f(fixup::const_str)),
             |ctx, a| {
                 let dir = a[0].str(ctx).into_owned();
-                let Some(ps) = route_params(ctx) else {
+                let Some(downstream) = downstream(ctx) else {
                     return -1;
                 };
-                let ftag = ps
-                    .split(';')
-                    .find_map(|x| x.strip_prefix("ftag="))
-                    .map(str::to_string);
-                let Some(ftag) = ftag else {
-                    return -1;
-                };
-                let from = ctx
-                    .msg
-                    .msg()
-                    .from()
-                    .ok()
-                    .and_then(|f| f.tag())
-                    .unwrap_or("");
-                let downstream = ftag == from;
                 match dir.as_str() {
                     "downstream" if downstream => 1,
                     "upstream" if !downstream => 1,
@@ -179,6 +200,8 @@ pub fn module() -> ModuleDef {
                 }
             },
         )
+        .pv("fti", |ctx, _| initial_tag(ctx, true))
+        .pv("tti", |ctx, _| initial_tag(ctx, false))
         .pv("route_uri", |ctx, _| {
             match crate::route_set::entries(ctx.msg.msg()).first() {
                 Some(e) => Value::from(e.uri(ctx.msg.msg()).to_string()),

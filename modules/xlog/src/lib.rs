@@ -13,8 +13,12 @@
 //! Parameters: `buf_size` (default 4096: longer messages are cut),
 //! `prefix` (default `<script>: `), `force_color`, `log_facility`,
 //! `log_colors` (accepted; output goes through the core's log sink).
+//!
+//! Pseudo-variable `$C(fb)`: the terminal escape for foreground `f` and
+//! background `b` (see [`color`]).
 #![forbid(unsafe_code)]
 
+pub mod color;
 pub mod level;
 
 use level::Level;
@@ -125,7 +129,8 @@ pub fn module() -> ModuleDef {
         .param("long_format", ParamKind::Int, |_| Ok(()))
         .param("log_facility", ParamKind::Str, |_| Ok(()))
         .param("log_colors", ParamKind::Str, |_| Ok(()))
-        .param("methods_filter", ParamKind::Int, |_| Ok(()));
+        .param("methods_filter", ParamKind::Int, |_| Ok(()))
+        .pv_checked("C", color::check, |_, n| color::get(n));
     for (name, location) in [("xlog", false), ("xlogl", true)] {
         let (c1, c2) = (cfg.clone(), cfg.clone());
         def = def

@@ -439,6 +439,7 @@ pub fn resolve(spec: &PvSpec, env: &PvEnv<'_>) -> Result<CorePv, String> {
                 "flags" => "flags",
                 "ruid" => "ruid",
                 "instance" => "instance",
+                "location_ua" => "location_ua",
                 other => return Err(format!("unknown $branch({other})")),
             })
         }
@@ -652,6 +653,7 @@ impl CorePv {
                     "send_socket" => opt_s(b.socket.clone()),
                     "flags" => Value::Int(i64::from(b.flags)),
                     "ruid" => opt_s(b.ruid.clone()),
+                    "location_ua" => opt_s(b.location_ua.clone()),
                     _ => opt_s(b.instance.clone()),
                 }
             }
