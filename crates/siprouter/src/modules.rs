@@ -38,6 +38,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("mtree", sr_mod_mtree::module),
         ("userblocklist", sr_mod_userblocklist::module),
         ("secfilter", sr_mod_secfilter::module),
+        ("sst", sr_mod_sst::module),
         ("alias_db", sr_mod_alias_db::module),
         ("speeddial", sr_mod_speeddial::module),
         ("dialplan", sr_mod_dialplan::module),

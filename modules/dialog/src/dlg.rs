@@ -100,6 +100,9 @@ pub struct Dialog {
     pub answered_at: Option<Instant>,
     /// Being ended (BYEs and routes under way): ended once only.
     pub closing: bool,
+    /// What other modules keep with the dialog (sst's session interval),
+    /// by module name; not a `$dlg_var`.
+    pub mod_data: BTreeMap<String, String>,
 }
 
 /// `dflags`: send BYE to both sides on timeout.
@@ -426,6 +429,7 @@ pub(crate) fn sample(callid: &str, ftag: &str) -> Dialog {
         tm_cell: Some(1),
         answered_at: None,
         closing: false,
+        mod_data: BTreeMap::new(),
     }
 }
 

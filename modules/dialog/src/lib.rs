@@ -185,7 +185,60 @@ pub struct Dlg {
     core: OnceLock<Weak<dyn Core>>,
     /// The BYEs in flight.
     pub byes: LocalRequests<ByeTag>,
+    /// What other modules asked to be told (Kamailio's dialog callbacks).
+    pub hooks: Hooks,
 }
+
+/// Called with the initial INVITE and the dialog just made of it
+/// (Kamailio's `DLGCB_CREATED`): the request may still be changed.
+pub type CreatedHook = Arc<dyn Fn(&mut Ctx<'_>, (u32, u32)) + Send + Sync>;
+
+/// Called with a dialog that timed out, before it is ended (Kamailio's
+/// `DLGCB_EXPIRED`).
+pub type ExpiredHook = Arc<dyn Fn(&dlg::Dialog) + Send + Sync>;
+
+/// The functions other modules registered ([`Dlg::hooks`]).
+#[derive(Default)]
+pub struct Hooks {
+    created: RwLock<Vec<CreatedHook>>,
+    expired: RwLock<Vec<ExpiredHook>>,
+}
+
+impl Hooks {
+    /// Adds a function called for each dialog made.
+    pub fn on_created(&self, f: CreatedHook) {
+        self.created
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(f);
+    }
+
+    /// Adds a function called for each dialog that times out.
+    pub fn on_expired(&self, f: ExpiredHook) {
+        self.expired
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(f);
+    }
+
+    fn created(&self) -> Vec<CreatedHook> {
+        self.created
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn expired(&self) -> Vec<ExpiredHook> {
+        self.expired
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// The name the module publishes itself under (`bind::<Dlg>(core,
+/// DIALOG_API)`, Kamailio's `load_dlg_api`), at `mod_init`.
+pub const DIALOG_API: &str = "dialog";
 
 impl Default for Dlg {
     fn default() -> Self {
@@ -198,6 +251,7 @@ impl Default for Dlg {
             rr: OnceLock::new(),
             core: OnceLock::new(),
             byes: LocalRequests::new("dlg"),
+            hooks: Hooks::default(),
         }
     }
 }
@@ -292,6 +346,7 @@ impl Dlg {
         }));
         let _ = self.tm.set(tm);
         let _ = self.rr.set(rr);
+        core.register_api(DIALOG_API, self.clone());
         let handle = core
             .handle()
             .ok_or("dialog: no core handle for its timers")?;

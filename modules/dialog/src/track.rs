@@ -197,6 +197,7 @@ pub fn create(d: &Dlg, ctx: &mut Ctx<'_>) -> i32 {
         tm_cell: cell,
         answered_at: None,
         closing: false,
+        mod_data: BTreeMap::new(),
     };
     let (key, did) = {
         let mut t = d.table();
@@ -217,6 +218,9 @@ pub fn create(d: &Dlg, ctx: &mut Ctx<'_>) -> i32 {
     c.downstream = true;
     c.pending.clear();
     c.vars.clear();
+    for hook in d.hooks.created() {
+        hook(ctx, key);
+    }
     1
 }
 
@@ -238,7 +242,9 @@ fn run_event(core: &dyn Core, name: &str, msg: &mut SipMsg, key: (u32, u32)) {
 }
 
 /// The unanswered dialog of an initial INVITE.
-fn unanswered(d: &Dlg, callid: &str, ftag: &str) -> Option<(u32, u32)> {
+/// The dialog not yet answered of an initial INVITE (Call-ID and From
+/// tag).
+pub fn unanswered(d: &Dlg, callid: &str, ftag: &str) -> Option<(u32, u32)> {
     let t = d.table();
     t.by_callid(callid).into_iter().find(|k| {
         t.get(*k).is_some_and(|x| {
@@ -573,6 +579,11 @@ pub fn terminate(
             dctx(&mut msg).key = Some(key);
             core.run_route(id, RouteType::REQUEST, &mut msg);
             msg.ext.remove::<DlgCtx>();
+        }
+    }
+    if expired {
+        for hook in d.hooks.expired() {
+            hook(&snap);
         }
     }
     if let Some((s, extra)) = sides {
