@@ -94,8 +94,7 @@ fn invite(uac: &UdpPeer, uas: &UdpPeer, user: &str, call: &str) -> String {
     )
 }
 
-/// An in-dialog request from the caller: Route from the 2xx's
-/// Record-Route, R-URI the callee's Contact, To with its tag.
+/// An in-dialog request from the caller to the callee's Contact.
 fn from_caller(
     method: &str,
     ok: &Reply,
@@ -104,29 +103,8 @@ fn from_caller(
     cseq: u32,
     branch: &str,
 ) -> String {
-    let m = ok.msg.msg();
-    let rr: Vec<String> = m
-        .headers_by_name("Record-Route")
-        .map(|h| format!("Route: {}", h.value))
-        .collect();
-    let rr: Vec<&str> = rr.iter().map(String::as_str).collect();
-    let to = m.headers_by_name("To").next().unwrap().value.to_string();
-    let call = m.call_id().unwrap().to_string();
-    req(
-        method,
-        &format!("sip:bob@{uas}"),
-        uac.addr(),
-        branch,
-        &call,
-        cseq,
-        &rr,
-        "",
-    )
-    .replacen(
-        &format!("To: <sip:bob@{uas}>\r\n"),
-        &format!("To: {to}\r\n"),
-        1,
-    )
+    let ruri = format!("sip:bob@{uas}");
+    sr_testkit::from_caller(method, ok, uac.addr(), &ruri, cseq, branch, &[])
 }
 
 /// An in-dialog request from the callee: the INVITE's Record-Route as

@@ -60,35 +60,18 @@ fn invite(uac: &UdpPeer, uas: &UdpPeer, call: &str, extra: &[&str]) -> String {
     )
 }
 
-/// A request from the caller within the dialog of `ok`.
+/// A request from the caller within the dialog of `ok` (a re-INVITE
+/// asks for a 4 s session).
 fn from_caller(method: &str, ok: &Reply, uac: &UdpPeer, uas: &UdpPeer, cseq: u32) -> String {
-    let m = ok.msg.msg();
-    let mut extra: Vec<String> = m
-        .headers_by_name("Record-Route")
-        .map(|h| format!("Route: {}", h.value))
-        .collect();
-    if method == "INVITE" {
-        extra.push("Session-Expires: 4;refresher=uac".into());
-        extra.push(format!("Contact: <sip:alice@{}>", uac.addr()));
-    }
-    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    let to = m.headers_by_name("To").next().unwrap().value.to_string();
-    let call = m.call_id().unwrap().to_string();
-    req(
-        method,
-        &format!("sip:bob@{}", uas.addr()),
-        uac.addr(),
-        &format!("{method}-{cseq}"),
-        &call,
-        cseq,
-        &extra,
-        "",
-    )
-    .replacen(
-        &format!("To: <sip:bob@{}>\r\n", uas.addr()),
-        &format!("To: {to}\r\n"),
-        1,
-    )
+    let contact = format!("Contact: <sip:alice@{}>", uac.addr());
+    let extra: &[&str] = if method == "INVITE" {
+        &["Session-Expires: 4;refresher=uac", &contact]
+    } else {
+        &[]
+    };
+    let ruri = format!("sip:bob@{}", uas.addr());
+    let branch = format!("{method}-{cseq}");
+    sr_testkit::from_caller(method, ok, uac.addr(), &ruri, cseq, &branch, extra)
 }
 
 /// INVITE (`extra` headers) answered with 200 (`rpl` headers) and

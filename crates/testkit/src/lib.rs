@@ -20,6 +20,6 @@ mod ws_peer;
 
 pub use default_cfg::{default_config, fresh_db};
 
-pub use peer::{answer, probe_until, req, Reply, TcpPeer, UdpPeer};
+pub use peer::{answer, from_caller, probe_until, req, Reply, TcpPeer, UdpPeer};
 pub use server::{free_port, TestServer};
 pub use ws_peer::{WsPeer, WS_KEY};

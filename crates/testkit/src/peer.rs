@@ -89,6 +89,35 @@ pub fn answer(r: &Reply, code: u16, reason: &str, tag: &str, extra: &[&str]) -> 
     s
 }
 
+/// A request the caller sends within the dialog a 2xx (`ok`) set up: a
+/// Route from each of its Record-Routes, Request-URI `ruri` (the
+/// callee's Contact), the To with the callee's tag, `extra` header
+/// lines (without CRLF); sent from `via`.
+pub fn from_caller(
+    method: &str,
+    ok: &Reply,
+    via: SocketAddr,
+    ruri: &str,
+    cseq: u32,
+    branch: &str,
+    extra: &[&str],
+) -> String {
+    let m = ok.msg.msg();
+    let mut lines: Vec<String> = m
+        .headers_by_name("Record-Route")
+        .map(|h| format!("Route: {}", h.value))
+        .collect();
+    lines.extend(extra.iter().map(|e| e.to_string()));
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let to = m.headers_by_name("To").next().map_or("", |h| h.value);
+    let call = m.call_id().unwrap_or("");
+    req(method, ruri, via, branch, call, cseq, &lines, "").replacen(
+        &format!("To: <{ruri}>\r\n"),
+        &format!("To: {to}\r\n"),
+        1,
+    )
+}
+
 /// A UDP test peer on 127.0.0.1.
 pub struct UdpPeer {
     /// The socket.
