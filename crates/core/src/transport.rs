@@ -8,7 +8,7 @@ use crate::ws_codec::WsDecoder;
 use bytes::Bytes;
 use sip_msg::framer::{Frame, FrameError, StreamFramer};
 use socket2::{Domain, Protocol, Socket, Type};
-use sr_sdk::{lm_dbg, lm_err, lm_warn, Dest, Proto, RecvInfo};
+use sr_sdk::{lm_dbg, lm_err, lm_warn, ConnEnd, Dest, Proto, RecvInfo};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -112,6 +112,11 @@ pub struct Conn {
     closed: AtomicBool,
     /// A write failed: nothing more is sent (no close_notify either).
     broken: AtomicBool,
+    /// Its own idle lifetime in milliseconds (tcpops'
+    /// `tcp_set_connection_lifetime`); 0: `tcp_connection_lifetime`.
+    pub(crate) lifetime_ms: AtomicU64,
+    /// Its end is wanted as an event (`tcp_enable_closed_event`).
+    pub(crate) end_event: AtomicBool,
 }
 
 /// WebSocket counts, shared by a table's connections.
@@ -266,6 +271,30 @@ impl Conn {
         }
     }
 
+    /// Sets or clears TCP keepalive probes on the socket.
+    pub(crate) fn set_keepalive(&self, ka: Option<sr_sdk::Keepalive>) -> std::io::Result<()> {
+        let w = self
+            .writer
+            .lock()
+            .map_err(|_| std::io::Error::other("connection lock poisoned"))?;
+        let sock = socket2::SockRef::from(w.sock());
+        match ka {
+            None => sock.set_keepalive(false),
+            Some(k) => sock.set_tcp_keepalive(
+                &socket2::TcpKeepalive::new()
+                    .with_time(Duration::from_secs(u64::from(k.idle.max(1))))
+                    .with_interval(Duration::from_secs(u64::from(k.interval.max(1))))
+                    .with_retries(k.count.max(1)),
+            ),
+        }
+    }
+
+    /// Whether the connection is open: not closed by either side, no
+    /// write failed.
+    pub(crate) fn usable(&self) -> bool {
+        !self.closed.load(Ordering::Relaxed) && !self.broken.load(Ordering::Relaxed)
+    }
+
     /// Whether a TLS session's handshake is still going on.
     fn handshaking(&self) -> bool {
         match self.writer.lock().as_deref() {
@@ -328,6 +357,17 @@ pub struct TcpConns {
     pub(crate) ws_counters: Arc<WsCounters>,
     /// Told when a WebSocket connection is gone.
     ws_closed: std::sync::OnceLock<WsClosedHook>,
+    /// Told how a connection ended (tcpops).
+    pub(crate) on_end: std::sync::OnceLock<EndHook>,
+}
+
+/// The holder of [`sr_sdk::ConnEndFn`].
+pub(crate) struct EndHook(pub(crate) sr_sdk::ConnEndFn);
+
+impl std::fmt::Debug for EndHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EndHook")
+    }
 }
 
 /// What runs when a WebSocket connection is gone (given the connection
@@ -363,6 +403,7 @@ impl TcpConns {
             tls,
             ws_counters: Arc::default(),
             ws_closed: std::sync::OnceLock::new(),
+            on_end: std::sync::OnceLock::new(),
         }
     }
 
@@ -479,6 +520,8 @@ impl TcpConns {
             last_read: Mutex::new(Instant::now()),
             closed: AtomicBool::new(false),
             broken: AtomicBool::new(false),
+            lifetime_ms: AtomicU64::new(0),
+            end_event: AtomicBool::new(false),
         });
         if let Ok(mut c) = self.conns.lock() {
             c.insert(id, conn.clone());
@@ -513,6 +556,8 @@ impl TcpConns {
         // idle connection would otherwise hold its slot for the whole
         // connection lifetime).
         let mut handshake = conn.proto == Proto::Tls;
+        // How the peer ended it (`None`: this server did, or gave up).
+        let mut end = None;
         if handshake {
             let _ =
                 stream.set_read_timeout(Some(self.connect_timeout.max(Duration::from_millis(1))));
@@ -521,10 +566,13 @@ impl TcpConns {
             let n = match stream.read(&mut buf) {
                 Ok(0) => {
                     // (Not when our side closed it.)
-                    if conn.is_ws() && !conn.closed.load(Ordering::Relaxed) {
-                        self.ws_counters
-                            .remote_closed
-                            .fetch_add(1, Ordering::Relaxed);
+                    if !conn.closed.load(Ordering::Relaxed) {
+                        if conn.is_ws() {
+                            self.ws_counters
+                                .remote_closed
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
+                        end = Some(ConnEnd::Closed);
                     }
                     break;
                 }
@@ -543,7 +591,16 @@ impl TcpConns {
                     );
                     break;
                 }
-                Err(_) => break,
+                Err(e) => {
+                    if !conn.closed.load(Ordering::Relaxed) {
+                        end = Some(match e.kind() {
+                            std::io::ErrorKind::ConnectionReset
+                            | std::io::ErrorKind::ConnectionAborted => ConnEnd::Reset,
+                            _ => ConnEnd::Closed,
+                        });
+                    }
+                    break;
+                }
             };
             conn.touch_read();
             let data = if conn.proto == Proto::Tcp {
@@ -554,6 +611,9 @@ impl TcpConns {
                     Ok(true) => {}
                     Ok(false) => {
                         // close_notify: take what came with it, then end.
+                        if !conn.closed.load(Ordering::Relaxed) {
+                            end = Some(ConnEnd::Closed);
+                        }
                         conn.closed.store(true, Ordering::Relaxed);
                     }
                     Err(e) => {
@@ -584,7 +644,7 @@ impl TcpConns {
                 break;
             }
         }
-        self.remove(conn.id);
+        self.remove_as(conn.id, end);
     }
 
     /// Hands a worker the message read on `conn` (`false` when the
@@ -644,7 +704,15 @@ impl TcpConns {
             .unwrap_or_default()
     }
 
+    /// Removes and closes connection `id` (this server's decision).
     pub(crate) fn remove(&self, id: u64) {
+        self.remove_as(id, None);
+    }
+
+    /// Removes and closes connection `id`; `end` says how the peer ended
+    /// it (or that it timed out), for the hook of
+    /// [`sr_sdk::StreamConns::on_end`].
+    pub(crate) fn remove_as(&self, id: u64, end: Option<ConnEnd>) {
         let removed = self.conns.lock().ok().and_then(|mut c| c.remove(&id));
         if let Some(c) = removed {
             if let Ok(mut p) = self.by_peer.lock() {
@@ -661,6 +729,15 @@ impl TcpConns {
                     conn_id: c.id,
                 };
                 (hook.0)(rcv);
+            }
+            if let (Some(kind), Some(hook)) = (end, self.on_end.get()) {
+                let rcv = RecvInfo {
+                    src: c.peer,
+                    dst: c.local,
+                    proto: c.sip_proto(),
+                    conn_id: c.id,
+                };
+                (hook.0)(rcv, kind, c.end_event.load(Ordering::Relaxed));
             }
         }
     }
@@ -681,12 +758,21 @@ impl TcpConns {
         self.adopt_as(s, Some(TlsSide::Client))
     }
 
-    /// Closes connections idle for longer than `lifetime`.
+    /// Closes connections idle for longer than their lifetime: their own
+    /// (`tcp_set_connection_lifetime`), else `lifetime`.
     pub fn close_idle(&self, lifetime: Duration) -> usize {
         let mut n = 0;
-        for c in self.all().into_iter().filter(|c| c.idle_for() > lifetime) {
-            self.remove(c.id);
-            n += 1;
+        for c in self.all() {
+            let own = c.lifetime_ms.load(Ordering::Relaxed);
+            let limit = if own > 0 {
+                Duration::from_millis(own)
+            } else {
+                lifetime
+            };
+            if c.idle_for() > limit {
+                self.remove_as(c.id, Some(ConnEnd::Timeout));
+                n += 1;
+            }
         }
         n
     }

@@ -1,11 +1,12 @@
 //! The WebSocket side of the connection table: what a reader does with
 //! decoded frames, and what the websocket module may do
 //! ([`StreamConns`]): upgrade a connection after its handshake, close,
-//! ping, list, count.
+//! ping, list, count — and what tcpops may do with any connection
+//! (look it up, its lifetime, keepalives, the report of its end).
 
 use crate::transport::{Conn, TcpConns};
 use crate::ws_codec::{close_payload, opcode, status, WsDecoder, WsEvent};
-use sr_sdk::{lm_dbg, lm_warn, SendError, StreamConns, WsConnInfo, WsCounts};
+use sr_sdk::{lm_dbg, lm_warn, ConnEndFn, Keepalive, SendError, StreamConns, WsConnInfo, WsCounts};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -41,6 +42,40 @@ impl StreamConns for TcpConns {
         self.remove(conn_id);
     }
 
+    fn conn(&self, id: u64) -> Option<WsConnInfo> {
+        self.get(id).filter(|c| c.usable()).map(|c| info(&c))
+    }
+
+    fn conn_to(&self, peer: std::net::SocketAddr) -> Option<u64> {
+        self.by_peer(peer).filter(|c| c.usable()).map(|c| c.id)
+    }
+
+    fn set_lifetime(&self, id: u64, lifetime: std::time::Duration) -> bool {
+        self.get(id).is_some_and(|c| {
+            let ms = u64::try_from(lifetime.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1);
+            c.lifetime_ms.store(ms, Ordering::Relaxed);
+            true
+        })
+    }
+
+    fn set_keepalive(&self, id: u64, ka: Option<Keepalive>) -> Result<(), String> {
+        let c = self.get(id).ok_or_else(|| format!("no connection {id}"))?;
+        c.set_keepalive(ka).map_err(|e| e.to_string())
+    }
+
+    fn want_end_event(&self, id: u64) -> bool {
+        self.get(id).is_some_and(|c| {
+            c.end_event.store(true, Ordering::Relaxed);
+            true
+        })
+    }
+
+    fn on_end(&self, f: ConnEndFn) -> bool {
+        self.on_end.set(crate::transport::EndHook(f)).is_ok()
+    }
+
     fn ws_ping(&self, conn_id: u64, pong: bool, data: &[u8]) -> Result<(), SendError> {
         let c = self.ws_conn(conn_id)?;
         let op = if pong { opcode::PONG } else { opcode::PING };
@@ -57,14 +92,7 @@ impl StreamConns for TcpConns {
             .all()
             .into_iter()
             .filter(|c| c.is_ws())
-            .map(|c| WsConnInfo {
-                id: c.id,
-                peer: c.peer,
-                local: c.local,
-                proto: c.sip_proto(),
-                idle: c.idle_for(),
-                silent: c.silent_for(),
-            })
+            .map(|c| info(&c))
             .collect();
         v.sort_by_key(|c| c.id);
         v
@@ -78,6 +106,18 @@ impl StreamConns for TcpConns {
             remote_closed: c.remote_closed.load(Ordering::Relaxed),
             failed: c.failed.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// What [`StreamConns`] tells of a connection.
+fn info(c: &Conn) -> WsConnInfo {
+    WsConnInfo {
+        id: c.id,
+        peer: c.peer,
+        local: c.local,
+        proto: c.sip_proto(),
+        idle: c.idle_for(),
+        silent: c.silent_for(),
     }
 }
 

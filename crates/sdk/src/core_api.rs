@@ -328,7 +328,76 @@ pub trait StreamConns: Send + Sync {
     fn ws_conns(&self) -> Vec<WsConnInfo>;
     /// WebSocket frame and connection counts since start.
     fn ws_counts(&self) -> WsCounts;
+
+    /// Connection `id` (any, WebSocket or not), if open and not being
+    /// closed.
+    fn conn(&self, id: u64) -> Option<WsConnInfo> {
+        let _ = id;
+        None
+    }
+
+    /// The id of the open connection to `peer`, if any.
+    fn conn_to(&self, peer: SocketAddr) -> Option<u64> {
+        let _ = peer;
+        None
+    }
+
+    /// Closes connection `id` after `lifetime` without traffic instead of
+    /// `tcp_connection_lifetime`; `false` when there is no such
+    /// connection.
+    fn set_lifetime(&self, id: u64, lifetime: Duration) -> bool {
+        let _ = (id, lifetime);
+        false
+    }
+
+    /// Turns TCP keepalive probes on (`Some`) or off on connection `id`.
+    fn set_keepalive(&self, id: u64, ka: Option<Keepalive>) -> Result<(), String> {
+        let _ = (id, ka);
+        Err("no connections".into())
+    }
+
+    /// Asks for the end of connection `id` to be reported to the hook of
+    /// [`StreamConns::on_end`] as wanted (tcpops' `closed_event` 2).
+    fn want_end_event(&self, id: u64) -> bool {
+        let _ = id;
+        false
+    }
+
+    /// Sets the function told when a connection ends other than by this
+    /// server closing it: the peer closed it, it reset it, or it was idle
+    /// past its lifetime. Once; `false` when one is set already.
+    fn on_end(&self, f: ConnEndFn) -> bool {
+        let _ = f;
+        false
+    }
 }
+
+/// TCP keepalive settings (`tcp_keepalive_enable`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Seconds without traffic before the first probe.
+    pub idle: u32,
+    /// Probes without answer before the connection is dropped.
+    pub count: u32,
+    /// Seconds between probes.
+    pub interval: u32,
+}
+
+/// How a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnEnd {
+    /// The peer closed it.
+    Closed,
+    /// It was idle past its lifetime and this server closed it.
+    Timeout,
+    /// The peer reset it.
+    Reset,
+}
+
+/// Told how a connection ended: the connection as a message received on
+/// it would see it, how, and whether its end was asked for with
+/// [`StreamConns::want_end_event`].
+pub type ConnEndFn = Arc<dyn Fn(crate::msg::RecvInfo, ConnEnd, bool) + Send + Sync>;
 
 /// WebSocket counts (the websocket module's statistics).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -37,8 +37,8 @@ pub mod value;
 pub mod xavp;
 
 pub use core_api::{
-    bind, BranchTarget, Core, LateFailure, MyselfCheck, Outgoing, RouteId, RunResult, SendError,
-    StreamConns, WsConnInfo, WsCounts,
+    bind, BranchTarget, ConnEnd, ConnEndFn, Core, Keepalive, LateFailure, MyselfCheck, Outgoing,
+    RouteId, RunResult, SendError, StreamConns, WsConnInfo, WsCounts,
 };
 pub use ctx::Ctx;
 pub use exports::{CmdExport, ModuleDef, ParamExport, ParamKind, ParamValue, PvExport, PvName};
