@@ -39,6 +39,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("userblocklist", sr_mod_userblocklist::module),
         ("secfilter", sr_mod_secfilter::module),
         ("sst", sr_mod_sst::module),
+        ("msilo", sr_mod_msilo::module),
         ("tcpops", sr_mod_tcpops::module),
         ("alias_db", sr_mod_alias_db::module),
         ("speeddial", sr_mod_speeddial::module),

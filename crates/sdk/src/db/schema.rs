@@ -548,5 +548,6 @@ pub fn standard() -> Vec<TableDef> {
     .chain(super::topos_tables::all())
     .chain(super::mtree_tables::all())
     .chain(super::userblocklist_tables::all())
+    .chain([super::msilo_tables::silo()])
     .collect()
 }
