@@ -57,17 +57,7 @@ CREATE TABLE silo (id INTEGER PRIMARY KEY NOT NULL, src_addr VARCHAR(255) DEFAUL
 CREATE INDEX silo_account_idx ON silo (username, domain);";
 
 fn sqlite(db: &Path, sql: &str) -> String {
-    let out = Command::new("sqlite3")
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("sqlite3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    sr_testkit::sqlite3(db, sql)
 }
 
 fn rows(db: &Path) -> String {

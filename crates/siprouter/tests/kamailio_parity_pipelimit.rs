@@ -38,16 +38,7 @@ request_route {
 "#;
 
 fn sqlite(db: &Path, sql: &str) {
-    let out = std::process::Command::new("sqlite3")
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("sqlite3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sr_testkit::sqlite3(db, sql);
 }
 
 fn scenario(srv: SocketAddr) -> Vec<String> {

@@ -223,17 +223,7 @@ fn scenario(p: &Peers, srv: SocketAddr, all_traffic: bool) -> Vec<String> {
 }
 
 fn sqlite(db: &Path, sql: &str) -> String {
-    let out = std::process::Command::new("sqlite3")
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("sqlite3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    sr_testkit::sqlite3(db, sql)
 }
 
 #[test]

@@ -20,6 +20,22 @@ mod ws_peer;
 
 pub use default_cfg::{default_config, fresh_db};
 
+/// Runs `sql` on the SQLite file `db` with the `sqlite3` command; what it
+/// printed. Panics when it fails.
+pub fn sqlite3(db: &std::path::Path, sql: &str) -> String {
+    let out = std::process::Command::new("sqlite3")
+        .arg(db)
+        .arg(sql)
+        .output()
+        .expect("sqlite3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub use peer::{answer, from_caller, probe_until, req, Reply, TcpPeer, UdpPeer};
 pub use server::{free_port, TestServer};
 pub use ws_peer::{WsPeer, WS_KEY};
