@@ -103,11 +103,12 @@ fn is_name_byte(b: u8) -> bool {
 }
 
 /// Find the end of the parenthesised group opening at `open` (which must be `(`).
-/// Returns the index just past the matching `)`. A newline inside is
-/// part of it (a transformation's parameter may be one, as in Kamailio:
-/// `$(var(m){s.select,0,\n})`).
+/// Returns the index just past the matching `)`. Stops with an error at
+/// a newline, but inside a transformation's braces, whose parameter may
+/// be one (as in Kamailio: `$(var(m){s.select,0,\n})`).
 fn balanced_end(b: &[u8], open: usize, what: &str) -> Result<usize, PvError> {
     let mut depth = 0usize;
+    let mut braces = 0usize;
     let mut i = open;
     while i < b.len() {
         match b[i] {
@@ -118,6 +119,9 @@ fn balanced_end(b: &[u8], open: usize, what: &str) -> Result<usize, PvError> {
                     return Ok(i + 1);
                 }
             }
+            b'{' => braces += 1,
+            b'}' => braces = braces.saturating_sub(1),
+            b'\n' if braces == 0 => break,
             _ => {}
         }
         i += 1;

@@ -117,6 +117,8 @@ pub struct Conn {
     pub(crate) lifetime_ms: AtomicU64,
     /// Its end is wanted as an event (`tcp_enable_closed_event`).
     pub(crate) end_event: AtomicBool,
+    /// The WebSocket peer sent a Close frame.
+    pub(crate) peer_closed: AtomicBool,
 }
 
 /// WebSocket counts, shared by a table's connections.
@@ -522,6 +524,7 @@ impl TcpConns {
             broken: AtomicBool::new(false),
             lifetime_ms: AtomicU64::new(0),
             end_event: AtomicBool::new(false),
+            peer_closed: AtomicBool::new(false),
         });
         if let Ok(mut c) = self.conns.lock() {
             c.insert(id, conn.clone());
@@ -592,12 +595,15 @@ impl TcpConns {
                     break;
                 }
                 Err(e) => {
+                    // As Kamailio's reader: a reset, or keepalive probes
+                    // unanswered; other errors are not reported.
                     if !conn.closed.load(Ordering::Relaxed) {
-                        end = Some(match e.kind() {
+                        end = match e.kind() {
                             std::io::ErrorKind::ConnectionReset
-                            | std::io::ErrorKind::ConnectionAborted => ConnEnd::Reset,
-                            _ => ConnEnd::Closed,
-                        });
+                            | std::io::ErrorKind::ConnectionAborted => Some(ConnEnd::Reset),
+                            std::io::ErrorKind::TimedOut => Some(ConnEnd::Timeout),
+                            _ => None,
+                        };
                     }
                     break;
                 }
@@ -641,6 +647,9 @@ impl TcpConns {
                 self.sip_frames(&mut framer, &conn)
             };
             if !open || conn.closed.load(Ordering::Relaxed) {
+                if conn.peer_closed.load(Ordering::Relaxed) {
+                    end = Some(ConnEnd::Closed);
+                }
                 break;
             }
         }

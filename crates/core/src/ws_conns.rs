@@ -157,6 +157,7 @@ impl TcpConns {
                     let _ = conn.write_frame(opcode::CLOSE, &code.to_be_bytes());
                     lm_dbg!("ws {}: closed by the peer ({code})", conn.peer);
                     counters.remote_closed.fetch_add(1, Ordering::Relaxed);
+                    conn.peer_closed.store(true, Ordering::Relaxed);
                     break false;
                 }
                 Err(e) => {

@@ -132,6 +132,37 @@ fn an_unrefreshed_session_ends_with_its_dialog() {
 }
 
 #[test]
+fn other_requests_do_not_renew_the_session() {
+    let srv = TestServer::start(
+        &cfg("modparam(\"sst\", \"min_se\", 3)"),
+        siprouter::in_tree(),
+    );
+    let (uac, uas) = (UdpPeer::new(), UdpPeer::new());
+    let ok = call(&srv, &uac, &uas, "sst-6", &["Supported: timer"], &[]);
+    let start = Instant::now();
+    std::thread::sleep(Duration::from_secs(2));
+    // An OPTIONS within the dialog (answered) is no refresh.
+    uac.send(srv.addr(), &from_caller("OPTIONS", &ok, &uac, &uas, 11));
+    let o = uas.recv_method("OPTIONS", T).expect("OPTIONS relayed");
+    uas.send(o.from, &answer(&o, 200, "OK", "bobtag", &[]));
+    uac.recv_status(200, T).expect("200 to the OPTIONS");
+    assert!(
+        bye_to(&uas, Duration::from_secs(6)).is_some(),
+        "BYE to the callee"
+    );
+    // Renewed by the OPTIONS it would come 5 s after the answer or later.
+    assert!(
+        start.elapsed() < Duration::from_millis(4700),
+        "the session ended on its own interval: {:?}",
+        start.elapsed()
+    );
+    assert!(
+        bye_to(&uac, Duration::from_secs(2)).is_some(),
+        "BYE to the caller"
+    );
+}
+
+#[test]
 fn a_refresh_keeps_the_session_with_its_new_interval() {
     let srv = TestServer::start(
         &cfg("modparam(\"sst\", \"min_se\", 2)"),
@@ -207,6 +238,14 @@ fn the_callees_interval_or_none_decides_the_lifetime() {
         ok.header("Session-Expires").as_deref(),
         Some("1700;refresher=uas")
     );
+    // Asked by the proxy of a caller that does not support timers: the
+    // 2xx says so (as Kamailio's), but nobody would refresh, so the
+    // dialog keeps its lifetime.
+    let ok = call(&srv, &uac, &uas, "sst-5", &[], &[]);
+    assert_eq!(
+        ok.header("Session-Expires").as_deref(),
+        Some("90;refresher=uac")
+    );
     let list = srv.rpc("dlg.list", &[]).unwrap();
     let lifetimes: Vec<_> = list
         .as_array()
@@ -216,7 +255,8 @@ fn the_callees_interval_or_none_decides_the_lifetime() {
         .collect();
     assert!(
         lifetimes.contains(&("sst-3".into(), 43200.into()))
-            && lifetimes.contains(&("sst-4".into(), 1700.into())),
+            && lifetimes.contains(&("sst-4".into(), 1700.into()))
+            && lifetimes.contains(&("sst-5".into(), 43200.into())),
         "{list}"
     );
 }

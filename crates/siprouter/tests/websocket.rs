@@ -27,6 +27,7 @@ loadmodule "kex"
 loadmodule "nathelper"
 loadmodule "xhttp"
 loadmodule "websocket"
+loadmodule "tcpops"
 modparam("nathelper|registrar", "received_avp", "$avp(RECEIVED)")
 modparam("websocket", "keepalive_timeout", 1)
 modparam("websocket", "ping_application_data", "are you there")
@@ -71,6 +72,9 @@ onreply_route {
 }
 event_route[websocket:closed] {
     $shv(closed) = $proto + ":" + $si + ":" + $sp + " " + $conid;
+}
+event_route[tcp:closed] {
+    $shv(tcpclosed) = $shv(tcpclosed) + 1;
 }
 event_route[xhttp:request] {
     set_reply_close();
@@ -293,6 +297,21 @@ fn fragments_pings_and_closes() {
     let (first, data) = c.recv_frame(T).expect("close echoed");
     assert_eq!((first, data.as_slice()), (0x88, &[0x03, 0xE8][..]));
     assert!(c.recv_frame(Duration::from_millis(300)).is_none());
+    // tcpops' event_route[tcp:closed] ran for it: the client closed it.
+    let tcp_closed = |srv: &TestServer| {
+        srv.rpc("pv.shvGet", &["tcpclosed".into()])
+            .ok()
+            .and_then(|v| v["value"].as_i64())
+    };
+    let mut n = None;
+    for _ in 0..50 {
+        n = tcp_closed(&srv);
+        if n == Some(1) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(n, Some(1), "tcp:closed after the client's Close frame");
 
     // An unmasked frame is a protocol error: Close 1002.
     let mut c = ws_client(&srv);

@@ -3,8 +3,8 @@
 //! Kamailio's `msilo` module. `m_store([owner])` keeps a MESSAGE for a
 //! user who is not registered in the `silo` table (sender, recipient,
 //! content type without parameters, body, the headers Kamailio's parser
-//! does not know, when it came and when it expires: its `Expires`, else
-//! `expire_time`). `m_dump([owner])`, called on a REGISTER, sends the
+//! does not know, when it came and when it expires: its `Expires` when
+//! above 0, at most `expire_time`). `m_dump([owner])`, called on a REGISTER, sends the
 //! user's messages as new MESSAGE requests (through `outbound_proxy`,
 //! else to the recipient's address), the body prefixed with the time it
 //! came (`add_date`); a message is deleted when its 2xx comes, kept for
@@ -97,8 +97,11 @@ impl Msilo {
             .headers()
             .iter()
             .find(|h| h.name_str.eq_ignore_ascii_case("Expires"))
-            .and_then(|h| h.value.trim().parse::<i64>().ok())
-            .unwrap_or_else(|| params::get_int(&self.p.expire_time));
+            .and_then(|h| h.value.trim().parse::<i64>().ok());
+        // As Kamailio: the message's Expires when above 0, at most
+        // `expire_time`.
+        let most = params::get_int(&self.p.expire_time).max(0);
+        let life = life.filter(|l| *l > 0).map_or(most, |l| l.min(most));
         let Some(ctype) = m
             .headers()
             .iter()
@@ -117,8 +120,8 @@ impl Msilo {
             ("dst_addr", DbValue::str(to.uri_str)),
             ("username", DbValue::str(user)),
             ("domain", DbValue::str(o.host_str)),
-            ("inc_time", DbValue::Int(now as i32)),
-            ("exp_time", DbValue::Int((now + life) as i32)),
+            ("inc_time", DbValue::BigInt(now)),
+            ("exp_time", DbValue::BigInt(now.saturating_add(life))),
             ("snd_time", DbValue::Int(0)),
             ("ctype", DbValue::str(ctype)),
             ("body", DbValue::Blob(m.body().to_vec())),
@@ -128,6 +131,24 @@ impl Msilo {
         ];
         let Some(pool) = self.pool() else { return -1 };
         let table = self.table();
+        let max = params::get_int(&self.p.max_messages);
+        if max > 0 {
+            let account = [
+                Cond::eq("username", DbValue::str(user)),
+                Cond::eq("domain", DbValue::str(o.host_str)),
+            ];
+            match pool.with(|c| c.query(&table, &account, &["id"], None)) {
+                Ok(r) if r.len() as i64 >= max => {
+                    lm_err!("m_store: too many messages for {user}@{}", o.host_str);
+                    return -1;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    lm_err!("m_store: counting the messages: {e}");
+                    return -1;
+                }
+            }
+        }
         match pool.with(|c| c.insert(&table, &row)) {
             Ok(()) => {
                 self.stored.inc();
@@ -205,12 +226,7 @@ impl Msilo {
                 return -1;
             }
         };
-        let max = params::get_int(&self.p.max_messages);
-        let mut n = 0;
         for i in 0..rows.len() {
-            if max > 0 && n >= max {
-                break;
-            }
             let text = |c: &str| rows.get(i, c).as_string().unwrap_or_default();
             let s = Stored {
                 id: rows.get(i, "id").as_i64().unwrap_or(0),
@@ -227,7 +243,20 @@ impl Msilo {
             if !lock(&self.sending).insert(s.id) {
                 continue;
             }
-            n += 1;
+            // Delivered since the query (its 2xx deletes it before the
+            // id leaves `sending`): not sent again.
+            let still = pool.with(|c| {
+                c.query(
+                    &table,
+                    &[Cond::eq("id", DbValue::BigInt(s.id))],
+                    &["id"],
+                    None,
+                )
+            });
+            if !still.is_ok_and(|r| !r.is_empty()) {
+                lock(&self.sending).remove(&s.id);
+                continue;
+            }
             self.send(ctx.core, &s);
         }
         1
@@ -286,8 +315,8 @@ impl Msilo {
     /// The outcome of a MESSAGE sent: delivered (2xx) messages are
     /// deleted; others stay for the next registration.
     fn ended(&self, e: Ended<i64>) {
-        lock(&self.sending).remove(&e.tag);
         if !(200..300).contains(&e.code) {
+            lock(&self.sending).remove(&e.tag);
             lm_notice!(
                 "msilo: message {} not delivered: {} {}",
                 e.tag,
@@ -298,12 +327,14 @@ impl Msilo {
             return;
         }
         self.dumped.inc();
-        let Some(pool) = self.pool() else { return };
-        let table = self.table();
-        if let Err(err) = pool.with(|c| c.delete(&table, &[Cond::eq("id", DbValue::BigInt(e.tag))]))
-        {
-            lm_err!("msilo: deleting delivered message {}: {err}", e.tag);
+        if let Some(pool) = self.pool() {
+            let table = self.table();
+            let gone = pool.with(|c| c.delete(&table, &[Cond::eq("id", DbValue::BigInt(e.tag))]));
+            if let Err(err) = gone {
+                lm_err!("msilo: deleting delivered message {}: {err}", e.tag);
+            }
         }
+        lock(&self.sending).remove(&e.tag);
     }
 
     /// Deletes expired messages.

@@ -93,7 +93,7 @@ impl Sst {
             .on_created(Arc::new(move |ctx, key| session::created(&s, ctx, &d, key)));
         let s = self.clone();
         dlg.hooks.on_expired(Arc::new(move |x| {
-            if session::Info::of(x).is_some() {
+            if session::Info::of(x).is_some_and(|i| i.active) {
                 lm_info!(
                     "sst: the session timer of dialog {}:{} expired",
                     x.h_entry,

@@ -23,15 +23,19 @@ pub struct Info {
     pub by_proxy: bool,
     /// The caller said `Supported: timer`.
     pub uac_supports: bool,
+    /// A timer was agreed and is enforced (the dialog's lifetime is the
+    /// interval); `false` until the 2xx, and when nobody refreshes.
+    pub active: bool,
 }
 
 impl Info {
     fn encode(self) -> String {
         format!(
-            "{} {} {}",
+            "{} {} {} {}",
             self.interval,
             u8::from(self.by_proxy),
-            u8::from(self.uac_supports)
+            u8::from(self.uac_supports),
+            u8::from(self.active)
         )
     }
 
@@ -41,6 +45,7 @@ impl Info {
             interval: it.next()?.parse().ok()?,
             by_proxy: it.next()? == "1",
             uac_supports: it.next()? == "1",
+            active: it.next()? == "1",
         })
     }
 
@@ -66,7 +71,7 @@ pub fn reply_422(ctx: &mut Ctx<'_>, min_se: u32) -> bool {
 /// `Session-Expires` below `min_se`, a caller that supports timers gets
 /// a 422 (with `reject_to_small`; the dialog then has no timer), another
 /// has its `Min-SE` raised to ours; without one, this proxy asks for a
-/// timer of `min_se` seconds.
+/// timer of `min_se` seconds (or the request's `Min-SE`, if higher).
 pub fn created(s: &Sst, ctx: &mut Ctx<'_>, dlg: &Dlg, key: (u32, u32)) {
     let flag = s.flag();
     if !(0..32).contains(&flag) || ctx.msg.flags & (1 << flag) == 0 {
@@ -75,8 +80,9 @@ pub fn created(s: &Sst, ctx: &mut Ctx<'_>, dlg: &Dlg, key: (u32, u32)) {
     if ctx.msg.msg().method() != Some(Method::Invite) {
         return;
     }
-    let min = s.min_se();
     let m = ctx.msg.msg();
+    let asked_min = headers::min_se(m).and_then(Result::ok).unwrap_or(0);
+    let min = s.min_se().max(asked_min);
     let uac_supports = headers::supports_timer(m);
     let info = match headers::session_expires(m) {
         Some(Err(e)) => {
@@ -107,6 +113,7 @@ pub fn created(s: &Sst, ctx: &mut Ctx<'_>, dlg: &Dlg, key: (u32, u32)) {
                 interval: interval.max(min),
                 by_proxy: false,
                 uac_supports,
+                active: false,
             }
         }
         None => {
@@ -117,6 +124,7 @@ pub fn created(s: &Sst, ctx: &mut Ctx<'_>, dlg: &Dlg, key: (u32, u32)) {
                 interval: min,
                 by_proxy: true,
                 uac_supports,
+                active: false,
             }
         }
     };
@@ -133,11 +141,15 @@ fn ids(m: &Message<'_>) -> Option<(String, String, String)> {
 }
 
 /// A 2xx received for an INVITE or UPDATE of a dialog with a session
-/// timer: the interval it agrees (its `Session-Expires`, else the
-/// request's, else the one asked) becomes the dialog's lifetime. A 2xx
-/// to the initial INVITE without `Session-Expires` gets one
-/// (`;refresher=uac`) when the caller supports timers or this proxy
-/// asked for one; else the session has no timer.
+/// timer. To the initial INVITE: a `Session-Expires` in it agrees the
+/// timer; without one, one is added (`;refresher=uac`) when the caller
+/// supports timers or this proxy asked, and the timer is enforced only
+/// when the caller supports them (a caller that does not would never
+/// refresh). The agreed interval becomes the dialog's lifetime, which
+/// then only such 2xx renew. To a refresh (re-INVITE, UPDATE) of an
+/// enforced timer: its `Session-Expires` (else the request's) is the new
+/// interval; with neither the session has no timer any more and the
+/// dialog gets `default_timeout` back.
 pub fn on_tm(s: &Sst, ev: &mut TmEvent<'_>) {
     if ev.kind != TmEventKind::ReplyIn || !(200..300).contains(&ev.code) {
         return;
@@ -164,9 +176,14 @@ pub fn on_tm(s: &Sst, ev: &mut TmEvent<'_>) {
     let Some(rpl) = ev.received.as_deref_mut() else {
         return;
     };
-    let interval = match headers::session_expires(rpl.msg()) {
-        Some(Ok(se)) => se.interval,
-        _ if initial => {
+    let agreed = match headers::session_expires(rpl.msg()) {
+        Some(Ok(se)) if se.interval > 0 => Some(se.interval),
+        Some(Ok(_)) => None,
+        Some(Err(e)) => {
+            lm_err!("sst: Session-Expires of a 2xx: {e}");
+            return;
+        }
+        None if initial => {
             if !(info.uac_supports || info.by_proxy) {
                 lm_dbg!("sst: neither side supports session timers");
                 return;
@@ -175,18 +192,40 @@ pub fn on_tm(s: &Sst, ev: &mut TmEvent<'_>) {
             let mut edits = std::mem::take(&mut rpl.edits);
             edits.append_header(rpl.msg(), "Session-Expires", &value);
             rpl.edits = edits;
-            info.interval
+            info.uac_supports.then_some(info.interval)
         }
-        _ => asked.map_or(info.interval, |se| se.interval),
+        None => asked.map(|se| se.interval).filter(|i| *i > 0),
     };
-    if interval == 0 {
+    if !initial && !info.active {
         return;
     }
-    let info = Info { interval, ..info };
-    if let Some(x) = dlg.table().get_mut(key) {
-        x.mod_data.insert(DATA.to_string(), info.encode());
+    let mut t = dlg.table();
+    let Some(x) = t.get_mut(key) else { return };
+    match agreed {
+        Some(interval) => {
+            let info = Info {
+                interval,
+                active: true,
+                ..info
+            };
+            x.mod_data.insert(DATA.to_string(), info.encode());
+            // Only refreshes renew it, not every request in the dialog.
+            x.dflags |= sr_mod_dialog::dlg::DFLAG_NORESET;
+            drop(t);
+            sr_mod_dialog::funcs::set_timeout(&dlg, key, interval);
+        }
+        None if info.active => {
+            let info = Info {
+                active: false,
+                ..info
+            };
+            x.mod_data.insert(DATA.to_string(), info.encode());
+            drop(t);
+            let default = params::get_int(&dlg.p.default_timeout).clamp(1, i64::from(u32::MAX));
+            sr_mod_dialog::funcs::set_timeout(&dlg, key, default as u32);
+        }
+        None => {}
     }
-    sr_mod_dialog::funcs::set_timeout(&dlg, key, interval);
 }
 
 #[cfg(test)]
@@ -199,9 +238,10 @@ mod tests {
             interval: 1800,
             by_proxy: true,
             uac_supports: false,
+            active: true,
         };
         assert_eq!(Info::decode(&i.encode()), Some(i));
-        assert_eq!(Info::decode("x 1 0"), None);
-        assert_eq!(Info::decode("90 1"), None);
+        assert_eq!(Info::decode("x 1 0 1"), None);
+        assert_eq!(Info::decode("90 1 0"), None);
     }
 }
