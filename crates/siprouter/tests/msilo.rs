@@ -18,7 +18,7 @@ fn db(name: &str) -> PathBuf {
     dir.join("m.db")
 }
 
-fn cfg(db: &std::path::Path) -> String {
+fn cfg(db: &std::path::Path, extra: &str) -> String {
     format!(
         r#"
 listen=udp:127.0.0.1:{{PORT}}
@@ -35,6 +35,7 @@ modparam("tm", "fr_timer", 1000)
 modparam("msilo", "db_url", "sqlite:///{}")
 modparam("msilo", "outbound_proxy", "sip:127.0.0.1:{{PORT}}")
 modparam("msilo", "check_time", 1)
+{extra}
 request_route {{
     if (is_method("REGISTER")) {{
         save("location");
@@ -76,7 +77,7 @@ fn stored(srv: &TestServer, alice: &UdpPeer, n: u32, to: &str, extra: &str) {
 #[test]
 fn delivery_expiry_and_statistics() {
     let path = db("stats");
-    let srv = TestServer::start(&cfg(&path), siprouter::in_tree());
+    let srv = TestServer::start(&cfg(&path, ""), siprouter::in_tree());
     let (alice, bob, carol) = (UdpPeer::new(), UdpPeer::new(), UdpPeer::new());
     stored(&srv, &alice, 1, "bob", "");
     stored(&srv, &alice, 2, "bob", "Expires: 1\r\n");
@@ -124,5 +125,27 @@ fn delivery_expiry_and_statistics() {
     );
     alice.send(srv.addr(), &o);
     alice.recv_status(403, T).expect("m_store refuses OPTIONS");
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
+#[test]
+fn max_messages_and_the_longest_expiry() {
+    let path = db("limits");
+    let extra =
+        "modparam(\"msilo\", \"max_messages\", 2)\nmodparam(\"msilo\", \"expire_time\", 100)";
+    let srv = TestServer::start(&cfg(&path, extra), siprouter::in_tree());
+    let alice = UdpPeer::new();
+    stored(&srv, &alice, 1, "dave", "Expires: 999999999\r\n");
+    stored(&srv, &alice, 2, "dave", "Expires: 0\r\n");
+    alice.send(srv.addr(), &message(3, &alice, "dave", ""));
+    alice
+        .recv_status(503, T)
+        .expect("a third message for dave is refused");
+    stored(&srv, &alice, 4, "erin", "Expires: 30\r\n");
+    let rows = sr_testkit::sqlite3(
+        &path,
+        "SELECT username, exp_time - inc_time FROM silo ORDER BY id",
+    );
+    assert_eq!(rows, "dave|100\ndave|100\nerin|30\n");
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
