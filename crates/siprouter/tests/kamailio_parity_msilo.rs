@@ -34,8 +34,11 @@ const BODY: &str = r#"modparam("msilo", "db_url", "__DB__")
 modparam("msilo", "outbound_proxy", "sip:127.0.0.1:__PORT__")
 modparam("msilo", "check_time", 1)
 modparam("msilo", "clean_period", 1)
+modparam("msilo", "from_address", "sip:registrar@127.0.0.1")
+modparam("msilo", "offline_message", "*** User $rU is offline ***")
+modparam("msilo", "content_type_hdr", "Content-Type: text/plain\r\n")
 request_route {
-    if ($hdr(X-C) == $null) { sl_send_reply("200", "up"); exit; }
+    if (is_method("OPTIONS")) { sl_send_reply("200", "up"); exit; }
     if (is_method("REGISTER")) {
         save("location");
         m_dump();
@@ -106,6 +109,26 @@ fn masked(text: &str) -> String {
         .join(" | ")
 }
 
+/// What alice gets after sending MESSAGE `n`: its final reply and the
+/// offline notices (answered 200), masked and sorted.
+fn answers(alice: &UdpPeer, n: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    let port = format!(":{}", alice.addr().port());
+    while let Some(r) = alice.recv(Duration::from_millis(1000)) {
+        if r.msg.msg().method() == Some(sr_sdk::sip_msg::Method::Message) {
+            alice.send(r.from, &answer(&r, 200, "OK", "al", &[]));
+            out.push(format!(
+                "alice got after {n}: {}",
+                masked(&r.text()).replace(&port, ":ALICE")
+            ));
+        } else if r.msg.msg().call_id().ok() == Some(format!("ms-{n}").as_str()) {
+            out.push(format!("store {n}: {}", r.status().unwrap_or(0)));
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Bob's MESSAGEs until none comes for a while, answered with `codes` in
 /// turn (200 when they run out).
 fn deliveries(bob: &UdpPeer, codes: &[u16]) -> Vec<String> {
@@ -130,6 +153,12 @@ fn scenario(srv: SocketAddr, db: &Path) -> Vec<String> {
     kamailio::wait_until_up(&alice, srv, kamailio::PROBE, None);
     let bob = UdpPeer::new();
     let mut out = Vec::new();
+    // Alice is registered: the notices that her messages are kept reach
+    // her.
+    alice.send(srv, &register(9, alice.addr(), "").replace("bob", "alice"));
+    alice
+        .recv_status(200, Duration::from_secs(3))
+        .expect("200 to alice's REGISTER");
     let sends = [
         (
             "Content-Type: text/plain;charset=utf-8\r\nX-Extra: x\r\nSubject: hi\r\nX-Foo: 1\r\nPriority: urgent\r\n",
@@ -138,17 +167,15 @@ fn scenario(srv: SocketAddr, db: &Path) -> Vec<String> {
         ("Content-Type: text/html\r\nExpires: 600\r\n", "<b>second</b>"),
         ("", "no type"),
         ("Content-Type: text/plain\r\n", ""),
+        (
+            "Content-Type: text/plain\r\nContact: <sip:alice@127.0.0.1;transport=udp>\r\n",
+            "with contact",
+        ),
     ];
     for (n, (extra, body)) in sends.iter().enumerate() {
         let n = n as u32;
         alice.send(srv, &message(n, alice.addr(), extra, body));
-        let r = alice
-            .recv_matching(Duration::from_secs(3), |r| {
-                r.status().is_some_and(|c| c >= 200)
-                    && r.msg.msg().call_id().ok() == Some(format!("ms-{n}").as_str())
-            })
-            .expect("a final reply");
-        out.push(format!("store {n}: {}", r.status().unwrap_or(0)));
+        out.extend(answers(&alice, n));
     }
     out.push(format!("stored: {}", rows(db)));
     // Bob registers, not allowing MESSAGE: nothing.

@@ -149,3 +149,18 @@ fn max_messages_and_the_longest_expiry() {
     assert_eq!(rows, "dave|100\ndave|100\nerin|30\n");
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
+
+#[test]
+fn the_offline_notice_needs_its_content_type() {
+    let path = db("notice");
+    let extra = "modparam(\"msilo\", \"from_address\", \"sip:registrar@127.0.0.1\")\nmodparam(\"msilo\", \"offline_message\", \"*** $rU is offline ***\")";
+    let e = TestServer::try_start(&cfg(&path, extra), siprouter::in_tree())
+        .err()
+        .expect("no content_type_hdr is refused");
+    assert!(
+        e.iter()
+            .any(|l| l.contains("content_type_hdr must be set for the offline notice")),
+        "{e:?}"
+    );
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}

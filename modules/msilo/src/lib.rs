@@ -11,6 +11,9 @@
 //! the next registration otherwise. Expired messages are deleted every
 //! `check_time` seconds.
 //!
+//! With `from_address` and `offline_message`, storing a message sends
+//! its sender a notice.
+//!
 //! Statistics: `stored_messages`, `dumped_messages`, `failed_messages`,
 //! `dumped_reminders`, `failed_reminders`.
 #![forbid(unsafe_code)]
@@ -38,6 +41,19 @@ pub struct Params {
     add_date: Arc<AtomicI64>,
     add_contact: Arc<AtomicI64>,
     max_messages: Arc<AtomicI64>,
+    from_address: Arc<RwLock<String>>,
+    offline_message: Arc<RwLock<String>>,
+    content_type_hdr: Arc<RwLock<String>>,
+    use_contact: Arc<AtomicI64>,
+    skip_flag: Arc<AtomicI64>,
+}
+
+/// The offline notice, compiled at start: who it is from and its text
+/// (both formats with pseudo-variables of the stored MESSAGE).
+struct Notice {
+    from: Arc<dyn sr_sdk::fixup::Eval>,
+    text: Arc<dyn sr_sdk::fixup::Eval>,
+    content_type: String,
 }
 
 /// The module's state.
@@ -48,6 +64,7 @@ pub struct Msilo {
     sent: LocalRequests<i64>,
     /// Rows being sent (not sent again until their reply).
     sending: Mutex<HashSet<i64>>,
+    notice: OnceLock<Notice>,
     stored: Stat,
     dumped: Stat,
     failed: Stat,
@@ -152,6 +169,7 @@ impl Msilo {
         match pool.with(|c| c.insert(&table, &row)) {
             Ok(()) => {
                 self.stored.inc();
+                self.notify(ctx);
                 1
             }
             Err(e) => {
@@ -262,6 +280,68 @@ impl Msilo {
         1
     }
 
+    /// The offline notice to the sender of a MESSAGE just stored, from
+    /// `from_address`, to its Contact (`use_contact`) or From URI, through
+    /// `outbound_proxy` when set.
+    fn notify(&self, ctx: &mut Ctx<'_>) {
+        let (Some(n), Some(tm)) = (self.notice.get(), self.tm.get()) else {
+            return;
+        };
+        let skip = params::get_int(&self.p.skip_flag);
+        if (0..32).contains(&skip) && ctx.msg.flags & (1 << skip) != 0 {
+            return;
+        }
+        let m = ctx.msg.msg();
+        let Ok(sender) = m.from().map(|f| f.uri_str.to_string()) else {
+            return;
+        };
+        let contact = (params::get_int(&self.p.use_contact) != 0)
+            .then(|| {
+                m.contacts().flatten().find_map(|c| match c {
+                    sr_sdk::sip_msg::headers::ContactValue::Addr(na) => {
+                        Some(na.uri_str.to_string())
+                    }
+                    _ => None,
+                })
+            })
+            .flatten();
+        let ruri = contact.unwrap_or_else(|| sender.clone());
+        let from = n.from.eval(ctx).as_str().into_owned();
+        let text = n.text.eval(ctx).as_str().into_owned();
+        let proxy = params::get_str(&self.p.outbound_proxy);
+        let next = if proxy.is_empty() { &ruri } else { &proxy };
+        let core = ctx.core;
+        let dest = match core.resolve(next, None) {
+            Ok(d) => d,
+            Err(e) => {
+                lm_err!("msilo: offline notice to {next}: {e}");
+                return;
+            }
+        };
+        let (k, branch) = self.sent.next_branch();
+        let local = sr_mod_tm::local::via_host(core, &dest).unwrap_or_default();
+        let host = local.rsplit_once(':').map_or(local.as_str(), |x| x.0);
+        let mut data = format!(
+            "MESSAGE {ruri} SIP/2.0\r\nVia: SIP/2.0/{} {local};branch={branch}\r\nTo: <{sender}>\r\nFrom: <{from}>;tag={key}-{k}\r\nCSeq: 10 MESSAGE\r\nCall-ID: {key}-{k}@{host}\r\nMax-Forwards: 70\r\nContent-Length: {}\r\n",
+            dest.proto.via_name(),
+            text.len(),
+            key = self.sent.key(),
+        );
+        if let Some(ua) = core.user_agent_header() {
+            data.push_str(&ua);
+            data.push_str("\r\n");
+        }
+        data.push_str(&n.content_type);
+        data.push_str("\r\n");
+        data.push_str(&text);
+        if let Some(e) = self
+            .sent
+            .start(core, k, data.into_bytes(), dest, &tm.uac_timers(), NOTICE)
+        {
+            self.ended(e);
+        }
+    }
+
     fn send(&self, core: &dyn Core, s: &Stored) {
         let Some(tm) = self.tm.get() else { return };
         let proxy = params::get_str(&self.p.outbound_proxy);
@@ -315,6 +395,16 @@ impl Msilo {
     /// The outcome of a MESSAGE sent: delivered (2xx) messages are
     /// deleted; others stay for the next registration.
     fn ended(&self, e: Ended<i64>) {
+        if e.tag == NOTICE {
+            if !(200..300).contains(&e.code) {
+                lm_notice!(
+                    "msilo: offline notice not delivered: {} {}",
+                    e.code,
+                    e.reason
+                );
+            }
+            return;
+        }
         if !(200..300).contains(&e.code) {
             lock(&self.sending).remove(&e.tag);
             lm_notice!(
@@ -353,6 +443,26 @@ impl Msilo {
     }
 
     fn init(self: &Arc<Self>, core: &dyn Core) -> Result<(), String> {
+        let from = params::get_str(&self.p.from_address);
+        let text = params::get_str(&self.p.offline_message);
+        if !from.is_empty() && !text.is_empty() {
+            let mut ct = params::get_str(&self.p.content_type_hdr).replace("\\r\\n", "\r\n");
+            if ct.trim().is_empty() {
+                return Err("msilo: content_type_hdr must be set for the offline notice".into());
+            }
+            if !ct.ends_with("\r\n") {
+                ct.push_str("\r\n");
+            }
+            let compile = |s: &str, what: &str| {
+                core.compile_format(s)
+                    .map_err(|e| format!("msilo: {what}: {e}"))
+            };
+            let _ = self.notice.set(Notice {
+                from: compile(&from, "from_address")?,
+                text: compile(&text, "offline_message")?,
+                content_type: ct,
+            });
+        }
         let url = params::get_str(&self.p.db_url);
         let pool = DbPool::open(core, &url).map_err(|e| format!("msilo: {e}"))?;
         let table = self.table();
@@ -389,15 +499,15 @@ impl Msilo {
     }
 }
 
+/// The tag of an offline notice in [`Msilo::sent`] (messages have their
+/// row id).
+const NOTICE: i64 = -1;
+
 /// Parameters accepted for compatibility with no effect here: reminders
-/// (`reminder`, `send_time`, `snd_time_avp`), the offline notice
-/// (`from_address`, `offline_message`, `content_type_hdr`,
-/// `use_contact`), `clean_period` (delivered messages are deleted when
-/// their 2xx comes), the column names and `extra_hdrs`.
+/// (`reminder`, `send_time`, `snd_time_avp`), `clean_period` (delivered
+/// messages are deleted when their 2xx comes), the column names and
+/// `extra_hdrs`.
 const ACCEPTED_STR: &[&str] = &[
-    "from_address",
-    "offline_message",
-    "content_type_hdr",
     "reminder",
     "snd_time_avp",
     "extra_hdrs",
@@ -416,13 +526,7 @@ const ACCEPTED_STR: &[&str] = &[
     "sc_callid",
     "sc_status",
 ];
-const ACCEPTED_INT: &[&str] = &[
-    "send_time",
-    "clean_period",
-    "use_contact",
-    "skip_notification_flag",
-    "notify_offline",
-];
+const ACCEPTED_INT: &[&str] = &["send_time", "clean_period", "notify_offline"];
 
 /// The `msilo` module.
 pub fn module() -> ModuleDef {
@@ -437,11 +541,17 @@ pub fn module() -> ModuleDef {
             add_date: params::int_cell(1),
             add_contact: params::int_cell(0),
             max_messages: params::int_cell(0),
+            from_address: params::str_cell(""),
+            offline_message: params::str_cell(""),
+            content_type_hdr: params::str_cell(""),
+            use_contact: params::int_cell(1),
+            skip_flag: params::int_cell(-1),
         },
         pool: OnceLock::new(),
         tm: OnceLock::new(),
         sent: LocalRequests::new("ms"),
         sending: Mutex::new(HashSet::new()),
+        notice: OnceLock::new(),
         stored: Stat::default(),
         dumped: Stat::default(),
         failed: Stat::default(),
@@ -455,6 +565,9 @@ pub fn module() -> ModuleDef {
         ("db_table", &p.db_table),
         ("outbound_proxy", &p.outbound_proxy),
         ("contact_hdr", &p.contact_hdr),
+        ("from_address", &p.from_address),
+        ("offline_message", &p.offline_message),
+        ("content_type_hdr", &p.content_type_hdr),
     ] {
         def = def.param(name, ParamKind::Str, params::string(cell));
     }
@@ -464,6 +577,8 @@ pub fn module() -> ModuleDef {
         ("add_date", &p.add_date),
         ("add_contact", &p.add_contact),
         ("max_messages", &p.max_messages),
+        ("use_contact", &p.use_contact),
+        ("skip_notification_flag", &p.skip_flag),
     ] {
         def = def.param(name, ParamKind::Int, params::int(cell));
     }
