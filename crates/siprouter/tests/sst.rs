@@ -109,12 +109,29 @@ fn an_unrefreshed_session_ends_with_its_dialog() {
         siprouter::in_tree(),
     );
     let (uac, uas) = (UdpPeer::new(), UdpPeer::new());
-    let ok = call(&srv, &uac, &uas, "sst-1", &["Supported: timer"], &[]);
+    uac.send(
+        srv.addr(),
+        &invite(&uac, &uas, "sst-1", &["Supported: timer"]),
+    );
+    let inv = uas.recv_method("INVITE", T).expect("INVITE relayed");
+    let contact = format!("Contact: <sip:bob@{}>", uas.addr());
+    let two_hundred = answer(&inv, 200, "OK", "bobtag", &[&contact]);
+    uas.send(inv.from, &two_hundred);
+    let ok = uac.recv_status(200, T).expect("200 relayed");
     assert_eq!(
         ok.header("Session-Expires").as_deref(),
         Some("2;refresher=uac"),
         "the proxy's interval, the caller refreshes"
     );
+    // The callee's retransmission of its 200 says the same.
+    uas.send(inv.from, &two_hundred);
+    let again = uac.recv_status(200, T).expect("the retransmission relayed");
+    assert_eq!(
+        again.header("Session-Expires").as_deref(),
+        Some("2;refresher=uac")
+    );
+    uac.send(srv.addr(), &from_caller("ACK", &ok, &uac, &uas, 10));
+    uas.recv_method("ACK", T).expect("ACK relayed");
     let list = srv.rpc("dlg.list", &[]).unwrap();
     assert_eq!(list[0]["lifetime"], 2, "{list}");
     let start = Instant::now();

@@ -163,17 +163,25 @@ pub fn on_tm(s: &Sst, ev: &mut TmEvent<'_>) {
         return;
     };
     let initial = ttag.is_empty();
+    let asked = headers::session_expires(req).and_then(Result::ok);
+    let Some(rpl) = ev.received.as_deref_mut() else {
+        return;
+    };
     let key = if initial {
-        sr_mod_dialog::track::unanswered(&dlg, &callid, &ftag)
+        // Not answered yet; or answered by this 2xx's first copy (a
+        // retransmission, which gets the same header).
+        sr_mod_dialog::track::unanswered(&dlg, &callid, &ftag).or_else(|| {
+            let callee = rpl.msg().to_tag().ok().flatten().unwrap_or("");
+            dlg.table()
+                .find(&callid, &ftag, callee)
+                .filter(|_| !callee.is_empty())
+                .map(|(k, _)| k)
+        })
     } else {
         dlg.table().find(&callid, &ftag, &ttag).map(|(k, _)| k)
     };
     let Some(key) = key else { return };
     let Some(info) = dlg.table().get(key).and_then(Info::of) else {
-        return;
-    };
-    let asked = headers::session_expires(req).and_then(Result::ok);
-    let Some(rpl) = ev.received.as_deref_mut() else {
         return;
     };
     let agreed = match headers::session_expires(rpl.msg()) {
