@@ -131,7 +131,6 @@ impl Keepalive {
             })
             .collect();
         let from = params::get_str(&self.ping_from);
-        let ua = core.user_agent_header();
         for uri in due {
             let dest = match core.resolve(&uri, None) {
                 Ok(d) => d,
@@ -142,17 +141,9 @@ impl Keepalive {
                 }
             };
             let (n, branch) = self.sent.next_branch();
-            let local = sr_mod_tm::local::via_host(core, &dest).unwrap_or_default();
-            let host = local.rsplit_once(':').map_or(local.as_str(), |x| x.0);
-            let mut text = format!(
-                "OPTIONS {uri} SIP/2.0\r\nVia: SIP/2.0/{} {local};branch={branch}\r\nTo: <{uri}>\r\nFrom: <{from}>;tag={key}-{n}\r\nCSeq: 10 OPTIONS\r\nCall-ID: {key}-{n}@{host}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n",
-                dest.proto.via_name(),
-                key = self.sent.key(),
-            );
-            if let Some(ua) = &ua {
-                text.push_str(ua);
-                text.push_str("\r\n");
-            }
+            let mut text = self
+                .sent
+                .head(core, &dest, n, &branch, "OPTIONS", &uri, &uri, &from, 0);
             text.push_str("\r\n");
             if let Some(e) =
                 self.sent

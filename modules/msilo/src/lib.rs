@@ -20,7 +20,7 @@
 
 pub mod message;
 
-use message::{Envelope, Stored};
+use message::Stored;
 use sr_mod_tm::local::{Ended, LocalRequests, Taken};
 use sr_mod_tm::{TmApi, TM_API};
 use sr_sdk::db::{Cond, DbOp, DbPool, DbValue, Order};
@@ -319,18 +319,17 @@ impl Msilo {
             }
         };
         let (k, branch) = self.sent.next_branch();
-        let local = sr_mod_tm::local::via_host(core, &dest).unwrap_or_default();
-        let host = local.rsplit_once(':').map_or(local.as_str(), |x| x.0);
-        let mut data = format!(
-            "MESSAGE {ruri} SIP/2.0\r\nVia: SIP/2.0/{} {local};branch={branch}\r\nTo: <{sender}>\r\nFrom: <{from}>;tag={key}-{k}\r\nCSeq: 10 MESSAGE\r\nCall-ID: {key}-{k}@{host}\r\nMax-Forwards: 70\r\nContent-Length: {}\r\n",
-            dest.proto.via_name(),
+        let mut data = self.sent.head(
+            core,
+            &dest,
+            k,
+            &branch,
+            "MESSAGE",
+            &ruri,
+            &sender,
+            &from,
             text.len(),
-            key = self.sent.key(),
         );
-        if let Some(ua) = core.user_agent_header() {
-            data.push_str(&ua);
-            data.push_str("\r\n");
-        }
         data.push_str(&n.content_type);
         data.push_str("\r\n");
         data.push_str(&text);
@@ -356,15 +355,6 @@ impl Msilo {
             }
         };
         let (n, branch) = self.sent.next_branch();
-        let local = sr_mod_tm::local::via_host(core, &dest).unwrap_or_default();
-        let via = format!("SIP/2.0/{} {local}", dest.proto.via_name());
-        let tag = format!("{}-{n}", self.sent.key());
-        let call_id = format!(
-            "{}-{n}@{}",
-            self.sent.key(),
-            local.rsplit_once(':').map_or(local.as_str(), |x| x.0)
-        );
-        let ua = core.user_agent_header();
         let contact = params::get_str(&self.p.contact_hdr).replace("\\r\\n", "\r\n");
         let more = if params::get_int(&self.p.add_contact) != 0 && !contact.is_empty() {
             if contact.ends_with("\r\n") {
@@ -375,18 +365,20 @@ impl Msilo {
         } else {
             String::new()
         };
-        let data = message::build(
-            s,
-            &Envelope {
-                via: &via,
-                branch: &branch,
-                tag: &tag,
-                call_id: &call_id,
-                user_agent: ua.as_deref(),
-                add_date: params::get_int(&self.p.add_date) != 0,
-                more: &more,
-            },
+        let body = message::body(s, params::get_int(&self.p.add_date) != 0);
+        let head = self.sent.head(
+            core,
+            &dest,
+            n,
+            &branch,
+            "MESSAGE",
+            &s.dst,
+            &s.dst,
+            &s.src,
+            body.len(),
         );
+        let mut data = (head + &message::tail(s, &more)).into_bytes();
+        data.extend_from_slice(&body);
         if let Some(e) = self.sent.start(core, n, data, dest, &tm.uac_timers(), s.id) {
             self.ended(e);
         }

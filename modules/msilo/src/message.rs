@@ -122,59 +122,30 @@ pub struct Stored {
     pub extra: String,
 }
 
-/// How the MESSAGE goes: the Via, branch, tag and Call-ID to use, the
-/// User-Agent line, `add_date`, and the extra lines (`Contact`).
-pub struct Envelope<'a> {
-    /// `SIP/2.0/UDP host:port`.
-    pub via: &'a str,
-    /// Via branch.
-    pub branch: &'a str,
-    /// From tag.
-    pub tag: &'a str,
-    /// Call-ID.
-    pub call_id: &'a str,
-    /// `User-Agent: ...` without CRLF, if any.
-    pub user_agent: Option<&'a str>,
-    /// Prefix the body with the time it came.
-    pub add_date: bool,
-    /// More header lines, each ending in CRLF.
-    pub more: &'a str,
-}
-
-/// The MESSAGE that delivers `s` (Kamailio's layout: a `text/plain`
-/// body prefixed with `[Offline message - <ctime>] ` when `add_date`, a
-/// `Date` header of the time it came).
-pub fn build(s: &Stored, e: &Envelope<'_>) -> Vec<u8> {
+/// The body of the MESSAGE that delivers `s`: a `text/plain` one prefixed
+/// with `[Offline message - <ctime>] ` when `add_date` (Kamailio's
+/// layout).
+pub fn body(s: &Stored, add_date: bool) -> Vec<u8> {
     let mut body = Vec::new();
-    if e.add_date && s.ctype.eq_ignore_ascii_case("text/plain") {
+    if add_date && s.ctype.eq_ignore_ascii_case("text/plain") {
         let when = sr_sdk::localtime::strftime("%a %b %e %H:%M:%S %Y", s.inc_time, false)
             .unwrap_or_default();
         body.extend_from_slice(format!("[Offline message - {when}] ").as_bytes());
     }
     body.extend_from_slice(&s.body);
+    body
+}
+
+/// The headers after the head (see `LocalRequests::head`): a `Date` of
+/// the time it came, its `Content-Type`, `more` (each line ending in
+/// CRLF) and the headers kept, then the blank line.
+pub fn tail(s: &Stored, more: &str) -> String {
     let date = sr_sdk::localtime::strftime("%a, %d %b %Y %H:%M:%S GMT", s.inc_time, true)
         .unwrap_or_default();
-    let mut h = format!(
-        "MESSAGE {dst} SIP/2.0\r\nVia: {via};branch={branch}\r\nTo: <{dst}>\r\nFrom: <{src}>;tag={tag}\r\nCSeq: 10 MESSAGE\r\nCall-ID: {cid}\r\nMax-Forwards: 70\r\nContent-Length: {len}\r\n",
-        dst = s.dst,
-        via = e.via,
-        branch = e.branch,
-        src = s.src,
-        tag = e.tag,
-        cid = e.call_id,
-        len = body.len()
-    );
-    if let Some(ua) = e.user_agent {
-        h.push_str(ua);
-        h.push_str("\r\n");
-    }
-    h.push_str(&format!("Date: {date}\r\nContent-Type: {}\r\n", s.ctype));
-    h.push_str(e.more);
-    h.push_str(&s.extra);
-    h.push_str("\r\n");
-    let mut out = h.into_bytes();
-    out.extend_from_slice(&body);
-    out
+    format!(
+        "Date: {date}\r\nContent-Type: {}\r\n{more}{}\r\n",
+        s.ctype, s.extra
+    )
 }
 
 #[cfg(test)]
@@ -191,7 +162,7 @@ mod tests {
     }
 
     #[test]
-    fn the_message_sent_parses() {
+    fn body_and_tail() {
         let s = Stored {
             id: 1,
             src: "sip:alice@a".into(),
@@ -201,31 +172,18 @@ mod tests {
             body: b"hello".to_vec(),
             extra: "X-A: 1\r\n".into(),
         };
-        let e = Envelope {
-            via: "SIP/2.0/UDP 127.0.0.1:5060",
-            branch: "z9hG4bKx",
-            tag: "t",
-            call_id: "c@h",
-            user_agent: Some("User-Agent: me"),
-            add_date: false,
-            more: "",
+        assert_eq!(body(&s, false), b"hello");
+        let dated = body(&s, true);
+        assert!(dated.starts_with(b"[Offline message - "));
+        assert!(dated.ends_with(b"] hello"));
+        let html = Stored {
+            ctype: "text/html".into(),
+            ..s.clone()
         };
-        let out = build(&s, &e);
-        let m = Message::parse(&out).expect("parses");
-        assert_eq!(m.body(), b"hello");
-        let text = String::from_utf8(out.clone()).unwrap();
-        assert!(text.starts_with("MESSAGE sip:bob@b SIP/2.0\r\n"));
-        assert!(text.contains("Date: Thu, 01 Jan 1970 00:00:00 GMT\r\n"));
-        assert!(text.contains("X-A: 1\r\n\r\nhello"));
-        let dated = build(
-            &s,
-            &Envelope {
-                add_date: true,
-                ..e
-            },
+        assert_eq!(body(&html, true), b"hello");
+        assert_eq!(
+            tail(&s, "Contact: <sip:x>\r\n"),
+            "Date: Thu, 01 Jan 1970 00:00:00 GMT\r\nContent-Type: text/plain\r\nContact: <sip:x>\r\nX-A: 1\r\n\r\n"
         );
-        let m = Message::parse(&dated).expect("parses");
-        assert!(m.body().starts_with(b"[Offline message - "));
-        assert!(m.body().ends_with(b"] hello"));
     }
 }

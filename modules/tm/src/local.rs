@@ -97,6 +97,39 @@ impl<T: Clone> LocalRequests<T> {
         Instant::from_millis(self.epoch.elapsed().as_millis() as u64)
     }
 
+    /// The head of request `n` (whose branch is `branch`) to `dest`, as
+    /// Kamailio's tm writes the requests modules send (`t_uac`): request
+    /// line, Via, `To: <to>`, `From: <from>` with a tag, `CSeq: 10`,
+    /// Call-ID, Max-Forwards, Content-Length of `body_len` and the
+    /// core's User-Agent; every line ends in CRLF, the blank line is the
+    /// caller's (after any headers of its own).
+    #[allow(clippy::too_many_arguments)] // one per part of the head
+    pub fn head(
+        &self,
+        core: &dyn Core,
+        dest: &Dest,
+        n: u64,
+        branch: &str,
+        method: &str,
+        ruri: &str,
+        to: &str,
+        from: &str,
+        body_len: usize,
+    ) -> String {
+        let local = via_host(core, dest).unwrap_or_default();
+        let host = local.rsplit_once(':').map_or(local.as_str(), |x| x.0);
+        let mut h = format!(
+            "{method} {ruri} SIP/2.0\r\nVia: SIP/2.0/{} {local};branch={branch}\r\nTo: <{to}>\r\nFrom: <{from}>;tag={key}-{n}\r\nCSeq: 10 {method}\r\nCall-ID: {key}-{n}@{host}\r\nMax-Forwards: 70\r\nContent-Length: {body_len}\r\n",
+            dest.proto.via_name(),
+            key = self.key,
+        );
+        if let Some(ua) = core.user_agent_header() {
+            h.push_str(&ua);
+            h.push_str("\r\n");
+        }
+        h
+    }
+
     /// A fresh branch for the next request's Via, and its number.
     pub fn next_branch(&self) -> (u64, String) {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
