@@ -24,7 +24,6 @@
 use sr_testkit::{kamailio, UdpPeer};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 const MODULES: &[&str] = &["sl", "pv", "textops", "db_sqlite", "ctl", "mtree"];
@@ -61,12 +60,7 @@ INSERT INTO mtree (tprefix, tvalue) VALUES ('1','one'), ('12','twelve'), ('123',
 INSERT INTO mtrees (tname, tprefix, tvalue) VALUES ('mi','1','10'), ('mi','12','-12'), ('mi','2','2147483647'),
   ('mw','1','1=10;2=20'), ('mw','12','1=5;3=30;4=30'), ('mw','123','2=1'), ('mw','7','5:9'),
   ('mm','5','a'), ('mm','5','b'), ('mm','55','c');";
-    let st = Command::new("sqlite3")
-        .arg(path)
-        .arg(sql)
-        .status()
-        .expect("sqlite3");
-    assert!(st.success());
+    sr_testkit::sqlite3(path, sql);
 }
 
 /// (tree, value, mode) for each `mt_match`.
@@ -164,12 +158,10 @@ fn scenario(srv: SocketAddr, sock: &Path, db: &Path) -> Vec<String> {
     kamailio::wait_until_up(&peer, srv, kamailio::PROBE, None);
     let mut out = matches(&peer, srv, 0);
     out.extend(BEFORE.iter().flat_map(|c| kamailio::kamcmd(sock, c, &tidy)));
-    let st = Command::new("sqlite3")
-        .arg(db)
-        .arg("INSERT INTO mtree (tprefix, tvalue) VALUES ('8', 'eight');")
-        .status()
-        .expect("sqlite3");
-    assert!(st.success());
+    sr_testkit::sqlite3(
+        db,
+        "INSERT INTO mtree (tprefix, tvalue) VALUES ('8', 'eight');",
+    );
     out.extend(AFTER.iter().flat_map(|c| kamailio::kamcmd(sock, c, &tidy)));
     // The reloaded tree, from the script too.
     out.extend(matches(&peer, srv, MATCHES.len() - 1));

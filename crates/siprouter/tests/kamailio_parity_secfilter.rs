@@ -21,7 +21,6 @@
 use sr_testkit::{kamailio, UdpPeer};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 const SCHEMA: &str = "/usr/share/kamailio/db_sqlite/secfilter-create.sql";
@@ -71,12 +70,7 @@ INSERT INTO secfilter (action, type, data) VALUES
   (0, 4, 'sipvicious'), (1, 4, 'alice'), (0, 4, 'Mallory'), (1, 4, 'Friend'),
   (2, 0, '0900'), (2, 0, '555'), (2, 0, '12');"
     );
-    let st = Command::new("sqlite3")
-        .arg(path)
-        .arg(sql)
-        .status()
-        .expect("sqlite3");
-    assert!(st.success());
+    sr_testkit::sqlite3(path, &sql);
 }
 
 /// Each request: R-URI user, From, To, Contact (or ""), User-Agent (or

@@ -19,7 +19,6 @@
 use sr_testkit::{kamailio, UdpPeer};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 const SCHEMA: &str = "/usr/share/kamailio/db_sqlite/userblocklist-create.sql";
@@ -66,12 +65,7 @@ INSERT INTO otherlist (id, username, domain, prefix, allowlist) VALUES (1, 'alic
 INSERT INTO globalblocklist (prefix, allowlist, description) VALUES ('0900', 0, 'premium'), ('09001', 1, 'ok'), ('00', 0, 'abroad'), ('+1', 1, 'plus');
 INSERT INTO othertable (id, prefix, allowlist) VALUES (1, '12', 1), (2, '123', 0);"
     );
-    let st = Command::new("sqlite3")
-        .arg(path)
-        .arg(sql)
-        .status()
-        .expect("sqlite3");
-    assert!(st.success());
+    sr_testkit::sqlite3(path, &sql);
 }
 
 /// (R-URI user, X-U, X-D, number or "" for the R-URI's user).
@@ -175,12 +169,7 @@ fn scenario(srv: SocketAddr, sock: &Path, db: &Path) -> Vec<String> {
             .iter()
             .flat_map(|c| kamailio::kamcmd(sock, c, &str::to_string)),
     );
-    let st = Command::new("sqlite3")
-        .arg(db)
-        .arg("INSERT INTO globalblocklist (prefix, allowlist) VALUES ('08', 0); DELETE FROM globalblocklist WHERE prefix = '00';")
-        .status()
-        .expect("sqlite3");
-    assert!(st.success());
+    sr_testkit::sqlite3(db, "INSERT INTO globalblocklist (prefix, allowlist) VALUES ('08', 0); DELETE FROM globalblocklist WHERE prefix = '00';");
     out.extend(
         RPC_AFTER
             .iter()

@@ -12,10 +12,7 @@ use std::time::Duration;
 const T: Duration = Duration::from_secs(3);
 
 fn db(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sr-msilo-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("m.db")
+    sr_testkit::fresh_db(&format!("msilo-{name}"))
 }
 
 fn cfg(db: &std::path::Path, extra: &str) -> String {

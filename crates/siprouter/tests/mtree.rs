@@ -9,24 +9,15 @@
 use sr_sdk::serde_json::json;
 use sr_testkit::{TestServer, UdpPeer};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 fn db(name: &str, sql: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sr-mtree-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("m.db");
-    sql_run(&path, sql);
+    let path = sr_testkit::fresh_db(&format!("mtree-{name}"));
+    sr_testkit::sqlite3(&path, sql);
     path
 }
 
 fn sql_run(path: &Path, sql: &str) {
-    let st = std::process::Command::new("sqlite3")
-        .arg(path)
-        .arg(sql)
-        .status()
-        .expect("sqlite3");
-    assert!(st.success(), "{sql}");
+    sr_testkit::sqlite3(path, sql);
 }
 
 const TABLES: &str = "CREATE TABLE mtree (id INTEGER PRIMARY KEY, tprefix VARCHAR(32), tvalue VARCHAR(128));
@@ -57,14 +48,7 @@ request_route {{
 }
 
 fn ask(uac: &UdpPeer, srv: &TestServer, n: u32, tree: &str, value: &str, mode: u32) -> String {
-    uac.send(
-        srv.addr(),
-        &format!("OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKmt{n}\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: mt-{n}\r\nCSeq: 1 OPTIONS\r\nX-T: {tree}\r\nX-M: {value}\r\nX-Mode: {mode}\r\nContent-Length: 0\r\n\r\n", uac.addr()),
-    );
-    uac.recv_final(Duration::from_secs(3))
-        .expect("an answer")
-        .header("X-R")
-        .unwrap_or_default()
+    uac.final_header(srv.addr(), &format!("OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKmt{n}\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: mt-{n}\r\nCSeq: 1 OPTIONS\r\nX-T: {tree}\r\nX-M: {value}\r\nX-Mode: {mode}\r\nContent-Length: 0\r\n\r\n", uac.addr()), "X-R")
 }
 
 #[test]

@@ -8,13 +8,9 @@
 use sr_sdk::serde_json::json;
 use sr_testkit::{TestServer, UdpPeer};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 fn db(name: &str, rows: &str, version: bool) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sr-secf-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("s.db");
+    let path = sr_testkit::fresh_db(&format!("secf-{name}"));
     let mut sql = "CREATE TABLE version (table_name VARCHAR(32), table_version INTEGER);
 CREATE TABLE secfilter (id INTEGER PRIMARY KEY, action SMALLINT, type SMALLINT, data VARCHAR(64));"
         .to_string();
@@ -22,12 +18,7 @@ CREATE TABLE secfilter (id INTEGER PRIMARY KEY, action SMALLINT, type SMALLINT, 
         sql.push_str("INSERT INTO version VALUES ('secfilter', 1);");
     }
     sql.push_str(rows);
-    let st = std::process::Command::new("sqlite3")
-        .arg(&path)
-        .arg(sql)
-        .status()
-        .expect("sqlite3");
-    assert!(st.success());
+    sr_testkit::sqlite3(&path, &sql);
     path
 }
 
@@ -53,14 +44,7 @@ request_route {{
 }
 
 fn ask(uac: &UdpPeer, srv: &TestServer, n: u32) -> String {
-    uac.send(
-        srv.addr(),
-        &format!("OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKsf{n}\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: sf-{n}\r\nCSeq: 1 OPTIONS\r\nUser-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n", uac.addr()),
-    );
-    uac.recv_final(Duration::from_secs(3))
-        .expect("an answer")
-        .header("X-R")
-        .unwrap_or_default()
+    uac.final_header(srv.addr(), &format!("OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKsf{n}\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: sf-{n}\r\nCSeq: 1 OPTIONS\r\nUser-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n", uac.addr()), "X-R")
 }
 
 #[test]

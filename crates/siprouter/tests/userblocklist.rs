@@ -8,22 +8,13 @@
 use sr_sdk::serde_json::json;
 use sr_testkit::{TestServer, UdpPeer};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 fn sql(path: &Path, text: &str) {
-    let st = std::process::Command::new("sqlite3")
-        .arg(path)
-        .arg(text)
-        .status()
-        .expect("sqlite3");
-    assert!(st.success(), "{text}");
+    sr_testkit::sqlite3(path, text);
 }
 
 fn db(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sr-ubl-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("u.db");
+    let path = sr_testkit::fresh_db(&format!("ubl-{name}"));
     sql(
         &path,
         "CREATE TABLE userblocklist (id INTEGER PRIMARY KEY, username VARCHAR(64), domain VARCHAR(64), prefix VARCHAR(64), allowlist SMALLINT);
@@ -57,14 +48,7 @@ request_route {{
 }
 
 fn ask(uac: &UdpPeer, srv: &TestServer, n: u32, user: &str) -> String {
-    uac.send(
-        srv.addr(),
-        &format!("INVITE sip:{user}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKub{n}\r\nFrom: <sip:alice@x>;tag=1\r\nTo: <sip:{user}@x>\r\nCall-ID: ub-{n}\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n", uac.addr()),
-    );
-    uac.recv_final(Duration::from_secs(3))
-        .expect("an answer")
-        .header("X-R")
-        .unwrap_or_default()
+    uac.final_header(srv.addr(), &format!("INVITE sip:{user}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKub{n}\r\nFrom: <sip:alice@x>;tag=1\r\nTo: <sip:{user}@x>\r\nCall-ID: ub-{n}\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n", uac.addr()), "X-R")
 }
 
 #[test]

@@ -185,6 +185,17 @@ impl UdpPeer {
         }
     }
 
+    /// Sends `text` to `to` and gives header `name` of the final reply
+    /// (empty when it has none); panics when no final reply comes within
+    /// 3 seconds.
+    pub fn final_header(&self, to: SocketAddr, text: &str, name: &str) -> String {
+        self.send(to, text);
+        self.recv_final(Duration::from_secs(3))
+            .expect("a final reply")
+            .header(name)
+            .unwrap_or_default()
+    }
+
     /// Waits for a message, skipping provisional replies.
     pub fn recv_final(&self, timeout: Duration) -> Option<Reply> {
         self.recv_matching(timeout, |r| r.status().is_none_or(|c| c >= 200))
