@@ -90,6 +90,30 @@ pub fn socket_addr(s: &str) -> Option<SocketAddr> {
     rest.parse().ok()
 }
 
+/// Kamailio's method ids (`METHOD_*`, one bit each), by name: the id of
+/// `$rmid` and, for the first 15, the bits of usrloc's `methods`.
+pub const METHOD_IDS: [(&str, u32); 19] = [
+    ("INVITE", 1),
+    ("CANCEL", 2),
+    ("ACK", 4),
+    ("BYE", 8),
+    ("INFO", 16),
+    ("REGISTER", 32),
+    ("SUBSCRIBE", 64),
+    ("NOTIFY", 128),
+    ("MESSAGE", 256),
+    ("OPTIONS", 512),
+    ("PRACK", 1024),
+    ("UPDATE", 2048),
+    ("REFER", 4096),
+    ("PUBLISH", 8192),
+    ("KDMQ", 16384),
+    ("GET", 32768),
+    ("POST", 65536),
+    ("PUT", 131072),
+    ("DELETE", 262144),
+];
+
 /// Where and how a message was received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecvInfo {

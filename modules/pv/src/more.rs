@@ -128,32 +128,12 @@ fn via_attr(ctx: &Ctx<'_>, which: &str, key: &str) -> Value<'static> {
     }
 }
 
-/// Kamailio's method ids (`METHOD_*`).
+/// Kamailio's method id of `m` (`METHOD_OTHER` for another).
 fn method_id(m: &str) -> i64 {
-    const IDS: &[(&str, i64)] = &[
-        ("INVITE", 1),
-        ("CANCEL", 2),
-        ("ACK", 4),
-        ("BYE", 8),
-        ("INFO", 16),
-        ("REGISTER", 32),
-        ("SUBSCRIBE", 64),
-        ("NOTIFY", 128),
-        ("MESSAGE", 256),
-        ("OPTIONS", 512),
-        ("PRACK", 1024),
-        ("UPDATE", 2048),
-        ("REFER", 4096),
-        ("PUBLISH", 8192),
-        ("KDMQ", 16384),
-        ("GET", 32768),
-        ("POST", 65536),
-        ("PUT", 131072),
-        ("DELETE", 262144),
-    ];
-    IDS.iter()
+    sr_sdk::msg::METHOD_IDS
+        .iter()
         .find(|(n, _)| *n == m)
-        .map_or(524288, |(_, id)| *id)
+        .map_or(524288, |(_, id)| i64::from(*id))
 }
 
 /// The least and greatest expiry of the Contacts (their `expires`

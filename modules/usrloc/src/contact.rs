@@ -111,24 +111,8 @@ impl Contact {
 /// Every method (no `Allow` header).
 pub const METHODS_ALL: u32 = u32::MAX;
 
-/// Kamailio's method bits, by name.
-const METHOD_BITS: [(&str, u32); 15] = [
-    ("INVITE", 1),
-    ("CANCEL", 2),
-    ("ACK", 4),
-    ("BYE", 8),
-    ("INFO", 16),
-    ("REGISTER", 32),
-    ("SUBSCRIBE", 64),
-    ("NOTIFY", 128),
-    ("MESSAGE", 256),
-    ("OPTIONS", 512),
-    ("PRACK", 1024),
-    ("UPDATE", 2048),
-    ("REFER", 4096),
-    ("PUBLISH", 8192),
-    ("KDMQ", 16384),
-];
+/// Kamailio's method bits usrloc keeps, by name (the ids up to KDMQ).
+const METHOD_BITS: &[(&str, u32)] = sr_sdk::msg::METHOD_IDS.split_at(15).0;
 
 /// Bit for any method not in Kamailio's list (`METHOD_OTHER`).
 pub const METHOD_OTHER: u32 = 1 << 15;
