@@ -111,23 +111,13 @@ impl Msilo {
         };
         let now = sr_sdk::db::now();
         let life = m
-            .headers()
-            .iter()
-            .find(|h| h.name_str.eq_ignore_ascii_case("Expires"))
-            .and_then(|h| h.value.trim().parse::<i64>().ok());
+            .value(HeaderName::Expires)
+            .and_then(|v| v.trim().parse::<i64>().ok());
         // As Kamailio: the message's Expires when above 0, at most
         // `expire_time`.
         let most = params::get_int(&self.p.expire_time).max(0);
         let life = life.filter(|l| *l > 0).map_or(most, |l| l.min(most));
-        let Some(ctype) = m
-            .headers()
-            .iter()
-            .find(|h| {
-                h.name_str.eq_ignore_ascii_case("Content-Type")
-                    || h.name_str.eq_ignore_ascii_case("c")
-            })
-            .map(|h| message::content_type(h.value))
-        else {
+        let Some(ctype) = m.value(HeaderName::ContentType).map(message::content_type) else {
             lm_err!("m_store: the MESSAGE has no Content-Type");
             return -1;
         };
@@ -189,9 +179,7 @@ impl Msilo {
         // A client that lists what it allows and leaves MESSAGE out gets
         // none.
         let allows: Vec<&str> = m
-            .headers()
-            .iter()
-            .filter(|h| h.name_str.eq_ignore_ascii_case("Allow"))
+            .headers_named(HeaderName::Allow)
             .flat_map(|h| h.value.split(','))
             .map(str::trim)
             .collect();

@@ -61,13 +61,8 @@ fn delta(s: &str) -> Result<u32, String> {
 
 /// The first `Session-Expires` header, parsed (`None` without one).
 pub fn session_expires(m: &Message<'_>) -> Option<Result<SessionExpires, String>> {
-    m.headers()
-        .iter()
-        .find(|h| {
-            h.name_str.eq_ignore_ascii_case("Session-Expires")
-                || h.name_str.eq_ignore_ascii_case("x")
-        })
-        .map(|h| parse_session_expires(h.value))
+    m.value(HeaderName::SessionExpires)
+        .map(parse_session_expires)
 }
 
 /// The first `Min-SE` header, parsed (`None` without one).
@@ -79,9 +74,7 @@ pub fn min_se(m: &Message<'_>) -> Option<Result<u32, String>> {
 pub fn min_se_headers<'m, 'a>(
     m: &'m Message<'a>,
 ) -> impl Iterator<Item = &'m sr_sdk::sip_msg::Header<'a>> + 'm {
-    m.headers()
-        .iter()
-        .filter(|h| h.name_str.eq_ignore_ascii_case("Min-SE"))
+    m.headers_named(HeaderName::MinSe)
 }
 
 /// Whether a `Supported` header names the `timer` option tag.
