@@ -348,7 +348,7 @@ fn rpcs(def: ModuleDef, w: Weak<Runtime>) -> ModuleDef {
         let rt = rt_of(&w4)?;
         let up = rt.uptime().as_secs();
         // As Kamailio's: both times as C's ctime() writes them.
-        let ctime = |t: i64| sr_sdk::localtime::strftime("%a %b %e %H:%M:%S %Y", t, false).unwrap_or_default();
+        let ctime = sr_sdk::localtime::ctime;
         Ok(json!({"now": ctime(crate::script::state::now_secs()), "up_since": ctime(crate::script::state::start_time()), "uptime": up}))
     })
     .rpc("core.psx", "The threads (Kamailio's processes).", move |_| {

@@ -95,6 +95,12 @@ pub fn is_leap_year(year: i64) -> bool {
     (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
 }
 
+/// `ts` as C's `ctime_r` writes it, without its newline
+/// (`Thu Jan  1 00:00:00 1970`), in the server's time zone.
+pub fn ctime(ts: i64) -> String {
+    strftime("%a %b %e %H:%M:%S %Y", ts, false).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,11 +57,22 @@ impl fmt::Debug for RpcExport {
     }
 }
 
+/// Positional parameter `i` as a string (numbers are accepted), or `None`
+/// when it is missing or of another type.
+pub fn param_opt_str(params: &[Json], i: usize) -> Option<String> {
+    match params.get(i)? {
+        Json::String(s) => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// Reads positional parameter `i` as a string (numbers are accepted).
 pub fn param_str(params: &[Json], i: usize, what: &str) -> Result<String, RpcError> {
+    if let Some(s) = param_opt_str(params, i) {
+        return Ok(s);
+    }
     match params.get(i) {
-        Some(Json::String(s)) => Ok(s.clone()),
-        Some(Json::Number(n)) => Ok(n.to_string()),
         Some(_) => Err(RpcError::invalid_params(format!(
             "{what}: expected a string"
         ))),

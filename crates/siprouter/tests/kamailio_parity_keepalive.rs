@@ -5,20 +5,24 @@
 //! sorted: two destinations answering at once may be told in either
 //! order), and the
 //! OPTIONS a destination gets (tags, Call-ID, Via and User-Agent masked)
-//! compared.
+//! compared. Then the RPC commands through Kamailio's own `kamcmd`
+//! (`keepalive.list/get/add/del/flush`), times shown only as set or not
+//! (and `last up`/`last down` not at all: Kamailio 5.6.3 swaps them).
 //!
 //! Without Kamailio installed the test prints a notice and passes, unless
 //! `SR_KAMAILIO_REQUIRED=1` (`.ci/run` sets it).
 
 use sr_testkit::{kamailio, UdpPeer};
 use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const MODULES: &[&str] = &["tm", "sl", "pv", "textops", "keepalive"];
+const MODULES: &[&str] = &["tm", "sl", "pv", "textops", "ctl", "keepalive"];
 
-const BODY: &str = r#"modparam("tm", "fr_timer", 1000)
+const BODY: &str = r#"modparam("ctl", "binrpc", "unix:__SOCK__")
+modparam("tm", "fr_timer", 1000)
 modparam("pv", "shvset", "ev=s:")
 modparam("keepalive", "ping_interval", 1)
 modparam("keepalive", "destination", "sip:127.0.0.1:__A__")
@@ -107,7 +111,55 @@ fn masked(text: &str, ports: &[u16]) -> String {
     out.join(" | ")
 }
 
-fn scenario(srv: SocketAddr, peers: &Arc<Vec<Peer>>) -> Vec<String> {
+/// A `kamcmd` line with the ports named and the times shown as set or
+/// not (`last up`/`last down` dropped: Kamailio 5.6.3 swaps them).
+fn tidy(line: &str, ports: &[u16]) -> String {
+    let mut l = line.to_string();
+    for (i, p) in ports.iter().enumerate() {
+        l = l.replace(&format!(":{p}"), &format!(":P{i}"));
+    }
+    match l.trim().split_once(": ") {
+        Some(("last up" | "last down", _)) => "\t(time)".into(),
+        Some(("last checked", t)) if t.ends_with(" 1970") => "\tlast checked: never".into(),
+        Some(("last checked", _)) => "\tlast checked: set".into(),
+        _ => l,
+    }
+}
+
+/// The RPC commands, while the destinations answer.
+fn rpc_steps(sock: &Path, ports: &[u16], mut ask: impl FnMut(&str) -> String) -> Vec<String> {
+    let kam = |args: &[&str]| kamailio::kamcmd(sock, args, &|l| tidy(l, ports));
+    let a = format!("sip:127.0.0.1:{}", ports[0]);
+    let c = format!("sip:127.0.0.1:{}", ports[2]);
+    let mut out = kam(&["keepalive.list"]);
+    for args in [
+        vec!["keepalive.get", &a, "_params"],
+        vec!["keepalive.get", &a, "me"],
+        vec!["keepalive.get", &a],
+        vec!["keepalive.add"],
+        vec!["keepalive.add", &c, "rpc"],
+    ] {
+        out.extend(kam(&args));
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    out.push(ask(""));
+    for args in [
+        vec!["keepalive.list"],
+        vec!["keepalive.get", &c, "rpc"],
+        vec!["keepalive.del", &a, "rpc"],
+        vec!["keepalive.del", &c, "rpc"],
+        vec!["keepalive.del", &c, "rpc"],
+        vec!["keepalive.get", &c, "rpc"],
+        vec!["keepalive.flush"],
+        vec!["keepalive.list"],
+    ] {
+        out.extend(kam(&args));
+    }
+    out.push(ask(""));
+    out
+}
+
+fn scenario(srv: SocketAddr, sock: &Path, peers: &Arc<Vec<Peer>>) -> Vec<String> {
     let udp = UdpPeer::new();
     kamailio::wait_until_up(&udp, srv, kamailio::PROBE, None);
     let ports: Vec<u16> = peers
@@ -127,7 +179,7 @@ fn scenario(srv: SocketAddr, peers: &Arc<Vec<Peer>>) -> Vec<String> {
     let server = std::thread::spawn(move || serve(pp, st));
     let mut out = Vec::new();
     let mut n = 0;
-    let mut ask = |extra: &str, out: &mut Vec<String>| {
+    let mut ask = |extra: &str| {
         n += 1;
         let call = format!("ka-{n}");
         udp.send(
@@ -148,18 +200,21 @@ fn scenario(srv: SocketAddr, peers: &Arc<Vec<Peer>>) -> Vec<String> {
         let (head, ev) = v.split_once(" ev=").unwrap_or((&v, ""));
         let mut events: Vec<&str> = ev.split(';').filter(|e| !e.is_empty()).collect();
         events.sort_unstable();
-        out.push(format!("{call}: {head} ev={}", events.join(";")));
+        format!("{call}: {head} ev={}", events.join(";"))
     };
     std::thread::sleep(Duration::from_millis(2500));
-    ask("", &mut out);
-    ask(&format!("X-Add: sip:127.0.0.1:{}\r\n", ports[2]), &mut out);
+    out.push(ask(""));
+    let add = format!("X-Add: sip:127.0.0.1:{}\r\n", ports[2]);
+    out.push(ask(&add));
+    out.push(ask(&add));
     std::thread::sleep(Duration::from_millis(2500));
-    ask("", &mut out);
+    out.push(ask(""));
     peers[1].code.store(503, Ordering::Relaxed);
     std::thread::sleep(Duration::from_millis(2500));
-    ask("", &mut out);
-    ask(&format!("X-Del: sip:127.0.0.1:{}\r\n", ports[2]), &mut out);
-    ask("X-Del: sip:127.0.0.1:9\r\n", &mut out);
+    out.push(ask(""));
+    out.push(ask(&format!("X-Del: sip:127.0.0.1:{}\r\n", ports[2])));
+    out.push(ask("X-Del: sip:127.0.0.1:9\r\n"));
+    out.extend(rpc_steps(sock, &ports, ask));
     stop.store(true, Ordering::Relaxed);
     let _ = server.join();
     let first = peers[1].first.lock().unwrap().clone().unwrap_or_default();
@@ -169,10 +224,11 @@ fn scenario(srv: SocketAddr, peers: &Arc<Vec<Peer>>) -> Vec<String> {
 
 #[test]
 fn keepalive_matches_kamailio() {
-    if !kamailio::available(MODULES) {
+    if !kamailio::available(MODULES) || !kamailio::kamcmd_available(&[]) {
         return;
     }
     let dir = kamailio::fresh_dir("keepalive");
+    let sock = dir.join("ctl.sock");
     let peers: Arc<Vec<Peer>> = Arc::new(
         (0..3)
             .map(|_| Peer {
@@ -186,10 +242,11 @@ fn keepalive_matches_kamailio() {
     let body = BODY
         .replace("__A__", &port(0))
         .replace("__B__", &port(1))
-        .replace("__C__", &port(2));
+        .replace("__C__", &port(2))
+        .replace("__SOCK__", &sock.display().to_string());
     let cfg = kamailio::head(MODULES) + &body;
     let (want, got) = kamailio::run_scenario(&dir, &cfg, siprouter::in_tree(), &|| {}, &|srv| {
-        scenario(srv, &peers)
+        scenario(srv, &sock, &peers)
     });
     assert!(
         want.iter().any(|l| l.contains("up:sip:127.0.0.1:P1")),

@@ -81,11 +81,8 @@ pub fn dialog_json(d: &Dlg, x: &Dialog, with_ctx: bool) -> Json {
 }
 
 fn str_param(p: &[Json], i: usize, what: &str) -> Result<String, RpcError> {
-    match p.get(i) {
-        Some(Json::String(s)) => Ok(s.clone()),
-        Some(Json::Number(n)) => Ok(n.to_string()),
-        _ => Err(RpcError::invalid_params(format!("missing {what}"))),
-    }
+    sr_sdk::rpc::param_opt_str(p, i)
+        .ok_or_else(|| RpcError::invalid_params(format!("missing {what}")))
 }
 
 fn opt_param(p: &[Json], i: usize, what: &str) -> Result<Option<String>, RpcError> {

@@ -10,7 +10,7 @@ use sr_sdk::db::{Cond, DbConn, DbError, DbResult, DbValue, Order};
 use sr_sdk::exports::params;
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// The column parameters.
 #[derive(Debug)]
@@ -43,13 +43,6 @@ impl Default for Cols {
             db_expires: params::int_cell(0),
         }
     }
-}
-
-/// Unix seconds now.
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// C's `str2sint` as htable uses it (errors ignored): an optional sign,
@@ -121,7 +114,7 @@ pub fn load(
     // What an item gets without a time of its own (the `::size` items
     // too, as Kamailio sets them like any other).
     let auto_at = auto.and_then(|a| now.checked_add(a));
-    let unix = unix_now();
+    let unix = sr_sdk::db::now();
     let mut out: Vec<(String, Val, Option<Instant>)> = Vec::new();
     // Kamailio's array walk: a counter and the previous row's name and
     // type (the counter is not reset after a plain row of the same name).
@@ -230,7 +223,7 @@ pub fn store(conn: &mut dyn DbConn, c: &Cols, d: &Def, t: &Table) -> DbResult<us
         return Ok(0);
     }
     let now = Instant::now();
-    let unix = unix_now();
+    let unix = sr_sdk::db::now();
     let with_expires = uses_expires(c, d);
     let (kn, kt, vt, kv, ex) = (
         params::get_str(&c.key_name),

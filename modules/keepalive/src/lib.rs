@@ -13,6 +13,8 @@
 use sr_mod_tm::local::{Ended, LocalRequests, Taken};
 use sr_mod_tm::{TmApi, TM_API};
 use sr_sdk::prelude::*;
+use sr_sdk::rpc::param_opt_str;
+use sr_sdk::RpcError;
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
@@ -33,7 +35,7 @@ pub enum State {
 pub struct Dest {
     /// The SIP URI pinged (`sip:` added when it has no scheme).
     pub uri: String,
-    /// Who added it (empty for a `destination` parameter).
+    /// Who added it (`_params` for a `destination` parameter).
     pub owner: String,
     /// Its state.
     pub state: State,
@@ -41,6 +43,26 @@ pub struct Dest {
     pub failed: i64,
     /// A ping is under way.
     pub pinging: bool,
+    /// When it was last pinged (Unix seconds, 0 never).
+    pub last_checked: i64,
+    /// When a ping last got a 2xx (0 never).
+    pub last_up: i64,
+    /// When a ping last failed (0 never).
+    pub last_down: i64,
+}
+
+/// The owner of the destinations given by `destination` parameters.
+pub const PARAMS_OWNER: &str = "_params";
+
+impl State {
+    /// Kamailio's number for it (0 unknown, 1 up, 2 down).
+    pub fn code(self) -> i32 {
+        match self {
+            State::Unknown => 0,
+            State::Up => 1,
+            State::Down => 2,
+        }
+    }
 }
 
 /// `sip:` in front of a destination without a scheme.
@@ -77,6 +99,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Keepalive {
+    /// Adds a destination: 1, -2 when `owner` has it already (its count
+    /// of failed pings starts again), -1 for an invalid URI.
     fn add(&self, uri: &str, owner: &str) -> i32 {
         let uri = normalize(uri);
         if sr_sdk::sip_msg::Uri::parse(&uri).is_err() {
@@ -84,9 +108,10 @@ impl Keepalive {
             return -1;
         }
         let mut d = lock(&self.dests);
-        if d.iter().any(|x| x.uri == uri) {
-            lm_dbg!("keepalive: uri [{uri}] already in stack --ignoring");
-            return 1;
+        if let Some(x) = d.iter_mut().find(|x| x.uri == uri && x.owner == owner) {
+            lm_info!("keepalive: uri [{uri}] already in stack --ignoring");
+            x.failed = 0;
+            return -2;
         }
         d.push(Dest {
             uri,
@@ -94,8 +119,16 @@ impl Keepalive {
             state: State::Unknown,
             failed: 0,
             pinging: false,
+            last_checked: 0,
+            last_up: 0,
+            last_down: 0,
         });
         1
+    }
+
+    /// The destinations, newest first (as Kamailio lists them).
+    fn list(&self) -> Vec<Dest> {
+        lock(&self.dests).iter().rev().cloned().collect()
     }
 
     fn del(&self, uri: &str, owner: &str) -> i32 {
@@ -122,14 +155,19 @@ impl Keepalive {
     /// Pings every destination with no ping under way.
     fn ping_all(&self, core: &dyn Core) {
         let Some(tm) = self.tm.get() else { return };
-        let due: Vec<String> = lock(&self.dests)
+        let now = sr_sdk::db::now();
+        let mut due: Vec<String> = lock(&self.dests)
             .iter_mut()
             .filter(|x| !x.pinging)
             .map(|x| {
                 x.pinging = true;
+                x.last_checked = now;
                 x.uri.clone()
             })
             .collect();
+        // One ping for a destination more than one owner added.
+        due.sort_unstable();
+        due.dedup();
         let from = params::get_str(&self.ping_from);
         for uri in due {
             let dest = match core.resolve(&uri, None) {
@@ -162,24 +200,30 @@ impl Keepalive {
     /// and the removal of a script-added destination that failed
     /// `delete_counter` times in a row.
     fn result(&self, core: &dyn Core, uri: &str, up: bool) {
-        let changed = {
-            let mut d = lock(&self.dests);
-            let Some(i) = d.iter().position(|x| x.uri == uri) else {
-                return;
-            };
-            let new = if up { State::Up } else { State::Down };
-            let x = &mut d[i];
-            x.pinging = false;
-            x.failed = if up { 0 } else { x.failed + 1 };
-            let changed = x.state != new;
-            x.state = new;
-            let limit = params::get_int(&self.delete_counter);
-            if !up && limit > 0 && !x.owner.is_empty() && x.failed >= limit {
-                lm_info!("keepalive: removing destination {uri} after {limit} failed pings");
-                d.remove(i);
+        let now = sr_sdk::db::now();
+        let new = if up { State::Up } else { State::Down };
+        let limit = params::get_int(&self.delete_counter);
+        let mut changed = false;
+        lock(&self.dests).retain_mut(|x| {
+            if x.uri != uri {
+                return true;
             }
-            changed
-        };
+            x.pinging = false;
+            if up {
+                x.failed = 0;
+                x.last_up = now;
+            } else {
+                x.failed += 1;
+                x.last_down = now;
+            }
+            changed |= x.state != new;
+            x.state = new;
+            let gone = !up && limit > 0 && x.owner != PARAMS_OWNER && x.failed >= limit;
+            if gone {
+                lm_info!("keepalive: removing destination {uri} after {limit} failed pings");
+            }
+            !gone
+        });
         if changed {
             let name = if up {
                 "keepalive:dst-up"
@@ -199,7 +243,7 @@ impl Keepalive {
             .ok_or("keepalive needs the tm module (load tm before keepalive)")?;
         let _ = self.tm.set(tm);
         for uri in lock(&self.initial).drain(..).collect::<Vec<_>>() {
-            if self.add(&uri, "") < 0 {
+            if self.add(&uri, PARAMS_OWNER) == -1 {
                 return Err(format!("keepalive: invalid destination '{uri}'"));
             }
         }
@@ -234,6 +278,66 @@ impl Keepalive {
     }
 }
 
+/// The URI and owner an RPC command names (both required, not empty).
+fn uri_owner(p: &[Json]) -> Result<(String, String), RpcError> {
+    let (Some(uri), Some(owner)) = (param_opt_str(p, 0), param_opt_str(p, 1)) else {
+        return Err(RpcError::new(500, "Not enough parameters or wrong format"));
+    };
+    if uri.is_empty() || owner.is_empty() {
+        return Err(RpcError::new(500, "parameter is len less than 1"));
+    }
+    Ok((uri, owner))
+}
+
+/// A time as `keepalive.list` shows it: C's `ctime_r`, newline included.
+fn shown_time(t: i64) -> String {
+    sr_sdk::localtime::ctime(t) + "\n"
+}
+
+fn rpc_list(k: &Keepalive) -> Json {
+    let out: Vec<Json> = k
+        .list()
+        .iter()
+        .map(|d| {
+            json!({
+                "uri": d.uri,
+                "owner": d.owner,
+                "last checked": shown_time(d.last_checked),
+                "last up": shown_time(d.last_up),
+                "last down": shown_time(d.last_down),
+                "state": d.state.code(),
+            })
+        })
+        .collect();
+    Json::Array(out)
+}
+
+fn rpc_get(k: &Keepalive, p: &[Json]) -> Result<Json, RpcError> {
+    let (uri, owner) = uri_owner(p)?;
+    let uri = normalize(&uri);
+    k.list()
+        .into_iter()
+        .find(|d| d.uri == uri && d.owner == owner)
+        .map(|d| json!({"uri": d.uri, "owner": d.owner, "state": d.state.code()}))
+        .ok_or_else(|| RpcError::new(500, "couldn't get data from list"))
+}
+
+fn rpc_add(k: &Keepalive, p: &[Json]) -> Result<Json, RpcError> {
+    let (uri, owner) = uri_owner(p)?;
+    if k.add(&uri, &owner) == -1 {
+        return Err(RpcError::new(500, "couldn't add data to list"));
+    }
+    Ok(json!("Ok. Destination added."))
+}
+
+fn rpc_del(k: &Keepalive, p: &[Json]) -> Result<Json, RpcError> {
+    let (uri, owner) = uri_owner(p)?;
+    if k.del(&uri, &owner) < 0 {
+        return Err(RpcError::new(500, "couldn't delete data from list"));
+    }
+    Ok(json!("Ok. Destination removed."))
+}
+
 /// The `keepalive` module.
 pub fn module() -> ModuleDef {
     let k = Arc::new(Keepalive {
@@ -250,6 +354,7 @@ pub fn module() -> ModuleDef {
     let (a, b, c) = (k.clone(), k.clone(), k.clone());
     let r = k.clone();
     let ki = k.clone();
+    let (l, ra, rd, rg, rf) = (k.clone(), k.clone(), k.clone(), k.clone(), k.clone());
     ModuleDef::new("keepalive")
         .param("ping_interval", ParamKind::Int, params::int(&k.interval))
         .param("ping_from", ParamKind::Str, params::string(&k.ping_from))
@@ -307,6 +412,34 @@ pub fn module() -> ModuleDef {
             }
         })
         .on_init(move |core| ki.init(core))
+        .rpc(
+            "keepalive.list",
+            "Return the content of keepalive destination groups",
+            move |_| Ok(rpc_list(&l)),
+        )
+        .rpc(
+            "keepalive.add",
+            "add new destination to keepalive memory. Usage: keepalive.add sip:user@domain listname",
+            move |p| rpc_add(&ra, p),
+        )
+        .rpc(
+            "keepalive.del",
+            "delete destination from keepalive memory. Usage: keepalive.del sip:user@domain listname",
+            move |p| rpc_del(&rd, p),
+        )
+        .rpc(
+            "keepalive.get",
+            "get destination details from keepalive memory. Usage: keepalive.get sip:user@domain listname",
+            move |p| rpc_get(&rg, p),
+        )
+        .rpc(
+            "keepalive.flush",
+            "Flush data from keepalive memory. Usage: keepalive.flush",
+            move |_| {
+                lock(&rf.dests).clear();
+                Ok(json!("Ok. Destination list flushed."))
+            },
+        )
 }
 
 #[cfg(test)]

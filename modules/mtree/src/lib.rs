@@ -17,6 +17,7 @@ use spec::TreeSpec;
 use sr_sdk::db::{Cond, DbPool, DbValue, Order};
 use sr_sdk::fixup::Assign;
 use sr_sdk::prelude::*;
+use sr_sdk::rpc::param_opt_str;
 use sr_sdk::RpcError;
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -51,12 +52,6 @@ struct Mtree {
     /// One reload at a time (two could each put back what the other
     /// replaced).
     reloading: std::sync::Mutex<()>,
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 impl Mtree {
@@ -140,7 +135,7 @@ impl Mtree {
                 .map_err(|e| format!("tree [{}]: {e}", def.name))?;
         }
         t.reload_count += 1;
-        t.reload_time = now();
+        t.reload_time = sr_sdk::db::now() as u64;
         Ok(t)
     }
 
@@ -183,7 +178,7 @@ impl Mtree {
                 Ok(i) => i,
                 Err(i) => {
                     let mut t = Tree::new(&name, &table, vec![], ty, false);
-                    t.reload_time = now();
+                    t.reload_time = sr_sdk::db::now() as u64;
                     trees.insert(i, t);
                     i
                 }
@@ -304,20 +299,12 @@ fn selected<'a>(trees: &'a [Tree], filter: Option<&'a str>) -> impl Iterator<Ite
         .filter(move |t| f.is_none_or(|f| t.name.starts_with(f)))
 }
 
-fn opt_str(params: &[Json], i: usize) -> Option<String> {
-    match params.get(i)? {
-        Json::String(s) => Some(s.clone()),
-        Json::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 fn rpc_summary(m: &Mtree, params: &[Json]) -> Result<Json, RpcError> {
     let trees = m.trees();
     if trees.is_empty() {
         return Err(RpcError::new(500, "Empty tree list"));
     }
-    let filter = opt_str(params, 0);
+    let filter = param_opt_str(params, 0);
     let out: Vec<Json> = selected(&trees, filter.as_deref())
         .map(|t| {
             json!({
@@ -345,7 +332,7 @@ fn rpc_list(m: &Mtree, params: &[Json]) -> Result<Json, RpcError> {
         return Err(RpcError::new(500, "Empty tree list."));
     }
     let chars = m.chars().map_err(|e| RpcError::new(500, e))?;
-    let filter = opt_str(params, 0);
+    let filter = param_opt_str(params, 0);
     let mut out = Vec::new();
     for t in selected(&trees, filter.as_deref()) {
         for (prefix, values) in t.entries(chars) {
@@ -373,7 +360,7 @@ fn rpc_reload(m: &Mtree, params: &[Json]) -> Result<Json, RpcError> {
     if trees.is_empty() {
         return Err(RpcError::new(500, "No Mtrees defined."));
     }
-    let filter = opt_str(params, 0);
+    let filter = param_opt_str(params, 0);
     let mut new: Vec<Tree> = trees.iter().cloned().collect();
     let mut any = false;
     for t in new.iter_mut() {
@@ -402,8 +389,8 @@ fn rpc_match(m: &Mtree, params: &[Json]) -> Result<Json, RpcError> {
         return Err(RpcError::new(500, "Empty tree list."));
     }
     let (Some(name), Some(tomatch), Some(mode)) = (
-        opt_str(params, 0),
-        opt_str(params, 1),
+        param_opt_str(params, 0),
+        param_opt_str(params, 1),
         params.get(2).and_then(|v| match v {
             Json::Number(n) => n.as_i64(),
             Json::String(s) => s.trim().parse().ok(),

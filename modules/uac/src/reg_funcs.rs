@@ -110,11 +110,7 @@ fn text(ctx: &mut Ctx<'_>, a: &Fixed) -> String {
 }
 
 fn str_param(p: &[Json], i: usize) -> Result<String, RpcError> {
-    match p.get(i) {
-        Some(Json::String(s)) => Ok(s.clone()),
-        Some(Json::Number(n)) => Ok(n.to_string()),
-        _ => Err(RpcError::new(400, "Invalid Parameters")),
-    }
+    sr_sdk::rpc::param_opt_str(p, i).ok_or_else(|| RpcError::new(400, "Invalid Parameters"))
 }
 
 fn find_by(list: &[Account], attr: &str, value: &str) -> Result<Option<usize>, RpcError> {
