@@ -29,6 +29,7 @@
 
 pub mod avpops_tables;
 pub mod drouting_tables;
+pub mod lcr_tables;
 pub mod msilo_tables;
 pub mod mtree_tables;
 pub mod pipelimit_tables;

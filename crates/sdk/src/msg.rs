@@ -30,6 +30,20 @@ pub enum Proto {
 }
 
 impl Proto {
+    /// Kamailio's number for it (`PROTO_UDP` 1, TCP 2, TLS 3, SCTP 4, WS 5,
+    /// WSS 6), as `$proto`-style values, `alias` parameters and the
+    /// modules' tables use it.
+    pub fn number(self) -> u8 {
+        match self {
+            Proto::Udp => 1,
+            Proto::Tcp => 2,
+            Proto::Tls => 3,
+            Proto::Sctp => 4,
+            Proto::Ws => 5,
+            Proto::Wss => 6,
+        }
+    }
+
     /// Lower-case name as in `listen=udp:...` and `transport=` params.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -41,6 +41,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("sst", sr_mod_sst::module),
         ("msilo", sr_mod_msilo::module),
         ("keepalive", sr_mod_keepalive::module),
+        ("lcr", sr_mod_lcr::module),
         ("tcpops", sr_mod_tcpops::module),
         ("alias_db", sr_mod_alias_db::module),
         ("speeddial", sr_mod_speeddial::module),

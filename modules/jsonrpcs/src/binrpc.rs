@@ -158,12 +158,14 @@ fn put_value(out: &mut Vec<u8>, v: &Json) {
             _ => put_str(out, T_STR, &n.to_string()),
         },
         Json::String(s) => put_str(out, T_STR, s),
+        // A list as a struct of unnamed values: Kamailio's binrpc
+        // writes its `[` as a struct, and `kamcmd` shows it so.
         Json::Array(a) => {
-            out.push(T_ARRAY);
+            out.push(T_STRUCT);
             for x in a {
                 put_value(out, x);
             }
-            out.push(0x80 | T_ARRAY);
+            out.push(0x80 | T_STRUCT);
         }
         Json::Object(o) => {
             out.push(T_STRUCT);
@@ -440,11 +442,13 @@ mod tests {
         put_str(&mut o, T_STR, "abcdefhij");
         assert_eq!(&o[..8], [0x71, b'a', b'b', b'c', b'd', b'e', b'f', 0]);
         assert_eq!(&o[8..10], [0x91, 0x0A]);
+        // A list goes as a struct of unnamed values (Kamailio's ctl
+        // writes an RPC's `[` so; binrpc.h's own example uses an array).
         let o = reply_body(&json!([[1, 2], {"intval": 3, "s": "abc"}]));
         assert_eq!(
             o,
             [
-                0x04, 0x10, 0x01, 0x10, 0x02, 0x84, 0x03, 0x75, b'i', b'n', b't', b'v', b'a', b'l',
+                0x03, 0x10, 0x01, 0x10, 0x02, 0x83, 0x03, 0x75, b'i', b'n', b't', b'v', b'a', b'l',
                 0, 0x10, 0x03, 0x25, b's', 0, 0x41, b'a', b'b', b'c', 0, 0x83
             ]
         );

@@ -26,14 +26,7 @@ pub fn is_private(ip: IpAddr) -> bool {
 
 /// The number Kamailio writes for a transport in `alias=ip~port~proto`.
 pub fn proto_number(p: Proto) -> u8 {
-    match p {
-        Proto::Udp => 1,
-        Proto::Tcp => 2,
-        Proto::Tls => 3,
-        Proto::Sctp => 4,
-        Proto::Ws => 5,
-        Proto::Wss => 6,
-    }
+    p.number()
 }
 
 /// The transport of an `alias` number.

@@ -16,18 +16,6 @@ pub enum Format {
     Tilde,
 }
 
-/// Kamailio's protocol numbers.
-fn proto_num(p: Proto) -> u8 {
-    match p {
-        Proto::Udp => 1,
-        Proto::Tcp => 2,
-        Proto::Tls => 3,
-        Proto::Sctp => 4,
-        Proto::Ws => 5,
-        Proto::Wss => 6,
-    }
-}
-
 fn proto_of_num(n: &str) -> Option<Proto> {
     Some(match n {
         "1" => Proto::Udp,
@@ -72,7 +60,7 @@ impl Format {
                 };
                 format!("sip:{host}:{port}{transport}")
             }
-            Format::Tilde => format!("{host}~{port}~{}", proto_num(rcv.proto)),
+            Format::Tilde => format!("{host}~{port}~{}", rcv.proto.number()),
         }
     }
 

@@ -211,18 +211,6 @@ pub enum SndPart {
     SProto,
 }
 
-/// Kamailio's number for a transport (`PROTO_UDP` ...).
-fn proto_number(p: sr_sdk::Proto) -> i64 {
-    match p {
-        sr_sdk::Proto::Udp => 1,
-        sr_sdk::Proto::Tcp => 2,
-        sr_sdk::Proto::Tls => 3,
-        sr_sdk::Proto::Sctp => 4,
-        sr_sdk::Proto::Ws => 5,
-        sr_sdk::Proto::Wss => 6,
-    }
-}
-
 fn snd_value(to: bool, part: SndPart) -> Value<'static> {
     let Some(d) = state::send_dest() else {
         return Value::Null;
@@ -232,7 +220,7 @@ fn snd_value(to: bool, part: SndPart) -> Value<'static> {
         SndPart::Ip => addr.map_or(Value::Null, |a| Value::Str(a.ip().to_string().into())),
         SndPart::Port => addr.map_or(Value::Null, |a| Value::Int(a.port() as i64)),
         SndPart::Af => Value::Int(if d.to.is_ipv6() { 10 } else { 2 }),
-        SndPart::Proto => Value::Int(proto_number(d.proto)),
+        SndPart::Proto => Value::Int(i64::from(d.proto.number())),
         SndPart::SProto => Value::Str(d.proto.as_str().into()),
     }
 }

@@ -547,6 +547,7 @@ pub fn standard() -> Vec<TableDef> {
     .chain(super::drouting_tables::all())
     .chain(super::topos_tables::all())
     .chain(super::mtree_tables::all())
+    .chain(super::lcr_tables::all())
     .chain(super::userblocklist_tables::all())
     .chain([super::msilo_tables::silo()])
     .collect()
