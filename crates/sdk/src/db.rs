@@ -32,6 +32,7 @@ pub mod drouting_tables;
 pub mod lcr_tables;
 pub mod msilo_tables;
 pub mod mtree_tables;
+pub mod pdt_tables;
 pub mod pipelimit_tables;
 pub mod presence_tables;
 pub mod schema;

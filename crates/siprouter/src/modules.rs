@@ -42,6 +42,8 @@ pub fn in_tree() -> Vec<InTree> {
         ("msilo", sr_mod_msilo::module),
         ("keepalive", sr_mod_keepalive::module),
         ("lcr", sr_mod_lcr::module),
+        ("regex", sr_mod_regex::module),
+        ("pdt", sr_mod_pdt::module),
         ("tcpops", sr_mod_tcpops::module),
         ("alias_db", sr_mod_alias_db::module),
         ("speeddial", sr_mod_speeddial::module),

@@ -3,7 +3,8 @@
 //! Request-URI's parts (`$dd`, `$dp`, `$dP`, `$od`, `$op`, `$oP`, `$oU`),
 //! the next hop (`$nh`), the receiving socket and the source as URIs
 //! (`$Ru`, `$Rut`, `$sut`), header field lists (`$hfl`, `$hflc`), the
-//! Vias (`$via0`, `$via1`, `$viaZ`), `$rmid`, `$expires`, `$K` —
+//! Vias (`$via0`, `$via1`, `$viaZ`), `$rmid`, `$expires`, `$K`, an
+//! AVP's values joined (`$(avp(x)[*])`, empty values among them) —
 //! the same requests to both servers and every value compared (the
 //! servers' and the client's ports masked). Not compared: the first of
 //! several Vias on one line (Kamailio 5.6's `$hfl(Via)` keeps its comma)
@@ -26,6 +27,8 @@ const BODY: &str = r#"request_route {
     append_to_reply("X-B: Ru=$Ru Rut=$Rut sut=$sut rmid=$rmid exp=$expires(min)|$expires(max) K=$K(IPv4),$K(IPv6),$K(UDP),$K(TCP),$K(TLS),$K(SCTP),$K(WS),$K(WSS)\r\n");
     append_to_reply("X-V: hfl=$(hfl(Via)[1])|$(hfl(Via)[2])|$(hfl(Via)[-1])|$(hfl(Route)[1]) hflc=$hflc(Via),$hflc(Contact),$hflc(Route),$hflc(X-L) hflx=$hfl(X-L)|$(hfl(X-L)[1])\r\n");
     append_to_reply("X-W: v0=$via0(host)|$via0(port)|$via0(proto)|$via0(protoid)|$via0(branch)|$via0(rport)|$via0(received)|$via0(i) v1=$via1(host)|$via1(port)|$via1(branch)|$via1(received) vZ=$viaZ(host)|$viaZ(branch)\r\n");
+    $avp(t) = "a"; $avp(t) = ""; $avp(t) = "b"; $avp(t) = ""; $avp(e) = ""; $avp(n) = 1; $avp(n) = 0;
+    append_to_reply("X-S: [$(avp(t)[*])] [$(avp(e)[*])] [$(avp(n)[*])] [$(avp(none)[*])]\r\n");
     sl_send_reply("200", "ok");
 }
 "#;
@@ -56,7 +59,7 @@ fn scenario(srv: SocketAddr) -> Vec<String> {
                 r.status() == Some(200) && r.msg.msg().call_id().ok() == Some(call.as_str())
             })
             .unwrap_or_else(|| panic!("{call}: no answer"));
-        for h in ["X-A", "X-B", "X-V", "X-W"] {
+        for h in ["X-A", "X-B", "X-V", "X-W", "X-S"] {
             let v = r
                 .header(h)
                 .unwrap_or_default()

@@ -583,14 +583,21 @@ impl CorePv {
             CorePv::CntXavp(n) => Value::Int(m.xavps.count(n) as i64),
             CorePv::Avp(n) => match index {
                 Some(i64::MIN) => {
-                    let all: Vec<String> = m.avps.all(n).map(|v| v.as_str().into_owned()).collect();
-                    if all.is_empty() {
-                        Value::Null
-                    } else {
-                        // Kamailio's separator (checked by
-                        // kamailio_parity_avpops.rs).
-                        s(all.join(", "))
+                    if m.avps.all(n).next().is_none() {
+                        return Value::Null;
                     }
+                    // Kamailio's separator (checked by
+                    // kamailio_parity_avpops.rs), written only after
+                    // something: empty values before the first other
+                    // one leave no trace, as in Kamailio.
+                    let mut out = String::new();
+                    for v in m.avps.all(n) {
+                        if !out.is_empty() {
+                            out.push_str(", ");
+                        }
+                        out.push_str(&v.as_str());
+                    }
+                    s(out)
                 }
                 Some(i) if i >= 0 => m.avps.get(n, i as usize).cloned().unwrap_or(Value::Null),
                 _ => m.avps.get(n, 0).cloned().unwrap_or(Value::Null),

@@ -548,6 +548,7 @@ pub fn standard() -> Vec<TableDef> {
     .chain(super::topos_tables::all())
     .chain(super::mtree_tables::all())
     .chain(super::lcr_tables::all())
+    .chain([super::pdt_tables::pdt()])
     .chain(super::userblocklist_tables::all())
     .chain([super::msilo_tables::silo()])
     .collect()
