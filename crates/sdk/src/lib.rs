@@ -28,6 +28,7 @@ pub mod http;
 pub mod localtime;
 pub mod log;
 pub mod msg;
+pub mod pcre;
 pub mod route;
 pub mod rpc;
 pub mod stats;

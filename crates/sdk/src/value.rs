@@ -100,7 +100,7 @@ pub fn str_to_int(s: &str) -> i64 {
         n = n.wrapping_mul(10).wrapping_add((b - b'0') as i64);
     }
     if neg {
-        -n
+        n.wrapping_neg()
     } else {
         n
     }

@@ -2,8 +2,9 @@
 //! groups file (comments, blank and indented lines, an empty group,
 //! escapes), `pcre_match` with expressions from headers and the script
 //! (`$$` for the end of line, `(?i)`, one that does not compile, bytes
-//! outside ASCII, `\d`), `pcre_match_group` with and without a group
-//! (an unknown group, a group that is not a number), then
+//! outside ASCII, a class of letters outside ASCII, `\d`),
+//! `pcre_match_group` with and without a group (an unknown group, a
+//! group that is not a number, digits before other characters), then
 //! `regex.reload` through Kamailio's `kamcmd` after the file changed, and
 //! after it broke (the groups in use stay) — in two settings (the
 //! default options, and `pcre_caseless` with `pcre_extended`).
@@ -71,6 +72,8 @@ const CASES: &[(&str, &str, &str)] = &[
     ("héllo", "^h.llo$", "x"),
     ("٣", "^\\d$", "0"),
     ("X-Lite 4", "lite", "-1"),
+    ("über", "^[äöü]ber$", "1x"),
+    ("86.1", "^[^a-z]+$", "1"),
 ];
 
 fn ask(peer: &UdpPeer, srv: SocketAddr, tag: &str) -> Vec<String> {

@@ -330,8 +330,9 @@ impl Lcr {
         };
         let (lcr_id, index) = (lcr_id.as_int(), index.as_int());
         let tables = self.tables();
-        let inst = usize::try_from(lcr_id - 1)
-            .ok()
+        let inst = lcr_id
+            .checked_sub(1)
+            .and_then(|i| usize::try_from(i).ok())
             .and_then(|i| tables.get(i))?;
         if index < 1 || index as usize > inst.gws.len() {
             lm_err!("lcr: gw index <{index}> is out of bounds");
@@ -345,11 +346,12 @@ impl Lcr {
             lm_err!("lcr: no defunct gw capability, activate by setting defunct_capability module param");
             return -1;
         }
-        if period < 0 {
+        // Kamailio reads the period as a C int.
+        if !(0..=i64::from(i32::MAX)).contains(&period) {
             lm_err!("lcr: invalid defunct_period param value {period}");
             return -1;
         }
-        let until = (sr_sdk::db::now() + period) as u32;
+        let until = defunct_until(period);
         self.current_gw(ctx, |g| g.defunct_until.store(until, Ordering::Relaxed))
             .map_or(-1, |_| 1)
     }
@@ -423,6 +425,12 @@ impl Lcr {
             .find(|&i| self.addr_check(ctx, i, ip, transport, port, mark))
             .map_or(-1, |i| i as i32 + 1)
     }
+}
+
+/// Now plus `period` seconds as a Unix time of 32 bits (the largest when
+/// beyond).
+pub fn defunct_until(period: i64) -> u32 {
+    u32::try_from(sr_sdk::db::now().saturating_add(period).max(0)).unwrap_or(u32::MAX)
 }
 
 /// An address parameter: an IPv4 or IPv6 address.

@@ -161,7 +161,7 @@ fn defunct_gw(l: &Lcr, p: &[Json]) -> Result<Json, RpcError> {
         lm_err!("lcr: gateway with id <{gw_id}> not found");
         return Err(bad());
     };
-    let until = (sr_sdk::db::now() + period) as u32;
+    let until = crate::defunct_until(period);
     gw.defunct_until.store(until, Ordering::Relaxed);
     Ok(Json::Null)
 }

@@ -58,7 +58,7 @@ pub fn matching(
                 continue;
             }
             if let Some(re) = &rule.from_re {
-                if !re.is_match(from_uri) {
+                if !re.is_match(from_uri.as_bytes()) {
                     continue;
                 }
             }
@@ -66,7 +66,7 @@ pub fn matching(
                 let r = request_uri
                     .filter(|r| !r.is_empty())
                     .ok_or(MatchError::NoRequestUri)?;
-                if !re.is_match(r) {
+                if !re.is_match(r.as_bytes()) {
                     continue;
                 }
             }
@@ -316,7 +316,7 @@ mod tests {
             id,
             prefix: prefix.into(),
             from_uri: from.into(),
-            from_re: (!from.is_empty()).then(|| regex::Regex::new(from).unwrap()),
+            from_re: (!from.is_empty()).then(|| regex::bytes::Regex::new(from).unwrap()),
             request_uri: String::new(),
             request_re: None,
             stopper,

@@ -2,7 +2,7 @@
 //! `lcr_rule` and `lcr_rule_target` as Kamailio reads them: a row it
 //! would refuse makes the whole load fail (the tables in use stay).
 
-use regex::Regex;
+use regex::bytes::Regex;
 use sr_sdk::db::{Cond, DbConn, DbValue};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -326,9 +326,10 @@ const GW_COLS: [&str; 13] = [
     "id",
 ];
 
+/// A rule's pattern, read as Kamailio's PCRE (no UTF mode) reads it.
 fn compile(pattern: &str, what: &str, rule: u32) -> Result<Regex, String> {
-    Regex::new(pattern)
-        .map_err(|e| format!("failed to compile lcr rule <{rule}> {what} <{pattern}>: {e}"))
+    sr_sdk::pcre::compile(pattern.as_bytes(), sr_sdk::pcre::Options::default())
+        .map_err(|e| format!("failed to compile lcr rule <{rule}> {what}: {e}"))
 }
 
 /// One enabled `lcr_rule` row (id, prefix, from_uri, stopper, enabled,

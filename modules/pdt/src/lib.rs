@@ -243,8 +243,9 @@ pub fn module() -> ModuleDef {
         .param("check_domain", ParamKind::Int, params::int(&m.check_domain));
     let init = m.clone();
     def = def.on_init(move |core| {
-        if params::get_str(&init.char_list).is_empty() {
-            return Err("pdt: invalid pdt char list".into());
+        let chars = params::get_str(&init.char_list);
+        if chars.is_empty() || !chars.is_ascii() {
+            return Err("pdt: invalid pdt char list (ASCII characters, at least one)".into());
         }
         let url = params::get_str(&init.db_url);
         let pool = DbPool::open(core, &url).map_err(|e| format!("pdt: {e}"))?;

@@ -48,10 +48,12 @@ impl RegexMod {
         Options {
             max_groups: params::get_int(&self.max_groups).max(0) as usize,
             group_max_size: params::get_int(&self.group_max_size).max(0) as usize,
-            caseless: on(&self.caseless),
-            multiline: on(&self.multiline),
-            dotall: on(&self.dotall),
-            extended: on(&self.extended),
+            pcre: sr_sdk::pcre::Options {
+                caseless: on(&self.caseless),
+                multiline: on(&self.multiline),
+                dotall: on(&self.dotall),
+                extended: on(&self.extended),
+            },
         }
     }
 
@@ -61,7 +63,6 @@ impl RegexMod {
         let file = params::get_str(&self.file);
         let text =
             std::fs::read(&file).map_err(|e| format!("could not open file '{file}': {e}"))?;
-        let text = String::from_utf8_lossy(&text);
         let o = self.options();
         let exprs = groups::expressions(&text, &o)?;
         lm_info!("regex: num groups = {}", exprs.len());
@@ -86,7 +87,7 @@ impl RegexMod {
                 if c.len() >= CACHE_SIZE {
                     c.clear();
                 }
-                let compiled = groups::compile(re, &o)
+                let compiled = groups::compile(re.as_bytes(), &o)
                     .map_err(|e| lm_err!("regex: pcre_re {e}"))
                     .ok();
                 c.insert(re.to_string(), compiled);
@@ -106,8 +107,14 @@ impl RegexMod {
             lm_err!("regex: group matching is disabled");
             return -2;
         }
-        // As Kamailio's str2int: digits only, anything else group 0.
-        let n: usize = group.trim().parse().unwrap_or(0);
+        // As Kamailio's str2int: the digits before anything else (none:
+        // group 0).
+        let n = group
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .fold(0u32, |n, d| {
+                n.wrapping_mul(10).wrapping_add(u32::from(d - b'0'))
+            }) as usize;
         let groups = self
             .groups
             .read()

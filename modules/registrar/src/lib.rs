@@ -105,6 +105,31 @@ impl Registrar {
 
 /// Resolves the table parameter (a constant) to a usrloc table at fixup
 /// time; the other parameters may hold pseudo-variables.
+/// The registrar's API name (`bind::<RegistrarApi>(core,
+/// REGISTRAR_API)`, Kamailio's `load_registrar_api`), registered at
+/// `mod_init`.
+pub const REGISTRAR_API: &str = "registrar";
+
+/// What the registrar offers other modules.
+#[derive(Debug)]
+pub struct RegistrarApi {
+    reg: Arc<Registrar>,
+}
+
+impl RegistrarApi {
+    /// Kamailio's `lookup_to_dset`: the contacts of `uri`'s AoR in `dom`
+    /// (a usrloc table) that accept `method`, as branches, best first;
+    /// the `lookup` return codes ([`lookup_rc`]) when there is none.
+    pub fn contact_branches(
+        &self,
+        dom: &Domain,
+        uri: &str,
+        method: Option<&str>,
+    ) -> Result<Vec<Branch>, i32> {
+        lookup::contact_branches(&self.reg, dom, uri, method)
+    }
+}
+
 fn fixup_table(env: &dyn FixupEnv, i: usize, a: &Arg) -> Result<Fixed, String> {
     if i > 0 {
         return fixup::spve(env, i, a);
@@ -268,6 +293,7 @@ pub fn module() -> ModuleDef {
         let ul = bind::<Usrloc>(core, USRLOC_API)
             .ok_or("registrar needs the usrloc module (load it before registrar)")?;
         let _ = r8.ul.set(ul);
+        core.register_api(REGISTRAR_API, Arc::new(RegistrarApi { reg: r8.clone() }));
         for (name, v) in [
             ("default_expires_range", &r8.cfg.default_expires_range),
             ("expires_range", &r8.cfg.expires_range),

@@ -28,6 +28,18 @@ fn contacts_for(
     dom: &Domain,
     uri: &str,
 ) -> Result<Vec<Contact>, i32> {
+    let method = ctx.msg.msg().method().map(|m| m.as_str().to_string());
+    contacts_of(reg, dom, uri, method.as_deref())
+}
+
+/// The valid contacts of `uri`'s AoR that accept `method` (any when
+/// `None`), best first.
+fn contacts_of(
+    reg: &Registrar,
+    dom: &Domain,
+    uri: &str,
+    method: Option<&str>,
+) -> Result<Vec<Contact>, i32> {
     let aor = aor_of(uri, reg.ul().use_domain()).ok_or(rc::ERROR)?;
     let mut cs = dom.lookup(&aor, now()).map_err(|e| {
         lm_err!("registrar: lookup: {e}");
@@ -37,8 +49,8 @@ fn contacts_for(
         return Err(rc::NOT_FOUND);
     }
     if reg.cfg.method_filtering.load(Ordering::Relaxed) != 0 {
-        if let Some(m) = ctx.msg.msg().method() {
-            let bit = method_bit(m.as_str());
+        if let Some(m) = method {
+            let bit = method_bit(m);
             cs.retain(|c| c.methods & bit != 0);
             if cs.is_empty() {
                 return Err(rc::METHOD_NOT_ALLOWED);
@@ -68,6 +80,21 @@ fn branch_of(c: &Contact) -> Branch {
         instance: c.instance.clone(),
         location_ua: (!c.user_agent.is_empty()).then(|| c.user_agent.clone()),
     }
+}
+
+/// Kamailio's `lookup_to_dset`: every contact of `uri`'s AoR that
+/// accepts `method`, as branches, best first; the `lookup` codes when
+/// there is none.
+pub fn contact_branches(
+    reg: &Registrar,
+    dom: &Domain,
+    uri: &str,
+    method: Option<&str>,
+) -> Result<Vec<Branch>, i32> {
+    Ok(contacts_of(reg, dom, uri, method)?
+        .iter()
+        .map(branch_of)
+        .collect())
 }
 
 /// Makes the best contact the Request-URI (with `$du`, Path, branch

@@ -195,6 +195,35 @@ impl TmApi {
         }
     }
 
+    /// `t_append_branches` for the transaction `$T(id_index)`/`$T(id_label)`
+    /// name: a branch for each target whose URI has none yet (with
+    /// `only`, that URI's alone). The number added; -1 no such
+    /// transaction, -2 cancelled, -3 answered already.
+    pub fn append_branches(
+        &self,
+        core: &dyn Core,
+        index: u64,
+        label: u64,
+        targets: Vec<Branch>,
+        only: Option<&str>,
+    ) -> i32 {
+        match crate::suspend::join_id(index, label) {
+            Some(id) => self.e.append_branches(core, id, targets, only),
+            None => -1,
+        }
+    }
+
+    /// The request of transaction `index`/`label` (a copy): its
+    /// Request-URI and method, for what a module does for it.
+    pub fn request_of(&self, index: u64, label: u64) -> Option<SipMsg> {
+        let id = crate::suspend::join_id(index, label)?;
+        let c = self.e.tables.by_id(id)?;
+        let g = c.take()?;
+        let m = crate::cell::clone_msg(&g.req);
+        drop(g);
+        m
+    }
+
     /// `t_flush_flags`: copies the message flags into the transaction.
     pub fn flush_flags(&self, ctx: &mut Ctx<'_>) -> bool {
         let f = ctx.msg.flags;

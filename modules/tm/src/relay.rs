@@ -415,6 +415,53 @@ impl Engine {
         }
     }
 
+    /// Kamailio's `t_append_branches` for transaction `id`: a branch for
+    /// each of `targets` whose URI has none yet (with `only`, that URI's
+    /// alone), sent at once through branch_route as t_relay sends. The
+    /// number of branches added; -1 no such transaction (or it is in
+    /// use), -2 cancelled, -3 answered already.
+    pub fn append_branches(
+        &self,
+        core: &dyn Core,
+        id: u64,
+        targets: Vec<Branch>,
+        only: Option<&str>,
+    ) -> i32 {
+        let Some(c) = self.tables.by_id(id) else {
+            return -1;
+        };
+        let Some(mut g) = c.take() else {
+            return -1;
+        };
+        let refused = if g.proxy.is_canceled() {
+            -2
+        } else if g.proxy.final_sent() >= 200 {
+            -3
+        } else {
+            0
+        };
+        let mut n = 0;
+        if refused == 0 {
+            if let Some(mut msg) = clone_msg(&g.req) {
+                msg.branches = targets
+                    .into_iter()
+                    .filter(|t| only.is_none_or(|o| o == t.uri))
+                    .filter(|t| !g.out.iter().any(|o| o.uri == t.uri))
+                    .collect();
+                msg.consume_ruri();
+                n = self.add_branches(core, &mut g, &msg, &NextHop::default()).0;
+            }
+        }
+        let g = self.run_effects(core, g, Vec::new());
+        drop(g);
+        self.touch(&c);
+        if refused != 0 {
+            refused
+        } else {
+            n as i32
+        }
+    }
+
     /// The INVITE transaction a CANCEL targets.
     pub fn cancel_target(&self, msg: &SipMsg) -> Option<CellRef> {
         let k = server_key(msg.msg())?.for_cancel_target();
