@@ -191,7 +191,13 @@ fn rpc_dump(t: &Tsilo, p: &[Json]) -> Json {
     }
     let mut out = json!({"Size": size});
     if !brief {
-        out["R-URIs"] = Json::Array(ruris);
+        // One R-URI: its members, as Kamailio's struct holds them; more:
+        // one struct each (Kamailio repeats the members in one struct,
+        // which JSON cannot hold).
+        out["R-URIs"] = match ruris.len() {
+            1 => ruris.remove(0),
+            _ => Json::Array(ruris),
+        };
     }
     out["Stats"] = json!({
         "RURIs": table.len(),
