@@ -45,6 +45,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("regex", sr_mod_regex::module),
         ("pdt", sr_mod_pdt::module),
         ("tsilo", sr_mod_tsilo::module),
+        ("evapi", sr_mod_evapi::module),
         ("tcpops", sr_mod_tcpops::module),
         ("alias_db", sr_mod_alias_db::module),
         ("speeddial", sr_mod_speeddial::module),

@@ -6,7 +6,7 @@
 
 use sr_sdk::db::{DbConn, DbValue};
 use sr_sdk::serde_json::json;
-use sr_testkit::{answer, req, TestServer, UdpPeer};
+use sr_testkit::{answer, invite, req, TestServer, UdpPeer};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(3);
@@ -69,19 +69,6 @@ fn rule(c: &mut dyn DbConn, id: i32, prefix: &str, gwlist: &str) {
         ],
     )
     .unwrap();
-}
-
-fn invite(uac: &UdpPeer, user: &str, call: &str) -> String {
-    req(
-        "INVITE",
-        &format!("sip:{user}@example.com"),
-        uac.addr(),
-        &format!("b{call}"),
-        call,
-        1,
-        &["Contact: <sip:alice@127.0.0.1>"],
-        "",
-    )
 }
 
 #[test]

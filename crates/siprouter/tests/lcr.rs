@@ -9,7 +9,7 @@
 
 use sr_sdk::db::{DbConn, DbValue};
 use sr_sdk::serde_json::json;
-use sr_testkit::{answer, req, TestServer, UdpPeer};
+use sr_testkit::{answer, invite, TestServer, UdpPeer};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(3);
@@ -100,19 +100,6 @@ fn rule(c: &mut dyn DbConn, id: i32, prefix: &str, targets: &[(i32, i32)]) {
         )
         .unwrap();
     }
-}
-
-fn invite(uac: &UdpPeer, user: &str, call: &str) -> String {
-    req(
-        "INVITE",
-        &format!("sip:{user}@example.com"),
-        uac.addr(),
-        &format!("b{call}"),
-        call,
-        1,
-        &["Contact: <sip:alice@127.0.0.1>"],
-        "",
-    )
 }
 
 /// The INVITE `gw` gets, checked to be for `user`.

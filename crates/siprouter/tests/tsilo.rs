@@ -4,10 +4,11 @@
 //! device gets a branch to a second one when it registers, and none again
 //! to the first; `ts_append_by_contact` adds the registering contact only;
 //! `ts.lookup`, `ts.dump`, the statistics, and transactions forgotten once
-//! they end.
+//! they end (the waiting calls suspended with `t_suspend`); the
+//! failure_route armed before `ts_store` runs for an appended branch.
 
 use sr_sdk::serde_json::json;
-use sr_testkit::{answer, req, TestServer, UdpPeer};
+use sr_testkit::{answer, invite, req, TestServer, UdpPeer};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(3);
@@ -17,6 +18,7 @@ listen=udp:127.0.0.1:{PORT}
 children=2
 loadmodule "sl"
 loadmodule "tm"
+loadmodule "tmx"
 loadmodule "pv"
 loadmodule "textops"
 loadmodule "usrloc"
@@ -31,29 +33,19 @@ request_route {
         exit;
     }
     if (is_method("ACK|CANCEL")) { t_relay(); exit; }
+    t_newtran();
+    t_on_failure("F");
+    ts_store();
     if (!lookup("location")) {
-        t_newtran();
-        ts_store();
+        if ($hdr(X-No-Suspend) == $null) { t_suspend(); }
         exit;
     }
-    t_newtran();
-    ts_store();
     t_relay();
 }
-"#;
-
-fn invite(uac: &UdpPeer, user: &str, call: &str) -> String {
-    req(
-        "INVITE",
-        &format!("sip:{user}@example.com"),
-        uac.addr(),
-        &format!("b{call}"),
-        call,
-        1,
-        &["Contact: <sip:alice@127.0.0.1>"],
-        "",
-    )
+failure_route[F] {
+    if (t_check_status("486")) { t_reply("480", "Via failure route"); }
 }
+"#;
 
 fn register(
     srv: &TestServer,
@@ -111,7 +103,7 @@ fn calls_wait_for_their_user_to_register() {
     );
     let dump = srv.rpc("ts.dump", &[]).unwrap();
     assert_eq!(dump["Stats"]["RURIs"], json!(1), "{dump}");
-    assert_eq!(dump["R-URIs"][0]["R-URI"], json!("bob"), "{dump}");
+    assert_eq!(dump["R-URIs"]["R-URI"], json!("bob"), "{dump}");
 
     // The device registers: it rings, answers, the caller gets its 200.
     register(&srv, &a, "bob", &[contact(&a, "bob")], &[], 1);
@@ -203,4 +195,26 @@ fn by_contact_adds_the_registering_contact_only() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(srv.stat("tsilo:added_branches"), Some(2));
+}
+
+#[test]
+fn routes_armed_before_ts_store_run_for_appended_branches() {
+    let srv = TestServer::start(CFG, siprouter::in_tree());
+    let uac = UdpPeer::new();
+    let dev = UdpPeer::new();
+    // Not suspended: the appended branch is the transaction's only one,
+    // so its failure ends the call at once, through the failure_route
+    // armed before ts_store. (Suspended, the blind branch of t_suspend
+    // would keep the call open for more devices until its timer.)
+    let mut inv = invite(&uac, "dave", "ts-4");
+    inv = inv.replacen("CSeq:", "X-No-Suspend: 1\r\nCSeq:", 1);
+    uac.send(srv.addr(), &inv);
+    register(&srv, &dev, "dave", &[contact(&dev, "dave")], &[], 1);
+    let r = dev
+        .recv_method("INVITE", T)
+        .expect("the waiting call rings");
+    dev.send(r.from, &answer(&r, 486, "Busy Here", "dv", &[]));
+    let last = uac.recv_final(T).expect("a final answer");
+    assert_eq!(last.status(), Some(480), "{}", last.text());
+    assert!(last.text().contains("Via failure route"), "{}", last.text());
 }

@@ -36,6 +36,6 @@ pub fn sqlite3(db: &std::path::Path, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-pub use peer::{answer, from_caller, probe_until, req, Reply, TcpPeer, UdpPeer};
+pub use peer::{answer, from_caller, invite, probe_until, req, Reply, TcpPeer, UdpPeer};
 pub use server::{free_port, TestServer};
 pub use ws_peer::{WsPeer, WS_KEY};

@@ -60,6 +60,22 @@ pub fn req(
     s
 }
 
+/// An INVITE from `uac` (alice) to `sip:{user}@example.com` with Call-ID
+/// `call` (which also makes its branch) and a Contact: the call the
+/// routing tests place.
+pub fn invite(uac: &UdpPeer, user: &str, call: &str) -> String {
+    req(
+        "INVITE",
+        &format!("sip:{user}@example.com"),
+        uac.addr(),
+        &format!("b{call}"),
+        call,
+        1,
+        &["Contact: <sip:alice@127.0.0.1>"],
+        "",
+    )
+}
+
 /// The reply a UAS sends to request `r`: its Vias and Record-Routes,
 /// From, To (with `tag` added unless it already has one), Call-ID and
 /// CSeq, plus `extra` header lines (without CRLF) and no body.

@@ -83,9 +83,10 @@ pub struct Rule {
 }
 
 /// Compiles a regular expression as PCRE reads it without options:
-/// case-sensitive, unanchored, bytes.
+/// case-sensitive, unanchored, bytes (a character outside ASCII standing
+/// for its bytes, in a class too).
 pub fn compile(re: &str) -> Result<Regex, String> {
-    RegexBuilder::new(re)
+    RegexBuilder::new(&sr_sdk::pcre::escape_high_bytes(re.as_bytes()))
         .unicode(false)
         .size_limit(1 << 20)
         .build()
@@ -458,6 +459,14 @@ mod tests {
         assert_eq!(out(&t, "00301234"), Err(Miss::NoMatch));
         assert_eq!(t.translate(2, "0301234", true, None), Err(Miss::NoId));
         assert_eq!(out(&t, ""), Err(Miss::NoMatch));
+    }
+
+    #[test]
+    fn classes_outside_ascii_match_bytes_as_pcre() {
+        // (A class of letters outside ASCII: the set of their bytes.)
+        let t = table(vec![row(1, OP_REGEX, "^[äöü]+ber$", 0, "", "found", "")]);
+        assert_eq!(out(&t, "über"), Ok(("found".into(), String::new())));
+        assert_eq!(out(&t, "uber"), Err(Miss::NoMatch));
     }
 
     #[test]

@@ -213,6 +213,12 @@ impl TmApi {
         }
     }
 
+    /// Gives the request's transaction the routes armed and timers set so
+    /// far by the script (see `Engine::commit_armed`).
+    pub fn commit_armed(&self, ctx: &mut Ctx<'_>) -> bool {
+        self.e.commit_armed(ctx)
+    }
+
     /// The request of transaction `index`/`label` (a copy): its
     /// Request-URI and method, for what a module does for it.
     pub fn request_of(&self, index: u64, label: u64) -> Option<SipMsg> {

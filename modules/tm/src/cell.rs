@@ -11,7 +11,7 @@
 use crate::proxy::Proxy;
 use bytes::Bytes;
 use sip_txn::{Instant, Timed, TxKey};
-use sr_sdk::{Dest, RouteId, SipMsg};
+use sr_sdk::{Branch, Dest, RouteId, SipMsg};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -39,6 +39,27 @@ pub struct BranchOut {
     /// Its branch flags (`$bf`) as it left; onreply_route sees and
     /// changes them, as in Kamailio.
     pub flags: u32,
+    /// The target's URI before branch_route, and its location record
+    /// (`ruid`), which `append_branches` compares new targets with.
+    pub target: (String, Option<String>),
+}
+
+impl BranchOut {
+    /// Whether this branch went to `t`: the same URI (before branch_route)
+    /// and, when both are known, the same location record (Kamailio's
+    /// `t_append_branches` test).
+    pub fn asked_for(&self, t: &Branch) -> bool {
+        let uri = if self.target.0.is_empty() {
+            &self.uri
+        } else {
+            &self.target.0
+        };
+        *uri == t.uri
+            && match (&self.target.1, &t.ruid) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
 }
 
 /// The transaction data.
@@ -196,6 +217,10 @@ const WAIT_SLICE: Duration = if cfg!(test) {
 struct Slot {
     cell: Option<Box<Cell>>,
     waiters: u32,
+    /// The thread that checked the cell out: the same thread asking for
+    /// it again (a module called from a route running on it) would wait
+    /// for itself.
+    holder: Option<std::thread::ThreadId>,
 }
 
 impl CellBox {
@@ -222,14 +247,16 @@ impl CellBox {
     pub fn take(self: &Arc<Self>) -> Option<CellGuard> {
         let mut g = self.slot.lock().unwrap_or_else(|e| e.into_inner());
         let mut waited = 0;
+        let me = std::thread::current().id();
         loop {
             if let Some(c) = g.cell.take() {
+                g.holder = Some(me);
                 return Some(CellGuard {
                     owner: self.clone(),
                     cell: Some(c),
                 });
             }
-            if self.done.load(Ordering::Acquire) || waited > 100 {
+            if self.done.load(Ordering::Acquire) || waited > 100 || g.holder == Some(me) {
                 return None;
             }
             g.waiters += 1;
@@ -246,6 +273,7 @@ impl CellBox {
     fn put(&self, c: Box<Cell>) {
         let mut g = self.slot.lock().unwrap_or_else(|e| e.into_inner());
         g.cell = Some(c);
+        g.holder = None;
         let waiting = g.waiters > 0;
         drop(g);
         if waiting {

@@ -87,7 +87,10 @@ impl Engine {
     /// A fresh engine.
     pub fn new() -> Engine {
         let seed = std::collections::hash_map::RandomState::new();
-        let start = std::hash::BuildHasher::hash_one(&seed, std::process::id()) & 0xffff_ffff;
+        // (Labels, the id above its low 16 bits, start below 2^30: they
+        // stay within 31 bits, as scripts reading `$T(id_label)` with
+        // `{s.int}` need.)
+        let start = std::hash::BuildHasher::hash_one(&seed, std::process::id()) & 0x3fff_ffff;
         Engine {
             params: Params::default(),
             stats: Stats::default(),

@@ -169,12 +169,7 @@ impl Engine {
         }
         let t = tx(ctx.msg);
         merge_armed(&mut g, &t.armed);
-        if t.overrides != Default::default() {
-            let invite = g.proxy.is_invite();
-            let stream = g.req.rcv.proto.is_reliable();
-            g.proxy
-                .set_config(self.params.proxy_config(invite, &t.overrides, stream));
-        }
+        self.apply_overrides(&mut g, &t.overrides);
         let auto100 = t
             .auto_inv_100
             .unwrap_or_else(|| Params::flag(&self.params.auto_inv_100));
@@ -279,23 +274,27 @@ impl Engine {
                 }
             };
             let via_branch = branch_id(g.id, idx);
-            let target = if first_as_is {
+            // (What the branch was asked for, kept when branch_route may
+            // have changed it: empty for the request as it is.)
+            let (target, asked) = if first_as_is {
                 // `b` was made from this very message.
-                BranchTarget {
+                let t = BranchTarget {
                     uri: b.uri,
                     dst_uri: b.dst_uri,
                     path: b.path,
                     send_socket: b.socket,
                     via_branch,
-                }
+                };
+                (t, (String::new(), None))
             } else {
-                BranchTarget {
+                let t = BranchTarget {
                     uri: bm.ruri().to_string(),
                     dst_uri: bm.dst_uri.clone(),
                     path: bm.path.clone(),
                     send_socket: bm.force_send_socket.clone(),
                     via_branch,
-                }
+                };
+                (t, (b.uri, b.ruid))
             };
             let out = match core.build_request(bm, &target) {
                 Ok(o) => o,
@@ -331,6 +330,7 @@ impl Engine {
                     dest: out.dest,
                     uri: target.uri,
                     flags: bflags,
+                    target: asked,
                 },
             );
             for e in effects {
@@ -415,6 +415,41 @@ impl Engine {
         }
     }
 
+    /// The `t_set_*` timers of the script into the transaction's
+    /// configuration (nothing when none was set).
+    fn apply_overrides(&self, g: &mut Cell, o: &crate::params::Overrides) {
+        if *o != Default::default() {
+            let invite = g.proxy.is_invite();
+            let stream = g.req.rcv.proto.is_reliable();
+            g.proxy
+                .set_config(self.params.proxy_config(invite, o, stream));
+        }
+    }
+
+    /// Gives the request's transaction the routes `t_on_*` armed and the
+    /// timers `t_set_*` set so far (Kamailio sets them on the transaction
+    /// at once; here they wait for the relay): for a module that adds the
+    /// transaction's branches later (tsilo). False without a transaction
+    /// (or inside a tm route, where they are the cell's already).
+    pub fn commit_armed(&self, ctx: &mut Ctx<'_>) -> bool {
+        let Some(t) = ctx.msg.ext.get::<TxCtx>() else {
+            return false;
+        };
+        if t.held.is_some() {
+            return false;
+        }
+        let Some(c) = t.cell.clone() else {
+            return false;
+        };
+        let Some(mut g) = c.take() else {
+            return false;
+        };
+        let t = tx(ctx.msg);
+        merge_armed(&mut g, &t.armed);
+        self.apply_overrides(&mut g, &t.overrides);
+        true
+    }
+
     /// Kamailio's `t_append_branches` for transaction `id`: a branch for
     /// each of `targets` whose URI has none yet (with `only`, that URI's
     /// alone), sent at once through branch_route as t_relay sends. The
@@ -446,7 +481,7 @@ impl Engine {
                 msg.branches = targets
                     .into_iter()
                     .filter(|t| only.is_none_or(|o| o == t.uri))
-                    .filter(|t| !g.out.iter().any(|o| o.uri == t.uri))
+                    .filter(|t| !g.out.iter().any(|o| o.asked_for(t)))
                     .collect();
                 msg.consume_ruri();
                 n = self.add_branches(core, &mut g, &msg, &NextHop::default()).0;

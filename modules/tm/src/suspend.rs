@@ -13,18 +13,20 @@ use bytes::Bytes;
 use sr_sdk::prelude::*;
 use sr_sdk::RouteId;
 
-/// The transaction id as `$T(id_index)` and `$T(id_label)` show it.
+/// The transaction id as `$T(id_index)` and `$T(id_label)` show it: in
+/// Kamailio's ranges, an index of 16 bits (its hash slot) and a label
+/// that stays within 31 bits (so that a script's `{s.int}` reads both).
 pub fn split_id(id: u64) -> (u64, u64) {
-    (id >> 16, id & 0xffff)
+    (id & 0xffff, id >> 16)
 }
 
 /// The transaction id of `$T(id_index)` and `$T(id_label)`; `None` for
-/// a label out of range.
+/// an index out of range.
 pub fn join_id(index: u64, label: u64) -> Option<u64> {
-    if label > 0xffff || index > (u64::MAX >> 16) {
+    if index > 0xffff || label > (u64::MAX >> 16) {
         return None;
     }
-    Some((index << 16) | label)
+    Some((label << 16) | index)
 }
 
 impl Engine {
@@ -81,6 +83,7 @@ impl Engine {
             dest: up,
             uri: String::new(),
             flags: 0,
+            target: (String::new(), None),
         });
         let g = self.run_effects(ctx.core, g, effects);
         drop(g);
@@ -107,7 +110,9 @@ impl Engine {
             lm_warn!("t_continue: transaction is not suspended");
             return -2;
         }
-        if g.proxy.is_canceled() || !g.proxy.resume() {
+        // (Answered meanwhile, e.g. through a branch tsilo appended: the
+        // route would have nothing left to do.)
+        if g.proxy.is_canceled() || g.proxy.final_sent() >= 200 || !g.proxy.resume() {
             return 1;
         }
         let Some(mut msg) = clone_msg(&g.req) else {

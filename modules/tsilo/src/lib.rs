@@ -73,10 +73,13 @@ impl Tsilo {
             lm_err!("tsilo: bad uri [{uri}]");
             return -1;
         };
-        let Some(ids) = self.tm().and_then(|tm| tm.t_ids(ctx)) else {
+        let Some(tm) = self.tm() else { return -1 };
+        let Some(ids) = tm.t_ids(ctx) else {
             lm_err!("tsilo: no transaction defined for {key}");
             return -1;
         };
+        // The routes and timers armed so far go with branches added later.
+        tm.commit_armed(ctx);
         self.purge();
         let mut t = lock(&self.table);
         let list = t.entry(key).or_insert_with(|| {
