@@ -1,6 +1,9 @@
 //! The messages on the event socket: netstrings (`5:hello,`) or, with
 //! `netstring_format` 0, whatever one read brings.
 
+/// The largest message accepted.
+pub const MAX_MESSAGE: usize = 1 << 20;
+
 /// `data` as a netstring.
 pub fn netstring(data: &[u8]) -> Vec<u8> {
     let mut out = format!("{}:", data.len()).into_bytes();
@@ -9,82 +12,91 @@ pub fn netstring(data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// What the receive buffer holds.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Parsed {
-    /// Complete messages, the rest kept in the buffer.
-    Messages(Vec<Vec<u8>>),
-    /// Not a netstring: the buffer is dropped.
-    Invalid,
+/// What the receive buffer held.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Parsed {
+    /// The complete messages, in order (the rest stays in the buffer).
+    pub messages: Vec<Vec<u8>>,
+    /// Something that is not a netstring (or one longer than
+    /// [`MAX_MESSAGE`]) came after them: the connection should go.
+    pub invalid: bool,
 }
 
-/// Takes the complete netstrings off the front of `buf`.
+/// Takes the complete netstrings off the front of `buf`; white space
+/// between them is skipped (as Kamailio does).
 pub fn take_netstrings(buf: &mut Vec<u8>) -> Parsed {
-    let mut out = Vec::new();
+    let mut p = Parsed::default();
     let mut at = 0;
     loop {
+        while at < buf.len() && buf[at].is_ascii_whitespace() {
+            at += 1;
+        }
         let rest = &buf[at..];
         if rest.is_empty() {
             break;
         }
-        let Some(colon) = rest.iter().position(|&c| c == b':') else {
-            if rest.len() > 10 || !rest.iter().all(u8::is_ascii_digit) {
-                buf.clear();
-                return Parsed::Invalid;
-            }
+        let colon = rest.iter().position(|&c| c == b':');
+        let digits = &rest[..colon.unwrap_or(rest.len())];
+        if digits.len() > 7 || !digits.iter().all(u8::is_ascii_digit) {
+            p.invalid = true;
             break;
-        };
-        let digits = &rest[..colon];
-        if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
-            buf.clear();
-            return Parsed::Invalid;
         }
+        let Some(colon) = colon else { break };
         let len: usize = std::str::from_utf8(digits)
             .ok()
             .and_then(|d| d.parse().ok())
-            .unwrap_or(usize::MAX);
-        let Some(end) = (colon + 1).checked_add(len) else {
-            buf.clear();
-            return Parsed::Invalid;
-        };
+            .unwrap_or(0);
+        if len == 0 || len > MAX_MESSAGE {
+            p.invalid = true;
+            break;
+        }
+        let end = colon + 1 + len;
         if rest.len() <= end {
             break;
         }
         if rest[end] != b',' {
-            buf.clear();
-            return Parsed::Invalid;
+            p.invalid = true;
+            break;
         }
-        out.push(rest[colon + 1..end].to_vec());
+        p.messages.push(rest[colon + 1..end].to_vec());
         at += end + 1;
     }
-    buf.drain(..at);
-    Parsed::Messages(out)
+    if p.invalid {
+        buf.clear();
+    } else {
+        buf.drain(..at);
+    }
+    p
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn msgs(v: &[&str]) -> Vec<Vec<u8>> {
+        v.iter().map(|s| s.as_bytes().to_vec()).collect()
+    }
+
     #[test]
     fn netstrings_whole_split_and_bad() {
         assert_eq!(netstring(b"hello"), b"5:hello,");
-        let mut b = b"3:abc,4:defg,2:x".to_vec();
-        assert_eq!(
-            take_netstrings(&mut b),
-            Parsed::Messages(vec![b"abc".to_vec(), b"defg".to_vec()])
-        );
+        let mut b = b"3:abc,\r\n4:defg,2:x".to_vec();
+        let p = take_netstrings(&mut b);
+        assert_eq!((p.messages, p.invalid), (msgs(&["abc", "defg"]), false));
         assert_eq!(b, b"2:x");
         b.extend_from_slice(b"y,");
-        assert_eq!(
-            take_netstrings(&mut b),
-            Parsed::Messages(vec![b"xy".to_vec()])
-        );
+        assert_eq!(take_netstrings(&mut b).messages, msgs(&["xy"]));
         assert!(b.is_empty());
-        let mut bad = b"5:nonet5:close,".to_vec();
-        assert_eq!(take_netstrings(&mut bad), Parsed::Invalid);
-        let mut bad = b"x:1,".to_vec();
-        assert_eq!(take_netstrings(&mut bad), Parsed::Invalid);
-        let mut huge = b"99999999999999999999:".to_vec();
-        assert_eq!(take_netstrings(&mut huge), Parsed::Invalid);
+        // What came before the bad part still counts.
+        let mut bad = b"5:hello,5:nonet5:close,".to_vec();
+        let p = take_netstrings(&mut bad);
+        assert_eq!((p.messages, p.invalid), (msgs(&["hello"]), true));
+        for b in [&b"x:1,"[..], b"0:,", b"99999999:"] {
+            let mut v = b.to_vec();
+            assert!(take_netstrings(&mut v).invalid, "{b:?}");
+        }
+        // A length still arriving is no error.
+        let mut part = b"12".to_vec();
+        assert_eq!(take_netstrings(&mut part), Parsed::default());
     }
 }

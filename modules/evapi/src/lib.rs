@@ -18,17 +18,25 @@ use std::cell::RefCell;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::AtomicI64;
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
+/// Events waiting for a slow client before more are dropped for it.
+const QUEUE: usize = 1024;
+
 /// A connected application.
 struct Client {
-    /// For writing (the reader thread has its own handle).
+    /// To its writer thread (so that no SIP worker waits for a client).
+    out: SyncSender<Arc<Vec<u8>>>,
+    /// For closing it.
     stream: TcpStream,
     addr: SocketAddr,
     tag: Option<String>,
     /// Closed by `evapi_close` (no connection-closed event then).
     closed_here: bool,
+    /// Gone, its connection-closed event running: sends skip it.
+    closing: bool,
 }
 
 /// The event an event route runs for (what `$evapi(...)` reads).
@@ -36,7 +44,7 @@ struct Client {
 struct Current {
     conidx: usize,
     addr: SocketAddr,
-    msg: String,
+    msg: Option<String>,
 }
 
 thread_local! {
@@ -67,23 +75,24 @@ impl Evapi {
         }
     }
 
-    /// Sends `data` to every client `pick` accepts (`first`: only the
+    /// Queues `data` for every client `pick` accepts (`first`: only the
     /// first of them). 1, also when nobody got it (as Kamailio, whose
     /// dispatcher sends later).
     fn send(&self, data: &str, pick: impl Fn(&Client) -> bool, first: bool) -> i32 {
-        let bytes = self.framed(data);
-        let mut clients = lock(&self.clients);
+        let bytes = Arc::new(self.framed(data));
+        let clients = lock(&self.clients);
         let mut sent = 0;
-        for slot in clients.iter_mut() {
-            let Some(c) = slot else { continue };
-            if !pick(c) {
+        for c in clients.iter().flatten() {
+            if c.closing || !pick(c) {
                 continue;
             }
-            if let Err(e) = c.stream.write_all(&bytes) {
-                lm_err!("evapi: failed to send to {}: {e}", c.addr);
-                continue;
+            match c.out.try_send(bytes.clone()) {
+                Ok(()) => sent += 1,
+                Err(TrySendError::Full(_)) => {
+                    lm_warn!("evapi: {} does not read its events: one dropped", c.addr);
+                }
+                Err(TrySendError::Disconnected(_)) => {}
             }
-            sent += 1;
             if first {
                 break;
             }
@@ -98,25 +107,51 @@ impl Evapi {
         self.send(data, |_| true, false)
     }
 
+    /// To the clients tagged `tag` (every client for an empty tag, as
+    /// Kamailio).
     fn multicast(&self, data: &str, tag: &str, first: bool) -> i32 {
-        self.send(data, |c| c.tag.as_deref() == Some(tag), first)
+        self.send(
+            data,
+            |c| tag.is_empty() || c.tag.as_deref() == Some(tag),
+            first,
+        )
     }
 
-    /// Runs `event_route[name]` for client `conidx` with message `msg`.
-    fn event(&self, core: &dyn Core, name: &str, conidx: usize, addr: SocketAddr, msg: &str) {
+    /// Runs `event_route[name]` for client `conidx` with message `msg`
+    /// (`None` outside message-received). A panic in the route is caught
+    /// (the connection's threads go on).
+    fn event(
+        &self,
+        core: &dyn Core,
+        name: &str,
+        conidx: usize,
+        addr: SocketAddr,
+        msg: Option<&str>,
+    ) {
         let Some(id) = core.route_id(RouteType::EVENT, name) else {
             return;
         };
+        struct Reset;
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                CURRENT.with(|c| *c.borrow_mut() = None);
+            }
+        }
         CURRENT.with(|c| {
             *c.borrow_mut() = Some(Current {
                 conidx,
                 addr,
-                msg: msg.to_string(),
+                msg: msg.map(str::to_string),
             })
         });
-        let mut m = SipMsg::faked();
-        core.run_route(id, RouteType::EVENT, &mut m);
-        CURRENT.with(|c| *c.borrow_mut() = None);
+        let _reset = Reset;
+        let run = std::panic::AssertUnwindSafe(|| {
+            let mut m = SipMsg::faked();
+            core.run_route(id, RouteType::EVENT, &mut m);
+        });
+        if std::panic::catch_unwind(run).is_err() {
+            lm_err!("evapi: event_route[{name}] failed (panic) for {addr}");
+        }
     }
 
     /// `evapi_close()`: closes the client of the event being handled.
@@ -137,7 +172,7 @@ impl Evapi {
 
     /// `evapi_set_tag(name)`: tags the client of the event being handled.
     fn set_tag(&self, tag: &str) -> i32 {
-        if tag.len() > 64 {
+        if tag.len() >= 64 {
             lm_err!("evapi: tag size too big: {} / 64", tag.len());
             return -1;
         }
@@ -160,10 +195,12 @@ impl Evapi {
     /// A new connection: the first free index, or refused when all
     /// `max_clients` are taken.
     fn accept(self: &Arc<Self>, core: &Arc<dyn Core>, stream: TcpStream, addr: SocketAddr) {
-        let Ok(writer) = stream.try_clone() else {
+        let (Ok(mut writer), Ok(closer)) = (stream.try_clone(), stream.try_clone()) else {
             return;
         };
-        let _ = writer.set_write_timeout(Some(Duration::from_secs(2)));
+        // As Kamailio: keepalive probes find a peer gone without a word.
+        let _ = socket2::SockRef::from(&stream).set_keepalive(true);
+        let (out, queue) = sync_channel::<Arc<Vec<u8>>>(QUEUE);
         let max = params::get_int(&self.max_clients).max(1) as usize;
         let idx = {
             let mut clients = lock(&self.clients);
@@ -180,14 +217,33 @@ impl Evapi {
                 }
             };
             clients[idx] = Some(Client {
-                stream: writer,
+                out,
+                stream: closer,
                 addr,
                 tag: None,
                 closed_here: false,
+                closing: false,
             });
             idx
         };
-        self.event(&**core, "evapi:connection-new", idx, addr, "");
+        // The writer: what the script queued, in order; on a write error
+        // the connection goes (the reader then sees it end).
+        let wrote = std::thread::Builder::new()
+            .name(format!("evapi-w{idx}"))
+            .spawn(move || {
+                for data in queue {
+                    if writer.write_all(&data).is_err() {
+                        let _ = writer.shutdown(std::net::Shutdown::Both);
+                        break;
+                    }
+                }
+            });
+        if let Err(e) = wrote {
+            lm_err!("evapi: no thread for {addr}: {e}");
+            lock(&self.clients)[idx] = None;
+            return;
+        }
+        self.event(&**core, "evapi:connection-new", idx, addr, None);
         let me = self.clone();
         let core = core.clone();
         let spawned = std::thread::Builder::new()
@@ -205,37 +261,47 @@ impl Evapi {
     fn read_loop(&self, core: &dyn Core, mut stream: TcpStream, idx: usize, addr: SocketAddr) {
         let netstring = params::get_int(&self.netstring) != 0;
         let mut buf = Vec::new();
-        let mut chunk = [0u8; 8192];
+        let mut chunk = vec![0u8; 32767];
         loop {
             let n = match stream.read(&mut chunk) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            let msgs = if netstring {
+            let (msgs, invalid) = if netstring {
                 buf.extend_from_slice(&chunk[..n]);
-                if buf.len() > 1 << 20 {
-                    lm_err!("evapi: message too big from {addr}: dropped");
-                    buf.clear();
-                    continue;
-                }
-                match frame::take_netstrings(&mut buf) {
-                    frame::Parsed::Messages(m) => m,
-                    frame::Parsed::Invalid => {
-                        lm_err!("evapi: cannot read the client message from {addr}");
-                        continue;
-                    }
-                }
+                let p = frame::take_netstrings(&mut buf);
+                (p.messages, p.invalid)
             } else {
-                vec![chunk[..n].to_vec()]
+                (vec![chunk[..n].to_vec()], false)
             };
             for m in msgs {
                 let text = String::from_utf8_lossy(&m);
-                self.event(core, "evapi:message-received", idx, addr, &text);
+                self.event(core, "evapi:message-received", idx, addr, Some(&text));
+            }
+            if invalid {
+                lm_err!("evapi: cannot read the client message from {addr}: closing");
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+                break;
             }
         }
-        let gone = lock(&self.clients).get_mut(idx).and_then(Option::take);
-        if gone.is_some_and(|c| !c.closed_here) {
-            self.event(core, "evapi:connection-closed", idx, addr, "");
+        // The route runs with the client still in its slot (closing:
+        // sends skip it), so that a new client cannot take its index
+        // meanwhile; then the slot is freed (its writer ends with it).
+        let run = {
+            let mut clients = lock(&self.clients);
+            match clients.get_mut(idx).and_then(Option::as_mut) {
+                Some(c) => {
+                    c.closing = true;
+                    !c.closed_here
+                }
+                None => false,
+            }
+        };
+        if run {
+            self.event(core, "evapi:connection-closed", idx, addr, None);
+        }
+        if let Some(c) = lock(&self.clients).get_mut(idx).and_then(Option::take) {
+            let _ = c.stream.shutdown(std::net::Shutdown::Both);
         }
     }
 
@@ -250,7 +316,15 @@ impl Evapi {
             .name("evapi-accept".into())
             .spawn(move || {
                 for s in listener.incoming() {
-                    let Ok(s) = s else { continue };
+                    let s = match s {
+                        Ok(s) => s,
+                        Err(e) => {
+                            // (Descriptors exhausted, say: no busy loop.)
+                            lm_err!("evapi: accept failed: {e}");
+                            std::thread::sleep(Duration::from_millis(100));
+                            continue;
+                        }
+                    };
                     let Some(core) = handle.upgrade() else { break };
                     let Ok(addr) = s.peer_addr() else { continue };
                     me.accept(&core, s, addr);
@@ -283,7 +357,7 @@ fn pv_get(n: &sr_sdk::PvName) -> Value<'static> {
     match n.inner.as_deref() {
         Some("srcaddr") => Value::Str(cur.addr.ip().to_string().into()),
         Some("srcport") => Value::Int(i64::from(cur.addr.port())),
-        Some("msg") => Value::Str(cur.msg.into()),
+        Some("msg") => cur.msg.map_or(Value::Null, |m| Value::Str(m.into())),
         Some("conidx") => Value::Int(cur.conidx as i64),
         _ => Value::Null,
     }

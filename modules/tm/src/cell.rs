@@ -223,6 +223,16 @@ struct Slot {
     holder: Option<std::thread::ThreadId>,
 }
 
+thread_local! {
+    /// This thread's id, read once (`thread::current()` costs an `Arc`
+    /// clone at each call).
+    static THREAD: std::thread::ThreadId = std::thread::current().id();
+}
+
+fn this_thread() -> std::thread::ThreadId {
+    THREAD.with(|t| *t)
+}
+
 impl CellBox {
     /// A box holding `cell`.
     pub fn new(cell: Cell) -> CellRef {
@@ -247,7 +257,7 @@ impl CellBox {
     pub fn take(self: &Arc<Self>) -> Option<CellGuard> {
         let mut g = self.slot.lock().unwrap_or_else(|e| e.into_inner());
         let mut waited = 0;
-        let me = std::thread::current().id();
+        let me = this_thread();
         loop {
             if let Some(c) = g.cell.take() {
                 g.holder = Some(me);
