@@ -151,8 +151,10 @@ mod tests {
     fn ids_round_trip() {
         let id = (0x1234_5678u64 << 16) | 0x9abc;
         let (i, l) = split_id(id);
+        // Kamailio's ranges: a 16-bit index, the label above it.
+        assert_eq!((i, l), (0x9abc, 0x1234_5678));
         assert_eq!(join_id(i, l), Some(id));
-        assert_eq!(join_id(1, 0x10000), None);
-        assert_eq!(join_id(u64::MAX, 1), None);
+        assert_eq!(join_id(0x10000, 1), None);
+        assert_eq!(join_id(1, u64::MAX), None);
     }
 }
