@@ -296,3 +296,84 @@ fn start_up_faults_are_refused_with_the_reason() {
         "{e:?}"
     );
 }
+
+/// `mt_pv_values`: rules that need a value the caller's user has in the
+/// mtree (`mt_tvalue`), through the mtree module's mode 2 match (its
+/// values also left in the AVP). Not compared with Kamailio: 5.6.3 asks
+/// db_sqlite for one column too few and refuses every rule with an
+/// `mt_tvalue` ("mt_tvalue is not string").
+#[test]
+fn mtree_values_choose_rules() {
+    let db = sr_testkit::fresh_db("lcr-mt");
+    let url = format!("sqlite://{}", db.display());
+    drop(sr_mod_db_sqlite::SqliteConn::open(&url, 1000).unwrap());
+    sr_testkit::sqlite3(
+        &db,
+        "INSERT INTO mtree (tprefix, tvalue) VALUES ('1','gold'), ('12','silver'), ('2','bronze');
+INSERT INTO lcr_gw (id,lcr_id,gw_name,ip_addr,port,transport,flags) VALUES
+ (1,1,'g1','10.0.0.1',5060,1,0),(2,1,'g2','10.0.0.2',5060,1,0),(3,1,'g3','10.0.0.3',5060,1,0);
+INSERT INTO lcr_rule (id,lcr_id,prefix,from_uri,request_uri,mt_tvalue,stopper,enabled) VALUES
+ (1,1,'',NULL,NULL,'silver',0,1),(2,1,'',NULL,NULL,'bronze',0,1),(3,1,'5',NULL,NULL,NULL,0,1);
+INSERT INTO lcr_rule_target (lcr_id,rule_id,gw_id,priority,weight) VALUES
+ (1,1,1,1,1),(1,2,2,2,1),(1,3,3,0,1);",
+    );
+    let cfg = format!(
+        r#"
+listen=udp:127.0.0.1:{{PORT}}
+loadmodule "sl"
+loadmodule "pv"
+loadmodule "textops"
+loadmodule "db_sqlite"
+loadmodule "mtree"
+loadmodule "lcr"
+modparam("mtree", "db_url", "{url}")
+modparam("mtree", "mtree", "name=lcr;dbtable=mtree;type=0")
+modparam("mtree", "pv_values", "$avp(mtv)")
+modparam("lcr", "db_url", "{url}")
+modparam("lcr", "gw_uri_avp", "$avp(gwu)")
+modparam("lcr", "ruri_user_avp", "$avp(ruser)")
+modparam("lcr", "mt_pv_values", "$avp(mtv)")
+request_route {{
+    if ($hdr(X-From) != $null) {{ load_gws(1, $hdr(X-U), $hdr(X-From)); }}
+    else {{ load_gws(1, $hdr(X-U)); }}
+    $var(r) = $rc;
+    $var(g) = "";
+    while (next_gw()) {{ $var(g) = $var(g) + $rd + " "; }}
+    append_to_reply("X-R: r=$var(r) gws=$var(g)mtv=$cnt($avp(mtv)):$(avp(mtv)[0])/$(avp(mtv)[1])\r\n");
+    sl_send_reply("200", "ok");
+}}
+"#
+    );
+    let srv = TestServer::start(&cfg, siprouter::in_tree());
+    let uac = UdpPeer::new();
+    let ask = |n: usize, extra: &str| {
+        let call = format!("mt-{n}");
+        let h = format!("X-U: 555\r\n{extra}");
+        let r =
+            sr_testkit::kamailio::options(&call, &h).replace("__VIA__", &uac.addr().to_string());
+        uac.send(srv.addr(), &r);
+        uac.recv_matching(T, |r| r.msg.msg().call_id().ok() == Some(call.as_str()))
+            .and_then(|r| r.header("X-R"))
+            .unwrap_or_default()
+    };
+    // Caller 123: values gold and silver (shortest prefix first), so the
+    // silver rule matches; the prefix-5 rule comes first (longer).
+    assert_eq!(
+        ask(1, "X-From: sip:123@x.example\r\n"),
+        "r=1 gws=10.0.0.3 10.0.0.1 mtv=2:silver/gold"
+    );
+    assert_eq!(
+        ask(2, "X-From: sip:2@x.example\r\n"),
+        "r=1 gws=10.0.0.3 10.0.0.2 mtv=1:bronze/<null>"
+    );
+    // Not in the tree: rules with a value fail.
+    assert_eq!(
+        ask(3, "X-From: sip:9@x.example\r\n"),
+        "r=1 gws=10.0.0.3 mtv=0:<null>/<null>"
+    );
+    // No caller: the condition is not tested (as Kamailio).
+    assert_eq!(
+        ask(4, ""),
+        "r=1 gws=10.0.0.3 10.0.0.1 10.0.0.2 mtv=0:<null>/<null>"
+    );
+}

@@ -36,6 +36,7 @@ pub struct Avps {
     rule_id: Option<String>,
     defunct_gw: Option<String>,
     lcr_id: Option<String>,
+    mt_values: Option<String>,
 }
 
 /// The module's state.
@@ -49,6 +50,7 @@ pub struct Lcr {
     tables: RwLock<Arc<Vec<Instance>>>,
     reloading: Mutex<()>,
     pings: LocalRequests<ping::PingTag>,
+    mtree: OnceLock<Arc<sr_mod_mtree::MtreeApi>>,
     valid_codes: OnceLock<Vec<u16>>,
 }
 
@@ -156,10 +158,11 @@ impl Lcr {
         let pool = self.pool.get().ok_or("no database connection")?;
         let names = self.names();
         let (count, gw_count) = (self.i("lcr_count"), self.i("lcr_gw_count") as usize);
+        let mt = !self.s("mt_pv_values").is_empty();
         let all = pool
             .with(|c| {
                 (1..=count)
-                    .map(|id| tables::load_instance(c, &names, id, gw_count))
+                    .map(|id| tables::load_instance(c, &names, id, gw_count, mt))
                     .collect::<Result<Vec<_>, String>>()
                     .map_err(sr_sdk::db::DbError)
             })
@@ -181,6 +184,34 @@ impl Lcr {
             return None;
         }
         Some(lcr_id as usize - 1)
+    }
+
+    /// The caller URI's user when `mt_pv_values` rules apply (`None`
+    /// without them or without a caller); `Err` for a caller URI that
+    /// does not parse.
+    pub(crate) fn caller_user_pub(&self, from: &str) -> Result<Option<String>, ()> {
+        self.caller_user(from)
+    }
+
+    fn caller_user(&self, from: &str) -> Result<Option<String>, ()> {
+        if self.mtree.get().is_none() || from.is_empty() {
+            return Ok(None);
+        }
+        match sr_sdk::sip_msg::Uri::parse(from) {
+            Ok(u) => Ok(Some(u.user.unwrap_or_default().to_string())),
+            Err(_) => {
+                lm_err!("lcr: error while parsing caller_uri");
+                Err(())
+            }
+        }
+    }
+
+    /// mtree's mode 2 match of `user` in the `mtree` tree.
+    pub(crate) fn mt_match(&self, user: &str) -> (Vec<String>, bool) {
+        match self.mtree.get() {
+            Some(api) => api.match_values(&self.s("mtree"), user),
+            None => (Vec::new(), false),
+        }
     }
 
     fn defunct_or_ping(&self) -> bool {
@@ -214,6 +245,23 @@ impl Lcr {
         };
         let ruri = ctx.msg.ruri().to_string();
         let mut rand = || sr_sdk::hash::random_u64() & 0x7f_ffff;
+        // The caller's user in the mtree, asked when a rule needs it; as
+        // mtree's mode 2, its values go to the AVP too.
+        let caller = match self.caller_user(from) {
+            Ok(c) => c,
+            Err(()) => return -1,
+        };
+        let mut values_of = || {
+            let (vals, ok) = self.mt_match(caller.as_deref().unwrap_or(""));
+            if let Some(n) = &a.mt_values {
+                ctx.msg.avps.remove_all(n);
+                for v in &vals {
+                    ctx.msg.avps.push(n, Value::Str(v.clone().into()));
+                }
+            }
+            ok.then_some(vals)
+        };
+        let mt: Option<select::MtValues<'_>> = caller.is_some().then_some(&mut values_of);
         let found = match select::matching(
             inst,
             &user,
@@ -222,6 +270,7 @@ impl Lcr {
             sr_sdk::db::now() as u32,
             self.i("priority_ordering") == 1,
             &mut rand,
+            mt,
         ) {
             Ok(f) => f,
             Err(_) => return -1,
@@ -538,14 +587,17 @@ fn check_params(l: &Lcr) -> Result<Avps, String> {
         let codes = ping::reply_codes(&l.s("ping_valid_reply_codes"))?;
         let _ = l.valid_codes.set(codes);
     }
-    if !l.s("mt_pv_values").is_empty() {
-        return Err("mt_pv_values (rules by mtree values) is not built in siprouter's lcr".into());
-    }
+    a.mt_values = avp("mt_pv_values")?;
     Ok(a)
 }
 
 fn init(l: &Arc<Lcr>, core: &dyn Core) -> Result<(), String> {
     let a = check_params(l).map_err(|e| format!("lcr: {e}"))?;
+    if a.mt_values.is_some() {
+        let api = bind::<sr_mod_mtree::MtreeApi>(core, sr_mod_mtree::MTREE_API)
+            .ok_or("lcr: could not bind mtree api (load mtree before lcr for mt_pv_values)")?;
+        let _ = l.mtree.set(api);
+    }
     let _ = l.avps.set(a);
     let url = params::get_str(&l.db_url);
     let pool = DbPool::open(core, &url).map_err(|e| format!("lcr: {e}"))?;
@@ -583,6 +635,7 @@ pub fn module() -> ModuleDef {
         tables: RwLock::new(Arc::new(Vec::new())),
         reloading: Mutex::new(()),
         pings: LocalRequests::new("lcr"),
+        mtree: OnceLock::new(),
         valid_codes: OnceLock::new(),
     });
     let mut def = ModuleDef::new("lcr").param("db_url", ParamKind::Str, params::string(&l.db_url));

@@ -183,6 +183,12 @@ fn load_gws(l: &Lcr, p: &[Json]) -> Result<Json, RpcError> {
     let tables = l.tables();
     let inst = tables.get(lcr_id as usize - 1).ok_or_else(failed)?;
     let mut rand = || sr_sdk::hash::random_u64() & 0x7f_ffff;
+    let caller_user = l.caller_user_pub(&caller).map_err(|_| failed())?;
+    let mut values_of = || {
+        let (vals, ok) = l.mt_match(caller_user.as_deref().unwrap_or(""));
+        ok.then_some(vals)
+    };
+    let mt: Option<select::MtValues<'_>> = caller_user.is_some().then_some(&mut values_of);
     let found = select::matching(
         inst,
         &user,
@@ -191,6 +197,7 @@ fn load_gws(l: &Lcr, p: &[Json]) -> Result<Json, RpcError> {
         sr_sdk::db::now() as u32,
         l.i("priority_ordering") == 1,
         &mut rand,
+        mt,
     )
     .map_err(|_| {
         lm_err!("lcr: lcr_rule has non-null request_uri and request_uri param has not been given.");

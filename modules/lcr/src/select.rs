@@ -31,12 +31,18 @@ pub enum MatchError {
     NoRequestUri,
 }
 
+/// The caller's values in the mtree (`mt_pv_values`), asked for when a
+/// rule with an `mt_tvalue` is reached: `None` when the caller's user is
+/// not in the tree (such rules then fail).
+pub type MtValues<'a> = &'a mut dyn FnMut() -> Option<Vec<String>>;
+
 /// The gateways for `user` (calling party `from_uri`, Request-URI
 /// `request_uri`), best first, each once: rules by longest prefix (rules
 /// of one prefix length last read first, a stopper ending the search),
 /// then priority, then weight times `rand()` (a 23-bit random number, as
 /// Kamailio's `kam_rand() >> 8`); with `priority_ordering`, by priority
 /// and weight only. Defunct and inactive gateways are left out.
+#[allow(clippy::too_many_arguments)] // the request's parts and the settings, as load_gws has them
 pub fn matching(
     inst: &Instance,
     user: &str,
@@ -45,8 +51,10 @@ pub fn matching(
     now: u32,
     priority_ordering: bool,
     rand: &mut dyn FnMut() -> u64,
+    mut mt: Option<MtValues<'_>>,
 ) -> Result<Vec<Matched>, MatchError> {
     let user_b = user.as_bytes();
+    let mut mt_cache: Option<Option<Vec<String>>> = None;
     let mut found: Vec<Matched> = Vec::new();
     'lens: for &len in &inst.prefix_lens {
         if user_b.len() < len {
@@ -60,6 +68,15 @@ pub fn matching(
             if let Some(re) = &rule.from_re {
                 if !re.is_match(from_uri.as_bytes()) {
                     continue;
+                }
+            }
+            // (Only with a caller: Kamailio skips the test without one.)
+            if !rule.mt_tvalue.is_empty() && !from_uri.is_empty() {
+                if let Some(f) = mt.as_mut() {
+                    let vals = mt_cache.get_or_insert_with(f);
+                    if !vals.as_ref().is_some_and(|v| v.contains(&rule.mt_tvalue)) {
+                        continue;
+                    }
                 }
             }
             if let Some(re) = &rule.request_re {
@@ -319,6 +336,7 @@ mod tests {
             from_re: (!from.is_empty()).then(|| regex::bytes::Regex::new(from).unwrap()),
             request_uri: String::new(),
             request_re: None,
+            mt_tvalue: String::new(),
             stopper,
             targets: targets
                 .iter()
@@ -350,7 +368,7 @@ mod tests {
 
     fn order(inst: &Instance, user: &str, from: &str) -> Vec<usize> {
         let mut r = || 7;
-        matching(inst, user, from, Some("sip:x"), 0, false, &mut r)
+        matching(inst, user, from, Some("sip:x"), 0, false, &mut r, None)
             .unwrap()
             .iter()
             .map(|m| m.gw_index)

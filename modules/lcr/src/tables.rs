@@ -111,6 +111,9 @@ pub struct Rule {
     pub request_uri: String,
     /// The compiled `request_uri`.
     pub request_re: Option<Regex>,
+    /// `mt_tvalue`: a value the caller's user must have in the mtree
+    /// (with `mt_pv_values` only; empty: no such condition).
+    pub mt_tvalue: String,
     /// Rules with shorter prefixes are not tried after this one matched.
     pub stopper: bool,
     /// Its gateways, last read first (as Kamailio keeps them).
@@ -333,8 +336,9 @@ fn compile(pattern: &str, what: &str, rule: u32) -> Result<Regex, String> {
 }
 
 /// One enabled `lcr_rule` row (id, prefix, from_uri, stopper, enabled,
-/// request_uri); `None` when disabled.
-fn rule_row(row: &[DbValue], i: usize) -> Result<Option<Rule>, String> {
+/// request_uri, mt_tvalue); `None` when disabled. `mt`: `mt_tvalue` is
+/// read (`mt_pv_values` set).
+fn rule_row(row: &[DbValue], i: usize, mt: bool) -> Result<Option<Rule>, String> {
     let id = int(row.first())
         .ok()
         .flatten()
@@ -372,6 +376,16 @@ fn rule_row(row: &[DbValue], i: usize) -> Result<Option<Rule>, String> {
     if from_uri.len() > MAX_URI_LEN {
         return Err(bad("from_uri is too long"));
     }
+    let mt_tvalue = if mt {
+        text(row.get(6))
+            .map_err(|_| bad("mt_tvalue is not string"))?
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    if mt_tvalue.len() > 128 {
+        return Err(bad("mt_tvalue is too long"));
+    }
     if request_uri.len() > MAX_URI_LEN {
         return Err(bad("request_uri is too long"));
     }
@@ -388,6 +402,7 @@ fn rule_row(row: &[DbValue], i: usize) -> Result<Option<Rule>, String> {
         from_re,
         request_uri,
         request_re,
+        mt_tvalue,
         stopper: stopper == 1,
         targets: Vec::new(),
     }))
@@ -400,6 +415,7 @@ pub fn load_instance(
     n: &Names,
     lcr_id: i64,
     gw_count: usize,
+    mt: bool,
 ) -> Result<Instance, String> {
     let lcr_col = n.col("lcr_id");
     let eq = |id: i64| vec![Cond::eq(lcr_col, DbValue::Int(id as i32))];
@@ -410,6 +426,7 @@ pub fn load_instance(
         "stopper",
         "enabled",
         "request_uri",
+        "mt_tvalue",
     ]
     .iter()
     .map(|c| n.col(c))
@@ -419,7 +436,7 @@ pub fn load_instance(
         .map_err(|e| format!("db query on {} table failed: {e}", n.rule_table))?;
     let mut inst = Instance::default();
     for (i, row) in rows.rows.iter().enumerate() {
-        if let Some(r) = rule_row(row, i)? {
+        if let Some(r) = rule_row(row, i, mt)? {
             if !inst.prefix_lens.contains(&r.prefix.len()) {
                 inst.prefix_lens.push(r.prefix.len());
             }

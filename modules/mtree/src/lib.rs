@@ -209,6 +209,46 @@ impl Mtree {
     }
 }
 
+/// The mtree API name (`bind::<MtreeApi>(core, MTREE_API)`, Kamailio's
+/// `load_mtree_api`), registered at `mod_init`.
+pub const MTREE_API: &str = "mtree";
+
+/// What mtree offers other modules (lcr's `mt_pv_values` rules).
+pub struct MtreeApi {
+    m: Arc<Mtree>,
+}
+
+impl MtreeApi {
+    /// `mt_match(tree, value, 2)` without the AVPs: every value of every
+    /// prefix of `value` in tree `name` (shortest prefix first) as text,
+    /// and whether the match succeeded (Kamailio's 1: something matched
+    /// and every character was in `char_list`). A type 1 tree, or none
+    /// by that name: nothing.
+    pub fn match_values(&self, name: &str, value: &str) -> (Vec<String>, bool) {
+        let trees = self.m.trees();
+        let (Ok(i), Ok(chars)) = (
+            trees.binary_search_by(|t| t.name.as_str().cmp(name)),
+            self.m.chars(),
+        ) else {
+            return (Vec::new(), false);
+        };
+        let t = &trees[i];
+        if t.ty == 1 {
+            return (Vec::new(), false);
+        }
+        let (all, ok) = t.all(chars, value);
+        let texts: Vec<String> = all
+            .into_iter()
+            .map(|(_, v)| match v {
+                TValue::Str(s) => s.to_string(),
+                TValue::Int(n) => n.to_string(),
+            })
+            .collect();
+        let matched = ok && !texts.is_empty();
+        (texts, matched)
+    }
+}
+
 /// An AVP parameter's name (`$avp(s:x)` → `x`), or an error naming it.
 fn avp_param(cell: &RwLock<String>, what: &str) -> Result<String, String> {
     let spec = params::get_str(cell);
@@ -525,6 +565,7 @@ pub fn module() -> ModuleDef {
             .load_all()
             .map_err(|e| format!("mtree: cannot load info from database: {e}"))?;
         init.set_trees(trees);
+        core.register_api(MTREE_API, Arc::new(MtreeApi { m: init.clone() }));
         Ok(())
     });
     let (fx, c) = (m.clone(), m.clone());
