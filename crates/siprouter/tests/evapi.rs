@@ -5,8 +5,9 @@
 //! `$evapi(msg)` only in message-received, and a bind address in use
 //! refused at start.
 
-use sr_testkit::{TestServer, UdpPeer};
-use std::io::{Read, Write};
+use sr_testkit::read_stream as read;
+use sr_testkit::{free_port, TestServer, UdpPeer};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -28,30 +29,6 @@ event_route[evapi:connection-new] {{ evapi_relay("new msg=$evapi(msg)"); }}
 event_route[evapi:message-received] {{ evapi_relay("echo:$evapi(msg)"); }}
 "#
     )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn read(s: &mut TcpStream) -> String {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => {
-                out.extend_from_slice(b"<EOF>");
-                break;
-            }
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(_) => break,
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn connect(ev: u16) -> TcpStream {

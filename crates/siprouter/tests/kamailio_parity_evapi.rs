@@ -14,8 +14,9 @@
 //! a notice and passes, unless `SR_KAMAILIO_REQUIRED=1` (`.ci/run` sets
 //! it).
 
+use sr_testkit::read_stream as read;
 use sr_testkit::{kamailio, req, UdpPeer};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -61,23 +62,6 @@ fn connect(port: u16) -> TcpStream {
     s.set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     s
-}
-
-/// What came on `s` within the read timeout (`<EOF>` when it closed).
-fn read(s: &mut TcpStream) -> String {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => {
-                out.extend_from_slice(b"<EOF>");
-                break;
-            }
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(_) => break,
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn ns(s: &str) -> Vec<u8> {
@@ -211,11 +195,7 @@ fn evapi_matches_kamailio() {
         return;
     }
     let dir = kamailio::fresh_dir("evapi");
-    let ev = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let ev = sr_testkit::free_port();
     let cfg = (kamailio::head(MODULES) + BODY).replace("__EV__", &ev.to_string());
     let (want, got) = kamailio::run_scenario(&dir, &cfg, siprouter::in_tree(), &|| {}, &|srv| {
         scenario(srv, ev)

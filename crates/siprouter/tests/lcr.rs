@@ -351,10 +351,7 @@ request_route {{
         let h = format!("X-U: 555\r\n{extra}");
         let r =
             sr_testkit::kamailio::options(&call, &h).replace("__VIA__", &uac.addr().to_string());
-        uac.send(srv.addr(), &r);
-        uac.recv_matching(T, |r| r.msg.msg().call_id().ok() == Some(call.as_str()))
-            .and_then(|r| r.header("X-R"))
-            .unwrap_or_default()
+        uac.final_header(srv.addr(), &r, "X-R")
     };
     // Caller 123: values gold and silver (shortest prefix first), so the
     // silver rule matches; the prefix-5 rule comes first (longer).

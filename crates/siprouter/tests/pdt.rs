@@ -4,7 +4,6 @@
 //! and `check_domain` 0 taking a repeated domain.
 
 use sr_testkit::{TestServer, UdpPeer};
-use std::time::Duration;
 
 fn cfg(url: &str, extra: &str) -> String {
     format!(
@@ -31,10 +30,7 @@ fn translate(srv: &TestServer, user: &str) -> String {
     let req = sr_testkit::kamailio::options(&format!("pdt-{user}"), "")
         .replace("__VIA__", &peer.addr().to_string())
         .replace("sip:x@127.0.0.1", &format!("sip:{user}@x.example"));
-    peer.send(srv.addr(), &req);
-    peer.recv_matching(Duration::from_secs(3), |r| r.status() == Some(200))
-        .and_then(|r| r.header("X-R"))
-        .unwrap_or_default()
+    peer.final_header(srv.addr(), &req, "X-R")
 }
 
 #[test]

@@ -4,7 +4,6 @@
 //! file, `pcre_multiline` and `pcre_dotall`.
 
 use sr_testkit::{TestServer, UdpPeer};
-use std::time::Duration;
 
 fn cfg(extra: &str) -> String {
     format!(
@@ -31,10 +30,7 @@ fn answer(srv: &TestServer) -> String {
     let peer = UdpPeer::new();
     let req =
         sr_testkit::kamailio::options("rx-1", "").replace("__VIA__", &peer.addr().to_string());
-    peer.send(srv.addr(), &req);
-    peer.recv_matching(Duration::from_secs(3), |r| r.status() == Some(200))
-        .and_then(|r| r.header("X-A"))
-        .unwrap_or_default()
+    peer.final_header(srv.addr(), &req, "X-A")
 }
 
 #[test]

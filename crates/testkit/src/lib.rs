@@ -36,6 +36,25 @@ pub fn sqlite3(db: &std::path::Path, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Everything that arrives on `s` until its read timeout passes with
+/// nothing more (`<EOF>` appended when the other end closed), as text.
+pub fn read_stream(s: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => {
+                out.extend_from_slice(b"<EOF>");
+                break;
+            }
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 pub use peer::{answer, from_caller, invite, probe_until, req, Reply, TcpPeer, UdpPeer};
 pub use server::{free_port, TestServer};
 pub use ws_peer::{WsPeer, WS_KEY};

@@ -189,11 +189,7 @@ impl Lcr {
     /// The caller URI's user when `mt_pv_values` rules apply (`None`
     /// without them or without a caller); `Err` for a caller URI that
     /// does not parse.
-    pub(crate) fn caller_user_pub(&self, from: &str) -> Result<Option<String>, ()> {
-        self.caller_user(from)
-    }
-
-    fn caller_user(&self, from: &str) -> Result<Option<String>, ()> {
+    pub(crate) fn caller_user(&self, from: &str) -> Result<Option<String>, ()> {
         if self.mtree.get().is_none() || from.is_empty() {
             return Ok(None);
         }
@@ -233,7 +229,7 @@ impl Lcr {
                 }
             },
         };
-        let a = self.avps().clone();
+        let a = self.avps();
         if self.i("defunct_capability") > 0 {
             if let Some(n) = &a.defunct_gw {
                 ctx.msg.avps.remove_all(n);
@@ -302,7 +298,7 @@ impl Lcr {
 
     /// `next_gw`: the next gateway into the Request-URI (and `$du`).
     fn next_gw(&self, ctx: &mut Ctx<'_>) -> i32 {
-        let a = self.avps().clone();
+        let a = self.avps();
         let saved = ctx
             .msg
             .avps

@@ -183,7 +183,7 @@ fn load_gws(l: &Lcr, p: &[Json]) -> Result<Json, RpcError> {
     let tables = l.tables();
     let inst = tables.get(lcr_id as usize - 1).ok_or_else(failed)?;
     let mut rand = || sr_sdk::hash::random_u64() & 0x7f_ffff;
-    let caller_user = l.caller_user_pub(&caller).map_err(|_| failed())?;
+    let caller_user = l.caller_user(&caller).map_err(|_| failed())?;
     let mut values_of = || {
         let (vals, ok) = l.mt_match(caller_user.as_deref().unwrap_or(""));
         ok.then_some(vals)

@@ -240,7 +240,7 @@ impl MtreeApi {
         let texts: Vec<String> = all
             .into_iter()
             .map(|(_, v)| match v {
-                TValue::Str(s) => s.to_string(),
+                TValue::Str(s) => s,
                 TValue::Int(n) => n.to_string(),
             })
             .collect();

@@ -93,22 +93,17 @@ impl Pdt {
     /// `mode` 0 strips the module prefix and the matched prefix, 1 the
     /// module prefix only, 2 nothing. 1 done, -1 not.
     fn translate(&self, ctx: &mut Ctx<'_>, sdomain: &str, mode: i64, fallback: bool) -> i32 {
-        let (scheme_user, user) = match ctx.msg.ruri_parsed() {
-            Ok(u) => {
-                let user = u.user.unwrap_or_default().to_string();
-                let scheme = u.raw.split_once(':').map_or("sip", |x| x.0).to_string();
-                (scheme, user)
-            }
+        let (scheme_user, user, password) = match ctx.msg.ruri_parsed() {
+            Ok(u) => (
+                u.raw.split_once(':').map_or("sip", |x| x.0).to_string(),
+                u.user.unwrap_or_default().to_string(),
+                u.password.map(str::to_string),
+            ),
             Err(_) => {
                 lm_err!("pdt: failed to parse the R-URI");
                 return -1;
             }
         };
-        let password = ctx
-            .msg
-            .ruri_parsed()
-            .ok()
-            .and_then(|u| u.password.map(str::to_string));
         if user.is_empty() {
             return -1;
         }

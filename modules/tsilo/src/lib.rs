@@ -233,13 +233,12 @@ fn hash_size(n: i64) -> u32 {
 }
 
 /// The usrloc table named by a constant parameter.
-fn fixup_table(env: &dyn fixup::FixupEnv, i: usize, a: &Arg) -> Result<Fixed, String> {
+fn fixup_table(env: &dyn fixup::FixupEnv, a: &Arg) -> Result<Fixed, String> {
     let Arg::Str(name) = a else {
         return Err(format!("table name '{}' must be a constant", a.text()));
     };
     let ul = bind::<Usrloc>(env.core(), USRLOC_API)
         .ok_or("tsilo needs the usrloc and registrar modules (load them before tsilo)")?;
-    let _ = i;
     Ok(Fixed::Custom(ul.register_domain(name)?))
 }
 
@@ -267,14 +266,14 @@ pub fn module() -> ModuleDef {
     // ts_append*(table, ruri[, contact]); ts_append_to(tindex, tlabel, table[, uri]).
     let table_first: fixup::FixupFn = Arc::new(|env, i, a| {
         if i == 0 {
-            fixup_table(env, i, a)
+            fixup_table(env, a)
         } else {
             fixup::spve(env, i, a)
         }
     });
     let table_third: fixup::FixupFn = Arc::new(|env, i, a| match i {
         0 | 1 => fixup::igp(env, i, a),
-        2 => fixup_table(env, i, a),
+        2 => fixup_table(env, a),
         _ => fixup::spve(env, i, a),
     });
     let init = t.clone();
