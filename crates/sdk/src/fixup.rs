@@ -168,6 +168,14 @@ pub trait FixupEnv {
     fn compile_pv(&self, s: &str) -> Result<Arc<dyn Eval>, String>;
     /// Compiles a writable pseudo-variable.
     fn compile_lvalue(&self, s: &str) -> Result<Arc<dyn Assign>, String>;
+    /// The actions after the call being prepared, in its block, as a
+    /// route a module can run later (Kamailio's `action->next`, which
+    /// `async_sleep` goes on with after its pause). `None` when the call is
+    /// not a statement of its own or is the last one of its block. The
+    /// route runs only those actions: the block around it is not resumed.
+    fn continuation(&self) -> Option<RouteId> {
+        None
+    }
 }
 
 /// A fixup: environment, parameter index (0-based), the argument.

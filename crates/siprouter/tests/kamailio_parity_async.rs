@@ -1,6 +1,10 @@
 //! Differential test against Kamailio itself, for the async module:
 //! requests suspended by `async_route`, `async_ms_route` and
-//! `async_task_route` and continued in a `route[...]` block, run by
+//! `async_task_route` and continued in a `route[...]` block, or by
+//! `async_sleep`/`async_ms_sleep` and continued with the actions after
+//! them (also in a sub-route, in a failure_route, twice in a row, as the
+//! last action, with bad pauses), and `async_task_data` running a route with `$async(data)`,
+//! run by
 //! Kamailio 5.6 and by siprouter in turn on one configuration, and
 //! compared: every message the caller gets (the `100 Trying` of an
 //! INVITE, the final reply with what the continuing route saw — the
@@ -38,6 +42,54 @@ request_route {
     } else if ($hdr(X-T) == "var") {
         $var(s) = 1;
         $var(rc) = async_route("RESUME", "$var(s)");
+    } else if ($hdr(X-T) == "sleep") {
+        $avp(y) = "before";
+        async_sleep("1");
+        append_to_reply("X-A: slept $avp(x) $avp(y) $rm $rU\r\n");
+        t_reply("202", "slept");
+        exit;
+    } else if ($hdr(X-T) == "twice") {
+        async_ms_sleep("200");
+        $avp(y) = "one";
+        async_ms_sleep("$(hdr(X-Ms){s.int})");
+        append_to_reply("X-A: twice $avp(x) $avp(y)\r\n");
+        t_reply("202", "slept twice");
+    } else if ($hdr(X-T) == "tail") {
+        # the rest of this block only: what follows the if is not resumed
+        async_ms_sleep("100");
+        $avp(y) = "tail";
+    } else if ($hdr(X-T) == "last") {
+        async_sleep("1");
+    } else if ($hdr(X-T) == "assign") {
+        $var(rc) = async_sleep("1");
+    } else if ($hdr(X-T) == "zero") {
+        async_sleep("0");
+        $var(rc) = $rc;
+    } else if ($hdr(X-T) == "long") {
+        async_sleep("100");
+        $var(rc) = $rc;
+    } else if ($hdr(X-T) == "mslong") {
+        async_ms_sleep("30000");
+        $var(rc) = $rc;
+    } else if ($hdr(X-T) == "sub") {
+        route(SLEEPY);
+        $var(rc) = $rc;
+    } else if ($hdr(X-T) == "failrelay") {
+        t_on_failure("LATER");
+        $du = "sip:__UAS__";
+        t_relay();
+        exit;
+    } else if ($hdr(X-T) == "data") {
+        $shv(d) = $null;
+        async_task_data("DATA", "d-$rU-$avp(x)");
+        $var(rc) = $rc;
+        append_to_reply("X-Rc: $var(rc)\r\n");
+        sl_send_reply("200", "queued");
+        exit;
+    } else if ($hdr(X-T) == "readdata") {
+        append_to_reply("X-A: $shv(d) $shv(g) $shv(m) $shv(u)\r\n");
+        sl_send_reply("200", "read");
+        exit;
     }
     append_to_reply("X-Rc: $var(rc)\r\n");
     sl_send_reply("500", "not suspended");
@@ -46,6 +98,28 @@ request_route {
 route[RESUME] {
     append_to_reply("X-A: $avp(x) $rm $rU $hdr(X-T)\r\n");
     t_reply("202", "resumed");
+}
+
+route[SLEEPY] {
+    $avp(y) = "sub";
+    async_ms_sleep("100");
+    append_to_reply("X-A: in sub $avp(x) $avp(y)\r\n");
+    t_reply("202", "sub slept");
+    return 1;
+}
+
+failure_route[LATER] {
+    $avp(y) = "in-failure";
+    async_ms_sleep("100");
+    append_to_reply("X-A: failure slept $avp(x) $avp(y)\r\n");
+    t_reply("503", "later");
+}
+
+route[DATA] {
+    $shv(d) = $async(data);
+    $shv(g) = $async(gname);
+    $shv(m) = $rm;
+    $shv(u) = $ru;
 }
 
 route[RELAY] {
@@ -57,14 +131,14 @@ route[RELAY] {
 /// Sends one request and records what comes back and when.
 fn ask(peer: &UdpPeer, srv: SocketAddr, uas: &UdpPeer, method: &str, t: &str) -> Vec<String> {
     let text = format!(
-        "{method} sip:{t}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKa{t}{method}\r\nMax-Forwards: 70\r\nFrom: <sip:a@b>;tag=f{t}\r\nTo: <sip:{t}@ex.test>\r\nCall-ID: async-{t}-{method}\r\nCSeq: 1 {method}\r\nContact: <sip:a@{}>\r\nX-T: {t}\r\nContent-Length: 0\r\n\r\n",
+        "{method} sip:{t}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKa{t}{method}\r\nMax-Forwards: 70\r\nFrom: <sip:a@b>;tag=f{t}\r\nTo: <sip:{t}@ex.test>\r\nCall-ID: async-{t}-{method}\r\nCSeq: 1 {method}\r\nContact: <sip:a@{}>\r\nX-T: {t}\r\nX-Ms: 2400\r\nContent-Length: 0\r\n\r\n",
         peer.addr(),
         peer.addr()
     );
     let start = Instant::now();
     peer.send(srv, &text);
     let mut out = Vec::new();
-    if t == "relay" {
+    if t == "relay" || t == "failrelay" {
         if let Some(r) = uas.recv_method(method, Duration::from_secs(3)) {
             out.push(format!("uas got {method} after {}", bucket(start)));
             uas.send(r.from, &sr_testkit::answer(&r, 486, "Busy Here", "u1", &[]));
@@ -119,9 +193,24 @@ fn scenario(srv: SocketAddr, uas: &UdpPeer) -> Vec<String> {
         ("INVITE", "task"),
         ("MESSAGE", "relay"),
         ("MESSAGE", "var"),
+        ("MESSAGE", "sleep"),
+        ("INVITE", "sleep"),
+        ("MESSAGE", "twice"),
+        ("MESSAGE", "tail"),
+        ("MESSAGE", "last"),
+        ("MESSAGE", "assign"),
+        ("MESSAGE", "zero"),
+        ("MESSAGE", "long"),
+        ("MESSAGE", "mslong"),
+        ("MESSAGE", "sub"),
+        ("MESSAGE", "failrelay"),
+        ("INVITE", "failrelay"),
+        ("MESSAGE", "data"),
     ] {
         out.extend(ask(&peer, srv, uas, m, t));
     }
+    std::thread::sleep(Duration::from_millis(300));
+    out.extend(ask(&peer, srv, uas, "MESSAGE", "readdata"));
     out
 }
 

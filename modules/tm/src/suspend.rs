@@ -38,8 +38,7 @@ impl Engine {
     /// cancelled, -3 after a final reply, -1 on error.
     pub fn suspend(&self, ctx: &mut Ctx<'_>) -> i32 {
         if ctx.msg.ext.get::<TxCtx>().is_some_and(|t| t.held.is_some()) {
-            lm_err!("t_suspend: only in request_route");
-            return -1;
+            return self.suspend_held(ctx);
         }
         let c = match self.newtran(ctx) {
             NewTran::Created(c) | NewTran::Own(c) => c,
@@ -88,6 +87,39 @@ impl Engine {
         let g = self.run_effects(ctx.core, g, effects);
         drop(g);
         self.touch(&c);
+        1
+    }
+
+    /// `t_suspend()` in a failure_route or in a route `t_continue` runs
+    /// (`async_sleep` twice in a row): the transaction this thread holds
+    /// gets a new blind branch, so that no reply goes out when the route
+    /// ends. As in Kamailio, the request kept is the transaction's: what
+    /// carries over from this route is its AVPs and flags (saved when the
+    /// route ends) and the routes it armed.
+    fn suspend_held(&self, ctx: &mut Ctx<'_>) -> i32 {
+        let now = self.now();
+        let t = tx(ctx.msg);
+        let armed = t.armed;
+        let Some(g) = t.held.as_mut() else {
+            return -1;
+        };
+        if g.proxy.is_canceled() {
+            return 1;
+        }
+        if g.proxy.final_sent() >= 200 {
+            return -3;
+        }
+        crate::relay::merge_armed(g, &armed);
+        if g.proxy.suspend(now).is_none() {
+            return -1;
+        }
+        let up = g.up;
+        g.out.push(BranchOut {
+            dest: up,
+            uri: String::new(),
+            flags: 0,
+            target: (String::new(), None),
+        });
         1
     }
 

@@ -162,6 +162,12 @@ struct Compiler<'a> {
     texts: HashMap<u32, String>,
     /// The route type set of the block being compiled.
     cur_types: RouteType,
+    /// Where the call statement being compiled is, when actions follow it
+    /// in its block (what [`FixupEnv::continuation`] can name).
+    cont_site: std::cell::Cell<Option<Span>>,
+    /// The continuation a fixup asked for while the statement at
+    /// `cont_site` was compiled: its route name.
+    cont_wanted: std::cell::RefCell<Option<String>>,
 }
 
 fn kind_key(kind: RouteKind) -> RouteKind {
@@ -414,8 +420,46 @@ impl<'a> Compiler<'a> {
         }))
     }
 
+    /// Compiles a block. The actions after a call whose fixup asked for
+    /// its continuation also become a route of their own (an unnamed
+    /// `route` block under a name no script can write), sharing the
+    /// compiled statements.
     fn compile_block(&mut self, stmts: &[sr_cfg::Stmt]) -> Vec<Stmt> {
-        stmts.iter().map(|s| self.compile_stmt(s)).collect()
+        let outer_site = self.cont_site.take();
+        let outer_wanted = self.cont_wanted.take();
+        let mut out = Vec::with_capacity(stmts.len());
+        let mut conts = Vec::new();
+        for (i, s) in stmts.iter().enumerate() {
+            let call = matches!(&s.kind, StmtKind::Expr(e) if matches!(e.kind, ExprKind::Call(_)));
+            self.cont_site
+                .set((call && i + 1 < stmts.len()).then_some(s.span));
+            out.push(self.compile_stmt(s));
+            if let Some(name) = self.cont_wanted.take() {
+                conts.push((i, name));
+            }
+        }
+        for (i, name) in conts {
+            let idx = self.routes.blocks.len();
+            self.routes.blocks.push(RouteBody {
+                kind: RouteKind::Sub,
+                name: Some(name.clone()),
+                body: out[i + 1..].to_vec(),
+            });
+            self.routes.by_name.insert((RouteKind::Sub, name), idx);
+        }
+        self.cont_site.set(outer_site);
+        *self.cont_wanted.borrow_mut() = outer_wanted;
+        out
+    }
+
+    /// The route name of the actions after the call at `span`.
+    fn continuation_name(&self, span: Span) -> String {
+        format!(
+            "<actions after {}:{}:{}>",
+            self.cfg.file_path(span.file).display(),
+            span.line,
+            span.col
+        )
     }
 
     fn compile_stmt(&mut self, s: &sr_cfg::Stmt) -> Stmt {
@@ -635,6 +679,13 @@ impl FixupEnv for Compiler<'_> {
         }
         Ok(Arc::new(p))
     }
+
+    fn continuation(&self) -> Option<RouteId> {
+        let name = self.continuation_name(self.cont_site.get()?);
+        let id = self.env.route_names.id(RouteKind::Sub, &name);
+        *self.cont_wanted.borrow_mut() = Some(name);
+        Some(id)
+    }
 }
 
 /// An expression evaluated as a function argument (no route calls).
@@ -704,6 +755,8 @@ pub fn compile(cfg: &Config, env: &CompileEnv<'_>) -> Result<Routes, Vec<CfgErro
         reach: Vec::new(),
         cur_types: RouteType::REQUEST,
         texts: HashMap::new(),
+        cont_site: Default::default(),
+        cont_wanted: Default::default(),
     };
     // Pass 1: the route table.
     let blocks: Vec<&sr_cfg::RouteBlock> = cfg.routes().collect();

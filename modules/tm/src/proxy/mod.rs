@@ -800,6 +800,12 @@ impl Proxy {
                 let reason = match code {
                     408 => self.cfg.reason_408.clone(),
                     487 => "Request Terminated".to_string(),
+                    // A continued request whose route neither replied nor
+                    // relayed: Kamailio's t_continue kills the
+                    // transaction with its unspecified-error text.
+                    _ if self.blind == Some(w) => {
+                        "I'm terribly sorry, server error occurred (1/TM)".to_string()
+                    }
                     _ => "Server Internal Error".to_string(),
                 };
                 rf.local_reply(code, &reason)
