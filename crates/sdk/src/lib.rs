@@ -25,6 +25,7 @@ pub mod exports;
 pub mod fixup;
 pub mod hash;
 pub mod http;
+pub mod jsonc;
 pub mod localtime;
 pub mod log;
 pub mod msg;

@@ -61,6 +61,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("jansson", sr_mod_jansson::module),
         ("http_client", sr_mod_http_client::module),
         ("uuid", sr_mod_uuid::module),
+        ("json", sr_mod_json::module),
         ("tmrec", sr_mod_tmrec::module),
         ("drouting", sr_mod_drouting::module),
         ("pipelimit", sr_mod_pipelimit::module),

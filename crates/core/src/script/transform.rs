@@ -105,6 +105,9 @@ pub enum Tr {
     LineCount,
     /// `line.at,n`
     LineAt(TrArg),
+    /// json's `json.parse,path`: the value at a path of a JSON text
+    /// (`""` when there is none, as Kamailio gives).
+    JsonParse(TrArg),
     /// sqlops' `sql.val` (0), `sql.val.int` (1), `sql.val.str` (2): a value
     /// as an SQL literal.
     SqlVal(u8),
@@ -264,6 +267,7 @@ pub fn compile(
         }
         ("line", "count") => Tr::LineCount,
         ("line", "at") => Tr::LineAt(a(0)?),
+        ("json", n) if n.eq_ignore_ascii_case("parse") => Tr::JsonParse(a(0)?),
         ("sql", n) if n.eq_ignore_ascii_case("val") => Tr::SqlVal(0),
         ("sql", n) if n.eq_ignore_ascii_case("val.int") => Tr::SqlVal(1),
         ("sql", n) if n.eq_ignore_ascii_case("val.str") => Tr::SqlVal(2),
@@ -638,6 +642,8 @@ impl Tr {
                     sv(lines.get(k as usize).copied().unwrap_or(""))
                 }
             }
+            // (Kamailio's json module: `%` in a name stands for a dot.)
+            Tr::JsonParse(p) => sv(sr_sdk::jsonc::path(s, &p.get(ctx), '%').unwrap_or_default()),
             // (Applied above, before the `$null` check.)
             Tr::SqlVal(kind) => sql_val(&v, *kind),
         }
