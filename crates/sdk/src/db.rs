@@ -34,6 +34,7 @@ pub mod msilo_tables;
 pub mod mtree_tables;
 pub mod pdt_tables;
 pub mod pipelimit_tables;
+pub mod prefix_route_tables;
 pub mod presence_tables;
 pub mod schema;
 pub mod siptrace_tables;

@@ -62,6 +62,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("http_client", sr_mod_http_client::module),
         ("uuid", sr_mod_uuid::module),
         ("json", sr_mod_json::module),
+        ("prefix_route", sr_mod_prefix_route::module),
         ("tmrec", sr_mod_tmrec::module),
         ("drouting", sr_mod_drouting::module),
         ("pipelimit", sr_mod_pipelimit::module),

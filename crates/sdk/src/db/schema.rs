@@ -549,6 +549,7 @@ pub fn standard() -> Vec<TableDef> {
     .chain(super::mtree_tables::all())
     .chain(super::lcr_tables::all())
     .chain([super::pdt_tables::pdt()])
+    .chain([super::prefix_route_tables::prefix_route()])
     .chain(super::userblocklist_tables::all())
     .chain([super::msilo_tables::silo()])
     .collect()
