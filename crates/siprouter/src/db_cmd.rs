@@ -25,7 +25,7 @@ Usage: siprouter db [-u URL] COMMAND
 The URL comes from -u, else $SIPROUTER_DB_URL, else
   sqlite:///var/lib/siprouter/siprouter.db
 URLs: sqlite:///path/file.db, mysql://user:password@host[:port]/database,
-  postgres://user:password@host[:port]/database
+  postgres://user:password@host[:port]/database, text:///folder (db_text)
 ";
 
 /// The drivers compiled into the binary, by scheme.
@@ -34,6 +34,7 @@ fn driver(url: &str) -> Result<Arc<dyn DbDriver>, String> {
         s if s.eq_ignore_ascii_case("sqlite") => Ok(sr_mod_db_sqlite::driver()),
         s if s.eq_ignore_ascii_case("mysql") => Ok(sr_mod_db_mysql::driver()),
         s if s.eq_ignore_ascii_case("postgres") => Ok(sr_mod_db_postgres::driver()),
+        s if s.eq_ignore_ascii_case("text") => Ok(sr_mod_db_text::driver()),
         s => Err(format!("no database driver for '{s}://'")),
     }
 }

@@ -144,7 +144,11 @@ fn parse_request(ctx: &mut Ctx<'_>, reg: &Registrar, uri: Option<&str>) -> Resul
     } else {
         METHODS_ALL
     };
-    let ua = m.user_agent().unwrap_or("").to_string();
+    // Kamailio keeps "n/a" for a missing, empty or too long User-Agent.
+    let ua = match m.user_agent() {
+        Some(u) if !u.is_empty() && u.len() < 255 => u.to_string(),
+        _ => "n/a".to_string(),
+    };
     let rcv = ctx.msg.rcv;
     let mut socket = String::with_capacity(32);
     socket.push_str(rcv.proto.as_str());

@@ -38,7 +38,15 @@ pub fn values(c: &Contact, use_domain: bool) -> Vec<(&'static str, DbValue)> {
         ("received", DbValue::opt_str(c.received.as_deref())),
         ("path", DbValue::opt_str(c.path.as_deref())),
         ("expires", DbValue::DateTime(c.expires)),
-        ("q", DbValue::Double(c.q as f64 / 1000.0)),
+        // Kamailio's q2double: -1 when the Contact had none.
+        (
+            "q",
+            DbValue::Double(if c.q == Q_UNSPECIFIED {
+                -1.0
+            } else {
+                c.q as f64 / 1000.0
+            }),
+        ),
         ("callid", DbValue::str(&c.callid)),
         ("cseq", DbValue::Int(c.cseq as i32)),
         ("last_modified", DbValue::DateTime(c.last_modified)),
@@ -46,11 +54,31 @@ pub fn values(c: &Contact, use_domain: bool) -> Vec<(&'static str, DbValue)> {
         ("cflags", DbValue::Int(c.cflags as i32)),
         ("user_agent", DbValue::str(&c.user_agent)),
         ("socket", DbValue::opt_str(c.socket.as_deref())),
-        ("methods", DbValue::Int(c.methods as i32)),
+        // NULL for "all methods" (no Allow header), as Kamailio writes it.
+        (
+            "methods",
+            if c.methods == METHODS_ALL {
+                DbValue::Null
+            } else {
+                DbValue::Int(c.methods as i32)
+            },
+        ),
         ("instance", DbValue::opt_str(c.instance.as_deref())),
         ("reg_id", DbValue::Int(c.reg_id as i32)),
-        ("connection_id", DbValue::BigInt(c.connection_id)),
+        // Kamailio writes its server_id (0 unless set) and the partition
+        // (0); db_text, which takes no default, needs every column.
+        ("server_id", DbValue::Int(0)),
+        // -1: no TCP connection, as Kamailio writes it.
+        (
+            "connection_id",
+            DbValue::BigInt(if c.connection_id == 0 {
+                -1
+            } else {
+                c.connection_id
+            }),
+        ),
         ("keepalive", DbValue::Int(c.keepalive)),
+        ("partition", DbValue::Int(0)),
     ]
 }
 
@@ -86,7 +114,7 @@ pub fn contact_of(rows: &Rows, i: usize, use_domain: bool) -> Contact {
     c.methods = int("methods").map_or(METHODS_ALL, |m| m as u32);
     c.instance = text(rows, i, "instance");
     c.reg_id = int("reg_id").unwrap_or(0) as u32;
-    c.connection_id = int("connection_id").unwrap_or(0);
+    c.connection_id = int("connection_id").filter(|&i| i > 0).unwrap_or(0);
     c.keepalive = int("keepalive").unwrap_or(0) as i32;
     c
 }
