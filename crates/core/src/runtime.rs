@@ -294,12 +294,39 @@ impl Runtime {
     /// Runs a top-level route block on a message.
     pub fn run_block(&self, idx: usize, rt: RouteType, msg: &mut SipMsg) -> RunResult {
         let routes = self.routes();
-        let mut ctx = Ctx::new(msg, self, rt);
-        let out = Exec::new(&routes).run_top(idx, &mut ctx);
-        RunResult {
-            code: out.code,
-            dropped: out.dropped,
-        }
+        run_in(self, &routes, idx, rt, msg)
+    }
+}
+
+/// Runs block `idx` of `routes` as a top-level route. A module running a
+/// route from a route (prefix_route, a route that runs prefix_route
+/// again...) starts a new interpreter each time, so the nesting is
+/// counted here.
+fn run_in(
+    rt: &Runtime,
+    routes: &crate::script::ir::Routes,
+    idx: usize,
+    kind: RouteType,
+    msg: &mut SipMsg,
+) -> RunResult {
+    thread_local! {
+        static NESTED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+    const MAX_NESTED: u32 = 64;
+    if NESTED.with(|n| n.get()) >= MAX_NESTED {
+        sr_sdk::lm_err!("routes run from routes nest deeper than {MAX_NESTED}: not run");
+        return RunResult {
+            code: -1,
+            dropped: false,
+        };
+    }
+    NESTED.with(|n| n.set(n.get() + 1));
+    let mut ctx = Ctx::new(msg, rt, kind);
+    let out = Exec::new(routes).run_top(idx, &mut ctx);
+    NESTED.with(|n| n.set(n.get().saturating_sub(1)));
+    RunResult {
+        code: out.code,
+        dropped: out.dropped,
     }
 }
 
@@ -439,12 +466,7 @@ impl Core for Runtime {
         } else {
             kind
         };
-        let mut ctx = Ctx::new(msg, self, rt);
-        let out = Exec::new(&routes).run_top(idx, &mut ctx);
-        RunResult {
-            code: out.code,
-            dropped: out.dropped,
-        }
+        run_in(self, &routes, idx, rt, msg)
     }
 
     fn pv_get(&self, msg: &mut SipMsg, name: &str) -> Option<Value<'static>> {

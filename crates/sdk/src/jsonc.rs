@@ -222,6 +222,9 @@ impl Reader<'_> {
         }
         self.i += 1;
         let mut members: Vec<(String, JVal)> = Vec::new();
+        // Where each key is in `members` (a repeated key replaces the value
+        // in place; a list scan would make a long object cost n²).
+        let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         self.ws()?;
         if self.peek()? == b'}' {
             self.i += 1;
@@ -240,9 +243,12 @@ impl Reader<'_> {
             }
             self.i += 1;
             let v = self.value(depth)?;
-            match members.iter_mut().find(|(k, _)| *k == key) {
-                Some(slot) => slot.1 = v,
-                None => members.push((key, v)),
+            match at.get(&key) {
+                Some(&i) => members[i].1 = v,
+                None => {
+                    at.insert(key.clone(), members.len());
+                    members.push((key, v));
+                }
             }
             self.ws()?;
             match self.peek()? {
@@ -412,28 +418,10 @@ pub fn path(json: &str, path: &str, escape: char) -> Option<String> {
         cur = cur.get(name).filter(|v| !v.is_null())?;
         let idx = rest.get(1..).map(|r| &r[..r.find(']').unwrap_or(r.len())]);
         if let (Some(i), JVal::Array(_)) = (idx.filter(|i| !i.is_empty()), cur) {
-            cur = cur.at(atoi(i)).filter(|v| !v.is_null())?;
+            cur = cur.at(crate::text::atoi(i)).filter(|v| !v.is_null())?;
         }
     }
     Some(cur.get_string())
-}
-
-/// C's `atoi`: leading blanks, a sign, the digits there (0 for none).
-fn atoi(s: &str) -> i64 {
-    let t = s.trim_start();
-    let (neg, d) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let n = d.bytes().take_while(u8::is_ascii_digit).fold(0i64, |a, c| {
-        a.wrapping_mul(10).wrapping_add(i64::from(c - b'0'))
-    });
-    if neg {
-        -n
-    } else {
-        n
-    }
 }
 
 /// Whether `strtod` reads all of `t`: `-?digits[.digits][e[+-]digits]`,

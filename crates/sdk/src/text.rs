@@ -1,5 +1,24 @@
 //! Small text rules modules share.
 
+/// C's `atoi`: leading white space, a sign, the digits that follow (none:
+/// 0), held at the 64-bit limits instead of overflowing.
+pub fn atoi(s: &str) -> i64 {
+    let t = s.trim_start();
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let n = t.bytes().take_while(u8::is_ascii_digit).fold(0i64, |n, d| {
+        n.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+    });
+    if neg {
+        -n
+    } else {
+        n
+    }
+}
+
 /// `host` without `prefix` when it starts with it (ASCII case ignored) and
 /// is longer, as Kamailio's modules strip a `domain_prefix`.
 pub fn strip_domain_prefix<'a>(host: &'a str, prefix: &str) -> &'a str {

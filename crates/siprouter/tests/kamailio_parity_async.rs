@@ -2,8 +2,9 @@
 //! requests suspended by `async_route`, `async_ms_route` and
 //! `async_task_route` and continued in a `route[...]` block, or by
 //! `async_sleep`/`async_ms_sleep` and continued with the actions after
-//! them (also in a sub-route, in a failure_route, twice in a row, as the
-//! last action, with bad pauses), and `async_task_data` running a route with `$async(data)`,
+//! them (also in a sub-route, in a failure_route, in a switch case going
+//! on into the next, twice in a row, as the last action, with bad
+//! pauses, calling a request_route-only function), and `async_task_data` running a route with `$async(data)`,
 //! run by
 //! Kamailio 5.6 and by siprouter in turn on one configuration, and
 //! compared: every message the caller gets (the `100 Trying` of an
@@ -45,7 +46,10 @@ request_route {
     } else if ($hdr(X-T) == "sleep") {
         $avp(y) = "before";
         async_sleep("1");
-        append_to_reply("X-A: slept $avp(x) $avp(y) $rm $rU\r\n");
+        # (request_route only: Kamailio checks it where it is written)
+        t_lookup_request();
+        $var(lk) = $rc;
+        append_to_reply("X-A: slept $avp(x) $avp(y) $rm $rU lookup=$var(lk)\r\n");
         t_reply("202", "slept");
         exit;
     } else if ($hdr(X-T) == "twice") {
@@ -74,6 +78,22 @@ request_route {
     } else if ($hdr(X-T) == "sub") {
         route(SLEEPY);
         $var(rc) = $rc;
+    } else if ($hdr(X-T) == "switch") {
+        # the cases are one list: what follows runs on into the next case
+        switch ($hdr(X-T)) {
+            case "switch":
+                $avp(y) = "a";
+                async_ms_sleep("100");
+                $avp(y) = $avp(y) + "b";
+            case "other":
+                async_ms_sleep("100");
+            case "third":
+                append_to_reply("X-A: switch $avp(y)\r\n");
+                t_reply("202", "in switch");
+                break;
+            default:
+                $avp(y) = "wrong";
+        }
     } else if ($hdr(X-T) == "failrelay") {
         t_on_failure("LATER");
         $du = "sip:__UAS__";
@@ -203,6 +223,7 @@ fn scenario(srv: SocketAddr, uas: &UdpPeer) -> Vec<String> {
         ("MESSAGE", "long"),
         ("MESSAGE", "mslong"),
         ("MESSAGE", "sub"),
+        ("MESSAGE", "switch"),
         ("MESSAGE", "failrelay"),
         ("INVITE", "failrelay"),
         ("MESSAGE", "data"),

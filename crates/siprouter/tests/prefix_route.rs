@@ -24,6 +24,7 @@ request_route {{
 }}
 route[SE] {{ append_to_reply("X-R: SE $rU\r\n"); sl_send_reply("200", "se"); }}
 route[NO] {{ append_to_reply("X-R: NO $rU\r\n"); sl_send_reply("200", "no"); }}
+route[LOOP] {{ prefix_route("99"); }}
 "#
     )
 }
@@ -46,13 +47,16 @@ fn routes_from_sqlite_and_refuses_unknown_routes() {
     drop(c);
     sr_testkit::sqlite3(
         &db,
-        "INSERT INTO prefix_route (prefix, route, comment) VALUES ('46', 'SE', 'Sweden'), ('47', 'NO', 'Norway');",
+        "INSERT INTO prefix_route (prefix, route, comment) VALUES ('46', 'SE', 'Sweden'), ('47', 'NO', 'Norway'), ('9', 'LOOP', 'itself');",
     );
     let srv = TestServer::start(&cfg(&url), siprouter::in_tree());
     assert_eq!(route(&srv, "4612"), "SE 4612");
     assert_eq!(route(&srv, "47-1"), "NO 47-1");
     assert_eq!(route(&srv, "46"), "none -1", "a user equal to a prefix");
     assert_eq!(route(&srv, "5"), "none -1");
+    // A block that runs prefix_route again, into itself: stopped at a
+    // depth, the request answered.
+    assert_eq!(route(&srv, "99"), "none -1");
     sr_testkit::sqlite3(
         &db,
         "UPDATE prefix_route SET route = 'NO' WHERE prefix = '46';",

@@ -174,9 +174,10 @@ impl Async {
     }
 
     fn push(&self, job: Job) {
-        if let Ok(mut q) = self.queue.lock() {
-            q.push(job);
-        }
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(job);
         self.wake.notify_one();
     }
 
@@ -194,20 +195,38 @@ impl Async {
         let Some(tm) = self.tm.get() else {
             return -1;
         };
-        if ms && self.ms_waiting.load(Ordering::Relaxed) >= MAX_MS_QUEUE {
+        if ctx.msg.faked {
+            // (An async_task_data route, a timer's: no transaction to keep.)
+            lm_err!("async: invalid usage for faked message");
+            return -1;
+        }
+        if ms
+            && self
+                .ms_waiting
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    (n < MAX_MS_QUEUE).then_some(n + 1)
+                })
+                .is_err()
+        {
             lm_err!("async: max sleep queue length exceeded ({MAX_MS_QUEUE})");
             return -1;
         }
+        let release = |a: &Self| {
+            if ms {
+                a.ms_waiting.fetch_sub(1, Ordering::Relaxed);
+            }
+        };
         if tm.t_suspend(ctx) != 1 {
             lm_err!("async: cannot suspend the transaction");
+            release(self);
             return -1;
         }
         let Some((index, label)) = tm.t_ids(ctx) else {
+            // (Not reached after a suspend that worked: its transaction has
+            // ids. Should it be, the blind branch's timer ends it.)
+            release(self);
             return -1;
         };
-        if ms {
-            self.ms_waiting.fetch_add(1, Ordering::Relaxed);
-        }
         self.push(Job {
             due: Instant::now() + delay,
             route,

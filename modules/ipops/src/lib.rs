@@ -13,6 +13,7 @@ pub mod dns;
 pub mod kinds;
 
 use sr_sdk::prelude::*;
+use sr_sdk::text::atoi;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// What a string is.
@@ -54,25 +55,6 @@ pub fn kind(s: &str) -> Option<Kind> {
         return Some(Kind::V4(a));
     }
     s.parse::<Ipv6Addr>().ok().map(Kind::V6)
-}
-
-/// A number as C's `atoi` reads it: leading blanks, a sign, the digits
-/// that follow (none: 0).
-fn atoi(s: &str) -> i64 {
-    let t = s.trim_start();
-    let (neg, t) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let n = t.bytes().take_while(u8::is_ascii_digit).fold(0i64, |n, d| {
-        n.saturating_mul(10).saturating_add(i64::from(d - b'0'))
-    });
-    if neg {
-        -n
-    } else {
-        n
-    }
 }
 
 /// Whether `ip` is in `subnet` (`address/bits`, the bits read as Kamailio

@@ -17,6 +17,9 @@ use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use tree::{Node, Target};
 
+/// The most digits a prefix may have.
+const MAX_DIGITS: usize = 256;
+
 /// The module's state.
 struct PrefixRoute {
     db_url: Arc<RwLock<String>>,
@@ -54,6 +57,13 @@ impl PrefixRoute {
                 );
                 continue;
             };
+            // (The tree has a level per digit: a prefix is at most 64
+            // characters in Kamailio's table, longer ones are refused.)
+            if prefix.bytes().filter(u8::is_ascii_digit).count() > MAX_DIGITS {
+                return Err(format!(
+                    "prefix {prefix:.20}... has more than {MAX_DIGITS} digits"
+                ));
+            }
             let id = route_of(core, &route)
                 .ok_or_else(|| format!("route name '{route}' is not defined"))?;
             let target = Target {

@@ -161,24 +161,7 @@ impl StreamCmd<'_> {
     }
 }
 
-/// C's `atoi`: optional white space and sign, then digits; 0 when none.
-pub fn atoi(s: &str) -> i64 {
-    let s = s.trim_start();
-    let (neg, rest) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let mut v: i64 = 0;
-    for b in rest.bytes().take_while(u8::is_ascii_digit) {
-        v = v.saturating_mul(10).saturating_add(i64::from(b - b'0'));
-    }
-    if neg {
-        -v
-    } else {
-        v
-    }
-}
+pub use sr_sdk::text::atoi;
 
 /// The proxy's answer to `U`/`L`: the port, and the address and its
 /// family when the answer gives them.

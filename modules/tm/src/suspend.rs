@@ -29,6 +29,23 @@ pub fn join_id(index: u64, label: u64) -> Option<u64> {
     Some((label << 16) | index)
 }
 
+/// Suspends a transaction: the routes armed so far, and the blind branch
+/// whose timer ends it when nobody continues it. False when it has ended.
+fn add_blind(g: &mut crate::cell::Cell, armed: &crate::cell::Armed, now: sip_txn::Instant) -> bool {
+    crate::relay::merge_armed(g, armed);
+    if g.proxy.suspend(now).is_none() {
+        return false;
+    }
+    let up = g.up;
+    g.out.push(BranchOut {
+        dest: up,
+        uri: String::new(),
+        flags: 0,
+        target: (String::new(), None),
+    });
+    true
+}
+
 impl Engine {
     /// `t_suspend()`: creates the transaction if needed, sends `100
     /// Trying` for an INVITE (`auto_inv_100`), saves the request as it
@@ -73,17 +90,9 @@ impl Engine {
         if let Some(r) = keep_msg(ctx.msg) {
             g.req = r;
         }
-        crate::relay::merge_armed(&mut g, &armed);
-        if g.proxy.suspend(now).is_none() {
+        if !add_blind(&mut g, &armed, now) {
             return -1;
         }
-        let up = g.up;
-        g.out.push(BranchOut {
-            dest: up,
-            uri: String::new(),
-            flags: 0,
-            target: (String::new(), None),
-        });
         let g = self.run_effects(ctx.core, g, effects);
         drop(g);
         self.touch(&c);
@@ -109,18 +118,11 @@ impl Engine {
         if g.proxy.final_sent() >= 200 {
             return -3;
         }
-        crate::relay::merge_armed(g, &armed);
-        if g.proxy.suspend(now).is_none() {
-            return -1;
+        if add_blind(g, &armed, now) {
+            1
+        } else {
+            -1
         }
-        let up = g.up;
-        g.out.push(BranchOut {
-            dest: up,
-            uri: String::new(),
-            flags: 0,
-            target: (String::new(), None),
-        });
-        1
     }
 
     /// `t_continue(index, label, route)`: runs `route` on the request of

@@ -397,12 +397,17 @@ impl<'a> Compiler<'a> {
             );
         }
         let mut params = Vec::with_capacity(c.args.len());
+        // The continuation is this call's: not that of a call in one of its
+        // arguments.
+        let site = self.cont_site.take();
         for (i, a) in c.args.iter().enumerate() {
             let arg = self.arg_of(a);
+            self.cont_site.set(site);
             let fx = match &cmd.fixup {
                 Some(f) => f(self as &dyn FixupEnv, i, &arg),
                 None => fixup::spve(self as &dyn FixupEnv, i, &arg),
             };
+            self.cont_site.set(None);
             match fx {
                 Ok(f) => params.push(f),
                 Err(m) => {
@@ -444,6 +449,7 @@ impl<'a> Compiler<'a> {
                 kind: RouteKind::Sub,
                 name: Some(name.clone()),
                 body: out[i + 1..].to_vec(),
+                types: self.cur_types,
             });
             self.routes.by_name.insert((RouteKind::Sub, name), idx);
         }
@@ -452,14 +458,30 @@ impl<'a> Compiler<'a> {
         out
     }
 
-    /// The route name of the actions after the call at `span`.
+    /// The route name of the actions after the call at `span`: its place
+    /// in the (canonical) file, numbered when the same text is compiled
+    /// twice (a file included in two blocks).
     fn continuation_name(&self, span: Span) -> String {
-        format!(
-            "<actions after {}:{}:{}>",
-            self.cfg.file_path(span.file).display(),
-            span.line,
-            span.col
-        )
+        let file = self
+            .routes
+            .files
+            .get(span.file.0 as usize)
+            .cloned()
+            .unwrap_or_else(|| self.cfg.file_path(span.file).display().to_string());
+        let base = format!("<actions after {file}:{}:{}>", span.line, span.col);
+        let taken = |n: &str| {
+            self.routes
+                .by_name
+                .contains_key(&(RouteKind::Sub, n.to_string()))
+                || self.cont_wanted.borrow().as_deref() == Some(n)
+        };
+        if !taken(&base) {
+            return base;
+        }
+        (2..)
+            .map(|k| format!("{base}#{k}"))
+            .find(|n| !taken(n))
+            .unwrap_or(base)
     }
 
     fn compile_stmt(&mut self, s: &sr_cfg::Stmt) -> Stmt {
@@ -590,11 +612,10 @@ impl<'a> Compiler<'a> {
             }
             StmtKind::Switch { subject, cases } => {
                 let subject = self.compile_expr(subject);
-                let mut body = Vec::new();
                 let mut labels = Vec::new();
                 let mut default = None;
+                let mut start = 0;
                 for case in cases {
-                    let start = body.len();
                     match &case.label {
                         CaseLabel::Int(i) => labels.push((Case::Int(*i), start)),
                         CaseLabel::Str(x) => labels.push((Case::Str(x.clone()), start)),
@@ -605,9 +626,13 @@ impl<'a> Compiler<'a> {
                         }
                         CaseLabel::Default => default = Some(start),
                     }
-                    let b = self.compile_block(&case.body);
-                    body.extend(b);
+                    start += case.body.len();
                 }
+                // One list, as Kamailio joins the cases: what follows an
+                // action (its continuation) runs on into the next case.
+                let all: Vec<sr_cfg::Stmt> =
+                    cases.iter().flat_map(|c| c.body.iter().cloned()).collect();
+                let body = self.compile_block(&all);
                 Stmt::Switch {
                     subject,
                     cases: labels,
@@ -765,6 +790,7 @@ pub fn compile(cfg: &Config, env: &CompileEnv<'_>) -> Result<Routes, Vec<CfgErro
             kind: b.kind,
             name: b.name.clone(),
             body: Vec::new(),
+            types: RouteType(0),
         });
         let single = match b.kind {
             RouteKind::Request => Some(c.routes.request.replace(i)),
@@ -834,6 +860,7 @@ pub fn compile(cfg: &Config, env: &CompileEnv<'_>) -> Result<Routes, Vec<CfgErro
         });
         let body = c.compile_block(&b.body.stmts);
         c.routes.blocks[i].body = body;
+        c.routes.blocks[i].types = c.cur_types;
     }
     if c.errors.is_empty() {
         Ok(c.routes)

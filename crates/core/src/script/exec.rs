@@ -45,6 +45,10 @@ pub struct Exec<'r> {
     /// An expression failed (a division by zero): the assignment being
     /// evaluated is not made.
     expr_failed: bool,
+    /// Route types whose functions may run besides the current one: a
+    /// `route[...]` block run on its own keeps those it was compiled for
+    /// (see [`RouteBody::types`]).
+    extra: RouteType,
 }
 
 /// The result of running a top-level route.
@@ -97,12 +101,17 @@ impl<'r> Exec<'r> {
             ret: 1,
             block: 0,
             expr_failed: false,
+            extra: RouteType(0),
         }
     }
 
     /// Runs block `idx` as a top-level route of type `rt`.
     pub fn run_top(&mut self, idx: usize, ctx: &mut Ctx<'_>) -> Outcome {
         state::touch_time();
+        self.extra = match self.routes.blocks.get(idx) {
+            Some(b) if b.kind == RouteKind::Sub => b.types,
+            _ => RouteType(0),
+        };
         match self.run_route(idx, ctx) {
             Ok(code) => Outcome {
                 code,
@@ -285,7 +294,7 @@ impl<'r> Exec<'r> {
     }
 
     fn call(&mut self, c: &CallExpr, ctx: &mut Ctx<'_>) -> Result<i32, Stop> {
-        if !c.flags.intersects(ctx.route) {
+        if !c.flags.intersects(ctx.route) && !c.flags.intersects(self.extra) {
             lm_err!(
                 "{}:{}: {}() is not allowed in {}",
                 c.span.line,

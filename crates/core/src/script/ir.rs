@@ -236,6 +236,13 @@ pub struct RouteBody {
     pub name: Option<String>,
     /// Statements.
     pub body: Vec<Stmt>,
+    /// The route types its functions were checked against when compiled
+    /// (for a `route[...]` block, those of the blocks that call it; for
+    /// the actions after an `async_sleep`, those of the block they are
+    /// in). A `route[...]` block run on its own (tm's `t_continue` runs
+    /// it as a failure_route) may call these too, as in Kamailio, which
+    /// checks only when it reads the script.
+    pub types: RouteType,
 }
 
 /// The whole compiled script.
