@@ -389,13 +389,35 @@ fn rpcs(def: ModuleDef, w: Weak<Runtime>) -> ModuleDef {
     .rpc("core.sockets_list", "Listening sockets.", move |_| {
         let rt = rt_of(&w8)?;
         let b = rt.bound.lock().map_err(|_| RpcError::new(500, "busy"))?;
-        Ok(json!({"socket": b.iter().map(|l| json!({
-            "proto": l.proto.as_str(),
-            "address": l.addr.ip().to_string(),
-            "port": l.addr.port(),
-            "advertise": l.advertise.as_ref().map(|a| a.0.clone()).unwrap_or_else(|| "-".into()),
-            "name": l.name.clone().unwrap_or_else(|| "-".into()),
-        })).collect::<Vec<_>>()}))
+        // Kamailio's members; the advertised address and the name only
+        // when set. One socket is Kamailio's shape exactly; several
+        // (Kamailio repeats `socket`, which JSON cannot) are a list.
+        let socks: Vec<Json> = b
+            .iter()
+            .map(|l| {
+                let mut m = serde_json::Map::new();
+                m.insert("proto".into(), json!(l.proto.as_str()));
+                m.insert("address".into(), json!(l.addr.ip().to_string()));
+                m.insert("port".into(), json!(l.addr.port()));
+                m.insert("mcast".into(), json!("no"));
+                m.insert("mhomed".into(), json!("no"));
+                m.insert("virtual".into(), json!("no"));
+                if let Some((h, p)) = &l.advertise {
+                    m.insert("advertise".into(), json!(h));
+                    if let Some(p) = p {
+                        m.insert("advertise_port".into(), json!(p));
+                    }
+                }
+                if let Some(n) = &l.name {
+                    m.insert("sockname".into(), json!(n));
+                }
+                Json::Object(m)
+            })
+            .collect();
+        Ok(match socks.len() {
+            1 => json!({ "socket": socks[0] }),
+            _ => json!({ "socket": socks }),
+        })
     })
     .rpc(
         "stats.get_statistics",
@@ -421,11 +443,17 @@ fn rpcs(def: ModuleDef, w: Weak<Runtime>) -> ModuleDef {
     .rpc("stats.fetch", "Statistics as a map of group.name to value.", move |p| {
         let rt = rt_of(&w10)?;
         let filter = if p.is_empty() { "all".to_string() } else { param_str(p, 0, "statistic")? };
+        // In the order of their names, as Kamailio lists them.
+        let mut all: Vec<(String, i64)> = rt
+            .statistics()
+            .into_iter()
+            .filter(|(g, n, _)| stat_matches(&filter, g, n))
+            .map(|(g, n, v)| (format!("{g}.{n}"), v))
+            .collect();
+        all.sort();
         let mut m = serde_json::Map::new();
-        for (g, n, v) in rt.statistics() {
-            if stat_matches(&filter, &g, &n) {
-                m.insert(format!("{g}.{n}"), json!(v.to_string()));
-            }
+        for (k, v) in all {
+            m.insert(k, json!(v.to_string()));
         }
         Ok(Json::Object(m))
     })
@@ -436,7 +464,8 @@ fn rpcs(def: ModuleDef, w: Weak<Runtime>) -> ModuleDef {
         // Kamailio answers nothing.
         Ok(Json::Null)
     })
-    .pipe(|d| more_rpcs(d, w))
+    .pipe(|d| more_rpcs(d, w.clone()))
+    .pipe(|d| crate::core_rpc_info::add(d, w))
 }
 
 trait Pipe: Sized {

@@ -79,6 +79,8 @@ pub struct Runtime {
     /// Messages whose handling panicked (contained; see
     /// [`Runtime::receive_guarded`]). Zero unless there is a bug.
     pub panics: AtomicU64,
+    /// The preprocessor's defines at the end of the config (`core.ppdefines`).
+    pub defines: OnceLock<Vec<(String, Option<String>)>>,
     /// The tls module's parameters (set by `modparam("tls", ...)`).
     pub tls: Arc<Mutex<crate::tls::TlsParams>>,
     version: String,
@@ -172,6 +174,7 @@ impl Runtime {
             extra_threads: Mutex::new(Vec::new()),
             self_ref: OnceLock::new(),
             panics: AtomicU64::new(0),
+            defines: OnceLock::new(),
             version: format!("siprouter {}", crate::settings::VERSION),
         }
     }

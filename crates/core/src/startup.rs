@@ -267,6 +267,12 @@ pub fn load(opts: &Options, check_only: bool) -> Result<Arc<Runtime>, Vec<String
     apply_overrides(&mut settings, &opts.overrides).map_err(|e| vec![e])?;
     let rt = Arc::new(Runtime::new(settings));
     let _ = rt.self_ref.set(Arc::downgrade(&rt));
+    let _ = rt.defines.set(
+        cfg.defines
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    );
     *rt.reload.lock().unwrap_or_else(|e| e.into_inner()) = Some(ReloadInfo {
         path: opts.config.clone(),
         text: opts.config_text.clone(),

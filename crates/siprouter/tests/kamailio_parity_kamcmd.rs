@@ -2,7 +2,8 @@
 //! Kamailio's own command-line client, `kamcmd`, speaking BINRPC to
 //! Kamailio 5.6 (its `ctl` module) and to siprouter (the same `ctl`
 //! configuration), the same commands to both — htable, dispatcher,
-//! statistics, sl, cfg, an unknown method — and everything `kamcmd`
+//! statistics, sl, cfg, core's informational commands, an unknown
+//! method — and everything `kamcmd`
 //! prints compared line for line (structs, nested lists, null strings,
 //! replies of several values, errors), but the process ids.
 //!
@@ -51,12 +52,18 @@ const COMMANDS: &[&[&str]] = &[
     &["htable.stats"],
     &["htable.flush", "t"],
     &["htable.dump", "t"],
+    &["htable.setxs", "u", "x", "abc", "20"],
+    &["htable.setxi", "u", "y", "5", "20"],
+    &["htable.setex", "u", "x", "30"],
+    &["htable.setex", "t", "missing", "5"],
+    &["htable.dump", "u"],
     &["dispatcher.list"],
     &["dispatcher.set_state", "ip", "1", "sip:127.0.0.1:5072"],
     &["dispatcher.list"],
     &["stats.get_statistics", "sl:"],
     &["stats.get_statistics", "200_replies", "404_replies"],
     &["sl.stats"],
+    &["stats.fetchn", "sl:"],
     // (Kamailio 5.6 never resets sl's statistics; siprouter does: the
     // reset's own answer is compared, not what follows.)
     &["stats.reset_statistics", "sl:"],
@@ -65,6 +72,12 @@ const COMMANDS: &[&[&str]] = &[
     &["ul.lookup", "location", "alice@example.com"],
     &["ul.lookup", "location", "nobody"],
     &["no.such_method"],
+    &["core.sockets_list"],
+    &["core.echo", "a", "b c"],
+    &["core.printi", "1", "22"],
+    &["core.prints", "x", "y"],
+    &["core.udp4_raw_info"],
+    &["system.methodSignature", "core.echo"],
 ];
 
 /// What differs by nature between the two servers' lines: the record's
@@ -72,7 +85,14 @@ const COMMANDS: &[&[&str]] = &[
 /// port.
 fn tidy(l: &str) -> String {
     let t = l.trim_start();
-    for key in ["Ruid: ", "Last-Keepalive: ", "Last-Modified: ", "Expires: "] {
+    for key in [
+        "Ruid: ",
+        "Last-Keepalive: ",
+        "Last-Modified: ",
+        "Expires: ",
+        // (core.sockets_list)
+        "port: ",
+    ] {
         if t.starts_with(key) {
             return format!("{}{key}X", &l[..l.len() - t.len()]);
         }

@@ -171,11 +171,35 @@ fn core_methods_over_the_unix_socket() {
         .filter_map(|m| m["name"].as_str())
         .collect();
     assert_eq!(mods, vec!["sl", "jsonrpcs"]);
+    // One socket: Kamailio's shape, a struct.
     let socks = t.result("core.sockets_list", json!([]));
-    let s0 = &socks["socket"][0];
+    let s0 = &socks["socket"];
     assert_eq!(s0["proto"], json!("udp"));
     assert_eq!(s0["address"], json!("127.0.0.1"));
     assert_eq!(s0["port"], json!(t.srv.port));
+    assert_eq!(s0["mcast"], json!("no"));
+    // Kamailio's informational commands.
+    assert_eq!(t.result("core.echo", json!(["a", 2])), json!(["a", 2]));
+    assert_eq!(t.result("core.printi", json!(["7", 8])), json!([7, 8]));
+    let run = t.result("core.runinfo", json!([]));
+    assert_eq!(run["name"], json!("siprouter"));
+    assert!(
+        run["utime_days"].as_str().is_some_and(|d| d.ends_with('s')),
+        "{run}"
+    );
+    let psa = t.result("core.psa", json!([]));
+    assert_eq!(psa[0]["rank"], json!(0));
+    assert_eq!(psa[0]["description"], json!("main thread - attendant"));
+    let shm = t.result("core.shmmem", json!([]));
+    assert!(shm["used"].as_u64().is_some_and(|u| u > 0), "{shm}");
+    let defs = t.result("core.ppdefines", json!([]));
+    assert!(
+        defs.as_array()
+            .is_some_and(|d| d.contains(&json!("MOD_sl"))),
+        "{defs}"
+    );
+    let n = t.result("stats.fetchn", json!(["sl:"]));
+    assert!(n["sl.sent_replies"].is_number(), "{n}");
 }
 
 #[test]

@@ -55,6 +55,41 @@ fn set(ht: &Htable, p: &[Json], int: bool) -> Result<Json, RpcError> {
     Ok(json!("Ok. Key set to new value."))
 }
 
+/// `htable.setxs`/`htable.setxi`: a value with its own lifetime.
+fn set_with_expire(ht: &Htable, p: &[Json], int: bool) -> Result<Json, RpcError> {
+    let t = table(ht, p)?;
+    let k = param_str(p, 1, "key")?;
+    let v = if int {
+        Val::Int(param_int(p, 2, "value")?)
+    } else {
+        Val::Str(param_str(p, 2, "value")?)
+    };
+    let secs = param_int(p, 3, "expire")?;
+    let secs = u64::try_from(secs).unwrap_or(0);
+    t.set(
+        &k,
+        v,
+        Some(std::time::Duration::from_secs(secs)),
+        Instant::now(),
+    );
+    Ok(json!("Ok. Key set to new value."))
+}
+
+/// `htable.setex`: a new lifetime for an item there (none on a table
+/// without autoexpire, as in Kamailio); "Ok" either way.
+fn set_expire(ht: &Htable, p: &[Json]) -> Result<Json, RpcError> {
+    let t = table(ht, p)?;
+    let k = param_str(p, 1, "key")?;
+    let secs = u64::try_from(param_int(p, 2, "expire")?).unwrap_or(0);
+    let now = Instant::now();
+    if t.autoexpire.is_some() {
+        if let Some(v) = t.get(&k, now) {
+            t.set(&k, v, Some(std::time::Duration::from_secs(secs)), now);
+        }
+    }
+    Ok(json!("Ok"))
+}
+
 fn delete(ht: &Htable, p: &[Json]) -> Result<Json, RpcError> {
     let t = table(ht, p)?;
     let k = param_str(p, 1, "key")?;
@@ -211,6 +246,21 @@ pub fn add(def: ModuleDef, ht: Arc<Htable>) -> ModuleDef {
             "htable.seti",
             "Sets an integer: htable.seti table key value.",
             h(|ht, p| set(ht, p, true)),
+        )
+        .rpc(
+            "htable.setxs",
+            "Sets a string with a lifetime: htable.setxs table key value expire.",
+            h(|ht, p| set_with_expire(ht, p, false)),
+        )
+        .rpc(
+            "htable.setxi",
+            "Sets an integer with a lifetime: htable.setxi table key value expire.",
+            h(|ht, p| set_with_expire(ht, p, true)),
+        )
+        .rpc(
+            "htable.setex",
+            "Sets the lifetime of an item: htable.setex table key expire.",
+            h(set_expire),
         )
         .rpc(
             "htable.delete",
