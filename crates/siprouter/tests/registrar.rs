@@ -508,3 +508,36 @@ fn expires_ranges_spread_the_expiries() {
     .expect("refused");
     assert!(e.join("\n").contains("between 0 and 100"), "{e:?}");
 }
+
+#[test]
+fn db_counts_over_rpc() {
+    let (dir, url) = db_dir("dbcounts");
+    let srv = TestServer::start(&cfg(1, &url, ""), siprouter::in_tree());
+    let (a, b) = (Ua::new("ann"), Ua::new("bea"));
+    register_and_check(&srv, &a);
+    register_and_check(&srv, &b);
+    let r = a.register(
+        srv.addr(),
+        &["Contact: <sip:ann@10.9.9.9>;expires=600".into()],
+    );
+    assert_eq!(r.status(), Some(200));
+    // A row expired long ago, as a crashed server would leave it.
+    sr_testkit::sqlite3(
+        &dir.join("sr.db"),
+        "INSERT INTO location (ruid, username, domain, contact, expires, callid) VALUES ('old', 'cid', 'example.com', 'sip:cid@10.0.0.9', '2001-01-01 00:00:00', 'x');",
+    );
+    let n = |m: &str| srv.rpc(m, &[json!("location")]).unwrap();
+    assert_eq!(n("ul.db_users"), json!(2));
+    assert_eq!(n("ul.db_contacts"), json!(3));
+    assert_eq!(n("ul.db_expired_contacts"), json!(1));
+    let e = srv.rpc("ul.db_users", &[]).unwrap_err();
+    assert_eq!(e.message, "Not enough parameters (table to query)");
+    drop(srv);
+    let mem = TestServer::start(&mem_cfg(""), siprouter::in_tree());
+    let e = mem.rpc("ul.db_users", &[json!("location")]).unwrap_err();
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (500, "Command is not supported in db_mode=0")
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -73,6 +73,11 @@ pub struct Usrloc {
 }
 
 impl Usrloc {
+    /// The database connections, when usrloc has a database.
+    pub fn db_pool(&self) -> Option<Arc<DbPool>> {
+        self.db.get().cloned()
+    }
+
     /// The `db_mode`.
     pub fn db_mode(&self) -> DbMode {
         DbMode::from_int(self.cfg.db_mode.load(Ordering::Relaxed)).unwrap_or(DbMode::NoDb)

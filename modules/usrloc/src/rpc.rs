@@ -88,9 +88,60 @@ fn parse_q(s: &str) -> Result<i32, RpcError> {
     }
 }
 
+/// What `ul.db_users`, `ul.db_contacts` and `ul.db_expired_contacts`
+/// count in a table of the database.
+#[derive(Clone, Copy)]
+enum DbCount {
+    /// AoRs with a contact not expired.
+    Users,
+    /// Contacts not expired.
+    Contacts,
+    /// Contacts expired.
+    Expired,
+}
+
+/// Counts rows of a location table in the database, as Kamailio's
+/// `ul.db_*` commands (which use MySQL's SQL; siprouter reads the rows
+/// through the database API, so every driver answers).
+fn db_count(ul: &Usrloc, p: &[Json], what: DbCount) -> Result<Json, RpcError> {
+    if ul.db_mode() == crate::DbMode::NoDb {
+        return Err(RpcError::new(500, "Command is not supported in db_mode=0"));
+    }
+    let Some(table) = sr_sdk::rpc::param_opt_str(p, 0) else {
+        return Err(RpcError::new(500, "Not enough parameters (table to query)"));
+    };
+    let pool = ul
+        .db_pool()
+        .ok_or_else(|| RpcError::new(500, "Failed to use table"))?;
+    let rows = pool
+        .with(|c| c.query(&table, &[], &["username", "domain", "expires"], None))
+        .map_err(|_| RpcError::new(500, "Failed to query AoR count"))?;
+    let t = now();
+    let alive = |i: usize| {
+        let e = rows.get(i, "expires").as_time().unwrap_or(0);
+        e == 0 || e > t
+    };
+    let n = match what {
+        DbCount::Contacts => (0..rows.len()).filter(|&i| alive(i)).count(),
+        DbCount::Expired => (0..rows.len()).filter(|&i| !alive(i)).count(),
+        DbCount::Users => (0..rows.len())
+            .filter(|&i| alive(i))
+            .map(|i| {
+                (
+                    rows.get(i, "username").as_string().unwrap_or_default(),
+                    rows.get(i, "domain").as_string().unwrap_or_default(),
+                )
+            })
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+    };
+    Ok(json!(n))
+}
+
 /// Adds the RPC methods to the definition.
 pub fn export(def: ModuleDef, ul: Arc<Usrloc>) -> ModuleDef {
-    let (a, b, c, d, e, f) = (
+    let (a, b, c, d, e, f, g) = (
+        ul.clone(),
         ul.clone(),
         ul.clone(),
         ul.clone(),
@@ -233,4 +284,36 @@ pub fn export(def: ModuleDef, ul: Arc<Usrloc>) -> ModuleDef {
         let n = f.flush().map_err(internal)?;
         Ok(json!({"Flushed": n}))
     })
+    .pipe_db(g)
+}
+
+trait PipeDb: Sized {
+    fn pipe_db(self, ul: Arc<Usrloc>) -> Self;
+}
+
+impl PipeDb for ModuleDef {
+    fn pipe_db(self, ul: Arc<Usrloc>) -> Self {
+        let mut def = self;
+        for (name, doc, what) in [
+            (
+                "ul.db_users",
+                "Number of AoRs with a contact not expired in a location table of the database.",
+                DbCount::Users,
+            ),
+            (
+                "ul.db_contacts",
+                "Number of contacts not expired in a location table of the database.",
+                DbCount::Contacts,
+            ),
+            (
+                "ul.db_expired_contacts",
+                "Number of expired contacts in a location table of the database.",
+                DbCount::Expired,
+            ),
+        ] {
+            let ul = ul.clone();
+            def = def.rpc(name, doc, move |p| db_count(&ul, p, what));
+        }
+        def
+    }
 }
