@@ -561,9 +561,13 @@ impl Core for Runtime {
         if !pv.writable() {
             return Err(format!("{name} is read-only"));
         }
-        let all = matches!(spec.index, Some(sr_cfg::PvIndex::All));
+        let index = match spec.index {
+            Some(sr_cfg::PvIndex::All) => Some(i64::MIN),
+            Some(sr_cfg::PvIndex::Int(i)) => Some(i),
+            _ => None,
+        };
         let mut ctx = Ctx::new(msg, self, RouteType::REQUEST);
-        pv.set(&mut ctx, v, all)
+        pv.set(&mut ctx, v, index)
     }
 
     fn shared_vars(&self) -> Vec<(String, Value<'static>)> {

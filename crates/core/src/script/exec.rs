@@ -192,7 +192,7 @@ impl<'r> Exec<'r> {
                     }
                     _ => v,
                 };
-                if let Err(m) = target.pv.set(ctx, v, target.index == Some(i64::MIN)) {
+                if let Err(m) = target.set(ctx, v) {
                     lm_err!("assignment to {}: {m}", target.text);
                 }
                 state::set_last_rc(1);

@@ -30,12 +30,23 @@ pub struct PvExpr {
 }
 
 impl PvExpr {
-    /// Reads the value (transformations applied).
-    pub fn get(&self, ctx: &mut Ctx<'_>) -> Value<'static> {
-        let index = match &self.dyn_index {
+    /// The index for this message (`i64::MIN` for `[*]`).
+    fn index_now(&self, ctx: &mut Ctx<'_>) -> Option<i64> {
+        match &self.dyn_index {
             Some(d) => Some(d.get(ctx).as_int()),
             None => self.index,
-        };
+        }
+    }
+
+    /// Assigns a value, at the index written (`[*]`: all of them).
+    pub fn set(&self, ctx: &mut Ctx<'_>, v: Value<'_>) -> Result<(), String> {
+        let index = self.index_now(ctx);
+        self.pv.set(ctx, v, index)
+    }
+
+    /// Reads the value (transformations applied).
+    pub fn get(&self, ctx: &mut Ctx<'_>) -> Value<'static> {
+        let index = self.index_now(ctx);
         let mut v = self.pv.get(ctx, index);
         for t in &self.transforms {
             v = t.apply(v, ctx);
@@ -52,7 +63,7 @@ impl Eval for PvExpr {
 
 impl Assign for PvExpr {
     fn assign(&self, ctx: &mut Ctx<'_>, v: Value<'_>) -> Result<(), String> {
-        self.pv.set(ctx, v, self.index == Some(i64::MIN))
+        self.set(ctx, v)
     }
 }
 

@@ -6,6 +6,7 @@ pub mod compile;
 pub mod exec;
 pub mod ir;
 pub mod pv;
+pub mod pv_branch;
 pub mod rval;
 pub mod state;
 pub mod transform;

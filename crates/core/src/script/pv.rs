@@ -642,9 +642,8 @@ impl CorePv {
                     "uri" => s(b.uri.clone()),
                     "dst_uri" => opt_s(b.dst_uri.clone()),
                     "path" => opt_s(b.path.clone()),
-                    // As Kamailio prints a q-value: -1 when none, else
-                    // thousandths.
-                    "q" => Value::Int(b.q.map_or(-1, i64::from)),
+                    // Thousandths; `$null` when the branch has none.
+                    "q" => b.q.map_or(Value::Null, |q| Value::Int(i64::from(q))),
                     "send_socket" => opt_s(b.socket.clone()),
                     "flags" => Value::Int(i64::from(b.flags)),
                     "ruid" => opt_s(b.ruid.clone()),
@@ -676,13 +675,18 @@ impl CorePv {
             | CorePv::Shv(..)
             | CorePv::MsgFlags
             | CorePv::BranchFlags => true,
+            // (Kamailio takes a count, ruid or location_ua and does
+            // nothing with it.)
+            CorePv::Branch(_) => true,
             CorePv::Module(e, _) => e.set.is_some(),
             _ => false,
         }
     }
 
-    /// Assigns a value. `all` is true for `$(avp(x)[*]) = v` (replace all).
-    pub fn set(&self, ctx: &mut Ctx<'_>, v: Value<'_>, all: bool) -> Result<(), String> {
+    /// Assigns a value at `index` (`i64::MIN` for `[*]`: `$(avp(x)[*]) = v`
+    /// replaces all).
+    pub fn set(&self, ctx: &mut Ctx<'_>, v: Value<'_>, index: Option<i64>) -> Result<(), String> {
+        let all = index == Some(i64::MIN);
         let m = &mut *ctx.msg;
         match self {
             // Writing these makes the Request-URI usable for forking again
@@ -737,6 +741,7 @@ impl CorePv {
             }
             CorePv::MsgFlags => m.flags = v.as_int() as u32,
             CorePv::BranchFlags => m.bflags = v.as_int() as u32,
+            CorePv::Branch(field) => return super::pv_branch::set(m, field, v, index),
             CorePv::Module(e, name) => match &e.set {
                 Some(set) => return set(ctx, name, v),
                 None => return Err(format!("${} is read-only", e.name)),
