@@ -4,7 +4,9 @@
 //! the next hop (`$nh`), the receiving socket and the source as URIs
 //! (`$Ru`, `$Rut`, `$sut`), header field lists (`$hfl`, `$hflc`), the
 //! Vias (`$via0`, `$via1`, `$viaZ`), `$rmid`, `$expires`, `$K`, an
-//! AVP's values joined (`$(avp(x)[*])`, empty values among them) —
+//! AVP's values joined (`$(avp(x)[*])`, empty values among them), AVPs
+//! assigned and removed with an index (constant and from a variable:
+//! Kamailio 5.6 adds, and removes the newest, whatever the index) —
 //! the same requests to both servers and every value compared (the
 //! servers' and the client's ports masked). Not compared: the first of
 //! several Vias on one line (Kamailio 5.6's `$hfl(Via)` keeps its comma)
@@ -29,6 +31,11 @@ const BODY: &str = r#"request_route {
     append_to_reply("X-W: v0=$via0(host)|$via0(port)|$via0(proto)|$via0(protoid)|$via0(branch)|$via0(rport)|$via0(received)|$via0(i) v1=$via1(host)|$via1(port)|$via1(branch)|$via1(received) vZ=$viaZ(host)|$viaZ(branch)\r\n");
     $avp(t) = "a"; $avp(t) = ""; $avp(t) = "b"; $avp(t) = ""; $avp(e) = ""; $avp(n) = 1; $avp(n) = 0;
     append_to_reply("X-S: [$(avp(t)[*])] [$(avp(e)[*])] [$(avp(n)[*])] [$(avp(none)[*])]\r\n");
+    $avp(i) = "one"; $avp(i) = "two"; $avp(i) = "three";
+    $(avp(i)[1]) = "TWO"; $(avp(i)[0]) = "THREE"; $(avp(i)[7]) = "none";
+    $var(k) = 2; $(avp(i)[$var(k)]) = "ONE";
+    $avp(j) = 1; $avp(j) = 2; $avp(j) = 3; $(avp(j)[1]) = $null; $(avp(j)[5]) = $null;
+    append_to_reply("X-I: [$(avp(i)[0])|$(avp(i)[1])|$(avp(i)[2])|$(avp(i)[3])] [$(avp(j)[*])]\r\n");
     sl_send_reply("200", "ok");
 }
 "#;
@@ -59,7 +66,7 @@ fn scenario(srv: SocketAddr) -> Vec<String> {
                 r.status() == Some(200) && r.msg.msg().call_id().ok() == Some(call.as_str())
             })
             .unwrap_or_else(|| panic!("{call}: no answer"));
-        for h in ["X-A", "X-B", "X-V", "X-W", "X-S"] {
+        for h in ["X-A", "X-B", "X-V", "X-W", "X-S", "X-I"] {
             let v = r
                 .header(h)
                 .unwrap_or_default()

@@ -711,6 +711,9 @@ impl CorePv {
                 };
                 m.renew_ruri();
             }
+            // As Kamailio 5.6's pv_set_avp does it: an index written is not
+            // used (a value is added, `$null` removes the newest); `[*]`
+            // replaces all (`kamailio_parity_pv_more`).
             CorePv::Avp(n) => match v {
                 Value::Null if all => m.avps.remove_all(n),
                 Value::Null => m.avps.remove_newest(n),
