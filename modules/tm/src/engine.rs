@@ -112,6 +112,11 @@ impl Engine {
         }
     }
 
+    /// The core remembered at `mod_init`, while the server runs.
+    pub fn core(&self) -> Option<Arc<dyn Core>> {
+        self.core.get().and_then(|w| w.upgrade())
+    }
+
     /// The current time on the transaction clock.
     pub fn now(&self) -> Instant {
         self.clock.now()

@@ -29,6 +29,7 @@ pub mod proxy;
 pub mod relay;
 pub mod reply;
 pub mod rpc;
+pub mod rpc_reply;
 pub mod stats;
 pub mod suspend;
 pub mod table;
@@ -49,6 +50,7 @@ pub fn module() -> ModuleDef {
     def = e.params.export(def);
     def = funcs::export(def, &e);
     def = rpc::export(def, &e);
+    def = rpc_reply::export(def, &e);
     let (e1, e2) = (e.clone(), e.clone());
     def.on_init(move |core| {
         e1.set_core(core);

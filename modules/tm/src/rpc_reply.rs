@@ -1,0 +1,183 @@
+//! `tm.reply` and `tm.reply_callid`: a reply to a transaction from
+//! outside its messages (an application answering a request a script
+//! suspended), as Kamailio's tm builds it — the To tag given, extra
+//! header lines, a body.
+
+use crate::cell::{clone_msg, CellRef};
+use crate::engine::Engine;
+use bytes::Bytes;
+use sr_sdk::prelude::*;
+use sr_sdk::rpc::{param_int, param_opt_str, param_str};
+use sr_sdk::RpcError;
+use std::sync::Arc;
+
+/// The header lines of an RPC's `new_headers` (`.` for none), each ending
+/// with CRLF, and the Content-Type among them.
+fn headers_of(h: &str) -> (String, Option<String>) {
+    if h == "." || h.is_empty() {
+        return (String::new(), None);
+    }
+    let mut out = String::new();
+    let mut ctype = None;
+    for l in h
+        .split("\r\n")
+        .flat_map(|l| l.split('\n'))
+        .filter(|l| !l.is_empty())
+    {
+        match l.split_once(':') {
+            Some((n, v)) if n.trim().eq_ignore_ascii_case("content-type") => {
+                ctype = Some(v.trim().to_string());
+            }
+            // Content-Length is the core's to write.
+            Some((n, _)) if n.trim().eq_ignore_ascii_case("content-length") => {}
+            _ => {
+                out.push_str(l);
+                out.push_str("\r\n");
+            }
+        }
+    }
+    (out, ctype)
+}
+
+impl Engine {
+    /// Sends a final or provisional reply on transaction `c` (Kamailio's
+    /// `t_reply_with_body`).
+    fn reply_from_rpc(
+        &self,
+        core: &dyn Core,
+        c: &CellRef,
+        code: u16,
+        reason: &str,
+        to_tag: &str,
+        headers: &str,
+        body: Option<&str>,
+    ) -> Result<(), RpcError> {
+        let failed = || RpcError::new(500, "Reply failed");
+        let Some(mut g) = c.take() else {
+            return Err(failed());
+        };
+        if g.proxy.final_sent() >= 200 || g.proxy.is_canceled() {
+            return Err(failed());
+        }
+        let mut msg = clone_msg(&g.req).ok_or_else(failed)?;
+        let (extra, ctype) = headers_of(headers);
+        msg.reply_headers = extra;
+        let body = body.filter(|b| !b.is_empty());
+        let ctype = ctype.unwrap_or_else(|| "text/plain".into());
+        let out = core
+            .build_reply(
+                &msg,
+                code,
+                reason,
+                Some(to_tag),
+                body.map(|b| (ctype.as_str(), b.as_bytes())),
+            )
+            .map_err(|_| failed())?;
+        self.stats.rpl_generated.inc();
+        let now = self.now();
+        let effects = g.proxy.reply(now, code, Bytes::from(out.data));
+        let g = self.run_effects(core, g, effects);
+        drop(g);
+        self.touch(c);
+        Ok(())
+    }
+
+    /// The transaction with this Call-ID and CSeq number (or whole CSeq
+    /// value), if any.
+    fn by_callid(&self, callid: &str, cseq: &str) -> Option<CellRef> {
+        let mut found = None;
+        let mut cells = Vec::new();
+        self.tables.cells.for_each(|_, c| cells.push(c.0.clone()));
+        for c in cells {
+            let Some(g) = c.take() else { continue };
+            let m = g.req.msg();
+            let same_cseq = m.cseq().is_ok_and(|cs| {
+                cseq.trim() == cs.seq.to_string()
+                    || cseq
+                        .trim()
+                        .eq_ignore_ascii_case(&format!("{} {}", cs.seq, cs.method))
+            });
+            if m.call_id().ok() == Some(callid) && same_cseq {
+                drop(g);
+                found = Some(c);
+                break;
+            }
+        }
+        found
+    }
+}
+
+/// Adds `tm.reply` and `tm.reply_callid`.
+pub fn export(def: ModuleDef, e: &Arc<Engine>) -> ModuleDef {
+    let (e1, e2) = (e.clone(), e.clone());
+    let core_of = |e: &Engine| e.core().ok_or_else(|| RpcError::new(500, "Reply failed"));
+    def.rpc(
+        "tm.reply",
+        "Replies to a transaction: code reason index:label to_tag new_headers [body].",
+        move |p| {
+            let code = param_int(p, 0, "code")?;
+            let reason = param_str(p, 1, "reason")?;
+            // (Text, as Kamailio scans it: a number is refused.)
+            let id = match p.get(2) {
+                Some(Json::String(s)) => s.clone(),
+                _ => return Err(RpcError::new(400, "Transaction ID expected")),
+            };
+            let tag = param_str(p, 3, "to_tag")?;
+            let headers = param_str(p, 4, "new_headers")?;
+            let body = param_opt_str(p, 5);
+            let ids = id.split_once(':').and_then(|(i, l)| {
+                Some((i.trim().parse::<u64>().ok()?, l.trim().parse::<u64>().ok()?))
+            });
+            let Some((index, label)) = ids else {
+                return Err(RpcError::new(400, "Invalid transaction ID"));
+            };
+            let c = crate::suspend::join_id(index, label)
+                .and_then(|id| e1.tables.by_id(id))
+                .ok_or_else(|| RpcError::new(481, "No such transaction"))?;
+            let core = core_of(&e1)?;
+            let code = u16::try_from(code).map_err(|_| RpcError::new(500, "Reply failed"))?;
+            e1.reply_from_rpc(&*core, &c, code, &reason, &tag, &headers, body.as_deref())?;
+            Ok(Json::Null)
+        },
+    )
+    .rpc(
+        "tm.reply_callid",
+        "Replies to a transaction: code reason callid cseq to_tag new_headers [body].",
+        move |p| {
+            let code = param_int(p, 0, "code")?;
+            let reason = param_str(p, 1, "reason")?;
+            let callid = param_str(p, 2, "callid")?;
+            let cseq = match p.get(3) {
+                Some(Json::String(s)) => s.clone(),
+                _ => return Err(RpcError::new(400, "CSeq expected")),
+            };
+            let tag = param_str(p, 4, "to_tag")?;
+            let headers = param_str(p, 5, "new_headers")?;
+            let body = param_opt_str(p, 6);
+            let c = e2
+                .by_callid(&callid, &cseq)
+                .ok_or_else(|| RpcError::new(404, "Transaction not found"))?;
+            let core = core_of(&e2)?;
+            let code = u16::try_from(code).map_err(|_| RpcError::new(500, "Reply failed"))?;
+            e2.reply_from_rpc(&*core, &c, code, &reason, &tag, &headers, body.as_deref())?;
+            Ok(Json::Null)
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rpc_headers() {
+        assert_eq!(headers_of("."), (String::new(), None));
+        assert_eq!(
+            headers_of("X-A: 1\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nX-B: 2"),
+            (
+                "X-A: 1\r\nX-B: 2\r\n".to_string(),
+                Some("text/plain".to_string())
+            )
+        );
+    }
+}
