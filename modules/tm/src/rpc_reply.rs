@@ -39,19 +39,41 @@ fn headers_of(h: &str) -> (String, Option<String>) {
     (out, ctype)
 }
 
+/// What an RPC asks to reply.
+struct RpcReply {
+    code: u16,
+    reason: String,
+    to_tag: String,
+    headers: String,
+    body: Option<String>,
+}
+
+impl RpcReply {
+    /// From the parameters: code and reason at 0 and 1, the To tag, the
+    /// headers and the body from `at`.
+    fn of(p: &[Json], at: usize) -> Result<RpcReply, RpcError> {
+        let code = param_int(p, 0, "code")?;
+        Ok(RpcReply {
+            code: u16::try_from(code).map_err(|_| RpcError::new(500, "Reply failed"))?,
+            reason: param_str(p, 1, "reason")?,
+            to_tag: param_str(p, at, "to_tag")?,
+            headers: param_str(p, at + 1, "new_headers")?,
+            body: param_opt_str(p, at + 2),
+        })
+    }
+}
+
 impl Engine {
     /// Sends a final or provisional reply on transaction `c` (Kamailio's
     /// `t_reply_with_body`).
-    fn reply_from_rpc(
-        &self,
-        core: &dyn Core,
-        c: &CellRef,
-        code: u16,
-        reason: &str,
-        to_tag: &str,
-        headers: &str,
-        body: Option<&str>,
-    ) -> Result<(), RpcError> {
+    fn reply_from_rpc(&self, core: &dyn Core, c: &CellRef, r: &RpcReply) -> Result<(), RpcError> {
+        let (code, reason, to_tag, headers, body) = (
+            r.code,
+            r.reason.as_str(),
+            r.to_tag.as_str(),
+            r.headers.as_str(),
+            r.body.as_deref(),
+        );
         let failed = || RpcError::new(500, "Reply failed");
         let Some(mut g) = c.take() else {
             return Err(failed());
@@ -115,16 +137,12 @@ pub fn export(def: ModuleDef, e: &Arc<Engine>) -> ModuleDef {
         "tm.reply",
         "Replies to a transaction: code reason index:label to_tag new_headers [body].",
         move |p| {
-            let code = param_int(p, 0, "code")?;
-            let reason = param_str(p, 1, "reason")?;
             // (Text, as Kamailio scans it: a number is refused.)
             let id = match p.get(2) {
                 Some(Json::String(s)) => s.clone(),
                 _ => return Err(RpcError::new(400, "Transaction ID expected")),
             };
-            let tag = param_str(p, 3, "to_tag")?;
-            let headers = param_str(p, 4, "new_headers")?;
-            let body = param_opt_str(p, 5);
+            let r = RpcReply::of(p, 3)?;
             let ids = id.split_once(':').and_then(|(i, l)| {
                 Some((i.trim().parse::<u64>().ok()?, l.trim().parse::<u64>().ok()?))
             });
@@ -135,8 +153,7 @@ pub fn export(def: ModuleDef, e: &Arc<Engine>) -> ModuleDef {
                 .and_then(|id| e1.tables.by_id(id))
                 .ok_or_else(|| RpcError::new(481, "No such transaction"))?;
             let core = core_of(&e1)?;
-            let code = u16::try_from(code).map_err(|_| RpcError::new(500, "Reply failed"))?;
-            e1.reply_from_rpc(&*core, &c, code, &reason, &tag, &headers, body.as_deref())?;
+            e1.reply_from_rpc(&*core, &c, &r)?;
             Ok(Json::Null)
         },
     )
@@ -144,22 +161,17 @@ pub fn export(def: ModuleDef, e: &Arc<Engine>) -> ModuleDef {
         "tm.reply_callid",
         "Replies to a transaction: code reason callid cseq to_tag new_headers [body].",
         move |p| {
-            let code = param_int(p, 0, "code")?;
-            let reason = param_str(p, 1, "reason")?;
             let callid = param_str(p, 2, "callid")?;
             let cseq = match p.get(3) {
                 Some(Json::String(s)) => s.clone(),
                 _ => return Err(RpcError::new(400, "CSeq expected")),
             };
-            let tag = param_str(p, 4, "to_tag")?;
-            let headers = param_str(p, 5, "new_headers")?;
-            let body = param_opt_str(p, 6);
+            let r = RpcReply::of(p, 4)?;
             let c = e2
                 .by_callid(&callid, &cseq)
                 .ok_or_else(|| RpcError::new(404, "Transaction not found"))?;
             let core = core_of(&e2)?;
-            let code = u16::try_from(code).map_err(|_| RpcError::new(500, "Reply failed"))?;
-            e2.reply_from_rpc(&*core, &c, code, &reason, &tag, &headers, body.as_deref())?;
+            e2.reply_from_rpc(&*core, &c, &r)?;
             Ok(Json::Null)
         },
     )
