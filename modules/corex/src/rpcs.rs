@@ -46,11 +46,13 @@ pub fn add(def: ModuleDef, core: CoreCell) -> ModuleDef {
         move |_| {
             let core = core_of(&c1)?;
             let list = core.rpc_call("core.sockets_list", &[])?;
-            let socks = list
-                .get("socket")
-                .and_then(Json::as_array)
-                .cloned()
-                .unwrap_or_default();
+            // core.sockets_list: one socket as a struct (Kamailio's shape),
+            // several as a list.
+            let socks = match list.get("socket") {
+                Some(Json::Array(a)) => a.clone(),
+                Some(o @ Json::Object(_)) => vec![o.clone()],
+                _ => Vec::new(),
+            };
             Ok(Json::Array(
                 socks
                     .iter()
@@ -65,14 +67,10 @@ pub fn add(def: ModuleDef, core: CoreCell) -> ModuleDef {
                             "MHOMED": "no",
                         });
                         if let (Some(a), Some(m)) = (s.get("advertise"), o.as_object_mut()) {
-                            if a != "-" {
-                                m.insert("ADVERTISE".into(), a.clone());
-                            }
+                            m.insert("ADVERTISE".into(), a.clone());
                         }
-                        if let (Some(n), Some(m)) = (s.get("name"), o.as_object_mut()) {
-                            if n != "-" {
-                                m.insert("SOCKNAME".into(), n.clone());
-                            }
+                        if let (Some(n), Some(m)) = (s.get("sockname"), o.as_object_mut()) {
+                            m.insert("SOCKNAME".into(), n.clone());
                         }
                         o
                     })
