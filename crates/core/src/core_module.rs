@@ -300,7 +300,8 @@ pub fn module(rt: &Arc<Runtime>) -> ModuleDef {
     rpcs(def, w)
 }
 
-fn rt_of(w: &Weak<Runtime>) -> Result<Arc<Runtime>, RpcError> {
+/// The runtime, while it runs.
+pub(crate) fn rt_of(w: &Weak<Runtime>) -> Result<Arc<Runtime>, RpcError> {
     w.upgrade()
         .ok_or_else(|| RpcError::new(500, "shutting down"))
 }
@@ -467,13 +468,6 @@ fn rpcs(def: ModuleDef, w: Weak<Runtime>) -> ModuleDef {
     .pipe(|d| more_rpcs(d, w.clone()))
     .pipe(|d| crate::core_rpc_info::add(d, w))
 }
-
-trait Pipe: Sized {
-    fn pipe(self, f: impl FnOnce(Self) -> Self) -> Self {
-        f(self)
-    }
-}
-impl Pipe for ModuleDef {}
 
 fn more_rpcs(def: ModuleDef, w: Weak<Runtime>) -> ModuleDef {
     let (w1, w2, w3, w4) = (w.clone(), w.clone(), w.clone(), w.clone());

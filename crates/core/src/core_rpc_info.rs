@@ -11,10 +11,7 @@ use sr_sdk::prelude::*;
 use sr_sdk::RpcError;
 use std::sync::Weak;
 
-fn rt_of(w: &Weak<Runtime>) -> Result<std::sync::Arc<Runtime>, RpcError> {
-    w.upgrade()
-        .ok_or_else(|| RpcError::new(500, "shutting down"))
-}
+use crate::core_module::rt_of;
 
 /// What siprouter is built with, in Kamailio's flag names where they mean
 /// the same.
@@ -95,7 +92,13 @@ pub fn add(def: ModuleDef, w: Weak<Runtime>) -> ModuleDef {
         .rpc(
             "core.arg",
             "Returns the list of command line arguments.",
-            |_| Ok(Json::Array(std::env::args().map(Json::String).collect())),
+            |_| {
+                Ok(Json::Array(
+                    std::env::args_os()
+                        .map(|a| Json::String(a.to_string_lossy().into_owned()))
+                        .collect(),
+                ))
+            },
         )
         .rpc("core.pwd", "Returns the working directory.", |_| {
             std::env::current_dir()
@@ -219,88 +222,83 @@ pub fn add(def: ModuleDef, w: Weak<Runtime>) -> ModuleDef {
             "Returns the signature of a method (not implemented, as Kamailio).",
             |_| Err(RpcError::new(500, "Not Implemented Yet")),
         )
-        .pipe_more(w)
+        .pipe(|d| tcp_and_stats(d, w))
 }
 
-trait PipeMore: Sized {
-    fn pipe_more(self, w: Weak<Runtime>) -> Self;
-}
-
-impl PipeMore for ModuleDef {
-    fn pipe_more(self, w: Weak<Runtime>) -> Self {
-        let (w1, w2, w3) = (w.clone(), w.clone(), w);
-        self.rpc("core.tcp_options", "The TCP settings.", move |_| {
-            let rt = rt_of(&w1)?;
-            let s = &rt.settings;
-            Ok(json!({
-                "connect_timeout": s.tcp_connect_timeout,
-                "send_timeout": 10,
-                "connection_lifetime": s.tcp_connection_lifetime,
-                "max_connections(soft)": s.tcp_max_connections,
-                "max_tls_connections(soft)": s.tcp_max_connections,
-                "no_connect": 0,
-                "fd_cache": 0,
-                "async": 1,
-                "connect_wait": 1,
-                "conn_wq_max": 32768,
-                "wq_max": 10485760,
-                "defer_accept": 0,
-                "delayed_ack": 0,
-                "syncnt": 0,
-                "linger2": 0,
-                "keepalive": 1,
-                "keepidle": 0,
-                "keepintvl": 0,
-                "keepcnt": 0,
-                "crlf_ping": 1,
-                "accept_aliases": 0,
-                "alias_flags": 1,
-                "new_conn_alias_flags": 2,
-            }))
-        })
-        .rpc("core.tcp_info", "TCP connection counts.", move |_| {
-            let rt = rt_of(&w2)?;
-            let s = &rt.settings;
-            let conns = rt
-                .transport
-                .get()
-                .and_then(|t| t.tcp.clone())
-                .map(|t| t.all())
+/// `core.tcp_options`, `core.tcp_info`, `stats.fetchn`.
+fn tcp_and_stats(def: ModuleDef, w: Weak<Runtime>) -> ModuleDef {
+    let (w1, w2, w3) = (w.clone(), w.clone(), w);
+    def.rpc("core.tcp_options", "The TCP settings.", move |_| {
+        let rt = rt_of(&w1)?;
+        let s = &rt.settings;
+        Ok(json!({
+            "connect_timeout": s.tcp_connect_timeout,
+            "send_timeout": 10,
+            "connection_lifetime": s.tcp_connection_lifetime,
+            "max_connections(soft)": s.tcp_max_connections,
+            "max_tls_connections(soft)": s.tcp_max_connections,
+            "no_connect": 0,
+            "fd_cache": 0,
+            "async": 1,
+            "connect_wait": 1,
+            "conn_wq_max": 32768,
+            "wq_max": 10485760,
+            "defer_accept": 0,
+            "delayed_ack": 0,
+            "syncnt": 0,
+            "linger2": 0,
+            "keepalive": 1,
+            "keepidle": 0,
+            "keepintvl": 0,
+            "keepcnt": 0,
+            "crlf_ping": 1,
+            "accept_aliases": 0,
+            "alias_flags": 1,
+            "new_conn_alias_flags": 2,
+        }))
+    })
+    .rpc("core.tcp_info", "TCP connection counts.", move |_| {
+        let rt = rt_of(&w2)?;
+        let s = &rt.settings;
+        let conns = rt
+            .transport
+            .get()
+            .and_then(|t| t.tcp.clone())
+            .map(|t| t.all())
+            .unwrap_or_default();
+        let tls = conns
+            .iter()
+            .filter(|c| c.proto == sr_sdk::Proto::Tls)
+            .count();
+        Ok(json!({
+            "readers": s.tcp_children.unwrap_or(s.children),
+            "max_connections": s.tcp_max_connections,
+            "max_tls_connections": s.tcp_max_connections,
+            "opened_connections": conns.len() - tls,
+            "opened_tls_connections": tls,
+            "write_queued_bytes": 0,
+        }))
+    })
+    .rpc(
+        "stats.fetchn",
+        "Statistics as a map of group.name to number.",
+        move |p| {
+            let rt = rt_of(&w3)?;
+            let x = rt.rpc_call("stats.fetch", p)?;
+            let m = x
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, v)| {
+                            let n = v.as_str().and_then(|s| s.parse::<i64>().ok());
+                            (k.clone(), n.map_or(v.clone(), |n| json!(n)))
+                        })
+                        .collect::<serde_json::Map<_, _>>()
+                })
                 .unwrap_or_default();
-            let tls = conns
-                .iter()
-                .filter(|c| c.proto == sr_sdk::Proto::Tls)
-                .count();
-            Ok(json!({
-                "readers": s.tcp_children.unwrap_or(s.children),
-                "max_connections": s.tcp_max_connections,
-                "max_tls_connections": s.tcp_max_connections,
-                "opened_connections": conns.len() - tls,
-                "opened_tls_connections": tls,
-                "write_queued_bytes": 0,
-            }))
-        })
-        .rpc(
-            "stats.fetchn",
-            "Statistics as a map of group.name to number.",
-            move |p| {
-                let rt = rt_of(&w3)?;
-                let x = rt.rpc_call("stats.fetch", p)?;
-                let m = x
-                    .as_object()
-                    .map(|o| {
-                        o.iter()
-                            .map(|(k, v)| {
-                                let n = v.as_str().and_then(|s| s.parse::<i64>().ok());
-                                (k.clone(), n.map_or(v.clone(), |n| json!(n)))
-                            })
-                            .collect::<serde_json::Map<_, _>>()
-                    })
-                    .unwrap_or_default();
-                Ok(Json::Object(m))
-            },
-        )
-    }
+            Ok(Json::Object(m))
+        },
+    )
 }
 
 #[cfg(test)]

@@ -208,6 +208,12 @@ impl fmt::Debug for ModuleDef {
 }
 
 impl ModuleDef {
+    /// Hands the definition to `f` and takes back what it returns: a
+    /// builder chain split over functions (`def.rpc(..).pipe(more_rpcs)`).
+    pub fn pipe(self, f: impl FnOnce(ModuleDef) -> ModuleDef) -> ModuleDef {
+        f(self)
+    }
+
     /// An empty module definition.
     pub fn new(name: &str) -> ModuleDef {
         ModuleDef {

@@ -1,5 +1,47 @@
 //! Small text rules modules share.
 
+/// C's `strtol(s, &end, base)`: leading white space, a sign, then digits
+/// of `base` (0: `0x` hex, `0` octal, else decimal; 16 also takes `0x`);
+/// the value, held at the 64-bit limits, and the bytes read (0 when there
+/// is no number, as `end` stays at the start).
+pub fn strtol(s: &str, base: u32) -> (i64, usize) {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
+        i += 1;
+    }
+    let mut neg = false;
+    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+        neg = b[i] == b'-';
+        i += 1;
+    }
+    let hex_prefix = b.len() > i + 2
+        && b[i] == b'0'
+        && (b[i + 1] | 0x20) == b'x'
+        && b[i + 2].is_ascii_hexdigit();
+    let radix = match base {
+        0 if hex_prefix => 16,
+        0 if b.get(i) == Some(&b'0') => 8,
+        0 => 10,
+        r => r.clamp(2, 36),
+    };
+    if radix == 16 && hex_prefix {
+        i += 2;
+    }
+    let start = i;
+    let mut v: i64 = 0;
+    while let Some(d) = b.get(i).and_then(|c| char::from(*c).to_digit(radix)) {
+        v = v
+            .saturating_mul(i64::from(radix))
+            .saturating_add(i64::from(d));
+        i += 1;
+    }
+    if i == start {
+        return (0, 0);
+    }
+    (if neg { v.saturating_neg() } else { v }, i)
+}
+
 /// C's `atoi`: leading white space, a sign, the digits that follow (none:
 /// 0), held at the 64-bit limits instead of overflowing.
 pub fn atoi(s: &str) -> i64 {
@@ -62,5 +104,16 @@ mod tests {
         assert_eq!(strip_domain_prefix("SIP.other.com", "sip."), "other.com");
         assert_eq!(strip_domain_prefix("sip.", "sip."), "sip.");
         assert_eq!(strip_domain_prefix("other.com", ""), "other.com");
+    }
+
+    #[test]
+    fn strtol_as_c() {
+        assert_eq!(strtol(" -42x", 10), (-42, 4));
+        assert_eq!(strtol("0x1f", 0), (31, 4));
+        assert_eq!(strtol("010", 0), (8, 3));
+        assert_eq!(strtol("09", 0), (0, 1));
+        assert_eq!(strtol("abc", 10), (0, 0));
+        assert_eq!(strtol("", 0), (0, 0));
+        assert_eq!(strtol("99999999999999999999", 10).0, i64::MAX);
     }
 }

@@ -197,7 +197,13 @@ pub fn main(args: &[String]) -> i32 {
         }
     }
     let url = url.unwrap_or_else(|| DEFAULT_URL.to_string());
-    let result = open(&url).and_then(|mut c| command(c.as_mut(), cmd, rest));
+    let result = open(&url).and_then(|mut c| {
+        let out = command(c.as_mut(), cmd, rest)?;
+        // db_text keeps its tables in memory: write them now, so that a
+        // failure is this command's (and its exit code).
+        sr_mod_db_text::flush_all().map_err(|e| format!("db_text: {e}"))?;
+        Ok(out)
+    });
     match result {
         Ok(out) => {
             print!("{out}");

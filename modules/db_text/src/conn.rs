@@ -206,9 +206,6 @@ impl DbConn for TextConn {
 
     fn replace(&mut self, table: &str, values: &[(&str, DbValue)]) -> DbResult<()> {
         let key = replace_key(table, values);
-        if key.is_empty() {
-            return self.insert(table, values);
-        }
         let conds: Vec<Cond> = key
             .iter()
             .filter_map(|k| {
@@ -218,19 +215,32 @@ impl DbConn for TextConn {
                     .map(|(_, v)| Cond::eq(k, v.clone()))
             })
             .collect();
-        let updated = self
-            .store
-            .with(table, &self.opts, |t| -> Result<bool, String> {
+        // Found and changed, or added, under one lock: two replaces of one
+        // key at once leave one row.
+        self.store
+            .with(table, &self.opts, |t| -> Result<(), String> {
                 let ccols = cond_cols(t, &conds)?;
-                let Some(pos) = t.rows.iter().position(|r| matches(r, &ccols, &conds)) else {
-                    return Ok(false);
+                let pos = if conds.is_empty() {
+                    None
+                } else {
+                    t.rows.iter().position(|r| matches(r, &ccols, &conds))
+                };
+                let Some(pos) = pos else {
+                    let row = t.new_row(values)?;
+                    t.rows.push_front(row);
+                    t.modified = true;
+                    return Ok(());
                 };
                 let mut fields = Vec::with_capacity(values.len());
                 for (name, v) in values {
                     let i = t
                         .col(name)
                         .ok_or_else(|| format!("column <{name}> not found"))?;
-                    fields.push((i, to_field(t.cols[i].kind, v)?));
+                    let f = to_field(t.cols[i].kind, v)?;
+                    if f.is_none() && !t.cols[i].null {
+                        return Err(format!("null value not allowed - column {name}"));
+                    }
+                    fields.push((i, f));
                 }
                 if let Some(row) = t.rows.get_mut(pos) {
                     for (i, f) in fields {
@@ -238,12 +248,10 @@ impl DbConn for TextConn {
                     }
                 }
                 t.modified = true;
-                Ok(true)
-            });
-        match updated.and_then(|r| r).map_err(err)? {
-            true => Ok(()),
-            false => self.insert(table, values),
-        }
+                Ok(())
+            })
+            .and_then(|r| r)
+            .map_err(err)
     }
 
     fn create_table(&mut self, def: &schema::TableDef) -> DbResult<()> {

@@ -93,13 +93,23 @@ pub fn driver() -> Arc<dyn DbDriver> {
     Arc::new(TextDriver::new(true))
 }
 
-/// Writes every changed table of every folder: the number written.
-fn flush_all() -> Result<usize, String> {
+/// Writes every changed table of every folder: the number written; the
+/// errors of those that could not be (the others are written all the
+/// same).
+pub fn flush_all() -> Result<usize, String> {
     let mut n = 0;
+    let mut errors = Vec::new();
     for s in Store::all() {
-        n += s.flush()?;
+        match s.flush() {
+            Ok(k) => n += k,
+            Err(e) => errors.push(e),
+        }
     }
-    Ok(n)
+    if errors.is_empty() {
+        Ok(n)
+    } else {
+        Err(errors.join("; "))
+    }
 }
 
 /// The module definition.
@@ -120,9 +130,11 @@ pub fn module() -> ModuleDef {
         .param("default_connection", ParamKind::Str, |_| Ok(()))
         .on_init(move |core| {
             let d = params::get_str(&d2.delim);
-            if d.chars().count() != 1 || d.starts_with(['\n', '\\']) {
+            // Not a character of the escapes or of numbers, nor a line end.
+            let bad = |c: char| c.is_ascii_alphanumeric() || "\\\n\r -+.".contains(c);
+            if d.chars().count() != 1 || d.chars().any(bad) {
                 return Err(format!(
-                    "db_text: db_delim must be one character, not '{d}'"
+                    "db_text: db_delim must be one punctuation character, not '{d}'"
                 ));
             }
             db::register_driver(core, d2.clone() as Arc<dyn DbDriver>);

@@ -99,8 +99,10 @@ impl Store {
             Some(l) => opts.db_mode == 1 && !l.table.modified && mtime(&path) > l.mtime,
         };
         if stale {
-            let text = std::fs::read_to_string(&path)
+            // (Bytes that are not UTF-8, a Latin-1 name, read as U+FFFD.)
+            let bytes = std::fs::read(&path)
                 .map_err(|e| format!("table {table} does not exist ({}: {e})", path.display()))?;
+            let text = String::from_utf8_lossy(&bytes);
             let t = Table::parse(&text, opts.delim, opts.emptystring)
                 .map_err(|e| format!("table {table}: {e}"))?;
             tables.insert(
@@ -128,24 +130,52 @@ impl Store {
         known || self.path(table).is_file()
     }
 
-    /// Writes every changed table to its file (through a temporary file
-    /// renamed over it, so a crash never leaves half a table).
+    /// Writes every changed table to its file (through a temporary file,
+    /// flushed to disk and renamed over it with the old file's
+    /// permissions, so a crash never leaves half a table). A table that
+    /// cannot be written stays changed in memory; the others are written
+    /// all the same and the errors are returned together.
     pub fn flush(&self) -> Result<usize, String> {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
         let mut n = 0;
+        let mut errors = Vec::new();
         for (name, l) in tables.iter_mut() {
             if !l.table.modified {
                 continue;
             }
             let path = self.path(name);
-            let tmp = self.dir.join(format!(".{name}.tmp"));
-            std::fs::write(&tmp, l.table.print(l.delim))
-                .and_then(|()| std::fs::rename(&tmp, &path))
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tmp = self
+                .dir
+                .join(format!(".{name}.{}.{seq}.tmp", std::process::id()));
+            let written = write_file(&tmp, &path, l.table.print(l.delim).as_bytes());
+            if let Err(e) = written {
+                let _ = std::fs::remove_file(&tmp);
+                errors.push(format!("cannot write {}: {e}", path.display()));
+                continue;
+            }
             l.table.modified = false;
             l.mtime = mtime(&path);
             n += 1;
         }
-        Ok(n)
+        if errors.is_empty() {
+            Ok(n)
+        } else {
+            Err(errors.join("; "))
+        }
     }
+}
+
+/// Writes `data` to `tmp`, syncs it, gives it `path`'s permissions (when
+/// there is a file) and renames it over `path`.
+fn write_file(tmp: &Path, path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    if let Ok(m) = std::fs::metadata(path) {
+        std::fs::set_permissions(tmp, m.permissions())?;
+    }
+    std::fs::rename(tmp, path)
 }

@@ -185,7 +185,10 @@ impl Table {
         }
         if let Some(a) = self.auto_col() {
             if row[a].is_none() {
-                self.auto_val += 1;
+                self.auto_val = self
+                    .auto_val
+                    .checked_add(1)
+                    .ok_or("no next number for the auto column")?;
                 row[a] = Some(Val::Int(self.auto_val));
             } else if let Some(Val::Int(v)) = row[a] {
                 self.auto_val = self.auto_val.max(v);
@@ -303,10 +306,11 @@ fn parse_int(f: &str) -> Result<i64, String> {
     if d.is_empty() || !d.bytes().all(|c| c.is_ascii_digit()) {
         return Err(format!("'{f}' is not an integer"));
     }
+    // Held at the 64-bit limits, not wrapped.
     let v = d.bytes().fold(0i64, |a, c| {
-        a.wrapping_mul(10).wrapping_add(i64::from(c - b'0'))
+        a.saturating_mul(10).saturating_add(i64::from(c - b'0'))
     });
-    Ok(if neg { -v } else { v })
+    Ok(if neg { v.saturating_neg() } else { v })
 }
 
 fn parse_double(f: &str) -> Result<f64, String> {
@@ -346,7 +350,8 @@ pub fn to_field(kind: Kind, v: &DbValue) -> Result<Field, String> {
     let bad = || format!("incompatible value {v:?} for a {} column", kind.name());
     Ok(Some(match kind {
         Kind::Int | Kind::Time => Val::Int(v.as_time().ok_or_else(bad)?),
-        Kind::Double => Val::Double(v.as_f64().ok_or_else(bad)?),
+        // (NaN and the infinities could not be read back.)
+        Kind::Double => Val::Double(v.as_f64().filter(|d| d.is_finite()).ok_or_else(bad)?),
         Kind::Str | Kind::String | Kind::Blob => Val::Text(v.as_string().ok_or_else(bad)?),
     }))
 }

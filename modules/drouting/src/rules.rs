@@ -83,35 +83,9 @@ pub fn parse_groups(s: &str) -> Result<Vec<u32>, String> {
     Ok(out)
 }
 
-/// C's `strtol` base 10: leading blanks, a sign, digits; the value and
-/// the bytes used (0 when there is no number).
+/// C's `strtol` base 10: the value and the bytes used (0: no number).
 fn strtol(s: &str) -> (i64, usize) {
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
-        i += 1;
-    }
-    let neg = match b.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
-    let start = i;
-    let mut v: i64 = 0;
-    while i < b.len() && b[i].is_ascii_digit() {
-        v = v.saturating_mul(10).saturating_add(i64::from(b[i] - b'0'));
-        i += 1;
-    }
-    if i == start {
-        return (0, 0);
-    }
-    (if neg { -v } else { v }, i)
+    sr_sdk::text::strtol(s, 10)
 }
 
 /// A gateway list: ids separated by `,` or `|` within a sort group, a `;`

@@ -12,7 +12,7 @@ use sr_sdk::prelude::*;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Where an iterator stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,14 +185,7 @@ pub fn set(ht: &Htable, name: &str, what: Set) -> i32 {
     match what {
         Set::Val(v) => t.set(&k, v, None, now),
         Set::Expire(secs) => {
-            // (No visible effect on a table without autoexpire, as in
-            // Kamailio: the item keeps no expiry there.)
-            if t.autoexpire.is_some() {
-                let v = t.get(&k, now);
-                if let Some(v) = v {
-                    t.set(&k, v, Some(Duration::from_secs(secs)), now);
-                }
-            }
+            t.set_expire(&k, secs, now);
         }
     }
     1

@@ -81,12 +81,7 @@ fn set_expire(ht: &Htable, p: &[Json]) -> Result<Json, RpcError> {
     let t = table(ht, p)?;
     let k = param_str(p, 1, "key")?;
     let secs = u64::try_from(param_int(p, 2, "expire")?).unwrap_or(0);
-    let now = Instant::now();
-    if t.autoexpire.is_some() {
-        if let Some(v) = t.get(&k, now) {
-            t.set(&k, v, Some(std::time::Duration::from_secs(secs)), now);
-        }
-    }
+    t.set_expire(&k, secs, Instant::now());
     Ok(json!("Ok"))
 }
 

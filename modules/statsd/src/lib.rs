@@ -65,41 +65,9 @@ impl Statsd {
 /// `0x` hex, `0` octal; leading blanks and a sign), as statsd_set checks
 /// its value; `None` when characters are left. Cut to C's `int`.
 fn strtol_all(v: &str) -> Option<i32> {
-    let b = v.as_bytes();
-    let mut i = 0;
-    while i < b.len() && b[i].is_ascii_whitespace() {
-        i += 1;
-    }
-    let mut neg = false;
-    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
-        neg = b[i] == b'-';
-        i += 1;
-    }
-    let hex = b.len() > i + 2
-        && b[i] == b'0'
-        && (b[i + 1] | 0x20) == b'x'
-        && b[i + 2].is_ascii_hexdigit();
-    let (radix, start) = match (hex, b.get(i)) {
-        (true, _) => (16, i + 2),
-        (false, Some(b'0')) => (8, i),
-        _ => (10, i),
-    };
-    let n = b[start..]
-        .iter()
-        .take_while(|c| char::from(**c).is_digit(radix))
-        .count();
-    if n == 0 {
-        // No digits: strtol ends where it began.
-        return v.is_empty().then_some(0);
-    }
-    if start + n != b.len() {
-        return None;
-    }
-    let val = b[start..start + n].iter().fold(0i64, |a, c| {
-        a.saturating_mul(i64::from(radix))
-            .saturating_add(i64::from(char::from(*c).to_digit(radix).unwrap_or(0)))
-    });
-    Some((if neg { -val } else { val }) as i32)
+    let (n, used) = sr_sdk::text::strtol(v, 0);
+    // (No number: strtol's end stays at the start, so only "" passes.)
+    (used == v.len()).then_some(n as i32)
 }
 
 /// Milliseconds since the epoch.
@@ -169,7 +137,7 @@ pub fn module() -> ModuleDef {
             return 0;
         };
         ctx.msg.avps.remove_newest(&k);
-        s.send(format!("{k}:{}|ms", (now_ms() - start) as i32))
+        s.send(format!("{k}:{}|ms", now_ms().saturating_sub(start) as i32))
     })
 }
 

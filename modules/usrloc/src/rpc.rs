@@ -127,9 +127,16 @@ fn db_count(ul: &Usrloc, p: &[Json], what: DbCount) -> Result<Json, RpcError> {
         DbCount::Users => (0..rows.len())
             .filter(|&i| alive(i))
             .map(|i| {
+                // (Databases compare user names without case.)
                 (
-                    rows.get(i, "username").as_string().unwrap_or_default(),
-                    rows.get(i, "domain").as_string().unwrap_or_default(),
+                    rows.get(i, "username")
+                        .as_string()
+                        .unwrap_or_default()
+                        .to_lowercase(),
+                    rows.get(i, "domain")
+                        .as_string()
+                        .unwrap_or_default()
+                        .to_lowercase(),
                 )
             })
             .collect::<std::collections::HashSet<_>>()
@@ -284,36 +291,31 @@ pub fn export(def: ModuleDef, ul: Arc<Usrloc>) -> ModuleDef {
         let n = f.flush().map_err(internal)?;
         Ok(json!({"Flushed": n}))
     })
-    .pipe_db(g)
+    .pipe(|d| db_counts(d, g))
 }
 
-trait PipeDb: Sized {
-    fn pipe_db(self, ul: Arc<Usrloc>) -> Self;
-}
-
-impl PipeDb for ModuleDef {
-    fn pipe_db(self, ul: Arc<Usrloc>) -> Self {
-        let mut def = self;
-        for (name, doc, what) in [
-            (
-                "ul.db_users",
-                "Number of AoRs with a contact not expired in a location table of the database.",
-                DbCount::Users,
-            ),
-            (
-                "ul.db_contacts",
-                "Number of contacts not expired in a location table of the database.",
-                DbCount::Contacts,
-            ),
-            (
-                "ul.db_expired_contacts",
-                "Number of expired contacts in a location table of the database.",
-                DbCount::Expired,
-            ),
-        ] {
-            let ul = ul.clone();
-            def = def.rpc(name, doc, move |p| db_count(&ul, p, what));
-        }
-        def
+/// `ul.db_users`, `ul.db_contacts`, `ul.db_expired_contacts`.
+fn db_counts(def: ModuleDef, ul: Arc<Usrloc>) -> ModuleDef {
+    let mut def = def;
+    for (name, doc, what) in [
+        (
+            "ul.db_users",
+            "Number of AoRs with a contact not expired in a location table of the database.",
+            DbCount::Users,
+        ),
+        (
+            "ul.db_contacts",
+            "Number of contacts not expired in a location table of the database.",
+            DbCount::Contacts,
+        ),
+        (
+            "ul.db_expired_contacts",
+            "Number of expired contacts in a location table of the database.",
+            DbCount::Expired,
+        ),
+    ] {
+        let ul = ul.clone();
+        def = def.rpc(name, doc, move |p| db_count(&ul, p, what));
     }
+    def
 }

@@ -746,7 +746,14 @@ impl CorePv {
             CorePv::BranchFlags => m.bflags = v.as_int() as u32,
             CorePv::Branch(field) => return super::pv_branch::set(m, field, v, index),
             CorePv::Module(e, name) => match &e.set {
-                Some(set) => return set(ctx, name, v),
+                Some(set) => {
+                    // The index written, as reading passes it.
+                    let mut name = name.clone();
+                    if index.is_some() {
+                        name.index = index;
+                    }
+                    return set(ctx, &name, v);
+                }
                 None => return Err(format!("${} is read-only", e.name)),
             },
             _ => return Err("pseudo-variable is read-only".to_string()),
