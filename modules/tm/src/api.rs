@@ -257,19 +257,7 @@ impl TmApi {
     /// parameters as they are now (`retr_timer1`, `retr_timer2`,
     /// `fr_timer`, `wt_timer`).
     pub fn uac_timers(&self) -> sip_txn::TimerConfig {
-        use std::sync::atomic::{AtomicI64, Ordering};
-        let p = &self.e.params;
-        let ms = |a: &AtomicI64| {
-            std::time::Duration::from_millis(a.load(Ordering::Relaxed).max(1) as u64)
-        };
-        crate::proxy::ProxyConfig::kamailio(
-            ms(&p.fr_timer),
-            ms(&p.fr_inv_timer),
-            ms(&p.retr_timer1),
-            ms(&p.retr_timer2),
-            ms(&p.wt_timer),
-        )
-        .timers
+        self.e.uac_timers()
     }
 }
 

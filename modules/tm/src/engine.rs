@@ -117,6 +117,25 @@ impl Engine {
         self.core.get().and_then(|w| w.upgrade())
     }
 
+    /// The timers of a non-INVITE request sent on its own (a module's
+    /// keepalive, an RPC's request): tm's, from its parameters as they are
+    /// now (`retr_timer1`, `retr_timer2`, `fr_timer`, `wt_timer`).
+    pub fn uac_timers(&self) -> sip_txn::TimerConfig {
+        use std::sync::atomic::AtomicI64;
+        let p = &self.params;
+        let ms = |a: &AtomicI64| {
+            std::time::Duration::from_millis(a.load(Ordering::Relaxed).max(1) as u64)
+        };
+        crate::proxy::ProxyConfig::kamailio(
+            ms(&p.fr_timer),
+            ms(&p.fr_inv_timer),
+            ms(&p.retr_timer1),
+            ms(&p.retr_timer2),
+            ms(&p.wt_timer),
+        )
+        .timers
+    }
+
     /// The current time on the transaction clock.
     pub fn now(&self) -> Instant {
         self.clock.now()

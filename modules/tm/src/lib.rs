@@ -30,6 +30,7 @@ pub mod relay;
 pub mod reply;
 pub mod rpc;
 pub mod rpc_reply;
+pub mod rpc_uac;
 pub mod stats;
 pub mod suspend;
 pub mod table;
@@ -51,7 +52,10 @@ pub fn module() -> ModuleDef {
     def = funcs::export(def, &e);
     def = rpc::export(def, &e);
     def = rpc_reply::export(def, &e);
+    let uac = Arc::new(rpc_uac::RpcUac::default());
+    def = rpc_uac::export(def, &e, &uac);
     let (e1, e2) = (e.clone(), e.clone());
+    let (u1, u2) = (uac.clone(), uac);
     def.on_init(move |core| {
         e1.set_core(core);
         let bridge: Arc<dyn sr_mod_sl::StatefulReply> = Arc::new(api::SlBridge(e1.clone()));
@@ -80,7 +84,18 @@ pub fn module() -> ModuleDef {
         }
         let e5 = e1.clone();
         core.add_timer("tm", Duration::from_millis(10), Arc::new(move || e5.tick()));
+        let (u, e6) = (u1.clone(), e1.clone());
+        core.add_timer(
+            "tm_rpc_uac",
+            Duration::from_millis(100),
+            Arc::new(move || {
+                if let Some(core) = e6.core() {
+                    u.tick(&*core);
+                }
+            }),
+        );
         Ok(())
     })
-    .on_response(move |ctx| e2.on_response(ctx))
+    // (Replies to requests RPC sent are taken first.)
+    .on_response(move |ctx| u2.on_response(ctx.msg) || e2.on_response(ctx))
 }
