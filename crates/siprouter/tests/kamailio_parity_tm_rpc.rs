@@ -2,8 +2,11 @@
 //! requests suspended by `t_suspend()` (an INVITE, a MESSAGE) answered from
 //! outside with `kamcmd tm.reply` (by `index:label`, a To tag, extra
 //! headers, a body) and `tm.reply_callid` (by Call-ID and CSeq), then the
-//! same commands for transactions that are gone or unknown — every reply
-//! the caller gets and everything `kamcmd` prints compared.
+//! same commands for transactions that are gone or unknown; then tmx's
+//! `t_reply_callid` and `t_cancel_callid` run from another request's
+//! script (a suspended INVITE answered, a relayed one ringing cancelled
+//! with a Reason) — every reply the caller gets, the CANCEL the user agent
+//! gets, and everything `kamcmd` prints compared.
 //!
 //! Without Kamailio (tm, tmx, kamcmd) installed the test prints a notice
 //! and passes, unless `SR_KAMAILIO_REQUIRED=1` (`.ci/run` sets it).
@@ -25,6 +28,23 @@ request_route {
         exit;
     }
     if (is_method("ACK")) { exit; }
+    if ($hdr(X-T) == "replyit") {
+        t_reply_callid("$hdr(X-C)", "7", "486", "Busy By Script");
+        append_to_reply("X-Rc: $rc\r\n");
+        sl_send_reply("200", "done");
+        exit;
+    }
+    if ($hdr(X-T) == "cancelit") {
+        t_cancel_callid("$hdr(X-C)", "7", "3", "200");
+        append_to_reply("X-Rc: $rc\r\n");
+        sl_send_reply("200", "done");
+        exit;
+    }
+    if ($hdr(X-T) == "rel") {
+        $du = "sip:__UAS__";
+        t_relay();
+        exit;
+    }
     t_newtran();
     t_suspend();
     $shv(id) = "" + $T(id_index) + ":" + $T(id_label);
@@ -33,14 +53,46 @@ request_route {
 "#;
 
 fn request(peer: &UdpPeer, srv: SocketAddr, method: &str, t: &str) -> String {
-    let call = format!("tmrpc-{t}");
+    request_x(peer, srv, method, t, t, "")
+}
+
+/// A request with header `X-T: t` and Call-ID `tmrpc-name`.
+fn request_x(
+    peer: &UdpPeer,
+    srv: SocketAddr,
+    method: &str,
+    t: &str,
+    name: &str,
+    extra: &str,
+) -> String {
+    let call = format!("tmrpc-{name}");
     let req = format!(
-        "{method} sip:{t}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK{call}\r\nMax-Forwards: 70\r\nFrom: <sip:a@b>;tag=f{t}\r\nTo: <sip:{t}@example.com>\r\nCall-ID: {call}\r\nCSeq: 7 {method}\r\nContact: <sip:a@{}>\r\nX-T: {t}\r\nContent-Length: 0\r\n\r\n",
+        "{method} sip:{t}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK{call}\r\nMax-Forwards: 70\r\nFrom: <sip:a@b>;tag=f{t}\r\nTo: <sip:{t}@example.com>\r\nCall-ID: {call}\r\nCSeq: 7 {method}\r\nContact: <sip:a@{}>\r\nX-T: {t}\r\n{extra}Content-Length: 0\r\n\r\n",
         peer.addr(),
         peer.addr()
     );
     peer.send(srv, &req);
     call
+}
+
+/// What a MESSAGE running a tmx function answers.
+fn script_call(peer: &UdpPeer, srv: SocketAddr, t: &str, n: u8, target: &str) -> String {
+    let name = format!("{t}{n}");
+    let call = request_x(
+        peer,
+        srv,
+        "MESSAGE",
+        t,
+        &name,
+        &format!("X-C: {target}\r\n"),
+    );
+    let r = peer.recv_matching(Duration::from_secs(3), |r| {
+        r.msg.msg().call_id().ok() == Some(call.as_str())
+    });
+    format!(
+        "{t} {target}: {}",
+        r.and_then(|r| r.header("X-Rc")).unwrap_or_default()
+    )
 }
 
 /// The id `index:label` of the last suspended transaction.
@@ -73,6 +125,12 @@ fn final_of(peer: &UdpPeer, call: &str) -> String {
                 .flatten()
                 .unwrap_or("")
                 .to_string();
+            // A tag the server made up differs between the servers.
+            let to_tag = if to_tag.is_empty() || to_tag.starts_with("tt") || to_tag == "u1" {
+                to_tag
+            } else {
+                "<the server's>".to_string()
+            };
             return format!(
                 "{call}: {} | to-tag {to_tag} | X-Why {} | body [{}]",
                 r.text().lines().next().unwrap_or_default(),
@@ -84,7 +142,7 @@ fn final_of(peer: &UdpPeer, call: &str) -> String {
     format!("{call}: no final reply")
 }
 
-fn scenario(srv: SocketAddr, sock: &Path) -> Vec<String> {
+fn scenario(srv: SocketAddr, sock: &Path, uas: &UdpPeer) -> Vec<String> {
     let peer = UdpPeer::new();
     kamailio::wait_until_up(&peer, srv, kamailio::PROBE, None);
     let kam = |args: &[&str]| kamailio::kamcmd(sock, args, &|l| l.to_string());
@@ -141,6 +199,39 @@ fn scenario(srv: SocketAddr, sock: &Path) -> Vec<String> {
     ]));
     out.extend(kam(&["tm.reply", "404", "None", "1:1", "t", ".", "s:"]));
     out.extend(kam(&["tm.reply", "404", "None", "bad", "t", ".", "s:"]));
+    // tmx's t_reply_callid from another request's script.
+    let scr = request(&peer, srv, "INVITE", "scr");
+    std::thread::sleep(Duration::from_millis(200));
+    out.push(script_call(&peer, srv, "replyit", 1, &scr));
+    out.push(final_of(&peer, &scr));
+    out.push(script_call(&peer, srv, "replyit", 2, "tmrpc-none"));
+    // tmx's t_cancel_callid on a relayed INVITE ringing at a user agent.
+    let rel = request(&peer, srv, "INVITE", "rel");
+    let got = uas.recv_method("INVITE", Duration::from_secs(3));
+    if let Some(inv) = &got {
+        uas.send(
+            inv.from,
+            &sr_testkit::answer(inv, 180, "Ringing", "u1", &[]),
+        );
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    out.push(script_call(&peer, srv, "cancelit", 1, &rel));
+    if let (Some(inv), Some(c)) = (&got, uas.recv_method("CANCEL", Duration::from_secs(3))) {
+        out.push(format!(
+            "uas got CANCEL | Reason {}",
+            c.header("Reason").unwrap_or_default()
+        ));
+        uas.send(c.from, &sr_testkit::answer(&c, 200, "OK", "u1", &[]));
+        uas.send(
+            inv.from,
+            &sr_testkit::answer(inv, 487, "Request Terminated", "u1", &[]),
+        );
+    } else {
+        out.push("uas got no CANCEL".into());
+    }
+    out.push(final_of(&peer, &rel));
+    out.push(script_call(&peer, srv, "cancelit", 2, &rel));
+    out.push(script_call(&peer, srv, "cancelit", 3, "tmrpc-none"));
     // (The transaction's id differs between the servers.)
     out.into_iter().map(|l| l.replace(&id, "<id>")).collect()
 }
@@ -152,9 +243,12 @@ fn tm_reply_commands_match_kamailio() {
     }
     let dir = kamailio::fresh_dir("tm_rpc");
     let sock = dir.join("ctl.sock");
-    let cfg = (kamailio::head(MODULES) + BODY).replace("__SOCK__", &sock.display().to_string());
+    let uas = UdpPeer::new();
+    let cfg = (kamailio::head(MODULES) + BODY)
+        .replace("__SOCK__", &sock.display().to_string())
+        .replace("__UAS__", &uas.addr().to_string());
     let (want, got) = kamailio::run_scenario(&dir, &cfg, siprouter::in_tree(), &|| {}, &|srv| {
-        scenario(srv, &sock)
+        scenario(srv, &sock, &uas)
     });
     assert!(
         want.iter().any(|l| l.contains("486 Busy Here")),

@@ -40,6 +40,32 @@ impl TmApi {
         self.e.t_reply(ctx, code, reason)
     }
 
+    /// tmx's `t_reply_callid`: a reply to the transaction with this
+    /// Call-ID and CSeq number; 1, or -1 when there is none to reply to.
+    pub fn reply_callid(
+        &self,
+        core: &dyn Core,
+        callid: &str,
+        cseq: &str,
+        code: u16,
+        reason: &str,
+    ) -> i32 {
+        self.e.reply_callid(core, callid, cseq, code, reason)
+    }
+
+    /// tmx's `t_cancel_callid`: CANCELs for that INVITE transaction's
+    /// pending branches; 1, or -1 when there is none.
+    pub fn cancel_callid(
+        &self,
+        core: &dyn Core,
+        callid: &str,
+        cseq: &str,
+        flag: i64,
+        rcode: Option<i64>,
+    ) -> i32 {
+        self.e.cancel_callid(core, callid, cseq, flag, rcode)
+    }
+
     /// The To-tag tm's replies to this request carry (its transaction's),
     /// `None` when it has no transaction.
     pub fn local_to_tag(&self, ctx: &mut Ctx<'_>) -> Option<String> {

@@ -82,6 +82,14 @@ impl Engine {
             return Err(failed());
         }
         let mut msg = clone_msg(&g.req).ok_or_else(failed)?;
+        // (No To tag given: the transaction's own, as its local replies.)
+        let own_tag;
+        let to_tag = if to_tag.is_empty() {
+            own_tag = g.to_tag.get(&g.req, g.id).to_string();
+            own_tag.as_str()
+        } else {
+            to_tag
+        };
         let (extra, ctype) = headers_of(headers);
         msg.reply_headers = extra;
         let body = body.filter(|b| !b.is_empty());
@@ -105,8 +113,8 @@ impl Engine {
     }
 
     /// The transaction with this Call-ID and CSeq number (or whole CSeq
-    /// value), if any.
-    fn by_callid(&self, callid: &str, cseq: &str) -> Option<CellRef> {
+    /// value), if any; with `invite`, an INVITE's only.
+    pub(crate) fn by_callid(&self, callid: &str, cseq: &str, invite: bool) -> Option<CellRef> {
         let mut found = None;
         let mut cells = Vec::new();
         self.tables.cells.for_each(|_, c| cells.push(c.0.clone()));
@@ -119,13 +127,75 @@ impl Engine {
                         .trim()
                         .eq_ignore_ascii_case(&format!("{} {}", cs.seq, cs.method))
             });
-            if m.call_id().ok() == Some(callid) && same_cseq {
+            let method_ok = !invite || g.proxy.is_invite();
+            if m.call_id().ok() == Some(callid) && same_cseq && method_ok {
                 drop(g);
                 found = Some(c);
                 break;
             }
         }
         found
+    }
+}
+
+impl Engine {
+    /// tmx's `t_reply_callid(callid, cseq, code, reason)`: 1 replied, -1
+    /// no such transaction or it has its final reply.
+    pub fn reply_callid(
+        &self,
+        core: &dyn Core,
+        callid: &str,
+        cseq: &str,
+        code: u16,
+        reason: &str,
+    ) -> i32 {
+        let Some(c) = self.by_callid(callid, cseq, false) else {
+            return -1;
+        };
+        let r = RpcReply {
+            code,
+            reason: reason.to_string(),
+            to_tag: String::new(),
+            headers: String::new(),
+            body: None,
+        };
+        match self.reply_from_rpc(core, &c, &r) {
+            Ok(()) => 1,
+            Err(_) => -1,
+        }
+    }
+
+    /// tmx's `t_cancel_callid(callid, cseq, flag[, rcode])`: CANCELs the
+    /// pending branches of that INVITE transaction (a `Reason: SIP;cause=`
+    /// with `rcode`), after setting `flag` (1..31) on its request. 1 done,
+    /// -1 no such transaction.
+    pub fn cancel_callid(
+        &self,
+        core: &dyn Core,
+        callid: &str,
+        cseq: &str,
+        flag: i64,
+        rcode: Option<i64>,
+    ) -> i32 {
+        let Some(c) = self.by_callid(callid, cseq, true) else {
+            return -1;
+        };
+        let Some(mut g) = c.take() else {
+            return -1;
+        };
+        if (1..32).contains(&flag) {
+            g.req.flags |= 1 << flag;
+        }
+        // (The text Kamailio gives a 200's, as for the CANCELs after a 2xx.)
+        let reason = rcode.filter(|r| *r > 0).map(|r| match r {
+            200 => "SIP;cause=200;text=\"Call completed elsewhere\"".to_string(),
+            r => format!("SIP;cause={r}"),
+        });
+        let (_, effects) = g.proxy.cancel_branches(self.now(), reason);
+        let g = self.run_effects(core, g, effects);
+        drop(g);
+        self.touch(&c);
+        1
     }
 }
 
@@ -168,7 +238,7 @@ pub fn export(def: ModuleDef, e: &Arc<Engine>) -> ModuleDef {
             };
             let r = RpcReply::of(p, 4)?;
             let c = e2
-                .by_callid(&callid, &cseq)
+                .by_callid(&callid, &cseq, false)
                 .ok_or_else(|| RpcError::new(404, "Transaction not found"))?;
             let core = core_of(&e2)?;
             e2.reply_from_rpc(&*core, &c, &r)?;

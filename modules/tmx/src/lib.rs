@@ -38,6 +38,34 @@ fn int_or_null(v: Option<i64>) -> Value<'static> {
     v.map_or(Value::Null, Value::Int)
 }
 
+/// `t_reply_callid(callid, cseq, code, reason)` and
+/// `t_cancel_callid(callid, cseq, flag[, rcode])`: a transaction named by
+/// its Call-ID and CSeq number, answered or its branches cancelled.
+fn by_callid(def: ModuleDef, a: Api) -> ModuleDef {
+    let (r, c3, c4) = (a.clone(), a.clone(), a);
+    let mut def = def.cmd("t_reply_callid", 4, RouteType::ANY, None, move |ctx, p| {
+        let (callid, cseq) = (p[0].str(ctx).into_owned(), p[1].str(ctx).into_owned());
+        let code = p[2].int(ctx);
+        let reason = p[3].str(ctx).into_owned();
+        let (Some(t), Ok(code)) = (api(&r, ctx.core), u16::try_from(code)) else {
+            return -1;
+        };
+        t.reply_callid(ctx.core, &callid, &cseq, code, &reason)
+    });
+    for (n, a) in [(3usize, c3), (4, c4)] {
+        def = def.cmd("t_cancel_callid", n, RouteType::ANY, None, move |ctx, p| {
+            let (callid, cseq) = (p[0].str(ctx).into_owned(), p[1].str(ctx).into_owned());
+            let flag = p[2].int(ctx);
+            let rcode = p.get(3).map(|x| x.int(ctx));
+            match api(&a, ctx.core) {
+                Some(t) => t.cancel_callid(ctx.core, &callid, &cseq, flag, rcode),
+                None => -1,
+            }
+        });
+    }
+    def
+}
+
 /// The module definition.
 pub fn module() -> ModuleDef {
     let a: Api = Arc::new(OnceLock::new());
@@ -76,6 +104,10 @@ pub fn module() -> ModuleDef {
         .cmd("t_is_reply_route", 0, any, None, |ctx, _| {
             b(ctx.route == RouteType::TM_ONREPLY)
         })
+        .cmd("t_is_request_route", 0, any, None, |ctx, _| {
+            b(ctx.route == RouteType::REQUEST)
+        })
+        .pipe(|d| by_callid(d, a.clone()))
         .cmd(
             "t_flush_flags",
             0,

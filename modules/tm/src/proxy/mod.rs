@@ -562,6 +562,23 @@ impl Proxy {
         out
     }
 
+    /// tmx's `t_cancel_callid`: CANCELs for the pending branches of an
+    /// INVITE (at once for those with a provisional reply, else when one
+    /// arrives) with `reason` as their Reason header; the transaction is
+    /// not marked cancelled (the replies that come decide). False when
+    /// there is nothing to cancel.
+    pub fn cancel_branches(&mut self, now: Instant, reason: Option<String>) -> (bool, Vec<Effect>) {
+        let mut out = Vec::new();
+        if !self.invite || self.final_sent >= 200 {
+            return (false, out);
+        }
+        if reason.is_some() {
+            self.cancel_reason = reason;
+        }
+        self.cancel_pending(now, &mut out);
+        (true, out)
+    }
+
     /// The caller's ACK for our negative final reply (absorbed).
     pub fn on_ack(&mut self, now: Instant, ack: Bytes) -> Vec<Effect> {
         let mut out = Vec::new();
