@@ -466,6 +466,7 @@ fn rpcs(def: ModuleDef, w: Weak<Runtime>) -> ModuleDef {
         Ok(Json::Null)
     })
     .pipe(|d| more_rpcs(d, w.clone()))
+    .pipe(|d| crate::core_rpc_blst::add_rpcs(d, w.clone()))
     .pipe(|d| crate::core_rpc_info::add(d, w))
 }
 

@@ -7,6 +7,7 @@
 //! [`sr_sdk::Core`] services modules use.
 
 pub mod core_module;
+pub mod core_rpc_blst;
 pub mod core_rpc_info;
 pub mod core_stats;
 pub mod dns;

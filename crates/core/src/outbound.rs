@@ -11,6 +11,7 @@ use sip_msg::edit::{ApplyOptions, Edits};
 use sip_msg::{text, HeaderName, Message, Scheme, Uri};
 use sr_sdk::{tag, BranchTarget, Dest, Outgoing, Proto, SendError, SipMsg};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::time::Instant;
 
 fn err(m: impl Into<String>) -> SendError {
     SendError(m.into())
@@ -604,6 +605,11 @@ pub fn forward(rt: &Runtime, msg: &mut SipMsg, target: Option<&str>) -> Result<(
     let mut dest = resolve(rt, &send_to, None)?;
     apply_send_socket(&mut dest, msg.force_send_socket.as_deref());
     dest.no_connect = msg.fwd_flags.no_connect;
+    if let Some(b) = &rt.dst_blocklist {
+        if b.check(dest.proto, dest.addr, Instant::now()) != 0 {
+            return Err(err(format!("{} {} is blocklisted", dest.proto, dest.addr)));
+        }
+    }
     if !onsend_allows(rt, msg, &dest) {
         return Err(err("dropped by onsend_route"));
     }

@@ -91,11 +91,18 @@ impl Runtime {
             self.stats.drop_requests.inc();
             return;
         };
+        msg.received = true;
         let out = crate::script::exec::Exec::new(&routes)
             .run_top(idx, &mut Ctx::new(&mut msg, self, RouteType::REQUEST));
         if out.dropped {
             self.stats.drop_requests.inc();
         }
+        if let Ok(hooks) = self.request_done.read() {
+            for h in hooks.iter() {
+                h(&mut Ctx::new(&mut msg, self, RouteType::REQUEST));
+            }
+        }
+        msg.received = false;
     }
 
     /// An HTTP request: offered to the modules' non-SIP hooks (xhttp),

@@ -67,6 +67,8 @@ pub struct Runtime {
     pub(crate) responses: RwLock<Vec<ResponseFn>>,
     pub(crate) requests: RwLock<Vec<RequestFn>>,
     pub(crate) nonsip: RwLock<Vec<RequestFn>>,
+    /// The modules' request-done hooks.
+    pub(crate) request_done: RwLock<Vec<RequestFn>>,
     /// The modules' received-data hooks, set once after `mod_init`.
     pub(crate) net_data_in: OnceLock<Vec<sr_sdk::exports::NetDataInFn>>,
     pub(crate) started: Instant,
@@ -81,6 +83,8 @@ pub struct Runtime {
     pub panics: AtomicU64,
     /// The preprocessor's defines at the end of the config (`core.ppdefines`).
     pub defines: OnceLock<Vec<(String, Option<String>)>>,
+    /// The destination blocklist (`use_dst_blocklist`).
+    pub dst_blocklist: Option<sr_sdk::dst_blocklist::DstBlocklist>,
     /// The tls module's parameters (set by `modparam("tls", ...)`).
     pub tls: Arc<Mutex<crate::tls::TlsParams>>,
     version: String,
@@ -145,7 +149,11 @@ impl Runtime {
         if let Some(a) = &settings.advertised_address {
             me.add(a, settings.advertised_port);
         }
+        let dst_blocklist = settings
+            .use_dst_blocklist
+            .then(|| sr_sdk::dst_blocklist::DstBlocklist::new(settings.dst_blocklist.clone()));
         Runtime {
+            dst_blocklist,
             settings,
             registry: RwLock::new(Registry::default()),
             routes: ArcSwap::from_pointee(Routes::default()),
@@ -165,6 +173,7 @@ impl Runtime {
             responses: RwLock::new(Vec::new()),
             requests: RwLock::new(Vec::new()),
             nonsip: RwLock::new(Vec::new()),
+            request_done: RwLock::new(Vec::new()),
             net_data_in: OnceLock::new(),
             started: Instant::now(),
             reload: Mutex::new(None),
@@ -614,6 +623,10 @@ impl Core for Runtime {
 
     fn server_id(&self) -> i64 {
         self.settings.server_id
+    }
+
+    fn dst_blocklist(&self) -> Option<&sr_sdk::dst_blocklist::DstBlocklist> {
+        self.dst_blocklist.as_ref()
     }
 
     fn stateless_to_tag(&self, msg: &SipMsg) -> Option<String> {

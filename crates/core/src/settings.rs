@@ -90,6 +90,11 @@ pub struct Settings {
     pub mpath: Vec<String>,
     /// Custom `group.var = value` variables.
     pub cfg_vars: Vec<(String, String, GlobalValue)>,
+    /// `use_dst_blocklist`: keep a blocklist of failed destinations.
+    pub use_dst_blocklist: bool,
+    /// The blocklist's `dst_blocklist_expire`, `dst_blocklist_mem` and
+    /// `dst_blocklist_*_imask`.
+    pub dst_blocklist: sr_sdk::dst_blocklist::Config,
     /// Global parameters that were accepted but have no effect here.
     pub ignored: Vec<String>,
 }
@@ -129,6 +134,8 @@ impl Default for Settings {
             max_msg_size: sip_msg::DEFAULT_MAX_SIZE,
             mpath: Vec::new(),
             cfg_vars: Vec::new(),
+            use_dst_blocklist: false,
+            dst_blocklist: sr_sdk::dst_blocklist::Config::default(),
             ignored: Vec::new(),
         }
     }
@@ -209,7 +216,7 @@ const NO_EFFECT: &[&str] = &[
     "return_mode",
     "received_route_mode",
     "dst_blocklist_init",
-    "use_dst_blocklist",
+    "dst_blocklist_gc_interval",
     "xavp_via_params",
     "kemi.onsend_route_callback",
     "kemi.reply_route_callback",
@@ -452,6 +459,33 @@ impl Settings {
             "tcp_max_connections" => match val_int(v).filter(|n| *n > 0) {
                 Some(n) => self.tcp_max_connections = n as usize,
                 None => bad(e, "a number"),
+            },
+            "use_dst_blocklist" => match val_bool(v) {
+                Some(b) => self.use_dst_blocklist = b,
+                None => bad(e, "yes or no"),
+            },
+            "dst_blocklist_expire" => match val_int(v).filter(|n| *n > 0) {
+                Some(n) => self.dst_blocklist.expire = std::time::Duration::from_secs(n as u64),
+                None => bad(e, "seconds"),
+            },
+            "dst_blocklist_mem" => match val_int(v).filter(|n| *n > 0) {
+                Some(n) => self.dst_blocklist.max_bytes = n as usize * 1024,
+                None => bad(e, "kilobytes"),
+            },
+            "dst_blocklist_udp_imask"
+            | "dst_blocklist_tcp_imask"
+            | "dst_blocklist_tls_imask"
+            | "dst_blocklist_sctp_imask" => match val_int(v).filter(|n| (0..=255).contains(n)) {
+                Some(n) => {
+                    let proto = match &g.name[14..17] {
+                        "udp" => Proto::Udp,
+                        "tcp" => Proto::Tcp,
+                        "tls" => Proto::Tls,
+                        _ => Proto::Sctp,
+                    };
+                    self.dst_blocklist.imask[usize::from(proto.number())] = n as u8;
+                }
+                None => bad(e, "a mask from 0 to 255"),
             },
             "tcp_connect_timeout" => match val_int(v).filter(|n| *n > 0) {
                 Some(n) => self.tcp_connect_timeout = n as u64,

@@ -385,6 +385,9 @@ pub fn load(opts: &Options, check_only: bool) -> Result<Arc<Runtime>, Vec<String
     let requests = rt.module_hooks(|d| d.request.clone());
     *rt.requests.write().unwrap_or_else(|e| e.into_inner()) =
         requests.into_iter().map(|(_, h)| h).collect();
+    let done = rt.module_hooks(|d| d.request_done.clone());
+    *rt.request_done.write().unwrap_or_else(|e| e.into_inner()) =
+        done.into_iter().map(|(_, h)| h).collect();
     let nonsip = rt.module_hooks(|d| d.nonsip.clone());
     *rt.nonsip.write().unwrap_or_else(|e| e.into_inner()) =
         nonsip.into_iter().map(|(_, h)| h).collect();

@@ -304,6 +304,11 @@ pub trait Core: Send + Sync {
     fn server_id(&self) -> i64 {
         0
     }
+
+    /// The destination blocklist, when `use_dst_blocklist` is on.
+    fn dst_blocklist(&self) -> Option<&crate::dst_blocklist::DstBlocklist> {
+        None
+    }
 }
 
 /// A test added to `myself`: host (lower or upper case, IPv6 without

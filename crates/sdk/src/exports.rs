@@ -177,6 +177,10 @@ pub struct ModuleDef {
     pub response: Option<ResponseFn>,
     /// Request hook (in-tree Rust modules; not carried over the C ABI).
     pub request: Option<RequestFn>,
+    /// Request-done hook (Kamailio's post-script callback): runs when
+    /// `request_route` of a received request ended (its return value is
+    /// not used). In-tree Rust modules only, like `request`.
+    pub request_done: Option<RequestFn>,
     /// Non-SIP message hook (Kamailio's `nonsip_msg_run_hooks`): an HTTP
     /// request received on a TCP or TLS connection is offered to each
     /// module's hook in load order until one returns true (xhttp). In-tree
@@ -409,6 +413,15 @@ impl ModuleDef {
         F: Fn(&mut Ctx<'_>) -> bool + Send + Sync + 'static,
     {
         self.request = Some(Arc::new(f));
+        self
+    }
+
+    /// Sets the request-done hook (see [`ModuleDef::request_done`]).
+    pub fn on_request_done<F>(mut self, f: F) -> ModuleDef
+    where
+        F: Fn(&mut Ctx<'_>) -> bool + Send + Sync + 'static,
+    {
+        self.request_done = Some(Arc::new(f));
         self
     }
 

@@ -21,6 +21,7 @@ pub mod cfgtrace;
 pub mod core_api;
 pub mod ctx;
 pub mod db;
+pub mod dst_blocklist;
 pub mod exports;
 pub mod fixup;
 pub mod hash;

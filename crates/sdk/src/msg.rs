@@ -128,6 +128,15 @@ pub const METHOD_IDS: [(&str, u32); 19] = [
     ("DELETE", 262144),
 ];
 
+/// Kamailio's method id of `name` (`METHOD_OTHER`, 524288, for
+/// another).
+pub fn method_id(name: &str) -> u32 {
+    METHOD_IDS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(524288, |(_, id)| *id)
+}
+
 /// Where and how a message was received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecvInfo {
@@ -261,6 +270,9 @@ pub struct SendFlags {
     pub no_connect: bool,
     /// Close the connection after sending.
     pub close: bool,
+    /// Errors of this send that do not blocklist its destination
+    /// (`blst_set_ignore`, the `dst_blocklist` `ERR_*` bits).
+    pub blst_imask: u8,
 }
 
 /// The parsed original of a [`SipMsg`]: its own, or shared with copies
@@ -385,8 +397,10 @@ pub struct SipMsg {
     pub local_rport: bool,
     /// `set_advertised_address`/`set_advertised_port` for this message.
     pub advertised: Option<(String, Option<u16>)>,
-    /// The last internal error, for `sl_reply_error`/`send_reply_error`.
-    pub last_error: Option<(u16, String)>,
+    /// The last internal error, for `sl_reply_error`/`send_reply_error`:
+    /// the SIP code, the reason, and Kamailio's error number (0: none; see
+    /// [`SipMsg::error_reply`]).
+    pub last_error: Option<(u16, String, u16)>,
     /// Module-private state for this message.
     pub ext: Extensions,
     /// XAVPs (`$xavp(root=>field)`), per message.
@@ -403,6 +417,10 @@ pub struct SipMsg {
     /// `$ru`, `$rU` or `$du` (which Kamailio marks new). See
     /// [`SipMsg::consume_ruri`].
     pub ruri_consumed: Option<(String, Option<String>)>,
+    /// A request received from the network while the core runs
+    /// `request_route` for it: the modules' request-done hooks
+    /// ([`crate::ModuleDef::on_request_done`]) run when the route ends.
+    pub received: bool,
 }
 
 impl SipMsg {
@@ -442,6 +460,7 @@ impl SipMsg {
             faked: false,
             send_fixups: SendFixups::default(),
             ruri_consumed: None,
+            received: false,
         }
     }
 
@@ -593,7 +612,28 @@ impl SipMsg {
 
     /// Records an internal error code for `sl_reply_error`.
     pub fn set_error(&mut self, code: u16, reason: impl Into<String>) {
-        self.last_error = Some((code, reason.into()));
+        self.last_error = Some((code, reason.into(), 0));
+    }
+
+    /// Records one of Kamailio's numbered errors (477 a send error, 478
+    /// an unresolvable destination), whose number is its SIP code.
+    pub fn set_numbered_error(&mut self, code: u16, reason: impl Into<String>) {
+        self.last_error = Some((code, reason.into(), code));
+    }
+
+    /// The reply `sl_reply_error` (`signature` "SL") or `t_reply_error`
+    /// ("TM") sends for the last error, as Kamailio writes it: a numbered
+    /// error's reason followed by `(number/signature)`, and without an
+    /// error Kamailio's unspecified one.
+    pub fn error_reply(&self, signature: &str) -> (u16, String) {
+        match &self.last_error {
+            None => (
+                500,
+                format!("I'm terribly sorry, server error occurred (1/{signature})"),
+            ),
+            Some((code, reason, 0)) => (*code, reason.clone()),
+            Some((code, reason, n)) => (*code, format!("{reason} ({n}/{signature})")),
+        }
     }
 }
 

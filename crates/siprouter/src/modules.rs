@@ -61,6 +61,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("jansson", sr_mod_jansson::module),
         ("http_client", sr_mod_http_client::module),
         ("uuid", sr_mod_uuid::module),
+        ("blst", sr_mod_blst::module),
         ("json", sr_mod_json::module),
         ("prefix_route", sr_mod_prefix_route::module),
         ("db_text", sr_mod_db_text::module),

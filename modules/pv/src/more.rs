@@ -130,10 +130,7 @@ fn via_attr(ctx: &Ctx<'_>, which: &str, key: &str) -> Value<'static> {
 
 /// Kamailio's method id of `m` (`METHOD_OTHER` for another).
 fn method_id(m: &str) -> i64 {
-    sr_sdk::msg::METHOD_IDS
-        .iter()
-        .find(|(n, _)| *n == m)
-        .map_or(524288, |(_, id)| i64::from(*id))
+    i64::from(sr_sdk::msg::method_id(m))
 }
 
 /// The least and greatest expiry of the Contacts (their `expires`

@@ -221,10 +221,7 @@ fn stateless(ctx: &mut Ctx<'_>, st: &Arc<Stats>, code: u16, reason: &str) -> i32
 }
 
 fn last_error(ctx: &mut Ctx<'_>) -> (u16, String) {
-    ctx.msg
-        .last_error
-        .clone()
-        .unwrap_or((500, "Server Internal Error".to_string()))
+    ctx.msg.error_reply("SL")
 }
 
 /// The module definition.

@@ -29,6 +29,10 @@ pub struct TxCtx {
     /// `t_set_disable_internal_reply(1)`, or `t_replicate` running: a
     /// relay that sends nothing does not answer the caller itself.
     pub no_internal_reply: bool,
+    /// The reply a relay that sent nothing owes the caller (Kamailio's
+    /// delayed error reply), sent when request_route ends unless the
+    /// transaction was answered by then.
+    pub delayed_error: Option<(u16, String)>,
     /// Running in failure_route.
     pub in_failure: bool,
     /// `t_relay` already started a new leg in this failure_route run.

@@ -319,6 +319,13 @@ impl Engine {
             .poll_expired(now, |_, c| due.push(c.0.clone()));
         for c in due {
             if let Some(mut g) = c.take() {
+                // Branches still waiting for their first reply (the first
+                // 64), to blocklist the ones that time out now.
+                let silent = if core.dst_blocklist().is_some() {
+                    silent_branches(&g)
+                } else {
+                    0
+                };
                 let eff = {
                     let Cell {
                         proxy,
@@ -336,6 +343,13 @@ impl Engine {
                     };
                     proxy.on_timeout(now, &rf)
                 };
+                if silent != 0 {
+                    for (idx, b) in g.proxy.branches().iter().enumerate().take(64) {
+                        if silent & (1 << idx) != 0 && b.timed_out {
+                            self.blocklist_timeout(&*core, &g, idx);
+                        }
+                    }
+                }
                 let g = self.run_effects(&*core, g, eff);
                 drop(g);
             }
@@ -364,3 +378,15 @@ impl Engine {
 
 /// Shared engine.
 pub type EngineRef = Arc<Engine>;
+
+/// The branches (of the first 64) that are pending and received nothing
+/// yet, one bit each.
+fn silent_branches(g: &Cell) -> u64 {
+    g.proxy
+        .branches()
+        .iter()
+        .take(64)
+        .enumerate()
+        .filter(|(_, b)| b.sent() && b.final_code == 0 && b.last_received == 0)
+        .fold(0, |m, (i, _)| m | 1 << i)
+}

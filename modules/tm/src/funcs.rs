@@ -176,11 +176,7 @@ pub fn export(def: ModuleDef, e: &Arc<Engine>) -> ModuleDef {
     });
     let e1 = e.clone();
     def = def.cmd("t_reply_error", 0, rt_reply, None, move |ctx, _| {
-        let (c, r) = ctx
-            .msg
-            .last_error
-            .clone()
-            .unwrap_or((500, "Server Internal Error".into()));
+        let (c, r) = ctx.msg.error_reply("TM");
         e1.t_reply(ctx, c, &r)
     });
     let e1 = e.clone();

@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod blocklist;
 pub mod callbacks;
 pub mod cell;
 pub mod contacts;
@@ -54,7 +55,7 @@ pub fn module() -> ModuleDef {
     def = rpc_reply::export(def, &e);
     let uac = Arc::new(rpc_uac::RpcUac::default());
     def = rpc_uac::export(def, &e, &uac);
-    let (e1, e2) = (e.clone(), e.clone());
+    let (e1, e2, e7) = (e.clone(), e.clone(), e.clone());
     let (u1, u2) = (uac.clone(), uac);
     def.on_init(move |core| {
         e1.set_core(core);
@@ -98,4 +99,8 @@ pub fn module() -> ModuleDef {
     })
     // (Replies to requests RPC sent are taken first.)
     .on_response(move |ctx| u2.on_response(ctx.msg) || e2.on_response(ctx))
+    .on_request_done(move |ctx| {
+        e7.send_delayed_error(ctx);
+        false
+    })
 }

@@ -41,6 +41,21 @@ pub struct Params {
     pub aggregate_challenges: Arc<AtomicI64>,
     /// `reply_408_reason`.
     pub reply_408_reason: Arc<RwLock<String>>,
+    /// `blst_503`: blocklist the source of a 503 reply.
+    pub blst_503: Arc<AtomicI64>,
+    /// `blst_503_def_timeout` (s): for a 503 without Retry-After (0: not
+    /// blocklisted).
+    pub blst_503_def_timeout: Arc<AtomicI64>,
+    /// `blst_503_min_timeout` (s).
+    pub blst_503_min_timeout: Arc<AtomicI64>,
+    /// `blst_503_max_timeout` (s).
+    pub blst_503_max_timeout: Arc<AtomicI64>,
+    /// `blst_methods_add`: the methods (Kamailio's method bits) whose
+    /// timeouts blocklist the destination.
+    pub blst_methods_add: Arc<AtomicI64>,
+    /// `blst_methods_lookup`: the methods looked up in the blocklist
+    /// before a branch is sent.
+    pub blst_methods_lookup: Arc<AtomicI64>,
     /// Proxy settings already made, shared by the transactions they suit.
     proxy_configs: RwLock<Vec<(ConfigKey, Arc<ProxyConfig>)>>,
 }
@@ -86,6 +101,12 @@ impl Default for Params {
             e2e_cancel_reason: int(1),
             aggregate_challenges: int(1),
             reply_408_reason: text("Request Timeout"),
+            blst_503: int(0),
+            blst_503_def_timeout: int(0),
+            blst_503_min_timeout: int(0),
+            blst_503_max_timeout: int(3600),
+            blst_methods_add: int(1),
+            blst_methods_lookup: int(4_294_967_287),
             proxy_configs: RwLock::new(Vec::new()),
         }
     }
@@ -201,7 +222,7 @@ impl Params {
 
     /// Adds the parameters to the module definition.
     pub fn export(&self, def: ModuleDef) -> ModuleDef {
-        let ints: [(&str, &Arc<AtomicI64>); 14] = [
+        let ints: [(&str, &Arc<AtomicI64>); 20] = [
             ("fr_timer", &self.fr_timer),
             ("fr_inv_timer", &self.fr_inv_timer),
             ("retr_timer1", &self.retr_timer1),
@@ -216,6 +237,12 @@ impl Params {
             ("unmatched_cancel", &self.unmatched_cancel),
             ("e2e_cancel_reason", &self.e2e_cancel_reason),
             ("aggregate_challenges", &self.aggregate_challenges),
+            ("blst_503", &self.blst_503),
+            ("blst_503_def_timeout", &self.blst_503_def_timeout),
+            ("blst_503_min_timeout", &self.blst_503_min_timeout),
+            ("blst_503_max_timeout", &self.blst_503_max_timeout),
+            ("blst_methods_add", &self.blst_methods_add),
+            ("blst_methods_lookup", &self.blst_methods_lookup),
         ];
         let mut def = def;
         for (name, cell) in ints {

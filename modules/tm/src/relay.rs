@@ -190,13 +190,24 @@ impl Engine {
         drop(g);
         self.touch(&c);
         if n == 0 {
-            let (code, reason) = why.unwrap_or((500, "Forwarding failed"));
-            ctx.msg.set_error(code, reason);
+            // (477 and 478 are Kamailio's numbered errors: sl_reply_error
+            // and tm's own reply add the number.)
+            match why {
+                Some((code, reason)) => ctx.msg.set_numbered_error(code, reason),
+                None => ctx.msg.set_error(500, "Forwarding failed"),
+            }
             // As Kamailio's tm: the transaction answers the failure itself,
             // so the caller is not left waiting and its retransmissions get
-            // the same answer.
+            // the same answer — when request_route of a received request
+            // ends (what the script replies meanwhile goes first), else at
+            // once.
             if !replied && !tx(ctx.msg).no_internal_reply {
-                self.t_reply(ctx, code, reason);
+                let (code, reason) = ctx.msg.error_reply("TM");
+                if ctx.msg.received && ctx.route == RouteType::REQUEST {
+                    tx(ctx.msg).delayed_error = Some((code, reason));
+                } else {
+                    self.t_reply(ctx, code, &reason);
+                }
             }
             return -1;
         }
@@ -304,6 +315,11 @@ impl Engine {
                     continue;
                 }
             };
+            if self.blocklisted(core, &g.method, &out.dest) {
+                lm_dbg!("tm: {} {} is blocklisted", out.dest.proto, out.dest.addr);
+                why = Some((477, "Unfortunately error on sending to next hop occurred"));
+                continue;
+            }
             let reliable = out.dest.proto.is_reliable();
             let bflags = bm.bflags;
             let data = Bytes::from(out.data);
@@ -317,6 +333,7 @@ impl Engine {
                 // before it starts.
                 if let Err(e) = core.send(&out.dest, &data) {
                     lm_err!("tm: cannot send to {}: {e}", target.uri);
+                    self.blocklist_connect(core, bm, &out.dest);
                     why = Some((477, "Unfortunately error on sending to next hop occurred"));
                     continue;
                 }
@@ -597,6 +614,22 @@ impl Engine {
         }
         self.with_guard(ctx.core, &c, |cell| cell.proxy.on_retransmission(now));
         0
+    }
+
+    /// Sends the delayed error reply of a relay that sent nothing, unless
+    /// the transaction was answered meanwhile (the request-done hook).
+    pub fn send_delayed_error(&self, ctx: &mut Ctx<'_>) {
+        let Some((code, reason)) = ctx
+            .msg
+            .ext
+            .get_mut::<TxCtx>()
+            .and_then(|t| t.delayed_error.take())
+        else {
+            return;
+        };
+        if with_cell(ctx, |c| c.proxy.final_sent()) == Some(0) {
+            self.t_reply(ctx, code, &reason);
+        }
     }
 
     /// `t_reply`: a stateful reply within the message's transaction.

@@ -146,6 +146,11 @@ pub struct BranchState {
 }
 
 impl BranchState {
+    /// Whether a request went out on it (not a `t_suspend` blind branch).
+    pub fn sent(&self) -> bool {
+        self.uac.is_some()
+    }
+
     /// A branch of round `leg` that nothing was received on yet.
     fn new(
         uac: Option<Transaction<Bytes>>,
@@ -779,7 +784,7 @@ impl Proxy {
             return;
         };
         let b = &self.branches[w];
-        let code = b.final_code;
+        let mut code = b.final_code;
         if b.faked
             && self.blind != Some(w)
             && !self.cfg.noisy_ctimer
@@ -793,6 +798,12 @@ impl Proxy {
             return;
         }
         let bytes = match (&b.final_reply, b.faked) {
+            // RFC 3261 16.7 step 6: a 503 is not relayed, the caller gets
+            // a 500 of ours (with Kamailio's reason).
+            (Some(_), false) if code == 503 => {
+                code = 500;
+                rf.local_reply(500, "Service Unavailable")
+            }
             (Some(r), false) => {
                 let mut r = r.clone();
                 if self.cfg.aggregate_challenges && matches!(code, 401 | 407) {
