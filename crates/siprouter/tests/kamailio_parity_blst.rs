@@ -12,10 +12,11 @@
 //! Without Kamailio (tm, blst, kamcmd) installed the test prints a notice
 //! and passes, unless `SR_KAMAILIO_REQUIRED=1` (`.ci/run` sets it).
 
-use sr_testkit::{kamailio, UdpPeer};
+use sr_testkit::kamailio;
+use sr_testkit::scene::Scene;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const MODULES: &[&str] = &["sl", "tm", "blst", "pv", "textops", "ctl"];
 
@@ -59,102 +60,11 @@ onreply_route[RAR] {
 }
 "#;
 
-/// The caller, the user agents behind the server, and a name for each
-/// one's port (for the lists, which name ports).
-struct Peers {
-    caller: UdpPeer,
-    uas: Vec<UdpPeer>,
-    n: std::cell::Cell<u32>,
-}
-
-impl Peers {
-    fn new() -> Peers {
-        Peers {
-            caller: UdpPeer::new(),
-            uas: (0..10).map(|_| UdpPeer::new()).collect(),
-            n: std::cell::Cell::new(0),
-        }
-    }
-
-    fn uri(&self, i: usize) -> String {
-        format!("sip:127.0.0.1:{}", self.uas[i].addr().port())
-    }
-
-    /// `text` with each peer's port replaced by its name.
-    fn names(&self, text: &str) -> String {
-        let mut t = text.replace(&self.caller.addr().port().to_string(), "<caller>");
-        for (i, u) in self.uas.iter().enumerate() {
-            t = t.replace(&u.addr().port().to_string(), &format!("<u{i}>"));
-        }
-        t
-    }
-
-    /// Sends a `method` request with `X-T: t` and `X-D: dst`; its Call-ID.
-    fn send(&self, srv: SocketAddr, method: &str, t: &str, dst: &str) -> String {
-        self.n.set(self.n.get() + 1);
-        let call = format!("blst-{}-{t}", self.n.get());
-        let req = format!(
-            "{method} sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK{call}\r\nMax-Forwards: 70\r\nFrom: <sip:a@b>;tag=f\r\nTo: <sip:x@y>\r\nCall-ID: {call}\r\nCSeq: 1 {method}\r\nContact: <sip:a@{}>\r\nX-T: {t}\r\nX-D: {dst}\r\nContent-Length: 0\r\n\r\n",
-            self.caller.addr(),
-            self.caller.addr()
-        );
-        self.caller.send(srv, &req);
-        call
-    }
-
-    /// What user agent `i` gets within `wait`, answered with `answer`
-    /// (status line and extra headers) when given.
-    fn uas_gets(&self, i: usize, wait: Duration, answer: Option<(u16, &str, &[&str])>) -> String {
-        let u = &self.uas[i];
-        let Some(r) = u.recv_matching(wait, |r| r.status().is_none()) else {
-            return format!("u{i} got nothing");
-        };
-        if let Some((code, reason, extra)) = answer {
-            u.send(r.from, &sr_testkit::answer(&r, code, reason, "u", extra));
-        }
-        format!(
-            "u{i} got {}",
-            r.msg.msg().method().map(|m| m.as_str()).unwrap_or("?")
-        )
-    }
-
-    /// The first final reply to `call` within 3 s.
-    fn final_of(&self, call: &str) -> String {
-        let r = self.caller.recv_matching(Duration::from_secs(3), |r| {
-            r.msg.msg().call_id().ok() == Some(call) && r.status().is_some_and(|c| c >= 200)
-        });
-        r.map_or("no final reply".into(), |r| first_line(&r))
-    }
-
-    /// Every different reply to `call` within `wait`, in order.
-    fn replies(&self, call: &str, wait: Duration) -> String {
-        let end = Instant::now() + wait;
-        let mut seen: Vec<String> = Vec::new();
-        while let Some(left) = end.checked_duration_since(Instant::now()) {
-            let Some(r) = self
-                .caller
-                .recv_matching(left, |r| r.msg.msg().call_id().ok() == Some(call))
-            else {
-                break;
-            };
-            let l = first_line(&r);
-            if !seen.contains(&l) {
-                seen.push(l);
-            }
-        }
-        seen.join(" | ")
-    }
-}
-
-fn first_line(r: &sr_testkit::Reply) -> String {
-    r.text().lines().next().unwrap_or_default().to_string()
-}
-
 /// `kamcmd` output with port names, each listed entry's expiry checked
 /// against the time it was given (`expect`, by peer name: the seconds
 /// left must be at most that and more than 15 less), and the entries
 /// sorted (the servers' table orders differ).
-fn listing(p: &Peers, lines: Vec<String>, expect: &[(&str, u64)]) -> Vec<String> {
+fn listing(p: &Scene, lines: Vec<String>, expect: &[(&str, u64)]) -> Vec<String> {
     let mut head = Vec::new();
     let mut blocks: Vec<Vec<String>> = Vec::new();
     let mut cur: Option<Vec<String>> = None;
@@ -200,8 +110,12 @@ fn listing(p: &Peers, lines: Vec<String>, expect: &[(&str, u64)]) -> Vec<String>
 }
 
 fn scenario(srv: SocketAddr, sock: &Path) -> Vec<String> {
-    let p = Peers::new();
+    let p = Scene::new(srv, 10);
     kamailio::wait_until_up(&p.caller, srv, kamailio::PROBE, None);
+    // A request with `X-T: t` and `X-D: dst`.
+    let send = |method: &str, t: &str, dst: &str| {
+        p.send(method, t, &format!("X-T: {t}\r\nX-D: {dst}\r\n"))
+    };
     let kam = |args: &[&str]| kamailio::kamcmd(sock, args, &|l| l.to_string());
     let short = Duration::from_millis(400);
     let mut out = Vec::new();
@@ -213,41 +127,41 @@ fn scenario(srv: SocketAddr, sock: &Path) -> Vec<String> {
     }
 
     // A 503 with Retry-After blocklists its source (for 20 s).
-    let c = p.send(srv, "MESSAGE", "r", &p.uri(1));
+    let c = send("MESSAGE", "r", &p.uri(1));
     let u = p.uas_gets(1, short, Some((503, "Busy", &["Retry-After: 20"])));
     step!("503", format!("{u}; {}", p.final_of(&c)));
     // Then: refused, the script's sl_reply_error and tm's own reply.
-    let c = p.send(srv, "MESSAGE", "r", &p.uri(1));
+    let c = send("MESSAGE", "r", &p.uri(1));
     let r = p.replies(&c, Duration::from_millis(1200));
     step!("after 503", format!("{}; {r}", p.uas_gets(1, short, None)));
-    let c = p.send(srv, "INVITE", "noreply", &p.uri(1));
+    let c = send("INVITE", "noreply", &p.uri(1));
     let r = p.replies(&c, Duration::from_millis(1200));
     step!(
         "INVITE without script reply",
         format!("{}; {r}", p.uas_gets(1, short, None)),
     );
     // A BYE is not looked up (blst_methods_lookup).
-    let c = p.send(srv, "BYE", "r", &p.uri(1));
+    let c = send("BYE", "r", &p.uri(1));
     let u = p.uas_gets(1, short, Some((200, "OK", &[])));
     step!("BYE", format!("{u}; {}", p.final_of(&c)));
     // Stateless forwarding is refused too.
-    let c = p.send(srv, "MESSAGE", "sl", &p.uri(1));
+    let c = send("MESSAGE", "sl", &p.uri(1));
     let r = p.replies(&c, short);
     step!("forward", format!("{}; {r}", p.uas_gets(1, short, None)));
 
     // Ignoring every error: the 503 does not blocklist.
-    let c = p.send(srv, "MESSAGE", "ign", &p.uri(2));
+    let c = send("MESSAGE", "ign", &p.uri(2));
     let u = p.uas_gets(2, short, Some((503, "Busy", &["Retry-After: 20"])));
     step!("ignored 503", format!("{u}; {}", p.final_of(&c)));
-    let c = p.send(srv, "MESSAGE", "r", &p.uri(2));
+    let c = send("MESSAGE", "r", &p.uri(2));
     let u = p.uas_gets(2, short, Some((200, "OK", &[])));
     step!("after ignored 503", format!("{u}; {}", p.final_of(&c)));
     // Ignoring all but 503s; a Retry-After above blst_503_max_timeout.
-    let c = p.send(srv, "MESSAGE", "clr", &p.uri(3));
+    let c = send("MESSAGE", "clr", &p.uri(3));
     let u = p.uas_gets(3, short, Some((503, "Busy", &["Retry-After: 40"])));
     step!("503 counted again", format!("{u}; {}", p.final_of(&c)));
     // A 503 without Retry-After: blst_503_def_timeout.
-    let c = p.send(srv, "MESSAGE", "r", &p.uri(4));
+    let c = send("MESSAGE", "r", &p.uri(4));
     let u = p.uas_gets(4, short, Some((503, "Busy", &[])));
     step!(
         "503 without Retry-After",
@@ -256,7 +170,7 @@ fn scenario(srv: SocketAddr, sock: &Path) -> Vec<String> {
 
     // A MESSAGE that times out does not blocklist (blst_methods_add).
     for n in 0..2 {
-        let c = p.send(srv, "MESSAGE", "r", &p.uri(5));
+        let c = send("MESSAGE", "r", &p.uri(5));
         let u = p.uas_gets(5, short, None);
         step!(
             &format!("MESSAGE timeout {n}"),
@@ -264,10 +178,10 @@ fn scenario(srv: SocketAddr, sock: &Path) -> Vec<String> {
         );
     }
     // An INVITE that times out without a reply does.
-    let c = p.send(srv, "INVITE", "r", &p.uri(6));
+    let c = send("INVITE", "r", &p.uri(6));
     let u = p.uas_gets(6, short, None);
     step!("INVITE timeout", format!("{u}; {}", p.final_of(&c)));
-    let c = p.send(srv, "INVITE", "r", &p.uri(6));
+    let c = send("INVITE", "r", &p.uri(6));
     let r = p.replies(&c, Duration::from_millis(1200));
     step!(
         "after INVITE timeout",
@@ -276,11 +190,11 @@ fn scenario(srv: SocketAddr, sock: &Path) -> Vec<String> {
 
     // The blst module on the caller's own address.
     for t in ["is", "add", "is", "del", "del", "add20", "is"] {
-        let c = p.send(srv, "OPTIONS", t, "");
+        let c = send("OPTIONS", t, "");
         step!(t, p.final_of(&c));
     }
     // blst_add_retry_after in onreply_route: 5 s raised to the minimum 10.
-    let c = p.send(srv, "MESSAGE", "rar", &p.uri(7));
+    let c = send("MESSAGE", "rar", &p.uri(7));
     let u = p.uas_gets(7, short, Some((486, "Busy Here", &["Retry-After: 5"])));
     step!("486 with Retry-After", format!("{u}; {}", p.final_of(&c)));
 
@@ -306,10 +220,10 @@ fn scenario(srv: SocketAddr, sock: &Path) -> Vec<String> {
     out.extend(kam(&["dst_blocklist.add", "1.2.3", "5995", "1", "0"]));
     out.extend(kam(&["dst_blocklist.add", "127.0.0.1", "5994", "9", "0"]));
     // An entry without flags does not block; one with does.
-    let c = p.send(srv, "MESSAGE", "r", &p.uri(8));
+    let c = send("MESSAGE", "r", &p.uri(8));
     let u = p.uas_gets(8, short, Some((200, "OK", &[])));
     step!("flags 0", format!("{u}; {}", p.final_of(&c)));
-    let c = p.send(srv, "MESSAGE", "r", &p.uri(9));
+    let c = send("MESSAGE", "r", &p.uri(9));
     let r = p.replies(&c, Duration::from_millis(1200));
     step!("flags 2", format!("{}; {r}", p.uas_gets(9, short, None)));
 
@@ -329,7 +243,7 @@ fn scenario(srv: SocketAddr, sock: &Path) -> Vec<String> {
     out.extend(kam(&["dst_blocklist.delete_all"]));
     out.extend(kam(&["dst_blocklist.view"]));
     out.extend(kam(&["dst_blocklist.mem_info"]));
-    let c = p.send(srv, "MESSAGE", "r", &p.uri(1));
+    let c = send("MESSAGE", "r", &p.uri(1));
     let u = p.uas_gets(1, short, Some((200, "OK", &[])));
     step!("after delete_all", format!("{u}; {}", p.final_of(&c)));
     out

@@ -15,6 +15,7 @@ mod peer;
 pub mod postgres;
 pub mod redis;
 pub mod rtpproxy;
+pub mod scene;
 mod server;
 mod ws_peer;
 

@@ -807,17 +807,22 @@ impl Proxy {
             (Some(r), false) => {
                 let mut r = r.clone();
                 if self.cfg.aggregate_challenges && matches!(code, 401 | 407) {
-                    let others: Vec<&Bytes> = self
+                    // Several challenges: a reply of ours with all of them.
+                    let all: Vec<&Bytes> = self
                         .branches
                         .iter()
-                        .enumerate()
-                        .filter(|(i, o)| *i != w && !o.dropped && matches!(o.final_code, 401 | 407))
-                        .filter_map(|(_, o)| o.final_reply.as_ref())
+                        .filter(|o| !o.dropped && matches!(o.final_code, 401 | 407))
+                        .filter_map(|o| o.final_reply.as_ref())
                         .collect();
-                    if !others.is_empty() {
-                        if let Some(a) =
-                            pick::aggregate_challenges(&r, &others, self.cfg.upstream_stream)
-                        {
+                    if all.len() > 1 {
+                        let reason = Message::parse(&r)
+                            .ok()
+                            .and_then(|m| m.reason().map(str::to_string))
+                            .unwrap_or_default();
+                        let merged = rf.local_reply(code, &reason).and_then(|l| {
+                            pick::with_challenges(&l, &all, self.cfg.upstream_stream)
+                        });
+                        if let Some(a) = merged {
                             r = a;
                         }
                     }

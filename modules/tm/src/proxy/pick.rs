@@ -32,12 +32,15 @@ pub fn best(cands: impl Iterator<Item = (usize, u16, bool)>) -> Option<usize> {
         .map(|(i, _, _)| i)
 }
 
-/// Adds the `WWW-Authenticate` / `Proxy-Authenticate` lines of `others`
-/// to `winner` (Kamailio's `aggregate_challenges`).
-pub fn aggregate_challenges(winner: &Bytes, others: &[&Bytes], stream: bool) -> Option<Bytes> {
-    let w = Message::parse(winner).ok()?;
+/// A local reply (`local`) with the `WWW-Authenticate` and
+/// `Proxy-Authenticate` headers of every challenge in `all`, in order:
+/// what the caller gets when several branches asked for credentials
+/// (`aggregate_challenges`), as Kamailio builds it. `None` when `local`
+/// does not parse.
+pub fn with_challenges(local: &Bytes, all: &[&Bytes], stream: bool) -> Option<Bytes> {
+    let l = Message::parse(local).ok()?;
     let mut extra = String::new();
-    for o in others {
+    for o in all {
         let Ok(m) = Message::parse(o) else { continue };
         for name in [HeaderName::WwwAuthenticate, HeaderName::ProxyAuthenticate] {
             for h in m.headers_named(name) {
@@ -48,13 +51,10 @@ pub fn aggregate_challenges(winner: &Bytes, others: &[&Bytes], stream: bool) -> 
             }
         }
     }
-    if extra.is_empty() {
-        return None;
-    }
     let mut e = Edits::new();
-    e.append_raw(&w, &extra);
+    e.append_raw(&l, &extra);
     Some(Bytes::from(e.apply(
-        &w,
+        &l,
         ApplyOptions {
             ensure_content_length: stream,
         },
@@ -90,9 +90,11 @@ mod tests {
     fn challenges_are_merged() {
         let a = Bytes::from_static(b"SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nWWW-Authenticate: Digest realm=\"a\", nonce=\"1\"\r\nContent-Length: 0\r\n\r\n");
         let b = Bytes::from_static(b"SIP/2.0 407 Proxy Auth\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=3\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nProxy-Authenticate: Digest realm=\"b\", nonce=\"2\"\r\nContent-Length: 0\r\n\r\n");
-        let out = aggregate_challenges(&a, &[&b], false).unwrap();
+        let local = Bytes::from_static(b"SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=ours\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
+        let out = with_challenges(&local, &[&a, &b], false).unwrap();
         let m = Message::parse(&out).unwrap();
         assert_eq!(m.status(), Some(401));
+        assert_eq!(m.to_tag().ok().flatten(), Some("ours"));
         assert_eq!(m.headers_named(HeaderName::WwwAuthenticate).count(), 1);
         assert_eq!(m.headers_named(HeaderName::ProxyAuthenticate).count(), 1);
     }

@@ -413,6 +413,8 @@ fn aggregated_challenges_from_two_branches() {
         .map(|h| h.value.to_string())
         .collect();
     assert_eq!(realms.len(), 2, "{realms:?}");
+    // A reply of ours, as Kamailio's: not either branch's.
+    assert_eq!(m.to_tag().ok().flatten(), Some("local"));
 }
 
 #[test]
