@@ -443,3 +443,191 @@ fn tm_proxying_matches_kamailio() {
     assert!(want.iter().any(|l| l.contains("603 Decline")), "{want:#?}");
     kamailio::conclude(&dir, &want, &got, "proxy");
 }
+
+const RR_MODULES: &[&str] = &["sl", "tm", "pv", "textops", "rr", "maxfwd", "siputils"];
+
+const RR_BODY: &str = r#"request_route {
+    if ($hdr(X-T) == $null) { sl_send_reply("200", "up"); exit; }
+    if (!mf_process_maxfwd_header("10")) {
+        sl_send_reply("483", "Too Many Hops");
+        exit;
+    }
+    if (has_totag()) {
+        if (loose_route()) { t_relay(); exit; }
+        if (is_method("ACK")) {
+            if (t_check_trans()) { t_relay(); }
+            exit;
+        }
+        sl_send_reply("404", "Not here");
+        exit;
+    }
+    if (loose_route()) { t_relay(); exit; }
+    if (is_method("INVITE|SUBSCRIBE")) { record_route(); }
+    $ru = $hdr(X-D);
+    t_relay();
+    exit;
+}
+"#;
+
+/// A message as compared: its lines, the server's port and the branches
+/// it made (all but the caller's) written alike.
+fn whole(p: &Scene, srv: SocketAddr, r: &Reply) -> String {
+    let text = r.text();
+    let head = text.split("\r\n\r\n").next().unwrap_or_default();
+    let mut out = Vec::new();
+    for l in head.lines() {
+        let mut l = l.replace(&srv.port().to_string(), "<srv>");
+        // (Local To tags and the Server header are each server's own.)
+        if l.starts_with("Server:") {
+            l = "Server: <server's>".into();
+        }
+        if let Some(i) = l.find(";tag=").filter(|_| l.starts_with("To:")) {
+            if !l[i + 5..].starts_with('u') {
+                l = format!("{};tag=<server's>", &l[..i]);
+            }
+        }
+        if let Some(i) = l.find("branch=z9hG4bK") {
+            let rest = &l[i + 14..];
+            if !rest.starts_with("scene-") && !rest.starts_with('x') {
+                let end = rest
+                    .find(|c: char| c == ';' || c == ',' || c.is_whitespace())
+                    .unwrap_or(rest.len());
+                l = format!("{}branch=<b>{}", &l[..i], &rest[end..]);
+            }
+        }
+        out.push(p.names(&l));
+    }
+    out.join(" / ")
+}
+
+/// A request as the caller sends it: `method` to `ruri` with the
+/// `X-T`/`X-D` headers, `extra` lines, its own Call-ID and branch.
+fn raw_request(p: &Scene, method: &str, ruri: &str, call: &str, extra: &str) -> String {
+    format!(
+        "{method} {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK{call};rport\r\nMax-Forwards: 70\r\nFrom: <sip:a@b>;tag=f\r\nTo: <sip:x@y>\r\nCall-ID: {call}\r\nCSeq: 1 {method}\r\nContact: <sip:a@{}>\r\nX-T: r\r\n{extra}Content-Length: 0\r\n\r\n",
+        p.caller.addr(),
+        p.caller.addr()
+    )
+}
+
+fn rr_scenario(srv: SocketAddr) -> Vec<String> {
+    let p = Scene::new(srv, 3);
+    kamailio::wait_until_up(&p.caller, srv, kamailio::PROBE, None);
+    let wait = Duration::from_secs(3);
+    let mut out = Vec::new();
+    let caller_gets = |p: &Scene, call: &str| {
+        p.caller
+            .recv_matching(wait, |r| {
+                r.msg.msg().call_id().ok() == Some(call) && r.status().is_some_and(|c| c >= 180)
+            })
+            .map_or("nothing".into(), |r| whole(p, srv, &r))
+    };
+
+    // An INVITE record-routed to u0, its 200 back, the ACK and BYE in the
+    // dialog through the Route.
+    let call = "scene-rr-1";
+    let x = format!("X-D: {}\r\n", p.uri(0));
+    p.caller
+        .send(srv, &raw_request(&p, "INVITE", "sip:x@127.0.0.1", call, &x));
+    let inv = p.uas_request(
+        0,
+        wait,
+        Some((200, "OK", &["Contact: <sip:callee@127.0.0.1:9>"])),
+    );
+    out.push(format!(
+        "u0 got: {}",
+        inv.as_ref().map_or("nothing".into(), |r| whole(&p, srv, r))
+    ));
+    out.push(format!("caller got: {}", caller_gets(&p, call)));
+    let route = format!("Route: <sip:127.0.0.1:{};lr;ftag=f>\r\n", srv.port());
+    for (m, n) in [("ACK", 1), ("BYE", 2)] {
+        let req = raw_request(&p, m, &p.uri(0), call, &route)
+            .replace("To: <sip:x@y>", "To: <sip:x@y>;tag=u0")
+            .replace(
+                &format!("branch=z9hG4bK{call}"),
+                &format!("branch=z9hG4bK{call}-{n}"),
+            )
+            .replace(&format!("CSeq: 1 {m}"), &format!("CSeq: {n} {m}"));
+        p.caller.send(srv, &req);
+        let ans = (m == "BYE").then_some((200, "OK", &[] as &[&str]));
+        let r = p.uas_request(0, wait, ans);
+        out.push(format!(
+            "{m}: u0 got {}",
+            r.as_ref().map_or("nothing".into(), |r| whole(&p, srv, r))
+        ));
+    }
+    out.push(format!("caller got: {}", caller_gets(&p, call)));
+
+    // A preloaded Route through us to u1, with a Max-Forwards of 1.
+    let call = "scene-rr-2";
+    let extra = format!(
+        "Route: <sip:127.0.0.1:{};lr>, <{};lr>\r\n",
+        srv.port(),
+        p.uri(1)
+    );
+    let req = raw_request(&p, "MESSAGE", "sip:y@example.net", call, &extra)
+        .replace("Max-Forwards: 70", "Max-Forwards: 1");
+    p.caller.send(srv, &req);
+    let r = p.uas_request(1, wait, Some((202, "Accepted", &[])));
+    out.push(format!(
+        "preloaded Route: u1 got {}",
+        r.as_ref().map_or("nothing".into(), |r| whole(&p, srv, r))
+    ));
+    out.push(format!("caller got: {}", caller_gets(&p, call)));
+    // Max-Forwards 0: 483; above the limit: lowered to it.
+    let call = "scene-rr-3";
+    let x = format!("X-D: {}\r\n", p.uri(1));
+    let req = raw_request(&p, "MESSAGE", "sip:x@127.0.0.1", call, &x)
+        .replace("Max-Forwards: 70", "Max-Forwards: 0");
+    p.caller.send(srv, &req);
+    out.push(format!(
+        "Max-Forwards 0: caller got {}",
+        caller_gets(&p, call)
+    ));
+    // A second Via (u2 playing a proxy before the caller), and a
+    // Record-Route.
+    let call = "scene-rr-4";
+    let extra = format!(
+        "X-D: {}\r\nRecord-Route: <sip:127.0.0.1:9;lr>\r\n",
+        p.uri(1)
+    );
+    let req = raw_request(&p, "INVITE", "sip:x@127.0.0.1", call, &extra).replacen(
+        "Via: ",
+        &format!(
+            "Via: SIP/2.0/UDP 127.0.0.1:{};branch=z9hG4bKx1\r\nVia: ",
+            p.uas[2].addr().port()
+        ),
+        1,
+    );
+    p.caller.send(srv, &req);
+    let r = p.uas_request(1, wait, Some((486, "Busy Here", &[])));
+    out.push(format!(
+        "two Vias: u1 got {}",
+        r.as_ref().map_or("nothing".into(), |r| whole(&p, srv, r))
+    ));
+    let ack = p.uas[1].recv_method("ACK", wait);
+    out.push(format!(
+        "u1's ACK: {}",
+        ack.as_ref().map_or("nothing".into(), |r| whole(&p, srv, r))
+    ));
+    let back = p.uas[2].recv_matching(wait, |r| r.status().is_some_and(|c| c >= 200));
+    out.push(format!(
+        "u2 got: {}",
+        back.as_ref()
+            .map_or("nothing".into(), |r| whole(&p, srv, r))
+    ));
+    out
+}
+
+#[test]
+fn forwarded_messages_match_kamailio() {
+    if !kamailio::available(RR_MODULES) {
+        return;
+    }
+    let dir = kamailio::fresh_dir("proxy_rr");
+    let cfg = kamailio::head(RR_MODULES) + RR_BODY;
+    let (want, got) =
+        kamailio::run_scenario(&dir, &cfg, siprouter::in_tree(), &|| {}, &rr_scenario);
+    assert!(want.iter().any(|l| l.contains("Record-Route")), "{want:#?}");
+    kamailio::conclude(&dir, &want, &got, "proxy_rr");
+}
