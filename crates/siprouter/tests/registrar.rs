@@ -98,7 +98,7 @@ fn add_refresh_remove_and_star() {
     assert_eq!(srv.stat("usrloc:registered_users"), Some(1));
     // Remove one.
     let r = ua.register(srv.addr(), &c(&ua, 0));
-    assert_eq!(contacts(&r), vec![format!("<{other}>;expires=300;q=0.5")]);
+    assert_eq!(contacts(&r), vec![format!("<{other}>;q=0.5;expires=300")]);
     let v = srv
         .rpc(
             "ul.lookup",
@@ -119,8 +119,25 @@ fn add_refresh_remove_and_star() {
     // `*` with a non-zero Expires is refused.
     let r = ua.register(srv.addr(), &["Contact: *".into(), "Expires: 10".into()]);
     assert_eq!(r.status(), Some(400));
-    assert_eq!(srv.stat("registrar:accepted_regs"), Some(6));
-    assert_eq!(srv.stat("registrar:rejected_regs"), Some(1));
+    assert_eq!(
+        r.header("P-Registrar-Error").as_deref(),
+        Some("* used in contact and expires is not zero")
+    );
+    // So is `*` with other contacts (RFC 3261 10.2.2; Kamailio 5.6.3
+    // takes it as `*` alone and removes every binding).
+    ua.register(srv.addr(), &c(&ua, 600));
+    let r = ua.register(
+        srv.addr(),
+        &[format!("Contact: *, <{other}>"), "Expires: 0".into()],
+    );
+    assert_eq!(r.status(), Some(400), "{}", r.text());
+    assert_eq!(
+        r.header("P-Registrar-Error").as_deref(),
+        Some("* used in contact and more than 1 contact")
+    );
+    assert_eq!(srv.stat("usrloc:location_contacts"), Some(1));
+    assert_eq!(srv.stat("registrar:accepted_regs"), Some(7));
+    assert_eq!(srv.stat("registrar:rejected_regs"), Some(2));
 }
 
 #[test]

@@ -54,10 +54,15 @@ impl Scene {
     /// ending in CRLF) and a Call-ID of its own made with `tag`; the
     /// Call-ID.
     pub fn send(&self, method: &str, tag: &str, headers: &str) -> String {
+        self.send_to(method, "sip:x@127.0.0.1", tag, headers)
+    }
+
+    /// [`Scene::send`] with the Request-URI `ruri`.
+    pub fn send_to(&self, method: &str, ruri: &str, tag: &str, headers: &str) -> String {
         self.n.set(self.n.get() + 1);
         let call = format!("scene-{}-{tag}", self.n.get());
         let req = format!(
-            "{method} sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK{call}\r\nMax-Forwards: 70\r\nFrom: <sip:a@b>;tag=f\r\nTo: <sip:x@y>\r\nCall-ID: {call}\r\nCSeq: 1 {method}\r\nContact: <sip:a@{}>\r\n{headers}Content-Length: 0\r\n\r\n",
+            "{method} {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK{call}\r\nMax-Forwards: 70\r\nFrom: <sip:a@b>;tag=f\r\nTo: <sip:x@y>\r\nCall-ID: {call}\r\nCSeq: 1 {method}\r\nContact: <sip:a@{}>\r\n{headers}Content-Length: 0\r\n\r\n",
             self.caller.addr(),
             self.caller.addr()
         );

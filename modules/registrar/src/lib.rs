@@ -15,7 +15,10 @@
 //! - `registered`, `unregister`, `lookup_branches`, `reg_fetch_contacts`,
 //!   `reg_free_contacts` and `$ulc(profile=>attr)`.
 //!
-//! GRUU (RFC 5627) is not built: `gruu_enabled` is accepted and ignored.
+//! GRUU (RFC 5627, `gruu_enabled`, on by default as in Kamailio): a
+//! REGISTER that says `Supported: gruu` gets a `pub-gruu` and a
+//! `temp-gruu` for each contact with a `+sip.instance`, and `lookup`
+//! routes a request to either to that one contact.
 #![forbid(unsafe_code)]
 
 mod fetch;
@@ -68,7 +71,7 @@ impl Default for Config {
             use_path: int(0),
             path_mode: int(2),
             received_avp: Arc::new(RwLock::new(String::new())),
-            gruu_enabled: int(0),
+            gruu_enabled: int(1),
             append_branches: int(1),
             retry_after: int(0),
             min_expires_mode: int(0),
@@ -304,11 +307,6 @@ pub fn module() -> ModuleDef {
                     "registrar: {name} must be between 0 and 100 (a percentage), not {v}"
                 ));
             }
-        }
-        if r8.cfg.gruu_enabled.load(Ordering::Relaxed) != 0 {
-            lm_warn!(
-                "registrar: gruu_enabled is set but GRUU (RFC 5627) is not implemented: ignored"
-            );
         }
         Ok(())
     })

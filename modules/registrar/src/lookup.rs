@@ -114,9 +114,52 @@ fn set_targets(ctx: &mut Ctx<'_>, reg: &Registrar, cs: &[Contact]) {
     }
 }
 
+/// The one contact a GRUU (RFC 5627) names: a public one
+/// (`sip:aor;gr=urn:...`) the AoR's most preferred contact with that
+/// instance, a temporary one (`sip:ruid@host;gr`) the contact with that
+/// record id. `None` when `uri` is no GRUU.
+fn gruu_contact(reg: &Registrar, dom: &Domain, uri: &str) -> Option<Result<Contact, i32>> {
+    let u = sr_sdk::sip_msg::Uri::parse(uri).ok()?;
+    let gr = u.param("gr")?;
+    if reg.cfg.gruu_enabled.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    Some(match gr {
+        Some(instance) => contacts_of(reg, dom, uri, None).and_then(|cs| {
+            cs.into_iter()
+                .find(|c| {
+                    c.instance.as_deref().is_some_and(|i| {
+                        i.trim_start_matches('<').trim_end_matches('>') == instance
+                    })
+                })
+                .ok_or(rc::NOT_FOUND)
+        }),
+        None => {
+            let ruid = u.user.unwrap_or_default();
+            match dom.by_ruid(ruid, now()) {
+                Ok(Some(c)) => Ok(c),
+                Ok(None) => Err(rc::NOT_FOUND),
+                Err(e) => {
+                    lm_err!("registrar: lookup: {e}");
+                    Err(rc::ERROR)
+                }
+            }
+        }
+    })
+}
+
 /// `lookup(table[, uri])`.
 pub fn lookup(ctx: &mut Ctx<'_>, reg: &Registrar, dom: &Domain, uri: Option<&str>) -> i32 {
     let uri = uri.map_or_else(|| ctx.msg.ruri().to_string(), str::to_string);
+    if let Some(found) = gruu_contact(reg, dom, &uri) {
+        return match found {
+            Ok(c) => {
+                set_targets(ctx, reg, std::slice::from_ref(&c));
+                rc::FOUND
+            }
+            Err(code) => code,
+        };
+    }
     match contacts_for(ctx, reg, dom, &uri) {
         Ok(cs) => {
             set_targets(ctx, reg, &cs);

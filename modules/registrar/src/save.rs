@@ -21,11 +21,32 @@ pub const SAVE_REPLACE: i64 = 0x04;
 pub const SAVE_NO_RANGE: i64 = 0x08;
 
 /// A failure: reply code, reason, extra headers and the return code.
+/// The headers end with Kamailio's `P-Registrar-Error` line.
 struct Reject(u16, &'static str, String, i32);
 
 impl Reject {
-    fn bad(reason: &'static str) -> Reject {
-        Reject(400, reason, String::new(), -1)
+    /// A failure Kamailio answers `code` with its usual reason, and
+    /// `why` (Kamailio's registrar error text) in `P-Registrar-Error`,
+    /// after the `extra` header lines.
+    fn rerr(code: u16, why: &str, extra: String, rc: i32) -> Reject {
+        let reason = match code {
+            400 => "Bad Request",
+            420 => "Bad Extension",
+            423 => "Interval Too Brief",
+            503 => "Service Unavailable",
+            _ => "Server Internal Error",
+        };
+        Reject(
+            code,
+            reason,
+            format!("{extra}P-Registrar-Error: {why}\r\n"),
+            rc,
+        )
+    }
+
+    /// A bad request (400).
+    fn bad(why: &str) -> Reject {
+        Reject::rerr(400, why, String::new(), -1)
     }
 }
 
@@ -76,6 +97,9 @@ struct Request {
     ua: String,
     methods: u32,
     bflags: u32,
+    /// With `gruu_enabled` and `Supported: gruu`: the AoR's URI and host
+    /// (see [`Gruu`]).
+    gruu: Option<(String, String)>,
 }
 
 fn parse_request(ctx: &mut Ctx<'_>, reg: &Registrar, uri: Option<&str>) -> Result<Request, Reject> {
@@ -85,26 +109,29 @@ fn parse_request(ctx: &mut Ctx<'_>, reg: &Registrar, uri: Option<&str>) -> Resul
         Some(u) => u.to_string(),
         None => m
             .to()
-            .map_err(|_| Reject::bad("Bad To header"))?
+            .map_err(|_| Reject::bad("To header not found"))?
             .uri_str
             .to_string(),
     };
-    let aor = aor_of(&aor_uri, use_domain).ok_or(Reject::bad("Bad Address of Record"))?;
+    let aor = aor_of(&aor_uri, use_domain).ok_or(Reject::bad("Error while parsing AOR"))?;
+    let gruu = (reg.cfg.gruu_enabled.load(Ordering::Relaxed) != 0
+        && m.has_token(HeaderName::Supported, "gruu"))
+    .then(|| gruu_base(&aor_uri))
+    .flatten();
     let mut star = false;
     let mut contacts = Vec::new();
     for c in m.contacts() {
-        match c.map_err(|_| Reject::bad("Bad Contact header"))? {
+        match c.map_err(|_| Reject::bad("Contact parse error"))? {
             ContactValue::Star => star = true,
             ContactValue::Addr(na) => contacts.push(NewContact {
                 uri: na.uri_str.to_string(),
-                expires: match na.param("expires") {
-                    Some(Some(v)) => Some(
-                        v.trim()
-                            .parse()
-                            .map_err(|_| Reject::bad("Bad Contact expires"))?,
-                    ),
-                    _ => None,
-                },
+                // (An `expires` that is not delta-seconds is a generic
+                // parameter by RFC 3261's grammar: no expiry asked for,
+                // as in Kamailio.)
+                expires: na
+                    .param("expires")
+                    .flatten()
+                    .and_then(|v| v.trim().parse().ok()),
                 q: na.q().map_or(Q_UNSPECIFIED, i32::from),
                 instance: na
                     .param("+sip.instance")
@@ -118,19 +145,24 @@ fn parse_request(ctx: &mut Ctx<'_>, reg: &Registrar, uri: Option<&str>) -> Resul
             }),
         }
     }
-    let expires_hdr = m.expires().map_err(|_| Reject::bad("Bad Expires header"))?;
+    let expires_hdr = m
+        .expires()
+        .map_err(|_| Reject::bad("Expires parse error"))?;
     if star && (!contacts.is_empty() || expires_hdr != Some(0)) {
         return Err(Reject::bad(if contacts.is_empty() {
-            "Invalid * Contact: Expires is not zero"
+            "* used in contact and expires is not zero"
         } else {
-            "Invalid * Contact: more than one Contact"
+            "* used in contact and more than 1 contact"
         }));
     }
     let callid = m
         .call_id()
-        .map_err(|_| Reject::bad("Bad Call-ID header"))?
+        .map_err(|_| Reject::bad("Call-ID header not found"))?
         .to_string();
-    let cseq = m.cseq().map_err(|_| Reject::bad("Bad CSeq header"))?.seq;
+    let cseq = m
+        .cseq()
+        .map_err(|_| Reject::bad("CSeq header not found"))?
+        .seq;
     let use_path = reg.cfg.use_path.load(Ordering::Relaxed) != 0;
     let path = if use_path {
         let v: Vec<&str> = m.values(HeaderName::Path).map(str::trim).collect();
@@ -174,7 +206,23 @@ fn parse_request(ctx: &mut Ctx<'_>, reg: &Registrar, uri: Option<&str>) -> Resul
         ua,
         methods,
         bflags: ctx.msg.bflags,
+        gruu,
     })
+}
+
+/// `sip:user@host` of an AoR's URI, and its host.
+fn gruu_base(uri: &str) -> Option<(String, String)> {
+    let u = sip_msg::Uri::parse(uri.trim().trim_start_matches('<').trim_end_matches('>')).ok()?;
+    let user = u.user.filter(|x| !x.is_empty())?;
+    let scheme = if u.scheme == sip_msg::Scheme::Sips {
+        "sips"
+    } else {
+        "sip"
+    };
+    Some((
+        format!("{scheme}:{user}@{}", u.host_str),
+        u.host_str.to_string(),
+    ))
 }
 
 /// Kamailio's `randomize_expires`: a value in `[expires - range%, expires]`
@@ -214,9 +262,9 @@ fn effective_expires(
     let max = cfg.max_expires.load(Ordering::Relaxed);
     if min > 0 && e < min {
         if cfg.min_expires_mode.load(Ordering::Relaxed) == 1 {
-            return Err(Reject(
+            return Err(Reject::rerr(
                 423,
-                "Interval Too Brief",
+                "Interval too brief",
                 format!("Min-Expires: {min}\r\n"),
                 -1,
             ));
@@ -252,6 +300,39 @@ fn apply(
             out.deleted = rec.clear() > 0;
             return Ok(Ok(out));
         }
+        if max_contacts > 0 {
+            // As Kamailio: counted before anything changes, so that a
+            // refused request changes nothing.
+            let mut n = rec.valid(t).count() as i64;
+            for (c, &exp) in r.contacts.iter().zip(&limits) {
+                let exists = rec
+                    .valid(t)
+                    .any(|x| x.contact == c.uri && (!by_callid || x.callid == r.callid));
+                match (exists, exp) {
+                    (true, 0) => n -= 1,
+                    (false, e) if e > 0 => n += 1,
+                    _ => {}
+                }
+            }
+            if n > max_contacts {
+                let now: Vec<Contact> = rec.valid(t).cloned().collect();
+                let gruu = r
+                    .gruu
+                    .as_ref()
+                    .map(|(aor_uri, host)| Gruu { aor_uri, host });
+                let mut extra = contact_header(&now, t, gruu.as_ref());
+                let ra = reg.cfg.retry_after.load(Ordering::Relaxed);
+                if ra > 0 {
+                    extra.push_str(&format!("Retry-After: {ra}\r\n"));
+                }
+                return Ok(Err(Reject::rerr(
+                    503,
+                    "Too many registered contacts",
+                    extra,
+                    -2,
+                )));
+            }
+        }
         for (c, &exp) in r.contacts.iter().zip(&limits) {
             let existing = rec
                 .contacts()
@@ -271,17 +352,7 @@ fn apply(
             }
             let mut ct = match &existing {
                 Some(old) => old.clone(),
-                None => {
-                    if max_contacts > 0 && rec.valid(t).count() as i64 >= max_contacts {
-                        return Ok(Err(Reject(
-                            503,
-                            "Too many registered contacts",
-                            String::new(),
-                            -2,
-                        )));
-                    }
-                    Contact::new(&r.aor, &c.uri)
-                }
+                None => Contact::new(&r.aor, &c.uri),
             };
             ct.expires = t + exp;
             ct.q = c.q;
@@ -326,36 +397,97 @@ fn apply(
         Ok((Err(rej), _)) => Err(rej),
         Err(e) => {
             lm_err!("registrar: save: {e}");
-            Err(Reject(500, "Server Internal Error", String::new(), -1))
+            Err(Reject::rerr(
+                500,
+                "usrloc_record_insert failed",
+                String::new(),
+                -1,
+            ))
         }
     }
 }
 
-/// The 200 OK's header lines: every current contact with its expires,
-/// and the Path when the mode says so.
-fn contact_lines(reg: &Registrar, r: &Request, cs: &[Contact], t: i64) -> String {
-    let mut s = String::with_capacity(
-        cs.iter()
-            .map(|c| c.contact.len() + c.received.as_ref().map_or(0, |r| r.len() + 12) + 40)
-            .sum::<usize>()
-            + r.path.as_ref().map_or(0, |p| p.len() + 8),
-    );
-    for c in cs {
-        s.push_str("Contact: <");
-        s.push_str(&c.contact);
-        s.push_str(">;expires=");
-        sip_msg::text::push_dec(&mut s, c.remaining(t).max(0) as u64);
-        if let Some(q) = c.q_str() {
-            s.push_str(";q=");
-            s.push_str(&q);
+/// A q value as Kamailio writes it: `1`, `0`, or `0.` and the digits
+/// that matter (`0.5`, `0.123`).
+fn q_text(q: i32) -> String {
+    if q >= 1000 {
+        return "1".into();
+    }
+    if q <= 0 {
+        return "0".into();
+    }
+    let mut s = format!("0.{q:03}");
+    while s.ends_with('0') {
+        s.pop();
+    }
+    s
+}
+
+/// The GRUUs of a registration (RFC 5627): the AoR's URI, for
+/// `pub-gruu`, and its host, for `temp-gruu`.
+pub struct Gruu<'a> {
+    /// `sip:user@host` of the To URI.
+    pub aor_uri: &'a str,
+    /// Its host.
+    pub host: &'a str,
+}
+
+/// The `Contact` header of a reply listing `cs` (nothing when empty), as
+/// Kamailio writes it: one header, each binding with its q, expires,
+/// received, GRUUs (when asked for), instance and reg-id.
+fn contact_header(cs: &[Contact], t: i64, gruu: Option<&Gruu<'_>>) -> String {
+    if cs.is_empty() {
+        return String::new();
+    }
+    let mut s = String::with_capacity(cs.iter().map(|c| c.contact.len() + 48).sum::<usize>() + 11);
+    s.push_str("Contact: ");
+    for (n, c) in cs.iter().enumerate() {
+        if n > 0 {
+            s.push_str(", ");
         }
+        s.push('<');
+        s.push_str(&c.contact);
+        s.push('>');
+        if c.q != Q_UNSPECIFIED {
+            s.push_str(";q=");
+            s.push_str(&q_text(c.q));
+        }
+        s.push_str(";expires=");
+        sip_msg::text::push_dec(&mut s, c.remaining(t).max(0) as u64);
         if let Some(rcv) = &c.received {
             s.push_str(";received=\"");
             s.push_str(rcv);
             s.push('"');
         }
-        s.push_str("\r\n");
+        if let Some(inst) = &c.instance {
+            if let Some(g) = gruu {
+                let bare = inst.trim_start_matches('<').trim_end_matches('>');
+                s.push_str(&format!(
+                    ";pub-gruu=\"{};gr={bare}\";temp-gruu=\"sip:{}@{};gr\"",
+                    g.aor_uri, c.ruid, g.host
+                ));
+            }
+            s.push_str(";+sip.instance=\"");
+            s.push_str(inst);
+            s.push('"');
+            if c.reg_id > 0 {
+                s.push_str(";reg-id=");
+                sip_msg::text::push_dec(&mut s, u64::from(c.reg_id));
+            }
+        }
     }
+    s.push_str("\r\n");
+    s
+}
+
+/// The 200 OK's header lines: every current contact with its expires,
+/// and the Path when the mode says so.
+fn contact_lines(reg: &Registrar, r: &Request, cs: &[Contact], t: i64) -> String {
+    let gruu = r
+        .gruu
+        .as_ref()
+        .map(|(aor_uri, host)| Gruu { aor_uri, host });
+    let mut s = contact_header(cs, t, gruu.as_ref());
     let mode = reg.cfg.path_mode.load(Ordering::Relaxed);
     if let Some(p) = &r.path {
         if mode == 0 || r.supports_path {
@@ -402,15 +534,10 @@ pub fn save(
             }
             out.rc()
         }
-        Err(Reject(code, reason, mut extra, rc)) => {
+        Err(Reject(code, reason, extra, rc)) => {
             reg.stats.rejected.inc();
-            if code == 503 {
-                let ra = reg.cfg.retry_after.load(Ordering::Relaxed);
-                if ra > 0 {
-                    extra.push_str(&format!("Retry-After: {ra}\r\n"));
-                }
-            }
-            ctx.msg.set_error(code, reason);
+            // (No error for sl_reply_error: Kamailio's registrar sets
+            // none, its headers stay on the request's replies.)
             if flags & SAVE_NOREPLY == 0 {
                 reply(&reg.replier, ctx, code, reason, &extra);
             }

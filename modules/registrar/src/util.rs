@@ -21,7 +21,9 @@ pub fn aor_of(uri: &str, use_domain: bool) -> Option<String> {
 
 /// Sends a reply with `extra` header lines (each ending in CRLF),
 /// statefully when `tm` has a transaction for the request, else
-/// statelessly. The message's own reply headers are restored after.
+/// statelessly. As Kamailio's reply lumps, the lines stay on the
+/// request's later replies too (an `sl_reply_error()` after a failed
+/// `save()` repeats them).
 pub fn reply(
     replier: &sr_mod_sl::Replier,
     ctx: &mut Ctx<'_>,
@@ -29,11 +31,8 @@ pub fn reply(
     reason: &str,
     extra: &str,
 ) -> bool {
-    let saved = ctx.msg.reply_headers.clone();
     ctx.msg.reply_headers.push_str(extra);
-    let ok = replier.send(ctx, code, reason);
-    ctx.msg.reply_headers = saved;
-    ok
+    replier.send(ctx, code, reason)
 }
 
 /// The first URI of a Path vector (`<sip:p1;lr>,<sip:p2;lr>` gives

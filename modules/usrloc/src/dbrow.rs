@@ -158,6 +158,22 @@ pub fn load_aor(
         .collect())
 }
 
+/// The contact with record id `ruid`, if a row has it.
+pub fn load_ruid(
+    conn: &mut dyn DbConn,
+    table: &str,
+    ruid: &str,
+    use_domain: bool,
+) -> DbResult<Option<Contact>> {
+    let rows = conn.query(
+        table,
+        &[Cond::eq("ruid", DbValue::str(ruid))],
+        &COLUMNS,
+        None,
+    )?;
+    Ok((!rows.is_empty()).then(|| contact_of(&rows, 0, use_domain)))
+}
+
 /// Writes a contact: update by ruid, insert when no row has it.
 pub fn upsert(conn: &mut dyn DbConn, table: &str, c: &Contact, use_domain: bool) -> DbResult<()> {
     let vals = values(c, use_domain);

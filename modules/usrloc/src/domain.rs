@@ -250,6 +250,27 @@ impl Domain {
         Ok(v)
     }
 
+    /// The contact with record id `ruid`, valid at `now`, whatever its
+    /// AoR (a temporary GRUU names one so). Every record is looked at (a
+    /// database query in db_mode 3): for the rare request to a GRUU.
+    pub fn by_ruid(&self, ruid: &str, now: i64) -> Result<Option<Contact>, String> {
+        if self.mode == DbMode::DbOnly {
+            let name = self.name.clone();
+            let ud = self.use_domain;
+            let found = self.with_db(|c| dbrow::load_ruid(c, &name, ruid, ud))?;
+            return Ok(found.filter(|c| c.is_valid(now)));
+        }
+        for shard in &self.shards {
+            let s = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for (aor, cs) in s.records.iter() {
+                if let Some(c) = cs.iter().find(|c| c.ruid() == ruid) {
+                    return Ok(c.is_valid(now).then(|| c.unpack(aor)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Runs `f` on the record of an AoR under its lock. When `f` returns
     /// `Ok`, its changes are written to the database first (db_mode 1 and
     /// 3; a database error then fails the call and memory is unchanged),
@@ -549,13 +570,11 @@ fn unpack(aor: &str, cs: Option<&Stored>) -> Vec<Contact> {
     cs.map_or_else(Vec::new, |cs| cs.iter().map(|c| c.unpack(aor)).collect())
 }
 
-/// Kamailio's order: higher q first; among equal q the most recently
-/// changed first.
+/// Kamailio's order (usrloc's `desc_time_order` 0): higher q first;
+/// among equal q, in the order they were added (a refresh keeps a
+/// contact's place).
 pub fn sort_contacts(v: &mut [Contact]) {
-    v.sort_by(|a, b| {
-        b.q.cmp(&a.q)
-            .then_with(|| b.last_modified.cmp(&a.last_modified))
-    });
+    v.sort_by_key(|c| std::cmp::Reverse(c.q));
 }
 
 #[cfg(test)]
