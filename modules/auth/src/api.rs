@@ -117,7 +117,7 @@ impl Default for AuthApi {
             nonce_expire: Arc::new(AtomicI64::new(300)),
             nonce_count: Arc::new(AtomicI64::new(0)),
             one_time_nonce: Arc::new(AtomicI64::new(0)),
-            algorithm: Arc::new(RwLock::new("MD5".into())),
+            algorithm: Arc::new(RwLock::new(String::new())),
             secret: Arc::new(RwLock::new(String::new())),
             clock: RwLock::new(None),
             replier: sr_mod_sl::Replier::default(),
@@ -162,13 +162,10 @@ impl AuthApi {
         }
     }
 
-    /// The algorithm challenges use (`algorithm` parameter).
-    pub fn algorithm(&self) -> Alg {
-        self.algorithm
-            .read()
-            .ok()
-            .and_then(|a| Alg::parse(&a))
-            .unwrap_or(Alg::Md5)
+    /// The algorithm challenges name (`algorithm` parameter): none when
+    /// it is not set, which means MD5 (RFC 2617), as Kamailio's.
+    pub fn algorithm(&self) -> Option<Alg> {
+        self.algorithm.read().ok().and_then(|a| Alg::parse(&a))
     }
 
     /// The realm to use when the script gives an empty one: the To host
@@ -198,11 +195,18 @@ impl AuthApi {
             realm.to_string()
         };
         let m = ctx.msg.msg();
-        let found: Option<(usize, AuthValue<'_>)> = m
-            .auth_values(hdr.credentials())
-            .enumerate()
-            .filter_map(|(i, v)| v.ok().map(|v| (i, v)))
-            .find(|(_, v)| v.is_digest() && v.get("realm").is_some_and(|r| r == realm.as_str()));
+        let mut found: Option<(usize, AuthValue<'_>)> = None;
+        for (i, v) in m.auth_values(hdr.credentials()).enumerate() {
+            // A header that does not parse fails the check, as Kamailio's.
+            let Ok(v) = v else {
+                lm_err!("auth: credentials that do not parse");
+                return Err(rc::ERROR);
+            };
+            if v.is_digest() && v.get("realm").is_some_and(|r| r == realm.as_str()) {
+                found = Some((i, v));
+                break;
+            }
+        }
         let Some((hdr_index, v)) = found else {
             return Err(rc::NO_CREDENTIALS);
         };
@@ -328,7 +332,13 @@ impl AuthApi {
 
     /// The challenge header value for `realm` (`flags`: 1 qop=auth, 2
     /// qop=auth-int is offered as auth, 16 stale=true).
-    pub fn challenge_value(&self, ctx: &mut Ctx<'_>, realm: &str, flags: i64, alg: Alg) -> String {
+    pub fn challenge_value(
+        &self,
+        ctx: &mut Ctx<'_>,
+        realm: &str,
+        flags: i64,
+        alg: Option<Alg>,
+    ) -> String {
         let realm = if realm.is_empty() {
             Self::default_realm(ctx.msg)
         } else {
@@ -344,8 +354,10 @@ impl AuthApi {
         if flags & 16 != 0 || ctx.msg.ext.get::<StaleNonce>().is_some() {
             s.push_str(", stale=true");
         }
-        s.push_str(", algorithm=");
-        s.push_str(alg.name());
+        if let Some(alg) = alg {
+            s.push_str(", algorithm=");
+            s.push_str(alg.name());
+        }
         s
     }
 

@@ -195,15 +195,13 @@ pub fn module() -> ModuleDef {
             has_credentials(ctx, &realm)
         })
         .on_init(move |core| {
-            if Alg::parse(
-                &api_init
-                    .algorithm
-                    .read()
-                    .map(|a| a.clone())
-                    .unwrap_or_default(),
-            )
-            .is_none()
-            {
+            let alg = api_init
+                .algorithm
+                .read()
+                .map(|a| a.clone())
+                .unwrap_or_default();
+            // (Not set: MD5, not named in challenges.)
+            if !alg.is_empty() && Alg::parse(&alg).is_none() {
                 return Err("auth: algorithm must be MD5, SHA-256 or SHA-512-256".into());
             }
             api_init.apply_secret();

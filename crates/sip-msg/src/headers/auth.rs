@@ -31,6 +31,10 @@ impl<'a> AuthValue<'a> {
             if !is_token(p.name) {
                 return Err(bad(header, "invalid parameter"));
             }
+            // (RFC 2617: `name=` takes a token or a quoted string.)
+            if p.value.is_some_and(|v| v.trim().is_empty()) {
+                return Err(bad(header, "parameter without a value"));
+            }
         }
         Ok(AuthValue { scheme, params })
     }
@@ -93,6 +97,15 @@ impl<'a> AuthParams<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_value_is_refused() {
+        assert!(AuthValue::parse("Digest username=", "Authorization").is_err());
+        assert!(
+            AuthValue::parse("Digest realm=\"a\", nonce= ,uri=\"x\"", "Authorization").is_err()
+        );
+        assert!(AuthValue::parse("Digest realm=\"\"", "Authorization").is_ok());
+    }
 
     #[test]
     fn parses_digest_credentials() {
