@@ -469,37 +469,6 @@ const RR_BODY: &str = r#"request_route {
 }
 "#;
 
-/// A message as compared: its lines, the server's port and the branches
-/// it made (all but the caller's) written alike.
-fn whole(p: &Scene, srv: SocketAddr, r: &Reply) -> String {
-    let text = r.text();
-    let head = text.split("\r\n\r\n").next().unwrap_or_default();
-    let mut out = Vec::new();
-    for l in head.lines() {
-        let mut l = l.replace(&srv.port().to_string(), "<srv>");
-        // (Local To tags and the Server header are each server's own.)
-        if l.starts_with("Server:") {
-            l = "Server: <server's>".into();
-        }
-        if let Some(i) = l.find(";tag=").filter(|_| l.starts_with("To:")) {
-            if !l[i + 5..].starts_with('u') {
-                l = format!("{};tag=<server's>", &l[..i]);
-            }
-        }
-        if let Some(i) = l.find("branch=z9hG4bK") {
-            let rest = &l[i + 14..];
-            if !rest.starts_with("scene-") && !rest.starts_with('x') {
-                let end = rest
-                    .find(|c: char| c == ';' || c == ',' || c.is_whitespace())
-                    .unwrap_or(rest.len());
-                l = format!("{}branch=<b>{}", &l[..i], &rest[end..]);
-            }
-        }
-        out.push(p.names(&l));
-    }
-    out.join(" / ")
-}
-
 /// A request as the caller sends it: `method` to `ruri` with the
 /// `X-T`/`X-D` headers, `extra` lines, its own Call-ID and branch.
 fn raw_request(p: &Scene, method: &str, ruri: &str, call: &str, extra: &str) -> String {
@@ -520,7 +489,7 @@ fn rr_scenario(srv: SocketAddr) -> Vec<String> {
             .recv_matching(wait, |r| {
                 r.msg.msg().call_id().ok() == Some(call) && r.status().is_some_and(|c| c >= 180)
             })
-            .map_or("nothing".into(), |r| whole(p, srv, &r))
+            .map_or("nothing".into(), |r| p.whole(&r))
     };
 
     // An INVITE record-routed to u0, its 200 back, the ACK and BYE in the
@@ -536,7 +505,7 @@ fn rr_scenario(srv: SocketAddr) -> Vec<String> {
     );
     out.push(format!(
         "u0 got: {}",
-        inv.as_ref().map_or("nothing".into(), |r| whole(&p, srv, r))
+        inv.as_ref().map_or("nothing".into(), |r| p.whole(r))
     ));
     out.push(format!("caller got: {}", caller_gets(&p, call)));
     let route = format!("Route: <sip:127.0.0.1:{};lr;ftag=f>\r\n", srv.port());
@@ -553,7 +522,7 @@ fn rr_scenario(srv: SocketAddr) -> Vec<String> {
         let r = p.uas_request(0, wait, ans);
         out.push(format!(
             "{m}: u0 got {}",
-            r.as_ref().map_or("nothing".into(), |r| whole(&p, srv, r))
+            r.as_ref().map_or("nothing".into(), |r| p.whole(r))
         ));
     }
     out.push(format!("caller got: {}", caller_gets(&p, call)));
@@ -571,7 +540,7 @@ fn rr_scenario(srv: SocketAddr) -> Vec<String> {
     let r = p.uas_request(1, wait, Some((202, "Accepted", &[])));
     out.push(format!(
         "preloaded Route: u1 got {}",
-        r.as_ref().map_or("nothing".into(), |r| whole(&p, srv, r))
+        r.as_ref().map_or("nothing".into(), |r| p.whole(r))
     ));
     out.push(format!("caller got: {}", caller_gets(&p, call)));
     // Max-Forwards 0: 483; above the limit: lowered to it.
@@ -603,18 +572,17 @@ fn rr_scenario(srv: SocketAddr) -> Vec<String> {
     let r = p.uas_request(1, wait, Some((486, "Busy Here", &[])));
     out.push(format!(
         "two Vias: u1 got {}",
-        r.as_ref().map_or("nothing".into(), |r| whole(&p, srv, r))
+        r.as_ref().map_or("nothing".into(), |r| p.whole(r))
     ));
     let ack = p.uas[1].recv_method("ACK", wait);
     out.push(format!(
         "u1's ACK: {}",
-        ack.as_ref().map_or("nothing".into(), |r| whole(&p, srv, r))
+        ack.as_ref().map_or("nothing".into(), |r| p.whole(r))
     ));
     let back = p.uas[2].recv_matching(wait, |r| r.status().is_some_and(|c| c >= 200));
     out.push(format!(
         "u2 got: {}",
-        back.as_ref()
-            .map_or("nothing".into(), |r| whole(&p, srv, r))
+        back.as_ref().map_or("nothing".into(), |r| p.whole(r))
     ));
     out
 }

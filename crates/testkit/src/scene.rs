@@ -146,6 +146,39 @@ impl Scene {
         seen.join(" | ")
     }
 
+    /// A message as two servers' runs compare it: its header lines joined
+    /// by ` / `, with the server's port, the Via branches it made (all but
+    /// the caller's `scene-` ones and `x`-prefixed ones), its local To
+    /// tags (any not starting with `u`) and its Server header written
+    /// alike, and the peers' ports named.
+    pub fn whole(&self, r: &Reply) -> String {
+        let text = r.text();
+        let head = text.split("\r\n\r\n").next().unwrap_or_default();
+        let mut out = Vec::new();
+        for l in head.lines() {
+            let mut l = l.replace(&self.srv.port().to_string(), "<srv>");
+            if l.starts_with("Server:") {
+                l = "Server: <server's>".into();
+            }
+            if let Some(i) = l.find(";tag=").filter(|_| l.starts_with("To:")) {
+                if !l[i + 5..].starts_with('u') {
+                    l = format!("{};tag=<server's>", &l[..i]);
+                }
+            }
+            if let Some(i) = l.find("branch=z9hG4bK") {
+                let rest = &l[i + 14..];
+                if !rest.starts_with("scene-") && !rest.starts_with('x') {
+                    let end = rest
+                        .find(|c: char| c == ';' || c == ',' || c.is_whitespace())
+                        .unwrap_or(rest.len());
+                    l = format!("{}branch=<b>{}", &l[..i], &rest[end..]);
+                }
+            }
+            out.push(self.names(&l));
+        }
+        out.join(" / ")
+    }
+
     /// Every different status line the caller gets for `call` within
     /// `wait`.
     pub fn replies(&self, call: &str, wait: Duration) -> String {

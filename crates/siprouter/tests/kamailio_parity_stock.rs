@@ -1,0 +1,260 @@
+//! Differential test against Kamailio itself, on the stock configuration
+//! (`/etc/kamailio/kamailio.cfg` from Debian's package, as installed, with
+//! a socket on 127.0.0.1 and two workers): a keepalive OPTIONS,
+//! registrations, a call between two registered users (INVITE, 180, 200,
+//! ACK and BYE through the Record-Route), a busy callee, a cancelled call,
+//! calls to an unknown user and with no hops left, a request that fails
+//! the sanity checks, and an in-dialog request that matches nothing —
+//! every message the caller and the callee get compared whole (but the
+//! branches, local To tags and Server header).
+//!
+//! Without Kamailio installed the test prints a notice and passes, unless
+//! `SR_KAMAILIO_REQUIRED=1` (`.ci/run` sets it).
+
+use sr_testkit::kamailio;
+use sr_testkit::scene::Scene;
+use sr_testkit::Reply;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const STOCK: &str = "/etc/kamailio/kamailio.cfg";
+
+/// The stock configuration with a test socket, the module folder, two
+/// workers, and the control sockets in the run's folder.
+fn config(dir: &std::path::Path) -> Option<String> {
+    let stock = std::fs::read_to_string(STOCK).ok()?;
+    let head = format!(
+        "#!KAMAILIO\nlisten=udp:127.0.0.1:__PORT__\nmpath=\"{}\"\n",
+        kamailio::MPATH
+    );
+    let body = stock
+        .replacen("#!KAMAILIO", "", 1)
+        .replace("children=8", "children=2")
+        .replace(
+            "# modparam(\"jsonrpcs\", \"fifo_name\", \"/run/kamailio/kamailio_rpc.fifo\")",
+            &format!(
+                "modparam(\"jsonrpcs\", \"fifo_name\", \"{}/rpc.fifo\")",
+                dir.display()
+            ),
+        )
+        .replace(
+            "# modparam(\"ctl\", \"binrpc\", \"unix:/run/kamailio/kamailio_ctl\")",
+            &format!(
+                "modparam(\"ctl\", \"binrpc\", \"unix:{}/ctl.sock\")",
+                dir.display()
+            ),
+        );
+    Some(head + &body)
+}
+
+/// A request from the caller as user `from` to `ruri`, with `extra`
+/// header lines, Call-ID `call` and CSeq `n`.
+fn request(
+    p: &Scene,
+    method: &str,
+    ruri: &str,
+    from: &str,
+    call: &str,
+    n: u32,
+    extra: &str,
+) -> String {
+    format!(
+        "{method} {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKscene-{call}-{n};rport\r\nMax-Forwards: 70\r\nFrom: <sip:{from}@127.0.0.1>;tag=f{call}\r\nTo: <{}>\r\nCall-ID: {call}\r\nCSeq: {n} {method}\r\nContact: <sip:{from}@{}>\r\n{extra}Content-Length: 0\r\n\r\n",
+        p.caller.addr(),
+        ruri.split(";").next().unwrap_or(ruri),
+        p.caller.addr()
+    )
+}
+
+fn scenario(srv: SocketAddr) -> Vec<String> {
+    let p = Scene::new(srv, 2);
+    kamailio::wait_until_up(&p.caller, srv, kamailio::PROBE, None);
+    let wait = Duration::from_secs(3);
+    let short = Duration::from_millis(700);
+    let mut out = Vec::new();
+    let final_to = |p: &Scene, call: &str, n: u32| -> String {
+        p.caller
+            .recv_matching(wait, |r| {
+                r.msg.msg().call_id().ok() == Some(call)
+                    && r.status().is_some_and(|c| c >= 200)
+                    && r.msg.msg().cseq().is_ok_and(|c| c.seq == n)
+            })
+            .map_or("nothing".into(), |r| p.whole(&r))
+    };
+    let every =
+        |p: &Scene, call: &str| -> String { p.replies_with(call, short, &|r: &Reply| p.whole(r)) };
+    let me = format!("sip:127.0.0.1:{}", srv.port());
+    // (Users at the server's own address and port: `myself`.)
+    let at = |user: &str| format!("sip:{user}@127.0.0.1:{}", srv.port());
+
+    // Keepalive.
+    p.caller
+        .send(srv, &request(&p, "OPTIONS", &me, "alice", "ka", 1, ""));
+    out.push(format!("keepalive: {}", final_to(&p, "ka", 1)));
+    // Registrations (u0 is bob's phone, u1 carol's).
+    for (user, i) in [("bob", 0), ("carol", 1)] {
+        let c = format!(
+            "Contact: <sip:{user}@127.0.0.1:{}>\r\nExpires: 600\r\n",
+            p.uas[i].addr().port()
+        );
+        let req = request(
+            &p,
+            "REGISTER",
+            &at(user),
+            user,
+            &format!("reg-{user}"),
+            1,
+            "",
+        )
+        .replace(
+            &format!("Contact: <sip:{user}@{}>\r\n", p.caller.addr()),
+            &c,
+        );
+        p.caller.send(srv, &req);
+        out.push(format!(
+            "register {user}: {}",
+            final_to(&p, &format!("reg-{user}"), 1)
+        ));
+    }
+
+    // A call to bob: INVITE, 180, 200, then ACK and BYE in the dialog.
+    let call = "call1";
+    p.caller.send(
+        srv,
+        &request(&p, "INVITE", &at("bob"), "alice", call, 1, ""),
+    );
+    let inv = p.uas_request(0, wait, Some((180, "Ringing", &[])));
+    out.push(format!(
+        "bob gets: {}",
+        inv.as_ref().map_or("nothing".into(), |r| p.whole(r))
+    ));
+    // (The 200 a little after the 180: two workers could otherwise take
+    // them in either order, and a 180 after the 200 is not relayed.)
+    std::thread::sleep(Duration::from_millis(100));
+    if let Some(inv) = &inv {
+        p.uas[0].send(
+            inv.from,
+            &sr_testkit::answer(
+                inv,
+                200,
+                "OK",
+                "u0",
+                &[&format!(
+                    "Contact: <sip:bob@127.0.0.1:{}>",
+                    p.uas[0].addr().port()
+                )],
+            ),
+        );
+    }
+    out.push(format!("alice gets: {}", every(&p, call)));
+    let route = format!("Route: <sip:127.0.0.1:{};lr>\r\n", srv.port());
+    let bob = format!("sip:bob@127.0.0.1:{}", p.uas[0].addr().port());
+    for (m, n) in [("ACK", 1), ("BYE", 2)] {
+        let req = request(&p, m, &bob, "alice", call, n, &route).replacen(
+            &format!("To: <{bob}>"),
+            &format!("To: <{}>;tag=u0", at("bob")),
+            1,
+        );
+        p.caller.send(srv, &req);
+        let ans = (m == "BYE").then_some((200, "OK", &[] as &[&str]));
+        let r = p.uas_request(0, wait, ans);
+        out.push(format!(
+            "{m}: bob gets {}",
+            r.as_ref().map_or("nothing".into(), |r| p.whole(r))
+        ));
+    }
+    out.push(format!("BYE: alice gets {}", final_to(&p, call, 2)));
+
+    // Carol is busy.
+    let call = "call2";
+    p.caller.send(
+        srv,
+        &request(&p, "INVITE", &at("carol"), "alice", call, 1, ""),
+    );
+    let r = p.uas_request(1, wait, Some((486, "Busy Here", &[])));
+    out.push(format!("carol gets {}", r.map_or("nothing", |_| "INVITE")));
+    out.push(format!("alice gets: {}", every(&p, call)));
+    out.push(format!(
+        "carol then gets: {}",
+        p.uas[1]
+            .recv(short)
+            .map_or("nothing".into(), |r| p.whole(&r))
+    ));
+
+    // A call to bob that alice cancels while it rings.
+    let call = "call3";
+    p.caller.send(
+        srv,
+        &request(&p, "INVITE", &at("bob"), "alice", call, 1, ""),
+    );
+    let inv = p.uas_request(0, wait, Some((180, "Ringing", &[])));
+    std::thread::sleep(Duration::from_millis(200));
+    // (The INVITE's Via branch and CSeq number.)
+    let cancel = request(&p, "CANCEL", &at("bob"), "alice", call, 1, "");
+    p.caller.send(srv, &cancel);
+    let c = p.uas_request(0, wait, Some((200, "OK", &[])));
+    out.push(format!(
+        "bob gets {}",
+        c.as_ref().map_or("nothing".into(), |r| p.whole(r))
+    ));
+    if let Some(inv) = &inv {
+        p.uas[0].send(
+            inv.from,
+            &sr_testkit::answer(inv, 487, "Request Terminated", "u0", &[]),
+        );
+    }
+    out.push(format!("alice gets: {}", every(&p, call)));
+
+    // Unknown user, no hops left, broken CSeq, a lost in-dialog request.
+    let cases = [
+        (
+            "unknown user",
+            request(&p, "INVITE", &at("nobody"), "alice", "call4", 1, ""),
+        ),
+        (
+            "no hops left",
+            request(&p, "INVITE", &at("bob"), "alice", "call5", 1, "")
+                .replace("Max-Forwards: 70", "Max-Forwards: 0"),
+        ),
+        (
+            "CSeq method differs",
+            request(&p, "INVITE", &at("bob"), "alice", "call6", 1, "")
+                .replace("CSeq: 1 INVITE", "CSeq: 1 BYE"),
+        ),
+        (
+            "in-dialog, no Route",
+            request(&p, "INFO", &at("bob"), "alice", "call7", 2, "").replace(
+                &format!("To: <{}>", at("bob")),
+                &format!("To: <{}>;tag=zz", at("bob")),
+            ),
+        ),
+    ];
+    for (what, req) in cases {
+        let call = req
+            .lines()
+            .find_map(|l| l.strip_prefix("Call-ID: "))
+            .unwrap_or_default()
+            .to_string();
+        p.caller.send(srv, &req);
+        out.push(format!("{what}: {}", every(&p, &call)));
+    }
+    out
+}
+
+#[test]
+fn the_stock_configuration_routes_as_on_kamailio() {
+    if !kamailio::available(&[]) {
+        return;
+    }
+    let dir = kamailio::fresh_dir("stock");
+    let Some(cfg) = config(&dir) else {
+        assert!(
+            std::env::var("SR_KAMAILIO_REQUIRED").is_err(),
+            "{STOCK} is missing"
+        );
+        return;
+    };
+    let (want, got) = kamailio::run_scenario(&dir, &cfg, siprouter::in_tree(), &|| {}, &scenario);
+    assert!(want.iter().any(|l| l.contains("Record-Route")), "{want:#?}");
+    kamailio::conclude(&dir, &want, &got, "stock");
+}
