@@ -599,3 +599,115 @@ fn forwarded_messages_match_kamailio() {
     assert!(want.iter().any(|l| l.contains("Record-Route")), "{want:#?}");
     kamailio::conclude(&dir, &want, &got, "proxy_rr");
 }
+
+/// The record-routing configuration on a UDP and a TCP socket.
+fn tcp_cfg() -> String {
+    kamailio::head(RR_MODULES).replace(
+        "listen=udp:127.0.0.1:__PORT__\n",
+        "listen=udp:127.0.0.1:__PORT__\nlisten=tcp:127.0.0.1:__PORT__\n",
+    ) + RR_BODY
+}
+
+fn tcp_scenario(srv: SocketAddr) -> Vec<String> {
+    let p = Scene::new(srv, 1);
+    kamailio::wait_until_up(&p.caller, srv, kamailio::PROBE, None);
+    let wait = Duration::from_secs(3);
+    let mut out = Vec::new();
+    let mut tcp = sr_testkit::TcpPeer::connect(srv);
+    let me = tcp.addr();
+    // (The caller's TCP port is its own per run: named. Kamailio marks
+    // its Via with the connection's number, `;i=1`, for replies to find
+    // it; siprouter keeps that in the transaction: left out.)
+    let name = |p: &Scene, s: String| {
+        p.names(&s)
+            .replace(&me.port().to_string(), "<tcp>")
+            .replace(";branch=<b>;i=1", ";branch=<b>")
+    };
+    let call = "scene-tcp-1";
+    let req = |m: &str, ruri: &str, n: u32, extra: &str| {
+        format!(
+            "{m} {ruri} SIP/2.0\r\nVia: SIP/2.0/TCP {me};branch=z9hG4bK{call}-{n}\r\nMax-Forwards: 70\r\nFrom: <sip:a@b>;tag=f\r\nTo: <sip:x@y>{}\r\nCall-ID: {call}\r\nCSeq: {n} {m}\r\nContact: <sip:a@{me};transport=tcp>\r\nX-T: r\r\n{extra}Content-Length: 0\r\n\r\n",
+            if n > 1 { ";tag=u0" } else { "" }
+        )
+    };
+    // An INVITE over TCP to u0 over UDP: record-routed twice.
+    tcp.send(&req(
+        "INVITE",
+        "sip:x@127.0.0.1",
+        1,
+        &format!("X-D: {}\r\n", p.uri(0)),
+    ));
+    let inv = p.uas_request(
+        0,
+        wait,
+        Some((200, "OK", &["Contact: <sip:callee@127.0.0.1:9>"])),
+    );
+    out.push(name(
+        &p,
+        format!(
+            "u0 got: {}",
+            inv.as_ref().map_or("nothing".into(), |r| p.whole(r))
+        ),
+    ));
+    let mut ok = None;
+    while let Some(r) = tcp.recv(wait) {
+        if r.status().is_some_and(|c| c >= 200) {
+            ok = Some(r);
+            break;
+        }
+    }
+    out.push(name(
+        &p,
+        format!(
+            "caller got over TCP: {}",
+            ok.as_ref().map_or("nothing".into(), |r| p.whole(r))
+        ),
+    ));
+    // The BYE through the Record-Routes, reversed.
+    let routes: Vec<String> = ok
+        .as_ref()
+        .map(|r| {
+            r.msg
+                .msg()
+                .headers_by_name("Record-Route")
+                .flat_map(|h| h.value.split(", ").map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let route = format!("Route: {}\r\n", routes.join(", "));
+    tcp.send(&req("BYE", &p.uri(0), 2, &route));
+    let bye = p.uas_request(0, wait, Some((200, "OK", &[])));
+    out.push(name(
+        &p,
+        format!(
+            "u0 got: {}",
+            bye.as_ref().map_or("nothing".into(), |r| p.whole(r))
+        ),
+    ));
+    let r = tcp.recv(wait);
+    out.push(name(
+        &p,
+        format!(
+            "caller got over TCP: {}",
+            r.as_ref().map_or("nothing".into(), |r| p.whole(r))
+        ),
+    ));
+    out
+}
+
+#[test]
+fn tcp_to_udp_matches_kamailio() {
+    if !kamailio::available(RR_MODULES) {
+        return;
+    }
+    let dir = kamailio::fresh_dir("proxy_tcp");
+    let (want, got) = kamailio::run_scenario(
+        &dir,
+        &tcp_cfg(),
+        siprouter::in_tree(),
+        &|| {},
+        &tcp_scenario,
+    );
+    assert!(want.iter().any(|l| l.contains("r2=on")), "{want:#?}");
+    kamailio::conclude(&dir, &want, &got, "proxy_tcp");
+}
