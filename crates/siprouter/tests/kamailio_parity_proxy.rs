@@ -711,3 +711,71 @@ fn tcp_to_udp_matches_kamailio() {
     assert!(want.iter().any(|l| l.contains("r2=on")), "{want:#?}");
     kamailio::conclude(&dir, &want, &got, "proxy_tcp");
 }
+
+const SL_BODY: &str = r#"request_route {
+    if ($hdr(X-T) == $null) { sl_send_reply("200", "up"); exit; }
+    $du = $hdr(X-D);
+    if (!forward()) { sl_send_reply("500", "not forwarded"); }
+    exit;
+}
+"#;
+
+/// Stateless forwarding from a TCP caller to a UDP user agent and back.
+fn stateless_tcp_scenario(srv: SocketAddr) -> Vec<String> {
+    let p = Scene::new(srv, 1);
+    kamailio::wait_until_up(&p.caller, srv, kamailio::PROBE, None);
+    let wait = Duration::from_secs(3);
+    let mut tcp = sr_testkit::TcpPeer::connect(srv);
+    let me = tcp.addr();
+    let name = |p: &Scene, s: String| {
+        p.names(&s)
+            .replace(&me.port().to_string(), "<tcp>")
+            .replace(";branch=<b>;i=1", ";branch=<b>")
+    };
+    let mut out = Vec::new();
+    for (n, code) in [(1, 202), (2, 404)] {
+        tcp.send(&format!(
+            "MESSAGE sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP {me};branch=z9hG4bKscene-sl-{n}\r\nMax-Forwards: 70\r\nFrom: <sip:a@b>;tag=f\r\nTo: <sip:x@y>\r\nCall-ID: scene-sl-{n}\r\nCSeq: {n} MESSAGE\r\nX-T: s\r\nX-D: {}\r\nContent-Length: 5\r\n\r\nhello",
+            p.uri(0)
+        ));
+        let r = p.uas_request(0, wait, Some((code, "Answer", &[])));
+        out.push(name(
+            &p,
+            format!(
+                "u0 got: {}",
+                r.as_ref().map_or("nothing".into(), |r| p.whole(r))
+            ),
+        ));
+        let back = tcp.recv(wait);
+        out.push(name(
+            &p,
+            format!(
+                "caller got over TCP: {}",
+                back.as_ref().map_or("nothing".into(), |r| p.whole(r))
+            ),
+        ));
+    }
+    out
+}
+
+#[test]
+fn stateless_tcp_to_udp_matches_kamailio() {
+    let modules = &["sl", "pv", "textops"];
+    if !kamailio::available(modules) {
+        return;
+    }
+    let dir = kamailio::fresh_dir("proxy_sl_tcp");
+    let cfg = kamailio::head(modules).replace(
+        "listen=udp:127.0.0.1:__PORT__\n",
+        "listen=udp:127.0.0.1:__PORT__\nlisten=tcp:127.0.0.1:__PORT__\n",
+    ) + SL_BODY;
+    let (want, got) = kamailio::run_scenario(
+        &dir,
+        &cfg,
+        siprouter::in_tree(),
+        &|| {},
+        &stateless_tcp_scenario,
+    );
+    assert!(want.iter().any(|l| l.contains("202 Answer")), "{want:#?}");
+    kamailio::conclude(&dir, &want, &got, "proxy_sl_tcp");
+}
