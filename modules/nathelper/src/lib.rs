@@ -149,7 +149,7 @@ fn add_alias(msg: &mut SipMsg, ip: IpAddr, port: u16, proto: Proto) -> i32 {
     if edited(msg, b";alias=") {
         return -1;
     }
-    let (bracketed, start, end, same) = {
+    let (bracketed, start, end, hostport_end, same) = {
         let m = msg.msg();
         let Some((na, start, end)) = first_contact(m) else {
             // No Contact (a reply to BYE, MESSAGE, OPTIONS): nothing to
@@ -167,14 +167,29 @@ fn add_alias(msg: &mut SipMsg, ip: IpAddr, port: u16, proto: Proto) -> i32 {
         let already = sr_sdk::sip_msg::params::Params::new(na.uri.params)
             .get("alias")
             .is_some();
-        (na.bracketed, start, end, same || already)
+        // Where the host and port end (the alias goes before the URI's
+        // other parameters, as Kamailio puts it).
+        let raw = na.uri.raw;
+        let host_at = na.uri.host_str.as_ptr() as usize - raw.as_ptr() as usize;
+        let mut hp = host_at + na.uri.host_str.len();
+        if raw[hp..].starts_with(':') {
+            hp += 1 + raw[hp + 1..].bytes().take_while(u8::is_ascii_digit).count();
+        }
+        let hostport_end = start + u32::try_from(hp).unwrap_or(0);
+        (na.bracketed, start, end, hostport_end, same || already)
     };
     if same {
         // Already reachable at what it says (or aliased before).
         return 2;
     }
     let alias = format!(";alias={}", alias_value(ip, port, proto));
-    insert_uri_param(msg, start, end, bracketed, &alias);
+    if !bracketed {
+        msg.edits.insert(start, b"<");
+    }
+    msg.edits.insert(hostport_end, alias.as_bytes());
+    if !bracketed {
+        msg.edits.insert(end, b">");
+    }
     1
 }
 

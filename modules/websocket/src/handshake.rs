@@ -65,6 +65,17 @@ fn header<'a>(m: &Message<'a>, name: &str) -> Option<&'a str> {
     m.headers_by_name(name).next().map(|h| h.value.trim())
 }
 
+/// A `400 Bad Request` saying what a handshake needs, as Kamailio's: the
+/// sub-protocol and the version it speaks.
+fn bad_request(why: &str) -> Answer {
+    sr_sdk::lm_dbg!("websocket: handshake refused: {why}");
+    let mut a = refuse(400, "Bad Request");
+    a.headers
+        .push(("Sec-WebSocket-Protocol", "sip".to_string()));
+    a.headers.push(("Sec-WebSocket-Version", "13".to_string()));
+    a
+}
+
 /// Checks the handshake request and says how to answer it.
 pub fn answer(m: &Message<'_>, sub_protocols: i64, cors: Cors) -> Answer {
     let get = m.method().is_some_and(|x| x.as_str() == "GET");
@@ -72,20 +83,20 @@ pub fn answer(m: &Message<'_>, sub_protocols: i64, cors: Cors) -> Answer {
         return refuse(405, "Method Not Allowed");
     }
     if header(m, "host").is_none_or(str::is_empty) {
-        return refuse(400, "Bad Request: no Host");
+        return bad_request("no Host");
     }
     if !has_token(m, "upgrade", "websocket") {
-        return refuse(400, "Bad Request: Upgrade is not websocket");
+        return bad_request("Upgrade is not websocket");
     }
     if !has_token(m, "connection", "upgrade") {
-        return refuse(400, "Bad Request: Connection does not say upgrade");
+        return bad_request("Connection does not say upgrade");
     }
     let key = header(m, "sec-websocket-key").unwrap_or("");
     let key_ok = base64::engine::general_purpose::STANDARD
         .decode(key)
         .is_ok_and(|k| k.len() == 16);
     if !key_ok {
-        return refuse(400, "Bad Request: bad Sec-WebSocket-Key");
+        return bad_request("bad Sec-WebSocket-Key");
     }
     if header(m, "sec-websocket-version") != Some("13") {
         let mut a = refuse(426, "Upgrade Required");
@@ -93,13 +104,14 @@ pub fn answer(m: &Message<'_>, sub_protocols: i64, cors: Cors) -> Answer {
         return a;
     }
     if sub_protocols & SUB_SIP == 0 || !has_token(m, "sec-websocket-protocol", "sip") {
-        return refuse(400, "Bad Request: unsupported sub-protocol (sip expected)");
+        return bad_request("unsupported sub-protocol (sip expected)");
     }
+    // (In Kamailio's order and case.)
     let mut headers = vec![
-        ("Upgrade", "websocket".to_string()),
-        ("Connection", "Upgrade".to_string()),
-        ("Sec-WebSocket-Accept", accept_key(key)),
         ("Sec-WebSocket-Protocol", "sip".to_string()),
+        ("Upgrade", "websocket".to_string()),
+        ("Connection", "upgrade".to_string()),
+        ("Sec-WebSocket-Accept", accept_key(key)),
     ];
     match (cors, header(m, "origin")) {
         (Cors::Any, Some(_)) => headers.push(("Access-Control-Allow-Origin", "*".to_string())),
