@@ -96,6 +96,24 @@ impl Scene {
         Some(r)
     }
 
+    /// As [`Scene::uas_request`], passing over ACKs (those of negative
+    /// replies to earlier requests).
+    pub fn uas_answer(
+        &self,
+        i: usize,
+        wait: Duration,
+        answer_with: Option<(u16, &str, &[&str])>,
+    ) -> Option<Reply> {
+        let u = &self.uas[i];
+        let r = u.recv_matching(wait, |r| {
+            r.msg.msg().method().is_some_and(|m| m.as_str() != "ACK")
+        })?;
+        if let Some((code, reason, extra)) = answer_with {
+            u.send(r.from, &answer(&r, code, reason, &format!("u{i}"), extra));
+        }
+        Some(r)
+    }
+
     /// What user agent `i` gets within `wait` ("u1 got MESSAGE" or "u1
     /// got nothing"), answered as [`Scene::uas_request`] does.
     pub fn uas_gets(
