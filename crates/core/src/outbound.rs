@@ -45,6 +45,10 @@ pub fn top_via_fix(msg: &SipMsg, reply: bool) -> Option<(u32, u32, String)> {
     if !host_differs && !want_rport {
         return None;
     }
+    // `received` when the sent-by is not the source (RFC 3261 18.2.1) or
+    // the client asked for `rport` (RFC 3581 4: then always); `rport`
+    // forced by the script alone does not add it, as in Kamailio.
+    let add_received = host_differs || via.known.rport.is_some();
     let raw = via.raw;
     // Each parameter's span in `raw`, from its `;` to the end of its value.
     let span = |name: &str| -> Option<(usize, usize)> {
@@ -77,7 +81,9 @@ pub fn top_via_fix(msg: &SipMsg, reply: bool) -> Option<(u32, u32, String)> {
         if want_rport && rport_at.is_none() {
             tail.push_str(&rport);
         }
-        tail.push_str(&received);
+        if add_received {
+            tail.push_str(&received);
+        }
         edits.push((end, end, tail));
     } else {
         // The point before the first parameter (after the sent-by when
@@ -86,8 +92,16 @@ pub fn top_via_fix(msg: &SipMsg, reply: bool) -> Option<(u32, u32, String)> {
             Some((p, _)) if !via.params.is_empty() => p.saturating_sub(1),
             _ => raw.find(';').unwrap_or(end),
         };
-        let (rs, re) = span("received").unwrap_or((anchor, anchor));
-        let mut text = received.clone();
+        let (rs, re) = if add_received {
+            span("received").unwrap_or((anchor, anchor))
+        } else {
+            (anchor, anchor)
+        };
+        let mut text = if add_received {
+            received.clone()
+        } else {
+            String::new()
+        };
         if want_rport && rport_at.is_none() {
             text.push_str(&rport);
         }

@@ -283,9 +283,11 @@ fn add_rcv(msg: &mut SipMsg, in_uri: bool) -> i32 {
 }
 
 /// `fix_nated_sdp(flags[, ip])`: 1 adds `a=direction:active`, 2 rewrites
-/// the `c=` addresses, 4 adds `a=nortpproxy:yes`, 8 rewrites the `o=`
-/// address; to `ip` or the source address.
-fn fix_sdp(msg: &mut SipMsg, flags: i64, ip: Option<IpAddr>) -> i32 {
+/// the `c=` addresses (and with `oldmediaip`, Kamailio's
+/// `append_sdp_oldmediaip`, adds `a=oldmediaip:` with the address it
+/// replaced), 4 adds `a=nortpproxy:yes`, 8 rewrites the `o=` address; to
+/// `ip` or the source address.
+fn fix_sdp(msg: &mut SipMsg, flags: i64, ip: Option<IpAddr>, oldmediaip: bool) -> i32 {
     let body = msg.body().to_vec();
     if body.is_empty() {
         return -1;
@@ -297,6 +299,8 @@ fn fix_sdp(msg: &mut SipMsg, flags: i64, ip: Option<IpAddr>) -> i32 {
     };
     let text = String::from_utf8_lossy(&body).into_owned();
     let mut out = String::with_capacity(text.len() + 64);
+    // The first address a `c=` line had that is not the new one.
+    let mut replaced: Option<String> = None;
     for line in text.split_inclusive('\n') {
         let (content, eol) = match line.strip_suffix("\r\n") {
             Some(c) => (c, "\r\n"),
@@ -308,6 +312,9 @@ fn fix_sdp(msg: &mut SipMsg, flags: i64, ip: Option<IpAddr>) -> i32 {
         let rewrite_c = flags & 2 != 0 && content.starts_with("c=IN ");
         let rewrite_o = flags & 8 != 0 && content.starts_with("o=");
         if rewrite_c {
+            if let Some(old) = content.split(' ').nth(2).filter(|o| *o != a) {
+                replaced.get_or_insert_with(|| old.to_string());
+            }
             out.push_str(&format!("c=IN {fam} {a}{eol}"));
         } else if rewrite_o {
             let mut f: Vec<&str> = content.split(' ').collect();
@@ -327,6 +334,10 @@ fn fix_sdp(msg: &mut SipMsg, flags: i64, ip: Option<IpAddr>) -> i32 {
     if flags & 1 != 0 && !text.contains("a=direction:") {
         out.push_str(&format!("a=direction:active{eol}"));
     }
+    if let Some(old) = replaced.filter(|_| oldmediaip && !text.contains("a=oldmediaip")) {
+        let six = if old.contains(':') { "6" } else { "" };
+        out.push_str(&format!("a=oldmediaip{six}:{old}{eol}"));
+    }
     if flags & 4 != 0 && !text.contains("a=nortpproxy:") {
         out.push_str(&format!("a=nortpproxy:yes{eol}"));
     }
@@ -343,6 +354,9 @@ pub fn module() -> ModuleDef {
     let sipping_from = Arc::new(RwLock::new(String::from("sip:pinger@localhost")));
     let sipping_method = Arc::new(RwLock::new(String::from("OPTIONS")));
     let keepalive_timeout = Arc::new(AtomicI64::new(0));
+    // `append_sdp_oldmediaip` (1, as Kamailio).
+    let oldmediaip = Arc::new(AtomicI64::new(1));
+    let (om1, om2) = (oldmediaip.clone(), oldmediaip.clone());
     let answers = Arc::new(natping::Answers::default());
     let int = Some(fixup::f(fixup::igp));
     let spve = Some(fixup::f(fixup::spve));
@@ -414,7 +428,6 @@ pub fn module() -> ModuleDef {
         "natping_processes",
         "natping_socket",
         "udpping_from_path",
-        "append_sdp_oldmediaip",
         "force_socket",
         "nortpproxy_str",
         "filter_server_id",
@@ -424,6 +437,11 @@ pub fn module() -> ModuleDef {
     ] {
         def = def.param(p, ParamKind::Any, |_| Ok(()));
     }
+    def = def.param(
+        "append_sdp_oldmediaip",
+        ParamKind::Int,
+        params::int(&oldmediaip),
+    );
     def.cmd("nat_uac_test", 1, RouteType::ANY, int.clone(), |ctx, p| {
         let flags = p[0].int(ctx);
         if uac_test(ctx.msg, flags) {
@@ -487,19 +505,19 @@ pub fn module() -> ModuleDef {
         let in_uri = p[0].int(ctx) != 0;
         add_rcv(ctx.msg, in_uri)
     })
-    .cmd("fix_nated_sdp", 1, RouteType::ANY, int.clone(), |ctx, p| {
+    .cmd("fix_nated_sdp", 1, RouteType::ANY, int.clone(), move |ctx, p| {
         let flags = p[0].int(ctx);
-        fix_sdp(ctx.msg, flags, None)
+        fix_sdp(ctx.msg, flags, None, om1.load(Ordering::Relaxed) != 0)
     })
     .cmd(
         "fix_nated_sdp",
         2,
         RouteType::ANY,
         spve.clone(),
-        |ctx, p| {
+        move |ctx, p| {
             let flags = sr_sdk::value::str_to_int(&p[0].str(ctx));
             match p[1].str(ctx).trim().parse::<IpAddr>() {
-                Ok(ip) => fix_sdp(ctx.msg, flags, Some(ip)),
+                Ok(ip) => fix_sdp(ctx.msg, flags, Some(ip), om2.load(Ordering::Relaxed) != 0),
                 Err(_) => {
                     lm_err!("fix_nated_sdp: '{}' is not an address", p[1].str(ctx));
                     -1
