@@ -258,3 +258,134 @@ fn the_stock_configuration_routes_as_on_kamailio() {
     assert!(want.iter().any(|l| l.contains("Record-Route")), "{want:#?}");
     kamailio::conclude(&dir, &want, &got, "stock");
 }
+
+mod reg_support;
+
+/// `nonce="..."` written alike (each server makes its own).
+fn no_nonce(s: &str) -> String {
+    match s.find("nonce=\"") {
+        Some(i) => {
+            let rest = &s[i + 7..];
+            let end = rest.find('"').unwrap_or(0);
+            format!("{}nonce=\"<nonce>\"{}", &s[..i], no_nonce(&rest[end + 1..]))
+        }
+        None => s.to_string(),
+    }
+}
+
+fn auth_scenario(srv: SocketAddr) -> Vec<String> {
+    use reg_support::{answer as digest, challenge_of};
+    let p = Scene::new(srv, 1);
+    kamailio::wait_until_up(&p.caller, srv, kamailio::PROBE, None);
+    let wait = Duration::from_secs(3);
+    let mut out = Vec::new();
+    let at = |user: &str| format!("sip:{user}@127.0.0.1:{}", srv.port());
+    let final_of = |p: &Scene, call: &str, n: u32| -> Option<Reply> {
+        p.caller.recv_matching(wait, |r| {
+            r.msg.msg().call_id().ok() == Some(call)
+                && r.status().is_some_and(|c| c >= 200)
+                && r.msg.msg().cseq().is_ok_and(|c| c.seq == n)
+        })
+    };
+    let show = |p: &Scene, r: Option<&Reply>| no_nonce(&r.map_or("nothing".into(), |r| p.whole(r)));
+    // bob registers: challenged, then with his password.
+    let contact = format!(
+        "Contact: <sip:bob@127.0.0.1:{}>\r\nExpires: 600\r\n",
+        p.uas[0].addr().port()
+    );
+    let reg = |n: u32, auth: &str| {
+        request(&p, "REGISTER", &at("bob"), "bob", "sreg", n, auth).replace(
+            &format!("Contact: <sip:bob@{}>\r\n", p.caller.addr()),
+            &contact,
+        )
+    };
+    p.caller.send(srv, &reg(1, ""));
+    let r = final_of(&p, "sreg", 1);
+    out.push(format!("REGISTER: {}", show(&p, r.as_ref())));
+    let Some(ch) = r
+        .filter(|r| r.status() == Some(401))
+        .map(|r| challenge_of(&r))
+    else {
+        return out;
+    };
+    let v = digest("bob", "bobpw", "REGISTER", &at("bob"), &ch, 1);
+    p.caller
+        .send(srv, &reg(2, &format!("Authorization: {v}\r\n")));
+    out.push(format!(
+        "REGISTER answered: {}",
+        show(&p, final_of(&p, "sreg", 2).as_ref())
+    ));
+    // alice calls bob: challenged, then with her password (and with a
+    // wrong one).
+    let inv = |n: u32, call: &str, auth: &str| {
+        request(&p, "INVITE", &at("bob"), "alice", call, n, auth).replace(
+            "From: <sip:alice@127.0.0.1>",
+            &format!("From: <{}>", at("alice")),
+        )
+    };
+    p.caller.send(srv, &inv(1, "scall", ""));
+    let r = final_of(&p, "scall", 1);
+    out.push(format!("INVITE: {}", show(&p, r.as_ref())));
+    let Some(ch) = r
+        .filter(|r| r.status() == Some(407))
+        .map(|r| challenge_of(&r))
+    else {
+        return out;
+    };
+    let bad = digest("alice", "nope", "INVITE", &at("bob"), &ch, 1);
+    p.caller.send(
+        srv,
+        &inv(2, "scall", &format!("Proxy-Authorization: {bad}\r\n")),
+    );
+    out.push(format!(
+        "wrong password: {}",
+        show(&p, final_of(&p, "scall", 2).as_ref())
+    ));
+    let good = digest("alice", "alicepw", "INVITE", &at("bob"), &ch, 1);
+    p.caller.send(
+        srv,
+        &inv(3, "scall", &format!("Proxy-Authorization: {good}\r\n")),
+    );
+    let got = p.uas_answer(0, wait, Some((486, "Busy Here", &[])));
+    out.push(format!("bob gets: {}", show(&p, got.as_ref())));
+    out.push(format!(
+        "alice gets: {}",
+        show(&p, final_of(&p, "scall", 3).as_ref())
+    ));
+    out
+}
+
+#[test]
+fn the_stock_configuration_with_auth_routes_as_on_kamailio() {
+    if !kamailio::available(&["db_sqlite"]) {
+        return;
+    }
+    let dir = kamailio::fresh_dir("stock_auth");
+    let url = format!("sqlite:///{}", dir.join("auth.db").display());
+    reg_support::db(&url, "init", &[]);
+    reg_support::db(&url, "add", &["alice@127.0.0.1", "alicepw"]);
+    reg_support::db(&url, "add", &["bob@127.0.0.1", "bobpw"]);
+    let Some(cfg) = config(&dir) else {
+        assert!(
+            std::env::var("SR_KAMAILIO_REQUIRED").is_err(),
+            "{STOCK} is missing"
+        );
+        return;
+    };
+    // WITH_AUTH, the database the stock configuration names DBURL, and
+    // Kamailio's SQLite module (the stock one loads MySQL's).
+    let mut lines: Vec<String> = cfg.lines().map(str::to_string).collect();
+    if let Some(i) = lines.iter().position(|l| l.starts_with("mpath=")) {
+        lines.insert(i + 1, "loadmodule \"db_sqlite.so\"".into());
+        lines.insert(1, format!("#!define DBURL \"{url}\""));
+        lines.insert(1, "#!define WITH_AUTH".into());
+    }
+    let cfg = lines.join("\n") + "\n";
+    let (want, got) =
+        kamailio::run_scenario(&dir, &cfg, siprouter::in_tree(), &|| {}, &auth_scenario);
+    assert!(
+        want.iter().any(|l| l.starts_with("bob gets: INVITE")),
+        "{want:#?}"
+    );
+    kamailio::conclude(&dir, &want, &got, "stock_auth");
+}

@@ -505,10 +505,16 @@ pub fn module() -> ModuleDef {
         let in_uri = p[0].int(ctx) != 0;
         add_rcv(ctx.msg, in_uri)
     })
-    .cmd("fix_nated_sdp", 1, RouteType::ANY, int.clone(), move |ctx, p| {
-        let flags = p[0].int(ctx);
-        fix_sdp(ctx.msg, flags, None, om1.load(Ordering::Relaxed) != 0)
-    })
+    .cmd(
+        "fix_nated_sdp",
+        1,
+        RouteType::ANY,
+        int.clone(),
+        move |ctx, p| {
+            let flags = p[0].int(ctx);
+            fix_sdp(ctx.msg, flags, None, om1.load(Ordering::Relaxed) != 0)
+        },
+    )
     .cmd(
         "fix_nated_sdp",
         2,
