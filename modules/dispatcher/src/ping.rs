@@ -183,7 +183,8 @@ impl Pinger {
     }
 
     /// The request for `d`: `method` from `from`, sent from `local`
-    /// (`host:port`) over `proto`; its number.
+    /// (`host:port`) over `proto`, with the core's User-Agent line `ua`;
+    /// its number. Its headers in the order of Kamailio's tm requests.
     pub fn request(
         &self,
         d: &Dest,
@@ -191,11 +192,13 @@ impl Pinger {
         from: &str,
         proto: Proto,
         local: &str,
+        ua: Option<&str>,
     ) -> (u64, Vec<u8>) {
         let (n, branch) = self.reqs.next_branch();
         let key = self.reqs.key();
+        let ua = ua.map_or(String::new(), |u| format!("{u}\r\n"));
         let text = format!(
-            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/{via} {local};branch={branch}\r\nTo: <{uri}>\r\nFrom: <{from}>;tag={key}.{n}\r\nCall-ID: ds{key}.{n}@{local}\r\nCSeq: 10 {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/{via} {local};branch={branch}\r\nTo: <{uri}>\r\nFrom: <{from}>;tag={key}.{n}\r\nCSeq: 10 {method}\r\nCall-ID: ds{key}.{n}@{local}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n{ua}\r\n",
             uri = d.uri,
             via = proto.via_name(),
         );
@@ -299,7 +302,14 @@ mod tests {
             addr: None,
             socket_addr: None,
         };
-        let (n, req) = p.request(&d, "OPTIONS", "sip:ds@x", Proto::Udp, "127.0.0.1:5060");
+        let (n, req) = p.request(
+            &d,
+            "OPTIONS",
+            "sip:ds@x",
+            Proto::Udp,
+            "127.0.0.1:5060",
+            None,
+        );
         let text = String::from_utf8(req).unwrap();
         let branch = text
             .split("branch=")

@@ -183,7 +183,9 @@ fn round(ds: &Dispatcher, core: &dyn Core) {
             Ok(t) => t,
             Err(e) => {
                 lm_warn!("dispatcher: keepalive to {}: {e}", d.uri);
-                let (_, data) = ds.pinger.request(d, &method, from, Proto::Udp, "127.0.0.1");
+                let (_, data) = ds
+                    .pinger
+                    .request(d, &method, from, Proto::Udp, "127.0.0.1", None);
                 outcome(ds, core, Outcome::send_failed(d, data));
                 continue;
             }
@@ -194,7 +196,10 @@ fn round(ds: &Dispatcher, core: &dyn Core) {
             d.socket_addr
         };
         let local = sr_mod_tm::local::via_host(core, &to).unwrap_or_default();
-        let (n, data) = ds.pinger.request(d, &method, from, to.proto, &local);
+        let ua = core.user_agent_header();
+        let (n, data) = ds
+            .pinger
+            .request(d, &method, from, to.proto, &local, ua.as_deref());
         if let Some(o) = ds.pinger.start(core, d, n, data, to, &timers) {
             outcome(ds, core, o);
         }
