@@ -779,3 +779,64 @@ fn stateless_tcp_to_udp_matches_kamailio() {
     assert!(want.iter().any(|l| l.contains("202 Answer")), "{want:#?}");
     kamailio::conclude(&dir, &want, &got, "proxy_sl_tcp");
 }
+
+/// The record-routing configuration on 127.0.0.1 (for the probe) and ::1.
+fn v6_cfg() -> String {
+    kamailio::head(RR_MODULES).replace(
+        "listen=udp:127.0.0.1:__PORT__\n",
+        "listen=udp:127.0.0.1:__PORT__\nlisten=udp:[::1]:__PORT__\n",
+    ) + RR_BODY
+}
+
+/// A call over IPv6: caller and callee on ::1.
+fn v6_scenario(srv: SocketAddr) -> Vec<String> {
+    let probe = Scene::new(srv, 0);
+    kamailio::wait_until_up(&probe.caller, srv, kamailio::PROBE, None);
+    let srv6: SocketAddr = format!("[::1]:{}", srv.port()).parse().expect("v6");
+    let caller = sr_testkit::UdpPeer::on("[::1]:0");
+    let callee = sr_testkit::UdpPeer::on("[::1]:0");
+    let wait = Duration::from_secs(3);
+    let name = |s: &str| {
+        s.replace(&caller.addr().port().to_string(), "<caller>")
+            .replace(&callee.addr().port().to_string(), "<u0>")
+    };
+    let show = |r: Option<&Reply>| name(&r.map_or("nothing".into(), |r| probe.whole(r)));
+    let mut out = Vec::new();
+    let call = "scene-v6";
+    let c = caller.addr().port();
+    let u = callee.addr().port();
+    caller.send(srv6, &format!("INVITE sip:x@[::1]:{} SIP/2.0\r\nVia: SIP/2.0/UDP [::1]:{c};branch=z9hG4bK{call};rport\r\nMax-Forwards: 70\r\nFrom: <sip:a@[::1]>;tag=f\r\nTo: <sip:x@[::1]>\r\nCall-ID: {call}\r\nCSeq: 1 INVITE\r\nContact: <sip:a@[::1]:{c}>\r\nX-T: r\r\nX-D: sip:[::1]:{u}\r\nContent-Length: 0\r\n\r\n", srv.port()));
+    let inv = callee.recv_matching(wait, |r| r.status().is_none());
+    out.push(format!("callee gets: {}", show(inv.as_ref())));
+    if let Some(inv) = &inv {
+        callee.send(
+            inv.from,
+            &sr_testkit::answer(
+                inv,
+                200,
+                "OK",
+                "u0",
+                &[&format!("Contact: <sip:x@[::1]:{u}>")],
+            ),
+        );
+    }
+    let ok = caller.recv_matching(wait, |r| r.status().is_some_and(|c| c >= 200));
+    out.push(format!("caller gets: {}", show(ok.as_ref())));
+    // The BYE through the Record-Route.
+    caller.send(srv6, &format!("BYE sip:x@[::1]:{u} SIP/2.0\r\nVia: SIP/2.0/UDP [::1]:{c};branch=z9hG4bK{call}-2;rport\r\nMax-Forwards: 70\r\nRoute: <sip:[::1]:{};lr;ftag=f>\r\nFrom: <sip:a@[::1]>;tag=f\r\nTo: <sip:x@[::1]>;tag=u0\r\nCall-ID: {call}\r\nCSeq: 2 BYE\r\nX-T: r\r\nContent-Length: 0\r\n\r\n", srv.port()));
+    let bye = callee.recv_matching(wait, |r| r.status().is_none());
+    out.push(format!("callee gets: {}", show(bye.as_ref())));
+    out
+}
+
+#[test]
+fn ipv6_matches_kamailio() {
+    if !kamailio::available(RR_MODULES) {
+        return;
+    }
+    let dir = kamailio::fresh_dir("proxy_v6");
+    let (want, got) =
+        kamailio::run_scenario(&dir, &v6_cfg(), siprouter::in_tree(), &|| {}, &v6_scenario);
+    assert!(want.iter().any(|l| l.contains("[::1]")), "{want:#?}");
+    kamailio::conclude(&dir, &want, &got, "proxy_v6");
+}

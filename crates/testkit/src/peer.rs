@@ -149,7 +149,12 @@ impl Default for UdpPeer {
 impl UdpPeer {
     /// A peer on a free port.
     pub fn new() -> UdpPeer {
-        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        Self::on("127.0.0.1:0")
+    }
+
+    /// A peer bound to `addr` (`[::1]:0` for one on IPv6).
+    pub fn on(addr: &str) -> UdpPeer {
+        let sock = UdpSocket::bind(addr).expect("bind");
         UdpPeer { sock }
     }
 
