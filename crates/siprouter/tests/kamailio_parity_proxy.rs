@@ -840,3 +840,74 @@ fn ipv6_matches_kamailio() {
     assert!(want.iter().any(|l| l.contains("[::1]")), "{want:#?}");
     kamailio::conclude(&dir, &want, &got, "proxy_v6");
 }
+
+/// Retransmissions: how many copies a silent callee gets of a MESSAGE and
+/// of an INVITE before `fr_timer` (3 s) ends them, how many of an INVITE
+/// after a 180 (none), and how many copies of the local 408 the caller
+/// gets while it does not ACK.
+fn timers_scenario(srv: SocketAddr) -> Vec<String> {
+    let p = Scene::new(srv, 3);
+    kamailio::wait_until_up(&p.caller, srv, kamailio::PROBE, None);
+    let count = |u: &sr_testkit::UdpPeer, window: Duration| {
+        let end = std::time::Instant::now() + window;
+        let mut n = 0;
+        while let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
+            if u.recv(left).is_some() {
+                n += 1;
+            }
+        }
+        n
+    };
+    let mut out = Vec::new();
+    for (i, method) in [(0, "MESSAGE"), (1, "INVITE")] {
+        let call = p.send(method, "rtx", &format!("X-T: r\r\nX-D: {}\r\n", p.uri(i)));
+        let copies = count(&p.uas[i], Duration::from_millis(2900));
+        out.push(format!("{method}: the callee got {copies} copies"));
+        let finals = p.replies_with(&call, Duration::from_millis(2300), &|r| {
+            r.status().map_or(String::new(), |c| c.to_string())
+        });
+        out.push(format!("{method}: the caller got {finals}"));
+    }
+    // The 408 to the INVITE again and again (the caller sends no ACK).
+    let call = p.send(
+        "INVITE",
+        "rtx408",
+        &format!("X-T: r\r\nX-D: {}\r\n", p.uri(2)),
+    );
+    let first = p.caller.recv_matching(Duration::from_secs(4), |r| {
+        r.msg.msg().call_id().ok() == Some(call.as_str()) && r.status() == Some(408)
+    });
+    let again = count(&p.caller, Duration::from_millis(1700));
+    out.push(format!(
+        "408: first {}, then {again} more within 1.7 s",
+        first.is_some()
+    ));
+    let _ = count(&p.uas[2], Duration::from_millis(10));
+    // A 180 stops the INVITE's retransmissions.
+    let call = p.send(
+        "INVITE",
+        "rtx180",
+        &format!("X-T: r\r\nX-D: {}\r\n", p.uri(0)),
+    );
+    let _ = count(&p.uas[0], Duration::from_millis(50));
+    p.uas_answer(0, Duration::from_secs(1), Some((180, "Ringing", &[])));
+    let copies = count(&p.uas[0], Duration::from_millis(2000));
+    out.push(format!("after a 180: the callee got {copies} more"));
+    let _ = call;
+    out
+}
+
+#[test]
+fn retransmissions_match_kamailio() {
+    if !kamailio::available(RR_MODULES) {
+        return;
+    }
+    let dir = kamailio::fresh_dir("proxy_timers");
+    let cfg = kamailio::head(RR_MODULES)
+        + "modparam(\"tm\", \"fr_timer\", 3000)\nmodparam(\"tm\", \"fr_inv_timer\", 3000)\n"
+        + RR_BODY;
+    let (want, got) =
+        kamailio::run_scenario(&dir, &cfg, siprouter::in_tree(), &|| {}, &timers_scenario);
+    assert!(want.iter().any(|l| l.contains("copies")), "{want:#?}");
+    kamailio::conclude(&dir, &want, &got, "proxy_timers");
+}
