@@ -6,96 +6,18 @@
 //! says so and passes, unless `SR_RTPENGINE_REQUIRED` is set (as in CI).
 
 use sr_testkit::media::{media, relay_rtp, sdp, RTP_LEN};
+use sr_testkit::rtpengine::{self, ng};
 use sr_testkit::{answer, TestServer, UdpPeer};
 use std::net::UdpSocket;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const T: Duration = Duration::from_secs(3);
 
-struct Daemon {
-    child: Child,
-    ng: u16,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A free UDP port.
-fn udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One ng exchange, from the test (bencode written by hand). Each has
-/// its own cookie: the daemon answers a cookie it knows from its cache.
-fn ng(port: u16, body: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let cookie = format!("t{}", N.fetch_add(1, Ordering::Relaxed));
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    let mut buf = [0u8; 65536];
-    for _ in 0..10 {
-        s.send_to(format!("{cookie} {body}").as_bytes(), ("127.0.0.1", port))
-            .unwrap();
-        if let Ok((n, _)) = s.recv_from(&mut buf) {
-            return String::from_utf8_lossy(&buf[..n]).into_owned();
-        }
-    }
-    String::new()
-}
-
-fn start_daemon() -> Option<Daemon> {
-    let bin = ["/usr/bin/rtpengine", "/usr/sbin/rtpengine"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists());
-    let Some(bin) = bin else {
-        assert!(
-            std::env::var_os("SR_RTPENGINE_REQUIRED").is_none(),
-            "rtpengine is required (SR_RTPENGINE_REQUIRED) but not installed"
-        );
-        eprintln!("skipped: rtpengine is not installed (apt-get install rtpengine-daemon)");
-        return None;
-    };
-    let ng_port = udp_port();
-    // Media ports near the top of the range the kernel does not hand out
-    // to clients, chosen from the ng port so parallel runs differ.
-    let base = 20000 + (ng_port % 100) * 100;
-    let child = Command::new(bin)
-        .args([
-            "--foreground",
-            "--log-stderr",
-            "--interface=127.0.0.1",
-            &format!("--listen-ng=127.0.0.1:{ng_port}"),
-            &format!("--port-min={base}"),
-            &format!("--port-max={}", base + 99),
-            "--table=-1",
-            "--no-fallback",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start rtpengine");
-    let d = Daemon { child, ng: ng_port };
-    let end = Instant::now() + Duration::from_secs(10);
-    while !ng(d.ng, "d7:command4:pinge").contains("pong") {
-        assert!(Instant::now() < end, "rtpengine did not answer a ping");
-    }
-    Some(d)
-}
-
 #[test]
 fn a_call_s_media_goes_through_rtpengine() {
-    let Some(daemon) = start_daemon() else { return };
+    let Some(daemon) = rtpengine::start() else {
+        return;
+    };
     let uas = UdpPeer::new();
     let cfg = format!(
         r#"listen=udp:127.0.0.1:{{PORT}}

@@ -14,6 +14,7 @@ pub mod media;
 mod peer;
 pub mod postgres;
 pub mod redis;
+pub mod rtpengine;
 pub mod rtpproxy;
 pub mod scene;
 mod server;
