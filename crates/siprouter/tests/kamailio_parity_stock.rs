@@ -491,3 +491,56 @@ fn the_stock_configuration_answers_faults_as_kamailio() {
     assert!(want.iter().any(|l| l.ends_with(": 400")), "{want:#?}");
     kamailio::conclude(&dir, &want, &got, "stock_faults");
 }
+
+/// A flood from one address through the stock configuration with
+/// WITH_ANTIFLOOD (pike, and the ipban htable): how many of 40 quick
+/// keepalives are answered, and whether the address is still refused a
+/// moment later.
+fn flood_scenario(srv: SocketAddr) -> Vec<String> {
+    let probe = Scene::new(srv, 0);
+    kamailio::wait_until_up(&probe.caller, srv, kamailio::PROBE, None);
+    // (From another loopback address: the stock configuration does not
+    // check its own.)
+    let flooder = sr_testkit::UdpPeer::on("127.0.0.2:0");
+    let me = format!("127.0.0.1:{}", srv.port());
+    let f = flooder.addr();
+    let opt = |n: u32| {
+        format!("OPTIONS sip:{me} SIP/2.0\r\nVia: SIP/2.0/UDP {f};branch=z9hG4bKscene-fl{n}\r\nMax-Forwards: 70\r\nFrom: <sip:f@127.0.0.2>;tag=fl{n}\r\nTo: <sip:{me}>\r\nCall-ID: flood-{n}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+    };
+    for n in 0..40 {
+        flooder.send(srv, &opt(n));
+    }
+    let mut answered = 0;
+    while flooder.recv(Duration::from_millis(700)).is_some() {
+        answered += 1;
+    }
+    let mut out = vec![format!("answered {answered} of 40")];
+    flooder.send(srv, &opt(99));
+    out.push(format!(
+        "a moment later: {}",
+        flooder
+            .recv(Duration::from_millis(700))
+            .map_or("nothing".into(), |r| sr_testkit::scene::first_line(&r))
+    ));
+    out
+}
+
+#[test]
+fn the_stock_configuration_stops_floods_as_kamailio() {
+    if !kamailio::available(&["pike", "htable"]) {
+        return;
+    }
+    let dir = kamailio::fresh_dir("stock_flood");
+    let Some(cfg) = config(&dir) else {
+        assert!(
+            std::env::var("SR_KAMAILIO_REQUIRED").is_err(),
+            "{STOCK} is missing"
+        );
+        return;
+    };
+    let cfg = cfg.replacen("#!KAMAILIO\n", "#!KAMAILIO\n#!define WITH_ANTIFLOOD\n", 1);
+    let (want, got) =
+        kamailio::run_scenario(&dir, &cfg, siprouter::in_tree(), &|| {}, &flood_scenario);
+    assert!(want.iter().any(|l| l.starts_with("answered")), "{want:#?}");
+    kamailio::conclude(&dir, &want, &got, "stock_flood");
+}

@@ -13,21 +13,22 @@
 //!   `remove_latency` (120 s: an address is forgotten after this long
 //!   without requests), `pike_log_level` (accepted).
 //! - RPC `pike.top [ALL|HOT|WARM]`: the addresses remembered, busiest
-//!   first (the ones over the limit by default), as Kamailio shows them.
+//!   first (the ones over the limit by default, WARM those with a quarter
+//!   of it in the current unit), as Kamailio shows them.
 //!
-//! The rate is estimated over the last `sampling_time_unit` (the current
-//! window's count and, in proportion, the previous one's), per address;
-//! Kamailio's pike also counts per address prefix, which is not built.
+//! Counting is Kamailio's IP tree ([`tree`]): prefixes grow a byte at a
+//! time where requests come from, and an address counts once its branch
+//! is built, so the same flood is refused at the same request.
 #![forbid(unsafe_code)]
 
-pub mod rate;
+pub mod tree;
 
-use rate::{Rates, Verdict};
 use sr_sdk::prelude::*;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+use tree::{Tree, Verdict};
 
 #[derive(Default)]
 struct Pike {
@@ -35,7 +36,7 @@ struct Pike {
     density: Arc<AtomicI64>,
     latency: Arc<AtomicI64>,
     log_level: Arc<AtomicI64>,
-    rates: OnceLock<Arc<Rates>>,
+    rates: OnceLock<Arc<Tree>>,
 }
 
 impl Pike {
@@ -81,16 +82,15 @@ pub fn module() -> ModuleDef {
         .on_init(move |core| {
             let density = u32::try_from(pi.density.load(Ordering::Relaxed))
                 .map_err(|_| "pike: reqs_density_per_unit must be positive".to_string())?;
-            let rates = Arc::new(Rates::new(
-                secs(&pi.unit, 2),
-                density,
-                secs(&pi.latency, 120),
-            ));
+            let rates = Arc::new(Tree::new(density, secs(&pi.latency, 120)));
             let r2 = rates.clone();
+            // Every sampling_time_unit: the counts move on a unit, and
+            // quiet branches go.
             core.add_timer(
-                "pike-sweep",
+                "pike-swap",
                 secs(&pi.unit, 2),
                 Arc::new(move || {
+                    r2.swap();
                     r2.sweep(Instant::now());
                 }),
             );
@@ -134,7 +134,7 @@ pub fn module() -> ModuleDef {
                     .into_iter()
                     .filter(|e| match which.as_str() {
                         "ALL" => true,
-                        "WARM" => !e.hot,
+                        "WARM" => e.warm && !e.hot,
                         _ => e.hot,
                     })
                     .map(|e| {
@@ -143,7 +143,13 @@ pub fn module() -> ModuleDef {
                             "leaf_hits_prev": e.prev,
                             "leaf_hits_curr": e.cur,
                             "expires": e.expires,
-                            "status": if e.hot { "HOT" } else { "WARM" },
+                            "status": if e.hot {
+                                "HOT"
+                            } else if e.warm {
+                                "WARM"
+                            } else {
+                                ""
+                            },
                         })
                     })
                     .collect();
