@@ -544,3 +544,108 @@ fn the_stock_configuration_stops_floods_as_kamailio() {
     assert!(want.iter().any(|l| l.starts_with("answered")), "{want:#?}");
     kamailio::conclude(&dir, &want, &got, "stock_flood");
 }
+
+/// An SDP body with RTPProxy's media ports (30000 and up) written alike.
+fn tidy_sdp(body: &str) -> String {
+    body.lines()
+        .map(|l| {
+            l.split(' ')
+                .map(|w| {
+                    let (num, rest) = w.split_at(w.bytes().take_while(u8::is_ascii_digit).count());
+                    match num.parse::<u32>() {
+                        Ok(n) if (30000..40000).contains(&n) => format!("<port>{rest}"),
+                        _ => w.to_string(),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// The stock configuration with WITH_NAT: phones writing private
+/// addresses register and call through one RTPProxy.
+fn nat_scenario(srv: SocketAddr) -> Vec<String> {
+    let p = Scene::new(srv, 1);
+    kamailio::wait_until_up(&p.caller, srv, kamailio::PROBE, None);
+    let t = Duration::from_secs(3);
+    let s = format!("127.0.0.1:{}", srv.port());
+    let nat = "192.168.1.10:5060";
+    let mut out = Vec::new();
+    let show = |p: &Scene, r: Option<&Reply>| -> String {
+        match r {
+            Some(r) => format!(
+                "{} // {}",
+                p.whole(r),
+                p.names(&tidy_sdp(&String::from_utf8_lossy(r.msg.msg().body())))
+            ),
+            None => "nothing".into(),
+        }
+    };
+    // bob's phone (u0) registers from behind a NAT.
+    let bob = &p.uas[0];
+    bob.send(srv, &format!("REGISTER sip:{s} SIP/2.0\r\nVia: SIP/2.0/UDP {nat};branch=z9hG4bKxnreg;rport\r\nMax-Forwards: 70\r\nFrom: <sip:bob@{s}>;tag=rb\r\nTo: <sip:bob@{s}>\r\nCall-ID: snat-reg\r\nCSeq: 1 REGISTER\r\nContact: <sip:bob@{nat}>;expires=600\r\nContent-Length: 0\r\n\r\n"));
+    let r = bob.recv_matching(t, |r| r.status().is_some());
+    out.push(format!("REGISTER: {}", show(&p, r.as_ref())));
+    // alice, behind another NAT, calls him with an SDP offer.
+    let sdp = "v=0\r\no=- 1 1 IN IP4 10.0.0.7\r\ns=-\r\nc=IN IP4 10.0.0.7\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    let c = p.caller.addr();
+    p.caller.send(srv, &format!("INVITE sip:bob@{s} SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.7:5062;branch=z9hG4bKscene-snat;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@{s}>;tag=an\r\nTo: <sip:bob@{s}>\r\nCall-ID: snat-call\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@10.0.0.7:5062>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len()));
+    let _ = c;
+    let inv = bob.recv_matching(t, |r| {
+        r.msg.msg().method().is_some_and(|m| m.as_str() == "INVITE")
+    });
+    out.push(format!("bob gets: {}", show(&p, inv.as_ref())));
+    if let Some(inv) = &inv {
+        let ans = "v=0\r\no=- 2 2 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+        let ok = sr_testkit::answer(
+            inv,
+            200,
+            "OK",
+            "ub",
+            &[
+                &format!("Contact: <sip:bob@{nat}>"),
+                "Content-Type: application/sdp",
+            ],
+        )
+        .replace(
+            "Content-Length: 0\r\n\r\n",
+            &format!("Content-Length: {}\r\n\r\n{ans}", ans.len()),
+        );
+        bob.send(inv.from, &ok);
+    }
+    let ok = p.caller.recv_matching(t, |r| {
+        r.msg.msg().call_id().ok() == Some("snat-call") && r.status().is_some_and(|c| c >= 200)
+    });
+    out.push(format!("alice gets: {}", show(&p, ok.as_ref())));
+    out
+}
+
+#[test]
+fn the_stock_configuration_with_nat_routes_as_on_kamailio() {
+    if !kamailio::available(&["nathelper", "rtpproxy"]) {
+        return;
+    }
+    let Some(rtpproxy) = sr_testkit::rtpproxy::start(None) else {
+        return;
+    };
+    let dir = kamailio::fresh_dir("stock_nat");
+    let Some(cfg) = config(&dir) else {
+        assert!(
+            std::env::var("SR_KAMAILIO_REQUIRED").is_err(),
+            "{STOCK} is missing"
+        );
+        return;
+    };
+    let cfg = cfg
+        .replacen("#!KAMAILIO\n", "#!KAMAILIO\n#!define WITH_NAT\n", 1)
+        .replace(
+            "udp:127.0.0.1:7722",
+            &format!("udp:127.0.0.1:{}", rtpproxy.ctl),
+        );
+    let (want, got) =
+        kamailio::run_scenario(&dir, &cfg, siprouter::in_tree(), &|| {}, &nat_scenario);
+    assert!(want.iter().any(|l| l.contains("alias=")), "{want:#?}");
+    kamailio::conclude(&dir, &want, &got, "stock_nat");
+}

@@ -176,6 +176,27 @@ fn options_reply(ctx: &mut Ctx<'_>, o: &OptionsParams) -> i32 {
     }
 }
 
+/// `is_first_hop()`: a request with one Via came straight from its
+/// sender; a reply came straight from the user agent when its first
+/// Record-Route is ours (the proxy nearest the callee is the first to
+/// appear), or it has none — as Kamailio 5.6.3 decides.
+fn first_hop(ctx: &mut Ctx<'_>) -> bool {
+    let m = ctx.msg.msg();
+    if m.is_request() {
+        return m.vias().count() == 1;
+    }
+    let Some(first) = m.values(HeaderName::RecordRoute).next() else {
+        return true;
+    };
+    let first = sr_sdk::sip_msg::scan::CommaSplit::new(first)
+        .next()
+        .unwrap_or("");
+    match sr_sdk::sip_msg::headers::NameAddr::parse(first.trim(), "Record-Route") {
+        Ok(na) => ctx.core.is_myself(na.uri.host_str, na.uri.port),
+        Err(_) => false,
+    }
+}
+
 /// The module definition.
 pub fn module() -> ModuleDef {
     let o = Arc::new(OptionsParams {
@@ -231,10 +252,7 @@ pub fn module() -> ModuleDef {
             rc(ctx.msg.is_request())
         })
         .cmd("is_reply", 0, any, None, |ctx, _| rc(!ctx.msg.is_request()))
-        .cmd("is_first_hop", 0, any, None, |ctx, _| {
-            let vias = ctx.msg.msg().vias().count();
-            rc(vias == 1)
-        })
+        .cmd("is_first_hop", 0, any, None, |ctx, _| rc(first_hop(ctx)))
         .cmd("uri_param", 1, req, None, |ctx, p| {
             let name = p[0].str(ctx).into_owned();
             let Ok(u) = ctx.msg.ruri_parsed() else {
