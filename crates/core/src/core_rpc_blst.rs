@@ -62,7 +62,10 @@ fn add(b: &DstBlocklist, p: &[Json]) -> Result<Json, RpcError> {
     let Some(proto) = proto_of(proto) else {
         return Err(RpcError::new(400, "Unknown protocol"));
     };
-    let dest = SocketAddr::new(addr, port as u16);
+    let Ok(port) = u16::try_from(port) else {
+        return Err(RpcError::new(400, "Invalid port"));
+    };
+    let dest = SocketAddr::new(addr, port);
     b.force_add(proto, dest, flags, None, Instant::now())
         .map_err(|_| RpcError::new(500, "Failed to add the entry"))?;
     Ok(Json::Null)

@@ -41,14 +41,16 @@ pub fn top_via_fix(msg: &SipMsg, reply: bool) -> Option<(u32, u32, String)> {
         Some(ip) => ip != src.ip(),
         None => true,
     };
+    // (A `received` the client wrote itself is always replaced.)
+    let has_received = via.received().is_some();
     let want_rport = via.known.rport.is_some() || msg.force_rport;
-    if !host_differs && !want_rport {
+    if !host_differs && !want_rport && !has_received {
         return None;
     }
     // `received` when the sent-by is not the source (RFC 3261 18.2.1) or
     // the client asked for `rport` (RFC 3581 4: then always); `rport`
     // forced by the script alone does not add it, as in Kamailio.
-    let add_received = host_differs || via.known.rport.is_some();
+    let add_received = host_differs || via.known.rport.is_some() || has_received;
     let raw = via.raw;
     // Each parameter's span in `raw`, from its `;` to the end of its value.
     let span = |name: &str| -> Option<(usize, usize)> {

@@ -156,12 +156,17 @@ impl DstBlocklist {
         timeout: Option<Duration>,
         now: Instant,
     ) -> Result<(), AddError> {
-        let ttl = timeout.filter(|t| !t.is_zero()).unwrap_or(self.cfg.expire);
+        // (At most ten years: an expiry from a header or the script must
+        // not overflow the clock.)
+        let ttl = timeout
+            .filter(|t| !t.is_zero())
+            .unwrap_or(self.cfg.expire)
+            .min(Duration::from_secs(10 * 365 * 86400));
         let flags = err | if addr.is_ipv6() { IS_IPV6 } else { 0 };
         let expires = if flags & PERMANENT != 0 {
             None
         } else {
-            Some(now + ttl)
+            now.checked_add(ttl)
         };
         let key = (proto, addr.ip(), addr.port());
         let mut e = self.lock();
@@ -182,12 +187,13 @@ impl DstBlocklist {
         Ok(())
     }
 
-    /// The flags of the live entry for `addr` over `proto` (0: not
-    /// blocklisted). An entry whose flags are all clear does not block.
+    /// The reasons of the live entry for `addr` over `proto` (its flags
+    /// but `IS_IPV6`; 0: not blocklisted). An entry without a reason does
+    /// not block.
     pub fn check(&self, proto: Proto, addr: SocketAddr, now: Instant) -> u8 {
         let e = self.lock();
         match e.map.get(&(proto, addr.ip(), addr.port())) {
-            Some((f, exp)) if exp.is_none_or(|x| x > now) => *f,
+            Some((f, exp)) if exp.is_none_or(|x| x > now) => *f & !IS_IPV6,
             _ => 0,
         }
     }
@@ -279,6 +285,17 @@ mod tests {
     }
 
     #[test]
+    fn any_expiry_is_taken_without_overflow() {
+        let l = DstBlocklist::new(Config::default());
+        let t = Instant::now();
+        let d = a("127.0.0.1:5080");
+        l.add(Proto::Udp, d, ERR_503, Some(Duration::MAX), 0, t)
+            .unwrap();
+        assert_eq!(l.check(Proto::Udp, d, t), ERR_503);
+        assert!(l.entries(t)[0].expires_in >= 9 * 365 * 86400);
+    }
+
+    #[test]
     fn ignore_masks_keep_errors_out() {
         let mut cfg = Config::default();
         cfg.imask[usize::from(Proto::Tcp.number())] = ERR_CONNECT;
@@ -294,8 +311,12 @@ mod tests {
             Err(AddError::Ignored)
         );
         l.add(Proto::Tcp, d, ERR_SEND, None, 0, t).unwrap();
-        assert_eq!(l.check(Proto::Tcp, d, t), ERR_SEND | IS_IPV6);
-        assert_eq!(l.used_bytes(t), 36);
+        assert_eq!(l.check(Proto::Tcp, d, t), ERR_SEND);
+        // An IPv6 entry without a reason blocks nothing either.
+        let e = a("[::1]:5070");
+        l.force_add(Proto::Udp, e, 0, None, t).unwrap();
+        assert_eq!(l.check(Proto::Udp, e, t), 0);
+        assert_eq!(l.used_bytes(t), 72);
         assert!(l.remove(Proto::Tcp, d, t));
         assert!(!l.remove(Proto::Tcp, d, t));
     }

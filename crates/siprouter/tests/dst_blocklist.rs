@@ -33,6 +33,13 @@ request_route {
     }
     if ($hdr(X-T) == "ign") { blst_set_ignore("4"); }
     $du = $hdr(X-D);
+    if ($hdr(X-T) == "failover") {
+        if (!t_relay()) {
+            $du = $hdr(X-B);
+            t_relay();
+        }
+        exit;
+    }
     t_relay();
     exit;
 }
@@ -149,4 +156,27 @@ fn without_use_dst_blocklist_nothing_is_kept() {
         let r = send(&peer, srv.addr(), n, "r", &dst);
         assert!(r.starts_with("SIP/2.0 477"), "{r}");
     }
+}
+
+#[test]
+fn a_relay_that_fails_over_owes_no_error_reply() {
+    // The first destination refuses the connect; the script relays to a
+    // second one, which answers: the caller gets its answer only, not
+    // also the 477 tm kept for the first failure.
+    let srv = server("use_dst_blocklist=yes");
+    let peer = UdpPeer::new();
+    let backup = UdpPeer::new();
+    let dst = format!("sip:127.0.0.1:{};transport=tcp", closed_port());
+    let req = request(&peer, 7, "failover", &dst)
+        .replace("X-D:", &format!("X-B: sip:{}\r\nX-D:", backup.addr()));
+    peer.send(srv.addr(), &req);
+    let got = backup
+        .recv_matching(Duration::from_secs(3), |r| r.status().is_none())
+        .expect("relayed to the backup");
+    backup.send(got.from, &sr_testkit::answer(&got, 200, "OK", "b", &[]));
+    let mut codes = Vec::new();
+    while let Some(r) = peer.recv(Duration::from_millis(800)) {
+        codes.extend(r.status());
+    }
+    assert_eq!(codes, vec![200], "only the backup's answer");
 }

@@ -184,6 +184,31 @@ modparam("registrar", "retry_after", 30)"#;
     assert_eq!(r.status(), Some(200));
     assert_eq!(srv.stat("registrar:rejected_regs"), Some(1));
     assert_eq!(srv.stat("registrar:max_contacts"), Some(2));
+    // The refused one changed nothing, and the 503 listed what is there.
+    assert_eq!(srv.stat("usrloc:location_contacts"), Some(2));
+}
+
+#[test]
+fn replace_mode_is_not_refused_by_max_contacts() {
+    // save(..., 0x04): the request's contacts replace the others, so a
+    // phone moving to a new address is not over the limit (as Kamailio,
+    // which counts only outside replace mode).
+    let extra = r#"modparam("registrar", "max_contacts", 1)"#;
+    let cfg = mem_cfg(extra).replace("save(\"location\");", "save(\"location\", \"0x04\");");
+    assert!(cfg.contains("0x04"));
+    let srv = TestServer::start(&cfg, siprouter::in_tree());
+    let ua = Ua::new("fred");
+    for i in 1..=2 {
+        let r = ua.register(
+            srv.addr(),
+            &[format!("Contact: <sip:fred@10.0.1.{i}>;expires=60")],
+        );
+        assert_eq!(r.status(), Some(200), "{}", r.text());
+        assert_eq!(
+            contacts(&r),
+            vec![format!("<sip:fred@10.0.1.{i}>;expires=60")]
+        );
+    }
 }
 
 #[test]

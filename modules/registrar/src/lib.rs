@@ -228,7 +228,10 @@ pub fn module() -> ModuleDef {
         let r = reg.clone();
         def = def.cmd("save", n, save_rt, fx.clone(), move |ctx, p| {
             let Some(d) = domain(p) else { return -1 };
-            let flags = p.get(1).map_or(0, |f| f.int(ctx));
+            // (Flags as Kamailio reads them: decimal, or hex with `0x`.)
+            let flags = p
+                .get(1)
+                .map_or(0, |f| sr_sdk::text::strtol(&f.str(ctx), 0).0);
             let uri = p.get(2).map(|u| u.str(ctx).into_owned());
             save::save(ctx, &r, &d, flags, uri.as_deref())
         });

@@ -300,9 +300,10 @@ fn apply(
             out.deleted = rec.clear() > 0;
             return Ok(Ok(out));
         }
-        if max_contacts > 0 {
+        if max_contacts > 0 && flags & SAVE_REPLACE == 0 {
             // As Kamailio: counted before anything changes, so that a
-            // refused request changes nothing.
+            // refused request changes nothing (not in replace mode, where
+            // the request's contacts are all there will be).
             let mut n = rec.valid(t).count() as i64;
             for (c, &exp) in r.contacts.iter().zip(&limits) {
                 let exists = rec
@@ -514,9 +515,9 @@ pub fn save(
     let t = now();
     let result = parse_request(ctx, reg, uri).and_then(|r| {
         if r.path.is_some() && !r.supports_path && reg.cfg.path_mode.load(Ordering::Relaxed) == 2 {
-            return Err(Reject(
+            return Err(Reject::rerr(
                 420,
-                "Bad Extension",
+                "No support for found Path indicated",
                 "Unsupported: path\r\n".into(),
                 -1,
             ));

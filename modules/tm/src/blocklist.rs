@@ -67,7 +67,8 @@ impl Engine {
         }
     }
 
-    /// A 503 came in for a request of `g` (`blst_503`): its source is
+    /// A 503 came in for a request of `g` (`blst_503`), and onreply_route
+    /// ran: its source is
     /// blocklisted for its Retry-After (within `blst_503_min_timeout` and
     /// `blst_503_max_timeout`), or `blst_503_def_timeout` without one
     /// (not at all when that is 0).
@@ -90,7 +91,8 @@ impl Engine {
         if secs == 0 {
             return;
         }
-        let ignore = g.req.fwd_flags.blst_imask;
+        // The errors the request's script or the reply's ignores.
+        let ignore = g.req.fwd_flags.blst_imask | reply.fwd_flags.blst_imask;
         let _ = b.add(
             reply.rcv.proto,
             reply.rcv.src,

@@ -211,6 +211,9 @@ impl Engine {
             }
             return -1;
         }
+        // (A relay that sent something owes no error reply for an earlier
+        // one that did not.)
+        tx(ctx.msg).delayed_error = None;
         1
     }
 
@@ -627,13 +630,20 @@ impl Engine {
         else {
             return;
         };
-        if with_cell(ctx, |c| c.proxy.final_sent()) == Some(0) {
+        // Only a transaction nothing else answered or forwarded.
+        let idle = with_cell(ctx, |c| {
+            c.proxy.final_sent() == 0 && c.proxy.branches().iter().all(|b| b.final_code != 0)
+        });
+        if idle == Some(true) {
             self.t_reply(ctx, code, &reason);
         }
     }
 
     /// `t_reply`: a stateful reply within the message's transaction.
     pub fn t_reply(&self, ctx: &mut Ctx<'_>, code: u16, reason: &str) -> i32 {
+        if let Some(t) = ctx.msg.ext.get_mut::<TxCtx>() {
+            t.delayed_error = None;
+        }
         if !crate::ctx::has_cell(ctx.msg) {
             lm_err!("t_reply: no transaction for this request (call t_newtran first)");
             return -1;

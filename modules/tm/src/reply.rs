@@ -51,9 +51,6 @@ impl Engine {
             self.touch(&c);
             return true;
         }
-        if code == 503 {
-            self.blocklist_503(ctx.core, &g, ctx.msg);
-        }
         // Modules' TMCB_RESPONSE_IN (uac restores From/To here).
         self.reply_in(ctx.core, &mut g, ctx.msg, code);
         // onreply_route, with the cell held for $T_* and t_* functions.
@@ -99,6 +96,10 @@ impl Engine {
                 self.touch(&c);
                 return true;
             }
+        }
+        // After onreply_route, whose blst_set_ignore() counts, as Kamailio.
+        if code == 503 {
+            self.blocklist_503(ctx.core, &g, ctx.msg);
         }
         let relayed = {
             let m = ctx.msg.msg();

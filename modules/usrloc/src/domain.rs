@@ -227,8 +227,8 @@ impl Domain {
         Ok(n)
     }
 
-    /// The contacts of an AoR valid at `now`, highest q first (most
-    /// recent first among equal q).
+    /// The contacts of an AoR valid at `now`, highest q first (in the
+    /// order they were added among equal q).
     pub fn lookup(&self, aor: &str, now: i64) -> Result<Vec<Contact>, String> {
         let mut v: Vec<Contact> = if self.mode == DbMode::DbOnly {
             let name = self.name.clone();
@@ -254,6 +254,11 @@ impl Domain {
     /// AoR (a temporary GRUU names one so). Every record is looked at (a
     /// database query in db_mode 3): for the rare request to a GRUU.
     pub fn by_ruid(&self, ruid: &str, now: i64) -> Result<Option<Contact>, String> {
+        // (Only what usrloc makes: a request cannot make it scan for
+        // anything else.)
+        if !ruid.starts_with("uloc-") {
+            return Ok(None);
+        }
         if self.mode == DbMode::DbOnly {
             let name = self.name.clone();
             let ud = self.use_domain;
