@@ -90,6 +90,9 @@ pub struct Settings {
     pub mpath: Vec<String>,
     /// Custom `group.var = value` variables.
     pub cfg_vars: Vec<(String, String, GlobalValue)>,
+    /// `tcp_accept_no_cl`: take SIP messages without Content-Length on
+    /// TCP/TLS (with an empty body) instead of closing the connection.
+    pub tcp_accept_no_cl: bool,
     /// `use_dst_blocklist`: keep a blocklist of failed destinations.
     pub use_dst_blocklist: bool,
     /// The blocklist's `dst_blocklist_expire`, `dst_blocklist_mem` and
@@ -134,6 +137,7 @@ impl Default for Settings {
             max_msg_size: sip_msg::DEFAULT_MAX_SIZE,
             mpath: Vec::new(),
             cfg_vars: Vec::new(),
+            tcp_accept_no_cl: false,
             use_dst_blocklist: false,
             dst_blocklist: sr_sdk::dst_blocklist::Config::default(),
             ignored: Vec::new(),
@@ -176,7 +180,6 @@ const NO_EFFECT: &[&str] = &[
     "tcp_reuse_port",
     "tcp_rd_buf_size",
     "tcp_accept_aliases",
-    "tcp_accept_no_cl",
     "tcp_accept_iplimit",
     "tcp_send_timeout",
     "tcp_conn_wq_max",
@@ -459,6 +462,10 @@ impl Settings {
             "tcp_max_connections" => match val_int(v).filter(|n| *n > 0) {
                 Some(n) => self.tcp_max_connections = n as usize,
                 None => bad(e, "a number"),
+            },
+            "tcp_accept_no_cl" => match val_bool(v) {
+                Some(b) => self.tcp_accept_no_cl = b,
+                None => bad(e, "yes or no"),
             },
             "use_dst_blocklist" => match val_bool(v) {
                 Some(b) => self.use_dst_blocklist = b,

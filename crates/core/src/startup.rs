@@ -530,6 +530,7 @@ pub fn start(rt: &Arc<Runtime>) -> Result<Server, String> {
             Duration::from_secs(s.tcp_connect_timeout),
             tls,
         ));
+        t.set_accept_no_cl(s.tcp_accept_no_cl);
         // event_route[websocket:closed], with the connection as the
         // faked message's source (`$si`, `$sp`, `$conid`), as Kamailio.
         // It runs on a thread of its own, one event after the other: the

@@ -361,6 +361,9 @@ pub struct TcpConns {
     ws_closed: std::sync::OnceLock<WsClosedHook>,
     /// Told how a connection ended (tcpops).
     pub(crate) on_end: std::sync::OnceLock<EndHook>,
+    /// `tcp_accept_no_cl`: a SIP message without Content-Length is taken
+    /// with an empty body instead of closing the connection.
+    accept_no_cl: AtomicBool,
 }
 
 /// The holder of [`sr_sdk::ConnEndFn`].
@@ -406,7 +409,13 @@ impl TcpConns {
             ws_counters: Arc::default(),
             ws_closed: std::sync::OnceLock::new(),
             on_end: std::sync::OnceLock::new(),
+            accept_no_cl: AtomicBool::new(false),
         }
+    }
+
+    /// Sets `tcp_accept_no_cl`.
+    pub fn set_accept_no_cl(&self, yes: bool) {
+        self.accept_no_cl.store(yes, Ordering::Relaxed);
     }
 
     /// Sets what runs when a WebSocket connection is gone (once).
@@ -698,6 +707,29 @@ impl TcpConns {
                 Err(FrameError::TooLarge) => {
                     lm_warn!("tcp {}: message too large, closing", conn.peer);
                     conn.close();
+                }
+                // RFC 3261 18.3: Content-Length is mandatory on streams.
+                // Without it the message is taken with no body only with
+                // tcp_accept_no_cl; else, as Kamailio, the connection
+                // closes (its framing cannot be trusted).
+                Err(FrameError::MissingContentLength(head)) => {
+                    if self.accept_no_cl.load(Ordering::Relaxed) {
+                        if !self.hand_over(conn, head) {
+                            return false;
+                        }
+                    } else {
+                        lm_warn!(
+                            "tcp {}: a message without Content-Length, closing (tcp_accept_no_cl=no)",
+                            conn.peer
+                        );
+                        conn.close();
+                        return false;
+                    }
+                }
+                Err(FrameError::BadContentLength(_)) => {
+                    lm_warn!("tcp {}: a bad Content-Length, closing", conn.peer);
+                    conn.close();
+                    return false;
                 }
                 Err(e) => lm_dbg!("tcp {}: framing: {e:?}", conn.peer),
             }

@@ -911,3 +911,95 @@ fn retransmissions_match_kamailio() {
     assert!(want.iter().any(|l| l.contains("copies")), "{want:#?}");
     kamailio::conclude(&dir, &want, &got, "proxy_timers");
 }
+
+/// Stream framing over TCP: two requests in one write, one request in
+/// three writes, a CRLF keepalive (RFC 5626's pong), and a request
+/// without Content-Length (refused: the connection closes).
+fn framing_scenario(srv: SocketAddr) -> Vec<String> {
+    use std::io::{Read, Write};
+    let p = Scene::new(srv, 0);
+    kamailio::wait_until_up(&p.caller, srv, kamailio::PROBE, None);
+    let mut out = Vec::new();
+    let opt = |me: SocketAddr, n: u32, cl: bool| {
+        format!(
+            "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP {me};branch=z9hG4bKscene-fr{n}\r\nMax-Forwards: 70\r\nFrom: <sip:a@b>;tag=f{n}\r\nTo: <sip:x@y>\r\nCall-ID: fr{n}\r\nCSeq: {n} OPTIONS\r\n{}\r\n",
+            if cl { "Content-Length: 0\r\n" } else { "" }
+        )
+    };
+    let mut tcp = sr_testkit::TcpPeer::connect(srv);
+    let me = tcp.addr();
+    let status = |r: Option<Reply>| {
+        r.map_or("nothing".to_string(), |r| {
+            format!(
+                "{} ({})",
+                r.status().unwrap_or(0),
+                r.msg.msg().call_id().unwrap_or("")
+            )
+        })
+    };
+    tcp.send(&(opt(me, 1, true) + &opt(me, 2, true)));
+    out.push(format!(
+        "two in one write: {}",
+        status(tcp.recv(Duration::from_secs(2)))
+    ));
+    out.push(format!("and: {}", status(tcp.recv(Duration::from_secs(2)))));
+    let one = opt(me, 3, true);
+    let (a, rest) = one.split_at(20);
+    let (b, c) = rest.split_at(rest.len() / 2);
+    for part in [a, b, c] {
+        tcp.send(part);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    out.push(format!(
+        "one in three writes: {}",
+        status(tcp.recv(Duration::from_secs(2)))
+    ));
+    // A keepalive: two CRLFs get one CRLF back.
+    tcp.send("\r\n\r\n");
+    tcp.stream
+        .set_read_timeout(Some(Duration::from_millis(800)))
+        .ok();
+    let mut buf = [0u8; 16];
+    let pong = match tcp.stream.read(&mut buf) {
+        Ok(n) => format!("{:?}", String::from_utf8_lossy(&buf[..n])),
+        Err(_) => "nothing".into(),
+    };
+    out.push(format!("keepalive: {pong}"));
+    // No Content-Length on a stream.
+    let mut t2 = std::net::TcpStream::connect(srv).expect("connect");
+    let me2 = t2.local_addr().expect("addr");
+    let _ = t2.write_all(opt(me2, 4, false).as_bytes());
+    t2.set_read_timeout(Some(Duration::from_millis(1500))).ok();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let end = loop {
+        match t2.read(&mut chunk) {
+            Ok(0) => break "closed",
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+            Err(_) => break "still open",
+        }
+    };
+    let text = String::from_utf8_lossy(&got);
+    out.push(format!(
+        "no Content-Length: {} / connection {end}",
+        text.lines().next().unwrap_or("nothing")
+    ));
+    out
+}
+
+#[test]
+fn tcp_framing_matches_kamailio() {
+    let modules = &["sl", "pv", "textops"];
+    if !kamailio::available(modules) {
+        return;
+    }
+    let dir = kamailio::fresh_dir("proxy_framing");
+    let cfg = kamailio::head(modules).replace(
+        "listen=udp:127.0.0.1:__PORT__\n",
+        "listen=udp:127.0.0.1:__PORT__\nlisten=tcp:127.0.0.1:__PORT__\n",
+    ) + "request_route {\n    sl_send_reply(\"200\", \"ok\");\n    exit;\n}\n";
+    let (want, got) =
+        kamailio::run_scenario(&dir, &cfg, siprouter::in_tree(), &|| {}, &framing_scenario);
+    assert!(want.iter().any(|l| l.contains("200 (fr2)")), "{want:#?}");
+    kamailio::conclude(&dir, &want, &got, "proxy_framing");
+}
