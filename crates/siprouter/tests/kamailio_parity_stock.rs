@@ -20,7 +20,8 @@ use std::time::Duration;
 const STOCK: &str = "/etc/kamailio/kamailio.cfg";
 
 /// The stock configuration with a test socket, the module folder, two
-/// workers, and the control sockets in the run's folder.
+/// workers, and the control sockets (FIFO, datagram, binrpc) in the run's
+/// folder: the tests of this file run at once, each with its Kamailio.
 fn config(dir: &std::path::Path) -> Option<String> {
     let stock = std::fs::read_to_string(STOCK).ok()?;
     let head = format!(
@@ -30,11 +31,13 @@ fn config(dir: &std::path::Path) -> Option<String> {
     let body = stock
         .replacen("#!KAMAILIO", "", 1)
         .replace("children=8", "children=2")
+        // (Kamailio's log in the run's folder, as the harness reads it.)
+        .replace("log_stderror=no", "log_stderror=yes")
         .replace(
             "# modparam(\"jsonrpcs\", \"fifo_name\", \"/run/kamailio/kamailio_rpc.fifo\")",
             &format!(
-                "modparam(\"jsonrpcs\", \"fifo_name\", \"{}/rpc.fifo\")",
-                dir.display()
+                "modparam(\"jsonrpcs\", \"fifo_name\", \"{d}/rpc.fifo\")\nmodparam(\"jsonrpcs\", \"dgram_socket\", \"{d}/rpc.sock\")",
+                d = dir.display()
             ),
         )
         .replace(
