@@ -124,7 +124,20 @@ fn location(dir: &Path, srv: SocketAddr, uas: &[&Ua]) -> Vec<String> {
             if i == 0 {
                 return format!("location: {l}");
             }
-            let mut f: Vec<String> = l.split(':').map(str::to_string).collect();
+            // (Fields end at a `:` that is not escaped as `\:`.)
+            let mut f: Vec<String> = vec![String::new()];
+            let mut esc = false;
+            for ch in l.chars() {
+                match ch {
+                    ':' if !esc => f.push(String::new()),
+                    _ => {
+                        if let Some(last) = f.last_mut() {
+                            last.push(ch);
+                        }
+                    }
+                }
+                esc = ch == '\\' && !esc;
+            }
             // ruid, expires, last_modified; the socket's port.
             for k in [1, 7, 11] {
                 if let Some(x) = f.get_mut(k) {
