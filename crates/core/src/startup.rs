@@ -298,7 +298,13 @@ pub fn load(opts: &Options, check_only: bool) -> Result<Arc<Runtime>, Vec<String
                     if base == "tls" {
                         // Part of the core (it configures the core's TLS
                         // sockets); its parameters go to the runtime.
-                        if let Err(e) = reg.add(crate::tls::module(rt.tls.clone()), "core") {
+                        if let Err(e) = reg.add(
+                            crate::tls::module(
+                                rt.tls.clone(),
+                                rt.self_ref.get().cloned().unwrap_or_default(),
+                            ),
+                            "core",
+                        ) {
                             errors.push(cfg_err(&cfg, lm.path_span, e).to_string());
                         }
                         continue;

@@ -66,6 +66,36 @@ pub struct TlsConfigs {
     pub server: Option<Arc<ServerConfig>>,
     /// For connections siprouter opens.
     pub client: Arc<ClientConfig>,
+    /// The settings the server side was built from.
+    pub server_profile: TlsProfile,
+    /// The settings the client side was built from.
+    pub client_profile: TlsProfile,
+    /// Our certificate (DER) on TLS sockets.
+    pub server_cert: Option<Vec<u8>>,
+    /// Our certificate (DER) on connections we open, if we present one.
+    pub client_cert: Option<Vec<u8>>,
+}
+
+impl TlsConfigs {
+    /// Our certificate on a connection we accepted (`accepted`) or opened.
+    pub fn my_cert(&self, accepted: bool) -> Option<&[u8]> {
+        if accepted {
+            self.server_cert.as_deref()
+        } else {
+            self.client_cert.as_deref()
+        }
+    }
+
+    /// Whether a peer's certificate is checked against `ca_list` on a
+    /// connection we accepted (`accepted`) or opened.
+    pub fn verifies(&self, accepted: bool) -> bool {
+        let p = if accepted {
+            &self.server_profile
+        } else {
+            &self.client_profile
+        };
+        p.verify_certificate || (accepted && p.require_certificate)
+    }
 }
 
 /// Module parameters that are accepted and have no effect (OpenSSL
@@ -120,8 +150,13 @@ fn text(v: &ParamValue) -> String {
     }
 }
 
-/// The `tls` module, its parameters kept in `params`.
-pub fn module(params: Arc<Mutex<TlsParams>>) -> ModuleDef {
+/// The `tls` module, its parameters kept in `params`; `rt` is the
+/// runtime its RPC methods look at.
+pub fn module(
+    params: Arc<Mutex<TlsParams>>,
+    rt: std::sync::Weak<crate::runtime::Runtime>,
+) -> ModuleDef {
+    let rpc_params = params.clone();
     let set = move |f: fn(&mut TlsParams, &ParamValue) -> Result<(), String>| {
         let p = params.clone();
         move |v: ParamValue| {
@@ -193,7 +228,7 @@ pub fn module(params: Arc<Mutex<TlsParams>>) -> ModuleDef {
     for name in NO_EFFECT {
         def = def.param(name, ParamKind::Any, |_| Ok(()));
     }
-    def
+    crate::tls_rpc::add(crate::tls_pv::add(def), rt, rpc_params)
 }
 
 /// The TLS versions a method name allows.
@@ -296,14 +331,24 @@ pub fn build(params: &TlsParams) -> Result<TlsConfigs, String> {
             .map_err(|e| format!("tls config '{}': {e}", params.config))?;
         parse_tls_cfg(&text, &params.base)?
     };
-    let server = if server.certificate.is_empty() && server.private_key.is_empty() {
+    let first = |p: &TlsProfile| -> Result<Option<Vec<u8>>, String> {
+        if p.certificate.is_empty() || p.private_key.is_empty() {
+            return Ok(None);
+        }
+        Ok(certs(&p.certificate)?.first().map(|c| c.as_ref().to_vec()))
+    };
+    let server_cfg = if server.certificate.is_empty() && server.private_key.is_empty() {
         None
     } else {
         Some(Arc::new(server_config(&server)?))
     };
     Ok(TlsConfigs {
-        server,
+        server: server_cfg,
         client: Arc::new(client_config(&client)?),
+        server_cert: first(&server)?,
+        client_cert: first(&client)?,
+        server_profile: server,
+        client_profile: client,
     })
 }
 

@@ -305,6 +305,48 @@ impl Conn {
         }
     }
 
+    /// Whether this is a TLS connection we accepted (we are its server).
+    pub(crate) fn accepted_tls(&self) -> bool {
+        self.writer
+            .lock()
+            .is_ok_and(|w| matches!(&*w, Wire::Tls { tls, .. } if matches!(**tls, rustls::Connection::Server(_))))
+    }
+
+    /// The TLS session's agreed version and cipher suite (IANA code),
+    /// the peer's certificates, the server name the client asked for and
+    /// whether we are the server; `None` on plain TCP or while the
+    /// handshake goes on.
+    pub(crate) fn tls_state(&self) -> Option<TlsState> {
+        let w = self.writer.lock().ok()?;
+        let Wire::Tls { tls, .. } = &*w else {
+            return None;
+        };
+        if tls.is_handshaking() {
+            return None;
+        }
+        let version = match tls.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+            _ => "unknown",
+        };
+        let suite = u16::from(tls.negotiated_cipher_suite()?.suite());
+        let peer_certs = tls
+            .peer_certificates()
+            .map(|c| c.iter().map(|d| d.as_ref().to_vec()).collect())
+            .unwrap_or_default();
+        let (server_name, accepted) = match &**tls {
+            rustls::Connection::Server(c) => (c.server_name().map(str::to_string), true),
+            rustls::Connection::Client(_) => (None, false),
+        };
+        Some(TlsState {
+            version,
+            suite,
+            peer_certs,
+            server_name,
+            accepted,
+        })
+    }
+
     /// Feeds bytes read from the socket to the TLS session and appends
     /// the plaintext to `out`; sends what the session answers
     /// (handshake). `Ok(false)` when the peer closed the session.
@@ -353,8 +395,9 @@ pub struct TcpConns {
     max_size: usize,
     max_conns: usize,
     connect_timeout: Duration,
-    /// The TLS configurations, when the tls module is loaded.
-    tls: Option<crate::tls::TlsConfigs>,
+    /// The TLS configurations, when the tls module is loaded (replaced
+    /// by `tls.reload`; connections keep the one they began with).
+    tls: std::sync::RwLock<Option<crate::tls::TlsConfigs>>,
     /// WebSocket frame counts.
     pub(crate) ws_counters: Arc<WsCounters>,
     /// Told when a WebSocket connection is gone.
@@ -405,7 +448,7 @@ impl TcpConns {
             max_size,
             max_conns,
             connect_timeout,
-            tls,
+            tls: std::sync::RwLock::new(tls),
             ws_counters: Arc::default(),
             ws_closed: std::sync::OnceLock::new(),
             on_end: std::sync::OnceLock::new(),
@@ -485,10 +528,7 @@ impl TcpConns {
                 (Proto::Tcp, Wire::Plain(sock))
             }
             Some(side) => {
-                let cfgs = self
-                    .tls
-                    .as_ref()
-                    .ok_or_else(|| std::io::Error::other("TLS is not enabled (tls module)"))?;
+                let cfgs = self.tls_configs()?;
                 let tls = match side {
                     TlsSide::Server => {
                         let cfg = cfgs.server.clone().ok_or_else(|| {
@@ -789,12 +829,27 @@ impl TcpConns {
         self.adopt(s)
     }
 
+    /// The TLS configurations now in force.
+    pub(crate) fn tls_configs(&self) -> std::io::Result<crate::tls::TlsConfigs> {
+        self.tls
+            .read()
+            .map_err(|_| std::io::Error::other("TLS configuration lock poisoned"))?
+            .clone()
+            .ok_or_else(|| std::io::Error::other("TLS is not enabled (tls module)"))
+    }
+
+    /// Puts new TLS configurations in force for the connections opened
+    /// or accepted from now on (`tls.reload`).
+    pub(crate) fn set_tls_configs(&self, cfgs: crate::tls::TlsConfigs) {
+        if let Ok(mut g) = self.tls.write() {
+            *g = Some(cfgs);
+        }
+    }
+
     /// Opens a TLS connection to `addr` (the handshake goes on in its
     /// reader thread; what is written meanwhile is sent after it).
     pub fn connect_tls(self: &Arc<Self>, addr: SocketAddr) -> std::io::Result<Arc<Conn>> {
-        if self.tls.is_none() {
-            return Err(std::io::Error::other("TLS is not enabled (tls module)"));
-        }
+        self.tls_configs()?;
         let s = TcpStream::connect_timeout(&addr, self.connect_timeout)?;
         self.adopt_as(s, Some(TlsSide::Client))
     }
@@ -852,6 +907,17 @@ impl TcpConns {
 /// How long sending one message on a TCP or TLS connection may take in all
 /// (Kamailio's `tcp_send_timeout` default); then the connection is closed.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A TLS session's state once its handshake is over (see
+/// [`Conn::tls_state`]).
+#[derive(Debug, Clone)]
+pub(crate) struct TlsState {
+    pub(crate) version: &'static str,
+    pub(crate) suite: u16,
+    pub(crate) peer_certs: Vec<Vec<u8>>,
+    pub(crate) server_name: Option<String>,
+    pub(crate) accepted: bool,
+}
 
 /// Which end of a TLS session siprouter is.
 #[derive(Debug, Clone, Copy)]

@@ -6,7 +6,9 @@
 
 use crate::transport::{Conn, TcpConns};
 use crate::ws_codec::{close_payload, opcode, status, WsDecoder, WsEvent};
-use sr_sdk::{lm_dbg, lm_warn, ConnEndFn, Keepalive, SendError, StreamConns, WsConnInfo, WsCounts};
+use sr_sdk::{
+    lm_dbg, lm_warn, ConnEndFn, Keepalive, SendError, StreamConns, TlsSession, WsConnInfo, WsCounts,
+};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -87,6 +89,22 @@ impl StreamConns for TcpConns {
             })
     }
 
+    fn tls_session(&self, id: u64) -> Option<TlsSession> {
+        let c = self.get(id).filter(|c| c.usable())?;
+        self.session_of(&c)
+    }
+
+    fn tls_conns(&self) -> Vec<(WsConnInfo, Option<TlsSession>)> {
+        let mut v: Vec<_> = self
+            .all()
+            .into_iter()
+            .filter(|c| c.proto == sr_sdk::Proto::Tls && c.usable())
+            .map(|c| (info(&c), self.session_of(&c)))
+            .collect();
+        v.sort_by_key(|(c, _)| c.id);
+        v
+    }
+
     fn ws_conns(&self) -> Vec<WsConnInfo> {
         let mut v: Vec<WsConnInfo> = self
             .all()
@@ -122,6 +140,24 @@ fn info(c: &Conn) -> WsConnInfo {
 }
 
 impl TcpConns {
+    /// A TLS connection's session as the tls module shows it: what the
+    /// handshake agreed on, with our certificate and whether the peer's
+    /// was checked taken from the configuration in force.
+    fn session_of(&self, c: &Conn) -> Option<TlsSession> {
+        let st = c.tls_state()?;
+        let cfgs = self.tls_configs().ok();
+        let verifies = cfgs.as_ref().is_some_and(|t| t.verifies(st.accepted));
+        Some(TlsSession {
+            version: st.version.to_string(),
+            suite: st.suite,
+            peer_verified: verifies && !st.peer_certs.is_empty(),
+            peer_certs: st.peer_certs,
+            my_cert: cfgs.and_then(|t| t.my_cert(st.accepted).map(<[u8]>::to_vec)),
+            server_name: st.server_name,
+            accepted: st.accepted,
+        })
+    }
+
     /// Takes the WebSocket events decoded so far on `conn`; `false` to
     /// stop reading (the connection is then removed).
     pub(crate) fn ws_events(&self, dec: &mut WsDecoder, conn: &Conn) -> bool {

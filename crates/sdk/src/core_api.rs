@@ -368,6 +368,17 @@ pub trait StreamConns: Send + Sync {
         false
     }
 
+    /// The TLS session of connection `id` (TLS or WSS, handshake over).
+    fn tls_session(&self, id: u64) -> Option<TlsSession> {
+        let _ = id;
+        None
+    }
+
+    /// The open TLS connections (`tls.list`).
+    fn tls_conns(&self) -> Vec<(WsConnInfo, Option<TlsSession>)> {
+        Vec::new()
+    }
+
     /// Sets the function told when a connection ends other than by this
     /// server closing it: the peer closed it, it reset it, or it was idle
     /// past its lifetime. Once; `false` when one is set already.
@@ -375,6 +386,28 @@ pub trait StreamConns: Send + Sync {
         let _ = f;
         false
     }
+}
+
+/// What a TLS session agreed on, and the certificates on both sides (the
+/// tls module's `$tls_*` pseudo-variables).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsSession {
+    /// The protocol version, as OpenSSL names it (`TLSv1.3`, `TLSv1.2`).
+    pub version: String,
+    /// The cipher suite's IANA code (`0x1302`: TLS_AES_256_GCM_SHA384).
+    pub suite: u16,
+    /// The peer's certificate chain, DER, its own certificate first;
+    /// empty when it sent none.
+    pub peer_certs: Vec<Vec<u8>>,
+    /// Our certificate (DER) on this connection, if we presented one.
+    pub my_cert: Option<Vec<u8>>,
+    /// The server name the client asked for (SNI), when we are the
+    /// server and it sent one.
+    pub server_name: Option<String>,
+    /// The peer's certificate was checked against `ca_list` and passed.
+    pub peer_verified: bool,
+    /// We accepted the connection (we are the TLS server).
+    pub accepted: bool,
 }
 
 /// TCP keepalive settings (`tcp_keepalive_enable`).

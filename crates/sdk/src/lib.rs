@@ -41,7 +41,7 @@ pub mod xavp;
 
 pub use core_api::{
     bind, BranchTarget, ConnEnd, ConnEndFn, Core, Keepalive, LateFailure, MyselfCheck, Outgoing,
-    RouteId, RunResult, SendError, StreamConns, WsConnInfo, WsCounts,
+    RouteId, RunResult, SendError, StreamConns, TlsSession, WsConnInfo, WsCounts,
 };
 pub use ctx::Ctx;
 pub use exports::{CmdExport, ModuleDef, ParamExport, ParamKind, ParamValue, PvExport, PvName};

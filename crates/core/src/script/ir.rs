@@ -55,6 +55,27 @@ impl PvExpr {
     }
 }
 
+impl PvExpr {
+    /// The value as a format string shows it: `None` (nothing written)
+    /// when a transformation fails, and every transformation fails on
+    /// `$null` but `{sql.val*}`'s (Kamailio's `pv_printf` writes nothing
+    /// for a value it could not get).
+    fn get_in_text(&self, ctx: &mut Ctx<'_>) -> Option<Value<'static>> {
+        if self.transforms.is_empty() {
+            return Some(self.get(ctx));
+        }
+        let index = self.index_now(ctx);
+        let mut v = self.pv.get(ctx, index);
+        for t in &self.transforms {
+            if v.is_null() && !matches!(t, Tr::SqlVal(_)) {
+                return None;
+            }
+            v = t.apply(v, ctx);
+        }
+        (!v.is_null()).then_some(v)
+    }
+}
+
 impl Eval for PvExpr {
     fn eval(&self, ctx: &mut Ctx<'_>) -> Value<'static> {
         self.get(ctx)
@@ -90,9 +111,10 @@ impl Format {
         for p in &self.parts {
             match p {
                 FormatPiece::Text(t) => out.push_str(t),
-                FormatPiece::Pv(pv) => match pv.get(ctx) {
-                    Value::Null => out.push_str("<null>"),
-                    v => out.push_str(&v.as_str()),
+                FormatPiece::Pv(pv) => match pv.get_in_text(ctx) {
+                    Some(Value::Null) => out.push_str("<null>"),
+                    Some(v) => out.push_str(&v.as_str()),
+                    None => {}
                 },
             }
         }
