@@ -117,3 +117,34 @@ mod tests {
         assert_eq!(strtol("99999999999999999999", 10).0, i64::MAX);
     }
 }
+
+/// The user and domain of a digest `username`, as Kamailio's parser reads
+/// them (`$au`, `$ad`, the user auth_db looks up): `user@domain`, and a
+/// `sip:` (anything up to the first `:`) before the user dropped; a
+/// username of two characters or less is all user.
+pub fn split_digest_username(username: &str) -> (&str, Option<&str>) {
+    if username.len() <= 2 {
+        return (username, None);
+    }
+    let (user, domain) = match username.split_once('@') {
+        Some((u, d)) => (u, Some(d)),
+        None => (username, None),
+    };
+    let user = user.split_once(':').map_or(user, |(_, u)| u);
+    (user, domain)
+}
+
+#[cfg(test)]
+mod digest_username_tests {
+    use super::split_digest_username as split;
+
+    #[test]
+    fn user_and_domain_as_kamailio_reads_them() {
+        assert_eq!(split("alice"), ("alice", None));
+        assert_eq!(split("alice@b.com"), ("alice", Some("b.com")));
+        assert_eq!(split("sip:alice@b.com"), ("alice", Some("b.com")));
+        assert_eq!(split("1795840203:alice"), ("alice", None));
+        assert_eq!(split("a@"), ("a@", None));
+        assert_eq!(split("1:a:b@c"), ("a:b", Some("c")));
+    }
+}

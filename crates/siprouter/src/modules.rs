@@ -89,6 +89,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("registrar", sr_mod_registrar::module),
         ("auth", sr_mod_auth::module),
         ("auth_db", sr_mod_auth_db::module),
+        ("auth_ephemeral", sr_mod_auth_ephemeral::module),
         ("db_sqlite", sr_mod_db_sqlite::module),
         ("db_mysql", sr_mod_db_mysql::module),
         ("db_postgres", sr_mod_db_postgres::module),

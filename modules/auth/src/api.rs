@@ -238,10 +238,8 @@ impl AuthApi {
             lm_err!("auth: unsupported qop '{qop}' or missing nc/cnonce");
             return Err(rc::ERROR);
         }
-        let (user, domain) = match username.split_once('@') {
-            Some((u, d)) => (u.to_string(), Some(d.to_string())),
-            None => (username.clone(), None),
-        };
+        let (user, domain) = split_username(&username);
+        let (user, domain) = (user.to_string(), domain.map(str::to_string));
         let now = self.now();
         let (nonce_expires, nonce_index) = match self.nonces().check(&nonce, now) {
             Ok(x) => x,
@@ -288,6 +286,19 @@ impl AuthApi {
             .method()
             .map(|m| m.as_str().to_string())
             .unwrap_or_default();
+        self.post_auth_method(ctx, c, ha1, &method)
+    }
+
+    /// [`AuthApi::post_auth`] with the response computed over `method`
+    /// instead of the request's (auth_ephemeral's `autheph_www(realm,
+    /// method)`).
+    pub fn post_auth_method(
+        &self,
+        ctx: &mut Ctx<'_>,
+        c: &Credentials,
+        ha1: &str,
+        method: &str,
+    ) -> i32 {
         let want = response(
             c.alg,
             &ha1.to_ascii_lowercase(),
@@ -296,7 +307,7 @@ impl AuthApi {
                 nc: &c.nc,
                 cnonce: &c.cnonce,
                 qop: &c.qop,
-                method: &method,
+                method,
                 uri: &c.uri,
             },
         );
@@ -381,6 +392,21 @@ impl AuthApi {
             -1
         }
     }
+}
+
+pub use sr_sdk::text::split_digest_username as split_username;
+
+/// The `username` of the credentials that authorized this message (a
+/// successful check marked them), if any.
+pub fn authorized_username(msg: &SipMsg) -> Option<String> {
+    let a = msg.ext.get::<Authorized>()?;
+    let v = msg
+        .msg()
+        .auth_values(a.hdr.credentials())
+        .nth(a.index)?
+        .ok()?;
+    let v = v.split();
+    v.get("username").map(|u| u.into_owned())
 }
 
 /// The identity check of `auth_check` (flag 1): the authentication user

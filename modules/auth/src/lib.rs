@@ -21,7 +21,10 @@ pub mod api;
 pub mod digest;
 pub mod nonce;
 
-pub use api::{identity_matches, rc, AuthApi, Credentials, HdrType, AUTH_API};
+pub use api::{
+    authorized_username, identity_matches, rc, split_username, AuthApi, Credentials, HdrType,
+    AUTH_API,
+};
 pub use digest::Alg;
 
 use sr_sdk::prelude::*;

@@ -408,10 +408,10 @@ pub fn resolve(spec: &PvSpec, env: &PvEnv<'_>) -> Result<CorePv, String> {
                 }
             }
         }
-        "au" => CorePv::Auth("username"),
+        "au" => CorePv::Auth("user"),
         "ar" => CorePv::Auth("realm"),
         "ad" => CorePv::Auth("domain"),
-        "aU" => CorePv::Auth("user"),
+        "aU" => CorePv::Auth("username"),
         "adu" => CorePv::Auth("uri"),
         "aa" => CorePv::Auth("algorithm"),
         "br" => CorePv::BranchUri,
@@ -775,11 +775,13 @@ fn auth_value(msg: &Message<'_>, which: &str) -> Value<'static> {
         "realm" => opt_s(c.get("realm").map(|r| r.into_owned())),
         // Empty when the credentials do not hold them (Kamailio).
         "uri" | "algorithm" => s(c.get(which).map(|r| r.into_owned()).unwrap_or_default()),
-        "user" => opt_s(user.map(|u| u.split('@').next().unwrap_or("").to_string())),
-        "domain" => match user.as_deref().and_then(|u| u.split_once('@')) {
-            Some((_, d)) => s(d),
-            None => opt_s(c.get("realm").map(|r| r.into_owned())),
-        },
+        // As Kamailio's digest parser: `$au` the user, `$ad` the domain
+        // (empty without one), `$aU` the whole username.
+        "user" => opt_s(user.map(|u| sr_sdk::text::split_digest_username(&u).0.to_string())),
+        "domain" => s(user
+            .as_deref()
+            .and_then(|u| sr_sdk::text::split_digest_username(u).1)
+            .unwrap_or_default()),
         _ => Value::Null,
     }
 }
