@@ -60,6 +60,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("siptrace", sr_mod_siptrace::module),
         ("jansson", sr_mod_jansson::module),
         ("http_client", sr_mod_http_client::module),
+        ("http_async_client", sr_mod_http_async_client::module),
         ("uuid", sr_mod_uuid::module),
         ("blst", sr_mod_blst::module),
         ("json", sr_mod_json::module),

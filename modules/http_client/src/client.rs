@@ -109,6 +109,8 @@ impl Wire for rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
 pub struct Response {
     /// Status code.
     pub status: u16,
+    /// The reason phrase of the status line.
+    pub reason: String,
     /// Header fields, in order.
     pub headers: Vec<(String, String)>,
     /// The body.
@@ -379,6 +381,7 @@ fn read_response(
         .next()
         .and_then(|c| c.parse().ok())
         .ok_or(CurlError(8))?;
+    let reason = parts.next().unwrap_or("").to_string();
     let headers: Vec<(String, String)> = lines
         .filter(|l| !l.is_empty())
         .filter_map(|l| l.split_once(':'))
@@ -386,6 +389,7 @@ fn read_response(
         .collect();
     let mut resp = Response {
         status,
+        reason,
         headers,
         ..Default::default()
     };
