@@ -89,29 +89,113 @@ const CALLS: &[(&str, &[&str])] = &[
     ("is_first_hop()", &["-"]),
     ("is_request()", &["-"]),
     ("is_reply()", &["-"]),
+    (
+        "is_alphanum(\"$var(a)\")",
+        &["abc123", "a-b", "", "\u{c4}B", "a b", "Z9"],
+    ),
+    (
+        "is_alphanumex(\"$var(a)\", \"+.-_\")",
+        &["a-b.c", "a b", "", "+49_1", "a/b"],
+    ),
+    (
+        "cmp_hdr_name(\"$var(a)\", \"From\")",
+        &["f", "From", "FROM", "To", "x-from", "", " From"],
+    ),
+    (
+        "cmp_hdr_name(\"$var(a)\", \"X-Foo\")",
+        &["x-foo", "X-FOO", "X-Fo", "f"],
+    ),
+    (
+        "uri_param_any(\"$var(a)\")",
+        &["lr", "transport", "LR", "user", "none", ""],
+    ),
+    (
+        "uri_param_rm(\"$var(a)\")",
+        &["lr", "transport", "TRANSPORT", "user", "none", ""],
+    ),
+    (
+        "is_gruu(\"$var(a)\")",
+        &[
+            "sip:a@b;gr=urn:uuid:1",
+            "sip:a@b;gr",
+            "sip:a@b",
+            "garbage",
+            "sip:a@b;gr=",
+        ],
+    ),
+    ("is_gruu()", &["-"]),
+    (
+        "tel2sip(\"$var(a)\", \"example.com\", \"$var(out)\")",
+        &[
+            "tel:+(34)-999-888-777",
+            "tel:+12-(34)-56-78;Ext=200;ISUB=+123-456",
+            "TEL:123",
+            "sip:alice@example.com",
+            "tel",
+            "",
+        ],
+    ),
+    (
+        "set_uri_user(\"$var(a)\", \"$var(nu)\")",
+        &[
+            "sip:alice@example.com",
+            "sip:example.com:5070;x=y",
+            "sips:bob@[::1]:5061;transport=tls",
+            "garbage",
+            "tel:+1234",
+        ],
+    ),
+    (
+        "set_uri_host(\"$var(a)\", \"$var(nh)\")",
+        &[
+            "sip:alice@example.com",
+            "sip:example.com:5070;x=y",
+            "garbage",
+        ],
+    ),
+    ("is_supported(\"outbound\")", &["-"]),
+    ("is_supported(\"path\")", &["-"]),
+    ("hdr_date_check(\"60\")", &["-"]),
 ];
 
 fn body() -> String {
     let mut b = String::from(
-        "request_route {\n    if ($hdr(X-C) == $null) { sl_send_reply(\"200\", \"up\"); exit; }\n    $var(a) = $(hdr(X-A){s.decode.hexa});\n    if ($hdr(X-A) == \"EMPTY\") { $var(a) = \"\"; }\n    $var(rc) = \"none\";\n",
+        "request_route {\n    if ($hdr(X-C) == $null) { sl_send_reply(\"200\", \"up\"); exit; }\n    $var(a) = $(hdr(X-A){s.decode.hexa});\n    if ($hdr(X-A) == \"EMPTY\") { $var(a) = \"\"; }\n    $var(rc) = \"none\";\n    $var(out) = \"unset\";\n    $var(nu) = \"new\";\n    $var(nh) = \"new.host\";\n",
     );
     for (i, (call, _)) in CALLS.iter().enumerate() {
         b.push_str(&format!(
             "    if ($hdr(X-C) == \"{i}\") {{ $var(rc) = {call}; }}\n"
         ));
     }
-    b.push_str("    append_to_reply(\"X-R: $var(rc) ru=$ru\\r\\n\");\n    sl_send_reply(\"200\", \"done\");\n}\n");
+    b.push_str("    append_to_reply(\"X-R: $var(rc) ru=$ru a=$var(a) out=$var(out)\\r\\n\");\n    sl_send_reply(\"200\", \"done\");\n}\n");
     b
 }
 
 fn requests() -> Vec<(String, String)> {
     let mut out = Vec::new();
+    // A Date of now (both servers answer within its minute).
+    let now = std::process::Command::new("date")
+        .args(["-u", "+%a, %d %b %Y %H:%M:%S GMT"])
+        .output()
+        .expect("date");
+    let fresh = format!(
+        "Supported: path\r\nDate: {}\r\n",
+        String::from_utf8_lossy(&now.stdout).trim()
+    );
     let mut n = 0;
     for (i, (_, inputs)) in CALLS.iter().enumerate() {
         for input in *inputs {
-            for (ruri, totag) in [
-                ("sip:alice@example.com;lr;transport=tcp;user=phone", ""),
-                ("sip:+4930@example.com", ";tag=t1"),
+            for (ruri, totag, extra) in [
+                (
+                    "sip:alice@example.com;lr;transport=tcp;user=phone",
+                    "",
+                    fresh.as_str(),
+                ),
+                (
+                    "sip:+4930@example.com;gr",
+                    ";tag=t1",
+                    "Supported: timer, outbound\r\nDate: Sat, 13 Nov 2010 23:29:00 GMT\r\n",
+                ),
             ] {
                 n += 1;
                 let call = format!("su{n}");
@@ -123,7 +207,7 @@ fn requests() -> Vec<(String, String)> {
                 out.push((
                     call.clone(),
                     format!(
-                        "OPTIONS {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP __VIA__;branch=z9hG4bKsu{n}\r\nFrom: <sip:alice@example.com>;tag=f\r\nTo: <sip:bob@example.com>{totag}\r\nCall-ID: {call}\r\nCSeq: 1 OPTIONS\r\nX-C: {i}\r\nX-A: {a}\r\nContent-Length: 0\r\n\r\n"
+                        "OPTIONS {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP __VIA__;branch=z9hG4bKsu{n}\r\nFrom: <sip:alice@example.com>;tag=f\r\nTo: <sip:bob@example.com>{totag}\r\nCall-ID: {call}\r\nCSeq: 1 OPTIONS\r\nX-C: {i}\r\nX-A: {a}\r\n{extra}Content-Length: 0\r\n\r\n"
                     ),
                 ));
             }

@@ -18,9 +18,17 @@
 //!   `options_accept_encoding`, `options_accept_language`,
 //!   `options_support`, `options_allow`).
 //!
-//! Not here: `tel2sip`, the contact encoding functions, `is_gruu`,
-//! `append_rpid_hf`.
+//! - `uri_param_any(p)`, `uri_param_rm(p)`, `tel2sip(uri, host, out)`,
+//!   `set_uri_user(pv, user)`, `set_uri_host(pv, host)`, `is_gruu([uri])`
+//!   ([`uri_ops`]); `is_alphanum(s)`, `is_alphanumex(s, extra)`,
+//!   `cmp_hdr_name(a, b)`, `is_supported(option)`, `hdr_date_check(s)`
+//!   ([`text_checks`]).
+//!
+//! Not here: the contact encoding functions, `append_rpid_hf`.
 #![forbid(unsafe_code)]
+
+pub mod text_checks;
+pub mod uri_ops;
 
 use sr_sdk::fixup;
 use sr_sdk::prelude::*;
@@ -223,7 +231,7 @@ pub fn module() -> ModuleDef {
     let any = RouteType::ANY;
     let req = RouteType::REQUEST | RouteType::FAILURE | RouteType::BRANCH;
     let o2 = o.clone();
-    ModuleDef::new("siputils")
+    let def = ModuleDef::new("siputils")
         .param(
             "options_accept",
             ParamKind::Str,
@@ -358,7 +366,143 @@ pub fn module() -> ModuleDef {
             RouteType::REQUEST,
             None,
             move |ctx, _| options_reply(ctx, &o2),
-        )
+        );
+    more(def)
+}
+
+/// A fixup taking parameter `pv_at` as a writable pseudo-variable and the
+/// others as text with pseudo-variables.
+fn pv_at(pv_at: usize) -> Option<sr_sdk::fixup::FixupFn> {
+    Some(Arc::new(move |env, i, a| {
+        if i == pv_at {
+            fixup::pvar(env, i, a)
+        } else {
+            fixup::spve(env, i, a)
+        }
+    }))
+}
+
+/// The functions of [`uri_ops`] and [`text_checks`].
+fn more(def: ModuleDef) -> ModuleDef {
+    let any = RouteType::ANY;
+    let req = RouteType::REQUEST | RouteType::FAILURE | RouteType::BRANCH;
+    let tel = req | RouteType::ONREPLY;
+    def.cmd("uri_param_any", 1, req, None, |ctx, p| {
+        let name = p[0].str(ctx).into_owned();
+        rc(uri_ops::has_param(ctx.msg.ruri(), &name))
+    })
+    // 1 whether or not the parameter was there, as Kamailio.
+    .cmd("uri_param_rm", 1, req, None, |ctx, p| {
+        let name = p[0].str(ctx).into_owned();
+        if let Some(new) = uri_ops::without_param(ctx.msg.ruri(), &name) {
+            ctx.msg.new_uri = Some(new);
+        }
+        1
+    })
+    .cmd("tel2sip", 3, tel, pv_at(2), |ctx, p| {
+        let uri = p[0].str(ctx).into_owned();
+        let host = p[1].str(ctx).into_owned();
+        let Some(sip) = uri_ops::tel2sip(&uri, &host) else {
+            return 2;
+        };
+        let Fixed::Pv(out) = &p[2] else {
+            return -1;
+        };
+        match out.assign(ctx, Value::from(sip)) {
+            Ok(()) => 1,
+            Err(e) => {
+                lm_err!("tel2sip: cannot set the result: {e}");
+                -1
+            }
+        }
+    })
+    .cmd("is_alphanum", 1, any, None, |ctx, p| {
+        text_checks::alphanum(&p[0].str(ctx), "")
+    })
+    .cmd("is_alphanumex", 2, any, None, |ctx, p| {
+        let extra = p[1].str(ctx).into_owned();
+        text_checks::alphanum(&p[0].str(ctx), &extra)
+    })
+    .cmd("cmp_hdr_name", 2, any, None, |ctx, p| {
+        let a = p[0].str(ctx).into_owned();
+        text_checks::cmp_header_names(&a, &p[1].str(ctx))
+    })
+    // Both parameters pseudo-variables, as Kamailio's fixup wants them.
+    .cmd(
+        "set_uri_user",
+        2,
+        any,
+        Some(fixup::f(fixup::pvar)),
+        |ctx, p| set_uri_part(ctx, p, uri_ops::with_user),
+    )
+    .cmd(
+        "set_uri_host",
+        2,
+        any,
+        Some(fixup::f(fixup::pvar)),
+        |ctx, p| set_uri_part(ctx, p, uri_ops::with_host),
+    )
+    .cmd("is_gruu", 0, any, None, |ctx, _| {
+        uri_ops::gruu_kind(ctx.msg.ruri()).unwrap_or(-1)
+    })
+    .cmd("is_gruu", 1, any, None, |ctx, p| {
+        uri_ops::gruu_kind(&p[0].str(ctx)).unwrap_or(-1)
+    })
+    .cmd(
+        "is_supported",
+        1,
+        any,
+        Some(Arc::new(|_env, _i, a| {
+            let o = a.text().trim().to_ascii_lowercase();
+            if text_checks::SUPPORTED_OPTIONS.contains(&o.as_str()) {
+                Ok(Fixed::Str(o))
+            } else {
+                Err(format!("is_supported: unsupported option '{o}'"))
+            }
+        })),
+        |ctx, p| {
+            let want = p[0].str(ctx).into_owned();
+            let m = ctx.msg.msg();
+            let found = m
+                .values(HeaderName::Supported)
+                .any(|v| v.split(',').any(|o| o.trim().eq_ignore_ascii_case(&want)));
+            rc(found)
+        },
+    )
+    .cmd("hdr_date_check", 1, any, None, |ctx, p| {
+        let tdiff = p[0].int(ctx);
+        let m = ctx.msg.msg();
+        let Some(date) = m.values(HeaderName::Date).next() else {
+            lm_err!("hdr_date_check: failed parsing Date header");
+            return -1;
+        };
+        let Some(t) = text_checks::rfc1123(date) else {
+            lm_err!("hdr_date_check: failed parsing Date header");
+            return -1;
+        };
+        if sr_sdk::db::now() > t + tdiff {
+            lm_err!("hdr_date_check: outdated date header value");
+            return -4;
+        }
+        1
+    })
+}
+
+/// `set_uri_user`/`set_uri_host`: the URI in the pseudo-variable changed.
+fn set_uri_part(ctx: &mut Ctx<'_>, p: &[Fixed], f: fn(&str, &str) -> Option<String>) -> i32 {
+    let Fixed::Pv(pv) = &p[0] else {
+        return -1;
+    };
+    let uri = pv.eval(ctx).as_str().into_owned();
+    let part = p[1].str(ctx).into_owned();
+    let Some(new) = f(&uri, &part) else {
+        lm_err!("set_uri_user/host: '{uri}' is not a SIP URI");
+        return -1;
+    };
+    match pv.assign(ctx, Value::from(new)) {
+        Ok(()) => 1,
+        Err(_) => -1,
+    }
 }
 
 #[cfg(test)]
