@@ -59,9 +59,30 @@ pub fn level() -> i32 {
     LEVEL.load(Ordering::Relaxed)
 }
 
+/// No level of this thread's own (see [`set_thread_level`]).
+const NO_THREAD_LEVEL: i32 = i32::MIN;
+
+thread_local! {
+    /// This thread's own level (kex's `setdebug`), else [`NO_THREAD_LEVEL`].
+    static THREAD_LEVEL: std::cell::Cell<i32> = const { std::cell::Cell::new(NO_THREAD_LEVEL) };
+}
+
+/// Gives this thread a level of its own (`Some`, kex's `setdebug`, as
+/// Kamailio's per-process level), or takes it back to the global one
+/// (`None`, `resetdebug`).
+pub fn set_thread_level(level: Option<i32>) {
+    THREAD_LEVEL.with(|c| c.set(level.unwrap_or(NO_THREAD_LEVEL)));
+}
+
 /// Whether a message at `level` would be written.
 pub fn enabled(level: i32) -> bool {
-    level <= LEVEL.load(Ordering::Relaxed)
+    let own = THREAD_LEVEL.with(|c| c.get());
+    let cur = if own == NO_THREAD_LEVEL {
+        LEVEL.load(Ordering::Relaxed)
+    } else {
+        own
+    };
+    level <= cur
 }
 
 /// Installs the sink (once; later calls are ignored). Without one,

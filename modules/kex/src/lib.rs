@@ -146,6 +146,36 @@ pub fn module() -> ModuleDef {
             }
         },
     )
+    .cmd("setdebug", 1, any, None, |ctx, p| {
+        let Some(level) = p[0].int_strict(ctx).or_else(|| {
+            let t = p[0].str(ctx);
+            t.trim().parse::<i64>().ok()
+        }) else {
+            lm_err!("setdebug: invalid level");
+            return -1;
+        };
+        sr_sdk::log::set_thread_level(Some(i32::try_from(level).unwrap_or(i32::MAX)));
+        1
+    })
+    .cmd("resetdebug", 0, any, None, |_, _| {
+        sr_sdk::log::set_thread_level(None);
+        1
+    })
+    .cmd("is_myself", 1, any, None, |ctx, p| {
+        let text = p[0].str(ctx).into_owned();
+        let t = text.trim();
+        // A URI (its host and port, a missing port matching any), or a
+        // bare IP address.
+        let found = match sr_sdk::sip_msg::Uri::parse(t) {
+            Ok(u) => ctx.core.is_myself(u.host_str, u.port),
+            Err(_) => t.parse::<std::net::IpAddr>().is_ok() && ctx.core.is_myself(t, None),
+        };
+        if found {
+            1
+        } else {
+            -1
+        }
+    })
     .cmd("km_append_branch", 0, req, None, |ctx, _| {
         // As the core's append_branch(): the Request-URI's branch, and the
         // Request-URI counts as used.

@@ -462,17 +462,22 @@ impl<'r> Exec<'r> {
     ) -> Result<bool, Stop> {
         Ok(match rhs {
             CoreRhs::Myself => match v {
+                // A URI without a port names the default port (5060, 5061
+                // for sips or TLS), as Kamailio's GET_URI_PORT: an alias
+                // without a port still matches any.
                 CoreVar::Uri if ctx.msg.new_uri.is_none() => {
                     // The Request-URI as received was parsed with the message.
                     let m = &*ctx.msg;
-                    m.msg()
-                        .request_uri()
-                        .is_some_and(|u| ctx.core.is_myself(u.host_str, u.port))
+                    m.msg().request_uri().is_some_and(|u| {
+                        ctx.core.is_myself(u.host_str, Some(uri_port_or_default(u)))
+                    })
                 }
                 CoreVar::Uri | CoreVar::FromUri | CoreVar::ToUri => {
                     let u = core_var(v, ctx).as_str().into_owned();
                     match sip_msg::Uri::parse(&u) {
-                        Ok(uri) => ctx.core.is_myself(uri.host_str, uri.port),
+                        Ok(uri) => ctx
+                            .core
+                            .is_myself(uri.host_str, Some(uri_port_or_default(&uri))),
                         Err(_) => false,
                     }
                 }
@@ -610,4 +615,20 @@ pub fn core_var(v: CoreVar, ctx: &mut Ctx<'_>) -> Value<'static> {
 /// `run_route` for modules).
 pub fn run(routes: &Routes, idx: usize, ctx: &mut Ctx<'_>) -> Outcome {
     Exec::new(routes).run_top(idx, ctx)
+}
+
+/// A URI's port, or the default of its scheme and transport (5061 for
+/// `sips:` and `transport=tls`, else 5060).
+fn uri_port_or_default(u: &sip_msg::Uri<'_>) -> u16 {
+    u.port.unwrap_or_else(|| {
+        let tls = matches!(u.scheme, sip_msg::Scheme::Sips)
+            || u.param("transport")
+                .flatten()
+                .is_some_and(|t| t.eq_ignore_ascii_case("tls"));
+        if tls {
+            5061
+        } else {
+            5060
+        }
+    })
 }
