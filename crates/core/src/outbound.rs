@@ -436,6 +436,8 @@ pub fn build_reply(
     body: Option<(&str, &[u8])>,
 ) -> Result<Outgoing, SendError> {
     let fix = top_via_fix(msg, true);
+    // The script's body (set_reply_body) when the caller gives none.
+    let body = body.or_else(|| msg.reply_body.as_deref().map(|b| ("", b)));
     let mut extra = String::with_capacity(64 + msg.reply_headers.len());
     extra.push_str(&msg.reply_headers);
     if rt.settings.server_signature && !rt.settings.server_header.is_empty() {

@@ -382,6 +382,9 @@ pub struct SipMsg {
     pub force_send_socket: Option<String>,
     /// Headers to add to a locally generated reply (`append_to_reply`).
     pub reply_headers: String,
+    /// The body of a locally generated reply (textops' `set_reply_body`;
+    /// its Content-Type is in [`SipMsg::reply_headers`]).
+    pub reply_body: Option<Vec<u8>>,
     /// A unique id of this message in this process.
     pub id: u64,
     /// AVPs (per message; move with the request into a transaction).
@@ -447,6 +450,7 @@ impl SipMsg {
             path: None,
             force_send_socket: None,
             reply_headers: String::new(),
+            reply_body: None,
             id,
             avps: Avps::default(),
             fwd_flags: SendFlags::default(),

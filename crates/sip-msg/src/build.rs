@@ -119,7 +119,10 @@ pub fn reply(
     out.extend_from_slice(opts.extra_headers.as_bytes());
     match opts.body {
         Some((ctype, body)) => {
-            push_header(&mut out, "Content-Type", ctype);
+            // (An empty type: the caller's extra headers hold it.)
+            if !ctype.is_empty() {
+                push_header(&mut out, "Content-Type", ctype);
+            }
             out.extend_from_slice(b"Content-Length: ");
             push_dec_bytes(&mut out, body.len() as u64);
             out.extend_from_slice(b"\r\n\r\n");

@@ -695,6 +695,38 @@ pub fn module() -> ModuleDef {
                 .set_body(body.as_bytes(), (!ct.is_empty()).then_some(ct));
             1
         })
+        .cmd("set_reply_body", 2, rt_reply_body(), None, |ctx, p| {
+            let body = p[0].str(ctx).into_owned();
+            let ct = p[1].str(ctx).trim().to_string();
+            if ct.is_empty() {
+                lm_err!("set_reply_body: empty content type");
+                return -1;
+            }
+            // The Content-Type goes with the reply's other headers, in
+            // the order of the calls (as Kamailio's reply lumps); a second
+            // call changes nothing (Kamailio keeps the first body too, and
+            // adds a second Content-Type).
+            if ctx.msg.reply_body.is_some() {
+                lm_warn!("set_reply_body: the reply has a body already");
+                return 1;
+            }
+            ctx.msg
+                .reply_headers
+                .push_str(&format!("Content-Type: {ct}\r\n"));
+            ctx.msg.reply_body = Some(body.into_bytes());
+            1
+        })
+        .cmd("search_str", 2, RouteType::ANY, None, |ctx, p| {
+            let text = p[0].str(ctx).into_owned();
+            let re = p[1].str(ctx).into_owned();
+            match regex::Regex::new(&re) {
+                Ok(r) => bool_rc(r.is_match(&text)),
+                Err(e) => {
+                    lm_err!("search_str: bad regular expression '{re}': {e}");
+                    -1
+                }
+            }
+        })
         .cmd(
             "append_to_reply",
             1,
@@ -739,6 +771,12 @@ pub fn module() -> ModuleDef {
             };
             bool_rc(list.split(sep).any(|x| x.trim() == subject))
         })
+}
+
+/// Where `set_reply_body` may be called (Kamailio: request, failure and
+/// branch routes).
+fn rt_reply_body() -> RouteType {
+    RouteType::REQUEST | RouteType::FAILURE | RouteType::BRANCH
 }
 
 #[cfg(test)]

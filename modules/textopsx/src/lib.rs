@@ -327,6 +327,14 @@ fn rc(b: bool) -> i32 {
 pub fn module() -> ModuleDef {
     let rt = RouteType::REQUEST | RouteType::ONREPLY | RouteType::FAILURE | RouteType::BRANCH;
     ModuleDef::new("textopsx")
+        .cmd("remove_body", 0, RouteType::ANY, None, |ctx, _| {
+            // The body goes; Content-Type stays and Content-Length follows
+            // when the message is sent (Kamailio deletes the body alone).
+            if !ctx.msg.msg().body().is_empty() || ctx.msg.edits.body().is_some() {
+                ctx.msg.edits.set_body(b"", None);
+            }
+            1
+        })
         .cmd(
             "msg_apply_changes",
             0,

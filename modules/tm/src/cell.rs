@@ -170,6 +170,7 @@ fn copy_msg(m: &SipMsg, exact: bool) -> Option<SipMsg> {
     n.path = m.path.clone();
     n.force_send_socket = m.force_send_socket.clone();
     n.reply_headers = m.reply_headers.clone();
+    n.reply_body = m.reply_body.clone();
     n.avps = m.avps.clone();
     n.xavps = m.xavps.clone();
     n.fwd_flags = m.fwd_flags;
