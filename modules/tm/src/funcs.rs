@@ -85,6 +85,51 @@ fn hop(ctx: &mut Ctx<'_>, p: &[Fixed], proto: Option<Proto>) -> NextHop {
     }
 }
 
+/// `t_relay_to`'s proxy, `[proto:]host[:port]` (an IPv6 host in
+/// brackets).
+fn proxy_hop(a: &str) -> Option<NextHop> {
+    let a = a.trim();
+    let (proto, rest) = match a.split_once(':') {
+        Some((p, r)) if !p.starts_with('[') => match Proto::parse(p) {
+            Some(x) => (Some(x), r),
+            None => (None, a),
+        },
+        _ => (None, a),
+    };
+    let (host, port) = if let Some(r) = rest.strip_prefix('[') {
+        let (h, after) = r.split_once(']')?;
+        (
+            format!("[{h}]"),
+            after.strip_prefix(':').map(str::to_string),
+        )
+    } else {
+        match rest.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p.to_string())),
+            None => (rest.to_string(), None),
+        }
+    };
+    if host.is_empty() || port.as_deref().is_some_and(|p| p.parse::<u16>().is_err()) {
+        return None;
+    }
+    Some(NextHop {
+        host: Some(host),
+        port,
+        proto,
+    })
+}
+
+/// Relays with `t_relay_to`'s flags for this transaction.
+fn relay_to_flags(e: &Engine, ctx: &mut Ctx<'_>, h: NextHop, flags: i64) -> i32 {
+    let t = tx(ctx.msg);
+    if flags & 1 != 0 {
+        t.auto_inv_100 = Some(false);
+    }
+    if flags & 2 != 0 {
+        t.no_internal_reply = true;
+    }
+    e.relay(ctx, &h)
+}
+
 /// Adds every tm function to the module.
 pub fn export(def: ModuleDef, e: &Arc<Engine>) -> ModuleDef {
     let int = Some(fixup::f(fixup::igp));
@@ -111,6 +156,36 @@ pub fn export(def: ModuleDef, e: &Arc<Engine>) -> ModuleDef {
                 e2.relay(ctx, &h)
             });
     }
+    // t_relay_to([proxy][, flags]): `proxy` as `[proto:]host[:port]`;
+    // flags 1: no 100 Trying, 2: no reply on an internal error, 4: no DNS
+    // failover (none is done).
+    let (e0, e1, e2) = (e.clone(), e.clone(), e.clone());
+    def = def
+        .cmd("t_relay_to", 0, REQ, None, move |ctx, _| {
+            e0.relay(ctx, &NextHop::default())
+        })
+        .cmd("t_relay_to", 1, REQ, spve.clone(), move |ctx, p| {
+            let a = p[0].str(ctx).into_owned();
+            match a.trim().parse::<i64>() {
+                Ok(flags) => relay_to_flags(&e1, ctx, NextHop::default(), flags),
+                Err(_) => match proxy_hop(&a) {
+                    Some(h) => e1.relay(ctx, &h),
+                    None => {
+                        lm_err!("t_relay_to: bad proxy '{a}'");
+                        -1
+                    }
+                },
+            }
+        })
+        .cmd("t_relay_to", 2, REQ, spve.clone(), move |ctx, p| {
+            let a = p[0].str(ctx).into_owned();
+            let flags = p[1].int(ctx);
+            let Some(h) = proxy_hop(&a) else {
+                lm_err!("t_relay_to: bad proxy '{a}'");
+                return -1;
+            };
+            relay_to_flags(&e2, ctx, h, flags)
+        });
     let e1 = e.clone();
     def = def.cmd("t_replicate", 1, REQ, spve.clone(), move |ctx, p| {
         let uri = p[0].str(ctx).into_owned();
@@ -405,6 +480,15 @@ pub fn export(def: ModuleDef, e: &Arc<Engine>) -> ModuleDef {
             t.overrides.max_noninv = 0;
             1
         })
+        .cmd("t_set_disable_6xx", 1, ANY_TM, int.clone(), |ctx, p| {
+            let on = p[0].int(ctx) != 0;
+            tx(ctx.msg).overrides.disable_6xx = Some(on);
+            with_cell(ctx, |c| c.proxy.config_mut().disable_6xx = on);
+            1
+        })
+        // siprouter does no DNS failover (the next SRV or address record
+        // after a failed one), so there is nothing to turn off.
+        .cmd("t_set_disable_failover", 1, ANY_TM, int.clone(), |_, _| 1)
         .cmd("t_set_auto_inv_100", 1, ANY_TM, int.clone(), |ctx, p| {
             let on = p[0].int(ctx) != 0;
             tx(ctx.msg).auto_inv_100 = Some(on);

@@ -33,6 +33,9 @@ pub struct Params {
     pub auto_inv_100_reason: Arc<RwLock<String>>,
     /// `noisy_ctimer`.
     pub noisy_ctimer: Arc<AtomicI64>,
+    /// `disable_6xx_block`: a 6xx neither ends the forking nor cancels
+    /// the other branches.
+    pub disable_6xx_block: Arc<AtomicI64>,
     /// `unmatched_cancel`: 0 forward statefully, 1 statelessly, 2 drop.
     pub unmatched_cancel: Arc<AtomicI64>,
     /// `e2e_cancel_reason`.
@@ -67,7 +70,7 @@ struct ConfigKey {
     invite: bool,
     stream_up: bool,
     overrides: Overrides,
-    params: [i64; 11],
+    params: [i64; 12],
 }
 
 /// How many different settings are kept at most (more only with many
@@ -97,6 +100,7 @@ impl Default for Params {
             auto_inv_100: int(1),
             auto_inv_100_reason: text("trying -- your call is important to us"),
             noisy_ctimer: int(1),
+            disable_6xx_block: int(0),
             unmatched_cancel: int(0),
             e2e_cancel_reason: int(1),
             aggregate_challenges: int(1),
@@ -128,6 +132,8 @@ pub struct Overrides {
     pub max_inv: u64,
     /// `max_noninv_lifetime`.
     pub max_noninv: u64,
+    /// `t_set_disable_6xx`.
+    pub disable_6xx: Option<bool>,
 }
 
 impl Params {
@@ -168,6 +174,7 @@ impl Params {
                 &self.failure_reply_mode,
                 &self.aggregate_challenges,
                 &self.noisy_ctimer,
+                &self.disable_6xx_block,
             ]
             .map(|a| a.load(Ordering::Relaxed)),
         };
@@ -193,7 +200,7 @@ impl Params {
     /// The settings from the values in `k` (read once, so that what is
     /// kept under a key is what that key says).
     fn make_proxy_config(&self, k: &ConfigKey) -> ProxyConfig {
-        let [fr, fr_inv, t1, t2, wt, max_inv, max_noninv, restart, frm, aggregate, noisy] =
+        let [fr, fr_inv, t1, t2, wt, max_inv, max_noninv, restart, frm, aggregate, noisy, no6xx] =
             k.params;
         let ms = |v: i64, over: u64| {
             Duration::from_millis(if over > 0 { over } else { v.max(1) as u64 })
@@ -215,6 +222,7 @@ impl Params {
         c.failure_reply_mode = frm.clamp(0, 3) as u8;
         c.aggregate_challenges = aggregate != 0;
         c.noisy_ctimer = noisy != 0;
+        c.disable_6xx = o.disable_6xx.unwrap_or(no6xx != 0);
         c.reason_408 = Self::text(&self.reply_408_reason);
         c.upstream_stream = k.stream_up;
         c
@@ -222,7 +230,7 @@ impl Params {
 
     /// Adds the parameters to the module definition.
     pub fn export(&self, def: ModuleDef) -> ModuleDef {
-        let ints: [(&str, &Arc<AtomicI64>); 20] = [
+        let ints: [(&str, &Arc<AtomicI64>); 21] = [
             ("fr_timer", &self.fr_timer),
             ("fr_inv_timer", &self.fr_inv_timer),
             ("retr_timer1", &self.retr_timer1),
@@ -234,6 +242,7 @@ impl Params {
             ("restart_fr_on_each_reply", &self.restart_fr_on_each_reply),
             ("auto_inv_100", &self.auto_inv_100),
             ("noisy_ctimer", &self.noisy_ctimer),
+            ("disable_6xx_block", &self.disable_6xx_block),
             ("unmatched_cancel", &self.unmatched_cancel),
             ("e2e_cancel_reason", &self.e2e_cancel_reason),
             ("aggregate_challenges", &self.aggregate_challenges),

@@ -64,6 +64,8 @@ pub struct ProxyConfig {
     pub aggregate_challenges: bool,
     /// `noisy_ctimer`.
     pub noisy_ctimer: bool,
+    /// `disable_6xx_block` / `t_set_disable_6xx`: a 6xx cancels nothing.
+    pub disable_6xx: bool,
     /// `reply_408_reason`.
     pub reason_408: String,
     /// Upstream transport is a stream (Content-Length is mandatory).
@@ -98,6 +100,7 @@ impl ProxyConfig {
             failure_reply_mode: 3,
             aggregate_challenges: true,
             noisy_ctimer: true,
+            disable_6xx: false,
             reason_408: "Request Timeout".into(),
             upstream_stream: false,
         }
@@ -543,7 +546,7 @@ impl Proxy {
         }
         b.final_code = code;
         b.final_reply = Some(relayed);
-        if code >= 600 && self.invite {
+        if code >= 600 && self.invite && !self.cfg.disable_6xx {
             self.cancel_pending(now, &mut out);
         }
         self.check_complete(now, rf, &mut out);

@@ -1,0 +1,151 @@
+//! Differential test against Kamailio itself, for tm's per-transaction
+//! switches and `t_relay_to`: a 603 from one of two forked branches
+//! cancels the other one, unless `t_set_disable_6xx(1)` was called (then
+//! the other answers, and the 603 still wins); `t_relay_to("proto:host:port"
+//! [, flags])` with flag 1 (no 100 Trying) and without; the return codes
+//! of `t_set_disable_6xx` and `t_set_disable_failover`. What the caller
+//! and both user agents get is compared.
+//!
+//! Without Kamailio installed the test prints a notice and passes, unless
+//! `SR_KAMAILIO_REQUIRED=1` (`.ci/run` sets it).
+
+use sr_testkit::kamailio;
+use sr_testkit::scene::{first_line, Scene};
+use sr_testkit::{answer, Reply, UdpPeer};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const MODULES: &[&str] = &["sl", "tm", "pv", "textops", "corex"];
+
+const BODY: &str = r#"request_route {
+    if ($hdr(X-T) == $null) { sl_send_reply("200", "up"); exit; }
+    if (is_method("CANCEL|ACK")) {
+        if (t_check_trans()) { t_relay(); }
+        exit;
+    }
+    if ($hdr(X-T) == "6xx") {
+        if ($hdr(X-Off) != $null) {
+            t_set_disable_6xx("1");
+            $var(a) = $rc;
+            t_set_disable_failover("1");
+            $var(b) = $rc;
+            append_hf("X-Flags: $var(a) $var(b)\r\n");
+        }
+        $ru = $hdr(X-D2);
+        append_branch();
+        $ru = $hdr(X-D);
+        t_relay();
+        exit;
+    }
+    if ($hdr(X-T) == "to") {
+        t_relay_to("udp:127.0.0.1:__UAS__");
+        exit;
+    }
+    if ($hdr(X-T) == "to1") {
+        t_relay_to("udp:127.0.0.1:__UAS__", "1");
+        exit;
+    }
+}
+"#;
+
+/// The caller's replies to `call`, first lines, until a final one.
+fn caller_gets(p: &Scene, call: &str, wait: Duration) -> String {
+    let mut got = Vec::new();
+    while let Some(r) = p.caller.recv_matching(wait, |r| {
+        r.msg.msg().call_id().ok() == Some(call) && r.status().is_some()
+    }) {
+        let fin = r.status().is_some_and(|c| c >= 200);
+        got.push(first_line(&r));
+        if fin {
+            break;
+        }
+    }
+    got.join(", ")
+}
+
+/// Whether `r` is the INVITE of call `call`.
+fn is_invite_of(r: &Reply, call: &str) -> bool {
+    let m = r.msg.msg();
+    m.call_id().ok() == Some(call) && m.method().is_some_and(|x| x.as_str() == "INVITE")
+}
+
+/// Answers the request `r` at user agent `i`.
+fn reply(p: &Scene, i: usize, r: &Reply, code: u16, reason: &str) {
+    p.uas[i].send(r.from, &answer(r, code, reason, &format!("u{i}"), &[]));
+}
+
+fn six_xx(p: &Scene, off: bool) -> Vec<String> {
+    let extra = format!(
+        "X-T: 6xx\r\nX-D: {}\r\nX-D2: {}\r\n{}",
+        p.uri(0),
+        p.uri(1),
+        if off { "X-Off: 1\r\n" } else { "" }
+    );
+    let call = p.send("INVITE", "6xx", &extra);
+    let t = Duration::from_secs(2);
+    let r0 = p.uas[0].recv_matching(t, |r| is_invite_of(r, &call));
+    let r1 = p.uas[1].recv_matching(t, |r| is_invite_of(r, &call));
+    let (Some(r0), Some(r1)) = (r0, r1) else {
+        return vec![format!("6xx off={off}: a branch got nothing")];
+    };
+    reply(p, 0, &r0, 180, "Ringing");
+    reply(p, 1, &r1, 603, "Decline");
+    // Does user agent 0 get a CANCEL?
+    let cancel = p.uas[0].recv_matching(Duration::from_millis(700), |r| {
+        r.msg.msg().call_id().ok() == Some(call.as_str())
+            && r.msg.msg().method().is_some_and(|m| m.as_str() == "CANCEL")
+    });
+    let mut u0 = format!(
+        "u0: INVITE [X-Flags: {}]",
+        r0.header("X-Flags").unwrap_or_default()
+    );
+    match &cancel {
+        Some(c) => {
+            u0.push_str(", CANCEL");
+            reply(p, 0, c, 200, "OK");
+            reply(p, 0, &r0, 487, "Request Terminated");
+        }
+        None => reply(p, 0, &r0, 486, "Busy Here"),
+    }
+    let caller = caller_gets(p, &call, Duration::from_secs(3));
+    vec![format!("6xx off={off}: caller: {caller} | {u0}")]
+}
+
+fn relay_to(p: &Scene, uas: &UdpPeer, flags: bool) -> Vec<String> {
+    let what = if flags { "to1" } else { "to" };
+    let call = p.send("INVITE", what, &format!("X-T: {what}\r\n"));
+    let Some(r) = uas.recv_matching(Duration::from_secs(2), |r| is_invite_of(r, &call)) else {
+        return vec![format!("{what}: the proxy's user agent got nothing")];
+    };
+    let ruri = first_line(&r);
+    uas.send(r.from, &answer(&r, 486, "Busy Here", "ut", &[]));
+    let caller = caller_gets(p, &call, Duration::from_secs(3));
+    vec![format!("{what}: u0 got {ruri} | caller: {caller}")]
+}
+
+fn scenario(srv: SocketAddr, uas_port: u16) -> Vec<String> {
+    let p = Scene::new(srv, 2);
+    let uas = UdpPeer::on(&format!("127.0.0.1:{uas_port}"));
+    kamailio::wait_until_up(&p.caller, srv, kamailio::PROBE, None);
+    let mut out = Vec::new();
+    out.extend(six_xx(&p, false));
+    out.extend(six_xx(&p, true));
+    out.extend(relay_to(&p, &uas, false));
+    out.extend(relay_to(&p, &uas, true));
+    out
+}
+
+#[test]
+fn tm_switches_match_kamailio() {
+    if !kamailio::available(MODULES) {
+        return;
+    }
+    let dir = kamailio::fresh_dir("tm-flags");
+    let uas_port = sr_testkit::free_port();
+    let cfg = (kamailio::head(MODULES) + BODY).replace("__UAS__", &uas_port.to_string());
+    let (want, got) = kamailio::run_scenario(&dir, &cfg, siprouter::in_tree(), &|| {}, &|srv| {
+        scenario(srv, uas_port)
+    });
+    assert!(want.iter().any(|l| l.contains("603 Decline")), "{want:#?}");
+    kamailio::conclude(&dir, &want, &got, "tm switches");
+}
