@@ -357,6 +357,17 @@ impl SendFixups {
     }
 }
 
+/// A reply's status code changed by the script (textopsx's
+/// `change_reply_status_code`), kept in [`SipMsg::ext`]: the code tm goes
+/// on with, and the index of the edit that writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewStatus {
+    /// The new code.
+    pub code: u16,
+    /// The edit replacing the status line's digits.
+    pub edit: usize,
+}
+
 /// The message being routed and everything the script changed so far.
 #[derive(Debug)]
 pub struct SipMsg {

@@ -3,8 +3,10 @@
 //! cancels the other one, unless `t_set_disable_6xx(1)` was called (then
 //! the other answers, and the 603 still wins); `t_relay_to("proto:host:port"
 //! [, flags])` with flag 1 (no 100 Trying) and without; the return codes
-//! of `t_set_disable_6xx` and `t_set_disable_failover`. What the caller
-//! and both user agents get is compared.
+//! of `t_set_disable_6xx` and `t_set_disable_failover`; textopsx's
+//! `change_reply_status_code` in onreply_route (183 to 180, 604 to 404, a
+//! change of class refused). What the caller and the user agents get is
+//! compared.
 //!
 //! Without Kamailio installed the test prints a notice and passes, unless
 //! `SR_KAMAILIO_REQUIRED=1` (`.ci/run` sets it).
@@ -15,7 +17,7 @@ use sr_testkit::{answer, Reply, UdpPeer};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-const MODULES: &[&str] = &["sl", "tm", "pv", "textops", "corex"];
+const MODULES: &[&str] = &["sl", "tm", "pv", "textops", "textopsx", "corex"];
 
 const BODY: &str = r#"request_route {
     if ($hdr(X-T) == $null) { sl_send_reply("200", "up"); exit; }
@@ -44,6 +46,26 @@ const BODY: &str = r#"request_route {
     if ($hdr(X-T) == "to1") {
         t_relay_to("udp:127.0.0.1:__UAS__", "1");
         exit;
+    }
+    if ($hdr(X-T) == "chg") {
+        t_on_reply("CHG");
+        t_relay_to("udp:127.0.0.1:__UAS__");
+        exit;
+    }
+}
+onreply_route[CHG] {
+    if (status == "604") {
+        change_reply_status_code("404");
+        $var(rc) = $rc;
+        append_hf("X-Rc: $var(rc) $rs\r\n");
+    } else if (status == "183") {
+        change_reply_status_code("180");
+        $var(rc) = $rc;
+        change_reply_status_code("200");
+        $var(rc2) = $rc;
+        change_reply_status_code("700");
+        $var(rc3) = $rc;
+        append_hf("X-Rc: $var(rc) $var(rc2) $var(rc3) $rs\r\n");
     }
 }
 "#;
@@ -123,6 +145,35 @@ fn relay_to(p: &Scene, uas: &UdpPeer, flags: bool) -> Vec<String> {
     vec![format!("{what}: u0 got {ruri} | caller: {caller}")]
 }
 
+/// A reply whose code onreply_route changes: 183 to 180, 604 to 404.
+fn changed(p: &Scene, uas: &UdpPeer) -> Vec<String> {
+    let call = p.send("INVITE", "chg", "X-T: chg\r\n");
+    let Some(r) = uas.recv_matching(Duration::from_secs(2), |r| is_invite_of(r, &call)) else {
+        return vec!["chg: the proxy's user agent got nothing".into()];
+    };
+    uas.send(r.from, &answer(&r, 183, "Session Progress", "ut", &[]));
+    std::thread::sleep(Duration::from_millis(100));
+    uas.send(
+        r.from,
+        &answer(&r, 604, "Does Not Exist Anywhere", "ut", &[]),
+    );
+    let mut got = Vec::new();
+    while let Some(x) = p.caller.recv_matching(Duration::from_secs(3), |x| {
+        x.msg.msg().call_id().ok() == Some(call.as_str()) && x.status().is_some()
+    }) {
+        let fin = x.status().is_some_and(|c| c >= 200);
+        got.push(format!(
+            "{} [X-Rc: {}]",
+            first_line(&x),
+            x.header("X-Rc").unwrap_or_default()
+        ));
+        if fin {
+            break;
+        }
+    }
+    vec![format!("chg: {}", got.join(", "))]
+}
+
 fn scenario(srv: SocketAddr, uas_port: u16) -> Vec<String> {
     let p = Scene::new(srv, 2);
     let uas = UdpPeer::on(&format!("127.0.0.1:{uas_port}"));
@@ -132,6 +183,7 @@ fn scenario(srv: SocketAddr, uas_port: u16) -> Vec<String> {
     out.extend(six_xx(&p, true));
     out.extend(relay_to(&p, &uas, false));
     out.extend(relay_to(&p, &uas, true));
+    out.extend(changed(&p, &uas));
     out
 }
 

@@ -327,6 +327,16 @@ fn rc(b: bool) -> i32 {
 pub fn module() -> ModuleDef {
     let rt = RouteType::REQUEST | RouteType::ONREPLY | RouteType::FAILURE | RouteType::BRANCH;
     ModuleDef::new("textopsx")
+        .cmd(
+            "change_reply_status_code",
+            1,
+            RouteType::ONREPLY,
+            None,
+            |ctx, p| {
+                let code = p[0].int(ctx);
+                change_status(ctx, code)
+            },
+        )
         .cmd("remove_body", 0, RouteType::ANY, None, |ctx, _| {
             // The body goes; Content-Type stays and Content-Length follows
             // when the message is sent (Kamailio deletes the body alone).
@@ -393,6 +403,46 @@ pub fn module() -> ModuleDef {
             let icase = p[2].str(ctx).contains('i');
             rc(fnmatch(&s, &pat, icase))
         })
+}
+
+/// `change_reply_status_code(code)`: the reply's status code replaced
+/// (its reason phrase kept); a provisional or 2xx reply keeps its class.
+fn change_status(ctx: &mut Ctx<'_>, code: i64) -> i32 {
+    let Some(old) = ctx.msg.msg().status() else {
+        lm_err!("change_reply_status_code: only a reply can be changed");
+        return -1;
+    };
+    if !(100..=699).contains(&code) {
+        lm_err!("change_reply_status_code: wrong status code: {code}");
+        return -1;
+    }
+    let old = i64::from(old);
+    if (code < 300 || old < 300) && code / 100 != old / 100 {
+        lm_err!(
+            "change_reply_status_code: the class of provisional or positive final replies cannot be changed"
+        );
+        return -1;
+    }
+    // The digits after "SIP/2.0 " in the status line.
+    let raw = ctx.msg.msg().raw();
+    let Some(sp) = raw.iter().position(|&b| b == b' ') else {
+        return -1;
+    };
+    let start = u32::try_from(sp + 1).unwrap_or(u32::MAX);
+    let digits = code.to_string();
+    let code = u16::try_from(code).unwrap_or(0);
+    let edit = match ctx.msg.ext.get::<sr_sdk::NewStatus>() {
+        Some(prev) => {
+            ctx.msg.edits.set_text(prev.edit, digits.as_bytes());
+            prev.edit
+        }
+        None => {
+            ctx.msg.edits.replace(start, start + 3, digits.as_bytes());
+            ctx.msg.edits.ops().count() - 1
+        }
+    };
+    ctx.msg.ext.insert(sr_sdk::NewStatus { code, edit });
+    1
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ impl Engine {
         let Some((c, idx)) = reply_cell(self, ctx.msg) else {
             return false;
         };
-        let Some(code) = ctx.msg.msg().status() else {
+        let Some(mut code) = ctx.msg.msg().status() else {
             return true;
         };
         self.stats.rpl_received.inc();
@@ -90,6 +90,11 @@ impl Engine {
                 b.flags = ctx.msg.bflags;
             }
             g = ng;
+            // The script may have changed the code (textopsx's
+            // change_reply_status_code); the relayed bytes carry it too.
+            if let Some(s) = ctx.msg.ext.get::<sr_sdk::NewStatus>() {
+                code = s.code;
+            }
             if res.dropped && code < 200 {
                 self.stats.rpl_absorbed.inc();
                 drop(g);

@@ -566,7 +566,12 @@ impl CorePv {
             CorePv::RcvPort => Value::Int(m.rcv.dst.port() as i64),
             CorePv::Proto => s(m.rcv.proto.as_str()),
             CorePv::Method => msg.txn_method().map_or(Value::Null, |x| s(x.as_str())),
-            CorePv::Status => msg.status().map_or(Value::Null, |c| Value::Int(c as i64)),
+            CorePv::Status => m
+                .ext
+                .get::<sr_sdk::NewStatus>()
+                .map(|n| n.code)
+                .or_else(|| msg.status())
+                .map_or(Value::Null, |c| Value::Int(c as i64)),
             CorePv::Reason => opt_s(msg.reason()),
             CorePv::CallId => opt_s(msg.value(HeaderName::CallId)),
             CorePv::CSeq => msg.cseq().map_or(Value::Null, |c| Value::Int(c.seq as i64)),
