@@ -161,6 +161,26 @@ impl Xavps {
         before - self.items.len()
     }
 
+    /// Adds an entry named `root` after the oldest one of that name (the
+    /// end of its stack), or at the head when there is none.
+    pub fn push_last(&mut self, root: &str, v: XavpValue) {
+        match self.items.iter().rposition(|(n, _)| n == root) {
+            Some(i) => self.items.insert(i + 1, (root.to_string(), v)),
+            None => self.push(root, v),
+        }
+    }
+
+    /// Replaces the `idx`-th entry named `root`; false when there is none.
+    pub fn replace(&mut self, root: &str, idx: usize, v: XavpValue) -> bool {
+        match self.get_mut(root, idx) {
+            Some(slot) => {
+                *slot = v;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Names of the entries, newest first (repeated names repeated).
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.items.iter().map(|(n, _)| n.as_str())

@@ -279,7 +279,7 @@ fn stock_scenario(name: &str, text: &str, url: &str, conn: fn(&str) -> Box<dyn D
     let c = caller.addr();
     let ruri = format!("sip:alice@127.0.0.1:{port}");
     let invite = |branch: &str, cseq: u32, auth: &str| {
-        format!("INVITE {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP {c};branch=z9hG4bK{branch};rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=i1\r\nTo: <sip:alice@127.0.0.1>\r\nCall-ID: stock-{name}-2\r\nCSeq: {cseq} INVITE\r\nContact: <sip:alice@{c}>\r\n{auth}Content-Length: 0\r\n\r\n")
+        format!("INVITE {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP {c};branch=z9hG4bK{branch};rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1:{port}>;tag=i1\r\nTo: <sip:alice@127.0.0.1:{port}>\r\nCall-ID: stock-{name}-2\r\nCSeq: {cseq} INVITE\r\nContact: <sip:alice@{c}>\r\n{auth}Content-Length: 0\r\n\r\n")
     };
     caller.send(to, &invite("i1", 1, ""));
     let r = caller.recv_final(t).expect("challenged");

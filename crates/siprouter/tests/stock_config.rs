@@ -462,7 +462,7 @@ fn the_stock_config_runs_as_a_registrar_and_answers_rpc_over_http() {
     let a = ua.addr();
     let t = std::time::Duration::from_secs(3);
     // Its keepalive answer to OPTIONS, then a registration.
-    ua.send(to, &format!("OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKstk1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:a@127.0.0.1>;tag=s1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: stock-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"));
+    ua.send(to, &format!("OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKstk1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:a@127.0.0.1:{port}>;tag=s1\r\nTo: <sip:127.0.0.1:{port}>\r\nCall-ID: stock-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"));
     let r = ua.recv(t).expect("OPTIONS answered");
     assert_eq!(
         (r.status(), r.msg.msg().reason()),
@@ -470,7 +470,7 @@ fn the_stock_config_runs_as_a_registrar_and_answers_rpc_over_http() {
         "{}",
         r.text()
     );
-    ua.send(to, &format!("REGISTER sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKstk2;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=s2\r\nTo: <sip:alice@127.0.0.1>\r\nCall-ID: stock-2\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@{a}>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n"));
+    ua.send(to, &format!("REGISTER sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKstk2;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1:{port}>;tag=s2\r\nTo: <sip:alice@127.0.0.1:{port}>\r\nCall-ID: stock-2\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@{a}>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n"));
     let r = ua.recv(t).expect("REGISTER answered");
     assert_eq!(r.status(), Some(200), "{}", r.text());
     // WITH_JSONRPC: JSON-RPC over HTTP on the SIP TCP socket.
@@ -526,7 +526,7 @@ fn start_stock_file(
 
 /// An INVITE for bob from alice at `a`, without credentials.
 fn unauthenticated_invite(port: u16, a: std::net::SocketAddr, branch: &str, call: &str) -> String {
-    format!("INVITE sip:bob@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bK{branch};rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag={call}\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: {call}\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@{a}>\r\nContent-Length: 0\r\n\r\n")
+    format!("INVITE sip:bob@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bK{branch};rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1:{port}>;tag={call}\r\nTo: <sip:bob@127.0.0.1:{port}>\r\nCall-ID: {call}\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@{a}>\r\nContent-Length: 0\r\n\r\n")
 }
 
 #[test]
@@ -621,12 +621,12 @@ fn the_stock_config_with_nat_relays_media_through_rtpproxy() {
     let (alice, bob) = (sr_testkit::UdpPeer::new(), sr_testkit::UdpPeer::new());
     let (a, b) = (alice.addr(), bob.addr());
     // Bob registers from behind a NAT: his Contact is a private address.
-    bob.send(to, &format!("REGISTER sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.7:5060;branch=z9hG4bKnat1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:bob@127.0.0.1>;tag=n1\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: nat-reg\r\nCSeq: 1 REGISTER\r\nContact: <sip:bob@10.0.0.7:5060>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n"));
+    bob.send(to, &format!("REGISTER sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.7:5060;branch=z9hG4bKnat1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:bob@127.0.0.1:{port}>;tag=n1\r\nTo: <sip:bob@127.0.0.1:{port}>\r\nCall-ID: nat-reg\r\nCSeq: 1 REGISTER\r\nContact: <sip:bob@10.0.0.7:5060>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n"));
     let r = bob.recv(t).expect("REGISTER answered");
     assert_eq!(r.status(), Some(200), "{}", r.text());
     // Alice, behind a NAT too, calls him with her private media address.
     let offer = stock_sdp("192.168.1.5", 4000);
-    alice.send(to, &format!("INVITE sip:bob@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.5:5060;branch=z9hG4bKnat2;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=n2\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: nat-call\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@192.168.1.5:5060>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{offer}", offer.len()));
+    alice.send(to, &format!("INVITE sip:bob@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.5:5060;branch=z9hG4bKnat2;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1:{port}>;tag=n2\r\nTo: <sip:bob@127.0.0.1:{port}>\r\nCall-ID: nat-call\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@192.168.1.5:5060>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{offer}", offer.len()));
     let inv = bob
         .recv_method("INVITE", t)
         .expect("INVITE reaches bob's public address");
@@ -667,7 +667,7 @@ fn the_stock_config_with_nat_relays_media_through_rtpproxy() {
     // media relayed for bob's sake (his branch flag, in branch_route),
     // and failure_route deletes the session (the branch flag again).
     let offer = stock_sdp("127.0.0.1", 4100);
-    alice.send(to, &format!("INVITE sip:bob@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKnat4;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=n4\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: nat-busy\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@{a}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{offer}", offer.len()));
+    alice.send(to, &format!("INVITE sip:bob@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKnat4;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1:{port}>;tag=n4\r\nTo: <sip:bob@127.0.0.1:{port}>\r\nCall-ID: nat-busy\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@{a}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{offer}", offer.len()));
     let inv = bob.recv_method("INVITE", t).expect("INVITE reaches bob");
     let body = String::from_utf8_lossy(inv.msg.msg().body()).into_owned();
     assert!(!body.contains("m=audio 4100 "), "relayed for bob: {body}");
@@ -692,6 +692,10 @@ fn the_stock_config_with_aliasdb_and_speeddial_routes_aliases_and_short_numbers(
         return;
     }
     let (cfg, url) = stock_on_sqlite("stock-alias");
+    // The targets name the server's port: without one, a URI is 5060, not
+    // this server (uri==myself, as Kamailio's), and would be relayed.
+    let port = sr_testkit::free_port();
+    let here = format!("127.0.0.1:{port}");
     {
         use sr_sdk::db::{DbConn, DbValue};
         let mut c = sr_mod_db_sqlite::SqliteConn::open(&url, 1000).unwrap();
@@ -702,7 +706,7 @@ fn the_stock_config_with_aliasdb_and_speeddial_routes_aliases_and_short_numbers(
                 ("alias_username", s("sales")),
                 ("alias_domain", s("127.0.0.1")),
                 ("username", s("bob")),
-                ("domain", s("127.0.0.1")),
+                ("domain", s(&here)),
             ],
         )
         .unwrap();
@@ -713,12 +717,11 @@ fn the_stock_config_with_aliasdb_and_speeddial_routes_aliases_and_short_numbers(
                 ("domain", s("127.0.0.1")),
                 ("sd_username", s("11")),
                 ("sd_domain", s("127.0.0.1")),
-                ("new_uri", s("sip:bob@127.0.0.1")),
+                ("new_uri", DbValue::str(format!("sip:bob@{here}"))),
             ],
         )
         .unwrap();
     }
-    let port = sr_testkit::free_port();
     let (_rt, srv) = start_stock_file(
         &cfg,
         &["WITH_MYSQL", "WITH_ALIASDB", "WITH_SPEEDDIAL"],
@@ -728,11 +731,11 @@ fn the_stock_config_with_aliasdb_and_speeddial_routes_aliases_and_short_numbers(
     let t = std::time::Duration::from_secs(3);
     let (alice, bob) = (sr_testkit::UdpPeer::new(), sr_testkit::UdpPeer::new());
     let (a, b) = (alice.addr(), bob.addr());
-    bob.send(to, &format!("REGISTER sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {b};branch=z9hG4bKal1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:bob@127.0.0.1>;tag=b1\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: al-reg\r\nCSeq: 1 REGISTER\r\nContact: <sip:bob@{b}>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n"));
+    bob.send(to, &format!("REGISTER sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {b};branch=z9hG4bKal1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:bob@127.0.0.1:{port}>;tag=b1\r\nTo: <sip:bob@127.0.0.1:{port}>\r\nCall-ID: al-reg\r\nCSeq: 1 REGISTER\r\nContact: <sip:bob@{b}>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n"));
     assert_eq!(bob.recv(t).expect("REGISTER answered").status(), Some(200));
     // The alias sales reaches bob, and so does alice's short number 11.
     for (n, user) in [(1, "sales"), (2, "11")] {
-        alice.send(to, &format!("INVITE sip:{user}@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKal{n}x;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=a{n}\r\nTo: <sip:{user}@127.0.0.1>\r\nCall-ID: al-call-{n}\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@{a}>\r\nContent-Length: 0\r\n\r\n"));
+        alice.send(to, &format!("INVITE sip:{user}@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKal{n}x;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1:{port}>;tag=a{n}\r\nTo: <sip:{user}@127.0.0.1:{port}>\r\nCall-ID: al-call-{n}\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@{a}>\r\nContent-Length: 0\r\n\r\n"));
         let inv = bob
             .recv_method("INVITE", t)
             .unwrap_or_else(|| panic!("{user}: the INVITE reaches bob"));
@@ -767,13 +770,13 @@ fn the_stock_config_with_presence_serves_publish_and_subscribe() {
     let (alice, bob) = (sr_testkit::UdpPeer::new(), sr_testkit::UdpPeer::new());
     let (a, b) = (alice.addr(), bob.addr());
     let pidf = "<?xml version=\"1.0\"?>\n<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"sip:alice@127.0.0.1\">\n<tuple id=\"t1\"><status><basic>open</basic></status></tuple>\n</presence>\n";
-    alice.send(to, &format!("PUBLISH sip:alice@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKsp1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=a1\r\nTo: <sip:alice@127.0.0.1>\r\nCall-ID: sp-pub\r\nCSeq: 1 PUBLISH\r\nEvent: presence\r\nExpires: 600\r\nContent-Type: application/pidf+xml\r\nContent-Length: {}\r\n\r\n{pidf}", pidf.len()));
+    alice.send(to, &format!("PUBLISH sip:alice@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKsp1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1:{port}>;tag=a1\r\nTo: <sip:alice@127.0.0.1:{port}>\r\nCall-ID: sp-pub\r\nCSeq: 1 PUBLISH\r\nEvent: presence\r\nExpires: 600\r\nContent-Type: application/pidf+xml\r\nContent-Length: {}\r\n\r\n{pidf}", pidf.len()));
     let r = alice.recv_final(t).expect("PUBLISH answered");
     assert_eq!(r.status(), Some(200), "{}", r.text());
     assert!(r.header("SIP-ETag").is_some(), "{}", r.text());
     // bob subscribes (record-routed by the stock route, as Kamailio's):
     // 200, then a NOTIFY with alice's document.
-    bob.send(to, &format!("SUBSCRIBE sip:alice@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {b};branch=z9hG4bKsp2;rport\r\nMax-Forwards: 70\r\nFrom: <sip:bob@127.0.0.1>;tag=b1\r\nTo: <sip:alice@127.0.0.1>\r\nCall-ID: sp-sub\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:bob@{b}>\r\nEvent: presence\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n"));
+    bob.send(to, &format!("SUBSCRIBE sip:alice@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {b};branch=z9hG4bKsp2;rport\r\nMax-Forwards: 70\r\nFrom: <sip:bob@127.0.0.1:{port}>;tag=b1\r\nTo: <sip:alice@127.0.0.1:{port}>\r\nCall-ID: sp-sub\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:bob@{b}>\r\nEvent: presence\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n"));
     let ok = bob.recv_final(t).expect("SUBSCRIBE answered");
     assert_eq!(ok.status(), Some(200), "{}", ok.text());
     let n = bob.recv_method("NOTIFY", t).expect("a NOTIFY");

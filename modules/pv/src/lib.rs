@@ -26,6 +26,7 @@ pub mod sbranch;
 pub mod server;
 pub mod time;
 pub mod xavp;
+pub mod xavp_funcs;
 
 use sr_sdk::prelude::*;
 use sr_sdk::rpc::param_str;
@@ -151,6 +152,106 @@ fn b(x: bool) -> i32 {
     }
 }
 
+/// The XAVP functions ([`xavp_funcs`]).
+fn xavp_cmds(mut def: ModuleDef) -> ModuleDef {
+    use xavp::Flavor;
+    use xavp_funcs as xf;
+    let any = RouteType::ANY;
+    let out_pv: Option<sr_sdk::fixup::FixupFn> = Some(Arc::new(|env, i, a| {
+        if i == 1 {
+            fixup::pvar(env, i, a)
+        } else {
+            fixup::spve(env, i, a)
+        }
+    }));
+    for (prefix, flavor) in [("xavp", Flavor::Xavp), ("xavu", Flavor::Xavu)] {
+        def = def
+            .cmd(
+                &format!("{prefix}_params_explode"),
+                2,
+                any,
+                None,
+                move |ctx, p| {
+                    let text = p[0].str(ctx).into_owned();
+                    let name = p[1].str(ctx).into_owned();
+                    xf::params_explode(ctx, flavor, &text, &name)
+                },
+            )
+            .cmd(
+                &format!("{prefix}_params_implode"),
+                2,
+                any,
+                out_pv.clone(),
+                move |ctx, p| {
+                    let name = p[0].str(ctx).into_owned();
+                    xf::params_implode(ctx, flavor, &name, &p[1])
+                },
+            );
+    }
+    for (prefix, flavor) in [("xavp", Flavor::Xavp), ("xavi", Flavor::Xavi)] {
+        def = def
+            .cmd(
+                &format!("{prefix}_child_seti"),
+                3,
+                any,
+                None,
+                move |ctx, p| {
+                    let r = p[0].str(ctx).into_owned();
+                    let c = p[1].str(ctx).into_owned();
+                    let v = p[2].int(ctx);
+                    xf::child_set(ctx, flavor, &r, &c, Value::Int(v))
+                },
+            )
+            .cmd(
+                &format!("{prefix}_child_sets"),
+                3,
+                any,
+                None,
+                move |ctx, p| {
+                    let r = p[0].str(ctx).into_owned();
+                    let c = p[1].str(ctx).into_owned();
+                    let v = p[2].str(ctx).into_owned();
+                    xf::child_set(ctx, flavor, &r, &c, Value::from(v))
+                },
+            )
+            .cmd(&format!("{prefix}_rm"), 1, any, None, move |ctx, p| {
+                let r = p[0].str(ctx).into_owned();
+                xf::remove(ctx, flavor, &r, None)
+            })
+            .cmd(
+                &format!("{prefix}_child_rm"),
+                2,
+                any,
+                None,
+                move |ctx, p| {
+                    let r = p[0].str(ctx).into_owned();
+                    let c = p[1].str(ctx).into_owned();
+                    xf::remove(ctx, flavor, &r, Some(&c))
+                },
+            );
+    }
+    def.cmd("xavp_slist_explode", 4, any, None, |ctx, p| {
+        let list = p[0].str(ctx).into_owned();
+        let seps = p[1].str(ctx).into_owned();
+        let mode = p[2].str(ctx).into_owned();
+        let name = p[3].str(ctx).into_owned();
+        xf::slist_explode(ctx, &list, &seps, &mode, &name)
+    })
+    .cmd("xavp_copy", 3, any, None, |ctx, p| {
+        let src = p[0].str(ctx).into_owned();
+        let i = p[1].int(ctx);
+        let dst = p[2].str(ctx).into_owned();
+        xf::copy(ctx, &src, i, &dst, None)
+    })
+    .cmd("xavp_copy", 4, any, None, |ctx, p| {
+        let src = p[0].str(ctx).into_owned();
+        let i = p[1].int(ctx);
+        let dst = p[2].str(ctx).into_owned();
+        let d = p[3].int(ctx);
+        xf::copy(ctx, &src, i, &dst, Some(d))
+    })
+}
+
 /// The `pv` module.
 pub fn module() -> ModuleDef {
     let st = Arc::new(State::default());
@@ -187,6 +288,7 @@ pub fn module() -> ModuleDef {
             sbranch::append(ctx)
         })
         .cmd("sbranch_reset", 0, any, None, |_, _| sbranch::reset());
+    def = xavp_cmds(def);
     def.cmd("pv_isset", 1, any, rd.clone(), |ctx, p| {
         b(!value_of(ctx, &p[0]).is_null())
     })

@@ -4,8 +4,10 @@
 //! `record_route_preset(addr[, addr2])` (two Record-Route headers when the
 //! request changes transport, `enable_double_rr`), `add_rr_param`,
 //! `loose_route()` (RFC 3261 §16.4 and strict-router handling of
-//! §16.12), `check_route_param(re)`, `is_direction(dir)` (needs
-//! `append_fromtag`), `$route_uri` and the dialog's initial tags `$fti`,
+//! §16.12), `loose_route_preloaded()`, `loose_route_mode(mode)`,
+//! `rr_next_hop_route()`, `remove_record_route()`,
+//! `check_route_param(re)`, `is_direction(dir)` (needs `append_fromtag`),
+//! `$route_uri`, `$rdir(id|name)` and the dialog's initial tags `$fti`,
 //! `$tti` (From and To tags as the first request had them).
 #![forbid(unsafe_code)]
 
@@ -26,6 +28,11 @@ pub struct RrCtx {
     pub pending: String,
     /// Parameters of our Route entry that `loose_route` processed.
     pub route_params: Option<String>,
+    /// `loose_route` took the next hop from a Route header.
+    pub next_hop_route: bool,
+    /// A `record_route*` function ran (also when `remove_record_route`
+    /// took its header away again: Kamailio's `FL_RR_ADDED`).
+    pub rr_added: bool,
 }
 
 /// The module parameters.
@@ -109,7 +116,9 @@ pub fn module() -> ModuleDef {
     let req = RouteType::REQUEST | RouteType::FAILURE | RouteType::BRANCH;
     let spve = Some(fixup::f(fixup::spve));
     let (p1, p2, p3, p4, p5) = (p.clone(), p.clone(), p.clone(), p.clone(), p.clone());
+    let (p6, p7) = (p.clone(), p.clone());
     let api = RrApi::default();
+    let (a1, a2, a3) = (api.clone(), api.clone(), api.clone());
     let published = Arc::new(api.clone());
     let p0 = p.clone();
     ModuleDef::new("rr")
@@ -166,7 +175,44 @@ pub fn module() -> ModuleDef {
             record::add_rr_param(ctx, &s)
         })
         .cmd("loose_route", 0, RouteType::REQUEST, None, move |ctx, _| {
-            loose::loose_route(ctx, &p5, &api)
+            loose::loose_route(ctx, &p5, &a1)
+        })
+        // 1 only for a preloaded route set (out of dialog) that was ours.
+        .cmd(
+            "loose_route_preloaded",
+            0,
+            RouteType::REQUEST,
+            None,
+            move |ctx, _| {
+                if loose::loose_route(ctx, &p6, &a2) == loose::RR_PRELOADED {
+                    1
+                } else {
+                    -1
+                }
+            },
+        )
+        .cmd(
+            "loose_route_mode",
+            1,
+            RouteType::REQUEST,
+            Some(fixup::f(fixup::igp)),
+            move |ctx, a| {
+                let loose_only = a[0].int(ctx) == 1;
+                loose::loose_route_mode(ctx, &p7, &a3, loose_only)
+            },
+        )
+        .cmd("rr_next_hop_route", 0, RouteType::ANY, None, |ctx, _| {
+            if ctx.msg.ext.get::<RrCtx>().is_some_and(|r| r.next_hop_route) {
+                1
+            } else {
+                -1
+            }
+        })
+        .cmd("remove_record_route", 0, req, None, |ctx, _| {
+            while let Some(i) = ctx.msg.edits.find_text(record::RR_PREFIX) {
+                ctx.msg.edits.set_text(i, b"");
+            }
+            1
         })
         .cmd(
             "check_route_param",
@@ -200,6 +246,14 @@ pub fn module() -> ModuleDef {
                 }
             },
         )
+        // $rdir(id): 1 downstream, 2 upstream; $rdir(name): the word.
+        .pv("rdir", |ctx, n| {
+            let up = downstream(ctx) == Some(false);
+            match n.inner.as_deref() {
+                Some("name") => Value::from(if up { "upstream" } else { "downstream" }),
+                _ => Value::Int(if up { 2 } else { 1 }),
+            }
+        })
         .pv("fti", |ctx, _| initial_tag(ctx, true))
         .pv("tti", |ctx, _| initial_tag(ctx, false))
         .pv("route_uri", |ctx, _| {

@@ -38,6 +38,16 @@ fn params_of(u: Option<&Uri<'_>>) -> String {
     s
 }
 
+/// The next hop was taken from a Route header (`rr_next_hop_route()`).
+fn next_hop_from_route(ctx: &mut Ctx<'_>) {
+    if ctx.msg.ext.get::<RrCtx>().is_none() {
+        ctx.msg.ext.insert(RrCtx::default());
+    }
+    if let Some(r) = ctx.msg.ext.get_mut::<RrCtx>() {
+        r.next_hop_route = true;
+    }
+}
+
 fn remember(ctx: &mut Ctx<'_>, ps: String) {
     if ctx.msg.ext.get::<RrCtx>().is_none() {
         ctx.msg.ext.insert(RrCtx::default());
@@ -50,7 +60,14 @@ fn remember(ctx: &mut Ctx<'_>, ps: String) {
 /// `loose_route()`, then the callbacks of other modules when the route
 /// set started with our own entry.
 pub fn loose_route(ctx: &mut Ctx<'_>, p: &Params, api: &RrApi) -> i32 {
-    let rc = route(ctx, p);
+    loose_route_mode(ctx, p, api, false)
+}
+
+/// `loose_route_mode(vmode)`: as `loose_route()`; with `loose_only` the
+/// Request-URI is not checked for ourselves (no strict-router handling),
+/// for application servers whose Contact names this proxy.
+pub fn loose_route_mode(ctx: &mut Ctx<'_>, p: &Params, api: &RrApi, loose_only: bool) -> i32 {
+    let rc = route(ctx, p, loose_only);
     if rc == RR_DRIVEN || rc == NOT_RR_DRIVEN || rc == RR_PRELOADED {
         let params = ctx
             .msg
@@ -64,7 +81,7 @@ pub fn loose_route(ctx: &mut Ctx<'_>, p: &Params, api: &RrApi) -> i32 {
     rc
 }
 
-fn route(ctx: &mut Ctx<'_>, p: &Params) -> i32 {
+fn route(ctx: &mut Ctx<'_>, p: &Params, loose_only: bool) -> i32 {
     if !ctx.msg.is_request() {
         return NOT_RR_DRIVEN;
     }
@@ -77,10 +94,11 @@ fn route(ctx: &mut Ctx<'_>, p: &Params) -> i32 {
     let in_dialog = matches!(m.to_tag(), Ok(Some(_)));
     let first_uri = Uri::parse(first.uri(m)).ok();
     let first_mine = first_uri.as_ref().is_some_and(|u| is_me_uri(core, u));
-    let ruri_mine = ctx
-        .msg
-        .ruri_parsed()
-        .is_ok_and(|u| u.user.is_none() && is_me_uri(core, &u));
+    let ruri_mine = !loose_only
+        && ctx
+            .msg
+            .ruri_parsed()
+            .is_ok_and(|u| u.user.is_none() && is_me_uri(core, &u));
     if ruri_mine && !first_mine {
         // The previous hop is a strict router: the R-URI is the
         // Record-Route we put there, the real target is the last Route.
@@ -93,6 +111,8 @@ fn route(ctx: &mut Ctx<'_>, p: &Params) -> i32 {
         let mut edits = std::mem::take(&mut ctx.msg.edits);
         remove(&mut edits, &all, &[all.len() - 1]);
         ctx.msg.edits = edits;
+        // Kamailio sets the destination to it as well.
+        ctx.msg.dst_uri = Some(target.clone());
         ctx.msg.new_uri = Some(target);
         return RR_DRIVEN;
     }
@@ -126,9 +146,11 @@ fn route(ctx: &mut Ctx<'_>, p: &Params) -> i32 {
         (None, _) => RR_DRIVEN,
         (Some(n), Some(true)) => {
             ctx.msg.dst_uri = Some(n.uri(ctx.msg.msg()).to_string());
+            next_hop_from_route(ctx);
             RR_DRIVEN
         }
         (Some(n), _) => {
+            next_hop_from_route(ctx);
             // The next hop is a strict router: it goes into the R-URI and
             // the R-URI to the end of the route set (RFC 3261 §16.12).
             let m = ctx.msg.msg();

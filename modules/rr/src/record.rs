@@ -118,10 +118,12 @@ pub fn record_route(ctx: &mut Ctx<'_>, p: &Params, params: &str) -> i32 {
     if !ctx.msg.is_request() {
         return -1;
     }
-    if ctx.msg.edits.find_text(RR_PREFIX).is_some() {
+    let added = ctx.msg.ext.get::<RrCtx>().is_some_and(|r| r.rr_added);
+    if added || ctx.msg.edits.find_text(RR_PREFIX).is_some() {
         lm_err!("record_route: a Record-Route was already added to this request");
         return -1;
     }
+    rr_ctx(ctx.msg).rr_added = true;
     let pending = take_pending(ctx.msg);
     let mut extra = String::with_capacity(params.len() + pending.len());
     extra.push_str(params);
