@@ -5,7 +5,8 @@
 //! [, flags])` with flag 1 (no 100 Trying) and without; the return codes
 //! of `t_set_disable_6xx` and `t_set_disable_failover`; textopsx's
 //! `change_reply_status_code` in onreply_route (183 to 180, 604 to 404, a
-//! change of class refused). What the caller and the user agents get is
+//! change of class refused); tmx's `t_cancel_branches("others"|"all")` on
+//! a provisional reply. What the caller and the user agents get is
 //! compared.
 //!
 //! Without Kamailio installed the test prints a notice and passes, unless
@@ -17,7 +18,7 @@ use sr_testkit::{answer, Reply, UdpPeer};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-const MODULES: &[&str] = &["sl", "tm", "pv", "textops", "textopsx", "corex"];
+const MODULES: &[&str] = &["sl", "tm", "tmx", "pv", "textops", "textopsx", "corex"];
 
 const BODY: &str = r#"request_route {
     if ($hdr(X-T) == $null) { sl_send_reply("200", "up"); exit; }
@@ -47,11 +48,23 @@ const BODY: &str = r#"request_route {
         t_relay_to("udp:127.0.0.1:__UAS__", "1");
         exit;
     }
+    if ($hdr(X-T) == "cb") {
+        t_on_reply("CB");
+        $ru = $hdr(X-D2);
+        append_branch();
+        $ru = $hdr(X-D);
+        t_relay();
+        exit;
+    }
     if ($hdr(X-T) == "chg") {
         t_on_reply("CHG");
         t_relay_to("udp:127.0.0.1:__UAS__");
         exit;
     }
+}
+onreply_route[CB] {
+    if (status == "183") { t_cancel_branches("others"); }
+    if (status == "182") { t_cancel_branches("all"); }
 }
 onreply_route[CHG] {
     if (status == "604") {
@@ -174,6 +187,46 @@ fn changed(p: &Scene, uas: &UdpPeer) -> Vec<String> {
     vec![format!("chg: {}", got.join(", "))]
 }
 
+/// Two branches; user agent 0's provisional reply cancels the other
+/// branch (183: `t_cancel_branches("others")`) or all (182: "all").
+/// ("this" cancels every branch in Kamailio 5.6: not compared.)
+fn cancel_branches(p: &Scene, code: u16) -> Vec<String> {
+    let extra = format!("X-T: cb\r\nX-D: {}\r\nX-D2: {}\r\n", p.uri(0), p.uri(1));
+    let call = p.send("INVITE", "cb", &extra);
+    let t = Duration::from_secs(2);
+    let r0 = p.uas[0].recv_matching(t, |r| is_invite_of(r, &call));
+    let r1 = p.uas[1].recv_matching(t, |r| is_invite_of(r, &call));
+    let (Some(r0), Some(r1)) = (r0, r1) else {
+        return vec![format!("cb {code}: a branch got nothing")];
+    };
+    reply(p, 1, &r1, 180, "Ringing");
+    std::thread::sleep(Duration::from_millis(100));
+    reply(p, 0, &r0, code, "Progress");
+    let mut lines = Vec::new();
+    for (i, r) in [(0usize, &r0), (1, &r1)] {
+        let c = p.uas[i].recv_matching(Duration::from_millis(700), |x| {
+            x.msg.msg().call_id().ok() == Some(call.as_str())
+                && x.msg.msg().method().is_some_and(|m| m.as_str() == "CANCEL")
+        });
+        match c {
+            Some(c) => {
+                reply(p, i, &c, 200, "OK");
+                reply(p, i, r, 487, "Request Terminated");
+                lines.push(format!("u{i}: CANCEL"));
+            }
+            None => {
+                reply(p, i, r, 486, "Busy Here");
+                lines.push(format!("u{i}: -"));
+            }
+        }
+    }
+    let caller = caller_gets(p, &call, Duration::from_secs(3));
+    vec![format!(
+        "cb {code}: caller: {caller} | {}",
+        lines.join(" | ")
+    )]
+}
+
 fn scenario(srv: SocketAddr, uas_port: u16) -> Vec<String> {
     let p = Scene::new(srv, 2);
     let uas = UdpPeer::on(&format!("127.0.0.1:{uas_port}"));
@@ -184,6 +237,8 @@ fn scenario(srv: SocketAddr, uas_port: u16) -> Vec<String> {
     out.extend(relay_to(&p, &uas, false));
     out.extend(relay_to(&p, &uas, true));
     out.extend(changed(&p, &uas));
+    out.extend(cancel_branches(&p, 183));
+    out.extend(cancel_branches(&p, 182));
     out
 }
 

@@ -265,6 +265,22 @@ pub fn module() -> ModuleDef {
             },
         );
     }
+    for n in 1..=2usize {
+        let r = reg.clone();
+        def = def.cmd("lookup_to_dset", n, req, fx.clone(), move |ctx, p| {
+            let Some(d) = domain(p) else { return -3 };
+            let uri = p.get(1).map(|u| u.str(ctx).into_owned());
+            lookup::lookup_to_dset(ctx, &r, &d, uri.as_deref())
+        });
+    }
+    let r9 = reg.clone();
+    def = def.cmd(
+        "reg_send_reply",
+        0,
+        RouteType::REQUEST | RouteType::FAILURE,
+        None,
+        move |ctx, _| save::send_held(ctx, &r9),
+    );
     let (r6, r7) = (reg.clone(), reg.clone());
     def = def
         .cmd("lookup_branches", 1, req, fx.clone(), move |ctx, p| {

@@ -169,6 +169,23 @@ pub fn lookup(ctx: &mut Ctx<'_>, reg: &Registrar, dom: &Domain, uri: Option<&str
     }
 }
 
+/// `lookup_to_dset(table[, uri])`: as `lookup`, but every contact becomes
+/// a branch and the Request-URI stays.
+pub fn lookup_to_dset(ctx: &mut Ctx<'_>, reg: &Registrar, dom: &Domain, uri: Option<&str>) -> i32 {
+    let uri = uri.map_or_else(|| ctx.msg.ruri().to_string(), str::to_string);
+    let found = match gruu_contact(reg, dom, &uri) {
+        Some(r) => r.map(|c| vec![c]),
+        None => contacts_for(ctx, reg, dom, &uri),
+    };
+    match found {
+        Ok(cs) => {
+            ctx.msg.branches.extend(cs.iter().map(branch_of));
+            rc::FOUND
+        }
+        Err(code) => code,
+    }
+}
+
 /// `lookup_branches(table)`: the Request-URI and every branch whose URI
 /// is a registered AoR is replaced by that AoR's contacts.
 pub fn lookup_branches(ctx: &mut Ctx<'_>, reg: &Registrar, dom: &Domain) -> i32 {

@@ -77,6 +77,9 @@ impl Outcome {
 struct NewContact {
     uri: String,
     expires: Option<u32>,
+    /// An `expires` parameter that is not a number: the default expiry
+    /// (not the Expires header), as Kamailio's registrar.
+    bad_expires: bool,
     q: i32,
     instance: Option<String>,
     reg_id: u32,
@@ -125,13 +128,13 @@ fn parse_request(ctx: &mut Ctx<'_>, reg: &Registrar, uri: Option<&str>) -> Resul
             ContactValue::Star => star = true,
             ContactValue::Addr(na) => contacts.push(NewContact {
                 uri: na.uri_str.to_string(),
-                // (An `expires` that is not delta-seconds is a generic
-                // parameter by RFC 3261's grammar: no expiry asked for,
-                // as in Kamailio.)
                 expires: na
                     .param("expires")
                     .flatten()
                     .and_then(|v| v.trim().parse().ok()),
+                bad_expires: na
+                    .param("expires")
+                    .is_some_and(|v| v.is_none_or(|v| v.trim().parse::<u32>().is_err())),
                 q: na.q().map_or(Q_UNSPECIFIED, i32::from),
                 instance: na
                     .param("+sip.instance")
@@ -247,7 +250,12 @@ fn effective_expires(
     let cfg = &reg.cfg;
     // The expiry asked for (or the default), spread over its range as
     // Kamailio's expires_range (default_expires_range) says.
-    let e = match c.expires.or(hdr) {
+    let asked = if c.bad_expires {
+        None
+    } else {
+        c.expires.or(hdr)
+    };
+    let e = match asked {
         Some(0) => 0,
         Some(e) => spread(i64::from(e), cfg.expires_range.load(Ordering::Relaxed)),
         None => spread(
@@ -527,11 +535,13 @@ pub fn save(
     match result {
         Ok((r, out, cs)) => {
             reg.stats.accepted.inc();
+            let lines = contact_lines(reg, &r, &cs, t);
             if flags & SAVE_NOREPLY == 0 {
-                let lines = contact_lines(reg, &r, &cs, t);
                 if !reply(&reg.replier, ctx, 200, "OK", &lines) {
                     return -1;
                 }
+            } else {
+                ctx.msg.ext.insert(HeldReply(200, "OK".into(), lines));
             }
             out.rc()
         }
@@ -541,9 +551,31 @@ pub fn save(
             // none, its headers stay on the request's replies.)
             if flags & SAVE_NOREPLY == 0 {
                 reply(&reg.replier, ctx, code, reason, &extra);
+            } else {
+                ctx.msg
+                    .ext
+                    .insert(HeldReply(code, reason.to_string(), extra));
             }
             rc
         }
+    }
+}
+
+/// The reply `save(..., 0x02)` did not send, for `reg_send_reply()`.
+#[derive(Debug, Clone)]
+pub struct HeldReply(u16, String, String);
+
+/// `reg_send_reply()`: sends what `save(..., 0x02)` held back; -1 when
+/// there is nothing held (no such `save` before).
+pub fn send_held(ctx: &mut Ctx<'_>, reg: &Registrar) -> i32 {
+    let Some(HeldReply(code, reason, lines)) = ctx.msg.ext.remove::<HeldReply>() else {
+        lm_err!("reg_send_reply: no reply held by save(..., \"0x2\")");
+        return -1;
+    };
+    if reply(&reg.replier, ctx, code, &reason, &lines) {
+        1
+    } else {
+        -1
     }
 }
 

@@ -87,6 +87,34 @@ impl TmApi {
         with_cell(ctx, |c| c.proxy.branches().len() as i64)
     }
 
+    /// tmx's `t_cancel_branches(which)` in onreply_route: `all`, `others`
+    /// (all but the branch of this reply) or `this`; 1, -1 outside a
+    /// transaction's reply or for another word.
+    pub fn cancel_branches(&self, ctx: &mut Ctx<'_>, which: &str) -> i32 {
+        let this = ctx.msg.ext.get::<TxCtx>().and_then(|t| t.branch);
+        let pick: Box<dyn Fn(usize) -> bool> = match (which, this) {
+            ("all", _) => Box::new(|_| true),
+            ("others", Some(b)) => Box::new(move |i| i != b),
+            ("this", Some(b)) => Box::new(move |i| i == b),
+            _ => return -1,
+        };
+        let now = self.e.now();
+        let Some((effects, outs)) = with_cell(ctx, |c| {
+            let e = c.proxy.cancel_some(now, pick);
+            (e, c.out.iter().map(|o| o.dest).collect::<Vec<_>>())
+        }) else {
+            return -1;
+        };
+        for e in effects {
+            if let crate::proxy::Effect::Downstream(i, b) = e {
+                if let Some(d) = outs.get(i) {
+                    ctx.core.send_batched(d, &b);
+                }
+            }
+        }
+        1
+    }
+
     /// `$T_reply_code`.
     pub fn reply_code(&self, ctx: &mut Ctx<'_>) -> Option<u16> {
         crate::funcs::current_reply_code(ctx)

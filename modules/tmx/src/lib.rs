@@ -81,6 +81,7 @@ pub fn module() -> ModuleDef {
         a.clone(),
     );
     let (pre1, a7, a8, a9) = (pre.clone(), a.clone(), a.clone(), a.clone());
+    let a10 = a.clone();
     let continue_fixup: fixup::FixupFn = Arc::new(|env: &dyn fixup::FixupEnv, i, arg: &Arg| {
         if i == 2 {
             fixup::route(RouteType::REQUEST)(env, i, arg)
@@ -107,6 +108,19 @@ pub fn module() -> ModuleDef {
         .cmd("t_is_request_route", 0, any, None, |ctx, _| {
             b(ctx.route == RouteType::REQUEST)
         })
+        .cmd(
+            "t_cancel_branches",
+            1,
+            RouteType::ONREPLY,
+            Some(fixup::f(fixup::const_str)),
+            move |ctx, p| {
+                let which = p[0].str(ctx).into_owned();
+                match api(&a10, ctx.core) {
+                    Some(t) => t.cancel_branches(ctx, &which),
+                    None => -1,
+                }
+            },
+        )
         .pipe(|d| by_callid(d, a.clone()))
         .cmd(
             "t_flush_flags",

@@ -731,6 +731,29 @@ impl Proxy {
     }
 
     /// A CANCEL for a branch: the caller's or ours.
+    /// tmx's `t_cancel_branches`: CANCELs for the pending branches that
+    /// `pick` selects by index (a branch without a provisional reply yet
+    /// is cancelled when one comes).
+    pub fn cancel_some(&mut self, now: Instant, pick: impl Fn(usize) -> bool) -> Vec<Effect> {
+        let mut out = Vec::new();
+        if !self.invite {
+            return out;
+        }
+        let reason = self.cancel_reason.clone();
+        let timers = self.cfg.timers;
+        for (idx, b) in self.branches.iter_mut().enumerate() {
+            if !pick(idx) || b.final_code != 0 || !matches!(b.cancel, Cancel::No) {
+                continue;
+            }
+            if b.last_received > 0 {
+                send_cancel(b, idx, reason.as_deref(), &timers, now, &mut out);
+            } else {
+                b.cancel = Cancel::Wanted;
+            }
+        }
+        out
+    }
+
     fn cancel_pending(&mut self, now: Instant, out: &mut Vec<Effect>) {
         if !self.invite {
             return;
