@@ -135,6 +135,44 @@ pub fn module() -> ModuleDef {
     let core: Arc<OnceLock<Weak<dyn Core>>> = Arc::new(OnceLock::new());
     let c1 = core.clone();
     let def = ModuleDef::new("corex")
+        .cmd(
+            "file_read",
+            2,
+            any,
+            Some(Arc::new(|env, i, a| {
+                if i == 1 {
+                    fixup::pvar(env, i, a)
+                } else {
+                    fixup::spve(env, i, a)
+                }
+            })),
+            |ctx, p| {
+                let path = p[0].str(ctx).into_owned();
+                let text = match std::fs::read(&path) {
+                    Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                    Err(e) => {
+                        lm_err!("file_read: cannot read '{path}': {e}");
+                        return -1;
+                    }
+                };
+                let Fixed::Pv(out) = &p[1] else { return -1 };
+                match out.assign(ctx, Value::from(text)) {
+                    Ok(()) => 1,
+                    Err(_) => -1,
+                }
+            },
+        )
+        .cmd("file_write", 2, any, None, |ctx, p| {
+            let path = p[0].str(ctx).into_owned();
+            let text = p[1].str(ctx).into_owned();
+            match std::fs::write(&path, text.as_bytes()) {
+                Ok(()) => 1,
+                Err(e) => {
+                    lm_err!("file_write: cannot write '{path}': {e}");
+                    -1
+                }
+            }
+        })
         .cmd("send_data", 2, any, None, |ctx, p| {
             let uri = p[0].str(ctx).into_owned();
             let data = p[1].str(ctx).into_owned();
