@@ -73,6 +73,12 @@ request_route {
         $var(d) = sht_unlock("w=>key2");
         $var(e) = sht_lock("nope=>x");
         append_to_reply("X-R: $var(a) $var(b) $var(c) $var(d) $var(e) $sht(w=>key2)\r\n");
+    } else if ($var(t) == "match") {
+        $var(a) = sht_match_name("w", "eq", "key2");
+        $var(b) = sht_match_name("w", "sw", "zz");
+        $var(c) = sht_match_str_value("w", "re", "^lock");
+        $var(d) = sht_match_str_value("w", "ne", "x");
+        append_to_reply("X-R: $var(a) $var(b) $var(c) $var(d)\r\n");
     } else if ($var(t) == "many") {
         $var(r1) = sht_iterator_start("j1", "w");
         $var(r2) = sht_iterator_start("j2", "w");
@@ -169,6 +175,7 @@ fn requests() -> Vec<(String, String)> {
     add("change", "");
     add("walk", "w");
     add("lock", "");
+    add("match", "");
     add("many", "");
     out
 }

@@ -524,6 +524,9 @@ pub fn module() -> ModuleDef {
         ("sht_rm_value", true, false),
         ("sht_has_name", false, true),
         ("sht_has_str_value", true, true),
+        // The names Kamailio 5.6 documents for the same checks.
+        ("sht_match_name", false, true),
+        ("sht_match_str_value", true, true),
     ] {
         let h = ht.clone();
         def = def.cmd(name, 3, RouteType::ANY, spve.clone(), move |ctx, p| {
