@@ -38,13 +38,9 @@ fn verify(s: &TlsSession) -> Option<Verify> {
         return Some(Verify::Ok);
     }
     let c = Cert::parse(leaf)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0);
     Some(if s.peer_certs.len() == 1 && c.self_issued() {
         Verify::SelfSigned
-    } else if c.expired(now) {
+    } else if c.expired(sr_sdk::db::now()) {
         Verify::Expired
     } else {
         Verify::Other
@@ -55,21 +51,23 @@ fn text(v: Option<String>) -> Value<'static> {
     v.map_or(Value::Null, Value::from)
 }
 
+/// The peer's (`peer`) or our certificate on the message's connection.
+fn cert_der(ctx: &Ctx<'_>, peer: bool) -> Option<Vec<u8>> {
+    let s = session(ctx)?;
+    if peer {
+        s.peer_certs.into_iter().next()
+    } else {
+        s.my_cert
+    }
+}
+
 /// A value read from the peer's (`peer`) or our certificate.
 fn from_cert(
     ctx: &Ctx<'_>,
     peer: bool,
     f: impl Fn(&Cert<'_>, &[u8]) -> Option<String>,
 ) -> Value<'static> {
-    let Some(s) = session(ctx) else {
-        return Value::Null;
-    };
-    let der = if peer {
-        s.peer_certs.into_iter().next()
-    } else {
-        s.my_cert
-    };
-    let Some(der) = der else {
+    let Some(der) = cert_der(ctx, peer) else {
         return Value::Null;
     };
     text(Cert::parse(&der).and_then(|c| f(&c, &der)))
@@ -161,15 +159,8 @@ pub(crate) fn add(mut def: ModuleDef) -> ModuleDef {
                 let Some(kind) = n.inner.as_deref().and_then(san_kind) else {
                     return Value::Null;
                 };
-                let Some(s) = session(ctx) else {
-                    return Value::Null;
-                };
-                let der = if peer {
-                    s.peer_certs.into_iter().next()
-                } else {
-                    s.my_cert
-                };
-                der.as_deref()
+                cert_der(ctx, peer)
+                    .as_deref()
                     .and_then(Cert::parse)
                     .map_or(Value::Null, |c| {
                         Value::Int(i64::try_from(c.sans(kind).len()).unwrap_or(0))

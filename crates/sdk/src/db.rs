@@ -529,6 +529,49 @@ pub fn format_datetime(t: i64) -> String {
     )
 }
 
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Unix seconds as an RFC 1123 date in GMT, as SIP's Date header writes
+/// it: `Sat, 13 Nov 2010 23:29:00 GMT`.
+pub fn format_rfc1123(t: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    let (days, secs) = (t.div_euclid(86400), t.rem_euclid(86400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{}, {d:02} {} {y} {:02}:{:02}:{:02} GMT",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(m - 1) as usize],
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Parses an RFC 1123 date (`Sat, 13 Nov 2010 23:29:00 GMT`, the weekday
+/// optional) as Unix seconds.
+pub fn parse_rfc1123(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let rest = t.split_once(',').map_or(t, |(_, r)| r).trim();
+    let mut it = rest.split_whitespace();
+    let d: i64 = it.next()?.parse().ok()?;
+    let mon = it.next()?;
+    let m = MONTHS.iter().position(|x| x.eq_ignore_ascii_case(mon))? as i64 + 1;
+    let y: i64 = it.next()?.parse().ok()?;
+    let mut hms = it.next()?.split(':');
+    let h: i64 = hms.next()?.parse().ok()?;
+    let mi: i64 = hms.next()?.parse().ok()?;
+    let se: i64 = hms.next()?.parse().ok()?;
+    if !it.next()?.eq_ignore_ascii_case("GMT") {
+        return None;
+    }
+    if !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    Some(days_from_civil(y, m, d) * 86400 + h * 3600 + mi * 60 + se)
+}
+
 /// Parses `YYYY-MM-DD HH:MM:SS` (or with a `T`, optional fraction) as UTC.
 pub fn parse_datetime(s: &str) -> Option<i64> {
     let s = s.trim();
@@ -547,6 +590,26 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn rfc1123_dates_both_ways() {
+        assert_eq!(format_rfc1123(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            format_rfc1123(1_289_690_940),
+            "Sat, 13 Nov 2010 23:29:00 GMT"
+        );
+        assert_eq!(
+            format_rfc1123(1_795_840_203),
+            "Sat, 28 Nov 2026 04:30:03 GMT"
+        );
+        assert_eq!(
+            parse_rfc1123("Sat, 13 Nov 2010 23:29:00 GMT"),
+            Some(1_289_690_940)
+        );
+        assert_eq!(parse_rfc1123("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(parse_rfc1123("yesterday"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -71,18 +71,25 @@ thread_local! {
 /// Kamailio's per-process level), or takes it back to the global one
 /// (`None`, `resetdebug`).
 pub fn set_thread_level(level: Option<i32>) {
+    if level.is_some() {
+        ANY_THREAD_LEVEL.store(true, Ordering::Relaxed);
+    }
     THREAD_LEVEL.with(|c| c.set(level.unwrap_or(NO_THREAD_LEVEL)));
 }
 
+/// Whether any thread was ever given a level of its own: until then
+/// [`enabled`] reads the global level alone.
+static ANY_THREAD_LEVEL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Whether a message at `level` would be written.
 pub fn enabled(level: i32) -> bool {
-    let own = THREAD_LEVEL.with(|c| c.get());
-    let cur = if own == NO_THREAD_LEVEL {
-        LEVEL.load(Ordering::Relaxed)
-    } else {
-        own
-    };
-    level <= cur
+    if ANY_THREAD_LEVEL.load(Ordering::Relaxed) {
+        let own = THREAD_LEVEL.with(|c| c.get());
+        if own != NO_THREAD_LEVEL {
+            return level <= own;
+        }
+    }
+    level <= LEVEL.load(Ordering::Relaxed)
 }
 
 /// Installs the sink (once; later calls are ignored). Without one,

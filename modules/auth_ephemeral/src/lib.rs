@@ -83,9 +83,6 @@ impl Autheph {
         }
         let c = match api.pre_auth(ctx, realm, hdr) {
             Ok(c) => c,
-            Err(code) if code == rc::USER_UNKNOWN || code == rc::INVALID_PASSWORD => {
-                return rc::ERROR
-            }
             Err(code) => return code,
         };
         let t = self.timestamp(&c.username);

@@ -134,7 +134,7 @@ fn parse_request(ctx: &mut Ctx<'_>, reg: &Registrar, uri: Option<&str>) -> Resul
                     .and_then(|v| v.trim().parse().ok()),
                 bad_expires: na
                     .param("expires")
-                    .is_some_and(|v| v.is_none_or(|v| v.trim().parse::<u32>().is_err())),
+                    .is_some_and(|v| v.and_then(|v| v.trim().parse::<u32>().ok()).is_none()),
                 q: na.q().map_or(Q_UNSPECIFIED, i32::from),
                 instance: na
                     .param("+sip.instance")

@@ -476,7 +476,7 @@ fn more(def: ModuleDef) -> ModuleDef {
             lm_err!("hdr_date_check: failed parsing Date header");
             return -1;
         };
-        let Some(t) = text_checks::rfc1123(date) else {
+        let Some(t) = sr_sdk::db::parse_rfc1123(date) else {
             lm_err!("hdr_date_check: failed parsing Date header");
             return -1;
         };

@@ -717,12 +717,12 @@ pub fn module() -> ModuleDef {
             1
         })
         .cmd("append_time", 0, rt_reply_body(), None, |ctx, _| {
-            let d = http_date(sr_sdk::db::now());
+            let d = sr_sdk::db::format_rfc1123(sr_sdk::db::now());
             ctx.msg.reply_headers.push_str(&format!("Date: {d}\r\n"));
             1
         })
         .cmd("append_time_to_request", 0, rt, None, |ctx, _| {
-            let d = http_date(sr_sdk::db::now());
+            let d = sr_sdk::db::format_rfc1123(sr_sdk::db::now());
             append_hf(ctx, &format!("Date: {d}\r\n"), None)
         })
         .cmd("search_str", 2, RouteType::ANY, None, |ctx, p| {
@@ -780,37 +780,6 @@ pub fn module() -> ModuleDef {
             };
             bool_rc(list.split(sep).any(|x| x.trim() == subject))
         })
-}
-
-/// A time (seconds since 1970) as SIP's Date header writes it (RFC 1123,
-/// GMT): `Sat, 13 Nov 2010 23:29:00 GMT`.
-pub fn http_date(t: i64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (a Thursday).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
-        DAYS[days.rem_euclid(7) as usize],
-        day,
-        MONTHS[(month - 1) as usize],
-        year,
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
 }
 
 /// Where `set_reply_body` may be called (Kamailio: request, failure and
@@ -880,21 +849,5 @@ mod tests {
     fn header_text_gets_crlf() {
         assert_eq!(header_text("X: 1"), "X: 1\r\n");
         assert_eq!(header_text("X: 1\r\n"), "X: 1\r\n");
-    }
-}
-
-#[cfg(test)]
-mod date_tests {
-    #[test]
-    fn dates_as_rfc_1123() {
-        assert_eq!(super::http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
-        assert_eq!(
-            super::http_date(1_289_690_940),
-            "Sat, 13 Nov 2010 23:29:00 GMT"
-        );
-        assert_eq!(
-            super::http_date(1_795_840_203),
-            "Sat, 28 Nov 2026 04:30:03 GMT"
-        );
     }
 }
