@@ -195,6 +195,51 @@ pub fn spve(env: &dyn FixupEnv, _i: usize, arg: &Arg) -> Result<Fixed, String> {
     }
 }
 
+/// The pseudo-variable `s` starts with, compiled: the longest prefix that
+/// is one and is not followed by more of a name (Kamailio's parse of a
+/// single variable, which ignores what follows it).
+fn leading_pv(env: &dyn FixupEnv, s: &str) -> Option<Arc<dyn Eval>> {
+    if !s.starts_with('$') {
+        return None;
+    }
+    let ends: Vec<usize> = s
+        .char_indices()
+        .map(|(i, _)| i)
+        .skip(2)
+        .chain(std::iter::once(s.len()))
+        .filter(|&e| !s[e..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
+        .collect();
+    ends.iter()
+        .rev()
+        .find_map(|&e| env.compile_pv(&s[..e]).ok())
+}
+
+/// One pseudo-variable or a literal string (Kamailio's `fixup_var_str`,
+/// as tm's `t_reply` reason): text starting with a pseudo-variable is that
+/// variable's value (Kamailio ignores what follows it: `"$var(x) b"` is
+/// the value of `$var(x)`); any other text is taken as written, `$` and
+/// all (`"a $var(x)"` stays `a $var(x)`).
+pub fn var_str(env: &dyn FixupEnv, i: usize, arg: &Arg) -> Result<Fixed, String> {
+    match arg {
+        Arg::Str(s) => Ok(leading_pv(env, s).map_or_else(|| Fixed::Str(s.clone()), Fixed::Dyn)),
+        _ => spve(env, i, arg),
+    }
+}
+
+/// One pseudo-variable, else a format string (Kamailio's
+/// `fixup_var_pve_str`, as sl's `sl_send_reply` reason): `"$var(x) b"` is
+/// the value of `$var(x)` (what follows is ignored, as in Kamailio), `"a
+/// $var(x)"` a format string.
+pub fn var_pve_str(env: &dyn FixupEnv, i: usize, arg: &Arg) -> Result<Fixed, String> {
+    match arg {
+        Arg::Str(s) => match leading_pv(env, s) {
+            Some(pv) => Ok(Fixed::Dyn(pv)),
+            None => spve(env, i, arg),
+        },
+        _ => spve(env, i, arg),
+    }
+}
+
 /// An integer or a pseudo-variable read as one (Kamailio's `fixup_igp`).
 pub fn igp(env: &dyn FixupEnv, _i: usize, arg: &Arg) -> Result<Fixed, String> {
     match arg {

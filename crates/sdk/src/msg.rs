@@ -385,6 +385,9 @@ pub struct SipMsg {
     pub flags: u32,
     /// Flags of branch 0 (`setbflag`, `$bf`).
     pub bflags: u32,
+    /// Extended message flags (corex's `setxflag`, 0..63): kept with the
+    /// request in its transaction, as the message flags are.
+    pub xflags: u64,
     /// Additional branches (the destination set).
     pub branches: Vec<Branch>,
     /// Path vector of branch 0 (set by `lookup`).
@@ -457,6 +460,7 @@ impl SipMsg {
             dst_uri: None,
             flags: 0,
             bflags: 0,
+            xflags: 0,
             branches: Vec::new(),
             path: None,
             force_send_socket: None,

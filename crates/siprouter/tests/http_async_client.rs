@@ -119,7 +119,7 @@ request_route {{
 route[HTTP_REPLY] {{
     append_to_reply("X-A: ok=$http_ok rs=$http_rs rr=$http_rr bs=$http_bs rb=$http_rb err=$http_err\r\n");
     append_to_reply("X-H: $http_hdr(X-Method) $http_hdr(X-Got) $http_hdr(X-Auth) ml=$http_ml\r\n");
-    t_reply("200", "answered $rU");
+    t_reply("200", "answered");
 }}
 route[NOTX] {{
     $shv(notx) = "rs=" + $http_rs + " rb=" + $http_rb;

@@ -183,7 +183,7 @@ loadmodule "corex"
 request_route {{
     if ($rU == "sock") {{
         set_recv_socket("udp:127.0.0.2:{{PORT}}");
-        sl_send_reply("200", "$Ri:$Rp");
+        sl_send_reply("200", "at $Ri:$Rp");
         exit;
     }}
     add_local_rport();
@@ -231,7 +231,7 @@ request_route {{
     let r = uac.recv(T).expect("reply");
     assert_eq!(
         r.msg.msg().reason(),
-        Some(format!("127.0.0.2:{}", srv.port).as_str())
+        Some(format!("at 127.0.0.2:{}", srv.port).as_str())
     );
 }
 

@@ -189,7 +189,7 @@ fn pseudo_variables_and_transformations() {
         r#"request_route {
             $avp(x) = "one";
             $avp(x) = "two";
-            sl_send_reply("200", "$rm|$rU|$rd|$fU|$fd|$ft|$tU|$ci|$cs|$(ru{s.len})|$(hdr(X-Test){s.toupper})|$(avp(x)[1])|$(fu{uri.user})|$(hdr(X-P){param.value,b})|$(rU{s.substr,1,3})|$(ci{s.md5}{s.len})|$(hdr(X-Test){re.subst,/l+/L/})");
+            sl_send_reply("200", "v|$rm|$rU|$rd|$fU|$fd|$ft|$tU|$ci|$cs|$(ru{s.len})|$(hdr(X-Test){s.toupper})|$(avp(x)[1])|$(fu{uri.user})|$(hdr(X-P){param.value,b})|$(rU{s.substr,1,3})|$(ci{s.md5}{s.len})|$(hdr(X-Test){re.subst,/l+/L/})");
         }"#,
     );
     let uac = UdpPeer::new();
@@ -204,6 +204,7 @@ fn pseudo_variables_and_transformations() {
     assert_eq!(
         parts,
         [
+            "v",
             "MESSAGE",
             "bobby",
             "example.org",
@@ -235,7 +236,7 @@ fn assignments_to_request_uri_parts_and_flags() {
             if (isflagset(3)) { $var(f) = "set"; }
             resetflag(3);
             if (!isflagset(3)) { $var(f) = $var(f) + "+reset"; }
-            sl_send_reply("200", "$ru $var(f) $mf");
+            sl_send_reply("200", "= $ru $var(f) $mf");
         }"#,
     );
     let uac = UdpPeer::new();
@@ -247,7 +248,7 @@ fn assignments_to_request_uri_parts_and_flags() {
             "sip:bob@example.com;transport=udp",
             &[]
         ),
-        "sip:carol@example.net;transport=udp set+reset 0"
+        "= sip:carol@example.net;transport=udp set+reset 0"
     );
 }
 

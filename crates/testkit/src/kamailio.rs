@@ -247,6 +247,9 @@ pub fn run_scenario(
         }
         eprintln!("Kamailio's SQLite database was locked during the run: running it again");
     }
+    // Kamailio's observations are on file before siprouter starts (a
+    // configuration siprouter refuses ends the test there).
+    let _ = std::fs::write(dir.join("kamailio.txt"), want.join("\n"));
     prepare();
     let srv = crate::TestServer::start(&cfg.replace("__PORT__", "{PORT}"), modules);
     let got = scenario(srv.addr());

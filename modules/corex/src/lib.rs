@@ -20,10 +20,6 @@ pub mod rpcs;
 use sr_sdk::prelude::*;
 use std::sync::{Arc, OnceLock, Weak};
 
-/// The extended flags of a message (kept in its extensions).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct XFlags(pub u64);
-
 /// The internal flags of a message, by name (upper case).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IFlags(pub Vec<String>);
@@ -46,16 +42,6 @@ fn xbit(n: i64) -> Option<u64> {
     } else {
         lm_err!("extended flag {n} out of range (0..63)");
         None
-    }
-}
-
-fn xflags(msg: &mut SipMsg) -> &mut XFlags {
-    if msg.ext.get::<XFlags>().is_none() {
-        msg.ext.insert(XFlags::default());
-    }
-    match msg.ext.get_mut::<XFlags>() {
-        Some(x) => x,
-        None => unreachable!("inserted above"),
     }
 }
 
@@ -190,19 +176,19 @@ pub fn module() -> ModuleDef {
         )
         .cmd("setxflag", 1, any, int.clone(), |ctx, p| {
             xbit(p[0].int(ctx)).map_or(-1, |b| {
-                xflags(ctx.msg).0 |= b;
+                ctx.msg.xflags |= b;
                 1
             })
         })
         .cmd("resetxflag", 1, any, int.clone(), |ctx, p| {
             xbit(p[0].int(ctx)).map_or(-1, |b| {
-                xflags(ctx.msg).0 &= !b;
+                ctx.msg.xflags &= !b;
                 1
             })
         })
         .cmd("isxflagset", 1, any, int, |ctx, p| {
             xbit(p[0].int(ctx)).map_or(-1, |b| {
-                let set = ctx.msg.ext.get::<XFlags>().is_some_and(|x| x.0 & b != 0);
+                let set = ctx.msg.xflags & b != 0;
                 if set {
                     1
                 } else {
@@ -259,11 +245,9 @@ mod tests {
 
     #[test]
     fn flags_on_a_message() {
-        let mut m = SipMsg::faked();
+        let m = SipMsg::faked();
         assert_eq!(xbit(63), Some(1 << 63));
         assert_eq!(xbit(64), None);
-        xflags(&mut m).0 |= 1 << 40;
-        assert_eq!(m.ext.get::<XFlags>(), Some(&XFlags(1 << 40)));
         assert!(iflag_is_set(&m, "FAKED"));
         assert!(!iflag_is_set(&m, "UAC_AUTH"));
     }

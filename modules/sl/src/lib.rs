@@ -302,7 +302,8 @@ pub fn module() -> ModuleDef {
     })
 }
 
-/// Code (integer or PV) then reason (string with PVs).
+/// Code (integer or PV) then reason (one PV, else a string with PVs:
+/// Kamailio's `fixup_var_pve_str`).
 fn reply_fixup(env: &dyn fixup::FixupEnv, i: usize, a: &Arg) -> Result<Fixed, String> {
     if i == 0 {
         let f = fixup::igp(env, i, a)?;
@@ -313,7 +314,7 @@ fn reply_fixup(env: &dyn fixup::FixupEnv, i: usize, a: &Arg) -> Result<Fixed, St
         }
         Ok(f)
     } else {
-        fixup::spve(env, i, a)
+        fixup::var_pve_str(env, i, a)
     }
 }
 

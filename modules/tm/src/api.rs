@@ -290,6 +290,26 @@ impl TmApi {
         with_cell(ctx, |c| c.req.flags = f).is_some()
     }
 
+    /// tmx's `t_drop([rcode])`: the transaction counts as answered with
+    /// `code` and nothing is sent (no reply is relayed or made for it from
+    /// now on). Kamailio returns 0 (the script ends); -1 without a
+    /// transaction.
+    pub fn t_drop(&self, ctx: &mut Ctx<'_>, code: u16) -> i32 {
+        match with_cell(ctx, |c| c.proxy.drop_transaction(code)) {
+            Some(()) => 0,
+            None => {
+                lm_err!("t_drop: no transaction");
+                -1
+            }
+        }
+    }
+
+    /// `t_flush_xflags`: copies the extended flags into the transaction.
+    pub fn flush_xflags(&self, ctx: &mut Ctx<'_>) -> bool {
+        let f = ctx.msg.xflags;
+        with_cell(ctx, |c| c.req.xflags = f).is_some()
+    }
+
     /// Whether the current route is failure_route.
     pub fn in_failure(&self, ctx: &Ctx<'_>) -> bool {
         ctx.msg.ext.get::<TxCtx>().is_some_and(|t| t.in_failure)

@@ -93,6 +93,13 @@ pub struct Cell {
     pub auto_inv_100: Option<bool>,
     /// The first final reply was reported to the callbacks.
     pub final_reported: bool,
+    /// `t_save_lumps` kept the request's edits: a later `t_relay` keeps
+    /// them (failure-route branches start from them).
+    pub lumps_saved: bool,
+    /// `t_set_no_e2e_cancel_reason` override: whether the caller's CANCEL
+    /// Reason goes into our CANCELs (`None`: the `e2e_cancel_reason`
+    /// parameter).
+    pub e2e_cancel_reason: Option<bool>,
 }
 
 impl Cell {
@@ -114,6 +121,8 @@ impl Cell {
             relayed: false,
             auto_inv_100: None,
             final_reported: false,
+            lumps_saved: false,
+            e2e_cancel_reason: None,
         }
     }
 }
@@ -165,6 +174,7 @@ fn copy_msg(m: &SipMsg, exact: bool) -> Option<SipMsg> {
     n.new_uri = m.new_uri.clone();
     n.dst_uri = m.dst_uri.clone();
     n.flags = m.flags;
+    n.xflags = m.xflags;
     n.bflags = m.bflags;
     n.branches = m.branches.clone();
     n.path = m.path.clone();

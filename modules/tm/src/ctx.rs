@@ -26,6 +26,9 @@ pub struct TxCtx {
     pub overrides: Overrides,
     /// `t_set_auto_inv_100`.
     pub auto_inv_100: Option<bool>,
+    /// `t_set_no_e2e_cancel_reason`, before the transaction exists
+    /// (whether the CANCEL's Reason is copied).
+    pub e2e_cancel_reason: Option<bool>,
     /// `t_set_disable_internal_reply(1)`, or `t_replicate` running: a
     /// relay that sends nothing does not answer the caller itself.
     pub no_internal_reply: bool,

@@ -284,6 +284,7 @@ impl Engine {
         g.req.avps = msg.avps.clone();
         g.req.xavps = msg.xavps.clone();
         g.req.flags = msg.flags;
+        g.req.xflags = msg.xflags;
         let now = self.now();
         let e = self.failure_done(core, &mut g, now);
         (g, e)

@@ -9,7 +9,7 @@ use sr_sdk::RouteId;
 use std::sync::Arc;
 
 const REQ: RouteType = RouteType(RouteType::REQUEST.0 | RouteType::FAILURE.0);
-const ANY_TM: RouteType = RouteType(
+pub(crate) const ANY_TM: RouteType = RouteType(
     RouteType::REQUEST.0
         | RouteType::FAILURE.0
         | RouteType::TM_ONREPLY.0
@@ -18,7 +18,7 @@ const ANY_TM: RouteType = RouteType(
         | RouteType::ONEVENT.0,
 );
 
-fn b(v: bool) -> i32 {
+pub(crate) fn b(v: bool) -> i32 {
     if v {
         1
     } else {
@@ -43,7 +43,9 @@ fn reply_fixup() -> Option<fixup::FixupFn> {
         if i == 0 {
             fixup::igp(env, i, a)
         } else {
-            fixup::spve(env, i, a)
+            // (Kamailio's fixup_var_str: one variable, or the text as
+            // written.)
+            fixup::var_str(env, i, a)
         }
     }))
 }
@@ -77,7 +79,7 @@ fn code_reason(ctx: &mut Ctx<'_>, p: &[Fixed]) -> Option<(u16, String)> {
     Some((c as u16, p[1].str(ctx).into_owned()))
 }
 
-fn hop(ctx: &mut Ctx<'_>, p: &[Fixed], proto: Option<Proto>) -> NextHop {
+pub(crate) fn hop(ctx: &mut Ctx<'_>, p: &[Fixed], proto: Option<Proto>) -> NextHop {
     NextHop {
         host: p.first().map(|x| x.str(ctx).into_owned()),
         port: p.get(1).map(|x| x.str(ctx).into_owned()),

@@ -24,6 +24,7 @@ pub mod contacts;
 pub mod ctx;
 pub mod engine;
 pub mod funcs;
+pub mod funcs_more;
 pub mod local;
 pub mod params;
 pub mod proxy;
@@ -55,6 +56,7 @@ pub fn module() -> ModuleDef {
     def = rpc_reply::export(def, &e);
     let uac = Arc::new(rpc_uac::RpcUac::default());
     def = rpc_uac::export(def, &e, &uac);
+    def = funcs_more::export(def, &e, &uac);
     let (e1, e2, e7) = (e.clone(), e.clone(), e.clone());
     let (u1, u2) = (uac.clone(), uac);
     def.on_init(move |core| {

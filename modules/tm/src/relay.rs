@@ -163,11 +163,18 @@ impl Engine {
         };
         let now = self.now();
         if !just_created {
-            if let Some(r) = keep_msg(ctx.msg) {
+            if let Some(mut r) = keep_msg(ctx.msg) {
+                if g.lumps_saved {
+                    // (Both copies are over the same original bytes.)
+                    std::mem::swap(&mut r.edits, &mut g.req.edits);
+                }
                 g.req = r;
             }
         }
         let t = tx(ctx.msg);
+        if t.e2e_cancel_reason.is_some() {
+            g.e2e_cancel_reason = t.e2e_cancel_reason;
+        }
         merge_armed(&mut g, &t.armed);
         self.apply_overrides(&mut g, &t.overrides);
         let auto100 = t
@@ -558,17 +565,15 @@ impl Engine {
             self.stats.rpl_sent.inc();
             let _ = ctx.core.send(&o.dest, &o.data);
         }
-        let reason = if Params::flag(&self.params.e2e_cancel_reason) {
-            ctx.msg
-                .msg()
-                .value(sr_sdk::sip_msg::HeaderName::Reason)
-                .map(str::to_string)
-        } else {
-            None
-        };
+        let reason = ctx
+            .msg
+            .msg()
+            .value(sr_sdk::sip_msg::HeaderName::Reason)
+            .map(str::to_string);
+        let copy = Params::flag(&self.params.e2e_cancel_reason);
         let now = self.now();
         self.with_guard(ctx.core, &c, |cell| {
-            if reason.is_some() {
+            if reason.is_some() && cell.e2e_cancel_reason.unwrap_or(copy) {
                 cell.proxy.set_cancel_reason(reason);
             }
             cell.proxy.on_cancel(now)

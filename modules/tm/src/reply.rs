@@ -61,6 +61,9 @@ impl Engine {
             // the route leaves in them goes back to the transaction, as in
             // Kamailio.
             ctx.msg.xavps = std::mem::take(&mut g.req.xavps);
+            // And its AVPs, as Kamailio's reply route sees the
+            // transaction's AVP lists.
+            ctx.msg.avps = std::mem::take(&mut g.req.avps);
             // So are the request's flags and the branch's flags (the
             // stock configuration's NAT handling reads both there).
             ctx.msg.flags = g.req.flags;
@@ -81,10 +84,11 @@ impl Engine {
                 .and_then(|mut t| t.held.take());
             let Some(mut ng) = held else {
                 // The cell was taken by the route (not done today): its
-                // XAVPs stay on the reply, which ends here.
+                // XAVPs and AVPs stay on the reply, which ends here.
                 return true;
             };
             ng.req.xavps = std::mem::take(&mut ctx.msg.xavps);
+            ng.req.avps = std::mem::take(&mut ctx.msg.avps);
             ng.req.flags = ctx.msg.flags;
             if let Some(b) = ng.out.get_mut(idx) {
                 b.flags = ctx.msg.bflags;

@@ -98,7 +98,7 @@ impl RpcUac {
     }
 
     /// Builds and sends the request of `p`; the waiter gets its end.
-    fn send(
+    pub(crate) fn send(
         &self,
         core: &dyn Core,
         timers: &sip_txn::TimerConfig,

@@ -81,7 +81,7 @@ pub fn module() -> ModuleDef {
         a.clone(),
     );
     let (pre1, a7, a8, a9) = (pre.clone(), a.clone(), a.clone(), a.clone());
-    let a10 = a.clone();
+    let (a10, a11, a12) = (a.clone(), a.clone(), a.clone());
     let continue_fixup: fixup::FixupFn = Arc::new(|env: &dyn fixup::FixupEnv, i, arg: &Arg| {
         if i == 2 {
             fixup::route(RouteType::REQUEST)(env, i, arg)
@@ -132,6 +132,32 @@ pub fn module() -> ModuleDef {
                 None => -1,
             },
         )
+        .pipe(|d| {
+            let mut d = d;
+            for n in [0usize, 1] {
+                let a = a12.clone();
+                d = d.cmd(
+                    "t_drop",
+                    n,
+                    any,
+                    Some(fixup::f(fixup::igp)),
+                    move |ctx, p| {
+                        let code = p.first().map_or(500, |x| x.int(ctx));
+                        match (api(&a, ctx.core), u16::try_from(code)) {
+                            (Some(t), Ok(code)) => t.t_drop(ctx, code),
+                            _ => -1,
+                        }
+                    },
+                );
+            }
+            d
+        })
+        .cmd("t_flush_xflags", 0, any, None, move |ctx, _| {
+            match api(&a11, ctx.core) {
+                Some(t) => b(t.flush_xflags(ctx)),
+                None => -1,
+            }
+        })
         .cmd(
             "t_precheck_trans",
             0,

@@ -11,6 +11,7 @@
 //! says when [`Proxy::on_timeout`] is due. The module drives it with the
 //! real clock; the tests with a counter.
 
+mod dropped;
 pub mod pick;
 mod suspend;
 #[cfg(test)]
@@ -233,6 +234,7 @@ pub struct Proxy {
     end_of_life: Instant,
     expired: bool,
     blind: Option<usize>,
+    dropped: bool,
 }
 
 fn up(acts: Actions<Bytes>, out: &mut Vec<Effect>) {
@@ -274,6 +276,7 @@ impl Proxy {
             end_of_life,
             expired: false,
             blind: None,
+            dropped: false,
         }
     }
 
@@ -376,6 +379,7 @@ impl Proxy {
         if self.final_sent == 0 && !self.uas.is_terminated() && !self.in_failure {
             min(Some(self.end_of_life));
         }
+        min(self.dropped_deadline());
         t
     }
 
@@ -622,6 +626,7 @@ impl Proxy {
     pub fn on_timeout(&mut self, now: Instant, rf: &dyn ReplyFactory) -> Vec<Effect> {
         let mut out = Vec::new();
         up(self.uas.handle_timeout(now), &mut out);
+        self.end_dropped(now);
         let reason = self.cancel_reason.clone();
         let timers = self.cfg.timers;
         let mut any_final = false;

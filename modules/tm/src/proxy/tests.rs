@@ -331,6 +331,26 @@ fn failure_route_without_new_branch_relays_winner() {
 }
 
 #[test]
+fn dropped_in_failure_route_relays_nothing_and_ends_with_its_lifetime() {
+    let (mut p, _) = invite(1);
+    p.set_failure_armed(true);
+    rx(&mut p, 10, 0, 404, "INVITE", "a");
+    p.drop_transaction(500);
+    assert!(ups(&p.failure_done(t(11), &Rf)).is_empty());
+    assert_eq!(p.final_sent(), 500);
+    // The caller's retransmissions get nothing; the server side waits for
+    // the end of the transaction's lifetime (180 s, max_inv_lifetime), then ends.
+    assert!(ups(&p.on_retransmission(t(500))).is_empty());
+    assert!(!p.is_done());
+    let mut last = t(0);
+    while !p.is_done() {
+        last = p.poll_timeout().expect("a deadline while not over");
+        assert!(ups(&p.on_timeout(last, &Rf)).is_empty());
+    }
+    assert_eq!(last, t(180_000), "over at the end of its lifetime");
+}
+
+#[test]
 fn timeout_runs_failure_route_with_408() {
     let (mut p, _) = invite(1);
     p.set_failure_armed(true);
