@@ -275,7 +275,18 @@ impl Edits {
     pub fn apply_into(&self, msg: &Message<'_>, opts: ApplyOptions, out: &mut Vec<u8>) {
         let raw = msg.raw();
         let body_start = msg.body_start();
-        let head_end = if self.body.is_some() {
+        // Edits inside the body (textopsx's body-line iterators) make a new
+        // body, so that Content-Length follows it, as a body set whole does.
+        let edited_body = match &self.body {
+            None => self.body_from_ops(raw, body_start),
+            Some(_) => None,
+        };
+        let new_body: Option<&[u8]> = match (&self.body, &edited_body) {
+            (Some((b, _)), _) => Some(b),
+            (None, Some(b)) => Some(b),
+            (None, None) => None,
+        };
+        let head_end = if new_body.is_some() {
             body_start as usize
         } else {
             raw.len()
@@ -285,7 +296,9 @@ impl Edits {
             .ops
             .iter()
             .enumerate()
-            .filter(|(_, o)| (o.at as usize) <= head_end)
+            .filter(|(_, o)| {
+                (o.at as usize) <= head_end && (edited_body.is_none() || o.at < body_start)
+            })
             .map(|(i, o)| {
                 if (i as u32) < self.body_seq {
                     before_body += 1;
@@ -304,8 +317,8 @@ impl Edits {
                 (msg.headers_end(), 0, Cow::Owned(line.into_bytes())),
             );
         }
-        let new_len = match &self.body {
-            Some((b, _)) => Some(b.len()),
+        let new_len = match new_body {
+            Some(b) => Some(b.len()),
             None if opts.ensure_content_length && !msg.has_content_length() => {
                 Some(msg.body().len())
             }
@@ -323,33 +336,64 @@ impl Edits {
                 ops.push((msg.headers_end(), 0, Cow::Owned(line.into_bytes())));
             }
         }
-        // Stable sort: edits at one offset keep the order they were made in.
-        ops.sort_by_key(|(at, _, _)| *at);
-        let mut cursor = 0usize;
-        let mut del_start = usize::MAX;
-        for (at, del, text) in &ops {
-            let (at, end) = (*at as usize, (*at + *del) as usize);
-            if at < cursor {
-                // Inside an earlier deletion. Text inserted where that
-                // deletion starts still goes out (remove + insert = replace);
-                // anything else anchored inside it is dropped, and the
-                // deletion grows if this one reaches further.
-                if at == del_start {
-                    out.extend_from_slice(text);
-                }
-                cursor = cursor.max(end.min(head_end));
-                continue;
-            }
-            out.extend_from_slice(&raw[cursor..at]);
-            out.extend_from_slice(text);
-            if end > at {
-                del_start = at;
-            }
-            cursor = end.min(head_end);
-        }
-        out.extend_from_slice(&raw[cursor..head_end]);
-        if let Some((b, _)) = &self.body {
+        splice(raw, 0, head_end, &mut ops, out);
+        if let Some(b) = new_body {
             out.extend_from_slice(b);
         }
     }
+
+    /// The body with the edits made inside it, when there are any.
+    fn body_from_ops(&self, raw: &[u8], body_start: u32) -> Option<Vec<u8>> {
+        if !self.ops.iter().any(|o| o.at >= body_start) {
+            return None;
+        }
+        let mut ops: Vec<(u32, u32, Cow<'_, [u8]>)> = self
+            .ops
+            .iter()
+            .filter(|o| o.at >= body_start)
+            .map(|o| {
+                let t = &self.text[o.text_start as usize..(o.text_start + o.text_len) as usize];
+                (o.at, o.del, Cow::Borrowed(t))
+            })
+            .collect();
+        let mut body = Vec::with_capacity(raw.len() - body_start as usize + 64);
+        splice(raw, body_start as usize, raw.len(), &mut ops, &mut body);
+        Some(body)
+    }
+}
+
+/// Copies `raw[start..limit]` into `out` with the edits `ops` (offsets in
+/// `raw`) made: sorted by offset first, edits at one offset keeping the
+/// order they were made in.
+fn splice(
+    raw: &[u8],
+    start: usize,
+    limit: usize,
+    ops: &mut [(u32, u32, Cow<'_, [u8]>)],
+    out: &mut Vec<u8>,
+) {
+    ops.sort_by_key(|(at, _, _)| *at);
+    let mut cursor = start;
+    let mut del_start = usize::MAX;
+    for (at, del, text) in ops.iter() {
+        let (at, end) = (*at as usize, (*at + *del) as usize);
+        if at < cursor {
+            // Inside an earlier deletion. Text inserted where that
+            // deletion starts still goes out (remove + insert = replace);
+            // anything else anchored inside it is dropped, and the
+            // deletion grows if this one reaches further.
+            if at == del_start {
+                out.extend_from_slice(text);
+            }
+            cursor = cursor.max(end.min(limit));
+            continue;
+        }
+        out.extend_from_slice(&raw[cursor..at]);
+        out.extend_from_slice(text);
+        if end > at {
+            del_start = at;
+        }
+        cursor = end.min(limit);
+    }
+    out.extend_from_slice(&raw[cursor..limit]);
 }

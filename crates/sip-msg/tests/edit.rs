@@ -174,3 +174,25 @@ fn an_exact_copy_applies_like_the_original_and_takes_more_edits() {
         "the original is untouched"
     );
 }
+
+#[test]
+fn edits_inside_the_body_fix_content_length() {
+    let m = Message::parse(REQ.as_bytes()).unwrap();
+    let start = m.body_start();
+    let mut e = Edits::new();
+    // "hello" → "he!!o, world": a replacement inside, an insertion at the
+    // end, and a header edit before the body.
+    e.replace(start + 2, start + 4, b"!!");
+    e.insert(start + 5, b", world");
+    e.append_header(&m, "X-A", "1");
+    let out = apply(&m, &e);
+    let o = Message::parse(out.as_bytes()).unwrap();
+    assert_eq!(o.body(), b"he!!o, world");
+    assert_eq!(o.content_length(), Some(12));
+    assert!(out.contains("X-A: 1\r\n"), "{out}");
+    // A deletion of the whole body.
+    let mut e = Edits::new();
+    e.delete(start, start + 5);
+    let o2 = apply(&m, &e);
+    assert!(o2.ends_with("Content-Length: 0\r\n\r\n"), "{o2}");
+}

@@ -4,10 +4,14 @@
 //!
 //! - `msg_apply_changes()`: applies the recorded edits now and parses the
 //!   result, so later functions see the changed message;
-//! - `remove_hf_value(sel)`: removes values of a comma-list header;
-//!   `sel` is `name` (every value), `name[n]` (the n-th, from 1; negative
-//!   counts from the end) or `name[*]`. (Kamailio's `.param` selectors are
-//!   not supported.) A header left with no value is removed;
+//! - the header-value functions (`append_hf_value`, `insert_hf_value`,
+//!   `remove_hf_value`, `remove_hf_value2`, `assign_hf_value`,
+//!   `assign_hf_value2`, `include_hf_value`, `exclude_hf_value`,
+//!   `hf_value_exists`; see [`hf_value`]) and the header and body-line
+//!   iterators (`hf_iterator_*`, `bl_iterator_*`, `$hfitname`,
+//!   `$hfitbody`, `$blitval`; see [`iter`]);
+//! - `msg_set_buffer(data)`: the message replaced by `data` (parsed
+//!   again, earlier edits dropped);
 //! - `change_reply_status(code, reason)`: rewrites the status line of a
 //!   received reply before it is relayed. As Kamailio, a 1xx/2xx reply
 //!   keeps its class and another reply cannot become 1xx/2xx;
@@ -24,7 +28,9 @@ use regex::{Regex, RegexBuilder};
 use sr_sdk::fixup::{Arg, FixupEnv};
 use sr_sdk::prelude::*;
 use sr_sdk::sip_msg::edit::ApplyOptions;
-use sr_sdk::sip_msg::scan::CommaSplit;
+pub mod hf_value;
+pub mod iter;
+
 use std::sync::Arc;
 
 /// Applies the edits and parses the result; the rest of the state (new
@@ -54,83 +60,6 @@ pub fn apply_changes(msg: &mut SipMsg, inbound: Option<(String, u16)>) -> Result
     let out = msg.edits.apply(msg.msg(), ApplyOptions::default());
     msg.reparse(Bytes::from(out))
         .map_err(|e| format!("the changed message does not parse: {e}"))
-}
-
-/// Which values `remove_hf_value` removes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Which {
-    /// Every value.
-    All,
-    /// The n-th value (1-based; negative from the end).
-    Index(i64),
-}
-
-/// Parses `name`, `name[n]` or `name[*]`.
-pub fn parse_selector(s: &str) -> Result<(String, Which), String> {
-    let s = s.trim();
-    match s.find('[') {
-        None => Ok((s.to_string(), Which::All)),
-        Some(i) => {
-            let name = s[..i].trim().to_string();
-            let rest = s[i + 1..]
-                .strip_suffix(']')
-                .ok_or_else(|| format!("bad header selector '{s}'"))?;
-            if rest.trim() == "*" {
-                return Ok((name, Which::All));
-            }
-            let n: i64 = rest
-                .trim()
-                .parse()
-                .map_err(|_| format!("bad index in '{s}'"))?;
-            if n == 0 {
-                return Err(format!("index 0 in '{s}' (values count from 1)"));
-            }
-            Ok((name, Which::Index(n)))
-        }
-    }
-}
-
-/// `remove_hf_value`: how many values were removed.
-pub fn remove_hf_value(msg: &mut SipMsg, name: &str, which: &Which) -> usize {
-    let m = msg.msg();
-    // Every value of every header with this name: (header index, value).
-    let mut values: Vec<(usize, &str)> = Vec::new();
-    let headers: Vec<_> = m.headers().iter().filter(|h| h.is(name)).collect();
-    for (hi, h) in headers.iter().enumerate() {
-        for v in CommaSplit::new(h.value) {
-            values.push((hi, v));
-        }
-    }
-    let total = values.len() as i64;
-    let remove: Vec<bool> = (0..values.len() as i64)
-        .map(|i| match which {
-            Which::All => true,
-            Which::Index(n) if *n > 0 => i == n - 1,
-            Which::Index(n) => i == total + n,
-        })
-        .collect();
-    let removed = remove.iter().filter(|r| **r).count();
-    let mut ops: Vec<(u32, u32, String)> = Vec::new();
-    for (hi, h) in headers.iter().enumerate() {
-        let mine: Vec<usize> = (0..values.len()).filter(|i| values[*i].0 == hi).collect();
-        if !mine.iter().any(|i| remove[*i]) {
-            continue;
-        }
-        let kept: Vec<&str> = mine
-            .iter()
-            .filter(|i| !remove[**i])
-            .map(|i| values[*i].1)
-            .collect();
-        if kept.is_empty() {
-            ops.push((h.start, h.end, String::new()));
-        } else {
-            ops.push((h.value_start, h.value_end(), kept.join(", ")));
-        }
-    }
-    for (s, e, t) in ops {
-        msg.edits.replace(s, e, t.as_bytes());
-    }
-    removed
 }
 
 /// `change_reply_status`: rewrites the status line of a reply.
@@ -311,8 +240,37 @@ fn re_fixup(_env: &dyn FixupEnv, _i: usize, a: &Arg) -> Result<Fixed, String> {
 }
 
 fn selector_fixup(_env: &dyn FixupEnv, _i: usize, a: &Arg) -> Result<Fixed, String> {
-    let sel = parse_selector(&a.text())?;
+    let sel = hf_value::parse_sel(&a.text())?;
     Ok(Fixed::Custom(Arc::new(sel)))
+}
+
+/// `assign_hf_value`'s selector: `[*]` needs a parameter (as Kamailio).
+fn assign_fixup(env: &dyn FixupEnv, i: usize, a: &Arg) -> Result<Fixed, String> {
+    if i == 1 {
+        return fixup::spve(env, i, a);
+    }
+    let sel = hf_value::parse_sel(&a.text())?;
+    if sel.idx == hf_value::Idx::All && sel.param.is_none() {
+        return Err(format!(
+            "'{}': an asterisk needs a parameter (NAME[*].PARAM)",
+            a.text()
+        ));
+    }
+    Ok(Fixed::Custom(Arc::new(sel)))
+}
+
+/// A selector, then a value with pseudo-variables.
+fn sel_value_fixup(env: &dyn FixupEnv, i: usize, a: &Arg) -> Result<Fixed, String> {
+    if i == 0 {
+        selector_fixup(env, i, a)
+    } else {
+        fixup::spve(env, i, a)
+    }
+}
+
+fn sel(p: &Fixed) -> &hf_value::Sel {
+    p.custom::<hf_value::Sel>()
+        .unwrap_or_else(|| unreachable!("the fixup made a selector"))
 }
 
 fn rc(b: bool) -> i32 {
@@ -359,19 +317,6 @@ pub fn module() -> ModuleDef {
             },
         )
         .cmd(
-            "remove_hf_value",
-            1,
-            rt,
-            Some(fixup::f(selector_fixup)),
-            |ctx, p| {
-                let (name, which) = p[0].custom::<(String, Which)>().expect("selector");
-                match remove_hf_value(ctx.msg, name, which) {
-                    0 => -1,
-                    n => n as i32,
-                }
-            },
-        )
-        .cmd(
             "change_reply_status",
             2,
             RouteType::ONREPLY,
@@ -393,6 +338,27 @@ pub fn module() -> ModuleDef {
             keep_hf(ctx.msg, re);
             1
         })
+        .pipe(export_hf_values)
+        .pipe(export_iterators)
+        .cmd(
+            "msg_set_buffer",
+            1,
+            RouteType::ANY,
+            Some(fixup::f(fixup::spve)),
+            |ctx, p| {
+                let data = p[0].str(ctx).into_owned();
+                match ctx.msg.reparse(Bytes::from(data.into_bytes())) {
+                    Ok(()) => {
+                        ctx.msg.edits.clear();
+                        1
+                    }
+                    Err(e) => {
+                        lm_err!("msg_set_buffer: the new message does not parse: {e}");
+                        -1
+                    }
+                }
+            },
+        )
         .cmd("fnmatch", 2, RouteType::ANY, None, |ctx, p| {
             let s = p[0].str(ctx).into_owned();
             rc(fnmatch(&s, &p[1].str(ctx), false))
@@ -403,6 +369,125 @@ pub fn module() -> ModuleDef {
             let icase = p[2].str(ctx).contains('i');
             rc(fnmatch(&s, &pat, icase))
         })
+}
+
+/// The header-value functions.
+fn export_hf_values(def: ModuleDef) -> ModuleDef {
+    let rt = RouteType::ANY;
+    let sf = Some(fixup::f(selector_fixup));
+    let svf = Some(fixup::f(sel_value_fixup));
+    let nvf = Some(fixup::f(fixup::spve));
+    def.cmd("remove_hf_value", 1, rt, sf.clone(), |ctx, p| {
+        hf_value::remove(ctx.msg, sel(&p[0]))
+    })
+    .cmd("remove_hf_value2", 1, rt, sf, |ctx, p| {
+        hf_value::remove2(ctx.msg, sel(&p[0]))
+    })
+    .cmd(
+        "assign_hf_value",
+        2,
+        rt,
+        Some(fixup::f(assign_fixup)),
+        |ctx, p| {
+            let v = p[1].str(ctx).into_owned();
+            hf_value::assign(ctx.msg, sel(&p[0]), &v)
+        },
+    )
+    .cmd("assign_hf_value2", 2, rt, svf.clone(), |ctx, p| {
+        let v = p[1].str(ctx).into_owned();
+        hf_value::assign2(ctx.msg, sel(&p[0]), &v)
+    })
+    .cmd("append_hf_value", 2, rt, svf.clone(), |ctx, p| {
+        let v = p[1].str(ctx).into_owned();
+        hf_value::append(ctx.msg, sel(&p[0]), &v)
+    })
+    .cmd("insert_hf_value", 2, rt, svf, |ctx, p| {
+        let v = p[1].str(ctx).into_owned();
+        hf_value::insert(ctx.msg, sel(&p[0]), &v)
+    })
+    .cmd("include_hf_value", 2, rt, nvf.clone(), |ctx, p| {
+        let (n, v) = (p[0].str(ctx).into_owned(), p[1].str(ctx).into_owned());
+        hf_value::include(ctx.msg, &n, &v)
+    })
+    .cmd("exclude_hf_value", 2, rt, nvf.clone(), |ctx, p| {
+        let (n, v) = (p[0].str(ctx).into_owned(), p[1].str(ctx).into_owned());
+        hf_value::exclude(ctx.msg, &n, &v)
+    })
+    .cmd("hf_value_exists", 2, rt, nvf, |ctx, p| {
+        // (Kamailio reads underscores in the name as dashes.)
+        let n = p[0].str(ctx).replace('_', "-");
+        let v = p[1].str(ctx).into_owned();
+        rc(hf_value::exists(ctx.msg, &n, &v))
+    })
+}
+
+/// The header and body-line iterators and their variables.
+fn export_iterators(def: ModuleDef) -> ModuleDef {
+    let rt = RouteType::ANY;
+    let one = Some(fixup::f(fixup::spve));
+    let two = Some(fixup::f(fixup::spve));
+    let name = |ctx: &mut Ctx<'_>, p: &[Fixed]| p[0].str(ctx).into_owned();
+    def.cmd("hf_iterator_start", 1, rt, one.clone(), move |ctx, p| {
+        let n = name(ctx, p);
+        iter::hf_start(ctx.msg, &n)
+    })
+    .cmd("hf_iterator_end", 1, rt, one.clone(), move |ctx, p| {
+        let n = name(ctx, p);
+        iter::hf_end(ctx.msg, &n)
+    })
+    .cmd("hf_iterator_next", 1, rt, one.clone(), move |ctx, p| {
+        let n = name(ctx, p);
+        iter::hf_step(ctx.msg, &n, 1)
+    })
+    .cmd("hf_iterator_prev", 1, rt, one.clone(), move |ctx, p| {
+        let n = name(ctx, p);
+        iter::hf_step(ctx.msg, &n, -1)
+    })
+    .cmd("hf_iterator_rm", 1, rt, one.clone(), move |ctx, p| {
+        let n = name(ctx, p);
+        iter::hf_edit(ctx.msg, &n, None, false)
+    })
+    .cmd("hf_iterator_append", 2, rt, two.clone(), move |ctx, p| {
+        let (n, t) = (name(ctx, p), p[1].str(ctx).into_owned());
+        iter::hf_edit(ctx.msg, &n, Some(&t), true)
+    })
+    .cmd("hf_iterator_insert", 2, rt, two.clone(), move |ctx, p| {
+        let (n, t) = (name(ctx, p), p[1].str(ctx).into_owned());
+        iter::hf_edit(ctx.msg, &n, Some(&t), false)
+    })
+    .cmd("bl_iterator_start", 1, rt, one.clone(), move |ctx, p| {
+        let n = name(ctx, p);
+        iter::bl_start(ctx.msg, &n)
+    })
+    .cmd("bl_iterator_end", 1, rt, one.clone(), move |ctx, p| {
+        let n = name(ctx, p);
+        iter::bl_end(ctx.msg, &n)
+    })
+    .cmd("bl_iterator_next", 1, rt, one.clone(), move |ctx, p| {
+        let n = name(ctx, p);
+        iter::bl_next(ctx.msg, &n)
+    })
+    .cmd("bl_iterator_rm", 1, rt, one, move |ctx, p| {
+        let n = name(ctx, p);
+        iter::bl_edit(ctx.msg, &n, None, false)
+    })
+    .cmd("bl_iterator_append", 2, rt, two.clone(), move |ctx, p| {
+        let (n, t) = (name(ctx, p), p[1].str(ctx).into_owned());
+        iter::bl_edit(ctx.msg, &n, Some(&t), true)
+    })
+    .cmd("bl_iterator_insert", 2, rt, two, move |ctx, p| {
+        let (n, t) = (name(ctx, p), p[1].str(ctx).into_owned());
+        iter::bl_edit(ctx.msg, &n, Some(&t), false)
+    })
+    .pv("hfitname", |ctx, n| {
+        iter::hf_value(ctx.msg, n.inner.as_deref().unwrap_or(""), false)
+    })
+    .pv("hfitbody", |ctx, n| {
+        iter::hf_value(ctx.msg, n.inner.as_deref().unwrap_or(""), true)
+    })
+    .pv("blitval", |ctx, n| {
+        iter::bl_value(ctx.msg, n.inner.as_deref().unwrap_or(""))
+    })
 }
 
 /// `change_reply_status_code(code)`: the reply's status code replaced
@@ -470,20 +555,18 @@ mod tests {
     #[test]
     fn removes_values_and_applies() {
         let mut m = msg(REQ);
-        assert_eq!(remove_hf_value(&mut m, "Supported", &Which::Index(2)), 1);
+        let sel = |s: &str| hf_value::parse_sel(s).unwrap();
+        assert_eq!(hf_value::remove(&mut m, &sel("Supported[2]")), 1);
         apply_changes(&mut m, None).unwrap();
         let vals: Vec<_> = m.msg().values(HeaderName::Supported).collect();
         assert_eq!(vals, ["a", "c"]);
-        assert_eq!(remove_hf_value(&mut m, "Supported", &Which::Index(-1)), 1);
+        assert_eq!(hf_value::remove(&mut m, &sel("Supported[-1]")), 1);
         apply_changes(&mut m, None).unwrap();
         assert_eq!(m.msg().headers_by_name("Supported").count(), 1);
-        assert_eq!(remove_hf_value(&mut m, "Supported", &Which::All), 1);
+        assert_eq!(hf_value::remove(&mut m, &sel("Supported[*]")), 1);
         apply_changes(&mut m, None).unwrap();
         assert_eq!(m.msg().headers_by_name("Supported").count(), 0);
-        assert_eq!(
-            parse_selector("Supported[*]").unwrap(),
-            ("Supported".into(), Which::All)
-        );
+        assert_eq!(hf_value::remove(&mut m, &sel("Supported")), -1);
     }
 
     #[test]
