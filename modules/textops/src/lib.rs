@@ -35,6 +35,7 @@ use sr_sdk::prelude::*;
 use std::sync::Arc;
 
 mod more;
+mod multipart;
 
 /// A compiled sed-like substitution `/re/repl/flags`.
 #[derive(Debug)]
@@ -582,7 +583,7 @@ pub fn module() -> ModuleDef {
     let re = Some(fixup::f(re_fixup));
     let re_txt = Some(fixup::f(re_txt_fixup));
     let cs = Some(fixup::f(fixup::const_str));
-    more::add(ModuleDef::new("textops"))
+    multipart::add(more::add(ModuleDef::new("textops")))
         .cmd("is_method", 1, rt, cs.clone(), |ctx, p| {
             let list = p[0].str(ctx);
             bool_rc(method_in(ctx.msg, &list))

@@ -257,16 +257,24 @@ pub fn add(def: ModuleDef) -> ModuleDef {
             }
         }
     })
-    .cmd("remove_hf_exp", 2, any, spve.clone(), |ctx, p| {
-        let (m, s) = (p[0].str(ctx).into_owned(), p[1].str(ctx).into_owned());
-        let build = |r: &str| RegexBuilder::new(r).case_insensitive(true).build();
-        match (build(&m), build(&s)) {
-            (Ok(m), Ok(s)) => remove_where(ctx, |h| {
-                let n = h.name_str.as_bytes();
-                m.is_match(n) && !s.is_match(n)
-            }),
-            _ => -1,
+    .pipe(|d| {
+        // (remove_hf_exp_pv is Kamailio's name for the same with variables,
+        // which remove_hf_exp takes here too.)
+        let mut d = d;
+        for name in ["remove_hf_exp", "remove_hf_exp_pv"] {
+            d = d.cmd(name, 2, any, spve.clone(), |ctx, p| {
+                let (m, s) = (p[0].str(ctx).into_owned(), p[1].str(ctx).into_owned());
+                let build = |r: &str| RegexBuilder::new(r).case_insensitive(true).build();
+                match (build(&m), build(&s)) {
+                    (Ok(m), Ok(s)) => remove_where(ctx, |h| {
+                        let n = h.name_str.as_bytes();
+                        m.is_match(n) && !s.is_match(n)
+                    }),
+                    _ => -1,
+                }
+            });
         }
+        d
     })
     .cmd("remove_hf_idx", 2, any, spve.clone(), |ctx, p| {
         let name = p[0].str(ctx).into_owned();
