@@ -24,9 +24,13 @@
 //!   `cmp_hdr_name(a, b)`, `is_supported(option)`, `hdr_date_check(s)`
 //!   ([`text_checks`]).
 //!
-//! Not here: the contact encoding functions, `append_rpid_hf`.
+//! - the Contact and Request-URI encodings ([`contact_enc`]),
+//!   `get_uri_param`, `append_rpid_hf`, `is_rpid_user_e164` and
+//!   `sip_p_charging_vector` with `$pcv` ([`rpid`]).
 #![forbid(unsafe_code)]
 
+pub mod contact_enc;
+pub mod rpid;
 pub mod text_checks;
 pub mod uri_ops;
 
@@ -485,6 +489,157 @@ fn more(def: ModuleDef) -> ModuleDef {
             return -4;
         }
         1
+    })
+    .pipe(encodings)
+}
+
+/// The Contact and Request-URI encodings, `get_uri_param`, the
+/// Remote-Party-ID functions and `sip_p_charging_vector`, with their
+/// parameters.
+fn encodings(def: ModuleDef) -> ModuleDef {
+    let any = RouteType::ANY;
+    let req_reply = RouteType::REQUEST | RouteType::ONREPLY;
+    let req = RouteType::REQUEST | RouteType::FAILURE | RouteType::BRANCH;
+    let sep = Arc::new(RwLock::new('*'));
+    let rp = Arc::new(rpid::RpidParams::default());
+    let strp = |f: fn(&rpid::RpidParams) -> &RwLock<String>, rp: &Arc<rpid::RpidParams>| {
+        let rp = rp.clone();
+        move |v: ParamValue| {
+            let s = match v {
+                ParamValue::Str(s) => s,
+                ParamValue::Int(i) => i.to_string(),
+            };
+            *f(&rp).write().map_err(|_| "poisoned".to_string())? = s;
+            Ok(())
+        }
+    };
+    let sep_of = |s: &Arc<RwLock<char>>| s.read().map_or('*', |c| *c);
+    let (s0, s1, s2, s3) = (sep.clone(), sep.clone(), sep.clone(), sep.clone());
+    let (r1, r2, r3) = (rp.clone(), rp.clone(), rp.clone());
+    // (Kamailio takes encode_contact's parameters as written.)
+    let consts = Some(fixup::f(fixup::const_str));
+    let spve = Some(fixup::f(fixup::spve));
+    def.param("contact_flds_separator", ParamKind::Str, move |v| {
+        let s = match v {
+            ParamValue::Str(s) => s,
+            ParamValue::Int(i) => i.to_string(),
+        };
+        let mut c = s.chars();
+        match (c.next(), c.next()) {
+            (Some(ch), None) => {
+                *s0.write().map_err(|_| "poisoned".to_string())? = ch;
+                Ok(())
+            }
+            _ => Err(format!(
+                "contact_flds_separator must be one character, not '{s}'"
+            )),
+        }
+    })
+    .param("rpid_prefix", ParamKind::Str, strp(|r| &r.prefix, &rp))
+    .param("rpid_suffix", ParamKind::Str, strp(|r| &r.suffix, &rp))
+    .param("rpid_avp", ParamKind::Str, strp(|r| &r.avp, &rp))
+    .cmd("encode_contact", 2, req_reply, consts, move |ctx, p| {
+        let (pre, host) = (p[0].str(ctx).into_owned(), p[1].str(ctx).into_owned());
+        contact_enc::encode_contact(ctx.msg, &pre, &host, sep_of(&s1))
+    })
+    .cmd(
+        "decode_contact",
+        0,
+        RouteType::REQUEST,
+        None,
+        move |ctx, _| contact_enc::decode_contact(ctx.msg, sep_of(&s2)),
+    )
+    .cmd(
+        "decode_contact_header",
+        0,
+        req_reply,
+        None,
+        move |ctx, _| contact_enc::decode_contact_header(ctx.msg, sep_of(&s3)),
+    )
+    .cmd(
+        "contact_param_encode",
+        2,
+        req_reply,
+        spve.clone(),
+        |ctx, p| {
+            let (n, a) = (p[0].str(ctx).into_owned(), p[1].str(ctx).into_owned());
+            contact_enc::contact_param_encode(ctx.msg, &n, &a)
+        },
+    )
+    .cmd(
+        "contact_param_decode",
+        1,
+        req_reply,
+        spve.clone(),
+        |ctx, p| {
+            let n = p[0].str(ctx).into_owned();
+            contact_enc::contact_param_decode(ctx.msg, &n)
+        },
+    )
+    .pipe(|d| {
+        let mut d = d;
+        // (The manual calls it contact_param_decode_uri, the code
+        // contact_param_decode_ruri: both names work.)
+        for name in ["contact_param_decode_ruri", "contact_param_decode_uri"] {
+            d = d.cmd(name, 1, RouteType::REQUEST, spve.clone(), |ctx, p| {
+                let n = p[0].str(ctx).into_owned();
+                contact_enc::contact_param_decode_ruri(ctx.msg, &n)
+            });
+        }
+        d
+    })
+    .cmd("contact_param_rm", 1, req_reply, spve.clone(), |ctx, p| {
+        let n = p[0].str(ctx).into_owned();
+        contact_enc::contact_param_rm(ctx.msg, &n)
+    })
+    .cmd(
+        "get_uri_param",
+        2,
+        RouteType::REQUEST,
+        Some(fixup::f(|env, i, a| {
+            if i == 1 {
+                fixup::pvar(env, i, a)
+            } else {
+                fixup::spve(env, i, a)
+            }
+        })),
+        |ctx, p| {
+            let n = p[0].str(ctx).into_owned();
+            let Some(v) = rpid::uri_param_value(ctx.msg, &n) else {
+                return -1;
+            };
+            let Fixed::Pv(dst) = &p[1] else {
+                return -1;
+            };
+            match dst.assign(ctx, Value::from(v)) {
+                Ok(()) => 1,
+                Err(e) => {
+                    lm_err!("get_uri_param: {e}");
+                    -1
+                }
+            }
+        },
+    )
+    .cmd("append_rpid_hf", 0, req, None, move |ctx, _| {
+        r1.append(ctx.msg, None)
+    })
+    .cmd("append_rpid_hf", 2, req, spve.clone(), move |ctx, p| {
+        let (pre, suf) = (p[0].str(ctx).into_owned(), p[1].str(ctx).into_owned());
+        r2.append(ctx.msg, Some((&pre, &suf)))
+    })
+    .cmd(
+        "is_rpid_user_e164",
+        0,
+        RouteType::REQUEST,
+        None,
+        move |ctx, _| rc(r3.user_is_e164(ctx.msg)),
+    )
+    .cmd("sip_p_charging_vector", 1, any, spve, |ctx, p| {
+        let f = p[0].str(ctx).into_owned();
+        rpid::charging_vector(ctx, &f)
+    })
+    .pv("pcv", |ctx, n| {
+        rpid::pcv_value(ctx.msg, n.inner.as_deref().unwrap_or("all"))
     })
 }
 

@@ -101,6 +101,17 @@ pub fn has_param(uri: &str, name: &str) -> bool {
 /// The URI without parameter `name` (every occurrence); `None` when it
 /// has no such parameter or is not a URI.
 pub fn without_param(uri: &str, name: &str) -> Option<String> {
+    strip_param(uri, name, false)
+}
+
+/// The URI without the last occurrence of parameter `name` (siputils'
+/// `contact_param_rm`, as Kamailio's removes one); `None` as
+/// [`without_param`].
+pub fn without_last_param(uri: &str, name: &str) -> Option<String> {
+    strip_param(uri, name, true)
+}
+
+fn strip_param(uri: &str, name: &str, last_only: bool) -> Option<String> {
     let u = Uri::parse(uri).ok()?;
     if u.params.is_empty() {
         return None;
@@ -117,11 +128,12 @@ pub fn without_param(uri: &str, name: &str) -> Option<String> {
     if !spans.iter().any(|(_, _, n)| *n == want) {
         return None;
     }
+    let last = spans.iter().rposition(|(_, _, n)| *n == want);
     let mut out = String::with_capacity(uri.len());
     out.push_str(&uri[..pstart]);
     let mut at = 0;
-    for (s, e, n) in &spans {
-        if *n == want {
+    for (i, (s, e, n)) in spans.iter().enumerate() {
+        if *n == want && (!last_only || Some(i) == last) {
             out.push_str(&ptext[at..*s]);
             at = *e;
         }
