@@ -236,7 +236,7 @@ pub fn module() -> ModuleDef {
     let rt = RouteType::REQUEST | RouteType::FAILURE | RouteType::BRANCH | RouteType::EVENT;
     let fx = Some(fixup::f(reply_fixup));
     let (s1, s3, s5, s6) = (st.clone(), st.clone(), st.clone(), st.clone());
-    let (r1, r2) = (replier.clone(), replier);
+    let (r1, r2, r3) = (replier.clone(), replier.clone(), replier);
     let mut def = ModuleDef::new("sl")
         .cmd("sl_send_reply", 2, rt, fx.clone(), move |ctx, p| {
             let Some(code) = parse_code(ctx, &p[0]) else {
@@ -253,6 +253,55 @@ pub fn module() -> ModuleDef {
             };
             let reason = p[1].str(ctx).into_owned();
             r1.reply(ctx, code, &reason)
+        })
+        .cmd(
+            "send_reply_mode",
+            3,
+            rt,
+            Some(fixup::f(reply_fixup3)),
+            move |ctx, p| {
+                let Some(code) = parse_code(ctx, &p[0]) else {
+                    lm_err!("send_reply_mode: invalid status code");
+                    return -1;
+                };
+                let reason = p[1].str(ctx).into_owned();
+                let mode = p[2].int(ctx);
+                // 1: no new connection for the reply; 2: close the
+                // connection after it.
+                if mode & 1 != 0 {
+                    ctx.msg.reply_flags.no_connect = true;
+                }
+                if mode & 2 != 0 {
+                    ctx.msg.reply_flags.close = true;
+                }
+                r3.reply(ctx, code, &reason)
+            },
+        )
+        .pipe(|d| {
+            let mut d = d;
+            for n in 0..=2usize {
+                d = d.cmd(
+                    "sl_forward_reply",
+                    n,
+                    RouteType::ONREPLY,
+                    Some(fixup::f(reply_fixup)),
+                    |ctx, p| {
+                        let code = match p.first() {
+                            Some(c) => match parse_code(ctx, c) {
+                                Some(c) => Some(c),
+                                None => {
+                                    lm_err!("sl_forward_reply: invalid status code");
+                                    return -1;
+                                }
+                            },
+                            None => None,
+                        };
+                        let reason = p.get(1).map(|r| r.str(ctx).into_owned());
+                        forward_reply_now(ctx, code, reason.as_deref())
+                    },
+                );
+            }
+            d
         })
         .cmd("sl_reply_error", 0, rt, None, move |ctx, _| {
             let (c, r) = last_error(ctx);
@@ -300,6 +349,60 @@ pub fn module() -> ModuleDef {
         m.insert("xxx".into(), json!(s5.xxx.get()));
         Ok(Json::Object(m))
     })
+}
+
+/// `send_reply_mode`'s parameters: as `sl_send_reply`'s, then the mode
+/// (an integer or a PV).
+fn reply_fixup3(env: &dyn fixup::FixupEnv, i: usize, a: &Arg) -> Result<Fixed, String> {
+    if i == 2 {
+        fixup::igp(env, i, a)
+    } else {
+        reply_fixup(env, i, a)
+    }
+}
+
+/// `sl_forward_reply([code[, reason]])`: a copy of the received reply sent
+/// on now (the core still relays the reply itself when the route ends,
+/// unless the route drops it, as in Kamailio), with another code of the
+/// same class and reason when given.
+fn forward_reply_now(ctx: &mut Ctx<'_>, code: Option<u16>, reason: Option<&str>) -> i32 {
+    let Some(old) = ctx.msg.msg().status() else {
+        lm_err!("sl_forward_reply: not a reply");
+        return -1;
+    };
+    let Some(mut copy) = ctx.msg.over_same_original(ctx.msg.id) else {
+        return -1;
+    };
+    copy.edits = ctx.msg.edits.clone();
+    if let Some(code) = code {
+        if code / 100 != old / 100 {
+            lm_err!("sl_forward_reply: reply code class cannot be changed");
+            return -1;
+        }
+        let m = copy.msg();
+        let raw = m.raw();
+        let line_end = raw
+            .iter()
+            .position(|&b| b == b'\r' || b == b'\n')
+            .unwrap_or(raw.len());
+        let Some(sp) = raw[..line_end].iter().position(|&b| b == b' ') else {
+            return -1;
+        };
+        let reason = match reason {
+            Some(r) => r.to_string(),
+            None => m.reason().unwrap_or("").to_string(),
+        };
+        let text = format!("{code} {reason}");
+        copy.edits
+            .replace((sp + 1) as u32, line_end as u32, text.as_bytes());
+    }
+    match ctx.core.forward_reply(&mut copy) {
+        Ok(()) => 1,
+        Err(e) => {
+            lm_err!("sl_forward_reply: {e}");
+            -1
+        }
+    }
 }
 
 /// Code (integer or PV) then reason (one PV, else a string with PVs:

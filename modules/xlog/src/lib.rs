@@ -34,6 +34,8 @@ pub struct XlogCfg {
     pub buf_size: Arc<AtomicI64>,
     /// `prefix`.
     pub prefix: Arc<RwLock<String>>,
+    /// `methods_filter`: the method ids (Kamailio's bits) `xlogm` skips.
+    pub methods_filter: Arc<AtomicI64>,
 }
 
 impl Default for XlogCfg {
@@ -41,6 +43,7 @@ impl Default for XlogCfg {
         XlogCfg {
             buf_size: Arc::new(AtomicI64::new(4096)),
             prefix: Arc::new(RwLock::new("<script>: ".to_string())),
+            methods_filter: Arc::new(AtomicI64::new(-1)),
         }
     }
 }
@@ -129,7 +132,11 @@ pub fn module() -> ModuleDef {
         .param("long_format", ParamKind::Int, |_| Ok(()))
         .param("log_facility", ParamKind::Str, |_| Ok(()))
         .param("log_colors", ParamKind::Str, |_| Ok(()))
-        .param("methods_filter", ParamKind::Int, |_| Ok(()))
+        .param(
+            "methods_filter",
+            ParamKind::Int,
+            params::int(&cfg.methods_filter),
+        )
         .pv_checked("C", color::check, |_, n| color::get(n));
     for (name, location) in [("xlog", false), ("xlogl", true)] {
         let (c1, c2) = (cfg.clone(), cfg.clone());
@@ -142,6 +149,24 @@ pub fn module() -> ModuleDef {
                 c2.log(ctx, l, &p[1], location)
             });
     }
+    // xlogm: as xlog, but not for the methods in `methods_filter`.
+    let c3 = cfg.clone();
+    def = def.cmd("xlogm", 2, any, lf.clone(), move |ctx, p| {
+        let method = match ctx.msg.msg().txn_method() {
+            Ok(m) => sr_sdk::msg::method_id(m.as_str()),
+            Err(_) => 0,
+        };
+        let filter = c3.methods_filter.load(std::sync::atomic::Ordering::Relaxed);
+        if (filter as u64 as u32) & method != 0 {
+            return 1;
+        }
+        let l = level_of(ctx, &p[0]);
+        c3.log(ctx, l, &p[1], false)
+    });
+    let c4 = cfg.clone();
+    def = def.cmd("xdbgl", 1, any, spve.clone(), move |ctx, p| {
+        c4.log(ctx, log::L_DBG, &p[0], true)
+    });
     for (name, l) in [
         ("xerr", log::L_ERR),
         ("xwarn", log::L_WARN),
