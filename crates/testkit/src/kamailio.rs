@@ -168,6 +168,8 @@ pub fn run_both(
     wait_until_up(&peer, kam.addr, probe, Some(&kam.log));
     let want = answers(&peer, kam.addr, reqs, headers);
     drop(kam);
+    // (On file before siprouter starts, as in run_scenario.)
+    let _ = std::fs::write(dir.join("kamailio.txt"), want.join("\n"));
     let srv = crate::TestServer::start(&cfg("{PORT}"), modules);
     wait_until_up(&peer, srv.addr(), probe, None);
     let got = answers(&peer, srv.addr(), reqs, headers);

@@ -6,7 +6,7 @@ use crate::dest::{skipped, Dest, Set, INACTIVE, PROBING};
 use crate::hash::{ds_hash, uri_hash};
 use crate::ping::Mode;
 use crate::probe::{self, Dsv};
-use crate::{int, select, text, Dispatcher, FLAG_FAILOVER, FLAG_USER_ONLY};
+use crate::{callload, int, select, text, Dispatcher, FLAG_FAILOVER, FLAG_USER_ONLY};
 use sr_sdk::prelude::*;
 use sr_sdk::sip_msg::Uri;
 use sr_sdk::xavp::XavpValue;
@@ -201,10 +201,6 @@ fn hash_for(
             let k = s.wlast.fetch_add(1, Ordering::Relaxed) as usize % 100;
             plain(s.wlist.get(k).copied().unwrap_or(0))
         }
-        10 => {
-            lm_err!("dispatcher: algorithm 10 (call load) is not supported by siprouter");
-            None
-        }
         11 => plain(rweight_slot(s, flags)),
         _ => plain(0),
     }
@@ -257,7 +253,7 @@ pub fn with_hostall(ruri: &str, dest: &str) -> Option<String> {
     Some(format!("{scheme}:{userinfo}{hostall}"))
 }
 
-fn record(d: &Dest, mode: i64) -> XavpValue {
+fn record(d: &Dest, mode: i64, dstid: bool) -> XavpValue {
     let mut f: Vec<(String, Value<'static>)> = Vec::new();
     if !d.attrs.socket.is_empty() {
         f.push(("sock".into(), Value::str(d.attrs.socket.clone())));
@@ -267,6 +263,9 @@ fn record(d: &Dest, mode: i64) -> XavpValue {
     }
     if mode & 4 != 0 && !d.attrs.sockname.is_empty() {
         f.push(("sockname".into(), Value::str(d.attrs.sockname.clone())));
+    }
+    if dstid {
+        f.push(("dstid".into(), Value::str(d.attrs.duid.clone())));
     }
     if mode & 1 == 0 && !d.attrs.body.is_empty() {
         f.push(("attrs".into(), Value::str(d.attrs.body.clone())));
@@ -296,7 +295,31 @@ fn select(ds: &Dispatcher, ctx: &mut Ctx<'_>, set: i64, alg: i64, limit: i64, op
     let usable = |i: usize| !skipped(flags[i]);
     let use_default = int(&ds.p.use_default) != 0;
     let limit = usize::try_from(limit).unwrap_or(0);
-    let c = if alg == 13 {
+    let invite = ctx.msg.msg().method() == Some(Method::Invite);
+    let c = if alg == 10 && int(&ds.p.hash_size) <= 0 {
+        lm_err!("dispatcher: algorithm 10 (call load) needs the ds_hash_size parameter");
+        return -1;
+    } else if alg == 10 && invite {
+        // The least-loaded destination that can take a call; the
+        // failover order leaves out those at their maxload too.
+        let loads: Vec<Option<u32>> = (0..n)
+            .map(|i| {
+                let d = &s.dests[i];
+                let l = ds.calls.load(s.id, &d.attrs.duid);
+                let full = d.attrs.maxload > 0 && l >= d.attrs.maxload;
+                (usable(i) && !full).then_some(l)
+            })
+            .collect();
+        let can = |i: usize| loads[i].is_some();
+        callload::least_loaded(&loads).map(|chosen| select::Choice {
+            chosen,
+            order: select::failover(n, chosen, &can, use_default, limit),
+        })
+    } else if alg == 10 {
+        // (Only an INVITE makes a call: another request takes the first
+        // usable destination, as Kamailio's.)
+        select::choose(n, 0, &usable, use_default, limit)
+    } else if alg == 13 {
         // The walk starts at the round-robin position and moves it past
         // its first index; retried if another worker moved it meanwhile.
         let prio = |i: usize| s.dests[i].priority;
@@ -331,8 +354,23 @@ fn select(ds: &Dispatcher, ctx: &mut Ctx<'_>, set: i64, alg: i64, limit: i64, op
         return -1;
     };
     let d = &s.dests[c.chosen];
+    let call_load = alg == 10 && invite;
+    if call_load && d.attrs.duid.is_empty() {
+        lm_err!(
+            "dispatcher: destination {} has no duid attribute (algorithm 10)",
+            d.uri
+        );
+        return -1;
+    }
     if !write(ds, ctx, op, &d.uri, &d.attrs.socket) {
         return -1;
+    }
+    if call_load {
+        let Ok(callid) = ctx.msg.msg().call_id().map(|c| c.trim().to_string()) else {
+            return -1;
+        };
+        ds.calls
+            .add(&callid, s.id, &d.attrs.duid, std::time::Instant::now());
     }
     let dst_mode = int(&ds.p.xavp_dst_mode);
     let mut cnt = 0;
@@ -341,7 +379,9 @@ fn select(ds: &Dispatcher, ctx: &mut Ctx<'_>, set: i64, alg: i64, limit: i64, op
     } else if int(&ds.p.flags) & FLAG_FAILOVER != 0 {
         let name = &ds.names().xavp_dst;
         for &i in c.order.iter().rev() {
-            ctx.msg.xavps.push(name, record(&s.dests[i], dst_mode));
+            ctx.msg
+                .xavps
+                .push(name, record(&s.dests[i], dst_mode, call_load));
         }
         cnt = c.order.len();
     }
@@ -424,11 +464,42 @@ fn next(ds: &Dispatcher, ctx: &mut Ctx<'_>, op: Op, drop_first: bool) -> i32 {
     let Some((uri, sock, _)) = first_record(ds, ctx.msg) else {
         return -1;
     };
-    if write(ds, ctx, op, &uri, &sock) {
-        1
-    } else {
-        -1
+    if !write(ds, ctx, op, &uri, &sock) {
+        return -1;
     }
+    // A call dispatched by load moves to its next destination.
+    if drop_first && ctx.msg.msg().method() == Some(Method::Invite) {
+        let name = &ds.names().xavp_dst;
+        let dstid = ctx.msg.xavps.field(name, 0, "dstid", 0).cloned();
+        if let (Some(id), Ok(callid)) = (dstid, ctx.msg.msg().call_id()) {
+            let callid = callid.trim().to_string();
+            ds.calls.replace(&callid, &id.as_str());
+        }
+    }
+    1
+}
+
+/// `ds_load_update()`: a BYE or CANCEL takes its call's load away, a 2xx
+/// to an INVITE confirms it. 1 (also for a call not counted, as
+/// Kamailio's).
+fn load_update(ds: &Dispatcher, ctx: &mut Ctx<'_>) -> i32 {
+    let m = ctx.msg.msg();
+    let Ok(callid) = m.call_id().map(|c| c.trim().to_string()) else {
+        return -1;
+    };
+    if ctx.msg.is_request() {
+        if matches!(m.method(), Some(Method::Bye) | Some(Method::Cancel))
+            && !ds.calls.remove(&callid)
+        {
+            lm_err!("dispatcher: cannot find the load of call {callid}");
+        }
+        return 1;
+    }
+    let invite = m.cseq().is_ok_and(|c| c.method == Method::Invite);
+    if invite && m.status().is_some_and(|c| (200..300).contains(&c)) {
+        ds.calls.confirm(&callid, std::time::Instant::now());
+    }
+    1
 }
 
 /// `ds_mark_dst([state])`.
@@ -640,6 +711,22 @@ pub fn export(ds: &Arc<Dispatcher>, mut def: ModuleDef) -> ModuleDef {
             next(&d, ctx, op, drop_first)
         });
     }
+    let d = ds.clone();
+    let load_rt = RouteType(mark_rt.0 | RouteType::BRANCH.0 | RouteType::TM_ONREPLY.0);
+    def = def.cmd("ds_load_update", 0, load_rt, None, move |ctx, _| {
+        load_update(&d, ctx)
+    });
+    let d = ds.clone();
+    def = def.cmd("ds_load_unset", 0, load_rt, None, move |ctx, _| {
+        let Ok(callid) = ctx.msg.msg().call_id().map(|c| c.trim().to_string()) else {
+            return -1;
+        };
+        if d.calls.remove(&callid) {
+            1
+        } else {
+            -1
+        }
+    });
     let d = ds.clone();
     def = def.cmd("ds_mark_dst", 0, mark_rt, None, move |ctx, _| {
         mark(&d, ctx, None)

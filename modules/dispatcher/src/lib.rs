@@ -14,8 +14,8 @@
 //!   credentials), 6 random, 7 `hash_pvar`, 8 priority order, 9 weight,
 //!   11 relative weight, 12 parallel forking to every destination, 13
 //!   latency-optimised round robin (without latency statistics: priority
-//!   first, round robin among equal ones). 10 (call load)
-//!   is not built: it logs an error and returns -1. The hash is
+//!   first, round robin among equal ones), 10 call load ([`callload`],
+//!   with `ds_load_update()` and `ds_load_unset()`). The hash is
 //!   Kamailio's, so a message goes where Kamailio would send it.
 //! - Functions: `ds_select_dst`, `ds_select_domain`, `ds_select`,
 //!   `ds_next_dst`, `ds_next_domain`, `ds_set_dst`, `ds_set_domain`,
@@ -27,6 +27,7 @@
 //! - Pseudo-variable: `$dsv(code|reason|flags)` in the event routes.
 #![forbid(unsafe_code)]
 
+pub mod callload;
 pub mod dest;
 mod funcs;
 pub mod hash;
@@ -108,8 +109,15 @@ pub struct Params {
     pub load_mode: Arc<AtomicI64>,
     /// `ds_attrs_none`.
     pub attrs_none: Arc<AtomicI64>,
-    /// `ds_hash_size` (call load: not built).
+    /// `ds_hash_size`: above 0 enables call-load distribution (algorithm
+    /// 10).
     pub hash_size: Arc<AtomicI64>,
+    /// `ds_hash_expire` (s): a confirmed call's load lasts that long.
+    pub hash_expire: Arc<AtomicI64>,
+    /// `ds_hash_initexpire` (s): a call's load until its 2xx.
+    pub hash_initexpire: Arc<AtomicI64>,
+    /// `ds_hash_check_interval` (s).
+    pub hash_check_interval: Arc<AtomicI64>,
     /// `ds_ping_latency_stats` (not built).
     pub latency_stats: Arc<AtomicI64>,
     /// `event_callback` (KEMI: not built).
@@ -152,6 +160,9 @@ impl Default for Params {
             load_mode: i(0),
             attrs_none: i(0),
             hash_size: i(0),
+            hash_expire: i(7200),
+            hash_initexpire: i(7200),
+            hash_check_interval: i(30),
             latency_stats: i(0),
             event_callback: s(""),
         }
@@ -195,6 +206,8 @@ pub struct Dispatcher {
     names: OnceLock<Names>,
     tm: OnceLock<std::sync::Arc<sr_mod_tm::api::TmApi>>,
     core: OnceLock<Weak<dyn Core>>,
+    /// The call loads (algorithm 10).
+    pub calls: callload::CallLoad,
 }
 
 impl Default for Dispatcher {
@@ -210,6 +223,7 @@ impl Default for Dispatcher {
             names: OnceLock::new(),
             tm: OnceLock::new(),
             core: OnceLock::new(),
+            calls: callload::CallLoad::default(),
         }
     }
 }
@@ -283,7 +297,21 @@ impl Dispatcher {
             return Err("dispatcher: event_callback (KEMI) is not supported by siprouter; use event_route[dispatcher:dst-down] and [dispatcher:dst-up]".into());
         }
         if int(&self.p.hash_size) > 0 {
-            lm_warn!("dispatcher: ds_hash_size is set, but call load (algorithm 10, ds_load_update) is not built: algorithm 10 fails");
+            // Expired call loads go every ds_hash_check_interval.
+            let every = int(&self.p.hash_check_interval).max(1) as u64;
+            let d = self.clone();
+            core.add_timer(
+                "dispatcher-calls",
+                std::time::Duration::from_secs(every),
+                Arc::new(move || {
+                    let secs = |v: &AtomicI64| std::time::Duration::from_secs(int(v).max(0) as u64);
+                    d.calls.expire(
+                        std::time::Instant::now(),
+                        secs(&d.p.hash_initexpire),
+                        secs(&d.p.hash_expire),
+                    );
+                }),
+            );
         }
         if int(&self.p.latency_stats) != 0 {
             lm_warn!("dispatcher: ds_ping_latency_stats is not built: no latency statistics are kept (algorithm 13 uses priorities)");
@@ -325,7 +353,7 @@ pub fn module() -> ModuleDef {
         ("outbound_proxy", &p.outbound_proxy),
         ("ds_default_socket", &p.default_socket),
     ];
-    let ints: [(&str, &Arc<AtomicI64>); 14] = [
+    let ints: [(&str, &Arc<AtomicI64>); 17] = [
         ("force_dst", &p.force_dst),
         ("flags", &p.flags),
         ("use_default", &p.use_default),
@@ -339,6 +367,9 @@ pub fn module() -> ModuleDef {
         ("ds_load_mode", &p.load_mode),
         ("ds_attrs_none", &p.attrs_none),
         ("ds_hash_size", &p.hash_size),
+        ("ds_hash_expire", &p.hash_expire),
+        ("ds_hash_initexpire", &p.hash_initexpire),
+        ("ds_hash_check_interval", &p.hash_check_interval),
         ("ds_ping_latency_stats", &p.latency_stats),
     ];
     let mut def = ModuleDef::new("dispatcher");
@@ -353,12 +384,9 @@ pub fn module() -> ModuleDef {
         ParamKind::Str,
         params::string(&p.event_callback),
     );
-    // Tuning of what is not built here (call load expiry, latency
-    // estimation, DNS refresh, timer process): accepted, no effect.
+    // Tuning of what is not built here (latency estimation, DNS refresh,
+    // timer process): accepted, no effect.
     for name in [
-        "ds_hash_expire",
-        "ds_hash_initexpire",
-        "ds_hash_check_interval",
         "ds_timer_mode",
         "ds_latency_estimator_alpha",
         "ds_dns_mode",
