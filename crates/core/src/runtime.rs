@@ -452,6 +452,13 @@ impl Core for Runtime {
         crate::outbound::received_on(self, rcv)
     }
 
+    fn socket_by_name(&self, name: &str) -> Option<(Proto, SocketAddr)> {
+        let b = self.bound.lock().ok()?;
+        b.iter()
+            .find(|l| l.name.as_deref() == Some(name))
+            .map(|l| (l.proto, l.addr))
+    }
+
     fn route_id(&self, kind: RouteType, name: &str) -> Option<RouteId> {
         let k = crate::script::ir::kind_of(kind)?;
         self.routes().find(k, name)?;

@@ -167,6 +167,13 @@ pub trait Core: Send + Sync {
         None
     }
 
+    /// The listening socket named `name` (`listen=... name "x"`): its
+    /// transport and address. `None` when no socket has that name.
+    fn socket_by_name(&self, name: &str) -> Option<(Proto, SocketAddr)> {
+        let _ = name;
+        None
+    }
+
     /// Looks up a route block by type and name (at fixup time).
     fn route_id(&self, kind: RouteType, name: &str) -> Option<RouteId>;
 

@@ -189,6 +189,17 @@ impl UdpPeer {
         }
     }
 
+    /// Waits for one datagram (up to `timeout`), whatever it holds.
+    pub fn recv_raw(&self, timeout: Duration) -> Option<Vec<u8>> {
+        let mut buf = vec![0u8; 65536];
+        self.sock
+            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
+            .ok()?;
+        let (n, _) = self.sock.recv_from(&mut buf).ok()?;
+        buf.truncate(n);
+        Some(buf)
+    }
+
     /// Waits for the first message `want` accepts, dropping the others
     /// (up to `timeout` in all).
     pub fn recv_matching(

@@ -84,6 +84,97 @@ fn send_data(ctx: &mut Ctx<'_>, uri: &str, data: &str) -> i32 {
     }
 }
 
+/// `send_udp([host[:port]])` / `send_tcp(...)`: the message as it was
+/// received (no Via added, no change made) to `host:port` (5060 by
+/// default), or without a parameter to `$du`, else the Request-URI.
+fn send_raw(ctx: &mut Ctx<'_>, target: Option<&str>, proto: Proto) -> i32 {
+    let uri = match target.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => format!("sip:{t}"),
+        None => ctx
+            .msg
+            .dst_uri
+            .clone()
+            .unwrap_or_else(|| ctx.msg.ruri().to_string()),
+    };
+    let Ok(u) = sr_sdk::sip_msg::Uri::parse(&uri) else {
+        lm_err!("send_{}: bad destination '{uri}'", proto.as_str());
+        return -1;
+    };
+    let target = format!(
+        "sip:{}:{};transport={}",
+        u.host_str,
+        u.port.unwrap_or(5060),
+        proto.as_str()
+    );
+    let dest = match ctx.core.resolve(&target, None) {
+        Ok(d) => d,
+        Err(e) => {
+            lm_err!("send_{}: cannot resolve {target}: {e}", proto.as_str());
+            return -1;
+        }
+    };
+    let raw = ctx.msg.msg().raw().to_vec();
+    match ctx.core.send(&dest, &raw) {
+        Ok(()) => 1,
+        Err(e) => {
+            lm_err!("send_{} to {target}: {e}", proto.as_str());
+            -1
+        }
+    }
+}
+
+/// `sendx(uri, socket, data)`: `data` to `uri` from the local `socket`
+/// (`proto:ip:port`).
+fn sendx(ctx: &mut Ctx<'_>, uri: &str, socket: &str, data: &str) -> i32 {
+    let Some(local) = sr_sdk::socket_addr(socket) else {
+        lm_err!("sendx: '{socket}' is not a socket (proto:ip:port)");
+        return -1;
+    };
+    let mut dest = match ctx.core.resolve(uri, None) {
+        Ok(d) => d,
+        Err(e) => {
+            lm_err!("sendx: cannot resolve {uri}: {e}");
+            return -1;
+        }
+    };
+    dest.send_socket = Some(local);
+    match ctx.core.send(&dest, data.as_bytes()) {
+        Ok(()) => 1,
+        Err(e) => {
+            lm_err!("sendx to {uri}: {e}");
+            -1
+        }
+    }
+}
+
+/// `set_source_address("proto:ip:port")`: the message counts as sent from
+/// there (`$si`, `$sp`, `$pr`, where replies go).
+fn set_source_address(ctx: &mut Ctx<'_>, spec: &str) -> i32 {
+    let (proto, rest) = match spec.split_once(':') {
+        Some((p, r)) if Proto::parse(p).is_some() => (Proto::parse(p), r),
+        _ => (None, spec),
+    };
+    let Ok(addr) = rest
+        .parse::<std::net::SocketAddr>()
+        .or_else(|_| format!("{rest}:5060").parse::<std::net::SocketAddr>())
+    else {
+        lm_err!("set_source_address: '{spec}' is not proto:ip:port");
+        return -1;
+    };
+    ctx.msg.rcv.src = addr;
+    if let Some(p) = proto {
+        ctx.msg.rcv.proto = p;
+    }
+    1
+}
+
+/// A named listening socket as `proto:ip:port`.
+fn named_socket(ctx: &Ctx<'_>, name: &str) -> Option<String> {
+    ctx.core
+        .socket_by_name(name)
+        .map(|(p, a)| format!("{}:{a}", p.as_str()))
+}
+
 /// `set_recv_socket("proto:ip:port")`: handle the message as if it had
 /// arrived on that local socket (which must be one of ours): replies,
 /// Record-Route and `$Ri`/`$Rp` follow it.
@@ -174,6 +265,64 @@ pub fn module() -> ModuleDef {
                 set_recv_socket(ctx, &spec)
             },
         )
+        .cmd("set_recv_socket_name", 1, any, None, |ctx, p| {
+            let name = p[0].str(ctx).into_owned();
+            // (Kamailio 5.6 answers 1 also for a name no socket has.)
+            match named_socket(ctx, &name) {
+                Some(spec) => set_recv_socket(ctx, &spec).max(1),
+                None => 1,
+            }
+        })
+        .cmd("set_send_socket", 1, any, None, |ctx, p| {
+            let spec = p[0].str(ctx).into_owned();
+            if sr_sdk::socket_addr(&spec).is_none() {
+                lm_err!("set_send_socket: '{spec}' is not a socket (proto:ip:port)");
+                return -1;
+            }
+            ctx.msg.force_send_socket = Some(spec);
+            1
+        })
+        .cmd("set_send_socket_name", 1, any, None, |ctx, p| {
+            let name = p[0].str(ctx).into_owned();
+            // (Kamailio 5.6 answers 1 also for a name no socket has.)
+            if let Some(spec) = named_socket(ctx, &name) {
+                ctx.msg.force_send_socket = Some(spec);
+            }
+            1
+        })
+        .cmd("is_socket_name", 1, any, None, |ctx, p| {
+            let name = p[0].str(ctx).into_owned();
+            if ctx.core.socket_by_name(&name).is_some() {
+                1
+            } else {
+                -1
+            }
+        })
+        .cmd("set_source_address", 1, any, None, |ctx, p| {
+            let spec = p[0].str(ctx).into_owned();
+            set_source_address(ctx, &spec)
+        })
+        .cmd("sendx", 3, any, None, |ctx, p| {
+            let (u, so, d) = (
+                p[0].str(ctx).into_owned(),
+                p[1].str(ctx).into_owned(),
+                p[2].str(ctx).into_owned(),
+            );
+            sendx(ctx, &u, &so, &d)
+        })
+        .pipe(|d| {
+            let mut d = d;
+            let rt = RouteType::REQUEST | RouteType::FAILURE;
+            for (name, proto) in [("send_udp", Proto::Udp), ("send_tcp", Proto::Tcp)] {
+                d = d
+                    .cmd(name, 0, rt, None, move |ctx, _| send_raw(ctx, None, proto))
+                    .cmd(name, 1, rt, None, move |ctx, p| {
+                        let t = p[0].str(ctx).into_owned();
+                        send_raw(ctx, Some(&t), proto)
+                    });
+            }
+            d
+        })
         .cmd("setxflag", 1, any, int.clone(), |ctx, p| {
             xbit(p[0].int(ctx)).map_or(-1, |b| {
                 ctx.msg.xflags |= b;
