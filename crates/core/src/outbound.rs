@@ -578,6 +578,10 @@ pub fn request_bytes(
     if msg.local_rport {
         via.push_str(";rport");
     }
+    if msg.via_srvid && rt.settings.server_id != 0 {
+        via.push_str(";srvid=");
+        via.push_str(&rt.settings.server_id.to_string());
+    }
     edits.prepend_via(m, &via);
     if !msg.send_fixups.is_empty() {
         let rcv = msg.rcv;

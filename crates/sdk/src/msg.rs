@@ -412,6 +412,9 @@ pub struct SipMsg {
     /// `add_local_rport()` was called: the Via this hop adds carries
     /// `;rport` (RFC 3581), asking the next hop to reply to our port.
     pub local_rport: bool,
+    /// corex's `via_add_srvid(1)`: the Via this hop adds carries
+    /// `;srvid=` the core's `server_id` (when not 0).
+    pub via_srvid: bool,
     /// `set_advertised_address`/`set_advertised_port` for this message.
     pub advertised: Option<(String, Option<u16>)>,
     /// The last internal error, for `sl_reply_error`/`send_reply_error`:
@@ -472,6 +475,7 @@ impl SipMsg {
             reply_flags: SendFlags::default(),
             force_rport: false,
             local_rport: false,
+            via_srvid: false,
             advertised: None,
             last_error: None,
             ext: Extensions::default(),

@@ -290,6 +290,10 @@ pub fn module() -> ModuleDef {
             }
             1
         })
+        .cmd("via_add_srvid", 1, any, int.clone(), |ctx, p| {
+            ctx.msg.via_srvid = p[0].int(ctx) != 0;
+            1
+        })
         .cmd("is_socket_name", 1, any, None, |ctx, p| {
             let name = p[0].str(ctx).into_owned();
             if ctx.core.socket_by_name(&name).is_some() {

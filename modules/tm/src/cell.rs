@@ -187,6 +187,7 @@ fn copy_msg(m: &SipMsg, exact: bool) -> Option<SipMsg> {
     n.reply_flags = m.reply_flags;
     n.force_rport = m.force_rport;
     n.local_rport = m.local_rport;
+    n.via_srvid = m.via_srvid;
     n.advertised = m.advertised.clone();
     n.last_error = m.last_error.clone();
     n.send_fixups = m.send_fixups;
