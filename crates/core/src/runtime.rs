@@ -452,6 +452,19 @@ impl Core for Runtime {
         crate::outbound::received_on(self, rcv)
     }
 
+    fn script_vars(&self, name: Option<&str>) -> Vec<(String, Value<'static>)> {
+        use crate::script::state;
+        match name {
+            Some(n) => state::var_lookup(n)
+                .map(|s| vec![(n.to_string(), state::var_get(s))])
+                .unwrap_or_default(),
+            None => state::var_names()
+                .into_iter()
+                .map(|(n, s)| (n, state::var_get(s)))
+                .collect(),
+        }
+    }
+
     fn socket_by_name(&self, name: &str) -> Option<(Proto, SocketAddr)> {
         let b = self.bound.lock().ok()?;
         b.iter()

@@ -167,6 +167,14 @@ pub trait Core: Send + Sync {
         None
     }
 
+    /// This worker's `$var` variables that the configuration uses, each
+    /// name and value (only `name`'s with `Some`; empty when the
+    /// configuration never uses it).
+    fn script_vars(&self, name: Option<&str>) -> Vec<(String, Value<'static>)> {
+        let _ = name;
+        Vec::new()
+    }
+
     /// The listening socket named `name` (`listen=... name "x"`): its
     /// transport and address. `None` when no socket has that name.
     fn socket_by_name(&self, name: &str) -> Option<(Proto, SocketAddr)> {

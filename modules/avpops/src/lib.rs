@@ -269,6 +269,24 @@ pub fn module() -> ModuleDef {
         let (spec, expr) = (p[0].str(ctx).into_owned(), p[1].str(ctx).into_owned());
         subst::run(ctx, &spec, &expr)
     });
+    // avp_subst_pv: the same, the expression's variables read first.
+    let first_raw = fixup::f(|env, i, arg| {
+        if i == 1 {
+            fixup::spve(env, i, arg)
+        } else {
+            fixup::const_str(env, i, arg)
+        }
+    });
+    def = def.cmd(
+        "avp_subst_pv",
+        2,
+        RouteType::ANY,
+        Some(first_raw),
+        |ctx, p| {
+            let (spec, expr) = (p[0].str(ctx).into_owned(), p[1].str(ctx).into_owned());
+            subst::run(ctx, &spec, &expr)
+        },
+    );
     for n in 1..=2 {
         let h = holder.clone();
         let fx = fixup::f(|env, i, arg| {

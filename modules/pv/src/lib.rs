@@ -25,6 +25,7 @@ pub mod msgpv;
 pub mod sbranch;
 pub mod server;
 pub mod time;
+pub mod var_funcs;
 pub mod xavp;
 pub mod xavp_funcs;
 
@@ -289,6 +290,7 @@ pub fn module() -> ModuleDef {
         })
         .cmd("sbranch_reset", 0, any, None, |_, _| sbranch::reset());
     def = xavp_cmds(def);
+    def = var_funcs::add(def);
     def.cmd("pv_isset", 1, any, rd.clone(), |ctx, p| {
         b(!value_of(ctx, &p[0]).is_null())
     })

@@ -21,6 +21,21 @@ pub fn var_slot(name: &str) -> usize {
     *m.entry(name.to_string()).or_insert(n)
 }
 
+/// The `$var` names the configuration uses, with their slots, in slot
+/// order.
+pub fn var_names() -> Vec<(String, usize)> {
+    let m = slots().lock().unwrap_or_else(|e| e.into_inner());
+    let mut v: Vec<(String, usize)> = m.iter().map(|(k, s)| (k.clone(), *s)).collect();
+    v.sort_by_key(|x| x.1);
+    v
+}
+
+/// The slot of `$var(name)` when the configuration uses that name.
+pub fn var_lookup(name: &str) -> Option<usize> {
+    let m = slots().lock().unwrap_or_else(|e| e.into_inner());
+    m.get(name).copied()
+}
+
 /// Where the request an `onsend_route` runs for is going.
 #[derive(Debug, Clone, Copy)]
 pub struct SendDest {
