@@ -232,6 +232,33 @@ fn scenario(srv: SocketAddr, sock: &Path, uas: &UdpPeer) -> Vec<String> {
     out.push(final_of(&peer, &rel));
     out.push(script_call(&peer, srv, "cancelit", 2, &rel));
     out.push(script_call(&peer, srv, "cancelit", 3, "tmrpc-none"));
+    // tm.cancel on a relayed INVITE ringing at a user agent, and on
+    // unknown ones; tm.hash_stats and tm.clean.
+    let rel2 = request_x(&peer, srv, "INVITE", "rel", "rel2", "");
+    let got = uas.recv_method("INVITE", Duration::from_secs(3));
+    if let Some(inv) = &got {
+        uas.send(
+            inv.from,
+            &sr_testkit::answer(inv, 180, "Ringing", "u1", &[]),
+        );
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    out.extend(kam(&["tm.cancel", &rel2, "s:7"]));
+    if let (Some(inv), Some(c)) = (&got, uas.recv_method("CANCEL", Duration::from_secs(3))) {
+        out.push("uas got CANCEL".into());
+        uas.send(c.from, &sr_testkit::answer(&c, 200, "OK", "u1", &[]));
+        uas.send(
+            inv.from,
+            &sr_testkit::answer(inv, 487, "Request Terminated", "u1", &[]),
+        );
+    } else {
+        out.push("uas got no CANCEL".into());
+    }
+    out.push(final_of(&peer, &rel2));
+    out.extend(kam(&["tm.cancel", &rel2, "s:7"]));
+    out.extend(kam(&["tm.cancel", "tmrpc-none", "s:7"]));
+    out.extend(kam(&["tm.hash_stats"]));
+    out.extend(kam(&["tm.clean"]));
     // (The transaction's id differs between the servers.)
     out.into_iter().map(|l| l.replace(&id, "<id>")).collect()
 }

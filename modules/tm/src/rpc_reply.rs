@@ -199,9 +199,56 @@ impl Engine {
     }
 }
 
-/// Adds `tm.reply` and `tm.reply_callid`.
+impl Engine {
+    /// `tm.cancel`: CANCELs for the pending branches of the INVITE
+    /// transaction with this Call-ID and CSeq number; how many branches
+    /// still wait for their final reply.
+    fn cancel_from_rpc(&self, core: &dyn Core, callid: &str, cseq: &str) -> Option<usize> {
+        let c = self.by_callid(callid, cseq, true)?;
+        let mut g = c.take()?;
+        let (_, effects) = g.proxy.cancel_branches(self.now(), None);
+        let pending = g.proxy.branches().iter().filter(|b| b.pending()).count();
+        let g = self.run_effects(core, g, effects);
+        drop(g);
+        self.touch(&c);
+        Some(pending)
+    }
+}
+
+/// Adds `tm.reply`, `tm.reply_callid`, `tm.cancel`, `tm.clean` and
+/// `tm.hash_stats`.
 pub fn export(def: ModuleDef, e: &Arc<Engine>) -> ModuleDef {
-    let (e1, e2) = (e.clone(), e.clone());
+    let (e1, e2, e3) = (e.clone(), e.clone(), e.clone());
+    let def = def
+        .rpc(
+            "tm.cancel",
+            "CANCELs the pending branches of an INVITE transaction: callid cseq.",
+            move |p| {
+                // (Text, as Kamailio scans them.)
+                let (Some(Json::String(callid)), Some(Json::String(cseq))) = (p.first(), p.get(1))
+                else {
+                    return Err(RpcError::new(400, "Callid and CSeq expected as parameters"));
+                };
+                let core = e3.core().ok_or_else(|| RpcError::new(500, "not running"))?;
+                let left = e3
+                    .cancel_from_rpc(&*core, callid, cseq)
+                    .ok_or_else(|| RpcError::new(400, "Transaction not found"))?;
+                Ok(json!([left, "branches remaining (waiting for timeout)"]))
+            },
+        )
+        // Transactions end by their timers: nothing to clean by hand.
+        .rpc(
+            "tm.clean",
+            "Cleans expired transactions (none outlive their timers).",
+            |_| Ok(Json::Null),
+        )
+        // (As Kamailio built without TM_HASH_STATS, as Debian's is.)
+        .rpc("tm.hash_stats", "Hash table statistics (not kept).", |_| {
+            Err(RpcError::new(
+                500,
+                "Hash statistics not supported (tryrecompiling with -DTM_HASH_STATS)",
+            ))
+        });
     let core_of = |e: &Engine| e.core().ok_or_else(|| RpcError::new(500, "Reply failed"));
     def.rpc(
         "tm.reply",
