@@ -128,6 +128,50 @@ pub fn module() -> ModuleDef {
         ("proxy_challenge", Some(HdrType::Proxy)),
         ("auth_challenge", None),
     ];
+    // auth_get_www_authenticate(realm, flags, dst): the WWW-Authenticate
+    // header (name, value, CRLF) the script may send itself; flags 1
+    // qop="auth", 2 qop="auth-int", 16 stale=true. -1 for an empty realm.
+    let a = api.clone();
+    def = def.cmd(
+        "auth_get_www_authenticate",
+        3,
+        RouteType::ANY,
+        Some(fixup::f(|env, i, arg| {
+            if i == 2 {
+                fixup::pvar(env, i, arg)
+            } else {
+                fixup::spve(env, i, arg)
+            }
+        })),
+        move |ctx, p| {
+            let realm = p[0].str(ctx).into_owned();
+            let flags = p[1].int(ctx);
+            if realm.is_empty() {
+                lm_err!("auth_get_www_authenticate: invalid realm value - empty content");
+                return -1;
+            }
+            let mut v = a.challenge_value(ctx, &realm, flags & !3, a.algorithm());
+            if flags & 3 != 0 {
+                // (qop before stale, as in the challenges.)
+                let qop = if flags & 2 != 0 { "auth-int" } else { "auth" };
+                let at = v
+                    .find(", stale=")
+                    .or_else(|| v.find(", algorithm="))
+                    .unwrap_or(v.len());
+                v.insert_str(at, &format!(", qop=\"{qop}\""));
+            }
+            let Fixed::Pv(dst) = &p[2] else {
+                return -1;
+            };
+            match dst.assign(ctx, Value::from(format!("WWW-Authenticate: {v}\r\n"))) {
+                Ok(()) => 1,
+                Err(e) => {
+                    lm_err!("auth_get_www_authenticate: {e}");
+                    -1
+                }
+            }
+        },
+    );
     for (name, hdr) in challenges {
         let a = api.clone();
         def = def.cmd(name, 2, rt, sp.clone(), move |ctx, p| {

@@ -158,6 +158,53 @@ impl AuthDb {
         Ok(secret)
     }
 
+    /// `is_subscriber(uri, table, flags)`: 1 when the table has the URI's
+    /// user (and domain, with flag 1), its `load_credentials` columns
+    /// loaded into their AVPs unless flag 2; -2 when it has not, -1 for a
+    /// URI that does not parse or a database error.
+    fn is_subscriber(&self, ctx: &mut Ctx<'_>, uri: &str, table: &str, flags: i64) -> i32 {
+        let Ok(u) = sr_sdk::sip_msg::Uri::parse(uri.trim()) else {
+            lm_err!("is_subscriber: invalid uri parameter format");
+            return -1;
+        };
+        let Some(pool) = self.db.get() else {
+            lm_err!("auth_db: no database");
+            return -1;
+        };
+        let mut conds = vec![Cond::eq(
+            &get(&self.cfg.user_column),
+            DbValue::str(u.user.unwrap_or("")),
+        )];
+        if flags & 1 != 0 {
+            conds.push(Cond::eq(
+                &get(&self.cfg.domain_column),
+                DbValue::str(u.host_str),
+            ));
+        }
+        let extra = credential_items(&get(&self.cfg.load_credentials));
+        let user_col = get(&self.cfg.user_column);
+        let mut cols: Vec<&str> = vec![user_col.as_str()];
+        cols.extend(extra.iter().map(|(c, _)| c.as_str()));
+        let rows = match pool.with(|conn| conn.query(table, &conds, &cols, None)) {
+            Ok(r) => r,
+            Err(e) => {
+                lm_err!("is_subscriber: {e}");
+                return -1;
+            }
+        };
+        if rows.is_empty() {
+            return -2;
+        }
+        if flags & 2 == 0 {
+            for (col, avp) in &extra {
+                if let Some(v) = rows.get(0, col).as_string() {
+                    ctx.msg.avps.push(avp, Value::from(v));
+                }
+            }
+        }
+        1
+    }
+
     fn authorize(&self, ctx: &mut Ctx<'_>, realm: &str, table: &str, hdr: HdrType) -> i32 {
         let Some(api) = self.auth.get().cloned() else {
             return rc::ERROR;
@@ -281,6 +328,25 @@ pub fn module() -> ModuleDef {
         let flags = p[2].int(ctx);
         a.auth_check(ctx, &realm, &table, flags)
     });
+    let a = adb.clone();
+    def = def.cmd(
+        "is_subscriber",
+        3,
+        RouteType::ANY,
+        Some(fixup::f(|env, i, arg| {
+            if i == 2 {
+                fixup::igp(env, i, arg)
+            } else {
+                fixup::spve(env, i, arg)
+            }
+        })),
+        move |ctx, p| {
+            let uri = p[0].str(ctx).into_owned();
+            let table = p[1].str(ctx).into_owned();
+            let flags = p[2].int(ctx);
+            a.is_subscriber(ctx, &uri, &table, flags)
+        },
+    );
     def.on_init(move |core| {
         let api = bind::<AuthApi>(core, AUTH_API)
             .ok_or("auth_db needs the auth module (load it before auth_db)")?;
