@@ -224,6 +224,26 @@ pub fn module() -> ModuleDef {
         .stat_fn("expires_range", move || r7.load(Ordering::Relaxed))
         .stat("accepted_regs", r4)
         .stat("rejected_regs", r5);
+    // add_sock_hdr(name): `name: proto:ip:port` of the socket the request
+    // came in on, for a registrar that passes the REGISTER on.
+    def = def.cmd(
+        "add_sock_hdr",
+        1,
+        RouteType::REQUEST,
+        Some(fixup::f(fixup::spve)),
+        |ctx, p| {
+            let name = p[0].str(ctx).into_owned();
+            let name = name.trim();
+            if name.is_empty() {
+                return -1;
+            }
+            let rcv = ctx.msg.rcv;
+            let line = format!("{name}: {}:{}\r\n", rcv.proto.as_str(), rcv.dst);
+            let end = ctx.msg.msg().headers_end();
+            ctx.msg.edits.insert(end, line.as_bytes());
+            1
+        },
+    );
     for n in 1..=3usize {
         let r = reg.clone();
         def = def.cmd("save", n, save_rt, fx.clone(), move |ctx, p| {

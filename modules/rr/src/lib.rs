@@ -116,6 +116,7 @@ pub fn module() -> ModuleDef {
     let req = RouteType::REQUEST | RouteType::FAILURE | RouteType::BRANCH;
     let spve = Some(fixup::f(fixup::spve));
     let (p1, p2, p3, p4, p5) = (p.clone(), p.clone(), p.clone(), p.clone(), p.clone());
+    let p8 = p.clone();
     let (p6, p7) = (p.clone(), p.clone());
     let api = RrApi::default();
     let (a1, a2, a3) = (api.clone(), api.clone(), api.clone());
@@ -168,6 +169,16 @@ pub fn module() -> ModuleDef {
                 let s = a[0].str(ctx).into_owned();
                 let t = a[1].str(ctx).into_owned();
                 record::record_route_preset(ctx, &p4, &s, Some(&t))
+            },
+        )
+        .cmd(
+            "record_route_advertised_address",
+            1,
+            req,
+            spve.clone(),
+            move |ctx, a| {
+                let s = a[0].str(ctx).into_owned();
+                record::record_route_advertised(ctx, &p8, &s)
             },
         )
         .cmd("add_rr_param", 1, req, spve, |ctx, a| {

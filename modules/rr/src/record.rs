@@ -219,6 +219,34 @@ fn double_at_send(edits: &mut Edits, to: &SendInfo<'_>) {
     edits.set_text(i, new.as_bytes());
 }
 
+/// `record_route_advertised_address(addr)`: a Record-Route with `addr`
+/// (`host[:port][;params]`, variables allowed) instead of our own
+/// address, the From tag and `lr` after it as Kamailio writes them.
+pub fn record_route_advertised(ctx: &mut Ctx<'_>, p: &Params, addr: &str) -> i32 {
+    if !ctx.msg.is_request() || addr.is_empty() {
+        return -1;
+    }
+    let added = ctx.msg.ext.get::<RrCtx>().is_some_and(|r| r.rr_added);
+    if added || ctx.msg.edits.find_text(RR_PREFIX).is_some() {
+        lm_err!(
+            "record_route_advertised_address: a Record-Route was already added to this request"
+        );
+        return -1;
+    }
+    rr_ctx(ctx.msg).rr_added = true;
+    let pending = take_pending(ctx.msg);
+    let mut uri = format!("sip:{addr}");
+    if p.append_fromtag() {
+        if let Ok(Some(tag)) = ctx.msg.msg().from_tag() {
+            uri.push_str(";ftag=");
+            uri.push_str(tag);
+        }
+    }
+    uri.push_str(if p.full_lr() { ";lr=on" } else { ";lr" });
+    uri.push_str(&pending);
+    insert(ctx, &[uri])
+}
+
 /// `record_route_preset(addr[, addr2])`.
 pub fn record_route_preset(ctx: &mut Ctx<'_>, p: &Params, a: &str, b: Option<&str>) -> i32 {
     if !ctx.msg.is_request() || a.is_empty() {
