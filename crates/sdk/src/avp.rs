@@ -45,6 +45,18 @@ impl Avps {
             .map(|(_, v)| v)
     }
 
+    /// The names that have values, each once, the most recently pushed
+    /// first.
+    pub fn names(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for (n, _) in self.items.iter().rev() {
+            if !out.contains(&n.as_str()) {
+                out.push(n);
+            }
+        }
+        out
+    }
+
     /// All values of `name`, newest first.
     pub fn all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s Value<'static>> + 's {
         self.items

@@ -4,10 +4,13 @@
 //! number and the action's name — at `log_level`, written with
 //! `log_level_name` in place of the level when set (the stock
 //! configuration's WITH_DEBUG: `exec`). The `dbg.trace` RPC method turns
-//! tracing on and off at run time. Interactive breakpoints, per-module log
-//! levels and `dbg_pv_dump` are not built (their parameters are accepted
-//! at their defaults only).
+//! tracing on and off at run time. `dbg_sip_msg` and `dbg_pv_dump` write
+//! the message as it would be sent and the variables to the log. Interactive
+//! breakpoints and per-module log levels are not built (their parameters
+//! are accepted at their defaults only).
 #![forbid(unsafe_code)]
+
+mod dump;
 
 use sr_sdk::cfgtrace::{CfgTrace, CFG_TRACE_API};
 use sr_sdk::prelude::*;
@@ -105,6 +108,33 @@ pub fn module() -> ModuleDef {
         Some(fixup::f(fixup::igp)),
         |_ctx, _a| 1,
     );
+    for n in 0..=2usize {
+        def = def.cmd(
+            "dbg_sip_msg",
+            n,
+            RouteType::ANY,
+            Some(fixup::f(fixup::spve)),
+            |ctx, a| {
+                let l = a.first().map(|x| x.str(ctx).into_owned());
+                let l = dump::level(l.as_deref(), sr_sdk::log::L_ERR);
+                dump::sip_msg(ctx, l)
+            },
+        );
+    }
+    for n in 0..=2usize {
+        def = def.cmd(
+            "dbg_pv_dump",
+            n,
+            RouteType::ANY,
+            Some(fixup::f(fixup::spve)),
+            |ctx, a| {
+                let mask = a.first().map_or(31, |x| x.int(ctx));
+                let l = a.get(1).map(|x| x.str(ctx).into_owned());
+                let l = dump::level(l.as_deref(), sr_sdk::log::L_DBG);
+                dump::pv_dump(ctx, mask, l)
+            },
+        );
+    }
     let tr = trace.clone();
     def.rpc(
         "dbg.trace",
