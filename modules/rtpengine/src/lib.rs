@@ -213,6 +213,47 @@ fn run(rt: &Rtpe, msg: &mut SipMsg, cmd: Cmd, flags: &str) -> i32 {
     }
 }
 
+/// A media-control command (`block media`, `start recording`, ...) for
+/// the message's call: its Call-ID, From tag and To tag, and the flags
+/// (`key=value` words as dictionary entries). 1 when the daemon says
+/// `ok`, else -1.
+fn media_cmd(rt: &Rtpe, msg: &SipMsg, cmd: &str, flags: &str) -> i32 {
+    let Some(call) = call_of(msg) else {
+        lm_err!("rtpengine: no Call-ID or From tag");
+        return -1;
+    };
+    let mut entries: Vec<(&str, &str)> =
+        vec![("call-id", &call.call_id), ("from-tag", &call.from_tag)];
+    if let Some(t) = call.to_tag.as_deref() {
+        entries.push(("to-tag", t));
+    }
+    let req = ng::request(cmd, &entries, flags);
+    match rt.call(&req) {
+        Ok(_) => 1,
+        Err(e) => {
+            lm_err!("rtpengine: {cmd}: {e}");
+            -1
+        }
+    }
+}
+
+/// The media-control functions and the ng commands they send.
+const MEDIA_CMDS: &[(&str, &str)] = &[
+    ("start_recording", "start recording"),
+    ("stop_recording", "stop recording"),
+    ("block_dtmf", "block DTMF"),
+    ("unblock_dtmf", "unblock DTMF"),
+    ("block_media", "block media"),
+    ("unblock_media", "unblock media"),
+    ("silence_media", "silence media"),
+    ("unsilence_media", "unsilence media"),
+    ("start_forwarding", "start forwarding"),
+    ("stop_forwarding", "stop forwarding"),
+    ("play_media", "play media"),
+    ("stop_media", "stop media"),
+    ("play_dtmf", "play DTMF"),
+];
+
 /// The command `rtpengine_manage` picks for the message in a route of
 /// kind `route`, if any (`late_offer`: the message is a reply to an INVITE
 /// that had no SDP).
@@ -346,6 +387,19 @@ pub fn module() -> ModuleDef {
                     return 1;
                 };
                 run(&r, ctx.msg, cmd, &flags)
+            });
+        }
+    }
+    for (name, cmd) in MEDIA_CMDS {
+        for nargs in [0usize, 1] {
+            let r = rt.clone();
+            let fix = if nargs == 1 { spve.clone() } else { None };
+            def = def.cmd(name, nargs, RouteType::ANY, fix, move |ctx, p| {
+                let flags = p
+                    .first()
+                    .map(|f| f.str(ctx).into_owned())
+                    .unwrap_or_default();
+                media_cmd(&r, ctx.msg, cmd, &flags)
             });
         }
     }
