@@ -3,7 +3,7 @@
 //! (`start_recording`, `stop_recording`, `block_dtmf`, `unblock_dtmf`,
 //! `block_media`, `unblock_media`, `silence_media`, `unsilence_media`,
 //! `start_forwarding`, `stop_forwarding`, `play_media`, `stop_media`,
-//! `play_dtmf`): an in-dialog request runs one and the script answers with
+//! `play_dtmf`) and `$rtpstat`: an in-dialog request runs one and the script answers with
 //! its return code (what the daemon said), for a known call and an
 //! unknown one.
 //!
@@ -41,6 +41,11 @@ fn body() -> String {
         r#"modparam("rtpengine", "rtpengine_sock", "udp:127.0.0.1:__NG__")
 request_route {
     if ($hdr(X-T) == $null) { sl_send_reply("200", "up"); exit; }
+    if ($hdr(X-S) != $null) {
+        append_to_reply("X-R: $rtpstat | $rtpestat\r\n");
+        sl_send_reply("200", "s");
+        exit;
+    }
     $var(m) = $hdr(X-M);
 "#,
     );
@@ -84,6 +89,20 @@ fn media(p: &Scene, call: &str, i: usize) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// `$rtpstat` read in a request of call `call`.
+fn stats(p: &Scene, call: &str) -> String {
+    let req = format!(
+        "INFO sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKscene-{call}-s\r\nMax-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=a\r\nTo: <sip:bob@127.0.0.1>;tag=u0\r\nCall-ID: {call}\r\nCSeq: 99 INFO\r\nX-T: m\r\nX-S: 1\r\nContent-Length: 0\r\n\r\n",
+        p.caller.addr()
+    );
+    p.caller.send(p.srv, &req);
+    let r = p.caller.recv_matching(Duration::from_secs(3), |r| {
+        r.msg.msg().call_id().ok() == Some(call) && r.header("X-R").is_some()
+    });
+    r.and_then(|r| r.header("X-R"))
+        .unwrap_or_else(|| "-".into())
+}
+
 fn scenario(srv: SocketAddr) -> Vec<String> {
     let p = Scene::new(srv, 1);
     kamailio::wait_until_up(&p.caller, srv, kamailio::PROBE, None);
@@ -103,9 +122,14 @@ fn scenario(srv: SocketAddr) -> Vec<String> {
     );
     p.uas[0].send(inv.from, &ok);
     out.push(format!("call: {}", p.final_of(&call)));
+    out.push(format!("$rtpstat: {}", stats(&p, &call)));
     for (i, f) in FUNCS.iter().enumerate() {
         out.push(format!("{f}: {}", media(&p, &call, i)));
     }
+    out.push(format!(
+        "$rtpstat unknown call: {}",
+        stats(&p, &format!("rtpm-none-{run}"))
+    ));
     for (i, f) in FUNCS.iter().enumerate().take(3) {
         out.push(format!(
             "{f} unknown call: {}",

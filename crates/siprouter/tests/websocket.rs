@@ -71,7 +71,7 @@ onreply_route {
     }
 }
 event_route[websocket:closed] {
-    $shv(closed) = $proto + ":" + $si + ":" + $sp + " " + $conid;
+    $shv(closed) = $proto + ":" + $si + ":" + $sp + " " + $conid + " " + $ws_conid;
 }
 event_route[tcp:closed] {
     $shv(tcpclosed) = $shv(tcpclosed) + 1;
@@ -342,7 +342,7 @@ fn fragments_pings_and_closes() {
     assert_eq!((first, &data[..2]), (0x88, &1000u16.to_be_bytes()[..]));
     assert!(c.closed(T));
     // event_route[websocket:closed] ran for it, seeing the connection.
-    let want = format!("ws:{}:{} {id}", me.ip(), me.port());
+    let want = format!("ws:{}:{} {id} {id}", me.ip(), me.port());
     let mut seen = String::new();
     for _ in 0..50 {
         seen = srv

@@ -495,6 +495,69 @@ pub fn module() -> ModuleDef {
             }
         },
     )
+    .cmd(
+        "set_alias_to_pv",
+        1,
+        RouteType::REQUEST | RouteType::ONREPLY | RouteType::BRANCH | RouteType::FAILURE,
+        Some(fixup::f(fixup::pvar)),
+        |ctx, p| {
+            // The first Contact's `;alias=ip~port~proto` as
+            // `sip:ip:port;transport=proto` (the transport always written,
+            // as Kamailio).
+            let alias = {
+                let m = ctx.msg.msg();
+                first_contact(m).and_then(|(na, _, _)| {
+                    let v = sr_sdk::sip_msg::params::Params::new(na.uri.params).get("alias")??;
+                    nets::parse_alias(v)
+                })
+            };
+            let Some((ip, port, proto)) = alias else {
+                lm_err!("set_alias_to_pv: no alias in the Contact");
+                return -1;
+            };
+            let uri = format!("sip:{}:{port};transport={}", nets::host(ip), proto.as_str());
+            let Fixed::Pv(dst) = &p[0] else {
+                return -1;
+            };
+            match dst.assign(ctx, Value::from(uri)) {
+                Ok(()) => 1,
+                Err(e) => {
+                    lm_err!("set_alias_to_pv: {e}");
+                    -1
+                }
+            }
+        },
+    )
+    // $rr_count: the Record-Route entries of the message as received;
+    // $rr_top_count: 2 when the top one is half of a double Record-Route
+    // (`r2=on`), 1 otherwise, 0 without any.
+    .pv("rr_count", |ctx, _| {
+        let m = ctx.msg.msg();
+        let n: usize = m
+            .headers_named(HeaderName::RecordRoute)
+            .map(|h| sr_sdk::sip_msg::scan::CommaSplit::new(h.value).count())
+            .sum();
+        Value::Int(n as i64)
+    })
+    .pv("rr_top_count", |ctx, _| {
+        let m = ctx.msg.msg();
+        let Some(h) = m.headers_named(HeaderName::RecordRoute).next() else {
+            return Value::Int(0);
+        };
+        let first = sr_sdk::sip_msg::scan::CommaSplit::new(h.value)
+            .next()
+            .unwrap_or("");
+        let double = sr_sdk::sip_msg::headers::NameAddr::parse(first.trim(), "Record-Route")
+            .ok()
+            .and_then(|na| {
+                sr_sdk::sip_msg::params::Params::new(na.uri.params)
+                    .get("r2")
+                    .flatten()
+                    .map(|v| v.eq_ignore_ascii_case("on"))
+            })
+            .unwrap_or(false);
+        Value::Int(if double { 2 } else { 1 })
+    })
     .cmd("handle_ruri_alias", 0, RouteType::ANY, None, |ctx, _| {
         handle_alias(ctx.msg)
     })

@@ -237,6 +237,41 @@ fn media_cmd(rt: &Rtpe, msg: &SipMsg, cmd: &str, flags: &str) -> i32 {
     }
 }
 
+/// `$rtpstat` / `$rtpestat`: the daemon's packet counters for the call
+/// (a `query`), as Kamailio writes them: `RTP: B bytes, P packets, E
+/// errors; RTCP: ...`. Empty when the daemon does not know the call (as
+/// Kamailio's).
+fn rtp_stats(rt: &Rtpe, msg: &SipMsg) -> Value<'static> {
+    let Some(call) = call_of(msg) else {
+        return Value::from(String::new());
+    };
+    let mut entries: Vec<(&str, &str)> =
+        vec![("call-id", &call.call_id), ("from-tag", &call.from_tag)];
+    if let Some(t) = call.to_tag.as_deref() {
+        entries.push(("to-tag", t));
+    }
+    let Ok(r) = rt.call(&ng::request("query", &entries, "")) else {
+        return Value::from(String::new());
+    };
+    let n = |part: &str, what: &str| match r
+        .get("totals")
+        .and_then(|t| t.get(part))
+        .and_then(|p| p.get(what))
+    {
+        Some(Ben::Int(i)) => *i,
+        _ => 0,
+    };
+    Value::from(format!(
+        "RTP: {} bytes, {} packets, {} errors; RTCP: {} bytes, {} packets, {} errors",
+        n("RTP", "bytes"),
+        n("RTP", "packets"),
+        n("RTP", "errors"),
+        n("RTCP", "bytes"),
+        n("RTCP", "packets"),
+        n("RTCP", "errors"),
+    ))
+}
+
 /// The media-control functions and the ng commands they send.
 const MEDIA_CMDS: &[(&str, &str)] = &[
     ("start_recording", "start recording"),
@@ -402,6 +437,10 @@ pub fn module() -> ModuleDef {
                 media_cmd(&r, ctx.msg, cmd, &flags)
             });
         }
+    }
+    for name in ["rtpstat", "rtpestat"] {
+        let r = rt.clone();
+        def = def.pv(name, move |ctx, _| rtp_stats(&r, ctx.msg));
     }
     let r = rt.clone();
     def.rpc("rtpengine.ping", "Pings every rtpengine daemon.", move |_| {

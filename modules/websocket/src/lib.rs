@@ -226,6 +226,19 @@ pub fn module() -> ModuleDef {
         *d = "siprouter WebSocket keepalive".to_string();
     }
     let mut m = ModuleDef::new("websocket")
+        // $ws_conid: the connection event_route[websocket:closed] runs for
+        // ($null elsewhere).
+        .pv("ws_conid", |ctx, _| {
+            let r = ctx.msg.rcv;
+            if ctx.route == RouteType::EVENT
+                && matches!(r.proto, Proto::Ws | Proto::Wss)
+                && r.conn_id != 0
+            {
+                Value::Int(r.conn_id as i64)
+            } else {
+                Value::Null
+            }
+        })
         .param(
             "keepalive_mechanism",
             ParamKind::Int,
