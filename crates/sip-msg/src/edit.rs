@@ -344,16 +344,23 @@ impl Edits {
 
     /// The body with the edits made inside it, when there are any.
     fn body_from_ops(&self, raw: &[u8], body_start: u32) -> Option<Vec<u8>> {
-        if !self.ops.iter().any(|o| o.at >= body_start) {
+        let end = raw.len() as u32;
+        if !self.ops.iter().any(|o| o.at >= body_start && o.at <= end) {
             return None;
         }
         let mut ops: Vec<(u32, u32, Cow<'_, [u8]>)> = self
             .ops
             .iter()
-            .filter(|o| o.at >= body_start)
-            .map(|o| {
-                let t = &self.text[o.text_start as usize..(o.text_start + o.text_len) as usize];
-                (o.at, o.del, Cow::Borrowed(t))
+            .filter_map(|o| {
+                if o.at >= body_start && o.at <= end {
+                    let t = &self.text[o.text_start as usize..(o.text_start + o.text_len) as usize];
+                    return Some((o.at, o.del, Cow::Borrowed(t)));
+                }
+                // A deletion in the head that runs on into the body takes
+                // that part of the body too.
+                let reach = o.at.saturating_add(o.del);
+                (o.at < body_start && reach > body_start)
+                    .then(|| (body_start, reach - body_start, Cow::Borrowed(&[][..])))
             })
             .collect();
         let mut body = Vec::with_capacity(raw.len() - body_start as usize + 64);
@@ -376,7 +383,11 @@ fn splice(
     let mut cursor = start;
     let mut del_start = usize::MAX;
     for (at, del, text) in ops.iter() {
-        let (at, end) = (*at as usize, (*at + *del) as usize);
+        let (at, end) = (*at as usize, at.saturating_add(*del) as usize);
+        if at > limit {
+            // (An edit past the end: made against another buffer.)
+            continue;
+        }
         if at < cursor {
             // Inside an earlier deletion. Text inserted where that
             // deletion starts still goes out (remove + insert = replace);

@@ -196,3 +196,25 @@ fn edits_inside_the_body_fix_content_length() {
     let o2 = apply(&m, &e);
     assert!(o2.ends_with("Content-Length: 0\r\n\r\n"), "{o2}");
 }
+
+#[test]
+fn edits_past_the_end_are_dropped_and_a_deletion_into_the_body_holds() {
+    let m = Message::parse(REQ.as_bytes()).unwrap();
+    let start = m.body_start();
+    let len = REQ.len() as u32;
+    // An edit beyond the message (from another buffer) is ignored.
+    let mut e = Edits::new();
+    e.insert(len + 10, b"junk");
+    e.insert(start, b">");
+    let out = apply(&m, &e);
+    assert!(out.ends_with("\r\n\r\n>hello"), "{out}");
+    // A deletion from the last header's value into the body, with an edit
+    // in the body as well: the body part stays deleted.
+    let cl = REQ.find("Content-Length: 5").unwrap() as u32 + 16;
+    let mut e = Edits::new();
+    e.delete(cl, start + 2);
+    e.insert(start + 5, b"!");
+    let out = apply(&m, &e);
+    assert!(out.ends_with("llo!"), "{out}");
+    assert!(!out.contains("hello"), "{out}");
+}

@@ -157,6 +157,13 @@ const CASES: &[(&str, &str, &str, &str)] = &[
 /// it parsed returns none to remove), where its manual says they remove
 /// and replace it.
 const OWN_CASES: &[(&str, &str, &str, &str)] = &[
+    // A received header without icid-value goes too.
+    (
+        "pc5",
+        "sip:x@127.0.0.1",
+        "",
+        r#"sip_p_charging_vector("r");"#,
+    ),
     (
         "pc2",
         "sip:x@127.0.0.1",
@@ -223,7 +230,9 @@ fn scenario(p: &Scene, cases: &[(&str, &str, &str, &str)]) -> Vec<String> {
         } else {
             format!("Contact: {contact}\r\n")
         };
-        let pcv = if name.starts_with("pc") && *name != "pc1" {
+        let pcv = if *name == "pc5" {
+            "P-Charging-Vector: orig-ioi=home1.net\r\n"
+        } else if name.starts_with("pc") && *name != "pc1" {
             "P-Charging-Vector: icid-value=abc;icid-generated-at=192.0.2.1;orig-ioi=home1.net\r\n"
         } else {
             ""
@@ -272,11 +281,15 @@ fn charging_vector_is_removed_and_replaced() {
         .push(sr_testkit::UdpPeer::on(&format!("127.0.0.1:{uas_port}")));
     let got = scenario(&s, OWN_CASES);
     assert_eq!(
-        got[0], "pc2: MESSAGE sip:x@127.0.0.1 SIP/2.0 / X-Rc: 1",
+        got[0], "pc5: MESSAGE sip:x@127.0.0.1 SIP/2.0 / X-Rc: 1",
         "{got:#?}"
     );
     assert_eq!(
-        got[1],
+        got[1], "pc2: MESSAGE sip:x@127.0.0.1 SIP/2.0 / X-Rc: 1",
+        "{got:#?}"
+    );
+    assert_eq!(
+        got[2],
         "pc3: MESSAGE sip:x@127.0.0.1 SIP/2.0 / P-Charging-Vector: icid-value=<32 chars>; icid-generated-at=127.0.0.1 / X-V: 32 127.0.0.1 / X-Rc: 1",
         "{got:#?}"
     );

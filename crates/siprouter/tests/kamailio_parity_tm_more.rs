@@ -18,7 +18,9 @@ use sr_testkit::{answer, Reply, UdpPeer};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-const MODULES: &[&str] = &["sl", "tm", "tmx", "pv", "textops", "corex", "xlog"];
+const MODULES: &[&str] = &[
+    "sl", "tm", "tmx", "pv", "textops", "textopsx", "corex", "xlog",
+];
 
 const BODY: &str = r#"request_route {
     if ($hdr(X-T) == $null) { sl_send_reply("200", "up"); exit; }
@@ -64,6 +66,17 @@ const BODY: &str = r#"request_route {
         $avp(sl) = $rc;
         append_hf("X-H2: 2\r\n");
         setxflag("5");
+        t_on_failure("LUMPS");
+        $ru = $hdr(X-D);
+        t_relay();
+        exit;
+    }
+    if ($var(t) == "lumps2") {
+        t_newtran();
+        append_hf("X-H1: 1\r\n");
+        t_save_lumps();
+        msg_apply_changes();
+        append_hf("X-H2: 2\r\n");
         t_on_failure("LUMPS");
         $ru = $hdr(X-D);
         t_relay();
@@ -249,21 +262,21 @@ fn no_reason(p: &Scene, off: bool) -> Vec<String> {
     )]
 }
 
-fn saved_lumps(p: &Scene) -> Vec<String> {
-    let extra = format!("X-T: lumps\r\nX-D: {}\r\nX-D2: {}\r\n", p.uri(0), p.uri(1));
-    let call = p.send("INVITE", "lumps", &extra);
+fn saved_lumps(p: &Scene, what: &str) -> Vec<String> {
+    let extra = format!("X-T: {what}\r\nX-D: {}\r\nX-D2: {}\r\n", p.uri(0), p.uri(1));
+    let call = p.send("INVITE", what, &extra);
     let t = Duration::from_secs(2);
     let Some(r0) = p.uas[0].recv_matching(t, |r| is_req(r, &call, "INVITE")) else {
-        return vec!["lumps: u0 got nothing".into()];
+        return vec![format!("{what}: u0 got nothing")];
     };
     p.uas[0].send(r0.from, &answer(&r0, 486, "Busy Here", "u0", &[]));
     let Some(r1) = p.uas[1].recv_matching(t, |r| is_req(r, &call, "INVITE")) else {
-        return vec![format!("lumps: u0 [{}] | u1 got nothing", marks(p, &r0))];
+        return vec![format!("{what}: u0 [{}] | u1 got nothing", marks(p, &r0))];
     };
     p.uas[1].send(r1.from, &answer(&r1, 404, "Not Found", "u1", &[]));
     let fin = p.final_of(&call);
     vec![format!(
-        "lumps: u0 [{}] | u1 [{}] | caller: {fin}",
+        "{what}: u0 [{}] | u1 [{}] | caller: {fin}",
         marks(p, &r0),
         marks(p, &r1)
     )]
@@ -330,7 +343,8 @@ fn scenario(srv: SocketAddr, uas_port: u16) -> Vec<String> {
     out.extend(status_codes(&p));
     out.extend(no_reason(&p, false));
     out.extend(no_reason(&p, true));
-    out.extend(saved_lumps(&p));
+    out.extend(saved_lumps(&p, "lumps"));
+    out.extend(saved_lumps(&p, "lumps2"));
     out.extend(to_u0(&p, u0, "xf", &d0));
     out.extend(to_u0(&p, u0, "drop", &d0));
     out.extend(to_u0(&p, &fixed, "fna", ""));

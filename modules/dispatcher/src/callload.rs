@@ -71,6 +71,45 @@ impl CallLoad {
         );
     }
 
+    /// Chooses for call `callid` among `dests` (each its `duid`, `maxload`
+    /// and whether it is usable) the least-loaded one that can take a
+    /// call, and counts the call on it, under one lock (two workers cannot
+    /// both take a destination's last place). The chosen index and which
+    /// destinations could take a call.
+    pub fn pick_and_add(
+        &self,
+        callid: &str,
+        set: i32,
+        dests: &[(&str, u32, bool)],
+        now: Instant,
+    ) -> Option<(usize, Vec<bool>)> {
+        let mut g = self.inner.lock().ok()?;
+        let loads: Vec<Option<u32>> = dests
+            .iter()
+            .map(|(duid, maxload, usable)| {
+                let l = g.load.get(&(set, duid.to_string())).copied().unwrap_or(0);
+                let full = *maxload > 0 && l >= *maxload;
+                (*usable && !full).then_some(l)
+            })
+            .collect();
+        let chosen = least_loaded(&loads)?;
+        if let Some(old) = g.calls.remove(callid) {
+            g.take(&old);
+        }
+        let duid = dests[chosen].0.to_string();
+        *g.load.entry((set, duid.clone())).or_insert(0) += 1;
+        g.calls.insert(
+            callid.to_string(),
+            Call {
+                set,
+                duid,
+                confirmed: false,
+                since: now,
+            },
+        );
+        Some((chosen, loads.iter().map(Option::is_some).collect()))
+    }
+
     /// Moves call `callid` to `duid` (`ds_next_dst`); false when it is not
     /// counted.
     pub fn replace(&self, callid: &str, duid: &str) -> bool {
@@ -182,6 +221,18 @@ mod tests {
             1
         );
         assert_eq!(c.load(1, "b"), 1);
+    }
+
+    #[test]
+    fn picks_and_counts_at_once() {
+        let t0 = Instant::now();
+        let c = CallLoad::default();
+        let dests = [("a", 1, true), ("b", 0, true), ("c", 0, false)];
+        assert_eq!(c.pick_and_add("c1", 1, &dests, t0).unwrap().0, 0);
+        // a is at its maxload now, c is not usable.
+        let (i, can) = c.pick_and_add("c2", 1, &dests, t0).unwrap();
+        assert_eq!((i, can), (1, vec![false, true, false]));
+        assert_eq!((c.load(1, "a"), c.load(1, "b")), (1, 1));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::dest::{skipped, Dest, Set, INACTIVE, PROBING};
 use crate::hash::{ds_hash, uri_hash};
 use crate::ping::Mode;
 use crate::probe::{self, Dsv};
-use crate::{callload, int, select, text, Dispatcher, FLAG_FAILOVER, FLAG_USER_ONLY};
+use crate::{int, select, text, Dispatcher, FLAG_FAILOVER, FLAG_USER_ONLY};
 use sr_sdk::prelude::*;
 use sr_sdk::sip_msg::Uri;
 use sr_sdk::xavp::XavpValue;
@@ -300,21 +300,23 @@ fn select(ds: &Dispatcher, ctx: &mut Ctx<'_>, set: i64, alg: i64, limit: i64, op
         lm_err!("dispatcher: algorithm 10 (call load) needs the ds_hash_size parameter");
         return -1;
     } else if alg == 10 && invite {
-        // The least-loaded destination that can take a call; the
-        // failover order leaves out those at their maxload too.
-        let loads: Vec<Option<u32>> = (0..n)
+        // The least-loaded destination that can take a call, counted at
+        // once; the failover order leaves out those at their maxload too.
+        let Ok(callid) = ctx.msg.msg().call_id().map(|c| c.trim().to_string()) else {
+            return -1;
+        };
+        let dests: Vec<(&str, u32, bool)> = (0..n)
             .map(|i| {
                 let d = &s.dests[i];
-                let l = ds.calls.load(s.id, &d.attrs.duid);
-                let full = d.attrs.maxload > 0 && l >= d.attrs.maxload;
-                (usable(i) && !full).then_some(l)
+                (d.attrs.duid.as_str(), d.attrs.maxload, usable(i))
             })
             .collect();
-        let can = |i: usize| loads[i].is_some();
-        callload::least_loaded(&loads).map(|chosen| select::Choice {
-            chosen,
-            order: select::failover(n, chosen, &can, use_default, limit),
-        })
+        ds.calls
+            .pick_and_add(&callid, s.id, &dests, std::time::Instant::now())
+            .map(|(chosen, can)| select::Choice {
+                chosen,
+                order: select::failover(n, chosen, &|i| can[i], use_default, limit),
+            })
     } else if alg == 10 {
         // (Only an INVITE makes a call: another request takes the first
         // usable destination, as Kamailio's.)
@@ -360,17 +362,13 @@ fn select(ds: &Dispatcher, ctx: &mut Ctx<'_>, set: i64, alg: i64, limit: i64, op
             "dispatcher: destination {} has no duid attribute (algorithm 10)",
             d.uri
         );
+        if let Ok(callid) = ctx.msg.msg().call_id() {
+            ds.calls.remove(callid.trim());
+        }
         return -1;
     }
     if !write(ds, ctx, op, &d.uri, &d.attrs.socket) {
         return -1;
-    }
-    if call_load {
-        let Ok(callid) = ctx.msg.msg().call_id().map(|c| c.trim().to_string()) else {
-            return -1;
-        };
-        ds.calls
-            .add(&callid, s.id, &d.attrs.duid, std::time::Instant::now());
     }
     let dst_mode = int(&ds.p.xavp_dst_mode);
     let mut cnt = 0;

@@ -150,7 +150,13 @@ pub fn param_decode(uri: &str, name: &str) -> Option<String> {
         n.trim().eq_ignore_ascii_case(name).then_some(v.trim())
     })?;
     let bytes = B64_LENIENT.decode(v.as_bytes()).ok()?;
-    String::from_utf8(bytes).ok()
+    let text = String::from_utf8(bytes).ok()?;
+    // Only a URI goes into the message: no white space, control
+    // characters or angle brackets (a header could be slipped in).
+    let clean = !text
+        .bytes()
+        .any(|b| b <= b' ' || b == 0x7f || b == b'<' || b == b'>');
+    (clean && Uri::parse(&text).is_ok()).then_some(text)
 }
 
 /// `encode_contact(prefix, host)`.
@@ -249,5 +255,10 @@ mod tests {
             "sip:alice@10.0.0.1:5070;transport=tcp"
         );
         assert!(param_decode("sip:1.2.3.4", "ksu").is_none());
+        // A value that is no URI, or would slip a header in, is refused.
+        let evil = param_encode("sip:x@h\r\nEvil: y", "ksu", "sip:1.2.3.4");
+        assert!(param_decode(&evil, "ksu").is_none());
+        let text = param_encode("not a uri", "ksu", "sip:1.2.3.4");
+        assert!(param_decode(&text, "ksu").is_none());
     }
 }

@@ -159,7 +159,8 @@ pub fn charging_vector(ctx: &mut Ctx<'_>, flags: &str) -> i32 {
         .find(|h| h.is("P-Charging-Vector"))
         .map(|h| (h.start, h.end, Pcv::parse(h.value)));
     let mut state = found.as_ref().and_then(|f| f.2.clone());
-    if let Some((s, e, Some(_))) = &found {
+    // (A received header is removed also when it has no icid-value.)
+    if let Some((s, e, _)) = &found {
         if remove || replace {
             ctx.msg.edits.delete(*s, *e);
             state = None;

@@ -375,6 +375,24 @@ fn forward_reply_now(ctx: &mut Ctx<'_>, code: Option<u16>, reason: Option<&str>)
     };
     copy.edits = ctx.msg.edits.clone();
     if let Some(code) = code {
+        // The new status line replaces one the route changed already
+        // (change_reply_status...): those edits are left out of the copy.
+        let status_at = {
+            let raw = ctx.msg.msg().raw();
+            raw.iter()
+                .position(|&b| b == b' ')
+                .map_or(0, |i| i as u32 + 1)
+        };
+        let mut e = sr_sdk::sip_msg::edit::Edits::new();
+        for (at, end, text) in ctx.msg.edits.ops() {
+            if at != status_at {
+                e.replace(at, end, text);
+            }
+        }
+        if let Some((body, ct)) = ctx.msg.edits.body() {
+            e.set_body(body, ct);
+        }
+        copy.edits = e;
         if code / 100 != old / 100 {
             lm_err!("sl_forward_reply: reply code class cannot be changed");
             return -1;

@@ -41,6 +41,7 @@ fn boundary_of(ct: &str) -> Option<String> {
         n.trim()
             .eq_ignore_ascii_case("boundary")
             .then(|| v.trim().trim_matches('"').to_string())
+            .filter(|b| !b.is_empty())
     })
 }
 
@@ -133,21 +134,22 @@ fn find_part(body: &[u8], b: &str, ctype: &str) -> Option<Part> {
 /// two delimiters.
 pub fn fix_boundaries(body: &[u8], b: &str) -> Vec<u8> {
     let mark = format!("--{b}");
-    let mut starts = Vec::new();
-    let mut from = 0;
-    while let Some(at) = line_starting(body, from, mark.as_bytes()) {
-        starts.push(at);
-        from = at + mark.len();
-    }
-    if starts.len() < 2 {
-        return body.to_vec();
-    }
     let line_end = |at: usize| {
         body[at..]
             .windows(2)
             .position(|w| w == b"\r\n")
             .map_or(body.len(), |i| at + i + 2)
     };
+    let mut starts = Vec::new();
+    let mut from = 0;
+    while let Some(at) = line_starting(body, from, mark.as_bytes()) {
+        starts.push(at);
+        // (The next delimiter is on another line.)
+        from = line_end(at);
+    }
+    if b.is_empty() || starts.len() < 2 {
+        return body.to_vec();
+    }
     let mut out = Vec::with_capacity(body.len() + 4);
     out.extend_from_slice(&body[..starts[0]]);
     for w in starts.windows(2) {
@@ -519,6 +521,13 @@ mod tests {
             b"--b\r\nx\r\n--b\r\ny\r\n--b--\r\n"
         );
         assert_eq!(fix_boundaries(b"--b\r\nx\r\n", "b"), b"--b\r\nx\r\n");
+        // Two delimiters on one line count once (no slice backwards).
+        assert_eq!(
+            fix_boundaries(b"--b--b\r\nx\r\n--b\r\n", "b"),
+            b"--b\r\nx\r\n--b--\r\n"
+        );
+        assert_eq!(fix_boundaries(b"----\r\n----\r\n", ""), b"----\r\n----\r\n");
+        assert_eq!(boundary_of("multipart/mixed;boundary=\"\""), None);
     }
 
     #[test]

@@ -10,6 +10,10 @@ use sr_sdk::prelude::*;
 /// The iterators of one message.
 #[derive(Debug, Default)]
 pub struct Iters {
+    /// The buffer the positions are in (its address and length): a
+    /// message parsed again (`msg_apply_changes`, `msg_set_buffer`)
+    /// ends every iterator.
+    buf: (usize, usize),
     /// Header iterators: name, index of the current header.
     hf: Vec<(String, Option<usize>)>,
     /// Body-line iterators: name, current line (start, end) in the
@@ -17,13 +21,29 @@ pub struct Iters {
     bl: Vec<(String, Option<(u32, u32)>)>,
 }
 
+/// The message's buffer, as [`Iters::buf`] keeps it.
+fn buf_of(msg: &SipMsg) -> (usize, usize) {
+    let raw = msg.msg().raw();
+    (raw.as_ptr() as usize, raw.len())
+}
+
 fn iters(msg: &mut SipMsg) -> &mut Iters {
-    if msg.ext.get::<Iters>().is_none() {
-        msg.ext.insert(Iters::default());
+    let buf = buf_of(msg);
+    let stale = msg.ext.get::<Iters>().is_none_or(|i| i.buf != buf);
+    if stale {
+        msg.ext.insert(Iters {
+            buf,
+            ..Iters::default()
+        });
     }
     msg.ext
         .get_mut::<Iters>()
         .unwrap_or_else(|| unreachable!("inserted just above"))
+}
+
+/// The iterators, when they are over the message's current buffer.
+fn current(msg: &SipMsg) -> Option<&Iters> {
+    msg.ext.get::<Iters>().filter(|i| i.buf == buf_of(msg))
 }
 
 fn slot<T>(list: &mut Vec<(String, Option<T>)>, name: &str) -> usize {
@@ -54,12 +74,7 @@ pub fn hf_end(msg: &mut SipMsg, name: &str) -> i32 {
 
 /// The current header index of iterator `name`.
 fn hf_pos(msg: &SipMsg, name: &str) -> Option<usize> {
-    msg.ext
-        .get::<Iters>()?
-        .hf
-        .iter()
-        .find(|(n, _)| n == name)?
-        .1
+    current(msg)?.hf.iter().find(|(n, _)| n == name)?.1
 }
 
 /// `hf_iterator_next` (`step` 1) and `hf_iterator_prev` (-1): 1, or -1
@@ -130,12 +145,7 @@ pub fn bl_end(msg: &mut SipMsg, name: &str) -> i32 {
 }
 
 fn bl_pos(msg: &SipMsg, name: &str) -> Option<(u32, u32)> {
-    msg.ext
-        .get::<Iters>()?
-        .bl
-        .iter()
-        .find(|(n, _)| n == name)?
-        .1
+    current(msg)?.bl.iter().find(|(n, _)| n == name)?.1
 }
 
 /// `bl_iterator_next`: the next line (with its line end); -1 at the end.
@@ -167,9 +177,10 @@ pub fn bl_next(msg: &mut SipMsg, name: &str) -> i32 {
 /// `$blitval(name)`: the current line, with its line end.
 pub fn bl_value(msg: &SipMsg, name: &str) -> Value<'static> {
     match bl_pos(msg, name) {
-        Some((s, e)) => Value::from(
-            String::from_utf8_lossy(&msg.msg().raw()[s as usize..e as usize]).into_owned(),
-        ),
+        Some((s, e)) => match msg.msg().raw().get(s as usize..e as usize) {
+            Some(line) => Value::from(String::from_utf8_lossy(line).into_owned()),
+            None => Value::Null,
+        },
         None => Value::Null,
     }
 }
@@ -188,4 +199,31 @@ pub fn bl_edit(msg: &mut SipMsg, name: &str, text: Option<&str>, after: bool) ->
             .insert(if after { end } else { start }, t.as_bytes()),
     }
     1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use sr_sdk::RecvInfo;
+
+    #[test]
+    fn iterators_end_when_the_message_is_parsed_again() {
+        let text = "MESSAGE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 MESSAGE\r\nContent-Length: 27\r\n\r\nline one\r\nline number two\r\n";
+        let mut m = SipMsg::parse(Bytes::from(text), RecvInfo::loopback(), 1).unwrap();
+        bl_start(&mut m, "b");
+        assert_eq!(bl_next(&mut m, "b"), 1);
+        assert_eq!(bl_next(&mut m, "b"), 1);
+        assert_eq!(bl_value(&m, "b").as_str(), "line number two\r\n");
+        hf_start(&mut m, "h");
+        assert_eq!(hf_step(&mut m, "h", 1), 1);
+        // A shorter message in its place (msg_set_buffer): the old
+        // positions are gone, nothing panics or edits the new one.
+        let short = "MESSAGE sip:b@x SIP/2.0\r\nCall-ID: c\r\n\r\n";
+        m.reparse(Bytes::from(short)).unwrap();
+        assert!(matches!(bl_value(&m, "b"), Value::Null));
+        assert_eq!(bl_edit(&mut m, "b", None, false), -1);
+        assert_eq!(hf_edit(&mut m, "h", Some("X: 1\r\n"), true), -1);
+        assert!(m.edits.is_empty());
+    }
 }

@@ -164,13 +164,20 @@ pub fn keep_msg(m: &mut SipMsg) -> Option<SipMsg> {
     copy_msg(m, true)
 }
 
-fn copy_msg(m: &SipMsg, exact: bool) -> Option<SipMsg> {
-    let mut n = m.over_same_original(m.id)?;
-    n.edits = if exact {
-        m.edits.clone_exact()
-    } else {
-        m.edits.clone()
-    };
+/// A copy of `base` (its original bytes and edits) with the rest of the
+/// routing state (flags, AVPs, URIs, ...) of `state`: for `t_save_lumps`,
+/// when the request was parsed again since (its saved edits are against
+/// the old bytes, which `base` keeps).
+pub fn keep_msg_with_state_of(base: &mut SipMsg, state: &SipMsg) -> Option<SipMsg> {
+    base.share();
+    let mut n = base.over_same_original(state.id)?;
+    n.edits = base.edits.clone_exact();
+    Some(with_state(n, state))
+}
+
+/// `n` (a message over some original, with its edits) given `m`'s routing
+/// state.
+fn with_state(mut n: SipMsg, m: &SipMsg) -> SipMsg {
     n.new_uri = m.new_uri.clone();
     n.dst_uri = m.dst_uri.clone();
     n.flags = m.flags;
@@ -191,7 +198,17 @@ fn copy_msg(m: &SipMsg, exact: bool) -> Option<SipMsg> {
     n.advertised = m.advertised.clone();
     n.last_error = m.last_error.clone();
     n.send_fixups = m.send_fixups;
-    Some(n)
+    n
+}
+
+fn copy_msg(m: &SipMsg, exact: bool) -> Option<SipMsg> {
+    let mut n = m.over_same_original(m.id)?;
+    n.edits = if exact {
+        m.edits.clone_exact()
+    } else {
+        m.edits.clone()
+    };
+    Some(with_state(n, m))
 }
 
 /// The shared box a cell lives in.

@@ -3,7 +3,8 @@
 //! handling, and the lookups (`t_check_trans`, `t_lookup_*`).
 
 use crate::cell::{
-    clone_msg, keep_msg, push_tight, Armed, BranchOut, Cell, CellBox, CellRef, KeyEntry,
+    clone_msg, keep_msg, keep_msg_with_state_of, push_tight, Armed, BranchOut, Cell, CellBox,
+    CellRef, KeyEntry,
 };
 use crate::ctx::{tx, with_cell, TxCtx};
 use crate::engine::Engine;
@@ -165,8 +166,17 @@ impl Engine {
         if !just_created {
             if let Some(mut r) = keep_msg(ctx.msg) {
                 if g.lumps_saved {
-                    // (Both copies are over the same original bytes.)
-                    std::mem::swap(&mut r.edits, &mut g.req.edits);
+                    let same = |a: &SipMsg, b: &SipMsg| {
+                        let (x, y) = (a.msg().raw(), b.msg().raw());
+                        x.as_ptr() == y.as_ptr() && x.len() == y.len()
+                    };
+                    if same(&r, &g.req) {
+                        std::mem::swap(&mut r.edits, &mut g.req.edits);
+                    } else if let Some(n) = keep_msg_with_state_of(&mut g.req, &r) {
+                        // Parsed again since (msg_apply_changes): the saved
+                        // edits stay with the bytes they were made on.
+                        r = n;
+                    }
                 }
                 g.req = r;
             }
