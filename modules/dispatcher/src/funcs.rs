@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 /// Where a chosen destination is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
+pub(crate) enum Op {
     /// `$du` (`ds_select_dst`, `ds_next_dst`).
     Dst,
     /// The Request-URI after its user part (`ds_select_domain`).
@@ -276,7 +276,67 @@ fn record(d: &Dest, mode: i64, dstid: bool) -> XavpValue {
 }
 
 /// `ds_select_dst` / `ds_select_domain` / `ds_select`.
+/// What the selections of one call share (Kamailio's `ds_select_state_t`):
+/// the failover records listed so far and how many may be.
+pub(crate) struct Picks {
+    /// The records for the destination XAVP, the first to try first.
+    records: Vec<XavpValue>,
+    /// The most records to list (`usize::MAX`: no limit). Each selection
+    /// lists its chosen destination even past it, as Kamailio's.
+    limit: usize,
+}
+
+impl Picks {
+    /// No records yet; `limit` 0 or negative is no limit.
+    pub(crate) fn new(limit: i64) -> Picks {
+        Picks {
+            records: Vec::new(),
+            limit: usize::try_from(limit)
+                .ok()
+                .filter(|&l| l > 0)
+                .unwrap_or(usize::MAX),
+        }
+    }
+
+    /// Puts the records at the head of the destination XAVP list (first
+    /// listed first) and, with `count` and unless `xavp_ctx_mode` says
+    /// not to, their count in the context XAVP.
+    pub(crate) fn finish(self, ds: &Dispatcher, ctx: &mut Ctx<'_>, count: bool) {
+        let cnt = self.records.len();
+        let name = &ds.names().xavp_dst;
+        for r in self.records.into_iter().rev() {
+            ctx.msg.xavps.push(name, r);
+        }
+        if count && int(&ds.p.xavp_ctx_mode) & 1 == 0 {
+            ctx.msg.xavps.push(
+                &ds.names().xavp_ctx,
+                XavpValue::Fields(vec![("cnt".into(), Value::Int(cnt as i64))]),
+            );
+        }
+    }
+}
+
+/// `ds_select*`: one selection, its records and count written.
 fn select(ds: &Dispatcher, ctx: &mut Ctx<'_>, set: i64, alg: i64, limit: i64, op: Op) -> i32 {
+    let mut picks = Picks::new(limit);
+    let r = manage(ds, ctx, set, alg, op, &mut picks);
+    if r > 0 {
+        picks.finish(ds, ctx, true);
+    }
+    r
+}
+
+/// Chooses a destination of `set` with algorithm `alg`, writes it as `op`
+/// says, and adds the failover records to `picks` (Kamailio's
+/// `ds_manage_routes`).
+pub(crate) fn manage(
+    ds: &Dispatcher,
+    ctx: &mut Ctx<'_>,
+    set: i64,
+    alg: i64,
+    op: Op,
+    picks: &mut Picks,
+) -> i32 {
     let lists = ds.lists();
     if lists.sets.is_empty() {
         lm_err!("dispatcher: no destination sets loaded");
@@ -294,7 +354,9 @@ fn select(ds: &Dispatcher, ctx: &mut Ctx<'_>, set: i64, alg: i64, limit: i64, op
     let flags: Vec<u32> = s.dests.iter().map(|d| d.flags()).collect();
     let usable = |i: usize| !skipped(flags[i]);
     let use_default = int(&ds.p.use_default) != 0;
-    let limit = usize::try_from(limit).unwrap_or(0);
+    // Room left in the list (the chosen destination is listed anyway).
+    let room = picks.limit.saturating_sub(picks.records.len());
+    let limit = room.max(1);
     let invite = ctx.msg.msg().method() == Some(Method::Invite);
     let c = if alg == 10 && int(&ds.p.hash_size) <= 0 {
         lm_err!("dispatcher: algorithm 10 (call load) needs the ds_hash_size parameter");
@@ -371,22 +433,20 @@ fn select(ds: &Dispatcher, ctx: &mut Ctx<'_>, set: i64, alg: i64, limit: i64, op
         return -1;
     }
     let dst_mode = int(&ds.p.xavp_dst_mode);
-    let mut cnt = 0;
     if alg == 12 {
         parallel(ds, ctx, s, c.chosen, op);
     } else if int(&ds.p.flags) & FLAG_FAILOVER != 0 {
-        let name = &ds.names().xavp_dst;
-        for &i in c.order.iter().rev() {
-            ctx.msg
-                .xavps
-                .push(name, record(&s.dests[i], dst_mode, call_load));
-        }
-        cnt = c.order.len();
-    }
-    if int(&ds.p.xavp_ctx_mode) & 1 == 0 {
-        ctx.msg.xavps.push(
-            &ds.names().xavp_ctx,
-            XavpValue::Fields(vec![("cnt".into(), Value::Int(cnt as i64))]),
+        // Algorithm 13 lists only while there is room, its first too.
+        let take = if alg == 13 && room == 0 {
+            0
+        } else {
+            usize::MAX
+        };
+        picks.records.extend(
+            c.order
+                .iter()
+                .take(take)
+                .map(|&i| record(&s.dests[i], dst_mode, call_load)),
         );
     }
     1
@@ -671,7 +731,7 @@ pub fn export(ds: &Arc<Dispatcher>, mut def: ModuleDef) -> ModuleDef {
     let spve = Some(fixup::f(fixup::spve));
     // The set parameter's fixup also compiles hash_pvar, once.
     let d = ds.clone();
-    let set_fixup: fixup::FixupFn = Arc::new(move |env, i, arg| {
+    let hash_pvar = Arc::new(move |env: &dyn fixup::FixupEnv| -> Result<(), String> {
         let pv = text(&d.p.hash_pvar);
         if !pv.is_empty() && d.hash_fmt.get().is_none() {
             let f = env
@@ -679,6 +739,11 @@ pub fn export(ds: &Arc<Dispatcher>, mut def: ModuleDef) -> ModuleDef {
                 .map_err(|e| format!("hash_pvar: {e}"))?;
             let _ = d.hash_fmt.set(f);
         }
+        Ok(())
+    });
+    let hp = hash_pvar.clone();
+    let set_fixup: fixup::FixupFn = Arc::new(move |env, i, arg| {
+        hp(env)?;
         fixup::igp(env, i, arg)
     });
     let ops = [
@@ -697,6 +762,24 @@ pub fn export(ds: &Arc<Dispatcher>, mut def: ModuleDef) -> ModuleDef {
                 select(&d, ctx, set, alg, limit, op)
             });
         }
+    }
+    for n in [2, 3] {
+        let d = ds.clone();
+        let hp = hash_pvar.clone();
+        let fx: fixup::FixupFn = Arc::new(move |env, i, arg| {
+            hp(env)?;
+            if i < 2 {
+                fixup::spve(env, i, arg)
+            } else {
+                fixup::igp(env, i, arg)
+            }
+        });
+        def = def.cmd("ds_select_routes", n, req_fail, Some(fx), move |ctx, p| {
+            let rules = p[0].str(ctx).into_owned();
+            let mode = p[1].str(ctx).into_owned();
+            let limit = p.get(2).map_or(0, |l| l.int(ctx));
+            crate::routes::select_routes(&d, ctx, &rules, &mode, limit)
+        });
     }
     for (name, op, drop_first) in [
         ("ds_next_dst", Op::Dst, true),

@@ -35,6 +35,7 @@ pub mod load;
 pub mod order;
 pub mod ping;
 mod probe;
+mod routes;
 mod rpc;
 pub mod select;
 pub mod state;

@@ -127,10 +127,40 @@ pub fn parse_as(flavor: Flavor, inner: &str) -> Result<XName, String> {
     stored(flavor, parse(inner)?)
 }
 
+/// The name with each index written as a pseudo-variable
+/// (`r[$var(i)]=>f`) replaced by its value, as Kamailio reads such an
+/// index at run time; `None` when one is not a number of 0 or more.
+fn pv_indexes<'a>(ctx: &mut Ctx<'_>, inner: &'a str) -> Option<std::borrow::Cow<'a, str>> {
+    if !inner.contains("[$") {
+        return Some(std::borrow::Cow::Borrowed(inner));
+    }
+    let mut out = String::with_capacity(inner.len());
+    let mut rest = inner;
+    while let Some(i) = rest.find("[$") {
+        let end = i + rest[i..].find(']')?;
+        let v = ctx.core.pv_get(ctx.msg, &rest[i + 1..end])?;
+        let n = match v {
+            Value::Int(n) => n,
+            other => other.as_str().trim().parse::<i64>().ok()?,
+        };
+        if n < 0 {
+            return None;
+        }
+        out.push_str(&rest[..=i]);
+        out.push_str(&n.to_string());
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    Some(std::borrow::Cow::Owned(out))
+}
+
 /// Reads `$xavi(...)` / `$xavu(...)`.
 pub fn get_flavor(flavor: Flavor, ctx: &mut Ctx<'_>, name: &PvName) -> Value<'static> {
-    match name.inner.as_deref().map(|i| parse_as(flavor, i)) {
-        Some(Ok(x)) => read(ctx, &x),
+    let Some(inner) = name.inner.as_deref().and_then(|i| pv_indexes(ctx, i)) else {
+        return Value::Null;
+    };
+    match parse_as(flavor, &inner) {
+        Ok(x) => read(ctx, &x),
         _ => Value::Null,
     }
 }
@@ -142,7 +172,9 @@ pub fn set_flavor(
     name: &PvName,
     v: Value<'_>,
 ) -> Result<(), String> {
-    let x = parse_as(flavor, name.inner.as_deref().unwrap_or(""))?;
+    let inner = pv_indexes(ctx, name.inner.as_deref().unwrap_or(""))
+        .ok_or("$xavp: the index is not a number")?;
+    let x = parse_as(flavor, &inner)?;
     if flavor != Flavor::Xavu {
         return write(ctx, &x, v);
     }
@@ -175,7 +207,10 @@ pub fn set_flavor(
 
 /// Reads `$xavp(...)`. A root holding fields reads as `<<xavp>>`.
 pub fn get(ctx: &mut Ctx<'_>, name: &PvName) -> Value<'static> {
-    let Some(x) = name.inner.as_deref().and_then(|i| parse(i).ok()) else {
+    let Some(inner) = name.inner.as_deref().and_then(|i| pv_indexes(ctx, i)) else {
+        return Value::Null;
+    };
+    let Ok(x) = parse(&inner) else {
         return Value::Null;
     };
     read(ctx, &x)
@@ -198,7 +233,9 @@ fn read(ctx: &mut Ctx<'_>, x: &XName) -> Value<'static> {
 
 /// Writes `$xavp(...)`.
 pub fn set(ctx: &mut Ctx<'_>, name: &PvName, v: Value<'_>) -> Result<(), String> {
-    let x = parse(name.inner.as_deref().unwrap_or(""))?;
+    let inner = pv_indexes(ctx, name.inner.as_deref().unwrap_or(""))
+        .ok_or("$xavp: the index is not a number")?;
+    let x = parse(&inner)?;
     write(ctx, &x, v)
 }
 
