@@ -62,6 +62,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("http_client", sr_mod_http_client::module),
         ("http_async_client", sr_mod_http_async_client::module),
         ("uuid", sr_mod_uuid::module),
+        ("call_obj", sr_mod_call_obj::module),
         ("blst", sr_mod_blst::module),
         ("json", sr_mod_json::module),
         ("prefix_route", sr_mod_prefix_route::module),
