@@ -63,6 +63,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("http_async_client", sr_mod_http_async_client::module),
         ("uuid", sr_mod_uuid::module),
         ("call_obj", sr_mod_call_obj::module),
+        ("auth_xkeys", sr_mod_auth_xkeys::module),
         ("blst", sr_mod_blst::module),
         ("json", sr_mod_json::module),
         ("prefix_route", sr_mod_prefix_route::module),
