@@ -64,6 +64,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("uuid", sr_mod_uuid::module),
         ("call_obj", sr_mod_call_obj::module),
         ("auth_xkeys", sr_mod_auth_xkeys::module),
+        ("sipdump", sr_mod_sipdump::module),
         ("blst", sr_mod_blst::module),
         ("json", sr_mod_json::module),
         ("prefix_route", sr_mod_prefix_route::module),
