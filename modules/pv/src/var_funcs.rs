@@ -82,18 +82,37 @@ pub fn evalx(ctx: &mut Ctx<'_>, dst: &Fixed, first: &str) -> i32 {
     }
 }
 
-/// `pv_xavp_print()`: every XAVP of the message written to the log at
-/// INFO, one line per record.
-pub fn xavp_print(ctx: &mut Ctx<'_>) -> i32 {
-    let names: Vec<String> = ctx.msg.xavps.names().map(str::to_string).collect();
+/// `pv_xavp_print()`, `pv_xavu_print()`, `pv_xavi_print()`: every record
+/// of the message's XAVPs, XAVUs or XAVIs (the lists apart, as Kamailio
+/// keeps them) written to the log at INFO, one line per record.
+pub fn xavp_print(ctx: &mut Ctx<'_>, flavor: Flavor) -> i32 {
+    let (kind, prefix) = match flavor {
+        Flavor::Xavp => ("XAVP", ""),
+        Flavor::Xavu => ("XAVU", "\u{1}xavu:"),
+        Flavor::Xavi => ("XAVI", "\u{1}xavi:"),
+    };
+    let names: Vec<String> = ctx
+        .msg
+        .xavps
+        .names()
+        .filter(|n| {
+            if prefix.is_empty() {
+                !n.starts_with('\u{1}')
+            } else {
+                n.starts_with(prefix)
+            }
+        })
+        .map(str::to_string)
+        .collect();
     for name in names {
+        let shown = &name[prefix.len()..];
         for i in 0..ctx.msg.xavps.count(&name) {
             match ctx.msg.xavps.get(&name, i) {
                 Some(XavpValue::Fields(f)) => {
                     let fields: Vec<String> = f.iter().map(|(n, v)| format!("{n}={v}")).collect();
-                    lm_info!("XAVP {name}[{i}]: {}", fields.join(", "));
+                    lm_info!("{kind} {shown}[{i}]: {}", fields.join(", "));
                 }
-                Some(XavpValue::Value(v)) => lm_info!("XAVP {name}[{i}] = {v}"),
+                Some(XavpValue::Value(v)) => lm_info!("{kind} {shown}[{i}] = {v}"),
                 None => {}
             }
         }
@@ -124,5 +143,13 @@ pub fn add(def: ModuleDef) -> ModuleDef {
         let first = p[1].str(ctx).into_owned();
         evalx(ctx, &p[0], &first)
     })
-    .cmd("pv_xavp_print", 0, any, None, |ctx, _| xavp_print(ctx))
+    .cmd("pv_xavp_print", 0, any, None, |ctx, _| {
+        xavp_print(ctx, Flavor::Xavp)
+    })
+    .cmd("pv_xavu_print", 0, any, None, |ctx, _| {
+        xavp_print(ctx, Flavor::Xavu)
+    })
+    .cmd("pv_xavi_print", 0, any, None, |ctx, _| {
+        xavp_print(ctx, Flavor::Xavi)
+    })
 }
