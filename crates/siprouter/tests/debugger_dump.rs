@@ -30,6 +30,7 @@ request_route {
     $avp(more_avp) = 3;
     $xavp(x=>more) = "bye";
     $xavp(x[0]=>more) = "hi";
+    $xavu(hidden=>k) = "not an xavp";
     dbg_pv_dump(30, "L_ERR");
     $var(b) = $rc;
     append_to_reply("X-R: $var(a) $var(b)\r\n");
@@ -68,4 +69,5 @@ fn sip_message_and_variables_are_dumped_to_the_log() {
         lines.contains("\"$xavp(x)\":[{\"more\":[\"hi\",\"bye\"]}]"),
         "{lines}"
     );
+    assert!(!lines.contains("hidden"), "an XAVU is no XAVP: {lines}");
 }

@@ -78,7 +78,15 @@ pub fn pv_dump(ctx: &mut Ctx<'_>, mask: i64, level: i32) -> i32 {
         }
     }
     if mask & 8 != 0 {
-        let names: Vec<String> = ctx.msg.xavps.names().map(str::to_string).collect();
+        // (XAVUs and XAVIs, kept among the XAVPs under names a script
+        // cannot write, are not XAVPs.)
+        let names: Vec<String> = ctx
+            .msg
+            .xavps
+            .names()
+            .filter(|n| !n.starts_with('\u{1}'))
+            .map(str::to_string)
+            .collect();
         for n in names {
             let mut recs = Vec::new();
             for i in 0..ctx.msg.xavps.count(&n) {
