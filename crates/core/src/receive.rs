@@ -26,6 +26,12 @@ impl Runtime {
     /// Handles one received message (a datagram or a framed stream
     /// message).
     pub fn receive(&self, buf: Bytes, rcv: RecvInfo) {
+        if rcv.proto == Proto::Udp && buf.first().is_some_and(|b| *b < 4) {
+            if let Some(hooks) = self.stun_in.get().filter(|h| !h.is_empty()) {
+                self.stun(hooks, &buf, rcv);
+                return;
+            }
+        }
         let buf = match self.net_data_in.get() {
             Some(hooks) if !hooks.is_empty() => hooks
                 .iter()
@@ -57,6 +63,18 @@ impl Runtime {
             self.handle_request(msg);
         } else {
             self.handle_reply(msg);
+        }
+    }
+
+    /// A STUN datagram: the first hook that answers has its answer sent
+    /// back from the socket it came in on.
+    fn stun(&self, hooks: &[sr_sdk::exports::StunInFn], buf: &[u8], rcv: RecvInfo) {
+        if let Some(answer) = hooks.iter().find_map(|h| h(buf, &rcv)) {
+            let mut dest = Dest::new(Proto::Udp, rcv.src);
+            dest.send_socket = Some(rcv.dst);
+            if let Err(e) = self.send(&dest, &answer) {
+                lm_dbg!("STUN answer to {} not sent: {e}", rcv.src);
+            }
         }
     }
 

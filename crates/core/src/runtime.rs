@@ -71,6 +71,8 @@ pub struct Runtime {
     pub(crate) request_done: RwLock<Vec<RequestFn>>,
     /// The modules' received-data hooks, set once after `mod_init`.
     pub(crate) net_data_in: OnceLock<Vec<sr_sdk::exports::NetDataInFn>>,
+    /// The modules' STUN hooks, set once after `mod_init`.
+    pub(crate) stun_in: OnceLock<Vec<sr_sdk::exports::StunInFn>>,
     pub(crate) started: Instant,
     pub(crate) reload: Mutex<Option<crate::startup::ReloadInfo>>,
     /// Sockets actually bound (ports resolved).
@@ -175,6 +177,7 @@ impl Runtime {
             nonsip: RwLock::new(Vec::new()),
             request_done: RwLock::new(Vec::new()),
             net_data_in: OnceLock::new(),
+            stun_in: OnceLock::new(),
             started: Instant::now(),
             reload: Mutex::new(None),
             bound: Mutex::new(Vec::new()),

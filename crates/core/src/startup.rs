@@ -397,6 +397,8 @@ pub fn load(opts: &Options, check_only: bool) -> Result<Arc<Runtime>, Vec<String
     let nonsip = rt.module_hooks(|d| d.nonsip.clone());
     *rt.nonsip.write().unwrap_or_else(|e| e.into_inner()) =
         nonsip.into_iter().map(|(_, h)| h).collect();
+    let stun = rt.module_hooks(|d| d.stun_in.clone());
+    let _ = rt.stun_in.set(stun.into_iter().map(|(_, h)| h).collect());
     let net_in = rt.module_hooks(|d| d.net_data_in.clone());
     let _ = rt
         .net_data_in

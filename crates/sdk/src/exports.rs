@@ -151,6 +151,12 @@ pub type RequestFn = Arc<dyn Fn(&mut Ctx<'_>) -> bool + Send + Sync>;
 /// before it is parsed; returns the bytes to handle instead, or `None` to
 /// leave them as they are. Topology hiding decodes here.
 pub type NetDataInFn = Arc<dyn Fn(&[u8], &RecvInfo) -> Option<Vec<u8>> + Send + Sync>;
+/// The STUN hook (Kamailio's `SREV_STUN_IN`): a UDP datagram whose first
+/// byte is below 4 (no SIP message starts so) goes to the hooks instead
+/// of the parser, before the received-data hooks; a hook's answer is sent
+/// back to the sender from the socket it came in on. Without a hook such
+/// datagrams are parsed (and dropped) as any other.
+pub type StunInFn = Arc<dyn Fn(&[u8], &RecvInfo) -> Option<Vec<u8>> + Send + Sync>;
 /// The sent-data hook (Kamailio's `SREV_NET_DATA_OUT`): sees every SIP
 /// message about to be sent (replies, forwarded and local requests,
 /// retransmissions) with its destination (whose `send_socket` is the
@@ -188,6 +194,8 @@ pub struct ModuleDef {
     pub nonsip: Option<RequestFn>,
     /// Received-data hook ([`NetDataInFn`]), in-tree Rust modules only.
     pub net_data_in: Option<NetDataInFn>,
+    /// STUN hook ([`StunInFn`]), in-tree Rust modules only.
+    pub stun_in: Option<StunInFn>,
     /// Sent-data hook ([`NetDataOutFn`]), in-tree Rust modules only.
     pub net_data_out: Option<NetDataOutFn>,
     /// `mod_init`.
@@ -440,6 +448,15 @@ impl ModuleDef {
         F: Fn(&[u8], &RecvInfo) -> Option<Vec<u8>> + Send + Sync + 'static,
     {
         self.net_data_in = Some(Arc::new(f));
+        self
+    }
+
+    /// Sets the STUN hook (see [`StunInFn`]).
+    pub fn on_stun_in<F>(mut self, f: F) -> ModuleDef
+    where
+        F: Fn(&[u8], &RecvInfo) -> Option<Vec<u8>> + Send + Sync + 'static,
+    {
+        self.stun_in = Some(Arc::new(f));
         self
     }
 
