@@ -39,6 +39,12 @@ modparam("statistics", "variable", "hits")
 modparam("statistics", "variable", "kept/no_reset")
 request_route {
     if ($hdr(X-RPC) == $null) { sl_send_reply("200", "up"); exit; }
+    if ($hdr(X-RPC) == "kept") {
+        append_to_reply("X-C: kept $jsonrpl(code) $jsonrpl(text)\r\n");
+        append_to_reply("X-B: $jsonrpl(body)\r\n");
+        sl_send_reply("200", "ok");
+        exit;
+    }
     update_stat("hits", "+2");
     $var(r) = jsonrpc_exec("$hdr(X-RPC)");
     append_to_reply("X-C: $var(r) $jsonrpl(code) $jsonrpl(text)\r\n");
@@ -87,6 +93,8 @@ fn canonical(body: &str) -> String {
 const DOCS: &[&str] = &[
     r#"{"jsonrpc":"2.0","method":"dialplan.translate","params":[1,"0301234"],"id":1}"#,
     r#"{"jsonrpc":"2.0","method":"dialplan.translate","params":[1,"112"],"id":2}"#,
+    // A message that runs nothing reads the worker's last answer.
+    "kept",
     r#"{"jsonrpc":"2.0","method":"dialplan.translate","params":[1,"777"],"id":3}"#,
     r#"{"jsonrpc":"2.0","method":"dialplan.translate","params":[7,"0301"],"id":4}"#,
     r#"{"jsonrpc":"2.0","method":"dialplan.translate","params":[1],"id":5}"#,

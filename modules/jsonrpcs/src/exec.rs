@@ -1,10 +1,11 @@
 //! `jsonrpc_exec(cmd)` and `$jsonrpl(code|text|body)`: a JSON-RPC
-//! document run from the script (Kamailio's jsonrpcs), its answer kept
-//! with the message.
+//! document run from the script (Kamailio's jsonrpcs), its answer kept by
+//! the worker until the next `jsonrpc_exec` there (Kamailio keeps it per
+//! process, so a later message still reads it).
 
 use sr_sdk::prelude::*;
 
-/// The answer of the last `jsonrpc_exec` on a message.
+/// The answer of the last `jsonrpc_exec` of a worker.
 #[derive(Debug, Clone)]
 pub struct Reply {
     /// 200, or the error's code.
@@ -37,24 +38,32 @@ pub fn run<C: crate::dispatch::Caller + ?Sized>(caller: &C, cmd: &str, pretty: b
     Reply { code, text, body }
 }
 
+thread_local! {
+    /// This worker's last answer.
+    static LAST: std::cell::RefCell<Option<Reply>> = const { std::cell::RefCell::new(None) };
+}
+
 /// `jsonrpc_exec(cmd)`: 1, the answer in `$jsonrpl`.
 pub fn exec(ctx: &mut Ctx<'_>, cmd: &str, pretty: bool) -> i32 {
     let reply = run(ctx.core, cmd, pretty);
-    ctx.msg.ext.insert(reply);
+    LAST.with(|l| *l.borrow_mut() = Some(reply));
     1
 }
 
 /// `$jsonrpl(code|text|body)`.
-pub fn pv(ctx: &mut Ctx<'_>, name: &sr_sdk::PvName) -> Value<'static> {
-    let Some(r) = ctx.msg.ext.get::<Reply>() else {
-        return Value::Null;
-    };
-    match name.inner.as_deref().map(str::trim) {
-        Some("code") => Value::Int(r.code),
-        Some("text") => Value::str(r.text.clone()),
-        Some("body") => Value::str(r.body.clone()),
-        _ => Value::Null,
-    }
+pub fn pv(_ctx: &mut Ctx<'_>, name: &sr_sdk::PvName) -> Value<'static> {
+    LAST.with(|l| {
+        let l = l.borrow();
+        let Some(r) = l.as_ref() else {
+            return Value::Null;
+        };
+        match name.inner.as_deref().map(str::trim) {
+            Some("code") => Value::Int(r.code),
+            Some("text") => Value::str(r.text.clone()),
+            Some("body") => Value::str(r.body.clone()),
+            _ => Value::Null,
+        }
+    })
 }
 
 #[cfg(test)]
