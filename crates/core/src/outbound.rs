@@ -468,6 +468,11 @@ pub fn build_request(rt: &Runtime, msg: &SipMsg, t: &BranchTarget) -> Result<Out
         .or(msg.force_send_socket.as_deref());
     apply_send_socket(&mut dest, socket);
     dest.no_connect = msg.fwd_flags.no_connect;
+    // tcp_set_otcpid with its flag: the connection it names (tm's
+    // branches; Kamailio's stateless forward ignores it).
+    if let Some(id) = msg.fwd_flags.chosen_conn() {
+        dest.conn_id = Some(id);
+    }
     if !onsend_allows(rt, msg, &dest) {
         return Err(err("dropped by onsend_route"));
     }
@@ -627,6 +632,8 @@ pub fn forward(rt: &Runtime, msg: &mut SipMsg, target: Option<&str>) -> Result<(
     let mut dest = resolve(rt, &send_to, None)?;
     apply_send_socket(&mut dest, msg.force_send_socket.as_deref());
     dest.no_connect = msg.fwd_flags.no_connect;
+    // (The connection tcp_set_otcpid chose is for tm's branches only:
+    // Kamailio's stateless forward does not look at it.)
     if let Some(b) = &rt.dst_blocklist {
         if b.check(dest.proto, dest.addr, Instant::now()) != 0 {
             return Err(err(format!("{} {} is blocklisted", dest.proto, dest.addr)));

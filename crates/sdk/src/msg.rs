@@ -273,6 +273,18 @@ pub struct SendFlags {
     /// Errors of this send that do not blocklist its destination
     /// (`blst_set_ignore`, the `dst_blocklist` `ERR_*` bits).
     pub blst_imask: u8,
+    /// The outbound TCP connection id (tcpops' `tcp_set_otcpid`).
+    pub otcpid: u64,
+    /// Send requests over the connection `otcpid` names while it is open
+    /// (`tcp_set_otcpid_flag(1)`, Kamailio's `FL_USE_OTCPID`).
+    pub use_otcpid: bool,
+}
+
+impl SendFlags {
+    /// The connection a request must go over, when the script chose one.
+    pub fn chosen_conn(&self) -> Option<u64> {
+        (self.use_otcpid && self.otcpid != 0).then_some(self.otcpid)
+    }
 }
 
 /// The parsed original of a [`SipMsg`]: its own, or shared with copies

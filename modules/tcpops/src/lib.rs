@@ -248,6 +248,17 @@ pub fn module() -> ModuleDef {
             let id = conid(ctx, &a[0], "tcp_set_connection_lifetime");
             lifetime(ctx, id, &a[1])
         })
+        // The connection requests go over when the flag says so (the
+        // next hop's address then only names the protocol).
+        .cmd("tcp_set_otcpid", 1, any, igp(), |ctx, a| {
+            let id = a[0].int(ctx);
+            ctx.msg.fwd_flags.otcpid = u64::try_from(id).unwrap_or(0);
+            1
+        })
+        .cmd("tcp_set_otcpid_flag", 1, any, igp(), |ctx, a| {
+            ctx.msg.fwd_flags.use_otcpid = a[0].int(ctx) != 0;
+            1
+        })
         .cmd("tcp_close_connection", 0, any, None, |ctx, _| {
             let id = own_conn(ctx, "tcp_close_connection");
             close(ctx, id)
