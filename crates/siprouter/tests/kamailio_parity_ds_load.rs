@@ -33,6 +33,27 @@ request_route {
         sl_send_reply("200", "next");
         exit;
     }
+    if ($hdr(X-C) == "routes") {
+        ds_select_routes("1=10;1=10", "d");
+        $var(r) = $rc;
+        append_to_reply("X-R: $var(r) $du $xavp(_dsctx_=>cnt)\r\n");
+        sl_send_reply("200", "routes");
+        exit;
+    }
+    if ($hdr(X-C) == "dom") {
+        ds_select_domain("1", "10");
+        $var(r) = $rc;
+        append_to_reply("X-R: $var(r) $ru\r\n");
+        sl_send_reply("200", "domain");
+        exit;
+    }
+    if ($hdr(X-C) == "noduid") {
+        ds_select_dst("2", "10");
+        $var(r) = $rc;
+        append_to_reply("X-R: $var(r) $du $xavp(_dsdst_=>dstid)\r\n");
+        sl_send_reply("200", "noduid");
+        exit;
+    }
     ds_select_dst("1", "10");
     $var(r) = $rc;
     if ($hdr(X-C) == "unset") {
@@ -44,11 +65,15 @@ request_route {
 }
 "#;
 
-const LIST: &str = "1 sip:127.0.0.1:5081 0 0 duid=a\n1 sip:127.0.0.1:5082 0 0 duid=b;maxload=2\n1 sip:127.0.0.1:5083 0 0 duid=c\n";
+const LIST: &str = "1 sip:127.0.0.1:5081 0 0 duid=a\n1 sip:127.0.0.1:5082 0 0 duid=b;maxload=2\n1 sip:127.0.0.1:5083 0 0 duid=c\n2 sip:127.0.0.1:5091 0 0\n2 sip:127.0.0.1:5092 0 0 duid=y\n";
 
 fn req(method: &str, call: &str, what: &str) -> (String, String) {
+    req_to(method, "sip:x@127.0.0.1", call, what)
+}
+
+fn req_to(method: &str, ruri: &str, call: &str, what: &str) -> (String, String) {
     let r = format!(
-        "{method} sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP __VIA__;branch=z9hG4bK{call}-{method}\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: {call}\r\nCSeq: 1 {method}\r\nX-C: {what}\r\nContent-Length: 0\r\n\r\n"
+        "{method} {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP __VIA__;branch=z9hG4bK{call}-{method}\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: {call}\r\nCSeq: 1 {method}\r\nX-C: {what}\r\nContent-Length: 0\r\n\r\n"
     );
     (call.to_string(), r)
 }
@@ -82,6 +107,19 @@ fn call_load_distribution_matches_kamailio() {
         req("INVITE", "c12", "next"),
         req("INVITE", "c13", "sel"),
         req("INVITE", "c14", "sel"),
+        // The same Call-ID again (a retransmission): not counted twice.
+        req("INVITE", "c14", "sel"),
+        req("INVITE", "c15", "sel"),
+        // Two rules for one call: counted once.
+        req("INVITE", "c16", "routes"),
+        // The destination cannot be written: the count is taken back.
+        req_to("INVITE", "tel:+15551234", "c17", "dom"),
+        // No duid: dispatched, not counted.
+        req("INVITE", "c18", "noduid"),
+        req("BYE", "c15", "bye"),
+        req("INVITE", "c19", "sel"),
+        req("INVITE", "c20", "sel"),
+        req("INVITE", "c21", "sel"),
     ];
     let (want, got) = kamailio::run_parity(
         &dir,

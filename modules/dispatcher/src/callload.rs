@@ -74,15 +74,19 @@ impl CallLoad {
     /// Chooses for call `callid` among `dests` (each its `duid`, `maxload`
     /// and whether it is usable) the least-loaded one that can take a
     /// call, and counts the call on it, under one lock (two workers cannot
-    /// both take a destination's last place). The chosen index and which
-    /// destinations could take a call.
+    /// both take a destination's last place). The chosen index, which
+    /// destinations could take a call, and whether the call was counted:
+    /// a Call-ID counted already (a retransmission, a second rule of
+    /// `ds_select_routes`) keeps its count where it is, as Kamailio's
+    /// `ds_add_cell` refuses it; nor is a destination without a duid
+    /// counted.
     pub fn pick_and_add(
         &self,
         callid: &str,
         set: i32,
         dests: &[(&str, u32, bool)],
         now: Instant,
-    ) -> Option<(usize, Vec<bool>)> {
+    ) -> Option<(usize, Vec<bool>, bool)> {
         let mut g = self.inner.lock().ok()?;
         let loads: Vec<Option<u32>> = dests
             .iter()
@@ -93,8 +97,11 @@ impl CallLoad {
             })
             .collect();
         let chosen = least_loaded(&loads)?;
-        if let Some(old) = g.calls.remove(callid) {
-            g.take(&old);
+        let can = loads.iter().map(Option::is_some).collect();
+        // (A destination without a duid cannot be counted: Kamailio then
+        // dispatches it as without algorithm 10.)
+        if g.calls.contains_key(callid) || dests[chosen].0.is_empty() {
+            return Some((chosen, can, false));
         }
         let duid = dests[chosen].0.to_string();
         *g.load.entry((set, duid.clone())).or_insert(0) += 1;
@@ -107,7 +114,7 @@ impl CallLoad {
                 since: now,
             },
         );
-        Some((chosen, loads.iter().map(Option::is_some).collect()))
+        Some((chosen, can, true))
     }
 
     /// Moves call `callid` to `duid` (`ds_next_dst`); false when it is not
@@ -230,8 +237,12 @@ mod tests {
         let dests = [("a", 1, true), ("b", 0, true), ("c", 0, false)];
         assert_eq!(c.pick_and_add("c1", 1, &dests, t0).unwrap().0, 0);
         // a is at its maxload now, c is not usable.
-        let (i, can) = c.pick_and_add("c2", 1, &dests, t0).unwrap();
-        assert_eq!((i, can), (1, vec![false, true, false]));
+        let (i, can, counted) = c.pick_and_add("c2", 1, &dests, t0).unwrap();
+        assert_eq!((i, can, counted), (1, vec![false, true, false], true));
+        assert_eq!((c.load(1, "a"), c.load(1, "b")), (1, 1));
+        // The same Call-ID again: chosen, not counted twice or moved.
+        let (i, _, counted) = c.pick_and_add("c2", 1, &dests, t0).unwrap();
+        assert_eq!((i, counted), (1, false));
         assert_eq!((c.load(1, "a"), c.load(1, "b")), (1, 1));
     }
 

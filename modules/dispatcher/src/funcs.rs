@@ -237,11 +237,23 @@ fn write(ds: &Dispatcher, ctx: &mut Ctx<'_>, op: Op, uri: &str, socket: &str) ->
 /// The Request-URI `ruri` with everything after its user part replaced by
 /// destination `dest` without its scheme (Kamailio's `sethostall`).
 pub fn with_hostall(ruri: &str, dest: &str) -> Option<String> {
-    let u = Uri::parse(ruri).ok()?;
     let (scheme, rest) = ruri.split_once(':')?;
-    let userinfo = match u.user {
-        Some(_) => &rest[..=rest.find('@')?],
-        None => "",
+    let tel = scheme.eq_ignore_ascii_case("tel") || scheme.eq_ignore_ascii_case("tels");
+    let number;
+    let userinfo = if tel {
+        // A tel URI's number becomes the user part (its parameters go
+        // with the old host part), as Kamailio rewrites it.
+        number = format!("{}@", rest.split(';').next().unwrap_or(rest));
+        if number.len() < 2 {
+            return None;
+        }
+        number.as_str()
+    } else {
+        let u = Uri::parse(ruri).ok()?;
+        match u.user {
+            Some(_) => &rest[..=rest.find('@')?],
+            None => "",
+        }
     };
     let hostall = dest.split_once(':').map_or(dest, |(s, r)| {
         if s.eq_ignore_ascii_case("sip") || s.eq_ignore_ascii_case("sips") {
@@ -320,9 +332,9 @@ impl Picks {
 fn select(ds: &Dispatcher, ctx: &mut Ctx<'_>, set: i64, alg: i64, limit: i64, op: Op) -> i32 {
     let mut picks = Picks::new(limit);
     let r = manage(ds, ctx, set, alg, op, &mut picks);
-    if r > 0 {
-        picks.finish(ds, ctx, true);
-    }
+    // (A selection failing after some records were listed keeps them,
+    // uncounted, as Kamailio's.)
+    picks.finish(ds, ctx, r > 0);
     r
 }
 
@@ -358,6 +370,9 @@ pub(crate) fn manage(
     let room = picks.limit.saturating_sub(picks.records.len());
     let limit = room.max(1);
     let invite = ctx.msg.msg().method() == Some(Method::Invite);
+    // The Call-ID algorithm 10 counted here (taken back if the
+    // destination cannot be written).
+    let mut counted: Option<String> = None;
     let c = if alg == 10 && int(&ds.p.hash_size) <= 0 {
         lm_err!("dispatcher: algorithm 10 (call load) needs the ds_hash_size parameter");
         return -1;
@@ -375,9 +390,16 @@ pub(crate) fn manage(
             .collect();
         ds.calls
             .pick_and_add(&callid, s.id, &dests, std::time::Instant::now())
-            .map(|(chosen, can)| select::Choice {
-                chosen,
-                order: select::failover(n, chosen, &|i| can[i], use_default, limit),
+            .map(|(chosen, can, c)| {
+                counted = c.then_some(callid);
+                // Not counted: listed as without algorithm 10 (those at
+                // their maxload too), as Kamailio falls back.
+                let order = if counted.is_some() {
+                    select::failover(n, chosen, &|i| can[i], use_default, limit)
+                } else {
+                    select::failover(n, chosen, &usable, use_default, limit)
+                };
+                select::Choice { chosen, order }
             })
     } else if alg == 10 {
         // (Only an INVITE makes a call: another request takes the first
@@ -418,18 +440,19 @@ pub(crate) fn manage(
         return -1;
     };
     let d = &s.dests[c.chosen];
-    let call_load = alg == 10 && invite;
-    if call_load && d.attrs.duid.is_empty() {
-        lm_err!(
-            "dispatcher: destination {} has no duid attribute (algorithm 10)",
+    if alg == 10 && invite && counted.is_none() {
+        // As Kamailio's: the call cannot be counted (no duid, or its
+        // Call-ID counted already), so it is dispatched without the load.
+        lm_dbg!(
+            "dispatcher: call load not updated for {} - classic dispatching",
             d.uri
         );
-        if let Ok(callid) = ctx.msg.msg().call_id() {
-            ds.calls.remove(callid.trim());
-        }
-        return -1;
     }
+    let call_load = counted.is_some();
     if !write(ds, ctx, op, &d.uri, &d.attrs.socket) {
+        if let Some(callid) = counted {
+            ds.calls.remove(&callid);
+        }
         return -1;
     }
     let dst_mode = int(&ds.p.xavp_dst_mode);
@@ -442,12 +465,20 @@ pub(crate) fn manage(
         } else {
             usize::MAX
         };
-        picks.records.extend(
-            c.order
-                .iter()
-                .take(take)
-                .map(|&i| record(&s.dests[i], dst_mode, call_load)),
-        );
+        for &i in c.order.iter().take(take) {
+            let d = &s.dests[i];
+            if call_load && d.attrs.duid.is_empty() {
+                // As Kamailio's: a failover destination without a duid
+                // cannot carry the call's load; the selection fails there
+                // (what is written and counted stays).
+                lm_err!(
+                    "dispatcher: no duid for destination {} (algorithm 10)",
+                    d.uri
+                );
+                return -1;
+            }
+            picks.records.push(record(d, dst_mode, call_load));
+        }
     }
     1
 }
@@ -902,6 +933,10 @@ mod tests {
             Some("sip:gw")
         );
         assert_eq!(with_hostall("nonsense", "sip:gw"), None);
+        assert_eq!(
+            with_hostall("tel:+15551234;phone-context=x", "sip:127.0.0.1:5081").as_deref(),
+            Some("tel:+15551234@127.0.0.1:5081")
+        );
     }
 
     #[test]
