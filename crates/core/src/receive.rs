@@ -67,12 +67,18 @@ impl Runtime {
     }
 
     /// A STUN datagram: the first hook that answers has its answer sent
-    /// back from the socket it came in on.
+    /// back from the socket it came in on (not through the sent-data
+    /// hooks, which are for SIP, as the request skipped the received-data
+    /// ones).
     fn stun(&self, hooks: &[sr_sdk::exports::StunInFn], buf: &[u8], rcv: RecvInfo) {
         if let Some(answer) = hooks.iter().find_map(|h| h(buf, &rcv)) {
             let mut dest = Dest::new(Proto::Udp, rcv.src);
             dest.send_socket = Some(rcv.dst);
-            if let Err(e) = self.send(&dest, &answer) {
+            let sent = self
+                .transport()
+                .map_err(|e| e.to_string())
+                .and_then(|t| t.send_now(&dest, &answer));
+            if let Err(e) = sent {
                 lm_dbg!("STUN answer to {} not sent: {e}", rcv.src);
             }
         }

@@ -1013,7 +1013,7 @@ impl Transport {
     }
 
     /// [`Transport::send`] without the sent-data hooks.
-    fn send_now(&self, dest: &Dest, data: &[u8]) -> Result<(), String> {
+    pub(crate) fn send_now(&self, dest: &Dest, data: &[u8]) -> Result<(), String> {
         let failed = |e: std::io::Error| format!("send to {}: {e}", dest.addr);
         match dest.proto {
             Proto::Udp => {

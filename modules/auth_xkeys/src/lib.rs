@@ -120,7 +120,7 @@ fn rpc_set(store: &Store, p: &[Json]) -> Result<Json, RpcError> {
         // number as given.
         Some(c) => {
             if let Some(first) = c.keys.first_mut() {
-                first.expires = now() + expires;
+                first.expires = now().saturating_add(expires);
             }
         }
         None => k.insert(

@@ -18,7 +18,7 @@ use sr_sdk::{Dest, PvName, RecvInfo, RouteId};
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use writer::{Writer, MODE_EVROUTE, MODE_PCAP, MODE_TEXT};
@@ -35,8 +35,13 @@ struct Dump {
     event_callback: Arc<RwLock<String>>,
     /// On and off at run time (`sipdump.enable`).
     on: AtomicBool,
-    /// Records for the writer thread.
-    tx: Mutex<Option<Sender<Record>>>,
+    /// Records for the writer thread (a bounded queue: when the writer
+    /// falls behind, records are dropped and counted, never piled up).
+    tx: Mutex<Option<SyncSender<Record>>>,
+    /// The writer thread, joined at shutdown once it wrote what is queued.
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Records dropped because the queue was full.
+    dropped: AtomicI64,
     core: OnceLock<Weak<dyn Core>>,
     route: OnceLock<Option<RouteId>>,
 }
@@ -64,7 +69,11 @@ impl Dump {
 
     fn queue(&self, r: Record) {
         if let Some(tx) = &*self.tx.lock().unwrap_or_else(PoisonError::into_inner) {
-            let _ = tx.send(r);
+            if let Err(TrySendError::Full(_)) = tx.try_send(r) {
+                if self.dropped.fetch_add(1, Ordering::Relaxed) % 1000 == 0 {
+                    lm_warn!("sipdump: the writer is behind, records dropped");
+                }
+            }
         }
     }
 
@@ -194,6 +203,9 @@ impl Dump {
     }
 }
 
+/// How many records may wait for the writer.
+const QUEUE: usize = 16384;
+
 /// `$sipdump(name)`'s names.
 const NAMES: &[&str] = &[
     "tag", "buf", "len", "af", "proto", "sproto", "src_ip", "dst_ip", "src_port", "dst_port",
@@ -233,6 +245,8 @@ pub fn module() -> ModuleDef {
         event_callback: params::str_cell(""),
         on: AtomicBool::new(false),
         tx: Mutex::new(None),
+        writer: Mutex::new(None),
+        dropped: AtomicI64::new(0),
         core: OnceLock::new(),
         route: OnceLock::new(),
     });
@@ -267,20 +281,24 @@ pub fn module() -> ModuleDef {
             if folder.len() + params::get_str(&di.fprefix).len() + 1 >= 256 - 64 {
                 return Err("sipdump: file path too long".into());
             }
+            if mode & (MODE_TEXT | MODE_PCAP) != 0 && !std::path::Path::new(&folder).is_dir() {
+                return Err(format!("sipdump: folder {folder} is not a directory"));
+            }
             di.on
                 .store(di.enable.load(Ordering::Relaxed) != 0, Ordering::Relaxed);
             if let Some(h) = core.handle() {
                 let _ = di.core.set(h);
             }
             if mode & (MODE_TEXT | MODE_PCAP) != 0 {
-                let (tx, rx) = std::sync::mpsc::channel();
+                let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
                 *di.tx.lock().unwrap_or_else(PoisonError::into_inner) = Some(tx);
                 let w = di.clone();
                 let started = now().0 as i64;
-                std::thread::Builder::new()
+                let h = std::thread::Builder::new()
                     .name("sipdump".into())
                     .spawn(move || w.run_writer(rx, started))
                     .map_err(|e| format!("sipdump: cannot start the writer: {e}"))?;
+                *di.writer.lock().unwrap_or_else(PoisonError::into_inner) = Some(h);
             }
             Ok(())
         })
@@ -291,8 +309,16 @@ pub fn module() -> ModuleDef {
             Ok(())
         })
         .on_destroy(move || {
-            // The writer drains what is queued, then ends.
+            // The writer drains what is queued, then ends: waited for.
             dd.tx.lock().unwrap_or_else(PoisonError::into_inner).take();
+            let h = dd
+                .writer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(h) = h {
+                let _ = h.join();
+            }
         })
         .on_net_data_in(move |buf, rcv| {
             din.received(buf, rcv);

@@ -63,9 +63,15 @@ impl Record {
     /// The pcap record: its header (time, lengths), a zeroed Ethernet
     /// header of the right type, the IP header (TTL 128, no checksum) and
     /// the UDP header (no checksum), then the message. Every transport is
-    /// written as UDP, as Kamailio does.
-    pub fn pcap(&self) -> Vec<u8> {
+    /// written as UDP, as Kamailio does; `None` for a message too large
+    /// for a UDP packet.
+    pub fn pcap(&self) -> Option<Vec<u8>> {
         let udp_len = 8 + self.data.len();
+        // A message too large for one UDP packet (over a stream) has no
+        // pcap record.
+        if udp_len + 40 > usize::from(u16::MAX) {
+            return None;
+        }
         let mut ip = Vec::with_capacity(40);
         let eth_type: u16 = if self.ipv6 {
             ip.extend_from_slice(&[0x60, 0, 0, 0]);
@@ -96,7 +102,7 @@ impl Record {
         out.extend_from_slice(&(udp_len as u16).to_be_bytes());
         out.extend_from_slice(&[0, 0]);
         out.extend_from_slice(&self.data);
-        out
+        Some(out)
     }
 }
 
@@ -168,7 +174,7 @@ mod tests {
     #[test]
     fn pcap_records_hold_ip_and_udp_headers() {
         let r = rec(false);
-        let p = r.pcap();
+        let p = r.pcap().unwrap();
         let n = r.data.len();
         assert_eq!(p.len(), 16 + 14 + 20 + 8 + n);
         assert_eq!(
@@ -180,11 +186,14 @@ mod tests {
         assert_eq!(&p[46..50], &[127, 0, 0, 2], "destination");
         assert_eq!(u16::from_be_bytes([p[50], p[51]]), 5062);
         assert_eq!(&p[58..], r.data.as_slice());
-        let p6 = rec(true).pcap();
+        let p6 = rec(true).pcap().unwrap();
         assert_eq!(p6.len(), 16 + 14 + 40 + 8 + n);
         assert_eq!(&p6[28..30], &[0x86, 0xdd]);
         assert_eq!(p6[30] >> 4, 6);
         assert_eq!(p6[36], 17, "next header UDP");
         assert_eq!(pcap_file_header().len(), 24);
+        let mut big = rec(false);
+        big.data = vec![b'x'; 70_000];
+        assert!(big.pcap().is_none(), "too large for a packet");
     }
 }

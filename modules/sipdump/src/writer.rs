@@ -83,7 +83,9 @@ impl Writer {
             f.flush()?;
         }
         if let Some(f) = &mut self.pcap {
-            f.write_all(&r.pcap())?;
+            if let Some(p) = r.pcap() {
+                f.write_all(&p)?;
+            }
             f.flush()?;
         }
         Ok(())
