@@ -266,6 +266,36 @@ mod tests {
         );
     }
 
+    /// Arbitrary datagrams (a fixed pseudo-random sequence, half of them
+    /// with a Binding header whose length matches): never a panic, and an
+    /// answer is always a whole STUN message with the request's id.
+    #[test]
+    fn arbitrary_datagrams_never_panic() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..50_000 {
+            let len = (next() % 120) as usize;
+            let mut b: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            if round % 2 == 0 && b.len() >= 20 {
+                b[0] = 0;
+                b[1] = 1;
+                let body = (b.len() - 20) as u16;
+                b[2..4].copy_from_slice(&body.to_be_bytes());
+                b[4..8].copy_from_slice(&MAGIC_COOKIE.to_be_bytes());
+            }
+            if let Some(a) = answer(&b, from(), "S") {
+                assert!(a.len() >= 20 && a.len() % 4 == 0, "{b:02x?}");
+                assert_eq!(usize::from(u16::from_be_bytes([a[2], a[3]])), a.len() - 20);
+                assert_eq!(&a[4..20], &b[4..20]);
+            }
+        }
+    }
+
     #[test]
     fn errors() {
         let a = answer(&request(0x0011, true, &[]), from(), "S").unwrap();
