@@ -30,6 +30,7 @@
 #![forbid(unsafe_code)]
 
 pub mod contact_enc;
+pub mod ring;
 pub mod rpid;
 pub mod text_checks;
 pub mod uri_ops;
@@ -371,7 +372,7 @@ pub fn module() -> ModuleDef {
             None,
             move |ctx, _| options_reply(ctx, &o2),
         );
-    more(def)
+    ring::add(more(def))
 }
 
 /// A fixup taking parameter `pv_at` as a writable pseudo-variable and the
