@@ -193,7 +193,7 @@ fn options_reply(ctx: &mut Ctx<'_>, o: &OptionsParams) -> i32 {
 /// sender; a reply came straight from the user agent when its first
 /// Record-Route is ours (the proxy nearest the callee is the first to
 /// appear), or it has none — as Kamailio 5.6.3 decides.
-fn first_hop(ctx: &mut Ctx<'_>) -> bool {
+fn first_hop(ctx: &mut Ctx<'_>, mode: i64) -> bool {
     let m = ctx.msg.msg();
     if m.is_request() {
         return m.vias().count() == 1;
@@ -204,10 +204,40 @@ fn first_hop(ctx: &mut Ctx<'_>) -> bool {
     let first = sr_sdk::sip_msg::scan::CommaSplit::new(first)
         .next()
         .unwrap_or("");
-    match sr_sdk::sip_msg::headers::NameAddr::parse(first.trim(), "Record-Route") {
-        Ok(na) => ctx.core.is_myself(na.uri.host_str, na.uri.port),
-        Err(_) => false,
+    let Ok(na) = sr_sdk::sip_msg::headers::NameAddr::parse(first.trim(), "Record-Route") else {
+        return false;
+    };
+    let u = &na.uri;
+    // Mode 0: the top Record-Route must name an IP address, be ours, and
+    // not be where the reply came from (a loop); other modes only ask
+    // that it be ours (Kamailio's is_first_hop_mode).
+    let ip = u
+        .host_str
+        .trim_matches(|c| c == '[' || c == ']')
+        .parse::<std::net::IpAddr>()
+        .ok();
+    if mode == 0 && ip.is_none() {
+        return false;
     }
+    if !ctx.core.is_myself(u.host_str, u.port) {
+        return false;
+    }
+    if mode == 0 {
+        let rcv = &ctx.msg.rcv;
+        let transport = u.transport().map(str::to_ascii_lowercase);
+        let same_port = match u.port {
+            Some(p) => p == rcv.src.port(),
+            None => rcv.src.port() == 5060,
+        };
+        let same_proto = match transport.as_deref() {
+            Some(t) => t == rcv.proto.as_str(),
+            None => rcv.proto == sr_sdk::Proto::Udp,
+        };
+        if ip == Some(rcv.src.ip()) && same_port && same_proto {
+            return false;
+        }
+    }
+    true
 }
 
 /// The module definition.
@@ -265,7 +295,17 @@ pub fn module() -> ModuleDef {
             rc(ctx.msg.is_request())
         })
         .cmd("is_reply", 0, any, None, |ctx, _| rc(!ctx.msg.is_request()))
-        .cmd("is_first_hop", 0, any, None, |ctx, _| rc(first_hop(ctx)))
+        .cmd("is_first_hop", 0, any, None, |ctx, _| rc(first_hop(ctx, 0)))
+        .cmd(
+            "is_first_hop_mode",
+            1,
+            any,
+            Some(fixup::f(fixup::igp)),
+            |ctx, p| {
+                let mode = p[0].int(ctx);
+                rc(first_hop(ctx, mode))
+            },
+        )
         .cmd("uri_param", 1, req, None, |ctx, p| {
             let name = p[0].str(ctx).into_owned();
             let Ok(u) = ctx.msg.ruri_parsed() else {
@@ -392,7 +432,29 @@ fn more(def: ModuleDef) -> ModuleDef {
     let any = RouteType::ANY;
     let req = RouteType::REQUEST | RouteType::FAILURE | RouteType::BRANCH;
     let tel = req | RouteType::ONREPLY;
-    def.cmd("uri_param_any", 1, req, None, |ctx, p| {
+    def.cmd(
+        "uri_param_value",
+        2,
+        req,
+        Some(fixup::f(|env, i, a| {
+            if i == 0 {
+                fixup::spve(env, i, a)
+            } else {
+                fixup::pvar(env, i, a)
+            }
+        })),
+        |ctx, p| {
+            let name = p[0].str(ctx).into_owned();
+            let Some(v) = uri_ops::param_value(ctx.msg.ruri(), &name) else {
+                return -1;
+            };
+            let Fixed::Pv(out) = &p[1] else {
+                return -1;
+            };
+            rc(sr_sdk::fixup::Assign::assign(&**out, ctx, Value::Str(v.into())).is_ok())
+        },
+    )
+    .cmd("uri_param_any", 1, req, None, |ctx, p| {
         let name = p[0].str(ctx).into_owned();
         rc(uri_ops::has_param(ctx.msg.ruri(), &name))
     })

@@ -98,6 +98,15 @@ pub fn has_param(uri: &str, name: &str) -> bool {
     param_spans(&params).iter().any(|(_, _, n)| *n == want)
 }
 
+/// The value of the URI's first parameter `name` (names ignoring case;
+/// empty for one without a value); `None` without it.
+pub fn param_value(uri: &str, name: &str) -> Option<String> {
+    let u = Uri::parse(uri).ok()?;
+    u.param_iter()
+        .find(|p| p.name.eq_ignore_ascii_case(name))
+        .map(|p| p.value.unwrap_or("").to_string())
+}
+
 /// The URI without parameter `name` (every occurrence); `None` when it
 /// has no such parameter or is not a URI.
 pub fn without_param(uri: &str, name: &str) -> Option<String> {
