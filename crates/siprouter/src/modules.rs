@@ -66,6 +66,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("auth_xkeys", sr_mod_auth_xkeys::module),
         ("sipdump", sr_mod_sipdump::module),
         ("stun", sr_mod_stun::module),
+        ("statsc", sr_mod_statsc::module),
         ("blst", sr_mod_blst::module),
         ("json", sr_mod_json::module),
         ("prefix_route", sr_mod_prefix_route::module),
