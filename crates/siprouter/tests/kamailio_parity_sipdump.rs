@@ -62,22 +62,6 @@ fn msg(call: &str, what: &str, via: SocketAddr) -> String {
     )
 }
 
-/// A 202 to `req`: its Via, From, To (tagged), Call-ID and CSeq.
-fn answer(req: &str) -> String {
-    let mut out = String::from("SIP/2.0 202 Taken\r\n");
-    for l in req.split("\r\n") {
-        if l.starts_with("To:") {
-            out.push_str(&format!("{l};tag=uas\r\n"));
-        } else if ["Via:", "From:", "Call-ID:", "CSeq:"]
-            .iter()
-            .any(|h| l.starts_with(h))
-        {
-            out.push_str(&format!("{l}\r\n"));
-        }
-    }
-    out + "Content-Length: 0\r\n\r\n"
-}
-
 /// Runs the steps; the X-R of each reply.
 fn scenario(srv: SocketAddr, uas: &UdpPeer) -> Vec<String> {
     let uac = UdpPeer::new();
@@ -98,7 +82,10 @@ fn scenario(srv: SocketAddr, uas: &UdpPeer) -> Vec<String> {
                 out.push(format!("{call}: not forwarded"));
                 continue;
             };
-            uas.send(req.from, &answer(&req.text()));
+            uas.send(
+                req.from,
+                &sr_testkit::answer(&req, 202, "Taken", "uas", &[]),
+            );
         }
         let r = uac.recv_matching(Duration::from_secs(3), |r| {
             r.msg.msg().call_id().ok() == Some(call.as_str())

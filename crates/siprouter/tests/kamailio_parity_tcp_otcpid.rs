@@ -43,22 +43,6 @@ fn message(call: &str, via: &str, what: &str, flag: &str) -> String {
     )
 }
 
-/// A 200 to `req` (its Vias, From, To tagged, Call-ID, CSeq).
-fn ok(req: &str) -> String {
-    let mut out = String::from("SIP/2.0 200 Delivered\r\n");
-    for l in req.split("\r\n") {
-        if l.starts_with("To:") {
-            out.push_str(&format!("{l};tag=bob\r\n"));
-        } else if ["Via:", "From:", "Call-ID:", "CSeq:"]
-            .iter()
-            .any(|h| l.starts_with(h))
-        {
-            out.push_str(&format!("{l}\r\n"));
-        }
-    }
-    out + "Content-Length: 0\r\n\r\n"
-}
-
 fn scenario(srv: SocketAddr) -> Vec<String> {
     let b = UdpPeer::new();
     kamailio::wait_until_up(&b, srv, kamailio::PROBE, None);
@@ -90,7 +74,7 @@ fn scenario(srv: SocketAddr) -> Vec<String> {
                 let first = text.lines().next().unwrap_or_default().to_string();
                 let vias = text.lines().filter(|l| l.starts_with("Via:")).count();
                 if *what == "relay" {
-                    a.send(&ok(&text));
+                    a.send(&sr_testkit::answer(r, 200, "Delivered", "bob", &[]));
                 }
                 format!("A got {first} with {vias} Vias")
             }

@@ -17,16 +17,10 @@
 pub mod keys;
 
 use keys::{Key, Keys};
+use sr_sdk::db::now;
 use sr_sdk::prelude::*;
 use sr_sdk::rpc::{param_int, param_str};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 type Store = Arc<RwLock<Keys>>;
 

@@ -12,16 +12,11 @@
 pub mod ring;
 
 use ring::Ring;
+use sr_sdk::db::now;
 use sr_sdk::prelude::*;
 use sr_sdk::rpc::{param_int, param_opt_str};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
+use std::time::Duration;
 
 struct Statsc {
     interval: Arc<std::sync::atomic::AtomicI64>,
