@@ -4,9 +4,7 @@
 //! SHA-256, subscribers changed with `siprouter db` while the server runs,
 //! `pv_www_authorize`, and a call to a registered user through lookup.
 
-mod reg_support;
-
-use reg_support::{answer, challenge_of, db, db_dir, Challenge, Ua, T};
+use crate::reg_support::{answer, challenge_of, db, db_dir, Challenge, Ua, T};
 use sr_mod_auth::digest::Alg;
 use sr_testkit::{Reply, TestServer, UdpPeer};
 use std::time::Duration;

@@ -7,9 +7,7 @@
 //! file changed, and a table file that does not parse giving an error,
 //! not a wrong answer.
 
-mod reg_support;
-
-use reg_support::Ua;
+use crate::reg_support::Ua;
 use sr_testkit::{TestServer, UdpPeer};
 use std::path::Path;
 

@@ -1,7 +1,9 @@
 //! RFC 3263: a host name without a port is located with DNS SRV. A test
 //! name server on 127.0.0.1 answers the SRV query; the request reaches the
-//! UAS on the port the record names. (One test per binary: the resolver
-//! is chosen with an environment variable.)
+//! UAS on the port the record names. The resolver is chosen with an
+//! environment variable, set for this test only (other tests of the suite
+//! run in the same process: the name server answers only this test's name,
+//! and the variable is removed when the test ends).
 
 use sr_testkit::{req, TestServer, UdpPeer};
 use std::net::UdpSocket;
@@ -25,7 +27,11 @@ fn fake_dns(port: u16) -> (UdpSocket, std::thread::JoinHandle<Vec<String>>) {
                 name.push(String::from_utf8_lossy(&q[i + 1..(i + 1 + l).min(n)]).to_string());
                 i += 1 + l;
             }
-            asked.push(name.join("."));
+            let name = name.join(".");
+            if !name.ends_with(".sip.test.invalid") {
+                continue;
+            }
+            asked.push(name);
             let mut r = q.to_vec();
             r[2] = 0x81;
             r[3] = 0x80;
@@ -50,14 +56,27 @@ fn fake_dns(port: u16) -> (UdpSocket, std::thread::JoinHandle<Vec<String>>) {
     (s, h)
 }
 
+/// Removes `SIPROUTER_DNS_SERVER` when dropped, even when the test fails.
+struct DnsServerVar;
+
+impl DnsServerVar {
+    fn set(addr: std::net::SocketAddr) -> DnsServerVar {
+        std::env::set_var("SIPROUTER_DNS_SERVER", addr.to_string());
+        DnsServerVar
+    }
+}
+
+impl Drop for DnsServerVar {
+    fn drop(&mut self) {
+        std::env::remove_var("SIPROUTER_DNS_SERVER");
+    }
+}
+
 #[test]
 fn srv_locates_the_next_hop() {
     let uas = UdpPeer::new();
     let (dns, answered) = fake_dns(uas.addr().port());
-    std::env::set_var(
-        "SIPROUTER_DNS_SERVER",
-        dns.local_addr().unwrap().to_string(),
-    );
+    let _var = DnsServerVar::set(dns.local_addr().unwrap());
     let srv = TestServer::start(
         "listen=udp:127.0.0.1:{PORT}\nchildren=1\nloadmodule \"sl\"\nrequest_route {\n  forward();\n}\n",
         siprouter::in_tree(),

@@ -11,9 +11,7 @@
 //! Without Kamailio and its SQLite module installed the test prints a
 //! notice and passes, unless `SR_KAMAILIO_REQUIRED=1` (`.ci/run` sets it).
 
-mod reg_support;
-
-use reg_support::{answer, challenge_of, db, Challenge};
+use crate::reg_support::{answer, challenge_of, db, Challenge};
 use sr_testkit::kamailio;
 use sr_testkit::scene::{first_line, Scene};
 use sr_testkit::Reply;

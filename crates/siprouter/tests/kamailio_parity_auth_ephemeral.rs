@@ -12,9 +12,7 @@
 //! Without Kamailio's auth_ephemeral installed the test prints a notice
 //! and passes, unless `SR_KAMAILIO_REQUIRED=1` (`.ci/run` sets it).
 
-mod reg_support;
-
-use reg_support::{answer, challenge_of, Challenge};
+use crate::reg_support::{answer, challenge_of, Challenge};
 use sr_mod_auth_ephemeral::creds::{algorithm, password};
 use sr_testkit::kamailio;
 use sr_testkit::scene::{first_line, Scene};

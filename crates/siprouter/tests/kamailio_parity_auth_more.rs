@@ -8,9 +8,7 @@
 //! Without Kamailio and its SQLite module installed the test prints a
 //! notice and passes, unless `SR_KAMAILIO_REQUIRED=1` (`.ci/run` sets it).
 
-mod reg_support;
-
-use reg_support::db;
+use crate::reg_support::db;
 use sr_testkit::kamailio;
 
 const MODULES: &[&str] = &["sl", "pv", "textops", "db_sqlite", "auth", "auth_db"];

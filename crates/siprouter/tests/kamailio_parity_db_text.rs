@@ -12,9 +12,7 @@
 //! the test prints a notice and passes, unless `SR_KAMAILIO_REQUIRED=1`
 //! (`.ci/run` sets it).
 
-mod reg_support;
-
-use reg_support::Ua;
+use crate::reg_support::Ua;
 use sr_testkit::{kamailio, UdpPeer};
 use std::net::SocketAddr;
 use std::path::Path;

@@ -262,8 +262,6 @@ fn the_stock_configuration_routes_as_on_kamailio() {
     kamailio::conclude(&dir, &want, &got, "stock");
 }
 
-mod reg_support;
-
 /// `nonce="..."` written alike (each server makes its own).
 fn no_nonce(s: &str) -> String {
     match s.find("nonce=\"") {
@@ -277,7 +275,7 @@ fn no_nonce(s: &str) -> String {
 }
 
 fn auth_scenario(srv: SocketAddr) -> Vec<String> {
-    use reg_support::{answer as digest, challenge_of};
+    use crate::reg_support::{answer as digest, challenge_of};
     let p = Scene::new(srv, 1);
     kamailio::wait_until_up(&p.caller, srv, kamailio::PROBE, None);
     let wait = Duration::from_secs(3);
@@ -365,9 +363,9 @@ fn the_stock_configuration_with_auth_routes_as_on_kamailio() {
     }
     let dir = kamailio::fresh_dir("stock_auth");
     let url = format!("sqlite:///{}", dir.join("auth.db").display());
-    reg_support::db(&url, "init", &[]);
-    reg_support::db(&url, "add", &["alice@127.0.0.1", "alicepw"]);
-    reg_support::db(&url, "add", &["bob@127.0.0.1", "bobpw"]);
+    crate::reg_support::db(&url, "init", &[]);
+    crate::reg_support::db(&url, "add", &["alice@127.0.0.1", "alicepw"]);
+    crate::reg_support::db(&url, "add", &["bob@127.0.0.1", "bobpw"]);
     let Some(cfg) = config(&dir) else {
         assert!(
             std::env::var("SR_KAMAILIO_REQUIRED").is_err(),

@@ -4,9 +4,7 @@
 //! lookup + t_relay, persistence across restarts in db_mode 1, 2 and 3 (and a kill -9 in
 //! mode 1), and a table of the wrong version refused.
 
-mod reg_support;
-
-use reg_support::{contacts, db, db_dir, expires_of, Ua, T};
+use crate::reg_support::{contacts, db, db_dir, expires_of, Ua, T};
 use sr_sdk::serde_json::json;
 use sr_testkit::{TestServer, UdpPeer};
 use std::time::Duration;
