@@ -40,6 +40,7 @@ pub mod schema;
 pub mod siptrace_tables;
 pub mod sql;
 pub mod topos_tables;
+pub mod uri_tables;
 pub mod userblocklist_tables;
 
 use crate::core_api::Core;

@@ -70,6 +70,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("crypto", sr_mod_crypto::module),
         ("evrexec", sr_mod_evrexec::module),
         ("benchmark", sr_mod_benchmark::module),
+        ("uri_db", sr_mod_uri_db::module),
         ("blst", sr_mod_blst::module),
         ("json", sr_mod_json::module),
         ("prefix_route", sr_mod_prefix_route::module),

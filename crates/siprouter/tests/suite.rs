@@ -136,6 +136,7 @@ mod kamailio_parity_tsilo;
 mod kamailio_parity_uac;
 mod kamailio_parity_uac_redirect;
 mod kamailio_parity_uacreg;
+mod kamailio_parity_uri_db;
 mod kamailio_parity_userblocklist;
 mod kamailio_parity_uuid;
 mod kamailio_parity_via_opts;

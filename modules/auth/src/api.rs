@@ -409,6 +409,37 @@ pub fn authorized_username(msg: &SipMsg) -> Option<String> {
     v.get("username").map(|u| u.into_owned())
 }
 
+/// The user and domain of digest credentials: the user part of
+/// `username` (before `@`, without a `scheme:` in front) and the domain
+/// after its `@`, else the realm.
+pub fn digest_identity(username: &str, realm: &str) -> (String, String) {
+    let (user, dom) = match username.split_once('@') {
+        Some((u, d)) => (u, Some(d)),
+        None => (username, None),
+    };
+    let user = user.split_once(':').map_or(user, |(_, u)| u);
+    (user.to_string(), dom.unwrap_or(realm).to_string())
+}
+
+/// The user and domain (see [`digest_identity`]) of the credentials
+/// that authorized this message, if any (Kamailio's
+/// `get_authorized_cred`, then the username's user and `GET_REALM`).
+pub fn authorized_identity(msg: &SipMsg) -> Option<(String, String)> {
+    let a = msg.ext.get::<Authorized>()?;
+    let v = msg
+        .msg()
+        .auth_values(a.hdr.credentials())
+        .nth(a.index)?
+        .ok()?;
+    let v = v.split();
+    let username = v.get("username")?.clone().into_owned();
+    let realm = v
+        .get("realm")
+        .map(|r| r.clone().into_owned())
+        .unwrap_or_default();
+    Some(digest_identity(&username, &realm))
+}
+
 /// The identity check of `auth_check` (flag 1): the authentication user
 /// must be the From user (and the To user for REGISTER).
 pub fn identity_matches(msg: &SipMsg, c: &Credentials) -> bool {
@@ -421,5 +452,26 @@ pub fn identity_matches(msg: &SipMsg, c: &Credentials) -> bool {
         from_ok && user_of(m.to()).is_some_and(|u| u == c.user)
     } else {
         from_ok
+    }
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use super::digest_identity;
+
+    #[test]
+    fn digest_usernames_split_as_kamailio_splits_them() {
+        assert_eq!(
+            digest_identity("alice", "example.com"),
+            ("alice".into(), "example.com".into())
+        );
+        assert_eq!(
+            digest_identity("bob@other.com", "example.com"),
+            ("bob".into(), "other.com".into())
+        );
+        assert_eq!(
+            digest_identity("sip:carol@c.org", "r"),
+            ("carol".into(), "c.org".into())
+        );
     }
 }

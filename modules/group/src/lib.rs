@@ -7,11 +7,10 @@
 //! (loaded at start) and puts the group ids of those that match in an AVP.
 #![forbid(unsafe_code)]
 
-use sr_mod_auth::api::Authorized;
+use sr_mod_auth::api::authorized_identity;
 use sr_sdk::db::{self, Cond, DbPool, DbValue};
 use sr_sdk::fixup::{Assign, Eval};
 use sr_sdk::prelude::*;
-use sr_sdk::sip_msg::headers::AuthValue;
 use sr_sdk::sip_msg::Uri;
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -40,18 +39,6 @@ struct Group {
     pool: OnceLock<DbPool>,
     /// `re_grp`'s expressions, in reverse table order (Kamailio's list).
     res: OnceLock<Vec<(regex::Regex, i64)>>,
-}
-
-/// The user and domain of digest credentials: the user part of
-/// `username` (before `@`, without a `scheme:` in front) and the domain
-/// after its `@`, else the realm.
-pub fn digest_identity(username: &str, realm: &str) -> (String, String) {
-    let (user, dom) = match username.split_once('@') {
-        Some((u, d)) => (u, Some(d)),
-        None => (username, None),
-    };
-    let user = user.split_once(':').map_or(user, |(_, u)| u);
-    (user.to_string(), dom.unwrap_or(realm).to_string())
 }
 
 impl Group {
@@ -84,16 +71,11 @@ impl Group {
                 from_uri(&s)
             }
             Who::Credentials => {
-                let Some(a) = ctx.msg.ext.get::<Authorized>().copied() else {
+                let id = authorized_identity(ctx.msg);
+                if id.is_none() {
                     lm_err!("group: no authorized credentials found");
-                    return None;
-                };
-                let m = ctx.msg.msg();
-                let h = m.values(a.hdr.credentials()).nth(a.index)?;
-                let av = AuthValue::parse(h, "Authorization").ok()?;
-                let username = av.get("username")?.into_owned();
-                let realm = av.get("realm").map(|r| r.into_owned()).unwrap_or_default();
-                Some(digest_identity(&username, &realm))
+                }
+                id
             }
         }
     }
@@ -306,25 +288,4 @@ pub fn module() -> ModuleDef {
                 r2.get_user_group(ctx, &who, &**avp)
             },
         )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn digest_usernames_split_as_kamailio_splits_them() {
-        assert_eq!(
-            digest_identity("alice", "example.com"),
-            ("alice".into(), "example.com".into())
-        );
-        assert_eq!(
-            digest_identity("bob@other.com", "example.com"),
-            ("bob".into(), "other.com".into())
-        );
-        assert_eq!(
-            digest_identity("sip:carol@c.org", "r"),
-            ("carol".into(), "c.org".into())
-        );
-    }
 }

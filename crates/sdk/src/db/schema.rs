@@ -552,5 +552,6 @@ pub fn standard() -> Vec<TableDef> {
     .chain([super::prefix_route_tables::prefix_route()])
     .chain(super::userblocklist_tables::all())
     .chain([super::msilo_tables::silo()])
+    .chain([super::uri_tables::uri()])
     .collect()
 }
