@@ -71,6 +71,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("evrexec", sr_mod_evrexec::module),
         ("benchmark", sr_mod_benchmark::module),
         ("uri_db", sr_mod_uri_db::module),
+        ("mangler", sr_mod_mangler::module),
         ("blst", sr_mod_blst::module),
         ("json", sr_mod_json::module),
         ("prefix_route", sr_mod_prefix_route::module),

@@ -72,6 +72,7 @@ mod kamailio_parity_kamcmd;
 mod kamailio_parity_keepalive;
 mod kamailio_parity_kex;
 mod kamailio_parity_lcr;
+mod kamailio_parity_mangler;
 mod kamailio_parity_mqueue;
 mod kamailio_parity_msilo;
 mod kamailio_parity_mtree;

@@ -26,12 +26,15 @@ const B64_LENIENT: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// The offsets of every Contact URI of the message (`*` left out).
-fn contact_uris(msg: &SipMsg) -> Vec<(u32, u32)> {
+/// The offsets of every Contact URI of the message (`*` left out), or of
+/// the first Contact header's only (`first_only`, what Kamailio's
+/// `msg->contact` holds).
+pub fn contact_uris(msg: &SipMsg, first_only: bool) -> Vec<(u32, u32)> {
     let m = msg.msg();
     let raw = m.raw();
     let mut out = Vec::new();
-    for h in m.headers_named(HeaderName::Contact) {
+    let take = if first_only { 1 } else { usize::MAX };
+    for h in m.headers_named(HeaderName::Contact).take(take) {
         for v in CommaSplit::new(h.value) {
             let base = v.as_ptr() as usize - raw.as_ptr() as usize;
             let (s, e) = match v.find('<') {
@@ -54,7 +57,7 @@ fn contact_uris(msg: &SipMsg) -> Vec<(u32, u32)> {
 /// Replaces each Contact URI by `f(uri)` (`None`: left alone). 1 when
 /// at least one Contact was there, -1 when none was.
 fn map_contacts(msg: &mut SipMsg, f: impl Fn(&str) -> Option<String>) -> i32 {
-    let spans = contact_uris(msg);
+    let spans = contact_uris(msg, false);
     if spans.is_empty() {
         return -1;
     }
