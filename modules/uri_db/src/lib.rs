@@ -132,8 +132,8 @@ impl UriDb {
             lm_err!("uri_db: error while parsing URI");
             return -1;
         };
-        // (Kamailio refuses the function at start without a database
-        // URL; a function without parameters has no fixup here.)
+        // (Kamailio's check for this sits in the function's free-fixup
+        // slot, which never runs at start.)
         let Some(pool) = self.pool.get() else {
             lm_err!("uri_db: does_uri_exist() called with no database URL");
             return -2;
