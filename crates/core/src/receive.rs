@@ -8,6 +8,8 @@ use sip_msg::{ParseError, ParseOptions};
 use sr_sdk::{lm_dbg, Core, Ctx, Dest, Proto, RecvInfo, RouteType, SipMsg};
 use std::sync::atomic::Ordering;
 
+/// Datagrams shorter than this are dropped (Kamailio's `MIN_UDP_PACKET`).
+pub const MIN_UDP_PACKET: usize = 32;
 impl Runtime {
     /// [`Runtime::receive`] with a panic contained: a bug in a module
     /// costs that one message (logged and counted in
@@ -32,6 +34,12 @@ impl Runtime {
                 return;
             }
         }
+        // Kamailio's MIN_UDP_PACKET: shorter datagrams (keepalives,
+        // probes) are dropped unseen, before any hook or counter.
+        if rcv.proto == Proto::Udp && buf.len() < MIN_UDP_PACKET {
+            lm_dbg!("probing packet received from {}", rcv.src);
+            return;
+        }
         let buf = match self.net_data_in.get() {
             Some(hooks) if !hooks.is_empty() => hooks
                 .iter()
@@ -53,7 +61,13 @@ impl Runtime {
                 if !buf.starts_with(b"SIP/") {
                     self.stats.err_requests.inc();
                 }
-                self.reply_unparsable(&buf, &e, rcv);
+                let taken = self
+                    .unparsed
+                    .get()
+                    .is_some_and(|hooks| hooks.iter().any(|h| h(&buf, &rcv)));
+                if !taken {
+                    self.reply_unparsable(&buf, &e, rcv);
+                }
                 return;
             }
         };

@@ -73,6 +73,8 @@ pub struct Runtime {
     pub(crate) net_data_in: OnceLock<Vec<sr_sdk::exports::NetDataInFn>>,
     /// The modules' STUN hooks, set once after `mod_init`.
     pub(crate) stun_in: OnceLock<Vec<sr_sdk::exports::StunInFn>>,
+    /// The modules' unparsed-data hooks (nosip), in load order.
+    pub(crate) unparsed: OnceLock<Vec<sr_sdk::exports::UnparsedFn>>,
     pub(crate) started: Instant,
     pub(crate) reload: Mutex<Option<crate::startup::ReloadInfo>>,
     /// Sockets actually bound (ports resolved).
@@ -178,6 +180,7 @@ impl Runtime {
             request_done: RwLock::new(Vec::new()),
             net_data_in: OnceLock::new(),
             stun_in: OnceLock::new(),
+            unparsed: OnceLock::new(),
             started: Instant::now(),
             reload: Mutex::new(None),
             bound: Mutex::new(Vec::new()),

@@ -399,6 +399,10 @@ pub fn load(opts: &Options, check_only: bool) -> Result<Arc<Runtime>, Vec<String
         nonsip.into_iter().map(|(_, h)| h).collect();
     let stun = rt.module_hooks(|d| d.stun_in.clone());
     let _ = rt.stun_in.set(stun.into_iter().map(|(_, h)| h).collect());
+    let unparsed = rt.module_hooks(|d| d.unparsed.clone());
+    let _ = rt
+        .unparsed
+        .set(unparsed.into_iter().map(|(_, h)| h).collect());
     let net_in = rt.module_hooks(|d| d.net_data_in.clone());
     let _ = rt
         .net_data_in

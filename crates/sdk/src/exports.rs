@@ -157,6 +157,12 @@ pub type NetDataInFn = Arc<dyn Fn(&[u8], &RecvInfo) -> Option<Vec<u8>> + Send + 
 /// back to the sender from the socket it came in on. Without a hook such
 /// datagrams are parsed (and dropped) as any other.
 pub type StunInFn = Arc<dyn Fn(&[u8], &RecvInfo) -> Option<Vec<u8>> + Send + Sync>;
+/// The unparsed-data hook (Kamailio's `SREV_RCV_NOSIP`): a received
+/// message that does not parse as SIP (nor as HTTP) is offered to each
+/// module's hook in load order until one returns true (it took the data:
+/// no error reply is sent); otherwise the core answers or drops it as
+/// usual. The nosip module runs its event route here.
+pub type UnparsedFn = Arc<dyn Fn(&[u8], &RecvInfo) -> bool + Send + Sync>;
 /// The sent-data hook (Kamailio's `SREV_NET_DATA_OUT`): sees every SIP
 /// message about to be sent (replies, forwarded and local requests,
 /// retransmissions) with its destination (whose `send_socket` is the
@@ -198,6 +204,8 @@ pub struct ModuleDef {
     pub stun_in: Option<StunInFn>,
     /// Sent-data hook ([`NetDataOutFn`]), in-tree Rust modules only.
     pub net_data_out: Option<NetDataOutFn>,
+    /// Unparsed-data hook ([`UnparsedFn`]), in-tree Rust modules only.
+    pub unparsed: Option<UnparsedFn>,
     /// `mod_init`.
     pub init: Option<InitFn>,
     /// `child_init`.
@@ -457,6 +465,15 @@ impl ModuleDef {
         F: Fn(&[u8], &RecvInfo) -> Option<Vec<u8>> + Send + Sync + 'static,
     {
         self.stun_in = Some(Arc::new(f));
+        self
+    }
+
+    /// Sets the unparsed-data hook (see [`UnparsedFn`]).
+    pub fn on_unparsed<F>(mut self, f: F) -> ModuleDef
+    where
+        F: Fn(&[u8], &RecvInfo) -> bool + Send + Sync + 'static,
+    {
+        self.unparsed = Some(Arc::new(f));
         self
     }
 

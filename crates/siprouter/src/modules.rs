@@ -72,6 +72,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("benchmark", sr_mod_benchmark::module),
         ("uri_db", sr_mod_uri_db::module),
         ("mangler", sr_mod_mangler::module),
+        ("nosip", sr_mod_nosip::module),
         ("blst", sr_mod_blst::module),
         ("json", sr_mod_json::module),
         ("prefix_route", sr_mod_prefix_route::module),

@@ -80,6 +80,7 @@ mod kamailio_parity_multipart;
 mod kamailio_parity_nat;
 mod kamailio_parity_nathelper_more;
 mod kamailio_parity_ndb_redis;
+mod kamailio_parity_nosip;
 mod kamailio_parity_path;
 mod kamailio_parity_pdt;
 mod kamailio_parity_permissions;
