@@ -500,6 +500,7 @@ impl Runtime {
     ) -> std::io::Result<JoinHandle<()>> {
         let rt = self.clone();
         std::thread::Builder::new().name(name).spawn(move || {
+            sr_sdk::rank::set_current(rank);
             let r = child_init_all(&rt, rank);
             let ok = r.is_ok();
             if ok && rank == rank::PROC_SIPINIT {

@@ -333,10 +333,16 @@ pub fn api_name(scheme: &str) -> String {
     format!("db:{}", scheme.to_ascii_lowercase())
 }
 
-/// The scheme of a `db_url` (`sqlite` for `sqlite:///x.db`).
+/// The scheme of a `db_url` (`sqlite` for `sqlite:///x.db`; `flatstore`
+/// for `flatstore:/var/log/acc`, whose URLs, as Kamailio's, need no
+/// `//`).
 pub fn url_scheme(url: &str) -> DbResult<&str> {
-    match url.split_once("://") {
-        Some((s, _)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric()) => Ok(s),
+    let scheme = match url.split_once("://") {
+        Some((s, _)) => Some(s),
+        None => url.split_once(':').map(|(s, _)| s),
+    };
+    match scheme {
+        Some(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric()) => Ok(s),
         _ => Err(DbError(format!(
             "'{url}' is not a database URL (scheme://...)"
         ))),
@@ -631,6 +637,8 @@ mod tests {
     fn urls_and_versions() {
         assert_eq!(url_scheme("sqlite:///a.db"), Ok("sqlite"));
         assert!(url_scheme("/a.db").is_err());
+        assert_eq!(url_scheme("flatstore:/var/log/acc"), Ok("flatstore"));
+        assert!(url_scheme("a b:/x").is_err());
         assert_eq!(api_name("SQLite"), "db:sqlite");
         let rows = Rows {
             columns: vec!["a".into(), "b".into()],

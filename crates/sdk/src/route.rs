@@ -93,6 +93,25 @@ pub mod rank {
     pub const PROC_POSTCHILDINIT: i32 = -126;
     /// Never passed to child_init.
     pub const PROC_NOCHLDINIT: i32 = -128;
+    /// The lowest rank (Kamailio's `PROC_MIN`).
+    pub const PROC_MIN: i32 = PROC_NOCHLDINIT;
+
+    thread_local! {
+        static CURRENT: std::cell::Cell<Option<i32>> = const { std::cell::Cell::new(None) };
+    }
+
+    /// The rank of the calling thread (a worker, the timer, a module's
+    /// own thread), set by the core before its `child_init`; `None` on
+    /// threads the core did not start with a rank.
+    pub fn current() -> Option<i32> {
+        CURRENT.with(|c| c.get())
+    }
+
+    /// Sets the calling thread's rank (the core does, for each thread it
+    /// starts).
+    pub fn set_current(rank: i32) {
+        CURRENT.with(|c| c.set(Some(rank)));
+    }
     /// The first SIP worker: do one-time work (such as DB loads) here.
     pub const PROC_SIPINIT: i32 = 1;
     /// The first "pure" SIP worker.

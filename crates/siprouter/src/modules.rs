@@ -77,6 +77,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("json", sr_mod_json::module),
         ("prefix_route", sr_mod_prefix_route::module),
         ("db_text", sr_mod_db_text::module),
+        ("db_flatstore", sr_mod_db_flatstore::module),
         ("statsd", sr_mod_statsd::module),
         ("tmrec", sr_mod_tmrec::module),
         ("drouting", sr_mod_drouting::module),

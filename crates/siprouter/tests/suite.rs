@@ -61,6 +61,7 @@ mod kamailio_parity_ds_routes;
 mod kamailio_parity_evapi;
 mod kamailio_parity_evrexec;
 mod kamailio_parity_exec;
+mod kamailio_parity_flatstore;
 mod kamailio_parity_format_null;
 mod kamailio_parity_htable;
 mod kamailio_parity_http_client;
