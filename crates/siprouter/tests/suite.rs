@@ -88,6 +88,7 @@ mod kamailio_parity_permissions;
 mod kamailio_parity_permrules;
 mod kamailio_parity_pipelimit;
 mod kamailio_parity_prefix_route;
+mod kamailio_parity_pres_check;
 mod kamailio_parity_presence;
 mod kamailio_parity_proxy;
 mod kamailio_parity_pv;

@@ -3,7 +3,7 @@
 //! with its content type and the hooks that shape its bodies — Kamailio's
 //! `add_event` API.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 /// The name under which presence publishes its [`PresenceApi`].
 pub const PRESENCE_API: &str = "presence";
@@ -118,10 +118,23 @@ impl EventDef {
     }
 }
 
+/// Reads a presentity's state body: (presentity URI, event) → the body
+/// watchers would be sent now.
+pub type StateReader = Arc<dyn Fn(&str, &str) -> Option<String> + Send + Sync>;
+
 /// The events presence serves; other modules add theirs at `mod_init`.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct PresenceApi {
     events: RwLock<Vec<Arc<EventDef>>>,
+    state: OnceLock<StateReader>,
+}
+
+impl std::fmt::Debug for PresenceApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PresenceApi")
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PresenceApi {
@@ -153,6 +166,19 @@ impl PresenceApi {
         }
         self.find(&format!("{}.winfo", e.name))
             .filter(|w| w.kind == Kind::Winfo)
+    }
+
+    /// Sets how [`PresenceApi::presentity_body`] reads the state (the
+    /// presence module does, at start).
+    pub fn set_state_reader(&self, f: StateReader) {
+        let _ = self.state.set(f);
+    }
+
+    /// The body a watcher of `uri` for `event` would get now (the live
+    /// publications merged; Kamailio's `pres_get_presentity`), or `None`
+    /// when there is none.
+    pub fn presentity_body(&self, uri: &str, event: &str) -> Option<String> {
+        self.state.get().and_then(|f| f(uri, event))
     }
 
     /// The value of `Allow-Events`: the packages, last added first (as

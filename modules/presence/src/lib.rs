@@ -389,6 +389,13 @@ pub fn module() -> ModuleDef {
     let pi = pr.clone();
     def = def.on_init(move |core| {
         core.register_api(events::PRESENCE_API, pi.api.clone());
+        let reader = Arc::downgrade(&pi);
+        pi.api.set_state_reader(Arc::new(move |uri, event| {
+            let pr = reader.upgrade()?;
+            let ev = pr.api.find(event)?;
+            let st = pr.store();
+            notify::state_body(&pr, &st, &ev, uri, None, sr_sdk::db::now())
+        }));
         pi.init(core)
     });
     let pr2 = pr.clone();

@@ -6,6 +6,7 @@
 //! authorization rules are not built, so `force_active=0` is refused.
 #![forbid(unsafe_code)]
 
+pub mod check;
 pub mod pidf;
 pub mod xml;
 
@@ -141,5 +142,60 @@ pub fn module() -> ModuleDef {
     }
     let pi = p.clone();
     def = def.on_init(move |core| init(&pi, core));
+    let api: Arc<std::sync::OnceLock<Arc<PresenceApi>>> = Arc::default();
+    let a0 = api.clone();
+    def = def.on_child_init(move |core, _| {
+        if let Some(a) = bind::<PresenceApi>(core, PRESENCE_API) {
+            let _ = a0.set(a);
+        }
+        Ok(())
+    });
+    for (name, f) in [
+        (
+            "pres_check_basic",
+            check::check_basic as fn(&str, &str) -> i32,
+        ),
+        ("pres_check_activities", check::check_activities),
+    ] {
+        let api = api.clone();
+        def = def.cmd(
+            name,
+            2,
+            RouteType::ANY,
+            Some(fixup::f(fixup::spve)),
+            move |ctx, p| {
+                let (uri, what) = (p[0].str(ctx).into_owned(), p[1].str(ctx).into_owned());
+                presentity_check(&api, &uri, &what, f)
+            },
+        );
+    }
     def
+}
+
+/// Runs a check on the presentity's merged `presence` document: -1 for a
+/// bad URI, no `presence` package, or no document.
+fn presentity_check(
+    api: &std::sync::OnceLock<Arc<PresenceApi>>,
+    uri: &str,
+    what: &str,
+    f: fn(&str, &str) -> i32,
+) -> i32 {
+    if sr_sdk::sip_msg::Uri::parse(uri).is_err() {
+        lm_err!("presence_xml: bad uri: {uri}");
+        return -1;
+    }
+    let Some(api) = api.get() else {
+        return -1;
+    };
+    if api.find("presence").is_none() {
+        lm_err!("presence_xml: event presence is not registered");
+        return -1;
+    }
+    match api.presentity_body(uri, "presence") {
+        Some(body) => f(&body, what),
+        None => {
+            lm_dbg!("presence_xml: cannot get presentity for {uri}");
+            -1
+        }
+    }
 }
