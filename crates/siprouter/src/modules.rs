@@ -73,6 +73,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("uri_db", sr_mod_uri_db::module),
         ("mangler", sr_mod_mangler::module),
         ("nosip", sr_mod_nosip::module),
+        ("rtjson", sr_mod_rtjson::module),
         ("blst", sr_mod_blst::module),
         ("json", sr_mod_json::module),
         ("prefix_route", sr_mod_prefix_route::module),

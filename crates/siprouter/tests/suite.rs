@@ -103,6 +103,7 @@ mod kamailio_parity_reply_body;
 mod kamailio_parity_rpc;
 mod kamailio_parity_rr_more;
 mod kamailio_parity_rr_sock;
+mod kamailio_parity_rtjson;
 mod kamailio_parity_rtpengine;
 mod kamailio_parity_rtpengine_media;
 mod kamailio_parity_rtpproxy;

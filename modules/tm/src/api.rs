@@ -321,6 +321,12 @@ impl TmApi {
         crate::table::server_key(msg.msg()).is_some_and(|k| self.e.tables.by_key(&k).is_some())
     }
 
+    /// `t_set_fr(fr_inv, fr)` (milliseconds) for the current request's
+    /// transaction (Kamailio's `tmb.set_fr`).
+    pub fn set_fr(&self, ctx: &mut Ctx<'_>, fr_inv_ms: u64, fr_ms: u64) {
+        crate::funcs::set_fr(ctx, fr_inv_ms, fr_ms);
+    }
+
     /// Cells in the table.
     pub fn inuse(&self) -> usize {
         self.e.inuse()

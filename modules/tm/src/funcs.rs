@@ -429,23 +429,7 @@ pub fn export(def: ModuleDef, e: &Arc<Engine>) -> ModuleDef {
         def = def.cmd("t_set_fr", n, ANY_TM, int.clone(), |ctx, p| {
             let inv = p[0].int(ctx).max(0) as u64;
             let non = p.get(1).map_or(0, |x| x.int(ctx).max(0) as u64);
-            let t = tx(ctx.msg);
-            t.overrides.fr_inv = inv;
-            if non > 0 {
-                t.overrides.fr = non;
-            }
-            let ov = t.overrides;
-            with_cell(ctx, |c| {
-                if ov.fr_inv > 0 {
-                    c.proxy.config_mut().fr_inv = std::time::Duration::from_millis(ov.fr_inv);
-                }
-                if ov.fr > 0 {
-                    let d = std::time::Duration::from_millis(ov.fr);
-                    let t = &mut c.proxy.config_mut().timers;
-                    t.timer_b = d;
-                    t.timer_f = d;
-                }
-            });
+            set_fr(ctx, inv, non);
             1
         });
     }
@@ -533,4 +517,27 @@ pub fn export(def: ModuleDef, e: &Arc<Engine>) -> ModuleDef {
             b(has_cell(ctx.msg))
         });
     crate::contacts::export(def)
+}
+
+/// `t_set_fr(fr_inv, fr)` (milliseconds; a 0 `fr` leaves the non-INVITE
+/// timeout): the current transaction's final-response timeouts, or the
+/// one about to be made.
+pub(crate) fn set_fr(ctx: &mut Ctx<'_>, inv: u64, non: u64) {
+    let t = tx(ctx.msg);
+    t.overrides.fr_inv = inv;
+    if non > 0 {
+        t.overrides.fr = non;
+    }
+    let ov = t.overrides;
+    with_cell(ctx, |c| {
+        if ov.fr_inv > 0 {
+            c.proxy.config_mut().fr_inv = std::time::Duration::from_millis(ov.fr_inv);
+        }
+        if ov.fr > 0 {
+            let d = std::time::Duration::from_millis(ov.fr);
+            let t = &mut c.proxy.config_mut().timers;
+            t.timer_b = d;
+            t.timer_f = d;
+        }
+    });
 }

@@ -491,6 +491,26 @@ fn text(ctx: &mut Ctx<'_>, a: &Fixed) -> String {
     a.str(ctx).into_owned()
 }
 
+/// The name uac's API is published under (Kamailio's `load_uac_api`).
+pub const UAC_API: &str = "uac";
+
+/// What other modules may call (rtjson replaces From and To through it).
+pub struct UacApi {
+    uac: Arc<Uac>,
+}
+
+impl UacApi {
+    /// `uac_replace_from(display, uri)`; `None` leaves the display name.
+    pub fn replace_from(&self, ctx: &mut Ctx<'_>, display: Option<&str>, uri: &str) -> i32 {
+        replace::replace(&self.uac, ctx, Which::From, display, uri)
+    }
+
+    /// `uac_replace_to(display, uri)`.
+    pub fn replace_to(&self, ctx: &mut Ctx<'_>, display: Option<&str>, uri: &str) -> i32 {
+        replace::replace(&self.uac, ctx, Which::To, display, uri)
+    }
+}
+
 /// The module definition.
 pub fn module() -> ModuleDef {
     let u = Arc::new(Uac::default());
@@ -578,7 +598,10 @@ pub fn module() -> ModuleDef {
         .stat_no_reset("regdisabled", st.disabled.clone());
     def = reg_funcs::export(def, &u);
     let ui = u.clone();
-    def = def.on_init(move |core| ui.init(core));
+    def = def.on_init(move |core| {
+        core.register_api(UAC_API, Arc::new(UacApi { uac: ui.clone() }));
+        ui.init(core)
+    });
     let uc = u.clone();
     def = def.on_child_init(move |core, r| {
         if r == rank::PROC_MAIN {
