@@ -173,6 +173,9 @@ pub struct Table {
     by_callid: HashMap<String, Vec<(u32, u32)>>,
     /// Profile counts.
     pub counts: Counts,
+    /// Memberships without a dialog (`dlg_remote_profile`), with their
+    /// unique ids and expiry (unix seconds, 0: none).
+    pub remote: Vec<(Link, String, i64)>,
 }
 
 impl Table {
@@ -208,7 +211,47 @@ impl Table {
             dialogs: HashMap::new(),
             by_callid: HashMap::new(),
             counts: Counts::default(),
+            remote: Vec::new(),
         }
+    }
+
+    /// `dlg_remote_profile("add", ...)`: a membership without a dialog.
+    pub fn add_remote(&mut self, l: Link, uid: &str, expires: i64) {
+        self.remote.push((l, uid.to_string(), expires));
+    }
+
+    /// `dlg_remote_profile("rm", ...)`: the first membership with this
+    /// profile, value and unique id; whether there was one.
+    pub fn remove_remote(&mut self, l: &Link, uid: &str) -> bool {
+        match self.remote.iter().position(|(x, u, _)| x == l && u == uid) {
+            Some(i) => {
+                self.remote.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes the memberships without a dialog whose expiry passed.
+    pub fn expire_remote(&mut self, now: i64) {
+        self.remote.retain(|(_, _, e)| !(*e > 0 && *e < now));
+    }
+
+    /// The size of a profile (`get_profile_size`): the dialogs' memberships
+    /// and those without a dialog — which, as in Kamailio 5.6, count in a
+    /// profile with values only when a value is asked for.
+    pub fn profile_size(&self, profile: &str, value: Option<&str>, with_value: bool) -> usize {
+        let remote = self
+            .remote
+            .iter()
+            .filter(|(l, _, _)| l.profile == profile)
+            .filter(|(l, _, _)| match (with_value, value) {
+                (false, _) => true,
+                (true, Some(v)) => l.value == v,
+                (true, None) => false,
+            })
+            .count();
+        self.counts.size(profile, value) + remote
     }
 
     /// The entry of a Call-ID.

@@ -135,8 +135,9 @@ fn profile_size(
     value: Option<&str>,
     out: &Fixed,
 ) -> i32 {
-    let value = value.filter(|_| d.profiles().get(profile) == Some(true));
-    let n = d.table().counts.size(profile, value) as i64;
+    let with_value = d.profiles().get(profile) == Some(true);
+    let value = value.filter(|_| with_value);
+    let n = d.table().profile_size(profile, value, with_value) as i64;
     let Fixed::Pv(pv) = out else {
         return -1;
     };
@@ -308,6 +309,46 @@ fn get_cmd(d: &Dlg, ctx: &mut Ctx<'_>, callid: &str, ftag: &str, ttag: &str) -> 
     }
 }
 
+/// `dlg_remote_profile(cmd, profile, value, uid, expires)`: a profile
+/// membership kept without a dialog (what another server counts), added
+/// (`add`, `expires` in unix seconds, 0 for never) or removed (`rm`).
+/// As Kamailio's: -1 for an empty command, profile or id, an unknown
+/// profile or command, or no value for a profile with values; `rm`
+/// answers 1 whether or not there was such a membership.
+fn remote_profile(d: &Dlg, args: [String; 4], expires: i64) -> i32 {
+    let [cmd, name, value, uid] = args;
+    if cmd.is_empty() || name.is_empty() || uid.is_empty() {
+        lm_err!("dialog: invalid parameters");
+        return -1;
+    }
+    let Some(with_value) = d.profiles().get(&name) else {
+        lm_err!("dialog: profile [{name}] not found");
+        return -1;
+    };
+    if with_value && value.is_empty() {
+        lm_err!("dialog: profile [{name}] requires a value");
+        return -1;
+    }
+    let link = Link {
+        profile: name,
+        value: if with_value { value } else { String::new() },
+    };
+    match cmd.as_str() {
+        "add" => {
+            d.table().add_remote(link, &uid, expires);
+            1
+        }
+        "rm" => {
+            d.table().remove_remote(&link, &uid);
+            1
+        }
+        other => {
+            lm_err!("dialog: unknown command [{other}]");
+            -1
+        }
+    }
+}
+
 /// Adds the functions to the module.
 pub fn export(def: ModuleDef, d: &Arc<Dlg>) -> ModuleDef {
     let any = RouteType::ANY;
@@ -406,6 +447,26 @@ pub fn export(def: ModuleDef, d: &Arc<Dlg>) -> ModuleDef {
             move |ctx, a| {
                 let (p, v) = (text(ctx, &a[0]), text(ctx, &a[1]));
                 profile_size(&d9, ctx, &p, Some(&v), &a[2])
+            },
+        )
+        .cmd(
+            "dlg_remote_profile",
+            5,
+            any,
+            Some(Arc::new(|env, i, arg| {
+                if i == 4 {
+                    fixup::igp(env, i, arg)
+                } else {
+                    fixup::spve(env, i, arg)
+                }
+            })),
+            {
+                let d = d.clone();
+                move |ctx, a| {
+                    let args: [String; 4] = std::array::from_fn(|i| text(ctx, &a[i]));
+                    let expires = a[4].int(ctx);
+                    remote_profile(&d, args, expires)
+                }
             },
         )
         .cmd("is_known_dlg", 0, any, None, move |ctx, _| {

@@ -335,7 +335,10 @@ pub fn export(def: ModuleDef, d: &Arc<Dlg>) -> ModuleDef {
             "The number of dialogs in a profile (with a value).",
             |d, p| {
                 let (name, value) = check_profile(d, p)?;
-                Ok(json!(d.table().counts.size(&name, value.as_deref())))
+                let with_value = d.profiles().get(&name) == Some(true);
+                Ok(json!(d
+                    .table()
+                    .profile_size(&name, value.as_deref(), with_value)))
             },
         ),
         (

@@ -609,6 +609,7 @@ pub fn terminate(
 /// `early_timeout`, whose transaction is gone, or never relayed, go;
 /// ended ones are removed.
 pub fn tick(d: &Dlg, core: &dyn Core) {
+    d.table().expire_remote(sr_sdk::db::now());
     let now = Instant::now();
     let early = Duration::from_secs(params::get_int(&d.p.early_timeout).max(1) as u64);
     let noack = Duration::from_secs(params::get_int(&d.p.noack_timeout).max(1) as u64);
