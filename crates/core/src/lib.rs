@@ -29,6 +29,7 @@ pub mod udp_batch;
 pub mod udp_pace;
 pub mod udp_send_queue;
 pub mod udp_steer;
+mod via_xavp;
 pub mod ws_codec;
 mod ws_conns;
 

@@ -564,7 +564,13 @@ pub fn request_bytes(
     let local = dest
         .send_socket
         .or_else(|| rt.transport.get().and_then(|t| t.stream_local(dest)));
-    let (mut port, out_socket) = match adv_host {
+    // corex's via_use_xavp_fields: address and port from an XAVP.
+    let (xavp_host, xavp_port) = if msg.via_xavp_fields {
+        crate::via_xavp::fields(msg, &rt.settings.xavp_via_fields)
+    } else {
+        (None, None)
+    };
+    let (mut port, out_socket) = match xavp_host.as_deref().or(adv_host) {
         Some(h) => {
             via.push_str(h);
             push_local_host(rt, dest.proto, Some(dest.addr), local, &mut String::new())
@@ -572,7 +578,7 @@ pub fn request_bytes(
         None => push_local_host(rt, dest.proto, Some(dest.addr), local, &mut via),
     }
     .ok_or_else(|| err(format!("no {} socket to send from", dest.proto)))?;
-    if let Some(p) = adv.and_then(|a| a.1) {
+    if let Some(p) = xavp_port.or(adv.and_then(|a| a.1)) {
         port = p;
     }
     let host_end = via.len();
@@ -586,6 +592,9 @@ pub fn request_bytes(
     if msg.via_srvid && rt.settings.server_id != 0 {
         via.push_str(";srvid=");
         via.push_str(&rt.settings.server_id.to_string());
+    }
+    if msg.via_xavp_params && !rt.settings.xavp_via_params.is_empty() {
+        crate::via_xavp::push_params(msg, &rt.settings.xavp_via_params, &mut via);
     }
     edits.prepend_via(m, &via);
     if !msg.send_fixups.is_empty() {

@@ -78,6 +78,12 @@ pub struct Settings {
     pub max_while_loops: u32,
     /// `server_id` (`$sid`).
     pub server_id: i64,
+    /// `xavp_via_params`: the XAVP whose fields corex's
+    /// `via_add_xavp_params(1)` adds as parameters of the local Via.
+    pub xavp_via_params: String,
+    /// `xavp_via_fields`: the XAVP whose `address` and `port` corex's
+    /// `via_use_xavp_fields(1)` puts in the local Via.
+    pub xavp_via_fields: String,
     /// Add a Server header to local replies (`server_signature`).
     pub server_signature: bool,
     /// The Server header (`server_header`).
@@ -115,6 +121,8 @@ impl Default for Settings {
             debug: 0,
             log_stderror: false,
             log_prefix: None,
+            xavp_via_params: String::new(),
+            xavp_via_fields: String::new(),
             log_facility: "LOG_DAEMON".to_string(),
             log_name: None,
             aliases: Vec::new(),
@@ -220,7 +228,6 @@ const NO_EFFECT: &[&str] = &[
     "received_route_mode",
     "dst_blocklist_init",
     "dst_blocklist_gc_interval",
-    "xavp_via_params",
     "kemi.onsend_route_callback",
     "kemi.reply_route_callback",
     "kemi.event_route_callback",
@@ -432,6 +439,8 @@ impl Settings {
                 None => bad(e, "yes or no"),
             },
             "log_prefix" => self.log_prefix = val_str(v),
+            "xavp_via_params" => self.xavp_via_params = val_str(v).unwrap_or_default(),
+            "xavp_via_fields" => self.xavp_via_fields = val_str(v).unwrap_or_default(),
             "log_facility" => self.log_facility = val_str(v).unwrap_or_default(),
             "log_name" => self.log_name = val_str(v),
             "alias" => {

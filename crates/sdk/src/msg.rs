@@ -427,6 +427,12 @@ pub struct SipMsg {
     /// corex's `via_add_srvid(1)`: the Via this hop adds carries
     /// `;srvid=` the core's `server_id` (when not 0).
     pub via_srvid: bool,
+    /// corex's `via_add_xavp_params(1)`: the Via this hop adds carries the
+    /// fields of the core's `xavp_via_params` XAVP as parameters.
+    pub via_xavp_params: bool,
+    /// corex's `via_use_xavp_fields(1)`: the Via this hop adds takes its
+    /// address and port from the core's `xavp_via_fields` XAVP.
+    pub via_xavp_fields: bool,
     /// `set_advertised_address`/`set_advertised_port` for this message.
     pub advertised: Option<(String, Option<u16>)>,
     /// The last internal error, for `sl_reply_error`/`send_reply_error`:
@@ -488,6 +494,8 @@ impl SipMsg {
             force_rport: false,
             local_rport: false,
             via_srvid: false,
+            via_xavp_params: false,
+            via_xavp_fields: false,
             advertised: None,
             last_error: None,
             ext: Extensions::default(),

@@ -198,5 +198,6 @@ mod uac;
 mod udp_batches;
 mod udp_steering;
 mod userblocklist;
+mod via_xavp;
 mod websocket;
 mod xhttp_prom;

@@ -294,6 +294,14 @@ pub fn module() -> ModuleDef {
             ctx.msg.via_srvid = p[0].int(ctx) != 0;
             1
         })
+        .cmd("via_add_xavp_params", 1, any, int.clone(), |ctx, p| {
+            ctx.msg.via_xavp_params = p[0].int(ctx) != 0;
+            1
+        })
+        .cmd("via_use_xavp_fields", 1, any, int.clone(), |ctx, p| {
+            ctx.msg.via_xavp_fields = p[0].int(ctx) != 0;
+            1
+        })
         .cmd("is_socket_name", 1, any, None, |ctx, p| {
             let name = p[0].str(ctx).into_owned();
             if ctx.core.socket_by_name(&name).is_some() {

@@ -195,6 +195,8 @@ fn with_state(mut n: SipMsg, m: &SipMsg) -> SipMsg {
     n.force_rport = m.force_rport;
     n.local_rport = m.local_rport;
     n.via_srvid = m.via_srvid;
+    n.via_xavp_params = m.via_xavp_params;
+    n.via_xavp_fields = m.via_xavp_fields;
     n.advertised = m.advertised.clone();
     n.last_error = m.last_error.clone();
     n.send_fixups = m.send_fixups;
