@@ -1,9 +1,9 @@
 //! RFC 3263: a host name without a port is located with DNS SRV. A test
 //! name server on 127.0.0.1 answers the SRV query; the request reaches the
 //! UAS on the port the record names. The resolver is chosen with an
-//! environment variable, set for this test only (other tests of the suite
-//! run in the same process: the name server answers only this test's name,
-//! and the variable is removed when the test ends).
+//! environment variable, the process's: this file is a test binary of its
+//! own (not part of `suite`), and the variable is removed when the test
+//! ends.
 
 use sr_testkit::{req, TestServer, UdpPeer};
 use std::net::UdpSocket;

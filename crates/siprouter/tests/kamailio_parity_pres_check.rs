@@ -3,7 +3,9 @@
 //! (one document with an open tuple and an activity, one closed without
 //! a person, one made of two publications merged, one whose person has
 //! an empty `activities`), then every check's result for each, for an
-//! unknown presentity and for text that is no URI.
+//! unknown presentity and for text that is no URI. (An element after
+//! `activities` counts too — `happy` in a `mood` — as Kamailio's search
+//! goes on into the following siblings.)
 //!
 //! Without Kamailio and its presence and db_sqlite modules installed the
 //! test prints a notice and passes, unless `SR_KAMAILIO_REQUIRED=1`
@@ -39,7 +41,8 @@ request_route {
     pres_check_basic("$hdr(X-U)", "OP"); $var(p) = $rc;
     pres_check_activities("$hdr(X-U)", "on-the-phone"); $var(t) = $rc;
     pres_check_activities("$hdr(X-U)", "away"); $var(a) = $rc;
-    append_to_reply("X-R: open=$var(o) closed=$var(c) prefix=$var(p) phone=$var(t) away=$var(a)\r\n");
+    pres_check_activities("$hdr(X-U)", "happy"); $var(h) = $rc;
+    append_to_reply("X-R: open=$var(o) closed=$var(c) prefix=$var(p) phone=$var(t) away=$var(a) happy=$var(h)\r\n");
     sl_send_reply("200", "ok");
 }
 "#;
@@ -84,7 +87,7 @@ fn presence_checks_match_kamailio() {
             &pidf(
                 "alice",
                 r#"<tuple id="a1"><status><basic>open</basic></status></tuple>
-<dm:person id="pa"><rpid:activities><rpid:on-the-phone/></rpid:activities></dm:person>"#,
+<dm:person id="pa"><rpid:activities><rpid:on-the-phone/></rpid:activities><rpid:mood><rpid:happy/></rpid:mood></dm:person>"#,
             ),
         ),
         publish(

@@ -129,6 +129,18 @@ fn scenario(p: &Scene) -> Vec<String> {
     }
     out.push(format!("parallel final: {}", final_reply(p, "rj-parallel")));
 
+    // A route's fr_timer, set in branch_route: the silent user agent
+    // times out after 1 s, not tm's 30.
+    let timed = format!(
+        r#"{{"routing":"serial","routes":[{{"uri":"sip:one@127.0.0.1","dst_uri":"{u0}","fr_timer":1000}}]}}"#
+    );
+    send(p, "rj-timer", &timed);
+    match p.uas_answer(0, t, None) {
+        Some(r) => out.push(format!("timer u0: {}", seen(p, &r))),
+        None => out.push("timer u0: nothing".into()),
+    }
+    out.push(format!("timer final: {}", final_reply(p, "rj-timer")));
+
     for (name, doc) in [
         ("notjson", "this is not json".to_string()),
         (

@@ -7,7 +7,8 @@
 //! The servers of these tests run in the test's process, and the log (its
 //! sink and level) is the process's: the files that capture log lines
 //! (acc, debugger_dump, kamailio_parity_debugger, pv_xavp_print,
-//! script_modules) stay binaries of their own, listed in Cargo.toml.
+//! script_modules) stay binaries of their own, listed in Cargo.toml, and
+//! so does dns_srv, which names its resolver in an environment variable.
 
 mod reg_support;
 
@@ -22,7 +23,6 @@ mod default_config;
 mod dialog;
 mod dialplan;
 mod dispatcher;
-mod dns_srv;
 mod domain;
 mod drouting;
 mod dst_blocklist;

@@ -421,10 +421,9 @@ pub fn digest_identity(username: &str, realm: &str) -> (String, String) {
     (user.to_string(), dom.unwrap_or(realm).to_string())
 }
 
-/// The user and domain (see [`digest_identity`]) of the credentials
-/// that authorized this message, if any (Kamailio's
-/// `get_authorized_cred`, then the username's user and `GET_REALM`).
-pub fn authorized_identity(msg: &SipMsg) -> Option<(String, String)> {
+/// The username and realm of the credentials that authorized this
+/// message, if any (Kamailio's `get_authorized_cred`).
+fn authorized_username_realm(msg: &SipMsg) -> Option<(String, String)> {
     let a = msg.ext.get::<Authorized>()?;
     let v = msg
         .msg()
@@ -437,7 +436,25 @@ pub fn authorized_identity(msg: &SipMsg) -> Option<(String, String)> {
         .get("realm")
         .map(|r| r.clone().into_owned())
         .unwrap_or_default();
+    Some((username, realm))
+}
+
+/// The user and domain (see [`digest_identity`]) of the credentials
+/// that authorized this message, if any (the username's user and
+/// `GET_REALM`).
+pub fn authorized_identity(msg: &SipMsg) -> Option<(String, String)> {
+    let (username, realm) = authorized_username_realm(msg)?;
     Some(digest_identity(&username, &realm))
+}
+
+/// As [`authorized_identity`], the username split at its `@` only (the
+/// user part kept whole, as Kamailio's `digest.username.user`: uri_db).
+pub fn authorized_user_realm(msg: &SipMsg) -> Option<(String, String)> {
+    let (username, realm) = authorized_username_realm(msg)?;
+    Some(match username.split_once('@') {
+        Some((u, d)) => (u.to_string(), d.to_string()),
+        None => (username, realm),
+    })
 }
 
 /// The identity check of `auth_check` (flag 1): the authentication user

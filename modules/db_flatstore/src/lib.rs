@@ -11,6 +11,8 @@
 //!   as in Kamailio); `record_delimiter`, `escape_char`, `file_suffix`
 //!   checked but used only by Kamailio's other database API, which
 //!   nothing here uses;
+//! - a table name must be letters, digits, `_`, `-` or `.` (it becomes
+//!   part of a file name), else the row is refused;
 //! - RPCs `flatstore.rotate` and `flatstore.k_rotate`: files are closed
 //!   and opened again (by name) before the next row, for log rotation.
 #![forbid(unsafe_code)]
@@ -32,6 +34,14 @@ struct Open {
     generation: u64,
 }
 
+/// One file's handle: its own lock, so that workers writing to different
+/// files do not wait for each other.
+type Handle = Arc<Mutex<Open>>;
+
+/// At most this many files are kept open (tables times workers); past
+/// it a file is closed after each row.
+const MAX_OPEN: usize = 256;
+
 /// The driver: its settings and the open files.
 struct Flat {
     flush: Arc<AtomicI64>,
@@ -42,7 +52,23 @@ struct Flat {
     file_suffix: Arc<RwLock<String>>,
     /// Bumped by the rotate RPCs.
     generation: AtomicU64,
-    files: Mutex<HashMap<PathBuf, Open>>,
+    /// The rotation every open file has been through.
+    applied: AtomicU64,
+    files: Mutex<HashMap<PathBuf, Handle>>,
+}
+
+/// Whether a table name can be part of a file name: letters, digits, `_`,
+/// `-` and `.`, not starting with `.` (no `..`, no `/`).
+pub fn valid_table(t: &str) -> bool {
+    !t.is_empty()
+        && !t.starts_with('.')
+        && t.len() <= 64
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+}
+
+fn lock(h: &Handle) -> std::sync::MutexGuard<'_, Open> {
+    h.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Flat {
@@ -55,7 +81,35 @@ impl Flat {
         }
     }
 
+    /// Rotation (Kamailio's flat_rotate_logs): every open file is
+    /// flushed, closed and opened again by name — a new, empty file where
+    /// logrotate moved the old one away.
+    fn rotate_all(&self, files: &HashMap<PathBuf, Handle>, generation: u64) {
+        for (p, h) in files {
+            let mut o = lock(h);
+            if o.generation == generation {
+                continue;
+            }
+            let _ = o.file.flush();
+            match open_append(p) {
+                Ok(file) => {
+                    *o = Open {
+                        file: BufWriter::new(file),
+                        generation,
+                    }
+                }
+                Err(e) => lm_err!("flatstore: {}: {e}", p.display()),
+            }
+        }
+        self.applied.store(generation, Ordering::Relaxed);
+    }
+
     fn insert(&self, dir: &str, table: &str, values: &[(&str, DbValue)]) -> DbResult<()> {
+        if !valid_table(table) {
+            return Err(DbError(format!(
+                "flatstore: '{table}' is not a table name (letters, digits, _ - .)"
+            )));
+        }
         let path = PathBuf::from(format!("{dir}/{table}_{}.log", Self::file_number()));
         let f = line::Format {
             encode: (params::get_int(&self.encode) != 0)
@@ -64,62 +118,48 @@ impl Flat {
         };
         let text = line::line(values, f);
         let generation = self.generation.load(Ordering::Relaxed);
-        let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
-        if files.values().any(|o| o.generation != generation) {
-            // Rotation (Kamailio's flat_rotate_logs): every file of this
-            // driver is flushed, closed and opened again by name — a new,
-            // empty file where logrotate moved the old one away.
-            let paths: Vec<PathBuf> = files.keys().cloned().collect();
-            for p in paths {
-                if let Some(mut o) = files.remove(&p) {
-                    let _ = o.file.flush();
-                }
-                match open_append(&p) {
-                    Ok(file) => {
-                        files.insert(
-                            p,
-                            Open {
-                                file: BufWriter::new(file),
-                                generation,
-                            },
-                        );
-                    }
-                    Err(e) => lm_err!("flatstore: {}: {e}", p.display()),
-                }
+        let handle = {
+            let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+            if self.applied.load(Ordering::Relaxed) != generation {
+                self.rotate_all(&files, generation);
             }
-        }
-        if !files.contains_key(&path) {
-            let file = open_append(&path)
-                .map_err(|e| DbError(format!("flatstore: {}: {e}", path.display())))?;
-            files.insert(
-                path.clone(),
-                Open {
-                    file: BufWriter::new(file),
-                    generation,
-                },
-            );
-        }
-        let Some(o) = files.get_mut(&path) else {
-            return Err(DbError::new("flatstore: no file"));
+            match files.get(&path) {
+                Some(h) => Some(h.clone()),
+                None if files.len() < MAX_OPEN => {
+                    let file = open_append(&path)
+                        .map_err(|e| DbError(format!("flatstore: {}: {e}", path.display())))?;
+                    let h: Handle = Arc::new(Mutex::new(Open {
+                        file: BufWriter::new(file),
+                        generation,
+                    }));
+                    files.insert(path.clone(), h.clone());
+                    Some(h)
+                }
+                None => None,
+            }
         };
-        let r = o.file.write_all(&text).and_then(|()| {
-            if params::get_int(&self.flush) != 0 {
-                o.file.flush()
-            } else {
-                Ok(())
+        let flush = params::get_int(&self.flush) != 0;
+        let r = match handle {
+            Some(h) => {
+                let mut o = lock(&h);
+                o.file
+                    .write_all(&text)
+                    .and_then(|()| if flush { o.file.flush() } else { Ok(()) })
             }
-        });
+            // Too many files open: this one for this row only.
+            None => open_append(&path).and_then(|mut file| file.write_all(&text)),
+        };
         r.map_err(|e| DbError(format!("flatstore: {}: {e}", path.display())))
     }
 
     fn flush_all(&self) {
-        for o in self
+        for h in self
             .files
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .values_mut()
+            .values()
         {
-            let _ = o.file.flush();
+            let _ = lock(h).file.flush();
         }
     }
 }
@@ -219,6 +259,7 @@ pub fn module() -> ModuleDef {
         escape_char: params::str_cell("\\"),
         file_suffix: params::str_cell(".log"),
         generation: AtomicU64::new(0),
+        applied: AtomicU64::new(0),
         files: Mutex::new(HashMap::new()),
     });
     let (init, destroy, r1, r2) = (flat.clone(), flat.clone(), flat.clone(), flat.clone());
@@ -275,4 +316,22 @@ pub fn module() -> ModuleDef {
             "Close and reopen flatrotate files during log rotation.",
             move |_| rotate(&r2),
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_table;
+
+    #[test]
+    fn table_names_cannot_leave_the_folder() {
+        assert!(valid_table("acc"));
+        assert!(valid_table("missed_calls"));
+        assert!(valid_table("cdr-2026.v1"));
+        assert!(!valid_table(""));
+        assert!(!valid_table("../../tmp/x"));
+        assert!(!valid_table("a/b"));
+        assert!(!valid_table(".hidden"));
+        assert!(!valid_table("a b"));
+        assert!(!valid_table(&"x".repeat(65)));
+    }
 }

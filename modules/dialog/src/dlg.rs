@@ -162,6 +162,9 @@ pub fn parse_did(s: &str) -> Option<(u32, u32)> {
     Some((parse_reverse_hex(e)?, parse_reverse_hex(i)?))
 }
 
+/// At most this many memberships without a dialog are kept.
+pub const MAX_REMOTE: usize = 1_000_000;
+
 /// The dialog table.
 #[derive(Debug)]
 pub struct Table {
@@ -173,9 +176,11 @@ pub struct Table {
     by_callid: HashMap<String, Vec<(u32, u32)>>,
     /// Profile counts.
     pub counts: Counts,
-    /// Memberships without a dialog (`dlg_remote_profile`), with their
-    /// unique ids and expiry (unix seconds, 0: none).
-    pub remote: Vec<(Link, String, i64)>,
+    /// Memberships without a dialog (`dlg_remote_profile`): per profile
+    /// and value, their unique ids and expiry (unix seconds, 0: none).
+    pub remote: HashMap<Link, Vec<(String, i64)>>,
+    /// How many there are in `remote`.
+    remote_count: usize,
 }
 
 impl Table {
@@ -211,46 +216,72 @@ impl Table {
             dialogs: HashMap::new(),
             by_callid: HashMap::new(),
             counts: Counts::default(),
-            remote: Vec::new(),
+            remote: HashMap::new(),
+            remote_count: 0,
         }
     }
 
-    /// `dlg_remote_profile("add", ...)`: a membership without a dialog.
-    pub fn add_remote(&mut self, l: Link, uid: &str, expires: i64) {
-        self.remote.push((l, uid.to_string(), expires));
+    /// `dlg_remote_profile("add", ...)`: a membership without a dialog;
+    /// false when [`MAX_REMOTE`] are kept already.
+    pub fn add_remote(&mut self, l: Link, uid: &str, expires: i64) -> bool {
+        if self.remote_count >= MAX_REMOTE {
+            return false;
+        }
+        self.remote
+            .entry(l)
+            .or_default()
+            .push((uid.to_string(), expires));
+        self.remote_count += 1;
+        true
     }
 
     /// `dlg_remote_profile("rm", ...)`: the first membership with this
     /// profile, value and unique id; whether there was one.
     pub fn remove_remote(&mut self, l: &Link, uid: &str) -> bool {
-        match self.remote.iter().position(|(x, u, _)| x == l && u == uid) {
-            Some(i) => {
-                self.remote.remove(i);
-                true
-            }
-            None => false,
+        let Some(v) = self.remote.get_mut(l) else {
+            return false;
+        };
+        let Some(i) = v.iter().position(|(u, _)| u == uid) else {
+            return false;
+        };
+        v.remove(i);
+        if v.is_empty() {
+            self.remote.remove(l);
         }
+        self.remote_count -= 1;
+        true
     }
 
     /// Removes the memberships without a dialog whose expiry passed.
     pub fn expire_remote(&mut self, now: i64) {
-        self.remote.retain(|(_, _, e)| !(*e > 0 && *e < now));
+        let mut gone = 0;
+        self.remote.retain(|_, v| {
+            let before = v.len();
+            v.retain(|(_, e)| !(*e > 0 && *e < now));
+            gone += before - v.len();
+            !v.is_empty()
+        });
+        self.remote_count -= gone;
     }
 
     /// The size of a profile (`get_profile_size`): the dialogs' memberships
     /// and those without a dialog — which, as in Kamailio 5.6, count in a
     /// profile with values only when a value is asked for.
     pub fn profile_size(&self, profile: &str, value: Option<&str>, with_value: bool) -> usize {
-        let remote = self
-            .remote
-            .iter()
-            .filter(|(l, _, _)| l.profile == profile)
-            .filter(|(l, _, _)| match (with_value, value) {
-                (false, _) => true,
-                (true, Some(v)) => l.value == v,
-                (true, None) => false,
-            })
-            .count();
+        // (A profile without values keeps its memberships under "".)
+        let key = match (with_value, value) {
+            (false, _) => Some(""),
+            (true, Some(v)) => Some(v),
+            (true, None) => None,
+        };
+        let remote = key.map_or(0, |v| {
+            self.remote
+                .get(&Link {
+                    profile: profile.to_string(),
+                    value: v.to_string(),
+                })
+                .map_or(0, Vec::len)
+        });
         self.counts.size(profile, value) + remote
     }
 

@@ -335,8 +335,12 @@ fn remote_profile(d: &Dlg, args: [String; 4], expires: i64) -> i32 {
     };
     match cmd.as_str() {
         "add" => {
-            d.table().add_remote(link, &uid, expires);
-            1
+            if d.table().add_remote(link, &uid, expires) {
+                1
+            } else {
+                lm_err!("dialog: too many remote profile memberships - not added");
+                -1
+            }
         }
         "rm" => {
             d.table().remove_remote(&link, &uid);

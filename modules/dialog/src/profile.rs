@@ -50,7 +50,7 @@ impl Profiles {
 
 /// One membership of a dialog: the profile and, for a profile with
 /// values, the value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Link {
     /// The profile.
     pub profile: String,

@@ -37,6 +37,16 @@ thread_local! {
     static INFO: RefCell<Option<Info>> = const { RefCell::new(None) };
 }
 
+/// Puts back what `$evr` read before a route.
+struct Restore(Option<Info>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let prev = self.0.take();
+        INFO.with(|i| *i.borrow_mut() = prev);
+    }
+}
+
 /// Runs event route `name` on a faked request with `info` for `$evr`:
 /// false when there is no such route.
 fn run(core: &dyn Core, name: &str, info: Option<Info>) -> bool {
@@ -44,9 +54,10 @@ fn run(core: &dyn Core, name: &str, info: Option<Info>) -> bool {
         return false;
     };
     let mut msg = SipMsg::faked();
-    INFO.with(|i| *i.borrow_mut() = info);
+    // The values before are put back after the route, also when it
+    // panics or runs another evrexec route inside (`evrexec.run`).
+    let _restore = Restore(INFO.with(|i| i.replace(info)));
     core.run_route(id, RouteType::EVENT, &mut msg);
-    INFO.with(|i| *i.borrow_mut() = None);
     true
 }
 

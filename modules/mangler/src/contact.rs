@@ -43,6 +43,10 @@ pub fn encode_uri(
         3
     };
     let start = colon - scheme_len;
+    if !uri.is_char_boundary(start) {
+        // (A scheme that is not ASCII: no SIP URI.)
+        return Err(-26);
+    }
     let first = colon + 1;
     let u = Uri::parse(&uri[start..]).map_err(|_| -505)?;
     let after_user = match uri[first..].find('@') {
@@ -195,6 +199,12 @@ mod tests {
         assert_eq!(encode_uri("x", "e", "h", '*', &rcv("", "")), Err(-1));
         assert_eq!(encode_uri("ab:c", "e", "h", '*', &rcv("", "")), Err(-26));
         assert_eq!(encode_uri("nocolon", "e", "h", '*', &rcv("", "")), Err(-25));
+        // A scheme that is not ASCII: refused, not cut inside a character.
+        assert_eq!(encode_uri("éé:x@h", "e", "h", '*', &rcv("", "")), Err(-26));
+        // Text before a scheme is kept, as Kamailio keeps it.
+        assert!(encode_uri("ésip:x@h", "e", "h", '*', &rcv("", ""))
+            .unwrap()
+            .starts_with("ésip:e*x*"));
     }
 
     #[test]

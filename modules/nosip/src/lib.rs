@@ -5,9 +5,12 @@
 //!
 //! - param `msg_skip`: data matching this POSIX extended expression is
 //!   left to the core;
-//! - param `msg_match`: only data whose first line's second word matches
-//!   it runs the route (Kamailio reads the request URI of a message that
-//!   did not parse there).
+//! - param `msg_match`: only data matching it from the first line's
+//!   second word on runs the route (Kamailio matches from the request URI
+//!   of the message that did not parse).
+//!
+//! `$nosip` is text: bytes that are not UTF-8 are replaced (Kamailio
+//! gives the bytes).
 //!
 //! The route runs on a faked request carrying the data's source, so
 //! `$si`, `$sp` and `$proto` name the sender; a reply is sent only if
@@ -27,6 +30,27 @@ const ROUTE: &str = "nosip:msg";
 thread_local! {
     /// The data the route runs for.
     static DATA: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Puts back the data that was there before, also when the route
+/// panics (the worker goes on with the next message).
+struct Restore(Option<String>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let prev = self.0.take();
+        DATA.with(|d| *d.borrow_mut() = prev);
+    }
+}
+
+/// Where the first line's second word starts.
+fn second_word(text: &str) -> Option<usize> {
+    let line_end = text.find(['\r', '\n']).unwrap_or(text.len());
+    let line = &text[..line_end];
+    let first_end = line.find(char::is_whitespace)?;
+    let rest = &line[first_end..];
+    let skip = rest.len() - rest.trim_start().len();
+    (first_end + skip < line.len()).then_some(first_end + skip)
 }
 
 #[derive(Default)]
@@ -57,9 +81,11 @@ impl NoSip {
                 return false;
             }
             if let Some(m) = m {
-                let first = text.lines().next().unwrap_or("");
-                let uri = first.split_whitespace().nth(1).unwrap_or("");
-                if !m.is_match(uri) {
+                // (Kamailio matches from the request URI of the message
+                // that did not parse to the end of the data: here from the
+                // first line's second word on.)
+                let from = second_word(&text).unwrap_or(text.len());
+                if !m.is_match(&text[from..]) {
                     lm_dbg!("nosip: message not matched");
                     return false;
                 }
@@ -73,9 +99,8 @@ impl NoSip {
         };
         let mut msg = SipMsg::faked();
         msg.rcv = *rcv;
-        DATA.with(|d| *d.borrow_mut() = Some(text.into_owned()));
+        let _restore = Restore(DATA.with(|d| d.replace(Some(text.into_owned()))));
         core.run_route(id, RouteType::EVENT, &mut msg);
-        DATA.with(|d| *d.borrow_mut() = None);
         true
     }
 }

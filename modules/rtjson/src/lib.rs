@@ -49,8 +49,43 @@ fn set_idx(msg: &mut SipMsg, root: &str, i: i64) {
     msg.xavps.set_field(root, 0, "idx", 0, Value::Int(i));
 }
 
+/// A string member; `None` also for one holding a line break (it would
+/// end up in a header or the request line).
 fn text<'a>(v: &'a Json, key: &str) -> Option<&'a str> {
-    v.get(key)?.as_str()
+    let t = v.get(key)?.as_str()?;
+    if t.contains(['\r', '\n']) {
+        lm_err!("rtjson: '{key}' holds a line break - ignored");
+        return None;
+    }
+    Some(t)
+}
+
+/// A URI member that parses as a URI.
+fn uri_of<'a>(v: &'a Json, key: &str) -> Option<&'a str> {
+    let t = text(v, key)?;
+    if sr_sdk::sip_msg::Uri::parse(t).is_err() {
+        lm_err!("rtjson: '{key}' is not a URI: {t}");
+        return None;
+    }
+    Some(t)
+}
+
+/// `headers.extra` checked: header lines (`Name: value`, each ending in
+/// CRLF, the last one added when missing), no empty line.
+fn extra_headers(x: &str) -> Option<String> {
+    let body = x.strip_suffix("\r\n").unwrap_or(x);
+    let mut out = String::with_capacity(x.len() + 2);
+    for line in body.split("\r\n") {
+        let (name, _) = line.split_once(':')?;
+        let name = name.trim_end();
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b);
+        if name.is_empty() || !name.bytes().all(token) || line.contains(['\r', '\n']) {
+            return None;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    Some(out)
 }
 
 /// A route's `branch_flags` (a non-zero number).
@@ -129,7 +164,7 @@ impl RtJson {
             }
             ctx.msg.new_uri = Some(uri.to_string());
         }
-        ctx.msg.dst_uri = text(r, "dst_uri").map(str::to_string);
+        ctx.msg.dst_uri = uri_of(r, "dst_uri").map(str::to_string);
         ctx.msg.path = text(r, "path").map(str::to_string);
         ctx.msg.force_send_socket = text(r, "socket")
             .filter(|s| sr_sdk::socket_addr(s).is_some())
@@ -143,12 +178,12 @@ impl RtJson {
 
     /// A route as a new branch; false without `uri`.
     fn append(ctx: &mut Ctx<'_>, r: &Json) -> bool {
-        let Some(uri) = text(r, "uri") else {
+        let Some(uri) = uri_of(r, "uri") else {
             return false;
         };
         ctx.msg.branches.push(Branch {
             uri: uri.to_string(),
-            dst_uri: text(r, "dst_uri").map(str::to_string),
+            dst_uri: uri_of(r, "dst_uri").map(str::to_string),
             path: text(r, "path").map(str::to_string),
             socket: text(r, "socket")
                 .filter(|s| sr_sdk::socket_addr(s).is_some())
@@ -229,9 +264,18 @@ impl RtJson {
         else {
             return 1;
         };
-        if let Some(x) = text(h, "extra").filter(|x| x.len() > 4) {
-            let at = ctx.msg.msg().headers_end();
-            ctx.msg.edits.insert(at, x.as_bytes());
+        if let Some(x) = h
+            .get("extra")
+            .and_then(Json::as_str)
+            .filter(|x| x.len() > 4)
+        {
+            match extra_headers(x) {
+                Some(lines) => {
+                    let at = ctx.msg.msg().headers_end();
+                    ctx.msg.edits.insert(at, lines.as_bytes());
+                }
+                None => lm_err!("rtjson: headers.extra is not header lines - ignored"),
+            }
         }
         if let Some(uac) = self.uac.get() {
             // (Kamailio keeps the display name and URI read for From when
@@ -320,4 +364,22 @@ pub fn module() -> ModuleDef {
             None,
             move |ctx, _| r4.update(ctx),
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::extra_headers;
+
+    #[test]
+    fn extra_headers_are_header_lines_only() {
+        assert_eq!(extra_headers("X-A: 1\r\n").as_deref(), Some("X-A: 1\r\n"));
+        assert_eq!(
+            extra_headers("X-A: 1\r\nX-B: two words").as_deref(),
+            Some("X-A: 1\r\nX-B: two words\r\n")
+        );
+        assert_eq!(extra_headers("X-A: 1\r\n\r\nINVITE sip:x SIP/2.0"), None);
+        assert_eq!(extra_headers("no colon here"), None);
+        assert_eq!(extra_headers("X-A: 1\nX-B: 2"), None);
+        assert_eq!(extra_headers("Bad Name: 1"), None);
+    }
 }

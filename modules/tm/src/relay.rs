@@ -14,6 +14,7 @@ use crate::table::{branch_id, server_key};
 use bytes::Bytes;
 use sr_sdk::prelude::*;
 use sr_sdk::BranchTarget;
+use std::time::Duration;
 
 /// The result of `t_newtran`.
 #[derive(Debug)]
@@ -297,7 +298,18 @@ impl Engine {
                 msg
             } else {
                 match self.branch_msg(core, g, msg, hop, n, idx, &b) {
-                    Some(m) => {
+                    Some(mut m) => {
+                        // t_set_fr in branch_route (rtjson_update_branch):
+                        // the transaction's timeouts from this branch on.
+                        let ov = tx(&mut m).overrides;
+                        if ov.fr_inv > 0 {
+                            g.proxy.config_mut().fr_inv = Duration::from_millis(ov.fr_inv);
+                        }
+                        if ov.fr > 0 {
+                            let t = &mut g.proxy.config_mut().timers;
+                            t.timer_b = Duration::from_millis(ov.fr);
+                            t.timer_f = Duration::from_millis(ov.fr);
+                        }
                         copy = m;
                         &copy
                     }

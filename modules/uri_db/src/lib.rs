@@ -16,7 +16,7 @@
 //! -5 no such user (`does_uri_exist`).
 #![forbid(unsafe_code)]
 
-use sr_mod_auth::api::authorized_identity;
+use sr_mod_auth::api::authorized_user_realm;
 use sr_sdk::db::{self, Cond, DbPool, DbValue};
 use sr_sdk::prelude::*;
 use sr_sdk::sip_msg::Uri;
@@ -72,7 +72,7 @@ impl UriDb {
             lm_err!("uri_db: username not found in URI");
             return -4;
         };
-        let Some((user, realm)) = creds.or_else(|| authorized_identity(ctx.msg)) else {
+        let Some((user, realm)) = creds.or_else(|| authorized_user_realm(ctx.msg)) else {
             lm_err!("uri_db: no authorized credentials found (error in scripts)");
             lm_err!("uri_db: call {{www,proxy}}_authorize before calling check_* functions!");
             return -2;
