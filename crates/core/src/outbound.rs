@@ -414,15 +414,12 @@ pub fn reply_dest(_rt: &Runtime, msg: &SipMsg) -> Result<Dest, SendError> {
     if via.rport().is_some() || msg.force_rport {
         return Ok(Dest::new(Proto::Udp, rcv.src));
     }
-    let ip = via.host.ip().unwrap_or(rcv.src.ip());
-    let ip = if via.host.ip().is_some() {
-        ip
-    } else {
-        rcv.src.ip()
-    };
+    // RFC 3261 18.2.2: the source address — the sent-by host when it is
+    // that address, else the `received` the reply's Via gets — with the
+    // sent-by port.
     Ok(Dest::new(
         Proto::Udp,
-        SocketAddr::new(ip, via.port.unwrap_or(5060)),
+        SocketAddr::new(rcv.src.ip(), via.port.unwrap_or(5060)),
     ))
 }
 

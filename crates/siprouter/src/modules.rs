@@ -74,6 +74,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("mangler", sr_mod_mangler::module),
         ("nosip", sr_mod_nosip::module),
         ("rtjson", sr_mod_rtjson::module),
+        ("nat_traversal", sr_mod_nat_traversal::module),
         ("blst", sr_mod_blst::module),
         ("json", sr_mod_json::module),
         ("prefix_route", sr_mod_prefix_route::module),

@@ -80,6 +80,7 @@ mod kamailio_parity_msilo;
 mod kamailio_parity_mtree;
 mod kamailio_parity_multipart;
 mod kamailio_parity_nat;
+mod kamailio_parity_nat_traversal;
 mod kamailio_parity_nathelper_more;
 mod kamailio_parity_ndb_redis;
 mod kamailio_parity_nosip;

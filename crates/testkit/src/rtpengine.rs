@@ -62,29 +62,40 @@ pub fn start() -> Option<Daemon> {
         eprintln!("skipped: rtpengine is not installed (apt-get install rtpengine-daemon)");
         return None;
     };
-    let ng_port = udp_port();
-    // Media ports near the top of the range the kernel does not hand out
-    // to clients, chosen from the ng port so parallel runs differ.
-    let base = 20000 + (ng_port % 100) * 100;
-    let child = Command::new(bin)
-        .args([
-            "--foreground",
-            "--log-stderr",
-            "--interface=127.0.0.1",
-            &format!("--listen-ng=127.0.0.1:{ng_port}"),
-            &format!("--port-min={base}"),
-            &format!("--port-max={}", base + 99),
-            "--table=-1",
-            "--no-fallback",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start rtpengine");
-    let d = Daemon { child, ng: ng_port };
-    let end = Instant::now() + Duration::from_secs(10);
-    while !ng(d.ng, "d7:command4:pinge").contains("pong") {
-        assert!(Instant::now() < end, "rtpengine did not answer a ping");
+    // The ng port is free when picked but may be taken before the daemon
+    // binds it (tests run in parallel): a daemon that exits is started
+    // again on another port.
+    for _ in 0..5 {
+        let ng_port = udp_port();
+        // Media ports near the top of the range the kernel does not hand
+        // out to clients, chosen from the ng port so parallel runs differ.
+        let base = 20000 + (ng_port % 100) * 100;
+        let child = Command::new(bin)
+            .args([
+                "--foreground",
+                "--log-stderr",
+                "--interface=127.0.0.1",
+                &format!("--listen-ng=127.0.0.1:{ng_port}"),
+                &format!("--port-min={base}"),
+                &format!("--port-max={}", base + 99),
+                "--table=-1",
+                "--no-fallback",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start rtpengine");
+        let mut d = Daemon { child, ng: ng_port };
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            if ng(d.ng, "d7:command4:pinge").contains("pong") {
+                return Some(d);
+            }
+            if matches!(d.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            assert!(Instant::now() < end, "rtpengine did not answer a ping");
+        }
     }
-    Some(d)
+    panic!("rtpengine exited at start five times (ng ports taken?)");
 }
