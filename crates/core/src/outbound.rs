@@ -403,9 +403,10 @@ pub fn reply_dest(_rt: &Runtime, msg: &SipMsg) -> Result<Dest, SendError> {
     }
     let via = msg.msg().top_via().map_err(|e| err(e.to_string()))?;
     if let Some(maddr) = via.maddr() {
-        let ip = maddr
-            .parse::<IpAddr>()
-            .map_err(|_| err(format!("maddr '{maddr}' is not an address")))?;
+        let ip = sip_msg::uri::parse_host(maddr)
+            .ok()
+            .and_then(|h| h.ip())
+            .ok_or_else(|| err(format!("maddr '{maddr}' is not an address")))?;
         return Ok(Dest::new(
             Proto::Udp,
             SocketAddr::new(ip, via.port.unwrap_or(5060)),
@@ -673,7 +674,7 @@ pub fn forward_reply(rt: &Runtime, reply_msg: &mut SipMsg) -> Result<(), SendErr
         .ok_or_else(|| err("reply has no Via to forward to"))?
         .map_err(|e| err(e.to_string()))?;
     let proto = Proto::parse(next.transport).unwrap_or(Proto::Udp);
-    let ip = match next.received().and_then(|r| r.parse::<IpAddr>().ok()) {
+    let ip = match next.received_ip() {
         Some(ip) => ip,
         None => match next.host.ip() {
             Some(ip) => ip,

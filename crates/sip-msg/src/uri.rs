@@ -128,10 +128,9 @@ pub fn parse_host(s: &str) -> Result<Host<'_>, ParseError> {
         let inner = inner
             .strip_suffix(']')
             .ok_or(bad("unclosed IPv6 reference"))?;
-        return inner
-            .parse::<Ipv6Addr>()
+        return parse_ipv6(inner)
             .map(Host::V6)
-            .map_err(|_| bad("invalid IPv6 address"));
+            .ok_or(bad("invalid IPv6 address"));
     }
     if s.is_empty() {
         return Err(bad("empty host"));
@@ -153,6 +152,29 @@ pub fn parse_host(s: &str) -> Result<Host<'_>, ParseError> {
             .map_err(|_| bad("invalid IPv4 address"));
     }
     Ok(Host::Name(s))
+}
+
+/// Parses an IPv6 address (without brackets). Besides RFC 4291's forms it
+/// takes the one RFC 3261's grammar (inherited from RFC 2373) adds, three
+/// colons before an embedded IPv4 address (`2001:db8:::192.0.2.1`), which
+/// RFC 5118 4.10 asks implementations to tolerate; it is the same address
+/// as with two colons.
+pub fn parse_ipv6(s: &str) -> Option<Ipv6Addr> {
+    if let Ok(a) = s.parse::<Ipv6Addr>() {
+        return Some(a);
+    }
+    // `hexpart` ending in `::` (or being `::`), then `:` IPv4address: the
+    // `:::` is the last colons of the text, and only dots follow.
+    let at = s.find(":::")?;
+    let tail = &s[at + 3..];
+    if tail.contains(':') || !tail.contains('.') || s[..at].contains("::") {
+        return None;
+    }
+    let mut two = String::with_capacity(s.len() - 1);
+    two.push_str(&s[..at]);
+    two.push_str("::");
+    two.push_str(tail);
+    two.parse::<Ipv6Addr>().ok()
 }
 
 /// Splits `host[:port]`, IPv6 references included.

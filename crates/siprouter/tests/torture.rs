@@ -526,6 +526,63 @@ fn registrations_keep_their_parameters_where_they_were_written() {
     assert_eq!(r.status(), Some(200));
 }
 
+/// RFC 5118's IPv6 cases through the default configuration (the messages'
+/// own addresses are not reachable here, so each goes to this server and
+/// the IPv6 references are where the RFC's case puts them).
+#[test]
+fn rfc5118_ipv6_references_through_the_proxy_and_registrar() {
+    let p = Proxy::start("torture-ipv6");
+    // 4.2: an IPv6 address without brackets in the Request-URI: 400.
+    let r = p.rejected(
+        "REGISTER sip:2001:db8::10 SIP/2.0\nTo: <sip:v6@{S}>\nFrom: <sip:v6@{S}>;tag=81x2\nVia: SIP/2.0/UDP {U};branch=z9hG4bKv6bad\nCall-ID: v6-bad\nMax-Forwards: 70\nContact: <sip:caller@[2001:db8::1]>\nCSeq: 98176 REGISTER\nContent-Length: 0\n\n",
+        "v6-bad",
+        400,
+    );
+    assert_eq!(r.header("Call-ID").as_deref(), Some("v6-bad"));
+
+    // 4.1, 4.3, 4.4, 4.9, 4.10: IPv6 contacts are stored and listed as
+    // written, the 4.3 one with no port of its own.
+    let uac = UdpPeer::new();
+    let r = p.exchange(
+        &uac,
+        "REGISTER sip:{S} SIP/2.0\nTo: <sip:v6@{S}>\nFrom: <sip:v6@{S}>;tag=81x2\nVia: SIP/2.0/UDP {U};branch=z9hG4bKv6reg\nCall-ID: v6-reg\nMax-Forwards: 70\nContact: \"Caller\" <sip:caller@[2001:db8::1]>, <sip:a@[2001:db8::10:5070]>, <sip:b@[2001:db8::10]:5070>\nContact: <sip:ted@[::ffff:192.0.2.2]>, <sip:c@[2001:db8:::192.0.2.1]>\nCSeq: 98176 REGISTER\nExpires: 600\nContent-Length: 0\n\n",
+    );
+    assert_eq!(r.status(), Some(200), "{}", r.text());
+    let text = r.text();
+    for c in [
+        "<sip:caller@[2001:db8::1]>",
+        "<sip:a@[2001:db8::10:5070]>",
+        "<sip:b@[2001:db8::10]:5070>",
+        "<sip:ted@[::ffff:192.0.2.2]>",
+        "<sip:c@[2001:db8:::192.0.2.1]>",
+    ] {
+        assert!(text.contains(c), "{c} not listed: {text}");
+    }
+
+    // 4.5, 4.6, 4.7, 4.9, 4.10: IPv6 and IPv4 in one Via list (received
+    // with and without brackets), IPv6 in From, To, Contact and SDP: the
+    // request is relayed whole, and the callee's reply comes back by the
+    // Vias.
+    let sdp = "v=0\no=assistant 971731711378798081 0 IN IP6 2001:db8::20\ns=-\nc=IN IP6 2001:db8::20\nt=0 0\nm=audio 6000 RTP/AVP 2\nm=video 6024 RTP/AVP 107\nc=IN IP4 192.0.2.1\n";
+    let head = "INVITE sip:alice@{S} SIP/2.0\nTo: <sip:alice@{S}>\nFrom: <sip:user@[2001:db8:::192.0.2.1]>;tag=81x2\nVia: SIP/2.0/UDP {U};branch=z9hG4bKv6inv\nVia: SIP/2.0/UDP [2001:db8::9:1]:6050;received=[2001:db8::9:255];branch=z9hG4bKas3-111\nVia: SIP/2.0/UDP [::ffff:192.0.2.10]:19823;received=2001:db8::9:255;branch=z9hG4bKbh19\nVia: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bK451jj;received=192.0.2.200\nCall-ID: v6-inv\nContact: \"Caller\" <sip:caller@[2001:db8::20]>\nCSeq: 8612 INVITE\nMax-Forwards: 70\nContent-Type: application/sdp\n";
+    let invite = format!(
+        "{head}Content-Length: {}\n\n{sdp}",
+        sdp.len() + sdp.matches('\n').count()
+    );
+    let uac = UdpPeer::new();
+    let got = p.relayed_and_answered(&uac, &invite, "v6-inv", 486);
+    let text = got.text();
+    assert_eq!(got.msg.msg().vias().count(), 5, "ours and the four: {text}");
+    for part in [
+        "From: <sip:user@[2001:db8:::192.0.2.1]>;tag=81x2\r\n",
+        "Via: SIP/2.0/UDP [2001:db8::9:1]:6050;received=[2001:db8::9:255];branch=z9hG4bKas3-111\r\n",
+        "Contact: \"Caller\" <sip:caller@[2001:db8::20]>\r\n",
+        "c=IN IP6 2001:db8::20\r\n",
+    ] {
+        assert!(text.contains(part), "{part:?} not relayed as written: {text}");
+    }
+}
+
 /// A stateless relay to `uas` (with the Proxy-Require check on).
 fn stateless(uas: &UdpPeer) -> TestServer {
     let cfg = format!(

@@ -190,6 +190,21 @@ impl<'a> Via<'a> {
         self.known.received.flatten()
     }
 
+    /// The `received` parameter as an address: an IPv4 or IPv6 address,
+    /// the latter with or without brackets (RFC 3261's grammar has none,
+    /// RFC 5118 4.5 asks for both to be accepted). `None` when absent or
+    /// not an address.
+    pub fn received_ip(&self) -> Option<std::net::IpAddr> {
+        let r = self.received()?.trim();
+        if r.starts_with('[') {
+            return parse_host(r).ok()?.ip();
+        }
+        match r.parse::<std::net::IpAddr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => crate::uri::parse_ipv6(r).map(std::net::IpAddr::V6),
+        }
+    }
+
     /// The `rport` parameter: `None` absent, `Some(None)` present without a
     /// value (a request asking for it), `Some(Some(p))` filled in.
     pub fn rport(&self) -> Option<Option<u16>> {
