@@ -32,6 +32,7 @@ mod htable_db;
 mod http_async_client;
 mod http_client;
 mod interop_jssip;
+mod interop_sipp;
 mod interop_ua;
 mod kamailio_parity;
 mod kamailio_parity_acc;
