@@ -41,6 +41,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("sst", sr_mod_sst::module),
         ("msilo", sr_mod_msilo::module),
         ("keepalive", sr_mod_keepalive::module),
+        ("dmq", sr_mod_dmq::module),
         ("lcr", sr_mod_lcr::module),
         ("regex", sr_mod_regex::module),
         ("pdt", sr_mod_pdt::module),

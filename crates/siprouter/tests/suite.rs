@@ -55,6 +55,7 @@ mod kamailio_parity_dbmods;
 mod kamailio_parity_dialog;
 mod kamailio_parity_dialplan;
 mod kamailio_parity_dlg_remote;
+mod kamailio_parity_dmq;
 mod kamailio_parity_domain;
 mod kamailio_parity_drouting;
 mod kamailio_parity_ds_load;

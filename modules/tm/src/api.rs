@@ -35,6 +35,14 @@ impl TmApi {
         }
     }
 
+    /// `t_replicate`: the request relayed statefully to `$du` (and to
+    /// the appended branches), without a 100 Trying and without tm's own
+    /// error reply when it fails; the replies are absorbed by the
+    /// transaction. dmq's `dmq_t_replicate` sends its copies with it.
+    pub fn replicate(&self, ctx: &mut Ctx<'_>) -> i32 {
+        crate::funcs::replicate(&self.e, ctx)
+    }
+
     /// `t_reply`.
     pub fn t_reply(&self, ctx: &mut Ctx<'_>, code: u16, reason: &str) -> i32 {
         self.e.t_reply(ctx, code, reason)

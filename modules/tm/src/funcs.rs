@@ -192,12 +192,7 @@ pub fn export(def: ModuleDef, e: &Arc<Engine>) -> ModuleDef {
     def = def.cmd("t_replicate", 1, REQ, spve.clone(), move |ctx, p| {
         let uri = p[0].str(ctx).into_owned();
         let saved = ctx.msg.dst_uri.replace(uri);
-        let t = tx(ctx.msg);
-        t.auto_inv_100 = Some(false);
-        // A failed copy is the script's business, not the caller's.
-        let no_reply = std::mem::replace(&mut t.no_internal_reply, true);
-        let rc = e1.relay(ctx, &NextHop::default());
-        tx(ctx.msg).no_internal_reply = no_reply;
+        let rc = replicate(&e1, ctx);
         ctx.msg.dst_uri = saved;
         rc
     });
@@ -540,4 +535,16 @@ pub(crate) fn set_fr(ctx: &mut Ctx<'_>, inv: u64, non: u64) {
             t.timer_f = d;
         }
     });
+}
+
+/// `t_replicate`'s relay: to `$du` and the appended branches, with no 100
+/// Trying and no internal error reply (a failed copy is the script's
+/// business, not the caller's).
+pub fn replicate(e: &Engine, ctx: &mut Ctx<'_>) -> i32 {
+    let t = tx(ctx.msg);
+    t.auto_inv_100 = Some(false);
+    let no_reply = std::mem::replace(&mut t.no_internal_reply, true);
+    let rc = e.relay(ctx, &NextHop::default());
+    tx(ctx.msg).no_internal_reply = no_reply;
+    rc
 }

@@ -1,0 +1,268 @@
+//! dmq against Kamailio 5.6: one cluster of a Kamailio node (127.0.0.2)
+//! and a siprouter node (127.0.0.3), each the other's
+//! `notification_address`, on the same configuration. Checked: both list
+//! the other as an active node (`kamcmd dmq.list_nodes` on both control
+//! sockets); a REGISTER to either is saved there and, by
+//! `dmq_t_replicate()`, on the other; `dmq_bcast_message` from either
+//! reaches the other's script; a request from a node is recognised by
+//! `dmq_is_from_node()`; and when Kamailio stops, siprouter sets it back to
+//! pending (it is its notification address, which is never removed).
+
+use sr_testkit::kamailio::{self, Kamailio};
+use sr_testkit::{free_port, TestServer, UdpPeer};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const KAM_IP: &str = "127.0.0.2";
+const SR_IP: &str = "127.0.0.3";
+
+/// The configuration both run: `ADDR:PORT` this node, `OTHER` the other.
+fn cfg(addr: &str, port: u16, other: &str, dir: &Path) -> String {
+    format!(
+        r#"
+listen=udp:{addr}:{port}
+children=2
+log_stderror=yes
+mpath="{mpath}"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "xlog.so"
+loadmodule "textops.so"
+loadmodule "htable.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "ctl.so"
+loadmodule "dmq.so"
+modparam("ctl", "binrpc", "unix:{dir}/ctl.sock")
+modparam("htable", "htable", "t=>size=4;")
+modparam("tm", "fr_timer", 1000)
+modparam("dmq", "server_address", "sip:{addr}:{port}")
+modparam("dmq", "notification_address", "sip:{other}")
+modparam("dmq", "ping_interval", 5)
+
+request_route {{
+    if (is_method("KDMQ")) {{
+        if ($rU == "chan") {{
+            $sht(t=>chan) = $rb;
+        }}
+        dmq_handle_message();
+        exit;
+    }}
+    if (is_method("REGISTER")) {{
+        if (!save("location")) {{
+            sl_reply_error();
+        }}
+        if (!dmq_is_from_node()) {{
+            dmq_t_replicate();
+        }}
+        exit;
+    }}
+    if (is_method("MESSAGE")) {{
+        dmq_bcast_message("chan", "$rb", "text/plain");
+        sl_send_reply("200", "Sent");
+        exit;
+    }}
+    if (is_method("OPTIONS")) {{
+        if (dmq_is_from_node()) {{
+            sl_send_reply("200", "From node");
+        }} else {{
+            sl_send_reply("200", "Not from node");
+        }}
+        exit;
+    }}
+    sl_send_reply("404", "Not here");
+}}
+"#,
+        mpath = kamailio::MPATH,
+        dir = dir.display(),
+    )
+}
+
+/// `kamcmd dmq.list_nodes` on a control socket, as `host:port status
+/// local` lines, sorted.
+fn nodes(sock: &Path) -> Vec<String> {
+    let lines = kamailio::kamcmd(sock, &["dmq.list_nodes"], &|l| l.trim().to_string());
+    let mut out = Vec::new();
+    let mut cur: Vec<(String, String)> = Vec::new();
+    for l in lines.iter().skip(1) {
+        if l == "}" {
+            let get = |k: &str| {
+                cur.iter()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            out.push(format!(
+                "{}:{} {} local={} proto={} ip={}",
+                get("host"),
+                get("port"),
+                get("status"),
+                get("local"),
+                get("proto"),
+                get("resolved_ip")
+            ));
+            cur.clear();
+        } else if let Some((k, v)) = l.split_once(": ") {
+            cur.push((k.to_string(), v.to_string()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Waits until `f` holds (10 s at most); its last value.
+fn until<T>(mut f: impl FnMut() -> T, ok: impl Fn(&T) -> bool) -> T {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = f();
+        if ok(&v) || Instant::now() > end {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn register(to: SocketAddr, user: &str) -> String {
+    let ua = UdpPeer::new();
+    let me = ua.addr();
+    ua.send(
+        to,
+        &format!("REGISTER sip:{to} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-{user}\r\nFrom: <sip:{user}@{to}>;tag={user}\r\nTo: <sip:{user}@{to}>\r\nCall-ID: reg-{user}\r\nCSeq: 1 REGISTER\r\nContact: <sip:{user}@{me}>\r\nExpires: 600\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"),
+    );
+    ua.recv_final(Duration::from_secs(3))
+        .map(|r| r.text().lines().next().unwrap_or_default().to_string())
+        .unwrap_or_default()
+}
+
+fn request(from: &UdpPeer, to: SocketAddr, method: &str, body: &str) -> String {
+    let me = from.addr();
+    from.send(
+        to,
+        &format!("{method} sip:x@{to} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-{method}{}\r\nFrom: <sip:t@{me}>;tag=t\r\nTo: <sip:x@{to}>\r\nCall-ID: {method}-{}\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}", body.len(), body.len(), body.len()),
+    );
+    from.recv_final(Duration::from_secs(3))
+        .map(|r| r.text().lines().next().unwrap_or_default().to_string())
+        .unwrap_or_default()
+}
+
+/// Whether `user` has a contact on the server behind `sock`.
+fn registered(sock: &Path, user: &str) -> bool {
+    kamailio::kamcmd(sock, &["ul.dump"], &|l| l.to_string())
+        .iter()
+        .any(|l| l.contains(&format!("AoR: {user}")))
+}
+
+fn sht(sock: &Path, key: &str) -> String {
+    kamailio::kamcmd(sock, &["htable.get", "t", key], &|l| l.trim().to_string()).join(" ")
+}
+
+#[test]
+fn a_kamailio_and_a_siprouter_node_form_one_dmq_cluster() {
+    let mods = [
+        "tm",
+        "sl",
+        "pv",
+        "xlog",
+        "textops",
+        "htable",
+        "usrloc",
+        "registrar",
+        "ctl",
+        "dmq",
+    ];
+    if !kamailio::available(&mods) || !kamailio::kamcmd_available(&[]) {
+        return;
+    }
+    let kam_port = free_port();
+    let sr_port = free_port();
+    let kam_dir = kamailio::fresh_dir("dmq");
+    let sr_dir = kam_dir.join("siprouter");
+    std::fs::create_dir_all(&sr_dir).unwrap();
+    let _srv = TestServer::start(
+        &cfg(SR_IP, sr_port, &format!("{KAM_IP}:{kam_port}"), &sr_dir),
+        siprouter::in_tree(),
+    );
+    let kam = Kamailio::start(
+        &kam_dir,
+        &cfg(KAM_IP, kam_port, &format!("{SR_IP}:{sr_port}"), &kam_dir),
+    );
+    let kam_addr: SocketAddr = format!("{KAM_IP}:{kam_port}").parse().unwrap();
+    let sr_addr: SocketAddr = format!("{SR_IP}:{sr_port}").parse().unwrap();
+    let (kam_sock, sr_sock) = (kam_dir.join("ctl.sock"), sr_dir.join("ctl.sock"));
+
+    // Both list both, the other one active.
+    let kam_node = format!("{KAM_IP}:{kam_port}");
+    let sr_node = format!("{SR_IP}:{sr_port}");
+    let want_kam = vec![
+        format!("{kam_node} active local=1 proto=* ip={KAM_IP}"),
+        format!("{sr_node} active local=0 proto=* ip={SR_IP}"),
+    ];
+    let want_sr = vec![
+        format!("{kam_node} active local=0 proto=* ip={KAM_IP}"),
+        format!("{sr_node} active local=1 proto=* ip={SR_IP}"),
+    ];
+    let got_kam = until(|| nodes(&kam_sock), |v| *v == want_kam);
+    let got_sr = until(|| nodes(&sr_sock), |v| *v == want_sr);
+    assert_eq!(got_kam, want_kam, "Kamailio's node list; log {:?}", kam.log);
+    assert_eq!(got_sr, want_sr, "siprouter's node list");
+
+    // A REGISTER to either is saved on both.
+    assert_eq!(register(sr_addr, "alice"), "SIP/2.0 200 OK");
+    assert_eq!(register(kam_addr, "bob"), "SIP/2.0 200 OK");
+    for (sock, who) in [(&kam_sock, "Kamailio"), (&sr_sock, "siprouter")] {
+        for user in ["alice", "bob"] {
+            assert!(
+                until(|| registered(sock, user), |v| *v),
+                "{user} is not registered on {who}"
+            );
+        }
+    }
+
+    // dmq_bcast_message from each reaches the other's script (and the
+    // sender's node list is unchanged by the 404/202 answers).
+    let ua = UdpPeer::new();
+    assert_eq!(
+        request(&ua, sr_addr, "MESSAGE", "from-siprouter"),
+        "SIP/2.0 200 Sent"
+    );
+    assert_eq!(
+        request(&ua, kam_addr, "MESSAGE", "from-kamailio"),
+        "SIP/2.0 200 Sent"
+    );
+    let on_kam = until(|| sht(&kam_sock, "chan"), |v| v.contains("from-siprouter"));
+    assert!(on_kam.contains("from-siprouter"), "Kamailio got: {on_kam}");
+    let on_sr = until(|| sht(&sr_sock, "chan"), |v| v.contains("from-kamailio"));
+    assert!(on_sr.contains("from-kamailio"), "siprouter got: {on_sr}");
+
+    // dmq_is_from_node: by source address, the port not compared.
+    let from_node = UdpPeer::on(&format!("{KAM_IP}:0"));
+    assert_eq!(
+        request(&from_node, sr_addr, "OPTIONS", ""),
+        "SIP/2.0 200 From node"
+    );
+    assert_eq!(
+        request(&ua, sr_addr, "OPTIONS", ""),
+        "SIP/2.0 200 Not from node"
+    );
+    let from_node = UdpPeer::on(&format!("{SR_IP}:0"));
+    assert_eq!(
+        request(&from_node, kam_addr, "OPTIONS", ""),
+        "SIP/2.0 200 From node"
+    );
+    assert_eq!(
+        request(&ua, kam_addr, "OPTIONS", ""),
+        "SIP/2.0 200 Not from node"
+    );
+
+    // Kamailio stops: at the next ping (5 s) siprouter gets no answer
+    // (fr_timer 1 s) and sets its notification address back to pending.
+    drop(kam);
+    let want = vec![
+        format!("{kam_node} pending local=0 proto=* ip={KAM_IP}"),
+        format!("{sr_node} active local=1 proto=* ip={SR_IP}"),
+    ];
+    let got = until(|| nodes(&sr_sock), |v| *v == want);
+    assert_eq!(got, want, "siprouter's node list after Kamailio stopped");
+}
