@@ -42,6 +42,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("msilo", sr_mod_msilo::module),
         ("keepalive", sr_mod_keepalive::module),
         ("dmq", sr_mod_dmq::module),
+        ("dmq_usrloc", sr_mod_dmq_usrloc::module),
         ("lcr", sr_mod_lcr::module),
         ("regex", sr_mod_regex::module),
         ("pdt", sr_mod_pdt::module),

@@ -7,6 +7,10 @@
 //! reaches the other's script; a request from a node is recognised by
 //! `dmq_is_from_node()`; and when Kamailio stops, siprouter sets it back to
 //! pending (it is its notification address, which is never removed).
+//!
+//! dmq_usrloc on the same pair: contacts saved on Kamailio before siprouter
+//! started reach siprouter by the sync at start; later ones, and their
+//! removal, go both ways.
 
 use sr_testkit::kamailio::{self, Kamailio};
 use sr_testkit::{free_port, TestServer, UdpPeer};
@@ -17,8 +21,18 @@ use std::time::{Duration, Instant};
 const KAM_IP: &str = "127.0.0.2";
 const SR_IP: &str = "127.0.0.3";
 
-/// The configuration both run: `ADDR:PORT` this node, `OTHER` the other.
-fn cfg(addr: &str, port: u16, other: &str, dir: &Path) -> String {
+/// The configuration both run: `ADDR:PORT` this node, `OTHER` the other;
+/// with `dmq_usrloc`, contacts are replicated by that module instead of
+/// `dmq_t_replicate()`.
+fn cfg(addr: &str, port: u16, other: &str, dir: &Path, dmq_usrloc: bool) -> String {
+    let (extra, replicate) = if dmq_usrloc {
+        (
+            "loadmodule \"dmq_usrloc.so\"\nmodparam(\"dmq_usrloc\", \"enable\", 1)\n",
+            "",
+        )
+    } else {
+        ("", "if (!dmq_is_from_node()) { dmq_t_replicate(); }")
+    };
     format!(
         r#"
 listen=udp:{addr}:{port}
@@ -41,6 +55,7 @@ modparam("tm", "fr_timer", 1000)
 modparam("dmq", "server_address", "sip:{addr}:{port}")
 modparam("dmq", "notification_address", "sip:{other}")
 modparam("dmq", "ping_interval", 5)
+{extra}
 
 request_route {{
     if (is_method("KDMQ")) {{
@@ -54,9 +69,7 @@ request_route {{
         if (!save("location")) {{
             sl_reply_error();
         }}
-        if (!dmq_is_from_node()) {{
-            dmq_t_replicate();
-        }}
+        {replicate}
         exit;
     }}
     if (is_method("MESSAGE")) {{
@@ -125,11 +138,18 @@ fn until<T>(mut f: impl FnMut() -> T, ok: impl Fn(&T) -> bool) -> T {
 }
 
 fn register(to: SocketAddr, user: &str) -> String {
+    register_for(to, user, 600)
+}
+
+/// A REGISTER of `user`'s one contact for `expires` seconds (0 removes it:
+/// sent with the next CSeq).
+fn register_for(to: SocketAddr, user: &str, expires: u32) -> String {
+    let cseq = if expires == 0 { 2 } else { 1 };
     let ua = UdpPeer::new();
     let me = ua.addr();
     ua.send(
         to,
-        &format!("REGISTER sip:{to} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-{user}\r\nFrom: <sip:{user}@{to}>;tag={user}\r\nTo: <sip:{user}@{to}>\r\nCall-ID: reg-{user}\r\nCSeq: 1 REGISTER\r\nContact: <sip:{user}@{me}>\r\nExpires: 600\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"),
+        &format!("REGISTER sip:{to} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-{user}\r\nFrom: <sip:{user}@{to}>;tag={user}\r\nTo: <sip:{user}@{to}>\r\nCall-ID: reg-{user}\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:{user}@127.0.0.1:5099>\r\nExpires: {expires}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"),
     );
     ua.recv_final(Duration::from_secs(3))
         .map(|r| r.text().lines().next().unwrap_or_default().to_string())
@@ -181,12 +201,24 @@ fn a_kamailio_and_a_siprouter_node_form_one_dmq_cluster() {
     let sr_dir = kam_dir.join("siprouter");
     std::fs::create_dir_all(&sr_dir).unwrap();
     let _srv = TestServer::start(
-        &cfg(SR_IP, sr_port, &format!("{KAM_IP}:{kam_port}"), &sr_dir),
+        &cfg(
+            SR_IP,
+            sr_port,
+            &format!("{KAM_IP}:{kam_port}"),
+            &sr_dir,
+            false,
+        ),
         siprouter::in_tree(),
     );
     let kam = Kamailio::start(
         &kam_dir,
-        &cfg(KAM_IP, kam_port, &format!("{SR_IP}:{sr_port}"), &kam_dir),
+        &cfg(
+            KAM_IP,
+            kam_port,
+            &format!("{SR_IP}:{sr_port}"),
+            &kam_dir,
+            false,
+        ),
     );
     let kam_addr: SocketAddr = format!("{KAM_IP}:{kam_port}").parse().unwrap();
     let sr_addr: SocketAddr = format!("{SR_IP}:{sr_port}").parse().unwrap();
@@ -265,4 +297,100 @@ fn a_kamailio_and_a_siprouter_node_form_one_dmq_cluster() {
     ];
     let got = until(|| nodes(&sr_sock), |v| *v == want);
     assert_eq!(got, want, "siprouter's node list after Kamailio stopped");
+}
+
+#[test]
+fn dmq_usrloc_replicates_contacts_both_ways_with_kamailio() {
+    let mods = [
+        "tm",
+        "sl",
+        "pv",
+        "xlog",
+        "textops",
+        "htable",
+        "usrloc",
+        "registrar",
+        "ctl",
+        "dmq",
+        "dmq_usrloc",
+    ];
+    if !kamailio::available(&mods) || !kamailio::kamcmd_available(&[]) {
+        return;
+    }
+    let kam_port = free_port();
+    let sr_port = free_port();
+    let kam_dir = kamailio::fresh_dir("dmq-usrloc");
+    let sr_dir = kam_dir.join("siprouter");
+    std::fs::create_dir_all(&sr_dir).unwrap();
+    let kam_addr: SocketAddr = format!("{KAM_IP}:{kam_port}").parse().unwrap();
+    let sr_addr: SocketAddr = format!("{SR_IP}:{sr_port}").parse().unwrap();
+    let (kam_sock, sr_sock) = (kam_dir.join("ctl.sock"), sr_dir.join("ctl.sock"));
+    // Kamailio first, with a contact before siprouter exists.
+    let kam = Kamailio::start(
+        &kam_dir,
+        &cfg(
+            KAM_IP,
+            kam_port,
+            &format!("{SR_IP}:{sr_port}"),
+            &kam_dir,
+            true,
+        ),
+    );
+    let early = until(|| register(kam_addr, "carol"), |r| r == "SIP/2.0 200 OK");
+    assert_eq!(early, "SIP/2.0 200 OK", "log {:?}", kam.log);
+    let _srv = TestServer::start(
+        &cfg(
+            SR_IP,
+            sr_port,
+            &format!("{KAM_IP}:{kam_port}"),
+            &sr_dir,
+            true,
+        ),
+        siprouter::in_tree(),
+    );
+    // The sync at start brings carol over.
+    assert!(
+        until(|| registered(&sr_sock, "carol"), |v| *v),
+        "carol did not reach siprouter by the sync"
+    );
+    // Later registrations go both ways.
+    assert_eq!(register(sr_addr, "dave"), "SIP/2.0 200 OK");
+    assert_eq!(register(kam_addr, "erin"), "SIP/2.0 200 OK");
+    assert!(
+        until(|| registered(&kam_sock, "dave"), |v| *v),
+        "dave on Kamailio"
+    );
+    assert!(
+        until(|| registered(&sr_sock, "erin"), |v| *v),
+        "erin on siprouter"
+    );
+    // The copy keeps the contact, its Call-ID and expiry.
+    let show = |sock: &Path, user: &str| -> Vec<String> {
+        kamailio::kamcmd(sock, &["ul.lookup", "location", user], &|l| {
+            l.trim().to_string()
+        })
+        .into_iter()
+        .filter(|l| l.starts_with("Address:") || l.starts_with("Call-ID:"))
+        .collect()
+    };
+    assert_eq!(show(&kam_sock, "dave"), show(&sr_sock, "dave"));
+    assert_eq!(show(&kam_sock, "erin"), show(&sr_sock, "erin"));
+    assert_eq!(
+        show(&sr_sock, "dave").len(),
+        2,
+        "{:?}",
+        show(&sr_sock, "dave")
+    );
+    // Removals by REGISTER go both ways too.
+    assert_eq!(register_for(sr_addr, "dave", 0), "SIP/2.0 200 OK");
+    assert_eq!(register_for(kam_addr, "erin", 0), "SIP/2.0 200 OK");
+    assert!(
+        until(|| !registered(&kam_sock, "dave"), |v| *v),
+        "dave still on Kamailio"
+    );
+    assert!(
+        until(|| !registered(&sr_sock, "erin"), |v| *v),
+        "erin still on siprouter"
+    );
+    assert!(registered(&sr_sock, "carol") && registered(&kam_sock, "carol"));
 }

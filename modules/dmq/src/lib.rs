@@ -28,11 +28,85 @@ use sr_mod_tm::local::{Ended, LocalRequests, Taken};
 use sr_mod_tm::{TmApi, TM_API};
 use sr_sdk::prelude::*;
 use sr_sdk::RpcError;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::Duration;
+
+/// The name dmq publishes [`DmqApi`] under (Kamailio's `dmq_load_api`).
+pub const DMQ_API: &str = "dmq";
+
+/// What a module's channel answers a KDMQ request: `code` 0 sends no
+/// reply.
+#[derive(Debug, Clone, Default)]
+pub struct PeerReply {
+    /// Status code.
+    pub code: u16,
+    /// Reason phrase.
+    pub reason: String,
+    /// Content-Type and body, if any.
+    pub body: Option<(String, String)>,
+}
+
+/// A module's channel handler: the request and the node it came from (by
+/// its From URI's host and port, when that is a listed node).
+pub type PeerFn = Arc<dyn Fn(&dyn Core, &SipMsg, Option<&NodeUri>) -> PeerReply + Send + Sync>;
+
+/// Run once, when this node first exchanges node lists with another (a
+/// list received, or a 200 to ours): dmq_usrloc asks for the contacts
+/// there.
+pub type InitFn = Arc<dyn Fn(&dyn Core) + Send + Sync>;
+
+/// dmq's API for other modules.
+#[derive(Clone)]
+pub struct DmqApi {
+    d: Arc<Dmq>,
+}
+
+impl DmqApi {
+    /// Registers a channel served by a module (`register_dmq_peer`), and
+    /// what to run once the node has met another.
+    pub fn register_peer(&self, channel: &str, handler: PeerFn, on_init: Option<InitFn>) {
+        self.d
+            .peers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(channel.to_string(), handler);
+        if let Some(f) = on_init {
+            lock(&self.d.init_cbs).push(f);
+        }
+    }
+
+    /// Sends `body` on `channel` to every active node but this one.
+    pub fn bcast(&self, core: &dyn Core, channel: &str, body: &str, content_type: &str) {
+        for t in self.d.active_nodes() {
+            self.d.send(core, &t, channel, body, content_type, 1);
+        }
+    }
+
+    /// Sends `body` on `channel` to one node; false when it is not listed.
+    pub fn send_to(
+        &self,
+        core: &dyn Core,
+        node: &NodeUri,
+        channel: &str,
+        body: &str,
+        content_type: &str,
+    ) -> bool {
+        let target = {
+            let l = lock(&self.d.list);
+            l.find(&node.key()).map(|i| l.nodes[i].uri.clone())
+        };
+        match target {
+            Some(t) => {
+                self.d.send(core, &t, channel, body, content_type, 1);
+                true
+            }
+            None => false,
+        }
+    }
+}
 
 /// The module's state.
 pub struct Dmq {
@@ -57,6 +131,10 @@ pub struct Dmq {
     sent: LocalRequests<String>,
     tm: OnceLock<Arc<TmApi>>,
     joined: AtomicBool,
+    /// Channels served by modules.
+    peers: RwLock<HashMap<String, PeerFn>>,
+    init_cbs: Mutex<Vec<InitFn>>,
+    init_done: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -125,6 +203,27 @@ impl Dmq {
         }
     }
 
+    /// The active nodes but this one.
+    fn active_nodes(&self) -> Vec<NodeUri> {
+        lock(&self.list)
+            .nodes
+            .iter()
+            .filter(|n| !n.local && n.status == Status::Active)
+            .map(|n| n.uri.clone())
+            .collect()
+    }
+
+    /// Runs the modules' start-up callbacks, the first time only.
+    fn first_contact(&self, core: &dyn Core) {
+        if self.init_done.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let cbs = lock(&self.init_cbs).clone();
+        for f in cbs {
+            f(core);
+        }
+    }
+
     /// The ping timer: the list to every other node, or a new join when
     /// we know of no other node.
     fn ping(&self, core: &dyn Core) {
@@ -141,7 +240,7 @@ impl Dmq {
     }
 
     /// The outcome of a request we sent (its tag is the node's key).
-    fn ended(&self, e: Ended<String>, body: &str) {
+    fn ended(&self, core: &dyn Core, e: Ended<String>, body: &str) {
         let key = e.tag;
         let mut l = lock(&self.list);
         match e.code {
@@ -153,6 +252,8 @@ impl Dmq {
                 for b in m.bad {
                     lm_err!("dmq: node list from {key}: {b}");
                 }
+                drop(l);
+                self.first_contact(core);
             }
             408 => {
                 let Some(i) = l.find(&key) else { return };
@@ -202,6 +303,27 @@ impl Dmq {
             if merged.changed > 0 && mf > 1 {
                 self.broadcast_list(ctx.core, mf - 1, false);
             }
+            self.first_contact(ctx.core);
+        } else if let Some(peer) = self
+            .peers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&user)
+            .cloned()
+        {
+            let from = ctx.msg.msg().from().ok().and_then(|f| {
+                let u = NodeUri::parse(f.uri.raw).ok()?;
+                let l = lock(&self.list);
+                l.find(&u.key()).map(|i| l.nodes[i].uri.clone())
+            });
+            let r = peer(ctx.core, ctx.msg, from.as_ref());
+            match (r.code, r.body) {
+                (0, _) => {}
+                (code, Some((ct, body))) => reply_with_body(ctx, code, &r.reason, &ct, &body),
+                (code, None) => {
+                    let _ = ctx.core.send_reply(ctx.msg, code, &r.reason);
+                }
+            }
         } else if lock(&self.script_channels).contains(&user) {
             let _ = ctx.core.send_reply(ctx.msg, 202, "Accepted DMQ");
         } else {
@@ -242,13 +364,7 @@ impl Dmq {
     /// `dmq_bcast_message`: to every active node but this one.
     fn bcast_message(&self, core: &dyn Core, ch: &str, body: &str, ct: &str) -> i32 {
         lock(&self.script_channels).insert(ch.to_string());
-        let targets: Vec<NodeUri> = lock(&self.list)
-            .nodes
-            .iter()
-            .filter(|n| !n.local && n.status == Status::Active)
-            .map(|n| n.uri.clone())
-            .collect();
-        for t in targets {
+        for t in self.active_nodes() {
             self.send(core, &t, ch, body, ct, 1);
         }
         1
@@ -347,6 +463,7 @@ impl Dmq {
         let tm =
             bind::<TmApi>(core, TM_API).ok_or("dmq needs the tm module (load tm before dmq)")?;
         let _ = self.tm.set(tm);
+        core.register_api(DMQ_API, Arc::new(DmqApi { d: self.clone() }));
         let handle = core.handle().ok_or("dmq: no core handle for its timers")?;
         let me2 = self.clone();
         let h = handle.clone();
@@ -359,7 +476,7 @@ impl Dmq {
                     me2.join(&*core);
                 }
                 for e in me2.sent.tick(&*core) {
-                    me2.ended(e, "");
+                    me2.ended(&*core, e, "");
                 }
             }),
         );
@@ -439,6 +556,9 @@ pub fn module() -> ModuleDef {
         sent: LocalRequests::new("dmq"),
         tm: OnceLock::new(),
         joined: AtomicBool::new(false),
+        peers: RwLock::new(HashMap::new()),
+        init_cbs: Mutex::new(Vec::new()),
+        init_done: AtomicBool::new(false),
     });
     let spve = Some(fixup::f(fixup::spve));
     let igp = Some(fixup::f(fixup::igp));
@@ -577,7 +697,7 @@ pub fn module() -> ModuleDef {
             Taken::Absorbed => true,
             Taken::Ended(e) => {
                 let body = String::from_utf8_lossy(ctx.msg.msg().body()).into_owned();
-                resp.ended(e, &body);
+                resp.ended(ctx.core, e, &body);
                 true
             }
         })

@@ -58,7 +58,7 @@ impl Dmq {
             &tm.uac_timers(),
             node.key(),
         ) {
-            self.ended(e, "");
+            self.ended(core, e, "");
         }
     }
 }

@@ -8,6 +8,10 @@ pub const FL_NAT: u32 = 1 << 0;
 /// Contact flag: kept in memory only, never written to the database.
 pub const FL_MEM: u32 = 1 << 1;
 
+/// Contact flag: the contact came from another node (dmq_usrloc), so it
+/// is not replicated again.
+pub const FL_RPL: u32 = 1 << 6;
+
 /// `q` when the Contact had none (Kamailio's `Q_UNSPECIFIED`).
 pub const Q_UNSPECIFIED: i32 = -1;
 

@@ -9,7 +9,7 @@ use sr_sdk::db::{DbConn, DbPool, DbResult};
 use sr_sdk::lm_err;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 /// How contacts are kept (Kamailio's usrloc `db_mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +129,24 @@ struct Shard {
     deleted: HashSet<String>,
 }
 
+/// A change of one AoR's contacts, as watchers of a table see it (after
+/// it is stored; Kamailio's usrloc callbacks, as dmq_usrloc uses them).
+/// Contacts removed by the expiry timer are not reported.
+#[derive(Debug)]
+pub struct Change<'a> {
+    /// The table.
+    pub domain: &'a str,
+    /// The AoR.
+    pub aor: &'a str,
+    /// Contacts added or updated, as stored now.
+    pub stored: Vec<&'a Contact>,
+    /// Contacts removed, as they were.
+    pub removed: Vec<Contact>,
+}
+
+/// A watcher of a table's changes.
+pub type Watcher = Arc<dyn Fn(&Change<'_>) + Send + Sync>;
+
 /// The most shards a domain has, as a power of two, whatever `hash_size`
 /// asks for. Kamailio's slots are linked lists, so it needs many of them
 /// to keep each short; a shard here is a hash map that stays fast at any
@@ -145,6 +163,7 @@ pub struct Domain {
     db: Option<Arc<DbPool>>,
     shards: Vec<Mutex<Shard>>,
     expired: AtomicI64,
+    watchers: RwLock<Vec<Watcher>>,
 }
 
 impl std::fmt::Debug for Domain {
@@ -176,6 +195,44 @@ impl Domain {
             db,
             shards: (0..n).map(|_| Mutex::new(Shard::default())).collect(),
             expired: AtomicI64::new(0),
+            watchers: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// Adds a watcher of the changes made through [`Domain::with_record`]
+    /// and [`Domain::with_record_lookup`].
+    pub fn watch(&self, w: Watcher) {
+        self.watchers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(w);
+    }
+
+    fn watched(&self) -> bool {
+        self.watchers.read().is_ok_and(|w| !w.is_empty())
+    }
+
+    /// Tells the watchers what a change did.
+    fn notify(&self, rec: &Record, removed: Vec<Contact>) {
+        if rec.changed.is_empty() && removed.is_empty() {
+            return;
+        }
+        let watchers = self.watchers.read().map(|w| w.clone()).unwrap_or_default();
+        let mut seen = HashSet::new();
+        let stored = rec
+            .changed
+            .iter()
+            .filter(|r| seen.insert(r.as_str()))
+            .filter_map(|r| rec.contacts.iter().find(|c| &c.ruid == r))
+            .collect();
+        let ch = Change {
+            domain: &self.name,
+            aor: &rec.aor,
+            stored,
+            removed,
+        };
+        for w in watchers {
+            w(&ch);
         }
     }
 
@@ -286,7 +343,9 @@ impl Domain {
         now: i64,
         f: impl FnOnce(&mut Record) -> Result<T, String>,
     ) -> Result<T, String> {
-        self.change(aor, now, f).map(|(out, _)| out)
+        let (out, rec, removed) = self.change(aor, now, f)?;
+        self.notify(&rec, removed);
+        Ok(out)
     }
 
     /// As [`Domain::with_record`], also returning what [`Domain::lookup`]
@@ -299,7 +358,8 @@ impl Domain {
         now: i64,
         f: impl FnOnce(&mut Record) -> Result<T, String>,
     ) -> Result<(T, Vec<Contact>), String> {
-        let (out, rec) = self.change(aor, now, f)?;
+        let (out, rec, removed) = self.change(aor, now, f)?;
+        self.notify(&rec, removed);
         if self.mode == DbMode::DbOnly {
             return Ok((out, self.lookup(aor, now)?));
         }
@@ -316,7 +376,8 @@ impl Domain {
         aor: &str,
         now: i64,
         f: impl FnOnce(&mut Record) -> Result<T, String>,
-    ) -> Result<(T, Record), String> {
+    ) -> Result<(T, Record, Vec<Contact>), String> {
+        let watched = self.watched();
         let mut guard = self.shard(aor);
         let Shard {
             records,
@@ -332,6 +393,8 @@ impl Domain {
         } else {
             unpack(aor, slot.as_deref())
         };
+        // What the watchers are told was removed (copied only for them).
+        let before = if watched { current.clone() } else { Vec::new() };
         let mut rec = Record {
             aor: aor.to_string(),
             contacts: current,
@@ -341,7 +404,7 @@ impl Domain {
         };
         let out = f(&mut rec)?;
         if rec.changed.is_empty() && rec.removed.is_empty() {
-            return Ok((out, rec));
+            return Ok((out, rec, Vec::new()));
         }
         match self.mode {
             DbMode::WriteThrough | DbMode::DbOnly => self.write_through(&rec)?,
@@ -378,7 +441,11 @@ impl Domain {
                 }
             }
         }
-        Ok((out, rec))
+        let removed = before
+            .into_iter()
+            .filter(|c| rec.removed.contains(&c.ruid))
+            .collect();
+        Ok((out, rec, removed))
     }
 
     fn write_through(&self, rec: &Record) -> Result<(), String> {

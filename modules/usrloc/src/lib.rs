@@ -25,8 +25,8 @@ mod rpc;
 mod stored;
 mod textpack;
 
-pub use contact::{Contact, FL_MEM, FL_NAT, METHODS_ALL, Q_UNSPECIFIED};
-pub use domain::{DbMode, Domain, Record};
+pub use contact::{Contact, FL_MEM, FL_NAT, FL_RPL, METHODS_ALL, Q_UNSPECIFIED};
+pub use domain::{Change, DbMode, Domain, Record, Watcher};
 
 use sr_sdk::db::{self, schema, DbPool};
 use sr_sdk::prelude::*;
