@@ -21,17 +21,28 @@ use std::time::{Duration, Instant};
 const KAM_IP: &str = "127.0.0.2";
 const SR_IP: &str = "127.0.0.3";
 
-/// The configuration both run: `ADDR:PORT` this node, `OTHER` the other;
-/// with `dmq_usrloc`, contacts are replicated by that module instead of
-/// `dmq_t_replicate()`.
-fn cfg(addr: &str, port: u16, other: &str, dir: &Path, dmq_usrloc: bool) -> String {
-    let (extra, replicate) = if dmq_usrloc {
-        (
-            "loadmodule \"dmq_usrloc.so\"\nmodparam(\"dmq_usrloc\", \"enable\", 1)\n",
-            "",
-        )
+/// How contacts and items go between the nodes.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// REGISTERs by `dmq_t_replicate()`.
+    TReplicate,
+    /// Contacts by dmq_usrloc.
+    Usrloc,
+    /// htable's tables by `enable_dmq`.
+    Htable,
+}
+
+/// The configuration both run: `ADDR:PORT` this node, `OTHER` the other.
+fn cfg(addr: &str, port: u16, other: &str, dir: &Path, mode: Mode) -> String {
+    let extra = match mode {
+        Mode::TReplicate => "modparam(\"htable\", \"htable\", \"t=>size=4;\")\n",
+        Mode::Usrloc => "modparam(\"htable\", \"htable\", \"t=>size=4;\")\nloadmodule \"dmq_usrloc.so\"\nmodparam(\"dmq_usrloc\", \"enable\", 1)\n",
+        Mode::Htable => "modparam(\"htable\", \"htable\", \"t=>size=8;autoexpire=0;dmqreplicate=1;\")\nmodparam(\"htable\", \"htable\", \"e=>size=8;autoexpire=300;dmqreplicate=1;\")\nmodparam(\"htable\", \"enable_dmq\", 1)\nmodparam(\"htable\", \"dmq_init_sync\", 1)\n",
+    };
+    let replicate = if mode == Mode::TReplicate {
+        "if (!dmq_is_from_node()) { dmq_t_replicate(); }"
     } else {
-        ("", "if (!dmq_is_from_node()) { dmq_t_replicate(); }")
+        ""
     };
     format!(
         r#"
@@ -44,13 +55,12 @@ loadmodule "sl.so"
 loadmodule "pv.so"
 loadmodule "xlog.so"
 loadmodule "textops.so"
+loadmodule "dmq.so"
 loadmodule "htable.so"
 loadmodule "usrloc.so"
 loadmodule "registrar.so"
 loadmodule "ctl.so"
-loadmodule "dmq.so"
 modparam("ctl", "binrpc", "unix:{dir}/ctl.sock")
-modparam("htable", "htable", "t=>size=4;")
 modparam("tm", "fr_timer", 1000)
 modparam("dmq", "server_address", "sip:{addr}:{port}")
 modparam("dmq", "notification_address", "sip:{other}")
@@ -75,6 +85,26 @@ request_route {{
     if (is_method("MESSAGE")) {{
         dmq_bcast_message("chan", "$rb", "text/plain");
         sl_send_reply("200", "Sent");
+        exit;
+    }}
+    if (is_method("PUBLISH")) {{
+        $sht(t=>$rU) = $rb;
+        sl_send_reply("200", "Set");
+        exit;
+    }}
+    if (is_method("INFO")) {{
+        $sht(t=>$rU) = $null;
+        sl_send_reply("200", "Deleted");
+        exit;
+    }}
+    if (is_method("NOTIFY")) {{
+        $var(n) = $shtinc(t=>$rU);
+        sl_send_reply("200", "Incremented");
+        exit;
+    }}
+    if (is_method("SUBSCRIBE")) {{
+        sht_rm_name_re("t=>^$rU");
+        sl_send_reply("200", "Removed");
         exit;
     }}
     if (is_method("OPTIONS")) {{
@@ -157,10 +187,15 @@ fn register_for(to: SocketAddr, user: &str, expires: u32) -> String {
 }
 
 fn request(from: &UdpPeer, to: SocketAddr, method: &str, body: &str) -> String {
+    request_to(from, to, method, "x", body)
+}
+
+/// A request to `user@to`; the first line of its final reply.
+fn request_to(from: &UdpPeer, to: SocketAddr, method: &str, user: &str, body: &str) -> String {
     let me = from.addr();
     from.send(
         to,
-        &format!("{method} sip:x@{to} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-{method}{}\r\nFrom: <sip:t@{me}>;tag=t\r\nTo: <sip:x@{to}>\r\nCall-ID: {method}-{}\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}", body.len(), body.len(), body.len()),
+        &format!("{method} sip:{user}@{to} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-{method}{}\r\nFrom: <sip:t@{me}>;tag=t\r\nTo: <sip:x@{to}>\r\nCall-ID: {method}-{user}-{}\r\nCSeq: 1 {method}\r\nEvent: x\r\nMax-Forwards: 70\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}", body.len(), body.len(), body.len()),
     );
     from.recv_final(Duration::from_secs(3))
         .map(|r| r.text().lines().next().unwrap_or_default().to_string())
@@ -206,7 +241,7 @@ fn a_kamailio_and_a_siprouter_node_form_one_dmq_cluster() {
             sr_port,
             &format!("{KAM_IP}:{kam_port}"),
             &sr_dir,
-            false,
+            Mode::TReplicate,
         ),
         siprouter::in_tree(),
     );
@@ -217,7 +252,7 @@ fn a_kamailio_and_a_siprouter_node_form_one_dmq_cluster() {
             kam_port,
             &format!("{SR_IP}:{sr_port}"),
             &kam_dir,
-            false,
+            Mode::TReplicate,
         ),
     );
     let kam_addr: SocketAddr = format!("{KAM_IP}:{kam_port}").parse().unwrap();
@@ -333,7 +368,7 @@ fn dmq_usrloc_replicates_contacts_both_ways_with_kamailio() {
             kam_port,
             &format!("{SR_IP}:{sr_port}"),
             &kam_dir,
-            true,
+            Mode::Usrloc,
         ),
     );
     let early = until(|| register(kam_addr, "carol"), |r| r == "SIP/2.0 200 OK");
@@ -344,7 +379,7 @@ fn dmq_usrloc_replicates_contacts_both_ways_with_kamailio() {
             sr_port,
             &format!("{KAM_IP}:{kam_port}"),
             &sr_dir,
-            true,
+            Mode::Usrloc,
         ),
         siprouter::in_tree(),
     );
@@ -393,4 +428,128 @@ fn dmq_usrloc_replicates_contacts_both_ways_with_kamailio() {
         "erin still on siprouter"
     );
     assert!(registered(&sr_sock, "carol") && registered(&kam_sock, "carol"));
+}
+
+/// An item's value as `kamcmd htable.get` shows it, `None` when missing.
+fn sht_value(sock: &Path, table: &str, key: &str) -> Option<String> {
+    kamailio::kamcmd(sock, &["htable.get", table, key], &|l| l.trim().to_string())
+        .iter()
+        .find_map(|l| l.strip_prefix("value: ").map(str::to_string))
+}
+
+#[test]
+fn htable_tables_replicate_with_kamailio() {
+    let mods = [
+        "tm",
+        "sl",
+        "pv",
+        "xlog",
+        "textops",
+        "htable",
+        "usrloc",
+        "registrar",
+        "ctl",
+        "dmq",
+    ];
+    if !kamailio::available(&mods) || !kamailio::kamcmd_available(&[]) {
+        return;
+    }
+    let kam_port = free_port();
+    let sr_port = free_port();
+    let kam_dir = kamailio::fresh_dir("dmq-htable");
+    let sr_dir = kam_dir.join("siprouter");
+    std::fs::create_dir_all(&sr_dir).unwrap();
+    let kam_addr: SocketAddr = format!("{KAM_IP}:{kam_port}").parse().unwrap();
+    let sr_addr: SocketAddr = format!("{SR_IP}:{sr_port}").parse().unwrap();
+    let (kam_sock, sr_sock) = (kam_dir.join("ctl.sock"), sr_dir.join("ctl.sock"));
+    let kam = Kamailio::start(
+        &kam_dir,
+        &cfg(
+            KAM_IP,
+            kam_port,
+            &format!("{SR_IP}:{sr_port}"),
+            &kam_dir,
+            Mode::Htable,
+        ),
+    );
+    // Items on Kamailio before siprouter starts.
+    let early = until(
+        || {
+            kamailio::kamcmd(&kam_sock, &["htable.sets", "t", "early", "before"], &|l| {
+                l.to_string()
+            })
+        },
+        |v| v.iter().any(|l| l.contains("Ok")),
+    );
+    assert!(
+        early.iter().any(|l| l.contains("Ok")),
+        "{early:?}; log {:?}",
+        kam.log
+    );
+    kamailio::kamcmd(&kam_sock, &["htable.seti", "e", "lives", "7"], &|l| {
+        l.to_string()
+    });
+    let _srv = TestServer::start(
+        &cfg(
+            SR_IP,
+            sr_port,
+            &format!("{KAM_IP}:{kam_port}"),
+            &sr_dir,
+            Mode::Htable,
+        ),
+        siprouter::in_tree(),
+    );
+    // The sync at start brings them over, with their lifetimes.
+    let got = until(|| sht_value(&sr_sock, "t", "early"), |v| v.is_some());
+    assert_eq!(got.as_deref(), Some("before"), "sync of t=>early");
+    assert_eq!(sht_value(&sr_sock, "e", "lives").as_deref(), Some("7"));
+    // Script and RPC changes go both ways.
+    let ua = UdpPeer::new();
+    assert_eq!(
+        request_to(&ua, sr_addr, "PUBLISH", "k1", "v1"),
+        "SIP/2.0 200 Set"
+    );
+    assert_eq!(
+        request_to(&ua, kam_addr, "PUBLISH", "k2", "v2"),
+        "SIP/2.0 200 Set"
+    );
+    let on_kam = until(|| sht_value(&kam_sock, "t", "k1"), |v| v.is_some());
+    assert_eq!(on_kam.as_deref(), Some("v1"), "k1 on Kamailio");
+    let on_sr = until(|| sht_value(&sr_sock, "t", "k2"), |v| v.is_some());
+    assert_eq!(on_sr.as_deref(), Some("v2"), "k2 on siprouter");
+    kamailio::kamcmd(&sr_sock, &["htable.seti", "t", "n", "5"], &|l| {
+        l.to_string()
+    });
+    let n = until(
+        || sht_value(&kam_sock, "t", "n"),
+        |v| v.as_deref() == Some("5"),
+    );
+    assert_eq!(n.as_deref(), Some("5"), "htable.seti from siprouter");
+    assert_eq!(
+        request_to(&ua, kam_addr, "NOTIFY", "n", ""),
+        "SIP/2.0 200 Incremented"
+    );
+    let n = until(
+        || sht_value(&sr_sock, "t", "n"),
+        |v| v.as_deref() == Some("6"),
+    );
+    assert_eq!(n.as_deref(), Some("6"), "$shtinc from Kamailio");
+    // Removals: one item, and by a regular expression on names.
+    assert_eq!(
+        request_to(&ua, kam_addr, "INFO", "k1", ""),
+        "SIP/2.0 200 Deleted"
+    );
+    let gone = until(|| sht_value(&sr_sock, "t", "k1"), |v| v.is_none());
+    assert_eq!(gone, None, "k1 still on siprouter");
+    assert_eq!(
+        request_to(&ua, sr_addr, "SUBSCRIBE", "k", ""),
+        "SIP/2.0 200 Removed"
+    );
+    let gone = until(|| sht_value(&kam_sock, "t", "k2"), |v| v.is_none());
+    assert_eq!(gone, None, "k2 still on Kamailio");
+    // What was not removed is still on both.
+    for sock in [&kam_sock, &sr_sock] {
+        assert_eq!(sht_value(sock, "t", "early").as_deref(), Some("before"));
+        assert_eq!(sht_value(sock, "t", "n").as_deref(), Some("6"));
+    }
 }

@@ -154,6 +154,32 @@ fn resolve(u: &NodeUri) -> Option<IpAddr> {
         .map(|a| a.ip())
 }
 
+/// The addresses of the nodes a received list names, found before the
+/// list is locked: literal addresses as they are, host names looked up (at
+/// most 8 per list; the others are skipped).
+fn addresses_of(body: &str) -> HashMap<String, IpAddr> {
+    let mut out = HashMap::new();
+    let mut lookups = 0;
+    for line in body.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let Ok(u) = NodeUri::parse(line) else {
+            continue;
+        };
+        let h = u.host.trim_start_matches('[').trim_end_matches(']');
+        let ip = match h.parse::<IpAddr>() {
+            Ok(ip) => Some(ip),
+            Err(_) if lookups < 8 => {
+                lookups += 1;
+                resolve(&u)
+            }
+            Err(_) => None,
+        };
+        if let Some(ip) = ip {
+            out.insert(u.key(), ip);
+        }
+    }
+    out
+}
+
 impl Dmq {
     fn channel(&self) -> String {
         params::get_str(&self.channel)
@@ -230,6 +256,8 @@ impl Dmq {
         let alone = lock(&self.list).nodes.iter().all(|n| n.local);
         if alone {
             if self.notify.get().is_some_and(|n| !n.is_empty()) {
+                // Met again later, the modules sync again.
+                self.init_done.store(false, Ordering::Relaxed);
                 self.join(core);
             } else {
                 lm_dbg!("dmq: no notification address");
@@ -245,10 +273,13 @@ impl Dmq {
         let mut l = lock(&self.list);
         match e.code {
             200 => {
+                drop(l);
+                let addrs = addresses_of(body);
+                let mut l = lock(&self.list);
                 if let Some(i) = l.find(&key) {
                     l.nodes[i].status = Status::Active;
                 }
-                let m = l.merge(body, resolve);
+                let m = l.merge(body, |u| addrs.get(&u.key()).copied());
                 for b in m.bad {
                     lm_err!("dmq: node list from {key}: {b}");
                 }
@@ -287,13 +318,20 @@ impl Dmq {
             return -1;
         };
         let rc = i32::from(cont);
+        let peer = self
+            .peers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&user)
+            .cloned();
         if user == self.channel() {
             let m = ctx.msg.msg();
             let body = String::from_utf8_lossy(m.body()).into_owned();
             let mf = m.max_forwards().ok().flatten().unwrap_or(0);
+            let addrs = addresses_of(&body);
             let (merged, list) = {
                 let mut l = lock(&self.list);
-                let merged = l.merge(&body, resolve);
+                let merged = l.merge(&body, |u| addrs.get(&u.key()).copied());
                 (merged, l.body())
             };
             for b in &merged.bad {
@@ -304,13 +342,7 @@ impl Dmq {
                 self.broadcast_list(ctx.core, mf - 1, false);
             }
             self.first_contact(ctx.core);
-        } else if let Some(peer) = self
-            .peers
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&user)
-            .cloned()
-        {
+        } else if let Some(peer) = peer {
             let from = ctx.msg.msg().from().ok().and_then(|f| {
                 let u = NodeUri::parse(f.uri.raw).ok()?;
                 let l = lock(&self.list);
@@ -384,7 +416,7 @@ impl Dmq {
             .nodes
             .iter()
             .filter(|n| !n.local && n.status == Status::Active)
-            .map(|n| n.uri.orig.clone())
+            .map(|n| n.uri.plain_uri())
             .collect();
         let socket = self.socket.get().cloned().flatten().map(|s| s.0);
         if let Some(s) = &socket {
@@ -421,16 +453,19 @@ impl Dmq {
         let me = NodeUri::parse(&addr).map_err(|_| "dmq: server address invalid".to_string())?;
         let proto = me.proto.clone().unwrap_or_else(|| "udp".into());
         let ip = resolve(&me).ok_or("dmq: server address invalid (cannot resolve its host)")?;
-        let sock_text = match params::get_str(&self.server_socket) {
-            s if s.is_empty() => format!("{proto}:{}:{}", me.host, me.port_no()),
-            s => s,
+        let (sock_text, sock_addr) = match params::get_str(&self.server_socket) {
+            s if s.is_empty() => (
+                format!("{proto}:{}:{}", me.host, me.port_no()),
+                SocketAddr::new(ip, me.port_no()),
+            ),
+            s => (s.clone(), parse_socket(&s)?),
         };
-        if !core.is_myself(&me.host, Some(me.port_no())) {
+        let host = sock_addr.ip().to_string();
+        if !core.is_myself(&host, Some(sock_addr.port())) {
             return Err(format!(
                 "dmq: server_uri is not a socket the proxy is listening on: {sock_text}"
             ));
         }
-        let sock_addr = SocketAddr::new(ip, me.port_no());
         let _ = self.socket.set(Some((sock_text, sock_addr)));
         let mut notify = Vec::new();
         let addrs = lock(&self.notification_addresses).clone();
@@ -493,6 +528,26 @@ impl Dmq {
         );
         Ok(())
     }
+}
+
+/// `server_socket`: `[proto:]ip:port` (an IPv6 address in brackets).
+fn parse_socket(s: &str) -> Result<SocketAddr, String> {
+    let bad = || format!("dmq: server_socket '{s}': give proto:ip:port");
+    let rest = match s.split_once(':') {
+        Some((p, r))
+            if ["udp", "tcp", "tls", "sctp"].contains(&p.to_ascii_lowercase().as_str()) =>
+        {
+            r
+        }
+        _ => s,
+    };
+    let (h, p) = rest.rsplit_once(':').ok_or_else(bad)?;
+    let ip: IpAddr = h
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| bad())?;
+    Ok(SocketAddr::new(ip, p.parse().map_err(|_| bad())?))
 }
 
 /// A stateless reply with a body (as `set_reply_body` then `sl_send_reply`).

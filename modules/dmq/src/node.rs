@@ -81,6 +81,20 @@ impl NodeUri {
         })
     }
 
+    /// `sip:host[:port][;transport=x]`: where requests to the node go.
+    pub fn plain_uri(&self) -> String {
+        let mut u = format!("sip:{}", self.host);
+        if !self.port.is_empty() {
+            u.push(':');
+            u.push_str(&self.port);
+        }
+        if let Some(p) = self.proto.as_deref() {
+            u.push_str(";transport=");
+            u.push_str(p);
+        }
+        u
+    }
+
     /// The port to send to (5060 when none is written).
     pub fn port_no(&self) -> u16 {
         self.port.parse().unwrap_or(5060)
@@ -137,6 +151,10 @@ impl Node {
         l
     }
 }
+
+/// The most nodes a list holds: more lines of a received body are
+/// skipped (a body from anyone must not grow it without bound).
+pub const MAX_NODES: usize = 256;
 
 /// The node list, newest first, this server last.
 #[derive(Debug, Default)]
@@ -214,6 +232,10 @@ impl NodeList {
                 None => None,
             };
             match self.find(&uri.key()) {
+                None if self.nodes.len() >= MAX_NODES => {
+                    m.bad
+                        .push(format!("'{line}': the list is full ({MAX_NODES} nodes)"));
+                }
                 None => {
                     let Some(ip) = resolve(&uri) else {
                         m.bad.push(format!("'{line}': cannot resolve its host"));
@@ -306,6 +328,14 @@ mod tests {
         assert_eq!((m.changed, m.bad.len()), (0, 2));
         assert!(m.bad[0].contains("invalid status parameter: bogus"));
         assert!(l.find("127.0.0.1:5090").is_none());
+        // The list stops growing at MAX_NODES.
+        let mut big = list();
+        let body: String = (0..MAX_NODES + 10)
+            .map(|i| format!("sip:10.1.{}.{}:5060;status=active\r\n", i / 250, i % 250))
+            .collect();
+        let m = big.merge(&body, ip);
+        assert_eq!(big.nodes.len(), MAX_NODES);
+        assert_eq!((m.changed, m.bad.len()), (MAX_NODES - 1, 11));
         // Unresolvable: skipped.
         let m = l.merge("sip:nowhere.invalid:5060;status=active", |_| None);
         assert_eq!((m.changed, m.bad.len()), (0, 1));

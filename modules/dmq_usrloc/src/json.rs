@@ -65,11 +65,13 @@ fn int(o: &JsonMap<String, Json>, k: &str, default: i64) -> i64 {
 }
 
 /// The contact a message carries, marked as replicated (`FL_RPL`);
-/// `None` without an AoR or a ruid. `sock` is taken only when `local`
+/// `None` without an AoR, a ruid or an `expires`. `sock` is taken only when `local`
 /// says it is one of our sockets.
 pub fn contact_of(o: &JsonMap<String, Json>, local: impl Fn(&str) -> bool) -> Option<Contact> {
     let aor = opt(o, "aor")?;
     let ruid = opt(o, "ruid")?;
+    // Without it the copy would never expire.
+    o.get("expires")?.as_i64()?;
     let mut c = Contact::new(&aor, &text(o, "c"));
     c.ruid = ruid;
     c.received = opt(o, "received");
@@ -141,6 +143,9 @@ mod tests {
         let mut o = ms[0].clone();
         o.insert("sock".into(), json!("udp:10.9.9.9:5060"));
         assert_eq!(contact_of(&o, |_| false).unwrap().socket, None);
+        let mut no_exp = o.clone();
+        no_exp.remove("expires");
+        assert!(contact_of(&no_exp, |_| true).is_none());
         o.remove("ruid");
         assert!(contact_of(&o, |_| true).is_none());
         assert!(messages("[1]").is_err() && messages("{").is_err());

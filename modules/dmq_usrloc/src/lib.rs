@@ -19,8 +19,32 @@ use sr_mod_dmq::node::NodeUri;
 use sr_mod_dmq::{DmqApi, PeerReply, DMQ_API};
 use sr_mod_usrloc::{Change, Domain, Usrloc, FL_RPL, USRLOC_API};
 use sr_sdk::prelude::*;
+use std::cell::Cell;
+use std::collections::HashSet;
 use std::sync::atomic::AtomicI64;
-use std::sync::{Arc, OnceLock, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+
+thread_local! {
+    /// Set while this thread applies a message from another node: the
+    /// changes it makes (removals included) are not sent back out.
+    static APPLYING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Sets [`APPLYING`] for its lifetime.
+struct Applying;
+
+impl Applying {
+    fn start() -> Applying {
+        APPLYING.with(|a| a.set(true));
+        Applying
+    }
+}
+
+impl Drop for Applying {
+    fn drop(&mut self) {
+        APPLYING.with(|a| a.set(false));
+    }
+}
 
 /// The channel.
 pub const CHANNEL: &str = "usrloc";
@@ -40,6 +64,8 @@ pub struct DmqUsrloc {
     dmq: OnceLock<DmqApi>,
     domain: OnceLock<Arc<Domain>>,
     core: OnceLock<Weak<dyn Core>>,
+    /// Nodes a sync is being sent to (one at a time each).
+    syncing: Mutex<HashSet<String>>,
 }
 
 fn reply(code: u16, reason: &str) -> PeerReply {
@@ -57,6 +83,9 @@ impl DmqUsrloc {
 
     /// A change of the table: what came from this node goes to the others.
     fn changed(&self, ch: &Change<'_>) {
+        if APPLYING.with(Cell::get) {
+            return;
+        }
         let (Some(dmq), Some(core)) = (self.dmq.get(), self.core.get().and_then(Weak::upgrade))
         else {
             return;
@@ -75,7 +104,12 @@ impl DmqUsrloc {
     }
 
     /// A message on the `usrloc` channel.
-    fn received(&self, core: &dyn Core, msg: &SipMsg, from: Option<&NodeUri>) -> PeerReply {
+    fn received(
+        self: &Arc<Self>,
+        core: &dyn Core,
+        msg: &SipMsg,
+        from: Option<&NodeUri>,
+    ) -> PeerReply {
         let Some(dom) = self.domain.get() else {
             return reply(500, "Server Internal Error");
         };
@@ -91,6 +125,7 @@ impl DmqUsrloc {
             }
         };
         let now = sr_sdk::db::now();
+        let _applying = Applying::start();
         for o in list {
             match o.get("action").and_then(Json::as_i64) {
                 Some(UPDATE) => {
@@ -99,6 +134,16 @@ impl DmqUsrloc {
                     };
                     let aor = c.aor.clone();
                     let res = dom.with_record(&aor, now, |rec| {
+                        // An older update of the same registration (the
+                        // messages may cross) changes nothing.
+                        let stale = rec.contacts().iter().any(|x| {
+                            (x.ruid == c.ruid || x.contact == c.contact)
+                                && x.callid == c.callid
+                                && x.cseq > c.cseq
+                        });
+                        if stale {
+                            return Ok(());
+                        }
                         if rec.contacts().iter().any(|x| x.ruid == c.ruid) {
                             rec.update(c);
                         } else {
@@ -129,7 +174,7 @@ impl DmqUsrloc {
                     }
                     let _ = dom.with_record(aor, now, |rec| Ok(rec.remove(ruid)));
                 }
-                Some(SYNC) => self.send_all(core, from),
+                Some(SYNC) => self.start_sync(from),
                 Some(0) => {}
                 _ => return reply(400, "Bad Request"),
             }
@@ -137,8 +182,38 @@ impl DmqUsrloc {
         reply(200, "OK")
     }
 
-    /// Every contact of the table to `to` (every active node when the
-    /// asker is not a listed node), grouped as configured.
+    /// Answers a sync request in the background (the request is answered
+    /// at once); one sync at a time per asking node.
+    fn start_sync(self: &Arc<Self>, from: Option<&NodeUri>) {
+        let key = from.map_or_else(|| "*".to_string(), NodeUri::key);
+        if !self
+            .syncing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone())
+        {
+            return;
+        }
+        let me = self.clone();
+        let to = from.cloned();
+        let spawned = std::thread::Builder::new()
+            .name("dmq_usrloc sync".into())
+            .spawn(move || {
+                if let Some(core) = me.core.get().and_then(Weak::upgrade) {
+                    me.send_all(&*core, to.as_ref());
+                }
+                me.syncing
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&key);
+            });
+        if let Err(e) = spawned {
+            lm_err!("dmq_usrloc: sync thread: {e}");
+        }
+    }
+
+    /// Every valid contact of the table to `to` (every active node when
+    /// the asker is not a listed node), grouped as configured.
     fn send_all(&self, core: &dyn Core, to: Option<&NodeUri>) {
         let (Some(dmq), Some(dom)) = (self.dmq.get(), self.domain.get()) else {
             return;
@@ -165,7 +240,12 @@ impl DmqUsrloc {
         let mut group = JsonMap::new();
         let mut size = 0;
         let mut n = 0usize;
-        for c in all.iter().flat_map(|(_, cs)| cs.iter()) {
+        let now = sr_sdk::db::now();
+        for c in all
+            .iter()
+            .flat_map(|(_, cs)| cs.iter())
+            .filter(|c| c.is_valid(now))
+        {
             let one = contact_json(UPDATE, c, self.with_socket());
             n += 1;
             if per_msg == 1 {
@@ -257,6 +337,7 @@ pub fn module() -> ModuleDef {
         dmq: OnceLock::new(),
         domain: OnceLock::new(),
         core: OnceLock::new(),
+        syncing: Mutex::new(HashSet::new()),
     });
     let ini = m.clone();
     ModuleDef::new("dmq_usrloc")

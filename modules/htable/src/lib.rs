@@ -10,7 +10,7 @@
 //!   (20 s: how often expired items are removed; they never read after
 //!   their time), `db_url` and the column parameters: tables loaded from a
 //!   database at start and written back at shutdown ([`db`]). DMQ
-//!   replication is not built: `enable_dmq=1` is refused at start.
+//!   replication over DMQ (`enable_dmq`, `dmqreplicate`): see `dmq.rs`.
 //! - Iterators and slot locks ([`iter`]); `event_route[htable:mod-init]`.
 //! - Pseudo-variables: `$sht(t=>k)` (assign `$null` to remove),
 //!   `$shtex(t=>k)` (seconds to expiry, 0 for never; assign to change),
@@ -29,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 pub mod db;
+mod dmq;
 pub mod iter;
 pub mod spec;
 pub mod table;
@@ -50,6 +51,9 @@ pub struct Htable {
     tables: RwLock<HashMap<String, Arc<Table>>>,
     timer_interval: Arc<AtomicI64>,
     dmq: Arc<AtomicI64>,
+    dmq_init_sync: Arc<AtomicI64>,
+    dmq_api: std::sync::OnceLock<sr_mod_dmq::DmqApi>,
+    core: std::sync::OnceLock<std::sync::Weak<dyn Core>>,
     db_url: Arc<RwLock<String>>,
     cols: db::Cols,
     pool: std::sync::OnceLock<sr_sdk::db::DbPool>,
@@ -121,9 +125,6 @@ impl Htable {
     }
 
     fn init(&self, core: &dyn Core) -> Result<(), String> {
-        if self.dmq.load(Ordering::Relaxed) != 0 {
-            return Err("htable: enable_dmq (replication) is not supported by siprouter".into());
-        }
         let defs = self.defs.lock().map_err(|_| "htable: lock")?.clone();
         let mut tables = self.tables.write().map_err(|_| "htable: lock")?;
         for d in defs {
@@ -133,6 +134,7 @@ impl Htable {
             let mut t = Table::new(&d.name, lifetime(d.autoexpire), d.initval.clone());
             t.updateexpire = d.updateexpire;
             t.size = d.size;
+            t.dmqreplicate = d.dmqreplicate;
             let h = core.handle();
             let _ = t.stopping.set(table::Stopping(Arc::new(move || {
                 h.as_ref()
@@ -217,7 +219,7 @@ fn resolve(ht: &Htable, ctx: &mut Ctx<'_>, name: &PvName) -> Option<(Arc<Table>,
 }
 
 /// How a name or value is matched (Kamailio's operators).
-enum Matcher {
+pub(crate) enum Matcher {
     Re(regex::Regex),
     Prefix(String),
     Suffix(String),
@@ -233,7 +235,7 @@ enum Matcher {
 impl Matcher {
     /// `op`: `re` (regular expression, case-insensitive as Kamailio
     /// compiles them), `sw` (starts with), `eq`, `ne`.
-    fn new(op: &str, v: &str) -> Result<Matcher, String> {
+    pub(crate) fn new(op: &str, v: &str) -> Result<Matcher, String> {
         Ok(match op {
             "re" => Matcher::Re(
                 regex::RegexBuilder::new(v)
@@ -292,7 +294,7 @@ impl Matcher {
 
     /// An item by its name, or by its value (only string values match a
     /// value test, as in Kamailio).
-    fn item(&self, on_value: bool, name: &str, val: &Val) -> bool {
+    pub(crate) fn item(&self, on_value: bool, name: &str, val: &Val) -> bool {
         if !on_value {
             return self.matches(name);
         }
@@ -331,6 +333,7 @@ fn by_match(ht: &Htable, t: &str, op: &str, v: &str, on_value: bool, only_test: 
             -1
         };
     }
+    ht.rep_remove(&table, op, v, on_value);
     table.remove_where(now, |n, val| m.item(on_value, n, val));
     1
 }
@@ -363,6 +366,11 @@ pub fn module() -> ModuleDef {
             params::int(&ht.timer_interval),
         )
         .param("enable_dmq", ParamKind::Int, params::int(&ht.dmq))
+        .param(
+            "dmq_init_sync",
+            ParamKind::Int,
+            params::int(&ht.dmq_init_sync),
+        )
         .param("db_url", ParamKind::Str, params::string(&ht.db_url))
         .param(
             "key_name_column",
@@ -404,8 +412,10 @@ pub fn module() -> ModuleDef {
     def = def.on_destroy(move || h_destroy.destroy());
     // event_route[htable:mod-init]: once, before the workers take
     // messages.
-    def = def.on_child_init(|core, rank| {
+    let h_dmq = ht.clone();
+    def = def.on_child_init(move |core, rank| {
         if rank == sr_sdk::rank::PROC_INIT {
+            h_dmq.dmq_start(core)?;
             if let Some(id) = core.route_id(RouteType::EVENT, "htable:mod-init") {
                 let mut msg = SipMsg::faked();
                 core.run_route(id, RouteType::EVENT, &mut msg);
@@ -418,7 +428,6 @@ pub fn module() -> ModuleDef {
         "timer_procs",
         "event_callback",
         "event_callback_mode",
-        "dmq_init_sync",
     ] {
         def = def.param(p, ParamKind::Any, |_| Ok(()));
     }
@@ -441,9 +450,13 @@ pub fn module() -> ModuleDef {
                 let now = Instant::now();
                 match to_val(v) {
                     None => {
+                        h.rep_delete(&t, &k);
                         t.remove(&k, now);
                     }
-                    Some(val) => t.set(&k, val, None, now),
+                    Some(val) => {
+                        h.rep_set(&t, &k, &val);
+                        t.set(&k, val, None, now);
+                    }
                 }
                 Ok(())
             }
@@ -463,7 +476,9 @@ pub fn module() -> ModuleDef {
             let h = ht.clone();
             move |ctx, n, v| {
                 let (t, k) = resolve(&h, ctx, n).ok_or("htable: no such table")?;
-                t.set_expire(&k, u64::try_from(v.as_int()).unwrap_or(0), Instant::now());
+                let secs = u64::try_from(v.as_int()).unwrap_or(0);
+                h.rep_expire(&t, &k, secs);
+                t.set_expire(&k, secs, Instant::now());
                 Ok(())
             }
         },
@@ -474,8 +489,13 @@ pub fn module() -> ModuleDef {
             let Some((t, k)) = resolve(&h, ctx, n) else {
                 return Value::Null;
             };
-            t.add(&k, delta, Instant::now())
-                .map_or(Value::Null, Value::Int)
+            match t.add(&k, delta, Instant::now()) {
+                Some(n) => {
+                    h.rep_set(&t, &k, &Val::Int(n));
+                    Value::Int(n)
+                }
+                None => Value::Null,
+            }
         });
     }
     for (name, on_value) in [("shtcn", false), ("shtcv", true)] {
@@ -500,6 +520,7 @@ pub fn module() -> ModuleDef {
         let (t, k) = (p[0].str(ctx).into_owned(), p[1].str(ctx).into_owned());
         match h.table(&t) {
             Some(table) => {
+                h.rep_delete(&table, &k);
                 table.remove(&k, Instant::now());
                 1
             }
@@ -565,6 +586,8 @@ pub fn module() -> ModuleDef {
             let exp = u64::try_from(p[3].int(ctx)).unwrap_or(0);
             match h.table(&t) {
                 Some(table) => {
+                    h.rep_set(&table, &k, &val);
+                    h.rep_expire(&table, &k, exp);
                     let e = (exp > 0).then(|| Duration::from_secs(exp));
                     table.set(&k, val, e, Instant::now());
                     1

@@ -51,6 +51,7 @@ fn set(ht: &Htable, p: &[Json], int: bool) -> Result<Json, RpcError> {
     } else {
         Val::Str(param_str(p, 2, "value")?)
     };
+    ht.rep_set(&t, &k, &v);
     t.set(&k, v, None, Instant::now());
     Ok(json!("Ok. Key set to new value."))
 }
@@ -66,6 +67,8 @@ fn set_with_expire(ht: &Htable, p: &[Json], int: bool) -> Result<Json, RpcError>
     };
     let secs = param_int(p, 3, "expire")?;
     let secs = u64::try_from(secs).unwrap_or(0);
+    ht.rep_set(&t, &k, &v);
+    ht.rep_expire(&t, &k, secs);
     t.set(
         &k,
         v,
@@ -81,6 +84,7 @@ fn set_expire(ht: &Htable, p: &[Json]) -> Result<Json, RpcError> {
     let t = table(ht, p)?;
     let k = param_str(p, 1, "key")?;
     let secs = u64::try_from(param_int(p, 2, "expire")?).unwrap_or(0);
+    ht.rep_expire(&t, &k, secs);
     t.set_expire(&k, secs, Instant::now());
     Ok(json!("Ok"))
 }
@@ -89,6 +93,7 @@ fn delete(ht: &Htable, p: &[Json]) -> Result<Json, RpcError> {
     let t = table(ht, p)?;
     let k = param_str(p, 1, "key")?;
     // As in Kamailio, a key that is not there is no error.
+    ht.rep_delete(&t, &k);
     t.remove(&k, Instant::now());
     Ok(json!("Ok. Key deleted."))
 }
@@ -217,7 +222,7 @@ fn list(ht: &Htable) -> Result<Json, RpcError> {
                 "expire": t.autoexpire.map_or(0, |d| d.as_secs()),
                 "updateexpire": u8::from(t.updateexpire),
                 "size": crate::table::slot_count(t.size),
-                "dmqreplicate": 0,
+                "dmqreplicate": i32::from(t.dmqreplicate),
             }))
         })
         .collect();

@@ -25,10 +25,12 @@ pub struct Def {
     /// `cols`: the columns loaded (the first is the key, the others are
     /// joined by commas into a text value).
     pub cols: Vec<String>,
+    /// `dmqreplicate`: changes are sent to the other DMQ nodes.
+    pub dmqreplicate: bool,
 }
 
 /// Parses `name=>size=8;autoexpire=300;initval=0;dbtable=htable;...`.
-/// `dmqreplicate` and the other replication options are accepted.
+/// `colnull`, `coldelim` and `no_clone` are accepted.
 pub fn parse_def(s: &str) -> Result<Def, String> {
     let (name, opts) = s
         .split_once("=>")
@@ -46,6 +48,7 @@ pub fn parse_def(s: &str) -> Result<Def, String> {
         dbtable: None,
         dbmode: 0,
         cols: Vec::new(),
+        dmqreplicate: false,
     };
     for attr in opts.split(';').map(str::trim).filter(|a| !a.is_empty()) {
         let (k, v) = attr.split_once('=').unwrap_or((attr, ""));
@@ -68,7 +71,8 @@ pub fn parse_def(s: &str) -> Result<Def, String> {
                     return Err(format!("htable {name}: cols needs 2 to 8 column names"));
                 }
             }
-            "colnull" | "dmqreplicate" | "coldelim" | "no_clone" => {}
+            "dmqreplicate" => d.dmqreplicate = num()? != 0,
+            "colnull" | "coldelim" | "no_clone" => {}
             other => return Err(format!("htable {name}: unknown attribute '{other}'")),
         }
     }

@@ -93,6 +93,8 @@ pub struct Table {
     pub updateexpire: bool,
     /// `size` as defined (reported by `htable.listTables`).
     pub size: u32,
+    /// `dmqreplicate`: changes go to the other DMQ nodes.
+    pub dmqreplicate: bool,
     shards: Vec<Mutex<HashMap<String, Item>>>,
     /// `sht_lock`'s locks, by Kamailio slot.
     locks: SlotLocks,
@@ -123,6 +125,7 @@ impl Table {
             initval,
             updateexpire: true,
             size: 4,
+            dmqreplicate: false,
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             locks: SlotLocks::default(),
             held: std::sync::atomic::AtomicUsize::new(0),

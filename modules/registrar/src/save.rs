@@ -3,7 +3,7 @@
 use crate::util::{aor_of, reply};
 use crate::Registrar;
 use sr_mod_usrloc::{
-    contact::methods_mask, Contact, Domain, FL_MEM, FL_NAT, METHODS_ALL, Q_UNSPECIFIED,
+    contact::methods_mask, Contact, Domain, FL_MEM, FL_NAT, FL_RPL, METHODS_ALL, Q_UNSPECIFIED,
 };
 use sr_sdk::db::now;
 use sr_sdk::prelude::*;
@@ -374,7 +374,9 @@ fn apply(
             ct.socket = Some(r.socket.clone());
             ct.methods = r.methods;
             ct.cflags = r.bflags;
-            ct.flags = (ct.flags & !(FL_NAT | FL_MEM))
+            // A local REGISTER makes a replicated contact this node's own
+            // again (dmq_usrloc sends its refreshes on).
+            ct.flags = (ct.flags & !(FL_NAT | FL_MEM | FL_RPL))
                 | if nat { FL_NAT } else { 0 }
                 | if flags & SAVE_MEMORY != 0 { FL_MEM } else { 0 };
             ct.instance = c.instance.clone();
