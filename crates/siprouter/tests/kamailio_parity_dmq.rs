@@ -13,7 +13,7 @@
 //! removal, go both ways.
 
 use sr_testkit::kamailio::{self, Kamailio};
-use sr_testkit::{free_port, TestServer, UdpPeer};
+use sr_testkit::{answer, free_port, from_caller, req, TestServer, UdpPeer};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -30,6 +30,8 @@ enum Mode {
     Usrloc,
     /// htable's tables by `enable_dmq`.
     Htable,
+    /// dialog's dialogs by `enable_dmq`.
+    Dialog,
 }
 
 /// The configuration both run: `ADDR:PORT` this node, `OTHER` the other.
@@ -38,6 +40,12 @@ fn cfg(addr: &str, port: u16, other: &str, dir: &Path, mode: Mode) -> String {
         Mode::TReplicate => "modparam(\"htable\", \"htable\", \"t=>size=4;\")\n",
         Mode::Usrloc => "modparam(\"htable\", \"htable\", \"t=>size=4;\")\nloadmodule \"dmq_usrloc.so\"\nmodparam(\"dmq_usrloc\", \"enable\", 1)\n",
         Mode::Htable => "modparam(\"htable\", \"htable\", \"t=>size=8;autoexpire=0;dmqreplicate=1;\")\nmodparam(\"htable\", \"htable\", \"e=>size=8;autoexpire=300;dmqreplicate=1;\")\nmodparam(\"htable\", \"enable_dmq\", 1)\nmodparam(\"htable\", \"dmq_init_sync\", 1)\n",
+        Mode::Dialog => "modparam(\"htable\", \"htable\", \"t=>size=4;\")\nloadmodule \"rr.so\"\nloadmodule \"siputils.so\"\nloadmodule \"dialog.so\"\nmodparam(\"dialog\", \"enable_dmq\", 1)\nmodparam(\"dialog\", \"profiles_with_value\", \"caller\")\n",
+    };
+    let calls = if mode == Mode::Dialog {
+        "if (is_method(\"INVITE|ACK|BYE\")) {\n        if (has_totag()) {\n            if (loose_route()) { t_relay(); }\n            exit;\n        }\n        if (is_method(\"INVITE\")) {\n            dlg_manage();\n            set_dlg_profile(\"caller\", \"$fU\");\n            record_route();\n            t_relay();\n        }\n        exit;\n    }"
+    } else {
+        ""
     };
     let replicate = if mode == Mode::TReplicate {
         "if (!dmq_is_from_node()) { dmq_t_replicate(); }"
@@ -68,6 +76,7 @@ modparam("dmq", "ping_interval", 5)
 {extra}
 
 request_route {{
+    {calls}
     if (is_method("KDMQ")) {{
         if ($rU == "chan") {{
             $sht(t=>chan) = $rb;
@@ -551,5 +560,209 @@ fn htable_tables_replicate_with_kamailio() {
     for sock in [&kam_sock, &sr_sock] {
         assert_eq!(sht_value(sock, "t", "early").as_deref(), Some("before"));
         assert_eq!(sht_value(sock, "t", "n").as_deref(), Some("6"));
+    }
+}
+
+/// `kamcmd dlg.profile_get_size caller VALUE` on a control socket.
+fn callers(sock: &Path, value: &str) -> Option<u64> {
+    kamailio::kamcmd(sock, &["dlg.profile_get_size", "caller", value], &|l| {
+        l.trim().to_string()
+    })
+    .iter()
+    .skip(1)
+    .find_map(|l| l.parse().ok())
+}
+
+/// `text` with the caller's From: `user` at example.com, tag `user`.
+fn with_from(text: &str, user: &str) -> String {
+    let old = text
+        .lines()
+        .find(|l| l.starts_with("From:"))
+        .unwrap_or_default()
+        .to_string();
+    text.replacen(
+        &old,
+        &format!("From: <sip:{user}@example.com>;tag={user}"),
+        1,
+    )
+}
+
+/// A call from `user` through `proxy` to `uas`, answered and ACKed; the
+/// 200, for the BYE.
+fn call(proxy: SocketAddr, uac: &UdpPeer, uas: &UdpPeer, user: &str) -> sr_testkit::Reply {
+    let ruri = format!("sip:bob@{}", uas.addr());
+    let inv = req(
+        "INVITE",
+        &ruri,
+        uac.addr(),
+        &format!("inv-{user}"),
+        &format!("call-{user}"),
+        1,
+        &[&format!("Contact: <sip:{user}@{}>", uac.addr())],
+        "",
+    );
+    let inv = with_from(&inv, user);
+    uac.send(proxy, &inv);
+    let got = uas
+        .recv_method("INVITE", Duration::from_secs(3))
+        .unwrap_or_else(|| panic!("INVITE of {user} not relayed"));
+    let contact = format!("Contact: <sip:bob@{}>", uas.addr());
+    uas.send(got.from, &answer(&got, 200, "OK", "bobtag", &[&contact]));
+    let ok = uac
+        .recv_status(200, Duration::from_secs(3))
+        .unwrap_or_else(|| panic!("200 of {user} not relayed"));
+    let ack = with_from(
+        &from_caller(
+            "ACK",
+            &ok,
+            uac.addr(),
+            &ruri,
+            1,
+            &format!("ack-{user}"),
+            &[],
+        ),
+        user,
+    );
+    uac.send(proxy, &ack);
+    assert!(
+        uas.recv_method("ACK", Duration::from_secs(3)).is_some(),
+        "ACK of {user}"
+    );
+    ok
+}
+
+/// The BYE of a call made by [`call`].
+fn hang_up(proxy: SocketAddr, uac: &UdpPeer, uas: &UdpPeer, ok: &sr_testkit::Reply, user: &str) {
+    let ruri = format!("sip:bob@{}", uas.addr());
+    let bye = with_from(
+        &from_caller("BYE", ok, uac.addr(), &ruri, 2, &format!("bye-{user}"), &[]),
+        user,
+    );
+    uac.send(proxy, &bye);
+    let got = uas
+        .recv_method("BYE", Duration::from_secs(3))
+        .unwrap_or_else(|| panic!("BYE of {user} not relayed"));
+    uas.send(got.from, &answer(&got, 200, "OK", "bobtag", &[]));
+    assert!(
+        uac.recv_status(200, Duration::from_secs(3)).is_some(),
+        "200 to the BYE of {user}"
+    );
+}
+
+#[test]
+fn dialog_profiles_replicate_with_kamailio() {
+    let mods = [
+        "tm",
+        "sl",
+        "pv",
+        "xlog",
+        "textops",
+        "htable",
+        "usrloc",
+        "registrar",
+        "ctl",
+        "dmq",
+        "rr",
+        "dialog",
+    ];
+    if !kamailio::available(&mods) || !kamailio::kamcmd_available(&[]) {
+        return;
+    }
+    let kam_port = free_port();
+    let sr_port = free_port();
+    let kam_dir = kamailio::fresh_dir("dmq-dialog");
+    let sr_dir = kam_dir.join("siprouter");
+    std::fs::create_dir_all(&sr_dir).unwrap();
+    let kam_addr: SocketAddr = format!("{KAM_IP}:{kam_port}").parse().unwrap();
+    let sr_addr: SocketAddr = format!("{SR_IP}:{sr_port}").parse().unwrap();
+    let (kam_sock, sr_sock) = (kam_dir.join("ctl.sock"), sr_dir.join("ctl.sock"));
+    let _srv = TestServer::start(
+        &cfg(
+            SR_IP,
+            sr_port,
+            &format!("{KAM_IP}:{kam_port}"),
+            &sr_dir,
+            Mode::Dialog,
+        ),
+        siprouter::in_tree(),
+    );
+    let kam = Kamailio::start(
+        &kam_dir,
+        &cfg(
+            KAM_IP,
+            kam_port,
+            &format!("{SR_IP}:{sr_port}"),
+            &kam_dir,
+            Mode::Dialog,
+        ),
+    );
+    // The cluster first.
+    let formed = until(
+        || {
+            nodes(&kam_sock)
+                .iter()
+                .filter(|l| l.contains(" active "))
+                .count()
+        },
+        |n| *n == 2,
+    );
+    assert_eq!(formed, 2, "cluster not formed; log {:?}", kam.log);
+    let (uac, uas) = (UdpPeer::new(), UdpPeer::new());
+    // A call through Kamailio counts on siprouter, one through siprouter
+    // on Kamailio, while they are up.
+    let ok_a = call(kam_addr, &uac, &uas, "alice");
+    let ok_c = call(sr_addr, &uac, &uas, "carol");
+    for (sock, who, user) in [
+        (&kam_sock, "Kamailio", "alice"),
+        (&sr_sock, "siprouter", "carol"),
+    ] {
+        assert_eq!(
+            callers(sock, user),
+            Some(1),
+            "{user} on {who}, the node of the call"
+        );
+    }
+    let on_sr = until(|| callers(&sr_sock, "alice"), |v| *v == Some(1));
+    assert_eq!(
+        on_sr,
+        Some(1),
+        "Kamailio's dialog of alice in siprouter's profile"
+    );
+    let on_kam = until(|| callers(&kam_sock, "carol"), |v| *v == Some(1));
+    assert_eq!(
+        on_kam,
+        Some(1),
+        "siprouter's dialog of carol in Kamailio's profile"
+    );
+    // Both list the other's dialog as confirmed.
+    let listed = |sock: &Path, callid: &str| {
+        let lines = kamailio::kamcmd(sock, &["dlg.list"], &|l| l.trim().to_string());
+        let at = lines
+            .iter()
+            .position(|l| l == &format!("call-id: {callid}"));
+        at.and_then(|i| {
+            lines[i..]
+                .iter()
+                .find_map(|l| l.strip_prefix("state: ").map(str::to_string))
+        })
+    };
+    let st = until(
+        || listed(&sr_sock, "call-alice"),
+        |v| v.as_deref() == Some("4"),
+    );
+    assert_eq!(st.as_deref(), Some("4"), "alice's dialog on siprouter");
+    let st = until(
+        || listed(&kam_sock, "call-carol"),
+        |v| v.as_deref() == Some("4"),
+    );
+    assert_eq!(st.as_deref(), Some("4"), "carol's dialog on Kamailio");
+    // Hung up: out of the profiles everywhere.
+    hang_up(kam_addr, &uac, &uas, &ok_a, "alice");
+    hang_up(sr_addr, &uac, &uas, &ok_c, "carol");
+    for (sock, who) in [(&kam_sock, "Kamailio"), (&sr_sock, "siprouter")] {
+        for user in ["alice", "carol"] {
+            let n = until(|| callers(sock, user), |v| *v == Some(0));
+            assert_eq!(n, Some(0), "{user} still counted on {who}");
+        }
     }
 }

@@ -109,6 +109,14 @@ pub struct Dialog {
 pub const DFLAG_TIMEOUT_BYE: u32 = 1 << 7;
 /// `dflags`: in-dialog requests do not restart the timeout.
 pub const DFLAG_NORESET: u32 = 1 << 8;
+/// `dflags`: the dialog came from another node over DMQ (no sockets, never
+/// sent on, ended without a BYE).
+pub const DFLAG_REPLICATED: u32 = 1 << 20;
+/// `dflags`: the dialog was sent to the other DMQ nodes (once, when its
+/// INVITE got its transaction).
+pub const DFLAG_SENT: u32 = 1 << 21;
+/// The `dflags` bits only siprouter keeps (not shown).
+pub const DFLAG_INTERNAL: u32 = DFLAG_REPLICATED | DFLAG_SENT;
 
 /// Seconds since the epoch.
 pub fn unix_now() -> u64 {
@@ -320,6 +328,25 @@ impl Table {
         (e, id)
     }
 
+    /// Adds a dialog under the ids another node gave it (DMQ); false when
+    /// they are taken.
+    pub fn insert_at(&mut self, mut d: Dialog, key: (u32, u32)) -> bool {
+        if key.1 == 0 || key.0 >= self.size || self.dialogs.contains_key(&key) {
+            return false;
+        }
+        d.h_entry = key.0;
+        d.h_id = key.1;
+        self.by_callid
+            .entry(d.callid.clone())
+            .or_default()
+            .push(key);
+        for l in &d.profiles {
+            self.counts.add(l);
+        }
+        self.dialogs.insert(key, d);
+        true
+    }
+
     /// A dialog by its ids.
     pub fn get(&self, key: (u32, u32)) -> Option<&Dialog> {
         self.dialogs.get(&key)
@@ -438,8 +465,8 @@ impl Table {
             .collect()
     }
 
-    /// Removes the dialogs ended more than `keep` ago.
-    pub fn sweep(&mut self, now: Instant, keep: Duration) {
+    /// Removes the dialogs ended more than `keep` ago; gives them back.
+    pub fn sweep(&mut self, now: Instant, keep: Duration) -> Vec<Dialog> {
         let old: Vec<(u32, u32)> = self
             .dialogs
             .iter()
@@ -449,9 +476,7 @@ impl Table {
             })
             .map(|(k, _)| *k)
             .collect();
-        for k in old {
-            self.remove(k);
-        }
+        old.into_iter().filter_map(|k| self.remove(k)).collect()
     }
 
     /// Every dialog, to change.

@@ -14,6 +14,7 @@
 
 pub mod bye;
 pub mod dlg;
+mod dmq;
 pub mod funcs;
 pub mod profile;
 pub mod pv;
@@ -36,6 +37,8 @@ use std::time::Duration;
 pub struct Params {
     /// `enable_stats`.
     pub enable_stats: Arc<AtomicI64>,
+    /// `enable_dmq`: dialogs replicated over DMQ (`dmq.rs`).
+    pub enable_dmq: Arc<AtomicI64>,
     /// `hash_size`.
     pub hash_size: Arc<AtomicI64>,
     /// `rr_param`.
@@ -89,6 +92,7 @@ impl Default for Params {
         use params::{int_cell as i, str_cell as s};
         Params {
             enable_stats: i(1),
+            enable_dmq: i(0),
             hash_size: i(4096),
             rr_param: s("did"),
             dlg_flag: i(-1),
@@ -187,6 +191,9 @@ pub struct Dlg {
     pub byes: LocalRequests<ByeTag>,
     /// What other modules asked to be told (Kamailio's dialog callbacks).
     pub hooks: Hooks,
+    /// dmq, with `enable_dmq`.
+    dmq: OnceLock<sr_mod_dmq::DmqApi>,
+    dmq_core: OnceLock<Weak<dyn Core>>,
 }
 
 /// Called with the initial INVITE and the dialog just made of it
@@ -252,6 +259,8 @@ impl Default for Dlg {
             core: OnceLock::new(),
             byes: LocalRequests::new("dlg"),
             hooks: Hooks::default(),
+            dmq: OnceLock::new(),
+            dmq_core: OnceLock::new(),
         }
     }
 }
@@ -383,7 +392,6 @@ impl Dlg {
 const IGNORED_INT: &[(&str, i64)] = &[
     ("ka_interval", 0),
     ("ka_failed_limit", 1),
-    ("enable_dmq", 0),
     ("timer_procs", 0),
     ("keep_proxy_rr", 0),
     ("dlg_filter_mode", 0),
@@ -433,6 +441,7 @@ pub fn module() -> ModuleDef {
     let mut def = ModuleDef::new("dialog");
     for (name, cell) in [
         ("enable_stats", &p.enable_stats),
+        ("enable_dmq", &p.enable_dmq),
         ("hash_size", &p.hash_size),
         ("dlg_flag", &p.dlg_flag),
         ("default_timeout", &p.default_timeout),
@@ -539,6 +548,14 @@ pub fn module() -> ModuleDef {
         .stat("failed_dialogs", s.failed.clone());
     let di = d.clone();
     def = def.on_init(move |core| di.init(core));
+    // dmq is bound after every mod_init, so dialog may be loaded first.
+    let dd = d.clone();
+    def = def.on_child_init(move |core, rank| {
+        if rank == sr_sdk::rank::PROC_INIT {
+            dd.dmq_start(core)?;
+        }
+        Ok(())
+    });
     let dr = d.clone();
     def = def.on_response(move |ctx| bye::on_reply(&dr, ctx));
     def = funcs::export(def, &d);

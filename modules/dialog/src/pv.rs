@@ -33,7 +33,7 @@ pub fn dlg_attr(x: &Dialog, attr: &str) -> Option<Value<'static>> {
         "state" => Value::Int(x.state.num()),
         "to_rs" => rs(&x.callee.route_set),
         "from_rs" => rs(&x.caller.route_set),
-        "dflags" => Value::Int(i64::from(x.dflags)),
+        "dflags" => Value::Int(i64::from(x.dflags & !crate::dlg::DFLAG_INTERNAL)),
         "sflags" => Value::Int(i64::from(x.sflags)),
         "callid" => s(&x.callid),
         "to_uri" => s(&x.to_uri),

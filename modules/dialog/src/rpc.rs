@@ -60,7 +60,7 @@ pub fn dialog_json(d: &Dlg, x: &Dialog, with_ctx: bool) -> Json {
         "duration": x.end_ts.saturating_sub(x.start_ts),
         "timeout": timeout,
         "lifetime": x.lifetime,
-        "dflags": x.dflags,
+        "dflags": x.dflags & !crate::dlg::DFLAG_INTERNAL,
         "sflags": x.sflags,
         "iflags": u32::from(x.dflags & DFLAG_TIMEOUT_BYE != 0),
         "caller": leg(&x.caller, true),

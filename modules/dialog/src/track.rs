@@ -275,6 +275,7 @@ pub fn on_tm(d: &Dlg, core: &dyn Core, ev: &mut TmEvent<'_>) {
                     if let Some(x) = d.table().get_mut(k) {
                         x.tm_cell = x.tm_cell.or(cell);
                     }
+                    d.rep_create(k);
                 }
                 None => {
                     let flag = params::get_int(&d.p.dlg_flag);
@@ -282,6 +283,9 @@ pub fn on_tm(d: &Dlg, core: &dyn Core, ev: &mut TmEvent<'_>) {
                         let mut ctx = Ctx::new(ev.req, core, RouteType::REQUEST);
                         create(d, &mut ctx);
                         ev.req_changed = true;
+                        if let Some(k) = given(ev.req) {
+                            d.rep_create(k);
+                        }
                     }
                 }
             }
@@ -308,6 +312,8 @@ fn reply(d: &Dlg, core: &dyn Core, ev: &mut TmEvent<'_>, key: (u32, u32)) {
     let rr_name = params::get_str(&d.p.rr_param);
     let ct = contact(m);
     let on = d.stats_on();
+    // Whether the other DMQ nodes are told (early, or ended).
+    let mut tell = false;
     let event = {
         let mut t = d.table();
         let Some(x) = t.get_mut(key) else {
@@ -323,6 +329,7 @@ fn reply(d: &Dlg, core: &dyn Core, ev: &mut TmEvent<'_>, key: (u32, u32)) {
                 // The callee's tag is kept from the 2xx only (as
                 // Kamailio's: `$dlg(to_tag)` is $null while early).
                 x.state = State::Early;
+                tell = true;
                 if on {
                     d.stats.early.inc();
                 }
@@ -359,9 +366,13 @@ fn reply(d: &Dlg, core: &dyn Core, ev: &mut TmEvent<'_>, key: (u32, u32)) {
                 d.stats.failed.inc();
             }
             t.end(key, Instant::now());
+            tell = true;
             Some("dialog:failed")
         }
     };
+    if tell {
+        d.rep_state(key);
+    }
     if let Some(name) = event {
         run_event(core, name, &mut rpl, key);
     }
@@ -473,6 +484,8 @@ pub fn within(d: &Dlg, ctx: &mut Ctx<'_>, key: (u32, u32), downstream: bool) {
             x.deadline = Some(Instant::now() + Duration::from_secs(u64::from(x.lifetime)));
         }
     };
+    // Whether the other DMQ nodes are told (confirmed, or ended).
+    let mut told = false;
     let (ended, again) = {
         let mut t = d.table();
         let Some(x) = t.get_mut(key) else {
@@ -486,6 +499,7 @@ pub fn within(d: &Dlg, ctx: &mut Ctx<'_>, key: (u32, u32), downstream: bool) {
                 if x.state == State::ConfirmedNa {
                     x.state = State::Confirmed;
                     restart(x);
+                    told = true;
                 }
                 (false, false)
             }
@@ -494,6 +508,7 @@ pub fn within(d: &Dlg, ctx: &mut Ctx<'_>, key: (u32, u32), downstream: bool) {
                     d.stats.active.dec();
                 }
                 t.end(key, Instant::now());
+                told = true;
                 (true, false)
             }
             _ => {
@@ -516,6 +531,9 @@ pub fn within(d: &Dlg, ctx: &mut Ctx<'_>, key: (u32, u32), downstream: bool) {
             }
         }
     };
+    if told {
+        d.rep_state(key);
+    }
     let c = dctx(ctx.msg);
     c.key = Some(key);
     c.downstream = downstream;
@@ -658,7 +676,10 @@ pub fn tick(d: &Dlg, core: &dyn Core) {
                     if x.deadline.is_none_or(|dl| dl > now) {
                         continue;
                     }
-                    (true, x.dflags & DFLAG_TIMEOUT_BYE != 0)
+                    // A dialog of another node ends without a BYE.
+                    let bye = x.dflags & DFLAG_TIMEOUT_BYE != 0
+                        && x.dflags & crate::dlg::DFLAG_REPLICATED == 0;
+                    (true, bye)
                 }
                 State::Unconfirmed | State::Early => {
                     if x.state == State::Early && d.stats_on() {
@@ -675,5 +696,8 @@ pub fn tick(d: &Dlg, core: &dyn Core) {
             terminate(d, core, key, bye.then_some((bye::Side::Both, "")), true);
         }
     }
-    d.table().sweep(now, KEEP_ENDED);
+    let gone = d.table().sweep(now, KEEP_ENDED);
+    for x in &gone {
+        d.rep_removed(x);
+    }
 }
