@@ -573,6 +573,10 @@ fn callers(sock: &Path, value: &str) -> Option<u64> {
     .find_map(|l| l.parse().ok())
 }
 
+fn ua_addr(p: &UdpPeer) -> String {
+    p.addr().to_string()
+}
+
 /// `text` with the caller's From: `user` at example.com, tag `user`.
 fn with_from(text: &str, user: &str) -> String {
     let old = text
@@ -756,6 +760,45 @@ fn dialog_profiles_replicate_with_kamailio() {
         |v| v.as_deref() == Some("4"),
     );
     assert_eq!(st.as_deref(), Some("4"), "carol's dialog on Kamailio");
+    // A message from elsewhere about one of siprouter's own dialogs (as
+    // a node whose copy timed out sends) changes nothing there.
+    let ids = {
+        let lines = kamailio::kamcmd(&sr_sock, &["dlg.list"], &|l| l.trim().to_string());
+        let at = lines
+            .iter()
+            .position(|l| l == "call-id: call-carol")
+            .expect("carol's dialog listed");
+        let get = |k: &str| {
+            lines[..at]
+                .iter()
+                .rev()
+                .find_map(|l| l.strip_prefix(k).map(str::to_string))
+                .unwrap_or_default()
+        };
+        (get("h_entry: "), get("h_id: "))
+    };
+    let body = format!(
+        "{{\"action\":3,\"h_entry\":{},\"h_id\":{},\"state\":5}}",
+        ids.0, ids.1
+    );
+    let rm = format!(
+        "KDMQ sip:dialog@{sr_addr} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK-rm\r\nFrom: <sip:dialog@{}>;tag=rm\r\nTo: <sip:dialog@{sr_addr}>\r\nCall-ID: rm-1\r\nCSeq: 10 KDMQ\r\nMax-Forwards: 1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        ua_addr(&uac),
+        ua_addr(&uac),
+        body.len()
+    );
+    uac.send(sr_addr, &rm);
+    let answer = uac.recv_final(Duration::from_secs(3)).map(|r| r.status());
+    assert_eq!(
+        answer,
+        Some(Some(200)),
+        "the foreign remove is answered 200"
+    );
+    assert_eq!(
+        callers(&sr_sock, "carol"),
+        Some(1),
+        "carol's own dialog kept"
+    );
     // Hung up: out of the profiles everywhere.
     hang_up(kam_addr, &uac, &uas, &ok_a, "alice");
     hang_up(sr_addr, &uac, &uas, &ok_c, "carol");

@@ -370,6 +370,10 @@ impl Table {
             let Some(d) = self.dialogs.get(k) else {
                 continue;
             };
+            // Another node's dialog: its requests are that node's.
+            if d.dflags & DFLAG_REPLICATED != 0 {
+                continue;
+            }
             if d.caller.tag == ftag
                 && (d.callee.tag.is_empty() || d.callee.tag == ttag || ttag.is_empty())
             {
@@ -457,7 +461,11 @@ impl Table {
                 State::ConfirmedNa | State::Confirmed => d.deadline.is_some_and(|t| t <= now),
                 State::Unconfirmed | State::Early => {
                     let age = now.saturating_duration_since(d.created);
-                    age >= early || (d.tm_cell.is_none() && age >= unbound)
+                    // (A dialog of another node has no transaction here.)
+                    age >= early
+                        || (d.tm_cell.is_none()
+                            && d.dflags & DFLAG_REPLICATED == 0
+                            && age >= unbound)
                 }
                 State::Deleted => false,
             })

@@ -28,6 +28,10 @@ const UPDATE: i64 = 1;
 const STATE: i64 = 2;
 const REMOVE: i64 = 3;
 const SYNC: i64 = 4;
+/// The most dialogs kept in all before those of other nodes are refused.
+const MAX_RECEIVED: usize = 200_000;
+/// The longest lifetime taken from another node (a week).
+const MAX_LIFETIME: u32 = 7 * 24 * 3600;
 
 fn reply(code: u16, reason: &str) -> PeerReply {
     PeerReply {
@@ -111,7 +115,9 @@ fn whole(x: &Dialog) -> Json {
     }
     if x.state == State::ConfirmedNa {
         // (Never sent as 3: a node learns of the 2xx at the ACK.)
-        m.insert("state".into(), json!(State::Early.num()));
+        let mut early = x.clone();
+        early.state = State::Early;
+        state_fields(&mut m, &early);
     } else {
         state_fields(&mut m, x);
     }
@@ -199,7 +205,7 @@ impl Dlg {
             return;
         }
         let body = match self.table().get(key) {
-            Some(x) if x.dflags & DFLAG_REPLICATED == 0 => {
+            Some(x) if x.dflags & (DFLAG_REPLICATED | DFLAG_SENT) == DFLAG_SENT => {
                 let mut m = Obj::new();
                 ids(&mut m, STATE, x);
                 state_fields(&mut m, x);
@@ -212,7 +218,7 @@ impl Dlg {
 
     /// A dialog made here is gone from the table.
     pub(crate) fn rep_removed(&self, x: &Dialog) {
-        if self.dmq.get().is_none() || x.dflags & DFLAG_REPLICATED != 0 {
+        if self.dmq.get().is_none() || x.dflags & (DFLAG_REPLICATED | DFLAG_SENT) != DFLAG_SENT {
             return;
         }
         let mut m = Obj::new();
@@ -256,17 +262,28 @@ impl Dlg {
     }
 
     /// A message on the `dialog` channel.
-    fn dmq_received(&self, core: &dyn Core, msg: &SipMsg, _from: Option<&NodeUri>) -> PeerReply {
+    fn dmq_received(&self, core: &dyn Core, msg: &SipMsg, from: Option<&NodeUri>) -> PeerReply {
         let Ok(Json::Object(o)) = sr_sdk::serde_json::from_slice::<Json>(msg.msg().body()) else {
             return reply(400, "Bad Request");
         };
         let num = |k: &str| o.get(k).and_then(Json::as_i64).unwrap_or(0);
         let action = num("action");
         if action == SYNC {
-            let all: Vec<Json> = self.table().all().into_iter().map(whole).collect();
-            for b in all {
-                if let Some(api) = self.dmq.get() {
-                    api.bcast(core, CHANNEL, &b.to_string(), CONTENT_TYPE);
+            // This server's own dialogs (the others' come from their
+            // owners), to the asker (to all when it is not a listed node).
+            let mine: Vec<Json> = self
+                .table()
+                .all()
+                .into_iter()
+                .filter(|x| x.dflags & DFLAG_REPLICATED == 0 && x.state != State::Deleted)
+                .map(whole)
+                .collect();
+            if let Some(api) = self.dmq.get() {
+                for b in mine {
+                    let b = b.to_string();
+                    if !from.is_some_and(|n| api.send_to(core, n, CHANNEL, &b, CONTENT_TYPE)) {
+                        api.bcast(core, CHANNEL, &b, CONTENT_TYPE);
+                    }
                 }
             }
             return reply(200, "OK");
@@ -286,6 +303,12 @@ impl Dlg {
             _ => State::Unconfirmed,
         };
         let mut t = self.table();
+        // This server's own dialog under the same ids (another node's
+        // copy of it, or ids that collide: give each node its own
+        // h_id_start and h_id_step): left alone.
+        if t.get(key).is_some_and(|x| x.dflags & DFLAG_REPLICATED == 0) {
+            return reply(200, "OK");
+        }
         if action == REMOVE {
             return match t.remove(key) {
                 Some(_) => reply(200, "OK"),
@@ -325,6 +348,12 @@ impl Dlg {
                     }
                 }
                 None => {
+                    if t.count(|_| true) >= MAX_RECEIVED {
+                        lm_err!(
+                            "dialog: dmq: {MAX_RECEIVED} dialogs kept, no more from other nodes"
+                        );
+                        return reply(500, "Server Internal Error");
+                    }
                     let now = Instant::now();
                     let d = Dialog {
                         h_entry: key.0,
@@ -370,10 +399,16 @@ impl Dlg {
             lm_notice!("dialog: dmq: ignoring backwards state change");
             return reply(200, "OK");
         }
+        if action == STATE && matches!(state, State::Unconfirmed | State::ConfirmedNa) {
+            lm_err!("dialog: dmq: unhandled state update {}", state.num());
+            return reply(500, "Server Internal Error");
+        }
         match state {
             State::Early | State::ConfirmedNa | State::Confirmed => {
                 x.start_ts = u64::try_from(num("start_ts")).unwrap_or(0);
-                x.lifetime = u32::try_from(num("lifetime")).unwrap_or(0);
+                x.lifetime = u32::try_from(num("lifetime"))
+                    .unwrap_or(0)
+                    .min(MAX_LIFETIME);
                 x.caller = leg_of(&o, 1);
                 x.state = state;
                 if state != State::Early {

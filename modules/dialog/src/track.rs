@@ -7,7 +7,9 @@
 //! sent or tm is called, and every decision is checked again under the
 //! lock that acts on it.
 
-use crate::dlg::{unix_now, Dialog, Leg, State, DFLAG_NORESET, DFLAG_TIMEOUT_BYE};
+use crate::dlg::{
+    unix_now, Dialog, Leg, State, DFLAG_NORESET, DFLAG_REPLICATED, DFLAG_TIMEOUT_BYE,
+};
 use crate::{bye, Dlg, DlgCtx};
 use sr_mod_tm::{TmEvent, TmEventKind};
 use sr_sdk::prelude::*;
@@ -130,8 +132,11 @@ pub fn create(d: &Dlg, ctx: &mut Ctx<'_>) -> i32 {
     if params::get_int(&d.p.detect_spirals) != 0 {
         let mut t = d.table();
         let spiral = t.by_callid(&callid).into_iter().find(|k| {
-            t.get(*k)
-                .is_some_and(|x| x.caller.tag == ftag && x.state != State::Deleted)
+            t.get(*k).is_some_and(|x| {
+                x.caller.tag == ftag
+                    && x.state != State::Deleted
+                    && x.dflags & DFLAG_REPLICATED == 0
+            })
         });
         if let Some(k) = spiral {
             if let Some(x) = t.get_mut(k) {
@@ -221,6 +226,11 @@ pub fn create(d: &Dlg, ctx: &mut Ctx<'_>) -> i32 {
     for hook in d.hooks.created() {
         hook(ctx, key);
     }
+    // Its INVITE has its transaction already (t_newtran first): no tm
+    // event will come for it, so the other DMQ nodes are told now.
+    if cell.is_some() {
+        d.rep_create(key);
+    }
     1
 }
 
@@ -248,7 +258,9 @@ pub fn unanswered(d: &Dlg, callid: &str, ftag: &str) -> Option<(u32, u32)> {
     let t = d.table();
     t.by_callid(callid).into_iter().find(|k| {
         t.get(*k).is_some_and(|x| {
-            x.caller.tag == ftag && matches!(x.state, State::Unconfirmed | State::Early)
+            x.caller.tag == ftag
+                && matches!(x.state, State::Unconfirmed | State::Early)
+                && x.dflags & DFLAG_REPLICATED == 0
         })
     })
 }
@@ -445,6 +457,7 @@ pub fn on_route(d: &Dlg, ctx: &mut Ctx<'_>, route_params: &str) {
             let t = d.table();
             let hit = t
                 .get(key)
+                .filter(|x| x.dflags & DFLAG_REPLICATED == 0)
                 .and_then(|x| tight(x, &callid, &ftag, &ttag))
                 .map(|down| (key, down));
             if hit.is_none() {
@@ -585,7 +598,8 @@ pub fn terminate(
         let Some(x) = t.get_mut(key) else {
             return false;
         };
-        if !x.state.answered() || x.closing {
+        // Another node's dialog is that node's to end.
+        if !x.state.answered() || x.closing || x.dflags & DFLAG_REPLICATED != 0 {
             return false;
         }
         x.closing = true;
@@ -676,13 +690,18 @@ pub fn tick(d: &Dlg, core: &dyn Core) {
                     if x.deadline.is_none_or(|dl| dl > now) {
                         continue;
                     }
+                    // Another node's dialog: gone here, quietly.
+                    if x.dflags & DFLAG_REPLICATED != 0 {
+                        t.end(key, now);
+                        continue;
+                    }
                     // A dialog of another node ends without a BYE.
                     let bye = x.dflags & DFLAG_TIMEOUT_BYE != 0
                         && x.dflags & crate::dlg::DFLAG_REPLICATED == 0;
                     (true, bye)
                 }
                 State::Unconfirmed | State::Early => {
-                    if x.state == State::Early && d.stats_on() {
+                    if x.state == State::Early && d.stats_on() && x.dflags & DFLAG_REPLICATED == 0 {
                         d.stats.early.dec();
                     }
                     t.end(key, now);

@@ -112,7 +112,7 @@ impl Htable {
 
     /// A value set (`$sht`, `$shtinc`, `sht_setx*`, RPC).
     pub(crate) fn rep_set(&self, t: &Table, key: &str, v: &Val) {
-        if !t.dmqreplicate {
+        if !t.dmqreplicate || self.dmq_api.get().is_none() {
             return;
         }
         let mut m = Self::head(SET, t, Some(key));
@@ -123,7 +123,7 @@ impl Htable {
 
     /// A new lifetime (`$shtex`, the expiry of `sht_setx*`, RPC).
     pub(crate) fn rep_expire(&self, t: &Table, key: &str, secs: u64) {
-        if !t.dmqreplicate {
+        if !t.dmqreplicate || self.dmq_api.get().is_none() {
             return;
         }
         let mut m = Self::head(SET_EXPIRE, t, Some(key));
@@ -135,7 +135,7 @@ impl Htable {
 
     /// An item removed (`$sht = $null`, `sht_rm`, RPC).
     pub(crate) fn rep_delete(&self, t: &Table, key: &str) {
-        if !t.dmqreplicate {
+        if !t.dmqreplicate || self.dmq_api.get().is_none() {
             return;
         }
         let mut m = Self::head(DELETE, t, Some(key));
@@ -145,7 +145,7 @@ impl Htable {
 
     /// Items removed by a pattern (`re` or `sw`) on names or values.
     pub(crate) fn rep_remove(&self, t: &Table, op: &str, pattern: &str, on_value: bool) {
-        if !t.dmqreplicate {
+        if !t.dmqreplicate || self.dmq_api.get().is_none() {
             return;
         }
         let action = if op == "sw" { RM_SW } else { RM_RE };
@@ -159,8 +159,9 @@ impl Htable {
     /// A message on the `htable` channel.
     fn dmq_received(&self, core: &dyn Core, msg: &SipMsg, from: Option<&NodeUri>) -> PeerReply {
         let body = msg.msg().body();
-        let Ok(Json::Object(o)) = sr_sdk::serde_json::from_slice::<Json>(body) else {
-            return reply(400, "Bad Request");
+        let o = match sr_sdk::serde_json::from_slice::<Json>(body) {
+            Ok(Json::Object(o)) if !o.is_empty() => o,
+            _ => return reply(400, "Bad Request"),
         };
         if let Some(cells) = o.get("cells") {
             self.apply_cells(cells);
