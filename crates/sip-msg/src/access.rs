@@ -102,17 +102,17 @@ impl<'a> Message<'a> {
         let headers = self.headers();
         self.decoded.top_via(
             |line| headers.get(line).map_or("", |h| h.value),
-            || {
-                for (line, h) in headers.iter().enumerate() {
-                    if h.name != HeaderName::Via {
-                        continue;
-                    }
-                    if let Some(item) = CommaSplit::new(h.value).next() {
-                        return Via::parse(item).map(|v| (line, v));
-                    }
-                }
-                Err(ParseError::MissingHeader("Via"))
-            },
+            || first_via(headers),
+        )
+    }
+
+    /// The top Via's `branch` (what `top_via()?.branch()` gives), read
+    /// from the decoded top Via without rebuilding it.
+    pub fn top_via_branch(&self) -> Result<Option<&'a str>, ParseError> {
+        let headers = self.headers();
+        self.decoded.top_via_branch(
+            |line| headers.get(line).map_or("", |h| h.value),
+            || first_via(headers),
         )
     }
 
@@ -217,6 +217,20 @@ impl<'a> Message<'a> {
     pub fn server(&self) -> Option<&'a str> {
         self.value(HeaderName::Server)
     }
+}
+
+/// The first value of the first Via line that has one, and that line's
+/// index.
+fn first_via<'a>(headers: &[crate::Header<'a>]) -> Result<(usize, Via<'a>), ParseError> {
+    for (line, h) in headers.iter().enumerate() {
+        if h.name != HeaderName::Via {
+            continue;
+        }
+        if let Some(item) = CommaSplit::new(h.value).next() {
+            return Via::parse(item).map(|v| (line, v));
+        }
+    }
+    Err(ParseError::MissingHeader("Via"))
 }
 
 #[cfg(test)]

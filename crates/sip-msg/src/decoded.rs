@@ -245,6 +245,23 @@ impl Decoded {
         }
     }
 
+    /// The top Via's `branch` alone, as [`Decoded::top_via`]'s value would
+    /// give it, without rebuilding the whole Via (replies are matched by
+    /// it several times each).
+    pub(crate) fn top_via_branch<'a>(
+        &self,
+        value: impl Fn(usize) -> &'a str,
+        decode: impl FnOnce() -> Result<(usize, Via<'a>), ParseError>,
+    ) -> Result<Option<&'a str>, ParseError> {
+        let cached = self
+            .top_via
+            .get_or_init(|| decode().map(|(line, v)| (line, ViaSpans::of(value(line), &v))));
+        match cached {
+            Ok((line, s)) => Ok(s.known[0].flatten().map(|b| at(value(*line), b))),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
     /// From or To: `base` is the header's value and `decode` decodes it
     /// (called once).
     pub(crate) fn name_addr<'a>(
@@ -303,6 +320,18 @@ mod tests {
         assert_eq!(back.host.ip(), v.host.ip());
         assert_eq!(back.port, Some(5070));
         assert_eq!(back.params, "branch=z9hG4bK1;rport");
+        let d = Decoded::default();
+        let decode = || Via::parse(value.split(',').next().unwrap()).map(|v| (0, v));
+        assert_eq!(d.top_via_branch(|_| value, decode), Ok(Some("z9hG4bK1")));
+        // Cached: the second read does not decode.
+        assert_eq!(
+            d.top_via_branch(|_| value, || unreachable!()),
+            Ok(Some("z9hG4bK1"))
+        );
+        assert_eq!(
+            d.top_via(|_| value, || unreachable!()).map(|v| v.branch()),
+            Ok(Some("z9hG4bK1"))
+        );
         let d = Decoded::default();
         let to = "<sip:b@h;tag=uri>;x=1;tag=abc";
         let first = d.name_addr(FromTo::To, to, || NameAddr::parse(to, "To"));

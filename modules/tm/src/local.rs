@@ -215,7 +215,7 @@ impl<T: Clone> LocalRequests<T> {
     /// of our requests, and if it ends one, how.
     pub fn take_reply(&self, msg: &SipMsg) -> Taken<T> {
         let m = msg.msg();
-        let Some(branch) = m.top_via().ok().and_then(|v| v.branch()) else {
+        let Some(branch) = m.top_via_branch().ok().flatten() else {
             return Taken::NotOurs;
         };
         if !branch.starts_with(&self.prefix) {

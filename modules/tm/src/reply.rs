@@ -12,8 +12,8 @@ use sr_sdk::RouteId;
 
 /// The cell and branch index a reply belongs to.
 pub fn reply_cell(e: &Engine, msg: &SipMsg) -> Option<(CellRef, usize)> {
-    let via = msg.msg().top_via().ok()?;
-    let (id, idx) = parse_branch(via.branch()?)?;
+    let branch = msg.msg().top_via_branch().ok()??;
+    let (id, idx) = parse_branch(branch)?;
     Some((e.tables.by_id(id)?, idx))
 }
 
