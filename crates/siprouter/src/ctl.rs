@@ -173,7 +173,7 @@ pub fn main(args: &[String]) -> i32 {
     };
     if let Some(err) = resp.get("error") {
         if raw {
-            println!("{resp}");
+            write_out(&format!("{resp}\n"));
         } else {
             let code = err.get("code").map(|c| c.to_string()).unwrap_or_default();
             let msg = err.get("message").map(scalar).unwrap_or_default();
@@ -182,17 +182,33 @@ pub fn main(args: &[String]) -> i32 {
         return 1;
     }
     let result = resp.get("result").cloned().unwrap_or(Json::Null);
-    if raw {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&result).unwrap_or_default()
-        );
+    let out = if raw {
+        serde_json::to_string_pretty(&result).unwrap_or_default() + "\n"
     } else {
         let mut out = String::new();
         render(&result, 0, &mut out);
-        print!("{out}");
+        out
+    };
+    if write_out(&out) {
+        0
+    } else {
+        1
     }
-    0
+}
+
+/// Writes the result to standard output; false when that fails. A reader
+/// that went away (`siprouter ctl ... | head`) is not an error.
+fn write_out(text: &str) -> bool {
+    use std::io::Write;
+    let mut so = std::io::stdout().lock();
+    match so.write_all(text.as_bytes()).and_then(|()| so.flush()) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => true,
+        Err(e) => {
+            eprintln!("ctl: {e}");
+            false
+        }
+    }
 }
 
 #[cfg(test)]

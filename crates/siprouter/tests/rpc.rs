@@ -325,6 +325,18 @@ fn the_ctl_binary() {
     let (rc, out, err) = ctl(&["-s", &t.url(), "core.uptime"]);
     assert_eq!(rc, 0, "{err}");
     assert!(out.contains("uptime: "), "{out}");
+    // A reader that goes away (`| head -1`) is no error and no panic.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_siprouter"))
+        .args(["ctl", "-s", &sock, "--json", "system.listMethods"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run siprouter ctl");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("ctl ends");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }
 
 #[test]
