@@ -91,6 +91,7 @@ pub fn in_tree() -> Vec<InTree> {
         ("presence_xml", sr_mod_presence_xml::module),
         ("presence_mwi", sr_mod_presence_mwi::module),
         ("path", sr_mod_path::module),
+        ("outbound", sr_mod_outbound::module),
         ("statistics", sr_mod_statistics::module),
         ("diversion", sr_mod_diversion::module),
         ("uac_redirect", sr_mod_uac_redirect::module),

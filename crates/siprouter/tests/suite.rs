@@ -161,6 +161,7 @@ mod msilo;
 mod mtree;
 mod nat;
 mod ndb_redis;
+mod outbound;
 mod path;
 mod pdt;
 mod permissions;

@@ -6,12 +6,15 @@
 //! proxy; `add_path_received()` adds the address the REGISTER came from
 //! (`;received=sip:ip:port`), and with `use_received` a request routed
 //! back through our Path entry goes to that address (rr's loose_route
-//! callback sets `$du`).
+//! callback sets `$du`). With the `outbound` module loaded, `add_path()`
+//! on a REGISTER that uses outbound (RFC 5626) writes a flow token as the
+//! user part and `;ob` (see sr_mod_outbound).
 #![forbid(unsafe_code)]
 
 pub mod received;
 
 use received::Format;
+use sr_mod_outbound::ObBinding;
 use sr_mod_rr::{RrApi, RR_API};
 use sr_sdk::msg::SendInfo;
 use sr_sdk::prelude::*;
@@ -24,6 +27,16 @@ use std::sync::{Arc, RwLock};
 /// `SUBST_SND_ALL` lump).
 const ADDR_MARK: &str = "\u{1}path-addr\u{1}";
 
+/// What follows `;lr` in our Path entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    None,
+    /// `;received=` the address the REGISTER came from.
+    Received,
+    /// `;ob`: this proxy is the first hop of an outbound flow (RFC 5626).
+    Ob,
+}
+
 /// The parameters.
 struct Path {
     use_received: Arc<AtomicI64>,
@@ -31,6 +44,7 @@ struct Path {
     received_format: Arc<AtomicI64>,
     enable_r2: Arc<AtomicI64>,
     sockname_mode: Arc<AtomicI64>,
+    outbound: ObBinding,
 }
 
 impl Path {
@@ -40,7 +54,7 @@ impl Path {
 
     /// Kamailio's `prepend_path`: `Path: <sip:[user@]ADDR;lr[;received=..][;params]>`
     /// before the first Path header, else after the last header.
-    fn prepend(&self, ctx: &mut Ctx<'_>, user: &str, received: bool, extra: &str) -> i32 {
+    fn prepend(&self, ctx: &mut Ctx<'_>, user: &str, mark: Mark, extra: &str) -> i32 {
         if !ctx.msg.is_request() {
             return -1;
         }
@@ -52,7 +66,10 @@ impl Path {
         }
         line.push_str(ADDR_MARK);
         line.push_str(";lr");
-        if received {
+        if mark == Mark::Ob {
+            line.push_str(";ob");
+        }
+        if mark == Mark::Received {
             let name = params::get_str(&self.received_name);
             line.push(';');
             line.push_str(&name);
@@ -80,6 +97,23 @@ impl Path {
             .map_or(m.headers_end(), |h| h.start);
         ctx.msg.edits.insert(at, line.as_bytes());
         1
+    }
+
+    /// `add_path()`: with the outbound module loaded and a REGISTER that
+    /// uses outbound, the user part is a token of the flow it came on,
+    /// and `;ob` says so when this proxy is the first hop (one Via).
+    fn add_path(&self, ctx: &mut Ctx<'_>) -> i32 {
+        let mut user = String::new();
+        let mut mark = Mark::None;
+        if let Some(ob) = self.outbound.get(ctx.core) {
+            if ctx.msg.is_request() && ob.use_outbound(ctx.core, ctx.msg) != 0 {
+                user = ob.encode(&ctx.msg.rcv);
+                if ctx.msg.msg().vias().nth(1).is_none() {
+                    mark = Mark::Ob;
+                }
+            }
+        }
+        self.prepend(ctx, &user, mark, "")
     }
 
     /// rr's callback: our Route entry's `received` parameter, when it has
@@ -140,6 +174,7 @@ pub fn module() -> ModuleDef {
         received_format: params::int_cell(0),
         enable_r2: params::int_cell(0),
         sockname_mode: params::int_cell(0),
+        outbound: ObBinding::default(),
     });
     let mut def = ModuleDef::new("path")
         .param("use_received", ParamKind::Int, params::int(&p.use_received))
@@ -189,6 +224,9 @@ pub fn module() -> ModuleDef {
                 RouteType::REQUEST,
                 (nargs > 0).then(|| fixup::f(fixup::spve)),
                 move |ctx, a| {
+                    if !received && nargs == 0 {
+                        return path.add_path(ctx);
+                    }
                     let user = a
                         .first()
                         .map(|u| u.str(ctx).into_owned())
@@ -197,7 +235,8 @@ pub fn module() -> ModuleDef {
                         .get(1)
                         .map(|x| x.str(ctx).into_owned())
                         .unwrap_or_default();
-                    path.prepend(ctx, &user, received, &extra)
+                    let mark = if received { Mark::Received } else { Mark::None };
+                    path.prepend(ctx, &user, mark, &extra)
                 },
             );
         }

@@ -41,6 +41,8 @@ pub struct Params {
     append_fromtag: Arc<AtomicI64>,
     enable_full_lr: Arc<AtomicI64>,
     enable_double_rr: Arc<AtomicI64>,
+    /// The outbound module's API, when it is loaded (flow tokens).
+    pub(crate) outbound: sr_mod_outbound::ObBinding,
 }
 
 impl Default for Params {
@@ -49,6 +51,7 @@ impl Default for Params {
             append_fromtag: Arc::new(AtomicI64::new(1)),
             enable_full_lr: Arc::new(AtomicI64::new(0)),
             enable_double_rr: Arc::new(AtomicI64::new(1)),
+            outbound: sr_mod_outbound::ObBinding::default(),
         }
     }
 }
@@ -208,8 +211,8 @@ pub fn module() -> ModuleDef {
             RouteType::REQUEST,
             Some(fixup::f(fixup::igp)),
             move |ctx, a| {
-                let loose_only = a[0].int(ctx) == 1;
-                loose::loose_route_mode(ctx, &p7, &a3, loose_only)
+                let mode = a[0].int(ctx);
+                loose::loose_route_mode(ctx, &p7, &a3, mode)
             },
         )
         .cmd("rr_next_hop_route", 0, RouteType::ANY, None, |ctx, _| {

@@ -13,6 +13,12 @@ pub const RR_DRIVEN: i32 = 1;
 pub const NOT_RR_DRIVEN: i32 = -1;
 /// A preloaded route set (out of dialog) whose only entry was ours.
 pub const RR_PRELOADED: i32 = -3;
+/// Our top Route carried an outbound flow token: the request goes down
+/// that flow (RFC 5626 §5.3).
+pub const RR_OB_DRIVEN: i32 = 2;
+/// Our top Route carried a flow token that failed its check (tampered,
+/// another proxy's key) or names a socket we do not have.
+pub const RR_FLOW_TOKEN_BROKEN: i32 = -2;
 
 fn is_me_uri(core: &dyn Core, u: &Uri<'_>) -> bool {
     core.is_myself(u.host_str, Some(u.port.unwrap_or(u.default_port())))
@@ -60,15 +66,16 @@ fn remember(ctx: &mut Ctx<'_>, ps: String) {
 /// `loose_route()`, then the callbacks of other modules when the route
 /// set started with our own entry.
 pub fn loose_route(ctx: &mut Ctx<'_>, p: &Params, api: &RrApi) -> i32 {
-    loose_route_mode(ctx, p, api, false)
+    loose_route_mode(ctx, p, api, 0)
 }
 
-/// `loose_route_mode(vmode)`: as `loose_route()`; with `loose_only` the
-/// Request-URI is not checked for ourselves (no strict-router handling),
-/// for application servers whose Contact names this proxy.
-pub fn loose_route_mode(ctx: &mut Ctx<'_>, p: &Params, api: &RrApi, loose_only: bool) -> i32 {
-    let rc = route(ctx, p, loose_only);
-    if rc == RR_DRIVEN || rc == NOT_RR_DRIVEN || rc == RR_PRELOADED {
+/// `loose_route_mode(vmode)`: as `loose_route()`; with bit 1 of `mode`
+/// the Request-URI is not checked for ourselves (no strict-router
+/// handling), for application servers whose Contact names this proxy;
+/// with bit 2 a flow token in our Route is not used.
+pub fn loose_route_mode(ctx: &mut Ctx<'_>, p: &Params, api: &RrApi, mode: i64) -> i32 {
+    let rc = route(ctx, p, mode);
+    if rc == RR_DRIVEN || rc == NOT_RR_DRIVEN || rc == RR_PRELOADED || rc == RR_OB_DRIVEN {
         let params = ctx
             .msg
             .ext
@@ -81,7 +88,59 @@ pub fn loose_route_mode(ctx: &mut Ctx<'_>, p: &Params, api: &RrApi, loose_only: 
     rc
 }
 
-fn route(ctx: &mut Ctx<'_>, p: &Params, loose_only: bool) -> i32 {
+/// Kamailio's `process_outbound`: when our top Route's user part is a
+/// flow token of a flow other than the one the request came on, the
+/// request is sent down it (`$du` the flow's far end, the socket its near
+/// end). `Ok(true)`: done so; `Ok(false)`: no token, or the request came
+/// on that very flow; `Err`: a bad token or an unknown socket.
+fn process_outbound(ctx: &mut Ctx<'_>, p: &Params, user: Option<&str>) -> Result<bool, ()> {
+    let Some(ob) = p.outbound.get(ctx.core) else {
+        return Ok(false);
+    };
+    let flow = match ob.decode(user.unwrap_or("")) {
+        Ok(f) => f,
+        Err(sr_mod_outbound::TokenError::NotToken) => return Ok(false),
+        Err(sr_mod_outbound::TokenError::Invalid) => {
+            lm_info!("loose_route: flow-token failed validation");
+            return Err(());
+        }
+    };
+    if flow.src == ctx.msg.rcv.src {
+        return Ok(false);
+    }
+    let near = sr_sdk::RecvInfo {
+        src: flow.src,
+        dst: flow.dst,
+        proto: flow.proto,
+        conn_id: 0,
+    };
+    if ctx.core.received_on(&near).is_none() {
+        lm_info!("loose_route: cannot find socket from flow-token");
+        return Err(());
+    }
+    let sock_proto = match flow.proto {
+        Proto::Ws => Proto::Tcp,
+        Proto::Wss => Proto::Tls,
+        p => p,
+    };
+    let mut sock = String::from(sock_proto.as_str());
+    sock.push(':');
+    sr_sdk::sip_msg::text::push_ip_host(&mut sock, flow.dst.ip());
+    sock.push(':');
+    sr_sdk::sip_msg::text::push_dec(&mut sock, u64::from(flow.dst.port()));
+    let mut du = String::from("sip:");
+    sr_sdk::sip_msg::text::push_ip_host(&mut du, flow.src.ip());
+    du.push(':');
+    sr_sdk::sip_msg::text::push_dec(&mut du, u64::from(flow.src.port()));
+    du.push_str(";transport=");
+    du.push_str(flow.proto.as_str());
+    ctx.msg.force_send_socket = Some(sock);
+    ctx.msg.dst_uri = Some(du);
+    Ok(true)
+}
+
+fn route(ctx: &mut Ctx<'_>, p: &Params, mode: i64) -> i32 {
+    let loose_only = mode & 1 != 0;
     if !ctx.msg.is_request() {
         return NOT_RR_DRIVEN;
     }
@@ -125,6 +184,16 @@ fn route(ctx: &mut Ctx<'_>, p: &Params, loose_only: bool) -> i32 {
         && first_uri.as_ref().is_some_and(|u| u.param("r2").is_some())
         && all.get(1).is_some_and(|s| is_me(core, s.uri(m)));
     let ps = params_of(first_uri.as_ref());
+    let user = first_uri.as_ref().and_then(|u| u.user).map(str::to_string);
+    let use_ob = if mode & 2 == 0 && user.is_some() {
+        match process_outbound(ctx, p, user.as_deref()) {
+            Ok(b) => b,
+            Err(()) => return RR_FLOW_TOKEN_BROKEN,
+        }
+    } else {
+        false
+    };
+    let m = ctx.msg.msg();
     let ours = if double { 2 } else { 1 };
     let next = all.get(ours).copied();
     let next_lr = next.map(|n| Uri::parse(n.uri(m)).is_ok_and(|u| u.is_lr()));
@@ -145,7 +214,9 @@ fn route(ctx: &mut Ctx<'_>, p: &Params, loose_only: bool) -> i32 {
         (None, _) if !in_dialog => RR_PRELOADED,
         (None, _) => RR_DRIVEN,
         (Some(n), Some(true)) => {
-            ctx.msg.dst_uri = Some(n.uri(ctx.msg.msg()).to_string());
+            if !use_ob {
+                ctx.msg.dst_uri = Some(n.uri(ctx.msg.msg()).to_string());
+            }
             next_hop_from_route(ctx);
             RR_DRIVEN
         }
@@ -165,5 +236,9 @@ fn route(ctx: &mut Ctx<'_>, p: &Params, loose_only: bool) -> i32 {
         }
     };
     ctx.msg.edits = edits;
-    rc
+    if use_ob {
+        RR_OB_DRIVEN
+    } else {
+        rc
+    }
 }

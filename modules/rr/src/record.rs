@@ -113,6 +113,40 @@ fn insert(ctx: &mut Ctx<'_>, lines: &[String]) -> i32 {
     1
 }
 
+/// The user part outbound wants in our Record-Route (RFC 5626 §5.3): a
+/// token of the flow the request came on, or the one in its top Route
+/// when it is going back down a flow; empty when outbound is not loaded
+/// or the request does not use it.
+fn flow_user(ctx: &Ctx<'_>, p: &Params) -> String {
+    let Some(ob) = p.outbound.get(ctx.core) else {
+        return String::new();
+    };
+    match ob.use_outbound(ctx.core, ctx.msg) {
+        1 => ob.encode(&ctx.msg.rcv),
+        2 => ctx
+            .msg
+            .msg()
+            .routes()
+            .next()
+            .and_then(Result::ok)
+            .and_then(|r| r.uri.user)
+            .unwrap_or("")
+            .to_string(),
+        _ => String::new(),
+    }
+}
+
+/// `uri` with `user@` after its scheme.
+fn with_user(uri: String, user: &str) -> String {
+    if user.is_empty() {
+        return uri;
+    }
+    match uri.find(':') {
+        Some(i) => format!("{}{user}@{}", &uri[..=i], &uri[i + 1..]),
+        None => uri,
+    }
+}
+
 /// `record_route([params])`.
 pub fn record_route(ctx: &mut Ctx<'_>, p: &Params, params: &str) -> i32 {
     if !ctx.msg.is_request() {
@@ -133,9 +167,12 @@ pub fn record_route(ctx: &mut Ctx<'_>, p: &Params, params: &str) -> i32 {
         return -1;
     };
     let in_proto = ctx.msg.rcv.proto;
+    // A flow token (outbound) goes in each of our Record-Routes, as in
+    // Kamailio 5.6 (whose documentation says no second one is added).
+    let user = flow_user(ctx, p);
     if p.double_rr() != 2 {
         let ps = uri_params(p, ctx.msg, Some(in_proto), false, &extra);
-        let r = insert(ctx, &[sip_uri(&ih, ip, &ps)]);
+        let r = insert(ctx, &[with_user(sip_uri(&ih, ip, &ps), &user)]);
         if p.double_rr() == 1 {
             // Whether a second one is needed is known when the request is
             // sent (a `lookup` may come after `record_route`, as in the
@@ -151,15 +188,21 @@ pub fn record_route(ctx: &mut Ctx<'_>, p: &Params, params: &str) -> i32 {
         .core
         .local_addr(out_proto, None)
         .unwrap_or((ih.clone(), ip));
-    let out = sip_uri(
-        &oh,
-        op,
-        &uri_params(p, ctx.msg, Some(out_proto), true, &extra),
+    let out = with_user(
+        sip_uri(
+            &oh,
+            op,
+            &uri_params(p, ctx.msg, Some(out_proto), true, &extra),
+        ),
+        &user,
     );
-    let inn = sip_uri(
-        &ih,
-        ip,
-        &uri_params(p, ctx.msg, Some(in_proto), true, &extra),
+    let inn = with_user(
+        sip_uri(
+            &ih,
+            ip,
+            &uri_params(p, ctx.msg, Some(in_proto), true, &extra),
+        ),
+        &user,
     );
     insert(ctx, &[out, inn])
 }
@@ -190,6 +233,11 @@ fn double_at_send(edits: &mut Edits, to: &SendInfo<'_>) {
     else {
         return;
     };
+    // A user part (an outbound flow token) stays on both.
+    let (user, uri) = match uri.find('@') {
+        Some(at) if !uri[..at].contains(';') => uri.split_at(at + 1),
+        _ => ("", uri),
+    };
     let (hostport, params) = uri.split_once(';').unwrap_or((uri, ""));
     let mut in_proto = Proto::Udp;
     let rest: String = params
@@ -204,7 +252,7 @@ fn double_at_send(edits: &mut Edits, to: &SendInfo<'_>) {
         .flat_map(|p| [";", p])
         .collect();
     let line = |hostport: &str, proto: Proto| {
-        let mut s = format!("Record-Route: <sip:{hostport}");
+        let mut s = format!("Record-Route: <sip:{user}{hostport}");
         if proto != Proto::Udp {
             s.push_str(";transport=");
             s.push_str(proto.as_str());
@@ -253,12 +301,14 @@ pub fn record_route_preset(ctx: &mut Ctx<'_>, p: &Params, a: &str, b: Option<&st
         return -1;
     }
     let pending = take_pending(ctx.msg);
+    let user = flow_user(ctx, p);
     let uri = |x: &str| {
-        if x.starts_with("sip:") || x.starts_with("sips:") {
+        let u = if x.starts_with("sip:") || x.starts_with("sips:") {
             x.to_string()
         } else {
             format!("sip:{x}")
-        }
+        };
+        with_user(u, &user)
     };
     match b {
         None => {
@@ -340,6 +390,13 @@ mod tests {
         assert!(fixed(rr, ws_elsewhere).starts_with(
             "Record-Route: <sip:[::1]:8080;transport=ws;r2=on;lr;ftag=a;nat=yes>\r\n"
         ));
+        // An outbound flow token stays on both.
+        let tok = "Record-Route: <sip:AbC+/x=@10.0.0.1:5060;transport=tcp;lr>\r\n";
+        assert_eq!(
+            fixed(tok, udp),
+            "Record-Route: <sip:AbC+/x=@10.0.0.1:5060;r2=on;lr>\r\n\
+             Record-Route: <sip:AbC+/x=@10.0.0.1:5060;transport=tcp;r2=on;lr>\r\n"
+        );
         // Already two (record_route saw the destination): left alone.
         let two = "Record-Route: <sip:a;r2=on;lr>\r\nRecord-Route: <sip:b;r2=on;lr>\r\n";
         assert_eq!(fixed(two, udp), two);
