@@ -378,3 +378,242 @@ fn outbound_matches_kamailio() {
     let got = run_siprouter(&cfg);
     kamailio::conclude(&dir, &want, &got, "outbound");
 }
+
+/// The registrar's side (`outbound_mode`, `regid_mode`, `flow_timer`):
+/// the configuration for `mode`.
+fn registrar_config(mode: u8) -> String {
+    let mut s =
+        format!("#!KAMAILIO\nchildren=1\nlisten=udp:127.0.0.1:__PORT__\nmpath=\"{MPATH}\"\n");
+    for m in ["sl", "pv", "usrloc", "registrar"] {
+        s.push_str(&format!("loadmodule \"{m}.so\"\n"));
+    }
+    let ft = if mode == 0 { 0 } else { 30 };
+    s + &format!(
+        r#"modparam("registrar", "outbound_mode", {mode})
+modparam("registrar", "flow_timer", {ft})
+modparam("registrar", "use_path", 1)
+modparam("registrar", "path_mode", 0)
+modparam("registrar", "gruu_enabled", 0)
+request_route {{
+    if ($hdr(X-T) == $null) {{ sl_send_reply("200", "up"); exit; }}
+    save("location");
+}}
+"#
+    )
+}
+
+/// REGISTERs of one user agent (its flows, several instances and
+/// reg-ids), what the registrar answers to each.
+fn registrar_scenario(srv: SocketAddr) -> Vec<String> {
+    let ua = UdpPeer::new();
+    kamailio::wait_until_up(&ua, srv, kamailio::PROBE, None);
+    let me = ua.addr();
+    let inst =
+        |n: u8| format!(";+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-00000000000{n}>\"");
+    let cases: Vec<(&str, String, String, String)> = vec![
+        // (call, Via lines, Contact, more headers)
+        (
+            "flow1",
+            format!("SIP/2.0/UDP {me}"),
+            format!("<sip:alice@{me};ob>;reg-id=1{}", inst(1)),
+            "Supported: outbound, path\r\n".into(),
+        ),
+        // The same instance and reg-id from another address: replaces it.
+        (
+            "flow1b",
+            format!("SIP/2.0/UDP {me}"),
+            format!("<sip:alice@127.0.0.1:9;ob>;reg-id=1{}", inst(1)),
+            "Supported: outbound\r\n".into(),
+        ),
+        // Another reg-id of the instance: a second flow.
+        (
+            "flow2",
+            format!("SIP/2.0/UDP {me}"),
+            format!("<sip:alice@127.0.0.1:10;ob>;reg-id=2{}", inst(1)),
+            "Supported: outbound\r\n".into(),
+        ),
+        // No Supported: outbound.
+        (
+            "plain",
+            format!("SIP/2.0/UDP {me}"),
+            format!("<sip:alice@127.0.0.1:11>;reg-id=1{}", inst(2)),
+            String::new(),
+        ),
+        (
+            "nosup",
+            format!("SIP/2.0/UDP {me}"),
+            format!("<sip:alice@127.0.0.1:12>{}", inst(3)),
+            "Supported: path\r\n".into(),
+        ),
+        (
+            "require",
+            format!("SIP/2.0/UDP {me}"),
+            format!("<sip:alice@127.0.0.1:13>;reg-id=1{}", inst(4)),
+            "Require: outbound\r\n".into(),
+        ),
+        // Through an edge proxy that did not say it does outbound, and
+        // through one that did.
+        (
+            "edge-no-ob",
+            format!("SIP/2.0/UDP {me};branch=z9hG4bKe1\r\nVia: SIP/2.0/UDP 192.0.2.99:5060"),
+            format!("<sip:alice@127.0.0.1:14;ob>;reg-id=1{}", inst(5)),
+            "Supported: outbound\r\nPath: <sip:192.0.2.1;lr>\r\n".into(),
+        ),
+        (
+            "edge-no-sup",
+            format!("SIP/2.0/UDP {me};branch=z9hG4bKe2\r\nVia: SIP/2.0/UDP 192.0.2.99:5060"),
+            format!("<sip:alice@127.0.0.1:15;ob>;reg-id=1{}", inst(6)),
+            "Path: <sip:192.0.2.1;lr>\r\n".into(),
+        ),
+        (
+            "edge-ob",
+            format!("SIP/2.0/UDP {me};branch=z9hG4bKe3\r\nVia: SIP/2.0/UDP 192.0.2.99:5060"),
+            format!("<sip:alice@127.0.0.1:16;ob>;reg-id=3{}", inst(7)),
+            "Supported: outbound\r\nPath: <sip:tok@192.0.2.1;lr;ob>\r\n".into(),
+        ),
+        (
+            "bad-regid",
+            format!("SIP/2.0/UDP {me}"),
+            format!("<sip:alice@127.0.0.1:17>;reg-id=x{}", inst(8)),
+            "Supported: outbound\r\n".into(),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (n, (call, via, contact, extra)) in cases.iter().enumerate() {
+        let text = format!(
+            "REGISTER sip:example.com SIP/2.0\r\nVia: {via};branch=z9hG4bK{call}\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=f{call}\r\nTo: <sip:alice@example.com>\r\nCall-ID: same-call\r\nCSeq: {} REGISTER\r\nContact: {contact}\r\nExpires: 600\r\nX-T: reg\r\n{extra}Content-Length: 0\r\n\r\n",
+            n + 1
+        );
+        ua.send(srv, &text);
+        let line = match ua.recv_final(Duration::from_secs(3)) {
+            Some(r) => {
+                let mut l = format!("{call}: {}", r.status().unwrap_or(0));
+                for h in [
+                    "Require",
+                    "Supported",
+                    "Unsupported",
+                    "Flow-Timer",
+                    "P-Registrar-Error",
+                    "Contact",
+                ] {
+                    let v = all(&r, h);
+                    if !v.is_empty() {
+                        l.push_str(&format!(" | {h}: {v}"));
+                    }
+                }
+                l
+            }
+            None => format!("{call}: no answer"),
+        };
+        // Expiry counts down: one second either way is the same answer.
+        let mut norm = String::new();
+        let mut rest = line.as_str();
+        while let Some(i) = rest.find("expires=") {
+            norm.push_str(&rest[..i + 8]);
+            rest = rest[i + 8..].trim_start_matches(|c: char| c.is_ascii_digit());
+            norm.push('N');
+        }
+        norm.push_str(rest);
+        out.push(norm.replace(&me.port().to_string(), "<ua>"));
+    }
+    out
+}
+
+#[test]
+fn the_registrar_keeps_one_binding_per_flow() {
+    let srv = sr_testkit::TestServer::start(
+        &registrar_config(1).replace("__PORT__", "{PORT}"),
+        siprouter::in_tree(),
+    );
+    let got = registrar_scenario(srv.addr());
+    let line = |call: &str| {
+        got.iter()
+            .find(|l| l.starts_with(&format!("{call}:")))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let f1 = line("flow1");
+    assert!(
+        f1.starts_with("flow1: 200 | Require: outbound | Supported: outbound | Flow-Timer: 30 | Contact: <sip:alice@127.0.0.1:<ua>;ob>;expires=N;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000000000001>\";reg-id=1"),
+        "{got:#?}"
+    );
+    // Replaced: still one binding, at the new address.
+    let f1b = line("flow1b");
+    assert!(
+        f1b.contains("Contact: <sip:alice@127.0.0.1:9;ob>;expires=N;+sip.instance")
+            && !f1b.contains("<ua>"),
+        "{f1b}"
+    );
+    assert_eq!(line("flow2").matches(";reg-id=").count(), 2, "{got:#?}");
+    assert!(
+        line("plain").starts_with("plain: 200 | Supported: outbound | Contact:"),
+        "{got:#?}"
+    );
+    assert!(
+        line("edge-no-ob").starts_with(
+            "edge-no-ob: 439 | P-Registrar-Error: No support for Outbound on edge proxy"
+        ),
+        "{got:#?}"
+    );
+    // Without Supported: outbound the reg-id is dropped, not refused.
+    let ens = line("edge-no-sup");
+    assert!(ens.starts_with("edge-no-sup: 200") && ens.contains("127.0.0.1:15;ob>;expires=N;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000000000006>\"")
+            && !ens.contains("000000000006>\";reg-id"), "{ens}");
+    assert!(line("edge-ob").contains("127.0.0.1:16;ob>;expires=N;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000000000007>\";reg-id=3"), "{got:#?}");
+    assert!(
+        line("bad-regid").starts_with("bad-regid: 400 | P-Registrar-Error: Invalid Reg-Id number"),
+        "{got:#?}"
+    );
+
+    let srv2 = sr_testkit::TestServer::start(
+        &registrar_config(2).replace("__PORT__", "{PORT}"),
+        siprouter::in_tree(),
+    );
+    let got2 = registrar_scenario(srv2.addr());
+    assert!(got2.iter().any(|l| l.starts_with("nosup: 421 | Require: outbound | Supported: outbound | P-Registrar-Error: No support for Outbound indicated")), "{got2:#?}");
+    let srv0 = sr_testkit::TestServer::start(
+        &registrar_config(0).replace("__PORT__", "{PORT}"),
+        siprouter::in_tree(),
+    );
+    let got0 = registrar_scenario(srv0.addr());
+    assert!(got0.iter().any(|l| l.starts_with("require: 420 | Unsupported: outbound | P-Registrar-Error: No support for Outbound on server")), "{got0:#?}");
+}
+
+#[test]
+fn the_registrar_outbound_modes_match_kamailio() {
+    if !kamailio::available(&["usrloc", "registrar"]) {
+        return;
+    }
+    for mode in [0u8, 1, 2] {
+        let dir = kamailio::fresh_dir(&format!("reg-outbound{mode}"));
+        let (want, got) = kamailio::run_scenario(
+            &dir,
+            &registrar_config(mode),
+            siprouter::in_tree(),
+            &|| {},
+            &registrar_scenario,
+        );
+        // A reg-id that is not a number: Kamailio 5.6.3 answers 200 with
+        // the bindings as they were and stores nothing (its error code is
+        // lost on the way); siprouter answers 400 "Invalid Reg-Id number",
+        // what Kamailio's registrar means to send.
+        let (kb, want): (Vec<String>, Vec<String>) =
+            want.into_iter().partition(|l| l.starts_with("bad-regid:"));
+        let (sb, got): (Vec<String>, Vec<String>) =
+            got.into_iter().partition(|l| l.starts_with("bad-regid:"));
+        assert!(
+            kb.len() == 1 && kb[0].starts_with("bad-regid: 200") && !kb[0].contains(":17>"),
+            "{kb:?}"
+        );
+        assert!(
+            sb.len() == 1 && sb[0].starts_with("bad-regid: 400"),
+            "{sb:?}"
+        );
+        kamailio::conclude(
+            &dir,
+            &want,
+            &got,
+            &format!("registrar outbound_mode {mode}"),
+        );
+    }
+}

@@ -52,6 +52,9 @@ pub struct Config {
     append_branches: Arc<AtomicI64>,
     retry_after: Arc<AtomicI64>,
     min_expires_mode: Arc<AtomicI64>,
+    outbound_mode: Arc<AtomicI64>,
+    regid_mode: Arc<AtomicI64>,
+    flow_timer: Arc<AtomicI64>,
 }
 
 fn int(v: i64) -> Arc<AtomicI64> {
@@ -75,6 +78,9 @@ impl Default for Config {
             append_branches: int(1),
             retry_after: int(0),
             min_expires_mode: int(0),
+            outbound_mode: int(0),
+            regid_mode: int(0),
+            flow_timer: int(0),
         }
     }
 }
@@ -204,7 +210,14 @@ pub fn module() -> ModuleDef {
             "min_expires_mode",
             ParamKind::Int,
             params::int(&c.min_expires_mode),
-        );
+        )
+        .param(
+            "outbound_mode",
+            ParamKind::Int,
+            params::int(&c.outbound_mode),
+        )
+        .param("regid_mode", ParamKind::Int, params::int(&c.regid_mode))
+        .param("flow_timer", ParamKind::Int, params::int(&c.flow_timer));
     let (r1, r2, r3, r4, r5) = (
         reg.cfg.max_expires.clone(),
         reg.cfg.max_contacts.clone(),
@@ -346,6 +359,21 @@ pub fn module() -> ModuleDef {
                     "registrar: {name} must be between 0 and 100 (a percentage), not {v}"
                 ));
             }
+        }
+        let cfg = &r8.cfg;
+        let ob = cfg.outbound_mode.load(Ordering::Relaxed);
+        if !(0..=2).contains(&ob) {
+            return Err("registrar: outbound_mode modparam must be 0 (not supported), 1 (supported), or 2 (supported and required)".into());
+        }
+        let regid = cfg.regid_mode.load(Ordering::Relaxed);
+        if !(0..=1).contains(&regid) {
+            return Err(format!("registrar: regid_mode must be 0 or 1, not {regid}"));
+        }
+        let ft = cfg.flow_timer.load(Ordering::Relaxed);
+        if !(0..=999).contains(&ft) || (ft > 0 && ob == 0) {
+            return Err(format!(
+                "registrar: bad value for flow_timer ({ft}): 0 to 999, and other than 0 only with outbound_mode 1 or 2"
+            ));
         }
         Ok(())
     })

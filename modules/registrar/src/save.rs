@@ -32,6 +32,8 @@ impl Reject {
         let reason = match code {
             400 => "Bad Request",
             420 => "Bad Extension",
+            421 => "Extension Required",
+            439 => "First Hop Lacks Outbound Support",
             423 => "Interval Too Brief",
             503 => "Service Unavailable",
             _ => "Server Internal Error",
@@ -103,6 +105,8 @@ struct Request {
     /// With `gruu_enabled` and `Supported: gruu`: the AoR's URI and host
     /// (see [`Gruu`]).
     gruu: Option<(String, String)>,
+    /// The request's Supported or Require has `outbound` (RFC 5626).
+    wants_outbound: bool,
 }
 
 fn parse_request(ctx: &mut Ctx<'_>, reg: &Registrar, uri: Option<&str>) -> Result<Request, Reject> {
@@ -140,11 +144,15 @@ fn parse_request(ctx: &mut Ctx<'_>, reg: &Registrar, uri: Option<&str>) -> Resul
                     .param("+sip.instance")
                     .flatten()
                     .map(|s| s.trim_matches('"').to_string()),
-                reg_id: na
-                    .param("reg-id")
-                    .flatten()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0),
+                reg_id: match (na.param("+sip.instance"), na.param("reg-id")) {
+                    // As Kamailio: a reg-id counts with an instance only,
+                    // and must then be a number other than 0.
+                    (Some(_), Some(v)) => v
+                        .and_then(|v| v.trim().parse().ok())
+                        .filter(|&n: &u32| n > 0)
+                        .ok_or_else(|| Reject::bad("Invalid Reg-Id number"))?,
+                    _ => 0,
+                },
             }),
         }
     }
@@ -210,7 +218,79 @@ fn parse_request(ctx: &mut Ctx<'_>, reg: &Registrar, uri: Option<&str>) -> Resul
         methods,
         bflags: ctx.msg.bflags,
         gruu,
+        wants_outbound: m.has_token(HeaderName::Supported, "outbound")
+            || m.has_token(HeaderName::Require, "outbound"),
     })
+}
+
+/// Kamailio's outbound checks of a REGISTER (RFC 5626 §6), with
+/// `outbound_mode` 0 (not supported), 1 (supported) or 2 (required):
+/// the refusals, and whether its reg-ids are used (they are not when it
+/// came through an edge proxy that did not mark its Path with `;ob`).
+fn outbound_checks(reg: &Registrar, m: &sip_msg::Message<'_>) -> Result<bool, Reject> {
+    let mode = reg.cfg.outbound_mode.load(Ordering::Relaxed);
+    let supported = m.header(HeaderName::Supported).is_some();
+    if mode == 2 && supported && !m.has_token(HeaderName::Supported, "outbound") {
+        return Err(Reject::rerr(
+            421,
+            "No support for Outbound indicated",
+            "Require: outbound\r\nSupported: outbound\r\n".into(),
+            -1,
+        ));
+    }
+    if mode == 0 && m.has_token(HeaderName::Require, "outbound") {
+        return Err(Reject::rerr(
+            420,
+            "No support for Outbound on server",
+            "Unsupported: outbound\r\n".into(),
+            -1,
+        ));
+    }
+    if mode == 0 || m.vias().nth(1).is_none() {
+        return Ok(true);
+    }
+    // Not the first hop: the edge proxy must have said it does outbound
+    // (`;ob` in the first Path URI).
+    let ob = m
+        .paths()
+        .next()
+        .and_then(Result::ok)
+        .is_some_and(|p| p.uri.param("ob").is_some());
+    if ob || reg.cfg.regid_mode.load(Ordering::Relaxed) == 1 {
+        return Ok(true);
+    }
+    let first_reg_id = matches!(
+        m.contacts().next(),
+        Some(Ok(ContactValue::Addr(na))) if na.param("reg-id").is_some()
+    );
+    if m.has_token(HeaderName::Supported, "outbound") && first_reg_id {
+        return Err(Reject::rerr(
+            439,
+            "No support for Outbound on edge proxy",
+            String::new(),
+            -1,
+        ));
+    }
+    Ok(false)
+}
+
+/// The outbound header lines of a 200 (`outbound_mode` 1: `Supported`,
+/// and `Require` with the flow timer when the request asked for
+/// outbound; 2: all of them).
+fn outbound_lines(reg: &Registrar, r: &Request) -> String {
+    let mode = reg.cfg.outbound_mode.load(Ordering::Relaxed);
+    let ft = reg.cfg.flow_timer.load(Ordering::Relaxed);
+    let mut s = String::new();
+    if mode == 2 || (mode == 1 && r.wants_outbound) {
+        s.push_str("Require: outbound\r\n");
+    }
+    if mode != 0 {
+        s.push_str("Supported: outbound\r\n");
+    }
+    if ft > 0 && (mode == 2 || (mode == 1 && r.wants_outbound)) {
+        s.push_str(&format!("Flow-Timer: {ft}\r\n"));
+    }
+    s
 }
 
 /// `sip:user@host` of an AoR's URI, and its host.
@@ -314,9 +394,7 @@ fn apply(
             // the request's contacts are all there will be).
             let mut n = rec.valid(t).count() as i64;
             for (c, &exp) in r.contacts.iter().zip(&limits) {
-                let exists = rec
-                    .valid(t)
-                    .any(|x| x.contact == c.uri && (!by_callid || x.callid == r.callid));
+                let exists = rec.valid(t).any(|x| same_binding(x, c, r, by_callid));
                 match (exists, exp) {
                     (true, 0) => n -= 1,
                     (false, e) if e > 0 => n += 1,
@@ -346,7 +424,7 @@ fn apply(
             let existing = rec
                 .contacts()
                 .iter()
-                .find(|x| x.contact == c.uri && (!by_callid || x.callid == r.callid))
+                .find(|x| same_binding(x, c, r, by_callid))
                 .cloned();
             if let Some(old) = &existing {
                 if old.callid == r.callid && r.cseq < old.cseq {
@@ -363,6 +441,9 @@ fn apply(
                 Some(old) => old.clone(),
                 None => Contact::new(&r.aor, &c.uri),
             };
+            // (A flow matched by instance and reg-id may come with a new
+            // URI: the new one is kept.)
+            ct.contact = c.uri.clone();
             ct.expires = t + exp;
             ct.q = c.q;
             ct.callid = r.callid.clone();
@@ -415,6 +496,26 @@ fn apply(
                 -1,
             ))
         }
+    }
+}
+
+/// Whether stored contact `x` is the binding `c` refreshes: with a
+/// `+sip.instance`, the same instance (angle brackets aside) and reg-id
+/// (RFC 5626 §6: a flow replaces the one of the same instance and
+/// reg-id, whatever its URI); else the same URI (and Call-ID with usrloc's
+/// `matching_mode` 1).
+fn same_binding(x: &Contact, c: &NewContact, r: &Request, by_callid: bool) -> bool {
+    let bare = |s: &str| {
+        s.trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_string()
+    };
+    match &c.instance {
+        Some(inst) => {
+            x.reg_id == c.reg_id && x.instance.as_deref().is_some_and(|y| bare(y) == bare(inst))
+        }
+        None => x.contact == c.uri && (!by_callid || x.callid == r.callid),
     }
 }
 
@@ -523,7 +624,12 @@ pub fn save(
         return -1;
     }
     let t = now();
-    let result = parse_request(ctx, reg, uri).and_then(|r| {
+    let result = parse_request(ctx, reg, uri).and_then(|mut r| {
+        if !outbound_checks(reg, ctx.msg.msg())? {
+            for c in &mut r.contacts {
+                c.reg_id = 0;
+            }
+        }
         if r.path.is_some() && !r.supports_path && reg.cfg.path_mode.load(Ordering::Relaxed) == 2 {
             return Err(Reject::rerr(
                 420,
@@ -537,7 +643,8 @@ pub fn save(
     match result {
         Ok((r, out, cs)) => {
             reg.stats.accepted.inc();
-            let lines = contact_lines(reg, &r, &cs, t);
+            let mut lines = contact_lines(reg, &r, &cs, t);
+            lines.push_str(&outbound_lines(reg, &r));
             if flags & SAVE_NOREPLY == 0 {
                 if !reply(&reg.replier, ctx, 200, "OK", &lines) {
                     return -1;
