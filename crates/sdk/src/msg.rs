@@ -459,6 +459,22 @@ pub struct SipMsg {
     /// `request_route` for it: the modules' request-done hooks
     /// ([`crate::ModuleDef::on_request_done`]) run when the route ends.
     pub received: bool,
+    /// The location record the Request-URI was set from (registrar's
+    /// `lookup`, tm's `t_next_contacts`): tm keeps it with the branch
+    /// made of the Request-URI, as the appended branches keep theirs.
+    pub ruri_location: Option<Box<RuriLocation>>,
+}
+
+/// Where a Request-URI set from a location record came from (Kamailio's
+/// `msg->ruid`, `msg->instance`, `msg->location_ua`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuriLocation {
+    /// The record's unique id.
+    pub ruid: Option<String>,
+    /// Its `+sip.instance`.
+    pub instance: Option<String>,
+    /// The User-Agent it registered with.
+    pub location_ua: Option<String>,
 }
 
 impl SipMsg {
@@ -504,6 +520,7 @@ impl SipMsg {
             send_fixups: SendFixups::default(),
             ruri_consumed: None,
             received: false,
+            ruri_location: None,
         }
     }
 
@@ -604,12 +621,16 @@ impl SipMsg {
     /// path, the branch flags and the forced socket (what `append_branch()`
     /// copies and tm sends to first).
     pub fn ruri_branch(&self) -> Branch {
+        let loc = self.ruri_location.as_deref();
         Branch {
             uri: self.ruri().to_string(),
             dst_uri: self.dst_uri.clone(),
             path: self.path.clone(),
             flags: self.bflags,
             socket: self.force_send_socket.clone(),
+            ruid: loc.and_then(|l| l.ruid.clone()),
+            instance: loc.and_then(|l| l.instance.clone()),
+            location_ua: loc.and_then(|l| l.location_ua.clone()),
             ..Default::default()
         }
     }

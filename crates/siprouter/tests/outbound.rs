@@ -617,3 +617,224 @@ fn the_registrar_outbound_modes_match_kamailio() {
         );
     }
 }
+
+/// A registrar forking to flows (the outbound module's registrar example,
+/// cut down): one instance registered over two flows; the INVITE goes to
+/// one flow only (`t_next_contacts`), that flow fails with 430, the
+/// branch-failure route unregisters it (`$T_reply_ruid`) and relays to the
+/// other flow (`t_next_contact_flow`), which answers. Then the same with a
+/// flow that does not answer at all (its branch times out).
+const FLOWS_CFG: &str = r#"#!KAMAILIO
+children=1
+listen=udp:127.0.0.1:__PORT__
+mpath="__MPATH__"
+loadmodule "sl.so"
+loadmodule "tm.so"
+loadmodule "tmx.so"
+loadmodule "pv.so"
+loadmodule "textops.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+modparam("registrar", "outbound_mode", 1)
+modparam("tm", "contacts_avp", "tm_contacts")
+modparam("tm", "contact_flows_avp", "tm_contact_flows")
+modparam("tm", "fr_timer", 1000)
+request_route {
+    if ($hdr(X-T) == $null) { sl_send_reply("200", "up"); exit; }
+    if (is_method("REGISTER")) { save("location"); exit; }
+    if (is_method("ACK")) { t_relay(); exit; }
+    if (!lookup("location")) { sl_send_reply("404", "Not Found"); exit; }
+    t_load_contacts();
+    if (!t_next_contacts()) { sl_send_reply("500", "No Contacts"); exit; }
+    t_on_branch_failure("FLOW");
+    t_on_failure("FAIL");
+    t_relay();
+}
+event_route[tm:branch-failure:FLOW] {
+    if (t_check_status("430") || (t_branch_timeout() && !t_branch_replied())) {
+        unregister("location", "$tu", "$T_reply_ruid");
+        if (t_next_contact_flow()) {
+            t_on_branch_failure("FLOW");
+            t_relay();
+        }
+    }
+}
+failure_route[FAIL] {
+    if (t_check_status("430")) { t_reply("480", "Temporarily Unavailable"); }
+}
+"#;
+
+/// A REGISTER of flow `n` (reg-id `n + 1`) from `f`.
+fn flow_register(f: &UdpPeer, n: usize, cseq: u32) -> String {
+    let a = f.addr();
+    format!(
+        "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKfl{n}-{cseq}\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=fl{n}\r\nTo: <sip:alice@example.com>\r\nCall-ID: flows\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:alice@{a};ob>;reg-id={};+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-0000000000aa>\"\r\nSupported: outbound\r\nExpires: 600\r\nX-T: reg\r\nContent-Length: 0\r\n\r\n",
+        n + 1
+    )
+}
+
+fn flows_scenario(srv: SocketAddr) -> Vec<String> {
+    let caller = UdpPeer::new();
+    kamailio::wait_until_up(&caller, srv, kamailio::PROBE, None);
+    let flows = [UdpPeer::new(), UdpPeer::new()];
+    let name = |a: SocketAddr| {
+        if a == flows[0].addr() {
+            "flow1".to_string()
+        } else if a == flows[1].addr() {
+            "flow2".to_string()
+        } else {
+            a.to_string()
+        }
+    };
+    let wait = Duration::from_secs(3);
+    let mut out = Vec::new();
+    let mut cseq = 0;
+    let mut register = |n: usize, out: &mut Vec<String>| {
+        cseq += 1;
+        let f = &flows[n];
+        f.send(srv, &flow_register(f, n, cseq));
+        let answer = f.recv_matching(wait, |r| {
+            r.status().is_some() && r.msg.msg().call_id().ok() == Some("flows")
+        });
+        out.push(match answer {
+            Some(r) => {
+                let c = all(&r, "Contact");
+                format!(
+                    "register flow{}: {:?}, flow1 {} flow2 {}",
+                    n + 1,
+                    r.status(),
+                    c.contains(&flows[0].addr().to_string()),
+                    c.contains(&flows[1].addr().to_string())
+                )
+            }
+            None => format!("register flow{}: no answer", n + 1),
+        });
+    };
+    register(0, &mut out);
+    register(1, &mut out);
+    // `silent`: the first flow to get the INVITE does not answer (its
+    // branch times out after fr_timer), else it answers 430 Flow Failed.
+    let call = |id: &str, silent: bool, out: &mut Vec<String>| -> Option<usize> {
+        caller.send(
+            srv,
+            &format!(
+                "INVITE sip:alice@example.com SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bK{id}\r\nMax-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag={id}\r\nTo: <sip:alice@example.com>\r\nCall-ID: {id}\r\nCSeq: 1 INVITE\r\nContact: <sip:bob@{a}>\r\nX-T: inv\r\nContent-Length: 0\r\n\r\n",
+                a = caller.addr()
+            ),
+        );
+        // Both flows watched at once (fr_timer is 1 s: waiting on one
+        // flow first would let the other's branch time out).
+        let deadline = std::time::Instant::now() + Duration::from_millis(1500);
+        let mut first = None;
+        while first.is_none() && std::time::Instant::now() < deadline {
+            first = flows.iter().enumerate().find_map(|(i, f)| {
+                f.recv_method("INVITE", Duration::from_millis(20))
+                    .map(|r| (i, r))
+            });
+        }
+        let Some((i, r1)) = first else {
+            out.push(format!("{id}: no flow got the INVITE"));
+            return None;
+        };
+        let f1 = &flows[i];
+        out.push(format!("{id}: first INVITE at {}", name(f1.addr())));
+        if !silent {
+            f1.send(
+                r1.from,
+                &sr_testkit::answer(&r1, 430, "Flow Failed", "t1", &[]),
+            );
+        }
+        let other = &flows[1 - i];
+        let second = other.recv_matching(wait, |r| {
+            r.msg.msg().method().is_some_and(|m| m.as_str() == "INVITE")
+                && r.msg.msg().call_id().ok() == Some(id)
+        });
+        match second {
+            Some(r2) => {
+                out.push(format!("{id}: then INVITE at {}", name(other.addr())));
+                let contact = format!("Contact: <sip:alice@{}>", other.addr());
+                other.send(
+                    r2.from,
+                    &sr_testkit::answer(&r2, 200, "OK", "t2", &[&contact]),
+                );
+            }
+            None => out.push(format!("{id}: no INVITE at the other flow")),
+        }
+        let fin = caller.recv_matching(Duration::from_secs(4), |r| {
+            r.status().is_some_and(|c| c >= 200) && r.msg.msg().call_id().ok() == Some(id)
+        });
+        out.push(match fin {
+            Some(r) => format!("{id}: caller gets {:?}", r.status()),
+            None => format!("{id}: caller gets nothing"),
+        });
+        Some(i)
+    };
+    // A flow fails with 430: it is unregistered, the other flow answers.
+    let failed = call("call-430", false, &mut out);
+    // It registers again; this time the first flow says nothing.
+    if let Some(i) = failed {
+        register(i, &mut out);
+    }
+    let silent = call("call-silent", true, &mut out);
+    // What is left: the flow that timed out was unregistered too.
+    if let Some(i) = silent {
+        register(1 - i, &mut out);
+    }
+    out
+}
+
+#[test]
+fn a_failed_flow_gives_way_to_the_next_flow_of_its_instance() {
+    let cfg = FLOWS_CFG.replace("__MPATH__", MPATH);
+    let srv =
+        sr_testkit::TestServer::start(&cfg.replace("__PORT__", "{PORT}"), siprouter::in_tree());
+    let got = flows_scenario(srv.addr());
+    let text = got.join("\n");
+    assert_eq!(got.len(), 10, "{text}");
+    assert_eq!(
+        got[0], "register flow1: Some(200), flow1 true flow2 false",
+        "{text}"
+    );
+    assert_eq!(
+        got[1], "register flow2: Some(200), flow1 true flow2 true",
+        "{text}"
+    );
+    for (at, id) in [(2, "call-430"), (6, "call-silent")] {
+        let first = got[at]
+            .strip_prefix(&format!("{id}: first INVITE at "))
+            .unwrap_or_else(|| panic!("{text}"));
+        let other = if first == "flow1" { "flow2" } else { "flow1" };
+        assert_eq!(
+            got[at + 1],
+            format!("{id}: then INVITE at {other}"),
+            "{text}"
+        );
+        assert_eq!(
+            got[at + 2],
+            format!("{id}: caller gets Some(200)"),
+            "{text}"
+        );
+    }
+    // Registered again after the 430, it was alone on its flow then.
+    assert!(got[5].contains("Some(200)"), "{text}");
+    // After the timeout only the flow that answered is left.
+    let answered_last = got[7].rsplit(' ').next().unwrap_or_default();
+    let want = format!(
+        "flow1 {} flow2 {}",
+        answered_last == "flow1",
+        answered_last == "flow2"
+    );
+    assert!(got[9].ends_with(&want), "{text}");
+}
+
+#[test]
+fn flows_match_kamailio() {
+    if !kamailio::available(&["tm", "tmx", "usrloc", "registrar"]) {
+        return;
+    }
+    let dir = kamailio::fresh_dir("ob-flows");
+    let cfg = FLOWS_CFG.replace("__MPATH__", MPATH);
+    let (want, got) =
+        kamailio::run_scenario(&dir, &cfg, siprouter::in_tree(), &|| {}, &flows_scenario);
+    kamailio::conclude(&dir, &want, &got, "flows");
+}

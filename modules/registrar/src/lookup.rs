@@ -109,6 +109,11 @@ fn set_targets(ctx: &mut Ctx<'_>, reg: &Registrar, cs: &[Contact]) {
     if first.socket.is_some() {
         m.force_send_socket = first.socket.clone();
     }
+    m.ruri_location = Some(Box::new(sr_sdk::RuriLocation {
+        ruid: Some(first.ruid.clone()),
+        instance: first.instance.clone(),
+        location_ua: (!first.user_agent.is_empty()).then(|| first.user_agent.clone()),
+    }));
     if reg.cfg.append_branches.load(Ordering::Relaxed) != 0 {
         m.branches.extend(cs[1..].iter().map(branch_of));
     }
@@ -242,8 +247,14 @@ pub fn unregister(reg: &Registrar, dom: &Domain, uri: &str, ruid: Option<&str>) 
         lm_err!("registrar: unregister: bad URI '{uri}'");
         return -1;
     };
+    // An empty ruid given (an unset `$T_reply_ruid`) removes nothing, as
+    // in Kamailio: not every contact of the AoR.
+    if ruid.is_some_and(|r| r.is_empty()) {
+        lm_err!("registrar: unregister: invalid ruid parameter");
+        return -1;
+    }
     let r = dom.with_record(&aor, now(), |rec| {
-        Ok(match ruid.filter(|r| !r.is_empty()) {
+        Ok(match ruid {
             Some(r) => usize::from(rec.remove(r)),
             None => rec.clear(),
         })

@@ -95,6 +95,20 @@ impl TmApi {
         with_cell(ctx, |c| c.proxy.branches().len() as i64)
     }
 
+    /// `$T_reply_ruid`: the location record (`ruid`) the branch whose
+    /// reply is handled was sent to: the failing branch in
+    /// `event_route[tm:branch-failure]`, the winning one in failure_route;
+    /// empty when there is none.
+    pub fn reply_ruid(&self, ctx: &mut Ctx<'_>) -> String {
+        let idx = ctx.msg.ext.get::<TxCtx>().and_then(|t| t.branch);
+        with_cell(ctx, |c| {
+            let i = idx.or_else(|| c.proxy.winner())?;
+            c.out.get(i)?.location.0.clone()
+        })
+        .flatten()
+        .unwrap_or_default()
+    }
+
     /// tmx's `t_cancel_branches(which)` in onreply_route: `all`, `others`
     /// (all but the branch of this reply) or `this`; 1, -1 outside a
     /// transaction's reply or for another word.

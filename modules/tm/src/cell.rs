@@ -42,6 +42,12 @@ pub struct BranchOut {
     /// The target's URI before branch_route, and its location record
     /// (`ruid`), which `append_branches` compares new targets with.
     pub target: (String, Option<String>),
+    /// The location record it was sent to (`$T_reply_ruid`) and its
+    /// `+sip.instance` (`t_next_contact_flow`), from the target.
+    pub location: (Option<String>, Option<String>),
+    /// `event_route[tm:branch-failure:...]` armed when it was created
+    /// (Kamailio copies the transaction's into each branch).
+    pub on_branch_failure: Option<RouteId>,
 }
 
 impl BranchOut {
@@ -185,6 +191,7 @@ fn with_state(mut n: SipMsg, m: &SipMsg) -> SipMsg {
     n.bflags = m.bflags;
     n.branches = m.branches.clone();
     n.path = m.path.clone();
+    n.ruri_location = m.ruri_location.clone();
     n.force_send_socket = m.force_send_socket.clone();
     n.reply_headers = m.reply_headers.clone();
     n.reply_body = m.reply_body.clone();

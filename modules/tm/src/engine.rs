@@ -327,7 +327,43 @@ impl Engine {
                 } else {
                     0
                 };
-                let eff = {
+                let pending: Vec<bool> = g
+                    .proxy
+                    .branches()
+                    .iter()
+                    .map(|b| b.final_code == 0)
+                    .collect();
+                let (mut eff, any_final) = g.proxy.on_timeout_branches(now);
+                if any_final && !g.proxy.is_expired() {
+                    // event_route[tm:branch-failure] for each branch that
+                    // timed out now (as Kamailio, with its local 408),
+                    // before the transaction's fate is decided.
+                    let mut held = Some(g);
+                    for (idx, was) in pending.iter().enumerate() {
+                        let Some(cur) = held.take() else { break };
+                        let b = &cur.proxy.branches()[idx];
+                        let route = cur.out.get(idx).and_then(|o| o.on_branch_failure);
+                        match route {
+                            Some(r) if *was && b.timed_out => {
+                                let reply = WinningReply {
+                                    code: b.final_code,
+                                    reason: Params::text(&self.params.reply_408_reason),
+                                    bytes: None,
+                                };
+                                held = self.run_branch_failure(&*core, cur, r, idx, reply);
+                            }
+                            _ => held = Some(cur),
+                        }
+                    }
+                    match held {
+                        Some(ng) => g = ng,
+                        None => {
+                            self.touch(&c);
+                            continue;
+                        }
+                    }
+                }
+                if any_final {
                     let Cell {
                         proxy,
                         req,
@@ -342,8 +378,8 @@ impl Engine {
                         id: *id,
                         stats: &self.stats,
                     };
-                    proxy.on_timeout(now, &rf)
-                };
+                    eff.extend(proxy.complete(now, &rf));
+                }
                 if silent != 0 {
                     for (idx, b) in g.proxy.branches().iter().enumerate().take(64) {
                         if silent & (1 << idx) != 0 && b.timed_out {

@@ -9,6 +9,10 @@ use sr_sdk::RouteId;
 use std::sync::Arc;
 
 const REQ: RouteType = RouteType(RouteType::REQUEST.0 | RouteType::FAILURE.0);
+/// Where a relay may be: also the branch-failure route (new branches of
+/// the transaction, as the outbound registrar example does).
+const RELAY: RouteType =
+    RouteType(RouteType::REQUEST.0 | RouteType::FAILURE.0 | RouteType::BRANCH_FAILURE.0);
 pub(crate) const ANY_TM: RouteType = RouteType(
     RouteType::REQUEST.0
         | RouteType::FAILURE.0
@@ -146,14 +150,14 @@ pub fn export(def: ModuleDef, e: &Arc<Engine>) -> ModuleDef {
     ] {
         let (e0, e2) = (e.clone(), e.clone());
         def = def
-            .cmd(name, 0, REQ, None, move |ctx, _| {
+            .cmd(name, 0, RELAY, None, move |ctx, _| {
                 let h = NextHop {
                     proto,
                     ..Default::default()
                 };
                 e0.relay(ctx, &h)
             })
-            .cmd(name, 2, REQ, spve.clone(), move |ctx, p| {
+            .cmd(name, 2, RELAY, spve.clone(), move |ctx, p| {
                 let h = hop(ctx, p, proto);
                 e2.relay(ctx, &h)
             });
@@ -163,10 +167,10 @@ pub fn export(def: ModuleDef, e: &Arc<Engine>) -> ModuleDef {
     // failover (none is done).
     let (e0, e1, e2) = (e.clone(), e.clone(), e.clone());
     def = def
-        .cmd("t_relay_to", 0, REQ, None, move |ctx, _| {
+        .cmd("t_relay_to", 0, RELAY, None, move |ctx, _| {
             e0.relay(ctx, &NextHop::default())
         })
-        .cmd("t_relay_to", 1, REQ, spve.clone(), move |ctx, p| {
+        .cmd("t_relay_to", 1, RELAY, spve.clone(), move |ctx, p| {
             let a = p[0].str(ctx).into_owned();
             match a.trim().parse::<i64>() {
                 Ok(flags) => relay_to_flags(&e1, ctx, NextHop::default(), flags),
@@ -179,7 +183,7 @@ pub fn export(def: ModuleDef, e: &Arc<Engine>) -> ModuleDef {
                 },
             }
         })
-        .cmd("t_relay_to", 2, REQ, spve.clone(), move |ctx, p| {
+        .cmd("t_relay_to", 2, RELAY, spve.clone(), move |ctx, p| {
             let a = p[0].str(ctx).into_owned();
             let flags = p[1].int(ctx);
             let Some(h) = proxy_hop(&a) else {
@@ -392,7 +396,15 @@ pub fn export(def: ModuleDef, e: &Arc<Engine>) -> ModuleDef {
             .unwrap_or(false))
         })
         .cmd("t_branch_replied", 0, ANY_TM, None, |ctx, _| {
-            let idx = ctx.msg.ext.get::<TxCtx>().and_then(|t| t.branch);
+            let t = ctx.msg.ext.get::<TxCtx>();
+            let idx = t.and_then(|t| t.branch);
+            // The reply being handled (onreply_route, branch-failure route)
+            // counts, though the branch has not taken it in yet.
+            if idx.is_some()
+                && t.is_some_and(|t| t.reply.as_ref().is_some_and(|r| r.bytes.is_some()))
+            {
+                return 1;
+            }
             b(with_cell(ctx, |c| {
                 let i = idx.or(c.proxy.winner());
                 i.and_then(|i| c.proxy.branches().get(i))
@@ -511,7 +523,7 @@ pub fn export(def: ModuleDef, e: &Arc<Engine>) -> ModuleDef {
         .cmd("t_release", 0, RouteType::REQUEST, None, |ctx, _| {
             b(has_cell(ctx.msg))
         });
-    crate::contacts::export(def)
+    crate::contacts::export(def, e)
 }
 
 /// `t_set_fr(fr_inv, fr)` (milliseconds; a 0 `fr` leaves the non-INVITE

@@ -44,6 +44,12 @@ pub struct Params {
     pub aggregate_challenges: Arc<AtomicI64>,
     /// `reply_408_reason`.
     pub reply_408_reason: Arc<RwLock<String>>,
+    /// `contacts_avp`: where `t_load_contacts` keeps the contacts still to
+    /// try (empty: tm's own name).
+    pub contacts_avp: Arc<RwLock<String>>,
+    /// `contact_flows_avp`: where `t_next_contacts` keeps the other flows
+    /// of the instances it forked to (empty: tm's own name).
+    pub contact_flows_avp: Arc<RwLock<String>>,
     /// `blst_503`: blocklist the source of a 503 reply.
     pub blst_503: Arc<AtomicI64>,
     /// `blst_503_def_timeout` (s): for a 503 without Retry-After (0: not
@@ -105,6 +111,8 @@ impl Default for Params {
             e2e_cancel_reason: int(1),
             aggregate_challenges: int(1),
             reply_408_reason: text("Request Timeout"),
+            contacts_avp: text(""),
+            contact_flows_avp: text(""),
             blst_503: int(0),
             blst_503_def_timeout: int(0),
             blst_503_min_timeout: int(0),
@@ -266,6 +274,16 @@ impl Params {
             "reply_408_reason",
             ParamKind::Str,
             params::string(&self.reply_408_reason),
+        )
+        .param(
+            "contacts_avp",
+            ParamKind::Str,
+            params::string(&self.contacts_avp),
+        )
+        .param(
+            "contact_flows_avp",
+            ParamKind::Str,
+            params::string(&self.contact_flows_avp),
         )
     }
 }

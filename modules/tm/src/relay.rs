@@ -286,6 +286,7 @@ impl Engine {
         let mut sent = 0;
         for (n, b) in targets.into_iter().enumerate() {
             let idx = g.proxy.branches().len();
+            let location = (b.ruid.clone(), b.instance.clone());
             // The first branch, with no branch_route to change it and no
             // next hop but the message's own, is the request as it is:
             // built from it directly instead of from a copy.
@@ -380,6 +381,8 @@ impl Engine {
                     uri: target.uri,
                     flags: bflags,
                     target: asked,
+                    location,
+                    on_branch_failure: g.armed.branch_failure,
                 },
             );
             for e in effects {

@@ -1,7 +1,7 @@
 //! Replies from downstream: matched to a cell and branch by our Via
 //! branch, run through onreply_route, fed to the proxy, relayed.
 
-use crate::cell::{Cell, CellRef, WinningReply};
+use crate::cell::{Cell, CellGuard, CellRef, WinningReply};
 use crate::ctx::{tx, TxCtx};
 use crate::engine::{Engine, LocalReplies};
 use crate::table::parse_branch;
@@ -121,6 +121,29 @@ impl Engine {
                 },
             ))
         };
+        // event_route[tm:branch-failure:NAME], for the first negative final
+        // reply of a branch that has it armed: before the best reply is
+        // picked (as in Kamailio), so that a branch it relays (say the next
+        // flow of the same instance, t_next_contact_flow) keeps the
+        // transaction going.
+        if code >= 300
+            && g.proxy
+                .branches()
+                .get(idx)
+                .is_some_and(|b| b.final_code == 0)
+        {
+            if let Some(r) = g.out.get(idx).and_then(|o| o.on_branch_failure) {
+                let reply = WinningReply {
+                    code,
+                    reason: ctx.msg.msg().reason().unwrap_or("").to_string(),
+                    bytes: Some(ctx.msg.bytes().clone()),
+                };
+                match self.run_branch_failure(ctx.core, g, r, idx, reply) {
+                    Some(ng) => g = ng,
+                    None => return true,
+                }
+            }
+        }
         let (effects, new) = {
             let Cell {
                 proxy,
@@ -140,10 +163,6 @@ impl Engine {
         };
         if !new {
             self.stats.rpl_absorbed.inc();
-        } else if code >= 300 {
-            if let Some(r) = g.armed.branch_failure {
-                self.branch_failure(ctx, &mut g, r, idx, code);
-            }
         }
         if new && code < 200 {
             for e in &effects {
@@ -164,19 +183,48 @@ impl Engine {
         true
     }
 
-    /// `event_route[tm:branch-failure:NAME]` for a negative reply.
-    fn branch_failure(&self, ctx: &mut Ctx<'_>, g: &mut Cell, r: RouteId, idx: usize, code: u16) {
+    /// `event_route[tm:branch-failure:NAME]` for a negative reply (or a
+    /// timeout) of branch `idx`, on a copy of the request with the cell held (so
+    /// `t_relay()` there adds branches to this transaction); the cell back.
+    pub(crate) fn run_branch_failure(
+        &self,
+        core: &dyn Core,
+        mut g: CellGuard,
+        r: RouteId,
+        idx: usize,
+        reply: WinningReply,
+    ) -> Option<CellGuard> {
         let Some(mut m) = crate::cell::clone_msg(&g.req) else {
-            return;
+            return Some(g);
         };
-        let reason = ctx.msg.msg().reason().unwrap_or("").to_string();
+        // Once per arming, as in Kamailio: the branches relayed from now on
+        // get the route only when it is armed again.
+        g.armed.branch_failure = None;
+        if let Some(o) = g.out.get_mut(idx) {
+            o.on_branch_failure = None;
+            m.bflags = o.flags;
+        }
+        m.branches.clear();
+        // The Request-URI was used (as in failure_route): t_relay sends to
+        // the branches the route adds.
+        m.consume_ruri();
         let t = tx(&mut m);
         t.branch = Some(idx);
-        t.reply = Some(WinningReply {
-            code,
-            reason,
-            bytes: Some(ctx.msg.bytes().clone()),
-        });
-        ctx.core.run_route(r, RouteType::BRANCH_FAILURE, &mut m);
+        t.reply = Some(reply);
+        // New branches join the branches there are (no new serial round).
+        t.leg_started = true;
+        t.held = Some(g);
+        core.run_route(r, RouteType::BRANCH_FAILURE, &mut m);
+        let mut t = m.ext.remove::<TxCtx>()?;
+        let mut g = t.held.take()?;
+        // t_on_branch_failure() there, with no relay after it: for the
+        // branches relayed later.
+        if t.armed.branch_failure.is_some() {
+            g.armed.branch_failure = t.armed.branch_failure;
+        }
+        g.req.avps = m.avps.clone();
+        g.req.xavps = m.xavps.clone();
+        g.req.flags = m.flags;
+        Some(g)
     }
 }

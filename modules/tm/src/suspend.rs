@@ -42,6 +42,8 @@ fn add_blind(g: &mut crate::cell::Cell, armed: &crate::cell::Armed, now: sip_txn
         uri: String::new(),
         flags: 0,
         target: (String::new(), None),
+        location: (None, None),
+        on_branch_failure: None,
     });
     true
 }

@@ -4,7 +4,7 @@
 //! `t_flush_flags()`, `t_is_branch_route()`, `t_is_failure_route()`,
 //! `t_is_reply_route()`, `t_suspend()`, `t_continue(index, label,
 //! route)`, and the pseudo-variables `$T_branch_idx`,
-//! `$T_reply_code`, `$T_reply_reason`, `$T_req(pv)`, `$T_rpl(pv)` and
+//! `$T_reply_code`, `$T_reply_reason`, `$T_reply_ruid`, `$T_req(pv)`, `$T_rpl(pv)` and
 //! `$T(name)`. The transaction statistics Kamailio shows under `tmx:`
 //! are registered by tm under that group.
 #![forbid(unsafe_code)]
@@ -81,7 +81,7 @@ pub fn module() -> ModuleDef {
         a.clone(),
     );
     let (pre1, a7, a8, a9) = (pre.clone(), a.clone(), a.clone(), a.clone());
-    let (a10, a11, a12) = (a.clone(), a.clone(), a.clone());
+    let (a10, a11, a12, a4r) = (a.clone(), a.clone(), a.clone(), a.clone());
     let continue_fixup: fixup::FixupFn = Arc::new(|env: &dyn fixup::FixupEnv, i, arg: &Arg| {
         if i == 2 {
             fixup::route(RouteType::REQUEST)(env, i, arg)
@@ -201,6 +201,9 @@ pub fn module() -> ModuleDef {
                     .and_then(|t| t.reply_code(ctx))
                     .map(i64::from),
             )
+        })
+        .pv("T_reply_ruid", move |ctx, _| {
+            api(&a4r, ctx.core).map_or(Value::Null, |t| Value::from(t.reply_ruid(ctx)))
         })
         .pv("T_reply_reason", move |ctx, _| {
             api(&a4, ctx.core)

@@ -624,6 +624,26 @@ impl Proxy {
     /// Timers: retransmissions up and down, branch timeouts (a faked 408
     /// and a CANCEL where a provisional was seen), the lifetime limit.
     pub fn on_timeout(&mut self, now: Instant, rf: &dyn ReplyFactory) -> Vec<Effect> {
+        let (mut out, any_final) = self.on_timeout_branches(now);
+        if any_final {
+            self.check_complete(now, rf, &mut out);
+        }
+        out
+    }
+
+    /// After [`Proxy::on_timeout_branches`] ended some branch: what
+    /// follows if every branch has ended (the best reply relayed, or
+    /// failure_route).
+    pub fn complete(&mut self, now: Instant, rf: &dyn ReplyFactory) -> Vec<Effect> {
+        let mut out = Vec::new();
+        self.check_complete(now, rf, &mut out);
+        out
+    }
+
+    /// The timers of [`Proxy::on_timeout`] without the decision on the
+    /// transaction: the effects, and whether some branch ended (a
+    /// branch-failure route may add branches before [`Proxy::complete`]).
+    pub fn on_timeout_branches(&mut self, now: Instant) -> (Vec<Effect>, bool) {
         let mut out = Vec::new();
         up(self.uas.handle_timeout(now), &mut out);
         self.end_dropped(now);
@@ -714,10 +734,7 @@ impl Proxy {
                 self.uas.terminate();
             }
         }
-        if any_final {
-            self.check_complete(now, rf, &mut out);
-        }
-        out
+        (out, any_final)
     }
 
     /// failure_route ended: relay the winning reply unless it replied or
