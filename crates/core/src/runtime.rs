@@ -81,6 +81,9 @@ pub struct Runtime {
     pub bound: Mutex<Vec<crate::settings::ListenSpec>>,
     pub(crate) server_stop: Mutex<Option<Arc<AtomicBool>>>,
     pub(crate) extra_threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// How many modules (in load order) ran their `mod_init`: those whose
+    /// `destroy` runs at the end.
+    pub(crate) initialized: Mutex<usize>,
     pub(crate) self_ref: OnceLock<std::sync::Weak<Runtime>>,
     /// Messages whose handling panicked (contained; see
     /// [`Runtime::receive_guarded`]). Zero unless there is a bug.
@@ -187,6 +190,7 @@ impl Runtime {
             tls: Arc::default(),
             server_stop: Mutex::new(None),
             extra_threads: Mutex::new(Vec::new()),
+            initialized: Mutex::new(0),
             self_ref: OnceLock::new(),
             panics: AtomicU64::new(0),
             defines: OnceLock::new(),
@@ -289,6 +293,21 @@ impl Runtime {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Runs the `destroy` of each module whose `mod_init` ran, in reverse
+    /// load order, once (later calls do nothing): at shutdown, and when
+    /// the start fails after some modules started (so that a module that
+    /// made a file, such as jsonrpcs's socket, removes it).
+    pub fn destroy_modules(&self) {
+        let n = {
+            let mut g = self.initialized.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::take(&mut *g)
+        };
+        let all = self.module_hooks(|d| Some(d.destroy.clone()));
+        for d in all.into_iter().take(n).rev().filter_map(|(_, d)| d) {
+            d();
+        }
     }
 
     /// Runs `event_route[name]`, if the config has it, on a faked message

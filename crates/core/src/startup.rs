@@ -355,10 +355,16 @@ pub fn load(opts: &Options, check_only: bool) -> Result<Arc<Runtime>, Vec<String
         }
     }
     if !check_only && errors.is_empty() {
-        for (name, init) in rt.module_hooks(|d| d.init.clone()) {
-            if let Err(e) = init(&*rt as &dyn Core) {
-                return Err(vec![format!("module {name}: mod_init failed: {e}")]);
+        let inits = rt.module_hooks(|d| Some(d.init.clone()));
+        for (name, init) in inits {
+            if let Some(init) = init {
+                if let Err(e) = init(&*rt as &dyn Core) {
+                    // The modules started so far clean up after themselves.
+                    rt.destroy_modules();
+                    return Err(vec![format!("module {name}: mod_init failed: {e}")]);
+                }
             }
+            *rt.initialized.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         }
     }
     let routes = {
@@ -377,8 +383,12 @@ pub fn load(opts: &Options, check_only: bool) -> Result<Arc<Runtime>, Vec<String
         };
         match compile(&cfg, &env) {
             Ok(r) if errors.is_empty() => r,
-            Ok(_) => return Err(errors),
+            Ok(_) => {
+                rt.destroy_modules();
+                return Err(errors);
+            }
             Err(e) => {
+                rt.destroy_modules();
                 errors.extend(e.iter().map(|x| x.to_string()));
                 return Err(errors);
             }
@@ -939,16 +949,7 @@ impl Server {
     /// load order.
     pub fn shutdown(&self) {
         self.stop_threads();
-        let destroys: Vec<_> = self
-            .rt
-            .module_hooks(|d| d.destroy.clone())
-            .into_iter()
-            .rev()
-            .map(|(_, d)| d)
-            .collect();
-        for d in destroys {
-            d();
-        }
+        self.rt.destroy_modules();
     }
 }
 

@@ -223,6 +223,7 @@ pub fn run(args: &[String]) -> i32 {
     if a.foreground == 0 {
         if let Err(e) = daemonize() {
             eprintln!("siprouter: {e}");
+            rt.destroy_modules();
             return 1;
         }
     }
@@ -230,6 +231,7 @@ pub fn run(args: &[String]) -> i32 {
         Ok(s) => s,
         Err(e) => {
             eprintln!("siprouter: cannot handle signals: {e}");
+            rt.destroy_modules();
             return 1;
         }
     };
@@ -237,6 +239,7 @@ pub fn run(args: &[String]) -> i32 {
         Ok(s) => s,
         Err(e) => {
             eprintln!("siprouter: {e}");
+            rt.destroy_modules();
             return 1;
         }
     };

@@ -525,3 +525,31 @@ event_route[xhttp:request] {
         "{text}"
     );
 }
+
+#[test]
+fn a_start_that_fails_leaves_no_socket_file_behind() {
+    let dir = std::env::temp_dir().join(format!("sr-failed-start-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a folder");
+    let sock = dir.join("rpc.sock");
+    // A module after jsonrpcs refuses to start (mod_init), and, in the
+    // second configuration, the routes do not compile once every module
+    // started: either way jsonrpcs's socket file goes with the server.
+    for (tail, why) in [
+        (
+            "modparam(\"registrar\", \"expires_range\", 200)\nrequest_route { drop; }",
+            "expires_range",
+        ),
+        ("request_route { no_such_function(); }", "no_such_function"),
+    ] {
+        let cfg = format!(
+            "listen=udp:127.0.0.1:{{PORT}}\nloadmodule \"jsonrpcs\"\nloadmodule \"usrloc\"\nloadmodule \"registrar\"\nmodparam(\"jsonrpcs\", \"socket\", \"{}\")\n{tail}\n",
+            sock.display()
+        );
+        let errs = TestServer::try_start(&cfg, siprouter::in_tree())
+            .err()
+            .expect("the start fails");
+        assert!(errs.join("\n").contains(why), "{errs:?}");
+        assert!(!sock.exists(), "{} is left after: {errs:?}", sock.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -339,8 +339,8 @@ impl TmApi {
 
     /// Whether a transaction with this request's key exists (used by
     /// `t_precheck_trans` as a second line).
-    pub fn exists(&self, msg: &SipMsg) -> bool {
-        crate::table::server_key(msg.msg()).is_some_and(|k| self.e.tables.by_key(&k).is_some())
+    pub fn exists(&self, msg: &mut SipMsg) -> bool {
+        crate::table::server_key_of(msg).is_some_and(|k| self.e.tables.by_key(&k).is_some())
     }
 
     /// `t_set_fr(fr_inv, fr)` (milliseconds) for the current request's

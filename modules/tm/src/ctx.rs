@@ -43,6 +43,10 @@ pub struct TxCtx {
     /// The transaction's id, for a branch_route's copy of the request
     /// (which holds no reference to the cell).
     pub cell_id: Option<u64>,
+    /// The server transaction key of the request, made once (see
+    /// [`crate::table::server_key_of`]), with the start and length of the
+    /// text it was made from (a message parsed again gets its own).
+    pub key: Option<(usize, usize, Option<sip_txn::TxKey>)>,
 }
 
 /// tm's state of this message, created on first use.

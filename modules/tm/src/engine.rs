@@ -327,24 +327,32 @@ impl Engine {
                 } else {
                     0
                 };
-                let pending: Vec<bool> = g
-                    .proxy
-                    .branches()
+                // Branches (of the first 64) with a branch-failure route
+                // armed and no final reply yet: those that time out now
+                // run it.
+                let watched = g
+                    .out
                     .iter()
-                    .map(|b| b.final_code == 0)
-                    .collect();
+                    .zip(g.proxy.branches())
+                    .take(64)
+                    .enumerate()
+                    .filter(|(_, (o, b))| o.on_branch_failure.is_some() && b.final_code == 0)
+                    .fold(0u64, |m, (i, _)| m | 1 << i);
                 let (mut eff, any_final) = g.proxy.on_timeout_branches(now);
-                if any_final && !g.proxy.is_expired() {
+                if any_final && watched != 0 && !g.proxy.is_expired() {
                     // event_route[tm:branch-failure] for each branch that
                     // timed out now (as Kamailio, with its local 408),
                     // before the transaction's fate is decided.
                     let mut held = Some(g);
-                    for (idx, was) in pending.iter().enumerate() {
+                    for idx in (0..64).filter(|i| watched & (1 << i) != 0) {
                         let Some(cur) = held.take() else { break };
-                        let b = &cur.proxy.branches()[idx];
+                        let Some(b) = cur.proxy.branches().get(idx) else {
+                            held = Some(cur);
+                            continue;
+                        };
                         let route = cur.out.get(idx).and_then(|o| o.on_branch_failure);
                         match route {
-                            Some(r) if *was && b.timed_out => {
+                            Some(r) if b.timed_out => {
                                 let reply = WinningReply {
                                     code: b.final_code,
                                     reason: Params::text(&self.params.reply_408_reason),

@@ -270,7 +270,7 @@ pub fn export(def: ModuleDef, e: &Arc<Engine>) -> ModuleDef {
         RouteType::REQUEST,
         None,
         move |ctx, _| {
-            let k = crate::table::server_key(ctx.msg.msg());
+            let k = crate::table::server_key_of(ctx.msg);
             b(k.and_then(|k| e1.tables.by_key(&k)).is_some())
         },
     );

@@ -9,7 +9,7 @@ use crate::engine::Engine;
 use crate::funcs::{b, current_reply_code, hop, ANY_TM};
 use crate::relay::NextHop;
 use crate::rpc_uac::RpcUac;
-use crate::table::server_key;
+use crate::table::server_key_of;
 use sr_sdk::prelude::*;
 use std::sync::Arc;
 
@@ -21,8 +21,7 @@ fn retransmit_reply(e: &Engine, ctx: &mut Ctx<'_>) -> i32 {
         return -1;
     }
     let own = ctx.msg.ext.get::<TxCtx>().and_then(|t| t.cell.clone());
-    let Some(c) = own.or_else(|| server_key(ctx.msg.msg()).and_then(|k| e.tables.by_key(&k)))
-    else {
+    let Some(c) = own.or_else(|| server_key_of(ctx.msg).and_then(|k| e.tables.by_key(&k))) else {
         return -1;
     };
     let now = e.now();

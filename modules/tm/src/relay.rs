@@ -68,7 +68,7 @@ impl Engine {
         if let Some(c) = ctx.msg.ext.get::<TxCtx>().and_then(|t| t.cell.clone()) {
             return NewTran::Own(c);
         }
-        let Some(key) = server_key(ctx.msg.msg()) else {
+        let Some(key) = crate::table::server_key_of(ctx.msg) else {
             return NewTran::Error;
         };
         let now = self.now();
@@ -440,7 +440,7 @@ impl Engine {
     }
 
     fn relay_ack(&self, ctx: &mut Ctx<'_>, hop: &NextHop) -> i32 {
-        if let Some(c) = server_key(ctx.msg.msg()).and_then(|k| self.tables.by_key(&k)) {
+        if let Some(c) = crate::table::server_key_of(ctx.msg).and_then(|k| self.tables.by_key(&k)) {
             let now = self.now();
             let ack = ctx.msg.bytes().clone();
             let mut absorbed = false;
@@ -628,7 +628,8 @@ impl Engine {
                 -1
             };
         }
-        let Some(c) = server_key(ctx.msg.msg()).and_then(|k| self.tables.by_key(&k)) else {
+        let Some(c) = crate::table::server_key_of(ctx.msg).and_then(|k| self.tables.by_key(&k))
+        else {
             return -1;
         };
         let now = self.now();

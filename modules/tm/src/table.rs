@@ -46,6 +46,31 @@ pub fn server_key(m: &Message<'_>) -> Option<TxKey> {
     Some(TxKey::server_rfc2543(&parts, method))
 }
 
+/// [`server_key`] of a request, made once per message: `t_precheck_trans`,
+/// `t_check_trans` and `t_relay` each want it (it was built up to five
+/// times per call), and a key costs an allocation and the top Via's
+/// decoding.
+pub fn server_key_of(msg: &mut sr_sdk::SipMsg) -> Option<TxKey> {
+    let raw = msg.msg().raw();
+    let at = (raw.as_ptr() as usize, raw.len());
+    if let Some((p, l, k)) = msg
+        .ext
+        .get::<crate::ctx::TxCtx>()
+        .and_then(|t| t.key.as_ref())
+    {
+        if (*p, *l) == at {
+            return k.clone();
+        }
+    }
+    let k = server_key(msg.msg());
+    // An ACK makes no transaction: no tm state just for its key.
+    let ack = msg.msg().method() == Some(sr_sdk::sip_msg::Method::Ack);
+    if !ack || msg.ext.get::<crate::ctx::TxCtx>().is_some() {
+        crate::ctx::tx(msg).key = Some((at.0, at.1, k.clone()));
+    }
+    k
+}
+
 /// Shards per table.
 const SHARDS: usize = 16;
 
