@@ -57,7 +57,11 @@ fn forward_to(ctx: &mut Ctx<'_>, target: Option<String>) -> i32 {
         Ok(()) => 1,
         Err(e) => {
             lm_err!("forward failed: {e}");
-            ctx.msg.set_error(500, "Forwarding failed");
+            if ctx.msg.fwd_flags.flow {
+                ctx.msg.set_error(430, "Flow Failed");
+            } else {
+                ctx.msg.set_error(500, "Forwarding failed");
+            }
             -1
         }
     }

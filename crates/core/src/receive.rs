@@ -130,6 +130,9 @@ impl Runtime {
             return;
         };
         msg.received = true;
+        if self.settings.force_rport {
+            msg.force_rport = true;
+        }
         let out = crate::script::exec::Exec::new(&routes)
             .run_top(idx, &mut Ctx::new(&mut msg, self, RouteType::REQUEST));
         if out.dropped {

@@ -50,6 +50,9 @@ pub struct Settings {
     pub advertised_port: Option<u16>,
     /// `disable_tcp`.
     pub disable_tcp: bool,
+    /// `force_rport`: every request is handled as if the script called
+    /// `force_rport()` (replies to the source port, RFC 3581).
+    pub force_rport: bool,
     /// `enable_tls`: listen on TLS where no `listen` names the sockets
     /// (with explicit `listen=tls:` lines, they decide).
     pub enable_tls: bool,
@@ -129,6 +132,7 @@ impl Default for Settings {
             advertised_address: None,
             advertised_port: None,
             disable_tcp: false,
+            force_rport: false,
             enable_tls: false,
             tls_port: 5061,
             tcp_connection_lifetime: 120,
@@ -458,6 +462,10 @@ impl Settings {
             },
             "disable_tcp" => match val_bool(v) {
                 Some(b) => self.disable_tcp = b,
+                None => bad(e, "yes or no"),
+            },
+            "force_rport" => match val_bool(v) {
+                Some(b) => self.force_rport = b,
                 None => bad(e, "yes or no"),
             },
             "tcp_connection_lifetime" => match val_int(v).filter(|n| *n >= 0) {

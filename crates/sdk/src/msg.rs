@@ -278,6 +278,11 @@ pub struct SendFlags {
     /// Send requests over the connection `otcpid` names while it is open
     /// (`tcp_set_otcpid_flag(1)`, Kamailio's `FL_USE_OTCPID`).
     pub use_otcpid: bool,
+    /// The destination is an RFC 5626 flow (rr's `loose_route` routed by
+    /// an outbound flow token): with `no_connect`, a connection that is
+    /// gone fails the request with 430 Flow Failed (§5.3) instead of a
+    /// send error.
+    pub flow: bool,
 }
 
 impl SendFlags {

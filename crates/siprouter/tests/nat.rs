@@ -310,3 +310,32 @@ request_route {
     }
     assert!(gone, "removed after not answering");
 }
+
+/// The core's `force_rport=yes`: every request as if the script called
+/// `force_rport()`: the reply goes to the port the request came from, not
+/// to the Via's, and the Via says so (`rport=`). Without it the reply
+/// follows the Via's port (RFC 3261 18.2.2).
+#[test]
+fn the_force_rport_parameter_replies_to_the_source_port() {
+    for (setting, answered) in [("yes", true), ("no", false)] {
+        let cfg = format!(
+            "listen=udp:127.0.0.1:{{PORT}}\nforce_rport={setting}\nloadmodule \"sl\"\nrequest_route {{ sl_send_reply(\"200\", \"OK\"); }}\n"
+        );
+        let srv = sr_testkit::TestServer::start(&cfg, siprouter::in_tree());
+        let peer = sr_testkit::UdpPeer::new();
+        let me = peer.addr();
+        // The Via names a port nobody listens on.
+        peer.send(
+            srv.addr(),
+            &format!(
+                "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKfr{setting}\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: fr-{setting}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            ),
+        );
+        let got = peer.recv_final(std::time::Duration::from_millis(1500));
+        assert_eq!(got.is_some(), answered, "force_rport={setting}");
+        if let Some(r) = got {
+            let via = r.header("Via").unwrap_or_default();
+            assert!(via.contains(&format!("rport={}", me.port())), "{via}");
+        }
+    }
+}

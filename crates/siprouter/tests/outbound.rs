@@ -38,7 +38,7 @@ request_route {
     if ($var(r) == -2) { sl_send_reply("403", "Forbidden"); exit; }
     append_hf("X-R: $var(r) du=$du\r\n");
     if ($var(r) < 0) { $du = "__REG__"; }
-    forward();
+    if (!forward()) { sl_reply_error(); }
 }
 "#;
 
@@ -292,6 +292,28 @@ fn scenario(srv: SocketAddr, reg: UdpPeer, key: [u8; 20]) -> Vec<String> {
             )),
             None => out.push("own flow: nothing at the registrar".into()),
         }
+        // The user agent's TCP connection goes away: a request for that
+        // flow fails (RFC 5626 §5.3 asks for 430 Flow Failed), and no
+        // connection is opened to the agent's old port.
+        drop(tcp);
+        std::thread::sleep(Duration::from_millis(300));
+        p.reg.send(
+            srv,
+            &invite(
+                &p.reg,
+                "in-dead",
+                &format!("sip:alice@{t_addr};transport=tcp"),
+                tcp_path,
+            ),
+        );
+        out.push(match p.reg.recv_final(wait) {
+            Some(r) => format!(
+                "dead tcp flow: {:?} {}",
+                r.status(),
+                r.msg.msg().reason().unwrap_or("")
+            ),
+            None => "dead tcp flow: no answer".into(),
+        });
     }
     out
 }
@@ -358,6 +380,7 @@ fn an_edge_proxy_routes_down_the_registered_flow() {
     );
     has("tampered token:", "Some(403)");
     has("own flow:", "X-R=1 du=sip:127.0.0.1:<reg>");
+    has("dead tcp flow:", "Some(430) Flow Failed");
 }
 
 #[test]
@@ -376,6 +399,15 @@ fn outbound_matches_kamailio() {
     drop(kam);
     let _ = std::fs::write(dir.join("kamailio.txt"), want.join("\n"));
     let got = run_siprouter(&cfg);
+    // A flow whose TCP connection is gone: Kamailio 5.6.3 tries a new
+    // connection to the agent's old port, fails, and sl_reply_error()
+    // answers its send error; siprouter opens none and answers 430 Flow
+    // Failed (RFC 5626 §5.3), which a registrar's failover acts on.
+    let dead = |l: &String| l.starts_with("dead tcp flow:");
+    let (kd, want): (Vec<String>, Vec<String>) = want.into_iter().partition(dead);
+    let (sd, got): (Vec<String>, Vec<String>) = got.into_iter().partition(dead);
+    assert!(kd.len() == 1 && !kd[0].contains("430"), "{kd:?}");
+    assert_eq!(sd, ["dead tcp flow: Some(430) Flow Failed"]);
     kamailio::conclude(&dir, &want, &got, "outbound");
 }
 

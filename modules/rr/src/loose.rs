@@ -136,6 +136,15 @@ fn process_outbound(ctx: &mut Ctx<'_>, p: &Params, user: Option<&str>) -> Result
     du.push_str(flow.proto.as_str());
     ctx.msg.force_send_socket = Some(sock);
     ctx.msg.dst_uri = Some(du);
+    if flow.proto != Proto::Udp {
+        // The user agent's own connection or nothing (RFC 5626 §5.3): a
+        // flow whose connection is gone fails with 430 Flow Failed, which
+        // tells the registrar to try the instance's next flow; a new
+        // connection to the agent's ephemeral port would be refused, or
+        // reach someone else.
+        ctx.msg.fwd_flags.no_connect = true;
+        ctx.msg.fwd_flags.flow = true;
+    }
     Ok(true)
 }
 

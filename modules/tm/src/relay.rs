@@ -211,6 +211,7 @@ impl Engine {
             // (477 and 478 are Kamailio's numbered errors: sl_reply_error
             // and tm's own reply add the number.)
             match why {
+                Some((430, reason)) => ctx.msg.set_error(430, reason),
                 Some((code, reason)) => ctx.msg.set_numbered_error(code, reason),
                 None => ctx.msg.set_error(500, "Forwarding failed"),
             }
@@ -366,6 +367,11 @@ impl Engine {
                 // before it starts.
                 if let Err(e) = core.send(&out.dest, &data) {
                     lm_err!("tm: cannot send to {}: {e}", target.uri);
+                    if bm.fwd_flags.flow {
+                        // An outbound flow whose connection is gone.
+                        why = Some((430, "Flow Failed"));
+                        continue;
+                    }
                     self.blocklist_connect(core, bm, &out.dest);
                     why = Some((477, "Unfortunately error on sending to next hop occurred"));
                     continue;
