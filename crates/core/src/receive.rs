@@ -99,6 +99,11 @@ impl Runtime {
     }
 
     fn handle_request(&self, mut msg: SipMsg) {
+        // `force_rport=yes`: from the start, so that every reply (also a
+        // module's or the core's own) goes to the source port.
+        if self.settings.force_rport {
+            msg.force_rport = true;
+        }
         let method = msg.msg().method().map(|m| m.as_str()).unwrap_or("");
         self.stats.request(method);
         let check = msg
@@ -130,9 +135,6 @@ impl Runtime {
             return;
         };
         msg.received = true;
-        if self.settings.force_rport {
-            msg.force_rport = true;
-        }
         let out = crate::script::exec::Exec::new(&routes)
             .run_top(idx, &mut Ctx::new(&mut msg, self, RouteType::REQUEST));
         if out.dropped {

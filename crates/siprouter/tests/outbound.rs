@@ -503,6 +503,13 @@ fn registrar_scenario(srv: SocketAddr) -> Vec<String> {
             format!("<sip:alice@127.0.0.1:16;ob>;reg-id=3{}", inst(7)),
             "Supported: outbound\r\nPath: <sip:tok@192.0.2.1;lr;ob>\r\n".into(),
         ),
+        // A reg-id without a value: ignored (stored without one).
+        (
+            "empty-regid",
+            format!("SIP/2.0/UDP {me}"),
+            format!("<sip:alice@127.0.0.1:18>;reg-id{}", inst(9)),
+            "Supported: outbound\r\n".into(),
+        ),
         (
             "bad-regid",
             format!("SIP/2.0/UDP {me}"),
@@ -592,6 +599,13 @@ fn the_registrar_keeps_one_binding_per_flow() {
     assert!(ens.starts_with("edge-no-sup: 200") && ens.contains("127.0.0.1:15;ob>;expires=N;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000000000006>\"")
             && !ens.contains("000000000006>\";reg-id"), "{ens}");
     assert!(line("edge-ob").contains("127.0.0.1:16;ob>;expires=N;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000000000007>\";reg-id=3"), "{got:#?}");
+    let er = line("empty-regid");
+    assert!(
+        er.starts_with("empty-regid: 200")
+            && er.contains("127.0.0.1:18>;expires=N;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000000000009>\"")
+            && !er.contains("000000000009>\";reg-id"),
+        "{er}"
+    );
     assert!(
         line("bad-regid").starts_with("bad-regid: 400 | P-Registrar-Error: Invalid Reg-Id number"),
         "{got:#?}"

@@ -85,6 +85,8 @@ struct NewContact {
     q: i32,
     instance: Option<String>,
     reg_id: u32,
+    /// A `reg-id` with an instance that is not a number other than 0.
+    bad_reg_id: bool,
 }
 
 /// Facts from the request shared by its contacts.
@@ -145,13 +147,17 @@ fn parse_request(ctx: &mut Ctx<'_>, reg: &Registrar, uri: Option<&str>) -> Resul
                     .flatten()
                     .map(|s| s.trim_matches('"').to_string()),
                 reg_id: match (na.param("+sip.instance"), na.param("reg-id")) {
-                    // As Kamailio: a reg-id counts with an instance only,
-                    // and must then be a number other than 0.
-                    (Some(_), Some(v)) => v
-                        .and_then(|v| v.trim().parse().ok())
-                        .filter(|&n: &u32| n > 0)
-                        .ok_or_else(|| Reject::bad("Invalid Reg-Id number"))?,
+                    // A reg-id counts with an instance only (as Kamailio).
+                    (Some(_), Some(Some(v))) => v.trim().parse().unwrap_or(0),
                     _ => 0,
+                },
+                // Not a number other than 0: refused when reg-ids are used
+                // (an empty one is ignored, as by Kamailio).
+                bad_reg_id: match (na.param("+sip.instance"), na.param("reg-id")) {
+                    (Some(_), Some(Some(v))) if !v.trim().is_empty() => {
+                        v.trim().parse::<u32>().map_or(true, |n| n == 0)
+                    }
+                    _ => false,
                 },
             }),
         }
@@ -625,7 +631,11 @@ pub fn save(
     }
     let t = now();
     let result = parse_request(ctx, reg, uri).and_then(|mut r| {
-        if !outbound_checks(reg, ctx.msg.msg())? {
+        if outbound_checks(reg, ctx.msg.msg())? {
+            if r.contacts.iter().any(|c| c.bad_reg_id) {
+                return Err(Reject::bad("Invalid Reg-Id number"));
+            }
+        } else {
             for c in &mut r.contacts {
                 c.reg_id = 0;
             }

@@ -136,9 +136,11 @@ fn flow_user(ctx: &Ctx<'_>, p: &Params) -> String {
     }
 }
 
-/// `uri` with `user@` after its scheme.
+/// `uri` with `user@` after its scheme (unless it has a user part
+/// already: a preset Record-Route written with one keeps it).
 fn with_user(uri: String, user: &str) -> String {
-    if user.is_empty() {
+    let hostpart = uri.split(';').next().unwrap_or("");
+    if user.is_empty() || hostpart.contains('@') {
         return uri;
     }
     match uri.find(':') {

@@ -198,41 +198,46 @@ fn next_flow(ctx: &mut Ctx<'_>, flows_avp: &str) -> i32 {
         lm_dbg!("t_next_contact_flow: no instance on this branch");
         return -2;
     };
-    let flows: Vec<String> = ctx
-        .msg
+    match take_flow(ctx.msg, flows_avp, &instance) {
+        Ok(b) => {
+            ctx.msg.branches.push(b);
+            1
+        }
+        Err(rc) => rc,
+    }
+}
+
+/// Takes the first flow of `instance` out of the flows AVP (newest
+/// first, as Kamailio's XAVP list), keeping the others in their order:
+/// `Err(-2)` when there are no flows at all, `Err(-1)` when none is of
+/// that instance.
+fn take_flow(msg: &mut SipMsg, flows_avp: &str, instance: &str) -> Result<Branch, i32> {
+    let flows: Vec<String> = msg
         .avps
         .all(flows_avp)
         .map(|v| v.as_str().into_owned())
         .collect();
     if flows.is_empty() {
-        return -2;
+        return Err(-2);
     }
-    // The newest value is the first flow.
-    let Some(pos) = flows.iter().rev().position(|v| {
-        decode(v).is_some_and(|(_, b)| {
-            b.instance
-                .as_deref()
-                .is_some_and(|i| same_instance(i, &instance))
-        })
-    }) else {
-        return -1;
+    let found = flows.iter().enumerate().find_map(|(i, v)| {
+        decode(v)
+            .filter(|(_, b)| {
+                b.instance
+                    .as_deref()
+                    .is_some_and(|x| same_instance(x, instance))
+            })
+            .map(|(_, b)| (i, b))
+    });
+    let Some((pos, b)) = found else {
+        return Err(-1);
     };
-    let keep: Vec<String> = flows
-        .iter()
-        .rev()
-        .enumerate()
-        .filter(|(i, _)| *i != pos)
-        .map(|(_, v)| v.clone())
-        .collect();
-    let Some((_, b)) = flows.iter().rev().nth(pos).and_then(|v| decode(v)) else {
-        return -1;
-    };
-    ctx.msg.avps.remove_all(flows_avp);
-    for v in keep.iter().rev() {
-        ctx.msg.avps.push(flows_avp, Value::from(v.clone()));
+    msg.avps.remove_all(flows_avp);
+    // The others back in their order: the oldest pushed first.
+    for (_, v) in flows.iter().enumerate().rev().filter(|(i, _)| *i != pos) {
+        msg.avps.push(flows_avp, Value::from(v.clone()));
     }
-    ctx.msg.branches.push(b);
-    1
+    Ok(b)
 }
 
 /// Adds the three functions.
@@ -310,6 +315,37 @@ mod tests {
         assert_eq!(m.ruri(), "sip:low@x");
         assert_eq!(m.avps.all("f").count(), 0);
         assert_eq!(next(&mut m, "c", "f"), -2);
+    }
+
+    #[test]
+    fn the_flows_of_an_instance_are_taken_newest_first() {
+        let mut m = SipMsg::faked();
+        for uri in ["sip:f1@x", "sip:g@x", "sip:f2@x", "sip:f3@x"] {
+            let inst = if uri.starts_with("sip:g") {
+                "<urn:g>"
+            } else {
+                "<urn:f>"
+            };
+            m.avps.push(
+                "f",
+                Value::from(encode(1000, &branch(uri, 1000, Some(inst)))),
+            );
+        }
+        let mut got = Vec::new();
+        while let Ok(b) = take_flow(&mut m, "f", "urn:f") {
+            got.push(b.uri);
+        }
+        assert_eq!(got, ["sip:f3@x", "sip:f2@x", "sip:f1@x"]);
+        // The other instance's flow is still there; then none is left.
+        assert_eq!(take_flow(&mut m, "f", "<urn:f>").err(), Some(-1));
+        assert_eq!(
+            take_flow(&mut m, "f", "<urn:g>")
+                .map(|b| b.uri)
+                .ok()
+                .as_deref(),
+            Some("sip:g@x")
+        );
+        assert_eq!(take_flow(&mut m, "f", "<urn:g>").err(), Some(-2));
     }
 
     #[test]

@@ -339,7 +339,7 @@ impl Engine {
                     .filter(|(_, (o, b))| o.on_branch_failure.is_some() && b.final_code == 0)
                     .fold(0u64, |m, (i, _)| m | 1 << i);
                 let (mut eff, any_final) = g.proxy.on_timeout_branches(now);
-                if any_final && watched != 0 && !g.proxy.is_expired() {
+                if any_final && watched != 0 && !g.proxy.is_expired() && g.proxy.final_sent() == 0 {
                     // event_route[tm:branch-failure] for each branch that
                     // timed out now (as Kamailio, with its local 408),
                     // before the transaction's fate is decided.

@@ -396,15 +396,8 @@ pub fn export(def: ModuleDef, e: &Arc<Engine>) -> ModuleDef {
             .unwrap_or(false))
         })
         .cmd("t_branch_replied", 0, ANY_TM, None, |ctx, _| {
-            let t = ctx.msg.ext.get::<TxCtx>();
-            let idx = t.and_then(|t| t.branch);
-            // The reply being handled (onreply_route, branch-failure route)
-            // counts, though the branch has not taken it in yet.
-            if idx.is_some()
-                && t.is_some_and(|t| t.reply.as_ref().is_some_and(|r| r.bytes.is_some()))
-            {
-                return 1;
-            }
+            // (The reply being handled does not count yet, as in Kamailio.)
+            let idx = ctx.msg.ext.get::<TxCtx>().and_then(|t| t.branch);
             b(with_cell(ctx, |c| {
                 let i = idx.or(c.proxy.winner());
                 i.and_then(|i| c.proxy.branches().get(i))
