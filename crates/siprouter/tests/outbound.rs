@@ -884,3 +884,112 @@ fn flows_match_kamailio() {
         kamailio::run_scenario(&dir, &cfg, siprouter::in_tree(), &|| {}, &flows_scenario);
     kamailio::conclude(&dir, &want, &got, "flows");
 }
+
+/// Two instances forked to in parallel: one answers 200 at once, the
+/// other stays silent until its branch times out. The transaction was
+/// answered by then, so the branch-failure route does not run for the
+/// silent one (Kamailio drops negative replies after a final one went
+/// upstream) and its registration stays.
+fn answered_scenario(srv: SocketAddr) -> Vec<String> {
+    let caller = UdpPeer::new();
+    kamailio::wait_until_up(&caller, srv, kamailio::PROBE, None);
+    let uas = [UdpPeer::new(), UdpPeer::new()];
+    let wait = Duration::from_secs(3);
+    let mut out = Vec::new();
+    let query = |cseq: u32, out: &mut Vec<String>| {
+        let u = &uas[0];
+        let a = u.addr();
+        u.send(
+            srv,
+            &format!(
+                "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKcq{cseq}\r\nMax-Forwards: 70\r\nFrom: <sip:carol@example.com>;tag=cq{cseq}\r\nTo: <sip:carol@example.com>\r\nCall-ID: carol-q\r\nCSeq: {cseq} REGISTER\r\nX-T: reg\r\nContent-Length: 0\r\n\r\n"
+            ),
+        );
+        let r = u.recv_matching(wait, |r| {
+            r.status().is_some() && r.msg.msg().call_id().ok() == Some("carol-q")
+        });
+        out.push(match r {
+            Some(r) => {
+                let c = all(&r, "Contact");
+                format!(
+                    "registered: first {} second {}",
+                    c.contains(&uas[0].addr().to_string()),
+                    c.contains(&uas[1].addr().to_string())
+                )
+            }
+            None => "registered: no answer".into(),
+        });
+    };
+    for (n, u) in uas.iter().enumerate() {
+        let a = u.addr();
+        u.send(
+            srv,
+            &format!(
+                "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKc{n}\r\nMax-Forwards: 70\r\nFrom: <sip:carol@example.com>;tag=c{n}\r\nTo: <sip:carol@example.com>\r\nCall-ID: carol-{n}\r\nCSeq: 1 REGISTER\r\nContact: <sip:carol@{a};ob>;reg-id=1;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-0000000000c{n}>\"\r\nSupported: outbound\r\nExpires: 600\r\nX-T: reg\r\nContent-Length: 0\r\n\r\n"
+            ),
+        );
+        let _ = u.recv_final(wait);
+    }
+    query(1, &mut out);
+    caller.send(
+        srv,
+        &format!(
+            "INVITE sip:carol@example.com SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKcc\r\nMax-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=cc\r\nTo: <sip:carol@example.com>\r\nCall-ID: carol-call\r\nCSeq: 1 INVITE\r\nContact: <sip:bob@{a}>\r\nX-T: inv\r\nContent-Length: 0\r\n\r\n",
+            a = caller.addr()
+        ),
+    );
+    // Both get it; the first answers, the second says nothing.
+    let invite = |u: &UdpPeer| {
+        u.recv_matching(wait, |r| {
+            r.msg.msg().method().is_some_and(|m| m.as_str() == "INVITE")
+                && r.msg.msg().call_id().ok() == Some("carol-call")
+        })
+    };
+    let first = invite(&uas[0]);
+    let second = invite(&uas[1]);
+    out.push(format!("forked: {} {}", first.is_some(), second.is_some()));
+    if let Some(r) = first {
+        let contact = format!("Contact: <sip:carol@{}>", uas[0].addr());
+        uas[0].send(
+            r.from,
+            &sr_testkit::answer(&r, 200, "OK", "c0", &[&contact]),
+        );
+    }
+    let fin = caller.recv_matching(wait, |r| {
+        r.status().is_some_and(|c| c >= 200) && r.msg.msg().call_id().ok() == Some("carol-call")
+    });
+    out.push(format!("caller gets {:?}", fin.and_then(|r| r.status())));
+    // Past the silent branch's fr_timer (1 s).
+    std::thread::sleep(Duration::from_millis(2500));
+    query(2, &mut out);
+    out
+}
+
+#[test]
+fn a_branch_that_times_out_after_the_answer_keeps_its_registration() {
+    let cfg = FLOWS_CFG.replace("__MPATH__", MPATH);
+    let srv =
+        sr_testkit::TestServer::start(&cfg.replace("__PORT__", "{PORT}"), siprouter::in_tree());
+    let got = answered_scenario(srv.addr());
+    assert_eq!(
+        got,
+        [
+            "registered: first true second true",
+            "forked: true true",
+            "caller gets Some(200)",
+            "registered: first true second true",
+        ]
+    );
+}
+
+#[test]
+fn answered_forks_match_kamailio() {
+    if !kamailio::available(&["tm", "tmx", "usrloc", "registrar"]) {
+        return;
+    }
+    let dir = kamailio::fresh_dir("ob-answered");
+    let cfg = FLOWS_CFG.replace("__MPATH__", MPATH);
+    let (want, got) =
+        kamailio::run_scenario(&dir, &cfg, siprouter::in_tree(), &|| {}, &answered_scenario);
+    kamailio::conclude(&dir, &want, &got, "answered forks");
+}
