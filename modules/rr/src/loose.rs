@@ -134,7 +134,12 @@ fn process_outbound(ctx: &mut Ctx<'_>, p: &Params, user: Option<&str>) -> Result
     sr_sdk::sip_msg::text::push_dec(&mut du, u64::from(flow.src.port()));
     du.push_str(";transport=");
     du.push_str(flow.proto.as_str());
-    ctx.msg.force_send_socket = Some(sock);
+    // (A WebSocket flow is its connection: the socket comes with it, and
+    // forcing the listening TCP/TLS socket would make the send look for
+    // a plain TCP connection.)
+    if !matches!(flow.proto, Proto::Ws | Proto::Wss) {
+        ctx.msg.force_send_socket = Some(sock);
+    }
     ctx.msg.dst_uri = Some(du);
     if flow.proto != Proto::Udp {
         // The user agent's own connection or nothing (RFC 5626 §5.3): a
