@@ -44,6 +44,19 @@ impl Proto {
         }
     }
 
+    /// The transport of one of Kamailio's numbers (see [`Proto::number`]).
+    pub fn from_number(n: u8) -> Option<Proto> {
+        Some(match n {
+            1 => Proto::Udp,
+            2 => Proto::Tcp,
+            3 => Proto::Tls,
+            4 => Proto::Sctp,
+            5 => Proto::Ws,
+            6 => Proto::Wss,
+            _ => return None,
+        })
+    }
+
     /// Lower-case name as in `listen=udp:...` and `transport=` params.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -110,16 +110,6 @@ fn path_of(r: &sr_testkit::Reply) -> String {
     r.header("Path").unwrap_or_default()
 }
 
-/// All values of a header, joined.
-fn all(r: &sr_testkit::Reply, name: &str) -> String {
-    r.msg
-        .msg()
-        .headers_by_name(name)
-        .map(|h| h.value.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The scenario against the edge at `srv`; tokens are checked with `key`.
 fn scenario(srv: SocketAddr, reg: UdpPeer, key: [u8; 20]) -> Vec<String> {
     let udp = UdpPeer::new();
@@ -217,7 +207,7 @@ fn scenario(srv: SocketAddr, reg: UdpPeer, key: [u8; 20]) -> Vec<String> {
                 &format!(
                     "tcp invite on the connection: X-R={} RR={} Route={:?}",
                     r.header("X-R").unwrap_or_default(),
-                    all(&r, "Record-Route"),
+                    r.all("Record-Route"),
                     r.header("Route")
                 ),
                 t_addr,
@@ -239,7 +229,7 @@ fn scenario(srv: SocketAddr, reg: UdpPeer, key: [u8; 20]) -> Vec<String> {
                     "udp invite from {}: X-R={} RR={}",
                     r.from,
                     r.header("X-R").unwrap_or_default(),
-                    all(&r, "Record-Route")
+                    r.all("Record-Route")
                 ),
                 t_addr,
             )),
@@ -286,7 +276,7 @@ fn scenario(srv: SocketAddr, reg: UdpPeer, key: [u8; 20]) -> Vec<String> {
                 &format!(
                     "own flow: X-R={} RR={}",
                     r.header("X-R").unwrap_or_default(),
-                    all(&r, "Record-Route")
+                    r.all("Record-Route")
                 ),
                 t_addr,
             )),
@@ -535,7 +525,7 @@ fn registrar_scenario(srv: SocketAddr) -> Vec<String> {
                     "P-Registrar-Error",
                     "Contact",
                 ] {
-                    let v = all(&r, h);
+                    let v = r.all(h);
                     if !v.is_empty() {
                         l.push_str(&format!(" | {h}: {v}"));
                     }
@@ -744,7 +734,7 @@ fn flows_scenario(srv: SocketAddr) -> Vec<String> {
         });
         out.push(match answer {
             Some(r) => {
-                let c = all(&r, "Contact");
+                let c = r.all("Contact");
                 format!(
                     "register flow{}: {:?}, flow1 {} flow2 {}",
                     n + 1,
@@ -910,7 +900,7 @@ fn answered_scenario(srv: SocketAddr) -> Vec<String> {
         });
         out.push(match r {
             Some(r) => {
-                let c = all(&r, "Contact");
+                let c = r.all("Contact");
                 format!(
                     "registered: first {} second {}",
                     c.contains(&uas[0].addr().to_string()),

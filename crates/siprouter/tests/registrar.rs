@@ -96,7 +96,14 @@ fn add_refresh_remove_and_star() {
     assert_eq!(srv.stat("usrloc:registered_users"), Some(1));
     // Remove one.
     let r = ua.register(srv.addr(), &c(&ua, 0));
-    assert_eq!(contacts(&r), vec![format!("<{other}>;q=0.5;expires=300")]);
+    // (The other binding's time left counts down: a second may have
+    // passed since it was made.)
+    let left = contacts(&r);
+    assert!(
+        left == [format!("<{other}>;q=0.5;expires=300")]
+            || left == [format!("<{other}>;q=0.5;expires=299")],
+        "{left:?}"
+    );
     let v = srv
         .rpc(
             "ul.lookup",

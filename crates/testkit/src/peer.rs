@@ -34,6 +34,17 @@ impl Reply {
             .next()
             .map(|h| h.value.to_string())
     }
+
+    /// Every value of header `name`, as received, joined with ", "
+    /// (empty without one).
+    pub fn all(&self, name: &str) -> String {
+        self.msg
+            .msg()
+            .headers_by_name(name)
+            .map(|h| h.value.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// Builds a request from its parts. `via` is `host:port` of the sender;

@@ -31,15 +31,7 @@ pub fn proto_number(p: Proto) -> u8 {
 
 /// The transport of an `alias` number.
 pub fn proto_of(n: u8) -> Option<Proto> {
-    Some(match n {
-        1 => Proto::Udp,
-        2 => Proto::Tcp,
-        3 => Proto::Tls,
-        4 => Proto::Sctp,
-        5 => Proto::Ws,
-        6 => Proto::Wss,
-        _ => return None,
-    })
+    Proto::from_number(n)
 }
 
 /// An address as a URI host: IPv6 in brackets.

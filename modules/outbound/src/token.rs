@@ -103,18 +103,6 @@ pub fn encode(key: &[u8; 20], flow: &Flow) -> String {
     STANDARD.encode(&raw)
 }
 
-fn proto_of(n: u8) -> Option<Proto> {
-    Some(match n {
-        1 => Proto::Udp,
-        2 => Proto::Tcp,
-        3 => Proto::Tls,
-        4 => Proto::Sctp,
-        5 => Proto::Ws,
-        6 => Proto::Wss,
-        _ => return None,
-    })
-}
-
 fn read_addr(b: &[u8], v6: bool) -> SocketAddr {
     let n = if v6 { 16 } else { 4 };
     let ip = if v6 {
@@ -153,7 +141,7 @@ pub fn decode(key: &[u8; 20], token: &str) -> Result<Flow, TokenError> {
     if v6 != (raw.len() == V6_LEN) {
         return Err(TokenError::Invalid);
     }
-    let proto = proto_of(head & 0x7f).ok_or(TokenError::Invalid)?;
+    let proto = Proto::from_number(head & 0x7f).ok_or(TokenError::Invalid)?;
     let n = if v6 { 18 } else { 6 };
     let dst = read_addr(&raw[MAC_LEN + 1..], v6);
     let src = read_addr(&raw[MAC_LEN + 1 + n..], v6);
