@@ -229,6 +229,15 @@ pub struct Branch {
     pub location_ua: Option<String>,
 }
 
+/// Whether two `+sip.instance` values name the same instance (white space
+/// and angle brackets aside: `<urn:uuid:x>` is `urn:uuid:x`).
+pub fn same_instance(a: &str, b: &str) -> bool {
+    fn bare(s: &str) -> &str {
+        s.trim().trim_start_matches('<').trim_end_matches('>')
+    }
+    bare(a) == bare(b)
+}
+
 /// Per-message state the modules keep for themselves (tm keeps the
 /// current transaction here), keyed by type.
 #[derive(Default)]

@@ -43,13 +43,15 @@ request_route {
 "#;
 
 fn config(reg: SocketAddr) -> String {
-    let mut s = format!(
-        "#!KAMAILIO\nchildren=1\nlisten=udp:127.0.0.1:__PORT__\nlisten=tcp:127.0.0.1:__PORT__\nmpath=\"{MPATH}\"\n"
-    );
-    for m in MODULES {
-        s.push_str(&format!("loadmodule \"{m}.so\"\n"));
-    }
-    s + &BODY.replace("__REG__", &format!("sip:{reg}"))
+    with_tcp(kamailio::head(MODULES)) + &BODY.replace("__REG__", &format!("sip:{reg}"))
+}
+
+/// A parity head with a TCP socket beside the UDP one (same port).
+fn with_tcp(head: String) -> String {
+    head.replace(
+        "listen=udp:127.0.0.1:__PORT__\n",
+        "listen=udp:127.0.0.1:__PORT__\nlisten=tcp:127.0.0.1:__PORT__\n",
+    )
 }
 
 /// The peers: a registrar behind the edge, and a user agent with a UDP
@@ -404,11 +406,7 @@ fn outbound_matches_kamailio() {
 /// The registrar's side (`outbound_mode`, `regid_mode`, `flow_timer`):
 /// the configuration for `mode`.
 fn registrar_config(mode: u8) -> String {
-    let mut s =
-        format!("#!KAMAILIO\nchildren=1\nlisten=udp:127.0.0.1:__PORT__\nmpath=\"{MPATH}\"\n");
-    for m in ["sl", "pv", "usrloc", "registrar"] {
-        s.push_str(&format!("loadmodule \"{m}.so\"\n"));
-    }
+    let s = kamailio::head(&["sl", "pv", "usrloc", "registrar"]);
     let ft = if mode == 0 { 0 } else { 30 };
     s + &format!(
         r#"modparam("registrar", "outbound_mode", {mode})
@@ -987,10 +985,7 @@ fn answered_forks_match_kamailio() {
 /// The edge proxy with WebSocket (xhttp and websocket modules, as
 /// Kamailio's WebSocket example).
 fn ws_config(reg: SocketAddr) -> String {
-    let mut s = format!(
-        "#!KAMAILIO\nchildren=1\nlisten=udp:127.0.0.1:__PORT__\nlisten=tcp:127.0.0.1:__PORT__\ntcp_accept_no_cl=yes\nforce_rport=yes\nmpath=\"{MPATH}\"\n"
-    );
-    for m in [
+    let s = with_tcp(kamailio::head(&[
         "sl",
         "pv",
         "textops",
@@ -999,9 +994,8 @@ fn ws_config(reg: SocketAddr) -> String {
         "outbound",
         "rr",
         "path",
-    ] {
-        s.push_str(&format!("loadmodule \"{m}.so\"\n"));
-    }
+    ]))
+    .replace("mpath=", "tcp_accept_no_cl=yes\nforce_rport=yes\nmpath=");
     s + &BODY.replace("__REG__", &format!("sip:{reg}"))
         + r#"event_route[xhttp:request] {
     if ($hdr(Upgrade) =~ "websocket" && $hdr(Connection) =~ "Upgrade" && $rm =~ "GET") {

@@ -511,15 +511,12 @@ fn apply(
 /// reg-id, whatever its URI); else the same URI (and Call-ID with usrloc's
 /// `matching_mode` 1).
 fn same_binding(x: &Contact, c: &NewContact, r: &Request, by_callid: bool) -> bool {
-    let bare = |s: &str| {
-        s.trim()
-            .trim_start_matches('<')
-            .trim_end_matches('>')
-            .to_string()
-    };
     match &c.instance {
         Some(inst) => {
-            x.reg_id == c.reg_id && x.instance.as_deref().is_some_and(|y| bare(y) == bare(inst))
+            x.reg_id == c.reg_id
+                && x.instance
+                    .as_deref()
+                    .is_some_and(|y| sr_sdk::same_instance(y, inst))
         }
         None => x.contact == c.uri && (!by_callid || x.callid == r.callid),
     }

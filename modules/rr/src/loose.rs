@@ -118,26 +118,22 @@ fn process_outbound(ctx: &mut Ctx<'_>, p: &Params, user: Option<&str>) -> Result
         lm_info!("loose_route: cannot find socket from flow-token");
         return Err(());
     }
-    let sock_proto = match flow.proto {
-        Proto::Ws => Proto::Tcp,
-        Proto::Wss => Proto::Tls,
-        p => p,
-    };
-    let mut sock = String::from(sock_proto.as_str());
-    sock.push(':');
-    sr_sdk::sip_msg::text::push_ip_host(&mut sock, flow.dst.ip());
-    sock.push(':');
-    sr_sdk::sip_msg::text::push_dec(&mut sock, u64::from(flow.dst.port()));
     let mut du = String::from("sip:");
     sr_sdk::sip_msg::text::push_ip_host(&mut du, flow.src.ip());
     du.push(':');
     sr_sdk::sip_msg::text::push_dec(&mut du, u64::from(flow.src.port()));
     du.push_str(";transport=");
     du.push_str(flow.proto.as_str());
-    // (A WebSocket flow is its connection: the socket comes with it, and
-    // forcing the listening TCP/TLS socket would make the send look for
-    // a plain TCP connection.)
+    // The socket the flow came in on (`proto:ip:port`). A WebSocket flow
+    // is its connection: the socket comes with it, and forcing the
+    // listening TCP/TLS socket would make the send look for a plain TCP
+    // connection.
     if !matches!(flow.proto, Proto::Ws | Proto::Wss) {
+        let mut sock = String::from(flow.proto.as_str());
+        sock.push(':');
+        sr_sdk::sip_msg::text::push_ip_host(&mut sock, flow.dst.ip());
+        sock.push(':');
+        sr_sdk::sip_msg::text::push_dec(&mut sock, u64::from(flow.dst.port()));
         ctx.msg.force_send_socket = Some(sock);
     }
     ctx.msg.dst_uri = Some(du);

@@ -9,6 +9,7 @@
 
 use crate::engine::Engine;
 use sr_sdk::prelude::*;
+use sr_sdk::same_instance;
 use std::sync::{Arc, RwLock};
 
 /// The AVP holding the contacts still to try, when `contacts_avp` is
@@ -119,16 +120,6 @@ fn set_ruri(msg: &mut SipMsg, b: Branch) {
         instance: b.instance,
         location_ua: b.location_ua,
     }));
-}
-
-fn same_instance(a: &str, b: &str) -> bool {
-    let bare = |s: &str| {
-        s.trim()
-            .trim_start_matches('<')
-            .trim_end_matches('>')
-            .to_string()
-    };
-    bare(a) == bare(b)
 }
 
 /// Moves the next group of equal q into the Request-URI and branches:
