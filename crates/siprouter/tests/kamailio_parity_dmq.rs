@@ -15,7 +15,7 @@
 use sr_testkit::kamailio::{self, Kamailio};
 use sr_testkit::{answer, free_port, from_caller, req, TestServer, UdpPeer};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const KAM_IP: &str = "127.0.0.2";
@@ -132,6 +132,77 @@ request_route {{
     )
 }
 
+/// The two nodes of a test: ports, folders, SIP addresses and control
+/// sockets.
+struct Pair {
+    kam_port: u16,
+    sr_port: u16,
+    kam_dir: PathBuf,
+    sr_dir: PathBuf,
+    kam_addr: SocketAddr,
+    sr_addr: SocketAddr,
+    kam_sock: PathBuf,
+    sr_sock: PathBuf,
+    mode: Mode,
+}
+
+impl Pair {
+    /// A pair running `mode`, its files in a fresh folder `name`; `None`
+    /// (the test passes) without Kamailio, `kamcmd`, or the modules (the
+    /// common ones and `extra`).
+    fn new(name: &str, extra: &[&str], mode: Mode) -> Option<Pair> {
+        let mut mods = vec![
+            "tm",
+            "sl",
+            "pv",
+            "xlog",
+            "textops",
+            "htable",
+            "usrloc",
+            "registrar",
+            "ctl",
+            "dmq",
+        ];
+        mods.extend_from_slice(extra);
+        if !kamailio::available(&mods) || !kamailio::kamcmd_available(&[]) {
+            return None;
+        }
+        let (kam_port, sr_port) = (free_port(), free_port());
+        let kam_dir = kamailio::fresh_dir(name);
+        let sr_dir = kam_dir.join("siprouter");
+        std::fs::create_dir_all(&sr_dir).unwrap();
+        Some(Pair {
+            kam_port,
+            sr_port,
+            kam_addr: format!("{KAM_IP}:{kam_port}").parse().unwrap(),
+            sr_addr: format!("{SR_IP}:{sr_port}").parse().unwrap(),
+            kam_sock: kam_dir.join("ctl.sock"),
+            sr_sock: sr_dir.join("ctl.sock"),
+            kam_dir,
+            sr_dir,
+            mode,
+        })
+    }
+
+    /// Starts the Kamailio node.
+    fn kamailio(&self) -> Kamailio {
+        let other = self.sr_addr.to_string();
+        Kamailio::start(
+            &self.kam_dir,
+            &cfg(KAM_IP, self.kam_port, &other, &self.kam_dir, self.mode),
+        )
+    }
+
+    /// Starts the siprouter node.
+    fn siprouter(&self) -> TestServer {
+        let other = self.kam_addr.to_string();
+        TestServer::start(
+            &cfg(SR_IP, self.sr_port, &other, &self.sr_dir, self.mode),
+            siprouter::in_tree(),
+        )
+    }
+}
+
 /// `kamcmd dmq.list_nodes` on a control socket, as `host:port status
 /// local` lines, sorted.
 fn nodes(sock: &Path) -> Vec<String> {
@@ -224,53 +295,17 @@ fn sht(sock: &Path, key: &str) -> String {
 
 #[test]
 fn a_kamailio_and_a_siprouter_node_form_one_dmq_cluster() {
-    let mods = [
-        "tm",
-        "sl",
-        "pv",
-        "xlog",
-        "textops",
-        "htable",
-        "usrloc",
-        "registrar",
-        "ctl",
-        "dmq",
-    ];
-    if !kamailio::available(&mods) || !kamailio::kamcmd_available(&[]) {
+    let Some(p) = Pair::new("dmq", &[], Mode::TReplicate) else {
         return;
-    }
-    let kam_port = free_port();
-    let sr_port = free_port();
-    let kam_dir = kamailio::fresh_dir("dmq");
-    let sr_dir = kam_dir.join("siprouter");
-    std::fs::create_dir_all(&sr_dir).unwrap();
-    let _srv = TestServer::start(
-        &cfg(
-            SR_IP,
-            sr_port,
-            &format!("{KAM_IP}:{kam_port}"),
-            &sr_dir,
-            Mode::TReplicate,
-        ),
-        siprouter::in_tree(),
-    );
-    let kam = Kamailio::start(
-        &kam_dir,
-        &cfg(
-            KAM_IP,
-            kam_port,
-            &format!("{SR_IP}:{sr_port}"),
-            &kam_dir,
-            Mode::TReplicate,
-        ),
-    );
-    let kam_addr: SocketAddr = format!("{KAM_IP}:{kam_port}").parse().unwrap();
-    let sr_addr: SocketAddr = format!("{SR_IP}:{sr_port}").parse().unwrap();
-    let (kam_sock, sr_sock) = (kam_dir.join("ctl.sock"), sr_dir.join("ctl.sock"));
+    };
+    let (kam_addr, sr_addr) = (p.kam_addr, p.sr_addr);
+    let (kam_sock, sr_sock) = (p.kam_sock.clone(), p.sr_sock.clone());
+    let _srv = p.siprouter();
+    let kam = p.kamailio();
 
     // Both list both, the other one active.
-    let kam_node = format!("{KAM_IP}:{kam_port}");
-    let sr_node = format!("{SR_IP}:{sr_port}");
+    let kam_node = kam_addr.to_string();
+    let sr_node = sr_addr.to_string();
     let want_kam = vec![
         format!("{kam_node} active local=1 proto=* ip={KAM_IP}"),
         format!("{sr_node} active local=0 proto=* ip={SR_IP}"),
@@ -345,53 +380,16 @@ fn a_kamailio_and_a_siprouter_node_form_one_dmq_cluster() {
 
 #[test]
 fn dmq_usrloc_replicates_contacts_both_ways_with_kamailio() {
-    let mods = [
-        "tm",
-        "sl",
-        "pv",
-        "xlog",
-        "textops",
-        "htable",
-        "usrloc",
-        "registrar",
-        "ctl",
-        "dmq",
-        "dmq_usrloc",
-    ];
-    if !kamailio::available(&mods) || !kamailio::kamcmd_available(&[]) {
+    let Some(p) = Pair::new("dmq-usrloc", &["dmq_usrloc"], Mode::Usrloc) else {
         return;
-    }
-    let kam_port = free_port();
-    let sr_port = free_port();
-    let kam_dir = kamailio::fresh_dir("dmq-usrloc");
-    let sr_dir = kam_dir.join("siprouter");
-    std::fs::create_dir_all(&sr_dir).unwrap();
-    let kam_addr: SocketAddr = format!("{KAM_IP}:{kam_port}").parse().unwrap();
-    let sr_addr: SocketAddr = format!("{SR_IP}:{sr_port}").parse().unwrap();
-    let (kam_sock, sr_sock) = (kam_dir.join("ctl.sock"), sr_dir.join("ctl.sock"));
+    };
+    let (kam_addr, sr_addr) = (p.kam_addr, p.sr_addr);
+    let (kam_sock, sr_sock) = (p.kam_sock.clone(), p.sr_sock.clone());
     // Kamailio first, with a contact before siprouter exists.
-    let kam = Kamailio::start(
-        &kam_dir,
-        &cfg(
-            KAM_IP,
-            kam_port,
-            &format!("{SR_IP}:{sr_port}"),
-            &kam_dir,
-            Mode::Usrloc,
-        ),
-    );
+    let kam = p.kamailio();
     let early = until(|| register(kam_addr, "carol"), |r| r == "SIP/2.0 200 OK");
     assert_eq!(early, "SIP/2.0 200 OK", "log {:?}", kam.log);
-    let _srv = TestServer::start(
-        &cfg(
-            SR_IP,
-            sr_port,
-            &format!("{KAM_IP}:{kam_port}"),
-            &sr_dir,
-            Mode::Usrloc,
-        ),
-        siprouter::in_tree(),
-    );
+    let _srv = p.siprouter();
     // The sync at start brings carol over.
     assert!(
         until(|| registered(&sr_sock, "carol"), |v| *v),
@@ -448,39 +446,12 @@ fn sht_value(sock: &Path, table: &str, key: &str) -> Option<String> {
 
 #[test]
 fn htable_tables_replicate_with_kamailio() {
-    let mods = [
-        "tm",
-        "sl",
-        "pv",
-        "xlog",
-        "textops",
-        "htable",
-        "usrloc",
-        "registrar",
-        "ctl",
-        "dmq",
-    ];
-    if !kamailio::available(&mods) || !kamailio::kamcmd_available(&[]) {
+    let Some(p) = Pair::new("dmq-htable", &[], Mode::Htable) else {
         return;
-    }
-    let kam_port = free_port();
-    let sr_port = free_port();
-    let kam_dir = kamailio::fresh_dir("dmq-htable");
-    let sr_dir = kam_dir.join("siprouter");
-    std::fs::create_dir_all(&sr_dir).unwrap();
-    let kam_addr: SocketAddr = format!("{KAM_IP}:{kam_port}").parse().unwrap();
-    let sr_addr: SocketAddr = format!("{SR_IP}:{sr_port}").parse().unwrap();
-    let (kam_sock, sr_sock) = (kam_dir.join("ctl.sock"), sr_dir.join("ctl.sock"));
-    let kam = Kamailio::start(
-        &kam_dir,
-        &cfg(
-            KAM_IP,
-            kam_port,
-            &format!("{SR_IP}:{sr_port}"),
-            &kam_dir,
-            Mode::Htable,
-        ),
-    );
+    };
+    let (kam_addr, sr_addr) = (p.kam_addr, p.sr_addr);
+    let (kam_sock, sr_sock) = (p.kam_sock.clone(), p.sr_sock.clone());
+    let kam = p.kamailio();
     // Items on Kamailio before siprouter starts.
     let early = until(
         || {
@@ -498,16 +469,7 @@ fn htable_tables_replicate_with_kamailio() {
     kamailio::kamcmd(&kam_sock, &["htable.seti", "e", "lives", "7"], &|l| {
         l.to_string()
     });
-    let _srv = TestServer::start(
-        &cfg(
-            SR_IP,
-            sr_port,
-            &format!("{KAM_IP}:{kam_port}"),
-            &sr_dir,
-            Mode::Htable,
-        ),
-        siprouter::in_tree(),
-    );
+    let _srv = p.siprouter();
     // The sync at start brings them over, with their lifetimes.
     let got = until(|| sht_value(&sr_sock, "t", "early"), |v| v.is_some());
     assert_eq!(got.as_deref(), Some("before"), "sync of t=>early");
@@ -655,51 +617,13 @@ fn hang_up(proxy: SocketAddr, uac: &UdpPeer, uas: &UdpPeer, ok: &sr_testkit::Rep
 
 #[test]
 fn dialog_profiles_replicate_with_kamailio() {
-    let mods = [
-        "tm",
-        "sl",
-        "pv",
-        "xlog",
-        "textops",
-        "htable",
-        "usrloc",
-        "registrar",
-        "ctl",
-        "dmq",
-        "rr",
-        "dialog",
-    ];
-    if !kamailio::available(&mods) || !kamailio::kamcmd_available(&[]) {
+    let Some(p) = Pair::new("dmq-dialog", &["rr", "dialog"], Mode::Dialog) else {
         return;
-    }
-    let kam_port = free_port();
-    let sr_port = free_port();
-    let kam_dir = kamailio::fresh_dir("dmq-dialog");
-    let sr_dir = kam_dir.join("siprouter");
-    std::fs::create_dir_all(&sr_dir).unwrap();
-    let kam_addr: SocketAddr = format!("{KAM_IP}:{kam_port}").parse().unwrap();
-    let sr_addr: SocketAddr = format!("{SR_IP}:{sr_port}").parse().unwrap();
-    let (kam_sock, sr_sock) = (kam_dir.join("ctl.sock"), sr_dir.join("ctl.sock"));
-    let _srv = TestServer::start(
-        &cfg(
-            SR_IP,
-            sr_port,
-            &format!("{KAM_IP}:{kam_port}"),
-            &sr_dir,
-            Mode::Dialog,
-        ),
-        siprouter::in_tree(),
-    );
-    let kam = Kamailio::start(
-        &kam_dir,
-        &cfg(
-            KAM_IP,
-            kam_port,
-            &format!("{SR_IP}:{sr_port}"),
-            &kam_dir,
-            Mode::Dialog,
-        ),
-    );
+    };
+    let (kam_addr, sr_addr) = (p.kam_addr, p.sr_addr);
+    let (kam_sock, sr_sock) = (p.kam_sock.clone(), p.sr_sock.clone());
+    let _srv = p.siprouter();
+    let kam = p.kamailio();
     // The cluster first.
     let formed = until(
         || {
