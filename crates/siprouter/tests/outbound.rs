@@ -95,9 +95,23 @@ impl Peers {
     }
 }
 
-fn register(via: &str, call: &str, contact: &str, extra: &str) -> String {
+/// A REGISTER for `user` through `via` (its branch made of `tag`, also the
+/// From tag), with this Call-ID and CSeq number and the header lines
+/// `extra` (Contact, Expires, Supported, ...).
+fn reg_text(user: &str, via: &str, tag: &str, call_id: &str, cseq: u32, extra: &str) -> String {
     format!(
-        "REGISTER sip:example.com SIP/2.0\r\nVia: {via};branch=z9hG4bK{call}\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=f{call}\r\nTo: <sip:alice@example.com>\r\nCall-ID: {call}\r\nCSeq: 1 REGISTER\r\nContact: {contact}\r\nX-T: reg\r\n{extra}Content-Length: 0\r\n\r\n"
+        "REGISTER sip:example.com SIP/2.0\r\nVia: {via};branch=z9hG4bK{tag}\r\nMax-Forwards: 70\r\nFrom: <sip:{user}@example.com>;tag={tag}\r\nTo: <sip:{user}@example.com>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\n{extra}X-T: reg\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+fn register(via: &str, call: &str, contact: &str, extra: &str) -> String {
+    reg_text(
+        "alice",
+        via,
+        call,
+        call,
+        1,
+        &format!("Contact: {contact}\r\n{extra}"),
     )
 }
 
@@ -507,9 +521,13 @@ fn registrar_scenario(srv: SocketAddr) -> Vec<String> {
     ];
     let mut out = Vec::new();
     for (n, (call, via, contact, extra)) in cases.iter().enumerate() {
-        let text = format!(
-            "REGISTER sip:example.com SIP/2.0\r\nVia: {via};branch=z9hG4bK{call}\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=f{call}\r\nTo: <sip:alice@example.com>\r\nCall-ID: same-call\r\nCSeq: {} REGISTER\r\nContact: {contact}\r\nExpires: 600\r\nX-T: reg\r\n{extra}Content-Length: 0\r\n\r\n",
-            n + 1
+        let text = reg_text(
+            "alice",
+            via,
+            call,
+            "same-call",
+            n as u32 + 1,
+            &format!("Contact: {contact}\r\nExpires: 600\r\n{extra}"),
         );
         ua.send(srv, &text);
         let line = match ua.recv_final(Duration::from_secs(3)) {
@@ -701,9 +719,17 @@ failure_route[FAIL] {
 /// A REGISTER of flow `n` (reg-id `n + 1`) from `f`.
 fn flow_register(f: &UdpPeer, n: usize, cseq: u32) -> String {
     let a = f.addr();
-    format!(
-        "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKfl{n}-{cseq}\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=fl{n}\r\nTo: <sip:alice@example.com>\r\nCall-ID: flows\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:alice@{a};ob>;reg-id={};+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-0000000000aa>\"\r\nSupported: outbound\r\nExpires: 600\r\nX-T: reg\r\nContent-Length: 0\r\n\r\n",
+    let contact = format!(
+        "Contact: <sip:alice@{a};ob>;reg-id={};+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-0000000000aa>\"\r\n",
         n + 1
+    );
+    reg_text(
+        "alice",
+        &format!("SIP/2.0/UDP {a}"),
+        &format!("fl{n}-{cseq}"),
+        "flows",
+        cseq,
+        &format!("{contact}Supported: outbound\r\nExpires: 600\r\n"),
     )
 }
 
@@ -889,8 +915,13 @@ fn answered_scenario(srv: SocketAddr) -> Vec<String> {
         let a = u.addr();
         u.send(
             srv,
-            &format!(
-                "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKcq{cseq}\r\nMax-Forwards: 70\r\nFrom: <sip:carol@example.com>;tag=cq{cseq}\r\nTo: <sip:carol@example.com>\r\nCall-ID: carol-q\r\nCSeq: {cseq} REGISTER\r\nX-T: reg\r\nContent-Length: 0\r\n\r\n"
+            &reg_text(
+                "carol",
+                &format!("SIP/2.0/UDP {a}"),
+                &format!("cq{cseq}"),
+                "carol-q",
+                cseq,
+                "",
             ),
         );
         let r = u.recv_matching(wait, |r| {
@@ -912,8 +943,13 @@ fn answered_scenario(srv: SocketAddr) -> Vec<String> {
         let a = u.addr();
         u.send(
             srv,
-            &format!(
-                "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKc{n}\r\nMax-Forwards: 70\r\nFrom: <sip:carol@example.com>;tag=c{n}\r\nTo: <sip:carol@example.com>\r\nCall-ID: carol-{n}\r\nCSeq: 1 REGISTER\r\nContact: <sip:carol@{a};ob>;reg-id=1;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-0000000000c{n}>\"\r\nSupported: outbound\r\nExpires: 600\r\nX-T: reg\r\nContent-Length: 0\r\n\r\n"
+            &reg_text(
+                "carol",
+                &format!("SIP/2.0/UDP {a}"),
+                &format!("c{n}"),
+                &format!("carol-{n}"),
+                1,
+                &format!("Contact: <sip:carol@{a};ob>;reg-id=1;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-0000000000c{n}>\"\r\nSupported: outbound\r\nExpires: 600\r\n"),
             ),
         );
         let _ = u.recv_final(wait);
