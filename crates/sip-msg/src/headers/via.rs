@@ -2,7 +2,7 @@
 
 use crate::error::{bad, ParseError};
 use crate::params::Params;
-use crate::scan::{find_byte, trim_lws};
+use crate::scan::{find_byte, find_top_level, trim_lws};
 use crate::uri::{parse_host, split_host_port, Host};
 use crate::uri_scan::fast_hostport;
 
@@ -49,29 +49,52 @@ pub struct KnownParams<'a> {
 }
 
 impl<'a> KnownParams<'a> {
-    /// Looks for them in a parameter list.
-    pub fn find(params: &'a str) -> KnownParams<'a> {
+    /// Looks for them in a parameter list (after the first `;`), in the
+    /// same pass checking that no parameter is empty: `;;` or `; ;` (RFC
+    /// 3261's grammar has none; RFC 4475 3.1.2.1 expects a 400). `None`
+    /// when one is; one `;` at the very end is let through, as many
+    /// parsers do. Items are split as in every other parameter list
+    /// (quoted strings and angle brackets, neither legal in a Via, keep
+    /// their `;`).
+    pub fn find(params: &'a str) -> Option<KnownParams<'a>> {
         let mut k = KnownParams::default();
-        if params.is_empty() {
-            return k;
-        }
-        for p in Params::new(params) {
-            let slot = if p.name.eq_ignore_ascii_case("branch") {
+        let mut s = params;
+        while !s.is_empty() {
+            let (item, more) = match find_top_level(s, b';') {
+                Some(i) => {
+                    let item = &s[..i];
+                    s = &s[i + 1..];
+                    (item, true)
+                }
+                None => (std::mem::take(&mut s), false),
+            };
+            let item = trim_lws(item);
+            if item.is_empty() {
+                if more {
+                    return None;
+                }
+                continue;
+            }
+            let (name, value) = match find_byte(item, b'=') {
+                Some(eq) => (trim_lws(&item[..eq]), Some(trim_lws(&item[eq + 1..]))),
+                None => (item, None),
+            };
+            let slot = if name.eq_ignore_ascii_case("branch") {
                 &mut k.branch
-            } else if p.name.eq_ignore_ascii_case("received") {
+            } else if name.eq_ignore_ascii_case("received") {
                 &mut k.received
-            } else if p.name.eq_ignore_ascii_case("rport") {
+            } else if name.eq_ignore_ascii_case("rport") {
                 &mut k.rport
-            } else if p.name.eq_ignore_ascii_case("maddr") {
+            } else if name.eq_ignore_ascii_case("maddr") {
                 &mut k.maddr
             } else {
                 continue;
             };
             if slot.is_none() {
-                *slot = Some(p.value);
+                *slot = Some(value);
             }
         }
-        k
+        Some(k)
     }
 }
 
@@ -144,9 +167,7 @@ impl<'a> Via<'a> {
         if sent_by.is_empty() {
             return Err(e("no sent-by"));
         }
-        if has_empty_param(params) {
-            return Err(e("empty parameter"));
-        }
+        let known = KnownParams::find(params).ok_or(e("empty parameter"))?;
         let (host_str, host, port) = match fast {
             Some(hp) => hp,
             None => {
@@ -163,7 +184,7 @@ impl<'a> Via<'a> {
             host,
             port,
             params,
-            known: KnownParams::find(params),
+            known,
         })
     }
 
@@ -268,55 +289,6 @@ fn split_sent_by(s: &str) -> Result<(&str, Option<u16>), ParseError> {
     split_host_port(s).map_err(|_| e("invalid sent-by"))
 }
 
-/// Whether a Via's parameter list (after the first `;`) has an empty
-/// parameter: `;;` or `; ;` (RFC 3261's grammar has none; RFC 4475
-/// 3.1.2.1 expects a 400). One `;` at the very end is let through, as
-/// many parsers do.
-fn has_empty_param(params: &str) -> bool {
-    let b = params.as_bytes();
-    if find_byte(params, b'"').is_none() {
-        // The usual case, without quoted values: look only where each
-        // item starts (the list's start and after each `;`).
-        let mut start = 0;
-        loop {
-            let mut i = start;
-            while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
-                i += 1;
-            }
-            if b.get(i) == Some(&b';') {
-                return true;
-            }
-            match find_byte(&params[i..], b';') {
-                Some(k) => start = i + k + 1,
-                None => return false,
-            }
-        }
-    }
-    let mut i = 0;
-    let mut quoted = false;
-    let mut item_start = true;
-    while i < b.len() {
-        let c = b[i];
-        if quoted {
-            match c {
-                b'\\' => i += 1,
-                b'"' => quoted = false,
-                _ => {}
-            }
-        } else if c == b';' {
-            if item_start {
-                return true;
-            }
-            item_start = true;
-        } else if !matches!(c, b' ' | b'\t' | b'\r' | b'\n') {
-            item_start = false;
-            quoted = c == b'"';
-        }
-        i += 1;
-    }
-    false
-}
-
 fn is_lws_char(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\n')
 }
@@ -359,7 +331,7 @@ mod tests {
             "ttl=3;maddr=h",
             "",
         ] {
-            let k = KnownParams::find(params);
+            let k = KnownParams::find(params).expect("no empty parameter");
             let get = |name| Params::new(params).get(name);
             assert_eq!(k.branch, get("branch"), "{params}");
             assert_eq!(k.received, get("received"), "{params}");
@@ -450,6 +422,100 @@ mod tests {
             "SIP/2.0/UDP h;branch=z9hG4bK1; ;rport",
         ] {
             assert!(Via::parse(s).is_err(), "{s}");
+        }
+    }
+
+    /// The byte-by-byte check the single pass of `KnownParams::find`
+    /// replaced, kept as its reference.
+    fn has_empty_param_bytewise(params: &str) -> bool {
+        let b = params.as_bytes();
+        if find_byte(params, b'"').is_none() {
+            // The usual case, without quoted values: look only where each
+            // item starts (the list's start and after each `;`).
+            let mut start = 0;
+            loop {
+                let mut i = start;
+                while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
+                    i += 1;
+                }
+                if b.get(i) == Some(&b';') {
+                    return true;
+                }
+                match find_byte(&params[i..], b';') {
+                    Some(k) => start = i + k + 1,
+                    None => return false,
+                }
+            }
+        }
+        let mut i = 0;
+        let mut quoted = false;
+        let mut item_start = true;
+        while i < b.len() {
+            let c = b[i];
+            if quoted {
+                match c {
+                    b'\\' => i += 1,
+                    b'"' => quoted = false,
+                    _ => {}
+                }
+            } else if c == b';' {
+                if item_start {
+                    return true;
+                }
+                item_start = true;
+            } else if !matches!(c, b' ' | b'\t' | b'\r' | b'\n') {
+                item_start = false;
+                quoted = c == b'"';
+            }
+            i += 1;
+        }
+        false
+    }
+    #[test]
+    fn the_single_pass_finds_empty_parameters_where_the_bytewise_check_did() {
+        let mut lists: Vec<String> = [
+            "",
+            ";",
+            ";;",
+            " ; ",
+            "a",
+            "a;",
+            "a;;",
+            "a; ;b",
+            ";a",
+            " ;a",
+            "a;b;",
+            "a=\"x;;y\";b",
+            "a=\"x\";;b",
+            "a=\"x\\\";;\";b",
+            "a=\"open;;",
+            "branch=z9hG4bK1;rport;received=1.2.3.4",
+            "branch=z9hG4bK1; \t;rport",
+            "a=1 ; b=2 ;",
+            "a=1;\r\n ;b",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Every list of up to five bytes from an alphabet of the bytes
+        // that matter.
+        let alphabet = [b';', b' ', b'"', b'\\', b'a', b'='];
+        for n in 1..=5u32 {
+            for mut code in 0..(alphabet.len() as u32).pow(n) {
+                let mut v = Vec::new();
+                for _ in 0..n {
+                    v.push(alphabet[(code % alphabet.len() as u32) as usize]);
+                    code /= alphabet.len() as u32;
+                }
+                lists.push(String::from_utf8(v).unwrap());
+            }
+        }
+        for params in &lists {
+            assert_eq!(
+                KnownParams::find(params).is_none(),
+                has_empty_param_bytewise(params),
+                "{params:?}"
+            );
         }
     }
 
