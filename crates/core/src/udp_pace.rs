@@ -4,8 +4,8 @@
 //! A worker that blocks in the kernel after every datagram pays a sleep and
 //! a wake-up (a task switch, and for the sender an inter-processor wake-up)
 //! per message: on loopback that is most of the CPU a datagram costs. When
-//! datagrams come often enough that at least two are expected within
-//! `udp_batch_wait`, the worker instead sleeps after each batch for the time
+//! datagrams come often enough that at least [`MIN_EXPECTED`] are expected
+//! within `udp_batch_wait`, the worker instead sleeps after each batch for the time
 //! [`TARGET_BATCH`] datagrams take to come (at most `udp_batch_wait`), then
 //! takes everything that queued meanwhile in one `recvmmsg` call. A message
 //! that arrives while the worker is in that mode waits at most that long; a
@@ -23,6 +23,15 @@ use std::time::{Duration, Instant};
 /// Half of [`crate::udp_batch::RecvBatch::CAPACITY`], so that a sleep that
 /// gathers about this many is taken by one receive.
 pub const TARGET_BATCH: u32 = 32;
+
+/// How many datagrams must be expected within `udp_batch_wait` for a
+/// sleep to pay. A sleep ends with a timer wake-up that the worker pays
+/// in full, where a datagram's wake-up is partly paid by its sender: on
+/// this project's virtual machines, at 2,000 REGISTER/s from one flow
+/// (two datagrams per millisecond) sleeping cost 13.5–18 µs of CPU per
+/// REGISTER against 12 µs blocking after each; at 3,000/s sleeping was
+/// the cheaper (10.5–11.6 against 12–13; docs/benchmarks.md).
+pub const MIN_EXPECTED: u32 = 3;
 
 /// What a worker does after handling one batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +101,7 @@ impl Pace {
         } else {
             (self.gap.saturating_mul(3).saturating_add(sample)) / 4
         };
-        if self.gap.saturating_mul(2) > self.max_wait {
+        if self.gap.saturating_mul(MIN_EXPECTED) > self.max_wait {
             return Next::Block;
         }
         Next::SleepThenTake(self.gap.saturating_mul(TARGET_BATCH).min(self.max_wait))
@@ -158,12 +167,26 @@ mod tests {
         let t0 = Instant::now();
         let mut p = Pace::new(US * 300, 32);
         p.after(1, t0);
-        // 140 µs apart: two expected within 300 µs, 32 take 4,480 µs.
-        assert_eq!(p.after(1, t0 + US * 140), Next::SleepThenTake(US * 300));
-        // 160 µs apart: fewer than two in 300 µs, no sleep.
+        // 90 µs apart: three expected within 300 µs, 32 take 2,880 µs.
+        assert_eq!(p.after(1, t0 + US * 90), Next::SleepThenTake(US * 300));
+        // 110 µs apart: fewer than three in 300 µs, no sleep.
         let mut q = Pace::new(US * 300, 32);
         q.after(1, t0);
-        assert_eq!(q.after(1, t0 + US * 160), Next::Block);
+        assert_eq!(q.after(1, t0 + US * 110), Next::Block);
+    }
+
+    #[test]
+    fn two_datagrams_per_wait_block_three_sleep() {
+        let t0 = Instant::now();
+        // 2,000 datagrams/s with the default 1 ms: block after each.
+        let mut p = Pace::new(MS, 64);
+        p.after(1, t0);
+        assert_eq!(p.after(1, t0 + US * 500), Next::Block);
+        assert_eq!(p.after(1, t0 + US * 1000), Next::Block);
+        // 3,000/s: sleep the whole wait (32 would take 10.7 ms).
+        let mut q = Pace::new(MS, 64);
+        q.after(1, t0);
+        assert_eq!(q.after(1, t0 + US * 333), Next::SleepThenTake(MS));
     }
 
     #[test]
