@@ -154,15 +154,22 @@ SETSID_PID=""
 # All processes in the server's process group (setsid made it the leader).
 group_pids() { ps -o pid= -g "$1" 2>/dev/null | tr -d ' '; }
 # user+system and system clock ticks (1/100 s) of every process of the
-# group ("total system"); each /proc/P/stat counts all threads of P.
+# group ("total system"; each /proc/P/stat counts all threads of P), and
+# the nanoseconds its threads ran (/proc/P/task/T/schedstat, first field:
+# the scheduler's own count, not sampled at clock ticks, so exact for
+# short points and low rates where the ticks are few).
 cpu_ticks() {
-    local t=0 s=0 p u k
+    local t=0 s=0 ns=0 p u k f r
     for p in $(group_pids "$1"); do
         [ -r "/proc/$p/stat" ] || continue
         read -r u k < <(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12, $13}')
         t=$((t + u + k)); s=$((s + k))
+        for f in /proc/"$p"/task/*/schedstat; do
+            read -r r _ <"$f" 2>/dev/null || continue
+            ns=$((ns + r))
+        done
     done
-    echo "$t $s"
+    echo "$t $s $ns"
 }
 # Proportional set size (kB) summed over the group: shared memory of
 # Kamailio's processes is counted once.
@@ -235,13 +242,13 @@ point() { # server scenario workers rep rate
     local load users
     load=$(scenario_load "$scen")
     users=$(awk -v r="$rate" -v s="$BENCH_SECONDS" 'BEGIN {print int(r * s + r * 5 + 10)}')
-    local c0 c1 t0 t1 k0 k1
-    read -r c0 k0 < <(cpu_ticks "$PID"); t0=$(date +%s.%N)
+    local c0 c1 t0 t1 k0 k1 n0 n1
+    read -r c0 k0 n0 < <(cpu_ticks "$PID"); t0=$(date +%s.%N)
     # shellcheck disable=SC2086
     local offset=$USER_BASE
     case $load in *--users*) offset=1 ;; esac
     "$SB" $load -r "$rate" -d "$BENCH_SECONDS" --drain 3 --user-offset "$offset" --json >"$f" 2>>"$OUT/sipbench.log"
-    read -r c1 k1 < <(cpu_ticks "$PID"); t1=$(date +%s.%N)
+    read -r c1 k1 n1 < <(cpu_ticks "$PID"); t1=$(date +%s.%N)
     case $load in *--users*) ;; register*) USER_BASE=$((USER_BASE + users)) ;; esac
     local done failed pct ach sbcpu wall p50 p99 retr pss
     done=$(jnum completed "$f"); failed=$(jnum failed "$f"); pct=$(jnum failed_pct "$f")
@@ -249,14 +256,15 @@ point() { # server scenario workers rep rate
     p50=$(jnum p50_us "$f"); p99=$(jnum p99_us "$f"); retr=$(jnum retransmissions "$f")
     pss=$(pss_kb "$PID")
     [ -n "$done" ] || { log "sipbench failed, see $OUT/sipbench.log"; done=0; failed=0; pct=100; ach=0; sbcpu=0; wall=1; p50=0; p99=0; retr=0; }
-    local us sys_us srv_pct sb_pct
+    local us sys_us run_us srv_pct sb_pct
     us=$(awk -v c=$((c1 - c0)) -v d="$done" 'BEGIN {printf "%.1f", (d > 0 ? c * 10000 / d : 0)}')
     sys_us=$(awk -v c=$((k1 - k0)) -v d="$done" 'BEGIN {printf "%.1f", (d > 0 ? c * 10000 / d : 0)}')
+    run_us=$(awk -v c=$((n1 - n0)) -v d="$done" 'BEGIN {printf "%.1f", (d > 0 ? c / 1000 / d : 0)}')
     srv_pct=$(awk -v c=$((c1 - c0)) -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", c / (b - a)}')
     sb_pct=$(awk -v c="$sbcpu" -v w="$wall" 'BEGIN {printf "%.0f", 100 * c / w}')
-    printf '%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$n" "$rep" "$server" "$rate" "$ach" "$pct" "$done" \
-        "$us" "$srv_pct" "$sb_pct" "$p50" "$p99" "$retr" "$pss" "$sys_us" >>"$OUT/points.tsv"
-    log "  $server $scen n=$n rate $rate: achieved $(printf %.0f "$ach")/s failed ${pct}% cpu ${us} us/op (system ${sys_us}) server ${srv_pct}% sipbench ${sb_pct}% p99 ${p99}us retrans $retr"
+    printf '%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$n" "$rep" "$server" "$rate" "$ach" "$pct" "$done" \
+        "$us" "$srv_pct" "$sb_pct" "$p50" "$p99" "$retr" "$pss" "$sys_us" "$run_us" >>"$OUT/points.tsv"
+    log "  $server $scen n=$n rate $rate: achieved $(printf %.0f "$ach")/s failed ${pct}% cpu ${us} us/op (system ${sys_us}, run time ${run_us}) server ${srv_pct}% sipbench ${sb_pct}% p99 ${p99}us retrans $retr"
     awk -v p="$pct" -v a="$ach" -v r="$rate" 'BEGIN {exit !(p < 0.1 && a >= 0.97 * r)}'
 }
 
@@ -288,7 +296,7 @@ sr_check() { # scenario cfg
     return 1
 }
 
-printf 'scenario\tworkers\trep\tserver\trate\tachieved\tfailed_pct\tcompleted\tcpu_us_per_op\tserver_cpu_pct\tsipbench_cpu_pct\tp50_us\tp99_us\tretrans\tpss_kb\tsys_us_per_op\n' >"$OUT/points.tsv"
+printf 'scenario\tworkers\trep\tserver\trate\tachieved\tfailed_pct\tcompleted\tcpu_us_per_op\tserver_cpu_pct\tsipbench_cpu_pct\tp50_us\tp99_us\tretrans\tpss_kb\tsys_us_per_op\trun_us_per_op\n' >"$OUT/points.tsv"
 printf 'scenario\tworkers\trep\tserver\tregistrations\tpss_before_kb\tpss_after_kb\n' >"$OUT/memory.tsv"
 : >"$OUT/skipped.tsv"
 {

@@ -25,7 +25,7 @@ FILENAME ~ /skipped.tsv$/ { next }
     if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
     if (!(($1 SUBSEP $2) in kseen)) { kseen[$1 SUBSEP $2] = 1; korder[++nn] = $1 SUBSEP $2 }
     if (!((k SUBSEP $3) in repseen)) { repseen[k SUBSEP $3] = 1; reps[k] = reps[k] " " $3; nrep[$1 SUBSEP $2 SUBSEP $3] = 1 }
-    if (!(r in first)) { first[r] = $5; fixed_us[k] = fixed_us[k] " " $9; fixed_rate[k] = $5 }
+    if (!(r in first)) { first[r] = $5; fixed_us[k] = fixed_us[k] " " $9; fixed_rate[k] = $5; if (NF >= 17) fixed_run[k] = fixed_run[k] " " $17 }
     # Column 16 (system time per op) exists in runs from 2026-11 on. The
     # kernel splits the time of a process into user and system by sampling
     # at clock ticks, so the split of one short point is coarse: it is
@@ -33,6 +33,7 @@ FILENAME ~ /skipped.tsv$/ { next }
     if (NF >= 16 && $7 < 0.1 && $8 > 0) { tot_ops[k] += $8; tot_cpu[k] += $9 * $8; tot_sys[k] += $16 * $8 }
     pass = ($7 < 0.1 && $6 >= 0.97 * $5)
     if (first[r] == $5) { fixed50[k] = fixed50[k] " " $12; fixed99[k] = fixed99[k] " " $13 }
+    if (pass && NF >= 17) run_at[$1, $2, $3, $4, $5] = $17
     if (pass) { best[r] = $5; best_us[r] = $9; ok[$1, $2, $3, $4, $5] = $9; rates[$1, $2, $3] = rates[$1, $2, $3] " " $5; lat50[$1, $2, $3, $4, $5] = $12; lat99[$1, $2, $3, $4, $5] = $13 }
     else if (!(r in limit)) {
         if ($11 >= 90) why = "load generator (sipbench " $11 "% of a core)"
@@ -95,6 +96,32 @@ END {
         printf "| %s | %s | %s / %s | %s / %s | %s | %s | %s |\n", p[1], p[2], med(fixed50[ka]), med(fixed99[ka]), med(fixed50[sa]), med(fixed99[sa]), \
             (lastrep ? h "/s" : "n/a"), (lastrep ? lat50[p[1], p[2], lastrep, "kamailio", h] " / " lat99[p[1], p[2], lastrep, "kamailio", h] : ""), \
             (lastrep ? lat50[p[1], p[2], lastrep, "siprouter", h] " / " lat99[p[1], p[2], lastrep, "siprouter", h] : "")
+    }
+    # Column 17 (run time per op from schedstat) exists in runs from
+    # 2026-11-28 on: the same CPU counted by the scheduler in nanoseconds
+    # instead of sampled at clock ticks.
+    hdr = 0
+    for (i = 1; i <= nn; i++) {
+        key = korder[i]; split(key, p, SUBSEP)
+        ka = key SUBSEP "kamailio"; sa = key SUBSEP "siprouter"
+        if (fixed_run[ka] == "" || fixed_run[sa] == "") continue
+        if (!hdr) {
+            print ""
+            print "Cross-check: CPU µs per op from the run time of every thread (/proc/P/task/T/schedstat, nanoseconds, not sampled at clock ticks), medians over the rounds:"
+            print ""
+            print "| scenario | workers | Kamailio at the fixed rate | siprouter at the fixed rate | ratio | at the highest rate both passed (per round): Kamailio, siprouter, ratio |"
+            print "|---|---|---|---|---|---|"
+            hdr = 1
+        }
+        a = med(fixed_run[ka]); b = med(fixed_run[sa]); top = ""
+        for (rep = 1; rep <= 20; rep++) {
+            h = hic[key]
+            if (((p[1], p[2], rep, "kamailio", h) in run_at) && ((p[1], p[2], rep, "siprouter", h) in run_at)) {
+                x = run_at[p[1], p[2], rep, "kamailio", h]; y = run_at[p[1], p[2], rep, "siprouter", h]
+                top = top (top == "" ? "" : "; ") sprintf("%s, %s, %s at %s/s", x, y, (x > 0 ? sprintf("%.2f", y / x) : "n/a"), h)
+            }
+        }
+        printf "| %s | %s | %s | %s | %s | %s |\n", p[1], p[2], a, b, (a > 0 ? sprintf("%.2f", b / a) : "n/a"), (top == "" ? "n/a" : top)
     }
     print ""
     print "User and system (kernel) CPU µs per op over all passing points of both rounds (operations-weighted):"
