@@ -106,6 +106,29 @@ impl TlsPeer {
         self.flush();
     }
 
+    /// Completes the TLS handshake, so that what [`TlsPeer::send`] writes
+    /// next leaves at once (until then rustls holds it).
+    fn handshake(&mut self) {
+        let end = Instant::now() + T;
+        while self.conn.is_handshaking() {
+            self.flush();
+            match self.conn.read_tls(&mut self.sock) {
+                Ok(0) => panic!("connection closed during the handshake"),
+                Ok(_) => {
+                    self.conn.process_new_packets().expect("TLS");
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("TLS handshake: {e}"),
+            }
+            assert!(Instant::now() < end, "TLS handshake timed out");
+        }
+        self.flush();
+    }
+
     /// The next SIP message on the connection.
     fn recv(&mut self) -> Option<OwnedMessage> {
         let end = Instant::now() + T;
@@ -579,4 +602,106 @@ fn require_certificate_admits_only_clients_the_ca_signed() {
         }
     };
     assert!(refused);
+}
+
+/// The user part of the first `sip:` URI in a Path or Route value.
+fn uri_user(v: &str) -> &str {
+    let rest = &v[v.find("sip:").expect("a sip: URI") + 4..];
+    &rest[..rest.find('@').expect("a user part")]
+}
+
+/// Outbound (RFC 5626) on a TLS flow: the edge's Path carries a token for
+/// the client's TLS connection, and a request that comes back through
+/// that Path goes down the same connection (`loose_route()` returns 2);
+/// once the connection is gone it fails with 430 instead of a new
+/// connection to the client's port.
+#[test]
+fn an_outbound_flow_over_tls_carries_requests_back_down_the_connection() {
+    use sr_mod_outbound::token::{decode, key_from_secret};
+    let c = cert("outbound");
+    let tls_port = free_port();
+    let tls_cfg = c.cert_path.with_file_name("tls.cfg");
+    std::fs::write(
+        &tls_cfg,
+        format!(
+            "[server:default]\nmethod = TLSv1.2+\nprivate_key = {}\ncertificate = {}\n",
+            c.key_path.display(),
+            c.cert_path.display()
+        ),
+    )
+    .unwrap();
+    let reg = UdpPeer::new();
+    let cfg = format!(
+        r#"listen=udp:127.0.0.1:{{PORT}}
+listen=tls:127.0.0.1:{tls_port}
+loadmodule "sl"
+loadmodule "pv"
+loadmodule "textops"
+loadmodule "outbound"
+loadmodule "rr"
+loadmodule "path"
+loadmodule "tls"
+modparam("tls", "config", "{}")
+modparam("outbound", "flow_token_secret", "tls-edge")
+request_route {{
+    if (is_method("REGISTER")) {{
+        add_path();
+        $du = "sip:{}";
+        forward();
+        exit;
+    }}
+    $var(r) = loose_route();
+    if ($var(r) == -2) {{ sl_send_reply("403", "Forbidden"); exit; }}
+    append_hf("X-R: $var(r)\r\n");
+    if (!forward()) {{ sl_reply_error(); }}
+}}
+"#,
+        tls_cfg.display(),
+        reg.addr()
+    );
+    let srv = TestServer::start(&cfg, siprouter::in_tree());
+    let tls_addr: SocketAddr = format!("127.0.0.1:{tls_port}").parse().unwrap();
+    let mut ua = TlsPeer::connect(tls_addr, &c.der);
+    ua.handshake();
+    let me = ua.local;
+    ua.send(&format!(
+        "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/TLS {me};branch=z9hG4bKobtls1\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=o1\r\nTo: <sip:alice@example.com>\r\nCall-ID: ob-tls\r\nCSeq: 1 REGISTER\r\nSupported: outbound, path\r\nContact: <sip:alice@{me};transport=tls;ob>;reg-id=1;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000000000001>\"\r\nContent-Length: 0\r\n\r\n"
+    ));
+    let r = reg
+        .recv_method("REGISTER", T)
+        .expect("REGISTER forwarded to the registrar");
+    let path = r.header("Path").expect("a Path");
+    assert!(path.ends_with(";lr;ob>"), "{path}");
+    let flow = decode(&key_from_secret("tls-edge"), uri_user(&path)).expect("our token");
+    assert_eq!(flow.proto.as_str(), "tls");
+    assert_eq!((flow.dst, flow.src), (tls_addr, me));
+    reg.send(srv.addr(), &answer(&r, 200, "OK", "reg", &[]));
+    let ok = ua.recv().expect("200 back over TLS");
+    assert_eq!(ok.msg().status(), Some(200), "{}", text(&ok));
+
+    // The registrar's INVITE through the Path: down the TLS connection.
+    let invite = |call: &str| {
+        format!(
+            "INVITE sip:alice@{me};transport=tls SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bK{call}\r\nMax-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=f{call}\r\nTo: <sip:alice@example.com>\r\nCall-ID: {call}\r\nCSeq: 1 INVITE\r\nContact: <sip:bob@{a}>\r\nRoute: {path}\r\nContent-Length: 0\r\n\r\n",
+            a = reg.addr()
+        )
+    };
+    reg.send(srv.addr(), &invite("obtls-inv1"));
+    let inv = ua.recv().expect("INVITE over the client's TLS connection");
+    assert_eq!(inv.msg().method().map(|m| m.as_str()), Some("INVITE"));
+    let t = text(&inv);
+    assert!(t.contains("X-R: 2\r\n"), "{t}");
+    assert!(!t.contains("Route:"), "our Path entry consumed: {t}");
+
+    // The connection gone: 430 Flow Failed to the registrar.
+    drop(ua);
+    std::thread::sleep(Duration::from_millis(300));
+    reg.send(srv.addr(), &invite("obtls-inv2"));
+    let r = reg.recv_final(T).expect("an answer for the lost flow");
+    assert!(
+        r.text().starts_with("SIP/2.0 430 Flow Failed\r\n"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(srv.rt.panics.load(std::sync::atomic::Ordering::Relaxed), 0);
 }
