@@ -41,6 +41,19 @@ fn cert(name: &str) -> Cert {
     }
 }
 
+/// A `tls.cfg` beside the certificate with only a server section naming
+/// it (Kamailio's defaults for the rest).
+fn server_tls_cfg(c: &Cert) -> PathBuf {
+    let path = c.cert_path.with_file_name("tls.cfg");
+    let text = format!(
+        "[server:default]\nprivate_key = {}\ncertificate = {}\n",
+        c.key_path.display(),
+        c.cert_path.display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -493,16 +506,7 @@ fn a_burst_to_a_new_tls_destination_waits_for_the_handshake() {
 fn a_connection_that_never_shakes_hands_is_closed() {
     let c = cert("idle");
     let tls_port = free_port();
-    let tls_cfg = c.cert_path.with_file_name("tls.cfg");
-    std::fs::write(
-        &tls_cfg,
-        format!(
-            "[server:default]\nprivate_key = {}\ncertificate = {}\n",
-            c.key_path.display(),
-            c.cert_path.display()
-        ),
-    )
-    .unwrap();
+    let tls_cfg = server_tls_cfg(&c);
     let _srv = TestServer::start(
         &format!("listen=udp:127.0.0.1:{{PORT}}\nlisten=tls:127.0.0.1:{tls_port}\ntcp_connect_timeout=1\nloadmodule \"sl\"\nloadmodule \"tls\"\nmodparam(\"tls\", \"config\", \"{}\")\nrequest_route {{ drop; }}\n", tls_cfg.display()),
         siprouter::in_tree(),
@@ -620,16 +624,7 @@ fn an_outbound_flow_over_tls_carries_requests_back_down_the_connection() {
     use sr_mod_outbound::token::{decode, key_from_secret};
     let c = cert("outbound");
     let tls_port = free_port();
-    let tls_cfg = c.cert_path.with_file_name("tls.cfg");
-    std::fs::write(
-        &tls_cfg,
-        format!(
-            "[server:default]\nmethod = TLSv1.2+\nprivate_key = {}\ncertificate = {}\n",
-            c.key_path.display(),
-            c.cert_path.display()
-        ),
-    )
-    .unwrap();
+    let tls_cfg = server_tls_cfg(&c);
     let reg = UdpPeer::new();
     let cfg = format!(
         r#"listen=udp:127.0.0.1:{{PORT}}
