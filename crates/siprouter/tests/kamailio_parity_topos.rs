@@ -137,16 +137,6 @@ fn contact_uri(r: &Reply) -> String {
     }
 }
 
-/// A header's values as received, joined.
-fn values(r: &Reply, name: &str) -> String {
-    r.msg
-        .msg()
-        .headers_by_name(name)
-        .map(|h| h.value.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// A `Route` header line for a route set (none when it is empty).
 fn route_line(routes: &str) -> String {
     let routes = routes.trim_matches([',', ' ']);
@@ -351,7 +341,7 @@ fn call(run: &mut Run<'_>, a: SocketAddr, b: SocketAddr) {
         to: "<sip:bob@example.com>;tag=tb1",
     };
     let b_contact = contact_uri(&ok);
-    let routes_a = values(&ok, "Record-Route").replace(&format!("<sip:{a};lr>"), "");
+    let routes_a = ok.all("Record-Route").replace(&format!("<sip:{a};lr>"), "");
     let ack = dlg.request(("ACK", 1), &b_contact, a, "ack", &routes_a, "");
     run.request('A', &ack, "ACK", "ACK");
     let a_contact_hdr = format!("Contact: <sip:alice@{a}>\r\n");
@@ -372,7 +362,7 @@ fn call(run: &mut Run<'_>, a: SocketAddr, b: SocketAddr) {
     }
     // B's requests: to A's Contact as B saw it, with its Route set.
     let a_contact = contact_uri(&inv);
-    let routes_b = values(&inv, "Record-Route");
+    let routes_b = inv.all("Record-Route");
     let b_contact_hdr = format!("Contact: <sip:bob@{b}>\r\n");
     let info = dlg.flip().request(
         ("INFO", 2),
@@ -409,7 +399,9 @@ fn cancelled_call(run: &mut Run<'_>, a: SocketAddr, b: SocketAddr) {
             from: "<sip:alice@example.com>;tag=fa2",
             to: &to,
         };
-        let routes = values(&r180, "Record-Route").replace(&format!("<sip:{a};lr>"), "");
+        let routes = r180
+            .all("Record-Route")
+            .replace(&format!("<sip:{a};lr>"), "");
         let prack = dlg.request(
             ("PRACK", 6),
             &contact_uri(&r180),
@@ -479,7 +471,7 @@ fn subscription(run: &mut Run<'_>, a: SocketAddr, b: SocketAddr) {
         &contact_uri(&sub),
         b,
         "n",
-        &values(&sub, "Record-Route"),
+        &sub.all("Record-Route"),
         &notify_hdrs,
     );
     run.transaction('B', &notify, ("NOTIFY", "NOTIFY"), 200, "", &[]);

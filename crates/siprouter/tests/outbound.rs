@@ -887,16 +887,21 @@ fn a_failed_flow_gives_way_to_the_next_flow_of_its_instance() {
     assert!(got[9].ends_with(&want), "{text}");
 }
 
-#[test]
-fn flows_match_kamailio() {
+/// A scenario on `FLOWS_CFG` against Kamailio and siprouter, compared
+/// line for line (a notice instead without Kamailio's modules).
+fn flows_parity(dir: &str, what: &str, scenario: &dyn Fn(SocketAddr) -> Vec<String>) {
     if !kamailio::available(&["tm", "tmx", "usrloc", "registrar"]) {
         return;
     }
-    let dir = kamailio::fresh_dir("ob-flows");
+    let dir = kamailio::fresh_dir(dir);
     let cfg = FLOWS_CFG.replace("__MPATH__", MPATH);
-    let (want, got) =
-        kamailio::run_scenario(&dir, &cfg, siprouter::in_tree(), &|| {}, &flows_scenario);
-    kamailio::conclude(&dir, &want, &got, "flows");
+    let (want, got) = kamailio::run_scenario(&dir, &cfg, siprouter::in_tree(), &|| {}, scenario);
+    kamailio::conclude(&dir, &want, &got, what);
+}
+
+#[test]
+fn flows_match_kamailio() {
+    flows_parity("ob-flows", "flows", &flows_scenario);
 }
 
 /// Two instances forked to in parallel: one answers 200 at once, the
@@ -1008,14 +1013,7 @@ fn a_branch_that_times_out_after_the_answer_keeps_its_registration() {
 
 #[test]
 fn answered_forks_match_kamailio() {
-    if !kamailio::available(&["tm", "tmx", "usrloc", "registrar"]) {
-        return;
-    }
-    let dir = kamailio::fresh_dir("ob-answered");
-    let cfg = FLOWS_CFG.replace("__MPATH__", MPATH);
-    let (want, got) =
-        kamailio::run_scenario(&dir, &cfg, siprouter::in_tree(), &|| {}, &answered_scenario);
-    kamailio::conclude(&dir, &want, &got, "answered forks");
+    flows_parity("ob-answered", "answered forks", &answered_scenario);
 }
 
 /// The edge proxy with WebSocket (xhttp and websocket modules, as
