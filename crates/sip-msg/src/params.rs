@@ -124,30 +124,52 @@ impl<'a> Iterator for Params<'a> {
 
     fn next(&mut self) -> Option<Param<'a>> {
         loop {
-            let s = self.rest;
-            if s.is_empty() {
-                return None;
+            let (item, _) = next_item(&mut self.rest, self.sep)?;
+            if let Some(p) = Param::of_item(item) {
+                return Some(p);
             }
-            let (item, rest) = match find_top_level(s, self.sep) {
-                Some(i) => (&s[..i], &s[i + 1..]),
-                None => (s, ""),
-            };
-            self.rest = rest;
-            let item = trim_lws(item);
-            if item.is_empty() {
-                continue;
-            }
-            return Some(match find_byte(item, b'=') {
-                Some(eq) => Param {
-                    name: trim_lws(&item[..eq]),
-                    value: Some(trim_lws(&item[eq + 1..])),
-                },
-                None => Param {
-                    name: item,
-                    value: None,
-                },
-            });
         }
+    }
+}
+
+/// Takes the next item of a `sep`-separated list off the front of `rest`
+/// (the separator inside quotes or angle brackets does not count), white
+/// space trimmed, and whether a separator followed it. `None` at the end.
+#[inline(always)]
+pub(crate) fn next_item<'a>(rest: &mut &'a str, sep: u8) -> Option<(&'a str, bool)> {
+    let s = *rest;
+    if s.is_empty() {
+        return None;
+    }
+    Some(match find_top_level(s, sep) {
+        Some(i) => {
+            *rest = &s[i + 1..];
+            (trim_lws(&s[..i]), true)
+        }
+        None => {
+            *rest = "";
+            (trim_lws(s), false)
+        }
+    })
+}
+
+impl<'a> Param<'a> {
+    /// One trimmed list item as `name[=value]`; `None` for an empty item.
+    #[inline(always)]
+    pub(crate) fn of_item(item: &'a str) -> Option<Param<'a>> {
+        if item.is_empty() {
+            return None;
+        }
+        Some(match find_byte(item, b'=') {
+            Some(eq) => Param {
+                name: trim_lws(&item[..eq]),
+                value: Some(trim_lws(&item[eq + 1..])),
+            },
+            None => Param {
+                name: item,
+                value: None,
+            },
+        })
     }
 }
 

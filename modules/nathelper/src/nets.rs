@@ -29,11 +29,6 @@ pub fn proto_number(p: Proto) -> u8 {
     p.number()
 }
 
-/// The transport of an `alias` number.
-pub fn proto_of(n: u8) -> Option<Proto> {
-    Proto::from_number(n)
-}
-
 /// An address as a URI host: IPv6 in brackets.
 pub fn host(ip: IpAddr) -> String {
     match ip {
@@ -50,7 +45,7 @@ pub fn alias_value(ip: IpAddr, port: u16, proto: Proto) -> String {
 /// Reads `ip~port~proto`.
 pub fn parse_alias(v: &str) -> Option<(IpAddr, u16, Proto)> {
     let mut parts = v.rsplitn(3, '~');
-    let proto = proto_of(parts.next()?.parse().ok()?)?;
+    let proto = Proto::from_number(parts.next()?.parse().ok()?)?;
     let port = parts.next()?.parse().ok()?;
     let ip = parts
         .next()?

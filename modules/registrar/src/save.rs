@@ -132,34 +132,34 @@ fn parse_request(ctx: &mut Ctx<'_>, reg: &Registrar, uri: Option<&str>) -> Resul
     for c in m.contacts() {
         match c.map_err(|_| Reject::bad("Contact parse error"))? {
             ContactValue::Star => star = true,
-            ContactValue::Addr(na) => contacts.push(NewContact {
-                uri: na.uri_str.to_string(),
-                expires: na
-                    .param("expires")
-                    .flatten()
-                    .and_then(|v| v.trim().parse().ok()),
-                bad_expires: na
-                    .param("expires")
-                    .is_some_and(|v| v.and_then(|v| v.trim().parse::<u32>().ok()).is_none()),
-                q: na.q().map_or(Q_UNSPECIFIED, i32::from),
-                instance: na
-                    .param("+sip.instance")
-                    .flatten()
-                    .map(|s| s.trim_matches('"').to_string()),
-                reg_id: match (na.param("+sip.instance"), na.param("reg-id")) {
-                    // A reg-id counts with an instance only (as Kamailio).
-                    (Some(_), Some(Some(v))) => v.trim().parse().unwrap_or(0),
-                    _ => 0,
-                },
-                // Not a number other than 0: refused when reg-ids are used
-                // (an empty one is ignored, as by Kamailio).
-                bad_reg_id: match (na.param("+sip.instance"), na.param("reg-id")) {
-                    (Some(_), Some(Some(v))) if !v.trim().is_empty() => {
-                        v.trim().parse::<u32>().map_or(true, |n| n == 0)
-                    }
-                    _ => false,
-                },
-            }),
+            ContactValue::Addr(na) => {
+                // A reg-id counts with an instance only (as Kamailio).
+                let reg_id = match (na.param("+sip.instance"), na.param("reg-id")) {
+                    (Some(_), Some(Some(v))) => Some(v.trim()),
+                    _ => None,
+                };
+                contacts.push(NewContact {
+                    uri: na.uri_str.to_string(),
+                    expires: na
+                        .param("expires")
+                        .flatten()
+                        .and_then(|v| v.trim().parse().ok()),
+                    bad_expires: na
+                        .param("expires")
+                        .is_some_and(|v| v.and_then(|v| v.trim().parse::<u32>().ok()).is_none()),
+                    q: na.q().map_or(Q_UNSPECIFIED, i32::from),
+                    instance: na
+                        .param("+sip.instance")
+                        .flatten()
+                        .map(|s| s.trim_matches('"').to_string()),
+                    reg_id: reg_id.and_then(|v| v.parse().ok()).unwrap_or(0),
+                    // Not a number other than 0: refused when reg-ids are used
+                    // (an empty one is ignored, as by Kamailio).
+                    bad_reg_id: reg_id.is_some_and(|v| {
+                        !v.is_empty() && v.parse::<u32>().map_or(true, |n| n == 0)
+                    }),
+                });
+            }
         }
     }
     let expires_hdr = m

@@ -124,9 +124,9 @@ impl Engine {
         // event_route[tm:branch-failure:NAME], for the first negative final
         // reply of a branch that has it armed, while the transaction is not
         // answered yet (Kamailio drops negative replies after a final one
-        // went upstream): before the best reply is picked (as in Kamailio), so that a branch it relays (say the next
-        // flow of the same instance, t_next_contact_flow) keeps the
-        // transaction going.
+        // went upstream): before the best reply is picked (as in Kamailio),
+        // so that a branch it relays (say the next flow of the same
+        // instance, t_next_contact_flow) keeps the transaction going.
         if code >= 300
             && g.proxy.final_sent() == 0
             && g.proxy

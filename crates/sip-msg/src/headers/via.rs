@@ -1,8 +1,8 @@
 //! The Via header (RFC 3261 20.42, RFC 3581 rport).
 
 use crate::error::{bad, ParseError};
-use crate::params::Params;
-use crate::scan::{find_byte, find_top_level, trim_lws};
+use crate::params::{next_item, Param, Params};
+use crate::scan::{find_byte, trim_lws};
 use crate::uri::{parse_host, split_host_port, Host};
 use crate::uri_scan::fast_hostport;
 
@@ -59,25 +59,12 @@ impl<'a> KnownParams<'a> {
     pub fn find(params: &'a str) -> Option<KnownParams<'a>> {
         let mut k = KnownParams::default();
         let mut s = params;
-        while !s.is_empty() {
-            let (item, more) = match find_top_level(s, b';') {
-                Some(i) => {
-                    let item = &s[..i];
-                    s = &s[i + 1..];
-                    (item, true)
-                }
-                None => (std::mem::take(&mut s), false),
-            };
-            let item = trim_lws(item);
-            if item.is_empty() {
+        while let Some((item, more)) = next_item(&mut s, b';') {
+            let Some(Param { name, value }) = Param::of_item(item) else {
                 if more {
                     return None;
                 }
                 continue;
-            }
-            let (name, value) = match find_byte(item, b'=') {
-                Some(eq) => (trim_lws(&item[..eq]), Some(trim_lws(&item[eq + 1..]))),
-                None => (item, None),
             };
             let slot = if name.eq_ignore_ascii_case("branch") {
                 &mut k.branch
