@@ -5,7 +5,9 @@
 use crate::decoded::FromTo;
 use crate::error::{bad, ParseError};
 use crate::header_name::HeaderName;
-use crate::headers::{AuthValue, CSeq, ContactValue, EventValue, MediaType, NameAddr, Via};
+use crate::headers::{
+    AuthParams, AuthValue, CSeq, ContactValue, EventValue, MediaType, NameAddr, Via,
+};
 use crate::message::Message;
 use crate::method::Method;
 use crate::scan::{parse_u32, CommaSplit};
@@ -195,6 +197,18 @@ impl<'a> Message<'a> {
     ) -> impl Iterator<Item = Result<AuthValue<'a>, ParseError>> + '_ {
         let label = name.as_str();
         self.values(name).map(move |v| AuthValue::parse(v, label))
+    }
+
+    /// [`Message::auth_values`] with each value's parameters split
+    /// ([`AuthValue::parse_split`]), for reading several of them.
+    #[allow(clippy::type_complexity)]
+    pub fn auth_values_split(
+        &self,
+        name: HeaderName,
+    ) -> impl Iterator<Item = Result<(AuthValue<'a>, AuthParams<'a>), ParseError>> + '_ {
+        let label = name.as_str();
+        self.values(name)
+            .map(move |v| AuthValue::parse_split(v, label))
     }
 
     /// Option tags or method names of Require, Proxy-Require, Supported,

@@ -2,10 +2,9 @@
 //! check shares, used by this module's `pv_*` functions and bound by
 //! `auth_db` under the name [`AUTH_API`].
 
-use crate::digest::{ct_eq, ha1, response, Alg, ResponseInput};
+use crate::digest::{ct_eq_lower, ha1, response_hex, Alg, ResponseInput};
 use crate::nonce::{NonceError, Nonces};
 use sr_sdk::prelude::*;
-use sr_sdk::sip_msg::headers::AuthValue;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -65,16 +64,31 @@ pub struct Credentials {
     pub realm: String,
     /// Algorithm.
     pub alg: Alg,
-    nonce: String,
-    nc: String,
-    cnonce: String,
-    qop: String,
-    uri: String,
-    response: String,
+    /// `nonce`, `nc`, `cnonce`, `qop`, `uri` and `response` (quotes
+    /// removed), one after the other: one allocation instead of six.
+    text: String,
+    /// Where each of them ends in `text`.
+    ends: [usize; 6],
     nonce_expires: i64,
     nonce_index: u32,
     hdr: HdrType,
     hdr_index: usize,
+}
+
+/// The fields of [`Credentials::text`], in order.
+const NONCE: usize = 0;
+const NC: usize = 1;
+const CNONCE: usize = 2;
+const QOP: usize = 3;
+const URI: usize = 4;
+const RESPONSE: usize = 5;
+
+impl Credentials {
+    /// One of the fields kept in `text`.
+    fn field(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
 }
 
 /// Which credentials header authorized the request (for
@@ -195,14 +209,17 @@ impl AuthApi {
             realm.to_string()
         };
         let m = ctx.msg.msg();
-        let mut found: Option<(usize, AuthValue<'_>)> = None;
-        for (i, v) in m.auth_values(hdr.credentials()).enumerate() {
+        let mut found = None;
+        for (i, v) in m.auth_values_split(hdr.credentials()).enumerate() {
             // A header that does not parse fails the check, as Kamailio's.
-            let Ok(v) = v else {
+            let Ok((h, v)) = v else {
                 lm_err!("auth: credentials that do not parse");
                 return Err(rc::ERROR);
             };
-            if v.is_digest() && v.get("realm").is_some_and(|r| r == realm.as_str()) {
+            if !h.is_digest() {
+                continue;
+            }
+            if v.get("realm").is_some_and(|r| r == realm.as_str()) {
                 found = Some((i, v));
                 break;
             }
@@ -210,11 +227,20 @@ impl AuthApi {
         let Some((hdr_index, v)) = found else {
             return Err(rc::NO_CREDENTIALS);
         };
-        let v = v.split();
         let username = owned(v.get("username"));
-        let nonce = owned(v.get("nonce"));
-        let uri = owned(v.get("uri"));
-        let resp = owned(v.get("response"));
+        let mut text = String::with_capacity(160);
+        let mut ends = [0; 6];
+        for (i, name) in ["nonce", "nc", "cnonce", "qop", "uri", "response"]
+            .into_iter()
+            .enumerate()
+        {
+            if let Some(x) = v.get(name) {
+                text.push_str(&x);
+            }
+            ends[i] = text.len();
+        }
+        let field = |i: usize| &text[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
+        let (nonce, uri, resp) = (field(NONCE), field(URI), field(RESPONSE));
         if username.is_empty() || nonce.is_empty() || uri.is_empty() || resp.is_empty() {
             lm_err!("auth: credentials without username, nonce, uri or response");
             return Err(rc::ERROR);
@@ -229,9 +255,7 @@ impl AuthApi {
                 }
             },
         };
-        let qop = owned(v.get("qop"));
-        let nc = owned(v.get("nc"));
-        let cnonce = owned(v.get("cnonce"));
+        let (qop, nc, cnonce) = (field(QOP), field(NC), field(CNONCE));
         if !qop.is_empty()
             && (!qop.eq_ignore_ascii_case("auth") || nc.is_empty() || cnonce.is_empty())
         {
@@ -241,14 +265,17 @@ impl AuthApi {
         let (user, domain) = split_username(&username);
         let (user, domain) = (user.to_string(), domain.map(str::to_string));
         let now = self.now();
-        let (nonce_expires, nonce_index) = match self.nonces().check(&nonce, now) {
+        let (nonce_expires, nonce_index) = match self.nonces().check(field(NONCE), now) {
             Ok(x) => x,
             Err(NonceError::Expired) => {
                 ctx.msg.ext.insert(StaleNonce);
                 return Err(rc::STALE_NONCE);
             }
             Err(_) => {
-                lm_info!("auth: nonce not issued here (or with another secret): '{nonce}'");
+                lm_info!(
+                    "auth: nonce not issued here (or with another secret): '{}'",
+                    field(NONCE)
+                );
                 return Err(rc::ERROR);
             }
         };
@@ -258,12 +285,8 @@ impl AuthApi {
             domain,
             realm,
             alg,
-            nonce,
-            nc,
-            cnonce,
-            qop,
-            uri,
-            response: resp,
+            text,
+            ends,
             nonce_expires,
             nonce_index,
             hdr,
@@ -299,28 +322,34 @@ impl AuthApi {
         ha1: &str,
         method: &str,
     ) -> i32 {
-        let want = response(
+        let ha1 = if ha1.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(ha1.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(ha1)
+        };
+        let want = response_hex(
             c.alg,
-            &ha1.to_ascii_lowercase(),
+            &ha1,
             &ResponseInput {
-                nonce: &c.nonce,
-                nc: &c.nc,
-                cnonce: &c.cnonce,
-                qop: &c.qop,
+                nonce: c.field(NONCE),
+                nc: c.field(NC),
+                cnonce: c.field(CNONCE),
+                qop: c.field(QOP),
                 method,
-                uri: &c.uri,
+                uri: c.field(URI),
             },
         );
-        if !ct_eq(want.as_bytes(), c.response.to_ascii_lowercase().as_bytes()) {
+        if !ct_eq_lower(want.as_str().as_bytes(), c.field(RESPONSE).as_bytes()) {
             return rc::INVALID_PASSWORD;
         }
         let now = self.now();
-        let nc = if !c.qop.is_empty() && self.nonce_count.load(Ordering::Relaxed) != 0 {
-            match u32::from_str_radix(&c.nc, 16) {
+        let qop = c.field(QOP);
+        let nc = if !qop.is_empty() && self.nonce_count.load(Ordering::Relaxed) != 0 {
+            match u32::from_str_radix(c.field(NC), 16) {
                 Ok(n) if n > 0 => Some(n),
                 _ => return rc::ERROR,
             }
-        } else if c.qop.is_empty() && self.one_time_nonce.load(Ordering::Relaxed) != 0 {
+        } else if qop.is_empty() && self.one_time_nonce.load(Ordering::Relaxed) != 0 {
             Some(1)
         } else {
             None
@@ -355,10 +384,16 @@ impl AuthApi {
         } else {
             realm.to_string()
         };
-        let nonce = self
-            .nonces()
-            .make(self.now(), self.nonce_expire.load(Ordering::Relaxed));
-        let mut s = format!("Digest realm=\"{realm}\", nonce=\"{nonce}\"");
+        let mut s = String::with_capacity(128 + realm.len());
+        s.push_str("Digest realm=\"");
+        s.push_str(&realm);
+        s.push_str("\", nonce=\"");
+        self.nonces().make_into(
+            &mut s,
+            self.now(),
+            self.nonce_expire.load(Ordering::Relaxed),
+        );
+        s.push('"');
         if flags & 3 != 0 {
             s.push_str(", qop=\"auth\"");
         }
@@ -380,12 +415,23 @@ impl AuthApi {
             HdrType::Www => (401, "Unauthorized", "WWW-Authenticate"),
             HdrType::Proxy => (407, "Proxy Authentication Required", "Proxy-Authenticate"),
         };
-        let saved = ctx.msg.reply_headers.clone();
-        ctx.msg
-            .reply_headers
-            .push_str(&format!("{name}: {value}\r\n"));
+        // The header goes with this reply only: the headers the script
+        // added before it are kept for later replies, as they were.
+        let keep = ctx.msg.reply_headers.len();
+        let saved = (keep > 0).then(|| ctx.msg.reply_headers.clone());
+        let h = &mut ctx.msg.reply_headers;
+        h.reserve(name.len() + value.len() + 4);
+        h.push_str(name);
+        h.push_str(": ");
+        h.push_str(&value);
+        h.push_str("\r\n");
         let ok = self.replier.send(ctx, code, reason);
-        ctx.msg.reply_headers = saved;
+        match saved {
+            // (Sending took them: a module in a shared library hands them
+            // to the core that way.)
+            Some(saved) if ctx.msg.reply_headers.len() < keep => ctx.msg.reply_headers = saved,
+            _ => ctx.msg.reply_headers.truncate(keep),
+        }
         if ok {
             1
         } else {

@@ -20,12 +20,10 @@ impl Alg {
     /// Parses an `algorithm` value (case-insensitive). `-sess` variants
     /// are not supported.
     pub fn parse(s: &str) -> Option<Alg> {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "MD5" => Some(Alg::Md5),
-            "SHA-256" => Some(Alg::Sha256),
-            "SHA-512-256" => Some(Alg::Sha512_256),
-            _ => None,
-        }
+        let s = s.trim();
+        [Alg::Md5, Alg::Sha256, Alg::Sha512_256]
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(s))
     }
 
     /// The name written in challenges.
@@ -47,7 +45,12 @@ impl Alg {
 
     /// The lower-case hex hash of the parts joined by `:`.
     pub fn hash(self, parts: &[&str]) -> String {
-        fn run<D: Digest>(parts: &[&str]) -> String {
+        self.hash_hex(parts).as_str().to_string()
+    }
+
+    /// [`Alg::hash`] into a buffer on the stack.
+    pub fn hash_hex(self, parts: &[&str]) -> Hex {
+        fn run<D: Digest>(parts: &[&str]) -> Hex {
             let mut d = D::new();
             for (i, p) in parts.iter().enumerate() {
                 if i > 0 {
@@ -55,13 +58,49 @@ impl Alg {
                 }
                 d.update(p.as_bytes());
             }
-            hex(&d.finalize())
+            Hex::of(&d.finalize())
         }
         match self {
             Alg::Md5 => run::<Md5>(parts),
             Alg::Sha256 => run::<Sha256>(parts),
             Alg::Sha512_256 => run::<Sha512_256>(parts),
         }
+    }
+}
+
+/// Lower-case hex of up to 64 bytes, held on the stack.
+#[derive(Clone, Copy)]
+pub struct Hex {
+    buf: [u8; 128],
+    len: usize,
+}
+
+impl Hex {
+    /// The hex of `b` (at most 64 bytes are taken).
+    pub fn of(b: &[u8]) -> Hex {
+        const H: &[u8; 16] = b"0123456789abcdef";
+        let mut h = Hex {
+            buf: [0; 128],
+            len: 0,
+        };
+        for x in b.iter().take(64) {
+            h.buf[h.len] = H[(x >> 4) as usize];
+            h.buf[h.len + 1] = H[(x & 15) as usize];
+            h.len += 2;
+        }
+        h
+    }
+
+    /// The digits.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and letters are written.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for Hex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -100,11 +139,16 @@ pub struct ResponseInput<'a> {
 
 /// The expected response for a HA1.
 pub fn response(alg: Alg, ha1: &str, r: &ResponseInput<'_>) -> String {
-    let ha2 = alg.hash(&[r.method, r.uri]);
+    response_hex(alg, ha1, r).as_str().to_string()
+}
+
+/// [`response`] into a buffer on the stack.
+pub fn response_hex(alg: Alg, ha1: &str, r: &ResponseInput<'_>) -> Hex {
+    let ha2 = alg.hash_hex(&[r.method, r.uri]);
     if r.qop.is_empty() {
-        alg.hash(&[ha1, r.nonce, &ha2])
+        alg.hash_hex(&[ha1, r.nonce, ha2.as_str()])
     } else {
-        alg.hash(&[ha1, r.nonce, r.nc, r.cnonce, r.qop, &ha2])
+        alg.hash_hex(&[ha1, r.nonce, r.nc, r.cnonce, r.qop, ha2.as_str()])
     }
 }
 
@@ -116,22 +160,62 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// [`ct_eq`] with `b`'s ASCII letters taken in lower case (`a` is
+/// lower-case hex): time that depends only on the lengths.
+pub fn ct_eq_lower(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter()
+        .zip(b)
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y.to_ascii_lowercase()))
+        == 0
+}
+
 /// HMAC-SHA-256 (RFC 2104).
 pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
+    HmacKey::new(key).mac(msg)
+}
+
+/// An HMAC-SHA-256 key with its padded blocks already hashed: a mac of a
+/// short message then costs two SHA-256 blocks instead of four.
+#[derive(Clone)]
+pub struct HmacKey {
+    inner: Sha256,
+    outer: Sha256,
+}
+
+impl std::fmt::Debug for HmacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HmacKey")
     }
-    let mut inner = Sha256::new();
-    inner.update(k.map(|b| b ^ 0x36));
-    inner.update(msg);
-    let ih = inner.finalize();
-    let mut outer = Sha256::new();
-    outer.update(k.map(|b| b ^ 0x5c));
-    outer.update(ih);
-    outer.finalize().into()
+}
+
+impl HmacKey {
+    /// Prepares `key`.
+    pub fn new(key: &[u8]) -> HmacKey {
+        let mut k = [0u8; 64];
+        if key.len() > 64 {
+            k[..32].copy_from_slice(&Sha256::digest(key));
+        } else {
+            k[..key.len()].copy_from_slice(key);
+        }
+        let mut inner = Sha256::new();
+        inner.update(k.map(|b| b ^ 0x36));
+        let mut outer = Sha256::new();
+        outer.update(k.map(|b| b ^ 0x5c));
+        HmacKey { inner, outer }
+    }
+
+    /// The mac of `msg`.
+    pub fn mac(&self, msg: &[u8]) -> [u8; 32] {
+        let mut inner = self.inner.clone();
+        inner.update(msg);
+        let ih = inner.finalize();
+        let mut outer = self.outer.clone();
+        outer.update(ih);
+        outer.finalize().into()
+    }
 }
 
 #[cfg(test)]
@@ -197,6 +281,22 @@ mod tests {
             hex(&m),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+        // A prepared key gives the same mac each time it is used.
+        let k = HmacKey::new(b"Jefe");
+        assert_eq!(k.mac(b"what do ya want for nothing?"), m);
+        assert_eq!(k.mac(b"what do ya want for nothing?"), m);
+    }
+
+    #[test]
+    fn hmac_rfc4231_case6_key_longer_than_a_block() {
+        let m = hmac_sha256(
+            &[0xaa; 131],
+            b"Test Using Larger Than Block-Size Key - Hash Key First",
+        );
+        assert_eq!(
+            hex(&m),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
     }
 
     #[test]
@@ -204,6 +304,19 @@ mod tests {
         assert!(ct_eq(b"abc", b"abc"));
         assert!(!ct_eq(b"abc", b"abd"));
         assert!(!ct_eq(b"abc", b"ab"));
+        assert!(ct_eq_lower(b"0af", b"0AF"));
+        assert!(ct_eq_lower(b"0af", b"0af"));
+        assert!(!ct_eq_lower(b"0af", b"0ag"));
+        assert!(!ct_eq_lower(b"0af", b"0a"));
+        assert_eq!(Alg::parse(" md5 "), Some(Alg::Md5));
+        assert_eq!(Alg::parse("SHA-512-256"), Some(Alg::Sha512_256));
+        assert_eq!(Alg::parse("SHA256"), None);
+        assert_eq!(
+            Hex::of(&[0x00, 0xab, 0xff]).as_str(),
+            "00abff",
+            "and the stack hex agrees with the String one"
+        );
+        assert_eq!(Hex::of(&[7; 64]).as_str(), hex(&[7; 64]));
         assert_eq!(Alg::parse("sha-256"), Some(Alg::Sha256));
         assert_eq!(Alg::parse("MD5-sess"), None);
         assert_eq!(Alg::Sha512_256.hash(&["a"]).len(), 64);

@@ -4,7 +4,7 @@
 //! nonce-count checking, each (nonce, nc) pair is accepted once and nc
 //! must grow.
 
-use crate::digest::{ct_eq, hex, hmac_sha256};
+use crate::digest::{ct_eq_lower, hmac_sha256, Hex, HmacKey};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
@@ -25,7 +25,7 @@ const SHARDS: usize = 16;
 /// Nonce maker and checker.
 #[derive(Debug)]
 pub struct Nonces {
-    secret: Vec<u8>,
+    key: HmacKey,
     next: AtomicU32,
     /// index -> (highest nc accepted, expiry)
     seen: Vec<Mutex<HashMap<u32, (u32, i64)>>>,
@@ -35,24 +35,33 @@ impl Nonces {
     /// A checker with a secret.
     pub fn new(secret: &[u8]) -> Nonces {
         Nonces {
-            secret: secret.to_vec(),
+            key: HmacKey::new(secret),
             next: AtomicU32::new(random_u32()),
             seen: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         }
     }
 
-    fn mac(&self, expires: u32, index: u32) -> String {
+    fn mac(&self, expires: u32, index: u32) -> Hex {
         let mut m = [0u8; 8];
         m[..4].copy_from_slice(&expires.to_be_bytes());
         m[4..].copy_from_slice(&index.to_be_bytes());
-        hex(&hmac_sha256(&self.secret, &m)[..16])
+        Hex::of(&self.key.mac(&m)[..16])
     }
 
     /// A fresh nonce valid until `now + lifetime`.
     pub fn make(&self, now: i64, lifetime: i64) -> String {
+        let mut s = String::with_capacity(48);
+        self.make_into(&mut s, now, lifetime);
+        s
+    }
+
+    /// [`Nonces::make`], appended to `out`.
+    pub fn make_into(&self, out: &mut String, now: i64, lifetime: i64) {
+        use std::fmt::Write;
         let expires = (now + lifetime.max(1)).clamp(0, u32::MAX as i64) as u32;
         let index = self.next.fetch_add(1, Ordering::Relaxed);
-        format!("{expires:08x}{index:08x}{}", self.mac(expires, index))
+        let _ = write!(out, "{expires:08x}{index:08x}");
+        out.push_str(self.mac(expires, index).as_str());
     }
 
     /// Decodes and authenticates a nonce: (expiry, index).
@@ -63,7 +72,7 @@ impl Nonces {
         let expires = u32::from_str_radix(&nonce[..8], 16).map_err(|_| NonceError::Invalid)?;
         let index = u32::from_str_radix(&nonce[8..16], 16).map_err(|_| NonceError::Invalid)?;
         let want = self.mac(expires, index);
-        if !ct_eq(want.as_bytes(), nonce[16..].to_ascii_lowercase().as_bytes()) {
+        if !ct_eq_lower(want.as_str().as_bytes(), &nonce.as_bytes()[16..]) {
             return Err(NonceError::Invalid);
         }
         Ok((expires as i64, index))

@@ -62,8 +62,49 @@ impl Default for Config {
 #[derive(Debug, Default)]
 struct AuthDb {
     cfg: Config,
+    /// The parameters as read at mod_init (they do not change after).
+    set: OnceLock<Settings>,
     db: OnceLock<Arc<DbPool>>,
     auth: OnceLock<Arc<AuthApi>>,
+}
+
+/// The module's parameters, read once at mod_init: a credentials check
+/// does not copy each column name out of its parameter again.
+#[derive(Debug)]
+struct Settings {
+    user_col: String,
+    domain_col: String,
+    /// The password column (plain text with `calculate_ha1`, else HA1).
+    password_col: String,
+    /// The HA1 of `user@domain` (`password_column_2`).
+    password_col_2: String,
+    calculate_ha1: bool,
+    use_domain: bool,
+    /// `load_credentials`: columns and the AVPs they go to.
+    extra: Vec<(String, String)>,
+}
+
+impl Settings {
+    fn of(cfg: &Config) -> Settings {
+        let calculate_ha1 = cfg.calculate_ha1.load(Ordering::Relaxed) != 0;
+        let p = get(&cfg.password_column);
+        let password_col = if !p.is_empty() {
+            p
+        } else if calculate_ha1 {
+            "password".into()
+        } else {
+            "ha1".into()
+        };
+        Settings {
+            user_col: get(&cfg.user_column),
+            domain_col: get(&cfg.domain_column),
+            password_col,
+            password_col_2: get(&cfg.password_column_2),
+            calculate_ha1,
+            use_domain: cfg.use_domain.load(Ordering::Relaxed) != 0,
+            extra: credential_items(&get(&cfg.load_credentials)),
+        }
+    }
 }
 
 /// A `load_credentials` item: column, and the AVP it goes to.
@@ -90,17 +131,6 @@ fn credential_items(spec: &str) -> Vec<(String, String)> {
 }
 
 impl AuthDb {
-    fn password_column(&self) -> String {
-        let p = get(&self.cfg.password_column);
-        if !p.is_empty() {
-            p
-        } else if self.cfg.calculate_ha1.load(Ordering::Relaxed) != 0 {
-            "password".into()
-        } else {
-            "ha1".into()
-        }
-    }
-
     /// The HA1 for the credentials from the table, or a return code.
     fn ha1_of(
         &self,
@@ -109,28 +139,25 @@ impl AuthDb {
         table: &str,
         c: &Credentials,
     ) -> Result<String, i32> {
-        let Some(pool) = self.db.get() else {
+        let (Some(pool), Some(st)) = (self.db.get(), self.set.get()) else {
             lm_err!("auth_db: no database");
             return Err(rc::ERROR);
         };
-        let calc = self.cfg.calculate_ha1.load(Ordering::Relaxed) != 0;
-        let with_domain = c.domain.is_some();
-        let pw_col = if !calc && with_domain {
-            get(&self.cfg.password_column_2)
+        let pw_col = if !st.calculate_ha1 && c.domain.is_some() {
+            &st.password_col_2
         } else {
-            self.password_column()
+            &st.password_col
         };
-        let user_col = get(&self.cfg.user_column);
-        let dom_col = get(&self.cfg.domain_column);
-        let mut conds = vec![Cond::eq(&user_col, DbValue::str(&c.user))];
-        if self.cfg.use_domain.load(Ordering::Relaxed) != 0 {
-            let d = c.domain.clone().unwrap_or_else(|| c.realm.clone());
-            conds.push(Cond::eq(&dom_col, DbValue::str(d)));
+        let mut conds = Vec::with_capacity(2);
+        conds.push(Cond::eq(&st.user_col, DbValue::str(&c.user)));
+        if st.use_domain {
+            let d = c.domain.as_deref().unwrap_or(&c.realm);
+            conds.push(Cond::eq(&st.domain_col, DbValue::str(d)));
         }
-        let extra = credential_items(&get(&self.cfg.load_credentials));
-        let mut cols: Vec<&str> = vec![pw_col.as_str()];
-        cols.extend(extra.iter().map(|(c, _)| c.as_str()));
-        let rows = pool
+        let mut cols: Vec<&str> = Vec::with_capacity(1 + st.extra.len());
+        cols.push(pw_col);
+        cols.extend(st.extra.iter().map(|(c, _)| c.as_str()));
+        let mut rows = pool
             .with(|conn| conn.query(table, &conds, &cols, None))
             .map_err(|e| {
                 lm_err!("auth_db: {e}");
@@ -139,13 +166,18 @@ impl AuthDb {
         if rows.is_empty() {
             return Err(rc::USER_UNKNOWN);
         }
-        for (col, avp) in &extra {
+        for (col, avp) in &st.extra {
             if let Some(v) = rows.get(0, col).as_string() {
                 ctx.msg.avps.push(avp, Value::from(v));
             }
         }
-        let secret = rows.get(0, &pw_col).as_string().unwrap_or_default();
-        if calc {
+        // The password column is the first asked for.
+        let secret = match rows.rows[0].first_mut() {
+            Some(DbValue::Str(s)) => std::mem::take(s),
+            Some(v) => v.as_string().unwrap_or_default(),
+            None => String::new(),
+        };
+        if st.calculate_ha1 {
             return Ok(api.calc_ha1(c, &secret));
         }
         if c.alg != Alg::Md5 {
@@ -167,24 +199,16 @@ impl AuthDb {
             lm_err!("is_subscriber: invalid uri parameter format");
             return -1;
         };
-        let Some(pool) = self.db.get() else {
+        let (Some(pool), Some(st)) = (self.db.get(), self.set.get()) else {
             lm_err!("auth_db: no database");
             return -1;
         };
-        let mut conds = vec![Cond::eq(
-            &get(&self.cfg.user_column),
-            DbValue::str(u.user.unwrap_or("")),
-        )];
+        let mut conds = vec![Cond::eq(&st.user_col, DbValue::str(u.user.unwrap_or("")))];
         if flags & 1 != 0 {
-            conds.push(Cond::eq(
-                &get(&self.cfg.domain_column),
-                DbValue::str(u.host_str),
-            ));
+            conds.push(Cond::eq(&st.domain_col, DbValue::str(u.host_str)));
         }
-        let extra = credential_items(&get(&self.cfg.load_credentials));
-        let user_col = get(&self.cfg.user_column);
-        let mut cols: Vec<&str> = vec![user_col.as_str()];
-        cols.extend(extra.iter().map(|(c, _)| c.as_str()));
+        let mut cols: Vec<&str> = vec![st.user_col.as_str()];
+        cols.extend(st.extra.iter().map(|(c, _)| c.as_str()));
         let rows = match pool.with(|conn| conn.query(table, &conds, &cols, None)) {
             Ok(r) => r,
             Err(e) => {
@@ -196,7 +220,7 @@ impl AuthDb {
             return -2;
         }
         if flags & 2 == 0 {
-            for (col, avp) in &extra {
+            for (col, avp) in &st.extra {
                 if let Some(v) = rows.get(0, col).as_string() {
                     ctx.msg.avps.push(avp, Value::from(v));
                 }
@@ -351,6 +375,7 @@ pub fn module() -> ModuleDef {
         let api = bind::<AuthApi>(core, AUTH_API)
             .ok_or("auth_db needs the auth module (load it before auth_db)")?;
         let _ = adb.auth.set(api);
+        let _ = adb.set.set(Settings::of(&adb.cfg));
         let url = get(&adb.cfg.db_url);
         if url.is_empty() {
             return Err("auth_db: db_url is not set".into());

@@ -1,6 +1,6 @@
 //! One SQLite connection implementing `DbConn`.
 
-use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::types::{ToSql, ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{params_from_iter, Connection, OpenFlags};
 use sr_sdk::db::schema::{ColType, TableDef};
 use sr_sdk::db::sql::{Dialect, Marks};
@@ -38,23 +38,36 @@ fn err(e: rusqlite::Error) -> DbError {
     DbError(format!("sqlite: {e}"))
 }
 
-fn to_sql(v: &DbValue) -> SqlValue {
-    match v {
-        DbValue::Null => SqlValue::Null,
-        DbValue::Int(i) => SqlValue::Integer(*i as i64),
-        DbValue::BigInt(i) => SqlValue::Integer(*i),
-        DbValue::Double(d) => SqlValue::Real(*d),
-        DbValue::Str(s) => SqlValue::Text(s.clone()),
-        DbValue::DateTime(t) => SqlValue::Text(format_datetime(*t)),
-        DbValue::Blob(b) => SqlValue::Blob(b.clone()),
+/// A value bound as a statement parameter by reference: text and blobs
+/// are not copied into a `rusqlite` value first.
+struct Bind<'a>(&'a DbValue);
+
+impl ToSql for Bind<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            DbValue::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            DbValue::Int(i) => ToSqlOutput::Owned(SqlValue::Integer(*i as i64)),
+            DbValue::BigInt(i) => ToSqlOutput::Owned(SqlValue::Integer(*i)),
+            DbValue::Double(d) => ToSqlOutput::Owned(SqlValue::Real(*d)),
+            DbValue::Str(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            DbValue::DateTime(t) => ToSqlOutput::Owned(SqlValue::Text(format_datetime(*t))),
+            DbValue::Blob(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+        })
     }
 }
 
-fn from_sql(v: ValueRef<'_>, decl: Option<&str>) -> DbValue {
-    let is_time = decl.is_some_and(|d| {
-        let d = d.to_ascii_uppercase();
-        d.contains("TIMESTAMP") || d.contains("DATETIME") || d == "DATE"
-    });
+/// Whether a column's declared type holds date-times (`TIMESTAMP`,
+/// `DATETIME` anywhere in it, or exactly `DATE`; any case).
+fn is_time_decl(decl: &str) -> bool {
+    let has = |word: &str| {
+        decl.as_bytes()
+            .windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+    };
+    has("TIMESTAMP") || has("DATETIME") || decl.eq_ignore_ascii_case("DATE")
+}
+
+fn from_sql(v: ValueRef<'_>, is_time: bool) -> DbValue {
     match v {
         ValueRef::Null => DbValue::Null,
         ValueRef::Integer(i) if is_time => DbValue::DateTime(i),
@@ -187,14 +200,13 @@ impl SqliteConn {
 
     fn write(&mut self, verb: &str, table: &str, values: &[(&str, DbValue)]) -> DbResult<()> {
         let sql = DIALECT.insert(verb, table, values)?;
-        let args: Vec<SqlValue> = values.iter().map(|(_, v)| to_sql(v)).collect();
-        self.exec(&sql, args).map(|_| ())
+        self.exec(&sql, values.iter().map(|(_, v)| v)).map(|_| ())
     }
 
-    fn exec(&mut self, sql: &str, args: Vec<SqlValue>) -> DbResult<u64> {
+    fn exec<'v>(&mut self, sql: &str, args: impl Iterator<Item = &'v DbValue>) -> DbResult<u64> {
         self.conn
             .prepare_cached(sql)
-            .and_then(|mut st| st.execute(params_from_iter(args)))
+            .and_then(|mut st| st.execute(params_from_iter(args.map(Bind))))
             .map(|n| n as u64)
             .map_err(err)
     }
@@ -209,23 +221,28 @@ impl DbConn for SqliteConn {
         order: Option<&Order>,
     ) -> DbResult<Rows> {
         let (sql, args) = DIALECT.select(table, conds, columns, order)?;
-        let args: Vec<SqlValue> = args.into_iter().map(to_sql).collect();
         let mut st = self.conn.prepare_cached(&sql).map_err(err)?;
-        let names: Vec<String> = st.column_names().iter().map(|s| s.to_string()).collect();
-        let decls: Vec<Option<String>> = st
+        let (names, is_time): (Vec<String>, Vec<bool>) = st
             .columns()
             .iter()
-            .map(|c| c.decl_type().map(str::to_string))
-            .collect();
-        let mut rows = st.query(params_from_iter(args)).map_err(err)?;
+            .map(|c| {
+                (
+                    c.name().to_string(),
+                    c.decl_type().is_some_and(is_time_decl),
+                )
+            })
+            .unzip();
+        let mut rows = st
+            .query(params_from_iter(args.into_iter().map(Bind)))
+            .map_err(err)?;
         let mut out = Rows {
             columns: names,
             rows: Vec::new(),
         };
         while let Some(r) = rows.next().map_err(err)? {
-            let mut row = Vec::with_capacity(decls.len());
-            for (i, d) in decls.iter().enumerate() {
-                row.push(from_sql(r.get_ref(i).map_err(err)?, d.as_deref()));
+            let mut row = Vec::with_capacity(is_time.len());
+            for (i, t) in is_time.iter().enumerate() {
+                row.push(from_sql(r.get_ref(i).map_err(err)?, *t));
             }
             out.rows.push(row);
         }
@@ -241,12 +258,12 @@ impl DbConn for SqliteConn {
             return Ok(0);
         }
         let (sql, args) = DIALECT.update(table, conds, values)?;
-        self.exec(&sql, args.into_iter().map(to_sql).collect())
+        self.exec(&sql, args.into_iter())
     }
 
     fn delete(&mut self, table: &str, conds: &[Cond]) -> DbResult<u64> {
         let (sql, args) = DIALECT.delete(table, conds)?;
-        self.exec(&sql, args.into_iter().map(to_sql).collect())
+        self.exec(&sql, args.into_iter())
     }
 
     fn replace(&mut self, table: &str, values: &[(&str, DbValue)]) -> DbResult<()> {
@@ -390,9 +407,20 @@ mod tests {
         assert_eq!(r.get(0, "expires"), &DbValue::DateTime(2_000_000_000));
         // As Kamailio's db_sqlite writes it: a Julian day number.
         assert_eq!(
-            from_sql(ValueRef::Real(2_440_588.5), Some("TIMESTAMP")),
+            from_sql(ValueRef::Real(2_440_588.5), true),
             DbValue::DateTime(86_400)
         );
+        for (decl, time) in [
+            ("TIMESTAMP WITHOUT TIME ZONE", true),
+            ("datetime", true),
+            ("Date", true),
+            ("DATE2", false),
+            ("VARCHAR(64)", false),
+            ("TIMESTAM", false),
+            ("", false),
+        ] {
+            assert_eq!(is_time_decl(decl), time, "{decl}");
+        }
         assert_eq!(r.get(0, "q"), &DbValue::Double(0.5));
         assert!(r.get(0, "methods").is_null());
         let n = c
