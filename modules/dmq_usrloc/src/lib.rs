@@ -136,23 +136,22 @@ impl DmqUsrloc {
                     let res = dom.with_record(&aor, now, |rec| {
                         // An older update of the same registration (the
                         // messages may cross) changes nothing.
-                        let stale = rec.contacts().iter().any(|x| {
-                            (x.ruid == c.ruid || x.contact == c.contact)
-                                && x.callid == c.callid
-                                && x.cseq > c.cseq
+                        let stale = rec.iter().any(|x| {
+                            (x.ruid() == c.ruid || x.contact() == c.contact)
+                                && x.callid() == c.callid
+                                && x.cseq() > c.cseq
                         });
                         if stale {
                             return Ok(());
                         }
-                        if rec.contacts().iter().any(|x| x.ruid == c.ruid) {
+                        if rec.iter().any(|x| x.ruid() == c.ruid) {
                             rec.update(c);
                         } else {
                             // The same binding under another ruid: replaced.
                             let old: Vec<String> = rec
-                                .contacts()
                                 .iter()
-                                .filter(|x| x.contact == c.contact && x.callid == c.callid)
-                                .map(|x| x.ruid.clone())
+                                .filter(|x| x.contact() == c.contact && x.callid() == c.callid)
+                                .map(|x| x.ruid().to_string())
                                 .collect();
                             for r in old {
                                 rec.remove(&r);

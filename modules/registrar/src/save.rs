@@ -3,7 +3,8 @@
 use crate::util::{aor_of, reply};
 use crate::Registrar;
 use sr_mod_usrloc::{
-    contact::methods_mask, Contact, Domain, FL_MEM, FL_NAT, FL_RPL, METHODS_ALL, Q_UNSPECIFIED,
+    contact::methods_mask, Contact, ContactRef, Domain, FL_MEM, FL_NAT, FL_RPL, METHODS_ALL,
+    Q_UNSPECIFIED,
 };
 use sr_sdk::db::now;
 use sr_sdk::prelude::*;
@@ -377,7 +378,7 @@ fn apply(
     r: &Request,
     flags: i64,
     t: i64,
-) -> Result<(Outcome, Vec<Contact>), Reject> {
+) -> Result<(Outcome, String), Reject> {
     let mut limits = Vec::with_capacity(r.contacts.len());
     for c in &r.contacts {
         limits.push(effective_expires(reg, c, r.expires_hdr, flags)?);
@@ -388,110 +389,111 @@ fn apply(
         .ul()
         .nat_bflag()
         .is_some_and(|b| r.bflags & (1 << b) != 0);
-    let res = dom.with_record_lookup(&r.aor, t, |rec| {
-        let mut out = Outcome::default();
-        if r.star {
-            out.deleted = rec.clear() > 0;
-            return Ok(Ok(out));
-        }
-        if max_contacts > 0 && flags & SAVE_REPLACE == 0 {
-            // As Kamailio: counted before anything changes, so that a
-            // refused request changes nothing (not in replace mode, where
-            // the request's contacts are all there will be).
-            let mut n = rec.valid(t).count() as i64;
+    let gruu = r
+        .gruu
+        .as_ref()
+        .map(|(aor_uri, host)| Gruu { aor_uri, host });
+    let header = |cs: &[ContactRef<'_>]| contact_header(cs, t, gruu.as_ref());
+    let res = dom.with_record_view(
+        &r.aor,
+        t,
+        |rec| {
+            let mut out = Outcome::default();
+            if r.star {
+                out.deleted = rec.clear() > 0;
+                return Ok(Ok(out));
+            }
+            if max_contacts > 0 && flags & SAVE_REPLACE == 0 {
+                // As Kamailio: counted before anything changes, so that a
+                // refused request changes nothing (not in replace mode, where
+                // the request's contacts are all there will be).
+                let mut n = rec.valid(t).count() as i64;
+                for (c, &exp) in r.contacts.iter().zip(&limits) {
+                    let exists = rec.valid(t).any(|x| same_binding(&x, c, r, by_callid));
+                    match (exists, exp) {
+                        (true, 0) => n -= 1,
+                        (false, e) if e > 0 => n += 1,
+                        _ => {}
+                    }
+                }
+                if n > max_contacts {
+                    let now: Vec<ContactRef<'_>> = rec.valid(t).collect();
+                    let mut extra = contact_header(&now, t, gruu.as_ref());
+                    let ra = reg.cfg.retry_after.load(Ordering::Relaxed);
+                    if ra > 0 {
+                        extra.push_str(&format!("Retry-After: {ra}\r\n"));
+                    }
+                    return Ok(Err(Reject::rerr(
+                        503,
+                        "Too many registered contacts",
+                        extra,
+                        -2,
+                    )));
+                }
+            }
             for (c, &exp) in r.contacts.iter().zip(&limits) {
-                let exists = rec.valid(t).any(|x| same_binding(x, c, r, by_callid));
-                match (exists, exp) {
-                    (true, 0) => n -= 1,
-                    (false, e) if e > 0 => n += 1,
-                    _ => {}
+                let existing = rec.find(|x| same_binding(x, c, r, by_callid));
+                if let Some(old) = &existing {
+                    if old.callid == r.callid && r.cseq < old.cseq {
+                        return Ok(Err(Reject::bad("Invalid CSeq number")));
+                    }
+                }
+                if exp == 0 {
+                    if let Some(old) = existing {
+                        out.deleted |= rec.remove(&old.ruid);
+                    }
+                    continue;
+                }
+                let mut ct = match &existing {
+                    Some(old) => old.clone(),
+                    None => Contact::new(&r.aor, &c.uri),
+                };
+                // (A flow matched by instance and reg-id may come with a new
+                // URI: the new one is kept.)
+                ct.contact = c.uri.clone();
+                ct.expires = t + exp;
+                ct.q = c.q;
+                ct.callid = r.callid.clone();
+                ct.cseq = r.cseq;
+                ct.last_modified = t;
+                ct.received = r.received.clone();
+                ct.path = r.path.clone();
+                ct.user_agent = r.ua.clone();
+                ct.socket = Some(r.socket.clone());
+                ct.methods = r.methods;
+                ct.cflags = r.bflags;
+                // A local REGISTER makes a replicated contact this node's own
+                // again (dmq_usrloc sends its refreshes on).
+                ct.flags = (ct.flags & !(FL_NAT | FL_MEM | FL_RPL))
+                    | if nat { FL_NAT } else { 0 }
+                    | if flags & SAVE_MEMORY != 0 { FL_MEM } else { 0 };
+                ct.instance = c.instance.clone();
+                ct.reg_id = c.reg_id;
+                if existing.is_some() {
+                    out.updated = true;
+                    rec.update(ct);
+                } else {
+                    out.inserted = true;
+                    rec.insert(ct);
                 }
             }
-            if n > max_contacts {
-                let now: Vec<Contact> = rec.valid(t).cloned().collect();
-                let gruu = r
-                    .gruu
-                    .as_ref()
-                    .map(|(aor_uri, host)| Gruu { aor_uri, host });
-                let mut extra = contact_header(&now, t, gruu.as_ref());
-                let ra = reg.cfg.retry_after.load(Ordering::Relaxed);
-                if ra > 0 {
-                    extra.push_str(&format!("Retry-After: {ra}\r\n"));
-                }
-                return Ok(Err(Reject::rerr(
-                    503,
-                    "Too many registered contacts",
-                    extra,
-                    -2,
-                )));
-            }
-        }
-        for (c, &exp) in r.contacts.iter().zip(&limits) {
-            let existing = rec
-                .contacts()
-                .iter()
-                .find(|x| same_binding(x, c, r, by_callid))
-                .cloned();
-            if let Some(old) = &existing {
-                if old.callid == r.callid && r.cseq < old.cseq {
-                    return Ok(Err(Reject::bad("Invalid CSeq number")));
+            if flags & SAVE_REPLACE != 0 {
+                let keep: Vec<&str> = r.contacts.iter().map(|c| c.uri.as_str()).collect();
+                let drop: Vec<String> = rec
+                    .iter()
+                    .filter(|x| !keep.contains(&x.contact()))
+                    .map(|x| x.ruid().to_string())
+                    .collect();
+                for d in drop {
+                    out.deleted |= rec.remove(&d);
                 }
             }
-            if exp == 0 {
-                if let Some(old) = existing {
-                    out.deleted |= rec.remove(&old.ruid);
-                }
-                continue;
-            }
-            let mut ct = match &existing {
-                Some(old) => old.clone(),
-                None => Contact::new(&r.aor, &c.uri),
-            };
-            // (A flow matched by instance and reg-id may come with a new
-            // URI: the new one is kept.)
-            ct.contact = c.uri.clone();
-            ct.expires = t + exp;
-            ct.q = c.q;
-            ct.callid = r.callid.clone();
-            ct.cseq = r.cseq;
-            ct.last_modified = t;
-            ct.received = r.received.clone();
-            ct.path = r.path.clone();
-            ct.user_agent = r.ua.clone();
-            ct.socket = Some(r.socket.clone());
-            ct.methods = r.methods;
-            ct.cflags = r.bflags;
-            // A local REGISTER makes a replicated contact this node's own
-            // again (dmq_usrloc sends its refreshes on).
-            ct.flags = (ct.flags & !(FL_NAT | FL_MEM | FL_RPL))
-                | if nat { FL_NAT } else { 0 }
-                | if flags & SAVE_MEMORY != 0 { FL_MEM } else { 0 };
-            ct.instance = c.instance.clone();
-            ct.reg_id = c.reg_id;
-            if existing.is_some() {
-                out.updated = true;
-                rec.update(ct);
-            } else {
-                out.inserted = true;
-                rec.insert(ct);
-            }
-        }
-        if flags & SAVE_REPLACE != 0 {
-            let keep: Vec<&str> = r.contacts.iter().map(|c| c.uri.as_str()).collect();
-            let drop: Vec<String> = rec
-                .contacts()
-                .iter()
-                .filter(|x| !keep.contains(&x.contact.as_str()))
-                .map(|x| x.ruid.clone())
-                .collect();
-            for d in drop {
-                out.deleted |= rec.remove(&d);
-            }
-        }
-        Ok(Ok(out))
-    });
+            Ok(Ok(out))
+        },
+        header,
+    );
     match res {
-        Ok((Ok(o), now_contacts)) => Ok((o, now_contacts)),
+        Ok((Ok(o), header)) => Ok((o, header)),
         Ok((Err(rej), _)) => Err(rej),
         Err(e) => {
             lm_err!("registrar: save: {e}");
@@ -510,15 +512,12 @@ fn apply(
 /// (RFC 5626 §6: a flow replaces the one of the same instance and
 /// reg-id, whatever its URI); else the same URI (and Call-ID with usrloc's
 /// `matching_mode` 1).
-fn same_binding(x: &Contact, c: &NewContact, r: &Request, by_callid: bool) -> bool {
+fn same_binding(x: &ContactRef<'_>, c: &NewContact, r: &Request, by_callid: bool) -> bool {
     match &c.instance {
         Some(inst) => {
-            x.reg_id == c.reg_id
-                && x.instance
-                    .as_deref()
-                    .is_some_and(|y| sr_sdk::same_instance(y, inst))
+            x.reg_id() == c.reg_id && x.instance().is_some_and(|y| sr_sdk::same_instance(y, inst))
         }
-        None => x.contact == c.uri && (!by_callid || x.callid == r.callid),
+        None => x.contact() == c.uri && (!by_callid || x.callid() == r.callid),
     }
 }
 
@@ -550,44 +549,47 @@ pub struct Gruu<'a> {
 /// The `Contact` header of a reply listing `cs` (nothing when empty), as
 /// Kamailio writes it: one header, each binding with its q, expires,
 /// received, GRUUs (when asked for), instance and reg-id.
-fn contact_header(cs: &[Contact], t: i64, gruu: Option<&Gruu<'_>>) -> String {
+fn contact_header(cs: &[ContactRef<'_>], t: i64, gruu: Option<&Gruu<'_>>) -> String {
     if cs.is_empty() {
         return String::new();
     }
-    let mut s = String::with_capacity(cs.iter().map(|c| c.contact.len() + 48).sum::<usize>() + 11);
+    let mut s =
+        String::with_capacity(cs.iter().map(|c| c.contact().len() + 48).sum::<usize>() + 11);
     s.push_str("Contact: ");
     for (n, c) in cs.iter().enumerate() {
         if n > 0 {
             s.push_str(", ");
         }
         s.push('<');
-        s.push_str(&c.contact);
+        s.push_str(c.contact());
         s.push('>');
-        if c.q != Q_UNSPECIFIED {
+        if c.q() != Q_UNSPECIFIED {
             s.push_str(";q=");
-            s.push_str(&q_text(c.q));
+            s.push_str(&q_text(c.q()));
         }
         s.push_str(";expires=");
         sip_msg::text::push_dec(&mut s, c.remaining(t).max(0) as u64);
-        if let Some(rcv) = &c.received {
+        if let Some(rcv) = c.received() {
             s.push_str(";received=\"");
             s.push_str(rcv);
             s.push('"');
         }
-        if let Some(inst) = &c.instance {
+        if let Some(inst) = c.instance() {
             if let Some(g) = gruu {
                 let bare = inst.trim_start_matches('<').trim_end_matches('>');
                 s.push_str(&format!(
                     ";pub-gruu=\"{};gr={bare}\";temp-gruu=\"sip:{}@{};gr\"",
-                    g.aor_uri, c.ruid, g.host
+                    g.aor_uri,
+                    c.ruid(),
+                    g.host
                 ));
             }
             s.push_str(";+sip.instance=\"");
             s.push_str(inst);
             s.push('"');
-            if c.reg_id > 0 {
+            if c.reg_id() > 0 {
                 s.push_str(";reg-id=");
-                sip_msg::text::push_dec(&mut s, u64::from(c.reg_id));
+                sip_msg::text::push_dec(&mut s, u64::from(c.reg_id()));
             }
         }
     }
@@ -597,12 +599,8 @@ fn contact_header(cs: &[Contact], t: i64, gruu: Option<&Gruu<'_>>) -> String {
 
 /// The 200 OK's header lines: every current contact with its expires,
 /// and the Path when the mode says so.
-fn contact_lines(reg: &Registrar, r: &Request, cs: &[Contact], t: i64) -> String {
-    let gruu = r
-        .gruu
-        .as_ref()
-        .map(|(aor_uri, host)| Gruu { aor_uri, host });
-    let mut s = contact_header(cs, t, gruu.as_ref());
+fn contact_lines(reg: &Registrar, r: &Request, contact_header: String) -> String {
+    let mut s = contact_header;
     let mode = reg.cfg.path_mode.load(Ordering::Relaxed);
     if let Some(p) = &r.path {
         if mode == 0 || r.supports_path {
@@ -645,12 +643,12 @@ pub fn save(
                 -1,
             ));
         }
-        apply(reg, dom, &r, flags, t).map(|(o, cs)| (r, o, cs))
+        apply(reg, dom, &r, flags, t).map(|(o, header)| (r, o, header))
     });
     match result {
-        Ok((r, out, cs)) => {
+        Ok((r, out, header)) => {
             reg.stats.accepted.inc();
-            let mut lines = contact_lines(reg, &r, &cs, t);
+            let mut lines = contact_lines(reg, &r, header);
             lines.push_str(&outbound_lines(reg, &r));
             if flags & SAVE_NOREPLY == 0 {
                 if !reply(&reg.replier, ctx, 200, "OK", &lines) {

@@ -4,6 +4,7 @@
 
 use crate::contact::{Contact, FL_MEM};
 use crate::dbrow;
+use crate::record::{ContactRef, Detached, Record};
 use crate::stored::StoredContact;
 use sr_sdk::db::{DbConn, DbPool, DbResult};
 use sr_sdk::lm_err;
@@ -42,76 +43,6 @@ impl DbMode {
     /// Whether a database is used at all.
     pub fn uses_db(self) -> bool {
         self != DbMode::NoDb
-    }
-}
-
-/// The contacts of one AoR being changed under its lock (see
-/// [`Domain::with_record`]); changes are recorded and written to the
-/// database as the mode says when the closure returns `Ok`.
-#[derive(Debug, Clone, Default)]
-pub struct Record {
-    aor: String,
-    contacts: Vec<Contact>,
-    changed: Vec<String>,
-    /// The ruids of `changed` that [`Record::insert`] added: not in the
-    /// database yet, so written with INSERT rather than UPDATE first.
-    added: Vec<String>,
-    removed: Vec<String>,
-}
-
-impl Record {
-    /// The AoR.
-    pub fn aor(&self) -> &str {
-        &self.aor
-    }
-
-    /// Every stored contact (possibly some already expired).
-    pub fn contacts(&self) -> &[Contact] {
-        &self.contacts
-    }
-
-    /// The contacts valid at `now`.
-    pub fn valid(&self, now: i64) -> impl Iterator<Item = &Contact> {
-        self.contacts.iter().filter(move |c| c.is_valid(now))
-    }
-
-    /// Adds a contact (its ruid must be new).
-    pub fn insert(&mut self, c: Contact) {
-        self.changed.push(c.ruid.clone());
-        self.added.push(c.ruid.clone());
-        self.contacts.push(c);
-    }
-
-    /// Replaces the contact with the same ruid (adds it if there is none).
-    pub fn update(&mut self, c: Contact) {
-        self.changed.push(c.ruid.clone());
-        match self.contacts.iter_mut().find(|x| x.ruid == c.ruid) {
-            Some(x) => *x = c,
-            None => self.contacts.push(c),
-        }
-    }
-
-    /// Removes a contact by ruid; whether it was there.
-    pub fn remove(&mut self, ruid: &str) -> bool {
-        let before = self.contacts.len();
-        self.contacts.retain(|c| c.ruid != ruid);
-        if self.contacts.len() != before {
-            self.changed.retain(|r| r != ruid);
-            self.added.retain(|r| r != ruid);
-            self.removed.push(ruid.to_string());
-            true
-        } else {
-            false
-        }
-    }
-
-    /// Removes every contact; how many there were.
-    pub fn clear(&mut self) -> usize {
-        let ruids: Vec<String> = self.contacts.iter().map(|c| c.ruid.clone()).collect();
-        ruids.iter().for_each(|r| {
-            self.remove(r);
-        });
-        ruids.len()
     }
 }
 
@@ -213,7 +144,7 @@ impl Domain {
     }
 
     /// Tells the watchers what a change did.
-    fn notify(&self, rec: &Record, removed: Vec<Contact>) {
+    fn notify(&self, rec: &Detached, removed: Vec<Contact>) {
         if rec.changed.is_empty() && removed.is_empty() {
             return;
         }
@@ -223,7 +154,7 @@ impl Domain {
             .changed
             .iter()
             .filter(|r| seen.insert(r.as_str()))
-            .filter_map(|r| rec.contacts.iter().find(|c| &c.ruid == r))
+            .filter_map(|r| rec.open_by_ruid(r))
             .collect();
         let ch = Change {
             domain: &self.name,
@@ -341,114 +272,153 @@ impl Domain {
         &self,
         aor: &str,
         now: i64,
-        f: impl FnOnce(&mut Record) -> Result<T, String>,
+        f: impl FnOnce(&mut Record<'_>) -> Result<T, String>,
     ) -> Result<T, String> {
-        let (out, rec, removed) = self.change(aor, now, f)?;
+        let (out, _, rec, removed) = self.change(aor, now, f, None::<fn(&[ContactRef<'_>])>)?;
         self.notify(&rec, removed);
         Ok(out)
     }
 
     /// As [`Domain::with_record`], also returning what [`Domain::lookup`]
     /// would right after: the AoR's contacts valid at `now`, best first.
-    /// Outside db_mode 3 they are the record's own, already at hand, so
-    /// no second look-up is needed.
     pub fn with_record_lookup<T>(
         &self,
         aor: &str,
         now: i64,
-        f: impl FnOnce(&mut Record) -> Result<T, String>,
+        f: impl FnOnce(&mut Record<'_>) -> Result<T, String>,
     ) -> Result<(T, Vec<Contact>), String> {
-        let (out, rec, removed) = self.change(aor, now, f)?;
-        self.notify(&rec, removed);
-        if self.mode == DbMode::DbOnly {
-            return Ok((out, self.lookup(aor, now)?));
-        }
-        let mut v = rec.contacts;
-        v.retain(|c| c.is_valid(now));
-        sort_contacts(&mut v);
-        Ok((out, v))
+        self.with_record_view(aor, now, f, |cs| {
+            cs.iter().map(|c| c.to_contact(aor)).collect()
+        })
     }
 
-    /// [`Domain::with_record`]'s work; also gives back the record as it
-    /// was stored.
-    fn change<T>(
+    /// As [`Domain::with_record`], then `view` over the AoR's contacts
+    /// valid at `now`, best first, as they are stored (still under the
+    /// AoR's lock; outside db_mode 3 they are at hand, neither looked up
+    /// again nor unpacked).
+    pub fn with_record_view<T, U>(
         &self,
         aor: &str,
         now: i64,
-        f: impl FnOnce(&mut Record) -> Result<T, String>,
-    ) -> Result<(T, Record, Vec<Contact>), String> {
+        f: impl FnOnce(&mut Record<'_>) -> Result<T, String>,
+        view: impl FnOnce(&[ContactRef<'_>]) -> U,
+    ) -> Result<(T, U), String> {
+        let (out, u, rec, removed) = self.change(aor, now, f, Some(view))?;
+        self.notify(&rec, removed);
+        // (`change` makes the view when it is given one.)
+        u.map(|u| (out, u))
+            .ok_or_else(|| format!("usrloc {}: no view", self.name))
+    }
+
+    /// [`Domain::with_record`]'s work: also gives back the record as it
+    /// was stored, the contacts the watchers are told were removed, and
+    /// what `view` made of the contacts valid at `now`, best first.
+    fn change<T, U>(
+        &self,
+        aor: &str,
+        now: i64,
+        f: impl FnOnce(&mut Record<'_>) -> Result<T, String>,
+        view: Option<impl FnOnce(&[ContactRef<'_>]) -> U>,
+    ) -> Result<(T, Option<U>, Detached, Vec<Contact>), String> {
         let watched = self.watched();
+        let db_only = self.mode == DbMode::DbOnly;
         let mut guard = self.shard(aor);
         let Shard {
             records,
             dirty,
             deleted,
         } = &mut *guard;
-        // Found once: replaced in place below, or inserted when new.
-        let mut slot = records.get_mut(aor);
-        let current = if self.mode == DbMode::DbOnly {
+        let loaded = if db_only {
             let name = self.name.clone();
             let ud = self.use_domain;
-            self.with_db(|c| dbrow::load_aor(c, &name, aor, ud, now))?
+            Some(self.with_db(|c| dbrow::load_aor(c, &name, aor, ud, now))?)
         } else {
-            unpack(aor, slot.as_deref())
+            None
         };
-        // What the watchers are told was removed (copied only for them).
-        let before = if watched { current.clone() } else { Vec::new() };
-        let mut rec = Record {
-            aor: aor.to_string(),
-            contacts: current,
-            changed: Vec::new(),
-            added: Vec::new(),
-            removed: Vec::new(),
+        // `f` works on the stored contacts where it can (see `Record`);
+        // nothing in memory changes before it returns `Ok` and the
+        // database took the change.
+        let (out, rec, before) = {
+            let base: &[StoredContact] = records.get(aor).map_or(&[], |b| &b[..]);
+            let mut rec = match loaded {
+                Some(cs) => Record::open(aor, cs),
+                None => Record::stored(aor, base),
+            };
+            // What the watchers are told was removed (copied only for them).
+            let before: Vec<Contact> = if watched {
+                rec.contacts().cloned().collect()
+            } else {
+                Vec::new()
+            };
+            let out = f(&mut rec)?;
+            (out, rec.detach(), before)
         };
-        let out = f(&mut rec)?;
-        if rec.changed.is_empty() && rec.removed.is_empty() {
-            return Ok((out, rec, Vec::new()));
-        }
-        match self.mode {
-            DbMode::WriteThrough | DbMode::DbOnly => self.write_through(&rec)?,
-            DbMode::WriteBack => {
-                for r in &rec.changed {
-                    let mem_only = rec
-                        .contacts
-                        .iter()
-                        .any(|c| &c.ruid == r && c.flags & FL_MEM != 0);
-                    if !mem_only {
-                        deleted.remove(r);
-                        dirty.insert(r.clone(), aor.to_string());
+        if rec.is_changed() {
+            match self.mode {
+                DbMode::WriteThrough | DbMode::DbOnly => self.write_through(&rec)?,
+                DbMode::WriteBack => {
+                    for r in &rec.changed {
+                        let mem_only = rec.open_by_ruid(r).is_some_and(|c| c.flags & FL_MEM != 0);
+                        if !mem_only {
+                            deleted.remove(r);
+                            dirty.insert(r.clone(), aor.to_string());
+                        }
+                    }
+                    for r in &rec.removed {
+                        dirty.remove(r);
+                        deleted.insert(r.clone());
                     }
                 }
-                for r in &rec.removed {
-                    dirty.remove(r);
-                    deleted.insert(r.clone());
-                }
+                DbMode::NoDb | DbMode::ReadOnly => {}
             }
-            DbMode::NoDb | DbMode::ReadOnly => {}
-        }
-        if self.mode != DbMode::DbOnly {
-            if rec.contacts.is_empty() {
-                if slot.is_some() {
+            if !db_only {
+                let empty = match records.get_mut(aor) {
+                    Some(slot) => {
+                        let new = rec.restore(std::mem::take(slot).into_vec());
+                        let empty = new.is_empty();
+                        *slot = new.into_boxed_slice();
+                        empty
+                    }
+                    None => {
+                        let new = rec.restore(Vec::new());
+                        if !new.is_empty() {
+                            records.insert(aor.into(), new.into_boxed_slice());
+                        }
+                        false
+                    }
+                };
+                if empty {
                     records.remove(aor);
                 }
-            } else {
-                let packed: Stored = rec.contacts.iter().map(StoredContact::pack).collect();
-                match slot.take() {
-                    Some(cs) => *cs = packed,
-                    None => {
-                        records.insert(aor.into(), packed);
-                    }
-                }
             }
         }
+        let u = match view {
+            None => None,
+            Some(view) if db_only => {
+                let cs = self.lookup(aor, now)?;
+                let refs: Vec<ContactRef<'_>> = cs.iter().map(ContactRef::Open).collect();
+                Some(view(&refs))
+            }
+            Some(view) => {
+                let stored: &[StoredContact] = records.get(aor).map_or(&[], |b| &b[..]);
+                let mut refs: Vec<ContactRef<'_>> = stored
+                    .iter()
+                    .map(ContactRef::Stored)
+                    .filter(|c| c.is_valid(now))
+                    .collect();
+                // (Stable: among equal q, in the order they were added.)
+                refs.sort_by_key(|c| std::cmp::Reverse(c.q()));
+                Some(view(&refs))
+            }
+        };
         let removed = before
             .into_iter()
             .filter(|c| rec.removed.contains(&c.ruid))
             .collect();
-        Ok((out, rec, removed))
+        Ok((out, u, rec, removed))
     }
 
-    fn write_through(&self, rec: &Record) -> Result<(), String> {
+    fn write_through(&self, rec: &Detached) -> Result<(), String> {
         let name = self.name.clone();
         let ud = self.use_domain;
         self.with_db(|conn| {
@@ -461,7 +431,7 @@ impl Domain {
                     if !seen.insert(r) {
                         continue;
                     }
-                    if let Some(ct) = rec.contacts.iter().find(|x| &x.ruid == r) {
+                    if let Some(ct) = rec.open_by_ruid(r) {
                         if ct.flags & FL_MEM == 0 {
                             if rec.added.contains(r) {
                                 dbrow::insert(c, &name, ct, ud)?;
@@ -698,7 +668,7 @@ mod tests {
                     c.q = q;
                     r.insert(c);
                 }
-                Ok(r.contacts().len())
+                Ok(r.contacts().count())
             })
             .unwrap();
         assert_eq!(n, 2);

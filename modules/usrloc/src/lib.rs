@@ -21,12 +21,14 @@
 pub mod contact;
 mod dbrow;
 pub mod domain;
+mod record;
 mod rpc;
 mod stored;
 mod textpack;
 
 pub use contact::{Contact, FL_MEM, FL_NAT, FL_RPL, METHODS_ALL, Q_UNSPECIFIED};
-pub use domain::{Change, DbMode, Domain, Record, Watcher};
+pub use domain::{Change, DbMode, Domain, Watcher};
+pub use record::{ContactRef, Record};
 
 use sr_sdk::db::{self, schema, DbPool};
 use sr_sdk::prelude::*;

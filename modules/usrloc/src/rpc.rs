@@ -228,10 +228,9 @@ pub fn export(def: ModuleDef, ul: Arc<Usrloc>) -> ModuleDef {
             let found = dom
                 .with_record(&aor, now(), |r| {
                     let ruids: Vec<String> = r
-                        .contacts()
                         .iter()
-                        .filter(|c| c.contact == uri)
-                        .map(|c| c.ruid.clone())
+                        .filter(|c| c.contact() == uri)
+                        .map(|c| c.ruid().to_string())
                         .collect();
                     ruids.iter().for_each(|x| {
                         r.remove(x);
@@ -273,7 +272,7 @@ pub fn export(def: ModuleDef, ul: Arc<Usrloc>) -> ModuleDef {
             ct.callid = "dfjrewr12386fd6-343@kamailio.mi".into();
             ct.user_agent = "SIP Router MI Server".into();
             dom.with_record(&aor, t, |r| {
-                match r.contacts().iter().find(|c| c.contact == uri).cloned() {
+                match r.find(|c| c.contact() == uri) {
                     Some(old) => {
                         ct.ruid = old.ruid;
                         r.update(ct);

@@ -9,16 +9,19 @@
 use crate::contact::Contact;
 use crate::textpack::TextPack;
 
-/// Positions of the text fields in the pack.
+/// Positions of the text fields in the pack. A field is found by
+/// walking the ones before it, so those read most (the URI and ruid to
+/// match a binding, then `received` and the instance for each binding a
+/// 200 to REGISTER lists) come first.
 mod field {
-    pub const RUID: usize = 0;
-    pub const CONTACT: usize = 1;
-    pub const CALLID: usize = 2;
-    pub const USER_AGENT: usize = 3;
-    pub const RECEIVED: usize = 4;
+    pub const CONTACT: usize = 0;
+    pub const RUID: usize = 1;
+    pub const RECEIVED: usize = 2;
+    pub const INSTANCE: usize = 3;
+    pub const CALLID: usize = 4;
     pub const PATH: usize = 5;
     pub const SOCKET: usize = 6;
-    pub const INSTANCE: usize = 7;
+    pub const USER_AGENT: usize = 7;
     pub const COUNT: usize = 8;
 }
 
@@ -65,6 +68,24 @@ impl StoredContact {
         }
     }
 
+    /// A contact with no text and zero numbers, made without allocating:
+    /// what is left in a slot whose contact was moved out.
+    pub(crate) fn placeholder() -> StoredContact {
+        StoredContact {
+            text: TextPack::empty(),
+            expires: 0,
+            last_modified: 0,
+            connection_id: 0,
+            q: 0,
+            cseq: 0,
+            flags: 0,
+            cflags: 0,
+            methods: 0,
+            reg_id: 0,
+            keepalive: 0,
+        }
+    }
+
     /// The full contact, as a binding of `aor`.
     pub fn unpack(&self, aor: &str) -> Contact {
         let mut t: [Option<&str>; field::COUNT] = [None; field::COUNT];
@@ -99,6 +120,46 @@ impl StoredContact {
     /// The unique record id.
     pub fn ruid(&self) -> &str {
         self.text.get(field::RUID).unwrap_or_default()
+    }
+
+    /// The contact URI.
+    pub fn contact(&self) -> &str {
+        self.text.get(field::CONTACT).unwrap_or_default()
+    }
+
+    /// Call-ID of the last REGISTER.
+    pub fn callid(&self) -> &str {
+        self.text.get(field::CALLID).unwrap_or_default()
+    }
+
+    /// `received`, if any.
+    pub fn received(&self) -> Option<&str> {
+        self.text.get(field::RECEIVED)
+    }
+
+    /// `+sip.instance`, if any.
+    pub fn instance(&self) -> Option<&str> {
+        self.text.get(field::INSTANCE)
+    }
+
+    /// Absolute expiry (0: never).
+    pub fn expires(&self) -> i64 {
+        self.expires
+    }
+
+    /// q in thousandths, or `Q_UNSPECIFIED`.
+    pub fn q(&self) -> i32 {
+        self.q
+    }
+
+    /// CSeq of the last REGISTER.
+    pub fn cseq(&self) -> u32 {
+        self.cseq
+    }
+
+    /// `reg-id`.
+    pub fn reg_id(&self) -> u32 {
+        self.reg_id
     }
 
     /// Whether it is still valid at `now` (as [`Contact::is_valid`]).

@@ -65,6 +65,11 @@ impl TextPack {
         TextPack(s.into_boxed_str())
     }
 
+    /// A pack of no fields (no allocation).
+    pub fn empty() -> TextPack {
+        TextPack(Box::from(""))
+    }
+
     /// The fields, in order.
     pub fn iter(&self) -> Fields<'_> {
         Fields { s: &self.0, pos: 0 }
