@@ -119,6 +119,14 @@ static STOP_SEMI: [bool; 256] = {
     t
 };
 
+/// [`SPECIAL`] and `,`: the bytes that end a run of plain bytes in a
+/// comma-separated auth-param list (`headers::auth`).
+pub(crate) static STOP_COMMA: [bool; 256] = {
+    let mut t = SPECIAL;
+    t[b',' as usize] = true;
+    t
+};
+
 impl<'a> Iterator for Params<'a> {
     type Item = Param<'a>;
 

@@ -2,7 +2,7 @@
 //! Proxy-Authenticate and Authentication-Info values.
 
 use crate::error::{bad, ParseError};
-use crate::params::Param;
+use crate::params::{Param, STOP_COMMA as STOP};
 use crate::scan::{find_byte, is_token, trim_lws, unquote};
 use std::borrow::Cow;
 
@@ -110,19 +110,6 @@ impl<'a> AuthParams<'a> {
             .and_then(|(_, v)| *v)
     }
 }
-
-/// Bytes that end a run of plain bytes in an auth-param list: the
-/// separator, `=`, and the quote and angle brackets that change where an
-/// item ends.
-static STOP: [bool; 256] = {
-    let mut t = [false; 256];
-    t[b',' as usize] = true;
-    t[b'=' as usize] = true;
-    t[b'"' as usize] = true;
-    t[b'<' as usize] = true;
-    t[b'>' as usize] = true;
-    t
-};
 
 /// The items of a comma-separated auth-param list, split as
 /// [`Params`](crate::params::Params) with `,` splits them (commas inside
