@@ -313,12 +313,12 @@ impl Domain {
     /// [`Domain::with_record`]'s work: also gives back the record as it
     /// was stored, the contacts the watchers are told were removed, and
     /// what `view` made of the contacts valid at `now`, best first.
-    fn change<T, U>(
+    fn change<T, U, V: FnOnce(&[ContactRef<'_>]) -> U>(
         &self,
         aor: &str,
         now: i64,
         f: impl FnOnce(&mut Record<'_>) -> Result<T, String>,
-        view: Option<impl FnOnce(&[ContactRef<'_>]) -> U>,
+        view: Option<V>,
     ) -> Result<(T, Option<U>, Detached, Vec<Contact>), String> {
         let watched = self.watched();
         let db_only = self.mode == DbMode::DbOnly;
@@ -335,11 +335,14 @@ impl Domain {
         } else {
             None
         };
+        // Found once: `f` reads it, the change is stored into it, and the
+        // view reads it again (a new AoR is inserted once).
+        let slot = if db_only { None } else { records.get_mut(aor) };
         // `f` works on the stored contacts where it can (see `Record`);
         // nothing in memory changes before it returns `Ok` and the
         // database took the change.
         let (out, rec, before) = {
-            let base: &[StoredContact] = records.get(aor).map_or(&[], |b| &b[..]);
+            let base: &[StoredContact] = slot.as_deref().map_or(&[], |b| &b[..]);
             let mut rec = match loaded {
                 Some(cs) => Record::open(aor, cs),
                 None => Record::stored(aor, base),
@@ -353,7 +356,8 @@ impl Domain {
             let out = f(&mut rec)?;
             (out, rec.detach(), before)
         };
-        if rec.is_changed() {
+        let changed = rec.is_changed();
+        if changed {
             match self.mode {
                 DbMode::WriteThrough | DbMode::DbOnly => self.write_through(&rec)?,
                 DbMode::WriteBack => {
@@ -371,36 +375,10 @@ impl Domain {
                 }
                 DbMode::NoDb | DbMode::ReadOnly => {}
             }
-            if !db_only {
-                let empty = match records.get_mut(aor) {
-                    Some(slot) => {
-                        let new = rec.restore(std::mem::take(slot).into_vec());
-                        let empty = new.is_empty();
-                        *slot = new.into_boxed_slice();
-                        empty
-                    }
-                    None => {
-                        let new = rec.restore(Vec::new());
-                        if !new.is_empty() {
-                            records.insert(aor.into(), new.into_boxed_slice());
-                        }
-                        false
-                    }
-                };
-                if empty {
-                    records.remove(aor);
-                }
-            }
         }
-        let u = match view {
-            None => None,
-            Some(view) if db_only => {
-                let cs = self.lookup(aor, now)?;
-                let refs: Vec<ContactRef<'_>> = cs.iter().map(ContactRef::Open).collect();
-                Some(view(&refs))
-            }
-            Some(view) => {
-                let stored: &[StoredContact] = records.get(aor).map_or(&[], |b| &b[..]);
+        // The contacts valid at `now`, best first, for `view`.
+        let look = |stored: &[StoredContact], view: Option<V>| {
+            view.map(|view| {
                 let mut refs: Vec<ContactRef<'_>> = stored
                     .iter()
                     .map(ContactRef::Stored)
@@ -408,7 +386,39 @@ impl Domain {
                     .collect();
                 // (Stable: among equal q, in the order they were added.)
                 refs.sort_by_key(|c| std::cmp::Reverse(c.q()));
-                Some(view(&refs))
+                view(&refs)
+            })
+        };
+        let u = match slot {
+            _ if db_only => match view {
+                None => None,
+                Some(view) => {
+                    let cs = self.lookup(aor, now)?;
+                    let refs: Vec<ContactRef<'_>> = cs.iter().map(ContactRef::Open).collect();
+                    Some(view(&refs))
+                }
+            },
+            Some(b) => {
+                if changed {
+                    *b = rec.restore(std::mem::take(b).into_vec()).into_boxed_slice();
+                }
+                let u = look(b, view);
+                if b.is_empty() {
+                    records.remove(aor);
+                }
+                u
+            }
+            None => {
+                let new = if changed {
+                    rec.restore(Vec::new())
+                } else {
+                    Vec::new()
+                };
+                let u = look(&new, view);
+                if !new.is_empty() {
+                    records.insert(aor.into(), new.into_boxed_slice());
+                }
+                u
             }
         };
         let removed = before
