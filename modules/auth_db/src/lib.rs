@@ -140,7 +140,7 @@ impl AuthDb {
         c: &Credentials,
     ) -> Result<String, i32> {
         let (Some(pool), Some(st)) = (self.db.get(), self.set.get()) else {
-            lm_err!("auth_db: no database");
+            lm_err!("auth_db: not initialised (no database)");
             return Err(rc::ERROR);
         };
         let pw_col = if !st.calculate_ha1 && c.domain.is_some() {
@@ -171,8 +171,8 @@ impl AuthDb {
                 ctx.msg.avps.push(avp, Value::from(v));
             }
         }
-        // The password column is the first asked for.
-        let secret = match rows.rows[0].first_mut() {
+        let i = rows.col(pw_col).unwrap_or(0);
+        let secret = match rows.rows[0].get_mut(i) {
             Some(DbValue::Str(s)) => std::mem::take(s),
             Some(v) => v.as_string().unwrap_or_default(),
             None => String::new(),
@@ -200,7 +200,7 @@ impl AuthDb {
             return -1;
         };
         let (Some(pool), Some(st)) = (self.db.get(), self.set.get()) else {
-            lm_err!("auth_db: no database");
+            lm_err!("auth_db: not initialised (no database)");
             return -1;
         };
         let mut conds = vec![Cond::eq(&st.user_col, DbValue::str(u.user.unwrap_or("")))];

@@ -296,13 +296,22 @@ impl Domain {
     /// valid at `now`, best first, as they are stored (still under the
     /// AoR's lock; outside db_mode 3 they are at hand, neither looked up
     /// again nor unpacked).
-    pub fn with_record_view<T, U>(
+    pub fn with_record_view<T, U, V: FnOnce(&[ContactRef<'_>]) -> U>(
         &self,
         aor: &str,
         now: i64,
         f: impl FnOnce(&mut Record<'_>) -> Result<T, String>,
-        view: impl FnOnce(&[ContactRef<'_>]) -> U,
+        view: V,
     ) -> Result<(T, U), String> {
+        if self.mode == DbMode::DbOnly {
+            // The watchers are told before the contacts are read back (a
+            // failed read does not hide a change that was written).
+            let (out, _, rec, removed) = self.change(aor, now, f, None::<V>)?;
+            self.notify(&rec, removed);
+            let cs = self.lookup(aor, now)?;
+            let refs: Vec<ContactRef<'_>> = cs.iter().map(ContactRef::Open).collect();
+            return Ok((out, view(&refs)));
+        }
         let (out, u, rec, removed) = self.change(aor, now, f, Some(view))?;
         self.notify(&rec, removed);
         // (`change` makes the view when it is given one.)
@@ -390,14 +399,9 @@ impl Domain {
             })
         };
         let u = match slot {
-            _ if db_only => match view {
-                None => None,
-                Some(view) => {
-                    let cs = self.lookup(aor, now)?;
-                    let refs: Vec<ContactRef<'_>> = cs.iter().map(ContactRef::Open).collect();
-                    Some(view(&refs))
-                }
-            },
+            // (db_mode 3 keeps nothing in memory; `with_record_view` reads
+            // the contacts back from the database.)
+            _ if db_only => None,
             Some(b) => {
                 if changed {
                     *b = rec.restore(std::mem::take(b).into_vec()).into_boxed_slice();
