@@ -86,9 +86,14 @@ const RESPONSE: usize = 5;
 impl Credentials {
     /// One of the fields kept in `text`.
     fn field(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.text[start..self.ends[i]]
+        field_of(&self.text, &self.ends, i)
     }
+}
+
+/// Field `i` of a [`Credentials::text`] with these ends.
+fn field_of<'t>(text: &'t str, ends: &[usize; 6], i: usize) -> &'t str {
+    let start = if i == 0 { 0 } else { ends[i - 1] };
+    &text[start..ends[i]]
 }
 
 /// Which credentials header authorized the request (for
@@ -239,7 +244,7 @@ impl AuthApi {
             }
             ends[i] = text.len();
         }
-        let field = |i: usize| &text[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
+        let field = |i: usize| field_of(&text, &ends, i);
         let (nonce, uri, resp) = (field(NONCE), field(URI), field(RESPONSE));
         if username.is_empty() || nonce.is_empty() || uri.is_empty() || resp.is_empty() {
             lm_err!("auth: credentials without username, nonce, uri or response");

@@ -78,14 +78,12 @@ pub struct Hex {
 impl Hex {
     /// The hex of `b` (at most 64 bytes are taken).
     pub fn of(b: &[u8]) -> Hex {
-        const H: &[u8; 16] = b"0123456789abcdef";
         let mut h = Hex {
             buf: [0; 128],
             len: 0,
         };
-        for x in b.iter().take(64) {
-            h.buf[h.len] = H[(x >> 4) as usize];
-            h.buf[h.len + 1] = H[(x & 15) as usize];
+        for &x in b.iter().take(64) {
+            h.buf[h.len..h.len + 2].copy_from_slice(&hex_pair(x));
             h.len += 2;
         }
         h
@@ -104,13 +102,18 @@ impl std::fmt::Debug for Hex {
     }
 }
 
-/// Lower-case hex.
-pub fn hex(b: &[u8]) -> String {
+/// The two lower-case hex digits of a byte.
+fn hex_pair(x: u8) -> [u8; 2] {
     const H: &[u8; 16] = b"0123456789abcdef";
+    [H[(x >> 4) as usize], H[(x & 15) as usize]]
+}
+
+/// Lower-case hex (any length; see [`Hex`] for up to 64 bytes on the
+/// stack).
+pub fn hex(b: &[u8]) -> String {
     let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        s.push(H[(x >> 4) as usize] as char);
-        s.push(H[(x & 15) as usize] as char);
+    for &x in b {
+        s.extend(hex_pair(x).map(char::from));
     }
     s
 }

@@ -15,6 +15,22 @@ pub const FL_RPL: u32 = 1 << 6;
 /// `q` when the Contact had none (Kamailio's `Q_UNSPECIFIED`).
 pub const Q_UNSPECIFIED: i32 = -1;
 
+/// Whether a binding with absolute expiry `expires` (0: never) is valid
+/// at `now`.
+pub fn valid_at(expires: i64, now: i64) -> bool {
+    expires == 0 || expires > now
+}
+
+/// Seconds left at `now` of a binding with absolute expiry `expires` (0
+/// for permanent or expired ones).
+pub fn remaining_at(expires: i64, now: i64) -> i64 {
+    if expires == 0 {
+        0
+    } else {
+        (expires - now).max(0)
+    }
+}
+
 /// One binding of an address-of-record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Contact {
@@ -86,16 +102,12 @@ impl Contact {
 
     /// Whether it is still valid at `now` (Kamailio's `VALID_CONTACT`).
     pub fn is_valid(&self, now: i64) -> bool {
-        self.expires == 0 || self.expires > now
+        valid_at(self.expires, now)
     }
 
     /// Seconds left at `now` (0 for permanent or expired ones).
     pub fn remaining(&self, now: i64) -> i64 {
-        if self.expires == 0 {
-            0
-        } else {
-            (self.expires - now).max(0)
-        }
+        remaining_at(self.expires, now)
     }
 
     /// q as Kamailio writes it (`0.5`), `None` when unspecified.

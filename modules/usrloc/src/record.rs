@@ -8,7 +8,7 @@
 //! costs one unpacked contact, not one per binding (unpacking copies
 //! each text field into its own `String`).
 
-use crate::contact::{Contact, Q_UNSPECIFIED};
+use crate::contact::{remaining_at, valid_at, Contact};
 use crate::stored::StoredContact;
 
 /// A contact of a record as read, whichever form it is in.
@@ -69,17 +69,12 @@ impl<'a> ContactRef<'a> {
         }
     }
 
-    /// q in thousandths, or [`Q_UNSPECIFIED`].
+    /// q in thousandths, or [`Q_UNSPECIFIED`](crate::Q_UNSPECIFIED).
     pub fn q(&self) -> i32 {
         match self {
             ContactRef::Stored(s) => s.q(),
             ContactRef::Open(c) => c.q,
         }
-    }
-
-    /// Whether q was given.
-    pub fn has_q(&self) -> bool {
-        self.q() != Q_UNSPECIFIED
     }
 
     /// CSeq of the last REGISTER.
@@ -100,16 +95,12 @@ impl<'a> ContactRef<'a> {
 
     /// Whether it is still valid at `now` (as [`Contact::is_valid`]).
     pub fn is_valid(&self, now: i64) -> bool {
-        let e = self.expires();
-        e == 0 || e > now
+        valid_at(self.expires(), now)
     }
 
     /// Seconds left at `now` (as [`Contact::remaining`]).
     pub fn remaining(&self, now: i64) -> i64 {
-        match self.expires() {
-            0 => 0,
-            e => (e - now).max(0),
-        }
+        remaining_at(self.expires(), now)
     }
 
     /// The full contact, as a binding of `aor`.
@@ -223,11 +214,6 @@ impl<'a> Record<'a> {
                 *e = Entry::Open(Box::new(base[i].unpack(aor)), Some(i));
             }
         }
-    }
-
-    /// Whether there is no contact.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 
     /// Adds a contact (its ruid must be new).

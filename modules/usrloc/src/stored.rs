@@ -164,7 +164,7 @@ impl StoredContact {
 
     /// Whether it is still valid at `now` (as [`Contact::is_valid`]).
     pub fn is_valid(&self, now: i64) -> bool {
-        self.expires == 0 || self.expires > now
+        crate::contact::valid_at(self.expires, now)
     }
 }
 
