@@ -272,6 +272,30 @@ impl<K: Hash + Eq + Clone, V: Timed, S: BuildHasher> TxTable<K, V, S> {
         self.shard(key).map.contains_key(key)
     }
 
+    /// Re-reads the deadline of the value for `key` (what [`TxTable::with`]
+    /// does after running its closure) and says whether the key is gone:
+    /// absent, or removed now because its value terminated. One lookup
+    /// where `with` then `remove` made two.
+    pub fn sync(&self, key: &K) -> bool {
+        let mut sh = self.shard(key);
+        let Some(idx) = sh.map.get(key).copied() else {
+            return true;
+        };
+        sh.sync(idx).is_some()
+    }
+
+    /// Removes and returns the value for `key` if `keep` says no to it
+    /// (under the shard lock: nobody replaces it in between).
+    pub fn remove_unless(&self, key: &K, keep: impl FnOnce(&V) -> bool) -> Option<V> {
+        let mut sh = self.shard(key);
+        let idx = *sh.map.get(key)?;
+        let v = &sh.slots.get(idx)?.as_ref()?.value;
+        if keep(v) {
+            return None;
+        }
+        sh.remove_slot(idx)
+    }
+
     /// Removes and returns the value for `key`.
     pub fn remove(&self, key: &K) -> Option<V> {
         let mut sh = self.shard(key);

@@ -66,6 +66,47 @@ fn insert_get_remove_len() {
 }
 
 #[test]
+fn sync_removes_what_terminated_and_remove_unless_keeps_what_it_is_told() {
+    // The shared flag stands for a value that terminates while it is in
+    // the table (tm's cells end outside the table lock).
+    #[derive(Debug, Clone)]
+    struct Flagged(Arc<std::sync::atomic::AtomicBool>);
+    impl Timed for Flagged {
+        fn poll_timeout(&self) -> Option<Instant> {
+            Some(t(10))
+        }
+        fn is_terminated(&self) -> bool {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+    let table: TxTable<u64, Flagged> = TxTable::new(2);
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    table.insert(1, Flagged(done.clone()));
+    assert!(!table.sync(&1), "live: kept");
+    assert!(table.contains_key(&1));
+    done.store(true, Ordering::SeqCst);
+    assert!(table.sync(&1), "terminated: removed");
+    assert!(!table.contains_key(&1));
+    assert!(table.sync(&1), "absent counts as gone");
+    assert_eq!(
+        table.timer_len(),
+        0,
+        "the shard emptied: no timer entry left"
+    );
+
+    let keys: TxTable<u64, Dummy> = TxTable::new(2);
+    keys.insert(5, dummy(10));
+    assert_eq!(keys.remove_unless(&5, |d| d.at == Some(t(10))), None);
+    assert!(keys.contains_key(&5), "kept when told to");
+    assert_eq!(
+        keys.remove_unless(&5, |d| d.at == Some(t(99))),
+        Some(dummy(10))
+    );
+    assert!(!keys.contains_key(&5));
+    assert_eq!(keys.remove_unless(&5, |_| false), None, "absent");
+}
+
+#[test]
 fn expired_in_order_with_lazy_cancellation() {
     let table: TxTable<u64, Dummy> = TxTable::new(1);
     for k in 0..10 {

@@ -153,18 +153,21 @@ impl Engine {
 
     /// Re-reads a cell's deadline into the table and frees it if it ended.
     pub fn touch(&self, c: &CellRef) {
-        self.tables.cells.with(&c.id, |_| ());
+        let gone = self.tables.cells.sync(&c.id);
         if c.is_done() {
-            self.free(c);
+            self.free(c, gone);
         }
     }
 
-    fn free(&self, c: &CellRef) {
-        self.tables.cells.remove(&c.id);
+    /// Takes an ended cell out of both tables (`gone`: the cells table no
+    /// longer has it). Its server key is removed only while it still
+    /// names this cell: a new transaction may have taken the key over.
+    fn free(&self, c: &CellRef, gone: bool) {
+        if !gone {
+            self.tables.cells.remove(&c.id);
+        }
         if let Some(k) = c.key() {
-            if self.tables.keys.get(k).is_some_and(|e| e.0.id == c.id) {
-                self.tables.keys.remove(k);
-            }
+            self.tables.keys.remove_unless(k, |e| e.0.id != c.id);
         }
         if c.clear_active() {
             self.stats.active.dec();
