@@ -11,10 +11,12 @@
 # `sipbench call` point of SECONDS (up to 3 s of drain) against the same
 # server, two workers; prints the server's run time per call from every
 # thread's /proc/.../schedstat (nanoseconds, not clock ticks), per thread
-# for siprouter (its timer thread ends the transactions), its resident
-# memory and minor page faults per call. After the last point it waits
+# for siprouter (its timer thread ends the transactions), its memory
+# (PSS) and minor page faults per call. After the last point it waits
 # AFTER seconds (default 8) and prints what the server spent meanwhile:
 # the ends of the last point's transactions.
+#
+# Kamailio runs as in run.sh (-m 2048 -M 16, KAMAILIO_MEM, default tlsf).
 #
 # Example (docs/benchmarks.md, "Stateful calls in the steady state"):
 #   bench/sequence.sh siprouter stateful 5 8000 8000 8000 8000
@@ -40,7 +42,8 @@ fi
 OUT=$(mktemp -d)
 case $SCEN in stateless | stateful) ;; *) echo "calls only: stateless or stateful" >&2; exit 2 ;; esac
 if [ "$SERVER" = kamailio ]; then
-    cmd=(kamailio -DD -E -f "$CFG" -n 2 -m 2048 -M 16 -x tlsf -X tlsf)
+    mem=${KAMAILIO_MEM:-tlsf}
+    cmd=(kamailio -DD -E -f "$CFG" -n 2 -m 2048 -M 16 -x "$mem" -X "$mem")
 else
     cmd=("$SR" -DD -E -f "$CFG" -n 2)
 fi
@@ -69,7 +72,8 @@ report() {
         END { if (per == "yes") for (k in name) if (name[k] > 0.05) printf "%s %.1f  ", k, name[k]
               printf "| total %.1f us/op, minflt %.2f/op", t, f / c }'
 }
-rss() { for p in $(pgrep -g "$PID"); do awk '/VmRSS/{print $2}' /proc/"$p"/status; done | paste -sd+ | bc; }
+# Proportional memory (shared pages counted once over Kamailio's processes).
+pss() { for p in $(pgrep -g "$PID"); do cat /proc/"$p"/smaps_rollup; done | awk '/^Pss:/{s += $2} END {print s}'; }
 per=no
 [ "$SERVER" = siprouter ] && per=yes
 for rate in "$@"; do
@@ -79,7 +83,7 @@ for rate in "$@"; do
     ops=$(grep -o "completed [0-9]*" "$OUT/sb.txt" | awk '{print $2}')
     failed=$(grep -o "failed [0-9]*" "$OUT/sb.txt" | head -1 | awk '{print $2}')
     [ "${ops:-0}" -gt 0 ] || { echo "point $rate: no call completed"; cat "$OUT/sb.txt"; exit 1; }
-    echo "$SERVER $SCEN $rate/s: $ops calls, $failed failed; $(report "$OUT/s0" "$OUT/s1" "$ops" $per), rss $(rss) kB"
+    echo "$SERVER $SCEN $rate/s: $ops calls, $failed failed; $(report "$OUT/s0" "$OUT/s1" "$ops" $per), pss $(pss) kB"
 done
 sleep "$AFTER"
 snap >"$OUT/s2"

@@ -284,13 +284,12 @@ impl<K: Hash + Eq + Clone, V: Timed, S: BuildHasher> TxTable<K, V, S> {
         sh.sync(idx).is_some()
     }
 
-    /// Removes and returns the value for `key` if `keep` says no to it
+    /// Removes and returns the value for `key` if `pred` says yes to it
     /// (under the shard lock: nobody replaces it in between).
-    pub fn remove_unless(&self, key: &K, keep: impl FnOnce(&V) -> bool) -> Option<V> {
+    pub fn remove_if(&self, key: &K, pred: impl FnOnce(&V) -> bool) -> Option<V> {
         let mut sh = self.shard(key);
         let idx = *sh.map.get(key)?;
-        let v = &sh.slots.get(idx)?.as_ref()?.value;
-        if keep(v) {
+        if !pred(&sh.slots.get(idx)?.as_ref()?.value) {
             return None;
         }
         sh.remove_slot(idx)
@@ -298,9 +297,7 @@ impl<K: Hash + Eq + Clone, V: Timed, S: BuildHasher> TxTable<K, V, S> {
 
     /// Removes and returns the value for `key`.
     pub fn remove(&self, key: &K) -> Option<V> {
-        let mut sh = self.shard(key);
-        let idx = *sh.map.get(key)?;
-        sh.remove_slot(idx)
+        self.remove_if(key, |_| true)
     }
 
     /// Number of stored transactions (locks each shard in turn).

@@ -66,7 +66,7 @@ fn insert_get_remove_len() {
 }
 
 #[test]
-fn sync_removes_what_terminated_and_remove_unless_keeps_what_it_is_told() {
+fn sync_removes_what_terminated_and_remove_if_removes_only_what_it_is_told() {
     // The shared flag stands for a value that terminates while it is in
     // the table (tm's cells end outside the table lock).
     #[derive(Debug, Clone)]
@@ -96,14 +96,11 @@ fn sync_removes_what_terminated_and_remove_unless_keeps_what_it_is_told() {
 
     let keys: TxTable<u64, Dummy> = TxTable::new(2);
     keys.insert(5, dummy(10));
-    assert_eq!(keys.remove_unless(&5, |d| d.at == Some(t(10))), None);
+    assert_eq!(keys.remove_if(&5, |d| d.at == Some(t(99))), None);
     assert!(keys.contains_key(&5), "kept when told to");
-    assert_eq!(
-        keys.remove_unless(&5, |d| d.at == Some(t(99))),
-        Some(dummy(10))
-    );
+    assert_eq!(keys.remove_if(&5, |d| d.at == Some(t(10))), Some(dummy(10)));
     assert!(!keys.contains_key(&5));
-    assert_eq!(keys.remove_unless(&5, |_| false), None, "absent");
+    assert_eq!(keys.remove_if(&5, |_| true), None, "absent");
 }
 
 #[test]

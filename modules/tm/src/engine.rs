@@ -167,7 +167,7 @@ impl Engine {
             self.tables.cells.remove(&c.id);
         }
         if let Some(k) = c.key() {
-            self.tables.keys.remove_unless(k, |e| e.0.id != c.id);
+            self.tables.keys.remove_if(k, |e| e.0.id == c.id);
         }
         if c.clear_active() {
             self.stats.active.dec();
