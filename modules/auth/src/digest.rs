@@ -112,9 +112,7 @@ fn hex_pair(x: u8) -> [u8; 2] {
 /// stack).
 pub fn hex(b: &[u8]) -> String {
     let mut s = String::with_capacity(b.len() * 2);
-    for &x in b {
-        s.extend(hex_pair(x).map(char::from));
-    }
+    sr_sdk::sip_msg::text::push_hex(&mut s, b);
     s
 }
 
@@ -155,16 +153,8 @@ pub fn response_hex(alg: Alg, ha1: &str, r: &ResponseInput<'_>) -> Hex {
     }
 }
 
-/// Compares two byte strings in time that depends only on their lengths.
-pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// [`ct_eq`] with `b`'s ASCII letters taken in lower case (`a` is
-/// lower-case hex): time that depends only on the lengths.
+/// Compares two byte strings, `b`'s ASCII letters taken in lower case
+/// (`a` is lower-case hex), in time that depends only on their lengths.
 pub fn ct_eq_lower(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
@@ -304,9 +294,9 @@ mod tests {
 
     #[test]
     fn misc() {
-        assert!(ct_eq(b"abc", b"abc"));
-        assert!(!ct_eq(b"abc", b"abd"));
-        assert!(!ct_eq(b"abc", b"ab"));
+        assert!(ct_eq_lower(b"abc", b"abc"));
+        assert!(!ct_eq_lower(b"abc", b"abd"));
+        assert!(!ct_eq_lower(b"abc", b"ab"));
         assert!(ct_eq_lower(b"0af", b"0AF"));
         assert!(ct_eq_lower(b"0af", b"0af"));
         assert!(!ct_eq_lower(b"0af", b"0ag"));

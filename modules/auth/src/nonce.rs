@@ -5,6 +5,7 @@
 //! must grow.
 
 use crate::digest::{ct_eq_lower, hmac_sha256, Hex, HmacKey};
+use sr_sdk::sip_msg::text::push_hex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
@@ -49,18 +50,20 @@ impl Nonces {
     }
 
     /// A fresh nonce valid until `now + lifetime`.
+    #[cfg(test)]
     pub fn make(&self, now: i64, lifetime: i64) -> String {
         let mut s = String::with_capacity(48);
         self.make_into(&mut s, now, lifetime);
         s
     }
 
-    /// [`Nonces::make`], appended to `out`.
+    /// A fresh nonce valid until `now + lifetime`, appended to `out`.
     pub fn make_into(&self, out: &mut String, now: i64, lifetime: i64) {
-        use std::fmt::Write;
         let expires = (now + lifetime.max(1)).clamp(0, u32::MAX as i64) as u32;
         let index = self.next.fetch_add(1, Ordering::Relaxed);
-        let _ = write!(out, "{expires:08x}{index:08x}");
+        // (Eight hex digits each, as `{:08x}`.)
+        push_hex(out, &expires.to_be_bytes());
+        push_hex(out, &index.to_be_bytes());
         out.push_str(self.mac(expires, index).as_str());
     }
 

@@ -24,11 +24,6 @@ pub fn is_private(ip: IpAddr) -> bool {
     }
 }
 
-/// The number Kamailio writes for a transport in `alias=ip~port~proto`.
-pub fn proto_number(p: Proto) -> u8 {
-    p.number()
-}
-
 /// An address as a URI host: IPv6 in brackets.
 pub fn host(ip: IpAddr) -> String {
     match ip {
@@ -37,9 +32,10 @@ pub fn host(ip: IpAddr) -> String {
     }
 }
 
-/// `ip~port~proto` (IPv6 in brackets, as Kamailio writes it).
+/// `ip~port~proto` (IPv6 in brackets, as Kamailio writes it; the
+/// transport as its number).
 pub fn alias_value(ip: IpAddr, port: u16, proto: Proto) -> String {
-    format!("{}~{port}~{}", host(ip), proto_number(proto))
+    format!("{}~{port}~{}", host(ip), proto.number())
 }
 
 /// Reads `ip~port~proto`.

@@ -134,25 +134,20 @@ fn parse_request(ctx: &mut Ctx<'_>, reg: &Registrar, uri: Option<&str>) -> Resul
         match c.map_err(|_| Reject::bad("Contact parse error"))? {
             ContactValue::Star => star = true,
             ContactValue::Addr(na) => {
+                let instance = na.param("+sip.instance");
+                let expires = na.param("expires");
                 // A reg-id counts with an instance only (as Kamailio).
-                let reg_id = match (na.param("+sip.instance"), na.param("reg-id")) {
+                let reg_id = match (instance, na.param("reg-id")) {
                     (Some(_), Some(Some(v))) => Some(v.trim()),
                     _ => None,
                 };
                 contacts.push(NewContact {
                     uri: na.uri_str.to_string(),
-                    expires: na
-                        .param("expires")
-                        .flatten()
-                        .and_then(|v| v.trim().parse().ok()),
-                    bad_expires: na
-                        .param("expires")
+                    expires: expires.flatten().and_then(|v| v.trim().parse().ok()),
+                    bad_expires: expires
                         .is_some_and(|v| v.and_then(|v| v.trim().parse::<u32>().ok()).is_none()),
                     q: na.q().map_or(Q_UNSPECIFIED, i32::from),
-                    instance: na
-                        .param("+sip.instance")
-                        .flatten()
-                        .map(|s| s.trim_matches('"').to_string()),
+                    instance: instance.flatten().map(|s| s.trim_matches('"').to_string()),
                     reg_id: reg_id.and_then(|v| v.parse().ok()).unwrap_or(0),
                     // Not a number other than 0: refused when reg-ids are used
                     // (an empty one is ignored, as by Kamailio).
@@ -444,10 +439,8 @@ fn apply(
                     }
                     continue;
                 }
-                let mut ct = match &existing {
-                    Some(old) => old.clone(),
-                    None => Contact::new(&r.aor, &c.uri),
-                };
+                let refresh = existing.is_some();
+                let mut ct = existing.unwrap_or_else(|| Contact::new(&r.aor, &c.uri));
                 // (A flow matched by instance and reg-id may come with a new
                 // URI: the new one is kept.)
                 ct.contact = c.uri.clone();
@@ -469,7 +462,7 @@ fn apply(
                     | if flags & SAVE_MEMORY != 0 { FL_MEM } else { 0 };
                 ct.instance = c.instance.clone();
                 ct.reg_id = c.reg_id;
-                if existing.is_some() {
+                if refresh {
                     out.updated = true;
                     rec.update(ct);
                 } else {

@@ -130,8 +130,8 @@ impl Domain {
         }
     }
 
-    /// Adds a watcher of the changes made through [`Domain::with_record`]
-    /// and [`Domain::with_record_lookup`].
+    /// Adds a watcher of the changes made through [`Domain::with_record`],
+    /// [`Domain::with_record_lookup`] and [`Domain::with_record_view`].
     pub fn watch(&self, w: Watcher) {
         self.watchers
             .write()
@@ -350,20 +350,35 @@ impl Domain {
         // `f` works on the stored contacts where it can (see `Record`);
         // nothing in memory changes before it returns `Ok` and the
         // database took the change.
-        let (out, rec, before) = {
+        let (out, rec, removed) = {
             let base: &[StoredContact] = slot.as_deref().map_or(&[], |b| &b[..]);
             let mut rec = match loaded {
                 Some(cs) => Record::open(aor, cs),
                 None => Record::stored(aor, base),
             };
-            // What the watchers are told was removed (copied only for them).
-            let before: Vec<Contact> = if watched {
+            // What the watchers are told was removed, copied only for them:
+            // in db_mode 3 the record holds the only copy, so all of it is
+            // kept before `f`; otherwise the removed ones are unpacked from
+            // memory afterwards.
+            let before: Vec<Contact> = if watched && db_only {
                 rec.contacts().cloned().collect()
             } else {
                 Vec::new()
             };
             let out = f(&mut rec)?;
-            (out, rec.detach(), before)
+            let rec = rec.detach();
+            let gone = |ruid: &str| rec.removed.iter().any(|r| r == ruid);
+            let removed: Vec<Contact> = if !watched {
+                Vec::new()
+            } else if db_only {
+                before.into_iter().filter(|c| gone(&c.ruid)).collect()
+            } else {
+                base.iter()
+                    .filter(|s| gone(s.ruid()))
+                    .map(|s| s.unpack(aor))
+                    .collect()
+            };
+            (out, rec, removed)
         };
         let changed = rec.is_changed();
         if changed {
@@ -425,10 +440,6 @@ impl Domain {
                 u
             }
         };
-        let removed = before
-            .into_iter()
-            .filter(|c| rec.removed.contains(&c.ruid))
-            .collect();
         Ok((out, u, rec, removed))
     }
 

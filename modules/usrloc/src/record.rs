@@ -225,9 +225,9 @@ impl<'a> Record<'a> {
 
     /// Replaces the contact with the same ruid (adds it if there is none).
     pub fn update(&mut self, c: Contact) {
+        let at = self.position(&c.ruid);
         self.changed.push(c.ruid.clone());
-        let ruid = c.ruid.clone();
-        match self.position(&ruid) {
+        match at {
             Some(i) => self.entries[i] = Entry::Open(Box::new(c), None),
             None => self.entries.push(Entry::Open(Box::new(c), None)),
         }
@@ -320,7 +320,7 @@ impl Detached {
             }
             return old;
         }
-        let mut take = |i: usize| std::mem::replace(&mut old[i], StoredContact::placeholder());
+        let mut take = |i: usize| std::mem::take(&mut old[i]);
         self.entries
             .iter()
             .map(|e| match e {

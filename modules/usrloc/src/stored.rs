@@ -26,7 +26,7 @@ mod field {
 }
 
 /// A contact as kept in memory (see the module docs).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct StoredContact {
     text: TextPack,
     expires: i64,
@@ -65,24 +65,6 @@ impl StoredContact {
             methods: c.methods,
             reg_id: c.reg_id,
             keepalive: c.keepalive,
-        }
-    }
-
-    /// A contact with no text and zero numbers, made without allocating:
-    /// what is left in a slot whose contact was moved out.
-    pub(crate) fn placeholder() -> StoredContact {
-        StoredContact {
-            text: TextPack::empty(),
-            expires: 0,
-            last_modified: 0,
-            connection_id: 0,
-            q: 0,
-            cseq: 0,
-            flags: 0,
-            cflags: 0,
-            methods: 0,
-            reg_id: 0,
-            keepalive: 0,
         }
     }
 

@@ -15,7 +15,7 @@ const DIGIT_MASK: u8 = (1 << DIGIT_BITS) - 1;
 const MORE: u8 = 0x40;
 
 /// Optional strings packed into one `Box<str>` (see the module docs).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TextPack(Box<str>);
 
 /// Writes the length code `v` (0 = `None`, `n + 1` = `n` bytes).
@@ -63,11 +63,6 @@ impl TextPack {
             }
         }
         TextPack(s.into_boxed_str())
-    }
-
-    /// A pack of no fields (no allocation).
-    pub fn empty() -> TextPack {
-        TextPack(Box::from(""))
     }
 
     /// The fields, in order.
