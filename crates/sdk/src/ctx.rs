@@ -20,4 +20,18 @@ impl<'c> Ctx<'c> {
     pub fn new(msg: &'c mut SipMsg, core: &'c dyn Core, route: RouteType) -> Ctx<'c> {
         Ctx { msg, core, route }
     }
+
+    /// Runs `send` (which sends one reply) with `extra` appended to the
+    /// message's reply headers for that reply only (see
+    /// [`SipMsg::push_reply_headers`]).
+    pub fn with_reply_headers<R>(
+        &mut self,
+        extra: &[&str],
+        send: impl FnOnce(&mut Ctx<'c>) -> R,
+    ) -> R {
+        let saved = self.msg.push_reply_headers(extra);
+        let r = send(self);
+        self.msg.restore_reply_headers(saved);
+        r
+    }
 }

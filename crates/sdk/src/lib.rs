@@ -47,8 +47,8 @@ pub use ctx::Ctx;
 pub use exports::{CmdExport, ModuleDef, ParamExport, ParamKind, ParamValue, PvExport, PvName};
 pub use fixup::{Arg, Fixed};
 pub use msg::{
-    same_instance, socket_addr, Branch, Dest, NewStatus, Proto, RecvInfo, RuriLocation, SendFixup,
-    SendFixups, SendInfo, SipMsg,
+    same_instance, socket_addr, Branch, Dest, NewStatus, Proto, RecvInfo, RuriLocation,
+    SavedReplyHeaders, SendFixup, SendFixups, SendInfo, SipMsg,
 };
 pub use route::{rank, RouteType};
 pub use rpc::RpcError;

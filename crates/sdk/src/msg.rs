@@ -742,6 +742,43 @@ mod faked_tests {
     }
 }
 
+/// What [`SipMsg::push_reply_headers`] changed, for
+/// [`SipMsg::restore_reply_headers`].
+#[derive(Debug)]
+#[must_use = "give it to restore_reply_headers"]
+pub struct SavedReplyHeaders {
+    keep: usize,
+    copy: Option<String>,
+}
+
+impl SipMsg {
+    /// Appends `extra` (parts written one after the other, so header lines
+    /// ending in CRLF) to [`SipMsg::reply_headers`] for one reply; give
+    /// the result to [`SipMsg::restore_reply_headers`] once it is sent.
+    /// The lines the script added before are copied only when there are
+    /// some.
+    pub fn push_reply_headers(&mut self, extra: &[&str]) -> SavedReplyHeaders {
+        let keep = self.reply_headers.len();
+        let copy = (keep > 0).then(|| self.reply_headers.clone());
+        self.reply_headers
+            .reserve(extra.iter().map(|p| p.len()).sum());
+        for p in extra {
+            self.reply_headers.push_str(p);
+        }
+        SavedReplyHeaders { keep, copy }
+    }
+
+    /// Puts the reply headers back as they were before
+    /// [`SipMsg::push_reply_headers`], also when sending took them (a
+    /// module in a shared library hands them to the core that way).
+    pub fn restore_reply_headers(&mut self, saved: SavedReplyHeaders) {
+        match saved.copy {
+            Some(copy) if self.reply_headers.len() < saved.keep => self.reply_headers = copy,
+            _ => self.reply_headers.truncate(saved.keep),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -750,6 +787,26 @@ mod tests {
 
     fn msg() -> SipMsg {
         SipMsg::parse(Bytes::from_static(REQ), RecvInfo::loopback(), 7).unwrap()
+    }
+
+    #[test]
+    fn reply_headers_for_one_reply_leave_the_scripts_own_as_they_were() {
+        let mut m = msg();
+        let s = m.push_reply_headers(&["X-A: ", "1", "\r\n"]);
+        assert_eq!(m.reply_headers, "X-A: 1\r\n");
+        m.restore_reply_headers(s);
+        assert_eq!(m.reply_headers, "");
+        m.reply_headers.push_str("X-Script: s\r\n");
+        let s = m.push_reply_headers(&["X-A: 2\r\n"]);
+        assert_eq!(m.reply_headers, "X-Script: s\r\nX-A: 2\r\n");
+        m.restore_reply_headers(s);
+        assert_eq!(m.reply_headers, "X-Script: s\r\n");
+        // Sending took them (as a guest module's send does): back from
+        // the copy.
+        let s = m.push_reply_headers(&["X-A: 3\r\n"]);
+        m.reply_headers.clear();
+        m.restore_reply_headers(s);
+        assert_eq!(m.reply_headers, "X-Script: s\r\n");
     }
 
     #[test]

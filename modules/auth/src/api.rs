@@ -422,21 +422,9 @@ impl AuthApi {
         };
         // The header goes with this reply only: the headers the script
         // added before it are kept for later replies, as they were.
-        let keep = ctx.msg.reply_headers.len();
-        let saved = (keep > 0).then(|| ctx.msg.reply_headers.clone());
-        let h = &mut ctx.msg.reply_headers;
-        h.reserve(name.len() + value.len() + 4);
-        h.push_str(name);
-        h.push_str(": ");
-        h.push_str(&value);
-        h.push_str("\r\n");
-        let ok = self.replier.send(ctx, code, reason);
-        match saved {
-            // (Sending took them: a module in a shared library hands them
-            // to the core that way.)
-            Some(saved) if ctx.msg.reply_headers.len() < keep => ctx.msg.reply_headers = saved,
-            _ => ctx.msg.reply_headers.truncate(keep),
-        }
+        let ok = ctx.with_reply_headers(&[name, ": ", &value, "\r\n"], |ctx| {
+            self.replier.send(ctx, code, reason)
+        });
         if ok {
             1
         } else {

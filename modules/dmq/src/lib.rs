@@ -552,13 +552,10 @@ fn parse_socket(s: &str) -> Result<SocketAddr, String> {
 
 /// A stateless reply with a body (as `set_reply_body` then `sl_send_reply`).
 fn reply_with_body(ctx: &mut Ctx<'_>, code: u16, reason: &str, ct: &str, body: &str) {
-    let saved_headers = ctx.msg.reply_headers.len();
-    ctx.msg
-        .reply_headers
-        .push_str(&format!("Content-Type: {ct}\r\n"));
     let saved_body = ctx.msg.reply_body.replace(body.as_bytes().to_vec());
-    let _ = ctx.core.send_reply(ctx.msg, code, reason);
-    ctx.msg.reply_headers.truncate(saved_headers);
+    ctx.with_reply_headers(&["Content-Type: ", ct, "\r\n"], |ctx| {
+        let _ = ctx.core.send_reply(ctx.msg, code, reason);
+    });
     ctx.msg.reply_body = saved_body;
 }
 

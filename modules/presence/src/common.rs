@@ -41,10 +41,7 @@ pub fn event_of(pr: &Presence, ctx: &mut Ctx<'_>) -> EventCheck {
 /// Replies (within the transaction when there is one, else statelessly)
 /// with `extra` header lines; -1, the script's error.
 pub fn reply(pr: &Presence, ctx: &mut Ctx<'_>, code: u16, reason: &str, extra: &str) -> i32 {
-    let saved = ctx.msg.reply_headers.clone();
-    ctx.msg.reply_headers.push_str(extra);
-    let ok = pr.replier.send(ctx, code, reason);
-    ctx.msg.reply_headers = saved;
+    let ok = ctx.with_reply_headers(&[extra], |ctx| pr.replier.send(ctx, code, reason));
     if !ok {
         lm_err!("presence: cannot send the {code} reply");
     }

@@ -57,14 +57,11 @@ impl Info {
 
 /// A 422 with this proxy's `Min-SE` (Kamailio's text).
 pub fn reply_422(ctx: &mut Ctx<'_>, min_se: u32) -> bool {
-    let before = std::mem::take(&mut ctx.msg.reply_headers);
-    ctx.msg.reply_headers = format!("{before}Min-SE: {min_se}\r\n");
-    let sent = ctx
-        .core
-        .send_reply(ctx.msg, 422, "Session Timer Too Small")
-        .is_ok();
-    ctx.msg.reply_headers = before;
-    sent
+    ctx.with_reply_headers(&["Min-SE: ", &min_se.to_string(), "\r\n"], |ctx| {
+        ctx.core
+            .send_reply(ctx.msg, 422, "Session Timer Too Small")
+            .is_ok()
+    })
 }
 
 /// A dialog was made of an INVITE carrying the `sst_flag`: with a
